@@ -1,0 +1,121 @@
+//! The blob ID: `H(encoding type ‖ length as u64 LE ‖ metadata root)`, shown as URL-safe base64.
+
+use std::fmt;
+use std::str::FromStr;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::{Deserialize, Serialize};
+
+use crate::config::ENCODING_TYPE_RS2;
+use crate::merkle::Digest;
+
+/// A blob's identity, derived from its length and the Merkle root of its metadata.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct BlobId(pub Digest);
+
+/// The error for text that is not a blob ID.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not a blob ID: expected 43 characters of URL-safe base64 without padding")]
+pub struct BlobIdParseError(pub String);
+
+impl BlobId {
+    /// Length of the text form.
+    pub const TEXT_LEN: usize = 43;
+
+    /// The ID of an RS2 blob of `unencoded_length` bytes whose metadata has `root`.
+    pub fn from_root(unencoded_length: u64, root: &Digest) -> Self {
+        let mut params = blake2b_simd::Params::new();
+        params.hash_length(32);
+        let mut state = params.to_state();
+        state.update(&[ENCODING_TYPE_RS2]);
+        state.update(&unencoded_length.to_le_bytes());
+        state.update(root);
+        let mut digest = [0; 32];
+        digest.copy_from_slice(state.finalize().as_bytes());
+        Self(digest)
+    }
+
+    /// The ID's bytes.
+    pub fn as_bytes(&self) -> &Digest {
+        &self.0
+    }
+
+    /// The ID read as a big-endian integer, modulo `n_shards`: how far pairs are rotated.
+    pub fn rotation(&self, n_shards: usize) -> usize {
+        assert!(n_shards > 0, "there is always at least one shard");
+        self.0.iter().fold(0, |acc, byte| (acc * 256 + usize::from(*byte)) % n_shards)
+    }
+
+    /// The shard that stores sliver pair `pair_index`: `(pair + rotation) mod n`.
+    pub fn shard_for_pair(&self, pair_index: usize, n_shards: usize) -> usize {
+        (pair_index % n_shards + self.rotation(n_shards)) % n_shards
+    }
+
+    /// The sliver pair that shard `shard_index` stores: `(shard − rotation) mod n`.
+    pub fn pair_for_shard(&self, shard_index: usize, n_shards: usize) -> usize {
+        (shard_index % n_shards + n_shards - self.rotation(n_shards)) % n_shards
+    }
+}
+
+impl fmt::Display for BlobId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&URL_SAFE_NO_PAD.encode(self.0))
+    }
+}
+
+impl fmt::Debug for BlobId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "BlobId({self})")
+    }
+}
+
+impl FromStr for BlobId {
+    type Err = BlobIdParseError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let error = || BlobIdParseError(text.chars().take(64).collect());
+        if text.len() != Self::TEXT_LEN {
+            return Err(error());
+        }
+        let bytes = URL_SAFE_NO_PAD.decode(text).map_err(|_| error())?;
+        let digest = Digest::try_from(bytes.as_slice()).map_err(|_| error())?;
+        Ok(Self(digest))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_form_round_trips() {
+        let id = BlobId([0xfb; 32]);
+        let text = id.to_string();
+        assert_eq!(text.len(), BlobId::TEXT_LEN);
+        assert!(!text.contains('+') && !text.contains('/') && !text.contains('='));
+        assert_eq!(text.parse::<BlobId>(), Ok(id));
+    }
+
+    #[test]
+    fn bad_text_is_refused() {
+        for bad in ["", "abc", "RcU82Mwf-CFkv1LaI_2qcpANwpGUuG3TMwnVzZxD2k", "!".repeat(43).as_str()] {
+            assert!(bad.parse::<BlobId>().is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn rotation_is_the_big_endian_value_mod_n() {
+        let mut bytes = [0u8; 32];
+        bytes[30] = 1; // value 256
+        bytes[31] = 7; // value 263
+        let id = BlobId(bytes);
+        assert_eq!(id.rotation(10), 3);
+        assert_eq!(id.rotation(1000), 263);
+        assert_eq!(id.shard_for_pair(0, 10), 3);
+        assert_eq!(id.shard_for_pair(9, 10), 2);
+        for shard in 0..10 {
+            assert_eq!(id.shard_for_pair(id.pair_for_shard(shard, 10), 10), shard);
+        }
+    }
+}

@@ -1,0 +1,55 @@
+//! RedStuff: the two-dimensional Reed–Solomon code of Walrus, byte-compatible with its RS2
+//! encoding, so blob IDs computed here equal those `walrus blob-id` prints.
+//!
+//! A blob is laid out as a `kp × ks` matrix of symbols and expanded to `n × n`: rows become
+//! *primary slivers*, columns *secondary slivers*, and shard `p` stores the pair (primary
+//! `p`, secondary `n − 1 − p`). Any `kp` primary slivers decode the blob; a lost sliver is
+//! rebuilt from one small *recovery symbol* per peer.
+//!
+//! ```
+//! use redstuff::{EncodingConfig, SliverType};
+//!
+//! let config = EncodingConfig::new(10).unwrap();
+//! let blob = b"walrus blob id v1 regression test";
+//! let encoded = redstuff::encode(config, blob).unwrap();
+//! let metadata = &encoded.metadata;
+//! assert_eq!(metadata.blob_id().to_string(), "RcU82Mwf-CFkv1LaI_2qcpANwpGUuG3TMwnVzZxD2kY");
+//!
+//! // Any kp = 4 verified primary slivers give the blob back.
+//! let slivers: Vec<_> = encoded.pairs[6..].iter().map(|pair| pair.primary.clone()).collect();
+//! for sliver in &slivers {
+//!     metadata.verify_sliver(SliverType::Primary, sliver).unwrap();
+//! }
+//! assert_eq!(metadata.decode(&slivers).unwrap(), blob);
+//! ```
+//!
+//! This crate is pure: no I/O, no async. Heavy work runs on rayon's pool; call it from a
+//! blocking thread, never an async worker.
+
+mod blob_id;
+mod config;
+mod decode;
+mod encode;
+mod error;
+mod inconsistency;
+pub mod merkle;
+mod metadata;
+mod range;
+mod recovery;
+mod rs;
+mod sliver;
+mod verify;
+pub mod wire;
+
+pub use blob_id::{BlobId, BlobIdParseError};
+pub use config::{ENCODING_TYPE_RS2, EncodingConfig, MAX_SYMBOL_SIZE, MIN_SHARDS};
+pub use encode::{EncodedBlob, compute_metadata, encode};
+pub use error::{
+    ConfigError, DecodeError, EncodeError, MetadataError, RangeError, RecoveryError, SliverVerificationError,
+    WireError,
+};
+pub use inconsistency::{InconsistencyProof, InconsistencyProofError};
+pub use metadata::{BlobMetadata, MetadataWithId, SliverPairMetadata, VerifiedMetadata};
+pub use range::SymbolSpan;
+pub use recovery::{Proofs, RecoverySymbol, SliverExpansion};
+pub use sliver::{Sliver, SliverPair, SliverType, secondary_index_of_pair};

@@ -1,0 +1,279 @@
+//! Merkle trees over BLAKE2b-256, exactly as Walrus builds them.
+//!
+//! Leaf = `H(0x00 ‖ bytes)`, inner node = `H(0x01 ‖ left ‖ right)`. A level with an odd number
+//! of nodes is completed with 32 zero bytes (not hashed); trees are not padded to a power of
+//! two. An empty tree's root is 32 zero bytes and a one-leaf tree's root is that leaf's hash.
+
+use blake2b_simd::many::{HashManyJob, hash_many};
+use serde::{Deserialize, Serialize};
+
+/// A 32-byte BLAKE2b digest.
+pub type Digest = [u8; 32];
+
+/// The digest used where a level has no right sibling, and as the root of an empty tree.
+pub const EMPTY_NODE: Digest = [0; 32];
+
+const LEAF_PREFIX: u8 = 0x00;
+const INNER_PREFIX: u8 = 0x01;
+
+/// How many inputs are hashed per `hash_many` call: enough to fill every SIMD lane many times.
+const HASH_BATCH: usize = 64;
+
+fn params() -> blake2b_simd::Params {
+    let mut params = blake2b_simd::Params::new();
+    params.hash_length(32);
+    params
+}
+
+fn to_digest(hash: &blake2b_simd::Hash) -> Digest {
+    let mut digest = [0; 32];
+    digest.copy_from_slice(hash.as_bytes());
+    digest
+}
+
+/// `H(0x00 ‖ bytes)` for one leaf.
+pub fn leaf_hash(bytes: &[u8]) -> Digest {
+    let mut state = params().to_state();
+    state.update(&[LEAF_PREFIX]);
+    state.update(bytes);
+    to_digest(&state.finalize())
+}
+
+/// `H(0x01 ‖ left ‖ right)` for one inner node.
+pub fn inner_hash(left: &Digest, right: &Digest) -> Digest {
+    let mut state = params().to_state();
+    state.update(&[INNER_PREFIX]);
+    state.update(left);
+    state.update(right);
+    to_digest(&state.finalize())
+}
+
+/// Hashes the leaves `chunks` (each `H(0x00 ‖ chunk)`) into `out`, many at a time with SIMD.
+///
+/// `symbols` is cut into `symbol_size`-byte chunks; `out` must have one slot per chunk.
+pub fn leaf_hashes_into(symbols: &[u8], symbol_size: usize, out: &mut [Digest]) {
+    assert!(symbol_size > 0, "symbol size is never zero");
+    assert_eq!(symbols.len(), symbol_size * out.len(), "one digest slot per symbol");
+    let stride = symbol_size + 1;
+    let mut scratch = vec![0u8; stride * HASH_BATCH.min(out.len())];
+    let params = params();
+    for (chunk, out_chunk) in symbols.chunks(symbol_size * HASH_BATCH).zip(out.chunks_mut(HASH_BATCH)) {
+        for (slot, symbol) in scratch.chunks_exact_mut(stride).zip(chunk.chunks_exact(symbol_size)) {
+            slot[0] = LEAF_PREFIX;
+            slot[1..].copy_from_slice(symbol);
+        }
+        let mut jobs: Vec<HashManyJob<'_>> = scratch
+            .chunks_exact(stride)
+            .take(out_chunk.len())
+            .map(|input| HashManyJob::new(&params, input))
+            .collect();
+        hash_many(jobs.iter_mut());
+        for (slot, job) in out_chunk.iter_mut().zip(&jobs) {
+            *slot = to_digest(&job.to_hash());
+        }
+    }
+}
+
+/// Hashes consecutive pairs of `level` into the next level up (odd ends paired with zeros).
+fn next_level(level: &[Digest], scratch: &mut Vec<u8>) -> Vec<Digest> {
+    const STRIDE: usize = 65;
+    let parents = level.len().div_ceil(2);
+    scratch.clear();
+    scratch.resize(parents * STRIDE, 0);
+    for (slot, pair) in scratch.chunks_exact_mut(STRIDE).zip(level.chunks(2)) {
+        slot[0] = INNER_PREFIX;
+        slot[1..33].copy_from_slice(&pair[0]);
+        slot[33..].copy_from_slice(pair.get(1).unwrap_or(&EMPTY_NODE));
+    }
+    let params = params();
+    let mut next = Vec::with_capacity(parents);
+    for batch in scratch.chunks(STRIDE * HASH_BATCH) {
+        let mut jobs: Vec<HashManyJob<'_>> =
+            batch.chunks_exact(STRIDE).map(|input| HashManyJob::new(&params, input)).collect();
+        hash_many(jobs.iter_mut());
+        next.extend(jobs.iter().map(|job| to_digest(&job.to_hash())));
+    }
+    next
+}
+
+/// Root of the tree whose leaf hashes are `leaves`.
+pub fn root_from_leaf_hashes(leaves: &[Digest]) -> Digest {
+    match leaves {
+        [] => EMPTY_NODE,
+        [only] => *only,
+        _ => {
+            let mut scratch = Vec::new();
+            let mut level = next_level(leaves, &mut scratch);
+            while level.len() > 1 {
+                level = next_level(&level, &mut scratch);
+            }
+            level[0]
+        }
+    }
+}
+
+/// A Merkle tree with every level kept, for producing proofs.
+#[derive(Debug, Clone)]
+pub struct MerkleTree {
+    /// `levels[0]` are the leaf hashes, the last level is the root alone.
+    levels: Vec<Vec<Digest>>,
+}
+
+impl MerkleTree {
+    /// Builds the tree over already hashed leaves.
+    pub fn from_leaf_hashes(leaves: Vec<Digest>) -> Self {
+        let mut levels = vec![leaves];
+        let mut scratch = Vec::new();
+        while let Some(top) = levels.last().filter(|level| level.len() > 1) {
+            let next = next_level(top, &mut scratch);
+            levels.push(next);
+        }
+        Self { levels }
+    }
+
+    /// The root (32 zero bytes for an empty tree).
+    pub fn root(&self) -> Digest {
+        self.levels.last().and_then(|level| level.first()).copied().unwrap_or(EMPTY_NODE)
+    }
+
+    /// How many leaves the tree has.
+    pub fn leaf_count(&self) -> usize {
+        self.levels.first().map_or(0, Vec::len)
+    }
+
+    /// The proof for leaf `index`: its siblings from the bottom up, or `None` if out of range.
+    pub fn proof(&self, index: usize) -> Option<MerkleProof> {
+        if index >= self.leaf_count() {
+            return None;
+        }
+        let mut position = index;
+        let mut path = Vec::with_capacity(self.levels.len().saturating_sub(1));
+        for level in &self.levels[..self.levels.len() - 1] {
+            let sibling = level.get(position ^ 1).copied();
+            path.push(sibling.map_or(MerkleNode::Empty, MerkleNode::Digest));
+            position /= 2;
+        }
+        Some(MerkleProof { path })
+    }
+}
+
+/// A node of a Merkle path in Walrus's wire form: tag 0 = empty, tag 1 = a digest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MerkleNode {
+    /// The zero node standing in for a missing right sibling.
+    Empty,
+    /// A digest.
+    Digest(Digest),
+}
+
+impl MerkleNode {
+    /// The 32 bytes this node contributes to its parent's hash.
+    pub fn bytes(&self) -> &Digest {
+        match self {
+            Self::Empty => &EMPTY_NODE,
+            Self::Digest(digest) => digest,
+        }
+    }
+}
+
+/// The siblings on the path from a leaf to the root, bottom first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MerkleProof {
+    /// Sibling nodes from the leaf's level up to just below the root.
+    pub path: Vec<MerkleNode>,
+}
+
+impl MerkleProof {
+    /// The root this proof leads to from `leaf` at `index`.
+    pub fn root_from_leaf(&self, leaf: &Digest, index: usize) -> Digest {
+        let mut position = index;
+        let mut current = *leaf;
+        for sibling in &self.path {
+            current = if position.is_multiple_of(2) {
+                inner_hash(&current, sibling.bytes())
+            } else {
+                inner_hash(sibling.bytes(), &current)
+            };
+            position /= 2;
+        }
+        current
+    }
+
+    /// Whether `leaf` sits at `index` of a tree with the given `root` and `leaf_count` leaves.
+    ///
+    /// The path length must be exactly the tree height for `leaf_count`, so a proof for a
+    /// shorter or taller tree is refused even if it would hash to the root.
+    pub fn verifies(&self, root: &Digest, leaf: &Digest, index: usize, leaf_count: usize) -> bool {
+        index < leaf_count
+            && self.path.len() == tree_height(leaf_count)
+            && self.root_from_leaf(leaf, index) == *root
+    }
+}
+
+/// Number of levels above the leaves in a tree of `leaf_count` leaves.
+pub fn tree_height(leaf_count: usize) -> usize {
+    let mut height = 0;
+    let mut width = leaf_count;
+    while width > 1 {
+        width = width.div_ceil(2);
+        height += 1;
+    }
+    height
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use blake2::{Blake2b, Digest as _, digest::consts::U32};
+
+    fn reference_leaf(bytes: &[u8]) -> Digest {
+        let mut hasher = Blake2b::<U32>::new();
+        hasher.update([0u8]);
+        hasher.update(bytes);
+        hasher.finalize().into()
+    }
+
+    #[test]
+    fn batch_leaf_hashes_equal_the_reference_digest() {
+        for symbol_size in [1usize, 2, 3, 64, 127, 128, 129, 1206] {
+            let count = 150;
+            let symbols: Vec<u8> = (0..symbol_size * count).map(|i| u8::try_from(i * 7 % 251).unwrap()).collect();
+            let mut out = vec![EMPTY_NODE; count];
+            leaf_hashes_into(&symbols, symbol_size, &mut out);
+            for (digest, symbol) in out.iter().zip(symbols.chunks(symbol_size)) {
+                assert_eq!(*digest, reference_leaf(symbol));
+                assert_eq!(*digest, leaf_hash(symbol));
+            }
+        }
+    }
+
+    #[test]
+    fn roots_of_small_trees() {
+        assert_eq!(root_from_leaf_hashes(&[]), EMPTY_NODE);
+        let a = leaf_hash(b"a");
+        let b = leaf_hash(b"b");
+        let c = leaf_hash(b"c");
+        assert_eq!(root_from_leaf_hashes(&[a]), a);
+        assert_eq!(root_from_leaf_hashes(&[a, b]), inner_hash(&a, &b));
+        let expected = inner_hash(&inner_hash(&a, &b), &inner_hash(&c, &EMPTY_NODE));
+        assert_eq!(root_from_leaf_hashes(&[a, b, c]), expected);
+    }
+
+    #[test]
+    fn every_proof_verifies_and_only_at_its_index() {
+        for count in 1..40usize {
+            let leaves: Vec<Digest> = (0..count).map(|i| leaf_hash(&i.to_le_bytes())).collect();
+            let tree = MerkleTree::from_leaf_hashes(leaves.clone());
+            assert_eq!(tree.root(), root_from_leaf_hashes(&leaves));
+            for (index, leaf) in leaves.iter().enumerate() {
+                let proof = tree.proof(index).expect("index in range");
+                assert!(proof.verifies(&tree.root(), leaf, index, count));
+                if count > 1 {
+                    let other = (index + 1) % count;
+                    assert!(!proof.verifies(&tree.root(), leaf, other, count));
+                }
+            }
+            assert!(tree.proof(count).is_none());
+        }
+    }
+}
