@@ -214,3 +214,34 @@ pub(crate) fn copy_padded(data: &[u8], offset: usize, len: usize) -> Cow<'_, [u8
 pub(crate) fn to_u16(index: usize) -> u16 {
     u16::try_from(index).expect("indices are below n, which is a u16")
 }
+
+/// Computes the metadata that commits to exactly these sliver pairs, whatever they hold.
+///
+/// For slivers from [`encode`] this equals its metadata. Given tampered slivers it yields
+/// metadata for an *inconsistently* encoded blob, which is how a faulty or malicious writer
+/// behaves: tests and tools use it to exercise inconsistency proofs.
+pub fn metadata_for_pairs(
+    config: EncodingConfig,
+    unencoded_length: u64,
+    pairs: &[SliverPair],
+) -> Result<VerifiedMetadata, crate::MetadataError> {
+    use crate::sliver::SliverType;
+    use crate::verify::expansion_root;
+
+    let n = config.n_shards();
+    if pairs.len() != n {
+        return Err(crate::MetadataError::WrongPairCount { expected: n, actual: pairs.len() });
+    }
+    let symbol_size = config.symbol_size(unencoded_length)?;
+    let s = usize::from(symbol_size);
+    let mut rows = vec![EMPTY_NODE; n];
+    let mut columns = vec![EMPTY_NODE; n];
+    rows.par_iter_mut().zip(columns.par_iter_mut()).zip(pairs).for_each(|((row, column), pair)| {
+        *row = expansion_root(config, SliverType::Primary, s, &pair.primary.symbols);
+        *column = expansion_root(config, SliverType::Secondary, s, &pair.secondary.symbols);
+    });
+    // `columns` is in pair order; the metadata wants it by secondary sliver index.
+    let by_column: Vec<Digest> = (0..n).map(|column| columns[secondary_index_of_pair(column, n)]).collect();
+    let metadata = BlobMetadata::from_roots(unencoded_length, &rows, &by_column);
+    Ok(VerifiedMetadata::new_unchecked(metadata.blob_id(), config, symbol_size, metadata))
+}

@@ -43,7 +43,7 @@ pub mod wire;
 
 pub use blob_id::{BlobId, BlobIdParseError};
 pub use config::{ENCODING_TYPE_RS2, EncodingConfig, MAX_SYMBOL_SIZE, MIN_SHARDS};
-pub use encode::{EncodedBlob, compute_metadata, encode};
+pub use encode::{EncodedBlob, compute_metadata, encode, metadata_for_pairs};
 pub use error::{
     ConfigError, DecodeError, EncodeError, MetadataError, RangeError, RecoveryError, SliverVerificationError,
     WireError,
@@ -53,3 +53,17 @@ pub use metadata::{BlobMetadata, MetadataWithId, SliverPairMetadata, VerifiedMet
 pub use range::SymbolSpan;
 pub use recovery::{Proofs, RecoverySymbol, SliverExpansion};
 pub use sliver::{Sliver, SliverPair, SliverType, secondary_index_of_pair};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metadata_for_genuine_pairs_equals_the_encoders() {
+        let config = EncodingConfig::new(7).unwrap();
+        let blob: Vec<u8> = (0..1000u32).map(|i| u8::try_from(i % 256).unwrap()).collect();
+        let encoded = encode(config, &blob).unwrap();
+        let again = metadata_for_pairs(config, 1000, &encoded.pairs).unwrap();
+        assert_eq!(again, encoded.metadata);
+    }
+}
