@@ -1,17 +1,229 @@
 //! `morsa bench`: throughput measurements printed for people and scripts.
 
-use clap::Subcommand;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use clap::{Args, Subcommand};
+use redstuff::{EncodingConfig, Sliver};
+use serde::Serialize;
 
 /// What `morsa bench` can measure.
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
-    /// Encode and decode throughput of the RedStuff codec.
-    Codec,
+    /// Encode and decode throughput of the RedStuff codec, against raw Reed–Solomon.
+    Codec(CodecArgs),
+}
+
+/// Options of `morsa bench codec`.
+#[derive(Debug, Args)]
+pub struct CodecArgs {
+    /// Number of shards n.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u16).range(4..))]
+    n_shards: u16,
+    /// Blob size in bytes (pseudo-random content).
+    #[arg(long, default_value_t = 256 << 20)]
+    size: u64,
+    /// Runs of each measurement; the median is reported.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100))]
+    runs: u32,
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    json: bool,
 }
 
 /// Runs one benchmark.
 pub fn run(command: &BenchCommand) -> anyhow::Result<()> {
     match command {
-        BenchCommand::Codec => anyhow::bail!("not written yet"),
+        BenchCommand::Codec(args) => codec(args),
     }
+}
+
+#[derive(Debug, Serialize)]
+struct CodecReport {
+    n_shards: u16,
+    size: u64,
+    symbol_size: u16,
+    runs: u32,
+    threads: usize,
+    baseline_rs_encode_mb_s: f64,
+    encode_mb_s: f64,
+    first_encode_mb_s: f64,
+    encode_vs_baseline: f64,
+    metadata_only_mb_s: f64,
+    decode_systematic_mb_s: f64,
+    decode_non_systematic_mb_s: f64,
+    verify_sliver_mb_s: f64,
+    encode_1kib_ms: f64,
+    encode_peak_rss_bytes: Option<u64>,
+}
+
+fn codec(args: &CodecArgs) -> anyhow::Result<()> {
+    let config = EncodingConfig::new(args.n_shards)?;
+    let symbol_size = config.symbol_size(args.size)?;
+    let size = usize::try_from(args.size).context("blob size does not fit in memory")?;
+    let blob = pseudo_random(size);
+    let runs = args.runs;
+
+    // The first encode runs on fresh memory, as in a process that stores one blob; its peak
+    // resident memory (input included) is what encoding costs.
+    reset_peak_rss();
+    let first_encode = {
+        let started = Instant::now();
+        drop(redstuff::encode(config, &blob));
+        started.elapsed()
+    };
+    let encode_peak_rss = peak_rss();
+
+    let baseline = median(runs, || raw_rs_encode(config, &blob));
+    let encode = median(runs, || {
+        let started = Instant::now();
+        drop(redstuff::encode(config, &blob));
+        started.elapsed()
+    });
+    let metadata_only = median(runs, || {
+        let started = Instant::now();
+        drop(redstuff::compute_metadata(config, &blob));
+        started.elapsed()
+    });
+
+    let encoded = redstuff::encode(config, &blob)?;
+    let metadata = &encoded.metadata;
+    let kp = config.kp();
+    let primary = |range: std::ops::Range<usize>| -> Vec<Sliver> {
+        encoded.pairs[range].iter().map(|pair| pair.primary.clone()).collect()
+    };
+    let systematic = primary(0..kp);
+    let non_systematic = primary(config.n_shards() - kp..config.n_shards());
+    let decode_systematic = median(runs, || timed_decode(metadata, &systematic, &blob));
+    let decode_non_systematic = median(runs, || timed_decode(metadata, &non_systematic, &blob));
+    let verify = median(runs, || {
+        let started = Instant::now();
+        for sliver in &non_systematic {
+            metadata
+                .verify_sliver(redstuff::SliverType::Primary, sliver)
+                .expect("slivers from the encoder verify");
+        }
+        started.elapsed()
+    });
+    let verified_bytes = non_systematic.iter().map(|sliver| sliver.symbols.len()).sum::<usize>();
+    drop(encoded);
+
+    let small = pseudo_random(1024);
+    let encode_small = median(runs.max(5), || {
+        let started = Instant::now();
+        drop(redstuff::encode(config, &small));
+        started.elapsed()
+    });
+
+    let report = CodecReport {
+        n_shards: args.n_shards,
+        size: args.size,
+        symbol_size,
+        runs,
+        threads: rayon::current_num_threads(),
+        baseline_rs_encode_mb_s: mb_per_s(size, baseline),
+        encode_mb_s: mb_per_s(size, encode),
+        first_encode_mb_s: mb_per_s(size, first_encode),
+        encode_vs_baseline: baseline.as_secs_f64() / encode.as_secs_f64(),
+        metadata_only_mb_s: mb_per_s(size, metadata_only),
+        decode_systematic_mb_s: mb_per_s(size, decode_systematic),
+        decode_non_systematic_mb_s: mb_per_s(size, decode_non_systematic),
+        verify_sliver_mb_s: mb_per_s(verified_bytes, verify),
+        encode_1kib_ms: encode_small.as_secs_f64() * 1e3,
+        encode_peak_rss_bytes: encode_peak_rss,
+    };
+    print_report(&report, args.json)
+}
+
+fn print_report(report: &CodecReport, json: bool) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string(report)?);
+        return Ok(());
+    }
+    println!(
+        "codec: n = {}, blob {} bytes, symbol size {}, median of {} runs on {} threads",
+        report.n_shards, report.size, report.symbol_size, report.runs, report.threads
+    );
+    let rows = [
+        ("baseline: raw RS encode (1D, same bytes)", report.baseline_rs_encode_mb_s),
+        ("encode (slivers + metadata)", report.encode_mb_s),
+        ("first encode, on fresh memory", report.first_encode_mb_s),
+        ("metadata only (blob-id)", report.metadata_only_mb_s),
+        ("decode from systematic slivers", report.decode_systematic_mb_s),
+        ("decode from non-systematic + check", report.decode_non_systematic_mb_s),
+        ("verify one primary sliver (per byte)", report.verify_sliver_mb_s),
+    ];
+    for (what, rate) in rows {
+        println!("  {what:<42} {rate:>9.1} MB/s");
+    }
+    println!("  {:<42} {:>9.2}x", "encode time / baseline time", 1.0 / report.encode_vs_baseline);
+    println!("  {:<42} {:>9.1} ms", "encode 1 KiB blob", report.encode_1kib_ms);
+    if let Some(rss) = report.encode_peak_rss_bytes {
+        println!(
+            "  {:<42} {:>9.2}x the blob",
+            "peak memory of encode (input included)",
+            ratio(rss, report.size)
+        );
+    }
+    Ok(())
+}
+
+/// Median wall time of `runs` calls.
+fn median(runs: u32, mut once: impl FnMut() -> Duration) -> Duration {
+    let mut times: Vec<Duration> = (0..runs).map(|_| once()).collect();
+    times.sort();
+    times[times.len() / 2]
+}
+
+fn timed_decode(metadata: &redstuff::VerifiedMetadata, slivers: &[Sliver], blob: &[u8]) -> Duration {
+    let started = Instant::now();
+    let decoded = metadata.decode(slivers).expect("slivers from the encoder decode");
+    let elapsed = started.elapsed();
+    assert!(decoded == blob, "decoded blob differs from the input");
+    elapsed
+}
+
+/// Classic one-dimensional Reed–Solomon over the same bytes and `n`, on both cores.
+fn raw_rs_encode(config: EncodingConfig, blob: &[u8]) -> Duration {
+    let started = Instant::now();
+    std::hint::black_box(redstuff::baseline::raw_rs_encode(config, blob));
+    started.elapsed()
+}
+
+fn pseudo_random(len: usize) -> Vec<u8> {
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        out.extend_from_slice(&state.to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+fn mb_per_s(bytes: usize, elapsed: Duration) -> f64 {
+    let bytes = u32::try_from(bytes / 1000).map(f64::from).unwrap_or(f64::MAX) * 1000.0;
+    bytes / elapsed.as_secs_f64().max(1e-9) / 1e6
+}
+
+fn ratio(numerator: u64, denominator: u64) -> f64 {
+    let to_f64 = |value: u64| u32::try_from(value >> 10).map(f64::from).unwrap_or(f64::MAX);
+    to_f64(numerator) / to_f64(denominator.max(1024))
+}
+
+/// Resets the kernel's peak-RSS mark of this process (Linux), so the next reading covers only
+/// what follows.
+fn reset_peak_rss() {
+    // Best effort: without /proc the report simply has no memory figure.
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// Peak resident set size of this process (Linux `VmHWM`), if known.
+fn peak_rss() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
 }

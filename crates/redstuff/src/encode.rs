@@ -110,81 +110,108 @@ impl<'a> Matrix<'a> {
         (BATCH_BYTES / per_item).max(2 * threads).min(total).max(1)
     }
 
-    /// Encodes the matrix. Returns the metadata, the `n` secondary slivers and, when
-    /// `keep_primary`, the `n − kp` non-systematic primary slivers.
-    fn run(&self, keep_primary: bool) -> (VerifiedMetadata, Vec<Vec<u8>>, Vec<Vec<u8>>) {
+    /// Column `column < ks` of the message matrix (`kp` symbols), gathered from the blob.
+    fn source_column(&self, column: usize) -> Vec<u8> {
+        let s = self.s;
+        let mut symbols = Vec::with_capacity(self.kp * s);
+        for row in 0..self.kp {
+            symbols.extend_from_slice(&copy_padded(self.blob, (self.ks * row + column) * s, s));
+        }
+        symbols
+    }
+
+    /// Encodes the matrix. Returns the metadata and, when `keep_slivers`, the `n` secondary
+    /// slivers and the `n − kp` non-systematic primary slivers (otherwise only the secondary
+    /// slivers `ks..n`, which no other copy of the data holds).
+    ///
+    /// Slivers are filled by appending (rows and columns are processed in index order), so
+    /// their memory is written once and never zeroed first; the batch buffers are reused.
+    fn run(&self, keep_slivers: bool) -> (VerifiedMetadata, Vec<Vec<u8>>, Vec<Vec<u8>>) {
         let Self { n, kp, ks, s, .. } = *self;
         let mut leaves = vec![EMPTY_NODE; n * n];
-        let mut secondary: Vec<Vec<u8>> = (0..n).map(|_| vec![0; kp * s]).collect();
+        let mut secondary: Vec<Vec<u8>> = (0..n).map(|_| Vec::with_capacity(kp * s)).collect();
 
-        // Rows: encode each source row, hash its n cells, and scatter it into the columns.
+        // Rows: encode each source row, hash its n cells, and append it to the columns.
+        let stride = s + 1; // recovery symbols sit in slots `0x00 ‖ symbol`, hashed in place
+        let row_recovery_len = (n - ks) * stride;
         let batch = self.batch_len(n - ks, kp);
+        let mut recovery = vec![0; batch * row_recovery_len];
         for start in (0..kp).step_by(batch) {
             let end = (start + batch).min(kp);
-            let recovery: Vec<Vec<u8>> = leaves[start * n..end * n]
+            leaves[start * n..end * n]
                 .par_chunks_mut(n)
+                .zip(recovery.par_chunks_mut(row_recovery_len))
                 .enumerate()
-                .map(|(offset, row_leaves)| {
+                .for_each(|(offset, (row_leaves, recovery))| {
                     let row = self.source_row(start + offset);
-                    let mut recovery = vec![0; (n - ks) * s];
-                    rs::encode_into(ks, n, s, &row, &mut recovery);
+                    rs::encode_into_slots(ks, n, s, &row, recovery, stride);
                     let (source_leaves, recovery_leaves) = row_leaves.split_at_mut(ks);
                     merkle::leaf_hashes_into(&row, s, source_leaves);
-                    merkle::leaf_hashes_into(&recovery, s, recovery_leaves);
-                    recovery
-                })
-                .collect();
+                    merkle::leaf_hashes_in_slots(recovery, stride, recovery_leaves);
+                });
+            let recovery = &recovery;
             secondary.par_iter_mut().enumerate().for_each(|(column, sliver)| {
+                if column < ks && !keep_slivers {
+                    return; // read straight from the blob in the column pass
+                }
                 for row in start..end {
-                    let cell = &mut sliver[row * s..(row + 1) * s];
                     if column < ks {
                         let offset = (ks * row + column) * s;
-                        let source = copy_padded(self.blob, offset, s);
-                        cell.copy_from_slice(&source);
+                        sliver.extend_from_slice(&copy_padded(self.blob, offset, s));
                     } else {
-                        let at = (column - ks) * s;
-                        cell.copy_from_slice(&recovery[row - start][at..at + s]);
+                        let at = (row - start) * row_recovery_len + (column - ks) * stride + 1;
+                        sliver.extend_from_slice(&recovery[at..at + s]);
                     }
                 }
             });
         }
+        drop(recovery);
 
         // Columns: encode each secondary sliver into the rest of its column, hash the new
-        // cells, build the column root, and scatter the cells into the primary slivers.
+        // cells, build the column root, and append the cells to the primary slivers.
         let (top, bottom) = leaves.split_at_mut(kp * n);
         let top: &[Digest] = top;
         let mut column_roots = vec![EMPTY_NODE; n];
         let mut repair_rows: Vec<Vec<u8>> =
-            if keep_primary { (kp..n).map(|_| vec![0; ks * s]).collect() } else { Vec::new() };
+            if keep_slivers { (kp..n).map(|_| Vec::with_capacity(ks * s)).collect() } else { Vec::new() };
+        let column_recovery_len = (n - kp) * stride;
         let batch = self.batch_len(n - kp, n);
+        let mut recovery = vec![0; batch * column_recovery_len];
+        let mut column_leaves = vec![EMPTY_NODE; batch * n];
         for start in (0..n).step_by(batch) {
             let end = (start + batch).min(n);
-            let columns: Vec<(Vec<u8>, Vec<Digest>)> = (start..end)
-                .into_par_iter()
+            recovery
+                .par_chunks_mut(column_recovery_len)
+                .zip(column_leaves.par_chunks_mut(n))
                 .zip(column_roots[start..end].par_iter_mut())
-                .map(|(column, root)| {
-                    let mut recovery = vec![0; (n - kp) * s];
-                    rs::encode_into(kp, n, s, &secondary[column], &mut recovery);
-                    let mut column_leaves: Vec<Digest> = (0..kp).map(|row| top[row * n + column]).collect();
-                    column_leaves.resize(n, EMPTY_NODE);
-                    merkle::leaf_hashes_into(&recovery, s, &mut column_leaves[kp..]);
-                    *root = merkle::root_from_leaf_hashes(&column_leaves);
-                    let keep = keep_primary && column < ks;
-                    (if keep { recovery } else { Vec::new() }, column_leaves)
-                })
-                .collect();
+                .enumerate()
+                .for_each(|(offset, ((recovery, leaves), root))| {
+                    let column = start + offset;
+                    let sources = match secondary[column].as_slice() {
+                        [] => Cow::Owned(self.source_column(column)),
+                        sliver => Cow::Borrowed(sliver),
+                    };
+                    rs::encode_into_slots(kp, n, s, &sources, recovery, stride);
+                    for (row, leaf) in leaves[..kp].iter_mut().enumerate() {
+                        *leaf = top[row * n + column];
+                    }
+                    merkle::leaf_hashes_in_slots(recovery, stride, &mut leaves[kp..]);
+                    *root = merkle::root_from_leaf_hashes(leaves);
+                });
+            let (recovery, column_leaves) = (&recovery, &column_leaves);
             bottom.par_chunks_mut(n).enumerate().for_each(|(offset, row_leaves)| {
-                for (column, (_, column_leaves)) in (start..end).zip(&columns) {
-                    row_leaves[column] = column_leaves[kp + offset];
+                for column in start..end {
+                    row_leaves[column] = column_leaves[(column - start) * n + kp + offset];
                 }
             });
             repair_rows.par_iter_mut().enumerate().for_each(|(offset, sliver)| {
-                for (column, (recovery, _)) in (start..end.min(ks)).zip(&columns) {
-                    let at = offset * s;
-                    sliver[column * s..(column + 1) * s].copy_from_slice(&recovery[at..at + s]);
+                for column in start..end.min(ks) {
+                    let at = (column - start) * column_recovery_len + offset * stride + 1;
+                    sliver.extend_from_slice(&recovery[at..at + s]);
                 }
             });
         }
+        drop((recovery, column_leaves));
 
         let row_roots: Vec<Digest> = leaves.par_chunks(n).map(merkle::root_from_leaf_hashes).collect();
         drop(leaves);

@@ -26,6 +26,7 @@
 //! This crate is pure: no I/O, no async. Heavy work runs on rayon's pool; call it from a
 //! blocking thread, never an async worker.
 
+pub mod baseline;
 mod blob_id;
 mod config;
 mod decode;

@@ -19,6 +19,11 @@ const INNER_PREFIX: u8 = 0x01;
 /// How many inputs are hashed per `hash_many` call: enough to fill every SIMD lane many times.
 const HASH_BATCH: usize = 64;
 
+thread_local! {
+    /// Per-thread buffer where leaves are laid out as `0x00 ‖ symbol` for batch hashing.
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 fn params() -> blake2b_simd::Params {
     let mut params = blake2b_simd::Params::new();
     params.hash_length(32);
@@ -55,21 +60,42 @@ pub fn leaf_hashes_into(symbols: &[u8], symbol_size: usize, out: &mut [Digest]) 
     assert!(symbol_size > 0, "symbol size is never zero");
     assert_eq!(symbols.len(), symbol_size * out.len(), "one digest slot per symbol");
     let stride = symbol_size + 1;
-    let mut scratch = vec![0u8; stride * HASH_BATCH.min(out.len())];
     let params = params();
-    for (chunk, out_chunk) in symbols.chunks(symbol_size * HASH_BATCH).zip(out.chunks_mut(HASH_BATCH)) {
-        for (slot, symbol) in scratch.chunks_exact_mut(stride).zip(chunk.chunks_exact(symbol_size)) {
-            slot[0] = LEAF_PREFIX;
-            slot[1..].copy_from_slice(symbol);
+    SCRATCH.with_borrow_mut(|scratch| {
+        scratch.resize(stride * HASH_BATCH.min(out.len()), 0);
+        for (chunk, out_chunk) in symbols.chunks(symbol_size * HASH_BATCH).zip(out.chunks_mut(HASH_BATCH)) {
+            for (slot, symbol) in scratch.chunks_exact_mut(stride).zip(chunk.chunks_exact(symbol_size)) {
+                slot[0] = LEAF_PREFIX;
+                slot[1..].copy_from_slice(symbol);
+            }
+            let mut jobs: Vec<HashManyJob<'_>> = scratch
+                .chunks_exact(stride)
+                .take(out_chunk.len())
+                .map(|input| HashManyJob::new(&params, input))
+                .collect();
+            hash_many(jobs.iter_mut());
+            for (slot, job) in out_chunk.iter_mut().zip(&jobs) {
+                *slot = to_digest(&job.to_hash());
+            }
         }
-        let mut jobs: Vec<HashManyJob<'_>> = scratch
-            .chunks_exact(stride)
-            .take(out_chunk.len())
-            .map(|input| HashManyJob::new(&params, input))
-            .collect();
+    });
+}
+
+/// Hashes leaves laid out in `stride`-byte slots, each `0x00 ‖ symbol`: the prefix byte of
+/// every slot is written here, so the symbols are hashed where they lie, without a copy.
+pub fn leaf_hashes_in_slots(slots: &mut [u8], stride: usize, out: &mut [Digest]) {
+    assert!(stride > 1, "a slot holds the prefix and at least one byte");
+    assert_eq!(slots.len(), stride * out.len(), "one digest slot per leaf");
+    for slot in slots.chunks_exact_mut(stride) {
+        slot[0] = LEAF_PREFIX;
+    }
+    let params = params();
+    for (batch, out_batch) in slots.chunks(stride * HASH_BATCH).zip(out.chunks_mut(HASH_BATCH)) {
+        let mut jobs: Vec<HashManyJob<'_>> =
+            batch.chunks_exact(stride).map(|input| HashManyJob::new(&params, input)).collect();
         hash_many(jobs.iter_mut());
-        for (slot, job) in out_chunk.iter_mut().zip(&jobs) {
-            *slot = to_digest(&job.to_hash());
+        for (digest, job) in out_batch.iter_mut().zip(&jobs) {
+            *digest = to_digest(&job.to_hash());
         }
     }
 }
@@ -237,7 +263,8 @@ mod tests {
     fn batch_leaf_hashes_equal_the_reference_digest() {
         for symbol_size in [1usize, 2, 3, 64, 127, 128, 129, 1206] {
             let count = 150;
-            let symbols: Vec<u8> = (0..symbol_size * count).map(|i| u8::try_from(i * 7 % 251).unwrap()).collect();
+            let symbols: Vec<u8> =
+                (0..symbol_size * count).map(|i| u8::try_from(i * 7 % 251).unwrap()).collect();
             let mut out = vec![EMPTY_NODE; count];
             leaf_hashes_into(&symbols, symbol_size, &mut out);
             for (digest, symbol) in out.iter().zip(symbols.chunks(symbol_size)) {

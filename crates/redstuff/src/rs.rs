@@ -19,8 +19,23 @@ thread_local! {
 /// The caller guarantees `1 ≤ k < n ≤ 65535`, an even non-zero `symbol_size`, and buffer
 /// lengths of `k` and `n − k` symbols.
 pub(crate) fn encode_into(k: usize, n: usize, symbol_size: usize, sources: &[u8], recovery: &mut [u8]) {
+    encode_into_slots(k, n, symbol_size, sources, recovery, symbol_size);
+}
+
+/// Like [`encode_into`], but recovery symbol `j` is written at the end of the `stride`-byte
+/// slot `j` of `recovery`, leaving the first `stride − symbol_size` bytes of each slot alone
+/// (room for a hash prefix).
+pub(crate) fn encode_into_slots(
+    k: usize,
+    n: usize,
+    symbol_size: usize,
+    sources: &[u8],
+    recovery: &mut [u8],
+    stride: usize,
+) {
     debug_assert_eq!(sources.len(), k * symbol_size);
-    debug_assert_eq!(recovery.len(), (n - k) * symbol_size);
+    debug_assert_eq!(recovery.len(), (n - k) * stride);
+    let skip = stride - symbol_size;
     ENCODER.with_borrow_mut(|slot| {
         let encoder = match slot {
             Some(encoder) => {
@@ -38,8 +53,8 @@ pub(crate) fn encode_into(k: usize, n: usize, symbol_size: usize, sources: &[u8]
             encoder.add_original_shard(source).expect("exactly k shards of the configured size are added");
         }
         let result = encoder.encode().expect("all k original shards were added");
-        for (out, symbol) in recovery.chunks_exact_mut(symbol_size).zip(result.recovery_iter()) {
-            out.copy_from_slice(symbol);
+        for (slot, symbol) in recovery.chunks_exact_mut(stride).zip(result.recovery_iter()) {
+            slot[skip..].copy_from_slice(symbol);
         }
     });
 }

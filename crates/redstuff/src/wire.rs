@@ -125,6 +125,7 @@ impl WireValue for InconsistencyProof {
 }
 
 fn check_symbol_bytes(symbol: &[u8]) -> Result<(), &'static str> {
-    let ok = !symbol.is_empty() && symbol.len().is_multiple_of(2) && symbol.len() <= usize::from(MAX_SYMBOL_SIZE);
+    let ok =
+        !symbol.is_empty() && symbol.len().is_multiple_of(2) && symbol.len() <= usize::from(MAX_SYMBOL_SIZE);
     if ok { Ok(()) } else { Err("symbol length is zero, odd or over 65534") }
 }
