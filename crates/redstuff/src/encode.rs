@@ -27,7 +27,7 @@ pub struct EncodedBlob {
 }
 
 /// Bytes of recovery symbols produced per batch before they are scattered into slivers.
-const BATCH_BYTES: usize = 32 << 20;
+const BATCH_BYTES: usize = 8 << 20;
 
 /// Encodes `blob` into `n` sliver pairs, metadata and blob ID, on every core rayon has.
 ///
