@@ -53,6 +53,7 @@ struct CodecReport {
     decode_systematic_mb_s: f64,
     decode_non_systematic_mb_s: f64,
     verify_sliver_mb_s: f64,
+    verified_bytes: u64,
     encode_1kib_ms: f64,
     encode_peak_rss_bytes: Option<u64>,
 }
@@ -129,6 +130,7 @@ fn codec(args: &CodecArgs) -> anyhow::Result<()> {
         decode_systematic_mb_s: mb_per_s(size, decode_systematic),
         decode_non_systematic_mb_s: mb_per_s(size, decode_non_systematic),
         verify_sliver_mb_s: mb_per_s(verified_bytes, verify),
+        verified_bytes: u64::try_from(verified_bytes)?,
         encode_1kib_ms: encode_small.as_secs_f64() * 1e3,
         encode_peak_rss_bytes: encode_peak_rss,
     };
@@ -144,17 +146,19 @@ fn print_report(report: &CodecReport, json: bool) -> anyhow::Result<()> {
         "codec: n = {}, blob {} bytes, symbol size {}, median of {} runs on {} threads",
         report.n_shards, report.size, report.symbol_size, report.runs, report.threads
     );
+    let size = report.size;
     let rows = [
-        ("baseline: raw RS encode (1D, same bytes)", report.baseline_rs_encode_mb_s),
-        ("encode (slivers + metadata)", report.encode_mb_s),
-        ("first encode, on fresh memory", report.first_encode_mb_s),
-        ("metadata only (blob-id)", report.metadata_only_mb_s),
-        ("decode from systematic slivers", report.decode_systematic_mb_s),
-        ("decode from non-systematic + check", report.decode_non_systematic_mb_s),
-        ("verify one primary sliver (per byte)", report.verify_sliver_mb_s),
+        ("baseline: raw RS encode (1D, same bytes)", report.baseline_rs_encode_mb_s, size),
+        ("encode (slivers + metadata)", report.encode_mb_s, size),
+        ("first encode, on fresh memory", report.first_encode_mb_s, size),
+        ("metadata only (blob-id)", report.metadata_only_mb_s, size),
+        ("decode from systematic slivers", report.decode_systematic_mb_s, size),
+        ("decode from non-systematic + check", report.decode_non_systematic_mb_s, size),
+        ("verify kp primary slivers", report.verify_sliver_mb_s, report.verified_bytes),
     ];
-    for (what, rate) in rows {
-        println!("  {what:<42} {rate:>9.1} MB/s");
+    for (what, rate, bytes) in rows {
+        let millis = u32::try_from(bytes / 1000).map(f64::from).unwrap_or(f64::MAX) / rate.max(1e-9);
+        println!("  {what:<42} {rate:>9.1} MB/s {millis:>10.1} ms");
     }
     println!("  {:<42} {:>9.2}x", "encode time / baseline time", 1.0 / report.encode_vs_baseline);
     println!("  {:<42} {:>9.1} ms", "encode 1 KiB blob", report.encode_1kib_ms);

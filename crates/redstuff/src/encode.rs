@@ -135,6 +135,7 @@ impl<'a> Matrix<'a> {
         let stride = s + 1; // recovery symbols sit in slots `0x00 ‖ symbol`, hashed in place
         let row_recovery_len = (n - ks) * stride;
         let batch = self.batch_len(n - ks, kp);
+        let zero_leaf = crate::verify::zero_leaf(s);
         let mut recovery = vec![0; batch * row_recovery_len];
         for start in (0..kp).step_by(batch) {
             let end = (start + batch).min(kp);
@@ -143,6 +144,12 @@ impl<'a> Matrix<'a> {
                 .zip(recovery.par_chunks_mut(row_recovery_len))
                 .enumerate()
                 .for_each(|(offset, (row_leaves, recovery))| {
+                    if (start + offset) * ks * s >= self.blob.len() {
+                        // Padding only: every cell of the row is zero (the code is linear).
+                        recovery.fill(0);
+                        row_leaves.fill(zero_leaf);
+                        return;
+                    }
                     let row = self.source_row(start + offset);
                     rs::encode_into_slots(ks, n, s, &row, recovery, stride);
                     let (source_leaves, recovery_leaves) = row_leaves.split_at_mut(ks);
@@ -191,6 +198,13 @@ impl<'a> Matrix<'a> {
                         [] => Cow::Owned(self.source_column(column)),
                         sliver => Cow::Borrowed(sliver),
                     };
+                    if sources.iter().all(|byte| *byte == 0) {
+                        // Padding only: the whole column is zero.
+                        recovery.fill(0);
+                        leaves.fill(zero_leaf);
+                        *root = crate::verify::zero_expansion_root(n, s);
+                        return;
+                    }
                     rs::encode_into_slots(kp, n, s, &sources, recovery, stride);
                     for (row, leaf) in leaves[..kp].iter_mut().enumerate() {
                         *leaf = top[row * n + column];
@@ -213,7 +227,15 @@ impl<'a> Matrix<'a> {
         }
         drop((recovery, column_leaves));
 
-        let row_roots: Vec<Digest> = leaves.par_chunks(n).map(merkle::root_from_leaf_hashes).collect();
+        let padding_rows = self.blob.len().div_ceil(ks * s)..kp;
+        let row_roots: Vec<Digest> = leaves
+            .par_chunks(n)
+            .enumerate()
+            .map(|(row, row_leaves)| match padding_rows.contains(&row) {
+                true => crate::verify::zero_expansion_root(n, s),
+                false => merkle::root_from_leaf_hashes(row_leaves),
+            })
+            .collect();
         drop(leaves);
         let blob_len = crate::config::to_u64(self.blob.len());
         let metadata = BlobMetadata::from_roots(blob_len, &row_roots, &column_roots);

@@ -1,5 +1,8 @@
 //! Checking a sliver against the metadata: its shape, then the Merkle root of its expansion.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+
 use crate::config::EncodingConfig;
 use crate::error::SliverVerificationError;
 use crate::merkle::{self, Digest, EMPTY_NODE};
@@ -34,13 +37,37 @@ pub(crate) fn expansion_leaves(
 }
 
 /// Merkle root of the expansion of a sliver of `kind` with these symbols.
+///
+/// An all-zero sliver expands to all-zero cells (the code is linear), so its root depends
+/// only on `n` and the symbol size and is computed once per thread: small blobs are mostly
+/// zero padding, and this keeps verifying and decoding them cheap.
 pub(crate) fn expansion_root(
     config: EncodingConfig,
     kind: SliverType,
     symbol_size: usize,
     symbols: &[u8],
 ) -> Digest {
+    if symbols.iter().all(|byte| *byte == 0) {
+        return zero_expansion_root(config.n_shards(), symbol_size);
+    }
     merkle::root_from_leaf_hashes(&expansion_leaves(config, kind, symbol_size, symbols))
+}
+
+/// Leaf hash of an all-zero symbol of `symbol_size` bytes.
+pub(crate) fn zero_leaf(symbol_size: usize) -> Digest {
+    merkle::leaf_hash(&vec![0; symbol_size])
+}
+
+/// Root over `n` all-zero cells of `symbol_size` bytes, memoised per thread.
+pub(crate) fn zero_expansion_root(n: usize, symbol_size: usize) -> Digest {
+    thread_local! {
+        static ROOTS: RefCell<HashMap<(usize, usize), Digest>> = RefCell::new(HashMap::new());
+    }
+    ROOTS.with_borrow_mut(|roots| {
+        *roots
+            .entry((n, symbol_size))
+            .or_insert_with(|| merkle::root_from_leaf_hashes(&vec![zero_leaf(symbol_size); n]))
+    })
 }
 
 impl VerifiedMetadata {
