@@ -1,0 +1,1 @@
+//! Durable storage engine (filled in by the coordination and node issues).
