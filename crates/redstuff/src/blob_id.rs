@@ -11,8 +11,31 @@ use crate::config::ENCODING_TYPE_RS2;
 use crate::merkle::Digest;
 
 /// A blob's identity, derived from its length and the Merkle root of its metadata.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+///
+/// In BCS it is its 32 bytes; in human-readable formats (JSON, TOML) its text form.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct BlobId(pub Digest);
+
+impl Serialize for BlobId {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if serializer.is_human_readable() {
+            serializer.collect_str(self)
+        } else {
+            self.0.serialize(serializer)
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for BlobId {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        if deserializer.is_human_readable() {
+            let text = String::deserialize(deserializer)?;
+            text.parse().map_err(serde::de::Error::custom)
+        } else {
+            Digest::deserialize(deserializer).map(Self)
+        }
+    }
+}
 
 /// The error for text that is not a blob ID.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -102,6 +125,18 @@ mod tests {
         for bad in ["", "abc", "RcU82Mwf-CFkv1LaI_2qcpANwpGUuG3TMwnVzZxD2k", "!".repeat(43).as_str()] {
             assert!(bad.parse::<BlobId>().is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn serde_is_text_in_json_and_raw_bytes_in_bcs() {
+        let id = BlobId([7; 32]);
+        let json = serde_json::to_string(&id).unwrap();
+        assert_eq!(json, format!("\"{id}\""));
+        assert_eq!(serde_json::from_str::<BlobId>(&json).unwrap(), id);
+        let bytes = bcs::to_bytes(&id).unwrap();
+        assert_eq!(bytes, vec![7; 32]);
+        assert_eq!(bcs::from_bytes::<BlobId>(&bytes).unwrap(), id);
+        assert!(serde_json::from_str::<BlobId>("\"not an id\"").is_err());
     }
 
     #[test]

@@ -1,0 +1,244 @@
+//! `apply`: the one function that changes the state. Deterministic and pure: the same state
+//! and entry give the same result on every machine, and a refused entry changes nothing.
+
+use morsa_core::{Committee, CommitteeMember, Epoch, NodeId, ObjectId, quorum};
+use redstuff::BlobId;
+
+use crate::apportion;
+use crate::command::{Input, LogEntry, NodeReport, NodeReportKind, SignedTransaction};
+use crate::error::CommandError;
+use crate::event::{Event, EventRecord};
+use crate::hash::domain_hash;
+use crate::state::{EpochPhase, State};
+
+/// What an accepted entry did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Applied {
+    /// The events it emitted, already numbered and chained.
+    pub events: Vec<EventRecord>,
+    /// Objects it created (storage resources, blob objects), in order.
+    pub created: Vec<ObjectId>,
+}
+
+/// Applies one log entry to `state`: either all of it or, with an error, none of it.
+pub fn apply(state: &mut State, entry: &LogEntry) -> Result<Applied, CommandError> {
+    if entry.time_ms < state.time_ms {
+        return Err(CommandError::TimeWentBackwards { time_ms: entry.time_ms, state_ms: state.time_ms });
+    }
+    let mut out = Effects::default();
+    match &entry.input {
+        Input::Tick => state.tick(entry.time_ms, &mut out),
+        Input::Transaction(signed) => {
+            state.refuse_if_tick_due(entry.time_ms)?;
+            state.apply_transaction(signed, &mut out)?;
+        }
+        Input::Node(report) => {
+            state.refuse_if_tick_due(entry.time_ms)?;
+            state.apply_node_report(report, &mut out)?;
+        }
+    }
+    state.time_ms = entry.time_ms;
+    Ok(state.seal(entry.time_ms, out))
+}
+
+/// Events and objects produced while applying, before they are numbered.
+#[derive(Debug, Default)]
+pub(crate) struct Effects {
+    pub(crate) events: Vec<Event>,
+    pub(crate) created: Vec<ObjectId>,
+}
+
+impl State {
+    fn refuse_if_tick_due(&self, time_ms: u64) -> Result<(), CommandError> {
+        match self.deadline_due(time_ms) {
+            Some(due_ms) => Err(CommandError::TickDue { due_ms }),
+            None => Ok(()),
+        }
+    }
+
+    /// Numbers and chains the events.
+    fn seal(&mut self, time_ms: u64, effects: Effects) -> Applied {
+        let events = effects
+            .events
+            .into_iter()
+            .map(|event| {
+                let record = EventRecord::new(self.event_count, time_ms, event, self.event_head);
+                self.event_count += 1;
+                self.event_head = record.hash;
+                record
+            })
+            .collect();
+        Applied { events, created: effects.created }
+    }
+
+    /// A fresh object ID: `H("morsa/object" ‖ count)`.
+    pub(crate) fn new_object_id(&mut self, out: &mut Effects) -> ObjectId {
+        let id = ObjectId(domain_hash(b"morsa/object", &[&self.objects_created.to_le_bytes()]));
+        self.objects_created += 1;
+        out.created.push(id);
+        id
+    }
+
+    fn apply_transaction(
+        &mut self,
+        signed: &SignedTransaction,
+        out: &mut Effects,
+    ) -> Result<(), CommandError> {
+        let transaction = &signed.transaction;
+        let sender = transaction.sender;
+        sender
+            .verify(&transaction.signing_bytes(&self.params.chain_id), &signed.signature)
+            .map_err(|_| CommandError::BadSignature(sender))?;
+        let expected = self.account(&sender).nonce;
+        if transaction.nonce != expected {
+            return Err(CommandError::BadNonce { account: sender, expected, got: transaction.nonce });
+        }
+        self.execute(sender, &transaction.command, out)?;
+        self.accounts.entry(sender).or_default().nonce += 1;
+        Ok(())
+    }
+
+    fn apply_node_report(&mut self, report: &NodeReport, out: &mut Effects) -> Result<(), CommandError> {
+        let NodeReportKind::EpochSyncDone { epoch } = report.report;
+        if epoch != self.epoch {
+            return Err(CommandError::WrongEpoch { got: epoch, current: self.epoch });
+        }
+        let member =
+            self.committee.member_by_node(&report.node).ok_or(CommandError::UnknownNode(report.node))?;
+        let message = morsa_core::epoch_sync_done_message(epoch, &report.node);
+        self.committee.members[member]
+            .public_key
+            .verify(&message, &report.signature)
+            .map_err(|_| CommandError::BadNodeSignature(report.node))?;
+        let EpochPhase::Changing { done } = &mut self.phase else {
+            return Ok(()); // the change is already done; a late report changes nothing
+        };
+        done.insert(report.node);
+        let weight: usize = done
+            .iter()
+            .filter_map(|node| self.committee.member_by_node(node))
+            .map(|member| self.committee.weight(member))
+            .sum();
+        if quorum::is_quorum(weight, usize::from(self.params.n_shards)) {
+            self.phase = EpochPhase::Done;
+            out.events.push(Event::EpochChangeDone { epoch: self.epoch });
+        }
+        Ok(())
+    }
+
+    /// Runs every deadline due by `time_ms`, in order.
+    fn tick(&mut self, time_ms: u64, out: &mut Effects) {
+        while self.deadline_due(time_ms).is_some() {
+            if self.next_committee.is_none() {
+                let committee = self.select_committee(Epoch(self.epoch.0 + 1));
+                out.events.push(Event::CommitteeSelected { committee: committee.clone() });
+                self.next_committee = Some(committee);
+            } else {
+                self.change_epoch(out);
+            }
+        }
+    }
+
+    /// The committee for `epoch` from the current stakes, moving as few shards as possible.
+    /// If no valid apportionment exists (no stake, caps too low), the current assignment stays.
+    pub(crate) fn select_committee(&self, epoch: Epoch) -> Committee {
+        let candidates: Vec<(&NodeId, &crate::state::Node)> =
+            self.nodes.iter().filter(|(_, node)| node.stake > 0).collect();
+        let stakes: Vec<u64> = candidates.iter().map(|(_, node)| node.stake).collect();
+        let previous: Vec<Vec<morsa_core::ShardIndex>> = candidates
+            .iter()
+            .map(|(id, _)| {
+                self.committee
+                    .member_by_node(id)
+                    .map(|member| self.committee.members[member].shards.clone())
+                    .unwrap_or_default()
+            })
+            .collect();
+        let assignment =
+            apportion::apportion(self.params.n_shards, &stakes, self.params.max_shards_per_node, &previous);
+        let members = match assignment {
+            Ok(assignment) => candidates
+                .iter()
+                .zip(assignment)
+                .filter(|(_, shards)| !shards.is_empty())
+                .map(|((id, node), shards)| CommitteeMember {
+                    node_id: **id,
+                    public_key: node.public_key,
+                    address: node.address.clone(),
+                    shards,
+                })
+                .collect(),
+            Err(_) => self.committee.members.clone(),
+        };
+        Committee { epoch, n_shards: self.params.n_shards, members }
+    }
+
+    /// Pays the ending epoch's rewards, installs the next committee, and drops what expired.
+    fn change_epoch(&mut self, out: &mut Effects) {
+        let ending = self.epoch;
+        let next = Epoch(ending.0 + 1);
+        self.pay_rewards(ending, out);
+        let committee = self.next_committee.take().unwrap_or_else(|| self.select_committee(next));
+        self.committee = Committee { epoch: next, ..committee };
+        self.capacity = self
+            .committee
+            .members
+            .iter()
+            .filter_map(|member| self.nodes.get(&member.node_id))
+            .map(|node| node.capacity)
+            .sum();
+        self.epoch = next;
+        self.phase = EpochPhase::Changing { done: Default::default() };
+        self.drop_expired();
+        out.events.push(Event::EpochChangeStart { epoch: next });
+    }
+
+    /// Splits the pool of `epoch` over its committee's operators by shard weight; the
+    /// remainder of the integer division moves to the next epoch's pool.
+    fn pay_rewards(&mut self, epoch: Epoch, out: &mut Effects) {
+        let pool = self.reward_pools.remove(&epoch).unwrap_or(0);
+        let n = u128::from(self.params.n_shards);
+        let mut paid: u64 = 0;
+        for member in &self.committee.members {
+            let Some(node) = self.nodes.get(&member.node_id) else { continue };
+            let weight = u128::try_from(member.shards.len()).expect("shard counts fit in u128");
+            let share = u64::try_from(u128::from(pool) * weight / n).expect("a share is at most the pool");
+            if share > 0 {
+                self.accounts.entry(node.operator).or_default().balance += share;
+                paid += share;
+            }
+        }
+        let remainder = pool - paid;
+        if remainder > 0 {
+            *self.reward_pools.entry(Epoch(epoch.0 + 1)).or_default() += remainder;
+        }
+        out.events.push(Event::RewardsPaid { epoch, total: paid });
+    }
+
+    /// Removes blob objects and storage whose end epoch has come, and past accounting.
+    fn drop_expired(&mut self) {
+        let now = self.epoch;
+        let expired: Vec<(ObjectId, BlobId)> = self
+            .blobs
+            .iter()
+            .filter(|(_, blob)| blob.storage.end <= now)
+            .map(|(object, blob)| (*object, blob.blob_id))
+            .collect();
+        for (object, blob_id) in expired {
+            self.forget_blob_object(&object, &blob_id);
+        }
+        self.storage.retain(|_, resource| resource.end > now);
+        self.used.retain(|epoch, _| *epoch >= now);
+    }
+
+    /// Removes a blob object and its index entry.
+    pub(crate) fn forget_blob_object(&mut self, object: &ObjectId, blob_id: &BlobId) {
+        self.blobs.remove(object);
+        if let Some(objects) = self.blob_objects.get_mut(blob_id) {
+            objects.remove(object);
+            if objects.is_empty() {
+                self.blob_objects.remove(blob_id);
+            }
+        }
+    }
+}

@@ -1,0 +1,184 @@
+//! What can be submitted to the coordinator: account transactions, node reports and time.
+
+use morsa_core::{
+    AccountId, AccountKey, AccountSignature, BlsSignature, Certificate, Epoch, NodeId, ObjectId,
+};
+use redstuff::BlobId;
+use serde::{Deserialize, Serialize};
+
+/// One entry of the command log: an input and the time it was accepted at.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogEntry {
+    /// Milliseconds since the Unix epoch; never less than the previous entry's.
+    pub time_ms: u64,
+    /// What happened.
+    pub input: Input,
+}
+
+/// An input to the state machine.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Input {
+    /// Time passes: epoch changes and committee selections due by then take place.
+    Tick,
+    /// A transaction signed by an account.
+    Transaction(SignedTransaction),
+    /// A report signed by a storage node.
+    Node(NodeReport),
+}
+
+/// A command from an account, with the nonce that orders it and prevents replays.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Transaction {
+    /// The account that signs and pays.
+    pub sender: AccountId,
+    /// Must equal the account's next nonce (0 for a new account).
+    pub nonce: u64,
+    /// What to do.
+    pub command: Command,
+}
+
+/// A transaction with its ed25519 signature over [`Transaction::signing_bytes`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignedTransaction {
+    /// The transaction.
+    pub transaction: Transaction,
+    /// The sender's signature.
+    pub signature: AccountSignature,
+}
+
+/// Domain separator of transaction signatures.
+const TRANSACTION_DOMAIN: &[u8] = b"morsa/coord/transaction/v1";
+
+impl Transaction {
+    /// The bytes the sender signs: a domain separator, the deployment's chain ID and the BCS
+    /// form of the transaction.
+    pub fn signing_bytes(&self, chain_id: &str) -> Vec<u8> {
+        let mut bytes = TRANSACTION_DOMAIN.to_vec();
+        bytes.extend(bcs::to_bytes(chain_id).expect("strings serialize"));
+        bytes.extend(bcs::to_bytes(self).expect("transactions serialize"));
+        bytes
+    }
+
+    /// Signs the transaction with `key` for the deployment `chain_id`.
+    pub fn sign(self, key: &AccountKey, chain_id: &str) -> SignedTransaction {
+        let signature = key.sign(&self.signing_bytes(chain_id));
+        SignedTransaction { transaction: self, signature }
+    }
+}
+
+/// The commands of an account (Walrus contract semantics).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Command {
+    /// Moves balance to another account.
+    Transfer {
+        /// Recipient.
+        to: AccountId,
+        /// Amount.
+        amount: u64,
+    },
+    /// Buys `size` bytes of storage for `epochs` epochs from the current one.
+    ReserveStorage {
+        /// Bytes of encoded size.
+        size: u64,
+        /// Number of epochs, starting with the current one.
+        epochs: u32,
+    },
+    /// Splits a storage resource into two of `size` and the rest, same epochs.
+    SplitStorageBySize {
+        /// The resource.
+        storage: ObjectId,
+        /// Size of the new resource.
+        size: u64,
+    },
+    /// Splits a storage resource into `start..epoch` and `epoch..end`, same size.
+    SplitStorageByEpoch {
+        /// The resource.
+        storage: ObjectId,
+        /// Where to cut.
+        epoch: Epoch,
+    },
+    /// Merges two resources: same epochs (sizes add) or same size and adjacent epochs.
+    MergeStorage {
+        /// Kept, grown.
+        first: ObjectId,
+        /// Consumed.
+        second: ObjectId,
+    },
+    /// Registers a blob, consuming a storage resource large enough for its encoded size.
+    RegisterBlob {
+        /// The storage to use.
+        storage: ObjectId,
+        /// The blob ID the client computed.
+        blob_id: BlobId,
+        /// The Merkle root of the blob's metadata.
+        root_hash: [u8; 32],
+        /// Unencoded size in bytes.
+        size: u64,
+        /// Encoding type (1 = RS2).
+        encoding_type: u8,
+        /// Whether the owner may delete it before it expires.
+        deletable: bool,
+    },
+    /// Certifies a registered blob with a quorum of storage confirmations.
+    CertifyBlob {
+        /// The blob object.
+        object: ObjectId,
+        /// Aggregated confirmations of the current committee.
+        certificate: Certificate,
+    },
+    /// Pays for `epochs` more epochs of a certified blob.
+    ExtendBlob {
+        /// The blob object.
+        object: ObjectId,
+        /// Epochs to add.
+        epochs: u32,
+    },
+    /// Deletes a deletable blob and gives its storage back to the owner.
+    DeleteBlob {
+        /// The blob object.
+        object: ObjectId,
+    },
+    /// Marks a blob ID invalid: nodes proved it was encoded inconsistently.
+    InvalidateBlob {
+        /// The blob ID.
+        blob_id: BlobId,
+        /// Aggregated invalid-blob attestations of the current committee.
+        certificate: Certificate,
+    },
+    /// Stakes `amount` with a node; counts from the next committee selection.
+    Stake {
+        /// The node.
+        node: NodeId,
+        /// Amount moved from the balance.
+        amount: u64,
+    },
+    /// Withdraws stake from a node; counts from the next committee selection.
+    Unstake {
+        /// The node.
+        node: NodeId,
+        /// Amount moved back to the balance.
+        amount: u64,
+    },
+}
+
+/// A signed report from a storage node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeReport {
+    /// The node.
+    pub node: NodeId,
+    /// What it reports.
+    pub report: NodeReportKind,
+    /// BLS signature over the report's message.
+    pub signature: BlsSignature,
+}
+
+/// What a node can report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum NodeReportKind {
+    /// The node holds every shard it owns in `epoch` (signed over
+    /// `morsa_core::epoch_sync_done_message`).
+    EpochSyncDone {
+        /// The epoch.
+        epoch: Epoch,
+    },
+}

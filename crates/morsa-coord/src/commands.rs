@@ -1,0 +1,446 @@
+//! The account commands. Each handler checks everything first and only then mutates, so a
+//! refused command leaves the state as it was.
+
+use morsa_core::{AccountId, Certificate, Epoch, NodeId, ObjectId, PersistenceType, Threshold};
+use redstuff::{BlobId, ENCODING_TYPE_RS2, EncodingConfig};
+
+use crate::apply::Effects;
+use crate::command::Command;
+use crate::error::CommandError;
+use crate::event::Event;
+use crate::state::{BlobObject, Certification, State, StorageResource};
+
+const MIB: u64 = 1 << 20;
+
+/// Price of `size` bytes at `price` per started MiB, times `epochs`.
+fn cost(price: u64, size: u64, epochs: u32) -> Result<u64, CommandError> {
+    let units = u128::from(size.div_ceil(MIB));
+    u64::try_from(u128::from(price) * units * u128::from(epochs))
+        .map_err(|_| CommandError::InvalidArgument { what: "size", reason: "the price overflows".into() })
+}
+
+fn invalid(what: &'static str, reason: impl Into<String>) -> CommandError {
+    CommandError::InvalidArgument { what, reason: reason.into() }
+}
+
+impl State {
+    /// Runs `command` for `sender`.
+    pub(crate) fn execute(
+        &mut self,
+        sender: AccountId,
+        command: &Command,
+        out: &mut Effects,
+    ) -> Result<(), CommandError> {
+        match command {
+            Command::Transfer { to, amount } => self.transfer(sender, *to, *amount),
+            Command::ReserveStorage { size, epochs } => self.reserve_storage(sender, *size, *epochs, out),
+            Command::SplitStorageBySize { storage, size } => self.split_by_size(sender, storage, *size, out),
+            Command::SplitStorageByEpoch { storage, epoch } => {
+                self.split_by_epoch(sender, storage, *epoch, out)
+            }
+            Command::MergeStorage { first, second } => self.merge_storage(sender, first, second),
+            Command::RegisterBlob { storage, blob_id, root_hash, size, encoding_type, deletable } => {
+                let blob = NewBlob { blob_id, root_hash, size: *size, encoding_type: *encoding_type };
+                self.register_blob(sender, storage, &blob, *deletable, out)
+            }
+            Command::CertifyBlob { object, certificate } => {
+                self.certify_blob(sender, object, certificate, out)
+            }
+            Command::ExtendBlob { object, epochs } => self.extend_blob(sender, object, *epochs, out),
+            Command::DeleteBlob { object } => self.delete_blob(sender, object, out),
+            Command::InvalidateBlob { blob_id, certificate } => {
+                self.invalidate_blob(blob_id, certificate, out)
+            }
+            Command::Stake { node, amount } => self.stake(sender, node, *amount),
+            Command::Unstake { node, amount } => self.unstake(sender, node, *amount),
+        }
+    }
+
+    fn charge_check(&self, sender: AccountId, needed: u64) -> Result<(), CommandError> {
+        let balance = self.account(&sender).balance;
+        if balance < needed {
+            return Err(CommandError::InsufficientBalance { account: sender, balance, needed });
+        }
+        Ok(())
+    }
+
+    fn debit(&mut self, sender: AccountId, amount: u64) {
+        self.accounts.entry(sender).or_default().balance -= amount;
+    }
+
+    fn transfer(&mut self, sender: AccountId, to: AccountId, amount: u64) -> Result<(), CommandError> {
+        if amount == 0 {
+            return Err(invalid("amount", "must be positive"));
+        }
+        self.charge_check(sender, amount)?;
+        self.debit(sender, amount);
+        let recipient = self.accounts.entry(to).or_default();
+        recipient.balance =
+            recipient.balance.checked_add(amount).ok_or_else(|| invalid("amount", "overflows"))?;
+        Ok(())
+    }
+
+    /// Checks there is room for `size` more bytes in every epoch of `start..end`.
+    fn capacity_check(&self, start: Epoch, end: Epoch, size: u64) -> Result<(), CommandError> {
+        for epoch in (start.0..end.0).map(Epoch) {
+            let available = self.available_in(epoch);
+            if available < size {
+                return Err(CommandError::CapacityExceeded { epoch, available, requested: size });
+            }
+        }
+        Ok(())
+    }
+
+    /// Books `size` bytes in `start..end` and credits each epoch's pool with its price.
+    fn book(&mut self, start: Epoch, end: Epoch, size: u64, price_per_epoch: u64) {
+        for epoch in (start.0..end.0).map(Epoch) {
+            *self.used.entry(epoch).or_default() += size;
+            *self.reward_pools.entry(epoch).or_default() += price_per_epoch;
+        }
+    }
+
+    fn check_epochs_ahead(&self, end: Epoch) -> Result<(), CommandError> {
+        let ahead = end.0 - self.epoch.0;
+        if ahead > self.params.max_epochs_ahead {
+            return Err(invalid(
+                "epochs",
+                format!("storage can be bought at most {} epochs ahead", self.params.max_epochs_ahead),
+            ));
+        }
+        Ok(())
+    }
+
+    fn reserve_storage(
+        &mut self,
+        sender: AccountId,
+        size: u64,
+        epochs: u32,
+        out: &mut Effects,
+    ) -> Result<(), CommandError> {
+        if size == 0 {
+            return Err(invalid("size", "must be positive"));
+        }
+        if epochs == 0 {
+            return Err(invalid("epochs", "must be at least 1"));
+        }
+        let start = self.epoch;
+        let end = Epoch(start.0.checked_add(epochs).ok_or_else(|| invalid("epochs", "too many"))?);
+        self.check_epochs_ahead(end)?;
+        let per_epoch = cost(self.params.storage_price_per_mib_epoch, size, 1)?;
+        let total = cost(self.params.storage_price_per_mib_epoch, size, epochs)?;
+        self.charge_check(sender, total)?;
+        self.capacity_check(start, end, size)?;
+        self.debit(sender, total);
+        self.book(start, end, size, per_epoch);
+        let id = self.new_object_id(out);
+        self.storage.insert(id, StorageResource { owner: sender, start, end, size });
+        Ok(())
+    }
+
+    fn owned_storage(&self, sender: AccountId, id: &ObjectId) -> Result<StorageResource, CommandError> {
+        let resource = self.storage.get(id).ok_or(CommandError::UnknownObject(*id))?;
+        if resource.owner != sender {
+            return Err(CommandError::NotOwner { object: *id, owner: resource.owner });
+        }
+        Ok(resource.clone())
+    }
+
+    fn split_by_size(
+        &mut self,
+        sender: AccountId,
+        id: &ObjectId,
+        size: u64,
+        out: &mut Effects,
+    ) -> Result<(), CommandError> {
+        let resource = self.owned_storage(sender, id)?;
+        if size == 0 || size >= resource.size {
+            return Err(invalid("size", format!("must be between 1 and {}", resource.size - 1)));
+        }
+        let new = StorageResource { size, ..resource.clone() };
+        self.storage.insert(*id, StorageResource { size: resource.size - size, ..resource });
+        let new_id = self.new_object_id(out);
+        self.storage.insert(new_id, new);
+        Ok(())
+    }
+
+    fn split_by_epoch(
+        &mut self,
+        sender: AccountId,
+        id: &ObjectId,
+        epoch: Epoch,
+        out: &mut Effects,
+    ) -> Result<(), CommandError> {
+        let resource = self.owned_storage(sender, id)?;
+        if epoch <= resource.start || epoch >= resource.end {
+            return Err(invalid(
+                "epoch",
+                format!("must lie strictly inside {}..{}", resource.start.0, resource.end.0),
+            ));
+        }
+        let later = StorageResource { start: epoch, ..resource.clone() };
+        self.storage.insert(*id, StorageResource { end: epoch, ..resource });
+        let new_id = self.new_object_id(out);
+        self.storage.insert(new_id, later);
+        Ok(())
+    }
+
+    fn merge_storage(
+        &mut self,
+        sender: AccountId,
+        first: &ObjectId,
+        second: &ObjectId,
+    ) -> Result<(), CommandError> {
+        if first == second {
+            return Err(invalid("second", "cannot merge a resource with itself"));
+        }
+        let a = self.owned_storage(sender, first)?;
+        let b = self.owned_storage(sender, second)?;
+        let merged = if (a.start, a.end) == (b.start, b.end) {
+            let size = a.size.checked_add(b.size).ok_or_else(|| invalid("size", "overflows"))?;
+            StorageResource { size, ..a }
+        } else if a.size == b.size && a.end == b.start {
+            StorageResource { end: b.end, ..a }
+        } else if a.size == b.size && b.end == a.start {
+            StorageResource { start: b.start, ..a }
+        } else {
+            return Err(CommandError::StorageMismatch {
+                storage: *second,
+                reason: "resources merge only with the same epochs, or the same size and adjacent epochs"
+                    .into(),
+            });
+        };
+        self.storage.remove(second);
+        self.storage.insert(*first, merged);
+        Ok(())
+    }
+
+    fn register_blob(
+        &mut self,
+        sender: AccountId,
+        storage: &ObjectId,
+        blob: &NewBlob<'_>,
+        deletable: bool,
+        out: &mut Effects,
+    ) -> Result<(), CommandError> {
+        if blob.encoding_type != ENCODING_TYPE_RS2 {
+            return Err(invalid(
+                "encoding_type",
+                format!("{} is not supported; use 1 (RS2)", blob.encoding_type),
+            ));
+        }
+        let config = EncodingConfig::new(self.params.n_shards)
+            .map_err(|error| invalid("n_shards", error.to_string()))?;
+        let encoded_size =
+            config.encoded_size(blob.size).map_err(|error| invalid("size", error.to_string()))?;
+        let derived = BlobId::from_root(blob.size, blob.root_hash);
+        if derived != *blob.blob_id {
+            return Err(CommandError::BlobIdMismatch { claimed: *blob.blob_id, derived });
+        }
+        if self.invalid_blobs.contains_key(&derived) {
+            return Err(CommandError::InvalidBlob(derived));
+        }
+        let resource = self.owned_storage(sender, storage)?;
+        if !(resource.start <= self.epoch && self.epoch < resource.end) {
+            return Err(CommandError::StorageMismatch {
+                storage: *storage,
+                reason: format!(
+                    "it covers epochs {}..{}, not the current {}",
+                    resource.start.0, resource.end.0, self.epoch
+                ),
+            });
+        }
+        if resource.size < encoded_size {
+            return Err(CommandError::StorageMismatch {
+                storage: *storage,
+                reason: format!(
+                    "it holds {} bytes but the blob's encoded size is {encoded_size}",
+                    resource.size
+                ),
+            });
+        }
+        let write_cost = cost(self.params.write_price_per_mib, encoded_size, 1)?;
+        self.charge_check(sender, write_cost)?;
+        self.debit(sender, write_cost);
+        *self.reward_pools.entry(self.epoch).or_default() += write_cost;
+        self.storage.remove(storage);
+        let object = self.new_object_id(out);
+        let end_epoch = resource.end;
+        self.blobs.insert(
+            object,
+            BlobObject {
+                blob_id: derived,
+                owner: sender,
+                size: blob.size,
+                encoded_size,
+                deletable,
+                registered_epoch: self.epoch,
+                storage: resource,
+                certified: None,
+            },
+        );
+        self.blob_objects.entry(derived).or_default().insert(object);
+        out.events.push(Event::BlobRegistered {
+            blob_id: derived,
+            object,
+            size: blob.size,
+            encoded_size,
+            end_epoch,
+            deletable,
+            epoch: self.epoch,
+        });
+        Ok(())
+    }
+
+    fn owned_blob(&self, sender: AccountId, object: &ObjectId) -> Result<&BlobObject, CommandError> {
+        let blob = self.blobs.get(object).ok_or(CommandError::UnknownObject(*object))?;
+        if blob.owner != sender {
+            return Err(CommandError::NotOwner { object: *object, owner: blob.owner });
+        }
+        Ok(blob)
+    }
+
+    fn certify_blob(
+        &mut self,
+        sender: AccountId,
+        object: &ObjectId,
+        certificate: &Certificate,
+        out: &mut Effects,
+    ) -> Result<(), CommandError> {
+        let blob = self.owned_blob(sender, object)?;
+        if blob.certified.is_some() {
+            return Err(CommandError::BlobState { object: *object, reason: "it is already certified" });
+        }
+        if self.invalid_blobs.contains_key(&blob.blob_id) {
+            return Err(CommandError::InvalidBlob(blob.blob_id));
+        }
+        let persistence = match blob.deletable {
+            true => PersistenceType::Deletable { object_id: *object },
+            false => PersistenceType::Permanent,
+        };
+        let message = morsa_core::storage_confirmation_message(self.epoch, &blob.blob_id, &persistence);
+        self.committee.verify_certificate(certificate, &message, Threshold::Quorum)?;
+        let (blob_id, end_epoch, deletable) = (blob.blob_id, blob.storage.end, blob.deletable);
+        let epoch = self.epoch;
+        if let Some(blob) = self.blobs.get_mut(object) {
+            blob.certified = Some(Certification { epoch, certificate: certificate.clone() });
+        }
+        out.events.push(Event::BlobCertified { blob_id, object: *object, end_epoch, deletable, epoch });
+        Ok(())
+    }
+
+    fn extend_blob(
+        &mut self,
+        sender: AccountId,
+        object: &ObjectId,
+        epochs: u32,
+        out: &mut Effects,
+    ) -> Result<(), CommandError> {
+        let blob = self.blobs.get(object).ok_or(CommandError::UnknownObject(*object))?;
+        if blob.certified.is_none() {
+            return Err(CommandError::BlobState {
+                object: *object,
+                reason: "only certified blobs can be extended",
+            });
+        }
+        if epochs == 0 {
+            return Err(invalid("epochs", "must be at least 1"));
+        }
+        let start = blob.storage.end;
+        let end = Epoch(start.0.checked_add(epochs).ok_or_else(|| invalid("epochs", "too many"))?);
+        self.check_epochs_ahead(end)?;
+        let size = blob.storage.size;
+        let blob_id = blob.blob_id;
+        let per_epoch = cost(self.params.storage_price_per_mib_epoch, size, 1)?;
+        let total = cost(self.params.storage_price_per_mib_epoch, size, epochs)?;
+        self.charge_check(sender, total)?;
+        self.capacity_check(start, end, size)?;
+        self.debit(sender, total);
+        self.book(start, end, size, per_epoch);
+        if let Some(blob) = self.blobs.get_mut(object) {
+            blob.storage.end = end;
+        }
+        out.events.push(Event::BlobExtended { blob_id, object: *object, end_epoch: end });
+        Ok(())
+    }
+
+    fn delete_blob(
+        &mut self,
+        sender: AccountId,
+        object: &ObjectId,
+        out: &mut Effects,
+    ) -> Result<(), CommandError> {
+        let blob = self.owned_blob(sender, object)?;
+        if !blob.deletable {
+            return Err(CommandError::BlobState {
+                object: *object,
+                reason: "it is permanent, not deletable",
+            });
+        }
+        let blob_id = blob.blob_id;
+        let returned = StorageResource { start: blob.storage.start.max(self.epoch), ..blob.storage.clone() };
+        self.forget_blob_object(object, &blob_id);
+        let id = self.new_object_id(out);
+        self.storage.insert(id, returned);
+        out.events.push(Event::BlobDeleted { blob_id, object: *object, epoch: self.epoch });
+        Ok(())
+    }
+
+    fn invalidate_blob(
+        &mut self,
+        blob_id: &BlobId,
+        certificate: &Certificate,
+        out: &mut Effects,
+    ) -> Result<(), CommandError> {
+        if self.invalid_blobs.contains_key(blob_id) {
+            return Err(CommandError::InvalidBlob(*blob_id));
+        }
+        let message = morsa_core::invalid_blob_message(self.epoch, blob_id);
+        self.committee.verify_certificate(certificate, &message, Threshold::Validity)?;
+        self.invalid_blobs.insert(*blob_id, self.epoch);
+        out.events.push(Event::InvalidBlobId { blob_id: *blob_id, epoch: self.epoch });
+        Ok(())
+    }
+
+    fn stake(&mut self, sender: AccountId, node: &NodeId, amount: u64) -> Result<(), CommandError> {
+        if amount == 0 {
+            return Err(invalid("amount", "must be positive"));
+        }
+        if !self.nodes.contains_key(node) {
+            return Err(CommandError::UnknownNode(*node));
+        }
+        self.charge_check(sender, amount)?;
+        self.debit(sender, amount);
+        *self.stakes.entry((sender, *node)).or_default() += amount;
+        if let Some(node) = self.nodes.get_mut(node) {
+            node.stake += amount;
+        }
+        Ok(())
+    }
+
+    fn unstake(&mut self, sender: AccountId, node: &NodeId, amount: u64) -> Result<(), CommandError> {
+        let staked = self.stakes.get(&(sender, *node)).copied().unwrap_or(0);
+        if amount == 0 || amount > staked {
+            return Err(invalid(
+                "amount",
+                format!("must be between 1 and the {staked} staked with the node"),
+            ));
+        }
+        match staked - amount {
+            0 => self.stakes.remove(&(sender, *node)),
+            left => self.stakes.insert((sender, *node), left),
+        };
+        if let Some(node) = self.nodes.get_mut(node) {
+            node.stake -= amount;
+        }
+        self.accounts.entry(sender).or_default().balance += amount;
+        Ok(())
+    }
+}
+
+/// The blob fields of a `RegisterBlob` command.
+struct NewBlob<'a> {
+    blob_id: &'a BlobId,
+    root_hash: &'a [u8; 32],
+    size: u64,
+    encoding_type: u8,
+}

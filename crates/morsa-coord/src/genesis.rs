@@ -1,0 +1,209 @@
+//! The genesis configuration: the system's fixed parameters and its initial nodes and accounts.
+
+use morsa_core::{AccountId, BlsPublicKey, BlsSignature, NodeId};
+use serde::{Deserialize, Serialize};
+
+/// Everything the coordinator starts from. Two coordinators with the same genesis and the same
+/// command log reach the same state, bit for bit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Genesis {
+    /// A name for the deployment, part of every signed transaction so that a transaction for
+    /// one deployment cannot be replayed on another.
+    pub chain_id: String,
+    /// Number of shards `n` (at least 4).
+    pub n_shards: u16,
+    /// Length of an epoch in milliseconds.
+    pub epoch_duration_ms: u64,
+    /// Time of the start of epoch 1, in milliseconds since the Unix epoch.
+    pub genesis_time_ms: u64,
+    /// Price of storing 1 MiB of encoded size for one epoch.
+    pub storage_price_per_mib_epoch: u64,
+    /// Price of registering 1 MiB of encoded size (once per blob).
+    pub write_price_per_mib: u64,
+    /// How many epochs ahead storage can be reserved.
+    pub max_epochs_ahead: u32,
+    /// Most shards one node may hold.
+    pub max_shards_per_node: u16,
+    /// The initial storage nodes.
+    pub nodes: Vec<GenesisNode>,
+    /// Initial account balances.
+    #[serde(default)]
+    pub accounts: Vec<GenesisAccount>,
+}
+
+/// A storage node known at genesis.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GenesisNode {
+    /// The node's BLS public key; its node ID is derived from it.
+    pub public_key: BlsPublicKey,
+    /// Proof that whoever registered the key holds its secret.
+    pub proof_of_possession: BlsSignature,
+    /// Where clients and peers reach the node (`host:port` or a URL).
+    pub address: String,
+    /// Stake backing the node; shards are apportioned by stake.
+    pub stake: u64,
+    /// Encoded bytes the node commits to store.
+    pub capacity: u64,
+    /// The account the node's operator controls; rewards are paid to it.
+    pub operator: AccountId,
+}
+
+/// An account funded at genesis.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GenesisAccount {
+    /// The account.
+    pub id: AccountId,
+    /// Its balance.
+    pub balance: u64,
+}
+
+impl GenesisNode {
+    /// The node's ID, derived from its key.
+    pub fn node_id(&self) -> NodeId {
+        NodeId::from_public_key(&self.public_key)
+    }
+}
+
+/// Why a genesis configuration was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GenesisError {
+    /// A field is out of range.
+    #[error("genesis field `{field}` is invalid: {reason}")]
+    Field {
+        /// The field.
+        field: &'static str,
+        /// Why.
+        reason: String,
+    },
+    /// A node's proof of possession does not verify.
+    #[error("genesis node {index} ({address}): its proof of possession does not verify for its public key")]
+    ProofOfPossession {
+        /// Position in `nodes`.
+        index: usize,
+        /// Its address.
+        address: String,
+    },
+    /// Shards cannot be apportioned to the nodes.
+    #[error("genesis nodes cannot hold the shards: {0}")]
+    Apportion(#[from] crate::apportion::ApportionError),
+}
+
+fn field(field: &'static str, reason: impl Into<String>) -> GenesisError {
+    GenesisError::Field { field, reason: reason.into() }
+}
+
+/// Longest chain ID and node address accepted.
+const MAX_NAME_LEN: usize = 256;
+
+impl Genesis {
+    /// Checks every field and builds the state of epoch 1.
+    pub fn initial_state(&self) -> Result<crate::State, GenesisError> {
+        use std::collections::BTreeMap;
+
+        use morsa_core::{Committee, CommitteeMember, Epoch};
+
+        use crate::state::{Account, EpochPhase, Node, Params, State};
+
+        if self.chain_id.is_empty() || self.chain_id.len() > MAX_NAME_LEN {
+            return Err(field("chain_id", format!("must have 1 to {MAX_NAME_LEN} bytes")));
+        }
+        redstuff::EncodingConfig::new(self.n_shards).map_err(|error| field("n_shards", error.to_string()))?;
+        if self.epoch_duration_ms == 0 {
+            return Err(field("epoch_duration_ms", "must be positive"));
+        }
+        if self.max_epochs_ahead == 0 {
+            return Err(field("max_epochs_ahead", "must be at least 1"));
+        }
+        if self.nodes.is_empty() {
+            return Err(field("nodes", "at least one storage node is needed"));
+        }
+        let mut nodes = BTreeMap::new();
+        let mut stakes = BTreeMap::new();
+        for (index, node) in self.nodes.iter().enumerate() {
+            if node.address.is_empty() || node.address.len() > MAX_NAME_LEN {
+                return Err(field(
+                    "nodes.address",
+                    format!("node {index}: must have 1 to {MAX_NAME_LEN} bytes"),
+                ));
+            }
+            node.public_key
+                .verify_proof_of_possession(&node.proof_of_possession)
+                .map_err(|_| GenesisError::ProofOfPossession { index, address: node.address.clone() })?;
+            let id = node.node_id();
+            let entry = Node {
+                public_key: node.public_key,
+                address: node.address.clone(),
+                capacity: node.capacity,
+                operator: node.operator,
+                stake: node.stake,
+            };
+            if nodes.insert(id, entry).is_some() {
+                return Err(field("nodes.public_key", format!("node {index}: the same key appears twice")));
+            }
+            if node.stake > 0 {
+                stakes.insert((node.operator, id), node.stake);
+            }
+        }
+        let mut accounts = BTreeMap::new();
+        for account in &self.accounts {
+            let entry = Account { balance: account.balance, nonce: 0 };
+            if accounts.insert(account.id, entry).is_some() {
+                return Err(field("accounts", format!("account {} appears twice", account.id)));
+            }
+        }
+        let supply = self.accounts.iter().map(|a| u128::from(a.balance)).sum::<u128>()
+            + self.nodes.iter().map(|n| u128::from(n.stake)).sum::<u128>();
+        if supply > u128::from(u64::MAX) {
+            return Err(field("accounts", "balances and stakes together overflow u64"));
+        }
+        let candidates: Vec<_> = nodes.iter().filter(|(_, node)| node.stake > 0).collect();
+        let stake_list: Vec<u64> = candidates.iter().map(|(_, node)| node.stake).collect();
+        let assignment =
+            crate::apportion::apportion(self.n_shards, &stake_list, self.max_shards_per_node, &[])?;
+        let members: Vec<CommitteeMember> = candidates
+            .iter()
+            .zip(assignment)
+            .filter(|(_, shards)| !shards.is_empty())
+            .map(|((id, node), shards)| CommitteeMember {
+                node_id: **id,
+                public_key: node.public_key,
+                address: node.address.clone(),
+                shards,
+            })
+            .collect();
+        let capacity = members.iter().filter_map(|m| nodes.get(&m.node_id)).map(|node| node.capacity).sum();
+        Ok(State {
+            params: Params {
+                chain_id: self.chain_id.clone(),
+                n_shards: self.n_shards,
+                epoch_duration_ms: self.epoch_duration_ms,
+                genesis_time_ms: self.genesis_time_ms,
+                storage_price_per_mib_epoch: self.storage_price_per_mib_epoch,
+                write_price_per_mib: self.write_price_per_mib,
+                max_epochs_ahead: self.max_epochs_ahead,
+                max_shards_per_node: self.max_shards_per_node,
+            },
+            time_ms: self.genesis_time_ms,
+            epoch: Epoch(1),
+            phase: EpochPhase::Done,
+            committee: Committee { epoch: Epoch(1), n_shards: self.n_shards, members },
+            next_committee: None,
+            capacity,
+            nodes,
+            accounts,
+            stakes,
+            storage: BTreeMap::new(),
+            blobs: BTreeMap::new(),
+            blob_objects: BTreeMap::new(),
+            invalid_blobs: BTreeMap::new(),
+            used: BTreeMap::new(),
+            reward_pools: BTreeMap::new(),
+            objects_created: 0,
+            event_count: 0,
+            event_head: [0; 32],
+        })
+    }
+}

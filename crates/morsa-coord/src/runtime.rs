@@ -1,0 +1,152 @@
+//! The coordinator around the state machine: a durable command log as the source of truth,
+//! the state rebuilt by replaying it, and the events kept for followers.
+//!
+//! An input is applied to the in-memory state first (a refused input changes nothing), then
+//! its log entry is committed durably, and only then is it acknowledged. If the commit fails
+//! the in-memory state is ahead of the disk: the coordinator refuses all further work and
+//! must be restarted, which replays the log.
+
+use std::path::Path;
+
+use morsa_store::{CommandLog, StoreError};
+
+use crate::hash::domain_hash;
+use crate::{Applied, CommandError, EventRecord, Genesis, GenesisError, Input, LogEntry, State, apply};
+
+/// Meta key under which the log remembers the genesis it belongs to.
+const GENESIS_KEY: &str = "genesis_hash";
+
+/// Why the coordinator could not start or go on.
+#[derive(Debug, thiserror::Error)]
+pub enum CoordinatorError {
+    /// The genesis configuration is invalid.
+    #[error(transparent)]
+    Genesis(#[from] GenesisError),
+    /// The log could not be read or written.
+    #[error("command log: {0}")]
+    Store(#[from] StoreError),
+    /// The data directory belongs to another deployment.
+    #[error(
+        "the command log was written for a different genesis; use the genesis it was created with or a new data directory"
+    )]
+    GenesisMismatch,
+    /// A logged entry does not decode or no longer applies: the log is corrupt.
+    #[error("log entry {seq} cannot be replayed: {reason}")]
+    Replay {
+        /// Sequence number of the entry.
+        seq: u64,
+        /// Why.
+        reason: String,
+    },
+    /// An earlier commit failed; the in-memory state may be ahead of the log.
+    #[error("an earlier log commit failed; restart the coordinator to replay its log")]
+    Poisoned,
+}
+
+/// Why an input was not accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitError {
+    /// The state machine refused it; nothing changed.
+    #[error(transparent)]
+    Refused(#[from] CommandError),
+    /// It could not be made durable; the coordinator must restart.
+    #[error(transparent)]
+    Fatal(#[from] CoordinatorError),
+}
+
+/// The state machine, its log and its events.
+pub struct Coordinator {
+    state: State,
+    log: CommandLog,
+    events: Vec<EventRecord>,
+    poisoned: bool,
+}
+
+/// `H(BCS(genesis))`: what ties a log to its genesis.
+pub fn genesis_hash(genesis: &Genesis) -> crate::Digest {
+    let bytes = bcs::to_bytes(genesis).expect("genesis serializes");
+    domain_hash(b"morsa/genesis", &[&bytes])
+}
+
+impl Coordinator {
+    /// Opens (or creates) the log at `log_path` and replays it on top of `genesis`.
+    pub fn open(genesis: &Genesis, log_path: &Path) -> Result<Self, CoordinatorError> {
+        let log = CommandLog::open(log_path)?;
+        let expected = genesis_hash(genesis);
+        match log.get_meta(GENESIS_KEY)? {
+            Some(stored) if stored != expected => return Err(CoordinatorError::GenesisMismatch),
+            Some(_) => {}
+            None => log.put_meta(GENESIS_KEY, &expected)?,
+        }
+        let mut state = genesis.initial_state()?;
+        let mut events = Vec::new();
+        let mut failure = None;
+        log.for_each(|seq, bytes| {
+            match replay_one(&mut state, bytes) {
+                Ok(applied) => events.extend(applied.events),
+                Err(reason) => failure = failure.take().or(Some(CoordinatorError::Replay { seq, reason })),
+            }
+            Ok(())
+        })?;
+        if let Some(error) = failure {
+            return Err(error);
+        }
+        Ok(Self { state, log, events, poisoned: false })
+    }
+
+    /// Applies `input` at `now_ms` (or the state's time, if later) and commits it. A tick
+    /// that has come due is applied and committed first, so inputs never wait on time.
+    pub fn submit(&mut self, input: Input, now_ms: u64) -> Result<Applied, SubmitError> {
+        if self.poisoned {
+            return Err(CoordinatorError::Poisoned.into());
+        }
+        let time_ms = now_ms.max(self.state.time_ms);
+        let mut applied = Applied::default();
+        if !matches!(input, Input::Tick) && self.state.deadline_due(time_ms).is_some() {
+            applied = self.commit(LogEntry { time_ms, input: Input::Tick })?;
+        }
+        let more = self.commit(LogEntry { time_ms, input })?;
+        applied.events.extend(more.events);
+        applied.created.extend(more.created);
+        Ok(applied)
+    }
+
+    fn commit(&mut self, entry: LogEntry) -> Result<Applied, SubmitError> {
+        let applied = apply(&mut self.state, &entry)?;
+        let bytes = bcs::to_bytes(&entry).expect("log entries serialize");
+        if let Err(error) = self.log.append(&bytes) {
+            self.poisoned = true;
+            return Err(CoordinatorError::Store(error).into());
+        }
+        self.events.extend(applied.events.iter().cloned());
+        Ok(applied)
+    }
+
+    /// The current state.
+    pub fn state(&self) -> &State {
+        &self.state
+    }
+
+    /// Up to `limit` events with a sequence number of at least `from`.
+    pub fn events_from(&self, from: u64, limit: usize) -> &[EventRecord] {
+        let start = usize::try_from(from).unwrap_or(usize::MAX).min(self.events.len());
+        let end = start.saturating_add(limit).min(self.events.len());
+        &self.events[start..end]
+    }
+
+    /// Number of events so far.
+    pub fn event_count(&self) -> u64 {
+        self.state.event_count
+    }
+
+    /// Number of committed log entries.
+    pub fn log_len(&self) -> Result<u64, StoreError> {
+        self.log.len()
+    }
+}
+
+/// Decodes and applies one logged entry.
+fn replay_one(state: &mut State, bytes: &[u8]) -> Result<Applied, String> {
+    let entry: LogEntry = bcs::from_bytes(bytes).map_err(|error| format!("it does not decode: {error}"))?;
+    apply(state, &entry).map_err(|error| format!("it is refused: {error}"))
+}

@@ -1,0 +1,293 @@
+//! Random command sequences, valid and invalid, over many epochs, with the state machine's
+//! invariants checked after every step and a replay of the log at the end.
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use common::{EPOCH_MS, World};
+use morsa_coord::{Command, Event, Input, NodeReport, NodeReportKind, State, apply};
+use morsa_core::{Committee, Epoch, ObjectId, PersistenceType, Threshold};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use redstuff::BlobId;
+
+const N: u16 = 13;
+const STEPS: usize = 400;
+
+struct Sim {
+    world: World,
+    rng: StdRng,
+    committees: BTreeMap<Epoch, Committee>,
+    supply: u128,
+    accepted_by_kind: BTreeMap<&'static str, usize>,
+}
+
+impl Sim {
+    fn new(seed: u64) -> Self {
+        let world = World::new(5, N);
+        let mut committees = BTreeMap::new();
+        committees.insert(world.epoch(), world.state.committee.clone());
+        let supply = world.state.total_supply();
+        Self {
+            world,
+            rng: StdRng::seed_from_u64(seed),
+            committees,
+            supply,
+            accepted_by_kind: BTreeMap::new(),
+        }
+    }
+
+    fn pick<T: Clone>(&mut self, items: &[T]) -> Option<T> {
+        (!items.is_empty()).then(|| items[self.rng.random_range(0..items.len())].clone())
+    }
+
+    fn random_object(&mut self) -> ObjectId {
+        let mut ids: Vec<ObjectId> = self.world.state.storage.keys().copied().collect();
+        ids.extend(self.world.state.blobs.keys().copied());
+        if self.rng.random_bool(0.1) {
+            return ObjectId([self.rng.random(); 32]);
+        }
+        self.pick(&ids).unwrap_or(ObjectId([0; 32]))
+    }
+
+    /// A certificate over `message` from a random subset of the committee (often a quorum).
+    fn certificate(&mut self, message: &[u8]) -> morsa_core::Certificate {
+        let committee = self.world.state.committee.clone();
+        let members = committee.members.len();
+        let signers: Vec<usize> = if self.rng.random_bool(0.7) {
+            (0..members).collect()
+        } else {
+            (0..members).filter(|_| self.rng.random_bool(0.5)).collect()
+        };
+        let signers = if signers.is_empty() { vec![0] } else { signers };
+        self.world.certificate(&committee, &signers, message)
+    }
+
+    fn random_command(&mut self) -> Command {
+        match self.rng.random_range(0..11) {
+            0 => Command::ReserveStorage {
+                size: self.rng.random_range(0..(64u64 << 20)),
+                epochs: self.rng.random_range(0..12),
+            },
+            1 | 2 => {
+                let storage = self.random_object();
+                let size = self.rng.random_range(0..(4u64 << 20));
+                let root = [self.rng.random(); 32];
+                let blob_id =
+                    if self.rng.random_bool(0.9) { BlobId::from_root(size, &root) } else { BlobId([1; 32]) };
+                Command::RegisterBlob {
+                    storage,
+                    blob_id,
+                    root_hash: root,
+                    size,
+                    encoding_type: 1,
+                    deletable: self.rng.random_bool(0.5),
+                }
+            }
+            3 | 4 => {
+                let object = self.random_object();
+                let (blob_id, deletable) = self
+                    .world
+                    .state
+                    .blobs
+                    .get(&object)
+                    .map(|blob| (blob.blob_id, blob.deletable))
+                    .unwrap_or((BlobId([2; 32]), false));
+                let persistence = match deletable ^ self.rng.random_bool(0.1) {
+                    true => PersistenceType::Deletable { object_id: object },
+                    false => PersistenceType::Permanent,
+                };
+                let message =
+                    morsa_core::storage_confirmation_message(self.world.epoch(), &blob_id, &persistence);
+                let certificate = self.certificate(&message);
+                Command::CertifyBlob { object, certificate }
+            }
+            5 => Command::ExtendBlob { object: self.random_object(), epochs: self.rng.random_range(0..5) },
+            6 => Command::DeleteBlob { object: self.random_object() },
+            7 => {
+                let object = self.random_object();
+                let blob_id =
+                    self.world.state.blobs.get(&object).map_or(BlobId([3; 32]), |blob| blob.blob_id);
+                let message = morsa_core::invalid_blob_message(self.world.epoch(), &blob_id);
+                let certificate = self.certificate(&message);
+                Command::InvalidateBlob { blob_id, certificate }
+            }
+            8 => {
+                let storage = self.random_object();
+                Command::SplitStorageBySize { storage, size: self.rng.random_range(0..(8u64 << 20)) }
+            }
+            9 => {
+                let nodes: Vec<_> = self.world.state.nodes.keys().copied().collect();
+                let node = self.pick(&nodes).expect("nodes exist");
+                match self.rng.random_bool(0.5) {
+                    true => Command::Stake { node, amount: self.rng.random_range(0..500) },
+                    false => Command::Unstake { node, amount: self.rng.random_range(0..500) },
+                }
+            }
+            _ => {
+                let to = self.world.users[self.rng.random_range(0..3)].id();
+                Command::Transfer { to, amount: self.rng.random_range(0..10_000) }
+            }
+        }
+    }
+
+    /// Applies a tick and remembers every committee it selects.
+    fn tick(&mut self) {
+        let applied = self.world.submit(Input::Tick).expect("ticks are accepted");
+        for record in &applied.events {
+            if let Event::CommitteeSelected { committee } = &record.event {
+                self.committees.insert(committee.epoch, committee.clone());
+            }
+        }
+    }
+
+    fn step(&mut self) {
+        // Whatever came due is ticked first, so that inputs see the epoch they will apply in.
+        if self.world.state.deadline_due(self.world.now).is_some() {
+            self.tick();
+        }
+        match self.rng.random_range(0..10) {
+            0 | 1 => {
+                self.world.now += self.rng.random_range(0..EPOCH_MS / 2);
+                self.tick();
+            }
+            2 => self.node_report(),
+            _ => {
+                let user = self.rng.random_range(0..3);
+                let command = self.random_command();
+                let kind = command_kind(&command);
+                if self.world.transact(user, command).is_ok() {
+                    *self.accepted_by_kind.entry(kind).or_default() += 1;
+                }
+            }
+        }
+        self.check_invariants();
+    }
+
+    fn node_report(&mut self) {
+        let members = self.world.state.committee.members.clone();
+        let Some(member) = self.pick(&members) else { return };
+        let epoch = self.world.epoch();
+        let key_index = self.world.node_index(&member.node_id);
+        let signer =
+            if self.rng.random_bool(0.9) { key_index } else { (key_index + 1) % self.world.node_keys.len() };
+        let signature =
+            self.world.node_keys[signer].sign(&morsa_core::epoch_sync_done_message(epoch, &member.node_id));
+        let report =
+            NodeReport { node: member.node_id, report: NodeReportKind::EpochSyncDone { epoch }, signature };
+        let accepted = self.world.submit(Input::Node(report)).is_ok();
+        assert_eq!(accepted, signer == key_index, "a report is accepted exactly when its signature is right");
+    }
+
+    fn check_invariants(&self) {
+        let state = &self.world.state;
+        assert_eq!(state.total_supply(), self.supply, "balances, stakes and pools are conserved");
+        state.committee.validate().expect("every shard has exactly one owner in the current epoch");
+        if let Some(next) = &state.next_committee {
+            next.validate().expect("every shard has exactly one owner in the next epoch");
+        }
+        // Reserved bytes per epoch equal what the live resources and blobs hold.
+        let mut used: BTreeMap<Epoch, u64> = BTreeMap::new();
+        let resources = state.storage.values().chain(state.blobs.values().map(|blob| &blob.storage));
+        for resource in resources {
+            for epoch in (resource.start.0.max(state.epoch.0)..resource.end.0).map(Epoch) {
+                *used.entry(epoch).or_default() += resource.size;
+            }
+        }
+        let booked: BTreeMap<Epoch, u64> = state
+            .used
+            .iter()
+            .filter(|(_, bytes)| **bytes > 0)
+            .map(|(epoch, bytes)| (*epoch, *bytes))
+            .collect();
+        assert_eq!(used, booked, "capacity accounting matches the live objects");
+        // Every certified blob carries a quorum certificate of the committee of its epoch.
+        for (object, blob) in &state.blobs {
+            let Some(certification) = &blob.certified else { continue };
+            let committee = &self.committees[&certification.epoch];
+            let persistence = match blob.deletable {
+                true => PersistenceType::Deletable { object_id: *object },
+                false => PersistenceType::Permanent,
+            };
+            let message =
+                morsa_core::storage_confirmation_message(certification.epoch, &blob.blob_id, &persistence);
+            committee
+                .verify_certificate(&certification.certificate, &message, Threshold::Quorum)
+                .expect("the stored certificate verifies against its epoch's committee");
+        }
+    }
+}
+
+fn command_kind(command: &Command) -> &'static str {
+    match command {
+        Command::Transfer { .. } => "transfer",
+        Command::ReserveStorage { .. } => "reserve",
+        Command::SplitStorageBySize { .. } | Command::SplitStorageByEpoch { .. } => "split",
+        Command::MergeStorage { .. } => "merge",
+        Command::RegisterBlob { .. } => "register",
+        Command::CertifyBlob { .. } => "certify",
+        Command::ExtendBlob { .. } => "extend",
+        Command::DeleteBlob { .. } => "delete",
+        Command::InvalidateBlob { .. } => "invalidate",
+        Command::Stake { .. } | Command::Unstake { .. } => "stake",
+    }
+}
+
+/// Replays the accepted entries from genesis and returns the state.
+fn replay(world: &World) -> State {
+    let mut state = world.genesis.initial_state().unwrap();
+    for entry in &world.accepted {
+        apply(&mut state, entry).expect("an accepted entry applies again");
+    }
+    state
+}
+
+#[test]
+fn random_histories_keep_every_invariant_and_replay_to_the_same_state() {
+    let mut epochs_seen = 0;
+    let mut accepted: BTreeMap<&'static str, usize> = BTreeMap::new();
+    for seed in 0..12 {
+        let mut sim = Sim::new(seed);
+        for _ in 0..STEPS {
+            sim.step();
+        }
+        let replayed = replay(&sim.world);
+        assert_eq!(replayed.hash(), sim.world.state.hash(), "seed {seed}: replay gives the same state");
+        assert_eq!(replayed, sim.world.state);
+        epochs_seen = epochs_seen.max(sim.world.epoch().0);
+        for (kind, count) in sim.accepted_by_kind {
+            *accepted.entry(kind).or_default() += count;
+        }
+    }
+    // The generator must actually exercise the rules, not only produce refusals.
+    assert!(epochs_seen >= 4, "histories span several epochs (saw {epochs_seen})");
+    for kind in ["reserve", "register", "certify", "extend", "delete", "invalidate", "stake", "transfer"] {
+        assert!(
+            accepted.get(kind).copied().unwrap_or(0) > 0,
+            "some {kind} commands were accepted: {accepted:?}"
+        );
+    }
+}
+
+#[test]
+fn the_event_chain_is_dense_and_verifies() {
+    let mut sim = Sim::new(99);
+    for _ in 0..STEPS {
+        sim.step();
+    }
+    let mut events = Vec::new();
+    let mut state = sim.world.genesis.initial_state().unwrap();
+    for entry in &sim.world.accepted {
+        events.extend(apply(&mut state, entry).unwrap().events);
+    }
+    let mut prev = [0u8; 32];
+    for (index, record) in events.iter().enumerate() {
+        assert_eq!(record.seq, u64::try_from(index).unwrap());
+        assert!(record.verifies_after(&prev), "event {index} follows its predecessor");
+        prev = record.hash;
+    }
+    assert_eq!(state.event_head, prev);
+    assert!(!events.is_empty());
+}
