@@ -138,7 +138,7 @@ mod tests {
         assert_eq!(invalid_blob_message(EPOCH, &blob_id()), expected);
 
         let node_id = NodeId([0x11; 32]);
-        let mut expected = vec![3, 0, 3, 0x04, 0x03, 0x02, 0x01];
+        let mut expected = vec![4, 0, 3, 0x04, 0x03, 0x02, 0x01];
         expected.extend_from_slice(&[0x11; 32]);
         assert_eq!(epoch_sync_done_message(EPOCH, &node_id), expected);
     }
