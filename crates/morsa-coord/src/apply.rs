@@ -5,11 +5,11 @@ use morsa_core::{Committee, CommitteeMember, Epoch, NodeId, ObjectId, quorum};
 use redstuff::BlobId;
 
 use crate::apportion;
-use crate::command::{Input, LogEntry, NodeReport, NodeReportKind, SignedTransaction};
 use crate::error::CommandError;
-use crate::event::{Event, EventRecord};
-use crate::hash::domain_hash;
 use crate::state::{EpochPhase, State};
+use morsa_api::coord::{Event, EventRecord};
+use morsa_api::coord::{Input, LogEntry, NodeReport, NodeReportKind, SignedTransaction};
+use morsa_core::hash::domain_hash;
 
 /// What an accepted entry did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -5,10 +5,10 @@ use morsa_core::{AccountId, Certificate, Epoch, NodeId, ObjectId, PersistenceTyp
 use redstuff::{BlobId, ENCODING_TYPE_RS2, EncodingConfig};
 
 use crate::apply::Effects;
-use crate::command::Command;
 use crate::error::CommandError;
-use crate::event::Event;
 use crate::state::{BlobObject, Certification, State, StorageResource};
+use morsa_api::coord::Command;
+use morsa_api::coord::Event;
 
 const MIB: u64 = 1 << 20;
 

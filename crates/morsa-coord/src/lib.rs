@@ -8,23 +8,19 @@
 
 mod apply;
 pub mod apportion;
-mod command;
 mod commands;
 mod error;
-mod event;
 mod genesis;
-mod hash;
 mod runtime;
 mod state;
 
 pub use apply::{Applied, apply};
-pub use command::{Command, Input, LogEntry, NodeReport, NodeReportKind, SignedTransaction, Transaction};
 pub use error::CommandError;
-pub use event::{Event, EventRecord};
 pub use genesis::{Genesis, GenesisAccount, GenesisError, GenesisNode};
-pub use hash::Digest;
-pub use runtime::{Coordinator, CoordinatorError, SubmitError, genesis_hash};
-pub use state::{
-    Account, BlobObject, BlobObjectSummary, BlobStatus, BlobStatusKind, Certification, EpochPhase, Node,
-    Params, State, StorageResource,
+pub use morsa_api::coord::{
+    BlobObjectSummary, BlobStatus, BlobStatusKind, Command, Event, EventRecord, Input, LogEntry, NodeReport,
+    NodeReportKind, SignedTransaction, Transaction,
 };
+pub use morsa_core::hash::Digest;
+pub use runtime::{Coordinator, CoordinatorError, SubmitError, genesis_hash};
+pub use state::{Account, BlobObject, Certification, EpochPhase, Node, Params, State, StorageResource};

@@ -10,8 +10,8 @@ use std::path::Path;
 
 use morsa_store::{CommandLog, StoreError};
 
-use crate::hash::domain_hash;
 use crate::{Applied, CommandError, EventRecord, Genesis, GenesisError, Input, LogEntry, State, apply};
+use morsa_core::hash::domain_hash;
 
 /// Meta key under which the log remembers the genesis it belongs to.
 const GENESIS_KEY: &str = "genesis_hash";

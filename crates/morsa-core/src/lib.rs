@@ -43,6 +43,7 @@
 pub mod account;
 pub mod bls;
 pub mod committee;
+pub mod hash;
 mod hex_bytes;
 mod index;
 pub mod messages;

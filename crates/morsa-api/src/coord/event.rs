@@ -4,7 +4,7 @@ use morsa_core::{Committee, Epoch, ObjectId};
 use redstuff::BlobId;
 use serde::{Deserialize, Serialize};
 
-use crate::hash::{Digest, domain_hash};
+use morsa_core::hash::{Digest, domain_hash};
 
 /// Something nodes and clients follow.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

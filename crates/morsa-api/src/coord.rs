@@ -1,0 +1,135 @@
+//! The coordinator's API: transactions in, events and state out.
+
+mod command;
+mod event;
+mod status;
+
+use morsa_core::{AccountId, Committee, Epoch, NodeId, ObjectId};
+use serde::{Deserialize, Serialize};
+
+pub use command::{Command, Input, LogEntry, NodeReport, NodeReportKind, SignedTransaction, Transaction};
+pub use event::{Event, EventRecord};
+pub use status::{BlobObjectSummary, BlobStatus, BlobStatusKind};
+
+/// Route paths (axum syntax for parameters).
+pub mod routes {
+    /// `POST`: a [`super::SignedTransaction`] as JSON; answers [`super::SubmitResponse`].
+    pub const TRANSACTIONS: &str = "/v1/transactions";
+    /// `POST`: a [`super::NodeReport`] as JSON; answers [`super::SubmitResponse`].
+    pub const NODE_REPORTS: &str = "/v1/node-reports";
+    /// `GET ?after=SEQ&wait_ms=MS&limit=N`: [`super::EventsPage`], long-polling up to `wait_ms`.
+    pub const EVENTS: &str = "/v1/events";
+    /// `GET`: [`super::BlobStatus`] of a blob ID.
+    pub const BLOB: &str = "/v1/blobs/{blob_id}";
+    /// `GET`: [`super::CommitteeInfo`].
+    pub const COMMITTEE: &str = "/v1/committee";
+    /// `GET`: [`super::SystemInfo`].
+    pub const SYSTEM: &str = "/v1/system";
+    /// `GET`: [`super::AccountInfo`].
+    pub const ACCOUNT: &str = "/v1/accounts/{account_id}";
+    /// `GET`: Prometheus metrics, text format.
+    pub const METRICS: &str = "/metrics";
+}
+
+/// Most events one page holds.
+pub const MAX_EVENTS_PAGE: usize = 1000;
+/// Longest long-poll wait the server grants.
+pub const MAX_WAIT_MS: u64 = 30_000;
+/// Largest JSON body the coordinator accepts.
+pub const MAX_BODY_BYTES: usize = 256 << 10;
+
+/// What an accepted transaction or report did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubmitResponse {
+    /// The events it emitted (including those of an epoch deadline applied just before).
+    pub events: Vec<EventRecord>,
+    /// The objects it created, in order.
+    pub created: Vec<ObjectId>,
+}
+
+/// Query of [`routes::EVENTS`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventsQuery {
+    /// Return events with a sequence number greater than this (all events if absent).
+    pub after: Option<u64>,
+    /// Wait up to this long for a new event if there is none yet (capped at [`MAX_WAIT_MS`]).
+    pub wait_ms: Option<u64>,
+    /// Most events to return (capped at [`MAX_EVENTS_PAGE`]).
+    pub limit: Option<usize>,
+}
+
+/// A page of events.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventsPage {
+    /// Events in order.
+    pub events: Vec<EventRecord>,
+    /// How many events exist in all; ask again with `after = count − 1` to wait for more.
+    pub count: u64,
+}
+
+/// The current and next committees.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommitteeInfo {
+    /// The current epoch.
+    pub epoch: Epoch,
+    /// Whether the epoch change to `epoch` is done (a quorum of shards reported).
+    pub epoch_change_done: bool,
+    /// Committee of the current epoch.
+    pub current: Committee,
+    /// Committee of the next epoch, once selected.
+    pub next: Option<Committee>,
+}
+
+/// System parameters and counters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SystemInfo {
+    /// Deployment name, part of every transaction signature.
+    pub chain_id: String,
+    /// Current epoch.
+    pub epoch: Epoch,
+    /// Shards `n`.
+    pub n_shards: u16,
+    /// Epoch length.
+    pub epoch_duration_ms: u64,
+    /// Start of the current epoch.
+    pub epoch_start_ms: u64,
+    /// Price of 1 MiB of encoded size for one epoch.
+    pub storage_price_per_mib_epoch: u64,
+    /// Price of registering 1 MiB of encoded size.
+    pub write_price_per_mib: u64,
+    /// How many epochs ahead storage can be bought.
+    pub max_epochs_ahead: u32,
+    /// Capacity of the current committee, in encoded bytes.
+    pub capacity: u64,
+    /// Bytes reserved in the current epoch.
+    pub used: u64,
+    /// Time of the last applied entry.
+    pub time_ms: u64,
+    /// Events so far.
+    pub event_count: u64,
+    /// Hash of the state (hex): equal on every replica with the same log.
+    pub state_hash: String,
+}
+
+/// An account's balance, nonce and stakes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountInfo {
+    /// The account.
+    pub id: AccountId,
+    /// Spendable balance.
+    pub balance: u64,
+    /// Nonce its next transaction must carry.
+    pub nonce: u64,
+    /// Stake per node.
+    pub stakes: Vec<(NodeId, u64)>,
+}
+
+/// The path of a blob's status.
+pub fn blob_path(blob_id: &redstuff::BlobId) -> String {
+    routes::BLOB.replace("{blob_id}", &blob_id.to_string())
+}
+
+/// The path of an account.
+pub fn account_path(account: &AccountId) -> String {
+    routes::ACCOUNT.replace("{account_id}", &account.to_string())
+}
