@@ -2,6 +2,8 @@
 
 mod bench;
 mod blob_id;
+mod coord;
+mod logging;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -23,6 +25,9 @@ enum Command {
     /// Measure throughput.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// The coordination service.
+    #[command(subcommand)]
+    Coord(coord::CoordCommand),
 }
 
 /// Exit code of a command that failed at run time (clap exits with 2 on usage errors).
@@ -33,6 +38,7 @@ fn main() -> ExitCode {
     let result = match &cli.command {
         Command::BlobId(args) => blob_id::run(args),
         Command::Bench(command) => bench::run(command),
+        Command::Coord(command) => coord::run(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -8,13 +8,19 @@
 
 mod apply;
 pub mod apportion;
+mod audit;
 mod commands;
+mod config;
 mod error;
 mod genesis;
+mod metrics;
 mod runtime;
+pub mod server;
 mod state;
 
 pub use apply::{Applied, apply};
+pub use audit::{AuditError, AuditReport, audit_log, audit_path};
+pub use config::{ConfigError, CoordConfig};
 pub use error::CommandError;
 pub use genesis::{Genesis, GenesisAccount, GenesisError, GenesisNode};
 pub use morsa_api::coord::{

@@ -1,0 +1,95 @@
+//! `morsa coord`: run the coordination service.
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::{Args, Subcommand};
+use morsa_coord::server::{Shared, serve};
+use morsa_coord::{CoordConfig, Coordinator, Genesis};
+
+/// What `morsa coord` can do.
+#[derive(Debug, Subcommand)]
+pub enum CoordCommand {
+    /// Run the coordinator in the foreground until Ctrl-C or SIGTERM.
+    Run(RunArgs),
+}
+
+/// Options of `morsa coord run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The configuration file (listen address, data directory, genesis file).
+    #[arg(long, value_name = "FILE", env = "MORSA_COORD_CONFIG")]
+    config: PathBuf,
+}
+
+/// Runs one `morsa coord` command.
+pub fn run(command: &CoordCommand) -> anyhow::Result<()> {
+    match command {
+        CoordCommand::Run(args) => run_server(args),
+    }
+}
+
+/// Name of the copy of the genesis kept in the data directory, so the directory alone is
+/// enough to audit or restart.
+const GENESIS_COPY: &str = "genesis.json";
+
+fn run_server(args: &RunArgs) -> anyhow::Result<()> {
+    crate::logging::init();
+    let config = CoordConfig::load(&args.config)?;
+    let genesis = Genesis::load(&config.genesis)?;
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("cannot create the data directory {}", config.data_dir.display()))?;
+    let coordinator = Coordinator::open(&genesis, &config.log_path())
+        .with_context(|| format!("cannot open the coordinator's log in {}", config.data_dir.display()))?;
+    let copy = config.data_dir.join(GENESIS_COPY);
+    if !copy.exists() {
+        let text = serde_json::to_string_pretty(&genesis).context("cannot serialize the genesis")?;
+        write_durably(&copy, text.as_bytes())?;
+    }
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.listen))?;
+        let address = listener.local_addr().context("cannot read the listening address")?;
+        let state = coordinator.state();
+        tracing::info!(%address, epoch = state.epoch.0, events = state.event_count, "coordinator listening");
+        println!("coordinator listening on http://{address}");
+        serve(listener, Shared::new(coordinator), shutdown_signal()).await.context("the server stopped")
+    })
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutting down");
+}
+
+/// Writes `path` through a temporary file, fsyncs it, renames it and fsyncs the directory.
+fn write_durably(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let dir = path.parent().unwrap_or(std::path::Path::new("."));
+    let temp = path.with_extension("tmp");
+    let mut file =
+        std::fs::File::create(&temp).with_context(|| format!("cannot create {}", temp.display()))?;
+    file.write_all(bytes)
+        .and_then(|()| file.sync_all())
+        .with_context(|| format!("cannot write {}", temp.display()))?;
+    std::fs::rename(&temp, path)
+        .with_context(|| format!("cannot rename {} to {}", temp.display(), path.display()))?;
+    std::fs::File::open(dir)
+        .and_then(|dir| dir.sync_all())
+        .with_context(|| format!("cannot sync {}", dir.display()))?;
+    Ok(())
+}
