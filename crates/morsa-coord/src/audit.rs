@@ -68,7 +68,8 @@ pub enum AuditError {
     NoGenesisHash,
     /// The log belongs to another genesis.
     #[error(
-        "the command log was written for genesis {found}, not for this genesis ({expected}): audit it with the genesis it was created with"
+        "the command log was written for genesis {found}, not for this genesis ({expected}): \
+         audit it with the genesis it was created with"
     )]
     GenesisMismatch {
         /// Hex hash of the genesis given.
@@ -218,7 +219,8 @@ pub enum AuditError {
     },
     /// A stored storage certificate does not verify against its epoch's committee.
     #[error(
-        "log entry {seq}, event {event}: the certificate of blob {blob_id} in {epoch} does not verify: {source}"
+        "log entry {seq}, event {event}: the certificate of blob {blob_id} in {epoch} \
+         does not verify: {source}"
     )]
     BadStorageCertificate {
         /// The entry.
@@ -245,7 +247,8 @@ pub enum AuditError {
     },
     /// An invalid-blob certificate does not verify against its epoch's committee.
     #[error(
-        "log entry {seq}, event {event}: the invalidation certificate of blob {blob_id} in {epoch} does not verify: {source}"
+        "log entry {seq}, event {event}: the invalidation certificate of blob {blob_id} \
+         in {epoch} does not verify: {source}"
     )]
     BadInvalidationCertificate {
         /// The entry.
@@ -555,3 +558,6 @@ fn hex(bytes: &[u8]) -> String {
         text
     })
 }
+
+#[cfg(test)]
+mod tests;

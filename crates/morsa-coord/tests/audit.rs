@@ -196,7 +196,8 @@ fn a_transaction_signed_with_another_key_is_caught() {
     let entry = LogEntry { time_ms: written.state.time_ms, input: Input::Transaction(forged) };
     let error = audit_with(&written, &entry).unwrap_err();
     assert!(
-        matches!(error, AuditError::BadSignature { seq, account, .. } if seq == written.entries && account == sender),
+        matches!(error, AuditError::BadSignature { seq, account, .. }
+            if seq == written.entries && account == sender),
         "{error}"
     );
 }

@@ -1,0 +1,160 @@
+//! The real `morsa coord run` process: killed with SIGKILL in the middle of a stream of
+//! transactions, restarted on the same data, it has applied every acknowledged transaction,
+//! and its state hash equals a fresh replay of its log.
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use morsa_api::coord::{AccountInfo, SystemInfo, routes};
+use morsa_coord::{Command as CoordCommand, Coordinator, Genesis, GenesisAccount, GenesisNode, Transaction};
+use morsa_core::{AccountKey, BlsSecretKey};
+
+const CHAIN: &str = "restart-test";
+const STARTUP: Duration = Duration::from_secs(30);
+
+/// Kills the process when dropped, so a failing test leaves nothing running.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn genesis(user: &AccountKey) -> Genesis {
+    let nodes = (0..4u8)
+        .map(|index| {
+            let key = BlsSecretKey::from_seed([index + 1; 32]);
+            GenesisNode {
+                public_key: key.public_key(),
+                proof_of_possession: key.proof_of_possession(),
+                address: format!("127.0.0.1:{}", 9100 + u16::from(index)),
+                stake: 100,
+                capacity: 1 << 30,
+                operator: AccountKey::from_seed([50 + index; 32]).id(),
+            }
+        })
+        .collect();
+    Genesis {
+        chain_id: CHAIN.into(),
+        n_shards: 10,
+        epoch_duration_ms: 3_600_000,
+        genesis_time_ms: morsa_coord::server::now_ms(),
+        storage_price_per_mib_epoch: 1,
+        write_price_per_mib: 1,
+        max_epochs_ahead: 5,
+        max_shards_per_node: 10,
+        nodes,
+        accounts: vec![GenesisAccount { id: user.id(), balance: 1_000_000 }],
+    }
+}
+
+/// Starts the coordinator and returns it with its base URL, read from its first line.
+fn start(config: &Path) -> (Server, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_morsa"))
+        .args(["coord", "run", "--config"])
+        .arg(config)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let server = Server(child);
+    let (lines, received) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let line = received.recv_timeout(STARTUP).expect("the coordinator announces its address");
+    let url = line.strip_prefix("coordinator listening on ").expect("the announcement line").to_string();
+    (server, url)
+}
+
+fn client() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder().timeout(Duration::from_secs(10)).build().unwrap()
+}
+
+#[test]
+fn acknowledged_transactions_survive_sigkill_and_replay_to_the_same_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let user = AccountKey::from_seed([9; 32]);
+    let genesis = genesis(&user);
+    std::fs::write(dir.path().join("genesis.json"), serde_json::to_vec(&genesis).unwrap()).unwrap();
+    let config = dir.path().join("coord.toml");
+    std::fs::write(&config, "listen = \"127.0.0.1:0\"\ndata_dir = \"data\"\ngenesis = \"genesis.json\"\n")
+        .unwrap();
+
+    let (server, url) = start(&config);
+    let recipient = AccountKey::from_seed([10; 32]).id();
+    let (acks, acked) = mpsc::channel();
+    let submitter = {
+        let (url, user) = (url.clone(), user.clone());
+        std::thread::spawn(move || {
+            let client = client();
+            for nonce in 0..500u64 {
+                let command = CoordCommand::Transfer { to: recipient, amount: 1 };
+                let signed = Transaction { sender: user.id(), nonce, command }.sign(&user, CHAIN);
+                let response = client.post(format!("{url}{}", routes::TRANSACTIONS)).json(&signed).send();
+                match response {
+                    Ok(response) if response.status().is_success() => {
+                        if acks.send(nonce).is_err() {
+                            return;
+                        }
+                    }
+                    _ => return, // the server is gone
+                }
+            }
+        })
+    };
+    // Kill the server in the middle of the stream.
+    let mut last_ack = None;
+    for _ in 0..40 {
+        last_ack = Some(acked.recv_timeout(STARTUP).expect("transactions are acknowledged"));
+    }
+    drop(server); // SIGKILL, then wait
+    submitter.join().unwrap();
+    while let Ok(nonce) = acked.try_recv() {
+        last_ack = Some(nonce);
+    }
+    let acknowledged = last_ack.unwrap() + 1;
+
+    let (server, url) = start(&config);
+    let client = client();
+    let account: AccountInfo = client
+        .get(format!("{url}{}", morsa_api::coord::account_path(&user.id())))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert!(account.nonce >= acknowledged, "{} acknowledged, {} applied", acknowledged, account.nonce);
+    assert!(
+        account.nonce <= acknowledged + 1,
+        "at most the one transaction in flight was applied unacknowledged"
+    );
+    assert_eq!(account.balance, 1_000_000 - account.nonce);
+    let system: SystemInfo = client.get(format!("{url}{}", routes::SYSTEM)).send().unwrap().json().unwrap();
+
+    // Stop it gracefully and replay its log here.
+    let pid = server.0.id().to_string();
+    let status = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(status.success());
+    let mut server = server;
+    let exit = server.0.wait().unwrap();
+    assert!(exit.success(), "the coordinator exits cleanly on SIGTERM: {exit:?}");
+    let replayed = Coordinator::open(&genesis, &dir.path().join("data").join("coord-log.redb")).unwrap();
+    assert_eq!(hex(&replayed.state().hash()), system.state_hash);
+    assert!(dir.path().join("data").join("genesis.json").exists(), "the data directory keeps its genesis");
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+}
