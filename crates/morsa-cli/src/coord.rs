@@ -12,6 +12,9 @@ use morsa_coord::{CoordConfig, Coordinator, Genesis};
 pub enum CoordCommand {
     /// Run the coordinator in the foreground until Ctrl-C or SIGTERM.
     Run(RunArgs),
+    /// Replay a stopped coordinator's log and re-verify every signature, certificate and the
+    /// event chain.
+    Audit(AuditArgs),
 }
 
 /// Options of `morsa coord run`.
@@ -26,6 +29,7 @@ pub struct RunArgs {
 pub fn run(command: &CoordCommand) -> anyhow::Result<()> {
     match command {
         CoordCommand::Run(args) => run_server(args),
+        CoordCommand::Audit(args) => audit(args),
     }
 }
 
@@ -91,5 +95,39 @@ fn write_durably(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
     std::fs::File::open(dir)
         .and_then(|dir| dir.sync_all())
         .with_context(|| format!("cannot sync {}", dir.display()))?;
+    Ok(())
+}
+
+/// Options of `morsa coord audit`.
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// The coordinator's data directory (the coordinator must be stopped).
+    #[arg(long, value_name = "DIR")]
+    data: PathBuf,
+    /// The genesis file; by default the copy the coordinator keeps in its data directory.
+    #[arg(long, value_name = "FILE")]
+    genesis: Option<PathBuf>,
+    /// Print the report as one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+fn audit(args: &AuditArgs) -> anyhow::Result<()> {
+    let genesis_path = args.genesis.clone().unwrap_or_else(|| args.data.join(GENESIS_COPY));
+    let genesis = Genesis::load(&genesis_path)?;
+    let log = args.data.join(morsa_coord::LOG_FILE);
+    let report = morsa_coord::audit_path(&genesis, &log)
+        .with_context(|| format!("the audit of {} failed", args.data.display()))?;
+    if args.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        println!(
+            "audit passed: {} log entries, {} events, epoch {}",
+            report.entries, report.events, report.epoch.0
+        );
+        println!("  certified blobs: {}, invalid blobs: {}", report.certified_blobs, report.invalid_blobs);
+        println!("  state hash: {}", report.state_hash);
+        println!("  event head: {}", report.event_head);
+    }
     Ok(())
 }

@@ -153,6 +153,18 @@ fn acknowledged_transactions_survive_sigkill_and_replay_to_the_same_state() {
     let replayed = Coordinator::open(&genesis, &dir.path().join("data").join("coord-log.redb")).unwrap();
     assert_eq!(hex(&replayed.state().hash()), system.state_hash);
     assert!(dir.path().join("data").join("genesis.json").exists(), "the data directory keeps its genesis");
+    drop(replayed);
+
+    // The audit command replays the same log from the data directory alone.
+    let output = Command::new(env!("CARGO_BIN_EXE_morsa"))
+        .args(["coord", "audit", "--json", "--data"])
+        .arg(dir.path().join("data"))
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["state_hash"], system.state_hash.as_str());
+    assert_eq!(report["entries"], account.nonce);
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -22,8 +22,7 @@ use crate::{
     NodeReportKind, SignedTransaction, State, apply, genesis_hash,
 };
 
-/// Meta key under which the log remembers its genesis (the same key `Coordinator::open` writes).
-const GENESIS_KEY: &str = "genesis_hash";
+use crate::runtime::GENESIS_KEY;
 
 /// What an audit found.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]

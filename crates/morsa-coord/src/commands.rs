@@ -1,12 +1,14 @@
 //! The account commands. Each handler checks everything first and only then mutates, so a
 //! refused command leaves the state as it was.
 
-use morsa_core::{AccountId, Certificate, Epoch, NodeId, ObjectId, PersistenceType, Threshold};
+use morsa_core::{
+    AccountId, BlsPublicKey, BlsSignature, Certificate, Epoch, NodeId, ObjectId, PersistenceType, Threshold,
+};
 use redstuff::{BlobId, ENCODING_TYPE_RS2, EncodingConfig};
 
 use crate::apply::Effects;
 use crate::error::CommandError;
-use crate::state::{BlobObject, Certification, State, StorageResource};
+use crate::state::{BlobObject, Certification, Node, State, StorageResource};
 use morsa_api::coord::Command;
 use morsa_api::coord::Event;
 
@@ -53,6 +55,9 @@ impl State {
             }
             Command::Stake { node, amount } => self.stake(sender, node, *amount),
             Command::Unstake { node, amount } => self.unstake(sender, node, *amount),
+            Command::RegisterNode { public_key, proof_of_possession, address, capacity } => {
+                self.register_node(sender, public_key, proof_of_possession, address, *capacity)
+            }
         }
     }
 
@@ -436,6 +441,40 @@ impl State {
         Ok(())
     }
 }
+
+impl State {
+    fn register_node(
+        &mut self,
+        sender: AccountId,
+        public_key: &BlsPublicKey,
+        proof_of_possession: &BlsSignature,
+        address: &str,
+        capacity: u64,
+    ) -> Result<(), CommandError> {
+        if address.is_empty() || address.len() > MAX_ADDRESS_LEN {
+            return Err(invalid("address", format!("must have 1 to {MAX_ADDRESS_LEN} bytes")));
+        }
+        public_key
+            .verify_proof_of_possession(proof_of_possession)
+            .map_err(|_| invalid("proof_of_possession", "does not verify for the public key"))?;
+        let id = NodeId::from_public_key(public_key);
+        if self.nodes.contains_key(&id) {
+            return Err(invalid("public_key", format!("node {id} is already registered")));
+        }
+        let node = Node {
+            public_key: *public_key,
+            address: address.to_string(),
+            capacity,
+            operator: sender,
+            stake: 0,
+        };
+        self.nodes.insert(id, node);
+        Ok(())
+    }
+}
+
+/// Longest node address accepted.
+const MAX_ADDRESS_LEN: usize = 256;
 
 /// The blob fields of a `RegisterBlob` command.
 struct NewBlob<'a> {

@@ -19,6 +19,9 @@ pub struct CoordConfig {
     pub genesis: PathBuf,
 }
 
+/// Name of the command log's file in the data directory.
+pub const LOG_FILE: &str = "coord-log.redb";
+
 /// Largest configuration or genesis file read.
 const MAX_FILE_BYTES: u64 = 16 << 20;
 
@@ -82,7 +85,7 @@ impl CoordConfig {
 
     /// The command log's file.
     pub fn log_path(&self) -> PathBuf {
-        self.data_dir.join("coord-log.redb")
+        self.data_dir.join(LOG_FILE)
     }
 }
 

@@ -20,7 +20,7 @@ mod state;
 
 pub use apply::{Applied, apply};
 pub use audit::{AuditError, AuditReport, audit_log, audit_path};
-pub use config::{ConfigError, CoordConfig};
+pub use config::{ConfigError, CoordConfig, LOG_FILE};
 pub use error::CommandError;
 pub use genesis::{Genesis, GenesisAccount, GenesisError, GenesisNode};
 pub use morsa_api::coord::{

@@ -14,7 +14,7 @@ use crate::{Applied, CommandError, EventRecord, Genesis, GenesisError, Input, Lo
 use morsa_core::hash::domain_hash;
 
 /// Meta key under which the log remembers the genesis it belongs to.
-const GENESIS_KEY: &str = "genesis_hash";
+pub(crate) const GENESIS_KEY: &str = "genesis_hash";
 
 /// Why the coordinator could not start or go on.
 #[derive(Debug, thiserror::Error)]

@@ -24,6 +24,9 @@ use tokio::sync::watch;
 use crate::metrics::Metrics;
 use crate::{CommandError, Coordinator, EpochPhase, Input, SubmitError};
 
+/// Longest any request may take: the longest long-poll plus slack for a slow commit.
+const REQUEST_TIMEOUT: Duration = Duration::from_millis(MAX_WAIT_MS + 15_000);
+
 /// Longest the ticker sleeps before looking at the deadlines again.
 const TICK_CHECK: Duration = Duration::from_secs(1);
 
@@ -96,6 +99,10 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route(routes::ACCOUNT, get(get_account))
         .route(routes::METRICS, get(get_metrics))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ))
         .with_state(shared)
 }
 

@@ -223,3 +223,31 @@ fn capacity_is_never_oversold() {
     assert!(matches!(refused, CommandError::CapacityExceeded { .. }));
     world.transact(1, Command::ReserveStorage { size: 10, epochs: 1 }).unwrap();
 }
+
+#[test]
+fn a_registered_node_with_stake_joins_the_next_committee() {
+    let mut world = World::new(4, N);
+    let key = morsa_core::BlsSecretKey::from_seed([77; 32]);
+    let register = Command::RegisterNode {
+        public_key: key.public_key(),
+        proof_of_possession: key.proof_of_possession(),
+        address: "127.0.0.1:9999".into(),
+        capacity: 1 << 30,
+    };
+    // A proof of possession of another key is refused.
+    let mut forged = register.clone();
+    if let Command::RegisterNode { proof_of_possession, .. } = &mut forged {
+        *proof_of_possession = morsa_core::BlsSecretKey::from_seed([78; 32]).proof_of_possession();
+    }
+    assert_eq!(world.transact(1, forged).unwrap_err().code(), "invalid_argument");
+    world.transact(1, register.clone()).unwrap();
+    assert_eq!(world.transact(1, register).unwrap_err().code(), "invalid_argument");
+
+    let node = morsa_core::NodeId::from_public_key(&key.public_key());
+    world.transact(1, Command::Stake { node, amount: 1000 }).unwrap();
+    world.advance(EPOCH_MS / 2);
+    let next = world.state.next_committee.clone().unwrap();
+    let member = next.member_by_node(&node).expect("the staked node is selected");
+    assert!(next.weight(member) > 0);
+    next.validate().unwrap();
+}

@@ -1,7 +1,7 @@
 //! What can be submitted to the coordinator: account transactions, node reports and time.
 
 use morsa_core::{
-    AccountId, AccountKey, AccountSignature, BlsSignature, Certificate, Epoch, NodeId, ObjectId,
+    AccountId, AccountKey, AccountSignature, BlsPublicKey, BlsSignature, Certificate, Epoch, NodeId, ObjectId,
 };
 use redstuff::BlobId;
 use serde::{Deserialize, Serialize};
@@ -158,6 +158,18 @@ pub enum Command {
         node: NodeId,
         /// Amount moved back to the balance.
         amount: u64,
+    },
+    /// Registers a new storage node operated by the sender; it joins a committee once it has
+    /// stake at a committee selection.
+    RegisterNode {
+        /// The node's BLS key (its node ID derives from it).
+        public_key: BlsPublicKey,
+        /// Signature of the key over itself, proving the sender holds the secret.
+        proof_of_possession: BlsSignature,
+        /// Where clients and peers reach the node.
+        address: String,
+        /// Encoded bytes the node commits to store.
+        capacity: u64,
     },
 }
 
