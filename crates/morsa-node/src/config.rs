@@ -1,0 +1,145 @@
+//! `node.toml`: where the node listens and keeps its data, its key, its coordinator, its limits.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// The node's configuration file.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeConfig {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Directory of the node's database (relative paths are relative to the config file).
+    pub data_dir: PathBuf,
+    /// The BLS key file (`morsa node keygen`).
+    pub key_file: PathBuf,
+    /// Base URL of the coordinator, e.g. `http://127.0.0.1:7000`.
+    pub coordinator_url: String,
+    /// Limits; every field has a default.
+    #[serde(default)]
+    pub limits: Limits,
+}
+
+/// Bounds on what the node takes on at once.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Uploads (metadata and slivers) processed at once; more wait.
+    pub max_concurrent_uploads: usize,
+    /// Bytes of uploads held for blobs whose registration has not arrived yet.
+    pub pending_buffer_bytes: u64,
+    /// How long such uploads are held before they are dropped, in milliseconds.
+    pub pending_ttl_ms: u64,
+    /// Longest any request may take, in milliseconds.
+    pub request_timeout_ms: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_concurrent_uploads: 64,
+            pending_buffer_bytes: 256 << 20,
+            pending_ttl_ms: 60_000,
+            request_timeout_ms: 60_000,
+        }
+    }
+}
+
+impl Limits {
+    /// [`Limits::request_timeout_ms`] as a duration.
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.request_timeout_ms)
+    }
+}
+
+/// Why the configuration could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeConfigError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// The TOML is invalid, or a field is missing, unknown or malformed.
+    #[error("{path}: {message}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, naming the field.
+        message: String,
+    },
+}
+
+/// Largest configuration file read.
+const MAX_CONFIG_BYTES: u64 = 1 << 20;
+
+impl NodeConfig {
+    /// Reads `path`, resolving relative paths against its directory, and checks the values.
+    pub fn load(path: &Path) -> Result<Self, NodeConfigError> {
+        let read = |source| NodeConfigError::Read { path: path.to_path_buf(), source };
+        let invalid = |message: String| NodeConfigError::Invalid { path: path.to_path_buf(), message };
+        if std::fs::metadata(path).map_err(read)?.len() > MAX_CONFIG_BYTES {
+            return Err(invalid(format!("the file is larger than {MAX_CONFIG_BYTES} bytes")));
+        }
+        let text = std::fs::read_to_string(path).map_err(read)?;
+        let mut config: Self = toml::from_str(&text).map_err(|error| invalid(error.message().to_string()))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        config.data_dir = base.join(&config.data_dir);
+        config.key_file = base.join(&config.key_file);
+        if !(config.coordinator_url.starts_with("http://") || config.coordinator_url.starts_with("https://"))
+        {
+            return Err(invalid("coordinator_url must start with http:// or https://".into()));
+        }
+        if config.limits.max_concurrent_uploads == 0 {
+            return Err(invalid("limits.max_concurrent_uploads must be at least 1".into()));
+        }
+        if config.limits.request_timeout_ms == 0 {
+            return Err(invalid("limits.request_timeout_ms must be positive".into()));
+        }
+        Ok(config)
+    }
+
+    /// The node database's file.
+    pub fn store_path(&self) -> PathBuf {
+        self.data_dir.join("node.redb")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str) -> Result<NodeConfig, NodeConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("node.toml");
+        std::fs::write(&path, text).unwrap();
+        NodeConfig::load(&path)
+    }
+
+    const GOOD: &str = "listen = \"127.0.0.1:9000\"\ndata_dir = \"data\"\nkey_file = \"node.key\"\ncoordinator_url = \"http://127.0.0.1:7000\"\n";
+
+    #[test]
+    fn a_minimal_config_gets_default_limits() {
+        let config = load(GOOD).unwrap();
+        assert_eq!(config.limits, Limits::default());
+        assert!(config.data_dir.ends_with("data"));
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let missing = load("listen = \"127.0.0.1:9000\"\n").unwrap_err().to_string();
+        assert!(missing.contains("data_dir"), "{missing}");
+        let unknown = load(&format!("{GOOD}colour = 3\n")).unwrap_err().to_string();
+        assert!(unknown.contains("colour"), "{unknown}");
+        let bad_url = load(&GOOD.replace("http://", "ftp://")).unwrap_err().to_string();
+        assert!(bad_url.contains("coordinator_url"), "{bad_url}");
+        let zero = load(&format!("{GOOD}[limits]\nmax_concurrent_uploads = 0\n")).unwrap_err().to_string();
+        assert!(zero.contains("max_concurrent_uploads"), "{zero}");
+    }
+}
