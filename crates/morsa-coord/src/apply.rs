@@ -41,6 +41,37 @@ pub fn apply(state: &mut State, entry: &LogEntry) -> Result<Applied, CommandErro
     Ok(state.seal(entry.time_ms, out))
 }
 
+/// The committee for `epoch`: shards apportioned by stake over the nodes with stake, each
+/// keeping what it held in `previous` where its new count allows.
+pub(crate) fn committee_from_stakes(
+    nodes: &std::collections::BTreeMap<NodeId, crate::state::Node>,
+    params: &crate::state::Params,
+    previous: &Committee,
+    epoch: Epoch,
+) -> Result<Committee, apportion::ApportionError> {
+    let candidates: Vec<(&NodeId, &crate::state::Node)> = nodes.iter().filter(|(_, node)| node.stake > 0).collect();
+    let stakes: Vec<u64> = candidates.iter().map(|(_, node)| node.stake).collect();
+    let held: Vec<Vec<morsa_core::ShardIndex>> = candidates
+        .iter()
+        .map(|(id, _)| {
+            previous.member_by_node(id).map(|member| previous.members[member].shards.clone()).unwrap_or_default()
+        })
+        .collect();
+    let assignment = apportion::apportion(params.n_shards, &stakes, params.max_shards_per_node, &held)?;
+    let members = candidates
+        .iter()
+        .zip(assignment)
+        .filter(|(_, shards)| !shards.is_empty())
+        .map(|((id, node), shards)| CommitteeMember {
+            node_id: **id,
+            public_key: node.public_key,
+            address: node.address.clone(),
+            shards,
+        })
+        .collect();
+    Ok(Committee { epoch, n_shards: params.n_shards, members })
+}
+
 /// Events and objects produced while applying, before they are numbered.
 #[derive(Debug, Default)]
 pub(crate) struct Effects {
@@ -142,35 +173,10 @@ impl State {
     /// The committee for `epoch` from the current stakes, moving as few shards as possible.
     /// If no valid apportionment exists (no stake, caps too low), the current assignment stays.
     pub(crate) fn select_committee(&self, epoch: Epoch) -> Committee {
-        let candidates: Vec<(&NodeId, &crate::state::Node)> =
-            self.nodes.iter().filter(|(_, node)| node.stake > 0).collect();
-        let stakes: Vec<u64> = candidates.iter().map(|(_, node)| node.stake).collect();
-        let previous: Vec<Vec<morsa_core::ShardIndex>> = candidates
-            .iter()
-            .map(|(id, _)| {
-                self.committee
-                    .member_by_node(id)
-                    .map(|member| self.committee.members[member].shards.clone())
-                    .unwrap_or_default()
-            })
-            .collect();
-        let assignment =
-            apportion::apportion(self.params.n_shards, &stakes, self.params.max_shards_per_node, &previous);
-        let members = match assignment {
-            Ok(assignment) => candidates
-                .iter()
-                .zip(assignment)
-                .filter(|(_, shards)| !shards.is_empty())
-                .map(|((id, node), shards)| CommitteeMember {
-                    node_id: **id,
-                    public_key: node.public_key,
-                    address: node.address.clone(),
-                    shards,
-                })
-                .collect(),
-            Err(_) => self.committee.members.clone(),
-        };
-        Committee { epoch, n_shards: self.params.n_shards, members }
+        committee_from_stakes(&self.nodes, &self.params, &self.committee, epoch).unwrap_or_else(|_| Committee {
+            epoch,
+            ..self.committee.clone()
+        })
     }
 
     /// Pays the ending epoch's rewards, installs the next committee, and drops what expired.

@@ -103,7 +103,7 @@ impl Genesis {
     pub fn initial_state(&self) -> Result<crate::State, GenesisError> {
         use std::collections::BTreeMap;
 
-        use morsa_core::{Committee, CommitteeMember, Epoch};
+        use morsa_core::{Committee, Epoch};
 
         use crate::state::{Account, EpochPhase, Node, Params, State};
 
@@ -159,37 +159,26 @@ impl Genesis {
         if supply > u128::from(u64::MAX) {
             return Err(field("accounts", "balances and stakes together overflow u64"));
         }
-        let candidates: Vec<_> = nodes.iter().filter(|(_, node)| node.stake > 0).collect();
-        let stake_list: Vec<u64> = candidates.iter().map(|(_, node)| node.stake).collect();
-        let assignment =
-            crate::apportion::apportion(self.n_shards, &stake_list, self.max_shards_per_node, &[])?;
-        let members: Vec<CommitteeMember> = candidates
-            .iter()
-            .zip(assignment)
-            .filter(|(_, shards)| !shards.is_empty())
-            .map(|((id, node), shards)| CommitteeMember {
-                node_id: **id,
-                public_key: node.public_key,
-                address: node.address.clone(),
-                shards,
-            })
-            .collect();
+        let params = Params {
+            chain_id: self.chain_id.clone(),
+            n_shards: self.n_shards,
+            epoch_duration_ms: self.epoch_duration_ms,
+            genesis_time_ms: self.genesis_time_ms,
+            storage_price_per_mib_epoch: self.storage_price_per_mib_epoch,
+            write_price_per_mib: self.write_price_per_mib,
+            max_epochs_ahead: self.max_epochs_ahead,
+            max_shards_per_node: self.max_shards_per_node,
+        };
+        let nobody = Committee { epoch: Epoch(1), n_shards: self.n_shards, members: Vec::new() };
+        let committee = crate::apply::committee_from_stakes(&nodes, &params, &nobody, Epoch(1))?;
+        let members = &committee.members;
         let capacity = members.iter().filter_map(|m| nodes.get(&m.node_id)).map(|node| node.capacity).sum();
         Ok(State {
-            params: Params {
-                chain_id: self.chain_id.clone(),
-                n_shards: self.n_shards,
-                epoch_duration_ms: self.epoch_duration_ms,
-                genesis_time_ms: self.genesis_time_ms,
-                storage_price_per_mib_epoch: self.storage_price_per_mib_epoch,
-                write_price_per_mib: self.write_price_per_mib,
-                max_epochs_ahead: self.max_epochs_ahead,
-                max_shards_per_node: self.max_shards_per_node,
-            },
+            params,
             time_ms: self.genesis_time_ms,
             epoch: Epoch(1),
             phase: EpochPhase::Done,
-            committee: Committee { epoch: Epoch(1), n_shards: self.n_shards, members },
+            committee,
             next_committee: None,
             capacity,
             nodes,
