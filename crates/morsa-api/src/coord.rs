@@ -37,6 +37,9 @@ pub const MAX_EVENTS_PAGE: usize = 1000;
 pub const MAX_WAIT_MS: u64 = 30_000;
 /// Largest JSON body the coordinator accepts.
 pub const MAX_BODY_BYTES: usize = 256 << 10;
+/// Largest JSON answer a client reads from the coordinator (a full page of events fits
+/// many times over).
+pub const MAX_RESPONSE_BYTES: usize = 16 << 20;
 
 /// What an accepted transaction or report did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,9 +1,23 @@
-//! The HTTP contract of Morsa's services: request and response types, route paths and error
-//! codes. Servers and clients both use these types, so they cannot drift apart.
+//! The HTTP contract of Morsa's services: request and response types, route paths, size
+//! limits and error codes, and typed clients. Servers and clients both use these types, so
+//! they cannot drift apart.
 //!
-//! Bodies are JSON, except slivers and metadata, which are BCS (`application/octet-stream`).
+//! - [`coord`]: the coordinator's API (transactions, node reports, events, state).
+//! - [`node`]: the storage node's API (metadata, slivers, confirmations, recovery symbols,
+//!   inconsistency proofs, status, health), with its error codes.
+//! - [`client`]: [`CoordClient`] and [`NodeClient`] on reqwest, with timeouts and bounded
+//!   answers on every call.
+//!
+//! Bodies are JSON, except slivers, metadata, recovery symbols and inconsistency proofs, which
+//! are BCS (`application/octet-stream`). Every error answer is an [`ErrorBody`].
+//!
+//! Not here: serving (`morsa-coord`, `morsa-node`), verification of what nodes send
+//! (`redstuff`, `morsa-core`), and retries or node selection (`morsa-client`).
 
+pub mod client;
 pub mod coord;
 mod error_body;
+pub mod node;
 
+pub use client::{ClientError, ClientOptions, CoordClient, NodeClient};
 pub use error_body::ErrorBody;

@@ -1,0 +1,119 @@
+//! Typed async HTTP clients of the coordinator ([`CoordClient`]) and of storage nodes
+//! ([`NodeClient`]), on reqwest without TLS (plain `http://`; put TLS in a proxy).
+//!
+//! Every call has a timeout covering connect, request and the whole answer
+//! ([`ClientOptions::timeout`], 10 s by default; a long-poll adds its wait), and reads at most
+//! the largest genuine answer of its route: a longer answer is refused as
+//! [`ClientError::TooLarge`] as soon as its length is known or its bytes pass the limit, never
+//! read to the end. Redirects are not followed.
+//!
+//! The clients check shapes and sizes, not truth: metadata, slivers and symbols from a node
+//! are unverified until checked against the blob ID (`redstuff`), and signed answers until
+//! their signature is checked ([`crate::node::SignedConfirmation::verify`]).
+//!
+//! ```no_run
+//! # async fn example() -> Result<(), morsa_api::ClientError> {
+//! use morsa_api::client::{CoordClient, NodeClient};
+//! let coordinator = CoordClient::new("127.0.0.1:7000")?;
+//! let system = coordinator.system().await?;
+//! let config = redstuff::EncodingConfig::new(system.n_shards).expect("the coordinator's n is at least 4");
+//! let node = NodeClient::new("http://127.0.0.1:9000", config)?;
+//! println!("node in {}", node.health().await?.epoch);
+//! # Ok(())
+//! # }
+//! ```
+
+mod coord;
+mod http;
+mod node;
+#[cfg(test)]
+mod tests;
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+
+pub use coord::CoordClient;
+pub use node::NodeClient;
+
+use crate::ErrorBody;
+use crate::node::NodeErrorCode;
+
+/// The `code` of an [`ErrorBody`] made up by the client when an error answer has no JSON
+/// error body (a proxy's page, an empty body, a cut body).
+pub const UNKNOWN_ERROR_CODE: &str = "unknown";
+
+/// Why a call failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ClientError {
+    /// The server answered with an error status. `body` is its error body; if it sent none
+    /// that parses, the code is [`UNKNOWN_ERROR_CODE`] and the message shows what it sent.
+    #[error("HTTP {status}: {body}")]
+    Http {
+        /// The status.
+        status: StatusCode,
+        /// The error body.
+        body: ErrorBody,
+    },
+    /// The connection failed or broke (refused, reset, DNS, protocol error).
+    #[error("transport error: {0}")]
+    Transport(String),
+    /// The call did not finish within its timeout.
+    #[error("the call timed out")]
+    Timeout,
+    /// The answer was not the JSON or BCS value the route promises.
+    #[error("could not decode the answer: {0}")]
+    Decode(String),
+    /// The answer is longer than the route's limit; it was not read.
+    #[error("the answer is over the limit of {limit} bytes for this route")]
+    TooLarge {
+        /// The route's limit in bytes.
+        limit: usize,
+    },
+    /// The base URL is not an `http://` or `https://` URL.
+    #[error("invalid base URL: {0}")]
+    InvalidUrl(String),
+}
+
+impl ClientError {
+    /// The error code of an HTTP error answer.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            Self::Http { body, .. } => Some(&body.code),
+            _ => None,
+        }
+    }
+
+    /// The storage node error code of an HTTP error answer, if it is one.
+    pub fn node_code(&self) -> Option<NodeErrorCode> {
+        self.code()?.parse().ok()
+    }
+}
+
+/// Timeouts of a client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientOptions {
+    /// Longest a call may take from connecting to the last byte of the answer. Raise it for
+    /// the slivers of very large blobs on slow links.
+    pub timeout: Duration,
+    /// Longest connecting may take (within `timeout`).
+    pub connect_timeout: Duration,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        Self { timeout: Duration::from_secs(10), connect_timeout: Duration::from_secs(3) }
+    }
+}
+
+impl ClientOptions {
+    /// A reqwest client for these options: connect timeout, no redirects. Share one among
+    /// many [`NodeClient`]s so they share its connection pool.
+    pub fn http_client(&self) -> Result<reqwest::Client, ClientError> {
+        reqwest::Client::builder()
+            .connect_timeout(self.connect_timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|error| ClientError::Transport(http::describe(&error)))
+    }
+}

@@ -1,0 +1,187 @@
+//! The storage node client.
+
+use std::time::Duration;
+
+use morsa_core::ObjectId;
+use redstuff::wire::to_bcs;
+use redstuff::{
+    BlobId, EncodingConfig, InconsistencyProof, MetadataWithId, RecoverySymbol, Sliver, SliverType,
+};
+use reqwest::Method;
+
+use super::http::Endpoint;
+use super::{ClientError, ClientOptions};
+use crate::node::{
+    self, InvalidBlobAttestation, MAX_HEALTH_BYTES, MAX_RECOVERY_BATCH_RESPONSE_BYTES, MAX_SMALL_JSON_BYTES,
+    NodeBlobStatus, NodeHealth, RecoveryBatchRequest, RecoveryBatchResponse, RecoverySymbolsQuery,
+    SignedConfirmation, StoredStatus, routes,
+};
+
+/// A typed client of one storage node's API ([`crate::node::routes`]).
+///
+/// It knows the system's shard count so it can bound metadata answers; sliver and symbol
+/// answers are bounded by the blob's symbol size, which the caller takes from the verified
+/// metadata (`VerifiedMetadata::symbol_size`). Nothing it returns is verified: check
+/// metadata against the blob ID and slivers and symbols against the metadata before use.
+#[derive(Debug, Clone)]
+pub struct NodeClient {
+    endpoint: Endpoint,
+    config: EncodingConfig,
+}
+
+impl NodeClient {
+    /// A client of the node at `base_url` (`http://host:port`, or `host:port` as committees
+    /// list addresses) in a system coded with `config`, with default options and its own
+    /// connection pool.
+    pub fn new(base_url: &str, config: EncodingConfig) -> Result<Self, ClientError> {
+        let options = ClientOptions::default();
+        Self::with_http(options.http_client()?, base_url, config, options)
+    }
+
+    /// A client sharing `http` (see [`ClientOptions::http_client`]) with timeouts `options`.
+    pub fn with_http(
+        http: reqwest::Client,
+        base_url: &str,
+        config: EncodingConfig,
+        options: ClientOptions,
+    ) -> Result<Self, ClientError> {
+        Ok(Self { endpoint: Endpoint::new(http, base_url, options)?, config })
+    }
+
+    /// The node's base URL.
+    pub fn base_url(&self) -> &str {
+        self.endpoint.base()
+    }
+
+    /// Uploads the blob's metadata (the node checks it hashes to `blob_id`).
+    pub async fn put_metadata(&self, blob_id: &BlobId, metadata: &MetadataWithId) -> Result<(), ClientError> {
+        let request =
+            self.endpoint.with_bcs(Method::PUT, &node::metadata_path(blob_id), None, to_bcs(metadata))?;
+        self.endpoint.call(request, MAX_SMALL_JSON_BYTES, Duration::ZERO).await.map(drop)
+    }
+
+    /// Downloads the blob's metadata, at most [`node::metadata_limit`] bytes. Not verified:
+    /// call `metadata.verify(blob_id, config)` before trusting it.
+    pub async fn get_metadata(&self, blob_id: &BlobId) -> Result<MetadataWithId, ClientError> {
+        let request = self.endpoint.get(&node::metadata_path(blob_id), None)?;
+        self.endpoint.call_bcs(request, node::metadata_limit(self.config)).await
+    }
+
+    /// Whether the node stores the blob's metadata.
+    pub async fn metadata_status(&self, blob_id: &BlobId) -> Result<StoredStatus, ClientError> {
+        self.small_json(&node::metadata_status_path(blob_id)).await
+    }
+
+    /// Uploads the `kind` sliver of pair `pair`; with `pending` the node may keep it before
+    /// it has seen the blob registered.
+    pub async fn put_sliver(
+        &self,
+        blob_id: &BlobId,
+        pair: u16,
+        kind: SliverType,
+        sliver: &Sliver,
+        pending: bool,
+    ) -> Result<(), ClientError> {
+        let path = node::sliver_path(blob_id, pair, kind);
+        let query = pending.then_some("pending=true");
+        let request = self.endpoint.with_bcs(Method::PUT, &path, query, to_bcs(sliver))?;
+        self.endpoint.call(request, MAX_SMALL_JSON_BYTES, Duration::ZERO).await.map(drop)
+    }
+
+    /// Downloads the `kind` sliver of pair `pair` of a blob with `symbol_size`, at most
+    /// [`node::sliver_limit`] bytes. Not verified against the metadata.
+    pub async fn get_sliver(
+        &self,
+        blob_id: &BlobId,
+        pair: u16,
+        kind: SliverType,
+        symbol_size: u16,
+    ) -> Result<Sliver, ClientError> {
+        let request = self.endpoint.get(&node::sliver_path(blob_id, pair, kind), None)?;
+        self.endpoint.call_bcs(request, node::sliver_limit(self.config, kind, symbol_size)).await
+    }
+
+    /// Whether the node stores the `kind` sliver of pair `pair`.
+    pub async fn sliver_status(
+        &self,
+        blob_id: &BlobId,
+        pair: u16,
+        kind: SliverType,
+    ) -> Result<StoredStatus, ClientError> {
+        self.small_json(&node::sliver_status_path(blob_id, pair, kind)).await
+    }
+
+    /// The node's storage confirmation for a permanent blob (signature not checked here).
+    pub async fn permanent_confirmation(&self, blob_id: &BlobId) -> Result<SignedConfirmation, ClientError> {
+        self.small_json(&node::permanent_confirmation_path(blob_id)).await
+    }
+
+    /// The node's storage confirmation for the deletable blob object `object_id`.
+    pub async fn deletable_confirmation(
+        &self,
+        blob_id: &BlobId,
+        object_id: &ObjectId,
+    ) -> Result<SignedConfirmation, ClientError> {
+        self.small_json(&node::deletable_confirmation_path(blob_id, object_id)).await
+    }
+
+    /// The node's recovery symbols towards sliver `target` of `kind` of a blob with
+    /// `symbol_size`, at most [`node::recovery_symbols_limit`] bytes. Not verified.
+    pub async fn recovery_symbols(
+        &self,
+        blob_id: &BlobId,
+        target: u16,
+        kind: SliverType,
+        symbol_size: u16,
+    ) -> Result<Vec<RecoverySymbol>, ClientError> {
+        let query = RecoverySymbolsQuery { target_sliver: target, target_type: kind }.to_query_string();
+        let request = self.endpoint.get(&node::recovery_symbols_path(blob_id), Some(&query))?;
+        self.endpoint.call_bcs(request, node::recovery_symbols_limit(self.config, symbol_size)).await
+    }
+
+    /// Recovery symbols for many targets at once, at most
+    /// [`MAX_RECOVERY_BATCH_RESPONSE_BYTES`]; the answer must list the asked items in order.
+    pub async fn recovery_batch(
+        &self,
+        request: &RecoveryBatchRequest,
+    ) -> Result<RecoveryBatchResponse, ClientError> {
+        let call = self.endpoint.post_json(routes::RECOVERY_SYMBOLS_BATCH, request)?;
+        let response: RecoveryBatchResponse =
+            self.endpoint.call_bcs(call, MAX_RECOVERY_BATCH_RESPONSE_BYTES).await?;
+        if !response.answers(request) {
+            return Err(ClientError::Decode(
+                "the recovery batch answer does not list the asked items in order".into(),
+            ));
+        }
+        Ok(response)
+    }
+
+    /// Sends an inconsistency proof whose target is a `kind` sliver; the node verifies it and
+    /// answers its attestation that the blob is invalid.
+    pub async fn inconsistency_proof(
+        &self,
+        blob_id: &BlobId,
+        kind: SliverType,
+        proof: &InconsistencyProof,
+    ) -> Result<InvalidBlobAttestation, ClientError> {
+        let path = node::inconsistency_proof_path(blob_id, kind);
+        let request = self.endpoint.with_bcs(Method::POST, &path, None, to_bcs(proof))?;
+        self.endpoint.call_json(request, MAX_SMALL_JSON_BYTES, Duration::ZERO).await
+    }
+
+    /// The node's view of a blob.
+    pub async fn blob_status(&self, blob_id: &BlobId) -> Result<NodeBlobStatus, ClientError> {
+        self.small_json(&node::blob_status_path(blob_id)).await
+    }
+
+    /// The node's identity, epoch, shards and progress.
+    pub async fn health(&self) -> Result<NodeHealth, ClientError> {
+        let request = self.endpoint.get(routes::HEALTH, None)?;
+        self.endpoint.call_json(request, MAX_HEALTH_BYTES, Duration::ZERO).await
+    }
+
+    async fn small_json<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
+        let request = self.endpoint.get(path, None)?;
+        self.endpoint.call_json(request, MAX_SMALL_JSON_BYTES, Duration::ZERO).await
+    }
+}

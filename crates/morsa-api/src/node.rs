@@ -1,0 +1,143 @@
+//! The storage node's API: routes (Walrus's storage-node paths), path builders, request and
+//! response types, size limits and the node's stable error codes.
+//!
+//! Slivers, metadata, recovery symbols, inconsistency proofs and recovery-batch answers travel
+//! as BCS (`application/octet-stream`, the forms of [`redstuff::wire`]); everything else is
+//! JSON. Every error is an [`ErrorBody`](crate::ErrorBody) whose `code` is one of
+//! [`NodeErrorCode`].
+//!
+//! In paths, `{blob_id}` is the URL-safe base64 text of a blob ID, `{sliver_pair_index}` a
+//! decimal pair index `p < n`, `{sliver_type}` `primary` or `secondary` and `{object_id}`
+//! the hex object ID. Pair `p` holds primary sliver `p` and secondary sliver `n − 1 − p`; a
+//! sliver sent to pair `p` must carry that index.
+//!
+//! ```
+//! use morsa_api::node::{self, NodeErrorCode};
+//! use redstuff::{BlobId, SliverType};
+//!
+//! let blob_id = BlobId([0; 32]);
+//! assert_eq!(
+//!     node::sliver_path(&blob_id, 3, SliverType::Secondary),
+//!     format!("/v1/blobs/{blob_id}/slivers/3/secondary"),
+//! );
+//! assert_eq!(NodeErrorCode::WrongShard.as_str(), "wrong_shard");
+//! assert_eq!(NodeErrorCode::WrongShard.status().as_u16(), 421);
+//! ```
+
+mod error_code;
+mod limits;
+mod params;
+mod recovery;
+mod signed;
+mod status;
+#[cfg(test)]
+mod tests;
+
+use morsa_core::ObjectId;
+use redstuff::{BlobId, SliverType};
+
+pub use error_code::{NodeErrorCode, UnknownErrorCode};
+pub use limits::{
+    MAX_ERROR_BODY_BYTES, MAX_HEALTH_BYTES, MAX_JSON_REQUEST_BYTES, MAX_RECOVERY_BATCH,
+    MAX_RECOVERY_BATCH_RESPONSE_BYTES, MAX_SMALL_JSON_BYTES, inconsistency_proof_limit, metadata_limit,
+    recovery_symbols_limit, sliver_limit,
+};
+pub use params::{
+    BlobIdPath, DeletablePath, InconsistencyProofPath, PutSliverQuery, RecoverySymbolsQuery, SliverPath,
+    parse_sliver_type, sliver_type_text,
+};
+pub use recovery::{
+    RecoveryBatchItem, RecoveryBatchRequest, RecoveryBatchResponse, RecoveryItem, RecoveryOutcome,
+};
+pub use signed::{InvalidBlobAttestation, SignedConfirmation, SignedMessageError};
+pub use status::{NodeBlobState, NodeBlobStatus, NodeHealth, ShardHealth, ShardStatus, StoredStatus};
+
+/// Route paths (axum syntax for parameters).
+pub mod routes {
+    /// `PUT`: BCS [`redstuff::MetadataWithId`] (the node checks it hashes to the blob ID) |
+    /// `GET`: the same, BCS.
+    pub const METADATA: &str = "/v1/blobs/{blob_id}/metadata";
+    /// `GET`: [`super::StoredStatus`] of the metadata.
+    pub const METADATA_STATUS: &str = "/v1/blobs/{blob_id}/metadata/status";
+    /// `PUT ?pending=true|false`: BCS [`redstuff::Sliver`] | `GET`: the same, BCS. With
+    /// `pending=true` the node may hold the sliver before it has seen the blob registered.
+    pub const SLIVER: &str = "/v1/blobs/{blob_id}/slivers/{sliver_pair_index}/{sliver_type}";
+    /// `GET`: [`super::StoredStatus`] of one sliver.
+    pub const SLIVER_STATUS: &str = "/v1/blobs/{blob_id}/slivers/{sliver_pair_index}/{sliver_type}/status";
+    /// `GET`: [`super::SignedConfirmation`] that the node stores all its slivers of a
+    /// permanent blob.
+    pub const PERMANENT_CONFIRMATION: &str = "/v1/blobs/{blob_id}/confirmation/permanent";
+    /// `GET`: [`super::SignedConfirmation`] for the deletable blob object `{object_id}`.
+    pub const DELETABLE_CONFIRMATION: &str = "/v1/blobs/{blob_id}/confirmation/deletable/{object_id}";
+    /// `GET ?target_sliver=T&target_type=primary|secondary`: BCS `Vec<RecoverySymbol>`, one
+    /// symbol from each sliver of the other type the node holds, proven at leaf `T`.
+    pub const RECOVERY_SYMBOLS: &str = "/v1/blobs/{blob_id}/recoverySymbols";
+    /// `POST`: JSON [`super::RecoveryBatchRequest`]; answers BCS [`super::RecoveryBatchResponse`].
+    pub const RECOVERY_SYMBOLS_BATCH: &str = "/v1/recoverySymbols";
+    /// `POST`: BCS [`redstuff::InconsistencyProof`] whose target type is `{sliver_type}`;
+    /// answers JSON [`super::InvalidBlobAttestation`].
+    pub const INCONSISTENCY_PROOF: &str = "/v1/blobs/{blob_id}/inconsistencyProof/{sliver_type}";
+    /// `GET`: [`super::NodeBlobStatus`].
+    pub const BLOB_STATUS: &str = "/v1/blobs/{blob_id}/status";
+    /// `GET`: [`super::NodeHealth`].
+    pub const HEALTH: &str = "/v1/health";
+    /// `GET`: Prometheus metrics, text format.
+    pub const METRICS: &str = "/metrics";
+}
+
+/// `route` with `{blob_id}` filled in.
+fn with_blob(route: &str, blob_id: &BlobId) -> String {
+    route.replace("{blob_id}", &blob_id.to_string())
+}
+
+/// `route` with `{blob_id}`, `{sliver_pair_index}` and `{sliver_type}` filled in.
+fn with_sliver(route: &str, blob_id: &BlobId, pair: u16, kind: SliverType) -> String {
+    with_blob(route, blob_id)
+        .replace("{sliver_pair_index}", &pair.to_string())
+        .replace("{sliver_type}", kind.as_str())
+}
+
+/// Path of [`routes::METADATA`].
+pub fn metadata_path(blob_id: &BlobId) -> String {
+    with_blob(routes::METADATA, blob_id)
+}
+
+/// Path of [`routes::METADATA_STATUS`].
+pub fn metadata_status_path(blob_id: &BlobId) -> String {
+    with_blob(routes::METADATA_STATUS, blob_id)
+}
+
+/// Path of [`routes::SLIVER`] for the `kind` sliver of pair `pair`.
+pub fn sliver_path(blob_id: &BlobId, pair: u16, kind: SliverType) -> String {
+    with_sliver(routes::SLIVER, blob_id, pair, kind)
+}
+
+/// Path of [`routes::SLIVER_STATUS`].
+pub fn sliver_status_path(blob_id: &BlobId, pair: u16, kind: SliverType) -> String {
+    with_sliver(routes::SLIVER_STATUS, blob_id, pair, kind)
+}
+
+/// Path of [`routes::PERMANENT_CONFIRMATION`].
+pub fn permanent_confirmation_path(blob_id: &BlobId) -> String {
+    with_blob(routes::PERMANENT_CONFIRMATION, blob_id)
+}
+
+/// Path of [`routes::DELETABLE_CONFIRMATION`] for the blob object `object_id`.
+pub fn deletable_confirmation_path(blob_id: &BlobId, object_id: &ObjectId) -> String {
+    with_blob(routes::DELETABLE_CONFIRMATION, blob_id).replace("{object_id}", &object_id.to_string())
+}
+
+/// Path of [`routes::RECOVERY_SYMBOLS`], without its query (see [`RecoverySymbolsQuery`]).
+pub fn recovery_symbols_path(blob_id: &BlobId) -> String {
+    with_blob(routes::RECOVERY_SYMBOLS, blob_id)
+}
+
+/// Path of [`routes::INCONSISTENCY_PROOF`] for a proof whose target is a `kind` sliver.
+pub fn inconsistency_proof_path(blob_id: &BlobId, kind: SliverType) -> String {
+    with_blob(routes::INCONSISTENCY_PROOF, blob_id).replace("{sliver_type}", kind.as_str())
+}
+
+/// Path of [`routes::BLOB_STATUS`].
+pub fn blob_status_path(blob_id: &BlobId) -> String {
+    with_blob(routes::BLOB_STATUS, blob_id)
+}

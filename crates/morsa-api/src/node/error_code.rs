@@ -1,0 +1,145 @@
+//! The storage node's stable error codes and the HTTP status each one maps to, in one place.
+
+use std::fmt;
+use std::str::FromStr;
+
+use reqwest::StatusCode;
+use serde::{Deserialize, Serialize};
+
+use crate::ErrorBody;
+
+/// A machine-readable reason a storage node refused a request: the `code` of its
+/// [`ErrorBody`]. The text forms never change once released; new codes may be added, so
+/// clients must treat an unknown code by its HTTP status.
+///
+/// | code             | status | meaning / what to do                                           |
+/// |------------------|--------|----------------------------------------------------------------|
+/// | `bad_request`    | 400    | malformed path, query or body: fix the request                 |
+/// | `not_found`      | 404    | the node does not store that metadata or sliver                |
+/// | `not_registered` | 409    | the node has not seen the blob registered: retry after it has  |
+/// | `not_ready`      | 409    | the node is still storing or syncing what is asked: retry      |
+/// | `blob_expired`   | 410    | the blob's storage ended; it is no longer kept                 |
+/// | `invalid_blob`   | 410    | the blob was proven inconsistently encoded                     |
+/// | `too_large`      | 413    | the body or batch is over its limit                            |
+/// | `wrong_shard`    | 421    | the node does not hold that pair's shard in its epoch          |
+/// | `size_mismatch`  | 422    | the sliver or metadata does not have the blob's shape          |
+/// | `hash_mismatch`  | 422    | the sliver or metadata does not match the blob ID              |
+/// | `over_budget`    | 413    | (batch items only) no room left in the answer: ask again       |
+/// | `internal`       | 500    | a bug or a storage failure on the node                         |
+/// | `unavailable`    | 503    | the node is starting, stopping or overloaded: retry later      |
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NodeErrorCode {
+    /// Malformed path, query or body.
+    BadRequest,
+    /// The node does not store the metadata or sliver asked for.
+    NotFound,
+    /// The node has not seen the blob registered (and the upload was not `pending`).
+    NotRegistered,
+    /// The node does not have everything yet (e.g. a confirmation before all slivers are in).
+    NotReady,
+    /// The blob's storage has ended.
+    BlobExpired,
+    /// The blob was proven inconsistently encoded and is no longer served.
+    InvalidBlob,
+    /// The request body, or the number of batch items, is over its limit.
+    TooLarge,
+    /// The node does not hold the shard of that sliver pair in its current epoch.
+    WrongShard,
+    /// The sliver or metadata has the wrong size, symbol size or index for the blob.
+    SizeMismatch,
+    /// The sliver does not match its hash in the metadata, or the metadata the blob ID.
+    HashMismatch,
+    /// A recovery-batch item left out because the answer reached its byte budget.
+    OverBudget,
+    /// A bug or a storage failure on the node.
+    Internal,
+    /// The node cannot serve now (starting, stopping, overloaded).
+    Unavailable,
+}
+
+impl NodeErrorCode {
+    /// Every code, for tables and tests.
+    pub const ALL: [Self; 13] = [
+        Self::BadRequest,
+        Self::NotFound,
+        Self::NotRegistered,
+        Self::NotReady,
+        Self::BlobExpired,
+        Self::InvalidBlob,
+        Self::TooLarge,
+        Self::WrongShard,
+        Self::SizeMismatch,
+        Self::HashMismatch,
+        Self::OverBudget,
+        Self::Internal,
+        Self::Unavailable,
+    ];
+
+    /// The stable text form, as in [`ErrorBody::code`].
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::BadRequest => "bad_request",
+            Self::NotFound => "not_found",
+            Self::NotRegistered => "not_registered",
+            Self::NotReady => "not_ready",
+            Self::BlobExpired => "blob_expired",
+            Self::InvalidBlob => "invalid_blob",
+            Self::TooLarge => "too_large",
+            Self::WrongShard => "wrong_shard",
+            Self::SizeMismatch => "size_mismatch",
+            Self::HashMismatch => "hash_mismatch",
+            Self::OverBudget => "over_budget",
+            Self::Internal => "internal",
+            Self::Unavailable => "unavailable",
+        }
+    }
+
+    /// The HTTP status a response with this code carries.
+    pub fn status(self) -> StatusCode {
+        match self {
+            Self::BadRequest => StatusCode::BAD_REQUEST,
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::NotRegistered | Self::NotReady => StatusCode::CONFLICT,
+            Self::BlobExpired | Self::InvalidBlob => StatusCode::GONE,
+            Self::TooLarge | Self::OverBudget => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::WrongShard => StatusCode::MISDIRECTED_REQUEST,
+            Self::SizeMismatch | Self::HashMismatch => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    /// Whether the same request may succeed later without change (the node catches up on
+    /// events, finishes storing or syncing, or comes back).
+    pub fn is_transient(self) -> bool {
+        matches!(self, Self::NotRegistered | Self::NotReady | Self::OverBudget | Self::Unavailable)
+    }
+
+    /// An error body with this code and `message` (say what to do next).
+    pub fn body(self, message: impl Into<String>) -> ErrorBody {
+        ErrorBody::new(self.as_str(), message)
+    }
+}
+
+impl fmt::Display for NodeErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The error for text that is not a node error code.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not a storage node error code")]
+pub struct UnknownErrorCode(pub String);
+
+impl FromStr for NodeErrorCode {
+    type Err = UnknownErrorCode;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|code| code.as_str() == text)
+            .ok_or_else(|| UnknownErrorCode(text.chars().take(64).collect()))
+    }
+}

@@ -1,0 +1,101 @@
+//! What a storage node answers about what it stores and how it is doing.
+
+use morsa_core::{BlsPublicKey, Epoch, NodeId, ShardIndex};
+use serde::{Deserialize, Serialize};
+
+/// Whether the node stores a piece (metadata or one sliver).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredStatus {
+    /// True once the piece is durably stored and verified.
+    pub stored: bool,
+}
+
+/// What the node knows of a blob from the coordinator's events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NodeBlobState {
+    /// No live registration the node knows of (never registered, expired or deleted).
+    Nonexistent,
+    /// Registered, not yet certified: the node accepts its metadata and slivers.
+    Registered,
+    /// Certified: the node keeps it until `end_epoch` and repairs missing slivers.
+    Certified,
+    /// Proven inconsistently encoded: the node no longer serves it.
+    Invalid,
+}
+
+/// `GET` [`super::routes::BLOB_STATUS`]: the node's view of one blob and how much of its
+/// share the node holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeBlobStatus {
+    /// Registration state as the node has seen it.
+    pub status: NodeBlobState,
+    /// First epoch in which the blob is no longer stored (latest over its live objects);
+    /// none when nonexistent.
+    pub end_epoch: Option<Epoch>,
+    /// The epoch the node answered in.
+    pub epoch: Epoch,
+    /// Whether the node stores the blob's metadata.
+    pub metadata_stored: bool,
+    /// Slivers of the blob the node stores for the shards it holds in `epoch` (a pair
+    /// counts two).
+    pub stored_slivers: u32,
+    /// Slivers it must store: two per shard it holds in `epoch`.
+    pub expected_slivers: u32,
+}
+
+impl NodeBlobStatus {
+    /// Whether the node holds the metadata and every sliver of its shards: what it must
+    /// have before it signs a storage confirmation.
+    pub fn fully_stored(&self) -> bool {
+        self.metadata_stored && self.stored_slivers >= self.expected_slivers
+    }
+}
+
+/// What a node is doing with one of its shards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ShardStatus {
+    /// Held and complete: serves reads and accepts writes.
+    Active,
+    /// Newly assigned: pulling the shard's slivers from its previous owner (accepts writes).
+    Syncing,
+    /// Rebuilding missing slivers from other nodes' recovery symbols (accepts writes).
+    Recovering,
+    /// Being handed to its next owner: serves reads only.
+    Locked,
+}
+
+/// One shard in [`NodeHealth`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardHealth {
+    /// The shard.
+    pub shard: ShardIndex,
+    /// What the node is doing with it.
+    pub status: ShardStatus,
+    /// Slivers stored for it.
+    pub slivers: u64,
+    /// Bytes of those slivers.
+    pub bytes: u64,
+}
+
+/// `GET` [`super::routes::HEALTH`]: identity, epoch, shards and work in progress.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeHealth {
+    /// The node's ID (hash of `public_key`).
+    pub node_id: NodeId,
+    /// The epoch the node is in.
+    pub epoch: Epoch,
+    /// The key the node signs with.
+    pub public_key: BlsPublicKey,
+    /// The shards it holds or is taking over, in index order.
+    pub shards: Vec<ShardHealth>,
+    /// Blobs it stores something of.
+    pub blobs: u64,
+    /// Uploads held as pending (before their registration was seen).
+    pub pending_uploads: u64,
+    /// Coordinator events processed: the sequence number of the next event it will apply.
+    pub event_cursor: u64,
+    /// Seconds since the process started.
+    pub uptime_secs: u64,
+}
