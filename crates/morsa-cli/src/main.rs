@@ -4,6 +4,7 @@ mod bench;
 mod blob_id;
 mod coord;
 mod logging;
+mod node;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -28,6 +29,9 @@ enum Command {
     /// The coordination service.
     #[command(subcommand)]
     Coord(coord::CoordCommand),
+    /// A storage node.
+    #[command(subcommand)]
+    Node(node::NodeCommand),
 }
 
 /// Exit code of a command that failed at run time (clap exits with 2 on usage errors).
@@ -39,6 +43,7 @@ fn main() -> ExitCode {
         Command::BlobId(args) => blob_id::run(args),
         Command::Bench(command) => bench::run(command),
         Command::Coord(command) => coord::run(command),
+        Command::Node(command) => node::run(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

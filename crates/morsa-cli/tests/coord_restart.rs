@@ -3,28 +3,20 @@
 //! and its state hash equals a fresh replay of its log.
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 
-use std::io::{BufRead, BufReader};
+mod common;
+
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::mpsc;
 use std::time::Duration;
+
+use common::{Process, STARTUP};
 
 use morsa_api::coord::{AccountInfo, SystemInfo, routes};
 use morsa_coord::{Command as CoordCommand, Coordinator, Genesis, GenesisAccount, GenesisNode, Transaction};
 use morsa_core::{AccountKey, BlsSecretKey};
 
 const CHAIN: &str = "restart-test";
-const STARTUP: Duration = Duration::from_secs(30);
-
-/// Kills the process when dropped, so a failing test leaves nothing running.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn genesis(user: &AccountKey) -> Genesis {
     let nodes = (0..4u8)
@@ -54,29 +46,10 @@ fn genesis(user: &AccountKey) -> Genesis {
     }
 }
 
-/// Starts the coordinator and returns it with its base URL, read from its first line.
-fn start(config: &Path) -> (Server, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_morsa"))
-        .args(["coord", "run", "--config"])
-        .arg(config)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let server = Server(child);
-    let (lines, received) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if lines.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let line = received.recv_timeout(STARTUP).expect("the coordinator announces its address");
-    let url = line.strip_prefix("coordinator listening on ").expect("the announcement line").to_string();
-    (server, url)
+fn start(config: &Path) -> (Process, String) {
+    let process = Process::start(&["coord", "run"], config);
+    let url = process.url.clone();
+    (process, url)
 }
 
 fn client() -> reqwest::blocking::Client {
@@ -144,12 +117,7 @@ fn acknowledged_transactions_survive_sigkill_and_replay_to_the_same_state() {
     let system: SystemInfo = client.get(format!("{url}{}", routes::SYSTEM)).send().unwrap().json().unwrap();
 
     // Stop it gracefully and replay its log here.
-    let pid = server.0.id().to_string();
-    let status = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-    assert!(status.success());
-    let mut server = server;
-    let exit = server.0.wait().unwrap();
-    assert!(exit.success(), "the coordinator exits cleanly on SIGTERM: {exit:?}");
+    server.stop();
     let replayed = Coordinator::open(&genesis, &dir.path().join("data").join("coord-log.redb")).unwrap();
     assert_eq!(hex(&replayed.state().hash()), system.state_hash);
     assert!(dir.path().join("data").join("genesis.json").exists(), "the data directory keeps its genesis");

@@ -49,12 +49,16 @@ pub(crate) fn committee_from_stakes(
     previous: &Committee,
     epoch: Epoch,
 ) -> Result<Committee, apportion::ApportionError> {
-    let candidates: Vec<(&NodeId, &crate::state::Node)> = nodes.iter().filter(|(_, node)| node.stake > 0).collect();
+    let candidates: Vec<(&NodeId, &crate::state::Node)> =
+        nodes.iter().filter(|(_, node)| node.stake > 0).collect();
     let stakes: Vec<u64> = candidates.iter().map(|(_, node)| node.stake).collect();
     let held: Vec<Vec<morsa_core::ShardIndex>> = candidates
         .iter()
         .map(|(id, _)| {
-            previous.member_by_node(id).map(|member| previous.members[member].shards.clone()).unwrap_or_default()
+            previous
+                .member_by_node(id)
+                .map(|member| previous.members[member].shards.clone())
+                .unwrap_or_default()
         })
         .collect();
     let assignment = apportion::apportion(params.n_shards, &stakes, params.max_shards_per_node, &held)?;
@@ -173,10 +177,8 @@ impl State {
     /// The committee for `epoch` from the current stakes, moving as few shards as possible.
     /// If no valid apportionment exists (no stake, caps too low), the current assignment stays.
     pub(crate) fn select_committee(&self, epoch: Epoch) -> Committee {
-        committee_from_stakes(&self.nodes, &self.params, &self.committee, epoch).unwrap_or_else(|_| Committee {
-            epoch,
-            ..self.committee.clone()
-        })
+        committee_from_stakes(&self.nodes, &self.params, &self.committee, epoch)
+            .unwrap_or_else(|_| Committee { epoch, ..self.committee.clone() })
     }
 
     /// Pays the ending epoch's rewards, installs the next committee, and drops what expired.

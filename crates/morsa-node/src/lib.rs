@@ -7,6 +7,12 @@
 
 pub mod blob_info;
 pub mod config;
+pub mod error;
+pub mod follower;
 pub mod keys;
+pub mod node;
+pub mod server;
 
 pub use config::{Limits, NodeConfig, NodeConfigError};
+pub use error::NodeError;
+pub use node::{Node, View};

@@ -43,7 +43,7 @@ const RECORDS: TableDefinition<u64, &[u8]> = TableDefinition::new("command_log")
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 
 /// Bytes of the checksum in front of every stored value.
-const CHECKSUM_BYTES: usize = 4;
+pub(crate) const CHECKSUM_BYTES: usize = 4;
 
 /// The first bytes of every redb file (its header, inspired by PNG's).
 const REDB_MAGIC: [u8; 9] = [b'r', b'e', b'd', b'b', 0x1A, 0x0A, 0xA9, 0x0D, 0x0A];
@@ -270,7 +270,7 @@ impl CommandLog {
 }
 
 /// Refuses a file that exists, is not empty and is not a redb file, before redb touches it.
-fn check_magic(path: &Path) -> Result<(), StoreError> {
+pub(crate) fn check_magic(path: &Path) -> Result<(), StoreError> {
     let io_error = |source: io::Error| StoreError::Open { path: path.to_path_buf(), source: source.into() };
     let mut file = match std::fs::File::open(path) {
         Ok(file) => file,
@@ -357,14 +357,14 @@ fn meta_checksum(key: &str, value: &[u8]) -> u32 {
 }
 
 /// Writes `checksum ‖ bytes` into `slot`, which is exactly `CHECKSUM_BYTES + bytes.len()` long.
-fn seal(checksum: u32, bytes: &[u8], slot: &mut [u8]) {
+pub(crate) fn seal(checksum: u32, bytes: &[u8], slot: &mut [u8]) {
     let (head, body) = slot.split_at_mut(CHECKSUM_BYTES);
     head.copy_from_slice(&checksum.to_le_bytes());
     body.copy_from_slice(bytes);
 }
 
 /// The bytes of a stored value whose checksum matches, or `None`.
-fn unseal(stored: &[u8], checksum: impl FnOnce(&[u8]) -> u32) -> Option<&[u8]> {
+pub(crate) fn unseal(stored: &[u8], checksum: impl FnOnce(&[u8]) -> u32) -> Option<&[u8]> {
     let (head, body) = stored.split_first_chunk::<CHECKSUM_BYTES>()?;
     (u32::from_le_bytes(*head) == checksum(body)).then_some(body)
 }

@@ -1,8 +1,12 @@
 //! The one error type of the store: every way opening, writing or reading can fail.
 
+use std::fmt::Write as _;
 use std::path::PathBuf;
 
-/// An error of the command log (and, later, of the rest of the store).
+use crate::SliverKind;
+
+/// An error of the store: of the [`CommandLog`](crate::CommandLog) or the
+/// [`NodeStore`](crate::NodeStore).
 ///
 /// Errors from redb are wrapped with what the store was doing ([`StoreError::Database`]), so a
 /// log line says "appending a record: I/O error" rather than just "I/O error".
@@ -71,11 +75,65 @@ pub enum StoreError {
         seq: u64,
     },
 
-    /// The metadata value under this key failed its checksum.
+    /// The metadata value under this key (of a [`CommandLog`](crate::CommandLog) or a
+    /// [`NodeStore`](crate::NodeStore)) failed its checksum.
     #[error("metadata value {key:?} failed its checksum: the database is corrupt")]
     CorruptMeta {
         /// Key of the damaged value.
         key: String,
+    },
+
+    /// A value handed to the [`NodeStore`](crate::NodeStore) is larger than its limit
+    /// ([`MAX_SLIVER_BYTES`](crate::MAX_SLIVER_BYTES), [`MAX_METADATA_BYTES`](crate::MAX_METADATA_BYTES),
+    /// [`MAX_BLOB_INFO_BYTES`](crate::MAX_BLOB_INFO_BYTES) or
+    /// [`MAX_NODE_META_BYTES`](crate::MAX_NODE_META_BYTES)) and was refused. Nothing was written:
+    /// for a batch of slivers, no sliver of the batch.
+    #[error("{what} of {len} bytes is larger than the limit of {max} bytes; nothing was written")]
+    ValueTooLarge {
+        /// What was refused: "sliver", "metadata", "blob info" or "meta value".
+        what: &'static str,
+        /// The size of the refused value.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+
+    /// A stored sliver, or the index entry that records it, failed its checksum: the bytes on
+    /// disk are not the bytes that were put. Delete it with
+    /// [`NodeStore::delete_slivers`](crate::NodeStore::delete_slivers) (which works on damaged
+    /// slivers) and recover it from other nodes.
+    #[error(
+        "the {kind} sliver of shard {shard} of blob {} failed its checksum: delete it and \
+         recover it from other nodes",
+        hex(.blob_id)
+    )]
+    CorruptSliver {
+        /// The blob the sliver belongs to.
+        blob_id: [u8; 32],
+        /// The shard the sliver belongs to.
+        shard: u16,
+        /// Which sliver of the shard's pair.
+        kind: SliverKind,
+    },
+
+    /// A per-blob value of the [`NodeStore`](crate::NodeStore) (its metadata or its blob info)
+    /// failed its checksum. Put it again (metadata can be fetched from other nodes), or delete the
+    /// blob.
+    #[error("the {table} of blob {} failed its checksum: the database is corrupt", hex(.blob_id))]
+    CorruptBlobValue {
+        /// Which value: "metadata" or "blob info".
+        table: &'static str,
+        /// The blob it belongs to.
+        blob_id: [u8; 32],
+    },
+
+    /// The sliver counters of a shard (kept for
+    /// [`NodeStore::stats`](crate::NodeStore::stats)) failed their checksum. Writes to that
+    /// shard fail until the database is restored.
+    #[error("the sliver counters of shard {shard} failed their checksum: the database is corrupt")]
+    CorruptShardStats {
+        /// The shard whose counters are damaged.
+        shard: u16,
     },
 
     /// The log is not dense: a sequence number is missing. The store never writes a gap, so the
@@ -104,4 +162,13 @@ pub enum StoreError {
 /// Wraps any redb error with what the store was doing, for `map_err`.
 pub(crate) fn database<E: Into<redb::Error>>(action: &'static str) -> impl FnOnce(E) -> StoreError {
     move |source| StoreError::Database { action, source: source.into() }
+}
+
+/// Lowercase hex of a blob ID, for error messages.
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().fold(String::with_capacity(2 * bytes.len()), |mut text, byte| {
+        // Writing to a String cannot fail.
+        let _ = write!(text, "{byte:02x}");
+        text
+    })
 }

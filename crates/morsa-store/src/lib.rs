@@ -6,10 +6,20 @@
 //!   dense (`0, 1, 2, ...`), checksummed sequence of opaque records in one redb file, each one
 //!   fsync'd before its append returns, plus a small metadata table. The coordinator rebuilds its
 //!   state by replaying it. Crash-tested with real `SIGKILL`s in `tests/crash_consistency.rs`.
-//! - *Later:* sliver and metadata storage for storage nodes.
+//! - **The node store** ([`NodeStore`]): a storage node's durable engine. Per blob, its metadata,
+//!   the primary and secondary slivers of the shards the node owns, and the node's own state of
+//!   the blob; plus named values such as the event cursor. Slivers that arrive together are
+//!   stored in one transaction (one fsync, all or nothing); a blob's slivers are one key range,
+//!   so deleting a blob is a range delete; per-shard counters are kept with every write for
+//!   [`NodeStore::stats`]. Crash-tested in `tests/node_store_crash.rs`.
 //!
-//! What it does not own: the meaning of the bytes. Records and metadata values are opaque here;
-//! encoding commands (BCS/postcard) and applying them is `morsa-coord`'s business.
+//! Both acknowledge a write only once it is durable (redb commit with immediate durability), check
+//! a CRC-32C stored beside every value on every read (a mismatch is an error, never the bytes),
+//! and refuse oversized values before writing anything.
+//!
+//! What it does not own: the meaning of the bytes. Records, metadata, slivers and blob info are
+//! opaque here: encoding commands and applying them is `morsa-coord`'s business, checking
+//! slivers against metadata and deciding what to store is `morsa-node`'s.
 //!
 //! ```
 //! use morsa_store::{CommandLog, StoreError};
@@ -40,6 +50,11 @@
 mod checksum;
 mod command_log;
 mod error;
+mod node_store;
 
 pub use command_log::{CommandLog, MAX_RECORD_BYTES};
 pub use error::StoreError;
+pub use node_store::{
+    DeleteStats, MAX_BLOB_INFO_BYTES, MAX_METADATA_BYTES, MAX_NODE_META_BYTES, MAX_SLIVER_BYTES, NodeStore,
+    ShardStats, SliverKind, SliverWrite, StoreStats,
+};

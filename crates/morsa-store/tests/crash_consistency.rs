@@ -12,25 +12,24 @@
 //!   committed but the child died before printing it;
 //! - the log ends on a write boundary: a batch is never recovered in part.
 //!
-//! Three rounds continue the same log, so recovery after a crash is itself crash-tested.
+//! Three rounds continue the same log, so recovery after a crash is itself crash-tested. The
+//! child-process machinery is shared with the other crash tests, in `common/mod.rs`.
 //!
 //! This is a process crash: the kernel keeps what the child had written, so it tests redb's
 //! commit protocol and our use of it, not what a power cut does to unsynced pages (that part
 //! rests on `Durability::Immediate`, i.e. fsync before acknowledging).
 
-use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
-use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
-use std::sync::mpsc::{self, RecvTimeoutError};
-use std::thread;
 use std::time::{Duration, Instant};
 
 use morsa_store::CommandLog;
 
-/// Set (to the log's directory) in the environment of the writer child.
-const WRITER_ENV: &str = "MORSA_STORE_CRASH_WRITER_DIR";
-/// The name of the writer "test", used as the child's exact test filter.
-const WRITER_TEST: &str = "crash_writer";
+use common::{Acknowledger, Writer, crash_after_acks, writer_dir};
+
+mod common;
+
+/// The writer child: the `crash_writer` test, with the log's directory in this variable.
+const WRITER: Writer = Writer { test: "crash_writer", dir_env: "MORSA_STORE_CRASH_WRITER_DIR" };
 const LOG_FILE: &str = "coord.redb";
 
 const ROUNDS: usize = 3;
@@ -38,8 +37,6 @@ const ROUNDS: usize = 3;
 const ACKS_PER_ROUND: usize = 200;
 /// The most records one write of the writer creates (it alternates single appends and batches).
 const BATCH_LEN: u64 = 3;
-/// A round that has not seen its acknowledgements by then fails.
-const ROUND_TIMEOUT: Duration = Duration::from_secs(60);
 /// Bounds on the writer, should the parent be gone without killing it.
 const WRITER_MAX_WRITES: u64 = 100_000;
 const WRITER_MAX_TIME: Duration = Duration::from_secs(120);
@@ -60,18 +57,15 @@ fn records_in_write(write: u64) -> u64 {
 /// The writer child. In a normal test run (no environment variable) it does nothing.
 #[test]
 fn crash_writer() {
-    let Some(dir) = std::env::var_os(WRITER_ENV) else {
+    let Some(dir) = writer_dir(&WRITER) else {
         return;
     };
-    let log = CommandLog::open(&Path::new(&dir).join(LOG_FILE)).expect("writer opens the log");
+    let log = CommandLog::open(&dir.join(LOG_FILE)).expect("writer opens the log");
     let mut next = log.len().expect("writer reads the length");
     let started = Instant::now();
-    let mut stdout = std::io::stdout().lock();
-    // End the line the test harness may have begun ("test crash_writer ... "), so that every
-    // acknowledgement starts a line of its own.
-    if stdout.write_all(b"\n").is_err() {
-        return;
-    }
+    let Some(mut acknowledger) = Acknowledger::start() else {
+        return; // The parent is gone.
+    };
     for write in 0..WRITER_MAX_WRITES {
         if started.elapsed() > WRITER_MAX_TIME {
             return;
@@ -85,97 +79,10 @@ fn crash_writer() {
         };
         assert_eq!(acknowledged.start, next, "the log handed out an unexpected seq");
         next = acknowledged.end;
-        // One write of whole lines, after the append returned: what the parent reads is durable.
-        let lines: String = acknowledged.map(|seq| format!("ack {seq}\n")).collect();
-        if stdout.write_all(lines.as_bytes()).is_err() || stdout.flush().is_err() {
+        if !acknowledger.ack(acknowledged) {
             return; // The parent is gone.
         }
     }
-}
-
-/// Kills the child when dropped, so a failing test never leaves a writer behind.
-struct KillOnDrop(Child);
-
-impl KillOnDrop {
-    /// Crashes the child now (`SIGKILL` on Unix) and reaps it.
-    fn kill(&mut self) -> ExitStatus {
-        // An error means it already exited; `wait` below tells how.
-        let _ = self.0.kill();
-        self.0.wait().expect("reap the writer")
-    }
-}
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Reads the writer's acknowledgements on a thread (so the parent can time out) and sends them
-/// on. Only complete lines count: a line cut by the kill was never acknowledged.
-fn forward_acknowledgements(stdout: ChildStdout, sender: mpsc::SyncSender<u64>) {
-    let mut reader = BufReader::new(stdout);
-    let mut line = String::new();
-    loop {
-        line.clear();
-        match reader.read_line(&mut line) {
-            Ok(0) | Err(_) => return,
-            Ok(_) => {}
-        }
-        let Some(seq) = line.strip_suffix('\n').and_then(|line| line.strip_prefix("ack ")) else {
-            continue; // The test harness's own output.
-        };
-        let seq = seq.parse().expect("the writer prints numbers");
-        if sender.send(seq).is_err() {
-            return;
-        }
-    }
-}
-
-/// Runs one writer on the log in `dir` until it has acknowledged at least `ACKS_PER_ROUND`
-/// records, kills it, and returns every acknowledgement it printed before dying.
-fn crash_one_writer(dir: &Path) -> Vec<u64> {
-    let mut child = Command::new(std::env::current_exe().expect("the test binary's path"))
-        .args([WRITER_TEST, "--exact", "--nocapture", "--test-threads=1"])
-        .env(WRITER_ENV, dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start the writer");
-    let stdout = child.stdout.take().expect("the writer's stdout is piped");
-    let mut child = KillOnDrop(child);
-
-    let (sender, receiver) = mpsc::sync_channel(1024);
-    let reader = thread::spawn(move || forward_acknowledgements(stdout, sender));
-
-    let deadline = Instant::now() + ROUND_TIMEOUT;
-    let mut acknowledged = Vec::new();
-    while acknowledged.len() < ACKS_PER_ROUND {
-        match receiver.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-            Ok(seq) => acknowledged.push(seq),
-            Err(RecvTimeoutError::Timeout) => {
-                panic!("the writer acknowledged only {} records in {ROUND_TIMEOUT:?}", acknowledged.len())
-            }
-            Err(RecvTimeoutError::Disconnected) => panic!(
-                "the writer exited after {} acknowledgements (its stderr is above)",
-                acknowledged.len()
-            ),
-        }
-    }
-
-    let status = child.kill();
-    assert!(!status.success(), "the writer was killed, not finished: {status}");
-    #[cfg(unix)]
-    {
-        use std::os::unix::process::ExitStatusExt;
-        assert_eq!(status.signal(), Some(9), "the writer died of SIGKILL: {status}");
-    }
-    // Whatever it printed before dying was acknowledged too: the pipe holds it until read.
-    acknowledged.extend(receiver.iter());
-    reader.join().expect("the reader thread");
-    acknowledged
 }
 
 /// Reopens the log after a crash and checks it against the acknowledgements; returns its length.
@@ -242,7 +149,7 @@ fn acknowledged_appends_survive_sigkill() {
     let path = dir.path().join(LOG_FILE);
     let mut len = 0;
     for round in 0..ROUNDS {
-        let acknowledged = crash_one_writer(dir.path());
+        let acknowledged = crash_after_acks(&WRITER, dir.path(), &[], ACKS_PER_ROUND);
         let recovered = check_recovered_log(&path, len, &acknowledged);
         eprintln!(
             "round {round}: {} acknowledged, last {}, recovered {recovered} records",

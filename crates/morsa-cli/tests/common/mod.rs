@@ -1,0 +1,60 @@
+//! Real `morsa` processes for tests: started on loopback, killed when dropped.
+#![allow(dead_code, missing_docs, clippy::unwrap_used)]
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// How long a process may take to announce its address.
+pub const STARTUP: Duration = Duration::from_secs(30);
+
+/// A running `morsa` process; SIGKILLed and reaped when dropped.
+pub struct Process {
+    pub child: Child,
+    pub url: String,
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Process {
+    /// Starts `morsa ARGS... --config CONFIG` and waits for its "… listening on URL" line.
+    pub fn start(args: &[&str], config: &Path) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_morsa"))
+            .args(args)
+            .arg("--config")
+            .arg(config)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (lines, received) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if lines.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut process = Self { child, url: String::new() };
+        let line = received.recv_timeout(STARTUP).expect("the process announces its address");
+        process.url = line.split(" listening on ").nth(1).expect("an announcement line").to_string();
+        process
+    }
+
+    /// Sends SIGTERM and waits for a clean exit.
+    pub fn stop(mut self) {
+        let pid = self.child.id().to_string();
+        assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+        let exit = self.child.wait().unwrap();
+        assert!(exit.success(), "exits cleanly on SIGTERM: {exit:?}");
+    }
+}

@@ -1,0 +1,336 @@
+//! The node's core, without HTTP: every request handler and the event follower call into it.
+//! Methods that verify slivers are CPU-heavy and block: call them from a blocking thread.
+
+use std::collections::BTreeSet;
+use std::sync::{RwLock, RwLockReadGuard};
+
+use morsa_api::coord::{Event, EventRecord};
+use morsa_core::{BlsSecretKey, Committee, Epoch, NodeId, PersistenceType, ShardIndex};
+use morsa_store::{NodeStore, SliverKind, SliverWrite};
+use redstuff::wire::{from_bcs, metadata_limit, sliver_limit};
+use redstuff::{BlobId, EncodingConfig, MetadataWithId, Sliver, SliverType, VerifiedMetadata};
+
+use crate::blob_info::{BlobInfo, Status};
+use crate::error::NodeError;
+
+/// Meta key of the last applied event's sequence number.
+const CURSOR_KEY: &str = "event_cursor";
+
+/// Which epoch it is and who owns which shard, as the coordinator's events say.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct View {
+    /// Committee of the current epoch (its `epoch` field is the current epoch).
+    pub committee: Committee,
+    /// Committee of the next epoch, once selected.
+    pub next: Option<Committee>,
+}
+
+impl View {
+    /// The current epoch.
+    pub fn epoch(&self) -> Epoch {
+        self.committee.epoch
+    }
+}
+
+/// A storage node's state and store.
+pub struct Node {
+    key: BlsSecretKey,
+    id: NodeId,
+    config: EncodingConfig,
+    store: NodeStore,
+    view: RwLock<View>,
+}
+
+fn kind_of(kind: SliverType) -> SliverKind {
+    match kind {
+        SliverType::Primary => SliverKind::Primary,
+        SliverType::Secondary => SliverKind::Secondary,
+    }
+}
+
+impl Node {
+    /// A node with `key`, its data in `store`, starting from the coordinator's `view`.
+    pub fn new(key: BlsSecretKey, store: NodeStore, view: View) -> Result<Self, NodeError> {
+        let config = EncodingConfig::new(view.committee.n_shards)
+            .map_err(|error| NodeError::BadRequest(format!("the committee's shard count: {error}")))?;
+        let id = NodeId::from_public_key(&key.public_key());
+        Ok(Self { key, id, config, store, view: RwLock::new(view) })
+    }
+
+    /// This node's ID.
+    pub fn id(&self) -> NodeId {
+        self.id
+    }
+
+    /// The node's signing key.
+    pub fn key(&self) -> &BlsSecretKey {
+        &self.key
+    }
+
+    /// The code of the system.
+    pub fn config(&self) -> EncodingConfig {
+        self.config
+    }
+
+    /// The store.
+    pub fn store(&self) -> &NodeStore {
+        &self.store
+    }
+
+    /// The current view.
+    pub fn view(&self) -> RwLockReadGuard<'_, View> {
+        self.view.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Shards this node owns in the current epoch.
+    pub fn owned_shards(&self) -> BTreeSet<u16> {
+        let view = self.view();
+        view.committee
+            .member_by_node(&self.id)
+            .map(|member| view.committee.members[member].shards.iter().map(|shard| shard.0).collect())
+            .unwrap_or_default()
+    }
+
+    /// Sequence number of the last applied event, if any.
+    pub fn cursor(&self) -> Result<Option<u64>, NodeError> {
+        let bytes = self.store.get_meta(CURSOR_KEY)?;
+        Ok(bytes.and_then(|bytes| bytes.try_into().ok()).map(u64::from_le_bytes))
+    }
+
+    /// Folds coordinator events into the node's records, skipping those already applied, and
+    /// advances the cursor. Blob records are written before the cursor, and applying an event
+    /// twice changes nothing, so a crash in between is harmless.
+    pub fn apply_events(&self, events: &[EventRecord]) -> Result<(), NodeError> {
+        let cursor = self.cursor()?;
+        for record in events.iter().filter(|record| cursor.is_none_or(|cursor| record.seq > cursor)) {
+            match &record.event {
+                // The view may come from a newer committee than these events (a restart fetches
+                // the coordinator's current committee): never go back in epochs.
+                Event::CommitteeSelected { committee } => {
+                    let mut view = self.write_view();
+                    if committee.epoch > view.epoch() {
+                        view.next = Some(committee.clone());
+                    }
+                }
+                Event::EpochChangeStart { epoch } => {
+                    let mut view = self.write_view();
+                    if *epoch > view.epoch() {
+                        match view.next.take().filter(|next| next.epoch == *epoch) {
+                            Some(next) => view.committee = next,
+                            None => view.committee.epoch = *epoch,
+                        }
+                    }
+                }
+                event => {
+                    if let Some(blob_id) = blob_of(event) {
+                        let mut info = self.blob_info(&blob_id)?;
+                        info.apply(event);
+                        self.store
+                            .put_blob_info(&blob_id.0, &bcs::to_bytes(&info).expect("records serialize"))?;
+                    }
+                }
+            }
+            self.store.put_meta(CURSOR_KEY, &record.seq.to_le_bytes())?;
+        }
+        Ok(())
+    }
+
+    /// Replaces the view with one fetched from the coordinator, unless it is older.
+    pub fn set_view(&self, view: View) {
+        let mut current = self.write_view();
+        if view.epoch() >= current.epoch() {
+            *current = view;
+        }
+    }
+
+    fn write_view(&self) -> std::sync::RwLockWriteGuard<'_, View> {
+        self.view.write().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The node's record of `blob_id` (empty if it never heard of it).
+    pub fn blob_info(&self, blob_id: &BlobId) -> Result<BlobInfo, NodeError> {
+        Ok(match self.store.get_blob_info(&blob_id.0)? {
+            Some(bytes) => bcs::from_bytes(&bytes).map_err(|error| {
+                NodeError::BadRequest(format!("stored record of {blob_id} is unreadable: {error}"))
+            })?,
+            None => BlobInfo::default(),
+        })
+    }
+
+    /// Refuses uploads for blobs that are not registered and live.
+    fn require_live(&self, blob_id: &BlobId) -> Result<BlobInfo, NodeError> {
+        let info = self.blob_info(blob_id)?;
+        match info.status(self.view().epoch()) {
+            Status::Registered | Status::Certified => Ok(info),
+            Status::Invalid => Err(NodeError::Invalid(blob_id.to_string())),
+            Status::Nonexistent if info.objects.is_empty() => {
+                Err(NodeError::NotRegistered(blob_id.to_string()))
+            }
+            Status::Nonexistent => Err(NodeError::Expired(blob_id.to_string())),
+        }
+    }
+
+    /// Checks and stores the BCS `MetadataWithId` of a registered blob.
+    pub fn store_metadata(&self, blob_id: &BlobId, bytes: &[u8]) -> Result<(), NodeError> {
+        self.require_live(blob_id)?;
+        let with_id: MetadataWithId = from_bcs(bytes, metadata_limit(self.config))
+            .map_err(|error| NodeError::BadRequest(error.to_string()))?;
+        if with_id.blob_id != *blob_id {
+            return Err(NodeError::HashMismatch(format!(
+                "the body is metadata of {}, not {blob_id}",
+                with_id.blob_id
+            )));
+        }
+        with_id
+            .metadata
+            .verify(blob_id, self.config)
+            .map_err(|error| NodeError::HashMismatch(error.to_string()))?;
+        self.store.put_metadata(&blob_id.0, bytes)?;
+        Ok(())
+    }
+
+    /// The stored metadata, verified against the blob ID.
+    pub fn verified_metadata(&self, blob_id: &BlobId) -> Result<VerifiedMetadata, NodeError> {
+        let bytes = self.store.get_metadata(&blob_id.0)?.ok_or_else(|| {
+            NodeError::NotFound(format!("no metadata of {blob_id} is stored; upload it first"))
+        })?;
+        let with_id: MetadataWithId = from_bcs(&bytes, metadata_limit(self.config))
+            .map_err(|error| NodeError::BadRequest(format!("stored metadata is unreadable: {error}")))?;
+        with_id
+            .metadata
+            .verify(blob_id, self.config)
+            .map_err(|error| NodeError::HashMismatch(error.to_string()))
+    }
+
+    /// The stored BCS metadata.
+    pub fn metadata_bytes(&self, blob_id: &BlobId) -> Result<Vec<u8>, NodeError> {
+        self.store
+            .get_metadata(&blob_id.0)?
+            .ok_or_else(|| NodeError::NotFound(format!("no metadata of {blob_id} is stored")))
+    }
+
+    /// The shard storing pair `pair` of `blob_id`, if this node owns it now.
+    pub fn owned_shard_of(&self, blob_id: &BlobId, pair: u16) -> Result<u16, NodeError> {
+        let n = self.config.n_shards();
+        if usize::from(pair) >= n {
+            return Err(NodeError::BadRequest(format!("sliver pair {pair} is out of range for {n} shards")));
+        }
+        let shard = u16::try_from(blob_id.shard_for_pair(usize::from(pair), n)).expect("shards are below n");
+        if !self.owned_shards().contains(&shard) {
+            return Err(NodeError::WrongShard { pair, shard: ShardIndex(shard) });
+        }
+        Ok(shard)
+    }
+
+    /// Checks one uploaded sliver (BCS) against the stored metadata and stores it durably.
+    pub fn store_sliver(
+        &self,
+        blob_id: &BlobId,
+        pair: u16,
+        kind: SliverType,
+        bytes: &[u8],
+    ) -> Result<(), NodeError> {
+        self.require_live(blob_id)?;
+        let shard = self.owned_shard_of(blob_id, pair)?;
+        let metadata = self.verified_metadata(blob_id)?;
+        let sliver = self.check_sliver(&metadata, pair, kind, bytes)?;
+        drop(sliver);
+        self.store.put_slivers(&[SliverWrite { blob_id: blob_id.0, shard, kind: kind_of(kind), bytes }])?;
+        Ok(())
+    }
+
+    /// Decodes and verifies the sliver of `kind` in pair `pair`.
+    pub fn check_sliver(
+        &self,
+        metadata: &VerifiedMetadata,
+        pair: u16,
+        kind: SliverType,
+        bytes: &[u8],
+    ) -> Result<Sliver, NodeError> {
+        let limit = sliver_limit(self.config, kind, metadata.symbol_size());
+        let sliver: Sliver = from_bcs(bytes, limit).map_err(|error| match error {
+            redstuff::WireError::TooLarge { .. } => NodeError::SizeMismatch(error.to_string()),
+            error => NodeError::BadRequest(error.to_string()),
+        })?;
+        let expected_index = match kind {
+            SliverType::Primary => usize::from(pair),
+            SliverType::Secondary => {
+                redstuff::secondary_index_of_pair(usize::from(pair), self.config.n_shards())
+            }
+        };
+        if sliver.index() != expected_index {
+            return Err(NodeError::BadRequest(format!(
+                "pair {pair} holds {kind} sliver {expected_index}, but the body is sliver {}",
+                sliver.index
+            )));
+        }
+        metadata.verify_sliver(kind, &sliver).map_err(|error| match error {
+            redstuff::SliverVerificationError::HashMismatch { .. } => {
+                NodeError::HashMismatch(error.to_string())
+            }
+            error => NodeError::SizeMismatch(error.to_string()),
+        })?;
+        Ok(sliver)
+    }
+
+    /// The stored BCS sliver.
+    pub fn sliver_bytes(&self, blob_id: &BlobId, pair: u16, kind: SliverType) -> Result<Vec<u8>, NodeError> {
+        let shard = self.owned_shard_of(blob_id, pair)?;
+        self.store.get_sliver(&blob_id.0, shard, kind_of(kind))?.ok_or_else(|| {
+            NodeError::NotFound(format!("{kind} sliver of pair {pair} of {blob_id} is not stored"))
+        })
+    }
+
+    /// Whether the node holds both slivers of every shard it owns for `blob_id`.
+    pub fn holds_everything(&self, blob_id: &BlobId) -> Result<bool, NodeError> {
+        for shard in self.owned_shards() {
+            if self.store.sliver_kinds_held(&blob_id.0, shard)? != (true, true) {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// Signs a storage confirmation for `persistence`, if the blob is registered that way and
+    /// the node holds every sliver it owns of it.
+    pub fn confirmation(
+        &self,
+        blob_id: &BlobId,
+        persistence: PersistenceType,
+    ) -> Result<morsa_api::node::SignedConfirmation, NodeError> {
+        let info = self.require_live(blob_id)?;
+        let epoch = self.view().epoch();
+        let registered = match &persistence {
+            PersistenceType::Permanent => info.has_permanent(epoch),
+            PersistenceType::Deletable { object_id } => info.has_deletable(object_id, epoch),
+        };
+        if !registered {
+            return Err(NodeError::NotRegistered(format!("{blob_id} with that persistence")));
+        }
+        if !self.holds_everything(blob_id)? {
+            return Err(NodeError::NotReady(format!(
+                "this node does not yet hold every sliver it owns of {blob_id}; upload them first"
+            )));
+        }
+        let message = morsa_core::storage_confirmation_message(epoch, blob_id, &persistence);
+        Ok(morsa_api::node::SignedConfirmation {
+            epoch,
+            blob_id: *blob_id,
+            persistence,
+            signature: self.key.sign(&message),
+            node: self.id,
+        })
+    }
+}
+
+/// The blob an event is about.
+fn blob_of(event: &Event) -> Option<BlobId> {
+    match event {
+        Event::BlobRegistered { blob_id, .. }
+        | Event::BlobCertified { blob_id, .. }
+        | Event::BlobExtended { blob_id, .. }
+        | Event::BlobDeleted { blob_id, .. }
+        | Event::InvalidBlobId { blob_id, .. } => Some(*blob_id),
+        _ => None,
+    }
+}

@@ -1,0 +1,273 @@
+//! The node's HTTP routes, as Walrus's storage node has them. Uploads are verified on blocking
+//! threads, at most `max_concurrent_uploads` at a time; every request has a timeout.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, put};
+use axum::{Json, Router};
+use morsa_api::node::{
+    BlobIdPath, DeletablePath, NodeBlobState, NodeBlobStatus, NodeErrorCode, NodeHealth, PutSliverQuery,
+    ShardHealth, ShardStatus, SliverPath, StoredStatus, routes,
+};
+use morsa_core::{PersistenceType, ShardIndex};
+use tokio::sync::Semaphore;
+
+use crate::blob_info::Status;
+use crate::config::Limits;
+use crate::error::NodeError;
+use crate::node::Node;
+
+/// What the handlers share.
+pub struct Served {
+    node: Arc<Node>,
+    uploads: Semaphore,
+    started: Instant,
+}
+
+impl Served {
+    /// Serves `node` within `limits`.
+    pub fn new(node: Arc<Node>, limits: &Limits) -> Arc<Self> {
+        Arc::new(Self {
+            node,
+            uploads: Semaphore::new(limits.max_concurrent_uploads),
+            started: Instant::now(),
+        })
+    }
+}
+
+/// An error response.
+struct ApiError(NodeErrorCode, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0.status(), Json(self.0.body(self.1))).into_response()
+    }
+}
+
+impl From<NodeError> for ApiError {
+    fn from(error: NodeError) -> Self {
+        Self(error.code(), error.to_string())
+    }
+}
+
+type Reply<T> = Result<T, ApiError>;
+
+/// Runs `work` on a blocking thread.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, NodeError> + Send + 'static,
+) -> Reply<T> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|_| ApiError(NodeErrorCode::Internal, "a worker task failed".into()))?
+        .map_err(ApiError::from)
+}
+
+/// Runs an upload under the concurrency limit.
+async fn upload<T: Send + 'static>(
+    served: &Served,
+    work: impl FnOnce() -> Result<T, NodeError> + Send + 'static,
+) -> Reply<T> {
+    let _permit = served
+        .uploads
+        .acquire()
+        .await
+        .map_err(|_| ApiError(NodeErrorCode::Unavailable, "the node is shutting down".into()))?;
+    blocking(work).await
+}
+
+fn octets(bytes: Vec<u8>) -> Response {
+    ([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response()
+}
+
+/// The router with every route. `max_body` bounds uploads (the largest sliver of the system).
+pub fn router(served: Arc<Served>, limits: &Limits) -> Router {
+    let config = served.node.config();
+    let max_body = config.ks() * usize::from(redstuff::MAX_SYMBOL_SIZE) + 1024;
+    Router::new()
+        .route(routes::METADATA, put(put_metadata).get(get_metadata))
+        .route(routes::METADATA_STATUS, get(get_metadata_status))
+        .route(routes::SLIVER, put(put_sliver).get(get_sliver))
+        .route(routes::SLIVER_STATUS, get(get_sliver_status))
+        .route(routes::PERMANENT_CONFIRMATION, get(get_permanent_confirmation))
+        .route(routes::DELETABLE_CONFIRMATION, get(get_deletable_confirmation))
+        .route(routes::BLOB_STATUS, get(get_blob_status))
+        .route(routes::HEALTH, get(get_health))
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            limits.request_timeout(),
+        ))
+        .with_state(served)
+}
+
+async fn put_metadata(
+    State(served): State<Arc<Served>>,
+    Path(path): Path<BlobIdPath>,
+    body: Bytes,
+) -> Reply<Json<StoredStatus>> {
+    let node = Arc::clone(&served.node);
+    upload(&served, move || node.store_metadata(&path.blob_id, &body)).await?;
+    Ok(Json(StoredStatus { stored: true }))
+}
+
+async fn get_metadata(State(served): State<Arc<Served>>, Path(path): Path<BlobIdPath>) -> Reply<Response> {
+    let node = Arc::clone(&served.node);
+    Ok(octets(blocking(move || node.metadata_bytes(&path.blob_id)).await?))
+}
+
+async fn get_metadata_status(
+    State(served): State<Arc<Served>>,
+    Path(path): Path<BlobIdPath>,
+) -> Reply<Json<StoredStatus>> {
+    let stored = served.node.store().has_metadata(&path.blob_id.0).map_err(NodeError::from)?;
+    Ok(Json(StoredStatus { stored }))
+}
+
+async fn put_sliver(
+    State(served): State<Arc<Served>>,
+    Path(path): Path<SliverPath>,
+    Query(query): Query<PutSliverQuery>,
+    body: Bytes,
+) -> Reply<Json<StoredStatus>> {
+    if query.pending {
+        // Pending uploads are not buffered yet: they are checked like any other.
+        tracing::debug!(blob_id = %path.blob_id, "pending upload treated as a regular one");
+    }
+    let node = Arc::clone(&served.node);
+    upload(&served, move || {
+        node.store_sliver(&path.blob_id, path.sliver_pair_index, path.sliver_type, &body)
+    })
+    .await?;
+    Ok(Json(StoredStatus { stored: true }))
+}
+
+async fn get_sliver(State(served): State<Arc<Served>>, Path(path): Path<SliverPath>) -> Reply<Response> {
+    let node = Arc::clone(&served.node);
+    let bytes =
+        blocking(move || node.sliver_bytes(&path.blob_id, path.sliver_pair_index, path.sliver_type)).await?;
+    Ok(octets(bytes))
+}
+
+async fn get_sliver_status(
+    State(served): State<Arc<Served>>,
+    Path(path): Path<SliverPath>,
+) -> Reply<Json<StoredStatus>> {
+    let node = Arc::clone(&served.node);
+    let stored =
+        blocking(move || match node.sliver_bytes(&path.blob_id, path.sliver_pair_index, path.sliver_type) {
+            Ok(_) => Ok(true),
+            Err(NodeError::NotFound(_)) => Ok(false),
+            Err(error) => Err(error),
+        })
+        .await?;
+    Ok(Json(StoredStatus { stored }))
+}
+
+async fn get_permanent_confirmation(
+    State(served): State<Arc<Served>>,
+    Path(path): Path<BlobIdPath>,
+) -> Reply<Json<morsa_api::node::SignedConfirmation>> {
+    let node = Arc::clone(&served.node);
+    Ok(Json(blocking(move || node.confirmation(&path.blob_id, PersistenceType::Permanent)).await?))
+}
+
+async fn get_deletable_confirmation(
+    State(served): State<Arc<Served>>,
+    Path(path): Path<DeletablePath>,
+) -> Reply<Json<morsa_api::node::SignedConfirmation>> {
+    let node = Arc::clone(&served.node);
+    let persistence = PersistenceType::Deletable { object_id: path.object_id };
+    Ok(Json(blocking(move || node.confirmation(&path.blob_id, persistence)).await?))
+}
+
+async fn get_blob_status(
+    State(served): State<Arc<Served>>,
+    Path(path): Path<BlobIdPath>,
+) -> Reply<Json<NodeBlobStatus>> {
+    let node = Arc::clone(&served.node);
+    Ok(Json(blocking(move || node.blob_status(&path.blob_id)).await?))
+}
+
+async fn get_health(State(served): State<Arc<Served>>) -> Reply<Json<NodeHealth>> {
+    let node = Arc::clone(&served.node);
+    let uptime_secs = served.started.elapsed().as_secs();
+    Ok(Json(blocking(move || node.health(uptime_secs)).await?))
+}
+
+impl Node {
+    /// The node's view of `blob_id` and how much of its share it holds.
+    pub fn blob_status(&self, blob_id: &redstuff::BlobId) -> Result<NodeBlobStatus, NodeError> {
+        let info = self.blob_info(blob_id)?;
+        let epoch = self.view().epoch();
+        let status = match info.status(epoch) {
+            Status::Nonexistent => NodeBlobState::Nonexistent,
+            Status::Registered => NodeBlobState::Registered,
+            Status::Certified => NodeBlobState::Certified,
+            Status::Invalid => NodeBlobState::Invalid,
+        };
+        let shards = self.owned_shards();
+        let mut stored_slivers = 0u32;
+        for shard in &shards {
+            let (primary, secondary) = self.store().sliver_kinds_held(&blob_id.0, *shard)?;
+            stored_slivers += u32::from(primary) + u32::from(secondary);
+        }
+        Ok(NodeBlobStatus {
+            status,
+            end_epoch: info.end_epoch(epoch),
+            epoch,
+            metadata_stored: self.store().has_metadata(&blob_id.0)?,
+            stored_slivers,
+            expected_slivers: 2 * u32::try_from(shards.len()).unwrap_or(u32::MAX),
+        })
+    }
+
+    /// Identity, epoch and shards.
+    pub fn health(&self, uptime_secs: u64) -> Result<NodeHealth, NodeError> {
+        let stats = self.store().stats()?;
+        let shards = self
+            .owned_shards()
+            .into_iter()
+            .map(|shard| {
+                let held = stats.shards.get(&shard);
+                ShardHealth {
+                    shard: ShardIndex(shard),
+                    status: ShardStatus::Active,
+                    slivers: held.map_or(0, |held| held.primary_slivers + held.secondary_slivers),
+                    bytes: held.map_or(0, |held| held.bytes),
+                }
+            })
+            .collect();
+        Ok(NodeHealth {
+            node_id: self.id(),
+            epoch: self.view().epoch(),
+            public_key: self.key().public_key(),
+            shards,
+            blobs: stats.blobs,
+            pending_uploads: 0,
+            event_cursor: self.cursor()?.map_or(0, |cursor| cursor + 1),
+            uptime_secs,
+        })
+    }
+}
+
+/// Runs the node: serves `served` on `listener` and follows the coordinator, until
+/// `shutdown` resolves.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    served: Arc<Served>,
+    limits: &Limits,
+    coord: morsa_api::client::CoordClient,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let follower = tokio::spawn(crate::follower::follow(Arc::clone(&served.node), coord, stopped));
+    let result = axum::serve(listener, router(served, limits)).with_graceful_shutdown(shutdown).await;
+    stop.send_replace(true);
+    let _ = follower.await;
+    result
+}

@@ -1,0 +1,241 @@
+//! Every route of the node through its router: good and bad input.
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use morsa_api::ErrorBody;
+use morsa_api::coord::{Event, EventRecord};
+use morsa_api::node::{
+    self as api, NodeBlobState, NodeBlobStatus, NodeHealth, SignedConfirmation, StoredStatus,
+};
+use morsa_core::{
+    BlsSecretKey, Committee, CommitteeMember, Epoch, NodeId, ObjectId, PersistenceType, ShardIndex,
+};
+use morsa_node::server::{Served, router};
+use morsa_node::{Limits, Node, View};
+use redstuff::wire::to_bcs;
+use redstuff::{BlobId, EncodedBlob, EncodingConfig, MetadataWithId, SliverType};
+use tower::ServiceExt;
+
+const N: u16 = 10;
+
+struct Fixture {
+    node: Arc<Node>,
+    served: Arc<Served>,
+    encoded: EncodedBlob,
+    _dir: tempfile::TempDir,
+}
+
+/// A node holding shards 0..5 of a 10-shard system; another node holds 5..10.
+fn fixture(register: bool) -> Fixture {
+    let key = BlsSecretKey::from_seed([1; 32]);
+    let other = BlsSecretKey::from_seed([2; 32]);
+    let member = |key: &BlsSecretKey, shards: std::ops::Range<u16>| CommitteeMember {
+        node_id: NodeId::from_public_key(&key.public_key()),
+        public_key: key.public_key(),
+        address: "127.0.0.1:1".into(),
+        shards: shards.map(ShardIndex).collect(),
+    };
+    let committee =
+        Committee { epoch: Epoch(1), n_shards: N, members: vec![member(&key, 0..5), member(&other, 5..10)] };
+    let dir = tempfile::tempdir().unwrap();
+    let store = morsa_store::NodeStore::open(&dir.path().join("node.redb")).unwrap();
+    let node = Arc::new(Node::new(key, store, View { committee, next: None }).unwrap());
+    let blob: Vec<u8> = (0..5000u32).map(|i| u8::try_from(i % 251).unwrap()).collect();
+    let encoded = redstuff::encode(EncodingConfig::new(N).unwrap(), &blob).unwrap();
+    if register {
+        register_blob(&node, &encoded, 0, false);
+    }
+    let limits = Limits::default();
+    let served = Served::new(Arc::clone(&node), &limits);
+    Fixture { node, served, encoded, _dir: dir }
+}
+
+fn register_blob(node: &Node, encoded: &EncodedBlob, seq: u64, deletable: bool) {
+    let event = Event::BlobRegistered {
+        blob_id: *encoded.metadata.blob_id(),
+        object: ObjectId([seq.to_le_bytes()[0]; 32]),
+        size: encoded.metadata.unencoded_length(),
+        encoded_size: 1,
+        end_epoch: Epoch(5),
+        deletable,
+        epoch: Epoch(1),
+    };
+    node.apply_events(&[EventRecord::new(seq, 0, event, [0; 32])]).unwrap();
+}
+
+async fn call(served: &Arc<Served>, request: Request<Body>) -> (StatusCode, Vec<u8>) {
+    let response = router(Arc::clone(served), &Limits::default()).oneshot(request).await.unwrap();
+    let status = response.status();
+    (status, axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap().to_vec())
+}
+
+fn put(path: &str, body: Vec<u8>) -> Request<Body> {
+    Request::put(path).header("content-type", "application/octet-stream").body(Body::from(body)).unwrap()
+}
+
+fn get(path: &str) -> Request<Body> {
+    Request::get(path).body(Body::empty()).unwrap()
+}
+
+fn code(body: &[u8]) -> String {
+    serde_json::from_slice::<ErrorBody>(body).unwrap().code
+}
+
+fn metadata_bytes(encoded: &EncodedBlob) -> Vec<u8> {
+    to_bcs(&MetadataWithId {
+        blob_id: *encoded.metadata.blob_id(),
+        metadata: encoded.metadata.metadata().clone(),
+    })
+}
+
+/// The pairs whose shard the fixture node owns.
+fn owned_pairs(fixture: &Fixture) -> Vec<u16> {
+    let blob_id = fixture.encoded.metadata.blob_id();
+    let owned = fixture.node.owned_shards();
+    (0..N)
+        .filter(|pair| {
+            owned.contains(&u16::try_from(blob_id.shard_for_pair(usize::from(*pair), 10)).unwrap())
+        })
+        .collect()
+}
+
+async fn upload_everything(fixture: &Fixture) {
+    let blob_id = *fixture.encoded.metadata.blob_id();
+    let (status, _) =
+        call(&fixture.served, put(&api::metadata_path(&blob_id), metadata_bytes(&fixture.encoded))).await;
+    assert_eq!(status, StatusCode::OK);
+    for pair in owned_pairs(fixture) {
+        let slivers = &fixture.encoded.pairs[usize::from(pair)];
+        for (kind, sliver) in
+            [(SliverType::Primary, &slivers.primary), (SliverType::Secondary, &slivers.secondary)]
+        {
+            let (status, body) =
+                call(&fixture.served, put(&api::sliver_path(&blob_id, pair, kind), to_bcs(sliver))).await;
+            assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_full_upload_is_served_back_and_confirmed() {
+    let fixture = fixture(true);
+    let blob_id = *fixture.encoded.metadata.blob_id();
+    // Before the slivers are in, no confirmation.
+    let (status, body) = call(&fixture.served, get(&api::permanent_confirmation_path(&blob_id))).await;
+    assert_eq!((status, code(&body).as_str()), (StatusCode::CONFLICT, "not_ready"));
+
+    upload_everything(&fixture).await;
+    let (status, body) = call(&fixture.served, get(&api::metadata_path(&blob_id))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body, metadata_bytes(&fixture.encoded));
+    let pair = owned_pairs(&fixture)[0];
+    let (status, body) =
+        call(&fixture.served, get(&api::sliver_path(&blob_id, pair, SliverType::Secondary))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body, to_bcs(&fixture.encoded.pairs[usize::from(pair)].secondary));
+
+    let (status, body) = call(&fixture.served, get(&api::permanent_confirmation_path(&blob_id))).await;
+    assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+    let confirmation: SignedConfirmation = serde_json::from_slice(&body).unwrap();
+    // The signature is over the exact storage-confirmation bytes, with the node's key.
+    let message = morsa_core::storage_confirmation_message(Epoch(1), &blob_id, &PersistenceType::Permanent);
+    fixture.node.key().public_key().verify(&message, &confirmation.signature).unwrap();
+    assert_eq!(confirmation.node, fixture.node.id());
+
+    let (_, body) = call(&fixture.served, get(&api::blob_status_path(&blob_id))).await;
+    let status: NodeBlobStatus = serde_json::from_slice(&body).unwrap();
+    assert_eq!(status.status, NodeBlobState::Registered);
+    assert_eq!(status.stored_slivers, status.expected_slivers);
+    let (_, body) = call(&fixture.served, get(api::routes::HEALTH)).await;
+    let health: NodeHealth = serde_json::from_slice(&body).unwrap();
+    assert_eq!(health.shards.len(), 5);
+    assert_eq!(health.blobs, 1);
+}
+
+#[tokio::test]
+async fn uploads_for_unregistered_blobs_are_refused() {
+    let fixture = fixture(false);
+    let blob_id = *fixture.encoded.metadata.blob_id();
+    let (status, body) =
+        call(&fixture.served, put(&api::metadata_path(&blob_id), metadata_bytes(&fixture.encoded))).await;
+    assert_eq!((status, code(&body).as_str()), (StatusCode::CONFLICT, "not_registered"));
+    let (status, body) = call(&fixture.served, get(&api::metadata_status_path(&blob_id))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(!serde_json::from_slice::<StoredStatus>(&body).unwrap().stored);
+}
+
+#[tokio::test]
+async fn bad_metadata_and_slivers_are_refused_with_their_reason() {
+    let fixture = fixture(true);
+    let blob_id = *fixture.encoded.metadata.blob_id();
+    // Metadata of another blob under this ID.
+    let other = redstuff::encode(EncodingConfig::new(N).unwrap(), b"another blob").unwrap();
+    let mut wrong = MetadataWithId { blob_id, metadata: other.metadata.metadata().clone() };
+    let (status, body) = call(&fixture.served, put(&api::metadata_path(&blob_id), to_bcs(&wrong))).await;
+    assert_eq!((status, code(&body).as_str()), (StatusCode::UNPROCESSABLE_ENTITY, "hash_mismatch"));
+    wrong.blob_id = *other.metadata.blob_id();
+    let (status, body) = call(&fixture.served, put(&api::metadata_path(&blob_id), to_bcs(&wrong))).await;
+    assert_eq!((status, code(&body).as_str()), (StatusCode::UNPROCESSABLE_ENTITY, "hash_mismatch"));
+    // Garbage BCS.
+    let (status, body) = call(&fixture.served, put(&api::metadata_path(&blob_id), vec![0xff; 40])).await;
+    assert_eq!((status, code(&body).as_str()), (StatusCode::BAD_REQUEST, "bad_request"));
+
+    let (status, _) =
+        call(&fixture.served, put(&api::metadata_path(&blob_id), metadata_bytes(&fixture.encoded))).await;
+    assert_eq!(status, StatusCode::OK);
+    let pair = owned_pairs(&fixture)[0];
+    let path = api::sliver_path(&blob_id, pair, SliverType::Primary);
+    let mut sliver = fixture.encoded.pairs[usize::from(pair)].primary.clone();
+    sliver.symbols[3] ^= 1;
+    let (status, body) = call(&fixture.served, put(&path, to_bcs(&sliver))).await;
+    assert_eq!((status, code(&body).as_str()), (StatusCode::UNPROCESSABLE_ENTITY, "hash_mismatch"));
+    sliver.symbols.truncate(usize::from(sliver.symbol_size)); // one whole symbol: well formed, too short
+    let (status, body) = call(&fixture.served, put(&path, to_bcs(&sliver))).await;
+    assert_eq!((status, code(&body).as_str()), (StatusCode::UNPROCESSABLE_ENTITY, "size_mismatch"));
+    let (status, body) = call(&fixture.served, put(&path, b"garbage".to_vec())).await;
+    assert_eq!((status, code(&body).as_str()), (StatusCode::BAD_REQUEST, "bad_request"));
+    // The secondary sliver of the pair sent as its primary.
+    let secondary = fixture.encoded.pairs[usize::from(pair)].secondary.clone();
+    let (status, _) = call(&fixture.served, put(&path, to_bcs(&secondary))).await;
+    assert!(status.is_client_error());
+    // A pair of a shard the node does not own.
+    let foreign = (0..N).find(|pair| !owned_pairs(&fixture).contains(pair)).unwrap();
+    let sliver = &fixture.encoded.pairs[usize::from(foreign)].primary;
+    let path = api::sliver_path(&blob_id, foreign, SliverType::Primary);
+    let (status, body) = call(&fixture.served, put(&path, to_bcs(sliver))).await;
+    assert_eq!((status.as_u16(), code(&body).as_str()), (421, "wrong_shard"));
+    // An oversized body.
+    let limit = EncodingConfig::new(N).unwrap().ks() * 65534 + 2048;
+    let (status, _) = call(&fixture.served, put(&path, vec![0; limit])).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    // Unknown blob, malformed ID.
+    let (status, body) = call(&fixture.served, get(&api::metadata_path(&BlobId([9; 32])))).await;
+    assert_eq!((status, code(&body).as_str()), (StatusCode::NOT_FOUND, "not_found"));
+    let (status, _) = call(&fixture.served, get("/v1/blobs/nope/metadata")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn a_deletable_confirmation_names_its_object_and_invalid_blobs_are_refused() {
+    let fixture = fixture(false);
+    register_blob(&fixture.node, &fixture.encoded, 0, true);
+    upload_everything(&fixture).await;
+    let blob_id = *fixture.encoded.metadata.blob_id();
+    let object = ObjectId([0; 32]);
+    let (status, _) = call(&fixture.served, get(&api::permanent_confirmation_path(&blob_id))).await;
+    assert_eq!(status, StatusCode::CONFLICT, "a deletable registration gets no permanent confirmation");
+    let (status, body) =
+        call(&fixture.served, get(&api::deletable_confirmation_path(&blob_id, &object))).await;
+    assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+    let confirmation: SignedConfirmation = serde_json::from_slice(&body).unwrap();
+    assert_eq!(confirmation.persistence, PersistenceType::Deletable { object_id: object });
+
+    let invalid = Event::InvalidBlobId { blob_id, epoch: Epoch(1) };
+    fixture.node.apply_events(&[EventRecord::new(1, 0, invalid, [0; 32])]).unwrap();
+    let (status, body) =
+        call(&fixture.served, put(&api::metadata_path(&blob_id), metadata_bytes(&fixture.encoded))).await;
+    assert_eq!((status, code(&body).as_str()), (StatusCode::GONE, "invalid_blob"));
+}
