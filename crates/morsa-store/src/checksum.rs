@@ -5,31 +5,9 @@
 //! this checksum, computed over its key and its bytes, and every read checks it. A record whose
 //! bytes rotted, or that sits under the wrong key, is reported instead of returned.
 //!
-//! Table-driven, one byte at a time: a few hundred MB/s, far more than the log needs, and no
-//! dependency.
-
-/// The reflected Castagnoli polynomial (`0x1EDC6F41` bit-reversed).
-const POLYNOMIAL: u32 = 0x82F6_3B78;
-
-/// `TABLE[b]` is the CRC of the single byte `b`, computed at compile time.
-const TABLE: [u32; 256] = {
-    let mut table = [0_u32; 256];
-    // Two counters in step, so neither needs a cast: `index` indexes, `byte` is the value.
-    let mut index = 0_usize;
-    let mut byte = 0_u32;
-    while index < 256 {
-        let mut crc = byte;
-        let mut bit = 0;
-        while bit < 8 {
-            crc = if crc & 1 == 1 { (crc >> 1) ^ POLYNOMIAL } else { crc >> 1 };
-            bit += 1;
-        }
-        table[index] = crc;
-        index += 1;
-        byte += 1;
-    }
-    table
-};
+//! Computed with the `crc32c` crate, which uses the CPU's CRC32 instruction where there is
+//! one (SSE 4.2, ARMv8): several GB/s, so checking every sliver read and write costs little
+//! beside redb and the network.
 
 /// An incremental CRC-32C: feed it byte slices with [`Crc32c::update`], read it with
 /// [`Crc32c::finish`].
@@ -39,22 +17,17 @@ pub(crate) struct Crc32c(u32);
 impl Crc32c {
     /// A CRC over no bytes yet.
     pub(crate) fn new() -> Self {
-        Self(!0)
+        Self(0)
     }
 
     /// Feeds `bytes` into the CRC.
-    pub(crate) fn update(mut self, bytes: &[u8]) -> Self {
-        for &byte in bytes {
-            let low_byte = self.0.to_le_bytes()[0];
-            let index = usize::from(low_byte ^ byte);
-            self.0 = (self.0 >> 8) ^ TABLE[index];
-        }
-        self
+    pub(crate) fn update(self, bytes: &[u8]) -> Self {
+        Self(crc32c::crc32c_append(self.0, bytes))
     }
 
     /// The CRC of every byte fed so far.
     pub(crate) fn finish(self) -> u32 {
-        !self.0
+        self.0
     }
 }
 

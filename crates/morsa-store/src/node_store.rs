@@ -7,6 +7,8 @@
 //! - **Durable before acknowledged.** Every write commits with [`Durability::Immediate`] (redb
 //!   fsyncs the file) before it returns. A crash loses nothing acknowledged; a write in flight is
 //!   wholly there or wholly absent. `tests/node_store_crash.rs` checks this with real `SIGKILL`s.
+//!   An error means "not acknowledged", not "absent": if a commit's fsync failed, the write may
+//!   still be there after a restart.
 //! - **One fsync per batch.** [`NodeStore::put_slivers`] writes all its slivers in one
 //!   transaction: the slivers that arrive together cost one commit, which is what makes ingest
 //!   fast, and the batch is all or nothing.
@@ -24,8 +26,8 @@
 //! Layout (see `node_store/tables.rs`): slivers are keyed `blob_id ‖ shard ‖ kind`, so one blob's
 //! slivers are one contiguous range and [`NodeStore::delete_blob`] is a range delete. A small
 //! index holds every sliver's length under the same key, written in the same transactions;
-//! existence checks, deletes and the per-shard counters read it, because redb loads a whole
-//! value (up to 64 MiB) to answer anything about it. The counters behind [`NodeStore::stats`]
+//! existence checks, deletes and the per-shard counters read it, because a lookup in the sliver
+//! table reads the redb page holding the value, up to 64 MiB. The counters behind [`NodeStore::stats`]
 //! are kept per shard in the same transactions too (`node_store/shard_stats.rs`), so `stats`
 //! reads one row per shard rather than scanning the slivers.
 //!
