@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use morsa_api::client::CoordClient;
-use morsa_api::coord::{Event, MAX_EVENTS_PAGE};
+use morsa_api::coord::{Event, MAX_EVENTS_PAGE, NodeReport, NodeReportKind};
 use tokio::sync::watch;
 
 use crate::node::{Node, View};
@@ -57,6 +57,10 @@ pub async fn follow(node: Arc<Node>, coord: CoordClient, mut stop: watch::Receiv
         };
         let epoch_changed =
             events.iter().any(|record| matches!(record.event, Event::EpochChangeStart { .. }));
+        let removes_data = events
+            .iter()
+            .any(|record| matches!(record.event, Event::BlobDeleted { .. } | Event::InvalidBlobId { .. }));
+        let shards_before = node.owned_shards();
         let applier = Arc::clone(&node);
         match tokio::task::spawn_blocking(move || applier.apply_events(&events)).await {
             Ok(Ok(())) => {}
@@ -71,6 +75,54 @@ pub async fn follow(node: Arc<Node>, coord: CoordClient, mut stop: watch::Receiv
                 Ok(view) => node.set_view(view),
                 Err(error) => tracing::warn!(%error, "cannot refresh the committee after an epoch change"),
             }
+            report_sync_done(&node, &coord, &shards_before).await;
         }
+        if epoch_changed || removes_data {
+            collect_garbage(&node).await;
+        }
+    }
+}
+
+/// Tells the coordinator this node holds its shards of the new epoch, if that is true: it held
+/// every one of them already. Taking over new shards (shard sync) is not built yet, so a node
+/// that gained shards does not report, and the epoch change waits for the others.
+async fn report_sync_done(node: &Node, coord: &CoordClient, before: &std::collections::BTreeSet<u16>) {
+    let now = node.owned_shards();
+    if now.is_empty() {
+        return;
+    }
+    if !now.is_subset(before) {
+        tracing::warn!(
+            gained = now.difference(before).count(),
+            "new shards need shard sync, which is not built yet; not reporting the epoch change done"
+        );
+        return;
+    }
+    let epoch = node.view().epoch();
+    let report = NodeReport {
+        node: node.id(),
+        report: NodeReportKind::EpochSyncDone { epoch },
+        signature: node.key().sign(&morsa_core::epoch_sync_done_message(epoch, &node.id())),
+    };
+    if let Err(error) = coord.submit_node_report(&report).await {
+        tracing::warn!(%error, epoch = epoch.0, "cannot report the epoch change done");
+    }
+}
+
+/// Runs a garbage collection on a blocking thread and logs what it removed.
+async fn collect_garbage(node: &Arc<Node>) {
+    let collector = Arc::clone(node);
+    match tokio::task::spawn_blocking(move || collector.collect_garbage()).await {
+        Ok(Ok(stats)) if stats.blobs > 0 => {
+            tracing::info!(
+                blobs = stats.blobs,
+                slivers = stats.slivers,
+                bytes = stats.bytes,
+                "garbage collected"
+            );
+        }
+        Ok(Ok(_)) => {}
+        Ok(Err(error)) => tracing::error!(%error, "garbage collection failed"),
+        Err(_) => tracing::error!("the garbage collection task failed"),
     }
 }

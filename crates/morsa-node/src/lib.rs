@@ -9,6 +9,7 @@ pub mod blob_info;
 pub mod config;
 pub mod error;
 pub mod follower;
+pub mod gc;
 pub mod keys;
 pub mod node;
 pub mod server;

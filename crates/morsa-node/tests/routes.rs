@@ -239,3 +239,27 @@ async fn a_deletable_confirmation_names_its_object_and_invalid_blobs_are_refused
         call(&fixture.served, put(&api::metadata_path(&blob_id), metadata_bytes(&fixture.encoded))).await;
     assert_eq!((status, code(&body).as_str()), (StatusCode::GONE, "invalid_blob"));
 }
+
+#[tokio::test]
+async fn expired_and_invalid_blobs_are_collected() {
+    let fixture = fixture(true); // registered until epoch 5
+    upload_everything(&fixture).await;
+    let blob_id = *fixture.encoded.metadata.blob_id();
+    assert_eq!(fixture.node.collect_garbage().unwrap().blobs, 0, "a live blob is kept");
+    let epoch_five = Event::EpochChangeStart { epoch: Epoch(5) };
+    fixture.node.apply_events(&[EventRecord::new(1, 0, epoch_five, [0; 32])]).unwrap();
+    let stats = fixture.node.collect_garbage().unwrap();
+    assert_eq!((stats.blobs, stats.slivers), (1, 10));
+    let (status, _) = call(&fixture.served, get(&api::metadata_path(&blob_id))).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(fixture.node.store().stats().unwrap().blobs, 0);
+
+    let fixture = self::fixture(true);
+    upload_everything(&fixture).await;
+    let invalid = Event::InvalidBlobId { blob_id, epoch: Epoch(1) };
+    fixture.node.apply_events(&[EventRecord::new(1, 0, invalid, [0; 32])]).unwrap();
+    assert_eq!(fixture.node.collect_garbage().unwrap().blobs, 1);
+    let (_, body) = call(&fixture.served, get(&api::blob_status_path(&blob_id))).await;
+    let status: NodeBlobStatus = serde_json::from_slice(&body).unwrap();
+    assert_eq!((status.status, status.stored_slivers), (NodeBlobState::Invalid, 0));
+}
