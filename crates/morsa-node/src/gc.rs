@@ -30,10 +30,10 @@ impl Node {
         let epoch = self.view().epoch();
         let mut garbage = Vec::new();
         self.store().for_each_blob_info(|blob_id, bytes| {
-            if let Ok(info) = bcs::from_bytes::<BlobInfo>(bytes) {
-                if info.is_garbage(epoch) {
-                    garbage.push((*blob_id, info));
-                }
+            if let Ok(info) = bcs::from_bytes::<BlobInfo>(bytes)
+                && info.is_garbage(epoch)
+            {
+                garbage.push((*blob_id, info));
             }
             Ok(())
         })?;
