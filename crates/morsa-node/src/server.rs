@@ -20,6 +20,7 @@ use tokio::sync::Semaphore;
 use crate::blob_info::Status;
 use crate::config::Limits;
 use crate::error::NodeError;
+use crate::metrics::Metrics;
 use crate::node::Node;
 
 /// What the handlers share.
@@ -27,15 +28,22 @@ pub struct Served {
     node: Arc<Node>,
     uploads: Semaphore,
     started: Instant,
+    metrics: Metrics,
 }
 
 impl Served {
+    /// The node served.
+    pub fn node(&self) -> &Arc<Node> {
+        &self.node
+    }
+
     /// Serves `node` within `limits`.
     pub fn new(node: Arc<Node>, limits: &Limits) -> Arc<Self> {
         Arc::new(Self {
             node,
             uploads: Semaphore::new(limits.max_concurrent_uploads),
             started: Instant::now(),
+            metrics: Metrics::default(),
         })
     }
 }
@@ -97,7 +105,9 @@ pub fn router(served: Arc<Served>, limits: &Limits) -> Router {
         .route(routes::DELETABLE_CONFIRMATION, get(get_deletable_confirmation))
         .route(routes::BLOB_STATUS, get(get_blob_status))
         .route(routes::HEALTH, get(get_health))
+        .route(routes::METRICS, get(get_metrics))
         .layer(DefaultBodyLimit::max(max_body))
+        .layer(axum::middleware::from_fn_with_state(Arc::clone(&served), track))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             limits.request_timeout(),
@@ -197,6 +207,29 @@ async fn get_health(State(served): State<Arc<Served>>) -> Reply<Json<NodeHealth>
     let node = Arc::clone(&served.node);
     let uptime_secs = served.started.elapsed().as_secs();
     Ok(Json(blocking(move || node.health(uptime_secs)).await?))
+}
+
+/// Records every request's route, status and latency.
+async fn track(
+    State(served): State<Arc<Served>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |path| path.as_str().to_string());
+    let started = Instant::now();
+    let response = next.run(request).await;
+    served.metrics.record(&route, response.status().as_u16(), started.elapsed());
+    response
+}
+
+async fn get_metrics(State(served): State<Arc<Served>>) -> Reply<Response> {
+    let node = Arc::clone(&served.node);
+    let stats = blocking(move || Ok(node.store().stats()?)).await?;
+    let text = served.metrics.render(&stats, 0);
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response())
 }
 
 impl Node {

@@ -263,3 +263,20 @@ async fn expired_and_invalid_blobs_are_collected() {
     let status: NodeBlobStatus = serde_json::from_slice(&body).unwrap();
     assert_eq!((status.status, status.stored_slivers), (NodeBlobState::Invalid, 0));
 }
+
+#[tokio::test]
+async fn metrics_count_requests_and_stored_slivers() {
+    let fixture = fixture(true);
+    upload_everything(&fixture).await;
+    let (status, body) = call(&fixture.served, get(api::routes::METRICS)).await;
+    assert_eq!(status, StatusCode::OK);
+    let text = String::from_utf8(body).unwrap();
+    let sliver_route = api::routes::SLIVER;
+    assert!(
+        text.contains(&format!("morsa_node_requests_total{{route=\"{sliver_route}\",status=\"200\"}} 10")),
+        "{text}"
+    );
+    assert!(text.contains("morsa_node_blobs 1"), "{text}");
+    let shard = fixture.node.owned_shards().into_iter().next().unwrap();
+    assert!(text.contains(&format!("morsa_node_shard_slivers{{shard=\"{shard}\"}} 2")), "{text}");
+}
