@@ -11,6 +11,7 @@ pub mod error;
 pub mod follower;
 pub mod gc;
 pub mod keys;
+pub mod metrics;
 pub mod node;
 pub mod server;
 
