@@ -43,9 +43,15 @@ pub enum NodeError {
     /// The node cannot answer yet (e.g. it does not hold every sliver needed to confirm).
     #[error("not ready: {0}")]
     NotReady(String),
+    /// The node is too busy to take this now; retry later.
+    #[error("busy: {0}")]
+    Busy(String),
     /// Storage failed.
     #[error("storage error: {0}")]
     Store(#[from] morsa_store::StoreError),
+    /// A sliver's group commit failed, or the committer stopped.
+    #[error("{0}")]
+    Ingest(#[from] crate::ingest::IngestError),
 }
 
 impl NodeError {
@@ -61,7 +67,10 @@ impl NodeError {
             Self::NotFound(_) => NodeErrorCode::NotFound,
             Self::BadRequest(_) => NodeErrorCode::BadRequest,
             Self::NotReady(_) => NodeErrorCode::NotReady,
+            Self::Busy(_) => NodeErrorCode::Unavailable,
             Self::Store(_) => NodeErrorCode::Internal,
+            Self::Ingest(crate::ingest::IngestError::Stopped) => NodeErrorCode::Unavailable,
+            Self::Ingest(_) => NodeErrorCode::Internal,
         }
     }
 }

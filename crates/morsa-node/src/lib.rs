@@ -10,9 +10,11 @@ pub mod config;
 pub mod error;
 pub mod follower;
 pub mod gc;
+pub mod ingest;
 pub mod keys;
 pub mod metrics;
 pub mod node;
+pub mod pending;
 pub mod server;
 
 pub use config::{Limits, NodeConfig, NodeConfigError};

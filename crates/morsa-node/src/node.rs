@@ -2,16 +2,17 @@
 //! Methods that verify slivers are CPU-heavy and block: call them from a blocking thread.
 
 use std::collections::BTreeSet;
-use std::sync::{RwLock, RwLockReadGuard};
+use std::sync::{Arc, RwLock, RwLockReadGuard};
 
 use morsa_api::coord::{Event, EventRecord};
 use morsa_core::{BlsSecretKey, Committee, Epoch, NodeId, PersistenceType, ShardIndex};
-use morsa_store::{NodeStore, SliverKind, SliverWrite};
+use morsa_store::{NodeStore, SliverKind};
 use redstuff::wire::{from_bcs, metadata_limit, sliver_limit};
 use redstuff::{BlobId, EncodingConfig, MetadataWithId, Sliver, SliverType, VerifiedMetadata};
 
 use crate::blob_info::{BlobInfo, Status};
 use crate::error::NodeError;
+use crate::ingest::{GroupCommitter, IngestLimits, IngestStats, QueuedSliver};
 
 /// Meta key of the last applied event's sequence number.
 const CURSOR_KEY: &str = "event_cursor";
@@ -37,8 +38,10 @@ pub struct Node {
     key: BlsSecretKey,
     id: NodeId,
     config: EncodingConfig,
-    store: NodeStore,
+    store: Arc<NodeStore>,
     view: RwLock<View>,
+    /// Commits verified slivers in groups (see `ingest.rs`).
+    ingest: GroupCommitter,
 }
 
 fn kind_of(kind: SliverType) -> SliverKind {
@@ -54,7 +57,11 @@ impl Node {
         let config = EncodingConfig::new(view.committee.n_shards)
             .map_err(|error| NodeError::BadRequest(format!("the committee's shard count: {error}")))?;
         let id = NodeId::from_public_key(&key.public_key());
-        Ok(Self { key, id, config, store, view: RwLock::new(view) })
+        let store = Arc::new(store);
+        let committing = Arc::clone(&store);
+        let ingest =
+            GroupCommitter::spawn(IngestLimits::default(), move |writes| committing.put_slivers(writes))?;
+        Ok(Self { key, id, config, store, view: RwLock::new(view), ingest })
     }
 
     /// This node's ID.
@@ -75,6 +82,11 @@ impl Node {
     /// The store.
     pub fn store(&self) -> &NodeStore {
         &self.store
+    }
+
+    /// What the sliver committer has done so far: commits, slivers, bytes.
+    pub fn ingest_stats(&self) -> IngestStats {
+        self.ingest.stats()
     }
 
     /// The current view.
@@ -222,7 +234,9 @@ impl Node {
         Ok(shard)
     }
 
-    /// Checks one uploaded sliver (BCS) against the stored metadata and stores it durably.
+    /// Checks one uploaded sliver (BCS) against the stored metadata and stores it durably:
+    /// returns once the group commit that holds it has returned (see `ingest.rs`), so the
+    /// slivers of concurrent uploads share one transaction and one fsync. Blocks.
     pub fn store_sliver(
         &self,
         blob_id: &BlobId,
@@ -233,9 +247,9 @@ impl Node {
         self.require_live(blob_id)?;
         let shard = self.owned_shard_of(blob_id, pair)?;
         let metadata = self.verified_metadata(blob_id)?;
-        let sliver = self.check_sliver(&metadata, pair, kind, bytes)?;
-        drop(sliver);
-        self.store.put_slivers(&[SliverWrite { blob_id: blob_id.0, shard, kind: kind_of(kind), bytes }])?;
+        drop(self.check_sliver(&metadata, pair, kind, bytes)?);
+        let sliver = QueuedSliver { blob_id: blob_id.0, shard, kind: kind_of(kind), bytes: bytes.to_vec() };
+        self.ingest.submit(sliver)?;
         Ok(())
     }
 

@@ -22,6 +22,7 @@ use crate::config::Limits;
 use crate::error::NodeError;
 use crate::metrics::Metrics;
 use crate::node::Node;
+use crate::pending::{PendingBuffer, PendingKind};
 
 /// What the handlers share.
 pub struct Served {
@@ -29,12 +30,18 @@ pub struct Served {
     uploads: Semaphore,
     started: Instant,
     metrics: Metrics,
+    pending: Arc<PendingBuffer>,
 }
 
 impl Served {
     /// The node served.
     pub fn node(&self) -> &Arc<Node> {
         &self.node
+    }
+
+    /// The buffer of uploads waiting for their registration.
+    pub fn pending(&self) -> &Arc<PendingBuffer> {
+        &self.pending
     }
 
     /// Serves `node` within `limits`.
@@ -44,6 +51,10 @@ impl Served {
             uploads: Semaphore::new(limits.max_concurrent_uploads),
             started: Instant::now(),
             metrics: Metrics::default(),
+            pending: Arc::new(PendingBuffer::new(
+                limits.pending_buffer_bytes,
+                std::time::Duration::from_millis(limits.pending_ttl_ms),
+            )),
         })
     }
 }
@@ -118,11 +129,33 @@ pub fn router(served: Arc<Served>, limits: &Limits) -> Router {
 async fn put_metadata(
     State(served): State<Arc<Served>>,
     Path(path): Path<BlobIdPath>,
+    Query(query): Query<PutSliverQuery>,
     body: Bytes,
-) -> Reply<Json<StoredStatus>> {
+) -> Reply<Response> {
     let node = Arc::clone(&served.node);
-    upload(&served, move || node.store_metadata(&path.blob_id, &body)).await?;
-    Ok(Json(StoredStatus { stored: true }))
+    let bytes = body.clone();
+    let result = upload(&served, move || node.store_metadata(&path.blob_id, &bytes)).await;
+    held_if_pending(&served, result, query.pending, path.blob_id, PendingKind::Metadata, body)
+}
+
+/// Answers an upload: stored (200), or, when it was refused only because the blob is not
+/// registered yet and the caller asked for `?pending=true`, held (202).
+fn held_if_pending(
+    served: &Served,
+    result: Reply<()>,
+    pending: bool,
+    blob_id: redstuff::BlobId,
+    kind: PendingKind,
+    body: Bytes,
+) -> Reply<Response> {
+    match result {
+        Ok(()) => Ok(Json(StoredStatus { stored: true }).into_response()),
+        Err(ApiError(NodeErrorCode::NotRegistered, _)) if pending => {
+            served.pending.hold(blob_id, kind, body.to_vec())?;
+            Ok((StatusCode::ACCEPTED, Json(StoredStatus { stored: false })).into_response())
+        }
+        Err(error) => Err(error),
+    }
 }
 
 async fn get_metadata(State(served): State<Arc<Served>>, Path(path): Path<BlobIdPath>) -> Reply<Response> {
@@ -143,17 +176,12 @@ async fn put_sliver(
     Path(path): Path<SliverPath>,
     Query(query): Query<PutSliverQuery>,
     body: Bytes,
-) -> Reply<Json<StoredStatus>> {
-    if query.pending {
-        // Pending uploads are not buffered yet: they are checked like any other.
-        tracing::debug!(blob_id = %path.blob_id, "pending upload treated as a regular one");
-    }
+) -> Reply<Response> {
     let node = Arc::clone(&served.node);
-    upload(&served, move || {
-        node.store_sliver(&path.blob_id, path.sliver_pair_index, path.sliver_type, &body)
-    })
-    .await?;
-    Ok(Json(StoredStatus { stored: true }))
+    let bytes = body.clone();
+    let (blob_id, pair, kind) = (path.blob_id, path.sliver_pair_index, path.sliver_type);
+    let result = upload(&served, move || node.store_sliver(&blob_id, pair, kind, &bytes)).await;
+    held_if_pending(&served, result, query.pending, blob_id, PendingKind::Sliver { pair, kind }, body)
 }
 
 async fn get_sliver(State(served): State<Arc<Served>>, Path(path): Path<SliverPath>) -> Reply<Response> {
@@ -206,7 +234,9 @@ async fn get_blob_status(
 async fn get_health(State(served): State<Arc<Served>>) -> Reply<Json<NodeHealth>> {
     let node = Arc::clone(&served.node);
     let uptime_secs = served.started.elapsed().as_secs();
-    Ok(Json(blocking(move || node.health(uptime_secs)).await?))
+    let mut health = blocking(move || node.health(uptime_secs)).await?;
+    health.pending_uploads = u64::try_from(served.pending.len()).unwrap_or(u64::MAX);
+    Ok(Json(health))
 }
 
 /// Records every request's route, status and latency.
@@ -228,7 +258,8 @@ async fn track(
 async fn get_metrics(State(served): State<Arc<Served>>) -> Reply<Response> {
     let node = Arc::clone(&served.node);
     let stats = blocking(move || Ok(node.store().stats()?)).await?;
-    let text = served.metrics.render(&stats, 0);
+    let pending = u64::try_from(served.pending.len()).unwrap_or(u64::MAX);
+    let text = served.metrics.render(&stats, pending);
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response())
 }
 
@@ -281,12 +312,15 @@ impl Node {
             public_key: self.key().public_key(),
             shards,
             blobs: stats.blobs,
-            pending_uploads: 0,
+            pending_uploads: 0, // filled in by the server, which holds the buffer
             event_cursor: self.cursor()?.map_or(0, |cursor| cursor + 1),
             uptime_secs,
         })
     }
 }
+
+/// How often held uploads are checked against new registrations.
+const PENDING_CHECK: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// Runs the node: serves `served` on `listener` and follows the coordinator, until
 /// `shutdown` resolves.
@@ -298,9 +332,16 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let follower = tokio::spawn(crate::follower::follow(Arc::clone(&served.node), coord, stopped));
+    let follower = tokio::spawn(crate::follower::follow(Arc::clone(&served.node), coord, stopped.clone()));
+    let pending = tokio::spawn(crate::pending::run(
+        Arc::clone(&served.node),
+        Arc::clone(&served.pending),
+        PENDING_CHECK,
+        stopped,
+    ));
     let result = axum::serve(listener, router(served, limits)).with_graceful_shutdown(shutdown).await;
     stop.send_replace(true);
     let _ = follower.await;
+    let _ = pending.await;
     result
 }

@@ -280,3 +280,31 @@ async fn metrics_count_requests_and_stored_slivers() {
     let shard = fixture.node.owned_shards().into_iter().next().unwrap();
     assert!(text.contains(&format!("morsa_node_shard_slivers{{shard=\"{shard}\"}} 2")), "{text}");
 }
+
+#[tokio::test]
+async fn pending_uploads_are_stored_once_the_registration_arrives() {
+    let fixture = fixture(false);
+    let blob_id = *fixture.encoded.metadata.blob_id();
+    let pending = |path: String| format!("{path}?pending=true");
+    let (status, _) =
+        call(&fixture.served, put(&pending(api::metadata_path(&blob_id)), metadata_bytes(&fixture.encoded)))
+            .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let pair = owned_pairs(&fixture)[0];
+    let sliver = to_bcs(&fixture.encoded.pairs[usize::from(pair)].primary);
+    let path = api::sliver_path(&blob_id, pair, SliverType::Primary);
+    let (status, _) = call(&fixture.served, put(&pending(path.clone()), sliver.clone())).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let (_, body) = call(&fixture.served, get(api::routes::HEALTH)).await;
+    assert_eq!(serde_json::from_slice::<NodeHealth>(&body).unwrap().pending_uploads, 2);
+    // Without ?pending=true the same upload is refused.
+    let (status, _) = call(&fixture.served, put(&path, sliver.clone())).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+
+    register_blob(&fixture.node, &fixture.encoded, 0, false);
+    morsa_node::pending::store_ready(&fixture.node, fixture.served.pending());
+    assert!(fixture.served.pending().is_empty());
+    let (status, body) = call(&fixture.served, get(&path)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body, sliver);
+}
