@@ -19,6 +19,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use morsa_store::{SliverKind, SliverWrite, StoreError};
 
@@ -107,6 +108,8 @@ pub struct IngestStats {
     pub bytes: u64,
     /// Slivers in the largest group so far.
     pub largest_group: usize,
+    /// Time spent inside commits (writing and fsyncing), all commits together.
+    pub commit_time: Duration,
     /// Slivers waiting for or in a commit right now.
     pub in_flight: usize,
 }
@@ -189,6 +192,7 @@ impl GroupCommitter {
             slivers: stats.slivers.load(Ordering::Relaxed),
             bytes: stats.bytes.load(Ordering::Relaxed),
             largest_group: stats.largest_group.load(Ordering::Relaxed),
+            commit_time: Duration::from_nanos(stats.commit_nanos.load(Ordering::Relaxed)),
             in_flight: self.shared.lock().slivers,
         }
     }
@@ -230,6 +234,7 @@ struct Counters {
     slivers: AtomicU64,
     bytes: AtomicU64,
     largest_group: AtomicUsize,
+    commit_nanos: AtomicU64,
 }
 
 impl Shared {
@@ -269,9 +274,11 @@ impl Shared {
         self.room.notify_all();
     }
 
-    fn record(&self, slivers: usize, bytes: usize, ok: bool) {
+    fn record(&self, slivers: usize, bytes: usize, ok: bool, took: Duration) {
         let stats = &self.stats;
         stats.commits.fetch_add(1, Ordering::Relaxed);
+        let nanos = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
+        stats.commit_nanos.fetch_add(nanos, Ordering::Relaxed);
         if ok {
             stats.slivers.fetch_add(to_u64(slivers), Ordering::Relaxed);
             stats.bytes.fetch_add(to_u64(bytes), Ordering::Relaxed);
@@ -321,10 +328,12 @@ fn run(jobs: &Receiver<Job>, shared: &Shared, mut commit: Commit) {
         }
 
         let writes: Vec<SliverWrite<'_>> = group.iter().map(|job| job.sliver.as_write()).collect();
+        let started = Instant::now();
         let result = commit(&writes);
+        let took = started.elapsed();
         drop(writes);
         let slivers = group.len();
-        shared.record(slivers, bytes, result.is_ok());
+        shared.record(slivers, bytes, result.is_ok(), took);
         // Free the bytes before making room for more.
         let replies: Vec<_> = group.into_iter().map(|job| job.reply).collect();
         shared.release(slivers, bytes);
@@ -346,7 +355,6 @@ fn to_u64(value: usize) -> u64 {
 #[cfg(test)]
 mod tests {
     use std::sync::Barrier;
-    use std::time::Duration;
 
     use morsa_store::NodeStore;
 
@@ -359,9 +367,9 @@ mod tests {
 
     /// Waits until `done` holds, failing the test after ten seconds.
     fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let deadline = Instant::now() + Duration::from_secs(10);
         while !done() {
-            assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
             std::thread::sleep(Duration::from_millis(1));
         }
     }

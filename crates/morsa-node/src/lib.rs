@@ -15,6 +15,7 @@ pub mod keys;
 pub mod metrics;
 pub mod node;
 pub mod pending;
+pub mod recovery;
 pub mod server;
 
 pub use config::{Limits, NodeConfig, NodeConfigError};

@@ -44,7 +44,7 @@ pub struct Node {
     ingest: GroupCommitter,
 }
 
-fn kind_of(kind: SliverType) -> SliverKind {
+pub(crate) fn kind_of(kind: SliverType) -> SliverKind {
     match kind {
         SliverType::Primary => SliverKind::Primary,
         SliverType::Secondary => SliverKind::Secondary,
@@ -170,7 +170,7 @@ impl Node {
     }
 
     /// Refuses uploads for blobs that are not registered and live.
-    fn require_live(&self, blob_id: &BlobId) -> Result<BlobInfo, NodeError> {
+    pub(crate) fn require_live(&self, blob_id: &BlobId) -> Result<BlobInfo, NodeError> {
         let info = self.blob_info(blob_id)?;
         match info.status(self.view().epoch()) {
             Status::Registered | Status::Certified => Ok(info),

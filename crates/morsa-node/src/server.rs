@@ -60,7 +60,7 @@ impl Served {
 }
 
 /// An error response.
-struct ApiError(NodeErrorCode, String);
+pub(crate) struct ApiError(pub(crate) NodeErrorCode, pub(crate) String);
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
@@ -99,7 +99,7 @@ async fn upload<T: Send + 'static>(
     blocking(work).await
 }
 
-fn octets(bytes: Vec<u8>) -> Response {
+pub(crate) fn octets(bytes: Vec<u8>) -> Response {
     ([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response()
 }
 
@@ -117,6 +117,7 @@ pub fn router(served: Arc<Served>, limits: &Limits) -> Router {
         .route(routes::BLOB_STATUS, get(get_blob_status))
         .route(routes::HEALTH, get(get_health))
         .route(routes::METRICS, get(get_metrics))
+        .merge(crate::recovery::routes(config))
         .layer(DefaultBodyLimit::max(max_body))
         .layer(axum::middleware::from_fn_with_state(Arc::clone(&served), track))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(

@@ -1,123 +1,18 @@
 //! Every route of the node through its router: good and bad input.
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 
-use std::sync::Arc;
-
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
-use morsa_api::ErrorBody;
+use axum::http::StatusCode;
 use morsa_api::coord::{Event, EventRecord};
 use morsa_api::node::{
     self as api, NodeBlobState, NodeBlobStatus, NodeHealth, SignedConfirmation, StoredStatus,
 };
-use morsa_core::{
-    BlsSecretKey, Committee, CommitteeMember, Epoch, NodeId, ObjectId, PersistenceType, ShardIndex,
-};
-use morsa_node::server::{Served, router};
-use morsa_node::{Limits, Node, View};
+use morsa_core::{Epoch, ObjectId, PersistenceType};
 use redstuff::wire::to_bcs;
-use redstuff::{BlobId, EncodedBlob, EncodingConfig, MetadataWithId, SliverType};
-use tower::ServiceExt;
+use redstuff::{BlobId, EncodingConfig, MetadataWithId, SliverType};
 
-const N: u16 = 10;
+mod common;
 
-struct Fixture {
-    node: Arc<Node>,
-    served: Arc<Served>,
-    encoded: EncodedBlob,
-    _dir: tempfile::TempDir,
-}
-
-/// A node holding shards 0..5 of a 10-shard system; another node holds 5..10.
-fn fixture(register: bool) -> Fixture {
-    let key = BlsSecretKey::from_seed([1; 32]);
-    let other = BlsSecretKey::from_seed([2; 32]);
-    let member = |key: &BlsSecretKey, shards: std::ops::Range<u16>| CommitteeMember {
-        node_id: NodeId::from_public_key(&key.public_key()),
-        public_key: key.public_key(),
-        address: "127.0.0.1:1".into(),
-        shards: shards.map(ShardIndex).collect(),
-    };
-    let committee =
-        Committee { epoch: Epoch(1), n_shards: N, members: vec![member(&key, 0..5), member(&other, 5..10)] };
-    let dir = tempfile::tempdir().unwrap();
-    let store = morsa_store::NodeStore::open(&dir.path().join("node.redb")).unwrap();
-    let node = Arc::new(Node::new(key, store, View { committee, next: None }).unwrap());
-    let blob: Vec<u8> = (0..5000u32).map(|i| u8::try_from(i % 251).unwrap()).collect();
-    let encoded = redstuff::encode(EncodingConfig::new(N).unwrap(), &blob).unwrap();
-    if register {
-        register_blob(&node, &encoded, 0, false);
-    }
-    let limits = Limits::default();
-    let served = Served::new(Arc::clone(&node), &limits);
-    Fixture { node, served, encoded, _dir: dir }
-}
-
-fn register_blob(node: &Node, encoded: &EncodedBlob, seq: u64, deletable: bool) {
-    let event = Event::BlobRegistered {
-        blob_id: *encoded.metadata.blob_id(),
-        object: ObjectId([seq.to_le_bytes()[0]; 32]),
-        size: encoded.metadata.unencoded_length(),
-        encoded_size: 1,
-        end_epoch: Epoch(5),
-        deletable,
-        epoch: Epoch(1),
-    };
-    node.apply_events(&[EventRecord::new(seq, 0, event, [0; 32])]).unwrap();
-}
-
-async fn call(served: &Arc<Served>, request: Request<Body>) -> (StatusCode, Vec<u8>) {
-    let response = router(Arc::clone(served), &Limits::default()).oneshot(request).await.unwrap();
-    let status = response.status();
-    (status, axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap().to_vec())
-}
-
-fn put(path: &str, body: Vec<u8>) -> Request<Body> {
-    Request::put(path).header("content-type", "application/octet-stream").body(Body::from(body)).unwrap()
-}
-
-fn get(path: &str) -> Request<Body> {
-    Request::get(path).body(Body::empty()).unwrap()
-}
-
-fn code(body: &[u8]) -> String {
-    serde_json::from_slice::<ErrorBody>(body).unwrap().code
-}
-
-fn metadata_bytes(encoded: &EncodedBlob) -> Vec<u8> {
-    to_bcs(&MetadataWithId {
-        blob_id: *encoded.metadata.blob_id(),
-        metadata: encoded.metadata.metadata().clone(),
-    })
-}
-
-/// The pairs whose shard the fixture node owns.
-fn owned_pairs(fixture: &Fixture) -> Vec<u16> {
-    let blob_id = fixture.encoded.metadata.blob_id();
-    let owned = fixture.node.owned_shards();
-    (0..N)
-        .filter(|pair| {
-            owned.contains(&u16::try_from(blob_id.shard_for_pair(usize::from(*pair), 10)).unwrap())
-        })
-        .collect()
-}
-
-async fn upload_everything(fixture: &Fixture) {
-    let blob_id = *fixture.encoded.metadata.blob_id();
-    let (status, _) =
-        call(&fixture.served, put(&api::metadata_path(&blob_id), metadata_bytes(&fixture.encoded))).await;
-    assert_eq!(status, StatusCode::OK);
-    for pair in owned_pairs(fixture) {
-        let slivers = &fixture.encoded.pairs[usize::from(pair)];
-        for (kind, sliver) in
-            [(SliverType::Primary, &slivers.primary), (SliverType::Secondary, &slivers.secondary)]
-        {
-            let (status, body) =
-                call(&fixture.served, put(&api::sliver_path(&blob_id, pair, kind), to_bcs(sliver))).await;
-            assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
-        }
-    }
-}
+use common::*;
 
 #[tokio::test]
 async fn a_full_upload_is_served_back_and_confirmed() {
@@ -307,4 +202,19 @@ async fn pending_uploads_are_stored_once_the_registration_arrives() {
     let (status, body) = call(&fixture.served, get(&path)).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body, sliver);
+}
+
+#[tokio::test]
+async fn recovery_symbols_are_served_by_the_main_router() {
+    let fixture = fixture(true);
+    upload_everything(&fixture).await;
+    let blob_id = *fixture.encoded.metadata.blob_id();
+    let path = format!("{}?target_sliver=0&target_type=primary", api::recovery_symbols_path(&blob_id));
+    let (status, body) = call(&fixture.served, get(&path)).await;
+    assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+    let symbols: Vec<redstuff::RecoverySymbol> = bcs::from_bytes(&body).unwrap();
+    assert_eq!(symbols.len(), 5, "one symbol per secondary sliver the node holds");
+    for symbol in &symbols {
+        fixture.encoded.metadata.verify_recovery_symbol(SliverType::Primary, 0, symbol).unwrap();
+    }
 }
