@@ -25,6 +25,7 @@ pub async fn fetch_view(coord: &CoordClient) -> Result<View, morsa_api::client::
 /// Applies events until `stop` turns true.
 pub async fn follow(node: Arc<Node>, coord: CoordClient, mut stop: watch::Receiver<bool>) {
     let mut backoff = Duration::from_millis(100);
+    let gc_running = Arc::new(std::sync::atomic::AtomicBool::new(false));
     loop {
         if *stop.borrow() {
             return;
@@ -78,7 +79,7 @@ pub async fn follow(node: Arc<Node>, coord: CoordClient, mut stop: watch::Receiv
             report_sync_done(&node, &coord, &shards_before).await;
         }
         if epoch_changed || removes_data {
-            collect_garbage(&node).await;
+            collect_garbage(&node, &gc_running);
         }
     }
 }
@@ -109,20 +110,48 @@ async fn report_sync_done(node: &Node, coord: &CoordClient, before: &std::collec
     }
 }
 
-/// Runs a garbage collection on a blocking thread and logs what it removed.
-async fn collect_garbage(node: &Arc<Node>) {
-    let collector = Arc::clone(node);
-    match tokio::task::spawn_blocking(move || collector.collect_garbage()).await {
-        Ok(Ok(stats)) if stats.blobs > 0 => {
-            tracing::info!(
-                blobs = stats.blobs,
-                slivers = stats.slivers,
-                bytes = stats.bytes,
-                "garbage collected"
-            );
-        }
-        Ok(Ok(_)) => {}
-        Ok(Err(error)) => tracing::error!(%error, "garbage collection failed"),
-        Err(_) => tracing::error!("the garbage collection task failed"),
+/// Longest a node waits after an epoch change before collecting; each node waits its own
+/// share of it, derived from its ID.
+const GC_SPREAD: Duration = Duration::from_secs(10);
+/// Blobs removed per batch, and the pause between batches.
+const GC_BATCH: usize = 32;
+const GC_PAUSE: Duration = Duration::from_millis(50);
+
+/// Starts a garbage collection in the background, unless one is running: after a node-specific
+/// offset, in batches with pauses, on blocking threads.
+fn collect_garbage(node: &Arc<Node>, running: &Arc<std::sync::atomic::AtomicBool>) {
+    use std::sync::atomic::Ordering;
+    if running.swap(true, Ordering::AcqRel) {
+        return;
     }
+    let offset = GC_SPREAD * u32::from(node.id().0[0]) / 256;
+    let (node, running) = (Arc::clone(node), Arc::clone(running));
+    tokio::spawn(async move {
+        tokio::time::sleep(offset).await;
+        loop {
+            let collector = Arc::clone(&node);
+            match tokio::task::spawn_blocking(move || collector.collect_garbage_batch(GC_BATCH)).await {
+                Ok(Ok((stats, more))) => {
+                    if stats.blobs > 0 {
+                        tracing::info!(
+                            blobs = stats.blobs,
+                            slivers = stats.slivers,
+                            bytes = stats.bytes,
+                            "garbage collected"
+                        );
+                    }
+                    if !more {
+                        break;
+                    }
+                }
+                Ok(Err(error)) => {
+                    tracing::error!(%error, "garbage collection failed");
+                    break;
+                }
+                Err(_) => break,
+            }
+            tokio::time::sleep(GC_PAUSE).await;
+        }
+        running.store(false, Ordering::Release);
+    });
 }

@@ -143,8 +143,11 @@ async fn expired_and_invalid_blobs_are_collected() {
     assert_eq!(fixture.node.collect_garbage().unwrap().blobs, 0, "a live blob is kept");
     let epoch_five = Event::EpochChangeStart { epoch: Epoch(5) };
     fixture.node.apply_events(&[EventRecord::new(1, 0, epoch_five, [0; 32])]).unwrap();
+    let (stats, more) = fixture.node.collect_garbage_batch(0).unwrap();
+    assert_eq!((stats.blobs, more), (0, true), "an empty batch removes nothing and says more remain");
     let stats = fixture.node.collect_garbage().unwrap();
     assert_eq!((stats.blobs, stats.slivers), (1, 10));
+    assert!(!fixture.node.collect_garbage_batch(1).unwrap().1, "nothing remains");
     let (status, _) = call(&fixture.served, get(&api::metadata_path(&blob_id))).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(fixture.node.store().stats().unwrap().blobs, 0);
