@@ -96,6 +96,20 @@ impl State {
         Ok(())
     }
 
+    /// Charges `sender` for `size` bytes in epochs `start..end` if it can pay and there is room,
+    /// books them, and credits each epoch's pool with its price. Checks before it changes
+    /// anything.
+    fn buy(&mut self, sender: AccountId, start: Epoch, end: Epoch, size: u64) -> Result<(), CommandError> {
+        let price = self.params.storage_price_per_mib_epoch;
+        let per_epoch = cost(price, size, 1)?;
+        let total = cost(price, size, end.0 - start.0)?;
+        self.charge_check(sender, total)?;
+        self.capacity_check(start, end, size)?;
+        self.debit(sender, total);
+        self.book(start, end, size, per_epoch);
+        Ok(())
+    }
+
     /// Books `size` bytes in `start..end` and credits each epoch's pool with its price.
     fn book(&mut self, start: Epoch, end: Epoch, size: u64, price_per_epoch: u64) {
         for epoch in (start.0..end.0).map(Epoch) {
@@ -131,12 +145,7 @@ impl State {
         let start = self.epoch;
         let end = Epoch(start.0.checked_add(epochs).ok_or_else(|| invalid("epochs", "too many"))?);
         self.check_epochs_ahead(end)?;
-        let per_epoch = cost(self.params.storage_price_per_mib_epoch, size, 1)?;
-        let total = cost(self.params.storage_price_per_mib_epoch, size, epochs)?;
-        self.charge_check(sender, total)?;
-        self.capacity_check(start, end, size)?;
-        self.debit(sender, total);
-        self.book(start, end, size, per_epoch);
+        self.buy(sender, start, end, size)?;
         let id = self.new_object_id(out);
         self.storage.insert(id, StorageResource { owner: sender, start, end, size });
         Ok(())
@@ -355,12 +364,7 @@ impl State {
         self.check_epochs_ahead(end)?;
         let size = blob.storage.size;
         let blob_id = blob.blob_id;
-        let per_epoch = cost(self.params.storage_price_per_mib_epoch, size, 1)?;
-        let total = cost(self.params.storage_price_per_mib_epoch, size, epochs)?;
-        self.charge_check(sender, total)?;
-        self.capacity_check(start, end, size)?;
-        self.debit(sender, total);
-        self.book(start, end, size, per_epoch);
+        self.buy(sender, start, end, size)?;
         if let Some(blob) = self.blobs.get_mut(object) {
             blob.storage.end = end;
         }
