@@ -1,5 +1,7 @@
 //! `morsa bench`: throughput measurements printed for people and scripts.
 
+mod node;
+
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
@@ -12,6 +14,9 @@ use serde::Serialize;
 pub enum BenchCommand {
     /// Encode and decode throughput of the RedStuff codec, against raw Reed–Solomon.
     Codec(CodecArgs),
+    /// Sliver ingest into one in-process storage node over HTTP on loopback, with
+    /// verification and durable group commits.
+    Node(node::NodeArgs),
 }
 
 /// Options of `morsa bench codec`.
@@ -35,6 +40,7 @@ pub struct CodecArgs {
 pub fn run(command: &BenchCommand) -> anyhow::Result<()> {
     match command {
         BenchCommand::Codec(args) => codec(args),
+        BenchCommand::Node(args) => node::run(args),
     }
 }
 
