@@ -1,0 +1,1 @@
+//! Store and read blobs on a Morsa system.

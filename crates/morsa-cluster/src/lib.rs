@@ -1,0 +1,1 @@
+//! A local Morsa cluster of real processes.
