@@ -27,6 +27,9 @@ pub mod routes {
     pub const SYSTEM: &str = "/v1/system";
     /// `GET`: [`super::AccountInfo`].
     pub const ACCOUNT: &str = "/v1/accounts/{account_id}";
+    /// `GET ?after=OBJECT&limit=N`: [`super::AccountBlobs`], the account's live blob objects in
+    /// object-ID order.
+    pub const ACCOUNT_BLOBS: &str = "/v1/accounts/{account_id}/blobs";
     /// `GET`: Prometheus metrics, text format.
     pub const METRICS: &str = "/metrics";
 }
@@ -125,6 +128,55 @@ pub struct AccountInfo {
     pub nonce: u64,
     /// Stake per node.
     pub stakes: Vec<(NodeId, u64)>,
+}
+
+/// Most blob objects one [`AccountBlobs`] page holds.
+pub const MAX_ACCOUNT_BLOBS_PAGE: usize = 1000;
+
+/// Query of [`routes::ACCOUNT_BLOBS`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountBlobsQuery {
+    /// Return objects with IDs greater than this (from the first if absent).
+    pub after: Option<ObjectId>,
+    /// Most objects to return (capped at [`MAX_ACCOUNT_BLOBS_PAGE`]).
+    pub limit: Option<usize>,
+}
+
+/// One live blob object of an account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OwnedBlob {
+    /// The blob object.
+    pub object: ObjectId,
+    /// Its blob ID.
+    pub blob_id: redstuff::BlobId,
+    /// Unencoded size.
+    pub size: u64,
+    /// Encoded size (what was paid for).
+    pub encoded_size: u64,
+    /// Whether the owner may delete it.
+    pub deletable: bool,
+    /// Epoch of registration.
+    pub registered_epoch: Epoch,
+    /// First epoch in which it is no longer stored.
+    pub end_epoch: Epoch,
+    /// Epoch of certification, if certified.
+    pub certified_epoch: Option<Epoch>,
+    /// Whether its blob ID was proven inconsistently encoded.
+    pub invalid: bool,
+}
+
+/// A page of an account's blob objects.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountBlobs {
+    /// The objects, in object-ID order.
+    pub blobs: Vec<OwnedBlob>,
+    /// Whether more objects follow the last one (ask again with `after` = its ID).
+    pub more: bool,
+}
+
+/// The path of an account's blob objects.
+pub fn account_blobs_path(account: &AccountId) -> String {
+    routes::ACCOUNT_BLOBS.replace("{account_id}", &account.to_string())
 }
 
 /// The path of a blob's status.

@@ -14,8 +14,9 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use morsa_api::ErrorBody;
 use morsa_api::coord::{
-    AccountInfo, CommitteeInfo, EventsPage, EventsQuery, MAX_BODY_BYTES, MAX_EVENTS_PAGE, MAX_WAIT_MS,
-    NodeReport, SignedTransaction, SubmitResponse, SystemInfo, routes,
+    AccountBlobs, AccountBlobsQuery, AccountInfo, CommitteeInfo, EventsPage, EventsQuery,
+    MAX_ACCOUNT_BLOBS_PAGE, MAX_BODY_BYTES, MAX_EVENTS_PAGE, MAX_WAIT_MS, NodeReport, SignedTransaction,
+    SubmitResponse, SystemInfo, routes,
 };
 use morsa_core::AccountId;
 use redstuff::BlobId;
@@ -97,6 +98,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route(routes::COMMITTEE, get(get_committee))
         .route(routes::SYSTEM, get(get_system))
         .route(routes::ACCOUNT, get(get_account))
+        .route(routes::ACCOUNT_BLOBS, get(get_account_blobs))
         .route(routes::METRICS, get(get_metrics))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
@@ -265,6 +267,19 @@ async fn get_account(
         .map(|((_, node), stake)| (*node, *stake))
         .collect();
     Ok(Json(AccountInfo { id, balance: account.balance, nonce: account.nonce, stakes }))
+}
+
+async fn get_account_blobs(
+    AxumState(shared): AxumState<Arc<Shared>>,
+    Path(account): Path<String>,
+    Query(query): Query<AccountBlobsQuery>,
+) -> Result<Json<AccountBlobs>, ApiError> {
+    let id: AccountId = account.parse().map_err(|error: morsa_core::ParseHexError| {
+        ApiError(StatusCode::BAD_REQUEST, ErrorBody::new("bad_account_id", error.to_string()))
+    })?;
+    let limit = query.limit.unwrap_or(MAX_ACCOUNT_BLOBS_PAGE).clamp(1, MAX_ACCOUNT_BLOBS_PAGE);
+    let (blobs, more) = shared.lock().state().owned_blobs(&id, query.after, limit);
+    Ok(Json(AccountBlobs { blobs, more }))
 }
 
 async fn get_metrics(AxumState(shared): AxumState<Arc<Shared>>) -> impl IntoResponse {

@@ -192,6 +192,35 @@ impl State {
         self.accounts.get(id).cloned().unwrap_or_default()
     }
 
+    /// Up to `limit` live blob objects owned by `owner` with IDs after `after`, and whether
+    /// more follow.
+    pub fn owned_blobs(
+        &self,
+        owner: &AccountId,
+        after: Option<ObjectId>,
+        limit: usize,
+    ) -> (Vec<morsa_api::coord::OwnedBlob>, bool) {
+        use std::ops::Bound;
+        let start = after.map_or(Bound::Unbounded, Bound::Excluded);
+        let mut owned =
+            self.blobs.range((start, Bound::Unbounded)).filter(|(_, blob)| blob.owner == *owner).map(
+                |(object, blob)| morsa_api::coord::OwnedBlob {
+                    object: *object,
+                    blob_id: blob.blob_id,
+                    size: blob.size,
+                    encoded_size: blob.encoded_size,
+                    deletable: blob.deletable,
+                    registered_epoch: blob.registered_epoch,
+                    end_epoch: blob.storage.end,
+                    certified_epoch: blob.certified.as_ref().map(|certification| certification.epoch),
+                    invalid: self.invalid_blobs.contains_key(&blob.blob_id),
+                },
+            );
+        let page: Vec<_> = owned.by_ref().take(limit).collect();
+        let more = owned.next().is_some();
+        (page, more)
+    }
+
     /// The status of `blob_id`.
     pub fn blob_status(&self, blob_id: &BlobId) -> BlobStatus {
         let objects: Vec<BlobObjectSummary> = self

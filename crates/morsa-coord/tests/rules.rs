@@ -251,3 +251,20 @@ fn a_registered_node_with_stake_joins_the_next_committee() {
     assert!(next.weight(member) > 0);
     next.validate().unwrap();
 }
+
+#[test]
+fn an_accounts_blobs_are_listed_in_pages_of_its_own_objects_only() {
+    let mut world = World::new(4, N);
+    let mut mine: Vec<ObjectId> = (1..=3).map(|seed| register(&mut world, 0, 5000, true, seed).1).collect();
+    let (_, theirs) = register(&mut world, 1, 5000, true, 9);
+    mine.sort();
+    let owner = world.users[0].id();
+    let (first, more) = world.state.owned_blobs(&owner, None, 2);
+    assert!(more);
+    let (rest, more) = world.state.owned_blobs(&owner, Some(first[1].object), 2);
+    assert!(!more);
+    let listed: Vec<ObjectId> = first.iter().chain(&rest).map(|blob| blob.object).collect();
+    assert_eq!(listed, mine);
+    assert!(!listed.contains(&theirs));
+    assert!(first.iter().all(|blob| blob.deletable && blob.certified_epoch.is_none() && blob.size == 5000));
+}

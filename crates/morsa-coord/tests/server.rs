@@ -163,3 +163,15 @@ async fn a_long_poll_returns_when_an_event_arrives() {
     let page: EventsPage = serde_json::from_slice(&body).unwrap();
     assert!(page.events.is_empty());
 }
+
+#[tokio::test]
+async fn account_blobs_are_listed_and_a_bad_cursor_is_refused() {
+    let Fixture { shared, world, _dir } = fixture();
+    let path = morsa_api::coord::account_blobs_path(&world.users[0].id());
+    let (status, body) = call(&shared, get(&format!("{path}?limit=5"))).await;
+    assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+    let page: morsa_api::coord::AccountBlobs = serde_json::from_slice(&body).unwrap();
+    assert!(page.blobs.is_empty() && !page.more);
+    let (status, _) = call(&shared, get(&format!("{path}?after=nothex"))).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}

@@ -2,14 +2,14 @@
 
 use std::time::Duration;
 
-use morsa_core::AccountId;
+use morsa_core::{AccountId, ObjectId};
 use redstuff::BlobId;
 
 use super::http::Endpoint;
 use super::{ClientError, ClientOptions};
 use crate::coord::{
-    self, AccountInfo, BlobStatus, CommitteeInfo, EventsPage, MAX_RESPONSE_BYTES, MAX_WAIT_MS, NodeReport,
-    SignedTransaction, SubmitResponse, SystemInfo, routes,
+    self, AccountBlobs, AccountInfo, BlobStatus, CommitteeInfo, EventsPage, MAX_RESPONSE_BYTES, MAX_WAIT_MS,
+    NodeReport, SignedTransaction, SubmitResponse, SystemInfo, routes,
 };
 
 /// A typed client of the coordinator's API ([`crate::coord::routes`]). Answers are JSON of at
@@ -93,6 +93,21 @@ impl CoordClient {
     /// An account's balance, nonce and stakes.
     pub async fn account(&self, account: &AccountId) -> Result<AccountInfo, ClientError> {
         self.get(&coord::account_path(account)).await
+    }
+
+    /// One page of the live blob objects owned by `account`, after object `after`.
+    pub async fn account_blobs(
+        &self,
+        account: &AccountId,
+        after: Option<&ObjectId>,
+        limit: usize,
+    ) -> Result<AccountBlobs, ClientError> {
+        let mut query = format!("limit={limit}");
+        if let Some(after) = after {
+            query.push_str(&format!("&after={after}"));
+        }
+        let request = self.endpoint.get(&coord::account_blobs_path(account), Some(&query))?;
+        self.endpoint.call_json(request, MAX_RESPONSE_BYTES, Duration::ZERO).await
     }
 
     async fn get<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
