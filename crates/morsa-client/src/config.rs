@@ -1,0 +1,192 @@
+//! `client.toml`: where the coordinator is, which account pays, and how big chunks are; and the
+//! account key file it names.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use morsa_core::AccountKey;
+use serde::Deserialize;
+
+use crate::Error;
+
+/// Environment variable naming the client configuration file.
+pub const CONFIG_ENV: &str = "MORSA_CONFIG";
+
+/// Default size of the chunks a large file is split into: 1 GiB, so that storing holds at
+/// most about five times that in memory.
+pub const DEFAULT_CHUNK_SIZE: u64 = 1 << 30;
+
+/// Largest configuration file read.
+const MAX_CONFIG_BYTES: u64 = 1 << 20;
+
+/// The client's configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientConfig {
+    /// Base URL of the coordinator, e.g. `http://127.0.0.1:7000`.
+    pub coordinator_url: String,
+    /// The account key file (relative paths are relative to the configuration file). Created
+    /// on first use if it does not exist.
+    pub account_key_file: PathBuf,
+    /// Files larger than this are stored as chunks plus a manifest (bytes; default 1 GiB).
+    #[serde(default = "default_chunk_size")]
+    pub chunk_size: u64,
+    /// Requests in flight to one storage node at a time.
+    #[serde(default = "default_per_node_requests")]
+    pub max_requests_per_node: usize,
+}
+
+fn default_chunk_size() -> u64 {
+    DEFAULT_CHUNK_SIZE
+}
+
+fn default_per_node_requests() -> usize {
+    16
+}
+
+impl ClientConfig {
+    /// A configuration with defaults for everything but the coordinator and the key file.
+    pub fn new(coordinator_url: impl Into<String>, account_key_file: impl Into<PathBuf>) -> Self {
+        Self {
+            coordinator_url: coordinator_url.into(),
+            account_key_file: account_key_file.into(),
+            chunk_size: DEFAULT_CHUNK_SIZE,
+            max_requests_per_node: default_per_node_requests(),
+        }
+    }
+
+    /// Where the configuration is: `explicit` if given, else `$MORSA_CONFIG`, else
+    /// `$XDG_CONFIG_HOME/morsa/client.toml` or `~/.config/morsa/client.toml`.
+    pub fn locate(explicit: Option<&Path>) -> Result<PathBuf, Error> {
+        if let Some(path) = explicit {
+            return Ok(path.to_path_buf());
+        }
+        if let Some(path) = std::env::var_os(CONFIG_ENV).filter(|path| !path.is_empty()) {
+            return Ok(PathBuf::from(path));
+        }
+        let base = std::env::var_os("XDG_CONFIG_HOME")
+            .filter(|path| !path.is_empty())
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".config")))
+            .ok_or_else(|| {
+                Error::Config(format!("no configuration given: pass --config or set {CONFIG_ENV}"))
+            })?;
+        Ok(base.join("morsa").join("client.toml"))
+    }
+
+    /// Reads `path`, resolving the key file against its directory.
+    pub fn load(path: &Path) -> Result<Self, Error> {
+        let context = |message: String| Error::Config(format!("{}: {message}", path.display()));
+        let metadata = std::fs::metadata(path).map_err(|error| match error.kind() {
+            std::io::ErrorKind::NotFound => context(format!(
+                "no such file (start a local cluster with `morsa cluster up`, which writes one, \
+                 or set {CONFIG_ENV})"
+            )),
+            _ => context(error.to_string()),
+        })?;
+        if metadata.len() > MAX_CONFIG_BYTES {
+            return Err(context(format!("larger than {MAX_CONFIG_BYTES} bytes")));
+        }
+        let text = std::fs::read_to_string(path).map_err(|error| context(error.to_string()))?;
+        let mut config: Self = toml::from_str(&text).map_err(|error| context(error.message().to_string()))?;
+        if !(config.coordinator_url.starts_with("http://") || config.coordinator_url.starts_with("https://"))
+        {
+            return Err(context("coordinator_url must start with http:// or https://".into()));
+        }
+        if config.chunk_size == 0 {
+            return Err(context("chunk_size must be positive".into()));
+        }
+        if config.max_requests_per_node == 0 {
+            return Err(context("max_requests_per_node must be at least 1".into()));
+        }
+        config.account_key_file = path.parent().unwrap_or(Path::new(".")).join(&config.account_key_file);
+        Ok(config)
+    }
+}
+
+/// Reads the account key at `path`: 64 hex characters of its seed. If the file does not
+/// exist, creates it (mode 0600) with a new key; answers whether it did.
+pub fn load_or_create_account_key(path: &Path) -> Result<(AccountKey, bool), Error> {
+    let context = |message: String| Error::Config(format!("account key {}: {message}", path.display()));
+    match std::fs::read_to_string(path) {
+        Ok(text) => {
+            let mut seed = [0u8; 32];
+            hex::decode_to_slice(text.trim(), &mut seed)
+                .map_err(|_| context("expected 64 hex characters".into()))?;
+            Ok((AccountKey::from_seed(seed), false))
+        }
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            let key = AccountKey::generate();
+            write_account_key(path, &key).map_err(|error| context(format!("cannot create: {error}")))?;
+            Ok((key, true))
+        }
+        Err(error) => Err(context(error.to_string())),
+    }
+}
+
+/// Writes `key` to a new file at `path` readable only by its owner.
+pub fn write_account_key(path: &Path, key: &AccountKey) -> std::io::Result<()> {
+    if let Some(parent) = path.parent().filter(|parent| !parent.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path)?;
+    writeln!(file, "{}", hex::encode(key.seed()))?;
+    file.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_config_resolves_its_key_file_and_fills_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("client.toml");
+        std::fs::write(&path, "coordinator_url = \"http://127.0.0.1:1\"\naccount_key_file = \"k.key\"\n")
+            .unwrap();
+        let config = ClientConfig::load(&path).unwrap();
+        assert_eq!(config.account_key_file, dir.path().join("k.key"));
+        assert_eq!(config.chunk_size, DEFAULT_CHUNK_SIZE);
+    }
+
+    #[test]
+    fn bad_configs_name_the_problem() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("client.toml");
+        for (text, expected) in [
+            ("coordinator_url = \"ftp://x\"\naccount_key_file = \"k\"\n", "http://"),
+            ("account_key_file = \"k\"\n", "coordinator_url"),
+            ("coordinator_url = \"http://x\"\naccount_key_file = \"k\"\nchunk_size = 0\n", "chunk_size"),
+            ("coordinator_url = \"http://x\"\naccount_key_file = \"k\"\ncolour = 1\n", "colour"),
+        ] {
+            std::fs::write(&path, text).unwrap();
+            let error = ClientConfig::load(&path).unwrap_err().to_string();
+            assert!(error.contains(expected), "{error}");
+        }
+        let error = ClientConfig::load(&dir.path().join("missing.toml")).unwrap_err().to_string();
+        assert!(error.contains("morsa cluster up"), "{error}");
+    }
+
+    #[test]
+    fn the_first_use_creates_a_private_key_that_later_uses_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keys").join("account.key");
+        let (key, created) = load_or_create_account_key(&path).unwrap();
+        assert!(created);
+        let (again, created) = load_or_create_account_key(&path).unwrap();
+        assert!(!created);
+        assert_eq!(key.id(), again.id());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        std::fs::write(&path, "not hex\n").unwrap();
+        assert!(load_or_create_account_key(&path).unwrap_err().to_string().contains("64 hex"));
+    }
+}

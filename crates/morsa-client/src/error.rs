@@ -1,0 +1,148 @@
+//! What can go wrong when storing and reading, said so that a person knows what to do.
+
+use std::fmt;
+
+use morsa_api::client::ClientError as ApiError;
+use morsa_api::coord::BlobStatusKind;
+use redstuff::BlobId;
+
+/// A storage node that failed a step, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeFailure {
+    /// The node's address.
+    pub node: String,
+    /// Shards it holds (its weight in a quorum).
+    pub shards: usize,
+    /// What went wrong, last error first.
+    pub reason: String,
+}
+
+impl fmt::Display for NodeFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({} shards): {}", self.node, self.shards, self.reason)
+    }
+}
+
+fn list(failures: &[NodeFailure]) -> String {
+    if failures.is_empty() {
+        return "no node failed".into();
+    }
+    failures.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+}
+
+/// Why a client operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The configuration or the account key file cannot be used.
+    #[error("{0}")]
+    Config(String),
+    /// The coordinator could not be reached or answered an error.
+    #[error("coordinator, while {during}: {source}")]
+    Coordinator {
+        /// What the client was doing.
+        during: &'static str,
+        /// The error.
+        source: ApiError,
+    },
+    /// Not enough nodes confirmed the blob to certify it.
+    #[error(
+        "could not store {blob_id}: nodes holding {weight} shards confirmed, {needed} are needed; \
+         failed nodes: {}",
+        list(failures)
+    )]
+    NoQuorum {
+        /// The blob.
+        blob_id: BlobId,
+        /// Shards whose nodes confirmed.
+        weight: usize,
+        /// Shards needed for a certificate.
+        needed: usize,
+        /// The nodes that failed.
+        failures: Vec<NodeFailure>,
+    },
+    /// The blob is not available to read.
+    #[error("blob {blob_id} is {}", describe(status))]
+    NotAvailable {
+        /// The blob.
+        blob_id: BlobId,
+        /// What the coordinator says of it.
+        status: BlobStatusKind,
+    },
+    /// No node served metadata that matches the blob ID.
+    #[error("no storage node served metadata of {blob_id} that matches it; failed nodes: {}", list(failures))]
+    NoMetadata {
+        /// The blob.
+        blob_id: BlobId,
+        /// The nodes that failed.
+        failures: Vec<NodeFailure>,
+    },
+    /// Too few valid slivers could be fetched to rebuild the data.
+    #[error(
+        "could not read {blob_id}: got {got} valid slivers of the {needed} needed; failed nodes: {}",
+        list(failures)
+    )]
+    NotEnoughSlivers {
+        /// The blob.
+        blob_id: BlobId,
+        /// Valid slivers fetched.
+        got: usize,
+        /// Slivers needed.
+        needed: usize,
+        /// The nodes that failed.
+        failures: Vec<NodeFailure>,
+    },
+    /// The blob was encoded inconsistently: its writer was faulty. Its data cannot be trusted.
+    #[error("blob {0} is inconsistently encoded: its writer was faulty; there is no trustworthy content")]
+    Inconsistent(BlobId),
+    /// A byte range outside the blob.
+    #[error("range {start}..{end} is outside the blob of {len} bytes")]
+    BadRange {
+        /// First byte asked.
+        start: u64,
+        /// End of the range asked.
+        end: u64,
+        /// Size of the blob.
+        len: u64,
+    },
+    /// The blob is a chunked file whose manifest or chunks do not add up.
+    #[error("bad file manifest in {blob_id}: {reason}")]
+    Manifest {
+        /// The manifest blob.
+        blob_id: BlobId,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Reading or writing a local file failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// The data cannot be encoded (e.g. too large for one blob of this system).
+    #[error("cannot encode: {0}")]
+    Encode(#[from] redstuff::EncodeError),
+    /// The blob's lifetime or ownership does not allow the operation.
+    #[error("{0}")]
+    Refused(String),
+}
+
+fn describe(status: &BlobStatusKind) -> &'static str {
+    match status {
+        BlobStatusKind::Nonexistent => "not stored (never certified, expired or deleted)",
+        BlobStatusKind::Registered => "registered but not certified: its upload did not finish",
+        BlobStatusKind::Certified => "certified",
+        BlobStatusKind::Invalid => "invalid: proven inconsistently encoded by its writer",
+    }
+}
+
+impl Error {
+    pub(crate) fn coordinator(during: &'static str) -> impl FnOnce(ApiError) -> Error {
+        move |source| Error::Coordinator { during, source }
+    }
+
+    pub(crate) fn io(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
+        move |source| Error::Io { path: path.display().to_string(), source }
+    }
+}

@@ -1,0 +1,269 @@
+//! Files larger than one chunk: stored as chunk blobs plus a small manifest blob naming them,
+//! read back as one file.
+//!
+//! A manifest blob is the bytes [`MAGIC`] followed by a JSON [`Manifest`]. A file that is
+//! stored whole is never one that starts with [`MAGIC`] (such a file is stored as a
+//! one-chunk manifest instead), so a blob starting with [`MAGIC`] is always a manifest.
+
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::ops::Range;
+use std::path::Path;
+
+use redstuff::BlobId;
+use serde::{Deserialize, Serialize};
+
+use crate::{Client, Error, Progress, ReadOutcome, StoreOptions, StoreOutcome, StoredHow};
+
+/// First bytes of every manifest blob.
+pub const MAGIC: &[u8] = b"morsa-manifest-v1\n";
+
+/// Largest manifest read (a 1 TiB file in 1 GiB chunks needs about 100 KiB).
+const MAX_MANIFEST_BYTES: u64 = 16 << 20;
+
+/// The chunks of a file, in order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// Size of the whole file.
+    pub size: u64,
+    /// The chunks, in file order.
+    pub chunks: Vec<Chunk>,
+}
+
+/// One chunk of a file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Chunk {
+    /// The chunk's blob.
+    pub blob_id: BlobId,
+    /// Its size.
+    pub size: u64,
+}
+
+impl Manifest {
+    /// The manifest's blob bytes.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut bytes = MAGIC.to_vec();
+        bytes.extend(serde_json::to_vec(self).expect("manifests serialize"));
+        bytes
+    }
+
+    /// Parses a blob that starts with [`MAGIC`]; checks that the chunk sizes add up.
+    pub fn parse(blob_id: &BlobId, bytes: &[u8]) -> Result<Self, Error> {
+        let bad = |reason: String| Error::Manifest { blob_id: *blob_id, reason };
+        let body =
+            bytes.strip_prefix(MAGIC).ok_or_else(|| bad("it does not start with the manifest tag".into()))?;
+        let manifest: Manifest = serde_json::from_slice(body).map_err(|error| bad(error.to_string()))?;
+        let sum = manifest.chunks.iter().try_fold(0u64, |sum, chunk| sum.checked_add(chunk.size));
+        if sum != Some(manifest.size) {
+            return Err(bad(format!("its chunks do not add up to its size {}", manifest.size)));
+        }
+        Ok(manifest)
+    }
+
+    /// The chunks overlapping bytes `range` of the file, each with the part of it needed.
+    fn pieces(&self, range: Range<u64>) -> Vec<(&Chunk, Range<u64>)> {
+        let mut start = 0;
+        let mut pieces = Vec::new();
+        if range.is_empty() {
+            return pieces;
+        }
+        for chunk in &self.chunks {
+            let end = start + chunk.size;
+            if range.start < end && start < range.end {
+                let from = range.start.max(start) - start;
+                let to = range.end.min(end) - start;
+                pieces.push((chunk, from..to));
+            }
+            start = end;
+        }
+        pieces
+    }
+}
+
+/// What storing a file did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileOutcome {
+    /// The blob to read the file back from: its own blob, or its manifest's.
+    pub blob_id: BlobId,
+    /// The file's size.
+    pub size: u64,
+    /// Each blob stored, chunks first and the manifest last (one entry for a small file).
+    pub blobs: Vec<StoreOutcome>,
+}
+
+impl FileOutcome {
+    /// Whether nothing new had to be uploaded.
+    pub fn already_stored(&self) -> bool {
+        self.blobs.iter().all(|blob| blob.how == StoredHow::AlreadyCertified)
+    }
+}
+
+impl Client {
+    /// Stores the file at `path`: as one blob if it fits in one chunk, else as chunks and a
+    /// manifest. At most one chunk is held in memory (plus its encoding).
+    pub async fn store_file(&self, path: &Path, options: &StoreOptions) -> Result<FileOutcome, Error> {
+        let mut file = std::fs::File::open(path).map_err(Error::io(path))?;
+        let size = file.metadata().map_err(Error::io(path))?.len();
+        let chunk_size = self.effective_chunk_size();
+        let mut head = vec![0; MAGIC.len().min(usize::try_from(size).unwrap_or(usize::MAX))];
+        file.read_exact(&mut head).map_err(Error::io(path))?;
+        if size <= chunk_size && head != MAGIC {
+            file.seek(SeekFrom::Start(0)).map_err(Error::io(path))?;
+            let mut data = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+            file.read_to_end(&mut data).map_err(Error::io(path))?;
+            let outcome = self.store_blob(data, options).await?;
+            return Ok(FileOutcome { blob_id: outcome.blob_id, size, blobs: vec![outcome] });
+        }
+        file.seek(SeekFrom::Start(0)).map_err(Error::io(path))?;
+        let count = usize::try_from(size.div_ceil(chunk_size).max(1)).unwrap_or(usize::MAX);
+        let mut blobs = Vec::with_capacity(count + 1);
+        let mut chunks = Vec::with_capacity(count);
+        for index in 0..count {
+            let length = chunk_size.min(size - chunk_size * u64::try_from(index).unwrap_or(0));
+            let mut data = Vec::with_capacity(usize::try_from(length).unwrap_or(0));
+            (&mut file).take(length).read_to_end(&mut data).map_err(Error::io(path))?;
+            if u64::try_from(data.len()).ok() != Some(length) {
+                return Err(Error::Io {
+                    path: path.display().to_string(),
+                    source: std::io::Error::new(
+                        std::io::ErrorKind::UnexpectedEof,
+                        "the file shrank while read",
+                    ),
+                });
+            }
+            let outcome = self.store_blob(data, options).await?;
+            chunks.push(Chunk { blob_id: outcome.blob_id, size: outcome.size });
+            blobs.push(outcome);
+            self.report(Progress::ChunkDone { index, count });
+        }
+        let manifest = Manifest { size, chunks };
+        let outcome = self.store_blob(manifest.to_bytes(), options).await?;
+        let blob_id = outcome.blob_id;
+        blobs.push(outcome);
+        Ok(FileOutcome { blob_id, size, blobs })
+    }
+
+    /// Reads what was stored as `blob_id` by [`Client::store_file`] (or any blob) into
+    /// `out`; a manifest's chunks are read one after the other. Answers the file's size.
+    pub async fn read_file(&self, blob_id: &BlobId, out: &mut dyn Write) -> Result<ReadSummary, Error> {
+        let first = self.read_blob(blob_id).await?;
+        let mut summary = ReadSummary::default();
+        summary.absorb(&first);
+        if !first.data.starts_with(MAGIC)
+            || u64::try_from(first.data.len()).unwrap_or(u64::MAX) > MAX_MANIFEST_BYTES
+        {
+            write_all(out, &first.data)?;
+            summary.size = u64::try_from(first.data.len()).unwrap_or(u64::MAX);
+            return Ok(summary);
+        }
+        let manifest = Manifest::parse(blob_id, &first.data)?;
+        drop(first);
+        let count = manifest.chunks.len();
+        for (index, chunk) in manifest.chunks.iter().enumerate() {
+            let read = self.read_blob(&chunk.blob_id).await?;
+            if u64::try_from(read.data.len()).ok() != Some(chunk.size) {
+                return Err(Error::Manifest {
+                    blob_id: *blob_id,
+                    reason: format!(
+                        "chunk {index} has {} bytes, the manifest says {}",
+                        read.data.len(),
+                        chunk.size
+                    ),
+                });
+            }
+            summary.absorb(&read);
+            write_all(out, &read.data)?;
+            self.report(Progress::ChunkDone { index, count });
+        }
+        summary.size = manifest.size;
+        Ok(summary)
+    }
+
+    /// Reads bytes `range` of what was stored as `blob_id` (a whole blob or a chunked file).
+    pub async fn read_file_range(&self, blob_id: &BlobId, range: Range<u64>) -> Result<ReadOutcome, Error> {
+        let head = match self.blob_size(blob_id).await? {
+            size if size >= u64::try_from(MAGIC.len()).unwrap_or(u64::MAX) && size <= MAX_MANIFEST_BYTES => {
+                self.read_blob_range(blob_id, 0..u64::try_from(MAGIC.len()).unwrap_or(0)).await?.data
+            }
+            _ => Vec::new(),
+        };
+        if head != MAGIC {
+            return self.read_blob_range(blob_id, range).await;
+        }
+        let manifest = Manifest::parse(blob_id, &self.read_blob(blob_id).await?.data)?;
+        if range.start > range.end || range.end > manifest.size {
+            return Err(Error::BadRange { start: range.start, end: range.end, len: manifest.size });
+        }
+        let mut outcome = ReadOutcome { data: Vec::new(), bad_slivers: Vec::new(), failures: Vec::new() };
+        for (chunk, part) in manifest.pieces(range) {
+            let read = self.read_blob_range(&chunk.blob_id, part).await?;
+            outcome.data.extend(read.data);
+            outcome.bad_slivers.extend(read.bad_slivers);
+            outcome.failures.extend(read.failures);
+        }
+        Ok(outcome)
+    }
+}
+
+/// What reading a file found, besides its bytes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReadSummary {
+    /// Bytes written.
+    pub size: u64,
+    /// Slivers that failed verification.
+    pub bad_slivers: Vec<crate::BadSliver>,
+    /// Nodes that could not serve.
+    pub failures: Vec<crate::NodeFailure>,
+}
+
+impl ReadSummary {
+    fn absorb(&mut self, read: &ReadOutcome) {
+        self.bad_slivers.extend(read.bad_slivers.iter().cloned());
+        for failure in &read.failures {
+            if !self.failures.iter().any(|known| known.node == failure.node) {
+                self.failures.push(failure.clone());
+            }
+        }
+    }
+}
+
+fn write_all(out: &mut dyn Write, data: &[u8]) -> Result<(), Error> {
+    out.write_all(data).map_err(|source| Error::Io { path: "output".into(), source })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(seed: u8) -> BlobId {
+        BlobId::from_root(1, &[seed; 32])
+    }
+
+    #[test]
+    fn a_manifest_round_trips_and_its_sizes_must_add_up() {
+        let manifest = Manifest {
+            size: 30,
+            chunks: vec![Chunk { blob_id: id(1), size: 10 }, Chunk { blob_id: id(2), size: 20 }],
+        };
+        let bytes = manifest.to_bytes();
+        assert!(bytes.starts_with(MAGIC));
+        assert_eq!(Manifest::parse(&id(9), &bytes).unwrap(), manifest);
+        let wrong = Manifest { size: 31, ..manifest };
+        assert!(Manifest::parse(&id(9), &wrong.to_bytes()).unwrap_err().to_string().contains("add up"));
+        assert!(Manifest::parse(&id(9), b"morsa-manifest-v1\n{").is_err());
+    }
+
+    #[test]
+    fn a_range_maps_to_the_parts_of_the_chunks_it_overlaps() {
+        let manifest = Manifest {
+            size: 30,
+            chunks: vec![Chunk { blob_id: id(1), size: 10 }, Chunk { blob_id: id(2), size: 20 }],
+        };
+        let pieces: Vec<_> = manifest.pieces(5..15).into_iter().map(|(c, r)| (c.blob_id, r)).collect();
+        assert_eq!(pieces, vec![(id(1), 5..10), (id(2), 0..5)]);
+        let pieces: Vec<_> = manifest.pieces(10..30).into_iter().map(|(c, r)| (c.blob_id, r)).collect();
+        assert_eq!(pieces, vec![(id(2), 0..20)]);
+        assert!(manifest.pieces(7..7).is_empty());
+    }
+}

@@ -1,0 +1,202 @@
+//! The committee as the client sees it: a client per storage node, who holds which sliver
+//! pair of a blob, and how fast each node has answered lately.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use morsa_api::client::{ClientError as ApiError, ClientOptions, NodeClient};
+use morsa_api::node::NodeErrorCode;
+use morsa_core::{Committee, ShardIndex};
+use redstuff::{BlobId, EncodingConfig, SliverType};
+
+use crate::error::NodeFailure;
+
+/// Latency assumed for a node that has not answered yet, in microseconds.
+const UNKNOWN_LATENCY_US: u64 = 20_000;
+
+/// The storage nodes of one committee.
+#[derive(Debug)]
+pub(crate) struct NodeSet {
+    committee: Committee,
+    clients: Vec<NodeClient>,
+    /// Exponentially weighted moving average of answer times, per member, in µs.
+    latency_us: Vec<AtomicU64>,
+}
+
+impl NodeSet {
+    pub(crate) fn new(
+        committee: Committee,
+        config: EncodingConfig,
+        http: &reqwest::Client,
+        options: ClientOptions,
+    ) -> Result<Self, ApiError> {
+        let clients = committee
+            .members
+            .iter()
+            .map(|member| NodeClient::with_http(http.clone(), &member.address, config, options))
+            .collect::<Result<Vec<_>, _>>()?;
+        let latency_us = committee.members.iter().map(|_| AtomicU64::new(UNKNOWN_LATENCY_US)).collect();
+        Ok(Self { committee, clients, latency_us })
+    }
+
+    pub(crate) fn committee(&self) -> &Committee {
+        &self.committee
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.clients.len()
+    }
+
+    pub(crate) fn client(&self, member: usize) -> &NodeClient {
+        &self.clients[member]
+    }
+
+    /// The member holding the shard that stores sliver pair `pair` of `blob_id`.
+    pub(crate) fn owner_of_pair(&self, blob_id: &BlobId, pair: usize) -> Option<usize> {
+        let n = usize::from(self.committee.n_shards);
+        let shard = u16::try_from(blob_id.shard_for_pair(pair, n)).ok()?;
+        self.committee.shard_owner(ShardIndex(shard))
+    }
+
+    /// The member holding sliver `index` of `kind`, and the pair it is in.
+    pub(crate) fn owner_of_sliver(
+        &self,
+        blob_id: &BlobId,
+        kind: SliverType,
+        index: usize,
+    ) -> Option<(usize, usize)> {
+        let n = usize::from(self.committee.n_shards);
+        let pair = match kind {
+            SliverType::Primary => index,
+            SliverType::Secondary => redstuff::secondary_index_of_pair(index, n),
+        };
+        Some((self.owner_of_pair(blob_id, pair)?, pair))
+    }
+
+    /// Sliver pairs of `blob_id` that `member` stores.
+    pub(crate) fn pairs_of(&self, blob_id: &BlobId, member: usize) -> Vec<usize> {
+        let n = usize::from(self.committee.n_shards);
+        self.committee.members[member]
+            .shards
+            .iter()
+            .map(|shard| blob_id.pair_for_shard(usize::from(shard.0), n))
+            .collect()
+    }
+
+    pub(crate) fn weight(&self, member: usize) -> usize {
+        self.committee.weight(member)
+    }
+
+    /// Records that `member` answered in `elapsed`.
+    pub(crate) fn record_latency(&self, member: usize, elapsed: Duration) {
+        let sample = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+        let slot = &self.latency_us[member];
+        let old = slot.load(Ordering::Relaxed);
+        // New = 3/4 old + 1/4 sample: a few slow answers move a node back quickly.
+        slot.store(old - old / 4 + sample / 4, Ordering::Relaxed);
+    }
+
+    /// Records that `member` failed: it is treated as slow for a while.
+    pub(crate) fn record_failure(&self, member: usize) {
+        self.record_latency(member, Duration::from_secs(2));
+    }
+
+    pub(crate) fn latency(&self, member: usize) -> Duration {
+        Duration::from_micros(self.latency_us[member].load(Ordering::Relaxed))
+    }
+
+    /// Members from fastest to slowest.
+    pub(crate) fn by_latency(&self) -> Vec<usize> {
+        let mut members: Vec<usize> = (0..self.len()).collect();
+        members.sort_by_key(|member| self.latency(*member));
+        members
+    }
+
+    /// A failure report for `member`.
+    pub(crate) fn failure(&self, member: usize, reason: impl Into<String>) -> NodeFailure {
+        NodeFailure {
+            node: self.committee.members[member].address.clone(),
+            shards: self.weight(member),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Whether an error may go away if the same request is sent again later.
+pub(crate) fn is_transient(error: &ApiError) -> bool {
+    match error {
+        ApiError::Transport(_) | ApiError::Timeout => true,
+        ApiError::Http { status, .. } => match error.node_code() {
+            Some(NodeErrorCode::NotRegistered | NodeErrorCode::NotReady | NodeErrorCode::Unavailable) => true,
+            Some(_) => false,
+            None => status.is_server_error() || status.as_u16() == 429,
+        },
+        ApiError::Decode(_) | ApiError::TooLarge { .. } | ApiError::InvalidUrl(_) => false,
+    }
+}
+
+/// How a request is retried.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Retry {
+    /// Tries in all.
+    pub attempts: u32,
+    /// First pause; doubles after each try.
+    pub first_pause: Duration,
+    /// Longest pause.
+    pub max_pause: Duration,
+}
+
+impl Retry {
+    /// For uploads: a node that is briefly busy or has not seen the registration yet.
+    pub(crate) const UPLOAD: Retry =
+        Retry { attempts: 6, first_pause: Duration::from_millis(50), max_pause: Duration::from_secs(2) };
+
+    /// Runs `call` until it succeeds, fails for good, or runs out of tries.
+    pub(crate) async fn run<T, F, Fut>(self, mut call: F) -> Result<T, ApiError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, ApiError>>,
+    {
+        let mut pause = self.first_pause;
+        let mut attempt = 1;
+        loop {
+            match call().await {
+                Ok(value) => return Ok(value),
+                Err(error) if attempt < self.attempts && is_transient(&error) => {
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(self.max_pause);
+                    attempt += 1;
+                }
+                Err(error) => return Err(error),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn transient_errors_are_retried_and_permanent_ones_are_not() {
+        let retry =
+            Retry { attempts: 3, first_pause: Duration::from_millis(1), max_pause: Duration::from_millis(2) };
+        let mut calls = 0;
+        let result: Result<(), _> = retry
+            .run(|| {
+                calls += 1;
+                async { Err(ApiError::Timeout) }
+            })
+            .await;
+        assert_eq!((result, calls), (Err(ApiError::Timeout), 3));
+        let mut calls = 0;
+        let result: Result<(), _> = retry
+            .run(|| {
+                calls += 1;
+                async { Err(ApiError::Decode("bad".into())) }
+            })
+            .await;
+        assert!(result.is_err());
+        assert_eq!(calls, 1);
+    }
+}

@@ -1,0 +1,310 @@
+//! Storing one blob: encode, pay and register, upload to every node, certify with a quorum.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use morsa_api::coord::{BlobStatusKind, Command, Event};
+use morsa_api::node::SignedConfirmation;
+use morsa_core::{BlsSignature, Certificate, Epoch, ObjectId, PersistenceType, Threshold};
+use redstuff::{BlobId, EncodedBlob, MetadataWithId, SliverType};
+use tokio::task::JoinSet;
+
+use crate::nodes::{NodeSet, Retry};
+use crate::{Client, Error, NodeFailure, Progress, ProgressSink};
+
+/// How long uploads to nodes still busy after certification may go on before the store
+/// returns without them (they are then left for the nodes' own repair).
+const STRAGGLER_GRACE: Duration = Duration::from_secs(10);
+
+/// Confirmations are asked again while a node is still committing.
+const CONFIRMATION_RETRY: Retry =
+    Retry { attempts: 8, first_pause: Duration::from_millis(20), max_pause: Duration::from_secs(1) };
+
+/// How to store a blob.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// Epochs to pay for, starting with the current one.
+    pub epochs: u32,
+    /// Permanent blobs cannot be deleted before they expire; others can, by their owner.
+    pub permanent: bool,
+    /// Store again even if the blob is already certified for long enough.
+    pub force: bool,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self { epochs: 5, permanent: false, force: false }
+    }
+}
+
+/// What a store did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoredHow {
+    /// Uploaded and certified now, as blob object `object`.
+    NewlyCertified {
+        /// The new blob object.
+        object: ObjectId,
+    },
+    /// Already certified until at least the asked end epoch; nothing was uploaded.
+    AlreadyCertified,
+}
+
+/// The result of storing one blob.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreOutcome {
+    /// The blob ID.
+    pub blob_id: BlobId,
+    /// Unencoded size.
+    pub size: u64,
+    /// Encoded size (what storage was paid for).
+    pub encoded_size: u64,
+    /// What happened.
+    pub how: StoredHow,
+    /// First epoch in which the blob is no longer stored.
+    pub end_epoch: Epoch,
+    /// Nodes that did not get (all of) their slivers; they rebuild them on their own.
+    pub left_behind: Vec<NodeFailure>,
+    /// Time spent encoding.
+    pub encode_time: Duration,
+    /// Time from the start to certification.
+    pub total_time: Duration,
+}
+
+impl Client {
+    /// Stores `data` as one blob (at most [`redstuff::EncodingConfig::max_blob_size`] bytes;
+    /// see [`Client::store_file`] for larger files).
+    pub async fn store_blob(&self, data: Vec<u8>, options: &StoreOptions) -> Result<StoreOutcome, Error> {
+        let started = Instant::now();
+        let size = u64::try_from(data.len()).unwrap_or(u64::MAX);
+        let encoding = self.encoding;
+        let encoded = tokio::task::spawn_blocking(move || redstuff::encode(encoding, &data))
+            .await
+            .map_err(|error| Error::Refused(format!("the encoder panicked: {error}")))??;
+        let encode_time = started.elapsed();
+        self.report(Progress::Encoded { bytes: size });
+        let blob_id = *encoded.metadata.blob_id();
+        let encoded_size = encoding.encoded_size(size).map_err(redstuff::EncodeError::from)?;
+
+        let epoch = self.coord.system().await.map_err(Error::coordinator("reading the epoch"))?.epoch;
+        let status = self
+            .coord
+            .blob_status(&blob_id)
+            .await
+            .map_err(Error::coordinator("checking the blob's status"))?;
+        let wanted_end = Epoch(epoch.0 + options.epochs);
+        if !options.force
+            && status.status == BlobStatusKind::Certified
+            && status.end_epoch.is_some_and(|end| end >= wanted_end)
+            && (status.permanent || !options.permanent)
+        {
+            self.report(Progress::AlreadyStored { blob_id });
+            return Ok(StoreOutcome {
+                blob_id,
+                size,
+                encoded_size,
+                how: StoredHow::AlreadyCertified,
+                end_epoch: status.end_epoch.unwrap_or(wanted_end),
+                left_behind: Vec::new(),
+                encode_time,
+                total_time: started.elapsed(),
+            });
+        }
+
+        let reserved = self
+            .submit(
+                Command::ReserveStorage { size: encoded_size, epochs: options.epochs },
+                "reserving storage",
+            )
+            .await?;
+        let storage = *reserved.created.first().ok_or_else(|| no_object("reserving storage"))?;
+        let register = Command::RegisterBlob {
+            storage,
+            blob_id,
+            root_hash: encoded.metadata.metadata().root(),
+            size,
+            encoding_type: redstuff::ENCODING_TYPE_RS2,
+            deletable: !options.permanent,
+        };
+        let registered = self.submit(register, "registering the blob").await?;
+        let object = *registered.created.first().ok_or_else(|| no_object("registering the blob"))?;
+        let end_epoch = registered
+            .events
+            .iter()
+            .find_map(|record| match &record.event {
+                Event::BlobRegistered { end_epoch, object: registered, .. } if *registered == object => {
+                    Some(*end_epoch)
+                }
+                _ => None,
+            })
+            .unwrap_or(wanted_end);
+        let persistence = match options.permanent {
+            true => PersistenceType::Permanent,
+            false => PersistenceType::Deletable { object_id: object },
+        };
+
+        let nodes = self.refresh_nodes().await?;
+        let encoded = Arc::new(encoded);
+        let total = encoded
+            .pairs
+            .iter()
+            .map(|pair| pair.primary.symbols.len() + pair.secondary.symbols.len())
+            .sum::<usize>();
+        self.report(Progress::UploadStarted { blob_id, total: u64::try_from(total).unwrap_or(u64::MAX) });
+        let mut uploads = JoinSet::new();
+        for member in 0..nodes.len() {
+            let upload = Upload {
+                nodes: Arc::clone(&nodes),
+                member,
+                encoded: Arc::clone(&encoded),
+                persistence,
+                concurrency: self.max_requests_per_node,
+                progress: Arc::clone(&self.progress),
+            };
+            uploads.spawn(upload.run());
+        }
+        drop(encoded);
+
+        let n = usize::from(nodes.committee().n_shards);
+        let needed = Threshold::Quorum.min_weight(n);
+        let (mut weight, mut parts, mut failures) = (0, Vec::new(), Vec::new());
+        while weight < needed {
+            let Some(result) = uploads.join_next().await else { break };
+            match result.map_err(|error| format!("upload task failed: {error}")) {
+                Ok(Ok((member, signature))) => {
+                    weight += nodes.weight(member);
+                    parts.push((u16::try_from(member).unwrap_or(u16::MAX), signature));
+                    self.report(Progress::Confirmation { weight, needed });
+                }
+                Ok(Err(failure)) => failures.push(failure),
+                Err(reason) => failures.push(NodeFailure { node: "?".into(), shards: 0, reason }),
+            }
+        }
+        if weight < needed {
+            return Err(Error::NoQuorum { blob_id, weight, needed, failures });
+        }
+        let certificate = Certificate::aggregate(&parts)
+            .map_err(|error| Error::Refused(format!("aggregating confirmations: {error}")))?;
+        self.submit(Command::CertifyBlob { object, certificate }, "certifying the blob").await?;
+        self.report(Progress::Certified { blob_id });
+        let total_time = started.elapsed();
+
+        // Give the slower nodes a moment to finish, so they need not repair right away.
+        let _ = tokio::time::timeout(STRAGGLER_GRACE, async {
+            while let Some(result) = uploads.join_next().await {
+                if let Ok(Err(failure)) = result {
+                    failures.push(failure);
+                }
+            }
+        })
+        .await;
+        for member in 0..nodes.len() {
+            if !parts.iter().any(|(index, _)| usize::from(*index) == member)
+                && !failures.iter().any(|failure| failure.node == nodes.committee().members[member].address)
+                && !uploads.is_empty()
+            {
+                failures.push(nodes.failure(member, "still uploading when the store finished"));
+            }
+        }
+        uploads.abort_all();
+        Ok(StoreOutcome {
+            blob_id,
+            size,
+            encoded_size,
+            how: StoredHow::NewlyCertified { object },
+            end_epoch,
+            left_behind: failures,
+            encode_time,
+            total_time,
+        })
+    }
+}
+
+fn no_object(during: &str) -> Error {
+    Error::Refused(format!("the coordinator created no object while {during}"))
+}
+
+/// Everything one node gets, and its signed confirmation back.
+struct Upload {
+    nodes: Arc<NodeSet>,
+    member: usize,
+    encoded: Arc<EncodedBlob>,
+    persistence: PersistenceType,
+    concurrency: usize,
+    progress: ProgressSink,
+}
+
+impl Upload {
+    async fn run(self) -> Result<(usize, BlsSignature), NodeFailure> {
+        let Upload { nodes, member, encoded, persistence, concurrency, progress } = self;
+        let client = nodes.client(member);
+        let blob_id = *encoded.metadata.blob_id();
+        let fail = |what: String| {
+            nodes.record_failure(member);
+            nodes.failure(member, what)
+        };
+        let metadata = MetadataWithId { blob_id, metadata: encoded.metadata.metadata().clone() };
+        let started = Instant::now();
+        Retry::UPLOAD
+            .run(|| client.put_metadata(&blob_id, &metadata))
+            .await
+            .map_err(|error| fail(format!("metadata: {error}")))?;
+        nodes.record_latency(member, started.elapsed());
+
+        let slivers: Vec<(usize, SliverType)> = nodes
+            .pairs_of(&blob_id, member)
+            .into_iter()
+            .flat_map(|pair| [(pair, SliverType::Primary), (pair, SliverType::Secondary)])
+            .collect();
+        let mut sent = futures_util::stream::iter(slivers)
+            .map(|(pair, kind)| {
+                let encoded = &encoded;
+                async move {
+                    let sliver = match kind {
+                        SliverType::Primary => &encoded.pairs[pair].primary,
+                        SliverType::Secondary => &encoded.pairs[pair].secondary,
+                    };
+                    let index = u16::try_from(pair).unwrap_or(u16::MAX);
+                    Retry::UPLOAD
+                        .run(|| client.put_sliver(&blob_id, index, kind, sliver, false))
+                        .await
+                        .map(|()| sliver.symbols.len())
+                        .map_err(|error| format!("{kind} sliver of pair {pair}: {error}"))
+                }
+            })
+            .buffer_unordered(concurrency.max(1));
+        while let Some(result) = sent.next().await {
+            let bytes = result.map_err(&fail)?;
+            progress(&Progress::SliverUploaded { bytes: u64::try_from(bytes).unwrap_or(u64::MAX) });
+        }
+        drop(sent);
+        drop(encoded);
+
+        let confirmation = CONFIRMATION_RETRY
+            .run(|| async {
+                match &persistence {
+                    PersistenceType::Permanent => client.permanent_confirmation(&blob_id).await,
+                    PersistenceType::Deletable { object_id } => {
+                        client.deletable_confirmation(&blob_id, object_id).await
+                    }
+                }
+            })
+            .await
+            .map_err(|error| fail(format!("confirmation: {error}")))?;
+        check_confirmation(&nodes, member, &confirmation, &blob_id, &persistence).map_err(&fail)?;
+        Ok((member, confirmation.signature))
+    }
+}
+
+fn check_confirmation(
+    nodes: &NodeSet,
+    member: usize,
+    confirmation: &SignedConfirmation,
+    blob_id: &BlobId,
+    persistence: &PersistenceType,
+) -> Result<(), String> {
+    let committee = nodes.committee();
+    confirmation
+        .verify(blob_id, persistence, committee.epoch, &committee.members[member].public_key)
+        .map_err(|error| format!("its confirmation does not verify: {error}"))
+}

@@ -1,0 +1,188 @@
+//! A whole system in one test process: a coordinator and storage nodes, each serving real
+//! HTTP on its own 127.0.0.1 port, stoppable one by one.
+#![allow(dead_code, missing_docs, clippy::unwrap_used)]
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use morsa_api::client::CoordClient;
+use morsa_client::Client;
+use morsa_coord::{Coordinator, Genesis, GenesisAccount, GenesisNode};
+use morsa_core::{AccountKey, BlsSecretKey};
+use morsa_node::server::{Served, serve};
+use morsa_node::{Limits, Node};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub const CHAIN: &str = "client-test";
+
+/// One storage node of the system.
+pub struct LocalNode {
+    pub address: String,
+    key: BlsSecretKey,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+/// The system and a funded user account.
+pub struct System {
+    pub coordinator_url: String,
+    pub nodes: Vec<LocalNode>,
+    pub user: AccountKey,
+    pub n_shards: u16,
+    dir: tempfile::TempDir,
+    coord_task: JoinHandle<()>,
+}
+
+impl Drop for System {
+    fn drop(&mut self) {
+        self.coord_task.abort();
+        for node in &mut self.nodes {
+            if let Some(task) = node.task.take() {
+                task.abort();
+            }
+        }
+    }
+}
+
+async fn listener() -> (TcpListener, String) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    (listener, address)
+}
+
+impl System {
+    /// `nodes` nodes with equal stake sharing `n_shards` shards.
+    pub async fn start(nodes: usize, n_shards: u16) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let user = AccountKey::from_seed([7; 32]);
+        let mut listeners = Vec::new();
+        let mut genesis_nodes = Vec::new();
+        let mut keys = Vec::new();
+        for index in 0..nodes {
+            let key = BlsSecretKey::from_seed([u8::try_from(index).unwrap() + 1; 32]);
+            let (listener, address) = listener().await;
+            let registration = morsa_node::keys::registration(&key);
+            genesis_nodes.push(GenesisNode {
+                public_key: registration.public_key,
+                proof_of_possession: registration.proof_of_possession,
+                address: address.clone(),
+                stake: 100,
+                capacity: 1 << 40,
+                operator: AccountKey::from_seed([100; 32]).id(),
+            });
+            listeners.push((listener, address));
+            keys.push(key);
+        }
+        let genesis = Genesis {
+            chain_id: CHAIN.into(),
+            n_shards,
+            epoch_duration_ms: 3_600_000,
+            genesis_time_ms: morsa_coord::server::now_ms(),
+            storage_price_per_mib_epoch: 1,
+            write_price_per_mib: 1,
+            max_epochs_ahead: 50,
+            max_shards_per_node: n_shards,
+            nodes: genesis_nodes,
+            accounts: vec![GenesisAccount { id: user.id(), balance: 1 << 50 }],
+        };
+        let coordinator = Coordinator::open(&genesis, &dir.path().join("coord.redb")).unwrap();
+        let (coord_listener, coord_address) = listener().await;
+        let shared = morsa_coord::server::Shared::new(coordinator);
+        let coord_task = tokio::spawn(async move {
+            let _ = morsa_coord::server::serve(coord_listener, shared, std::future::pending()).await;
+        });
+        let coordinator_url = format!("http://{coord_address}");
+        let mut system = System { coordinator_url, nodes: Vec::new(), user, n_shards, dir, coord_task };
+        for ((listener, address), key) in listeners.into_iter().zip(keys) {
+            let mut node = LocalNode { address, key, stop: None, task: None };
+            system.run_node(&mut node, Some(listener)).await;
+            system.nodes.push(node);
+        }
+        system
+    }
+
+    async fn run_node(&self, node: &mut LocalNode, listener: Option<TcpListener>) {
+        let listener = match listener {
+            Some(listener) => listener,
+            None => TcpListener::bind(&node.address).await.unwrap(),
+        };
+        let coord = CoordClient::new(&self.coordinator_url).unwrap();
+        let store_path = self.dir.path().join(format!("{}.redb", node.address.replace(':', "_")));
+        let store = morsa_store::NodeStore::open(&store_path).unwrap();
+        let view = morsa_node::follower::fetch_view(&coord).await.unwrap();
+        let served =
+            Served::new(Arc::new(Node::new(node.key.clone(), store, view).unwrap()), &Limits::default());
+        let (stop, stopped) = oneshot::channel();
+        node.stop = Some(stop);
+        node.task = Some(tokio::spawn(async move {
+            let shutdown = async move {
+                let _ = stopped.await;
+            };
+            let _ = serve(listener, served, &Limits::default(), coord, shutdown).await;
+        }));
+    }
+
+    /// Stops node `index` (its port refuses connections until restarted).
+    pub async fn stop_node(&mut self, index: usize) {
+        let node = &mut self.nodes[index];
+        if let Some(stop) = node.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = node.task.take() {
+            task.abort();
+            let _ = task.await;
+        }
+    }
+
+    /// Restarts node `index` on its address and data.
+    pub async fn start_node(&mut self, index: usize) {
+        let mut node = std::mem::replace(
+            &mut self.nodes[index],
+            LocalNode {
+                address: String::new(),
+                key: BlsSecretKey::from_seed([0; 32]),
+                stop: None,
+                task: None,
+            },
+        );
+        self.run_node(&mut node, None).await;
+        self.nodes[index] = node;
+    }
+
+    /// A client for the user.
+    pub async fn client(&self) -> Client {
+        Client::with_key(&self.coordinator_url, self.user.clone()).await.unwrap()
+    }
+
+    /// Indices of nodes whose shards add up to at most `f`, the most that may fail.
+    pub async fn nodes_holding_at_most_f(&self) -> Vec<usize> {
+        let committee = CoordClient::new(&self.coordinator_url).unwrap().committee().await.unwrap().current;
+        let f = redstuff::EncodingConfig::new(self.n_shards).unwrap().f();
+        let mut chosen = Vec::new();
+        let mut weight = 0;
+        for (member, info) in committee.members.iter().enumerate() {
+            if weight + info.shards.len() <= f {
+                weight += info.shards.len();
+                chosen.push(self.nodes.iter().position(|node| node.address == info.address).unwrap());
+            }
+            let _ = member;
+        }
+        chosen
+    }
+}
+
+/// Test data: a pattern no two offsets of which repeat within a small window.
+pub fn data(len: usize, seed: u8) -> Vec<u8> {
+    (0..len).map(|i| u8::try_from((i * 31 + usize::from(seed) * 7 + i / 251) % 256).unwrap()).collect()
+}
+
+/// Waits until `check` holds, polling, for at most 20 s.
+pub async fn eventually<F: std::future::Future<Output = bool>>(mut check: impl FnMut() -> F, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !check().await {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

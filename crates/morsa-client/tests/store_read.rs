@@ -1,0 +1,102 @@
+//! The client against a whole system in one process (real HTTP on loopback): stores and
+//! reads back byte-identical data, also with nodes down, and reads ranges.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::{System, data};
+use morsa_client::{Error, StoreOptions, StoredHow};
+
+const N: u16 = 13;
+
+fn slice<'a>(blob: &'a [u8], range: &std::ops::Range<u64>) -> &'a [u8] {
+    &blob[usize::try_from(range.start).unwrap()..usize::try_from(range.end).unwrap()]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blobs_of_every_size_come_back_byte_identical() {
+    let system = System::start(4, N).await;
+    let client = system.client().await;
+    for len in [0, 1, 1000, (1 << 20) + 1] {
+        let blob = data(len, 1);
+        let stored = client.store_blob(blob.clone(), &StoreOptions::default()).await.unwrap();
+        assert!(matches!(stored.how, StoredHow::NewlyCertified { .. }), "{len}: {stored:?}");
+        assert!(stored.left_behind.is_empty(), "{len}: {:?}", stored.left_behind);
+        let read = client.read_blob(&stored.blob_id).await.unwrap();
+        assert_eq!(read.data.len(), len);
+        assert!(read.data == blob, "{len} bytes differ");
+        assert!(read.bad_slivers.is_empty() && read.failures.is_empty());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blob_certified_for_long_enough_is_not_uploaded_again() {
+    let system = System::start(4, N).await;
+    let client = system.client().await;
+    let blob = data(5000, 2);
+    let first = client.store_blob(blob.clone(), &StoreOptions::default()).await.unwrap();
+    let again = client.store_blob(blob.clone(), &StoreOptions::default()).await.unwrap();
+    assert_eq!(again.how, StoredHow::AlreadyCertified);
+    assert_eq!(again.blob_id, first.blob_id);
+    let longer = StoreOptions { epochs: 20, ..StoreOptions::default() };
+    let extended = client.store_blob(blob, &longer).await.unwrap();
+    assert!(matches!(extended.how, StoredHow::NewlyCertified { .. }));
+    assert_eq!(client.list_blobs().await.unwrap().len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_nodes_holding_f_shards_down_stores_and_reads_succeed() {
+    let mut system = System::start(7, N).await;
+    let down = system.nodes_holding_at_most_f().await;
+    assert!(!down.is_empty());
+    let client = system.client().await;
+    let before = data(300_000, 3);
+    let stored_before = client.store_blob(before.clone(), &StoreOptions::default()).await.unwrap();
+    for node in &down {
+        system.stop_node(*node).await;
+    }
+    let during = data(200_000, 4);
+    let stored_during = client.store_blob(during.clone(), &StoreOptions::default()).await.unwrap();
+    assert_eq!(stored_during.left_behind.len(), down.len(), "{:?}", stored_during.left_behind);
+    for (stored, expected) in [(&stored_before, &before), (&stored_during, &during)] {
+        let read = client.read_blob(&stored.blob_id).await.unwrap();
+        assert!(read.data == *expected);
+        let range = client.read_blob_range(&stored.blob_id, 1000..51_000).await.unwrap();
+        assert!(range.data == expected[1000..51_000]);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ranges_equal_the_slice_with_and_without_the_systematic_nodes() {
+    let mut system = System::start(4, N).await;
+    let client = system.client().await;
+    let blob = data(100_003, 5);
+    let stored = client.store_blob(blob.clone(), &StoreOptions::default()).await.unwrap();
+    let ranges = [0..0, 0..1, 17..4113, 50_000..100_003, 99_999..100_003, 0..100_003];
+    for range in ranges.clone() {
+        let read = client.read_blob_range(&stored.blob_id, range.clone()).await.unwrap();
+        assert!(read.data == slice(&blob, &range), "{range:?}");
+    }
+    let error = client.read_blob_range(&stored.blob_id, 5..100_004).await.unwrap_err();
+    assert!(matches!(error, Error::BadRange { len: 100_003, .. }), "{error}");
+    // One node down: the rows it held are read from secondary slivers of their columns.
+    system.stop_node(0).await;
+    for range in ranges {
+        let read = client.read_blob_range(&stored.blob_id, range.clone()).await.unwrap();
+        assert!(read.data == slice(&blob, &range), "{range:?} with a node down");
+        if range == (0..100_003) {
+            // Every row is read, so the stopped node was asked and reported.
+            assert_eq!(read.failures.len(), 1, "{:?}", read.failures);
+            assert_eq!(read.failures[0].node, system.nodes[0].address);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_blob_is_reported_as_not_stored() {
+    let system = System::start(4, N).await;
+    let client = system.client().await;
+    let unknown = redstuff::BlobId::from_root(10, &[9; 32]);
+    let error = client.read_blob(&unknown).await.unwrap_err();
+    assert!(error.to_string().contains("not stored"), "{error}");
+}
