@@ -1,0 +1,371 @@
+//! [`Cluster`]: the coordinator and the storage nodes of a local cluster, started, watched,
+//! killed, restarted and stopped as real processes.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use morsa_core::AccountKey;
+use morsa_node::keys;
+
+use crate::error::ClusterError;
+use crate::genesis::local_genesis;
+use crate::layout;
+use crate::pids;
+use crate::ports::free_loopback_addresses;
+use crate::process::{Launch, Process};
+use crate::ready::{READY_TIMEOUT, block_on, node_ready};
+use crate::spec::ClusterSpec;
+use crate::state::{ClusterState, CoordinatorState, NodeInfo, NodeState};
+
+/// How long a process may take to exit on SIGTERM before it is killed.
+pub const STOP_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// A running local cluster. Its methods block (they wait for processes); from async code,
+/// call them on a blocking thread (`tokio::task::spawn_blocking`).
+///
+/// Dropping it SIGKILLs every process still running; [`Cluster::shutdown`] stops them
+/// cleanly instead.
+#[derive(Debug)]
+pub struct Cluster {
+    spec: ClusterSpec,
+    coordinator_url: String,
+    control_url: Option<String>,
+    nodes: Vec<NodeInfo>,
+    node_processes: Vec<Process>,
+    // Declared after the nodes so that it is dropped (killed) after them, as in a clean shutdown.
+    coordinator: Process,
+    shut_down: bool,
+}
+
+impl Cluster {
+    /// Creates the cluster directory `spec.dir`, writes keys, genesis and configs, starts the
+    /// coordinator and the nodes, and waits until every node is ready (healthy and caught up
+    /// with the coordinator's events). Blocks for up to about a minute.
+    pub fn up(mut spec: ClusterSpec) -> Result<Self, ClusterError> {
+        spec.validate()?;
+        spec.dir = prepare_dir(&spec.dir)?;
+        let dir = spec.dir.clone();
+        let addresses = free_loopback_addresses(spec.nodes + 1)?;
+        let (coordinator_address, node_addresses) = addresses.split_at(1);
+        let registrations = (0..spec.nodes)
+            .map(|index| {
+                keys::generate_key_file(&dir.join(layout::node_key(index))).map(|k| keys::registration(&k))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let user = AccountKey::generate();
+        layout::write_new(&dir.join(layout::ACCOUNT_KEY), &layout::account_key_text(&user), 0o600)?;
+        let genesis = local_genesis(
+            spec.shards,
+            spec.epoch_duration_ms()?,
+            morsa_coord::server::now_ms(),
+            &registrations,
+            node_addresses,
+            user.id(),
+        );
+        let committee = genesis.initial_state()?.committee;
+        let genesis_text = serde_json::to_string_pretty(&genesis).map_err(|error| ClusterError::Io {
+            what: "cannot serialize the genesis".into(),
+            source: std::io::Error::other(error),
+        })?;
+        layout::write_new(&dir.join(layout::GENESIS), &genesis_text, 0o644)?;
+        let coordinator_config = dir.join(layout::COORD_CONFIG);
+        layout::write_new(&coordinator_config, &layout::coord_toml(coordinator_address[0]), 0o644)?;
+        let coordinator_url = format!("http://{}", coordinator_address[0]);
+
+        let mut nodes = Vec::with_capacity(spec.nodes);
+        for (index, (registration, address)) in registrations.iter().zip(node_addresses).enumerate() {
+            let config = dir.join(layout::node_config(index));
+            layout::write_new(&config, &layout::node_toml(index, *address, &coordinator_url), 0o644)?;
+            let shards = committee
+                .members
+                .iter()
+                .find(|member| member.node_id == registration.node_id)
+                .map(|member| member.shards.clone())
+                .unwrap_or_default();
+            nodes.push(NodeInfo {
+                index,
+                url: format!("http://{address}"),
+                node_id: registration.node_id,
+                shards,
+                config,
+                log: dir.join(layout::node_log(index)),
+            });
+        }
+        let launch = |name: String, args: [&str; 2], config: &Path, log: PathBuf| Launch {
+            name,
+            binary: spec.binary.clone(),
+            args: args.iter().map(OsString::from).chain(["--config".into(), config.into()]).collect(),
+            dir: dir.clone(),
+            log,
+        };
+        let coordinator = Process::new(launch(
+            "coordinator".into(),
+            ["coord", "run"],
+            &coordinator_config,
+            dir.join(layout::coord_log()),
+        ));
+        let node_processes = nodes
+            .iter()
+            .map(|node| {
+                Process::new(launch(
+                    format!("node {}", node.index),
+                    ["node", "run"],
+                    &node.config,
+                    node.log.clone(),
+                ))
+            })
+            .collect();
+        let mut cluster = Cluster {
+            spec,
+            coordinator_url,
+            control_url: None,
+            nodes,
+            node_processes,
+            coordinator,
+            shut_down: false,
+        };
+        cluster.start_coordinator()?;
+        for index in 0..cluster.nodes.len() {
+            cluster.spawn_node(index)?;
+        }
+        for index in 0..cluster.nodes.len() {
+            cluster.wait_ready(index)?;
+        }
+        layout::write_new(
+            &cluster.client_config_path(),
+            &layout::client_toml(&cluster.coordinator_url),
+            0o644,
+        )?;
+        cluster.save_state()?;
+        Ok(cluster)
+    }
+
+    /// The cluster directory (absolute).
+    pub fn dir(&self) -> &Path {
+        &self.spec.dir
+    }
+
+    /// The coordinator's base URL, `http://127.0.0.1:PORT`.
+    pub fn coordinator_url(&self) -> &str {
+        &self.coordinator_url
+    }
+
+    /// `DIR/client.toml`: the configuration for `morsa store` and friends.
+    pub fn client_config_path(&self) -> PathBuf {
+        self.spec.dir.join(layout::CLIENT_CONFIG)
+    }
+
+    /// `DIR/account.key`: the funded user account's key.
+    pub fn account_key_path(&self) -> PathBuf {
+        self.spec.dir.join(layout::ACCOUNT_KEY)
+    }
+
+    /// The storage nodes, by index.
+    pub fn nodes(&self) -> &[NodeInfo] {
+        &self.nodes
+    }
+
+    /// Records the supervisor's control API URL in `cluster.json`.
+    pub fn set_control_url(&mut self, url: Option<String>) -> Result<(), ClusterError> {
+        self.control_url = url;
+        self.save_state()
+    }
+
+    /// Whether node `index` is running.
+    pub fn is_running(&mut self, index: usize) -> bool {
+        self.node_processes.get_mut(index).is_some_and(Process::is_running)
+    }
+
+    /// SIGKILLs node `index` and reaps it: a crash.
+    pub fn kill(&mut self, index: usize) -> Result<(), ClusterError> {
+        let process = self.running_node(index)?;
+        process.kill();
+        self.save_state()
+    }
+
+    /// Stops node `index` with SIGTERM, waiting up to [`STOP_TIMEOUT`] (then SIGKILL). An
+    /// error if it did not exit cleanly; it is stopped either way.
+    pub fn stop(&mut self, index: usize) -> Result<(), ClusterError> {
+        let outcome = self.running_node(index)?.terminate(STOP_TIMEOUT);
+        self.save_state()?;
+        match outcome {
+            Some(Err(message)) => Err(ClusterError::Unclean(message)),
+            Some(Ok(())) | None => Ok(()),
+        }
+    }
+
+    /// Restarts node `index` on its configuration and data, and waits until it is ready.
+    pub fn start(&mut self, index: usize) -> Result<(), ClusterError> {
+        self.check_index(index)?;
+        if self.is_running(index) {
+            return Err(ClusterError::AlreadyRunning(index));
+        }
+        self.spawn_node(index)?;
+        self.wait_ready(index)
+    }
+
+    /// The content of `cluster.json` now.
+    pub fn state(&mut self) -> ClusterState {
+        let nodes = self
+            .nodes
+            .iter()
+            .zip(&mut self.node_processes)
+            .map(|(info, process)| NodeState { info: info.clone(), pid: process.pid() })
+            .collect();
+        ClusterState {
+            supervisor_pid: std::process::id(),
+            control_url: self.control_url.clone(),
+            dir: self.spec.dir.clone(),
+            running: !self.shut_down,
+            coordinator: CoordinatorState {
+                url: self.coordinator_url.clone(),
+                pid: self.coordinator.pid(),
+                log: self.coordinator.launch.log.clone(),
+            },
+            nodes,
+        }
+    }
+
+    /// Stops every node with SIGTERM, then the coordinator, each within [`STOP_TIMEOUT`]
+    /// (then SIGKILL). Everything is stopped when it returns; an error lists what did not stop
+    /// cleanly. Calling it again does nothing.
+    pub fn shutdown(&mut self) -> Result<(), ClusterError> {
+        if self.shut_down {
+            return Ok(());
+        }
+        for process in &mut self.node_processes {
+            if let Some(pid) = process.pid() {
+                pids::send(pid, pids::Signal::Term);
+            }
+        }
+        let mut problems: Vec<String> = self
+            .node_processes
+            .iter_mut()
+            .filter_map(|process| process.terminate(STOP_TIMEOUT))
+            .filter_map(Result::err)
+            .collect();
+        problems.extend(self.coordinator.terminate(STOP_TIMEOUT).and_then(Result::err));
+        self.shut_down = true;
+        self.save_state()?;
+        if problems.is_empty() { Ok(()) } else { Err(ClusterError::Unclean(problems.join("; "))) }
+    }
+
+    fn check_index(&self, index: usize) -> Result<(), ClusterError> {
+        if self.shut_down {
+            return Err(ClusterError::ShutDown);
+        }
+        if index >= self.nodes.len() {
+            return Err(ClusterError::NoSuchNode { index, last: self.nodes.len().saturating_sub(1) });
+        }
+        Ok(())
+    }
+
+    fn running_node(&mut self, index: usize) -> Result<&mut Process, ClusterError> {
+        self.check_index(index)?;
+        if !self.is_running(index) {
+            return Err(ClusterError::NotRunning(index));
+        }
+        Ok(&mut self.node_processes[index])
+    }
+
+    fn start_coordinator(&mut self) -> Result<(), ClusterError> {
+        let url = self.coordinator.start()?;
+        self.save_state()?;
+        if url != self.coordinator_url {
+            return Err(self.process_error(
+                &self.coordinator,
+                format!("listens on {url}, not {}", self.coordinator_url),
+            ));
+        }
+        Ok(())
+    }
+
+    fn spawn_node(&mut self, index: usize) -> Result<(), ClusterError> {
+        let url = self.node_processes[index].start()?;
+        self.save_state()?;
+        let expected = &self.nodes[index].url;
+        if &url != expected {
+            return Err(
+                self.process_error(&self.node_processes[index], format!("listens on {url}, not {expected}"))
+            );
+        }
+        Ok(())
+    }
+
+    fn wait_ready(&self, index: usize) -> Result<(), ClusterError> {
+        let node = &self.nodes[index];
+        let ready =
+            node_ready(&self.coordinator_url, &node.url, node.node_id, self.spec.shards, READY_TIMEOUT);
+        let outcome = block_on(ready).map_err(ClusterError::io("cannot start a thread to wait on"))?;
+        outcome.map(drop).map_err(|reason| self.process_error(&self.node_processes[index], reason))
+    }
+
+    fn process_error(&self, process: &Process, reason: String) -> ClusterError {
+        ClusterError::Process { name: process.launch.name.clone(), reason, log: process.launch.log.clone() }
+    }
+
+    fn save_state(&mut self) -> Result<(), ClusterError> {
+        self.state().save()
+    }
+}
+
+/// Creates `dir` (and its `logs/`) and returns it absolute; refuses a directory holding a
+/// running cluster, or anything at all.
+fn prepare_dir(dir: &Path) -> Result<PathBuf, ClusterError> {
+    if let Ok(state) = ClusterState::load(dir)
+        && state.running
+        && pids::is_alive(state.supervisor_pid)
+    {
+        return Err(ClusterError::DirInUse { dir: dir.to_path_buf(), pid: state.supervisor_pid });
+    }
+    let io = |what: &str| ClusterError::io(format!("cannot {what} {}", dir.display()));
+    match std::fs::read_dir(dir) {
+        Ok(mut entries) => {
+            if entries.next().is_some() {
+                return Err(ClusterError::DirNotEmpty(dir.to_path_buf()));
+            }
+        }
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::create_dir_all(dir).map_err(io("create"))?;
+        }
+        Err(error) => return Err(io("read")(error)),
+    }
+    let dir = dir.canonicalize().map_err(io("resolve"))?;
+    std::fs::create_dir(dir.join(layout::LOGS)).map_err(io("create logs/ in"))?;
+    Ok(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_an_empty_or_new_directory_is_used() {
+        let root = tempfile::tempdir().unwrap();
+        let fresh = prepare_dir(&root.path().join("a/b")).unwrap();
+        assert!(fresh.is_absolute() && fresh.join("logs").is_dir());
+        let message = prepare_dir(&fresh).unwrap_err().to_string();
+        assert!(message.contains("not empty"), "{message}");
+        let empty = root.path().join("empty");
+        std::fs::create_dir(&empty).unwrap();
+        prepare_dir(&empty).unwrap();
+    }
+
+    #[test]
+    fn a_directory_with_a_live_supervisor_is_refused_as_in_use() {
+        let root = tempfile::tempdir().unwrap();
+        let state = ClusterState {
+            supervisor_pid: std::process::id(),
+            control_url: None,
+            dir: root.path().to_path_buf(),
+            running: true,
+            coordinator: CoordinatorState { url: String::new(), pid: None, log: PathBuf::new() },
+            nodes: Vec::new(),
+        };
+        state.save().unwrap();
+        let message = prepare_dir(root.path()).unwrap_err().to_string();
+        assert!(message.contains("holds a running cluster"), "{message}");
+        assert!(message.contains("morsa cluster down"), "{message}");
+    }
+}

@@ -1,0 +1,250 @@
+//! The supervisor's control API on loopback, and its client: `morsa cluster down`, `kill`,
+//! `stop` and `start` ask the process that owns the cluster's children to act on them.
+//!
+//! Answers are JSON; errors are `{"error": "…"}` with 404 for an unknown node, 409 for a node
+//! in the wrong state or a cluster already shut down, 500 otherwise.
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use tokio::sync::Notify;
+
+use crate::cluster::Cluster;
+use crate::error::ClusterError;
+use crate::state::ClusterState;
+
+/// The routes.
+pub mod routes {
+    /// `GET`: the [`crate::ClusterState`].
+    pub const STATE: &str = "/v1/cluster";
+    /// `POST`: stop every process cleanly, then the supervisor exits.
+    pub const DOWN: &str = "/v1/down";
+    /// `POST`: SIGKILL a node.
+    pub const KILL: &str = "/v1/nodes/{index}/kill";
+    /// `POST`: SIGTERM a node.
+    pub const STOP: &str = "/v1/nodes/{index}/stop";
+    /// `POST`: restart a stopped node and wait until it is ready.
+    pub const START: &str = "/v1/nodes/{index}/start";
+}
+
+/// The supervisor's shared state: the cluster, and the signal that `down` was asked.
+#[derive(Debug, Clone)]
+pub struct Control {
+    cluster: Arc<Mutex<Cluster>>,
+    down: Arc<Notify>,
+}
+
+impl Control {
+    /// Controls `cluster`.
+    pub fn new(cluster: Arc<Mutex<Cluster>>) -> Self {
+        Self { cluster, down: Arc::new(Notify::new()) }
+    }
+
+    /// Resolves once a `down` request has stopped the cluster (also if that happened before).
+    pub async fn down_requested(&self) {
+        self.down.notified().await;
+    }
+
+    /// Runs `operation` on the cluster on a blocking thread.
+    async fn with_cluster<T: Send + 'static>(
+        &self,
+        operation: impl FnOnce(&mut Cluster) -> Result<T, ClusterError> + Send + 'static,
+    ) -> Result<T, ControlFailure> {
+        let cluster = Arc::clone(&self.cluster);
+        tokio::task::spawn_blocking(move || {
+            // A panic in an earlier operation leaves the processes as they were: go on.
+            let mut cluster = cluster.lock().unwrap_or_else(PoisonError::into_inner);
+            operation(&mut cluster)
+        })
+        .await
+        .map_err(|error| ControlFailure(StatusCode::INTERNAL_SERVER_ERROR, error.to_string()))?
+        .map_err(ControlFailure::from)
+    }
+}
+
+/// The control API's router.
+pub fn router(control: Control) -> Router {
+    Router::new()
+        .route(routes::STATE, get(state))
+        .route(routes::DOWN, post(down))
+        .route(routes::KILL, post(kill))
+        .route(routes::STOP, post(stop))
+        .route(routes::START, post(start))
+        .with_state(control)
+}
+
+/// The body of every successful `POST`, and of errors (`error` set).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ControlAnswer {
+    /// What was done, or what went wrong.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// What was done.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub done: Option<String>,
+}
+
+struct ControlFailure(StatusCode, String);
+
+impl From<ClusterError> for ControlFailure {
+    fn from(error: ClusterError) -> Self {
+        let status = match error {
+            ClusterError::NoSuchNode { .. } => StatusCode::NOT_FOUND,
+            ClusterError::NotRunning(_) | ClusterError::AlreadyRunning(_) | ClusterError::ShutDown => {
+                StatusCode::CONFLICT
+            }
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        Self(status, error.to_string())
+    }
+}
+
+impl IntoResponse for ControlFailure {
+    fn into_response(self) -> Response {
+        (self.0, Json(ControlAnswer { error: Some(self.1), done: None })).into_response()
+    }
+}
+
+fn done(what: String) -> Json<ControlAnswer> {
+    Json(ControlAnswer { error: None, done: Some(what) })
+}
+
+async fn state(State(control): State<Control>) -> Result<Json<ClusterState>, ControlFailure> {
+    control.with_cluster(|cluster| Ok(cluster.state())).await.map(Json)
+}
+
+async fn down(State(control): State<Control>) -> Result<Json<ControlAnswer>, ControlFailure> {
+    let outcome = control.with_cluster(Cluster::shutdown).await;
+    // Stopped either way (shutdown kills what does not stop): the supervisor may exit.
+    control.down.notify_one();
+    outcome.map(|()| done("every process stopped cleanly".into()))
+}
+
+async fn kill(
+    State(control): State<Control>,
+    Path(index): Path<usize>,
+) -> Result<Json<ControlAnswer>, ControlFailure> {
+    control.with_cluster(move |cluster| cluster.kill(index)).await?;
+    Ok(done(format!("node {index} killed (SIGKILL)")))
+}
+
+async fn stop(
+    State(control): State<Control>,
+    Path(index): Path<usize>,
+) -> Result<Json<ControlAnswer>, ControlFailure> {
+    control.with_cluster(move |cluster| cluster.stop(index)).await?;
+    Ok(done(format!("node {index} stopped (SIGTERM)")))
+}
+
+async fn start(
+    State(control): State<Control>,
+    Path(index): Path<usize>,
+) -> Result<Json<ControlAnswer>, ControlFailure> {
+    let url = control
+        .with_cluster(move |cluster| {
+            cluster.start(index)?;
+            Ok(cluster.nodes()[index].url.clone())
+        })
+        .await?;
+    Ok(done(format!("node {index} is running again on {url}")))
+}
+
+/// Why a control request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    /// The supervisor could not be reached (it is probably gone).
+    #[error("the cluster's supervisor at {url} does not answer: {reason}")]
+    Unreachable {
+        /// Its control URL.
+        url: String,
+        /// The transport error.
+        reason: String,
+    },
+    /// The supervisor refused or failed the request.
+    #[error("{0}")]
+    Refused(String),
+}
+
+/// Longest a control request may take: a start waits for the node to be ready, a shutdown
+/// for every process to stop.
+const CONTROL_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// A client of a supervisor's control API.
+#[derive(Debug, Clone)]
+pub struct ControlClient {
+    url: String,
+    http: reqwest::Client,
+}
+
+impl ControlClient {
+    /// A client of the control API at `url` (as `cluster.json` records it).
+    pub fn new(url: &str) -> Result<Self, ControlError> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(2))
+            .timeout(CONTROL_TIMEOUT)
+            .build()
+            .map_err(|error| ControlError::Unreachable { url: url.into(), reason: error.to_string() })?;
+        Ok(Self { url: url.trim_end_matches('/').to_string(), http })
+    }
+
+    /// Stops the cluster cleanly; the supervisor then exits.
+    pub async fn down(&self) -> Result<String, ControlError> {
+        self.post(routes::DOWN.to_string()).await
+    }
+
+    /// SIGKILLs node `index`.
+    pub async fn kill(&self, index: usize) -> Result<String, ControlError> {
+        self.post(node_route(routes::KILL, index)).await
+    }
+
+    /// SIGTERMs node `index`.
+    pub async fn stop(&self, index: usize) -> Result<String, ControlError> {
+        self.post(node_route(routes::STOP, index)).await
+    }
+
+    /// Restarts node `index` and waits until it is ready.
+    pub async fn start(&self, index: usize) -> Result<String, ControlError> {
+        self.post(node_route(routes::START, index)).await
+    }
+
+    /// The cluster's state as the supervisor sees it.
+    pub async fn state(&self) -> Result<ClusterState, ControlError> {
+        let response = self.http.get(format!("{}{}", self.url, routes::STATE)).send().await;
+        let response = response.map_err(|error| self.unreachable(&error))?;
+        response.json().await.map_err(|error| ControlError::Refused(format!("a bad answer: {error}")))
+    }
+
+    async fn post(&self, path: String) -> Result<String, ControlError> {
+        let response = self.http.post(format!("{}{path}", self.url)).send().await;
+        let response = response.map_err(|error| self.unreachable(&error))?;
+        let status = response.status();
+        let answer: ControlAnswer = response
+            .json()
+            .await
+            .map_err(|error| ControlError::Refused(format!("the supervisor answered {status}: {error}")))?;
+        match (answer.error, answer.done) {
+            (None, Some(done)) if status.is_success() => Ok(done),
+            (Some(error), _) => Err(ControlError::Refused(error)),
+            _ => Err(ControlError::Refused(format!("the supervisor answered {status}"))),
+        }
+    }
+
+    fn unreachable(&self, error: &reqwest::Error) -> ControlError {
+        if error.is_timeout() {
+            return ControlError::Refused(format!(
+                "the supervisor did not answer within {CONTROL_TIMEOUT:?}"
+            ));
+        }
+        ControlError::Unreachable { url: self.url.clone(), reason: error.to_string() }
+    }
+}
+
+fn node_route(route: &str, index: usize) -> String {
+    route.replace("{index}", &index.to_string())
+}

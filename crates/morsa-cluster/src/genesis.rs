@@ -1,0 +1,78 @@
+//! The genesis of a local cluster: equal stake per node, room to spare, one rich user.
+
+use std::net::SocketAddr;
+
+use morsa_coord::{Genesis, GenesisAccount, GenesisNode};
+use morsa_core::{AccountId, AccountKey};
+use morsa_node::keys::Registration;
+
+/// The chain ID of every local cluster.
+pub const CHAIN_ID: &str = "morsa-local";
+/// Stake of each node: equal, so shards are spread evenly.
+pub const NODE_STAKE: u64 = 1_000;
+/// Encoded bytes each node offers (1 TiB: more than a laptop will ever fill).
+pub const NODE_CAPACITY: u64 = 1 << 40;
+/// The user account's balance: enough for any experiment at price 1.
+pub const USER_BALANCE: u64 = 1_000_000_000_000_000;
+/// How many epochs ahead storage can be bought.
+pub const MAX_EPOCHS_AHEAD: u32 = 1_000;
+
+/// The genesis for nodes `registrations` reached at `addresses`, `n_shards` shards, and the
+/// user `user` funded with [`USER_BALANCE`].
+pub fn local_genesis(
+    n_shards: u16,
+    epoch_duration_ms: u64,
+    genesis_time_ms: u64,
+    registrations: &[Registration],
+    addresses: &[SocketAddr],
+    user: AccountId,
+) -> Genesis {
+    let nodes = registrations
+        .iter()
+        .zip(addresses)
+        .map(|(registration, address)| GenesisNode {
+            public_key: registration.public_key,
+            proof_of_possession: registration.proof_of_possession.clone(),
+            address: address.to_string(),
+            stake: NODE_STAKE,
+            capacity: NODE_CAPACITY,
+            // Nobody collects the rewards of a local cluster; a fresh key per node keeps the
+            // operators distinct.
+            operator: AccountKey::generate().id(),
+        })
+        .collect();
+    Genesis {
+        chain_id: CHAIN_ID.into(),
+        n_shards,
+        epoch_duration_ms,
+        genesis_time_ms,
+        storage_price_per_mib_epoch: 1,
+        write_price_per_mib: 1,
+        max_epochs_ahead: MAX_EPOCHS_AHEAD,
+        max_shards_per_node: n_shards,
+        nodes,
+        accounts: vec![GenesisAccount { id: user, balance: USER_BALANCE }],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use morsa_core::BlsSecretKey;
+
+    use super::*;
+
+    #[test]
+    fn the_genesis_is_valid_and_spreads_shards_evenly() {
+        let registrations: Vec<_> =
+            (0..4).map(|_| morsa_node::keys::registration(&BlsSecretKey::generate())).collect();
+        let addresses: Vec<SocketAddr> =
+            (0..4).map(|i| SocketAddr::from(([127, 0, 0, 1], 9000 + i))).collect();
+        let user = AccountKey::from_seed([1; 32]).id();
+        let genesis = local_genesis(12, 3_600_000, 1, &registrations, &addresses, user);
+        let state = genesis.initial_state().unwrap();
+        let counts: Vec<usize> = state.committee.members.iter().map(|m| m.shards.len()).collect();
+        assert_eq!(counts, [3, 3, 3, 3]);
+        assert_eq!(state.accounts[&user].balance, USER_BALANCE);
+        assert_eq!(genesis.nodes[2].address, "127.0.0.1:9002");
+    }
+}

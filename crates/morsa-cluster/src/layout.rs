@@ -1,0 +1,161 @@
+//! The cluster directory: the names of its files and the exact text of the ones we write.
+//!
+//! ```text
+//! DIR/genesis.json   coord.toml   coord/          the coordinator's config and log
+//! DIR/nodeI.key      nodeI.toml   nodeI/          node I's BLS key, config and database
+//! DIR/account.key    client.toml                  the funded user account and the client config
+//! DIR/cluster.json                                who runs where (pids, URLs, shards)
+//! DIR/logs/coord.log logs/nodeI.log               everything the processes print
+//! ```
+
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::os::unix::fs::OpenOptionsExt as _;
+use std::path::{Path, PathBuf};
+
+use morsa_core::AccountKey;
+
+use crate::error::ClusterError;
+
+/// The genesis file.
+pub const GENESIS: &str = "genesis.json";
+/// The coordinator's configuration.
+pub const COORD_CONFIG: &str = "coord.toml";
+/// The user account's key: 64 lowercase hex characters of its seed and a newline, mode 0600.
+pub const ACCOUNT_KEY: &str = "account.key";
+/// The client's configuration (`MORSA_CONFIG`).
+pub const CLIENT_CONFIG: &str = "client.toml";
+/// Who runs where: [`crate::ClusterState`] as JSON.
+pub const STATE: &str = "cluster.json";
+/// The directory of the processes' logs.
+pub const LOGS: &str = "logs";
+
+/// Node `index`'s configuration file name.
+pub fn node_config(index: usize) -> String {
+    format!("node{index}.toml")
+}
+
+/// Node `index`'s BLS key file name.
+pub fn node_key(index: usize) -> String {
+    format!("node{index}.key")
+}
+
+/// Node `index`'s log, relative to the cluster directory.
+pub fn node_log(index: usize) -> PathBuf {
+    Path::new(LOGS).join(format!("node{index}.log"))
+}
+
+/// The coordinator's log, relative to the cluster directory.
+pub fn coord_log() -> PathBuf {
+    Path::new(LOGS).join("coord.log")
+}
+
+/// The text of `coord.toml` (paths relative to the cluster directory).
+pub fn coord_toml(listen: SocketAddr) -> String {
+    format!("listen = \"{listen}\"\ndata_dir = \"coord\"\ngenesis = \"{GENESIS}\"\n")
+}
+
+/// The text of `nodeI.toml`: the node listens where the genesis says it is reached.
+pub fn node_toml(index: usize, listen: SocketAddr, coordinator_url: &str) -> String {
+    format!(
+        "listen = \"{listen}\"\ndata_dir = \"node{index}\"\nkey_file = \"{key}\"\ncoordinator_url = \"{coordinator_url}\"\n",
+        key = node_key(index)
+    )
+}
+
+/// The text of `client.toml`, exactly as `morsa store` reads it.
+pub fn client_toml(coordinator_url: &str) -> String {
+    format!("coordinator_url = \"{coordinator_url}\"\naccount_key_file = \"{ACCOUNT_KEY}\"\n")
+}
+
+/// The text of `account.key`.
+pub fn account_key_text(key: &AccountKey) -> String {
+    format!("{}\n", hex::encode(key.seed()))
+}
+
+/// Writes a new file (never overwriting one) with `mode`, syncs it and its directory.
+pub fn write_new(path: &Path, text: &str, mode: u32) -> Result<(), ClusterError> {
+    let io = ClusterError::io(format!("cannot write {}", path.display()));
+    let mut file =
+        std::fs::OpenOptions::new().write(true).create_new(true).mode(mode).open(path).map_err(io)?;
+    let io = ClusterError::io(format!("cannot write {}", path.display()));
+    file.write_all(text.as_bytes()).and_then(|()| file.sync_all()).map_err(io)?;
+    sync_parent(path)
+}
+
+/// Replaces `path` atomically: writes a temporary file, syncs it, renames it over `path` and
+/// syncs the directory, so a reader sees the old or the new text, never half of one.
+pub fn replace(path: &Path, text: &str) -> Result<(), ClusterError> {
+    let temp = path.with_extension("tmp");
+    let io = ClusterError::io(format!("cannot write {}", temp.display()));
+    let mut file = std::fs::File::create(&temp).map_err(io)?;
+    let io = ClusterError::io(format!("cannot write {}", temp.display()));
+    file.write_all(text.as_bytes()).and_then(|()| file.sync_all()).map_err(io)?;
+    std::fs::rename(&temp, path).map_err(ClusterError::io(format!("cannot replace {}", path.display())))?;
+    sync_parent(path)
+}
+
+fn sync_parent(path: &Path) -> Result<(), ClusterError> {
+    let dir = path.parent().filter(|dir| !dir.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::File::open(dir)
+        .and_then(|dir| dir.sync_all())
+        .map_err(ClusterError::io(format!("cannot sync {}", dir.display())))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt as _;
+
+    use super::*;
+
+    const ADDRESS: &str = "127.0.0.1:7000";
+
+    #[test]
+    fn config_files_have_the_exact_expected_text() {
+        let listen: SocketAddr = ADDRESS.parse().unwrap();
+        assert_eq!(
+            client_toml("http://127.0.0.1:7000"),
+            "coordinator_url = \"http://127.0.0.1:7000\"\naccount_key_file = \"account.key\"\n"
+        );
+        assert_eq!(
+            coord_toml(listen),
+            "listen = \"127.0.0.1:7000\"\ndata_dir = \"coord\"\ngenesis = \"genesis.json\"\n"
+        );
+        assert_eq!(
+            node_toml(3, "127.0.0.1:9003".parse().unwrap(), "http://127.0.0.1:7000"),
+            "listen = \"127.0.0.1:9003\"\ndata_dir = \"node3\"\nkey_file = \"node3.key\"\n\
+             coordinator_url = \"http://127.0.0.1:7000\"\n"
+        );
+        assert_eq!(node_log(2), Path::new("logs/node2.log"));
+    }
+
+    #[test]
+    fn written_configs_load_with_the_real_parsers() {
+        let dir = tempfile::tempdir().unwrap();
+        let coord = dir.path().join(COORD_CONFIG);
+        write_new(&coord, &coord_toml(ADDRESS.parse().unwrap()), 0o644).unwrap();
+        let loaded = morsa_coord::CoordConfig::load(&coord).unwrap();
+        assert_eq!(loaded.genesis, dir.path().join(GENESIS));
+        let node = dir.path().join(node_config(0));
+        write_new(&node, &node_toml(0, "127.0.0.1:9000".parse().unwrap(), "http://127.0.0.1:7000"), 0o644)
+            .unwrap();
+        let loaded = morsa_node::NodeConfig::load(&node).unwrap();
+        assert_eq!(loaded.key_file, dir.path().join("node0.key"));
+        assert_eq!(loaded.data_dir, dir.path().join("node0"));
+    }
+
+    #[test]
+    fn the_account_key_is_hex_of_the_seed_and_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = AccountKey::from_seed([0xab; 32]);
+        let path = dir.path().join(ACCOUNT_KEY);
+        write_new(&path, &account_key_text(&key), 0o600).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text, format!("{}\n", "ab".repeat(32)));
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        assert!(write_new(&path, "other", 0o600).is_err(), "an existing file is never overwritten");
+        replace(&dir.path().join(STATE), "{}").unwrap();
+        replace(&dir.path().join(STATE), "{\"a\":1}").unwrap();
+        assert_eq!(std::fs::read_to_string(dir.path().join(STATE)).unwrap(), "{\"a\":1}");
+    }
+}
