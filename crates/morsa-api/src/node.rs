@@ -43,14 +43,16 @@ pub use limits::{
     recovery_symbols_limit, sliver_limit,
 };
 pub use params::{
-    BlobIdPath, DeletablePath, InconsistencyProofPath, PutSliverQuery, RecoverySymbolsQuery, SliverPath,
-    parse_sliver_type, sliver_type_text,
+    BlobIdPath, DeletablePath, InconsistencyProofPath, PutSliverQuery, RecoveryBatchQuery,
+    RecoverySymbolsQuery, SliverPath, parse_sliver_type, sliver_type_text,
 };
 pub use recovery::{
     RecoveryBatchItem, RecoveryBatchRequest, RecoveryBatchResponse, RecoveryItem, RecoveryOutcome,
 };
 pub use signed::{InvalidBlobAttestation, SignedConfirmation, SignedMessageError};
-pub use status::{NodeBlobState, NodeBlobStatus, NodeHealth, ShardHealth, ShardStatus, StoredStatus};
+pub use status::{
+    NodeBlobState, NodeBlobStatus, NodeHealth, RepairHealth, ShardHealth, ShardStatus, StoredStatus,
+};
 
 /// Route paths (axum syntax for parameters).
 pub mod routes {
@@ -72,7 +74,8 @@ pub mod routes {
     /// `GET ?target_sliver=T&target_type=primary|secondary`: BCS `Vec<RecoverySymbol>`, one
     /// symbol from each sliver of the other type the node holds, proven at leaf `T`.
     pub const RECOVERY_SYMBOLS: &str = "/v1/blobs/{blob_id}/recoverySymbols";
-    /// `POST`: JSON [`super::RecoveryBatchRequest`]; answers BCS [`super::RecoveryBatchResponse`].
+    /// `POST ?proofs=true|false`: JSON [`super::RecoveryBatchRequest`]; answers BCS
+    /// [`super::RecoveryBatchResponse`]. With `proofs=false` the symbols carry empty proofs.
     pub const RECOVERY_SYMBOLS_BATCH: &str = "/v1/recoverySymbols";
     /// `POST`: BCS [`redstuff::InconsistencyProof`] whose target type is `{sliver_type}`;
     /// answers JSON [`super::InvalidBlobAttestation`].
@@ -83,6 +86,11 @@ pub mod routes {
     pub const HEALTH: &str = "/v1/health";
     /// `GET`: Prometheus metrics, text format.
     pub const METRICS: &str = "/metrics";
+    /// `POST` (loopback callers only): pause background repair and scrubbing. Reads of
+    /// missing slivers are still rebuilt on demand.
+    pub const ADMIN_REPAIR_PAUSE: &str = "/v1/admin/repair/pause";
+    /// `POST` (loopback callers only): resume background repair and scrubbing.
+    pub const ADMIN_REPAIR_RESUME: &str = "/v1/admin/repair/resume";
 }
 
 /// `route` with `{blob_id}` filled in.

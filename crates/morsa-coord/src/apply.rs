@@ -134,7 +134,23 @@ impl State {
     }
 
     fn apply_node_report(&mut self, report: &NodeReport, out: &mut Effects) -> Result<(), CommandError> {
-        let NodeReportKind::EpochSyncDone { epoch } = report.report;
+        let epoch = match &report.report {
+            NodeReportKind::EpochSyncDone { epoch } => *epoch,
+            NodeReportKind::InvalidBlob { blob_id, certificate } => {
+                // Signed by a member over the invalid-blob message of the current epoch, then
+                // checked exactly as the account command is.
+                let member = self
+                    .committee
+                    .member_by_node(&report.node)
+                    .ok_or(CommandError::UnknownNode(report.node))?;
+                let message = morsa_core::invalid_blob_message(self.epoch, blob_id);
+                self.committee.members[member]
+                    .public_key
+                    .verify(&message, &report.signature)
+                    .map_err(|_| CommandError::BadNodeSignature(report.node))?;
+                return self.invalidate_blob(blob_id, certificate, out);
+            }
+        };
         if epoch != self.epoch {
             return Err(CommandError::WrongEpoch { got: epoch, current: self.epoch });
         }

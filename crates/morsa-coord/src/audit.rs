@@ -414,10 +414,13 @@ impl Auditor {
 
     fn check_node_report(&self, seq: u64, report: &NodeReport) -> Result<(), AuditError> {
         let node = report.node;
-        let (epoch, message) = match report.report {
+        let (epoch, message) = match &report.report {
             NodeReportKind::EpochSyncDone { epoch } => {
-                (epoch, morsa_core::epoch_sync_done_message(epoch, &node))
+                (*epoch, morsa_core::epoch_sync_done_message(*epoch, &node))
             }
+            // Signed in the epoch it is applied in, which an epoch deadline due just before may
+            // change: checked with the event it causes, in `blob_invalidated`.
+            NodeReportKind::InvalidBlob { .. } => return Ok(()),
         };
         let committee = self.committees.get(&epoch).ok_or(AuditError::NoCommittee { seq, epoch })?;
         let member =
@@ -525,11 +528,28 @@ impl Auditor {
                 }
                 _ => None,
             },
-            _ => None,
+            Input::Node(report) => match &report.report {
+                NodeReportKind::InvalidBlob { blob_id: invalidated, certificate }
+                    if invalidated == blob_id =>
+                {
+                    Some(certificate)
+                }
+                _ => None,
+            },
+            Input::Tick => None,
         }
         .ok_or(AuditError::InvalidationWithoutCertificate { seq, event, blob_id: *blob_id })?;
         let committee = self.committees.get(&epoch).ok_or(AuditError::NoCommittee { seq, epoch })?;
         let message = morsa_core::invalid_blob_message(epoch, blob_id);
+        if let Input::Node(report) = input {
+            let node = report.node;
+            let member =
+                committee.member_by_node(&node).ok_or(AuditError::NotInCommittee { seq, node, epoch })?;
+            committee.members[member]
+                .public_key
+                .verify(&message, &report.signature)
+                .map_err(|_| AuditError::BadNodeSignature { seq, node, epoch })?;
+        }
         committee.verify_certificate(certificate, &message, Threshold::Validity).map_err(|source| {
             AuditError::BadInvalidationCertificate { seq, event, blob_id: *blob_id, epoch, source }
         })?;

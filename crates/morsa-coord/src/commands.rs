@@ -394,7 +394,7 @@ impl State {
         Ok(())
     }
 
-    fn invalidate_blob(
+    pub(crate) fn invalidate_blob(
         &mut self,
         blob_id: &BlobId,
         certificate: &Certificate,

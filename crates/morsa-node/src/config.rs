@@ -21,6 +21,63 @@ pub struct NodeConfig {
     /// Limits; every field has a default.
     #[serde(default)]
     pub limits: Limits,
+    /// Self-healing (`[repair]`); every field has a default. [`NodeConfig::load`] also copies
+    /// it into [`Limits::repair`], which is what the server reads.
+    #[serde(default)]
+    pub repair: RepairConfig,
+}
+
+/// `[repair]`: how blob sync, repair and the scrubber run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RepairConfig {
+    /// Start with background repair and scrubbing paused (resume with
+    /// `POST /v1/admin/repair/resume` from the node's own machine).
+    pub paused: bool,
+    /// Recovery-symbol bytes per second fetched by background repair (0: no limit).
+    pub bandwidth_bytes_per_sec: u64,
+    /// Repair rounds running at once.
+    pub concurrency: usize,
+    /// Slivers rebuilt in one round (one batched request per peer serves all of them).
+    pub batch_slivers: usize,
+    /// Most slivers queued; more missing ones are found again by the next scan.
+    pub max_queued_slivers: usize,
+    /// How long after a blob's certification a missing sliver waits before it is rebuilt
+    /// (uploads may still be arriving), in milliseconds. Blobs certified while the node was
+    /// down are synced at once.
+    pub grace_ms: u64,
+    /// How often every certified blob is checked for missing slivers, in milliseconds.
+    pub scan_interval_ms: u64,
+    /// Timeout of every call to a peer, in milliseconds.
+    pub peer_timeout_ms: u64,
+    /// Attempts per sliver before it is given up until the next scan; retries back off
+    /// exponentially from one second up to a minute.
+    pub max_attempts: u32,
+    /// Rebuilds for reads of missing slivers running at once.
+    pub max_on_demand: usize,
+    /// Stored bytes per second the scrubber re-verifies (0 turns scrubbing off).
+    pub scrub_bytes_per_sec: u64,
+    /// Pause between two scrub passes, in milliseconds.
+    pub scrub_interval_ms: u64,
+}
+
+impl Default for RepairConfig {
+    fn default() -> Self {
+        Self {
+            paused: false,
+            bandwidth_bytes_per_sec: 64 << 20,
+            concurrency: 2,
+            batch_slivers: 256,
+            max_queued_slivers: 100_000,
+            grace_ms: 10_000,
+            scan_interval_ms: 600_000,
+            peer_timeout_ms: 10_000,
+            max_attempts: 8,
+            max_on_demand: 4,
+            scrub_bytes_per_sec: 8 << 20,
+            scrub_interval_ms: 3_600_000,
+        }
+    }
 }
 
 /// Bounds on what the node takes on at once.
@@ -35,6 +92,10 @@ pub struct Limits {
     pub pending_ttl_ms: u64,
     /// Longest any request may take, in milliseconds.
     pub request_timeout_ms: u64,
+    /// Self-healing settings: not read from `[limits]` but copied from `[repair]` by
+    /// [`NodeConfig::load`], so that everything given `Limits` sees them.
+    #[serde(skip)]
+    pub repair: RepairConfig,
 }
 
 impl Default for Limits {
@@ -44,6 +105,7 @@ impl Default for Limits {
             pending_buffer_bytes: 256 << 20,
             pending_ttl_ms: 60_000,
             request_timeout_ms: 60_000,
+            repair: RepairConfig::default(),
         }
     }
 }
@@ -102,6 +164,24 @@ impl NodeConfig {
         if config.limits.request_timeout_ms == 0 {
             return Err(invalid("limits.request_timeout_ms must be positive".into()));
         }
+        let repair = &config.repair;
+        for (value, name) in [
+            (repair.concurrency, "repair.concurrency"),
+            (repair.batch_slivers, "repair.batch_slivers"),
+            (repair.max_queued_slivers, "repair.max_queued_slivers"),
+            (repair.max_on_demand, "repair.max_on_demand"),
+        ] {
+            if value == 0 {
+                return Err(invalid(format!("{name} must be at least 1")));
+            }
+        }
+        if repair.peer_timeout_ms == 0 || repair.scan_interval_ms == 0 || repair.max_attempts == 0 {
+            return Err(invalid(
+                "repair.peer_timeout_ms, repair.scan_interval_ms and repair.max_attempts must be positive"
+                    .into(),
+            ));
+        }
+        config.limits.repair = config.repair;
         Ok(config)
     }
 
@@ -128,6 +208,7 @@ mod tests {
     fn a_minimal_config_gets_default_limits() {
         let config = load(GOOD).unwrap();
         assert_eq!(config.limits, Limits::default());
+        assert_eq!(config.repair, RepairConfig::default());
         assert!(config.data_dir.ends_with("data"));
     }
 
@@ -141,5 +222,15 @@ mod tests {
         assert!(bad_url.contains("coordinator_url"), "{bad_url}");
         let zero = load(&format!("{GOOD}[limits]\nmax_concurrent_uploads = 0\n")).unwrap_err().to_string();
         assert!(zero.contains("max_concurrent_uploads"), "{zero}");
+        let zero = load(&format!("{GOOD}[repair]\nconcurrency = 0\n")).unwrap_err().to_string();
+        assert!(zero.contains("repair.concurrency"), "{zero}");
+    }
+
+    #[test]
+    fn the_repair_section_reaches_the_limits() {
+        let config = load(&format!("{GOOD}[repair]\npaused = true\ngrace_ms = 5\n")).unwrap();
+        assert!(config.limits.repair.paused);
+        assert_eq!(config.limits.repair.grace_ms, 5);
+        assert_eq!(config.limits.repair.concurrency, RepairConfig::default().concurrency);
     }
 }

@@ -1,12 +1,18 @@
 //! Prometheus metrics of the node, in the text exposition format: requests by route and
-//! status with latency histograms, and what the store holds per shard.
+//! status with latency histograms, what the store holds per shard, and self-healing (repair
+//! backlog, throughput, bytes fetched against bytes rebuilt, scrub progress, margins).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use morsa_api::node::RepairHealth;
 use morsa_store::StoreStats;
+
+use crate::repair::RepairStats;
 
 /// Upper bounds of the latency buckets, in seconds.
 const BUCKETS: [f64; 12] = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
@@ -106,6 +112,122 @@ impl Metrics {
         );
         out
     }
+}
+
+impl crate::repair::Repairer {
+    /// The self-healing part of the node's health.
+    pub fn health(&self) -> RepairHealth {
+        let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        let stats = self.stats();
+        let queue = self.queue();
+        let health = RepairHealth {
+            paused: self.is_paused(),
+            caught_up: false,
+            scans: load(&stats.scans),
+            backlog_slivers: u64::try_from(queue.len()).unwrap_or(u64::MAX),
+            backlog_bytes: queue.bytes(),
+            in_flight_slivers: u64::try_from(queue.in_flight()).unwrap_or(u64::MAX),
+            rebuilt_slivers: load(&stats.rebuilt_slivers),
+            rebuilt_bytes: load(&stats.rebuilt_bytes),
+            fetched_bytes: load(&stats.fetched_bytes),
+            on_demand_slivers: load(&stats.on_demand),
+            failed_attempts: load(&stats.failed),
+            given_up_slivers: queue.given_up,
+            lowest_margin: queue.lowest_margin(),
+            suspected_peers: Vec::new(),
+            inconsistent_blobs: load(&stats.inconsistent),
+            scrubbed_slivers: load(&stats.scrubbed_slivers),
+            scrubbed_bytes: load(&stats.scrubbed_bytes),
+            corrupt_slivers: load(&stats.corrupt),
+            scrub_passes: load(&stats.scrub_passes),
+        };
+        drop(queue);
+        RepairHealth { caught_up: self.caught_up(), suspected_peers: self.peers().suspected(), ..health }
+    }
+}
+
+/// Appends the self-healing metrics to `out`.
+pub fn render_repair(out: &mut String, health: &RepairHealth, stats: &RepairStats) {
+    let metrics: [(&str, &str, &str, u64); 17] = [
+        ("repair_backlog_slivers", "gauge", "Missing slivers queued for repair.", health.backlog_slivers),
+        ("repair_backlog_bytes", "gauge", "Estimated bytes of the queued slivers.", health.backlog_bytes),
+        ("repair_in_flight_slivers", "gauge", "Slivers being rebuilt now.", health.in_flight_slivers),
+        (
+            "repair_rebuilt_slivers_total",
+            "counter",
+            "Slivers rebuilt, verified and stored.",
+            health.rebuilt_slivers,
+        ),
+        ("repair_rebuilt_bytes_total", "counter", "Bytes of rebuilt slivers.", health.rebuilt_bytes),
+        (
+            "repair_fetched_bytes_total",
+            "counter",
+            "Bytes of recovery symbols fetched from peers.",
+            health.fetched_bytes,
+        ),
+        (
+            "repair_metadata_fetched_bytes_total",
+            "counter",
+            "Bytes of metadata fetched from peers.",
+            stats.metadata_bytes.load(Ordering::Relaxed),
+        ),
+        (
+            "repair_on_demand_slivers_total",
+            "counter",
+            "Slivers rebuilt for a request.",
+            health.on_demand_slivers,
+        ),
+        ("repair_failed_attempts_total", "counter", "Sliver rebuilds that failed.", health.failed_attempts),
+        (
+            "repair_given_up_slivers_total",
+            "counter",
+            "Slivers given up after their last retry.",
+            health.given_up_slivers,
+        ),
+        ("repair_scans_total", "counter", "Full scans for missing slivers.", health.scans),
+        (
+            "repair_caught_up",
+            "gauge",
+            "1 once a scan ran and nothing is queued or in flight.",
+            u64::from(health.caught_up),
+        ),
+        ("repair_paused", "gauge", "1 while background repair is paused.", u64::from(health.paused)),
+        (
+            "repair_inconsistent_blobs_total",
+            "counter",
+            "Blobs proven inconsistently encoded.",
+            health.inconsistent_blobs,
+        ),
+        ("scrub_slivers_total", "counter", "Stored slivers re-verified.", health.scrubbed_slivers),
+        (
+            "scrub_corrupt_slivers_total",
+            "counter",
+            "Damaged slivers found and queued.",
+            health.corrupt_slivers,
+        ),
+        ("scrub_passes_total", "counter", "Full scrub passes.", health.scrub_passes),
+    ];
+    for (name, kind, help, value) in metrics {
+        let _ = writeln!(
+            out,
+            "# HELP morsa_node_{name} {help}\n# TYPE morsa_node_{name} {kind}\nmorsa_node_{name} {value}"
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP morsa_node_scrub_bytes_total Stored bytes re-verified.\n# TYPE morsa_node_scrub_bytes_total counter\nmorsa_node_scrub_bytes_total {}",
+        health.scrubbed_bytes
+    );
+    out.push_str(
+        "# HELP morsa_node_repair_lowest_margin_shards Smallest known availability margin of a queued blob (shards above n-2f).\n# TYPE morsa_node_repair_lowest_margin_shards gauge\n",
+    );
+    if let Some(margin) = health.lowest_margin {
+        let _ = writeln!(out, "morsa_node_repair_lowest_margin_shards {margin}");
+    }
+    out.push_str(
+        "# HELP morsa_node_repair_suspected_peers Peers caught sending symbols that fail their proofs.\n# TYPE morsa_node_repair_suspected_peers gauge\n",
+    );
+    let _ = writeln!(out, "morsa_node_repair_suspected_peers {}", health.suspected_peers.len());
 }
 
 #[cfg(test)]

@@ -42,6 +42,8 @@ pub struct Node {
     view: RwLock<View>,
     /// Commits verified slivers in groups (see `ingest.rs`).
     ingest: GroupCommitter,
+    /// Blobs certified by applied events, for the sync loop (see `missing.rs`).
+    certified: crate::missing::CertifiedInbox,
 }
 
 pub(crate) fn kind_of(kind: SliverType) -> SliverKind {
@@ -61,7 +63,8 @@ impl Node {
         let committing = Arc::clone(&store);
         let ingest =
             GroupCommitter::spawn(IngestLimits::default(), move |writes| committing.put_slivers(writes))?;
-        Ok(Self { key, id, config, store, view: RwLock::new(view), ingest })
+        let certified = crate::missing::CertifiedInbox::default();
+        Ok(Self { key, id, config, store, view: RwLock::new(view), ingest, certified })
     }
 
     /// This node's ID.
@@ -87,6 +90,16 @@ impl Node {
     /// What the sliver committer has done so far: commits, slivers, bytes.
     pub fn ingest_stats(&self) -> IngestStats {
         self.ingest.stats()
+    }
+
+    /// Blobs certified by the events applied since the sync loop last looked.
+    pub fn certified_inbox(&self) -> &crate::missing::CertifiedInbox {
+        &self.certified
+    }
+
+    /// Hands a verified sliver to the group committer and waits for its commit. Blocks.
+    pub(crate) fn ingest_submit(&self, sliver: QueuedSliver) -> Result<(), NodeError> {
+        Ok(self.ingest.submit(sliver)?)
     }
 
     /// The current view.
@@ -139,6 +152,9 @@ impl Node {
                         info.apply(event);
                         self.store
                             .put_blob_info(&blob_id.0, &bcs::to_bytes(&info).expect("records serialize"))?;
+                        if matches!(event, Event::BlobCertified { .. }) {
+                            self.certified.push(blob_id, record.time_ms);
+                        }
                     }
                 }
             }

@@ -27,9 +27,9 @@ use axum::{Extension, Router};
 use morsa_api::ErrorBody;
 use morsa_api::node::{
     BlobIdPath, InconsistencyProofPath, InvalidBlobAttestation, MAX_JSON_REQUEST_BYTES, MAX_RECOVERY_BATCH,
-    MAX_RECOVERY_BATCH_RESPONSE_BYTES, NodeErrorCode, RecoveryBatchItem, RecoveryBatchRequest,
-    RecoveryBatchResponse, RecoveryItem, RecoveryOutcome, RecoverySymbolsQuery, inconsistency_proof_limit,
-    routes,
+    MAX_RECOVERY_BATCH_RESPONSE_BYTES, NodeErrorCode, RecoveryBatchItem, RecoveryBatchQuery,
+    RecoveryBatchRequest, RecoveryBatchResponse, RecoveryItem, RecoveryOutcome, RecoverySymbolsQuery,
+    inconsistency_proof_limit, routes,
 };
 use morsa_store::StoreError;
 use redstuff::wire::{from_bcs, recovery_symbol_limit, sliver_limit, to_bcs};
@@ -426,6 +426,7 @@ async fn get_recovery_symbols(
 ) -> Result<Response, ApiError> {
     let Path(path) = path.map_err(|rejection| rejected(rejection.status(), rejection.body_text()))?;
     let Query(query) = query.map_err(|rejection| rejected(rejection.status(), rejection.body_text()))?;
+    crate::on_demand::rebuild_sources(served.repair(), path.blob_id, query.target_type).await?;
     let bytes = recovery_work(&served, &limit, move |node| {
         let symbols = node.recovery_symbols(&path.blob_id, query.target_sliver, query.target_type)?;
         Ok(to_bcs(&symbols))
@@ -438,8 +439,10 @@ async fn get_recovery_symbols(
 async fn post_recovery_batch(
     State(served): State<Arc<Served>>,
     Extension(limit): Extension<RecoveryWork>,
+    query: Result<Query<RecoveryBatchQuery>, QueryRejection>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
+    let Query(query) = query.map_err(|rejection| rejected(rejection.status(), rejection.body_text()))?;
     let body = body.map_err(|rejection| rejected(rejection.status(), rejection.body_text()))?;
     let request: RecoveryBatchRequest = serde_json::from_slice(&body).map_err(|error| {
         ApiError(NodeErrorCode::BadRequest, format!("the body is not a recovery batch request: {error}"))
@@ -453,9 +456,34 @@ async fn post_recovery_batch(
             ),
         ));
     }
-    let bytes =
-        recovery_work(&served, &limit, move |node| Ok(to_bcs(&node.recovery_batch(&request)?))).await?;
+    let repair = Arc::clone(served.repair());
+    let bytes = recovery_work(&served, &limit, move |node| {
+        let mut response = node.recovery_batch(&request)?;
+        // Sources this node should hold but lacks are queued for repair, not rebuilt while the
+        // peer waits (see `on_demand`).
+        let mut asked: Vec<(BlobId, SliverType)> =
+            request.items.iter().map(|item| (item.blob_id, item.target_type)).collect();
+        asked.sort_unstable_by_key(|(blob_id, kind)| (*blob_id, *kind == SliverType::Primary));
+        asked.dedup();
+        crate::on_demand::queue_sources(&repair, &asked);
+        if !query.proofs {
+            strip_proofs(&mut response);
+        }
+        Ok(to_bcs(&response))
+    })
+    .await?;
     Ok(crate::server::octets(bytes))
+}
+
+/// Empties every symbol's proof (the answer to `proofs=false`).
+fn strip_proofs(response: &mut RecoveryBatchResponse) {
+    for item in &mut response.items {
+        if let RecoveryOutcome::Symbols(symbols) = &mut item.outcome {
+            for symbol in symbols {
+                symbol.proof.path = Vec::new();
+            }
+        }
+    }
 }
 
 #[tracing::instrument(skip_all)]

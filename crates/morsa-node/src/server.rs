@@ -23,6 +23,7 @@ use crate::error::NodeError;
 use crate::metrics::Metrics;
 use crate::node::Node;
 use crate::pending::{PendingBuffer, PendingKind};
+use crate::repair::Repairer;
 
 /// What the handlers share.
 pub struct Served {
@@ -31,6 +32,7 @@ pub struct Served {
     started: Instant,
     metrics: Metrics,
     pending: Arc<PendingBuffer>,
+    repair: Arc<Repairer>,
 }
 
 impl Served {
@@ -44,9 +46,15 @@ impl Served {
         &self.pending
     }
 
-    /// Serves `node` within `limits`.
+    /// The repair engine (blob sync, repair queue, scrubber, on-demand rebuilds).
+    pub fn repair(&self) -> &Arc<Repairer> {
+        &self.repair
+    }
+
+    /// Serves `node` within `limits`; self-healing as `limits.repair` says.
     pub fn new(node: Arc<Node>, limits: &Limits) -> Arc<Self> {
         Arc::new(Self {
+            repair: Arc::new(Repairer::new(Arc::clone(&node), limits.repair)),
             node,
             uploads: Semaphore::new(limits.max_concurrent_uploads),
             started: Instant::now(),
@@ -117,6 +125,8 @@ pub fn router(served: Arc<Served>, limits: &Limits) -> Router {
         .route(routes::BLOB_STATUS, get(get_blob_status))
         .route(routes::HEALTH, get(get_health))
         .route(routes::METRICS, get(get_metrics))
+        .route(routes::ADMIN_REPAIR_PAUSE, axum::routing::post(post_repair_pause))
+        .route(routes::ADMIN_REPAIR_RESUME, axum::routing::post(post_repair_resume))
         .merge(crate::recovery::routes(config))
         .layer(DefaultBodyLimit::max(max_body))
         .layer(axum::middleware::from_fn_with_state(Arc::clone(&served), track))
@@ -186,10 +196,43 @@ async fn put_sliver(
 }
 
 async fn get_sliver(State(served): State<Arc<Served>>, Path(path): Path<SliverPath>) -> Reply<Response> {
-    let node = Arc::clone(&served.node);
     let bytes =
-        blocking(move || node.sliver_bytes(&path.blob_id, path.sliver_pair_index, path.sliver_type)).await?;
+        crate::on_demand::sliver(&served.repair, path.blob_id, path.sliver_pair_index, path.sliver_type)
+            .await?;
     Ok(octets(bytes))
+}
+
+/// Whether the request came from this machine (admin routes answer nobody else).
+fn from_loopback(request: &axum::extract::Request) -> bool {
+    request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .is_some_and(|info| info.0.ip().is_loopback())
+}
+
+async fn post_repair_pause(
+    State(served): State<Arc<Served>>,
+    request: axum::extract::Request,
+) -> Reply<Response> {
+    set_paused(&served, &request, true)
+}
+
+async fn post_repair_resume(
+    State(served): State<Arc<Served>>,
+    request: axum::extract::Request,
+) -> Reply<Response> {
+    set_paused(&served, &request, false)
+}
+
+fn set_paused(served: &Served, request: &axum::extract::Request, paused: bool) -> Reply<Response> {
+    if !from_loopback(request) {
+        return Err(ApiError(
+            NodeErrorCode::BadRequest,
+            "admin routes answer only callers on the node's own machine (loopback)".into(),
+        ));
+    }
+    served.repair.set_paused(paused);
+    Ok(Json(serde_json::json!({ "paused": paused })).into_response())
 }
 
 async fn get_sliver_status(
@@ -237,6 +280,7 @@ async fn get_health(State(served): State<Arc<Served>>) -> Reply<Json<NodeHealth>
     let uptime_secs = served.started.elapsed().as_secs();
     let mut health = blocking(move || node.health(uptime_secs)).await?;
     health.pending_uploads = u64::try_from(served.pending.len()).unwrap_or(u64::MAX);
+    health.repair = served.repair.health();
     Ok(Json(health))
 }
 
@@ -260,7 +304,8 @@ async fn get_metrics(State(served): State<Arc<Served>>) -> Reply<Response> {
     let node = Arc::clone(&served.node);
     let stats = blocking(move || Ok(node.store().stats()?)).await?;
     let pending = u64::try_from(served.pending.len()).unwrap_or(u64::MAX);
-    let text = served.metrics.render(&stats, pending);
+    let mut text = served.metrics.render(&stats, pending);
+    crate::metrics::render_repair(&mut text, &served.repair.health(), served.repair.stats());
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response())
 }
 
@@ -316,6 +361,7 @@ impl Node {
             pending_uploads: 0, // filled in by the server, which holds the buffer
             event_cursor: self.cursor()?.map_or(0, |cursor| cursor + 1),
             uptime_secs,
+            repair: morsa_api::node::RepairHealth::default(), // filled in by the server
         })
     }
 }
@@ -333,6 +379,8 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let (stop, stopped) = tokio::sync::watch::channel(false);
+    served.repair.set_coordinator(coord.clone());
+    let repair = tokio::spawn(crate::sync::run(Arc::clone(&served.repair), stopped.clone()));
     let follower = tokio::spawn(crate::follower::follow(Arc::clone(&served.node), coord, stopped.clone()));
     let pending = tokio::spawn(crate::pending::run(
         Arc::clone(&served.node),
@@ -340,8 +388,10 @@ pub async fn serve(
         PENDING_CHECK,
         stopped,
     ));
-    let result = axum::serve(listener, router(served, limits)).with_graceful_shutdown(shutdown).await;
+    let app = router(served, limits).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let result = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
     stop.send_replace(true);
+    let _ = repair.await;
     let _ = follower.await;
     let _ = pending.await;
     result

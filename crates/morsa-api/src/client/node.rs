@@ -156,6 +156,34 @@ impl NodeClient {
         Ok(response)
     }
 
+    /// [`NodeClient::recovery_batch`] asking for symbols without their Merkle proofs (the
+    /// optimistic path of a rebuild: fewer bytes; check the rebuilt sliver against the
+    /// metadata, and ask again with proofs if it does not match).
+    pub async fn recovery_batch_without_proofs(
+        &self,
+        request: &RecoveryBatchRequest,
+    ) -> Result<RecoveryBatchResponse, ClientError> {
+        // The URL parser takes the query from the path.
+        let path = format!("{}?proofs=false", routes::RECOVERY_SYMBOLS_BATCH);
+        let call = self.endpoint.post_json(&path, request)?;
+        let response: RecoveryBatchResponse =
+            self.endpoint.call_bcs(call, MAX_RECOVERY_BATCH_RESPONSE_BYTES).await?;
+        if !response.answers(request) {
+            return Err(ClientError::Decode(
+                "the recovery batch answer does not list the asked items in order".into(),
+            ));
+        }
+        Ok(response)
+    }
+
+    /// Pauses (`true`) or resumes (`false`) the node's background repair and scrubbing. The
+    /// node answers only callers on its loopback interface.
+    pub async fn set_repair_paused(&self, paused: bool) -> Result<(), ClientError> {
+        let path = if paused { routes::ADMIN_REPAIR_PAUSE } else { routes::ADMIN_REPAIR_RESUME };
+        let request = self.endpoint.with_bcs(Method::POST, path, None, Vec::new())?;
+        self.endpoint.call(request, MAX_SMALL_JSON_BYTES, Duration::ZERO).await.map(drop)
+    }
+
     /// Sends an inconsistency proof whose target is a `kind` sliver; the node verifies it and
     /// answers its attestation that the blob is invalid.
     pub async fn inconsistency_proof(

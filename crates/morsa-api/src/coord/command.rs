@@ -193,4 +193,15 @@ pub enum NodeReportKind {
         /// The epoch.
         epoch: Epoch,
     },
+    /// The blob ID is invalid: the node proved it inconsistently encoded and collected
+    /// attestations of the current committee. Checked like [`Command::InvalidateBlob`] (the
+    /// certificate needs validity weight over `morsa_core::invalid_blob_message` in the
+    /// current epoch); the report itself is signed over the same message by the reporting
+    /// member, so a node can invalidate a blob without an account.
+    InvalidBlob {
+        /// The blob ID.
+        blob_id: BlobId,
+        /// Aggregated invalid-blob attestations of the current committee.
+        certificate: Certificate,
+    },
 }

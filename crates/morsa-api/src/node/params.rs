@@ -92,6 +92,26 @@ pub struct PutSliverQuery {
     pub pending: bool,
 }
 
+/// Query of [`super::routes::RECOVERY_SYMBOLS_BATCH`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecoveryBatchQuery {
+    /// Whether each symbol carries its Merkle proof. Absent means `true`. A node rebuilding
+    /// slivers optimistically asks without proofs (less traffic), checks the rebuilt sliver
+    /// against the metadata, and asks again with proofs only if it does not match.
+    #[serde(default = "yes")]
+    pub proofs: bool,
+}
+
+impl Default for RecoveryBatchQuery {
+    fn default() -> Self {
+        Self { proofs: true }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
 /// Query of [`super::routes::RECOVERY_SYMBOLS`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RecoverySymbolsQuery {

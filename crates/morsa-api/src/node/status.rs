@@ -98,4 +98,57 @@ pub struct NodeHealth {
     pub event_cursor: u64,
     /// Seconds since the process started.
     pub uptime_secs: u64,
+    /// Self-healing: blob sync, repair and scrubbing (all zero from nodes that predate it).
+    #[serde(default)]
+    pub repair: RepairHealth,
+}
+
+/// Self-healing in [`NodeHealth`]: what is missing, what was rebuilt and at what cost, and the
+/// scrubber's progress. Counters count since the process started.
+///
+/// A node has recovered everything it knows of when `caught_up` is true: a full scan of its
+/// certified blobs ran since it started and nothing is queued or being rebuilt.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RepairHealth {
+    /// Whether background repair and scrubbing are paused (on-demand rebuilds still run).
+    pub paused: bool,
+    /// A full scan ran since the start, and no sliver is queued or being rebuilt.
+    pub caught_up: bool,
+    /// Full scans of the certified blobs completed.
+    pub scans: u64,
+    /// Slivers known missing and queued (including those in their grace period).
+    pub backlog_slivers: u64,
+    /// Their bytes (estimated from the blobs' sizes).
+    pub backlog_bytes: u64,
+    /// Slivers being rebuilt now.
+    pub in_flight_slivers: u64,
+    /// Slivers rebuilt, verified and stored.
+    pub rebuilt_slivers: u64,
+    /// Bytes of those slivers.
+    pub rebuilt_bytes: u64,
+    /// Bytes of recovery-symbol answers fetched from peers for them (about one sliver's
+    /// worth per rebuilt sliver when all goes well).
+    pub fetched_bytes: u64,
+    /// Slivers rebuilt at once because a request needed them.
+    pub on_demand_slivers: u64,
+    /// Rebuild attempts that failed (retried with backoff).
+    pub failed_attempts: u64,
+    /// Slivers given up on after the last retry (found again by the next scan).
+    pub given_up_slivers: u64,
+    /// The smallest availability margin known of a queued blob: shards seen holding it minus
+    /// the `n − 2f` needed to read it; none when unknown.
+    pub lowest_margin: Option<u32>,
+    /// Peers caught sending symbols that fail their proofs.
+    pub suspected_peers: Vec<NodeId>,
+    /// Blobs this node proved inconsistently encoded.
+    pub inconsistent_blobs: u64,
+    /// Slivers the scrubber re-verified.
+    pub scrubbed_slivers: u64,
+    /// Bytes of those slivers.
+    pub scrubbed_bytes: u64,
+    /// Stored slivers found damaged (by the scrubber or a read), dropped and queued.
+    pub corrupt_slivers: u64,
+    /// Full scrub passes completed.
+    pub scrub_passes: u64,
 }

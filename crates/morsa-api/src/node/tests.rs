@@ -161,10 +161,18 @@ fn statuses_and_health_round_trip() {
         pending_uploads: 1,
         event_cursor: 77,
         uptime_secs: 3600,
+        repair: RepairHealth { caught_up: true, lowest_margin: Some(2), ..RepairHealth::default() },
     };
     let json = round_trip(&health);
     assert_eq!(json["shards"][1]["status"], "syncing");
     assert_eq!(json["shards"][3]["status"], "locked");
+    // Answers of nodes that predate self-healing still parse.
+    let mut old = json.clone();
+    old.as_object_mut().unwrap().remove("repair");
+    let parsed: NodeHealth = serde_json::from_value(old).unwrap();
+    assert_eq!(parsed.repair, RepairHealth::default());
+    let query: RecoveryBatchQuery = serde_json::from_str("{}").unwrap();
+    assert!(query.proofs);
 }
 
 #[test]

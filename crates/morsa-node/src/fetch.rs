@@ -1,0 +1,288 @@
+//! Gathering recovery symbols from peers for many target slivers at once.
+//!
+//! Each round asks every peer involved ONE batched request (split only past
+//! [`MAX_RECOVERY_BATCH`] items) for all the targets assigned to it. A target is assigned to the
+//! best-ranked peers not asked yet until the shards they hold cover the symbols it still needs,
+//! so a target normally costs one symbol per needed source plus the overshoot of the last peer:
+//! about one sliver. Targets left short (a peer failed, did not hold the blob, or ran out of
+//! answer budget) are assigned to the next peers in the following round, until none is left.
+//!
+//! Every symbol is checked for its shape and that its source is a sliver of a shard its sender
+//! holds; with proofs, also against its proof. A sender of bad symbols is suspected.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use morsa_api::client::ClientError;
+use morsa_api::node::{
+    MAX_RECOVERY_BATCH, NodeErrorCode, RecoveryBatchRequest, RecoveryBatchResponse, RecoveryItem,
+    RecoveryOutcome,
+};
+use morsa_core::NodeId;
+use redstuff::{RecoverySymbol, SliverType, VerifiedMetadata};
+use tokio::task::JoinSet;
+
+use crate::peers::{Peer, Peers};
+use crate::repair_queue::Missing;
+
+/// Times a peer may answer `over_budget` for one target before it is given up for it.
+const MAX_OVER_BUDGET: u8 = 3;
+
+/// One sliver to rebuild and the symbols gathered for it.
+#[derive(Debug)]
+pub struct Want {
+    /// The sliver.
+    pub target: Missing,
+    /// Its type.
+    pub kind: SliverType,
+    /// Its sliver index.
+    pub index: u16,
+    /// Its blob's metadata.
+    pub metadata: Arc<VerifiedMetadata>,
+    /// Symbols of distinct sources needed: `ks` for a primary sliver, `kp` for a secondary one.
+    pub needed: usize,
+    /// Symbols gathered, of distinct sources.
+    pub symbols: Vec<RecoverySymbol>,
+    /// The sender of each symbol (`None`: this node).
+    pub senders: Vec<Option<NodeId>>,
+    /// Peers asked.
+    pub asked: HashSet<NodeId>,
+    /// Peers that did not answer with symbols (failed, refused, or do not hold the blob).
+    pub silent: HashSet<NodeId>,
+    over_budget: u8,
+}
+
+impl Want {
+    /// A target with `local` symbols from this node's own slivers.
+    pub fn new(
+        target: Missing,
+        kind: SliverType,
+        index: u16,
+        metadata: Arc<VerifiedMetadata>,
+        local: Vec<RecoverySymbol>,
+    ) -> Self {
+        let needed = match kind {
+            SliverType::Primary => metadata.config().ks(),
+            SliverType::Secondary => metadata.config().kp(),
+        };
+        let mut want = Self {
+            target,
+            kind,
+            index,
+            metadata,
+            needed,
+            symbols: Vec::new(),
+            senders: Vec::new(),
+            asked: HashSet::new(),
+            silent: HashSet::new(),
+            over_budget: 0,
+        };
+        for symbol in local {
+            want.add(symbol, None);
+        }
+        want
+    }
+
+    /// Whether enough symbols are in.
+    pub fn is_complete(&self) -> bool {
+        self.symbols.len() >= self.needed
+    }
+
+    fn add(&mut self, symbol: RecoverySymbol, sender: Option<NodeId>) {
+        if !self.symbols.iter().any(|held| held.source_index == symbol.source_index) {
+            self.symbols.push(symbol);
+            self.senders.push(sender);
+        }
+    }
+
+    /// Drops every symbol from peers and forgets whom it asked: to start again with proofs.
+    pub fn keep_local(&mut self) {
+        let (symbols, senders) = std::mem::take(&mut self.symbols)
+            .into_iter()
+            .zip(std::mem::take(&mut self.senders))
+            .filter(|(_, sender)| sender.is_none())
+            .unzip();
+        self.symbols = symbols;
+        self.senders = senders;
+        self.asked.clear();
+        self.over_budget = 0;
+    }
+
+    /// The source indices `peer` may send symbols from towards this target: its slivers of the
+    /// other type.
+    fn sources_of(&self, peer: &Peer) -> HashSet<u16> {
+        let n = self.metadata.config().n_shards();
+        let blob_id = self.target.blob_id;
+        peer.shards
+            .iter()
+            .filter_map(|shard| {
+                let pair = blob_id.pair_for_shard(usize::from(*shard), n);
+                let index = match self.kind.orthogonal() {
+                    SliverType::Primary => pair,
+                    SliverType::Secondary => redstuff::secondary_index_of_pair(pair, n),
+                };
+                u16::try_from(index).ok()
+            })
+            .collect()
+    }
+
+    /// Takes `peer`'s symbols; returns whether any was bad.
+    fn absorb(&mut self, peer: &Peer, symbols: Vec<RecoverySymbol>, proofs: bool) -> bool {
+        let allowed = self.sources_of(peer);
+        let size = usize::from(self.metadata.symbol_size());
+        let mut bad = false;
+        for symbol in symbols {
+            let fits = symbol.symbol.len() == size && allowed.contains(&symbol.source_index);
+            let proven = !proofs
+                || self.metadata.verify_recovery_symbol(self.kind, usize::from(self.index), &symbol).is_ok();
+            if fits && proven {
+                self.add(symbol, Some(peer.node_id));
+            } else {
+                bad = true;
+            }
+        }
+        bad
+    }
+}
+
+/// What a gathering cost and found.
+#[derive(Debug, Default)]
+pub struct Gathered {
+    /// Bytes of the BCS answers received.
+    pub fetched_bytes: u64,
+    /// Peers that sent bad symbols.
+    pub bad_peers: HashSet<NodeId>,
+}
+
+type Answer = (usize, Vec<usize>, Result<RecoveryBatchResponse, ClientError>);
+
+/// Gathers symbols for `wants` from `peers` (best first), with or without proofs. Calls
+/// `before_round` with an estimate of each round's bytes before sending it (the throttle).
+pub async fn gather<F, Fut>(
+    wants: &mut Vec<Want>,
+    peers: &[Arc<Peer>],
+    stats: &Arc<Peers>,
+    proofs: bool,
+    mut before_round: F,
+) -> Gathered
+where
+    F: FnMut(u64) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let mut gathered = Gathered::default();
+    for _round in 0..peers.len() + usize::from(MAX_OVER_BUDGET) + 1 {
+        let mut plan: Vec<Vec<usize>> = vec![Vec::new(); peers.len()];
+        let mut estimate = 0u64;
+        for (position, want) in wants.iter_mut().enumerate() {
+            let mut cover = want.symbols.len();
+            for (slot, peer) in peers.iter().enumerate() {
+                if cover >= want.needed {
+                    break;
+                }
+                if want.asked.insert(peer.node_id) {
+                    plan[slot].push(position);
+                    cover += peer.shards.len();
+                    let per_symbol = u64::from(want.metadata.symbol_size()) + if proofs { 400 } else { 8 };
+                    estimate += per_symbol * u64::try_from(peer.shards.len()).unwrap_or(u64::MAX);
+                }
+            }
+        }
+        if plan.iter().all(Vec::is_empty) {
+            break;
+        }
+        before_round(estimate).await;
+        let mut calls: JoinSet<Answer> = JoinSet::new();
+        for (slot, assigned) in plan.into_iter().enumerate() {
+            for chunk in assigned.chunks(MAX_RECOVERY_BATCH) {
+                let items = chunk
+                    .iter()
+                    .map(|position| {
+                        let want = &wants[*position];
+                        RecoveryItem {
+                            blob_id: want.target.blob_id,
+                            target_sliver: want.index,
+                            target_type: want.kind,
+                        }
+                    })
+                    .collect();
+                let request = RecoveryBatchRequest { items };
+                let (peer, stats, chunk) = (Arc::clone(&peers[slot]), Arc::clone(stats), chunk.to_vec());
+                calls.spawn(async move {
+                    let call = stats.start(&peer.node_id);
+                    let answer = if proofs {
+                        peer.client.recovery_batch(&request).await
+                    } else {
+                        peer.client.recovery_batch_without_proofs(&request).await
+                    };
+                    call.finish(answer.is_ok());
+                    (slot, chunk, answer)
+                });
+            }
+        }
+        let mut answers = Vec::new();
+        while let Some(answer) = calls.join_next().await {
+            if let Ok(answer) = answer {
+                answers.push(answer);
+            }
+        }
+        // Checking proofs is CPU work: off the async threads.
+        let taken = std::mem::take(wants);
+        let peers_owned: Vec<Arc<Peer>> = peers.to_vec();
+        let absorbed = tokio::task::spawn_blocking(move || {
+            let mut taken = taken;
+            let round = absorb_all(&mut taken, &peers_owned, answers, proofs);
+            (taken, round)
+        })
+        .await;
+        let Ok((taken, round)) = absorbed else {
+            tracing::error!("checking recovery symbols panicked");
+            break;
+        };
+        *wants = taken;
+        gathered.fetched_bytes += round.fetched_bytes;
+        for peer in &round.bad_peers {
+            stats.suspect(peer);
+        }
+        gathered.bad_peers.extend(round.bad_peers);
+    }
+    gathered
+}
+
+fn absorb_all(wants: &mut [Want], peers: &[Arc<Peer>], answers: Vec<Answer>, proofs: bool) -> Gathered {
+    let mut round = Gathered::default();
+    for (slot, positions, answer) in answers {
+        let peer = &peers[slot];
+        let response = match answer {
+            Ok(response) => response,
+            Err(error) => {
+                tracing::debug!(node = %peer.node_id, %error, "a peer did not answer a recovery batch");
+                for position in positions {
+                    wants[position].silent.insert(peer.node_id);
+                }
+                continue;
+            }
+        };
+        round.fetched_bytes += u64::try_from(response.encoded_len()).unwrap_or(u64::MAX);
+        for (position, item) in positions.into_iter().zip(response.items) {
+            let want = &mut wants[position];
+            match item.outcome {
+                RecoveryOutcome::Symbols(symbols) => {
+                    if want.absorb(peer, symbols, proofs) {
+                        round.bad_peers.insert(peer.node_id);
+                    }
+                }
+                RecoveryOutcome::Error(body)
+                    if body.code == NodeErrorCode::OverBudget.as_str()
+                        && want.over_budget < MAX_OVER_BUDGET =>
+                {
+                    want.over_budget += 1;
+                    want.asked.remove(&peer.node_id);
+                }
+                RecoveryOutcome::Error(_) => {
+                    want.silent.insert(peer.node_id);
+                }
+            }
+        }
+    }
+    round
+}

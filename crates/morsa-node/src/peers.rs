@@ -1,0 +1,191 @@
+//! The other members of the committee, as sources of recovery symbols and metadata: one
+//! [`NodeClient`] per member (sharing one connection pool, with the repair timeout), and what
+//! this node has seen of each: latency, calls in flight, failures, and whether it was caught
+//! sending symbols that fail their proofs.
+//!
+//! Peers are ranked by `latency × (1 + calls in flight)`: fast, idle peers first. Peers in
+//! backoff after failures come after them, and suspected peers last (they are still asked when
+//! nobody else can answer, and every symbol of theirs is checked against its proof).
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use morsa_api::client::{ClientOptions, NodeClient};
+use morsa_core::{Committee, Epoch, NodeId};
+use redstuff::EncodingConfig;
+
+/// Latency assumed of a peer not heard from yet.
+const DEFAULT_LATENCY: Duration = Duration::from_millis(50);
+/// First and longest pause before asking a failing peer again.
+const FIRST_BACKOFF: Duration = Duration::from_millis(500);
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
+
+/// One other member of the committee.
+#[derive(Debug)]
+pub struct Peer {
+    /// Its ID.
+    pub node_id: NodeId,
+    /// Its index in the committee's members (certificates name signers by it).
+    pub member: u16,
+    /// The shards it holds in the current epoch.
+    pub shards: Vec<u16>,
+    /// Its API.
+    pub client: NodeClient,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct PeerStats {
+    latency: Duration,
+    in_flight: u32,
+    failures: u32,
+    retry_at: Option<Instant>,
+    suspected: bool,
+}
+
+impl Default for PeerStats {
+    fn default() -> Self {
+        Self { latency: DEFAULT_LATENCY, in_flight: 0, failures: 0, retry_at: None, suspected: false }
+    }
+}
+
+struct State {
+    epoch: Option<Epoch>,
+    peers: Vec<Arc<Peer>>,
+    stats: HashMap<NodeId, PeerStats>,
+}
+
+/// The committee's other members and what is known of them.
+pub struct Peers {
+    me: NodeId,
+    config: EncodingConfig,
+    options: ClientOptions,
+    state: Mutex<State>,
+}
+
+impl Peers {
+    /// The peers of node `me` in a system coded with `config`; each call times out after
+    /// `timeout`.
+    pub fn new(me: NodeId, config: EncodingConfig, timeout: Duration) -> Self {
+        let options = ClientOptions { timeout, connect_timeout: timeout.min(Duration::from_secs(3)) };
+        let state = State { epoch: None, peers: Vec::new(), stats: HashMap::new() };
+        Self { me, config, options, state: Mutex::new(state) }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The other members of `committee`, best first (see the module docs).
+    pub fn ranked(&self, committee: &Committee) -> Vec<Arc<Peer>> {
+        let mut state = self.lock();
+        if state.epoch != Some(committee.epoch) {
+            state.peers = self.clients(committee);
+            state.epoch = Some(committee.epoch);
+        }
+        let now = Instant::now();
+        let mut ranked: Vec<(u8, u128, Arc<Peer>)> = state
+            .peers
+            .iter()
+            .map(|peer| {
+                let stats = state.stats.get(&peer.node_id).copied().unwrap_or_default();
+                let class = if stats.suspected {
+                    2
+                } else if stats.retry_at.is_some_and(|at| at > now) {
+                    1
+                } else {
+                    0
+                };
+                let score = stats.latency.as_micros() * (1 + u128::from(stats.in_flight));
+                (class, score, Arc::clone(peer))
+            })
+            .collect();
+        ranked.sort_by_key(|(class, score, peer)| (*class, *score, peer.member));
+        ranked.into_iter().map(|(_, _, peer)| peer).collect()
+    }
+
+    fn clients(&self, committee: &Committee) -> Vec<Arc<Peer>> {
+        let http = match self.options.http_client() {
+            Ok(http) => http,
+            Err(error) => {
+                tracing::error!(%error, "cannot build the HTTP client for peers");
+                return Vec::new();
+            }
+        };
+        committee
+            .members
+            .iter()
+            .enumerate()
+            .filter(|(_, member)| member.node_id != self.me && !member.shards.is_empty())
+            .filter_map(|(index, member)| {
+                let client = NodeClient::with_http(http.clone(), &member.address, self.config, self.options)
+                    .inspect_err(|error| tracing::warn!(node = %member.node_id, %error, "bad peer address"))
+                    .ok()?;
+                Some(Arc::new(Peer {
+                    node_id: member.node_id,
+                    member: u16::try_from(index).ok()?,
+                    shards: member.shards.iter().map(|shard| shard.0).collect(),
+                    client,
+                }))
+            })
+            .collect()
+    }
+
+    /// Counts a call to `peer` in flight until the guard is dropped.
+    pub fn start(&self, peer: &NodeId) -> CallGuard<'_> {
+        self.lock().stats.entry(*peer).or_default().in_flight += 1;
+        CallGuard { peers: self, peer: *peer, started: Instant::now(), ok: None }
+    }
+
+    /// Marks `peer` as having sent symbols that fail their proofs.
+    pub fn suspect(&self, peer: &NodeId) {
+        let mut state = self.lock();
+        let stats = state.stats.entry(*peer).or_default();
+        if !stats.suspected {
+            tracing::warn!(node = %peer, "a peer sent recovery symbols that fail their proofs");
+        }
+        stats.suspected = true;
+    }
+
+    /// The peers caught sending bad symbols.
+    pub fn suspected(&self) -> Vec<NodeId> {
+        let state = self.lock();
+        let suspected: BTreeSet<NodeId> =
+            state.stats.iter().filter(|(_, stats)| stats.suspected).map(|(node, _)| *node).collect();
+        suspected.into_iter().collect()
+    }
+}
+
+/// A call in flight; records its latency, or a failure with backoff, when dropped.
+pub struct CallGuard<'a> {
+    peers: &'a Peers,
+    peer: NodeId,
+    started: Instant,
+    ok: Option<bool>,
+}
+
+impl CallGuard<'_> {
+    /// Records whether the call succeeded (a call never recorded counts as failed).
+    pub fn finish(mut self, ok: bool) {
+        self.ok = Some(ok);
+    }
+}
+
+impl Drop for CallGuard<'_> {
+    fn drop(&mut self) {
+        let elapsed = self.started.elapsed();
+        let mut state = self.peers.lock();
+        let stats = state.stats.entry(self.peer).or_default();
+        stats.in_flight = stats.in_flight.saturating_sub(1);
+        if self.ok == Some(true) {
+            // Exponentially weighted: a quarter of the newest sample.
+            stats.latency = (stats.latency * 3 + elapsed) / 4;
+            stats.failures = 0;
+            stats.retry_at = None;
+        } else {
+            stats.failures = stats.failures.saturating_add(1);
+            let backoff = FIRST_BACKOFF.saturating_mul(1 << stats.failures.min(8)).min(MAX_BACKOFF);
+            stats.retry_at = Some(Instant::now() + backoff);
+        }
+    }
+}

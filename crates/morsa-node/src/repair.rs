@@ -1,0 +1,403 @@
+//! Rebuilding missing slivers from peers' recovery symbols: the engine behind blob sync, lazy
+//! repair and on-demand recovery.
+//!
+//! A rebuild of a set of slivers (many blobs at once):
+//!
+//! 1. For each blob, the metadata: stored, or fetched from peers and checked against the blob
+//!    ID (then stored). Only certified blobs are rebuilt.
+//! 2. Symbols from this node's own slivers of the other type, then from peers
+//!    ([`crate::fetch::gather`]): one batched request per peer, **without proofs**.
+//! 3. Decode each sliver and check it against its hash in the metadata
+//!    ([`Proofs::Skip`]). A match is stored (group commit) and done.
+//! 4. A mismatch means a peer lied or the blob is inconsistent: the symbols are fetched again
+//!    **with proofs**, each checked (a peer whose symbols fail is suspected and its symbols
+//!    dropped), and the sliver rebuilt with [`Proofs::Check`]. If proven symbols still give a
+//!    mismatch, they are an inconsistency proof: see [`crate::invalid`].
+//!
+//! Background work is throttled ([`Throttle`]) and bounded (`concurrency` rounds of at most
+//! `batch_slivers`); on-demand rebuilds are not throttled but at most `max_on_demand` run at
+//! once. Every peer call has the repair timeout.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::time::Duration;
+
+use morsa_api::client::CoordClient;
+use morsa_store::SliverKind;
+use redstuff::wire::{metadata_limit, to_bcs};
+use redstuff::{BlobId, MetadataWithId, Proofs, RecoveryError, SliverType, VerifiedMetadata};
+use tokio::sync::{Notify, Semaphore};
+
+use crate::blob_info::Status;
+use crate::config::RepairConfig;
+use crate::error::NodeError;
+use crate::fetch::{Want, gather};
+use crate::node::Node;
+use crate::peers::{Peer, Peers};
+use crate::repair_queue::{Missing, RepairQueue};
+use crate::throttle::Throttle;
+
+/// Counters of self-healing since the start (see `morsa_api::node::RepairHealth`).
+#[derive(Debug, Default)]
+pub struct RepairStats {
+    /// Slivers rebuilt and stored.
+    pub rebuilt_slivers: AtomicU64,
+    /// Their bytes.
+    pub rebuilt_bytes: AtomicU64,
+    /// Bytes of symbol answers fetched for them.
+    pub fetched_bytes: AtomicU64,
+    /// Bytes of metadata fetched from peers.
+    pub metadata_bytes: AtomicU64,
+    /// Slivers rebuilt on demand.
+    pub on_demand: AtomicU64,
+    /// Failed attempts.
+    pub failed: AtomicU64,
+    /// Full scans done.
+    pub scans: AtomicU64,
+    /// Blobs proven inconsistent.
+    pub inconsistent: AtomicU64,
+    /// Invalid-blob reports the coordinator accepted.
+    pub invalidations_reported: AtomicU64,
+    /// Slivers re-verified by the scrubber.
+    pub scrubbed_slivers: AtomicU64,
+    /// Their bytes.
+    pub scrubbed_bytes: AtomicU64,
+    /// Damaged slivers found.
+    pub corrupt: AtomicU64,
+    /// Full scrub passes.
+    pub scrub_passes: AtomicU64,
+}
+
+pub(crate) fn add(counter: &AtomicU64, value: usize) {
+    counter.fetch_add(u64::try_from(value).unwrap_or(u64::MAX), Ordering::Relaxed);
+}
+
+/// What one rebuild did with its slivers.
+#[derive(Debug, Default)]
+pub struct RebuildReport {
+    /// Rebuilt and stored.
+    pub rebuilt: Vec<Missing>,
+    /// Not rebuilt; worth retrying.
+    pub failed: Vec<Missing>,
+    /// Not needed any more (the blob is not certified, or was proven inconsistent).
+    pub dropped: Vec<Missing>,
+    /// Availability margin per blob, where the peers' answers tell it (see `repair_queue`).
+    pub margins: HashMap<BlobId, u32>,
+}
+
+/// The repair engine and its queue.
+pub struct Repairer {
+    pub(crate) node: Arc<Node>,
+    pub(crate) config: RepairConfig,
+    pub(crate) peers: Arc<Peers>,
+    pub(crate) queue: Mutex<RepairQueue>,
+    /// Woken when work is queued or repair resumes.
+    pub(crate) wake: Notify,
+    paused: AtomicBool,
+    pub(crate) stats: RepairStats,
+    throttle: Throttle,
+    on_demand: Semaphore,
+    pub(crate) coord: OnceLock<CoordClient>,
+    /// Set once a full scan has completed.
+    pub(crate) scanned: AtomicBool,
+}
+
+impl Repairer {
+    /// The engine of `node`, configured by `config`.
+    pub fn new(node: Arc<Node>, config: RepairConfig) -> Self {
+        let peers = Peers::new(node.id(), node.config(), Duration::from_millis(config.peer_timeout_ms));
+        Self {
+            peers: Arc::new(peers),
+            queue: Mutex::new(RepairQueue::new(config.max_queued_slivers, config.max_attempts)),
+            wake: Notify::new(),
+            paused: AtomicBool::new(config.paused),
+            stats: RepairStats::default(),
+            throttle: Throttle::new(config.bandwidth_bytes_per_sec),
+            on_demand: Semaphore::new(config.max_on_demand.max(1)),
+            coord: OnceLock::new(),
+            scanned: AtomicBool::new(false),
+            node,
+            config,
+        }
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> &RepairStats {
+        &self.stats
+    }
+
+    /// The peers and what is known of them.
+    pub fn peers(&self) -> &Peers {
+        &self.peers
+    }
+
+    /// The queue.
+    pub fn queue(&self) -> MutexGuard<'_, RepairQueue> {
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Where invalid-blob reports go; set once, by the server.
+    pub fn set_coordinator(&self, coord: CoordClient) {
+        let _ = self.coord.set(coord);
+    }
+
+    /// Pauses or resumes background repair and scrubbing.
+    pub fn set_paused(&self, paused: bool) {
+        self.paused.store(paused, Ordering::Release);
+        tracing::info!(paused, "background repair {}", if paused { "paused" } else { "resumed" });
+        self.wake.notify_waiters();
+    }
+
+    /// Whether background repair is paused.
+    pub fn is_paused(&self) -> bool {
+        self.paused.load(Ordering::Acquire)
+    }
+
+    /// Whether a full scan ran and nothing is queued or in flight.
+    pub fn caught_up(&self) -> bool {
+        let queue = self.queue();
+        self.scanned.load(Ordering::Acquire) && queue.is_empty() && queue.in_flight() == 0
+    }
+
+    /// Rebuilds one sliver now, for a request that needs it, and stores it. At most
+    /// `max_on_demand` run at once; not throttled, and runs while background repair is paused.
+    pub async fn rebuild_now(&self, blob_id: BlobId, shard: u16, kind: SliverType) -> Result<(), NodeError> {
+        let _permit = self
+            .on_demand
+            .acquire()
+            .await
+            .map_err(|_| NodeError::Busy("the node is shutting down".into()))?;
+        let target = Missing { blob_id, shard, kind: crate::node::kind_of(kind) };
+        let report = self.rebuild(vec![target], false).await;
+        if report.rebuilt.contains(&target) {
+            add(&self.stats.on_demand, 1);
+            Ok(())
+        } else {
+            Err(NodeError::NotFound(format!(
+                "the {kind} sliver of shard {shard} of {blob_id} is missing here and could not be rebuilt \
+                 from other nodes now; it is queued for repair, retry later or ask another node"
+            )))
+        }
+    }
+
+    /// Rebuilds `targets` (see the module docs); `throttled` for background work.
+    pub async fn rebuild(&self, targets: Vec<Missing>, throttled: bool) -> RebuildReport {
+        let mut report = RebuildReport::default();
+        let mut by_blob: BTreeMap<BlobId, Vec<Missing>> = BTreeMap::new();
+        for target in targets {
+            by_blob.entry(target.blob_id).or_default().push(target);
+        }
+        let mut wants = Vec::new();
+        for (blob_id, targets) in by_blob {
+            match self.prepare(blob_id, &targets).await {
+                Ok(Some(mut prepared)) => wants.append(&mut prepared),
+                Ok(None) => report.dropped.extend(targets),
+                Err(error) => {
+                    tracing::debug!(%blob_id, %error, "cannot prepare a rebuild");
+                    report.failed.extend(targets);
+                }
+            }
+        }
+        if wants.is_empty() {
+            return report;
+        }
+        let committee = self.node.view().committee.clone();
+        let peers = self.peers.ranked(&committee);
+        self.gather(&mut wants, &peers, false, throttled).await;
+        margins(&mut report, &wants, &peers, self.node.config());
+        let (stored, mut suspects) = self.decode(wants, Proofs::Skip).await;
+        report.rebuilt.extend(stored.rebuilt);
+        report.failed.extend(stored.failed);
+        if suspects.is_empty() {
+            return report;
+        }
+        tracing::warn!(
+            slivers = suspects.len(),
+            "rebuilt slivers do not match their hashes; asking again with proofs"
+        );
+        for want in &mut suspects {
+            want.keep_local();
+        }
+        self.gather(&mut suspects, &peers, true, throttled).await;
+        let (stored, inconsistent) = self.decode(suspects, Proofs::Check).await;
+        report.rebuilt.extend(stored.rebuilt);
+        report.failed.extend(stored.failed);
+        let mut proven = BTreeMap::new();
+        for want in inconsistent {
+            report.dropped.push(want.target);
+            proven.entry(want.target.blob_id).or_insert(want);
+        }
+        for (blob_id, want) in proven {
+            self.queue().forget(&blob_id);
+            crate::invalid::report_inconsistent(self, &want).await;
+        }
+        report
+    }
+
+    async fn gather(&self, wants: &mut Vec<Want>, peers: &[Arc<Peer>], proofs: bool, throttled: bool) {
+        let throttle = &self.throttle;
+        let gathered = gather(wants, peers, &self.peers, proofs, |bytes| async move {
+            if throttled {
+                throttle.take(bytes).await;
+            }
+        })
+        .await;
+        self.stats.fetched_bytes.fetch_add(gathered.fetched_bytes, Ordering::Relaxed);
+    }
+
+    /// The wants of one blob's targets, with this node's own symbols; `None` if the blob needs
+    /// no rebuild (not certified).
+    async fn prepare(&self, blob_id: BlobId, targets: &[Missing]) -> Result<Option<Vec<Want>>, NodeError> {
+        let node = Arc::clone(&self.node);
+        let certified =
+            blocking(move || Ok(node.blob_info(&blob_id)?.status(node.view().epoch()) == Status::Certified))
+                .await?;
+        if !certified {
+            return Ok(None);
+        }
+        let metadata = Arc::new(self.metadata(blob_id).await?);
+        let node = Arc::clone(&self.node);
+        let targets = targets.to_vec();
+        let wants = blocking(move || {
+            let mut wants = Vec::new();
+            for target in targets {
+                // Already there (uploaded or rebuilt since it was queued): nothing to do.
+                if node.store().has_sliver(&blob_id.0, target.shard, target.kind)? {
+                    continue;
+                }
+                let kind = type_of(target.kind);
+                let index = node.sliver_index(&blob_id, target.shard, kind);
+                let local = node.recovery_symbols(&blob_id, index, kind).unwrap_or_default();
+                wants.push(Want::new(target, kind, index, Arc::clone(&metadata), local));
+            }
+            Ok(wants)
+        })
+        .await?;
+        Ok(Some(wants))
+    }
+
+    /// The blob's verified metadata: stored, or fetched from the best peer that has it (checked
+    /// against the blob ID, then stored).
+    pub async fn metadata(&self, blob_id: BlobId) -> Result<VerifiedMetadata, NodeError> {
+        let node = Arc::clone(&self.node);
+        match blocking(move || node.verified_metadata(&blob_id)).await {
+            Err(NodeError::NotFound(_)) => {}
+            result => return result,
+        }
+        let committee = self.node.view().committee.clone();
+        let config = self.node.config();
+        for peer in self.peers.ranked(&committee) {
+            let call = self.peers.start(&peer.node_id);
+            let answer = peer.client.get_metadata(&blob_id).await;
+            call.finish(answer.is_ok());
+            let Ok(with_id) = answer else { continue };
+            let bytes = to_bcs(&with_id);
+            if with_id.blob_id != blob_id || bytes.len() > metadata_limit(config) {
+                continue;
+            }
+            let MetadataWithId { metadata, .. } = with_id;
+            let Ok(verified) = metadata.verify(&blob_id, config) else {
+                tracing::warn!(node = %peer.node_id, %blob_id, "a peer sent metadata that does not match the blob ID");
+                continue;
+            };
+            add(&self.stats.metadata_bytes, bytes.len());
+            let node = Arc::clone(&self.node);
+            blocking(move || node.store_metadata(&blob_id, &bytes)).await?;
+            return Ok(verified);
+        }
+        Err(NodeError::NotFound(format!("no peer answered with the metadata of {blob_id}")))
+    }
+
+    /// Decodes each complete want with `proofs` and stores the matching slivers. Returns what
+    /// was stored or failed, and the wants whose rebuilt sliver mismatched (with
+    /// [`Proofs::Check`]: proven inconsistent; their symbols are the proof).
+    async fn decode(&self, wants: Vec<Want>, proofs: Proofs) -> (RebuildReport, Vec<Want>) {
+        let node = Arc::clone(&self.node);
+        let result = tokio::task::spawn_blocking(move || {
+            let mut report = RebuildReport::default();
+            let mut mismatched = Vec::new();
+            let mut bytes_rebuilt = 0usize;
+            for want in wants {
+                if !want.is_complete() {
+                    report.failed.push(want.target);
+                    continue;
+                }
+                let index = usize::from(want.index);
+                match want.metadata.rebuild_sliver(want.kind, index, &want.symbols, proofs) {
+                    Ok(sliver) => {
+                        let bytes = to_bcs(&sliver);
+                        let len = bytes.len();
+                        match node.store_rebuilt(want.target, bytes) {
+                            Ok(()) => {
+                                bytes_rebuilt += len;
+                                report.rebuilt.push(want.target);
+                            }
+                            Err(error) => {
+                                tracing::error!(%error, "cannot store a rebuilt sliver");
+                                report.failed.push(want.target);
+                            }
+                        }
+                    }
+                    Err(RecoveryError::RebuiltMismatch { .. } | RecoveryError::Inconsistent { .. }) => {
+                        mismatched.push(want);
+                    }
+                    Err(error) => {
+                        tracing::debug!(%error, "cannot rebuild a sliver");
+                        report.failed.push(want.target);
+                    }
+                }
+            }
+            (report, mismatched, bytes_rebuilt)
+        })
+        .await;
+        let Ok((report, mismatched, bytes)) = result else {
+            tracing::error!("a rebuild panicked");
+            return (RebuildReport::default(), Vec::new());
+        };
+        add(&self.stats.rebuilt_slivers, report.rebuilt.len());
+        add(&self.stats.rebuilt_bytes, bytes);
+        add(&self.stats.failed, report.failed.len());
+        (report, mismatched)
+    }
+}
+
+/// Estimates each blob's margin from who answered (see `repair_queue`).
+fn margins(
+    report: &mut RebuildReport,
+    wants: &[Want],
+    peers: &[Arc<Peer>],
+    config: redstuff::EncodingConfig,
+) {
+    let mut by_blob: BTreeMap<
+        BlobId,
+        (std::collections::HashSet<morsa_core::NodeId>, std::collections::BTreeSet<u16>),
+    > = BTreeMap::new();
+    for want in wants {
+        let (silent, own) = by_blob.entry(want.target.blob_id).or_default();
+        silent.extend(want.silent.iter().copied());
+        own.insert(want.target.shard);
+    }
+    for (blob_id, (silent, own)) in by_blob {
+        let lost: usize =
+            peers.iter().filter(|peer| silent.contains(&peer.node_id)).map(|peer| peer.shards.len()).sum();
+        let healthy = config.n_shards().saturating_sub(lost + own.len());
+        let margin = healthy.saturating_sub(config.kp());
+        report.margins.insert(blob_id, u32::try_from(margin).unwrap_or(u32::MAX));
+    }
+}
+
+/// The sliver type of a stored kind.
+pub(crate) fn type_of(kind: SliverKind) -> SliverType {
+    match kind {
+        SliverKind::Primary => SliverType::Primary,
+        SliverKind::Secondary => SliverType::Secondary,
+    }
+}
+
+/// Runs `work` on a blocking thread.
+pub(crate) async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, NodeError> + Send + 'static,
+) -> Result<T, NodeError> {
+    tokio::task::spawn_blocking(work).await.map_err(|_| NodeError::Busy("a worker task failed".into()))?
+}

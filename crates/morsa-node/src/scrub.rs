@@ -1,0 +1,136 @@
+//! The scrubber: re-verifies stored slivers at a bounded rate (`scrub_bytes_per_sec`), one
+//! certified blob at a time. A sliver that fails its checksum, does not decode or does not
+//! match its hash in the metadata is removed and queued for repair, due at once; reads of other
+//! data carry on. A read that finds a damaged sliver does the same ([`drop_corrupt`]).
+//!
+//! A pass walks every certified blob, then the scrubber rests `scrub_interval_ms`. Paused with
+//! background repair.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use morsa_store::{SliverKind, StoreError};
+use redstuff::BlobId;
+use tokio::sync::watch;
+
+use crate::error::NodeError;
+use crate::node::Node;
+use crate::repair::{Repairer, add, blocking, type_of};
+use crate::throttle::Throttle;
+
+/// How often a paused scrubber looks whether it was resumed.
+const PAUSED_WAIT: Duration = Duration::from_millis(200);
+
+/// What scrubbing one blob found.
+#[derive(Debug, Default)]
+pub struct BlobScrub {
+    /// Slivers checked.
+    pub slivers: usize,
+    /// Their bytes.
+    pub bytes: usize,
+    /// Damaged slivers found and removed.
+    pub corrupt: Vec<(u16, SliverKind)>,
+}
+
+impl Node {
+    /// Re-verifies every stored sliver of the owned shards of `blob_id` against the metadata,
+    /// removing those that fail. Blocks.
+    pub fn scrub_blob(&self, blob_id: &BlobId) -> Result<BlobScrub, NodeError> {
+        let mut scrub = BlobScrub::default();
+        let metadata = match self.verified_metadata(blob_id) {
+            Ok(metadata) => metadata,
+            // No metadata yet: blob sync fetches it and rebuilds the slivers.
+            Err(NodeError::NotFound(_)) => return Ok(scrub),
+            Err(error) => return Err(error),
+        };
+        for shard in self.owned_shards() {
+            for kind in [SliverKind::Primary, SliverKind::Secondary] {
+                let bytes = match self.store().get_sliver(&blob_id.0, shard, kind) {
+                    Ok(Some(bytes)) => bytes,
+                    Ok(None) => continue,
+                    Err(StoreError::CorruptSliver { .. }) => {
+                        self.drop_corrupt(blob_id, shard, kind)?;
+                        scrub.corrupt.push((shard, kind));
+                        continue;
+                    }
+                    Err(error) => return Err(error.into()),
+                };
+                scrub.slivers += 1;
+                scrub.bytes += bytes.len();
+                let pair =
+                    u16::try_from(blob_id.pair_for_shard(usize::from(shard), self.config().n_shards()))
+                        .expect("pairs are below n, which is a u16");
+                if let Err(error) = self.check_sliver(&metadata, pair, type_of(kind), &bytes) {
+                    tracing::error!(%blob_id, shard, %kind, %error, "a stored sliver does not match its hash");
+                    self.drop_corrupt(blob_id, shard, kind)?;
+                    scrub.corrupt.push((shard, kind));
+                }
+            }
+        }
+        Ok(scrub)
+    }
+
+    /// Removes a damaged stored sliver, so that it reads as missing and is rebuilt.
+    pub fn drop_corrupt(&self, blob_id: &BlobId, shard: u16, kind: SliverKind) -> Result<(), NodeError> {
+        tracing::error!(%blob_id, shard, %kind, "removing a damaged sliver; it will be rebuilt from other nodes");
+        self.store().delete_slivers(&blob_id.0, shard, kind)?;
+        Ok(())
+    }
+}
+
+/// Queues damaged slivers of `blob_id` for repair, due at once.
+pub fn queue_corrupt(repairer: &Repairer, blob_id: BlobId, corrupt: &[(u16, SliverKind)]) {
+    if corrupt.is_empty() {
+        return;
+    }
+    add(&repairer.stats.corrupt, corrupt.len());
+    let bytes =
+        repairer.node.blob_info(&blob_id).map_or(0, |info| repairer.node.sliver_bytes_estimate(info.size));
+    repairer.queue().push(blob_id, corrupt.iter().copied(), Instant::now(), bytes);
+    repairer.wake.notify_waiters();
+}
+
+/// Scrubs until `stop` turns true (see the module docs).
+pub async fn run(repairer: Arc<Repairer>, mut stop: watch::Receiver<bool>) {
+    let rate = repairer.config.scrub_bytes_per_sec;
+    if rate == 0 {
+        return;
+    }
+    let throttle = Throttle::new(rate);
+    let rest = Duration::from_millis(repairer.config.scrub_interval_ms);
+    loop {
+        let node = Arc::clone(&repairer.node);
+        let blobs = blocking(move || node.certified_blobs()).await.unwrap_or_default();
+        for blob_id in blobs {
+            while repairer.is_paused() {
+                tokio::select! {
+                    () = tokio::time::sleep(PAUSED_WAIT) => {}
+                    _ = stop.changed() => return,
+                }
+            }
+            if *stop.borrow() {
+                return;
+            }
+            let node = Arc::clone(&repairer.node);
+            match blocking(move || node.scrub_blob(&blob_id)).await {
+                Ok(scrub) => {
+                    add(&repairer.stats.scrubbed_slivers, scrub.slivers);
+                    add(&repairer.stats.scrubbed_bytes, scrub.bytes);
+                    queue_corrupt(&repairer, blob_id, &scrub.corrupt);
+                    let wait = throttle.reserve(u64::try_from(scrub.bytes).unwrap_or(u64::MAX));
+                    tokio::select! {
+                        () = tokio::time::sleep(wait) => {}
+                        _ = stop.changed() => return,
+                    }
+                }
+                Err(error) => tracing::warn!(%blob_id, %error, "cannot scrub a blob"),
+            }
+        }
+        repairer.stats.scrub_passes.fetch_add(1, Ordering::Relaxed);
+        tokio::select! {
+            () = tokio::time::sleep(rest) => {}
+            _ = stop.changed() => return,
+        }
+    }
+}
