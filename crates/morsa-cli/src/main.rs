@@ -2,6 +2,7 @@
 
 mod bench;
 mod blob_id;
+mod cluster;
 mod coord;
 mod logging;
 mod node;
@@ -26,6 +27,9 @@ enum Command {
     /// Measure throughput.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// A local cluster of real processes: a coordinator and storage nodes on loopback.
+    #[command(subcommand)]
+    Cluster(cluster::ClusterCommand),
     /// The coordination service.
     #[command(subcommand)]
     Coord(coord::CoordCommand),
@@ -42,6 +46,7 @@ fn main() -> ExitCode {
     let result = match &cli.command {
         Command::BlobId(args) => blob_id::run(args),
         Command::Bench(command) => bench::run(command),
+        Command::Cluster(command) => cluster::run(command),
         Command::Coord(command) => coord::run(command),
         Command::Node(command) => node::run(command),
     };

@@ -1,0 +1,246 @@
+//! `morsa cluster`: a local cluster of real processes (a coordinator and storage nodes on
+//! loopback), supervised in the foreground by `cluster up` and driven by the other commands
+//! through the supervisor's control API.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use clap::{Args, Subcommand};
+use morsa_cluster::control::{self, Control, ControlClient, ControlError};
+use morsa_cluster::pids::{self, Signal};
+use morsa_cluster::{Cluster, ClusterSpec, ClusterState, STOP_TIMEOUT};
+use tokio::signal::unix::{SignalKind, signal};
+
+/// What `morsa cluster` can do.
+#[derive(Debug, Subcommand)]
+pub enum ClusterCommand {
+    /// Start a coordinator and N storage nodes in DIR and supervise them in the foreground
+    /// until Ctrl-C, SIGTERM or `morsa cluster down`.
+    Up(UpArgs),
+    /// Stop the cluster in DIR: every node, then the coordinator, then the supervisor.
+    Down(DirArgs),
+    /// Crash one node (SIGKILL).
+    Kill(NodeArgs),
+    /// Stop one node cleanly (SIGTERM).
+    Stop(NodeArgs),
+    /// Restart a killed or stopped node on its data, and wait until it is ready.
+    Start(NodeArgs),
+}
+
+/// Options of `morsa cluster up`.
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// Storage nodes.
+    #[arg(long, default_value_t = 7)]
+    nodes: usize,
+    /// Shards (at least 4, and at least --nodes).
+    #[arg(long, default_value_t = 70)]
+    shards: u16,
+    /// The cluster's directory; it must not exist or be empty.
+    #[arg(long, value_name = "DIR")]
+    dir: PathBuf,
+    /// Length of an epoch: a number and a unit (ms, s, m, h).
+    #[arg(long, value_name = "D", default_value = "1h", value_parser = morsa_cluster::parse_duration)]
+    epoch_duration: Duration,
+}
+
+/// The cluster directory.
+#[derive(Debug, Args)]
+pub struct DirArgs {
+    /// The cluster's directory (as given to `cluster up`).
+    #[arg(long, value_name = "DIR")]
+    dir: PathBuf,
+}
+
+/// A node of the cluster.
+#[derive(Debug, Args)]
+pub struct NodeArgs {
+    /// The cluster's directory (as given to `cluster up`).
+    #[arg(long, value_name = "DIR")]
+    dir: PathBuf,
+    /// The node's index, 0 to N-1.
+    #[arg(long, value_name = "I")]
+    node: usize,
+}
+
+/// Runs one `morsa cluster` command.
+pub fn run(command: &ClusterCommand) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    match command {
+        ClusterCommand::Up(args) => runtime.block_on(up(args)),
+        ClusterCommand::Down(args) => runtime.block_on(down(&args.dir)),
+        ClusterCommand::Kill(args) => runtime.block_on(node_command(args, NodeAction::Kill)),
+        ClusterCommand::Stop(args) => runtime.block_on(node_command(args, NodeAction::Stop)),
+        ClusterCommand::Start(args) => runtime.block_on(node_command(args, NodeAction::Start)),
+    }
+}
+
+async fn up(args: &UpArgs) -> anyhow::Result<()> {
+    // Catch Ctrl-C and SIGTERM from now on: the children run in their own process groups, so
+    // the supervisor must stop them itself, even when interrupted while starting them.
+    let mut interrupt = signal(SignalKind::interrupt()).context("cannot catch SIGINT")?;
+    let mut terminate = signal(SignalKind::terminate()).context("cannot catch SIGTERM")?;
+    let binary = std::env::current_exe().context("cannot find the morsa executable")?;
+    let spec = ClusterSpec {
+        nodes: args.nodes,
+        shards: args.shards,
+        dir: args.dir.clone(),
+        epoch_duration: args.epoch_duration,
+        binary,
+    };
+    spec.validate()?;
+    say(&format!("starting {} nodes with {} shards in {}", spec.nodes, spec.shards, spec.dir.display()));
+    let mut starting = tokio::task::spawn_blocking(move || Cluster::up(spec));
+    let (cluster, interrupted) = tokio::select! {
+        started = &mut starting => (started, false),
+        _ = interrupt.recv() => (starting.await, true),
+        _ = terminate.recv() => (starting.await, true),
+    };
+    let mut cluster = cluster.context("the start-up thread failed")?.context("cannot start the cluster")?;
+    if interrupted {
+        cluster.shutdown().context("interrupted while starting; the cluster was stopped")?;
+        return Ok(());
+    }
+    let listener =
+        tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.context("cannot listen on 127.0.0.1")?;
+    let control_url = format!("http://{}", listener.local_addr().context("cannot read the control address")?);
+    cluster.set_control_url(Some(control_url.clone()))?;
+    print_endpoints(&cluster, &args.epoch_duration);
+    let cluster = Arc::new(Mutex::new(cluster));
+    let control = Control::new(Arc::clone(&cluster));
+    say(&format!(
+        "cluster is up (control API {control_url}); stop it with Ctrl-C or `morsa cluster down --dir {}`",
+        args.dir.display()
+    ));
+    let until = {
+        let control = control.clone();
+        async move {
+            tokio::select! {
+                _ = interrupt.recv() => {}
+                _ = terminate.recv() => {}
+                () = control.down_requested() => {}
+            }
+        }
+    };
+    axum::serve(listener, control::router(control))
+        .with_graceful_shutdown(until)
+        .await
+        .context("the control API stopped")?;
+    say("stopping the cluster");
+    let stopped = tokio::task::spawn_blocking(move || {
+        cluster.lock().unwrap_or_else(PoisonError::into_inner).shutdown()
+    });
+    stopped.await.context("the shutdown thread failed")??;
+    say("cluster stopped");
+    Ok(())
+}
+
+/// Prints a line of the supervisor's progress; a closed stdout (the terminal went away) must
+/// not stop it from shutting the cluster down, so write errors are ignored.
+fn say(line: &str) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stdout().lock(), "{line}");
+}
+
+fn print_endpoints(cluster: &Cluster, epoch: &Duration) {
+    let dir = cluster.dir().display();
+    say(&format!("coordinator  {}  (log {dir}/logs/coord.log, epoch {epoch:?})", cluster.coordinator_url()));
+    for node in cluster.nodes() {
+        let shards: Vec<String> = node.shards.iter().map(|shard| shard.0.to_string()).collect();
+        say(&format!("node {:<7} {}  shards {}", node.index, node.url, shards.join(",")));
+    }
+    let client = cluster.client_config_path();
+    say(&format!(
+        "client config {}  (account key {})",
+        client.display(),
+        cluster.account_key_path().display()
+    ));
+    say(&format!("try: MORSA_CONFIG={} morsa store FILE", client.display()));
+}
+
+/// How long `down` waits for a supervisor to exit after it stopped the cluster.
+const SUPERVISOR_EXIT: Duration = Duration::from_secs(30);
+
+async fn down(dir: &Path) -> anyhow::Result<()> {
+    let state = ClusterState::load(dir)?;
+    let supervisor_alive = pids::is_alive(state.supervisor_pid);
+    if supervisor_alive && let Some(url) = &state.control_url {
+        match ControlClient::new(url)?.down().await {
+            Ok(done) => {
+                println!("{done}");
+                let pid = state.supervisor_pid;
+                let gone = tokio::task::spawn_blocking(move || pids::wait_gone(pid, SUPERVISOR_EXIT)).await?;
+                if !gone {
+                    bail!(
+                        "the cluster stopped but its supervisor (pid {pid}) did not exit within {SUPERVISOR_EXIT:?}"
+                    );
+                }
+                return Ok(());
+            }
+            Err(ControlError::Unreachable { .. }) => {}
+            Err(error) => return Err(error.into()),
+        }
+    }
+    // No supervisor to ask: stop what cluster.json says is running, if it is ours.
+    let needle = state.dir.to_string_lossy().into_owned();
+    let ours: Vec<u32> = state
+        .child_pids()
+        .into_iter()
+        .filter(|pid| pids::is_alive(*pid) && pids::command_line_mentions(*pid, &needle))
+        .collect();
+    if ours.is_empty() && !supervisor_alive {
+        println!("the cluster in {} is not running", dir.display());
+        return Ok(());
+    }
+    let supervisor = supervisor_alive.then_some(state.supervisor_pid);
+    tokio::task::spawn_blocking(move || stop_by_pid(supervisor, &ours)).await??;
+    println!("the cluster in {} is stopped", dir.display());
+    Ok(())
+}
+
+/// SIGTERMs the supervisor (if any) and `children`, waits, and SIGKILLs the stragglers.
+fn stop_by_pid(supervisor: Option<u32>, children: &[u32]) -> anyhow::Result<()> {
+    for pid in supervisor.iter().chain(children) {
+        pids::send(*pid, Signal::Term);
+    }
+    let mut killed = Vec::new();
+    for pid in children.iter().chain(&supervisor) {
+        if !pids::wait_gone(*pid, STOP_TIMEOUT) {
+            pids::send(*pid, Signal::Kill);
+            killed.push(pid.to_string());
+        }
+    }
+    if !killed.is_empty() {
+        bail!("processes {} did not stop on SIGTERM and were killed", killed.join(", "));
+    }
+    Ok(())
+}
+
+/// What `kill`, `stop` and `start` ask of the supervisor.
+#[derive(Debug, Clone, Copy)]
+enum NodeAction {
+    Kill,
+    Stop,
+    Start,
+}
+
+async fn node_command(args: &NodeArgs, action: NodeAction) -> anyhow::Result<()> {
+    let state = ClusterState::load(&args.dir)?;
+    let url = match &state.control_url {
+        Some(url) if state.running && pids::is_alive(state.supervisor_pid) => url,
+        _ => bail!(
+            "the cluster in {} is not running (no supervisor); start one with `morsa cluster up`",
+            args.dir.display()
+        ),
+    };
+    let client = ControlClient::new(url)?;
+    let done = match action {
+        NodeAction::Kill => client.kill(args.node).await,
+        NodeAction::Stop => client.stop(args.node).await,
+        NodeAction::Start => client.start(args.node).await,
+    }?;
+    println!("{done}");
+    Ok(())
+}

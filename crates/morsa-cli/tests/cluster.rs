@@ -1,0 +1,228 @@
+//! `morsa cluster` with the real binary: `up` starts a coordinator and 4 nodes on loopback as
+//! separate processes, every node is healthy and the shards are all held exactly once; a node
+//! is killed and restarted with the same shards; `down` stops every process and the
+//! supervisor exits 0. Everything is cleaned up even when an assertion fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers outside #[test] functions
+
+use std::io::{BufRead as _, BufReader};
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use morsa_api::node::NodeHealth;
+use morsa_cluster::pids::{self, Signal};
+use morsa_cluster::{ClusterState, NodeState};
+
+const MORSA: &str = env!("CARGO_BIN_EXE_morsa");
+const NODES: usize = 4;
+const SHARDS: u16 = 12;
+/// Bound on the whole start-up (4 debug-built nodes on a busy 2-core machine).
+const STARTUP: Duration = Duration::from_secs(120);
+
+/// `morsa cluster up` running as a child; on drop it is stopped and every process it recorded
+/// is killed, so a failing test leaves nothing behind.
+struct Supervisor {
+    child: Child,
+    dir: PathBuf,
+    output: Vec<String>,
+    /// Its stdout, line by line; kept so the reader thread keeps draining it.
+    lines: mpsc::Receiver<String>,
+}
+
+impl Supervisor {
+    fn start(dir: &Path) -> Self {
+        let mut child = Command::new(MORSA)
+            .args(["cluster", "up", "--nodes", &NODES.to_string(), "--shards", &SHARDS.to_string()])
+            .arg("--dir")
+            .arg(dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (lines, received) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if lines.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut supervisor = Self { child, dir: dir.to_path_buf(), output: Vec::new(), lines: received };
+        let deadline = Instant::now() + STARTUP;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            // On failure, dropping `supervisor` stops whatever was started.
+            let line = supervisor.lines.recv_timeout(left).unwrap_or_else(|error| {
+                panic!("cluster up did not finish ({error}); it printed {:#?}", supervisor.output)
+            });
+            let up = line.starts_with("cluster is up");
+            supervisor.output.push(line);
+            if up {
+                return supervisor;
+            }
+        }
+    }
+
+    fn state(&self) -> ClusterState {
+        ClusterState::load(&self.dir).unwrap()
+    }
+}
+
+impl Drop for Supervisor {
+    fn drop(&mut self) {
+        let recorded = ClusterState::load(&self.dir).map(|state| state.child_pids()).unwrap_or_default();
+        if self.child.try_wait().ok().flatten().is_none() {
+            pids::send(self.child.id(), Signal::Term);
+            if !pids::wait_gone(self.child.id(), Duration::from_secs(30)) {
+                let _ = self.child.kill();
+            }
+            let _ = self.child.wait();
+        }
+        let needle = self.dir.canonicalize().unwrap_or_default().to_string_lossy().into_owned();
+        for pid in recorded {
+            if pids::is_alive(pid) && pids::command_line_mentions(pid, &needle) {
+                pids::send(pid, Signal::Kill);
+            }
+        }
+    }
+}
+
+/// `morsa ARGS…`, to completion.
+fn morsa(args: &[&str], dir: &Path) -> Output {
+    Command::new(MORSA).args(args).arg("--dir").arg(dir).stdin(Stdio::null()).output().unwrap()
+}
+
+fn succeeds(args: &[&str], dir: &Path) -> String {
+    let output = morsa(args, dir);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "morsa {args:?} failed: {stderr}");
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// The one error line of a failing `morsa ARGS…` (exit code 1).
+fn fails(args: &[&str], dir: &Path) -> String {
+    let output = morsa(args, dir);
+    assert_eq!(output.status.code(), Some(1), "morsa {args:?} fails with exit code 1");
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    stderr
+}
+
+fn health(url: &str) -> Result<NodeHealth, reqwest::Error> {
+    let client = reqwest::blocking::Client::builder().timeout(Duration::from_secs(5)).build().unwrap();
+    client.get(format!("{url}/v1/health")).send()?.error_for_status()?.json()
+}
+
+/// Polls `check` every 20 ms until it holds, for at most 30 s.
+fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn shard_numbers(node: &NodeState) -> Vec<u16> {
+    node.info.shards.iter().map(|shard| shard.0).collect()
+}
+
+#[test]
+fn a_cluster_comes_up_survives_a_killed_node_and_goes_down() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("cluster");
+    let supervisor = Supervisor::start(&dir);
+    let state = supervisor.state();
+    assert!(state.running);
+    assert_eq!(state.nodes.len(), NODES);
+    assert!(state.control_url.is_some());
+    assert_eq!(state.child_pids().len(), NODES + 1, "every process is recorded with its pid");
+
+    // Every node is healthy as the node recorded, and together they hold every shard once.
+    let mut held = Vec::new();
+    for node in &state.nodes {
+        let health = health(&node.info.url).unwrap();
+        assert_eq!(health.node_id, node.info.node_id);
+        let shards: Vec<u16> = health.shards.iter().map(|shard| shard.shard.0).collect();
+        assert_eq!(
+            shards,
+            shard_numbers(node),
+            "node {} holds the shards cluster.json lists",
+            node.info.index
+        );
+        held.extend(shards);
+    }
+    held.sort_unstable();
+    assert_eq!(held, (0..SHARDS).collect::<Vec<_>>(), "all shards, each exactly once");
+
+    // The client's files, in the format the client reads.
+    let client = std::fs::read_to_string(dir.join("client.toml")).unwrap();
+    assert_eq!(
+        client,
+        format!("coordinator_url = \"{}\"\naccount_key_file = \"account.key\"\n", state.coordinator.url)
+    );
+    let key = std::fs::read_to_string(dir.join("account.key")).unwrap();
+    assert!(key.len() == 65 && key.ends_with('\n') && key[..64].bytes().all(|b| b.is_ascii_hexdigit()));
+    let mode = std::fs::metadata(dir.join("account.key")).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    assert!(supervisor.output.iter().any(|line| line.contains("MORSA_CONFIG=")), "{:#?}", supervisor.output);
+
+    // A second cluster in the same directory, and bad node indices, are refused in one line.
+    let in_use = fails(&["cluster", "up", "--nodes", "4", "--shards", "12"], &dir);
+    assert!(in_use.contains("holds a running cluster"), "{in_use}");
+    let no_node = fails(&["cluster", "kill", "--node", "9"], &dir);
+    assert!(no_node.contains("there is no node 9"), "{no_node}");
+
+    // Kill node 1: it stops answering, the others still do.
+    let killed_pid = state.nodes[1].pid.unwrap();
+    succeeds(&["cluster", "kill", "--node", "1"], &dir);
+    eventually("node 1 no longer answers", || health(&state.nodes[1].info.url).is_err());
+    assert!(!pids::is_alive(killed_pid));
+    for node in state.nodes.iter().filter(|node| node.info.index != 1) {
+        health(&node.info.url).unwrap();
+    }
+    assert_eq!(supervisor.state().nodes[1].pid, None);
+    let again = fails(&["cluster", "kill", "--node", "1"], &dir);
+    assert!(again.contains("node 1 is not running"), "{again}");
+
+    // Start it again: same address, same identity, same shards.
+    succeeds(&["cluster", "start", "--node", "1"], &dir);
+    let restarted = health(&state.nodes[1].info.url).unwrap();
+    assert_eq!(restarted.node_id, state.nodes[1].info.node_id);
+    let shards: Vec<u16> = restarted.shards.iter().map(|shard| shard.shard.0).collect();
+    assert_eq!(shards, shard_numbers(&state.nodes[1]));
+    let after_restart = supervisor.state();
+    assert!(after_restart.nodes[1].pid.is_some_and(|pid| pid != killed_pid));
+
+    // Down: the supervisor exits 0 and no process of the cluster is left.
+    let mut recorded = after_restart.child_pids();
+    recorded.push(after_restart.supervisor_pid);
+    succeeds(&["cluster", "down"], &dir);
+    let mut supervisor = supervisor;
+    let mut exit = None;
+    eventually("the supervisor exits", || {
+        exit = supervisor.child.try_wait().unwrap();
+        exit.is_some()
+    });
+    assert!(exit.unwrap().success(), "the supervisor exits 0: {exit:?}");
+    for pid in recorded {
+        assert!(!pids::is_alive(pid), "pid {pid} is gone");
+    }
+    assert!(!supervisor.state().running);
+    let down_again = succeeds(&["cluster", "down"], &dir);
+    assert!(down_again.contains("not running"), "{down_again}");
+}
+
+#[test]
+fn an_impossible_cluster_is_refused_before_anything_starts() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("cluster");
+    let message = fails(&["cluster", "up", "--nodes", "5", "--shards", "4"], &dir);
+    assert!(message.contains("--shards (4) must be at least --nodes (5)"), "{message}");
+    assert!(!dir.exists(), "nothing was created");
+    let message = fails(&["cluster", "kill", "--node", "0"], &dir);
+    assert!(message.contains("cluster.json"), "{message}");
+}
