@@ -18,6 +18,8 @@ use redstuff::wire::to_bcs;
 use redstuff::{BlobId, EncodedBlob, EncodingConfig, MetadataWithId, SliverType};
 use tower::ServiceExt;
 
+pub mod cluster;
+
 /// Shards of the system.
 pub const N: u16 = 10;
 

@@ -1,0 +1,217 @@
+//! Self-healing across real HTTP servers of several nodes: blob sync rebuilds every missing
+//! sliver at about one sliver of traffic each, reads of missing slivers are served at once, a
+//! damaged sliver is found and repaired, a lying peer is caught without poisoning the repair,
+//! and an inconsistently encoded blob is proven, attested and reported.
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
+
+use morsa_api::coord::NodeReportKind;
+use morsa_core::Threshold;
+use morsa_node::RepairConfig;
+use morsa_store::{SliverKind, SliverWrite};
+use redstuff::wire::to_bcs;
+use redstuff::{EncodedBlob, SliverType};
+
+mod common;
+
+use common::cluster::{Cluster, Mode, blob, pairs_of, test_repair};
+use common::{N, config};
+
+/// Node `member`'s stored slivers of `encoded` equal the genuine ones, every one of them.
+fn holds_genuine(cluster: &Cluster, member: usize, encoded: &EncodedBlob) {
+    let blob_id = *encoded.metadata.blob_id();
+    let node = &cluster.members[member].node;
+    for pair in pairs_of(cluster, member, &blob_id) {
+        let genuine = &encoded.pairs[usize::from(pair)];
+        assert_eq!(node.sliver_bytes(&blob_id, pair, SliverType::Primary).unwrap(), to_bcs(&genuine.primary));
+        assert_eq!(
+            node.sliver_bytes(&blob_id, pair, SliverType::Secondary).unwrap(),
+            to_bcs(&genuine.secondary)
+        );
+    }
+}
+
+fn serve_all(count: usize, repair: RepairConfig) -> Vec<Mode> {
+    vec![Mode::Serve(repair); count]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_missing_everything_rebuilds_its_slivers_from_about_one_sliver_each() {
+    let mut cluster = Cluster::start(&[2, 2, 2, 2, 2], &serve_all(5, test_repair())).await;
+    let blobs = [blob(60_000, 1), blob(20_000, 2)];
+    for encoded in &blobs {
+        cluster.write(encoded, &[0]);
+    }
+    let health = cluster
+        .wait_health(0, "node 0 to rebuild its slivers", |health| {
+            health.repair.caught_up && health.repair.rebuilt_slivers == 8
+        })
+        .await;
+    for encoded in &blobs {
+        holds_genuine(&cluster, 0, encoded);
+    }
+    let repair = &health.repair;
+    // Two slivers per shard, two shards, two blobs: eight rebuilt, nothing left.
+    assert_eq!((repair.backlog_slivers, repair.in_flight_slivers, repair.failed_attempts), (0, 0, 0));
+    let rebuilt: u64 = blobs
+        .iter()
+        .map(|encoded| {
+            let pair = &encoded.pairs[0];
+            2 * u64::try_from(to_bcs(&pair.primary).len() + to_bcs(&pair.secondary).len()).unwrap()
+        })
+        .sum();
+    assert_eq!(repair.rebuilt_bytes, rebuilt);
+    // About one sliver of symbols per rebuilt sliver: the peers asked hold just enough shards
+    // (one symbol over for a primary sliver), and the optimistic path sends no proofs.
+    assert!(repair.fetched_bytes >= rebuilt * 9 / 10, "{} fetched for {rebuilt}", repair.fetched_bytes);
+    assert!(repair.fetched_bytes <= rebuilt * 5 / 4, "{} fetched for {rebuilt}", repair.fetched_bytes);
+    // The same in the metrics, and the node now confirms the blob.
+    let metrics = reqwest_text(&format!("http://{}/metrics", cluster.members[0].address)).await;
+    assert!(metrics.contains("morsa_node_repair_caught_up 1"), "{metrics}");
+    assert!(metrics.contains(&format!("morsa_node_repair_rebuilt_bytes_total {rebuilt}")));
+    let blob_id = *blobs[0].metadata.blob_id();
+    cluster.members[0].client.permanent_confirmation(&blob_id).await.unwrap();
+}
+
+/// A GET of `url`'s text.
+async fn reqwest_text(url: &str) -> String {
+    let (host, path) = url.trim_start_matches("http://").split_once('/').unwrap();
+    let mut stream = tokio::net::TcpStream::connect(host).await.unwrap();
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    stream
+        .write_all(format!("GET /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut text = String::new();
+    stream.read_to_string(&mut text).await.unwrap();
+    text
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_of_a_missing_sliver_rebuilds_it_at_once() {
+    // Background repair paused on node 0: only the read can bring the sliver back.
+    let paused = RepairConfig { paused: true, ..test_repair() };
+    let mut modes = serve_all(5, test_repair());
+    modes[0] = Mode::Serve(paused);
+    let mut cluster = Cluster::start(&[2, 2, 2, 2, 2], &modes).await;
+    let encoded = blob(30_000, 3);
+    let blob_id = *encoded.metadata.blob_id();
+    cluster.write(&encoded, &[0]);
+    let member = &cluster.members[0];
+    let pair = pairs_of(&cluster, 0, &blob_id)[0];
+    let symbol_size = encoded.metadata.symbol_size();
+    let sliver = member.client.get_sliver(&blob_id, pair, SliverType::Secondary, symbol_size).await.unwrap();
+    assert_eq!(sliver, encoded.pairs[usize::from(pair)].secondary);
+    let health = cluster.health(0).await;
+    assert!(health.repair.paused);
+    assert_eq!((health.repair.on_demand_slivers, health.repair.rebuilt_slivers), (1, 1));
+    // Symbols asked from slivers node 0 lacks: it rebuilds its two primaries, then answers.
+    let target = redstuff::secondary_index_of_pair(usize::from((pair + 1) % N), usize::from(N));
+    let target = u16::try_from(target).unwrap();
+    let symbols =
+        member.client.recovery_symbols(&blob_id, target, SliverType::Secondary, symbol_size).await.unwrap();
+    assert_eq!(symbols.len(), 2);
+    for symbol in &symbols {
+        encoded.metadata.verify_recovery_symbol(SliverType::Secondary, usize::from(target), symbol).unwrap();
+    }
+    assert_eq!(cluster.health(0).await.repair.on_demand_slivers, 3);
+    // A sliver of a blob that is not certified is not rebuilt: it is simply not found.
+    let uncertified = blob(1000, 4);
+    let code = member
+        .client
+        .get_sliver(
+            uncertified.metadata.blob_id(),
+            0,
+            SliverType::Primary,
+            uncertified.metadata.symbol_size(),
+        )
+        .await
+        .unwrap_err();
+    assert!(code.node_code().is_some(), "{code}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_stored_sliver_is_found_by_the_scrubber_and_repaired() {
+    let scrubbing = RepairConfig { scrub_bytes_per_sec: 1 << 30, scrub_interval_ms: 50, ..test_repair() };
+    let mut modes = serve_all(5, test_repair());
+    modes[0] = Mode::Serve(scrubbing);
+    let mut cluster = Cluster::start(&[2, 2, 2, 2, 2], &modes).await;
+    let encoded = blob(30_000, 5);
+    let blob_id = *encoded.metadata.blob_id();
+    cluster.write(&encoded, &[]);
+    // Overwrite one stored sliver with another pair's bytes (its checksum is fine; its hash is not).
+    let node = &cluster.members[0].node;
+    let pairs = pairs_of(&cluster, 0, &blob_id);
+    let shard = u16::try_from(blob_id.shard_for_pair(usize::from(pairs[0]), usize::from(N))).unwrap();
+    let wrong = to_bcs(&encoded.pairs[usize::from((pairs[0] + 1) % N)].primary);
+    node.store()
+        .put_slivers(&[SliverWrite { blob_id: blob_id.0, shard, kind: SliverKind::Primary, bytes: &wrong }])
+        .unwrap();
+    let health = cluster
+        .wait_health(0, "the damaged sliver to be repaired", |health| {
+            health.repair.corrupt_slivers == 1
+                && health.repair.rebuilt_slivers == 1
+                && health.repair.caught_up
+        })
+        .await;
+    assert!(health.repair.scrubbed_slivers >= 4);
+    holds_genuine(&cluster, 0, &encoded);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_sending_bad_symbols_is_caught_and_does_not_poison_the_repair() {
+    // Node 1 (one shard) lies; without it exactly ks = 7 honest shards remain for node 0.
+    let mut modes = serve_all(6, test_repair());
+    modes[1] = Mode::Liar;
+    let mut cluster = Cluster::start(&[2, 1, 2, 2, 2, 1], &modes).await;
+    let encoded = blob(30_000, 6);
+    cluster.write(&encoded, &[0]);
+    let liar = cluster.committee.members[1].node_id;
+    let health = cluster
+        .wait_health(0, "node 0 to rebuild past the liar", |health| {
+            health.repair.caught_up && health.repair.rebuilt_slivers == 4
+        })
+        .await;
+    holds_genuine(&cluster, 0, &encoded);
+    assert_eq!(health.repair.suspected_peers, [liar]);
+    assert_eq!(health.repair.inconsistent_blobs, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_inconsistently_encoded_blob_is_proven_attested_and_reported() {
+    let mut cluster = Cluster::start(&[2, 2, 2, 2, 2], &serve_all(5, test_repair())).await;
+    // A writer tampered with the primary sliver of a pair node 0 holds and committed to it.
+    // (The tampering changes the blob ID and with it which shard holds the pair: try pairs until
+    // node 0 holds the tampered one.)
+    let encoded = (0..N)
+        .find_map(|pair| {
+            let mut encoded = blob(30_000, 7);
+            encoded.pairs[usize::from(pair)].primary.symbols[0] ^= 1;
+            let length = encoded.metadata.unencoded_length();
+            encoded.metadata = redstuff::metadata_for_pairs(config(), length, &encoded.pairs).unwrap();
+            pairs_of(&cluster, 0, encoded.metadata.blob_id()).contains(&pair).then_some(encoded)
+        })
+        .unwrap();
+    let blob_id = *encoded.metadata.blob_id();
+    cluster.write(&encoded, &[0]);
+    cluster
+        .wait_health(0, "the inconsistency to be found", |health| health.repair.inconsistent_blobs == 1)
+        .await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let report = loop {
+        if let Some(report) = cluster.reports.lock().unwrap().first().cloned() {
+            break report;
+        }
+        assert!(std::time::Instant::now() < deadline, "no invalid-blob report reached the coordinator");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    assert_eq!(report.node, cluster.committee.members[0].node_id);
+    let NodeReportKind::InvalidBlob { blob_id: reported, certificate } = &report.report else {
+        panic!("{report:?}");
+    };
+    assert_eq!(*reported, blob_id);
+    let message = morsa_core::invalid_blob_message(cluster.committee.epoch, &blob_id);
+    cluster.committee.verify_certificate(certificate, &message, Threshold::Validity).unwrap();
+    cluster.committee.members[0].public_key.verify(&message, &report.signature).unwrap();
+    // Other peers attested too: node 0's own two shards are not validity weight.
+    assert!(certificate.signers.len() >= 2);
+}
