@@ -231,8 +231,9 @@ async fn node_command(args: &NodeArgs, action: NodeAction) -> anyhow::Result<()>
     let url = match &state.control_url {
         Some(url) if state.running && pids::is_alive(state.supervisor_pid) => url,
         _ => bail!(
-            "the cluster in {} is not running (no supervisor); start one with `morsa cluster up`",
-            args.dir.display()
+            "the cluster in {dir} has no running supervisor; `morsa cluster down --dir {dir}` stops \
+             whatever is left of it, `morsa cluster up` starts a new one",
+            dir = args.dir.display()
         ),
     };
     let client = ControlClient::new(url)?;
