@@ -4,7 +4,9 @@
 mod common;
 
 use common::{CHAIN, EPOCH_MS, World};
-use morsa_coord::{BlobStatusKind, Command, CommandError, EpochPhase, Event, Input, Transaction};
+use morsa_coord::{
+    BlobStatusKind, Command, CommandError, EpochPhase, Event, Input, NodeReport, NodeReportKind, Transaction,
+};
 use morsa_core::{ObjectId, PersistenceType};
 use redstuff::{BlobId, EncodingConfig};
 
@@ -176,6 +178,39 @@ fn invalidation_needs_validity_weight_and_blocks_the_blob() {
         world.transact(0, Command::CertifyBlob { object, certificate }).unwrap_err().code(),
         "invalid_blob"
     );
+}
+
+#[test]
+fn a_member_node_can_report_a_blob_invalid_with_the_same_certificate() {
+    let mut world = World::new(4, N);
+    let (blob_id, _) = register(&mut world, 0, 100, false, 6);
+    let message = morsa_core::invalid_blob_message(world.epoch(), &blob_id);
+    let certificate = world.full_certificate(&message);
+    let member = world.state.committee.members[1].node_id;
+    let key = world.node_keys[world.node_index(&member)].clone();
+    let report = |node, signature, certificate| {
+        Input::Node(NodeReport {
+            node,
+            report: NodeReportKind::InvalidBlob { blob_id, certificate },
+            signature,
+        })
+    };
+    // Signed by someone else, or over another message: refused.
+    let stranger = morsa_core::BlsSecretKey::from_seed([77; 32]);
+    let refused = world.submit(report(member, stranger.sign(&message), certificate.clone())).unwrap_err();
+    assert!(matches!(refused, CommandError::BadNodeSignature(_)), "{refused:?}");
+    let wrong = morsa_core::invalid_blob_message(world.epoch(), &BlobId([3; 32]));
+    assert!(world.submit(report(member, key.sign(&wrong), certificate.clone())).is_err());
+    // A certificate without validity weight: refused.
+    let committee = world.state.committee.clone();
+    let thin = world.certificate(&committee, &[0], &message);
+    assert!(world.submit(report(member, key.sign(&message), thin)).is_err());
+    assert_ne!(world.state.blob_status(&blob_id).status, BlobStatusKind::Invalid);
+    // The member's own report with the committee's certificate: the blob is invalid.
+    let applied = world.submit(report(member, key.sign(&message), certificate.clone())).unwrap();
+    assert!(matches!(applied.events[0].event, Event::InvalidBlobId { .. }));
+    assert_eq!(world.state.blob_status(&blob_id).status, BlobStatusKind::Invalid);
+    assert!(world.submit(report(member, key.sign(&message), certificate)).is_err(), "only once");
 }
 
 #[test]
