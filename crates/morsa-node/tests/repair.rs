@@ -114,6 +114,23 @@ async fn a_read_of_a_missing_sliver_rebuilds_it_at_once() {
         encoded.metadata.verify_recovery_symbol(SliverType::Secondary, usize::from(target), symbol).unwrap();
     }
     assert_eq!(cluster.health(0).await.repair.on_demand_slivers, 3);
+    // Resumed (from this machine, so the admin route answers), background repair does the rest.
+    member.client.set_repair_paused(false).await.unwrap();
+    let health = cluster
+        .wait_health(0, "the rest to be repaired", |health| health.repair.caught_up && !health.repair.paused)
+        .await;
+    assert_eq!(health.repair.rebuilt_slivers, 4);
+    holds_genuine(&cluster, 0, &encoded);
+    // Without the caller's address (not on loopback as far as the node knows): refused.
+    let (status, _) = common::call(
+        &member.served,
+        axum::http::Request::post(morsa_api::node::routes::ADMIN_REPAIR_PAUSE)
+            .body(axum::body::Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, axum::http::StatusCode::BAD_REQUEST);
+    assert!(!cluster.health(0).await.repair.paused);
     // A sliver of a blob that is not certified is not rebuilt: it is simply not found.
     let uncertified = blob(1000, 4);
     let code = member
