@@ -1,5 +1,6 @@
 //! `morsa bench`: throughput measurements printed for people and scripts.
 
+mod cluster;
 mod node;
 
 use std::time::{Duration, Instant};
@@ -17,6 +18,8 @@ pub enum BenchCommand {
     /// Sliver ingest into one in-process storage node over HTTP on loopback, with
     /// verification and durable group commits.
     Node(node::NodeArgs),
+    /// Store and read through a local cluster of real processes (10 nodes, n = 1000).
+    Cluster(cluster::ClusterArgs),
 }
 
 /// Options of `morsa bench codec`.
@@ -41,6 +44,7 @@ pub fn run(command: &BenchCommand) -> anyhow::Result<()> {
     match command {
         BenchCommand::Codec(args) => codec(args),
         BenchCommand::Node(args) => node::run(args),
+        BenchCommand::Cluster(args) => cluster::run(args),
     }
 }
 

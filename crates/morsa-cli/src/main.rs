@@ -2,10 +2,14 @@
 
 mod bench;
 mod blob_id;
+mod blobs;
 mod cluster;
 mod coord;
 mod logging;
 mod node;
+mod progress;
+mod quickstart;
+mod system;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -22,6 +26,25 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Try Morsa in one command: a local cluster, a file stored and read back, nodes killed,
+    /// read again.
+    Quickstart(quickstart::QuickstartArgs),
+    /// Store files (large files as chunks plus a manifest); prints their blob IDs.
+    Store(blobs::StoreArgs),
+    /// Read a blob (or a chunked file) back, verifying every piece.
+    Read(blobs::ReadArgs),
+    /// The coordinator's view of a blob.
+    BlobStatus(blobs::BlobArgs),
+    /// The account's blobs.
+    ListBlobs(blobs::ConfigArg),
+    /// Delete the account's deletable objects of a blob.
+    Delete(blobs::BlobArgs),
+    /// Pay for more epochs of a blob.
+    Extend(blobs::ExtendArgs),
+    /// The system: epoch, shards, prices, committee, account.
+    Info(blobs::ConfigArg),
+    /// The health of every storage node.
+    Health(blobs::ConfigArg),
     /// Print the blob ID and sizes of a file, as `walrus blob-id` does.
     BlobId(blob_id::BlobIdArgs),
     /// Measure throughput.
@@ -44,6 +67,15 @@ const RUNTIME_ERROR: u8 = 1;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
+        Command::Quickstart(args) => quickstart::run(args),
+        Command::Store(args) => blobs::store(args),
+        Command::Read(args) => blobs::read(args),
+        Command::BlobStatus(args) => blobs::status(args),
+        Command::ListBlobs(args) => blobs::list(args),
+        Command::Delete(args) => blobs::delete(args),
+        Command::Extend(args) => blobs::extend(args),
+        Command::Info(args) => system::info(args),
+        Command::Health(args) => system::health(args),
         Command::BlobId(args) => blob_id::run(args),
         Command::Bench(command) => bench::run(command),
         Command::Cluster(command) => cluster::run(command),

@@ -68,6 +68,8 @@ pub struct Client {
     chunk_size: u64,
     max_requests_per_node: usize,
     progress: ProgressSink,
+    /// Uploads that go on after their blobs were certified.
+    background: std::sync::Mutex<Vec<store::Uploads>>,
 }
 
 impl std::fmt::Debug for Client {
@@ -113,6 +115,7 @@ impl Client {
             chunk_size: DEFAULT_CHUNK_SIZE,
             max_requests_per_node: 16,
             progress: progress::ignore(),
+            background: std::sync::Mutex::new(Vec::new()),
         })
     }
 

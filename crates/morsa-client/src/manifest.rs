@@ -3,7 +3,9 @@
 //!
 //! A manifest blob is the bytes [`MAGIC`] followed by a JSON [`Manifest`]. A file that is
 //! stored whole is never one that starts with [`MAGIC`] (such a file is stored as a
-//! one-chunk manifest instead), so a blob starting with [`MAGIC`] is always a manifest.
+//! one-chunk manifest instead), so a blob stored by Morsa that starts with [`MAGIC`] is always
+//! a manifest. A blob from elsewhere that starts with it but does not parse as one is read as
+//! it is.
 
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::ops::Range;
@@ -157,7 +159,13 @@ impl Client {
             summary.size = u64::try_from(first.data.len()).unwrap_or(u64::MAX);
             return Ok(summary);
         }
-        let manifest = Manifest::parse(blob_id, &first.data)?;
+        // A blob written by another tool may start with the tag without being a manifest:
+        // it is then returned as it is.
+        let Ok(manifest) = Manifest::parse(blob_id, &first.data) else {
+            write_all(out, &first.data)?;
+            summary.size = u64::try_from(first.data.len()).unwrap_or(u64::MAX);
+            return Ok(summary);
+        };
         drop(first);
         let count = manifest.chunks.len();
         for (index, chunk) in manifest.chunks.iter().enumerate() {
@@ -191,7 +199,9 @@ impl Client {
         if head != MAGIC {
             return self.read_blob_range(blob_id, range).await;
         }
-        let manifest = Manifest::parse(blob_id, &self.read_blob(blob_id).await?.data)?;
+        let Ok(manifest) = Manifest::parse(blob_id, &self.read_blob(blob_id).await?.data) else {
+            return self.read_blob_range(blob_id, range).await;
+        };
         if range.start > range.end || range.end > manifest.size {
             return Err(Error::BadRange { start: range.start, end: range.end, len: manifest.size });
         }

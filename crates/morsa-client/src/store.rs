@@ -13,10 +13,6 @@ use tokio::task::JoinSet;
 use crate::nodes::{NodeSet, Retry};
 use crate::{Client, Error, NodeFailure, Progress, ProgressSink};
 
-/// How long uploads to nodes still busy after certification may go on before the store
-/// returns without them (they are then left for the nodes' own repair).
-const STRAGGLER_GRACE: Duration = Duration::from_secs(10);
-
 /// Confirmations are asked again while a node is still committing.
 const CONFIRMATION_RETRY: Retry =
     Retry { attempts: 8, first_pause: Duration::from_millis(20), max_pause: Duration::from_secs(1) };
@@ -63,7 +59,8 @@ pub struct StoreOutcome {
     pub how: StoredHow,
     /// First epoch in which the blob is no longer stored.
     pub end_epoch: Epoch,
-    /// Nodes that did not get (all of) their slivers; they rebuild them on their own.
+    /// Nodes that failed before the blob was certified; they rebuild their slivers on their
+    /// own. Nodes still uploading then go on in the background ([`Client::finish_uploads`]).
     pub left_behind: Vec<NodeFailure>,
     /// Time spent encoding.
     pub encode_time: Duration,
@@ -83,6 +80,7 @@ impl Client {
             .map_err(|error| Error::Refused(format!("the encoder panicked: {error}")))??;
         let encode_time = started.elapsed();
         self.report(Progress::Encoded { bytes: size });
+        tracing::debug!(size, elapsed = ?encode_time, "encoded");
         let blob_id = *encoded.metadata.blob_id();
         let encoded_size = encoding.encoded_size(size).map_err(redstuff::EncodeError::from)?;
 
@@ -143,6 +141,7 @@ impl Client {
             false => PersistenceType::Deletable { object_id: object },
         };
 
+        tracing::debug!(%blob_id, elapsed = ?started.elapsed(), "registered");
         let nodes = self.refresh_nodes().await?;
         let encoded = Arc::new(encoded);
         let total = encoded
@@ -183,30 +182,16 @@ impl Client {
         if weight < needed {
             return Err(Error::NoQuorum { blob_id, weight, needed, failures });
         }
+        tracing::debug!(%blob_id, elapsed = ?started.elapsed(), weight, "quorum of confirmations");
         let certificate = Certificate::aggregate(&parts)
             .map_err(|error| Error::Refused(format!("aggregating confirmations: {error}")))?;
         self.submit(Command::CertifyBlob { object, certificate }, "certifying the blob").await?;
         self.report(Progress::Certified { blob_id });
+        tracing::debug!(%blob_id, elapsed = ?started.elapsed(), "certified");
         let total_time = started.elapsed();
 
-        // Give the slower nodes a moment to finish, so they need not repair right away.
-        let _ = tokio::time::timeout(STRAGGLER_GRACE, async {
-            while let Some(result) = uploads.join_next().await {
-                if let Ok(Err(failure)) = result {
-                    failures.push(failure);
-                }
-            }
-        })
-        .await;
-        for member in 0..nodes.len() {
-            if !parts.iter().any(|(index, _)| usize::from(*index) == member)
-                && !failures.iter().any(|failure| failure.node == nodes.committee().members[member].address)
-                && !uploads.is_empty()
-            {
-                failures.push(nodes.failure(member, "still uploading when the store finished"));
-            }
-        }
-        uploads.abort_all();
+        // Nodes still uploading finish in the background (see `Client::finish_uploads`).
+        self.keep_uploading(uploads);
         Ok(StoreOutcome {
             blob_id,
             size,
@@ -307,4 +292,46 @@ fn check_confirmation(
     confirmation
         .verify(blob_id, persistence, committee.epoch, &committee.members[member].public_key)
         .map_err(|error| format!("its confirmation does not verify: {error}"))
+}
+
+/// Uploads still running after their blob was certified.
+pub(crate) type Uploads = JoinSet<Result<(usize, BlsSignature), NodeFailure>>;
+
+impl Client {
+    fn keep_uploading(&self, uploads: Uploads) {
+        if !uploads.is_empty() {
+            self.background.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(uploads);
+        }
+    }
+
+    /// Waits up to `timeout` for the uploads that were still running when their blobs were
+    /// certified; answers the nodes that failed or had not finished (those are stopped, and
+    /// the nodes rebuild what they lack themselves). Call it before the process exits, so
+    /// that every node gets its slivers without needing repair.
+    pub async fn finish_uploads(&self, timeout: Duration) -> Vec<NodeFailure> {
+        let sets =
+            std::mem::take(&mut *self.background.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+        let mut failures = Vec::new();
+        let deadline = tokio::time::Instant::now() + timeout;
+        for mut uploads in sets {
+            loop {
+                match tokio::time::timeout_at(deadline, uploads.join_next()).await {
+                    Ok(Some(Ok(Err(failure)))) => failures.push(failure),
+                    Ok(Some(_)) => {}
+                    Ok(None) => break,
+                    Err(_) => {
+                        let still = uploads.len();
+                        uploads.abort_all();
+                        failures.push(NodeFailure {
+                            node: format!("{still} node(s)"),
+                            shards: 0,
+                            reason: format!("still uploading after {timeout:?}; stopped"),
+                        });
+                        break;
+                    }
+                }
+            }
+        }
+        failures
+    }
 }

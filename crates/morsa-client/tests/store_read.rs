@@ -22,6 +22,7 @@ async fn blobs_of_every_size_come_back_byte_identical() {
         let stored = client.store_blob(blob.clone(), &StoreOptions::default()).await.unwrap();
         assert!(matches!(stored.how, StoredHow::NewlyCertified { .. }), "{len}: {stored:?}");
         assert!(stored.left_behind.is_empty(), "{len}: {:?}", stored.left_behind);
+        assert!(client.finish_uploads(std::time::Duration::from_secs(30)).await.is_empty());
         let read = client.read_blob(&stored.blob_id).await.unwrap();
         assert_eq!(read.data.len(), len);
         assert!(read.data == blob, "{len} bytes differ");
@@ -57,7 +58,12 @@ async fn with_nodes_holding_f_shards_down_stores_and_reads_succeed() {
     }
     let during = data(200_000, 4);
     let stored_during = client.store_blob(during.clone(), &StoreOptions::default()).await.unwrap();
-    assert_eq!(stored_during.left_behind.len(), down.len(), "{:?}", stored_during.left_behind);
+    let late = client.finish_uploads(std::time::Duration::from_secs(30)).await;
+    let failed: Vec<_> = stored_during.left_behind.iter().chain(&late).collect();
+    assert_eq!(failed.len(), down.len(), "{failed:?}");
+    for node in &down {
+        assert!(failed.iter().any(|failure| failure.node == system.nodes[*node].address), "{failed:?}");
+    }
     for (stored, expected) in [(&stored_before, &before), (&stored_during, &during)] {
         let read = client.read_blob(&stored.blob_id).await.unwrap();
         assert!(read.data == *expected);

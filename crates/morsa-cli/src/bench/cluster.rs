@@ -1,0 +1,164 @@
+//! `morsa bench cluster`: store and read through a local cluster of real processes, the
+//! way a user does: a 256 MiB blob and a 1 KiB blob, and 4 KiB range reads.
+//!
+//! The coordinator, the nodes and the client share this machine's cores; the nodes are
+//! this same executable (build with `--release`).
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use clap::Args;
+use morsa_client::{Client, ClientConfig, StoreOptions};
+use morsa_cluster::{Cluster, ClusterSpec};
+use serde::Serialize;
+
+use super::pseudo_random;
+use crate::blobs::runtime;
+
+/// Options of `morsa bench cluster`.
+#[derive(Debug, Args)]
+pub struct ClusterArgs {
+    /// Storage nodes.
+    #[arg(long, default_value_t = 10)]
+    nodes: usize,
+    /// Shards n.
+    #[arg(long, default_value_t = 1000)]
+    shards: u16,
+    /// Size of the large blob in bytes.
+    #[arg(long, default_value_t = 256 << 20)]
+    size: u64,
+    /// Runs of each measurement (each run stores new data); medians are reported.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100))]
+    runs: u32,
+    /// Where the cluster lives (default: a temporary directory).
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    /// Print one JSON object instead of lines.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Serialize)]
+struct ClusterReport {
+    nodes: usize,
+    shards: u16,
+    size: u64,
+    runs: u32,
+    /// Blob size over the time from the start to certification.
+    store_mb_s: f64,
+    /// Blob size over the time until every node acknowledged every sliver.
+    store_all_nodes_mb_s: f64,
+    read_mb_s: f64,
+    store_seconds: Vec<f64>,
+    store_all_nodes_seconds: Vec<f64>,
+    read_seconds: Vec<f64>,
+    store_1kib_ms: f64,
+    read_1kib_ms: f64,
+    range_4kib_ms: f64,
+    range_4kib_ms_all: Vec<f64>,
+}
+
+/// Runs the benchmark.
+pub fn run(args: &ClusterArgs) -> anyhow::Result<()> {
+    crate::logging::init_with_default("warn");
+    let temp = tempfile::tempdir().context("cannot create a temporary directory")?;
+    let dir = args.dir.clone().unwrap_or_else(|| temp.path().join("cluster"));
+    let spec = ClusterSpec {
+        nodes: args.nodes,
+        shards: args.shards,
+        dir,
+        epoch_duration: Duration::from_secs(3600),
+        binary: std::env::current_exe().context("cannot find the morsa executable")?,
+    };
+    let mut cluster = Cluster::up(spec).context("the local cluster did not start")?;
+    let config = ClientConfig::load(&cluster.client_config_path())?;
+    let runtime = runtime()?;
+    let client = runtime.block_on(Client::connect(&config))?;
+    let size = usize::try_from(args.size).context("the size does not fit in memory")?;
+    let options = StoreOptions::default();
+
+    let (mut store_seconds, mut read_seconds, mut ranges) = (Vec::new(), Vec::new(), Vec::new());
+    let mut all_nodes_seconds = Vec::new();
+    let (mut store_small, mut read_small) = (Vec::new(), Vec::new());
+    for run in 0..args.runs {
+        let mut blob = pseudo_random(size);
+        tag(&mut blob, run);
+        let started = Instant::now();
+        let stored = runtime.block_on(client.store_blob(blob.clone(), &options))?;
+        store_seconds.push(started.elapsed().as_secs_f64());
+        let late = runtime.block_on(client.finish_uploads(Duration::from_secs(120)));
+        all_nodes_seconds.push(started.elapsed().as_secs_f64());
+        anyhow::ensure!(late.is_empty(), "uploads failed: {late:?}");
+        let started = Instant::now();
+        let read = runtime.block_on(client.read_blob(&stored.blob_id))?;
+        read_seconds.push(started.elapsed().as_secs_f64());
+        anyhow::ensure!(read.data == blob, "the blob read back differs");
+        drop(read);
+        for probe in 0..5u64 {
+            let start = (args.size / 7 * (probe + 1)).min(args.size.saturating_sub(4096));
+            let range = start..(start + 4096).min(args.size);
+            let started = Instant::now();
+            let part = runtime.block_on(client.read_blob_range(&stored.blob_id, range.clone()))?;
+            ranges.push(started.elapsed().as_secs_f64() * 1e3);
+            let (from, to) = (usize::try_from(range.start)?, usize::try_from(range.end)?);
+            anyhow::ensure!(part.data == blob[from..to], "a range read differs");
+        }
+        let mut small = pseudo_random(1024);
+        tag(&mut small, run + 1000);
+        let started = Instant::now();
+        let stored = runtime.block_on(client.store_blob(small.clone(), &options))?;
+        store_small.push(started.elapsed().as_secs_f64() * 1e3);
+        let late = runtime.block_on(client.finish_uploads(Duration::from_secs(60)));
+        anyhow::ensure!(late.is_empty(), "uploads failed: {late:?}");
+        let started = Instant::now();
+        let read = runtime.block_on(client.read_blob(&stored.blob_id))?;
+        read_small.push(started.elapsed().as_secs_f64() * 1e3);
+        anyhow::ensure!(read.data == small, "the small blob read back differs");
+    }
+    cluster.shutdown().context("stopping the cluster")?;
+
+    let mb = args.size as f64 / 1e6;
+    let report = ClusterReport {
+        nodes: args.nodes,
+        shards: args.shards,
+        size: args.size,
+        runs: args.runs,
+        store_mb_s: mb / median(&store_seconds),
+        store_all_nodes_mb_s: mb / median(&all_nodes_seconds),
+        read_mb_s: mb / median(&read_seconds),
+        store_seconds,
+        store_all_nodes_seconds: all_nodes_seconds,
+        read_seconds,
+        store_1kib_ms: median(&store_small),
+        read_1kib_ms: median(&read_small),
+        range_4kib_ms: median(&ranges),
+        range_4kib_ms_all: ranges,
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!("cluster: {} nodes, n = {}, {} runs (medians)", report.nodes, report.shards, report.runs);
+        println!(
+            "store {} MB: {:.1} MB/s to certified, {:.1} MB/s until every node has its slivers",
+            mb, report.store_mb_s, report.store_all_nodes_mb_s
+        );
+        println!("read  {} MB: {:.1} MB/s", mb, report.read_mb_s);
+        println!("store 1 KiB: {:.0} ms; read 1 KiB: {:.0} ms", report.store_1kib_ms, report.read_1kib_ms);
+        println!("4 KiB range read, complete answer: {:.1} ms", report.range_4kib_ms);
+    }
+    Ok(())
+}
+
+/// Makes each run's data distinct, so no run finds its blob already stored.
+fn tag(blob: &mut [u8], run: u32) {
+    for (byte, tag) in blob.iter_mut().zip(run.to_le_bytes()) {
+        *byte ^= tag ^ 0x5a;
+    }
+}
+
+fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    sorted.get(sorted.len() / 2).copied().unwrap_or(f64::NAN)
+}

@@ -1,0 +1,363 @@
+//! The client commands about blobs: store, read, blob-status, list-blobs, delete, extend.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use clap::Args;
+use morsa_client::{Client, ClientConfig, StoreOptions, StoredHow};
+use redstuff::BlobId;
+use serde_json::json;
+
+use crate::progress::Bar;
+
+/// Where the client configuration is.
+#[derive(Debug, Args)]
+pub struct ConfigArg {
+    /// The client configuration (default: $MORSA_CONFIG, then ~/.config/morsa/client.toml).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Print JSON for scripts instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl ConfigArg {
+    /// Loads the configuration and connects.
+    pub async fn connect(&self) -> anyhow::Result<Client> {
+        let path = ClientConfig::locate(self.config.as_deref())?;
+        let config = ClientConfig::load(&path)?;
+        let (_, created) = morsa_client::load_or_create_account_key(&config.account_key_file)?;
+        if created {
+            eprintln!("created a new account key in {}", config.account_key_file.display());
+        }
+        Ok(Client::connect(&config).await?)
+    }
+}
+
+/// `morsa store`.
+#[derive(Debug, Args)]
+pub struct StoreArgs {
+    /// Files to store.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// Epochs to pay for, from the current one.
+    #[arg(long, default_value_t = 5)]
+    pub epochs: u32,
+    /// Make the blobs permanent (they cannot be deleted before they expire).
+    #[arg(long)]
+    pub permanent: bool,
+    /// Upload even if the blob is already certified for long enough.
+    #[arg(long)]
+    pub force: bool,
+    #[command(flatten)]
+    pub common: ConfigArg,
+}
+
+/// `morsa read`.
+#[derive(Debug, Args)]
+pub struct ReadArgs {
+    /// The blob to read (a file stored in chunks is read through its manifest).
+    pub blob_id: BlobId,
+    /// Write here instead of to stdout (written to a temporary file, synced, then renamed).
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Only bytes START up to (not including) END, e.g. `--range 0-4096`.
+    #[arg(long, value_name = "START-END", value_parser = parse_range)]
+    pub range: Option<std::ops::Range<u64>>,
+    #[command(flatten)]
+    pub common: ConfigArg,
+}
+
+/// A command that names one blob.
+#[derive(Debug, Args)]
+pub struct BlobArgs {
+    /// The blob.
+    pub blob_id: BlobId,
+    #[command(flatten)]
+    pub common: ConfigArg,
+}
+
+/// `morsa extend`.
+#[derive(Debug, Args)]
+pub struct ExtendArgs {
+    /// The blob.
+    pub blob_id: BlobId,
+    /// Epochs to add.
+    #[arg(long)]
+    pub epochs: u32,
+    #[command(flatten)]
+    pub common: ConfigArg,
+}
+
+fn parse_range(text: &str) -> Result<std::ops::Range<u64>, String> {
+    let (start, end) = text.split_once('-').ok_or("expected START-END, e.g. 0-4096")?;
+    let start: u64 = start.trim().parse().map_err(|_| format!("bad start {start:?}"))?;
+    let end: u64 = end.trim().parse().map_err(|_| format!("bad end {end:?}"))?;
+    if end < start {
+        return Err(format!("the end {end} is before the start {start}"));
+    }
+    Ok(start..end)
+}
+
+/// A tokio runtime for one command.
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")
+}
+
+/// Human-readable bytes.
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 { format!("{n} B") } else { format!("{value:.1} {}", UNITS[unit]) }
+}
+
+/// How long uploads to slow nodes may go on after a blob is certified.
+const UPLOAD_GRACE: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Runs `morsa store`.
+pub fn store(args: &StoreArgs) -> anyhow::Result<()> {
+    runtime()?.block_on(async {
+        let bar = Bar::new(args.common.json);
+        let client = args.common.connect().await?.with_progress(bar.sink());
+        let options = StoreOptions { epochs: args.epochs, permanent: args.permanent, force: args.force };
+        let mut results = Vec::new();
+        for path in &args.files {
+            let started = Instant::now();
+            let stored = client.store_file(path, &options).await;
+            bar.finish();
+            let stored = stored.with_context(|| format!("storing {}", path.display()))?;
+            let elapsed = started.elapsed().as_secs_f64();
+            // Certified: now let the slower nodes finish, so they need not repair.
+            let late = client.finish_uploads(UPLOAD_GRACE).await;
+            let left_behind: Vec<String> = stored
+                .blobs
+                .iter()
+                .flat_map(|blob| &blob.left_behind)
+                .chain(&late)
+                .map(ToString::to_string)
+                .collect();
+            for failure in &left_behind {
+                eprintln!("warning: a node did not get its slivers (it will repair them): {failure}");
+            }
+            let last = stored.blobs.last().context("a stored file has at least one blob")?;
+            let already = stored.already_stored();
+            if args.common.json {
+                results.push(json!({
+                    "file": path.display().to_string(),
+                    "blob_id": stored.blob_id.to_string(),
+                    "size": stored.size,
+                    "encoded_size": stored.blobs.iter().map(|blob| blob.encoded_size).sum::<u64>(),
+                    "chunks": stored.blobs.len().saturating_sub(1),
+                    "already_stored": already,
+                    "object": match &last.how { StoredHow::NewlyCertified { object } => Some(object.to_string()), StoredHow::AlreadyCertified => None },
+                    "end_epoch": last.end_epoch.0,
+                    "seconds": elapsed,
+                    "nodes_left_behind": left_behind,
+                }));
+            } else {
+                let how = if already { "already stored" } else { "stored" };
+                let chunks = match stored.blobs.len() {
+                    1 => String::new(),
+                    count => format!(", {} chunks", count - 1),
+                };
+                println!(
+                    "{how} {}: blob ID {} ({}{chunks}, until epoch {}) in {elapsed:.2} s ({:.1} MB/s)",
+                    path.display(),
+                    stored.blob_id,
+                    bytes(stored.size),
+                    last.end_epoch.0,
+                    stored.size as f64 / 1e6 / elapsed.max(1e-9),
+                );
+            }
+        }
+        if args.common.json {
+            println!("{}", serde_json::to_string_pretty(&results)?);
+        }
+        Ok(())
+    })
+}
+
+/// Runs `morsa read`.
+pub fn read(args: &ReadArgs) -> anyhow::Result<()> {
+    if args.common.json && args.out.is_none() {
+        bail!("--json prints a summary, so it needs --out FILE for the data");
+    }
+    runtime()?.block_on(async {
+        let bar = Bar::new(args.common.json || args.out.is_none());
+        let client = args.common.connect().await?.with_progress(bar.sink());
+        let started = Instant::now();
+        let mut output = Output::open(args.out.as_deref())?;
+        let summary = match &args.range {
+            Some(range) => {
+                let read = client.read_file_range(&args.blob_id, range.clone()).await?;
+                output.write(&read.data)?;
+                morsa_client::manifest::ReadSummary {
+                    size: u64::try_from(read.data.len())?,
+                    bad_slivers: read.bad_slivers,
+                    failures: read.failures,
+                }
+            }
+            None => client.read_file(&args.blob_id, output.writer()).await?,
+        };
+        bar.finish();
+        output.finish()?;
+        let elapsed = started.elapsed().as_secs_f64();
+        for bad in &summary.bad_slivers {
+            eprintln!(
+                "warning: node {} served a {} sliver {} that does not verify ({}); it was not used",
+                bad.node, bad.kind, bad.index, bad.reason
+            );
+        }
+        if args.common.json {
+            let bad: Vec<String> = summary.bad_slivers.iter().map(|bad| bad.node.clone()).collect();
+            let failed: Vec<String> = summary.failures.iter().map(ToString::to_string).collect();
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&json!({
+                    "blob_id": args.blob_id.to_string(),
+                    "size": summary.size,
+                    "seconds": elapsed,
+                    "nodes_with_bad_data": bad,
+                    "nodes_failed": failed,
+                }))?
+            );
+        } else if let Some(out) = &args.out {
+            eprintln!("read {} into {} in {elapsed:.2} s", bytes(summary.size), out.display());
+        }
+        Ok(())
+    })
+}
+
+/// Stdout, or a temporary file renamed over the target once complete and synced.
+enum Output {
+    Stdout(std::io::Stdout),
+    File { file: tempfile::NamedTempFile, target: PathBuf },
+}
+
+impl Output {
+    fn open(target: Option<&Path>) -> anyhow::Result<Self> {
+        let Some(target) = target else { return Ok(Output::Stdout(std::io::stdout())) };
+        let dir = target.parent().filter(|dir| !dir.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let file = tempfile::NamedTempFile::new_in(dir)
+            .with_context(|| format!("cannot create a file in {}", dir.display()))?;
+        Ok(Output::File { file, target: target.to_path_buf() })
+    }
+
+    fn writer(&mut self) -> &mut dyn Write {
+        match self {
+            Output::Stdout(stdout) => stdout,
+            Output::File { file, .. } => file,
+        }
+    }
+
+    fn write(&mut self, data: &[u8]) -> anyhow::Result<()> {
+        self.writer().write_all(data).context("writing the output")
+    }
+
+    fn finish(self) -> anyhow::Result<()> {
+        match self {
+            Output::Stdout(mut stdout) => stdout.flush().context("writing to stdout"),
+            Output::File { file, target } => {
+                file.as_file().sync_all().context("syncing the output")?;
+                file.persist(&target).with_context(|| format!("cannot write {}", target.display()))?;
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Runs `morsa blob-status`.
+pub fn status(args: &BlobArgs) -> anyhow::Result<()> {
+    runtime()?.block_on(async {
+        let client = args.common.connect().await?;
+        let status = client.blob_status(&args.blob_id).await?;
+        if args.common.json {
+            println!("{}", serde_json::to_string_pretty(&status)?);
+            return Ok(());
+        }
+        println!("blob {}: {:?}", args.blob_id, status.status);
+        if let Some(end) = status.end_epoch {
+            println!(
+                "  stored until epoch {end} ({})",
+                if status.permanent { "permanent" } else { "deletable" }
+            );
+        }
+        for object in &status.objects {
+            println!(
+                "  object {} owner {} {} until {}{}",
+                object.object,
+                object.owner,
+                if object.deletable { "deletable" } else { "permanent" },
+                object.end_epoch,
+                object.certified_epoch.map(|epoch| format!(", certified in {epoch}")).unwrap_or_default()
+            );
+        }
+        Ok(())
+    })
+}
+
+/// Runs `morsa list-blobs`.
+pub fn list(common: &ConfigArg) -> anyhow::Result<()> {
+    runtime()?.block_on(async {
+        let client = common.connect().await?;
+        let blobs = client.list_blobs().await?;
+        if common.json {
+            println!("{}", serde_json::to_string_pretty(&blobs)?);
+            return Ok(());
+        }
+        if blobs.is_empty() {
+            println!("account {} has no blobs", client.account());
+        }
+        for blob in &blobs {
+            let state = match (blob.invalid, blob.certified_epoch) {
+                (true, _) => "invalid",
+                (false, Some(_)) => "certified",
+                (false, None) => "registered",
+            };
+            println!(
+                "{} {:>10} {state:<10} {} until epoch {}",
+                blob.blob_id,
+                bytes(blob.size),
+                if blob.deletable { "deletable" } else { "permanent" },
+                blob.end_epoch
+            );
+        }
+        Ok(())
+    })
+}
+
+/// Runs `morsa delete`.
+pub fn delete(args: &BlobArgs) -> anyhow::Result<()> {
+    runtime()?.block_on(async {
+        let client = args.common.connect().await?;
+        let objects = client.delete(&args.blob_id).await?;
+        if args.common.json {
+            let objects: Vec<String> = objects.iter().map(ToString::to_string).collect();
+            println!("{}", json!({ "blob_id": args.blob_id.to_string(), "deleted_objects": objects }));
+        } else {
+            println!("deleted {} object(s) of blob {}", objects.len(), args.blob_id);
+        }
+        Ok(())
+    })
+}
+
+/// Runs `morsa extend`.
+pub fn extend(args: &ExtendArgs) -> anyhow::Result<()> {
+    runtime()?.block_on(async {
+        let client = args.common.connect().await?;
+        let end = client.extend(&args.blob_id, args.epochs).await?;
+        if args.common.json {
+            println!("{}", json!({ "blob_id": args.blob_id.to_string(), "end_epoch": end.0 }));
+        } else {
+            println!("blob {} is now stored until epoch {end}", args.blob_id);
+        }
+        Ok(())
+    })
+}

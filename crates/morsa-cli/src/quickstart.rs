@@ -1,0 +1,161 @@
+//! `morsa quickstart`: the whole story in one command. A local cluster of real processes,
+//! a file stored and read back, then nodes holding up to `f` shards killed, and the file
+//! read back again.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::Args;
+use morsa_client::{Client, ClientConfig, StoreOptions};
+use morsa_cluster::{Cluster, ClusterSpec};
+
+use crate::blobs::{bytes, runtime};
+
+/// Options of `morsa quickstart`.
+#[derive(Debug, Args)]
+pub struct QuickstartArgs {
+    /// The file to store (default: 16 MiB of generated data).
+    pub file: Option<PathBuf>,
+    /// Storage nodes.
+    #[arg(long, default_value_t = 7)]
+    pub nodes: usize,
+    /// Shards.
+    #[arg(long, default_value_t = 70)]
+    pub shards: u16,
+    /// Keep the cluster directory (keys, data, logs) here instead of a temporary one.
+    #[arg(long, value_name = "DIR")]
+    pub keep: Option<PathBuf>,
+}
+
+/// Size of the generated sample.
+const SAMPLE_BYTES: usize = 16 << 20;
+
+/// Runs the quickstart.
+pub fn run(args: &QuickstartArgs) -> anyhow::Result<()> {
+    let temp = tempfile::tempdir().context("cannot create a temporary directory")?;
+    let dir = args.keep.clone().unwrap_or_else(|| temp.path().join("cluster"));
+    let file = match &args.file {
+        Some(file) => file.clone(),
+        None => {
+            let sample = temp.path().join("sample.bin");
+            std::fs::write(&sample, sample_data(SAMPLE_BYTES)).context("cannot write the sample file")?;
+            sample
+        }
+    };
+    let original = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+
+    println!(
+        "1/5 starting a local cluster: a coordinator and {} storage nodes, {} shards",
+        args.nodes, args.shards
+    );
+    let started = Instant::now();
+    let binary = std::env::current_exe().context("cannot find the morsa executable")?;
+    let spec = ClusterSpec {
+        nodes: args.nodes,
+        shards: args.shards,
+        dir: dir.clone(),
+        epoch_duration: Duration::from_secs(3600),
+        binary,
+    };
+    let mut cluster = Cluster::up(spec).context("the local cluster did not start")?;
+    println!("    up in {:.1} s, in {}", started.elapsed().as_secs_f64(), dir.display());
+
+    let config = ClientConfig::load(&cluster.client_config_path())?;
+    let runtime = runtime()?;
+    let client = runtime.block_on(Client::connect(&config))?;
+    let encoding = client.encoding();
+
+    println!("2/5 storing {} ({})", file.display(), bytes(original.len() as u64));
+    let started = Instant::now();
+    let stored = runtime.block_on(client.store_file(&file, &StoreOptions::default()))?;
+    let store_time = started.elapsed();
+    let encoded: u64 = stored.blobs.iter().map(|blob| blob.encoded_size).sum();
+    println!("    blob ID {} certified in {:.2} s", stored.blob_id, store_time.as_secs_f64());
+
+    println!("3/5 reading it back from the nodes");
+    let (read_time, _) = read_and_compare(&runtime, &client, &stored.blob_id, &original)?;
+    println!("    identical, read in {:.2} s", read_time.as_secs_f64());
+
+    let f = encoding.f();
+    let mut down = Vec::new();
+    let mut down_shards = 0;
+    for node in cluster.nodes() {
+        if down_shards + node.shards.len() <= f {
+            down_shards += node.shards.len();
+            down.push(node.index);
+        }
+    }
+    println!(
+        "4/5 killing {} of {} nodes (SIGKILL), holding {down_shards} of {} shards (up to f = {f} may fail)",
+        down.len(),
+        args.nodes,
+        encoding.n_shards()
+    );
+    for index in &down {
+        cluster.kill(*index).with_context(|| format!("cannot kill node {index}"))?;
+    }
+
+    println!("5/5 reading it again with those nodes down");
+    let (degraded_time, report) = read_and_compare(&runtime, &client, &stored.blob_id, &original)?;
+    println!(
+        "    identical, read in {:.2} s ({} nodes did not answer and were worked around)",
+        degraded_time.as_secs_f64(),
+        report
+    );
+    cluster.shutdown().context("stopping the cluster")?;
+
+    println!();
+    println!("summary");
+    println!("  blob ID             {}", stored.blob_id);
+    println!(
+        "  size                {} (encoded: {}, {:.1}x)",
+        bytes(stored.size),
+        bytes(encoded),
+        encoded as f64 / stored.size.max(1) as f64
+    );
+    println!("  time to store       {:.2} s", store_time.as_secs_f64());
+    println!("  time to read        {:.2} s", read_time.as_secs_f64());
+    println!(
+        "  nodes down          {} of {} ({down_shards} of {} shards)",
+        down.len(),
+        args.nodes,
+        encoding.n_shards()
+    );
+    println!("  read with them down {:.2} s, byte-identical", degraded_time.as_secs_f64());
+    if let Some(keep) = &args.keep {
+        println!("  cluster directory   {} (stopped; logs in logs/)", keep.display());
+    }
+    Ok(())
+}
+
+/// Reads `blob_id` and checks it equals `original`; answers the time and how many nodes failed.
+fn read_and_compare(
+    runtime: &tokio::runtime::Runtime,
+    client: &Client,
+    blob_id: &redstuff::BlobId,
+    original: &[u8],
+) -> anyhow::Result<(Duration, usize)> {
+    let started = Instant::now();
+    let mut data = Vec::with_capacity(original.len());
+    let summary = runtime.block_on(client.read_file(blob_id, &mut data))?;
+    let elapsed = started.elapsed();
+    if data != original {
+        bail!("the data read back differs from the file stored ({} vs {} bytes)", data.len(), original.len());
+    }
+    Ok((elapsed, summary.failures.len()))
+}
+
+/// Incompressible sample bytes (xorshift).
+fn sample_data(len: usize) -> Vec<u8> {
+    let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        out.extend_from_slice(&state.to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}

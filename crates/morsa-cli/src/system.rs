@@ -1,0 +1,109 @@
+//! `morsa info` and `morsa health`: the system and every node, as a person or a script
+//! wants to see them.
+
+use serde_json::json;
+
+use crate::blobs::{ConfigArg, bytes, runtime};
+
+/// Runs `morsa info`.
+pub fn info(common: &ConfigArg) -> anyhow::Result<()> {
+    runtime()?.block_on(async {
+        let client = common.connect().await?;
+        let (system, committee) = (client.system().await?, client.committee().await?);
+        let account = client.coordinator().account(&client.account()).await.ok();
+        if common.json {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&json!({
+                    "system": system,
+                    "committee": committee,
+                    "account": account,
+                }))?
+            );
+            return Ok(());
+        }
+        let encoding = client.encoding();
+        println!(
+            "chain {} epoch {} ({} ms per epoch)",
+            system.chain_id, system.epoch, system.epoch_duration_ms
+        );
+        println!(
+            "shards {} (f = {}, kp = {}, ks = {}); largest blob {}; chunks of {}",
+            system.n_shards,
+            encoding.f(),
+            encoding.kp(),
+            encoding.ks(),
+            bytes(encoding.max_blob_size()),
+            bytes(client.effective_chunk_size())
+        );
+        println!(
+            "capacity {}, used this epoch {}; price {} per MiB-epoch + {} per MiB written",
+            bytes(system.capacity),
+            bytes(system.used),
+            system.storage_price_per_mib_epoch,
+            system.write_price_per_mib
+        );
+        println!(
+            "committee of epoch {} ({} nodes):",
+            committee.current.epoch,
+            committee.current.members.len()
+        );
+        for member in &committee.current.members {
+            println!("  {} {} shards  {}", member.address, member.shards.len(), member.node_id);
+        }
+        match account {
+            Some(account) => {
+                println!("account {} balance {} nonce {}", account.id, account.balance, account.nonce)
+            }
+            None => println!("account {} (unknown to the coordinator)", client.account()),
+        }
+        Ok(())
+    })
+}
+
+/// Runs `morsa health`; fails if a node does not answer.
+pub fn health(common: &ConfigArg) -> anyhow::Result<()> {
+    runtime()?.block_on(async {
+        let client = common.connect().await?;
+        let reports = client.health().await?;
+        let down = reports.iter().filter(|report| report.health.is_err()).count();
+        if common.json {
+            let nodes: Vec<_> = reports
+                .iter()
+                .map(|report| {
+                    json!({
+                        "address": report.address,
+                        "shards": report.shards,
+                        "latency_ms": report.latency.as_secs_f64() * 1e3,
+                        "health": report.health.as_ref().ok(),
+                        "error": report.health.as_ref().err(),
+                    })
+                })
+                .collect();
+            println!("{}", serde_json::to_string_pretty(&json!({ "nodes": nodes, "down": down }))?);
+        } else {
+            for report in &reports {
+                match &report.health {
+                    Ok(health) => {
+                        let stored: u64 = health.shards.iter().map(|shard| shard.bytes).sum();
+                        println!(
+                            "{:<22} up    epoch {} shards {:>3} blobs {:>5} stored {:>10} events {} ({:.1} ms)",
+                            report.address,
+                            health.epoch,
+                            health.shards.len(),
+                            health.blobs,
+                            bytes(stored),
+                            health.event_cursor,
+                            report.latency.as_secs_f64() * 1e3
+                        );
+                    }
+                    Err(error) => println!("{:<22} DOWN  {} shards: {error}", report.address, report.shards),
+                }
+            }
+        }
+        if down > 0 {
+            anyhow::bail!("{down} of {} nodes did not answer", reports.len());
+        }
+        Ok(())
+    })
+}
