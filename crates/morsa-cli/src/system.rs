@@ -96,6 +96,25 @@ pub fn health(common: &ConfigArg) -> anyhow::Result<()> {
                             health.event_cursor,
                             report.latency.as_secs_f64() * 1e3
                         );
+                        let repair = &health.repair;
+                        println!(
+                            "{:<22}       repair: {}{} queued ({}), {} rebuilt ({}) from {} fetched, {} on demand; \
+                             scrubbed {}, {} corrupt{}",
+                            "",
+                            if repair.paused { "PAUSED, " } else { "" },
+                            repair.backlog_slivers,
+                            bytes(repair.backlog_bytes),
+                            repair.rebuilt_slivers,
+                            bytes(repair.rebuilt_bytes),
+                            bytes(repair.fetched_bytes),
+                            repair.on_demand_slivers,
+                            bytes(repair.scrubbed_bytes),
+                            repair.corrupt_slivers,
+                            repair
+                                .lowest_margin
+                                .map(|margin| format!("; lowest margin {margin} shards"))
+                                .unwrap_or_default(),
+                        );
                     }
                     Err(error) => println!("{:<22} DOWN  {} shards: {error}", report.address, report.shards),
                 }

@@ -41,7 +41,7 @@ fn default_chunk_size() -> u64 {
 }
 
 fn default_per_node_requests() -> usize {
-    16
+    64
 }
 
 impl ClientConfig {

@@ -113,7 +113,7 @@ impl Client {
             nodes: RwLock::new(Arc::new(nodes)),
             nonce: tokio::sync::Mutex::new(None),
             chunk_size: DEFAULT_CHUNK_SIZE,
-            max_requests_per_node: 16,
+            max_requests_per_node: 64,
             progress: progress::ignore(),
             background: std::sync::Mutex::new(Vec::new()),
         })

@@ -61,6 +61,7 @@ impl Node {
         })?;
         let mut stats = GcStats::default();
         for (blob_id, info) in garbage {
+            self.forget_metadata(&redstuff::BlobId(blob_id));
             let DeleteStats { slivers, bytes } = self.store().delete_blob(&blob_id)?;
             if info.invalid.is_some() {
                 // `delete_blob` removed the record too; keep the invalid mark so that late

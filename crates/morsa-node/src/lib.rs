@@ -19,6 +19,7 @@ pub mod gc;
 pub mod ingest;
 pub mod invalid;
 pub mod keys;
+mod metadata_cache;
 pub mod metrics;
 pub mod missing;
 pub mod node;

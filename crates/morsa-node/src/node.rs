@@ -44,6 +44,8 @@ pub struct Node {
     ingest: GroupCommitter,
     /// Blobs certified by applied events, for the sync loop (see `missing.rs`).
     certified: crate::missing::CertifiedInbox,
+    /// Recently used verified metadata.
+    metadata_cache: crate::metadata_cache::MetadataCache,
 }
 
 pub(crate) fn kind_of(kind: SliverType) -> SliverKind {
@@ -64,7 +66,16 @@ impl Node {
         let ingest =
             GroupCommitter::spawn(IngestLimits::default(), move |writes| committing.put_slivers(writes))?;
         let certified = crate::missing::CertifiedInbox::default();
-        Ok(Self { key, id, config, store, view: RwLock::new(view), ingest, certified })
+        Ok(Self {
+            key,
+            id,
+            config,
+            store,
+            view: RwLock::new(view),
+            ingest,
+            certified,
+            metadata_cache: Default::default(),
+        })
     }
 
     /// This node's ID.
@@ -219,6 +230,20 @@ impl Node {
 
     /// The stored metadata, verified against the blob ID.
     pub fn verified_metadata(&self, blob_id: &BlobId) -> Result<VerifiedMetadata, NodeError> {
+        if let Some(cached) = self.metadata_cache.get(blob_id) {
+            return Ok((*cached).clone());
+        }
+        let verified = self.read_verified_metadata(blob_id)?;
+        self.metadata_cache.insert(std::sync::Arc::new(verified.clone()));
+        Ok(verified)
+    }
+
+    /// Forgets the cached metadata of a blob whose metadata is being deleted.
+    pub(crate) fn forget_metadata(&self, blob_id: &BlobId) {
+        self.metadata_cache.remove(blob_id);
+    }
+
+    fn read_verified_metadata(&self, blob_id: &BlobId) -> Result<VerifiedMetadata, NodeError> {
         let bytes = self.store.get_metadata(&blob_id.0)?.ok_or_else(|| {
             NodeError::NotFound(format!("no metadata of {blob_id} is stored; upload it first"))
         })?;
