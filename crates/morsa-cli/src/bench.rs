@@ -205,16 +205,7 @@ fn raw_rs_encode(config: EncodingConfig, blob: &[u8]) -> Duration {
 }
 
 fn pseudo_random(len: usize) -> Vec<u8> {
-    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        out.extend_from_slice(&state.to_le_bytes());
-    }
-    out.truncate(len);
-    out
+    morsa_cluster::sample::bytes(len, 0)
 }
 
 fn mb_per_s(bytes: usize, elapsed: Duration) -> f64 {

@@ -39,7 +39,8 @@ pub fn run(args: &QuickstartArgs) -> anyhow::Result<()> {
         Some(file) => file.clone(),
         None => {
             let sample = temp.path().join("sample.bin");
-            std::fs::write(&sample, sample_data(SAMPLE_BYTES)).context("cannot write the sample file")?;
+            std::fs::write(&sample, morsa_cluster::sample::bytes(SAMPLE_BYTES, 1))
+                .context("cannot write the sample file")?;
             sample
         }
     };
@@ -144,18 +145,4 @@ fn read_and_compare(
         bail!("the data read back differs from the file stored ({} vs {} bytes)", data.len(), original.len());
     }
     Ok((elapsed, summary.failures.len()))
-}
-
-/// Incompressible sample bytes (xorshift).
-fn sample_data(len: usize) -> Vec<u8> {
-    let mut state: u64 = 0x2545_f491_4f6c_dd1d;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        out.extend_from_slice(&state.to_le_bytes());
-    }
-    out.truncate(len);
-    out
 }

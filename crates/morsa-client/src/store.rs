@@ -13,6 +13,9 @@ use tokio::task::JoinSet;
 use crate::nodes::{NodeSet, Retry};
 use crate::{Client, Error, NodeFailure, Progress, ProgressSink};
 
+/// Most sliver bytes being sent to one node at a time.
+const IN_FLIGHT_BYTES_PER_NODE: usize = 64 << 20;
+
 /// Confirmations are asked again while a node is still committing.
 const CONFIRMATION_RETRY: Retry =
     Retry { attempts: 8, first_pause: Duration::from_millis(20), max_pause: Duration::from_secs(1) };
@@ -222,6 +225,9 @@ struct Upload {
 impl Upload {
     async fn run(self) -> Result<(usize, BlsSignature), NodeFailure> {
         let Upload { nodes, member, encoded, persistence, concurrency, progress } = self;
+        // Each request body is a copy of its sliver: bound the bytes in flight per node.
+        let sliver_len = encoded.pairs.first().map_or(1, |pair| pair.primary.symbols.len().max(1));
+        let concurrency = concurrency.min(IN_FLIGHT_BYTES_PER_NODE / sliver_len).max(1);
         let client = nodes.client(member);
         let blob_id = *encoded.metadata.blob_id();
         let fail = |what: String| {
@@ -257,7 +263,7 @@ impl Upload {
                         .map_err(|error| format!("{kind} sliver of pair {pair}: {error}"))
                 }
             })
-            .buffer_unordered(concurrency.max(1));
+            .buffer_unordered(concurrency);
         while let Some(result) = sent.next().await {
             let bytes = result.map_err(&fail)?;
             progress(&Progress::SliverUploaded { bytes: u64::try_from(bytes).unwrap_or(u64::MAX) });

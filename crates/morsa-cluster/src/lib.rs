@@ -39,6 +39,7 @@ pub mod pids;
 mod ports;
 mod process;
 mod ready;
+pub mod sample;
 mod spec;
 mod state;
 

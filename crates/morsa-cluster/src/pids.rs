@@ -88,7 +88,12 @@ mod tests {
         let mut child = Command::new("sleep").arg("30").spawn().unwrap();
         let pid = child.id();
         assert!(is_alive(pid));
-        assert!(command_line_mentions(pid, "sleep"));
+        // Right after the fork the child may not have exec'd `sleep` yet.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !command_line_mentions(pid, "sleep") {
+            assert!(Instant::now() < deadline, "the child never showed its command line");
+            std::thread::sleep(POLL);
+        }
         assert!(!command_line_mentions(pid, "morsa-not-this"));
         assert!(send(pid, Signal::Term));
         // Unreaped, the child is a zombie: already gone for us.
