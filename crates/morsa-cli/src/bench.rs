@@ -2,6 +2,7 @@
 
 mod cluster;
 mod node;
+mod repair;
 
 use std::time::{Duration, Instant};
 
@@ -20,6 +21,9 @@ pub enum BenchCommand {
     Node(node::NodeArgs),
     /// Store and read through a local cluster of real processes (10 nodes, n = 1000).
     Cluster(cluster::ClusterArgs),
+    /// Wipe one node of a local cluster holding mixed-size blobs (10 nodes, n = 1000, 1 GiB)
+    /// and measure the traffic and time of rebuilding its share.
+    Repair(repair::RepairArgs),
 }
 
 /// Options of `morsa bench codec`.
@@ -45,6 +49,7 @@ pub fn run(command: &BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Codec(args) => codec(args),
         BenchCommand::Node(args) => node::run(args),
         BenchCommand::Cluster(args) => cluster::run(args),
+        BenchCommand::Repair(args) => repair::run(args),
     }
 }
 
