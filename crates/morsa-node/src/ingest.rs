@@ -58,7 +58,7 @@ pub struct QueuedSliver {
     /// Which sliver of the shard's pair.
     pub kind: SliverKind,
     /// The sliver's BCS bytes.
-    pub bytes: Vec<u8>,
+    pub bytes: axum::body::Bytes,
 }
 
 impl QueuedSliver {
@@ -362,7 +362,7 @@ mod tests {
 
     fn sliver(shard: u16, kind: SliverKind, len: usize) -> QueuedSliver {
         let fill = u8::try_from(shard % 251).unwrap();
-        QueuedSliver { blob_id: [7; 32], shard, kind, bytes: vec![fill; len] }
+        QueuedSliver { blob_id: [7; 32], shard, kind, bytes: vec![fill; len].into() }
     }
 
     /// Waits until `done` holds, failing the test after ten seconds.
@@ -441,7 +441,11 @@ mod tests {
         let total = THREADS * PER_THREAD;
         for shard in 0..total {
             let stored = store.get_sliver(&[7; 32], shard, SliverKind::Primary).unwrap();
-            assert_eq!(stored, Some(sliver(shard, SliverKind::Primary, 4096).bytes), "shard {shard}");
+            assert_eq!(
+                stored,
+                Some(sliver(shard, SliverKind::Primary, 4096).bytes.to_vec()),
+                "shard {shard}"
+            );
         }
         let stats = committer.stats();
         assert_eq!(

@@ -66,8 +66,12 @@ impl Node {
 
     /// Stores a rebuilt sliver that was checked against the metadata (group commit).
     pub fn store_rebuilt(&self, target: Missing, bytes: Vec<u8>) -> Result<(), NodeError> {
-        let sliver =
-            QueuedSliver { blob_id: target.blob_id.0, shard: target.shard, kind: target.kind, bytes };
+        let sliver = QueuedSliver {
+            blob_id: target.blob_id.0,
+            shard: target.shard,
+            kind: target.kind,
+            bytes: bytes.into(),
+        };
         self.ingest_submit(sliver)
     }
 

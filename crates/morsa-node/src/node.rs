@@ -4,6 +4,7 @@
 use std::collections::BTreeSet;
 use std::sync::{Arc, RwLock, RwLockReadGuard};
 
+use axum::body::Bytes;
 use morsa_api::coord::{Event, EventRecord};
 use morsa_core::{BlsSecretKey, Committee, Epoch, NodeId, PersistenceType, ShardIndex};
 use morsa_store::{NodeStore, SliverKind};
@@ -283,13 +284,14 @@ impl Node {
         blob_id: &BlobId,
         pair: u16,
         kind: SliverType,
-        bytes: &[u8],
+        bytes: Bytes,
     ) -> Result<(), NodeError> {
         self.require_live(blob_id)?;
         let shard = self.owned_shard_of(blob_id, pair)?;
         let metadata = self.verified_metadata(blob_id)?;
-        drop(self.check_sliver(&metadata, pair, kind, bytes)?);
-        let sliver = QueuedSliver { blob_id: blob_id.0, shard, kind: kind_of(kind), bytes: bytes.to_vec() };
+        drop(self.check_sliver(&metadata, pair, kind, &bytes)?);
+        // The request's own buffer goes to the committer: no copy.
+        let sliver = QueuedSliver { blob_id: blob_id.0, shard, kind: kind_of(kind), bytes };
         self.ingest.submit(sliver)?;
         Ok(())
     }

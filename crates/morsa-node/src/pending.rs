@@ -111,7 +111,7 @@ pub fn store_ready(node: &Node, buffer: &PendingBuffer) {
         let result = match upload.kind {
             PendingKind::Metadata => node.store_metadata(&upload.blob_id, &upload.bytes),
             PendingKind::Sliver { pair, kind } => {
-                node.store_sliver(&upload.blob_id, pair, kind, &upload.bytes)
+                node.store_sliver(&upload.blob_id, pair, kind, upload.bytes.clone().into())
             }
         };
         if let Err(error) = result {

@@ -556,8 +556,9 @@ mod tests {
         for shard in 0..5 {
             let pair = u16::try_from(blob_id.pair_for_shard(shard, 10)).unwrap();
             let slivers = &encoded.pairs[usize::from(pair)];
-            node.store_sliver(&blob_id, pair, SliverType::Primary, &to_bcs(&slivers.primary)).unwrap();
-            node.store_sliver(&blob_id, pair, SliverType::Secondary, &to_bcs(&slivers.secondary)).unwrap();
+            node.store_sliver(&blob_id, pair, SliverType::Primary, to_bcs(&slivers.primary).into()).unwrap();
+            node.store_sliver(&blob_id, pair, SliverType::Secondary, to_bcs(&slivers.secondary).into())
+                .unwrap();
         }
 
         let (expanded, symbols) = expansions_of(|| node.recovery_symbols(&blob_id, 3, SliverType::Primary));

@@ -191,7 +191,7 @@ async fn put_sliver(
     let node = Arc::clone(&served.node);
     let bytes = body.clone();
     let (blob_id, pair, kind) = (path.blob_id, path.sliver_pair_index, path.sliver_type);
-    let result = upload(&served, move || node.store_sliver(&blob_id, pair, kind, &bytes)).await;
+    let result = upload(&served, move || node.store_sliver(&blob_id, pair, kind, bytes)).await;
     held_if_pending(&served, result, query.pending, blob_id, PendingKind::Sliver { pair, kind }, body)
 }
 

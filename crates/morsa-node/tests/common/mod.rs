@@ -149,7 +149,7 @@ pub fn store_blob(node: &Node, encoded: &EncodedBlob) {
     node.store_metadata(&blob_id, &metadata_bytes(encoded)).unwrap();
     for pair in pairs_owned(node, &blob_id) {
         let slivers = &encoded.pairs[usize::from(pair)];
-        node.store_sliver(&blob_id, pair, SliverType::Primary, &to_bcs(&slivers.primary)).unwrap();
-        node.store_sliver(&blob_id, pair, SliverType::Secondary, &to_bcs(&slivers.secondary)).unwrap();
+        node.store_sliver(&blob_id, pair, SliverType::Primary, to_bcs(&slivers.primary).into()).unwrap();
+        node.store_sliver(&blob_id, pair, SliverType::Secondary, to_bcs(&slivers.secondary).into()).unwrap();
     }
 }
