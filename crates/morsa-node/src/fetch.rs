@@ -171,7 +171,8 @@ where
 {
     let mut gathered = Gathered::default();
     for _round in 0..peers.len() + usize::from(MAX_OVER_BUDGET) + 1 {
-        let mut plan: Vec<Vec<usize>> = vec![Vec::new(); peers.len()];
+        // Per peer: the targets it is asked for, each with the most symbols it should send.
+        let mut plan: Vec<Vec<(usize, Option<u16>)>> = vec![Vec::new(); peers.len()];
         let mut estimate = 0u64;
         for (position, want) in wants.iter_mut().enumerate() {
             let mut cover = want.symbols.len();
@@ -180,7 +181,10 @@ where
                     break;
                 }
                 if want.asked.insert(peer.node_id) {
-                    plan[slot].push(position);
+                    // The last peer needed sends only what is still missing, not all it holds.
+                    let short = want.needed - cover;
+                    let most = (short < peer.shards.len()).then(|| u16::try_from(short).unwrap_or(u16::MAX));
+                    plan[slot].push((position, most));
                     cover += peer.shards.len();
                     let per_symbol = u64::from(want.metadata.symbol_size()) + if proofs { 400 } else { 8 };
                     estimate += per_symbol * u64::try_from(peer.shards.len()).unwrap_or(u64::MAX);
@@ -196,17 +200,19 @@ where
             for chunk in assigned.chunks(MAX_RECOVERY_BATCH) {
                 let items = chunk
                     .iter()
-                    .map(|position| {
+                    .map(|(position, most)| {
                         let want = &wants[*position];
                         RecoveryItem {
                             blob_id: want.target.blob_id,
                             target_sliver: want.index,
                             target_type: want.kind,
+                            max_symbols: *most,
                         }
                     })
                     .collect();
                 let request = RecoveryBatchRequest { items };
-                let (peer, stats, chunk) = (Arc::clone(&peers[slot]), Arc::clone(stats), chunk.to_vec());
+                let chunk: Vec<usize> = chunk.iter().map(|(position, _)| *position).collect();
+                let (peer, stats) = (Arc::clone(&peers[slot]), Arc::clone(stats));
                 calls.spawn(async move {
                     let call = stats.start(&peer.node_id);
                     let answer = if proofs {

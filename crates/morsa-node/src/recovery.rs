@@ -89,7 +89,10 @@ impl Node {
             let targets: Vec<usize> =
                 group.members.iter().map(|member| usize::from(items[*member].target_sliver)).collect();
             let answers = symbols_towards(self, &group.sources, &targets)?;
-            for (member, answer) in group.members.iter().zip(answers) {
+            for (member, mut answer) in group.members.iter().zip(answers) {
+                if let Some(most) = items[*member].max_symbols {
+                    answer.truncate(usize::from(most));
+                }
                 symbols[*member] = Some(answer);
             }
         }
@@ -574,6 +577,7 @@ mod tests {
                 } else {
                     SliverType::Secondary
                 },
+                max_symbols: None,
             })
             .collect();
         let (expanded, response) = expansions_of(|| node.recovery_batch(&RecoveryBatchRequest { items }));

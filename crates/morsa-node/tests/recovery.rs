@@ -176,7 +176,12 @@ async fn a_batch_answers_several_blobs_in_order() {
     store_blob(&fixture.node, &second);
     let first = *fixture.encoded.metadata.blob_id();
     let second_id = *second.metadata.blob_id();
-    let item = |blob_id, target_sliver, target_type| RecoveryItem { blob_id, target_sliver, target_type };
+    let item = |blob_id, target_sliver, target_type| RecoveryItem {
+        blob_id,
+        target_sliver,
+        target_type,
+        max_symbols: None,
+    };
     let request = RecoveryBatchRequest {
         items: vec![
             item(first, 3, SliverType::Primary),
@@ -213,6 +218,22 @@ async fn a_batch_answers_several_blobs_in_order() {
         .collect();
     assert_eq!(codes, ["not_registered", "bad_request"]);
 
+    // An asker that needs only two more symbols gets two, from distinct sources the node holds.
+    let capped = RecoveryBatchRequest {
+        items: vec![RecoveryItem {
+            blob_id: first,
+            target_sliver: 3,
+            target_type: SliverType::Primary,
+            max_symbols: Some(2),
+        }],
+    };
+    let (status, body) = recover(&fixture, batch_request(&capped)).await;
+    assert_eq!(status, StatusCode::OK);
+    let response: RecoveryBatchResponse = from_bcs(&body, MAX_RECOVERY_BATCH_RESPONSE_BYTES).unwrap();
+    let RecoveryOutcome::Symbols(symbols) = &response.items[0].outcome else { panic!("{response:?}") };
+    let all = fixture.node.recovery_symbols(&first, 3, SliverType::Primary).unwrap();
+    assert_eq!(symbols[..], all[..2]);
+
     // One item over the limit is refused whole, through the router and the method.
     let too_many = RecoveryBatchRequest { items: vec![request.items[0]; MAX_RECOVERY_BATCH + 1] };
     let (status, body) = recover(&fixture, batch_request(&too_many)).await;
@@ -243,6 +264,7 @@ async fn a_batch_stops_at_its_byte_budget_and_marks_the_rest() {
             blob_id,
             target_sliver: u16::try_from(position).unwrap() % N,
             target_type: if position.is_multiple_of(2) { SliverType::Primary } else { SliverType::Secondary },
+            max_symbols: None,
         })
         .collect();
     let request = RecoveryBatchRequest { items };

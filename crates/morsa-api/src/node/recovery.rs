@@ -27,6 +27,10 @@ pub struct RecoveryItem {
     /// Type of the sliver to rebuild.
     #[serde(with = "sliver_type_text")]
     pub target_type: SliverType,
+    /// Send at most this many symbols (the asker needs no more from this node); all the
+    /// node can give if absent.
+    #[serde(default)]
+    pub max_symbols: Option<u16>,
 }
 
 /// The BCS answer to a [`RecoveryBatchRequest`]: one item per request item, same order.

@@ -94,11 +94,20 @@ fn error_codes_have_one_text_form_and_a_client_or_server_status() {
 
 #[test]
 fn sliver_types_read_as_lowercase_text_and_as_the_variant_index_in_bcs() {
-    let item = RecoveryItem { blob_id: BLOB, target_sliver: 3, target_type: SliverType::Secondary };
+    let item = RecoveryItem {
+        blob_id: BLOB,
+        target_sliver: 3,
+        target_type: SliverType::Secondary,
+        max_symbols: None,
+    };
     let json = round_trip(&item);
     assert_eq!(json["target_type"], "secondary");
     assert_eq!(json["blob_id"], BLOB.to_string());
-    assert_eq!(bcs::to_bytes(&item).unwrap()[32..], [3, 0, 1]);
+    assert_eq!(bcs::to_bytes(&item).unwrap()[32..], [3, 0, 1, 0]);
+    // Askers that predate `max_symbols` still parse, asking for every symbol.
+    let old =
+        serde_json::json!({"blob_id": BLOB.to_string(), "target_sliver": 3, "target_type": "secondary"});
+    assert_eq!(serde_json::from_value::<RecoveryItem>(old).unwrap(), item);
     let wrong =
         serde_json::json!({"blob_id": BLOB.to_string(), "target_sliver": 3, "target_type": "Secondary"});
     assert!(serde_json::from_value::<RecoveryItem>(wrong).is_err());
@@ -209,7 +218,12 @@ fn symbol(source_index: u16) -> RecoverySymbol {
 #[test]
 fn recovery_batches_round_trip_and_check_their_shape() {
     let items: Vec<_> = (0..3)
-        .map(|target| RecoveryItem { blob_id: BLOB, target_sliver: target, target_type: SliverType::Primary })
+        .map(|target| RecoveryItem {
+            blob_id: BLOB,
+            target_sliver: target,
+            target_type: SliverType::Primary,
+            max_symbols: None,
+        })
         .collect();
     let request = RecoveryBatchRequest { items: items.clone() };
     round_trip(&request);
