@@ -187,6 +187,25 @@ fn print_report(report: &CodecReport, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A local cluster of this executable's processes with hour-long epochs, in `dir` or in a
+/// temporary directory (returned, so that it lives as long as the cluster).
+fn local_cluster(
+    nodes: usize,
+    shards: u16,
+    dir: Option<&std::path::Path>,
+) -> anyhow::Result<(tempfile::TempDir, morsa_cluster::Cluster)> {
+    let temp = tempfile::tempdir().context("cannot create a temporary directory")?;
+    let spec = morsa_cluster::ClusterSpec {
+        nodes,
+        shards,
+        dir: dir.map_or_else(|| temp.path().join("cluster"), std::path::Path::to_path_buf),
+        epoch_duration: Duration::from_secs(3600),
+        binary: std::env::current_exe().context("cannot find the morsa executable")?,
+    };
+    let cluster = morsa_cluster::Cluster::up(spec).context("the local cluster did not start")?;
+    Ok((temp, cluster))
+}
+
 /// Median wall time of `runs` calls.
 fn median(runs: u32, mut once: impl FnMut() -> Duration) -> Duration {
     let mut times: Vec<Duration> = (0..runs).map(|_| once()).collect();

@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use clap::Args;
 use morsa_client::{Client, ClientConfig, StoreOptions};
-use morsa_cluster::{Cluster, ClusterSpec};
 use serde::Serialize;
 
 use super::pseudo_random;
@@ -62,16 +61,7 @@ struct ClusterReport {
 /// Runs the benchmark.
 pub fn run(args: &ClusterArgs) -> anyhow::Result<()> {
     crate::logging::init_with_default("warn");
-    let temp = tempfile::tempdir().context("cannot create a temporary directory")?;
-    let dir = args.dir.clone().unwrap_or_else(|| temp.path().join("cluster"));
-    let spec = ClusterSpec {
-        nodes: args.nodes,
-        shards: args.shards,
-        dir,
-        epoch_duration: Duration::from_secs(3600),
-        binary: std::env::current_exe().context("cannot find the morsa executable")?,
-    };
-    let mut cluster = Cluster::up(spec).context("the local cluster did not start")?;
+    let (_temp, mut cluster) = super::local_cluster(args.nodes, args.shards, args.dir.as_deref())?;
     let config = ClientConfig::load(&cluster.client_config_path())?;
     let runtime = runtime()?;
     let client = runtime.block_on(Client::connect(&config))?;

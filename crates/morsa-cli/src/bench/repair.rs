@@ -19,7 +19,7 @@ use clap::Args;
 use morsa_api::client::NodeClient;
 use morsa_api::node::RepairHealth;
 use morsa_client::{Client, ClientConfig, StoreOptions};
-use morsa_cluster::{Cluster, ClusterSpec};
+use morsa_cluster::Cluster;
 use redstuff::{BlobId, EncodingConfig};
 use serde::Serialize;
 use tokio::runtime::Runtime;
@@ -111,16 +111,7 @@ struct RepairReport {
 pub fn run(args: &RepairArgs) -> anyhow::Result<()> {
     crate::logging::init_with_default("warn");
     let config = EncodingConfig::new(args.shards)?;
-    let temp = tempfile::tempdir().context("cannot create a temporary directory")?;
-    let dir = args.dir.clone().unwrap_or_else(|| temp.path().join("cluster"));
-    let spec = ClusterSpec {
-        nodes: args.nodes,
-        shards: args.shards,
-        dir,
-        epoch_duration: Duration::from_secs(3600),
-        binary: std::env::current_exe().context("cannot find the morsa executable")?,
-    };
-    let mut cluster = Cluster::up(spec).context("the local cluster did not start")?;
+    let (_temp, mut cluster) = super::local_cluster(args.nodes, args.shards, args.dir.as_deref())?;
     let victim_config = cluster.nodes()[VICTIM].config.clone();
     let mut text = std::fs::read_to_string(&victim_config)
         .with_context(|| format!("cannot read {}", victim_config.display()))?;
