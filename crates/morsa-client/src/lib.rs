@@ -69,7 +69,7 @@ pub struct Client {
     max_requests_per_node: usize,
     progress: ProgressSink,
     /// Uploads that go on after their blobs were certified.
-    background: std::sync::Mutex<Vec<store::Uploads>>,
+    background: std::sync::Mutex<Vec<store::Background>>,
 }
 
 impl std::fmt::Debug for Client {

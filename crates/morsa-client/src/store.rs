@@ -246,7 +246,12 @@ impl Client {
         let total_time = started.elapsed();
 
         // Nodes still uploading finish in the background (see `Client::finish_uploads`).
-        self.keep_uploading(uploads);
+        let done = |member: usize| {
+            parts.iter().any(|(index, _)| usize::from(*index) == member)
+                || failures.iter().any(|failure| failure.node == nodes.committee().members[member].address)
+        };
+        let pending = (0..nodes.len()).filter(|member| !done(*member)).collect();
+        self.keep_uploading(Background { uploads, nodes: Arc::clone(&nodes), pending });
         Ok(StoreOutcome {
             blob_id,
             size,
@@ -364,13 +369,20 @@ fn check_confirmation(
         .map_err(|error| format!("its confirmation does not verify: {error}"))
 }
 
-/// Uploads still running after their blob was certified.
+/// Uploads to the nodes of one blob.
 pub(crate) type Uploads = JoinSet<Result<(usize, BlsSignature), NodeFailure>>;
 
+/// Uploads still running after their blob was certified, and the members they are for.
+pub(crate) struct Background {
+    uploads: Uploads,
+    nodes: Arc<NodeSet>,
+    pending: std::collections::BTreeSet<usize>,
+}
+
 impl Client {
-    fn keep_uploading(&self, uploads: Uploads) {
-        if !uploads.is_empty() {
-            self.background.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(uploads);
+    fn keep_uploading(&self, background: Background) {
+        if !background.uploads.is_empty() {
+            self.background.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(background);
         }
     }
 
@@ -383,20 +395,22 @@ impl Client {
             std::mem::take(&mut *self.background.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
         let mut failures = Vec::new();
         let deadline = tokio::time::Instant::now() + timeout;
-        for mut uploads in sets {
+        for Background { mut uploads, nodes, mut pending } in sets {
             loop {
                 match tokio::time::timeout_at(deadline, uploads.join_next()).await {
-                    Ok(Some(Ok(Err(failure)))) => failures.push(failure),
-                    Ok(Some(_)) => {}
+                    Ok(Some(Ok(Ok((member, _))))) => {
+                        pending.remove(&member);
+                    }
+                    Ok(Some(Ok(Err(failure)))) => {
+                        pending.retain(|member| nodes.committee().members[*member].address != failure.node);
+                        failures.push(failure);
+                    }
+                    Ok(Some(Err(_))) => {}
                     Ok(None) => break,
                     Err(_) => {
-                        let still = uploads.len();
                         uploads.abort_all();
-                        failures.push(NodeFailure {
-                            node: format!("{still} node(s)"),
-                            shards: 0,
-                            reason: format!("still uploading after {timeout:?}; stopped"),
-                        });
+                        let reason = format!("still uploading after {timeout:?}; stopped");
+                        failures.extend(pending.iter().map(|member| nodes.failure(*member, reason.clone())));
                         break;
                     }
                 }

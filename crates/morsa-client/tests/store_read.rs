@@ -106,3 +106,19 @@ async fn an_unknown_blob_is_reported_as_not_stored() {
     let error = client.read_blob(&unknown).await.unwrap_err();
     assert!(error.to_string().contains("not stored"), "{error}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_cut_short_after_certification_name_their_nodes() {
+    let system = System::start(7, N).await;
+    let client = system.client().await;
+    let stored = client.store_blob(data(2 << 20, 6), &StoreOptions::default()).await.unwrap();
+    // Certified with a quorum; the other nodes' uploads are cut at once.
+    let cut = client.finish_uploads(std::time::Duration::ZERO).await;
+    for failure in &cut {
+        assert!(system.nodes.iter().any(|node| node.address == failure.node), "{failure}");
+        assert!(failure.reason.contains("still uploading") && failure.shards > 0, "{failure}");
+    }
+    assert!(cut.len() < 7);
+    // Whatever was cut, the blob reads back.
+    assert_eq!(client.read_blob(&stored.blob_id).await.unwrap().data, data(2 << 20, 6));
+}
