@@ -33,7 +33,7 @@ impl Client {
 
     /// The size of a certified blob, from its verified metadata.
     pub async fn blob_size(&self, blob_id: &BlobId) -> Result<u64, Error> {
-        let nodes = self.nodes();
+        let nodes = self.refresh_nodes().await?;
         let metadata = self.verified_metadata(&nodes, blob_id, &mut ReadLog::default()).await?;
         Ok(metadata.unencoded_length())
     }

@@ -21,7 +21,7 @@ impl Client {
     /// Reads bytes `range` of blob `blob_id` (not of a chunked file: see
     /// [`Client::read_file_range`]).
     pub async fn read_blob_range(&self, blob_id: &BlobId, range: Range<u64>) -> Result<ReadOutcome, Error> {
-        let nodes = self.nodes();
+        let nodes = self.refresh_nodes().await?;
         let mut log = ReadLog::default();
         let metadata = self.verified_metadata(&nodes, blob_id, &mut log).await?;
         let data = self.range_with_metadata(&nodes, &metadata, range, &mut log).await?;

@@ -83,7 +83,7 @@ enum SliverError {
 impl Client {
     /// Reads the whole blob `blob_id`, verifying every piece against it.
     pub async fn read_blob(&self, blob_id: &BlobId) -> Result<ReadOutcome, Error> {
-        let nodes = self.nodes();
+        let nodes = self.refresh_nodes().await?;
         let mut log = ReadLog::default();
         let metadata = self.verified_metadata(&nodes, blob_id, &mut log).await?;
         let kp = self.encoding.kp();

@@ -76,7 +76,7 @@ pub async fn follow(node: Arc<Node>, coord: CoordClient, mut stop: watch::Receiv
                 Ok(view) => node.set_view(view),
                 Err(error) => tracing::warn!(%error, "cannot refresh the committee after an epoch change"),
             }
-            report_sync_done(&node, &coord, &shards_before).await;
+            report_sync_done(&node, &coord, &shards_before, &stop).await;
         }
         if epoch_changed || removes_data {
             collect_garbage(&node, &gc_running);
@@ -84,21 +84,56 @@ pub async fn follow(node: Arc<Node>, coord: CoordClient, mut stop: watch::Receiv
     }
 }
 
-/// Tells the coordinator this node holds its shards of the new epoch, if that is true: it held
-/// every one of them already. Taking over new shards (shard sync) is not built yet, so a node
-/// that gained shards does not report, and the epoch change waits for the others.
-async fn report_sync_done(node: &Node, coord: &CoordClient, before: &std::collections::BTreeSet<u16>) {
+/// Tells the coordinator this node holds its shards of the new epoch. A node that kept its
+/// shards reports at once. A node that gained shards asks its sync loop for a full scan, which
+/// rebuilds the new shards' slivers of every certified blob from the other nodes' recovery
+/// symbols, and reports from a background task once nothing of its shards is missing.
+async fn report_sync_done(
+    node: &Arc<Node>,
+    coord: &CoordClient,
+    before: &std::collections::BTreeSet<u16>,
+    stop: &watch::Receiver<bool>,
+) {
     let now = node.owned_shards();
     if now.is_empty() {
         return;
     }
-    if !now.is_subset(before) {
-        tracing::warn!(
-            gained = now.difference(before).count(),
-            "new shards need shard sync, which is not built yet; not reporting the epoch change done"
-        );
+    if now.is_subset(before) {
+        submit_sync_done(node, coord).await;
         return;
     }
+    let gained = now.difference(before).count();
+    tracing::info!(gained, "new shards: rebuilding their slivers before reporting the epoch change done");
+    node.certified_inbox().request_scan();
+    let (node, coord, mut stop) = (Arc::clone(node), coord.clone(), stop.clone());
+    let epoch = node.view().epoch();
+    tokio::spawn(async move {
+        loop {
+            if node.view().epoch() != epoch {
+                return; // a later epoch change reports for itself
+            }
+            let scanner = Arc::clone(&node);
+            match tokio::task::spawn_blocking(move || scanner.scan_missing()).await {
+                Ok(Ok(missing)) if missing.is_empty() => {
+                    submit_sync_done(&node, &coord).await;
+                    return;
+                }
+                Ok(Ok(missing)) => tracing::debug!(blobs = missing.len(), "new shards still syncing"),
+                Ok(Err(error)) => tracing::warn!(%error, "cannot check the new shards"),
+                Err(_) => return,
+            }
+            tokio::select! {
+                () = tokio::time::sleep(SYNC_CHECK) => {}
+                _ = stop.changed() => return,
+            }
+        }
+    });
+}
+
+/// How often a node that gained shards checks whether it holds them all.
+const SYNC_CHECK: Duration = Duration::from_secs(2);
+
+async fn submit_sync_done(node: &Node, coord: &CoordClient) {
     let epoch = node.view().epoch();
     let report = NodeReport {
         node: node.id(),

@@ -45,7 +45,13 @@ impl CertifiedInbox {
         self.notify.notify_one();
     }
 
-    /// Takes what was recorded, and whether some was lost to the bound.
+    /// Asks the sync loop for a full scan soon (the node's shards changed).
+    pub fn request_scan(&self) {
+        self.overflowed.store(true, Ordering::Release);
+        self.notify.notify_one();
+    }
+
+    /// Takes what was recorded, and whether some was lost to the bound (or a scan was asked).
     pub fn take(&self) -> (Vec<(BlobId, u64)>, bool) {
         let blobs = std::mem::take(&mut *self.blobs.lock().unwrap_or_else(PoisonError::into_inner));
         (blobs.into(), self.overflowed.swap(false, Ordering::AcqRel))

@@ -1,0 +1,86 @@
+//! An epoch change that moves shards, on real processes: stake moves to one node, the next
+//! committee gives it more shards, it rebuilds their slivers of every certified blob from the
+//! other nodes' recovery symbols, reports the epoch change done, and the coordinator marks
+//! it done; blobs stored before read back identical through the new committee.
+#![allow(clippy::unwrap_used)]
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use morsa_api::client::{CoordClient, NodeClient};
+use morsa_api::coord::{Command, Transaction};
+use morsa_client::{Client, ClientConfig, StoreOptions};
+use morsa_cluster::{CHAIN_ID, Cluster, ClusterSpec};
+use redstuff::EncodingConfig;
+
+const SHARDS: u16 = 12;
+
+/// Polls `check` every 50 ms until it answers `Some`, for at most 60 s.
+fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(value) = check() {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_node_that_gains_shards_syncs_them_and_the_epoch_change_completes() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = Cluster::up(ClusterSpec {
+        nodes: 4,
+        shards: SHARDS,
+        dir: dir.path().join("cluster"),
+        // Long enough for the stores below to finish within the first epoch.
+        epoch_duration: Duration::from_secs(6),
+        binary: PathBuf::from(env!("CARGO_BIN_EXE_morsa")),
+    })
+    .unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let config = ClientConfig::load(&cluster.client_config_path()).unwrap();
+    let client = runtime.block_on(Client::connect(&config)).unwrap();
+    let options = StoreOptions { epochs: 50, ..StoreOptions::default() };
+    let blobs: Vec<_> = [(300_000, 1), (70_000, 2)]
+        .into_iter()
+        .map(|(len, seed)| {
+            let data = morsa_cluster::sample::bytes(len, seed);
+            let stored = runtime.block_on(client.store_blob(data.clone(), &options)).unwrap();
+            assert!(runtime.block_on(client.finish_uploads(Duration::from_secs(30))).is_empty());
+            (stored.blob_id, data)
+        })
+        .collect();
+
+    // Double node 0's stake: the next committee gives it about two more shards (of 3 each),
+    // no more than f = 3, so the other nodes' symbols can rebuild them.
+    let coord = CoordClient::new(cluster.coordinator_url()).unwrap();
+    let node = &cluster.nodes()[0];
+    let before = node.shards.len();
+    let key = morsa_client::load_or_create_account_key(&cluster.account_key_path()).unwrap().0;
+    let nonce = runtime.block_on(coord.account(&key.id())).unwrap().nonce;
+    let stake = Command::Stake { node: node.node_id, amount: 1_000 };
+    let transaction = Transaction { sender: key.id(), nonce, command: stake }.sign(&key, CHAIN_ID);
+    runtime.block_on(coord.submit_transaction(&transaction)).unwrap();
+
+    let (epoch, gained) =
+        eventually("a committee gives node 0 more shards and its epoch change is done", || {
+            let info = runtime.block_on(coord.committee()).ok()?;
+            let member = info.current.members.iter().find(|member| member.node_id == node.node_id)?;
+            (member.shards.len() > before && info.epoch_change_done)
+                .then(|| (info.epoch, member.shards.len() - before))
+        });
+    eprintln!("epoch {epoch}: node 0 holds {} more shards; epoch change done", gained);
+
+    // Node 0 holds every sliver of its new shards, and the blobs read back through the new
+    // committee.
+    let node_client = NodeClient::new(&node.url, EncodingConfig::new(SHARDS).unwrap()).unwrap();
+    for (blob_id, data) in &blobs {
+        let status = runtime.block_on(node_client.blob_status(blob_id)).unwrap();
+        assert!(status.fully_stored(), "{status:?}");
+        assert!(status.expected_slivers > 2 * u32::try_from(before).unwrap(), "{status:?}");
+        let read = runtime.block_on(client.read_blob(blob_id)).unwrap();
+        assert!(read.data == *data);
+    }
+}
