@@ -190,7 +190,8 @@ pub fn read(args: &ReadArgs) -> anyhow::Result<()> {
         bail!("--json prints a summary, so it needs --out FILE for the data");
     }
     runtime()?.block_on(async {
-        let bar = Bar::new(args.common.json || args.out.is_none());
+        // The bar is on stderr, so it may be drawn while the data goes to stdout.
+        let bar = Bar::new(args.common.json);
         let client = args.common.connect().await?.with_progress(bar.sink());
         let started = Instant::now();
         let mut output = Output::open(args.out.as_deref())?;

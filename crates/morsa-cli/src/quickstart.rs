@@ -100,7 +100,7 @@ pub fn run(args: &QuickstartArgs) -> anyhow::Result<()> {
     println!("5/5 reading it again with those nodes down");
     let (degraded_time, report) = read_and_compare(&runtime, &client, &stored.blob_id, &original)?;
     println!(
-        "    identical, read in {:.2} s ({} nodes did not answer and were worked around)",
+        "    identical, read in {:.2} s (nodes that did not answer and were worked around: {})",
         degraded_time.as_secs_f64(),
         report
     );

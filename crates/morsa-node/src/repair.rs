@@ -101,6 +101,9 @@ pub struct Repairer {
     pub(crate) coord: OnceLock<CoordClient>,
     /// Set once a full scan has completed.
     pub(crate) scanned: AtomicBool,
+    /// When this engine started (ms since the Unix epoch): blobs certified before then were
+    /// certified while this process was not running, so no upload to it is still coming.
+    pub(crate) started_ms: u64,
 }
 
 impl Repairer {
@@ -117,6 +120,7 @@ impl Repairer {
             on_demand: Semaphore::new(config.max_on_demand.max(1)),
             coord: OnceLock::new(),
             scanned: AtomicBool::new(false),
+            started_ms: crate::sync::now_ms(),
             node,
             config,
         }

@@ -7,8 +7,8 @@
 //!   the queue dropped work for lack of room.
 //! - **Certifications.** A blob certified by an event the follower just applied is checked
 //!   right away, but its missing slivers wait out a grace period (`grace_ms`) counted from the
-//!   event's time: clients may still be uploading. A blob certified long ago (the node was
-//!   down or catching up) is therefore due at once.
+//!   event's time: clients may still be uploading. A blob certified before this process
+//!   started (the node was down or restarting) is due at once.
 //! - **Workers.** `concurrency` workers take up to `batch_slivers` due slivers at a time and
 //!   rebuild them together ([`Repairer::rebuild`]); failures come back with backoff.
 //!
@@ -82,7 +82,8 @@ async fn scan_loop(repairer: Arc<Repairer>, mut stop: watch::Receiver<bool>) {
             if missing.is_empty() {
                 continue;
             }
-            let due = Instant::now() + grace_left(time_ms, repairer.config.grace_ms);
+            let due =
+                Instant::now() + grace_left(time_ms, repairer.started_ms, now_ms(), repairer.config.grace_ms);
             repairer.queue().push(blob_id, missing, due, bytes);
             repairer.wake.notify_waiters();
         }
@@ -99,11 +100,20 @@ async fn scan_loop(repairer: Arc<Repairer>, mut stop: watch::Receiver<bool>) {
     }
 }
 
-/// What is left of the grace period of a blob certified at `time_ms`.
-fn grace_left(time_ms: u64, grace_ms: u64) -> Duration {
-    let now_ms = SystemTime::now()
+/// Milliseconds since the Unix epoch.
+pub(crate) fn now_ms() -> u64 {
+    SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map_or(0, |since| u64::try_from(since.as_millis()).unwrap_or(u64::MAX));
+        .map_or(0, |since| u64::try_from(since.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// What is left at `now_ms` of the grace period of a blob certified at `time_ms`: none if it
+/// was certified before this process started at `started_ms` (its uploads to this node, if
+/// any, were lost with the old process).
+fn grace_left(time_ms: u64, started_ms: u64, now_ms: u64, grace_ms: u64) -> Duration {
+    if time_ms < started_ms {
+        return Duration::ZERO;
+    }
     Duration::from_millis(time_ms.saturating_add(grace_ms).saturating_sub(now_ms).min(grace_ms))
 }
 
@@ -168,13 +178,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn old_certifications_have_no_grace_left() {
-        assert_eq!(grace_left(0, 10_000), Duration::ZERO);
-        let now_ms =
-            u64::try_from(SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis()).unwrap();
-        let left = grace_left(now_ms, 10_000);
-        assert!(left > Duration::from_secs(9) && left <= Duration::from_secs(10), "{left:?}");
+    fn the_grace_period_runs_from_the_certification_and_not_for_blobs_certified_before_the_start() {
+        let (started, grace) = (1_000_000, 10_000);
+        // Certified while this process was not running: due at once.
+        assert_eq!(grace_left(started - 1, started, started + 5, grace), Duration::ZERO);
+        // Certified since: what is left of the grace period.
+        assert_eq!(grace_left(started + 100, started, started + 2_100, grace), Duration::from_secs(8));
+        assert_eq!(grace_left(started + 100, started, started + 20_000, grace), Duration::ZERO);
         // A clock far behind the coordinator's waits at most the grace period.
-        assert_eq!(grace_left(now_ms + 1_000_000, 10_000), Duration::from_secs(10));
+        assert_eq!(grace_left(started + 1_000_000, started, started, grace), Duration::from_secs(10));
     }
 }
