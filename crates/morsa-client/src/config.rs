@@ -16,6 +16,9 @@ pub const CONFIG_ENV: &str = "MORSA_CONFIG";
 /// most about five times that in memory.
 pub const DEFAULT_CHUNK_SIZE: u64 = 1 << 30;
 
+/// Largest account key file read (64 hex characters and a newline, with room for spaces).
+const MAX_KEY_FILE_BYTES: u64 = 1024;
+
 /// Largest configuration file read.
 const MAX_CONFIG_BYTES: u64 = 1 << 20;
 
@@ -108,6 +111,9 @@ impl ClientConfig {
 /// exist, creates it (mode 0600) with a new key; answers whether it did.
 pub fn load_or_create_account_key(path: &Path) -> Result<(AccountKey, bool), Error> {
     let context = |message: String| Error::Config(format!("account key {}: {message}", path.display()));
+    if std::fs::metadata(path).is_ok_and(|metadata| metadata.len() > MAX_KEY_FILE_BYTES) {
+        return Err(context(format!("larger than {MAX_KEY_FILE_BYTES} bytes: not a key file")));
+    }
     match std::fs::read_to_string(path) {
         Ok(text) => {
             let mut seed = [0u8; 32];
@@ -188,5 +194,7 @@ mod tests {
         }
         std::fs::write(&path, "not hex\n").unwrap();
         assert!(load_or_create_account_key(&path).unwrap_err().to_string().contains("64 hex"));
+        std::fs::write(&path, vec![b'a'; 4096]).unwrap();
+        assert!(load_or_create_account_key(&path).unwrap_err().to_string().contains("not a key file"));
     }
 }

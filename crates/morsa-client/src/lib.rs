@@ -70,6 +70,8 @@ pub struct Client {
     progress: ProgressSink,
     /// Uploads that go on after their blobs were certified.
     background: std::sync::Mutex<Vec<store::Background>>,
+    /// Nodes whose background uploads failed, until `finish_uploads` reports them.
+    late_failures: std::sync::Mutex<Vec<NodeFailure>>,
 }
 
 impl std::fmt::Debug for Client {
@@ -116,6 +118,7 @@ impl Client {
             max_requests_per_node: 64,
             progress: progress::ignore(),
             background: std::sync::Mutex::new(Vec::new()),
+            late_failures: std::sync::Mutex::new(Vec::new()),
         })
     }
 

@@ -14,6 +14,9 @@ use std::path::Path;
 use redstuff::BlobId;
 use serde::{Deserialize, Serialize};
 
+use std::sync::Arc;
+
+use crate::read::ReadLog;
 use crate::{Client, Error, Progress, ReadOutcome, StoreOptions, StoreOutcome, StoredHow};
 
 /// First bytes of every manifest blob.
@@ -190,17 +193,27 @@ impl Client {
 
     /// Reads bytes `range` of what was stored as `blob_id` (a whole blob or a chunked file).
     pub async fn read_file_range(&self, blob_id: &BlobId, range: Range<u64>) -> Result<ReadOutcome, Error> {
-        let head = match self.blob_size(blob_id).await? {
-            size if size >= u64::try_from(MAGIC.len()).unwrap_or(u64::MAX) && size <= MAX_MANIFEST_BYTES => {
-                self.read_blob_range(blob_id, 0..u64::try_from(MAGIC.len()).unwrap_or(0)).await?.data
-            }
-            _ => Vec::new(),
+        // One status check and one metadata fetch serve the tag check and the range.
+        let nodes = self.refresh_nodes().await?;
+        let mut log = ReadLog::default();
+        let metadata = self.verified_metadata(&nodes, blob_id, &mut log).await?;
+        let tag = u64::try_from(MAGIC.len()).unwrap_or(u64::MAX);
+        let size = metadata.unencoded_length();
+        let head = match size >= tag && size <= MAX_MANIFEST_BYTES {
+            true => self.range_with_metadata(&nodes, &metadata, 0..tag, &mut log).await?,
+            false => Vec::new(),
         };
-        if head != MAGIC {
-            return self.read_blob_range(blob_id, range).await;
-        }
-        let Ok(manifest) = Manifest::parse(blob_id, &self.read_blob(blob_id).await?.data) else {
-            return self.read_blob_range(blob_id, range).await;
+        let manifest = match head == MAGIC {
+            true => Manifest::parse(
+                blob_id,
+                &self.read_with_metadata(&nodes, Arc::clone(&metadata), &mut log).await?,
+            )
+            .ok(),
+            false => None,
+        };
+        let Some(manifest) = manifest else {
+            let data = self.range_with_metadata(&nodes, &metadata, range, &mut log).await?;
+            return Ok(log.into_outcome(data));
         };
         if range.start > range.end || range.end > manifest.size {
             return Err(Error::BadRange { start: range.start, end: range.end, len: manifest.size });

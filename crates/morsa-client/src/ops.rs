@@ -9,7 +9,6 @@ use morsa_api::node::NodeHealth;
 use morsa_core::{Epoch, ObjectId};
 use redstuff::BlobId;
 
-use crate::read::ReadLog;
 use crate::{Client, Error};
 
 /// How one storage node answered a health check.
@@ -29,13 +28,6 @@ impl Client {
     /// The coordinator's view of a blob.
     pub async fn blob_status(&self, blob_id: &BlobId) -> Result<BlobStatus, Error> {
         self.coord.blob_status(blob_id).await.map_err(Error::coordinator("reading the blob's status"))
-    }
-
-    /// The size of a certified blob, from its verified metadata.
-    pub async fn blob_size(&self, blob_id: &BlobId) -> Result<u64, Error> {
-        let nodes = self.refresh_nodes().await?;
-        let metadata = self.verified_metadata(&nodes, blob_id, &mut ReadLog::default()).await?;
-        Ok(metadata.unencoded_length())
     }
 
     /// Every live blob object of the account, in object-ID order.

@@ -86,18 +86,29 @@ impl Client {
         let nodes = self.refresh_nodes().await?;
         let mut log = ReadLog::default();
         let metadata = self.verified_metadata(&nodes, blob_id, &mut log).await?;
+        let data = self.read_with_metadata(&nodes, metadata, &mut log).await?;
+        Ok(log.into_outcome(data))
+    }
+
+    /// Reads the whole blob whose verified metadata is `metadata`.
+    pub(crate) async fn read_with_metadata(
+        &self,
+        nodes: &Arc<NodeSet>,
+        metadata: Arc<VerifiedMetadata>,
+        log: &mut ReadLog,
+    ) -> Result<Vec<u8>, Error> {
+        let blob_id = *metadata.blob_id();
         let kp = self.encoding.kp();
-        self.report(Progress::ReadStarted { blob_id: *blob_id, total: metadata.unencoded_length() });
-        let slivers = self.primary_slivers(&nodes, &metadata, 0..kp, kp, &mut log).await?;
+        self.report(Progress::ReadStarted { blob_id, total: metadata.unencoded_length() });
+        let slivers = self.primary_slivers(nodes, &metadata, 0..kp, kp, log).await?;
         let decoded = tokio::task::spawn_blocking(move || metadata.decode(&slivers))
             .await
             .map_err(|error| Error::Refused(format!("the decoder panicked: {error}")))?;
-        let data = match decoded {
-            Ok(data) => data,
-            Err(DecodeError::Inconsistent { .. }) => return Err(Error::Inconsistent(*blob_id)),
-            Err(error) => return Err(Error::Refused(format!("decoding {blob_id}: {error}"))),
-        };
-        Ok(log.into_outcome(data))
+        match decoded {
+            Ok(data) => Ok(data),
+            Err(DecodeError::Inconsistent { .. }) => Err(Error::Inconsistent(blob_id)),
+            Err(error) => Err(Error::Refused(format!("decoding {blob_id}: {error}"))),
+        }
     }
 
     /// Checks with the coordinator that the blob is certified, and fetches its metadata
@@ -148,15 +159,22 @@ impl Client {
                         }
                     };
                     match result {
-                        Ok(metadata) => match metadata.metadata.verify(blob_id, encoding) {
-                            Ok(verified) => {
-                                nodes.record_latency(member, elapsed);
-                                return Ok(verified);
+                        Ok(metadata) => {
+                            // Hashing n sliver roots is codec work: off the async threads.
+                            let id = *blob_id;
+                            let verified =
+                                tokio::task::spawn_blocking(move || metadata.metadata.verify(&id, encoding)).await;
+                            match verified {
+                                Ok(Ok(verified)) => {
+                                    nodes.record_latency(member, elapsed);
+                                    return Ok(verified);
+                                }
+                                Ok(Err(error)) => {
+                                    log.failures.push(nodes.failure(member, format!("bad metadata: {error}")));
+                                }
+                                Err(error) => log.failures.push(nodes.failure(member, format!("checking its metadata panicked: {error}"))),
                             }
-                            Err(error) => {
-                                log.failures.push(nodes.failure(member, format!("bad metadata: {error}")));
-                            }
-                        },
+                        }
                         Err(error) => log.node_failed(nodes, member, &error),
                     }
                     asking.extend(candidates.next().map(ask));

@@ -14,6 +14,9 @@ use crate::nodes::{NodeSet, Retry, is_transient};
 use crate::{Client, Error, NodeFailure, Progress, ProgressSink};
 use morsa_api::client::ClientError as ApiError;
 
+/// Longest a store waits for the previous blob's uploads still running in the background.
+const PREVIOUS_UPLOADS_LIMIT: Duration = Duration::from_secs(120);
+
 /// Shortest wait for a stalled first wave before the other nodes are started.
 const STALL_MIN: Duration = Duration::from_millis(100);
 
@@ -79,6 +82,9 @@ impl Client {
     /// Stores `data` as one blob (at most [`redstuff::EncodingConfig::max_blob_size`] bytes;
     /// see [`Client::store_file`] for larger files).
     pub async fn store_blob(&self, data: Vec<u8>, options: &StoreOptions) -> Result<StoreOutcome, Error> {
+        // The previous blob's last uploads hold its whole encoding: let them finish first, so
+        // that storing many blobs (a file's chunks) holds one encoding at a time.
+        self.settle_uploads(PREVIOUS_UPLOADS_LIMIT).await;
         let started = Instant::now();
         let size = u64::try_from(data.len()).unwrap_or(u64::MAX);
         let encoding = self.encoding;
@@ -388,11 +394,23 @@ impl Client {
 
     /// Waits up to `timeout` for the uploads that were still running when their blobs were
     /// certified; answers the nodes that failed or had not finished (those are stopped, and
-    /// the nodes rebuild what they lack themselves). Call it before the process exits, so
-    /// that every node gets its slivers without needing repair.
+    /// the nodes rebuild what they lack themselves), also those of earlier blobs whose
+    /// uploads a later store waited for. Call it before the process exits, so that every node
+    /// gets its slivers without needing repair.
     pub async fn finish_uploads(&self, timeout: Duration) -> Vec<NodeFailure> {
+        self.settle_uploads(timeout).await;
+        std::mem::take(&mut *self.late_failures.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
+    }
+
+    /// Waits up to `timeout` for the background uploads, keeping their failures for
+    /// [`Client::finish_uploads`]. A store calls it first, so that at most one blob's encoding
+    /// is held by uploads at a time.
+    async fn settle_uploads(&self, timeout: Duration) {
         let sets =
             std::mem::take(&mut *self.background.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+        if sets.is_empty() {
+            return;
+        }
         let mut failures = Vec::new();
         let deadline = tokio::time::Instant::now() + timeout;
         for Background { mut uploads, nodes, mut pending } in sets {
@@ -416,7 +434,7 @@ impl Client {
                 }
             }
         }
-        failures
+        self.late_failures.lock().unwrap_or_else(std::sync::PoisonError::into_inner).extend(failures);
     }
 }
 

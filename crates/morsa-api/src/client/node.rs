@@ -145,15 +145,7 @@ impl NodeClient {
         &self,
         request: &RecoveryBatchRequest,
     ) -> Result<RecoveryBatchResponse, ClientError> {
-        let call = self.endpoint.post_json(routes::RECOVERY_SYMBOLS_BATCH, request)?;
-        let response: RecoveryBatchResponse =
-            self.endpoint.call_bcs(call, MAX_RECOVERY_BATCH_RESPONSE_BYTES).await?;
-        if !response.answers(request) {
-            return Err(ClientError::Decode(
-                "the recovery batch answer does not list the asked items in order".into(),
-            ));
-        }
-        Ok(response)
+        self.batch(routes::RECOVERY_SYMBOLS_BATCH, request).await
     }
 
     /// [`NodeClient::recovery_batch`] asking for symbols without their Merkle proofs (the
@@ -164,8 +156,15 @@ impl NodeClient {
         request: &RecoveryBatchRequest,
     ) -> Result<RecoveryBatchResponse, ClientError> {
         // The URL parser takes the query from the path.
-        let path = format!("{}?proofs=false", routes::RECOVERY_SYMBOLS_BATCH);
-        let call = self.endpoint.post_json(&path, request)?;
+        self.batch(&format!("{}?proofs=false", routes::RECOVERY_SYMBOLS_BATCH), request).await
+    }
+
+    async fn batch(
+        &self,
+        path: &str,
+        request: &RecoveryBatchRequest,
+    ) -> Result<RecoveryBatchResponse, ClientError> {
+        let call = self.endpoint.post_json(path, request)?;
         let response: RecoveryBatchResponse =
             self.endpoint.call_bcs(call, MAX_RECOVERY_BATCH_RESPONSE_BYTES).await?;
         if !response.answers(request) {
