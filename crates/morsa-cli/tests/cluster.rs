@@ -4,7 +4,8 @@
 //! supervisor exits 0. Everything is cleaned up even when an assertion fails.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers outside #[test] functions
 
-use std::io::{BufRead as _, BufReader};
+mod common;
+
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -42,15 +43,7 @@ impl Supervisor {
             .stderr(Stdio::inherit())
             .spawn()
             .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (lines, received) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if lines.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+        let received = common::stdout_lines(&mut child);
         let mut supervisor = Self { child, dir: dir.to_path_buf(), output: Vec::new(), lines: received };
         let deadline = Instant::now() + STARTUP;
         loop {

@@ -10,6 +10,21 @@ use std::time::Duration;
 /// How long a process may take to announce its address.
 pub const STARTUP: Duration = Duration::from_secs(30);
 
+/// The lines `child` prints on stdout (piped), read on a thread of their own so that the
+/// child never blocks on a full pipe.
+pub fn stdout_lines(child: &mut Child) -> mpsc::Receiver<String> {
+    let stdout = child.stdout.take().unwrap();
+    let (lines, received) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    received
+}
+
 /// A running `morsa` process; SIGKILLed and reaped when dropped.
 pub struct Process {
     pub child: Child,
@@ -35,15 +50,7 @@ impl Process {
             .stderr(Stdio::inherit())
             .spawn()
             .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (lines, received) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if lines.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+        let received = stdout_lines(&mut child);
         let mut process = Self { child, url: String::new() };
         let line = received.recv_timeout(STARTUP).expect("the process announces its address");
         process.url = line.split(" listening on ").nth(1).expect("an announcement line").to_string();
