@@ -210,8 +210,9 @@ impl Node {
         }
     }
 
-    /// Checks and stores the BCS `MetadataWithId` of a registered blob.
-    pub fn store_metadata(&self, blob_id: &BlobId, bytes: &[u8]) -> Result<(), NodeError> {
+    /// Checks and stores the BCS `MetadataWithId` of a registered blob; answers it verified
+    /// (and keeps it in the cache of verified metadata).
+    pub fn store_metadata(&self, blob_id: &BlobId, bytes: &[u8]) -> Result<VerifiedMetadata, NodeError> {
         self.require_live(blob_id)?;
         let with_id: MetadataWithId = from_bcs(bytes, metadata_limit(self.config))
             .map_err(|error| NodeError::BadRequest(error.to_string()))?;
@@ -221,12 +222,13 @@ impl Node {
                 with_id.blob_id
             )));
         }
-        with_id
+        let verified = with_id
             .metadata
             .verify(blob_id, self.config)
             .map_err(|error| NodeError::HashMismatch(error.to_string()))?;
         self.store.put_metadata(&blob_id.0, bytes)?;
-        Ok(())
+        self.metadata_cache.insert(std::sync::Arc::new(verified.clone()));
+        Ok(verified)
     }
 
     /// The stored metadata, verified against the blob ID.

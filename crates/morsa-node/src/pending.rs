@@ -109,7 +109,7 @@ pub fn store_ready(node: &Node, buffer: &PendingBuffer) {
     });
     for upload in ready {
         let result = match upload.kind {
-            PendingKind::Metadata => node.store_metadata(&upload.blob_id, &upload.bytes),
+            PendingKind::Metadata => node.store_metadata(&upload.blob_id, &upload.bytes).map(drop),
             PendingKind::Sliver { pair, kind } => {
                 node.store_sliver(&upload.blob_id, pair, kind, upload.bytes.clone().into())
             }

@@ -25,8 +25,8 @@ use std::time::Duration;
 
 use morsa_api::client::CoordClient;
 use morsa_store::SliverKind;
-use redstuff::wire::{metadata_limit, to_bcs};
-use redstuff::{BlobId, MetadataWithId, Proofs, RecoveryError, SliverType, VerifiedMetadata};
+use redstuff::wire::to_bcs;
+use redstuff::{BlobId, Proofs, RecoveryError, SliverType, VerifiedMetadata};
 use tokio::sync::{Notify, Semaphore};
 
 use crate::blob_info::Status;
@@ -290,25 +290,26 @@ impl Repairer {
             result => return result,
         }
         let committee = self.node.view().committee.clone();
-        let config = self.node.config();
         for peer in self.peers.ranked(&committee) {
             let call = self.peers.start(&peer.node_id);
             let answer = peer.client.get_metadata(&blob_id).await;
             call.finish(answer.is_ok());
             let Ok(with_id) = answer else { continue };
             let bytes = to_bcs(&with_id);
-            if with_id.blob_id != blob_id || bytes.len() > metadata_limit(config) {
-                continue;
-            }
-            let MetadataWithId { metadata, .. } = with_id;
-            let Ok(verified) = metadata.verify(&blob_id, config) else {
-                tracing::warn!(node = %peer.node_id, %blob_id, "a peer sent metadata that does not match the blob ID");
-                continue;
-            };
-            add(&self.stats.metadata_bytes, bytes.len());
+            let len = bytes.len();
+            // Checked against the blob ID (on a blocking thread: it hashes n sliver roots)
+            // as any upload is, and stored.
             let node = Arc::clone(&self.node);
-            blocking(move || node.store_metadata(&blob_id, &bytes)).await?;
-            return Ok(verified);
+            match blocking(move || node.store_metadata(&blob_id, &bytes)).await {
+                Ok(verified) => {
+                    add(&self.stats.metadata_bytes, len);
+                    return Ok(verified);
+                }
+                Err(error @ (NodeError::HashMismatch(_) | NodeError::BadRequest(_))) => {
+                    tracing::warn!(node = %peer.node_id, %blob_id, %error, "a peer sent metadata that does not match the blob ID");
+                }
+                Err(error) => return Err(error),
+            }
         }
         Err(NodeError::NotFound(format!("no peer answered with the metadata of {blob_id}")))
     }

@@ -145,7 +145,7 @@ async fn put_metadata(
 ) -> Reply<Response> {
     let node = Arc::clone(&served.node);
     let bytes = body.clone();
-    let result = upload(&served, move || node.store_metadata(&path.blob_id, &bytes)).await;
+    let result = upload(&served, move || node.store_metadata(&path.blob_id, &bytes).map(drop)).await;
     held_if_pending(&served, result, query.pending, path.blob_id, PendingKind::Metadata, body)
 }
 
