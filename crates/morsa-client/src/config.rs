@@ -114,6 +114,18 @@ pub fn load_or_create_account_key(path: &Path) -> Result<(AccountKey, bool), Err
     if std::fs::metadata(path).is_ok_and(|metadata| metadata.len() > MAX_KEY_FILE_BYTES) {
         return Err(context(format!("larger than {MAX_KEY_FILE_BYTES} bytes: not a key file")));
     }
+    #[cfg(unix)]
+    if let Ok(metadata) = std::fs::metadata(path) {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = metadata.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(context(format!(
+                "others may read it (mode {mode:o}); the key pays for storage and owns the blobs: \
+                 `chmod 600 {}`",
+                path.display()
+            )));
+        }
+    }
     match std::fs::read_to_string(path) {
         Ok(text) => {
             let mut seed = [0u8; 32];
@@ -141,7 +153,10 @@ pub fn write_account_key(path: &Path, key: &AccountKey) -> std::io::Result<()> {
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     let mut file = options.open(path)?;
     writeln!(file, "{}", hex::encode(key.seed()))?;
-    file.sync_all()
+    file.sync_all()?;
+    // The new name is durable only once its directory is.
+    let dir = path.parent().filter(|dir| !dir.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::File::open(dir)?.sync_all()
 }
 
 #[cfg(test)]
@@ -191,6 +206,13 @@ mod tests {
             use std::os::unix::fs::PermissionsExt;
             let mode = std::fs::metadata(&path).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o600);
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+            let error = load_or_create_account_key(&path).unwrap_err().to_string();
+            assert!(
+                error.contains("others may read it (mode 644)") && error.contains("chmod 600"),
+                "{error}"
+            );
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
         }
         std::fs::write(&path, "not hex\n").unwrap();
         assert!(load_or_create_account_key(&path).unwrap_err().to_string().contains("64 hex"));

@@ -94,6 +94,14 @@ pub enum Error {
     /// The blob was encoded inconsistently: its writer was faulty. Its data cannot be trusted.
     #[error("blob {0} is inconsistently encoded: its writer was faulty; there is no trustworthy content")]
     Inconsistent(BlobId),
+    /// A storage period the system does not sell: zero epochs, or more than it sells ahead.
+    #[error("{asked} epochs is out of range: this system stores blobs for 1 to {max} epochs from now")]
+    EpochsOutOfRange {
+        /// Epochs asked for.
+        asked: u32,
+        /// The most that may be asked now.
+        max: u32,
+    },
     /// A byte range outside the blob.
     #[error("range {start}..{end} is outside the blob of {len} bytes")]
     BadRange {

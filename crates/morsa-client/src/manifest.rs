@@ -100,7 +100,7 @@ pub struct FileOutcome {
 impl FileOutcome {
     /// Whether nothing new had to be uploaded.
     pub fn already_stored(&self) -> bool {
-        self.blobs.iter().all(|blob| blob.how == StoredHow::AlreadyCertified)
+        self.blobs.iter().all(|blob| matches!(blob.how, StoredHow::AlreadyCertified { .. }))
     }
 }
 

@@ -83,6 +83,9 @@ impl Client {
             .filter(|object| object.certified_epoch.is_some())
             .max_by_key(|object| (object.owner == self.account(), object.end_epoch))
             .ok_or_else(|| Error::Refused(format!("{blob_id} has no certified object")))?;
+        let system = self.system().await?;
+        let left = system.max_epochs_ahead.saturating_sub(object.end_epoch.0.saturating_sub(system.epoch.0));
+        crate::store::check_epochs(epochs, left)?;
         self.submit(Command::ExtendBlob { object: object.object, epochs }, "extending the blob").await?;
         Ok(Epoch(object.end_epoch.0 + epochs))
     }

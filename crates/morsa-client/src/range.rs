@@ -1,21 +1,26 @@
 //! Range reads: only the symbols that hold the bytes asked for.
 //!
-//! Symbol `(row, column)` of the message matrix lies in systematic primary sliver `row` and
-//! in secondary sliver `column`, which is that column of the message itself. So a range is
-//! read from the primary slivers of its rows; for a row whose node cannot serve, from the
-//! secondary slivers of its columns; and only if those fail too, from `kp` primary slivers
-//! by decoding just the columns needed.
+//! The bytes of a range lie in the systematic primary slivers of its rows, so a range is read
+//! from those slivers. A row whose node cannot serve is rebuilt from the other nodes'
+//! recovery symbols (about one sliver of traffic) and checked against the row's hash; only
+//! if that fails too are `kp` primary slivers fetched and the columns needed decoded. Every
+//! byte returned is thus checked against a primary sliver's hash, as a full read's are: a
+//! range read returns what a full read would, or fails as inconsistent.
 
 use std::collections::{BTreeSet, HashMap};
 use std::ops::Range;
 use std::sync::Arc;
 
+use futures_util::StreamExt;
 use futures_util::future::join_all;
-use redstuff::{BlobId, RangeError, Sliver, SliverType, VerifiedMetadata};
+use futures_util::stream::FuturesUnordered;
+use redstuff::{
+    BlobId, Proofs, RangeError, RecoveryError, RecoverySymbol, Sliver, SliverType, VerifiedMetadata,
+};
 
 use crate::nodes::NodeSet;
 use crate::read::{BadSliver, ReadLog, ReadOutcome};
-use crate::{Client, Error};
+use crate::{Client, Error, NodeFailure};
 
 impl Client {
     /// Reads bytes `range` of blob `blob_id` (not of a chunked file: see
@@ -48,31 +53,36 @@ impl Client {
             join_all(rows.iter().map(|row| self.one_sliver(nodes, metadata, SliverType::Primary, *row)))
                 .await;
         let mut by_row: HashMap<usize, Sliver> = HashMap::new();
+        let mut missing = Vec::new();
         for (row, result) in rows.iter().zip(fetched) {
             match result {
                 Ok(sliver) => {
                     by_row.insert(*row, sliver);
                 }
-                Err(problem) => problem.log(nodes, log),
-            }
-        }
-        let columns: BTreeSet<usize> =
-            span.cells().filter(|(row, _)| !by_row.contains_key(row)).map(|(_, column)| column).collect();
-        let fetched = join_all(
-            columns.iter().map(|column| self.one_sliver(nodes, metadata, SliverType::Secondary, *column)),
-        )
-        .await;
-        let mut by_column: HashMap<usize, Sliver> = HashMap::new();
-        let mut complete = true;
-        for (column, result) in columns.iter().zip(fetched) {
-            match result {
-                Ok(sliver) => {
-                    by_column.insert(*column, sliver);
-                }
                 Err(problem) => {
                     problem.log(nodes, log);
-                    complete = false;
+                    missing.push(*row);
                 }
+            }
+        }
+        // A row whose node cannot serve is rebuilt from the other nodes' recovery symbols and
+        // checked against its own hash, so the bytes are those a full read returns. (Taking
+        // them from the secondary slivers of the columns would trust the columns alone: for
+        // a blob encoded inconsistently they can hold other bytes than the rows.)
+        let rebuilt = join_all(missing.iter().map(|row| self.rebuild_row(nodes, metadata, *row))).await;
+        let mut complete = true;
+        for (row, (result, failures)) in missing.iter().zip(rebuilt) {
+            for failure in failures {
+                if !log.failures.iter().any(|known| known.node == failure.node) {
+                    log.failures.push(failure);
+                }
+            }
+            match result {
+                Ok(sliver) => {
+                    by_row.insert(*row, sliver);
+                }
+                Err(RowError::Inconsistent) => return Err(Error::Inconsistent(*metadata.blob_id())),
+                Err(RowError::NotEnoughSymbols) => complete = false,
             }
         }
         if !complete {
@@ -81,10 +91,7 @@ impl Client {
         let s = span.symbol_size;
         let mut bytes = Vec::with_capacity((span.positions.1 - span.positions.0) * s);
         for (row, column) in span.cells() {
-            let symbol = match by_row.get(&row) {
-                Some(sliver) => sliver.symbol(column),
-                None => by_column.get(&column).and_then(|sliver| sliver.symbol(row)),
-            };
+            let symbol = by_row.get(&row).and_then(|sliver| sliver.symbol(column));
             bytes.extend_from_slice(
                 symbol.ok_or_else(|| Error::Refused("a verified sliver is short".into()))?,
             );
@@ -94,6 +101,79 @@ impl Client {
         bytes.drain(..skip.min(bytes.len()));
         bytes.truncate(wanted);
         Ok(bytes)
+    }
+
+    /// Rebuilds primary sliver `row` from the recovery symbols of the nodes that hold
+    /// secondary slivers, fastest nodes first, each symbol's proof checked as it arrives; the
+    /// rebuilt sliver is checked against the row's hash. Answers the nodes that failed too.
+    async fn rebuild_row(
+        &self,
+        nodes: &Arc<NodeSet>,
+        metadata: &Arc<VerifiedMetadata>,
+        row: usize,
+    ) -> (Result<Sliver, RowError>, Vec<NodeFailure>) {
+        let blob_id = *metadata.blob_id();
+        let needed = metadata.config().ks();
+        let target = u16::try_from(row).unwrap_or(u16::MAX);
+        // The row's own node just failed to serve it; the others hold the symbols.
+        let owner = nodes.owner_of_sliver(&blob_id, SliverType::Primary, row).map(|(member, _)| member);
+        let mut asked: FuturesUnordered<_> = nodes
+            .by_latency()
+            .into_iter()
+            .filter(|member| Some(*member) != owner)
+            .map(|member| {
+                let metadata = Arc::clone(metadata);
+                async move {
+                    let answer = nodes
+                        .client(member)
+                        .recovery_symbols(&blob_id, target, SliverType::Primary, metadata.symbol_size())
+                        .await;
+                    let checked = match answer {
+                        Ok(symbols) => {
+                            tokio::task::spawn_blocking(move || valid_symbols(&metadata, row, symbols))
+                                .await
+                                .unwrap_or_else(|error| Err(format!("verification panicked: {error}")))
+                        }
+                        Err(error) => Err(error.to_string()),
+                    };
+                    (member, checked)
+                }
+            })
+            .collect();
+        let mut symbols: Vec<RecoverySymbol> = Vec::new();
+        let mut sources = BTreeSet::new();
+        let mut failures = Vec::new();
+        while sources.len() < needed {
+            let Some((member, checked)) = asked.next().await else { break };
+            match checked {
+                Ok(valid) => {
+                    for symbol in valid {
+                        if sources.insert(symbol.source_index) {
+                            symbols.push(symbol);
+                        }
+                    }
+                }
+                Err(reason) => {
+                    nodes.record_failure(member);
+                    failures.push(nodes.failure(member, format!("recovery symbols for row {row}: {reason}")));
+                }
+            }
+        }
+        drop(asked);
+        if sources.len() < needed {
+            return (Err(RowError::NotEnoughSymbols), failures);
+        }
+        let metadata = Arc::clone(metadata);
+        let rebuilt = tokio::task::spawn_blocking(move || {
+            metadata.rebuild_sliver(SliverType::Primary, row, &symbols, Proofs::Check)
+        })
+        .await;
+        let result = match rebuilt {
+            Ok(Ok(sliver)) => Ok(sliver),
+            Ok(Err(RecoveryError::Inconsistent { .. })) => Err(RowError::Inconsistent),
+            Ok(Err(_)) | Err(_) => Err(RowError::NotEnoughSymbols),
+        };
+        (result, failures)
     }
 
     /// The slow path: enough primary slivers to decode the columns the range needs.
@@ -158,6 +238,29 @@ impl Client {
             })
         })
     }
+}
+
+/// Why a row could not be rebuilt from recovery symbols.
+enum RowError {
+    /// The symbols, each proven, rebuild a row that does not match its hash.
+    Inconsistent,
+    /// Too few nodes answered with valid symbols.
+    NotEnoughSymbols,
+}
+
+/// The symbols of one node's answer that are cells `row` of their source slivers; an answer
+/// with any symbol that is not is refused whole (its node lies or its disk is bad).
+fn valid_symbols(
+    metadata: &VerifiedMetadata,
+    row: usize,
+    symbols: Vec<RecoverySymbol>,
+) -> Result<Vec<RecoverySymbol>, String> {
+    for symbol in &symbols {
+        metadata
+            .verify_recovery_symbol(SliverType::Primary, row, symbol)
+            .map_err(|error| format!("a symbol does not verify: {error}"))?;
+    }
+    Ok(symbols)
 }
 
 /// Why one sliver could not be had.

@@ -4,9 +4,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
-use morsa_api::coord::{BlobStatusKind, Command, Event};
-use morsa_api::node::SignedConfirmation;
-use morsa_core::{BlsSignature, Certificate, Epoch, ObjectId, PersistenceType, Threshold};
+use morsa_api::coord::{BlobObjectSummary, BlobStatus, BlobStatusKind, Command, Event};
+use morsa_api::node::{NodeErrorCode, SignedConfirmation};
+use morsa_core::{AccountId, BlsSignature, Certificate, Epoch, ObjectId, PersistenceType, Threshold};
 use redstuff::{BlobId, EncodedBlob, MetadataWithId, SliverType};
 use tokio::task::JoinSet;
 
@@ -52,8 +52,12 @@ pub enum StoredHow {
         /// The new blob object.
         object: ObjectId,
     },
-    /// Already certified until at least the asked end epoch; nothing was uploaded.
-    AlreadyCertified,
+    /// Already certified until at least the asked end epoch by `object`, an object the caller
+    /// owns or a permanent one (which nobody can delete); nothing was uploaded.
+    AlreadyCertified {
+        /// The certified object that keeps the blob stored long enough.
+        object: ObjectId,
+    },
 }
 
 /// The result of storing one blob.
@@ -86,6 +90,10 @@ impl Client {
         // that storing many blobs (a file's chunks) holds one encoding at a time.
         self.settle_uploads(PREVIOUS_UPLOADS_LIMIT).await;
         let started = Instant::now();
+        // Checked before the blob is encoded: a bad period is the caller's mistake.
+        let system = self.coord.system().await.map_err(Error::coordinator("reading the epoch"))?;
+        check_epochs(options.epochs, system.max_epochs_ahead)?;
+        let epoch = system.epoch;
         let size = u64::try_from(data.len()).unwrap_or(u64::MAX);
         let encoding = self.encoding;
         let encoded = tokio::task::spawn_blocking(move || redstuff::encode(encoding, &data))
@@ -97,7 +105,6 @@ impl Client {
         let blob_id = *encoded.metadata.blob_id();
         let encoded_size = encoding.encoded_size(size).map_err(redstuff::EncodeError::from)?;
 
-        let epoch = self.coord.system().await.map_err(Error::coordinator("reading the epoch"))?.epoch;
         let status = self
             .coord
             .blob_status(&blob_id)
@@ -105,22 +112,25 @@ impl Client {
             .map_err(Error::coordinator("checking the blob's status"))?;
         let wanted_end = Epoch(epoch.0 + options.epochs);
         if !options.force
-            && status.status == BlobStatusKind::Certified
-            && status.end_epoch.is_some_and(|end| end >= wanted_end)
-            && (status.permanent || !options.permanent)
+            && let Some(cover) = covering_object(&status, self.account(), wanted_end, options.permanent)
         {
             self.report(Progress::AlreadyStored { blob_id });
             return Ok(StoreOutcome {
                 blob_id,
                 size,
                 encoded_size,
-                how: StoredHow::AlreadyCertified,
-                end_epoch: status.end_epoch.unwrap_or(wanted_end),
+                how: StoredHow::AlreadyCertified { object: cover.object },
+                end_epoch: cover.end_epoch,
                 left_behind: Vec::new(),
                 encode_time,
                 total_time: started.elapsed(),
             });
         }
+        // Certified through objects the caller cannot rely on (another account's deletable
+        // ones): the caller gets an object of its own. The nodes most likely hold the slivers
+        // already, so each is first asked for its confirmation and uploaded to only if it
+        // lacks some.
+        let probably_held = status.status == BlobStatusKind::Certified;
 
         let reserved = self
             .submit(
@@ -179,6 +189,7 @@ impl Client {
                 concurrency: self.max_requests_per_node,
                 progress: Arc::clone(&self.progress),
                 trouble: Arc::clone(&trouble),
+                probably_held,
             };
             uploads.spawn(upload.run());
         };
@@ -271,6 +282,15 @@ impl Client {
     }
 }
 
+/// Refuses a storage period outside `1..=max` epochs (`max` is the system's
+/// `max_epochs_ahead`, also the most an extension may reach past the current epoch).
+pub(crate) fn check_epochs(epochs: u32, max: u32) -> Result<(), Error> {
+    if epochs == 0 || epochs > max {
+        return Err(Error::EpochsOutOfRange { asked: epochs, max });
+    }
+    Ok(())
+}
+
 fn no_object(during: &str) -> Error {
     Error::Refused(format!("the coordinator created no object while {during}"))
 }
@@ -285,16 +305,22 @@ struct Upload {
     progress: ProgressSink,
     /// Told when the node fails a first attempt, so that more nodes are started at once.
     trouble: Arc<tokio::sync::Notify>,
+    /// The blob is already certified: ask for the confirmation before uploading anything.
+    probably_held: bool,
 }
 
 impl Upload {
     async fn run(self) -> Result<(usize, BlsSignature), NodeFailure> {
-        let Upload { nodes, member, encoded, persistence, concurrency, progress, trouble } = self;
+        let Upload { nodes, member, encoded, persistence, concurrency, progress, trouble, probably_held } =
+            self;
+        let client = nodes.client(member);
+        let blob_id = *encoded.metadata.blob_id();
+        if probably_held && let Some(signature) = confirm_held(&nodes, member, &blob_id, &persistence).await {
+            return Ok((member, signature));
+        }
         // Each request body is a copy of its sliver: bound the bytes in flight per node.
         let sliver_len = encoded.pairs.first().map_or(1, |pair| pair.primary.symbols.len().max(1));
         let concurrency = concurrency.min(IN_FLIGHT_BYTES_PER_NODE / sliver_len).max(1);
-        let client = nodes.client(member);
-        let blob_id = *encoded.metadata.blob_id();
         let fail = |what: String| {
             nodes.record_failure(member);
             nodes.failure(member, what)
@@ -347,19 +373,76 @@ impl Upload {
         drop(encoded);
 
         let confirmation = CONFIRMATION_RETRY
-            .run(|| async {
-                match &persistence {
-                    PersistenceType::Permanent => client.permanent_confirmation(&blob_id).await,
-                    PersistenceType::Deletable { object_id } => {
-                        client.deletable_confirmation(&blob_id, object_id).await
-                    }
-                }
-            })
+            .run(|| ask_confirmation(&nodes, member, &blob_id, &persistence))
             .await
             .map_err(|error| fail(format!("confirmation: {error}")))?;
         check_confirmation(&nodes, member, &confirmation, &blob_id, &persistence).map_err(&fail)?;
         Ok((member, confirmation.signature))
     }
+}
+
+async fn ask_confirmation(
+    nodes: &NodeSet,
+    member: usize,
+    blob_id: &BlobId,
+    persistence: &PersistenceType,
+) -> Result<SignedConfirmation, ApiError> {
+    let client = nodes.client(member);
+    match persistence {
+        PersistenceType::Permanent => client.permanent_confirmation(blob_id).await,
+        PersistenceType::Deletable { object_id } => client.deletable_confirmation(blob_id, object_id).await,
+    }
+}
+
+/// The node's confirmation for a blob it should already hold, or `None` if it does not hold
+/// everything (or does not answer): then it gets the full upload.
+async fn confirm_held(
+    nodes: &NodeSet,
+    member: usize,
+    blob_id: &BlobId,
+    persistence: &PersistenceType,
+) -> Option<BlsSignature> {
+    // Asked again only while the node has not yet seen the new registration.
+    let mut pause = CONFIRMATION_RETRY.first_pause;
+    for _ in 0..CONFIRMATION_RETRY.attempts {
+        match ask_confirmation(nodes, member, blob_id, persistence).await {
+            Ok(confirmation) => {
+                return check_confirmation(nodes, member, &confirmation, blob_id, persistence)
+                    .ok()
+                    .map(|()| confirmation.signature);
+            }
+            Err(error) if error.node_code() == Some(NodeErrorCode::NotRegistered) => {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(CONFIRMATION_RETRY.max_pause);
+            }
+            Err(_) => return None,
+        }
+    }
+    None
+}
+
+/// A certified object of `status` that keeps the blob stored until `wanted_end` for the
+/// caller `me`: one that `me` owns (deletable or not, as asked), or a permanent one, which
+/// nobody can delete. Another account's deletable object does not count: its owner may
+/// delete it at any time, and the nodes then drop the data.
+fn covering_object(
+    status: &BlobStatus,
+    me: AccountId,
+    wanted_end: Epoch,
+    want_permanent: bool,
+) -> Option<&BlobObjectSummary> {
+    if status.status != BlobStatusKind::Certified {
+        return None;
+    }
+    status
+        .objects
+        .iter()
+        .filter(|object| object.certified_epoch.is_some() && object.end_epoch >= wanted_end)
+        .find(|object| match (object.deletable, want_permanent) {
+            (false, _) => true,
+            (true, false) => object.owner == me,
+            (true, true) => false,
+        })
 }
 
 fn check_confirmation(
