@@ -1,6 +1,6 @@
 //! The client commands about blobs: store, read, blob-status, list-blobs, delete, extend.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -10,6 +10,7 @@ use morsa_client::{Client, ClientConfig, StoreOptions, StoredHow};
 use redstuff::BlobId;
 use serde_json::json;
 
+use crate::UsageError;
 use crate::progress::Bar;
 
 /// Where the client configuration is.
@@ -42,8 +43,9 @@ pub struct StoreArgs {
     /// Files to store.
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
-    /// Epochs to pay for, from the current one.
-    #[arg(long, default_value_t = 5)]
+    /// Epochs to pay for, from the current one (at least 1, at most what the system sells
+    /// ahead: see `morsa info`).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
     pub epochs: u32,
     /// Make the blobs permanent (they cannot be deleted before they expire).
     #[arg(long)]
@@ -51,6 +53,10 @@ pub struct StoreArgs {
     /// Upload even if the blob is already certified for long enough.
     #[arg(long)]
     pub force: bool,
+    /// Store every file under the directories given (in name order), one blob ID each, and
+    /// print a table; a file that fails is reported and the others are still stored.
+    #[arg(long, short = 'r')]
+    pub recursive: bool,
     #[command(flatten)]
     pub common: ConfigArg,
 }
@@ -59,6 +65,7 @@ pub struct StoreArgs {
 #[derive(Debug, Args)]
 pub struct ReadArgs {
     /// The blob to read (a file stored in chunks is read through its manifest).
+    #[arg(allow_hyphen_values = true)]
     pub blob_id: BlobId,
     /// Write here instead of to stdout (written to a temporary file, synced, then renamed).
     #[arg(long, value_name = "FILE")]
@@ -74,6 +81,7 @@ pub struct ReadArgs {
 #[derive(Debug, Args)]
 pub struct BlobArgs {
     /// The blob.
+    #[arg(allow_hyphen_values = true)]
     pub blob_id: BlobId,
     #[command(flatten)]
     pub common: ConfigArg,
@@ -83,9 +91,10 @@ pub struct BlobArgs {
 #[derive(Debug, Args)]
 pub struct ExtendArgs {
     /// The blob.
+    #[arg(allow_hyphen_values = true)]
     pub blob_id: BlobId,
-    /// Epochs to add.
-    #[arg(long)]
+    /// Epochs to add (at least 1; the new end may be at most what the system sells ahead).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub epochs: u32,
     #[command(flatten)]
     pub common: ConfigArg,
@@ -123,16 +132,35 @@ const UPLOAD_GRACE: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Runs `morsa store`.
 pub fn store(args: &StoreArgs) -> anyhow::Result<()> {
+    let files = files_to_store(&args.files, args.recursive)?;
     runtime()?.block_on(async {
         let bar = Bar::new(args.common.json);
         let client = args.common.connect().await?.with_progress(bar.sink());
         let options = StoreOptions { epochs: args.epochs, permanent: args.permanent, force: args.force };
         let mut results = Vec::new();
-        for path in &args.files {
+        let mut failed = 0;
+        if args.recursive && !args.common.json {
+            println!("{:<43}  {:>10}  {:<14}  FILE", "BLOB ID", "SIZE", "STATUS");
+        }
+        for path in &files {
             let started = Instant::now();
             let stored = client.store_file(path, &options).await;
             bar.finish();
-            let stored = stored.with_context(|| format!("storing {}", path.display()))?;
+            let stored = match stored.with_context(|| format!("storing {}", path.display())) {
+                Ok(stored) => stored,
+                Err(error) if args.recursive && !crate::usage::is_usage_error(&error) => {
+                    failed += 1;
+                    let reason = crate::usage::one_line(&error);
+                    if args.common.json {
+                        results.push(json!({ "file": path.display().to_string(), "error": reason }));
+                    } else {
+                        println!("{:<43}  {:>10}  {:<14}  {}", "-", "-", "FAILED", path.display());
+                        eprintln!("error: {reason}");
+                    }
+                    continue;
+                }
+                Err(error) => return Err(error),
+            };
             let elapsed = started.elapsed().as_secs_f64();
             // Certified: now let the slower nodes finish, so they need not repair.
             let late = client.finish_uploads(UPLOAD_GRACE).await;
@@ -156,11 +184,16 @@ pub fn store(args: &StoreArgs) -> anyhow::Result<()> {
                     "encoded_size": stored.blobs.iter().map(|blob| blob.encoded_size).sum::<u64>(),
                     "chunks": stored.blobs.len().saturating_sub(1),
                     "already_stored": already,
-                    "object": match &last.how { StoredHow::NewlyCertified { object } => Some(object.to_string()), StoredHow::AlreadyCertified => None },
+                    "object": match &last.how {
+                        StoredHow::NewlyCertified { object } | StoredHow::AlreadyCertified { object } => object.to_string(),
+                    },
                     "end_epoch": last.end_epoch.0,
                     "seconds": elapsed,
                     "nodes_left_behind": left_behind,
                 }));
+            } else if args.recursive {
+                let status = if already { "already stored" } else { "stored" };
+                println!("{:<43}  {:>10}  {status:<14}  {}", stored.blob_id, bytes(stored.size), path.display());
             } else {
                 let how = if already { "already stored" } else { "stored" };
                 let chunks = match stored.blobs.len() {
@@ -168,11 +201,11 @@ pub fn store(args: &StoreArgs) -> anyhow::Result<()> {
                     count => format!(", {} chunks", count - 1),
                 };
                 println!(
-                    "{how} {}: blob ID {} ({}{chunks}, until epoch {}) in {elapsed:.2} s ({:.1} MB/s)",
+                    "{how} {}: blob ID {} ({}{chunks}, until {}) in {elapsed:.2} s ({:.1} MB/s)",
                     path.display(),
                     stored.blob_id,
                     bytes(stored.size),
-                    last.end_epoch.0,
+                    last.end_epoch,
                     stored.size as f64 / 1e6 / elapsed.max(1e-9),
                 );
             }
@@ -180,14 +213,65 @@ pub fn store(args: &StoreArgs) -> anyhow::Result<()> {
         if args.common.json {
             println!("{}", serde_json::to_string_pretty(&results)?);
         }
+        if failed > 0 {
+            bail!("{failed} of {} files could not be stored", files.len());
+        }
         Ok(())
     })
+}
+
+/// The files `paths` name: directories are refused (with what to do instead) unless
+/// `recursive`, which lists every regular file under them in name order. Symbolic links to
+/// files are followed; links to directories are not descended into (no loops).
+fn files_to_store(paths: &[PathBuf], recursive: bool) -> anyhow::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            if !recursive {
+                return Err(UsageError(format!(
+                    "{} is a directory: `morsa store --recursive {}` stores every file in it, one blob each",
+                    path.display(),
+                    path.display()
+                ))
+                .into());
+            }
+            walk(path, &mut files)?;
+        } else {
+            files.push(path.clone());
+        }
+    }
+    Ok(files)
+}
+
+fn walk(dir: &Path, files: &mut Vec<PathBuf>) -> anyhow::Result<()> {
+    let mut entries = std::fs::read_dir(dir)
+        .and_then(|entries| entries.collect::<Result<Vec<_>, _>>())
+        .with_context(|| format!("listing {}", dir.display()))?;
+    entries.sort_by_key(std::fs::DirEntry::file_name);
+    for entry in entries {
+        let path = entry.path();
+        let kind = entry.file_type().with_context(|| format!("reading {}", path.display()))?;
+        if kind.is_dir() {
+            walk(&path, files)?;
+        } else if kind.is_file() || (kind.is_symlink() && path.is_file()) {
+            files.push(path);
+        }
+    }
+    Ok(())
 }
 
 /// Runs `morsa read`.
 pub fn read(args: &ReadArgs) -> anyhow::Result<()> {
     if args.common.json && args.out.is_none() {
-        bail!("--json prints a summary, so it needs --out FILE for the data");
+        return Err(UsageError("--json prints a summary, so it needs --out FILE for the data".into()).into());
+    }
+    if args.out.is_none() && std::io::stdout().is_terminal() {
+        return Err(UsageError(
+            "refusing to write a blob's bytes to the terminal: give --out FILE, or redirect stdout \
+             (morsa read ID > FILE)"
+                .into(),
+        )
+        .into());
     }
     runtime()?.block_on(async {
         // The bar is on stderr, so it may be drawn while the data goes to stdout.
@@ -285,10 +369,7 @@ pub fn status(args: &BlobArgs) -> anyhow::Result<()> {
         }
         println!("blob {}: {:?}", args.blob_id, status.status);
         if let Some(end) = status.end_epoch {
-            println!(
-                "  stored until epoch {end} ({})",
-                if status.permanent { "permanent" } else { "deletable" }
-            );
+            println!("  stored until {end} ({})", if status.permanent { "permanent" } else { "deletable" });
         }
         for object in &status.objects {
             println!(
@@ -323,7 +404,7 @@ pub fn list(common: &ConfigArg) -> anyhow::Result<()> {
                 (false, None) => "registered",
             };
             println!(
-                "{} {:>10} {state:<10} {} until epoch {}",
+                "{} {:>10} {state:<10} {} until {}",
                 blob.blob_id,
                 bytes(blob.size),
                 if blob.deletable { "deletable" } else { "permanent" },
@@ -357,7 +438,7 @@ pub fn extend(args: &ExtendArgs) -> anyhow::Result<()> {
         if args.common.json {
             println!("{}", json!({ "blob_id": args.blob_id.to_string(), "end_epoch": end.0 }));
         } else {
-            println!("blob {} is now stored until epoch {end}", args.blob_id);
+            println!("blob {} is now stored until {end}", args.blob_id);
         }
         Ok(())
     })

@@ -10,11 +10,14 @@ mod node;
 mod progress;
 mod quickstart;
 mod system;
+mod usage;
 
 use std::io::Write;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+
+pub use usage::UsageError;
 
 /// Morsa: a decentralized blob store for backups and disaster recovery.
 #[derive(Debug, Parser)]
@@ -59,10 +62,17 @@ enum Command {
     /// A storage node.
     #[command(subcommand)]
     Node(node::NodeCommand),
+    /// Print a shell completion script, e.g. `morsa completions bash > ~/.local/share/bash-completion/completions/morsa`.
+    Completions(usage::CompletionsArgs),
+    /// Print the manual page (roff), e.g. `morsa man > ~/.local/share/man/man1/morsa.1`.
+    Man,
 }
 
-/// Exit code of a command that failed at run time (clap exits with 2 on usage errors).
+/// Exit code of a command that failed at run time.
 const RUNTIME_ERROR: u8 = 1;
+
+/// Exit code of a command given arguments it cannot use (clap exits with it too).
+const USAGE_ERROR: u8 = 2;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -81,19 +91,72 @@ fn main() -> ExitCode {
         Command::Cluster(command) => cluster::run(command),
         Command::Coord(command) => coord::run(command),
         Command::Node(command) => node::run(command),
+        Command::Completions(args) => usage::completions::<Cli>(args),
+        Command::Man => usage::man::<Cli>(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             // Nothing sensible is left to do if stderr itself is gone.
-            let _ = writeln!(std::io::stderr().lock(), "error: {}", one_line(&error));
-            ExitCode::from(RUNTIME_ERROR)
+            let _ = writeln!(std::io::stderr().lock(), "error: {}", usage::one_line(&error));
+            ExitCode::from(if usage::is_usage_error(&error) { USAGE_ERROR } else { RUNTIME_ERROR })
         }
     }
 }
 
-/// The error and its causes on one line, joined with ": ", for people and for log scrapers.
-fn one_line(error: &anyhow::Error) -> String {
-    let chain: Vec<String> = error.chain().map(ToString::to_string).collect();
-    chain.join(": ").split_whitespace().collect::<Vec<_>>().join(" ")
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    /// Every positional blob ID of every command, now and to come, takes a leading `-`: one
+    /// blob ID in 64 starts with it.
+    #[test]
+    fn every_blob_id_argument_accepts_a_leading_dash() {
+        fn visit(command: &clap::Command, found: &mut Vec<String>) {
+            for arg in command.get_positionals().filter(|arg| arg.get_id() == "blob_id") {
+                assert!(
+                    arg.is_allow_hyphen_values_set(),
+                    "`{}` refuses blob IDs starting with '-'",
+                    command.get_name()
+                );
+                found.push(command.get_name().to_string());
+            }
+            for sub in command.get_subcommands() {
+                visit(sub, found);
+            }
+        }
+        let mut found = Vec::new();
+        visit(&Cli::command(), &mut found);
+        for command in ["read", "blob-status", "delete", "extend"] {
+            assert!(found.iter().any(|name| name == command), "{command} takes a blob ID: {found:?}");
+        }
+    }
+
+    #[test]
+    fn dashed_blob_ids_parse_before_and_after_options() {
+        let tail = "H1YrDeVYBwKHdwyXRXn_O2Wd3AyEZ1d3mufvA4HEGc";
+        for id in [format!("-{tail}"), format!("-h{}", &tail[1..]), format!("--{}", &tail[1..])] {
+            for args in [
+                vec!["morsa", "read", &id, "--out", "f", "--range", "0-1"],
+                vec!["morsa", "read", "--out", "f", &id],
+                vec!["morsa", "extend", &id, "--epochs", "2"],
+                vec!["morsa", "blob-status", &id, "--json"],
+                vec!["morsa", "delete", &id],
+            ] {
+                let cli = Cli::try_parse_from(&args).unwrap_or_else(|error| panic!("{args:?}: {error}"));
+                let parsed = match &cli.command {
+                    Command::Read(read) => {
+                        assert_eq!(read.out.as_deref(), Some(std::path::Path::new("f")));
+                        read.blob_id
+                    }
+                    Command::Extend(extend) => extend.blob_id,
+                    Command::BlobStatus(blob) | Command::Delete(blob) => blob.blob_id,
+                    other => panic!("{other:?}"),
+                };
+                assert_eq!(parsed.to_string(), id, "{args:?}");
+            }
+        }
+    }
 }

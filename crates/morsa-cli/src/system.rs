@@ -23,10 +23,7 @@ pub fn info(common: &ConfigArg) -> anyhow::Result<()> {
             return Ok(());
         }
         let encoding = client.encoding();
-        println!(
-            "chain {} epoch {} ({} ms per epoch)",
-            system.chain_id, system.epoch, system.epoch_duration_ms
-        );
+        println!("chain {}, {} ({} ms per epoch)", system.chain_id, system.epoch, system.epoch_duration_ms);
         println!(
             "shards {} (f = {}, kp = {}, ks = {}); largest blob {}; chunks of {}",
             system.n_shards,
@@ -43,11 +40,7 @@ pub fn info(common: &ConfigArg) -> anyhow::Result<()> {
             system.storage_price_per_mib_epoch,
             system.write_price_per_mib
         );
-        println!(
-            "committee of epoch {} ({} nodes):",
-            committee.current.epoch,
-            committee.current.members.len()
-        );
+        println!("committee of {} ({} nodes):", committee.current.epoch, committee.current.members.len());
         for member in &committee.current.members {
             println!("  {} {} shards  {}", member.address, member.shards.len(), member.node_id);
         }
@@ -87,7 +80,7 @@ pub fn health(common: &ConfigArg) -> anyhow::Result<()> {
                     Ok(health) => {
                         let stored: u64 = health.shards.iter().map(|shard| shard.bytes).sum();
                         println!(
-                            "{:<22} up    epoch {} shards {:>3} blobs {:>5} stored {:>10} events {} ({:.1} ms)",
+                            "{:<22} up    {} shards {:>3} blobs {:>5} stored {:>10} events {} ({:.1} ms)",
                             report.address,
                             health.epoch,
                             health.shards.len(),
