@@ -70,19 +70,30 @@ impl Client {
         Ok(mine)
     }
 
-    /// Pays for `epochs` more epochs of `blob_id`, on the certified object that lives longest
-    /// (the account's own if it has one); answers the new end epoch.
+    /// Pays for `epochs` more epochs of `blob_id`, on the account's own certified object that
+    /// lives longest, or else on a permanent one; answers the new end epoch. Another account's
+    /// deletable object is never extended (its owner could delete it).
     pub async fn extend(&self, blob_id: &BlobId, epochs: u32) -> Result<Epoch, Error> {
         let status = self.blob_status(blob_id).await?;
         if status.status != BlobStatusKind::Certified {
             return Err(Error::NotAvailable { blob_id: *blob_id, status: status.status });
         }
+        // Only an object nobody else can delete is worth paying for: the account's own, or
+        // a permanent one. Another account's deletable object may be deleted by its owner,
+        // and with it the data, whatever was paid.
         let object = status
             .objects
             .iter()
             .filter(|object| object.certified_epoch.is_some())
+            .filter(|object| object.owner == self.account() || !object.deletable)
             .max_by_key(|object| (object.owner == self.account(), object.end_epoch))
-            .ok_or_else(|| Error::Refused(format!("{blob_id} has no certified object")))?;
+            .ok_or_else(|| {
+                Error::Refused(format!(
+                    "{blob_id} is kept only by other accounts' deletable objects, which their owners may \
+                     delete at any time: store the file yourself (`morsa store FILE`) to get an object of \
+                     your own, then extend that"
+                ))
+            })?;
         let system = self.system().await?;
         let left = system.max_epochs_ahead.saturating_sub(object.end_epoch.0.saturating_sub(system.epoch.0));
         crate::store::check_epochs(epochs, left)?;

@@ -227,3 +227,23 @@ async fn a_range_whose_row_node_is_down_is_rebuilt_and_equals_the_slice() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn extend_never_pays_for_an_object_another_account_may_delete() {
+    let system = System::start(4, N).await;
+    let first = system.client().await;
+    let second = Client::with_key(&system.coordinator_url, second_account(&system).await).await.unwrap();
+    let stored = first.store_blob(data(3_000, 4), &StoreOptions::default()).await.unwrap();
+    let balance = |client: &Client| {
+        let account = client.account();
+        let coord = CoordClient::new(&system.coordinator_url).unwrap();
+        async move { coord.account(&account).await.unwrap().balance }
+    };
+    let before = balance(&second).await;
+    let error = second.extend(&stored.blob_id, 2).await.unwrap_err();
+    assert!(matches!(error, Error::Refused(ref message) if message.contains("morsa store")), "{error}");
+    assert_eq!(balance(&second).await, before, "nothing was paid");
+    // The owner can.
+    let end = first.extend(&stored.blob_id, 2).await.unwrap();
+    assert_eq!(end.0, stored.end_epoch.0 + 2);
+}
