@@ -134,6 +134,10 @@ pub enum Error {
     /// The blob's lifetime or ownership does not allow the operation.
     #[error("{0}")]
     Refused(String),
+    /// Something that cannot happen did (a panic in the codec, confirmations verified one by
+    /// one that do not aggregate): a bug in Morsa, to be reported.
+    #[error("internal error (a bug in Morsa, please report it): {0}")]
+    Internal(String),
 }
 
 fn describe(status: &BlobStatusKind) -> &'static str {

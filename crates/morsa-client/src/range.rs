@@ -193,7 +193,7 @@ impl Client {
         let blob_id = *metadata.blob_id();
         tokio::task::spawn_blocking(move || metadata.read_range(range, &slivers))
             .await
-            .map_err(|error| Error::Refused(format!("the decoder panicked: {error}")))?
+            .map_err(|error| Error::Internal(format!("the decoder panicked: {error}")))?
             .map_err(|error| match error {
                 RangeError::Decode(redstuff::DecodeError::Inconsistent { .. }) => {
                     Error::Inconsistent(blob_id)

@@ -103,7 +103,7 @@ impl Client {
         let slivers = self.primary_slivers(nodes, &metadata, 0..kp, kp, log).await?;
         let decoded = tokio::task::spawn_blocking(move || metadata.decode(&slivers))
             .await
-            .map_err(|error| Error::Refused(format!("the decoder panicked: {error}")))?;
+            .map_err(|error| Error::Internal(format!("the decoder panicked: {error}")))?;
         match decoded {
             Ok(data) => Ok(data),
             Err(DecodeError::Inconsistent { .. }) => Err(Error::Inconsistent(blob_id)),

@@ -1,0 +1,161 @@
+//! One node's share of a store: its metadata and slivers, then its signed confirmation.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use morsa_api::client::ClientError as ApiError;
+use morsa_api::node::{NodeErrorCode, SignedConfirmation};
+use morsa_core::{BlsSignature, PersistenceType};
+use redstuff::{BlobId, EncodedBlob, MetadataWithId, SliverType};
+
+use crate::nodes::{NodeSet, Retry, is_transient};
+use crate::{NodeFailure, Progress, ProgressSink};
+
+/// Most sliver bytes being sent to one node at a time.
+const IN_FLIGHT_BYTES_PER_NODE: usize = 64 << 20;
+
+/// Confirmations are asked again while a node is still committing.
+const CONFIRMATION_RETRY: Retry =
+    Retry { attempts: 8, first_pause: Duration::from_millis(20), max_pause: Duration::from_secs(1) };
+
+/// Everything one node gets, and its signed confirmation back.
+#[derive(Clone)]
+pub(super) struct Upload {
+    pub(super) nodes: Arc<NodeSet>,
+    /// The committee member uploaded to.
+    pub(super) member: usize,
+    pub(super) encoded: Arc<EncodedBlob>,
+    pub(super) persistence: PersistenceType,
+    pub(super) concurrency: usize,
+    pub(super) progress: ProgressSink,
+    /// Told when the node fails a first attempt, so that more nodes are started at once.
+    pub(super) trouble: Arc<tokio::sync::Notify>,
+    /// The blob is already certified: ask for the confirmation before uploading anything.
+    pub(super) probably_held: bool,
+}
+
+impl Upload {
+    pub(super) async fn run(self) -> Result<(usize, BlsSignature), NodeFailure> {
+        let Upload { nodes, member, encoded, persistence, concurrency, progress, trouble, probably_held } =
+            self;
+        let client = nodes.client(member);
+        let blob_id = *encoded.metadata.blob_id();
+        if probably_held && let Some(signature) = confirm_held(&nodes, member, &blob_id, &persistence).await {
+            return Ok((member, signature));
+        }
+        // Each request body is a copy of its sliver: bound the bytes in flight per node.
+        let sliver_len = encoded.pairs.first().map_or(1, |pair| pair.primary.symbols.len().max(1));
+        let concurrency = concurrency.min(IN_FLIGHT_BYTES_PER_NODE / sliver_len).max(1);
+        let fail = |what: String| {
+            nodes.record_failure(member);
+            nodes.failure(member, what)
+        };
+        let metadata = MetadataWithId { blob_id, metadata: encoded.metadata.metadata().clone() };
+        let started = Instant::now();
+        if let Err(error) = client.put_metadata(&blob_id, &metadata).await {
+            // A node that cannot be reached: let the others start now (one that has not yet
+            // seen the registration is normal and is just asked again).
+            if matches!(error, ApiError::Transport(_) | ApiError::Timeout) {
+                trouble.notify_one();
+            }
+            if !is_transient(&error) {
+                return Err(fail(format!("metadata: {error}")));
+            }
+            Retry::UPLOAD
+                .run(|| client.put_metadata(&blob_id, &metadata))
+                .await
+                .map_err(|error| fail(format!("metadata: {error}")))?;
+        }
+        nodes.record_latency(member, started.elapsed());
+
+        let slivers: Vec<(usize, SliverType)> = nodes
+            .pairs_of(&blob_id, member)
+            .into_iter()
+            .flat_map(|pair| [(pair, SliverType::Primary), (pair, SliverType::Secondary)])
+            .collect();
+        let mut sent = futures_util::stream::iter(slivers)
+            .map(|(pair, kind)| {
+                let encoded = &encoded;
+                async move {
+                    let sliver = match kind {
+                        SliverType::Primary => &encoded.pairs[pair].primary,
+                        SliverType::Secondary => &encoded.pairs[pair].secondary,
+                    };
+                    let index = u16::try_from(pair).unwrap_or(u16::MAX);
+                    Retry::UPLOAD
+                        .run(|| client.put_sliver(&blob_id, index, kind, sliver, false))
+                        .await
+                        .map(|()| sliver.symbols.len())
+                        .map_err(|error| format!("{kind} sliver of pair {pair}: {error}"))
+                }
+            })
+            .buffer_unordered(concurrency);
+        while let Some(result) = sent.next().await {
+            let bytes = result.map_err(&fail)?;
+            progress(&Progress::SliverUploaded { bytes: u64::try_from(bytes).unwrap_or(u64::MAX) });
+        }
+        drop(sent);
+        drop(encoded);
+
+        let confirmation = CONFIRMATION_RETRY
+            .run(|| ask_confirmation(&nodes, member, &blob_id, &persistence))
+            .await
+            .map_err(|error| fail(format!("confirmation: {error}")))?;
+        check_confirmation(&nodes, member, &confirmation, &blob_id, &persistence).map_err(&fail)?;
+        Ok((member, confirmation.signature))
+    }
+}
+
+async fn ask_confirmation(
+    nodes: &NodeSet,
+    member: usize,
+    blob_id: &BlobId,
+    persistence: &PersistenceType,
+) -> Result<SignedConfirmation, ApiError> {
+    let client = nodes.client(member);
+    match persistence {
+        PersistenceType::Permanent => client.permanent_confirmation(blob_id).await,
+        PersistenceType::Deletable { object_id } => client.deletable_confirmation(blob_id, object_id).await,
+    }
+}
+
+/// The node's confirmation for a blob it should already hold, or `None` if it does not hold
+/// everything (or does not answer): then it gets the full upload.
+async fn confirm_held(
+    nodes: &NodeSet,
+    member: usize,
+    blob_id: &BlobId,
+    persistence: &PersistenceType,
+) -> Option<BlsSignature> {
+    // Asked again only while the node has not yet seen the new registration.
+    let mut pause = CONFIRMATION_RETRY.first_pause;
+    for _ in 0..CONFIRMATION_RETRY.attempts {
+        match ask_confirmation(nodes, member, blob_id, persistence).await {
+            Ok(confirmation) => {
+                return check_confirmation(nodes, member, &confirmation, blob_id, persistence)
+                    .ok()
+                    .map(|()| confirmation.signature);
+            }
+            Err(error) if error.node_code() == Some(NodeErrorCode::NotRegistered) => {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(CONFIRMATION_RETRY.max_pause);
+            }
+            Err(_) => return None,
+        }
+    }
+    None
+}
+
+fn check_confirmation(
+    nodes: &NodeSet,
+    member: usize,
+    confirmation: &SignedConfirmation,
+    blob_id: &BlobId,
+    persistence: &PersistenceType,
+) -> Result<(), String> {
+    let committee = nodes.committee();
+    confirmation
+        .verify(blob_id, persistence, committee.epoch, &committee.members[member].public_key)
+        .map_err(|error| format!("its confirmation does not verify: {error}"))
+}
