@@ -166,6 +166,18 @@ async fn store_inconsistent(system: &System, primary_data: &[u8], secondary_data
     blob_id
 }
 
+/// Stops the node that holds the blob's first row (primary sliver 0); answers its address.
+async fn stop_first_row_holder(system: &mut System, blob_id: &BlobId) -> String {
+    let committee = CoordClient::new(&system.coordinator_url).unwrap().committee().await.unwrap().current;
+    let shard = blob_id.shard_for_pair(0, usize::from(N));
+    let holder =
+        committee.members.iter().find(|member| member.shards.iter().any(|s| usize::from(s.0) == shard));
+    let holder = holder.unwrap().address.clone();
+    let index = system.nodes.iter().position(|node| node.address == holder).unwrap();
+    system.stop_node(index).await;
+    holder
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_range_read_never_returns_bytes_a_full_read_would_not() {
     let mut system = System::start(4, N).await;
@@ -178,13 +190,7 @@ async fn a_range_read_never_returns_bytes_a_full_read_would_not() {
     assert_eq!(full, rows_data, "a full read with every systematic node up returns the rows");
 
     // Stop the node holding the first row: the range must come from elsewhere.
-    let committee = CoordClient::new(&system.coordinator_url).unwrap().committee().await.unwrap().current;
-    let shard = blob_id.shard_for_pair(0, usize::from(N));
-    let holder =
-        committee.members.iter().find(|member| member.shards.iter().any(|s| usize::from(s.0) == shard));
-    let holder = holder.unwrap().address.clone();
-    let index = system.nodes.iter().position(|node| node.address == holder).unwrap();
-    system.stop_node(index).await;
+    let holder = stop_first_row_holder(&mut system, &blob_id).await;
 
     let range = 10..200u64;
     match client.read_blob_range(&blob_id, range.clone()).await {
@@ -206,13 +212,7 @@ async fn a_range_whose_row_node_is_down_is_rebuilt_and_equals_the_slice() {
     let stored = client.store_blob(blob.clone(), &StoreOptions::default()).await.unwrap();
     assert!(client.finish_uploads(Duration::from_secs(20)).await.is_empty());
     let blob_id = stored.blob_id;
-    let committee = CoordClient::new(&system.coordinator_url).unwrap().committee().await.unwrap().current;
-    let shard = blob_id.shard_for_pair(0, usize::from(N));
-    let holder =
-        committee.members.iter().find(|member| member.shards.iter().any(|s| usize::from(s.0) == shard));
-    let holder = holder.unwrap().address.clone();
-    let index = system.nodes.iter().position(|node| node.address == holder).unwrap();
-    system.stop_node(index).await;
+    let holder = stop_first_row_holder(&mut system, &blob_id).await;
     let config = EncodingConfig::new(N).unwrap();
     let row_len = u64::from(config.symbol_size(50_000).unwrap()) * u64::try_from(config.ks()).unwrap();
     for range in [0..1u64, 3..4_000, 0..50_000, 49_000..50_000] {
