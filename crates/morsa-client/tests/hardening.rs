@@ -190,7 +190,7 @@ async fn a_range_read_never_returns_bytes_a_full_read_would_not() {
     assert_eq!(full, rows_data, "a full read with every systematic node up returns the rows");
 
     // Stop the node holding the first row: the range must come from elsewhere.
-    let holder = stop_first_row_holder(&mut system, &blob_id).await;
+    stop_first_row_holder(&mut system, &blob_id).await;
 
     let range = 10..200u64;
     match client.read_blob_range(&blob_id, range.clone()).await {
