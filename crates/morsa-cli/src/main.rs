@@ -1,6 +1,5 @@
 //! `morsa`: the one user binary.
 
-mod bench;
 mod blob_id;
 mod blobs;
 mod cluster;
@@ -52,7 +51,7 @@ enum Command {
     BlobId(blob_id::BlobIdArgs),
     /// Measure throughput.
     #[command(subcommand)]
-    Bench(bench::BenchCommand),
+    Bench(morsa_bench::BenchCommand),
     /// A local cluster of real processes: a coordinator and storage nodes on loopback.
     #[command(subcommand)]
     Cluster(cluster::ClusterCommand),
@@ -87,7 +86,10 @@ fn main() -> ExitCode {
         Command::Info(args) => system::info(args),
         Command::Health(args) => system::health(args),
         Command::BlobId(args) => blob_id::run(args),
-        Command::Bench(command) => bench::run(command),
+        Command::Bench(command) => {
+            logging::init_with_default("warn");
+            morsa_bench::run(command)
+        }
         Command::Cluster(command) => cluster::run(command),
         Command::Coord(command) => coord::run(command),
         Command::Node(command) => node::run(command),

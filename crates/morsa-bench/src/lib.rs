@@ -1,4 +1,10 @@
-//! `morsa bench`: throughput measurements printed for people and scripts.
+//! `morsa bench`: throughput measurements printed for people and scripts — the codec, one
+//! storage node's ingest, store and read through a local cluster, and self-healing traffic.
+//!
+//! It owns the measurements and their reports; the `morsa` binary only parses the command
+//! line and installs logging. Benchmarks reach into the node and the store where a
+//! measurement needs them (an in-process node, a wiped data directory); nothing here is used
+//! by the running system.
 
 mod cluster;
 mod node;
@@ -41,6 +47,11 @@ pub struct CodecArgs {
     /// Print one JSON object instead of a table.
     #[arg(long)]
     json: bool,
+}
+
+/// A tokio runtime for one benchmark.
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")
 }
 
 /// Runs one benchmark.

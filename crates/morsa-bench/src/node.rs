@@ -22,7 +22,7 @@ use morsa_node::{Limits, Node, View};
 use redstuff::{EncodedBlob, EncodingConfig, MetadataWithId, SliverType};
 use serde::Serialize;
 
-use super::{mb_per_s, peak_rss, pseudo_random, reset_peak_rss};
+use crate::{mb_per_s, peak_rss, pseudo_random, reset_peak_rss};
 
 /// Options of `morsa bench node`.
 #[derive(Debug, Args)]

@@ -12,8 +12,8 @@ use clap::Args;
 use morsa_client::{Client, ClientConfig, StoreOptions};
 use serde::Serialize;
 
-use super::pseudo_random;
-use crate::blobs::runtime;
+use crate::pseudo_random;
+use crate::runtime;
 
 /// Options of `morsa bench cluster`.
 #[derive(Debug, Args)]
@@ -60,7 +60,6 @@ struct ClusterReport {
 
 /// Runs the benchmark.
 pub fn run(args: &ClusterArgs) -> anyhow::Result<()> {
-    crate::logging::init_with_default("warn");
     let (_temp, mut cluster) = super::local_cluster(args.nodes, args.shards, args.dir.as_deref())?;
     let config = ClientConfig::load(&cluster.client_config_path())?;
     let runtime = runtime()?;

@@ -24,8 +24,8 @@ use redstuff::{BlobId, EncodingConfig};
 use serde::Serialize;
 use tokio::runtime::Runtime;
 
-use super::pseudo_random;
-use crate::blobs::runtime;
+use crate::pseudo_random;
+use crate::runtime;
 
 /// The node that is wiped.
 const VICTIM: usize = 0;
@@ -109,7 +109,6 @@ struct RepairReport {
 
 /// Runs the benchmark.
 pub fn run(args: &RepairArgs) -> anyhow::Result<()> {
-    crate::logging::init_with_default("warn");
     let config = EncodingConfig::new(args.shards)?;
     let (_temp, mut cluster) = super::local_cluster(args.nodes, args.shards, args.dir.as_deref())?;
     let victim_config = cluster.nodes()[VICTIM].config.clone();
