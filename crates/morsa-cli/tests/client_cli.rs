@@ -277,6 +277,11 @@ fn a_node_whose_disk_corrupts_a_sliver_does_not_corrupt_reads() {
     let (back, summary) = read(&cluster, dir.path(), &blob_id, &[]);
     assert!(back == original, "the read is not corrupted");
     assert_eq!(summary["nodes_with_bad_data"].as_array().unwrap().len(), 0, "the node served no bad data");
+    assert_eq!(
+        summary["nodes_failed"].as_array().unwrap().len(),
+        0,
+        "the node answered every sliver: {summary}"
+    );
     let health = morsa_json(&cluster, &["health", "--json"]);
     let node = health["nodes"]
         .as_array()

@@ -61,7 +61,7 @@ fn quickstart_stores_reads_survives_f_failures_and_stops_everything() {
         .unwrap();
     let id: serde_json::Value = serde_json::from_slice(&id.stdout).unwrap();
     let blob_id = id["blob_id"].as_str().unwrap();
-    let summary_id = stdout.lines().filter(|line| line.trim_start().starts_with("blob ID ")).last().unwrap();
+    let summary_id = stdout.lines().rfind(|line| line.trim_start().starts_with("blob ID ")).unwrap();
     assert!(summary_id.trim_end().ends_with(blob_id), "{summary_id} is the ID of the sample {blob_id}");
     assert!(stdout.contains(&format!("blob ID {blob_id} certified in")), "{stdout}");
 
