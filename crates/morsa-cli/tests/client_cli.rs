@@ -363,3 +363,48 @@ fn a_node_serving_wrong_slivers_is_named_by_the_read_and_read_around() {
         "a warning names the node: {stderr}"
     );
 }
+
+/// Sends `signal` (`-STOP`, `-CONT`) to `pid`.
+fn signal(pid: u32, signal: &str) {
+    let status = Command::new("kill").args([signal, &pid.to_string()]).status().unwrap();
+    assert!(status.success(), "kill {signal} {pid}");
+}
+
+/// A node process frozen with SIGSTOP (it accepts connections but never answers): a read
+/// asks other nodes instead of waiting for it, so it finishes with nothing failed (had it
+/// waited, the requests would have timed out and the node would be named as failed).
+#[test]
+fn reads_ask_other_nodes_while_one_is_frozen() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cluster = cluster(dir.path());
+    let original = data(1 << 20, 10);
+    let path = dir.path().join("file");
+    std::fs::write(&path, &original).unwrap();
+    let blob_id = store(&cluster, &path);
+    let id: redstuff::BlobId = blob_id.parse().unwrap();
+
+    // Freeze the holder of primary sliver 0, which every read asks for first.
+    let shard = id.shard_for_pair(0, usize::from(SHARDS));
+    let frozen = cluster
+        .nodes()
+        .iter()
+        .position(|node| node.shards.iter().any(|held| usize::from(held.0) == shard))
+        .unwrap();
+    let pid = cluster.state().nodes[frozen].pid.unwrap();
+    /// Thaws the node even if the test fails, so that the cluster stops cleanly.
+    struct Thaw(u32);
+    impl Drop for Thaw {
+        fn drop(&mut self) {
+            let _ = Command::new("kill").args(["-CONT", &self.0.to_string()]).status();
+        }
+    }
+    signal(pid, "-STOP");
+    let thaw = Thaw(pid);
+
+    let (back, summary) = read(&cluster, dir.path(), &blob_id, &[]);
+    assert!(back == original, "the read is byte-identical");
+    assert_eq!(summary["nodes_failed"].as_array().unwrap().len(), 0, "nothing was waited for: {summary}");
+    drop(thaw);
+    let (again, _) = read(&cluster, dir.path(), &blob_id, &[]);
+    assert!(again == original);
+}
