@@ -1,7 +1,8 @@
 //! The `morsa` client commands against a local cluster of real processes (coordinator and
 //! nodes are `morsa` processes on loopback): byte-identical store and read at every size and
 //! across chunks, nodes killed with SIGKILL, a node whose disk corrupts a sliver, range reads,
-//! a node that serves a wrong sliver, and the exit codes and `--json` output scripts rely on.
+//! a node that serves a wrong sliver, a node frozen with SIGSTOP, and the exit codes and
+//! `--json` output scripts rely on.
 #![allow(clippy::unwrap_used)]
 
 // The lying-node proxy of the client's tests, shared rather than copied.
