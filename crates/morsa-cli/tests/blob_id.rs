@@ -128,6 +128,22 @@ fn blob_over_the_maximum_is_refused() {
     assert!(error.contains("393204"), "the error gives the maximum: {error}");
 }
 
+/// A file's size is checked before any byte of it is read: an 8 GiB sparse file (no disk
+/// space, but reading it would allocate and fill 8 GiB) is refused at once, and the message
+/// gives the size the file system reports.
+#[test]
+fn a_huge_file_is_refused_before_it_is_read() {
+    const HUGE: u64 = 8 << 30;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("huge.bin");
+    std::fs::File::create(&path).unwrap().set_len(HUGE).unwrap();
+    let path = path.to_str().unwrap();
+    let error = one_line_error(&morsa(&["blob-id", path, "--n-shards", "4"]));
+    assert!(error.contains(path), "the error names the file: {error}");
+    assert!(error.contains(&format!("too large ({HUGE} bytes)")), "the size from the file system: {error}");
+    assert!(error.contains("393204"), "the error gives the maximum: {error}");
+}
+
 #[test]
 fn blob_over_the_maximum_on_stdin_is_refused() {
     let output = morsa_with_stdin(&["blob-id", "-", "--n-shards", "4"], &vec![7; MAX_BLOB_AT_N4 + 1]);

@@ -2,6 +2,8 @@
 //! HTTP on its own 127.0.0.1 port, stoppable one by one.
 #![allow(dead_code, missing_docs, clippy::unwrap_used)]
 
+pub mod proxy;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -15,11 +17,18 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+use proxy::Proxy;
+
 pub const CHAIN: &str = "client-test";
 
 /// One storage node of the system.
 pub struct LocalNode {
+    /// The address the committee lists (the proxy's, when the node is behind one).
     pub address: String,
+    /// The address the node itself listens on.
+    listen: String,
+    /// The proxy in front of the node, if any.
+    pub proxy: Option<Proxy>,
     key: BlsSecretKey,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
@@ -55,6 +64,16 @@ async fn listener() -> (TcpListener, String) {
 impl System {
     /// `nodes` nodes with equal stake sharing `n_shards` shards.
     pub async fn start(nodes: usize, n_shards: u16) -> Self {
+        Self::start_with(nodes, n_shards, false).await
+    }
+
+    /// Like [`System::start`], but every node is behind a [`Proxy`] (honest until told
+    /// otherwise) whose address is the one the committee lists.
+    pub async fn start_behind_proxies(nodes: usize, n_shards: u16) -> Self {
+        Self::start_with(nodes, n_shards, true).await
+    }
+
+    async fn start_with(nodes: usize, n_shards: u16, proxies: bool) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let user = AccountKey::from_seed([7; 32]);
         let mut listeners = Vec::new();
@@ -62,7 +81,12 @@ impl System {
         let mut keys = Vec::new();
         for index in 0..nodes {
             let key = BlsSecretKey::from_seed([u8::try_from(index).unwrap() + 1; 32]);
-            let (listener, address) = listener().await;
+            let (listener, listen) = listener().await;
+            let proxy = match proxies {
+                true => Some(Proxy::start(&listen).await),
+                false => None,
+            };
+            let address = proxy.as_ref().map_or_else(|| listen.clone(), |proxy| proxy.address.clone());
             let registration = morsa_node::keys::registration(&key);
             genesis_nodes.push(GenesisNode {
                 public_key: registration.public_key,
@@ -72,7 +96,7 @@ impl System {
                 capacity: 1 << 40,
                 operator: AccountKey::from_seed([100; 32]).id(),
             });
-            listeners.push((listener, address));
+            listeners.push((listener, listen, address, proxy));
             keys.push(key);
         }
         let genesis = Genesis {
@@ -95,8 +119,8 @@ impl System {
         });
         let coordinator_url = format!("http://{coord_address}");
         let mut system = System { coordinator_url, nodes: Vec::new(), user, n_shards, dir, coord_task };
-        for ((listener, address), key) in listeners.into_iter().zip(keys) {
-            let mut node = LocalNode { address, key, stop: None, task: None };
+        for ((listener, listen, address, proxy), key) in listeners.into_iter().zip(keys) {
+            let mut node = LocalNode { address, listen, proxy, key, stop: None, task: None };
             system.run_node(&mut node, Some(listener)).await;
             system.nodes.push(node);
         }
@@ -106,10 +130,10 @@ impl System {
     async fn run_node(&self, node: &mut LocalNode, listener: Option<TcpListener>) {
         let listener = match listener {
             Some(listener) => listener,
-            None => TcpListener::bind(&node.address).await.unwrap(),
+            None => TcpListener::bind(&node.listen).await.unwrap(),
         };
         let coord = CoordClient::new(&self.coordinator_url).unwrap();
-        let store_path = self.dir.path().join(format!("{}.redb", node.address.replace(':', "_")));
+        let store_path = self.dir.path().join(format!("{}.redb", node.listen.replace(':', "_")));
         let store = morsa_store::NodeStore::open(&store_path).unwrap();
         let view = morsa_node::follower::fetch_view(&coord).await.unwrap();
         let served =
@@ -142,6 +166,8 @@ impl System {
             &mut self.nodes[index],
             LocalNode {
                 address: String::new(),
+                listen: String::new(),
+                proxy: None,
                 key: BlsSecretKey::from_seed([0; 32]),
                 stop: None,
                 task: None,
@@ -154,6 +180,31 @@ impl System {
     /// A client for the user.
     pub async fn client(&self) -> Client {
         Client::with_key(&self.coordinator_url, self.user.clone()).await.unwrap()
+    }
+
+    /// The committee as the coordinator lists it.
+    pub async fn committee(&self) -> morsa_core::Committee {
+        CoordClient::new(&self.coordinator_url).unwrap().committee().await.unwrap().current
+    }
+
+    /// Index (in `nodes`) of the node listed as committee member `member`.
+    pub async fn node_of_member(&self, member: usize) -> usize {
+        let address = self.committee().await.members[member].address.clone();
+        self.nodes.iter().position(|node| node.address == address).unwrap()
+    }
+
+    /// Index (in `nodes`) of the node holding sliver pair `pair` of `blob_id`.
+    pub async fn owner_of_pair(&self, blob_id: &redstuff::BlobId, pair: usize) -> usize {
+        let committee = self.committee().await;
+        let shard = blob_id.shard_for_pair(pair, usize::from(self.n_shards));
+        let member = committee.shard_owner(morsa_core::ShardIndex(u16::try_from(shard).unwrap())).unwrap();
+        let address = &committee.members[member].address;
+        self.nodes.iter().position(|node| &node.address == address).unwrap()
+    }
+
+    /// The proxy in front of node `index` (the system must be started behind proxies).
+    pub fn proxy(&self, index: usize) -> &Proxy {
+        self.nodes[index].proxy.as_ref().expect("the system was started behind proxies")
     }
 
     /// Indices of nodes whose shards add up to at most `f`, the most that may fail.

@@ -1,0 +1,257 @@
+//! The client commands' promises, with the real binary against a local cluster of real
+//! processes run by `morsa cluster up`: `read --out` replaces its target only with a complete
+//! file and leaves no temporary file behind, `store --force` uploads again, `--permanent`
+//! blobs cannot be deleted, `morsa info` shows the system the coordinator runs, and
+//! `morsa cluster stop` stops one node cleanly, keeping its data for `cluster start`.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use morsa_cluster::ClusterState;
+use morsa_cluster::pids::{self, Signal};
+use serde_json::Value;
+
+const NODES: usize = 4;
+const SHARDS: u16 = 12;
+/// Bound on the cluster's start-up (debug-built processes on a busy 2-core machine).
+const STARTUP: Duration = Duration::from_secs(120);
+
+/// `morsa cluster up` as a child; on drop it is stopped and every process it recorded is
+/// killed, so that a failing test leaves nothing behind.
+struct Cluster {
+    supervisor: Child,
+    dir: PathBuf,
+    /// Its stdout, kept so that the reader thread keeps draining it.
+    _lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl Cluster {
+    fn state(&self) -> ClusterState {
+        ClusterState::load(&self.dir).unwrap()
+    }
+
+    fn client_config_path(&self) -> PathBuf {
+        self.dir.join("client.toml")
+    }
+
+    /// Node URLs (`http://127.0.0.1:port`) and shard counts.
+    fn nodes(&self) -> Vec<(String, usize)> {
+        self.state().nodes.iter().map(|node| (node.info.url.clone(), node.info.shards.len())).collect()
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let recorded = ClusterState::load(&self.dir).map(|state| state.child_pids()).unwrap_or_default();
+        if self.supervisor.try_wait().ok().flatten().is_none() {
+            pids::send(self.supervisor.id(), Signal::Term);
+            if !pids::wait_gone(self.supervisor.id(), Duration::from_secs(30)) {
+                let _ = self.supervisor.kill();
+            }
+            let _ = self.supervisor.wait();
+        }
+        let needle = self.dir.to_string_lossy().into_owned();
+        for pid in recorded {
+            if pids::is_alive(pid) && pids::command_line_mentions(pid, &needle) {
+                pids::send(pid, Signal::Kill);
+            }
+        }
+    }
+}
+
+fn cluster(dir: &Path) -> Cluster {
+    let dir = dir.join("cluster");
+    let mut supervisor = Command::new(env!("CARGO_BIN_EXE_morsa"))
+        .args(["cluster", "up", "--nodes", &NODES.to_string(), "--shards", &SHARDS.to_string()])
+        .arg("--dir")
+        .arg(&dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let lines = common::stdout_lines(&mut supervisor);
+    let cluster = Cluster { supervisor, dir, _lines: lines };
+    let deadline = Instant::now() + STARTUP;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = cluster._lines.recv_timeout(left).expect("the cluster comes up");
+        if line.starts_with("cluster is up") {
+            return cluster;
+        }
+    }
+}
+
+fn morsa(cluster: &Cluster, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_morsa"))
+        .args(args)
+        .env("MORSA_CONFIG", cluster.client_config_path())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+/// The body of a successful `GET url`, if it answers.
+fn get(url: &str) -> Option<Vec<u8>> {
+    let http = reqwest::blocking::Client::builder().timeout(Duration::from_secs(5)).build().unwrap();
+    Some(http.get(url).send().ok()?.error_for_status().ok()?.bytes().ok()?.to_vec())
+}
+
+/// The node's health report, if it answers.
+fn health(url: &str) -> Option<Value> {
+    serde_json::from_slice(&get(&format!("{url}/v1/health"))?).ok()
+}
+
+fn morsa_json(cluster: &Cluster, args: &[&str]) -> Value {
+    let output = morsa(cluster, args);
+    assert!(output.status.success(), "morsa {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+    serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|error| panic!("morsa {args:?} printed no JSON ({error}): {output:?}"))
+}
+
+/// The one error line of a failing command (exit code 1, nothing on stdout).
+fn fails(cluster: &Cluster, args: &[&str]) -> String {
+    let output = morsa(cluster, args);
+    assert_eq!(output.status.code(), Some(1), "morsa {args:?} fails: {output:?}");
+    assert!(output.stdout.is_empty(), "morsa {args:?}: nothing on stdout: {output:?}");
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    stderr
+}
+
+fn nonce(cluster: &Cluster) -> u64 {
+    morsa_json(cluster, &["info", "--json"])["account"]["nonce"].as_u64().unwrap()
+}
+
+/// Names of the entries of `dir`, sorted.
+fn entries(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn client_commands_keep_their_promises() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = cluster(dir.path());
+    let original = morsa_cluster::sample::bytes(300_000, 31);
+    let file = dir.path().join("file");
+    std::fs::write(&file, &original).unwrap();
+    let file = file.to_str().unwrap();
+
+    // `info` shows the system and the committee the cluster was started with.
+    let info = morsa_json(&cluster, &["info", "--json"]);
+    assert_eq!(info["system"]["n_shards"], SHARDS);
+    let members = info["committee"]["current"]["members"].as_array().unwrap();
+    assert_eq!(members.len(), NODES);
+    for (url, shards) in cluster.nodes() {
+        let address = url.trim_start_matches("http://");
+        let member = members.iter().find(|member| member["address"] == address).unwrap();
+        assert_eq!(member["shards"].as_array().unwrap().len(), shards, "{address}");
+    }
+    let nonce_at_start = info["account"]["nonce"].as_u64().unwrap();
+    let text = morsa(&cluster, &["info"]);
+    assert!(text.status.success());
+    let text = String::from_utf8(text.stdout).unwrap();
+    for (url, _) in cluster.nodes() {
+        assert!(text.contains(url.trim_start_matches("http://")), "{text}");
+    }
+
+    let stored = morsa_json(&cluster, &["store", file, "--json"]);
+    let blob_id = stored[0]["blob_id"].as_str().unwrap().to_string();
+    let object = stored[0]["object"].as_str().unwrap().to_string();
+    assert!(nonce(&cluster) > nonce_at_start, "storing sends transactions");
+
+    // `read --out` over an existing file: replaced by the whole blob, and nothing else is
+    // left in the directory.
+    let out_dir = dir.path().join("out");
+    std::fs::create_dir(&out_dir).unwrap();
+    let target = out_dir.join("target");
+    std::fs::write(&target, b"what was there before").unwrap();
+    let output = morsa(&cluster, &["read", &blob_id, "--out", target.to_str().unwrap()]);
+    assert!(output.status.success(), "{output:?}");
+    assert!(output.stdout.is_empty(), "the data goes to the file, not stdout");
+    assert!(std::fs::read(&target).unwrap() == original);
+    assert_eq!(entries(&out_dir), ["target"], "no temporary file is left behind");
+    // A read that fails leaves the target as it was and no temporary file.
+    std::fs::write(&target, b"what was there before").unwrap();
+    let unknown = redstuff::BlobId::from_root(10, &[9; 32]).to_string();
+    let error = fails(&cluster, &["read", &unknown, "--out", target.to_str().unwrap()]);
+    assert!(error.contains("not stored"), "{error}");
+    assert_eq!(std::fs::read(&target).unwrap(), b"what was there before", "the target is untouched");
+    assert_eq!(entries(&out_dir), ["target"], "no temporary file is left behind");
+    // Without --out the data goes to stdout, byte-identical.
+    let output = morsa(&cluster, &["read", &blob_id]);
+    assert!(output.status.success());
+    assert!(output.stdout == original);
+
+    // Storing again uploads nothing, unless forced: then a new object is paid for and
+    // certified (the account sends transactions again).
+    let before = nonce(&cluster);
+    let again = morsa_json(&cluster, &["store", file, "--json"]);
+    assert_eq!(again[0]["already_stored"], true);
+    assert_eq!(nonce(&cluster), before);
+    let forced = morsa_json(&cluster, &["store", file, "--force", "--json"]);
+    assert_eq!(forced[0]["already_stored"], false);
+    assert_eq!(forced[0]["blob_id"], blob_id.as_str());
+    let forced_object = forced[0]["object"].as_str().unwrap();
+    assert_ne!(forced_object, object, "a new blob object");
+    assert!(nonce(&cluster) > before, "the forced store sent transactions");
+    let status = morsa_json(&cluster, &["blob-status", &blob_id, "--json"]);
+    let objects: Vec<&str> = status["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|object| object["object"].as_str().unwrap())
+        .collect();
+    assert!(objects.contains(&object.as_str()) && objects.contains(&forced_object), "{status}");
+
+    // A permanent blob cannot be deleted; it stays certified.
+    let permanent_file = dir.path().join("permanent");
+    let permanent_data = morsa_cluster::sample::bytes(5000, 32);
+    std::fs::write(&permanent_file, &permanent_data).unwrap();
+    let permanent =
+        morsa_json(&cluster, &["store", permanent_file.to_str().unwrap(), "--permanent", "--json"]);
+    let permanent_id = permanent[0]["blob_id"].as_str().unwrap().to_string();
+    let status = morsa_json(&cluster, &["blob-status", &permanent_id, "--json"]);
+    assert_eq!(status["status"], "certified");
+    assert_eq!(status["permanent"], true, "{status}");
+    let error = fails(&cluster, &["delete", &permanent_id]);
+    assert!(error.starts_with("error: "), "{error}");
+    let status = morsa_json(&cluster, &["blob-status", &permanent_id, "--json"]);
+    assert_eq!(status["status"], "certified", "still stored after the refused delete");
+    let output = morsa(&cluster, &["read", &permanent_id]);
+    assert!(output.status.success() && output.stdout == permanent_data);
+    // A deletable one can.
+    morsa_json(&cluster, &["delete", &blob_id, "--json"]);
+    let status = morsa_json(&cluster, &["blob-status", &blob_id, "--json"]);
+    assert_eq!(status["status"], "nonexistent");
+
+    // `cluster stop`: the node exits cleanly on SIGTERM (the command fails otherwise) and
+    // stops answering; started again, it serves what it stored.
+    let dir_arg = cluster.dir.to_str().unwrap().to_string();
+    let (url, _) = cluster.nodes()[1].clone();
+    let pid = cluster.state().nodes[1].pid.unwrap();
+    let metadata = get(&format!("{url}/v1/blobs/{permanent_id}/metadata")).expect("node 1 has the metadata");
+    let output = morsa(&cluster, &["cluster", "stop", "--node", "1", "--dir", &dir_arg]);
+    assert!(output.status.success(), "{output:?}");
+    assert!(String::from_utf8(output.stdout).unwrap().contains("node 1 stopped"));
+    assert!(!pids::is_alive(pid), "the node's process is gone");
+    assert!(health(&url).is_none(), "the stopped node does not answer");
+    assert_eq!(cluster.state().nodes[1].pid, None);
+    let again = morsa(&cluster, &["cluster", "stop", "--node", "1", "--dir", &dir_arg]);
+    assert_eq!(again.status.code(), Some(1), "a stopped node cannot be stopped again");
+    let output = morsa(&cluster, &["cluster", "start", "--node", "1", "--dir", &dir_arg]);
+    assert!(output.status.success(), "{output:?}");
+    let kept = get(&format!("{url}/v1/blobs/{permanent_id}/metadata"));
+    assert!(kept == Some(metadata), "its data is kept");
+    let output = morsa(&cluster, &["cluster", "down", "--dir", &dir_arg]);
+    assert!(output.status.success(), "{output:?}");
+}

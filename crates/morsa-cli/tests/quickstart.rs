@@ -1,0 +1,86 @@
+//! `morsa quickstart`, the README's first command, run as a user runs it (the real binary,
+//! default settings): it stores the 16 MiB sample, reads it back, kills nodes holding up to f
+//! shards, reads it again, prints a summary and stops every process it started.
+#![allow(clippy::unwrap_used)]
+
+use std::process::Command;
+
+use morsa_cluster::ClusterState;
+use morsa_cluster::pids::{self, Signal};
+
+/// Kills whatever the cluster in `dir` recorded, if the test fails before quickstart did.
+struct Cleanup(std::path::PathBuf);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let Ok(state) = ClusterState::load(&self.0) else { return };
+        let needle = self.0.to_string_lossy().into_owned();
+        for pid in state.child_pids() {
+            if pids::is_alive(pid) && pids::command_line_mentions(pid, &needle) {
+                pids::send(pid, Signal::Kill);
+            }
+        }
+    }
+}
+
+#[test]
+fn quickstart_stores_reads_survives_f_failures_and_stops_everything() {
+    let root = tempfile::tempdir().unwrap();
+    let keep = root.path().join("cluster");
+    let _cleanup = Cleanup(keep.clone());
+    let output = Command::new(env!("CARGO_BIN_EXE_morsa"))
+        .arg("quickstart")
+        .arg("--keep")
+        .arg(&keep)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+
+    // Every step, in order.
+    let mut at = 0;
+    for step in [
+        "1/5 starting a local cluster",
+        "2/5 storing",
+        "3/5 reading it back",
+        "4/5 killing",
+        "5/5 reading it again",
+    ] {
+        let found =
+            stdout[at..].find(step).unwrap_or_else(|| panic!("no step {step:?} after byte {at}: {stdout}"));
+        at += found + step.len();
+    }
+    assert_eq!(stdout.matches("    identical, read in").count(), 2, "both reads byte-identical: {stdout}");
+
+    // The blob ID printed is the ID of the sample's bytes (one blob at 70 shards).
+    let sample = root.path().join("sample.bin");
+    std::fs::write(&sample, morsa_cluster::sample::bytes(16 << 20, 1)).unwrap();
+    let id = Command::new(env!("CARGO_BIN_EXE_morsa"))
+        .args(["blob-id", sample.to_str().unwrap(), "--n-shards", "70", "--json"])
+        .output()
+        .unwrap();
+    let id: serde_json::Value = serde_json::from_slice(&id.stdout).unwrap();
+    let blob_id = id["blob_id"].as_str().unwrap();
+    let summary_id = stdout.lines().rfind(|line| line.trim_start().starts_with("blob ID ")).unwrap();
+    assert!(summary_id.trim_end().ends_with(blob_id), "{summary_id} is the ID of the sample {blob_id}");
+    assert!(stdout.contains(&format!("blob ID {blob_id} certified in")), "{stdout}");
+
+    // Nodes holding at most f = 23 of the 70 shards, and at least one, were down.
+    let down = stdout.lines().find(|line| line.trim_start().starts_with("nodes down")).unwrap();
+    let words: Vec<&str> = down.split_whitespace().collect();
+    let (nodes, shards): (usize, usize) =
+        (words[2].parse().unwrap(), words[5].trim_start_matches('(').parse().unwrap());
+    assert!(nodes >= 1 && (1..=23).contains(&shards), "{down}");
+
+    // Nothing it started is left running: no process mentions the cluster's directory.
+    let state = ClusterState::load(&keep).unwrap();
+    assert!(!state.running, "the cluster is recorded as stopped");
+    assert_eq!(state.nodes.len(), 7);
+    let needle = keep.to_string_lossy().into_owned();
+    let left: Vec<u32> = std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| pids::is_alive(*pid) && pids::command_line_mentions(*pid, &needle))
+        .collect();
+    assert!(left.is_empty(), "processes {left:?} of the cluster are still running");
+}
