@@ -5,15 +5,16 @@
 //! `--json` output scripts rely on.
 #![allow(clippy::unwrap_used)]
 
+mod common;
 // The lying-node proxy of the client's tests, shared rather than copied.
 #[path = "../../morsa-client/tests/common/proxy.rs"]
 mod proxy;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use morsa_cluster::{Cluster, ClusterSpec};
+use morsa_cluster::Cluster;
 use serde_json::Value;
 
 /// Nodes and shards of the test clusters: 7 nodes, so nodes holding up to f shards can fail.
@@ -21,31 +22,17 @@ const NODES: usize = 7;
 const SHARDS: u16 = 31;
 
 fn cluster(dir: &Path) -> Cluster {
-    Cluster::up(ClusterSpec {
-        nodes: NODES,
-        shards: SHARDS,
-        dir: dir.join("cluster"),
-        epoch_duration: Duration::from_secs(3600),
-        binary: PathBuf::from(env!("CARGO_BIN_EXE_morsa")),
-    })
-    .unwrap()
+    common::local_cluster(dir, NODES, SHARDS)
 }
 
 /// Runs `morsa ARGS` against `cluster`'s client configuration.
 fn morsa(cluster: &Cluster, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_morsa"))
-        .args(args)
-        .env("MORSA_CONFIG", cluster.client_config_path())
-        .output()
-        .unwrap()
+    common::morsa_with(&cluster.client_config_path(), args)
 }
 
 /// Runs `morsa ARGS`, expects success, and parses its stdout as JSON.
 fn morsa_json(cluster: &Cluster, args: &[&str]) -> Value {
-    let output = morsa(cluster, args);
-    assert!(output.status.success(), "morsa {args:?}: {}", String::from_utf8_lossy(&output.stderr));
-    serde_json::from_slice(&output.stdout)
-        .unwrap_or_else(|error| panic!("morsa {args:?} printed no JSON ({error}): {output:?}"))
+    common::morsa_json_with(&cluster.client_config_path(), args)
 }
 
 fn data(len: usize, seed: u64) -> Vec<u8> {

@@ -4,29 +4,20 @@
 //! directories, shell completions and the manual page, and binary data kept off a terminal.
 #![allow(clippy::unwrap_used)]
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use std::time::Duration;
+mod common;
 
-use morsa_cluster::{Cluster, ClusterSpec};
+use std::path::Path;
+use std::process::{Command, Output};
+
+use common::morsa_with;
+use morsa_cluster::Cluster;
 use serde_json::Value;
 
 const NODES: usize = 4;
 const SHARDS: u16 = 10;
 
 fn cluster(dir: &Path) -> Cluster {
-    Cluster::up(ClusterSpec {
-        nodes: NODES,
-        shards: SHARDS,
-        dir: dir.join("cluster"),
-        epoch_duration: Duration::from_secs(3600),
-        binary: PathBuf::from(env!("CARGO_BIN_EXE_morsa")),
-    })
-    .unwrap()
-}
-
-fn morsa_with(config: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_morsa")).args(args).env("MORSA_CONFIG", config).output().unwrap()
+    common::local_cluster(dir, NODES, SHARDS)
 }
 
 fn morsa(cluster: &Cluster, args: &[&str]) -> Output {
@@ -34,10 +25,7 @@ fn morsa(cluster: &Cluster, args: &[&str]) -> Output {
 }
 
 fn json(cluster: &Cluster, args: &[&str]) -> Value {
-    let output = morsa(cluster, args);
-    assert!(output.status.success(), "morsa {args:?}: {}", String::from_utf8_lossy(&output.stderr));
-    serde_json::from_slice(&output.stdout)
-        .unwrap_or_else(|error| panic!("morsa {args:?}: {error}: {output:?}"))
+    common::morsa_json_with(&cluster.client_config_path(), args)
 }
 
 fn text(cluster: &Cluster, args: &[&str]) -> String {

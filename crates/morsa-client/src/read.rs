@@ -170,6 +170,8 @@ impl Client {
                                     return Ok(verified);
                                 }
                                 Ok(Err(error)) => {
+                                    // A node that serves bad metadata is asked last next time.
+                                    nodes.record_failure(member);
                                     log.failures.push(nodes.failure(member, format!("bad metadata: {error}")));
                                 }
                                 Err(error) => log.failures.push(nodes.failure(member, format!("checking its metadata panicked: {error}"))),

@@ -65,3 +65,29 @@ impl Process {
         assert!(exit.success(), "exits cleanly on SIGTERM: {exit:?}");
     }
 }
+
+/// A local cluster of `nodes` real processes sharing `shards` shards, in `dir/cluster`, with
+/// an hour-long epoch (no epoch change during a test).
+pub fn local_cluster(dir: &Path, nodes: usize, shards: u16) -> morsa_cluster::Cluster {
+    morsa_cluster::Cluster::up(morsa_cluster::ClusterSpec {
+        nodes,
+        shards,
+        dir: dir.join("cluster"),
+        epoch_duration: Duration::from_secs(3600),
+        binary: std::path::PathBuf::from(env!("CARGO_BIN_EXE_morsa")),
+    })
+    .unwrap()
+}
+
+/// Runs the real `morsa ARGS` with the client configuration `config`.
+pub fn morsa_with(config: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_morsa")).args(args).env("MORSA_CONFIG", config).output().unwrap()
+}
+
+/// Runs `morsa ARGS` with `config`, expects success, and parses its stdout as JSON.
+pub fn morsa_json_with(config: &Path, args: &[&str]) -> serde_json::Value {
+    let output = morsa_with(config, args);
+    assert!(output.status.success(), "morsa {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+    serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|error| panic!("morsa {args:?} printed no JSON ({error}): {output:?}"))
+}
