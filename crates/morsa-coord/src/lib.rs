@@ -37,4 +37,4 @@ pub use morsa_api::coord::{
 pub use morsa_core::hash::Digest;
 pub use runtime::{Coordinator, CoordinatorError, SubmitError, genesis_hash};
 pub use state::{Account, BlobObject, Certification, EpochPhase, Node, Params, State, StorageResource};
-pub use system_view::{SystemView, ViewError};
+pub use system_view::{MIN_HASH_PAUSE, SystemAnswer, SystemView, ViewError};

@@ -31,8 +31,10 @@ use redstuff::BlobId;
 use tokio::sync::watch;
 
 use crate::metrics::Metrics;
+use crate::system_view::SystemAnswer;
 use crate::{CommandError, Coordinator, EpochPhase, Input, Prechecked, SubmitError, SystemView};
-use limits::{Gate, NodeBudgets, ParkError, Waiters};
+use limits::{Budgets, Gate, ParkError, Waiters};
+use morsa_core::NodeId;
 
 /// Longest any request may take: the longest long-poll plus slack for a slow commit.
 const REQUEST_TIMEOUT: Duration = Duration::from_millis(MAX_WAIT_MS + 15_000);
@@ -48,6 +50,16 @@ pub const TRANSACTION_VERIFIERS: usize = 2;
 pub const REPORT_VERIFIERS: usize = 1;
 /// Requests waiting to be verified, per stage, before more are refused with 503.
 pub const MAX_WAITING_VERIFICATIONS: usize = 256;
+/// Node reports verified per second in all (and at once): a flood of forged reports costs at
+/// most this many BLS checks, a fraction of a core; beyond it reports are refused with 503
+/// until the budget refills. Nodes report a few times per epoch.
+pub const REPORT_VERIFICATIONS_PER_SECOND: u32 = 100;
+/// Reports from one client address that may fail verification at once; then one more per
+/// [`FAILED_REPORT_REFILL_MS`]. Beyond it the address's reports are refused with 429 unverified
+/// (when the server records client addresses).
+pub const FAILED_REPORT_BURST: u32 = 16;
+/// See [`FAILED_REPORT_BURST`].
+pub const FAILED_REPORT_REFILL_MS: u32 = 1_000;
 /// Verified reports a node may send at once, and the interval in which it earns one more.
 pub const REPORT_BURST: u32 = 16;
 /// See [`REPORT_BURST`].
@@ -69,7 +81,12 @@ pub struct Shared {
     transaction_verifiers: Gate,
     report_verifiers: Gate,
     system: Gate,
-    report_budgets: NodeBudgets,
+    /// Verified reports per node.
+    report_budgets: Budgets<NodeId>,
+    /// Report verifications in all.
+    report_verifications: Budgets<()>,
+    /// Failed report verifications per client address.
+    failed_reports: Budgets<IpAddr>,
     /// Fired when a commit failed and the server must stop.
     fatal: watch::Sender<bool>,
     metrics: Metrics,
@@ -86,7 +103,12 @@ impl Shared {
             transaction_verifiers: Gate::new(TRANSACTION_VERIFIERS, MAX_WAITING_VERIFICATIONS),
             report_verifiers: Gate::new(REPORT_VERIFIERS, MAX_WAITING_VERIFICATIONS),
             system: Gate::new(1, MAX_WAITING_SYSTEM),
-            report_budgets: NodeBudgets::new(REPORT_BURST, REPORT_REFILL_MS),
+            report_budgets: Budgets::new(REPORT_BURST, REPORT_REFILL_MS),
+            report_verifications: Budgets::new(
+                REPORT_VERIFICATIONS_PER_SECOND,
+                1_000 / REPORT_VERIFICATIONS_PER_SECOND.max(1),
+            ),
+            failed_reports: Budgets::new(FAILED_REPORT_BURST, FAILED_REPORT_REFILL_MS),
             fatal: watch::channel(false).0,
             metrics: Metrics::default(),
         })
@@ -228,13 +250,34 @@ fn busy(what: &str) -> ApiError {
     )
 }
 
+fn too_many(code: &str, message: String) -> ApiError {
+    ApiError(StatusCode::TOO_MANY_REQUESTS, ErrorBody::new(code, message))
+}
+
 /// Verifies `input`'s signatures without the coordinator's lock (taking it only to read what
 /// to verify against), in a bounded stage, then applies and commits it.
-async fn submit(shared: Arc<Shared>, input: Input) -> Result<Json<SubmitResponse>, ApiError> {
-    let gate = match &input {
-        Input::Node(_) => &shared.report_verifiers,
-        _ => &shared.transaction_verifiers,
-    };
+async fn submit(
+    shared: Arc<Shared>,
+    input: Input,
+    from: Option<IpAddr>,
+) -> Result<Json<SubmitResponse>, ApiError> {
+    let is_report = matches!(input, Input::Node(_));
+    if is_report {
+        if from.is_some_and(|address| !shared.failed_reports.has(&address)) {
+            shared.metrics.refused("rate_limited");
+            return Err(too_many(
+                "rate_limited",
+                format!(
+                    "too many reports from this address failed verification; it may send one per {FAILED_REPORT_REFILL_MS} ms"
+                ),
+            ));
+        }
+        if !shared.report_verifications.take(&()) {
+            shared.metrics.refused("busy");
+            return Err(busy("node reports"));
+        }
+    }
+    let gate = if is_report { &shared.report_verifiers } else { &shared.transaction_verifiers };
     let permit = gate.enter().await.map_err(|_| busy("submissions"))?;
     let (input, checks) = {
         let shared = Arc::clone(&shared);
@@ -249,6 +292,9 @@ async fn submit(shared: Arc<Shared>, input: Input) -> Result<Json<SubmitResponse
     let checks = match checks {
         Ok(checks) => checks,
         Err(error) => {
+            if let (true, Some(address)) = (is_report, from) {
+                shared.failed_reports.take(&address);
+            }
             shared.metrics.refused(error.code());
             return Err(SubmitError::Refused(error).into());
         }
@@ -257,14 +303,11 @@ async fn submit(shared: Arc<Shared>, input: Input) -> Result<Json<SubmitResponse
         && !shared.report_budgets.take(&report.node)
     {
         shared.metrics.refused("rate_limited");
-        return Err(ApiError(
-            StatusCode::TOO_MANY_REQUESTS,
-            ErrorBody::new(
-                "rate_limited",
-                format!(
-                    "node {} sent more than {REPORT_BURST} reports in a short time; it may send one per {REPORT_REFILL_MS} ms",
-                    report.node
-                ),
+        return Err(too_many(
+            "rate_limited",
+            format!(
+                "node {} sent more than {REPORT_BURST} reports in a short time; it may send one per {REPORT_REFILL_MS} ms",
+                report.node
             ),
         ));
     }
@@ -286,16 +329,18 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
 
 async fn post_transaction(
     AxumState(shared): AxumState<Arc<Shared>>,
+    ClientAddress(from): ClientAddress,
     Json(transaction): Json<SignedTransaction>,
 ) -> Result<Json<SubmitResponse>, ApiError> {
-    submit(shared, Input::Transaction(transaction)).await
+    submit(shared, Input::Transaction(transaction), from).await
 }
 
 async fn post_node_report(
     AxumState(shared): AxumState<Arc<Shared>>,
+    ClientAddress(from): ClientAddress,
     Json(report): Json<NodeReport>,
 ) -> Result<Json<SubmitResponse>, ApiError> {
-    submit(shared, Input::Node(report)).await
+    submit(shared, Input::Node(report), from).await
 }
 
 async fn get_events(
@@ -371,15 +416,26 @@ async fn get_committee(AxumState(shared): AxumState<Arc<Shared>>) -> Json<Commit
 }
 
 /// Answered from the coordinator's copy of the state, never under its lock; one request at a
-/// time computes the hash (once per applied entry), the others wait for it or get the cache.
+/// time computes the hash, at a bounded pace, and each answer serves every request that
+/// arrived before it (see [`SystemView`]).
 async fn get_system(AxumState(shared): AxumState<Arc<Shared>>) -> Result<Json<SystemInfo>, ApiError> {
-    let permit = shared.system.enter().await.map_err(|_| busy("system requests"))?;
-    let view = Arc::clone(&shared.view);
-    let info = tokio::task::spawn_blocking(move || view.system_info()).await.map_err(task_failed)?;
-    drop(permit);
-    info.map(Json).map_err(|error| {
-        ApiError(StatusCode::INTERNAL_SERVER_ERROR, ErrorBody::new("internal", error.to_string()))
-    })
+    let covering = shared.view.committed();
+    let _permit = shared.system.enter().await.map_err(|_| busy("system requests"))?;
+    loop {
+        let view = Arc::clone(&shared.view);
+        let answer =
+            tokio::task::spawn_blocking(move || view.system_info(covering)).await.map_err(task_failed)?;
+        match answer {
+            Ok(SystemAnswer::Ready(info)) => return Ok(Json(*info)),
+            Ok(SystemAnswer::NotBefore(at)) => tokio::time::sleep_until(at.into()).await,
+            Err(error) => {
+                return Err(ApiError(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    ErrorBody::new("internal", error.to_string()),
+                ));
+            }
+        }
+    }
 }
 
 async fn get_account(

@@ -7,7 +7,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
-use morsa_core::NodeId;
 use tokio::sync::{Semaphore, SemaphorePermit, oneshot};
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -46,9 +45,10 @@ impl Gate {
     }
 }
 
-/// A token bucket per node: `burst` reports at once, then one per `refill_ms`.
-pub(crate) struct NodeBudgets {
-    buckets: Mutex<HashMap<NodeId, (f64, Instant)>>,
+/// A token bucket per key (a node, a client address, or `()` for one global budget):
+/// `burst` at once, then one more per `refill_ms`.
+pub(crate) struct Budgets<K> {
+    buckets: Mutex<HashMap<K, (f64, Instant)>>,
     burst: f64,
     per_ms: f64,
 }
@@ -56,7 +56,7 @@ pub(crate) struct NodeBudgets {
 /// Buckets kept before full ones are forgotten (a full bucket is the same as none).
 const MAX_BUCKETS: usize = 4096;
 
-impl NodeBudgets {
+impl<K: std::hash::Hash + Eq + Copy> Budgets<K> {
     pub(crate) fn new(burst: u32, refill_ms: u32) -> Self {
         Self {
             buckets: Mutex::new(HashMap::new()),
@@ -65,15 +65,23 @@ impl NodeBudgets {
         }
     }
 
-    /// Takes one token of `node`'s budget; false if it has none left.
-    pub(crate) fn take(&self, node: &NodeId) -> bool {
+    /// Whether `key` has a token left, without taking it.
+    pub(crate) fn has(&self, key: &K) -> bool {
+        let buckets = lock(&self.buckets);
+        buckets
+            .get(key)
+            .is_none_or(|(tokens, at)| refilled(*tokens, *at, Instant::now(), self.burst, self.per_ms) >= 1.0)
+    }
+
+    /// Takes one token of `key`'s budget; false if it has none left.
+    pub(crate) fn take(&self, key: &K) -> bool {
         let now = Instant::now();
         let mut buckets = lock(&self.buckets);
-        if buckets.len() >= MAX_BUCKETS && !buckets.contains_key(node) {
+        if buckets.len() >= MAX_BUCKETS && !buckets.contains_key(key) {
             let (burst, per_ms) = (self.burst, self.per_ms);
             buckets.retain(|_, (tokens, at)| refilled(*tokens, *at, now, burst, per_ms) < burst);
         }
-        let (tokens, at) = buckets.entry(*node).or_insert((self.burst, now));
+        let (tokens, at) = buckets.entry(*key).or_insert((self.burst, now));
         let available = refilled(*tokens, *at, now, self.burst, self.per_ms);
         *at = now;
         if available < 1.0 {
@@ -199,6 +207,8 @@ impl Drop for Parked<'_> {
 
 #[cfg(test)]
 mod tests {
+    use morsa_core::NodeId;
+
     use super::*;
 
     #[test]
@@ -232,10 +242,10 @@ mod tests {
 
     #[test]
     fn a_node_budget_runs_out_and_is_per_node() {
-        let budgets = NodeBudgets::new(3, 60_000);
+        let budgets = Budgets::new(3, 60_000);
         let (a, b) = (NodeId([1; 32]), NodeId([2; 32]));
         assert!((0..3).all(|_| budgets.take(&a)));
-        assert!(!budgets.take(&a));
-        assert!(budgets.take(&b));
+        assert!(!budgets.has(&a) && !budgets.take(&a));
+        assert!(budgets.has(&b) && budgets.take(&b));
     }
 }
