@@ -256,17 +256,20 @@ async fn parked_polls_are_bounded_per_client_address() {
             call(&shared, get_from("/v1/events?after=0&wait_ms=30000", greedy)).await
         }));
     }
-    // Once they are all parked, one more from the same address is refused, another's is not.
+    // Once they are all parked (the metrics say so), one more from the same address is
+    // refused, another's is not.
+    let all_parked = format!("morsa_coord_parked_polls {MAX_PARKED_POLLS_PER_ADDRESS}\n");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let (status, body) = call(&server.shared, get_from("/v1/events?after=0&wait_ms=1", greedy)).await;
-        if status == StatusCode::TOO_MANY_REQUESTS {
-            assert_eq!(code(&body), "too_many_polls");
-            break;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "the greedy client's polls never filled its share");
+    while !String::from_utf8(call(&server.shared, get_from(routes::METRICS, greedy)).await.1)
+        .unwrap()
+        .contains(&all_parked)
+    {
+        assert!(tokio::time::Instant::now() < deadline, "the greedy client's polls never all parked");
         tokio::task::yield_now().await;
     }
+    assert!(parked.iter().all(|poll| !poll.is_finished()));
+    let (status, body) = call(&server.shared, get_from("/v1/events?after=0&wait_ms=1", greedy)).await;
+    assert_eq!((status, code(&body).as_str()), (StatusCode::TOO_MANY_REQUESTS, "too_many_polls"));
     let other: SocketAddr = "10.9.9.10:5000".parse().unwrap();
     let (status, _) = call(&server.shared, get_from("/v1/events?after=0&wait_ms=1", other)).await;
     assert_eq!(status, StatusCode::OK);
