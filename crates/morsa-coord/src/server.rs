@@ -504,3 +504,6 @@ pub async fn serve(
     }
     result
 }
+
+#[cfg(test)]
+mod tests;
