@@ -43,6 +43,7 @@ fn genesis(user: &AccountKey) -> Genesis {
         max_shards_per_node: 10,
         nodes,
         accounts: vec![GenesisAccount { id: user.id(), balance: 1_000_000 }],
+        node_rules: morsa_coord::NodeRules::local(),
     }
 }
 

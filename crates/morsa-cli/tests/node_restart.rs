@@ -73,6 +73,7 @@ async fn acknowledged_slivers_survive_sigkill_and_still_verify() {
         max_shards_per_node: N,
         nodes,
         accounts: vec![GenesisAccount { id: user.id(), balance: 1_000_000 }],
+        node_rules: morsa_coord::NodeRules::local(),
     };
     write(&root.join("genesis.json"), &serde_json::to_string(&genesis).unwrap());
     write(

@@ -52,6 +52,7 @@ pub fn local_genesis(
         max_shards_per_node: n_shards,
         nodes,
         accounts: vec![GenesisAccount { id: user, balance: USER_BALANCE }],
+        node_rules: morsa_coord::NodeRules::local(),
     }
 }
 

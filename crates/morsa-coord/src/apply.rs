@@ -5,6 +5,7 @@ use morsa_core::{Committee, CommitteeMember, Epoch, NodeId, ObjectId, quorum};
 use redstuff::BlobId;
 
 use crate::apportion;
+use crate::checks::{Prechecked, Signatures};
 use crate::error::CommandError;
 use crate::state::{EpochPhase, State};
 use morsa_api::coord::{Event, EventRecord};
@@ -22,6 +23,23 @@ pub struct Applied {
 
 /// Applies one log entry to `state`: either all of it or, with an error, none of it.
 pub fn apply(state: &mut State, entry: &LogEntry) -> Result<Applied, CommandError> {
+    apply_with(state, entry, Signatures::Verify)
+}
+
+/// [`apply`], without verifying again the signatures in `checks` (see [`State::precheck`]).
+pub fn apply_prechecked(
+    state: &mut State,
+    entry: &LogEntry,
+    checks: &Prechecked,
+) -> Result<Applied, CommandError> {
+    apply_with(state, entry, Signatures::Prechecked(checks))
+}
+
+pub(crate) fn apply_with(
+    state: &mut State,
+    entry: &LogEntry,
+    signatures: Signatures<'_>,
+) -> Result<Applied, CommandError> {
     if entry.time_ms < state.time_ms {
         return Err(CommandError::TimeWentBackwards { time_ms: entry.time_ms, state_ms: state.time_ms });
     }
@@ -30,11 +48,11 @@ pub fn apply(state: &mut State, entry: &LogEntry) -> Result<Applied, CommandErro
         Input::Tick => state.tick(entry.time_ms, &mut out),
         Input::Transaction(signed) => {
             state.refuse_if_tick_due(entry.time_ms)?;
-            state.apply_transaction(signed, &mut out)?;
+            state.apply_transaction(signed, signatures, &mut out)?;
         }
         Input::Node(report) => {
             state.refuse_if_tick_due(entry.time_ms)?;
-            state.apply_node_report(report, &mut out)?;
+            state.apply_node_report(report, signatures, &mut out)?;
         }
     }
     state.time_ms = entry.time_ms;
@@ -98,7 +116,8 @@ impl State {
             .into_iter()
             .map(|event| {
                 let record = EventRecord::new(self.event_count, time_ms, event, self.event_head);
-                self.event_count += 1;
+                // One more per event, and an entry emits a handful: 2^64 is out of reach.
+                self.event_count = self.event_count.saturating_add(1);
                 self.event_head = record.hash;
                 record
             })
@@ -109,7 +128,8 @@ impl State {
     /// A fresh object ID: `H("morsa/object" ‖ count)`.
     pub(crate) fn new_object_id(&mut self, out: &mut Effects) -> ObjectId {
         let id = ObjectId(domain_hash(b"morsa/object", &[&self.objects_created.to_le_bytes()]));
-        self.objects_created += 1;
+        // One more per object, and an entry creates a handful: 2^64 is out of reach.
+        self.objects_created = self.objects_created.saturating_add(1);
         out.created.push(id);
         id
     }
@@ -117,52 +137,73 @@ impl State {
     fn apply_transaction(
         &mut self,
         signed: &SignedTransaction,
+        signatures: Signatures<'_>,
         out: &mut Effects,
     ) -> Result<(), CommandError> {
         let transaction = &signed.transaction;
         let sender = transaction.sender;
-        sender
-            .verify(&transaction.signing_bytes(&self.params.chain_id), &signed.signature)
-            .map_err(|_| CommandError::BadSignature(sender))?;
+        signatures.transaction(signed, &self.params.chain_id)?;
         let expected = self.account(&sender).nonce;
         if transaction.nonce != expected {
             return Err(CommandError::BadNonce { account: sender, expected, got: transaction.nonce });
         }
-        self.execute(sender, &transaction.command, out)?;
-        self.accounts.entry(sender).or_default().nonce += 1;
+        let next = expected.checked_add(1).ok_or(CommandError::Overflow { what: "nonce" })?;
+        self.execute(sender, &transaction.command, signatures, out)?;
+        self.accounts.entry(sender).or_default().nonce = next;
         Ok(())
     }
 
-    fn apply_node_report(&mut self, report: &NodeReport, out: &mut Effects) -> Result<(), CommandError> {
-        let epoch = match &report.report {
-            NodeReportKind::EpochSyncDone { epoch } => *epoch,
-            NodeReportKind::InvalidBlob { blob_id, certificate } => {
-                // Signed by a member over the invalid-blob message of the current epoch, then
-                // checked exactly as the account command is.
-                let member = self
-                    .committee
-                    .member_by_node(&report.node)
-                    .ok_or(CommandError::UnknownNode(report.node))?;
-                let message = morsa_core::invalid_blob_message(self.epoch, blob_id);
-                self.committee.members[member]
-                    .public_key
-                    .verify(&message, &report.signature)
-                    .map_err(|_| CommandError::BadNodeSignature(report.node))?;
-                return self.invalidate_blob(blob_id, certificate, out);
-            }
-        };
-        if epoch != self.epoch {
-            return Err(CommandError::WrongEpoch { got: epoch, current: self.epoch });
+    /// Checks `report`'s signature; answers whether applying it would change nothing (a
+    /// duplicate or late `EpochSyncDone`), which the coordinator answers without logging it.
+    pub(crate) fn check_node_report(
+        &self,
+        report: &NodeReport,
+        signatures: Signatures<'_>,
+    ) -> Result<bool, CommandError> {
+        if let NodeReportKind::EpochSyncDone { epoch } = &report.report
+            && *epoch != self.epoch
+        {
+            return Err(CommandError::WrongEpoch { got: *epoch, current: self.epoch });
         }
         let member =
             self.committee.member_by_node(&report.node).ok_or(CommandError::UnknownNode(report.node))?;
-        let message = morsa_core::epoch_sync_done_message(epoch, &report.node);
-        self.committee.members[member]
-            .public_key
-            .verify(&message, &report.signature)
-            .map_err(|_| CommandError::BadNodeSignature(report.node))?;
+        let message = match &report.report {
+            NodeReportKind::EpochSyncDone { epoch } => {
+                morsa_core::epoch_sync_done_message(*epoch, &report.node)
+            }
+            // Signed by a member over the invalid-blob message of the current epoch.
+            NodeReportKind::InvalidBlob { blob_id, .. } => {
+                morsa_core::invalid_blob_message(self.epoch, blob_id)
+            }
+        };
+        let key = &self.committee.members[member].public_key;
+        signatures.node(&report.node, key, &message, &report.signature)?;
+        Ok(match (&report.report, &self.phase) {
+            (NodeReportKind::EpochSyncDone { .. }, EpochPhase::Done) => true,
+            (NodeReportKind::EpochSyncDone { .. }, EpochPhase::Changing { done }) => {
+                done.contains(&report.node)
+            }
+            (NodeReportKind::InvalidBlob { .. }, _) => false,
+        })
+    }
+
+    fn apply_node_report(
+        &mut self,
+        report: &NodeReport,
+        signatures: Signatures<'_>,
+        out: &mut Effects,
+    ) -> Result<(), CommandError> {
+        let changes_nothing = self.check_node_report(report, signatures)?;
+        if let NodeReportKind::InvalidBlob { blob_id, certificate } = &report.report {
+            // Checked exactly as the account command is.
+            return self.invalidate_blob(blob_id, certificate, signatures, out);
+        }
+        if changes_nothing {
+            // Logs written before duplicates were answered without a write hold such reports.
+            return Ok(());
+        }
         let EpochPhase::Changing { done } = &mut self.phase else {
-            return Ok(()); // the change is already done; a late report changes nothing
+            return Ok(());
         };
         done.insert(report.node);
         let weight: usize = done
@@ -180,8 +221,10 @@ impl State {
     /// Runs every deadline due by `time_ms`, in order.
     fn tick(&mut self, time_ms: u64, out: &mut Effects) {
         while self.deadline_due(time_ms).is_some() {
+            // `next_deadline_ms` has no deadline in the last epoch, so there is a next one.
+            let Some(next) = self.epoch.0.checked_add(1).map(Epoch) else { return };
             if self.next_committee.is_none() {
-                let committee = self.select_committee(Epoch(self.epoch.0 + 1));
+                let committee = self.select_committee(next);
                 out.events.push(Event::CommitteeSelected { committee: committee.clone() });
                 self.next_committee = Some(committee);
             } else {
@@ -200,17 +243,11 @@ impl State {
     /// Pays the ending epoch's rewards, installs the next committee, and drops what expired.
     fn change_epoch(&mut self, out: &mut Effects) {
         let ending = self.epoch;
-        let next = Epoch(ending.0 + 1);
-        self.pay_rewards(ending, out);
+        let Some(next) = ending.0.checked_add(1).map(Epoch) else { return };
+        self.pay_rewards(ending, next, out);
         let committee = self.next_committee.take().unwrap_or_else(|| self.select_committee(next));
         self.committee = Committee { epoch: next, ..committee };
-        self.capacity = self
-            .committee
-            .members
-            .iter()
-            .filter_map(|member| self.nodes.get(&member.node_id))
-            .map(|node| node.capacity)
-            .sum();
+        self.capacity = self.committee_capacity(&self.committee);
         self.epoch = next;
         self.phase = EpochPhase::Changing { done: Default::default() };
         self.drop_expired();
@@ -218,8 +255,13 @@ impl State {
     }
 
     /// Splits the pool of `epoch` over its committee's operators by shard weight; the
-    /// remainder of the integer division moves to the next epoch's pool.
-    fn pay_rewards(&mut self, epoch: Epoch, out: &mut Effects) {
+    /// remainder of the integer division moves to the `next` epoch's pool.
+    ///
+    /// The sums cannot overflow: every share comes out of the pool, and pools and balances
+    /// are parts of the supply, which fits in a `u64`. A tick cannot be refused (the
+    /// coordinator would stop), so they saturate rather than fail; the supply invariant tests
+    /// would see any saturation.
+    fn pay_rewards(&mut self, epoch: Epoch, next: Epoch, out: &mut Effects) {
         let pool = self.reward_pools.remove(&epoch).unwrap_or(0);
         let n = u128::from(self.params.n_shards);
         let mut paid: u64 = 0;
@@ -228,13 +270,15 @@ impl State {
             let weight = u128::try_from(member.shards.len()).expect("shard counts fit in u128");
             let share = u64::try_from(u128::from(pool) * weight / n).expect("a share is at most the pool");
             if share > 0 {
-                self.accounts.entry(node.operator).or_default().balance += share;
-                paid += share;
+                let balance = &mut self.accounts.entry(node.operator).or_default().balance;
+                *balance = balance.saturating_add(share);
+                paid = paid.saturating_add(share);
             }
         }
-        let remainder = pool - paid;
+        let remainder = pool.saturating_sub(paid);
         if remainder > 0 {
-            *self.reward_pools.entry(Epoch(epoch.0 + 1)).or_default() += remainder;
+            let next_pool = self.reward_pools.entry(next).or_default();
+            *next_pool = next_pool.saturating_add(remainder);
         }
         out.events.push(Event::RewardsPaid { epoch, total: paid });
     }
@@ -257,7 +301,14 @@ impl State {
 
     /// Removes a blob object and its index entry.
     pub(crate) fn forget_blob_object(&mut self, object: &ObjectId, blob_id: &BlobId) {
-        self.blobs.remove(object);
+        if let Some(blob) = self.blobs.remove(object)
+            && let Some(owned) = self.owned_objects.get_mut(&blob.owner)
+        {
+            owned.remove(object);
+            if owned.is_empty() {
+                self.owned_objects.remove(&blob.owner);
+            }
+        }
         if let Some(objects) = self.blob_objects.get_mut(blob_id) {
             objects.remove(object);
             if objects.is_empty() {

@@ -7,8 +7,9 @@ use morsa_core::{
 use redstuff::{BlobId, ENCODING_TYPE_RS2, EncodingConfig};
 
 use crate::apply::Effects;
+use crate::checks::Signatures;
 use crate::error::CommandError;
-use crate::state::{BlobObject, Certification, Node, State, StorageResource};
+use crate::state::{BlobObject, Certification, Node, State, StorageResource, add, sub};
 use morsa_api::coord::Command;
 use morsa_api::coord::Event;
 
@@ -17,8 +18,11 @@ const MIB: u64 = 1 << 20;
 /// Price of `size` bytes at `price` per started MiB, times `epochs`.
 fn cost(price: u64, size: u64, epochs: u32) -> Result<u64, CommandError> {
     let units = u128::from(size.div_ceil(MIB));
-    u64::try_from(u128::from(price) * units * u128::from(epochs))
-        .map_err(|_| CommandError::InvalidArgument { what: "size", reason: "the price overflows".into() })
+    u128::from(price)
+        .checked_mul(units)
+        .and_then(|total| total.checked_mul(u128::from(epochs)))
+        .and_then(|total| u64::try_from(total).ok())
+        .ok_or_else(|| CommandError::InvalidArgument { what: "size", reason: "the price overflows".into() })
 }
 
 fn invalid(what: &'static str, reason: impl Into<String>) -> CommandError {
@@ -31,6 +35,7 @@ impl State {
         &mut self,
         sender: AccountId,
         command: &Command,
+        signatures: Signatures<'_>,
         out: &mut Effects,
     ) -> Result<(), CommandError> {
         match command {
@@ -46,18 +51,19 @@ impl State {
                 self.register_blob(sender, storage, &blob, *deletable, out)
             }
             Command::CertifyBlob { object, certificate } => {
-                self.certify_blob(sender, object, certificate, out)
+                self.certify_blob(sender, object, certificate, signatures, out)
             }
             Command::ExtendBlob { object, epochs } => self.extend_blob(sender, object, *epochs, out),
             Command::DeleteBlob { object } => self.delete_blob(sender, object, out),
             Command::InvalidateBlob { blob_id, certificate } => {
-                self.invalidate_blob(blob_id, certificate, out)
+                self.invalidate_blob(blob_id, certificate, signatures, out)
             }
             Command::Stake { node, amount } => self.stake(sender, node, *amount),
             Command::Unstake { node, amount } => self.unstake(sender, node, *amount),
             Command::RegisterNode { public_key, proof_of_possession, address, capacity } => {
                 self.register_node(sender, public_key, proof_of_possession, address, *capacity)
             }
+            Command::DeregisterNode { node } => self.deregister_node(sender, node),
         }
     }
 
@@ -69,8 +75,15 @@ impl State {
         Ok(())
     }
 
-    fn debit(&mut self, sender: AccountId, amount: u64) {
-        self.accounts.entry(sender).or_default().balance -= amount;
+    /// Takes `amount` from `sender`, which `charge_check` has shown it holds.
+    fn debit(&mut self, sender: AccountId, amount: u64) -> Result<(), CommandError> {
+        sub(&mut self.accounts.entry(sender).or_default().balance, amount, "balance")
+    }
+
+    /// Gives `amount` to `account`. Cannot fail for an amount taken from elsewhere in the
+    /// supply (which fits in a `u64`); checked all the same.
+    fn credit(&mut self, account: AccountId, amount: u64) -> Result<(), CommandError> {
+        add(&mut self.accounts.entry(account).or_default().balance, amount, "balance")
     }
 
     fn transfer(&mut self, sender: AccountId, to: AccountId, amount: u64) -> Result<(), CommandError> {
@@ -78,11 +91,14 @@ impl State {
             return Err(invalid("amount", "must be positive"));
         }
         self.charge_check(sender, amount)?;
-        self.debit(sender, amount);
-        let recipient = self.accounts.entry(to).or_default();
-        recipient.balance =
-            recipient.balance.checked_add(amount).ok_or_else(|| invalid("amount", "overflows"))?;
-        Ok(())
+        if sender != to {
+            self.account(&to)
+                .balance
+                .checked_add(amount)
+                .ok_or(CommandError::Overflow { what: "balance" })?;
+        }
+        self.debit(sender, amount)?;
+        self.credit(to, amount)
     }
 
     /// Checks there is room for `size` more bytes in every epoch of `start..end`.
@@ -102,24 +118,26 @@ impl State {
     fn buy(&mut self, sender: AccountId, start: Epoch, end: Epoch, size: u64) -> Result<(), CommandError> {
         let price = self.params.storage_price_per_mib_epoch;
         let per_epoch = cost(price, size, 1)?;
-        let total = cost(price, size, end.0 - start.0)?;
+        let epochs = end.0.checked_sub(start.0).ok_or(CommandError::Overflow { what: "epochs" })?;
+        let total = cost(price, size, epochs)?;
         self.charge_check(sender, total)?;
         self.capacity_check(start, end, size)?;
-        self.debit(sender, total);
-        self.book(start, end, size, per_epoch);
+        // Every pool stays below the supply, which fits in a u64: the whole price moves from the
+        // balance to the pools. The capacity check bounds `used` by the capacity.
+        for epoch in (start.0..end.0).map(Epoch) {
+            let pool = self.reward_pools.get(&epoch).copied().unwrap_or(0);
+            pool.checked_add(per_epoch).ok_or(CommandError::Overflow { what: "reward pool" })?;
+        }
+        self.debit(sender, total)?;
+        for epoch in (start.0..end.0).map(Epoch) {
+            add(self.used.entry(epoch).or_default(), size, "used capacity")?;
+            add(self.reward_pools.entry(epoch).or_default(), per_epoch, "reward pool")?;
+        }
         Ok(())
     }
 
-    /// Books `size` bytes in `start..end` and credits each epoch's pool with its price.
-    fn book(&mut self, start: Epoch, end: Epoch, size: u64, price_per_epoch: u64) {
-        for epoch in (start.0..end.0).map(Epoch) {
-            *self.used.entry(epoch).or_default() += size;
-            *self.reward_pools.entry(epoch).or_default() += price_per_epoch;
-        }
-    }
-
     fn check_epochs_ahead(&self, end: Epoch) -> Result<(), CommandError> {
-        let ahead = end.0 - self.epoch.0;
+        let ahead = end.0.saturating_sub(self.epoch.0);
         if ahead > self.params.max_epochs_ahead {
             return Err(invalid(
                 "epochs",
@@ -168,10 +186,14 @@ impl State {
     ) -> Result<(), CommandError> {
         let resource = self.owned_storage(sender, id)?;
         if size == 0 || size >= resource.size {
-            return Err(invalid("size", format!("must be between 1 and {}", resource.size - 1)));
+            return Err(invalid(
+                "size",
+                format!("must be between 1 and {}", resource.size.saturating_sub(1)),
+            ));
         }
+        let rest = resource.size.checked_sub(size).ok_or(CommandError::Overflow { what: "size" })?;
         let new = StorageResource { size, ..resource.clone() };
-        self.storage.insert(*id, StorageResource { size: resource.size - size, ..resource });
+        self.storage.insert(*id, StorageResource { size: rest, ..resource });
         let new_id = self.new_object_id(out);
         self.storage.insert(new_id, new);
         Ok(())
@@ -274,8 +296,10 @@ impl State {
         }
         let write_cost = cost(self.params.write_price_per_mib, encoded_size, 1)?;
         self.charge_check(sender, write_cost)?;
-        self.debit(sender, write_cost);
-        *self.reward_pools.entry(self.epoch).or_default() += write_cost;
+        let pool = self.reward_pools.get(&self.epoch).copied().unwrap_or(0);
+        pool.checked_add(write_cost).ok_or(CommandError::Overflow { what: "reward pool" })?;
+        self.debit(sender, write_cost)?;
+        add(self.reward_pools.entry(self.epoch).or_default(), write_cost, "reward pool")?;
         self.storage.remove(storage);
         let object = self.new_object_id(out);
         let end_epoch = resource.end;
@@ -293,6 +317,7 @@ impl State {
             },
         );
         self.blob_objects.entry(derived).or_default().insert(object);
+        self.owned_objects.entry(sender).or_default().insert(object);
         out.events.push(Event::BlobRegistered {
             blob_id: derived,
             object,
@@ -318,6 +343,7 @@ impl State {
         sender: AccountId,
         object: &ObjectId,
         certificate: &Certificate,
+        signatures: Signatures<'_>,
         out: &mut Effects,
     ) -> Result<(), CommandError> {
         let blob = self.owned_blob(sender, object)?;
@@ -332,7 +358,7 @@ impl State {
             false => PersistenceType::Permanent,
         };
         let message = morsa_core::storage_confirmation_message(self.epoch, &blob.blob_id, &persistence);
-        self.committee.verify_certificate(certificate, &message, Threshold::Quorum)?;
+        signatures.certificate(&self.committee, certificate, &message, Threshold::Quorum)?;
         let (blob_id, end_epoch, deletable) = (blob.blob_id, blob.storage.end, blob.deletable);
         let epoch = self.epoch;
         if let Some(blob) = self.blobs.get_mut(object) {
@@ -398,13 +424,14 @@ impl State {
         &mut self,
         blob_id: &BlobId,
         certificate: &Certificate,
+        signatures: Signatures<'_>,
         out: &mut Effects,
     ) -> Result<(), CommandError> {
         if self.invalid_blobs.contains_key(blob_id) {
             return Err(CommandError::InvalidBlob(*blob_id));
         }
         let message = morsa_core::invalid_blob_message(self.epoch, blob_id);
-        self.committee.verify_certificate(certificate, &message, Threshold::Validity)?;
+        signatures.certificate(&self.committee, certificate, &message, Threshold::Validity)?;
         self.invalid_blobs.insert(*blob_id, self.epoch);
         out.events.push(Event::InvalidBlobId { blob_id: *blob_id, epoch: self.epoch });
         Ok(())
@@ -414,14 +441,14 @@ impl State {
         if amount == 0 {
             return Err(invalid("amount", "must be positive"));
         }
-        if !self.nodes.contains_key(node) {
-            return Err(CommandError::UnknownNode(*node));
-        }
+        let total = self.nodes.get(node).ok_or(CommandError::UnknownNode(*node))?.stake;
         self.charge_check(sender, amount)?;
-        self.debit(sender, amount);
-        *self.stakes.entry((sender, *node)).or_default() += amount;
+        // A stake is part of its node's total, which is part of the supply: both fit.
+        total.checked_add(amount).ok_or(CommandError::Overflow { what: "stake" })?;
+        self.debit(sender, amount)?;
+        add(self.stakes.entry((sender, *node)).or_default(), amount, "stake")?;
         if let Some(node) = self.nodes.get_mut(node) {
-            node.stake += amount;
+            add(&mut node.stake, amount, "stake")?;
         }
         Ok(())
     }
@@ -434,15 +461,20 @@ impl State {
                 format!("must be between 1 and the {staked} staked with the node"),
             ));
         }
+        let node_total = self.nodes.get(node).map_or(0, |node| node.stake);
+        node_total.checked_sub(amount).ok_or(CommandError::Overflow { what: "stake" })?;
+        self.account(&sender)
+            .balance
+            .checked_add(amount)
+            .ok_or(CommandError::Overflow { what: "balance" })?;
         match staked - amount {
             0 => self.stakes.remove(&(sender, *node)),
             left => self.stakes.insert((sender, *node), left),
         };
         if let Some(node) = self.nodes.get_mut(node) {
-            node.stake -= amount;
+            sub(&mut node.stake, amount, "stake")?;
         }
-        self.accounts.entry(sender).or_default().balance += amount;
-        Ok(())
+        self.credit(sender, amount)
     }
 }
 
@@ -455,30 +487,81 @@ impl State {
         address: &str,
         capacity: u64,
     ) -> Result<(), CommandError> {
-        if address.is_empty() || address.len() > MAX_ADDRESS_LEN {
-            return Err(invalid("address", format!("must have 1 to {MAX_ADDRESS_LEN} bytes")));
+        crate::address::check_node_address(address, self.params.allow_loopback_addresses)
+            .map_err(|reason| invalid("address", reason))?;
+        let max = self.params.max_node_capacity;
+        if !(crate::genesis::MIN_NODE_CAPACITY..=max).contains(&capacity) {
+            return Err(invalid(
+                "capacity",
+                format!("must be between {} and {max} bytes", crate::genesis::MIN_NODE_CAPACITY),
+            ));
         }
-        public_key
-            .verify_proof_of_possession(proof_of_possession)
-            .map_err(|_| invalid("proof_of_possession", "does not verify for the public key"))?;
         let id = NodeId::from_public_key(public_key);
         if self.nodes.contains_key(&id) {
             return Err(invalid("public_key", format!("node {id} is already registered")));
         }
+        let limit = self.params.max_inactive_nodes;
+        if self.inactive_nodes() >= usize::try_from(limit).unwrap_or(usize::MAX) {
+            return Err(CommandError::TooManyInactiveNodes { limit });
+        }
+        let deposit = self.params.node_deposit;
+        self.charge_check(sender, deposit)?;
+        // The pairing check last: everything cheap has been refused by now.
+        public_key
+            .verify_proof_of_possession(proof_of_possession)
+            .map_err(|_| invalid("proof_of_possession", "does not verify for the public key"))?;
+        self.debit(sender, deposit)?;
         let node = Node {
             public_key: *public_key,
             address: address.to_string(),
             capacity,
             operator: sender,
             stake: 0,
+            deposit,
         };
         self.nodes.insert(id, node);
         Ok(())
     }
-}
 
-/// Longest node address accepted.
-const MAX_ADDRESS_LEN: usize = 256;
+    /// Removes an inactive node: every stake with it returns to its staker, the deposit to
+    /// the operator.
+    fn deregister_node(&mut self, sender: AccountId, id: &NodeId) -> Result<(), CommandError> {
+        let node = self.nodes.get(id).ok_or(CommandError::UnknownNode(*id))?;
+        if node.operator != sender {
+            return Err(CommandError::NotOperator { node: *id, operator: node.operator });
+        }
+        if self.is_active(id) {
+            return Err(CommandError::NodeActive(*id));
+        }
+        let deposit = node.deposit;
+        let stakes: Vec<(AccountId, u64)> = self
+            .stakes
+            .iter()
+            .filter(|((_, node), _)| node == id)
+            .map(|((staker, _), amount)| (*staker, *amount))
+            .collect();
+        // Each refund is part of the supply, which fits in a u64; check the sums before moving any.
+        let mut refunds: std::collections::BTreeMap<AccountId, u64> = std::collections::BTreeMap::new();
+        for (account, amount) in stakes.iter().copied().chain([(sender, deposit)]) {
+            let refund = refunds.entry(account).or_insert(0);
+            add(refund, amount, "refund")?;
+        }
+        for (account, refund) in &refunds {
+            self.account(account)
+                .balance
+                .checked_add(*refund)
+                .ok_or(CommandError::Overflow { what: "balance" })?;
+        }
+        for (staker, _) in &stakes {
+            self.stakes.remove(&(*staker, *id));
+        }
+        self.nodes.remove(id);
+        for (account, refund) in refunds {
+            self.credit(account, refund)?;
+        }
+        Ok(())
+    }
+}
 
 /// The blob fields of a `RegisterBlob` command.
 struct NewBlob<'a> {

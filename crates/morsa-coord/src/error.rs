@@ -113,6 +113,31 @@ pub enum CommandError {
     /// A node report's signature does not verify.
     #[error("the report of node {0} has an invalid signature")]
     BadNodeSignature(NodeId),
+    /// A counter or amount would leave its `u64` range; nothing changed.
+    #[error("{what} would overflow")]
+    Overflow {
+        /// What would overflow.
+        what: &'static str,
+    },
+    /// The bound on registered nodes outside the committees is reached.
+    #[error(
+        "{limit} registered nodes hold no shards already; stake with one of them, or wait until an inactive node deregisters"
+    )]
+    TooManyInactiveNodes {
+        /// The bound, from genesis.
+        limit: u32,
+    },
+    /// Only the node's operator may do this.
+    #[error("node {node} is operated by account {operator}, not by the sender")]
+    NotOperator {
+        /// The node.
+        node: NodeId,
+        /// Its operator.
+        operator: AccountId,
+    },
+    /// The node holds shards in the current or next committee.
+    #[error("node {0} holds shards in the current or next committee; unstake and wait until it leaves both")]
+    NodeActive(NodeId),
     /// A node report about another epoch than the current one.
     #[error("report for {got} but the current epoch is {current}")]
     WrongEpoch {
@@ -144,6 +169,10 @@ impl CommandError {
             Self::UnknownNode(_) => "unknown_node",
             Self::BadNodeSignature(_) => "bad_node_signature",
             Self::WrongEpoch { .. } => "wrong_epoch",
+            Self::Overflow { .. } => "overflow",
+            Self::TooManyInactiveNodes { .. } => "too_many_nodes",
+            Self::NotOperator { .. } => "not_operator",
+            Self::NodeActive(_) => "node_active",
         }
     }
 }

@@ -30,6 +30,58 @@ pub struct Genesis {
     /// Initial account balances.
     #[serde(default)]
     pub accounts: Vec<GenesisAccount>,
+    /// Deposit, bounds and address policy for storage nodes (defaults if absent).
+    #[serde(default)]
+    pub node_rules: NodeRules,
+}
+
+/// What it takes to register a storage node, and what a node may declare.
+///
+/// Registration takes a deposit from the operator's balance, held with the node and refunded
+/// in full when the operator deregisters it (as Sui refunds the storage deposit of a deleted
+/// object, which is what a Walrus node registration pays for): it prices the state a node adds,
+/// not the service. At most `max_inactive_nodes` registered nodes may hold no shards, so that
+/// deposits alone need not bound the state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NodeRules {
+    /// Deposit taken by `RegisterNode`, refunded by `DeregisterNode`.
+    pub deposit: u64,
+    /// Most registered nodes outside the current and next committees.
+    pub max_inactive_nodes: u32,
+    /// Largest capacity a node may declare, in encoded bytes; `n_shards` times it must fit in
+    /// a `u64` so that no committee's capacity can overflow.
+    pub max_node_capacity: u64,
+    /// Accept loopback, link-local and unspecified node addresses: on for a deployment on one
+    /// machine (`morsa cluster`, tests), off everywhere else.
+    pub allow_loopback_addresses: bool,
+}
+
+/// Default node deposit.
+pub const DEFAULT_NODE_DEPOSIT: u64 = 10_000;
+/// Default bound on nodes outside the committees.
+pub const DEFAULT_MAX_INACTIVE_NODES: u32 = 64;
+/// Default largest node capacity: 1 PiB.
+pub const DEFAULT_MAX_NODE_CAPACITY: u64 = 1 << 50;
+/// Smallest capacity a node may register with: 1 MiB.
+pub const MIN_NODE_CAPACITY: u64 = 1 << 20;
+
+impl Default for NodeRules {
+    fn default() -> Self {
+        Self {
+            deposit: DEFAULT_NODE_DEPOSIT,
+            max_inactive_nodes: DEFAULT_MAX_INACTIVE_NODES,
+            max_node_capacity: DEFAULT_MAX_NODE_CAPACITY,
+            allow_loopback_addresses: false,
+        }
+    }
+}
+
+impl NodeRules {
+    /// The rules of a deployment on one machine: defaults, loopback addresses allowed.
+    pub fn local() -> Self {
+        Self { allow_loopback_addresses: true, ..Self::default() }
+    }
 }
 
 /// A storage node known at genesis.
@@ -95,7 +147,7 @@ fn field(field: &'static str, reason: impl Into<String>) -> GenesisError {
     GenesisError::Field { field, reason: reason.into() }
 }
 
-/// Longest chain ID and node address accepted.
+/// Longest chain ID accepted.
 const MAX_NAME_LEN: usize = 256;
 
 impl Genesis {
@@ -120,13 +172,23 @@ impl Genesis {
         if self.nodes.is_empty() {
             return Err(field("nodes", "at least one storage node is needed"));
         }
+        let rules = &self.node_rules;
+        if rules.max_node_capacity.checked_mul(u64::from(self.n_shards)).is_none() {
+            return Err(field(
+                "node_rules.max_node_capacity",
+                format!("{} times {} shards overflows u64", rules.max_node_capacity, self.n_shards),
+            ));
+        }
         let mut nodes = BTreeMap::new();
         let mut stakes = BTreeMap::new();
         for (index, node) in self.nodes.iter().enumerate() {
-            if node.address.is_empty() || node.address.len() > MAX_NAME_LEN {
+            crate::address::check_node_address(&node.address, rules.allow_loopback_addresses).map_err(
+                |reason| field("nodes.address", format!("node {index} ({}): {reason}", node.address)),
+            )?;
+            if node.capacity > rules.max_node_capacity {
                 return Err(field(
-                    "nodes.address",
-                    format!("node {index}: must have 1 to {MAX_NAME_LEN} bytes"),
+                    "nodes.capacity",
+                    format!("node {index}: {} is over node_rules.max_node_capacity", node.capacity),
                 ));
             }
             node.public_key
@@ -139,6 +201,7 @@ impl Genesis {
                 capacity: node.capacity,
                 operator: node.operator,
                 stake: node.stake,
+                deposit: 0,
             };
             if nodes.insert(id, entry).is_some() {
                 return Err(field("nodes.public_key", format!("node {index}: the same key appears twice")));
@@ -168,11 +231,14 @@ impl Genesis {
             write_price_per_mib: self.write_price_per_mib,
             max_epochs_ahead: self.max_epochs_ahead,
             max_shards_per_node: self.max_shards_per_node,
+            node_deposit: rules.deposit,
+            max_inactive_nodes: rules.max_inactive_nodes,
+            max_node_capacity: rules.max_node_capacity,
+            allow_loopback_addresses: rules.allow_loopback_addresses,
         };
         let nobody = Committee { epoch: Epoch(1), n_shards: self.n_shards, members: Vec::new() };
         let committee = crate::apply::committee_from_stakes(&nodes, &params, &nobody, Epoch(1))?;
-        let members = &committee.members;
-        let capacity = members.iter().filter_map(|m| nodes.get(&m.node_id)).map(|node| node.capacity).sum();
+        let capacity = crate::state::committee_capacity(&nodes, &committee);
         Ok(State {
             params,
             time_ms: self.genesis_time_ms,
@@ -187,6 +253,7 @@ impl Genesis {
             storage: BTreeMap::new(),
             blobs: BTreeMap::new(),
             blob_objects: BTreeMap::new(),
+            owned_objects: BTreeMap::new(),
             invalid_blobs: BTreeMap::new(),
             used: BTreeMap::new(),
             reward_pools: BTreeMap::new(),

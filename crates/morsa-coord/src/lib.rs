@@ -6,9 +6,11 @@
 //! machine ([`State::hash`]). Accepted entries emit numbered, hash-chained [`EventRecord`]s.
 //! The durable log, the HTTP server and `morsa coord run` are built around it.
 
+mod address;
 mod apply;
 pub mod apportion;
 mod audit;
+mod checks;
 mod commands;
 mod config;
 mod error;
@@ -17,12 +19,17 @@ mod metrics;
 mod runtime;
 pub mod server;
 mod state;
+mod system_view;
 
-pub use apply::{Applied, apply};
+pub use apply::{Applied, apply, apply_prechecked};
 pub use audit::{AuditError, AuditReport, audit_log, audit_path};
+pub use checks::{Precheck, Prechecked};
 pub use config::{ConfigError, CoordConfig, LOG_FILE};
 pub use error::CommandError;
-pub use genesis::{Genesis, GenesisAccount, GenesisError, GenesisNode};
+pub use genesis::{
+    DEFAULT_MAX_INACTIVE_NODES, DEFAULT_MAX_NODE_CAPACITY, DEFAULT_NODE_DEPOSIT, Genesis, GenesisAccount,
+    GenesisError, GenesisNode, MIN_NODE_CAPACITY, NodeRules,
+};
 pub use morsa_api::coord::{
     BlobObjectSummary, BlobStatus, BlobStatusKind, Command, Event, EventRecord, Input, LogEntry, NodeReport,
     NodeReportKind, SignedTransaction, Transaction,
@@ -30,3 +37,4 @@ pub use morsa_api::coord::{
 pub use morsa_core::hash::Digest;
 pub use runtime::{Coordinator, CoordinatorError, SubmitError, genesis_hash};
 pub use state::{Account, BlobObject, Certification, EpochPhase, Node, Params, State, StorageResource};
+pub use system_view::{MIN_HASH_PAUSE, SystemAnswer, SystemView, ViewError};

@@ -7,10 +7,16 @@
 //! must be restarted, which replays the log.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use morsa_store::{CommandLog, StoreError};
 
-use crate::{Applied, CommandError, EventRecord, Genesis, GenesisError, Input, LogEntry, State, apply};
+use crate::checks::{Prechecked, Signatures};
+use crate::system_view::SystemView;
+use crate::{
+    Applied, CommandError, EventRecord, Genesis, GenesisError, Input, LogEntry, State, apply,
+    apply_prechecked,
+};
 use morsa_core::hash::domain_hash;
 
 /// Meta key under which the log remembers the genesis it belongs to.
@@ -60,6 +66,13 @@ pub struct Coordinator {
     log: CommandLog,
     events: Vec<EventRecord>,
     poisoned: bool,
+    view: Arc<SystemView>,
+}
+
+impl Drop for Coordinator {
+    fn drop(&mut self) {
+        self.view.close();
+    }
 }
 
 /// `H(BCS(genesis))`: what ties a log to its genesis.
@@ -91,35 +104,64 @@ impl Coordinator {
         if let Some(error) = failure {
             return Err(error);
         }
-        Ok(Self { state, log, events, poisoned: false })
+        let view = SystemView::start(state.clone());
+        Ok(Self { state, log, events, poisoned: false, view })
     }
 
     /// Applies `input` at `now_ms` (or the state's time, if later) and commits it. A tick
     /// that has come due is applied and committed first, so inputs never wait on time.
+    ///
+    /// Verifies its signatures on the calling thread; a server verifies them without holding
+    /// the coordinator ([`State::precheck`]) and calls [`Coordinator::submit_prechecked`].
     pub fn submit(&mut self, input: Input, now_ms: u64) -> Result<Applied, SubmitError> {
+        let checks = self.state.precheck(&input).run()?;
+        self.submit_prechecked(input, &checks, now_ms)
+    }
+
+    /// [`Coordinator::submit`] with the signatures in `checks` already verified.
+    ///
+    /// A node report that would change nothing (a repeated or late `EpochSyncDone`) is
+    /// answered with no events and not logged: replaying a signed report costs no write.
+    pub fn submit_prechecked(
+        &mut self,
+        input: Input,
+        checks: &Prechecked,
+        now_ms: u64,
+    ) -> Result<Applied, SubmitError> {
         if self.poisoned {
             return Err(CoordinatorError::Poisoned.into());
         }
         let time_ms = now_ms.max(self.state.time_ms);
         let mut applied = Applied::default();
         if !matches!(input, Input::Tick) && self.state.deadline_due(time_ms).is_some() {
-            applied = self.commit(LogEntry { time_ms, input: Input::Tick })?;
+            applied = self.commit(LogEntry { time_ms, input: Input::Tick }, checks)?;
         }
-        let more = self.commit(LogEntry { time_ms, input })?;
+        if let Input::Node(report) = &input
+            && self.state.check_node_report(report, Signatures::Prechecked(checks))?
+        {
+            return Ok(applied);
+        }
+        let more = self.commit(LogEntry { time_ms, input }, checks)?;
         applied.events.extend(more.events);
         applied.created.extend(more.created);
         Ok(applied)
     }
 
-    fn commit(&mut self, entry: LogEntry) -> Result<Applied, SubmitError> {
-        let applied = apply(&mut self.state, &entry)?;
+    fn commit(&mut self, entry: LogEntry, checks: &Prechecked) -> Result<Applied, SubmitError> {
+        let applied = apply_prechecked(&mut self.state, &entry, checks)?;
         let bytes = bcs::to_bytes(&entry).expect("log entries serialize");
         if let Err(error) = self.log.append(&bytes) {
             self.poisoned = true;
             return Err(CoordinatorError::Store(error).into());
         }
         self.events.extend(applied.events.iter().cloned());
+        self.view.push(entry);
         Ok(applied)
+    }
+
+    /// The copy of the state that answers `GET /v1/system` without this coordinator's lock.
+    pub fn system_view(&self) -> Arc<SystemView> {
+        Arc::clone(&self.view)
     }
 
     /// The current state.

@@ -3,12 +3,20 @@
 //! One [`Coordinator`] sits behind a mutex. Submissions run on blocking threads (each commit
 //! waits for an fsync); reads take the lock briefly. A background task applies a tick whenever
 //! an epoch deadline comes due. If a commit fails the process must restart, so the server stops.
+//!
+//! Nothing expensive happens under the lock: signatures are verified before it is taken (in a
+//! bounded stage), `/v1/system` is answered from a copy of the state, and a commit wakes only
+//! the long-polls its events answer. See [`limits`] for the bounds.
 
+mod limits;
+
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use axum::extract::{DefaultBodyLimit, Path, Query, State as AxumState};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequestParts, Path, Query, State as AxumState};
 use axum::http::StatusCode;
+use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -23,7 +31,10 @@ use redstuff::BlobId;
 use tokio::sync::watch;
 
 use crate::metrics::Metrics;
-use crate::{CommandError, Coordinator, EpochPhase, Input, SubmitError};
+use crate::system_view::SystemAnswer;
+use crate::{CommandError, Coordinator, EpochPhase, Input, Prechecked, SubmitError, SystemView};
+use limits::{Budgets, Gate, ParkError, Waiters};
+use morsa_core::NodeId;
 
 /// Longest any request may take: the longest long-poll plus slack for a slow commit.
 const REQUEST_TIMEOUT: Duration = Duration::from_millis(MAX_WAIT_MS + 15_000);
@@ -31,11 +42,51 @@ const REQUEST_TIMEOUT: Duration = Duration::from_millis(MAX_WAIT_MS + 15_000);
 /// Longest the ticker sleeps before looking at the deadlines again.
 const TICK_CHECK: Duration = Duration::from_secs(1);
 
+/// Transaction signatures verified at once (ed25519, and BLS certificates of certify and
+/// invalidate commands).
+pub const TRANSACTION_VERIFIERS: usize = 2;
+/// Node reports verified at once (one BLS pairing each, or more with a certificate): at most
+/// one core, whatever arrives.
+pub const REPORT_VERIFIERS: usize = 1;
+/// Requests waiting to be verified, per stage, before more are refused with 503.
+pub const MAX_WAITING_VERIFICATIONS: usize = 256;
+/// Node reports verified per second in all (and at once): a flood of forged reports costs at
+/// most this many BLS checks, a fraction of a core; beyond it reports are refused with 503
+/// until the budget refills. Nodes report a few times per epoch.
+pub const REPORT_VERIFICATIONS_PER_SECOND: u32 = 100;
+/// Reports from one client address that may fail verification at once; then one more per
+/// [`FAILED_REPORT_REFILL_MS`]. Beyond it the address's reports are refused with 429 unverified
+/// (when the server records client addresses).
+pub const FAILED_REPORT_BURST: u32 = 16;
+/// See [`FAILED_REPORT_BURST`].
+pub const FAILED_REPORT_REFILL_MS: u32 = 1_000;
+/// Verified reports a node may send at once, and the interval in which it earns one more.
+pub const REPORT_BURST: u32 = 16;
+/// See [`REPORT_BURST`].
+pub const REPORT_REFILL_MS: u32 = 1_000;
+/// `/v1/system` requests waiting for the state hash before more are refused with 503.
+pub const MAX_WAITING_SYSTEM: usize = 256;
+/// Long-polls parked in all, and per client address.
+pub const MAX_PARKED_POLLS: usize = 4096;
+/// See [`MAX_PARKED_POLLS`].
+pub const MAX_PARKED_POLLS_PER_ADDRESS: usize = 64;
+
 /// What the handlers share.
 pub struct Shared {
     coordinator: Mutex<Coordinator>,
-    /// The number of events, published after every commit (for long-polls).
-    events: watch::Sender<u64>,
+    /// Answers `/v1/system` without `coordinator`'s lock.
+    view: Arc<SystemView>,
+    /// Parked long-polls, woken by the commits that answer them.
+    waiters: Waiters,
+    transaction_verifiers: Gate,
+    report_verifiers: Gate,
+    system: Gate,
+    /// Verified reports per node.
+    report_budgets: Budgets<NodeId>,
+    /// Report verifications in all.
+    report_verifications: Budgets<()>,
+    /// Failed report verifications per client address.
+    failed_reports: Budgets<IpAddr>,
     /// Fired when a commit failed and the server must stop.
     fatal: watch::Sender<bool>,
     metrics: Metrics,
@@ -46,8 +97,18 @@ impl Shared {
     pub fn new(coordinator: Coordinator) -> Arc<Self> {
         let count = coordinator.event_count();
         Arc::new(Self {
+            view: coordinator.system_view(),
             coordinator: Mutex::new(coordinator),
-            events: watch::channel(count).0,
+            waiters: Waiters::new(count, MAX_PARKED_POLLS, MAX_PARKED_POLLS_PER_ADDRESS),
+            transaction_verifiers: Gate::new(TRANSACTION_VERIFIERS, MAX_WAITING_VERIFICATIONS),
+            report_verifiers: Gate::new(REPORT_VERIFIERS, MAX_WAITING_VERIFICATIONS),
+            system: Gate::new(1, MAX_WAITING_SYSTEM),
+            report_budgets: Budgets::new(REPORT_BURST, REPORT_REFILL_MS),
+            report_verifications: Budgets::new(
+                REPORT_VERIFICATIONS_PER_SECOND,
+                1_000 / REPORT_VERIFICATIONS_PER_SECOND.max(1),
+            ),
+            failed_reports: Budgets::new(FAILED_REPORT_BURST, FAILED_REPORT_REFILL_MS),
             fatal: watch::channel(false).0,
             metrics: Metrics::default(),
         })
@@ -59,10 +120,11 @@ impl Shared {
         self.coordinator.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Submits `input` now, on the calling (blocking) thread.
-    fn submit(&self, input: Input) -> Result<SubmitResponse, SubmitError> {
+    /// Submits `input`, whose signatures `checks` verified, now, on the calling (blocking)
+    /// thread.
+    fn submit(&self, input: Input, checks: &Prechecked) -> Result<SubmitResponse, SubmitError> {
         let mut coordinator = self.lock();
-        let result = coordinator.submit(input, now_ms());
+        let result = coordinator.submit_prechecked(input, checks, now_ms());
         let count = coordinator.event_count();
         drop(coordinator);
         match &result {
@@ -72,8 +134,13 @@ impl Shared {
                 self.fatal.send_replace(true);
             }
         }
-        self.events.send_replace(count);
+        self.waiters.publish(count);
         result.map(|applied| SubmitResponse { events: applied.events, created: applied.created })
+    }
+
+    /// Entries in the coordinator's log.
+    pub fn log_len(&self) -> Result<u64, morsa_store::StoreError> {
+        self.lock().log_len()
     }
 
     /// A receiver that turns true when the server must stop.
@@ -122,7 +189,8 @@ pub async fn run_ticker(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
         }
         if shared.lock().state().deadline_due(now_ms()).is_some() {
             let shared = Arc::clone(&shared);
-            let result = tokio::task::spawn_blocking(move || shared.submit(Input::Tick)).await;
+            let result =
+                tokio::task::spawn_blocking(move || shared.submit(Input::Tick, &Prechecked::default())).await;
             if let Ok(Err(error)) = result {
                 tracing::error!(%error, "tick failed");
             }
@@ -156,57 +224,174 @@ impl From<SubmitError> for ApiError {
 fn status_of(error: &CommandError) -> StatusCode {
     match error {
         CommandError::BadSignature(_) | CommandError::BadNodeSignature(_) => StatusCode::UNAUTHORIZED,
-        CommandError::NotOwner { .. } => StatusCode::FORBIDDEN,
+        CommandError::NotOwner { .. } | CommandError::NotOperator { .. } => StatusCode::FORBIDDEN,
         CommandError::UnknownObject(_) | CommandError::UnknownNode(_) => StatusCode::NOT_FOUND,
         CommandError::BadNonce { .. }
         | CommandError::BlobState { .. }
         | CommandError::InvalidBlob(_)
         | CommandError::WrongEpoch { .. }
         | CommandError::TickDue { .. }
+        | CommandError::TooManyInactiveNodes { .. }
+        | CommandError::NodeActive(_)
         | CommandError::TimeWentBackwards { .. } => StatusCode::CONFLICT,
         CommandError::InsufficientBalance { .. } => StatusCode::PAYMENT_REQUIRED,
         _ => StatusCode::BAD_REQUEST,
     }
 }
 
-async fn submit(shared: Arc<Shared>, input: Input) -> Result<Json<SubmitResponse>, ApiError> {
-    let outcome = tokio::task::spawn_blocking(move || shared.submit(input)).await.map_err(|_| {
-        ApiError(StatusCode::INTERNAL_SERVER_ERROR, ErrorBody::new("internal", "the submission task failed"))
-    })?;
+fn task_failed(_: tokio::task::JoinError) -> ApiError {
+    ApiError(StatusCode::INTERNAL_SERVER_ERROR, ErrorBody::new("internal", "the submission task failed"))
+}
+
+fn busy(what: &str) -> ApiError {
+    ApiError(
+        StatusCode::SERVICE_UNAVAILABLE,
+        ErrorBody::new("busy", format!("too many {what} are waiting; retry in a moment")),
+    )
+}
+
+fn too_many(code: &str, message: String) -> ApiError {
+    ApiError(StatusCode::TOO_MANY_REQUESTS, ErrorBody::new(code, message))
+}
+
+/// Verifies `input`'s signatures without the coordinator's lock (taking it only to read what
+/// to verify against), in a bounded stage, then applies and commits it.
+async fn submit(
+    shared: Arc<Shared>,
+    input: Input,
+    from: Option<IpAddr>,
+) -> Result<Json<SubmitResponse>, ApiError> {
+    let is_report = matches!(input, Input::Node(_));
+    if is_report {
+        if from.is_some_and(|address| !shared.failed_reports.has(&address)) {
+            shared.metrics.refused("rate_limited");
+            return Err(too_many(
+                "rate_limited",
+                format!(
+                    "too many reports from this address failed verification; it may send one per {FAILED_REPORT_REFILL_MS} ms"
+                ),
+            ));
+        }
+        if !shared.report_verifications.take(&()) {
+            shared.metrics.refused("busy");
+            return Err(busy("node reports"));
+        }
+    }
+    let gate = if is_report { &shared.report_verifiers } else { &shared.transaction_verifiers };
+    let permit = gate.enter().await.map_err(|_| busy("submissions"))?;
+    let (input, checks) = {
+        let shared = Arc::clone(&shared);
+        tokio::task::spawn_blocking(move || {
+            let precheck = shared.lock().state().precheck(&input);
+            (input, precheck.run())
+        })
+        .await
+        .map_err(task_failed)?
+    };
+    drop(permit);
+    let checks = match checks {
+        Ok(checks) => checks,
+        Err(error) => {
+            if let (true, Some(address)) = (is_report, from) {
+                shared.failed_reports.take(&address);
+            }
+            shared.metrics.refused(error.code());
+            return Err(SubmitError::Refused(error).into());
+        }
+    };
+    if let Input::Node(report) = &input
+        && !shared.report_budgets.take(&report.node)
+    {
+        shared.metrics.refused("rate_limited");
+        return Err(too_many(
+            "rate_limited",
+            format!(
+                "node {} sent more than {REPORT_BURST} reports in a short time; it may send one per {REPORT_REFILL_MS} ms",
+                report.node
+            ),
+        ));
+    }
+    let outcome =
+        tokio::task::spawn_blocking(move || shared.submit(input, &checks)).await.map_err(task_failed)?;
     Ok(Json(outcome?))
+}
+
+/// The client's IP address, when the server records it (served with connect info).
+struct ClientAddress(Option<IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|info| info.0.ip())))
+    }
 }
 
 async fn post_transaction(
     AxumState(shared): AxumState<Arc<Shared>>,
+    ClientAddress(from): ClientAddress,
     Json(transaction): Json<SignedTransaction>,
 ) -> Result<Json<SubmitResponse>, ApiError> {
-    submit(shared, Input::Transaction(transaction)).await
+    submit(shared, Input::Transaction(transaction), from).await
 }
 
 async fn post_node_report(
     AxumState(shared): AxumState<Arc<Shared>>,
+    ClientAddress(from): ClientAddress,
     Json(report): Json<NodeReport>,
 ) -> Result<Json<SubmitResponse>, ApiError> {
-    submit(shared, Input::Node(report)).await
+    submit(shared, Input::Node(report), from).await
 }
 
 async fn get_events(
     AxumState(shared): AxumState<Arc<Shared>>,
+    ClientAddress(address): ClientAddress,
     Query(query): Query<EventsQuery>,
-) -> Json<EventsPage> {
+) -> Result<Json<EventsPage>, ApiError> {
     let from = query.after.map_or(0, |after| after.saturating_add(1));
     let limit = query.limit.unwrap_or(MAX_EVENTS_PAGE).clamp(1, MAX_EVENTS_PAGE);
     let wait = Duration::from_millis(query.wait_ms.unwrap_or(0).min(MAX_WAIT_MS));
-    let mut counts = shared.events.subscribe();
-    if *counts.borrow_and_update() <= from && !wait.is_zero() {
-        // Woken by every commit; give up when the wait is over.
-        let _ = tokio::time::timeout(wait, counts.wait_for(|count| *count > from)).await;
+    if let Some(after) = query.after {
+        // `after` may name the last event or the one after it (a client that saw nothing
+        // yet); anything further is a mistake, and parking it would only hold resources.
+        let count = shared.lock().event_count();
+        if after > count {
+            return Err(ApiError(
+                StatusCode::BAD_REQUEST,
+                ErrorBody::new(
+                    "after_beyond_head",
+                    format!(
+                        "after={after} is beyond the {count} events that exist; ask with after < {count}"
+                    ),
+                ),
+            ));
+        }
+    }
+    if !wait.is_zero() {
+        match shared.waiters.park(from, address) {
+            Ok(Some(mut parked)) => {
+                // Woken only by the commit whose events answer this poll.
+                let _ = tokio::time::timeout(wait, &mut parked.woken).await;
+            }
+            Ok(None) => {}
+            Err(ParkError::TooMany) => {
+                return Err(ApiError(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    ErrorBody::new(
+                        "too_many_polls",
+                        format!(
+                            "too many long-polls are parked (at most {MAX_PARKED_POLLS}, {MAX_PARKED_POLLS_PER_ADDRESS} per address); retry later or poll without wait_ms"
+                        ),
+                    ),
+                ));
+            }
+        }
     }
     let coordinator = shared.lock();
-    Json(EventsPage {
+    Ok(Json(EventsPage {
         events: coordinator.events_from(from, limit).to_vec(),
         count: coordinator.event_count(),
-    })
+    }))
 }
 
 async fn get_blob(
@@ -230,24 +415,27 @@ async fn get_committee(AxumState(shared): AxumState<Arc<Shared>>) -> Json<Commit
     })
 }
 
-async fn get_system(AxumState(shared): AxumState<Arc<Shared>>) -> Json<SystemInfo> {
-    let coordinator = shared.lock();
-    let state = coordinator.state();
-    Json(SystemInfo {
-        chain_id: state.params.chain_id.clone(),
-        epoch: state.epoch,
-        n_shards: state.params.n_shards,
-        epoch_duration_ms: state.params.epoch_duration_ms,
-        epoch_start_ms: state.epoch_start_ms(state.epoch),
-        storage_price_per_mib_epoch: state.params.storage_price_per_mib_epoch,
-        write_price_per_mib: state.params.write_price_per_mib,
-        max_epochs_ahead: state.params.max_epochs_ahead,
-        capacity: state.capacity,
-        used: state.used.get(&state.epoch).copied().unwrap_or(0),
-        time_ms: state.time_ms,
-        event_count: state.event_count,
-        state_hash: hex::encode(state.hash()),
-    })
+/// Answered from the coordinator's copy of the state, never under its lock; one request at a
+/// time computes the hash, at a bounded pace, and each answer serves every request that
+/// arrived before it (see [`SystemView`]).
+async fn get_system(AxumState(shared): AxumState<Arc<Shared>>) -> Result<Json<SystemInfo>, ApiError> {
+    let covering = shared.view.committed();
+    let _permit = shared.system.enter().await.map_err(|_| busy("system requests"))?;
+    loop {
+        let view = Arc::clone(&shared.view);
+        let answer =
+            tokio::task::spawn_blocking(move || view.system_info(covering)).await.map_err(task_failed)?;
+        match answer {
+            Ok(SystemAnswer::Ready(info)) => return Ok(Json(*info)),
+            Ok(SystemAnswer::NotBefore(at)) => tokio::time::sleep_until(at.into()).await,
+            Err(error) => {
+                return Err(ApiError(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    ErrorBody::new("internal", error.to_string()),
+                ));
+            }
+        }
+    }
 }
 
 async fn get_account(
@@ -260,12 +448,7 @@ async fn get_account(
     let coordinator = shared.lock();
     let state = coordinator.state();
     let account = state.account(&id);
-    let stakes = state
-        .stakes
-        .iter()
-        .filter(|((staker, _), _)| *staker == id)
-        .map(|((_, node), stake)| (*node, *stake))
-        .collect();
+    let stakes = state.stakes_of(&id);
     Ok(Json(AccountInfo { id, balance: account.balance, nonce: account.nonce, stakes }))
 }
 
@@ -285,7 +468,12 @@ async fn get_account_blobs(
 async fn get_metrics(AxumState(shared): AxumState<Arc<Shared>>) -> impl IntoResponse {
     let text = {
         let coordinator = shared.lock();
-        shared.metrics.render(coordinator.state(), coordinator.event_count())
+        let mut text = shared.metrics.render(coordinator.state(), coordinator.event_count());
+        let parked = shared.waiters.parked();
+        text.push_str(&format!(
+            "# HELP morsa_coord_parked_polls Long-polls waiting for events.\n# TYPE morsa_coord_parked_polls gauge\nmorsa_coord_parked_polls {parked}\n"
+        ));
+        text
     };
     ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
 }
@@ -316,3 +504,6 @@ pub async fn serve(
     }
     result
 }
+
+#[cfg(test)]
+mod tests;

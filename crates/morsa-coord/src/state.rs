@@ -29,6 +29,14 @@ pub struct Params {
     pub max_epochs_ahead: u32,
     /// Cap on shards per node.
     pub max_shards_per_node: u16,
+    /// Deposit a `RegisterNode` takes from the operator's balance, refunded by `DeregisterNode`.
+    pub node_deposit: u64,
+    /// Most registered nodes outside the current and next committees.
+    pub max_inactive_nodes: u32,
+    /// Largest capacity one node may declare, in encoded bytes.
+    pub max_node_capacity: u64,
+    /// Whether node addresses may be loopback, link-local or unspecified (local deployments).
+    pub allow_loopback_addresses: bool,
 }
 
 /// A storage node.
@@ -44,6 +52,8 @@ pub struct Node {
     pub operator: AccountId,
     /// Total stake with the node.
     pub stake: u64,
+    /// Deposit held while the node is registered (returned to `operator` on deregistration).
+    pub deposit: u64,
 }
 
 /// An account.
@@ -139,6 +149,8 @@ pub struct State {
     pub blobs: BTreeMap<ObjectId, BlobObject>,
     /// Blob objects per blob ID.
     pub blob_objects: BTreeMap<BlobId, BTreeSet<ObjectId>>,
+    /// Blob objects per owner, so that listing an account's blobs reads only its own.
+    pub owned_objects: BTreeMap<AccountId, BTreeSet<ObjectId>>,
     /// Blob IDs proven invalid, with the epoch of invalidation.
     pub invalid_blobs: BTreeMap<BlobId, Epoch>,
     /// Bytes reserved per epoch (resources and blobs).
@@ -173,11 +185,13 @@ impl State {
 
     /// The earliest time a tick would change something, if any is pending.
     pub fn next_deadline_ms(&self) -> Option<u64> {
+        // The last epoch a u32 can number has no successor, so nothing is ever due in it.
+        let next = Epoch(self.epoch.0.checked_add(1)?);
         if self.next_committee.is_none() {
             return Some(self.selection_due_ms());
         }
         match self.phase {
-            EpochPhase::Done => Some(self.epoch_start_ms(Epoch(self.epoch.0 + 1))),
+            EpochPhase::Done => Some(self.epoch_start_ms(next)),
             EpochPhase::Changing { .. } => None,
         }
     }
@@ -202,23 +216,34 @@ impl State {
     ) -> (Vec<morsa_api::coord::OwnedBlob>, bool) {
         use std::ops::Bound;
         let start = after.map_or(Bound::Unbounded, Bound::Excluded);
-        let mut owned =
-            self.blobs.range((start, Bound::Unbounded)).filter(|(_, blob)| blob.owner == *owner).map(
-                |(object, blob)| morsa_api::coord::OwnedBlob {
-                    object: *object,
-                    blob_id: blob.blob_id,
-                    size: blob.size,
-                    encoded_size: blob.encoded_size,
-                    deletable: blob.deletable,
-                    registered_epoch: blob.registered_epoch,
-                    end_epoch: blob.storage.end,
-                    certified_epoch: blob.certified.as_ref().map(|certification| certification.epoch),
-                    invalid: self.invalid_blobs.contains_key(&blob.blob_id),
-                },
-            );
+        let mut owned = self
+            .owned_objects
+            .get(owner)
+            .into_iter()
+            .flat_map(|objects| objects.range((start, Bound::Unbounded)))
+            .filter_map(|object| self.blobs.get(object).map(|blob| (object, blob)))
+            .map(|(object, blob)| morsa_api::coord::OwnedBlob {
+                object: *object,
+                blob_id: blob.blob_id,
+                size: blob.size,
+                encoded_size: blob.encoded_size,
+                deletable: blob.deletable,
+                registered_epoch: blob.registered_epoch,
+                end_epoch: blob.storage.end,
+                certified_epoch: blob.certified.as_ref().map(|certification| certification.epoch),
+                invalid: self.invalid_blobs.contains_key(&blob.blob_id),
+            });
         let page: Vec<_> = owned.by_ref().take(limit).collect();
         let more = owned.next().is_some();
         (page, more)
+    }
+
+    /// The stakes of `staker`, per node: a range of the stake map, not a scan of it.
+    pub fn stakes_of(&self, staker: &AccountId) -> Vec<(NodeId, u64)> {
+        self.stakes
+            .range((*staker, NodeId([0; 32]))..=(*staker, NodeId([u8::MAX; 32])))
+            .map(|((_, node), stake)| (*node, *stake))
+            .collect()
     }
 
     /// The status of `blob_id`.
@@ -262,11 +287,58 @@ impl State {
         self.capacity.saturating_sub(self.used.get(&epoch).copied().unwrap_or(0))
     }
 
-    /// Sum of every balance, stake and unpaid reward pool: constant across all entries.
+    /// Sum of every balance, stake, node deposit and unpaid reward pool: constant across all
+    /// entries, and at most `u64::MAX` (checked at genesis), so no single amount can overflow.
     pub fn total_supply(&self) -> u128 {
         let balances: u128 = self.accounts.values().map(|account| u128::from(account.balance)).sum();
         let stakes: u128 = self.stakes.values().map(|stake| u128::from(*stake)).sum();
         let pools: u128 = self.reward_pools.values().map(|pool| u128::from(*pool)).sum();
-        balances + stakes + pools
+        let deposits: u128 = self.nodes.values().map(|node| u128::from(node.deposit)).sum();
+        balances + stakes + pools + deposits
     }
+
+    /// Capacity of the members of `committee`. It cannot overflow: a committee has at most
+    /// `n_shards` members and genesis checks that `n_shards × max_node_capacity` fits in a
+    /// `u64`; it saturates rather than wrap all the same.
+    pub(crate) fn committee_capacity(&self, committee: &Committee) -> u64 {
+        committee_capacity(&self.nodes, committee)
+    }
+
+    /// Registered nodes in neither the current committee nor the next one.
+    pub fn inactive_nodes(&self) -> usize {
+        let mut active: BTreeSet<&NodeId> =
+            self.committee.members.iter().map(|member| &member.node_id).collect();
+        if let Some(next) = &self.next_committee {
+            active.extend(next.members.iter().map(|member| &member.node_id));
+        }
+        let registered_active = active.into_iter().filter(|node| self.nodes.contains_key(node)).count();
+        self.nodes.len().saturating_sub(registered_active)
+    }
+
+    /// Whether `node` holds shards in the current committee or the selected next one.
+    pub fn is_active(&self, node: &NodeId) -> bool {
+        self.committee.member_by_node(node).is_some()
+            || self.next_committee.as_ref().is_some_and(|next| next.member_by_node(node).is_some())
+    }
+}
+
+/// Capacity of the members of `committee` among `nodes` (see [`State::committee_capacity`]).
+pub(crate) fn committee_capacity(nodes: &BTreeMap<NodeId, Node>, committee: &Committee) -> u64 {
+    committee
+        .members
+        .iter()
+        .filter_map(|member| nodes.get(&member.node_id))
+        .fold(0u64, |total, node| total.saturating_add(node.capacity))
+}
+
+/// Adds `amount` to `counter`, or fails naming `what` if the sum does not fit.
+pub(crate) fn add(counter: &mut u64, amount: u64, what: &'static str) -> Result<(), crate::CommandError> {
+    *counter = counter.checked_add(amount).ok_or(crate::CommandError::Overflow { what })?;
+    Ok(())
+}
+
+/// Subtracts `amount` from `counter`, or fails naming `what` if it would go below zero.
+pub(crate) fn sub(counter: &mut u64, amount: u64, what: &'static str) -> Result<(), crate::CommandError> {
+    *counter = counter.checked_sub(amount).ok_or(crate::CommandError::Overflow { what })?;
+    Ok(())
 }

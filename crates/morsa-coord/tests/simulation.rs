@@ -232,7 +232,7 @@ fn command_kind(command: &Command) -> &'static str {
         Command::DeleteBlob { .. } => "delete",
         Command::InvalidateBlob { .. } => "invalidate",
         Command::Stake { .. } | Command::Unstake { .. } => "stake",
-        Command::RegisterNode { .. } => "register_node",
+        Command::RegisterNode { .. } | Command::DeregisterNode { .. } => "register_node",
     }
 }
 

@@ -160,7 +160,7 @@ pub enum Command {
         amount: u64,
     },
     /// Registers a new storage node operated by the sender; it joins a committee once it has
-    /// stake at a committee selection.
+    /// stake at a committee selection. Takes the deployment's node deposit from the balance.
     RegisterNode {
         /// The node's BLS key (its node ID derives from it).
         public_key: BlsPublicKey,
@@ -170,6 +170,12 @@ pub enum Command {
         address: String,
         /// Encoded bytes the node commits to store.
         capacity: u64,
+    },
+    /// Removes a node the sender operates and that holds no shards in the current or next
+    /// committee: its stakes go back to their stakers and its deposit to the sender.
+    DeregisterNode {
+        /// The node.
+        node: NodeId,
     },
 }
 

@@ -110,6 +110,7 @@ impl System {
             max_shards_per_node: n_shards,
             nodes: genesis_nodes,
             accounts: vec![GenesisAccount { id: user.id(), balance: 1 << 50 }],
+            node_rules: morsa_coord::NodeRules::local(),
         };
         let coordinator = Coordinator::open(&genesis, &dir.path().join("coord.redb")).unwrap();
         let (coord_listener, coord_address) = listener().await;

@@ -36,6 +36,7 @@ fn genesis(keys: &[BlsSecretKey]) -> Genesis {
             })
             .collect(),
         accounts: vec![GenesisAccount { id: user.id(), balance: 1000 }],
+        node_rules: crate::NodeRules::local(),
     }
 }
 

@@ -55,6 +55,7 @@ pub fn genesis(n_nodes: u8, n_shards: u16, stakes: &[u64]) -> (Genesis, Vec<BlsS
         max_shards_per_node: n_shards,
         nodes,
         accounts: users.iter().map(|user| GenesisAccount { id: user.id(), balance: 1_000_000 }).collect(),
+        node_rules: morsa_coord::NodeRules::local(),
     };
     (genesis, node_keys, users)
 }
