@@ -25,8 +25,10 @@ use tokio::task::JoinSet;
 use crate::peers::{Peer, Peers};
 use crate::repair_queue::Missing;
 
-/// Times a peer may answer `over_budget` for one target before it is given up for it.
-const MAX_OVER_BUDGET: u8 = 3;
+/// Times a peer may answer `over_budget` for one target before it is given up for it. Nodes
+/// build answers of up to 8 MiB by default (`max_recovery_answer_bytes`), a quarter of what a
+/// client accepts: a full batch may take several rounds from the same peer.
+const MAX_OVER_BUDGET: u8 = 8;
 
 /// One sliver to rebuild and the symbols gathered for it.
 #[derive(Debug)]

@@ -1,0 +1,157 @@
+//! Serving HTTP within bounds (feature `server`): one accept loop for every Morsa server (the
+//! storage node and the coordinator), so that none can be taken down by connections alone.
+//!
+//! - **Connection cap** ([`ServeLimits::max_connections`]): a semaphore of connections. When
+//!   it is full, a new connection takes the place of the oldest connection that has no request
+//!   in flight (a slow-header or idle keep-alive connection); when every connection is busy, the
+//!   new one is closed at once. So a flood of silent or slow-header connections can never keep
+//!   a health probe out, and file descriptors stay bounded.
+//! - **Header-read timeout** ([`ServeLimits::header_read_timeout`]): once a request's first byte
+//!   has arrived, its headers must be in within this time.
+//! - **Idle timeout** ([`ServeLimits::idle_timeout`]): a connection with no request in flight
+//!   and no bytes moving either way for this long is closed.
+//! - **Write timeout** ([`ServeLimits::write_timeout`]): a connection whose peer has read none of
+//!   the answer for this long (a write waiting the whole time) is closed, which frees the
+//!   answer's memory. This is a stall timeout, like nginx's `send_timeout`: a slow reader that
+//!   keeps reading is not cut.
+//!
+//! Handlers see the peer's address as axum's `ConnectInfo<SocketAddr>`. Answers whose memory
+//! must be accounted until it is written are built with [`owned_bytes`].
+
+mod body;
+mod connection;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, watch};
+
+pub use body::owned_bytes;
+use connection::{Connection, Registry};
+
+/// The bounds of [`serve`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServeLimits {
+    /// Connections held open at once.
+    pub max_connections: usize,
+    /// From a request's first byte to the end of its headers.
+    pub header_read_timeout: Duration,
+    /// Longest a connection may sit with no request in flight and no bytes moving.
+    pub idle_timeout: Duration,
+    /// Longest an answer may wait for its peer to read any of it.
+    pub write_timeout: Duration,
+}
+
+impl Default for ServeLimits {
+    fn default() -> Self {
+        Self {
+            max_connections: 1024,
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            write_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// How long to wait after an accept error (e.g. out of file descriptors) before the next
+/// accept, so that the loop does not spin.
+const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
+
+/// Serves `router` on `listener` (HTTP/1.1) within `limits` until `shutdown` resolves; then
+/// stops accepting, lets the requests in flight finish, and returns once every connection is
+/// closed (idle ones at once).
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    limits: ServeLimits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let max = limits.max_connections.max(1);
+    let slots = Arc::new(Semaphore::new(max));
+    let registry = Arc::new(Registry::new(max));
+    let (stop, stopping) = watch::channel(false);
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    tracing::warn!(%error, "accepting a connection failed");
+                    tokio::time::sleep(ACCEPT_ERROR_PAUSE).await;
+                    continue;
+                }
+            },
+        };
+        let slot = match Arc::clone(&slots).try_acquire_owned() {
+            Ok(slot) => slot,
+            Err(_) => {
+                // Full: make room by closing the oldest connection without a request in flight,
+                // and wait for its slot (it is given back as soon as its task sees the eviction).
+                if !registry.evict_oldest_idle() {
+                    tracing::debug!(%peer, "every connection is busy; closing a new one");
+                    drop(stream);
+                    continue;
+                }
+                match Arc::clone(&slots).acquire_owned().await {
+                    Ok(slot) => slot,
+                    Err(_) => break,
+                }
+            }
+        };
+        let connection = registry.open();
+        tokio::spawn(serve_connection(stream, peer, router.clone(), limits, connection, stopping.clone(), slot));
+    }
+    drop(listener);
+    stop.send_replace(true);
+    // Every connection task holds a slot until it ends.
+    let _all = slots.acquire_many(u32::try_from(max).unwrap_or(u32::MAX)).await;
+    Ok(())
+}
+
+async fn serve_connection(
+    stream: tokio::net::TcpStream,
+    peer: SocketAddr,
+    router: Router,
+    limits: ServeLimits,
+    connection: Arc<Connection>,
+    mut stopping: watch::Receiver<bool>,
+    _slot: tokio::sync::OwnedSemaphorePermit,
+) {
+    let _ = stream.set_nodelay(true);
+    let io = hyper_util::rt::TokioIo::new(connection::Watched::new(stream, Arc::clone(&connection)));
+    let service = connection::Service::new(router, peer, Arc::clone(&connection));
+    let served = hyper::server::conn::http1::Builder::new().serve_connection(io, service);
+    tokio::pin!(served);
+    let mut draining = *stopping.borrow();
+    if draining {
+        served.as_mut().graceful_shutdown();
+    }
+    loop {
+        tokio::select! {
+            result = served.as_mut() => {
+                if let Err(error) = result {
+                    tracing::debug!(%peer, %error, "a connection ended with an error");
+                }
+                break;
+            }
+            changed = stopping.changed(), if !draining => {
+                draining = true;
+                if changed.is_ok() {
+                    served.as_mut().graceful_shutdown();
+                }
+            }
+            reason = connection.expired(&limits) => {
+                tracing::debug!(%peer, reason, "closing a connection");
+                break;
+            }
+        }
+    }
+    connection.close();
+}
+
+#[cfg(test)]
+mod tests;
