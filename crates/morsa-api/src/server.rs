@@ -23,6 +23,7 @@ mod connection;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::Router;
@@ -31,6 +32,62 @@ use tokio::sync::{Semaphore, watch};
 
 pub use body::owned_bytes;
 use connection::{Connection, Registry};
+
+/// Connections closed by the limits, since the process started (all servers of the process
+/// together): for metrics and tests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ServeStats {
+    /// Closed to make room for a new connection at the cap.
+    pub evicted: u64,
+    /// New connections closed at once: the cap was reached and every connection was busy.
+    pub refused: u64,
+    /// Closed because a request's headers were late.
+    pub header_timeouts: u64,
+    /// Closed because they were idle.
+    pub idle_timeouts: u64,
+    /// Closed because their peer read none of an answer for the write timeout.
+    pub write_timeouts: u64,
+}
+
+static STATS: [AtomicU64; 5] = [const { AtomicU64::new(0) }; 5];
+
+/// Why a connection was closed by the limits.
+#[derive(Debug, Clone, Copy)]
+enum Closed {
+    Evicted,
+    Refused,
+    HeaderTimeout,
+    IdleTimeout,
+    WriteTimeout,
+}
+
+impl Closed {
+    fn count(self) {
+        STATS[self as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn reason(self) -> &'static str {
+        match self {
+            Self::Evicted => "the connection cap was reached and it had no request in flight",
+            Self::Refused => "the connection cap was reached and every connection was busy",
+            Self::HeaderTimeout => "a request's headers did not arrive within the header-read timeout",
+            Self::IdleTimeout => "it was idle for the idle timeout",
+            Self::WriteTimeout => "its peer read none of the answer within the write timeout",
+        }
+    }
+}
+
+/// What the limits have closed so far in this process.
+pub fn stats() -> ServeStats {
+    let get = |closed: Closed| STATS[closed as usize].load(Ordering::Relaxed);
+    ServeStats {
+        evicted: get(Closed::Evicted),
+        refused: get(Closed::Refused),
+        header_timeouts: get(Closed::HeaderTimeout),
+        idle_timeouts: get(Closed::IdleTimeout),
+        write_timeouts: get(Closed::WriteTimeout),
+    }
+}
 
 /// The bounds of [`serve`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,7 +149,8 @@ pub async fn serve(
                 // Full: make room by closing the oldest connection without a request in flight,
                 // and wait for its slot (it is given back as soon as its task sees the eviction).
                 if !registry.evict_oldest_idle() {
-                    tracing::debug!(%peer, "every connection is busy; closing a new one");
+                    tracing::debug!(%peer, reason = Closed::Refused.reason(), "closing a new connection");
+                    Closed::Refused.count();
                     drop(stream);
                     continue;
                 }
@@ -144,8 +202,9 @@ async fn serve_connection(
                     served.as_mut().graceful_shutdown();
                 }
             }
-            reason = connection.expired(&limits) => {
-                tracing::debug!(%peer, reason, "closing a connection");
+            closed = connection.expired(&limits) => {
+                tracing::debug!(%peer, reason = closed.reason(), "closing a connection");
+                closed.count();
                 break;
             }
         }

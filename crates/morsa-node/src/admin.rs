@@ -39,11 +39,16 @@ impl AdminToken {
     /// A new random token, written to [`TOKEN_FILE`] in `dir` with mode 0600 (replacing the
     /// previous one: a restart invalidates old tokens).
     pub fn create(dir: &Path) -> std::io::Result<Self> {
+        Self::create_at(&token_path(dir))
+    }
+
+    /// A new random token, written to `path` with mode 0600 (replacing what was there).
+    pub fn create_at(path: &Path) -> std::io::Result<Self> {
         use rand::RngCore as _;
         let mut bytes = [0u8; 32];
         rand::rng().fill_bytes(&mut bytes);
         let token = Self(hex::encode(bytes));
-        write_private(&dir.join(TOKEN_FILE), token.0.as_bytes())?;
+        write_private(path, token.0.as_bytes())?;
         Ok(token)
     }
 

@@ -154,6 +154,8 @@ pub struct Gathered {
     pub fetched_bytes: u64,
     /// Peers that sent bad symbols.
     pub bad_peers: HashSet<NodeId>,
+    /// Peers whose symbols all checked out against their proofs.
+    pub good_peers: HashSet<NodeId>,
 }
 
 type Answer = (usize, Vec<usize>, Result<RecoveryBatchResponse, ClientError>);
@@ -251,6 +253,9 @@ where
         for peer in &round.bad_peers {
             stats.suspect(peer);
         }
+        for peer in round.good_peers.difference(&round.bad_peers) {
+            stats.vouch(peer);
+        }
         gathered.bad_peers.extend(round.bad_peers);
     }
     gathered
@@ -275,8 +280,11 @@ fn absorb_all(wants: &mut [Want], peers: &[Arc<Peer>], answers: Vec<Answer>, pro
             let want = &mut wants[position];
             match item.outcome {
                 RecoveryOutcome::Symbols(symbols) => {
+                    let sent = !symbols.is_empty();
                     if want.absorb(peer, symbols, proofs) {
                         round.bad_peers.insert(peer.node_id);
+                    } else if proofs && sent {
+                        round.good_peers.insert(peer.node_id);
                     }
                 }
                 RecoveryOutcome::Error(body)

@@ -208,7 +208,7 @@ async fn put_metadata(
             Ok(stored())
         }
         Err(ApiError(NodeErrorCode::NotRegistered, _)) if query.pending => {
-            served.pending.check_room(limit)?;
+            served.pending.check_room(announced(&request, limit))?;
             let body = read_body(request.into_body(), limit).await?;
             // Metadata must hash to the blob ID it claims: that needs no registration.
             let (node, checked) = (Arc::clone(&served.node), body.clone());
@@ -217,6 +217,11 @@ async fn put_metadata(
         }
         Err(error) => Err(error),
     }
+}
+
+/// The body length a request announces, at most `limit` (`limit` if it announces none).
+fn announced(request: &axum::extract::Request, limit: usize) -> usize {
+    request.body().size_hint().exact().and_then(|len| usize::try_from(len).ok()).unwrap_or(limit).min(limit)
 }
 
 /// Holds an upload of a blob not registered yet (202), or stores it at once if the
@@ -265,7 +270,7 @@ async fn put_sliver(
             // Held only for the shards this node owns, within the buffer's room.
             served.node.owned_shard_of(&blob_id, pair)?;
             let limit = max_sliver_body(served.node.config());
-            served.pending.check_room(limit)?;
+            served.pending.check_room(announced(&request, limit))?;
             let body = read_body(request.into_body(), limit).await?;
             hold(&served, blob_id, PendingKind::Sliver { pair, kind }, body).await
         }

@@ -20,7 +20,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::Notify;
 use tower::ServiceExt as _;
 
-use super::ServeLimits;
+use super::{Closed, ServeLimits};
 use super::body::Guarded;
 
 /// A connection's state, shared by its byte stream, its service and its watchdog. Times are
@@ -79,33 +79,33 @@ impl Connection {
     }
 
     /// Why the connection must be closed now, if it must.
-    fn overdue(&self, limits: &ServeLimits) -> Option<&'static str> {
+    fn overdue(&self, limits: &ServeLimits) -> Option<Closed> {
         let now = self.now();
         let older_than = |since: u64, limit: Duration| {
             since != 0 && u128::from(now.saturating_sub(since - 1)) >= limit.as_millis()
         };
         if older_than(self.write_blocked_since.load(Ordering::Acquire), limits.write_timeout) {
-            return Some("its peer read none of the answer within the write timeout");
+            return Some(Closed::WriteTimeout);
         }
         if self.in_flight.load(Ordering::Acquire) > 0 {
             return None;
         }
         if older_than(self.request_since.load(Ordering::Acquire), limits.header_read_timeout) {
-            return Some("a request's headers did not arrive within the header-read timeout");
+            return Some(Closed::HeaderTimeout);
         }
         if older_than(self.last_activity.load(Ordering::Acquire) + 1, limits.idle_timeout) {
-            return Some("it was idle for the idle timeout");
+            return Some(Closed::IdleTimeout);
         }
         None
     }
 
     /// Resolves with the reason once the connection is overdue or evicted.
-    pub(super) async fn expired(&self, limits: &ServeLimits) -> &'static str {
+    pub(super) async fn expired(&self, limits: &ServeLimits) -> Closed {
         let shortest = limits.header_read_timeout.min(limits.idle_timeout).min(limits.write_timeout);
         let tick = (shortest / 4).clamp(Duration::from_millis(5), Duration::from_secs(1));
         loop {
             tokio::select! {
-                () = self.evict.notified() => return "the connection cap was reached and it had no request in flight",
+                () = self.evict.notified() => return Closed::Evicted,
                 () = tokio::time::sleep(tick) => {}
             }
             if let Some(reason) = self.overdue(limits) {
