@@ -100,9 +100,11 @@ pub async fn start(limits: Limits, blob_len: usize) -> Running {
     Running { node, served, address, client, encoded, dir }
 }
 
-/// A connection to `address` from loopback address `127.0.0.<from>`.
+/// A connection to `address` from loopback address `127.0.0.<from>`, with a small receive
+/// buffer (as a client that means never to read sets it: the answer stays with the node).
 pub async fn connect_from(address: SocketAddr, from: u8) -> TcpStream {
     let socket = TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
     socket.bind(SocketAddr::from(([127, 0, 0, from], 0))).unwrap();
     socket.connect(address).await.unwrap()
 }
