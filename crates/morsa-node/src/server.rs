@@ -407,7 +407,37 @@ async fn get_metrics(State(served): State<Arc<Served>>) -> Reply<Response> {
     let pending = u64::try_from(served.pending.len()).unwrap_or(u64::MAX);
     let mut text = served.metrics.render(&stats, pending);
     crate::metrics::render_repair(&mut text, &served.repair.health(), served.repair.stats());
+    render_limits(&mut text, &served);
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response())
+}
+
+/// What the limits refused or closed, and the answer budget left.
+fn render_limits(out: &mut String, served: &Served) {
+    use std::fmt::Write as _;
+    let stats = morsa_api::server::stats();
+    let _ = writeln!(
+        out,
+        "# HELP morsa_node_connections_closed_total Connections the server's limits closed, by reason.\n# TYPE morsa_node_connections_closed_total counter"
+    );
+    for (reason, count) in [
+        ("evicted", stats.evicted),
+        ("refused", stats.refused),
+        ("header_timeout", stats.header_timeouts),
+        ("idle_timeout", stats.idle_timeouts),
+        ("write_timeout", stats.write_timeouts),
+    ] {
+        let _ = writeln!(out, "morsa_node_connections_closed_total{{reason=\"{reason}\"}} {count}");
+    }
+    let _ = writeln!(
+        out,
+        "# HELP morsa_node_answer_budget_free_bytes Bytes of the answer budget free now.\n# TYPE morsa_node_answer_budget_free_bytes gauge\nmorsa_node_answer_budget_free_bytes {}",
+        served.answers.available()
+    );
+    let _ = writeln!(
+        out,
+        "# HELP morsa_node_pending_bytes Bytes held for uploads waiting for their registration.\n# TYPE morsa_node_pending_bytes gauge\nmorsa_node_pending_bytes {}",
+        served.pending.bytes()
+    );
 }
 
 impl Node {
