@@ -161,7 +161,15 @@ pub async fn serve(
             }
         };
         let connection = registry.open();
-        tokio::spawn(serve_connection(stream, peer, router.clone(), limits, connection, stopping.clone(), slot));
+        tokio::spawn(serve_connection(
+            stream,
+            peer,
+            router.clone(),
+            limits,
+            connection,
+            stopping.clone(),
+            slot,
+        ));
     }
     drop(listener);
     stop.send_replace(true);

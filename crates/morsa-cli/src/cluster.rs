@@ -124,9 +124,14 @@ async fn up(args: &UpArgs) -> anyhow::Result<()> {
             }
         }
     };
-    morsa_api::server::serve(listener, control::router(control), morsa_api::server::ServeLimits::default(), until)
-        .await
-        .context("the control API stopped")?;
+    morsa_api::server::serve(
+        listener,
+        control::router(control),
+        morsa_api::server::ServeLimits::default(),
+        until,
+    )
+    .await
+    .context("the control API stopped")?;
     say("stopping the cluster");
     let stopped = tokio::task::spawn_blocking(move || {
         cluster.lock().unwrap_or_else(PoisonError::into_inner).shutdown()

@@ -252,8 +252,12 @@ impl ControlClient {
 
     /// The cluster's state as the supervisor sees it.
     pub async fn state(&self) -> Result<ClusterState, ControlError> {
-        let response =
-            self.http.get(format!("{}{}", self.url, routes::STATE)).bearer_auth(self.token.as_str()).send().await;
+        let response = self
+            .http
+            .get(format!("{}{}", self.url, routes::STATE))
+            .bearer_auth(self.token.as_str())
+            .send()
+            .await;
         let response = response.map_err(|error| self.unreachable(&error))?;
         if !response.status().is_success() {
             return Err(ControlError::Refused(format!("the supervisor answered {}", response.status())));
@@ -262,7 +266,8 @@ impl ControlClient {
     }
 
     async fn post(&self, path: String) -> Result<String, ControlError> {
-        let response = self.http.post(format!("{}{path}", self.url)).bearer_auth(self.token.as_str()).send().await;
+        let response =
+            self.http.post(format!("{}{path}", self.url)).bearer_auth(self.token.as_str()).send().await;
         let response = response.map_err(|error| self.unreachable(&error))?;
         let status = response.status();
         let answer: ControlAnswer = response

@@ -239,7 +239,10 @@ impl Node {
                 with_id.blob_id
             )));
         }
-        with_id.metadata.verify(blob_id, self.config).map_err(|error| NodeError::HashMismatch(error.to_string()))
+        with_id
+            .metadata
+            .verify(blob_id, self.config)
+            .map_err(|error| NodeError::HashMismatch(error.to_string()))
     }
 
     /// Checks and stores the BCS `MetadataWithId` of a registered blob; answers it verified
@@ -306,7 +309,12 @@ impl Node {
     /// The largest body an upload of the `kind` sliver of pair `pair` of `blob_id` may have:
     /// refuses blobs that are not live and pairs of shards this node does not own, before the
     /// body is read.
-    pub fn sliver_upload_limit(&self, blob_id: &BlobId, pair: u16, kind: SliverType) -> Result<usize, NodeError> {
+    pub fn sliver_upload_limit(
+        &self,
+        blob_id: &BlobId,
+        pair: u16,
+        kind: SliverType,
+    ) -> Result<usize, NodeError> {
         let info = self.require_live(blob_id)?;
         self.owned_shard_of(blob_id, pair)?;
         Ok(match self.config.symbol_size(info.size) {

@@ -52,7 +52,8 @@ impl RegisteredInbox {
 
     /// Takes what was recorded, and whether some was lost to the bound.
     pub fn take(&self) -> (Vec<BlobId>, bool) {
-        let blobs = std::mem::take(&mut *self.blobs.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+        let blobs =
+            std::mem::take(&mut *self.blobs.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
         (blobs, self.overflowed.swap(false, Ordering::AcqRel))
     }
 }
@@ -260,7 +261,9 @@ pub fn store_if_registered(node: &Node, buffer: &PendingBuffer, blob_id: &BlobId
     for upload in buffer.take(blob_id) {
         let result = match upload.kind {
             PendingKind::Metadata => node.store_metadata(&upload.blob_id, &upload.bytes).map(drop),
-            PendingKind::Sliver { pair, kind } => node.store_sliver(&upload.blob_id, pair, kind, upload.bytes),
+            PendingKind::Sliver { pair, kind } => {
+                node.store_sliver(&upload.blob_id, pair, kind, upload.bytes)
+            }
         };
         if let Err(error) = result {
             tracing::warn!(blob_id = %upload.blob_id, %error, "a pending upload was refused once its blob was registered");
@@ -329,7 +332,10 @@ mod tests {
             buffer.hold(BlobId([blob; 32]), PendingKind::Metadata, Bytes::new()).unwrap();
         }
         assert_eq!(buffer.bytes(), 3 * ENTRY_OVERHEAD, "an empty body still counts");
-        assert!(matches!(buffer.hold(BlobId([9; 32]), PendingKind::Metadata, Bytes::new()), Err(NodeError::Busy(_))));
+        assert!(matches!(
+            buffer.hold(BlobId([9; 32]), PendingKind::Metadata, Bytes::new()),
+            Err(NodeError::Busy(_))
+        ));
         assert!(matches!(buffer.check_room(0), Err(NodeError::Busy(_))));
         // The same upload again replaces the held one instead of taking room.
         buffer.hold(BlobId([0; 32]), PendingKind::Metadata, Bytes::from_static(b"x")).unwrap();

@@ -446,10 +446,7 @@ async fn get_recovery_symbols(
 
 /// The caller's IP address, when the server recorded it.
 fn caller_of(request: &axum::extract::Request) -> Option<std::net::IpAddr> {
-    request
-        .extensions()
-        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .map(|info| info.0.ip())
+    request.extensions().get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|info| info.0.ip())
 }
 
 #[tracing::instrument(skip_all)]
@@ -517,7 +514,10 @@ async fn post_inconsistency_proof(
     let Path(path) = path.map_err(|rejection| rejected(rejection.status(), rejection.body_text()))?;
     // A proof slot, and the blob's metadata (which bounds the proof), before the body.
     let _permit = served.proofs.try_acquire().map_err(|_| {
-        ApiError(NodeErrorCode::Unavailable, "the node is verifying as many proofs as it takes at once; retry later".into())
+        ApiError(
+            NodeErrorCode::Unavailable,
+            "the node is verifying as many proofs as it takes at once; retry later".into(),
+        )
     })?;
     let node = Arc::clone(served.node());
     let blob_id = path.blob_id;
@@ -529,10 +529,11 @@ async fn post_inconsistency_proof(
     .map_err(|_| ApiError(NodeErrorCode::Internal, "a worker task failed".into()))??;
     let body = crate::server::read_body(request.into_body(), limit).await?;
     let node = Arc::clone(served.node());
-    let attestation =
-        tokio::task::spawn_blocking(move || node.attest_inconsistency(&path.blob_id, path.sliver_type, &body))
-            .await
-            .map_err(|_| ApiError(NodeErrorCode::Internal, "a worker task failed".into()))??;
+    let attestation = tokio::task::spawn_blocking(move || {
+        node.attest_inconsistency(&path.blob_id, path.sliver_type, &body)
+    })
+    .await
+    .map_err(|_| ApiError(NodeErrorCode::Internal, "a worker task failed".into()))??;
     Ok(axum::Json(attestation))
 }
 

@@ -145,7 +145,8 @@ pub(crate) async fn read_body(mut body: Body, limit: usize) -> Result<Bytes, Api
     }
     let mut bytes = Vec::with_capacity(usize::try_from(hint).unwrap_or(limit).min(limit));
     while let Some(frame) = std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx)).await {
-        let frame = frame.map_err(|error| ApiError(NodeErrorCode::BadRequest, format!("reading the body: {error}")))?;
+        let frame = frame
+            .map_err(|error| ApiError(NodeErrorCode::BadRequest, format!("reading the body: {error}")))?;
         if let Ok(data) = frame.into_data() {
             if bytes.len().saturating_add(data.len()) > limit {
                 return Err(too_large());
@@ -226,7 +227,12 @@ fn announced(request: &axum::extract::Request, limit: usize) -> usize {
 
 /// Holds an upload of a blob not registered yet (202), or stores it at once if the
 /// registration arrived meanwhile.
-async fn hold(served: &Arc<Served>, blob_id: redstuff::BlobId, kind: PendingKind, body: Bytes) -> Reply<Response> {
+async fn hold(
+    served: &Arc<Served>,
+    blob_id: redstuff::BlobId,
+    kind: PendingKind,
+    body: Bytes,
+) -> Reply<Response> {
     served.pending.hold(blob_id, kind, body)?;
     let (node, buffer) = (Arc::clone(&served.node), Arc::clone(&served.pending));
     blocking(move || {
@@ -320,7 +326,8 @@ async fn post_repair_resume(
 
 /// Admits an admin request: from loopback, with the token, without `Origin`.
 fn admit_admin(served: &Served, request: &axum::extract::Request) -> Reply<()> {
-    let refused = |refusal: crate::admin::AdminRefusal| ApiError(NodeErrorCode::Forbidden, refusal.to_string());
+    let refused =
+        |refusal: crate::admin::AdminRefusal| ApiError(NodeErrorCode::Forbidden, refusal.to_string());
     if !from_loopback(request) {
         return Err(refused(crate::admin::AdminRefusal::NotLoopback));
     }

@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 //! What a stranger on the network can send a node, on a real socket: connections that never
 //! finish their headers, bodies the node must not read, uploads it must not hold or rewrite,
 //! and admin requests without the token.
@@ -15,9 +16,11 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 fn put(path: &str, body: &[u8]) -> Vec<u8> {
-    let mut request =
-        format!("PUT {path} HTTP/1.1\r\nhost: node\r\nconnection: close\r\ncontent-length: {}\r\n\r\n", body.len())
-            .into_bytes();
+    let mut request = format!(
+        "PUT {path} HTTP/1.1\r\nhost: node\r\nconnection: close\r\ncontent-length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
     request.extend_from_slice(body);
     request
 }
@@ -70,7 +73,9 @@ async fn unregistered_uploads_and_unknown_proofs_are_refused_before_their_bodies
         ("PUT", api::metadata_path(&unknown)),
         ("POST", api::inconsistency_proof_path(&unknown, redstuff::SliverType::Primary)),
     ] {
-        let head = format!("{method} {path} HTTP/1.1\r\nhost: node\r\nconnection: close\r\ncontent-length: 400000\r\n\r\n");
+        let head = format!(
+            "{method} {path} HTTP/1.1\r\nhost: node\r\nconnection: close\r\ncontent-length: 400000\r\n\r\n"
+        );
         let answer = exchange(address, head.as_bytes()).await;
         let code = status(&answer);
         assert!(code == 409 || code == 404, "{method} {path}: {answer}");
@@ -101,7 +106,10 @@ async fn pending_metadata_must_hash_to_its_blob_id_and_empty_uploads_count() {
     // Empty sliver bodies count too: the buffer of four entries' worth fills up.
     let mut held = 1;
     for blob in 10..20u8 {
-        let path = format!("{}?pending=true", api::sliver_path(&BlobId([blob; 32]), 0, redstuff::SliverType::Primary));
+        let path = format!(
+            "{}?pending=true",
+            api::sliver_path(&BlobId([blob; 32]), 0, redstuff::SliverType::Primary)
+        );
         match status(&exchange(address, &put(&path, b"")).await) {
             202 => held += 1,
             503 => {}
@@ -134,7 +142,9 @@ async fn proofs_have_their_own_bound_and_recovery_answers_go_on() {
     slow.write_all(head.as_bytes()).await.unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
-        let head = format!("POST {path} HTTP/1.1\r\nhost: node\r\nconnection: close\r\ncontent-length: 3\r\n\r\nabc");
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nhost: node\r\nconnection: close\r\ncontent-length: 3\r\n\r\nabc"
+        );
         let answer = exchange(address, head.as_bytes()).await;
         if status(&answer) == 503 {
             break;
@@ -143,7 +153,8 @@ async fn proofs_have_their_own_bound_and_recovery_answers_go_on() {
         assert!(std::time::Instant::now() < deadline, "a second proof was not refused: {answer}");
         tokio::task::yield_now().await;
     }
-    let symbols = client.recovery_symbols(&blob_id, 0, redstuff::SliverType::Primary, encoded.metadata.symbol_size());
+    let symbols =
+        client.recovery_symbols(&blob_id, 0, redstuff::SliverType::Primary, encoded.metadata.symbol_size());
     let symbols = tokio::time::timeout(Duration::from_secs(10), symbols).await.unwrap().unwrap();
     assert_eq!(symbols.len(), usize::from(hardened::N));
     drop(slow);
@@ -165,7 +176,8 @@ async fn admin_routes_need_the_token_and_refuse_web_pages() {
         token.as_str()
     );
     assert_eq!(status(&exchange(address, with_origin.as_bytes()).await), 403);
-    let bare = format!("POST {pause} HTTP/1.1\r\nhost: node\r\nconnection: close\r\ncontent-length: 0\r\n\r\n");
+    let bare =
+        format!("POST {pause} HTTP/1.1\r\nhost: node\r\nconnection: close\r\ncontent-length: 0\r\n\r\n");
     assert_eq!(status(&exchange(address, bare.as_bytes()).await), 403);
     assert!(client.set_repair_paused(true, "wrong").await.is_err());
     assert!(!client.health().await.unwrap().repair.paused);

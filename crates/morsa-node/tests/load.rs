@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 //! The node under 500 clients that ask for recovery batches and never read the answers (each
 //! answer is about 4 MiB for a ~100 KiB request). Its memory must stay within the answer budget
 //! plus a fixed allowance (docs/NODE.md, "Limits"), its health probes must still answer, and it
@@ -118,5 +119,8 @@ async fn five_hundred_clients_that_never_read_cannot_grow_the_node_past_its_budg
     sampler.join().unwrap();
     let grown = peak.load(Ordering::Relaxed).saturating_sub(baseline);
     assert!(grown <= BUDGET + ALLOWANCE, "the node grew {} MiB above idle", grown >> 20);
-    eprintln!("resident memory grew at most {} MiB above idle with {CLIENTS} non-reading clients", grown >> 20);
+    eprintln!(
+        "resident memory grew at most {} MiB above idle with {CLIENTS} non-reading clients",
+        grown >> 20
+    );
 }

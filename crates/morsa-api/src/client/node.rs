@@ -180,10 +180,7 @@ impl NodeClient {
     /// `admin.token` file in its data directory).
     pub async fn set_repair_paused(&self, paused: bool, admin_token: &str) -> Result<(), ClientError> {
         let path = if paused { routes::ADMIN_REPAIR_PAUSE } else { routes::ADMIN_REPAIR_RESUME };
-        let request = self
-            .endpoint
-            .with_bcs(Method::POST, path, None, Vec::new())?
-            .bearer_auth(admin_token);
+        let request = self.endpoint.with_bcs(Method::POST, path, None, Vec::new())?.bearer_auth(admin_token);
         self.endpoint.call(request, MAX_SMALL_JSON_BYTES, Duration::ZERO).await.map(drop)
     }
 

@@ -20,8 +20,8 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::Notify;
 use tower::ServiceExt as _;
 
-use super::{Closed, ServeLimits};
 use super::body::Guarded;
+use super::{Closed, ServeLimits};
 
 /// A connection's state, shared by its byte stream, its service and its watchdog. Times are
 /// milliseconds since the connection opened; in the `…_since` fields 0 means "not now" and a
@@ -70,7 +70,8 @@ impl Connection {
     }
 
     fn write_blocked(&self) {
-        let _ = self.write_blocked_since.compare_exchange(0, self.now() + 1, Ordering::AcqRel, Ordering::Relaxed);
+        let _ =
+            self.write_blocked_since.compare_exchange(0, self.now() + 1, Ordering::AcqRel, Ordering::Relaxed);
     }
 
     /// Marks the connection closed (its task ended), for the registry.
@@ -133,7 +134,8 @@ impl Registry {
         // Closed connections are dropped from the list here, once it outgrows the cap twice:
         // amortised constant time per connection.
         if connections.len() >= 2 * self.max {
-            connections.retain(|connection| connection.upgrade().is_some_and(|c| !c.closed.load(Ordering::Acquire)));
+            connections
+                .retain(|connection| connection.upgrade().is_some_and(|c| !c.closed.load(Ordering::Acquire)));
         }
         connections.push_back(Arc::downgrade(&connection));
         connection
@@ -181,7 +183,11 @@ impl<S> Watched<S> {
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
-    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
         let before = buf.filled().len();
         let result = Pin::new(&mut self.stream).poll_read(cx, buf);
         if matches!(result, Poll::Ready(Ok(()))) && buf.filled().len() > before {
@@ -192,7 +198,11 @@ impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
 }
 
 impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
         let result = Pin::new(&mut self.stream).poll_write(cx, buf);
         self.wrote(&result);
         result

@@ -74,7 +74,7 @@ async fn slow_header_connections_beyond_the_cap_neither_pile_up_nor_keep_a_reque
             closed += 1;
         }
     }
-    assert!(closed >= 24 - 8 + 1, "only {closed} of 24 slow connections were closed with a cap of 8");
+    assert!(closed > 24 - 8, "only {closed} of 24 slow connections were closed with a cap of 8");
 }
 
 #[tokio::test]

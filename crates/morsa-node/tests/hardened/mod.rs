@@ -58,7 +58,10 @@ pub fn blob(len: usize, seed: u8) -> EncodedBlob {
 
 /// The BCS metadata upload of `encoded`.
 pub fn metadata_bytes(encoded: &EncodedBlob) -> Vec<u8> {
-    to_bcs(&MetadataWithId { blob_id: *encoded.metadata.blob_id(), metadata: encoded.metadata.metadata().clone() })
+    to_bcs(&MetadataWithId {
+        blob_id: *encoded.metadata.blob_id(),
+        metadata: encoded.metadata.metadata().clone(),
+    })
 }
 
 /// Starts a node, served until the test's runtime ends, within `limits` holding every shard, with a `blob_len`-byte blob registered
@@ -85,8 +88,12 @@ pub async fn start(limits: Limits, blob_len: usize) -> Running {
         storing.store_metadata(&blob_id, &metadata_bytes(&stored)).unwrap();
         for (pair, slivers) in stored.pairs.iter().enumerate() {
             let pair = u16::try_from(pair).unwrap();
-            storing.store_sliver(&blob_id, pair, SliverType::Primary, to_bcs(&slivers.primary).into()).unwrap();
-            storing.store_sliver(&blob_id, pair, SliverType::Secondary, to_bcs(&slivers.secondary).into()).unwrap();
+            storing
+                .store_sliver(&blob_id, pair, SliverType::Primary, to_bcs(&slivers.primary).into())
+                .unwrap();
+            storing
+                .store_sliver(&blob_id, pair, SliverType::Secondary, to_bcs(&slivers.secondary).into())
+                .unwrap();
         }
     })
     .await
