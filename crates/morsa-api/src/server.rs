@@ -107,7 +107,9 @@ impl Default for ServeLimits {
         Self {
             max_connections: 1024,
             header_read_timeout: Duration::from_secs(10),
-            idle_timeout: Duration::from_secs(60),
+            // Above reqwest's 90 s pool idle timeout, so that clients close idle connections
+            // first and never send a request on one the server is closing.
+            idle_timeout: Duration::from_secs(120),
             write_timeout: Duration::from_secs(30),
         }
     }

@@ -102,7 +102,7 @@ pub struct Limits {
     /// From a request's first byte to the end of its headers, in milliseconds.
     pub header_read_timeout_ms: u64,
     /// A connection with no request in flight and no bytes moving is closed after this many
-    /// milliseconds.
+    /// milliseconds (keep it above the clients' pool idle timeout, 90 s for reqwest).
     pub idle_timeout_ms: u64,
     /// A connection whose peer reads none of an answer for this many milliseconds is closed
     /// (and the answer's memory freed).
@@ -135,7 +135,7 @@ impl Default for Limits {
             request_timeout_ms: 60_000,
             max_connections: 1024,
             header_read_timeout_ms: 10_000,
-            idle_timeout_ms: 60_000,
+            idle_timeout_ms: 120_000,
             write_timeout_ms: 30_000,
             answer_buffer_bytes: 256 << 20,
             max_recovery_answer_bytes: 8 << 20,
