@@ -206,11 +206,11 @@ async fn serve_connection(
                 }
                 break;
             }
-            changed = stopping.changed(), if !draining => {
+            // A shutdown, or the accept loop dropped (its task aborted): finish what is in
+            // flight and close.
+            _ = stopping.changed(), if !draining => {
                 draining = true;
-                if changed.is_ok() {
-                    served.as_mut().graceful_shutdown();
-                }
+                served.as_mut().graceful_shutdown();
             }
             closed = connection.expired(&limits) => {
                 tracing::debug!(%peer, reason = closed.reason(), "closing a connection");

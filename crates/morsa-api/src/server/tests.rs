@@ -169,3 +169,22 @@ async fn shutdown_waits_for_requests_in_flight_and_returns() {
     tokio::time::timeout(Duration::from_secs(10), server).await.expect("serve returns").unwrap().unwrap();
     assert!(closed_within(&mut idle, Duration::from_secs(1)).await);
 }
+
+#[tokio::test]
+async fn an_aborted_server_closes_its_idle_connections() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let server = tokio::spawn(serve(listener, hello(), limits(), std::future::pending()));
+    let mut stream = TcpStream::connect(address).await.unwrap();
+    stream.write_all(b"GET /hello HTTP/1.1\r\nhost: x\r\n\r\n").await.unwrap();
+    let mut answer = [0u8; 1024];
+    let read = stream.read(&mut answer).await.unwrap();
+    assert!(String::from_utf8_lossy(&answer[..read]).ends_with("hello"));
+    // The connection is kept alive; the server task goes away.
+    server.abort();
+    let _ = server.await;
+    assert!(
+        closed_within(&mut stream, Duration::from_secs(10)).await,
+        "a kept-alive connection outlived its server"
+    );
+}
