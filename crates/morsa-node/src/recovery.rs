@@ -458,7 +458,14 @@ async fn post_recovery_batch(
 ) -> Result<Response, ApiError> {
     let Query(query) = query.map_err(|rejection| rejected(rejection.status(), rejection.body_text()))?;
     // The caller's share and the answer's memory first, the body after.
-    let caller = served.callers.enter(caller_of(&request))?;
+    let caller = match served.callers.enter(caller_of(&request)) {
+        Ok(caller) => caller,
+        Err(error) => {
+            let body = Some(request.into_body());
+            return crate::server::answer_after_draining(Err(error.into()), body, MAX_JSON_REQUEST_BYTES)
+                .await;
+        }
+    };
     let max_answer = served.max_recovery_answer;
     let reserved = served.answers.reserve(max_answer).await?;
     let body = crate::server::read_body(request.into_body(), MAX_JSON_REQUEST_BYTES).await?;
@@ -494,6 +501,27 @@ async fn post_recovery_batch(
     Ok(reserved.octets(bytes, caller))
 }
 
+/// A proof slot, and the largest proof of `blob_id` (whose metadata must be stored).
+async fn admit_proof(
+    served: &Served,
+    blob_id: BlobId,
+) -> Result<(tokio::sync::SemaphorePermit<'_>, usize), ApiError> {
+    let permit = served.proofs.try_acquire().map_err(|_| {
+        ApiError(
+            NodeErrorCode::Unavailable,
+            "the node is verifying as many proofs as it takes at once; retry later".into(),
+        )
+    })?;
+    let node = Arc::clone(served.node());
+    let limit = tokio::task::spawn_blocking(move || {
+        let metadata = node.verified_metadata(&blob_id)?;
+        Ok::<_, NodeError>(inconsistency_proof_limit(node.config(), metadata.symbol_size()))
+    })
+    .await
+    .map_err(|_| ApiError(NodeErrorCode::Internal, "a worker task failed".into()))??;
+    Ok((permit, limit))
+}
+
 /// Empties every symbol's proof (the answer to `proofs=false`).
 fn strip_proofs(response: &mut RecoveryBatchResponse) {
     for item in &mut response.items {
@@ -513,21 +541,15 @@ async fn post_inconsistency_proof(
 ) -> Result<axum::Json<InvalidBlobAttestation>, ApiError> {
     let Path(path) = path.map_err(|rejection| rejected(rejection.status(), rejection.body_text()))?;
     // A proof slot, and the blob's metadata (which bounds the proof), before the body.
-    let _permit = served.proofs.try_acquire().map_err(|_| {
-        ApiError(
-            NodeErrorCode::Unavailable,
-            "the node is verifying as many proofs as it takes at once; retry later".into(),
-        )
-    })?;
-    let node = Arc::clone(served.node());
-    let blob_id = path.blob_id;
-    let limit = tokio::task::spawn_blocking(move || {
-        let metadata = node.verified_metadata(&blob_id)?;
-        Ok::<_, NodeError>(inconsistency_proof_limit(node.config(), metadata.symbol_size()))
-    })
-    .await
-    .map_err(|_| ApiError(NodeErrorCode::Internal, "a worker task failed".into()))??;
-    let body = crate::server::read_body(request.into_body(), limit).await?;
+    let mut body = Some(request.into_body());
+    let (_permit, limit) = match admit_proof(&served, path.blob_id).await {
+        Ok(admitted) => admitted,
+        Err(error) => {
+            let most = inconsistency_proof_limit(served.node().config(), redstuff::MAX_SYMBOL_SIZE);
+            return crate::server::answer_after_draining(Err(error), body.take(), most).await;
+        }
+    };
+    let body = crate::server::read_body(body.take().expect("the body is unread"), limit).await?;
     let node = Arc::clone(served.node());
     let attestation = tokio::task::spawn_blocking(move || {
         node.attest_inconsistency(&path.blob_id, path.sliver_type, &body)

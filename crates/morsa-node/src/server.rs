@@ -69,6 +69,11 @@ impl Served {
         &self.repair
     }
 
+    /// Upload permits free now.
+    pub fn upload_permits_available(&self) -> usize {
+        self.uploads.available_permits()
+    }
+
     /// Bytes of the answer budget free now.
     pub fn answer_budget_available(&self) -> usize {
         self.answers.available()
@@ -197,32 +202,74 @@ async fn put_metadata(
     Query(query): Query<PutSliverQuery>,
     request: axum::extract::Request,
 ) -> Reply<Response> {
-    let _permit = served.upload_permit().await?;
-    let blob_id = path.blob_id;
     let limit = redstuff::wire::metadata_limit(served.node.config());
+    let mut body = Some(request.into_body());
+    let result = put_metadata_within(&served, path.blob_id, query.pending, limit, &mut body).await;
+    answer_after_draining(result, body, limit).await
+}
+
+/// Checks the registration (or the pending buffer's room), then takes an upload permit, then
+/// reads the body from `body`.
+async fn put_metadata_within(
+    served: &Arc<Served>,
+    blob_id: redstuff::BlobId,
+    pending: bool,
+    limit: usize,
+    body: &mut Option<Body>,
+) -> Reply<Response> {
     let node = Arc::clone(&served.node);
     match blocking(move || node.require_live(&blob_id).map(drop)).await {
         Ok(()) => {
-            let body = read_body(request.into_body(), limit).await?;
+            let _permit = served.upload_permit().await?;
+            let bytes = read_body(take(body)?, limit).await?;
             let node = Arc::clone(&served.node);
-            blocking(move || node.store_metadata(&blob_id, &body).map(drop)).await?;
+            blocking(move || node.store_metadata(&blob_id, &bytes).map(drop)).await?;
             Ok(stored())
         }
-        Err(ApiError(NodeErrorCode::NotRegistered, _)) if query.pending => {
-            served.pending.check_room(announced(&request, limit))?;
-            let body = read_body(request.into_body(), limit).await?;
+        Err(ApiError(NodeErrorCode::NotRegistered, _)) if pending => {
+            served.pending.check_room(announced(body.as_ref(), limit))?;
+            let _permit = served.upload_permit().await?;
+            let bytes = read_body(take(body)?, limit).await?;
             // Metadata must hash to the blob ID it claims: that needs no registration.
-            let (node, checked) = (Arc::clone(&served.node), body.clone());
+            let (node, checked) = (Arc::clone(&served.node), bytes.clone());
             blocking(move || node.check_metadata(&blob_id, &checked).map(drop)).await?;
-            hold(&served, blob_id, PendingKind::Metadata, body).await
+            hold(served, blob_id, PendingKind::Metadata, bytes).await
         }
         Err(error) => Err(error),
     }
 }
 
+/// The body, once.
+fn take(body: &mut Option<Body>) -> Reply<Body> {
+    body.take().ok_or_else(|| ApiError(NodeErrorCode::Internal, "the body was read twice".into()))
+}
+
+/// Answers `result`. A refused request's unread body is read and dropped first (up to
+/// `limit`, nothing kept), so that its sender, which may still be writing it, gets the answer
+/// rather than a reset connection.
+pub(crate) async fn answer_after_draining<T>(result: Reply<T>, body: Option<Body>, limit: usize) -> Reply<T> {
+    if result.is_err()
+        && let Some(mut body) = body
+    {
+        let mut read = 0usize;
+        while let Some(Ok(frame)) =
+            std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx)).await
+        {
+            read = read.saturating_add(frame.data_ref().map_or(0, Bytes::len));
+            if read > limit {
+                break;
+            }
+        }
+    }
+    result
+}
+
 /// The body length a request announces, at most `limit` (`limit` if it announces none).
-fn announced(request: &axum::extract::Request, limit: usize) -> usize {
-    request.body().size_hint().exact().and_then(|len| usize::try_from(len).ok()).unwrap_or(limit).min(limit)
+fn announced(body: Option<&Body>, limit: usize) -> usize {
+    body.and_then(|body| body.size_hint().exact())
+        .and_then(|len| usize::try_from(len).ok())
+        .unwrap_or(limit)
+        .min(limit)
 }
 
 /// Holds an upload of a blob not registered yet (202), or stores it at once if the
@@ -262,23 +309,37 @@ async fn put_sliver(
     Query(query): Query<PutSliverQuery>,
     request: axum::extract::Request,
 ) -> Reply<Response> {
-    let _permit = served.upload_permit().await?;
+    let mut body = Some(request.into_body());
+    let result = put_sliver_within(&served, path, query.pending, &mut body).await;
+    answer_after_draining(result, body, max_sliver_body(served.node.config())).await
+}
+
+/// Checks the registration and the shard (or the pending buffer's room), then takes an upload
+/// permit, then reads the body from `body`, at most a sliver of the blob.
+async fn put_sliver_within(
+    served: &Arc<Served>,
+    path: SliverPath,
+    pending: bool,
+    body: &mut Option<Body>,
+) -> Reply<Response> {
     let (blob_id, pair, kind) = (path.blob_id, path.sliver_pair_index, path.sliver_type);
     let node = Arc::clone(&served.node);
     match blocking(move || node.sliver_upload_limit(&blob_id, pair, kind)).await {
         Ok(limit) => {
-            let body = read_body(request.into_body(), limit).await?;
+            let _permit = served.upload_permit().await?;
+            let bytes = read_body(take(body)?, limit).await?;
             let node = Arc::clone(&served.node);
-            blocking(move || node.store_sliver(&blob_id, pair, kind, body)).await?;
+            blocking(move || node.store_sliver(&blob_id, pair, kind, bytes)).await?;
             Ok(stored())
         }
-        Err(ApiError(NodeErrorCode::NotRegistered, _)) if query.pending => {
+        Err(ApiError(NodeErrorCode::NotRegistered, _)) if pending => {
             // Held only for the shards this node owns, within the buffer's room.
             served.node.owned_shard_of(&blob_id, pair)?;
             let limit = max_sliver_body(served.node.config());
-            served.pending.check_room(announced(&request, limit))?;
-            let body = read_body(request.into_body(), limit).await?;
-            hold(&served, blob_id, PendingKind::Sliver { pair, kind }, body).await
+            served.pending.check_room(announced(body.as_ref(), limit))?;
+            let _permit = served.upload_permit().await?;
+            let bytes = read_body(take(body)?, limit).await?;
+            hold(served, blob_id, PendingKind::Sliver { pair, kind }, bytes).await
         }
         Err(error) => Err(error),
     }

@@ -63,23 +63,40 @@ async fn a_slow_header_connection_is_closed_after_the_header_read_timeout() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn unregistered_uploads_and_unknown_proofs_are_refused_before_their_bodies_are_sent() {
-    let Running { address, .. } = start(Limits::default(), 2000).await;
+async fn refused_uploads_and_proofs_need_no_upload_permit() {
+    let limits = Limits { max_concurrent_uploads: 1, ..Limits::default() };
+    let Running { address, served, encoded, .. } = start(limits, 2000).await;
+    // A sliver upload of the registered blob whose body trickles in holds the only permit.
+    let mut slow = TcpStream::connect(address).await.unwrap();
+    let path = api::sliver_path(encoded.metadata.blob_id(), 0, redstuff::SliverType::Primary);
+    let sliver_len = redstuff::wire::to_bcs(&encoded.pairs[0].primary).len();
+    let head = format!("PUT {path} HTTP/1.1\r\nhost: node\r\ncontent-length: {sliver_len}\r\n\r\nabc");
+    slow.write_all(head.as_bytes()).await.unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while served.upload_permits_available() > 0 {
+        assert!(std::time::Instant::now() < deadline, "the slow upload never took its permit");
+        tokio::task::yield_now().await;
+    }
+    // Uploads of an unregistered blob and a proof of an unknown one are refused (bodies sent
+    // in full and dropped unkept) without waiting for that permit.
     let unknown = BlobId([7; 32]);
-    // Headers announcing a body (within every route's limit) that never comes: the node must
-    // answer without it.
+    let body = vec![0u8; 300_000];
     for (method, path) in [
         ("PUT", api::sliver_path(&unknown, 0, redstuff::SliverType::Primary)),
         ("PUT", api::metadata_path(&unknown)),
         ("POST", api::inconsistency_proof_path(&unknown, redstuff::SliverType::Primary)),
     ] {
-        let head = format!(
-            "{method} {path} HTTP/1.1\r\nhost: node\r\nconnection: close\r\ncontent-length: 400000\r\n\r\n"
-        );
-        let answer = exchange(address, head.as_bytes()).await;
+        let mut request = format!(
+            "{method} {path} HTTP/1.1\r\nhost: node\r\nconnection: close\r\ncontent-length: {}\r\n\r\n",
+            body.len()
+        )
+        .into_bytes();
+        request.extend_from_slice(&body);
+        let answer = exchange(address, &request).await;
         let code = status(&answer);
         assert!(code == 409 || code == 404, "{method} {path}: {answer}");
     }
+    drop(slow);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
