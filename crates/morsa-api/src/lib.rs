@@ -11,13 +11,18 @@
 //! Bodies are JSON, except slivers, metadata, recovery symbols and inconsistency proofs, which
 //! are BCS (`application/octet-stream`). Every error answer is an [`ErrorBody`].
 //!
-//! Not here: serving (`morsa-coord`, `morsa-node`), verification of what nodes send
+//! - [`server`] (feature `server`): the bounded accept loop the node and the coordinator serve
+//!   with (connection cap, header-read, idle and write timeouts).
+//!
+//! Not here: the servers' routes (`morsa-coord`, `morsa-node`), verification of what nodes send
 //! (`redstuff`, `morsa-core`), and retries or node selection (`morsa-client`).
 
 pub mod client;
 pub mod coord;
 mod error_body;
 pub mod node;
+#[cfg(feature = "server")]
+pub mod server;
 
 pub use client::{ClientError, ClientOptions, CoordClient, NodeClient};
 pub use error_body::ErrorBody;

@@ -109,7 +109,7 @@ async fn up(args: &UpArgs) -> anyhow::Result<()> {
     cluster.set_control_url(Some(control_url.clone()))?;
     print_endpoints(&cluster, &args.epoch_duration);
     let cluster = Arc::new(Mutex::new(cluster));
-    let control = Control::new(Arc::clone(&cluster));
+    let control = Control::new(Arc::clone(&cluster), &args.dir).context("cannot write the control token")?;
     say(&format!(
         "cluster is up (control API {control_url}); stop it with Ctrl-C or `morsa cluster down --dir {}`",
         args.dir.display()
@@ -124,10 +124,14 @@ async fn up(args: &UpArgs) -> anyhow::Result<()> {
             }
         }
     };
-    axum::serve(listener, control::router(control))
-        .with_graceful_shutdown(until)
-        .await
-        .context("the control API stopped")?;
+    morsa_api::server::serve(
+        listener,
+        control::router(control),
+        morsa_api::server::ServeLimits::default(),
+        until,
+    )
+    .await
+    .context("the control API stopped")?;
     say("stopping the cluster");
     let stopped = tokio::task::spawn_blocking(move || {
         cluster.lock().unwrap_or_else(PoisonError::into_inner).shutdown()
@@ -166,8 +170,13 @@ const SUPERVISOR_EXIT: Duration = Duration::from_secs(30);
 async fn down(dir: &Path) -> anyhow::Result<()> {
     let state = ClusterState::load(dir)?;
     let supervisor_alive = pids::is_alive(state.supervisor_pid);
-    if supervisor_alive && let Some(url) = &state.control_url {
-        match ControlClient::new(url)?.down().await {
+    // Without the control token (a cluster of an older version) the supervisor is stopped by
+    // its pid below.
+    if supervisor_alive
+        && let Some(url) = &state.control_url
+        && let Ok(client) = ControlClient::for_cluster(dir, url)
+    {
+        match client.down().await {
             Ok(done) => {
                 println!("{done}");
                 let pid = state.supervisor_pid;
@@ -236,7 +245,7 @@ async fn node_command(args: &NodeArgs, action: NodeAction) -> anyhow::Result<()>
             dir = args.dir.display()
         ),
     };
-    let client = ControlClient::new(url)?;
+    let client = ControlClient::for_cluster(&args.dir, url)?;
     let done = match action {
         NodeAction::Kill => client.kill(args.node).await,
         NodeAction::Stop => client.stop(args.node).await,

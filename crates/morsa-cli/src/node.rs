@@ -68,6 +68,9 @@ fn run_node(args: &RunArgs) -> anyhow::Result<()> {
         tracing::info!(%address, node_id = %node.id(), shards = node.owned_shards().len(), "node listening");
         println!("node listening on http://{address}");
         let served = Served::new(node, &config.limits);
+        let token = morsa_node::admin::AdminToken::create(&config.data_dir)
+            .with_context(|| format!("cannot write the admin token in {}", config.data_dir.display()))?;
+        served.set_admin_token(token);
         serve(listener, served, &config.limits, coord, crate::coord::shutdown_signal())
             .await
             .context("the server stopped")

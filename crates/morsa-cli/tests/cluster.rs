@@ -132,6 +132,18 @@ fn a_cluster_comes_up_survives_a_killed_node_and_goes_down() {
     assert!(state.running);
     assert_eq!(state.nodes.len(), NODES);
     assert!(state.control_url.is_some());
+    // The control API answers only its token, never a web page: a `down` without the token,
+    // or with it and an Origin header, is refused and the cluster keeps running.
+    let token_file = dir.join(morsa_cluster::control::TOKEN_FILE);
+    assert_eq!(std::fs::metadata(&token_file).unwrap().permissions().mode() & 0o777, 0o600);
+    let token = std::fs::read_to_string(&token_file).unwrap();
+    let control = reqwest::blocking::Client::builder().timeout(Duration::from_secs(5)).build().unwrap();
+    let down = format!("{}{}", state.control_url.as_deref().unwrap(), morsa_cluster::control::routes::DOWN);
+    let refused = control.post(&down).header("content-type", "text/plain").send().unwrap();
+    assert_eq!(refused.status().as_u16(), 403);
+    let refused =
+        control.post(&down).bearer_auth(token.trim()).header("origin", "http://evil.example").send().unwrap();
+    assert_eq!(refused.status().as_u16(), 403);
     assert_eq!(state.child_pids().len(), NODES + 1, "every process is recorded with its pid");
 
     // Every node is healthy as the node recorded, and together they hold every shard once.

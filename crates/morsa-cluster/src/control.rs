@@ -1,8 +1,13 @@
 //! The supervisor's control API on loopback, and its client: `morsa cluster down`, `kill`,
 //! `stop` and `start` ask the process that owns the cluster's children to act on them.
 //!
+//! Every request must carry `Authorization: Bearer TOKEN`, the token the supervisor writes to
+//! [`TOKEN_FILE`] in the cluster's directory (mode 0600) when it starts, and no `Origin` header
+//! (a web page can post to a loopback port without a preflight, never without `Origin`);
+//! others get 403.
+//!
 //! Answers are JSON; errors are `{"error": "…"}` with 404 for an unknown node, 409 for a node
-//! in the wrong state or a cluster already shut down, 500 otherwise.
+//! in the wrong state or a cluster already shut down, 403 for a refused caller, 500 otherwise.
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -14,6 +19,8 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
+
+use morsa_node::admin::AdminToken;
 
 use crate::cluster::Cluster;
 use crate::error::ClusterError;
@@ -33,17 +40,23 @@ pub mod routes {
     pub const START: &str = "/v1/nodes/{index}/start";
 }
 
-/// The supervisor's shared state: the cluster, and the signal that `down` was asked.
+/// Name of the control token's file in the cluster's directory.
+pub const TOKEN_FILE: &str = "control.token";
+
+/// The supervisor's shared state: the cluster, the token callers must send, and the signal
+/// that `down` was asked.
 #[derive(Debug, Clone)]
 pub struct Control {
     cluster: Arc<Mutex<Cluster>>,
+    token: AdminToken,
     down: Arc<Notify>,
 }
 
 impl Control {
-    /// Controls `cluster`.
-    pub fn new(cluster: Arc<Mutex<Cluster>>) -> Self {
-        Self { cluster, down: Arc::new(Notify::new()) }
+    /// Controls `cluster`, whose directory is `dir`: writes a new token to [`TOKEN_FILE`] there.
+    pub fn new(cluster: Arc<Mutex<Cluster>>, dir: &std::path::Path) -> std::io::Result<Self> {
+        let token = AdminToken::create_at(&dir.join(TOKEN_FILE))?;
+        Ok(Self { cluster, token, down: Arc::new(Notify::new()) })
     }
 
     /// Resolves once a `down` request has stopped the cluster (also if that happened before).
@@ -76,7 +89,20 @@ pub fn router(control: Control) -> Router {
         .route(routes::KILL, post(kill))
         .route(routes::STOP, post(stop))
         .route(routes::START, post(start))
+        .layer(axum::middleware::from_fn_with_state(control.clone(), authorize))
         .with_state(control)
+}
+
+/// Refuses requests without the token or with an `Origin` header.
+async fn authorize(
+    State(control): State<Control>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    match control.token.check(request.headers()) {
+        Ok(()) => next.run(request).await,
+        Err(refusal) => ControlFailure(StatusCode::FORBIDDEN, refusal.to_string()).into_response(),
+    }
 }
 
 /// The body of every successful `POST`, and of errors (`error` set).
@@ -179,18 +205,29 @@ const CONTROL_TIMEOUT: Duration = Duration::from_secs(300);
 #[derive(Debug, Clone)]
 pub struct ControlClient {
     url: String,
+    token: AdminToken,
     http: reqwest::Client,
 }
 
 impl ControlClient {
-    /// A client of the control API at `url` (as `cluster.json` records it).
-    pub fn new(url: &str) -> Result<Self, ControlError> {
+    /// A client of the control API at `url` (as `cluster.json` records it) sending `token`.
+    pub fn new(url: &str, token: AdminToken) -> Result<Self, ControlError> {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(2))
             .timeout(CONTROL_TIMEOUT)
             .build()
             .map_err(|error| ControlError::Unreachable { url: url.into(), reason: error.to_string() })?;
-        Ok(Self { url: url.trim_end_matches('/').to_string(), http })
+        Ok(Self { url: url.trim_end_matches('/').to_string(), token, http })
+    }
+
+    /// A client of the supervisor of the cluster in `dir`, at `url`, with the token it wrote
+    /// there.
+    pub fn for_cluster(dir: &std::path::Path, url: &str) -> Result<Self, ControlError> {
+        let path = dir.join(TOKEN_FILE);
+        let token = AdminToken::read(&path).map_err(|error| {
+            ControlError::Refused(format!("cannot read the control token {}: {error}", path.display()))
+        })?;
+        Self::new(url, token)
     }
 
     /// Stops the cluster cleanly; the supervisor then exits.
@@ -215,13 +252,22 @@ impl ControlClient {
 
     /// The cluster's state as the supervisor sees it.
     pub async fn state(&self) -> Result<ClusterState, ControlError> {
-        let response = self.http.get(format!("{}{}", self.url, routes::STATE)).send().await;
+        let response = self
+            .http
+            .get(format!("{}{}", self.url, routes::STATE))
+            .bearer_auth(self.token.as_str())
+            .send()
+            .await;
         let response = response.map_err(|error| self.unreachable(&error))?;
+        if !response.status().is_success() {
+            return Err(ControlError::Refused(format!("the supervisor answered {}", response.status())));
+        }
         response.json().await.map_err(|error| ControlError::Refused(format!("a bad answer: {error}")))
     }
 
     async fn post(&self, path: String) -> Result<String, ControlError> {
-        let response = self.http.post(format!("{}{path}", self.url)).send().await;
+        let response =
+            self.http.post(format!("{}{path}", self.url)).bearer_auth(self.token.as_str()).send().await;
         let response = response.map_err(|error| self.unreachable(&error))?;
         let status = response.status();
         let answer: ControlAnswer = response

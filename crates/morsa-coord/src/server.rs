@@ -487,16 +487,17 @@ pub async fn serve(
     let (stop, stopped) = watch::channel(false);
     let ticker = tokio::spawn(run_ticker(Arc::clone(&shared), stopped));
     let mut fatal = shared.fatal_signal();
-    let result = axum::serve(listener, router(Arc::clone(&shared)))
-        .with_graceful_shutdown(async move {
-            tokio::select! {
-                () = shutdown => {}
-                _ = fatal.wait_for(|fatal| *fatal) => {
-                    tracing::error!("a log commit failed; stopping so that a restart replays the log");
-                }
+    let until = async move {
+        tokio::select! {
+            () = shutdown => {}
+            _ = fatal.wait_for(|fatal| *fatal) => {
+                tracing::error!("a log commit failed; stopping so that a restart replays the log");
             }
-        })
-        .await;
+        }
+    };
+    // Bounded connections and header-read, idle and write timeouts (see `morsa_api::server`).
+    let limits = morsa_api::server::ServeLimits::default();
+    let result = morsa_api::server::serve(listener, router(Arc::clone(&shared)), limits, until).await;
     stop.send_replace(true);
     let _ = ticker.await;
     if *shared.fatal_signal().borrow() {

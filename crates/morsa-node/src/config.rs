@@ -80,18 +80,45 @@ impl Default for RepairConfig {
     }
 }
 
-/// Bounds on what the node takes on at once.
+/// Bounds on what the node takes on at once. See docs/NODE.md ("Limits") for what each bounds
+/// and the memory they add up to.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Limits {
-    /// Uploads (metadata and slivers) processed at once; more wait.
+    /// Uploads (metadata and slivers) processed at once, bodies included; more wait.
     pub max_concurrent_uploads: usize,
-    /// Bytes of uploads held for blobs whose registration has not arrived yet.
+    /// Bytes of uploads held for blobs whose registration has not arrived yet (every upload
+    /// counts at least [`crate::pending::ENTRY_OVERHEAD`] bytes).
     pub pending_buffer_bytes: u64,
+    /// Uploads held for blobs whose registration has not arrived yet.
+    pub pending_buffer_entries: usize,
     /// How long such uploads are held before they are dropped, in milliseconds.
     pub pending_ttl_ms: u64,
-    /// Longest any request may take, in milliseconds.
+    /// Longest any request may take until its answer starts, in milliseconds.
     pub request_timeout_ms: u64,
+    /// Connections held open at once; at the cap a new connection replaces the oldest one
+    /// with no request in flight.
+    pub max_connections: usize,
+    /// From a request's first byte to the end of its headers, in milliseconds.
+    pub header_read_timeout_ms: u64,
+    /// A connection with no request in flight and no bytes moving is closed after this many
+    /// milliseconds (keep it above the clients' pool idle timeout, 90 s for reqwest).
+    pub idle_timeout_ms: u64,
+    /// A connection whose peer reads none of an answer for this many milliseconds is closed
+    /// (and the answer's memory freed).
+    pub write_timeout_ms: u64,
+    /// Bytes of answers (slivers, recovery symbols) held in memory at once, from the moment
+    /// they are read or computed until they are written; more requests wait.
+    pub answer_buffer_bytes: u64,
+    /// Largest recovery-batch answer this node builds; the items that do not fit are answered
+    /// `over_budget`, for the caller to ask again.
+    pub max_recovery_answer_bytes: u64,
+    /// Recovery-batch answers one caller (IP address) may have computed or unread at once; more
+    /// are refused as busy.
+    pub max_recovery_answers_per_caller: usize,
+    /// Inconsistency proofs verified at once (apart from the recovery work peers' repairs ask
+    /// for); more are refused as busy.
+    pub max_concurrent_proofs: usize,
     /// Self-healing settings: not read from `[limits]` but copied from `[repair]` by
     /// [`NodeConfig::load`], so that everything given `Limits` sees them.
     #[serde(skip)]
@@ -103,8 +130,17 @@ impl Default for Limits {
         Self {
             max_concurrent_uploads: 64,
             pending_buffer_bytes: 256 << 20,
+            pending_buffer_entries: 100_000,
             pending_ttl_ms: 60_000,
             request_timeout_ms: 60_000,
+            max_connections: 1024,
+            header_read_timeout_ms: 10_000,
+            idle_timeout_ms: 120_000,
+            write_timeout_ms: 30_000,
+            answer_buffer_bytes: 256 << 20,
+            max_recovery_answer_bytes: 8 << 20,
+            max_recovery_answers_per_caller: 16,
+            max_concurrent_proofs: 2,
             repair: RepairConfig::default(),
         }
     }
@@ -114,6 +150,16 @@ impl Limits {
     /// [`Limits::request_timeout_ms`] as a duration.
     pub fn request_timeout(&self) -> Duration {
         Duration::from_millis(self.request_timeout_ms)
+    }
+
+    /// The bounds of the node's accept loop.
+    pub fn serve_limits(&self) -> morsa_api::server::ServeLimits {
+        morsa_api::server::ServeLimits {
+            max_connections: self.max_connections,
+            header_read_timeout: Duration::from_millis(self.header_read_timeout_ms),
+            idle_timeout: Duration::from_millis(self.idle_timeout_ms),
+            write_timeout: Duration::from_millis(self.write_timeout_ms),
+        }
     }
 }
 
@@ -161,8 +207,28 @@ impl NodeConfig {
         if config.limits.max_concurrent_uploads == 0 {
             return Err(invalid("limits.max_concurrent_uploads must be at least 1".into()));
         }
-        if config.limits.request_timeout_ms == 0 {
-            return Err(invalid("limits.request_timeout_ms must be positive".into()));
+        let limits = &config.limits;
+        for (value, name) in [
+            (limits.request_timeout_ms, "limits.request_timeout_ms"),
+            (limits.header_read_timeout_ms, "limits.header_read_timeout_ms"),
+            (limits.idle_timeout_ms, "limits.idle_timeout_ms"),
+            (limits.write_timeout_ms, "limits.write_timeout_ms"),
+            (limits.answer_buffer_bytes, "limits.answer_buffer_bytes"),
+            (limits.max_recovery_answer_bytes, "limits.max_recovery_answer_bytes"),
+        ] {
+            if value == 0 {
+                return Err(invalid(format!("{name} must be positive")));
+            }
+        }
+        for (value, name) in [
+            (limits.max_connections, "limits.max_connections"),
+            (limits.pending_buffer_entries, "limits.pending_buffer_entries"),
+            (limits.max_recovery_answers_per_caller, "limits.max_recovery_answers_per_caller"),
+            (limits.max_concurrent_proofs, "limits.max_concurrent_proofs"),
+        ] {
+            if value == 0 {
+                return Err(invalid(format!("{name} must be at least 1")));
+            }
         }
         let repair = &config.repair;
         for (value, name) in [

@@ -25,8 +25,10 @@ use tokio::task::JoinSet;
 use crate::peers::{Peer, Peers};
 use crate::repair_queue::Missing;
 
-/// Times a peer may answer `over_budget` for one target before it is given up for it.
-const MAX_OVER_BUDGET: u8 = 3;
+/// Times a peer may answer `over_budget` for one target before it is given up for it. Nodes
+/// build answers of up to 8 MiB by default (`max_recovery_answer_bytes`), a quarter of what a
+/// client accepts: a full batch may take several rounds from the same peer.
+const MAX_OVER_BUDGET: u8 = 8;
 
 /// One sliver to rebuild and the symbols gathered for it.
 #[derive(Debug)]
@@ -152,6 +154,8 @@ pub struct Gathered {
     pub fetched_bytes: u64,
     /// Peers that sent bad symbols.
     pub bad_peers: HashSet<NodeId>,
+    /// Peers whose symbols all checked out against their proofs.
+    pub good_peers: HashSet<NodeId>,
 }
 
 type Answer = (usize, Vec<usize>, Result<RecoveryBatchResponse, ClientError>);
@@ -249,6 +253,9 @@ where
         for peer in &round.bad_peers {
             stats.suspect(peer);
         }
+        for peer in round.good_peers.difference(&round.bad_peers) {
+            stats.vouch(peer);
+        }
         gathered.bad_peers.extend(round.bad_peers);
     }
     gathered
@@ -273,8 +280,11 @@ fn absorb_all(wants: &mut [Want], peers: &[Arc<Peer>], answers: Vec<Answer>, pro
             let want = &mut wants[position];
             match item.outcome {
                 RecoveryOutcome::Symbols(symbols) => {
+                    let sent = !symbols.is_empty();
                     if want.absorb(peer, symbols, proofs) {
                         round.bad_peers.insert(peer.node_id);
+                    } else if proofs && sent {
+                        round.good_peers.insert(peer.node_id);
                     }
                 }
                 RecoveryOutcome::Error(body)

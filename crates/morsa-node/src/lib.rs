@@ -10,6 +10,8 @@
 //! `scrub`) or at once when a request needs them; the engine is `repair` with `fetch` and
 //! `peers`, and a blob proven inconsistently encoded is reported by `invalid`.
 
+pub mod admin;
+pub mod answers;
 pub mod blob_info;
 pub mod config;
 pub mod error;

@@ -47,6 +47,10 @@ pub struct Node {
     certified: crate::missing::CertifiedInbox,
     /// Recently used verified metadata.
     metadata_cache: crate::metadata_cache::MetadataCache,
+    /// Blobs registered by applied events, for the pending-upload buffer.
+    registered: crate::pending::RegisteredInbox,
+    /// Metadata records written (identical re-uploads write nothing).
+    metadata_writes: std::sync::atomic::AtomicU64,
 }
 
 pub(crate) fn kind_of(kind: SliverType) -> SliverKind {
@@ -76,6 +80,8 @@ impl Node {
             ingest,
             certified,
             metadata_cache: Default::default(),
+            registered: Default::default(),
+            metadata_writes: Default::default(),
         })
     }
 
@@ -107,6 +113,16 @@ impl Node {
     /// Blobs certified by the events applied since the sync loop last looked.
     pub fn certified_inbox(&self) -> &crate::missing::CertifiedInbox {
         &self.certified
+    }
+
+    /// Blobs registered by the events applied since the pending-upload buffer last looked.
+    pub fn registered_inbox(&self) -> &crate::pending::RegisteredInbox {
+        &self.registered
+    }
+
+    /// Metadata records written so far; identical re-uploads write nothing.
+    pub fn metadata_writes(&self) -> u64 {
+        self.metadata_writes.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Hands a verified sliver to the group committer and waits for its commit. Blocks.
@@ -164,8 +180,10 @@ impl Node {
                         info.apply(event);
                         self.store
                             .put_blob_info(&blob_id.0, &bcs::to_bytes(&info).expect("records serialize"))?;
-                        if matches!(event, Event::BlobCertified { .. }) {
-                            self.certified.push(blob_id, record.time_ms);
+                        match event {
+                            Event::BlobCertified { .. } => self.certified.push(blob_id, record.time_ms),
+                            Event::BlobRegistered { .. } => self.registered.push(blob_id),
+                            _ => {}
                         }
                     }
                 }
@@ -210,10 +228,9 @@ impl Node {
         }
     }
 
-    /// Checks and stores the BCS `MetadataWithId` of a registered blob; answers it verified
-    /// (and keeps it in the cache of verified metadata).
-    pub fn store_metadata(&self, blob_id: &BlobId, bytes: &[u8]) -> Result<VerifiedMetadata, NodeError> {
-        self.require_live(blob_id)?;
+    /// Checks that the BCS `MetadataWithId` in `bytes` is `blob_id`'s: it decodes within the
+    /// limit and hashes to the ID. Needs no registration.
+    pub fn check_metadata(&self, blob_id: &BlobId, bytes: &[u8]) -> Result<VerifiedMetadata, NodeError> {
         let with_id: MetadataWithId = from_bcs(bytes, metadata_limit(self.config))
             .map_err(|error| NodeError::BadRequest(error.to_string()))?;
         if with_id.blob_id != *blob_id {
@@ -222,11 +239,22 @@ impl Node {
                 with_id.blob_id
             )));
         }
-        let verified = with_id
+        with_id
             .metadata
             .verify(blob_id, self.config)
-            .map_err(|error| NodeError::HashMismatch(error.to_string()))?;
-        self.store.put_metadata(&blob_id.0, bytes)?;
+            .map_err(|error| NodeError::HashMismatch(error.to_string()))
+    }
+
+    /// Checks and stores the BCS `MetadataWithId` of a registered blob; answers it verified
+    /// (and keeps it in the cache of verified metadata). The same bytes stored already are not
+    /// written again.
+    pub fn store_metadata(&self, blob_id: &BlobId, bytes: &[u8]) -> Result<VerifiedMetadata, NodeError> {
+        self.require_live(blob_id)?;
+        let verified = self.check_metadata(blob_id, bytes)?;
+        if self.store.get_metadata(&blob_id.0)?.as_deref() != Some(bytes) {
+            self.store.put_metadata(&blob_id.0, bytes)?;
+            self.metadata_writes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
         self.metadata_cache.insert(std::sync::Arc::new(verified.clone()));
         Ok(verified)
     }
@@ -276,6 +304,23 @@ impl Node {
             return Err(NodeError::WrongShard { pair, shard: ShardIndex(shard) });
         }
         Ok(shard)
+    }
+
+    /// The largest body an upload of the `kind` sliver of pair `pair` of `blob_id` may have:
+    /// refuses blobs that are not live and pairs of shards this node does not own, before the
+    /// body is read.
+    pub fn sliver_upload_limit(
+        &self,
+        blob_id: &BlobId,
+        pair: u16,
+        kind: SliverType,
+    ) -> Result<usize, NodeError> {
+        let info = self.require_live(blob_id)?;
+        self.owned_shard_of(blob_id, pair)?;
+        Ok(match self.config.symbol_size(info.size) {
+            Ok(symbol_size) => sliver_limit(self.config, kind, symbol_size),
+            Err(_) => crate::server::max_sliver_body(self.config),
+        })
     }
 
     /// Checks one uploaded sliver (BCS) against the stored metadata and stores it durably:

@@ -5,7 +5,10 @@
 //!
 //! Peers are ranked by `latency × (1 + calls in flight)`: fast, idle peers first. Peers in
 //! backoff after failures come after them, and suspected peers last (they are still asked when
-//! nobody else can answer, and every symbol of theirs is checked against its proof).
+//! nobody else can answer, and every symbol of theirs is checked against its proof). Suspicion
+//! is not forever: it ends when the peer's symbols next check out against their proofs, or
+//! after [`SUSPICION`] (a peer with a disk fault that has since been repaired is worth asking
+//! first again).
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -20,6 +23,9 @@ const DEFAULT_LATENCY: Duration = Duration::from_millis(50);
 /// First and longest pause before asking a failing peer again.
 const FIRST_BACKOFF: Duration = Duration::from_millis(500);
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
+/// How long a peer caught sending bad symbols stays suspected, unless it answers correctly
+/// (with proofs) before.
+pub const SUSPICION: Duration = Duration::from_secs(600);
 
 /// One other member of the committee.
 #[derive(Debug)]
@@ -40,12 +46,18 @@ struct PeerStats {
     in_flight: u32,
     failures: u32,
     retry_at: Option<Instant>,
-    suspected: bool,
+    suspected_until: Option<Instant>,
+}
+
+impl PeerStats {
+    fn suspected(&self, now: Instant) -> bool {
+        self.suspected_until.is_some_and(|until| until > now)
+    }
 }
 
 impl Default for PeerStats {
     fn default() -> Self {
-        Self { latency: DEFAULT_LATENCY, in_flight: 0, failures: 0, retry_at: None, suspected: false }
+        Self { latency: DEFAULT_LATENCY, in_flight: 0, failures: 0, retry_at: None, suspected_until: None }
     }
 }
 
@@ -89,7 +101,7 @@ impl Peers {
             .iter()
             .map(|peer| {
                 let stats = state.stats.get(&peer.node_id).copied().unwrap_or_default();
-                let class = if stats.suspected {
+                let class = if stats.suspected(now) {
                     2
                 } else if stats.retry_at.is_some_and(|at| at > now) {
                     1
@@ -137,21 +149,37 @@ impl Peers {
         CallGuard { peers: self, peer: *peer, started: Instant::now(), ok: None }
     }
 
-    /// Marks `peer` as having sent symbols that fail their proofs.
+    /// Marks `peer` as having sent symbols that fail their proofs, for [`SUSPICION`].
     pub fn suspect(&self, peer: &NodeId) {
         let mut state = self.lock();
         let stats = state.stats.entry(*peer).or_default();
-        if !stats.suspected {
+        let now = Instant::now();
+        if !stats.suspected(now) {
             tracing::warn!(node = %peer, "a peer sent recovery symbols that fail their proofs");
         }
-        stats.suspected = true;
+        stats.suspected_until = Some(now + SUSPICION);
     }
 
-    /// The peers caught sending bad symbols.
+    /// Clears `peer`'s suspicion: its symbols just checked out against their proofs.
+    pub fn vouch(&self, peer: &NodeId) {
+        let mut state = self.lock();
+        if let Some(stats) = state.stats.get_mut(peer)
+            && stats.suspected_until.take().is_some_and(|until| until > Instant::now())
+        {
+            tracing::info!(node = %peer, "a suspected peer sent recovery symbols that check out; no longer suspected");
+        }
+    }
+
+    /// The peers caught sending bad symbols and still suspected.
     pub fn suspected(&self) -> Vec<NodeId> {
+        self.suspected_at(Instant::now())
+    }
+
+    /// The peers still suspected at `now`.
+    pub fn suspected_at(&self, now: Instant) -> Vec<NodeId> {
         let state = self.lock();
         let suspected: BTreeSet<NodeId> =
-            state.stats.iter().filter(|(_, stats)| stats.suspected).map(|(node, _)| *node).collect();
+            state.stats.iter().filter(|(_, stats)| stats.suspected(now)).map(|(node, _)| *node).collect();
         suspected.into_iter().collect()
     }
 }
@@ -187,5 +215,23 @@ impl Drop for CallGuard<'_> {
             let backoff = FIRST_BACKOFF.saturating_mul(1 << stats.failures.min(8)).min(MAX_BACKOFF);
             stats.retry_at = Some(Instant::now() + backoff);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suspicion_ends_when_the_peer_answers_correctly_or_after_a_while() {
+        let config = EncodingConfig::new(10).unwrap();
+        let peers = Peers::new(NodeId([0; 32]), config, Duration::from_secs(1));
+        let (liar, other) = (NodeId([1; 32]), NodeId([2; 32]));
+        peers.suspect(&liar);
+        peers.suspect(&other);
+        assert_eq!(peers.suspected(), vec![liar, other]);
+        assert!(peers.suspected_at(Instant::now() + SUSPICION + Duration::from_secs(1)).is_empty());
+        peers.vouch(&liar);
+        assert_eq!(peers.suspected(), vec![other], "a correct answer clears the suspicion");
     }
 }

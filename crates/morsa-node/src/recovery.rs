@@ -17,9 +17,8 @@ use std::collections::HashMap;
 use std::num::NonZero;
 use std::sync::Arc;
 
-use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post};
@@ -76,6 +75,18 @@ impl Node {
     /// `over_budget`, except that an item too large for any answer is `too_large`. Each held
     /// sliver is expanded once, however many items target its blob.
     pub fn recovery_batch(&self, request: &RecoveryBatchRequest) -> Result<RecoveryBatchResponse, NodeError> {
+        self.recovery_batch_within(request, MAX_RECOVERY_BATCH_RESPONSE_BYTES)
+    }
+
+    /// [`Node::recovery_batch`] with an answer of at most `max_bytes` (and never more than
+    /// [`MAX_RECOVERY_BATCH_RESPONSE_BYTES`]): the node's own, smaller bound on what one request
+    /// may make it hold.
+    pub fn recovery_batch_within(
+        &self,
+        request: &RecoveryBatchRequest,
+        max_bytes: usize,
+    ) -> Result<RecoveryBatchResponse, NodeError> {
+        let budget = max_bytes.min(MAX_RECOVERY_BATCH_RESPONSE_BYTES);
         let items = &request.items;
         if items.len() > MAX_RECOVERY_BATCH {
             return Err(NodeError::BadRequest(format!(
@@ -83,7 +94,7 @@ impl Node {
                 items.len()
             )));
         }
-        let plan = Plan::new(self, items);
+        let plan = Plan::new(self, items, budget);
         let mut symbols: Vec<Option<Vec<RecoverySymbol>>> = vec![None; items.len()];
         for group in plan.groups.iter().filter(|group| !group.members.is_empty()) {
             let targets: Vec<usize> =
@@ -113,7 +124,7 @@ impl Node {
             })
             .collect();
         let response = RecoveryBatchResponse { items };
-        debug_assert!(response.encoded_len() <= MAX_RECOVERY_BATCH_RESPONSE_BYTES);
+        debug_assert!(response.encoded_len() <= budget);
         Ok(response)
     }
 
@@ -279,7 +290,7 @@ struct Plan {
 }
 
 impl Plan {
-    fn new(node: &Node, items: &[RecoveryItem]) -> Self {
+    fn new(node: &Node, items: &[RecoveryItem], budget: usize) -> Self {
         let over_budget = NodeErrorCode::OverBudget
             .body("no room was left in this answer for the item; ask for it again in another batch");
         let too_large = NodeErrorCode::TooLarge
@@ -315,7 +326,7 @@ impl Plan {
                 }
             };
             let reserved = (items.len() - position - 1) * refusal_len;
-            if used + len + reserved <= MAX_RECOVERY_BATCH_RESPONSE_BYTES {
+            if used + len + reserved <= budget {
                 used += len;
                 plan.planned.push(match planned {
                     Ok(group) => {
@@ -326,7 +337,7 @@ impl Plan {
                 });
             } else {
                 stopped = true;
-                let alone = SEQUENCE_PREFIX + len > MAX_RECOVERY_BATCH_RESPONSE_BYTES;
+                let alone = SEQUENCE_PREFIX + len > budget;
                 plan.planned.push(Planned::Refused(if alone {
                     too_large.clone()
                 } else {
@@ -371,24 +382,18 @@ struct RecoveryWork(Arc<Semaphore>);
 
 /// The recovery routes: [`routes::RECOVERY_SYMBOLS`], [`routes::RECOVERY_SYMBOLS_BATCH`] and
 /// [`routes::INCONSISTENCY_PROOF`], to be merged into the node's router before its layers (so
-/// its timeout and metrics apply). Each route sets its own body limit; at most two requests
-/// per core do recovery work at once. `config` is the node's code, which bounds inconsistency
-/// proofs.
-pub fn routes(config: EncodingConfig) -> Router<Arc<Served>> {
+/// its timeout and metrics apply). At most two requests per core do recovery work at once;
+/// inconsistency proofs have their own bound (`max_concurrent_proofs`), so that a flood of
+/// them cannot hold up peers' repairs. Answers hold part of the node's answer budget until they
+/// are written, and a batch answer one caller's count too, both taken before the request's
+/// body is read.
+pub fn routes(_config: EncodingConfig) -> Router<Arc<Served>> {
     let cores = std::thread::available_parallelism().map_or(1, NonZero::get);
     let work = RecoveryWork(Arc::new(Semaphore::new(cores * RECOVERY_TASKS_PER_CORE)));
     Router::new()
         .route(routes::RECOVERY_SYMBOLS, get(get_recovery_symbols))
-        .route(
-            routes::RECOVERY_SYMBOLS_BATCH,
-            post(post_recovery_batch).layer(DefaultBodyLimit::max(MAX_JSON_REQUEST_BYTES)),
-        )
-        // Before the metadata is known, the limit for the largest symbols.
-        .route(
-            routes::INCONSISTENCY_PROOF,
-            post(post_inconsistency_proof)
-                .layer(DefaultBodyLimit::max(inconsistency_proof_limit(config, redstuff::MAX_SYMBOL_SIZE))),
-        )
+        .route(routes::RECOVERY_SYMBOLS_BATCH, post(post_recovery_batch))
+        .route(routes::INCONSISTENCY_PROOF, post(post_inconsistency_proof))
         .layer(Extension(work))
 }
 
@@ -430,12 +435,18 @@ async fn get_recovery_symbols(
     let Path(path) = path.map_err(|rejection| rejected(rejection.status(), rejection.body_text()))?;
     let Query(query) = query.map_err(|rejection| rejected(rejection.status(), rejection.body_text()))?;
     crate::on_demand::rebuild_sources(served.repair(), path.blob_id, query.target_type).await?;
+    let reserved = served.answers.reserve(served.max_recovery_answer).await?;
     let bytes = recovery_work(&served, &limit, move |node| {
         let symbols = node.recovery_symbols(&path.blob_id, query.target_sliver, query.target_type)?;
         Ok(to_bcs(&symbols))
     })
     .await?;
-    Ok(crate::server::octets(bytes))
+    Ok(reserved.octets(bytes, ()))
+}
+
+/// The caller's IP address, when the server recorded it.
+fn caller_of(request: &axum::extract::Request) -> Option<std::net::IpAddr> {
+    request.extensions().get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|info| info.0.ip())
 }
 
 #[tracing::instrument(skip_all)]
@@ -443,13 +454,25 @@ async fn post_recovery_batch(
     State(served): State<Arc<Served>>,
     Extension(limit): Extension<RecoveryWork>,
     query: Result<Query<RecoveryBatchQuery>, QueryRejection>,
-    body: Result<Bytes, BytesRejection>,
+    request: axum::extract::Request,
 ) -> Result<Response, ApiError> {
     let Query(query) = query.map_err(|rejection| rejected(rejection.status(), rejection.body_text()))?;
-    let body = body.map_err(|rejection| rejected(rejection.status(), rejection.body_text()))?;
+    // The caller's share and the answer's memory first, the body after.
+    let caller = match served.callers.enter(caller_of(&request)) {
+        Ok(caller) => caller,
+        Err(error) => {
+            let body = Some(request.into_body());
+            return crate::server::answer_after_draining(Err(error.into()), body, MAX_JSON_REQUEST_BYTES)
+                .await;
+        }
+    };
+    let max_answer = served.max_recovery_answer;
+    let reserved = served.answers.reserve(max_answer).await?;
+    let body = crate::server::read_body(request.into_body(), MAX_JSON_REQUEST_BYTES).await?;
     let request: RecoveryBatchRequest = serde_json::from_slice(&body).map_err(|error| {
         ApiError(NodeErrorCode::BadRequest, format!("the body is not a recovery batch request: {error}"))
     })?;
+    drop(body);
     if request.items.len() > MAX_RECOVERY_BATCH {
         return Err(ApiError(
             NodeErrorCode::TooLarge,
@@ -461,7 +484,7 @@ async fn post_recovery_batch(
     }
     let repair = Arc::clone(served.repair());
     let bytes = recovery_work(&served, &limit, move |node| {
-        let mut response = node.recovery_batch(&request)?;
+        let mut response = node.recovery_batch_within(&request, max_answer)?;
         // Sources this node should hold but lacks are queued for repair, not rebuilt while the
         // peer waits (see `on_demand`).
         let mut asked: Vec<(BlobId, SliverType)> =
@@ -475,7 +498,28 @@ async fn post_recovery_batch(
         Ok(to_bcs(&response))
     })
     .await?;
-    Ok(crate::server::octets(bytes))
+    Ok(reserved.octets(bytes, caller))
+}
+
+/// A proof slot, and the largest proof of `blob_id` (whose metadata must be stored).
+async fn admit_proof(
+    served: &Served,
+    blob_id: BlobId,
+) -> Result<(tokio::sync::SemaphorePermit<'_>, usize), ApiError> {
+    let permit = served.proofs.try_acquire().map_err(|_| {
+        ApiError(
+            NodeErrorCode::Unavailable,
+            "the node is verifying as many proofs as it takes at once; retry later".into(),
+        )
+    })?;
+    let node = Arc::clone(served.node());
+    let limit = tokio::task::spawn_blocking(move || {
+        let metadata = node.verified_metadata(&blob_id)?;
+        Ok::<_, NodeError>(inconsistency_proof_limit(node.config(), metadata.symbol_size()))
+    })
+    .await
+    .map_err(|_| ApiError(NodeErrorCode::Internal, "a worker task failed".into()))??;
+    Ok((permit, limit))
 }
 
 /// Empties every symbol's proof (the answer to `proofs=false`).
@@ -492,16 +536,26 @@ fn strip_proofs(response: &mut RecoveryBatchResponse) {
 #[tracing::instrument(skip_all)]
 async fn post_inconsistency_proof(
     State(served): State<Arc<Served>>,
-    Extension(limit): Extension<RecoveryWork>,
     path: Result<Path<InconsistencyProofPath>, PathRejection>,
-    body: Result<Bytes, BytesRejection>,
+    request: axum::extract::Request,
 ) -> Result<axum::Json<InvalidBlobAttestation>, ApiError> {
     let Path(path) = path.map_err(|rejection| rejected(rejection.status(), rejection.body_text()))?;
-    let body = body.map_err(|rejection| rejected(rejection.status(), rejection.body_text()))?;
-    let attestation = recovery_work(&served, &limit, move |node| {
+    // A proof slot, and the blob's metadata (which bounds the proof), before the body.
+    let mut body = Some(request.into_body());
+    let (_permit, limit) = match admit_proof(&served, path.blob_id).await {
+        Ok(admitted) => admitted,
+        Err(error) => {
+            let most = inconsistency_proof_limit(served.node().config(), redstuff::MAX_SYMBOL_SIZE);
+            return crate::server::answer_after_draining(Err(error), body.take(), most).await;
+        }
+    };
+    let body = crate::server::read_body(body.take().expect("the body is unread"), limit).await?;
+    let node = Arc::clone(served.node());
+    let attestation = tokio::task::spawn_blocking(move || {
         node.attest_inconsistency(&path.blob_id, path.sliver_type, &body)
     })
-    .await?;
+    .await
+    .map_err(|_| ApiError(NodeErrorCode::Internal, "a worker task failed".into()))??;
     Ok(axum::Json(attestation))
 }
 

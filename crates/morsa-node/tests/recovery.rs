@@ -14,8 +14,8 @@ use morsa_api::node::{
     RecoveryOutcome, RecoverySymbolsQuery,
 };
 use morsa_core::Epoch;
-use morsa_node::NodeError;
 use morsa_node::recovery;
+use morsa_node::{Limits, NodeError};
 use redstuff::wire::{from_bcs, recovery_symbol_limit, to_bcs};
 use redstuff::{
     BlobId, EncodedBlob, InconsistencyProof, Proofs, RecoveryError, RecoverySymbol, Sliver, SliverExpansion,
@@ -298,7 +298,8 @@ async fn a_batch_stops_at_its_byte_budget_and_marks_the_rest() {
         .sum();
     let item_len = to_bcs(&response.items[0]).len();
     assert!(
-        body.len() + allowance + 2 * item_len > MAX_RECOVERY_BATCH_RESPONSE_BYTES,
+        body.len() + allowance + 2 * item_len
+            > usize::try_from(Limits::default().max_recovery_answer_bytes).unwrap(),
         "{} bytes, {allowance} bytes of allowance",
         body.len()
     );

@@ -115,7 +115,10 @@ async fn a_read_of_a_missing_sliver_rebuilds_it_at_once() {
     }
     assert_eq!(cluster.health(0).await.repair.on_demand_slivers, 3);
     // Resumed (from this machine, so the admin route answers), background repair does the rest.
-    member.client.set_repair_paused(false).await.unwrap();
+    let token_dir = tempfile::tempdir().unwrap();
+    let token = morsa_node::admin::AdminToken::create(token_dir.path()).unwrap();
+    member.served.set_admin_token(token.clone());
+    member.client.set_repair_paused(false, token.as_str()).await.unwrap();
     let health = cluster
         .wait_health(0, "the rest to be repaired", |health| health.repair.caught_up && !health.repair.paused)
         .await;
@@ -129,7 +132,7 @@ async fn a_read_of_a_missing_sliver_rebuilds_it_at_once() {
             .unwrap(),
     )
     .await;
-    assert_eq!(status, axum::http::StatusCode::BAD_REQUEST);
+    assert_eq!(status, axum::http::StatusCode::FORBIDDEN);
     assert!(!cluster.health(0).await.repair.paused);
     // A sliver of a blob that is not certified is not rebuilt: it is simply not found.
     let uncertified = blob(1000, 4);

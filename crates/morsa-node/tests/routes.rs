@@ -102,9 +102,10 @@ async fn bad_metadata_and_slivers_are_refused_with_their_reason() {
     let path = api::sliver_path(&blob_id, foreign, SliverType::Primary);
     let (status, body) = call(&fixture.served, put(&path, to_bcs(sliver))).await;
     assert_eq!((status.as_u16(), code(&body).as_str()), (421, "wrong_shard"));
-    // An oversized body.
+    // An oversized body (for a pair the node owns: others are refused before the body is read).
     let limit = EncodingConfig::new(N).unwrap().ks() * 65534 + 2048;
-    let (status, _) = call(&fixture.served, put(&path, vec![0; limit])).await;
+    let owned = api::sliver_path(&blob_id, owned_pairs(&fixture)[0], SliverType::Primary);
+    let (status, _) = call(&fixture.served, put(&owned, vec![0; limit])).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
     // Unknown blob, malformed ID.
     let (status, body) = call(&fixture.served, get(&api::metadata_path(&BlobId([9; 32])))).await;

@@ -176,10 +176,11 @@ impl NodeClient {
     }
 
     /// Pauses (`true`) or resumes (`false`) the node's background repair and scrubbing. The
-    /// node answers only callers on its loopback interface.
-    pub async fn set_repair_paused(&self, paused: bool) -> Result<(), ClientError> {
+    /// node answers only callers on its loopback interface that send its admin token (the
+    /// `admin.token` file in its data directory).
+    pub async fn set_repair_paused(&self, paused: bool, admin_token: &str) -> Result<(), ClientError> {
         let path = if paused { routes::ADMIN_REPAIR_PAUSE } else { routes::ADMIN_REPAIR_RESUME };
-        let request = self.endpoint.with_bcs(Method::POST, path, None, Vec::new())?;
+        let request = self.endpoint.with_bcs(Method::POST, path, None, Vec::new())?.bearer_auth(admin_token);
         self.endpoint.call(request, MAX_SMALL_JSON_BYTES, Duration::ZERO).await.map(drop)
     }
 

@@ -25,6 +25,7 @@ use crate::ErrorBody;
 /// | `size_mismatch`  | 422    | the sliver or metadata does not have the blob's shape          |
 /// | `hash_mismatch`  | 422    | the sliver or metadata does not match the blob ID              |
 /// | `over_budget`    | 413    | (batch items only) no room left in the answer: ask again       |
+/// | `forbidden`      | 403    | an admin route without its token, from a web page or remotely  |
 /// | `internal`       | 500    | a bug or a storage failure on the node                         |
 /// | `unavailable`    | 503    | the node is starting, stopping or overloaded: retry later      |
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -52,6 +53,8 @@ pub enum NodeErrorCode {
     HashMismatch,
     /// A recovery-batch item left out because the answer reached its byte budget.
     OverBudget,
+    /// An admin route asked without its token, with an `Origin` header, or not from loopback.
+    Forbidden,
     /// A bug or a storage failure on the node.
     Internal,
     /// The node cannot serve now (starting, stopping, overloaded).
@@ -60,7 +63,7 @@ pub enum NodeErrorCode {
 
 impl NodeErrorCode {
     /// Every code, for tables and tests.
-    pub const ALL: [Self; 13] = [
+    pub const ALL: [Self; 14] = [
         Self::BadRequest,
         Self::NotFound,
         Self::NotRegistered,
@@ -72,6 +75,7 @@ impl NodeErrorCode {
         Self::SizeMismatch,
         Self::HashMismatch,
         Self::OverBudget,
+        Self::Forbidden,
         Self::Internal,
         Self::Unavailable,
     ];
@@ -90,6 +94,7 @@ impl NodeErrorCode {
             Self::SizeMismatch => "size_mismatch",
             Self::HashMismatch => "hash_mismatch",
             Self::OverBudget => "over_budget",
+            Self::Forbidden => "forbidden",
             Self::Internal => "internal",
             Self::Unavailable => "unavailable",
         }
@@ -105,6 +110,7 @@ impl NodeErrorCode {
             Self::TooLarge | Self::OverBudget => StatusCode::PAYLOAD_TOO_LARGE,
             Self::WrongShard => StatusCode::MISDIRECTED_REQUEST,
             Self::SizeMismatch | Self::HashMismatch => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Forbidden => StatusCode::FORBIDDEN,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
