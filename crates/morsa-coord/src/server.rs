@@ -76,6 +76,11 @@ impl Shared {
         result.map(|applied| SubmitResponse { events: applied.events, created: applied.created })
     }
 
+    /// Long-polls waiting for events right now (lets tests commit only once a poll is waiting).
+    pub fn event_waiters(&self) -> usize {
+        self.events.receiver_count()
+    }
+
     /// A receiver that turns true when the server must stop.
     pub fn fatal_signal(&self) -> watch::Receiver<bool> {
         self.fatal.subscribe()
