@@ -13,7 +13,10 @@ use std::time::Duration;
 use common::{Process, STARTUP};
 
 use morsa_api::coord::{AccountInfo, SystemInfo, routes};
-use morsa_coord::{Command as CoordCommand, Coordinator, Genesis, GenesisAccount, GenesisNode, Transaction};
+use morsa_coord::{
+    Command as CoordCommand, Coordinator, Genesis, GenesisAccount, GenesisNode, Input, LogEntry, Transaction,
+    apply,
+};
 use morsa_core::{AccountKey, BlsSecretKey};
 
 const CHAIN: &str = "restart-test";
@@ -116,6 +119,28 @@ fn acknowledged_transactions_survive_sigkill_and_replay_to_the_same_state() {
     );
     assert_eq!(account.balance, 1_000_000 - account.nonce);
     let system: SystemInfo = client.get(format!("{url}{}", routes::SYSTEM)).send().unwrap().json().unwrap();
+    // A model of what the transfers did: the recipient holds one unit per applied transaction.
+    let received: AccountInfo = client
+        .get(format!("{url}{}", morsa_api::coord::account_path(&recipient)))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(received.balance, account.nonce);
+
+    // Independently of the log: genesis plus exactly the transactions this test sent, applied
+    // afresh, is the state the restarted server holds (its clock aside: the entries' times
+    // are the server's, so the fresh state takes the server's last time).
+    let mut fresh = genesis.initial_state().unwrap();
+    for nonce in 0..account.nonce {
+        let command = CoordCommand::Transfer { to: recipient, amount: 1 };
+        let signed = Transaction { sender: user.id(), nonce, command }.sign(&user, CHAIN);
+        let entry = LogEntry { time_ms: genesis.genesis_time_ms, input: Input::Transaction(signed) };
+        apply(&mut fresh, &entry).unwrap();
+    }
+    assert_eq!(fresh.event_count, system.event_count);
+    fresh.time_ms = system.time_ms;
+    assert_eq!(hex(&fresh.hash()), system.state_hash, "the restarted state is genesis plus what was sent");
 
     // Stop it gracefully and replay its log here.
     server.stop();

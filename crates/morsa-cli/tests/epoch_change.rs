@@ -11,7 +11,7 @@ use morsa_api::client::{CoordClient, NodeClient};
 use morsa_api::coord::{Command, Transaction};
 use morsa_client::{Client, ClientConfig, StoreOptions};
 use morsa_cluster::{CHAIN_ID, Cluster, ClusterSpec};
-use redstuff::EncodingConfig;
+use redstuff::{EncodingConfig, SliverType};
 
 const SHARDS: u16 = 12;
 
@@ -75,11 +75,36 @@ fn a_node_that_gains_shards_syncs_them_and_the_epoch_change_completes() {
 
     // Node 0 holds every sliver of its new shards, and the blobs read back through the new
     // committee.
-    let node_client = NodeClient::new(&node.url, EncodingConfig::new(SHARDS).unwrap()).unwrap();
+    let config = EncodingConfig::new(SHARDS).unwrap();
+    let node_client = NodeClient::new(&node.url, config).unwrap();
+    let info = runtime.block_on(coord.committee()).unwrap();
+    let member = info.current.member_by_node(&node.node_id).unwrap();
+    let shards = info.current.members[member].shards.clone();
     for (blob_id, data) in &blobs {
         let status = runtime.block_on(node_client.blob_status(blob_id)).unwrap();
         assert!(status.fully_stored(), "{status:?}");
         assert!(status.expected_slivers > 2 * u32::try_from(before).unwrap(), "{status:?}");
+        // Every sliver of every shard it holds now (the new ones included) equals the one an
+        // independent encoding of the data gives, byte for byte.
+        let encoded = redstuff::encode(config, data).unwrap();
+        assert_eq!(encoded.metadata.blob_id(), blob_id);
+        let symbol_size = encoded.metadata.symbol_size();
+        for shard in &shards {
+            let pair = blob_id.pair_for_shard(usize::from(shard.0), usize::from(SHARDS));
+            let pair_index = u16::try_from(pair).unwrap();
+            for (kind, expected) in [
+                (SliverType::Primary, &encoded.pairs[pair].primary),
+                (SliverType::Secondary, &encoded.pairs[pair].secondary),
+            ] {
+                let served =
+                    runtime.block_on(node_client.get_sliver(blob_id, pair_index, kind, symbol_size)).unwrap();
+                assert!(
+                    served == *expected,
+                    "node 0 holds a wrong {kind} sliver {pair} of shard {}",
+                    shard.0
+                );
+            }
+        }
         let read = runtime.block_on(client.read_blob(blob_id)).unwrap();
         assert!(read.data == *data);
     }

@@ -1,11 +1,14 @@
-//! Real processes on loopback: a coordinator and two storage nodes. A blob is registered,
-//! one node receives its slivers, is killed with SIGKILL, restarts on the same data, and
-//! serves every acknowledged sliver, which still verifies; it then confirms the blob.
+//! Real processes on loopback: a coordinator and a storage node (of a committee of two). Blobs
+//! are registered, the node receives their slivers from concurrent uploaders and is killed
+//! with SIGKILL while uploads are in flight; restarted on the same data it serves every
+//! acknowledged sliver, byte for byte; given the rest again, it confirms every blob.
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 
 mod common;
 
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::Process;
@@ -17,6 +20,9 @@ use redstuff::{EncodingConfig, MetadataWithId, SliverType};
 
 const CHAIN: &str = "node-test";
 const N: u16 = 10;
+/// Blobs registered, and uploads running at once.
+const BLOBS: u32 = 6;
+const UPLOADERS: usize = 4;
 
 /// `morsa node keygen`, returning the public key and proof of possession it prints.
 fn keygen(path: &Path) -> (BlsPublicKey, BlsSignature) {
@@ -93,63 +99,130 @@ async fn acknowledged_slivers_survive_sigkill_and_still_verify() {
     let node = Process::start(&["node", "run"], &node_config);
     let config = EncodingConfig::new(N).unwrap();
     let client = NodeClient::new(&node.url, config).unwrap();
+    let node_id = morsa_core::NodeId::from_public_key(&genesis.nodes[0].public_key);
+    let committee = coord.committee().await.unwrap().current;
+    let member = committee.member_by_node(&node_id).unwrap();
+    let node_shards: Vec<u16> = committee.members[member].shards.iter().map(|shard| shard.0).collect();
 
-    // Register a blob with the coordinator.
-    let blob: Vec<u8> = (0..200_000u32).map(|i| u8::try_from(i * 7 % 251).unwrap()).collect();
-    let encoded = redstuff::encode(config, &blob).unwrap();
-    let blob_id = *encoded.metadata.blob_id();
-    let size = encoded.metadata.unencoded_length();
-    let encoded_size = config.encoded_size(size).unwrap();
+    // Register a few blobs with the coordinator and give the node their metadata.
     let transact = |nonce: u64, command: CoordCommand| {
         Transaction { sender: user.id(), nonce, command }.sign(&user, CHAIN)
     };
-    let reserved = coord
-        .submit_transaction(&transact(0, CoordCommand::ReserveStorage { size: encoded_size, epochs: 2 }))
-        .await
-        .unwrap();
-    let register = CoordCommand::RegisterBlob {
-        storage: reserved.created[0],
-        blob_id,
-        root_hash: encoded.metadata.metadata().root(),
-        size,
-        encoding_type: 1,
-        deletable: false,
-    };
-    coord.submit_transaction(&transact(1, register)).await.unwrap();
+    let mut blobs = Vec::new();
+    for seed in 0..BLOBS {
+        let blob: Vec<u8> = (0..200_000u32).map(|i| u8::try_from((i * 7 + seed) % 251).unwrap()).collect();
+        let encoded = redstuff::encode(config, &blob).unwrap();
+        let blob_id = *encoded.metadata.blob_id();
+        let size = encoded.metadata.unencoded_length();
+        let encoded_size = config.encoded_size(size).unwrap();
+        let nonce = u64::from(2 * seed);
+        let reserve = CoordCommand::ReserveStorage { size: encoded_size, epochs: 2 };
+        let reserved = coord.submit_transaction(&transact(nonce, reserve)).await.unwrap();
+        let register = CoordCommand::RegisterBlob {
+            storage: reserved.created[0],
+            blob_id,
+            root_hash: encoded.metadata.metadata().root(),
+            size,
+            encoding_type: 1,
+            deletable: false,
+        };
+        coord.submit_transaction(&transact(nonce + 1, register)).await.unwrap();
+        eventually(
+            || async {
+                client
+                    .blob_status(&blob_id)
+                    .await
+                    .is_ok_and(|status| status.status == NodeBlobState::Registered)
+            },
+            "the node has seen the registration",
+        )
+        .await;
+        let metadata = MetadataWithId { blob_id, metadata: encoded.metadata.metadata().clone() };
+        client.put_metadata(&blob_id, &metadata).await.unwrap();
+        blobs.push((encoded, metadata));
+    }
+    let blobs = Arc::new(blobs);
+
+    // Every sliver the node owns, uploaded by a few concurrent uploaders; the node is killed
+    // while uploads are in flight, once some were acknowledged.
+    let owned: Vec<(usize, u16, SliverType)> = (0..blobs.len())
+        .flat_map(|blob| {
+            (0..N).flat_map(move |pair| {
+                [(blob, pair, SliverType::Primary), (blob, pair, SliverType::Secondary)]
+            })
+        })
+        .filter(|(blob, pair, _)| {
+            let blob_id = blobs[*blob].0.metadata.blob_id();
+            let shard = blob_id.shard_for_pair(usize::from(*pair), usize::from(N));
+            node_shards.contains(&u16::try_from(shard).unwrap())
+        })
+        .collect();
+    assert!(!owned.is_empty(), "the node owns some shards");
+    let queue = Arc::new(Mutex::new(owned.clone()));
+    let acknowledged = Arc::new(Mutex::new(Vec::new()));
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    let failed = Arc::new(AtomicUsize::new(0));
+    let uploaders: Vec<_> = (0..UPLOADERS)
+        .map(|_| {
+            let (client, blobs, queue) = (client.clone(), Arc::clone(&blobs), Arc::clone(&queue));
+            let (acknowledged, in_flight, failed) =
+                (Arc::clone(&acknowledged), Arc::clone(&in_flight), Arc::clone(&failed));
+            tokio::spawn(async move {
+                loop {
+                    let Some((blob, pair, kind)) = queue.lock().unwrap().pop() else { return };
+                    let (encoded, _) = &blobs[blob];
+                    let slivers = &encoded.pairs[usize::from(pair)];
+                    let sliver = match kind {
+                        SliverType::Primary => &slivers.primary,
+                        SliverType::Secondary => &slivers.secondary,
+                    };
+                    in_flight.fetch_add(1, Ordering::SeqCst);
+                    let result =
+                        client.put_sliver(encoded.metadata.blob_id(), pair, kind, sliver, false).await;
+                    in_flight.fetch_sub(1, Ordering::SeqCst);
+                    match result {
+                        Ok(_) => acknowledged.lock().unwrap().push((blob, pair, kind)),
+                        Err(_) => {
+                            failed.fetch_add(1, Ordering::SeqCst);
+                            return; // the node is gone
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
     eventually(
         || async {
-            client.blob_status(&blob_id).await.is_ok_and(|status| status.status == NodeBlobState::Registered)
+            acknowledged.lock().unwrap().len() >= owned.len() / 4 && in_flight.load(Ordering::SeqCst) > 0
         },
-        "the node has seen the registration",
+        "some uploads are acknowledged while others are in flight",
     )
     .await;
-
-    // Upload the metadata and every sliver the node owns; remember what was acknowledged.
-    let metadata = MetadataWithId { blob_id, metadata: encoded.metadata.metadata().clone() };
-    client.put_metadata(&blob_id, &metadata).await.unwrap();
-    let mut acknowledged = Vec::new();
-    for (pair, slivers) in encoded.pairs.iter().enumerate() {
-        let pair = u16::try_from(pair).unwrap();
-        for (kind, sliver) in
-            [(SliverType::Primary, &slivers.primary), (SliverType::Secondary, &slivers.secondary)]
-        {
-            match client.put_sliver(&blob_id, pair, kind, sliver, false).await {
-                Ok(_) => acknowledged.push((pair, kind)),
-                Err(error) => assert_eq!(error.code(), Some("wrong_shard"), "{error}"),
-            }
-        }
+    drop(node); // SIGKILL, uploads in flight
+    for uploader in uploaders {
+        uploader.await.unwrap();
     }
-    assert!(!acknowledged.is_empty(), "the node owns some shards");
-    eprintln!("{} slivers acknowledged", acknowledged.len());
+    let acknowledged = acknowledged.lock().unwrap().clone();
+    eprintln!(
+        "{} of {} slivers acknowledged before the kill, {} uploads cut short",
+        acknowledged.len(),
+        owned.len(),
+        failed.load(Ordering::SeqCst)
+    );
+    assert!(failed.load(Ordering::SeqCst) >= 1, "the kill cut uploads short");
+    assert!(acknowledged.len() < owned.len(), "the kill came before the last upload");
 
-    drop(node); // SIGKILL
     let node = Process::start(&["node", "run"], &node_config);
     let client = NodeClient::new(&node.url, config).unwrap();
-    let stored = client.get_metadata(&blob_id).await.unwrap();
-    assert_eq!(stored, metadata);
-    let symbol_size = encoded.metadata.symbol_size();
-    for (pair, kind) in &acknowledged {
-        let sliver = client.get_sliver(&blob_id, *pair, *kind, symbol_size).await.unwrap();
+    for (encoded, metadata) in blobs.iter() {
+        let stored = client.get_metadata(encoded.metadata.blob_id()).await.unwrap();
+        assert_eq!(&stored, metadata);
+    }
+    // Every acknowledged sliver survived, byte for byte.
+    for (blob, pair, kind) in &acknowledged {
+        let encoded = &blobs[*blob].0;
+        let symbol_size = encoded.metadata.symbol_size();
+        let sliver = client.get_sliver(encoded.metadata.blob_id(), *pair, *kind, symbol_size).await.unwrap();
         encoded.metadata.verify_sliver(*kind, &sliver).unwrap();
         let original = &encoded.pairs[usize::from(*pair)];
         let expected = match kind {
@@ -158,10 +231,26 @@ async fn acknowledged_slivers_survive_sigkill_and_still_verify() {
         };
         assert_eq!(&sliver, expected);
     }
-    let confirmation = client.permanent_confirmation(&blob_id).await.unwrap();
-    let message =
-        morsa_core::storage_confirmation_message(confirmation.epoch, &blob_id, &PersistenceType::Permanent);
-    genesis.nodes[0].public_key.verify(&message, &confirmation.signature).unwrap();
+    // The rest is uploaded again, and the node confirms every blob.
+    for (blob, pair, kind) in owned.iter().filter(|item| !acknowledged.contains(item)) {
+        let encoded = &blobs[*blob].0;
+        let slivers = &encoded.pairs[usize::from(*pair)];
+        let sliver = match kind {
+            SliverType::Primary => &slivers.primary,
+            SliverType::Secondary => &slivers.secondary,
+        };
+        client.put_sliver(encoded.metadata.blob_id(), *pair, *kind, sliver, false).await.unwrap();
+    }
+    for (encoded, _) in blobs.iter() {
+        let blob_id = *encoded.metadata.blob_id();
+        let confirmation = client.permanent_confirmation(&blob_id).await.unwrap();
+        let message = morsa_core::storage_confirmation_message(
+            confirmation.epoch,
+            &blob_id,
+            &PersistenceType::Permanent,
+        );
+        genesis.nodes[0].public_key.verify(&message, &confirmation.signature).unwrap();
+    }
     node.stop();
     coordinator.stop();
 }

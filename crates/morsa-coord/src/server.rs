@@ -143,6 +143,11 @@ impl Shared {
         self.lock().log_len()
     }
 
+    /// Long-polls waiting for events right now (lets tests commit only once a poll is waiting).
+    pub fn event_waiters(&self) -> usize {
+        self.waiters.parked()
+    }
+
     /// A receiver that turns true when the server must stop.
     pub fn fatal_signal(&self) -> watch::Receiver<bool> {
         self.fatal.subscribe()

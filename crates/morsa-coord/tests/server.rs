@@ -135,11 +135,17 @@ async fn a_long_poll_returns_when_an_event_arrives() {
         serde_json::from_slice(&body).unwrap()
     };
     let storage = response.created[0];
-    // A poll that starts before the registration, waiting up to 20 s, is woken by it.
+    // A poll that is waiting (up to 20 s) before the registration commits is woken by it.
+    assert_eq!(shared.event_waiters(), 0);
     let poller = {
         let shared = Arc::clone(&shared);
         tokio::spawn(async move { call(&shared, get("/v1/events?wait_ms=20000")).await })
     };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while shared.event_waiters() == 0 {
+        assert!(std::time::Instant::now() < deadline, "the poll never started waiting");
+        tokio::task::yield_now().await;
+    }
     let root = [4; 32];
     let command = Command::RegisterBlob {
         storage,

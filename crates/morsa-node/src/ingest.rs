@@ -225,6 +225,8 @@ struct Budget {
     bytes: usize,
     /// Set when the committer thread ends: nothing is admitted any more.
     closed: bool,
+    /// Submitters waiting for room right now (lets tests wait for a submitter to be blocked).
+    waiting: usize,
 }
 
 #[derive(Default)]
@@ -261,7 +263,9 @@ impl Shared {
                 budget.bytes = budget.bytes.saturating_add(len);
                 return Ok(());
             }
+            budget.waiting += 1;
             budget = self.room.wait(budget).unwrap_or_else(PoisonError::into_inner);
+            budget.waiting -= 1;
         }
     }
 
@@ -537,13 +541,18 @@ mod tests {
             scope.spawn(move || committer.submit(sliver(0, SliverKind::Primary, 10)).unwrap());
             started.recv().unwrap();
             let blocked = scope.spawn(move || committer.submit(sliver(1, SliverKind::Primary, 10)));
-            std::thread::sleep(Duration::from_millis(50));
-            // 10 + 10 bytes do not fit in 15: the second sliver is not admitted yet.
-            assert_eq!(committer.stats().in_flight, 1);
-            assert!(!blocked.is_finished());
-            gate.send(()).unwrap();
+            // 10 + 10 bytes do not fit in 15: the second submitter waits for room, not admitted.
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while committer.shared.lock().waiting == 0 && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            let waiting = committer.shared.lock().waiting;
+            let (in_flight, finished) = (committer.stats().in_flight, blocked.is_finished());
+            gate.send(()).unwrap(); // before asserting, so that a failure cannot hang the scope
+            assert_eq!((waiting, in_flight, finished), (1, 1, false), "the second submitter waits");
             assert!(blocked.join().unwrap().is_ok());
         });
+        assert_eq!(committer.shared.lock().waiting, 0);
         assert_eq!(groups.lock().unwrap().len(), 2);
         // A sliver larger than the whole queue still goes through, alone.
         committer.submit(sliver(2, SliverKind::Primary, 100)).unwrap();

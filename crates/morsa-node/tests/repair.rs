@@ -136,17 +136,18 @@ async fn a_read_of_a_missing_sliver_rebuilds_it_at_once() {
     assert!(!cluster.health(0).await.repair.paused);
     // A sliver of a blob that is not certified is not rebuilt: it is simply not found.
     let uncertified = blob(1000, 4);
+    let owned = pairs_of(&cluster, 0, uncertified.metadata.blob_id())[0];
     let code = member
         .client
         .get_sliver(
             uncertified.metadata.blob_id(),
-            0,
+            owned,
             SliverType::Primary,
             uncertified.metadata.symbol_size(),
         )
         .await
         .unwrap_err();
-    assert!(code.node_code().is_some(), "{code}");
+    assert_eq!(code.node_code(), Some(morsa_api::node::NodeErrorCode::NotFound), "{code}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -19,8 +19,10 @@ use redstuff::{
     SliverVerificationError, WireError,
 };
 
-/// The shard counts every property runs on.
-const SHARD_COUNTS: [u16; 6] = [4, 7, 10, 13, 31, 100];
+/// The shard counts every property runs on: `n = 3f + 1` (4, 7, 10, 13, 31, 100), where
+/// `kp = f + 1` and `ks = 2f + 1`, and counts with `n mod 3` of 0 or 2, where the code has
+/// more than `3f + 1` shards and `kp`, `ks` exceed those values.
+const SHARD_COUNTS: [u16; 12] = [4, 5, 6, 7, 8, 9, 10, 12, 13, 31, 50, 100];
 
 type TestResult = Result<(), TestCaseError>;
 
@@ -94,6 +96,12 @@ fn large_cases() -> impl Strategy<Value = Case> {
             Case { n, len: len.min(max), seed }
         },
     )
+}
+
+/// A deployment-sized code: n = 1000 (f = 333, kp = 334, ks = 667), small blobs only so that a
+/// case stays quick.
+fn thousand_shard_cases() -> impl Strategy<Value = Case> {
+    (0usize..=(4 << 10), any::<u64>()).prop_map(|(len, seed)| Case { n: 1000, len, seed })
 }
 
 fn config_with_cases(cases: u32) -> ProptestConfig {
@@ -453,7 +461,16 @@ fn check_read_range(case: &Case) -> TestResult {
         let mut rest: Vec<Sliver> =
             primary.iter().filter(|sliver| !touched.contains(&sliver.index())).cloned().collect();
         rest.shuffle(&mut rng);
-        prop_assert!(rest.len() >= kp);
+        if rest.len() < kp {
+            // Only where n − kp < kp (n = 5, 6, 8: few shards, n mod 3 ≠ 1) can the touched rows
+            // leave fewer than kp slivers: then the range cannot be read.
+            prop_assert!(n - kp < kp);
+            prop_assert_eq!(
+                metadata.read_range(range.clone(), &rest),
+                Err(RangeError::Decode(DecodeError::NotEnoughSlivers { got: rest.len(), needed: kp }))
+            );
+            continue;
+        }
         prop_assert_eq!(metadata.read_range(range.clone(), &rest), Ok(expected.clone()));
 
         // With one sliver fewer than kp left, a range that needs a column cannot be read.
@@ -667,6 +684,16 @@ proptest! {
         check_verify(&case)?;
         check_rebuild(&case, 1)?;
         check_read_range(&case)?;
+    }
+}
+
+proptest! {
+    #![proptest_config(config_with_cases(1))]
+
+    #[test]
+    fn a_thousand_shards_decode_and_rebuild(case in thousand_shard_cases()) {
+        check_decode(&case)?;
+        check_rebuild(&case, 1)?;
     }
 }
 
