@@ -1,0 +1,163 @@
+//! Claims of docs/NODE.md that no other test exercised (issue #20, node side): the bound on
+//! on-demand rebuilds, and a peer's symbols from slivers it does not hold.
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use morsa_api::coord::{Event, EventRecord};
+use morsa_api::node as api;
+use morsa_core::{BlsSecretKey, Committee, CommitteeMember, Epoch, NodeId, ObjectId, ShardIndex};
+use morsa_node::server::Served;
+use morsa_node::{Limits, Node, RepairConfig, View};
+use redstuff::SliverType;
+use redstuff::wire::to_bcs;
+use tokio::net::TcpListener;
+use tokio::sync::{Notify, watch};
+
+mod common;
+
+use common::cluster::{blob, test_repair};
+use common::{N, call, get, metadata_bytes, pairs_owned};
+
+/// A stand-in peer that holds every request it gets until released, then refuses it; it
+/// counts the requests and the most it held at once.
+struct Gate {
+    arrived: AtomicUsize,
+    held: AtomicUsize,
+    most_held: AtomicUsize,
+    arrival: Notify,
+    release: watch::Sender<bool>,
+}
+
+impl Gate {
+    /// Starts the stand-in on 127.0.0.1; returns it and its address.
+    async fn start() -> (Arc<Self>, String) {
+        let gate = Arc::new(Self {
+            arrived: AtomicUsize::new(0),
+            held: AtomicUsize::new(0),
+            most_held: AtomicUsize::new(0),
+            arrival: Notify::new(),
+            release: watch::channel(false).0,
+        });
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap().to_string();
+        let state = Arc::clone(&gate);
+        let app = axum::Router::new().fallback(move || {
+            let gate = Arc::clone(&state);
+            async move {
+                let held = gate.held.fetch_add(1, Ordering::SeqCst) + 1;
+                gate.most_held.fetch_max(held, Ordering::SeqCst);
+                gate.arrived.fetch_add(1, Ordering::SeqCst);
+                gate.arrival.notify_waiters();
+                let mut released = gate.release.subscribe();
+                released.wait_for(|released| *released).await.unwrap();
+                gate.held.fetch_sub(1, Ordering::SeqCst);
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+        });
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        (gate, address)
+    }
+
+    /// Waits until at least `count` requests arrived, for at most `within`; whether they did.
+    async fn arrivals(&self, count: usize, within: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let notified = self.arrival.notified();
+            if self.arrived.load(Ordering::SeqCst) >= count {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return self.arrived.load(Ordering::SeqCst) >= count;
+            }
+        }
+    }
+}
+
+/// A node holding shards 0..5 of a 10-shard system whose only peer (shards 5..10) is at
+/// `peer`, served with `repair`.
+fn lone_node(peer: &str, repair: RepairConfig) -> (Arc<Node>, Arc<Served>, tempfile::TempDir) {
+    let key = BlsSecretKey::from_seed([1; 32]);
+    let other = BlsSecretKey::from_seed([2; 32]);
+    let member = |key: &BlsSecretKey, shards: std::ops::Range<u16>, address: &str| CommitteeMember {
+        node_id: NodeId::from_public_key(&key.public_key()),
+        public_key: key.public_key(),
+        address: address.into(),
+        shards: shards.map(ShardIndex).collect(),
+    };
+    let members = vec![member(&key, 0..5, "127.0.0.1:1"), member(&other, 5..10, peer)];
+    let committee = Committee { epoch: Epoch(1), n_shards: N, members };
+    let dir = tempfile::tempdir().unwrap();
+    let store = morsa_store::NodeStore::open(&dir.path().join("node.redb")).unwrap();
+    let node = Arc::new(Node::new(key, store, View { committee, next: None }).unwrap());
+    let served = Served::new(Arc::clone(&node), &Limits { repair, ..Limits::default() });
+    (node, served, dir)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_demand_rebuilds_beyond_max_on_demand_wait_for_a_permit() {
+    let (gate, peer) = Gate::start().await;
+    // Paused: no background repair competes with the reads.
+    let repair = RepairConfig { max_on_demand: 2, paused: true, peer_timeout_ms: 60_000, ..test_repair() };
+    let (node, served, _dir) = lone_node(&peer, repair);
+    let encoded = blob(20_000, 11);
+    let blob_id = *encoded.metadata.blob_id();
+    let registered = Event::BlobRegistered {
+        blob_id,
+        object: ObjectId(blob_id.0),
+        size: encoded.metadata.unencoded_length(),
+        encoded_size: 1,
+        end_epoch: Epoch(5),
+        deletable: false,
+        epoch: Epoch(1),
+    };
+    let certified = Event::BlobCertified {
+        blob_id,
+        object: ObjectId(blob_id.0),
+        end_epoch: Epoch(5),
+        deletable: false,
+        epoch: Epoch(1),
+    };
+    node.apply_events(&[
+        EventRecord::new(0, 0, registered, [0; 32]),
+        EventRecord::new(1, 0, certified, [0; 32]),
+    ])
+    .unwrap();
+    // The node holds the metadata and its secondary slivers (5 symbols towards each primary
+    // one, short of the 7 needed): every primary read must ask the peer.
+    node.store_metadata(&blob_id, &metadata_bytes(&encoded)).unwrap();
+    let pairs = pairs_owned(&node, &blob_id);
+    assert_eq!(pairs.len(), 5);
+    for pair in &pairs {
+        let secondary = to_bcs(&encoded.pairs[usize::from(*pair)].secondary);
+        node.store_sliver(&blob_id, *pair, SliverType::Secondary, secondary.into()).unwrap();
+    }
+    let reads: Vec<_> = pairs
+        .iter()
+        .map(|pair| {
+            let (served, path) =
+                (Arc::clone(&served), api::sliver_path(&blob_id, *pair, SliverType::Primary));
+            tokio::spawn(async move { call(&served, get(&path)).await })
+        })
+        .collect();
+    assert!(gate.arrivals(2, Duration::from_secs(30)).await, "no on-demand rebuild reached the peer");
+    // Five reads are waiting, two rebuilds hold the permits: the other three must not reach the
+    // peer while those two are held (bounded look; a broken bound shows up at once).
+    assert!(
+        !gate.arrivals(3, Duration::from_millis(500)).await,
+        "{} rebuilds at once with max_on_demand = 2",
+        gate.arrived.load(Ordering::SeqCst)
+    );
+    gate.release.send_replace(true);
+    for read in reads {
+        let (status, body) = read.await.unwrap();
+        // The peer refused: the rebuild fails and the read says so (the sliver is queued).
+        assert_eq!(status, StatusCode::NOT_FOUND, "{}", String::from_utf8_lossy(&body));
+    }
+    // The waiting reads were not refused: each got its turn and asked the peer.
+    assert_eq!(gate.arrived.load(Ordering::SeqCst), 5);
+    assert_eq!(gate.most_held.load(Ordering::SeqCst), 2);
+}
