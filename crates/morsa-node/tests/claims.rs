@@ -1,5 +1,6 @@
 //! Claims of docs/NODE.md that no other test exercised (issue #20, node side): the bound on
-//! on-demand rebuilds, and a peer's symbols from slivers it does not hold.
+//! on-demand rebuilds, the certification inbox's overflow, and a peer's symbols from slivers
+//! it does not hold.
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 
 use std::sync::Arc;
@@ -12,6 +13,7 @@ use morsa_api::node as api;
 use morsa_core::{BlsSecretKey, Committee, CommitteeMember, Epoch, NodeId, ObjectId, ShardIndex};
 use morsa_node::server::Served;
 use morsa_node::{Limits, Node, RepairConfig, View};
+use morsa_store::SliverKind;
 use redstuff::SliverType;
 use redstuff::wire::to_bcs;
 use tokio::net::TcpListener;
@@ -19,7 +21,7 @@ use tokio::sync::{Notify, watch};
 
 mod common;
 
-use common::cluster::{blob, test_repair};
+use common::cluster::{Cluster, Mode, blob, pairs_of, test_repair};
 use common::{N, call, get, metadata_bytes, pairs_owned};
 
 /// A stand-in peer that holds every request it gets until released, then refuses it; it
@@ -160,4 +162,65 @@ async fn on_demand_rebuilds_beyond_max_on_demand_wait_for_a_permit() {
     // The waiting reads were not refused: each got its turn and asked the peer.
     assert_eq!(gate.arrived.load(Ordering::SeqCst), 5);
     assert_eq!(gate.most_held.load(Ordering::SeqCst), 2);
+}
+
+/// Most certifications the inbox holds (docs/NODE.md, "Bounds").
+const MAX_INBOX: usize = 65_536;
+
+#[test]
+fn the_certification_inbox_keeps_its_bound_and_flags_the_overflow() {
+    let inbox = morsa_node::missing::CertifiedInbox::default();
+    for index in 0..=MAX_INBOX {
+        let mut id = [0; 32];
+        id[..8].copy_from_slice(&u64::try_from(index).unwrap().to_le_bytes());
+        inbox.push(redstuff::BlobId(id), 0);
+    }
+    let (kept, overflowed) = inbox.take();
+    assert_eq!(kept.len(), MAX_INBOX);
+    assert!(overflowed, "a certification past the bound was lost without asking for a scan");
+    assert_eq!(inbox.take(), (Vec::new(), false));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_overflowing_certification_inbox_triggers_a_scan_that_finds_what_is_missing() {
+    // Node 0 scans once at its start and then not for an hour, unless its inbox overflows.
+    let rare = RepairConfig { scan_interval_ms: 3_600_000, ..test_repair() };
+    let mut modes = vec![Mode::Serve(test_repair()); 5];
+    modes[0] = Mode::Serve(rare);
+    let mut cluster = Cluster::start(&[2, 2, 2, 2, 2], &modes).await;
+    let encoded = blob(20_000, 12);
+    let blob_id = *encoded.metadata.blob_id();
+    cluster.write(&encoded, &[]);
+    cluster.wait_health(0, "the first scan", |health| health.repair.caught_up).await;
+    // Slivers lost behind the node's back: no certification, read or scrub points at them.
+    let node = &cluster.members[0].node;
+    for pair in pairs_of(&cluster, 0, &blob_id) {
+        let shard = u16::try_from(blob_id.shard_for_pair(usize::from(pair), usize::from(N))).unwrap();
+        node.drop_corrupt(&blob_id, shard, SliverKind::Primary).unwrap();
+    }
+    let scans = cluster.health(0).await.repair.scans;
+    // Certifications of unknown blobs, more than the inbox holds between two looks of the sync
+    // loop (which empties it concurrently: push until a scan follows, within a bound).
+    let mut next = 0u64;
+    for _ in 0..20 {
+        for _ in 0..=MAX_INBOX {
+            let mut id = [0xEE; 32];
+            id[..8].copy_from_slice(&next.to_le_bytes());
+            next += 1;
+            node.certified_inbox().push(redstuff::BlobId(id), 0);
+        }
+        if cluster.health(0).await.repair.scans > scans {
+            break;
+        }
+    }
+    let health = cluster
+        .wait_health(0, "a scan to rebuild the lost slivers", |health| {
+            health.repair.scans > scans && health.repair.rebuilt_slivers == 2 && health.repair.caught_up
+        })
+        .await;
+    assert_eq!(health.repair.on_demand_slivers, 0);
+    for pair in pairs_of(&cluster, 0, &blob_id) {
+        let genuine = to_bcs(&encoded.pairs[usize::from(pair)].primary);
+        assert_eq!(node.sliver_bytes(&blob_id, pair, SliverType::Primary).unwrap(), genuine);
+    }
 }
