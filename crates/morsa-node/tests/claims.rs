@@ -224,3 +224,40 @@ async fn an_overflowing_certification_inbox_triggers_a_scan_that_finds_what_is_m
         assert_eq!(node.sliver_bytes(&blob_id, pair, SliverType::Primary).unwrap(), genuine);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_sending_symbols_from_slivers_it_does_not_hold_is_caught_without_proofs() {
+    // Node 1 (one shard) sends genuine symbols under another sliver's index; without it exactly
+    // ks = 7 honest shards remain for node 0.
+    let mut modes = vec![Mode::Serve(test_repair()); 6];
+    modes[1] = Mode::Relabeller;
+    let mut cluster = Cluster::start(&[2, 1, 2, 2, 2, 1], &modes).await;
+    let encoded = blob(30_000, 13);
+    let blob_id = *encoded.metadata.blob_id();
+    cluster.write(&encoded, &[0]);
+    let liar = cluster.committee.members[1].node_id;
+    let health = cluster
+        .wait_health(0, "node 0 to rebuild past the relabelling peer", |health| {
+            health.repair.caught_up && health.repair.rebuilt_slivers == 4
+        })
+        .await;
+    let node = &cluster.members[0].node;
+    let mut rebuilt = 0;
+    for pair in pairs_of(&cluster, 0, &blob_id) {
+        let genuine = &encoded.pairs[usize::from(pair)];
+        for (kind, sliver) in [
+            (SliverType::Primary, to_bcs(&genuine.primary)),
+            (SliverType::Secondary, to_bcs(&genuine.secondary)),
+        ] {
+            assert_eq!(node.sliver_bytes(&blob_id, pair, kind).unwrap(), sliver);
+            rebuilt += u64::try_from(sliver.len()).unwrap();
+        }
+    }
+    let repair = &health.repair;
+    assert_eq!(repair.suspected_peers, [liar]);
+    assert_eq!((repair.inconsistent_blobs, repair.failed_attempts), (0, 0));
+    // Caught by the source check alone: the first, proofless answers rebuilt every sliver, so
+    // no second round with proofs (which fetches every symbol again, proofs included) was
+    // needed. About one sliver of symbols per sliver, plus the relabeller's dropped ones.
+    assert!(repair.fetched_bytes <= rebuilt * 3 / 2, "{} fetched for {rebuilt}", repair.fetched_bytes);
+}

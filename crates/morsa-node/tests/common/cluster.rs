@@ -39,6 +39,10 @@ pub enum Mode {
     Serve(RepairConfig),
     /// Its router only, with every recovery-batch answer's symbols flipped: a lying peer.
     Liar,
+    /// Its router only, with every recovery-batch answer's symbols relabelled as coming from
+    /// the next sliver index: a peer sending symbols from slivers it does not hold (with one
+    /// shard it holds one source index per target).
+    Relabeller,
 }
 
 /// One node of a cluster.
@@ -129,7 +133,7 @@ impl Cluster {
             let node = Arc::new(Node::new(key(index), store, view).unwrap());
             let limits = match mode {
                 Mode::Serve(repair) => Limits { repair: *repair, ..Limits::default() },
-                Mode::Liar => Limits::default(),
+                Mode::Liar | Mode::Relabeller => Limits::default(),
             };
             let served = Served::new(Arc::clone(&node), &limits);
             let address = listener.local_addr().unwrap();
@@ -143,8 +147,13 @@ impl Cluster {
                     let served = Arc::clone(&served);
                     tokio::spawn(async move { serve(listener, served, &limits, coord, shutdown).await });
                 }
-                Mode::Liar => {
-                    let app = router(Arc::clone(&served), &limits).layer(axum::middleware::from_fn(lie));
+                Mode::Liar | Mode::Relabeller => {
+                    let app = router(Arc::clone(&served), &limits);
+                    let app = if matches!(mode, Mode::Liar) {
+                        app.layer(axum::middleware::from_fn(lie))
+                    } else {
+                        app.layer(axum::middleware::from_fn(relabel))
+                    };
                     tokio::spawn(
                         async move { axum::serve(listener, app).with_graceful_shutdown(shutdown).await },
                     );
@@ -247,6 +256,20 @@ pub fn pairs_of(cluster: &Cluster, member: usize, blob_id: &BlobId) -> Vec<u16> 
 
 /// Flips a bit of every symbol of every recovery-batch answer.
 async fn lie(request: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+    rewrite(request, next, |symbol| symbol.symbol[0] ^= 1).await
+}
+
+/// Moves every symbol of every recovery-batch answer to the next source index.
+async fn relabel(request: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+    rewrite(request, next, |symbol| symbol.source_index = (symbol.source_index + 1) % N).await
+}
+
+/// Applies `change` to every symbol of every recovery-batch answer.
+async fn rewrite(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+    change: fn(&mut redstuff::RecoverySymbol),
+) -> axum::response::Response {
     use morsa_api::node::{MAX_RECOVERY_BATCH_RESPONSE_BYTES, RecoveryBatchResponse, RecoveryOutcome};
     let batch = request.uri().path() == morsa_api::node::routes::RECOVERY_SYMBOLS_BATCH;
     let response = next.run(request).await;
@@ -259,9 +282,7 @@ async fn lie(request: axum::extract::Request, next: axum::middleware::Next) -> a
         redstuff::wire::from_bcs(&bytes, MAX_RECOVERY_BATCH_RESPONSE_BYTES).unwrap();
     for item in &mut answer.items {
         if let RecoveryOutcome::Symbols(symbols) = &mut item.outcome {
-            for symbol in symbols {
-                symbol.symbol[0] ^= 1;
-            }
+            symbols.iter_mut().for_each(change);
         }
     }
     let mut response =
