@@ -1,6 +1,6 @@
 //! Claims of docs/NODE.md that no other test exercised (issue #20, node side): the bound on
-//! on-demand rebuilds, the certification inbox's overflow, and a peer's symbols from slivers
-//! it does not hold.
+//! on-demand rebuilds, the certification inbox's overflow, a peer's symbols from slivers it
+//! does not hold, and bogus attestations while a blob is proven invalid.
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 
 use std::sync::Arc;
@@ -14,8 +14,8 @@ use morsa_core::{BlsSecretKey, Committee, CommitteeMember, Epoch, NodeId, Object
 use morsa_node::server::Served;
 use morsa_node::{Limits, Node, RepairConfig, View};
 use morsa_store::SliverKind;
-use redstuff::SliverType;
 use redstuff::wire::to_bcs;
+use redstuff::{BlobId, SliverType};
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 
@@ -260,4 +260,107 @@ async fn a_peer_sending_symbols_from_slivers_it_does_not_hold_is_caught_without_
     // no second round with proofs (which fetches every symbol again, proofs included) was
     // needed. About one sliver of symbols per sliver, plus the relabeller's dropped ones.
     assert!(repair.fetched_bytes <= rebuilt * 3 / 2, "{} fetched for {rebuilt}", repair.fetched_bytes);
+}
+
+/// A stand-in peer answering every request with `attestation` (JSON), once `open` holds; it
+/// marks `answered` when it has.
+async fn attester(
+    attestation: api::InvalidBlobAttestation,
+    open: watch::Receiver<bool>,
+    answered: watch::Sender<bool>,
+) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    let answered = Arc::new(answered);
+    let app = axum::Router::new().fallback(move || {
+        let (attestation, mut open, answered) = (attestation.clone(), open.clone(), Arc::clone(&answered));
+        async move {
+            open.wait_for(|open| *open).await.unwrap();
+            let response = axum::response::IntoResponse::into_response(axum::Json(attestation));
+            answered.send_replace(true);
+            response
+        }
+    });
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    address
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bogus_attestation_does_not_count_towards_an_invalid_blob_certificate() {
+    let key = |seed: u8| BlsSecretKey::from_seed([seed; 32]);
+    // An inconsistently encoded blob: primary sliver 2 tampered, the metadata committing to it.
+    let mut encoded = blob(5_000, 14);
+    encoded.pairs[2].primary.symbols[0] ^= 1;
+    let length = encoded.metadata.unencoded_length();
+    encoded.metadata = redstuff::metadata_for_pairs(common::config(), length, &encoded.pairs).unwrap();
+    let blob_id = *encoded.metadata.blob_id();
+    let symbols: Vec<_> = encoded
+        .pairs
+        .iter()
+        .map(|pair| {
+            let expansion =
+                redstuff::SliverExpansion::new(&encoded.metadata, SliverType::Secondary, &pair.secondary)
+                    .unwrap();
+            expansion.recovery_symbol(2).unwrap()
+        })
+        .collect();
+    let Err(redstuff::RecoveryError::Inconsistent { proof, .. }) =
+        encoded.metadata.rebuild_sliver(SliverType::Primary, 2, &symbols, redstuff::Proofs::Check)
+    else {
+        panic!("the tampered sliver rebuilt consistently");
+    };
+    // Member 1 (two shards) answers at once with an attestation whose signature is over another
+    // blob; member 2 (six shards) attests honestly, but only after member 1 has answered (so the
+    // forgery usually comes in first). Node 0 (two shards) with member 1 alone would reach
+    // validity weight (4 of 10 shards).
+    let mut forged = api::InvalidBlobAttestation::sign(&key(2), Epoch(1), BlobId([7; 32]));
+    forged.blob_id = blob_id;
+    let (open, opened) = watch::channel(true);
+    let (bogus_answered, bogus_seen) = watch::channel(false);
+    let bogus = attester(forged, opened, bogus_answered).await;
+    let (honest_answered, _) = watch::channel(false);
+    let honest =
+        attester(api::InvalidBlobAttestation::sign(&key(3), Epoch(1), blob_id), bogus_seen, honest_answered)
+            .await;
+    let (committee, served, _dir) = invalid_blob_node(&encoded, &bogus, &honest);
+    let invalidation =
+        morsa_node::invalid::collect_certificate(served.repair(), blob_id, &proof).await.unwrap();
+    // The forged attestation was not counted: the certificate is node 0's and member 2's.
+    assert_eq!(invalidation.certificate.signers, [0, 2]);
+    assert_eq!(invalidation.signers, 2);
+    let message = morsa_core::invalid_blob_message(Epoch(1), &blob_id);
+    committee
+        .verify_certificate(&invalidation.certificate, &message, morsa_core::Threshold::Validity)
+        .unwrap();
+    // The same with member 2 down: the forged attestation alone must not make up the weight;
+    // node 0 counts its own two shards only, and builds no certificate.
+    let (_, served, _dir) = invalid_blob_node(&encoded, &bogus, "127.0.0.1:1");
+    let error = morsa_node::invalid::collect_certificate(served.repair(), blob_id, &proof).await.unwrap_err();
+    assert!(error.contains("attestations hold 2 of 10 shards"), "{error}");
+    drop(open);
+}
+
+/// Node 0 (two shards) of a committee whose member 1 (two shards) is at `bogus` and member 2
+/// (six shards) at `honest`, holding `encoded`'s registration and metadata.
+fn invalid_blob_node(
+    encoded: &redstuff::EncodedBlob,
+    bogus: &str,
+    honest: &str,
+) -> (Committee, Arc<Served>, tempfile::TempDir) {
+    let key = |seed: u8| BlsSecretKey::from_seed([seed; 32]);
+    let member = |seed: u8, shards: std::ops::Range<u16>, address: &str| CommitteeMember {
+        node_id: NodeId::from_public_key(&key(seed).public_key()),
+        public_key: key(seed).public_key(),
+        address: address.into(),
+        shards: shards.map(ShardIndex).collect(),
+    };
+    let members = vec![member(1, 0..2, "127.0.0.1:1"), member(2, 2..4, bogus), member(3, 4..10, honest)];
+    let committee = Committee { epoch: Epoch(1), n_shards: N, members };
+    let dir = tempfile::tempdir().unwrap();
+    let store = morsa_store::NodeStore::open(&dir.path().join("node.redb")).unwrap();
+    let node = Arc::new(Node::new(key(1), store, View { committee: committee.clone(), next: None }).unwrap());
+    common::register_blob(&node, encoded, 0, false);
+    node.store_metadata(encoded.metadata.blob_id(), &metadata_bytes(encoded)).unwrap();
+    let served = Served::new(node, &Limits { repair: test_repair(), ..Limits::default() });
+    (committee, served, dir)
 }
