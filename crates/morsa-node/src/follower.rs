@@ -99,7 +99,9 @@ async fn report_sync_done(
         return;
     }
     if now.is_subset(before) {
-        submit_sync_done(node, coord).await;
+        // In the background: retries must not hold up the events that follow.
+        let (node, coord, stop) = (Arc::clone(node), coord.clone(), stop.clone());
+        tokio::spawn(async move { submit_sync_done(&node, &coord, stop).await });
         return;
     }
     let gained = now.difference(before).count();
@@ -115,7 +117,7 @@ async fn report_sync_done(
             let scanner = Arc::clone(&node);
             match tokio::task::spawn_blocking(move || scanner.scan_missing()).await {
                 Ok(Ok(missing)) if missing.is_empty() => {
-                    submit_sync_done(&node, &coord).await;
+                    submit_sync_done(&node, &coord, stop).await;
                     return;
                 }
                 Ok(Ok(missing)) => tracing::debug!(blobs = missing.len(), "new shards still syncing"),
@@ -133,15 +135,48 @@ async fn report_sync_done(
 /// How often a node that gained shards checks whether it holds them all.
 const SYNC_CHECK: Duration = Duration::from_secs(2);
 
-async fn submit_sync_done(node: &Node, coord: &CoordClient) {
+/// Reports the epoch change done. Without the reports of a quorum the change never
+/// completes, so a report the coordinator could not take (unreachable, busy: 429 or 5xx) is
+/// sent again with capped backoff, until it is taken, refused for good, made moot by a later
+/// epoch, or the node stops.
+async fn submit_sync_done(node: &Node, coord: &CoordClient, mut stop: watch::Receiver<bool>) {
     let epoch = node.view().epoch();
     let report = NodeReport {
         node: node.id(),
         report: NodeReportKind::EpochSyncDone { epoch },
         signature: node.key().sign(&morsa_core::epoch_sync_done_message(epoch, &node.id())),
     };
-    if let Err(error) = coord.submit_node_report(&report).await {
-        tracing::warn!(%error, epoch = epoch.0, "cannot report the epoch change done");
+    let mut pause = Duration::from_millis(200);
+    loop {
+        match coord.submit_node_report(&report).await {
+            Ok(_) => return,
+            Err(error) if worth_retrying(&error) => {
+                tracing::warn!(%error, epoch = epoch.0, retry_in = ?pause, "cannot report the epoch change done yet");
+            }
+            Err(error) => {
+                tracing::error!(%error, epoch = epoch.0, "the coordinator refused this node's epoch-change report");
+                return;
+            }
+        }
+        tokio::select! {
+            () = tokio::time::sleep(pause) => {}
+            _ = stop.changed() => return,
+        }
+        if *stop.borrow() || node.view().epoch() != epoch {
+            return;
+        }
+        pause = (pause * 2).min(MAX_BACKOFF);
+    }
+}
+
+/// Whether a failed call may succeed if made again: the coordinator was unreachable, slow,
+/// busy or failing, not refusing the call itself.
+fn worth_retrying(error: &morsa_api::client::ClientError) -> bool {
+    use morsa_api::client::ClientError;
+    match error {
+        ClientError::Transport(_) | ClientError::Timeout => true,
+        ClientError::Http { status, .. } => status.is_server_error() || status.as_u16() == 429,
+        _ => false,
     }
 }
 
@@ -189,4 +224,27 @@ fn collect_garbage(node: &Arc<Node>, running: &Arc<std::sync::atomic::AtomicBool
         }
         running.store(false, Ordering::Release);
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use morsa_api::client::ClientError;
+
+    use super::*;
+
+    #[test]
+    fn a_report_is_sent_again_when_the_coordinator_is_away_or_busy_not_when_it_refuses() {
+        let http = |status: u16| ClientError::Http {
+            status: axum::http::StatusCode::from_u16(status).expect("a valid status"),
+            body: morsa_api::ErrorBody::new("code", "message"),
+        };
+        for retried in
+            [ClientError::Timeout, ClientError::Transport("refused".into()), http(429), http(503), http(500)]
+        {
+            assert!(worth_retrying(&retried), "{retried}");
+        }
+        for refused in [http(400), http(401), http(409), ClientError::Decode("bad".into())] {
+            assert!(!worth_retrying(&refused), "{refused}");
+        }
+    }
 }
