@@ -152,7 +152,21 @@ impl Retry {
         Retry { attempts: 6, first_pause: Duration::from_millis(50), max_pause: Duration::from_secs(2) };
 
     /// Runs `call` until it succeeds, fails for good, or runs out of tries.
-    pub(crate) async fn run<T, F, Fut>(self, mut call: F) -> Result<T, ApiError>
+    pub(crate) async fn run<T, F, Fut>(self, call: F) -> Result<T, ApiError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, ApiError>>,
+    {
+        self.run_while(call, is_transient).await
+    }
+
+    /// Runs `call` until it succeeds, fails with an error `again` does not accept, or runs out
+    /// of tries.
+    pub(crate) async fn run_while<T, F, Fut>(
+        self,
+        mut call: F,
+        again: impl Fn(&ApiError) -> bool,
+    ) -> Result<T, ApiError>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<T, ApiError>>,
@@ -162,7 +176,7 @@ impl Retry {
         loop {
             match call().await {
                 Ok(value) => return Ok(value),
-                Err(error) if attempt < self.attempts && is_transient(&error) => {
+                Err(error) if attempt < self.attempts && again(&error) => {
                     tokio::time::sleep(pause).await;
                     pause = (pause * 2).min(self.max_pause);
                     attempt += 1;

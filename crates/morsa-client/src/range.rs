@@ -73,9 +73,7 @@ impl Client {
         let mut complete = true;
         for (row, (result, failures)) in missing.iter().zip(rebuilt) {
             for failure in failures {
-                if !log.failures.iter().any(|known| known.node == failure.node) {
-                    log.failures.push(failure);
-                }
+                log.add_failure(failure);
             }
             match result {
                 Ok(sliver) => {
@@ -163,14 +161,18 @@ impl Client {
         if sources.len() < needed {
             return (Err(RowError::NotEnoughSymbols), failures);
         }
+        // Every symbol's proof was checked as it arrived: a rebuilt row that does not match
+        // its hash is then the blob's inconsistency, not a lying node.
         let metadata = Arc::clone(metadata);
         let rebuilt = tokio::task::spawn_blocking(move || {
-            metadata.rebuild_sliver(SliverType::Primary, row, &symbols, Proofs::Check)
+            metadata.rebuild_sliver(SliverType::Primary, row, &symbols, Proofs::Skip)
         })
         .await;
         let result = match rebuilt {
             Ok(Ok(sliver)) => Ok(sliver),
-            Ok(Err(RecoveryError::Inconsistent { .. })) => Err(RowError::Inconsistent),
+            Ok(Err(RecoveryError::RebuiltMismatch { .. } | RecoveryError::Inconsistent { .. })) => {
+                Err(RowError::Inconsistent)
+            }
             Ok(Err(_)) | Err(_) => Err(RowError::NotEnoughSymbols),
         };
         (result, failures)

@@ -58,8 +58,13 @@ impl ReadLog {
         if matches!(error, ApiError::Transport(_) | ApiError::Timeout) {
             self.down.insert(member);
         }
-        if !self.failures.iter().any(|failure| failure.node == nodes.committee().members[member].address) {
-            self.failures.push(nodes.failure(member, error.to_string()));
+        self.add_failure(nodes.failure(member, error.to_string()));
+    }
+
+    /// Keeps `failure`, unless its node already failed in this read.
+    pub(crate) fn add_failure(&mut self, failure: NodeFailure) {
+        if !self.failures.iter().any(|known| known.node == failure.node) {
+            self.failures.push(failure);
         }
     }
 

@@ -129,22 +129,13 @@ async fn confirm_held(
     persistence: &PersistenceType,
 ) -> Option<BlsSignature> {
     // Asked again only while the node has not yet seen the new registration.
-    let mut pause = CONFIRMATION_RETRY.first_pause;
-    for _ in 0..CONFIRMATION_RETRY.attempts {
-        match ask_confirmation(nodes, member, blob_id, persistence).await {
-            Ok(confirmation) => {
-                return check_confirmation(nodes, member, &confirmation, blob_id, persistence)
-                    .ok()
-                    .map(|()| confirmation.signature);
-            }
-            Err(error) if error.node_code() == Some(NodeErrorCode::NotRegistered) => {
-                tokio::time::sleep(pause).await;
-                pause = (pause * 2).min(CONFIRMATION_RETRY.max_pause);
-            }
-            Err(_) => return None,
-        }
-    }
-    None
+    let not_registered = |error: &ApiError| error.node_code() == Some(NodeErrorCode::NotRegistered);
+    let confirmation = CONFIRMATION_RETRY
+        .run_while(|| ask_confirmation(nodes, member, blob_id, persistence), not_registered)
+        .await
+        .ok()?;
+    check_confirmation(nodes, member, &confirmation, blob_id, persistence).ok()?;
+    Some(confirmation.signature)
 }
 
 fn check_confirmation(
