@@ -33,8 +33,7 @@ use morsa_api::node::{
 use morsa_store::StoreError;
 use redstuff::wire::{from_bcs, recovery_symbol_limit, sliver_limit, to_bcs};
 use redstuff::{
-    BlobId, EncodingConfig, InconsistencyProof, RecoverySymbol, Sliver, SliverExpansion, SliverType,
-    VerifiedMetadata,
+    BlobId, InconsistencyProof, RecoverySymbol, Sliver, SliverExpansion, SliverType, VerifiedMetadata,
 };
 use tokio::sync::Semaphore;
 
@@ -387,7 +386,7 @@ struct RecoveryWork(Arc<Semaphore>);
 /// them cannot hold up peers' repairs. Answers hold part of the node's answer budget until they
 /// are written, and a batch answer one caller's count too, both taken before the request's
 /// body is read.
-pub fn routes(_config: EncodingConfig) -> Router<Arc<Served>> {
+pub fn routes() -> Router<Arc<Served>> {
     let cores = std::thread::available_parallelism().map_or(1, NonZero::get);
     let work = RecoveryWork(Arc::new(Semaphore::new(cores * RECOVERY_TASKS_PER_CORE)));
     Router::new()
@@ -513,12 +512,11 @@ async fn admit_proof(
         )
     })?;
     let node = Arc::clone(served.node());
-    let limit = tokio::task::spawn_blocking(move || {
+    let limit = crate::server::blocking(move || {
         let metadata = node.verified_metadata(&blob_id)?;
-        Ok::<_, NodeError>(inconsistency_proof_limit(node.config(), metadata.symbol_size()))
+        Ok(inconsistency_proof_limit(node.config(), metadata.symbol_size()))
     })
-    .await
-    .map_err(|_| ApiError(NodeErrorCode::Internal, "a worker task failed".into()))??;
+    .await?;
     Ok((permit, limit))
 }
 
@@ -551,11 +549,9 @@ async fn post_inconsistency_proof(
     };
     let body = crate::server::read_body(body.take().expect("the body is unread"), limit).await?;
     let node = Arc::clone(served.node());
-    let attestation = tokio::task::spawn_blocking(move || {
-        node.attest_inconsistency(&path.blob_id, path.sliver_type, &body)
-    })
-    .await
-    .map_err(|_| ApiError(NodeErrorCode::Internal, "a worker task failed".into()))??;
+    let attestation =
+        crate::server::blocking(move || node.attest_inconsistency(&path.blob_id, path.sliver_type, &body))
+            .await?;
     Ok(axum::Json(attestation))
 }
 

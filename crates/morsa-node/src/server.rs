@@ -11,7 +11,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use axum::body::{Body, Bytes, HttpBody};
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
@@ -132,7 +132,7 @@ impl From<NodeError> for ApiError {
 type Reply<T> = Result<T, ApiError>;
 
 /// Runs `work` on a blocking thread.
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, NodeError> + Send + 'static,
 ) -> Reply<T> {
     tokio::task::spawn_blocking(work)
@@ -166,10 +166,9 @@ pub(crate) fn octets(bytes: Vec<u8>) -> Response {
     ([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response()
 }
 
-/// The router with every route. `max_body` bounds uploads (the largest sliver of the system).
+/// The router with every route. Handlers that take a body read it themselves, each within
+/// its own limit (`read_body`), once the request has been admitted.
 pub fn router(served: Arc<Served>, limits: &Limits) -> Router {
-    let config = served.node.config();
-    let max_body = max_sliver_body(config);
     Router::new()
         .route(routes::METADATA, put(put_metadata).get(get_metadata))
         .route(routes::METADATA_STATUS, get(get_metadata_status))
@@ -182,8 +181,7 @@ pub fn router(served: Arc<Served>, limits: &Limits) -> Router {
         .route(routes::METRICS, get(get_metrics))
         .route(routes::ADMIN_REPAIR_PAUSE, axum::routing::post(post_repair_pause))
         .route(routes::ADMIN_REPAIR_RESUME, axum::routing::post(post_repair_resume))
-        .merge(crate::recovery::routes(config))
-        .layer(DefaultBodyLimit::max(max_body))
+        .merge(crate::recovery::routes())
         .layer(axum::middleware::from_fn_with_state(Arc::clone(&served), track))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,

@@ -28,7 +28,7 @@ use common::*;
 
 /// Sends `request` through the recovery routes of the fixture's node.
 async fn recover(fixture: &Fixture, request: Request<Body>) -> (StatusCode, Vec<u8>) {
-    send(recovery::routes(config()).with_state(Arc::clone(&fixture.served)), request).await
+    send(recovery::routes().with_state(Arc::clone(&fixture.served)), request).await
 }
 
 fn symbols_path(blob_id: &BlobId, target: u16, kind: SliverType) -> String {
