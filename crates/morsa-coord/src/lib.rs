@@ -38,3 +38,9 @@ pub use morsa_core::hash::Digest;
 pub use runtime::{Coordinator, CoordinatorError, SubmitError, genesis_hash};
 pub use state::{Account, BlobObject, Certification, EpochPhase, Node, Params, State, StorageResource};
 pub use system_view::{MIN_HASH_PAUSE, SystemAnswer, SystemView, ViewError};
+
+/// Locks `mutex`, also after a panic elsewhere poisoned it: every guarded value here stays
+/// consistent across a panic (updates check before they mutate).
+pub(crate) fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}

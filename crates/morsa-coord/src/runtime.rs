@@ -31,6 +31,15 @@ pub enum CoordinatorError {
     /// The log could not be read or written.
     #[error("command log: {0}")]
     Store(#[from] StoreError),
+    /// A thread the coordinator needs could not be started.
+    #[error("cannot start the {what} thread: {source}")]
+    Thread {
+        /// Which thread.
+        what: &'static str,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
     /// The data directory belongs to another deployment.
     #[error(
         "the command log was written for a different genesis; use the genesis it was created with or a new data directory"
@@ -104,7 +113,8 @@ impl Coordinator {
         if let Some(error) = failure {
             return Err(error);
         }
-        let view = SystemView::start(state.clone());
+        let view = SystemView::start(state.clone())
+            .map_err(|source| CoordinatorError::Thread { what: "system view", source })?;
         Ok(Self { state, log, events, poisoned: false, view })
     }
 

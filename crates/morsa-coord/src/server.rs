@@ -117,7 +117,7 @@ impl Shared {
     fn lock(&self) -> MutexGuard<'_, Coordinator> {
         // A panic while holding the lock cannot leave a half-applied entry: `apply` checks
         // before it mutates. Keep serving what the state says.
-        self.coordinator.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        crate::lock(&self.coordinator)
     }
 
     /// Submits `input`, whose signatures `checks` verified, now, on the calling (blocking)

@@ -15,14 +15,14 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use morsa_api::coord::{LogEntry, SystemInfo};
 
 use crate::apply::apply_with;
 use crate::checks::Signatures;
-use crate::{Digest, State};
+use crate::{Digest, State, lock};
 
 /// Shortest time between two computations of the state hash.
 pub const MIN_HASH_PAUSE: Duration = Duration::from_millis(100);
@@ -75,28 +75,20 @@ struct Queue {
 #[error("the state copy behind /v1/system diverged: {0}")]
 pub struct ViewError(String);
 
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
 impl SystemView {
     /// A view of `state` with a thread that keeps it current; the thread ends when the view
     /// is closed.
-    pub(crate) fn start(state: State) -> Arc<Self> {
+    pub(crate) fn start(state: State) -> std::io::Result<Arc<Self>> {
         let view = Arc::new(Self {
             copy: Mutex::new(Copy { state, applied: 0, answer: None, broken: None }),
             queue: Mutex::new(Queue::default()),
             wake: Condvar::new(),
             pushed: AtomicU64::new(0),
         });
+        // Without the thread nothing would empty the queue between requests: refuse to start.
         let follower = Arc::clone(&view);
-        let spawned =
-            std::thread::Builder::new().name("coord-system-view".into()).spawn(move || follower.follow());
-        if let Err(error) = spawned {
-            // Requests still apply the queue themselves; only the eager catching-up is lost.
-            tracing::warn!(%error, "cannot start the system view thread");
-        }
-        view
+        std::thread::Builder::new().name("coord-system-view".into()).spawn(move || follower.follow())?;
+        Ok(view)
     }
 
     /// Queues an entry the coordinator committed.
