@@ -1,14 +1,15 @@
-//! The coordinator's API: transactions in, events and state out.
+//! The coordinator's API: transactions in, events and state out. The transactions, reports,
+//! log entries and events themselves are signed or hashed, so they live in
+//! [`morsa_core::protocol`]; they are re-exported here.
 
-mod command;
-mod event;
 mod status;
 
 use morsa_core::{AccountId, Committee, Epoch, NodeId, ObjectId};
 use serde::{Deserialize, Serialize};
 
-pub use command::{Command, Input, LogEntry, NodeReport, NodeReportKind, SignedTransaction, Transaction};
-pub use event::{Event, EventRecord};
+pub use morsa_core::protocol::{
+    Command, Event, EventRecord, Input, LogEntry, NodeReport, NodeReportKind, SignedTransaction, Transaction,
+};
 pub use status::{BlobObjectSummary, BlobStatus, BlobStatusKind};
 
 /// Route paths (axum syntax for parameters).

@@ -28,7 +28,6 @@ mod error_code;
 mod limits;
 mod params;
 mod recovery;
-mod signed;
 mod status;
 #[cfg(test)]
 mod tests;
@@ -42,6 +41,7 @@ pub use limits::{
     MAX_RECOVERY_BATCH_RESPONSE_BYTES, MAX_SMALL_JSON_BYTES, inconsistency_proof_limit, metadata_limit,
     recovery_symbols_limit, sliver_limit,
 };
+pub use morsa_core::protocol::{InvalidBlobAttestation, SignedConfirmation, SignedMessageError};
 pub use params::{
     BlobIdPath, DeletablePath, InconsistencyProofPath, PutSliverQuery, RecoveryBatchQuery,
     RecoverySymbolsQuery, SliverPath, parse_sliver_type, sliver_type_text,
@@ -49,7 +49,6 @@ pub use params::{
 pub use recovery::{
     RecoveryBatchItem, RecoveryBatchRequest, RecoveryBatchResponse, RecoveryItem, RecoveryOutcome,
 };
-pub use signed::{InvalidBlobAttestation, SignedConfirmation, SignedMessageError};
 pub use status::{
     NodeBlobState, NodeBlobStatus, NodeHealth, RepairHealth, ShardHealth, ShardStatus, StoredStatus,
 };

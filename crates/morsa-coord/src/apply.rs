@@ -8,9 +8,9 @@ use crate::apportion;
 use crate::checks::{Prechecked, Signatures};
 use crate::error::CommandError;
 use crate::state::{EpochPhase, State};
-use morsa_api::coord::{Event, EventRecord};
-use morsa_api::coord::{Input, LogEntry, NodeReport, NodeReportKind, SignedTransaction};
 use morsa_core::hash::domain_hash;
+use morsa_core::protocol::{Event, EventRecord};
+use morsa_core::protocol::{Input, LogEntry, NodeReport, NodeReportKind, SignedTransaction};
 
 /// What an accepted entry did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -12,7 +12,7 @@ use morsa_core::{
 
 use crate::error::CommandError;
 use crate::state::State;
-use morsa_api::coord::{Command, Input, NodeReportKind, SignedTransaction};
+use morsa_core::protocol::{Command, Input, NodeReportKind, SignedTransaction};
 
 /// One signature check.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -10,8 +10,8 @@ use crate::apply::Effects;
 use crate::checks::Signatures;
 use crate::error::CommandError;
 use crate::state::{BlobObject, Certification, Node, State, StorageResource, add, sub};
-use morsa_api::coord::Command;
-use morsa_api::coord::Event;
+use morsa_core::protocol::Command;
+use morsa_core::protocol::Event;
 
 const MIB: u64 = 1 << 20;
 

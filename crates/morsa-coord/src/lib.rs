@@ -1,7 +1,8 @@
 //! The coordination service: which blobs exist and for how long, proofs of availability,
 //! epochs and committees, as a deterministic state machine.
 //!
-//! [`apply`] is the only way the [`State`] changes: pure, with no I/O, so that the same
+//! [`apply`] is the only way the [`State`] changes: pure, with no I/O (it depends on the
+//! protocol types of `morsa_core::protocol`, not on any HTTP client), so that the same
 //! [`Genesis`] and the same log of [`LogEntry`]s give the same state, bit for bit, on every
 //! machine ([`State::hash`]). Accepted entries emit numbered, hash-chained [`EventRecord`]s.
 //! The durable log, the HTTP server and `morsa coord run` are built around it.
@@ -30,11 +31,11 @@ pub use genesis::{
     DEFAULT_MAX_INACTIVE_NODES, DEFAULT_MAX_NODE_CAPACITY, DEFAULT_NODE_DEPOSIT, Genesis, GenesisAccount,
     GenesisError, GenesisNode, MIN_NODE_CAPACITY, NodeRules,
 };
-pub use morsa_api::coord::{
-    BlobObjectSummary, BlobStatus, BlobStatusKind, Command, Event, EventRecord, Input, LogEntry, NodeReport,
-    NodeReportKind, SignedTransaction, Transaction,
-};
+pub use morsa_api::coord::{BlobObjectSummary, BlobStatus, BlobStatusKind};
 pub use morsa_core::hash::Digest;
+pub use morsa_core::protocol::{
+    Command, Event, EventRecord, Input, LogEntry, NodeReport, NodeReportKind, SignedTransaction, Transaction,
+};
 pub use runtime::{Coordinator, CoordinatorError, SubmitError, genesis_hash};
 pub use state::{Account, BlobObject, Certification, EpochPhase, Node, Params, State, StorageResource};
 pub use system_view::{MIN_HASH_PAUSE, SystemAnswer, SystemView, ViewError};

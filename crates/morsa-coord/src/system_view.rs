@@ -18,7 +18,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use morsa_api::coord::{LogEntry, SystemInfo};
+use morsa_api::coord::SystemInfo;
+use morsa_core::protocol::LogEntry;
 
 use crate::apply::apply_with;
 use crate::checks::Signatures;

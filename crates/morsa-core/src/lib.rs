@@ -9,10 +9,13 @@
 //! - the exact bytes nodes sign, laid out as in Walrus ([`storage_confirmation_message`],
 //!   [`invalid_blob_message`], [`epoch_sync_done_message`]);
 //! - committees ([`Committee`], [`NodeId`]) and the certificates they issue ([`Certificate`],
-//!   verified against a [`Threshold`]).
+//!   verified against a [`Threshold`]);
+//! - the coordinator's [`protocol`]: log entries, signed transactions and node reports,
+//!   hash-chained events, and the confirmations and attestations nodes sign for clients.
 //!
-//! What it does not own: the codec and blob IDs (`redstuff`, re-exported as [`BlobId`]), the
-//! coordinator's state and commands (`morsa-coord`), storage (`morsa-store`), HTTP types.
+//! What it does not own: the codec and blob IDs (`redstuff`, re-exported as [`BlobId`]), how
+//! the coordinator applies its log (`morsa-coord`), storage (`morsa-store`), HTTP routes and
+//! clients (`morsa-api`).
 //!
 //! Keys, signatures and IDs read as lowercase hex in text and JSON, and as raw bytes with no
 //! length prefix in BCS.
@@ -47,6 +50,7 @@ pub mod hash;
 mod hex_bytes;
 mod index;
 pub mod messages;
+pub mod protocol;
 pub mod quorum;
 pub mod signature;
 

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use reqwest::StatusCode;
+use http::StatusCode;
 use serde::{Deserialize, Serialize};
 
 use crate::ErrorBody;

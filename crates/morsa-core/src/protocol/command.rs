@@ -1,10 +1,13 @@
 //! What can be submitted to the coordinator: account transactions, node reports and time.
 
-use morsa_core::{
-    AccountId, AccountKey, AccountSignature, BlsPublicKey, BlsSignature, Certificate, Epoch, NodeId, ObjectId,
-};
 use redstuff::BlobId;
 use serde::{Deserialize, Serialize};
+
+use crate::account::{AccountId, AccountKey, AccountSignature};
+use crate::bls::{BlsPublicKey, BlsSignature};
+use crate::committee::{Certificate, NodeId};
+use crate::index::Epoch;
+use crate::messages::ObjectId;
 
 /// One entry of the command log: an input and the time it was accepted at.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -194,14 +197,14 @@ pub struct NodeReport {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum NodeReportKind {
     /// The node holds every shard it owns in `epoch` (signed over
-    /// `morsa_core::epoch_sync_done_message`).
+    /// [`crate::epoch_sync_done_message`]).
     EpochSyncDone {
         /// The epoch.
         epoch: Epoch,
     },
     /// The blob ID is invalid: the node proved it inconsistently encoded and collected
     /// attestations of the current committee. Checked like [`Command::InvalidateBlob`] (the
-    /// certificate needs validity weight over `morsa_core::invalid_blob_message` in the
+    /// certificate needs validity weight over [`crate::invalid_blob_message`] in the
     /// current epoch); the report itself is signed over the same message by the reporting
     /// member, so a node can invalidate a blob without an account.
     InvalidBlob {

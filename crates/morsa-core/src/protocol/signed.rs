@@ -1,11 +1,14 @@
 //! What a storage node signs for clients: storage confirmations and invalid-blob attestations,
-//! over the exact Walrus message bytes of `morsa_core::messages`.
+//! over the exact Walrus message bytes of [`crate::messages`].
 
-use morsa_core::{
-    BlobId, BlsPublicKey, BlsSecretKey, BlsSignature, Epoch, NodeId, PersistenceType, SignatureError,
-    invalid_blob_message, storage_confirmation_message,
-};
+use redstuff::BlobId;
 use serde::{Deserialize, Serialize};
+
+use crate::bls::{BlsPublicKey, BlsSecretKey, BlsSignature};
+use crate::committee::NodeId;
+use crate::index::Epoch;
+use crate::messages::{PersistenceType, invalid_blob_message, storage_confirmation_message};
+use crate::signature::SignatureError;
 
 /// Why a signed answer from a node is not the one asked for.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -1,10 +1,12 @@
 //! Events: what the state machine announces, numbered and hash-chained.
 
-use morsa_core::{Committee, Epoch, ObjectId};
 use redstuff::BlobId;
 use serde::{Deserialize, Serialize};
 
-use morsa_core::hash::{Digest, domain_hash};
+use crate::committee::Committee;
+use crate::hash::{Digest, domain_hash};
+use crate::index::Epoch;
+use crate::messages::ObjectId;
 
 /// Something nodes and clients follow.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
