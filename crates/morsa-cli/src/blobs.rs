@@ -352,6 +352,8 @@ impl Output {
             Output::File { file, target } => {
                 file.as_file().sync_all().context("syncing the output")?;
                 file.persist(&target).with_context(|| format!("cannot write {}", target.display()))?;
+                // The new name is durable only once its directory is.
+                morsa_plumbing::file::sync_parent(&target)?;
                 Ok(())
             }
         }

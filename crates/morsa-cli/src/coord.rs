@@ -38,7 +38,7 @@ pub fn run(command: &CoordCommand) -> anyhow::Result<()> {
 const GENESIS_COPY: &str = "genesis.json";
 
 fn run_server(args: &RunArgs) -> anyhow::Result<()> {
-    crate::logging::init();
+    morsa_plumbing::telemetry::init_logging("info");
     let config = CoordConfig::load(&args.config)?;
     let genesis = Genesis::load(&config.genesis)?;
     std::fs::create_dir_all(&config.data_dir)
@@ -48,7 +48,7 @@ fn run_server(args: &RunArgs) -> anyhow::Result<()> {
     let copy = config.data_dir.join(GENESIS_COPY);
     if !copy.exists() {
         let text = serde_json::to_string_pretty(&genesis).context("cannot serialize the genesis")?;
-        write_durably(&copy, text.as_bytes())?;
+        morsa_plumbing::file::replace(&copy, text.as_bytes(), morsa_plumbing::Access::Shared)?;
     }
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async move {
@@ -78,24 +78,6 @@ pub async fn shutdown_signal() {
         () = terminate => {}
     }
     tracing::info!("shutting down");
-}
-
-/// Writes `path` through a temporary file, fsyncs it, renames it and fsyncs the directory.
-fn write_durably(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
-    use std::io::Write as _;
-    let dir = path.parent().unwrap_or(std::path::Path::new("."));
-    let temp = path.with_extension("tmp");
-    let mut file =
-        std::fs::File::create(&temp).with_context(|| format!("cannot create {}", temp.display()))?;
-    file.write_all(bytes)
-        .and_then(|()| file.sync_all())
-        .with_context(|| format!("cannot write {}", temp.display()))?;
-    std::fs::rename(&temp, path)
-        .with_context(|| format!("cannot rename {} to {}", temp.display(), path.display()))?;
-    std::fs::File::open(dir)
-        .and_then(|dir| dir.sync_all())
-        .with_context(|| format!("cannot sync {}", dir.display()))?;
-    Ok(())
 }
 
 /// Options of `morsa coord audit`.

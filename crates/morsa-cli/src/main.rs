@@ -4,7 +4,6 @@ mod blob_id;
 mod blobs;
 mod cluster;
 mod coord;
-mod logging;
 mod node;
 mod progress;
 mod quickstart;
@@ -87,7 +86,7 @@ fn main() -> ExitCode {
         Command::Health(args) => system::health(args),
         Command::BlobId(args) => blob_id::run(args),
         Command::Bench(command) => {
-            logging::init_with_default("warn");
+            morsa_plumbing::telemetry::init_logging("warn");
             morsa_bench::run(command)
         }
         Command::Cluster(command) => cluster::run(command),

@@ -47,7 +47,7 @@ pub fn run(command: &NodeCommand) -> anyhow::Result<()> {
 }
 
 fn run_node(args: &RunArgs) -> anyhow::Result<()> {
-    crate::logging::init();
+    morsa_plumbing::telemetry::init_logging("info");
     let config = NodeConfig::load(&args.config)?;
     let key = keys::read_key_file(&config.key_file)?;
     std::fs::create_dir_all(&config.data_dir)

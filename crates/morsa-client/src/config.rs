@@ -1,10 +1,11 @@
 //! `client.toml`: where the coordinator is, which account pays, and how big chunks are; and the
 //! account key file it names.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use morsa_core::AccountKey;
+use morsa_plumbing::file::{self, Access, WriteError};
+use morsa_plumbing::{ConfigError, config};
 use serde::Deserialize;
 
 use crate::Error;
@@ -71,36 +72,34 @@ impl ClientConfig {
             .filter(|path| !path.is_empty())
             .map(PathBuf::from)
             .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".config")))
-            .ok_or_else(|| {
-                Error::Config(format!("no configuration given: pass --config or set {CONFIG_ENV}"))
-            })?;
+            .ok_or(Error::NoConfig)?;
         Ok(base.join("morsa").join("client.toml"))
     }
 
     /// Reads `path`, resolving the key file against its directory.
     pub fn load(path: &Path) -> Result<Self, Error> {
-        let context = |message: String| Error::Config(format!("{}: {message}", path.display()));
-        let metadata = std::fs::metadata(path).map_err(|error| match error.kind() {
-            std::io::ErrorKind::NotFound => context(format!(
-                "no such file (start a local cluster with `morsa cluster up`, which writes one, \
-                 or set {CONFIG_ENV})"
-            )),
-            _ => context(error.to_string()),
+        let invalid = |message: &str| Error::Config(ConfigError::invalid(path, message));
+        let mut config: Self = config::load_toml(path, MAX_CONFIG_BYTES).map_err(|error| {
+            if error.is_not_found() {
+                return Error::Config(ConfigError::invalid(
+                    path,
+                    format!(
+                        "no such file (start a local cluster with `morsa cluster up`, which writes \
+                         one, or set {CONFIG_ENV})"
+                    ),
+                ));
+            }
+            Error::Config(error)
         })?;
-        if metadata.len() > MAX_CONFIG_BYTES {
-            return Err(context(format!("larger than {MAX_CONFIG_BYTES} bytes")));
-        }
-        let text = std::fs::read_to_string(path).map_err(|error| context(error.to_string()))?;
-        let mut config: Self = toml::from_str(&text).map_err(|error| context(error.message().to_string()))?;
         if !(config.coordinator_url.starts_with("http://") || config.coordinator_url.starts_with("https://"))
         {
-            return Err(context("coordinator_url must start with http:// or https://".into()));
+            return Err(invalid("coordinator_url must start with http:// or https://"));
         }
         if config.chunk_size == 0 {
-            return Err(context("chunk_size must be positive".into()));
+            return Err(invalid("chunk_size must be positive"));
         }
         if config.max_requests_per_node == 0 {
-            return Err(context("max_requests_per_node must be at least 1".into()));
+            return Err(invalid("max_requests_per_node must be at least 1"));
         }
         config.account_key_file = path.parent().unwrap_or(Path::new(".")).join(&config.account_key_file);
         Ok(config)
@@ -110,7 +109,8 @@ impl ClientConfig {
 /// Reads the account key at `path`: 64 hex characters of its seed. If the file does not
 /// exist, creates it (mode 0600) with a new key; answers whether it did.
 pub fn load_or_create_account_key(path: &Path) -> Result<(AccountKey, bool), Error> {
-    let context = |message: String| Error::Config(format!("account key {}: {message}", path.display()));
+    let context =
+        |message: String| Error::Config(ConfigError::invalid(path, format!("account key: {message}")));
     if std::fs::metadata(path).is_ok_and(|metadata| metadata.len() > MAX_KEY_FILE_BYTES) {
         return Err(context(format!("larger than {MAX_KEY_FILE_BYTES} bytes: not a key file")));
     }
@@ -135,28 +135,18 @@ pub fn load_or_create_account_key(path: &Path) -> Result<(AccountKey, bool), Err
         }
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
             let key = AccountKey::generate();
-            write_account_key(path, &key).map_err(|error| context(format!("cannot create: {error}")))?;
+            write_account_key(path, &key).map_err(|error| context(error.to_string()))?;
             Ok((key, true))
         }
         Err(error) => Err(context(error.to_string())),
     }
 }
 
-/// Writes `key` to a new file at `path` readable only by its owner.
-pub fn write_account_key(path: &Path, key: &AccountKey) -> std::io::Result<()> {
-    if let Some(parent) = path.parent().filter(|parent| !parent.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent)?;
-    }
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(path)?;
-    writeln!(file, "{}", hex::encode(key.seed()))?;
-    file.sync_all()?;
-    // The new name is durable only once its directory is.
-    let dir = path.parent().filter(|dir| !dir.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    std::fs::File::open(dir)?.sync_all()
+/// Writes `key` durably to a new file at `path` (never over an existing one) readable only by
+/// its owner, creating missing directories.
+pub fn write_account_key(path: &Path, key: &AccountKey) -> Result<(), WriteError> {
+    let text = format!("{}\n", hex::encode(key.seed()));
+    file::create_new(path, text.as_bytes(), Access::Secret)
 }
 
 #[cfg(test)]

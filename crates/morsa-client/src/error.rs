@@ -34,8 +34,14 @@ fn list(failures: &[NodeFailure]) -> String {
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The configuration or the account key file cannot be used.
-    #[error("{0}")]
-    Config(String),
+    #[error(transparent)]
+    Config(#[from] morsa_plumbing::ConfigError),
+    /// No configuration file was named and none can be found.
+    #[error("no configuration given: pass --config or set {}", crate::CONFIG_ENV)]
+    NoConfig,
+    /// The coordinator announces a shard count no blob can be encoded for.
+    #[error("the coordinator's shard count: {0}")]
+    ShardCount(#[source] redstuff::ConfigError),
     /// The coordinator could not be reached or answered an error.
     #[error("coordinator, while {during}: {source}")]
     Coordinator {

@@ -98,8 +98,7 @@ impl Client {
     pub async fn with_key(coordinator_url: &str, key: AccountKey) -> Result<Self, Error> {
         let coord = CoordClient::new(coordinator_url).map_err(Error::coordinator("connecting"))?;
         let system = coord.system().await.map_err(Error::coordinator("reading the system parameters"))?;
-        let encoding = EncodingConfig::new(system.n_shards)
-            .map_err(|error| Error::Config(format!("the coordinator's shard count: {error}")))?;
+        let encoding = EncodingConfig::new(system.n_shards).map_err(Error::ShardCount)?;
         let node_options = ClientOptions { timeout: NODE_TIMEOUT, ..ClientOptions::default() };
         let http = node_options.http_client().map_err(Error::coordinator("building the HTTP client"))?;
         let committee = coord.committee().await.map_err(Error::coordinator("reading the committee"))?.current;

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use morsa_core::AccountKey;
 use morsa_node::keys;
+use morsa_plumbing::file::{self, Access};
 
 use crate::error::ClusterError;
 use crate::genesis::local_genesis;
@@ -54,11 +55,15 @@ impl Cluster {
             })
             .collect::<Result<Vec<_>, _>>()?;
         let user = AccountKey::generate();
-        layout::write_new(&dir.join(layout::ACCOUNT_KEY), &layout::account_key_text(&user), 0o600)?;
+        file::create_new(
+            &dir.join(layout::ACCOUNT_KEY),
+            layout::account_key_text(&user).as_bytes(),
+            Access::Secret,
+        )?;
         let genesis = local_genesis(
             spec.shards,
             spec.epoch_duration_ms()?,
-            morsa_coord::server::now_ms(),
+            morsa_plumbing::now_ms(),
             &registrations,
             node_addresses,
             user.id(),
@@ -68,15 +73,17 @@ impl Cluster {
             what: "cannot serialize the genesis".into(),
             source: std::io::Error::other(error),
         })?;
-        layout::write_new(&dir.join(layout::GENESIS), &genesis_text, 0o644)?;
+        file::create_new(&dir.join(layout::GENESIS), genesis_text.as_bytes(), Access::Shared)?;
         let coordinator_config = dir.join(layout::COORD_CONFIG);
-        layout::write_new(&coordinator_config, &layout::coord_toml(coordinator_address[0]), 0o644)?;
+        let coord_toml = layout::coord_toml(coordinator_address[0]);
+        file::create_new(&coordinator_config, coord_toml.as_bytes(), Access::Shared)?;
         let coordinator_url = format!("http://{}", coordinator_address[0]);
 
         let mut nodes = Vec::with_capacity(spec.nodes);
         for (index, (registration, address)) in registrations.iter().zip(node_addresses).enumerate() {
             let config = dir.join(layout::node_config(index));
-            layout::write_new(&config, &layout::node_toml(index, *address, &coordinator_url), 0o644)?;
+            let node_toml = layout::node_toml(index, *address, &coordinator_url);
+            file::create_new(&config, node_toml.as_bytes(), Access::Shared)?;
             let shards = committee
                 .members
                 .iter()
@@ -132,11 +139,8 @@ impl Cluster {
         for index in 0..cluster.nodes.len() {
             cluster.wait_ready(index)?;
         }
-        layout::write_new(
-            &cluster.client_config_path(),
-            &layout::client_toml(&cluster.coordinator_url),
-            0o644,
-        )?;
+        let client_toml = layout::client_toml(&cluster.coordinator_url);
+        file::create_new(&cluster.client_config_path(), client_toml.as_bytes(), Access::Shared)?;
         cluster.save_state()?;
         Ok(cluster)
     }

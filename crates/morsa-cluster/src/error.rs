@@ -70,6 +70,9 @@ pub enum ClusterError {
     /// The node is already running (to start it).
     #[error("node {0} is already running")]
     AlreadyRunning(usize),
+    /// A file of the cluster directory could not be written durably.
+    #[error(transparent)]
+    Write(#[from] morsa_plumbing::WriteError),
     /// The cluster was shut down.
     #[error("the cluster has been shut down")]
     ShutDown,

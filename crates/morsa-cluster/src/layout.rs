@@ -8,14 +8,10 @@
 //! DIR/logs/coord.log logs/nodeI.log               everything the processes print
 //! ```
 
-use std::io::Write as _;
 use std::net::SocketAddr;
-use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 
 use morsa_core::AccountKey;
-
-use crate::error::ClusterError;
 
 /// The genesis file.
 pub const GENESIS: &str = "genesis.json";
@@ -73,38 +69,11 @@ pub fn account_key_text(key: &AccountKey) -> String {
     format!("{}\n", hex::encode(key.seed()))
 }
 
-/// Writes a new file (never overwriting one) with `mode`, syncs it and its directory.
-pub fn write_new(path: &Path, text: &str, mode: u32) -> Result<(), ClusterError> {
-    let io = ClusterError::io(format!("cannot write {}", path.display()));
-    let mut file =
-        std::fs::OpenOptions::new().write(true).create_new(true).mode(mode).open(path).map_err(io)?;
-    let io = ClusterError::io(format!("cannot write {}", path.display()));
-    file.write_all(text.as_bytes()).and_then(|()| file.sync_all()).map_err(io)?;
-    sync_parent(path)
-}
-
-/// Replaces `path` atomically: writes a temporary file, syncs it, renames it over `path` and
-/// syncs the directory, so a reader sees the old or the new text, never half of one.
-pub fn replace(path: &Path, text: &str) -> Result<(), ClusterError> {
-    let temp = path.with_extension("tmp");
-    let io = ClusterError::io(format!("cannot write {}", temp.display()));
-    let mut file = std::fs::File::create(&temp).map_err(io)?;
-    let io = ClusterError::io(format!("cannot write {}", temp.display()));
-    file.write_all(text.as_bytes()).and_then(|()| file.sync_all()).map_err(io)?;
-    std::fs::rename(&temp, path).map_err(ClusterError::io(format!("cannot replace {}", path.display())))?;
-    sync_parent(path)
-}
-
-fn sync_parent(path: &Path) -> Result<(), ClusterError> {
-    let dir = path.parent().filter(|dir| !dir.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    std::fs::File::open(dir)
-        .and_then(|dir| dir.sync_all())
-        .map_err(ClusterError::io(format!("cannot sync {}", dir.display())))
-}
-
 #[cfg(test)]
 mod tests {
     use std::os::unix::fs::PermissionsExt as _;
+
+    use morsa_plumbing::file::{Access, create_new, replace};
 
     use super::*;
 
@@ -133,12 +102,12 @@ mod tests {
     fn written_configs_load_with_the_real_parsers() {
         let dir = tempfile::tempdir().unwrap();
         let coord = dir.path().join(COORD_CONFIG);
-        write_new(&coord, &coord_toml(ADDRESS.parse().unwrap()), 0o644).unwrap();
+        create_new(&coord, coord_toml(ADDRESS.parse().unwrap()).as_bytes(), Access::Shared).unwrap();
         let loaded = morsa_coord::CoordConfig::load(&coord).unwrap();
         assert_eq!(loaded.genesis, dir.path().join(GENESIS));
         let node = dir.path().join(node_config(0));
-        write_new(&node, &node_toml(0, "127.0.0.1:9000".parse().unwrap(), "http://127.0.0.1:7000"), 0o644)
-            .unwrap();
+        let text = node_toml(0, "127.0.0.1:9000".parse().unwrap(), "http://127.0.0.1:7000");
+        create_new(&node, text.as_bytes(), Access::Shared).unwrap();
         let loaded = morsa_node::NodeConfig::load(&node).unwrap();
         assert_eq!(loaded.key_file, dir.path().join("node0.key"));
         assert_eq!(loaded.data_dir, dir.path().join("node0"));
@@ -149,13 +118,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let key = AccountKey::from_seed([0xab; 32]);
         let path = dir.path().join(ACCOUNT_KEY);
-        write_new(&path, &account_key_text(&key), 0o600).unwrap();
+        create_new(&path, account_key_text(&key).as_bytes(), Access::Secret).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         assert_eq!(text, format!("{}\n", "ab".repeat(32)));
         assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
-        assert!(write_new(&path, "other", 0o600).is_err(), "an existing file is never overwritten");
-        replace(&dir.path().join(STATE), "{}").unwrap();
-        replace(&dir.path().join(STATE), "{\"a\":1}").unwrap();
+        assert!(
+            create_new(&path, b"other", Access::Secret).is_err(),
+            "an existing file is never overwritten"
+        );
+        replace(&dir.path().join(STATE), b"{}", Access::Shared).unwrap();
+        replace(&dir.path().join(STATE), b"{\"a\":1}", Access::Shared).unwrap();
         assert_eq!(std::fs::read_to_string(dir.path().join(STATE)).unwrap(), "{\"a\":1}");
     }
 }

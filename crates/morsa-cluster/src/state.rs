@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use morsa_core::{NodeId, ShardIndex};
+use morsa_plumbing::file::{self, Access};
 use serde::{Deserialize, Serialize};
 
 use crate::error::ClusterError;
@@ -90,7 +91,7 @@ impl ClusterState {
             what: "cannot serialize the cluster state".into(),
             source: std::io::Error::other(error),
         })?;
-        layout::replace(&Self::path(&self.dir), &format!("{text}\n"))
+        Ok(file::replace(&Self::path(&self.dir), format!("{text}\n").as_bytes(), Access::Shared)?)
     }
 
     /// The pids of the coordinator and the nodes recorded as running.

@@ -3,6 +3,8 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use morsa_plumbing::ConfigError;
+use morsa_plumbing::config;
 use serde::Deserialize;
 
 use crate::Genesis;
@@ -25,58 +27,10 @@ pub const LOG_FILE: &str = "coord-log.redb";
 /// Largest configuration or genesis file read.
 const MAX_FILE_BYTES: u64 = 16 << 20;
 
-/// Why a configuration or genesis file could not be used.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    /// The file could not be read.
-    #[error("cannot read {path}: {source}")]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// The I/O error.
-        source: std::io::Error,
-    },
-    /// The file is over the size limit.
-    #[error("{path} is larger than {MAX_FILE_BYTES} bytes")]
-    TooLarge {
-        /// The file.
-        path: PathBuf,
-    },
-    /// The TOML is invalid or a field is missing, unknown or malformed.
-    #[error("{path}: {message}")]
-    Toml {
-        /// The file.
-        path: PathBuf,
-        /// What toml says, naming the field.
-        message: String,
-    },
-    /// The genesis JSON is invalid.
-    #[error("{path}: {message}")]
-    Json {
-        /// The file.
-        path: PathBuf,
-        /// What serde_json says.
-        message: String,
-    },
-}
-
-fn read_limited(path: &Path) -> Result<String, ConfigError> {
-    let read_error = |source| ConfigError::Read { path: path.to_path_buf(), source };
-    let size = std::fs::metadata(path).map_err(read_error)?.len();
-    if size > MAX_FILE_BYTES {
-        return Err(ConfigError::TooLarge { path: path.to_path_buf() });
-    }
-    std::fs::read_to_string(path).map_err(read_error)
-}
-
 impl CoordConfig {
     /// Reads `path`, resolving relative paths against its directory.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = read_limited(path)?;
-        let mut config: Self = toml::from_str(&text).map_err(|error| ConfigError::Toml {
-            path: path.to_path_buf(),
-            message: error.message().to_string(),
-        })?;
+        let mut config: Self = config::load_toml(path, MAX_FILE_BYTES)?;
         let base = path.parent().unwrap_or(Path::new("."));
         config.data_dir = base.join(&config.data_dir);
         config.genesis = base.join(&config.genesis);
@@ -92,8 +46,7 @@ impl CoordConfig {
 impl Genesis {
     /// Reads a genesis JSON file.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = read_limited(path)?;
-        serde_json::from_str(&text)
-            .map_err(|error| ConfigError::Json { path: path.to_path_buf(), message: error.to_string() })
+        let text = config::read_limited(path, MAX_FILE_BYTES)?;
+        serde_json::from_str(&text).map_err(|error| ConfigError::invalid(path, error.to_string()))
     }
 }

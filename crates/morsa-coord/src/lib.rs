@@ -25,7 +25,7 @@ mod system_view;
 pub use apply::{Applied, apply, apply_prechecked};
 pub use audit::{AuditError, AuditReport, audit_log, audit_path};
 pub use checks::{Precheck, Prechecked};
-pub use config::{ConfigError, CoordConfig, LOG_FILE};
+pub use config::{CoordConfig, LOG_FILE};
 pub use error::CommandError;
 pub use genesis::{
     DEFAULT_MAX_INACTIVE_NODES, DEFAULT_MAX_NODE_CAPACITY, DEFAULT_NODE_DEPOSIT, Genesis, GenesisAccount,
@@ -36,6 +36,7 @@ pub use morsa_core::hash::Digest;
 pub use morsa_core::protocol::{
     Command, Event, EventRecord, Input, LogEntry, NodeReport, NodeReportKind, SignedTransaction, Transaction,
 };
+pub use morsa_plumbing::ConfigError;
 pub use runtime::{Coordinator, CoordinatorError, SubmitError, genesis_hash};
 pub use state::{Account, BlobObject, Certification, EpochPhase, Node, Params, State, StorageResource};
 pub use system_view::{MIN_HASH_PAUSE, SystemAnswer, SystemView, ViewError};

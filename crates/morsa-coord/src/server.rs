@@ -12,7 +12,7 @@ mod limits;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequestParts, Path, Query, State as AxumState};
 use axum::http::StatusCode;
@@ -154,11 +154,8 @@ impl Shared {
     }
 }
 
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> u64 {
-    let since = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
-    u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
-}
+/// Milliseconds since the Unix epoch (the clock entries are stamped with).
+pub use morsa_plumbing::now_ms;
 
 /// The router with every route.
 pub fn router(shared: Arc<Shared>) -> Router {
