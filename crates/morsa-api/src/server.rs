@@ -176,7 +176,7 @@ pub async fn serve(
     drop(listener);
     stop.send_replace(true);
     // Every connection task holds a slot until it ends.
-    let _all = slots.acquire_many(u32::try_from(max).unwrap_or(u32::MAX)).await;
+    let _all = slots.acquire_many(morsa_core::convert::saturating_u32(max)).await;
     Ok(())
 }
 

@@ -183,7 +183,7 @@ fn print_report(report: &CodecReport, json: bool) -> anyhow::Result<()> {
         ("verify kp primary slivers", report.verify_sliver_mb_s, report.verified_bytes),
     ];
     for (what, rate, bytes) in rows {
-        let millis = u32::try_from(bytes / 1000).map(f64::from).unwrap_or(f64::MAX) / rate.max(1e-9);
+        let millis = morsa_core::convert::lossy_f64(bytes) / 1000.0 / rate.max(1e-9);
         println!("  {what:<42} {rate:>9.1} MB/s {millis:>10.1} ms");
     }
     println!("  {:<42} {:>9.2}x", "encode time / baseline time", 1.0 / report.encode_vs_baseline);
@@ -244,12 +244,12 @@ fn pseudo_random(len: usize) -> Vec<u8> {
 }
 
 fn mb_per_s(bytes: usize, elapsed: Duration) -> f64 {
-    let bytes = u32::try_from(bytes / 1000).map(f64::from).unwrap_or(f64::MAX) * 1000.0;
+    let bytes = morsa_core::convert::lossy_f64(morsa_core::convert::saturating_u64(bytes));
     bytes / elapsed.as_secs_f64().max(1e-9) / 1e6
 }
 
 fn ratio(numerator: u64, denominator: u64) -> f64 {
-    let to_f64 = |value: u64| u32::try_from(value >> 10).map(f64::from).unwrap_or(f64::MAX);
+    let to_f64 = |value: u64| morsa_core::convert::lossy_f64(value >> 10);
     to_f64(numerator) / to_f64(denominator.max(1024))
 }
 

@@ -163,10 +163,10 @@ fn plan(total: u64) -> (Vec<u64>, Vec<u64>) {
     let mut large = Vec::new();
     for (size, per_mille) in LARGE_CLASSES {
         let count = ((budget / 1000 * per_mille + size / 2) / size).min(left / size);
-        large.extend(std::iter::repeat_n(size, usize::try_from(count).unwrap_or(0)));
+        large.extend(std::iter::repeat_n(size, morsa_core::convert::saturating_usize(count)));
         left -= count * size;
     }
-    large.extend(std::iter::repeat_n(1 << 20, usize::try_from(left >> 20).unwrap_or(0)));
+    large.extend(std::iter::repeat_n(1 << 20, morsa_core::convert::saturating_usize(left >> 20)));
     (large, small)
 }
 
@@ -289,7 +289,7 @@ fn phase(
 }
 
 fn megabytes(bytes: u64) -> f64 {
-    u32::try_from(bytes / 1000).map(f64::from).unwrap_or(f64::MAX) / 1000.0
+    morsa_core::convert::lossy_f64(bytes) / 1e6
 }
 
 fn ratio(numerator: u64, denominator: u64) -> f64 {

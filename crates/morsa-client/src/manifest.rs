@@ -111,22 +111,22 @@ impl Client {
         let mut file = std::fs::File::open(path).map_err(Error::io(path))?;
         let size = file.metadata().map_err(Error::io(path))?.len();
         let chunk_size = self.effective_chunk_size();
-        let mut head = vec![0; MAGIC.len().min(usize::try_from(size).unwrap_or(usize::MAX))];
+        let mut head = vec![0; MAGIC.len().min(morsa_core::convert::saturating_usize(size))];
         file.read_exact(&mut head).map_err(Error::io(path))?;
         if size <= chunk_size && head != MAGIC {
             file.seek(SeekFrom::Start(0)).map_err(Error::io(path))?;
-            let mut data = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+            let mut data = Vec::with_capacity(morsa_core::convert::capacity_hint(size));
             file.read_to_end(&mut data).map_err(Error::io(path))?;
             let outcome = self.store_blob(data, options).await?;
             return Ok(FileOutcome { blob_id: outcome.blob_id, size, blobs: vec![outcome] });
         }
         file.seek(SeekFrom::Start(0)).map_err(Error::io(path))?;
-        let count = usize::try_from(size.div_ceil(chunk_size).max(1)).unwrap_or(usize::MAX);
+        let count = morsa_core::convert::saturating_usize(size.div_ceil(chunk_size).max(1));
         let mut blobs = Vec::with_capacity(count + 1);
         let mut chunks = Vec::with_capacity(count);
         for index in 0..count {
-            let length = chunk_size.min(size - chunk_size * u64::try_from(index).unwrap_or(0));
-            let mut data = Vec::with_capacity(usize::try_from(length).unwrap_or(0));
+            let length = chunk_size.min(size - chunk_size * morsa_core::convert::saturating_u64(index));
+            let mut data = Vec::with_capacity(morsa_core::convert::capacity_hint(length));
             (&mut file).take(length).read_to_end(&mut data).map_err(Error::io(path))?;
             if u64::try_from(data.len()).ok() != Some(length) {
                 return Err(Error::Io {
@@ -156,17 +156,17 @@ impl Client {
         let mut summary = ReadSummary::default();
         summary.absorb(&first);
         if !first.data.starts_with(MAGIC)
-            || u64::try_from(first.data.len()).unwrap_or(u64::MAX) > MAX_MANIFEST_BYTES
+            || morsa_core::convert::saturating_u64(first.data.len()) > MAX_MANIFEST_BYTES
         {
             write_all(out, &first.data)?;
-            summary.size = u64::try_from(first.data.len()).unwrap_or(u64::MAX);
+            summary.size = morsa_core::convert::saturating_u64(first.data.len());
             return Ok(summary);
         }
         // A blob written by another tool may start with the tag without being a manifest:
         // it is then returned as it is.
         let Ok(manifest) = Manifest::parse(blob_id, &first.data) else {
             write_all(out, &first.data)?;
-            summary.size = u64::try_from(first.data.len()).unwrap_or(u64::MAX);
+            summary.size = morsa_core::convert::saturating_u64(first.data.len());
             return Ok(summary);
         };
         drop(first);
@@ -197,7 +197,7 @@ impl Client {
         let nodes = self.refresh_nodes().await?;
         let mut log = ReadLog::default();
         let metadata = self.verified_metadata(&nodes, blob_id, &mut log).await?;
-        let tag = u64::try_from(MAGIC.len()).unwrap_or(u64::MAX);
+        let tag = morsa_core::convert::saturating_u64(MAGIC.len());
         let size = metadata.unencoded_length();
         let head = match size >= tag && size <= MAX_MANIFEST_BYTES {
             true => self.range_with_metadata(&nodes, &metadata, 0..tag, &mut log).await?,

@@ -89,7 +89,7 @@ impl NodeSet {
 
     /// Records that `member` answered in `elapsed`.
     pub(crate) fn record_latency(&self, member: usize, elapsed: Duration) {
-        let sample = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+        let sample = morsa_core::convert::saturating_u64_from_u128(elapsed.as_micros());
         let slot = &self.latency_us[member];
         let old = slot.load(Ordering::Relaxed);
         // New = 3/4 old + 1/4 sample: a few slow answers move a node back quickly.

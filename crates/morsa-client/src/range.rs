@@ -94,8 +94,8 @@ impl Client {
                 symbol.ok_or_else(|| Error::Refused("a verified sliver is short".into()))?,
             );
         }
-        let skip = usize::try_from(range.start - span.first_byte()).unwrap_or(0);
-        let wanted = usize::try_from(range.end - range.start).unwrap_or(usize::MAX);
+        let skip = morsa_core::convert::saturating_usize(range.start - span.first_byte());
+        let wanted = morsa_core::convert::saturating_usize(range.end - range.start);
         bytes.drain(..skip.min(bytes.len()));
         bytes.truncate(wanted);
         Ok(bytes)
@@ -112,7 +112,7 @@ impl Client {
     ) -> (Result<Sliver, RowError>, Vec<NodeFailure>) {
         let blob_id = *metadata.blob_id();
         let needed = metadata.config().ks();
-        let target = u16::try_from(row).unwrap_or(u16::MAX);
+        let target = morsa_core::convert::saturating_u16(row);
         // The row's own node just failed to serve it; the others hold the symbols.
         let owner = nodes.owner_of_sliver(&blob_id, SliverType::Primary, row).map(|(member, _)| member);
         let mut asked: FuturesUnordered<_> = nodes
@@ -214,7 +214,7 @@ impl Client {
     ) -> Result<Sliver, Problem> {
         let blob_id = metadata.blob_id();
         let (member, pair) = nodes.owner_of_sliver(blob_id, kind, index).ok_or(Problem::NoOwner)?;
-        let pair = u16::try_from(pair).unwrap_or(u16::MAX);
+        let pair = morsa_core::convert::saturating_u16(pair);
         let started = std::time::Instant::now();
         let sliver = nodes
             .client(member)

@@ -209,7 +209,7 @@ impl Client {
         rest.sort_by_key(|index| nodes.owner_of_pair(&blob_id, *index).map(|member| nodes.latency(member)));
         order.extend(rest);
         let mut candidates = order.into_iter();
-        let per_sliver = metadata.unencoded_length() / u64::try_from(needed).unwrap_or(1).max(1);
+        let per_sliver = metadata.unencoded_length() / morsa_core::convert::saturating_u64(needed).max(1);
         let limit = (self.max_requests_per_node * nodes.len()).max(needed.min(64));
 
         let mut in_flight: FuturesUnordered<Fetch> = FuturesUnordered::new();
@@ -278,7 +278,7 @@ impl Client {
         Box::pin(async move {
             let client = nodes.client(member);
             let started = Instant::now();
-            let pair = u16::try_from(index).unwrap_or(u16::MAX);
+            let pair = morsa_core::convert::saturating_u16(index);
             let fetched = client
                 .get_sliver(metadata.blob_id(), pair, SliverType::Primary, metadata.symbol_size())
                 .await;

@@ -88,7 +88,7 @@ impl Client {
         let system = self.coord.system().await.map_err(Error::coordinator("reading the epoch"))?;
         check_epochs(options.epochs, system.max_epochs_ahead)?;
         let wanted_end = Epoch(system.epoch.0 + options.epochs);
-        let size = u64::try_from(data.len()).unwrap_or(u64::MAX);
+        let size = morsa_core::convert::saturating_u64(data.len());
         let encoded_size = self.encoding.encoded_size(size).map_err(redstuff::EncodeError::from)?;
         let encoded = self.encode(data).await?;
         let encode_time = started.elapsed();
@@ -125,7 +125,7 @@ impl Client {
         let nodes = self.refresh_nodes().await?;
         let total =
             encoded.pairs.iter().map(|pair| pair.primary.symbols.len() + pair.secondary.symbols.len());
-        let total = u64::try_from(total.sum::<usize>()).unwrap_or(u64::MAX);
+        let total = morsa_core::convert::saturating_u64(total.sum::<usize>());
         self.report(Progress::UploadStarted { blob_id, total });
         let mut waves = Waves::start(Upload {
             nodes,
@@ -163,7 +163,7 @@ impl Client {
     /// Encodes `data` on a blocking thread.
     async fn encode(&self, data: Vec<u8>) -> Result<EncodedBlob, Error> {
         let encoding = self.encoding;
-        let size = u64::try_from(data.len()).unwrap_or(u64::MAX);
+        let size = morsa_core::convert::saturating_u64(data.len());
         let started = Instant::now();
         let encoded = tokio::task::spawn_blocking(move || redstuff::encode(encoding, &data))
             .await

@@ -501,7 +501,7 @@ impl State {
             return Err(invalid("public_key", format!("node {id} is already registered")));
         }
         let limit = self.params.max_inactive_nodes;
-        if self.inactive_nodes() >= usize::try_from(limit).unwrap_or(usize::MAX) {
+        if self.inactive_nodes() >= morsa_core::convert::saturating_usize(u64::from(limit)) {
             return Err(CommandError::TooManyInactiveNodes { limit });
         }
         let deposit = self.params.node_deposit;

@@ -181,7 +181,7 @@ impl Coordinator {
 
     /// Up to `limit` events with a sequence number of at least `from`.
     pub fn events_from(&self, from: u64, limit: usize) -> &[EventRecord] {
-        let start = usize::try_from(from).unwrap_or(usize::MAX).min(self.events.len());
+        let start = morsa_core::convert::saturating_usize(from).min(self.events.len());
         let end = start.saturating_add(limit).min(self.events.len());
         &self.events[start..end]
     }

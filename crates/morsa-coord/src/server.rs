@@ -470,12 +470,7 @@ async fn get_account_blobs(
 async fn get_metrics(AxumState(shared): AxumState<Arc<Shared>>) -> impl IntoResponse {
     let text = {
         let coordinator = shared.lock();
-        let mut text = shared.metrics.render(coordinator.state(), coordinator.event_count());
-        let parked = shared.waiters.parked();
-        text.push_str(&format!(
-            "# HELP morsa_coord_parked_polls Long-polls waiting for events.\n# TYPE morsa_coord_parked_polls gauge\nmorsa_coord_parked_polls {parked}\n"
-        ));
-        text
+        shared.metrics.render(coordinator.state(), coordinator.event_count(), shared.waiters.parked())
     };
     ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
 }

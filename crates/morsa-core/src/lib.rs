@@ -10,6 +10,7 @@
 //!   [`invalid_blob_message`], [`epoch_sync_done_message`]);
 //! - committees ([`Committee`], [`NodeId`]) and the certificates they issue ([`Certificate`],
 //!   verified against a [`Threshold`]);
+//! - named integer conversions ([`convert`]) for values that saturate when they do not fit;
 //! - the coordinator's [`protocol`]: log entries, signed transactions and node reports,
 //!   hash-chained events, and the confirmations and attestations nodes sign for clients.
 //!
@@ -46,6 +47,7 @@
 pub mod account;
 pub mod bls;
 pub mod committee;
+pub mod convert;
 pub mod hash;
 mod hex_bytes;
 mod index;

@@ -52,7 +52,7 @@ impl Connection {
     }
 
     fn now(&self) -> u64 {
-        u64::try_from(self.opened.elapsed().as_millis()).unwrap_or(u64::MAX - 1)
+        morsa_core::convert::saturating_u64_from_u128(self.opened.elapsed().as_millis()).min(u64::MAX - 1)
     }
 
     fn read_some(&self) {

@@ -82,7 +82,7 @@ impl Upload {
                         SliverType::Primary => &encoded.pairs[pair].primary,
                         SliverType::Secondary => &encoded.pairs[pair].secondary,
                     };
-                    let index = u16::try_from(pair).unwrap_or(u16::MAX);
+                    let index = morsa_core::convert::saturating_u16(pair);
                     Retry::UPLOAD
                         .run(|| client.put_sliver(&blob_id, index, kind, sliver, false))
                         .await
@@ -93,7 +93,7 @@ impl Upload {
             .buffer_unordered(concurrency);
         while let Some(result) = sent.next().await {
             let bytes = result.map_err(&fail)?;
-            progress(&Progress::SliverUploaded { bytes: u64::try_from(bytes).unwrap_or(u64::MAX) });
+            progress(&Progress::SliverUploaded { bytes: morsa_core::convert::saturating_u64(bytes) });
         }
         drop(sent);
         drop(encoded);

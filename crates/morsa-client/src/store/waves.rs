@@ -99,7 +99,7 @@ impl Waves {
             match result.map_err(|error| format!("upload task failed: {error}")) {
                 Ok(Ok((member, signature))) => {
                     done.weight += nodes.weight(member);
-                    done.parts.push((u16::try_from(member).unwrap_or(u16::MAX), signature));
+                    done.parts.push((morsa_core::convert::saturating_u16(member), signature));
                     confirmed(done.weight, needed);
                     // The first wave finishes together: if it has not made the quorum a
                     // quarter of its time after its first node, a node is stalling.
