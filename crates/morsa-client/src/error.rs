@@ -137,7 +137,32 @@ pub enum Error {
     /// The data cannot be encoded (e.g. too large for one blob of this system).
     #[error("cannot encode: {0}")]
     Encode(#[from] redstuff::EncodeError),
-    /// The blob's lifetime or ownership does not allow the operation.
+    /// Verified slivers did not decode into the blob (other than by proven inconsistency).
+    #[error("could not decode {blob_id}: {source}")]
+    Decode {
+        /// The blob.
+        blob_id: BlobId,
+        /// What the decoder said.
+        #[source]
+        source: redstuff::DecodeError,
+    },
+    /// The symbols of a byte range could not be worked out or decoded.
+    #[error("could not read a range of {blob_id}: {source}")]
+    Range {
+        /// The blob.
+        blob_id: BlobId,
+        /// What the codec said.
+        #[source]
+        source: redstuff::RangeError,
+    },
+    /// The coordinator accepted a transaction but reported no object created by it.
+    #[error("the coordinator created no object while {during}")]
+    NoObjectCreated {
+        /// What the client was doing.
+        during: &'static str,
+    },
+    /// The blob's lifetime or ownership does not allow the operation; the message says what
+    /// to do instead.
     #[error("{0}")]
     Refused(String),
     /// Something that cannot happen did (a panic in the codec, confirmations verified one by

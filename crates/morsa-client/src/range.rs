@@ -43,7 +43,7 @@ impl Client {
         let len = metadata.unencoded_length();
         let span = metadata.symbols_for_range(range.clone()).map_err(|error| match error {
             RangeError::OutOfBounds { .. } => Error::BadRange { start: range.start, end: range.end, len },
-            other => Error::Refused(other.to_string()),
+            source => Error::Range { blob_id: *metadata.blob_id(), source },
         })?;
         if range.is_empty() {
             return Ok(Vec::new());
@@ -91,7 +91,7 @@ impl Client {
         for (row, column) in span.cells() {
             let symbol = by_row.get(&row).and_then(|sliver| sliver.symbol(column));
             bytes.extend_from_slice(
-                symbol.ok_or_else(|| Error::Refused("a verified sliver is short".into()))?,
+                symbol.ok_or_else(|| Error::Internal("a verified sliver is short".into()))?,
             );
         }
         let skip = morsa_core::convert::saturating_usize(range.start - span.first_byte());
@@ -200,7 +200,7 @@ impl Client {
                 RangeError::Decode(redstuff::DecodeError::Inconsistent { .. }) => {
                     Error::Inconsistent(blob_id)
                 }
-                other => Error::Refused(format!("reading a range of {blob_id}: {other}")),
+                source => Error::Range { blob_id, source },
             })
     }
 

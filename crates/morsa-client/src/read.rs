@@ -112,7 +112,7 @@ impl Client {
         match decoded {
             Ok(data) => Ok(data),
             Err(DecodeError::Inconsistent { .. }) => Err(Error::Inconsistent(blob_id)),
-            Err(error) => Err(Error::Refused(format!("decoding {blob_id}: {error}"))),
+            Err(source) => Err(Error::Decode { blob_id, source }),
         }
     }
 

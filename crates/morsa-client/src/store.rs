@@ -261,6 +261,6 @@ pub(crate) fn check_epochs(epochs: u32, max: u32) -> Result<(), Error> {
     Ok(())
 }
 
-fn no_object(during: &str) -> Error {
-    Error::Refused(format!("the coordinator created no object while {during}"))
+fn no_object(during: &'static str) -> Error {
+    Error::NoObjectCreated { during }
 }

@@ -58,6 +58,20 @@ pub enum CoordinatorError {
     Poisoned,
 }
 
+impl CoordinatorError {
+    /// The stable error code of this failure at the HTTP boundary; every one is a server
+    /// error (5xx), never the client's fault.
+    pub fn code(&self) -> &'static str {
+        match self {
+            // The log could not take the entry now; a restart replays it and serves again.
+            Self::Store(_) | Self::Poisoned | Self::Thread { .. } => "unavailable",
+            // Stored data that does not replay, or belongs to another deployment.
+            Self::Replay { .. } | Self::GenesisMismatch => "corrupt_log",
+            Self::Genesis(_) => "bad_genesis",
+        }
+    }
+}
+
 /// Why an input was not accepted.
 #[derive(Debug, thiserror::Error)]
 pub enum SubmitError {

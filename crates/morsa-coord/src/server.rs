@@ -6,7 +6,7 @@
 //!
 //! Nothing expensive happens under the lock: signatures are verified before it is taken (in a
 //! bounded stage), `/v1/system` is answered from a copy of the state, and a commit wakes only
-//! the long-polls its events answer. See [`limits`] for the bounds.
+//! the long-polls its events answer. See its `limits` module for the bounds.
 
 mod limits;
 
@@ -32,7 +32,9 @@ use tokio::sync::watch;
 
 use crate::metrics::Metrics;
 use crate::system_view::SystemAnswer;
-use crate::{CommandError, Coordinator, EpochPhase, Input, Prechecked, SubmitError, SystemView};
+use crate::{
+    CommandError, Coordinator, CoordinatorError, EpochPhase, Input, Prechecked, SubmitError, SystemView,
+};
 use limits::{Budgets, Gate, ParkError, Waiters};
 use morsa_core::NodeId;
 
@@ -215,10 +217,16 @@ impl From<SubmitError> for ApiError {
             SubmitError::Refused(error) => {
                 Self(status_of(&error), ErrorBody::new(error.code(), error.to_string()))
             }
-            SubmitError::Fatal(error) => Self(
-                StatusCode::SERVICE_UNAVAILABLE,
-                ErrorBody::new("unavailable", format!("{error}; retry once the coordinator has restarted")),
-            ),
+            SubmitError::Fatal(error) => {
+                let status = match error {
+                    CoordinatorError::Store(_)
+                    | CoordinatorError::Poisoned
+                    | CoordinatorError::Thread { .. } => StatusCode::SERVICE_UNAVAILABLE,
+                    _ => StatusCode::INTERNAL_SERVER_ERROR,
+                };
+                let message = format!("{error}; retry once the coordinator has restarted");
+                Self(status, ErrorBody::new(error.code(), message))
+            }
         }
     }
 }
@@ -433,7 +441,7 @@ async fn get_system(AxumState(shared): AxumState<Arc<Shared>>) -> Result<Json<Sy
             Err(error) => {
                 return Err(ApiError(
                     StatusCode::INTERNAL_SERVER_ERROR,
-                    ErrorBody::new("internal", error.to_string()),
+                    ErrorBody::new("system_view_failed", error.to_string()),
                 ));
             }
         }
