@@ -2,7 +2,7 @@
 //! a crash, bounded configuration loading with one error style, the wall clock, and the logging
 //! setup of the `morsa` binary.
 //!
-//! - [`file`]: [`file::replace`] (write a temporary file, fsync it, rename it over the target,
+//! - [`file`](mod@file): [`file::replace`] (write a temporary file, fsync it, rename it over the target,
 //!   fsync the directory) and [`file::create_new`] (never overwrite; fsync the file and the
 //!   directory), each with a [`file::Access`]: readable by others, or a secret only its owner
 //!   may read (mode `0600`, set when the file is created, so no other reader ever sees it).
