@@ -8,7 +8,9 @@
 //! read back as one file.
 //!
 //! Nothing here prints: progress is reported as [`Progress`] events to a sink the caller
-//! gives ([`Client::with_progress`]).
+//! gives ([`Client::with_progress`]). Errors are typed per failure ([`Error`]); its
+//! configuration and account key file are read and written through `morsa-plumbing`
+//! (size-capped, durable, the key file readable by its owner only).
 //!
 //! ```no_run
 //! # async fn example() -> Result<(), morsa_client::Error> {

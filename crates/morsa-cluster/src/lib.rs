@@ -5,7 +5,8 @@
 //! It owns the cluster directory's layout ([`layout`]), the genesis of a local cluster, the
 //! processes' lifecycle (start, wait until ready, kill, stop, restart, shut down) and the
 //! supervisor's control API ([`control`]). It does not own the coordinator or the node: it
-//! runs the `morsa` binary it is given, exactly as an operator would.
+//! runs the `morsa` binary it is given, exactly as an operator would. Every file it writes is
+//! written durably through `morsa-plumbing` (the account key with mode 0600).
 //!
 //! ```no_run
 //! use std::time::Duration;

@@ -5,7 +5,9 @@
 //! protocol types of `morsa_core::protocol`, not on any HTTP client), so that the same
 //! [`Genesis`] and the same log of [`LogEntry`]s give the same state, bit for bit, on every
 //! machine ([`State::hash`]). Accepted entries emit numbered, hash-chained [`EventRecord`]s.
-//! The durable log, the HTTP server and `morsa coord run` are built around it.
+//! The durable log, the HTTP server (with its Prometheus metrics, through the `metrics`
+//! facade) and `morsa coord run` are built around it. Its configuration is read through
+//! `morsa-plumbing`.
 
 mod address;
 mod apply;
