@@ -65,3 +65,51 @@ async fn the_system_is_answered_while_the_coordinator_is_busy() {
     let system: SystemInfo = serde_json::from_slice(&body).unwrap();
     assert_eq!(system.state_hash, hex::encode(expected));
 }
+
+#[tokio::test]
+async fn metrics_keep_their_names_types_and_labels() {
+    let dir = tempfile::tempdir().unwrap();
+    let coordinator = Coordinator::open(&genesis(), &dir.path().join("log.redb")).unwrap();
+    let shared = Shared::new(coordinator);
+    shared.metrics.accepted();
+    shared.metrics.refused("bad_nonce");
+    shared.metrics.refused("bad_nonce");
+    shared.metrics.refused("busy");
+    let request = Request::get(routes::METRICS).body(Body::empty()).unwrap();
+    let response = router(Arc::clone(&shared)).oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let body = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
+    let text = String::from_utf8(body.to_vec()).unwrap();
+    for line in [
+        "# TYPE morsa_coord_submissions_total counter",
+        "morsa_coord_submissions_total{outcome=\"accepted\"} 1",
+        "morsa_coord_submissions_total{outcome=\"refused\",code=\"bad_nonce\"} 2",
+        "morsa_coord_submissions_total{outcome=\"refused\",code=\"busy\"} 1",
+        "# HELP morsa_coord_epoch Current epoch.",
+        "# TYPE morsa_coord_epoch gauge",
+        "morsa_coord_epoch 1",
+        "morsa_coord_events 0",
+        "morsa_coord_blob_objects 0",
+        "morsa_coord_invalid_blobs 0",
+        "morsa_coord_capacity_bytes 4294967296",
+        "morsa_coord_used_bytes 0",
+        "morsa_coord_parked_polls 0",
+    ] {
+        assert!(text.lines().any(|got| got == line), "{line:?} missing from:\n{text}");
+    }
+}
+
+#[test]
+fn the_coordinators_own_failures_are_server_errors_with_their_own_codes() {
+    let answer = |error: crate::CoordinatorError| {
+        let super::ApiError(status, body) = super::ApiError::from(crate::SubmitError::Fatal(error));
+        (status, body.code)
+    };
+    let corrupt = crate::CoordinatorError::Replay { seq: 7, reason: "does not decode".into() };
+    assert_eq!(answer(corrupt), (StatusCode::INTERNAL_SERVER_ERROR, "corrupt_log".to_string()));
+    assert_eq!(answer(crate::CoordinatorError::GenesisMismatch).1, "corrupt_log");
+    assert_eq!(
+        answer(crate::CoordinatorError::Poisoned),
+        (StatusCode::SERVICE_UNAVAILABLE, "unavailable".to_string())
+    );
+}
