@@ -3,6 +3,7 @@
 
 use morsa_api::node::NodeErrorCode;
 use morsa_core::ShardIndex;
+use redstuff::BlobId;
 
 /// A refused or failed request.
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +50,27 @@ pub enum NodeError {
     /// Storage failed.
     #[error("storage error: {0}")]
     Store(#[from] morsa_store::StoreError),
+    /// The node's own record of a blob (what the coordinator's events said of it) does not
+    /// decode: its disk is damaged.
+    #[error("this node's stored record of {blob_id} is damaged ({source}); ask another node")]
+    CorruptBlobInfo {
+        /// The blob.
+        blob_id: BlobId,
+        /// Why it does not decode.
+        source: bcs::Error,
+    },
+    /// The metadata this node stored of a blob does not decode or no longer hashes to the blob
+    /// ID: its disk is damaged.
+    #[error("this node's stored metadata of {blob_id} is damaged ({reason}); ask another node")]
+    CorruptMetadata {
+        /// The blob.
+        blob_id: BlobId,
+        /// What the check found.
+        reason: String,
+    },
+    /// A blocking worker thread failed (a bug).
+    #[error("a worker task failed")]
+    WorkerFailed,
     /// A sliver's group commit failed, or the committer stopped.
     #[error("{0}")]
     Ingest(#[from] crate::ingest::IngestError),
@@ -68,7 +90,8 @@ impl NodeError {
             Self::BadRequest(_) => NodeErrorCode::BadRequest,
             Self::NotReady(_) => NodeErrorCode::NotReady,
             Self::Busy(_) => NodeErrorCode::Unavailable,
-            Self::Store(_) => NodeErrorCode::Internal,
+            Self::Store(_) | Self::WorkerFailed => NodeErrorCode::Internal,
+            Self::CorruptBlobInfo { .. } | Self::CorruptMetadata { .. } => NodeErrorCode::CorruptData,
             Self::Ingest(crate::ingest::IngestError::Stopped) => NodeErrorCode::Unavailable,
             Self::Ingest(_) => NodeErrorCode::Internal,
         }

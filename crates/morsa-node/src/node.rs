@@ -14,6 +14,17 @@ use redstuff::{BlobId, EncodingConfig, MetadataWithId, Sliver, SliverType, Verif
 use crate::blob_info::{BlobInfo, Status};
 use crate::error::NodeError;
 use crate::ingest::{GroupCommitter, IngestLimits, IngestStats, QueuedSliver};
+use inbox::{CertifiedInbox, RegisteredInbox};
+use metadata_cache::MetadataCache;
+
+mod attestation;
+mod gc;
+pub(crate) mod inbox;
+mod metadata_cache;
+mod missing;
+mod recovery_batch;
+mod recovery_symbols;
+mod status;
 
 /// Meta key of the last applied event's sequence number.
 const CURSOR_KEY: &str = "event_cursor";
@@ -44,19 +55,28 @@ pub struct Node {
     /// Commits verified slivers in groups (see `ingest.rs`).
     ingest: GroupCommitter,
     /// Blobs certified by applied events, for the sync loop (see `missing.rs`).
-    certified: crate::missing::CertifiedInbox,
+    certified: CertifiedInbox,
     /// Recently used verified metadata.
-    metadata_cache: crate::metadata_cache::MetadataCache,
+    metadata_cache: MetadataCache,
     /// Blobs registered by applied events, for the pending-upload buffer.
-    registered: crate::pending::RegisteredInbox,
+    registered: RegisteredInbox,
     /// Metadata records written (identical re-uploads write nothing).
     metadata_writes: std::sync::atomic::AtomicU64,
 }
 
+/// The stored kind of a sliver type.
 pub(crate) fn kind_of(kind: SliverType) -> SliverKind {
     match kind {
         SliverType::Primary => SliverKind::Primary,
         SliverType::Secondary => SliverKind::Secondary,
+    }
+}
+
+/// The sliver type of a stored kind.
+pub(crate) fn type_of(kind: SliverKind) -> SliverType {
+    match kind {
+        SliverKind::Primary => SliverType::Primary,
+        SliverKind::Secondary => SliverType::Secondary,
     }
 }
 
@@ -70,7 +90,7 @@ impl Node {
         let committing = Arc::clone(&store);
         let ingest =
             GroupCommitter::spawn(IngestLimits::default(), move |writes| committing.put_slivers(writes))?;
-        let certified = crate::missing::CertifiedInbox::default();
+        let certified = CertifiedInbox::default();
         Ok(Self {
             key,
             id,
@@ -111,12 +131,12 @@ impl Node {
     }
 
     /// Blobs certified by the events applied since the sync loop last looked.
-    pub fn certified_inbox(&self) -> &crate::missing::CertifiedInbox {
+    pub fn certified_inbox(&self) -> &CertifiedInbox {
         &self.certified
     }
 
     /// Blobs registered by the events applied since the pending-upload buffer last looked.
-    pub fn registered_inbox(&self) -> &crate::pending::RegisteredInbox {
+    pub fn registered_inbox(&self) -> &RegisteredInbox {
         &self.registered
     }
 
@@ -208,9 +228,8 @@ impl Node {
     /// The node's record of `blob_id` (empty if it never heard of it).
     pub fn blob_info(&self, blob_id: &BlobId) -> Result<BlobInfo, NodeError> {
         Ok(match self.store.get_blob_info(&blob_id.0)? {
-            Some(bytes) => bcs::from_bytes(&bytes).map_err(|error| {
-                NodeError::BadRequest(format!("stored record of {blob_id} is unreadable: {error}"))
-            })?,
+            Some(bytes) => bcs::from_bytes(&bytes)
+                .map_err(|source| NodeError::CorruptBlobInfo { blob_id: *blob_id, source })?,
             None => BlobInfo::default(),
         })
     }
@@ -278,12 +297,13 @@ impl Node {
         let bytes = self.store.get_metadata(&blob_id.0)?.ok_or_else(|| {
             NodeError::NotFound(format!("no metadata of {blob_id} is stored; upload it first"))
         })?;
-        let with_id: MetadataWithId = from_bcs(&bytes, metadata_limit(self.config))
-            .map_err(|error| NodeError::BadRequest(format!("stored metadata is unreadable: {error}")))?;
-        with_id
-            .metadata
-            .verify(blob_id, self.config)
-            .map_err(|error| NodeError::HashMismatch(error.to_string()))
+        let corrupt = |reason: String| NodeError::CorruptMetadata { blob_id: *blob_id, reason };
+        let with_id: MetadataWithId =
+            from_bcs(&bytes, metadata_limit(self.config)).map_err(|error| corrupt(error.to_string()))?;
+        if with_id.blob_id != *blob_id {
+            return Err(corrupt(format!("it is the metadata of {}", with_id.blob_id)));
+        }
+        with_id.metadata.verify(blob_id, self.config).map_err(|error| corrupt(error.to_string()))
     }
 
     /// The stored BCS metadata.
@@ -319,7 +339,7 @@ impl Node {
         self.owned_shard_of(blob_id, pair)?;
         Ok(match self.config.symbol_size(info.size) {
             Ok(symbol_size) => sliver_limit(self.config, kind, symbol_size),
-            Err(_) => crate::server::max_sliver_body(self.config),
+            Err(_) => max_sliver_body(self.config),
         })
     }
 
@@ -437,4 +457,9 @@ fn blob_of(event: &Event) -> Option<BlobId> {
         | Event::InvalidBlobId { blob_id, .. } => Some(*blob_id),
         _ => None,
     }
+}
+
+/// Largest sliver body of any blob: the largest sliver of the system.
+pub(crate) fn max_sliver_body(config: EncodingConfig) -> usize {
+    config.ks() * usize::from(redstuff::MAX_SYMBOL_SIZE) + 1024
 }

@@ -9,7 +9,6 @@
 //! not by polling the database for every entry.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -22,41 +21,6 @@ use crate::node::Node;
 
 /// Bytes every held upload counts on top of its body: its bookkeeping.
 pub const ENTRY_OVERHEAD: u64 = 256;
-
-/// Most registrations remembered between two looks of the buffer's task; past that, it checks
-/// every held blob.
-const MAX_INBOX: usize = 65_536;
-
-/// Blobs registered by events the follower applied, for the buffer's task: it stores their
-/// held uploads. Bounded; an overflow asks for a check of every held blob.
-#[derive(Debug, Default)]
-pub struct RegisteredInbox {
-    blobs: Mutex<Vec<BlobId>>,
-    overflowed: AtomicBool,
-    /// Woken on every registration.
-    pub notify: tokio::sync::Notify,
-}
-
-impl RegisteredInbox {
-    /// Records that `blob_id` was registered.
-    pub fn push(&self, blob_id: BlobId) {
-        let mut blobs = self.blobs.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if blobs.len() < MAX_INBOX {
-            blobs.push(blob_id);
-        } else {
-            self.overflowed.store(true, Ordering::Release);
-        }
-        drop(blobs);
-        self.notify.notify_one();
-    }
-
-    /// Takes what was recorded, and whether some was lost to the bound.
-    pub fn take(&self) -> (Vec<BlobId>, bool) {
-        let blobs =
-            std::mem::take(&mut *self.blobs.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
-        (blobs, self.overflowed.swap(false, Ordering::AcqRel))
-    }
-}
 
 /// How often expired uploads are dropped when nothing else happens.
 const EXPIRY_CHECK: Duration = Duration::from_secs(1);
@@ -238,11 +202,6 @@ impl PendingBuffer {
     /// Bytes held now, each upload counting [`ENTRY_OVERHEAD`] more than its body.
     pub fn bytes(&self) -> u64 {
         self.lock().bytes
-    }
-
-    /// Whether nothing is held.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 }
 

@@ -13,7 +13,9 @@ use redstuff::{BlobId, SliverType};
 use crate::blob_info::Status;
 use crate::error::NodeError;
 use crate::node::kind_of;
-use crate::repair::{Repairer, add, blocking};
+use crate::blocking::blocking;
+use crate::heal::repairer::Repairer;
+use crate::heal::stats::add;
 
 /// Whether the node must hold `blob_id`'s slivers of its shards: it is certified.
 fn must_hold(repairer: &Repairer, blob_id: &BlobId) -> bool {

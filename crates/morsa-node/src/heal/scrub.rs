@@ -16,8 +16,11 @@ use tokio::sync::watch;
 
 use crate::error::NodeError;
 use crate::node::Node;
-use crate::repair::{Repairer, add, blocking, type_of};
-use crate::throttle::Throttle;
+use crate::blocking::blocking;
+use crate::heal::repairer::Repairer;
+use crate::heal::stats::add;
+use crate::heal::throttle::Throttle;
+use crate::node::type_of;
 
 /// How often a paused scrubber looks whether it was resumed.
 const PAUSED_WAIT: Duration = Duration::from_millis(200);

@@ -1,62 +1,15 @@
-//! What the node lacks: the slivers of its shards missing for certified blobs, and the blobs
-//! certified recently (from the event follower), which the sync loop checks first. Blocking
-//! store reads; call from a blocking thread.
-
-use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, PoisonError};
+//! What the node lacks: the slivers of its shards missing for certified blobs. Blocking store
+//! reads; call from a blocking thread.
 
 use morsa_store::SliverKind;
 use redstuff::{BlobId, SliverType};
 
 use crate::blob_info::{BlobInfo, Status};
 use crate::error::NodeError;
-use crate::ingest::QueuedSliver;
 use crate::node::Node;
-use crate::repair_queue::Missing;
 
 /// Slivers of owned shards missing for one blob: shard and kind.
 pub type MissingSlivers = Vec<(u16, SliverKind)>;
-
-/// Most certifications remembered between two looks of the sync loop; past that, the next
-/// full scan finds them.
-const MAX_INBOX: usize = 65_536;
-
-/// Blobs certified by events the follower applied, with the events' times: what the sync loop
-/// looks at next. Bounded; an overflow asks for a full scan.
-#[derive(Debug, Default)]
-pub struct CertifiedInbox {
-    blobs: Mutex<VecDeque<(BlobId, u64)>>,
-    overflowed: AtomicBool,
-    /// Woken on every certification.
-    pub notify: tokio::sync::Notify,
-}
-
-impl CertifiedInbox {
-    /// Records that `blob_id` was certified at `time_ms` (the event's time).
-    pub fn push(&self, blob_id: BlobId, time_ms: u64) {
-        let mut blobs = self.blobs.lock().unwrap_or_else(PoisonError::into_inner);
-        if blobs.len() < MAX_INBOX {
-            blobs.push_back((blob_id, time_ms));
-        } else {
-            self.overflowed.store(true, Ordering::Release);
-        }
-        drop(blobs);
-        self.notify.notify_one();
-    }
-
-    /// Asks the sync loop for a full scan soon (the node's shards changed).
-    pub fn request_scan(&self) {
-        self.overflowed.store(true, Ordering::Release);
-        self.notify.notify_one();
-    }
-
-    /// Takes what was recorded, and whether some was lost to the bound (or a scan was asked).
-    pub fn take(&self) -> (Vec<(BlobId, u64)>, bool) {
-        let blobs = std::mem::take(&mut *self.blobs.lock().unwrap_or_else(PoisonError::into_inner));
-        (blobs.into(), self.overflowed.swap(false, Ordering::AcqRel))
-    }
-}
 
 impl Node {
     /// The index of the `kind` sliver stored under `shard` for `blob_id`.
@@ -70,16 +23,6 @@ impl Node {
         u16::try_from(index).expect("sliver indices are below n, which is a u16")
     }
 
-    /// Stores a rebuilt sliver that was checked against the metadata (group commit).
-    pub fn store_rebuilt(&self, target: Missing, bytes: Vec<u8>) -> Result<(), NodeError> {
-        let sliver = QueuedSliver {
-            blob_id: target.blob_id.0,
-            shard: target.shard,
-            kind: target.kind,
-            bytes: bytes.into(),
-        };
-        self.ingest_submit(sliver)
-    }
 
     /// The slivers of owned shards missing for `blob_id` if it is certified, and the size of
     /// one sliver (the larger kind, estimated from the blob's size).
