@@ -16,11 +16,12 @@ use axum::body::Bytes;
 use redstuff::{BlobId, SliverType};
 
 use crate::blob_info::Status;
+use crate::config::Limits;
 use crate::error::NodeError;
 use crate::node::Node;
 
 /// Bytes every held upload counts on top of its body: its bookkeeping.
-pub const ENTRY_OVERHEAD: u64 = 256;
+const ENTRY_OVERHEAD: u64 = Limits::PENDING_ENTRY_OVERHEAD;
 
 /// How often expired uploads are dropped when nothing else happens.
 const EXPIRY_CHECK: Duration = Duration::from_secs(1);
@@ -275,7 +276,7 @@ mod tests {
         let taken = buffer.take(&BlobId([1; 32]));
         assert_eq!(taken.len(), 2);
         assert_eq!(taken[0].kind, PendingKind::Metadata, "metadata first");
-        assert!(buffer.is_empty());
+        assert_eq!(buffer.len(), 0);
         assert_eq!(buffer.bytes(), 0);
 
         let short = PendingBuffer::new(1000, 10, Duration::ZERO);

@@ -2,7 +2,6 @@
 //! what the node sends rebuilds real slivers, and what it attests proves a real inconsistency.
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 
-use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
@@ -14,7 +13,6 @@ use morsa_api::node::{
     RecoveryOutcome, RecoverySymbolsQuery,
 };
 use morsa_core::Epoch;
-use morsa_node::recovery;
 use morsa_node::{Limits, NodeError};
 use redstuff::wire::{from_bcs, recovery_symbol_limit, to_bcs};
 use redstuff::{
@@ -28,7 +26,7 @@ use common::*;
 
 /// Sends `request` through the recovery routes of the fixture's node.
 async fn recover(fixture: &Fixture, request: Request<Body>) -> (StatusCode, Vec<u8>) {
-    send(recovery::routes().with_state(Arc::clone(&fixture.served)), request).await
+    call(&fixture.served, request).await
 }
 
 fn symbols_path(blob_id: &BlobId, target: u16, kind: SliverType) -> String {

@@ -149,7 +149,9 @@ mod tests {
 
     use morsa_api::coord::{Event, EventRecord};
     use morsa_core::{BlsSecretKey, Committee, CommitteeMember, Epoch, NodeId, ObjectId, ShardIndex};
+    use morsa_api::node::{RecoveryBatchRequest, RecoveryItem, RecoveryOutcome};
     use morsa_store::NodeStore;
+    use redstuff::wire::to_bcs;
 
     use super::*;
     use crate::node::View;

@@ -12,7 +12,7 @@ use morsa_api::ErrorBody;
 use morsa_api::coord::{Event, EventRecord};
 use morsa_api::node as api;
 use morsa_core::{BlsSecretKey, Committee, CommitteeMember, Epoch, NodeId, ObjectId, ShardIndex};
-use morsa_node::server::{Served, router};
+use morsa_node::{Served, router};
 use morsa_node::{Limits, Node, View};
 use redstuff::wire::to_bcs;
 use redstuff::{BlobId, EncodedBlob, EncodingConfig, MetadataWithId, SliverType};
