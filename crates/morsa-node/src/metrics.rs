@@ -10,7 +10,6 @@ use std::time::Duration;
 use morsa_api::node::RepairHealth;
 use morsa_store::StoreStats;
 
-
 /// Upper bounds of the latency buckets, in seconds.
 const BUCKETS: [f64; 12] = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
 

@@ -70,7 +70,10 @@ pub enum RunError {
 /// Opens the node `config` describes, listens on `config.listen` and serves it with its
 /// background tasks (event follower, blob sync and repair, scrubber, pending uploads) until
 /// `shutdown` resolves.
-pub async fn run(config: &NodeConfig, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), RunError> {
+pub async fn run(
+    config: &NodeConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), RunError> {
     Listening::open(config).await?.serve(shutdown).await
 }
 
@@ -103,7 +106,12 @@ impl Listening {
         Self::with(listener, node, config, coord)
     }
 
-    fn with(listener: TcpListener, node: Node, config: &NodeConfig, coord: CoordClient) -> Result<Self, RunError> {
+    fn with(
+        listener: TcpListener,
+        node: Node,
+        config: &NodeConfig,
+        coord: CoordClient,
+    ) -> Result<Self, RunError> {
         let address =
             listener.local_addr().map_err(|source| RunError::Listen { address: config.listen, source })?;
         // `NodeConfig::load` copies `[repair]` into the limits; a config built in code may not.
@@ -168,7 +176,8 @@ pub async fn serve(
     served.repair().set_coordinator(coord.clone());
     let repair = tokio::spawn(heal::sync::run(Arc::clone(served.repair()), stopped.clone()));
     let follower = tokio::spawn(follower::follow(Arc::clone(served.node()), coord, stopped.clone()));
-    let pending = tokio::spawn(pending::run(Arc::clone(served.node()), Arc::clone(served.pending()), stopped));
+    let pending =
+        tokio::spawn(pending::run(Arc::clone(served.node()), Arc::clone(served.pending()), stopped));
     let app = router(served, limits);
     let result = morsa_api::server::serve(listener, app, limits.serve_limits(), shutdown).await;
     stop.send_replace(true);

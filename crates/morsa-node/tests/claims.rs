@@ -323,8 +323,7 @@ async fn a_bogus_attestation_does_not_count_towards_an_invalid_blob_certificate(
         attester(api::InvalidBlobAttestation::sign(&key(3), Epoch(1), blob_id), bogus_seen, honest_answered)
             .await;
     let (committee, served, _dir) = invalid_blob_node(&encoded, &bogus, &honest);
-    let invalidation =
-        morsa_node::testing::collect_certificate(&served, blob_id, &proof).await.unwrap();
+    let invalidation = morsa_node::testing::collect_certificate(&served, blob_id, &proof).await.unwrap();
     // The forged attestation was not counted: the certificate is node 0's and member 2's.
     assert_eq!(invalidation.certificate.signers, [0, 2]);
     assert_eq!(invalidation.signers, 2);

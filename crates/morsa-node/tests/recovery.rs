@@ -2,7 +2,6 @@
 //! what the node sends rebuilds real slivers, and what it attests proves a real inconsistency.
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 
-
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use morsa_api::ErrorBody;

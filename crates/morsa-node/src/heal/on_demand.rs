@@ -11,11 +11,11 @@ use morsa_store::{SliverKind, StoreError};
 use redstuff::{BlobId, SliverType};
 
 use crate::blob_info::Status;
-use crate::error::NodeError;
-use crate::node::kind_of;
 use crate::blocking::blocking;
+use crate::error::NodeError;
 use crate::heal::repairer::Repairer;
 use crate::heal::stats::add;
+use crate::node::kind_of;
 
 /// Whether the node must hold `blob_id`'s slivers of its shards: it is certified.
 fn must_hold(repairer: &Repairer, blob_id: &BlobId) -> bool {

@@ -369,7 +369,11 @@ fn margins(
 
 /// Stores a rebuilt sliver that was checked against the metadata (group commit).
 fn store_rebuilt(node: &Node, target: Missing, bytes: Vec<u8>) -> Result<(), NodeError> {
-    let sliver =
-        QueuedSliver { blob_id: target.blob_id.0, shard: target.shard, kind: target.kind, bytes: bytes.into() };
+    let sliver = QueuedSliver {
+        blob_id: target.blob_id.0,
+        shard: target.shard,
+        kind: target.kind,
+        bytes: bytes.into(),
+    };
     node.ingest_submit(sliver)
 }

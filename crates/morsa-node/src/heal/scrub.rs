@@ -14,12 +14,12 @@ use morsa_store::{SliverKind, StoreError};
 use redstuff::BlobId;
 use tokio::sync::watch;
 
-use crate::error::NodeError;
-use crate::node::Node;
 use crate::blocking::blocking;
+use crate::error::NodeError;
 use crate::heal::repairer::Repairer;
 use crate::heal::stats::add;
 use crate::heal::throttle::Throttle;
+use crate::node::Node;
 use crate::node::type_of;
 
 /// How often a paused scrubber looks whether it was resumed.

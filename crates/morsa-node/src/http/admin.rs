@@ -1,9 +1,9 @@
 //! The admin routes (pause and resume background repair): from loopback only, with the token
 //! (see `admin_token`), never from a web page.
 
+use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use morsa_api::node::NodeErrorCode;
 use std::sync::Arc;
 
@@ -35,8 +35,7 @@ pub(super) async fn post_repair_resume(
 
 /// Admits an admin request: from loopback, with the token, without `Origin`.
 fn admit_admin(served: &Served, request: &axum::extract::Request) -> Reply<()> {
-    let refused =
-        |refusal: AdminRefusal| ApiError(NodeErrorCode::Forbidden, refusal.to_string());
+    let refused = |refusal: AdminRefusal| ApiError(NodeErrorCode::Forbidden, refusal.to_string());
     if !from_loopback(request) {
         return Err(refused(AdminRefusal::NotLoopback));
     }

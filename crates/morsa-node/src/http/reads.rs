@@ -3,9 +3,9 @@
 
 use std::sync::Arc;
 
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::response::Response;
-use axum::Json;
 use morsa_api::node::{BlobIdPath, DeletablePath, NodeBlobStatus, SliverPath, StoredStatus};
 use morsa_core::PersistenceType;
 
@@ -14,7 +14,10 @@ use crate::heal::on_demand;
 use crate::http::Served;
 use crate::http::reply::{Reply, blocking, octets};
 
-pub(super) async fn get_metadata(State(served): State<Arc<Served>>, Path(path): Path<BlobIdPath>) -> Reply<Response> {
+pub(super) async fn get_metadata(
+    State(served): State<Arc<Served>>,
+    Path(path): Path<BlobIdPath>,
+) -> Reply<Response> {
     let node = Arc::clone(&served.node);
     Ok(octets(blocking(move || node.metadata_bytes(&path.blob_id)).await?))
 }
@@ -27,7 +30,10 @@ pub(super) async fn get_metadata_status(
     Ok(Json(StoredStatus { stored }))
 }
 
-pub(super) async fn get_sliver(State(served): State<Arc<Served>>, Path(path): Path<SliverPath>) -> Reply<Response> {
+pub(super) async fn get_sliver(
+    State(served): State<Arc<Served>>,
+    Path(path): Path<SliverPath>,
+) -> Reply<Response> {
     let (blob_id, pair, kind) = (path.blob_id, path.sliver_pair_index, path.sliver_type);
     let node = Arc::clone(&served.node);
     let estimate = blocking(move || {

@@ -1,10 +1,10 @@
 //! The handlers' shared answers: [`ApiError`] (a stable code and a message, from a
 //! [`NodeError`] or the handler), blocking work, bounded body reads, and octet-stream answers.
 
+use axum::Json;
 use axum::body::{Body, Bytes, HttpBody};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use morsa_api::node::NodeErrorCode;
 
 use crate::error::NodeError;

@@ -4,11 +4,11 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post, put};
-use axum::Router;
 use morsa_api::node::routes;
 
 use crate::config::Limits;

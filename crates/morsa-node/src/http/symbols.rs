@@ -105,8 +105,7 @@ async fn post_recovery_batch(
         Ok(caller) => caller,
         Err(error) => {
             let body = Some(request.into_body());
-            return answer_after_draining(Err(error.into()), body, MAX_JSON_REQUEST_BYTES)
-                .await;
+            return answer_after_draining(Err(error.into()), body, MAX_JSON_REQUEST_BYTES).await;
         }
     };
     let max_answer = served.max_recovery_answer;
@@ -194,7 +193,6 @@ async fn post_inconsistency_proof(
     let body = read_body(body.take().expect("the body is unread"), limit).await?;
     let node = Arc::clone(served.node());
     let attestation =
-        blocking(move || node.attest_inconsistency(&path.blob_id, path.sliver_type, &body))
-            .await?;
+        blocking(move || node.attest_inconsistency(&path.blob_id, path.sliver_type, &body)).await?;
     Ok(axum::Json(attestation))
 }

@@ -5,11 +5,11 @@
 
 use std::sync::Arc;
 
+use axum::Json;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use morsa_api::node::{BlobIdPath, NodeErrorCode, PutSliverQuery, SliverPath, StoredStatus};
 
 use crate::http::Served;

@@ -23,7 +23,6 @@ impl Node {
         u16::try_from(index).expect("sliver indices are below n, which is a u16")
     }
 
-
     /// The slivers of owned shards missing for `blob_id` if it is certified, and the size of
     /// one sliver (the larger kind, estimated from the blob's size).
     pub fn missing_of(&self, blob_id: &BlobId) -> Result<(MissingSlivers, u64), NodeError> {

@@ -148,8 +148,8 @@ mod tests {
     use std::cell::Cell;
 
     use morsa_api::coord::{Event, EventRecord};
-    use morsa_core::{BlsSecretKey, Committee, CommitteeMember, Epoch, NodeId, ObjectId, ShardIndex};
     use morsa_api::node::{RecoveryBatchRequest, RecoveryItem, RecoveryOutcome};
+    use morsa_core::{BlsSecretKey, Committee, CommitteeMember, Epoch, NodeId, ObjectId, ShardIndex};
     use morsa_store::NodeStore;
     use redstuff::wire::to_bcs;
 
