@@ -12,7 +12,7 @@ use redstuff::wire::{from_bcs, metadata_limit, sliver_limit};
 use redstuff::{BlobId, EncodingConfig, MetadataWithId, Sliver, SliverType, VerifiedMetadata};
 
 use crate::blob_info::{BlobInfo, Status};
-use crate::error::NodeError;
+use crate::error::{MetadataDamage, NodeError};
 use crate::ingest::{GroupCommitter, IngestLimits, IngestStats, QueuedSliver};
 use inbox::{CertifiedInbox, RegisteredInbox};
 use metadata_cache::MetadataCache;
@@ -83,8 +83,7 @@ pub(crate) fn type_of(kind: SliverKind) -> SliverType {
 impl Node {
     /// A node with `key`, its data in `store`, starting from the coordinator's `view`.
     pub fn new(key: BlsSecretKey, store: NodeStore, view: View) -> Result<Self, NodeError> {
-        let config = EncodingConfig::new(view.committee.n_shards)
-            .map_err(|error| NodeError::BadRequest(format!("the committee's shard count: {error}")))?;
+        let config = EncodingConfig::new(view.committee.n_shards).map_err(NodeError::Committee)?;
         let id = NodeId::from_public_key(&key.public_key());
         let store = Arc::new(store);
         let committing = Arc::clone(&store);
@@ -239,29 +238,21 @@ impl Node {
         let info = self.blob_info(blob_id)?;
         match info.status(self.view().epoch()) {
             Status::Registered | Status::Certified => Ok(info),
-            Status::Invalid => Err(NodeError::Invalid(blob_id.to_string())),
-            Status::Nonexistent if info.objects.is_empty() => {
-                Err(NodeError::NotRegistered(blob_id.to_string()))
-            }
-            Status::Nonexistent => Err(NodeError::Expired(blob_id.to_string())),
+            Status::Invalid => Err(NodeError::Invalid(*blob_id)),
+            Status::Nonexistent if info.objects.is_empty() => Err(NodeError::NotRegistered(*blob_id)),
+            Status::Nonexistent => Err(NodeError::Expired(*blob_id)),
         }
     }
 
     /// Checks that the BCS `MetadataWithId` in `bytes` is `blob_id`'s: it decodes within the
     /// limit and hashes to the ID. Needs no registration.
     pub fn check_metadata(&self, blob_id: &BlobId, bytes: &[u8]) -> Result<VerifiedMetadata, NodeError> {
-        let with_id: MetadataWithId = from_bcs(bytes, metadata_limit(self.config))
-            .map_err(|error| NodeError::BadRequest(error.to_string()))?;
+        let with_id: MetadataWithId =
+            from_bcs(bytes, metadata_limit(self.config)).map_err(NodeError::Malformed)?;
         if with_id.blob_id != *blob_id {
-            return Err(NodeError::HashMismatch(format!(
-                "the body is metadata of {}, not {blob_id}",
-                with_id.blob_id
-            )));
+            return Err(NodeError::MetadataOfOtherBlob { body: with_id.blob_id, blob_id: *blob_id });
         }
-        with_id
-            .metadata
-            .verify(blob_id, self.config)
-            .map_err(|error| NodeError::HashMismatch(error.to_string()))
+        with_id.metadata.verify(blob_id, self.config).map_err(NodeError::MetadataMismatch)
     }
 
     /// Checks and stores the BCS `MetadataWithId` of a registered blob; answers it verified
@@ -294,30 +285,29 @@ impl Node {
     }
 
     fn read_verified_metadata(&self, blob_id: &BlobId) -> Result<VerifiedMetadata, NodeError> {
-        let bytes = self.store.get_metadata(&blob_id.0)?.ok_or_else(|| {
-            NodeError::NotFound(format!("no metadata of {blob_id} is stored; upload it first"))
-        })?;
-        let corrupt = |reason: String| NodeError::CorruptMetadata { blob_id: *blob_id, reason };
-        let with_id: MetadataWithId =
-            from_bcs(&bytes, metadata_limit(self.config)).map_err(|error| corrupt(error.to_string()))?;
+        let bytes = self.store.get_metadata(&blob_id.0)?.ok_or(NodeError::MetadataNotStored(*blob_id))?;
+        let corrupt = |damage| NodeError::CorruptMetadata { blob_id: *blob_id, damage };
+        let with_id: MetadataWithId = from_bcs(&bytes, metadata_limit(self.config))
+            .map_err(|error| corrupt(MetadataDamage::Undecodable(error)))?;
         if with_id.blob_id != *blob_id {
-            return Err(corrupt(format!("it is the metadata of {}", with_id.blob_id)));
+            return Err(corrupt(MetadataDamage::OtherBlob(with_id.blob_id)));
         }
-        with_id.metadata.verify(blob_id, self.config).map_err(|error| corrupt(error.to_string()))
+        with_id
+            .metadata
+            .verify(blob_id, self.config)
+            .map_err(|error| corrupt(MetadataDamage::Mismatch(error)))
     }
 
     /// The stored BCS metadata.
     pub fn metadata_bytes(&self, blob_id: &BlobId) -> Result<Vec<u8>, NodeError> {
-        self.store
-            .get_metadata(&blob_id.0)?
-            .ok_or_else(|| NodeError::NotFound(format!("no metadata of {blob_id} is stored")))
+        self.store.get_metadata(&blob_id.0)?.ok_or(NodeError::MetadataNotStored(*blob_id))
     }
 
     /// The shard storing pair `pair` of `blob_id`, if this node owns it now.
     pub fn owned_shard_of(&self, blob_id: &BlobId, pair: u16) -> Result<u16, NodeError> {
         let n = self.config.n_shards();
         if usize::from(pair) >= n {
-            return Err(NodeError::BadRequest(format!("sliver pair {pair} is out of range for {n} shards")));
+            return Err(NodeError::PairOutOfRange { pair, n_shards: n });
         }
         let shard = u16::try_from(blob_id.shard_for_pair(usize::from(pair), n)).expect("shards are below n");
         if !self.owned_shards().contains(&shard) {
@@ -373,8 +363,8 @@ impl Node {
     ) -> Result<Sliver, NodeError> {
         let limit = sliver_limit(self.config, kind, metadata.symbol_size());
         let sliver: Sliver = from_bcs(bytes, limit).map_err(|error| match error {
-            redstuff::WireError::TooLarge { .. } => NodeError::SizeMismatch(error.to_string()),
-            error => NodeError::BadRequest(error.to_string()),
+            redstuff::WireError::TooLarge { .. } => NodeError::SliverTooLarge(error),
+            error => NodeError::Malformed(error),
         })?;
         let expected_index = match kind {
             SliverType::Primary => usize::from(pair),
@@ -383,16 +373,16 @@ impl Node {
             }
         };
         if sliver.index() != expected_index {
-            return Err(NodeError::BadRequest(format!(
-                "pair {pair} holds {kind} sliver {expected_index}, but the body is sliver {}",
-                sliver.index
-            )));
+            return Err(NodeError::WrongSliverIndex {
+                pair,
+                kind,
+                expected: expected_index,
+                got: sliver.index,
+            });
         }
         metadata.verify_sliver(kind, &sliver).map_err(|error| match error {
-            redstuff::SliverVerificationError::HashMismatch { .. } => {
-                NodeError::HashMismatch(error.to_string())
-            }
-            error => NodeError::SizeMismatch(error.to_string()),
+            redstuff::SliverVerificationError::HashMismatch { .. } => NodeError::SliverHashMismatch(error),
+            error => NodeError::SliverShape(error),
         })?;
         Ok(sliver)
     }
@@ -400,8 +390,10 @@ impl Node {
     /// The stored BCS sliver.
     pub fn sliver_bytes(&self, blob_id: &BlobId, pair: u16, kind: SliverType) -> Result<Vec<u8>, NodeError> {
         let shard = self.owned_shard_of(blob_id, pair)?;
-        self.store.get_sliver(&blob_id.0, shard, kind_of(kind))?.ok_or_else(|| {
-            NodeError::NotFound(format!("{kind} sliver of pair {pair} of {blob_id} is not stored"))
+        self.store.get_sliver(&blob_id.0, shard, kind_of(kind))?.ok_or(NodeError::SliverNotStored {
+            blob_id: *blob_id,
+            pair,
+            kind,
         })
     }
 
@@ -429,12 +421,10 @@ impl Node {
             PersistenceType::Deletable { object_id } => info.has_deletable(object_id, epoch),
         };
         if !registered {
-            return Err(NodeError::NotRegistered(format!("{blob_id} with that persistence")));
+            return Err(NodeError::NotRegisteredAs(*blob_id));
         }
         if !self.holds_everything(blob_id)? {
-            return Err(NodeError::NotReady(format!(
-                "this node does not yet hold every sliver it owns of {blob_id}; upload them first"
-            )));
+            return Err(NodeError::NotHeldYet(*blob_id));
         }
         let message = morsa_core::storage_confirmation_message(epoch, blob_id, &persistence);
         Ok(morsa_api::node::SignedConfirmation {

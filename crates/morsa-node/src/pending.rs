@@ -128,16 +128,10 @@ impl PendingBuffer {
 
     fn full(&self, held: &Held, len: usize) -> Option<NodeError> {
         if held.by_arrival.len() >= self.max_entries {
-            return Some(NodeError::Busy(format!(
-                "the pending-upload buffer holds its {} uploads; retry after the blob's registration is seen",
-                self.max_entries
-            )));
+            return Some(NodeError::PendingEntriesFull(self.max_entries));
         }
         if held.bytes.saturating_add(charge(len)) > self.max_bytes {
-            return Some(NodeError::Busy(format!(
-                "the pending-upload buffer is full ({} of {} bytes); retry after the blob's registration is seen",
-                held.bytes, self.max_bytes
-            )));
+            return Some(NodeError::PendingBytesFull { held: held.bytes, max: self.max_bytes });
         }
         None
     }
@@ -270,7 +264,7 @@ mod tests {
         buffer.hold(BlobId([1; 32]), PendingKind::Metadata, vec![0; 60].into()).unwrap();
         assert!(matches!(
             buffer.hold(BlobId([2; 32]), PendingKind::Metadata, vec![0; 60].into()),
-            Err(NodeError::Busy(_))
+            Err(NodeError::PendingEntriesFull(_) | NodeError::PendingBytesFull { .. })
         ));
         buffer.hold(BlobId([1; 32]), sliver(0), vec![0; 40].into()).unwrap();
         let taken = buffer.take(&BlobId([1; 32]));
@@ -294,9 +288,12 @@ mod tests {
         assert_eq!(buffer.bytes(), 3 * ENTRY_OVERHEAD, "an empty body still counts");
         assert!(matches!(
             buffer.hold(BlobId([9; 32]), PendingKind::Metadata, Bytes::new()),
-            Err(NodeError::Busy(_))
+            Err(NodeError::PendingEntriesFull(_) | NodeError::PendingBytesFull { .. })
         ));
-        assert!(matches!(buffer.check_room(0), Err(NodeError::Busy(_))));
+        assert!(matches!(
+            buffer.check_room(0),
+            Err(NodeError::PendingEntriesFull(_) | NodeError::PendingBytesFull { .. })
+        ));
         // The same upload again replaces the held one instead of taking room.
         buffer.hold(BlobId([0; 32]), PendingKind::Metadata, Bytes::from_static(b"x")).unwrap();
         assert_eq!(buffer.len(), 3);

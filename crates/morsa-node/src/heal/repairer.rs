@@ -136,21 +136,14 @@ impl Repairer {
     /// Rebuilds one sliver now, for a request that needs it, and stores it. At most
     /// `max_on_demand` run at once; not throttled, and runs while background repair is paused.
     pub async fn rebuild_now(&self, blob_id: BlobId, shard: u16, kind: SliverType) -> Result<(), NodeError> {
-        let _permit = self
-            .on_demand
-            .acquire()
-            .await
-            .map_err(|_| NodeError::Busy("the node is shutting down".into()))?;
+        let _permit = self.on_demand.acquire().await.map_err(|_| NodeError::ShuttingDown)?;
         let target = Missing { blob_id, shard, kind: kind_of(kind) };
         let report = self.rebuild(vec![target], false).await;
         if report.rebuilt.contains(&target) {
             add(&self.stats.on_demand, 1);
             Ok(())
         } else {
-            Err(NodeError::NotFound(format!(
-                "the {kind} sliver of shard {shard} of {blob_id} is missing here and could not be rebuilt \
-                 from other nodes now; it is queued for repair, retry later or ask another node"
-            )))
+            Err(NodeError::NotRebuilt { blob_id, shard, kind })
         }
     }
 
@@ -261,7 +254,7 @@ impl Repairer {
     pub async fn metadata(&self, blob_id: BlobId) -> Result<VerifiedMetadata, NodeError> {
         let node = Arc::clone(&self.node);
         match blocking(move || node.verified_metadata(&blob_id)).await {
-            Err(NodeError::NotFound(_)) => {}
+            Err(NodeError::MetadataNotStored(_)) => {}
             result => return result,
         }
         let committee = self.node.view().committee.clone();
@@ -280,13 +273,17 @@ impl Repairer {
                     add(&self.stats.metadata_bytes, len);
                     return Ok(verified);
                 }
-                Err(error @ (NodeError::HashMismatch(_) | NodeError::BadRequest(_))) => {
+                Err(
+                    error @ (NodeError::Malformed(_)
+                    | NodeError::MetadataOfOtherBlob { .. }
+                    | NodeError::MetadataMismatch(_)),
+                ) => {
                     tracing::warn!(node = %peer.node_id, %blob_id, %error, "a peer sent metadata that does not match the blob ID");
                 }
                 Err(error) => return Err(error),
             }
         }
-        Err(NodeError::NotFound(format!("no peer answered with the metadata of {blob_id}")))
+        Err(NodeError::NoPeerMetadata(blob_id))
     }
 
     /// Decodes each complete want with `proofs` and stores the matching slivers. Returns what

@@ -44,7 +44,7 @@ impl Node {
         let metadata = match self.verified_metadata(blob_id) {
             Ok(metadata) => metadata,
             // No metadata yet: blob sync fetches it and rebuilds the slivers.
-            Err(NodeError::NotFound(_)) => return Ok(scrub),
+            Err(NodeError::MetadataNotStored(_)) => return Ok(scrub),
             Err(error) => return Err(error),
         };
         for shard in self.owned_shards() {

@@ -54,7 +54,7 @@ pub(super) async fn get_sliver_status(
     let stored =
         blocking(move || match node.sliver_bytes(&path.blob_id, path.sliver_pair_index, path.sliver_type) {
             Ok(_) => Ok(true),
-            Err(NodeError::NotFound(_)) => Ok(false),
+            Err(NodeError::SliverNotStored { .. }) => Ok(false),
             Err(error) => Err(error),
         })
         .await?;

@@ -26,14 +26,11 @@ impl From<NodeError> for ApiError {
 
 pub(crate) type Reply<T> = Result<T, ApiError>;
 
-/// Runs `work` on a blocking thread.
+/// Runs `work` on a blocking thread (see [`crate::blocking::blocking`]).
 pub(crate) async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, NodeError> + Send + 'static,
 ) -> Reply<T> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|_| ApiError(NodeErrorCode::Internal, "a worker task failed".into()))?
-        .map_err(ApiError::from)
+    Ok(crate::blocking::blocking(work).await?)
 }
 
 /// Reads a request body of at most `limit` bytes.

@@ -4,10 +4,10 @@
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
-use morsa_api::node::NodeErrorCode;
 use tokio::sync::{Semaphore, SemaphorePermit};
 
 use crate::config::Limits;
+use crate::error::NodeError;
 use crate::heal::Repairer;
 use crate::http::admin_token::AdminToken;
 use crate::http::answers::{AnswerBudget, Callers};
@@ -95,9 +95,6 @@ impl Served {
     }
 
     pub(super) async fn upload_permit(&self) -> Result<SemaphorePermit<'_>, ApiError> {
-        self.uploads
-            .acquire()
-            .await
-            .map_err(|_| ApiError(NodeErrorCode::Unavailable, "the node is shutting down".into()))
+        self.uploads.acquire().await.map_err(|_| ApiError::from(NodeError::ShuttingDown))
     }
 }

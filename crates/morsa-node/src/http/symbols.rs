@@ -56,16 +56,9 @@ async fn recovery_work<T: Send + 'static>(
     limit: &RecoveryWork,
     work: impl FnOnce(&Node) -> Result<T, NodeError> + Send + 'static,
 ) -> Result<T, ApiError> {
-    let _permit = limit
-        .0
-        .acquire()
-        .await
-        .map_err(|_| ApiError(NodeErrorCode::Unavailable, "the node is shutting down".into()))?;
+    let _permit = limit.0.acquire().await.map_err(|_| NodeError::ShuttingDown)?;
     let node = Arc::clone(served.node());
-    tokio::task::spawn_blocking(move || work(&node))
-        .await
-        .map_err(|_| ApiError(NodeErrorCode::Internal, "a worker task failed".into()))?
-        .map_err(ApiError::from)
+    blocking(move || work(&node)).await
 }
 
 #[tracing::instrument(skip_all)]

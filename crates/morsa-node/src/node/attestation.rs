@@ -23,17 +23,11 @@ impl Node {
     ) -> Result<InvalidBlobAttestation, NodeError> {
         let metadata = self.verified_metadata(blob_id)?;
         let limit = inconsistency_proof_limit(self.config(), metadata.symbol_size());
-        let proof: InconsistencyProof =
-            from_bcs(proof_bytes, limit).map_err(|error| NodeError::BadRequest(error.to_string()))?;
+        let proof: InconsistencyProof = from_bcs(proof_bytes, limit).map_err(NodeError::Malformed)?;
         if proof.target_kind != kind {
-            return Err(NodeError::BadRequest(format!(
-                "the proof rebuilds a {} sliver but was sent for {kind} slivers; send it to the {} route",
-                proof.target_kind, proof.target_kind
-            )));
+            return Err(NodeError::ProofForOtherKind { proven: proof.target_kind, sent: kind });
         }
-        proof.verify(&metadata).map_err(|error| {
-            NodeError::BadRequest(format!("the inconsistency proof does not hold: {error}"))
-        })?;
+        proof.verify(&metadata).map_err(NodeError::ProofDoesNotHold)?;
         let epoch = self.view().epoch();
         tracing::warn!(
             blob_id = %blob_id,

@@ -41,10 +41,7 @@ impl Node {
         let budget = max_bytes.min(MAX_RECOVERY_BATCH_RESPONSE_BYTES);
         let items = &request.items;
         if items.len() > MAX_RECOVERY_BATCH {
-            return Err(NodeError::BadRequest(format!(
-                "a recovery batch may ask for at most {MAX_RECOVERY_BATCH} items, not {}",
-                items.len()
-            )));
+            return Err(NodeError::BatchTooLong(items.len()));
         }
         let plan = Plan::new(self, items, budget);
         let mut symbols: Vec<Option<Vec<RecoverySymbol>>> = vec![None; items.len()];

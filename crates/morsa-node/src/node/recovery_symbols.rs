@@ -43,9 +43,7 @@ impl Node {
 pub(super) fn check_target(node: &Node, target_sliver: u16) -> Result<(), NodeError> {
     let n = node.config().n_shards();
     if usize::from(target_sliver) >= n {
-        return Err(NodeError::BadRequest(format!(
-            "target sliver {target_sliver} is out of range for {n} shards (it is a sliver index, not a pair index)"
-        )));
+        return Err(NodeError::TargetOutOfRange { target: target_sliver, n_shards: n });
     }
     Ok(())
 }
@@ -84,9 +82,7 @@ pub(super) fn sources(node: &Node, blob_id: &BlobId, kind: SliverType) -> Result
         }
     }
     if slivers.is_empty() {
-        return Err(NodeError::NotFound(format!(
-            "this node holds no {kind} sliver of {blob_id}; ask the nodes of other shards"
-        )));
+        return Err(NodeError::NoSourceSlivers { blob_id: *blob_id, kind });
     }
     Ok(Sources { blob_id: *blob_id, kind, metadata, slivers })
 }
