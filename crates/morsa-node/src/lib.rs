@@ -42,7 +42,7 @@ pub mod testing;
 
 pub use blob_info::{BlobInfo, ObjectInfo};
 pub use config::{Limits, NodeConfig, NodeConfigError, RepairConfig};
-pub use error::NodeError;
+pub use error::{MetadataDamage, NodeError};
 pub use http::{AdminToken, Served, router};
 pub use node::{Node, View};
 pub use run::{Listening, RunError, run, serve};

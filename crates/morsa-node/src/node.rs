@@ -135,7 +135,7 @@ impl Node {
     }
 
     /// Blobs registered by the events applied since the pending-upload buffer last looked.
-    pub fn registered_inbox(&self) -> &RegisteredInbox {
+    pub(crate) fn registered_inbox(&self) -> &RegisteredInbox {
         &self.registered
     }
 
@@ -164,7 +164,7 @@ impl Node {
     }
 
     /// Sequence number of the last applied event, if any.
-    pub fn cursor(&self) -> Result<Option<u64>, NodeError> {
+    pub(crate) fn cursor(&self) -> Result<Option<u64>, NodeError> {
         let bytes = self.store.get_meta(CURSOR_KEY)?;
         Ok(bytes.and_then(|bytes| bytes.try_into().ok()).map(u64::from_le_bytes))
     }
@@ -213,7 +213,7 @@ impl Node {
     }
 
     /// Replaces the view with one fetched from the coordinator, unless it is older.
-    pub fn set_view(&self, view: View) {
+    pub(crate) fn set_view(&self, view: View) {
         let mut current = self.write_view();
         if view.epoch() >= current.epoch() {
             *current = view;
@@ -225,7 +225,7 @@ impl Node {
     }
 
     /// The node's record of `blob_id` (empty if it never heard of it).
-    pub fn blob_info(&self, blob_id: &BlobId) -> Result<BlobInfo, NodeError> {
+    pub(crate) fn blob_info(&self, blob_id: &BlobId) -> Result<BlobInfo, NodeError> {
         Ok(match self.store.get_blob_info(&blob_id.0)? {
             Some(bytes) => bcs::from_bytes(&bytes)
                 .map_err(|source| NodeError::CorruptBlobInfo { blob_id: *blob_id, source })?,
@@ -246,7 +246,11 @@ impl Node {
 
     /// Checks that the BCS `MetadataWithId` in `bytes` is `blob_id`'s: it decodes within the
     /// limit and hashes to the ID. Needs no registration.
-    pub fn check_metadata(&self, blob_id: &BlobId, bytes: &[u8]) -> Result<VerifiedMetadata, NodeError> {
+    pub(crate) fn check_metadata(
+        &self,
+        blob_id: &BlobId,
+        bytes: &[u8],
+    ) -> Result<VerifiedMetadata, NodeError> {
         let with_id: MetadataWithId =
             from_bcs(bytes, metadata_limit(self.config)).map_err(NodeError::Malformed)?;
         if with_id.blob_id != *blob_id {
@@ -299,12 +303,12 @@ impl Node {
     }
 
     /// The stored BCS metadata.
-    pub fn metadata_bytes(&self, blob_id: &BlobId) -> Result<Vec<u8>, NodeError> {
+    pub(crate) fn metadata_bytes(&self, blob_id: &BlobId) -> Result<Vec<u8>, NodeError> {
         self.store.get_metadata(&blob_id.0)?.ok_or(NodeError::MetadataNotStored(*blob_id))
     }
 
     /// The shard storing pair `pair` of `blob_id`, if this node owns it now.
-    pub fn owned_shard_of(&self, blob_id: &BlobId, pair: u16) -> Result<u16, NodeError> {
+    pub(crate) fn owned_shard_of(&self, blob_id: &BlobId, pair: u16) -> Result<u16, NodeError> {
         let n = self.config.n_shards();
         if usize::from(pair) >= n {
             return Err(NodeError::PairOutOfRange { pair, n_shards: n });
@@ -319,7 +323,7 @@ impl Node {
     /// The largest body an upload of the `kind` sliver of pair `pair` of `blob_id` may have:
     /// refuses blobs that are not live and pairs of shards this node does not own, before the
     /// body is read.
-    pub fn sliver_upload_limit(
+    pub(crate) fn sliver_upload_limit(
         &self,
         blob_id: &BlobId,
         pair: u16,
@@ -354,7 +358,7 @@ impl Node {
     }
 
     /// Decodes and verifies the sliver of `kind` in pair `pair`.
-    pub fn check_sliver(
+    pub(crate) fn check_sliver(
         &self,
         metadata: &VerifiedMetadata,
         pair: u16,
@@ -398,7 +402,7 @@ impl Node {
     }
 
     /// Whether the node holds both slivers of every shard it owns for `blob_id`.
-    pub fn holds_everything(&self, blob_id: &BlobId) -> Result<bool, NodeError> {
+    pub(crate) fn holds_everything(&self, blob_id: &BlobId) -> Result<bool, NodeError> {
         for shard in self.owned_shards() {
             if self.store.sliver_kinds_held(&blob_id.0, shard)? != (true, true) {
                 return Ok(false);
@@ -409,7 +413,7 @@ impl Node {
 
     /// Signs a storage confirmation for `persistence`, if the blob is registered that way and
     /// the node holds every sliver it owns of it.
-    pub fn confirmation(
+    pub(crate) fn confirmation(
         &self,
         blob_id: &BlobId,
         persistence: PersistenceType,

@@ -57,7 +57,7 @@ pub(crate) struct Reporter<'a> {
     pub stats: &'a RepairStats,
 }
 
-/// What [`collect_certificate`] gathered.
+/// What collecting the attestations of a proven inconsistency gathered.
 #[derive(Debug)]
 pub struct Invalidation {
     /// The aggregate of the attestations, with validity weight.

@@ -39,7 +39,7 @@ pub struct BlobScrub {
 impl Node {
     /// Re-verifies every stored sliver of the owned shards of `blob_id` against the metadata,
     /// removing those that fail. Blocks.
-    pub fn scrub_blob(&self, blob_id: &BlobId) -> Result<BlobScrub, NodeError> {
+    pub(crate) fn scrub_blob(&self, blob_id: &BlobId) -> Result<BlobScrub, NodeError> {
         let mut scrub = BlobScrub::default();
         let metadata = match self.verified_metadata(blob_id) {
             Ok(metadata) => metadata,

@@ -15,7 +15,7 @@ impl Node {
     ///
     /// The blob's status is not checked: only its metadata is needed, and attesting a blob that
     /// is already invalid or expired is harmless.
-    pub fn attest_inconsistency(
+    pub(crate) fn attest_inconsistency(
         &self,
         blob_id: &BlobId,
         kind: SliverType,

@@ -13,7 +13,7 @@ pub type MissingSlivers = Vec<(u16, SliverKind)>;
 
 impl Node {
     /// The index of the `kind` sliver stored under `shard` for `blob_id`.
-    pub fn sliver_index(&self, blob_id: &BlobId, shard: u16, kind: SliverType) -> u16 {
+    pub(crate) fn sliver_index(&self, blob_id: &BlobId, shard: u16, kind: SliverType) -> u16 {
         let n = self.config().n_shards();
         let pair = blob_id.pair_for_shard(usize::from(shard), n);
         let index = match kind {
@@ -25,7 +25,7 @@ impl Node {
 
     /// The slivers of owned shards missing for `blob_id` if it is certified, and the size of
     /// one sliver (the larger kind, estimated from the blob's size).
-    pub fn missing_of(&self, blob_id: &BlobId) -> Result<(MissingSlivers, u64), NodeError> {
+    pub(crate) fn missing_of(&self, blob_id: &BlobId) -> Result<(MissingSlivers, u64), NodeError> {
         let info = self.blob_info(blob_id)?;
         self.missing_with(blob_id, &info)
     }
@@ -48,7 +48,7 @@ impl Node {
     }
 
     /// Bytes of a primary sliver (the larger kind) of a blob of `size` bytes.
-    pub fn sliver_bytes_estimate(&self, size: u64) -> u64 {
+    pub(crate) fn sliver_bytes_estimate(&self, size: u64) -> u64 {
         let config = self.config();
         let symbol = config.symbol_size(size).map_or(0, u64::from);
         symbol.saturating_mul(u64::try_from(config.ks()).unwrap_or(u64::MAX))
@@ -56,7 +56,7 @@ impl Node {
 
     /// Every certified blob with missing slivers: the blob, its missing slivers, and one
     /// sliver's estimated size. Reads every blob record and the index of every owned shard.
-    pub fn scan_missing(&self) -> Result<Vec<(BlobId, MissingSlivers, u64)>, NodeError> {
+    pub(crate) fn scan_missing(&self) -> Result<Vec<(BlobId, MissingSlivers, u64)>, NodeError> {
         let epoch = self.view().epoch();
         let mut certified = Vec::new();
         self.store().for_each_blob_info(|blob_id, bytes| {
@@ -78,7 +78,7 @@ impl Node {
     }
 
     /// The certified blobs, for the scrubber.
-    pub fn certified_blobs(&self) -> Result<Vec<BlobId>, NodeError> {
+    pub(crate) fn certified_blobs(&self) -> Result<Vec<BlobId>, NodeError> {
         let epoch = self.view().epoch();
         let mut certified = Vec::new();
         self.store().for_each_blob_info(|blob_id, bytes| {

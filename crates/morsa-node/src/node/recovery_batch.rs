@@ -33,7 +33,7 @@ impl Node {
     /// [`Node::recovery_batch`] with an answer of at most `max_bytes` (and never more than
     /// [`MAX_RECOVERY_BATCH_RESPONSE_BYTES`]): the node's own, smaller bound on what one request
     /// may make it hold.
-    pub fn recovery_batch_within(
+    pub(crate) fn recovery_batch_within(
         &self,
         request: &RecoveryBatchRequest,
         max_bytes: usize,

@@ -35,7 +35,7 @@ impl Node {
     }
 
     /// Identity, epoch and shards.
-    pub fn health(&self, uptime_secs: u64) -> Result<NodeHealth, NodeError> {
+    pub(crate) fn health(&self, uptime_secs: u64) -> Result<NodeHealth, NodeError> {
         let stats = self.store().stats()?;
         let shards = self
             .owned_shards()
