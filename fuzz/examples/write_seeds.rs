@@ -29,7 +29,7 @@ use morsa_core::{
     AccountKey, BlsSecretKey, Certificate, Committee, CommitteeMember, Epoch, NodeId, ObjectId,
     PersistenceType, ShardIndex, epoch_sync_done_message, invalid_blob_message,
 };
-use morsa_node::blob_info::{BlobInfo, ObjectInfo};
+use morsa_node::{BlobInfo, ObjectInfo};
 use redstuff::wire::to_bcs;
 use redstuff::{
     EncodedBlob, EncodingConfig, InconsistencyProof, MetadataWithId, RecoverySymbol, SliverExpansion,

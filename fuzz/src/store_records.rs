@@ -12,7 +12,7 @@
 
 use morsa_api::coord::{Command, Input, LogEntry};
 use morsa_core::Epoch;
-use morsa_node::blob_info::BlobInfo;
+use morsa_node::BlobInfo;
 use redstuff::wire::metadata_limit;
 use redstuff::{EncodingConfig, MetadataWithId};
 

@@ -17,8 +17,7 @@ use clap::Args;
 use morsa_api::coord::{Event, EventRecord};
 use morsa_api::{ClientOptions, NodeClient};
 use morsa_core::{BlsSecretKey, Committee, CommitteeMember, Epoch, NodeId, ObjectId, ShardIndex};
-use morsa_node::server::{Served, router};
-use morsa_node::{Limits, Node, View};
+use morsa_node::{Limits, Node, Served, View, router};
 use redstuff::{EncodedBlob, EncodingConfig, MetadataWithId, SliverType};
 use serde::Serialize;
 

@@ -20,7 +20,7 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 
-use morsa_node::admin::AdminToken;
+use morsa_node::AdminToken;
 
 use crate::cluster::Cluster;
 use crate::error::ClusterError;

@@ -88,7 +88,7 @@ pub struct Limits {
     /// Uploads (metadata and slivers) processed at once, bodies included; more wait.
     pub max_concurrent_uploads: usize,
     /// Bytes of uploads held for blobs whose registration has not arrived yet (every upload
-    /// counts at least [`crate::pending::ENTRY_OVERHEAD`] bytes).
+    /// counts at least [`Limits::PENDING_ENTRY_OVERHEAD`] bytes).
     pub pending_buffer_bytes: u64,
     /// Uploads held for blobs whose registration has not arrived yet.
     pub pending_buffer_entries: usize,
@@ -147,6 +147,10 @@ impl Default for Limits {
 }
 
 impl Limits {
+    /// Bytes every upload held in the pending buffer counts on top of its body (its
+    /// bookkeeping), so that empty bodies cannot fill the buffer for free.
+    pub const PENDING_ENTRY_OVERHEAD: u64 = 256;
+
     /// [`Limits::request_timeout_ms`] as a duration.
     pub fn request_timeout(&self) -> Duration {
         Duration::from_millis(self.request_timeout_ms)

@@ -1,41 +1,48 @@
 //! The storage node: holds the slivers of the shards it owns, checks every upload against the
 //! blob's metadata before storing it durably, and signs storage confirmations once it holds
-//! everything it owns of a blob.
+//! everything it owns of a blob. It follows the coordinator's events to learn which blobs are
+//! registered, certified, deleted or invalid, and which shards it owns in each epoch.
 //!
-//! It follows the coordinator's events to learn which blobs are registered, certified,
-//! deleted or invalid, and which shards it owns in each epoch.
+//! Start one with [`run`] (or [`Listening`], to announce the address first) from a
+//! [`NodeConfig`]; a [`Node`] built by hand is served with [`serve`], or just its [`router`].
 //!
-//! It heals itself: slivers it lacks of certified blobs (missed uploads, lost or damaged data)
-//! are rebuilt from other nodes' recovery symbols, in the background (`sync`, `repair_queue`,
-//! `scrub`) or at once when a request needs them; the engine is `repair` with `fetch` and
-//! `peers`, and a blob proven inconsistently encoded is reported by `invalid`.
+//! The crate has three parts, each depending only on those before it:
+//!
+//! - **The core**: [`Node`] (`node.rs`; under `node/` what it computes and reports:
+//!   recovery symbols and batches, attestations, what it lacks, status, garbage collection),
+//!   `blob_info` (what the events say of each blob), `ingest` (group commits of slivers),
+//!   `pending` (uploads waiting for their registration), `follower` (the coordinator's
+//!   events), `config`, `keys`, `error`, `metrics`, `clock`, `blocking`.
+//! - **`heal/`**: self-healing. Missing or damaged slivers of certified blobs are rebuilt from
+//!   other nodes' recovery symbols, in the background (`sync`, `repair_queue`, `scrub`) or at
+//!   once when a request needs them (`on_demand`); the engine is `repairer` with `fetch` and
+//!   `peers`, and a blob proven inconsistently encoded is reported by `invalid`.
+//! - **`http/`**: the routes, their shared state ([`Served`]) and error answers, the admin
+//!   routes and the routes that serve recovery symbols to peers.
+//!
+//! It does not hold the coordinator's state (it follows its events) nor the codec (`redstuff`)
+//! nor the HTTP client (`morsa_api::client`).
 
-pub mod admin;
-pub mod answers;
-pub mod blob_info;
-pub mod config;
-pub mod error;
-pub mod fetch;
-pub mod follower;
-pub mod gc;
-pub mod ingest;
-pub mod invalid;
+mod blob_info;
+mod blocking;
+mod clock;
+mod config;
+mod error;
+mod follower;
+mod heal;
+mod http;
+mod ingest;
 pub mod keys;
-mod metadata_cache;
-pub mod metrics;
-pub mod missing;
-pub mod node;
-pub mod on_demand;
-pub mod peers;
-pub mod pending;
-pub mod recovery;
-pub mod repair;
-pub mod repair_queue;
-pub mod scrub;
-pub mod server;
-pub mod sync;
-pub mod throttle;
+mod metrics;
+mod node;
+mod pending;
+mod run;
+#[doc(hidden)]
+pub mod testing;
 
+pub use blob_info::{BlobInfo, ObjectInfo};
 pub use config::{Limits, NodeConfig, NodeConfigError, RepairConfig};
-pub use error::NodeError;
+pub use error::{MetadataDamage, NodeError};
+pub use http::{AdminToken, Served, router};
 pub use node::{Node, View};
+pub use run::{Listening, RunError, run, serve};

@@ -7,12 +7,8 @@ use std::fmt::Write as _;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use std::sync::atomic::{AtomicU64, Ordering};
-
 use morsa_api::node::RepairHealth;
 use morsa_store::StoreStats;
-
-use crate::repair::RepairStats;
 
 /// Upper bounds of the latency buckets, in seconds.
 const BUCKETS: [f64; 12] = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
@@ -114,40 +110,8 @@ impl Metrics {
     }
 }
 
-impl crate::repair::Repairer {
-    /// The self-healing part of the node's health.
-    pub fn health(&self) -> RepairHealth {
-        let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
-        let stats = self.stats();
-        let queue = self.queue();
-        let health = RepairHealth {
-            paused: self.is_paused(),
-            caught_up: false,
-            scans: load(&stats.scans),
-            backlog_slivers: u64::try_from(queue.len()).unwrap_or(u64::MAX),
-            backlog_bytes: queue.bytes(),
-            in_flight_slivers: u64::try_from(queue.in_flight()).unwrap_or(u64::MAX),
-            rebuilt_slivers: load(&stats.rebuilt_slivers),
-            rebuilt_bytes: load(&stats.rebuilt_bytes),
-            fetched_bytes: load(&stats.fetched_bytes),
-            on_demand_slivers: load(&stats.on_demand),
-            failed_attempts: load(&stats.failed),
-            given_up_slivers: queue.given_up,
-            lowest_margin: queue.lowest_margin(),
-            suspected_peers: Vec::new(),
-            inconsistent_blobs: load(&stats.inconsistent),
-            scrubbed_slivers: load(&stats.scrubbed_slivers),
-            scrubbed_bytes: load(&stats.scrubbed_bytes),
-            corrupt_slivers: load(&stats.corrupt),
-            scrub_passes: load(&stats.scrub_passes),
-        };
-        drop(queue);
-        RepairHealth { caught_up: self.caught_up(), suspected_peers: self.peers().suspected(), ..health }
-    }
-}
-
 /// Appends the self-healing metrics to `out`.
-pub fn render_repair(out: &mut String, health: &RepairHealth, stats: &RepairStats) {
+pub(crate) fn render_repair(out: &mut String, health: &RepairHealth, metadata_fetched_bytes: u64) {
     let metrics: [(&str, &str, &str, u64); 17] = [
         ("repair_backlog_slivers", "gauge", "Missing slivers queued for repair.", health.backlog_slivers),
         ("repair_backlog_bytes", "gauge", "Estimated bytes of the queued slivers.", health.backlog_bytes),
@@ -169,7 +133,7 @@ pub fn render_repair(out: &mut String, health: &RepairHealth, stats: &RepairStat
             "repair_metadata_fetched_bytes_total",
             "counter",
             "Bytes of metadata fetched from peers.",
-            stats.metadata_bytes.load(Ordering::Relaxed),
+            metadata_fetched_bytes,
         ),
         (
             "repair_on_demand_slivers_total",

@@ -12,8 +12,19 @@ use redstuff::wire::{from_bcs, metadata_limit, sliver_limit};
 use redstuff::{BlobId, EncodingConfig, MetadataWithId, Sliver, SliverType, VerifiedMetadata};
 
 use crate::blob_info::{BlobInfo, Status};
-use crate::error::NodeError;
+use crate::error::{MetadataDamage, NodeError};
 use crate::ingest::{GroupCommitter, IngestLimits, IngestStats, QueuedSliver};
+use inbox::{CertifiedInbox, RegisteredInbox};
+use metadata_cache::MetadataCache;
+
+mod attestation;
+mod gc;
+pub(crate) mod inbox;
+mod metadata_cache;
+mod missing;
+mod recovery_batch;
+mod recovery_symbols;
+mod status;
 
 /// Meta key of the last applied event's sequence number.
 const CURSOR_KEY: &str = "event_cursor";
@@ -44,15 +55,16 @@ pub struct Node {
     /// Commits verified slivers in groups (see `ingest.rs`).
     ingest: GroupCommitter,
     /// Blobs certified by applied events, for the sync loop (see `missing.rs`).
-    certified: crate::missing::CertifiedInbox,
+    certified: CertifiedInbox,
     /// Recently used verified metadata.
-    metadata_cache: crate::metadata_cache::MetadataCache,
+    metadata_cache: MetadataCache,
     /// Blobs registered by applied events, for the pending-upload buffer.
-    registered: crate::pending::RegisteredInbox,
+    registered: RegisteredInbox,
     /// Metadata records written (identical re-uploads write nothing).
     metadata_writes: std::sync::atomic::AtomicU64,
 }
 
+/// The stored kind of a sliver type.
 pub(crate) fn kind_of(kind: SliverType) -> SliverKind {
     match kind {
         SliverType::Primary => SliverKind::Primary,
@@ -60,17 +72,24 @@ pub(crate) fn kind_of(kind: SliverType) -> SliverKind {
     }
 }
 
+/// The sliver type of a stored kind.
+pub(crate) fn type_of(kind: SliverKind) -> SliverType {
+    match kind {
+        SliverKind::Primary => SliverType::Primary,
+        SliverKind::Secondary => SliverType::Secondary,
+    }
+}
+
 impl Node {
     /// A node with `key`, its data in `store`, starting from the coordinator's `view`.
     pub fn new(key: BlsSecretKey, store: NodeStore, view: View) -> Result<Self, NodeError> {
-        let config = EncodingConfig::new(view.committee.n_shards)
-            .map_err(|error| NodeError::BadRequest(format!("the committee's shard count: {error}")))?;
+        let config = EncodingConfig::new(view.committee.n_shards).map_err(NodeError::Committee)?;
         let id = NodeId::from_public_key(&key.public_key());
         let store = Arc::new(store);
         let committing = Arc::clone(&store);
         let ingest =
             GroupCommitter::spawn(IngestLimits::default(), move |writes| committing.put_slivers(writes))?;
-        let certified = crate::missing::CertifiedInbox::default();
+        let certified = CertifiedInbox::default();
         Ok(Self {
             key,
             id,
@@ -111,12 +130,12 @@ impl Node {
     }
 
     /// Blobs certified by the events applied since the sync loop last looked.
-    pub fn certified_inbox(&self) -> &crate::missing::CertifiedInbox {
+    pub fn certified_inbox(&self) -> &CertifiedInbox {
         &self.certified
     }
 
     /// Blobs registered by the events applied since the pending-upload buffer last looked.
-    pub fn registered_inbox(&self) -> &crate::pending::RegisteredInbox {
+    pub(crate) fn registered_inbox(&self) -> &RegisteredInbox {
         &self.registered
     }
 
@@ -145,7 +164,7 @@ impl Node {
     }
 
     /// Sequence number of the last applied event, if any.
-    pub fn cursor(&self) -> Result<Option<u64>, NodeError> {
+    pub(crate) fn cursor(&self) -> Result<Option<u64>, NodeError> {
         let bytes = self.store.get_meta(CURSOR_KEY)?;
         Ok(bytes.and_then(|bytes| bytes.try_into().ok()).map(u64::from_le_bytes))
     }
@@ -194,7 +213,7 @@ impl Node {
     }
 
     /// Replaces the view with one fetched from the coordinator, unless it is older.
-    pub fn set_view(&self, view: View) {
+    pub(crate) fn set_view(&self, view: View) {
         let mut current = self.write_view();
         if view.epoch() >= current.epoch() {
             *current = view;
@@ -206,11 +225,10 @@ impl Node {
     }
 
     /// The node's record of `blob_id` (empty if it never heard of it).
-    pub fn blob_info(&self, blob_id: &BlobId) -> Result<BlobInfo, NodeError> {
+    pub(crate) fn blob_info(&self, blob_id: &BlobId) -> Result<BlobInfo, NodeError> {
         Ok(match self.store.get_blob_info(&blob_id.0)? {
-            Some(bytes) => bcs::from_bytes(&bytes).map_err(|error| {
-                NodeError::BadRequest(format!("stored record of {blob_id} is unreadable: {error}"))
-            })?,
+            Some(bytes) => bcs::from_bytes(&bytes)
+                .map_err(|source| NodeError::CorruptBlobInfo { blob_id: *blob_id, source })?,
             None => BlobInfo::default(),
         })
     }
@@ -220,29 +238,25 @@ impl Node {
         let info = self.blob_info(blob_id)?;
         match info.status(self.view().epoch()) {
             Status::Registered | Status::Certified => Ok(info),
-            Status::Invalid => Err(NodeError::Invalid(blob_id.to_string())),
-            Status::Nonexistent if info.objects.is_empty() => {
-                Err(NodeError::NotRegistered(blob_id.to_string()))
-            }
-            Status::Nonexistent => Err(NodeError::Expired(blob_id.to_string())),
+            Status::Invalid => Err(NodeError::Invalid(*blob_id)),
+            Status::Nonexistent if info.objects.is_empty() => Err(NodeError::NotRegistered(*blob_id)),
+            Status::Nonexistent => Err(NodeError::Expired(*blob_id)),
         }
     }
 
     /// Checks that the BCS `MetadataWithId` in `bytes` is `blob_id`'s: it decodes within the
     /// limit and hashes to the ID. Needs no registration.
-    pub fn check_metadata(&self, blob_id: &BlobId, bytes: &[u8]) -> Result<VerifiedMetadata, NodeError> {
-        let with_id: MetadataWithId = from_bcs(bytes, metadata_limit(self.config))
-            .map_err(|error| NodeError::BadRequest(error.to_string()))?;
+    pub(crate) fn check_metadata(
+        &self,
+        blob_id: &BlobId,
+        bytes: &[u8],
+    ) -> Result<VerifiedMetadata, NodeError> {
+        let with_id: MetadataWithId =
+            from_bcs(bytes, metadata_limit(self.config)).map_err(NodeError::Malformed)?;
         if with_id.blob_id != *blob_id {
-            return Err(NodeError::HashMismatch(format!(
-                "the body is metadata of {}, not {blob_id}",
-                with_id.blob_id
-            )));
+            return Err(NodeError::MetadataOfOtherBlob { body: with_id.blob_id, blob_id: *blob_id });
         }
-        with_id
-            .metadata
-            .verify(blob_id, self.config)
-            .map_err(|error| NodeError::HashMismatch(error.to_string()))
+        with_id.metadata.verify(blob_id, self.config).map_err(NodeError::MetadataMismatch)
     }
 
     /// Checks and stores the BCS `MetadataWithId` of a registered blob; answers it verified
@@ -275,29 +289,29 @@ impl Node {
     }
 
     fn read_verified_metadata(&self, blob_id: &BlobId) -> Result<VerifiedMetadata, NodeError> {
-        let bytes = self.store.get_metadata(&blob_id.0)?.ok_or_else(|| {
-            NodeError::NotFound(format!("no metadata of {blob_id} is stored; upload it first"))
-        })?;
+        let bytes = self.store.get_metadata(&blob_id.0)?.ok_or(NodeError::MetadataNotStored(*blob_id))?;
+        let corrupt = |damage| NodeError::CorruptMetadata { blob_id: *blob_id, damage };
         let with_id: MetadataWithId = from_bcs(&bytes, metadata_limit(self.config))
-            .map_err(|error| NodeError::BadRequest(format!("stored metadata is unreadable: {error}")))?;
+            .map_err(|error| corrupt(MetadataDamage::Undecodable(error)))?;
+        if with_id.blob_id != *blob_id {
+            return Err(corrupt(MetadataDamage::OtherBlob(with_id.blob_id)));
+        }
         with_id
             .metadata
             .verify(blob_id, self.config)
-            .map_err(|error| NodeError::HashMismatch(error.to_string()))
+            .map_err(|error| corrupt(MetadataDamage::Mismatch(error)))
     }
 
     /// The stored BCS metadata.
-    pub fn metadata_bytes(&self, blob_id: &BlobId) -> Result<Vec<u8>, NodeError> {
-        self.store
-            .get_metadata(&blob_id.0)?
-            .ok_or_else(|| NodeError::NotFound(format!("no metadata of {blob_id} is stored")))
+    pub(crate) fn metadata_bytes(&self, blob_id: &BlobId) -> Result<Vec<u8>, NodeError> {
+        self.store.get_metadata(&blob_id.0)?.ok_or(NodeError::MetadataNotStored(*blob_id))
     }
 
     /// The shard storing pair `pair` of `blob_id`, if this node owns it now.
-    pub fn owned_shard_of(&self, blob_id: &BlobId, pair: u16) -> Result<u16, NodeError> {
+    pub(crate) fn owned_shard_of(&self, blob_id: &BlobId, pair: u16) -> Result<u16, NodeError> {
         let n = self.config.n_shards();
         if usize::from(pair) >= n {
-            return Err(NodeError::BadRequest(format!("sliver pair {pair} is out of range for {n} shards")));
+            return Err(NodeError::PairOutOfRange { pair, n_shards: n });
         }
         let shard = u16::try_from(blob_id.shard_for_pair(usize::from(pair), n)).expect("shards are below n");
         if !self.owned_shards().contains(&shard) {
@@ -309,7 +323,7 @@ impl Node {
     /// The largest body an upload of the `kind` sliver of pair `pair` of `blob_id` may have:
     /// refuses blobs that are not live and pairs of shards this node does not own, before the
     /// body is read.
-    pub fn sliver_upload_limit(
+    pub(crate) fn sliver_upload_limit(
         &self,
         blob_id: &BlobId,
         pair: u16,
@@ -319,7 +333,7 @@ impl Node {
         self.owned_shard_of(blob_id, pair)?;
         Ok(match self.config.symbol_size(info.size) {
             Ok(symbol_size) => sliver_limit(self.config, kind, symbol_size),
-            Err(_) => crate::server::max_sliver_body(self.config),
+            Err(_) => max_sliver_body(self.config),
         })
     }
 
@@ -344,7 +358,7 @@ impl Node {
     }
 
     /// Decodes and verifies the sliver of `kind` in pair `pair`.
-    pub fn check_sliver(
+    pub(crate) fn check_sliver(
         &self,
         metadata: &VerifiedMetadata,
         pair: u16,
@@ -353,8 +367,8 @@ impl Node {
     ) -> Result<Sliver, NodeError> {
         let limit = sliver_limit(self.config, kind, metadata.symbol_size());
         let sliver: Sliver = from_bcs(bytes, limit).map_err(|error| match error {
-            redstuff::WireError::TooLarge { .. } => NodeError::SizeMismatch(error.to_string()),
-            error => NodeError::BadRequest(error.to_string()),
+            redstuff::WireError::TooLarge { .. } => NodeError::SliverTooLarge(error),
+            error => NodeError::Malformed(error),
         })?;
         let expected_index = match kind {
             SliverType::Primary => usize::from(pair),
@@ -363,16 +377,16 @@ impl Node {
             }
         };
         if sliver.index() != expected_index {
-            return Err(NodeError::BadRequest(format!(
-                "pair {pair} holds {kind} sliver {expected_index}, but the body is sliver {}",
-                sliver.index
-            )));
+            return Err(NodeError::WrongSliverIndex {
+                pair,
+                kind,
+                expected: expected_index,
+                got: sliver.index,
+            });
         }
         metadata.verify_sliver(kind, &sliver).map_err(|error| match error {
-            redstuff::SliverVerificationError::HashMismatch { .. } => {
-                NodeError::HashMismatch(error.to_string())
-            }
-            error => NodeError::SizeMismatch(error.to_string()),
+            redstuff::SliverVerificationError::HashMismatch { .. } => NodeError::SliverHashMismatch(error),
+            error => NodeError::SliverShape(error),
         })?;
         Ok(sliver)
     }
@@ -380,13 +394,15 @@ impl Node {
     /// The stored BCS sliver.
     pub fn sliver_bytes(&self, blob_id: &BlobId, pair: u16, kind: SliverType) -> Result<Vec<u8>, NodeError> {
         let shard = self.owned_shard_of(blob_id, pair)?;
-        self.store.get_sliver(&blob_id.0, shard, kind_of(kind))?.ok_or_else(|| {
-            NodeError::NotFound(format!("{kind} sliver of pair {pair} of {blob_id} is not stored"))
+        self.store.get_sliver(&blob_id.0, shard, kind_of(kind))?.ok_or(NodeError::SliverNotStored {
+            blob_id: *blob_id,
+            pair,
+            kind,
         })
     }
 
     /// Whether the node holds both slivers of every shard it owns for `blob_id`.
-    pub fn holds_everything(&self, blob_id: &BlobId) -> Result<bool, NodeError> {
+    pub(crate) fn holds_everything(&self, blob_id: &BlobId) -> Result<bool, NodeError> {
         for shard in self.owned_shards() {
             if self.store.sliver_kinds_held(&blob_id.0, shard)? != (true, true) {
                 return Ok(false);
@@ -397,7 +413,7 @@ impl Node {
 
     /// Signs a storage confirmation for `persistence`, if the blob is registered that way and
     /// the node holds every sliver it owns of it.
-    pub fn confirmation(
+    pub(crate) fn confirmation(
         &self,
         blob_id: &BlobId,
         persistence: PersistenceType,
@@ -409,12 +425,10 @@ impl Node {
             PersistenceType::Deletable { object_id } => info.has_deletable(object_id, epoch),
         };
         if !registered {
-            return Err(NodeError::NotRegistered(format!("{blob_id} with that persistence")));
+            return Err(NodeError::NotRegisteredAs(*blob_id));
         }
         if !self.holds_everything(blob_id)? {
-            return Err(NodeError::NotReady(format!(
-                "this node does not yet hold every sliver it owns of {blob_id}; upload them first"
-            )));
+            return Err(NodeError::NotHeldYet(*blob_id));
         }
         let message = morsa_core::storage_confirmation_message(epoch, blob_id, &persistence);
         Ok(morsa_api::node::SignedConfirmation {
@@ -437,4 +451,9 @@ fn blob_of(event: &Event) -> Option<BlobId> {
         | Event::InvalidBlobId { blob_id, .. } => Some(*blob_id),
         _ => None,
     }
+}
+
+/// Largest sliver body of any blob: the largest sliver of the system.
+pub(crate) fn max_sliver_body(config: EncodingConfig) -> usize {
+    config.ks() * usize::from(redstuff::MAX_SYMBOL_SIZE) + 1024
 }

@@ -9,7 +9,6 @@
 //! not by polling the database for every entry.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -17,46 +16,12 @@ use axum::body::Bytes;
 use redstuff::{BlobId, SliverType};
 
 use crate::blob_info::Status;
+use crate::config::Limits;
 use crate::error::NodeError;
 use crate::node::Node;
 
 /// Bytes every held upload counts on top of its body: its bookkeeping.
-pub const ENTRY_OVERHEAD: u64 = 256;
-
-/// Most registrations remembered between two looks of the buffer's task; past that, it checks
-/// every held blob.
-const MAX_INBOX: usize = 65_536;
-
-/// Blobs registered by events the follower applied, for the buffer's task: it stores their
-/// held uploads. Bounded; an overflow asks for a check of every held blob.
-#[derive(Debug, Default)]
-pub struct RegisteredInbox {
-    blobs: Mutex<Vec<BlobId>>,
-    overflowed: AtomicBool,
-    /// Woken on every registration.
-    pub notify: tokio::sync::Notify,
-}
-
-impl RegisteredInbox {
-    /// Records that `blob_id` was registered.
-    pub fn push(&self, blob_id: BlobId) {
-        let mut blobs = self.blobs.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if blobs.len() < MAX_INBOX {
-            blobs.push(blob_id);
-        } else {
-            self.overflowed.store(true, Ordering::Release);
-        }
-        drop(blobs);
-        self.notify.notify_one();
-    }
-
-    /// Takes what was recorded, and whether some was lost to the bound.
-    pub fn take(&self) -> (Vec<BlobId>, bool) {
-        let blobs =
-            std::mem::take(&mut *self.blobs.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
-        (blobs, self.overflowed.swap(false, Ordering::AcqRel))
-    }
-}
+const ENTRY_OVERHEAD: u64 = Limits::PENDING_ENTRY_OVERHEAD;
 
 /// How often expired uploads are dropped when nothing else happens.
 const EXPIRY_CHECK: Duration = Duration::from_secs(1);
@@ -163,16 +128,10 @@ impl PendingBuffer {
 
     fn full(&self, held: &Held, len: usize) -> Option<NodeError> {
         if held.by_arrival.len() >= self.max_entries {
-            return Some(NodeError::Busy(format!(
-                "the pending-upload buffer holds its {} uploads; retry after the blob's registration is seen",
-                self.max_entries
-            )));
+            return Some(NodeError::PendingEntriesFull(self.max_entries));
         }
         if held.bytes.saturating_add(charge(len)) > self.max_bytes {
-            return Some(NodeError::Busy(format!(
-                "the pending-upload buffer is full ({} of {} bytes); retry after the blob's registration is seen",
-                held.bytes, self.max_bytes
-            )));
+            return Some(NodeError::PendingBytesFull { held: held.bytes, max: self.max_bytes });
         }
         None
     }
@@ -238,11 +197,6 @@ impl PendingBuffer {
     /// Bytes held now, each upload counting [`ENTRY_OVERHEAD`] more than its body.
     pub fn bytes(&self) -> u64 {
         self.lock().bytes
-    }
-
-    /// Whether nothing is held.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 }
 
@@ -310,13 +264,13 @@ mod tests {
         buffer.hold(BlobId([1; 32]), PendingKind::Metadata, vec![0; 60].into()).unwrap();
         assert!(matches!(
             buffer.hold(BlobId([2; 32]), PendingKind::Metadata, vec![0; 60].into()),
-            Err(NodeError::Busy(_))
+            Err(NodeError::PendingEntriesFull(_) | NodeError::PendingBytesFull { .. })
         ));
         buffer.hold(BlobId([1; 32]), sliver(0), vec![0; 40].into()).unwrap();
         let taken = buffer.take(&BlobId([1; 32]));
         assert_eq!(taken.len(), 2);
         assert_eq!(taken[0].kind, PendingKind::Metadata, "metadata first");
-        assert!(buffer.is_empty());
+        assert_eq!(buffer.len(), 0);
         assert_eq!(buffer.bytes(), 0);
 
         let short = PendingBuffer::new(1000, 10, Duration::ZERO);
@@ -334,9 +288,12 @@ mod tests {
         assert_eq!(buffer.bytes(), 3 * ENTRY_OVERHEAD, "an empty body still counts");
         assert!(matches!(
             buffer.hold(BlobId([9; 32]), PendingKind::Metadata, Bytes::new()),
-            Err(NodeError::Busy(_))
+            Err(NodeError::PendingEntriesFull(_) | NodeError::PendingBytesFull { .. })
         ));
-        assert!(matches!(buffer.check_room(0), Err(NodeError::Busy(_))));
+        assert!(matches!(
+            buffer.check_room(0),
+            Err(NodeError::PendingEntriesFull(_) | NodeError::PendingBytesFull { .. })
+        ));
         // The same upload again replaces the held one instead of taking room.
         buffer.hold(BlobId([0; 32]), PendingKind::Metadata, Bytes::from_static(b"x")).unwrap();
         assert_eq!(buffer.len(), 3);

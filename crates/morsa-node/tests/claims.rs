@@ -11,7 +11,7 @@ use axum::http::StatusCode;
 use morsa_api::coord::{Event, EventRecord};
 use morsa_api::node as api;
 use morsa_core::{BlsSecretKey, Committee, CommitteeMember, Epoch, NodeId, ObjectId, ShardIndex};
-use morsa_node::server::Served;
+use morsa_node::Served;
 use morsa_node::{Limits, Node, RepairConfig, View};
 use morsa_store::SliverKind;
 use redstuff::wire::to_bcs;
@@ -169,7 +169,7 @@ const MAX_INBOX: usize = 65_536;
 
 #[test]
 fn the_certification_inbox_keeps_its_bound_and_flags_the_overflow() {
-    let inbox = morsa_node::missing::CertifiedInbox::default();
+    let inbox = morsa_node::testing::CertifiedInbox::default();
     for index in 0..=MAX_INBOX {
         let mut id = [0; 32];
         id[..8].copy_from_slice(&u64::try_from(index).unwrap().to_le_bytes());
@@ -323,8 +323,7 @@ async fn a_bogus_attestation_does_not_count_towards_an_invalid_blob_certificate(
         attester(api::InvalidBlobAttestation::sign(&key(3), Epoch(1), blob_id), bogus_seen, honest_answered)
             .await;
     let (committee, served, _dir) = invalid_blob_node(&encoded, &bogus, &honest);
-    let invalidation =
-        morsa_node::invalid::collect_certificate(served.repair(), blob_id, &proof).await.unwrap();
+    let invalidation = morsa_node::testing::collect_certificate(&served, blob_id, &proof).await.unwrap();
     // The forged attestation was not counted: the certificate is node 0's and member 2's.
     assert_eq!(invalidation.certificate.signers, [0, 2]);
     assert_eq!(invalidation.signers, 2);
@@ -335,8 +334,8 @@ async fn a_bogus_attestation_does_not_count_towards_an_invalid_blob_certificate(
     // The same with member 2 down: the forged attestation alone must not make up the weight;
     // node 0 counts its own two shards only, and builds no certificate.
     let (_, served, _dir) = invalid_blob_node(&encoded, &bogus, "127.0.0.1:1");
-    let error = morsa_node::invalid::collect_certificate(served.repair(), blob_id, &proof).await.unwrap_err();
-    assert!(error.contains("attestations hold 2 of 10 shards"), "{error}");
+    let error = morsa_node::testing::collect_certificate(&served, blob_id, &proof).await.unwrap_err();
+    assert!(error.to_string().contains("attestations hold 2 of 10 shards"), "{error}");
     drop(open);
 }
 

@@ -10,7 +10,6 @@ use std::time::Duration;
 use hardened::{Running, closed_within, exchange, metadata_bytes, start};
 use morsa_api::node as api;
 use morsa_node::Limits;
-use morsa_node::pending::ENTRY_OVERHEAD;
 use redstuff::BlobId;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
@@ -102,7 +101,7 @@ async fn refused_uploads_and_proofs_need_no_upload_permit() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pending_metadata_must_hash_to_its_blob_id_and_empty_uploads_count() {
     let other = hardened::blob(3000, 9);
-    let room = u64::try_from(metadata_bytes(&other).len()).unwrap() + 3 * ENTRY_OVERHEAD;
+    let room = u64::try_from(metadata_bytes(&other).len()).unwrap() + 3 * Limits::PENDING_ENTRY_OVERHEAD;
     let limits = Limits { pending_buffer_bytes: room, ..Limits::default() };
     let Running { address, served, .. } = start(limits, 2000).await;
     let blob_id = *other.metadata.blob_id();
@@ -116,7 +115,7 @@ async fn pending_metadata_must_hash_to_its_blob_id_and_empty_uploads_count() {
         let answer = exchange(address, &put(&path, &body)).await;
         assert_eq!(status(&answer), 422, "{answer}");
     }
-    assert!(served.pending().is_empty());
+    assert_eq!(served.pending_uploads(), 0);
     // Genuine metadata is held.
     let path = format!("{}?pending=true", api::metadata_path(&blob_id));
     assert_eq!(status(&exchange(address, &put(&path, &metadata_bytes(&other))).await), 202);
@@ -133,7 +132,7 @@ async fn pending_metadata_must_hash_to_its_blob_id_and_empty_uploads_count() {
             other => panic!("an empty pending upload got {other}"),
         }
     }
-    assert_eq!((held, served.pending().len()), (3, 3), "metadata plus two empty uploads fill it");
+    assert_eq!((held, served.pending_uploads()), (3, 3), "metadata plus two empty uploads fill it");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -180,7 +179,7 @@ async fn proofs_have_their_own_bound_and_recovery_answers_go_on() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_routes_need_the_token_and_refuse_web_pages() {
     let Running { address, served, client, dir, .. } = start(Limits::default(), 2000).await;
-    let token = morsa_node::admin::AdminToken::create(dir.path()).unwrap();
+    let token = morsa_node::AdminToken::create(dir.path()).unwrap();
     served.set_admin_token(token.clone());
     let pause = api::routes::ADMIN_REPAIR_PAUSE;
     // What a web page can send without a preflight: a text/plain POST, with its Origin.

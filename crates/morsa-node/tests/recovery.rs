@@ -2,8 +2,6 @@
 //! what the node sends rebuilds real slivers, and what it attests proves a real inconsistency.
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 
-use std::sync::Arc;
-
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use morsa_api::ErrorBody;
@@ -14,8 +12,7 @@ use morsa_api::node::{
     RecoveryOutcome, RecoverySymbolsQuery,
 };
 use morsa_core::Epoch;
-use morsa_node::recovery;
-use morsa_node::{Limits, NodeError};
+use morsa_node::Limits;
 use redstuff::wire::{from_bcs, recovery_symbol_limit, to_bcs};
 use redstuff::{
     BlobId, EncodedBlob, InconsistencyProof, Proofs, RecoveryError, RecoverySymbol, Sliver, SliverExpansion,
@@ -28,7 +25,7 @@ use common::*;
 
 /// Sends `request` through the recovery routes of the fixture's node.
 async fn recover(fixture: &Fixture, request: Request<Body>) -> (StatusCode, Vec<u8>) {
-    send(recovery::routes().with_state(Arc::clone(&fixture.served)), request).await
+    call(&fixture.served, request).await
 }
 
 fn symbols_path(blob_id: &BlobId, target: u16, kind: SliverType) -> String {
@@ -238,7 +235,10 @@ async fn a_batch_answers_several_blobs_in_order() {
     let too_many = RecoveryBatchRequest { items: vec![request.items[0]; MAX_RECOVERY_BATCH + 1] };
     let (status, body) = recover(&fixture, batch_request(&too_many)).await;
     assert_eq!((status, code(&body).as_str()), (StatusCode::PAYLOAD_TOO_LARGE, "too_large"));
-    assert!(matches!(fixture.node.recovery_batch(&too_many), Err(NodeError::BadRequest(_))));
+    assert!(matches!(
+        fixture.node.recovery_batch(&too_many),
+        Err(error) if error.code() == api::NodeErrorCode::BadRequest
+    ));
     let oversized =
         post(api::routes::RECOVERY_SYMBOLS_BATCH, "application/json", vec![b' '; MAX_JSON_REQUEST_BYTES + 1]);
     let (status, body) = recover(&fixture, oversized).await;

@@ -116,7 +116,7 @@ async fn a_read_of_a_missing_sliver_rebuilds_it_at_once() {
     assert_eq!(cluster.health(0).await.repair.on_demand_slivers, 3);
     // Resumed (from this machine, so the admin route answers), background repair does the rest.
     let token_dir = tempfile::tempdir().unwrap();
-    let token = morsa_node::admin::AdminToken::create(token_dir.path()).unwrap();
+    let token = morsa_node::AdminToken::create(token_dir.path()).unwrap();
     member.served.set_admin_token(token.clone());
     member.client.set_repair_paused(false, token.as_str()).await.unwrap();
     let health = cluster

@@ -201,8 +201,8 @@ async fn pending_uploads_are_stored_once_the_registration_arrives() {
     assert_eq!(status, StatusCode::CONFLICT);
 
     register_blob(&fixture.node, &fixture.encoded, 0, false);
-    morsa_node::pending::store_ready(&fixture.node, fixture.served.pending());
-    assert!(fixture.served.pending().is_empty());
+    morsa_node::testing::store_ready_uploads(&fixture.served);
+    assert_eq!(fixture.served.pending_uploads(), 0);
     let (status, body) = call(&fixture.served, get(&path)).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body, sliver);

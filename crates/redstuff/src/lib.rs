@@ -36,6 +36,7 @@ mod inconsistency;
 pub mod merkle;
 mod metadata;
 mod range;
+mod rebuild;
 mod recovery;
 mod rs;
 mod sliver;

@@ -27,6 +27,7 @@ use crate::ErrorBody;
 /// | `over_budget`    | 413    | (batch items only) no room left in the answer: ask again       |
 /// | `forbidden`      | 403    | an admin route without its token, from a web page or remotely  |
 /// | `internal`       | 500    | a bug or a storage failure on the node                         |
+/// | `corrupt_data`   | 500    | what the node stored is damaged (it repairs it): ask another   |
 /// | `unavailable`    | 503    | the node is starting, stopping or overloaded: retry later      |
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -57,13 +58,16 @@ pub enum NodeErrorCode {
     Forbidden,
     /// A bug or a storage failure on the node.
     Internal,
+    /// A record the node stored (its metadata, its record of a blob) is damaged: the node's
+    /// disk, not the request, is at fault.
+    CorruptData,
     /// The node cannot serve now (starting, stopping, overloaded).
     Unavailable,
 }
 
 impl NodeErrorCode {
     /// Every code, for tables and tests.
-    pub const ALL: [Self; 14] = [
+    pub const ALL: [Self; 15] = [
         Self::BadRequest,
         Self::NotFound,
         Self::NotRegistered,
@@ -77,6 +81,7 @@ impl NodeErrorCode {
         Self::OverBudget,
         Self::Forbidden,
         Self::Internal,
+        Self::CorruptData,
         Self::Unavailable,
     ];
 
@@ -96,6 +101,7 @@ impl NodeErrorCode {
             Self::OverBudget => "over_budget",
             Self::Forbidden => "forbidden",
             Self::Internal => "internal",
+            Self::CorruptData => "corrupt_data",
             Self::Unavailable => "unavailable",
         }
     }
@@ -111,7 +117,7 @@ impl NodeErrorCode {
             Self::WrongShard => StatusCode::MISDIRECTED_REQUEST,
             Self::SizeMismatch | Self::HashMismatch => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Forbidden => StatusCode::FORBIDDEN,
-            Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Internal | Self::CorruptData => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
     }

@@ -4,15 +4,13 @@
 
 pub mod proxy;
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use morsa_api::client::CoordClient;
 use morsa_client::Client;
 use morsa_coord::{Coordinator, Genesis, GenesisAccount, GenesisNode};
-use morsa_core::{AccountKey, BlsSecretKey};
-use morsa_node::server::{Served, serve};
-use morsa_node::{Limits, Node};
+use morsa_core::AccountKey;
+use morsa_node::{Listening, NodeConfig, RepairConfig};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -25,11 +23,10 @@ pub const CHAIN: &str = "client-test";
 pub struct LocalNode {
     /// The address the committee lists (the proxy's, when the node is behind one).
     pub address: String,
-    /// The address the node itself listens on.
-    listen: String,
     /// The proxy in front of the node, if any.
     pub proxy: Option<Proxy>,
-    key: BlsSecretKey,
+    /// How it runs: where it listens, its key file and data directory.
+    config: NodeConfig,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
 }
@@ -78,9 +75,10 @@ impl System {
         let user = AccountKey::from_seed([7; 32]);
         let mut listeners = Vec::new();
         let mut genesis_nodes = Vec::new();
-        let mut keys = Vec::new();
+        let mut key_files = Vec::new();
         for index in 0..nodes {
-            let key = BlsSecretKey::from_seed([u8::try_from(index).unwrap() + 1; 32]);
+            let key_file = dir.path().join(format!("node-{index}.key"));
+            let key = morsa_node::keys::generate_key_file(&key_file).unwrap();
             let (listener, listen) = listener().await;
             let proxy = match proxies {
                 true => Some(Proxy::start(&listen).await),
@@ -97,7 +95,7 @@ impl System {
                 operator: AccountKey::from_seed([100; 32]).id(),
             });
             listeners.push((listener, listen, address, proxy));
-            keys.push(key);
+            key_files.push(key_file);
         }
         let genesis = Genesis {
             chain_id: CHAIN.into(),
@@ -120,33 +118,20 @@ impl System {
         });
         let coordinator_url = format!("http://{coord_address}");
         let mut system = System { coordinator_url, nodes: Vec::new(), user, n_shards, dir, coord_task };
-        for ((listener, listen, address, proxy), key) in listeners.into_iter().zip(keys) {
-            let mut node = LocalNode { address, listen, proxy, key, stop: None, task: None };
-            system.run_node(&mut node, Some(listener)).await;
+        for ((listener, listen, address, proxy), key_file) in listeners.into_iter().zip(key_files) {
+            let config = NodeConfig {
+                listen: listen.parse().unwrap(),
+                data_dir: system.dir.path().join(listen.replace(':', "_")),
+                key_file,
+                coordinator_url: system.coordinator_url.clone(),
+                limits: morsa_node::Limits::default(),
+                repair: RepairConfig::default(),
+            };
+            let mut node = LocalNode { address, proxy, config, stop: None, task: None };
+            run_node(&mut node, Some(listener)).await;
             system.nodes.push(node);
         }
         system
-    }
-
-    async fn run_node(&self, node: &mut LocalNode, listener: Option<TcpListener>) {
-        let listener = match listener {
-            Some(listener) => listener,
-            None => TcpListener::bind(&node.listen).await.unwrap(),
-        };
-        let coord = CoordClient::new(&self.coordinator_url).unwrap();
-        let store_path = self.dir.path().join(format!("{}.redb", node.listen.replace(':', "_")));
-        let store = morsa_store::NodeStore::open(&store_path).unwrap();
-        let view = morsa_node::follower::fetch_view(&coord).await.unwrap();
-        let served =
-            Served::new(Arc::new(Node::new(node.key.clone(), store, view).unwrap()), &Limits::default());
-        let (stop, stopped) = oneshot::channel();
-        node.stop = Some(stop);
-        node.task = Some(tokio::spawn(async move {
-            let shutdown = async move {
-                let _ = stopped.await;
-            };
-            let _ = serve(listener, served, &Limits::default(), coord, shutdown).await;
-        }));
     }
 
     /// Stops node `index` (its port refuses connections until restarted).
@@ -163,19 +148,7 @@ impl System {
 
     /// Restarts node `index` on its address and data.
     pub async fn start_node(&mut self, index: usize) {
-        let mut node = std::mem::replace(
-            &mut self.nodes[index],
-            LocalNode {
-                address: String::new(),
-                listen: String::new(),
-                proxy: None,
-                key: BlsSecretKey::from_seed([0; 32]),
-                stop: None,
-                task: None,
-            },
-        );
-        self.run_node(&mut node, None).await;
-        self.nodes[index] = node;
+        run_node(&mut self.nodes[index], None).await;
     }
 
     /// A client for the user.
@@ -223,6 +196,22 @@ impl System {
         }
         chosen
     }
+}
+
+/// Runs `node` (on `listener`, or on its configured address) until it is stopped.
+async fn run_node(node: &mut LocalNode, listener: Option<TcpListener>) {
+    let listening = match listener {
+        Some(listener) => Listening::open_on(listener, &node.config).await.unwrap(),
+        None => Listening::open(&node.config).await.unwrap(),
+    };
+    let (stop, stopped) = oneshot::channel();
+    node.stop = Some(stop);
+    node.task = Some(tokio::spawn(async move {
+        let shutdown = async move {
+            let _ = stopped.await;
+        };
+        let _ = listening.serve(shutdown).await;
+    }));
 }
 
 /// Test data: a pattern no two offsets of which repeat within a small window.

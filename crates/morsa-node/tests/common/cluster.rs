@@ -14,8 +14,8 @@ use morsa_api::client::{CoordClient, NodeClient};
 use morsa_api::coord::{Event, EventRecord, NodeReport, SubmitResponse};
 use morsa_api::node::NodeHealth;
 use morsa_core::{BlsSecretKey, Committee, CommitteeMember, Epoch, NodeId, ObjectId, ShardIndex};
-use morsa_node::server::{Served, router, serve};
 use morsa_node::{Limits, Node, RepairConfig, View};
+use morsa_node::{Served, router, serve};
 use redstuff::{BlobId, EncodedBlob, EncodingConfig};
 use tokio::net::TcpListener;
 

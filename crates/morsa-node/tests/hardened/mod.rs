@@ -1,4 +1,4 @@
-//! A node served on a real loopback socket by `morsa_node::server::serve` with the limits a
+//! A node served on a real loopback socket by `morsa_node::serve` with the limits a
 //! test chooses: one node holding every shard of a 10-shard system, with a blob registered and
 //! stored, and raw-socket helpers for what well-behaved clients never send.
 // Each test binary uses part of this module.
@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use morsa_api::client::{CoordClient, NodeClient};
 use morsa_api::coord::{Event, EventRecord};
 use morsa_core::{BlsSecretKey, Committee, CommitteeMember, Epoch, NodeId, ObjectId, ShardIndex};
-use morsa_node::server::{Served, serve};
 use morsa_node::{Limits, Node, View};
+use morsa_node::{Served, serve};
 use redstuff::wire::to_bcs;
 use redstuff::{EncodedBlob, EncodingConfig, MetadataWithId, SliverType};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -16,12 +16,15 @@
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
-use crate::repair::{Repairer, blocking};
-use crate::repair_queue::Job;
+use crate::blocking::blocking;
+use crate::clock::now_ms;
+use crate::heal::repair_queue::{Job, Missing};
+use crate::heal::repairer::Repairer;
+use crate::heal::scrub;
 
 /// Longest a worker sleeps before looking at the queue again.
 const IDLE_WAIT: Duration = Duration::from_secs(1);
@@ -33,7 +36,7 @@ pub async fn run(repairer: Arc<Repairer>, stop: watch::Receiver<bool>) {
     for _ in 0..repairer.config.concurrency.max(1) {
         tasks.spawn(work_loop(Arc::clone(&repairer), stop.clone()));
     }
-    tasks.spawn(crate::scrub::run(Arc::clone(&repairer), stop));
+    tasks.spawn(scrub::run(Arc::clone(&repairer), stop));
     while tasks.join_next().await.is_some() {}
 }
 
@@ -100,13 +103,6 @@ async fn scan_loop(repairer: Arc<Repairer>, mut stop: watch::Receiver<bool>) {
     }
 }
 
-/// Milliseconds since the Unix epoch.
-pub(crate) fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |since| u64::try_from(since.as_millis()).unwrap_or(u64::MAX))
-}
-
 /// What is left at `now_ms` of the grace period of a blob certified at `time_ms`: none if it
 /// was certified before this process started at `started_ms` (its uploads to this node, if
 /// any, were lost with the old process).
@@ -148,7 +144,7 @@ async fn round(repairer: &Repairer, jobs: Vec<Job>) {
     let targets = jobs
         .iter()
         .flat_map(|job| {
-            job.missing.iter().map(|(shard, kind)| crate::repair_queue::Missing {
+            job.missing.iter().map(|(shard, kind)| Missing {
                 blob_id: job.blob_id,
                 shard: *shard,
                 kind: *kind,

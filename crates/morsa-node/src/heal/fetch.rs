@@ -22,8 +22,8 @@ use morsa_core::NodeId;
 use redstuff::{RecoverySymbol, SliverType, VerifiedMetadata};
 use tokio::task::JoinSet;
 
-use crate::peers::{Peer, Peers};
-use crate::repair_queue::Missing;
+use crate::heal::peers::{Peer, Peers};
+use crate::heal::repair_queue::Missing;
 
 /// Times a peer may answer `over_budget` for one target before it is given up for it. Nodes
 /// build answers of up to 8 MiB by default (`max_recovery_answer_bytes`), a quarter of what a

@@ -33,10 +33,8 @@ impl AnswerBudget {
     /// Waits until `bytes` (at most the whole budget) may be held, and holds them.
     pub async fn reserve(&self, bytes: usize) -> Result<Reserved, NodeError> {
         let wanted = u32::try_from(bytes).unwrap_or(u32::MAX).clamp(1, self.max);
-        let permit = Arc::clone(&self.bytes)
-            .acquire_many_owned(wanted)
-            .await
-            .map_err(|_| NodeError::Busy("the node is shutting down".into()))?;
+        let permit =
+            Arc::clone(&self.bytes).acquire_many_owned(wanted).await.map_err(|_| NodeError::ShuttingDown)?;
         Ok(Reserved { permit, budget: Arc::clone(&self.bytes) })
     }
 
@@ -91,10 +89,7 @@ impl Callers {
         let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
         let count = held.entry(caller).or_default();
         if *count >= self.max {
-            return Err(NodeError::Busy(format!(
-                "{caller} already has {} recovery answers being computed or unread here; read them first",
-                self.max
-            )));
+            return Err(NodeError::CallerBusy { caller, max: self.max });
         }
         *count += 1;
         Ok(CallerGuard { held: Arc::clone(&self.held), caller })
@@ -140,7 +135,7 @@ mod tests {
         let caller = Some(IpAddr::from([10, 0, 0, 1]));
         let first = callers.enter(caller).unwrap();
         let _second = callers.enter(caller).unwrap();
-        assert!(matches!(callers.enter(caller), Err(NodeError::Busy(_))));
+        assert!(matches!(callers.enter(caller), Err(NodeError::CallerBusy { .. })));
         assert!(callers.enter(Some(IpAddr::from([10, 0, 0, 2]))).is_ok(), "others are not affected");
         drop(first);
         assert!(callers.enter(caller).is_ok());

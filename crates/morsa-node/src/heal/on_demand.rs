@@ -11,9 +11,11 @@ use morsa_store::{SliverKind, StoreError};
 use redstuff::{BlobId, SliverType};
 
 use crate::blob_info::Status;
+use crate::blocking::blocking;
 use crate::error::NodeError;
+use crate::heal::repairer::Repairer;
+use crate::heal::stats::add;
 use crate::node::kind_of;
-use crate::repair::{Repairer, add, blocking};
 
 /// Whether the node must hold `blob_id`'s slivers of its shards: it is certified.
 fn must_hold(repairer: &Repairer, blob_id: &BlobId) -> bool {
@@ -31,7 +33,7 @@ pub async fn sliver(
     let node = Arc::clone(&repairer.node);
     let first = blocking(move || node.sliver_bytes(&blob_id, pair, kind)).await;
     let shard = match &first {
-        Err(NodeError::NotFound(_)) => repairer.node.owned_shard_of(&blob_id, pair)?,
+        Err(NodeError::SliverNotStored { .. }) => repairer.node.owned_shard_of(&blob_id, pair)?,
         Err(NodeError::Store(StoreError::CorruptSliver { shard, kind: stored, .. })) => {
             let (node, shard, stored) = (Arc::clone(&repairer.node), *shard, *stored);
             blocking(move || node.drop_corrupt(&blob_id, shard, stored)).await?;
@@ -41,9 +43,7 @@ pub async fn sliver(
         _ => return first,
     };
     if !must_hold(repairer, &blob_id) {
-        return first.map_err(|_| {
-            NodeError::NotFound(format!("{kind} sliver of pair {pair} of {blob_id} is not stored"))
-        });
+        return first.map_err(|_| NodeError::SliverNotStored { blob_id, pair, kind });
     }
     tracing::info!(%blob_id, shard, %kind, "rebuilding a missing sliver for a read");
     repairer.rebuild_now(blob_id, shard, kind).await?;

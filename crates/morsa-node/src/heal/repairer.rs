@@ -6,72 +6,41 @@
 //! 1. For each blob, the metadata: stored, or fetched from peers and checked against the blob
 //!    ID (then stored). Only certified blobs are rebuilt.
 //! 2. Symbols from this node's own slivers of the other type, then from peers
-//!    ([`crate::fetch::gather`]): one batched request per peer, **without proofs**.
+//!    ([`gather`]): one batched request per peer, **without proofs**.
 //! 3. Decode each sliver and check it against its hash in the metadata
 //!    ([`Proofs::Skip`]). A match is stored (group commit) and done.
 //! 4. A mismatch means a peer lied or the blob is inconsistent: the symbols are fetched again
 //!    **with proofs**, each checked (a peer whose symbols fail is suspected and its symbols
 //!    dropped), and the sliver rebuilt with [`Proofs::Check`]. If proven symbols still give a
-//!    mismatch, they are an inconsistency proof: see [`crate::invalid`].
+//!    mismatch, they are an inconsistency proof: see `invalid`.
 //!
 //! Background work is throttled ([`Throttle`]) and bounded (`concurrency` rounds of at most
 //! `batch_slivers`); on-demand rebuilds are not throttled but at most `max_on_demand` run at
 //! once. Every peer call has the repair timeout.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::Duration;
 
 use morsa_api::client::CoordClient;
-use morsa_store::SliverKind;
 use redstuff::wire::to_bcs;
 use redstuff::{BlobId, Proofs, RecoveryError, SliverType, VerifiedMetadata};
 use tokio::sync::{Notify, Semaphore};
 
 use crate::blob_info::Status;
+use crate::blocking::blocking;
+use crate::clock::now_ms;
 use crate::config::RepairConfig;
 use crate::error::NodeError;
-use crate::fetch::{Want, gather};
-use crate::node::Node;
-use crate::peers::{Peer, Peers};
-use crate::repair_queue::{Missing, RepairQueue};
-use crate::throttle::Throttle;
-
-/// Counters of self-healing since the start (see `morsa_api::node::RepairHealth`).
-#[derive(Debug, Default)]
-pub struct RepairStats {
-    /// Slivers rebuilt and stored.
-    pub rebuilt_slivers: AtomicU64,
-    /// Their bytes.
-    pub rebuilt_bytes: AtomicU64,
-    /// Bytes of symbol answers fetched for them.
-    pub fetched_bytes: AtomicU64,
-    /// Bytes of metadata fetched from peers.
-    pub metadata_bytes: AtomicU64,
-    /// Slivers rebuilt on demand.
-    pub on_demand: AtomicU64,
-    /// Failed attempts.
-    pub failed: AtomicU64,
-    /// Full scans done.
-    pub scans: AtomicU64,
-    /// Blobs proven inconsistent.
-    pub inconsistent: AtomicU64,
-    /// Invalid-blob reports the coordinator accepted.
-    pub invalidations_reported: AtomicU64,
-    /// Slivers re-verified by the scrubber.
-    pub scrubbed_slivers: AtomicU64,
-    /// Their bytes.
-    pub scrubbed_bytes: AtomicU64,
-    /// Damaged slivers found.
-    pub corrupt: AtomicU64,
-    /// Full scrub passes.
-    pub scrub_passes: AtomicU64,
-}
-
-pub(crate) fn add(counter: &AtomicU64, value: usize) {
-    counter.fetch_add(u64::try_from(value).unwrap_or(u64::MAX), Ordering::Relaxed);
-}
+use crate::heal::fetch::{Want, gather};
+use crate::heal::invalid;
+use crate::heal::peers::{Peer, Peers};
+use crate::heal::repair_queue::{Missing, RepairQueue};
+use crate::heal::stats::{RepairStats, add};
+use crate::heal::throttle::Throttle;
+use crate::ingest::QueuedSliver;
+use crate::node::{Node, kind_of, type_of};
 
 /// What one rebuild did with its slivers.
 #[derive(Debug, Default)]
@@ -120,7 +89,7 @@ impl Repairer {
             on_demand: Semaphore::new(config.max_on_demand.max(1)),
             coord: OnceLock::new(),
             scanned: AtomicBool::new(false),
-            started_ms: crate::sync::now_ms(),
+            started_ms: now_ms(),
             node,
             config,
         }
@@ -167,21 +136,14 @@ impl Repairer {
     /// Rebuilds one sliver now, for a request that needs it, and stores it. At most
     /// `max_on_demand` run at once; not throttled, and runs while background repair is paused.
     pub async fn rebuild_now(&self, blob_id: BlobId, shard: u16, kind: SliverType) -> Result<(), NodeError> {
-        let _permit = self
-            .on_demand
-            .acquire()
-            .await
-            .map_err(|_| NodeError::Busy("the node is shutting down".into()))?;
-        let target = Missing { blob_id, shard, kind: crate::node::kind_of(kind) };
+        let _permit = self.on_demand.acquire().await.map_err(|_| NodeError::ShuttingDown)?;
+        let target = Missing { blob_id, shard, kind: kind_of(kind) };
         let report = self.rebuild(vec![target], false).await;
         if report.rebuilt.contains(&target) {
             add(&self.stats.on_demand, 1);
             Ok(())
         } else {
-            Err(NodeError::NotFound(format!(
-                "the {kind} sliver of shard {shard} of {blob_id} is missing here and could not be rebuilt \
-                 from other nodes now; it is queued for repair, retry later or ask another node"
-            )))
+            Err(NodeError::NotRebuilt { blob_id, shard, kind })
         }
     }
 
@@ -234,7 +196,13 @@ impl Repairer {
         }
         for (blob_id, want) in proven {
             self.queue().forget(&blob_id);
-            crate::invalid::report_inconsistent(self, &want).await;
+            let reporter = invalid::Reporter {
+                node: &self.node,
+                peers: &self.peers,
+                coord: self.coord.get(),
+                stats: &self.stats,
+            };
+            invalid::report_inconsistent(&reporter, &want).await;
         }
         report
     }
@@ -286,7 +254,7 @@ impl Repairer {
     pub async fn metadata(&self, blob_id: BlobId) -> Result<VerifiedMetadata, NodeError> {
         let node = Arc::clone(&self.node);
         match blocking(move || node.verified_metadata(&blob_id)).await {
-            Err(NodeError::NotFound(_)) => {}
+            Err(NodeError::MetadataNotStored(_)) => {}
             result => return result,
         }
         let committee = self.node.view().committee.clone();
@@ -305,13 +273,17 @@ impl Repairer {
                     add(&self.stats.metadata_bytes, len);
                     return Ok(verified);
                 }
-                Err(error @ (NodeError::HashMismatch(_) | NodeError::BadRequest(_))) => {
+                Err(
+                    error @ (NodeError::Malformed(_)
+                    | NodeError::MetadataOfOtherBlob { .. }
+                    | NodeError::MetadataMismatch(_)),
+                ) => {
                     tracing::warn!(node = %peer.node_id, %blob_id, %error, "a peer sent metadata that does not match the blob ID");
                 }
                 Err(error) => return Err(error),
             }
         }
-        Err(NodeError::NotFound(format!("no peer answered with the metadata of {blob_id}")))
+        Err(NodeError::NoPeerMetadata(blob_id))
     }
 
     /// Decodes each complete want with `proofs` and stores the matching slivers. Returns what
@@ -333,7 +305,7 @@ impl Repairer {
                     Ok(sliver) => {
                         let bytes = to_bcs(&sliver);
                         let len = bytes.len();
-                        match node.store_rebuilt(want.target, bytes) {
+                        match store_rebuilt(&node, want.target, bytes) {
                             Ok(()) => {
                                 bytes_rebuilt += len;
                                 report.rebuilt.push(want.target);
@@ -392,17 +364,13 @@ fn margins(
     }
 }
 
-/// The sliver type of a stored kind.
-pub(crate) fn type_of(kind: SliverKind) -> SliverType {
-    match kind {
-        SliverKind::Primary => SliverType::Primary,
-        SliverKind::Secondary => SliverType::Secondary,
-    }
-}
-
-/// Runs `work` on a blocking thread.
-pub(crate) async fn blocking<T: Send + 'static>(
-    work: impl FnOnce() -> Result<T, NodeError> + Send + 'static,
-) -> Result<T, NodeError> {
-    tokio::task::spawn_blocking(work).await.map_err(|_| NodeError::Busy("a worker task failed".into()))?
+/// Stores a rebuilt sliver that was checked against the metadata (group commit).
+fn store_rebuilt(node: &Node, target: Missing, bytes: Vec<u8>) -> Result<(), NodeError> {
+    let sliver = QueuedSliver {
+        blob_id: target.blob_id.0,
+        shard: target.shard,
+        kind: target.kind,
+        bytes: bytes.into(),
+    };
+    node.ingest_submit(sliver)
 }

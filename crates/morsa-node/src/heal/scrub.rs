@@ -14,10 +14,13 @@ use morsa_store::{SliverKind, StoreError};
 use redstuff::BlobId;
 use tokio::sync::watch;
 
+use crate::blocking::blocking;
 use crate::error::NodeError;
+use crate::heal::repairer::Repairer;
+use crate::heal::stats::add;
+use crate::heal::throttle::Throttle;
 use crate::node::Node;
-use crate::repair::{Repairer, add, blocking, type_of};
-use crate::throttle::Throttle;
+use crate::node::type_of;
 
 /// How often a paused scrubber looks whether it was resumed.
 const PAUSED_WAIT: Duration = Duration::from_millis(200);
@@ -36,12 +39,12 @@ pub struct BlobScrub {
 impl Node {
     /// Re-verifies every stored sliver of the owned shards of `blob_id` against the metadata,
     /// removing those that fail. Blocks.
-    pub fn scrub_blob(&self, blob_id: &BlobId) -> Result<BlobScrub, NodeError> {
+    pub(crate) fn scrub_blob(&self, blob_id: &BlobId) -> Result<BlobScrub, NodeError> {
         let mut scrub = BlobScrub::default();
         let metadata = match self.verified_metadata(blob_id) {
             Ok(metadata) => metadata,
             // No metadata yet: blob sync fetches it and rebuilds the slivers.
-            Err(NodeError::NotFound(_)) => return Ok(scrub),
+            Err(NodeError::MetadataNotStored(_)) => return Ok(scrub),
             Err(error) => return Err(error),
         };
         for shard in self.owned_shards() {

@@ -36,7 +36,7 @@ impl std::fmt::Debug for AdminToken {
 }
 
 impl AdminToken {
-    /// A new random token, written to [`TOKEN_FILE`] in `dir` with mode 0600 (replacing the
+    /// A new random token, written to `admin.token` in `dir` with mode 0600 (replacing the
     /// previous one: a restart invalidates old tokens).
     pub fn create(dir: &Path) -> std::io::Result<Self> {
         Self::create_at(&token_path(dir))

@@ -1,0 +1,29 @@
+//! The node's HTTP side: the routes as Walrus's storage node has them, served by the bounded
+//! accept loop of `morsa_api::server` (connection cap, header-read, idle and write timeouts).
+//!
+//! Uploads take their concurrency permit and have their blob's registration (or room in the
+//! pending buffer) checked before their body is read, and are verified on blocking threads, at
+//! most `max_concurrent_uploads` at a time; every request has a timeout. Answers that hold
+//! memory until they are written (slivers, recovery symbols) hold part of the answer budget
+//! until then (see `answers`).
+//!
+//! - `router`: every route and the layers they share; `served`: the state they share.
+//! - `reply`: errors as stable codes, blocking work, bounded body reads.
+//! - `uploads`, `reads`, `symbols` (recovery symbols and inconsistency proofs for peers),
+//!   `health` (health and metrics), `admin` with `admin_token`.
+//! - `answers`: the memory answers hold until written.
+
+mod admin;
+pub(crate) mod admin_token;
+mod answers;
+mod health;
+mod reads;
+pub(crate) mod reply;
+mod router;
+mod served;
+mod symbols;
+mod uploads;
+
+pub use admin_token::AdminToken;
+pub use router::router;
+pub use served::Served;

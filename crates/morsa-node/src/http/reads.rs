@@ -1,0 +1,87 @@
+//! Reads: metadata, slivers (rebuilt on demand when this node should hold them), what is
+//! stored, storage confirmations and the blob's status.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::response::Response;
+use morsa_api::node::{BlobIdPath, DeletablePath, NodeBlobStatus, SliverPath, StoredStatus};
+use morsa_core::PersistenceType;
+
+use crate::error::NodeError;
+use crate::heal::on_demand;
+use crate::http::Served;
+use crate::http::reply::{Reply, blocking, octets};
+
+pub(super) async fn get_metadata(
+    State(served): State<Arc<Served>>,
+    Path(path): Path<BlobIdPath>,
+) -> Reply<Response> {
+    let node = Arc::clone(&served.node);
+    Ok(octets(blocking(move || node.metadata_bytes(&path.blob_id)).await?))
+}
+
+pub(super) async fn get_metadata_status(
+    State(served): State<Arc<Served>>,
+    Path(path): Path<BlobIdPath>,
+) -> Reply<Json<StoredStatus>> {
+    let stored = served.node.store().has_metadata(&path.blob_id.0).map_err(NodeError::from)?;
+    Ok(Json(StoredStatus { stored }))
+}
+
+pub(super) async fn get_sliver(
+    State(served): State<Arc<Served>>,
+    Path(path): Path<SliverPath>,
+) -> Reply<Response> {
+    let (blob_id, pair, kind) = (path.blob_id, path.sliver_pair_index, path.sliver_type);
+    let node = Arc::clone(&served.node);
+    let estimate = blocking(move || {
+        let size = node.blob_info(&blob_id)?.size;
+        Ok(usize::try_from(node.sliver_bytes_estimate(size)).unwrap_or(usize::MAX).saturating_add(64))
+    })
+    .await?;
+    let reserved = served.answers.reserve(estimate).await?;
+    let bytes = on_demand::sliver(&served.repair, blob_id, pair, kind).await?;
+    Ok(reserved.octets(bytes, ()))
+}
+
+pub(super) async fn get_sliver_status(
+    State(served): State<Arc<Served>>,
+    Path(path): Path<SliverPath>,
+) -> Reply<Json<StoredStatus>> {
+    let node = Arc::clone(&served.node);
+    let stored =
+        blocking(move || match node.sliver_bytes(&path.blob_id, path.sliver_pair_index, path.sliver_type) {
+            Ok(_) => Ok(true),
+            Err(NodeError::SliverNotStored { .. }) => Ok(false),
+            Err(error) => Err(error),
+        })
+        .await?;
+    Ok(Json(StoredStatus { stored }))
+}
+
+pub(super) async fn get_permanent_confirmation(
+    State(served): State<Arc<Served>>,
+    Path(path): Path<BlobIdPath>,
+) -> Reply<Json<morsa_api::node::SignedConfirmation>> {
+    let node = Arc::clone(&served.node);
+    Ok(Json(blocking(move || node.confirmation(&path.blob_id, PersistenceType::Permanent)).await?))
+}
+
+pub(super) async fn get_deletable_confirmation(
+    State(served): State<Arc<Served>>,
+    Path(path): Path<DeletablePath>,
+) -> Reply<Json<morsa_api::node::SignedConfirmation>> {
+    let node = Arc::clone(&served.node);
+    let persistence = PersistenceType::Deletable { object_id: path.object_id };
+    Ok(Json(blocking(move || node.confirmation(&path.blob_id, persistence)).await?))
+}
+
+pub(super) async fn get_blob_status(
+    State(served): State<Arc<Served>>,
+    Path(path): Path<BlobIdPath>,
+) -> Reply<Json<NodeBlobStatus>> {
+    let node = Arc::clone(&served.node);
+    Ok(Json(blocking(move || node.blob_status(&path.blob_id)).await?))
+}

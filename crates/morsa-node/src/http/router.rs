@@ -1,0 +1,56 @@
+//! The router with every route, as Walrus's storage node has them, and the layers every
+//! request passes: the request timeout and the metrics of route, status and latency.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::{get, post, put};
+use morsa_api::node::routes;
+
+use crate::config::Limits;
+use crate::http::Served;
+use crate::http::{admin, health, reads, symbols, uploads};
+
+/// The router with every route. Handlers that take a body read it themselves, each within
+/// its own limit (`read_body`), once the request has been admitted.
+pub fn router(served: Arc<Served>, limits: &Limits) -> Router {
+    Router::new()
+        .route(routes::METADATA, put(uploads::put_metadata).get(reads::get_metadata))
+        .route(routes::METADATA_STATUS, get(reads::get_metadata_status))
+        .route(routes::SLIVER, put(uploads::put_sliver).get(reads::get_sliver))
+        .route(routes::SLIVER_STATUS, get(reads::get_sliver_status))
+        .route(routes::PERMANENT_CONFIRMATION, get(reads::get_permanent_confirmation))
+        .route(routes::DELETABLE_CONFIRMATION, get(reads::get_deletable_confirmation))
+        .route(routes::BLOB_STATUS, get(reads::get_blob_status))
+        .route(routes::HEALTH, get(health::get_health))
+        .route(routes::METRICS, get(health::get_metrics))
+        .route(routes::ADMIN_REPAIR_PAUSE, post(admin::post_repair_pause))
+        .route(routes::ADMIN_REPAIR_RESUME, post(admin::post_repair_resume))
+        .merge(symbols::routes())
+        .layer(axum::middleware::from_fn_with_state(Arc::clone(&served), track))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            limits.request_timeout(),
+        ))
+        .with_state(served)
+}
+
+/// Records every request's route, status and latency.
+async fn track(
+    State(served): State<Arc<Served>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |path| path.as_str().to_string());
+    let started = Instant::now();
+    let response = next.run(request).await;
+    served.metrics.record(&route, response.status().as_u16(), started.elapsed());
+    response
+}

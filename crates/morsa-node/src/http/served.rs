@@ -1,0 +1,100 @@
+//! What the handlers share: the node, the self-healing engine, the pending-upload buffer,
+//! the upload permits, the answer budget and the admin token.
+
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
+
+use tokio::sync::{Semaphore, SemaphorePermit};
+
+use crate::config::Limits;
+use crate::error::NodeError;
+use crate::heal::Repairer;
+use crate::http::admin_token::AdminToken;
+use crate::http::answers::{AnswerBudget, Callers};
+use crate::http::reply::ApiError;
+use crate::metrics::Metrics;
+use crate::node::Node;
+use crate::pending::PendingBuffer;
+
+/// What the handlers share.
+pub struct Served {
+    pub(super) node: Arc<Node>,
+    pub(super) uploads: Semaphore,
+    pub(super) started: Instant,
+    pub(super) metrics: Metrics,
+    pub(super) pending: Arc<PendingBuffer>,
+    pub(super) repair: Arc<Repairer>,
+    /// Memory of answers until they are written.
+    pub(super) answers: AnswerBudget,
+    /// Recovery-batch answers per caller.
+    pub(super) callers: Callers,
+    /// Inconsistency proofs verified at once.
+    pub(super) proofs: Semaphore,
+    /// Largest recovery-batch answer built.
+    pub(super) max_recovery_answer: usize,
+    /// The admin routes' token; until one is set they refuse everyone.
+    pub(super) admin: OnceLock<AdminToken>,
+}
+
+impl Served {
+    /// The node served.
+    pub fn node(&self) -> &Arc<Node> {
+        &self.node
+    }
+
+    /// The buffer of uploads waiting for their registration.
+    pub(crate) fn pending(&self) -> &Arc<PendingBuffer> {
+        &self.pending
+    }
+
+    /// Uploads held for blobs whose registration has not arrived yet.
+    pub fn pending_uploads(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// The repair engine (blob sync, repair queue, scrubber, on-demand rebuilds).
+    pub(crate) fn repair(&self) -> &Arc<Repairer> {
+        &self.repair
+    }
+
+    /// Upload permits free now.
+    pub fn upload_permits_available(&self) -> usize {
+        self.uploads.available_permits()
+    }
+
+    /// Bytes of the answer budget free now.
+    pub fn answer_budget_available(&self) -> usize {
+        self.answers.available()
+    }
+
+    /// Serves `node` within `limits`; self-healing as `limits.repair` says. The admin routes
+    /// refuse everyone until [`Served::set_admin_token`].
+    pub fn new(node: Arc<Node>, limits: &Limits) -> Arc<Self> {
+        Arc::new(Self {
+            repair: Arc::new(Repairer::new(Arc::clone(&node), limits.repair)),
+            node,
+            uploads: Semaphore::new(limits.max_concurrent_uploads),
+            started: Instant::now(),
+            metrics: Metrics::default(),
+            pending: Arc::new(PendingBuffer::new(
+                limits.pending_buffer_bytes,
+                limits.pending_buffer_entries,
+                std::time::Duration::from_millis(limits.pending_ttl_ms),
+            )),
+            answers: AnswerBudget::new(limits.answer_buffer_bytes),
+            callers: Callers::new(limits.max_recovery_answers_per_caller),
+            proofs: Semaphore::new(limits.max_concurrent_proofs.max(1)),
+            max_recovery_answer: usize::try_from(limits.max_recovery_answer_bytes).unwrap_or(usize::MAX),
+            admin: OnceLock::new(),
+        })
+    }
+
+    /// Sets the token the admin routes require (see `admin`); the first one set stays.
+    pub fn set_admin_token(&self, token: AdminToken) {
+        let _ = self.admin.set(token);
+    }
+
+    pub(super) async fn upload_permit(&self) -> Result<SemaphorePermit<'_>, ApiError> {
+        self.uploads.acquire().await.map_err(|_| ApiError::from(NodeError::ShuttingDown))
+    }
+}

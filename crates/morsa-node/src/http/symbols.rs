@@ -1,0 +1,191 @@
+//! The routes peers use to rebuild and to prove: recovery symbols (one target, or a batch) and
+//! inconsistency proofs. The work itself is the node's (`node::recovery_symbols`,
+//! `node::recovery_batch`, `node::attestation`); here it is admitted, bounded and answered.
+
+use std::num::NonZero;
+use std::sync::Arc;
+
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::{Extension, Router};
+use morsa_api::node::{
+    BlobIdPath, InconsistencyProofPath, InvalidBlobAttestation, MAX_JSON_REQUEST_BYTES, MAX_RECOVERY_BATCH,
+    NodeErrorCode, RecoveryBatchQuery, RecoveryBatchRequest, RecoveryBatchResponse, RecoveryOutcome,
+    RecoverySymbolsQuery, inconsistency_proof_limit, routes,
+};
+use redstuff::wire::to_bcs;
+use redstuff::{BlobId, SliverType};
+use tokio::sync::Semaphore;
+
+use crate::error::NodeError;
+use crate::heal::on_demand;
+use crate::http::Served;
+use crate::http::reply::{ApiError, answer_after_draining, blocking, read_body, rejected};
+use crate::node::Node;
+
+/// Recovery requests worked on at once, per core; more wait. The work is CPU-bound, so more
+/// would only add memory (each holds an expanded sliver and its answer).
+const RECOVERY_TASKS_PER_CORE: usize = 2;
+
+/// Bounds the requests doing recovery work at once.
+#[derive(Clone)]
+struct RecoveryWork(Arc<Semaphore>);
+
+/// The recovery routes: [`routes::RECOVERY_SYMBOLS`], [`routes::RECOVERY_SYMBOLS_BATCH`] and
+/// [`routes::INCONSISTENCY_PROOF`], to be merged into the node's router before its layers (so
+/// its timeout and metrics apply). At most two requests per core do recovery work at once;
+/// inconsistency proofs have their own bound (`max_concurrent_proofs`), so that a flood of
+/// them cannot hold up peers' repairs. Answers hold part of the node's answer budget until they
+/// are written, and a batch answer one caller's count too, both taken before the request's
+/// body is read.
+pub(super) fn routes() -> Router<Arc<Served>> {
+    let cores = std::thread::available_parallelism().map_or(1, NonZero::get);
+    let work = RecoveryWork(Arc::new(Semaphore::new(cores * RECOVERY_TASKS_PER_CORE)));
+    Router::new()
+        .route(routes::RECOVERY_SYMBOLS, get(get_recovery_symbols))
+        .route(routes::RECOVERY_SYMBOLS_BATCH, post(post_recovery_batch))
+        .route(routes::INCONSISTENCY_PROOF, post(post_inconsistency_proof))
+        .layer(Extension(work))
+}
+
+/// Runs `work` on a blocking thread, at most [`RECOVERY_TASKS_PER_CORE`] per core at once.
+async fn recovery_work<T: Send + 'static>(
+    served: &Served,
+    limit: &RecoveryWork,
+    work: impl FnOnce(&Node) -> Result<T, NodeError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let _permit = limit.0.acquire().await.map_err(|_| NodeError::ShuttingDown)?;
+    let node = Arc::clone(served.node());
+    blocking(move || work(&node)).await
+}
+
+#[tracing::instrument(skip_all)]
+async fn get_recovery_symbols(
+    State(served): State<Arc<Served>>,
+    Extension(limit): Extension<RecoveryWork>,
+    path: Result<Path<BlobIdPath>, PathRejection>,
+    query: Result<Query<RecoverySymbolsQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Path(path) = path.map_err(|rejection| rejected(rejection.status(), rejection.body_text()))?;
+    let Query(query) = query.map_err(|rejection| rejected(rejection.status(), rejection.body_text()))?;
+    on_demand::rebuild_sources(served.repair(), path.blob_id, query.target_type).await?;
+    let reserved = served.answers.reserve(served.max_recovery_answer).await?;
+    let bytes = recovery_work(&served, &limit, move |node| {
+        let symbols = node.recovery_symbols(&path.blob_id, query.target_sliver, query.target_type)?;
+        Ok(to_bcs(&symbols))
+    })
+    .await?;
+    Ok(reserved.octets(bytes, ()))
+}
+
+/// The caller's IP address, when the server recorded it.
+fn caller_of(request: &axum::extract::Request) -> Option<std::net::IpAddr> {
+    request.extensions().get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|info| info.0.ip())
+}
+
+#[tracing::instrument(skip_all)]
+async fn post_recovery_batch(
+    State(served): State<Arc<Served>>,
+    Extension(limit): Extension<RecoveryWork>,
+    query: Result<Query<RecoveryBatchQuery>, QueryRejection>,
+    request: axum::extract::Request,
+) -> Result<Response, ApiError> {
+    let Query(query) = query.map_err(|rejection| rejected(rejection.status(), rejection.body_text()))?;
+    // The caller's share and the answer's memory first, the body after.
+    let caller = match served.callers.enter(caller_of(&request)) {
+        Ok(caller) => caller,
+        Err(error) => {
+            let body = Some(request.into_body());
+            return answer_after_draining(Err(error.into()), body, MAX_JSON_REQUEST_BYTES).await;
+        }
+    };
+    let max_answer = served.max_recovery_answer;
+    let reserved = served.answers.reserve(max_answer).await?;
+    let body = read_body(request.into_body(), MAX_JSON_REQUEST_BYTES).await?;
+    let request: RecoveryBatchRequest = serde_json::from_slice(&body).map_err(|error| {
+        ApiError(NodeErrorCode::BadRequest, format!("the body is not a recovery batch request: {error}"))
+    })?;
+    drop(body);
+    if request.items.len() > MAX_RECOVERY_BATCH {
+        return Err(ApiError(
+            NodeErrorCode::TooLarge,
+            format!(
+                "a recovery batch may ask for at most {MAX_RECOVERY_BATCH} items, not {}; split it",
+                request.items.len()
+            ),
+        ));
+    }
+    let repair = Arc::clone(served.repair());
+    let bytes = recovery_work(&served, &limit, move |node| {
+        let mut response = node.recovery_batch_within(&request, max_answer)?;
+        // Sources this node should hold but lacks are queued for repair, not rebuilt while the
+        // peer waits (see `on_demand`).
+        let mut asked: Vec<(BlobId, SliverType)> =
+            request.items.iter().map(|item| (item.blob_id, item.target_type)).collect();
+        asked.sort_unstable_by_key(|(blob_id, kind)| (*blob_id, *kind == SliverType::Primary));
+        asked.dedup();
+        on_demand::queue_sources(&repair, &asked);
+        if !query.proofs {
+            strip_proofs(&mut response);
+        }
+        Ok(to_bcs(&response))
+    })
+    .await?;
+    Ok(reserved.octets(bytes, caller))
+}
+
+/// A proof slot, and the largest proof of `blob_id` (whose metadata must be stored).
+async fn admit_proof(
+    served: &Served,
+    blob_id: BlobId,
+) -> Result<(tokio::sync::SemaphorePermit<'_>, usize), ApiError> {
+    let permit = served.proofs.try_acquire().map_err(|_| {
+        ApiError(
+            NodeErrorCode::Unavailable,
+            "the node is verifying as many proofs as it takes at once; retry later".into(),
+        )
+    })?;
+    let node = Arc::clone(served.node());
+    let limit = blocking(move || {
+        let metadata = node.verified_metadata(&blob_id)?;
+        Ok(inconsistency_proof_limit(node.config(), metadata.symbol_size()))
+    })
+    .await?;
+    Ok((permit, limit))
+}
+
+/// Empties every symbol's proof (the answer to `proofs=false`).
+fn strip_proofs(response: &mut RecoveryBatchResponse) {
+    for item in &mut response.items {
+        if let RecoveryOutcome::Symbols(symbols) = &mut item.outcome {
+            for symbol in symbols {
+                symbol.proof.path = Vec::new();
+            }
+        }
+    }
+}
+
+#[tracing::instrument(skip_all)]
+async fn post_inconsistency_proof(
+    State(served): State<Arc<Served>>,
+    path: Result<Path<InconsistencyProofPath>, PathRejection>,
+    request: axum::extract::Request,
+) -> Result<axum::Json<InvalidBlobAttestation>, ApiError> {
+    let Path(path) = path.map_err(|rejection| rejected(rejection.status(), rejection.body_text()))?;
+    // A proof slot, and the blob's metadata (which bounds the proof), before the body.
+    let mut body = Some(request.into_body());
+    let (_permit, limit) = match admit_proof(&served, path.blob_id).await {
+        Ok(admitted) => admitted,
+        Err(error) => {
+            let most = inconsistency_proof_limit(served.node().config(), redstuff::MAX_SYMBOL_SIZE);
+            return answer_after_draining(Err(error), body.take(), most).await;
+        }
+    };
+    let body = read_body(body.take().expect("the body is unread"), limit).await?;
+    let node = Arc::clone(served.node());
+    let attestation =
+        blocking(move || node.attest_inconsistency(&path.blob_id, path.sliver_type, &body)).await?;
+    Ok(axum::Json(attestation))
+}

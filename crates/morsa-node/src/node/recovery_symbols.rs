@@ -1,0 +1,232 @@
+//! Recovery symbols: what the node sends a peer that rebuilds a lost sliver.
+//!
+//! A target is named by its **sliver index** and type, as
+//! [`VerifiedMetadata::rebuild_sliver`] takes it, never by its pair index. Towards primary
+//! sliver `i` the node sends cell `i` of every secondary sliver it holds (proven at leaf `i` of
+//! that sliver's tree); towards secondary sliver `j`, cell `j` of every primary sliver it holds.
+//!
+//! Answering means re-encoding each held sliver to all `n` cells and building its Merkle tree
+//! ([`SliverExpansion`]): the CPU-heavy part. A request expands each held sliver once, even when
+//! a batch asks several targets of the same blob, and holds one expansion at a time, so its
+//! memory is one expanded sliver plus its answer. Expansions are also checked against the
+//! metadata hash they must have (a free checksum): a stored sliver that fails is logged and
+//! left out, since a peer would refuse its symbol anyway.
+
+use morsa_store::StoreError;
+use redstuff::wire::{from_bcs, sliver_limit};
+use redstuff::{BlobId, RecoverySymbol, Sliver, SliverExpansion, SliverType, VerifiedMetadata};
+
+use crate::error::NodeError;
+use crate::node::{Node, kind_of};
+
+impl Node {
+    /// This node's recovery symbols towards sliver `target_sliver` (a sliver index, not a pair
+    /// index) of `target_type`: one from each sliver of the other type it holds of `blob_id`, in
+    /// the order of its shards, each proven at leaf `target_sliver` of its source's tree.
+    ///
+    /// Refuses targets not below `n`, blobs it has not seen registered, expired or invalid
+    /// blobs, and blobs of which it holds no sliver of the source type.
+    pub fn recovery_symbols(
+        &self,
+        blob_id: &BlobId,
+        target_sliver: u16,
+        target_type: SliverType,
+    ) -> Result<Vec<RecoverySymbol>, NodeError> {
+        check_target(self, target_sliver)?;
+        let sources = sources(self, blob_id, target_type.orthogonal())?;
+        let mut answers = symbols_towards(self, &sources, &[usize::from(target_sliver)])?;
+        Ok(answers.pop().expect("one answer per target"))
+    }
+}
+
+/// Refuses a target index that is not below `n`.
+pub(super) fn check_target(node: &Node, target_sliver: u16) -> Result<(), NodeError> {
+    let n = node.config().n_shards();
+    if usize::from(target_sliver) >= n {
+        return Err(NodeError::TargetOutOfRange { target: target_sliver, n_shards: n });
+    }
+    Ok(())
+}
+
+/// One held sliver that symbols come from.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Source {
+    /// The shard it is stored under.
+    shard: u16,
+    /// Its sliver index.
+    index: u16,
+}
+
+/// The slivers of one kind this node holds of one blob, with the blob's metadata.
+pub(super) struct Sources {
+    pub(super) blob_id: BlobId,
+    pub(super) kind: SliverType,
+    pub(super) metadata: VerifiedMetadata,
+    pub(super) slivers: Vec<Source>,
+}
+
+/// Lists the `kind` slivers the node holds of `blob_id`, in the order of its shards.
+pub(super) fn sources(node: &Node, blob_id: &BlobId, kind: SliverType) -> Result<Sources, NodeError> {
+    node.require_live(blob_id)?;
+    let metadata = node.verified_metadata(blob_id)?;
+    let n = node.config().n_shards();
+    let mut slivers = Vec::new();
+    for shard in node.owned_shards() {
+        if node.store().has_sliver(&blob_id.0, shard, kind_of(kind))? {
+            let pair = blob_id.pair_for_shard(usize::from(shard), n);
+            let index = match kind {
+                SliverType::Primary => pair,
+                SliverType::Secondary => redstuff::secondary_index_of_pair(pair, n),
+            };
+            slivers.push(Source { shard, index: u16::try_from(index).expect("sliver indices are below n") });
+        }
+    }
+    if slivers.is_empty() {
+        return Err(NodeError::NoSourceSlivers { blob_id: *blob_id, kind });
+    }
+    Ok(Sources { blob_id: *blob_id, kind, metadata, slivers })
+}
+
+/// The symbols towards each of `targets` (indices below `n`), expanding each source once.
+pub(super) fn symbols_towards(
+    node: &Node,
+    sources: &Sources,
+    targets: &[usize],
+) -> Result<Vec<Vec<RecoverySymbol>>, NodeError> {
+    let mut answers = vec![Vec::with_capacity(sources.slivers.len()); targets.len()];
+    for source in &sources.slivers {
+        let Some(expansion) = expand(node, sources, *source)? else { continue };
+        for (answer, target) in answers.iter_mut().zip(targets) {
+            answer.push(expansion.recovery_symbol(*target).expect("targets are below n"));
+        }
+    }
+    Ok(answers)
+}
+
+/// Reads and expands one held sliver, checking the expansion's root against the metadata.
+/// `None` if it is gone (deleted since it was listed) or damaged, which is logged.
+fn expand(node: &Node, sources: &Sources, source: Source) -> Result<Option<SliverExpansion>, NodeError> {
+    let Sources { blob_id, kind, metadata, .. } = sources;
+    #[cfg(test)]
+    tests::EXPANSIONS.with(|count| count.set(count.get() + 1));
+    let unusable = |reason: &dyn std::fmt::Display| {
+        tracing::error!(
+            blob_id = %blob_id, shard = source.shard, %kind, %reason,
+            "a stored sliver is unusable; sending no symbol from it"
+        );
+        Ok(None)
+    };
+    let bytes = match node.store().get_sliver(&blob_id.0, source.shard, kind_of(*kind)) {
+        Ok(Some(bytes)) => bytes,
+        Ok(None) => return Ok(None),
+        Err(error @ StoreError::CorruptSliver { .. }) => return unusable(&error),
+        Err(error) => return Err(error.into()),
+    };
+    let sliver: Sliver = match from_bcs(&bytes, sliver_limit(node.config(), *kind, metadata.symbol_size())) {
+        Ok(sliver) => sliver,
+        Err(error) => return unusable(&error),
+    };
+    if sliver.index != source.index {
+        return unusable(&format!("it is sliver {}, not {}", sliver.index, source.index));
+    }
+    let expansion = match SliverExpansion::new(metadata, *kind, &sliver) {
+        Ok(expansion) => expansion,
+        Err(error) => return unusable(&error),
+    };
+    if metadata.sliver_hash(*kind, usize::from(source.index)) != Some(&expansion.root()) {
+        return unusable(&"it does not match its hash in the metadata");
+    }
+    Ok(Some(expansion))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+
+    use morsa_api::coord::{Event, EventRecord};
+    use morsa_api::node::{RecoveryBatchRequest, RecoveryItem, RecoveryOutcome};
+    use morsa_core::{BlsSecretKey, Committee, CommitteeMember, Epoch, NodeId, ObjectId, ShardIndex};
+    use morsa_store::NodeStore;
+    use redstuff::wire::to_bcs;
+
+    use super::*;
+    use crate::node::View;
+
+    thread_local! {
+        /// Slivers expanded on this thread: the work a batch must not repeat.
+        pub(super) static EXPANSIONS: Cell<usize> = const { Cell::new(0) };
+    }
+
+    /// Slivers expanded by `work` on this thread.
+    fn expansions_of<T>(work: impl FnOnce() -> T) -> (usize, T) {
+        let before = EXPANSIONS.with(Cell::get);
+        let result = work();
+        (EXPANSIONS.with(Cell::get) - before, result)
+    }
+
+    #[test]
+    fn a_batch_expands_each_held_sliver_once() {
+        // A node holding shards 0..5 of 10, and a blob it stores all of its share of.
+        let key = BlsSecretKey::from_seed([1; 32]);
+        let member = CommitteeMember {
+            node_id: NodeId::from_public_key(&key.public_key()),
+            public_key: key.public_key(),
+            address: "127.0.0.1:1".into(),
+            shards: (0..5).map(ShardIndex).collect(),
+        };
+        let committee = Committee { epoch: Epoch(1), n_shards: 10, members: vec![member] };
+        let dir = tempfile::tempdir().unwrap();
+        let store = NodeStore::open(&dir.path().join("node.redb")).unwrap();
+        let node = Node::new(key, store, View { committee, next: None }).unwrap();
+        let encoded = redstuff::encode(node.config(), &[0x5a; 3000]).unwrap();
+        let blob_id = *encoded.metadata.blob_id();
+        let registered = Event::BlobRegistered {
+            blob_id,
+            object: ObjectId([0; 32]),
+            size: 3000,
+            encoded_size: 1,
+            end_epoch: Epoch(5),
+            deletable: false,
+            epoch: Epoch(1),
+        };
+        node.apply_events(&[EventRecord::new(0, 0, registered, [0; 32])]).unwrap();
+        let metadata = redstuff::MetadataWithId { blob_id, metadata: encoded.metadata.metadata().clone() };
+        node.store_metadata(&blob_id, &to_bcs(&metadata)).unwrap();
+        for shard in 0..5 {
+            let pair = u16::try_from(blob_id.pair_for_shard(shard, 10)).unwrap();
+            let slivers = &encoded.pairs[usize::from(pair)];
+            node.store_sliver(&blob_id, pair, SliverType::Primary, to_bcs(&slivers.primary).into()).unwrap();
+            node.store_sliver(&blob_id, pair, SliverType::Secondary, to_bcs(&slivers.secondary).into())
+                .unwrap();
+        }
+
+        let (expanded, symbols) = expansions_of(|| node.recovery_symbols(&blob_id, 3, SliverType::Primary));
+        assert_eq!((expanded, symbols.unwrap().len()), (5, 5));
+        // Twenty items on one blob, both kinds, some asked twice: each of the ten held slivers
+        // is expanded once.
+        let items = (0..20)
+            .map(|position: u16| RecoveryItem {
+                blob_id,
+                target_sliver: position % 7,
+                target_type: if position.is_multiple_of(2) {
+                    SliverType::Primary
+                } else {
+                    SliverType::Secondary
+                },
+                max_symbols: None,
+            })
+            .collect();
+        let (expanded, response) = expansions_of(|| node.recovery_batch(&RecoveryBatchRequest { items }));
+        assert_eq!(expanded, 10);
+        for item in response.unwrap().items {
+            let RecoveryOutcome::Symbols(symbols) = item.outcome else { panic!("{:?}", item.outcome) };
+            assert_eq!(symbols.len(), 5);
+            for symbol in &symbols {
+                encoded
+                    .metadata
+                    .verify_recovery_symbol(item.target_type, usize::from(item.target_sliver), symbol)
+                    .unwrap();
+            }
+        }
+    }
+}

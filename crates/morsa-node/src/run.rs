@@ -1,0 +1,188 @@
+//! Running a node: [`run`] opens one from its configuration (key, store, the coordinator's
+//! committee, the listening socket, the admin token) and serves it with its background tasks
+//! until shutdown; [`serve`] does the serving part for a [`Node`] built by hand (tests,
+//! benchmarks).
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use morsa_api::client::{ClientError, CoordClient};
+use tokio::net::TcpListener;
+
+use crate::config::{Limits, NodeConfig};
+use crate::error::NodeError;
+use crate::http::{AdminToken, Served, router};
+use crate::keys::{KeyFileError, read_key_file};
+use crate::node::Node;
+use crate::{follower, heal, pending};
+
+/// Why a node could not start, or stopped serving.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The key file could not be read.
+    #[error(transparent)]
+    Key(#[from] KeyFileError),
+    /// The data directory could not be created.
+    #[error("cannot create the data directory {path}: {source}")]
+    DataDir {
+        /// The directory.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// The node's database could not be opened.
+    #[error("cannot open the node's database: {0}")]
+    Store(#[from] morsa_store::StoreError),
+    /// The coordinator's URL is malformed or it did not give its committee.
+    #[error("cannot fetch the committee from {url}: {source}")]
+    Coordinator {
+        /// The coordinator's URL.
+        url: String,
+        /// The error.
+        source: ClientError,
+    },
+    /// The node refused its committee.
+    #[error(transparent)]
+    Node(#[from] NodeError),
+    /// The listening address could not be bound.
+    #[error("cannot listen on {address}: {source}")]
+    Listen {
+        /// The address.
+        address: SocketAddr,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// The admin token could not be written.
+    #[error("cannot write the admin token in {path}: {source}")]
+    AdminToken {
+        /// The data directory.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// The server stopped with an error.
+    #[error("the server stopped: {0}")]
+    Serve(std::io::Error),
+}
+
+/// Opens the node `config` describes, listens on `config.listen` and serves it with its
+/// background tasks (event follower, blob sync and repair, scrubber, pending uploads) until
+/// `shutdown` resolves.
+pub async fn run(
+    config: &NodeConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), RunError> {
+    Listening::open(config).await?.serve(shutdown).await
+}
+
+/// A node opened from its configuration and listening, not serving yet: [`run`] in two steps,
+/// for a caller that announces the address (or binds the socket) itself.
+pub struct Listening {
+    listener: TcpListener,
+    address: SocketAddr,
+    served: Arc<Served>,
+    limits: Limits,
+    coord: CoordClient,
+}
+
+impl Listening {
+    /// Opens the node `config` describes and binds `config.listen`.
+    pub async fn open(config: &NodeConfig) -> Result<Self, RunError> {
+        let coord = coordinator(config)?;
+        let node = open_node(config, &coord).await?;
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| RunError::Listen { address: config.listen, source })?;
+        Self::with(listener, node, config, coord)
+    }
+
+    /// Opens the node `config` describes, to serve on `listener` (bound already, e.g. to learn
+    /// its port first); `config.listen` is not used.
+    pub async fn open_on(listener: TcpListener, config: &NodeConfig) -> Result<Self, RunError> {
+        let coord = coordinator(config)?;
+        let node = open_node(config, &coord).await?;
+        Self::with(listener, node, config, coord)
+    }
+
+    fn with(
+        listener: TcpListener,
+        node: Node,
+        config: &NodeConfig,
+        coord: CoordClient,
+    ) -> Result<Self, RunError> {
+        let address =
+            listener.local_addr().map_err(|source| RunError::Listen { address: config.listen, source })?;
+        // `NodeConfig::load` copies `[repair]` into the limits; a config built in code may not.
+        let limits = Limits { repair: config.repair, ..config.limits.clone() };
+        let served = Served::new(Arc::new(node), &limits);
+        let token = AdminToken::create(&config.data_dir)
+            .map_err(|source| RunError::AdminToken { path: config.data_dir.clone(), source })?;
+        served.set_admin_token(token);
+        tracing::info!(
+            %address,
+            node_id = %served.node().id(),
+            shards = served.node().owned_shards().len(),
+            "node listening"
+        );
+        Ok(Self { listener, address, served, limits, coord })
+    }
+
+    /// The address it listens on.
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// The node.
+    pub fn node(&self) -> &Arc<Node> {
+        self.served.node()
+    }
+
+    /// Serves until `shutdown` resolves (see [`serve`]).
+    pub async fn serve(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), RunError> {
+        serve(self.listener, self.served, &self.limits, self.coord, shutdown).await.map_err(RunError::Serve)
+    }
+}
+
+fn coordinator(config: &NodeConfig) -> Result<CoordClient, RunError> {
+    CoordClient::new(&config.coordinator_url)
+        .map_err(|source| RunError::Coordinator { url: config.coordinator_url.clone(), source })
+}
+
+/// The node of `config`: its key, its store in the data directory (created if missing), and
+/// the coordinator's current committees.
+async fn open_node(config: &NodeConfig, coord: &CoordClient) -> Result<Node, RunError> {
+    let key = read_key_file(&config.key_file)?;
+    std::fs::create_dir_all(&config.data_dir)
+        .map_err(|source| RunError::DataDir { path: config.data_dir.clone(), source })?;
+    let store = morsa_store::NodeStore::open(&config.store_path())?;
+    let view = follower::fetch_view(coord)
+        .await
+        .map_err(|source| RunError::Coordinator { url: config.coordinator_url.clone(), source })?;
+    Ok(Node::new(key, store, view)?)
+}
+
+/// Serves `served` on `listener` within `limits`, with the node's background tasks (event
+/// follower, blob sync and repair, scrubber, pending uploads), until `shutdown` resolves.
+pub async fn serve(
+    listener: TcpListener,
+    served: Arc<Served>,
+    limits: &Limits,
+    coord: CoordClient,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    served.repair().set_coordinator(coord.clone());
+    let repair = tokio::spawn(heal::sync::run(Arc::clone(served.repair()), stopped.clone()));
+    let follower = tokio::spawn(follower::follow(Arc::clone(served.node()), coord, stopped.clone()));
+    let pending =
+        tokio::spawn(pending::run(Arc::clone(served.node()), Arc::clone(served.pending()), stopped));
+    let app = router(served, limits);
+    let result = morsa_api::server::serve(listener, app, limits.serve_limits(), shutdown).await;
+    stop.send_replace(true);
+    let _ = repair.await;
+    let _ = follower.await;
+    let _ = pending.await;
+    result
+}
