@@ -451,7 +451,8 @@ async fn get_health(State(served): State<Arc<Served>>) -> Reply<Json<NodeHealth>
     Ok(Json(health))
 }
 
-/// Records every request's route, status and latency.
+/// Records every request's route, status, latency and answer bytes (every answer is a whole
+/// buffer, so its length is known before it is sent).
 async fn track(
     State(served): State<Arc<Served>>,
     request: axum::extract::Request,
@@ -463,7 +464,8 @@ async fn track(
         .map_or_else(|| "unmatched".to_string(), |path| path.as_str().to_string());
     let started = Instant::now();
     let response = next.run(request).await;
-    served.metrics.record(&route, response.status().as_u16(), started.elapsed());
+    let body_bytes = response.body().size_hint().exact().unwrap_or(0);
+    served.metrics.record(&route, response.status().as_u16(), started.elapsed(), body_bytes);
     response
 }
 
