@@ -278,18 +278,26 @@ pub fn read(args: &ReadArgs) -> anyhow::Result<()> {
         let bar = Bar::new(args.common.json);
         let client = args.common.connect().await?.with_progress(bar.sink());
         let started = Instant::now();
+        // Caught from before the temporary file exists: an interrupted read removes it.
+        let interrupted = interrupted()?;
         let mut output = Output::open(args.out.as_deref())?;
-        let summary = match &args.range {
-            Some(range) => {
-                let read = client.read_file_range(&args.blob_id, range.clone()).await?;
-                output.write(&read.data)?;
-                morsa_client::manifest::ReadSummary {
-                    size: u64::try_from(read.data.len())?,
-                    bad_slivers: read.bad_slivers,
-                    failures: read.failures,
+        let reading = async {
+            anyhow::Ok(match &args.range {
+                Some(range) => {
+                    let read = client.read_file_range(&args.blob_id, range.clone()).await?;
+                    output.write(&read.data)?;
+                    morsa_client::manifest::ReadSummary {
+                        size: u64::try_from(read.data.len())?,
+                        bad_slivers: read.bad_slivers,
+                        failures: read.failures,
+                    }
                 }
-            }
-            None => client.read_file(&args.blob_id, output.writer()).await?,
+                None => client.read_file(&args.blob_id, output.writer()).await?,
+            })
+        };
+        let summary = tokio::select! {
+            summary = reading => summary?,
+            () = interrupted => bail!("interrupted: the read was abandoned, and --out left as it was"),
         };
         bar.finish();
         output.finish()?;
@@ -317,6 +325,19 @@ pub fn read(args: &ReadArgs) -> anyhow::Result<()> {
             eprintln!("read {} into {} in {elapsed:.2} s", bytes(summary.size), out.display());
         }
         Ok(())
+    })
+}
+
+/// Resolves on SIGINT or SIGTERM, which from this call on no longer kill the process.
+fn interrupted() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interrupt = signal(SignalKind::interrupt()).context("cannot catch SIGINT")?;
+    let mut terminate = signal(SignalKind::terminate()).context("cannot catch SIGTERM")?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
+        }
     })
 }
 

@@ -1,6 +1,6 @@
 //! The client commands' promises, with the real binary against a local cluster of real
 //! processes run by `morsa cluster up`: `read --out` replaces its target only with a complete
-//! file and leaves no temporary file behind, `store --force` uploads again, `--permanent`
+//! file and leaves no temporary file behind (after a failure or an interrupt too), `store --force` uploads again, `--permanent`
 //! blobs cannot be deleted, `morsa info` shows the system the coordinator runs, and
 //! `morsa cluster stop` stops one node cleanly, keeping its data for `cluster start`.
 #![allow(clippy::unwrap_used)]
@@ -137,6 +137,43 @@ fn entries(dir: &Path) -> Vec<String> {
     names
 }
 
+/// The cluster's nodes stopped with SIGSTOP, continued (SIGCONT) when dropped.
+struct Stopped(Vec<u32>);
+
+impl Stopped {
+    fn nodes(cluster: &Cluster) -> Self {
+        let pids: Vec<u32> = cluster.state().nodes.iter().filter_map(|node| node.pid).collect();
+        assert_eq!(pids.len(), NODES);
+        for pid in &pids {
+            assert!(Command::new("kill").args(["-STOP", &pid.to_string()]).status().unwrap().success());
+        }
+        Self(pids)
+    }
+}
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        for pid in &self.0 {
+            let _ = Command::new("kill").args(["-CONT", &pid.to_string()]).status();
+        }
+    }
+}
+
+/// Waits up to `bound` for `child` to exit (killing it after).
+fn wait_exit(child: &mut Child, bound: Duration) -> std::process::ExitStatus {
+    let deadline = Instant::now() + bound;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            panic!("the process did not exit within {bound:?}: {:?}", child.wait());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 #[test]
 fn client_commands_keep_their_promises() {
     let dir = tempfile::tempdir().unwrap();
@@ -187,6 +224,31 @@ fn client_commands_keep_their_promises() {
     assert!(error.contains("not stored"), "{error}");
     assert_eq!(std::fs::read(&target).unwrap(), b"what was there before", "the target is untouched");
     assert_eq!(entries(&out_dir), ["target"], "no temporary file is left behind");
+    // A read interrupted (SIGINT) while it waits for nodes that do not answer (all stopped
+    // with SIGSTOP): the target stays as it was and the temporary file is removed.
+    {
+        let stopped = Stopped::nodes(&cluster);
+        let mut reader = Command::new(env!("CARGO_BIN_EXE_morsa"))
+            .args(["read", &blob_id, "--out", target.to_str().unwrap()])
+            .env("MORSA_CONFIG", cluster.client_config_path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while entries(&out_dir).len() < 2 {
+            assert!(reader.try_wait().unwrap().is_none(), "the read waits for the stopped nodes");
+            assert!(Instant::now() < deadline, "the read opened no temporary file");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(Command::new("kill").args(["-INT", &reader.id().to_string()]).status().unwrap().success());
+        let exit = wait_exit(&mut reader, Duration::from_secs(30));
+        drop(stopped);
+        assert!(!exit.success(), "an interrupted read fails: {exit:?}");
+        assert_eq!(std::fs::read(&target).unwrap(), b"what was there before", "the target is untouched");
+        assert_eq!(entries(&out_dir), ["target"], "the temporary file of an interrupted read is removed");
+    }
     // Without --out the data goes to stdout, byte-identical.
     let output = morsa(&cluster, &["read", &blob_id]);
     assert!(output.status.success());

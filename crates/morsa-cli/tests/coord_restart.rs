@@ -13,42 +13,10 @@ use std::time::Duration;
 use common::{Process, STARTUP};
 
 use morsa_api::coord::{AccountInfo, SystemInfo, routes};
-use morsa_coord::{
-    Command as CoordCommand, Coordinator, Genesis, GenesisAccount, GenesisNode, Input, LogEntry, Transaction,
-    apply,
-};
-use morsa_core::{AccountKey, BlsSecretKey};
+use morsa_coord::{Command as CoordCommand, Coordinator, Input, LogEntry, Transaction, apply};
+use morsa_core::AccountKey;
 
 const CHAIN: &str = "restart-test";
-
-fn genesis(user: &AccountKey) -> Genesis {
-    let nodes = (0..4u8)
-        .map(|index| {
-            let key = BlsSecretKey::from_seed([index + 1; 32]);
-            GenesisNode {
-                public_key: key.public_key(),
-                proof_of_possession: key.proof_of_possession(),
-                address: format!("127.0.0.1:{}", 9100 + u16::from(index)),
-                stake: 100,
-                capacity: 1 << 30,
-                operator: AccountKey::from_seed([50 + index; 32]).id(),
-            }
-        })
-        .collect();
-    Genesis {
-        chain_id: CHAIN.into(),
-        n_shards: 10,
-        epoch_duration_ms: 3_600_000,
-        genesis_time_ms: morsa_coord::server::now_ms(),
-        storage_price_per_mib_epoch: 1,
-        write_price_per_mib: 1,
-        max_epochs_ahead: 5,
-        max_shards_per_node: 10,
-        nodes,
-        accounts: vec![GenesisAccount { id: user.id(), balance: 1_000_000 }],
-        node_rules: morsa_coord::NodeRules::local(),
-    }
-}
 
 fn start(config: &Path) -> (Process, String) {
     let process = Process::start(&["coord", "run"], config);
@@ -64,7 +32,7 @@ fn client() -> reqwest::blocking::Client {
 fn acknowledged_transactions_survive_sigkill_and_replay_to_the_same_state() {
     let dir = tempfile::tempdir().unwrap();
     let user = AccountKey::from_seed([9; 32]);
-    let genesis = genesis(&user);
+    let genesis = common::coord_genesis(CHAIN, &user);
     std::fs::write(dir.path().join("genesis.json"), serde_json::to_vec(&genesis).unwrap()).unwrap();
     let config = dir.path().join("coord.toml");
     std::fs::write(&config, "listen = \"127.0.0.1:0\"\ndata_dir = \"data\"\ngenesis = \"genesis.json\"\n")

@@ -194,43 +194,124 @@ fn collect_garbage(node: &Arc<Node>, running: &Arc<std::sync::atomic::AtomicBool
     if running.swap(true, Ordering::AcqRel) {
         return;
     }
-    let offset = GC_SPREAD * u32::from(node.id().0[0]) / 256;
+    let offset = gc_offset(&node.id());
     let (node, running) = (Arc::clone(node), Arc::clone(running));
     tokio::spawn(async move {
-        tokio::time::sleep(offset).await;
-        loop {
+        let pass = |batch| {
             let collector = Arc::clone(&node);
-            match tokio::task::spawn_blocking(move || collector.collect_garbage_batch(GC_BATCH)).await {
-                Ok(Ok((stats, more))) => {
-                    if stats.blobs > 0 {
-                        tracing::info!(
-                            blobs = stats.blobs,
-                            slivers = stats.slivers,
-                            bytes = stats.bytes,
-                            "garbage collected"
-                        );
-                    }
-                    if !more {
-                        break;
-                    }
-                }
-                Ok(Err(error)) => {
-                    tracing::error!(%error, "garbage collection failed");
-                    break;
-                }
-                Err(_) => break,
-            }
-            tokio::time::sleep(GC_PAUSE).await;
-        }
+            async move { tokio::task::spawn_blocking(move || collector.collect_garbage_batch(batch)).await.ok() }
+        };
+        collect_in_passes(offset, pass, tokio::time::sleep).await;
         running.store(false, Ordering::Release);
     });
 }
 
+/// When a node starts collecting after an epoch change: its own share of [`GC_SPREAD`], from
+/// its ID, so that the nodes of a committee do not all do heavy I/O at once.
+fn gc_offset(node: &morsa_core::NodeId) -> Duration {
+    GC_SPREAD * u32::from(node.0[0]) / 256
+}
+
+/// Waits `offset`, then runs `pass` (at most [`GC_BATCH`] blobs each; `None` if it could not
+/// run) with [`GC_PAUSE`] between passes, until one says nothing is left or fails. `sleep`
+/// waits (the clock, injected for tests).
+async fn collect_in_passes<Pass, Passing, Sleep, Sleeping>(offset: Duration, mut pass: Pass, mut sleep: Sleep)
+where
+    Pass: FnMut(usize) -> Passing,
+    Passing: std::future::Future<Output = Option<Result<(crate::node::gc::GcStats, bool), crate::NodeError>>>,
+    Sleep: FnMut(Duration) -> Sleeping,
+    Sleeping: std::future::Future<Output = ()>,
+{
+    sleep(offset).await;
+    loop {
+        match pass(GC_BATCH).await {
+            Some(Ok((stats, more))) => {
+                if stats.blobs > 0 {
+                    tracing::info!(
+                        blobs = stats.blobs,
+                        slivers = stats.slivers,
+                        bytes = stats.bytes,
+                        "garbage collected"
+                    );
+                }
+                if !more {
+                    return;
+                }
+            }
+            Some(Err(error)) => {
+                tracing::error!(%error, "garbage collection failed");
+                return;
+            }
+            None => return,
+        }
+        sleep(GC_PAUSE).await;
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use std::sync::Mutex;
+
     use morsa_api::client::ClientError;
 
     use super::*;
+    use crate::node::gc::GcStats;
+
+    #[derive(Debug, PartialEq, Eq)]
+    enum Step {
+        Wait(Duration),
+        Pass(usize),
+    }
+
+    /// The steps of a collection whose passes answer `answers` in turn.
+    async fn steps(
+        offset: Duration,
+        answers: Vec<Option<Result<(GcStats, bool), crate::NodeError>>>,
+    ) -> Vec<Step> {
+        let steps = Mutex::new(Vec::new());
+        let answers = Mutex::new(answers.into_iter());
+        let pass = |batch| {
+            steps.lock().unwrap().push(Step::Pass(batch));
+            let answer = answers.lock().unwrap().next().expect("no pass after the last answer");
+            async move { answer }
+        };
+        let sleep = |wait| {
+            steps.lock().unwrap().push(Step::Wait(wait));
+            async {}
+        };
+        collect_in_passes(offset, pass, sleep).await;
+        steps.into_inner().unwrap()
+    }
+
+    #[tokio::test]
+    async fn garbage_is_collected_in_bounded_passes_with_pauses_after_the_nodes_offset() {
+        let removed = GcStats { blobs: 32, slivers: 64, bytes: 1 << 20 };
+        let offset = Duration::from_millis(1234);
+        let answers =
+            vec![Some(Ok((removed, true))), Some(Ok((removed, true))), Some(Ok((GcStats::default(), false)))];
+        use Step::{Pass, Wait};
+        assert_eq!(
+            steps(offset, answers).await,
+            [Wait(offset), Pass(GC_BATCH), Wait(GC_PAUSE), Pass(GC_BATCH), Wait(GC_PAUSE), Pass(GC_BATCH)]
+        );
+        // A failed pass ends the collection (the next trigger starts a new one).
+        let failed = vec![Some(Ok((removed, true))), Some(Err(crate::NodeError::ShuttingDown))];
+        assert_eq!(
+            steps(offset, failed).await,
+            [Wait(offset), Pass(GC_BATCH), Wait(GC_PAUSE), Pass(GC_BATCH)]
+        );
+        assert_eq!(steps(offset, vec![None]).await, [Wait(offset), Pass(GC_BATCH)]);
+        assert!(GC_BATCH <= 32 && !GC_PAUSE.is_zero(), "docs/NODE.md: 32 blobs at a time with pauses");
+    }
+
+    #[test]
+    fn nodes_start_collecting_at_offsets_of_their_own_within_the_spread() {
+        let offsets: Vec<Duration> =
+            [0u8, 1, 128, 255].iter().map(|first| gc_offset(&morsa_core::NodeId([*first; 32]))).collect();
+        assert_eq!(offsets[0], Duration::ZERO);
+        assert!(offsets.windows(2).all(|pair| pair[0] < pair[1]), "{offsets:?}");
+        assert!(offsets[3] < GC_SPREAD && GC_SPREAD <= Duration::from_secs(10), "{offsets:?}");
+    }
 
     #[test]
     fn a_report_is_sent_again_when_the_coordinator_is_away_or_busy_not_when_it_refuses() {

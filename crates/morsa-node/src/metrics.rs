@@ -1,5 +1,5 @@
 //! Prometheus metrics of the node, in the text exposition format: requests by route and
-//! status with latency histograms, what the store holds per shard, and self-healing (repair
+//! status with latency histograms and answer bytes, what the store holds per shard, and self-healing (repair
 //! backlog, throughput, bytes fetched against bytes rebuilt, scrub progress, margins).
 
 use std::collections::BTreeMap;
@@ -19,6 +19,7 @@ struct RouteStats {
     buckets: [u64; BUCKETS.len()],
     count: u64,
     sum_seconds: f64,
+    body_bytes: u64,
 }
 
 /// Request counters and latencies.
@@ -28,11 +29,12 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    /// Records one answered request.
-    pub fn record(&self, route: &str, status: u16, latency: Duration) {
+    /// Records one answered request whose answer body is `body_bytes` long.
+    pub fn record(&self, route: &str, status: u16, latency: Duration, body_bytes: u64) {
         let mut routes = self.routes.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let stats = routes.entry(route.to_string()).or_default();
         *stats.by_status.entry(status).or_default() += 1;
+        stats.body_bytes = stats.body_bytes.saturating_add(body_bytes);
         let seconds = latency.as_secs_f64();
         for (bucket, bound) in stats.buckets.iter_mut().zip(BUCKETS) {
             if seconds <= bound {
@@ -56,6 +58,14 @@ impl Metrics {
                     "morsa_node_requests_total{{route=\"{route}\",status=\"{status}\"}} {count}"
                 );
             }
+        }
+        out.push_str(
+            "# HELP morsa_node_response_bytes_total Bytes of answer bodies (what peers fetch for repair included), by route.\n",
+        );
+        out.push_str("# TYPE morsa_node_response_bytes_total counter\n");
+        for (route, stats) in routes.iter() {
+            let _ =
+                writeln!(out, "morsa_node_response_bytes_total{{route=\"{route}\"}} {}", stats.body_bytes);
         }
         out.push_str("# HELP morsa_node_request_seconds Request latency, by route.\n");
         out.push_str("# TYPE morsa_node_request_seconds histogram\n");
@@ -201,17 +211,19 @@ mod tests {
     #[test]
     fn latencies_fall_in_cumulative_buckets() {
         let metrics = Metrics::default();
-        metrics.record("/v1/health", 200, Duration::from_millis(3));
-        metrics.record("/v1/health", 200, Duration::from_millis(300));
+        metrics.record("/v1/health", 200, Duration::from_millis(3), 100);
+        metrics.record("/v1/health", 200, Duration::from_millis(300), 20);
         metrics.record(
             "/v1/blobs/{blob_id}/slivers/{sliver_pair_index}/{sliver_type}",
             422,
             Duration::from_millis(1),
+            0,
         );
         let text = metrics.render(&StoreStats::default(), 0);
         assert!(text.contains("morsa_node_requests_total{route=\"/v1/health\",status=\"200\"} 2"));
         assert!(text.contains("morsa_node_request_seconds_bucket{route=\"/v1/health\",le=\"0.005\"} 1"));
         assert!(text.contains("morsa_node_request_seconds_bucket{route=\"/v1/health\",le=\"0.5\"} 2"));
         assert!(text.contains("morsa_node_verification_failures_total 1"));
+        assert!(text.contains("morsa_node_response_bytes_total{route=\"/v1/health\"} 120"));
     }
 }

@@ -18,7 +18,7 @@ use inbox::{CertifiedInbox, RegisteredInbox};
 use metadata_cache::MetadataCache;
 
 mod attestation;
-mod gc;
+pub(crate) mod gc;
 pub(crate) mod inbox;
 mod metadata_cache;
 mod missing;

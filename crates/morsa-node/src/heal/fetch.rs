@@ -30,6 +30,10 @@ use crate::heal::repair_queue::Missing;
 /// client accepts: a full batch may take several rounds from the same peer.
 const MAX_OVER_BUDGET: u8 = 8;
 
+/// Bytes of an answer's item besides its symbols (blob ID, target, type, tags and lengths),
+/// rounded up: part of a round's estimate.
+const ITEM_OVERHEAD: u64 = 64;
+
 /// One sliver to rebuild and the symbols gathered for it.
 #[derive(Debug)]
 pub struct Want {
@@ -161,7 +165,8 @@ pub struct Gathered {
 type Answer = (usize, Vec<usize>, Result<RecoveryBatchResponse, ClientError>);
 
 /// Gathers symbols for `wants` from `peers` (best first), with or without proofs. Calls
-/// `before_round` with an estimate of each round's bytes before sending it (the throttle).
+/// `before_round` with an estimate of each round's bytes before sending it (the throttle), and
+/// again with what the answers took beyond it, if anything, once they are in.
 pub async fn gather<F, Fut>(
     wants: &mut Vec<Want>,
     peers: &[Arc<Peer>],
@@ -191,7 +196,8 @@ where
                     plan[slot].push((position, most));
                     cover += peer.shards.len();
                     let per_symbol = u64::from(want.metadata.symbol_size()) + if proofs { 400 } else { 8 };
-                    estimate += per_symbol * u64::try_from(peer.shards.len()).unwrap_or(u64::MAX);
+                    let symbols = most.map_or(peer.shards.len(), usize::from).min(peer.shards.len());
+                    estimate += ITEM_OVERHEAD + per_symbol * u64::try_from(symbols).unwrap_or(u64::MAX);
                 }
             }
         }
@@ -249,6 +255,11 @@ where
             break;
         };
         *wants = taken;
+        // Answers longer than estimated (error texts, tiny symbols) are charged now, so the
+        // next round waits them out: every byte fetched is paid for.
+        if round.fetched_bytes > estimate {
+            before_round(round.fetched_bytes - estimate).await;
+        }
         gathered.fetched_bytes += round.fetched_bytes;
         for peer in &round.bad_peers {
             stats.suspect(peer);
@@ -301,4 +312,164 @@ fn absorb_all(wants: &mut [Want], peers: &[Arc<Peer>], answers: Vec<Answer>, pro
         }
     }
     round
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::time::Duration;
+
+    use morsa_api::ErrorBody;
+    use morsa_api::client::NodeClient;
+    use morsa_api::node::{RecoveryBatchItem, routes};
+    use morsa_store::SliverKind;
+    use redstuff::EncodingConfig;
+    use redstuff::merkle::MerkleProof;
+
+    use super::*;
+
+    const N: u16 = 10;
+
+    /// A stand-in peer on 127.0.0.1 answering recovery batches with `answer`; it counts the
+    /// requests and the bytes it sent.
+    struct StandIn {
+        requests: AtomicU64,
+        sent_bytes: AtomicU64,
+    }
+
+    async fn stand_in(
+        member: u8,
+        shards: Vec<u16>,
+        answer: impl Fn(&RecoveryItem, &[u16]) -> RecoveryOutcome + Send + Sync + 'static,
+    ) -> (Arc<StandIn>, Arc<Peer>) {
+        let counts = Arc::new(StandIn { requests: AtomicU64::new(0), sent_bytes: AtomicU64::new(0) });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let (state, held, answer) = (Arc::clone(&counts), shards.clone(), Arc::new(answer));
+        let app = axum::Router::new().route(
+            routes::RECOVERY_SYMBOLS_BATCH,
+            axum::routing::post(move |body: axum::body::Bytes| async move {
+                let request: RecoveryBatchRequest = serde_json::from_slice(&body).unwrap();
+                let items = request
+                    .items
+                    .iter()
+                    .map(|item| RecoveryBatchItem {
+                        blob_id: item.blob_id,
+                        target_sliver: item.target_sliver,
+                        target_type: item.target_type,
+                        outcome: answer(item, &held),
+                    })
+                    .collect();
+                let bytes = redstuff::wire::to_bcs(&RecoveryBatchResponse { items });
+                state.requests.fetch_add(1, Ordering::SeqCst);
+                state.sent_bytes.fetch_add(u64::try_from(bytes.len()).unwrap(), Ordering::SeqCst);
+                bytes
+            }),
+        );
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let client = NodeClient::new(&url, config()).unwrap();
+        let peer = Peer { node_id: NodeId([member; 32]), member: u16::from(member), shards, client };
+        (counts, Arc::new(peer))
+    }
+
+    fn config() -> EncodingConfig {
+        EncodingConfig::new(N).unwrap()
+    }
+
+    fn peers_stats() -> Arc<Peers> {
+        Arc::new(Peers::new(NodeId([0; 32]), config(), Duration::from_secs(10)))
+    }
+
+    /// A want for `kind` sliver `index` of a blob of `len` bytes, nothing held locally.
+    fn want(len: usize, kind: SliverType, index: u16) -> Want {
+        let data: Vec<u8> = (0..len).map(|i| u8::try_from(i % 251).unwrap()).collect();
+        let encoded = redstuff::encode(config(), &data).unwrap();
+        let store_kind = match kind {
+            SliverType::Primary => SliverKind::Primary,
+            SliverType::Secondary => SliverKind::Secondary,
+        };
+        let target = Missing { blob_id: *encoded.metadata.blob_id(), shard: 0, kind: store_kind };
+        Want::new(target, kind, index, Arc::new(encoded.metadata), Vec::new())
+    }
+
+    /// Honest-looking symbols (right size, a source the peer holds; proofless): one per held
+    /// shard, at most `max_symbols`.
+    fn symbols(symbol_size: u16) -> impl Fn(&RecoveryItem, &[u16]) -> RecoveryOutcome {
+        move |item, held| {
+            let n = usize::from(N);
+            let sources = held.iter().map(|shard| {
+                let pair = item.blob_id.pair_for_shard(usize::from(*shard), n);
+                let index = match item.target_type.orthogonal() {
+                    SliverType::Primary => pair,
+                    SliverType::Secondary => redstuff::secondary_index_of_pair(pair, n),
+                };
+                RecoverySymbol {
+                    source_index: u16::try_from(index).unwrap(),
+                    symbol: vec![7; usize::from(symbol_size)],
+                    proof: MerkleProof { path: Vec::new() },
+                }
+            });
+            let most = item.max_symbols.map_or(usize::MAX, usize::from);
+            RecoveryOutcome::Symbols(sources.take(most).collect())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_peer_that_keeps_answering_over_budget_is_asked_a_bounded_number_of_times() {
+        let over_budget = |_: &RecoveryItem, _: &[u16]| {
+            RecoveryOutcome::Error(ErrorBody::new(NodeErrorCode::OverBudget.as_str(), "no room"))
+        };
+        let (counts, peer) = stand_in(1, (1..N).collect(), over_budget).await;
+        let mut wants = vec![want(10_000, SliverType::Primary, 3)];
+        gather(&mut wants, &[Arc::clone(&peer)], &peers_stats(), false, |_| async {}).await;
+        assert_eq!(
+            counts.requests.load(Ordering::SeqCst),
+            1 + u64::from(MAX_OVER_BUDGET),
+            "asked once, then again after each of MAX_OVER_BUDGET over_budget answers"
+        );
+        assert!(wants[0].silent.contains(&peer.node_id), "then given up for this target");
+        assert!(!wants[0].is_complete());
+    }
+
+    #[tokio::test]
+    async fn every_byte_peers_send_is_charged_to_the_throttle() {
+        // Three peers of three shards each (shard 0 is this node's), asked after one that
+        // answers every item with a long error (longer than any estimate of it); targets of
+        // both kinds in blobs from tiny (per-item overhead matters most) to large.
+        let holdings = [vec![1, 2, 3], vec![4, 5, 6], vec![7, 8, 9]];
+        let refusal = |_: &RecoveryItem, _: &[u16]| {
+            RecoveryOutcome::Error(ErrorBody::new("not_stored", "this node lost the blob; ".repeat(20)))
+        };
+        for (len, kinds) in [(100, 4), (5_000, 4), (300_000, 2)] {
+            let mut wants: Vec<Want> = (0..kinds)
+                .map(|i| {
+                    let kind = if i % 2 == 0 { SliverType::Primary } else { SliverType::Secondary };
+                    want(len, kind, u16::try_from(i).unwrap())
+                })
+                .collect();
+            let symbol_size = wants[0].metadata.symbol_size();
+            let (refuser, first) = stand_in(9, vec![1, 2, 3, 4, 5], refusal).await;
+            let mut peers = vec![first];
+            let mut standins = vec![refuser];
+            for (member, shards) in holdings.iter().enumerate() {
+                let (counts, peer) =
+                    stand_in(u8::try_from(member + 1).unwrap(), shards.clone(), symbols(symbol_size)).await;
+                standins.push(counts);
+                peers.push(peer);
+            }
+            let reserved = Arc::new(Mutex::new(Vec::new()));
+            let rounds = Arc::clone(&reserved);
+            let gathered = gather(&mut wants, &peers, &peers_stats(), false, move |bytes| {
+                rounds.lock().unwrap().push(bytes);
+                async {}
+            })
+            .await;
+            assert!(wants.iter().all(Want::is_complete), "every target got its symbols");
+            let reserved: u64 = reserved.lock().unwrap().iter().sum();
+            let sent: u64 = standins.iter().map(|counts| counts.sent_bytes.load(Ordering::SeqCst)).sum();
+            assert_eq!(gathered.fetched_bytes, sent, "the node counts what the peers sent");
+            assert!(sent <= reserved, "{len}-byte blob: peers sent {sent} bytes, {reserved} charged");
+        }
+    }
 }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Router;
+use axum::body::HttpBody as _;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -39,7 +40,8 @@ pub fn router(served: Arc<Served>, limits: &Limits) -> Router {
         .with_state(served)
 }
 
-/// Records every request's route, status and latency.
+/// Records every request's route, status, latency and answer bytes (every answer is a whole
+/// buffer, so its length is known before it is sent).
 async fn track(
     State(served): State<Arc<Served>>,
     request: axum::extract::Request,
@@ -51,6 +53,7 @@ async fn track(
         .map_or_else(|| "unmatched".to_string(), |path| path.as_str().to_string());
     let started = Instant::now();
     let response = next.run(request).await;
-    served.metrics.record(&route, response.status().as_u16(), started.elapsed());
+    let body_bytes = response.body().size_hint().exact().unwrap_or(0);
+    served.metrics.record(&route, response.status().as_u16(), started.elapsed(), body_bytes);
     response
 }
