@@ -167,26 +167,8 @@ impl Limits {
     }
 }
 
-/// Why the configuration could not be used.
-#[derive(Debug, thiserror::Error)]
-pub enum NodeConfigError {
-    /// The file could not be read.
-    #[error("cannot read {path}: {source}")]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// The error.
-        source: std::io::Error,
-    },
-    /// The TOML is invalid, or a field is missing, unknown or malformed.
-    #[error("{path}: {message}")]
-    Invalid {
-        /// The file.
-        path: PathBuf,
-        /// What is wrong, naming the field.
-        message: String,
-    },
-}
+/// Why the configuration could not be used: the shared configuration error, naming the file.
+pub use morsa_plumbing::config::ConfigError as NodeConfigError;
 
 /// Largest configuration file read.
 const MAX_CONFIG_BYTES: u64 = 1 << 20;
@@ -194,13 +176,8 @@ const MAX_CONFIG_BYTES: u64 = 1 << 20;
 impl NodeConfig {
     /// Reads `path`, resolving relative paths against its directory, and checks the values.
     pub fn load(path: &Path) -> Result<Self, NodeConfigError> {
-        let read = |source| NodeConfigError::Read { path: path.to_path_buf(), source };
-        let invalid = |message: String| NodeConfigError::Invalid { path: path.to_path_buf(), message };
-        if std::fs::metadata(path).map_err(read)?.len() > MAX_CONFIG_BYTES {
-            return Err(invalid(format!("the file is larger than {MAX_CONFIG_BYTES} bytes")));
-        }
-        let text = std::fs::read_to_string(path).map_err(read)?;
-        let mut config: Self = toml::from_str(&text).map_err(|error| invalid(error.message().to_string()))?;
+        let invalid = |message: String| NodeConfigError::invalid(path, message);
+        let mut config: Self = morsa_plumbing::config::load_toml(path, MAX_CONFIG_BYTES)?;
         let base = path.parent().unwrap_or(Path::new("."));
         config.data_dir = base.join(&config.data_dir);
         config.key_file = base.join(&config.key_file);

@@ -281,7 +281,7 @@ impl Shared {
     fn record(&self, slivers: usize, bytes: usize, ok: bool, took: Duration) {
         let stats = &self.stats;
         stats.commits.fetch_add(1, Ordering::Relaxed);
-        let nanos = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
+        let nanos = morsa_core::convert::saturating_u64_from_u128(took.as_nanos());
         stats.commit_nanos.fetch_add(nanos, Ordering::Relaxed);
         if ok {
             stats.slivers.fetch_add(to_u64(slivers), Ordering::Relaxed);

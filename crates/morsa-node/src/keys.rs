@@ -1,10 +1,10 @@
 //! The node's BLS key file: 32 secret bytes as hex, readable by the owner only.
 
-use std::io::Write as _;
-use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 
 use morsa_core::{BlsPublicKey, BlsSecretKey, BlsSignature, NodeId};
+use morsa_plumbing::file::{self, Access};
 use serde::Serialize;
 
 /// Why a key file could not be written or read.
@@ -13,7 +13,10 @@ pub enum KeyFileError {
     /// The file already exists; refusing to overwrite a key.
     #[error("{0} already exists; refusing to overwrite a node key (move it away first)")]
     Exists(PathBuf),
-    /// Reading or writing failed.
+    /// Writing the new key file failed.
+    #[error(transparent)]
+    Write(morsa_plumbing::file::WriteError),
+    /// Reading failed.
     #[error("{path}: {source}")]
     Io {
         /// The file.
@@ -52,19 +55,14 @@ pub fn registration(key: &BlsSecretKey) -> Registration {
 
 /// Generates a key and writes it to `path` with mode 0600, durably; never overwrites.
 pub fn generate_key_file(path: &Path) -> Result<BlsSecretKey, KeyFileError> {
-    let io = |source| KeyFileError::Io { path: path.to_path_buf(), source };
     let key = BlsSecretKey::generate();
-    let mut file =
-        std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).map_err(|error| {
-            match error.kind() {
-                std::io::ErrorKind::AlreadyExists => KeyFileError::Exists(path.to_path_buf()),
-                _ => io(error),
-            }
-        })?;
-    file.write_all(hex::encode(key.to_bytes()).as_bytes()).and_then(|()| file.sync_all()).map_err(io)?;
-    if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
-        std::fs::File::open(dir).and_then(|dir| dir.sync_all()).map_err(io)?;
-    }
+    file::create_new(path, hex::encode(key.to_bytes()).as_bytes(), Access::Secret).map_err(|error| {
+        if error.already_exists() {
+            KeyFileError::Exists(path.to_path_buf())
+        } else {
+            KeyFileError::Write(error)
+        }
+    })?;
     Ok(key)
 }
 

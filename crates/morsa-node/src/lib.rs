@@ -25,7 +25,6 @@
 
 mod blob_info;
 mod blocking;
-mod clock;
 mod config;
 mod error;
 mod follower;

@@ -70,7 +70,7 @@ impl PendingUpload {
 }
 
 fn charge(len: usize) -> u64 {
-    u64::try_from(len).unwrap_or(u64::MAX).saturating_add(ENTRY_OVERHEAD)
+    morsa_core::convert::saturating_u64(len).saturating_add(ENTRY_OVERHEAD)
 }
 
 #[derive(Debug, Default)]

@@ -192,12 +192,13 @@ where
                 if want.asked.insert(peer.node_id) {
                     // The last peer needed sends only what is still missing, not all it holds.
                     let short = want.needed - cover;
-                    let most = (short < peer.shards.len()).then(|| u16::try_from(short).unwrap_or(u16::MAX));
+                    let most =
+                        (short < peer.shards.len()).then(|| morsa_core::convert::saturating_u16(short));
                     plan[slot].push((position, most));
                     cover += peer.shards.len();
                     let per_symbol = u64::from(want.metadata.symbol_size()) + if proofs { 400 } else { 8 };
                     let symbols = most.map_or(peer.shards.len(), usize::from).min(peer.shards.len());
-                    estimate += ITEM_OVERHEAD + per_symbol * u64::try_from(symbols).unwrap_or(u64::MAX);
+                    estimate += ITEM_OVERHEAD + per_symbol * morsa_core::convert::saturating_u64(symbols);
                 }
             }
         }
@@ -286,7 +287,7 @@ fn absorb_all(wants: &mut [Want], peers: &[Arc<Peer>], answers: Vec<Answer>, pro
                 continue;
             }
         };
-        round.fetched_bytes += u64::try_from(response.encoded_len()).unwrap_or(u64::MAX);
+        round.fetched_bytes += morsa_core::convert::saturating_u64(response.encoded_len());
         for (position, item) in positions.into_iter().zip(response.items) {
             let want = &mut wants[position];
             match item.outcome {

@@ -174,7 +174,7 @@ impl RepairQueue {
         }
         let attempts = job.attempts + 1;
         if attempts >= self.max_attempts {
-            self.given_up += u64::try_from(failed.len()).unwrap_or(u64::MAX);
+            self.given_up += morsa_core::convert::saturating_u64(failed.len());
             return;
         }
         let backoff = FIRST_RETRY.saturating_mul(1 << (attempts - 1).min(6)).min(MAX_RETRY);

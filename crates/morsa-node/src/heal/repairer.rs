@@ -30,7 +30,6 @@ use tokio::sync::{Notify, Semaphore};
 
 use crate::blob_info::Status;
 use crate::blocking::blocking;
-use crate::clock::now_ms;
 use crate::config::RepairConfig;
 use crate::error::NodeError;
 use crate::heal::fetch::{Want, gather};
@@ -41,6 +40,7 @@ use crate::heal::stats::{RepairStats, add};
 use crate::heal::throttle::Throttle;
 use crate::ingest::QueuedSliver;
 use crate::node::{Node, kind_of, type_of};
+use morsa_plumbing::now_ms;
 
 /// What one rebuild did with its slivers.
 #[derive(Debug, Default)]
@@ -360,7 +360,7 @@ fn margins(
             peers.iter().filter(|peer| silent.contains(&peer.node_id)).map(|peer| peer.shards.len()).sum();
         let healthy = config.n_shards().saturating_sub(lost + own.len());
         let margin = healthy.saturating_sub(config.kp());
-        report.margins.insert(blob_id, u32::try_from(margin).unwrap_or(u32::MAX));
+        report.margins.insert(blob_id, morsa_core::convert::saturating_u32(margin));
     }
 }
 

@@ -121,7 +121,7 @@ pub async fn run(repairer: Arc<Repairer>, mut stop: watch::Receiver<bool>) {
                     add(&repairer.stats.scrubbed_slivers, scrub.slivers);
                     add(&repairer.stats.scrubbed_bytes, scrub.bytes);
                     queue_corrupt(&repairer, blob_id, &scrub.corrupt);
-                    let wait = throttle.reserve(u64::try_from(scrub.bytes).unwrap_or(u64::MAX));
+                    let wait = throttle.reserve(morsa_core::convert::saturating_u64(scrub.bytes));
                     tokio::select! {
                         () = tokio::time::sleep(wait) => {}
                         _ = stop.changed() => return,

@@ -35,5 +35,5 @@ pub struct RepairStats {
 
 /// Adds `value` to `counter`.
 pub(crate) fn add(counter: &AtomicU64, value: usize) {
-    counter.fetch_add(u64::try_from(value).unwrap_or(u64::MAX), Ordering::Relaxed);
+    counter.fetch_add(morsa_core::convert::saturating_u64(value), Ordering::Relaxed);
 }

@@ -21,10 +21,10 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 use crate::blocking::blocking;
-use crate::clock::now_ms;
 use crate::heal::repair_queue::{Job, Missing};
 use crate::heal::repairer::Repairer;
 use crate::heal::scrub;
+use morsa_plumbing::now_ms;
 
 /// Longest a worker sleeps before looking at the queue again.
 const IDLE_WAIT: Duration = Duration::from_secs(1);

@@ -48,7 +48,8 @@ impl AdminToken {
         let mut bytes = [0u8; 32];
         rand::rng().fill_bytes(&mut bytes);
         let token = Self(hex::encode(bytes));
-        write_private(path, token.0.as_bytes())?;
+        morsa_plumbing::file::replace(path, token.0.as_bytes(), morsa_plumbing::file::Access::Secret)
+            .map_err(std::io::Error::other)?;
         Ok(token)
     }
 
@@ -85,23 +86,6 @@ pub fn token_path(dir: &Path) -> PathBuf {
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-/// Writes `bytes` to `path` readable by its owner only: created 0600 under a temporary name,
-/// synced, renamed over `path`.
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
-    let temporary = path.with_extension("tmp");
-    let _ = std::fs::remove_file(&temporary);
-    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&temporary)?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
-    std::fs::rename(&temporary, path)?;
-    if let Some(dir) = path.parent() {
-        std::fs::File::open(dir)?.sync_all()?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -60,8 +60,8 @@ impl Reserved {
         if held > len {
             drop(self.permit.split(held - len));
         } else if held < len
-            && let Ok(more) =
-                Arc::clone(&self.budget).try_acquire_many_owned(u32::try_from(len - held).unwrap_or(u32::MAX))
+            && let Ok(more) = Arc::clone(&self.budget)
+                .try_acquire_many_owned(morsa_core::convert::saturating_u32(len - held))
         {
             self.permit.merge(more);
         }

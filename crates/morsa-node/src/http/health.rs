@@ -15,7 +15,7 @@ pub(super) async fn get_health(State(served): State<Arc<Served>>) -> Reply<Json<
     let node = Arc::clone(&served.node);
     let uptime_secs = served.started.elapsed().as_secs();
     let mut health = blocking(move || node.health(uptime_secs)).await?;
-    health.pending_uploads = u64::try_from(served.pending.len()).unwrap_or(u64::MAX);
+    health.pending_uploads = morsa_core::convert::saturating_u64(served.pending.len());
     health.repair = served.repair.health();
     Ok(Json(health))
 }
@@ -23,7 +23,7 @@ pub(super) async fn get_health(State(served): State<Arc<Served>>) -> Reply<Json<
 pub(super) async fn get_metrics(State(served): State<Arc<Served>>) -> Reply<Response> {
     let node = Arc::clone(&served.node);
     let stats = blocking(move || Ok(node.store().stats()?)).await?;
-    let pending = u64::try_from(served.pending.len()).unwrap_or(u64::MAX);
+    let pending = morsa_core::convert::saturating_u64(served.pending.len());
     let mut text = served.metrics.render(&stats, pending);
     let metadata_fetched = served.repair.stats().metadata_bytes.load(std::sync::atomic::Ordering::Relaxed);
     crate::metrics::render_repair(&mut text, &served.repair.health(), metadata_fetched);

@@ -38,7 +38,7 @@ pub(super) async fn get_sliver(
     let node = Arc::clone(&served.node);
     let estimate = blocking(move || {
         let size = node.blob_info(&blob_id)?.size;
-        Ok(usize::try_from(node.sliver_bytes_estimate(size)).unwrap_or(usize::MAX).saturating_add(64))
+        Ok(morsa_core::convert::saturating_usize(node.sliver_bytes_estimate(size)).saturating_add(64))
     })
     .await?;
     let reserved = served.answers.reserve(estimate).await?;

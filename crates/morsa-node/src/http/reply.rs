@@ -37,7 +37,7 @@ pub(crate) async fn blocking<T: Send + 'static>(
 pub(crate) async fn read_body(mut body: Body, limit: usize) -> Result<Bytes, ApiError> {
     let too_large = || ApiError(NodeErrorCode::TooLarge, format!("the body is larger than {limit} bytes"));
     let hint = body.size_hint().lower();
-    if hint > u64::try_from(limit).unwrap_or(u64::MAX) {
+    if hint > morsa_core::convert::saturating_u64(limit) {
         return Err(too_large());
     }
     let mut bytes = Vec::with_capacity(usize::try_from(hint).unwrap_or(limit).min(limit));

@@ -84,7 +84,7 @@ impl Served {
             answers: AnswerBudget::new(limits.answer_buffer_bytes),
             callers: Callers::new(limits.max_recovery_answers_per_caller),
             proofs: Semaphore::new(limits.max_concurrent_proofs.max(1)),
-            max_recovery_answer: usize::try_from(limits.max_recovery_answer_bytes).unwrap_or(usize::MAX),
+            max_recovery_answer: morsa_core::convert::saturating_usize(limits.max_recovery_answer_bytes),
             admin: OnceLock::new(),
         })
     }

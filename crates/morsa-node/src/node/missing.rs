@@ -51,7 +51,7 @@ impl Node {
     pub(crate) fn sliver_bytes_estimate(&self, size: u64) -> u64 {
         let config = self.config();
         let symbol = config.symbol_size(size).map_or(0, u64::from);
-        symbol.saturating_mul(u64::try_from(config.ks()).unwrap_or(u64::MAX))
+        symbol.saturating_mul(morsa_core::convert::saturating_u64(config.ks()))
     }
 
     /// Every certified blob with missing slivers: the blob, its missing slivers, and one

@@ -30,7 +30,7 @@ impl Node {
             epoch,
             metadata_stored: self.store().has_metadata(&blob_id.0)?,
             stored_slivers,
-            expected_slivers: 2 * u32::try_from(shards.len()).unwrap_or(u32::MAX),
+            expected_slivers: 2 * morsa_core::convert::saturating_u32(shards.len()),
         })
     }
 
