@@ -131,6 +131,9 @@ pub enum Error {
     /// The data cannot be encoded (e.g. too large for one blob of this system).
     #[error("cannot encode: {0}")]
     Encode(#[from] redstuff::EncodeError),
+    /// Encrypting or decrypting failed, or a blob is encrypted to a key not at hand.
+    #[error(transparent)]
+    Crypt(#[from] crate::crypt::CryptError),
     /// The blob's lifetime or ownership does not allow the operation.
     #[error("{0}")]
     Refused(String),
