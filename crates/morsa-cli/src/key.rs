@@ -132,10 +132,10 @@ fn keyring_path(args: &KeyArgs) -> anyhow::Result<PathBuf> {
         return Ok(path.clone());
     }
     let config = ClientConfig::locate(args.config.as_deref()).ok().filter(|path| path.exists());
-    if let Some(config) = config {
-        if let Some(path) = ClientConfig::load(&config)?.keyring_file {
-            return Ok(path);
-        }
+    if let Some(config) = config
+        && let Some(path) = ClientConfig::load(&config)?.keyring_file
+    {
+        return Ok(path);
     }
     morsa_keys::default_path().context("no keyring location: pass --keyring FILE or set MORSA_KEYRING")
 }

@@ -222,7 +222,7 @@ impl Client {
         }
         let mut outcome = ReadOutcome { data: Vec::new(), bad_slivers: Vec::new(), failures: Vec::new() };
         for (chunk, part) in manifest.pieces(range) {
-            let read = self.opened_range(&chunk.blob_id, part).await?;
+            let read = self.read_opened_range(&chunk.blob_id, part).await?;
             outcome.data.extend(read.data);
             outcome.bad_slivers.extend(read.bad_slivers);
             outcome.failures.extend(read.failures);

@@ -190,7 +190,7 @@ fn split_with(
     if threshold == 0 || threshold > count || count > MAX_SHARES || (threshold == 1 && count > 1) {
         return Err(SplitError::BadThreshold { threshold, count });
     }
-    if master_secret.len() < 16 || master_secret.len() % 2 != 0 {
+    if master_secret.len() < 16 || !master_secret.len().is_multiple_of(2) {
         return Err(SplitError::BadSecretLength(master_secret.len()));
     }
     if !printable(passphrase) {

@@ -5,9 +5,12 @@
 use morsa_keys::slip39::{self, ShareError};
 use proptest::prelude::*;
 
+/// Whether an error is the one a vector expects.
+type Check = fn(&ShareError) -> bool;
+
 /// The check a failing vector must fail, by its description.
-fn expected_failure(description: &str) -> fn(&ShareError) -> bool {
-    let table: [(&str, fn(&ShareError) -> bool); 14] = [
+fn expected_failure(description: &str) -> Check {
+    let table: [(&str, Check); 14] = [
         ("invalid checksum", |e| matches!(e, ShareError::Checksum { .. })),
         ("invalid padding", |e| matches!(e, ShareError::Padding { .. } | ShareError::BadLength { .. })),
         ("different identifiers", |e| matches!(e, ShareError::Mismatch { what: "identifiers", .. })),

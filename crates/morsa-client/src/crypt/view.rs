@@ -114,12 +114,9 @@ impl Client {
         .map_err(Error::Crypt)
     }
 
-    /// Bytes `range` of what blob `blob_id` holds (opened if it is an age file).
-    pub(crate) async fn opened_range(
-        &self,
-        blob_id: &BlobId,
-        range: Range<u64>,
-    ) -> Result<ReadOutcome, Error> {
+    /// Bytes `range` of what blob `blob_id` holds: of its plaintext if it is an age file
+    /// (only the segments covering the range are fetched), else of its bytes.
+    pub async fn read_opened_range(&self, blob_id: &BlobId, range: Range<u64>) -> Result<ReadOutcome, Error> {
         let nodes = self.refresh_nodes().await?;
         let mut log = ReadLog::default();
         let metadata = self.verified_metadata(&nodes, blob_id, &mut log).await?;
