@@ -208,10 +208,11 @@ fn init(args: &KeyArgs) -> anyhow::Result<()> {
 /// Sets `encrypt = true` in the client configuration at `path`.
 fn turn_encryption_on(path: &Path) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let mut lines: Vec<String> =
-        text.lines().filter(|line| !line.trim_start().starts_with("encrypt ")).map(String::from).collect();
-    lines.retain(|line| !line.trim_start().starts_with("encrypt="));
-    lines.push("encrypt = true".into());
+    let sets_encrypt = |line: &str| {
+        line.trim_start().strip_prefix("encrypt").is_some_and(|rest| rest.trim_start().starts_with('='))
+    };
+    let mut lines: Vec<&str> = text.lines().filter(|line| !sets_encrypt(line)).collect();
+    lines.push("encrypt = true");
     let dir = path.parent().filter(|dir| !dir.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let mut file = tempfile::NamedTempFile::new_in(dir)?;
     writeln!(file, "{}", lines.join("\n"))?;

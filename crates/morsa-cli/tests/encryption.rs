@@ -99,10 +99,15 @@ fn an_encrypted_file_is_restored_on_a_fresh_machine_from_three_shares_and_no_nod
         fresh.run(&["key", "recover"], &[&shares[4], &shares[1], &shares[2]].map(String::as_str).join("\n"));
     assert!(recovered.status.success(), "{}", String::from_utf8_lossy(&recovered.stderr));
     assert_eq!(read(&fresh, &blob_id, &[]), original);
-    // A range across a chunk boundary and several 64 KiB segments, and one inside a segment.
-    for (start, end) in
-        [(4_194_000usize, 4_400_123usize), (70_000, 70_100), (0, 1), ((10 << 20) - 5, 10 << 20)]
-    {
+    // A range across a chunk boundary and several 64 KiB segments, one inside a segment, one
+    // starting on a segment boundary, and the ends.
+    for (start, end) in [
+        (4_194_000usize, 4_400_123usize),
+        (70_000, 70_100),
+        (196_608, 196_708),
+        (0, 1),
+        ((10 << 20) - 5, 10 << 20),
+    ] {
         let range = format!("{start}-{end}");
         assert_eq!(read(&fresh, &blob_id, &["--range", &range]), original[start..end], "{range}");
     }

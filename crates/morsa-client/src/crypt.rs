@@ -195,6 +195,45 @@ mod tests {
     }
 
     #[test]
+    fn a_range_opens_from_the_header_and_the_segments_covering_it_alone() {
+        use std::io::{Seek, SeekFrom};
+        let (crypto, _) = keys();
+        let id = BlobId::from_root(1, &[1; 32]);
+        let plaintext: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+        let sealed = crypto.seal(&plaintext).unwrap();
+        let sealed_len = u64::try_from(sealed.len()).unwrap();
+        let start = segments::payload_start(&sealed[..4096]).unwrap().unwrap();
+        assert_eq!(segments::payload_start(&sealed[..40]).unwrap(), None);
+        assert_eq!(segments::plaintext_len(sealed_len, start).unwrap(), 300_000);
+        for (from, to) in [
+            (0u64, 1u64),
+            (65_535, 65_537),
+            (131_072, 196_608),
+            (262_144, 262_145),
+            (299_990, 300_000),
+            (5, 299_999),
+        ] {
+            let mut pieces = vec![(0, sealed[..usize::try_from(start).unwrap()].to_vec())];
+            for piece in segments::sealed_pieces(start, sealed_len, &(from..to)) {
+                let bytes = sealed
+                    [usize::try_from(piece.start).unwrap()..usize::try_from(piece.end).unwrap()]
+                    .to_vec();
+                pieces.push((piece.start, bytes));
+            }
+            let file = segments::Sparse::new(sealed_len, pieces);
+            let mut reader = crypto.opener(&id, file).unwrap();
+            reader.seek(SeekFrom::Start(from)).unwrap();
+            let mut out = vec![0u8; usize::try_from(to - from).unwrap()];
+            reader.read_exact(&mut out).unwrap();
+            assert_eq!(
+                out,
+                plaintext[usize::try_from(from).unwrap()..usize::try_from(to).unwrap()],
+                "{from}..{to}"
+            );
+        }
+    }
+
+    #[test]
     fn a_chunk_at_the_plaintext_limit_fits_its_blob_once_sealed() {
         let (crypto, _) = keys();
         for limit in [300_000u64, 1 << 20] {

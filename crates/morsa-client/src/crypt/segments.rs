@@ -52,6 +52,23 @@ pub fn sealed_span(start: u64, sealed_len: u64, range: &Range<u64>) -> Range<u64
     (start + first * SEALED_SEGMENT)..(start + (last + 1) * SEALED_SEGMENT).min(sealed_len)
 }
 
+/// The byte ranges of the sealed file the age reader needs to read plaintext `range` (not
+/// empty) after the header: the segments covering it, and, when the range starts on a segment
+/// boundary other than the first, the last segment too (seeking to a boundary makes the
+/// reader authenticate the plaintext length by opening the last segment).
+pub fn sealed_pieces(start: u64, sealed_len: u64, range: &Range<u64>) -> Vec<Range<u64>> {
+    let span = sealed_span(start, sealed_len, range);
+    let mut pieces = vec![span.clone()];
+    if range.start > 0 && range.start % SEGMENT == 0 {
+        let payload = sealed_len.saturating_sub(start);
+        let last = start + payload.saturating_sub(1) / SEALED_SEGMENT * SEALED_SEGMENT;
+        if last >= span.end {
+            pieces.push(last..sealed_len);
+        }
+    }
+    pieces
+}
+
 struct Counting<'a> {
     inner: &'a [u8],
     read: u64,
@@ -134,6 +151,20 @@ mod tests {
         assert_eq!(
             sealed_span(10, 10 + SEALED_SEGMENT + 20, &(SEGMENT..SEGMENT + 4)),
             10 + SEALED_SEGMENT..10 + SEALED_SEGMENT + 20
+        );
+    }
+
+    #[test]
+    fn a_range_starting_on_a_boundary_also_needs_the_last_segment() {
+        let sealed_len = 10 + 4 * SEALED_SEGMENT + 100;
+        assert_eq!(sealed_pieces(10, sealed_len, &(5..9)), vec![10..10 + SEALED_SEGMENT]);
+        assert_eq!(
+            sealed_pieces(10, sealed_len, &(SEGMENT..SEGMENT + 1)),
+            vec![10 + SEALED_SEGMENT..10 + 2 * SEALED_SEGMENT, 10 + 4 * SEALED_SEGMENT..sealed_len]
+        );
+        assert_eq!(
+            sealed_pieces(10, sealed_len, &(4 * SEGMENT..4 * SEGMENT + 2)),
+            vec![10 + 4 * SEALED_SEGMENT..sealed_len]
         );
     }
 

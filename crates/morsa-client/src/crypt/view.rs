@@ -95,11 +95,14 @@ impl Client {
         }
         let sealed_len = view.metadata.unencoded_length();
         let start = u64::try_from(sealed.head.len()).unwrap_or(u64::MAX);
-        let span = segments::sealed_span(start, sealed_len, &range);
-        let bytes = self.range_with_metadata(nodes, &view.metadata, span.clone(), log).await?;
+        let mut pieces = vec![(0, sealed.head.clone())];
+        for piece in segments::sealed_pieces(start, sealed_len, &range) {
+            let bytes = self.range_with_metadata(nodes, &view.metadata, piece.clone(), log).await?;
+            pieces.push((piece.start, bytes));
+        }
         let crypto = Arc::clone(&self.crypto);
         let blob_id = view.blob_id();
-        let file = Sparse::new(sealed_len, vec![(0, sealed.head.clone()), (span.start, bytes)]);
+        let file = Sparse::new(sealed_len, pieces);
         tokio::task::spawn_blocking(move || {
             let damaged = |error: std::io::Error| CryptError::Damaged { blob_id, reason: error.to_string() };
             let mut reader = crypto.opener(&blob_id, file)?;
