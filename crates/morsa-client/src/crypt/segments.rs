@@ -59,7 +59,7 @@ pub fn sealed_span(start: u64, sealed_len: u64, range: &Range<u64>) -> Range<u64
 pub fn sealed_pieces(start: u64, sealed_len: u64, range: &Range<u64>) -> Vec<Range<u64>> {
     let span = sealed_span(start, sealed_len, range);
     let mut pieces = vec![span.clone()];
-    if range.start > 0 && range.start % SEGMENT == 0 {
+    if range.start > 0 && range.start.is_multiple_of(SEGMENT) {
         let payload = sealed_len.saturating_sub(start);
         let last = start + payload.saturating_sub(1) / SEALED_SEGMENT * SEALED_SEGMENT;
         if last >= span.end {
