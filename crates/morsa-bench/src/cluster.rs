@@ -1,5 +1,6 @@
 //! `morsa bench cluster`: store and read through a local cluster of real processes, the
-//! way a user does: a 256 MiB blob and a 1 KiB blob, and 4 KiB range reads.
+//! way a user does: a 256 MiB blob and a 1 KiB blob, and 4 KiB range reads; with
+//! `--encrypt`, the large blob and the range reads again encrypted with age.
 //!
 //! The coordinator, the nodes and the client share this machine's cores; the nodes are
 //! this same executable (build with `--release`).
@@ -9,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use clap::Args;
-use morsa_client::{Client, ClientConfig, StoreOptions};
+use morsa_client::{Client, ClientConfig, Crypto, StoreOptions};
 use serde::Serialize;
 
 use crate::pseudo_random;
@@ -36,6 +37,21 @@ pub struct ClusterArgs {
     /// Print one JSON object instead of lines.
     #[arg(long)]
     json: bool,
+    /// Also store and read the same sizes encrypted with age (to a fresh X25519 key), in the
+    /// same run, and report the ratio to the plaintext numbers.
+    #[arg(long)]
+    encrypt: bool,
+}
+
+/// The age-encrypted pass of `--encrypt`: its timings include encrypting and decrypting.
+#[derive(Debug, Serialize)]
+struct EncryptedReport {
+    store_mb_s: f64,
+    read_mb_s: f64,
+    range_4kib_ms: f64,
+    /// Encrypted over plaintext throughput (1.0: encryption costs nothing).
+    store_ratio: f64,
+    read_ratio: f64,
 }
 
 #[derive(Debug, Serialize)]
@@ -56,6 +72,8 @@ struct ClusterReport {
     read_1kib_ms: f64,
     range_4kib_ms: f64,
     range_4kib_ms_all: Vec<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    encrypted: Option<EncryptedReport>,
 }
 
 /// Runs the benchmark.
@@ -105,9 +123,23 @@ pub fn run(args: &ClusterArgs) -> anyhow::Result<()> {
         read_small.push(started.elapsed().as_secs_f64() * 1e3);
         anyhow::ensure!(read.data == small, "the small blob read back differs");
     }
+    let mb = args.size as f64 / 1e6;
+    let encrypted = match args.encrypt {
+        true => {
+            let (store, read, range) = encrypted_pass(&runtime, client, args)?;
+            let (store_mb_s, read_mb_s) = (mb / median(&store), mb / median(&read));
+            Some(EncryptedReport {
+                store_mb_s,
+                read_mb_s,
+                range_4kib_ms: median(&range),
+                store_ratio: store_mb_s * median(&store_seconds) / mb,
+                read_ratio: read_mb_s * median(&read_seconds) / mb,
+            })
+        }
+        false => None,
+    };
     cluster.shutdown().context("stopping the cluster")?;
 
-    let mb = args.size as f64 / 1e6;
     let report = ClusterReport {
         nodes: args.nodes,
         shards: args.shards,
@@ -123,6 +155,7 @@ pub fn run(args: &ClusterArgs) -> anyhow::Result<()> {
         read_1kib_ms: median(&read_small),
         range_4kib_ms: median(&ranges),
         range_4kib_ms_all: ranges,
+        encrypted,
     };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -135,8 +168,57 @@ pub fn run(args: &ClusterArgs) -> anyhow::Result<()> {
         println!("read  {} MB: {:.1} MB/s", mb, report.read_mb_s);
         println!("store 1 KiB: {:.0} ms; read 1 KiB: {:.0} ms", report.store_1kib_ms, report.read_1kib_ms);
         println!("4 KiB range read, complete answer: {:.1} ms", report.range_4kib_ms);
+        if let Some(encrypted) = &report.encrypted {
+            println!(
+                "encrypted (age): store {:.1} MB/s ({:.2}x), read {:.1} MB/s ({:.2}x), 4 KiB range {:.1} ms",
+                encrypted.store_mb_s,
+                encrypted.store_ratio,
+                encrypted.read_mb_s,
+                encrypted.read_ratio,
+                encrypted.range_4kib_ms
+            );
+        }
     }
     Ok(())
+}
+
+/// Stores and reads `args.size` bytes sealed with age, `args.runs` times; answers the store
+/// (encrypt, then to certified), read (then decrypt) and 4 KiB range read times.
+fn encrypted_pass(
+    runtime: &tokio::runtime::Runtime,
+    client: Client,
+    args: &ClusterArgs,
+) -> anyhow::Result<(Vec<f64>, Vec<f64>, Vec<f64>)> {
+    let identity = age::x25519::Identity::generate();
+    let crypto = Crypto::new(Some(identity.to_public()), vec![identity]);
+    let client = client.with_crypto(crypto.clone());
+    let size = usize::try_from(args.size).context("the size does not fit in memory")?;
+    let (mut stores, mut reads, mut ranges) = (Vec::new(), Vec::new(), Vec::new());
+    for run in 0..args.runs {
+        let mut blob = pseudo_random(size);
+        tag(&mut blob, run + 2000);
+        let started = Instant::now();
+        let sealed = crypto.seal(&blob)?;
+        let stored = runtime.block_on(client.store_blob(sealed, &StoreOptions::default()))?;
+        stores.push(started.elapsed().as_secs_f64());
+        let late = runtime.block_on(client.finish_uploads(Duration::from_secs(120)));
+        anyhow::ensure!(late.is_empty(), "uploads failed: {late:?}");
+        let started = Instant::now();
+        let read = runtime.block_on(client.read_blob(&stored.blob_id))?;
+        let opened = crypto.open(&stored.blob_id, read.data)?;
+        reads.push(started.elapsed().as_secs_f64());
+        anyhow::ensure!(opened == blob, "the encrypted blob read back differs");
+        for probe in 0..5u64 {
+            let start = (args.size / 7 * (probe + 1)).min(args.size.saturating_sub(4096));
+            let range = start..(start + 4096).min(args.size);
+            let started = Instant::now();
+            let part = runtime.block_on(client.read_opened_range(&stored.blob_id, range.clone()))?;
+            ranges.push(started.elapsed().as_secs_f64() * 1e3);
+            let (from, to) = (usize::try_from(range.start)?, usize::try_from(range.end)?);
+            anyhow::ensure!(part.data == blob[from..to], "an encrypted range read differs");
+        }
+    }
+    Ok((stores, reads, ranges))
 }
 
 /// Makes each run's data distinct, so no run finds its blob already stored.

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use clap::Args;
-use morsa_client::{Client, ClientConfig, StoreOptions, StoredHow};
+use morsa_client::{Client, ClientConfig, Crypto, StoreOptions, StoredHow};
 use redstuff::BlobId;
 use serde_json::json;
 
@@ -24,16 +24,60 @@ pub struct ConfigArg {
     pub json: bool,
 }
 
+/// What a command needs of the keyring.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keys {
+    /// Nothing: blobs are handled as stored.
+    None,
+    /// Encrypt what is stored (`Some(true)`), do not (`Some(false)`), or as the configuration
+    /// says (`None`).
+    Store(Option<bool>),
+    /// Open what is read, if there is a keyring (its passphrase is asked for).
+    Read,
+}
+
 impl ConfigArg {
     /// Loads the configuration and connects.
     pub async fn connect(&self) -> anyhow::Result<Client> {
+        self.connect_with(Keys::None).await
+    }
+
+    /// Loads the configuration, sets up the keys `keys` asks for, and connects.
+    pub async fn connect_with(&self, keys: Keys) -> anyhow::Result<Client> {
         let path = ClientConfig::locate(self.config.as_deref())?;
         let config = ClientConfig::load(&path)?;
+        let crypto = crypto(&config, keys)?;
         let (_, created) = morsa_client::load_or_create_account_key(&config.account_key_file)?;
         if created {
             eprintln!("created a new account key in {}", config.account_key_file.display());
         }
-        Ok(Client::connect(&config).await?)
+        Ok(Client::connect(&config).await?.with_crypto(crypto))
+    }
+}
+
+/// The keys `keys` asks for under `config`.
+fn crypto(config: &ClientConfig, keys: Keys) -> anyhow::Result<Crypto> {
+    match keys {
+        Keys::None => Ok(Crypto::default()),
+        Keys::Store(explicit) => {
+            if !explicit.unwrap_or(config.encrypt) {
+                return Ok(Crypto::default());
+            }
+            let keyring = crate::key::keyring_of(config)?;
+            let public = morsa_keys::read_public(&keyring).context(
+                "encryption is on (--encrypt or encrypt = true in the client configuration) but the keyring \
+                 cannot be read",
+            )?;
+            Ok(Crypto::for_storing(&public)?)
+        }
+        Keys::Read => {
+            let keyring = crate::key::keyring_of(config)?;
+            if !keyring.exists() {
+                return Ok(Crypto::default());
+            }
+            let unlocked = morsa_keys::Keyring::unlock(&keyring, &crate::key::keyring_passphrase()?)?;
+            Ok(Crypto::from_keyring(&unlocked))
+        }
     }
 }
 
@@ -57,6 +101,13 @@ pub struct StoreArgs {
     /// print a table; a file that fails is reported and the others are still stored.
     #[arg(long, short = 'r')]
     pub recursive: bool,
+    /// Encrypt with the keyring's age recipient (the default when the client configuration
+    /// says encrypt = true, as `morsa key init` sets).
+    #[arg(long, conflicts_with = "no_encrypt")]
+    pub encrypt: bool,
+    /// Store the files as they are, even if the configuration says encrypt = true.
+    #[arg(long)]
+    pub no_encrypt: bool,
     #[command(flatten)]
     pub common: ConfigArg,
 }
@@ -73,6 +124,9 @@ pub struct ReadArgs {
     /// Only bytes START up to (not including) END, e.g. `--range 0-4096`.
     #[arg(long, value_name = "START-END", value_parser = parse_range)]
     pub range: Option<std::ops::Range<u64>>,
+    /// Write the blob's stored bytes as they are: not decrypted, a manifest not followed.
+    #[arg(long)]
+    pub raw: bool,
     #[command(flatten)]
     pub common: ConfigArg,
 }
@@ -135,7 +189,12 @@ pub fn store(args: &StoreArgs) -> anyhow::Result<()> {
     let files = files_to_store(&args.files, args.recursive)?;
     runtime()?.block_on(async {
         let bar = Bar::new(args.common.json);
-        let client = args.common.connect().await?.with_progress(bar.sink());
+        let encrypt = match (args.encrypt, args.no_encrypt) {
+            (true, _) => Some(true),
+            (_, true) => Some(false),
+            _ => None,
+        };
+        let client = args.common.connect_with(Keys::Store(encrypt)).await?.with_progress(bar.sink());
         let options = StoreOptions { epochs: args.epochs, permanent: args.permanent, force: args.force };
         let mut results = Vec::new();
         let mut failed = 0;
@@ -276,13 +335,26 @@ pub fn read(args: &ReadArgs) -> anyhow::Result<()> {
     runtime()?.block_on(async {
         // The bar is on stderr, so it may be drawn while the data goes to stdout.
         let bar = Bar::new(args.common.json);
-        let client = args.common.connect().await?.with_progress(bar.sink());
+        let keys = if args.raw { Keys::None } else { Keys::Read };
+        let client = args.common.connect_with(keys).await?.with_progress(bar.sink());
         let started = Instant::now();
         // Caught from before the temporary file exists: an interrupted read removes it.
         let interrupted = interrupted()?;
         let mut output = Output::open(args.out.as_deref())?;
         let reading = async {
             anyhow::Ok(match &args.range {
+                _ if args.raw => {
+                    let read = match &args.range {
+                        Some(range) => client.read_blob_range(&args.blob_id, range.clone()).await?,
+                        None => client.read_blob(&args.blob_id).await?,
+                    };
+                    output.write(&read.data)?;
+                    morsa_client::manifest::ReadSummary {
+                        size: u64::try_from(read.data.len())?,
+                        bad_slivers: read.bad_slivers,
+                        failures: read.failures,
+                    }
+                }
                 Some(range) => {
                     let read = client.read_file_range(&args.blob_id, range.clone()).await?;
                     output.write(&read.data)?;

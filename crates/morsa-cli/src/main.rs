@@ -4,6 +4,7 @@ mod blob_id;
 mod blobs;
 mod cluster;
 mod coord;
+mod key;
 mod node;
 mod progress;
 mod quickstart;
@@ -46,6 +47,9 @@ enum Command {
     Info(blobs::ConfigArg),
     /// The health of every storage node.
     Health(blobs::ConfigArg),
+    /// The encryption keyring and its SLIP-39 shares.
+    #[command(subcommand)]
+    Key(key::KeyCommand),
     /// Print the blob ID and sizes of a file, as `walrus blob-id` does.
     BlobId(blob_id::BlobIdArgs),
     /// Measure throughput.
@@ -84,6 +88,7 @@ fn main() -> ExitCode {
         Command::Extend(args) => blobs::extend(args),
         Command::Info(args) => system::info(args),
         Command::Health(args) => system::health(args),
+        Command::Key(command) => key::run(command),
         Command::BlobId(args) => blob_id::run(args),
         Command::Bench(command) => {
             morsa_plumbing::telemetry::init_logging("warn");

@@ -38,6 +38,13 @@ pub struct ClientConfig {
     /// Requests in flight to one storage node at a time.
     #[serde(default = "default_per_node_requests")]
     pub max_requests_per_node: usize,
+    /// Encrypt stored files with the keyring's age recipient (`morsa key init` sets it).
+    #[serde(default)]
+    pub encrypt: bool,
+    /// The keyring file (relative paths are relative to the configuration file; default:
+    /// `$MORSA_KEYRING`, else `~/.config/morsa/keyring.json`).
+    #[serde(default)]
+    pub keyring_file: Option<PathBuf>,
 }
 
 fn default_chunk_size() -> u64 {
@@ -56,6 +63,8 @@ impl ClientConfig {
             account_key_file: account_key_file.into(),
             chunk_size: DEFAULT_CHUNK_SIZE,
             max_requests_per_node: default_per_node_requests(),
+            encrypt: false,
+            keyring_file: None,
         }
     }
 
@@ -101,7 +110,9 @@ impl ClientConfig {
         if config.max_requests_per_node == 0 {
             return Err(invalid("max_requests_per_node must be at least 1"));
         }
-        config.account_key_file = path.parent().unwrap_or(Path::new(".")).join(&config.account_key_file);
+        let dir = path.parent().unwrap_or(Path::new("."));
+        config.account_key_file = dir.join(&config.account_key_file);
+        config.keyring_file = config.keyring_file.map(|keyring| dir.join(keyring));
         Ok(config)
     }
 }

@@ -161,6 +161,9 @@ pub enum Error {
         /// What the client was doing.
         during: &'static str,
     },
+    /// Encrypting or decrypting failed, or a blob is encrypted to a key not at hand.
+    #[error(transparent)]
+    Crypt(#[from] crate::crypt::CryptError),
     /// The blob's lifetime or ownership does not allow the operation; the message says what
     /// to do instead.
     #[error("{0}")]

@@ -25,6 +25,7 @@
 //! ```
 
 mod config;
+pub mod crypt;
 mod error;
 pub mod manifest;
 mod nodes;
@@ -45,6 +46,7 @@ use redstuff::EncodingConfig;
 pub use config::{
     CONFIG_ENV, ClientConfig, DEFAULT_CHUNK_SIZE, load_or_create_account_key, write_account_key,
 };
+pub use crypt::{CryptError, Crypto};
 pub use error::{Error, NodeFailure};
 pub use ops::NodeReport;
 pub use progress::{Progress, ProgressSink};
@@ -70,6 +72,8 @@ pub struct Client {
     chunk_size: u64,
     max_requests_per_node: usize,
     progress: ProgressSink,
+    /// What files are encrypted to when stored and opened with when read.
+    crypto: Arc<crypt::Crypto>,
     /// Uploads that go on after their blobs were certified.
     background: std::sync::Mutex<Vec<store::Background>>,
     /// Nodes whose background uploads failed, until `finish_uploads` reports them.
@@ -118,6 +122,7 @@ impl Client {
             chunk_size: DEFAULT_CHUNK_SIZE,
             max_requests_per_node: 64,
             progress: progress::ignore(),
+            crypto: Arc::new(crypt::Crypto::default()),
             background: std::sync::Mutex::new(Vec::new()),
             late_failures: std::sync::Mutex::new(Vec::new()),
         })
@@ -126,6 +131,13 @@ impl Client {
     /// Sends progress events to `sink`.
     pub fn with_progress(mut self, sink: ProgressSink) -> Self {
         self.progress = sink;
+        self
+    }
+
+    /// Encrypts the files it stores and opens the files it reads with `crypto` (see
+    /// [`crypt`]); without it files are stored as they are and encrypted blobs cannot be read.
+    pub fn with_crypto(mut self, crypto: Crypto) -> Self {
+        self.crypto = Arc::new(crypto);
         self
     }
 
@@ -150,9 +162,10 @@ impl Client {
         &self.coord
     }
 
-    /// The largest piece a file is stored in: the chunk size, capped by the largest blob.
+    /// The largest piece of a file stored in one blob: the chunk size, capped by the largest
+    /// blob (less what encryption adds, when the client encrypts).
     pub fn effective_chunk_size(&self) -> u64 {
-        self.chunk_size.min(self.encoding.max_blob_size())
+        self.chunk_size.min(self.crypto.plaintext_limit(self.encoding.max_blob_size())).max(1)
     }
 
     fn nodes(&self) -> Arc<NodeSet> {

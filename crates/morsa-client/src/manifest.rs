@@ -1,6 +1,9 @@
 //! Files larger than one chunk: stored as chunk blobs plus a small manifest blob naming them,
 //! read back as one file.
 //!
+//! When the client encrypts ([`crate::crypt`]), each chunk blob and the manifest blob are
+//! each one age file; the manifest's sizes are those of the plaintext.
+//!
 //! A manifest blob is the bytes [`MAGIC`] followed by a JSON [`Manifest`]. A file that is
 //! stored whole is never one that starts with [`MAGIC`] (such a file is stored as a
 //! one-chunk manifest instead), so a blob stored by Morsa that starts with [`MAGIC`] is always
@@ -13,8 +16,6 @@ use std::path::Path;
 
 use redstuff::BlobId;
 use serde::{Deserialize, Serialize};
-
-use std::sync::Arc;
 
 use crate::read::ReadLog;
 use crate::{Client, Error, Progress, ReadOutcome, StoreOptions, StoreOutcome, StoredHow};
@@ -117,7 +118,7 @@ impl Client {
             file.seek(SeekFrom::Start(0)).map_err(Error::io(path))?;
             let mut data = Vec::with_capacity(morsa_core::convert::capacity_hint(size));
             file.read_to_end(&mut data).map_err(Error::io(path))?;
-            let outcome = self.store_blob(data, options).await?;
+            let outcome = self.store_blob(self.sealed(data).await?, options).await?;
             return Ok(FileOutcome { blob_id: outcome.blob_id, size, blobs: vec![outcome] });
         }
         file.seek(SeekFrom::Start(0)).map_err(Error::io(path))?;
@@ -137,13 +138,14 @@ impl Client {
                     ),
                 });
             }
-            let outcome = self.store_blob(data, options).await?;
-            chunks.push(Chunk { blob_id: outcome.blob_id, size: outcome.size });
+            let outcome = self.store_blob(self.sealed(data).await?, options).await?;
+            // The chunk's size in the file, not in its blob (sealing adds a header and tags).
+            chunks.push(Chunk { blob_id: outcome.blob_id, size: length });
             blobs.push(outcome);
             self.report(Progress::ChunkDone { index, count });
         }
         let manifest = Manifest { size, chunks };
-        let outcome = self.store_blob(manifest.to_bytes(), options).await?;
+        let outcome = self.store_blob(self.sealed(manifest.to_bytes()).await?, options).await?;
         let blob_id = outcome.blob_id;
         blobs.push(outcome);
         Ok(FileOutcome { blob_id, size, blobs })
@@ -152,7 +154,8 @@ impl Client {
     /// Reads what was stored as `blob_id` by [`Client::store_file`] (or any blob) into
     /// `out`; a manifest's chunks are read one after the other. Answers the file's size.
     pub async fn read_file(&self, blob_id: &BlobId, out: &mut dyn Write) -> Result<ReadSummary, Error> {
-        let first = self.read_blob(blob_id).await?;
+        let mut first = self.read_blob(blob_id).await?;
+        first.data = self.opened(blob_id, first.data).await?;
         let mut summary = ReadSummary::default();
         summary.absorb(&first);
         if !first.data.starts_with(MAGIC)
@@ -172,7 +175,8 @@ impl Client {
         drop(first);
         let count = manifest.chunks.len();
         for (index, chunk) in manifest.chunks.iter().enumerate() {
-            let read = self.read_blob(&chunk.blob_id).await?;
+            let mut read = self.read_blob(&chunk.blob_id).await?;
+            read.data = self.opened(&chunk.blob_id, read.data).await?;
             if u64::try_from(read.data.len()).ok() != Some(chunk.size) {
                 return Err(Error::Manifest {
                     blob_id: *blob_id,
@@ -197,22 +201,20 @@ impl Client {
         let nodes = self.refresh_nodes().await?;
         let mut log = ReadLog::default();
         let metadata = self.verified_metadata(&nodes, blob_id, &mut log).await?;
+        // An age file's header is read once and serves every range of it.
+        let view = self.view(&nodes, metadata, &mut log).await?;
         let tag = morsa_core::convert::saturating_u64(MAGIC.len());
-        let size = metadata.unencoded_length();
+        let size = view.len();
         let head = match size >= tag && size <= MAX_MANIFEST_BYTES {
-            true => self.range_with_metadata(&nodes, &metadata, 0..tag, &mut log).await?,
+            true => self.view_range(&nodes, &view, 0..tag, &mut log).await?,
             false => Vec::new(),
         };
         let manifest = match head == MAGIC {
-            true => Manifest::parse(
-                blob_id,
-                &self.read_with_metadata(&nodes, Arc::clone(&metadata), &mut log).await?,
-            )
-            .ok(),
+            true => Manifest::parse(blob_id, &self.view_range(&nodes, &view, 0..size, &mut log).await?).ok(),
             false => None,
         };
         let Some(manifest) = manifest else {
-            let data = self.range_with_metadata(&nodes, &metadata, range, &mut log).await?;
+            let data = self.view_range(&nodes, &view, range, &mut log).await?;
             return Ok(log.into_outcome(data));
         };
         if range.start > range.end || range.end > manifest.size {
@@ -220,7 +222,7 @@ impl Client {
         }
         let mut outcome = ReadOutcome { data: Vec::new(), bad_slivers: Vec::new(), failures: Vec::new() };
         for (chunk, part) in manifest.pieces(range) {
-            let read = self.read_blob_range(&chunk.blob_id, part).await?;
+            let read = self.read_opened_range(&chunk.blob_id, part).await?;
             outcome.data.extend(read.data);
             outcome.bad_slivers.extend(read.bad_slivers);
             outcome.failures.extend(read.failures);

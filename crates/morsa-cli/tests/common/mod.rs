@@ -1,6 +1,8 @@
 //! Real `morsa` processes for tests: started on loopback, killed when dropped.
 #![allow(dead_code, missing_docs, clippy::unwrap_used)]
 
+pub mod keys;
+
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};

@@ -1,0 +1,159 @@
+//! Encryption end to end on a local cluster of real processes: files stored encrypted are
+//! restored on a fresh machine (a new HOME) from three of five shares alone, whole and by
+//! range; no storage node holds a 64-byte run of the plaintext; and blobs interoperate both
+//! ways with the real `age` tool (installed by `.ci/install-tools`).
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::keys::{Machine, assert_fails};
+
+const NODES: usize = 4;
+const SHARDS: u16 = 10;
+
+/// Bytes of a plaintext piece looked for in the nodes' files: any 64-byte run of the
+/// plaintext contains one whole aligned piece of 32.
+const PIECE: usize = 32;
+
+fn data(len: usize, seed: u64) -> Vec<u8> {
+    morsa_cluster::sample::bytes(len, seed)
+}
+
+fn files_under(dir: &Path, found: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files_under(&path, found);
+        } else {
+            found.push(path);
+        }
+    }
+}
+
+/// Whether any file under `dir` holds a 64-byte run of `plaintext`.
+fn holds_plaintext(dir: &Path, plaintext: &[u8]) -> bool {
+    let pieces: HashSet<&[u8]> = plaintext.chunks_exact(PIECE).collect();
+    let mut files = Vec::new();
+    files_under(dir, &mut files);
+    files.iter().any(|file| {
+        let bytes = std::fs::read(file).unwrap_or_default();
+        bytes.windows(PIECE).any(|window| pieces.contains(window))
+    })
+}
+
+fn store(machine: &Machine, path: &Path, extra: &[&str]) -> String {
+    let mut args = vec!["store", path.to_str().unwrap(), "--json"];
+    args.extend_from_slice(extra);
+    let stored: serde_json::Value = serde_json::from_str(&machine.ok(&args)).unwrap();
+    stored[0]["blob_id"].as_str().unwrap().to_string()
+}
+
+fn read(machine: &Machine, blob_id: &str, extra: &[&str]) -> Vec<u8> {
+    let out = machine.home.join(format!("read-{}", extra.join("")));
+    let mut args = vec!["read", blob_id, "--out", out.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    machine.ok(&args);
+    std::fs::read(&out).unwrap()
+}
+
+fn age(args: &[&str]) -> Vec<u8> {
+    let output = Command::new("age")
+        .args(args)
+        .output()
+        .expect("the age tool runs (.ci/install-tools installs it: apt-get install age)");
+    assert!(output.status.success(), "age {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+    output.stdout
+}
+
+#[test]
+fn an_encrypted_file_is_restored_on_a_fresh_machine_from_three_shares_and_no_node_sees_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = common::local_cluster(dir.path(), NODES, SHARDS);
+    let config = cluster.client_config_path();
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str("chunk_size = 4194304\n");
+    std::fs::write(&config, text).unwrap();
+
+    let alice = Machine::new(&dir.path().join("alice"), &config);
+    alice.ok(&["key", "init"]);
+    assert!(std::fs::read_to_string(&config).unwrap().contains("encrypt = true"));
+    let shares: Vec<String> =
+        serde_json::from_str(&alice.ok(&["key", "split", "--shares", "5", "--threshold", "3", "--json"]))
+            .unwrap();
+
+    let original = data(10 << 20, 14);
+    let path = dir.path().join("backup.tar");
+    std::fs::write(&path, &original).unwrap();
+    let blob_id = store(&alice, &path, &[]);
+    assert_eq!(read(&alice, &blob_id, &[]), original);
+
+    // A fresh machine: no keyring, so the file cannot be read, and says what to do.
+    let fresh = Machine::new(&dir.path().join("fresh"), &config);
+    let out = fresh.home.join("none");
+    assert_fails(&fresh.run(&["read", &blob_id, "--out", out.to_str().unwrap()], ""), "morsa key recover");
+    let recovered =
+        fresh.run(&["key", "recover"], &[&shares[4], &shares[1], &shares[2]].map(String::as_str).join("\n"));
+    assert!(recovered.status.success(), "{}", String::from_utf8_lossy(&recovered.stderr));
+    assert_eq!(read(&fresh, &blob_id, &[]), original);
+    // A range across a chunk boundary and several 64 KiB segments, one inside a segment, one
+    // starting on a segment boundary, and the ends.
+    for (start, end) in [
+        (4_194_000usize, 4_400_123usize),
+        (70_000, 70_100),
+        (196_608, 196_708),
+        (0, 1),
+        ((10 << 20) - 5, 10 << 20),
+    ] {
+        let range = format!("{start}-{end}");
+        assert_eq!(read(&fresh, &blob_id, &["--range", &range]), original[start..end], "{range}");
+    }
+
+    // No node's files hold a 64-byte run of the plaintext; a plaintext store shows the
+    // check would see one.
+    let nodes = dir.path().join("cluster");
+    assert!(!holds_plaintext(&nodes, &original), "a node holds plaintext of the encrypted file");
+    let plain = data(1 << 20, 15);
+    let plain_path = dir.path().join("plain.bin");
+    std::fs::write(&plain_path, &plain).unwrap();
+    let plain_id = store(&alice, &plain_path, &["--no-encrypt"]);
+    assert!(holds_plaintext(&nodes, &plain), "the check finds a file stored without encryption");
+    assert_eq!(read(&fresh, &plain_id, &[]), plain);
+}
+
+#[test]
+fn blobs_interoperate_with_the_age_tool_both_ways_and_same_plaintext_gives_new_blob_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = common::local_cluster(dir.path(), NODES, SHARDS);
+    let config = cluster.client_config_path();
+    let alice = Machine::new(&dir.path().join("alice"), &config);
+    alice.ok(&["key", "init"]);
+    let identity = alice.home.join("identity.txt");
+    std::fs::write(&identity, alice.ok(&["key", "age-identity"])).unwrap();
+
+    // Morsa to age: the stored blob, read raw, opens with `age -d`.
+    let original = data(300_000, 21);
+    let path = dir.path().join("notes.bin");
+    std::fs::write(&path, &original).unwrap();
+    let blob_id = store(&alice, &path, &[]);
+    let raw = read(&alice, &blob_id, &["--raw"]);
+    assert!(raw.starts_with(b"age-encryption.org/v1\n"));
+    let raw_path = dir.path().join("raw.age");
+    std::fs::write(&raw_path, &raw).unwrap();
+    assert_eq!(age(&["-d", "-i", identity.to_str().unwrap(), raw_path.to_str().unwrap()]), original);
+
+    // Identical plaintext stored again: another blob.
+    assert_ne!(store(&alice, &path, &[]), blob_id);
+
+    // age to Morsa: a file age encrypted to Morsa's recipient, stored as it is, reads back
+    // decrypted.
+    let recipient = alice.ok(&["key", "age-recipient"]);
+    let sealed_path = dir.path().join("from-age.age");
+    age(&["-r", recipient.trim(), "-o", sealed_path.to_str().unwrap(), path.to_str().unwrap()]);
+    let sealed_id = store(&alice, &sealed_path, &["--no-encrypt"]);
+    assert_eq!(read(&alice, &sealed_id, &[]), original);
+    assert_eq!(read(&alice, &sealed_id, &["--range", "65530-65545"]), original[65530..65545]);
+}

@@ -1,0 +1,244 @@
+//! Encryption of stored data with age, before it is encoded: each blob a file is stored in
+//! (its single blob, or each chunk and the manifest) is one complete age file encrypted to
+//! the keyring's current X25519 recipient, so any blob read raw opens with `age -d -i
+//! IDENTITY`. Reads open blobs that are age files with the keyring's identities (every
+//! generation) and return other blobs as they are; a range read fetches and opens only the
+//! 64 KiB segments that cover the range ([`segments`]).
+//!
+//! Every encryption draws a fresh file key, so the same plaintext stored twice gives two
+//! different blob IDs (no deduplication, and nobody can confirm that a known file is
+//! stored). Convergent encryption is not offered.
+
+pub mod segments;
+mod view;
+
+use std::io::{Read, Write};
+
+use age::stream::{StreamReader, StreamWriter};
+use age::x25519::{Identity, Recipient};
+use redstuff::BlobId;
+
+pub use segments::AGE_MAGIC;
+
+/// Why a blob could not be sealed or opened.
+#[derive(Debug, thiserror::Error)]
+pub enum CryptError {
+    /// The blob is an age file and no identity was given to open it.
+    #[error(
+        "blob {0} is encrypted (age) and this machine has no keyring to open it: rebuild the keyring from \
+         shares with `morsa key recover`, or write the encrypted bytes with `morsa read --raw`"
+    )]
+    NoKey(BlobId),
+    /// None of the identities opens the blob.
+    #[error(
+        "blob {blob_id} is encrypted (age) to a key this keyring does not hold (tried its {tried} \
+         generation(s)); a keyring recovered from shares may need `--generations`; `morsa read --raw` \
+         writes the encrypted bytes"
+    )]
+    NotOurs {
+        /// The blob.
+        blob_id: BlobId,
+        /// Identities tried.
+        tried: usize,
+    },
+    /// The age file is damaged or was altered.
+    #[error("blob {blob_id} does not decrypt: {reason}")]
+    Damaged {
+        /// The blob.
+        blob_id: BlobId,
+        /// What failed.
+        reason: String,
+    },
+    /// Encrypting failed.
+    #[error("encrypting: {0}")]
+    Seal(String),
+}
+
+/// The keys a client encrypts to and decrypts with.
+#[derive(Clone, Default)]
+pub struct Crypto {
+    recipient: Option<Recipient>,
+    identities: Vec<Identity>,
+}
+
+impl std::fmt::Debug for Crypto {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Crypto")
+            .field("recipient", &self.recipient.as_ref().map(ToString::to_string))
+            .field("identities", &self.identities.len())
+            .finish()
+    }
+}
+
+impl Crypto {
+    /// Encrypts what is stored to `recipient` (`None`: stores plaintext) and opens what is
+    /// read with `identities` (tried in order).
+    pub fn new(recipient: Option<Recipient>, identities: Vec<Identity>) -> Self {
+        Self { recipient, identities }
+    }
+
+    /// Encrypts to `keyring`'s current generation and opens with all its generations.
+    pub fn from_keyring(keyring: &morsa_keys::Keyring) -> Self {
+        Self::new(Some(keyring.identity().to_public()), keyring.identities())
+    }
+
+    /// Encrypts to the current generation of a keyring's public part (storing needs no
+    /// passphrase); opens nothing.
+    pub fn for_storing(public: &morsa_keys::PublicKeyring) -> Result<Self, CryptError> {
+        Ok(Self::new(Some(public.recipient().map_err(CryptError::Seal)?), Vec::new()))
+    }
+
+    /// Whether stored data is encrypted.
+    pub fn seals(&self) -> bool {
+        self.recipient.is_some()
+    }
+
+    /// A writer that encrypts what is written into `output` as one age file (a plaintext
+    /// pass-through writer is not offered: callers that do not seal write directly). Call
+    /// `finish` on it at the end.
+    pub fn sealer<W: Write>(&self, output: W) -> Result<StreamWriter<W>, CryptError> {
+        let recipient = self.recipient.as_ref().ok_or_else(|| CryptError::Seal("no recipient".into()))?;
+        age::Encryptor::with_recipients(std::iter::once(recipient as &dyn age::Recipient))
+            .map_err(|error| CryptError::Seal(error.to_string()))?
+            .wrap_output(output)
+            .map_err(|error| CryptError::Seal(error.to_string()))
+    }
+
+    /// `plaintext` as one age file.
+    pub fn seal(&self, plaintext: &[u8]) -> Result<Vec<u8>, CryptError> {
+        let overhead =
+            usize::try_from(segments::payload_overhead(u64::try_from(plaintext.len()).unwrap_or(0)))
+                .unwrap_or(0);
+        let mut sealed = Vec::with_capacity(plaintext.len() + overhead + 256);
+        let mut writer = self.sealer(&mut sealed)?;
+        writer.write_all(plaintext).map_err(|error| CryptError::Seal(error.to_string()))?;
+        writer.finish().map_err(|error| CryptError::Seal(error.to_string()))?;
+        Ok(sealed)
+    }
+
+    /// A reader of the plaintext of the age file `input` (blob `blob_id`, named in errors).
+    pub fn opener<R: Read>(&self, blob_id: &BlobId, input: R) -> Result<StreamReader<R>, CryptError> {
+        if self.identities.is_empty() {
+            return Err(CryptError::NoKey(*blob_id));
+        }
+        let damaged =
+            |error: age::DecryptError| CryptError::Damaged { blob_id: *blob_id, reason: error.to_string() };
+        let decryptor = age::Decryptor::new(input).map_err(damaged)?;
+        decryptor.decrypt(self.identities.iter().map(|identity| identity as &dyn age::Identity)).map_err(
+            |error| match error {
+                age::DecryptError::NoMatchingKeys => {
+                    CryptError::NotOurs { blob_id: *blob_id, tried: self.identities.len() }
+                }
+                other => damaged(other),
+            },
+        )
+    }
+
+    /// The plaintext of blob `blob_id` if its bytes are an age file, else the bytes as they are.
+    pub fn open(&self, blob_id: &BlobId, bytes: Vec<u8>) -> Result<Vec<u8>, CryptError> {
+        if !bytes.starts_with(AGE_MAGIC) {
+            return Ok(bytes);
+        }
+        let mut plaintext = Vec::with_capacity(bytes.len());
+        self.opener(blob_id, bytes.as_slice())?
+            .read_to_end(&mut plaintext)
+            .map_err(|error| CryptError::Damaged { blob_id: *blob_id, reason: error.to_string() })?;
+        Ok(plaintext)
+    }
+
+    /// The most plaintext that seals into at most `limit` bytes (a chunk of a file must fit
+    /// one blob once sealed).
+    pub fn plaintext_limit(&self, limit: u64) -> u64 {
+        match self.seals() {
+            // The header to one X25519 recipient is about 200 bytes: 1 KiB is ample.
+            true => limit.saturating_sub(1024).saturating_sub(segments::payload_overhead(limit)),
+            false => limit,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys() -> (Crypto, Identity) {
+        let identity = Identity::generate();
+        (Crypto::new(Some(identity.to_public()), vec![Identity::generate(), identity.clone()]), identity)
+    }
+
+    #[test]
+    fn sealed_bytes_open_with_any_identity_given_and_others_pass_through() {
+        let (crypto, _) = keys();
+        let id = BlobId::from_root(1, &[1; 32]);
+        for len in [0, 1, 65_536, 65_537, 200_000] {
+            let plaintext = vec![7u8; len];
+            let sealed = crypto.seal(&plaintext).unwrap();
+            assert!(sealed.starts_with(AGE_MAGIC));
+            assert_eq!(crypto.open(&id, sealed.clone()).unwrap(), plaintext, "{len}");
+            let stranger = Crypto::new(None, vec![Identity::generate()]);
+            assert!(matches!(stranger.open(&id, sealed.clone()), Err(CryptError::NotOurs { .. })));
+            assert!(matches!(Crypto::default().open(&id, sealed), Err(CryptError::NoKey(_))));
+        }
+        assert_eq!(Crypto::default().open(&id, b"plain".to_vec()).unwrap(), b"plain");
+    }
+
+    #[test]
+    fn sealing_twice_gives_different_bytes_and_a_flipped_byte_is_refused() {
+        let (crypto, _) = keys();
+        let id = BlobId::from_root(1, &[1; 32]);
+        let once = crypto.seal(b"same").unwrap();
+        assert_ne!(once, crypto.seal(b"same").unwrap());
+        let mut altered = once;
+        let last = altered.len() - 1;
+        altered[last] ^= 1;
+        assert!(matches!(crypto.open(&id, altered), Err(CryptError::Damaged { .. })));
+    }
+
+    #[test]
+    fn a_range_opens_from_the_header_and_the_segments_covering_it_alone() {
+        use std::io::{Seek, SeekFrom};
+        let (crypto, _) = keys();
+        let id = BlobId::from_root(1, &[1; 32]);
+        let plaintext: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+        let sealed = crypto.seal(&plaintext).unwrap();
+        let sealed_len = u64::try_from(sealed.len()).unwrap();
+        let start = segments::payload_start(&sealed[..4096]).unwrap().unwrap();
+        assert_eq!(segments::payload_start(&sealed[..40]).unwrap(), None);
+        assert_eq!(segments::plaintext_len(sealed_len, start).unwrap(), 300_000);
+        for (from, to) in [
+            (0u64, 1u64),
+            (65_535, 65_537),
+            (131_072, 196_608),
+            (262_144, 262_145),
+            (299_990, 300_000),
+            (5, 299_999),
+        ] {
+            let mut pieces = vec![(0, sealed[..usize::try_from(start).unwrap()].to_vec())];
+            for piece in segments::sealed_pieces(start, sealed_len, &(from..to)) {
+                let bytes = sealed
+                    [usize::try_from(piece.start).unwrap()..usize::try_from(piece.end).unwrap()]
+                    .to_vec();
+                pieces.push((piece.start, bytes));
+            }
+            let file = segments::Sparse::new(sealed_len, pieces);
+            let mut reader = crypto.opener(&id, file).unwrap();
+            reader.seek(SeekFrom::Start(from)).unwrap();
+            let mut out = vec![0u8; usize::try_from(to - from).unwrap()];
+            reader.read_exact(&mut out).unwrap();
+            assert_eq!(
+                out,
+                plaintext[usize::try_from(from).unwrap()..usize::try_from(to).unwrap()],
+                "{from}..{to}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_chunk_at_the_plaintext_limit_fits_its_blob_once_sealed() {
+        let (crypto, _) = keys();
+        for limit in [300_000u64, 1 << 20] {
+            let plaintext = vec![1u8; usize::try_from(crypto.plaintext_limit(limit)).unwrap()];
+            assert!(u64::try_from(crypto.seal(&plaintext).unwrap().len()).unwrap() <= limit);
+        }
+    }
+}
