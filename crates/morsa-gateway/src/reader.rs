@@ -30,6 +30,9 @@ pub struct Piece {
 pub fn pieces(chunks: &[ChunkRef], range: Range<u64>) -> Vec<Piece> {
     let mut start = 0;
     let mut pieces = Vec::new();
+    if range.is_empty() {
+        return pieces;
+    }
     for chunk in chunks {
         let end = start + chunk.size;
         if range.start < end && start < range.end {
