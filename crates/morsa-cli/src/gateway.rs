@@ -70,7 +70,10 @@ pub struct DeleteArgs {
 fn open(config: &ConfigArgs) -> anyhow::Result<Db> {
     let config = GatewayConfig::load(&config.config)?;
     Db::open(&config.database_path()).with_context(|| {
-        format!("cannot open the gateway's database (is the gateway running? stop it first): {}", config.database_path().display())
+        format!(
+            "cannot open the gateway's database (is the gateway running? stop it first): {}",
+            config.database_path().display()
+        )
     })
 }
 

@@ -110,9 +110,15 @@ fn aws_cli_uploads_in_parts_reads_ranges_and_bad_credentials_are_refused() {
     s3.aws(&["s3", "cp", "s3://backups/dir/big.bin", back.to_str().unwrap(), "--only-show-errors"]);
     assert!(std::fs::read(&back).unwrap() == original, "the object came back different");
 
-    let head: serde_json::Value =
-        serde_json::from_str(&s3.aws(&["s3api", "head-object", "--bucket", "backups", "--key", "dir/big.bin"]))
-            .unwrap();
+    let head: serde_json::Value = serde_json::from_str(&s3.aws(&[
+        "s3api",
+        "head-object",
+        "--bucket",
+        "backups",
+        "--key",
+        "dir/big.bin",
+    ]))
+    .unwrap();
     assert_eq!(head["ContentLength"], original.len());
     let etag = head["ETag"].as_str().unwrap();
     assert!(etag.ends_with("-3\""), "a three-part upload's ETag: {etag}");
@@ -142,7 +148,10 @@ fn aws_cli_uploads_in_parts_reads_ranges_and_bad_credentials_are_refused() {
         &[("AWS_SECRET_ACCESS_KEY", "not-the-secret-0000000000000000000000000")],
     );
     assert!(!wrong_secret.status.success());
-    assert!(String::from_utf8_lossy(&wrong_secret.stderr).contains("SignatureDoesNotMatch"), "{wrong_secret:?}");
+    assert!(
+        String::from_utf8_lossy(&wrong_secret.stderr).contains("SignatureDoesNotMatch"),
+        "{wrong_secret:?}"
+    );
     let unknown = s3.run(
         "aws",
         &["s3", "cp", small.to_str().unwrap(), "s3://backups/unknown-key"],
@@ -182,7 +191,8 @@ fn restic_backs_up_checks_and_restores_a_tree_byte_for_byte() {
     for index in 0..200u64 {
         let sub = if index % 3 == 0 { "small/deeper" } else { "small" };
         let len = usize::try_from(index * 97 % 5000).unwrap();
-        std::fs::write(tree.join(sub).join(format!("f{index}")), morsa_cluster::sample::bytes(len, index)).unwrap();
+        std::fs::write(tree.join(sub).join(format!("f{index}")), morsa_cluster::sample::bytes(len, index))
+            .unwrap();
     }
     std::fs::write(tree.join("large.bin"), morsa_cluster::sample::bytes(6 << 20, 99)).unwrap();
     let repository = format!("s3:{}/restic", s3.env["AWS_ENDPOINT_URL"]);
@@ -193,7 +203,11 @@ fn restic_backs_up_checks_and_restores_a_tree_byte_for_byte() {
     s3.ok("restic", &["backup", "--quiet", &cache_arg, tree.to_str().unwrap()], &env);
     s3.ok("restic", &["check", "--read-data", &cache_arg], &env);
     let target = dir.path().join("restored");
-    s3.ok("restic", &["restore", "latest", "--quiet", &cache_arg, "--target", target.to_str().unwrap()], &env);
+    s3.ok(
+        "restic",
+        &["restore", "latest", "--quiet", &cache_arg, "--target", target.to_str().unwrap()],
+        &env,
+    );
     let restored = target.join(tree.strip_prefix("/").unwrap());
     let diff = Command::new("diff").arg("-r").arg(&tree).arg(&restored).output().unwrap();
     assert!(diff.status.success(), "the restored tree differs: {}", String::from_utf8_lossy(&diff.stdout));

@@ -109,7 +109,8 @@ const INITIAL_PIECE_CAPACITY: usize = 8 << 20;
 
 impl<R: Read + Send + 'static> Pieces<R> {
     async fn next(&mut self) -> Result<Piece, Error> {
-        let mut reader = self.reader.take().ok_or_else(|| Error::Internal("a source read twice at once".into()))?;
+        let mut reader =
+            self.reader.take().ok_or_else(|| Error::Internal("a source read twice at once".into()))?;
         let (ahead, limit) = (self.next.take(), self.chunk_size);
         let (reader, read) = tokio::task::spawn_blocking(move || {
             let read = read_piece(&mut reader, ahead, limit);
@@ -125,7 +126,11 @@ impl<R: Read + Send + 'static> Pieces<R> {
 }
 
 /// Reads up to `limit` bytes (starting with `ahead`), then one more byte if there is one.
-fn read_piece(reader: &mut impl Read, ahead: Option<u8>, limit: usize) -> std::io::Result<(Vec<u8>, Option<u8>)> {
+fn read_piece(
+    reader: &mut impl Read,
+    ahead: Option<u8>,
+    limit: usize,
+) -> std::io::Result<(Vec<u8>, Option<u8>)> {
     let mut data = Vec::with_capacity(limit.min(INITIAL_PIECE_CAPACITY));
     data.extend(ahead);
     let rest = u64::try_from(limit.saturating_sub(data.len())).unwrap_or(u64::MAX);

@@ -244,8 +244,13 @@ impl Cluster {
             return Ok(());
         }
         // The gateway first: it is a client of the nodes.
-        let mut problems: Vec<String> =
-            self.gateway.as_mut().and_then(|(process, _)| process.terminate(STOP_TIMEOUT)).and_then(Result::err).into_iter().collect();
+        let mut problems: Vec<String> = self
+            .gateway
+            .as_mut()
+            .and_then(|(process, _)| process.terminate(STOP_TIMEOUT))
+            .and_then(Result::err)
+            .into_iter()
+            .collect();
         for process in &mut self.node_processes {
             if let Some(pid) = process.pid() {
                 pids::send(pid, pids::Signal::Term);

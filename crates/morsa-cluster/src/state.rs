@@ -111,7 +111,11 @@ impl ClusterState {
     /// order they are stopped.
     pub fn child_pids(&self) -> Vec<u32> {
         let gateway = self.gateway.as_ref().and_then(|gateway| gateway.pid);
-        gateway.into_iter().chain(self.nodes.iter().filter_map(|node| node.pid)).chain(self.coordinator.pid).collect()
+        gateway
+            .into_iter()
+            .chain(self.nodes.iter().filter_map(|node| node.pid))
+            .chain(self.coordinator.pid)
+            .collect()
     }
 }
 

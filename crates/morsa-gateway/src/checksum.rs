@@ -107,9 +107,13 @@ impl Declared {
         let md5 = match text("content-md5") {
             None => None,
             Some(value) => {
-                let bytes = BASE64.decode(value.trim()).ok().and_then(|bytes| <[u8; 16]>::try_from(bytes).ok());
+                let bytes =
+                    BASE64.decode(value.trim()).ok().and_then(|bytes| <[u8; 16]>::try_from(bytes).ok());
                 Some(bytes.ok_or_else(|| {
-                    S3Error::with_message(S3ErrorCode::InvalidDigest, "The Content-MD5 you specified is not valid.")
+                    S3Error::with_message(
+                        S3ErrorCode::InvalidDigest,
+                        "The Content-MD5 you specified is not valid.",
+                    )
                 })?)
             }
         };
@@ -118,7 +122,9 @@ impl Declared {
         });
         let mut checksum = given.next();
         if given.next().is_some() {
-            return Err(invalid("Expecting a single x-amz-checksum- header. Multiple checksum types are not allowed."));
+            return Err(invalid(
+                "Expecting a single x-amz-checksum- header. Multiple checksum types are not allowed.",
+            ));
         }
         if checksum.is_none()
             && let Some(trailer) = text("x-amz-trailer")
@@ -128,11 +134,13 @@ impl Declared {
             checksum = Some((algorithm, None));
         }
         if checksum.is_none()
-            && let Some(name) = text("x-amz-sdk-checksum-algorithm").or_else(|| text("x-amz-checksum-algorithm"))
+            && let Some(name) =
+                text("x-amz-sdk-checksum-algorithm").or_else(|| text("x-amz-checksum-algorithm"))
         {
             // An algorithm without a value is one the client computes but did not send:
             // nothing to check, but the digest is kept for later reads.
-            let algorithm = Algorithm::parse(name).ok_or_else(|| invalid("Unsupported checksum algorithm."))?;
+            let algorithm =
+                Algorithm::parse(name).ok_or_else(|| invalid("Unsupported checksum algorithm."))?;
             checksum = Some((algorithm, None));
         }
         Ok(Declared { md5, checksum })
@@ -150,7 +158,11 @@ impl Declared {
     /// Checks the body's digests against what was declared, in the headers or in `trailers`
     /// (the body's trailer, read once the body is consumed); answers the verified checksum to
     /// keep.
-    pub fn verify(&self, digests: &Digests, trailers: Option<&HeaderMap>) -> Result<Option<StoredChecksum>, S3Error> {
+    pub fn verify(
+        &self,
+        digests: &Digests,
+        trailers: Option<&HeaderMap>,
+    ) -> Result<Option<StoredChecksum>, S3Error> {
         if let Some(md5) = self.md5
             && md5 != digests.md5
         {
@@ -253,7 +265,9 @@ mod tests {
             ("x-amz-checksum-sha256", "uU0nuZNNPgilLlLX2n2r+sSE7+N6U4DukIj3rOLvzek="),
         ] {
             let declared = Declared::from_headers(&headers(&[(name, value)])).unwrap();
-            declared.verify(&digests(&declared, body), None).unwrap_or_else(|error| panic!("{name}: {error:?}"));
+            declared
+                .verify(&digests(&declared, body), None)
+                .unwrap_or_else(|error| panic!("{name}: {error:?}"));
             let error = declared.verify(&digests(&declared, b"hello worle"), None).unwrap_err();
             assert_eq!(*error.code(), S3ErrorCode::BadDigest, "{name}");
         }
@@ -263,7 +277,8 @@ mod tests {
 
     #[test]
     fn a_trailing_checksum_is_checked_once_the_body_is_read() {
-        let declared = Declared::from_headers(&headers(&[("x-amz-trailer", "x-amz-checksum-crc32")])).unwrap();
+        let declared =
+            Declared::from_headers(&headers(&[("x-amz-trailer", "x-amz-checksum-crc32")])).unwrap();
         let trailers = |value: &str| headers(&[("x-amz-checksum-crc32", value)]);
         let sums = digests(&declared, b"hello world");
         let kept = declared.verify(&sums, Some(&trailers("DUoRhQ=="))).unwrap();

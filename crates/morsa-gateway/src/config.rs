@@ -106,11 +106,17 @@ mod tests {
         assert_eq!(config.client_config, dir.path().join("client.toml"));
         assert_eq!(config.chunk_size, DEFAULT_CHUNK_SIZE);
         assert_eq!(config.region, "us-east-1");
-        std::fs::write(&path, "listen = \"127.0.0.1:1\"\ndata_dir = \"d\"\nclient_config = \"c\"\nchunk_size = 0\n")
-            .unwrap();
+        std::fs::write(
+            &path,
+            "listen = \"127.0.0.1:1\"\ndata_dir = \"d\"\nclient_config = \"c\"\nchunk_size = 0\n",
+        )
+        .unwrap();
         assert!(GatewayConfig::load(&path).unwrap_err().to_string().contains("chunk_size"));
-        std::fs::write(&path, "listen = \"127.0.0.1:1\"\ndata_dir = \"d\"\nclient_config = \"c\"\ncolour = 1\n")
-            .unwrap();
+        std::fs::write(
+            &path,
+            "listen = \"127.0.0.1:1\"\ndata_dir = \"d\"\nclient_config = \"c\"\ncolour = 1\n",
+        )
+        .unwrap();
         assert!(GatewayConfig::load(&path).unwrap_err().to_string().contains("colour"));
     }
 }

@@ -32,9 +32,8 @@ impl Db {
     /// Opens (or creates) the database at `path`, creating its directory and tables.
     pub fn open(path: &Path) -> Result<Self, GatewayError> {
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|error| {
-                GatewayError::Config(format!("cannot create {}: {error}", dir.display()))
-            })?;
+            std::fs::create_dir_all(dir)
+                .map_err(|error| GatewayError::Config(format!("cannot create {}: {error}", dir.display())))?;
         }
         let db = Database::create(path).map_err(GatewayError::database("opening the database"))?;
         let db = Db { db };
@@ -73,8 +72,12 @@ pub(crate) fn encode<T: Serialize>(record: &T) -> Vec<u8> {
 }
 
 /// A stored record, or [`GatewayError::CorruptRecord`] naming `what`.
-pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8], what: impl FnOnce() -> String) -> Result<T, GatewayError> {
-    postcard::from_bytes(bytes).map_err(|error| GatewayError::CorruptRecord { what: what(), reason: error.to_string() })
+pub(crate) fn decode<T: DeserializeOwned>(
+    bytes: &[u8],
+    what: impl FnOnce() -> String,
+) -> Result<T, GatewayError> {
+    postcard::from_bytes(bytes)
+        .map_err(|error| GatewayError::CorruptRecord { what: what(), reason: error.to_string() })
 }
 
 /// Milliseconds since the Unix epoch, now.

@@ -57,10 +57,9 @@ impl Gateway {
 
     /// The name of the user who signed `req` (s3s has verified the signature).
     pub(crate) fn owner<T>(&self, req: &S3Request<T>) -> S3Result<String> {
-        let credentials = req
-            .credentials
-            .as_ref()
-            .ok_or_else(|| S3Error::with_message(S3ErrorCode::AccessDenied, "Every request must be signed."))?;
+        let credentials = req.credentials.as_ref().ok_or_else(|| {
+            S3Error::with_message(S3ErrorCode::AccessDenied, "Every request must be signed.")
+        })?;
         let user = self.db.user_by_key(&credentials.access_key).map_err(S3Error::from)?;
         user.map(|user| user.name).ok_or_else(|| S3Error::new(S3ErrorCode::InvalidAccessKeyId))
     }

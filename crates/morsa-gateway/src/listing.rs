@@ -104,7 +104,10 @@ mod tests {
     }
 
     fn flat(pages: &[(Vec<String>, Vec<String>)]) -> (Vec<String>, Vec<String>) {
-        (pages.iter().flat_map(|page| page.0.clone()).collect(), pages.iter().flat_map(|page| page.1.clone()).collect())
+        (
+            pages.iter().flat_map(|page| page.0.clone()).collect(),
+            pages.iter().flat_map(|page| page.1.clone()).collect(),
+        )
     }
 
     #[test]
@@ -122,7 +125,10 @@ mod tests {
 
     #[test]
     fn a_prefix_narrows_and_without_a_delimiter_every_key_is_listed() {
-        assert_eq!(flat(&pages("b/", Some("/"), 1000)), (vec!["b/1".into(), "b/2".into()], vec!["b/c/".into()]));
+        assert_eq!(
+            flat(&pages("b/", Some("/"), 1000)),
+            (vec!["b/1".into(), "b/2".into()], vec!["b/c/".into()])
+        );
         let all: Vec<String> = KEYS.iter().map(ToString::to_string).collect();
         for size in 1..=8 {
             assert_eq!(flat(&pages("", None, size)).0, all, "pages of {size}");

@@ -165,14 +165,22 @@ impl Db {
     }
 
     /// Makes `record` the object `bucket`/`key` (replacing any), if `owner` owns the bucket.
-    pub fn put_object(&self, bucket: &str, key: &str, owner: &str, record: &ObjectRecord) -> Result<(), GatewayError> {
+    pub fn put_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        owner: &str,
+        record: &ObjectRecord,
+    ) -> Result<(), GatewayError> {
         const ACTION: &str = "writing an object";
         let transaction = self.write(ACTION)?;
         {
             let buckets = table!(transaction, BUCKETS, ACTION);
             check_owner(&buckets, bucket, owner, ACTION)?;
             let mut objects = table!(transaction, OBJECTS, ACTION);
-            objects.insert((bucket, key), encode(record).as_slice()).map_err(GatewayError::database(ACTION))?;
+            objects
+                .insert((bucket, key), encode(record).as_slice())
+                .map_err(GatewayError::database(ACTION))?;
         }
         transaction.commit().map_err(GatewayError::database(ACTION))
     }
@@ -256,7 +264,13 @@ impl Db {
     }
 
     /// The upload `id` of `bucket`/`key`, if `owner` owns the bucket.
-    pub fn get_upload(&self, id: &str, bucket: &str, key: &str, owner: &str) -> Result<UploadRecord, GatewayError> {
+    pub fn get_upload(
+        &self,
+        id: &str,
+        bucket: &str,
+        key: &str,
+        owner: &str,
+    ) -> Result<UploadRecord, GatewayError> {
         const ACTION: &str = "reading a multipart upload";
         let transaction = self.read(ACTION)?;
         let buckets = table!(transaction, BUCKETS, ACTION);
@@ -266,7 +280,15 @@ impl Db {
     }
 
     /// Records part `number` of upload `id` (replacing an earlier upload of that part).
-    pub fn put_part(&self, id: &str, number: u32, bucket: &str, key: &str, owner: &str, part: &PartRecord) -> Result<(), GatewayError> {
+    pub fn put_part(
+        &self,
+        id: &str,
+        number: u32,
+        bucket: &str,
+        key: &str,
+        owner: &str,
+        part: &PartRecord,
+    ) -> Result<(), GatewayError> {
         const ACTION: &str = "writing a part";
         let transaction = self.write(ACTION)?;
         {
@@ -281,7 +303,13 @@ impl Db {
     }
 
     /// The parts of upload `id`, by number.
-    pub fn list_parts(&self, id: &str, bucket: &str, key: &str, owner: &str) -> Result<Vec<(u32, PartRecord)>, GatewayError> {
+    pub fn list_parts(
+        &self,
+        id: &str,
+        bucket: &str,
+        key: &str,
+        owner: &str,
+    ) -> Result<Vec<(u32, PartRecord)>, GatewayError> {
         const ACTION: &str = "listing parts";
         let transaction = self.read(ACTION)?;
         let buckets = table!(transaction, BUCKETS, ACTION);
@@ -317,10 +345,14 @@ impl Db {
             find_upload(&uploads, id, bucket, key, ACTION)?;
             uploads.remove(id).map_err(GatewayError::database(ACTION))?;
             let mut parts = table!(transaction, PARTS, ACTION);
-            parts.retain_in((id, 0)..=(id, u32::MAX), |_, _| false).map_err(GatewayError::database(ACTION))?;
+            parts
+                .retain_in((id, 0)..=(id, u32::MAX), |_, _| false)
+                .map_err(GatewayError::database(ACTION))?;
             if let Some(object) = object {
                 let mut objects = table!(transaction, OBJECTS, ACTION);
-                objects.insert((bucket, key), encode(object).as_slice()).map_err(GatewayError::database(ACTION))?;
+                objects
+                    .insert((bucket, key), encode(object).as_slice())
+                    .map_err(GatewayError::database(ACTION))?;
             }
         }
         transaction.commit().map_err(GatewayError::database(ACTION))
@@ -351,8 +383,10 @@ fn find_upload(
     key: &str,
     action: &'static str,
 ) -> Result<UploadRecord, GatewayError> {
-    let bytes =
-        uploads.get(id).map_err(GatewayError::database(action))?.ok_or_else(|| GatewayError::NoSuchUpload(id.into()))?;
+    let bytes = uploads
+        .get(id)
+        .map_err(GatewayError::database(action))?
+        .ok_or_else(|| GatewayError::NoSuchUpload(id.into()))?;
     let upload: UploadRecord = decode(bytes.value(), || format!("upload {id}"))?;
     if upload.bucket != bucket || upload.key != key {
         return Err(GatewayError::NoSuchUpload(id.into()));

@@ -124,7 +124,8 @@ mod tests {
     #[test]
     fn a_range_maps_to_the_parts_of_the_chunks_it_overlaps() {
         let chunks = [chunk(1, 10), chunk(2, 20), chunk(3, 5)];
-        let parts = |range| pieces(&chunks, range).into_iter().map(|p| (p.chunk.size, p.range)).collect::<Vec<_>>();
+        let parts =
+            |range| pieces(&chunks, range).into_iter().map(|p| (p.chunk.size, p.range)).collect::<Vec<_>>();
         assert_eq!(parts(0..35), [(10, 0..10), (20, 0..20), (5, 0..5)]);
         assert_eq!(parts(5..15), [(10, 5..10), (20, 0..5)]);
         assert_eq!(parts(10..30), [(20, 0..20)]);

@@ -11,10 +11,10 @@ use morsa_client::{Client, ClientConfig};
 use s3s::service::{S3Service, S3ServiceBuilder};
 use tokio::net::TcpListener;
 
+use crate::GatewayError;
 use crate::config::GatewayConfig;
 use crate::db::Db;
 use crate::gateway::{Auth, Gateway, GatewayLimits};
-use crate::GatewayError;
 
 /// The S3 service of `gateway`, authenticating against `db`.
 pub fn service(gateway: Gateway) -> S3Service {

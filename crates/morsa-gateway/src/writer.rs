@@ -90,10 +90,9 @@ impl Gateway {
     }
 
     async fn new_buffer(&self) -> Result<Buffer, S3Error> {
-        let permit = Arc::clone(&self.buffers)
-            .acquire_owned()
-            .await
-            .map_err(|_| S3Error::with_message(S3ErrorCode::ServiceUnavailable, "The gateway is shutting down."))?;
+        let permit = Arc::clone(&self.buffers).acquire_owned().await.map_err(|_| {
+            S3Error::with_message(S3ErrorCode::ServiceUnavailable, "The gateway is shutting down.")
+        })?;
         Ok(Buffer { data: Vec::with_capacity(self.chunk_size), _permit: permit })
     }
 

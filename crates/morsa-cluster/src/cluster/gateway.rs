@@ -31,7 +31,8 @@ impl Cluster {
             layout::write_new(&config_path, &text, 0o644)?;
         }
         let log = dir.join(layout::gateway_log());
-        let failed = |reason: String| ClusterError::Process { name: "gateway".into(), reason, log: log.clone() };
+        let failed =
+            |reason: String| ClusterError::Process { name: "gateway".into(), reason, log: log.clone() };
         let config = GatewayConfig::load(&config_path).map_err(|error| failed(error.to_string()))?;
         let url = format!("http://{}", config.listen);
         let env_path = dir.join(layout::S3_ENV);
@@ -45,7 +46,11 @@ impl Cluster {
         let mut process = Process::new(Launch {
             name: "gateway".into(),
             binary: self.spec.binary.clone(),
-            args: ["gateway", "run", "--config"].iter().map(OsString::from).chain([config_path.into()]).collect(),
+            args: ["gateway", "run", "--config"]
+                .iter()
+                .map(OsString::from)
+                .chain([config_path.into()])
+                .collect(),
             dir,
             log: log.clone(),
         });

@@ -50,7 +50,10 @@ pub(super) async fn head_bucket(
 ) -> S3Result<S3Response<HeadBucketOutput>> {
     let owner = gateway.owner(&req)?;
     gateway.db.owned_bucket(&req.input.bucket, &owner)?;
-    Ok(S3Response::new(HeadBucketOutput { bucket_region: Some(gateway.region.clone()), ..Default::default() }))
+    Ok(S3Response::new(HeadBucketOutput {
+        bucket_region: Some(gateway.region.clone()),
+        ..Default::default()
+    }))
 }
 
 pub(super) async fn delete_bucket(

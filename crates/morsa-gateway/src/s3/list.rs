@@ -66,8 +66,12 @@ async fn run(
 ) -> S3Result<Listing<ObjectRecord>> {
     gateway
         .blocking(move |db| {
-            let query =
-                ListQuery { prefix: &prefix, delimiter: delimiter.as_deref(), after: after.as_deref(), max_keys };
+            let query = ListQuery {
+                prefix: &prefix,
+                delimiter: delimiter.as_deref(),
+                after: after.as_deref(),
+                max_keys,
+            };
             db.list_objects(&bucket, &owner, &query)
         })
         .await
@@ -116,11 +120,9 @@ pub(super) async fn list_objects_v2(
     let url = url_encoded(input.encoding_type.as_ref());
     let after = match &input.continuation_token {
         Some(token) => Some(
-            TOKEN
-                .decode(token)
-                .ok()
-                .and_then(|bytes| String::from_utf8(bytes).ok())
-                .ok_or_else(|| S3Error::with_message(S3ErrorCode::InvalidArgument, "The continuation token is not valid."))?,
+            TOKEN.decode(token).ok().and_then(|bytes| String::from_utf8(bytes).ok()).ok_or_else(|| {
+                S3Error::with_message(S3ErrorCode::InvalidArgument, "The continuation token is not valid.")
+            })?,
         ),
         None => input.start_after.clone(),
     };

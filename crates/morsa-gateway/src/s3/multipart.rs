@@ -45,7 +45,10 @@ pub(super) async fn upload_part(
     let owner = gateway.owner(&req)?;
     let number = req.input.part_number;
     if !PART_NUMBERS.contains(&number) {
-        return Err(S3Error::with_message(S3ErrorCode::InvalidArgument, "Part number must be from 1 to 10000."));
+        return Err(S3Error::with_message(
+            S3ErrorCode::InvalidArgument,
+            "Part number must be from 1 to 10000.",
+        ));
     }
     let (bucket, key, id) = (req.input.bucket.clone(), req.input.key.clone(), req.input.upload_id.clone());
     // Checked before the body is read, so a refused part stores nothing.
@@ -54,7 +57,9 @@ pub(super) async fn upload_part(
     let length = declared_length(&req.headers, req.input.content_length);
     let trailers = req.trailing_headers.clone();
     let written = gateway
-        .write_body(req.input.body.take(), length, &declared, move || trailers.and_then(|trailers| trailers.take()))
+        .write_body(req.input.body.take(), length, &declared, move || {
+            trailers.and_then(|trailers| trailers.take())
+        })
         .await?;
     let part = PartRecord {
         chunks: written.chunks,

@@ -35,13 +35,18 @@ pub(super) async fn put_object(
     // Checked before the body is read, so a refused request stores nothing.
     gateway.db.owned_bucket(&bucket, &owner)?;
     if req.input.if_match.is_some() || req.input.if_none_match.is_some() {
-        return Err(S3Error::with_message(S3ErrorCode::NotImplemented, "Conditional writes are not supported."));
+        return Err(S3Error::with_message(
+            S3ErrorCode::NotImplemented,
+            "Conditional writes are not supported.",
+        ));
     }
     let declared = Declared::from_headers(&req.headers)?;
     let length = declared_length(&req.headers, req.input.content_length);
     let trailers = req.trailing_headers.clone();
     let written = gateway
-        .write_body(req.input.body.take(), length, &declared, move || trailers.and_then(|trailers| trailers.take()))
+        .write_body(req.input.body.take(), length, &declared, move || {
+            trailers.and_then(|trailers| trailers.take())
+        })
         .await?;
     let record = ObjectRecord {
         chunks: written.chunks,
@@ -133,7 +138,10 @@ pub(super) async fn get_object(
     let owner = gateway.owner(&req)?;
     let input = &req.input;
     if input.part_number.is_some() {
-        return Err(S3Error::with_message(S3ErrorCode::NotImplemented, "partNumber reads are not supported."));
+        return Err(S3Error::with_message(
+            S3ErrorCode::NotImplemented,
+            "partNumber reads are not supported.",
+        ));
     }
     let record = gateway.db.get_object(&input.bucket, &input.key, &owner)?;
     Conditions {
@@ -223,11 +231,13 @@ pub(super) async fn delete_objects(
     let keys: Vec<String> = req.input.delete.objects.into_iter().map(|object| object.key).collect();
     let outcomes = gateway
         .blocking(move |db| {
-            Ok(keys.into_iter().map(|key| {
-                let outcome = db.delete_object(&bucket, &key, &owner);
-                (key, outcome)
-            })
-            .collect::<Vec<_>>())
+            Ok(keys
+                .into_iter()
+                .map(|key| {
+                    let outcome = db.delete_object(&bucket, &key, &owner);
+                    (key, outcome)
+                })
+                .collect::<Vec<_>>())
         })
         .await?;
     let (mut deleted, mut errors) = (Vec::new(), Vec::new());
@@ -243,5 +253,9 @@ pub(super) async fn delete_objects(
             }),
         }
     }
-    Ok(S3Response::new(DeleteObjectsOutput { deleted: Some(deleted), errors: Some(errors), ..Default::default() }))
+    Ok(S3Response::new(DeleteObjectsOutput {
+        deleted: Some(deleted),
+        errors: Some(errors),
+        ..Default::default()
+    }))
 }
