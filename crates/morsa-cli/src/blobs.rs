@@ -84,7 +84,7 @@ fn crypto(config: &ClientConfig, keys: Keys) -> anyhow::Result<Crypto> {
 /// `morsa store`.
 #[derive(Debug, Args)]
 pub struct StoreArgs {
-    /// Files to store.
+    /// Files to store; `-` stores standard input (of any length, read a chunk at a time).
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
     /// Epochs to pay for, from the current one (at least 1, at most what the system sells
@@ -203,7 +203,10 @@ pub fn store(args: &StoreArgs) -> anyhow::Result<()> {
         }
         for path in &files {
             let started = Instant::now();
-            let stored = client.store_file(path, &options).await;
+            let stored = match is_stdin(path) {
+                true => client.store_reader(std::io::stdin(), "standard input".into(), None, &options).await,
+                false => client.store_file(path, &options).await,
+            };
             bar.finish();
             let stored = match stored.with_context(|| format!("storing {}", path.display())) {
                 Ok(stored) => stored,
@@ -283,6 +286,9 @@ pub fn store(args: &StoreArgs) -> anyhow::Result<()> {
 /// `recursive`, which lists every regular file under them in name order. Symbolic links to
 /// files are followed; links to directories are not descended into (no loops).
 fn files_to_store(paths: &[PathBuf], recursive: bool) -> anyhow::Result<Vec<PathBuf>> {
+    if paths.iter().filter(|path| is_stdin(path)).count() > 1 {
+        return Err(UsageError("`-` (standard input) can be stored only once per command".into()).into());
+    }
     let mut files = Vec::new();
     for path in paths {
         if path.is_dir() {
@@ -300,6 +306,11 @@ fn files_to_store(paths: &[PathBuf], recursive: bool) -> anyhow::Result<Vec<Path
         }
     }
     Ok(files)
+}
+
+/// Whether `path` is `-`, standard input.
+fn is_stdin(path: &Path) -> bool {
+    path.as_os_str() == "-"
 }
 
 fn walk(dir: &Path, files: &mut Vec<PathBuf>) -> anyhow::Result<()> {

@@ -44,6 +44,9 @@ pub struct UpArgs {
     /// Length of an epoch: a number and a unit (ms, s, m, h).
     #[arg(long, value_name = "D", default_value = "1h", value_parser = morsa_cluster::parse_duration)]
     epoch_duration: Duration,
+    /// Do not start the S3 gateway (by default one runs, with its keys in DIR/s3.env).
+    #[arg(long)]
+    no_gateway: bool,
 }
 
 /// The cluster directory.
@@ -92,7 +95,14 @@ async fn up(args: &UpArgs) -> anyhow::Result<()> {
     };
     spec.validate()?;
     say(&format!("starting {} nodes with {} shards in {}", spec.nodes, spec.shards, spec.dir.display()));
-    let mut starting = tokio::task::spawn_blocking(move || Cluster::up(spec));
+    let with_gateway = !args.no_gateway;
+    let mut starting = tokio::task::spawn_blocking(move || {
+        let mut cluster = Cluster::up(spec)?;
+        if with_gateway {
+            cluster.start_gateway()?;
+        }
+        Ok::<_, morsa_cluster::ClusterError>(cluster)
+    });
     let (cluster, interrupted) = tokio::select! {
         started = &mut starting => (started, false),
         _ = interrupt.recv() => (starting.await, true),
@@ -162,6 +172,10 @@ fn print_endpoints(cluster: &Cluster, epoch: &Duration) {
         cluster.account_key_path().display()
     ));
     say(&format!("try: MORSA_CONFIG={} morsa store FILE", client.display()));
+    if let Some(url) = cluster.gateway_url() {
+        say(&format!("S3 gateway   {url}  (log {dir}/logs/gateway.log, keys in {dir}/s3.env)"));
+        say(&format!("try: . {}; aws s3 mb s3://backups", cluster.s3_env_path().display()));
+    }
 }
 
 /// How long `down` waits for a supervisor to exit after it stopped the cluster.

@@ -4,6 +4,7 @@ mod blob_id;
 mod blobs;
 mod cluster;
 mod coord;
+mod gateway;
 mod key;
 mod node;
 mod progress;
@@ -64,6 +65,9 @@ enum Command {
     /// A storage node.
     #[command(subcommand)]
     Node(node::NodeCommand),
+    /// The S3 gateway: run it, manage its users' access keys.
+    #[command(subcommand)]
+    Gateway(gateway::GatewayCommand),
     /// Print a shell completion script, e.g. `morsa completions bash > ~/.local/share/bash-completion/completions/morsa`.
     Completions(usage::CompletionsArgs),
     /// Print the manual page (roff), e.g. `morsa man > ~/.local/share/man/man1/morsa.1`.
@@ -97,6 +101,7 @@ fn main() -> ExitCode {
         Command::Cluster(command) => cluster::run(command),
         Command::Coord(command) => coord::run(command),
         Command::Node(command) => node::run(command),
+        Command::Gateway(command) => gateway::run(command),
         Command::Completions(args) => usage::completions::<Cli>(args),
         Command::Man => usage::man::<Cli>(),
     };

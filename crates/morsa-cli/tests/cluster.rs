@@ -144,7 +144,15 @@ fn a_cluster_comes_up_survives_a_killed_node_and_goes_down() {
     let refused =
         control.post(&down).bearer_auth(token.trim()).header("origin", "http://evil.example").send().unwrap();
     assert_eq!(refused.status().as_u16(), 403);
-    assert_eq!(state.child_pids().len(), NODES + 1, "every process is recorded with its pid");
+    assert_eq!(
+        state.child_pids().len(),
+        NODES + 2,
+        "every process (and the gateway) is recorded with its pid"
+    );
+    let gateway = state.gateway.as_ref().expect("cluster up starts an S3 gateway");
+    let s3_env = std::fs::read_to_string(dir.join("s3.env")).unwrap();
+    assert!(s3_env.contains(&format!("export AWS_ENDPOINT_URL={}\n", gateway.url)), "{s3_env}");
+    assert!(s3_env.contains("export AWS_SECRET_ACCESS_KEY="), "{s3_env}");
 
     // Every node is healthy as the node recorded, and together they hold every shard once.
     let mut held = Vec::new();

@@ -10,7 +10,6 @@
 //! stored). Convergent encryption is not offered.
 
 pub mod segments;
-mod view;
 
 use std::io::{Read, Write};
 

@@ -33,6 +33,7 @@ mod ops;
 mod progress;
 mod range;
 mod read;
+mod sealed_view;
 mod store;
 
 use std::sync::{Arc, RwLock};

@@ -10,7 +10,7 @@
 //! a manifest. A blob from elsewhere that starts with it but does not parse as one is read as
 //! it is.
 
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{Read, Write};
 use std::ops::Range;
 use std::path::Path;
 
@@ -87,6 +87,66 @@ impl Manifest {
     }
 }
 
+/// A source cut into chunks of `chunk_size` bytes, read on a blocking thread; one byte is
+/// read ahead, so the last chunk is known as such when it is handed out.
+struct Pieces<R> {
+    /// Taken while a read runs on its thread.
+    reader: Option<R>,
+    /// The byte read ahead, if the source had one more.
+    next: Option<u8>,
+    chunk_size: usize,
+    name: String,
+}
+
+/// One chunk's bytes, and whether the source ends with it.
+struct Piece {
+    data: Vec<u8>,
+    is_last: bool,
+}
+
+/// Buffers start at most this large and grow as bytes arrive, so a short stream does not
+/// allocate a whole chunk.
+const INITIAL_PIECE_CAPACITY: usize = 8 << 20;
+
+impl<R: Read + Send + 'static> Pieces<R> {
+    async fn next(&mut self) -> Result<Piece, Error> {
+        let mut reader =
+            self.reader.take().ok_or_else(|| Error::Internal("a source read twice at once".into()))?;
+        let (ahead, limit) = (self.next.take(), self.chunk_size);
+        let (reader, read) = tokio::task::spawn_blocking(move || {
+            let read = read_piece(&mut reader, ahead, limit);
+            (reader, read)
+        })
+        .await
+        .map_err(|error| Error::Internal(format!("the reading thread panicked: {error}")))?;
+        self.reader = Some(reader);
+        let (data, next) = read.map_err(|source| Error::Io { path: self.name.clone(), source })?;
+        self.next = next;
+        Ok(Piece { data, is_last: next.is_none() })
+    }
+}
+
+/// Reads up to `limit` bytes (starting with `ahead`), then one more byte if there is one.
+fn read_piece(
+    reader: &mut impl Read,
+    ahead: Option<u8>,
+    limit: usize,
+) -> std::io::Result<(Vec<u8>, Option<u8>)> {
+    let mut data = Vec::with_capacity(limit.min(INITIAL_PIECE_CAPACITY));
+    data.extend(ahead);
+    let rest = u64::try_from(limit.saturating_sub(data.len())).unwrap_or(u64::MAX);
+    reader.by_ref().take(rest).read_to_end(&mut data)?;
+    let mut byte = [0u8];
+    loop {
+        match reader.read(&mut byte) {
+            Ok(0) => return Ok((data, None)),
+            Ok(_) => return Ok((data, Some(byte[0]))),
+            Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(error) => return Err(error),
+        }
+    }
+}
+
 /// What storing a file did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileOutcome {
@@ -109,41 +169,54 @@ impl Client {
     /// Stores the file at `path`: as one blob if it fits in one chunk, else as chunks and a
     /// manifest. At most one chunk is held in memory (plus its encoding).
     pub async fn store_file(&self, path: &Path, options: &StoreOptions) -> Result<FileOutcome, Error> {
-        let mut file = std::fs::File::open(path).map_err(Error::io(path))?;
+        let file = std::fs::File::open(path).map_err(Error::io(path))?;
         let size = file.metadata().map_err(Error::io(path))?.len();
-        let chunk_size = self.effective_chunk_size();
-        let mut head = vec![0; MAGIC.len().min(morsa_core::convert::saturating_usize(size))];
-        file.read_exact(&mut head).map_err(Error::io(path))?;
-        if size <= chunk_size && head != MAGIC {
-            file.seek(SeekFrom::Start(0)).map_err(Error::io(path))?;
-            let mut data = Vec::with_capacity(morsa_core::convert::capacity_hint(size));
-            file.read_to_end(&mut data).map_err(Error::io(path))?;
-            let outcome = self.store_blob(self.sealed(data).await?, options).await?;
+        self.store_reader(file, path.display().to_string(), Some(size), options).await
+    }
+
+    /// Stores everything `reader` yields until its end (standard input, a pipe, a file), of a
+    /// length known in advance or not, exactly as [`Client::store_file`] stores a file of
+    /// the same bytes: one blob if it fits in one chunk, else chunks and a manifest. At most
+    /// one chunk is held in memory (plus its encoding); reads run on a blocking thread.
+    /// `name` names the source in errors; `expected_size`, if known, only sizes the progress
+    /// reports.
+    pub async fn store_reader<R: Read + Send + 'static>(
+        &self,
+        reader: R,
+        name: String,
+        expected_size: Option<u64>,
+        options: &StoreOptions,
+    ) -> Result<FileOutcome, Error> {
+        let chunk_size = morsa_core::convert::saturating_usize(self.effective_chunk_size());
+        let mut pieces = Pieces { reader: Some(reader), next: None, chunk_size, name };
+        let first = pieces.next().await?;
+        if first.is_last && !first.data.starts_with(MAGIC) {
+            let size = morsa_core::convert::saturating_u64(first.data.len());
+            let outcome = self.store_blob(self.sealed(first.data).await?, options).await?;
             return Ok(FileOutcome { blob_id: outcome.blob_id, size, blobs: vec![outcome] });
         }
-        file.seek(SeekFrom::Start(0)).map_err(Error::io(path))?;
-        let count = morsa_core::convert::saturating_usize(size.div_ceil(chunk_size).max(1));
-        let mut blobs = Vec::with_capacity(count + 1);
-        let mut chunks = Vec::with_capacity(count);
-        for index in 0..count {
-            let length = chunk_size.min(size - chunk_size * morsa_core::convert::saturating_u64(index));
-            let mut data = Vec::with_capacity(morsa_core::convert::capacity_hint(length));
-            (&mut file).take(length).read_to_end(&mut data).map_err(Error::io(path))?;
-            if u64::try_from(data.len()).ok() != Some(length) {
-                return Err(Error::Io {
-                    path: path.display().to_string(),
-                    source: std::io::Error::new(
-                        std::io::ErrorKind::UnexpectedEof,
-                        "the file shrank while read",
-                    ),
-                });
-            }
-            let outcome = self.store_blob(self.sealed(data).await?, options).await?;
+        let known_count =
+            expected_size.and_then(|size| usize::try_from(size.div_ceil(self.effective_chunk_size())).ok());
+        let mut blobs = Vec::new();
+        let mut chunks = Vec::new();
+        let mut piece = first;
+        loop {
+            let is_last = piece.is_last;
             // The chunk's size in the file, not in its blob (sealing adds a header and tags).
+            let length = morsa_core::convert::saturating_u64(piece.data.len());
+            let outcome = self.store_blob(self.sealed(piece.data).await?, options).await?;
             chunks.push(Chunk { blob_id: outcome.blob_id, size: length });
             blobs.push(outcome);
+            let index = chunks.len() - 1;
+            // A stream of unknown length counts the chunks known so far.
+            let count = known_count.unwrap_or(chunks.len() + usize::from(!is_last)).max(index + 1);
             self.report(Progress::ChunkDone { index, count });
+            if is_last {
+                break;
+            }
+            piece = pieces.next().await?;
         }
+        let size = chunks.iter().map(|chunk| chunk.size).sum();
         let manifest = Manifest { size, chunks };
         let outcome = self.store_blob(self.sealed(manifest.to_bytes()).await?, options).await?;
         let blob_id = outcome.blob_id;
@@ -290,5 +363,29 @@ mod tests {
         let pieces: Vec<_> = manifest.pieces(10..30).into_iter().map(|(c, r)| (c.blob_id, r)).collect();
         assert_eq!(pieces, vec![(id(2), 0..20)]);
         assert!(manifest.pieces(7..7).is_empty());
+    }
+
+    #[test]
+    fn a_source_is_cut_into_full_chunks_and_its_end_is_known_with_the_last() {
+        let cut = |len: usize, limit: usize| {
+            let source: Vec<u8> = (0..len).map(|i| u8::try_from(i % 251).unwrap()).collect();
+            let mut reader = std::io::Cursor::new(source.clone());
+            let (mut pieces, mut ahead) = (Vec::new(), None);
+            loop {
+                let (data, next) = read_piece(&mut reader, ahead, limit).unwrap();
+                pieces.push(data);
+                if next.is_none() {
+                    break;
+                }
+                ahead = next;
+            }
+            assert_eq!(pieces.concat(), source);
+            pieces.iter().map(Vec::len).collect::<Vec<_>>()
+        };
+        assert_eq!(cut(0, 4), [0]);
+        assert_eq!(cut(3, 4), [3]);
+        assert_eq!(cut(4, 4), [4], "a source of exactly one chunk is one piece, like a file");
+        assert_eq!(cut(5, 4), [4, 1]);
+        assert_eq!(cut(12, 4), [4, 4, 4]);
     }
 }

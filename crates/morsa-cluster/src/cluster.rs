@@ -9,6 +9,10 @@ use morsa_core::AccountKey;
 use morsa_node::keys;
 use morsa_plumbing::file::{self, Access};
 
+mod gateway;
+
+pub use gateway::GATEWAY_USER;
+
 use crate::error::ClusterError;
 use crate::genesis::local_genesis;
 use crate::layout;
@@ -33,6 +37,9 @@ pub struct Cluster {
     coordinator_url: String,
     control_url: Option<String>,
     nodes: Vec<NodeInfo>,
+    /// The S3 gateway and its URL, once started ([`Cluster::start_gateway`]); declared first
+    /// among the processes so that it is dropped (killed) before the nodes.
+    gateway: Option<(Process, String)>,
     node_processes: Vec<Process>,
     // Declared after the nodes so that it is dropped (killed) after them, as in a clean shutdown.
     coordinator: Process,
@@ -128,6 +135,7 @@ impl Cluster {
             coordinator_url,
             control_url: None,
             nodes,
+            gateway: None,
             node_processes,
             coordinator,
             shut_down: false,
@@ -228,6 +236,7 @@ impl Cluster {
                 log: self.coordinator.launch.log.clone(),
             },
             nodes,
+            gateway: self.gateway_state(),
         }
     }
 
@@ -238,17 +247,25 @@ impl Cluster {
         if self.shut_down {
             return Ok(());
         }
+        // The gateway first: it is a client of the nodes.
+        let mut problems: Vec<String> = self
+            .gateway
+            .as_mut()
+            .and_then(|(process, _)| process.terminate(STOP_TIMEOUT))
+            .and_then(Result::err)
+            .into_iter()
+            .collect();
         for process in &mut self.node_processes {
             if let Some(pid) = process.pid() {
                 pids::send(pid, pids::Signal::Term);
             }
         }
-        let mut problems: Vec<String> = self
-            .node_processes
-            .iter_mut()
-            .filter_map(|process| process.terminate(STOP_TIMEOUT))
-            .filter_map(Result::err)
-            .collect();
+        problems.extend(
+            self.node_processes
+                .iter_mut()
+                .filter_map(|process| process.terminate(STOP_TIMEOUT))
+                .filter_map(Result::err),
+        );
         problems.extend(self.coordinator.terminate(STOP_TIMEOUT).and_then(Result::err));
         self.shut_down = true;
         self.save_state()?;
@@ -366,6 +383,7 @@ mod tests {
             running: true,
             coordinator: CoordinatorState { url: String::new(), pid: None, log: PathBuf::new() },
             nodes: Vec::new(),
+            gateway: None,
         };
         state.save().unwrap();
         let message = prepare_dir(root.path()).unwrap_err().to_string();

@@ -4,6 +4,7 @@
 //! DIR/genesis.json   coord.toml   coord/          the coordinator's config and log
 //! DIR/nodeI.key      nodeI.toml   nodeI/          node I's BLS key, config and database
 //! DIR/account.key    client.toml                  the funded user account and the client config
+//! DIR/gateway.toml   gateway/     s3.env          the S3 gateway's config, database, keys
 //! DIR/cluster.json                                who runs where (pids, URLs, shards)
 //! DIR/logs/coord.log logs/nodeI.log               everything the processes print
 //! ```
@@ -25,6 +26,25 @@ pub const CLIENT_CONFIG: &str = "client.toml";
 pub const STATE: &str = "cluster.json";
 /// The directory of the processes' logs.
 pub const LOGS: &str = "logs";
+/// The S3 gateway's configuration.
+pub const GATEWAY_CONFIG: &str = "gateway.toml";
+/// The S3 gateway's data directory (its database), relative to the cluster directory.
+pub const GATEWAY_DATA: &str = "gateway";
+/// `export` lines for S3 clients: the gateway's endpoint and a user's keys, mode 0600.
+pub const S3_ENV: &str = "s3.env";
+
+/// The gateway's log, relative to the cluster directory.
+pub fn gateway_log() -> PathBuf {
+    Path::new(LOGS).join("gateway.log")
+}
+
+/// The text of `s3.env`: what aws cli, restic, rclone and boto3 read from the environment.
+pub fn s3_env(access_key_id: &str, secret_access_key: &str, endpoint: &str, region: &str) -> String {
+    format!(
+        "export AWS_ACCESS_KEY_ID={access_key_id}\nexport AWS_SECRET_ACCESS_KEY={secret_access_key}\n\
+         export AWS_ENDPOINT_URL={endpoint}\nexport AWS_REGION={region}\nexport AWS_DEFAULT_REGION={region}\n"
+    )
+}
 
 /// Node `index`'s configuration file name.
 pub fn node_config(index: usize) -> String {
@@ -96,6 +116,11 @@ mod tests {
              coordinator_url = \"http://127.0.0.1:7000\"\n"
         );
         assert_eq!(node_log(2), Path::new("logs/node2.log"));
+        assert_eq!(
+            s3_env("AK", "SK", "http://127.0.0.1:9", "us-east-1"),
+            "export AWS_ACCESS_KEY_ID=AK\nexport AWS_SECRET_ACCESS_KEY=SK\nexport AWS_ENDPOINT_URL=http://127.0.0.1:9\n\
+             export AWS_REGION=us-east-1\nexport AWS_DEFAULT_REGION=us-east-1\n"
+        );
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! A local Morsa cluster of real processes: one coordinator and `N` storage nodes, each a
+//! A local Morsa cluster of real processes: one coordinator and `N` storage nodes (and, on
+//! request, an S3 gateway: [`Cluster::start_gateway`]), each a
 //! `morsa` process on loopback with its own data, started from a fresh genesis with a funded
 //! user account, and a client configuration pointing at it.
 //!
@@ -44,10 +45,10 @@ pub mod sample;
 mod spec;
 mod state;
 
-pub use cluster::{Cluster, STOP_TIMEOUT};
+pub use cluster::{Cluster, GATEWAY_USER, STOP_TIMEOUT};
 pub use error::ClusterError;
 pub use genesis::{CHAIN_ID, USER_BALANCE};
 pub use process::ANNOUNCE_TIMEOUT;
 pub use ready::READY_TIMEOUT;
 pub use spec::{ClusterSpec, DurationError, MAX_NODES, MIN_SHARDS, SpecError, parse_duration};
-pub use state::{ClusterState, CoordinatorState, NodeInfo, NodeState};
+pub use state::{ClusterState, CoordinatorState, GatewayState, NodeInfo, NodeState};

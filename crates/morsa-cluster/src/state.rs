@@ -48,6 +48,17 @@ pub struct CoordinatorState {
     pub log: PathBuf,
 }
 
+/// The S3 gateway in `cluster.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GatewayState {
+    /// Its base URL (the S3 endpoint).
+    pub url: String,
+    /// Its process, while running.
+    pub pid: Option<u32>,
+    /// Its log file.
+    pub log: PathBuf,
+}
+
 /// The content of `cluster.json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClusterState {
@@ -63,6 +74,9 @@ pub struct ClusterState {
     pub coordinator: CoordinatorState,
     /// The storage nodes, by index.
     pub nodes: Vec<NodeState>,
+    /// The S3 gateway, if the cluster runs one.
+    #[serde(default)]
+    pub gateway: Option<GatewayState>,
 }
 
 impl ClusterState {
@@ -94,9 +108,15 @@ impl ClusterState {
         Ok(file::replace(&Self::path(&self.dir), format!("{text}\n").as_bytes(), Access::Shared)?)
     }
 
-    /// The pids of the coordinator and the nodes recorded as running.
+    /// The pids of the gateway, the nodes and the coordinator recorded as running, in the
+    /// order they are stopped.
     pub fn child_pids(&self) -> Vec<u32> {
-        self.nodes.iter().filter_map(|node| node.pid).chain(self.coordinator.pid).collect()
+        let gateway = self.gateway.as_ref().and_then(|gateway| gateway.pid);
+        gateway
+            .into_iter()
+            .chain(self.nodes.iter().filter_map(|node| node.pid))
+            .chain(self.coordinator.pid)
+            .collect()
     }
 }
 
@@ -129,10 +149,15 @@ mod tests {
                 log: dir.path().join(layout::coord_log()),
             },
             nodes: vec![node(0, Some(12)), node(1, None)],
+            gateway: Some(GatewayState {
+                url: "http://127.0.0.1:9100".into(),
+                pid: Some(13),
+                log: dir.path().join(layout::gateway_log()),
+            }),
         };
         state.save().unwrap();
         assert_eq!(ClusterState::load(dir.path()).unwrap(), state);
-        assert_eq!(state.child_pids(), [12, 11]);
+        assert_eq!(state.child_pids(), [13, 12, 11]);
         let json: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(ClusterState::path(dir.path())).unwrap()).unwrap();
         assert_eq!(json["nodes"][0]["shards"], serde_json::json!([0]));

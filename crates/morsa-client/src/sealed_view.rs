@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use redstuff::{BlobId, VerifiedMetadata};
 
-use super::CryptError;
-use super::segments::{self, AGE_MAGIC, Sparse};
+use crate::crypt::CryptError;
+use crate::crypt::segments::{self, AGE_MAGIC, Sparse};
 use crate::nodes::NodeSet;
 use crate::read::{ReadLog, ReadOutcome};
 use crate::{Client, Error};

@@ -1,0 +1,134 @@
+//! `morsa gateway`: run the S3 gateway, manage its users' access keys.
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::{Args, Subcommand};
+use morsa_gateway::{Db, GatewayConfig};
+use serde_json::json;
+
+/// What `morsa gateway` can do.
+#[derive(Debug, Subcommand)]
+pub enum GatewayCommand {
+    /// Run the S3 gateway in the foreground until Ctrl-C or SIGTERM.
+    Run(ConfigArgs),
+    /// Users and their access keys (the gateway must not be running: it holds the database).
+    #[command(subcommand)]
+    Key(KeyCommand),
+}
+
+/// What `morsa gateway key` can do.
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Create user NAME with a new access key pair and print it.
+    Create(CreateArgs),
+    /// List the users and their access key IDs (not their secrets).
+    List(ListArgs),
+    /// Delete user NAME and its key (its buckets and objects stay).
+    Delete(DeleteArgs),
+}
+
+/// The gateway's configuration file.
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    /// The gateway configuration (gateway.toml).
+    #[arg(long, value_name = "FILE", env = "MORSA_GATEWAY_CONFIG")]
+    config: PathBuf,
+}
+
+/// Options of `morsa gateway key create`.
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// The user's name: letters, digits, '-', '_' or '.'.
+    name: String,
+    /// Print JSON for scripts.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    config: ConfigArgs,
+}
+
+/// Options of `morsa gateway key list`.
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Print JSON for scripts.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    config: ConfigArgs,
+}
+
+/// Options of `morsa gateway key delete`.
+#[derive(Debug, Args)]
+pub struct DeleteArgs {
+    /// The user.
+    name: String,
+    #[command(flatten)]
+    config: ConfigArgs,
+}
+
+fn open(config: &ConfigArgs) -> anyhow::Result<Db> {
+    let config = GatewayConfig::load(&config.config)?;
+    Db::open(&config.database_path()).with_context(|| {
+        format!(
+            "cannot open the gateway's database (is the gateway running? stop it first): {}",
+            config.database_path().display()
+        )
+    })
+}
+
+/// Runs one `morsa gateway` command.
+pub fn run(command: &GatewayCommand) -> anyhow::Result<()> {
+    match command {
+        GatewayCommand::Run(args) => run_gateway(args),
+        GatewayCommand::Key(KeyCommand::Create(args)) => {
+            let user = open(&args.config)?.create_user(&args.name)?;
+            if args.json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&json!({
+                        "name": user.name,
+                        "access_key_id": user.access_key_id,
+                        "secret_access_key": user.secret_access_key,
+                    }))?
+                );
+            } else {
+                println!("user {}", user.name);
+                println!("AWS_ACCESS_KEY_ID={}", user.access_key_id);
+                println!("AWS_SECRET_ACCESS_KEY={}", user.secret_access_key);
+            }
+            Ok(())
+        }
+        GatewayCommand::Key(KeyCommand::List(args)) => {
+            let users = open(&args.config)?.list_users()?;
+            if args.json {
+                let users: Vec<_> = users
+                    .iter()
+                    .map(|user| json!({ "name": user.name, "access_key_id": user.access_key_id }))
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&users)?);
+            } else {
+                for user in &users {
+                    println!("{:<24} {}", user.name, user.access_key_id);
+                }
+            }
+            Ok(())
+        }
+        GatewayCommand::Key(KeyCommand::Delete(args)) => {
+            let user = open(&args.config)?.delete_user(&args.name)?;
+            println!("deleted user {} (access key {})", user.name, user.access_key_id);
+            Ok(())
+        }
+    }
+}
+
+fn run_gateway(args: &ConfigArgs) -> anyhow::Result<()> {
+    morsa_plumbing::telemetry::init_logging("info");
+    let config = GatewayConfig::load(&args.config)?;
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        morsa_gateway::server::run(&config, crate::coord::shutdown_signal()).await?;
+        tracing::info!("gateway stopped");
+        Ok(())
+    })
+}

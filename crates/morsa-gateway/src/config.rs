@@ -1,0 +1,122 @@
+//! `gateway.toml`: where the gateway listens, where its database is, which Morsa client
+//! configuration it stores with, and its limits.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::GatewayError;
+
+/// Default size of the chunk blobs an object is cut into: 64 MiB.
+pub const DEFAULT_CHUNK_SIZE: u64 = 64 << 20;
+
+/// Largest configuration file read.
+const MAX_CONFIG_BYTES: u64 = 1 << 20;
+
+/// The gateway's configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewayConfig {
+    /// Address to listen on, e.g. `127.0.0.1:9000`.
+    pub listen: SocketAddr,
+    /// Directory of the gateway's database (users and namespace); relative paths are relative
+    /// to the configuration file.
+    pub data_dir: PathBuf,
+    /// The Morsa client configuration the gateway stores and reads with (its account pays).
+    pub client_config: PathBuf,
+    /// The region clients sign for (default `us-east-1`).
+    #[serde(default = "default_region")]
+    pub region: String,
+    /// Largest chunk blob of an object, in bytes (default 64 MiB; capped by the largest blob).
+    #[serde(default = "default_chunk_size")]
+    pub chunk_size: u64,
+    /// Chunk buffers held at once across all requests: memory is bounded by this times the
+    /// chunk size (plus each chunk's encoding while it is stored). Default 2.
+    #[serde(default = "default_chunk_buffers")]
+    pub max_chunk_buffers: usize,
+    /// Epochs each chunk blob is paid for when stored (default 5).
+    #[serde(default = "default_epochs")]
+    pub epochs: u32,
+}
+
+fn default_region() -> String {
+    "us-east-1".into()
+}
+
+fn default_chunk_size() -> u64 {
+    DEFAULT_CHUNK_SIZE
+}
+
+fn default_chunk_buffers() -> usize {
+    2
+}
+
+fn default_epochs() -> u32 {
+    5
+}
+
+impl GatewayConfig {
+    /// Reads `path`, resolving relative paths against its directory.
+    pub fn load(path: &Path) -> Result<Self, GatewayError> {
+        let context = |message: String| GatewayError::Config(format!("{}: {message}", path.display()));
+        let metadata = std::fs::metadata(path).map_err(|error| context(error.to_string()))?;
+        if metadata.len() > MAX_CONFIG_BYTES {
+            return Err(context(format!("larger than {MAX_CONFIG_BYTES} bytes")));
+        }
+        let text = std::fs::read_to_string(path).map_err(|error| context(error.to_string()))?;
+        let mut config: Self = toml::from_str(&text).map_err(|error| context(error.message().to_string()))?;
+        if config.chunk_size == 0 {
+            return Err(context("chunk_size must be positive".into()));
+        }
+        if config.max_chunk_buffers == 0 {
+            return Err(context("max_chunk_buffers must be at least 1".into()));
+        }
+        if config.epochs == 0 {
+            return Err(context("epochs must be at least 1".into()));
+        }
+        let base = path.parent().unwrap_or(Path::new("."));
+        config.data_dir = base.join(&config.data_dir);
+        config.client_config = base.join(&config.client_config);
+        Ok(config)
+    }
+
+    /// The database file: `DATA_DIR/gateway.redb`.
+    pub fn database_path(&self) -> PathBuf {
+        self.data_dir.join("gateway.redb")
+    }
+}
+
+/// The text of a `gateway.toml` (what `morsa cluster up` writes).
+pub fn gateway_toml(listen: SocketAddr, data_dir: &str, client_config: &str) -> String {
+    format!("listen = \"{listen}\"\ndata_dir = \"{data_dir}\"\nclient_config = \"{client_config}\"\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_config_fills_defaults_and_resolves_paths() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gateway.toml");
+        std::fs::write(&path, gateway_toml("127.0.0.1:9000".parse().unwrap(), "gw", "client.toml")).unwrap();
+        let config = GatewayConfig::load(&path).unwrap();
+        assert_eq!(config.data_dir, dir.path().join("gw"));
+        assert_eq!(config.client_config, dir.path().join("client.toml"));
+        assert_eq!(config.chunk_size, DEFAULT_CHUNK_SIZE);
+        assert_eq!(config.region, "us-east-1");
+        std::fs::write(
+            &path,
+            "listen = \"127.0.0.1:1\"\ndata_dir = \"d\"\nclient_config = \"c\"\nchunk_size = 0\n",
+        )
+        .unwrap();
+        assert!(GatewayConfig::load(&path).unwrap_err().to_string().contains("chunk_size"));
+        std::fs::write(
+            &path,
+            "listen = \"127.0.0.1:1\"\ndata_dir = \"d\"\nclient_config = \"c\"\ncolour = 1\n",
+        )
+        .unwrap();
+        assert!(GatewayConfig::load(&path).unwrap_err().to_string().contains("colour"));
+    }
+}

@@ -1,0 +1,87 @@
+//! The gateway's redb database: its tables, and the encoding of its records (postcard).
+//! Every write commits with immediate durability: an acknowledged request is on disk.
+
+use std::path::Path;
+
+use redb::{Database, Durability, ReadTransaction, TableDefinition, WriteTransaction};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::GatewayError;
+
+/// User name → [`crate::users::User`].
+pub(crate) const USERS: TableDefinition<&str, &[u8]> = TableDefinition::new("users");
+/// Access key ID → user name.
+pub(crate) const ACCESS_KEYS: TableDefinition<&str, &str> = TableDefinition::new("access_keys");
+/// Bucket name → [`crate::namespace::BucketRecord`].
+pub(crate) const BUCKETS: TableDefinition<&str, &[u8]> = TableDefinition::new("buckets");
+/// (bucket, key) → [`crate::namespace::ObjectRecord`].
+pub(crate) const OBJECTS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("objects");
+/// Upload ID → [`crate::namespace::UploadRecord`].
+pub(crate) const UPLOADS: TableDefinition<&str, &[u8]> = TableDefinition::new("uploads");
+/// (upload ID, part number) → [`crate::namespace::PartRecord`].
+pub(crate) const PARTS: TableDefinition<(&str, u32), &[u8]> = TableDefinition::new("parts");
+
+/// The open database.
+#[derive(Debug)]
+pub struct Db {
+    db: Database,
+}
+
+impl Db {
+    /// Opens (or creates) the database at `path`, creating its directory and tables.
+    pub fn open(path: &Path) -> Result<Self, GatewayError> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)
+                .map_err(|error| GatewayError::Config(format!("cannot create {}: {error}", dir.display())))?;
+        }
+        let db = Database::create(path).map_err(GatewayError::database("opening the database"))?;
+        let db = Db { db };
+        let transaction = db.write("creating the tables")?;
+        let create = |transaction: &WriteTransaction| -> Result<(), redb::TableError> {
+            transaction.open_table(USERS)?;
+            transaction.open_table(ACCESS_KEYS)?;
+            transaction.open_table(BUCKETS)?;
+            transaction.open_table(OBJECTS)?;
+            transaction.open_table(UPLOADS)?;
+            transaction.open_table(PARTS)?;
+            Ok(())
+        };
+        create(&transaction).map_err(GatewayError::database("creating the tables"))?;
+        transaction.commit().map_err(GatewayError::database("creating the tables"))?;
+        Ok(db)
+    }
+
+    /// A write transaction that commits durably.
+    pub(crate) fn write(&self, action: &'static str) -> Result<WriteTransaction, GatewayError> {
+        let mut transaction = self.db.begin_write().map_err(GatewayError::database(action))?;
+        transaction.set_durability(Durability::Immediate).map_err(GatewayError::database(action))?;
+        Ok(transaction)
+    }
+
+    /// A read transaction.
+    pub(crate) fn read(&self, action: &'static str) -> Result<ReadTransaction, GatewayError> {
+        use redb::ReadableDatabase as _;
+        self.db.begin_read().map_err(GatewayError::database(action))
+    }
+}
+
+/// A record's stored bytes.
+pub(crate) fn encode<T: Serialize>(record: &T) -> Vec<u8> {
+    postcard::to_allocvec(record).expect("records serialize")
+}
+
+/// A stored record, or [`GatewayError::CorruptRecord`] naming `what`.
+pub(crate) fn decode<T: DeserializeOwned>(
+    bytes: &[u8],
+    what: impl FnOnce() -> String,
+) -> Result<T, GatewayError> {
+    postcard::from_bytes(bytes)
+        .map_err(|error| GatewayError::CorruptRecord { what: what(), reason: error.to_string() })
+}
+
+/// Milliseconds since the Unix epoch, now.
+pub(crate) fn now_ms() -> u64 {
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
+}

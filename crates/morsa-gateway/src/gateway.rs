@@ -1,0 +1,103 @@
+//! [`Gateway`]: the state every S3 request shares (the database, the Morsa client, the chunk
+//! limits), and the authentication s3s asks it for.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use morsa_client::Client;
+use s3s::auth::{S3Auth, SecretKey};
+use s3s::dto::Timestamp;
+use s3s::{S3Error, S3ErrorCode, S3Request, S3Result};
+use tokio::sync::Semaphore;
+
+use crate::GatewayError;
+use crate::db::Db;
+
+/// The S3 gateway: implements [`s3s::S3`] over a Morsa client and its namespace.
+#[derive(Debug, Clone)]
+pub struct Gateway {
+    pub(crate) db: Arc<Db>,
+    pub(crate) client: Arc<Client>,
+    /// Largest chunk blob, in bytes.
+    pub(crate) chunk_size: usize,
+    /// Epochs each chunk is paid for.
+    pub(crate) epochs: u32,
+    /// One permit per chunk buffer held, across all requests.
+    pub(crate) buffers: Arc<Semaphore>,
+    /// The region reported by GetBucketLocation.
+    pub(crate) region: String,
+}
+
+/// How a gateway stores.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GatewayLimits {
+    /// Largest chunk blob, in bytes (capped by the system's largest blob).
+    pub chunk_size: u64,
+    /// Chunk buffers held at once across all requests.
+    pub max_chunk_buffers: usize,
+    /// Epochs each chunk is paid for.
+    pub epochs: u32,
+    /// The region.
+    pub region: String,
+}
+
+impl Gateway {
+    /// A gateway over `db` storing with `client`.
+    pub fn new(db: Arc<Db>, client: Arc<Client>, limits: &GatewayLimits) -> Self {
+        let chunk_size = limits.chunk_size.min(client.encoding().max_blob_size()).max(1);
+        Self {
+            db,
+            client,
+            chunk_size: morsa_core::convert::saturating_usize(chunk_size),
+            epochs: limits.epochs,
+            // The global bound on chunk buffers, shared by every request.
+            buffers: Arc::new(tokio::sync::Semaphore::new(limits.max_chunk_buffers)),
+            region: limits.region.clone(),
+        }
+    }
+
+    /// The name of the user who signed `req` (s3s has verified the signature).
+    pub(crate) fn owner<T>(&self, req: &S3Request<T>) -> S3Result<String> {
+        let credentials = req.credentials.as_ref().ok_or_else(|| {
+            S3Error::with_message(S3ErrorCode::AccessDenied, "Every request must be signed.")
+        })?;
+        let user = self.db.user_by_key(&credentials.access_key).map_err(S3Error::from)?;
+        user.map(|user| user.name).ok_or_else(|| S3Error::new(S3ErrorCode::InvalidAccessKeyId))
+    }
+
+    /// Runs a database write on a blocking thread (commits wait for fsync).
+    pub(crate) async fn blocking<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Db) -> Result<T, GatewayError> + Send + 'static,
+    ) -> S3Result<T> {
+        let db = Arc::clone(&self.db);
+        tokio::task::spawn_blocking(move || work(&db))
+            .await
+            .map_err(|error| S3Error::internal_error(std::io::Error::other(error.to_string())))?
+            .map_err(S3Error::from)
+    }
+}
+
+/// Looks access keys up in the gateway's database.
+#[derive(Debug)]
+pub(crate) struct Auth {
+    pub(crate) db: Arc<Db>,
+}
+
+#[async_trait::async_trait]
+impl S3Auth for Auth {
+    async fn get_secret_key(&self, access_key: &str) -> S3Result<SecretKey> {
+        match self.db.user_by_key(access_key).map_err(S3Error::from)? {
+            Some(user) => Ok(SecretKey::from(user.secret_access_key)),
+            None => Err(S3Error::with_message(
+                S3ErrorCode::InvalidAccessKeyId,
+                "The AWS Access Key Id you provided does not exist in our records.",
+            )),
+        }
+    }
+}
+
+/// A timestamp from milliseconds since the Unix epoch.
+pub(crate) fn timestamp(ms: u64) -> Timestamp {
+    Timestamp::from(SystemTime::UNIX_EPOCH + Duration::from_millis(ms))
+}

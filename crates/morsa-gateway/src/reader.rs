@@ -1,0 +1,135 @@
+//! Streaming an object (or a range of it) back: the chunks the range overlaps are read one
+//! after the other, a whole chunk as a blob read and a part of one as a Morsa range read (no
+//! whole-object fetch for a range). The first piece is read before the response starts, so a
+//! failure to read surfaces as an S3 error; later pieces are read while earlier ones are sent.
+
+use std::ops::Range;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use morsa_client::Client;
+use s3s::S3Error;
+use s3s::dto::StreamingBlob;
+use tokio::sync::mpsc;
+
+use crate::GatewayError;
+use crate::namespace::ChunkRef;
+
+/// One chunk, or the part of it a range needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Piece {
+    /// The chunk.
+    pub chunk: ChunkRef,
+    /// The bytes of it wanted.
+    pub range: Range<u64>,
+}
+
+/// The pieces of `chunks` that cover bytes `range` of the object, in order.
+pub fn pieces(chunks: &[ChunkRef], range: Range<u64>) -> Vec<Piece> {
+    let mut start = 0;
+    let mut pieces = Vec::new();
+    if range.is_empty() {
+        return pieces;
+    }
+    for chunk in chunks {
+        let end = start + chunk.size;
+        if range.start < end && start < range.end {
+            let from = range.start.max(start) - start;
+            let to = range.end.min(end) - start;
+            pieces.push(Piece { chunk: chunk.clone(), range: from..to });
+        }
+        start = end;
+    }
+    pieces
+}
+
+/// Reads one piece, checking it has the expected length.
+async fn read_piece(client: &Client, piece: &Piece) -> Result<Bytes, GatewayError> {
+    let whole = piece.range.start == 0 && piece.range.end == piece.chunk.size;
+    let read = match whole {
+        true => client.read_blob(&piece.chunk.blob_id).await?,
+        false => client.read_blob_range(&piece.chunk.blob_id, piece.range.clone()).await?,
+    };
+    let expected = piece.range.end - piece.range.start;
+    if u64::try_from(read.data.len()).ok() != Some(expected) {
+        return Err(GatewayError::Morsa(morsa_client::Error::Refused(format!(
+            "chunk {} gave {} bytes, {expected} expected",
+            piece.chunk.blob_id,
+            read.data.len()
+        ))));
+    }
+    Ok(Bytes::from(read.data))
+}
+
+/// The body of a GET: `pieces` read in order. The first is read now (its failure is the
+/// request's error); the rest by a task that stays one piece ahead of the client.
+pub async fn object_body(client: Arc<Client>, pieces: Vec<Piece>) -> Result<StreamingBlob, S3Error> {
+    let mut pieces = pieces.into_iter();
+    let Some(first) = pieces.next() else { return Ok(StreamingBlob::wrap(ChannelBody::empty())) };
+    let first = read_piece(&client, &first).await?;
+    let (sender, receiver) = mpsc::channel(1);
+    tokio::spawn(async move {
+        if sender.send(Ok(first)).await.is_err() {
+            return;
+        }
+        for piece in pieces {
+            let read = read_piece(&client, &piece).await.map_err(|error| {
+                tracing::error!(%error, blob_id = %piece.chunk.blob_id, "reading an object failed mid-body");
+                std::io::Error::other(error.to_string())
+            });
+            let failed = read.is_err();
+            // The client went away: stop reading.
+            if sender.send(read).await.is_err() || failed {
+                return;
+            }
+        }
+    });
+    Ok(StreamingBlob::wrap(ChannelBody { receiver: Some(receiver) }))
+}
+
+/// A body fed by a channel.
+struct ChannelBody {
+    receiver: Option<mpsc::Receiver<Result<Bytes, std::io::Error>>>,
+}
+
+impl ChannelBody {
+    fn empty() -> Self {
+        Self { receiver: None }
+    }
+}
+
+impl futures_util::Stream for ChannelBody {
+    type Item = Result<Bytes, std::io::Error>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        match &mut self.receiver {
+            Some(receiver) => receiver.poll_recv(cx),
+            None => Poll::Ready(None),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use redstuff::BlobId;
+
+    use super::*;
+
+    fn chunk(seed: u8, size: u64) -> ChunkRef {
+        ChunkRef { blob_id: BlobId::from_root(1, &[seed; 32]), size }
+    }
+
+    #[test]
+    fn a_range_maps_to_the_parts_of_the_chunks_it_overlaps() {
+        let chunks = [chunk(1, 10), chunk(2, 20), chunk(3, 5)];
+        let parts =
+            |range| pieces(&chunks, range).into_iter().map(|p| (p.chunk.size, p.range)).collect::<Vec<_>>();
+        assert_eq!(parts(0..35), [(10, 0..10), (20, 0..20), (5, 0..5)]);
+        assert_eq!(parts(5..15), [(10, 5..10), (20, 0..5)]);
+        assert_eq!(parts(10..30), [(20, 0..20)]);
+        assert_eq!(parts(34..35), [(5, 4..5)]);
+        assert!(parts(7..7).is_empty());
+    }
+}

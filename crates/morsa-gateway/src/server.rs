@@ -1,0 +1,77 @@
+//! Serving S3 over HTTP/1.1 (hyper): the gateway's service behind s3s, which parses requests,
+//! verifies SigV4 signatures (header and presigned) against the users' keys and writes S3
+//! XML errors.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto::Builder as ConnectionBuilder;
+use morsa_client::{Client, ClientConfig};
+use s3s::service::{S3Service, S3ServiceBuilder};
+use tokio::net::TcpListener;
+
+use crate::GatewayError;
+use crate::config::GatewayConfig;
+use crate::db::Db;
+use crate::gateway::{Auth, Gateway, GatewayLimits};
+
+/// The S3 service of `gateway`, authenticating against `db`.
+pub fn service(gateway: Gateway) -> S3Service {
+    let db = Arc::clone(&gateway.db);
+    let mut builder = S3ServiceBuilder::new(gateway);
+    builder.set_auth(Auth { db });
+    builder.build()
+}
+
+/// Opens the database, connects to Morsa and listens on the configured address; prints
+/// `gateway listening on http://ADDR` once it accepts connections, and serves until
+/// `shutdown` completes (then lets requests in flight finish).
+pub async fn run(config: &GatewayConfig, shutdown: impl Future<Output = ()>) -> Result<(), GatewayError> {
+    let db = Arc::new(Db::open(&config.database_path())?);
+    let client_config = ClientConfig::load(&config.client_config)?;
+    let client = Arc::new(Client::connect(&client_config).await?);
+    let limits = GatewayLimits {
+        chunk_size: config.chunk_size,
+        max_chunk_buffers: config.max_chunk_buffers,
+        epochs: config.epochs,
+        region: config.region.clone(),
+    };
+    let service = service(Gateway::new(db, client, &limits));
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|error| GatewayError::Config(format!("cannot listen on {}: {error}", config.listen)))?;
+    let address = listener
+        .local_addr()
+        .map_err(|error| GatewayError::Config(format!("cannot read the listening address: {error}")))?;
+    println!("gateway listening on http://{address}");
+    serve(listener, service, shutdown).await;
+    Ok(())
+}
+
+/// Serves `service` on `listener` until `shutdown`, then waits for open connections.
+pub async fn serve(listener: TcpListener, service: S3Service, shutdown: impl Future<Output = ()>) {
+    let connections = ConnectionBuilder::new(TokioExecutor::new());
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let (socket, _) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    tracing::warn!(%error, "accepting a connection failed");
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let connection = connections.serve_connection(TokioIo::new(socket), service.clone());
+        let connection = graceful.watch(connection.into_owned());
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(%error, "a connection ended with an error");
+            }
+        });
+    }
+    graceful.shutdown().await;
+}

@@ -1,0 +1,121 @@
+//! Streaming a request body into chunk blobs: bytes are gathered into one buffer of at most
+//! the chunk size; each full buffer is stored (encoded, uploaded, certified) before the next
+//! is filled, so a request holds one chunk at a time, and all requests together hold at most
+//! `max_chunk_buffers` (a semaphore permit per buffer). The body's digests are checked before
+//! its last chunk is stored; an object whose body fails them is never recorded.
+
+use std::sync::Arc;
+
+use futures_util::StreamExt as _;
+use hyper::HeaderMap;
+use morsa_client::StoreOptions;
+use s3s::dto::StreamingBlob;
+use s3s::{S3Error, S3ErrorCode};
+use tokio::sync::OwnedSemaphorePermit;
+
+use crate::GatewayError;
+use crate::checksum::{Declared, StoredChecksum};
+use crate::gateway::Gateway;
+use crate::namespace::ChunkRef;
+
+/// A body stored as chunk blobs, with its verified digests.
+#[derive(Debug, Clone)]
+pub struct Written {
+    /// The certified chunk blobs, in order.
+    pub chunks: Vec<ChunkRef>,
+    /// Bytes in all.
+    pub size: u64,
+    /// Its MD5.
+    pub md5: [u8; 16],
+    /// The verified checksum the client gave, if any.
+    pub checksum: Option<StoredChecksum>,
+}
+
+/// The chunk buffer being filled, with the permit that accounts for it.
+struct Buffer {
+    data: Vec<u8>,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Gateway {
+    /// Stores `body` as chunk blobs. `declared` is checked against the body before its last
+    /// chunk is stored; `trailers` yields the body's trailer once it is consumed;
+    /// `content_length`, if given, must be the body's length.
+    pub async fn write_body(
+        &self,
+        body: Option<StreamingBlob>,
+        content_length: Option<i64>,
+        declared: &Declared,
+        trailers: impl FnOnce() -> Option<HeaderMap>,
+    ) -> Result<Written, S3Error> {
+        let mut hasher = declared.hasher();
+        let mut chunks = Vec::new();
+        let mut size: u64 = 0;
+        let mut buffer: Option<Buffer> = None;
+        if let Some(mut body) = body {
+            while let Some(piece) = body.next().await {
+                let mut piece = piece.map_err(body_error)?;
+                hasher.update(&piece);
+                size += u64::try_from(piece.len()).unwrap_or(u64::MAX);
+                while !piece.is_empty() {
+                    let full = buffer.as_ref().is_some_and(|buffer| buffer.data.len() == self.chunk_size);
+                    if full && let Some(done) = buffer.take() {
+                        chunks.push(self.store_chunk(done.data).await?);
+                    }
+                    let current = match &mut buffer {
+                        Some(current) => current,
+                        None => buffer.insert(self.new_buffer().await?),
+                    };
+                    let room = self.chunk_size - current.data.len();
+                    let taken = piece.split_to(room.min(piece.len()));
+                    current.data.extend_from_slice(&taken);
+                }
+            }
+        }
+        if let Some(expected) = content_length
+            && u64::try_from(expected).ok() != Some(size)
+        {
+            return Err(S3Error::with_message(
+                S3ErrorCode::IncompleteBody,
+                format!("The body has {size} bytes; Content-Length said {expected}."),
+            ));
+        }
+        let digests = hasher.finish();
+        let trailer = trailers();
+        let checksum = declared.verify(&digests, trailer.as_ref())?;
+        if let Some(last) = buffer.take() {
+            chunks.push(self.store_chunk(last.data).await?);
+        }
+        Ok(Written { chunks, size, md5: digests.md5, checksum })
+    }
+
+    async fn new_buffer(&self) -> Result<Buffer, S3Error> {
+        let permit = Arc::clone(&self.buffers).acquire_owned().await.map_err(|_| {
+            S3Error::with_message(S3ErrorCode::ServiceUnavailable, "The gateway is shutting down.")
+        })?;
+        Ok(Buffer { data: Vec::with_capacity(self.chunk_size), _permit: permit })
+    }
+
+    async fn store_chunk(&self, data: Vec<u8>) -> Result<ChunkRef, S3Error> {
+        let options = StoreOptions { epochs: self.epochs, permanent: false, force: false };
+        let stored = self.client.store_blob(data, &options).await.map_err(GatewayError::from)?;
+        tracing::debug!(blob_id = %stored.blob_id, size = stored.size, "chunk certified");
+        Ok(ChunkRef { blob_id: stored.blob_id, size: stored.size })
+    }
+}
+
+/// What a failing body stream means to the client: s3s's own checks (the payload's SHA-256,
+/// chunk signatures) or a body cut short.
+fn body_error(error: s3s::StdError) -> S3Error {
+    let text = error.to_string();
+    let code = if text.contains("Sha256Mismatch") {
+        S3ErrorCode::Custom("XAmzContentSHA256Mismatch".into())
+    } else if text.contains("SignatureMismatch") {
+        S3ErrorCode::SignatureDoesNotMatch
+    } else {
+        S3ErrorCode::IncompleteBody
+    };
+    let mut error = S3Error::with_message(code, format!("Reading the body failed: {text}"));
+    error.set_status_code(hyper::StatusCode::BAD_REQUEST);
+    error
+}
