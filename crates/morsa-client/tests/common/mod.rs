@@ -9,8 +9,9 @@ use std::time::{Duration, Instant};
 use morsa_api::client::CoordClient;
 use morsa_client::Client;
 use morsa_coord::{Coordinator, Genesis, GenesisAccount, GenesisNode};
-use morsa_core::AccountKey;
+use morsa_core::{AccountKey, BlsSecretKey};
 use morsa_node::{Listening, NodeConfig, RepairConfig};
+use morsa_plumbing::file::Access;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -78,7 +79,15 @@ impl System {
         let mut key_files = Vec::new();
         for index in 0..nodes {
             let key_file = dir.path().join(format!("node-{index}.key"));
-            let key = morsa_node::keys::generate_key_file(&key_file).unwrap();
+            // Keys from fixed seeds, so every run has the same committee (which node holds
+            // which shards): tests that stop a node rely on what it holds.
+            let key = BlsSecretKey::from_seed([u8::try_from(index).unwrap() + 1; 32]);
+            morsa_plumbing::file::create_new(
+                &key_file,
+                hex::encode(key.to_bytes()).as_bytes(),
+                Access::Secret,
+            )
+            .unwrap();
             let (listener, listen) = listener().await;
             let proxy = match proxies {
                 true => Some(Proxy::start(&listen).await),
@@ -140,9 +149,14 @@ impl System {
         if let Some(stop) = node.stop.take() {
             let _ = stop.send(());
         }
-        if let Some(task) = node.task.take() {
-            task.abort();
-            let _ = task.await;
+        if let Some(mut task) = node.task.take() {
+            // The server returns once every connection is closed (idle ones at once), so a
+            // client's pooled connection cannot reach the stopped node afterwards. Aborting
+            // it instead would return before its connections saw the stop.
+            if tokio::time::timeout(Duration::from_secs(10), &mut task).await.is_err() {
+                task.abort();
+                let _ = task.await;
+            }
         }
     }
 
