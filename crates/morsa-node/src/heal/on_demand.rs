@@ -6,6 +6,7 @@
 //! node's repair never waits on another's).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use morsa_store::{SliverKind, StoreError};
 use redstuff::{BlobId, SliverType};
@@ -13,6 +14,7 @@ use redstuff::{BlobId, SliverType};
 use crate::blob_info::Status;
 use crate::blocking::blocking;
 use crate::error::NodeError;
+use crate::heal::repair_queue::Missing;
 use crate::heal::repairer::Repairer;
 use crate::heal::stats::add;
 use crate::node::kind_of;
@@ -46,7 +48,18 @@ pub async fn sliver(
         return first.map_err(|_| NodeError::SliverNotStored { blob_id, pair, kind });
     }
     tracing::info!(%blob_id, shard, %kind, "rebuilding a missing sliver for a read");
-    repairer.rebuild_now(blob_id, shard, kind).await?;
+    if let Err(error) = repairer.rebuild_now(blob_id, shard, kind).await {
+        // The background repair may be rebuilding the same sliver now (the scrubber found it
+        // damaged first, and peers answer one caller only so much at once): its result serves
+        // the read as well as ours would.
+        let target = Missing { blob_id, shard, kind: kind_of(kind) };
+        repairer.wait_for_flight(target, Duration::from_millis(repairer.config.peer_timeout_ms)).await;
+        let node = Arc::clone(&repairer.node);
+        let stored = blocking(move || Ok(node.store().has_sliver(&blob_id.0, shard, kind_of(kind))?)).await?;
+        if !stored {
+            return Err(error);
+        }
+    }
     let node = Arc::clone(&repairer.node);
     blocking(move || node.sliver_bytes(&blob_id, pair, kind)).await
 }

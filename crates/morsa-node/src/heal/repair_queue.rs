@@ -212,6 +212,11 @@ impl RepairQueue {
     }
 
     /// Slivers in flight.
+    pub fn is_in_flight(&self, target: &Missing) -> bool {
+        self.in_flight.contains(target)
+    }
+
+    /// Slivers being rebuilt now.
     pub fn in_flight(&self) -> usize {
         self.in_flight.len()
     }

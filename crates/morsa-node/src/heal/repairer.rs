@@ -63,6 +63,8 @@ pub struct Repairer {
     pub(crate) queue: Mutex<RepairQueue>,
     /// Woken when work is queued or repair resumes.
     pub(crate) wake: Notify,
+    /// Woken when background rebuilds end their flight (stored or failed).
+    pub(crate) flights_ended: Notify,
     paused: AtomicBool,
     pub(crate) stats: RepairStats,
     throttle: Throttle,
@@ -83,6 +85,7 @@ impl Repairer {
             peers: Arc::new(peers),
             queue: Mutex::new(RepairQueue::new(config.max_queued_slivers, config.max_attempts)),
             wake: Notify::new(),
+            flights_ended: Notify::new(),
             paused: AtomicBool::new(config.paused),
             stats: RepairStats::default(),
             throttle: Throttle::new(config.bandwidth_bytes_per_sec),
@@ -144,6 +147,24 @@ impl Repairer {
             Ok(())
         } else {
             Err(NodeError::NotRebuilt { blob_id, shard, kind })
+        }
+    }
+
+    /// Waits (at most `limit`) until the background repair no longer has `target` in flight:
+    /// a read whose own rebuild failed may find the sliver stored by it.
+    pub(crate) async fn wait_for_flight(&self, target: Missing, limit: Duration) {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let ended = self.flights_ended.notified();
+            tokio::pin!(ended);
+            // Registered before the check, so an end between the two is not missed.
+            ended.as_mut().enable();
+            if !self.queue().is_in_flight(&target) {
+                return;
+            }
+            if tokio::time::timeout_at(deadline, ended).await.is_err() {
+                return;
+            }
         }
     }
 

@@ -164,6 +164,7 @@ async fn round(repairer: &Repairer, jobs: Vec<Job>) {
         queue.finish(job, &failed, report.margins.get(&job.blob_id).copied(), now);
     }
     drop(queue);
+    repairer.flights_ended.notify_waiters();
     if !report.rebuilt.is_empty() {
         tracing::info!(slivers = report.rebuilt.len(), failed = report.failed.len(), "repaired slivers");
     }
