@@ -360,7 +360,7 @@ pub fn read(args: &ReadArgs) -> anyhow::Result<()> {
                         None => client.read_blob(&args.blob_id).await?,
                     };
                     output.write(&read.data)?;
-                    morsa_client::manifest::ReadSummary {
+                    morsa_client::files::ReadSummary {
                         size: u64::try_from(read.data.len())?,
                         bad_slivers: read.bad_slivers,
                         failures: read.failures,
@@ -369,7 +369,7 @@ pub fn read(args: &ReadArgs) -> anyhow::Result<()> {
                 Some(range) => {
                     let read = client.read_file_range(&args.blob_id, range.clone()).await?;
                     output.write(&read.data)?;
-                    morsa_client::manifest::ReadSummary {
+                    morsa_client::files::ReadSummary {
                         size: u64::try_from(read.data.len())?,
                         bad_slivers: read.bad_slivers,
                         failures: read.failures,

@@ -4,7 +4,7 @@
 //! storage node's sliver pairs, gathers a quorum of signed confirmations into a certificate
 //! and certifies the blob. Reads fetch metadata and slivers from the nodes, verify every
 //! piece against the blob ID, and decode; a range read fetches only the symbols it needs.
-//! Files larger than one chunk are stored as chunks plus a small manifest ([`manifest`]) and
+//! Files larger than one chunk are stored as chunks plus a small manifest ([`files`], [`manifest`]) and
 //! read back as one file.
 //!
 //! Nothing here prints: progress is reported as [`Progress`] events to a sink the caller
@@ -27,6 +27,7 @@
 mod config;
 pub mod crypt;
 mod error;
+pub mod files;
 pub mod manifest;
 mod nodes;
 mod ops;
