@@ -4,8 +4,8 @@
 //! storage node's sliver pairs, gathers a quorum of signed confirmations into a certificate
 //! and certifies the blob. Reads fetch metadata and slivers from the nodes, verify every
 //! piece against the blob ID, and decode; a range read fetches only the symbols it needs.
-//! Files larger than one chunk are stored as chunks plus a small manifest ([`files`], [`manifest`]) and
-//! read back as one file.
+//! Files larger than one chunk are stored as chunks plus a small manifest and read back as
+//! one file ([`files`]; the format in [`manifest`]).
 //!
 //! Nothing here prints: progress is reported as [`Progress`] events to a sink the caller
 //! gives ([`Client::with_progress`]). Errors are typed per failure ([`Error`]); its
