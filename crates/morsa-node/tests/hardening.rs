@@ -195,7 +195,8 @@ async fn admin_routes_need_the_token_and_refuse_web_pages() {
     let bare =
         format!("POST {pause} HTTP/1.1\r\nhost: node\r\nconnection: close\r\ncontent-length: 0\r\n\r\n");
     assert_eq!(status(&exchange(address, bare.as_bytes()).await), 403);
-    assert!(client.set_repair_paused(true, "wrong").await.is_err());
+    let wrong = client.set_repair_paused(true, "wrong").await.unwrap_err();
+    assert_eq!(wrong.node_code(), Some(api::NodeErrorCode::Forbidden), "{wrong}");
     assert!(!client.health().await.unwrap().repair.paused);
     client.set_repair_paused(true, token.as_str()).await.unwrap();
     assert!(client.health().await.unwrap().repair.paused);
