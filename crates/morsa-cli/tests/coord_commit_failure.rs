@@ -54,11 +54,7 @@ fn exit_of(child: &mut Child) -> Option<std::process::ExitStatus> {
 fn a_log_write_that_fails_is_not_acknowledged_and_the_coordinator_stops() {
     let dir = tempfile::tempdir().unwrap();
     let user = AccountKey::from_seed([9; 32]);
-    let genesis = common::coord_genesis(CHAIN, &user);
-    std::fs::write(dir.path().join("genesis.json"), serde_json::to_vec(&genesis).unwrap()).unwrap();
-    let config = dir.path().join("coord.toml");
-    std::fs::write(&config, "listen = \"127.0.0.1:0\"\ndata_dir = \"data\"\ngenesis = \"genesis.json\"\n")
-        .unwrap();
+    let (config, _) = common::write_coord_files(dir.path(), CHAIN, &user);
     let (mut child, url) = start_ignoring_sigxfsz(&config);
     let http = reqwest::blocking::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
     let submit = |nonce: u64| transfer(&http, &url, &user, nonce);

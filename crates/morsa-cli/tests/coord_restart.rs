@@ -32,11 +32,7 @@ fn client() -> reqwest::blocking::Client {
 fn acknowledged_transactions_survive_sigkill_and_replay_to_the_same_state() {
     let dir = tempfile::tempdir().unwrap();
     let user = AccountKey::from_seed([9; 32]);
-    let genesis = common::coord_genesis(CHAIN, &user);
-    std::fs::write(dir.path().join("genesis.json"), serde_json::to_vec(&genesis).unwrap()).unwrap();
-    let config = dir.path().join("coord.toml");
-    std::fs::write(&config, "listen = \"127.0.0.1:0\"\ndata_dir = \"data\"\ngenesis = \"genesis.json\"\n")
-        .unwrap();
+    let (config, genesis) = common::write_coord_files(dir.path(), CHAIN, &user);
 
     let (server, url) = start(&config);
     let recipient = AccountKey::from_seed([10; 32]).id();

@@ -68,6 +68,21 @@ impl Process {
     }
 }
 
+/// Writes a lone coordinator's files into `dir`: `genesis.json` ([`coord_genesis`]) and a
+/// `coord.toml` listening on a free loopback port; answers the config's path and the genesis.
+pub fn write_coord_files(
+    dir: &Path,
+    chain: &str,
+    user: &morsa_core::AccountKey,
+) -> (std::path::PathBuf, morsa_coord::Genesis) {
+    let genesis = coord_genesis(chain, user);
+    std::fs::write(dir.join("genesis.json"), serde_json::to_vec(&genesis).unwrap()).unwrap();
+    let config = dir.join("coord.toml");
+    std::fs::write(&config, "listen = \"127.0.0.1:0\"\ndata_dir = \"data\"\ngenesis = \"genesis.json\"\n")
+        .unwrap();
+    (config, genesis)
+}
+
 /// A genesis of four nodes (seeded keys, unreachable addresses), 10 shards, hour-long epochs,
 /// and `user` funded with 1,000,000, for tests of the coordinator alone.
 pub fn coord_genesis(chain: &str, user: &morsa_core::AccountKey) -> morsa_coord::Genesis {
