@@ -153,10 +153,10 @@ async fn proofs_have_their_own_bound_and_recovery_answers_go_on() {
     let blob_id = *encoded.metadata.blob_id();
     let path = api::inconsistency_proof_path(&blob_id, redstuff::SliverType::Primary);
     // One proof whose body trickles in holds the only proof slot.
-    let mut slow = TcpStream::connect(address).await.unwrap();
-    let head = format!("POST {path} HTTP/1.1\r\nhost: node\r\ncontent-length: 1000\r\n\r\nabc");
-    slow.write_all(head.as_bytes()).await.unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let mut slow = TcpStream::connect(address).await.unwrap();
+    let slow_head = format!("POST {path} HTTP/1.1\r\nhost: node\r\ncontent-length: 1000\r\n\r\nabc");
+    slow.write_all(slow_head.as_bytes()).await.unwrap();
     loop {
         let head = format!(
             "POST {path} HTTP/1.1\r\nhost: node\r\nconnection: close\r\ncontent-length: 3\r\n\r\nabc"
@@ -165,9 +165,12 @@ async fn proofs_have_their_own_bound_and_recovery_answers_go_on() {
         if status(&answer) == 503 {
             break;
         }
-        // The slow proof may not have taken its slot yet: its headers are still on the way.
+        // The slow proof had not taken its slot yet (its headers were still on the way), and
+        // this probe took it: the slow one may then have been refused, and drains its body
+        // (which never comes). Start it again.
         assert!(std::time::Instant::now() < deadline, "a second proof was not refused: {answer}");
-        tokio::task::yield_now().await;
+        slow = TcpStream::connect(address).await.unwrap();
+        slow.write_all(slow_head.as_bytes()).await.unwrap();
     }
     let symbols =
         client.recovery_symbols(&blob_id, 0, redstuff::SliverType::Primary, encoded.metadata.symbol_size());
