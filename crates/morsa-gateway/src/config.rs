@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use morsa_plumbing::ConfigError;
 use serde::Deserialize;
 
 use crate::GatewayError;
@@ -59,13 +60,9 @@ fn default_epochs() -> u32 {
 impl GatewayConfig {
     /// Reads `path`, resolving relative paths against its directory.
     pub fn load(path: &Path) -> Result<Self, GatewayError> {
-        let context = |message: String| GatewayError::Config(format!("{}: {message}", path.display()));
-        let metadata = std::fs::metadata(path).map_err(|error| context(error.to_string()))?;
-        if metadata.len() > MAX_CONFIG_BYTES {
-            return Err(context(format!("larger than {MAX_CONFIG_BYTES} bytes")));
-        }
-        let text = std::fs::read_to_string(path).map_err(|error| context(error.to_string()))?;
-        let mut config: Self = toml::from_str(&text).map_err(|error| context(error.message().to_string()))?;
+        let context = |message: String| GatewayError::Config(ConfigError::invalid(path, message).to_string());
+        let mut config: Self = morsa_plumbing::config::load_toml(path, MAX_CONFIG_BYTES)
+            .map_err(|error| GatewayError::Config(error.to_string()))?;
         if config.chunk_size == 0 {
             return Err(context("chunk_size must be positive".into()));
         }

@@ -15,7 +15,6 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-use crate::durable;
 use crate::root::{ROOT_BYTES, RootSecret};
 
 /// The format tag of keyring files.
@@ -176,7 +175,11 @@ impl Keyring {
         let file = KeyringFile { public: self.public(), root: BASE64.encode(&sealed) };
         let mut text = serde_json::to_string_pretty(&file).expect("a keyring serializes");
         text.push('\n');
-        durable::write_private(path, text.as_bytes()).map_err(io)
+        if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(io)?;
+        }
+        morsa_plumbing::file::replace(path, text.as_bytes(), morsa_plumbing::Access::Secret)
+            .map_err(|error| io(std::io::Error::other(error)))
     }
 
     /// Writes a new keyring to `path`, refusing to replace one.

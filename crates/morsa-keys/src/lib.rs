@@ -18,7 +18,6 @@
 //! assert_eq!(&root, keyring.root());
 //! ```
 
-mod durable;
 mod keyring;
 mod root;
 pub mod slip39;
