@@ -32,6 +32,8 @@ pub enum Keys {
     /// Encrypt what is stored (`Some(true)`), do not (`Some(false)`), or as the configuration
     /// says (`None`).
     Store(Option<bool>),
+    /// Encrypt convergently (the keyring is unlocked: its passphrase is asked for).
+    StoreConvergent,
     /// Open what is read, if there is a keyring (its passphrase is asked for).
     Read,
 }
@@ -69,6 +71,12 @@ fn crypto(config: &ClientConfig, keys: Keys) -> anyhow::Result<Crypto> {
                  cannot be read",
             )?;
             Ok(Crypto::for_storing(&public)?)
+        }
+        Keys::StoreConvergent => {
+            let keyring = crate::key::keyring_of(config)?;
+            let unlocked = morsa_keys::Keyring::unlock(&keyring, &crate::key::keyring_passphrase()?)
+                .context("--convergent derives its keys from the keyring's root secret")?;
+            Ok(Crypto::convergent(&unlocked))
         }
         Keys::Read => {
             let keyring = crate::key::keyring_of(config)?;
@@ -108,6 +116,11 @@ pub struct StoreArgs {
     /// Store the files as they are, even if the configuration says encrypt = true.
     #[arg(long)]
     pub no_encrypt: bool,
+    /// Encrypt convergently: the same file stored again under the same keyring gives the
+    /// same blob ID (deduplication), at the price that whoever holds this keyring can confirm
+    /// that a known file is stored (see docs/ENCRYPTION.md). Unlocks the keyring.
+    #[arg(long, conflicts_with = "no_encrypt")]
+    pub convergent: bool,
     #[command(flatten)]
     pub common: ConfigArg,
 }
@@ -194,7 +207,8 @@ pub fn store(args: &StoreArgs) -> anyhow::Result<()> {
             (_, true) => Some(false),
             _ => None,
         };
-        let client = args.common.connect_with(Keys::Store(encrypt)).await?.with_progress(bar.sink());
+        let keys = if args.convergent { Keys::StoreConvergent } else { Keys::Store(encrypt) };
+        let client = args.common.connect_with(keys).await?.with_progress(bar.sink());
         let options = StoreOptions { epochs: args.epochs, permanent: args.permanent, force: args.force };
         let mut results = Vec::new();
         let mut failed = 0;

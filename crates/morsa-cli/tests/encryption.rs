@@ -125,7 +125,7 @@ fn an_encrypted_file_is_restored_on_a_fresh_machine_from_three_shares_and_no_nod
 }
 
 #[test]
-fn blobs_interoperate_with_the_age_tool_both_ways_and_same_plaintext_gives_new_blob_ids() {
+fn blobs_interoperate_with_the_age_tool_both_ways_and_only_convergent_stores_repeat_blob_ids() {
     let dir = tempfile::tempdir().unwrap();
     let cluster = common::local_cluster(dir.path(), NODES, SHARDS);
     let config = cluster.client_config_path();
@@ -147,6 +147,19 @@ fn blobs_interoperate_with_the_age_tool_both_ways_and_same_plaintext_gives_new_b
 
     // Identical plaintext stored again: another blob.
     assert_ne!(store(&alice, &path, &[]), blob_id);
+
+    // Convergent: the same plaintext gives the same blob under one keyring (an age file all
+    // the same), another blob under another keyring.
+    let convergent_id = store(&alice, &path, &["--convergent"]);
+    assert_ne!(convergent_id, blob_id);
+    assert_eq!(store(&alice, &path, &["--convergent", "--force"]), convergent_id);
+    let raw = read(&alice, &convergent_id, &["--raw"]);
+    std::fs::write(&raw_path, &raw).unwrap();
+    assert_eq!(age(&["-d", "-i", identity.to_str().unwrap(), raw_path.to_str().unwrap()]), original);
+    assert_eq!(read(&alice, &convergent_id, &[]), original);
+    let bob = Machine::new(&dir.path().join("bob"), &config);
+    bob.ok(&["key", "init"]);
+    assert_ne!(store(&bob, &path, &["--convergent"]), convergent_id);
 
     // age to Morsa: a file age encrypted to Morsa's recipient, stored as it is, reads back
     // decrypted.

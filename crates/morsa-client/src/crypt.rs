@@ -7,8 +7,11 @@
 //!
 //! Every encryption draws a fresh file key, so the same plaintext stored twice gives two
 //! different blob IDs (no deduplication, and nobody can confirm that a known file is
-//! stored). Convergent encryption is not offered.
+//! stored), unless the keys are [`Crypto::convergent`]: then the secrets of each age file are
+//! derived from the plaintext and the keyring's convergence key ([`convergent`]), and the
+//! same plaintext gives the same blob again.
 
+pub mod convergent;
 pub mod segments;
 
 use std::io::{Read, Write};
@@ -16,6 +19,7 @@ use std::io::{Read, Write};
 use age::stream::{StreamReader, StreamWriter};
 use age::x25519::{Identity, Recipient};
 use redstuff::BlobId;
+use zeroize::Zeroizing;
 
 pub use segments::AGE_MAGIC;
 
@@ -58,6 +62,8 @@ pub enum CryptError {
 pub struct Crypto {
     recipient: Option<Recipient>,
     identities: Vec<Identity>,
+    /// With it, sealing is convergent.
+    convergence: Option<Zeroizing<[u8; 32]>>,
 }
 
 impl std::fmt::Debug for Crypto {
@@ -65,6 +71,7 @@ impl std::fmt::Debug for Crypto {
         f.debug_struct("Crypto")
             .field("recipient", &self.recipient.as_ref().map(ToString::to_string))
             .field("identities", &self.identities.len())
+            .field("convergent", &self.convergence.is_some())
             .finish()
     }
 }
@@ -73,12 +80,19 @@ impl Crypto {
     /// Encrypts what is stored to `recipient` (`None`: stores plaintext) and opens what is
     /// read with `identities` (tried in order).
     pub fn new(recipient: Option<Recipient>, identities: Vec<Identity>) -> Self {
-        Self { recipient, identities }
+        Self { recipient, identities, convergence: None }
     }
 
     /// Encrypts to `keyring`'s current generation and opens with all its generations.
     pub fn from_keyring(keyring: &morsa_keys::Keyring) -> Self {
         Self::new(Some(keyring.identity().to_public()), keyring.identities())
+    }
+
+    /// Like [`Crypto::from_keyring`], but sealing is convergent: the same plaintext seals to
+    /// the same bytes under this keyring's current generation (deduplication, at the price
+    /// that whoever holds this keyring can confirm that a known file is stored).
+    pub fn convergent(keyring: &morsa_keys::Keyring) -> Self {
+        Self { convergence: Some(keyring.root().convergence_key()), ..Self::from_keyring(keyring) }
     }
 
     /// Encrypts to the current generation of a keyring's public part (storing needs no
@@ -105,6 +119,9 @@ impl Crypto {
 
     /// `plaintext` as one age file.
     pub fn seal(&self, plaintext: &[u8]) -> Result<Vec<u8>, CryptError> {
+        if let (Some(key), Some(recipient)) = (&self.convergence, &self.recipient) {
+            return convergent::seal(key, &recipient_bytes(recipient)?, plaintext);
+        }
         let overhead =
             usize::try_from(segments::payload_overhead(u64::try_from(plaintext.len()).unwrap_or(0)))
                 .unwrap_or(0);
@@ -154,6 +171,14 @@ impl Crypto {
             false => limit,
         }
     }
+}
+
+/// The 32-byte X25519 public key of `recipient` (`age1…`, Bech32).
+fn recipient_bytes(recipient: &Recipient) -> Result<[u8; 32], CryptError> {
+    let (_, bytes) = bech32::decode(&recipient.to_string())
+        .map_err(|error| CryptError::Seal(format!("recipient does not decode: {error}")))?;
+    <[u8; 32]>::try_from(bytes.as_slice())
+        .map_err(|_| CryptError::Seal(format!("recipient has {} bytes, not 32", bytes.len())))
 }
 
 #[cfg(test)]
@@ -229,6 +254,29 @@ mod tests {
                 plaintext[usize::try_from(from).unwrap()..usize::try_from(to).unwrap()],
                 "{from}..{to}"
             );
+        }
+    }
+
+    #[test]
+    fn convergent_sealing_repeats_itself_per_keyring_and_opens_like_any_age_file() {
+        let keyring = morsa_keys::Keyring::generate();
+        let crypto = Crypto::convergent(&keyring);
+        let other = Crypto::convergent(&morsa_keys::Keyring::generate());
+        let id = BlobId::from_root(1, &[1; 32]);
+        for len in [0usize, 1, 65_535, 65_536, 65_537, 200_000] {
+            let plaintext: Vec<u8> = (0..len).map(|i| (i % 253) as u8).collect();
+            let sealed = crypto.seal(&plaintext).unwrap();
+            assert_eq!(sealed, crypto.seal(&plaintext).unwrap(), "{len}: not deterministic");
+            assert_ne!(sealed, other.seal(&plaintext).unwrap(), "{len}: another keyring gives the same file");
+            let mut changed = plaintext.clone();
+            changed.push(0);
+            assert_ne!(sealed, crypto.seal(&changed).unwrap(), "{len}");
+            // The age crate, not our code, parses and checks every part of the file.
+            assert_eq!(crypto.open(&id, sealed.clone()).unwrap(), plaintext, "{len}");
+            let mut altered = sealed;
+            let middle = altered.len() / 2;
+            altered[middle] ^= 1;
+            assert!(crypto.open(&id, altered).is_err(), "{len}: an altered file opens");
         }
     }
 

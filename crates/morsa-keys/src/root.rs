@@ -6,7 +6,9 @@
 //! - the age X25519 data identity of generation `g` (from 1): 32 bytes with info
 //!   `"age-x25519-identity"` followed by `g` as 4 big-endian bytes; these bytes are the
 //!   X25519 secret key, written as `AGE-SECRET-KEY-1…` (Bech32) for the age tool;
-//! - the key-check value: 4 bytes with info `"key-check"`.
+//! - the key-check value: 4 bytes with info `"key-check"`;
+//! - the convergence key: 32 bytes with info `"convergence"`, the secret that makes
+//!   convergent encryption (`morsa store --convergent`) deterministic for this root only.
 //!
 //! What the shares carry is the root followed by its key-check value (36 bytes), so that a
 //! wrong share passphrase, which SLIP-39 cannot notice, is caught when the shares are
@@ -84,6 +86,13 @@ impl RootSecret {
     /// The key-check value: names the root without revealing it.
     pub fn key_check(&self) -> [u8; CHECK_BYTES] {
         *self.derive::<CHECK_BYTES>(b"key-check")
+    }
+
+    /// The convergence key: what keys convergent encryption, so that the same plaintext
+    /// stored twice under this root gives the same blob, and under another root a different
+    /// one.
+    pub fn convergence_key(&self) -> Zeroizing<[u8; 32]> {
+        self.derive::<32>(b"convergence")
     }
 
     /// The age X25519 identity of `generation` (from 1).
