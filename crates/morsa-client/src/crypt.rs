@@ -264,7 +264,7 @@ mod tests {
         let other = Crypto::convergent(&morsa_keys::Keyring::generate());
         let id = BlobId::from_root(1, &[1; 32]);
         for len in [0usize, 1, 65_535, 65_536, 65_537, 200_000] {
-            let plaintext: Vec<u8> = (0..len).map(|i| (i % 253) as u8).collect();
+            let plaintext: Vec<u8> = (0..len).map(|i| u8::try_from(i % 253).unwrap()).collect();
             let sealed = crypto.seal(&plaintext).unwrap();
             assert_eq!(sealed, crypto.seal(&plaintext).unwrap(), "{len}: not deterministic");
             assert_ne!(sealed, other.seal(&plaintext).unwrap(), "{len}: another keyring gives the same file");
