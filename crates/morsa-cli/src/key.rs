@@ -97,8 +97,9 @@ pub struct ShareArgs {
 /// `morsa key recover`.
 #[derive(Debug, Args)]
 pub struct RecoverArgs {
-    /// Generations the keyring had (`morsa key show` says; identities are derived, so a
-    /// larger number than needed does no harm).
+    /// Generations the keyring had (`morsa key show` says): new files are encrypted to the
+    /// last. Reading does not need it (it also tries the next 32 generations); identities are
+    /// derived, so a larger number than needed does no harm.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub generations: u32,
     #[command(flatten)]

@@ -34,9 +34,9 @@ pub enum CryptError {
     NoKey(BlobId),
     /// None of the identities opens the blob.
     #[error(
-        "blob {blob_id} is encrypted (age) to a key this keyring does not hold (tried its {tried} \
-         generation(s)); a keyring recovered from shares may need `--generations`; `morsa read --raw` \
-         writes the encrypted bytes"
+        "blob {blob_id} is encrypted (age) to a key this keyring does not hold (tried {tried} \
+         identities: its generations and the next ones); it was stored with another keyring; \
+         `morsa read --raw` writes the encrypted bytes"
     )]
     NotOurs {
         /// The blob.
@@ -83,9 +83,10 @@ impl Crypto {
         Self { recipient, identities, convergence: None }
     }
 
-    /// Encrypts to `keyring`'s current generation and opens with all its generations.
+    /// Encrypts to `keyring`'s current generation and opens with all its generations (and the
+    /// next [`morsa_keys::READ_AHEAD`], for a keyring rebuilt from shares).
     pub fn from_keyring(keyring: &morsa_keys::Keyring) -> Self {
-        Self::new(Some(keyring.identity().to_public()), keyring.identities())
+        Self::new(Some(keyring.identity().to_public()), keyring.reading_identities())
     }
 
     /// Like [`Crypto::from_keyring`], but sealing is convergent: the same plaintext seals to
@@ -278,6 +279,20 @@ mod tests {
             altered[middle] ^= 1;
             assert!(crypto.open(&id, altered).is_err(), "{len}: an altered file opens");
         }
+    }
+
+    #[test]
+    fn a_keyring_rebuilt_without_its_generation_count_opens_files_of_later_generations() {
+        let mut keyring = morsa_keys::Keyring::generate();
+        for _ in 0..4 {
+            keyring.rotate();
+        }
+        let id = BlobId::from_root(1, &[1; 32]);
+        let sealed = Crypto::from_keyring(&keyring).seal(b"generation five").unwrap();
+        let rebuilt = morsa_keys::Keyring::from_root(keyring.root().clone(), 1);
+        assert_eq!(Crypto::from_keyring(&rebuilt).open(&id, sealed.clone()).unwrap(), b"generation five");
+        let beyond = Crypto::new(None, rebuilt.identities());
+        assert!(matches!(beyond.open(&id, sealed), Err(CryptError::NotOurs { .. })));
     }
 
     #[test]

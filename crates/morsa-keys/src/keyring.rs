@@ -65,6 +65,9 @@ pub enum KeyringError {
     },
 }
 
+/// Generations beyond the current one that reading also tries ([`Keyring::reading_identities`]).
+pub const READ_AHEAD: u32 = 32;
+
 /// The public part of a keyring: readable without the passphrase.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -140,6 +143,14 @@ impl Keyring {
     /// Every generation's identity, newest first (what reading tries).
     pub fn identities(&self) -> Vec<age::x25519::Identity> {
         (1..=self.generations).rev().map(|generation| self.root.identity(generation)).collect()
+    }
+
+    /// What reading tries: every generation's identity, newest first, then the next
+    /// [`READ_AHEAD`] generations' (derived from the root like the others), so that a keyring
+    /// rebuilt from shares without knowing how often it was rotated still opens every file.
+    pub fn reading_identities(&self) -> Vec<age::x25519::Identity> {
+        let ahead = (1..=READ_AHEAD).map(|step| self.root.identity(self.generations.saturating_add(step)));
+        self.identities().into_iter().chain(ahead).collect()
     }
 
     /// The public part.

@@ -23,7 +23,7 @@ mod root;
 pub mod slip39;
 
 pub use keyring::{
-    FORMAT, KEYRING_ENV, Keyring, KeyringError, PASSPHRASE_ENV, PublicKeyring, WORK_FACTOR_ENV, default_path,
-    read_public, work_factor_from_env,
+    FORMAT, KEYRING_ENV, Keyring, KeyringError, PASSPHRASE_ENV, PublicKeyring, READ_AHEAD, WORK_FACTOR_ENV,
+    default_path, read_public, work_factor_from_env,
 };
 pub use root::{CHECK_BYTES, ROOT_BYTES, RecoverError, RootSecret, SALT};
