@@ -1,9 +1,9 @@
 //! The pieces of the age v1 format (<https://age-encryption.org/v1>) that our own encoder
-//! ([`super::convergent`]) and our parallel opener ([`super::whole`]) share: key derivations,
-//! the X25519 stanza's wrap key, the header MAC and the STREAM chunk cipher.
+//! ([`super::convergent`]) writes: key derivations, the X25519 stanza's wrap key, the header
+//! MAC and the STREAM chunk cipher.
 
-use chacha20poly1305::aead::{Aead, AeadInPlace};
-use chacha20poly1305::{ChaCha20Poly1305, KeyInit, Tag};
+use chacha20poly1305::aead::Aead;
+use chacha20poly1305::{ChaCha20Poly1305, KeyInit};
 use hkdf::Hkdf;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -17,8 +17,6 @@ pub const X25519_STANZA: &str = "X25519";
 pub const FILE_KEY: usize = 16;
 /// Bytes of the payload nonce after the header.
 pub const NONCE: usize = 16;
-/// Bytes of a ChaCha20-Poly1305 tag.
-pub const TAG: usize = 16;
 
 /// HKDF-SHA256 of 32 bytes.
 pub fn expand(salt: Option<&[u8]>, ikm: &[u8], info: &[u8]) -> Zeroizing<[u8; 32]> {
@@ -59,17 +57,4 @@ fn nonce(counter: u64, last: bool) -> [u8; 12] {
 /// Chunk `counter` (or a stanza body) sealed.
 pub fn seal_chunk(key: &[u8; 32], counter: u64, last: bool, plaintext: &[u8]) -> Option<Vec<u8>> {
     ChaCha20Poly1305::new(key.into()).encrypt(&nonce(counter, last).into(), plaintext).ok()
-}
-
-/// Chunk `counter` (or a stanza body) opened.
-pub fn open_chunk(key: &[u8; 32], counter: u64, last: bool, sealed: &[u8]) -> Option<Vec<u8>> {
-    ChaCha20Poly1305::new(key.into()).decrypt(&nonce(counter, last).into(), sealed).ok()
-}
-
-/// Opens chunk `counter` in place: `buffer` holds its ciphertext, `tag` its tag. `false` if it
-/// does not authenticate.
-pub fn open_chunk_in_place(key: &[u8; 32], counter: u64, last: bool, buffer: &mut [u8], tag: &[u8]) -> bool {
-    ChaCha20Poly1305::new(key.into())
-        .decrypt_in_place_detached(&nonce(counter, last).into(), b"", buffer, Tag::from_slice(tag))
-        .is_ok()
 }
