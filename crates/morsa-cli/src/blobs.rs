@@ -34,7 +34,8 @@ pub enum Keys {
     Store(Option<bool>),
     /// Encrypt convergently (the keyring is unlocked: its passphrase is asked for).
     StoreConvergent,
-    /// Open what is read, if there is a keyring (its passphrase is asked for).
+    /// Open what is read, if there is a keyring (its passphrase is asked for when the first
+    /// encrypted blob is opened).
     Read,
 }
 
@@ -83,8 +84,11 @@ fn crypto(config: &ClientConfig, keys: Keys) -> anyhow::Result<Crypto> {
             if !keyring.exists() {
                 return Ok(Crypto::default());
             }
-            let unlocked = morsa_keys::Keyring::unlock(&keyring, &crate::key::keyring_passphrase()?)?;
-            Ok(Crypto::from_keyring(&unlocked))
+            // Asked only when the first encrypted blob is opened: plaintext needs no passphrase.
+            Ok(Crypto::unlocking(std::sync::Arc::new(move || {
+                let passphrase = crate::key::keyring_passphrase().map_err(|error| format!("{error:#}"))?;
+                morsa_keys::Keyring::unlock(&keyring, &passphrase).map_err(|error| error.to_string())
+            })))
         }
     }
 }

@@ -122,6 +122,19 @@ fn an_encrypted_file_is_restored_on_a_fresh_machine_from_three_shares_and_no_nod
     let plain_id = store(&alice, &plain_path, &["--no-encrypt"]);
     assert!(holds_plaintext(&nodes, &plain), "the check finds a file stored without encryption");
     assert_eq!(read(&fresh, &plain_id, &[]), plain);
+
+    // With a wrong keyring passphrase: a plaintext blob still reads (nothing needs unlocking),
+    // an encrypted one fails saying why.
+    let wrong = |blob_id: &str| {
+        let out = fresh.home.join("wrong-passphrase");
+        let mut command = fresh.command(&["read", blob_id, "--out", out.to_str().unwrap()]);
+        command.env("MORSA_KEY_PASSPHRASE", "not the passphrase");
+        (common::keys::run_with_input(command, ""), out)
+    };
+    let (output, out) = wrong(&plain_id);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(std::fs::read(&out).unwrap(), plain);
+    assert_fails(&wrong(&blob_id).0, "could not be unlocked");
 }
 
 #[test]

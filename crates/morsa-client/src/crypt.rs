@@ -15,6 +15,7 @@ pub mod convergent;
 pub mod segments;
 
 use std::io::{Read, Write};
+use std::sync::{Arc, OnceLock};
 
 use age::stream::{StreamReader, StreamWriter};
 use age::x25519::{Identity, Recipient};
@@ -55,6 +56,25 @@ pub enum CryptError {
     /// Encrypting failed.
     #[error("encrypting: {0}")]
     Seal(String),
+    /// The blob is an age file and the keyring that would open it could not be unlocked.
+    #[error("blob {blob_id} is encrypted (age) and the keyring could not be unlocked: {reason}")]
+    Locked {
+        /// The blob.
+        blob_id: BlobId,
+        /// Why (a wrong passphrase, an unreadable keyring file…).
+        reason: String,
+    },
+}
+
+/// What unlocks a keyring when the first age file is opened.
+pub type Unlock = dyn Fn() -> Result<morsa_keys::Keyring, String> + Send + Sync;
+
+/// Identities that come from a keyring unlocked on first need (at most once; its outcome is
+/// kept, so a wrong passphrase is asked for once, not once per blob).
+#[derive(Clone)]
+struct Deferred {
+    unlock: Arc<Unlock>,
+    outcome: Arc<OnceLock<Result<Vec<Identity>, String>>>,
 }
 
 /// The keys a client encrypts to and decrypts with.
@@ -62,6 +82,8 @@ pub enum CryptError {
 pub struct Crypto {
     recipient: Option<Recipient>,
     identities: Vec<Identity>,
+    /// Identities to unlock when an age file is first opened (plaintext blobs need none).
+    deferred: Option<Deferred>,
     /// With it, sealing is convergent.
     convergence: Option<Zeroizing<[u8; 32]>>,
 }
@@ -71,6 +93,7 @@ impl std::fmt::Debug for Crypto {
         f.debug_struct("Crypto")
             .field("recipient", &self.recipient.as_ref().map(ToString::to_string))
             .field("identities", &self.identities.len())
+            .field("deferred", &self.deferred.is_some())
             .field("convergent", &self.convergence.is_some())
             .finish()
     }
@@ -80,7 +103,27 @@ impl Crypto {
     /// Encrypts what is stored to `recipient` (`None`: stores plaintext) and opens what is
     /// read with `identities` (tried in order).
     pub fn new(recipient: Option<Recipient>, identities: Vec<Identity>) -> Self {
-        Self { recipient, identities, convergence: None }
+        Self { recipient, identities, deferred: None, convergence: None }
+    }
+
+    /// Stores plaintext and opens age files with the identities of the keyring `unlock` gives
+    /// (see [`Crypto::from_keyring`]), called only when the first age file is opened: reading
+    /// plaintext blobs never asks for a passphrase.
+    pub fn unlocking(unlock: Arc<Unlock>) -> Self {
+        Self { deferred: Some(Deferred { unlock, outcome: Arc::default() }), ..Self::default() }
+    }
+
+    /// The identities reading tries: given ones, or those of the deferred keyring (unlocked now
+    /// if it was not yet).
+    fn identities(&self, blob_id: &BlobId) -> Result<&[Identity], CryptError> {
+        let Some(deferred) = &self.deferred else {
+            return Ok(&self.identities);
+        };
+        deferred
+            .outcome
+            .get_or_init(|| (deferred.unlock)().map(|keyring| keyring.reading_identities()))
+            .as_deref()
+            .map_err(|reason| CryptError::Locked { blob_id: *blob_id, reason: reason.clone() })
     }
 
     /// Encrypts to `keyring`'s current generation and opens with all its generations (and the
@@ -135,20 +178,21 @@ impl Crypto {
 
     /// A reader of the plaintext of the age file `input` (blob `blob_id`, named in errors).
     pub fn opener<R: Read>(&self, blob_id: &BlobId, input: R) -> Result<StreamReader<R>, CryptError> {
-        if self.identities.is_empty() {
+        let identities = self.identities(blob_id)?;
+        if identities.is_empty() {
             return Err(CryptError::NoKey(*blob_id));
         }
         let damaged =
             |error: age::DecryptError| CryptError::Damaged { blob_id: *blob_id, reason: error.to_string() };
         let decryptor = age::Decryptor::new(input).map_err(damaged)?;
-        decryptor.decrypt(self.identities.iter().map(|identity| identity as &dyn age::Identity)).map_err(
-            |error| match error {
+        decryptor.decrypt(identities.iter().map(|identity| identity as &dyn age::Identity)).map_err(|error| {
+            match error {
                 age::DecryptError::NoMatchingKeys => {
-                    CryptError::NotOurs { blob_id: *blob_id, tried: self.identities.len() }
+                    CryptError::NotOurs { blob_id: *blob_id, tried: identities.len() }
                 }
                 other => damaged(other),
-            },
-        )
+            }
+        })
     }
 
     /// The plaintext of blob `blob_id` if its bytes are an age file, else the bytes as they are.
@@ -293,6 +337,40 @@ mod tests {
         assert_eq!(Crypto::from_keyring(&rebuilt).open(&id, sealed.clone()).unwrap(), b"generation five");
         let beyond = Crypto::new(None, rebuilt.identities());
         assert!(matches!(beyond.open(&id, sealed), Err(CryptError::NotOurs { .. })));
+    }
+
+    #[test]
+    fn a_deferred_keyring_is_unlocked_once_and_only_for_an_age_file() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let keyring = morsa_keys::Keyring::generate();
+        let id = BlobId::from_root(1, &[1; 32]);
+        let sealed = Crypto::from_keyring(&keyring).seal(b"secret").unwrap();
+        let calls = Arc::new(AtomicUsize::new(0));
+        let (counted, given) = (Arc::clone(&calls), keyring.clone());
+        let crypto = Crypto::unlocking(Arc::new(move || {
+            counted.fetch_add(1, Ordering::SeqCst);
+            Ok(given.clone())
+        }));
+        assert!(!crypto.seals());
+        assert_eq!(crypto.open(&id, b"plain".to_vec()).unwrap(), b"plain");
+        assert_eq!(calls.load(Ordering::SeqCst), 0, "a plaintext blob unlocked the keyring");
+        assert_eq!(crypto.open(&id, sealed.clone()).unwrap(), b"secret");
+        assert_eq!(crypto.clone().open(&id, sealed.clone()).unwrap(), b"secret");
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+
+        let calls = Arc::new(AtomicUsize::new(0));
+        let counted = Arc::clone(&calls);
+        let locked = Crypto::unlocking(Arc::new(move || {
+            counted.fetch_add(1, Ordering::SeqCst);
+            Err("wrong passphrase".into())
+        }));
+        for _ in 0..2 {
+            match locked.open(&id, sealed.clone()) {
+                Err(CryptError::Locked { reason, .. }) => assert_eq!(reason, "wrong passphrase"),
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(calls.load(Ordering::SeqCst), 1, "the failure is kept, not asked again");
     }
 
     #[test]
