@@ -509,17 +509,37 @@ pub fn status(args: &BlobArgs) -> anyhow::Result<()> {
     })
 }
 
+/// `morsa list-blobs`.
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Only the certified blobs that end within this many epochs of the current one (soonest
+    /// first): what `morsa renew --before EPOCHS` would extend.
+    #[arg(long, value_name = "EPOCHS")]
+    pub expiring_within: Option<u32>,
+    #[command(flatten)]
+    pub common: ConfigArg,
+}
+
 /// Runs `morsa list-blobs`.
-pub fn list(common: &ConfigArg) -> anyhow::Result<()> {
+pub fn list(args: &ListArgs) -> anyhow::Result<()> {
+    let common = &args.common;
     runtime()?.block_on(async {
         let client = common.connect().await?;
-        let blobs = client.list_blobs().await?;
+        let blobs = match args.expiring_within {
+            Some(epochs) => client.expiring_within(epochs).await?.1,
+            None => client.list_blobs().await?,
+        };
         if common.json {
             println!("{}", serde_json::to_string_pretty(&blobs)?);
             return Ok(());
         }
         if blobs.is_empty() {
-            println!("account {} has no blobs", client.account());
+            match args.expiring_within {
+                Some(epochs) => {
+                    println!("account {} has no blobs ending within {epochs} epoch(s)", client.account())
+                }
+                None => println!("account {} has no blobs", client.account()),
+            }
         }
         for blob in &blobs {
             let state = match (blob.invalid, blob.certified_epoch) {

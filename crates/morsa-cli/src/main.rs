@@ -9,6 +9,7 @@ mod key;
 mod node;
 mod progress;
 mod quickstart;
+mod renew;
 mod system;
 mod usage;
 
@@ -39,11 +40,14 @@ enum Command {
     /// The coordinator's view of a blob.
     BlobStatus(blobs::BlobArgs),
     /// The account's blobs.
-    ListBlobs(blobs::ConfigArg),
+    ListBlobs(blobs::ListArgs),
     /// Delete the account's deletable objects of a blob.
     Delete(blobs::BlobArgs),
     /// Pay for more epochs of a blob.
     Extend(blobs::ExtendArgs),
+    /// Pay for more epochs of every blob of the account that expires soon (once, or
+    /// `--every` interval).
+    Renew(renew::RenewArgs),
     /// The system: epoch, shards, prices, committee, account.
     Info(blobs::ConfigArg),
     /// The health of every storage node.
@@ -90,6 +94,7 @@ fn main() -> ExitCode {
         Command::ListBlobs(args) => blobs::list(args),
         Command::Delete(args) => blobs::delete(args),
         Command::Extend(args) => blobs::extend(args),
+        Command::Renew(args) => renew::run(args),
         Command::Info(args) => system::info(args),
         Command::Health(args) => system::health(args),
         Command::Key(command) => key::run(command),

@@ -296,6 +296,53 @@ fn client_commands_keep_their_promises() {
     let status = morsa_json(&cluster, &["blob-status", &blob_id, "--json"]);
     assert_eq!(status["status"], "nonexistent");
 
+    // `renew`: extends exactly the certified objects that end within the window, by the
+    // epochs asked, and `list-blobs --expiring-within` lists the same ones beforehand.
+    let mut short = Vec::new();
+    for (epochs, seed) in [("1", 41), ("2", 42), ("5", 43)] {
+        let path = dir.path().join(format!("renew-{epochs}"));
+        std::fs::write(&path, morsa_cluster::sample::bytes(1000, seed)).unwrap();
+        let stored = morsa_json(&cluster, &["store", path.to_str().unwrap(), "--epochs", epochs, "--json"]);
+        short.push(stored[0]["object"].as_str().unwrap().to_string());
+    }
+    let info = morsa_json(&cluster, &["info", "--json"]);
+    let epoch = info["system"]["epoch"].as_u64().unwrap();
+    let ends = |listing: &Value| -> std::collections::BTreeMap<String, u64> {
+        listing
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|blob| (blob["object"].as_str().unwrap().to_string(), blob["end_epoch"].as_u64().unwrap()))
+            .collect()
+    };
+    let before = ends(&morsa_json(&cluster, &["list-blobs", "--json"]));
+    let due: std::collections::BTreeSet<String> =
+        before.iter().filter(|(_, end)| **end <= epoch + 2).map(|(object, _)| object.clone()).collect();
+    assert!(due.contains(&short[0]) && due.contains(&short[1]) && !due.contains(&short[2]), "{before:?}");
+    let listed = ends(&morsa_json(&cluster, &["list-blobs", "--expiring-within", "2", "--json"]));
+    assert_eq!(listed.keys().cloned().collect::<std::collections::BTreeSet<_>>(), due);
+    let renewed = morsa_json(&cluster, &["renew", "--before", "2", "--epochs", "3", "--json"]);
+    assert_eq!(renewed["failed"], 0, "{renewed}");
+    let renewed_objects: std::collections::BTreeSet<String> = renewed["blobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|blob| blob["object"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(renewed_objects, due);
+    let after = ends(&morsa_json(&cluster, &["list-blobs", "--json"]));
+    for (object, end) in &before {
+        let expected = if due.contains(object) { end + 3 } else { *end };
+        assert_eq!(after[object], expected, "object {object}");
+    }
+    // Paid to the limit, a renewal fails, says why, and exits 1.
+    let max_ahead = info["system"]["max_epochs_ahead"].as_u64().unwrap().to_string();
+    morsa_json(&cluster, &["renew", "--before", &max_ahead, "--epochs", &max_ahead, "--json"]);
+    let output = morsa(&cluster, &["renew", "--before", &max_ahead, "--epochs", "1"]);
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(stdout.contains("as far ahead as the system sells"), "{stdout}");
+
     // `cluster stop`: the node exits cleanly on SIGTERM (the command fails otherwise) and
     // stops answering; started again, it serves what it stored.
     let dir_arg = cluster.dir.to_str().unwrap().to_string();

@@ -108,6 +108,15 @@ pub enum Error {
         /// The most that may be asked now.
         max: u32,
     },
+    /// An object already paid for as far ahead as the system sells: it cannot be extended
+    /// until an epoch passes.
+    #[error("already stored until epoch {end}, as far ahead as the system sells ({max_ahead} epochs)")]
+    PaidToTheLimit {
+        /// Its end epoch.
+        end: u32,
+        /// Epochs the system sells ahead.
+        max_ahead: u32,
+    },
     /// A byte range outside the blob.
     #[error("range {start}..{end} is outside the blob of {len} bytes")]
     BadRange {

@@ -34,6 +34,7 @@ mod ops;
 mod progress;
 mod range;
 mod read;
+mod retention;
 mod sealed_view;
 mod store;
 
@@ -53,6 +54,7 @@ pub use error::{Error, NodeFailure};
 pub use ops::NodeReport;
 pub use progress::{Progress, ProgressSink};
 pub use read::{BadSliver, ReadOutcome};
+pub use retention::Renewal;
 pub use store::{StoreOptions, StoreOutcome, StoredHow};
 
 use nodes::NodeSet;
