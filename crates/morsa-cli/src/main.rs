@@ -4,6 +4,7 @@ mod blob_id;
 mod blobs;
 mod cluster;
 mod coord;
+mod drill;
 mod gateway;
 mod key;
 mod node;
@@ -48,6 +49,9 @@ enum Command {
     /// Pay for more epochs of every blob of the account that expires soon (once, or
     /// `--every` interval).
     Renew(renew::RenewArgs),
+    /// A restore drill: restore a sample of the account's blobs, whole and at random ranges,
+    /// verify them, measure time to first byte and throughput; exit 1 if any fails.
+    Drill(drill::DrillArgs),
     /// The system: epoch, shards, prices, committee, account.
     Info(blobs::ConfigArg),
     /// The health of every storage node.
@@ -95,6 +99,7 @@ fn main() -> ExitCode {
         Command::Delete(args) => blobs::delete(args),
         Command::Extend(args) => blobs::extend(args),
         Command::Renew(args) => renew::run(args),
+        Command::Drill(args) => drill::run(args),
         Command::Info(args) => system::info(args),
         Command::Health(args) => system::health(args),
         Command::Key(command) => key::run(command),

@@ -99,7 +99,7 @@ async fn pass(client: &morsa_client::Client, args: &RenewArgs) -> anyhow::Result
 }
 
 /// `30s`, `10m`, `6h`, `1d`.
-fn parse_every(text: &str) -> Result<Duration, String> {
+pub(crate) fn parse_every(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
     let (number, unit) = text.split_at(split);

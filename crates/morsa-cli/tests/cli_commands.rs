@@ -343,6 +343,55 @@ fn client_commands_keep_their_promises() {
     let stdout = String::from_utf8(output.stdout).unwrap();
     assert!(stdout.contains("as far ahead as the system sells"), "{stdout}");
 
+    // `drill`: restores every certified blob whole and at ranges, and says so in its JSON
+    // report, its HTML page and its metrics; a blob that cannot be restored fails the drill
+    // (exit 1), named in the report, while the others still pass.
+    let reports = dir.path().join("drill");
+    std::fs::create_dir(&reports).unwrap();
+    let (report, html, metrics) = (reports.join("r.json"), reports.join("r.html"), reports.join("m.prom"));
+    let drill = |extra: &[&str]| {
+        let mut args = vec!["drill", "--ranges", "2", "--seed", "7", "--report", report.to_str().unwrap()];
+        args.extend_from_slice(&["--html", html.to_str().unwrap(), "--metrics", metrics.to_str().unwrap()]);
+        args.extend_from_slice(extra);
+        morsa(&cluster, &args)
+    };
+    let output = drill(&["--all"]);
+    assert!(output.status.success(), "{output:?}");
+    let certified: std::collections::BTreeSet<String> = morsa_json(&cluster, &["list-blobs", "--json"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|blob| !blob["certified_epoch"].is_null())
+        .map(|blob| blob["blob_id"].as_str().unwrap().to_string())
+        .collect();
+    let passed: Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    let drilled: std::collections::BTreeSet<String> = passed["blobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|blob| {
+            assert_eq!(blob["ok"], true, "{blob}");
+            assert_eq!(blob["ranges"].as_array().unwrap().len(), 2, "{blob}");
+            blob["blob_id"].as_str().unwrap().to_string()
+        })
+        .collect();
+    assert_eq!(drilled, certified);
+    assert_eq!(passed["failed"], 0);
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(certified.iter().all(|blob_id| page.contains(blob_id.as_str())), "the page names every blob");
+    assert!(std::fs::read_to_string(&metrics).unwrap().contains("morsa_drill_success 1"));
+    let list = reports.join("blobs.txt");
+    let kept = certified.iter().next().unwrap().clone();
+    std::fs::write(&list, format!("{kept}\n# a blob nobody stored:\n{unknown}\n")).unwrap();
+    let output = drill(&["--blobs", list.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    assert!(String::from_utf8_lossy(&output.stderr).contains(&unknown), "{output:?}");
+    let failed: Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    assert_eq!((failed["passed"].as_u64(), failed["failed"].as_u64()), (Some(1), Some(1)), "{failed}");
+    assert_eq!(failed["blobs"][1]["blob_id"], unknown.as_str());
+    assert_eq!(failed["blobs"][1]["ok"], false);
+    assert!(std::fs::read_to_string(&metrics).unwrap().contains("morsa_drill_success 0"));
+
     // `cluster stop`: the node exits cleanly on SIGTERM (the command fails otherwise) and
     // stops answering; started again, it serves what it stored.
     let dir_arg = cluster.dir.to_str().unwrap().to_string();
