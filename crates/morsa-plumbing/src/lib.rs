@@ -9,6 +9,8 @@
 //! - [`config`]: [`config::load_toml`] and [`config::read_limited`]: a size cap, the path in
 //!   every [`ConfigError`], and the caller's `#[serde(deny_unknown_fields)]` kept.
 //! - [`clock`]: [`now_ms`], milliseconds since the Unix epoch.
+//! - `metrics` (feature `metrics`): `metrics::Registry`, Prometheus metrics through the
+//!   `metrics` facade on a recorder the server owns, not the process-wide one.
 //! - `telemetry` (feature `telemetry`): `init_logging`, the stderr subscriber filtered by
 //!   `RUST_LOG`.
 //!
@@ -28,6 +30,8 @@
 pub mod clock;
 pub mod config;
 pub mod file;
+#[cfg(feature = "metrics")]
+pub mod metrics;
 #[cfg(feature = "telemetry")]
 pub mod telemetry;
 
