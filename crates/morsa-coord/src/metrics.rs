@@ -45,7 +45,11 @@ impl Metrics {
             ("morsa_coord_epoch", "Current epoch.", u64::from(state.epoch.0)),
             ("morsa_coord_events", "Events emitted.", events),
             ("morsa_coord_blob_objects", "Live blob objects.", saturating_u64(state.blobs.len())),
-            ("morsa_coord_invalid_blobs", "Blob IDs proven invalid.", saturating_u64(state.invalid_blobs.len())),
+            (
+                "morsa_coord_invalid_blobs",
+                "Blob IDs proven invalid.",
+                saturating_u64(state.invalid_blobs.len()),
+            ),
             ("morsa_coord_capacity_bytes", "Capacity of the current committee.", state.capacity),
             ("morsa_coord_used_bytes", "Bytes reserved in the current epoch.", used),
             ("morsa_coord_parked_polls", "Long-polls waiting for events.", saturating_u64(parked_polls)),

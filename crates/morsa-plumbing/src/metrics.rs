@@ -18,7 +18,8 @@ use metrics::{Key, KeyName, Label, Metadata, Recorder as _};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusRecorder};
 
 /// Where registrations come from (the exporter ignores it; the facade asks for one).
-static METADATA: Metadata<'static> = Metadata::new(module_path!(), metrics::Level::INFO, Some(module_path!()));
+static METADATA: Metadata<'static> =
+    Metadata::new(module_path!(), metrics::Level::INFO, Some(module_path!()));
 
 /// The metrics of one server, rendered in the Prometheus text format. A metric is described
 /// (its `# HELP` line) by the first registration of its name.
@@ -54,7 +55,12 @@ impl Registry {
     }
 
     /// The counter `name` with `labels`, registered (at zero) if new.
-    pub fn counter(&self, name: &'static str, help: &'static str, labels: &[(&'static str, &str)]) -> Counter {
+    pub fn counter(
+        &self,
+        name: &'static str,
+        help: &'static str,
+        labels: &[(&'static str, &str)],
+    ) -> Counter {
         self.recorder.describe_counter(KeyName::from_const_str(name), None, help.into());
         self.recorder.register_counter(&key(name, labels), &METADATA)
     }
@@ -66,7 +72,12 @@ impl Registry {
     }
 
     /// The histogram `name` with `labels`, registered if new.
-    pub fn histogram(&self, name: &'static str, help: &'static str, labels: &[(&'static str, &str)]) -> Histogram {
+    pub fn histogram(
+        &self,
+        name: &'static str,
+        help: &'static str,
+        labels: &[(&'static str, &str)],
+    ) -> Histogram {
         self.recorder.describe_histogram(KeyName::from_const_str(name), None, help.into());
         self.recorder.register_histogram(&key(name, labels), &METADATA)
     }
