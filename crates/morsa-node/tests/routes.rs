@@ -190,7 +190,8 @@ async fn two_nodes_in_one_process_report_their_own_requests() {
     let health_requests = |served| async move {
         let (_, body) = call(served, get(api::routes::METRICS)).await;
         let text = String::from_utf8(body).unwrap();
-        let prefix = format!("morsa_node_requests_total{{route=\"{}\",status=\"200\"}} ", api::routes::HEALTH);
+        let prefix =
+            format!("morsa_node_requests_total{{route=\"{}\",status=\"200\"}} ", api::routes::HEALTH);
         let line = text.lines().find_map(|line| line.strip_prefix(prefix.as_str()).map(str::to_string));
         line.unwrap_or_else(|| panic!("no {prefix} in:\n{text}"))
     };
