@@ -11,7 +11,7 @@ pub(crate) const MAX_ADDRESS_LEN: usize = 256;
 /// Why a node address is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AddressError {
-    /// Empty, or longer than [`MAX_ADDRESS_LEN`].
+    /// Empty, or longer than 256 bytes.
     #[error("must have 1 to {MAX_ADDRESS_LEN} bytes")]
     Length,
     /// Spaces, control or non-ASCII characters.
