@@ -3,7 +3,8 @@
 //!
 //! Everything runs in this process, without a coordinator: a node in a temporary directory
 //! whose committee gives it every shard, the blob registered by applying a `BlobRegistered`
-//! event, the node's router served on `127.0.0.1:0`, and `concurrency` client tasks that PUT
+//! event, the node started by `morsa_node::Listening` on `127.0.0.1:0` (following no
+//! coordinator, its scrubber off), and `concurrency` client tasks that PUT
 //! every sliver with the real `NodeClient`. Client, server, verification and fsync share the
 //! machine's cores.
 
@@ -17,7 +18,7 @@ use clap::Args;
 use morsa_api::coord::{Event, EventRecord};
 use morsa_api::{ClientOptions, NodeClient};
 use morsa_core::{BlsSecretKey, Committee, CommitteeMember, Epoch, NodeId, ObjectId, ShardIndex};
-use morsa_node::{Limits, Node, Served, View, router};
+use morsa_node::{Limits, Listening, Node, RepairConfig, View};
 use redstuff::{EncodedBlob, EncodingConfig, MetadataWithId, SliverType};
 use serde::Serialize;
 
@@ -195,7 +196,12 @@ async fn ingest_once(
 ) -> anyhow::Result<Measured> {
     let n_shards = config.n_shards();
     let blob_id = *encoded.metadata.blob_id();
-    let node = Arc::new(all_shards_node(dir, config)?);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.context("binding 127.0.0.1:0")?;
+    // The scrubber off: it would re-read the slivers being measured.
+    let repair = RepairConfig { scrub_bytes_per_sec: 0, ..RepairConfig::default() };
+    let limits = Limits { repair, ..Limits::default() };
+    let listening = Listening::with_node(listener, all_shards_node(dir, config)?, &limits, None)?;
+    let (node, address) = (Arc::clone(listening.node()), listening.address());
     let registered = Event::BlobRegistered {
         blob_id,
         object: ObjectId([1; 32]),
@@ -207,18 +213,10 @@ async fn ingest_once(
     };
     node.apply_events(&[EventRecord::new(0, 0, registered, [0; 32])])?;
 
-    let limits = Limits::default();
-    let served = Served::new(Arc::clone(&node), &limits);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.context("binding 127.0.0.1:0")?;
-    let address = listener.local_addr()?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(async move {
-        axum::serve(listener, router(served, &limits))
-            .with_graceful_shutdown(async {
-                let _ = stopped.await;
-            })
-            .await
-    });
+    let server = tokio::spawn(listening.serve(async {
+        let _ = stopped.await;
+    }));
 
     let options = ClientOptions { timeout: Duration::from_secs(120), ..ClientOptions::default() };
     let client =

@@ -175,12 +175,58 @@ pub enum Error {
     Crypt(#[from] crate::crypt::CryptError),
     /// The blob's lifetime or ownership does not allow the operation; the message says what
     /// to do instead.
-    #[error("{0}")]
-    Refused(String),
+    #[error(transparent)]
+    Refused(#[from] Refusal),
     /// Something that cannot happen did (a panic in the codec, confirmations verified one by
     /// one that do not aggregate): a bug in Morsa, to be reported.
     #[error("internal error (a bug in Morsa, please report it): {0}")]
-    Internal(String),
+    Internal(#[from] InternalError),
+}
+
+/// Why the blob's lifetime or ownership does not allow an operation.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// A delete of a blob of which the account owns no deletable object.
+    #[error(
+        "no deletable object of {blob_id} belongs to this account ({objects} objects in all; \
+         permanent blobs cannot be deleted)"
+    )]
+    NothingToDelete {
+        /// The blob.
+        blob_id: BlobId,
+        /// Its objects, whoever owns them.
+        objects: usize,
+    },
+    /// An extension of a blob kept only by objects their owners may delete.
+    #[error(
+        "{0} is kept only by other accounts' deletable objects, which their owners may \
+         delete at any time: store the file yourself (`morsa store FILE`) to get an object of \
+         your own, then extend that"
+    )]
+    OnlyOthersDeletable(BlobId),
+}
+
+/// Something that cannot happen: a bug in Morsa.
+#[derive(Debug, thiserror::Error)]
+pub enum InternalError {
+    /// Work moved off the async threads (encoding, decoding, encryption, reading a source)
+    /// panicked.
+    #[error("{task} panicked: {source}")]
+    Panicked {
+        /// What the task did.
+        task: &'static str,
+        /// How it ended.
+        source: tokio::task::JoinError,
+    },
+    /// A sliver verified against the metadata lacks a symbol of its length.
+    #[error("a verified sliver is short")]
+    ShortSliver,
+    /// A streamed source was read by two steps at once.
+    #[error("a source read twice at once")]
+    SourceReadTwice,
+    /// Confirmations verified one by one do not aggregate.
+    #[error("aggregating verified confirmations: {0}")]
+    Aggregate(morsa_core::CertificateError),
 }
 
 fn describe(status: &BlobStatusKind) -> &'static str {
@@ -197,7 +243,45 @@ impl Error {
         move |source| Error::Coordinator { during, source }
     }
 
+    /// The error for a task moved off the async threads that did not finish, for `map_err`.
+    pub(crate) fn panicked(task: &'static str) -> impl FnOnce(tokio::task::JoinError) -> Error {
+        move |source| Error::Internal(InternalError::Panicked { task, source })
+    }
+
     pub(crate) fn io(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
         move |source| Error::Io { path: path.display().to_string(), source }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The messages people saw while refusals and internal errors were strings.
+    #[test]
+    fn typed_refusals_and_internal_errors_keep_their_messages() {
+        let blob_id = BlobId::from_root(1, &[7; 32]);
+        let refused = Error::from(Refusal::NothingToDelete { blob_id, objects: 2 });
+        assert_eq!(
+            refused.to_string(),
+            format!(
+                "no deletable object of {blob_id} belongs to this account (2 objects in all; \
+                 permanent blobs cannot be deleted)"
+            )
+        );
+        let refused = Error::from(Refusal::OnlyOthersDeletable(blob_id));
+        assert!(refused.to_string().starts_with(&format!("{blob_id} is kept only by other accounts'")));
+        assert_eq!(
+            Error::from(InternalError::ShortSliver).to_string(),
+            "internal error (a bug in Morsa, please report it): a verified sliver is short"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_panicked_task_is_an_internal_error_naming_the_task() {
+        let panicked = tokio::task::spawn_blocking(|| panic!("boom")).await.unwrap_err();
+        let error = Error::panicked("the decoder")(panicked);
+        assert!(matches!(error, Error::Internal(InternalError::Panicked { task: "the decoder", .. })));
+        assert!(error.to_string().contains("the decoder panicked: "), "{error}");
     }
 }

@@ -10,7 +10,7 @@ use redstuff::BlobId;
 
 use crate::manifest::{Chunk, MAGIC, MAX_MANIFEST_BYTES, Manifest};
 use crate::read::ReadLog;
-use crate::{Client, Error, Progress, ReadOutcome, StoreOptions, StoreOutcome, StoredHow};
+use crate::{Client, Error, InternalError, Progress, ReadOutcome, StoreOptions, StoreOutcome, StoredHow};
 
 /// A source cut into chunks of `chunk_size` bytes, read on a blocking thread; one byte is
 /// read ahead, so the last chunk is known as such when it is handed out.
@@ -35,15 +35,14 @@ const INITIAL_PIECE_CAPACITY: usize = 8 << 20;
 
 impl<R: Read + Send + 'static> Pieces<R> {
     async fn next(&mut self) -> Result<Piece, Error> {
-        let mut reader =
-            self.reader.take().ok_or_else(|| Error::Internal("a source read twice at once".into()))?;
+        let mut reader = self.reader.take().ok_or_else(|| Error::Internal(InternalError::SourceReadTwice))?;
         let (ahead, limit) = (self.next.take(), self.chunk_size);
         let (reader, read) = tokio::task::spawn_blocking(move || {
             let read = read_piece(&mut reader, ahead, limit);
             (reader, read)
         })
         .await
-        .map_err(|error| Error::Internal(format!("the reading thread panicked: {error}")))?;
+        .map_err(Error::panicked("the reading thread"))?;
         self.reader = Some(reader);
         let (data, next) = read.map_err(|source| Error::Io { path: self.name.clone(), source })?;
         self.next = next;

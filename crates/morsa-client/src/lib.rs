@@ -50,7 +50,7 @@ pub use config::{
     CONFIG_ENV, ClientConfig, DEFAULT_CHUNK_SIZE, load_or_create_account_key, write_account_key,
 };
 pub use crypt::{CryptError, Crypto};
-pub use error::{Error, NodeFailure};
+pub use error::{Error, InternalError, NodeFailure, Refusal};
 pub use ops::NodeReport;
 pub use progress::{Progress, ProgressSink};
 pub use read::{BadSliver, ReadOutcome};

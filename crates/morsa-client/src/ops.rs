@@ -9,7 +9,7 @@ use morsa_api::node::NodeHealth;
 use morsa_core::{Epoch, ObjectId};
 use redstuff::BlobId;
 
-use crate::{Client, Error};
+use crate::{Client, Error, Refusal};
 
 /// How one storage node answered a health check.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,11 +58,10 @@ impl Client {
             .map(|object| object.object)
             .collect();
         if mine.is_empty() {
-            return Err(Error::Refused(format!(
-                "no deletable object of {blob_id} belongs to this account ({} objects in all; \
-                 permanent blobs cannot be deleted)",
-                status.objects.len()
-            )));
+            return Err(Error::Refused(Refusal::NothingToDelete {
+                blob_id: *blob_id,
+                objects: status.objects.len(),
+            }));
         }
         for object in &mine {
             self.submit(Command::DeleteBlob { object: *object }, "deleting the blob").await?;
@@ -87,13 +86,7 @@ impl Client {
             .filter(|object| object.certified_epoch.is_some())
             .filter(|object| object.owner == self.account() || !object.deletable)
             .max_by_key(|object| (object.owner == self.account(), object.end_epoch))
-            .ok_or_else(|| {
-                Error::Refused(format!(
-                    "{blob_id} is kept only by other accounts' deletable objects, which their owners may \
-                     delete at any time: store the file yourself (`morsa store FILE`) to get an object of \
-                     your own, then extend that"
-                ))
-            })?;
+            .ok_or_else(|| Error::Refused(Refusal::OnlyOthersDeletable(*blob_id)))?;
         let system = self.system().await?;
         let left = system.max_epochs_ahead.saturating_sub(object.end_epoch.0.saturating_sub(system.epoch.0));
         crate::store::check_epochs(epochs, left)?;

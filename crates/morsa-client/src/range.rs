@@ -20,7 +20,7 @@ use redstuff::{
 
 use crate::nodes::NodeSet;
 use crate::read::{BadSliver, ReadLog, ReadOutcome};
-use crate::{Client, Error, NodeFailure};
+use crate::{Client, Error, InternalError, NodeFailure};
 
 impl Client {
     /// Reads bytes `range` of blob `blob_id` (not of a chunked file: see
@@ -90,9 +90,7 @@ impl Client {
         let mut bytes = Vec::with_capacity((span.positions.1 - span.positions.0) * s);
         for (row, column) in span.cells() {
             let symbol = by_row.get(&row).and_then(|sliver| sliver.symbol(column));
-            bytes.extend_from_slice(
-                symbol.ok_or_else(|| Error::Internal("a verified sliver is short".into()))?,
-            );
+            bytes.extend_from_slice(symbol.ok_or_else(|| Error::Internal(InternalError::ShortSliver))?);
         }
         let skip = morsa_core::convert::saturating_usize(range.start - span.first_byte());
         let wanted = morsa_core::convert::saturating_usize(range.end - range.start);
@@ -195,7 +193,7 @@ impl Client {
         let blob_id = *metadata.blob_id();
         tokio::task::spawn_blocking(move || metadata.read_range(range, &slivers))
             .await
-            .map_err(|error| Error::Internal(format!("the decoder panicked: {error}")))?
+            .map_err(Error::panicked("the decoder"))?
             .map_err(|error| match error {
                 RangeError::Decode(redstuff::DecodeError::Inconsistent { .. }) => {
                     Error::Inconsistent(blob_id)

@@ -108,7 +108,7 @@ impl Client {
         let slivers = self.primary_slivers(nodes, &metadata, 0..kp, kp, log).await?;
         let decoded = tokio::task::spawn_blocking(move || metadata.decode(&slivers))
             .await
-            .map_err(|error| Error::Internal(format!("the decoder panicked: {error}")))?;
+            .map_err(Error::panicked("the decoder"))?;
         match decoded {
             Ok(data) => Ok(data),
             Err(DecodeError::Inconsistent { .. }) => Err(Error::Inconsistent(blob_id)),

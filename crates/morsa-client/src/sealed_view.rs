@@ -113,7 +113,7 @@ impl Client {
             Ok::<_, CryptError>(plaintext)
         })
         .await
-        .map_err(|error| Error::Internal(format!("decryption panicked: {error}")))?
+        .map_err(Error::panicked("decryption"))?
         .map_err(Error::Crypt)
     }
 
@@ -138,7 +138,7 @@ impl Client {
         let blob_id = *blob_id;
         tokio::task::spawn_blocking(move || crypto.open(&blob_id, bytes))
             .await
-            .map_err(|error| Error::Internal(format!("decryption panicked: {error}")))?
+            .map_err(Error::panicked("decryption"))?
             .map_err(Error::Crypt)
     }
 
@@ -150,7 +150,7 @@ impl Client {
         let crypto = Arc::clone(&self.crypto);
         tokio::task::spawn_blocking(move || crypto.seal(&data))
             .await
-            .map_err(|error| Error::Internal(format!("encryption panicked: {error}")))?
+            .map_err(Error::panicked("encryption"))?
             .map_err(Error::Crypt)
     }
 }

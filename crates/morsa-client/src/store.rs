@@ -15,7 +15,7 @@ pub(crate) use background::Background;
 use upload::Upload;
 use waves::{Confirmed, Waves};
 
-use crate::{Client, Error, NodeFailure, Progress};
+use crate::{Client, Error, InternalError, NodeFailure, Progress};
 
 /// Longest a store waits for the previous blob's uploads still running in the background.
 const PREVIOUS_UPLOADS_LIMIT: Duration = Duration::from_secs(120);
@@ -167,7 +167,7 @@ impl Client {
         let started = Instant::now();
         let encoded = tokio::task::spawn_blocking(move || redstuff::encode(encoding, &data))
             .await
-            .map_err(|error| Error::Internal(format!("the encoder panicked: {error}")))??;
+            .map_err(Error::panicked("the encoder"))??;
         self.report(Progress::Encoded { bytes: size });
         tracing::debug!(size, elapsed = ?started.elapsed(), "encoded");
         Ok(encoded)
@@ -215,7 +215,7 @@ impl Client {
     /// Aggregates the confirmations into a certificate and submits it.
     async fn certify(&self, object: ObjectId, parts: &[(u16, BlsSignature)]) -> Result<(), Error> {
         let certificate = Certificate::aggregate(parts)
-            .map_err(|error| Error::Internal(format!("aggregating verified confirmations: {error}")))?;
+            .map_err(|error| Error::Internal(InternalError::Aggregate(error)))?;
         self.submit(Command::CertifyBlob { object, certificate }, "certifying the blob").await?;
         Ok(())
     }

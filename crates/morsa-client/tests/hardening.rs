@@ -241,7 +241,10 @@ async fn extend_never_pays_for_an_object_another_account_may_delete() {
     };
     let before = balance(&second).await;
     let error = second.extend(&stored.blob_id, 2).await.unwrap_err();
-    assert!(matches!(error, Error::Refused(ref message) if message.contains("morsa store")), "{error}");
+    assert!(
+        matches!(error, Error::Refused(ref refusal) if refusal.to_string().contains("morsa store")),
+        "{error}"
+    );
     assert_eq!(balance(&second).await, before, "nothing was paid");
     // The owner can.
     let end = first.extend(&stored.blob_id, 2).await.unwrap();

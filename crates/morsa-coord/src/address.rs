@@ -8,28 +8,66 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 /// Longest node address accepted.
 pub(crate) const MAX_ADDRESS_LEN: usize = 256;
 
+/// Why a node address is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AddressError {
+    /// Empty, or longer than 256 bytes.
+    #[error("must have 1 to {MAX_ADDRESS_LEN} bytes")]
+    Length,
+    /// Spaces, control or non-ASCII characters.
+    #[error("must be printable ASCII without spaces")]
+    NotPrintable,
+    /// A `user@` part.
+    #[error("must not carry a user name")]
+    UserName,
+    /// No `:port`.
+    #[error("must be host:port")]
+    NoPort,
+    /// The port is not a number from 0 to 65535.
+    #[error("port {0:?} is not a number from 1 to 65535")]
+    BadPort(String),
+    /// Port 0.
+    #[error("port 0 is not a port one can connect to")]
+    PortZero,
+    /// A bracketed host that is not an IPv6 address.
+    #[error("{0} is not an IPv6 address")]
+    BadIpv6(String),
+    /// A host that is neither a DNS name nor an IP address.
+    #[error("{0:?} is not a host name or IP address")]
+    BadHost(String),
+    /// An all-numeric host that is not an IPv4 address.
+    #[error("{0:?} is not a valid IPv4 address")]
+    BadIpv4(String),
+    /// A host other machines cannot reach, in a deployment that is not local.
+    #[error(
+        "{0} is a loopback, link-local, unspecified or multicast host, which other machines cannot reach \
+         (allowed only when the genesis sets allow_loopback_addresses)"
+    )]
+    Unreachable(String),
+}
+
 /// Checks `address`; the error says what is wrong with it.
-pub(crate) fn check_node_address(address: &str, allow_loopback: bool) -> Result<(), String> {
+pub(crate) fn check_node_address(address: &str, allow_loopback: bool) -> Result<(), AddressError> {
     if address.is_empty() || address.len() > MAX_ADDRESS_LEN {
-        return Err(format!("must have 1 to {MAX_ADDRESS_LEN} bytes"));
+        return Err(AddressError::Length);
     }
     if !address.bytes().all(|byte| byte.is_ascii_graphic()) {
-        return Err("must be printable ASCII without spaces".into());
+        return Err(AddressError::NotPrintable);
     }
     let rest =
         address.strip_prefix("http://").or_else(|| address.strip_prefix("https://")).unwrap_or(address);
     let (authority, _prefix) = rest.split_once('/').unwrap_or((rest, ""));
     if authority.contains('@') {
-        return Err("must not carry a user name".into());
+        return Err(AddressError::UserName);
     }
-    let (host, port) = authority.rsplit_once(':').ok_or("must be host:port")?;
-    let port: u16 = port.parse().map_err(|_| format!("port {port:?} is not a number from 1 to 65535"))?;
+    let (host, port) = authority.rsplit_once(':').ok_or(AddressError::NoPort)?;
+    let port: u16 = port.parse().map_err(|_| AddressError::BadPort(port.to_string()))?;
     if port == 0 {
-        return Err("port 0 is not a port one can connect to".into());
+        return Err(AddressError::PortZero);
     }
     let ip = match host.strip_prefix('[').and_then(|inner| inner.strip_suffix(']')) {
         Some(inner) => {
-            Some(IpAddr::V6(inner.parse::<Ipv6Addr>().map_err(|_| format!("{host} is not an IPv6 address"))?))
+            Some(IpAddr::V6(inner.parse::<Ipv6Addr>().map_err(|_| AddressError::BadIpv6(host.to_string()))?))
         }
         None => match host.parse::<Ipv4Addr>() {
             Ok(ip) => Some(IpAddr::V4(ip)),
@@ -45,16 +83,13 @@ pub(crate) fn check_node_address(address: &str, allow_loopback: bool) -> Result<
     let local_name =
         host.eq_ignore_ascii_case("localhost") || host.to_ascii_lowercase().ends_with(".localhost");
     if local_name || ip.is_some_and(|ip| !is_reachable_by_others(ip)) {
-        return Err(format!(
-            "{host} is a loopback, link-local, unspecified or multicast host, which other machines cannot reach \
-             (allowed only when the genesis sets allow_loopback_addresses)"
-        ));
+        return Err(AddressError::Unreachable(host.to_string()));
     }
     Ok(())
 }
 
 /// A DNS name: dot-separated labels of letters, digits and inner hyphens.
-fn check_dns_name(host: &str) -> Result<(), String> {
+fn check_dns_name(host: &str) -> Result<(), AddressError> {
     let label_ok = |label: &str| {
         (1..=63).contains(&label.len())
             && label.bytes().all(|byte| byte.is_ascii_alphanumeric() || byte == b'-')
@@ -63,11 +98,11 @@ fn check_dns_name(host: &str) -> Result<(), String> {
     };
     let name = host.strip_suffix('.').unwrap_or(host);
     if name.is_empty() || !name.split('.').all(label_ok) {
-        return Err(format!("{host:?} is not a host name or IP address"));
+        return Err(AddressError::BadHost(host.to_string()));
     }
     // All-numeric names are malformed IPv4 addresses, not names.
     if name.split('.').all(|label| label.bytes().all(|byte| byte.is_ascii_digit())) {
-        return Err(format!("{host:?} is not a valid IPv4 address"));
+        return Err(AddressError::BadIpv4(host.to_string()));
     }
     Ok(())
 }

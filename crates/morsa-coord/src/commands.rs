@@ -8,7 +8,7 @@ use redstuff::{BlobId, ENCODING_TYPE_RS2, EncodingConfig};
 
 use crate::apply::Effects;
 use crate::checks::Signatures;
-use crate::error::CommandError;
+use crate::error::{BlobStateReason, CommandError, InvalidReason, StorageMismatchReason};
 use crate::state::{BlobObject, Certification, Node, State, StorageResource, add, sub};
 use morsa_core::protocol::Command;
 use morsa_core::protocol::Event;
@@ -22,10 +22,10 @@ fn cost(price: u64, size: u64, epochs: u32) -> Result<u64, CommandError> {
         .checked_mul(units)
         .and_then(|total| total.checked_mul(u128::from(epochs)))
         .and_then(|total| u64::try_from(total).ok())
-        .ok_or_else(|| CommandError::InvalidArgument { what: "size", reason: "the price overflows".into() })
+        .ok_or(invalid("size", InvalidReason::PriceOverflows))
 }
 
-fn invalid(what: &'static str, reason: impl Into<String>) -> CommandError {
+fn invalid(what: &'static str, reason: impl Into<InvalidReason>) -> CommandError {
     CommandError::InvalidArgument { what, reason: reason.into() }
 }
 
@@ -88,7 +88,7 @@ impl State {
 
     fn transfer(&mut self, sender: AccountId, to: AccountId, amount: u64) -> Result<(), CommandError> {
         if amount == 0 {
-            return Err(invalid("amount", "must be positive"));
+            return Err(invalid("amount", InvalidReason::NotPositive));
         }
         self.charge_check(sender, amount)?;
         if sender != to {
@@ -141,7 +141,7 @@ impl State {
         if ahead > self.params.max_epochs_ahead {
             return Err(invalid(
                 "epochs",
-                format!("storage can be bought at most {} epochs ahead", self.params.max_epochs_ahead),
+                InvalidReason::TooFarAhead { max_epochs_ahead: self.params.max_epochs_ahead },
             ));
         }
         Ok(())
@@ -155,13 +155,13 @@ impl State {
         out: &mut Effects,
     ) -> Result<(), CommandError> {
         if size == 0 {
-            return Err(invalid("size", "must be positive"));
+            return Err(invalid("size", InvalidReason::NotPositive));
         }
         if epochs == 0 {
-            return Err(invalid("epochs", "must be at least 1"));
+            return Err(invalid("epochs", InvalidReason::NoEpochs));
         }
         let start = self.epoch;
-        let end = Epoch(start.0.checked_add(epochs).ok_or_else(|| invalid("epochs", "too many"))?);
+        let end = Epoch(start.0.checked_add(epochs).ok_or(invalid("epochs", InvalidReason::TooManyEpochs))?);
         self.check_epochs_ahead(end)?;
         self.buy(sender, start, end, size)?;
         let id = self.new_object_id(out);
@@ -186,10 +186,7 @@ impl State {
     ) -> Result<(), CommandError> {
         let resource = self.owned_storage(sender, id)?;
         if size == 0 || size >= resource.size {
-            return Err(invalid(
-                "size",
-                format!("must be between 1 and {}", resource.size.saturating_sub(1)),
-            ));
+            return Err(invalid("size", InvalidReason::SplitSize { max: resource.size.saturating_sub(1) }));
         }
         let rest = resource.size.checked_sub(size).ok_or(CommandError::Overflow { what: "size" })?;
         let new = StorageResource { size, ..resource.clone() };
@@ -210,7 +207,7 @@ impl State {
         if epoch <= resource.start || epoch >= resource.end {
             return Err(invalid(
                 "epoch",
-                format!("must lie strictly inside {}..{}", resource.start.0, resource.end.0),
+                InvalidReason::SplitEpoch { start: resource.start.0, end: resource.end.0 },
             ));
         }
         let later = StorageResource { start: epoch, ..resource.clone() };
@@ -227,12 +224,12 @@ impl State {
         second: &ObjectId,
     ) -> Result<(), CommandError> {
         if first == second {
-            return Err(invalid("second", "cannot merge a resource with itself"));
+            return Err(invalid("second", InvalidReason::MergeWithItself));
         }
         let a = self.owned_storage(sender, first)?;
         let b = self.owned_storage(sender, second)?;
         let merged = if (a.start, a.end) == (b.start, b.end) {
-            let size = a.size.checked_add(b.size).ok_or_else(|| invalid("size", "overflows"))?;
+            let size = a.size.checked_add(b.size).ok_or(invalid("size", InvalidReason::SizeOverflows))?;
             StorageResource { size, ..a }
         } else if a.size == b.size && a.end == b.start {
             StorageResource { end: b.end, ..a }
@@ -241,8 +238,7 @@ impl State {
         } else {
             return Err(CommandError::StorageMismatch {
                 storage: *second,
-                reason: "resources merge only with the same epochs, or the same size and adjacent epochs"
-                    .into(),
+                reason: StorageMismatchReason::NotMergeable,
             });
         };
         self.storage.remove(second);
@@ -259,15 +255,10 @@ impl State {
         out: &mut Effects,
     ) -> Result<(), CommandError> {
         if blob.encoding_type != ENCODING_TYPE_RS2 {
-            return Err(invalid(
-                "encoding_type",
-                format!("{} is not supported; use 1 (RS2)", blob.encoding_type),
-            ));
+            return Err(invalid("encoding_type", InvalidReason::EncodingType(blob.encoding_type)));
         }
-        let config = EncodingConfig::new(self.params.n_shards)
-            .map_err(|error| invalid("n_shards", error.to_string()))?;
-        let encoded_size =
-            config.encoded_size(blob.size).map_err(|error| invalid("size", error.to_string()))?;
+        let config = EncodingConfig::new(self.params.n_shards).map_err(|error| invalid("n_shards", error))?;
+        let encoded_size = config.encoded_size(blob.size).map_err(|error| invalid("size", error))?;
         let derived = BlobId::from_root(blob.size, blob.root_hash);
         if derived != *blob.blob_id {
             return Err(CommandError::BlobIdMismatch { claimed: *blob.blob_id, derived });
@@ -279,19 +270,17 @@ impl State {
         if !(resource.start <= self.epoch && self.epoch < resource.end) {
             return Err(CommandError::StorageMismatch {
                 storage: *storage,
-                reason: format!(
-                    "it covers epochs {}..{}, not the current {}",
-                    resource.start.0, resource.end.0, self.epoch
-                ),
+                reason: StorageMismatchReason::NotCurrent {
+                    start: resource.start.0,
+                    end: resource.end.0,
+                    current: self.epoch,
+                },
             });
         }
         if resource.size < encoded_size {
             return Err(CommandError::StorageMismatch {
                 storage: *storage,
-                reason: format!(
-                    "it holds {} bytes but the blob's encoded size is {encoded_size}",
-                    resource.size
-                ),
+                reason: StorageMismatchReason::TooSmall { size: resource.size, encoded_size },
             });
         }
         let write_cost = cost(self.params.write_price_per_mib, encoded_size, 1)?;
@@ -348,7 +337,10 @@ impl State {
     ) -> Result<(), CommandError> {
         let blob = self.owned_blob(sender, object)?;
         if blob.certified.is_some() {
-            return Err(CommandError::BlobState { object: *object, reason: "it is already certified" });
+            return Err(CommandError::BlobState {
+                object: *object,
+                reason: BlobStateReason::AlreadyCertified,
+            });
         }
         if self.invalid_blobs.contains_key(&blob.blob_id) {
             return Err(CommandError::InvalidBlob(blob.blob_id));
@@ -377,16 +369,13 @@ impl State {
     ) -> Result<(), CommandError> {
         let blob = self.blobs.get(object).ok_or(CommandError::UnknownObject(*object))?;
         if blob.certified.is_none() {
-            return Err(CommandError::BlobState {
-                object: *object,
-                reason: "only certified blobs can be extended",
-            });
+            return Err(CommandError::BlobState { object: *object, reason: BlobStateReason::NotCertified });
         }
         if epochs == 0 {
-            return Err(invalid("epochs", "must be at least 1"));
+            return Err(invalid("epochs", InvalidReason::NoEpochs));
         }
         let start = blob.storage.end;
-        let end = Epoch(start.0.checked_add(epochs).ok_or_else(|| invalid("epochs", "too many"))?);
+        let end = Epoch(start.0.checked_add(epochs).ok_or(invalid("epochs", InvalidReason::TooManyEpochs))?);
         self.check_epochs_ahead(end)?;
         let size = blob.storage.size;
         let blob_id = blob.blob_id;
@@ -406,10 +395,7 @@ impl State {
     ) -> Result<(), CommandError> {
         let blob = self.owned_blob(sender, object)?;
         if !blob.deletable {
-            return Err(CommandError::BlobState {
-                object: *object,
-                reason: "it is permanent, not deletable",
-            });
+            return Err(CommandError::BlobState { object: *object, reason: BlobStateReason::Permanent });
         }
         let blob_id = blob.blob_id;
         let returned = StorageResource { start: blob.storage.start.max(self.epoch), ..blob.storage.clone() };
@@ -439,7 +425,7 @@ impl State {
 
     fn stake(&mut self, sender: AccountId, node: &NodeId, amount: u64) -> Result<(), CommandError> {
         if amount == 0 {
-            return Err(invalid("amount", "must be positive"));
+            return Err(invalid("amount", InvalidReason::NotPositive));
         }
         let total = self.nodes.get(node).ok_or(CommandError::UnknownNode(*node))?.stake;
         self.charge_check(sender, amount)?;
@@ -456,10 +442,7 @@ impl State {
     fn unstake(&mut self, sender: AccountId, node: &NodeId, amount: u64) -> Result<(), CommandError> {
         let staked = self.stakes.get(&(sender, *node)).copied().unwrap_or(0);
         if amount == 0 || amount > staked {
-            return Err(invalid(
-                "amount",
-                format!("must be between 1 and the {staked} staked with the node"),
-            ));
+            return Err(invalid("amount", InvalidReason::Unstake { staked }));
         }
         let node_total = self.nodes.get(node).map_or(0, |node| node.stake);
         node_total.checked_sub(amount).ok_or(CommandError::Overflow { what: "stake" })?;
@@ -493,12 +476,12 @@ impl State {
         if !(crate::genesis::MIN_NODE_CAPACITY..=max).contains(&capacity) {
             return Err(invalid(
                 "capacity",
-                format!("must be between {} and {max} bytes", crate::genesis::MIN_NODE_CAPACITY),
+                InvalidReason::Capacity { min: crate::genesis::MIN_NODE_CAPACITY, max },
             ));
         }
         let id = NodeId::from_public_key(public_key);
         if self.nodes.contains_key(&id) {
-            return Err(invalid("public_key", format!("node {id} is already registered")));
+            return Err(invalid("public_key", InvalidReason::AlreadyRegistered(id)));
         }
         let limit = self.params.max_inactive_nodes;
         if self.inactive_nodes() >= morsa_core::convert::saturating_usize(u64::from(limit)) {
@@ -509,7 +492,7 @@ impl State {
         // The pairing check last: everything cheap has been refused by now.
         public_key
             .verify_proof_of_possession(proof_of_possession)
-            .map_err(|_| invalid("proof_of_possession", "does not verify for the public key"))?;
+            .map_err(|_| invalid("proof_of_possession", InvalidReason::ProofOfPossession))?;
         self.debit(sender, deposit)?;
         let node = Node {
             public_key: *public_key,

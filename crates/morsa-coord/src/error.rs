@@ -4,6 +4,8 @@
 use morsa_core::{AccountId, CertificateError, Epoch, NodeId, ObjectId};
 use redstuff::BlobId;
 
+pub use crate::address::AddressError;
+
 /// A refused input. Refusal never changes the state.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CommandError {
@@ -54,7 +56,7 @@ pub enum CommandError {
         /// Which argument.
         what: &'static str,
         /// Why.
-        reason: String,
+        reason: InvalidReason,
     },
     /// Not enough storage capacity is left in some epoch.
     #[error("only {available} bytes of capacity are left in {epoch}, {requested} requested")]
@@ -83,7 +85,7 @@ pub enum CommandError {
         /// The resource.
         storage: ObjectId,
         /// Why not.
-        reason: String,
+        reason: StorageMismatchReason,
     },
     /// The blob ID does not follow from the root hash, size and encoding type.
     #[error("blob ID {claimed} does not match the root hash, size and encoding type, which give {derived}")]
@@ -102,7 +104,7 @@ pub enum CommandError {
         /// The blob object.
         object: ObjectId,
         /// Why the command does not apply.
-        reason: &'static str,
+        reason: BlobStateReason,
     },
     /// The certificate does not verify against the current committee.
     #[error("certificate refused: {0}")]
@@ -173,6 +175,176 @@ impl CommandError {
             Self::TooManyInactiveNodes { .. } => "too_many_nodes",
             Self::NotOperator { .. } => "not_operator",
             Self::NodeActive(_) => "node_active",
+        }
+    }
+}
+
+/// Why an argument is out of its allowed range.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidReason {
+    /// Zero where only a positive amount or size makes sense.
+    #[error("must be positive")]
+    NotPositive,
+    /// Zero epochs.
+    #[error("must be at least 1")]
+    NoEpochs,
+    /// So many epochs that the end epoch leaves its range.
+    #[error("too many")]
+    TooManyEpochs,
+    /// The price of the size over the epochs leaves the `u64` range.
+    #[error("the price overflows")]
+    PriceOverflows,
+    /// The merged size leaves the `u64` range.
+    #[error("overflows")]
+    SizeOverflows,
+    /// Storage that ends further ahead than the system sells.
+    #[error("storage can be bought at most {max_epochs_ahead} epochs ahead")]
+    TooFarAhead {
+        /// The most epochs ahead sold.
+        max_epochs_ahead: u32,
+    },
+    /// A split size that leaves nothing on one side.
+    #[error("must be between 1 and {max}")]
+    SplitSize {
+        /// The largest size that leaves something on the other side.
+        max: u64,
+    },
+    /// A split epoch that leaves no epoch on one side.
+    #[error("must lie strictly inside {start}..{end}")]
+    SplitEpoch {
+        /// The resource's first epoch.
+        start: u32,
+        /// The epoch it ends before.
+        end: u32,
+    },
+    /// A resource merged with itself.
+    #[error("cannot merge a resource with itself")]
+    MergeWithItself,
+    /// An encoding type other than RS2.
+    #[error("{0} is not supported; use 1 (RS2)")]
+    EncodingType(u8),
+    /// The shard count or the blob size does not give an encoding.
+    #[error(transparent)]
+    Encoding(#[from] redstuff::ConfigError),
+    /// More unstaked than staked with the node, or nothing.
+    #[error("must be between 1 and the {staked} staked with the node")]
+    Unstake {
+        /// What the sender has staked with the node.
+        staked: u64,
+    },
+    /// A node capacity outside the genesis's bounds.
+    #[error("must be between {min} and {max} bytes")]
+    Capacity {
+        /// The smallest capacity accepted.
+        min: u64,
+        /// The largest.
+        max: u64,
+    },
+    /// A node address clients and peers cannot use.
+    #[error(transparent)]
+    Address(#[from] AddressError),
+    /// A node with this public key is registered already.
+    #[error("node {0} is already registered")]
+    AlreadyRegistered(NodeId),
+    /// The proof of possession does not verify.
+    #[error("does not verify for the public key")]
+    ProofOfPossession,
+}
+
+/// Why a storage resource does not cover what the command needs.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StorageMismatchReason {
+    /// Two resources that neither share their epochs nor their size with adjacent epochs.
+    #[error("resources merge only with the same epochs, or the same size and adjacent epochs")]
+    NotMergeable,
+    /// The resource does not cover the current epoch.
+    #[error("it covers epochs {start}..{end}, not the current {current}")]
+    NotCurrent {
+        /// Its first epoch.
+        start: u32,
+        /// The epoch it ends before.
+        end: u32,
+        /// The current epoch.
+        current: Epoch,
+    },
+    /// The resource is smaller than the blob's encoded size.
+    #[error("it holds {size} bytes but the blob's encoded size is {encoded_size}")]
+    TooSmall {
+        /// Bytes the resource holds.
+        size: u64,
+        /// The blob's encoded size.
+        encoded_size: u64,
+    },
+}
+
+/// Why a blob object is in the wrong state for a command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum BlobStateReason {
+    /// Certifying a blob twice.
+    #[error("it is already certified")]
+    AlreadyCertified,
+    /// Extending a blob that is not certified.
+    #[error("only certified blobs can be extended")]
+    NotCertified,
+    /// Deleting a permanent blob.
+    #[error("it is permanent, not deletable")]
+    Permanent,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The messages people and programs saw while the reasons were strings.
+    #[test]
+    fn typed_reasons_keep_their_messages() {
+        let object = ObjectId([7; 32]);
+        let invalid = |what, reason| CommandError::InvalidArgument { what, reason };
+        for (error, message) in [
+            (
+                invalid("size", InvalidReason::PriceOverflows),
+                "size is invalid: the price overflows".to_string(),
+            ),
+            (
+                invalid("epochs", InvalidReason::TooFarAhead { max_epochs_ahead: 52 }),
+                "epochs is invalid: storage can be bought at most 52 epochs ahead".into(),
+            ),
+            (
+                invalid("epoch", InvalidReason::SplitEpoch { start: 2, end: 5 }),
+                "epoch is invalid: must lie strictly inside 2..5".into(),
+            ),
+            (
+                invalid("encoding_type", InvalidReason::EncodingType(3)),
+                "encoding_type is invalid: 3 is not supported; use 1 (RS2)".into(),
+            ),
+            (
+                invalid("capacity", InvalidReason::Capacity { min: 1 << 20, max: 1 << 30 }),
+                "capacity is invalid: must be between 1048576 and 1073741824 bytes".into(),
+            ),
+            (
+                invalid("address", InvalidReason::Address(AddressError::BadPort("x".into()))),
+                "address is invalid: port \"x\" is not a number from 1 to 65535".into(),
+            ),
+            (
+                CommandError::StorageMismatch {
+                    storage: object,
+                    reason: StorageMismatchReason::NotCurrent { start: 1, end: 3, current: Epoch(4) },
+                },
+                format!("storage {object} does not fit: it covers epochs 1..3, not the current {}", Epoch(4)),
+            ),
+            (
+                CommandError::StorageMismatch {
+                    storage: object,
+                    reason: StorageMismatchReason::TooSmall { size: 10, encoded_size: 20 },
+                },
+                format!("storage {object} does not fit: it holds 10 bytes but the blob's encoded size is 20"),
+            ),
+            (
+                CommandError::BlobState { object, reason: BlobStateReason::Permanent },
+                format!("blob object {object}: it is permanent, not deletable"),
+            ),
+        ] {
+            assert_eq!(error.to_string(), message);
         }
     }
 }

@@ -176,6 +176,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
             StatusCode::REQUEST_TIMEOUT,
             REQUEST_TIMEOUT,
         ))
+        .layer(morsa_plumbing::telemetry::trace_layer())
         .with_state(shared)
 }
 

@@ -78,6 +78,16 @@ pub enum GatewayError {
     /// A Morsa store or read failed.
     #[error("morsa: {0}")]
     Morsa(#[from] morsa_client::Error),
+    /// A chunk read back with another length than the namespace records for it.
+    #[error("morsa: chunk {blob_id} gave {got} bytes, {expected} expected")]
+    ChunkLength {
+        /// The chunk's blob.
+        blob_id: redstuff::BlobId,
+        /// Bytes read.
+        got: u64,
+        /// Bytes the namespace records.
+        expected: u64,
+    },
 }
 
 impl GatewayError {
@@ -99,7 +109,7 @@ impl GatewayError {
             GatewayError::InvalidPart(_) => S3ErrorCode::InvalidPart,
             GatewayError::InvalidPartOrder => S3ErrorCode::InvalidPartOrder,
             GatewayError::EntityTooSmall { .. } => S3ErrorCode::EntityTooSmall,
-            GatewayError::Morsa(_) => S3ErrorCode::ServiceUnavailable,
+            GatewayError::Morsa(_) | GatewayError::ChunkLength { .. } => S3ErrorCode::ServiceUnavailable,
             GatewayError::Config(_)
             | GatewayError::Database { .. }
             | GatewayError::CorruptRecord { .. }

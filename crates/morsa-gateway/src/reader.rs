@@ -54,11 +54,8 @@ async fn read_piece(client: &Client, piece: &Piece) -> Result<Bytes, GatewayErro
     };
     let expected = piece.range.end - piece.range.start;
     if u64::try_from(read.data.len()).ok() != Some(expected) {
-        return Err(GatewayError::Morsa(morsa_client::Error::Refused(format!(
-            "chunk {} gave {} bytes, {expected} expected",
-            piece.chunk.blob_id,
-            read.data.len()
-        ))));
+        let got = morsa_core::convert::saturating_u64(read.data.len());
+        return Err(GatewayError::ChunkLength { blob_id: piece.chunk.blob_id, got, expected });
     }
     Ok(Bytes::from(read.data))
 }

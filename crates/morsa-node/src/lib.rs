@@ -4,7 +4,9 @@
 //! registered, certified, deleted or invalid, and which shards it owns in each epoch.
 //!
 //! Start one with [`run`] (or [`Listening`], to announce the address first) from a
-//! [`NodeConfig`]; a [`Node`] built by hand is served with [`serve`], or just its [`router`].
+//! [`NodeConfig`]; a [`Node`] built by hand is started with [`Listening::with_node`], with or
+//! without a coordinator to follow. [`router`] gives the routes alone, for tests through
+//! `oneshot`.
 //!
 //! The crate has three parts, each depending only on those before it:
 //!
@@ -44,4 +46,4 @@ pub use config::{Limits, NodeConfig, NodeConfigError, RepairConfig};
 pub use error::{MetadataDamage, NodeError};
 pub use http::{AdminToken, Served, router};
 pub use node::{Node, View};
-pub use run::{Listening, RunError, run, serve};
+pub use run::{Listening, RunError, run};

@@ -1,212 +1,219 @@
-//! Prometheus metrics of the node, in the text exposition format: requests by route and
-//! status with latency histograms and answer bytes, what the store holds per shard, and self-healing (repair
-//! backlog, throughput, bytes fetched against bytes rebuilt, scrub progress, margins).
+//! Prometheus metrics of the node: requests by route and status with latency histograms and
+//! answer bytes, what the store holds per shard, and self-healing (repair backlog, throughput,
+//! bytes fetched against bytes rebuilt, scrub progress, margins).
+//!
+//! Requests are counted as they are answered, on the node's own [`Registry`] (not the
+//! process-wide recorder, so that nodes sharing a process count their own). What the node holds
+//! and has done is read at each scrape ([`Now`]) into a fresh registry, so that what no longer
+//! exists (a shard given away, a margin once nothing is queued) is no longer shown.
 
-use std::collections::BTreeMap;
-use std::fmt::Write as _;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use morsa_api::node::RepairHealth;
+use morsa_api::server::ServeStats;
+use morsa_core::convert::lossy_f64;
+use morsa_plumbing::metrics::{Counter, Registry};
 use morsa_store::StoreStats;
 
 /// Upper bounds of the latency buckets, in seconds.
 const BUCKETS: [f64; 12] = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
 
-#[derive(Debug, Default)]
-struct RouteStats {
-    by_status: BTreeMap<u16, u64>,
-    buckets: [u64; BUCKETS.len()],
-    count: u64,
-    sum_seconds: f64,
-    body_bytes: u64,
-}
+const REQUESTS: (&str, &str) = ("morsa_node_requests_total", "Requests answered, by route and status.");
+const RESPONSE_BYTES: (&str, &str) = (
+    "morsa_node_response_bytes_total",
+    "Bytes of answer bodies (what peers fetch for repair included), by route.",
+);
+const LATENCY: (&str, &str) = ("morsa_node_request_seconds", "Request latency, by route.");
+const VERIFICATION_FAILURES: (&str, &str) =
+    ("morsa_node_verification_failures_total", "Uploads refused for a size or hash mismatch.");
 
 /// Request counters and latencies.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Metrics {
-    routes: Mutex<BTreeMap<String, RouteStats>>,
+    requests: Registry,
+    verification_failures: Counter,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let requests = Registry::with_buckets(&BUCKETS);
+        let (name, help) = VERIFICATION_FAILURES;
+        let verification_failures = requests.counter(name, help, &[]);
+        Self { requests, verification_failures }
+    }
+}
+
+/// What the node holds and has done, read at a scrape.
+pub(crate) struct Now<'a> {
+    /// What the store holds.
+    pub store: &'a StoreStats,
+    /// Uploads held until their registration arrives, and their bytes.
+    pub pending_uploads: u64,
+    pub pending_bytes: u64,
+    /// The self-healing engine's health and the metadata bytes it fetched.
+    pub repair: &'a RepairHealth,
+    pub metadata_fetched_bytes: u64,
+    /// Connections the server's limits closed.
+    pub connections: &'a ServeStats,
+    /// Bytes of the answer budget free now.
+    pub answer_budget_free_bytes: u64,
 }
 
 impl Metrics {
     /// Records one answered request whose answer body is `body_bytes` long.
     pub fn record(&self, route: &str, status: u16, latency: Duration, body_bytes: u64) {
-        let mut routes = self.routes.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let stats = routes.entry(route.to_string()).or_default();
-        *stats.by_status.entry(status).or_default() += 1;
-        stats.body_bytes = stats.body_bytes.saturating_add(body_bytes);
-        let seconds = latency.as_secs_f64();
-        for (bucket, bound) in stats.buckets.iter_mut().zip(BUCKETS) {
-            if seconds <= bound {
-                *bucket += 1;
-            }
+        let status_text = status.to_string();
+        let (name, help) = REQUESTS;
+        self.requests.counter(name, help, &[("route", route), ("status", &status_text)]).increment(1);
+        let (name, help) = RESPONSE_BYTES;
+        self.requests.counter(name, help, &[("route", route)]).increment(body_bytes);
+        let (name, help) = LATENCY;
+        self.requests.histogram(name, help, &[("route", route)]).record(latency.as_secs_f64());
+        let verified_upload = route.contains("/slivers/") || route.ends_with("/metadata");
+        if status == 422 && verified_upload {
+            self.verification_failures.increment(1);
         }
-        stats.count += 1;
-        stats.sum_seconds += seconds;
     }
 
-    /// Renders every metric; `store` gives the per-shard gauges.
-    pub fn render(&self, store: &StoreStats, pending_uploads: u64) -> String {
-        let mut out = String::new();
-        let routes = self.routes.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        out.push_str("# HELP morsa_node_requests_total Requests answered, by route and status.\n");
-        out.push_str("# TYPE morsa_node_requests_total counter\n");
-        for (route, stats) in routes.iter() {
-            for (status, count) in &stats.by_status {
-                let _ = writeln!(
-                    out,
-                    "morsa_node_requests_total{{route=\"{route}\",status=\"{status}\"}} {count}"
-                );
-            }
-        }
-        out.push_str(
-            "# HELP morsa_node_response_bytes_total Bytes of answer bodies (what peers fetch for repair included), by route.\n",
-        );
-        out.push_str("# TYPE morsa_node_response_bytes_total counter\n");
-        for (route, stats) in routes.iter() {
-            let _ =
-                writeln!(out, "morsa_node_response_bytes_total{{route=\"{route}\"}} {}", stats.body_bytes);
-        }
-        out.push_str("# HELP morsa_node_request_seconds Request latency, by route.\n");
-        out.push_str("# TYPE morsa_node_request_seconds histogram\n");
-        for (route, stats) in routes.iter() {
-            for (bound, count) in BUCKETS.iter().zip(stats.buckets) {
-                let _ = writeln!(
-                    out,
-                    "morsa_node_request_seconds_bucket{{route=\"{route}\",le=\"{bound}\"}} {count}"
-                );
-            }
-            let _ = writeln!(
-                out,
-                "morsa_node_request_seconds_bucket{{route=\"{route}\",le=\"+Inf\"}} {}",
-                stats.count
-            );
-            let _ =
-                writeln!(out, "morsa_node_request_seconds_sum{{route=\"{route}\"}} {}", stats.sum_seconds);
-            let _ = writeln!(out, "morsa_node_request_seconds_count{{route=\"{route}\"}} {}", stats.count);
-        }
-        let verification_failures: u64 = routes
-            .iter()
-            .filter(|(route, _)| route.contains("/slivers/") || route.ends_with("/metadata"))
-            .flat_map(|(_, stats)| stats.by_status.iter())
-            .filter(|(status, _)| **status == 422)
-            .map(|(_, count)| count)
-            .sum();
-        drop(routes);
-        out.push_str(
-            "# HELP morsa_node_verification_failures_total Uploads refused for a size or hash mismatch.\n",
-        );
-        out.push_str("# TYPE morsa_node_verification_failures_total counter\n");
-        let _ = writeln!(out, "morsa_node_verification_failures_total {verification_failures}");
-        out.push_str("# HELP morsa_node_shard_slivers Slivers stored, by shard.\n# TYPE morsa_node_shard_slivers gauge\n");
-        for (shard, stats) in &store.shards {
-            let slivers = stats.primary_slivers + stats.secondary_slivers;
-            let _ = writeln!(out, "morsa_node_shard_slivers{{shard=\"{shard}\"}} {slivers}");
-        }
-        out.push_str("# HELP morsa_node_shard_bytes Sliver bytes stored, by shard.\n# TYPE morsa_node_shard_bytes gauge\n");
-        for (shard, stats) in &store.shards {
-            let _ = writeln!(out, "morsa_node_shard_bytes{{shard=\"{shard}\"}} {}", stats.bytes);
-        }
-        let _ = writeln!(
-            out,
-            "# HELP morsa_node_blobs Blobs with stored metadata.\n# TYPE morsa_node_blobs gauge\nmorsa_node_blobs {}",
-            store.blobs
-        );
-        let _ = writeln!(
-            out,
-            "# HELP morsa_node_pending_uploads Uploads held until their registration arrives.\n# TYPE morsa_node_pending_uploads gauge\nmorsa_node_pending_uploads {pending_uploads}"
-        );
-        out
+    /// Renders every metric: the requests counted so far, then what `now` says.
+    pub(crate) fn render(&self, now: &Now<'_>) -> String {
+        let mut text = self.requests.render();
+        text.push_str(&render_now(now));
+        text
     }
 }
 
-/// Appends the self-healing metrics to `out`.
-pub(crate) fn render_repair(out: &mut String, health: &RepairHealth, metadata_fetched_bytes: u64) {
-    let metrics: [(&str, &str, &str, u64); 17] = [
-        ("repair_backlog_slivers", "gauge", "Missing slivers queued for repair.", health.backlog_slivers),
-        ("repair_backlog_bytes", "gauge", "Estimated bytes of the queued slivers.", health.backlog_bytes),
-        ("repair_in_flight_slivers", "gauge", "Slivers being rebuilt now.", health.in_flight_slivers),
+/// The metrics read at a scrape, on a registry of their own.
+fn render_now(now: &Now<'_>) -> String {
+    let registry = Registry::new();
+    for (shard, stats) in &now.store.shards {
+        let shard = shard.to_string();
+        let slivers = stats.primary_slivers + stats.secondary_slivers;
+        let labels = [("shard", shard.as_str())];
+        registry
+            .gauge("morsa_node_shard_slivers", "Slivers stored, by shard.", &labels)
+            .set(lossy_f64(slivers));
+        registry
+            .gauge("morsa_node_shard_bytes", "Sliver bytes stored, by shard.", &labels)
+            .set(lossy_f64(stats.bytes));
+    }
+    let repair = now.repair;
+    let gauges: [(&'static str, &'static str, u64); 10] = [
+        ("morsa_node_blobs", "Blobs with stored metadata.", now.store.blobs),
+        ("morsa_node_pending_uploads", "Uploads held until their registration arrives.", now.pending_uploads),
         (
-            "repair_rebuilt_slivers_total",
-            "counter",
-            "Slivers rebuilt, verified and stored.",
-            health.rebuilt_slivers,
-        ),
-        ("repair_rebuilt_bytes_total", "counter", "Bytes of rebuilt slivers.", health.rebuilt_bytes),
-        (
-            "repair_fetched_bytes_total",
-            "counter",
-            "Bytes of recovery symbols fetched from peers.",
-            health.fetched_bytes,
-        ),
-        (
-            "repair_metadata_fetched_bytes_total",
-            "counter",
-            "Bytes of metadata fetched from peers.",
-            metadata_fetched_bytes,
+            "morsa_node_pending_bytes",
+            "Bytes held for uploads waiting for their registration.",
+            now.pending_bytes,
         ),
         (
-            "repair_on_demand_slivers_total",
-            "counter",
-            "Slivers rebuilt for a request.",
-            health.on_demand_slivers,
+            "morsa_node_answer_budget_free_bytes",
+            "Bytes of the answer budget free now.",
+            now.answer_budget_free_bytes,
         ),
-        ("repair_failed_attempts_total", "counter", "Sliver rebuilds that failed.", health.failed_attempts),
+        ("morsa_node_repair_backlog_slivers", "Missing slivers queued for repair.", repair.backlog_slivers),
+        ("morsa_node_repair_backlog_bytes", "Estimated bytes of the queued slivers.", repair.backlog_bytes),
+        ("morsa_node_repair_in_flight_slivers", "Slivers being rebuilt now.", repair.in_flight_slivers),
         (
-            "repair_given_up_slivers_total",
-            "counter",
-            "Slivers given up after their last retry.",
-            health.given_up_slivers,
-        ),
-        ("repair_scans_total", "counter", "Full scans for missing slivers.", health.scans),
-        (
-            "repair_caught_up",
-            "gauge",
+            "morsa_node_repair_caught_up",
             "1 once a scan ran and nothing is queued or in flight.",
-            u64::from(health.caught_up),
+            u64::from(repair.caught_up),
         ),
-        ("repair_paused", "gauge", "1 while background repair is paused.", u64::from(health.paused)),
+        ("morsa_node_repair_paused", "1 while background repair is paused.", u64::from(repair.paused)),
         (
-            "repair_inconsistent_blobs_total",
-            "counter",
-            "Blobs proven inconsistently encoded.",
-            health.inconsistent_blobs,
+            "morsa_node_repair_suspected_peers",
+            "Peers caught sending symbols that fail their proofs.",
+            morsa_core::convert::saturating_u64(repair.suspected_peers.len()),
         ),
-        ("scrub_slivers_total", "counter", "Stored slivers re-verified.", health.scrubbed_slivers),
-        (
-            "scrub_corrupt_slivers_total",
-            "counter",
-            "Damaged slivers found and queued.",
-            health.corrupt_slivers,
-        ),
-        ("scrub_passes_total", "counter", "Full scrub passes.", health.scrub_passes),
     ];
-    for (name, kind, help, value) in metrics {
-        let _ = writeln!(
-            out,
-            "# HELP morsa_node_{name} {help}\n# TYPE morsa_node_{name} {kind}\nmorsa_node_{name} {value}"
-        );
+    for (name, help, value) in gauges {
+        registry.gauge(name, help, &[]).set(lossy_f64(value));
     }
-    let _ = writeln!(
-        out,
-        "# HELP morsa_node_scrub_bytes_total Stored bytes re-verified.\n# TYPE morsa_node_scrub_bytes_total counter\nmorsa_node_scrub_bytes_total {}",
-        health.scrubbed_bytes
-    );
-    out.push_str(
-        "# HELP morsa_node_repair_lowest_margin_shards Smallest known availability margin of a queued blob (shards above n-2f).\n# TYPE morsa_node_repair_lowest_margin_shards gauge\n",
-    );
-    if let Some(margin) = health.lowest_margin {
-        let _ = writeln!(out, "morsa_node_repair_lowest_margin_shards {margin}");
+    if let Some(margin) = repair.lowest_margin {
+        let help = "Smallest known availability margin of a queued blob (shards above n-2f).";
+        registry.gauge("morsa_node_repair_lowest_margin_shards", help, &[]).set(f64::from(margin));
     }
-    out.push_str(
-        "# HELP morsa_node_repair_suspected_peers Peers caught sending symbols that fail their proofs.\n# TYPE morsa_node_repair_suspected_peers gauge\n",
-    );
-    let _ = writeln!(out, "morsa_node_repair_suspected_peers {}", health.suspected_peers.len());
+    let counters: [(&'static str, &'static str, u64); 13] = [
+        (
+            "morsa_node_repair_rebuilt_slivers_total",
+            "Slivers rebuilt, verified and stored.",
+            repair.rebuilt_slivers,
+        ),
+        ("morsa_node_repair_rebuilt_bytes_total", "Bytes of rebuilt slivers.", repair.rebuilt_bytes),
+        (
+            "morsa_node_repair_fetched_bytes_total",
+            "Bytes of recovery symbols fetched from peers.",
+            repair.fetched_bytes,
+        ),
+        (
+            "morsa_node_repair_metadata_fetched_bytes_total",
+            "Bytes of metadata fetched from peers.",
+            now.metadata_fetched_bytes,
+        ),
+        (
+            "morsa_node_repair_on_demand_slivers_total",
+            "Slivers rebuilt for a request.",
+            repair.on_demand_slivers,
+        ),
+        ("morsa_node_repair_failed_attempts_total", "Sliver rebuilds that failed.", repair.failed_attempts),
+        (
+            "morsa_node_repair_given_up_slivers_total",
+            "Slivers given up after their last retry.",
+            repair.given_up_slivers,
+        ),
+        ("morsa_node_repair_scans_total", "Full scans for missing slivers.", repair.scans),
+        (
+            "morsa_node_repair_inconsistent_blobs_total",
+            "Blobs proven inconsistently encoded.",
+            repair.inconsistent_blobs,
+        ),
+        ("morsa_node_scrub_slivers_total", "Stored slivers re-verified.", repair.scrubbed_slivers),
+        (
+            "morsa_node_scrub_corrupt_slivers_total",
+            "Damaged slivers found and queued.",
+            repair.corrupt_slivers,
+        ),
+        ("morsa_node_scrub_passes_total", "Full scrub passes.", repair.scrub_passes),
+        ("morsa_node_scrub_bytes_total", "Stored bytes re-verified.", repair.scrubbed_bytes),
+    ];
+    for (name, help, value) in counters {
+        registry.counter(name, help, &[]).absolute(value);
+    }
+    let connections = now.connections;
+    for (reason, count) in [
+        ("evicted", connections.evicted),
+        ("refused", connections.refused),
+        ("header_timeout", connections.header_timeouts),
+        ("idle_timeout", connections.idle_timeouts),
+        ("write_timeout", connections.write_timeouts),
+    ] {
+        let help = "Connections the server's limits closed, by reason.";
+        registry.counter("morsa_node_connections_closed_total", help, &[("reason", reason)]).absolute(count);
+    }
+    registry.render()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn render(metrics: &Metrics, repair: &RepairHealth) -> String {
+        let (store, connections) = (StoreStats::default(), ServeStats::default());
+        let now = Now {
+            store: &store,
+            pending_uploads: 0,
+            pending_bytes: 0,
+            repair,
+            metadata_fetched_bytes: 0,
+            connections: &connections,
+            answer_budget_free_bytes: 0,
+        };
+        metrics.render(&now)
+    }
+
+    fn has_line(text: &str, line: &str) -> bool {
+        text.lines().any(|got| got == line)
+    }
 
     #[test]
     fn latencies_fall_in_cumulative_buckets() {
@@ -219,11 +226,52 @@ mod tests {
             Duration::from_millis(1),
             0,
         );
-        let text = metrics.render(&StoreStats::default(), 0);
+        let text = render(&metrics, &RepairHealth::default());
         assert!(text.contains("morsa_node_requests_total{route=\"/v1/health\",status=\"200\"} 2"));
         assert!(text.contains("morsa_node_request_seconds_bucket{route=\"/v1/health\",le=\"0.005\"} 1"));
         assert!(text.contains("morsa_node_request_seconds_bucket{route=\"/v1/health\",le=\"0.5\"} 2"));
         assert!(text.contains("morsa_node_verification_failures_total 1"));
         assert!(text.contains("morsa_node_response_bytes_total{route=\"/v1/health\"} 120"));
+    }
+
+    #[test]
+    fn metrics_keep_their_names_types_and_labels() {
+        let metrics = Metrics::default();
+        metrics.record("/v1/health", 404, Duration::from_millis(3), 7);
+        let repair = RepairHealth {
+            rebuilt_bytes: 42,
+            caught_up: true,
+            lowest_margin: Some(2),
+            ..RepairHealth::default()
+        };
+        let text = render(&metrics, &repair);
+        for line in [
+            "# TYPE morsa_node_requests_total counter",
+            "morsa_node_requests_total{route=\"/v1/health\",status=\"404\"} 1",
+            "# TYPE morsa_node_response_bytes_total counter",
+            "morsa_node_response_bytes_total{route=\"/v1/health\"} 7",
+            "# TYPE morsa_node_request_seconds histogram",
+            "morsa_node_request_seconds_bucket{route=\"/v1/health\",le=\"+Inf\"} 1",
+            "morsa_node_request_seconds_count{route=\"/v1/health\"} 1",
+            "# TYPE morsa_node_verification_failures_total counter",
+            "morsa_node_verification_failures_total 0",
+            "# HELP morsa_node_blobs Blobs with stored metadata.",
+            "# TYPE morsa_node_blobs gauge",
+            "morsa_node_blobs 0",
+            "# TYPE morsa_node_repair_rebuilt_bytes_total counter",
+            "morsa_node_repair_rebuilt_bytes_total 42",
+            "# TYPE morsa_node_repair_caught_up gauge",
+            "morsa_node_repair_caught_up 1",
+            "morsa_node_repair_lowest_margin_shards 2",
+            "# TYPE morsa_node_scrub_bytes_total counter",
+            "# TYPE morsa_node_connections_closed_total counter",
+            "morsa_node_connections_closed_total{reason=\"write_timeout\"} 0",
+            "# TYPE morsa_node_answer_budget_free_bytes gauge",
+            "morsa_node_pending_bytes 0",
+        ] {
+            assert!(has_line(&text, line), "{line:?} missing from:\n{text}");
+        }
+        let text = render(&metrics, &RepairHealth::default());
+        assert!(!text.contains("morsa_node_repair_lowest_margin_shards"), "no margin is known:\n{text}");
     }
 }

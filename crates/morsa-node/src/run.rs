@@ -1,7 +1,8 @@
-//! Running a node: [`run`] opens one from its configuration (key, store, the coordinator's
-//! committee, the listening socket, the admin token) and serves it with its background tasks
-//! until shutdown; [`serve`] does the serving part for a [`Node`] built by hand (tests,
-//! benchmarks).
+//! Running a node, the one place a node is put together: [`run`] opens one from its
+//! configuration (key, store, the coordinator's committee, the listening socket, the admin
+//! token) and serves it with its background tasks until shutdown; [`Listening`] does the same
+//! in two steps, and [`Listening::with_node`] starts from a [`Node`] built by hand (tests,
+//! benchmarks), with or without a coordinator to follow.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -62,6 +63,9 @@ pub enum RunError {
         /// The error.
         source: std::io::Error,
     },
+    /// The listening socket's address could not be read.
+    #[error("cannot read the listening socket's address: {0}")]
+    LocalAddress(std::io::Error),
     /// The server stopped with an error.
     #[error("the server stopped: {0}")]
     Serve(std::io::Error),
@@ -84,7 +88,7 @@ pub struct Listening {
     address: SocketAddr,
     served: Arc<Served>,
     limits: Limits,
-    coord: CoordClient,
+    coord: Option<CoordClient>,
 }
 
 impl Listening {
@@ -112,21 +116,34 @@ impl Listening {
         config: &NodeConfig,
         coord: CoordClient,
     ) -> Result<Self, RunError> {
-        let address =
-            listener.local_addr().map_err(|source| RunError::Listen { address: config.listen, source })?;
         // `NodeConfig::load` copies `[repair]` into the limits; a config built in code may not.
         let limits = Limits { repair: config.repair, ..config.limits.clone() };
-        let served = Served::new(Arc::new(node), &limits);
+        let listening = Self::with_node(listener, node, &limits, Some(coord))?;
         let token = AdminToken::create(&config.data_dir)
             .map_err(|source| RunError::AdminToken { path: config.data_dir.clone(), source })?;
-        served.set_admin_token(token);
+        listening.served.set_admin_token(token);
+        Ok(listening)
+    }
+
+    /// A node built by hand (its key, store and committee given: tests, benchmarks), to serve
+    /// on `listener` within `limits`. It follows `coord`'s events and reports invalid blobs to
+    /// it; with `None` it follows no coordinator and keeps the committee it was built with.
+    /// Its admin routes refuse everyone until [`Served::set_admin_token`].
+    pub fn with_node(
+        listener: TcpListener,
+        node: Node,
+        limits: &Limits,
+        coord: Option<CoordClient>,
+    ) -> Result<Self, RunError> {
+        let address = listener.local_addr().map_err(RunError::LocalAddress)?;
+        let served = Served::new(Arc::new(node), limits);
         tracing::info!(
             %address,
             node_id = %served.node().id(),
             shards = served.node().owned_shards().len(),
             "node listening"
         );
-        Ok(Self { listener, address, served, limits, coord })
+        Ok(Self { listener, address, served, limits: limits.clone(), coord })
     }
 
     /// The address it listens on.
@@ -139,9 +156,22 @@ impl Listening {
         self.served.node()
     }
 
-    /// Serves until `shutdown` resolves (see [`serve`]).
+    /// What its routes share: the node, its uploads, its repair engine, its admin token.
+    pub fn served(&self) -> &Arc<Served> {
+        &self.served
+    }
+
+    /// Serves until `shutdown` resolves, with the node's background tasks (event follower
+    /// when it has a coordinator, blob sync and repair, scrubber, pending uploads).
     pub async fn serve(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), RunError> {
         serve(self.listener, self.served, &self.limits, self.coord, shutdown).await.map_err(RunError::Serve)
+    }
+
+    /// The socket and the routes alone, for a caller that serves them itself (behind
+    /// middleware of its own); no background task runs.
+    pub fn into_router(self) -> (TcpListener, axum::Router) {
+        let router = router(self.served, &self.limits);
+        (self.listener, router)
     }
 }
 
@@ -164,25 +194,30 @@ async fn open_node(config: &NodeConfig, coord: &CoordClient) -> Result<Node, Run
 }
 
 /// Serves `served` on `listener` within `limits`, with the node's background tasks (event
-/// follower, blob sync and repair, scrubber, pending uploads), until `shutdown` resolves.
-pub async fn serve(
+/// follower when there is a coordinator, blob sync and repair, scrubber, pending uploads),
+/// until `shutdown` resolves.
+async fn serve(
     listener: TcpListener,
     served: Arc<Served>,
     limits: &Limits,
-    coord: CoordClient,
+    coord: Option<CoordClient>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    served.repair().set_coordinator(coord.clone());
+    let follower = coord.map(|coord| {
+        served.repair().set_coordinator(coord.clone());
+        tokio::spawn(follower::follow(Arc::clone(served.node()), coord, stopped.clone()))
+    });
     let repair = tokio::spawn(heal::sync::run(Arc::clone(served.repair()), stopped.clone()));
-    let follower = tokio::spawn(follower::follow(Arc::clone(served.node()), coord, stopped.clone()));
     let pending =
         tokio::spawn(pending::run(Arc::clone(served.node()), Arc::clone(served.pending()), stopped));
     let app = router(served, limits);
     let result = morsa_api::server::serve(listener, app, limits.serve_limits(), shutdown).await;
     stop.send_replace(true);
     let _ = repair.await;
-    let _ = follower.await;
+    if let Some(follower) = follower {
+        let _ = follower.await;
+    }
     let _ = pending.await;
     result
 }

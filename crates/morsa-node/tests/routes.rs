@@ -181,6 +181,25 @@ async fn metrics_count_requests_and_stored_slivers() {
 }
 
 #[tokio::test]
+async fn two_nodes_in_one_process_report_their_own_requests() {
+    let (first, second) = (fixture(false), fixture(false));
+    for _ in 0..3 {
+        assert_eq!(call(&first.served, get(api::routes::HEALTH)).await.0, StatusCode::OK);
+    }
+    assert_eq!(call(&second.served, get(api::routes::HEALTH)).await.0, StatusCode::OK);
+    let health_requests = |served| async move {
+        let (_, body) = call(served, get(api::routes::METRICS)).await;
+        let text = String::from_utf8(body).unwrap();
+        let prefix =
+            format!("morsa_node_requests_total{{route=\"{}\",status=\"200\"}} ", api::routes::HEALTH);
+        let line = text.lines().find_map(|line| line.strip_prefix(prefix.as_str()).map(str::to_string));
+        line.unwrap_or_else(|| panic!("no {prefix} in:\n{text}"))
+    };
+    assert_eq!(health_requests(&first.served).await, "3");
+    assert_eq!(health_requests(&second.served).await, "1");
+}
+
+#[tokio::test]
 async fn pending_uploads_are_stored_once_the_registration_arrives() {
     let fixture = fixture(false);
     let blob_id = *fixture.encoded.metadata.blob_id();

@@ -1,6 +1,6 @@
 //! The plumbing every Morsa crate shares, written once: acknowledged file writes that survive
-//! a crash, bounded configuration loading with one error style, the wall clock, and the logging
-//! setup of the `morsa` binary.
+//! a crash, bounded configuration loading with one error style, the wall clock, servers'
+//! Prometheus metrics, and telemetry (the `morsa` binary's logging, one span per HTTP request).
 //!
 //! - [`file`](mod@file): [`file::replace`] (write a temporary file, fsync it, rename it over the target,
 //!   fsync the directory) and [`file::create_new`] (never overwrite; fsync the file and the
@@ -9,11 +9,14 @@
 //! - [`config`]: [`config::load_toml`] and [`config::read_limited`]: a size cap, the path in
 //!   every [`ConfigError`], and the caller's `#[serde(deny_unknown_fields)]` kept.
 //! - [`clock`]: [`now_ms`], milliseconds since the Unix epoch.
+//! - `metrics` (feature `metrics`): `metrics::Registry`, Prometheus metrics through the
+//!   `metrics` facade on a recorder the server owns, not the process-wide one.
 //! - `telemetry` (feature `telemetry`): `init_logging`, the stderr subscriber filtered by
-//!   `RUST_LOG`.
+//!   `RUST_LOG`, and `trace_layer`, one span per HTTP request carrying the blob ID its path
+//!   names.
 //!
 //! Not here: anything about the protocol (`morsa-core`), storage engines (`morsa-store`), or
-//! HTTP (`morsa-api`). The crate knows no Morsa type.
+//! HTTP routes and bodies (`morsa-api`). The crate knows no Morsa type.
 //!
 //! ```
 //! use morsa_plumbing::file::{self, Access};
@@ -28,6 +31,8 @@
 pub mod clock;
 pub mod config;
 pub mod file;
+#[cfg(feature = "metrics")]
+pub mod metrics;
 #[cfg(feature = "telemetry")]
 pub mod telemetry;
 

@@ -1,5 +1,6 @@
 //! The router with every route, as Walrus's storage node has them, and the layers every
-//! request passes: the request timeout and the metrics of route, status and latency.
+//! request passes: its span (naming the blob), the request timeout and the metrics of route,
+//! status and latency.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -37,6 +38,7 @@ pub fn router(served: Arc<Served>, limits: &Limits) -> Router {
             StatusCode::REQUEST_TIMEOUT,
             limits.request_timeout(),
         ))
+        .layer(morsa_plumbing::telemetry::trace_layer())
         .with_state(served)
 }
 

@@ -15,7 +15,7 @@ use morsa_api::coord::{Event, EventRecord, NodeReport, SubmitResponse};
 use morsa_api::node::NodeHealth;
 use morsa_core::{BlsSecretKey, Committee, CommitteeMember, Epoch, NodeId, ObjectId, ShardIndex};
 use morsa_node::{Limits, Node, RepairConfig, View};
-use morsa_node::{Served, router, serve};
+use morsa_node::{Listening, Served};
 use redstuff::{BlobId, EncodedBlob, EncodingConfig};
 use tokio::net::TcpListener;
 
@@ -35,7 +35,7 @@ pub fn test_repair() -> RepairConfig {
 /// How one node of a cluster runs.
 #[derive(Clone, Copy)]
 pub enum Mode {
-    /// `serve` with these repair settings: routes, follower, sync, scrubber.
+    /// Served with these repair settings: routes, follower, sync, scrubber.
     Serve(RepairConfig),
     /// Its router only, with every recovery-batch answer's symbols flipped: a lying peer.
     Liar,
@@ -130,25 +130,25 @@ impl Cluster {
             let dir = tempfile::tempdir().unwrap();
             let store = morsa_store::NodeStore::open(&dir.path().join("node.redb")).unwrap();
             let view = View { committee: cluster.committee.clone(), next: None };
-            let node = Arc::new(Node::new(key(index), store, view).unwrap());
-            let limits = match mode {
-                Mode::Serve(repair) => Limits { repair: *repair, ..Limits::default() },
-                Mode::Liar | Mode::Relabeller => Limits::default(),
-            };
-            let served = Served::new(Arc::clone(&node), &limits);
+            let node = Node::new(key(index), store, view).unwrap();
             let address = listener.local_addr().unwrap();
             let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
             let shutdown = async move {
                 let _ = stopped.await;
             };
-            match mode {
-                Mode::Serve(_) => {
+            let (node, served) = match mode {
+                Mode::Serve(repair) => {
+                    let limits = Limits { repair: *repair, ..Limits::default() };
                     let coord = CoordClient::new(&coordinator_url).unwrap();
-                    let served = Arc::clone(&served);
-                    tokio::spawn(async move { serve(listener, served, &limits, coord, shutdown).await });
+                    let listening = Listening::with_node(listener, node, &limits, Some(coord)).unwrap();
+                    let parts = (Arc::clone(listening.node()), Arc::clone(listening.served()));
+                    tokio::spawn(listening.serve(shutdown));
+                    parts
                 }
                 Mode::Liar | Mode::Relabeller => {
-                    let app = router(Arc::clone(&served), &limits);
+                    let listening = Listening::with_node(listener, node, &Limits::default(), None).unwrap();
+                    let parts = (Arc::clone(listening.node()), Arc::clone(listening.served()));
+                    let (listener, app) = listening.into_router();
                     let app = if matches!(mode, Mode::Liar) {
                         app.layer(axum::middleware::from_fn(lie))
                     } else {
@@ -157,8 +157,9 @@ impl Cluster {
                     tokio::spawn(
                         async move { axum::serve(listener, app).with_graceful_shutdown(shutdown).await },
                     );
+                    parts
                 }
-            }
+            };
             let client = NodeClient::new(&format!("http://{address}"), config()).unwrap();
             cluster._stop.push(stop);
             cluster.members.push(Member { node, served, address, client, _dir: dir });

@@ -1,4 +1,4 @@
-//! A node served on a real loopback socket by `morsa_node::serve` with the limits a
+//! A node served on a real loopback socket by `morsa_node::Listening` with the limits a
 //! test chooses: one node holding every shard of a 10-shard system, with a blob registered and
 //! stored, and raw-socket helpers for what well-behaved clients never send.
 // Each test binary uses part of this module.
@@ -8,11 +8,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use morsa_api::client::{CoordClient, NodeClient};
+use morsa_api::client::NodeClient;
 use morsa_api::coord::{Event, EventRecord};
 use morsa_core::{BlsSecretKey, Committee, CommitteeMember, Epoch, NodeId, ObjectId, ShardIndex};
 use morsa_node::{Limits, Node, View};
-use morsa_node::{Served, serve};
+use morsa_node::{Listening, Served};
 use redstuff::wire::to_bcs;
 use redstuff::{EncodedBlob, EncodingConfig, MetadataWithId, SliverType};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -65,7 +65,7 @@ pub fn metadata_bytes(encoded: &EncodedBlob) -> Vec<u8> {
 }
 
 /// Starts a node, served until the test's runtime ends, within `limits` holding every shard, with a `blob_len`-byte blob registered
-/// and stored. Its coordinator does not answer (the follower backs off; nothing else needs it).
+/// and stored. It follows no coordinator (nothing here needs one).
 pub async fn start(limits: Limits, blob_len: usize) -> Running {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
@@ -79,7 +79,9 @@ pub async fn start(limits: Limits, blob_len: usize) -> Running {
     let committee = Committee { epoch: Epoch(1), n_shards: N, members: vec![member] };
     let dir = tempfile::tempdir().unwrap();
     let store = morsa_store::NodeStore::open(&dir.path().join("node.redb")).unwrap();
-    let node = Arc::new(Node::new(key, store, View { committee, next: None }).unwrap());
+    let node = Node::new(key, store, View { committee, next: None }).unwrap();
+    let listening = Listening::with_node(listener, node, &limits, None).unwrap();
+    let (node, served) = (Arc::clone(listening.node()), Arc::clone(listening.served()));
     let encoded = blob(blob_len, 0);
     register(&node, &encoded, 0);
     let (storing, stored) = (Arc::clone(&node), encoded.clone());
@@ -98,11 +100,8 @@ pub async fn start(limits: Limits, blob_len: usize) -> Running {
     })
     .await
     .unwrap();
-    let served = Served::new(Arc::clone(&node), &limits);
-    let coord = CoordClient::new("http://127.0.0.1:1").unwrap();
-    let serving = Arc::clone(&served);
     // Served until the test's runtime ends.
-    tokio::spawn(async move { serve(listener, serving, &limits, coord, std::future::pending()).await });
+    tokio::spawn(listening.serve(std::future::pending()));
     let client = NodeClient::new(&format!("http://{address}"), config()).unwrap();
     Running { node, served, address, client, encoded, dir }
 }
