@@ -177,7 +177,8 @@ mod tests {
         let mut buf = [0u8; 3];
         sparse.read_exact(&mut buf).unwrap();
         assert_eq!(buf, [1, 2, 3]);
-        assert!(sparse.read(&mut buf).is_err());
+        let missing = sparse.read(&mut buf).unwrap_err().to_string();
+        assert_eq!(missing, "byte 3 of the sealed blob was not fetched");
         sparse.seek(SeekFrom::Start(58)).unwrap();
         assert_eq!(sparse.read(&mut buf).unwrap(), 2);
         sparse.seek(SeekFrom::End(0)).unwrap();
