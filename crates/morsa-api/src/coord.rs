@@ -33,6 +33,10 @@ pub mod routes {
     pub const ACCOUNT_BLOBS: &str = "/v1/accounts/{account_id}/blobs";
     /// `GET`: Prometheus metrics, text format.
     pub const METRICS: &str = "/metrics";
+    /// `POST`, empty body: only with `[testing] manual_epochs = true` in `coord.toml`, moves
+    /// the coordinator's clock to the start of the next epoch and applies the tick then due;
+    /// answers [`super::SubmitResponse`]. Otherwise refused with 403 `manual_epochs_off`.
+    pub const NEXT_EPOCH: &str = "/v1/testing/next-epoch";
 }
 
 /// Most events one page holds.

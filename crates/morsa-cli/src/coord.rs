@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::{Args, Subcommand};
-use morsa_coord::server::{Shared, serve};
+use morsa_coord::server::{Clock, Shared, serve};
 use morsa_coord::{CoordConfig, Coordinator, Genesis};
 
 /// What `morsa coord` can do.
@@ -59,7 +59,13 @@ fn run_server(args: &RunArgs) -> anyhow::Result<()> {
         let state = coordinator.state();
         tracing::info!(%address, epoch = state.epoch.0, events = state.event_count, "coordinator listening");
         println!("coordinator listening on http://{address}");
-        serve(listener, Shared::new(coordinator), shutdown_signal()).await.context("the server stopped")
+        let clock = Clock::with_manual_epochs(config.testing.manual_epochs);
+        if config.testing.manual_epochs {
+            tracing::warn!("[testing] manual_epochs is on: POST /v1/testing/next-epoch ends the epoch");
+        }
+        serve(listener, Shared::with_clock(coordinator, clock), shutdown_signal())
+            .await
+            .context("the server stopped")
     })
 }
 

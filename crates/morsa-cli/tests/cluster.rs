@@ -192,7 +192,9 @@ fn a_cluster_comes_up_survives_a_killed_node_and_goes_down() {
     // Kill node 1: it stops answering, the others still do.
     let killed_pid = state.nodes[1].pid.unwrap();
     succeeds(&["cluster", "kill", "--node", "1"], &dir);
-    eventually("node 1 no longer answers", || health(&state.nodes[1].info.url).is_err());
+    eventually("node 1 refuses connections", || {
+        health(&state.nodes[1].info.url).is_err_and(|error| error.is_connect())
+    });
     assert!(!pids::is_alive(killed_pid));
     for node in state.nodes.iter().filter(|node| node.info.index != 1) {
         health(&node.info.url).unwrap();

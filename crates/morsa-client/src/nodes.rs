@@ -210,7 +210,10 @@ mod tests {
                 async { Err(ApiError::Decode("bad".into())) }
             })
             .await;
-        assert!(result.is_err());
-        assert_eq!(calls, 1);
+        assert_eq!(
+            (result, calls),
+            (Err(ApiError::Decode("bad".into())), 1),
+            "a decode error is not retried"
+        );
     }
 }

@@ -50,7 +50,18 @@ impl Cluster {
     /// Creates the cluster directory `spec.dir`, writes keys, genesis and configs, starts the
     /// coordinator and the nodes, and waits until every node is ready (healthy and caught up
     /// with the coordinator's events). Blocks for up to about a minute.
-    pub fn up(mut spec: ClusterSpec) -> Result<Self, ClusterError> {
+    pub fn up(spec: ClusterSpec) -> Result<Self, ClusterError> {
+        Self::launch(spec, false)
+    }
+
+    /// [`Cluster::up`] with a coordinator whose epochs can also be ended on demand
+    /// (`[testing] manual_epochs`, `CoordClient::next_epoch`): for tests that must not
+    /// depend on how fast the machine is.
+    pub fn up_with_manual_epochs(spec: ClusterSpec) -> Result<Self, ClusterError> {
+        Self::launch(spec, true)
+    }
+
+    fn launch(mut spec: ClusterSpec, manual_epochs: bool) -> Result<Self, ClusterError> {
         spec.validate()?;
         spec.dir = prepare_dir(&spec.dir)?;
         let dir = spec.dir.clone();
@@ -82,7 +93,10 @@ impl Cluster {
         })?;
         file::create_new(&dir.join(layout::GENESIS), genesis_text.as_bytes(), Access::Shared)?;
         let coordinator_config = dir.join(layout::COORD_CONFIG);
-        let coord_toml = layout::coord_toml(coordinator_address[0]);
+        let mut coord_toml = layout::coord_toml(coordinator_address[0]);
+        if manual_epochs {
+            coord_toml.push_str(layout::MANUAL_EPOCHS);
+        }
         file::create_new(&coordinator_config, coord_toml.as_bytes(), Access::Shared)?;
         let coordinator_url = format!("http://{}", coordinator_address[0]);
 

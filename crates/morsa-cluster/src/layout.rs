@@ -71,6 +71,9 @@ pub fn coord_toml(listen: SocketAddr) -> String {
     format!("listen = \"{listen}\"\ndata_dir = \"coord\"\ngenesis = \"{GENESIS}\"\n")
 }
 
+/// Appended to `coord.toml` for a coordinator whose epochs can be ended on demand.
+pub const MANUAL_EPOCHS: &str = "\n[testing]\nmanual_epochs = true\n";
+
 /// The text of `nodeI.toml`: the node listens where the genesis says it is reached.
 pub fn node_toml(index: usize, listen: SocketAddr, coordinator_url: &str) -> String {
     format!(
@@ -130,6 +133,11 @@ mod tests {
         create_new(&coord, coord_toml(ADDRESS.parse().unwrap()).as_bytes(), Access::Shared).unwrap();
         let loaded = morsa_coord::CoordConfig::load(&coord).unwrap();
         assert_eq!(loaded.genesis, dir.path().join(GENESIS));
+        assert!(!loaded.testing.manual_epochs);
+        let manual = dir.path().join("manual.toml");
+        let text = coord_toml(ADDRESS.parse().unwrap()) + MANUAL_EPOCHS;
+        create_new(&manual, text.as_bytes(), Access::Shared).unwrap();
+        assert!(morsa_coord::CoordConfig::load(&manual).unwrap().testing.manual_epochs);
         let node = dir.path().join(node_config(0));
         let text = node_toml(0, "127.0.0.1:9000".parse().unwrap(), "http://127.0.0.1:7000");
         create_new(&node, text.as_bytes(), Access::Shared).unwrap();

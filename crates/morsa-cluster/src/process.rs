@@ -206,7 +206,8 @@ mod tests {
         assert!(process.is_running());
         let pid = process.pid().unwrap();
         // `sleep` dies of SIGTERM: not a clean exit.
-        assert!(process.terminate(Duration::from_secs(10)).unwrap().is_err());
+        let exit = process.terminate(Duration::from_secs(10)).unwrap().unwrap_err();
+        assert!(exit.contains("exited with") && exit.contains("SIGTERM"), "{exit}");
         assert!(!process.is_running());
         assert!(pids::wait_gone(pid, Duration::from_secs(1)));
         let text = std::fs::read_to_string(dir.path().join("test.log")).unwrap();

@@ -19,6 +19,19 @@ pub struct CoordConfig {
     pub data_dir: PathBuf,
     /// The genesis file, JSON (relative paths are relative to the config file).
     pub genesis: PathBuf,
+    /// Switches for tests; all off when the section is left out.
+    #[serde(default)]
+    pub testing: Testing,
+}
+
+/// `[testing]` in `coord.toml`: switches that only tests turn on.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Testing {
+    /// Serve `POST /v1/testing/next-epoch`, which moves the coordinator's clock forward to the
+    /// start of the next epoch (see `server::manual_epochs`). Off: the route is refused.
+    #[serde(default)]
+    pub manual_epochs: bool,
 }
 
 /// Name of the command log's file in the data directory.

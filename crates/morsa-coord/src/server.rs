@@ -9,6 +9,7 @@
 //! the long-polls its events answer. See its `limits` module for the bounds.
 
 mod limits;
+mod manual_epochs;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -36,6 +37,7 @@ use crate::{
     CommandError, Coordinator, CoordinatorError, EpochPhase, Input, Prechecked, SubmitError, SystemView,
 };
 use limits::{Budgets, Gate, ParkError, Waiters};
+pub use manual_epochs::Clock;
 use morsa_core::NodeId;
 
 /// Longest any request may take: the longest long-poll plus slack for a slow commit.
@@ -92,11 +94,18 @@ pub struct Shared {
     /// Fired when a commit failed and the server must stop.
     fatal: watch::Sender<bool>,
     metrics: Metrics,
+    /// The time entries are stamped with.
+    clock: Clock,
 }
 
 impl Shared {
-    /// Wraps a coordinator for serving.
+    /// Wraps a coordinator for serving, on the wall clock.
     pub fn new(coordinator: Coordinator) -> Arc<Self> {
+        Self::with_clock(coordinator, Clock::wall())
+    }
+
+    /// Wraps a coordinator for serving, on `clock`.
+    pub fn with_clock(coordinator: Coordinator, clock: Clock) -> Arc<Self> {
         let count = coordinator.event_count();
         Arc::new(Self {
             view: coordinator.system_view(),
@@ -113,6 +122,7 @@ impl Shared {
             failed_reports: Budgets::new(FAILED_REPORT_BURST, FAILED_REPORT_REFILL_MS),
             fatal: watch::channel(false).0,
             metrics: Metrics::default(),
+            clock,
         })
     }
 
@@ -126,7 +136,7 @@ impl Shared {
     /// thread.
     fn submit(&self, input: Input, checks: &Prechecked) -> Result<SubmitResponse, SubmitError> {
         let mut coordinator = self.lock();
-        let result = coordinator.submit_prechecked(input, checks, now_ms());
+        let result = coordinator.submit_prechecked(input, checks, self.clock.now_ms());
         let count = coordinator.event_count();
         drop(coordinator);
         match &result {
@@ -171,6 +181,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route(routes::ACCOUNT, get(get_account))
         .route(routes::ACCOUNT_BLOBS, get(get_account_blobs))
         .route(routes::METRICS, get(get_metrics))
+        .route(routes::NEXT_EPOCH, post(manual_epochs::post_next_epoch))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
@@ -184,7 +195,8 @@ pub fn router(shared: Arc<Shared>) -> Router {
 pub async fn run_ticker(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
     loop {
         let due = shared.lock().state().next_deadline_ms();
-        let wait = due.map_or(TICK_CHECK, |due| Duration::from_millis(due.saturating_sub(now_ms())));
+        let wait =
+            due.map_or(TICK_CHECK, |due| Duration::from_millis(due.saturating_sub(shared.clock.now_ms())));
         tokio::select! {
             _ = tokio::time::sleep(wait.min(TICK_CHECK)) => {}
             _ = stop.changed() => return,
@@ -192,7 +204,7 @@ pub async fn run_ticker(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
         if *stop.borrow() {
             return;
         }
-        if shared.lock().state().deadline_due(now_ms()).is_some() {
+        if shared.lock().state().deadline_due(shared.clock.now_ms()).is_some() {
             let shared = Arc::clone(&shared);
             let result =
                 tokio::task::spawn_blocking(move || shared.submit(Input::Tick, &Prechecked::default())).await;

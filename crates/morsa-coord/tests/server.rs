@@ -10,8 +10,8 @@ use axum::http::{Request, StatusCode};
 use common::{CHAIN, World};
 use morsa_api::ErrorBody;
 use morsa_api::coord::{AccountInfo, EventsPage, SubmitResponse, SystemInfo, routes};
-use morsa_coord::server::{Shared, router};
-use morsa_coord::{Command, Coordinator, Transaction};
+use morsa_coord::server::{Clock, Shared, router};
+use morsa_coord::{Command, Coordinator, EpochPhase, Event, Transaction};
 use tower::ServiceExt;
 
 struct Fixture {
@@ -21,13 +21,17 @@ struct Fixture {
 }
 
 fn fixture() -> Fixture {
+    fixture_on(Clock::wall())
+}
+
+fn fixture_on(clock: Clock) -> Fixture {
     let mut world = World::new(4, 10);
     // Real time runs here: start the deployment now, with epochs longer than any test.
     world.genesis.genesis_time_ms = morsa_coord::server::now_ms();
     world.genesis.epoch_duration_ms = 3_600_000;
     let dir = tempfile::tempdir().unwrap();
     let coordinator = Coordinator::open(&world.genesis, &dir.path().join("log.redb")).unwrap();
-    Fixture { shared: Shared::new(coordinator), world, _dir: dir }
+    Fixture { shared: Shared::with_clock(coordinator, clock), world, _dir: dir }
 }
 
 async fn call(shared: &Arc<Shared>, request: Request<Body>) -> (StatusCode, Vec<u8>) {
@@ -180,4 +184,47 @@ async fn account_blobs_are_listed_and_a_bad_cursor_is_refused() {
     assert!(page.blobs.is_empty() && !page.more);
     let (status, _) = call(&shared, get(&format!("{path}?after=nothex"))).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn the_next_epoch_route_is_refused_unless_manual_epochs_are_on() {
+    let Fixture { shared, _dir, .. } = fixture();
+    let (status, body) = call(&shared, post_json(routes::NEXT_EPOCH, &())).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(serde_json::from_slice::<ErrorBody>(&body).unwrap().code, "manual_epochs_off");
+    let (_, body) = call(&shared, get(routes::COMMITTEE)).await;
+    let committee: morsa_api::coord::CommitteeInfo = serde_json::from_slice(&body).unwrap();
+    assert_eq!(committee.epoch.0, 1);
+    assert_eq!(shared.log_len().unwrap(), 0);
+}
+
+#[tokio::test]
+async fn with_manual_epochs_the_next_epoch_starts_on_demand_through_a_logged_tick() {
+    let Fixture { shared, world, _dir } = fixture_on(Clock::with_manual_epochs(true));
+    // Epoch 1 has an hour to go: only the route can end it.
+    let (status, body) = call(&shared, post_json(routes::NEXT_EPOCH, &())).await;
+    assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+    let response: SubmitResponse = serde_json::from_slice(&body).unwrap();
+    let events: Vec<_> = response.events.iter().map(|record| &record.event).collect();
+    assert!(matches!(events.first(), Some(Event::CommitteeSelected { .. })), "{events:?}");
+    assert!(matches!(events.last(), Some(Event::EpochChangeStart { epoch }) if epoch.0 == 2), "{events:?}");
+    // The next one waits for this epoch change to be done.
+    let (status, body) = call(&shared, post_json(routes::NEXT_EPOCH, &())).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(serde_json::from_slice::<ErrorBody>(&body).unwrap().code, "epoch_change_pending");
+    // Inputs go on at the clock's new time.
+    let (status, body) = call(&shared, post_json(routes::TRANSACTIONS, &transfer(&world, 0, 0, 25))).await;
+    assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(shared.log_len().unwrap(), 2);
+    // The log holds the time the tick was applied at: a replay reaches the same state.
+    let before = {
+        let (_, body) = call(&shared, get(routes::SYSTEM)).await;
+        serde_json::from_slice::<SystemInfo>(&body).unwrap().state_hash
+    };
+    drop(shared);
+    let replayed = Coordinator::open(&world.genesis, &_dir.path().join("log.redb")).unwrap();
+    let state = replayed.state();
+    assert_eq!((state.epoch.0, state.phase != EpochPhase::Done), (2, true));
+    assert!(state.time_ms >= state.epoch_start_ms(state.epoch));
+    assert_eq!(hex::encode(state.hash()), before);
 }

@@ -163,6 +163,69 @@ async fn expired_and_invalid_blobs_are_collected() {
     assert_eq!((status.status, status.stored_slivers), (NodeBlobState::Invalid, 0));
 }
 
+/// Slivers (primary and secondary) the store holds, over every shard.
+fn slivers_held(node: &morsa_node::Node) -> u64 {
+    let stats = node.store().stats().unwrap();
+    stats.shards.values().map(|shard| shard.primary_slivers + shard.secondary_slivers).sum()
+}
+
+fn object_id(seq: u64) -> [u8; 32] {
+    let mut id = [0; 32];
+    id[..8].copy_from_slice(&seq.to_le_bytes());
+    id
+}
+
+#[test]
+fn one_gc_pass_removes_exactly_its_batch_of_garbage_blobs() {
+    // The follower's passes take 32 blobs each; 40 expired blobs and 3 live ones.
+    const BATCH: usize = 32;
+    const EXPIRED: u64 = 40;
+    const LIVE: u64 = 3;
+    let fixture = fixture(false);
+    let node = &fixture.node;
+    let mut live = Vec::new();
+    for seq in 0..EXPIRED + LIVE {
+        let data: Vec<u8> = (0..700u64).map(|i| u8::try_from((i * 7 + seq) % 251).unwrap()).collect();
+        let encoded = redstuff::encode(config(), &data).unwrap();
+        let end_epoch = if seq < EXPIRED { Epoch(5) } else { Epoch(9) };
+        let event = Event::BlobRegistered {
+            blob_id: *encoded.metadata.blob_id(),
+            object: ObjectId(object_id(seq)),
+            size: encoded.metadata.unencoded_length(),
+            encoded_size: 1,
+            end_epoch,
+            deletable: false,
+            epoch: Epoch(1),
+        };
+        node.apply_events(&[EventRecord::new(seq, 0, event, [0; 32])]).unwrap();
+        store_blob(node, &encoded);
+        if seq >= EXPIRED {
+            live.push(encoded);
+        }
+    }
+    // 5 of the 10 shards are the node's: 10 slivers per blob.
+    assert_eq!(slivers_held(node), (EXPIRED + LIVE) * 10);
+    let epoch_five = Event::EpochChangeStart { epoch: Epoch(5) };
+    node.apply_events(&[EventRecord::new(EXPIRED + LIVE, 0, epoch_five, [0; 32])]).unwrap();
+
+    let (stats, more) = node.collect_garbage_batch(BATCH).unwrap();
+    assert_eq!((stats.blobs, stats.slivers, more), (32, 320, true));
+    assert_eq!(node.store().stats().unwrap().blobs, EXPIRED + LIVE - 32);
+    assert_eq!(slivers_held(node), (EXPIRED + LIVE - 32) * 10);
+
+    let (stats, more) = node.collect_garbage_batch(BATCH).unwrap();
+    assert_eq!((stats.blobs, stats.slivers, more), (EXPIRED - 32, (EXPIRED - 32) * 10, false));
+    assert_eq!(node.store().stats().unwrap().blobs, LIVE);
+    assert_eq!(slivers_held(node), LIVE * 10);
+    // What is left is the live blobs, whole.
+    for encoded in &live {
+        let blob_id = encoded.metadata.blob_id();
+        assert!(node.store().has_metadata(&blob_id.0).unwrap());
+    }
+    let (stats, more) = node.collect_garbage_batch(BATCH).unwrap();
+    assert_eq!((stats.blobs, stats.slivers, more), (0, 0, false));
+}
+
 #[tokio::test]
 async fn metrics_count_requests_and_stored_slivers() {
     let fixture = fixture(true);

@@ -57,6 +57,14 @@ impl CoordClient {
         self.endpoint.call_json(request, MAX_RESPONSE_BYTES, Duration::ZERO).await
     }
 
+    /// Moves a coordinator run with `[testing] manual_epochs = true` to the start of the next
+    /// epoch ([`routes::NEXT_EPOCH`]); answers the tick's events. Any other coordinator
+    /// refuses it with 403 `manual_epochs_off`.
+    pub async fn next_epoch(&self) -> Result<SubmitResponse, ClientError> {
+        let request = self.endpoint.post_json(routes::NEXT_EPOCH, &())?;
+        self.endpoint.call_json(request, MAX_RESPONSE_BYTES, Duration::ZERO).await
+    }
+
     /// Up to `limit` events with sequence numbers above `after` (all if `None`), waiting up to
     /// `wait_ms` (capped at [`MAX_WAIT_MS`]) for one if there is none yet. The call's timeout
     /// is the client's plus the wait.

@@ -194,11 +194,15 @@ fn confirmations_and_attestations_verify_and_round_trip() {
         round_trip(&confirmation);
         assert_eq!(confirmation.verify(&BLOB, &persistence, Epoch(4), &public_key), Ok(()));
         let other = PersistenceType::Deletable { object_id: ObjectId([9; 32]) };
-        assert!(confirmation.verify(&BLOB, &other, Epoch(4), &public_key).is_err());
-        assert!(confirmation.verify(&BlobId([1; 32]), &persistence, Epoch(4), &public_key).is_err());
-        assert!(confirmation.verify(&BLOB, &persistence, Epoch(5), &public_key).is_err());
+        let mismatch = |what| Err(SignedMessageError::Mismatch(what));
+        assert_eq!(confirmation.verify(&BLOB, &other, Epoch(4), &public_key), mismatch("persistence type"));
+        assert_eq!(
+            confirmation.verify(&BlobId([1; 32]), &persistence, Epoch(4), &public_key),
+            mismatch("blob ID")
+        );
+        assert_eq!(confirmation.verify(&BLOB, &persistence, Epoch(5), &public_key), mismatch("epoch"));
         let stranger = BlsSecretKey::from_seed([6; 32]).public_key();
-        assert!(confirmation.verify(&BLOB, &persistence, Epoch(4), &stranger).is_err());
+        assert_eq!(confirmation.verify(&BLOB, &persistence, Epoch(4), &stranger), mismatch("node"));
         let forged = SignedConfirmation { epoch: Epoch(5), ..confirmation };
         assert!(matches!(
             forged.verify(&BLOB, &persistence, Epoch(5), &public_key),
@@ -208,7 +212,7 @@ fn confirmations_and_attestations_verify_and_round_trip() {
     let attestation = InvalidBlobAttestation::sign(&key, Epoch(4), BLOB);
     round_trip(&attestation);
     assert_eq!(attestation.verify(&BLOB, Epoch(4), &public_key), Ok(()));
-    assert!(attestation.verify(&BLOB, Epoch(3), &public_key).is_err());
+    assert_eq!(attestation.verify(&BLOB, Epoch(3), &public_key), Err(SignedMessageError::Mismatch("epoch")));
 }
 
 fn symbol(source_index: u16) -> RecoverySymbol {
@@ -252,12 +256,13 @@ fn recovery_batches_round_trip_and_check_their_shape() {
         from_bcs::<RecoveryBatchResponse>(&bytes, MAX_RECOVERY_BATCH_RESPONSE_BYTES).unwrap(),
         response
     );
-    assert!(from_bcs::<RecoveryBatchResponse>(&bytes, bytes.len() - 1).is_err());
+    let over = from_bcs::<RecoveryBatchResponse>(&bytes, bytes.len() - 1);
+    assert!(matches!(over, Err(redstuff::WireError::TooLarge { .. })), "{over:?}");
 
     let mut reordered = response.clone();
     reordered.items.swap(0, 1);
     assert!(!reordered.answers(&request));
     let mut odd = response.clone();
     odd.items[0].outcome = RecoveryOutcome::Symbols(vec![RecoverySymbol { symbol: vec![1; 3], ..symbol(1) }]);
-    assert!(odd.check().is_err(), "odd symbol length");
+    assert_eq!(odd.check(), Err("symbol length is zero, odd or over 65534"));
 }

@@ -140,8 +140,11 @@ mod tests {
         assert_eq!(plaintext_len(100 + 16 + 5, 100), Ok(5));
         assert_eq!(plaintext_len(100 + SEALED_SEGMENT, 100), Ok(SEGMENT));
         assert_eq!(plaintext_len(100 + SEALED_SEGMENT + 17, 100), Ok(SEGMENT + 1));
-        assert!(plaintext_len(100 + SEALED_SEGMENT + 3, 100).is_err());
-        assert!(plaintext_len(100, 100).is_err());
+        let truncated = plaintext_len(100 + SEALED_SEGMENT + 3, 100).unwrap_err();
+        assert!(truncated.contains("not whole segments"), "{truncated}");
+        let headless = plaintext_len(99, 100).unwrap_err();
+        assert!(headless.contains("shorter than its header"), "{headless}");
+        assert!(plaintext_len(100, 100).unwrap_err().contains("not whole segments"));
     }
 
     #[test]
@@ -174,7 +177,8 @@ mod tests {
         let mut buf = [0u8; 3];
         sparse.read_exact(&mut buf).unwrap();
         assert_eq!(buf, [1, 2, 3]);
-        assert!(sparse.read(&mut buf).is_err());
+        let missing = sparse.read(&mut buf).unwrap_err().to_string();
+        assert_eq!(missing, "byte 3 of the sealed blob was not fetched");
         sparse.seek(SeekFrom::Start(58)).unwrap();
         assert_eq!(sparse.read(&mut buf).unwrap(), 2);
         sparse.seek(SeekFrom::End(0)).unwrap();
