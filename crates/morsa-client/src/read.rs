@@ -55,7 +55,7 @@ pub(crate) struct ReadLog {
 impl ReadLog {
     pub(crate) fn node_failed(&mut self, nodes: &NodeSet, member: usize, error: &ApiError) {
         nodes.record_failure(member);
-        if matches!(error, ApiError::Transport(_) | ApiError::Timeout) {
+        if matches!(error, ApiError::Connect(_) | ApiError::Transport(_) | ApiError::Timeout) {
             self.down.insert(member);
         }
         self.add_failure(nodes.failure(member, error.to_string()));
