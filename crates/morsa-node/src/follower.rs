@@ -176,7 +176,6 @@ fn worth_retrying(error: &morsa_api::client::ClientError) -> bool {
     match error {
         ClientError::Http { status, .. } => status.is_server_error() || status.as_u16() == 429,
         _ => error.is_unreachable(),
-        _ => false,
     }
 }
 
