@@ -50,7 +50,8 @@ pub use recovery::{
     RecoveryBatchItem, RecoveryBatchRequest, RecoveryBatchResponse, RecoveryItem, RecoveryOutcome,
 };
 pub use status::{
-    NodeBlobState, NodeBlobStatus, NodeCommittee, NodeHealth, RepairHealth, ShardHealth, ShardStatus, StoredStatus,
+    NodeBlobState, NodeBlobStatus, NodeCommittee, NodeHealth, RepairHealth, ShardHealth, ShardStatus,
+    StoredStatus,
 };
 
 /// Route paths (axum syntax for parameters).

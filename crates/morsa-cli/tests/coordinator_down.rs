@@ -3,7 +3,8 @@
 //! answers) and then killed. Certified blobs (a single blob, and a file of several chunks,
 //! whole and in ranges) still read back, from a client that has only its cached committee and
 //! from one that has none and asks the nodes its configuration lists; each such read says so
-//! on stderr (one line) and in its JSON.
+//! on stderr (one line) and in its JSON. Every configuration lists a dead coordinator URL
+//! first: clients and a node fail over to the live one while it runs.
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 
 mod common;
@@ -68,14 +69,21 @@ fn assert_read_without_coordinator(read: (Vec<u8>, serde_json::Value, usize), ex
     assert_eq!(warnings, 1, "{what}: one warning line");
 }
 
-/// A client configuration in its own directory `name`, for the cluster's coordinator and
-/// account key, with `extra` lines.
+/// A URL nothing listens on.
+fn closed_port() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    format!("http://{}", listener.local_addr().unwrap())
+}
+
+/// A client configuration in its own directory `name`, for the cluster's coordinator (after a
+/// dead URL) and account key, with `extra` lines.
 fn client_config(root: &Path, cluster: &morsa_cluster::Cluster, name: &str, extra: &str) -> PathBuf {
     let dir = root.join(name);
     std::fs::create_dir_all(&dir).unwrap();
     let text = format!(
-        "coordinator_url = \"{}\"\naccount_key_file = \"{}\"\ncoordinator_timeout_ms = 2000\n\
-         chunk_size = {CHUNK}\n{extra}",
+        "coordinator_urls = [\"{}\", \"{}\"]\naccount_key_file = \"{}\"\n\
+         coordinator_timeout_ms = 2000\nchunk_size = {CHUNK}\n{extra}",
+        closed_port(),
         cluster.coordinator_url(),
         cluster.account_key_path().display(),
     );
@@ -96,6 +104,17 @@ fn certified_blobs_read_back_with_the_coordinator_hung_and_then_killed() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
     let mut cluster = common::local_cluster(root, 5, 10);
+    // A node whose first coordinator URL is dead starts (it needs the committee) and follows
+    // through the second.
+    let node_config = cluster.nodes()[0].config.clone();
+    let text = std::fs::read_to_string(&node_config).unwrap().replace(
+        &format!("coordinator_url = \"{}\"", cluster.coordinator_url()),
+        &format!("coordinator_urls = [\"{}\", \"{}\"]", closed_port(), cluster.coordinator_url()),
+    );
+    assert!(text.contains("coordinator_urls"), "{text}");
+    std::fs::write(&node_config, text).unwrap();
+    cluster.kill(0).unwrap();
+    cluster.start(0).unwrap();
     let node_urls: Vec<String> = cluster.nodes().iter().map(|node| format!("\"{}\"", node.url)).collect();
     // Knows the nodes only through the committee it caches while the coordinator answers.
     let cached = client_config(root, &cluster, "cached", "");
@@ -111,7 +130,7 @@ fn certified_blobs_read_back_with_the_coordinator_hung_and_then_killed() {
     let single_id = store(&cached, &root.join("single"));
     let file_id = store(&cached, &root.join("file"));
 
-    // With the coordinator up, a read is an ordinary one.
+    // With the coordinator up (behind a dead first URL), a read is an ordinary one.
     let (data, json, warnings) = read(&cached, &single_id, None);
     assert!(data == single);
     assert_eq!((json["without_coordinator"].clone(), warnings), (serde_json::json!(false), 0), "{json}");
@@ -142,10 +161,7 @@ fn certified_blobs_read_back_with_the_coordinator_hung_and_then_killed() {
     let output = morsa(&lost, &["read", &single_id, "--out", root.join("lost/out").to_str().unwrap()]);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success());
-    assert!(
-        stderr.contains("no coordinator answered") && stderr.contains("node_urls"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("no coordinator answered") && stderr.contains("node_urls"), "{stderr}");
     // A write needs a coordinator, and says so.
     let output = morsa(&fresh, &["store", root.join("single").to_str().unwrap()]);
     assert!(!output.status.success());

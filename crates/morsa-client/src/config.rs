@@ -132,7 +132,8 @@ impl ClientConfig {
             }
             Error::Config(error)
         })?;
-        let list = (!config.coordinator_urls.is_empty()).then(|| std::mem::take(&mut config.coordinator_urls));
+        let list =
+            (!config.coordinator_urls.is_empty()).then(|| std::mem::take(&mut config.coordinator_urls));
         config.coordinator_urls = morsa_api::coord::coordinator_urls(config.coordinator_url.take(), list)
             .map_err(|error| invalid(&error.to_string()))?;
         if config.node_urls.len() > MAX_NODE_URLS {
@@ -150,8 +151,10 @@ impl ClientConfig {
         let dir = path.parent().unwrap_or(Path::new("."));
         config.account_key_file = dir.join(&config.account_key_file);
         config.keyring_file = config.keyring_file.map(|keyring| dir.join(keyring));
-        let stem = path.file_stem().map_or_else(|| "client".into(), |stem| stem.to_string_lossy().into_owned());
-        let cache = config.committee_cache_file.take().unwrap_or_else(|| format!("{stem}.committee.json").into());
+        let stem =
+            path.file_stem().map_or_else(|| "client".into(), |stem| stem.to_string_lossy().into_owned());
+        let cache =
+            config.committee_cache_file.take().unwrap_or_else(|| format!("{stem}.committee.json").into());
         config.committee_cache_file = Some(dir.join(cache));
         Ok(config)
     }

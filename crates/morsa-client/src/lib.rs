@@ -116,8 +116,8 @@ impl Client {
             timeout: Duration::from_millis(config.coordinator_timeout_ms),
             ..ClientOptions::default()
         };
-        let coord =
-            CoordClient::with_urls(&config.coordinator_urls, options).map_err(Error::coordinator("connecting"))?;
+        let coord = CoordClient::with_urls(&config.coordinator_urls, options)
+            .map_err(Error::coordinator("connecting"))?;
         let cache = CommitteeCache::new(config.committee_cache_file.clone());
         let mut client = Self::open(coord, key, cache, &config.node_urls).await?;
         client.chunk_size = config.chunk_size;
@@ -255,7 +255,8 @@ impl Client {
         if let Some(chain_id) = self.chain_id.get() {
             return Ok(chain_id);
         }
-        let system = self.coord.system().await.map_err(Error::coordinator("reading the system parameters"))?;
+        let system =
+            self.coord.system().await.map_err(Error::coordinator("reading the system parameters"))?;
         Ok(self.chain_id.get_or_init(|| system.chain_id))
     }
 

@@ -69,7 +69,11 @@ pub(crate) async fn committee_from_nodes(
     let answered = answers.iter().filter(|answer| answer.is_some()).count();
     match cached {
         Some(committee) => {
-            tracing::warn!(answered, asked = urls.len(), "the nodes do not agree on a committee; using the cached one");
+            tracing::warn!(
+                answered,
+                asked = urls.len(),
+                "the nodes do not agree on a committee; using the cached one"
+            );
             Ok(committee)
         }
         None => Err(Error::NoCommittee {
@@ -129,7 +133,10 @@ impl Client {
             (BlobStatusKind::Registered, weights[1]),
             (BlobStatusKind::Invalid, weights[3]),
         ];
-        let status = said.into_iter().max_by_key(|(_, weight)| *weight).map_or(BlobStatusKind::Nonexistent, |(kind, _)| kind);
+        let status = said
+            .into_iter()
+            .max_by_key(|(_, weight)| *weight)
+            .map_or(BlobStatusKind::Nonexistent, |(kind, _)| kind);
         Err(Error::NotAvailable { blob_id: *blob_id, status })
     }
 }

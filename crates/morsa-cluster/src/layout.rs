@@ -108,7 +108,10 @@ mod tests {
     fn config_files_have_the_exact_expected_text() {
         let listen: SocketAddr = ADDRESS.parse().unwrap();
         assert_eq!(
-            client_toml("http://127.0.0.1:7000", &["http://127.0.0.1:9000".into(), "http://127.0.0.1:9001".into()]),
+            client_toml(
+                "http://127.0.0.1:7000",
+                &["http://127.0.0.1:9000".into(), "http://127.0.0.1:9001".into()]
+            ),
             "coordinator_url = \"http://127.0.0.1:7000\"\naccount_key_file = \"account.key\"\n\
              node_urls = [\"http://127.0.0.1:9000\", \"http://127.0.0.1:9001\"]\n"
         );

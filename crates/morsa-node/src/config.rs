@@ -187,7 +187,8 @@ impl NodeConfig {
         let base = path.parent().unwrap_or(Path::new("."));
         config.data_dir = base.join(&config.data_dir);
         config.key_file = base.join(&config.key_file);
-        let list = (!config.coordinator_urls.is_empty()).then(|| std::mem::take(&mut config.coordinator_urls));
+        let list =
+            (!config.coordinator_urls.is_empty()).then(|| std::mem::take(&mut config.coordinator_urls));
         config.coordinator_urls = morsa_api::coord::coordinator_urls(config.coordinator_url.take(), list)
             .map_err(|error| invalid(error.to_string()))?;
         if config.limits.max_concurrent_uploads == 0 {
@@ -267,7 +268,10 @@ mod tests {
             "coordinator_url = \"http://127.0.0.1:7000\"",
             "coordinator_urls = [\"http://127.0.0.1:7000\", \"http://127.0.0.1:7001\"]",
         );
-        assert_eq!(load(&listed).unwrap().coordinator_urls, ["http://127.0.0.1:7000", "http://127.0.0.1:7001"]);
+        assert_eq!(
+            load(&listed).unwrap().coordinator_urls,
+            ["http://127.0.0.1:7000", "http://127.0.0.1:7001"]
+        );
     }
 
     #[test]

@@ -132,13 +132,16 @@ impl CoordClient {
         &self,
         transaction: &SignedTransaction,
     ) -> Result<SubmitResponse, ClientError> {
-        self.call(Kind::Write, Duration::ZERO, |endpoint| endpoint.post_json(routes::TRANSACTIONS, transaction))
-            .await
+        self.call(Kind::Write, Duration::ZERO, |endpoint| {
+            endpoint.post_json(routes::TRANSACTIONS, transaction)
+        })
+        .await
     }
 
     /// Submits a signed node report.
     pub async fn submit_node_report(&self, report: &NodeReport) -> Result<SubmitResponse, ClientError> {
-        self.call(Kind::Write, Duration::ZERO, |endpoint| endpoint.post_json(routes::NODE_REPORTS, report)).await
+        self.call(Kind::Write, Duration::ZERO, |endpoint| endpoint.post_json(routes::NODE_REPORTS, report))
+            .await
     }
 
     /// Up to `limit` events with sequence numbers above `after` (all if `None`), waiting up to
@@ -155,8 +158,10 @@ impl CoordClient {
         if let Some(after) = after {
             query.push_str(&format!("&after={after}"));
         }
-        self.call(Kind::Read, Duration::from_millis(wait_ms), |endpoint| endpoint.get(routes::EVENTS, Some(&query)))
-            .await
+        self.call(Kind::Read, Duration::from_millis(wait_ms), |endpoint| {
+            endpoint.get(routes::EVENTS, Some(&query))
+        })
+        .await
     }
 
     /// The status of a blob ID over all its objects.

@@ -12,9 +12,9 @@ use reqwest::Method;
 use super::http::Endpoint;
 use super::{ClientError, ClientOptions};
 use crate::node::{
-    self, InvalidBlobAttestation, MAX_COMMITTEE_BYTES, MAX_HEALTH_BYTES, MAX_RECOVERY_BATCH_RESPONSE_BYTES, MAX_SMALL_JSON_BYTES,
-    NodeBlobStatus, NodeCommittee, NodeHealth, RecoveryBatchRequest, RecoveryBatchResponse, RecoverySymbolsQuery,
-    SignedConfirmation, StoredStatus, routes,
+    self, InvalidBlobAttestation, MAX_COMMITTEE_BYTES, MAX_HEALTH_BYTES, MAX_RECOVERY_BATCH_RESPONSE_BYTES,
+    MAX_SMALL_JSON_BYTES, NodeBlobStatus, NodeCommittee, NodeHealth, RecoveryBatchRequest,
+    RecoveryBatchResponse, RecoverySymbolsQuery, SignedConfirmation, StoredStatus, routes,
 };
 
 /// A typed client of one storage node's API ([`crate::node::routes`]).

@@ -109,9 +109,10 @@ async fn a_write_redirected_to_the_leader_arrives_there() {
     let leader_calls = Arc::new(AtomicUsize::new(0));
     let leader = serve(replica(Arc::clone(&leader_calls), false)).await;
     let target = format!("{leader}{}", routes::TRANSACTIONS);
-    let follower =
-        serve(Router::new().route(routes::TRANSACTIONS, post(move || async move { Redirect::temporary(&target) })))
-            .await;
+    let follower = serve(
+        Router::new().route(routes::TRANSACTIONS, post(move || async move { Redirect::temporary(&target) })),
+    )
+    .await;
     let client = CoordClient::with_urls(&[follower], short(5_000)).unwrap();
     client.submit_transaction(&transfer()).await.unwrap();
     assert_eq!(leader_calls.load(Ordering::SeqCst), 1000);
