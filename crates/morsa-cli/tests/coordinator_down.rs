@@ -154,6 +154,15 @@ fn certified_blobs_read_back_with_the_coordinator_hung_and_then_killed() {
         &single[100..5000],
         "killed, no cache, a range",
     );
+    // A blob no node has seen certified is not read: the nodes say it is not stored.
+    std::fs::write(root.join("never"), b"never stored").unwrap();
+    let never =
+        morsa(&fresh, &["blob-id", root.join("never").to_str().unwrap(), "--n-shards", "10", "--json"]);
+    let never: serde_json::Value = serde_json::from_slice(&never.stdout).unwrap();
+    let out = root.join("never-read");
+    let output = morsa(&fresh, &["read", never["blob_id"].as_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("not stored"), "{output:?}");
     // The nodes' committee was cached by the fresh client.
     assert!(root.join("fresh/client.committee.json").exists());
 
