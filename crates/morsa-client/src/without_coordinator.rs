@@ -107,7 +107,7 @@ impl Client {
     /// much make it [`Error::Inconsistent`]; otherwise it is not available, with the state
     /// the most shards reported.
     pub(crate) async fn certified_by_nodes(&self, nodes: &NodeSet, blob_id: &BlobId) -> Result<(), Error> {
-        let n_shards = usize::from(self.encoding.n_shards());
+        let n_shards = self.encoding.n_shards();
         let mut asking: FuturesUnordered<_> = (0..nodes.len())
             .map(|member| async move { (member, nodes.client(member).blob_status(blob_id).await) })
             .collect();

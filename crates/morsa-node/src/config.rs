@@ -21,9 +21,10 @@ pub struct NodeConfig {
     /// the single `coordinator_url = "..."` and puts it here.
     #[serde(default)]
     pub coordinator_urls: Vec<String>,
-    /// The single-URL spelling, folded into `coordinator_urls` by [`NodeConfig::load`].
+    /// The single-URL spelling of `coordinator_urls`: [`NodeConfig::load`] folds it in and
+    /// leaves `None` here, which is what other callers set.
     #[serde(default)]
-    coordinator_url: Option<String>,
+    pub coordinator_url: Option<String>,
     /// Limits; every field has a default.
     #[serde(default)]
     pub limits: Limits,
