@@ -5,7 +5,9 @@
 //! ([`ClientOptions::timeout`], 10 s by default; a long-poll adds its wait), and reads at most
 //! the largest genuine answer of its route: a longer answer is refused as
 //! [`ClientError::TooLarge`] as soon as its length is known or its bytes pass the limit, never
-//! read to the end. Redirects are not followed.
+//! read to the end. Node clients follow no redirects; the coordinator client follows a few
+//! (a replica that is not the leader may redirect a write) and, given several replicas' URLs,
+//! fails over between them ([`CoordClient::with_urls`]).
 //!
 //! The clients check shapes and sizes, not truth: metadata, slivers and symbols from a node
 //! are unverified until checked against the blob ID (`redstuff`), and signed answers until
@@ -55,7 +57,10 @@ pub enum ClientError {
         /// The error body.
         body: ErrorBody,
     },
-    /// The connection failed or broke (refused, reset, DNS, protocol error).
+    /// No connection could be made (refused, unreachable, DNS): the request was not sent.
+    #[error("could not connect: {0}")]
+    Connect(String),
+    /// The connection broke (reset, protocol error) after the request may have been sent.
     #[error("transport error: {0}")]
     Transport(String),
     /// The call did not finish within its timeout.
@@ -73,6 +78,21 @@ pub enum ClientError {
     /// The base URL is not an `http://` or `https://` URL.
     #[error("invalid base URL: {0}")]
     InvalidUrl(String),
+    /// None of a [`CoordClient`]'s several URLs answered; each was tried once, in this order.
+    #[error("no coordinator answered ({})", coord::describe_attempts(.attempts))]
+    NoAnswer {
+        /// Each URL tried and why it failed.
+        attempts: Vec<FailedUrl>,
+    },
+}
+
+/// One URL a [`CoordClient`] tried and why it did not answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailedUrl {
+    /// The base URL.
+    pub url: String,
+    /// Why it failed.
+    pub error: ClientError,
 }
 
 impl ClientError {
@@ -84,11 +104,24 @@ impl ClientError {
         }
     }
 
+    /// Whether the server could not be reached or did not answer in time or was unavailable
+    /// (503): another replica, or the same server later, may answer.
+    pub fn is_unreachable(&self) -> bool {
+        match self {
+            Self::Connect(_) | Self::Transport(_) | Self::Timeout | Self::NoAnswer { .. } => true,
+            Self::Http { status, .. } => *status == StatusCode::SERVICE_UNAVAILABLE,
+            Self::Decode(_) | Self::TooLarge { .. } | Self::InvalidUrl(_) => false,
+        }
+    }
+
     /// The storage node error code of an HTTP error answer, if it is one.
     pub fn node_code(&self) -> Option<NodeErrorCode> {
         self.code()?.parse().ok()
     }
 }
+
+/// Redirects a [`CoordClient`] follows in one call.
+pub const MAX_REDIRECTS: usize = 3;
 
 /// Timeouts of a client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -110,9 +143,20 @@ impl ClientOptions {
     /// A reqwest client for these options: connect timeout, no redirects. Share one among
     /// many [`NodeClient`]s so they share its connection pool.
     pub fn http_client(&self) -> Result<reqwest::Client, ClientError> {
+        self.build(reqwest::redirect::Policy::none())
+    }
+
+    /// A reqwest client for these options that follows up to [`MAX_REDIRECTS`] redirects (a
+    /// coordinator replica that is not the leader may redirect writes to it; 307 and 308 keep
+    /// the method and body).
+    pub fn redirecting_http_client(&self) -> Result<reqwest::Client, ClientError> {
+        self.build(reqwest::redirect::Policy::limited(MAX_REDIRECTS))
+    }
+
+    fn build(&self, redirects: reqwest::redirect::Policy) -> Result<reqwest::Client, ClientError> {
         reqwest::Client::builder()
             .connect_timeout(self.connect_timeout)
-            .redirect(reqwest::redirect::Policy::none())
+            .redirect(redirects)
             .build()
             .map_err(|error| ClientError::Transport(http::describe(&error)))
     }

@@ -3,6 +3,7 @@
 //! [`morsa_core::protocol`]; they are re-exported here.
 
 mod status;
+mod urls;
 
 use morsa_core::{AccountId, Committee, Epoch, NodeId, ObjectId};
 use serde::{Deserialize, Serialize};
@@ -11,6 +12,7 @@ pub use morsa_core::protocol::{
     Command, Event, EventRecord, Input, LogEntry, NodeReport, NodeReportKind, SignedTransaction, Transaction,
 };
 pub use status::{BlobObjectSummary, BlobStatus, BlobStatusKind};
+pub use urls::{CoordinatorUrlsError, MAX_COORDINATOR_URLS, coordinator_urls};
 
 /// Route paths (axum syntax for parameters).
 pub mod routes {

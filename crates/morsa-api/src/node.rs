@@ -37,7 +37,7 @@ use redstuff::{BlobId, SliverType};
 
 pub use error_code::{NodeErrorCode, UnknownErrorCode};
 pub use limits::{
-    MAX_ERROR_BODY_BYTES, MAX_HEALTH_BYTES, MAX_JSON_REQUEST_BYTES, MAX_RECOVERY_BATCH,
+    MAX_COMMITTEE_BYTES, MAX_ERROR_BODY_BYTES, MAX_HEALTH_BYTES, MAX_JSON_REQUEST_BYTES, MAX_RECOVERY_BATCH,
     MAX_RECOVERY_BATCH_RESPONSE_BYTES, MAX_SMALL_JSON_BYTES, inconsistency_proof_limit, metadata_limit,
     recovery_symbols_limit, sliver_limit,
 };
@@ -50,7 +50,8 @@ pub use recovery::{
     RecoveryBatchItem, RecoveryBatchRequest, RecoveryBatchResponse, RecoveryItem, RecoveryOutcome,
 };
 pub use status::{
-    NodeBlobState, NodeBlobStatus, NodeHealth, RepairHealth, ShardHealth, ShardStatus, StoredStatus,
+    NodeBlobState, NodeBlobStatus, NodeCommittee, NodeHealth, RepairHealth, ShardHealth, ShardStatus,
+    StoredStatus,
 };
 
 /// Route paths (axum syntax for parameters).
@@ -83,6 +84,9 @@ pub mod routes {
     pub const BLOB_STATUS: &str = "/v1/blobs/{blob_id}/status";
     /// `GET`: [`super::NodeHealth`].
     pub const HEALTH: &str = "/v1/health";
+    /// `GET`: [`super::NodeCommittee`], the committee the node follows (from the
+    /// coordinator's events): how a client finds the nodes when no coordinator answers.
+    pub const COMMITTEE: &str = "/v1/committee";
     /// `GET`: Prometheus metrics, text format.
     pub const METRICS: &str = "/metrics";
     /// `POST` (loopback callers only): pause background repair and scrubbing. Reads of

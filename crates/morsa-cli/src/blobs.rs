@@ -382,6 +382,7 @@ pub fn read(args: &ReadArgs) -> anyhow::Result<()> {
                         size: u64::try_from(read.data.len())?,
                         bad_slivers: read.bad_slivers,
                         failures: read.failures,
+                        without_coordinator: read.without_coordinator,
                     }
                 }
                 Some(range) => {
@@ -391,6 +392,7 @@ pub fn read(args: &ReadArgs) -> anyhow::Result<()> {
                         size: u64::try_from(read.data.len())?,
                         bad_slivers: read.bad_slivers,
                         failures: read.failures,
+                        without_coordinator: read.without_coordinator,
                     }
                 }
                 None => client.read_file(&args.blob_id, output.writer()).await?,
@@ -409,6 +411,12 @@ pub fn read(args: &ReadArgs) -> anyhow::Result<()> {
                 bad.node, bad.kind, bad.index, bad.reason
             );
         }
+        if summary.without_coordinator {
+            eprintln!(
+                "warning: read without a coordinator (none answered): the committee came from the cache \
+                 or the storage nodes, the blob's certification from the nodes; every sliver was verified"
+            );
+        }
         if args.common.json {
             let bad: Vec<String> = summary.bad_slivers.iter().map(|bad| bad.node.clone()).collect();
             let failed: Vec<String> = summary.failures.iter().map(ToString::to_string).collect();
@@ -420,6 +428,7 @@ pub fn read(args: &ReadArgs) -> anyhow::Result<()> {
                     "seconds": elapsed,
                     "nodes_with_bad_data": bad,
                     "nodes_failed": failed,
+                    "without_coordinator": summary.without_coordinator,
                 }))?
             );
         } else if let Some(out) = &args.out {

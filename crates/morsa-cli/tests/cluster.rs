@@ -173,9 +173,14 @@ fn a_cluster_comes_up_survives_a_killed_node_and_goes_down() {
 
     // The client's files, in the format the client reads.
     let client = std::fs::read_to_string(dir.join("client.toml")).unwrap();
+    let node_urls: Vec<String> = state.nodes.iter().map(|node| format!("\"{}\"", node.info.url)).collect();
     assert_eq!(
         client,
-        format!("coordinator_url = \"{}\"\naccount_key_file = \"account.key\"\n", state.coordinator.url)
+        format!(
+            "coordinator_url = \"{}\"\naccount_key_file = \"account.key\"\nnode_urls = [{}]\n",
+            state.coordinator.url,
+            node_urls.join(", ")
+        )
     );
     let key = std::fs::read_to_string(dir.join("account.key")).unwrap();
     assert!(key.len() == 65 && key.ends_with('\n') && key[..64].bytes().all(|b| b.is_ascii_hexdigit()));

@@ -1,5 +1,5 @@
-//! `client.toml`: where the coordinator is, which account pays, and how big chunks are; and the
-//! account key file it names.
+//! `client.toml`: where the coordinator's replicas are, where storage nodes are when none of
+//! them answers, which account pays, and how big chunks are; and the account key file it names.
 
 use std::path::{Path, PathBuf};
 
@@ -20,6 +20,9 @@ pub const DEFAULT_CHUNK_SIZE: u64 = 1 << 30;
 /// Largest account key file read (64 hex characters and a newline, with room for spaces).
 const MAX_KEY_FILE_BYTES: u64 = 1024;
 
+/// Most `node_urls` a configuration may list.
+const MAX_NODE_URLS: usize = 1024;
+
 /// Largest configuration file read.
 const MAX_CONFIG_BYTES: u64 = 1 << 20;
 
@@ -27,8 +30,28 @@ const MAX_CONFIG_BYTES: u64 = 1 << 20;
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClientConfig {
-    /// Base URL of the coordinator, e.g. `http://127.0.0.1:7000`.
-    pub coordinator_url: String,
+    /// Base URLs of the coordinator's replicas, e.g. `["http://127.0.0.1:7000"]`; calls fail
+    /// over between them. [`ClientConfig::load`] also accepts the single
+    /// `coordinator_url = "..."` and puts it here.
+    #[serde(default)]
+    pub coordinator_urls: Vec<String>,
+    /// The single-URL spelling, folded into `coordinator_urls` by [`ClientConfig::load`].
+    #[serde(default)]
+    coordinator_url: Option<String>,
+    /// Longest one call to a coordinator replica may take before the next is tried, in
+    /// milliseconds (default 10 s): what a hung coordinator costs a read.
+    #[serde(default = "default_coordinator_timeout_ms")]
+    pub coordinator_timeout_ms: u64,
+    /// Storage nodes to ask for the committee when no coordinator answers and no committee
+    /// is cached yet (`morsa cluster up` writes them). Trusted only as far as a quorum of
+    /// them agree.
+    #[serde(default)]
+    pub node_urls: Vec<String>,
+    /// Where the last committee seen is kept, for reads when no coordinator answers
+    /// (relative paths are relative to the configuration file; default: beside it, named
+    /// after it: `client.toml` keeps `client.committee.json`).
+    #[serde(default)]
+    pub committee_cache_file: Option<PathBuf>,
     /// The account key file (relative paths are relative to the configuration file). Created
     /// on first use if it does not exist.
     pub account_key_file: PathBuf,
@@ -51,15 +74,24 @@ fn default_chunk_size() -> u64 {
     DEFAULT_CHUNK_SIZE
 }
 
+fn default_coordinator_timeout_ms() -> u64 {
+    10_000
+}
+
 fn default_per_node_requests() -> usize {
     64
 }
 
 impl ClientConfig {
-    /// A configuration with defaults for everything but the coordinator and the key file.
+    /// A configuration with defaults for everything but the coordinator and the key file
+    /// (and no committee cache).
     pub fn new(coordinator_url: impl Into<String>, account_key_file: impl Into<PathBuf>) -> Self {
         Self {
-            coordinator_url: coordinator_url.into(),
+            coordinator_urls: vec![coordinator_url.into()],
+            coordinator_url: None,
+            coordinator_timeout_ms: default_coordinator_timeout_ms(),
+            node_urls: Vec::new(),
+            committee_cache_file: None,
             account_key_file: account_key_file.into(),
             chunk_size: DEFAULT_CHUNK_SIZE,
             max_requests_per_node: default_per_node_requests(),
@@ -100,9 +132,15 @@ impl ClientConfig {
             }
             Error::Config(error)
         })?;
-        if !(config.coordinator_url.starts_with("http://") || config.coordinator_url.starts_with("https://"))
-        {
-            return Err(invalid("coordinator_url must start with http:// or https://"));
+        let list =
+            (!config.coordinator_urls.is_empty()).then(|| std::mem::take(&mut config.coordinator_urls));
+        config.coordinator_urls = morsa_api::coord::coordinator_urls(config.coordinator_url.take(), list)
+            .map_err(|error| invalid(&error.to_string()))?;
+        if config.node_urls.len() > MAX_NODE_URLS {
+            return Err(invalid(&format!("node_urls lists more than {MAX_NODE_URLS} nodes")));
+        }
+        if config.coordinator_timeout_ms == 0 {
+            return Err(invalid("coordinator_timeout_ms must be positive"));
         }
         if config.chunk_size == 0 {
             return Err(invalid("chunk_size must be positive"));
@@ -113,6 +151,11 @@ impl ClientConfig {
         let dir = path.parent().unwrap_or(Path::new("."));
         config.account_key_file = dir.join(&config.account_key_file);
         config.keyring_file = config.keyring_file.map(|keyring| dir.join(keyring));
+        let stem =
+            path.file_stem().map_or_else(|| "client".into(), |stem| stem.to_string_lossy().into_owned());
+        let cache =
+            config.committee_cache_file.take().unwrap_or_else(|| format!("{stem}.committee.json").into());
+        config.committee_cache_file = Some(dir.join(cache));
         Ok(config)
     }
 }
@@ -173,6 +216,17 @@ mod tests {
         let config = ClientConfig::load(&path).unwrap();
         assert_eq!(config.account_key_file, dir.path().join("k.key"));
         assert_eq!(config.chunk_size, DEFAULT_CHUNK_SIZE);
+        assert_eq!(config.coordinator_urls, ["http://127.0.0.1:1"]);
+        assert_eq!(config.committee_cache_file, Some(dir.path().join("client.committee.json")));
+        std::fs::write(
+            &path,
+            "coordinator_urls = [\"http://127.0.0.1:1\", \"http://127.0.0.1:2\"]\n\
+             node_urls = [\"http://127.0.0.1:3\"]\naccount_key_file = \"k.key\"\n",
+        )
+        .unwrap();
+        let config = ClientConfig::load(&path).unwrap();
+        assert_eq!(config.coordinator_urls, ["http://127.0.0.1:1", "http://127.0.0.1:2"]);
+        assert_eq!(config.node_urls, ["http://127.0.0.1:3"]);
     }
 
     #[test]
@@ -181,6 +235,10 @@ mod tests {
         let path = dir.path().join("client.toml");
         for (text, expected) in [
             ("coordinator_url = \"ftp://x\"\naccount_key_file = \"k\"\n", "http://"),
+            (
+                "coordinator_url = \"http://x\"\ncoordinator_urls = [\"http://y\"]\naccount_key_file = \"k\"\n",
+                "not both",
+            ),
             ("account_key_file = \"k\"\n", "coordinator_url"),
             ("coordinator_url = \"http://x\"\naccount_key_file = \"k\"\nchunk_size = 0\n", "chunk_size"),
             ("coordinator_url = \"http://x\"\naccount_key_file = \"k\"\ncolour = 1\n", "colour"),

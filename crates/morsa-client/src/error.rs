@@ -50,6 +50,14 @@ pub enum Error {
         /// The error.
         source: ApiError,
     },
+    /// No coordinator answered, and no committee could be found without one.
+    #[error("no coordinator answered ({coordinator}), and {reason}")]
+    NoCommittee {
+        /// Why the coordinator did not answer.
+        coordinator: ApiError,
+        /// Why the nodes could not stand in for it.
+        reason: String,
+    },
     /// Not enough nodes confirmed the blob to certify it.
     #[error(
         "could not store {blob_id}: nodes holding {weight} shards confirmed, {needed} are needed; \
@@ -71,7 +79,7 @@ pub enum Error {
     NotAvailable {
         /// The blob.
         blob_id: BlobId,
-        /// What the coordinator says of it.
+        /// What the coordinator (or, without one, the storage nodes) says of it.
         status: BlobStatusKind,
     },
     /// No node served metadata that matches the blob ID.

@@ -217,12 +217,13 @@ impl Client {
         if range.start > range.end || range.end > manifest.size {
             return Err(Error::BadRange { start: range.start, end: range.end, len: manifest.size });
         }
-        let mut outcome = ReadOutcome { data: Vec::new(), bad_slivers: Vec::new(), failures: Vec::new() };
+        let mut outcome = log.into_outcome(Vec::new());
         for (chunk, part) in manifest.pieces(range) {
             let read = self.read_opened_range(&chunk.blob_id, part).await?;
             outcome.data.extend(read.data);
             outcome.bad_slivers.extend(read.bad_slivers);
             outcome.failures.extend(read.failures);
+            outcome.without_coordinator |= read.without_coordinator;
         }
         Ok(outcome)
     }
@@ -237,10 +238,14 @@ pub struct ReadSummary {
     pub bad_slivers: Vec<crate::BadSliver>,
     /// Nodes that could not serve.
     pub failures: Vec<crate::NodeFailure>,
+    /// Some blob of the file was read without a coordinator (see
+    /// [`ReadOutcome::without_coordinator`]).
+    pub without_coordinator: bool,
 }
 
 impl ReadSummary {
     fn absorb(&mut self, read: &ReadOutcome) {
+        self.without_coordinator |= read.without_coordinator;
         self.bad_slivers.extend(read.bad_slivers.iter().cloned());
         for failure in &read.failures {
             if !self.failures.iter().any(|known| known.node == failure.node) {

@@ -24,6 +24,8 @@
 //! # }
 //! ```
 
+mod committee_cache;
+mod committee_vote;
 mod config;
 pub mod crypt;
 mod error;
@@ -37,12 +39,13 @@ mod read;
 mod retention;
 mod sealed_view;
 mod store;
+mod without_coordinator;
 
-use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::sync::{Arc, OnceLock, RwLock};
+use std::time::{Duration, Instant};
 
 use morsa_api::client::{ClientOptions, CoordClient};
-use morsa_api::coord::{Command, SubmitResponse, SystemInfo, Transaction};
+use morsa_api::coord::{Command, SubmitResponse, Transaction};
 use morsa_core::{AccountId, AccountKey};
 use redstuff::EncodingConfig;
 
@@ -57,16 +60,27 @@ pub use read::{BadSliver, ReadOutcome};
 pub use retention::Renewal;
 pub use store::{StoreOptions, StoreOutcome, StoredHow};
 
+use committee_cache::CommitteeCache;
 use nodes::NodeSet;
 
 /// Timeout of one request to a storage node (slivers of 1 GiB chunks are a few MiB).
 const NODE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A connection to one Morsa system, acting for one account.
+///
+/// It reads without any coordinator when none answers: the committee then comes from its
+/// cache or from the storage nodes, and a blob's certification from the nodes (see
+/// [`ReadOutcome::without_coordinator`]). Writes need a coordinator.
 pub struct Client {
     coord: CoordClient,
     key: AccountKey,
-    system: SystemInfo,
+    /// The system's chain ID, which transactions are signed for (fetched on the first write
+    /// when the client connected without a coordinator).
+    chain_id: OnceLock<String>,
+    /// Where the committee is kept for reads without a coordinator.
+    committee_cache: CommitteeCache,
+    /// When the coordinator was last found unreachable, if its last call failed so.
+    coordinator_down: std::sync::Mutex<Option<Instant>>,
     encoding: EncodingConfig,
     http: reqwest::Client,
     node_options: ClientOptions,
@@ -95,29 +109,64 @@ impl std::fmt::Debug for Client {
 
 impl Client {
     /// Connects with `config`: reads (or, on first use, creates) the account key, and asks
-    /// the coordinator for the system parameters and the committee.
+    /// the coordinator's replicas for the system parameters and the committee. When none
+    /// answers, the committee comes from the cache or the storage nodes instead (reads work,
+    /// writes will fail until a coordinator answers).
     pub async fn connect(config: &ClientConfig) -> Result<Self, Error> {
         let (key, _) = load_or_create_account_key(&config.account_key_file)?;
-        let mut client = Self::with_key(&config.coordinator_url, key).await?;
+        let options = ClientOptions {
+            timeout: Duration::from_millis(config.coordinator_timeout_ms),
+            ..ClientOptions::default()
+        };
+        let coord = CoordClient::with_urls(&config.coordinator_urls, options)
+            .map_err(Error::coordinator("connecting"))?;
+        let cache = CommitteeCache::new(config.committee_cache_file.clone());
+        let mut client = Self::open(coord, key, cache, &config.node_urls).await?;
         client.chunk_size = config.chunk_size;
         client.max_requests_per_node = config.max_requests_per_node;
         Ok(client)
     }
 
-    /// Connects to the coordinator at `coordinator_url` acting for `key`, with default settings.
+    /// Connects to the coordinator at `coordinator_url` acting for `key`, with default settings
+    /// and no committee cache.
     pub async fn with_key(coordinator_url: &str, key: AccountKey) -> Result<Self, Error> {
         let coord = CoordClient::new(coordinator_url).map_err(Error::coordinator("connecting"))?;
-        let system = coord.system().await.map_err(Error::coordinator("reading the system parameters"))?;
-        let encoding = EncodingConfig::new(system.n_shards).map_err(Error::ShardCount)?;
+        Self::open(coord, key, CommitteeCache::default(), &[]).await
+    }
+
+    async fn open(
+        coord: CoordClient,
+        key: AccountKey,
+        committee_cache: CommitteeCache,
+        node_urls: &[String],
+    ) -> Result<Self, Error> {
         let node_options = ClientOptions { timeout: NODE_TIMEOUT, ..ClientOptions::default() };
         let http = node_options.http_client().map_err(Error::coordinator("building the HTTP client"))?;
-        let committee = coord.committee().await.map_err(Error::coordinator("reading the committee"))?.current;
+        let chain_id = OnceLock::new();
+        let mut coordinator_down = None;
+        let committee = match coord.system().await {
+            Ok(system) => {
+                chain_id.get_or_init(|| system.chain_id);
+                let committee =
+                    coord.committee().await.map_err(Error::coordinator("reading the committee"))?.current;
+                committee_cache.save(&committee);
+                committee
+            }
+            Err(error) if error.is_unreachable() => {
+                coordinator_down = Some(Instant::now());
+                without_coordinator::committee_from_nodes(&committee_cache, node_urls, &http, error).await?
+            }
+            Err(error) => return Err(Error::coordinator("reading the system parameters")(error)),
+        };
+        let encoding = EncodingConfig::new(committee.n_shards).map_err(Error::ShardCount)?;
         let nodes = NodeSet::new(committee, encoding, &http, node_options)
             .map_err(Error::coordinator("reading node addresses"))?;
         Ok(Self {
             coord,
             key,
-            system,
+            chain_id,
+            committee_cache,
+            coordinator_down: std::sync::Mutex::new(coordinator_down),
             encoding,
             http,
             node_options,
@@ -177,9 +226,21 @@ impl Client {
     }
 
     /// Fetches the committee again (after an epoch change) and answers the new node set.
+    /// While no coordinator answers, the node set stays as it is.
     async fn refresh_nodes(&self) -> Result<Arc<NodeSet>, Error> {
-        let committee =
-            self.coord.committee().await.map_err(Error::coordinator("reading the committee"))?.current;
+        if self.coordinator_skipped() {
+            return Ok(self.nodes());
+        }
+        let committee = match self.coord.committee().await {
+            Ok(info) => info.current,
+            Err(error) if error.is_unreachable() => {
+                self.coordinator_reached(false);
+                return Ok(self.nodes());
+            }
+            Err(error) => return Err(Error::coordinator("reading the committee")(error)),
+        };
+        self.coordinator_reached(true);
+        self.committee_cache.save(&committee);
         if committee == *self.nodes().committee() {
             return Ok(self.nodes());
         }
@@ -189,6 +250,16 @@ impl Client {
         );
         *self.nodes.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::clone(&nodes);
         Ok(nodes)
+    }
+
+    /// The chain ID transactions are signed for, asked of the coordinator if not known yet.
+    async fn chain_id(&self) -> Result<&str, Error> {
+        if let Some(chain_id) = self.chain_id.get() {
+            return Ok(chain_id);
+        }
+        let system =
+            self.coord.system().await.map_err(Error::coordinator("reading the system parameters"))?;
+        Ok(self.chain_id.get_or_init(|| system.chain_id))
     }
 
     fn report(&self, event: Progress) {
@@ -212,7 +283,8 @@ impl Client {
                 }
             };
             let transaction = Transaction { sender: self.key.id(), nonce: next, command: command.clone() };
-            match self.coord.submit_transaction(&transaction.sign(&self.key, &self.system.chain_id)).await {
+            let chain_id = self.chain_id().await?;
+            match self.coord.submit_transaction(&transaction.sign(&self.key, chain_id)).await {
                 Ok(response) => {
                     *nonce = Some(next + 1);
                     return Ok(response);

@@ -125,7 +125,7 @@ impl NodeSet {
 /// Whether an error may go away if the same request is sent again later.
 pub(crate) fn is_transient(error: &ApiError) -> bool {
     match error {
-        ApiError::Transport(_) | ApiError::Timeout => true,
+        ApiError::Connect(_) | ApiError::Transport(_) | ApiError::Timeout | ApiError::NoAnswer { .. } => true,
         ApiError::Http { status, .. } => match error.node_code() {
             Some(NodeErrorCode::NotRegistered | NodeErrorCode::NotReady | NodeErrorCode::Unavailable) => true,
             Some(_) => false,

@@ -41,6 +41,9 @@ pub struct ReadOutcome {
     pub bad_slivers: Vec<BadSliver>,
     /// Nodes that could not serve.
     pub failures: Vec<NodeFailure>,
+    /// No coordinator answered: the blob's certification was checked with the storage
+    /// nodes, and the committee came from the cache or the nodes.
+    pub without_coordinator: bool,
 }
 
 /// What a read has learnt about the nodes so far.
@@ -50,12 +53,14 @@ pub(crate) struct ReadLog {
     pub(crate) failures: Vec<NodeFailure>,
     /// Members that failed to connect: their other slivers are not asked for.
     down: HashSet<usize>,
+    /// The blob's status came from the nodes: no coordinator answered.
+    pub(crate) without_coordinator: bool,
 }
 
 impl ReadLog {
     pub(crate) fn node_failed(&mut self, nodes: &NodeSet, member: usize, error: &ApiError) {
         nodes.record_failure(member);
-        if matches!(error, ApiError::Transport(_) | ApiError::Timeout) {
+        if matches!(error, ApiError::Connect(_) | ApiError::Transport(_) | ApiError::Timeout) {
             self.down.insert(member);
         }
         self.add_failure(nodes.failure(member, error.to_string()));
@@ -73,7 +78,12 @@ impl ReadLog {
             tracing::warn!(node = %bad.node, kind = %bad.kind, index = bad.index, reason = %bad.reason,
                 "a node served a sliver that does not verify");
         }
-        ReadOutcome { data, bad_slivers: self.bad_slivers, failures: self.failures }
+        ReadOutcome {
+            data,
+            bad_slivers: self.bad_slivers,
+            failures: self.failures,
+            without_coordinator: self.without_coordinator,
+        }
     }
 }
 
@@ -116,23 +126,39 @@ impl Client {
         }
     }
 
-    /// Checks with the coordinator that the blob is certified, and fetches its metadata
-    /// from the fastest nodes (a second node is asked when the first is slow or wrong).
+    /// Checks that the blob is certified (with the coordinator, or with the nodes when no
+    /// coordinator answers), and fetches its metadata from the fastest nodes (a second node
+    /// is asked when the first is slow or wrong).
     pub(crate) async fn verified_metadata(
         &self,
         nodes: &NodeSet,
         blob_id: &BlobId,
         log: &mut ReadLog,
     ) -> Result<Arc<VerifiedMetadata>, Error> {
-        let (status, metadata) =
-            tokio::join!(self.coord.blob_status(blob_id), self.fetch_metadata(nodes, blob_id, log));
-        let status = status.map_err(Error::coordinator("checking the blob's status"))?;
-        match status.status {
-            BlobStatusKind::Certified => {}
-            BlobStatusKind::Invalid => return Err(Error::Inconsistent(*blob_id)),
-            other => return Err(Error::NotAvailable { blob_id: *blob_id, status: other }),
-        }
+        let (certified, metadata) =
+            tokio::join!(self.check_certified(nodes, blob_id), self.fetch_metadata(nodes, blob_id, log));
+        log.without_coordinator = certified?;
         metadata.map(Arc::new)
+    }
+
+    /// Checks that the blob is certified; answers whether the nodes had to say so because no
+    /// coordinator answered.
+    async fn check_certified(&self, nodes: &NodeSet, blob_id: &BlobId) -> Result<bool, Error> {
+        if !self.coordinator_skipped() {
+            match self.coord.blob_status(blob_id).await {
+                Ok(status) => {
+                    self.coordinator_reached(true);
+                    return match status.status {
+                        BlobStatusKind::Certified => Ok(false),
+                        BlobStatusKind::Invalid => Err(Error::Inconsistent(*blob_id)),
+                        other => Err(Error::NotAvailable { blob_id: *blob_id, status: other }),
+                    };
+                }
+                Err(error) if error.is_unreachable() => self.coordinator_reached(false),
+                Err(error) => return Err(Error::coordinator("checking the blob's status")(error)),
+            }
+        }
+        self.certified_by_nodes(nodes, blob_id).await.map(|()| true)
     }
 
     async fn fetch_metadata(

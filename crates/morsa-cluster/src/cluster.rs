@@ -161,7 +161,8 @@ impl Cluster {
         for index in 0..cluster.nodes.len() {
             cluster.wait_ready(index)?;
         }
-        let client_toml = layout::client_toml(&cluster.coordinator_url);
+        let node_urls: Vec<String> = cluster.nodes.iter().map(|node| node.url.clone()).collect();
+        let client_toml = layout::client_toml(&cluster.coordinator_url, &node_urls);
         file::create_new(&cluster.client_config_path(), client_toml.as_bytes(), Access::Shared)?;
         cluster.save_state()?;
         Ok(cluster)

@@ -82,9 +82,14 @@ pub fn node_toml(index: usize, listen: SocketAddr, coordinator_url: &str) -> Str
     )
 }
 
-/// The text of `client.toml`, exactly as `morsa store` reads it.
-pub fn client_toml(coordinator_url: &str) -> String {
-    format!("coordinator_url = \"{coordinator_url}\"\naccount_key_file = \"{ACCOUNT_KEY}\"\n")
+/// The text of `client.toml`, exactly as `morsa store` reads it: the coordinator, the account
+/// key, and the nodes a client without a cached committee asks when no coordinator answers.
+pub fn client_toml(coordinator_url: &str, node_urls: &[String]) -> String {
+    let nodes: Vec<String> = node_urls.iter().map(|url| format!("\"{url}\"")).collect();
+    format!(
+        "coordinator_url = \"{coordinator_url}\"\naccount_key_file = \"{ACCOUNT_KEY}\"\nnode_urls = [{}]\n",
+        nodes.join(", ")
+    )
 }
 
 /// The text of `account.key`.
@@ -106,8 +111,12 @@ mod tests {
     fn config_files_have_the_exact_expected_text() {
         let listen: SocketAddr = ADDRESS.parse().unwrap();
         assert_eq!(
-            client_toml("http://127.0.0.1:7000"),
-            "coordinator_url = \"http://127.0.0.1:7000\"\naccount_key_file = \"account.key\"\n"
+            client_toml(
+                "http://127.0.0.1:7000",
+                &["http://127.0.0.1:9000".into(), "http://127.0.0.1:9001".into()]
+            ),
+            "coordinator_url = \"http://127.0.0.1:7000\"\naccount_key_file = \"account.key\"\n\
+             node_urls = [\"http://127.0.0.1:9000\", \"http://127.0.0.1:9001\"]\n"
         );
         assert_eq!(
             coord_toml(listen),

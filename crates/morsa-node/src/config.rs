@@ -16,8 +16,15 @@ pub struct NodeConfig {
     pub data_dir: PathBuf,
     /// The BLS key file (`morsa node keygen`).
     pub key_file: PathBuf,
-    /// Base URL of the coordinator, e.g. `http://127.0.0.1:7000`.
-    pub coordinator_url: String,
+    /// Base URLs of the coordinator's replicas, e.g. `["http://127.0.0.1:7000"]`; the event
+    /// follower and the reports fail over between them. [`NodeConfig::load`] also accepts
+    /// the single `coordinator_url = "..."` and puts it here.
+    #[serde(default)]
+    pub coordinator_urls: Vec<String>,
+    /// The single-URL spelling of `coordinator_urls`: [`NodeConfig::load`] folds it in and
+    /// leaves `None` here, which is what other callers set.
+    #[serde(default)]
+    pub coordinator_url: Option<String>,
     /// Limits; every field has a default.
     #[serde(default)]
     pub limits: Limits,
@@ -181,10 +188,10 @@ impl NodeConfig {
         let base = path.parent().unwrap_or(Path::new("."));
         config.data_dir = base.join(&config.data_dir);
         config.key_file = base.join(&config.key_file);
-        if !(config.coordinator_url.starts_with("http://") || config.coordinator_url.starts_with("https://"))
-        {
-            return Err(invalid("coordinator_url must start with http:// or https://".into()));
-        }
+        let list =
+            (!config.coordinator_urls.is_empty()).then(|| std::mem::take(&mut config.coordinator_urls));
+        config.coordinator_urls = morsa_api::coord::coordinator_urls(config.coordinator_url.take(), list)
+            .map_err(|error| invalid(error.to_string()))?;
         if config.limits.max_concurrent_uploads == 0 {
             return Err(invalid("limits.max_concurrent_uploads must be at least 1".into()));
         }
@@ -257,6 +264,15 @@ mod tests {
         assert_eq!(config.limits, Limits::default());
         assert_eq!(config.repair, RepairConfig::default());
         assert!(config.data_dir.ends_with("data"));
+        assert_eq!(config.coordinator_urls, ["http://127.0.0.1:7000"]);
+        let listed = GOOD.replace(
+            "coordinator_url = \"http://127.0.0.1:7000\"",
+            "coordinator_urls = [\"http://127.0.0.1:7000\", \"http://127.0.0.1:7001\"]",
+        );
+        assert_eq!(
+            load(&listed).unwrap().coordinator_urls,
+            ["http://127.0.0.1:7000", "http://127.0.0.1:7001"]
+        );
     }
 
     #[test]
@@ -266,7 +282,9 @@ mod tests {
         let unknown = load(&format!("{GOOD}colour = 3\n")).unwrap_err().to_string();
         assert!(unknown.contains("colour"), "{unknown}");
         let bad_url = load(&GOOD.replace("http://", "ftp://")).unwrap_err().to_string();
-        assert!(bad_url.contains("coordinator_url"), "{bad_url}");
+        assert!(bad_url.contains("ftp://127.0.0.1:7000") && bad_url.contains("http://"), "{bad_url}");
+        let both = load(&format!("{GOOD}coordinator_urls = [\"http://127.0.0.1:7001\"]\n")).unwrap_err();
+        assert!(both.to_string().contains("not both"), "{both}");
         let zero = load(&format!("{GOOD}[limits]\nmax_concurrent_uploads = 0\n")).unwrap_err().to_string();
         assert!(zero.contains("max_concurrent_uploads"), "{zero}");
         let zero = load(&format!("{GOOD}[repair]\nconcurrency = 0\n")).unwrap_err().to_string();

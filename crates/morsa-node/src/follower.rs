@@ -174,9 +174,8 @@ async fn submit_sync_done(node: &Node, coord: &CoordClient, mut stop: watch::Rec
 fn worth_retrying(error: &morsa_api::client::ClientError) -> bool {
     use morsa_api::client::ClientError;
     match error {
-        ClientError::Transport(_) | ClientError::Timeout => true,
         ClientError::Http { status, .. } => status.is_server_error() || status.as_u16() == 429,
-        _ => false,
+        _ => error.is_unreachable(),
     }
 }
 

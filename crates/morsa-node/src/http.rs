@@ -10,12 +10,14 @@
 //! - `router`: every route and the layers they share; `served`: the state they share.
 //! - `reply`: errors as stable codes, blocking work, bounded body reads.
 //! - `uploads`, `reads`, `symbols` (recovery symbols and inconsistency proofs for peers),
-//!   `health` (health and metrics), `admin` with `admin_token`.
+//!   `health` (health and metrics), `committee` (the committee it follows, for clients without
+//!   a coordinator), `admin` with `admin_token`.
 //! - `answers`: the memory answers hold until written.
 
 mod admin;
 pub(crate) mod admin_token;
 mod answers;
+mod committee;
 mod health;
 mod reads;
 pub(crate) mod reply;

@@ -36,10 +36,10 @@ pub enum RunError {
     /// The node's database could not be opened.
     #[error("cannot open the node's database: {0}")]
     Store(#[from] morsa_store::StoreError),
-    /// The coordinator's URL is malformed or it did not give its committee.
+    /// A coordinator URL is malformed or no coordinator gave its committee.
     #[error("cannot fetch the committee from {url}: {source}")]
     Coordinator {
-        /// The coordinator's URL.
+        /// The coordinator URLs, comma-separated.
         url: String,
         /// The error.
         source: ClientError,
@@ -176,8 +176,8 @@ impl Listening {
 }
 
 fn coordinator(config: &NodeConfig) -> Result<CoordClient, RunError> {
-    CoordClient::new(&config.coordinator_url)
-        .map_err(|source| RunError::Coordinator { url: config.coordinator_url.clone(), source })
+    CoordClient::with_urls(&config.coordinator_urls, morsa_api::client::ClientOptions::default())
+        .map_err(|source| RunError::Coordinator { url: config.coordinator_urls.join(", "), source })
 }
 
 /// The node of `config`: its key, its store in the data directory (created if missing), and
@@ -189,7 +189,7 @@ async fn open_node(config: &NodeConfig, coord: &CoordClient) -> Result<Node, Run
     let store = morsa_store::NodeStore::open(&config.store_path())?;
     let view = follower::fetch_view(coord)
         .await
-        .map_err(|source| RunError::Coordinator { url: config.coordinator_url.clone(), source })?;
+        .map_err(|source| RunError::Coordinator { url: config.coordinator_urls.join(", "), source })?;
     Ok(Node::new(key, store, view)?)
 }
 

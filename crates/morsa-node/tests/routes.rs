@@ -304,3 +304,45 @@ async fn recovery_symbols_are_served_by_the_main_router() {
         fixture.encoded.metadata.verify_recovery_symbol(SliverType::Primary, 0, symbol).unwrap();
     }
 }
+
+/// What a client without any coordinator asks a node: the committee it follows (moving on
+/// with the events' epoch change) and whether a blob is certified and until when.
+#[tokio::test]
+async fn the_committee_and_a_blobs_certification_are_served_as_the_events_say() {
+    let fixture = fixture(true); // registered until epoch 5, in epoch 1
+    let blob_id = *fixture.encoded.metadata.blob_id();
+    let committee = |served| async move {
+        let (status, body) = call(served, get(api::routes::COMMITTEE)).await;
+        assert_eq!(status, StatusCode::OK);
+        serde_json::from_slice::<api::NodeCommittee>(&body).unwrap()
+    };
+    let first = committee(&fixture.served).await;
+    assert_eq!((first.epoch, first.current.epoch, first.next), (Epoch(1), Epoch(1), None));
+    assert_eq!(first.current, fixture.node.view().committee);
+
+    let mut second = first.current.clone();
+    second.epoch = Epoch(2);
+    second.members.swap(0, 1);
+    let certified = Event::BlobCertified {
+        blob_id,
+        object: ObjectId([0; 32]),
+        end_epoch: Epoch(7),
+        deletable: false,
+        epoch: Epoch(1),
+    };
+    let events = [
+        EventRecord::new(1, 0, certified, [0; 32]),
+        EventRecord::new(2, 0, Event::CommitteeSelected { committee: second.clone() }, [0; 32]),
+    ];
+    fixture.node.apply_events(&events).unwrap();
+    let selected = committee(&fixture.served).await;
+    assert_eq!((selected.epoch, selected.next.as_ref()), (Epoch(1), Some(&second)));
+    let (_, body) = call(&fixture.served, get(&api::blob_status_path(&blob_id))).await;
+    let status: NodeBlobStatus = serde_json::from_slice(&body).unwrap();
+    assert_eq!((status.status, status.end_epoch), (NodeBlobState::Certified, Some(Epoch(7))));
+
+    let start = Event::EpochChangeStart { epoch: Epoch(2) };
+    fixture.node.apply_events(&[EventRecord::new(3, 0, start, [0; 32])]).unwrap();
+    let changed = committee(&fixture.served).await;
+    assert_eq!((changed.epoch, &changed.current, changed.next), (Epoch(2), &second, None));
+}

@@ -1,12 +1,14 @@
 //! The coordinator client.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use morsa_core::{AccountId, ObjectId};
 use redstuff::BlobId;
 
 use super::http::Endpoint;
-use super::{ClientError, ClientOptions};
+use super::{ClientError, ClientOptions, FailedUrl};
 use crate::coord::{
     self, AccountBlobs, AccountInfo, BlobStatus, CommitteeInfo, EventsPage, MAX_RESPONSE_BYTES, MAX_WAIT_MS,
     NodeReport, SignedTransaction, SubmitResponse, SystemInfo, routes,
@@ -14,31 +16,114 @@ use crate::coord::{
 
 /// A typed client of the coordinator's API ([`crate::coord::routes`]). Answers are JSON of at
 /// most [`MAX_RESPONSE_BYTES`].
+///
+/// It may know several replicas' URLs. Each call starts with the URL that last answered and
+/// moves on to the next when one cannot be reached, times out or answers 503, trying each URL
+/// at most once; when all fail the error ([`ClientError::NoAnswer`]) names every URL and why.
+/// A write moves on only when it surely was not received (no connection, or 503): after a
+/// timeout its outcome is unknown, so the error is returned and the next call starts with the
+/// next URL. Clones share the memory of which URL answered last.
 #[derive(Debug, Clone)]
 pub struct CoordClient {
-    endpoint: Endpoint,
+    /// At least one.
+    endpoints: Arc<[Endpoint]>,
+    /// Index in `endpoints` of the one tried first.
+    preferred: Arc<AtomicUsize>,
+}
+
+/// Whether a call changes the coordinator's state (see [`CoordClient`] on failing over).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Read,
+    Write,
 }
 
 impl CoordClient {
     /// A client of the coordinator at `base_url` (`http://host:port`, or `host:port`), with
     /// default options.
     pub fn new(base_url: &str) -> Result<Self, ClientError> {
-        let options = ClientOptions::default();
-        Self::with_http(options.http_client()?, base_url, options)
+        Self::with_urls(&[base_url], ClientOptions::default())
     }
 
-    /// A client sharing `http` (see [`ClientOptions::http_client`]) with timeouts `options`.
+    /// A client of the replicas at `base_urls` (at least one), with timeouts `options`,
+    /// following redirects.
+    pub fn with_urls<S: AsRef<str>>(base_urls: &[S], options: ClientOptions) -> Result<Self, ClientError> {
+        Self::with_http_urls(options.redirecting_http_client()?, base_urls, options)
+    }
+
+    /// A client sharing `http` (see [`ClientOptions::http_client`]; redirects are followed
+    /// only if `http` follows them) with timeouts `options`.
     pub fn with_http(
         http: reqwest::Client,
         base_url: &str,
         options: ClientOptions,
     ) -> Result<Self, ClientError> {
-        Ok(Self { endpoint: Endpoint::new(http, base_url, options)? })
+        Self::with_http_urls(http, &[base_url], options)
     }
 
-    /// The coordinator's base URL.
+    /// A client of the replicas at `base_urls` (at least one) sharing `http`.
+    pub fn with_http_urls<S: AsRef<str>>(
+        http: reqwest::Client,
+        base_urls: &[S],
+        options: ClientOptions,
+    ) -> Result<Self, ClientError> {
+        if base_urls.is_empty() {
+            return Err(ClientError::InvalidUrl("no coordinator URL given".into()));
+        }
+        let endpoints = base_urls
+            .iter()
+            .map(|url| Endpoint::new(http.clone(), url.as_ref(), options))
+            .collect::<Result<Arc<[Endpoint]>, _>>()?;
+        Ok(Self { endpoints, preferred: Arc::new(AtomicUsize::new(0)) })
+    }
+
+    /// The base URL tried first: the one that answered last.
     pub fn base_url(&self) -> &str {
-        self.endpoint.base()
+        self.endpoints[self.preferred.load(Ordering::Relaxed) % self.endpoints.len()].base()
+    }
+
+    /// Every base URL, in configuration order.
+    pub fn base_urls(&self) -> Vec<&str> {
+        self.endpoints.iter().map(Endpoint::base).collect()
+    }
+
+    /// Makes the call `request` builds against each URL in turn, as [`CoordClient`] says.
+    async fn call<T: serde::de::DeserializeOwned>(
+        &self,
+        kind: Kind,
+        extra: Duration,
+        request: impl Fn(&Endpoint) -> Result<reqwest::RequestBuilder, ClientError>,
+    ) -> Result<T, ClientError> {
+        let count = self.endpoints.len();
+        let first = self.preferred.load(Ordering::Relaxed) % count;
+        let mut attempts = Vec::new();
+        for index in (first..count).chain(0..first) {
+            let endpoint = &self.endpoints[index];
+            let result = endpoint.call_json(request(endpoint)?, MAX_RESPONSE_BYTES, extra).await;
+            let error = match result {
+                Ok(answer) => {
+                    self.preferred.store(index, Ordering::Relaxed);
+                    return Ok(answer);
+                }
+                Err(error) => error,
+            };
+            let next = (index + 1) % count;
+            if !error.is_unreachable() {
+                self.preferred.store(index, Ordering::Relaxed);
+                return Err(error);
+            }
+            self.preferred.store(next, Ordering::Relaxed);
+            let surely_not_received = match &error {
+                ClientError::Connect(_) => true,
+                ClientError::Http { status, .. } => *status == reqwest::StatusCode::SERVICE_UNAVAILABLE,
+                _ => false,
+            };
+            if count == 1 || (kind == Kind::Write && !surely_not_received) {
+                return Err(error);
+            }
+            attempts.push(FailedUrl { url: endpoint.base().to_owned(), error });
+        }
+        Err(ClientError::NoAnswer { attempts })
     }
 
     /// Submits a signed transaction; answers the events it emitted and objects it created.
@@ -47,14 +132,16 @@ impl CoordClient {
         &self,
         transaction: &SignedTransaction,
     ) -> Result<SubmitResponse, ClientError> {
-        let request = self.endpoint.post_json(routes::TRANSACTIONS, transaction)?;
-        self.endpoint.call_json(request, MAX_RESPONSE_BYTES, Duration::ZERO).await
+        self.call(Kind::Write, Duration::ZERO, |endpoint| {
+            endpoint.post_json(routes::TRANSACTIONS, transaction)
+        })
+        .await
     }
 
     /// Submits a signed node report.
     pub async fn submit_node_report(&self, report: &NodeReport) -> Result<SubmitResponse, ClientError> {
-        let request = self.endpoint.post_json(routes::NODE_REPORTS, report)?;
-        self.endpoint.call_json(request, MAX_RESPONSE_BYTES, Duration::ZERO).await
+        self.call(Kind::Write, Duration::ZERO, |endpoint| endpoint.post_json(routes::NODE_REPORTS, report))
+            .await
     }
 
     /// Moves a coordinator run with `[testing] manual_epochs = true` to the start of the next
@@ -79,8 +166,10 @@ impl CoordClient {
         if let Some(after) = after {
             query.push_str(&format!("&after={after}"));
         }
-        let request = self.endpoint.get(routes::EVENTS, Some(&query))?;
-        self.endpoint.call_json(request, MAX_RESPONSE_BYTES, Duration::from_millis(wait_ms)).await
+        self.call(Kind::Read, Duration::from_millis(wait_ms), |endpoint| {
+            endpoint.get(routes::EVENTS, Some(&query))
+        })
+        .await
     }
 
     /// The status of a blob ID over all its objects.
@@ -114,12 +203,18 @@ impl CoordClient {
         if let Some(after) = after {
             query.push_str(&format!("&after={after}"));
         }
-        let request = self.endpoint.get(&coord::account_blobs_path(account), Some(&query))?;
-        self.endpoint.call_json(request, MAX_RESPONSE_BYTES, Duration::ZERO).await
+        let path = coord::account_blobs_path(account);
+        self.call(Kind::Read, Duration::ZERO, |endpoint| endpoint.get(&path, Some(&query))).await
     }
 
     async fn get<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
-        let request = self.endpoint.get(path, None)?;
-        self.endpoint.call_json(request, MAX_RESPONSE_BYTES, Duration::ZERO).await
+        self.call(Kind::Read, Duration::ZERO, |endpoint| endpoint.get(path, None)).await
     }
+}
+
+/// The attempts of a [`ClientError::NoAnswer`] as text: `url: error; url: error`.
+pub(super) fn describe_attempts(attempts: &[FailedUrl]) -> String {
+    let described: Vec<String> =
+        attempts.iter().map(|attempt| format!("{}: {}", attempt.url, attempt.error)).collect();
+    described.join("; ")
 }

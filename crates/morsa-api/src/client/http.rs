@@ -167,7 +167,13 @@ async fn error_answer(status: StatusCode, response: Response) -> ClientError {
 
 /// A reqwest error as a [`ClientError`].
 pub(crate) fn transport(error: reqwest::Error) -> ClientError {
-    if error.is_timeout() { ClientError::Timeout } else { ClientError::Transport(describe(&error)) }
+    if error.is_timeout() {
+        ClientError::Timeout
+    } else if error.is_connect() {
+        ClientError::Connect(describe(&error))
+    } else {
+        ClientError::Transport(describe(&error))
+    }
 }
 
 /// An error with its chain of sources (reqwest's own message names only the outer layer).

@@ -12,9 +12,9 @@ use reqwest::Method;
 use super::http::Endpoint;
 use super::{ClientError, ClientOptions};
 use crate::node::{
-    self, InvalidBlobAttestation, MAX_HEALTH_BYTES, MAX_RECOVERY_BATCH_RESPONSE_BYTES, MAX_SMALL_JSON_BYTES,
-    NodeBlobStatus, NodeHealth, RecoveryBatchRequest, RecoveryBatchResponse, RecoverySymbolsQuery,
-    SignedConfirmation, StoredStatus, routes,
+    self, InvalidBlobAttestation, MAX_COMMITTEE_BYTES, MAX_HEALTH_BYTES, MAX_RECOVERY_BATCH_RESPONSE_BYTES,
+    MAX_SMALL_JSON_BYTES, NodeBlobStatus, NodeCommittee, NodeHealth, RecoveryBatchRequest,
+    RecoveryBatchResponse, RecoverySymbolsQuery, SignedConfirmation, StoredStatus, routes,
 };
 
 /// A typed client of one storage node's API ([`crate::node::routes`]).
@@ -200,6 +200,19 @@ impl NodeClient {
     /// The node's view of a blob.
     pub async fn blob_status(&self, blob_id: &BlobId) -> Result<NodeBlobStatus, ClientError> {
         self.small_json(&node::blob_status_path(blob_id)).await
+    }
+
+    /// The committees the node follows. Unverified: one node's word (see
+    /// [`NodeCommittee`]). A free function of the URL, since a client that has no
+    /// committee yet does not know the shard count a [`NodeClient`] needs.
+    pub async fn committee_at(
+        http: &reqwest::Client,
+        base_url: &str,
+        options: ClientOptions,
+    ) -> Result<NodeCommittee, ClientError> {
+        let endpoint = Endpoint::new(http.clone(), base_url, options)?;
+        let request = endpoint.get(routes::COMMITTEE, None)?;
+        endpoint.call_json(request, MAX_COMMITTEE_BYTES, Duration::ZERO).await
     }
 
     /// The node's identity, epoch, shards and progress.

@@ -2,6 +2,7 @@
 //! coordinator built from axum routers on the API's own routes and parameter types.
 
 mod coord;
+mod failover;
 
 use std::collections::HashMap;
 use std::io::{Read, Write};

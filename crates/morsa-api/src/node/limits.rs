@@ -20,6 +20,9 @@ pub const MAX_SMALL_JSON_BYTES: usize = 64 << 10;
 /// Largest [`super::NodeHealth`] answer: one entry per shard, up to 65535 shards.
 pub const MAX_HEALTH_BYTES: usize = 8 << 20;
 
+/// Largest [`super::NodeCommittee`] answer: two committees of up to 65535 shards.
+pub const MAX_COMMITTEE_BYTES: usize = 8 << 20;
+
 /// Largest error body a client reads (anything longer is cut, not decoded).
 pub const MAX_ERROR_BODY_BYTES: usize = 64 << 10;
 

@@ -1,6 +1,6 @@
 //! What a storage node answers about what it stores and how it is doing.
 
-use morsa_core::{BlsPublicKey, Epoch, NodeId, ShardIndex};
+use morsa_core::{BlsPublicKey, Committee, Epoch, NodeId, ShardIndex};
 use serde::{Deserialize, Serialize};
 
 /// Whether the node stores a piece (metadata or one sliver).
@@ -50,6 +50,20 @@ impl NodeBlobStatus {
     pub fn fully_stored(&self) -> bool {
         self.metadata_stored && self.stored_slivers >= self.expected_slivers
     }
+}
+
+/// `GET` [`super::routes::COMMITTEE`]: the committees the node follows, as the coordinator's
+/// events told it. Like the coordinator's `CommitteeInfo` without `epoch_change_done`, which
+/// a node does not track. A single node may lie: clients trust a committee only when nodes
+/// holding a quorum of shards agree on it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeCommittee {
+    /// The epoch the node is in.
+    pub epoch: Epoch,
+    /// Committee of that epoch.
+    pub current: Committee,
+    /// Committee of the next epoch, once selected.
+    pub next: Option<Committee>,
 }
 
 /// What a node is doing with one of its shards.

@@ -56,7 +56,7 @@ impl Upload {
         if let Err(error) = client.put_metadata(&blob_id, &metadata).await {
             // A node that cannot be reached: let the others start now (one that has not yet
             // seen the registration is normal and is just asked again).
-            if matches!(error, ApiError::Transport(_) | ApiError::Timeout) {
+            if matches!(error, ApiError::Connect(_) | ApiError::Transport(_) | ApiError::Timeout) {
                 trouble.notify_one();
             }
             if !is_transient(&error) {

@@ -132,7 +132,8 @@ impl System {
                 listen: listen.parse().unwrap(),
                 data_dir: system.dir.path().join(listen.replace(':', "_")),
                 key_file,
-                coordinator_url: system.coordinator_url.clone(),
+                coordinator_urls: vec![system.coordinator_url.clone()],
+                coordinator_url: None,
                 limits: morsa_node::Limits::default(),
                 repair: RepairConfig::default(),
             };

@@ -15,7 +15,7 @@ use morsa_api::node::routes;
 
 use crate::config::Limits;
 use crate::http::Served;
-use crate::http::{admin, health, reads, symbols, uploads};
+use crate::http::{admin, committee, health, reads, symbols, uploads};
 
 /// The router with every route. Handlers that take a body read it themselves, each within
 /// its own limit (`read_body`), once the request has been admitted.
@@ -29,6 +29,7 @@ pub fn router(served: Arc<Served>, limits: &Limits) -> Router {
         .route(routes::DELETABLE_CONFIRMATION, get(reads::get_deletable_confirmation))
         .route(routes::BLOB_STATUS, get(reads::get_blob_status))
         .route(routes::HEALTH, get(health::get_health))
+        .route(routes::COMMITTEE, get(committee::get_committee))
         .route(routes::METRICS, get(health::get_metrics))
         .route(routes::ADMIN_REPAIR_PAUSE, post(admin::post_repair_pause))
         .route(routes::ADMIN_REPAIR_RESUME, post(admin::post_repair_resume))

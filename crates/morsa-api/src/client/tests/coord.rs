@@ -16,7 +16,7 @@ use crate::coord::{
     routes,
 };
 
-fn system() -> SystemInfo {
+pub(super) fn system() -> SystemInfo {
     SystemInfo {
         chain_id: "test".into(),
         epoch: Epoch(3),
