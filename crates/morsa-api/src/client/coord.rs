@@ -148,8 +148,7 @@ impl CoordClient {
     /// epoch ([`routes::NEXT_EPOCH`]); answers the tick's events. Any other coordinator
     /// refuses it with 403 `manual_epochs_off`.
     pub async fn next_epoch(&self) -> Result<SubmitResponse, ClientError> {
-        let request = self.endpoint.post_json(routes::NEXT_EPOCH, &())?;
-        self.endpoint.call_json(request, MAX_RESPONSE_BYTES, Duration::ZERO).await
+        self.call(Kind::Write, Duration::ZERO, |endpoint| endpoint.post_json(routes::NEXT_EPOCH, &())).await
     }
 
     /// Up to `limit` events with sequence numbers above `after` (all if `None`), waiting up to
