@@ -19,6 +19,7 @@ mod config;
 mod error;
 mod genesis;
 mod metrics;
+pub mod raft;
 mod runtime;
 pub mod server;
 mod state;
