@@ -28,7 +28,7 @@ mod system_view;
 pub use apply::{Applied, apply, apply_prechecked};
 pub use audit::{AuditError, AuditReport, audit_log, audit_path};
 pub use checks::{Precheck, Prechecked};
-pub use config::{CoordConfig, LOG_FILE};
+pub use config::{CoordConfig, LOG_FILE, ReplicaAddress};
 pub use error::CommandError;
 pub use genesis::{
     DEFAULT_MAX_INACTIVE_NODES, DEFAULT_MAX_NODE_CAPACITY, DEFAULT_NODE_DEPOSIT, Genesis, GenesisAccount,

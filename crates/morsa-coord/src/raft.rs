@@ -23,7 +23,8 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::{Applied, CommandError, LogEntry};
 
-pub use replica::{ProposeError, Replica, ReplicaSettings, Route, StartError};
+pub use network::{FROM_REPLICA_HEADER, MAX_RAFT_BODY_BYTES};
+pub use replica::{COMMIT_WAIT, ProposeError, Replica, ReplicaSettings, Route, StartError};
 
 /// A replica's ID in the group.
 pub type ReplicaId = u64;

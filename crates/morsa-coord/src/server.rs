@@ -9,6 +9,7 @@
 //! the long-polls its events answer. See its `limits` module for the bounds.
 
 mod limits;
+mod replication;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -32,6 +33,7 @@ use tokio::sync::watch;
 
 use crate::metrics::Metrics;
 use crate::system_view::SystemAnswer;
+use crate::raft::Replica;
 use crate::{
     CommandError, Coordinator, CoordinatorError, EpochPhase, Input, Prechecked, SubmitError, SystemView,
 };
@@ -75,7 +77,10 @@ pub const MAX_PARKED_POLLS_PER_ADDRESS: usize = 64;
 
 /// What the handlers share.
 pub struct Shared {
-    coordinator: Mutex<Coordinator>,
+    coordinator: Arc<Mutex<Coordinator>>,
+    /// The Raft replica in front of the coordinator; `None` for an unreplicated coordinator
+    /// embedded in a process (tests), which commits directly to its log.
+    replica: Option<Replica>,
     /// Answers `/v1/system` without `coordinator`'s lock.
     view: Arc<SystemView>,
     /// Parked long-polls, woken by the commits that answer them.
@@ -95,12 +100,25 @@ pub struct Shared {
 }
 
 impl Shared {
-    /// Wraps a coordinator for serving.
+    /// Wraps a coordinator for serving, unreplicated: writes commit directly to its log.
     pub fn new(coordinator: Coordinator) -> Arc<Self> {
-        let count = coordinator.event_count();
+        Self::build(Arc::new(Mutex::new(coordinator)), None)
+    }
+
+    /// Serves a replica: writes go through Raft (or to the leader), reads from its state.
+    pub fn replicated(replica: Replica) -> Arc<Self> {
+        Self::build(Arc::clone(replica.coordinator()), Some(replica))
+    }
+
+    fn build(coordinator: Arc<Mutex<Coordinator>>, replica: Option<Replica>) -> Arc<Self> {
+        let (count, view) = {
+            let locked = crate::lock(&coordinator);
+            (locked.event_count(), locked.system_view())
+        };
         Arc::new(Self {
-            view: coordinator.system_view(),
-            coordinator: Mutex::new(coordinator),
+            view,
+            coordinator,
+            replica,
             waiters: Waiters::new(count, MAX_PARKED_POLLS, MAX_PARKED_POLLS_PER_ADDRESS),
             transaction_verifiers: Gate::new(TRANSACTION_VERIFIERS, MAX_WAITING_VERIFICATIONS),
             report_verifiers: Gate::new(REPORT_VERIFIERS, MAX_WAITING_VERIFICATIONS),
@@ -122,8 +140,13 @@ impl Shared {
         crate::lock(&self.coordinator)
     }
 
+    /// The replica, if the coordinator replicates.
+    pub fn replica(&self) -> Option<&Replica> {
+        self.replica.as_ref()
+    }
+
     /// Submits `input`, whose signatures `checks` verified, now, on the calling (blocking)
-    /// thread.
+    /// thread, to an unreplicated coordinator.
     fn submit(&self, input: Input, checks: &Prechecked) -> Result<SubmitResponse, SubmitError> {
         let mut coordinator = self.lock();
         let result = coordinator.submit_prechecked(input, checks, now_ms());
@@ -172,6 +195,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route(routes::ACCOUNT_BLOBS, get(get_account_blobs))
         .route(routes::METRICS, get(get_metrics))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .merge(replication::router())
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             REQUEST_TIMEOUT,
@@ -192,6 +216,15 @@ pub async fn run_ticker(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
             return;
         }
         if shared.lock().state().deadline_due(now_ms()).is_some() {
+            if let Some(replica) = shared.replica() {
+                // Only the leader proposes ticks; every replica applies them.
+                if replica.is_leader()
+                    && let Err(error) = replica.propose(Input::Tick, Prechecked::default()).await
+                {
+                    tracing::warn!(%error, "tick not committed");
+                }
+                continue;
+            }
             let shared = Arc::clone(&shared);
             let result =
                 tokio::task::spawn_blocking(move || shared.submit(Input::Tick, &Prechecked::default())).await;
@@ -264,9 +297,24 @@ fn too_many(code: &str, message: String) -> ApiError {
     ApiError(StatusCode::TOO_MANY_REQUESTS, ErrorBody::new(code, message))
 }
 
+/// Sends a write where it belongs: to this replica's Raft if it leads (or if the coordinator
+/// does not replicate), else to the leader; a request that was already forwarded once is not
+/// forwarded again.
+async fn submit(shared: Arc<Shared>, input: Input, from: Option<IpAddr>, forwarded: bool) -> Response {
+    if shared.replica().is_some()
+        && let Some(response) = replication::route_write(&shared, &input, forwarded).await
+    {
+        return response;
+    }
+    match verify_and_apply(shared, input, from).await {
+        Ok(answer) => answer.into_response(),
+        Err(error) => error.into_response(),
+    }
+}
+
 /// Verifies `input`'s signatures without the coordinator's lock (taking it only to read what
 /// to verify against), in a bounded stage, then applies and commits it.
-async fn submit(
+async fn verify_and_apply(
     shared: Arc<Shared>,
     input: Input,
     from: Option<IpAddr>,
@@ -321,6 +369,18 @@ async fn submit(
             ),
         ));
     }
+    if let Some(replica) = shared.replica() {
+        let result = replica.propose(input, checks).await;
+        let count = crate::lock(&shared.coordinator).event_count();
+        shared.waiters.publish(count);
+        return match result {
+            Ok(applied) => {
+                shared.metrics.accepted();
+                Ok(Json(SubmitResponse { events: applied.events, created: applied.created }))
+            }
+            Err(error) => Err(replication::propose_error(&shared, error)),
+        };
+    }
     let outcome =
         tokio::task::spawn_blocking(move || shared.submit(input, &checks)).await.map_err(task_failed)?;
     Ok(Json(outcome?))
@@ -340,17 +400,21 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
 async fn post_transaction(
     AxumState(shared): AxumState<Arc<Shared>>,
     ClientAddress(from): ClientAddress,
+    headers: axum::http::HeaderMap,
     Json(transaction): Json<SignedTransaction>,
-) -> Result<Json<SubmitResponse>, ApiError> {
-    submit(shared, Input::Transaction(transaction), from).await
+) -> Response {
+    let forwarded = headers.contains_key(replication::FORWARDED_HEADER);
+    submit(shared, Input::Transaction(transaction), from, forwarded).await
 }
 
 async fn post_node_report(
     AxumState(shared): AxumState<Arc<Shared>>,
     ClientAddress(from): ClientAddress,
+    headers: axum::http::HeaderMap,
     Json(report): Json<NodeReport>,
-) -> Result<Json<SubmitResponse>, ApiError> {
-    submit(shared, Input::Node(report), from).await
+) -> Response {
+    let forwarded = headers.contains_key(replication::FORWARDED_HEADER);
+    submit(shared, Input::Node(report), from, forwarded).await
 }
 
 async fn get_events(
@@ -436,7 +500,11 @@ async fn get_system(AxumState(shared): AxumState<Arc<Shared>>) -> Result<Json<Sy
         let answer =
             tokio::task::spawn_blocking(move || view.system_info(covering)).await.map_err(task_failed)?;
         match answer {
-            Ok(SystemAnswer::Ready(info)) => return Ok(Json(*info)),
+            Ok(SystemAnswer::Ready(info)) => {
+                let mut info = *info;
+                info.replica = shared.replica().map(Replica::info);
+                return Ok(Json(info));
+            }
             Ok(SystemAnswer::NotBefore(at)) => tokio::time::sleep_until(at.into()).await,
             Err(error) => {
                 return Err(ApiError(
@@ -491,6 +559,7 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let (stop, stopped) = watch::channel(false);
     let ticker = tokio::spawn(run_ticker(Arc::clone(&shared), stopped));
+    let watcher = shared.replica().is_some().then(|| tokio::spawn(replication::watch(Arc::clone(&shared))));
     let mut fatal = shared.fatal_signal();
     let until = async move {
         tokio::select! {
@@ -505,6 +574,12 @@ pub async fn serve(
     let result = morsa_api::server::serve(listener, router(Arc::clone(&shared)), limits, until).await;
     stop.send_replace(true);
     let _ = ticker.await;
+    if let Some(watcher) = watcher {
+        watcher.abort();
+    }
+    if let Some(replica) = shared.replica() {
+        replica.shutdown().await;
+    }
     if *shared.fatal_signal().borrow() {
         return Err(std::io::Error::other("a log commit failed; restart to replay the log"));
     }

@@ -99,6 +99,7 @@ pub struct Replica {
     coordinator: Arc<Mutex<Coordinator>>,
     prechecks: Arc<Prechecks>,
     events: watch::Receiver<u64>,
+    http: reqwest::Client,
 }
 
 impl Replica {
@@ -133,11 +134,11 @@ impl Replica {
             .connect_timeout(Duration::from_secs(2))
             .build()
             .map_err(|error| StartError::Raft(error.to_string()))?;
-        let network = Network { http, from: settings.id };
+        let network = Network { http: http.clone(), from: settings.id };
         let raft = Raft::new(settings.id, Arc::new(config), network, log, state_machine)
             .await
             .map_err(|error| StartError::Raft(error.to_string()))?;
-        let replica = Self { raft, id: settings.id, coordinator, prechecks, events };
+        let replica = Self { raft, id: settings.id, coordinator, prechecks, events, http };
         if settings.replicas.iter().any(|(id, _)| *id == settings.id) {
             replica.initialize(&settings.replicas).await?;
         }
@@ -190,6 +191,19 @@ impl Replica {
         let metrics = self.raft.metrics();
         let metrics = metrics.borrow();
         metrics.membership_config.membership().get_node(&id).is_some()
+    }
+
+    /// Whether this replica belongs to a group yet (an added replica does not until the
+    /// leader first reaches it).
+    pub fn has_members(&self) -> bool {
+        let metrics = self.raft.metrics();
+        let metrics = metrics.borrow();
+        metrics.membership_config.membership().nodes().next().is_some()
+    }
+
+    /// The HTTP client for calls to other replicas (forwarded writes).
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
     }
 
     /// A receiver that turns to an error once Raft stopped (its storage failed).
