@@ -224,7 +224,7 @@ fn without_a_quorum_writes_fail_with_no_quorum_and_reads_go_on() {
     let dir = tempfile::tempdir().unwrap();
     let mut group = Group::start(dir.path(), 3, 1000);
     group.transfer(0);
-    group.agreed(1);
+    group.agreed(0);
     let leader = group.leader();
     let survivor = (leader + 1) % 3;
     group.kill(leader);
