@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! DIR/genesis.json   coord.toml   coord/          the coordinator's config and log
+//! DIR/coordI.toml    coordI/                      coordinator replica I ≥ 1 (of --coordinators)
 //! DIR/nodeI.key      nodeI.toml   nodeI/          node I's BLS key, config and database
 //! DIR/account.key    client.toml                  the funded user account and the client config
 //! DIR/gateway.toml   gateway/     s3.env          the S3 gateway's config, database, keys
@@ -66,9 +67,43 @@ pub fn coord_log() -> PathBuf {
     Path::new(LOGS).join("coord.log")
 }
 
+/// The name shared by coordinator replica `index`'s files: `coord` for the first, `coordI`
+/// for the others.
+fn coord_name(index: usize) -> String {
+    if index == 0 { "coord".to_owned() } else { format!("coord{index}") }
+}
+
+/// Coordinator replica `index`'s configuration file name (`coord.toml` for the first).
+pub fn coord_config(index: usize) -> String {
+    format!("{}.toml", coord_name(index))
+}
+
+/// Coordinator replica `index`'s log, relative to the cluster directory.
+pub fn coord_replica_log(index: usize) -> PathBuf {
+    Path::new(LOGS).join(format!("{}.log", coord_name(index)))
+}
+
 /// The text of `coord.toml` (paths relative to the cluster directory).
 pub fn coord_toml(listen: SocketAddr) -> String {
     format!("listen = \"{listen}\"\ndata_dir = \"coord\"\ngenesis = \"{GENESIS}\"\n")
+}
+
+/// The text of replica `index`'s config in a group listening on `group` (replica IDs are
+/// indices + 1); a group of one is [`coord_toml`].
+pub fn coord_replica_toml(index: usize, group: &[SocketAddr]) -> String {
+    if group.len() == 1 {
+        return coord_toml(group[0]);
+    }
+    let mut text = format!(
+        "listen = \"{}\"\ndata_dir = \"{}\"\ngenesis = \"{GENESIS}\"\nid = {}\n",
+        group[index],
+        coord_name(index),
+        index + 1
+    );
+    for (other, address) in group.iter().enumerate() {
+        text.push_str(&format!("[[replicas]]\nid = {}\nurl = \"http://{address}\"\n", other + 1));
+    }
+    text
 }
 
 /// The text of `nodeI.toml`: the node listens where the genesis says it is reached.
@@ -121,6 +156,22 @@ mod tests {
             "export AWS_ACCESS_KEY_ID=AK\nexport AWS_SECRET_ACCESS_KEY=SK\nexport AWS_ENDPOINT_URL=http://127.0.0.1:9\n\
              export AWS_REGION=us-east-1\nexport AWS_DEFAULT_REGION=us-east-1\n"
         );
+    }
+
+    #[test]
+    fn replica_configs_name_the_whole_group_and_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let group: Vec<SocketAddr> = vec!["127.0.0.1:7001".parse().unwrap(), "127.0.0.1:7002".parse().unwrap()];
+        assert_eq!(coord_replica_toml(0, &group[..1]), coord_toml(group[0]));
+        let path = dir.path().join(coord_config(1));
+        create_new(&path, coord_replica_toml(1, &group).as_bytes(), Access::Shared).unwrap();
+        let loaded = morsa_coord::CoordConfig::load(&path).unwrap();
+        assert_eq!((loaded.id, &loaded.data_dir), (2, &dir.path().join("coord1")));
+        assert_eq!(
+            loaded.initial_replicas(),
+            [(1, "http://127.0.0.1:7001".to_owned()), (2, "http://127.0.0.1:7002".to_owned())]
+        );
+        assert_eq!(coord_replica_log(0), coord_log());
     }
 
     #[test]
