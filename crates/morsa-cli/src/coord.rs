@@ -65,9 +65,9 @@ fn run_server(args: &RunArgs) -> anyhow::Result<()> {
             cluster_name: genesis.chain_id.clone(),
             snapshot_every: config.snapshot_every,
         };
-        let replica = Replica::start(settings, coordinator)
-            .await
-            .with_context(|| format!("cannot start replica {} in {}", config.id, config.data_dir.display()))?;
+        let replica = Replica::start(settings, coordinator).await.with_context(|| {
+            format!("cannot start replica {} in {}", config.id, config.data_dir.display())
+        })?;
         tracing::info!(%address, epoch, events, replica = config.id, "coordinator listening");
         println!("coordinator listening on http://{address}");
         serve(listener, Shared::replicated(replica), shutdown_signal()).await.context("the server stopped")

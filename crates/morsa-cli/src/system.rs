@@ -148,7 +148,9 @@ async fn coordinator_replicas(
     for member in replica.replicas {
         let role = match morsa_api::client::CoordClient::new(&member.url) {
             Ok(coordinator) => match coordinator.system().await {
-                Ok(system) => system.replica.map_or_else(|| Err("no replica information".to_owned()), |info| Ok(info.role)),
+                Ok(system) => system
+                    .replica
+                    .map_or_else(|| Err("no replica information".to_owned()), |info| Ok(info.role)),
                 Err(error) => Err(error.to_string()),
             },
             Err(error) => Err(error.to_string()),

@@ -237,7 +237,8 @@ fn a_cluster_comes_up_survives_a_killed_node_and_goes_down() {
 /// The role replica `url` reports in `/v1/system`, if it answers.
 fn role(url: &str) -> Option<String> {
     let client = reqwest::blocking::Client::builder().timeout(Duration::from_secs(5)).build().unwrap();
-    let system: morsa_api::coord::SystemInfo = client.get(format!("{url}/v1/system")).send().ok()?.json().ok()?;
+    let system: morsa_api::coord::SystemInfo =
+        client.get(format!("{url}/v1/system")).send().ok()?.json().ok()?;
     system.replica.map(|replica| replica.role)
 }
 

@@ -42,12 +42,16 @@ impl Group {
         let user = AccountKey::from_seed([9; 32]);
         let genesis = common::coord_genesis(CHAIN, &user);
         std::fs::write(dir.join("genesis.json"), serde_json::to_vec(&genesis).unwrap()).unwrap();
-        let listeners: Vec<_> = (0..replicas).map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap()).collect();
+        let listeners: Vec<_> =
+            (0..replicas).map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap()).collect();
         let addresses: Vec<_> = listeners.iter().map(|listener| listener.local_addr().unwrap()).collect();
         drop(listeners);
         let urls: Vec<String> = addresses.iter().map(|address| format!("http://{address}")).collect();
-        let members: String =
-            urls.iter().enumerate().map(|(index, url)| format!("[[replicas]]\nid = {}\nurl = \"{url}\"\n", index + 1)).collect();
+        let members: String = urls
+            .iter()
+            .enumerate()
+            .map(|(index, url)| format!("[[replicas]]\nid = {}\nurl = \"{url}\"\n", index + 1))
+            .collect();
         let configs: Vec<PathBuf> = addresses
             .iter()
             .enumerate()
@@ -144,7 +148,9 @@ impl Group {
             let live = self.live();
             let index = live[attempt % live.len()];
             attempt += 1;
-            if let Ok(answer) = http().post(format!("{}{}", self.urls[index], routes::TRANSACTIONS)).json(&signed).send() {
+            if let Ok(answer) =
+                http().post(format!("{}{}", self.urls[index], routes::TRANSACTIONS)).json(&signed).send()
+            {
                 let status = answer.status();
                 let body: serde_json::Value = answer.json().unwrap_or_default();
                 if status.is_success() || (nonce > 0 && body["code"] == "bad_nonce") {
@@ -184,7 +190,12 @@ fn audit(data: &Path) -> serde_json::Value {
         .arg(data)
         .output()
         .unwrap();
-    assert!(output.status.success(), "audit of {}: {}", data.display(), String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "audit of {}: {}",
+        data.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
     serde_json::from_slice(&output.stdout).unwrap()
 }
 

@@ -122,9 +122,18 @@ impl Cluster {
         };
         let coordinators = (0..spec.coordinators)
             .map(|index| {
-                let name = if spec.coordinators == 1 { "coordinator".into() } else { format!("coordinator {index}") };
+                let name = if spec.coordinators == 1 {
+                    "coordinator".into()
+                } else {
+                    format!("coordinator {index}")
+                };
                 let config = dir.join(layout::coord_config(index));
-                Process::new(launch(name, ["coord", "run"], &config, dir.join(layout::coord_replica_log(index))))
+                Process::new(launch(
+                    name,
+                    ["coord", "run"],
+                    &config,
+                    dir.join(layout::coord_replica_log(index)),
+                ))
             })
             .collect();
         let node_processes = nodes
@@ -215,7 +224,10 @@ impl Cluster {
             return Err(ClusterError::ShutDown);
         }
         if index >= self.coordinators.len() {
-            return Err(ClusterError::NoSuchCoordinator { index, last: self.coordinators.len().saturating_sub(1) });
+            return Err(ClusterError::NoSuchCoordinator {
+                index,
+                last: self.coordinators.len().saturating_sub(1),
+            });
         }
         Ok(())
     }
@@ -382,7 +394,9 @@ impl Cluster {
         self.save_state()?;
         let expected = &self.coordinator_urls[index];
         if &url != expected {
-            return Err(self.process_error(&self.coordinators[index], format!("listens on {url}, not {expected}")));
+            return Err(
+                self.process_error(&self.coordinators[index], format!("listens on {url}, not {expected}"))
+            );
         }
         Ok(())
     }

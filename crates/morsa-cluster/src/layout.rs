@@ -161,7 +161,8 @@ mod tests {
     #[test]
     fn replica_configs_name_the_whole_group_and_load() {
         let dir = tempfile::tempdir().unwrap();
-        let group: Vec<SocketAddr> = vec!["127.0.0.1:7001".parse().unwrap(), "127.0.0.1:7002".parse().unwrap()];
+        let group: Vec<SocketAddr> =
+            vec!["127.0.0.1:7001".parse().unwrap(), "127.0.0.1:7002".parse().unwrap()];
         assert_eq!(coord_replica_toml(0, &group[..1]), coord_toml(group[0]));
         let path = dir.path().join(coord_config(1));
         create_new(&path, coord_replica_toml(1, &group).as_bytes(), Access::Shared).unwrap();

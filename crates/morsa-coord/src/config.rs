@@ -95,7 +95,10 @@ impl CoordConfig {
         if self.replicas.is_empty() {
             return vec![(self.id, format!("http://{}", self.listen))];
         }
-        self.replicas.iter().map(|replica| (replica.id, replica.url.trim_end_matches('/').to_owned())).collect()
+        self.replicas
+            .iter()
+            .map(|replica| (replica.id, replica.url.trim_end_matches('/').to_owned()))
+            .collect()
     }
 }
 

@@ -228,7 +228,9 @@ impl Coordinator {
         }
         match &entry.input {
             Input::Tick => return Ok(applied),
-            Input::Node(report) if self.state.check_node_report(report, Signatures::Prechecked(checks))? => {
+            Input::Node(report)
+                if self.state.check_node_report(report, Signatures::Prechecked(checks))? =>
+            {
                 return Ok(applied);
             }
             _ => {}
@@ -272,7 +274,8 @@ impl Coordinator {
         let mut state = self.genesis.initial_state()?;
         let mut events = Vec::new();
         for (seq, bytes) in (0_u64..).zip(&records) {
-            let applied = replay_one(&mut state, bytes).map_err(|reason| CoordinatorError::Replay { seq, reason })?;
+            let applied =
+                replay_one(&mut state, bytes).map_err(|reason| CoordinatorError::Replay { seq, reason })?;
             events.extend(applied.events);
         }
         if let Err(error) = self.log.replace_all(&records, meta) {

@@ -32,8 +32,8 @@ use redstuff::BlobId;
 use tokio::sync::watch;
 
 use crate::metrics::Metrics;
-use crate::system_view::SystemAnswer;
 use crate::raft::Replica;
+use crate::system_view::SystemAnswer;
 use crate::{
     CommandError, Coordinator, CoordinatorError, EpochPhase, Input, Prechecked, SubmitError, SystemView,
 };

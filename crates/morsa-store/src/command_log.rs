@@ -142,7 +142,11 @@ impl CommandLog {
     /// # Errors
     ///
     /// As [`CommandLog::append_batch`]; if any record or value is too large, nothing is written.
-    pub fn append_with_meta(&self, records: &[Vec<u8>], meta: &[(&str, Vec<u8>)]) -> Result<Range<u64>, StoreError> {
+    pub fn append_with_meta(
+        &self,
+        records: &[Vec<u8>],
+        meta: &[(&str, Vec<u8>)],
+    ) -> Result<Range<u64>, StoreError> {
         self.write_records(records, meta, false)
     }
 
@@ -152,7 +156,11 @@ impl CommandLog {
     /// # Errors
     ///
     /// As [`CommandLog::append_with_meta`].
-    pub fn replace_all(&self, records: &[Vec<u8>], meta: &[(&str, Vec<u8>)]) -> Result<Range<u64>, StoreError> {
+    pub fn replace_all(
+        &self,
+        records: &[Vec<u8>],
+        meta: &[(&str, Vec<u8>)],
+    ) -> Result<Range<u64>, StoreError> {
         self.write_records(records, meta, true)
     }
 
@@ -291,8 +299,9 @@ impl CommandLog {
         {
             let mut table = transaction.open_table(META).map_err(database(WRITING_META))?;
             for (key, value) in meta {
-                let mut slot =
-                    table.insert_reserve(*key, CHECKSUM_BYTES + value.len()).map_err(database(WRITING_META))?;
+                let mut slot = table
+                    .insert_reserve(*key, CHECKSUM_BYTES + value.len())
+                    .map_err(database(WRITING_META))?;
                 seal(meta_checksum(key, value), value, slot.as_mut());
             }
         }

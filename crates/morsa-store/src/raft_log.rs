@@ -52,12 +52,13 @@ impl RaftLog {
     /// As [`crate::CommandLog::open`].
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         check_magic(path)?;
-        let db = Database::builder().set_check_integrity_on_open(true).create(path).map_err(|source| {
-            match source {
-                DatabaseError::DatabaseAlreadyOpen => StoreError::Locked { path: path.to_path_buf() },
-                source => StoreError::Open { path: path.to_path_buf(), source },
-            }
-        })?;
+        let db =
+            Database::builder().set_check_integrity_on_open(true).create(path).map_err(
+                |source| match source {
+                    DatabaseError::DatabaseAlreadyOpen => StoreError::Locked { path: path.to_path_buf() },
+                    source => StoreError::Open { path: path.to_path_buf(), source },
+                },
+            )?;
         let mut transaction = db.begin_write().map_err(database(WRITING_META))?;
         transaction.set_durability(Durability::Immediate).map_err(database(WRITING_META))?;
         transaction.open_table(ENTRIES).map_err(database(WRITING_META))?;
@@ -82,15 +83,17 @@ impl RaftLog {
         transaction.set_durability(Durability::Immediate).map_err(database(APPENDING))?;
         {
             let mut table = transaction.open_table(ENTRIES).map_err(database(APPENDING))?;
-            let mut expected = table.last().map_err(database(APPENDING))?.map(|(key, _)| key.value().saturating_add(1));
+            let mut expected =
+                table.last().map_err(database(APPENDING))?.map(|(key, _)| key.value().saturating_add(1));
             for (index, bytes) in entries {
                 if let Some(expected) = expected
                     && *index > expected
                 {
                     return Err(StoreError::Gap { expected, found: *index });
                 }
-                let mut slot =
-                    table.insert_reserve(*index, CHECKSUM_BYTES + bytes.len()).map_err(database(APPENDING))?;
+                let mut slot = table
+                    .insert_reserve(*index, CHECKSUM_BYTES + bytes.len())
+                    .map_err(database(APPENDING))?;
                 seal(record_checksum(*index, bytes), bytes, slot.as_mut());
                 expected = Some(index.saturating_add(1));
             }

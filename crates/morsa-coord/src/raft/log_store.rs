@@ -104,7 +104,9 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn save_vote(&mut self, vote: &Vote<ReplicaId>) -> Result<(), Error> {
-        self.log.put_meta(VOTE, &encode(vote)).map_err(|error| StorageIOError::write_vote(AnyError::new(&error)).into())
+        self.log
+            .put_meta(VOTE, &encode(vote))
+            .map_err(|error| StorageIOError::write_vote(AnyError::new(&error)).into())
     }
 
     async fn read_vote(&mut self) -> Result<Option<Vote<ReplicaId>>, Error> {

@@ -5,15 +5,13 @@
 use std::time::Duration;
 
 use morsa_api::coord::routes;
-use openraft::error::{
-    InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
-};
+use openraft::BasicNode;
+use openraft::error::{InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable};
 use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
     VoteRequest, VoteResponse,
 };
-use openraft::BasicNode;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -46,7 +44,12 @@ impl RaftNetworkFactory<TypeConfig> for Network {
     type Network = Peer;
 
     async fn new_client(&mut self, target: ReplicaId, node: &BasicNode) -> Peer {
-        Peer { http: self.http.clone(), from: self.from, target, url: node.addr.trim_end_matches('/').to_owned() }
+        Peer {
+            http: self.http.clone(),
+            from: self.from,
+            target,
+            url: node.addr.trim_end_matches('/').to_owned(),
+        }
     }
 }
 
@@ -87,8 +90,8 @@ impl Peer {
                 self.target
             )))));
         }
-        let result: Result<Resp, RaftError<ReplicaId, E>> = serde_json::from_slice(&bytes)
-            .map_err(|error| RPCError::Network(NetworkError::new(&error)))?;
+        let result: Result<Resp, RaftError<ReplicaId, E>> =
+            serde_json::from_slice(&bytes).map_err(|error| RPCError::Network(NetworkError::new(&error)))?;
         result.map_err(|error| RPCError::RemoteError(RemoteError::new(self.target, error)))
     }
 }

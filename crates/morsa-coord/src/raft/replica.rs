@@ -147,7 +147,8 @@ impl Replica {
 
     /// Initializes the group with `replicas` if this replica never joined one.
     async fn initialize(&self, replicas: &[(ReplicaId, String)]) -> Result<(), StartError> {
-        let is_initialized = self.raft.is_initialized().await.map_err(|error| StartError::Raft(error.to_string()))?;
+        let is_initialized =
+            self.raft.is_initialized().await.map_err(|error| StartError::Raft(error.to_string()))?;
         if is_initialized {
             return Ok(());
         }
@@ -219,7 +220,9 @@ impl Replica {
             {
                 let current = metrics.borrow_and_update();
                 match current.current_leader {
-                    Some(leader) if leader == self.id && current.state == ServerState::Leader => return Route::Local,
+                    Some(leader) if leader == self.id && current.state == ServerState::Leader => {
+                        return Route::Local;
+                    }
                     Some(leader) if leader != self.id => {
                         if let Some(node) = current.membership_config.membership().get_node(&leader) {
                             return Route::Forward(node.addr.clone());
@@ -243,7 +246,8 @@ impl Replica {
             morsa_plumbing::now_ms().max(coordinator.state().time_ms)
         };
         self.prechecks.insert(&input, checks);
-        let written = tokio::time::timeout(COMMIT_WAIT, self.raft.client_write(LogEntry { time_ms, input })).await;
+        let written =
+            tokio::time::timeout(COMMIT_WAIT, self.raft.client_write(LogEntry { time_ms, input })).await;
         match written {
             Err(_) => Err(ProposeError::NoQuorum),
             Ok(Ok(response)) => match response.data.0 {
@@ -251,7 +255,9 @@ impl Replica {
                 Some(Err(error)) => Err(ProposeError::Refused(error)),
                 None => Ok(Applied::default()),
             },
-            Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_)))) => Err(ProposeError::NotLeader),
+            Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_)))) => {
+                Err(ProposeError::NotLeader)
+            }
             Ok(Err(RaftError::APIError(error))) => Err(ProposeError::Fatal(error.to_string())),
             Ok(Err(RaftError::Fatal(error))) => Err(ProposeError::Fatal(error.to_string())),
         }
@@ -278,7 +284,11 @@ impl Replica {
             applied_index: metrics.last_applied.map(|id| id.index),
             replicas: membership
                 .nodes()
-                .map(|(id, node)| ReplicaMember { id: *id, url: node.addr.clone(), voter: voters.contains(id) })
+                .map(|(id, node)| ReplicaMember {
+                    id: *id,
+                    url: node.addr.clone(),
+                    voter: voters.contains(id),
+                })
                 .collect(),
         }
     }

@@ -110,7 +110,8 @@ impl StateMachine {
         let records = coordinator.history().map_err(|error| sm_error(&error))?;
         let body = SnapshotBody { genesis_hash: genesis_hash(coordinator.genesis()), records };
         let bytes = bcs::to_bytes(&body).expect("snapshots serialize");
-        let snapshot_id = applied.map_or_else(|| "empty".to_owned(), |id| format!("{}-{}", id.leader_id.term, id.index));
+        let snapshot_id =
+            applied.map_or_else(|| "empty".to_owned(), |id| format!("{}-{}", id.leader_id.term, id.index));
         Ok(Snapshot {
             meta: SnapshotMeta { last_log_id: applied, last_membership: membership, snapshot_id },
             snapshot: Box::new(Cursor::new(bytes)),

@@ -31,7 +31,9 @@ fn no_quorum(detail: &str) -> ApiError {
         StatusCode::SERVICE_UNAVAILABLE,
         ErrorBody::new(
             "no_quorum",
-            format!("no quorum of coordinators: {detail}; retry later, or bring more coordinator replicas back"),
+            format!(
+                "no quorum of coordinators: {detail}; retry later, or bring more coordinator replicas back"
+            ),
         ),
     )
 }
@@ -46,13 +48,19 @@ pub(super) async fn route_write(shared: &Shared, input: &Input, forwarded: bool)
         match replica.route(left).await {
             Route::Local => return None,
             Route::NoLeader => {
-                return Some(no_quorum(&format!("no leader was elected within {} s", LEADER_WAIT.as_secs())).into_response());
+                return Some(
+                    no_quorum(&format!("no leader was elected within {} s", LEADER_WAIT.as_secs()))
+                        .into_response(),
+                );
             }
             Route::Forward(_) if forwarded => {
                 return Some(
                     ApiError(
                         StatusCode::SERVICE_UNAVAILABLE,
-                        ErrorBody::new("not_leader", "the leader changed while the write was forwarded; retry"),
+                        ErrorBody::new(
+                            "not_leader",
+                            "the leader changed while the write was forwarded; retry",
+                        ),
                     )
                     .into_response(),
                 );
@@ -61,7 +69,10 @@ pub(super) async fn route_write(shared: &Shared, input: &Input, forwarded: bool)
                 Ok(answer) => return Some(answer),
                 Err(error) => {
                     if tokio::time::Instant::now() + LEADER_RETRY >= deadline {
-                        return Some(no_quorum(&format!("the leader at {url} did not answer: {error}")).into_response());
+                        return Some(
+                            no_quorum(&format!("the leader at {url} did not answer: {error}"))
+                                .into_response(),
+                        );
                     }
                     tracing::debug!(%url, %error, "leader unreachable; retrying");
                     tokio::time::sleep(LEADER_RETRY).await;
@@ -74,15 +85,14 @@ pub(super) async fn route_write(shared: &Shared, input: &Input, forwarded: bool)
 /// Sends `input` to the leader at `url` and returns its answer as it is.
 async fn forward(http: &reqwest::Client, url: &str, input: &Input) -> Result<Response, reqwest::Error> {
     let request = match input {
-        Input::Transaction(transaction) => http.post(format!("{url}{}", routes::TRANSACTIONS)).json(transaction),
+        Input::Transaction(transaction) => {
+            http.post(format!("{url}{}", routes::TRANSACTIONS)).json(transaction)
+        }
         Input::Node(report) => http.post(format!("{url}{}", routes::NODE_REPORTS)).json(report),
         Input::Tick => http.post(format!("{url}{}", routes::TRANSACTIONS)),
     };
-    let answer = request
-        .header(FORWARDED_HEADER, "1")
-        .timeout(crate::raft::COMMIT_WAIT + LEADER_WAIT)
-        .send()
-        .await?;
+    let answer =
+        request.header(FORWARDED_HEADER, "1").timeout(crate::raft::COMMIT_WAIT + LEADER_WAIT).send().await?;
     let status = StatusCode::from_u16(answer.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
     let body = answer.bytes().await?;
     Ok((status, [(axum::http::header::CONTENT_TYPE, "application/json")], body).into_response())
@@ -97,7 +107,10 @@ pub(super) fn propose_error(shared: &Shared, error: ProposeError) -> ApiError {
         }
         ProposeError::NotLeader => ApiError(
             StatusCode::SERVICE_UNAVAILABLE,
-            ErrorBody::new("not_leader", "this replica stopped leading before the write was committed; retry"),
+            ErrorBody::new(
+                "not_leader",
+                "this replica stopped leading before the write was committed; retry",
+            ),
         ),
         ProposeError::NoQuorum => no_quorum(&ProposeError::NoQuorum.to_string()),
         ProposeError::Fatal(reason) => {
@@ -160,13 +173,19 @@ fn admit<T: DeserializeOwned>(
         ));
     };
     let message: T = serde_json::from_slice(body).map_err(|error| {
-        ApiError(StatusCode::BAD_REQUEST, ErrorBody::new("bad_raft_message", format!("the Raft message does not parse: {error}")))
+        ApiError(
+            StatusCode::BAD_REQUEST,
+            ErrorBody::new("bad_raft_message", format!("the Raft message does not parse: {error}")),
+        )
     })?;
     let from = sender(&message);
     if !replica.knows(from) && replica.has_members() {
         return Err(ApiError(
             StatusCode::FORBIDDEN,
-            ErrorBody::new("unknown_replica", format!("replica {from} is not a member of this coordinator group")),
+            ErrorBody::new(
+                "unknown_replica",
+                format!("replica {from} is not a member of this coordinator group"),
+            ),
         ));
     }
     Ok(message)
@@ -174,7 +193,9 @@ fn admit<T: DeserializeOwned>(
 
 async fn append(AxumState(shared): AxumState<Arc<Shared>>, body: Bytes) -> Response {
     let request: openraft::raft::AppendEntriesRequest<crate::raft::TypeConfig> =
-        match admit(&shared, &body, |request: &openraft::raft::AppendEntriesRequest<_>| request.vote.leader_id.node_id) {
+        match admit(&shared, &body, |request: &openraft::raft::AppendEntriesRequest<_>| {
+            request.vote.leader_id.node_id
+        }) {
             Ok(request) => request,
             Err(error) => return error.into_response(),
         };
@@ -184,7 +205,9 @@ async fn append(AxumState(shared): AxumState<Arc<Shared>>, body: Bytes) -> Respo
 
 async fn vote(AxumState(shared): AxumState<Arc<Shared>>, body: Bytes) -> Response {
     let request: openraft::raft::VoteRequest<ReplicaId> =
-        match admit(&shared, &body, |request: &openraft::raft::VoteRequest<ReplicaId>| request.vote.leader_id.node_id) {
+        match admit(&shared, &body, |request: &openraft::raft::VoteRequest<ReplicaId>| {
+            request.vote.leader_id.node_id
+        }) {
             Ok(request) => request,
             Err(error) => return error.into_response(),
         };
@@ -193,14 +216,13 @@ async fn vote(AxumState(shared): AxumState<Arc<Shared>>, body: Bytes) -> Respons
 }
 
 async fn snapshot(AxumState(shared): AxumState<Arc<Shared>>, body: Bytes) -> Response {
-    let request: openraft::raft::InstallSnapshotRequest<crate::raft::TypeConfig> = match admit(
-        &shared,
-        &body,
-        |request: &openraft::raft::InstallSnapshotRequest<_>| request.vote.leader_id.node_id,
-    ) {
-        Ok(request) => request,
-        Err(error) => return error.into_response(),
-    };
+    let request: openraft::raft::InstallSnapshotRequest<crate::raft::TypeConfig> =
+        match admit(&shared, &body, |request: &openraft::raft::InstallSnapshotRequest<_>| {
+            request.vote.leader_id.node_id
+        }) {
+            Ok(request) => request,
+            Err(error) => return error.into_response(),
+        };
     let Some(replica) = shared.replica() else { return StatusCode::NOT_FOUND.into_response() };
     axum::Json(replica.raft().install_snapshot(request).await).into_response()
 }
