@@ -28,6 +28,12 @@ pub mod routes {
     pub const COMMITTEE: &str = "/v1/committee";
     /// `GET`: [`super::SystemInfo`].
     pub const SYSTEM: &str = "/v1/system";
+    /// `POST`, replica to replica: a Raft append-entries request as JSON.
+    pub const RAFT_APPEND: &str = "/v1/raft/append";
+    /// `POST`, replica to replica: a Raft vote request as JSON.
+    pub const RAFT_VOTE: &str = "/v1/raft/vote";
+    /// `POST`, replica to replica: one chunk of a Raft snapshot as JSON.
+    pub const RAFT_SNAPSHOT: &str = "/v1/raft/snapshot";
     /// `GET`: [`super::AccountInfo`].
     pub const ACCOUNT: &str = "/v1/accounts/{account_id}";
     /// `GET ?after=OBJECT&limit=N`: [`super::AccountBlobs`], the account's live blob objects in
@@ -122,6 +128,38 @@ pub struct SystemInfo {
     pub event_count: u64,
     /// Hash of the state (hex): equal on every replica with the same log.
     pub state_hash: String,
+    /// The answering replica's place in the replicated coordinator (absent from a coordinator
+    /// that does not replicate).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replica: Option<ReplicaInfo>,
+}
+
+/// One coordinator replica's view of the Raft group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplicaInfo {
+    /// This replica's ID.
+    pub id: u64,
+    /// `leader`, `follower`, `candidate`, `learner` or `shutdown`.
+    pub role: String,
+    /// The current Raft term.
+    pub term: u64,
+    /// The leader this replica knows of.
+    pub leader: Option<u64>,
+    /// Index of the last Raft entry applied to the state.
+    pub applied_index: Option<u64>,
+    /// Every replica of the group (voters and learners).
+    pub replicas: Vec<ReplicaMember>,
+}
+
+/// A member of the replica group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplicaMember {
+    /// Its ID.
+    pub id: u64,
+    /// The URL other replicas and callers reach it at.
+    pub url: String,
+    /// Whether it votes (a learner only copies the log).
+    pub voter: bool,
 }
 
 /// An account's balance, nonce and stakes.

@@ -207,6 +207,7 @@ fn local_cluster(
 ) -> anyhow::Result<(tempfile::TempDir, morsa_cluster::Cluster)> {
     let temp = tempfile::tempdir().context("cannot create a temporary directory")?;
     let spec = morsa_cluster::ClusterSpec {
+        coordinators: 1,
         nodes,
         shards,
         dir: dir.map_or_else(|| temp.path().join("cluster"), std::path::Path::to_path_buf),

@@ -21,11 +21,12 @@ pub enum ClusterCommand {
     Up(UpArgs),
     /// Stop the cluster in DIR: every node, then the coordinator, then the supervisor.
     Down(DirArgs),
-    /// Crash one node (SIGKILL).
+    /// Crash one node or coordinator replica (SIGKILL).
     Kill(NodeArgs),
-    /// Stop one node cleanly (SIGTERM).
+    /// Stop one node or coordinator replica cleanly (SIGTERM).
     Stop(NodeArgs),
-    /// Restart a killed or stopped node on its data, and wait until it is ready.
+    /// Restart a killed or stopped node (and wait until it is ready) or coordinator replica
+    /// on its data.
     Start(NodeArgs),
 }
 
@@ -35,6 +36,9 @@ pub struct UpArgs {
     /// Storage nodes.
     #[arg(long, default_value_t = 7)]
     nodes: usize,
+    /// Coordinator replicas (one Raft group; 3 survive the loss of any one).
+    #[arg(long, default_value_t = 1)]
+    coordinators: usize,
     /// Shards (at least 4, and at least --nodes).
     #[arg(long, default_value_t = 70)]
     shards: u16,
@@ -57,15 +61,18 @@ pub struct DirArgs {
     dir: PathBuf,
 }
 
-/// A node of the cluster.
+/// A node or a coordinator replica of the cluster.
 #[derive(Debug, Args)]
 pub struct NodeArgs {
     /// The cluster's directory (as given to `cluster up`).
     #[arg(long, value_name = "DIR")]
     dir: PathBuf,
     /// The node's index, 0 to N-1.
+    #[arg(long, value_name = "I", required_unless_present = "coordinator", conflicts_with = "coordinator")]
+    node: Option<usize>,
+    /// The coordinator replica's index, 0 to C-1.
     #[arg(long, value_name = "I")]
-    node: usize,
+    coordinator: Option<usize>,
 }
 
 /// Runs one `morsa cluster` command.
@@ -88,6 +95,7 @@ async fn up(args: &UpArgs) -> anyhow::Result<()> {
     let binary = std::env::current_exe().context("cannot find the morsa executable")?;
     let spec = ClusterSpec {
         nodes: args.nodes,
+        coordinators: args.coordinators,
         shards: args.shards,
         dir: args.dir.clone(),
         epoch_duration: args.epoch_duration,
@@ -161,6 +169,9 @@ fn say(line: &str) {
 fn print_endpoints(cluster: &Cluster, epoch: &Duration) {
     let dir = cluster.dir().display();
     say(&format!("coordinator  {}  (log {dir}/logs/coord.log, epoch {epoch:?})", cluster.coordinator_url()));
+    for (index, url) in cluster.coordinator_urls().iter().enumerate().skip(1) {
+        say(&format!("coordinator {index}  {url}  (log {dir}/logs/coord{index}.log)"));
+    }
     for node in cluster.nodes() {
         let shards: Vec<String> = node.shards.iter().map(|shard| shard.0.to_string()).collect();
         say(&format!("node {:<7} {}  shards {}", node.index, node.url, shards.join(",")));
@@ -260,10 +271,14 @@ async fn node_command(args: &NodeArgs, action: NodeAction) -> anyhow::Result<()>
         ),
     };
     let client = ControlClient::for_cluster(&args.dir, url)?;
-    let done = match action {
-        NodeAction::Kill => client.kill(args.node).await,
-        NodeAction::Stop => client.stop(args.node).await,
-        NodeAction::Start => client.start(args.node).await,
+    let done = match (args.node, args.coordinator, action) {
+        (Some(node), _, NodeAction::Kill) => client.kill(node).await,
+        (Some(node), _, NodeAction::Stop) => client.stop(node).await,
+        (Some(node), _, NodeAction::Start) => client.start(node).await,
+        (None, Some(replica), NodeAction::Kill) => client.kill_coordinator(replica).await,
+        (None, Some(replica), NodeAction::Stop) => client.stop_coordinator(replica).await,
+        (None, Some(replica), NodeAction::Start) => client.start_coordinator(replica).await,
+        (None, None, _) => bail!("name a --node or a --coordinator"),
     }?;
     println!("{done}");
     Ok(())

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::{Args, Subcommand};
+use morsa_coord::raft::{Replica, ReplicaSettings};
 use morsa_coord::server::{Clock, Shared, serve};
 use morsa_coord::{CoordConfig, Coordinator, Genesis};
 
@@ -56,16 +57,24 @@ fn run_server(args: &RunArgs) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
         let address = listener.local_addr().context("cannot read the listening address")?;
-        let state = coordinator.state();
-        tracing::info!(%address, epoch = state.epoch.0, events = state.event_count, "coordinator listening");
+        let (epoch, events) = (coordinator.state().epoch.0, coordinator.state().event_count);
+        let settings = ReplicaSettings {
+            id: config.id,
+            replicas: config.initial_replicas(),
+            raft_log: config.raft_log_path(),
+            cluster_name: genesis.chain_id.clone(),
+            snapshot_every: config.snapshot_every,
+        };
+        let replica = Replica::start(settings, coordinator).await.with_context(|| {
+            format!("cannot start replica {} in {}", config.id, config.data_dir.display())
+        })?;
+        tracing::info!(%address, epoch, events, replica = config.id, "coordinator listening");
         println!("coordinator listening on http://{address}");
         let clock = Clock::with_manual_epochs(config.testing.manual_epochs);
         if config.testing.manual_epochs {
             tracing::warn!("[testing] manual_epochs is on: POST /v1/testing/next-epoch ends the epoch");
         }
-        serve(listener, Shared::with_clock(coordinator, clock), shutdown_signal())
-            .await
-            .context("the server stopped")
+        serve(listener, Shared::replicated(replica, clock), shutdown_signal()).await.context("the server stopped")
     })
 }
 

@@ -52,8 +52,11 @@ pub fn run(args: &QuickstartArgs) -> anyhow::Result<()> {
     );
     let started = Instant::now();
     let binary = std::env::current_exe().context("cannot find the morsa executable")?;
+    // One coordinator: killing a leader replica here needs clients that fail over between
+    // replicas, which the client does not do yet.
     let spec = ClusterSpec {
         nodes: args.nodes,
+        coordinators: 1,
         shards: args.shards,
         dir: dir.clone(),
         epoch_duration: Duration::from_secs(3600),

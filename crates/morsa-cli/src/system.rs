@@ -60,6 +60,7 @@ pub fn health(common: &ConfigArg) -> anyhow::Result<()> {
         let client = common.connect().await?;
         let reports = client.health().await?;
         let down = reports.iter().filter(|report| report.health.is_err()).count();
+        let replicas = coordinator_replicas(&client).await;
         if common.json {
             let nodes: Vec<_> = reports
                 .iter()
@@ -73,8 +74,23 @@ pub fn health(common: &ConfigArg) -> anyhow::Result<()> {
                     })
                 })
                 .collect();
-            println!("{}", serde_json::to_string_pretty(&json!({ "nodes": nodes, "down": down }))?);
+            let coordinators: Vec<_> = replicas
+                .iter()
+                .map(|(member, role)| {
+                    json!({ "id": member.id, "url": member.url, "voter": member.voter, "role": role.as_ref().ok(), "error": role.as_ref().err() })
+                })
+                .collect();
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&json!({ "nodes": nodes, "down": down, "coordinators": coordinators }))?
+            );
         } else {
+            for (member, role) in &replicas {
+                match role {
+                    Ok(role) => println!("coordinator {} {:<22} {role}", member.id, member.url),
+                    Err(error) => println!("coordinator {} {:<22} DOWN: {error}", member.id, member.url),
+                }
+            }
             for report in &reports {
                 match &report.health {
                     Ok(health) => {
@@ -118,4 +134,28 @@ pub fn health(common: &ConfigArg) -> anyhow::Result<()> {
         }
         Ok(())
     })
+}
+
+/// Every coordinator replica the configured coordinator knows of, with the role each reports
+/// (or why it did not answer); empty if the coordinator does not replicate.
+async fn coordinator_replicas(
+    client: &morsa_client::Client,
+) -> Vec<(morsa_api::coord::ReplicaMember, Result<String, String>)> {
+    let Some(replica) = client.system().await.ok().and_then(|system| system.replica) else {
+        return Vec::new();
+    };
+    let mut answers = Vec::new();
+    for member in replica.replicas {
+        let role = match morsa_api::client::CoordClient::new(&member.url) {
+            Ok(coordinator) => match coordinator.system().await {
+                Ok(system) => system
+                    .replica
+                    .map_or_else(|| Err("no replica information".to_owned()), |info| Ok(info.role)),
+                Err(error) => Err(error.to_string()),
+            },
+            Err(error) => Err(error.to_string()),
+        };
+        answers.push((member, role));
+    }
+    answers
 }

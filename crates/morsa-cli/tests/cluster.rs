@@ -34,8 +34,13 @@ struct Supervisor {
 
 impl Supervisor {
     fn start(dir: &Path) -> Self {
+        Self::start_with(dir, &[])
+    }
+
+    fn start_with(dir: &Path, extra: &[&str]) -> Self {
         let mut child = Command::new(MORSA)
             .args(["cluster", "up", "--nodes", &NODES.to_string(), "--shards", &SHARDS.to_string()])
+            .args(extra)
             .arg("--dir")
             .arg(dir)
             .stdin(Stdio::null())
@@ -234,6 +239,59 @@ fn a_cluster_comes_up_survives_a_killed_node_and_goes_down() {
     assert!(!supervisor.state().running);
     let down_again = succeeds(&["cluster", "down"], &dir);
     assert!(down_again.contains("not running"), "{down_again}");
+}
+
+/// The role replica `url` reports in `/v1/system`, if it answers.
+fn role(url: &str) -> Option<String> {
+    let client = reqwest::blocking::Client::builder().timeout(Duration::from_secs(5)).build().unwrap();
+    let system: morsa_api::coord::SystemInfo =
+        client.get(format!("{url}/v1/system")).send().ok()?.json().ok()?;
+    system.replica.map(|replica| replica.role)
+}
+
+#[test]
+fn a_cluster_of_three_coordinator_replicas_survives_its_leader_killed() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("cluster");
+    let supervisor = Supervisor::start_with(&dir, &["--coordinators", "3", "--no-gateway"]);
+    let state = supervisor.state();
+    let urls: Vec<String> = state.coordinators.iter().map(|replica| replica.url.clone()).collect();
+    assert_eq!(urls.len(), 3);
+    assert_eq!(state.coordinator.url, urls[0], "\"coordinator\" stays the first replica");
+    assert!(state.coordinators.iter().all(|replica| replica.pid.is_some()));
+
+    // `morsa health` lists every replica with its role: once the group settled, one leader
+    // and two followers.
+    eventually("morsa health shows a leader and two followers", || {
+        let output = Command::new(MORSA)
+            .args(["health", "--json"])
+            .env("MORSA_CONFIG", dir.join("client.toml"))
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        let health: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        let mut roles: Vec<String> = health["coordinators"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|replica| replica["role"].as_str().unwrap_or("none").to_owned())
+            .collect();
+        roles.sort();
+        roles == ["follower", "follower", "leader"]
+    });
+
+    let leader = (0..3).find(|index| role(&urls[*index]).as_deref() == Some("leader")).unwrap();
+    succeeds(&["cluster", "kill", "--coordinator", &leader.to_string()], &dir);
+    assert_eq!(supervisor.state().coordinators[leader].pid, None);
+    let again = fails(&["cluster", "kill", "--coordinator", &leader.to_string()], &dir);
+    assert!(again.contains(&format!("coordinator replica {leader} is not running")), "{again}");
+    eventually("another replica leads", || {
+        (0..3).any(|index| index != leader && role(&urls[index]).as_deref() == Some("leader"))
+    });
+
+    succeeds(&["cluster", "start", "--coordinator", &leader.to_string()], &dir);
+    eventually("the restarted replica follows", || role(&urls[leader]).as_deref() == Some("follower"));
+    succeeds(&["cluster", "down"], &dir);
 }
 
 #[test]

@@ -34,6 +34,7 @@ fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
 fn a_node_that_gains_shards_syncs_them_and_the_epoch_change_completes() {
     let dir = tempfile::tempdir().unwrap();
     let cluster = Cluster::up_with_manual_epochs(ClusterSpec {
+        coordinators: 1,
         nodes: 4,
         shards: SHARDS,
         dir: dir.path().join("cluster"),

@@ -38,6 +38,7 @@ struct Harness {
 impl Harness {
     fn up(dir: &Path) -> Self {
         let cluster = Cluster::up(ClusterSpec {
+            coordinators: 1,
             nodes: NODES,
             shards: SHARDS,
             dir: dir.join("cluster"),

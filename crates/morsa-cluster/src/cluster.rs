@@ -21,7 +21,7 @@ use crate::ports::free_loopback_addresses;
 use crate::process::{Launch, Process};
 use crate::ready::{READY_TIMEOUT, block_on, node_ready};
 use crate::spec::ClusterSpec;
-use crate::state::{ClusterState, CoordinatorState, NodeInfo, NodeState};
+use crate::state::{ClusterState, CoordinatorReplicaState, CoordinatorState, NodeInfo, NodeState};
 
 /// How long a process may take to exit on SIGTERM before it is killed.
 pub const STOP_TIMEOUT: Duration = Duration::from_secs(15);
@@ -35,14 +35,17 @@ pub const STOP_TIMEOUT: Duration = Duration::from_secs(15);
 pub struct Cluster {
     spec: ClusterSpec,
     coordinator_url: String,
+    /// Every coordinator replica's URL, by index (the first is `coordinator_url`).
+    coordinator_urls: Vec<String>,
     control_url: Option<String>,
     nodes: Vec<NodeInfo>,
     /// The S3 gateway and its URL, once started ([`Cluster::start_gateway`]); declared first
     /// among the processes so that it is dropped (killed) before the nodes.
     gateway: Option<(Process, String)>,
     node_processes: Vec<Process>,
-    // Declared after the nodes so that it is dropped (killed) after them, as in a clean shutdown.
-    coordinator: Process,
+    // Declared after the nodes so that they are dropped (killed) after them, as in a clean
+    // shutdown.
+    coordinators: Vec<Process>,
     shut_down: bool,
 }
 
@@ -65,8 +68,8 @@ impl Cluster {
         spec.validate()?;
         spec.dir = prepare_dir(&spec.dir)?;
         let dir = spec.dir.clone();
-        let addresses = free_loopback_addresses(spec.nodes + 1)?;
-        let (coordinator_address, node_addresses) = addresses.split_at(1);
+        let addresses = free_loopback_addresses(spec.nodes + spec.coordinators)?;
+        let (coordinator_addresses, node_addresses) = addresses.split_at(spec.coordinators);
         let registrations = (0..spec.nodes)
             .map(|index| {
                 keys::generate_key_file(&dir.join(layout::node_key(index))).map(|k| keys::registration(&k))
@@ -92,18 +95,22 @@ impl Cluster {
             source: std::io::Error::other(error),
         })?;
         file::create_new(&dir.join(layout::GENESIS), genesis_text.as_bytes(), Access::Shared)?;
-        let coordinator_config = dir.join(layout::COORD_CONFIG);
-        let mut coord_toml = layout::coord_toml(coordinator_address[0]);
-        if manual_epochs {
-            coord_toml.push_str(layout::MANUAL_EPOCHS);
+        for index in 0..spec.coordinators {
+            let mut coord_toml = layout::coord_replica_toml(index, coordinator_addresses);
+            if manual_epochs {
+                coord_toml.push_str(layout::MANUAL_EPOCHS);
+            }
+            file::create_new(&dir.join(layout::coord_config(index)), coord_toml.as_bytes(), Access::Shared)?;
         }
-        file::create_new(&coordinator_config, coord_toml.as_bytes(), Access::Shared)?;
-        let coordinator_url = format!("http://{}", coordinator_address[0]);
+        let coordinator_urls: Vec<String> =
+            coordinator_addresses.iter().map(|address| format!("http://{address}")).collect();
+        // Nodes and clients are given every replica and fail over between them.
+        let coordinator_url = coordinator_urls[0].clone();
 
         let mut nodes = Vec::with_capacity(spec.nodes);
         for (index, (registration, address)) in registrations.iter().zip(node_addresses).enumerate() {
             let config = dir.join(layout::node_config(index));
-            let node_toml = layout::node_toml(index, *address, &coordinator_url);
+            let node_toml = layout::node_toml(index, *address, &coordinator_urls);
             file::create_new(&config, node_toml.as_bytes(), Access::Shared)?;
             let shards = committee
                 .members
@@ -127,12 +134,22 @@ impl Cluster {
             dir: dir.clone(),
             log,
         };
-        let coordinator = Process::new(launch(
-            "coordinator".into(),
-            ["coord", "run"],
-            &coordinator_config,
-            dir.join(layout::coord_log()),
-        ));
+        let coordinators = (0..spec.coordinators)
+            .map(|index| {
+                let name = if spec.coordinators == 1 {
+                    "coordinator".into()
+                } else {
+                    format!("coordinator {index}")
+                };
+                let config = dir.join(layout::coord_config(index));
+                Process::new(launch(
+                    name,
+                    ["coord", "run"],
+                    &config,
+                    dir.join(layout::coord_replica_log(index)),
+                ))
+            })
+            .collect();
         let node_processes = nodes
             .iter()
             .map(|node| {
@@ -147,14 +164,17 @@ impl Cluster {
         let mut cluster = Cluster {
             spec,
             coordinator_url,
+            coordinator_urls,
             control_url: None,
             nodes,
             gateway: None,
             node_processes,
-            coordinator,
+            coordinators,
             shut_down: false,
         };
-        cluster.start_coordinator()?;
+        for index in 0..cluster.coordinators.len() {
+            cluster.start_coordinator(index)?;
+        }
         for index in 0..cluster.nodes.len() {
             cluster.spawn_node(index)?;
         }
@@ -162,7 +182,7 @@ impl Cluster {
             cluster.wait_ready(index)?;
         }
         let node_urls: Vec<String> = cluster.nodes.iter().map(|node| node.url.clone()).collect();
-        let client_toml = layout::client_toml(&cluster.coordinator_url, &node_urls);
+        let client_toml = layout::client_toml(&cluster.coordinator_urls, &node_urls);
         file::create_new(&cluster.client_config_path(), client_toml.as_bytes(), Access::Shared)?;
         cluster.save_state()?;
         Ok(cluster)
@@ -176,6 +196,63 @@ impl Cluster {
     /// The coordinator's base URL, `http://127.0.0.1:PORT`.
     pub fn coordinator_url(&self) -> &str {
         &self.coordinator_url
+    }
+
+    /// Every coordinator replica's base URL, by index.
+    pub fn coordinator_urls(&self) -> &[String] {
+        &self.coordinator_urls
+    }
+
+    /// Whether coordinator replica `index` is running.
+    pub fn is_coordinator_running(&mut self, index: usize) -> bool {
+        self.coordinators.get_mut(index).is_some_and(Process::is_running)
+    }
+
+    /// SIGKILLs coordinator replica `index`: a crash.
+    pub fn kill_coordinator(&mut self, index: usize) -> Result<(), ClusterError> {
+        self.running_coordinator(index)?.kill();
+        self.save_state()
+    }
+
+    /// Stops coordinator replica `index` with SIGTERM, waiting up to [`STOP_TIMEOUT`].
+    pub fn stop_coordinator(&mut self, index: usize) -> Result<(), ClusterError> {
+        let outcome = self.running_coordinator(index)?.terminate(STOP_TIMEOUT);
+        self.save_state()?;
+        match outcome {
+            Some(Err(message)) => Err(ClusterError::Unclean(message)),
+            Some(Ok(())) | None => Ok(()),
+        }
+    }
+
+    /// Restarts coordinator replica `index` on its configuration and data (it catches up
+    /// with the group by itself).
+    pub fn restart_coordinator(&mut self, index: usize) -> Result<(), ClusterError> {
+        self.check_coordinator(index)?;
+        if self.is_coordinator_running(index) {
+            return Err(ClusterError::CoordinatorRunning(index));
+        }
+        self.start_coordinator(index)
+    }
+
+    fn check_coordinator(&self, index: usize) -> Result<(), ClusterError> {
+        if self.shut_down {
+            return Err(ClusterError::ShutDown);
+        }
+        if index >= self.coordinators.len() {
+            return Err(ClusterError::NoSuchCoordinator {
+                index,
+                last: self.coordinators.len().saturating_sub(1),
+            });
+        }
+        Ok(())
+    }
+
+    fn running_coordinator(&mut self, index: usize) -> Result<&mut Process, ClusterError> {
+        self.check_coordinator(index)?;
+        if !self.is_coordinator_running(index) {
+            return Err(ClusterError::CoordinatorNotRunning(index));
+        }
+        Ok(&mut self.coordinators[index])
     }
 
     /// `DIR/client.toml`: the configuration for `morsa store` and friends.
@@ -247,9 +324,21 @@ impl Cluster {
             running: !self.shut_down,
             coordinator: CoordinatorState {
                 url: self.coordinator_url.clone(),
-                pid: self.coordinator.pid(),
-                log: self.coordinator.launch.log.clone(),
+                pid: self.coordinators[0].pid(),
+                log: self.coordinators[0].launch.log.clone(),
             },
+            coordinators: self
+                .coordinators
+                .iter_mut()
+                .zip(&self.coordinator_urls)
+                .enumerate()
+                .map(|(index, (process, url))| CoordinatorReplicaState {
+                    index,
+                    url: url.clone(),
+                    pid: process.pid(),
+                    log: process.launch.log.clone(),
+                })
+                .collect(),
             nodes,
             gateway: self.gateway_state(),
         }
@@ -281,7 +370,17 @@ impl Cluster {
                 .filter_map(|process| process.terminate(STOP_TIMEOUT))
                 .filter_map(Result::err),
         );
-        problems.extend(self.coordinator.terminate(STOP_TIMEOUT).and_then(Result::err));
+        for process in &mut self.coordinators {
+            if let Some(pid) = process.pid() {
+                pids::send(pid, pids::Signal::Term);
+            }
+        }
+        problems.extend(
+            self.coordinators
+                .iter_mut()
+                .filter_map(|process| process.terminate(STOP_TIMEOUT))
+                .filter_map(Result::err),
+        );
         self.shut_down = true;
         self.save_state()?;
         if problems.is_empty() { Ok(()) } else { Err(ClusterError::Unclean(problems.join("; "))) }
@@ -305,14 +404,14 @@ impl Cluster {
         Ok(&mut self.node_processes[index])
     }
 
-    fn start_coordinator(&mut self) -> Result<(), ClusterError> {
-        let url = self.coordinator.start()?;
+    fn start_coordinator(&mut self, index: usize) -> Result<(), ClusterError> {
+        let url = self.coordinators[index].start()?;
         self.save_state()?;
-        if url != self.coordinator_url {
-            return Err(self.process_error(
-                &self.coordinator,
-                format!("listens on {url}, not {}", self.coordinator_url),
-            ));
+        let expected = &self.coordinator_urls[index];
+        if &url != expected {
+            return Err(
+                self.process_error(&self.coordinators[index], format!("listens on {url}, not {expected}"))
+            );
         }
         Ok(())
     }
@@ -397,6 +496,7 @@ mod tests {
             dir: root.path().to_path_buf(),
             running: true,
             coordinator: CoordinatorState { url: String::new(), pid: None, log: PathBuf::new() },
+            coordinators: Vec::new(),
             nodes: Vec::new(),
             gateway: None,
         };

@@ -38,6 +38,12 @@ pub mod routes {
     pub const STOP: &str = "/v1/nodes/{index}/stop";
     /// `POST`: restart a stopped node and wait until it is ready.
     pub const START: &str = "/v1/nodes/{index}/start";
+    /// `POST`: SIGKILL a coordinator replica.
+    pub const COORDINATOR_KILL: &str = "/v1/coordinators/{index}/kill";
+    /// `POST`: SIGTERM a coordinator replica.
+    pub const COORDINATOR_STOP: &str = "/v1/coordinators/{index}/stop";
+    /// `POST`: restart a stopped coordinator replica.
+    pub const COORDINATOR_START: &str = "/v1/coordinators/{index}/start";
 }
 
 /// Name of the control token's file in the cluster's directory.
@@ -89,6 +95,9 @@ pub fn router(control: Control) -> Router {
         .route(routes::KILL, post(kill))
         .route(routes::STOP, post(stop))
         .route(routes::START, post(start))
+        .route(routes::COORDINATOR_KILL, post(kill_coordinator))
+        .route(routes::COORDINATOR_STOP, post(stop_coordinator))
+        .route(routes::COORDINATOR_START, post(start_coordinator))
         .layer(axum::middleware::from_fn_with_state(control.clone(), authorize))
         .with_state(control)
 }
@@ -121,10 +130,12 @@ struct ControlFailure(StatusCode, String);
 impl From<ClusterError> for ControlFailure {
     fn from(error: ClusterError) -> Self {
         let status = match error {
-            ClusterError::NoSuchNode { .. } => StatusCode::NOT_FOUND,
-            ClusterError::NotRunning(_) | ClusterError::AlreadyRunning(_) | ClusterError::ShutDown => {
-                StatusCode::CONFLICT
-            }
+            ClusterError::NoSuchNode { .. } | ClusterError::NoSuchCoordinator { .. } => StatusCode::NOT_FOUND,
+            ClusterError::NotRunning(_)
+            | ClusterError::AlreadyRunning(_)
+            | ClusterError::CoordinatorNotRunning(_)
+            | ClusterError::CoordinatorRunning(_)
+            | ClusterError::ShutDown => StatusCode::CONFLICT,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
         Self(status, error.to_string())
@@ -179,6 +190,35 @@ async fn start(
         })
         .await?;
     Ok(done(format!("node {index} is running again on {url}")))
+}
+
+async fn kill_coordinator(
+    State(control): State<Control>,
+    Path(index): Path<usize>,
+) -> Result<Json<ControlAnswer>, ControlFailure> {
+    control.with_cluster(move |cluster| cluster.kill_coordinator(index)).await?;
+    Ok(done(format!("coordinator replica {index} killed (SIGKILL)")))
+}
+
+async fn stop_coordinator(
+    State(control): State<Control>,
+    Path(index): Path<usize>,
+) -> Result<Json<ControlAnswer>, ControlFailure> {
+    control.with_cluster(move |cluster| cluster.stop_coordinator(index)).await?;
+    Ok(done(format!("coordinator replica {index} stopped (SIGTERM)")))
+}
+
+async fn start_coordinator(
+    State(control): State<Control>,
+    Path(index): Path<usize>,
+) -> Result<Json<ControlAnswer>, ControlFailure> {
+    let url = control
+        .with_cluster(move |cluster| {
+            cluster.restart_coordinator(index)?;
+            Ok(cluster.coordinator_urls()[index].clone())
+        })
+        .await?;
+    Ok(done(format!("coordinator replica {index} is running again on {url}")))
 }
 
 /// Why a control request failed.
@@ -248,6 +288,21 @@ impl ControlClient {
     /// Restarts node `index` and waits until it is ready.
     pub async fn start(&self, index: usize) -> Result<String, ControlError> {
         self.post(node_route(routes::START, index)).await
+    }
+
+    /// SIGKILLs coordinator replica `index`.
+    pub async fn kill_coordinator(&self, index: usize) -> Result<String, ControlError> {
+        self.post(node_route(routes::COORDINATOR_KILL, index)).await
+    }
+
+    /// SIGTERMs coordinator replica `index`.
+    pub async fn stop_coordinator(&self, index: usize) -> Result<String, ControlError> {
+        self.post(node_route(routes::COORDINATOR_STOP, index)).await
+    }
+
+    /// Restarts coordinator replica `index`.
+    pub async fn start_coordinator(&self, index: usize) -> Result<String, ControlError> {
+        self.post(node_route(routes::COORDINATOR_START, index)).await
     }
 
     /// The cluster's state as the supervisor sees it.

@@ -70,6 +70,20 @@ pub enum ClusterError {
     /// The node is already running (to start it).
     #[error("node {0} is already running")]
     AlreadyRunning(usize),
+    /// No coordinator replica has this index.
+    #[error("there is no coordinator replica {index}: they are numbered 0 to {last}")]
+    NoSuchCoordinator {
+        /// The index asked for.
+        index: usize,
+        /// The highest index.
+        last: usize,
+    },
+    /// The coordinator replica is not running (to kill or stop it).
+    #[error("coordinator replica {0} is not running")]
+    CoordinatorNotRunning(usize),
+    /// The coordinator replica is already running (to start it).
+    #[error("coordinator replica {0} is already running")]
+    CoordinatorRunning(usize),
     /// A file of the cluster directory could not be written durably.
     #[error(transparent)]
     Write(#[from] morsa_plumbing::WriteError),

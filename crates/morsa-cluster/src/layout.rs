@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! DIR/genesis.json   coord.toml   coord/          the coordinator's config and log
+//! DIR/coordI.toml    coordI/                      coordinator replica I ≥ 1 (of --coordinators)
 //! DIR/nodeI.key      nodeI.toml   nodeI/          node I's BLS key, config and database
 //! DIR/account.key    client.toml                  the funded user account and the client config
 //! DIR/gateway.toml   gateway/     s3.env          the S3 gateway's config, database, keys
@@ -66,6 +67,22 @@ pub fn coord_log() -> PathBuf {
     Path::new(LOGS).join("coord.log")
 }
 
+/// The name shared by coordinator replica `index`'s files: `coord` for the first, `coordI`
+/// for the others.
+fn coord_name(index: usize) -> String {
+    if index == 0 { "coord".to_owned() } else { format!("coord{index}") }
+}
+
+/// Coordinator replica `index`'s configuration file name (`coord.toml` for the first).
+pub fn coord_config(index: usize) -> String {
+    format!("{}.toml", coord_name(index))
+}
+
+/// Coordinator replica `index`'s log, relative to the cluster directory.
+pub fn coord_replica_log(index: usize) -> PathBuf {
+    Path::new(LOGS).join(format!("{}.log", coord_name(index)))
+}
+
 /// The text of `coord.toml` (paths relative to the cluster directory).
 pub fn coord_toml(listen: SocketAddr) -> String {
     format!("listen = \"{listen}\"\ndata_dir = \"coord\"\ngenesis = \"{GENESIS}\"\n")
@@ -74,20 +91,51 @@ pub fn coord_toml(listen: SocketAddr) -> String {
 /// Appended to `coord.toml` for a coordinator whose epochs can be ended on demand.
 pub const MANUAL_EPOCHS: &str = "\n[testing]\nmanual_epochs = true\n";
 
+/// The text of replica `index`'s config in a group listening on `group` (replica IDs are
+/// indices + 1); a group of one is [`coord_toml`].
+pub fn coord_replica_toml(index: usize, group: &[SocketAddr]) -> String {
+    if group.len() == 1 {
+        return coord_toml(group[0]);
+    }
+    let mut text = format!(
+        "listen = \"{}\"\ndata_dir = \"{}\"\ngenesis = \"{GENESIS}\"\nid = {}\n",
+        group[index],
+        coord_name(index),
+        index + 1
+    );
+    for (other, address) in group.iter().enumerate() {
+        text.push_str(&format!("[[replicas]]\nid = {}\nurl = \"http://{address}\"\n", other + 1));
+    }
+    text
+}
+
 /// The text of `nodeI.toml`: the node listens where the genesis says it is reached.
-pub fn node_toml(index: usize, listen: SocketAddr, coordinator_url: &str) -> String {
+pub fn node_toml(index: usize, listen: SocketAddr, coordinator_urls: &[String]) -> String {
     format!(
-        "listen = \"{listen}\"\ndata_dir = \"node{index}\"\nkey_file = \"{key}\"\ncoordinator_url = \"{coordinator_url}\"\n",
+        "listen = \"{listen}\"\ndata_dir = \"node{index}\"\nkey_file = \"{key}\"\n{}",
+        coordinators_line(coordinator_urls),
         key = node_key(index)
     )
 }
 
+/// `coordinator_url = "…"` for one coordinator, `coordinator_urls = […]` for replicas.
+fn coordinators_line(urls: &[String]) -> String {
+    match urls {
+        [one] => format!("coordinator_url = \"{one}\"\n"),
+        many => {
+            let quoted: Vec<String> = many.iter().map(|url| format!("\"{url}\"")).collect();
+            format!("coordinator_urls = [{}]\n", quoted.join(", "))
+        }
+    }
+}
+
 /// The text of `client.toml`, exactly as `morsa store` reads it: the coordinator, the account
 /// key, and the nodes a client without a cached committee asks when no coordinator answers.
-pub fn client_toml(coordinator_url: &str, node_urls: &[String]) -> String {
+pub fn client_toml(coordinator_urls: &[String], node_urls: &[String]) -> String {
     let nodes: Vec<String> = node_urls.iter().map(|url| format!("\"{url}\"")).collect();
     format!(
-        "coordinator_url = \"{coordinator_url}\"\naccount_key_file = \"{ACCOUNT_KEY}\"\nnode_urls = [{}]\n",
+        "{}account_key_file = \"{ACCOUNT_KEY}\"\nnode_urls = [{}]\n",
+        coordinators_line(coordinator_urls),
         nodes.join(", ")
     )
 }
@@ -112,7 +160,7 @@ mod tests {
         let listen: SocketAddr = ADDRESS.parse().unwrap();
         assert_eq!(
             client_toml(
-                "http://127.0.0.1:7000",
+                &["http://127.0.0.1:7000".into()],
                 &["http://127.0.0.1:9000".into(), "http://127.0.0.1:9001".into()]
             ),
             "coordinator_url = \"http://127.0.0.1:7000\"\naccount_key_file = \"account.key\"\n\
@@ -123,9 +171,15 @@ mod tests {
             "listen = \"127.0.0.1:7000\"\ndata_dir = \"coord\"\ngenesis = \"genesis.json\"\n"
         );
         assert_eq!(
-            node_toml(3, "127.0.0.1:9003".parse().unwrap(), "http://127.0.0.1:7000"),
+            node_toml(3, "127.0.0.1:9003".parse().unwrap(), &["http://127.0.0.1:7000".into()]),
             "listen = \"127.0.0.1:9003\"\ndata_dir = \"node3\"\nkey_file = \"node3.key\"\n\
              coordinator_url = \"http://127.0.0.1:7000\"\n"
+        );
+        let replicas: Vec<String> = vec!["http://127.0.0.1:7001".into(), "http://127.0.0.1:7002".into()];
+        assert_eq!(
+            client_toml(&replicas, &[]),
+            "coordinator_urls = [\"http://127.0.0.1:7001\", \"http://127.0.0.1:7002\"]\n\
+             account_key_file = \"account.key\"\nnode_urls = []\n"
         );
         assert_eq!(node_log(2), Path::new("logs/node2.log"));
         assert_eq!(
@@ -133,6 +187,23 @@ mod tests {
             "export AWS_ACCESS_KEY_ID=AK\nexport AWS_SECRET_ACCESS_KEY=SK\nexport AWS_ENDPOINT_URL=http://127.0.0.1:9\n\
              export AWS_REGION=us-east-1\nexport AWS_DEFAULT_REGION=us-east-1\n"
         );
+    }
+
+    #[test]
+    fn replica_configs_name_the_whole_group_and_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let group: Vec<SocketAddr> =
+            vec!["127.0.0.1:7001".parse().unwrap(), "127.0.0.1:7002".parse().unwrap()];
+        assert_eq!(coord_replica_toml(0, &group[..1]), coord_toml(group[0]));
+        let path = dir.path().join(coord_config(1));
+        create_new(&path, coord_replica_toml(1, &group).as_bytes(), Access::Shared).unwrap();
+        let loaded = morsa_coord::CoordConfig::load(&path).unwrap();
+        assert_eq!((loaded.id, &loaded.data_dir), (2, &dir.path().join("coord1")));
+        assert_eq!(
+            loaded.initial_replicas(),
+            [(1, "http://127.0.0.1:7001".to_owned()), (2, "http://127.0.0.1:7002".to_owned())]
+        );
+        assert_eq!(coord_replica_log(0), coord_log());
     }
 
     #[test]
@@ -148,11 +219,13 @@ mod tests {
         create_new(&manual, text.as_bytes(), Access::Shared).unwrap();
         assert!(morsa_coord::CoordConfig::load(&manual).unwrap().testing.manual_epochs);
         let node = dir.path().join(node_config(0));
-        let text = node_toml(0, "127.0.0.1:9000".parse().unwrap(), "http://127.0.0.1:7000");
+        let replicas: Vec<String> = vec!["http://127.0.0.1:7001".into(), "http://127.0.0.1:7002".into()];
+        let text = node_toml(0, "127.0.0.1:9000".parse().unwrap(), &replicas);
         create_new(&node, text.as_bytes(), Access::Shared).unwrap();
         let loaded = morsa_node::NodeConfig::load(&node).unwrap();
         assert_eq!(loaded.key_file, dir.path().join("node0.key"));
         assert_eq!(loaded.data_dir, dir.path().join("node0"));
+        assert_eq!(loaded.coordinator_urls, replicas);
     }
 
     #[test]

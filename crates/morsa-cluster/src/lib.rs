@@ -14,6 +14,7 @@
 //! use morsa_cluster::{Cluster, ClusterSpec};
 //!
 //! let spec = ClusterSpec {
+//!     coordinators: 1,
 //!     nodes: 4,
 //!     shards: 12,
 //!     dir: "my-cluster".into(),
@@ -50,5 +51,7 @@ pub use error::ClusterError;
 pub use genesis::{CHAIN_ID, USER_BALANCE};
 pub use process::ANNOUNCE_TIMEOUT;
 pub use ready::READY_TIMEOUT;
-pub use spec::{ClusterSpec, DurationError, MAX_NODES, MIN_SHARDS, SpecError, parse_duration};
+pub use spec::{
+    ClusterSpec, DurationError, MAX_COORDINATORS, MAX_NODES, MIN_SHARDS, SpecError, parse_duration,
+};
 pub use state::{ClusterState, CoordinatorState, GatewayState, NodeInfo, NodeState};

@@ -8,6 +8,9 @@ use std::time::Duration;
 /// machine is one host.
 pub const MAX_NODES: usize = 100;
 
+/// Most coordinator replicas of a local cluster.
+pub const MAX_COORDINATORS: usize = 7;
+
 /// Fewest shards (the erasure code needs `n ≥ 4`).
 pub const MIN_SHARDS: u16 = 4;
 
@@ -16,6 +19,8 @@ pub const MIN_SHARDS: u16 = 4;
 pub struct ClusterSpec {
     /// Storage nodes, `1..=MAX_NODES`.
     pub nodes: usize,
+    /// Coordinator replicas (one Raft group), `1..=MAX_COORDINATORS`.
+    pub coordinators: usize,
     /// Shards `n`: at least [`MIN_SHARDS`] and at least `nodes` (every node gets a shard).
     pub shards: u16,
     /// The cluster's directory: keys, configs, data and logs. It must not exist or be empty.
@@ -32,6 +37,9 @@ pub enum SpecError {
     /// `nodes` is 0 or over [`MAX_NODES`].
     #[error("--nodes must be between 1 and {MAX_NODES}, not {0}")]
     Nodes(usize),
+    /// `coordinators` is 0 or over [`MAX_COORDINATORS`].
+    #[error("--coordinators must be between 1 and {MAX_COORDINATORS}, not {0}")]
+    Coordinators(usize),
     /// `shards` is under [`MIN_SHARDS`].
     #[error("--shards must be at least {MIN_SHARDS}, not {0}")]
     TooFewShards(u16),
@@ -56,6 +64,9 @@ impl ClusterSpec {
     pub fn validate(&self) -> Result<(), SpecError> {
         if self.nodes == 0 || self.nodes > MAX_NODES {
             return Err(SpecError::Nodes(self.nodes));
+        }
+        if self.coordinators == 0 || self.coordinators > MAX_COORDINATORS {
+            return Err(SpecError::Coordinators(self.coordinators));
         }
         if self.shards < MIN_SHARDS {
             return Err(SpecError::TooFewShards(self.shards));
@@ -109,6 +120,7 @@ mod tests {
     fn spec(nodes: usize, shards: u16) -> ClusterSpec {
         ClusterSpec {
             nodes,
+            coordinators: 1,
             shards,
             dir: PathBuf::from("cluster"),
             epoch_duration: Duration::from_secs(3600),

@@ -48,6 +48,19 @@ pub struct CoordinatorState {
     pub log: PathBuf,
 }
 
+/// One coordinator replica in `cluster.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CoordinatorReplicaState {
+    /// Its position, `0..coordinators` (its Raft ID is `index + 1`).
+    pub index: usize,
+    /// Its base URL.
+    pub url: String,
+    /// Its process, while running.
+    pub pid: Option<u32>,
+    /// Its log file.
+    pub log: PathBuf,
+}
+
 /// The S3 gateway in `cluster.json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GatewayState {
@@ -70,8 +83,11 @@ pub struct ClusterState {
     pub dir: PathBuf,
     /// False once the cluster has been shut down.
     pub running: bool,
-    /// The coordinator.
+    /// The coordinator (the first replica, for scripts written before replication).
     pub coordinator: CoordinatorState,
+    /// Every coordinator replica, by index.
+    #[serde(default)]
+    pub coordinators: Vec<CoordinatorReplicaState>,
     /// The storage nodes, by index.
     pub nodes: Vec<NodeState>,
     /// The S3 gateway, if the cluster runs one.
@@ -116,6 +132,7 @@ impl ClusterState {
             .into_iter()
             .chain(self.nodes.iter().filter_map(|node| node.pid))
             .chain(self.coordinator.pid)
+            .chain(self.coordinators.iter().skip(1).filter_map(|replica| replica.pid))
             .collect()
     }
 }
@@ -148,6 +165,7 @@ mod tests {
                 pid: Some(11),
                 log: dir.path().join(layout::coord_log()),
             },
+            coordinators: Vec::new(),
             nodes: vec![node(0, Some(12)), node(1, None)],
             gateway: Some(GatewayState {
                 url: "http://127.0.0.1:9100".into(),

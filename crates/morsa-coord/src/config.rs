@@ -1,4 +1,19 @@
-//! `coord.toml`: where the coordinator listens, keeps its log, and finds its genesis.
+//! `coord.toml`: where the coordinator listens, keeps its log, and finds its genesis; and,
+//! when it is one replica of several, its ID and the group's.
+//!
+//! ```toml
+//! listen = "127.0.0.1:7001"
+//! data_dir = "coord1"
+//! genesis = "genesis.json"
+//! id = 1                 # this replica (default 1)
+//! snapshot_every = 1000  # entries between snapshots (default 1000)
+//! [[replicas]]           # the initial group; none: this replica alone
+//! id = 1
+//! url = "http://127.0.0.1:7001"
+//! [[replicas]]
+//! id = 2
+//! url = "http://127.0.0.1:7002"
+//! ```
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -19,6 +34,16 @@ pub struct CoordConfig {
     pub data_dir: PathBuf,
     /// The genesis file, JSON (relative paths are relative to the config file).
     pub genesis: PathBuf,
+    /// This replica's ID in the group.
+    #[serde(default = "default_id")]
+    pub id: u64,
+    /// The initial replica group. Empty: this replica alone, at `http://{listen}`. A replica
+    /// added later with `morsa coord add-replica` is not in its own list.
+    #[serde(default)]
+    pub replicas: Vec<ReplicaAddress>,
+    /// Applied entries between two snapshots; the Raft log keeps as many behind the last one.
+    #[serde(default = "default_snapshot_every")]
+    pub snapshot_every: u64,
     /// Switches for tests; all off when the section is left out.
     #[serde(default)]
     pub testing: Testing,
@@ -32,6 +57,24 @@ pub struct Testing {
     /// start of the next epoch (see `server::manual_epochs`). Off: the route is refused.
     #[serde(default)]
     pub manual_epochs: bool,
+}
+
+/// A replica of the initial group.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplicaAddress {
+    /// Its ID (unique in the group).
+    pub id: u64,
+    /// Its URL, e.g. `http://127.0.0.1:7001`.
+    pub url: String,
+}
+
+fn default_id() -> u64 {
+    1
+}
+
+fn default_snapshot_every() -> u64 {
+    1000
 }
 
 /// Name of the command log's file in the data directory.
@@ -53,6 +96,22 @@ impl CoordConfig {
     /// The command log's file.
     pub fn log_path(&self) -> PathBuf {
         self.data_dir.join(LOG_FILE)
+    }
+
+    /// The Raft log's file.
+    pub fn raft_log_path(&self) -> PathBuf {
+        self.data_dir.join(crate::raft::RAFT_LOG_FILE)
+    }
+
+    /// The initial group as (ID, URL): the listed replicas, or this one alone.
+    pub fn initial_replicas(&self) -> Vec<(u64, String)> {
+        if self.replicas.is_empty() {
+            return vec![(self.id, format!("http://{}", self.listen))];
+        }
+        self.replicas
+            .iter()
+            .map(|replica| (replica.id, replica.url.trim_end_matches('/').to_owned()))
+            .collect()
     }
 }
 

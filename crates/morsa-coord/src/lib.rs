@@ -19,6 +19,7 @@ mod config;
 mod error;
 mod genesis;
 mod metrics;
+pub mod raft;
 mod runtime;
 pub mod server;
 mod state;
@@ -27,7 +28,7 @@ mod system_view;
 pub use apply::{Applied, apply, apply_prechecked};
 pub use audit::{AuditError, AuditReport, audit_log, audit_path};
 pub use checks::{Precheck, Prechecked};
-pub use config::{CoordConfig, LOG_FILE, Testing};
+pub use config::{CoordConfig, LOG_FILE, ReplicaAddress, Testing};
 pub use error::{AddressError, BlobStateReason, CommandError, InvalidReason, StorageMismatchReason};
 pub use genesis::{
     DEFAULT_MAX_INACTIVE_NODES, DEFAULT_MAX_NODE_CAPACITY, DEFAULT_NODE_DEPOSIT, Genesis, GenesisAccount,

@@ -85,6 +85,7 @@ pub enum SubmitError {
 
 /// The state machine, its log and its events.
 pub struct Coordinator {
+    genesis: Genesis,
     state: State,
     log: CommandLog,
     events: Vec<EventRecord>,
@@ -129,7 +130,7 @@ impl Coordinator {
         }
         let view = SystemView::start(state.clone())
             .map_err(|source| CoordinatorError::Thread { what: "system view", source })?;
-        Ok(Self { state, log, events, poisoned: false, view })
+        Ok(Self { genesis: genesis.clone(), state, log, events, poisoned: false, view })
     }
 
     /// Applies `input` at `now_ms` (or the state's time, if later) and commits it. A tick
@@ -181,6 +182,120 @@ impl Coordinator {
         self.events.extend(applied.events.iter().cloned());
         self.view.push(entry);
         Ok(applied)
+    }
+
+    /// Applies entries a Raft quorum committed, in order, and records those it accepted
+    /// together with `meta` (how far the replica applied) in one durable commit.
+    ///
+    /// Every replica computes the same thing from the same entries: an entry's time is its
+    /// stamp or the state's time if that is later; a tick that has come due at that time is
+    /// applied before an input; a tick with nothing due and a node report that would change
+    /// nothing are no-ops; a refused input changes nothing and its refusal is its result.
+    /// `checks` are the signatures the proposing replica already verified (none elsewhere).
+    pub(crate) fn apply_committed(
+        &mut self,
+        entries: Vec<(LogEntry, Option<Prechecked>)>,
+        meta: &[(&str, Vec<u8>)],
+    ) -> Result<Vec<Result<Applied, CommandError>>, CoordinatorError> {
+        if self.poisoned {
+            return Err(CoordinatorError::Poisoned);
+        }
+        let mut records = Vec::new();
+        let mut results = Vec::with_capacity(entries.len());
+        for (entry, checks) in entries {
+            let checks = checks.unwrap_or_default();
+            results.push(self.apply_one(entry, &checks, &mut records));
+        }
+        if let Err(error) = self.log.append_with_meta(&records, meta) {
+            self.poisoned = true;
+            return Err(error.into());
+        }
+        Ok(results)
+    }
+
+    /// One committed entry, the tick due before it included; appends what it accepted to
+    /// `records`.
+    fn apply_one(
+        &mut self,
+        entry: LogEntry,
+        checks: &Prechecked,
+        records: &mut Vec<Vec<u8>>,
+    ) -> Result<Applied, CommandError> {
+        let time_ms = entry.time_ms.max(self.state.time_ms);
+        let mut applied = Applied::default();
+        if self.state.deadline_due(time_ms).is_some() {
+            applied = self.apply_recorded(LogEntry { time_ms, input: Input::Tick }, checks, records)?;
+        }
+        match &entry.input {
+            Input::Tick => return Ok(applied),
+            Input::Node(report)
+                if self.state.check_node_report(report, Signatures::Prechecked(checks))? =>
+            {
+                return Ok(applied);
+            }
+            _ => {}
+        }
+        let more = self.apply_recorded(LogEntry { time_ms, input: entry.input }, checks, records)?;
+        applied.events.extend(more.events);
+        applied.created.extend(more.created);
+        Ok(applied)
+    }
+
+    fn apply_recorded(
+        &mut self,
+        entry: LogEntry,
+        checks: &Prechecked,
+        records: &mut Vec<Vec<u8>>,
+    ) -> Result<Applied, CommandError> {
+        let applied = apply_prechecked(&mut self.state, &entry, checks)?;
+        records.push(bcs::to_bytes(&entry).expect("log entries serialize"));
+        self.events.extend(applied.events.iter().cloned());
+        self.view.push(entry);
+        Ok(applied)
+    }
+
+    /// Every recorded entry, in order (BCS): the history a snapshot carries.
+    pub(crate) fn history(&self) -> Result<Vec<Vec<u8>>, StoreError> {
+        let mut records = Vec::new();
+        self.log.for_each(|_, bytes| {
+            records.push(bytes.to_vec());
+            Ok(())
+        })?;
+        Ok(records)
+    }
+
+    /// Replaces the state and the recorded history with `records` (a snapshot's), after
+    /// checking that they replay from genesis; sets `meta` in the same commit.
+    pub(crate) fn install_history(
+        &mut self,
+        records: Vec<Vec<u8>>,
+        meta: &[(&str, Vec<u8>)],
+    ) -> Result<(), CoordinatorError> {
+        let mut state = self.genesis.initial_state()?;
+        let mut events = Vec::new();
+        for (seq, bytes) in (0_u64..).zip(&records) {
+            let applied =
+                replay_one(&mut state, bytes).map_err(|reason| CoordinatorError::Replay { seq, reason })?;
+            events.extend(applied.events);
+        }
+        if let Err(error) = self.log.replace_all(&records, meta) {
+            self.poisoned = true;
+            return Err(error.into());
+        }
+        self.view.reset(state.clone());
+        self.state = state;
+        self.events = events;
+        Ok(())
+    }
+
+    /// The genesis the coordinator started from.
+    pub fn genesis(&self) -> &Genesis {
+        &self.genesis
+    }
+
+    /// A metadata value of the recorded history.
+    pub(crate) fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.log.get_meta(key)
     }
 
     /// The copy of the state that answers `GET /v1/system` without this coordinator's lock.

@@ -10,6 +10,7 @@
 
 mod limits;
 mod manual_epochs;
+mod replication;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -32,6 +33,7 @@ use redstuff::BlobId;
 use tokio::sync::watch;
 
 use crate::metrics::Metrics;
+use crate::raft::Replica;
 use crate::system_view::SystemAnswer;
 use crate::{
     CommandError, Coordinator, CoordinatorError, EpochPhase, Input, Prechecked, SubmitError, SystemView,
@@ -77,7 +79,10 @@ pub const MAX_PARKED_POLLS_PER_ADDRESS: usize = 64;
 
 /// What the handlers share.
 pub struct Shared {
-    coordinator: Mutex<Coordinator>,
+    coordinator: Arc<Mutex<Coordinator>>,
+    /// The Raft replica in front of the coordinator; `None` for an unreplicated coordinator
+    /// embedded in a process (tests), which commits directly to its log.
+    replica: Option<Replica>,
     /// Answers `/v1/system` without `coordinator`'s lock.
     view: Arc<SystemView>,
     /// Parked long-polls, woken by the commits that answer them.
@@ -99,17 +104,32 @@ pub struct Shared {
 }
 
 impl Shared {
-    /// Wraps a coordinator for serving, on the wall clock.
+    /// Wraps a coordinator for serving, unreplicated (writes commit directly to its log), on
+    /// the wall clock.
     pub fn new(coordinator: Coordinator) -> Arc<Self> {
         Self::with_clock(coordinator, Clock::wall())
     }
 
-    /// Wraps a coordinator for serving, on `clock`.
+    /// Wraps a coordinator for serving, unreplicated, on `clock`.
     pub fn with_clock(coordinator: Coordinator, clock: Clock) -> Arc<Self> {
-        let count = coordinator.event_count();
+        Self::build(Arc::new(Mutex::new(coordinator)), None, clock)
+    }
+
+    /// Serves a replica on `clock`: writes go through Raft (or to the leader), reads from its
+    /// state.
+    pub fn replicated(replica: Replica, clock: Clock) -> Arc<Self> {
+        Self::build(Arc::clone(replica.coordinator()), Some(replica), clock)
+    }
+
+    fn build(coordinator: Arc<Mutex<Coordinator>>, replica: Option<Replica>, clock: Clock) -> Arc<Self> {
+        let (count, view) = {
+            let locked = crate::lock(&coordinator);
+            (locked.event_count(), locked.system_view())
+        };
         Arc::new(Self {
-            view: coordinator.system_view(),
-            coordinator: Mutex::new(coordinator),
+            view,
+            coordinator,
+            replica,
             waiters: Waiters::new(count, MAX_PARKED_POLLS, MAX_PARKED_POLLS_PER_ADDRESS),
             transaction_verifiers: Gate::new(TRANSACTION_VERIFIERS, MAX_WAITING_VERIFICATIONS),
             report_verifiers: Gate::new(REPORT_VERIFIERS, MAX_WAITING_VERIFICATIONS),
@@ -132,8 +152,13 @@ impl Shared {
         crate::lock(&self.coordinator)
     }
 
+    /// The replica, if the coordinator replicates.
+    pub fn replica(&self) -> Option<&Replica> {
+        self.replica.as_ref()
+    }
+
     /// Submits `input`, whose signatures `checks` verified, now, on the calling (blocking)
-    /// thread.
+    /// thread, to an unreplicated coordinator.
     fn submit(&self, input: Input, checks: &Prechecked) -> Result<SubmitResponse, SubmitError> {
         let mut coordinator = self.lock();
         let result = coordinator.submit_prechecked(input, checks, self.clock.now_ms());
@@ -183,6 +208,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route(routes::METRICS, get(get_metrics))
         .route(routes::NEXT_EPOCH, post(manual_epochs::post_next_epoch))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .merge(replication::router())
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             REQUEST_TIMEOUT,
@@ -205,6 +231,16 @@ pub async fn run_ticker(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
             return;
         }
         if shared.lock().state().deadline_due(shared.clock.now_ms()).is_some() {
+            if let Some(replica) = shared.replica() {
+                // Only the leader proposes ticks; every replica applies them.
+                if replica.is_leader()
+                    && let Err(error) =
+                        replica.propose(Input::Tick, Prechecked::default(), shared.clock.now_ms()).await
+                {
+                    tracing::warn!(%error, "tick not committed");
+                }
+                continue;
+            }
             let shared = Arc::clone(&shared);
             let result =
                 tokio::task::spawn_blocking(move || shared.submit(Input::Tick, &Prechecked::default())).await;
@@ -277,9 +313,24 @@ fn too_many(code: &str, message: String) -> ApiError {
     ApiError(StatusCode::TOO_MANY_REQUESTS, ErrorBody::new(code, message))
 }
 
+/// Sends a write where it belongs: to this replica's Raft if it leads (or if the coordinator
+/// does not replicate), else to the leader; a request that was already forwarded once is not
+/// forwarded again.
+async fn submit(shared: Arc<Shared>, input: Input, from: Option<IpAddr>, forwarded: bool) -> Response {
+    if shared.replica().is_some()
+        && let Some(response) = replication::route_write(&shared, &input, forwarded).await
+    {
+        return response;
+    }
+    match verify_and_apply(shared, input, from).await {
+        Ok(answer) => answer.into_response(),
+        Err(error) => error.into_response(),
+    }
+}
+
 /// Verifies `input`'s signatures without the coordinator's lock (taking it only to read what
 /// to verify against), in a bounded stage, then applies and commits it.
-async fn submit(
+async fn verify_and_apply(
     shared: Arc<Shared>,
     input: Input,
     from: Option<IpAddr>,
@@ -334,6 +385,18 @@ async fn submit(
             ),
         ));
     }
+    if let Some(replica) = shared.replica() {
+        let result = replica.propose(input, checks, shared.clock.now_ms()).await;
+        let count = crate::lock(&shared.coordinator).event_count();
+        shared.waiters.publish(count);
+        return match result {
+            Ok(applied) => {
+                shared.metrics.accepted();
+                Ok(Json(SubmitResponse { events: applied.events, created: applied.created }))
+            }
+            Err(error) => Err(replication::propose_error(&shared, error)),
+        };
+    }
     let outcome =
         tokio::task::spawn_blocking(move || shared.submit(input, &checks)).await.map_err(task_failed)?;
     Ok(Json(outcome?))
@@ -353,17 +416,21 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
 async fn post_transaction(
     AxumState(shared): AxumState<Arc<Shared>>,
     ClientAddress(from): ClientAddress,
+    headers: axum::http::HeaderMap,
     Json(transaction): Json<SignedTransaction>,
-) -> Result<Json<SubmitResponse>, ApiError> {
-    submit(shared, Input::Transaction(transaction), from).await
+) -> Response {
+    let forwarded = headers.contains_key(replication::FORWARDED_HEADER);
+    submit(shared, Input::Transaction(transaction), from, forwarded).await
 }
 
 async fn post_node_report(
     AxumState(shared): AxumState<Arc<Shared>>,
     ClientAddress(from): ClientAddress,
+    headers: axum::http::HeaderMap,
     Json(report): Json<NodeReport>,
-) -> Result<Json<SubmitResponse>, ApiError> {
-    submit(shared, Input::Node(report), from).await
+) -> Response {
+    let forwarded = headers.contains_key(replication::FORWARDED_HEADER);
+    submit(shared, Input::Node(report), from, forwarded).await
 }
 
 async fn get_events(
@@ -449,7 +516,11 @@ async fn get_system(AxumState(shared): AxumState<Arc<Shared>>) -> Result<Json<Sy
         let answer =
             tokio::task::spawn_blocking(move || view.system_info(covering)).await.map_err(task_failed)?;
         match answer {
-            Ok(SystemAnswer::Ready(info)) => return Ok(Json(*info)),
+            Ok(SystemAnswer::Ready(info)) => {
+                let mut info = *info;
+                info.replica = shared.replica().map(Replica::info);
+                return Ok(Json(info));
+            }
             Ok(SystemAnswer::NotBefore(at)) => tokio::time::sleep_until(at.into()).await,
             Err(error) => {
                 return Err(ApiError(
@@ -504,6 +575,7 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let (stop, stopped) = watch::channel(false);
     let ticker = tokio::spawn(run_ticker(Arc::clone(&shared), stopped));
+    let watcher = shared.replica().is_some().then(|| tokio::spawn(replication::watch(Arc::clone(&shared))));
     let mut fatal = shared.fatal_signal();
     let until = async move {
         tokio::select! {
@@ -518,6 +590,12 @@ pub async fn serve(
     let result = morsa_api::server::serve(listener, router(Arc::clone(&shared)), limits, until).await;
     stop.send_replace(true);
     let _ = ticker.await;
+    if let Some(watcher) = watcher {
+        watcher.abort();
+    }
+    if let Some(replica) = shared.replica() {
+        replica.shutdown().await;
+    }
     if *shared.fatal_signal().borrow() {
         return Err(std::io::Error::other("a log commit failed; restart to replay the log"));
     }

@@ -99,6 +99,16 @@ impl SystemView {
         self.wake.notify_one();
     }
 
+    /// Starts over from `state` (a replica installed a snapshot): what was queued is dropped.
+    pub(crate) fn reset(&self, state: State) {
+        let mut copy = lock(&self.copy);
+        lock(&self.queue).entries.clear();
+        copy.state = state;
+        copy.applied = self.pushed.load(Ordering::Acquire);
+        copy.answer = None;
+        copy.broken = None;
+    }
+
     /// Entries committed so far: what an answer to a request arriving now must cover.
     pub fn committed(&self) -> u64 {
         self.pushed.load(Ordering::Acquire)
@@ -190,6 +200,7 @@ impl SystemView {
             time_ms: state.time_ms,
             event_count: state.event_count,
             state_hash: hex::encode(hash),
+            replica: None,
         }
     }
 }

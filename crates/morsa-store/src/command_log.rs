@@ -135,6 +135,35 @@ impl CommandLog {
         self.append_records(records)
     }
 
+    /// Appends `records` and sets the metadata values `meta`, all in one transaction (one
+    /// fsync): a replica records the entries it applied together with how far it applied, so
+    /// that a crash never separates the two. `records` may be empty.
+    ///
+    /// # Errors
+    ///
+    /// As [`CommandLog::append_batch`]; if any record or value is too large, nothing is written.
+    pub fn append_with_meta(
+        &self,
+        records: &[Vec<u8>],
+        meta: &[(&str, Vec<u8>)],
+    ) -> Result<Range<u64>, StoreError> {
+        self.write_records(records, meta, false)
+    }
+
+    /// Replaces every record with `records` (numbered from 0 again) and sets `meta`, in one
+    /// transaction: a replica that installs a snapshot takes its history whole.
+    ///
+    /// # Errors
+    ///
+    /// As [`CommandLog::append_with_meta`].
+    pub fn replace_all(
+        &self,
+        records: &[Vec<u8>],
+        meta: &[(&str, Vec<u8>)],
+    ) -> Result<Range<u64>, StoreError> {
+        self.write_records(records, meta, true)
+    }
+
     /// The number of records, which is also the sequence number the next append gets.
     ///
     /// # Errors
@@ -245,11 +274,37 @@ impl CommandLog {
 
     /// Writes `records` in one durable transaction at the end of the log.
     fn append_records<R: AsRef<[u8]>>(&self, records: &[R]) -> Result<Range<u64>, StoreError> {
+        self.write_records(records, &[], false)
+    }
+
+    /// Writes `records` (after the existing ones, or instead of them with `replace`) and the
+    /// metadata values `meta` in one durable transaction.
+    fn write_records<R: AsRef<[u8]>>(
+        &self,
+        records: &[R],
+        meta: &[(&str, Vec<u8>)],
+        replace: bool,
+    ) -> Result<Range<u64>, StoreError> {
         for record in records {
             check_size(record.as_ref().len())?;
         }
+        for (_, value) in meta {
+            check_size(value.len())?;
+        }
         let mut transaction = self.db.begin_write().map_err(database(APPENDING))?;
         transaction.set_durability(Durability::Immediate).map_err(database(APPENDING))?;
+        if replace {
+            transaction.delete_table(RECORDS).map_err(database(APPENDING))?;
+        }
+        {
+            let mut table = transaction.open_table(META).map_err(database(WRITING_META))?;
+            for (key, value) in meta {
+                let mut slot = table
+                    .insert_reserve(*key, CHECKSUM_BYTES + value.len())
+                    .map_err(database(WRITING_META))?;
+                seal(meta_checksum(key, value), value, slot.as_mut());
+            }
+        }
         let range = {
             let mut table = transaction.open_table(RECORDS).map_err(database(APPENDING))?;
             // Inside the write transaction: no other writer can take the same numbers.
@@ -337,7 +392,7 @@ fn next(seq: u64) -> u64 {
     seq.checked_add(1).expect("2^64 records cannot be written: the log would outgrow any disk first")
 }
 
-fn check_size(len: usize) -> Result<(), StoreError> {
+pub(crate) fn check_size(len: usize) -> Result<(), StoreError> {
     if len > MAX_RECORD_BYTES {
         Err(StoreError::RecordTooLarge { len, max: MAX_RECORD_BYTES })
     } else {
@@ -347,12 +402,12 @@ fn check_size(len: usize) -> Result<(), StoreError> {
 
 /// The checksum of a record binds it to its sequence number, so a record under the wrong key
 /// fails too.
-fn record_checksum(seq: u64, record: &[u8]) -> u32 {
+pub(crate) fn record_checksum(seq: u64, record: &[u8]) -> u32 {
     Crc32c::new().update(&seq.to_le_bytes()).update(record).finish()
 }
 
 /// The checksum of a metadata value binds it to its key.
-fn meta_checksum(key: &str, value: &[u8]) -> u32 {
+pub(crate) fn meta_checksum(key: &str, value: &[u8]) -> u32 {
     Crc32c::new().update(key.as_bytes()).update(value).finish()
 }
 
@@ -370,7 +425,7 @@ pub(crate) fn unseal(stored: &[u8], checksum: impl FnOnce(&[u8]) -> u32) -> Opti
 }
 
 /// The record `seq` from its stored value, or [`StoreError::Corrupt`].
-fn open_record(seq: u64, stored: &[u8]) -> Result<&[u8], StoreError> {
+pub(crate) fn open_record(seq: u64, stored: &[u8]) -> Result<&[u8], StoreError> {
     unseal(stored, |record| record_checksum(seq, record)).ok_or(StoreError::Corrupt { seq })
 }
 

@@ -6,6 +6,9 @@
 //!   dense (`0, 1, 2, ...`), checksummed sequence of opaque records in one redb file, each one
 //!   fsync'd before its append returns, plus a small metadata table. The coordinator rebuilds its
 //!   state by replaying it. Crash-tested with real `SIGKILL`s in `tests/crash_consistency.rs`.
+//! - **The Raft log** ([`RaftLog`]): a coordinator replica's Raft entries by index, with the
+//!   vote and log positions as metadata; every write fsync'd; purged from the front once a
+//!   snapshot covers it, truncated from the back when a leader overrules it.
 //! - **The node store** ([`NodeStore`]): a storage node's durable engine. Per blob, its metadata,
 //!   the primary and secondary slivers of the shards the node owns, and the node's own state of
 //!   the blob; plus named values such as the event cursor. Slivers that arrive together are
@@ -51,6 +54,7 @@ mod checksum;
 mod command_log;
 mod error;
 mod node_store;
+mod raft_log;
 
 pub use command_log::{CommandLog, MAX_RECORD_BYTES};
 pub use error::StoreError;
@@ -58,3 +62,4 @@ pub use node_store::{
     DeleteStats, MAX_BLOB_INFO_BYTES, MAX_METADATA_BYTES, MAX_NODE_META_BYTES, MAX_SLIVER_BYTES, NodeStore,
     ShardStats, SliverKind, SliverWrite, StoreStats,
 };
+pub use raft_log::RaftLog;

@@ -119,6 +119,7 @@ pub fn coord_genesis(chain: &str, user: &morsa_core::AccountKey) -> morsa_coord:
 /// an hour-long epoch (no epoch change during a test).
 pub fn local_cluster(dir: &Path, nodes: usize, shards: u16) -> morsa_cluster::Cluster {
     morsa_cluster::Cluster::up(morsa_cluster::ClusterSpec {
+        coordinators: 1,
         nodes,
         shards,
         dir: dir.join("cluster"),

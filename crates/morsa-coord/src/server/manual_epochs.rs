@@ -64,6 +64,8 @@ pub(super) async fn post_next_epoch(
             ),
         ));
     }
+    let replicated = shared.replica().is_some();
+    let ticked = Arc::clone(&shared);
     let outcome = tokio::task::spawn_blocking(move || {
         let next_start = {
             let coordinator = shared.lock();
@@ -84,9 +86,25 @@ pub(super) async fn post_next_epoch(
         };
         shared.clock.advance_to(time_ms);
         tracing::info!(time_ms, "manual epochs: the clock moves forward to the start of the next epoch");
-        shared.submit(Input::Tick, &Prechecked::default()).map_err(ApiError::from)
+        if replicated {
+            return Ok(None);
+        }
+        shared.submit(Input::Tick, &Prechecked::default()).map(Some).map_err(ApiError::from)
     })
     .await
     .map_err(task_failed)??;
-    Ok(Json(outcome))
+    let (Some(replica), None) = (ticked.replica(), &outcome) else {
+        return outcome.map(Json).ok_or_else(|| {
+            ApiError(StatusCode::INTERNAL_SERVER_ERROR, ErrorBody::new("internal", "no tick was submitted"))
+        });
+    };
+    // A replica proposes the tick through Raft, stamped with the clock just moved.
+    match replica.propose(Input::Tick, Prechecked::default(), ticked.clock.now_ms()).await {
+        Ok(applied) => {
+            let count = crate::lock(&ticked.coordinator).event_count();
+            ticked.waiters.publish(count);
+            Ok(Json(SubmitResponse { events: applied.events, created: applied.created }))
+        }
+        Err(error) => Err(super::replication::propose_error(&ticked, error)),
+    }
 }

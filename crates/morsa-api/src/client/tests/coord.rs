@@ -31,6 +31,7 @@ pub(super) fn system() -> SystemInfo {
         time_ms: 2,
         event_count: 0,
         state_hash: "00".repeat(32),
+        replica: None,
     }
 }
 

@@ -1,0 +1,152 @@
+//! Raft's log storage on [`RaftLog`]: entries as JSON by index, the vote and the committed
+//! and last purged positions as metadata. Every write is durable before it is reported done.
+
+use std::fmt::Debug;
+use std::ops::{Bound, RangeBounds};
+use std::sync::Arc;
+
+use morsa_store::RaftLog;
+use openraft::storage::{LogFlushed, RaftLogStorage};
+use openraft::{
+    AnyError, Entry, LogId, LogState, OptionalSend, RaftLogId, RaftLogReader, StorageError, StorageIOError,
+    Vote,
+};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::{ReplicaId, TypeConfig};
+
+const VOTE: &str = "vote";
+const COMMITTED: &str = "committed";
+const LAST_PURGED: &str = "last_purged";
+
+/// The log store; clones share the file (readers for replication).
+#[derive(Clone)]
+pub(crate) struct LogStore {
+    log: Arc<RaftLog>,
+}
+
+type Error = StorageError<ReplicaId>;
+
+fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    serde_json::to_vec(value).expect("raft values serialize to JSON")
+}
+
+fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
+    serde_json::from_slice(bytes).map_err(|error| StorageIOError::read_logs(AnyError::new(&error)).into())
+}
+
+fn read_error(error: &morsa_store::StoreError) -> Error {
+    StorageIOError::read_logs(AnyError::new(error)).into()
+}
+
+fn write_error(error: &morsa_store::StoreError) -> Error {
+    StorageIOError::write_logs(AnyError::new(error)).into()
+}
+
+impl LogStore {
+    pub(crate) fn new(log: RaftLog) -> Self {
+        Self { log: Arc::new(log) }
+    }
+
+    fn meta<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, Error> {
+        match self.log.get_meta(key).map_err(|error| read_error(&error))? {
+            Some(bytes) => decode(&bytes).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn put_meta<T: Serialize>(&self, key: &str, value: &T) -> Result<(), Error> {
+        self.log.put_meta(key, &encode(value)).map_err(|error| write_error(&error))
+    }
+
+    /// Whether nothing was ever written: no vote and no entry.
+    pub(crate) fn is_pristine(&self) -> Result<bool, morsa_store::StoreError> {
+        Ok(self.log.get_meta(VOTE)?.is_none() && self.log.last()?.is_none())
+    }
+}
+
+impl RaftLogReader<TypeConfig> for LogStore {
+    async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + OptionalSend>(
+        &mut self,
+        range: RB,
+    ) -> Result<Vec<Entry<TypeConfig>>, Error> {
+        let from = match range.start_bound() {
+            Bound::Included(index) => *index,
+            Bound::Excluded(index) => index.saturating_add(1),
+            Bound::Unbounded => 0,
+        };
+        let to = match range.end_bound() {
+            Bound::Included(index) => index.saturating_add(1),
+            Bound::Excluded(index) => *index,
+            Bound::Unbounded => u64::MAX,
+        };
+        let page = self.log.read(from, to, usize::MAX).map_err(|error| read_error(&error))?;
+        page.iter().map(|(_, bytes)| decode(bytes)).collect()
+    }
+}
+
+impl RaftLogStorage<TypeConfig> for LogStore {
+    type LogReader = Self;
+
+    async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>, Error> {
+        let last_purged_log_id: Option<LogId<ReplicaId>> = self.meta(LAST_PURGED)?;
+        let last = self.log.last().map_err(|error| read_error(&error))?;
+        let last_log_id = match last {
+            Some((_, bytes)) => Some(*decode::<Entry<TypeConfig>>(&bytes)?.get_log_id()),
+            None => last_purged_log_id,
+        };
+        Ok(LogState { last_purged_log_id, last_log_id })
+    }
+
+    async fn get_log_reader(&mut self) -> Self::LogReader {
+        self.clone()
+    }
+
+    async fn save_vote(&mut self, vote: &Vote<ReplicaId>) -> Result<(), Error> {
+        self.log
+            .put_meta(VOTE, &encode(vote))
+            .map_err(|error| StorageIOError::write_vote(AnyError::new(&error)).into())
+    }
+
+    async fn read_vote(&mut self) -> Result<Option<Vote<ReplicaId>>, Error> {
+        self.meta(VOTE)
+    }
+
+    async fn save_committed(&mut self, committed: Option<LogId<ReplicaId>>) -> Result<(), Error> {
+        self.put_meta(COMMITTED, &committed)
+    }
+
+    async fn read_committed(&mut self) -> Result<Option<LogId<ReplicaId>>, Error> {
+        Ok(self.meta::<Option<LogId<ReplicaId>>>(COMMITTED)?.flatten())
+    }
+
+    async fn append<I>(&mut self, entries: I, callback: LogFlushed<TypeConfig>) -> Result<(), Error>
+    where
+        I: IntoIterator<Item = Entry<TypeConfig>> + OptionalSend,
+        I::IntoIter: OptionalSend,
+    {
+        let records: Vec<(u64, Vec<u8>)> =
+            entries.into_iter().map(|entry| (entry.get_log_id().index, encode(&entry))).collect();
+        match self.log.append(&records) {
+            Ok(()) => {
+                callback.log_io_completed(Ok(()));
+                Ok(())
+            }
+            Err(error) => {
+                callback.log_io_completed(Err(std::io::Error::other(error.to_string())));
+                Err(write_error(&error))
+            }
+        }
+    }
+
+    async fn truncate(&mut self, log_id: LogId<ReplicaId>) -> Result<(), Error> {
+        self.log.truncate_from(log_id.index).map_err(|error| write_error(&error))
+    }
+
+    async fn purge(&mut self, log_id: LogId<ReplicaId>) -> Result<(), Error> {
+        // The purged position first: a crash in between leaves entries that are merely extra.
+        self.put_meta(LAST_PURGED, &log_id)?;
+        self.log.purge_through(log_id.index).map_err(|error| write_error(&error))
+    }
+}

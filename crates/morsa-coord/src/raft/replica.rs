@@ -1,0 +1,325 @@
+//! One running replica: starts Raft on its stores, proposes inputs when it leads, tells
+//! callers where the leader is, and changes the membership.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use morsa_api::coord::{ReplicaInfo, ReplicaMember};
+use morsa_store::{RaftLog, StoreError};
+use openraft::error::{ClientWriteError, InitializeError, RaftError};
+use openraft::{BasicNode, ChangeMembers, Raft, ServerState, SnapshotPolicy};
+use tokio::sync::watch;
+
+use super::log_store::LogStore;
+use super::network::{Network, SNAPSHOT_CHUNK_BYTES};
+use super::state_machine::{Prechecks, StateMachine, is_unreplicated_history};
+use super::{ReplicaId, TypeConfig};
+use crate::{Applied, CommandError, Coordinator, Input, LogEntry, Prechecked, lock};
+
+/// Longest a write waits to be committed by a quorum before it is answered `no_quorum`.
+pub const COMMIT_WAIT: Duration = Duration::from_secs(5);
+/// Heartbeat interval of the leader.
+const HEARTBEAT_MS: u64 = 150;
+/// A follower that heard nothing from a leader for a random time in this range calls an
+/// election (a few heartbeats: the machines are shared and busy).
+const ELECTION_TIMEOUT_MS: (u64, u64) = (800, 1600);
+
+/// What a replica needs to start.
+#[derive(Debug, Clone)]
+pub struct ReplicaSettings {
+    /// This replica's ID.
+    pub id: ReplicaId,
+    /// The initial members (ID, URL); a replica in this list that finds its Raft log empty
+    /// initializes the group with it. A replica added later is not in it.
+    pub replicas: Vec<(ReplicaId, String)>,
+    /// The Raft log's file.
+    pub raft_log: PathBuf,
+    /// The deployment's name (the chain ID).
+    pub cluster_name: String,
+    /// A snapshot is taken every this many applied entries, and the Raft log keeps this many
+    /// entries behind it.
+    pub snapshot_every: u64,
+}
+
+/// Why a replica did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The Raft log could not be opened or read.
+    #[error("raft log: {0}")]
+    Store(#[from] StoreError),
+    /// The data directory holds a single coordinator's log from before replication.
+    #[error(
+        "this data directory holds the command log of a coordinator that did not replicate; \
+         a replica cannot adopt it: start the replicated coordinator in a new data directory \
+         (keep the old one to audit it with `morsa coord audit`)"
+    )]
+    Unreplicated,
+    /// openraft refused the configuration or failed to start.
+    #[error("raft: {0}")]
+    Raft(String),
+}
+
+/// Where a write goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    /// This replica leads: propose here.
+    Local,
+    /// Another replica leads, at this URL.
+    Forward(String),
+    /// No leader is known.
+    NoLeader,
+}
+
+/// Why a proposal was not applied.
+#[derive(Debug, thiserror::Error)]
+pub enum ProposeError {
+    /// The state machine refused it; nothing changed.
+    #[error(transparent)]
+    Refused(#[from] CommandError),
+    /// This replica stopped leading before it was committed.
+    #[error("this replica is no longer the leader")]
+    NotLeader,
+    /// No quorum of replicas committed it in time; it may still be applied later.
+    #[error(
+        "no quorum of coordinators committed the write within {} s; it may still be applied: check the account's nonce before retrying",
+        COMMIT_WAIT.as_secs()
+    )]
+    NoQuorum,
+    /// Raft stopped (its storage failed): the replica must restart.
+    #[error("the replica stopped: {0}")]
+    Fatal(String),
+}
+
+/// A running replica.
+pub struct Replica {
+    raft: Raft<TypeConfig>,
+    id: ReplicaId,
+    coordinator: Arc<Mutex<Coordinator>>,
+    prechecks: Arc<Prechecks>,
+    events: watch::Receiver<u64>,
+    http: reqwest::Client,
+}
+
+impl Replica {
+    /// Starts Raft for `coordinator` (whose command log is the state machine's record).
+    pub async fn start(settings: ReplicaSettings, coordinator: Coordinator) -> Result<Self, StartError> {
+        let log = LogStore::new(RaftLog::open(&settings.raft_log)?);
+        if log.is_pristine()? && is_unreplicated_history(&coordinator)? {
+            return Err(StartError::Unreplicated);
+        }
+        let config = openraft::Config {
+            cluster_name: settings.cluster_name.clone(),
+            heartbeat_interval: HEARTBEAT_MS,
+            election_timeout_min: ELECTION_TIMEOUT_MS.0,
+            election_timeout_max: ELECTION_TIMEOUT_MS.1,
+            snapshot_policy: SnapshotPolicy::LogsSinceLast(settings.snapshot_every.max(1)),
+            max_in_snapshot_log_to_keep: settings.snapshot_every,
+            snapshot_max_chunk_size: SNAPSHOT_CHUNK_BYTES,
+            ..Default::default()
+        }
+        .validate()
+        .map_err(|error| StartError::Raft(error.to_string()))?;
+        let coordinator = Arc::new(Mutex::new(coordinator));
+        let prechecks = Arc::new(Prechecks::default());
+        let (events_sender, events) = watch::channel(0);
+        let state_machine = StateMachine {
+            coordinator: Arc::clone(&coordinator),
+            prechecks: Arc::clone(&prechecks),
+            events: events_sender,
+        };
+        state_machine.publish_now();
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(2))
+            .build()
+            .map_err(|error| StartError::Raft(error.to_string()))?;
+        let network = Network { http: http.clone(), from: settings.id };
+        let raft = Raft::new(settings.id, Arc::new(config), network, log, state_machine)
+            .await
+            .map_err(|error| StartError::Raft(error.to_string()))?;
+        let replica = Self { raft, id: settings.id, coordinator, prechecks, events, http };
+        if settings.replicas.iter().any(|(id, _)| *id == settings.id) {
+            replica.initialize(&settings.replicas).await?;
+        }
+        Ok(replica)
+    }
+
+    /// Initializes the group with `replicas` if this replica never joined one.
+    async fn initialize(&self, replicas: &[(ReplicaId, String)]) -> Result<(), StartError> {
+        let is_initialized =
+            self.raft.is_initialized().await.map_err(|error| StartError::Raft(error.to_string()))?;
+        if is_initialized {
+            return Ok(());
+        }
+        let members: BTreeMap<ReplicaId, BasicNode> =
+            replicas.iter().map(|(id, url)| (*id, BasicNode::new(url))).collect();
+        match self.raft.initialize(members).await {
+            Ok(()) | Err(RaftError::APIError(InitializeError::NotAllowed(_))) => Ok(()),
+            Err(error) => Err(StartError::Raft(error.to_string())),
+        }
+    }
+
+    /// The coordinator the replica applies to (reads take its lock briefly).
+    pub fn coordinator(&self) -> &Arc<Mutex<Coordinator>> {
+        &self.coordinator
+    }
+
+    /// The event count, updated after every apply.
+    pub fn events(&self) -> watch::Receiver<u64> {
+        self.events.clone()
+    }
+
+    /// The Raft handle (for the replica-to-replica routes).
+    pub fn raft(&self) -> &Raft<TypeConfig> {
+        &self.raft
+    }
+
+    /// This replica's ID.
+    pub fn id(&self) -> ReplicaId {
+        self.id
+    }
+
+    /// Whether this replica leads now.
+    pub fn is_leader(&self) -> bool {
+        let metrics = self.raft.metrics();
+        let metrics = metrics.borrow();
+        metrics.state == ServerState::Leader && metrics.current_leader == Some(self.id)
+    }
+
+    /// Whether `id` is a member (voter or learner) of the group this replica knows.
+    pub fn knows(&self, id: ReplicaId) -> bool {
+        let metrics = self.raft.metrics();
+        let metrics = metrics.borrow();
+        metrics.membership_config.membership().get_node(&id).is_some()
+    }
+
+    /// Whether this replica belongs to a group yet (an added replica does not until the
+    /// leader first reaches it).
+    pub fn has_members(&self) -> bool {
+        let metrics = self.raft.metrics();
+        let metrics = metrics.borrow();
+        metrics.membership_config.membership().nodes().next().is_some()
+    }
+
+    /// The HTTP client for calls to other replicas (forwarded writes).
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    /// A receiver that turns to an error once Raft stopped (its storage failed).
+    pub fn stopped(&self) -> watch::Receiver<openraft::RaftMetrics<ReplicaId, BasicNode>> {
+        self.raft.metrics()
+    }
+
+    /// Where a write should go, waiting up to `wait` for a leader to be known.
+    pub async fn route(&self, wait: Duration) -> Route {
+        let mut metrics = self.raft.metrics();
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            {
+                let current = metrics.borrow_and_update();
+                match current.current_leader {
+                    Some(leader) if leader == self.id && current.state == ServerState::Leader => {
+                        return Route::Local;
+                    }
+                    Some(leader) if leader != self.id => {
+                        if let Some(node) = current.membership_config.membership().get_node(&leader) {
+                            return Route::Forward(node.addr.clone());
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            match tokio::time::timeout_at(deadline, metrics.changed()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) | Err(_) => return Route::NoLeader,
+            }
+        }
+    }
+
+    /// Proposes `input` (its signatures `checks` verified here), stamped with `now_ms` (this
+    /// replica's clock; the state's time if that is later), and waits until a quorum
+    /// committed and this replica applied it.
+    pub async fn propose(&self, input: Input, checks: Prechecked, now_ms: u64) -> Result<Applied, ProposeError> {
+        let time_ms = {
+            let coordinator = lock(&self.coordinator);
+            now_ms.max(coordinator.state().time_ms)
+        };
+        self.prechecks.insert(&input, checks);
+        let written =
+            tokio::time::timeout(COMMIT_WAIT, self.raft.client_write(LogEntry { time_ms, input })).await;
+        match written {
+            Err(_) => Err(ProposeError::NoQuorum),
+            Ok(Ok(response)) => match response.data.0 {
+                Some(Ok(applied)) => Ok(applied),
+                Some(Err(error)) => Err(ProposeError::Refused(error)),
+                None => Ok(Applied::default()),
+            },
+            Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_)))) => {
+                Err(ProposeError::NotLeader)
+            }
+            Ok(Err(RaftError::APIError(error))) => Err(ProposeError::Fatal(error.to_string())),
+            Ok(Err(RaftError::Fatal(error))) => Err(ProposeError::Fatal(error.to_string())),
+        }
+    }
+
+    /// This replica's view of the group.
+    pub fn info(&self) -> ReplicaInfo {
+        let metrics = self.raft.metrics();
+        let metrics = metrics.borrow();
+        let membership = metrics.membership_config.membership();
+        let voters: BTreeSet<ReplicaId> = membership.voter_ids().collect();
+        let role = match metrics.state {
+            ServerState::Leader => "leader",
+            ServerState::Follower => "follower",
+            ServerState::Candidate => "candidate",
+            ServerState::Learner => "learner",
+            ServerState::Shutdown => "shutdown",
+        };
+        ReplicaInfo {
+            id: self.id,
+            role: role.to_owned(),
+            term: metrics.current_term,
+            leader: metrics.current_leader,
+            applied_index: metrics.last_applied.map(|id| id.index),
+            replicas: membership
+                .nodes()
+                .map(|(id, node)| ReplicaMember {
+                    id: *id,
+                    url: node.addr.clone(),
+                    voter: voters.contains(id),
+                })
+                .collect(),
+        }
+    }
+
+    /// Adds replica `id` at `url`: first as a learner that catches up (from a snapshot if the
+    /// log was purged), then as a voter. Only the leader can.
+    pub async fn add_replica(&self, id: ReplicaId, url: &str) -> Result<(), String> {
+        self.raft.add_learner(id, BasicNode::new(url), true).await.map_err(|error| error.to_string())?;
+        self.raft
+            .change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([id])), false)
+            .await
+            .map_err(|error| error.to_string())?;
+        Ok(())
+    }
+
+    /// Removes replica `id` from the group. Only the leader can.
+    pub async fn remove_replica(&self, id: ReplicaId) -> Result<(), String> {
+        self.raft
+            .change_membership(ChangeMembers::RemoveVoters(BTreeSet::from([id])), false)
+            .await
+            .map_err(|error| error.to_string())?;
+        self.raft
+            .change_membership(ChangeMembers::RemoveNodes(BTreeSet::from([id])), false)
+            .await
+            .map_err(|error| error.to_string())?;
+        Ok(())
+    }
+
+    /// Stops Raft.
+    pub async fn shutdown(&self) {
+        let _ = self.raft.shutdown().await;
+    }
+}
