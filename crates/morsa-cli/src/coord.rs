@@ -74,7 +74,9 @@ fn run_server(args: &RunArgs) -> anyhow::Result<()> {
         if config.testing.manual_epochs {
             tracing::warn!("[testing] manual_epochs is on: POST /v1/testing/next-epoch ends the epoch");
         }
-        serve(listener, Shared::replicated(replica, clock), shutdown_signal()).await.context("the server stopped")
+        serve(listener, Shared::replicated(replica, clock), shutdown_signal())
+            .await
+            .context("the server stopped")
     })
 }
 

@@ -241,7 +241,12 @@ impl Replica {
     /// Proposes `input` (its signatures `checks` verified here), stamped with `now_ms` (this
     /// replica's clock; the state's time if that is later), and waits until a quorum
     /// committed and this replica applied it.
-    pub async fn propose(&self, input: Input, checks: Prechecked, now_ms: u64) -> Result<Applied, ProposeError> {
+    pub async fn propose(
+        &self,
+        input: Input,
+        checks: Prechecked,
+        now_ms: u64,
+    ) -> Result<Applied, ProposeError> {
         let time_ms = {
             let coordinator = lock(&self.coordinator);
             now_ms.max(coordinator.state().time_ms)
