@@ -1,14 +1,14 @@
 //! Replication of the coordinator with Raft (openraft): every replica holds the same state
 //! because every replica applies the same committed entries with the same pure `apply`.
 //!
-//! - [`log_store`]: the Raft log on redb (`raft-log.redb`), fsync'd, purged once a snapshot
+//! - `log_store`: the Raft log on redb (`raft-log.redb`), fsync'd, purged once a snapshot
 //!   covers it.
-//! - [`state_machine`]: the [`Coordinator`](crate::Coordinator) as Raft's state machine. What it
+//! - `state_machine`: the [`Coordinator`](crate::Coordinator) as Raft's state machine. What it
 //!   applied is recorded in its command log together with how far it applied (one commit), so
 //!   that `morsa coord audit` replays any replica's data from genesis. A snapshot is that
 //!   history; a new or wiped replica installs it and replays it.
-//! - [`network`]: replica-to-replica calls over HTTP (JSON bodies, bounded, with timeouts).
-//! - [`replica`]: one running replica: proposing inputs, who leads, membership.
+//! - `network`: replica-to-replica calls over HTTP (JSON bodies, bounded, with timeouts).
+//! - `replica`: one running replica: proposing inputs, who leads, membership.
 //!
 //! The leader stamps an entry with its clock; a replica applies it at that time or at the
 //! state's time if that is later, so a new leader whose clock is behind never makes time go

@@ -18,7 +18,7 @@ use serde::de::DeserializeOwned;
 use super::{ReplicaId, TypeConfig};
 
 /// Largest Raft message body a replica sends or accepts: a batch of entries or one snapshot
-/// chunk (chunks are [`SNAPSHOT_CHUNK_BYTES`]).
+/// chunk (chunks are 4 MiB).
 pub const MAX_RAFT_BODY_BYTES: usize = 32 << 20;
 /// Size of one snapshot chunk (before JSON, which at most quadruples it).
 pub(crate) const SNAPSHOT_CHUNK_BYTES: u64 = 4 << 20;
