@@ -81,14 +81,7 @@ impl CommandLog {
     /// [`StoreError::Locked`] if another process or handle has it open, [`StoreError::Open`] for
     /// I/O errors and damage redb cannot repair, [`StoreError::Gap`] if records are missing.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        check_magic(path)?;
-        let db =
-            Database::builder().set_check_integrity_on_open(true).create(path).map_err(
-                |source| match source {
-                    DatabaseError::DatabaseAlreadyOpen => StoreError::Locked { path: path.to_path_buf() },
-                    source => StoreError::Open { path: path.to_path_buf(), source },
-                },
-            )?;
+        let db = open_checked(path)?;
 
         // Create both tables up front, so a reader never meets a missing table.
         let mut transaction = db.begin_write().map_err(database(CREATING_TABLES))?;
@@ -431,3 +424,13 @@ pub(crate) fn open_record(seq: u64, stored: &[u8]) -> Result<&[u8], StoreError> 
 
 #[cfg(test)]
 mod tests;
+
+/// Opens (or creates) the redb file at `path` with its whole-file integrity check, after
+/// checking that an existing file is a redb database: what every log of this crate opens with.
+pub(crate) fn open_checked(path: &Path) -> Result<Database, StoreError> {
+    check_magic(path)?;
+    Database::builder().set_check_integrity_on_open(true).create(path).map_err(|source| match source {
+        DatabaseError::DatabaseAlreadyOpen => StoreError::Locked { path: path.to_path_buf() },
+        source => StoreError::Open { path: path.to_path_buf(), source },
+    })
+}

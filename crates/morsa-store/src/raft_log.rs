@@ -12,10 +12,10 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use redb::{Database, DatabaseError, Durability, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
 
 use crate::command_log::{
-    CHECKSUM_BYTES, check_magic, check_size, meta_checksum, open_record, record_checksum, seal, unseal,
+    CHECKSUM_BYTES, check_size, meta_checksum, open_record, record_checksum, seal, unseal,
 };
 use crate::error::{StoreError, database};
 
@@ -51,14 +51,7 @@ impl RaftLog {
     ///
     /// As [`crate::CommandLog::open`].
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        check_magic(path)?;
-        let db =
-            Database::builder().set_check_integrity_on_open(true).create(path).map_err(
-                |source| match source {
-                    DatabaseError::DatabaseAlreadyOpen => StoreError::Locked { path: path.to_path_buf() },
-                    source => StoreError::Open { path: path.to_path_buf(), source },
-                },
-            )?;
+        let db = crate::command_log::open_checked(path)?;
         let mut transaction = db.begin_write().map_err(database(WRITING_META))?;
         transaction.set_durability(Durability::Immediate).map_err(database(WRITING_META))?;
         transaction.open_table(ENTRIES).map_err(database(WRITING_META))?;
