@@ -83,6 +83,12 @@ impl Group {
         drop(self.processes[index].take());
     }
 
+    /// Sends `signal` (`-STOP`, `-CONT`) to replica `index`.
+    fn signal(&self, index: usize, signal: &str) {
+        let pid = self.processes[index].as_ref().unwrap().child.id().to_string();
+        assert!(Command::new("kill").args([signal, &pid]).status().unwrap().success());
+    }
+
     fn data(&self, index: usize) -> PathBuf {
         self.dir.join(format!("coord{}", index + 1))
     }
@@ -309,4 +315,37 @@ fn raft_messages_from_strangers_or_malformed_are_refused_and_the_replica_keeps_s
     group.transfer(1);
     group.assert_transfers(2);
     assert_eq!(group.system(0).unwrap().replica.unwrap().term, 1, "the stranger's term 99 was not taken");
+}
+
+#[test]
+fn a_write_the_leader_proposed_without_a_quorum_is_commit_unknown_and_applies_at_most_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let group = Group::start(dir.path(), 3, 1000);
+    group.transfer(0);
+    group.agreed(0);
+    let leader = group.leader();
+    let followers = [(leader + 1) % 3, (leader + 2) % 3];
+    for follower in followers {
+        group.signal(follower, "-STOP");
+    }
+    let answer = http()
+        .post(format!("{}{}", group.urls[leader], routes::TRANSACTIONS))
+        .json(&group.signed(1))
+        .send()
+        .unwrap();
+    let status = answer.status();
+    let body: serde_json::Value = answer.json().unwrap();
+    for follower in followers {
+        group.signal(follower, "-CONT");
+    }
+    // Not 503: a client sends a write answered 503 to another replica, and this one was
+    // proposed and may still be committed.
+    assert_eq!(status.as_u16(), 504, "{body}");
+    assert_eq!(body["code"], "commit_unknown", "{body}");
+
+    // Whether the proposal survives depends on the election that follows. Resending the same
+    // signed transaction settles it: applied, or refused as a used nonce; never twice.
+    group.transfer(1);
+    group.agreed(0);
+    group.assert_transfers(2);
 }

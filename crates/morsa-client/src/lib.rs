@@ -268,6 +268,11 @@ impl Client {
 
     /// Signs and submits `command` with the account's next nonce. A nonce that went stale
     /// (another client used the account) is fetched again and the command resent once.
+    ///
+    /// That resend is safe only because no earlier attempt of this command can have been
+    /// applied: the coordinator client moves a write to another replica only when it surely
+    /// was not received (connection refused, 503), and a write whose outcome is unknown
+    /// (timeout, `504 commit_unknown`) is returned as an error here, not retried.
     async fn submit(&self, command: Command, during: &'static str) -> Result<SubmitResponse, Error> {
         let mut nonce = self.nonce.lock().await;
         let mut retried = false;

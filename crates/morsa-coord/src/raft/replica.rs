@@ -18,7 +18,7 @@ use super::state_machine::{Prechecks, StateMachine, is_unreplicated_history};
 use super::{ReplicaId, TypeConfig};
 use crate::{Applied, CommandError, Coordinator, Input, LogEntry, Prechecked, lock};
 
-/// Longest a write waits to be committed by a quorum before it is answered `no_quorum`.
+/// Longest a write waits to be committed by a quorum before it is answered `commit_unknown`.
 pub const COMMIT_WAIT: Duration = Duration::from_secs(5);
 /// Heartbeat interval of the leader.
 const HEARTBEAT_MS: u64 = 150;
@@ -78,15 +78,18 @@ pub enum ProposeError {
     /// The state machine refused it; nothing changed.
     #[error(transparent)]
     Refused(#[from] CommandError),
-    /// This replica stopped leading before it was committed.
+    /// This replica was not the leader, or stopped leading and its uncommitted entry was
+    /// overwritten by the new leader's log (openraft answers `ForwardToLeader` only then): the
+    /// write surely was not applied.
     #[error("this replica is no longer the leader")]
     NotLeader,
-    /// No quorum of replicas committed it in time; it may still be applied later.
+    /// Proposed, but no quorum of replicas committed it in time: it may still be applied later
+    /// (or dropped by a new leader), so its outcome is unknown.
     #[error(
-        "no quorum of coordinators committed the write within {} s; it may still be applied: check the account's nonce before retrying",
+        "the write was proposed but no quorum of coordinators committed it within {} s; it may still be applied: check the account's nonce before retrying",
         COMMIT_WAIT.as_secs()
     )]
-    NoQuorum,
+    Unconfirmed,
     /// Raft stopped (its storage failed): the replica must restart.
     #[error("the replica stopped: {0}")]
     Fatal(String),
@@ -255,7 +258,7 @@ impl Replica {
         let written =
             tokio::time::timeout(COMMIT_WAIT, self.raft.client_write(LogEntry { time_ms, input })).await;
         match written {
-            Err(_) => Err(ProposeError::NoQuorum),
+            Err(_) => Err(ProposeError::Unconfirmed),
             Ok(Ok(response)) => match response.data.0 {
                 Some(Ok(applied)) => Ok(applied),
                 Some(Err(error)) => Err(ProposeError::Refused(error)),

@@ -17,7 +17,7 @@ use serde::de::DeserializeOwned;
 
 use super::{ApiError, Shared, status_of};
 use crate::Input;
-use crate::raft::{MAX_RAFT_BODY_BYTES, ProposeError, ReplicaId, Route};
+use crate::raft::{COMMIT_WAIT, MAX_RAFT_BODY_BYTES, ProposeError, ReplicaId, Route};
 
 /// Header marking a write a replica forwarded to the leader: it is not forwarded again.
 pub const FORWARDED_HEADER: &str = "x-morsa-forwarded";
@@ -38,8 +38,25 @@ fn no_quorum(detail: &str) -> ApiError {
     )
 }
 
+/// The answer to a write whose outcome is unknown: it reached the leader (or was proposed
+/// here) but its commit was not confirmed. It must not be answered 503: clients send a write
+/// that got a 503 to another replica, and this one may still be applied.
+fn commit_unknown(detail: &str) -> ApiError {
+    ApiError(
+        StatusCode::GATEWAY_TIMEOUT,
+        ErrorBody::new(
+            "commit_unknown",
+            format!(
+                "{detail}; the write may still be applied: check the account's nonce (or the blob) before retrying, or resend the same signed transaction, which is refused as bad_nonce if it was"
+            ),
+        ),
+    )
+}
+
 /// Where `input` goes: `None` if this replica leads (apply here), else the answer of the
-/// leader it was forwarded to, or `no_quorum` if no leader was reachable in time.
+/// leader it was forwarded to. `no_quorum` (503) if no leader could be reached in time, which
+/// means the write surely was not proposed; `commit_unknown` (504) if the leader received it
+/// but did not answer.
 pub(super) async fn route_write(shared: &Shared, input: &Input, forwarded: bool) -> Option<Response> {
     let replica = shared.replica()?;
     let deadline = tokio::time::Instant::now() + LEADER_WAIT;
@@ -67,6 +84,13 @@ pub(super) async fn route_write(shared: &Shared, input: &Input, forwarded: bool)
             }
             Route::Forward(url) => match forward(replica.http(), &url, input).await {
                 Ok(answer) => return Some(answer),
+                // Sent, and perhaps applied: forwarding it again could only confuse the answer.
+                Err(error) if !error.is_connect() => {
+                    return Some(
+                        commit_unknown(&format!("the leader at {url} did not answer: {error}"))
+                            .into_response(),
+                    );
+                }
                 Err(error) => {
                     if tokio::time::Instant::now() + LEADER_RETRY >= deadline {
                         return Some(
@@ -91,8 +115,7 @@ async fn forward(http: &reqwest::Client, url: &str, input: &Input) -> Result<Res
         Input::Node(report) => http.post(format!("{url}{}", routes::NODE_REPORTS)).json(report),
         Input::Tick => http.post(format!("{url}{}", routes::TRANSACTIONS)),
     };
-    let answer =
-        request.header(FORWARDED_HEADER, "1").timeout(crate::raft::COMMIT_WAIT + LEADER_WAIT).send().await?;
+    let answer = request.header(FORWARDED_HEADER, "1").timeout(COMMIT_WAIT + LEADER_WAIT).send().await?;
     let status = StatusCode::from_u16(answer.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
     let body = answer.bytes().await?;
     Ok((status, [(axum::http::header::CONTENT_TYPE, "application/json")], body).into_response())
@@ -112,13 +135,14 @@ pub(super) fn propose_error(shared: &Shared, error: ProposeError) -> ApiError {
                 "this replica stopped leading before the write was committed; retry",
             ),
         ),
-        ProposeError::NoQuorum => no_quorum(&ProposeError::NoQuorum.to_string()),
+        ProposeError::Unconfirmed => commit_unknown(&format!(
+            "no quorum of coordinators committed it within {} s",
+            COMMIT_WAIT.as_secs()
+        )),
+        // Raft stopped after the entry was handed to it: it may have been replicated already.
         ProposeError::Fatal(reason) => {
             shared.fatal.send_replace(true);
-            ApiError(
-                StatusCode::SERVICE_UNAVAILABLE,
-                ErrorBody::new("unavailable", format!("{reason}; retry once the coordinator has restarted")),
-            )
+            commit_unknown(&format!("this replica stopped ({reason}); its write was proposed"))
         }
     }
 }

@@ -117,3 +117,39 @@ async fn a_write_redirected_to_the_leader_arrives_there() {
     client.submit_transaction(&transfer()).await.unwrap();
     assert_eq!(leader_calls.load(Ordering::SeqCst), 1000);
 }
+
+/// A replica whose transaction route answers `status` with `code`, counting the calls.
+fn refusing_writes(calls: Arc<AtomicUsize>, status: StatusCode, code: &'static str) -> Router {
+    Router::new().route(
+        routes::TRANSACTIONS,
+        post(move || async move {
+            calls.fetch_add(1, Ordering::SeqCst);
+            (status, Json(crate::ErrorBody::new(code, "test")))
+        }),
+    )
+}
+
+#[tokio::test]
+async fn a_write_goes_to_the_next_replica_after_a_503_but_never_after_a_504_commit_unknown() {
+    let good_calls = Arc::new(AtomicUsize::new(0));
+    let good = serve(replica(Arc::clone(&good_calls), false)).await;
+
+    // 503: the replica did not propose it (no leader reachable); the next one may.
+    let no_quorum_calls = Arc::new(AtomicUsize::new(0));
+    let no_quorum =
+        serve(refusing_writes(Arc::clone(&no_quorum_calls), StatusCode::SERVICE_UNAVAILABLE, "no_quorum"))
+            .await;
+    let client = CoordClient::with_urls(&[no_quorum, good.clone()], short(5_000)).unwrap();
+    client.submit_transaction(&transfer()).await.unwrap();
+    assert_eq!((no_quorum_calls.load(Ordering::SeqCst), good_calls.load(Ordering::SeqCst)), (1, 1000));
+
+    // 504: proposed but not confirmed; resending it elsewhere could apply it twice.
+    let unknown_calls = Arc::new(AtomicUsize::new(0));
+    let unknown =
+        serve(refusing_writes(Arc::clone(&unknown_calls), StatusCode::GATEWAY_TIMEOUT, "commit_unknown"))
+            .await;
+    let client = CoordClient::with_urls(&[unknown, good], short(5_000)).unwrap();
+    let error = client.submit_transaction(&transfer()).await.unwrap_err();
+    assert_eq!(error.code(), Some("commit_unknown"), "{error}");
+    assert_eq!((unknown_calls.load(Ordering::SeqCst), good_calls.load(Ordering::SeqCst)), (1, 1000));
+}
