@@ -7,7 +7,7 @@
 
 mod common;
 // The lying-node proxy of the client's tests, shared rather than copied.
-#[path = "../../morsa-client/tests/common/proxy.rs"]
+#[path = "../../morsa-client/tests/suite/common/proxy.rs"]
 mod proxy;
 
 use std::path::Path;

@@ -5,7 +5,7 @@
 //! blob its writer encoded inconsistently ends up invalid.
 //!
 //! A peer that serves wrong recovery symbols is covered in-process by
-//! `crates/morsa-node/tests/repair.rs` (it needs a node that lies, which the binary cannot be
+//! `crates/morsa-node/tests/suite/repair.rs` (it needs a node that lies, which the binary cannot be
 //! made to do).
 #![allow(clippy::unwrap_used)]
 

@@ -1,8 +1,7 @@
 //! Random command sequences, valid and invalid, over many epochs, with the state machine's
 //! invariants checked after every step and a replay of the log at the end.
-#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -1,8 +1,7 @@
 //! A coordinator's data directory belongs to one genesis: opened with another it is refused,
 //! and the refusal leaves the log as it was.
-#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 
-mod common;
+use crate::common;
 
 use common::{CHAIN, GENESIS_MS, World};
 use morsa_coord::{Command, Coordinator, CoordinatorError, Input, Transaction};

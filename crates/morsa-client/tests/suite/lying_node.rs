@@ -3,9 +3,8 @@
 //! metadata, a wrong sliver, a sliver of another blob, a truncated answer, or nothing at all.
 //! Reads must come back byte-identical, name the node that misbehaved, and get what they need
 //! from other nodes; stores must certify without the stalled node and name nodes that fail.
-#![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::time::Duration;

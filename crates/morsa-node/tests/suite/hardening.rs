@@ -1,9 +1,8 @@
-#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 //! What a stranger on the network can send a node, on a real socket: connections that never
 //! finish their headers, bodies the node must not read, uploads it must not hold or rewrite,
 //! and admin requests without the token.
 
-mod hardened;
+use crate::hardened;
 
 use std::time::Duration;
 

@@ -1,9 +1,8 @@
 //! What a stranger can no longer do to the coordinator: register nodes for free and without
 //! bound, register an address that points clients at themselves, make it log a replayed
 //! report again, flood it with reports of one node, or park polls without bound.
-#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 
-mod common;
+use crate::common;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -1,7 +1,6 @@
 //! Claims of docs/NODE.md that no other test exercised (issue #20, node side): the bound on
 //! on-demand rebuilds, the certification inbox's overflow, a peer's symbols from slivers it
 //! does not hold, and bogus attestations while a blob is proven invalid.
-#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -19,7 +18,7 @@ use redstuff::{BlobId, SliverType};
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 
-mod common;
+use crate::common;
 
 use common::cluster::{Cluster, Mode, blob, pairs_of, test_repair};
 use common::{N, call, get, metadata_bytes, pairs_owned};

@@ -1,8 +1,7 @@
 //! The audit of a coordinator's data: a log written by a real coordinator passes with the right
 //! counts, and each kind of tampering is caught with its own error.
-#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 

@@ -1,6 +1,5 @@
 //! Recovery symbols, recovery batches and inconsistency proofs, through the recovery router:
 //! what the node sends rebuilds real slivers, and what it attests proves a real inconsistency.
-#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
@@ -19,7 +18,7 @@ use redstuff::{
     SliverType,
 };
 
-mod common;
+use crate::common;
 
 use common::*;
 

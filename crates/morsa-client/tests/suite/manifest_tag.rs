@@ -2,9 +2,8 @@
 //! file's manifest only if Morsa stored it as one. A small file that itself starts with the
 //! tag (even one holding a valid manifest) comes back byte-identical, and a blob from
 //! elsewhere that starts with the tag but does not parse is returned as it is.
-#![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use common::{System, data};
 use morsa_client::StoreOptions;

@@ -3,9 +3,8 @@
 //! `H(d ‖ parts) = BLAKE2b-256(len(d) as u64 LE ‖ d ‖ parts)`, writing the BCS bytes out by hand
 //! (`u64`s little-endian, the event as its `type` string then its fields in order), and
 //! compared with what the state machine emits.
-#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 
-mod common;
+use crate::common;
 
 use common::{GENESIS_MS, World};
 use morsa_coord::{Command, Event, EventRecord};

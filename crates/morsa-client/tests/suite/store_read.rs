@@ -1,8 +1,7 @@
 //! The client against a whole system in one process (real HTTP on loopback): stores and
 //! reads back byte-identical data, also with nodes down, and reads ranges.
-#![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use common::{System, data};
 use morsa_client::{Error, StoreOptions, StoredHow};

@@ -2,7 +2,6 @@
 //! sliver at about one sliver of traffic each, reads of missing slivers are served at once, a
 //! damaged sliver is found and repaired, a lying peer is caught without poisoning the repair,
 //! and an inconsistently encoded blob is proven, attested and reported.
-#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 
 use morsa_api::coord::NodeReportKind;
 use morsa_core::Threshold;
@@ -11,7 +10,7 @@ use morsa_store::{SliverKind, SliverWrite};
 use redstuff::wire::to_bcs;
 use redstuff::{EncodedBlob, SliverType};
 
-mod common;
+use crate::common;
 
 use common::cluster::{Cluster, Mode, blob, pairs_of, test_repair};
 use common::{N, config};

@@ -1,7 +1,6 @@
 //! The coordinator's routes, through the router (no socket).
-#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

@@ -3,7 +3,7 @@
 //! columns of an inconsistently encoded blob.
 #![allow(missing_docs, clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

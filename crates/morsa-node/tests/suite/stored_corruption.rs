@@ -1,13 +1,12 @@
 //! Records the node itself stored that fail their check are the node's fault, not the caller's:
 //! they are answered `corrupt_data` (500), never a 4xx that tells the caller to fix its request.
-#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 
 use axum::http::StatusCode;
 use morsa_api::node as api;
 use redstuff::SliverType;
 use redstuff::wire::to_bcs;
 
-mod common;
+use crate::common;
 
 use common::*;
 

@@ -1,5 +1,4 @@
 //! Every route of the node through its router: good and bad input.
-#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 
 use axum::http::StatusCode;
 use morsa_api::coord::{Event, EventRecord};
@@ -10,7 +9,7 @@ use morsa_core::{Epoch, ObjectId, PersistenceType};
 use redstuff::wire::to_bcs;
 use redstuff::{BlobId, EncodingConfig, MetadataWithId, SliverType};
 
-mod common;
+use crate::common;
 
 use common::*;
 

@@ -1,7 +1,6 @@
 //! The rules of the coordinator, one scenario at a time.
-#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 
-mod common;
+use crate::common;
 
 use common::{CHAIN, EPOCH_MS, World};
 use morsa_coord::{

@@ -1,9 +1,8 @@
 //! No command sequence can wrap a counter of the state machine: amounts, sizes, capacities and
 //! epochs are drawn from the edges of `u64`/`u32`, and after every entry each counter is
 //! compared with the same sum computed in `u128` from the objects it counts.
-#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 
