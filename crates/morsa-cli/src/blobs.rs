@@ -12,6 +12,7 @@ use serde_json::json;
 
 use crate::UsageError;
 use crate::progress::Bar;
+use crate::timing::Timed;
 
 /// Where the client configuration is.
 #[derive(Debug, Args)]
@@ -370,41 +371,32 @@ pub fn read(args: &ReadArgs) -> anyhow::Result<()> {
         // Caught from before the temporary file exists: an interrupted read removes it.
         let interrupted = interrupted()?;
         let mut output = Output::open(args.out.as_deref())?;
+        let mut sink = Timed::new(output.writer(), started);
         let reading = async {
-            anyhow::Ok(match &args.range {
-                _ if args.raw => {
-                    let read = match &args.range {
-                        Some(range) => client.read_blob_range(&args.blob_id, range.clone()).await?,
-                        None => client.read_blob(&args.blob_id).await?,
-                    };
-                    output.write(&read.data)?;
-                    morsa_client::files::ReadSummary {
-                        size: u64::try_from(read.data.len())?,
-                        bad_slivers: read.bad_slivers,
-                        failures: read.failures,
-                        without_coordinator: read.without_coordinator,
-                    }
-                }
-                Some(range) => {
-                    let read = client.read_file_range(&args.blob_id, range.clone()).await?;
-                    output.write(&read.data)?;
-                    morsa_client::files::ReadSummary {
-                        size: u64::try_from(read.data.len())?,
-                        bad_slivers: read.bad_slivers,
-                        failures: read.failures,
-                        without_coordinator: read.without_coordinator,
-                    }
-                }
-                None => client.read_file(&args.blob_id, output.writer()).await?,
+            let read = match &args.range {
+                _ if args.raw => match &args.range {
+                    Some(range) => client.read_blob_range(&args.blob_id, range.clone()).await?,
+                    None => client.read_blob(&args.blob_id).await?,
+                },
+                Some(range) => client.read_file_range(&args.blob_id, range.clone()).await?,
+                None => return Ok(client.read_file(&args.blob_id, &mut sink).await?),
+            };
+            sink.write_all(&read.data).context("writing the output")?;
+            anyhow::Ok(morsa_client::files::ReadSummary {
+                size: u64::try_from(read.data.len())?,
+                bad_slivers: read.bad_slivers,
+                failures: read.failures,
+                without_coordinator: read.without_coordinator,
             })
         };
         let summary = tokio::select! {
             summary = reading => summary?,
             () = interrupted => bail!("interrupted: the read was abandoned, and --out left as it was"),
         };
+        let timing = sink.timing();
         bar.finish();
         output.finish()?;
-        let elapsed = started.elapsed().as_secs_f64();
+        let elapsed = timing.seconds;
         for bad in &summary.bad_slivers {
             eprintln!(
                 "warning: node {} served a {} sliver {} that does not verify ({}); it was not used",
@@ -426,6 +418,8 @@ pub fn read(args: &ReadArgs) -> anyhow::Result<()> {
                     "blob_id": args.blob_id.to_string(),
                     "size": summary.size,
                     "seconds": elapsed,
+                    "ttfb_seconds": timing.ttfb_seconds,
+                    "bytes_per_second": timing.bytes_per_second,
                     "nodes_with_bad_data": bad,
                     "nodes_failed": failed,
                     "without_coordinator": summary.without_coordinator,
@@ -471,10 +465,6 @@ impl Output {
             Output::Stdout(stdout) => stdout,
             Output::File { file, .. } => file,
         }
-    }
-
-    fn write(&mut self, data: &[u8]) -> anyhow::Result<()> {
-        self.writer().write_all(data).context("writing the output")
     }
 
     fn finish(self) -> anyhow::Result<()> {

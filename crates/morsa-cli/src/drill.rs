@@ -4,9 +4,11 @@
 //! to first byte and throughput, and writes what happened as JSON, as a self-contained HTML
 //! page and as Prometheus metrics. Trust in backups comes from restores that are tested.
 
+mod failures;
+mod html;
+
 use std::collections::BTreeSet;
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
@@ -16,6 +18,9 @@ use redstuff::BlobId;
 use serde::Serialize;
 
 use crate::blobs::{ConfigArg, Keys, runtime};
+use crate::textfile::write_file;
+use crate::timing::Timed;
+use failures::ExcludedNode;
 
 /// `morsa drill`.
 #[derive(Debug, Args)]
@@ -35,6 +40,11 @@ pub struct DrillArgs {
     /// Seed of the random choices (default: from the clock), to repeat a drill exactly.
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Read as if the nodes holding `f` shards (the most the code tolerates losing; or as
+    /// close below as the committee allows) were gone: reads never ask them. The nodes are
+    /// picked at random by the seed and named in the report.
+    #[arg(long)]
+    pub with_failures: bool,
     /// Write the report as JSON to FILE.
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
@@ -63,8 +73,21 @@ pub struct Report {
     pub passed: usize,
     /// Blobs that could not be restored, whole or in part.
     pub failed: usize,
+    /// With `--with-failures`: the nodes the drill read without.
+    pub with_failures: Option<WithFailures>,
     /// Each blob.
     pub blobs: Vec<BlobResult>,
+}
+
+/// The failures a drill `--with-failures` read as if they had happened.
+#[derive(Debug, Serialize)]
+pub struct WithFailures {
+    /// Shards the system tolerates losing, `f`.
+    pub tolerated_shards: usize,
+    /// Shards of the nodes left out (at most `f`).
+    pub excluded_shards: usize,
+    /// The nodes left out.
+    pub excluded_nodes: Vec<ExcludedNode>,
 }
 
 /// One blob's restore.
@@ -84,6 +107,8 @@ pub struct BlobResult {
     pub total_ms: f64,
     /// Restore throughput, MB/s.
     pub mb_per_s: Option<f64>,
+    /// Restore throughput, bytes/s.
+    pub bytes_per_second: Option<f64>,
     /// Slivers that failed verification on the way (the read went around them).
     pub bad_slivers: usize,
     /// Nodes that could not serve.
@@ -110,10 +135,18 @@ pub struct RangeResult {
 /// Runs `morsa drill`: exits with an error if any blob failed (in a one-shot run).
 pub fn run(args: &DrillArgs) -> anyhow::Result<()> {
     runtime()?.block_on(async {
-        let client = args.common.connect_with(Keys::Read).await?;
+        let mut client = args.common.connect_with(Keys::Read).await?;
         let mut seed = args.seed.unwrap_or_else(clock_seed);
         loop {
-            let report = drill(&client, args, seed).await?;
+            let with_failures = match args.with_failures {
+                true => {
+                    let (excluding, failures) = without_nodes(client, seed).await?;
+                    client = excluding;
+                    Some(failures)
+                }
+                false => None,
+            };
+            let report = drill(&client, args, seed, with_failures).await?;
             publish(args, &report)?;
             let Some(every) = args.every else {
                 if report.failed > 0 {
@@ -142,7 +175,12 @@ pub fn run(args: &DrillArgs) -> anyhow::Result<()> {
 }
 
 /// One drill.
-async fn drill(client: &Client, args: &DrillArgs, seed: u64) -> anyhow::Result<Report> {
+async fn drill(
+    client: &Client,
+    args: &DrillArgs,
+    seed: u64,
+    with_failures: Option<WithFailures>,
+) -> anyhow::Result<Report> {
     let started_unix = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |since| since.as_secs());
     let mut rng = seed;
     let blobs = choose(client, args, &mut rng).await?;
@@ -151,7 +189,29 @@ async fn drill(client: &Client, args: &DrillArgs, seed: u64) -> anyhow::Result<R
         results.push(restore(client, &blob_id, args.ranges, &mut rng).await);
     }
     let failed = results.iter().filter(|blob| !blob.ok).count();
-    Ok(Report { started_unix, seed, passed: results.len() - failed, failed, blobs: results })
+    Ok(Report { started_unix, seed, passed: results.len() - failed, failed, with_failures, blobs: results })
+}
+
+/// `client` reading without nodes that hold `f` shards (or as close below as can be) of the
+/// current committee, picked by `seed` (from a stream of its own: the blobs and ranges are
+/// those of a drill without failures of the same seed); replaces what it read without before.
+async fn without_nodes(client: Client, seed: u64) -> anyhow::Result<(Client, WithFailures)> {
+    let committee = client.current_committee().await?;
+    let weights: Vec<usize> = (0..committee.members.len()).map(|member| committee.weight(member)).collect();
+    let tolerated_shards = client.encoding().f();
+    let mut rng = seed ^ 0x5eed_fa11_0000_0000;
+    let chosen = failures::choose(&weights, tolerated_shards, &mut rng);
+    let excluded_nodes: Vec<ExcludedNode> = chosen
+        .iter()
+        .map(|member| ExcludedNode {
+            node_id: committee.members[*member].node_id.to_string(),
+            address: committee.members[*member].address.clone(),
+            shards: weights[*member],
+        })
+        .collect();
+    let client = client.excluding_nodes(chosen.iter().map(|member| committee.members[*member].node_id));
+    let excluded_shards = excluded_nodes.iter().map(|node| node.shards).sum();
+    Ok((client, WithFailures { tolerated_shards, excluded_shards, excluded_nodes }))
 }
 
 /// The blobs to restore.
@@ -193,18 +253,19 @@ async fn choose(client: &Client, args: &DrillArgs, rng: &mut u64) -> anyhow::Res
 
 /// Restores `blob_id` whole, then `ranges` random ranges of it, compared with the whole.
 async fn restore(client: &Client, blob_id: &BlobId, ranges: usize, rng: &mut u64) -> BlobResult {
-    let mut sink = Sink::default();
-    let started = Instant::now();
+    let mut sink = Timed::new(Vec::new(), Instant::now());
     let read = client.read_file(blob_id, &mut sink).await;
-    let total = started.elapsed();
+    let timing = sink.timing();
+    let data = sink.into_inner();
     let mut result = BlobResult {
         blob_id: blob_id.to_string(),
         ok: false,
         error: None,
-        bytes: u64::try_from(sink.data.len()).unwrap_or(u64::MAX),
-        ttfb_ms: sink.first.map(|first| ms(first.duration_since(started))),
-        total_ms: ms(total),
+        bytes: timing.bytes,
+        ttfb_ms: timing.ttfb_seconds.map(|seconds| seconds * 1e3),
+        total_ms: timing.seconds * 1e3,
         mb_per_s: None,
+        bytes_per_second: None,
         bad_slivers: 0,
         failed_nodes: Vec::new(),
         ranges: Vec::new(),
@@ -218,7 +279,8 @@ async fn restore(client: &Client, blob_id: &BlobId, ranges: usize, rng: &mut u64
     };
     result.bad_slivers = summary.bad_slivers.len();
     result.failed_nodes = summary.failures.iter().map(|failure| failure.node.clone()).collect();
-    result.mb_per_s = Some(sink.data.len() as f64 / 1e6 / total.as_secs_f64().max(1e-9));
+    result.bytes_per_second = Some(timing.bytes_per_second);
+    result.mb_per_s = Some(timing.bytes_per_second / 1e6);
     let len = result.bytes;
     for _ in 0..ranges {
         if len == 0 {
@@ -229,7 +291,7 @@ async fn restore(client: &Client, blob_id: &BlobId, ranges: usize, rng: &mut u64
         let began = Instant::now();
         let outcome = client.read_file_range(blob_id, start..end).await;
         let elapsed = ms(began.elapsed());
-        let expected = &sink.data[usize::try_from(start).unwrap_or(0)..usize::try_from(end).unwrap_or(0)];
+        let expected = &data[usize::try_from(start).unwrap_or(0)..usize::try_from(end).unwrap_or(0)];
         let (ok, error) = match outcome {
             Ok(read) if read.data == expected => (true, None),
             Ok(read) => (false, Some(format!("{} bytes differ from the whole restore", read.data.len()))),
@@ -242,28 +304,6 @@ async fn restore(client: &Client, blob_id: &BlobId, ranges: usize, rng: &mut u64
         result.error = Some("a range read failed".into());
     }
     result
-}
-
-/// Where a restore is written: kept in memory (to check the ranges against), with the time
-/// of the first byte.
-#[derive(Default)]
-struct Sink {
-    data: Vec<u8>,
-    first: Option<Instant>,
-}
-
-impl Write for Sink {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        if self.first.is_none() && !bytes.is_empty() {
-            self.first = Some(Instant::now());
-        }
-        self.data.extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }
 
 /// Prints the report and writes the files asked for.
@@ -284,13 +324,22 @@ fn publish(args: &DrillArgs, report: &Report) -> anyhow::Result<()> {
                 Some(error) => println!("FAILED {}: {error}", blob.blob_id),
             }
         }
+        if let Some(failures) = &report.with_failures {
+            let nodes: Vec<&str> = failures.excluded_nodes.iter().map(|node| node.address.as_str()).collect();
+            println!(
+                "read without {} (their {} shards; f = {})",
+                nodes.join(", "),
+                failures.excluded_shards,
+                failures.tolerated_shards
+            );
+        }
         println!("restore drill: {} passed, {} failed (seed {})", report.passed, report.failed, report.seed);
     }
     if let Some(path) = &args.report {
         write_file(path, serde_json::to_string_pretty(report)?.as_bytes())?;
     }
     if let Some(path) = &args.html {
-        write_file(path, html(report).as_bytes())?;
+        write_file(path, html::html(report).as_bytes())?;
     }
     if let Some(path) = &args.metrics {
         write_file(path, metrics(report).as_bytes())?;
@@ -298,113 +347,39 @@ fn publish(args: &DrillArgs, report: &Report) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn write_file(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    morsa_plumbing::file::replace(path, bytes, morsa_plumbing::file::Access::Shared)
-        .with_context(|| format!("cannot write {}", path.display()))
-}
-
 /// The drill as Prometheus metrics (text format).
 fn metrics(report: &Report) -> String {
-    let mut out = String::new();
-    let mut gauge = |name: &str, help: &str, value: String| {
-        out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}\n"));
-    };
-    gauge(
-        "morsa_drill_last_run_timestamp_seconds",
-        "When the last restore drill started.",
-        report.started_unix.to_string(),
-    );
-    gauge("morsa_drill_blobs_passed", "Blobs the last restore drill restored.", report.passed.to_string());
-    gauge(
-        "morsa_drill_blobs_failed",
-        "Blobs the last restore drill could not restore.",
-        report.failed.to_string(),
-    );
-    gauge(
-        "morsa_drill_success",
-        "1 if the last restore drill restored every blob.",
-        u8::from(report.failed == 0).to_string(),
-    );
-    let ttfb: Vec<f64> = report.blobs.iter().filter_map(|blob| blob.ttfb_ms).collect();
-    let rate: Vec<f64> = report.blobs.iter().filter_map(|blob| blob.mb_per_s).collect();
-    if let Some(worst) = ttfb.iter().copied().reduce(f64::max) {
-        gauge(
-            "morsa_drill_ttfb_max_seconds",
-            "Longest time to first byte in the last drill.",
-            (worst / 1e3).to_string(),
-        );
+    use crate::textfile::count;
+    let mut gauges = vec![
+        (
+            "morsa_drill_last_run_timestamp_seconds",
+            "When the last restore drill started.",
+            morsa_core::convert::lossy_f64(report.started_unix),
+        ),
+        ("morsa_drill_blobs_passed", "Blobs the last restore drill restored.", count(report.passed)),
+        ("morsa_drill_blobs_failed", "Blobs the last restore drill could not restore.", count(report.failed)),
+        (
+            "morsa_drill_success",
+            "1 if the last restore drill restored every blob.",
+            f64::from(u8::from(report.failed == 0)),
+        ),
+        (
+            "morsa_drill_excluded_shards",
+            "Shards of the nodes the last drill read without (--with-failures; 0 without).",
+            count(report.with_failures.as_ref().map_or(0, |failures| failures.excluded_shards)),
+        ),
+    ];
+    let ttfb = report.blobs.iter().filter_map(|blob| blob.ttfb_ms).reduce(f64::max);
+    if let Some(worst) = ttfb {
+        let help = "Longest time to first byte in the last drill.";
+        gauges.push(("morsa_drill_ttfb_max_seconds", help, worst / 1e3));
     }
-    if let Some(slowest) = rate.iter().copied().reduce(f64::min) {
-        gauge(
-            "morsa_drill_throughput_min_bytes_per_second",
-            "Slowest restore in the last drill.",
-            (slowest * 1e6).to_string(),
-        );
+    let rate = report.blobs.iter().filter_map(|blob| blob.bytes_per_second).reduce(f64::min);
+    if let Some(slowest) = rate {
+        let help = "Slowest restore in the last drill.";
+        gauges.push(("morsa_drill_throughput_min_bytes_per_second", help, slowest));
     }
-    out
-}
-
-/// The drill as one HTML page: a table and two bar plots (time to first byte, throughput),
-/// inline SVG, no scripts.
-fn html(report: &Report) -> String {
-    let bars = |values: Vec<(String, f64)>, unit: &str| -> String {
-        let top = values.iter().map(|(_, value)| *value).fold(0.0_f64, f64::max).max(1e-9);
-        let mut svg = format!(
-            r#"<svg xmlns="http://www.w3.org/2000/svg" width="640" height="{}">"#,
-            22 * values.len() + 4
-        );
-        for (row, (label, value)) in values.iter().enumerate() {
-            let y = 22 * row + 2;
-            let width = (value / top * 400.0).max(1.0);
-            svg.push_str(&format!(
-                r##"<text x="0" y="{}" font-size="11" font-family="monospace">{}</text><rect x="130" y="{y}" width="{width:.0}" height="18" fill="#3b7dd8"/><text x="{:.0}" y="{}" font-size="11">{value:.1} {unit}</text>"##,
-                y + 13,
-                escape(&label.chars().take(16).collect::<String>()),
-                135.0 + width,
-                y + 13
-            ));
-        }
-        svg.push_str("</svg>");
-        svg
-    };
-    let ttfb = bars(
-        report.blobs.iter().filter_map(|blob| Some((blob.blob_id.clone(), blob.ttfb_ms?))).collect(),
-        "ms",
-    );
-    let rate = bars(
-        report.blobs.iter().filter_map(|blob| Some((blob.blob_id.clone(), blob.mb_per_s?))).collect(),
-        "MB/s",
-    );
-    let rows: String = report
-        .blobs
-        .iter()
-        .map(|blob| {
-            format!(
-                "<tr class=\"{}\"><td><code>{}</code></td><td>{}</td><td>{}</td><td>{:.0}</td><td>{:.1}</td><td>{}</td><td>{}</td></tr>",
-                if blob.ok { "ok" } else { "failed" },
-                escape(&blob.blob_id),
-                if blob.ok { "ok" } else { "FAILED" },
-                blob.bytes,
-                blob.ttfb_ms.unwrap_or(f64::NAN),
-                blob.mb_per_s.unwrap_or(f64::NAN),
-                blob.ranges.iter().filter(|range| range.ok).count(),
-                escape(blob.error.as_deref().unwrap_or(""))
-            )
-        })
-        .collect();
-    format!(
-        "<!doctype html><html><head><meta charset=\"utf-8\"><title>Morsa restore drill</title><style>\
-         body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:4px 8px}}\
-         tr.failed{{background:#fdd}}</style></head><body><h1>Restore drill: {} passed, {} failed</h1>\
-         <p>Started at Unix time {}, seed {}.</p><table><tr><th>blob</th><th>result</th><th>bytes</th>\
-         <th>first byte (ms)</th><th>MB/s</th><th>ranges ok</th><th>error</th></tr>{rows}</table>\
-         <h2>Time to first byte</h2>{ttfb}<h2>Throughput</h2>{rate}</body></html>\n",
-        report.passed, report.failed, report.started_unix, report.seed
-    )
-}
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    crate::textfile::render(&gauges)
 }
 
 fn ms(duration: Duration) -> f64 {

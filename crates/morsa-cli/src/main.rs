@@ -12,6 +12,8 @@ mod progress;
 mod quickstart;
 mod renew;
 mod system;
+mod textfile;
+mod timing;
 mod usage;
 
 use std::io::Write;

@@ -1,7 +1,8 @@
 //! `morsa renew`: extends every blob of the account that expires soon, once or on a schedule,
 //! so that an archive does not lapse because nobody paid for its next epochs.
 
-use std::time::Duration;
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::bail;
 use clap::Args;
@@ -23,6 +24,11 @@ pub struct RenewArgs {
     /// and retried at the next pass.
     #[arg(long, value_name = "DURATION", value_parser = parse_every)]
     pub every: Option<Duration>,
+    /// After each pass, write Prometheus metrics to FILE (for node_exporter's textfile
+    /// collector): what was renewed, what failed, and how many blobs still end within the
+    /// window (they lapse unless renewed).
+    #[arg(long, value_name = "FILE")]
+    pub metrics: Option<PathBuf>,
     #[command(flatten)]
     pub common: ConfigArg,
 }
@@ -57,8 +63,14 @@ pub fn run(args: &RenewArgs) -> anyhow::Result<()> {
 
 /// One pass: renews what expires in the window and prints it; answers how many failed.
 async fn pass(client: &morsa_client::Client, args: &RenewArgs) -> anyhow::Result<usize> {
+    let started_unix = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |since| since.as_secs());
     let renewals = client.renew_expiring(args.before, args.epochs).await?;
     let failed = renewals.iter().filter(|renewal| renewal.outcome.is_err()).count();
+    if let Some(path) = &args.metrics {
+        let (_, still_expiring) = client.expiring_within(args.before).await?;
+        let text = metrics(started_unix, renewals.len() - failed, failed, still_expiring.len(), args.before);
+        crate::textfile::write_file(path, text.as_bytes())?;
+    }
     if args.common.json {
         let items: Vec<_> = renewals
             .iter()
@@ -96,6 +108,30 @@ async fn pass(client: &morsa_client::Client, args: &RenewArgs) -> anyhow::Result
         args.before
     );
     Ok(failed)
+}
+
+/// One pass as Prometheus metrics (text format).
+fn metrics(started_unix: u64, renewed: usize, failed: usize, still_expiring: usize, window: u32) -> String {
+    use crate::textfile::count;
+    crate::textfile::render(&[
+        (
+            "morsa_renew_last_run_timestamp_seconds",
+            "When the last renewal pass started.",
+            morsa_core::convert::lossy_f64(started_unix),
+        ),
+        ("morsa_renew_blobs_renewed", "Blobs the last renewal pass extended.", count(renewed)),
+        ("morsa_renew_blobs_failed", "Blobs the last renewal pass could not extend.", count(failed)),
+        (
+            "morsa_renew_blobs_expiring",
+            "Certified blobs of the account that still end within the window after the last pass.",
+            count(still_expiring),
+        ),
+        (
+            "morsa_renew_window_epochs",
+            "The window renewed: epochs ahead of the current one.",
+            f64::from(window),
+        ),
+    ])
 }
 
 /// `30s`, `10m`, `6h`, `1d`.

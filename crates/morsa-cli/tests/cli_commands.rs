@@ -1,8 +1,11 @@
 //! The client commands' promises, with the real binary against a local cluster of real
 //! processes run by `morsa cluster up`: `read --out` replaces its target only with a complete
-//! file and leaves no temporary file behind (after a failure or an interrupt too), `store --force` uploads again, `--permanent`
-//! blobs cannot be deleted, `morsa info` shows the system the coordinator runs, and
-//! `morsa cluster stop` stops one node cleanly, keeping its data for `cluster start`.
+//! file and leaves no temporary file behind (after a failure or an interrupt too), `read
+//! --json` reports time to first byte and throughput, `store --force` uploads again,
+//! `--permanent` blobs cannot be deleted, `morsa info` shows the system the coordinator runs,
+//! `renew` and `drill` (also `--with-failures`) do what they say and export it as metrics,
+//! every metric exported is documented in docs/METRICS.md, and `morsa cluster stop` stops one
+//! node cleanly, keeping its data for `cluster start`.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -121,6 +124,14 @@ fn fails(cluster: &Cluster, args: &[&str]) -> String {
     let stderr = String::from_utf8(output.stderr).unwrap();
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     stderr
+}
+
+/// The value of the unlabelled gauge `name` in Prometheus text `text`.
+fn gauge(text: &str, name: &str) -> f64 {
+    let line = text.lines().find(|line| line.split_whitespace().next() == Some(name));
+    let value =
+        line.and_then(|line| line.split_whitespace().nth(1)).unwrap_or_else(|| panic!("{name} in:\n{text}"));
+    value.parse().unwrap()
 }
 
 fn nonce(cluster: &Cluster) -> u64 {
@@ -249,6 +260,16 @@ fn client_commands_keep_their_promises() {
         assert_eq!(std::fs::read(&target).unwrap(), b"what was there before", "the target is untouched");
         assert_eq!(entries(&out_dir), ["target"], "the temporary file of an interrupted read is removed");
     }
+    // `read --json` says how long the first byte took and the throughput, for the bytes it
+    // wrote.
+    let summary = morsa_json(&cluster, &["read", &blob_id, "--out", target.to_str().unwrap(), "--json"]);
+    assert!(std::fs::read(&target).unwrap() == original);
+    assert_eq!(summary["size"].as_u64(), Some(u64::try_from(original.len()).unwrap()), "{summary}");
+    let (ttfb, seconds) = (summary["ttfb_seconds"].as_f64().unwrap(), summary["seconds"].as_f64().unwrap());
+    assert!(0.0 < ttfb && ttfb <= seconds, "{summary}");
+    let rate = summary["bytes_per_second"].as_f64().unwrap();
+    let size = f64::from(u32::try_from(original.len()).unwrap());
+    assert!((rate * seconds - size).abs() <= size * 0.01, "bytes/s times seconds is the size: {summary}");
     // Without --out the data goes to stdout, byte-identical.
     let output = morsa(&cluster, &["read", &blob_id]);
     assert!(output.status.success());
@@ -321,7 +342,16 @@ fn client_commands_keep_their_promises() {
     assert!(due.contains(&short[0]) && due.contains(&short[1]) && !due.contains(&short[2]), "{before:?}");
     let listed = ends(&morsa_json(&cluster, &["list-blobs", "--expiring-within", "2", "--json"]));
     assert_eq!(listed.keys().cloned().collect::<std::collections::BTreeSet<_>>(), due);
-    let renewed = morsa_json(&cluster, &["renew", "--before", "2", "--epochs", "3", "--json"]);
+    let renew_metrics = dir.path().join("renew.prom");
+    let renew_metrics_arg = renew_metrics.to_str().unwrap();
+    let renewed = morsa_json(
+        &cluster,
+        &["renew", "--before", "2", "--epochs", "3", "--metrics", renew_metrics_arg, "--json"],
+    );
+    let text = std::fs::read_to_string(&renew_metrics).unwrap();
+    assert_eq!(gauge(&text, "morsa_renew_blobs_renewed"), f64::from(u32::try_from(due.len()).unwrap()));
+    assert_eq!(gauge(&text, "morsa_renew_blobs_failed"), 0.0);
+    assert_eq!(gauge(&text, "morsa_renew_blobs_expiring"), 0.0, "nothing is left to lapse:\n{text}");
     assert_eq!(renewed["failed"], 0, "{renewed}");
     let renewed_objects: std::collections::BTreeSet<String> = renewed["blobs"]
         .as_array()
@@ -338,10 +368,16 @@ fn client_commands_keep_their_promises() {
     // Paid to the limit, a renewal fails, says why, and exits 1.
     let max_ahead = info["system"]["max_epochs_ahead"].as_u64().unwrap().to_string();
     morsa_json(&cluster, &["renew", "--before", &max_ahead, "--epochs", &max_ahead, "--json"]);
-    let output = morsa(&cluster, &["renew", "--before", &max_ahead, "--epochs", "1"]);
+    let output =
+        morsa(&cluster, &["renew", "--before", &max_ahead, "--epochs", "1", "--metrics", renew_metrics_arg]);
     assert_eq!(output.status.code(), Some(1), "{output:?}");
     let stdout = String::from_utf8(output.stdout).unwrap();
     assert!(stdout.contains("as far ahead as the system sells"), "{stdout}");
+    // ... and its metrics say that what failed will lapse unless renewed.
+    let text = std::fs::read_to_string(&renew_metrics).unwrap();
+    let failed = gauge(&text, "morsa_renew_blobs_failed");
+    assert!(failed > 0.0, "{text}");
+    assert_eq!(gauge(&text, "morsa_renew_blobs_expiring"), failed, "{text}");
 
     // `drill`: restores every certified blob whole and at ranges, and says so in its JSON
     // report, its HTML page and its metrics; a blob that cannot be restored fails the drill
@@ -392,9 +428,76 @@ fn client_commands_keep_their_promises() {
     assert_eq!(failed["blobs"][1]["ok"], false);
     assert!(std::fs::read_to_string(&metrics).unwrap().contains("morsa_drill_success 0"));
 
+    // `drill --with-failures` reads as if the nodes of f shards were gone (n = 12: f = 3, one
+    // node of three shards), names them, and still restores every blob.
+    let output = drill(&["--all", "--with-failures"]);
+    assert!(output.status.success(), "{output:?}");
+    let with_failures: Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    assert_eq!(with_failures["failed"], 0, "{with_failures}");
+    assert_eq!(with_failures["passed"].as_u64(), Some(u64::try_from(certified.len()).unwrap()));
+    let failures = &with_failures["with_failures"];
+    assert_eq!(
+        (failures["tolerated_shards"].as_u64(), failures["excluded_shards"].as_u64()),
+        (Some(3), Some(3))
+    );
+    let nodes = cluster.nodes();
+    let excluded_nodes = |failures: &Value| -> Vec<usize> {
+        failures["excluded_nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|node| {
+                let address = node["address"].as_str().unwrap();
+                nodes.iter().position(|(url, _)| url.trim_start_matches("http://") == address).unwrap()
+            })
+            .collect()
+    };
+    let excluded = excluded_nodes(failures);
+    assert_eq!(excluded.iter().map(|index| nodes[*index].1).sum::<usize>(), 3, "{failures}");
+    let drill_metrics = std::fs::read_to_string(&metrics).unwrap();
+    assert_eq!(gauge(&drill_metrics, "morsa_drill_excluded_shards"), 3.0);
+    // The exclusion is real: with two other nodes stopped (6 shards, more than f and at most
+    // 2f) the 6 left are the n - 2f a read needs, and a plain drill passes; leaving out the
+    // excluded node too leaves 3, and the same drill with failures (same seed, same node)
+    // fails for every blob.
+    let others: Vec<usize> = (0..NODES).filter(|index| !excluded.contains(index)).take(2).collect();
+    let dir_arg = cluster.dir.to_str().unwrap().to_string();
+    for index in &others {
+        let output = morsa(&cluster, &["cluster", "stop", "--node", &index.to_string(), "--dir", &dir_arg]);
+        assert!(output.status.success(), "{output:?}");
+    }
+    let output = drill(&["--all"]);
+    assert!(output.status.success(), "n - 2f shards restore every blob: {output:?}");
+    let output = drill(&["--all", "--with-failures"]);
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let failed: Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    assert_eq!(excluded_nodes(&failed["with_failures"]), excluded, "the seed picks the same node");
+    assert_eq!(failed["failed"].as_u64(), Some(u64::try_from(certified.len()).unwrap()), "{failed}");
+    for index in &others {
+        let output = morsa(&cluster, &["cluster", "start", "--node", &index.to_string(), "--dir", &dir_arg]);
+        assert!(output.status.success(), "{output:?}");
+    }
+
+    // Every metric the coordinator, the nodes, the drill and the renewals export is in
+    // docs/METRICS.md, with its type.
+    let documented = common::metrics_doc::documented();
+    let mut sources = vec![
+        (format!("{}/metrics", cluster.state().coordinator.url), None),
+        ("the drill's textfile".to_string(), Some(std::fs::read_to_string(&metrics).unwrap())),
+        ("the renewal's textfile".to_string(), Some(std::fs::read_to_string(&renew_metrics).unwrap())),
+    ];
+    sources.extend(nodes.iter().map(|(url, _)| (format!("{url}/metrics"), None)));
+    for (source, text) in sources {
+        let text =
+            text.unwrap_or_else(|| String::from_utf8(get(&source).expect("metrics are served")).unwrap());
+        let exported = common::metrics_doc::exported(&text);
+        assert!(!exported.is_empty(), "{source}:\n{text}");
+        let wrong = common::metrics_doc::mismatches(&exported, &documented);
+        assert!(wrong.is_empty(), "{source}: {wrong:#?}");
+    }
+
     // `cluster stop`: the node exits cleanly on SIGTERM (the command fails otherwise) and
     // stops answering; started again, it serves what it stored.
-    let dir_arg = cluster.dir.to_str().unwrap().to_string();
     let (url, _) = cluster.nodes()[1].clone();
     let pid = cluster.state().nodes[1].pid.unwrap();
     let metadata = get(&format!("{url}/v1/blobs/{permanent_id}/metadata")).expect("node 1 has the metadata");

@@ -41,12 +41,13 @@ mod sealed_view;
 mod store;
 mod without_coordinator;
 
+use std::collections::BTreeSet;
 use std::sync::{Arc, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
 use morsa_api::client::{ClientOptions, CoordClient};
 use morsa_api::coord::{Command, SubmitResponse, Transaction};
-use morsa_core::{AccountId, AccountKey};
+use morsa_core::{AccountId, AccountKey, Committee, NodeId};
 use redstuff::EncodingConfig;
 
 pub use config::{
@@ -85,6 +86,8 @@ pub struct Client {
     http: reqwest::Client,
     node_options: ClientOptions,
     nodes: RwLock<Arc<NodeSet>>,
+    /// Nodes reads never ask, as if they were gone ([`Client::excluding_nodes`]).
+    excluded: BTreeSet<NodeId>,
     /// The account's next nonce, once known; transactions are sent one at a time.
     nonce: tokio::sync::Mutex<Option<u64>>,
     chunk_size: u64,
@@ -159,7 +162,7 @@ impl Client {
             Err(error) => return Err(Error::coordinator("reading the system parameters")(error)),
         };
         let encoding = EncodingConfig::new(committee.n_shards).map_err(Error::ShardCount)?;
-        let nodes = NodeSet::new(committee, encoding, &http, node_options)
+        let nodes = NodeSet::new(committee, encoding, &http, node_options, &BTreeSet::new())
             .map_err(Error::coordinator("reading node addresses"))?;
         Ok(Self {
             coord,
@@ -171,6 +174,7 @@ impl Client {
             http,
             node_options,
             nodes: RwLock::new(Arc::new(nodes)),
+            excluded: BTreeSet::new(),
             nonce: tokio::sync::Mutex::new(None),
             chunk_size: DEFAULT_CHUNK_SIZE,
             max_requests_per_node: 64,
@@ -198,6 +202,22 @@ impl Client {
     pub fn with_chunk_size(mut self, bytes: u64) -> Self {
         self.chunk_size = bytes.max(1);
         self
+    }
+
+    /// Reads never ask the nodes `excluded`, as if they were gone: every read (whole, range,
+    /// file) then has to succeed with the other nodes' slivers and symbols alone, which is
+    /// what a restore drill `--with-failures` checks. Writes still go to every node. Replaces
+    /// the nodes excluded before (an empty set makes reads use every node again).
+    pub fn excluding_nodes(mut self, excluded: impl IntoIterator<Item = NodeId>) -> Self {
+        self.excluded = excluded.into_iter().collect();
+        let nodes = Arc::new(self.nodes().excluding(&self.excluded));
+        self.nodes = RwLock::new(nodes);
+        self
+    }
+
+    /// The committee reads use now (asked of the coordinator again when one answers).
+    pub async fn current_committee(&self) -> Result<Committee, Error> {
+        Ok(self.refresh_nodes().await?.committee().clone())
     }
 
     /// The account the client acts for.
@@ -245,7 +265,7 @@ impl Client {
             return Ok(self.nodes());
         }
         let nodes = Arc::new(
-            NodeSet::new(committee, self.encoding, &self.http, self.node_options)
+            NodeSet::new(committee, self.encoding, &self.http, self.node_options, &self.excluded)
                 .map_err(Error::coordinator("reading node addresses"))?,
         );
         *self.nodes.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::clone(&nodes);

@@ -1,12 +1,13 @@
 //! The committee as the client sees it: a client per storage node, who holds which sliver
-//! pair of a blob, and how fast each node has answered lately.
+//! pair of a blob, how fast each node has answered lately, and which nodes reads leave out.
 
+use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use morsa_api::client::{ClientError as ApiError, ClientOptions, NodeClient};
 use morsa_api::node::NodeErrorCode;
-use morsa_core::{Committee, ShardIndex};
+use morsa_core::{Committee, NodeId, ShardIndex};
 use redstuff::{BlobId, EncodingConfig, SliverType};
 
 use crate::error::NodeFailure;
@@ -21,14 +22,20 @@ pub(crate) struct NodeSet {
     clients: Vec<NodeClient>,
     /// Exponentially weighted moving average of answer times, per member, in µs.
     latency_us: Vec<AtomicU64>,
+    /// Per member: reads never ask it, as if it were gone (see [`Client::excluding_nodes`]).
+    ///
+    /// [`Client::excluding_nodes`]: crate::Client::excluding_nodes
+    excluded: Vec<bool>,
 }
 
 impl NodeSet {
+    /// The node set of `committee`; reads leave out the members whose IDs are in `excluded`.
     pub(crate) fn new(
         committee: Committee,
         config: EncodingConfig,
         http: &reqwest::Client,
         options: ClientOptions,
+        excluded: &BTreeSet<NodeId>,
     ) -> Result<Self, ApiError> {
         let clients = committee
             .members
@@ -36,7 +43,32 @@ impl NodeSet {
             .map(|member| NodeClient::with_http(http.clone(), &member.address, config, options))
             .collect::<Result<Vec<_>, _>>()?;
         let latency_us = committee.members.iter().map(|_| AtomicU64::new(UNKNOWN_LATENCY_US)).collect();
-        Ok(Self { committee, clients, latency_us })
+        let excluded = committee.members.iter().map(|member| excluded.contains(&member.node_id)).collect();
+        Ok(Self { committee, clients, latency_us, excluded })
+    }
+
+    /// The same nodes (and what is known of their speed), reads leaving out `excluded`.
+    pub(crate) fn excluding(&self, excluded: &BTreeSet<NodeId>) -> Self {
+        Self {
+            committee: self.committee.clone(),
+            clients: self.clients.clone(),
+            latency_us: self
+                .latency_us
+                .iter()
+                .map(|slot| AtomicU64::new(slot.load(Ordering::Relaxed)))
+                .collect(),
+            excluded: self
+                .committee
+                .members
+                .iter()
+                .map(|member| excluded.contains(&member.node_id))
+                .collect(),
+        }
+    }
+
+    /// Whether reads may ask `member`.
+    pub(crate) fn readable(&self, member: usize) -> bool {
+        !self.excluded[member]
     }
 
     pub(crate) fn committee(&self) -> &Committee {
@@ -51,14 +83,16 @@ impl NodeSet {
         &self.clients[member]
     }
 
-    /// The member holding the shard that stores sliver pair `pair` of `blob_id`.
+    /// The member reads ask for sliver pair `pair` of `blob_id`: the holder of the shard that
+    /// stores it, none if reads leave that member out.
     pub(crate) fn owner_of_pair(&self, blob_id: &BlobId, pair: usize) -> Option<usize> {
         let n = usize::from(self.committee.n_shards);
         let shard = u16::try_from(blob_id.shard_for_pair(pair, n)).ok()?;
-        self.committee.shard_owner(ShardIndex(shard))
+        self.committee.shard_owner(ShardIndex(shard)).filter(|member| self.readable(*member))
     }
 
-    /// The member holding sliver `index` of `kind`, and the pair it is in.
+    /// The member reads ask for sliver `index` of `kind` (none if reads leave it out), and the
+    /// pair it is in.
     pub(crate) fn owner_of_sliver(
         &self,
         blob_id: &BlobId,
@@ -109,6 +143,13 @@ impl NodeSet {
     pub(crate) fn by_latency(&self) -> Vec<usize> {
         let mut members: Vec<usize> = (0..self.len()).collect();
         members.sort_by_key(|member| self.latency(*member));
+        members
+    }
+
+    /// Members reads may ask, from fastest to slowest.
+    pub(crate) fn readable_by_latency(&self) -> Vec<usize> {
+        let mut members = self.by_latency();
+        members.retain(|member| self.readable(*member));
         members
     }
 
@@ -189,7 +230,58 @@ impl Retry {
 
 #[cfg(test)]
 mod tests {
+    use morsa_core::{BlsSecretKey, CommitteeMember, Epoch};
+
     use super::*;
+
+    /// Four nodes of three shards each (n = 12).
+    fn four_nodes(excluded: &[u8]) -> NodeSet {
+        let ids: Vec<NodeId> = (0..4u8)
+            .map(|index| NodeId::from_public_key(&BlsSecretKey::from_seed([index + 1; 32]).public_key()))
+            .collect();
+        let members = (0..4u8)
+            .map(|index| {
+                let key = BlsSecretKey::from_seed([index + 1; 32]);
+                CommitteeMember {
+                    node_id: ids[usize::from(index)],
+                    public_key: key.public_key(),
+                    address: format!("127.0.0.1:{}", 1000 + u16::from(index)),
+                    shards: (u16::from(index) * 3..u16::from(index) * 3 + 3).map(ShardIndex).collect(),
+                }
+            })
+            .collect();
+        let committee = Committee { epoch: Epoch(1), n_shards: 12, members };
+        let config = EncodingConfig::new(12).unwrap();
+        let options = ClientOptions::default();
+        let excluded = excluded.iter().map(|index| ids[usize::from(*index)]).collect();
+        NodeSet::new(committee, config, &options.http_client().unwrap(), options, &excluded).unwrap()
+    }
+
+    #[test]
+    fn reads_never_pick_an_excluded_node() {
+        let blob_id = BlobId::from_root(12, &[7; 32]);
+        let all = four_nodes(&[]);
+        let without_two = four_nodes(&[2]);
+        // The node set built from scratch and the one derived from a full set agree.
+        let derived = all.excluding(&std::iter::once(without_two.committee().members[2].node_id).collect());
+        for nodes in [&without_two, &derived] {
+            assert_eq!(nodes.readable_by_latency().len(), 3);
+            assert!(!nodes.readable_by_latency().contains(&2));
+            assert_eq!(nodes.by_latency().len(), 4, "writes still see every node");
+            let mut left_out = 0;
+            for pair in 0..12 {
+                let owner = all.owner_of_pair(&blob_id, pair).unwrap();
+                match nodes.owner_of_pair(&blob_id, pair) {
+                    None => {
+                        assert_eq!(owner, 2, "only the excluded node's pairs have no reader");
+                        left_out += 1;
+                    }
+                    Some(member) => assert_eq!(member, owner),
+                }
+            }
+            assert_eq!(left_out, 3, "the excluded node's three shards are left out");
+        }
+    }
 
     #[tokio::test]
     async fn transient_errors_are_retried_and_permanent_ones_are_not() {

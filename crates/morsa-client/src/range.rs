@@ -114,7 +114,7 @@ impl Client {
         // The row's own node just failed to serve it; the others hold the symbols.
         let owner = nodes.owner_of_sliver(&blob_id, SliverType::Primary, row).map(|(member, _)| member);
         let mut asked: FuturesUnordered<_> = nodes
-            .by_latency()
+            .readable_by_latency()
             .into_iter()
             .filter(|member| Some(*member) != owner)
             .map(|member| {

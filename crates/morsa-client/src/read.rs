@@ -168,7 +168,7 @@ impl Client {
         log: &mut ReadLog,
     ) -> Result<VerifiedMetadata, Error> {
         let encoding = self.encoding;
-        let mut candidates = nodes.by_latency().into_iter();
+        let mut candidates = nodes.readable_by_latency().into_iter();
         let mut asking = FuturesUnordered::new();
         let ask = |member: usize| async move {
             let started = Instant::now();

@@ -109,6 +109,7 @@ impl Client {
     pub(crate) async fn certified_by_nodes(&self, nodes: &NodeSet, blob_id: &BlobId) -> Result<(), Error> {
         let n_shards = self.encoding.n_shards();
         let mut asking: FuturesUnordered<_> = (0..nodes.len())
+            .filter(|member| nodes.readable(*member))
             .map(|member| async move { (member, nodes.client(member).blob_status(blob_id).await) })
             .collect();
         let mut weights = [0usize; 4];

@@ -43,7 +43,6 @@ impl Metrics {
         let used = state.used.get(&state.epoch).copied().unwrap_or(0);
         for (name, help, value) in [
             ("morsa_coord_epoch", "Current epoch.", u64::from(state.epoch.0)),
-            ("morsa_coord_events", "Events emitted.", events),
             ("morsa_coord_blob_objects", "Live blob objects.", saturating_u64(state.blobs.len())),
             (
                 "morsa_coord_invalid_blobs",
@@ -56,6 +55,8 @@ impl Metrics {
         ] {
             self.registry.gauge(name, help, &[]).set(lossy_f64(value));
         }
+        // The event log only grows: a counter (`rate()` gives events per second).
+        self.registry.counter("morsa_coord_events_total", "Events emitted.", &[]).absolute(events);
         self.registry.render()
     }
 }
