@@ -40,7 +40,6 @@ pub async fn run(config: &GatewayConfig, shutdown: impl Future<Output = ()>) -> 
     };
     let key = crate::snapshot::snapshot_key(&client_config)?;
     let snapshots = crate::snapshot::Snapshots::new(Arc::clone(&db), Arc::clone(&client), key, config.epochs);
-    let snapshots = crate::snapshot::SnapshotTask::start(snapshots, config.snapshot_every());
     let service = service(Gateway::new(db, client, &limits));
     let listener = TcpListener::bind(config.listen)
         .await
@@ -49,6 +48,7 @@ pub async fn run(config: &GatewayConfig, shutdown: impl Future<Output = ()>) -> 
         .local_addr()
         .map_err(|error| GatewayError::Config(format!("cannot read the listening address: {error}")))?;
     println!("gateway listening on http://{address}");
+    let snapshots = crate::snapshot::SnapshotTask::start(snapshots, config.snapshot_every());
     serve(listener, service, shutdown).await;
     if let Err(error) = snapshots.finish().await {
         tracing::error!(%error, "the namespace snapshot at shutdown failed");
