@@ -15,6 +15,19 @@ pub enum GatewayCommand {
     /// Users and their access keys (the gateway must not be running: it holds the database).
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Rebuild a lost gateway database from a namespace snapshot stored on Morsa: the newest
+    /// one among the gateway account's blobs, or --blob.
+    RestoreNamespace(RestoreArgs),
+}
+
+/// Options of `morsa gateway restore-namespace`.
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// The snapshot blob to restore (default: the newest snapshot the account stored).
+    #[arg(long, value_name = "BLOB_ID")]
+    blob: Option<redstuff::BlobId>,
+    #[command(flatten)]
+    config: ConfigArgs,
 }
 
 /// What `morsa gateway key` can do.
@@ -81,6 +94,7 @@ fn open(config: &ConfigArgs) -> anyhow::Result<Db> {
 pub fn run(command: &GatewayCommand) -> anyhow::Result<()> {
     match command {
         GatewayCommand::Run(args) => run_gateway(args),
+        GatewayCommand::RestoreNamespace(args) => restore_namespace(args),
         GatewayCommand::Key(KeyCommand::Create(args)) => {
             let user = open(&args.config)?.create_user(&args.name)?;
             if args.json {
@@ -131,4 +145,28 @@ fn run_gateway(args: &ConfigArgs) -> anyhow::Result<()> {
         tracing::info!("gateway stopped");
         Ok(())
     })
+}
+
+fn restore_namespace(args: &RestoreArgs) -> anyhow::Result<()> {
+    morsa_plumbing::telemetry::init_logging("warn");
+    let config = GatewayConfig::load(&args.config.config)?;
+    let client_config = morsa_client::ClientConfig::load(&config.client_config)?;
+    let key = morsa_gateway::snapshot::snapshot_key(&client_config)?;
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    let restored = runtime.block_on(async {
+        let client = morsa_client::Client::connect(&client_config).await?;
+        morsa_gateway::snapshot::restore_namespace(&client, &key, &config.database_path(), args.blob).await
+    })?;
+    let counts = restored.counts;
+    println!(
+        "restored namespace snapshot {} (blob {}): {} users, {} buckets, {} objects, {} multipart uploads",
+        restored.record.sequence,
+        restored.record.blob_id,
+        counts.users,
+        counts.buckets,
+        counts.objects,
+        counts.uploads
+    );
+    println!("into {}", config.database_path().display());
+    Ok(())
 }

@@ -39,6 +39,10 @@ pub struct GatewayConfig {
     /// Epochs each chunk blob is paid for when stored (default 5).
     #[serde(default = "default_epochs")]
     pub epochs: u32,
+    /// Seconds between namespace snapshots stored on Morsa (taken only when the namespace
+    /// changed; default 300; 0: only at shutdown). See [`crate::snapshot`].
+    #[serde(default = "default_snapshot_interval")]
+    pub snapshot_interval: u64,
 }
 
 fn default_region() -> String {
@@ -55,6 +59,10 @@ fn default_chunk_buffers() -> usize {
 
 fn default_epochs() -> u32 {
     5
+}
+
+fn default_snapshot_interval() -> u64 {
+    300
 }
 
 impl GatewayConfig {
@@ -76,6 +84,11 @@ impl GatewayConfig {
         config.data_dir = base.join(&config.data_dir);
         config.client_config = base.join(&config.client_config);
         Ok(config)
+    }
+
+    /// Time between periodic snapshots, if they are on.
+    pub fn snapshot_every(&self) -> Option<std::time::Duration> {
+        (self.snapshot_interval > 0).then(|| std::time::Duration::from_secs(self.snapshot_interval))
     }
 
     /// The database file: `DATA_DIR/gateway.redb`.

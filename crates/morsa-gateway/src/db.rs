@@ -2,6 +2,7 @@
 //! Every write commits with immediate durability: an acknowledged request is on disk.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use redb::{Database, Durability, ReadTransaction, TableDefinition, WriteTransaction};
 use serde::Serialize;
@@ -21,11 +22,16 @@ pub(crate) const OBJECTS: TableDefinition<(&str, &str), &[u8]> = TableDefinition
 pub(crate) const UPLOADS: TableDefinition<&str, &[u8]> = TableDefinition::new("uploads");
 /// (upload ID, part number) → [`crate::namespace::PartRecord`].
 pub(crate) const PARTS: TableDefinition<(&str, u32), &[u8]> = TableDefinition::new("parts");
+/// The gateway's own bookkeeping (not part of a snapshot): the last namespace snapshot.
+pub(crate) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 
 /// The open database.
 #[derive(Debug)]
 pub struct Db {
     db: Database,
+    /// Write transactions begun since the database was opened: a snapshot is due only when it
+    /// moved (the snapshot's own bookkeeping is not counted).
+    writes: AtomicU64,
 }
 
 impl Db {
@@ -36,7 +42,7 @@ impl Db {
                 .map_err(|error| GatewayError::Config(format!("cannot create {}: {error}", dir.display())))?;
         }
         let db = Database::create(path).map_err(GatewayError::database("opening the database"))?;
-        let db = Db { db };
+        let db = Db { db, writes: AtomicU64::new(0) };
         let transaction = db.write("creating the tables")?;
         let create = |transaction: &WriteTransaction| -> Result<(), redb::TableError> {
             transaction.open_table(USERS)?;
@@ -45,6 +51,7 @@ impl Db {
             transaction.open_table(OBJECTS)?;
             transaction.open_table(UPLOADS)?;
             transaction.open_table(PARTS)?;
+            transaction.open_table(META)?;
             Ok(())
         };
         create(&transaction).map_err(GatewayError::database("creating the tables"))?;
@@ -54,9 +61,20 @@ impl Db {
 
     /// A write transaction that commits durably.
     pub(crate) fn write(&self, action: &'static str) -> Result<WriteTransaction, GatewayError> {
+        self.writes.fetch_add(1, Ordering::SeqCst);
+        self.write_uncounted(action)
+    }
+
+    /// A durable write transaction that does not count as a change of the namespace.
+    pub(crate) fn write_uncounted(&self, action: &'static str) -> Result<WriteTransaction, GatewayError> {
         let mut transaction = self.db.begin_write().map_err(GatewayError::database(action))?;
         transaction.set_durability(Durability::Immediate).map_err(GatewayError::database(action))?;
         Ok(transaction)
+    }
+
+    /// Write transactions begun since the database was opened.
+    pub(crate) fn writes(&self) -> u64 {
+        self.writes.load(Ordering::SeqCst)
     }
 
     /// A read transaction.

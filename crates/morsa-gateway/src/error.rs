@@ -88,6 +88,9 @@ pub enum GatewayError {
         /// Bytes the namespace records.
         expected: u64,
     },
+    /// A namespace snapshot could not be taken, found, opened or restored.
+    #[error("namespace snapshot: {0}")]
+    Snapshot(String),
 }
 
 impl GatewayError {
@@ -115,7 +118,8 @@ impl GatewayError {
             | GatewayError::CorruptRecord { .. }
             | GatewayError::UserExists(_)
             | GatewayError::NoSuchUser(_)
-            | GatewayError::BadUserName(_) => S3ErrorCode::InternalError,
+            | GatewayError::BadUserName(_)
+            | GatewayError::Snapshot(_) => S3ErrorCode::InternalError,
         }
     }
 }

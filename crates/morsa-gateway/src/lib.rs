@@ -6,7 +6,8 @@
 //! blobs with bounded memory while verifying their digests ([`writer`], [`checksum`]),
 //! streaming objects and ranges back from Morsa ([`reader`]), S3 listings ([`listing`]) and
 //! the S3 operations themselves (`s3`, on [s3s](https://crates.io/crates/s3s), which parses
-//! requests, verifies SigV4 and writes XML). It does not own storing or reading blobs: that
+//! requests, verifies SigV4 and writes XML), and snapshots of the namespace stored on Morsa
+//! to rebuild a lost disk from ([`snapshot`]). It does not own storing or reading blobs: that
 //! is `morsa-client`.
 //!
 //! An object is recorded only after every chunk blob it names is certified; a body whose
@@ -34,6 +35,7 @@ pub mod namespace;
 pub mod reader;
 mod s3;
 pub mod server;
+pub mod snapshot;
 pub mod users;
 pub mod writer;
 

@@ -26,7 +26,8 @@ pub fn service(gateway: Gateway) -> S3Service {
 
 /// Opens the database, connects to Morsa and listens on the configured address; prints
 /// `gateway listening on http://ADDR` once it accepts connections, and serves until
-/// `shutdown` completes (then lets requests in flight finish).
+/// `shutdown` completes (then lets requests in flight finish and takes a last namespace
+/// snapshot). Namespace snapshots are taken every `snapshot_interval` meanwhile.
 pub async fn run(config: &GatewayConfig, shutdown: impl Future<Output = ()>) -> Result<(), GatewayError> {
     let db = Arc::new(Db::open(&config.database_path())?);
     let client_config = ClientConfig::load(&config.client_config)?;
@@ -37,6 +38,8 @@ pub async fn run(config: &GatewayConfig, shutdown: impl Future<Output = ()>) -> 
         epochs: config.epochs,
         region: config.region.clone(),
     };
+    let key = crate::snapshot::snapshot_key(&client_config)?;
+    let snapshots = crate::snapshot::Snapshots::new(Arc::clone(&db), Arc::clone(&client), key, config.epochs);
     let service = service(Gateway::new(db, client, &limits));
     let listener = TcpListener::bind(config.listen)
         .await
@@ -45,7 +48,11 @@ pub async fn run(config: &GatewayConfig, shutdown: impl Future<Output = ()>) -> 
         .local_addr()
         .map_err(|error| GatewayError::Config(format!("cannot read the listening address: {error}")))?;
     println!("gateway listening on http://{address}");
+    let snapshots = crate::snapshot::SnapshotTask::start(snapshots, config.snapshot_every());
     serve(listener, service, shutdown).await;
+    if let Err(error) = snapshots.finish().await {
+        tracing::error!(%error, "the namespace snapshot at shutdown failed");
+    }
     Ok(())
 }
 

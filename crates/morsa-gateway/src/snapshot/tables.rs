@@ -1,0 +1,279 @@
+//! The namespace's tables as one value: read in one read transaction (a consistent view, as of
+//! one commit), and written back in one write transaction into an empty database. Records are
+//! carried as their stored bytes, so a snapshot restores exactly what was stored.
+
+use std::path::Path;
+
+use redb::{ReadableTable, TableDefinition};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::GatewayError;
+use crate::db::{ACCESS_KEYS, BUCKETS, Db, META, OBJECTS, PARTS, UPLOADS, USERS};
+use crate::snapshot::SnapshotRecord;
+
+/// Every table of the namespace (users and keys included; not the gateway's bookkeeping).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tables {
+    users: Vec<(String, Vec<u8>)>,
+    access_keys: Vec<(String, String)>,
+    buckets: Vec<(String, Vec<u8>)>,
+    objects: Vec<((String, String), Vec<u8>)>,
+    uploads: Vec<(String, Vec<u8>)>,
+    parts: Vec<((String, u32), Vec<u8>)>,
+}
+
+/// How much a snapshot holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TableCounts {
+    /// Users.
+    pub users: usize,
+    /// Buckets.
+    pub buckets: usize,
+    /// Objects.
+    pub objects: usize,
+    /// Multipart uploads in progress.
+    pub uploads: usize,
+}
+
+impl Tables {
+    /// The encoded tables (postcard).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        crate::db::encode(self)
+    }
+
+    /// Tables from their encoding.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, GatewayError> {
+        postcard::from_bytes(bytes)
+            .map_err(|error| GatewayError::Snapshot(format!("the snapshot's tables do not decode: {error}")))
+    }
+
+    /// How much they hold.
+    pub fn counts(&self) -> TableCounts {
+        TableCounts {
+            users: self.users.len(),
+            buckets: self.buckets.len(),
+            objects: self.objects.len(),
+            uploads: self.uploads.len(),
+        }
+    }
+}
+
+const ACTION_READ: &str = "reading the namespace for a snapshot";
+const ACTION_WRITE: &str = "restoring the namespace";
+
+fn dump<K, V, KO, VO>(
+    transaction: &redb::ReadTransaction,
+    table: TableDefinition<K, V>,
+) -> Result<Vec<(KO, VO)>, GatewayError>
+where
+    K: redb::Key + 'static,
+    V: redb::Value + 'static,
+    KO: for<'a> From<K::SelfType<'a>>,
+    VO: for<'a> From<V::SelfType<'a>>,
+{
+    let table = transaction.open_table(table).map_err(GatewayError::database(ACTION_READ))?;
+    let mut rows = Vec::new();
+    for entry in table.iter().map_err(GatewayError::database(ACTION_READ))? {
+        let (key, value) = entry.map_err(GatewayError::database(ACTION_READ))?;
+        rows.push((KO::from(key.value()), VO::from(value.value())));
+    }
+    Ok(rows)
+}
+
+/// A pair key `(a, b)` owned.
+struct Pair<A, B>(A, B);
+
+impl<'a> From<(&'a str, &'a str)> for Pair<String, String> {
+    fn from((a, b): (&'a str, &'a str)) -> Self {
+        Pair(a.to_string(), b.to_string())
+    }
+}
+
+impl<'a> From<(&'a str, u32)> for Pair<String, u32> {
+    fn from((a, b): (&'a str, u32)) -> Self {
+        Pair(a.to_string(), b)
+    }
+}
+
+fn pairs<A, B>(rows: Vec<(Pair<A, B>, Vec<u8>)>) -> Vec<((A, B), Vec<u8>)> {
+    rows.into_iter().map(|(Pair(a, b), value)| ((a, b), value)).collect()
+}
+
+impl Db {
+    /// The namespace as of now, read in one transaction.
+    pub fn snapshot_tables(&self) -> Result<Tables, GatewayError> {
+        let transaction = self.read(ACTION_READ)?;
+        Ok(Tables {
+            users: dump(&transaction, USERS)?,
+            access_keys: dump(&transaction, ACCESS_KEYS)?,
+            buckets: dump(&transaction, BUCKETS)?,
+            objects: pairs(dump(&transaction, OBJECTS)?),
+            uploads: dump(&transaction, UPLOADS)?,
+            parts: pairs(dump(&transaction, PARTS)?),
+        })
+    }
+
+    /// The last snapshot recorded, if any.
+    pub fn last_snapshot(&self) -> Result<Option<SnapshotRecord>, GatewayError> {
+        const ACTION: &str = "reading the last snapshot";
+        let transaction = self.read(ACTION)?;
+        let meta = transaction.open_table(META).map_err(GatewayError::database(ACTION))?;
+        let bytes = meta.get(LAST_SNAPSHOT).map_err(GatewayError::database(ACTION))?;
+        bytes.map(|bytes| decode_snapshot_record(bytes.value())).transpose()
+    }
+
+    /// Records `record` as the last snapshot (not counted as a change of the namespace).
+    pub(crate) fn record_snapshot(&self, record: &SnapshotRecord) -> Result<(), GatewayError> {
+        const ACTION: &str = "recording a snapshot";
+        let transaction = self.write_uncounted(ACTION)?;
+        {
+            let mut meta = transaction.open_table(META).map_err(GatewayError::database(ACTION))?;
+            meta.insert(LAST_SNAPSHOT, crate::db::encode(record).as_slice())
+                .map_err(GatewayError::database(ACTION))?;
+        }
+        transaction.commit().map_err(GatewayError::database(ACTION))
+    }
+}
+
+const LAST_SNAPSHOT: &str = "last_snapshot";
+
+fn decode_snapshot_record<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, GatewayError> {
+    crate::db::decode(bytes, || "the last snapshot".into())
+}
+
+/// Creates the database at `path` (which must not exist) holding `tables`, with `record` as
+/// its last snapshot, in one transaction: written to `PATH.restoring` and renamed into place,
+/// so a failed restore leaves no database behind.
+pub fn write_database(path: &Path, tables: &Tables, record: &SnapshotRecord) -> Result<(), GatewayError> {
+    if path.exists() {
+        return Err(GatewayError::Snapshot(format!(
+            "{} exists: restore-namespace rebuilds a lost database; move it away first",
+            path.display()
+        )));
+    }
+    let partial = path.with_extension("redb.restoring");
+    let io_error = |error: std::io::Error| GatewayError::Snapshot(format!("{}: {error}", partial.display()));
+    if partial.exists() {
+        std::fs::remove_file(&partial).map_err(io_error)?;
+    }
+    {
+        let db = Db::open(&partial)?;
+        let transaction = db.write(ACTION_WRITE)?;
+        {
+            let mut users = transaction.open_table(USERS).map_err(GatewayError::database(ACTION_WRITE))?;
+            for (name, user) in &tables.users {
+                users.insert(name.as_str(), user.as_slice()).map_err(GatewayError::database(ACTION_WRITE))?;
+            }
+            let mut keys =
+                transaction.open_table(ACCESS_KEYS).map_err(GatewayError::database(ACTION_WRITE))?;
+            for (key, name) in &tables.access_keys {
+                keys.insert(key.as_str(), name.as_str()).map_err(GatewayError::database(ACTION_WRITE))?;
+            }
+            let mut buckets =
+                transaction.open_table(BUCKETS).map_err(GatewayError::database(ACTION_WRITE))?;
+            for (name, bucket) in &tables.buckets {
+                buckets
+                    .insert(name.as_str(), bucket.as_slice())
+                    .map_err(GatewayError::database(ACTION_WRITE))?;
+            }
+            let mut objects =
+                transaction.open_table(OBJECTS).map_err(GatewayError::database(ACTION_WRITE))?;
+            for ((bucket, key), object) in &tables.objects {
+                objects
+                    .insert((bucket.as_str(), key.as_str()), object.as_slice())
+                    .map_err(GatewayError::database(ACTION_WRITE))?;
+            }
+            let mut uploads =
+                transaction.open_table(UPLOADS).map_err(GatewayError::database(ACTION_WRITE))?;
+            for (id, upload) in &tables.uploads {
+                uploads
+                    .insert(id.as_str(), upload.as_slice())
+                    .map_err(GatewayError::database(ACTION_WRITE))?;
+            }
+            let mut parts = transaction.open_table(PARTS).map_err(GatewayError::database(ACTION_WRITE))?;
+            for ((id, number), part) in &tables.parts {
+                parts
+                    .insert((id.as_str(), *number), part.as_slice())
+                    .map_err(GatewayError::database(ACTION_WRITE))?;
+            }
+            let mut meta = transaction.open_table(META).map_err(GatewayError::database(ACTION_WRITE))?;
+            meta.insert(LAST_SNAPSHOT, crate::db::encode(record).as_slice())
+                .map_err(GatewayError::database(ACTION_WRITE))?;
+        }
+        transaction.commit().map_err(GatewayError::database(ACTION_WRITE))?;
+    }
+    std::fs::rename(&partial, path).map_err(io_error)?;
+    morsa_plumbing::file::sync_parent(path).map_err(|error| GatewayError::Snapshot(error.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::namespace::{ChunkRef, ObjectRecord, PartRecord, UploadRecord};
+
+    fn object(size: u64) -> ObjectRecord {
+        ObjectRecord {
+            chunks: vec![ChunkRef { blob_id: redstuff::BlobId::from_root(1, &[3; 32]), size }],
+            size,
+            etag: "abc".into(),
+            content_type: Some("text/plain".into()),
+            metadata: BTreeMap::from([("colour".into(), "blue".into())]),
+            modified_ms: 5,
+            checksum: None,
+            parts: 0,
+        }
+    }
+
+    #[test]
+    fn a_database_rebuilt_from_its_tables_holds_the_same_namespace() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("gateway.redb")).unwrap();
+        let alice = db.create_user("alice").unwrap();
+        db.create_bucket("photos", "alice").unwrap();
+        db.put_object("photos", "a/b.jpg", "alice", &object(10)).unwrap();
+        db.put_object("photos", "c.jpg", "alice", &object(20)).unwrap();
+        let upload = UploadRecord {
+            bucket: "photos".into(),
+            key: "big".into(),
+            content_type: None,
+            metadata: BTreeMap::new(),
+            created_ms: 1,
+        };
+        let id = db.create_upload("alice", &upload).unwrap();
+        let part =
+            PartRecord { chunks: vec![], size: 0, md5_hex: "00".into(), checksum: None, modified_ms: 2 };
+        db.put_part(&id, 1, "photos", "big", "alice", &part).unwrap();
+
+        let tables = db.snapshot_tables().unwrap();
+        assert_eq!(tables.counts(), TableCounts { users: 1, buckets: 1, objects: 2, uploads: 1 });
+        assert_eq!(Tables::from_bytes(&tables.to_bytes()).unwrap(), tables);
+        let record = SnapshotRecord {
+            sequence: 4,
+            blob_id: redstuff::BlobId::from_root(1, &[9; 32]),
+            created_ms: 7,
+            tables_sha256: [1; 32],
+            end_epoch: 12,
+        };
+        let writes = db.writes();
+        db.record_snapshot(&record).unwrap();
+        assert_eq!(db.writes(), writes, "recording a snapshot is not a change of the namespace");
+        assert_eq!(db.last_snapshot().unwrap(), Some(record.clone()));
+
+        let restored_path = dir.path().join("restored").join("gateway.redb");
+        std::fs::create_dir_all(restored_path.parent().unwrap()).unwrap();
+        write_database(&restored_path, &tables, &record).unwrap();
+        assert!(!restored_path.with_extension("redb.restoring").exists());
+        let restored = Db::open(&restored_path).unwrap();
+        assert_eq!(restored.snapshot_tables().unwrap(), tables);
+        assert_eq!(restored.last_snapshot().unwrap(), Some(record.clone()));
+        assert_eq!(restored.user_by_key(&alice.access_key_id).unwrap(), Some(alice));
+        assert_eq!(restored.get_object("photos", "c.jpg", "alice").unwrap(), object(20));
+        assert_eq!(restored.list_parts(&id, "photos", "big", "alice").unwrap(), vec![(1, part)]);
+        drop(restored);
+        let refused = write_database(&restored_path, &tables, &record).unwrap_err();
+        assert!(refused.to_string().contains("move it away"), "{refused}");
+    }
+}
