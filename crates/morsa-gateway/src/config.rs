@@ -39,6 +39,9 @@ pub struct GatewayConfig {
     /// Epochs each chunk blob is paid for when stored (default 5).
     #[serde(default = "default_epochs")]
     pub epochs: u32,
+    /// The Walrus-style HTTP API (`/v1/blobs`): who may store through it.
+    #[serde(default)]
+    pub blob_api: crate::blob_api::BlobApiConfig,
 }
 
 fn default_region() -> String {
