@@ -80,13 +80,18 @@ fn blobs_store_and_read_back_in_ranges_with_clear_errors_and_metrics_count_them(
     assert_eq!(object["size"], data.len(), "{created}");
     assert_eq!(object["deletable"], false, "{created}");
     let storage = &object["storage"];
-    assert_eq!(storage["endEpoch"].as_u64().unwrap() - storage["startEpoch"].as_u64().unwrap(), 2, "{created}");
+    assert_eq!(
+        storage["endEpoch"].as_u64().unwrap() - storage["startEpoch"].as_u64().unwrap(),
+        2,
+        "{created}"
+    );
     // The same bytes again: already certified, nothing uploaded.
     let again: serde_json::Value = store("?epochs=1", data.clone(), Some(TOKEN)).json().unwrap();
     assert_eq!(again["alreadyCertified"]["blobId"], blob_id.as_str(), "{again}");
     assert_eq!(again["alreadyCertified"]["endEpoch"], storage["endEpoch"], "{again}");
     // The object is the coordinator's: `morsa blob-status` sees it certified and permanent.
-    let status = common::morsa_json_with(&s3.cluster.client_config_path(), &["blob-status", &blob_id, "--json"]);
+    let status =
+        common::morsa_json_with(&s3.cluster.client_config_path(), &["blob-status", &blob_id, "--json"]);
     assert_eq!(status["permanent"], true, "{status}");
 
     // Read whole and in ranges.
@@ -104,9 +109,12 @@ fn blobs_store_and_read_back_in_ranges_with_clear_errors_and_metrics_count_them(
     assert_eq!(whole.headers()["content-length"], data.len().to_string().as_str());
     assert!(whole.bytes().unwrap() == data, "the blob came back different");
     let len = data.len();
-    for (header, start, end) in
-        [("bytes=0-0", 0, 1), ("bytes=1000-99999", 1000, 100_000), ("bytes=299000-", 299_000, len), ("bytes=-123", len - 123, len)]
-    {
+    for (header, start, end) in [
+        ("bytes=0-0", 0, 1),
+        ("bytes=1000-99999", 1000, 100_000),
+        ("bytes=299000-", 299_000, len),
+        ("bytes=-123", len - 123, len),
+    ] {
         let part = read(&blob_id, Some(header));
         assert_eq!(part.status().as_u16(), 206, "{header}");
         let content_range = format!("bytes {start}-{}/{len}", end - 1);
@@ -120,12 +128,18 @@ fn blobs_store_and_read_back_in_ranges_with_clear_errors_and_metrics_count_them(
     let large = morsa_cluster::sample::bytes(2 * CHUNK + 4321, 6);
     let large_path = dir.path().join("large.bin");
     std::fs::write(&large_path, &large).unwrap();
-    let stored = common::morsa_json_with(&s3.cluster.client_config_path(), &["store", large_path.to_str().unwrap(), "--json"]);
+    let stored = common::morsa_json_with(
+        &s3.cluster.client_config_path(),
+        &["store", large_path.to_str().unwrap(), "--json"],
+    );
     let large_id = blob_id_of(dir.path(), &large);
     assert!(stored.to_string().contains(&large_id), "stored as one blob: {stored}");
     assert!(read(&large_id, None).bytes().unwrap() == large, "the large blob came back different");
     let across = read(&large_id, Some(&format!("bytes={}-{}", CHUNK - 10, 2 * CHUNK + 10)));
-    assert!(across.bytes().unwrap() == large[CHUNK - 10..2 * CHUNK + 11], "a range across pieces came back different");
+    assert!(
+        across.bytes().unwrap() == large[CHUNK - 10..2 * CHUNK + 11],
+        "a range across pieces came back different"
+    );
 
     // Bad input: clear JSON errors.
     assert_eq!(reason(read(&blob_id, Some(&format!("bytes={len}-"))), 416), "RANGE_NOT_SATISFIABLE");
@@ -157,20 +171,68 @@ fn blobs_store_and_read_back_in_ranges_with_clear_errors_and_metrics_count_them(
     s3.aws(&["s3", "cp", "s3://metered/object.bin", back.to_str().unwrap(), "--only-show-errors"]);
     let after = scrape();
     let moved = |name: &str| sample(&after, name) - sample(&before, name);
-    assert_eq!(moved("morsa_gateway_requests_total{api=\"blob\",operation=\"StoreBlob\",status=\"200\"}"), 2.0, "{after}");
-    assert_eq!(moved("morsa_gateway_requests_total{api=\"blob\",operation=\"ReadBlob\",status=\"206\"}"), 5.0, "{after}");
-    assert_eq!(moved("morsa_gateway_requests_total{api=\"blob\",operation=\"ReadBlob\",status=\"416\"}"), 3.0, "{after}");
-    assert_eq!(moved("morsa_gateway_requests_total{api=\"s3\",operation=\"PutObject\",status=\"200\"}"), 1.0, "{after}");
-    assert_eq!(moved("morsa_gateway_requests_total{api=\"s3\",operation=\"GetObject\",status=\"200\"}"), 1.0, "{after}");
-    assert!(moved("morsa_gateway_received_bytes_total{api=\"s3\",operation=\"PutObject\"}") >= 200_000.0, "{after}");
-    assert!(moved("morsa_gateway_received_bytes_total{api=\"blob\",operation=\"StoreBlob\"}") >= 600_000.0, "{after}");
-    assert!(moved("morsa_gateway_sent_bytes_total{api=\"s3\",operation=\"GetObject\"}") >= 200_000.0, "{after}");
+    assert_eq!(
+        moved("morsa_gateway_requests_total{api=\"blob\",operation=\"StoreBlob\",status=\"200\"}"),
+        2.0,
+        "{after}"
+    );
+    assert_eq!(
+        moved("morsa_gateway_requests_total{api=\"blob\",operation=\"ReadBlob\",status=\"206\"}"),
+        5.0,
+        "{after}"
+    );
+    assert_eq!(
+        moved("morsa_gateway_requests_total{api=\"blob\",operation=\"ReadBlob\",status=\"416\"}"),
+        3.0,
+        "{after}"
+    );
+    assert_eq!(
+        moved("morsa_gateway_requests_total{api=\"s3\",operation=\"PutObject\",status=\"200\"}"),
+        1.0,
+        "{after}"
+    );
+    assert_eq!(
+        moved("morsa_gateway_requests_total{api=\"s3\",operation=\"GetObject\",status=\"200\"}"),
+        1.0,
+        "{after}"
+    );
+    assert!(
+        moved("morsa_gateway_received_bytes_total{api=\"s3\",operation=\"PutObject\"}") >= 200_000.0,
+        "{after}"
+    );
+    assert!(
+        moved("morsa_gateway_received_bytes_total{api=\"blob\",operation=\"StoreBlob\"}") >= 600_000.0,
+        "{after}"
+    );
+    assert!(
+        moved("morsa_gateway_sent_bytes_total{api=\"s3\",operation=\"GetObject\"}") >= 200_000.0,
+        "{after}"
+    );
     let sent_blobs = morsa_core::convert::lossy_f64(u64::try_from(data.len() + large.len()).unwrap());
-    assert!(moved("morsa_gateway_sent_bytes_total{api=\"blob\",operation=\"ReadBlob\"}") >= sent_blobs, "{after}");
+    assert!(
+        moved("morsa_gateway_sent_bytes_total{api=\"blob\",operation=\"ReadBlob\"}") >= sent_blobs,
+        "{after}"
+    );
     // Every successful read had a first byte; whole ones a throughput.
-    assert_eq!(moved("morsa_gateway_time_to_first_byte_seconds_count{operation=\"ReadBlob\"}"), 7.0, "{after}");
-    assert_eq!(moved("morsa_gateway_time_to_first_byte_seconds_count{operation=\"GetObject\"}"), 1.0, "{after}");
-    assert_eq!(moved("morsa_gateway_restore_throughput_bytes_per_second_count{operation=\"ReadBlob\"}"), 2.0, "{after}");
-    assert_eq!(moved("morsa_gateway_restore_throughput_bytes_per_second_count{operation=\"GetObject\"}"), 1.0, "{after}");
+    assert_eq!(
+        moved("morsa_gateway_time_to_first_byte_seconds_count{operation=\"ReadBlob\"}"),
+        7.0,
+        "{after}"
+    );
+    assert_eq!(
+        moved("morsa_gateway_time_to_first_byte_seconds_count{operation=\"GetObject\"}"),
+        1.0,
+        "{after}"
+    );
+    assert_eq!(
+        moved("morsa_gateway_restore_throughput_bytes_per_second_count{operation=\"ReadBlob\"}"),
+        2.0,
+        "{after}"
+    );
+    assert_eq!(
+        moved("morsa_gateway_restore_throughput_bytes_per_second_count{operation=\"GetObject\"}"),
+        1.0,
+        "{after}"
+    );
     assert!(after.contains("# TYPE morsa_gateway_time_to_first_byte_seconds histogram"), "{after}");
 }

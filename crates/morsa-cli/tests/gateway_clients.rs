@@ -185,8 +185,11 @@ fn rclone_copies_checks_syncs_deletions_and_cats_ranges() {
     for index in 0..30u64 {
         let sub = if index % 2 == 0 { "docs" } else { "docs/old" };
         let len = usize::try_from(index * 131 % 3000).unwrap();
-        std::fs::write(tree.join(sub).join(format!("f{index}.txt")), morsa_cluster::sample::bytes(len, index))
-            .unwrap();
+        std::fs::write(
+            tree.join(sub).join(format!("f{index}.txt")),
+            morsa_cluster::sample::bytes(len, index),
+        )
+        .unwrap();
     }
     // Larger than a chunk (1 MiB), so it spans three chunk blobs.
     let large = morsa_cluster::sample::bytes((2 << 20) + 12345, 77);
@@ -196,7 +199,8 @@ fn rclone_copies_checks_syncs_deletions_and_cats_ranges() {
     rclone_ok(&["copy", tree_arg, "morsa:rclone/tree"]);
     rclone_ok(&["check", tree_arg, "morsa:rclone/tree"]);
     let listed = |remote: &str| {
-        let mut names: Vec<String> = rclone_ok(&["lsf", "-R", "--files-only", remote]).lines().map(String::from).collect();
+        let mut names: Vec<String> =
+            rclone_ok(&["lsf", "-R", "--files-only", remote]).lines().map(String::from).collect();
         names.sort();
         names
     };
@@ -220,8 +224,17 @@ fn rclone_copies_checks_syncs_deletions_and_cats_ranges() {
     assert!(!listing.contains("f2.txt") && listing.contains("new.txt"), "aws sees the sync too: {listing}");
 
     // cat with --offset/--count: ranges of the large file, across chunk boundaries.
-    for (offset, count) in [(0usize, 10usize), ((1 << 20) - 7, 100), ((2 << 20) - 5, 12345), (large.len() - 3, 3)] {
-        let output = rclone(&["cat", "--offset", &offset.to_string(), "--count", &count.to_string(), "morsa:rclone/tree/large.bin"]);
+    for (offset, count) in
+        [(0usize, 10usize), ((1 << 20) - 7, 100), ((2 << 20) - 5, 12345), (large.len() - 3, 3)]
+    {
+        let output = rclone(&[
+            "cat",
+            "--offset",
+            &offset.to_string(),
+            "--count",
+            &count.to_string(),
+            "morsa:rclone/tree/large.bin",
+        ]);
         assert!(output.status.success(), "cat {offset}+{count}: {output:?}");
         assert!(output.stdout == large[offset..offset + count], "cat {offset}+{count} came back different");
     }

@@ -136,12 +136,17 @@ impl BlobApi {
     }
 
     /// `PUT /v1/blobs`: the body stored as one blob.
-    async fn store<B>(&self, parts: &Parts, body: &mut B, peer: IpAddr) -> Result<Response<s3s::Body>, BlobApiError>
+    async fn store<B>(
+        &self,
+        parts: &Parts,
+        body: &mut B,
+        peer: IpAddr,
+    ) -> Result<Response<s3s::Body>, BlobApiError>
     where
         B: http_body::Body<Data = Bytes> + Unpin,
         B::Error: std::fmt::Display,
     {
-        self.authorise(&parts.headers, peer)?;
+        authorise(&self.config, &parts.headers, peer)?;
         let options = store_options(parts.uri.query().unwrap_or(""))?;
         let limit = self.max_body;
         let declared = parts.headers.get(CONTENT_LENGTH).and_then(|value| value.to_str().ok()?.parse().ok());
@@ -155,21 +160,6 @@ impl BlobApi {
         Ok(json(StatusCode::OK, &store_answer(&outcome, &options)))
     }
 
-    /// Refuses a store the configuration does not allow from `peer`.
-    fn authorise(&self, headers: &HeaderMap, peer: IpAddr) -> Result<(), BlobApiError> {
-        match self.config.publisher {
-            Publisher::Off => return Err(BlobApiError::PublisherOff),
-            Publisher::Loopback if !peer.is_loopback() => return Err(BlobApiError::NotLoopback(peer)),
-            Publisher::Loopback | Publisher::Anyone => {}
-        }
-        let Some(token) = &self.config.token else { return Ok(()) };
-        let given = headers.get(AUTHORIZATION).and_then(|value| value.to_str().ok()?.strip_prefix("Bearer "));
-        match given.is_some_and(|given| same_bytes(given.as_bytes(), token.as_bytes())) {
-            true => Ok(()),
-            false => Err(BlobApiError::BadToken),
-        }
-    }
-
     /// `GET` (or `HEAD`, `head_only`) `/v1/blobs/BLOB_ID`, whole or one range.
     async fn read(
         &self,
@@ -177,18 +167,19 @@ impl BlobApi {
         headers: &HeaderMap,
         head_only: bool,
     ) -> Result<Response<s3s::Body>, BlobApiError> {
-        let blob_id: BlobId = id
-            .parse()
-            .map_err(|error: redstuff::BlobIdParseError| BlobApiError::BadBlobId {
-                given: id.to_string(),
-                reason: error.to_string(),
-            })?;
+        let blob_id: BlobId = id.parse().map_err(|error: redstuff::BlobIdParseError| {
+            BlobApiError::BadBlobId { given: id.to_string(), reason: error.to_string() }
+        })?;
         let range = match headers.get(RANGE) {
             None => None,
             Some(value) => {
                 let header = String::from_utf8_lossy(value.as_bytes()).into_owned();
                 let parsed = value.to_str().map_err(|_| RangeError::Malformed).and_then(ByteRange::parse);
-                Some(parsed.map(|range| (header.clone(), range)).map_err(|source| BlobApiError::BadRange { header, source })?)
+                Some(
+                    parsed
+                        .map(|range| (header.clone(), range))
+                        .map_err(|source| BlobApiError::BadRange { header, source })?,
+                )
             }
         };
         let size = self.client.blob_size(&blob_id).await?;
@@ -224,8 +215,27 @@ impl BlobApi {
     }
 }
 
+/// Refuses a store `config` does not allow from `peer` with `headers`.
+fn authorise(config: &BlobApiConfig, headers: &HeaderMap, peer: IpAddr) -> Result<(), BlobApiError> {
+    match config.publisher {
+        Publisher::Off => return Err(BlobApiError::PublisherOff),
+        Publisher::Loopback if !peer.is_loopback() => return Err(BlobApiError::NotLoopback(peer)),
+        Publisher::Loopback | Publisher::Anyone => {}
+    }
+    let Some(token) = &config.token else { return Ok(()) };
+    let given = headers.get(AUTHORIZATION).and_then(|value| value.to_str().ok()?.strip_prefix("Bearer "));
+    match given.is_some_and(|given| same_bytes(given.as_bytes(), token.as_bytes())) {
+        true => Ok(()),
+        false => Err(BlobApiError::BadToken),
+    }
+}
+
 fn not_allowed(parts: &Parts, allowed: &'static str) -> BlobApiError {
-    BlobApiError::MethodNotAllowed { method: parts.method.to_string(), path: parts.uri.path().to_string(), allowed }
+    BlobApiError::MethodNotAllowed {
+        method: parts.method.to_string(),
+        path: parts.uri.path().to_string(),
+        allowed,
+    }
 }
 
 fn expects_continue(headers: &HeaderMap) -> bool {
@@ -362,7 +372,9 @@ mod tests {
         assert_eq!(options("epochs=5&permanent=true").unwrap(), (5, true));
         assert_eq!(options("epochs=2&deletable=true").unwrap(), (2, false));
         assert_eq!(options("permanent").unwrap(), (1, true));
-        for bad in ["epochs=x", "epochs=-1", "permanent=yes", "send_object_to=0x1", "permanent=true&deletable=true"] {
+        for bad in
+            ["epochs=x", "epochs=-1", "permanent=yes", "send_object_to=0x1", "permanent=true&deletable=true"]
+        {
             let error = options(bad).unwrap_err();
             assert!(matches!(error, BlobApiError::BadQuery { .. }), "{bad}: {error}");
         }
@@ -374,10 +386,39 @@ mod tests {
         let ranges = |size, range, segment| {
             segments(blob_id, size, range, segment).into_iter().map(|piece| piece.range).collect::<Vec<_>>()
         };
-        assert_eq!(ranges(10, 0..10, 64), [0..10]);
+        assert_eq!(ranges(10, 0..10, 64), vec![0..10]);
         assert_eq!(ranges(10, 0..10, 4), [0..4, 4..8, 8..10]);
         assert_eq!(ranges(10, 3..9, 4), [3..7, 7..9]);
         assert!(ranges(0, 0..0, 4).is_empty());
+    }
+
+    #[test]
+    fn stores_are_allowed_by_address_and_token_as_configured() {
+        let (local, remote): (IpAddr, IpAddr) = ("127.0.0.1".parse().unwrap(), "192.0.2.7".parse().unwrap());
+        let config =
+            |publisher, token: Option<&str>| BlobApiConfig { publisher, token: token.map(String::from) };
+        let bearer = |token: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(AUTHORIZATION, format!("Bearer {token}").parse().unwrap());
+            headers
+        };
+        let reason = |result: Result<(), BlobApiError>| result.map_err(|error| error.code().2);
+        let none = HeaderMap::new();
+        let default = BlobApiConfig::default();
+        assert_eq!(reason(authorise(&default, &none, local)), Ok(()));
+        assert_eq!(reason(authorise(&default, &none, "::1".parse().unwrap())), Ok(()));
+        assert_eq!(reason(authorise(&default, &none, remote)), Err("PUBLISHER_LOOPBACK_ONLY"));
+        assert_eq!(reason(authorise(&config(Publisher::Off, None), &none, local)), Err("PUBLISHER_OFF"));
+        assert_eq!(reason(authorise(&config(Publisher::Anyone, None), &none, remote)), Ok(()));
+        let guarded = config(Publisher::Anyone, Some("s3cret"));
+        assert_eq!(reason(authorise(&guarded, &none, remote)), Err("BAD_TOKEN"));
+        assert_eq!(reason(authorise(&guarded, &bearer("guess!"), remote)), Err("BAD_TOKEN"));
+        assert_eq!(reason(authorise(&guarded, &bearer("s3cret"), remote)), Ok(()));
+        let loopback_guarded = config(Publisher::Loopback, Some("s3cret"));
+        assert_eq!(
+            reason(authorise(&loopback_guarded, &bearer("s3cret"), remote)),
+            Err("PUBLISHER_LOOPBACK_ONLY")
+        );
     }
 
     #[test]

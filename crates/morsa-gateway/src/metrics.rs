@@ -6,7 +6,8 @@
 use morsa_plumbing::metrics::Registry;
 
 /// Upper bounds of the time-to-first-byte buckets, in seconds.
-const SECONDS_BUCKETS: [f64; 13] = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
+const SECONDS_BUCKETS: [f64; 13] =
+    [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
 
 /// Upper bounds of the throughput buckets, in bytes per second (256 KiB/s to 1 GiB/s).
 const THROUGHPUT_BUCKETS: [f64; 7] =
@@ -16,7 +17,8 @@ const REQUESTS: (&str, &str) =
     ("morsa_gateway_requests_total", "Requests answered, by API (s3, blob, metrics), operation and status.");
 const RECEIVED: (&str, &str) =
     ("morsa_gateway_received_bytes_total", "Bytes of request bodies received, by API and operation.");
-const SENT: (&str, &str) = ("morsa_gateway_sent_bytes_total", "Bytes of response bodies sent, by API and operation.");
+const SENT: (&str, &str) =
+    ("morsa_gateway_sent_bytes_total", "Bytes of response bodies sent, by API and operation.");
 const FIRST_BYTE: (&str, &str) = (
     "morsa_gateway_time_to_first_byte_seconds",
     "Time from a read's request to the first byte of its body, by operation (GetObject, ReadBlob).",

@@ -45,7 +45,11 @@ impl Router {
         Connection { router: Arc::clone(self), peer }
     }
 
-    async fn answer(&self, request: Request<Incoming>, peer: IpAddr) -> Result<Response<s3s::Body>, HttpError> {
+    async fn answer(
+        &self,
+        request: Request<Incoming>,
+        peer: IpAddr,
+    ) -> Result<Response<s3s::Body>, HttpError> {
         let started = Instant::now();
         if is_metrics_scrape(&request) {
             self.metrics.answered("metrics", "Metrics", 200);
@@ -81,10 +85,20 @@ impl Router {
             }
             _ => None,
         };
-        let length = response.headers().get(CONTENT_LENGTH).and_then(|value| value.to_str().ok()?.parse().ok());
+        let length =
+            response.headers().get(CONTENT_LENGTH).and_then(|value| value.to_str().ok()?.parse().ok());
         let metrics = Arc::clone(&self.metrics);
         Ok(response.map(|inner| {
-            s3s::Body::http_body_unsync(Metered { inner, metrics, api, operation, read, length, sent: 0, ended: false })
+            s3s::Body::http_body_unsync(Metered {
+                inner,
+                metrics,
+                api,
+                operation,
+                read,
+                length,
+                sent: 0,
+                ended: false,
+            })
         }))
     }
 }
@@ -150,7 +164,10 @@ impl<B: hyper::body::Body<Data = Bytes> + Unpin> hyper::body::Body for Counted<B
     type Data = Bytes;
     type Error = B::Error;
 
-    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
         let polled = Pin::new(&mut self.inner).poll_frame(cx);
         if let Poll::Ready(Some(Ok(frame))) = &polled
             && let Some(data) = frame.data_ref()
@@ -194,11 +211,15 @@ impl hyper::body::Body for Metered {
     type Data = Bytes;
     type Error = s3s::StdError;
 
-    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         let polled = Pin::new(&mut self.inner).poll_frame(cx);
         match &polled {
             Poll::Ready(Some(Ok(frame))) => {
-                let bytes = frame.data_ref().map_or(0, |data| morsa_core::convert::saturating_u64(data.len()));
+                let bytes =
+                    frame.data_ref().map_or(0, |data| morsa_core::convert::saturating_u64(data.len()));
                 if self.sent == 0
                     && bytes > 0
                     && let Some(read) = self.read

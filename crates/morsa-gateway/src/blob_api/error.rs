@@ -64,7 +64,9 @@ pub enum BlobApiError {
     )]
     NotLoopback(std::net::IpAddr),
     /// The bearer token is missing or wrong.
-    #[error("storing through /v1/blobs needs the header \"Authorization: Bearer TOKEN\" with this gateway's token")]
+    #[error(
+        "storing through /v1/blobs needs the header \"Authorization: Bearer TOKEN\" with this gateway's token"
+    )]
     BadToken,
     /// No such route in the API.
     #[error("no route {path:?} in the blob API (PUT /v1/blobs, GET or HEAD /v1/blobs/BLOB_ID)")]
@@ -133,7 +135,9 @@ impl BlobApiError {
             Self::BadQuery { .. } => (StatusCode::BAD_REQUEST, "INVALID_ARGUMENT", "INVALID_PARAMETER"),
             Self::BlobNotFound { .. } => (StatusCode::NOT_FOUND, "NOT_FOUND", "BLOB_NOT_FOUND"),
             Self::Inconsistent(_) => (StatusCode::NOT_FOUND, "NOT_FOUND", "BLOB_INCONSISTENT"),
-            Self::BadRange { .. } => (StatusCode::RANGE_NOT_SATISFIABLE, "OUT_OF_RANGE", "RANGE_NOT_SATISFIABLE"),
+            Self::BadRange { .. } => {
+                (StatusCode::RANGE_NOT_SATISFIABLE, "OUT_OF_RANGE", "RANGE_NOT_SATISFIABLE")
+            }
             Self::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "OUT_OF_RANGE", "BLOB_TOO_LARGE"),
             Self::PublisherOff => (StatusCode::FORBIDDEN, "PERMISSION_DENIED", "PUBLISHER_OFF"),
             Self::NotLoopback(_) => (StatusCode::FORBIDDEN, "PERMISSION_DENIED", "PUBLISHER_LOOPBACK_ONLY"),

@@ -71,9 +71,7 @@ impl ByteRange {
         let unsatisfiable = RangeError::Unsatisfiable { len };
         match self {
             Self::From { first, .. } if first >= len => Err(unsatisfiable),
-            Self::From { first, last } => {
-                Ok(first..last.map_or(len, |last| last.saturating_add(1).min(len)))
-            }
+            Self::From { first, last } => Ok(first..last.map_or(len, |last| last.saturating_add(1).min(len))),
             // An empty suffix, or any suffix of an empty blob, holds no byte.
             Self::Suffix { len: 0 } => Err(unsatisfiable),
             Self::Suffix { .. } if len == 0 => Err(unsatisfiable),
