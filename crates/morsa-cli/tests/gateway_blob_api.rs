@@ -162,13 +162,19 @@ fn blobs_store_and_read_back_in_ranges_with_clear_errors_and_metrics_count_them(
         assert_eq!(reason(read(&id, None), 404), "BLOB_NOT_FOUND");
     }
 
-    // S3 on the same port, then the metrics count both APIs.
-    s3.aws(&["s3", "mb", "s3://metered"]);
+    // S3 on the same port, then the metrics count both APIs. A bucket may be named `metrics`:
+    // signed requests on `/metrics` are S3, only an unsigned GET is the metrics page.
+    s3.aws(&["s3", "mb", "s3://metrics"]);
     let object_path = dir.path().join("object.bin");
     std::fs::write(&object_path, morsa_cluster::sample::bytes(200_000, 8)).unwrap();
-    s3.aws(&["s3", "cp", object_path.to_str().unwrap(), "s3://metered/object.bin", "--only-show-errors"]);
+    s3.aws(&["s3", "cp", object_path.to_str().unwrap(), "s3://metrics/object.bin", "--only-show-errors"]);
     let back = dir.path().join("object.back");
-    s3.aws(&["s3", "cp", "s3://metered/object.bin", back.to_str().unwrap(), "--only-show-errors"]);
+    s3.aws(&["s3", "cp", "s3://metrics/object.bin", back.to_str().unwrap(), "--only-show-errors"]);
+    assert!(
+        std::fs::read(&back).unwrap() == std::fs::read(&object_path).unwrap(),
+        "the object came back different"
+    );
+    assert!(s3.aws(&["s3", "ls", "s3://metrics/"]).contains("object.bin"), "the bucket lists through S3");
     let after = scrape();
     let moved = |name: &str| sample(&after, name) - sample(&before, name);
     assert_eq!(
