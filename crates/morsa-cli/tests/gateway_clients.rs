@@ -1,98 +1,19 @@
 //! The S3 gateway of `morsa cluster` driven by the clients people run: aws cli (multipart
 //! upload, ranged get, head), boto3 (every checksum algorithm, wrong checksums refused,
-//! paginated listings), restic (init, backup, check --read-data, restore), and bad input
-//! (wrong secret, unknown key, another user's bucket). Each client call is bounded with
-//! `timeout`; every process talks to 127.0.0.1 only.
+//! paginated listings), restic (init, backup, check --read-data, restore), rclone (copy,
+//! check, sync with deletions, cat of ranges), and bad input (wrong secret, unknown key,
+//! another user's bucket). Each client call is bounded with `timeout`; every process talks to
+//! 127.0.0.1 only.
 #![allow(clippy::unwrap_used)]
 
 mod common;
+#[path = "gateway/s3_cluster.rs"]
+mod s3_cluster;
 
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Command;
 
-use morsa_cluster::Cluster;
-
-/// Chunk blobs of the test gateways: small, so a few MiB span several chunks.
-const CHUNK: usize = 1 << 20;
-
-/// A cluster with its gateway, and the environment its clients use.
-struct S3Cluster {
-    _cluster: Cluster,
-    dir: PathBuf,
-    env: HashMap<String, String>,
-}
-
-impl S3Cluster {
-    /// Starts a 4-node cluster and its gateway (1 MiB chunks); `users` are created before it
-    /// starts, besides the cluster's own.
-    fn up(dir: &Path, users: &[&str]) -> (Self, Vec<serde_json::Value>) {
-        let mut cluster = common::local_cluster(dir, 4, 12);
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let config = cluster.dir().join("gateway.toml");
-        std::fs::write(
-            &config,
-            format!(
-                "listen = \"127.0.0.1:{port}\"\ndata_dir = \"gateway\"\nclient_config = \"client.toml\"\nchunk_size = {CHUNK}\n"
-            ),
-        )
-        .unwrap();
-        let created = users
-            .iter()
-            .map(|name| {
-                common::morsa_json_with(
-                    &cluster.client_config_path(),
-                    &["gateway", "key", "create", name, "--json", "--config", config.to_str().unwrap()],
-                )
-            })
-            .collect();
-        cluster.start_gateway().unwrap();
-        let env = parse_env(&std::fs::read_to_string(cluster.s3_env_path()).unwrap());
-        assert_eq!(env["AWS_ENDPOINT_URL"], cluster.gateway_url().unwrap());
-        let dir = dir.to_path_buf();
-        // Clients must not read this machine's AWS configuration.
-        let aws_config = dir.join("aws-config");
-        std::fs::write(&aws_config, "[default]\n").unwrap();
-        let mut env = env;
-        env.insert("AWS_CONFIG_FILE".into(), aws_config.display().to_string());
-        env.insert("AWS_SHARED_CREDENTIALS_FILE".into(), dir.join("aws-credentials").display().to_string());
-        (S3Cluster { _cluster: cluster, dir, env }, created)
-    }
-
-    /// Runs `program ARGS` (bounded by `timeout`) with the cluster's S3 environment.
-    fn run(&self, program: &str, args: &[&str], extra: &[(&str, &str)]) -> Output {
-        let mut command = Command::new("timeout");
-        command.arg("180").arg(program).args(args).envs(&self.env).env_remove("AWS_CA_BUNDLE");
-        command.env_remove("AWS_PROFILE").current_dir(&self.dir);
-        for (name, value) in extra {
-            command.env(name, value);
-        }
-        command.output().unwrap()
-    }
-
-    fn ok(&self, program: &str, args: &[&str], extra: &[(&str, &str)]) -> String {
-        let output = self.run(program, args, extra);
-        assert!(
-            output.status.success(),
-            "{program} {args:?}: {}\n{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8(output.stdout).unwrap()
-    }
-
-    fn aws(&self, args: &[&str]) -> String {
-        self.ok("aws", args, &[])
-    }
-}
-
-/// The `export NAME=VALUE` lines of `s3.env`.
-fn parse_env(text: &str) -> HashMap<String, String> {
-    text.lines()
-        .filter_map(|line| line.strip_prefix("export ")?.split_once('='))
-        .map(|(name, value)| (name.to_string(), value.to_string()))
-        .collect()
-}
+use s3_cluster::S3Cluster;
 
 #[test]
 fn aws_cli_uploads_in_parts_reads_ranges_and_bad_credentials_are_refused() {
@@ -211,4 +132,112 @@ fn restic_backs_up_checks_and_restores_a_tree_byte_for_byte() {
     let restored = target.join(tree.strip_prefix("/").unwrap());
     let diff = Command::new("diff").arg("-r").arg(&tree).arg(&restored).output().unwrap();
     assert!(diff.status.success(), "the restored tree differs: {}", String::from_utf8_lossy(&diff.stdout));
+}
+
+/// rclone's configuration for the cluster's gateway: a remote `morsa` given by environment
+/// variables, and an empty configuration file of the test's own (never the user's).
+fn rclone_env(s3: &S3Cluster) -> Vec<(String, String)> {
+    let config = s3.dir.join("rclone.conf");
+    std::fs::write(&config, "").unwrap();
+    [
+        ("RCLONE_CONFIG", config.display().to_string()),
+        ("RCLONE_CONFIG_MORSA_TYPE", "s3".into()),
+        ("RCLONE_CONFIG_MORSA_PROVIDER", "Other".into()),
+        ("RCLONE_CONFIG_MORSA_ACCESS_KEY_ID", s3.env["AWS_ACCESS_KEY_ID"].clone()),
+        ("RCLONE_CONFIG_MORSA_SECRET_ACCESS_KEY", s3.env["AWS_SECRET_ACCESS_KEY"].clone()),
+        ("RCLONE_CONFIG_MORSA_ENDPOINT", s3.url()),
+        ("RCLONE_CONFIG_MORSA_REGION", s3.env["AWS_REGION"].clone()),
+        ("RCLONE_CONFIG_MORSA_FORCE_PATH_STYLE", "true".into()),
+    ]
+    .into_iter()
+    .map(|(name, value)| (name.to_string(), value))
+    .collect()
+}
+
+/// The files under `root`, as sorted relative paths.
+fn files_under(root: &Path) -> Vec<String> {
+    let mut files = Vec::new();
+    let mut pending = vec![root.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            match path.is_dir() {
+                true => pending.push(path),
+                false => files.push(path.strip_prefix(root).unwrap().display().to_string()),
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+#[test]
+fn rclone_copies_checks_syncs_deletions_and_cats_ranges() {
+    let dir = tempfile::tempdir().unwrap();
+    let (s3, _) = S3Cluster::up(dir.path(), &[]);
+    let env = rclone_env(&s3);
+    let env: Vec<(&str, &str)> = env.iter().map(|(name, value)| (name.as_str(), value.as_str())).collect();
+    let rclone = |args: &[&str]| s3.run("rclone", args, &env);
+    let rclone_ok = |args: &[&str]| s3.ok("rclone", args, &env);
+
+    let tree = dir.path().join("tree");
+    std::fs::create_dir_all(tree.join("docs/old")).unwrap();
+    for index in 0..30u64 {
+        let sub = if index % 2 == 0 { "docs" } else { "docs/old" };
+        let len = usize::try_from(index * 131 % 3000).unwrap();
+        std::fs::write(
+            tree.join(sub).join(format!("f{index}.txt")),
+            morsa_cluster::sample::bytes(len, index),
+        )
+        .unwrap();
+    }
+    // Larger than a chunk (1 MiB), so it spans three chunk blobs.
+    let large = morsa_cluster::sample::bytes((2 << 20) + 12345, 77);
+    std::fs::write(tree.join("large.bin"), &large).unwrap();
+    let tree_arg = tree.to_str().unwrap();
+
+    rclone_ok(&["copy", tree_arg, "morsa:rclone/tree"]);
+    rclone_ok(&["check", tree_arg, "morsa:rclone/tree"]);
+    let listed = |remote: &str| {
+        let mut names: Vec<String> =
+            rclone_ok(&["lsf", "-R", "--files-only", remote]).lines().map(String::from).collect();
+        names.sort();
+        names
+    };
+    assert_eq!(listed("morsa:rclone/tree"), files_under(&tree));
+
+    // A local change that is not synced: check must notice it.
+    std::fs::write(tree.join("docs/f0.txt"), "changed, and longer than before").unwrap();
+    std::fs::remove_file(tree.join("docs/old/f1.txt")).unwrap();
+    std::fs::remove_file(tree.join("docs/f2.txt")).unwrap();
+    std::fs::write(tree.join("docs/new.txt"), "a new file").unwrap();
+    let stale = rclone(&["check", tree_arg, "morsa:rclone/tree"]);
+    assert!(!stale.status.success(), "check passed on a tree that differs: {stale:?}");
+
+    // Sync uploads the change and the new file and deletes what is gone locally.
+    rclone_ok(&["sync", tree_arg, "morsa:rclone/tree"]);
+    rclone_ok(&["check", tree_arg, "morsa:rclone/tree"]);
+    let remote = listed("morsa:rclone/tree");
+    assert_eq!(remote, files_under(&tree));
+    assert!(!remote.iter().any(|name| name == "docs/old/f1.txt" || name == "docs/f2.txt"), "{remote:?}");
+    let listing = s3.aws(&["s3", "ls", "s3://rclone/tree/docs/"]);
+    assert!(!listing.contains("f2.txt") && listing.contains("new.txt"), "aws sees the sync too: {listing}");
+
+    // cat with --offset/--count: ranges of the large file, across chunk boundaries.
+    for (offset, count) in
+        [(0usize, 10usize), ((1 << 20) - 7, 100), ((2 << 20) - 5, 12345), (large.len() - 3, 3)]
+    {
+        let output = rclone(&[
+            "cat",
+            "--offset",
+            &offset.to_string(),
+            "--count",
+            &count.to_string(),
+            "morsa:rclone/tree/large.bin",
+        ]);
+        assert!(output.status.success(), "cat {offset}+{count}: {output:?}");
+        assert!(output.stdout == large[offset..offset + count], "cat {offset}+{count} came back different");
+    }
+    let whole = rclone(&["cat", "morsa:rclone/tree/large.bin"]);
+    assert!(whole.status.success() && whole.stdout == large, "the whole file came back different");
 }

@@ -33,6 +33,15 @@ impl Client {
         Ok(log.into_outcome(data))
     }
 
+    /// The size in bytes of blob `blob_id` (a blob, not a chunked file), from its verified
+    /// metadata once it is known to be certified: what a reader needs to resolve a range
+    /// counted from the end, or to say how long a whole read will be before it starts.
+    pub async fn blob_size(&self, blob_id: &BlobId) -> Result<u64, Error> {
+        let nodes = self.refresh_nodes().await?;
+        let metadata = self.verified_metadata(&nodes, blob_id, &mut ReadLog::default()).await?;
+        Ok(metadata.unencoded_length())
+    }
+
     pub(crate) async fn range_with_metadata(
         &self,
         nodes: &Arc<NodeSet>,

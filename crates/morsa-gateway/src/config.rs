@@ -43,6 +43,9 @@ pub struct GatewayConfig {
     /// changed; default 300; 0: only at shutdown). See [`crate::snapshot`].
     #[serde(default = "default_snapshot_interval")]
     pub snapshot_interval: u64,
+    /// The Walrus-style HTTP API (`/v1/blobs`): who may store through it.
+    #[serde(default)]
+    pub blob_api: crate::blob_api::BlobApiConfig,
 }
 
 fn default_region() -> String {

@@ -6,9 +6,10 @@
 //! blobs with bounded memory while verifying their digests ([`writer`], [`checksum`]),
 //! streaming objects and ranges back from Morsa ([`reader`]), S3 listings ([`listing`]) and
 //! the S3 operations themselves (`s3`, on [s3s](https://crates.io/crates/s3s), which parses
-//! requests, verifies SigV4 and writes XML), and snapshots of the namespace stored on Morsa
-//! to rebuild a lost disk from ([`snapshot`]). It does not own storing or reading blobs: that
-//! is `morsa-client`.
+//! requests, verifies SigV4 and writes XML), the Walrus-style HTTP API ([`blob_api`]),
+//! metrics ([`metrics`]), what routes each request to which ([`router`]), and snapshots of
+//! the namespace stored on Morsa to rebuild a lost disk from ([`snapshot`]). It does not own
+//! storing or reading blobs: that is `morsa-client`.
 //!
 //! An object is recorded only after every chunk blob it names is certified; a body whose
 //! `Content-MD5` or `x-amz-checksum-*` does not match is refused (`BadDigest`) before its last
@@ -25,14 +26,17 @@
 //! # }
 //! ```
 
+pub mod blob_api;
 pub mod checksum;
 mod config;
 mod db;
 mod error;
 mod gateway;
 pub mod listing;
+pub mod metrics;
 pub mod namespace;
 pub mod reader;
+pub mod router;
 mod s3;
 pub mod server;
 pub mod snapshot;

@@ -63,6 +63,11 @@ async fn read_piece(client: &Client, piece: &Piece) -> Result<Bytes, GatewayErro
 /// The body of a GET: `pieces` read in order. The first is read now (its failure is the
 /// request's error); the rest by a task that stays one piece ahead of the client.
 pub async fn object_body(client: Arc<Client>, pieces: Vec<Piece>) -> Result<StreamingBlob, S3Error> {
+    Ok(pieces_body(client, pieces).await?)
+}
+
+/// [`object_body`] with the gateway's own error, for APIs other than S3.
+pub async fn pieces_body(client: Arc<Client>, pieces: Vec<Piece>) -> Result<StreamingBlob, GatewayError> {
     let mut pieces = pieces.into_iter();
     let Some(first) = pieces.next() else { return Ok(StreamingBlob::wrap(ChannelBody::empty())) };
     let first = read_piece(&client, &first).await?;

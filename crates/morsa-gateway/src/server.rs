@@ -1,6 +1,6 @@
-//! Serving S3 over HTTP/1.1 (hyper): the gateway's service behind s3s, which parses requests,
+//! Serving over HTTP/1.1 (hyper): the gateway's S3 service behind s3s, which parses requests,
 //! verifies SigV4 signatures (header and presigned) against the users' keys and writes S3
-//! XML errors.
+//! XML errors, beside the blob API and the metrics ([`Router`]).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -12,15 +12,18 @@ use s3s::service::{S3Service, S3ServiceBuilder};
 use tokio::net::TcpListener;
 
 use crate::GatewayError;
+use crate::blob_api::BlobApi;
 use crate::config::GatewayConfig;
 use crate::db::Db;
 use crate::gateway::{Auth, Gateway, GatewayLimits};
+use crate::router::{NameOperation, Router};
 
 /// The S3 service of `gateway`, authenticating against `db`.
 pub fn service(gateway: Gateway) -> S3Service {
     let db = Arc::clone(&gateway.db);
     let mut builder = S3ServiceBuilder::new(gateway);
     builder.set_auth(Auth { db });
+    builder.set_access(NameOperation);
     builder.build()
 }
 
@@ -40,7 +43,9 @@ pub async fn run(config: &GatewayConfig, shutdown: impl Future<Output = ()>) -> 
     };
     let key = crate::snapshot::snapshot_key(&client_config)?;
     let snapshots = crate::snapshot::Snapshots::new(Arc::clone(&db), Arc::clone(&client), key, config.epochs);
-    let service = service(Gateway::new(db, client, &limits));
+    let gateway = Gateway::new(db, client, &limits);
+    let blob_api = BlobApi::new(&gateway, config.blob_api.clone());
+    let router = Router::new(service(gateway), blob_api);
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|error| GatewayError::Config(format!("cannot listen on {}: {error}", config.listen)))?;
@@ -49,20 +54,20 @@ pub async fn run(config: &GatewayConfig, shutdown: impl Future<Output = ()>) -> 
         .map_err(|error| GatewayError::Config(format!("cannot read the listening address: {error}")))?;
     println!("gateway listening on http://{address}");
     let snapshots = crate::snapshot::SnapshotTask::start(snapshots, config.snapshot_every());
-    serve(listener, service, shutdown).await;
+    serve(listener, router, shutdown).await;
     if let Err(error) = snapshots.finish().await {
         tracing::error!(%error, "the namespace snapshot at shutdown failed");
     }
     Ok(())
 }
 
-/// Serves `service` on `listener` until `shutdown`, then waits for open connections.
-pub async fn serve(listener: TcpListener, service: S3Service, shutdown: impl Future<Output = ()>) {
+/// Serves `router` on `listener` until `shutdown`, then waits for open connections.
+pub async fn serve(listener: TcpListener, router: Arc<Router>, shutdown: impl Future<Output = ()>) {
     let connections = ConnectionBuilder::new(TokioExecutor::new());
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
-        let (socket, _) = tokio::select! {
+        let (socket, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
                 Err(error) => {
@@ -72,7 +77,7 @@ pub async fn serve(listener: TcpListener, service: S3Service, shutdown: impl Fut
             },
             () = &mut shutdown => break,
         };
-        let connection = connections.serve_connection(TokioIo::new(socket), service.clone());
+        let connection = connections.serve_connection(TokioIo::new(socket), router.connection(peer.ip()));
         let connection = graceful.watch(connection.into_owned());
         tokio::spawn(async move {
             if let Err(error) = connection.await {
