@@ -26,7 +26,7 @@ mod state;
 mod system_view;
 
 pub use apply::{Applied, apply, apply_prechecked};
-pub use audit::{AuditError, AuditReport, audit_log, audit_path};
+pub use audit::{AuditError, AuditReport, PagedAudit, ServedEvents, audit_log, audit_path};
 pub use checks::{Precheck, Prechecked};
 pub use config::{CoordConfig, LOG_FILE, ReplicaAddress, Testing};
 pub use error::{AddressError, BlobStateReason, CommandError, InvalidReason, StorageMismatchReason};

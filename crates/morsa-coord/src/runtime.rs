@@ -320,6 +320,15 @@ impl Coordinator {
         self.state.event_count
     }
 
+    /// The genesis hash the log records, up to `limit` recorded entries from entry `from`
+    /// (BCS), and how many are recorded: a page of what `morsa coord audit` replays.
+    pub fn recorded(&self, from: u64, limit: usize) -> Result<(Vec<u8>, Vec<Vec<u8>>, u64), StoreError> {
+        let count = self.log.len()?;
+        let genesis = self.log.get_meta(GENESIS_KEY)?.unwrap_or_default();
+        let entries = self.log.read(from, limit)?.into_iter().map(|(_, bytes)| bytes).collect();
+        Ok((genesis, entries, count))
+    }
+
     /// Number of committed log entries.
     pub fn log_len(&self) -> Result<u64, StoreError> {
         self.log.len()

@@ -2,6 +2,7 @@
 #![allow(dead_code, missing_docs, clippy::unwrap_used)]
 
 pub mod keys;
+pub mod replicas;
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
