@@ -288,3 +288,31 @@ fn a_running_replica_is_audited_over_http() {
     assert!(stderr(&output).contains("event 0 as served"), "{}", stderr(&output));
     drop(runtime);
 }
+
+#[test]
+fn without_a_quorum_a_membership_change_is_refused_and_nothing_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut group = Group::start(dir.path(), 3, 1000);
+    group.transfer(0);
+    group.agreed(0);
+    let leader = group.leader();
+    let survivor = (leader + 1) % 3;
+    group.kill(leader);
+    group.kill((leader + 2) % 3);
+
+    let token = token_file(dir.path());
+    let removed = (leader + 1).to_string();
+    let output = morsa(&[
+        "coord",
+        "remove-replica",
+        "--coordinator",
+        &group.urls[survivor],
+        "--admin-token-file",
+        &token,
+        "--id",
+        &removed,
+    ]);
+    assert!(!output.status.success());
+    assert!(stderr(&output).contains("no_quorum"), "{}", stderr(&output));
+    assert_eq!(members(&group, survivor), vec![(1, true), (2, true), (3, true)]);
+}

@@ -97,14 +97,18 @@ pub(super) fn log_router() -> Router<Arc<Shared>> {
     Router::new().route(routes::LOG, get(get_log))
 }
 
+fn refusal(status: StatusCode, code: &str, message: impl Into<String>) -> ApiError {
+    ApiError(status, ErrorBody::new(code, message))
+}
+
 fn refused(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
-    ApiError(status, ErrorBody::new(code, message)).into_response()
+    refusal(status, code, message).into_response()
 }
 
 /// Checks the request's admin token against this replica's; answers the refusal if it fails.
-fn authorize(shared: &Shared, headers: &HeaderMap) -> Result<String, Response> {
+fn authorize(shared: &Shared, headers: &HeaderMap) -> Result<String, ApiError> {
     let Some(expected) = &shared.admin_token else {
-        return Err(refused(
+        return Err(refusal(
             StatusCode::FORBIDDEN,
             "admin_disabled",
             "this coordinator has no admin token (`admin_token_file` in its coord.toml): \
@@ -116,7 +120,7 @@ fn authorize(shared: &Shared, headers: &HeaderMap) -> Result<String, Response> {
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.strip_prefix("Bearer "));
     let Some(given) = given else {
-        return Err(refused(
+        return Err(refusal(
             StatusCode::UNAUTHORIZED,
             "admin_token_required",
             "changing the membership needs the admin token: `Authorization: Bearer TOKEN` \
@@ -124,7 +128,7 @@ fn authorize(shared: &Shared, headers: &HeaderMap) -> Result<String, Response> {
         ));
     };
     if !expected.admits(given) {
-        return Err(refused(
+        return Err(refusal(
             StatusCode::FORBIDDEN,
             "bad_admin_token",
             "the admin token is wrong: use the token in the file coord.toml names in `admin_token_file`",
@@ -159,7 +163,7 @@ fn not_replicated() -> Response {
 async fn post_member(AxumState(shared): AxumState<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
     let token = match authorize(&shared, &headers) {
         Ok(token) => token,
-        Err(refusal) => return refusal,
+        Err(refusal) => return refusal.into_response(),
     };
     let Some(replica) = shared.replica() else { return not_replicated() };
     let request: AddReplica = match serde_json::from_slice(&body) {
@@ -195,7 +199,7 @@ async fn delete_member(
 ) -> Response {
     let token = match authorize(&shared, &headers) {
         Ok(token) => token,
-        Err(refusal) => return refusal,
+        Err(refusal) => return refusal.into_response(),
     };
     let Some(replica) = shared.replica() else { return not_replicated() };
     let Ok(id) = id.parse::<u64>() else {
@@ -237,14 +241,15 @@ async fn get_log(
     let page = tokio::task::spawn_blocking(move || shared.lock().recorded(from, limit))
         .await
         .map_err(super::task_failed)?;
-    let (genesis_hash, entries, count) = page.map_err(|error| {
+    let page = page.map_err(|error| {
         ApiError(
             StatusCode::SERVICE_UNAVAILABLE,
             ErrorBody::new("unavailable", format!("command log: {error}")),
         )
     })?;
     let mut chars = 0_usize;
-    let entries = entries
+    let entries = page
+        .entries
         .iter()
         .map(hex::encode)
         .take_while(|entry| {
@@ -253,5 +258,8 @@ async fn get_log(
             first || chars <= MAX_LOG_PAGE_HEX_CHARS
         })
         .collect();
-    Ok(Json(LogPage { genesis_hash: hex::encode(genesis_hash), from, entries, count }))
+    Ok(Json(LogPage { genesis_hash: hex::encode(page.genesis_hash), from, entries, count: page.count }))
 }
+
+#[cfg(test)]
+mod tests;
