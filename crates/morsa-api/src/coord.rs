@@ -2,12 +2,17 @@
 //! log entries and events themselves are signed or hashed, so they live in
 //! [`morsa_core::protocol`]; they are re-exported here.
 
+mod admin;
 mod status;
 mod urls;
 
 use morsa_core::{AccountId, Committee, Epoch, NodeId, ObjectId};
 use serde::{Deserialize, Serialize};
 
+pub use admin::{
+    ADMIN_AUTHORIZATION, AddReplica, LogPage, LogQuery, MAX_LOG_PAGE, MEMBERSHIP_WAIT, Membership,
+    member_path,
+};
 pub use morsa_core::protocol::{
     Command, Event, EventRecord, Input, LogEntry, NodeReport, NodeReportKind, SignedTransaction, Transaction,
 };
@@ -34,6 +39,16 @@ pub mod routes {
     pub const RAFT_VOTE: &str = "/v1/raft/vote";
     /// `POST`, replica to replica: one chunk of a Raft snapshot as JSON.
     pub const RAFT_SNAPSHOT: &str = "/v1/raft/snapshot";
+    /// `POST` [`super::AddReplica`] as JSON with the admin token (`Authorization: Bearer
+    /// TOKEN`): adds a replica to the group, forwarded to the leader; answers
+    /// [`super::Membership`] once the change is committed.
+    pub const RAFT_MEMBERS: &str = "/v1/raft/members";
+    /// `DELETE` with the admin token: removes replica `replica_id` from the group; answers
+    /// [`super::Membership`] once the change is committed.
+    pub const RAFT_MEMBER: &str = "/v1/raft/members/{replica_id}";
+    /// `GET ?from=SEQ&limit=N`: [`super::LogPage`], the entries this replica recorded, for
+    /// `morsa coord audit --url`.
+    pub const LOG: &str = "/v1/log";
     /// `GET`: [`super::AccountInfo`].
     pub const ACCOUNT: &str = "/v1/accounts/{account_id}";
     /// `GET ?after=OBJECT&limit=N`: [`super::AccountBlobs`], the account's live blob objects in
@@ -147,6 +162,10 @@ pub struct ReplicaInfo {
     pub leader: Option<u64>,
     /// Index of the last Raft entry applied to the state.
     pub applied_index: Option<u64>,
+    /// Index of the last Raft entry this replica's log no longer holds (compacted into a
+    /// snapshot); a replica that needs an earlier entry catches up from a snapshot.
+    #[serde(default)]
+    pub purged_index: Option<u64>,
     /// Every replica of the group (voters and learners).
     pub replicas: Vec<ReplicaMember>,
 }

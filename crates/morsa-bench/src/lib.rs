@@ -1,5 +1,6 @@
 //! `morsa bench`: throughput measurements printed for people and scripts — the codec, one
-//! storage node's ingest, store and read through a local cluster, and self-healing traffic.
+//! storage node's ingest, store and read through a local cluster, self-healing traffic, and
+//! the replicated coordinator's commit rate and failover.
 //!
 //! It owns the measurements and their reports; the `morsa` binary only parses the command
 //! line and installs logging. Benchmarks reach into the node and the store where a
@@ -7,6 +8,7 @@
 //! by the running system.
 
 mod cluster;
+mod coord;
 mod node;
 mod repair;
 
@@ -27,6 +29,9 @@ pub enum BenchCommand {
     Node(node::NodeArgs),
     /// Store and read through a local cluster of real processes (10 nodes, n = 1000).
     Cluster(cluster::ClusterArgs),
+    /// Committed transactions per second and latency of the coordinator with 1 and 3
+    /// replicas, and the failover time after the leader's SIGKILL.
+    Coord(coord::CoordArgs),
     /// Wipe one node of a local cluster holding mixed-size blobs (10 nodes, n = 1000, 1 GiB)
     /// and measure the traffic and time of rebuilding its share.
     Repair(repair::RepairArgs),
@@ -61,6 +66,7 @@ pub fn run(command: &BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Node(args) => node::run(args),
         BenchCommand::Cluster(args) => cluster::run(args),
         BenchCommand::Repair(args) => repair::run(args),
+        BenchCommand::Coord(args) => coord::run(args),
     }
 }
 

@@ -1,11 +1,14 @@
-//! `morsa coord`: run the coordination service.
+//! `morsa coord`: run the coordination service, change its replica group, audit it.
+
+mod membership;
+mod served_audit;
 
 use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::{Args, Subcommand};
 use morsa_coord::raft::{Replica, ReplicaSettings};
-use morsa_coord::server::{Clock, Shared, serve};
+use morsa_coord::server::{AdminToken, Clock, Shared, serve};
 use morsa_coord::{CoordConfig, Coordinator, Genesis};
 
 /// What `morsa coord` can do.
@@ -13,9 +16,15 @@ use morsa_coord::{CoordConfig, Coordinator, Genesis};
 pub enum CoordCommand {
     /// Run the coordinator in the foreground until Ctrl-C or SIGTERM.
     Run(RunArgs),
-    /// Replay a stopped coordinator's log and re-verify every signature, certificate and the
-    /// event chain.
+    /// Replay a coordinator's log and re-verify every signature, certificate and the event
+    /// chain: of a stopped replica's data directory (`--data`), or of a running replica
+    /// (`--url`).
     Audit(AuditArgs),
+    /// Add a replica to a running group: start it first with an empty data directory (see
+    /// docs/COORDINATOR.md); it catches up, then votes.
+    AddReplica(membership::AddReplicaArgs),
+    /// Remove a replica from a running group.
+    RemoveReplica(membership::RemoveReplicaArgs),
 }
 
 /// Options of `morsa coord run`.
@@ -31,6 +40,8 @@ pub fn run(command: &CoordCommand) -> anyhow::Result<()> {
     match command {
         CoordCommand::Run(args) => run_server(args),
         CoordCommand::Audit(args) => audit(args),
+        CoordCommand::AddReplica(args) => membership::add(args),
+        CoordCommand::RemoveReplica(args) => membership::remove(args),
     }
 }
 
@@ -42,6 +53,7 @@ fn run_server(args: &RunArgs) -> anyhow::Result<()> {
     morsa_plumbing::telemetry::init_logging("info");
     let config = CoordConfig::load(&args.config)?;
     let genesis = Genesis::load(&config.genesis)?;
+    let admin_token = config.admin_token_file.as_deref().map(AdminToken::load).transpose()?;
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create the data directory {}", config.data_dir.display()))?;
     let coordinator = Coordinator::open(&genesis, &config.log_path())
@@ -74,7 +86,7 @@ fn run_server(args: &RunArgs) -> anyhow::Result<()> {
         if config.testing.manual_epochs {
             tracing::warn!("[testing] manual_epochs is on: POST /v1/testing/next-epoch ends the epoch");
         }
-        serve(listener, Shared::replicated(replica, clock), shutdown_signal())
+        serve(listener, Shared::replicated(replica, clock, admin_token), shutdown_signal())
             .await
             .context("the server stopped")
     })
@@ -101,9 +113,13 @@ pub async fn shutdown_signal() {
 #[derive(Debug, Args)]
 pub struct AuditArgs {
     /// The coordinator's data directory (the coordinator must be stopped).
-    #[arg(long, value_name = "DIR")]
-    data: PathBuf,
-    /// The genesis file; by default the copy the coordinator keeps in its data directory.
+    #[arg(long, value_name = "DIR", required_unless_present = "url", conflicts_with = "url")]
+    data: Option<PathBuf>,
+    /// A running replica's URL: its recorded log and events are read over HTTP.
+    #[arg(long, value_name = "URL")]
+    url: Option<String>,
+    /// The genesis file; by default the copy the coordinator keeps in its data directory
+    /// (required with `--url`).
     #[arg(long, value_name = "FILE")]
     genesis: Option<PathBuf>,
     /// Print the report as one JSON object.
@@ -112,11 +128,15 @@ pub struct AuditArgs {
 }
 
 fn audit(args: &AuditArgs) -> anyhow::Result<()> {
-    let genesis_path = args.genesis.clone().unwrap_or_else(|| args.data.join(GENESIS_COPY));
+    if let Some(url) = &args.url {
+        return audit_running(args, url);
+    }
+    let data = args.data.as_ref().context("give --data DIR or --url URL")?;
+    let genesis_path = args.genesis.clone().unwrap_or_else(|| data.join(GENESIS_COPY));
     let genesis = Genesis::load(&genesis_path)?;
-    let log = args.data.join(morsa_coord::LOG_FILE);
+    let log = data.join(morsa_coord::LOG_FILE);
     let report = morsa_coord::audit_path(&genesis, &log)
-        .with_context(|| format!("the audit of {} failed", args.data.display()))?;
+        .with_context(|| format!("the audit of {} failed", data.display()))?;
     if args.json {
         println!("{}", serde_json::to_string(&report)?);
     } else {
@@ -128,5 +148,37 @@ fn audit(args: &AuditArgs) -> anyhow::Result<()> {
         println!("  state hash: {}", report.state_hash);
         println!("  event head: {}", report.event_head);
     }
+    Ok(())
+}
+
+fn audit_running(args: &AuditArgs, url: &str) -> anyhow::Result<()> {
+    let genesis_path = args
+        .genesis
+        .as_ref()
+        .context("--url needs --genesis FILE: the deployment's genesis, which the audit trusts")?;
+    let genesis = Genesis::load(genesis_path)?;
+    let audited = crate::blobs::runtime()?
+        .block_on(served_audit::audit(url, &genesis))
+        .with_context(|| format!("the audit of the replica at {url} failed"))?;
+    if args.json {
+        println!("{}", serde_json::to_string(&audited)?);
+        return Ok(());
+    }
+    let report = &audited.report;
+    println!(
+        "audit passed: {} log entries, {} events, epoch {} (replica at {url}, running)",
+        report.entries, report.events, report.epoch.0
+    );
+    println!("  certified blobs: {}, invalid blobs: {}", report.certified_blobs, report.invalid_blobs);
+    println!("  served events: the replayed chain");
+    if audited.state_compared {
+        println!("  state hash: {} (the replica's)", report.state_hash);
+    } else {
+        println!(
+            "  state hash: {} (not compared: the replica kept applying entries during the audit)",
+            report.state_hash
+        );
+    }
+    println!("  event head: {}", report.event_head);
     Ok(())
 }

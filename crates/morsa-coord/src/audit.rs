@@ -262,6 +262,30 @@ pub enum AuditError {
         #[source]
         source: CertificateError,
     },
+    /// A running replica served a log page that is not what was asked or does not decode.
+    #[error("log entry {seq} as served: {problem}")]
+    ServedPage {
+        /// The entry.
+        seq: u64,
+        /// What is wrong.
+        problem: String,
+    },
+    /// A running replica serves an event that is not the one its log produced.
+    #[error("event {event} as served: {problem}")]
+    ServedEvent {
+        /// The event.
+        event: u64,
+        /// What is wrong.
+        problem: String,
+    },
+    /// A running replica reports a state hash other than its log's.
+    #[error("the replica reports state hash {served} but its log replays to {replayed}")]
+    ServedState {
+        /// The hash in its `GET /v1/system`.
+        served: String,
+        /// The hash of the replayed log.
+        replayed: String,
+    },
     /// Money was created or destroyed.
     #[error("after log entry {seq} the total supply is {found}, not the genesis supply {expected}")]
     SupplyChanged {
@@ -578,5 +602,8 @@ fn hex(bytes: &[u8]) -> String {
     })
 }
 
+mod served;
 #[cfg(test)]
 mod tests;
+
+pub use served::{PagedAudit, ServedEvents};

@@ -7,6 +7,7 @@
 //! genesis = "genesis.json"
 //! id = 1                 # this replica (default 1)
 //! snapshot_every = 1000  # entries between snapshots (default 1000)
+//! admin_token_file = "admin.token"  # authorizes membership changes (none: refused)
 //! [[replicas]]           # the initial group; none: this replica alone
 //! id = 1
 //! url = "http://127.0.0.1:7001"
@@ -44,6 +45,11 @@ pub struct CoordConfig {
     /// Applied entries between two snapshots; the Raft log keeps as many behind the last one.
     #[serde(default = "default_snapshot_every")]
     pub snapshot_every: u64,
+    /// The file holding the admin token that authorizes adding and removing replicas
+    /// (`morsa coord add-replica`); relative to the config file. None: membership changes
+    /// are refused by this replica.
+    #[serde(default)]
+    pub admin_token_file: Option<PathBuf>,
     /// Switches for tests; all off when the section is left out.
     #[serde(default)]
     pub testing: Testing,
@@ -90,6 +96,7 @@ impl CoordConfig {
         let base = path.parent().unwrap_or(Path::new("."));
         config.data_dir = base.join(&config.data_dir);
         config.genesis = base.join(&config.genesis);
+        config.admin_token_file = config.admin_token_file.map(|file| base.join(file));
         Ok(config)
     }
 

@@ -26,7 +26,7 @@ mod state;
 mod system_view;
 
 pub use apply::{Applied, apply, apply_prechecked};
-pub use audit::{AuditError, AuditReport, audit_log, audit_path};
+pub use audit::{AuditError, AuditReport, PagedAudit, ServedEvents, audit_log, audit_path};
 pub use checks::{Precheck, Prechecked};
 pub use config::{CoordConfig, LOG_FILE, ReplicaAddress, Testing};
 pub use error::{AddressError, BlobStateReason, CommandError, InvalidReason, StorageMismatchReason};
@@ -40,7 +40,7 @@ pub use morsa_core::protocol::{
     Command, Event, EventRecord, Input, LogEntry, NodeReport, NodeReportKind, SignedTransaction, Transaction,
 };
 pub use morsa_plumbing::ConfigError;
-pub use runtime::{Coordinator, CoordinatorError, SubmitError, genesis_hash};
+pub use runtime::{Coordinator, CoordinatorError, RecordedPage, SubmitError, genesis_hash};
 pub use state::{Account, BlobObject, Certification, EpochPhase, Node, Params, State, StorageResource};
 pub use system_view::{MIN_HASH_PAUSE, SystemAnswer, SystemView, ViewError};
 

@@ -8,7 +8,8 @@
 //!   that `morsa coord audit` replays any replica's data from genesis. A snapshot is that
 //!   history; a new or wiped replica installs it and replays it.
 //! - `network`: replica-to-replica calls over HTTP (JSON bodies, bounded, with timeouts).
-//! - `replica`: one running replica: proposing inputs, who leads, membership.
+//! - `replica`: one running replica: proposing inputs, who leads.
+//! - `membership`: adding and removing replicas at run time, on the leader.
 //!
 //! The leader stamps an entry with its clock; a replica applies it at that time or at the
 //! state's time if that is later, so a new leader whose clock is behind never makes time go
@@ -18,6 +19,7 @@
 // that build it return it as the traits do.
 #[allow(clippy::result_large_err)]
 mod log_store;
+mod membership;
 mod network;
 mod replica;
 #[allow(clippy::result_large_err)]
@@ -27,6 +29,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::{Applied, CommandError, LogEntry};
 
+pub use membership::{CATCH_UP_WAIT, MembershipError};
 pub use network::{FROM_REPLICA_HEADER, MAX_RAFT_BODY_BYTES};
 pub use replica::{COMMIT_WAIT, ProposeError, Replica, ReplicaSettings, Route, StartError};
 

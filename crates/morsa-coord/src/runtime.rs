@@ -83,6 +83,17 @@ pub enum SubmitError {
     Fatal(#[from] CoordinatorError),
 }
 
+/// A page of the recorded log ([`Coordinator::recorded`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedPage {
+    /// The genesis hash the log records.
+    pub genesis_hash: Vec<u8>,
+    /// The entries (BCS `LogEntry`), in order.
+    pub entries: Vec<Vec<u8>>,
+    /// Entries recorded in all.
+    pub count: u64,
+}
+
 /// The state machine, its log and its events.
 pub struct Coordinator {
     genesis: Genesis,
@@ -318,6 +329,15 @@ impl Coordinator {
     /// Number of events so far.
     pub fn event_count(&self) -> u64 {
         self.state.event_count
+    }
+
+    /// Up to `limit` recorded entries from entry `from`: a page of what `morsa coord audit`
+    /// replays.
+    pub fn recorded(&self, from: u64, limit: usize) -> Result<RecordedPage, StoreError> {
+        let count = self.log.len()?;
+        let genesis_hash = self.log.get_meta(GENESIS_KEY)?.unwrap_or_default();
+        let entries = self.log.read(from, limit)?.into_iter().map(|(_, bytes)| bytes).collect();
+        Ok(RecordedPage { genesis_hash, entries, count })
     }
 
     /// Number of committed log entries.

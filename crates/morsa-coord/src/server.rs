@@ -8,6 +8,7 @@
 //! bounded stage), `/v1/system` is answered from a copy of the state, and a commit wakes only
 //! the long-polls its events answer. See its `limits` module for the bounds.
 
+mod admin;
 mod limits;
 mod manual_epochs;
 mod replication;
@@ -38,6 +39,7 @@ use crate::system_view::SystemAnswer;
 use crate::{
     CommandError, Coordinator, CoordinatorError, EpochPhase, Input, Prechecked, SubmitError, SystemView,
 };
+pub use admin::{AdminToken, MIN_ADMIN_TOKEN_CHARS};
 use limits::{Budgets, Gate, ParkError, Waiters};
 pub use manual_epochs::Clock;
 use morsa_core::NodeId;
@@ -101,6 +103,8 @@ pub struct Shared {
     metrics: Metrics,
     /// The time entries are stamped with.
     clock: Clock,
+    /// The token that authorizes membership changes; `None`: they are refused.
+    admin_token: Option<AdminToken>,
 }
 
 impl Shared {
@@ -112,16 +116,21 @@ impl Shared {
 
     /// Wraps a coordinator for serving, unreplicated, on `clock`.
     pub fn with_clock(coordinator: Coordinator, clock: Clock) -> Arc<Self> {
-        Self::build(Arc::new(Mutex::new(coordinator)), None, clock)
+        Self::build(Arc::new(Mutex::new(coordinator)), None, clock, None)
     }
 
     /// Serves a replica on `clock`: writes go through Raft (or to the leader), reads from its
-    /// state.
-    pub fn replicated(replica: Replica, clock: Clock) -> Arc<Self> {
-        Self::build(Arc::clone(replica.coordinator()), Some(replica), clock)
+    /// state; membership changes need `admin_token` (none: they are refused).
+    pub fn replicated(replica: Replica, clock: Clock, admin_token: Option<AdminToken>) -> Arc<Self> {
+        Self::build(Arc::clone(replica.coordinator()), Some(replica), clock, admin_token)
     }
 
-    fn build(coordinator: Arc<Mutex<Coordinator>>, replica: Option<Replica>, clock: Clock) -> Arc<Self> {
+    fn build(
+        coordinator: Arc<Mutex<Coordinator>>,
+        replica: Option<Replica>,
+        clock: Clock,
+        admin_token: Option<AdminToken>,
+    ) -> Arc<Self> {
         let (count, view) = {
             let locked = crate::lock(&coordinator);
             (locked.event_count(), locked.system_view())
@@ -143,6 +152,7 @@ impl Shared {
             fatal: watch::channel(false).0,
             metrics: Metrics::default(),
             clock,
+            admin_token,
         })
     }
 
@@ -207,12 +217,15 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route(routes::ACCOUNT_BLOBS, get(get_account_blobs))
         .route(routes::METRICS, get(get_metrics))
         .route(routes::NEXT_EPOCH, post(manual_epochs::post_next_epoch))
+        .merge(admin::log_router())
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .merge(replication::router())
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             REQUEST_TIMEOUT,
         ))
+        // Membership changes wait for a new replica to catch up: their own, longer timeout.
+        .merge(admin::router())
         .layer(morsa_plumbing::telemetry::trace_layer())
         .with_state(shared)
 }

@@ -10,8 +10,9 @@ use redstuff::BlobId;
 use super::http::Endpoint;
 use super::{ClientError, ClientOptions, FailedUrl};
 use crate::coord::{
-    self, AccountBlobs, AccountInfo, BlobStatus, CommitteeInfo, EventsPage, MAX_RESPONSE_BYTES, MAX_WAIT_MS,
-    NodeReport, SignedTransaction, SubmitResponse, SystemInfo, routes,
+    self, AccountBlobs, AccountInfo, AddReplica, BlobStatus, CommitteeInfo, EventsPage, LogPage,
+    MAX_RESPONSE_BYTES, MAX_WAIT_MS, MEMBERSHIP_WAIT, Membership, NodeReport, SignedTransaction,
+    SubmitResponse, SystemInfo, routes,
 };
 
 /// A typed client of the coordinator's API ([`crate::coord::routes`]). Answers are JSON of at
@@ -204,6 +205,38 @@ impl CoordClient {
         }
         let path = coord::account_blobs_path(account);
         self.call(Kind::Read, Duration::ZERO, |endpoint| endpoint.get(&path, Some(&query))).await
+    }
+
+    /// Adds replica `id` at `url` to the group ([`routes::RAFT_MEMBERS`]) with the admin
+    /// token `admin_token`; answers the group once the change is committed (waiting up to
+    /// [`MEMBERSHIP_WAIT`] for the new replica to catch up).
+    pub async fn add_replica(
+        &self,
+        admin_token: &str,
+        id: u64,
+        url: &str,
+    ) -> Result<Membership, ClientError> {
+        let body = AddReplica { id, url: url.to_owned() };
+        self.call(Kind::Write, MEMBERSHIP_WAIT, |endpoint| {
+            Ok(endpoint.post_json(routes::RAFT_MEMBERS, &body)?.bearer_auth(admin_token))
+        })
+        .await
+    }
+
+    /// Removes replica `id` from the group ([`routes::RAFT_MEMBER`]) with the admin token
+    /// `admin_token`; answers the group once the change is committed.
+    pub async fn remove_replica(&self, admin_token: &str, id: u64) -> Result<Membership, ClientError> {
+        let path = coord::member_path(id);
+        self.call(Kind::Write, MEMBERSHIP_WAIT, |endpoint| {
+            Ok(endpoint.delete(&path)?.bearer_auth(admin_token))
+        })
+        .await
+    }
+
+    /// Up to `limit` entries the replica recorded, from entry `from` ([`routes::LOG`]).
+    pub async fn log_page(&self, from: u64, limit: usize) -> Result<LogPage, ClientError> {
+        let query = format!("from={from}&limit={limit}");
+        self.call(Kind::Read, Duration::ZERO, |endpoint| endpoint.get(routes::LOG, Some(&query))).await
     }
 
     async fn get<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {

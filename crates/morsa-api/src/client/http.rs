@@ -72,6 +72,11 @@ impl Endpoint {
         Ok(self.http.post(self.url(path, None)?).json(body))
     }
 
+    /// A `DELETE` of `path`.
+    pub(crate) fn delete(&self, path: &str) -> Result<RequestBuilder, ClientError> {
+        Ok(self.http.delete(self.url(path, None)?))
+    }
+
     /// A request of `method` on `path` with a BCS body.
     pub(crate) fn with_bcs(
         &self,

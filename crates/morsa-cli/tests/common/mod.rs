@@ -3,6 +3,7 @@
 
 pub mod keys;
 pub mod metrics_doc;
+pub mod replicas;
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;

@@ -1,15 +1,15 @@
 //! One running replica: starts Raft on its stores, proposes inputs when it leads, tells
-//! callers where the leader is, and changes the membership.
+//! callers where the leader is (membership changes are in `membership`).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use morsa_api::coord::{ReplicaInfo, ReplicaMember};
+use morsa_api::coord::ReplicaInfo;
 use morsa_store::{RaftLog, StoreError};
 use openraft::error::{ClientWriteError, InitializeError, RaftError};
-use openraft::{BasicNode, ChangeMembers, Raft, ServerState, SnapshotPolicy};
+use openraft::{BasicNode, Raft, ServerState, SnapshotPolicy};
 use tokio::sync::watch;
 
 use super::log_store::LogStore;
@@ -277,7 +277,6 @@ impl Replica {
         let metrics = self.raft.metrics();
         let metrics = metrics.borrow();
         let membership = metrics.membership_config.membership();
-        let voters: BTreeSet<ReplicaId> = membership.voter_ids().collect();
         let role = match metrics.state {
             ServerState::Leader => "leader",
             ServerState::Follower => "follower",
@@ -291,39 +290,9 @@ impl Replica {
             term: metrics.current_term,
             leader: metrics.current_leader,
             applied_index: metrics.last_applied.map(|id| id.index),
-            replicas: membership
-                .nodes()
-                .map(|(id, node)| ReplicaMember {
-                    id: *id,
-                    url: node.addr.clone(),
-                    voter: voters.contains(id),
-                })
-                .collect(),
+            purged_index: metrics.purged.map(|id| id.index),
+            replicas: super::membership::members(membership),
         }
-    }
-
-    /// Adds replica `id` at `url`: first as a learner that catches up (from a snapshot if the
-    /// log was purged), then as a voter. Only the leader can.
-    pub async fn add_replica(&self, id: ReplicaId, url: &str) -> Result<(), String> {
-        self.raft.add_learner(id, BasicNode::new(url), true).await.map_err(|error| error.to_string())?;
-        self.raft
-            .change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([id])), false)
-            .await
-            .map_err(|error| error.to_string())?;
-        Ok(())
-    }
-
-    /// Removes replica `id` from the group. Only the leader can.
-    pub async fn remove_replica(&self, id: ReplicaId) -> Result<(), String> {
-        self.raft
-            .change_membership(ChangeMembers::RemoveVoters(BTreeSet::from([id])), false)
-            .await
-            .map_err(|error| error.to_string())?;
-        self.raft
-            .change_membership(ChangeMembers::RemoveNodes(BTreeSet::from([id])), false)
-            .await
-            .map_err(|error| error.to_string())?;
-        Ok(())
     }
 
     /// Stops Raft.

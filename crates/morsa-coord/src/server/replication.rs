@@ -12,7 +12,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use morsa_api::ErrorBody;
-use morsa_api::coord::routes;
+use morsa_api::coord::{AddReplica, MEMBERSHIP_WAIT, routes};
 use serde::de::DeserializeOwned;
 
 use super::{ApiError, Shared, status_of};
@@ -53,11 +53,36 @@ fn commit_unknown(detail: &str) -> ApiError {
     )
 }
 
-/// Where `input` goes: `None` if this replica leads (apply here), else the answer of the
-/// leader it was forwarded to. `no_quorum` (503) if no leader could be reached in time, which
-/// means the write surely was not proposed; `commit_unknown` (504) if the leader received it
-/// but did not answer.
+/// Where `input` goes: see [`route_to_leader`].
 pub(super) async fn route_write(shared: &Shared, input: &Input, forwarded: bool) -> Option<Response> {
+    route_to_leader(shared, forwarded, &Forwarded::Input(input)).await
+}
+
+/// A write that may be forwarded to the leader.
+pub(super) enum Forwarded<'a> {
+    /// A transaction, node report or tick.
+    Input(&'a Input),
+    /// A membership change: `POST` of a replica to add, or `DELETE` of `path`, with the
+    /// admin token it came with.
+    Membership {
+        /// The route and its parameter.
+        path: String,
+        /// The replica to add; `None`: a removal.
+        add: Option<&'a AddReplica>,
+        /// The admin token.
+        token: &'a str,
+    },
+}
+
+/// Where a write goes: `None` if this replica leads (do it here), else the answer the
+/// leader gave to `request`; `no_quorum` (503) if no leader was reachable in time (the write
+/// surely was not proposed), `commit_unknown` (504) if the leader received it but did not
+/// answer. A write that was already forwarded once is not forwarded again.
+pub(super) async fn route_to_leader(
+    shared: &Shared,
+    forwarded: bool,
+    request: &Forwarded<'_>,
+) -> Option<Response> {
     let replica = shared.replica()?;
     let deadline = tokio::time::Instant::now() + LEADER_WAIT;
     loop {
@@ -82,7 +107,7 @@ pub(super) async fn route_write(shared: &Shared, input: &Input, forwarded: bool)
                     .into_response(),
                 );
             }
-            Route::Forward(url) => match forward(replica.http(), &url, input).await {
+            Route::Forward(url) => match forward(replica.http(), &url, request).await {
                 Ok(answer) => return Some(answer),
                 // Sent, and perhaps applied: forwarding it again could only confuse the answer.
                 Err(error) if !error.is_connect() => {
@@ -106,16 +131,32 @@ pub(super) async fn route_write(shared: &Shared, input: &Input, forwarded: bool)
     }
 }
 
-/// Sends `input` to the leader at `url` and returns its answer as it is.
-async fn forward(http: &reqwest::Client, url: &str, input: &Input) -> Result<Response, reqwest::Error> {
-    let request = match input {
-        Input::Transaction(transaction) => {
+/// Sends `request` to the leader at `url` and returns its answer as it is.
+async fn forward(
+    http: &reqwest::Client,
+    url: &str,
+    request: &Forwarded<'_>,
+) -> Result<Response, reqwest::Error> {
+    let wait = match request {
+        Forwarded::Input(_) => COMMIT_WAIT + LEADER_WAIT,
+        Forwarded::Membership { .. } => MEMBERSHIP_WAIT,
+    };
+    let request = match request {
+        Forwarded::Input(Input::Transaction(transaction)) => {
             http.post(format!("{url}{}", routes::TRANSACTIONS)).json(transaction)
         }
-        Input::Node(report) => http.post(format!("{url}{}", routes::NODE_REPORTS)).json(report),
-        Input::Tick => http.post(format!("{url}{}", routes::TRANSACTIONS)),
+        Forwarded::Input(Input::Node(report)) => {
+            http.post(format!("{url}{}", routes::NODE_REPORTS)).json(report)
+        }
+        Forwarded::Input(Input::Tick) => http.post(format!("{url}{}", routes::TRANSACTIONS)),
+        Forwarded::Membership { path, add: Some(add), token } => {
+            http.post(format!("{url}{path}")).json(add).bearer_auth(token)
+        }
+        Forwarded::Membership { path, add: None, token } => {
+            http.delete(format!("{url}{path}")).bearer_auth(token)
+        }
     };
-    let answer = request.header(FORWARDED_HEADER, "1").timeout(COMMIT_WAIT + LEADER_WAIT).send().await?;
+    let answer = request.header(FORWARDED_HEADER, "1").timeout(wait).send().await?;
     let status = StatusCode::from_u16(answer.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
     let body = answer.bytes().await?;
     Ok((status, [(axum::http::header::CONTENT_TYPE, "application/json")], body).into_response())

@@ -13,7 +13,7 @@ use tower::ServiceExt;
 use super::{Shared, router};
 use crate::{Coordinator, Genesis, GenesisAccount, GenesisNode, NodeRules};
 
-fn genesis() -> Genesis {
+pub(super) fn genesis() -> Genesis {
     let user = AccountKey::from_seed([9; 32]);
     let nodes = (1..=4u8)
         .map(|seed| {
