@@ -241,4 +241,10 @@ fn blobs_store_and_read_back_in_ranges_with_clear_errors_and_metrics_count_them(
         "{after}"
     );
     assert!(after.contains("# TYPE morsa_gateway_time_to_first_byte_seconds histogram"), "{after}");
+    // Every metric the gateway exports is in docs/METRICS.md, with its type.
+    let wrong = common::metrics_doc::mismatches(
+        &common::metrics_doc::exported(&after),
+        &common::metrics_doc::documented(),
+    );
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
