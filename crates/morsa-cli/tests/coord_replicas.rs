@@ -15,8 +15,10 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::replicas::{Group, http};
-use morsa_api::coord::routes;
+use common::replicas::{CHAIN, Group, SETTLE, http};
+use morsa_api::coord::{AccountInfo, routes};
+use morsa_coord::{Command as CoordCommand, Transaction};
+use morsa_core::AccountKey;
 
 /// `morsa coord audit --json` of a stopped replica's data directory.
 fn audit(data: &Path) -> serde_json::Value {
@@ -177,4 +179,121 @@ fn a_write_the_leader_proposed_without_a_quorum_is_commit_unknown_and_applies_at
     group.transfer(1);
     group.agreed(0);
     group.assert_transfers(2);
+}
+
+/// splitmix64: the fault test's schedule, reproducible from its seed.
+struct Schedule(u64);
+
+impl Schedule {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, bound: u64) -> u64 {
+        self.next() % bound
+    }
+
+    fn index_below(&mut self, bound: usize) -> usize {
+        usize::try_from(self.below(u64::try_from(bound).unwrap())).unwrap()
+    }
+}
+
+/// Submits `from`'s transaction `nonce` to the live replicas in turn until it is acknowledged,
+/// resending the same signed bytes after an unknown outcome (a 5xx or no answer). A used
+/// nonce is an acknowledgement only after such an outcome (the first attempt was applied);
+/// on a first attempt it would mean the nonce was reused, and fails the test.
+fn submit_until_acknowledged(group: &Group, from: &AccountKey, nonce: u64, to: &AccountKey, amount: u64) {
+    let command = CoordCommand::Transfer { to: to.id(), amount };
+    let signed = Transaction { sender: from.id(), nonce, command }.sign(from, CHAIN);
+    let deadline = Instant::now() + SETTLE;
+    let mut uncertain = false;
+    let mut attempt = usize::try_from(nonce).unwrap();
+    loop {
+        let live = group.live();
+        let index = live[attempt % live.len()];
+        attempt += 1;
+        match http().post(format!("{}{}", group.urls[index], routes::TRANSACTIONS)).json(&signed).send() {
+            Ok(answer) => {
+                let status = answer.status();
+                let body: serde_json::Value = answer.json().unwrap_or_default();
+                if status.is_success() || (uncertain && body["code"] == "bad_nonce") {
+                    return;
+                }
+                assert!(status.is_server_error(), "nonce {nonce} of {from:?} refused: {status} {body}");
+                // 503 means not proposed; anything else may have been applied.
+                uncertain |= status.as_u16() != 503;
+            }
+            Err(error) => uncertain |= !error.is_connect(),
+        }
+        assert!(Instant::now() < deadline, "nonce {nonce} of {from:?} not acknowledged within {SETTLE:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn seeded_leader_kills_among_300_transactions_lose_none_and_apply_none_twice() {
+    let seed = std::env::var("MORSA_FAULT_SEED").ok().and_then(|seed| seed.parse().ok()).unwrap_or(2026_12_06);
+    eprintln!("fault schedule seed {seed} (set MORSA_FAULT_SEED to replay another)");
+    let mut schedule = Schedule(seed);
+    let dir = tempfile::tempdir().unwrap();
+    // Snapshots and log compaction happen during the run too.
+    let mut group = Group::start(dir.path(), 3, 40);
+    let accounts: Vec<AccountKey> =
+        [[9; 32], [21; 32], [22; 32], [23; 32]].into_iter().map(AccountKey::from_seed).collect();
+    let mut nonces = vec![0u64; accounts.len()];
+    let mut balances = vec![1_000_000u64, 0, 0, 0];
+    for index in 1..accounts.len() {
+        submit_until_acknowledged(&group, &accounts[0], nonces[0], &accounts[index], 10_000);
+        nonces[0] += 1;
+        balances[0] -= 10_000;
+        balances[index] += 10_000;
+    }
+
+    let total = 300;
+    let mut kills: Vec<usize> = (0..4).map(|_| 20 + schedule.index_below(total - 40)).collect();
+    kills.sort_unstable();
+    let mut down: Option<(usize, usize)> = None;
+    let mut killed = 0;
+    for step in 0..total {
+        if let Some((index, restart_at)) = down
+            && step >= restart_at
+        {
+            group.restart(index);
+            down = None;
+        }
+        if down.is_none() && kills.first().is_some_and(|kill| step >= *kill) {
+            kills.remove(0);
+            let leader = group.leader();
+            group.kill(leader);
+            killed += 1;
+            down = Some((leader, step + 5 + schedule.index_below(15)));
+        }
+        let from = schedule.index_below(accounts.len());
+        let to = (from + 1 + schedule.index_below(accounts.len() - 1)) % accounts.len();
+        let amount = 1 + schedule.below(5);
+        submit_until_acknowledged(&group, &accounts[from], nonces[from], &accounts[to], amount);
+        nonces[from] += 1;
+        balances[from] -= amount;
+        balances[to] += amount;
+    }
+    if let Some((index, _)) = down {
+        group.restart(index);
+    }
+    assert_eq!(killed, 4, "every scheduled leader kill happened");
+
+    // Every acknowledged transfer exactly once, on every replica: nonces count them, balances
+    // match the schedule's, and the supply is conserved.
+    group.agreed(0);
+    for index in group.live() {
+        let held: Vec<AccountInfo> = accounts.iter().map(|account| group.account(index, account)).collect();
+        let applied: Vec<u64> = held.iter().map(|account| account.nonce).collect();
+        let balance: Vec<u64> = held.iter().map(|account| account.balance).collect();
+        assert_eq!(applied, nonces, "replica {} (seed {seed})", index + 1);
+        assert_eq!(balance, balances, "replica {} (seed {seed})", index + 1);
+        assert_eq!(balance.iter().sum::<u64>(), 1_000_000, "replica {}", index + 1);
+    }
 }
