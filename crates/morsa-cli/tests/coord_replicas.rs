@@ -237,7 +237,7 @@ fn submit_until_acknowledged(group: &Group, from: &AccountKey, nonce: u64, to: &
 #[test]
 fn seeded_leader_kills_among_300_transactions_lose_none_and_apply_none_twice() {
     let seed =
-        std::env::var("MORSA_FAULT_SEED").ok().and_then(|seed| seed.parse().ok()).unwrap_or(2026_12_06);
+        std::env::var("MORSA_FAULT_SEED").ok().and_then(|seed| seed.parse().ok()).unwrap_or(20_261_206);
     eprintln!("fault schedule seed {seed} (set MORSA_FAULT_SEED to replay another)");
     let mut schedule = Schedule(seed);
     let dir = tempfile::tempdir().unwrap();
