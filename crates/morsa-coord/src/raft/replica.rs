@@ -21,10 +21,13 @@ use crate::{Applied, CommandError, Coordinator, Input, LogEntry, Prechecked, loc
 /// Longest a write waits to be committed by a quorum before it is answered `commit_unknown`.
 pub const COMMIT_WAIT: Duration = Duration::from_secs(5);
 /// Heartbeat interval of the leader.
-const HEARTBEAT_MS: u64 = 150;
-/// A follower that heard nothing from a leader for a random time in this range calls an
-/// election (a few heartbeats: the machines are shared and busy).
-const ELECTION_TIMEOUT_MS: (u64, u64) = (800, 1600);
+const HEARTBEAT_MS: u64 = 100;
+/// The election timeout's range. openraft lets a follower call an election only after the
+/// leader's lease (the range's maximum) plus its own timeout (drawn from the range once) with
+/// no word from the leader, and two maxima more once it has seen a greater log than its own
+/// (which it remembers until its next election): from 1.2-1.6 s up to 2.8-3.2 s of silence,
+/// at least 12 heartbeats, so a busy machine does not cause elections.
+const ELECTION_TIMEOUT_MS: (u64, u64) = (400, 800);
 
 /// What a replica needs to start.
 #[derive(Debug, Clone)]
@@ -72,6 +75,23 @@ pub enum Route {
     NoLeader,
 }
 
+/// How long a restarted replica listens before it may call an election: a leader's lease (the
+/// election timeout's maximum) plus one more timeout. A live leader's heartbeats reach it in
+/// that time, and from then on openraft's own timers decide (they count from the last one).
+const STARTUP_LISTEN: Duration = Duration::from_millis(2 * ELECTION_TIMEOUT_MS.1);
+
+/// Enables elections on a restarted replica after [`STARTUP_LISTEN`].
+///
+/// Without it a restarted replica called an election at once (its stored vote carries no time),
+/// with a log that may be behind: its higher term made the healthy leader step down, and
+/// openraft then remembered having seen a greater log and delayed this replica's own next
+/// candidacy by two more election timeouts, so a later failover that needed it took about 6 s
+/// instead of 2-3. If the whole group restarted, the first election comes this much later.
+async fn listen_before_electing(raft: Raft<TypeConfig>) {
+    tokio::time::sleep(STARTUP_LISTEN).await;
+    raft.runtime_config().elect(true);
+}
+
 /// Why a proposal was not applied.
 #[derive(Debug, thiserror::Error)]
 pub enum ProposeError {
@@ -109,7 +129,8 @@ impl Replica {
     /// Starts Raft for `coordinator` (whose command log is the state machine's record).
     pub async fn start(settings: ReplicaSettings, coordinator: Coordinator) -> Result<Self, StartError> {
         let log = LogStore::new(RaftLog::open(&settings.raft_log)?);
-        if log.is_pristine()? && is_unreplicated_history(&coordinator)? {
+        let pristine = log.is_pristine()?;
+        if pristine && is_unreplicated_history(&coordinator)? {
             return Err(StartError::Unreplicated);
         }
         let config = openraft::Config {
@@ -120,6 +141,8 @@ impl Replica {
             snapshot_policy: SnapshotPolicy::LogsSinceLast(settings.snapshot_every.max(1)),
             max_in_snapshot_log_to_keep: settings.snapshot_every,
             snapshot_max_chunk_size: SNAPSHOT_CHUNK_BYTES,
+            // A restarted replica listens first (see `listen_before_electing`).
+            enable_elect: pristine,
             ..Default::default()
         }
         .validate()
@@ -144,6 +167,9 @@ impl Replica {
         let replica = Self { raft, id: settings.id, coordinator, prechecks, events, http };
         if settings.replicas.iter().any(|(id, _)| *id == settings.id) {
             replica.initialize(&settings.replicas).await?;
+        }
+        if !pristine {
+            tokio::spawn(listen_before_electing(replica.raft.clone()));
         }
         Ok(replica)
     }
