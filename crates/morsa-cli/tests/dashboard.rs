@@ -2,13 +2,15 @@
 //! every node up, the latest drill and the blobs nearing expiry; a node SIGKILLed shows as
 //! down (the others still up, the page still answering); and a real headless Chromium renders
 //! the page: a screenshot of the requested size that is not blank, and a DOM naming every node
-//! with the killed one marked down.
+//! with the killed one marked down. A node that hangs is shown down too, without stalling the
+//! page.
 #![allow(clippy::unwrap_used)]
 
 #[path = "dashboard/browser.rs"]
 mod browser;
 mod common;
 
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::{Process, local_cluster, morsa_with};
@@ -157,6 +159,17 @@ fn the_status_page_shows_the_cluster_and_a_killed_node_as_down_in_a_real_browser
         );
     }
     assert!(dom.contains("<b>3</b> of 4 nodes up"), "{dom}");
+
+    // A node that hangs (SIGSTOPped: the kernel still accepts its connections, nothing
+    // answers) costs the page one bounded wait: it still answers, with that node down too.
+    let hung = 2;
+    let pid = cluster.state().nodes[hung].pid.unwrap().to_string();
+    assert!(Command::new("kill").args(["-STOP", &pid]).status().unwrap().success());
+    let stalled =
+        wait_status(&url, "the hung node down", |status| node(status, &addresses[hung])["up"] == false);
+    assert_eq!(stalled["nodes_down"], 2, "{stalled:#}");
+    assert!(Command::new("kill").args(["-CONT", &pid]).status().unwrap().success());
+    wait_status(&url, "the hung node back up", |status| node(status, &addresses[hung])["up"] == true);
 
     dashboard.stop();
 }
