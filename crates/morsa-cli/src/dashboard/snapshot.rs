@@ -258,3 +258,27 @@ async fn bounded<T>(limit: Duration, work: impl Future<Output = Result<T, String
 fn unix_seconds(time: SystemTime) -> u64 {
     time.duration_since(UNIX_EPOCH).map_or(0, |since| since.as_secs())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_drill_report_that_cannot_be_read_is_shown_with_the_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = read_drill(&dir.path().join("none.json"));
+        assert!(missing.report.is_none() && missing.modified_unix.is_none());
+        assert!(missing.error.unwrap().starts_with("cannot read"));
+        let garbled = dir.path().join("garbled.json");
+        std::fs::write(&garbled, b"{\"passed\": \"many\"}").unwrap();
+        let garbled = read_drill(&garbled);
+        assert!(garbled.report.is_none() && garbled.modified_unix.is_some());
+        assert!(garbled.error.unwrap().contains("is not a drill report"));
+        let report = dir.path().join("report.json");
+        let json = r#"{"started_unix":1,"seed":2,"passed":1,"failed":0,"with_failures":null,"blobs":[]}"#;
+        std::fs::write(&report, json).unwrap();
+        let read = read_drill(&report);
+        assert_eq!(read.report.map(|report| (report.passed, report.seed)), Some((1, 2)));
+        assert_eq!(read.error, None);
+    }
+}
