@@ -15,7 +15,7 @@ use anyhow::{Context, bail};
 use clap::Args;
 use morsa_client::Client;
 use redstuff::BlobId;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::blobs::{ConfigArg, Keys, runtime};
 use crate::textfile::write_file;
@@ -63,7 +63,7 @@ pub struct DrillArgs {
 }
 
 /// What a drill found.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct Report {
     /// When it started (Unix seconds).
     pub started_unix: u64,
@@ -80,7 +80,7 @@ pub struct Report {
 }
 
 /// The failures a drill `--with-failures` read as if they had happened.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct WithFailures {
     /// Shards the system tolerates losing, `f`.
     pub tolerated_shards: usize,
@@ -91,7 +91,7 @@ pub struct WithFailures {
 }
 
 /// One blob's restore.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct BlobResult {
     /// The blob.
     pub blob_id: String,
@@ -118,7 +118,7 @@ pub struct BlobResult {
 }
 
 /// One range read.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct RangeResult {
     /// First byte.
     pub start: u64,

@@ -4,8 +4,10 @@ mod blob_id;
 mod blobs;
 mod cluster;
 mod coord;
+mod dashboard;
 mod drill;
 mod gateway;
+mod html;
 mod key;
 mod node;
 mod progress;
@@ -58,6 +60,9 @@ enum Command {
     Info(blobs::ConfigArg),
     /// The health of every storage node.
     Health(blobs::ConfigArg),
+    /// Serve a status page (and `/status.json`): nodes and shards, health, repair backlog,
+    /// availability margin, the latest drill, blobs nearing expiry.
+    Dashboard(dashboard::DashboardArgs),
     /// The encryption keyring and its SLIP-39 shares.
     #[command(subcommand)]
     Key(key::KeyCommand),
@@ -104,6 +109,7 @@ fn main() -> ExitCode {
         Command::Drill(args) => drill::run(args),
         Command::Info(args) => system::info(args),
         Command::Health(args) => system::health(args),
+        Command::Dashboard(args) => dashboard::run(args),
         Command::Key(command) => key::run(command),
         Command::BlobId(args) => blob_id::run(args),
         Command::Bench(command) => {

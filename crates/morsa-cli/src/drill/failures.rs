@@ -3,12 +3,12 @@
 //! leaves out nodes whose shards add up to `f`, or as close below it as the committee allows
 //! (nodes hold different numbers of shards), chosen at random by the drill's seed.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::next;
 
 /// A node the drill read without.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ExcludedNode {
     /// Its ID.
     pub node_id: String,

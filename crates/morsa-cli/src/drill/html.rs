@@ -1,6 +1,7 @@
 //! The drill's report as one self-contained HTML page.
 
 use super::Report;
+use crate::html::escape;
 
 /// The drill as one HTML page: a table and two bar plots (time to first byte, throughput),
 /// inline SVG, no scripts.
@@ -73,8 +74,4 @@ pub fn html(report: &Report) -> String {
          <h2>Time to first byte</h2>{ttfb}<h2>Throughput</h2>{rate}</body></html>\n",
         report.passed, report.failed, report.started_unix, report.seed
     )
-}
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
