@@ -137,4 +137,15 @@ fn quickstart_with_three_coordinators_survives_the_leader_killed_and_names_its_s
     let state = ClusterState::load(&keep).unwrap();
     assert_eq!(state.coordinators.len(), 3);
     assert_nothing_left_running(&keep);
+
+    // Two replicas would have no majority left after the kill: refused before anything starts.
+    let refused = root.path().join("refused");
+    let output = Command::new(env!("CARGO_BIN_EXE_morsa"))
+        .args(["quickstart", "--coordinators", "2", "--keep"])
+        .arg(&refused)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success() && stderr.contains("no majority"), "{stderr}");
+    assert!(!refused.exists(), "nothing was created");
 }
