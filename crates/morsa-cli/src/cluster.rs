@@ -172,6 +172,10 @@ fn print_endpoints(cluster: &Cluster, epoch: &Duration) {
     for (index, url) in cluster.coordinator_urls().iter().enumerate().skip(1) {
         say(&format!("coordinator {index}  {url}  (log {dir}/logs/coord{index}.log)"));
     }
+    say(&format!(
+        "coordinator admin token {}  (for morsa coord add-replica / remove-replica --admin-token-file)",
+        cluster.coord_admin_token_path().display()
+    ));
     for node in cluster.nodes() {
         let shards: Vec<String> = node.shards.iter().map(|shard| shard.0.to_string()).collect();
         say(&format!("node {:<7} {}  shards {}", node.index, node.url, shards.join(",")));

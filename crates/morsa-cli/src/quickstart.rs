@@ -1,6 +1,6 @@
 //! `morsa quickstart`: the whole story in one command. A local cluster of real processes,
-//! a file stored and read back, then nodes holding up to `f` shards killed, and the file
-//! read back again.
+//! a file stored and read back, then nodes holding up to `f` shards killed (and, with
+//! `--coordinators 3`, the leading coordinator replica too), and the file read back again.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -23,16 +23,26 @@ pub struct QuickstartArgs {
     /// Shards.
     #[arg(long, default_value_t = 70)]
     pub shards: u16,
+    /// Coordinator replicas (1, or 3 or more); with several, the failure step also kills the
+    /// leader and the summary names the replica elected after it.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub coordinators: usize,
     /// Keep the cluster directory (keys, data, logs) here instead of a temporary one.
     #[arg(long, value_name = "DIR")]
     pub keep: Option<PathBuf>,
 }
+
+/// How long the coordinator replicas may take to elect a leader.
+const ELECTION_BOUND: Duration = Duration::from_secs(30);
 
 /// Size of the generated sample.
 const SAMPLE_BYTES: usize = 16 << 20;
 
 /// Runs the quickstart.
 pub fn run(args: &QuickstartArgs) -> anyhow::Result<()> {
+    if args.coordinators == 2 {
+        bail!("--coordinators 2 leaves no majority once the leader is killed: use 1, or 3 or more");
+    }
     let temp = tempfile::tempdir().context("cannot create a temporary directory")?;
     let dir = args.keep.clone().unwrap_or_else(|| temp.path().join("cluster"));
     let file = match &args.file {
@@ -46,17 +56,19 @@ pub fn run(args: &QuickstartArgs) -> anyhow::Result<()> {
     };
     let original = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
 
+    let coordinators = match args.coordinators {
+        1 => "a coordinator".to_owned(),
+        many => format!("{many} coordinator replicas"),
+    };
     println!(
-        "1/5 starting a local cluster: a coordinator and {} storage nodes, {} shards",
+        "1/5 starting a local cluster: {coordinators} and {} storage nodes, {} shards",
         args.nodes, args.shards
     );
     let started = Instant::now();
     let binary = std::env::current_exe().context("cannot find the morsa executable")?;
-    // One coordinator: killing a leader replica here needs clients that fail over between
-    // replicas, which the client does not do yet.
     let spec = ClusterSpec {
         nodes: args.nodes,
-        coordinators: 1,
+        coordinators: args.coordinators,
         shards: args.shards,
         dir: dir.clone(),
         epoch_duration: Duration::from_secs(3600),
@@ -90,8 +102,15 @@ pub fn run(args: &QuickstartArgs) -> anyhow::Result<()> {
             down.push(node.index);
         }
     }
+    let old_leader = if args.coordinators > 1 {
+        Some(cluster.coordinator_leader(ELECTION_BOUND).context("cannot find the coordinators' leader")?)
+    } else {
+        None
+    };
+    let and_leader =
+        old_leader.map(|leader| format!(" and the leading coordinator replica {leader}")).unwrap_or_default();
     println!(
-        "4/5 killing {} of {} nodes (SIGKILL), holding {down_shards} of {} shards (up to f = {f} may fail)",
+        "4/5 killing {} of {} nodes{and_leader} (SIGKILL), holding {down_shards} of {} shards (up to f = {f} may fail)",
         down.len(),
         args.nodes,
         encoding.n_shards()
@@ -99,14 +118,27 @@ pub fn run(args: &QuickstartArgs) -> anyhow::Result<()> {
     for index in &down {
         cluster.kill(*index).with_context(|| format!("cannot kill node {index}"))?;
     }
+    if let Some(leader) = old_leader {
+        cluster
+            .kill_coordinator(leader)
+            .with_context(|| format!("cannot kill coordinator replica {leader}"))?;
+    }
 
-    println!("5/5 reading it again with those nodes down");
+    println!("5/5 reading it again with them down");
     let (degraded_time, report) = read_and_compare(&runtime, &client, &stored.blob_id, &original)?;
     println!(
         "    identical, read in {:.2} s (nodes that did not answer and were worked around: {})",
         degraded_time.as_secs_f64(),
         report
     );
+    let new_leader = match old_leader {
+        Some(_) => {
+            let leader = cluster.coordinator_leader(ELECTION_BOUND).context("no new coordinator leader")?;
+            println!("    coordinator replica {leader} was elected leader in its place");
+            Some(leader)
+        }
+        None => None,
+    };
     cluster.shutdown().context("stopping the cluster")?;
 
     println!();
@@ -127,6 +159,9 @@ pub fn run(args: &QuickstartArgs) -> anyhow::Result<()> {
         encoding.n_shards()
     );
     println!("  read with them down {:.2} s, byte-identical", degraded_time.as_secs_f64());
+    if let (Some(old), Some(new)) = (old_leader, new_leader) {
+        println!("  coordinator leader  replica {old} killed, replica {new} leads now");
+    }
     if let Some(keep) = &args.keep {
         println!("  cluster directory   {} (stopped; logs in logs/)", keep.display());
     }

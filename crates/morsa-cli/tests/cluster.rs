@@ -291,6 +291,38 @@ fn a_cluster_of_three_coordinator_replicas_survives_its_leader_killed() {
 
     succeeds(&["cluster", "start", "--coordinator", &leader.to_string()], &dir);
     eventually("the restarted replica follows", || role(&urls[leader]).as_deref() == Some("follower"));
+
+    // The admin token `cluster up` wrote, named in cluster.json and in its output, lets the
+    // operator shrink the group: the restarted follower is removed.
+    let token = state.coordinator_admin_token_file.clone().expect("cluster.json names the admin token");
+    assert_eq!(token, dir.canonicalize().unwrap().join("coord-admin.token"));
+    assert_eq!(std::fs::metadata(&token).unwrap().permissions().mode() & 0o777, 0o600);
+    assert!(
+        supervisor.output.iter().any(|line| line.starts_with("coordinator admin token")
+            && line.contains(token.to_str().unwrap())),
+        "the output names the admin token: {:#?}",
+        supervisor.output
+    );
+    let removed = u64::try_from(leader + 1).unwrap();
+    let survivor = &urls[(leader + 1) % 3];
+    let output = Command::new(MORSA)
+        .args(["coord", "remove-replica", "--coordinator", survivor, "--id", &removed.to_string(), "--json"])
+        .arg("--admin-token-file")
+        .arg(&token)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "remove-replica failed: {}", String::from_utf8_lossy(&output.stderr));
+    let group: morsa_api::coord::Membership = serde_json::from_slice(&output.stdout).unwrap();
+    let ids: Vec<u64> = group.replicas.iter().map(|member| member.id).collect();
+    assert_eq!(ids.len(), 2, "the group shrank to two: {ids:?}");
+    assert!(!ids.contains(&removed), "replica {removed} is gone: {ids:?}");
+    eventually("the other replicas see a group of two", || {
+        let client = reqwest::blocking::Client::builder().timeout(Duration::from_secs(5)).build().unwrap();
+        let system: Option<morsa_api::coord::SystemInfo> =
+            client.get(format!("{survivor}/v1/system")).send().ok().and_then(|answer| answer.json().ok());
+        system.and_then(|system| system.replica).is_some_and(|replica| replica.replicas.len() == 2)
+    });
     succeeds(&["cluster", "down"], &dir);
 }
 

@@ -4,7 +4,9 @@
 //! whole and in ranges) still read back, from a client that has only its cached committee and
 //! from one that has none and asks the nodes its configuration lists; each such read says so
 //! on stderr (one line) and in its JSON. Every configuration lists a dead coordinator URL
-//! first: clients and a node fail over to the live one while it runs.
+//! first: clients and a node fail over to the live one while it runs. Then every node is
+//! killed and restarted with no coordinator at all: each starts from the committee saved in
+//! its store, and the blobs still read back.
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 
 mod common;
@@ -175,4 +177,31 @@ fn certified_blobs_read_back_with_the_coordinator_hung_and_then_killed() {
     let output = morsa(&fresh, &["store", root.join("single").to_str().unwrap()]);
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("coordinator"), "{output:?}");
+
+    // Every node crashes and restarts while no coordinator runs: each starts from the
+    // committee in its own store and serves what it stored (`start` waits until it answers).
+    let deadline = std::time::Instant::now() + COMMAND_BOUND;
+    while cluster.is_coordinator_running(0) {
+        assert!(std::time::Instant::now() < deadline, "the killed coordinator is still recorded as running");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    for index in 0..cluster.nodes().len() {
+        cluster.kill(index).unwrap();
+    }
+    for index in 0..cluster.nodes().len() {
+        cluster
+            .start(index)
+            .unwrap_or_else(|error| panic!("node {index} restarts without a coordinator: {error}"));
+    }
+    let log = std::fs::read_to_string(&cluster.nodes()[2].log).unwrap();
+    assert!(log.contains("starting from the committee saved in the store"), "node 2 says how it started");
+    // A client with a cached committee, and one that asks the restarted nodes for theirs.
+    assert_read_without_coordinator(read(&cached, &file_id, None), &file, "nodes restarted, cached");
+    let after = client_config(root, &cluster, "after", &format!("node_urls = [{}]\n", node_urls.join(", ")));
+    assert_read_without_coordinator(read(&after, &single_id, None), &single, "nodes restarted, no cache");
+    assert_read_without_coordinator(
+        read(&after, &file_id, Some("100-20000")),
+        &file[100..20000],
+        "nodes restarted, no cache, a range",
+    );
 }

@@ -1,6 +1,8 @@
 //! `morsa quickstart`, the README's first command, run as a user runs it (the real binary,
 //! default settings): it stores the 16 MiB sample, reads it back, kills nodes holding up to f
-//! shards, reads it again, prints a summary and stops every process it started.
+//! shards, reads it again, prints a summary and stops every process it started. With
+//! `--coordinators 3` it also kills the leading coordinator replica, reads through the
+//! survivors and names the new leader.
 #![allow(clippy::unwrap_used)]
 
 use std::process::Command;
@@ -72,10 +74,16 @@ fn quickstart_stores_reads_survives_f_failures_and_stops_everything() {
         (words[2].parse().unwrap(), words[5].trim_start_matches('(').parse().unwrap());
     assert!(nodes >= 1 && (1..=23).contains(&shards), "{down}");
 
-    // Nothing it started is left running: no process mentions the cluster's directory.
     let state = ClusterState::load(&keep).unwrap();
-    assert!(!state.running, "the cluster is recorded as stopped");
     assert_eq!(state.nodes.len(), 7);
+    assert_nothing_left_running(&keep);
+}
+
+/// Nothing the quickstart started is left running: no process mentions the cluster's
+/// directory.
+fn assert_nothing_left_running(keep: &std::path::Path) {
+    let state = ClusterState::load(keep).unwrap();
+    assert!(!state.running, "the cluster is recorded as stopped");
     let needle = keep.to_string_lossy().into_owned();
     let left: Vec<u32> = std::fs::read_dir("/proc")
         .unwrap()
@@ -83,4 +91,61 @@ fn quickstart_stores_reads_survives_f_failures_and_stops_everything() {
         .filter(|pid| pids::is_alive(*pid) && pids::command_line_mentions(*pid, &needle))
         .collect();
     assert!(left.is_empty(), "processes {left:?} of the cluster are still running");
+}
+
+#[test]
+fn quickstart_with_three_coordinators_survives_the_leader_killed_and_names_its_successor() {
+    let root = tempfile::tempdir().unwrap();
+    let keep = root.path().join("cluster");
+    let _cleanup = Cleanup(keep.clone());
+    let sample = root.path().join("small.bin");
+    std::fs::write(&sample, morsa_cluster::sample::bytes(1 << 20, 2)).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_morsa"))
+        .args(["quickstart", "--coordinators", "3", "--nodes", "4", "--shards", "12"])
+        .arg(&sample)
+        .arg("--keep")
+        .arg(&keep)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        stdout.contains("1/5 starting a local cluster: 3 coordinator replicas and 4 storage nodes"),
+        "{stdout}"
+    );
+
+    // The failure step kills the leader with the nodes, and the read after it is identical.
+    let killing = stdout.lines().find(|line| line.starts_with("4/5 killing")).unwrap();
+    let old: usize = killing
+        .split("the leading coordinator replica ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("the failure step names the leader it kills: {killing}"))
+        .parse()
+        .unwrap();
+    let after_kill = &stdout[stdout.find("5/5 reading it again").unwrap()..];
+    assert!(after_kill.contains("    identical, read in"), "the read after the kill is identical: {stdout}");
+
+    // The summary names the killed leader and a different, elected one.
+    let summary = stdout.lines().find(|line| line.trim_start().starts_with("coordinator leader")).unwrap();
+    let words: Vec<&str> = summary.split_whitespace().collect();
+    assert_eq!(words[3].trim_end_matches(','), old.to_string(), "{summary}");
+    let new: usize = words[6].parse().unwrap();
+    assert!(new != old && new < 3, "{summary}");
+    assert!(after_kill.contains(&format!("coordinator replica {new} was elected leader")), "{stdout}");
+
+    let state = ClusterState::load(&keep).unwrap();
+    assert_eq!(state.coordinators.len(), 3);
+    assert_nothing_left_running(&keep);
+
+    // Two replicas would have no majority left after the kill: refused before anything starts.
+    let refused = root.path().join("refused");
+    let output = Command::new(env!("CARGO_BIN_EXE_morsa"))
+        .args(["quickstart", "--coordinators", "2", "--keep"])
+        .arg(&refused)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success() && stderr.contains("no majority"), "{stderr}");
+    assert!(!refused.exists(), "nothing was created");
 }

@@ -10,6 +10,7 @@ use morsa_node::keys;
 use morsa_plumbing::file::{self, Access};
 
 mod gateway;
+mod leader;
 
 pub use gateway::GATEWAY_USER;
 
@@ -95,6 +96,9 @@ impl Cluster {
             source: std::io::Error::other(error),
         })?;
         file::create_new(&dir.join(layout::GENESIS), genesis_text.as_bytes(), Access::Shared)?;
+        // One token for the whole group, so the operator can change the membership.
+        morsa_node::AdminToken::create_at(&dir.join(layout::COORD_ADMIN_TOKEN))
+            .map_err(ClusterError::io("cannot write the coordinators' admin token"))?;
         for index in 0..spec.coordinators {
             let mut coord_toml = layout::coord_replica_toml(index, coordinator_addresses);
             if manual_epochs {
@@ -260,6 +264,12 @@ impl Cluster {
         self.spec.dir.join(layout::CLIENT_CONFIG)
     }
 
+    /// `DIR/coord-admin.token`: the admin token every coordinator replica accepts for
+    /// membership changes (`morsa coord add-replica` / `remove-replica`).
+    pub fn coord_admin_token_path(&self) -> PathBuf {
+        self.spec.dir.join(layout::COORD_ADMIN_TOKEN)
+    }
+
     /// `DIR/account.key`: the funded user account's key.
     pub fn account_key_path(&self) -> PathBuf {
         self.spec.dir.join(layout::ACCOUNT_KEY)
@@ -299,7 +309,8 @@ impl Cluster {
         }
     }
 
-    /// Restarts node `index` on its configuration and data, and waits until it is ready.
+    /// Restarts node `index` on its configuration and data, and waits until it is ready
+    /// (caught up with the coordinator, or serving from its store if no replica runs).
     pub fn start(&mut self, index: usize) -> Result<(), ClusterError> {
         self.check_index(index)?;
         if self.is_running(index) {
@@ -339,6 +350,7 @@ impl Cluster {
                     log: process.launch.log.clone(),
                 })
                 .collect(),
+            coordinator_admin_token_file: Some(self.coord_admin_token_path()),
             nodes,
             gateway: self.gateway_state(),
         }
@@ -428,10 +440,15 @@ impl Cluster {
         Ok(())
     }
 
-    fn wait_ready(&self, index: usize) -> Result<(), ClusterError> {
+    /// Waits until node `index` is ready: caught up with the running coordinator replicas or,
+    /// when none runs, serving from its store.
+    fn wait_ready(&mut self, index: usize) -> Result<(), ClusterError> {
+        let running: Vec<usize> =
+            (0..self.coordinators.len()).filter(|replica| self.is_coordinator_running(*replica)).collect();
+        let running: Vec<String> =
+            running.into_iter().map(|replica| self.coordinator_urls[replica].clone()).collect();
         let node = &self.nodes[index];
-        let ready =
-            node_ready(&self.coordinator_url, &node.url, node.node_id, self.spec.shards, READY_TIMEOUT);
+        let ready = node_ready(&running, &node.url, node.node_id, self.spec.shards, READY_TIMEOUT);
         let outcome = block_on(ready).map_err(ClusterError::io("cannot start a thread to wait on"))?;
         outcome.map(drop).map_err(|reason| self.process_error(&self.node_processes[index], reason))
     }
@@ -497,6 +514,7 @@ mod tests {
             running: true,
             coordinator: CoordinatorState { url: String::new(), pid: None, log: PathBuf::new() },
             coordinators: Vec::new(),
+            coordinator_admin_token_file: None,
             nodes: Vec::new(),
             gateway: None,
         };

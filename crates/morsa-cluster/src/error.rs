@@ -84,6 +84,14 @@ pub enum ClusterError {
     /// The coordinator replica is already running (to start it).
     #[error("coordinator replica {0} is already running")]
     CoordinatorRunning(usize),
+    /// The running coordinator replicas did not agree on a leader in time.
+    #[error("the coordinator replicas elected no leader within {bound:?}: {last}")]
+    NoLeader {
+        /// How long we waited.
+        bound: std::time::Duration,
+        /// What the replicas last answered.
+        last: String,
+    },
     /// A file of the cluster directory could not be written durably.
     #[error(transparent)]
     Write(#[from] morsa_plumbing::WriteError),

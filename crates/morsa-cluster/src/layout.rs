@@ -3,6 +3,7 @@
 //! ```text
 //! DIR/genesis.json   coord.toml   coord/          the coordinator's config and log
 //! DIR/coordI.toml    coordI/                      coordinator replica I ≥ 1 (of --coordinators)
+//! DIR/coord-admin.token                           authorizes `morsa coord add-replica`, mode 0600
 //! DIR/nodeI.key      nodeI.toml   nodeI/          node I's BLS key, config and database
 //! DIR/account.key    client.toml                  the funded user account and the client config
 //! DIR/gateway.toml   gateway/     s3.env          the S3 gateway's config, database, keys
@@ -19,6 +20,9 @@ use morsa_core::AccountKey;
 pub const GENESIS: &str = "genesis.json";
 /// The coordinator's configuration.
 pub const COORD_CONFIG: &str = "coord.toml";
+/// The coordinator replicas' admin token (named by every replica's `admin_token_file`): it
+/// authorizes `morsa coord add-replica` and `remove-replica`; mode 0600.
+pub const COORD_ADMIN_TOKEN: &str = "coord-admin.token";
 /// The user account's key: 64 lowercase hex characters of its seed and a newline, mode 0600.
 pub const ACCOUNT_KEY: &str = "account.key";
 /// The client's configuration (`MORSA_CONFIG`).
@@ -85,7 +89,10 @@ pub fn coord_replica_log(index: usize) -> PathBuf {
 
 /// The text of `coord.toml` (paths relative to the cluster directory).
 pub fn coord_toml(listen: SocketAddr) -> String {
-    format!("listen = \"{listen}\"\ndata_dir = \"coord\"\ngenesis = \"{GENESIS}\"\n")
+    format!(
+        "listen = \"{listen}\"\ndata_dir = \"coord\"\ngenesis = \"{GENESIS}\"\n\
+         admin_token_file = \"{COORD_ADMIN_TOKEN}\"\n"
+    )
 }
 
 /// Appended to `coord.toml` for a coordinator whose epochs can be ended on demand.
@@ -98,7 +105,8 @@ pub fn coord_replica_toml(index: usize, group: &[SocketAddr]) -> String {
         return coord_toml(group[0]);
     }
     let mut text = format!(
-        "listen = \"{}\"\ndata_dir = \"{}\"\ngenesis = \"{GENESIS}\"\nid = {}\n",
+        "listen = \"{}\"\ndata_dir = \"{}\"\ngenesis = \"{GENESIS}\"\nid = {}\n\
+         admin_token_file = \"{COORD_ADMIN_TOKEN}\"\n",
         group[index],
         coord_name(index),
         index + 1
@@ -168,7 +176,8 @@ mod tests {
         );
         assert_eq!(
             coord_toml(listen),
-            "listen = \"127.0.0.1:7000\"\ndata_dir = \"coord\"\ngenesis = \"genesis.json\"\n"
+            "listen = \"127.0.0.1:7000\"\ndata_dir = \"coord\"\ngenesis = \"genesis.json\"\n\
+             admin_token_file = \"coord-admin.token\"\n"
         );
         assert_eq!(
             node_toml(3, "127.0.0.1:9003".parse().unwrap(), &["http://127.0.0.1:7000".into()]),
@@ -199,6 +208,7 @@ mod tests {
         create_new(&path, coord_replica_toml(1, &group).as_bytes(), Access::Shared).unwrap();
         let loaded = morsa_coord::CoordConfig::load(&path).unwrap();
         assert_eq!((loaded.id, &loaded.data_dir), (2, &dir.path().join("coord1")));
+        assert_eq!(loaded.admin_token_file, Some(dir.path().join(COORD_ADMIN_TOKEN)));
         assert_eq!(
             loaded.initial_replicas(),
             [(1, "http://127.0.0.1:7001".to_owned()), (2, "http://127.0.0.1:7002".to_owned())]

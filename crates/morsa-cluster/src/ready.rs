@@ -1,5 +1,6 @@
 //! Waiting until a node is ready: it answers `/v1/health` as the node we expect, and it has
-//! applied every event the coordinator has emitted.
+//! applied every event the coordinator has emitted (with no coordinator replica running, it
+//! serves from its own store, and answering as itself is all it can do).
 //!
 //! The cluster's API is blocking; the HTTP clients are async. Each wait runs on a fresh thread
 //! with its own small runtime, so it works the same whether or not the caller is inside a
@@ -42,9 +43,10 @@ where
 }
 
 /// Waits until the node at `url` answers as `node_id` and has caught up with the coordinator
-/// at `coordinator_url`, for at most `bound`. The error says what was last seen.
+/// replicas at `coordinator_urls` (none: no replica runs, so answering is enough), for at most
+/// `bound`. The error says what was last seen.
 pub(crate) async fn node_ready(
-    coordinator_url: &str,
+    coordinator_urls: &[String],
     url: &str,
     node_id: NodeId,
     n_shards: u16,
@@ -52,25 +54,34 @@ pub(crate) async fn node_ready(
 ) -> Result<NodeHealth, String> {
     let options = poll_options();
     let http = options.http_client().map_err(|error| error.to_string())?;
-    let coord =
-        CoordClient::with_http(http.clone(), coordinator_url, options).map_err(|error| error.to_string())?;
+    let coord = match coordinator_urls {
+        [] => None,
+        urls => Some(
+            CoordClient::with_http_urls(http.clone(), urls, options).map_err(|error| error.to_string())?,
+        ),
+    };
     let config = EncodingConfig::new(n_shards).map_err(|error| error.to_string())?;
     let node = NodeClient::with_http(http, url, config, options).map_err(|error| error.to_string())?;
     let deadline = Instant::now() + bound;
     loop {
-        let last = match (node.health().await, coord.system().await) {
+        let system = match &coord {
+            Some(coord) => Some(coord.system().await),
+            None => None,
+        };
+        let last = match (node.health().await, system) {
             (Ok(health), _) if health.node_id != node_id => {
                 return Err(format!(
                     "{url} answers as node {}, not {node_id}: is another program on its port?",
                     health.node_id
                 ));
             }
-            (Ok(health), Ok(system)) if health.event_cursor >= system.event_count => return Ok(health),
-            (Ok(health), Ok(system)) => format!(
+            (Ok(health), None) => return Ok(health),
+            (Ok(health), Some(Ok(system))) if health.event_cursor >= system.event_count => return Ok(health),
+            (Ok(health), Some(Ok(system))) => format!(
                 "it has applied {} of the coordinator's {} events",
                 health.event_cursor, system.event_count
             ),
-            (Ok(_), Err(error)) => format!("the coordinator does not answer: {error}"),
+            (Ok(_), Some(Err(error))) => format!("the coordinator does not answer: {error}"),
             (Err(error), _) => format!("its health check fails: {error}"),
         };
         if Instant::now() >= deadline {

@@ -88,6 +88,10 @@ pub struct ClusterState {
     /// Every coordinator replica, by index.
     #[serde(default)]
     pub coordinators: Vec<CoordinatorReplicaState>,
+    /// The file holding the coordinator replicas' admin token, for `morsa coord add-replica`
+    /// and `remove-replica --admin-token-file` (absent from clusters made before it existed).
+    #[serde(default)]
+    pub coordinator_admin_token_file: Option<PathBuf>,
     /// The storage nodes, by index.
     pub nodes: Vec<NodeState>,
     /// The S3 gateway, if the cluster runs one.
@@ -166,6 +170,7 @@ mod tests {
                 log: dir.path().join(layout::coord_log()),
             },
             coordinators: Vec::new(),
+            coordinator_admin_token_file: Some(dir.path().join(layout::COORD_ADMIN_TOKEN)),
             nodes: vec![node(0, Some(12)), node(1, None)],
             gateway: Some(GatewayState {
                 url: "http://127.0.0.1:9100".into(),

@@ -24,7 +24,10 @@ mod metadata_cache;
 mod missing;
 mod recovery_batch;
 mod recovery_symbols;
+mod saved_view;
 mod status;
+
+pub(crate) use saved_view::saved_view;
 
 /// Meta key of the last applied event's sequence number.
 const CURSOR_KEY: &str = "event_cursor";
@@ -182,6 +185,8 @@ impl Node {
                     let mut view = self.write_view();
                     if committee.epoch > view.epoch() {
                         view.next = Some(committee.clone());
+                        drop(view);
+                        self.save_view();
                     }
                 }
                 Event::EpochChangeStart { epoch } => {
@@ -191,6 +196,8 @@ impl Node {
                             Some(next) => view.committee = next,
                             None => view.committee.epoch = *epoch,
                         }
+                        drop(view);
+                        self.save_view();
                     }
                 }
                 event => {
@@ -215,8 +222,10 @@ impl Node {
     /// Replaces the view with one fetched from the coordinator, unless it is older.
     pub(crate) fn set_view(&self, view: View) {
         let mut current = self.write_view();
-        if view.epoch() >= current.epoch() {
+        if view.epoch() >= current.epoch() && *current != view {
             *current = view;
+            drop(current);
+            self.save_view();
         }
     }
 

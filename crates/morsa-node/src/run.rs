@@ -36,7 +36,8 @@ pub enum RunError {
     /// The node's database could not be opened.
     #[error("cannot open the node's database: {0}")]
     Store(#[from] morsa_store::StoreError),
-    /// A coordinator URL is malformed or no coordinator gave its committee.
+    /// A coordinator URL is malformed, or no coordinator gave its committee and the store
+    /// holds none saved by an earlier run.
     #[error("cannot fetch the committee from {url}: {source}")]
     Coordinator {
         /// The coordinator URLs, comma-separated.
@@ -181,16 +182,31 @@ fn coordinator(config: &NodeConfig) -> Result<CoordClient, RunError> {
 }
 
 /// The node of `config`: its key, its store in the data directory (created if missing), and
-/// the coordinator's current committees.
+/// the coordinator's current committees. When no coordinator answers, a node that ran before
+/// starts from the committees saved in its store (it serves its slivers, and its event
+/// follower keeps retrying the coordinator); a node that never ran cannot.
 async fn open_node(config: &NodeConfig, coord: &CoordClient) -> Result<Node, RunError> {
     let key = read_key_file(&config.key_file)?;
     std::fs::create_dir_all(&config.data_dir)
         .map_err(|source| RunError::DataDir { path: config.data_dir.clone(), source })?;
     let store = morsa_store::NodeStore::open(&config.store_path())?;
-    let view = follower::fetch_view(coord)
-        .await
-        .map_err(|source| RunError::Coordinator { url: config.coordinator_urls.join(", "), source })?;
-    Ok(Node::new(key, store, view)?)
+    let view = match follower::fetch_view(coord).await {
+        Ok(view) => view,
+        Err(source) => match crate::node::saved_view(&store) {
+            Some(saved) => {
+                tracing::warn!(
+                    error = %source,
+                    epoch = saved.epoch().0,
+                    "no coordinator answers: starting from the committee saved in the store"
+                );
+                saved
+            }
+            None => return Err(RunError::Coordinator { url: config.coordinator_urls.join(", "), source }),
+        },
+    };
+    let node = Node::new(key, store, view)?;
+    node.save_view();
+    Ok(node)
 }
 
 /// Serves `served` on `listener` within `limits`, with the node's background tasks (event
