@@ -95,6 +95,8 @@ struct Setup {
 impl Setup {
     fn new(dir: &Path) -> Self {
         let cluster = common::local_cluster(dir, 4, 12);
+        // The gateway encrypts objects with the keyring `morsa cluster` makes for it.
+        cluster.ensure_gateway_keyring().unwrap();
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let config = cluster.dir().join("gw.toml");
         let mut setup = Setup {
@@ -129,8 +131,12 @@ impl Setup {
     /// Writes the gateway's configuration, with snapshots every `interval` seconds.
     fn write_config(&self, interval: u64) {
         let text = format!(
-            "listen = \"127.0.0.1:{}\"\ndata_dir = \"gw\"\nclient_config = \"client.toml\"\nchunk_size = {CHUNK}\nsnapshot_interval = {interval}\n",
-            self.port
+            "listen = \"127.0.0.1:{}\"\ndata_dir = \"gw\"\nclient_config = \"client.toml\"\nchunk_size = {CHUNK}\nsnapshot_interval = {interval}\n{}",
+            self.port,
+            morsa_gateway::encryption_toml(
+                morsa_cluster::layout::GATEWAY_KEYRING,
+                morsa_cluster::layout::GATEWAY_PASSPHRASE
+            ),
         );
         std::fs::write(&self.config, text).unwrap();
     }
