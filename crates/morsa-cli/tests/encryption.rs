@@ -205,15 +205,31 @@ fn the_gateway_encrypts_objects_so_no_node_sees_them_and_reads_give_the_plaintex
     s3.aws(&["s3", "cp", "s3://vault/object.bin", back.to_str().unwrap(), "--only-show-errors"]);
     assert!(std::fs::read(&back).unwrap() == original, "the object came back different");
     let last = original.len() - 1;
-    for (start, end) in [(chunk - 1000, chunk + 200_000), (70_000, 70_100), (chunk + 131_072, chunk + 131_073), (last, last + 1)] {
+    for (start, end) in [
+        (chunk - 1000, chunk + 200_000),
+        (70_000, 70_100),
+        (chunk + 131_072, chunk + 131_073),
+        (last, last + 1),
+    ] {
         let out = dir.path().join("range.bin");
         let range = format!("bytes={start}-{}", end - 1);
-        s3.aws(&["s3api", "get-object", "--bucket", "vault", "--key", "object.bin", "--range", &range, out.to_str().unwrap()]);
+        s3.aws(&[
+            "s3api",
+            "get-object",
+            "--bucket",
+            "vault",
+            "--key",
+            "object.bin",
+            "--range",
+            &range,
+            out.to_str().unwrap(),
+        ]);
         assert!(std::fs::read(&out).unwrap() == original[start..end], "range {range} came back different");
     }
     // Size and ETag are the plaintext's (clients check them).
     let head: serde_json::Value =
-        serde_json::from_str(&s3.aws(&["s3api", "head-object", "--bucket", "vault", "--key", "object.bin"])).unwrap();
+        serde_json::from_str(&s3.aws(&["s3api", "head-object", "--bucket", "vault", "--key", "object.bin"]))
+            .unwrap();
     assert_eq!(head["ContentLength"], original.len());
     let md5sum = Command::new("md5sum").arg(&path).output().unwrap();
     let md5 = String::from_utf8(md5sum.stdout).unwrap();

@@ -74,9 +74,14 @@ fn unlock(path: &Path, passphrase_file: Option<&Path>) -> Result<Keyring, Gatewa
 /// The passphrase: the first line of `file`, else `$MORSA_KEY_PASSPHRASE`.
 fn passphrase(file: Option<&Path>) -> Result<SecretString, GatewayError> {
     if let Some(file) = file {
-        let unreadable = |error: std::io::Error| no_key(format!("cannot read passphrase_file {}: {error}", file.display()));
+        let unreadable = |error: std::io::Error| {
+            no_key(format!("cannot read passphrase_file {}: {error}", file.display()))
+        };
         if std::fs::metadata(file).map_err(unreadable)?.len() > MAX_PASSPHRASE_BYTES {
-            return Err(no_key(format!("passphrase_file {} is larger than {MAX_PASSPHRASE_BYTES} bytes", file.display())));
+            return Err(no_key(format!(
+                "passphrase_file {} is larger than {MAX_PASSPHRASE_BYTES} bytes",
+                file.display()
+            )));
         }
         let bytes = std::fs::read(file).map_err(unreadable)?;
         let text = String::from_utf8(bytes)
@@ -126,7 +131,10 @@ mod tests {
         let path = dir.join("gateway.toml");
         let text = format!("listen = \"127.0.0.1:1\"\ndata_dir = \"d\"\nclient_config = \"c\"\n{extra}");
         std::fs::write(&path, text).unwrap();
-        (GatewayConfig::load(&path).unwrap(), ClientConfig::new("http://127.0.0.1:1", dir.join("account.key")))
+        (
+            GatewayConfig::load(&path).unwrap(),
+            ClientConfig::new("http://127.0.0.1:1", dir.join("account.key")),
+        )
     }
 
     #[test]
@@ -136,8 +144,12 @@ mod tests {
         let (config, client) = configs(dir.path(), &extra);
         let missing = load_keys(&config, &client).unwrap_err().to_string();
         assert!(missing.contains("no keyring at") && missing.contains("encrypt = false"), "{missing}");
-        create_unattended_keyring(&dir.path().join("gateway.keyring"), &dir.path().join("gateway.passphrase"), Some(2))
-            .unwrap();
+        create_unattended_keyring(
+            &dir.path().join("gateway.keyring"),
+            &dir.path().join("gateway.passphrase"),
+            Some(2),
+        )
+        .unwrap();
         let keys = load_keys(&config, &client).unwrap();
         assert!(keys.seal && keys.crypto.seals());
         std::fs::write(dir.path().join("gateway.passphrase"), "wrong\n").unwrap();

@@ -264,7 +264,8 @@ impl Db {
         if let Some(error) = failure {
             return Err(GatewayError::database(ACTION)(error));
         }
-        listing.try_map(|key, bytes| record_format::decode_object(&bytes, || format!("object {bucket}/{key}")))
+        listing
+            .try_map(|key, bytes| record_format::decode_object(&bytes, || format!("object {bucket}/{key}")))
     }
 
     /// Starts a multipart upload, if `owner` owns the bucket; answers its ID.

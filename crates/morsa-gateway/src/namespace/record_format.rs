@@ -162,16 +162,16 @@ impl TryFrom<StoredPart> for PartRecord {
 
 /// A stored object record of either format.
 pub fn decode_object(bytes: &[u8], what: impl FnOnce() -> String) -> Result<ObjectRecord, GatewayError> {
-    decode_either(bytes, what, |v1: ObjectV1| {
-        let chunks = plain(v1.chunks.clone());
+    decode_either(bytes, what, |mut v1: ObjectV1| {
+        let chunks = plain(std::mem::take(&mut v1.chunks));
         v1.into_record(chunks)
     })
 }
 
 /// A stored part record of either format.
 pub fn decode_part(bytes: &[u8], what: impl FnOnce() -> String) -> Result<PartRecord, GatewayError> {
-    decode_either(bytes, what, |v1: PartV1| {
-        let chunks = plain(v1.chunks.clone());
+    decode_either(bytes, what, |mut v1: PartV1| {
+        let chunks = plain(std::mem::take(&mut v1.chunks));
         v1.into_record(chunks)
     })
 }
@@ -267,7 +267,14 @@ mod tests {
             modified_ms: 9,
         };
         assert_eq!(decode_part(&crate::db::encode(&part), String::new).unwrap(), part);
-        let old = postcard::to_allocvec(&(vec![(BlobId::from_root(1, &[4; 32]), 1004u64)], 1004u64, "00", None::<StoredChecksum>, 9u64)).unwrap();
+        let old = postcard::to_allocvec(&(
+            vec![(BlobId::from_root(1, &[4; 32]), 1004u64)],
+            1004u64,
+            "00",
+            None::<StoredChecksum>,
+            9u64,
+        ))
+        .unwrap();
         let read = decode_part(&old, String::new).unwrap();
         assert_eq!(read.chunks, vec![chunk(4, Sealing::Plain)]);
     }
