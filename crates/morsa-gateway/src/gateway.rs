@@ -46,8 +46,10 @@ pub struct GatewayLimits {
 }
 
 impl Gateway {
-    /// A gateway over `db` storing with `client`, sealing chunks with `keys` (the client's
-    /// own keys do not matter: the gateway seals and opens chunks itself).
+    /// A gateway over `db` storing with `client`, sealing chunks with `keys`. A range of a
+    /// sealed chunk is read with the client's segment range read, so `client` must open with
+    /// the same keys (`Client::with_crypto(keys.crypto.clone())`, as [`crate::server::run`]
+    /// builds it).
     pub fn new(
         db: Arc<Db>,
         client: Arc<Client>,
