@@ -8,8 +8,8 @@ mod common;
 mod hardened;
 
 mod claims;
-mod hardening;
 mod recovery;
 mod repair;
 mod routes;
 mod stored_corruption;
+mod hardening;
