@@ -3,7 +3,8 @@
 //! chunks of the unfinished body), it restarts with nothing half-written visible and every
 //! completed object intact; its data directory deleted, `morsa gateway restore-namespace`
 //! rebuilds it from the namespace snapshot stored on Morsa (taken at the interval, then at a
-//! clean shutdown). Clients: aws cli, and a raw HTTP client on presigned URLs (boto3 signs)
+//! clean shutdown). Objects stored in plaintext before the gateway encrypted keep reading after,
+//! and a gateway that should encrypt and has no keyring refuses to start. Clients: aws cli, and a raw HTTP client on presigned URLs (boto3 signs)
 //! that sends part of a body and holds the connection open. Every process runs on 127.0.0.1
 //! and is bounded in time.
 #![allow(clippy::unwrap_used)]
@@ -95,6 +96,8 @@ struct Setup {
 impl Setup {
     fn new(dir: &Path) -> Self {
         let cluster = common::local_cluster(dir, 4, 12);
+        // The gateway encrypts objects with the keyring `morsa cluster` makes for it.
+        cluster.ensure_gateway_keyring().unwrap();
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let config = cluster.dir().join("gw.toml");
         let mut setup = Setup {
@@ -126,11 +129,21 @@ impl Setup {
         setup
     }
 
-    /// Writes the gateway's configuration, with snapshots every `interval` seconds.
+    /// Writes the gateway's configuration, with snapshots every `interval` seconds, encrypting
+    /// with the cluster's gateway keyring.
     fn write_config(&self, interval: u64) {
+        let encryption = morsa_gateway::encryption_toml(
+            morsa_cluster::layout::GATEWAY_KEYRING,
+            morsa_cluster::layout::GATEWAY_PASSPHRASE,
+        );
+        self.write_config_with(interval, &encryption);
+    }
+
+    /// Writes the gateway's configuration with `encryption` as its encryption settings.
+    fn write_config_with(&self, interval: u64, encryption: &str) {
         let text = format!(
-            "listen = \"127.0.0.1:{}\"\ndata_dir = \"gw\"\nclient_config = \"client.toml\"\nchunk_size = {CHUNK}\nsnapshot_interval = {interval}\n",
-            self.port
+            "listen = \"127.0.0.1:{}\"\ndata_dir = \"gw\"\nclient_config = \"client.toml\"\nchunk_size = {CHUNK}\nsnapshot_interval = {interval}\n{encryption}",
+            self.port,
         );
         std::fs::write(&self.config, text).unwrap();
     }
@@ -430,5 +443,49 @@ fn a_gateway_whose_disk_is_wiped_is_restored_from_its_namespace_snapshot() {
     let gateway = setup.start();
     assert_eq!(setup.keys("backups"), ["dir/big.bin", "later.bin", "small.txt"]);
     assert!(setup.get("backups", "later.bin") == later);
+    gateway.stop();
+}
+
+#[test]
+fn plaintext_objects_keep_reading_once_the_gateway_encrypts_and_a_missing_keyring_stops_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut setup = Setup::new(dir.path());
+    setup.write_config_with(0, "encrypt = false\n");
+    let gateway = setup.start();
+    setup.aws(&["s3", "mb", "s3://backups"]);
+    let old = data(2 * CHUNK + 5, 8);
+    setup.put("backups", "old.bin", &old);
+    gateway.stop();
+
+    // A gateway told to encrypt with a keyring that is not there says so and does not start.
+    setup.write_config_with(0, &morsa_gateway::encryption_toml("nowhere.keyring", "nowhere.passphrase"));
+    let refused = Command::new("timeout")
+        .args(["120", env!("CARGO_BIN_EXE_morsa"), "gateway", "run", "--config"])
+        .arg(&setup.config)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(1), "{refused:?}");
+    assert!(said.contains("no keyring at") && said.contains("encrypt = false"), "{said}");
+
+    setup.write_config(0);
+    let gateway = setup.start();
+    let new = data(CHUNK + 77, 9);
+    setup.put("backups", "new.bin", &new);
+    assert!(setup.get("backups", "old.bin") == old, "the plaintext object reads back the same");
+    assert!(setup.get("backups", "new.bin") == new, "the encrypted object reads back the same");
+    let range = setup.aws_output(&[
+        "s3api",
+        "get-object",
+        "--bucket",
+        "backups",
+        "--key",
+        "old.bin",
+        "--range",
+        "bytes=1048000-1049000",
+        dir.path().join("old-range.bin").to_str().unwrap(),
+    ]);
+    assert!(range.status.success(), "{range:?}");
+    assert!(std::fs::read(dir.path().join("old-range.bin")).unwrap() == old[1_048_000..=1_049_000]);
     gateway.stop();
 }

@@ -95,6 +95,9 @@ pub enum ClusterError {
     /// A file of the cluster directory could not be written durably.
     #[error(transparent)]
     Write(#[from] morsa_plumbing::WriteError),
+    /// The gateway's keyring could not be created.
+    #[error("creating the gateway's keyring: {0}")]
+    GatewayKeys(#[source] morsa_gateway::GatewayError),
     /// The cluster was shut down.
     #[error("the cluster has been shut down")]
     ShutDown,

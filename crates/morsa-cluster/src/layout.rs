@@ -7,6 +7,7 @@
 //! DIR/nodeI.key      nodeI.toml   nodeI/          node I's BLS key, config and database
 //! DIR/account.key    client.toml                  the funded user account and the client config
 //! DIR/gateway.toml   gateway/     s3.env          the S3 gateway's config, database, keys
+//! DIR/gateway.keyring  gateway.passphrase         the keyring objects are encrypted with
 //! DIR/cluster.json                                who runs where (pids, URLs, shards)
 //! DIR/logs/coord.log logs/nodeI.log               everything the processes print
 //! ```
@@ -35,6 +36,10 @@ pub const LOGS: &str = "logs";
 pub const GATEWAY_CONFIG: &str = "gateway.toml";
 /// The S3 gateway's data directory (its database), relative to the cluster directory.
 pub const GATEWAY_DATA: &str = "gateway";
+/// The keyring the gateway encrypts objects with (`morsa key` reads it with `--keyring`).
+pub const GATEWAY_KEYRING: &str = "gateway.keyring";
+/// The random passphrase of [`GATEWAY_KEYRING`], mode 0600.
+pub const GATEWAY_PASSPHRASE: &str = "gateway.passphrase";
 /// `export` lines for S3 clients: the gateway's endpoint and a user's keys, mode 0600.
 pub const S3_ENV: &str = "s3.env";
 

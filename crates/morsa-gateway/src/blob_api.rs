@@ -8,6 +8,11 @@
 //! default, optionally with a bearer token. A body is at most one chunk (`chunk_size`) and is
 //! held in one of the gateway's chunk buffers while it is stored, so the API shares the S3
 //! side's memory bound.
+//!
+//! Unlike S3 objects, these blobs are stored as given, not encrypted by the gateway: Walrus's
+//! API is content addressed (storing the same bytes again answers `alreadyCertified` with the
+//! same blob ID, and scripts compare blob IDs), and a blob ID read here may be anyone's.
+//! Encrypt before `PUT` (e.g. with `age`) to keep such a blob private.
 
 mod config;
 mod error;
@@ -33,8 +38,8 @@ pub use error::BlobApiError;
 pub use range::{ByteRange, RangeError};
 
 use crate::Gateway;
-use crate::namespace::ChunkRef;
-use crate::reader::Piece;
+use crate::namespace::{ChunkRef, Sealing};
+use crate::reader::{ChunkReader, Piece};
 
 /// Epochs a store pays for when `epochs` is not given (Walrus's publisher's default).
 const DEFAULT_EPOCHS: u32 = 1;
@@ -194,7 +199,9 @@ impl BlobApi {
             true => s3s::Body::empty(),
             false => {
                 let pieces = segments(blob_id, size, bytes.clone(), self.max_body);
-                s3s::Body::from(crate::reader::pieces_body(Arc::clone(&self.client), pieces).await?)
+                // Blobs of this API are stored as given: no keys are needed to read them.
+                let reader = ChunkReader { client: Arc::clone(&self.client), crypto: Arc::default() };
+                s3s::Body::from(crate::reader::pieces_body(reader, pieces).await?)
             }
         };
         let mut response = Response::new(body);
@@ -315,7 +322,7 @@ where
 /// The pieces bytes `range` of a blob of `size` bytes is read in: at most `segment` bytes
 /// each, so a large blob streams out piece by piece (a whole small blob is one whole read).
 fn segments(blob_id: BlobId, size: u64, range: Range<u64>, segment: u64) -> Vec<Piece> {
-    let chunk = ChunkRef { blob_id, size };
+    let chunk = ChunkRef { blob_id, size, sealing: Sealing::Plain };
     let mut pieces = Vec::new();
     let mut start = range.start;
     while start < range.end {

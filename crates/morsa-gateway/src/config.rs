@@ -1,5 +1,6 @@
 //! `gateway.toml`: where the gateway listens, where its database is, which Morsa client
-//! configuration it stores with, and its limits.
+//! configuration it stores with, whether and with which keyring it encrypts objects, and its
+//! limits.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -46,6 +47,24 @@ pub struct GatewayConfig {
     /// The Walrus-style HTTP API (`/v1/blobs`): who may store through it.
     #[serde(default)]
     pub blob_api: crate::blob_api::BlobApiConfig,
+    /// Encrypt every object's chunk blobs with age to the keyring's current recipient
+    /// (default true). `false` stores new objects in plaintext; encrypted objects stored
+    /// before still read if a keyring is named. See [`crate::encryption`].
+    #[serde(default = "default_encrypt")]
+    pub encrypt: bool,
+    /// The keyring the gateway encrypts to and decrypts with (relative paths are relative to
+    /// this file; default: the client configuration's `keyring_file`, then `$MORSA_KEYRING`,
+    /// then `~/.config/morsa/keyring.json`).
+    #[serde(default)]
+    pub keyring_file: Option<PathBuf>,
+    /// A file holding the keyring's passphrase (its first line; relative paths are relative
+    /// to this file). Without it the passphrase is `$MORSA_KEY_PASSPHRASE`.
+    #[serde(default)]
+    pub passphrase_file: Option<PathBuf>,
+}
+
+fn default_encrypt() -> bool {
+    true
 }
 
 fn default_region() -> String {
@@ -86,6 +105,8 @@ impl GatewayConfig {
         let base = path.parent().unwrap_or(Path::new("."));
         config.data_dir = base.join(&config.data_dir);
         config.client_config = base.join(&config.client_config);
+        config.keyring_file = config.keyring_file.map(|keyring| base.join(keyring));
+        config.passphrase_file = config.passphrase_file.map(|passphrase| base.join(passphrase));
         Ok(config)
     }
 
@@ -100,9 +121,26 @@ impl GatewayConfig {
     }
 }
 
-/// The text of a `gateway.toml` (what `morsa cluster up` writes).
-pub fn gateway_toml(listen: SocketAddr, data_dir: &str, client_config: &str) -> String {
-    format!("listen = \"{listen}\"\ndata_dir = \"{data_dir}\"\nclient_config = \"{client_config}\"\n")
+/// The text of a `gateway.toml` (what `morsa cluster up` writes): objects are encrypted (the
+/// default) with the keyring `keyring_file`, unlocked with the passphrase in
+/// `passphrase_file`.
+pub fn gateway_toml(
+    listen: SocketAddr,
+    data_dir: &str,
+    client_config: &str,
+    keyring_file: &str,
+    passphrase_file: &str,
+) -> String {
+    format!(
+        "listen = \"{listen}\"\ndata_dir = \"{data_dir}\"\nclient_config = \"{client_config}\"\n{}",
+        encryption_toml(keyring_file, passphrase_file)
+    )
+}
+
+/// The lines of a `gateway.toml` that turn encryption on with the keyring `keyring_file`,
+/// unlocked with the passphrase in `passphrase_file`.
+pub fn encryption_toml(keyring_file: &str, passphrase_file: &str) -> String {
+    format!("encrypt = true\nkeyring_file = \"{keyring_file}\"\npassphrase_file = \"{passphrase_file}\"\n")
 }
 
 #[cfg(test)]
@@ -113,10 +151,14 @@ mod tests {
     fn a_config_fills_defaults_and_resolves_paths() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("gateway.toml");
-        std::fs::write(&path, gateway_toml("127.0.0.1:9000".parse().unwrap(), "gw", "client.toml")).unwrap();
+        let text = gateway_toml("127.0.0.1:9000".parse().unwrap(), "gw", "client.toml", "k.json", "pass");
+        std::fs::write(&path, text).unwrap();
         let config = GatewayConfig::load(&path).unwrap();
         assert_eq!(config.data_dir, dir.path().join("gw"));
         assert_eq!(config.client_config, dir.path().join("client.toml"));
+        assert!(config.encrypt);
+        assert_eq!(config.keyring_file, Some(dir.path().join("k.json")));
+        assert_eq!(config.passphrase_file, Some(dir.path().join("pass")));
         assert_eq!(config.chunk_size, DEFAULT_CHUNK_SIZE);
         assert_eq!(config.region, "us-east-1");
         std::fs::write(
@@ -125,6 +167,10 @@ mod tests {
         )
         .unwrap();
         assert!(GatewayConfig::load(&path).unwrap_err().to_string().contains("chunk_size"));
+        std::fs::write(&path, "listen = \"127.0.0.1:1\"\ndata_dir = \"d\"\nclient_config = \"c\"\n").unwrap();
+        let config = GatewayConfig::load(&path).unwrap();
+        assert!(config.encrypt, "objects are encrypted unless the configuration says otherwise");
+        assert_eq!(config.keyring_file, None);
         std::fs::write(
             &path,
             "listen = \"127.0.0.1:1\"\ndata_dir = \"d\"\nclient_config = \"c\"\ncolour = 1\n",

@@ -88,6 +88,9 @@ pub enum GatewayError {
         /// Bytes the namespace records.
         expected: u64,
     },
+    /// The gateway's keyring is missing, locked or unreadable (see [`crate::encryption`]).
+    #[error("encryption keys: {0}")]
+    Keys(String),
     /// A namespace snapshot could not be taken, found, opened or restored.
     #[error("namespace snapshot: {0}")]
     Snapshot(String),
@@ -119,6 +122,7 @@ impl GatewayError {
             | GatewayError::UserExists(_)
             | GatewayError::NoSuchUser(_)
             | GatewayError::BadUserName(_)
+            | GatewayError::Keys(_)
             | GatewayError::Snapshot(_) => S3ErrorCode::InternalError,
         }
     }

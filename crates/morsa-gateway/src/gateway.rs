@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use morsa_client::Client;
+use morsa_client::{Client, Crypto};
 use s3s::auth::{S3Auth, SecretKey};
 use s3s::dto::Timestamp;
 use s3s::{S3Error, S3ErrorCode, S3Request, S3Result};
@@ -26,6 +26,10 @@ pub struct Gateway {
     pub(crate) buffers: Arc<Semaphore>,
     /// The region reported by GetBucketLocation.
     pub(crate) region: String,
+    /// The keys chunks are sealed to and opened with.
+    pub(crate) crypto: Arc<Crypto>,
+    /// Whether new chunks are sealed.
+    pub(crate) seal: bool,
 }
 
 /// How a gateway stores.
@@ -42,9 +46,22 @@ pub struct GatewayLimits {
 }
 
 impl Gateway {
-    /// A gateway over `db` storing with `client`.
-    pub fn new(db: Arc<Db>, client: Arc<Client>, limits: &GatewayLimits) -> Self {
-        let chunk_size = limits.chunk_size.min(client.encoding().max_blob_size()).max(1);
+    /// A gateway over `db` storing with `client`, sealing chunks with `keys`. A range of a
+    /// sealed chunk is read with the client's segment range read, so `client` must open with
+    /// the same keys (`Client::with_crypto(keys.crypto.clone())`, as [`crate::server::run`]
+    /// builds it).
+    pub fn new(
+        db: Arc<Db>,
+        client: Arc<Client>,
+        limits: &GatewayLimits,
+        keys: crate::encryption::GatewayKeys,
+    ) -> Self {
+        // A sealed chunk must fit one blob.
+        let largest = match keys.seal {
+            true => keys.crypto.plaintext_limit(client.encoding().max_blob_size()),
+            false => client.encoding().max_blob_size(),
+        };
+        let chunk_size = limits.chunk_size.min(largest).max(1);
         Self {
             db,
             client,
@@ -53,7 +70,14 @@ impl Gateway {
             // The global bound on chunk buffers, shared by every request.
             buffers: Arc::new(tokio::sync::Semaphore::new(limits.max_chunk_buffers)),
             region: limits.region.clone(),
+            crypto: Arc::new(keys.crypto),
+            seal: keys.seal,
         }
+    }
+
+    /// What this gateway's chunks are read with.
+    pub fn chunk_reader(&self) -> crate::reader::ChunkReader {
+        crate::reader::ChunkReader { client: Arc::clone(&self.client), crypto: Arc::clone(&self.crypto) }
     }
 
     /// The name of the user who signed `req` (s3s has verified the signature).

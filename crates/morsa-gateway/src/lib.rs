@@ -4,7 +4,8 @@
 //! It owns: users and their access keys ([`users`]), the durable namespace of buckets,
 //! objects and multipart uploads on redb ([`namespace`]), cutting request bodies into chunk
 //! blobs with bounded memory while verifying their digests ([`writer`], [`checksum`]),
-//! streaming objects and ranges back from Morsa ([`reader`]), S3 listings ([`listing`]) and
+//! encrypting every object's chunks with age by default ([`encryption`]), streaming
+//! objects and ranges back from Morsa and decrypting them ([`reader`]), S3 listings ([`listing`]) and
 //! the S3 operations themselves (`s3`, on [s3s](https://crates.io/crates/s3s), which parses
 //! requests, verifies SigV4 and writes XML), the Walrus-style HTTP API ([`blob_api`]),
 //! metrics ([`metrics`]), what routes each request to which ([`router`]), and snapshots of
@@ -30,6 +31,7 @@ pub mod blob_api;
 pub mod checksum;
 mod config;
 mod db;
+pub mod encryption;
 mod error;
 mod gateway;
 pub mod listing;
@@ -43,7 +45,7 @@ pub mod snapshot;
 pub mod users;
 pub mod writer;
 
-pub use config::{DEFAULT_CHUNK_SIZE, GatewayConfig, gateway_toml};
+pub use config::{DEFAULT_CHUNK_SIZE, GatewayConfig, encryption_toml, gateway_toml};
 pub use db::Db;
 pub use error::GatewayError;
 pub use gateway::{Gateway, GatewayLimits};

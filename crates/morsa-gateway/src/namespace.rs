@@ -1,6 +1,11 @@
 //! The durable namespace: buckets, objects (bucket → key → layout) and multipart uploads.
 //! An object's record is written only after every chunk blob it names is certified, so no
 //! object is ever visible before its data is stored.
+//!
+//! Records are postcard; objects and parts written before chunks could be sealed (format 1)
+//! still decode ([`record_format`]).
+
+pub mod record_format;
 
 use std::collections::BTreeMap;
 
@@ -22,17 +27,30 @@ pub struct BucketRecord {
     pub created_ms: u64,
 }
 
+/// How a chunk's bytes are stored in its blob.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Sealing {
+    /// As they are (objects stored before encryption, or with `encrypt = false`).
+    #[default]
+    Plain,
+    /// As one age file to an X25519 recipient of the gateway's keyring.
+    Age,
+}
+
 /// One chunk blob of an object, in order.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChunkRef {
     /// The certified blob.
     pub blob_id: BlobId,
-    /// Its size.
+    /// The size of its plaintext (of the blob itself when plain).
     pub size: u64,
+    /// How the blob holds it.
+    pub sealing: Sealing,
 }
 
 /// What an object is made of and what clients see of it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(into = "record_format::StoredObject", try_from = "record_format::StoredObject")]
 pub struct ObjectRecord {
     /// The chunk blobs, in order; their sizes add up to `size`. Empty for an empty object.
     pub chunks: Vec<ChunkRef>,
@@ -69,6 +87,7 @@ pub struct UploadRecord {
 
 /// One uploaded part.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(into = "record_format::StoredPart", try_from = "record_format::StoredPart")]
 pub struct PartRecord {
     /// Its chunk blobs.
     pub chunks: Vec<ChunkRef>,
@@ -196,7 +215,7 @@ impl Db {
             .get((bucket, key))
             .map_err(GatewayError::database(ACTION))?
             .ok_or_else(|| GatewayError::NoSuchKey { bucket: bucket.into(), key: key.into() })?;
-        decode(bytes.value(), || format!("object {bucket}/{key}"))
+        record_format::decode_object(bytes.value(), || format!("object {bucket}/{key}"))
     }
 
     /// Deletes the object `bucket`/`key` if there is one (S3 deletes are idempotent); answers
@@ -245,7 +264,8 @@ impl Db {
         if let Some(error) = failure {
             return Err(GatewayError::database(ACTION)(error));
         }
-        listing.try_map(|key, bytes| decode(&bytes, || format!("object {bucket}/{key}")))
+        listing
+            .try_map(|key, bytes| record_format::decode_object(&bytes, || format!("object {bucket}/{key}")))
     }
 
     /// Starts a multipart upload, if `owner` owns the bucket; answers its ID.
@@ -321,7 +341,8 @@ impl Db {
         for entry in parts.range((id, 0)..=(id, u32::MAX)).map_err(GatewayError::database(ACTION))? {
             let (number, bytes) = entry.map_err(GatewayError::database(ACTION))?;
             let number = number.value().1;
-            list.push((number, decode(bytes.value(), || format!("part {number} of upload {id}"))?));
+            let what = || format!("part {number} of upload {id}");
+            list.push((number, record_format::decode_part(bytes.value(), what)?));
         }
         Ok(list)
     }

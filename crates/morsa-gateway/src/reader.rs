@@ -1,7 +1,10 @@
 //! Streaming an object (or a range of it) back: the chunks the range overlaps are read one
 //! after the other, a whole chunk as a blob read and a part of one as a Morsa range read (no
-//! whole-object fetch for a range). The first piece is read before the response starts, so a
-//! failure to read surfaces as an S3 error; later pieces are read while earlier ones are sent.
+//! whole-object fetch for a range). A sealed chunk ([`Sealing::Age`]) is opened with the
+//! gateway's keys: read whole and decrypted, or, for a part of it, only the age segments
+//! covering the part are fetched and opened (`morsa-client`'s segment range read). The first
+//! piece is read before the response starts, so a failure to read surfaces as an S3 error;
+//! later pieces are read while earlier ones are sent.
 
 use std::ops::Range;
 use std::pin::Pin;
@@ -9,13 +12,14 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use morsa_client::Client;
+use morsa_client::crypt::AGE_MAGIC;
+use morsa_client::{Client, CryptError, Crypto};
 use s3s::S3Error;
 use s3s::dto::StreamingBlob;
 use tokio::sync::mpsc;
 
 use crate::GatewayError;
-use crate::namespace::ChunkRef;
+use crate::namespace::{ChunkRef, Sealing};
 
 /// One chunk, or the part of it a range needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,39 +49,73 @@ pub fn pieces(chunks: &[ChunkRef], range: Range<u64>) -> Vec<Piece> {
     pieces
 }
 
-/// Reads one piece, checking it has the expected length.
-async fn read_piece(client: &Client, piece: &Piece) -> Result<Bytes, GatewayError> {
-    let whole = piece.range.start == 0 && piece.range.end == piece.chunk.size;
-    let read = match whole {
-        true => client.read_blob(&piece.chunk.blob_id).await?,
-        false => client.read_blob_range(&piece.chunk.blob_id, piece.range.clone()).await?,
-    };
-    let expected = piece.range.end - piece.range.start;
-    if u64::try_from(read.data.len()).ok() != Some(expected) {
-        let got = morsa_core::convert::saturating_u64(read.data.len());
-        return Err(GatewayError::ChunkLength { blob_id: piece.chunk.blob_id, got, expected });
+/// What chunks are read with: the Morsa client, and the keys sealed chunks open with (the
+/// client's own, for its segment range reads, are the same).
+#[derive(Debug, Clone)]
+pub struct ChunkReader {
+    /// The client.
+    pub client: Arc<Client>,
+    /// The keys.
+    pub crypto: Arc<Crypto>,
+}
+
+impl ChunkReader {
+    /// Reads one piece, checking it has the expected length.
+    async fn read_piece(&self, piece: &Piece) -> Result<Bytes, GatewayError> {
+        let blob_id = &piece.chunk.blob_id;
+        let whole = piece.range.start == 0 && piece.range.end == piece.chunk.size;
+        let data = match (piece.chunk.sealing, whole) {
+            (Sealing::Plain, true) => self.client.read_blob(blob_id).await?.data,
+            (Sealing::Plain, false) => self.client.read_blob_range(blob_id, piece.range.clone()).await?.data,
+            (Sealing::Age, true) => self.open(piece, self.client.read_blob(blob_id).await?.data).await?,
+            // Only the header and the segments covering the range are fetched.
+            (Sealing::Age, false) => self.client.read_opened_range(blob_id, piece.range.clone()).await?.data,
+        };
+        let expected = piece.range.end - piece.range.start;
+        if u64::try_from(data.len()).ok() != Some(expected) {
+            let got = morsa_core::convert::saturating_u64(data.len());
+            return Err(GatewayError::ChunkLength { blob_id: *blob_id, got, expected });
+        }
+        Ok(Bytes::from(data))
     }
-    Ok(Bytes::from(read.data))
+
+    /// The plaintext of a sealed chunk read whole, opened on a blocking thread. Its bytes
+    /// must be an age file: a chunk recorded as sealed is never passed on as it is.
+    async fn open(&self, piece: &Piece, sealed: Vec<u8>) -> Result<Vec<u8>, GatewayError> {
+        let blob_id = piece.chunk.blob_id;
+        if !sealed.starts_with(AGE_MAGIC) {
+            let reason = "the namespace records it as sealed and it is not an age file".into();
+            return Err(morsa_client::Error::Crypt(CryptError::Damaged { blob_id, reason }).into());
+        }
+        let crypto = Arc::clone(&self.crypto);
+        tokio::task::spawn_blocking(move || crypto.open(&blob_id, sealed))
+            .await
+            .map_err(|error| {
+                let reason = format!("decryption stopped: {error}");
+                morsa_client::Error::Crypt(CryptError::Damaged { blob_id, reason })
+            })?
+            .map_err(|error| morsa_client::Error::Crypt(error).into())
+    }
 }
 
 /// The body of a GET: `pieces` read in order. The first is read now (its failure is the
 /// request's error); the rest by a task that stays one piece ahead of the client.
-pub async fn object_body(client: Arc<Client>, pieces: Vec<Piece>) -> Result<StreamingBlob, S3Error> {
-    Ok(pieces_body(client, pieces).await?)
+pub async fn object_body(reader: ChunkReader, pieces: Vec<Piece>) -> Result<StreamingBlob, S3Error> {
+    Ok(pieces_body(reader, pieces).await?)
 }
 
 /// [`object_body`] with the gateway's own error, for APIs other than S3.
-pub async fn pieces_body(client: Arc<Client>, pieces: Vec<Piece>) -> Result<StreamingBlob, GatewayError> {
+pub async fn pieces_body(reader: ChunkReader, pieces: Vec<Piece>) -> Result<StreamingBlob, GatewayError> {
     let mut pieces = pieces.into_iter();
     let Some(first) = pieces.next() else { return Ok(StreamingBlob::wrap(ChannelBody::empty())) };
-    let first = read_piece(&client, &first).await?;
+    let first = reader.read_piece(&first).await?;
     let (sender, receiver) = mpsc::channel(1);
     tokio::spawn(async move {
         if sender.send(Ok(first)).await.is_err() {
             return;
         }
         for piece in pieces {
-            let read = read_piece(&client, &piece).await.map_err(|error| {
+            let read = reader.read_piece(&piece).await.map_err(|error| {
                 tracing::error!(%error, blob_id = %piece.chunk.blob_id, "reading an object failed mid-body");
                 std::io::Error::other(error.to_string())
             });
@@ -120,7 +158,7 @@ mod tests {
     use super::*;
 
     fn chunk(seed: u8, size: u64) -> ChunkRef {
-        ChunkRef { blob_id: BlobId::from_root(1, &[seed; 32]), size }
+        ChunkRef { blob_id: BlobId::from_root(1, &[seed; 32]), size, sealing: Sealing::Age }
     }
 
     #[test]

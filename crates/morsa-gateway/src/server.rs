@@ -34,7 +34,9 @@ pub fn service(gateway: Gateway) -> S3Service {
 pub async fn run(config: &GatewayConfig, shutdown: impl Future<Output = ()>) -> Result<(), GatewayError> {
     let db = Arc::new(Db::open(&config.database_path())?);
     let client_config = ClientConfig::load(&config.client_config)?;
-    let client = Arc::new(Client::connect(&client_config).await?);
+    let keys = crate::encryption::load_keys(config, &client_config)?;
+    // Range reads of sealed chunks open them with the client's keys.
+    let client = Arc::new(Client::connect(&client_config).await?.with_crypto(keys.crypto.clone()));
     let limits = GatewayLimits {
         chunk_size: config.chunk_size,
         max_chunk_buffers: config.max_chunk_buffers,
@@ -43,7 +45,7 @@ pub async fn run(config: &GatewayConfig, shutdown: impl Future<Output = ()>) -> 
     };
     let key = crate::snapshot::snapshot_key(&client_config)?;
     let snapshots = crate::snapshot::Snapshots::new(Arc::clone(&db), Arc::clone(&client), key, config.epochs);
-    let gateway = Gateway::new(db, client, &limits);
+    let gateway = Gateway::new(db, client, &limits, keys);
     let blob_api = BlobApi::new(&gateway, config.blob_api.clone());
     let router = Router::new(service(gateway), blob_api);
     let listener = TcpListener::bind(config.listen)

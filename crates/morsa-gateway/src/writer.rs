@@ -1,7 +1,9 @@
 //! Streaming a request body into chunk blobs: bytes are gathered into one buffer of at most
 //! the chunk size; each full buffer is stored (encoded, uploaded, certified) before the next
 //! is filled, so a request holds one chunk at a time, and all requests together hold at most
-//! `max_chunk_buffers` (a semaphore permit per buffer). The body's digests are checked before
+//! `max_chunk_buffers` (a semaphore permit per buffer). A gateway that encrypts seals each
+//! full buffer into one age file before storing it ([`crate::encryption`]); the chunk's
+//! recorded size is its plaintext's. The body's digests are checked before
 //! its last chunk is stored; an object whose body fails them is never recorded.
 
 use std::sync::Arc;
@@ -16,7 +18,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use crate::GatewayError;
 use crate::checksum::{Declared, StoredChecksum};
 use crate::gateway::Gateway;
-use crate::namespace::ChunkRef;
+use crate::namespace::{ChunkRef, Sealing};
 
 /// A body stored as chunk blobs, with its verified digests.
 #[derive(Debug, Clone)]
@@ -98,9 +100,23 @@ impl Gateway {
 
     async fn store_chunk(&self, data: Vec<u8>) -> Result<ChunkRef, S3Error> {
         let options = StoreOptions { epochs: self.epochs, permanent: false, force: false };
+        let size = morsa_core::convert::saturating_u64(data.len());
+        let (data, sealing) = match self.seal {
+            true => (self.sealed(data).await?, Sealing::Age),
+            false => (data, Sealing::Plain),
+        };
         let stored = self.client.store_blob(data, &options).await.map_err(GatewayError::from)?;
-        tracing::debug!(blob_id = %stored.blob_id, size = stored.size, "chunk certified");
-        Ok(ChunkRef { blob_id: stored.blob_id, size: stored.size })
+        tracing::debug!(blob_id = %stored.blob_id, size, stored = stored.size, ?sealing, "chunk certified");
+        Ok(ChunkRef { blob_id: stored.blob_id, size, sealing })
+    }
+
+    /// `data` as one age file, sealed on a blocking thread.
+    async fn sealed(&self, data: Vec<u8>) -> Result<Vec<u8>, S3Error> {
+        let crypto = Arc::clone(&self.crypto);
+        tokio::task::spawn_blocking(move || crypto.seal(&data))
+            .await
+            .map_err(|error| S3Error::internal_error(std::io::Error::other(error.to_string())))?
+            .map_err(|error| GatewayError::from(morsa_client::Error::Crypt(error)).into())
     }
 }
 

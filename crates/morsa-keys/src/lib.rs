@@ -22,6 +22,8 @@ mod keyring;
 mod root;
 pub mod slip39;
 
+/// The passphrase type keyrings are locked with (age's).
+pub use age::secrecy::SecretString;
 pub use keyring::{
     FORMAT, KEYRING_ENV, Keyring, KeyringError, PASSPHRASE_ENV, PublicKeyring, READ_AHEAD, WORK_FACTOR_ENV,
     default_path, read_public, work_factor_from_env,

@@ -28,15 +28,21 @@ impl S3Cluster {
         Self::up_with(dir, users, "")
     }
 
-    /// As [`S3Cluster::up`], with `extra` appended to the gateway's `gateway.toml`.
+    /// As [`S3Cluster::up`], with `extra` appended to the gateway's `gateway.toml`. The
+    /// gateway encrypts objects with the keyring `morsa cluster` makes for it, as `morsa
+    /// cluster up` sets it up.
     pub fn up_with(dir: &Path, users: &[&str], extra: &str) -> (Self, Vec<serde_json::Value>) {
         let mut cluster = common::local_cluster(dir, 4, 12);
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let config = cluster.dir().join("gateway.toml");
+        let encryption = morsa_gateway::encryption_toml(
+            morsa_cluster::layout::GATEWAY_KEYRING,
+            morsa_cluster::layout::GATEWAY_PASSPHRASE,
+        );
         std::fs::write(
             &config,
             format!(
-                "listen = \"127.0.0.1:{port}\"\ndata_dir = \"gateway\"\nclient_config = \"client.toml\"\nchunk_size = {CHUNK}\n{extra}"
+                "listen = \"127.0.0.1:{port}\"\ndata_dir = \"gateway\"\nclient_config = \"client.toml\"\nchunk_size = {CHUNK}\n{encryption}{extra}"
             ),
         )
         .unwrap();
@@ -93,6 +99,23 @@ impl S3Cluster {
 
     pub fn aws(&self, args: &[&str]) -> String {
         self.ok("aws", args, &[])
+    }
+
+    /// The gateway's current `AGE-SECRET-KEY-1...`, written to a file for `age -d -i`.
+    pub fn gateway_identity_file(&self) -> PathBuf {
+        let cluster_dir = self.cluster.dir();
+        let passphrase =
+            std::fs::read_to_string(cluster_dir.join(morsa_cluster::layout::GATEWAY_PASSPHRASE)).unwrap();
+        let keyring = cluster_dir.join(morsa_cluster::layout::GATEWAY_KEYRING);
+        let output = Command::new(env!("CARGO_BIN_EXE_morsa"))
+            .args(["key", "age-identity", "--keyring", keyring.to_str().unwrap()])
+            .env("MORSA_KEY_PASSPHRASE", passphrase.trim_end())
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        let path = self.dir.join("gateway-identity.txt");
+        std::fs::write(&path, &output.stdout).unwrap();
+        path
     }
 }
 

@@ -1,5 +1,7 @@
 //! The cluster's S3 gateway: a `morsa gateway run` process in front of the cluster, with one
-//! user whose key pair is written to `DIR/s3.env` for aws cli, restic, rclone and boto3.
+//! user whose key pair is written to `DIR/s3.env` for aws cli, restic, rclone and boto3, and
+//! a keyring of its own (`DIR/gateway.keyring`, its passphrase in `DIR/gateway.passphrase`)
+//! that it encrypts every object with.
 
 use std::ffi::OsString;
 
@@ -16,8 +18,27 @@ use crate::state::GatewayState;
 /// The user `morsa cluster up` creates for `DIR/s3.env`.
 pub const GATEWAY_USER: &str = "admin";
 
+/// scrypt work factor of the gateway's keyring: its passphrase is 32 random bytes, so a slow
+/// key derivation would add nothing but start-up time.
+const KEYRING_WORK_FACTOR: u8 = 10;
+
 impl Cluster {
-    /// Starts the cluster's S3 gateway: writes `DIR/gateway.toml`, creates user
+    /// Creates the gateway's keyring (`DIR/gateway.keyring`, locked with a random passphrase
+    /// written to `DIR/gateway.passphrase`) unless it exists. [`Cluster::start_gateway`] calls
+    /// it; a `gateway.toml` written by hand turns encryption on with
+    /// [`morsa_gateway::encryption_toml`]`(GATEWAY_KEYRING, GATEWAY_PASSPHRASE)`.
+    pub fn ensure_gateway_keyring(&self) -> Result<(), ClusterError> {
+        let keyring = self.spec.dir.join(layout::GATEWAY_KEYRING);
+        if keyring.exists() {
+            return Ok(());
+        }
+        let passphrase = self.spec.dir.join(layout::GATEWAY_PASSPHRASE);
+        morsa_gateway::encryption::create_unattended_keyring(&keyring, &passphrase, Some(KEYRING_WORK_FACTOR))
+            .map_err(ClusterError::GatewayKeys)
+    }
+
+    /// Starts the cluster's S3 gateway: writes `DIR/gateway.toml` (objects encrypted with the
+    /// keyring [`Cluster::ensure_gateway_keyring`] creates), creates user
     /// [`GATEWAY_USER`] and `DIR/s3.env` with its keys, starts `morsa gateway run` and waits
     /// until it listens. Answers its URL.
     pub fn start_gateway(&mut self) -> Result<String, ClusterError> {
@@ -27,8 +48,15 @@ impl Cluster {
         let dir = self.spec.dir.clone();
         let address = free_loopback_addresses(1)?[0];
         let config_path = dir.join(layout::GATEWAY_CONFIG);
+        self.ensure_gateway_keyring()?;
         if !config_path.exists() {
-            let text = morsa_gateway::gateway_toml(address, layout::GATEWAY_DATA, layout::CLIENT_CONFIG);
+            let text = morsa_gateway::gateway_toml(
+                address,
+                layout::GATEWAY_DATA,
+                layout::CLIENT_CONFIG,
+                layout::GATEWAY_KEYRING,
+                layout::GATEWAY_PASSPHRASE,
+            );
             file::create_new(&config_path, text.as_bytes(), Access::Shared)?;
         }
         let log = dir.join(layout::gateway_log());

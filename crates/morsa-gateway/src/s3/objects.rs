@@ -1,7 +1,6 @@
 //! PutObject, GetObject, HeadObject, DeleteObject, DeleteObjects.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use hyper::HeaderMap;
 use s3s::dto::*;
@@ -155,7 +154,7 @@ pub(super) async fn get_object(
     // Checksums describe the whole object: given only for a whole read that asks for them.
     let with_checksum = content_range.is_none() && input.checksum_mode.is_some();
     let fields = output_fields(record.checksum.as_ref().filter(|_| with_checksum));
-    let body = object_body(Arc::clone(&gateway.client), pieces(&record.chunks, bytes.clone())).await?;
+    let body = object_body(gateway.chunk_reader(), pieces(&record.chunks, bytes.clone())).await?;
     Ok(S3Response::new(GetObjectOutput {
         body: Some(body),
         content_length: Some(content_length(&bytes)),

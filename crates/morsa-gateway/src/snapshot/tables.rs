@@ -216,7 +216,11 @@ mod tests {
 
     fn object(size: u64) -> ObjectRecord {
         ObjectRecord {
-            chunks: vec![ChunkRef { blob_id: redstuff::BlobId::from_root(1, &[3; 32]), size }],
+            chunks: vec![ChunkRef {
+                blob_id: redstuff::BlobId::from_root(1, &[3; 32]),
+                size,
+                sealing: crate::namespace::Sealing::Age,
+            }],
             size,
             etag: "abc".into(),
             content_type: Some("text/plain".into()),
