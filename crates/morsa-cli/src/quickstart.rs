@@ -1,6 +1,6 @@
 //! `morsa quickstart`: the whole story in one command. A local cluster of real processes,
-//! a file stored and read back, then nodes holding up to `f` shards killed (and, with
-//! `--coordinators 3`, the leading coordinator replica too), and the file read back again.
+//! a file stored and read back, then nodes holding up to `f` shards killed and the leading
+//! coordinator replica too (with the default 3 replicas), and the file read back again.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -25,7 +25,7 @@ pub struct QuickstartArgs {
     pub shards: u16,
     /// Coordinator replicas (1, or 3 or more); with several, the failure step also kills the
     /// leader and the summary names the replica elected after it.
-    #[arg(long, default_value_t = 1, value_name = "N")]
+    #[arg(long, default_value_t = 3, value_name = "N")]
     pub coordinators: usize,
     /// Keep the cluster directory (keys, data, logs) here instead of a temporary one.
     #[arg(long, value_name = "DIR")]

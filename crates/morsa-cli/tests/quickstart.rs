@@ -1,8 +1,7 @@
 //! `morsa quickstart`, the README's first command, run as a user runs it (the real binary,
 //! default settings): it stores the 16 MiB sample, reads it back, kills nodes holding up to f
-//! shards, reads it again, prints a summary and stops every process it started. With
-//! `--coordinators 3` it also kills the leading coordinator replica, reads through the
-//! survivors and names the new leader.
+//! shards and the leading one of its three coordinator replicas, reads it again through the
+//! survivors, names the new leader, prints a summary and stops every process it started.
 #![allow(clippy::unwrap_used)]
 
 use std::process::Command;
@@ -76,6 +75,8 @@ fn quickstart_stores_reads_survives_f_failures_and_stops_everything() {
 
     let state = ClusterState::load(&keep).unwrap();
     assert_eq!(state.nodes.len(), 7);
+    assert_eq!(state.coordinators.len(), 3, "three coordinator replicas by default");
+    assert!(stdout.contains("coordinator leader"), "the leader was killed too: {stdout}");
     assert_nothing_left_running(&keep);
 }
 
@@ -94,14 +95,14 @@ fn assert_nothing_left_running(keep: &std::path::Path) {
 }
 
 #[test]
-fn quickstart_with_three_coordinators_survives_the_leader_killed_and_names_its_successor() {
+fn quickstart_kills_the_leading_coordinator_replica_too_and_names_its_successor() {
     let root = tempfile::tempdir().unwrap();
     let keep = root.path().join("cluster");
     let _cleanup = Cleanup(keep.clone());
     let sample = root.path().join("small.bin");
     std::fs::write(&sample, morsa_cluster::sample::bytes(1 << 20, 2)).unwrap();
     let output = Command::new(env!("CARGO_BIN_EXE_morsa"))
-        .args(["quickstart", "--coordinators", "3", "--nodes", "4", "--shards", "12"])
+        .args(["quickstart", "--nodes", "4", "--shards", "12"])
         .arg(&sample)
         .arg("--keep")
         .arg(&keep)
@@ -148,4 +149,21 @@ fn quickstart_with_three_coordinators_survives_the_leader_killed_and_names_its_s
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success() && stderr.contains("no majority"), "{stderr}");
     assert!(!refused.exists(), "nothing was created");
+
+    // A lone coordinator: nothing to elect, no leader killed.
+    let lone = root.path().join("lone");
+    let _cleanup = Cleanup(lone.clone());
+    let output = Command::new(env!("CARGO_BIN_EXE_morsa"))
+        .args(["quickstart", "--coordinators", "1", "--nodes", "4", "--shards", "12"])
+        .arg(&sample)
+        .arg("--keep")
+        .arg(&lone)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(stdout.contains("1/5 starting a local cluster: a coordinator and 4 storage nodes"), "{stdout}");
+    assert!(!stdout.contains("coordinator leader"), "{stdout}");
+    assert_eq!(stdout.matches("    identical, read in").count(), 2, "{stdout}");
+    assert_nothing_left_running(&lone);
 }

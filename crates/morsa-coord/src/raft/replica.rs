@@ -216,6 +216,15 @@ impl Replica {
         metrics.state == ServerState::Leader && metrics.current_leader == Some(self.id)
     }
 
+    /// Whether this replica is the group's only voter (a lone coordinator): nothing is
+    /// committed that it did not store itself.
+    pub fn is_sole_voter(&self) -> bool {
+        let metrics = self.raft.metrics();
+        let metrics = metrics.borrow();
+        let mut voters = metrics.membership_config.membership().voter_ids();
+        voters.next() == Some(self.id) && voters.next().is_none()
+    }
+
     /// Whether `id` is a member (voter or learner) of the group this replica knows.
     pub fn knows(&self, id: ReplicaId) -> bool {
         let metrics = self.raft.metrics();

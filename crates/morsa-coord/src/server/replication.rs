@@ -180,10 +180,24 @@ pub(super) fn propose_error(shared: &Shared, error: ProposeError) -> ApiError {
             "no quorum of coordinators committed it within {} s",
             COMMIT_WAIT.as_secs()
         )),
-        // Raft stopped after the entry was handed to it: it may have been replicated already.
+        // Raft stopped after the entry was handed to it. A lone voter commits nothing it could
+        // not store itself, so the write was not applied; in a group another replica may have
+        // it already.
         ProposeError::Fatal(reason) => {
             shared.fatal.send_replace(true);
-            commit_unknown(&format!("this replica stopped ({reason}); its write was proposed"))
+            if shared.replica().is_some_and(|replica| replica.is_sole_voter()) {
+                ApiError(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    ErrorBody::new(
+                        "unavailable",
+                        format!(
+                            "{reason}; the write was not applied: retry once the coordinator has restarted"
+                        ),
+                    ),
+                )
+            } else {
+                commit_unknown(&format!("this replica stopped ({reason}); its write was proposed"))
+            }
         }
     }
 }
