@@ -17,7 +17,7 @@ use anyhow::{Context as _, bail};
 use clap::Args;
 use morsa_api::client::{ClientError, ClientOptions, CoordClient};
 use morsa_api::coord::{Command as CoordCommand, SignedTransaction, Transaction};
-use morsa_core::{AccountKey, BlsSecretKey};
+use morsa_core::AccountKey;
 use serde::Serialize;
 
 use crate::runtime;
@@ -318,33 +318,7 @@ impl Group {
 }
 
 fn genesis(keys: &[AccountKey]) -> morsa_coord::Genesis {
-    let nodes = (0..4_u8)
-        .map(|index| {
-            let key = BlsSecretKey::from_seed([index + 1; 32]);
-            morsa_coord::GenesisNode {
-                public_key: key.public_key(),
-                proof_of_possession: key.proof_of_possession(),
-                address: format!("127.0.0.1:{}", 9100 + u16::from(index)),
-                stake: 100,
-                capacity: 1 << 30,
-                operator: AccountKey::from_seed([50 + index; 32]).id(),
-            }
-        })
-        .collect();
-    morsa_coord::Genesis {
-        chain_id: CHAIN.into(),
-        n_shards: 10,
-        epoch_duration_ms: 3_600_000,
-        genesis_time_ms: morsa_coord::server::now_ms(),
-        storage_price_per_mib_epoch: 1,
-        write_price_per_mib: 1,
-        max_epochs_ahead: 5,
-        max_shards_per_node: 10,
-        nodes,
-        accounts: keys
-            .iter()
-            .map(|key| morsa_coord::GenesisAccount { id: key.id(), balance: 1_000_000_000 })
-            .collect(),
-        node_rules: morsa_coord::NodeRules::local(),
-    }
+    let accounts =
+        keys.iter().map(|key| morsa_coord::GenesisAccount { id: key.id(), balance: 1_000_000_000 }).collect();
+    morsa_coord::Genesis::coordinator_only(CHAIN, accounts)
 }

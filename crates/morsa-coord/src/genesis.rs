@@ -112,6 +112,40 @@ pub struct GenesisAccount {
     pub balance: u64,
 }
 
+impl Genesis {
+    /// A genesis for running the coordinator alone (its benchmark and tests): four nodes with
+    /// seeded keys at addresses nothing listens on, 10 shards, hour-long epochs, unit prices,
+    /// the local node rules, `accounts` funded, starting now.
+    pub fn coordinator_only(chain_id: &str, accounts: Vec<GenesisAccount>) -> Self {
+        let nodes = (0..4_u8)
+            .map(|index| {
+                let key = morsa_core::BlsSecretKey::from_seed([index + 1; 32]);
+                GenesisNode {
+                    public_key: key.public_key(),
+                    proof_of_possession: key.proof_of_possession(),
+                    address: format!("127.0.0.1:{}", 9100 + u16::from(index)),
+                    stake: 100,
+                    capacity: 1 << 30,
+                    operator: morsa_core::AccountKey::from_seed([50 + index; 32]).id(),
+                }
+            })
+            .collect();
+        Self {
+            chain_id: chain_id.into(),
+            n_shards: 10,
+            epoch_duration_ms: 3_600_000,
+            genesis_time_ms: morsa_plumbing::now_ms(),
+            storage_price_per_mib_epoch: 1,
+            write_price_per_mib: 1,
+            max_epochs_ahead: 5,
+            max_shards_per_node: 10,
+            nodes,
+            accounts,
+            node_rules: crate::NodeRules::local(),
+        }
+    }
+}
+
 impl GenesisNode {
     /// The node's ID, derived from its key.
     pub fn node_id(&self) -> NodeId {

@@ -72,20 +72,27 @@ impl Snapshots {
         if *seen_writes == Some(writes) && !lapsing {
             return Ok(None);
         }
+        // Reading, encoding, hashing and sealing the whole namespace are CPU work: off the
+        // async threads.
         let db = Arc::clone(&self.db);
-        let tables = tokio::task::spawn_blocking(move || db.snapshot_tables())
-            .await
-            .map_err(|error| GatewayError::Snapshot(format!("reading the tables: {error}")))??;
-        let body = tables.to_bytes();
-        let tables_sha256: [u8; 32] = Sha256::digest(&body).into();
+        let (body, tables_sha256, counts) = tokio::task::spawn_blocking(move || {
+            let tables = db.snapshot_tables()?;
+            let body = tables.to_bytes();
+            let tables_sha256: [u8; 32] = Sha256::digest(&body).into();
+            Ok::<_, GatewayError>((body, tables_sha256, tables.counts()))
+        })
+        .await
+        .map_err(|error| GatewayError::Snapshot(format!("reading the tables: {error}")))??;
         if !lapsing && last.as_ref().is_some_and(|last| last.tables_sha256 == tables_sha256) {
             *seen_writes = Some(writes);
             return Ok(None);
         }
         let sequence = last.as_ref().map_or(1, |last| last.sequence + 1);
         let created_ms = now_ms();
-        let blob = format::seal(&self.key, sequence, created_ms, &body);
-        drop(body);
+        let key = self.key.clone();
+        let blob = tokio::task::spawn_blocking(move || format::seal(&key, sequence, created_ms, &body))
+            .await
+            .map_err(|error| GatewayError::Snapshot(format!("sealing the tables: {error}")))?;
         let largest = self.client.encoding().max_blob_size();
         if u64::try_from(blob.len()).unwrap_or(u64::MAX) > largest {
             return Err(GatewayError::Snapshot(format!(
@@ -108,7 +115,6 @@ impl Snapshots {
             .await
             .map_err(|error| GatewayError::Snapshot(format!("recording the snapshot: {error}")))??;
         *seen_writes = Some(writes);
-        let counts = tables.counts();
         tracing::info!(
             "namespace snapshot {sequence} stored as blob {}: {} users, {} buckets, {} objects",
             record.blob_id,

@@ -230,14 +230,17 @@ fn expiring_summary(
     }
 }
 
+/// The largest drill report read (a report of every blob of a large account fits).
+const MAX_DRILL_REPORT_BYTES: u64 = 64 << 20;
+
 /// The drill report at `path`, or why it cannot be read.
 fn read_drill(path: &Path) -> DrillStatus {
     let modified_unix =
         std::fs::metadata(path).and_then(|metadata| metadata.modified()).ok().map(unix_seconds);
-    let report = std::fs::read(path)
-        .map_err(|error| format!("cannot read {}: {error}", path.display()))
-        .and_then(|bytes| {
-            serde_json::from_slice::<Report>(&bytes)
+    let report = morsa_plumbing::config::read_limited(path, MAX_DRILL_REPORT_BYTES)
+        .map_err(|error| error.to_string())
+        .and_then(|text| {
+            serde_json::from_str::<Report>(&text)
                 .map_err(|error| format!("{} is not a drill report: {error}", path.display()))
         });
     let (report, error) = match report {

@@ -88,33 +88,10 @@ pub fn write_coord_files(
 /// A genesis of four nodes (seeded keys, unreachable addresses), 10 shards, hour-long epochs,
 /// and `user` funded with 1,000,000, for tests of the coordinator alone.
 pub fn coord_genesis(chain: &str, user: &morsa_core::AccountKey) -> morsa_coord::Genesis {
-    use morsa_core::{AccountKey, BlsSecretKey};
-    let nodes = (0..4u8)
-        .map(|index| {
-            let key = BlsSecretKey::from_seed([index + 1; 32]);
-            morsa_coord::GenesisNode {
-                public_key: key.public_key(),
-                proof_of_possession: key.proof_of_possession(),
-                address: format!("127.0.0.1:{}", 9100 + u16::from(index)),
-                stake: 100,
-                capacity: 1 << 30,
-                operator: AccountKey::from_seed([50 + index; 32]).id(),
-            }
-        })
-        .collect();
-    morsa_coord::Genesis {
-        chain_id: chain.into(),
-        n_shards: 10,
-        epoch_duration_ms: 3_600_000,
-        genesis_time_ms: morsa_coord::server::now_ms(),
-        storage_price_per_mib_epoch: 1,
-        write_price_per_mib: 1,
-        max_epochs_ahead: 5,
-        max_shards_per_node: 10,
-        nodes,
-        accounts: vec![morsa_coord::GenesisAccount { id: user.id(), balance: 1_000_000 }],
-        node_rules: morsa_coord::NodeRules::local(),
-    }
+    morsa_coord::Genesis::coordinator_only(
+        chain,
+        vec![morsa_coord::GenesisAccount { id: user.id(), balance: 1_000_000 }],
+    )
 }
 
 /// A local cluster of `nodes` real processes sharing `shards` shards, in `dir/cluster`, with
