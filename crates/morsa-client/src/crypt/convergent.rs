@@ -17,22 +17,19 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD_NO_PAD;
-use chacha20poly1305::aead::Aead;
-use chacha20poly1305::{ChaCha20Poly1305, KeyInit};
 use hkdf::Hkdf;
-use hmac::{Hmac, Mac};
+use hmac::Mac;
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 use morsa_core::convert::{capacity_hint, saturating_u64, saturating_usize};
 
 use super::CryptError;
+use super::age_format::{FILE_KEY, header_mac, payload_key, seal_chunk, x25519_wrap_key};
 use super::segments::{AGE_MAGIC, SEGMENT, payload_overhead};
 
 /// Info of the derivation of a plaintext's secrets.
 const DERIVATION: &[u8] = b"morsa/convergent/v1";
-/// Label of age's X25519 stanza key.
-const X25519_LABEL: &[u8] = b"age-encryption.org/v1/X25519";
 
 /// `plaintext` sealed convergently to the X25519 public key `recipient` under
 /// `convergence_key`.
@@ -42,7 +39,7 @@ pub fn seal(
     plaintext: &[u8],
 ) -> Result<Vec<u8>, CryptError> {
     let secrets = derive(convergence_key, recipient, plaintext);
-    let (file_key, rest) = secrets.split_at(16);
+    let (file_key, rest) = secrets.split_at(FILE_KEY);
     let (ephemeral, nonce) = rest.split_at(32);
 
     let ephemeral = x25519_dalek::StaticSecret::from(<[u8; 32]>::try_from(ephemeral).expect("32 bytes"));
@@ -51,8 +48,7 @@ pub fn seal(
     if !shared.was_contributory() {
         return Err(CryptError::Seal("the recipient is not a usable X25519 public key".into()));
     }
-    let salt = [share.as_bytes().as_slice(), recipient].concat();
-    let wrap_key = expand(Some(&salt), shared.as_bytes(), X25519_LABEL);
+    let wrap_key = x25519_wrap_key(share.as_bytes(), recipient, shared.as_bytes());
     let wrapped = aead(&wrap_key, 0, false, file_key)?;
 
     let overhead = capacity_hint(payload_overhead(saturating_u64(plaintext.len())));
@@ -64,21 +60,19 @@ pub fn seal(
     // 32 bytes are 43 Base64 characters: one body line, shorter than the 64-column wrap.
     out.extend_from_slice(STANDARD_NO_PAD.encode(&wrapped).as_bytes());
     out.extend_from_slice(b"\n---");
-    let mac_key = expand(None, file_key, b"header");
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(mac_key.as_ref()).expect("HMAC takes any key length");
-    mac.update(&out);
+    let mac = header_mac(file_key, &out);
     out.push(b' ');
     out.extend_from_slice(STANDARD_NO_PAD.encode(mac.finalize().into_bytes()).as_bytes());
     out.push(b'\n');
 
     out.extend_from_slice(nonce);
-    let payload_key = expand(Some(nonce), file_key, b"payload");
+    let payload_key = payload_key(file_key, nonce);
     let segment = saturating_usize(SEGMENT);
     let chunks = plaintext.len().div_ceil(segment).max(1);
     let empty: &[u8] = &[];
     let pieces = plaintext.chunks(segment).chain(plaintext.is_empty().then_some(empty));
-    for (index, chunk) in (0u128..).zip(pieces) {
-        let last = index + 1 == chunks as u128;
+    for (index, chunk) in (0u64..).zip(pieces) {
+        let last = index + 1 == saturating_u64(chunks);
         out.extend_from_slice(&aead(&payload_key, index, last, chunk)?);
     }
     Ok(out)
@@ -95,20 +89,8 @@ fn derive(convergence_key: &[u8; 32], recipient: &[u8; 32], plaintext: &[u8]) ->
     out
 }
 
-/// HKDF-SHA256 of 32 bytes.
-fn expand(salt: Option<&[u8]>, ikm: &[u8], info: &[u8]) -> Zeroizing<[u8; 32]> {
-    let mut out = Zeroizing::new([0u8; 32]);
-    Hkdf::<Sha256>::new(salt, ikm).expand(info, out.as_mut()).expect("HKDF-SHA256 gives up to 8160 bytes");
-    out
-}
-
-/// ChaCha20-Poly1305 under `key` with age's STREAM nonce: an 11-byte big-endian counter and
-/// a last-chunk flag (a stanza body uses the all-zero nonce: counter 0, not last).
-fn aead(key: &[u8; 32], counter: u128, last: bool, plaintext: &[u8]) -> Result<Vec<u8>, CryptError> {
-    let mut nonce = [0u8; 12];
-    nonce[..11].copy_from_slice(&counter.to_be_bytes()[5..]);
-    nonce[11] = u8::from(last);
-    ChaCha20Poly1305::new(key.into())
-        .encrypt(&nonce.into(), plaintext)
-        .map_err(|_| CryptError::Seal("ChaCha20-Poly1305 refused the input".into()))
+/// ChaCha20-Poly1305 under `key` with age's STREAM nonce.
+fn aead(key: &[u8; 32], counter: u64, last: bool, plaintext: &[u8]) -> Result<Vec<u8>, CryptError> {
+    seal_chunk(key, counter, last, plaintext)
+        .ok_or_else(|| CryptError::Seal("ChaCha20-Poly1305 refused the input".into()))
 }
