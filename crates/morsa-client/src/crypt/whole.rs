@@ -249,6 +249,22 @@ mod tests {
         }
     }
 
+    #[test]
+    fn no_altered_or_cut_header_opens_or_panics() {
+        let keyring = morsa_keys::Keyring::generate();
+        let ours = secrets(&keyring.reading_identities());
+        let sealed = Crypto::from_keyring(&keyring).seal(&[3u8; 70_000]).unwrap();
+        let start = parse(&sealed).unwrap().end;
+        for at in 0..start + NONCE {
+            for bit in [0x01, 0x20, 0x80] {
+                let mut altered = sealed.clone();
+                altered[at] ^= bit;
+                assert_ne!(outcome(&ours, &altered).0, "plaintext", "byte {at} ^ {bit:#x}");
+            }
+            assert_ne!(outcome(&ours, &sealed[..at]).0, "plaintext", "cut at {at}");
+        }
+    }
+
     fn payload(key: &[u8; 32], body: &[u8]) -> Option<Vec<u8>> {
         let mut file = [b"header".as_slice(), body].concat();
         open_payload_in_place(key, &mut file, 6).ok().map(|()| file)
