@@ -206,7 +206,8 @@ impl Crypto {
         if !bytes.starts_with(AGE_MAGIC) {
             return Ok(bytes);
         }
-        let secrets: Vec<whole::Secret> = self.identities(blob_id)?.iter().filter_map(whole::Secret::of).collect();
+        let secrets: Vec<whole::Secret> =
+            self.identities(blob_id)?.iter().filter_map(whole::Secret::of).collect();
         let bytes = match whole::open(&secrets, bytes) {
             whole::Opened::Plaintext(plaintext) => return Ok(plaintext),
             whole::Opened::Damaged(reason) => return Err(CryptError::Damaged { blob_id: *blob_id, reason }),

@@ -68,14 +68,11 @@ impl VerifiedMetadata {
         let config = self.config();
         let (n, kp, ks) = (config.n_shards(), config.kp(), config.ks());
         let s = usize::from(self.symbol_size());
-        let columns: Vec<Vec<u8>> = (0..ks)
+        let shards: Vec<(usize, &[u8])> =
+            chosen.iter().map(|sliver| (sliver.index(), sliver.symbols.as_slice())).collect();
+        let columns: Vec<Vec<u8>> = rs::decode_columns(kp, n, s, ks, &shards)
             .into_par_iter()
-            .map(|column| {
-                let cells = chosen.iter().map(|sliver| {
-                    let at = column * s;
-                    (sliver.index(), &sliver.symbols[at..at + s])
-                });
-                let decoded = rs::decode(kp, n, s, cells);
+            .map(|decoded| {
                 let mut wanted = Vec::with_capacity(missing_rows.len() * s);
                 for row in missing_rows {
                     wanted.extend_from_slice(&decoded[row * s..(row + 1) * s]);

@@ -6,7 +6,13 @@
 
 use std::cell::RefCell;
 
+use rayon::prelude::*;
 use reed_solomon_simd::{ReedSolomonDecoder, ReedSolomonEncoder};
+
+/// Bytes of a batch's shard in [`decode_columns`]: wide enough that the per-decode setup (the
+/// erasure locator, a transform over all 65 536 field elements) is paid once for many
+/// codewords, small enough that a thread's decoder work buffer stays a few tens of MB.
+const BATCH_SHARD_BYTES: usize = 16 * 1024;
 
 thread_local! {
     static ENCODER: RefCell<Option<ReedSolomonEncoder>> = const { RefCell::new(None) };
@@ -123,4 +129,233 @@ pub(crate) fn decode<'a>(
         }
     });
     out
+}
+
+/// Decodes `columns` codewords that share one erasure pattern, with the result of [`decode`]
+/// on each: every `(index, bytes)` of `shards` (distinct in-range indices, at least `k`) holds
+/// symbol `c` of codeword `c` at `bytes[c * symbol_size..]`, and codeword `c`'s `k` sources,
+/// concatenated, are item `c` of the answer.
+///
+/// Codewords are decoded in batches, side by side in wider shards, so that one decode (and its
+/// setup, the erasure locator: a transform over all 65 536 field elements) does the work of
+/// many. The code works on each 16-bit field element of a shard on its own, so every element of
+/// every symbol may sit anywhere in the wide shard as long as it sits there in all shards;
+/// [`Layout`] says where.
+pub(crate) fn decode_columns(
+    k: usize,
+    n: usize,
+    symbol_size: usize,
+    columns: usize,
+    shards: &[(usize, &[u8])],
+) -> Vec<Vec<u8>> {
+    let layout = Layout::new(symbol_size);
+    let batch = layout.columns_per_batch();
+    let batches: Vec<std::ops::Range<usize>> =
+        (0..columns).step_by(batch).map(|first| first..(first + batch).min(columns)).collect();
+    batches
+        .into_par_iter()
+        .flat_map_iter(|span| {
+            let width = layout.width(span.len());
+            let packed: Vec<(usize, Vec<u8>)> = shards
+                .iter()
+                .map(|(index, bytes)| {
+                    let mut wide = vec![0; width];
+                    for (position, column) in span.clone().enumerate() {
+                        layout.pack(
+                            &bytes[column * symbol_size..(column + 1) * symbol_size],
+                            position,
+                            &mut wide,
+                        );
+                    }
+                    (*index, wide)
+                })
+                .collect();
+            let decoded = decode(k, n, width, packed.iter().map(|(index, wide)| (*index, wide.as_slice())));
+            (0..span.len()).map(move |position| {
+                let mut sources = vec![0; k * symbol_size];
+                for (source, out) in decoded.chunks_exact(width).zip(sources.chunks_exact_mut(symbol_size)) {
+                    layout.unpack(source, position, out);
+                }
+                sources
+            })
+        })
+        .collect()
+}
+
+/// Where the symbols of a batch of codewords sit in a wide shard. `reed-solomon-simd` lays a
+/// shard out in 64-byte blocks of 32 field elements (32 low bytes, then the 32 high bytes); a
+/// shorter last block of `r` bytes holds its first `r / 2` bytes as low bytes and the rest as
+/// high bytes.
+#[derive(Clone, Copy)]
+enum Layout {
+    /// Symbols of 64 bytes or more: each in its own blocks (its length rounded up to 64),
+    /// laid out as a lone decode lays it out; whole blocks are copied as they are.
+    Blocks { symbol_size: usize, padded: usize },
+    /// Symbols shorter than 64 bytes (all tail, `symbol_size / 2` elements each): their
+    /// elements packed densely one after another, so small symbols do not each pay for a
+    /// whole block.
+    Dense { symbol_size: usize },
+}
+
+impl Layout {
+    fn new(symbol_size: usize) -> Self {
+        match symbol_size < 64 {
+            true => Self::Dense { symbol_size },
+            false => Self::Blocks { symbol_size, padded: symbol_size.div_ceil(64) * 64 },
+        }
+    }
+
+    /// How many codewords one batch decodes side by side.
+    fn columns_per_batch(self) -> usize {
+        let per_column = match self {
+            Self::Blocks { padded, .. } => padded,
+            Self::Dense { symbol_size } => symbol_size,
+        };
+        (BATCH_SHARD_BYTES / per_column).max(1)
+    }
+
+    /// Bytes of the wide shard of `columns` codewords (a multiple of 64).
+    fn width(self, columns: usize) -> usize {
+        match self {
+            Self::Blocks { padded, .. } => columns * padded,
+            Self::Dense { symbol_size } => (columns * symbol_size).div_ceil(64) * 64,
+        }
+    }
+
+    /// Writes `symbol`, of the codeword at `position` in the batch, into `wide`.
+    fn pack(self, symbol: &[u8], position: usize, wide: &mut [u8]) {
+        match self {
+            Self::Blocks { symbol_size, padded } => {
+                let out = &mut wide[position * padded..(position + 1) * padded];
+                let whole = symbol_size - symbol_size % 64;
+                out[..whole].copy_from_slice(&symbol[..whole]);
+                let half = (symbol_size - whole) / 2;
+                if half == 0 {
+                    return;
+                }
+                out[whole..whole + half].copy_from_slice(&symbol[whole..whole + half]);
+                out[whole + 32..whole + 32 + half].copy_from_slice(&symbol[whole + half..]);
+            }
+            Self::Dense { symbol_size } => {
+                let half = symbol_size / 2;
+                for element in 0..half {
+                    let (low, high) = dense_slot(position * half + element);
+                    wide[low] = symbol[element];
+                    wide[high] = symbol[half + element];
+                }
+            }
+        }
+    }
+
+    /// Reads the symbol of the codeword at `position` in the batch out of `wide` into `out`.
+    fn unpack(self, wide: &[u8], position: usize, out: &mut [u8]) {
+        match self {
+            Self::Blocks { symbol_size, padded } => {
+                let packed = &wide[position * padded..(position + 1) * padded];
+                let whole = symbol_size - symbol_size % 64;
+                out[..whole].copy_from_slice(&packed[..whole]);
+                let half = (symbol_size - whole) / 2;
+                if half == 0 {
+                    return;
+                }
+                out[whole..whole + half].copy_from_slice(&packed[whole..whole + half]);
+                out[whole + half..].copy_from_slice(&packed[whole + 32..whole + 32 + half]);
+            }
+            Self::Dense { symbol_size } => {
+                let half = symbol_size / 2;
+                for element in 0..half {
+                    let (low, high) = dense_slot(position * half + element);
+                    out[element] = wide[low];
+                    out[half + element] = wide[high];
+                }
+            }
+        }
+    }
+}
+
+/// Where field element `element` of a wide shard keeps its low and high byte.
+fn dense_slot(element: usize) -> (usize, usize) {
+    let low = element / 32 * 64 + element % 32;
+    (low, low + 32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Pseudo-random bytes (xorshift), enough for a test.
+    fn bytes(len: usize, seed: u64) -> Vec<u8> {
+        let mut state = seed | 1;
+        (0..len)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state.to_le_bytes()[0]
+            })
+            .collect()
+    }
+
+    #[test]
+    fn batched_column_decodes_equal_one_decode_per_column() {
+        for (k, n, symbol_size, columns) in [
+            (3, 7, 2, 5),
+            (34, 100, 2, 67),
+            (34, 100, 62, 40),
+            (5, 12, 64, 9),
+            (5, 12, 66, 300),
+            (4, 10, 1206, 30),
+            (3, 9, 62, 600),
+        ] {
+            // Every shard of every codeword, encoded one codeword at a time.
+            let codewords: Vec<Vec<u8>> = (0..columns)
+                .map(|column| expand(k, n, symbol_size, &bytes(k * symbol_size, (column * 31 + k) as u64)))
+                .collect();
+            // Shards as slivers hold them: symbol `c` of shard `i` is codeword `c`'s symbol `i`.
+            // Keep the last `k` shards (most sources missing) and one source.
+            let kept: Vec<usize> = std::iter::once(1).chain(n - k + 1..n).collect();
+            let slivers: Vec<(usize, Vec<u8>)> = kept
+                .iter()
+                .map(|&index| {
+                    (
+                        index,
+                        codewords
+                            .iter()
+                            .flat_map(|c| &c[index * symbol_size..(index + 1) * symbol_size])
+                            .copied()
+                            .collect(),
+                    )
+                })
+                .collect();
+            let shards: Vec<(usize, &[u8])> =
+                slivers.iter().map(|(index, bytes)| (*index, bytes.as_slice())).collect();
+            let batched = decode_columns(k, n, symbol_size, columns, &shards);
+            assert_eq!(batched.len(), columns);
+            for (column, sources) in batched.iter().enumerate() {
+                let cells = shards
+                    .iter()
+                    .map(|(index, bytes)| (*index, &bytes[column * symbol_size..(column + 1) * symbol_size]));
+                let alone = decode(k, n, symbol_size, cells);
+                assert_eq!(*sources, alone, "k {k}, n {n}, s {symbol_size}, column {column}");
+                assert_eq!(*sources, codewords[column][..k * symbol_size], "column {column}");
+            }
+        }
+    }
+
+    #[test]
+    fn every_layout_unpacks_what_it_packs() {
+        for len in [2, 4, 30, 62, 64, 66, 128, 130, 1206] {
+            let layout = Layout::new(len);
+            let symbols: Vec<Vec<u8>> = (0..5).map(|seed| bytes(len, seed + len as u64)).collect();
+            let mut wide = vec![0; layout.width(symbols.len())];
+            for (position, symbol) in symbols.iter().enumerate() {
+                layout.pack(symbol, position, &mut wide);
+            }
+            for (position, symbol) in symbols.iter().enumerate() {
+                let mut back = vec![0; len];
+                layout.unpack(&wide, position, &mut back);
+                assert_eq!(back, *symbol, "{len}, symbol {position}");
+            }
+        }
+    }
 }

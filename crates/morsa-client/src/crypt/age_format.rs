@@ -85,7 +85,13 @@ impl ChunkOpener {
         };
         let nonce = ring::aead::Nonce::assume_unique_for_key(nonce(counter, last));
         self.0
-            .open_in_place_separate_tag(nonce, ring::aead::Aad::empty(), ring::aead::Tag::from(tag), buffer, 0..)
+            .open_in_place_separate_tag(
+                nonce,
+                ring::aead::Aad::empty(),
+                ring::aead::Tag::from(tag),
+                buffer,
+                0..,
+            )
             .is_ok()
     }
 }
