@@ -187,25 +187,37 @@ impl<'a> Matrix<'a> {
         let mut column_leaves = vec![EMPTY_NODE; batch * n];
         for start in (0..n).step_by(batch) {
             let end = (start + batch).min(n);
+            let sources: Vec<Cow<'_, [u8]>> = (start..end)
+                .into_par_iter()
+                .map(|column| match secondary[column].as_slice() {
+                    [] => Cow::Owned(self.source_column(column)),
+                    sliver => Cow::Borrowed(sliver),
+                })
+                .collect();
+            // Padding only: a zero column expands to zeros (the code is linear).
+            let zero: Vec<bool> =
+                sources.par_iter().map(|sources| sources.iter().all(|byte| *byte == 0)).collect();
+            let jobs = sources
+                .iter()
+                .zip(recovery.chunks_mut(column_recovery_len))
+                .zip(&zero)
+                .filter_map(|((sources, recovery), zero)| (!zero).then_some((sources.as_ref(), recovery)))
+                .collect();
+            rs::encode_many_into_slots(kp, n, s, jobs, stride);
             recovery
                 .par_chunks_mut(column_recovery_len)
                 .zip(column_leaves.par_chunks_mut(n))
                 .zip(column_roots[start..end].par_iter_mut())
+                .zip(zero.par_iter())
                 .enumerate()
-                .for_each(|(offset, ((recovery, leaves), root))| {
+                .for_each(|(offset, (((recovery, leaves), root), zero))| {
                     let column = start + offset;
-                    let sources = match secondary[column].as_slice() {
-                        [] => Cow::Owned(self.source_column(column)),
-                        sliver => Cow::Borrowed(sliver),
-                    };
-                    if sources.iter().all(|byte| *byte == 0) {
-                        // Padding only: the whole column is zero.
+                    if *zero {
                         recovery.fill(0);
                         leaves.fill(zero_leaf);
                         *root = crate::verify::zero_expansion_root(n, s);
                         return;
                     }
-                    rs::encode_into_slots(kp, n, s, &sources, recovery, stride);
                     for (row, leaf) in leaves[..kp].iter_mut().enumerate() {
                         *leaf = top[row * n + column];
                     }

@@ -182,6 +182,38 @@ pub(crate) fn decode_columns(
         .collect()
 }
 
+/// Encodes several codewords of `k` sources each, as [`encode_into_slots`] would one by one:
+/// each job is a codeword's `k` sources (`k * symbol_size` bytes) and the `(n − k) * stride`
+/// bytes of slots its recovery symbols go to. Codewords are encoded side by side in wider
+/// shards ([`Layout`]), so small symbols do not each pay for a whole transform.
+pub(crate) fn encode_many_into_slots(
+    k: usize,
+    n: usize,
+    symbol_size: usize,
+    mut jobs: Vec<(&[u8], &mut [u8])>,
+    stride: usize,
+) {
+    let layout = Layout::new(symbol_size);
+    let skip = stride - symbol_size;
+    let batch = layout.columns_per_batch();
+    jobs.par_chunks_mut(batch).for_each(|batch| {
+        let width = layout.width(batch.len());
+        let mut sources = vec![0; k * width];
+        for (position, (codeword, _)) in batch.iter().enumerate() {
+            for (symbol, wide) in codeword.chunks_exact(symbol_size).zip(sources.chunks_exact_mut(width)) {
+                layout.pack(symbol, position, wide);
+            }
+        }
+        let mut recovery = vec![0; (n - k) * width];
+        encode_into(k, n, width, &sources, &mut recovery);
+        for (position, (_, slots)) in batch.iter_mut().enumerate() {
+            for (wide, slot) in recovery.chunks_exact(width).zip(slots.chunks_exact_mut(stride)) {
+                layout.unpack(wide, position, &mut slot[skip..]);
+            }
+        }
+    });
+}
+
 /// Where the symbols of a batch of codewords sit in a wide shard. `reed-solomon-simd` lays a
 /// shard out in 64-byte blocks of 32 field elements (32 low bytes, then the 32 high bytes); a
 /// shorter last block of `r` bytes holds its first `r / 2` bytes as low bytes and the rest as
@@ -338,6 +370,26 @@ mod tests {
                 let alone = decode(k, n, symbol_size, cells);
                 assert_eq!(*sources, alone, "k {k}, n {n}, s {symbol_size}, column {column}");
                 assert_eq!(*sources, codewords[column][..k * symbol_size], "column {column}");
+            }
+        }
+    }
+
+    #[test]
+    fn batched_encodes_equal_one_encode_per_codeword() {
+        for (k, n, symbol_size, codewords) in
+            [(3, 7, 2, 5), (34, 100, 2, 700), (5, 12, 66, 300), (4, 10, 1206, 30)]
+        {
+            let stride = symbol_size + 1;
+            let sources: Vec<Vec<u8>> =
+                (0..codewords).map(|c| bytes(k * symbol_size, (c * 7 + symbol_size) as u64)).collect();
+            let mut batched = vec![0xaa; codewords * (n - k) * stride];
+            let jobs =
+                sources.iter().map(Vec::as_slice).zip(batched.chunks_exact_mut((n - k) * stride)).collect();
+            encode_many_into_slots(k, n, symbol_size, jobs, stride);
+            for (codeword, slots) in sources.iter().zip(batched.chunks_exact((n - k) * stride)) {
+                let mut alone = vec![0xaa; (n - k) * stride];
+                encode_into_slots(k, n, symbol_size, codeword, &mut alone, stride);
+                assert_eq!(slots, alone.as_slice(), "k {k}, n {n}, s {symbol_size}");
             }
         }
     }
