@@ -195,7 +195,7 @@ mod tests {
         assert_eq!(
             node_toml(3, "127.0.0.1:9003".parse().unwrap(), &["http://127.0.0.1:7000".into()]),
             "listen = \"127.0.0.1:9003\"\ndata_dir = \"node3\"\nkey_file = \"node3.key\"\n\
-             coordinator_url = \"http://127.0.0.1:7000\"\n"
+             coordinator_url = \"http://127.0.0.1:7000\"\n\n[availability]\nreport_interval_ms = 1000\n"
         );
         let replicas: Vec<String> = vec!["http://127.0.0.1:7001".into(), "http://127.0.0.1:7002".into()];
         assert_eq!(
