@@ -163,3 +163,84 @@ pub fn history(page: &mut String, samples: &[Sample]) {
         points.trim_end(),
     );
 }
+
+#[cfg(test)]
+mod tests {
+    use morsa_api::coord::{AtRiskBlob, MarginCount, NodeAvailability};
+    use morsa_core::{Epoch, NodeId};
+    use redstuff::BlobId;
+
+    use super::*;
+
+    fn view() -> AvailabilityView {
+        AvailabilityView {
+            epoch: Epoch(3),
+            n_shards: 10,
+            needed_shards: 4,
+            full_margin_shards: 6,
+            unreachable_shards: vec![8, 9],
+            nodes: vec![
+                NodeAvailability {
+                    node_id: NodeId([1; 32]),
+                    shards: 8,
+                    reporting: true,
+                    last_report_ms: Some(5),
+                    missing_blobs: 1,
+                },
+                NodeAvailability {
+                    node_id: NodeId([2; 32]),
+                    shards: 2,
+                    reporting: false,
+                    last_report_ms: None,
+                    missing_blobs: 0,
+                },
+            ],
+            certified_blobs: 5,
+            min_margin_shards: Some(1),
+            histogram: vec![
+                MarginCount { margin_shards: 1, blobs: 1 },
+                MarginCount { margin_shards: 4, blobs: 4 },
+            ],
+            at_risk: vec![AtRiskBlob {
+                blob_id: BlobId([7; 32]),
+                margin_shards: 1,
+                lost_shards: vec![0, 1, 2, 8, 9],
+            }],
+            unlisted_missing_blobs: 0,
+        }
+    }
+
+    #[test]
+    fn the_margin_section_has_every_margin_bars_in_proportion_and_the_blobs_at_risk() {
+        let mut page = String::new();
+        let (view, at_risk) = (view(), BlobId([7; 32]));
+        histogram(&mut page, &view);
+        super::at_risk(&mut page, &view);
+        // The largest count gets the whole bar, the others their share; low margins in red.
+        assert!(page.contains("<tr data-margin=\"4\"><td>4</td><td>4</td>"), "{page}");
+        assert!(page.contains("background:#e90;height:10px;width:300px"), "{page}");
+        assert!(page.contains("background:#c00;height:10px;width:75px"), "{page}");
+        assert!(
+            page.contains(&format!("<code>{at_risk}</code></td><td>1 shards</td><td>0–2, 8–9</td>")),
+            "{page}"
+        );
+    }
+
+    #[test]
+    fn the_history_draws_one_point_per_sample_scaled_to_the_largest_backlog() {
+        let sample = |unix, backlog_slivers| Sample {
+            unix,
+            backlog_slivers,
+            min_margin_shards: Some(2),
+            nodes_down: 0,
+        };
+        let mut page = String::new();
+        history(&mut page, &[sample(100, 0), sample(110, 35), sample(120, 70)]);
+        // x from 0 to 600; y from the bottom (80) to 10 px below the top at the largest value.
+        assert!(page.contains("points=\"0.0,80.0 300.0,45.0 600.0,10.0\""), "{page}");
+        assert!(page.contains("3 samples over 20 s: backlog now <b>70</b> slivers, at most 70"), "{page}");
+        let mut empty = String::new();
+        history(&mut empty, &[]);
+        assert!(empty.contains("No samples yet"));
+    }
+}
