@@ -597,7 +597,10 @@ async fn get_metrics(AxumState(shared): AxumState<Arc<Shared>>) -> Result<impl I
             let coordinator = shared.lock();
             shared.metrics.render(coordinator.state(), coordinator.event_count(), shared.waiters.parked())
         };
-        text.push_str(&crate::metrics::render_availability(&availability::view(&shared)));
+        match availability::view(&shared) {
+            Ok(view) => text.push_str(&crate::metrics::render_availability(&view)),
+            Err(error) => tracing::error!(%error, "no availability metrics"),
+        }
         text
     })
     .await

@@ -115,16 +115,13 @@ pub(super) async fn get_availability(
     AxumState(shared): AxumState<Arc<Shared>>,
 ) -> Result<Json<AvailabilityView>, ApiError> {
     let view = tokio::task::spawn_blocking(move || view(&shared)).await.map_err(task_failed)?;
-    Ok(Json(view))
+    view.map(Json)
+        .map_err(|error| refused(StatusCode::INTERNAL_SERVER_ERROR, "system_view_failed", error.to_string()))
 }
 
-/// The view now: the certified blobs are listed under the coordinator's lock, the margins
-/// computed after it is released. Blocking (it walks every blob object).
-pub(super) fn view(shared: &Shared) -> AvailabilityView {
-    let (committee, certified): (Committee, Vec<BlobId>) = {
-        let coordinator = shared.lock();
-        let state = coordinator.state();
-        (state.committee.clone(), state.certified_blob_ids())
-    };
-    shared.availability.losses(&committee, Instant::now()).view(&committee, &certified)
+/// The view now. The certified blobs come from the state's copy behind `/v1/system`, so that
+/// walking every blob object never holds the coordinator's lock. Blocking.
+pub(super) fn view(shared: &Shared) -> Result<AvailabilityView, crate::ViewError> {
+    let (committee, certified): (Committee, Vec<BlobId>) = shared.view.certified_blobs()?;
+    Ok(shared.availability.losses(&committee, Instant::now()).view(&committee, &certified))
 }

@@ -124,7 +124,8 @@ fn summarize(
         node.owned_shards().into_iter().map(|shard| (shard, Vec::new())).collect();
     let mut still = BTreeSet::new();
     for blob_id in known {
-        let (missing, _) = node.missing_of(blob_id)?;
+        // A blob whose record is gone (garbage-collected) lacks nothing any more.
+        let Ok((missing, _)) = node.missing_of(blob_id) else { continue };
         let shards: BTreeSet<u16> = missing.iter().map(|(shard, _)| *shard).collect();
         for shard in shards {
             if let Some(blobs) = lacking.get_mut(&shard) {
