@@ -3,6 +3,7 @@
 //! [`morsa_core::protocol`]; they are re-exported here.
 
 mod admin;
+mod availability;
 mod status;
 mod urls;
 
@@ -12,6 +13,10 @@ use serde::{Deserialize, Serialize};
 pub use admin::{
     ADMIN_AUTHORIZATION, AddReplica, LogPage, LogQuery, MAX_LOG_PAGE, MEMBERSHIP_WAIT, Membership,
     member_path,
+};
+pub use availability::{
+    AtRiskBlob, AvailabilityAnswer, AvailabilitySummary, AvailabilityView, BlobMargin, MAX_AT_RISK_BLOBS,
+    MAX_LISTED_BLOBS, MarginCount, NodeAvailability, ShardAvailability, SignedAvailability,
 };
 pub use morsa_core::protocol::{
     Command, Event, EventRecord, Input, LogEntry, NodeReport, NodeReportKind, SignedTransaction, Transaction,
@@ -54,6 +59,10 @@ pub mod routes {
     /// `GET ?after=OBJECT&limit=N`: [`super::AccountBlobs`], the account's live blob objects in
     /// object-ID order.
     pub const ACCOUNT_BLOBS: &str = "/v1/accounts/{account_id}/blobs";
+    /// `POST` a [`super::SignedAvailability`] (a node's summary of the slivers it lacks);
+    /// answers [`super::AvailabilityAnswer`]. `GET`: [`super::AvailabilityView`], the
+    /// system-wide margin. Soft state of each replica, never forwarded or logged.
+    pub const AVAILABILITY: &str = "/v1/availability";
     /// `GET`: Prometheus metrics, text format.
     pub const METRICS: &str = "/metrics";
     /// `POST`, empty body: only with `[testing] manual_epochs = true` in `coord.toml`, moves

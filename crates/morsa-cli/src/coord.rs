@@ -86,7 +86,8 @@ fn run_server(args: &RunArgs) -> anyhow::Result<()> {
         if config.testing.manual_epochs {
             tracing::warn!("[testing] manual_epochs is on: POST /v1/testing/next-epoch ends the epoch");
         }
-        serve(listener, Shared::replicated(replica, clock, admin_token), shutdown_signal())
+        let stale_after = std::time::Duration::from_millis(config.availability.stale_after_ms);
+        serve(listener, Shared::replicated(replica, clock, admin_token, stale_after), shutdown_signal())
             .await
             .context("the server stopped")
     })

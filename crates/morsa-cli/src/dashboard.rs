@@ -1,11 +1,18 @@
 //! `morsa dashboard`: a status page served by the binary itself. One HTML page (no scripts,
 //! the browser reloads it) and `/status.json` with the same data: the committee and its shard
-//! map, every node's health and repair backlog, the lowest availability margin the nodes
-//! report, the latest restore drill, and the account's blobs nearing expiry.
+//! map by node and zone, every node's health and repair backlog, the system-wide availability
+//! margin (blobs by margin, the blobs most at risk), the repair backlog over time, the latest
+//! restore drill, and the account's blobs nearing expiry.
+//!
+//! The dashboard gathers a snapshot every `--refresh` seconds even with nobody watching, and
+//! keeps the last [`HISTORY_SAMPLES`] of them (backlog, margin, nodes down) for the page's
+//! history: a bounded ring, lost when the process stops.
 
+mod margin;
 mod page;
 mod snapshot;
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -27,6 +34,9 @@ use snapshot::Status;
 /// A snapshot younger than this is served again instead of asking every node anew: many
 /// browsers and scripts looking at once cost the cluster one round of calls.
 const REUSE_SNAPSHOT: Duration = Duration::from_secs(1);
+
+/// Snapshots kept for the history (at the default refresh of 10 s: two hours).
+pub const HISTORY_SAMPLES: usize = 720;
 
 /// `morsa dashboard`.
 #[derive(Debug, Args)]
@@ -59,6 +69,9 @@ struct Dashboard {
     /// The latest snapshot; held while a new one is gathered, so requests arriving meanwhile
     /// wait for it rather than start their own.
     latest: Mutex<Option<(Instant, Arc<Status>)>>,
+    /// The ring of samples, oldest first (see [`HISTORY_SAMPLES`]); only changed while
+    /// `latest` is held.
+    history: std::sync::Mutex<VecDeque<snapshot::Sample>>,
 }
 
 impl Dashboard {
@@ -70,9 +83,17 @@ impl Dashboard {
         {
             return Arc::clone(status);
         }
-        let status = Arc::new(
-            snapshot::gather(&self.client, self.expiring_within, self.drill_report.as_deref()).await,
-        );
+        let mut status =
+            snapshot::gather(&self.client, self.expiring_within, self.drill_report.as_deref()).await;
+        {
+            let mut history = self.history.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if history.len() >= HISTORY_SAMPLES {
+                history.pop_front();
+            }
+            history.push_back(status.sample());
+            status.history = history.iter().cloned().collect();
+        }
+        let status = Arc::new(status);
         *latest = Some((Instant::now(), Arc::clone(&status)));
         status
     }
@@ -89,6 +110,15 @@ pub fn run(args: &DashboardArgs) -> anyhow::Result<()> {
             expiring_within: args.expiring_within,
             drill_report: args.drill_report.clone(),
             latest: Mutex::new(None),
+            history: std::sync::Mutex::new(VecDeque::with_capacity(HISTORY_SAMPLES)),
+        });
+        // Samples for the history also while nobody looks (ends with the process).
+        let sampler = Arc::clone(&dashboard);
+        tokio::spawn(async move {
+            loop {
+                sampler.status().await;
+                tokio::time::sleep(Duration::from_secs(sampler.refresh_secs)).await;
+            }
         });
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await

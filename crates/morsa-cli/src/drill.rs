@@ -6,6 +6,7 @@
 
 mod failures;
 mod html;
+mod metrics;
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -137,6 +138,7 @@ pub fn run(args: &DrillArgs) -> anyhow::Result<()> {
     runtime()?.block_on(async {
         let mut client = args.common.connect_with(Keys::Read).await?;
         let mut seed = args.seed.unwrap_or_else(clock_seed);
+        let histograms = metrics::Histograms::default();
         loop {
             let with_failures = match args.with_failures {
                 true => {
@@ -147,7 +149,8 @@ pub fn run(args: &DrillArgs) -> anyhow::Result<()> {
                 false => None,
             };
             let report = drill(&client, args, seed, with_failures).await?;
-            publish(args, &report)?;
+            histograms.record(&report);
+            publish(args, &report, &histograms)?;
             let Some(every) = args.every else {
                 if report.failed > 0 {
                     let names: Vec<&str> = report
@@ -307,7 +310,7 @@ async fn restore(client: &Client, blob_id: &BlobId, ranges: usize, rng: &mut u64
 }
 
 /// Prints the report and writes the files asked for.
-fn publish(args: &DrillArgs, report: &Report) -> anyhow::Result<()> {
+fn publish(args: &DrillArgs, report: &Report, histograms: &metrics::Histograms) -> anyhow::Result<()> {
     if args.common.json {
         println!("{}", serde_json::to_string(report)?);
     } else {
@@ -342,44 +345,9 @@ fn publish(args: &DrillArgs, report: &Report) -> anyhow::Result<()> {
         write_file(path, html::html(report).as_bytes())?;
     }
     if let Some(path) = &args.metrics {
-        write_file(path, metrics(report).as_bytes())?;
+        write_file(path, metrics::render(report, histograms).as_bytes())?;
     }
     Ok(())
-}
-
-/// The drill as Prometheus metrics (text format).
-fn metrics(report: &Report) -> String {
-    use crate::textfile::count;
-    let mut gauges = vec![
-        (
-            "morsa_drill_last_run_timestamp_seconds",
-            "When the last restore drill started.",
-            morsa_core::convert::lossy_f64(report.started_unix),
-        ),
-        ("morsa_drill_blobs_passed", "Blobs the last restore drill restored.", count(report.passed)),
-        ("morsa_drill_blobs_failed", "Blobs the last restore drill could not restore.", count(report.failed)),
-        (
-            "morsa_drill_success",
-            "1 if the last restore drill restored every blob.",
-            f64::from(u8::from(report.failed == 0)),
-        ),
-        (
-            "morsa_drill_excluded_shards",
-            "Shards of the nodes the last drill read without (--with-failures; 0 without).",
-            count(report.with_failures.as_ref().map_or(0, |failures| failures.excluded_shards)),
-        ),
-    ];
-    let ttfb = report.blobs.iter().filter_map(|blob| blob.ttfb_ms).reduce(f64::max);
-    if let Some(worst) = ttfb {
-        let help = "Longest time to first byte in the last drill.";
-        gauges.push(("morsa_drill_ttfb_max_seconds", help, worst / 1e3));
-    }
-    let rate = report.blobs.iter().filter_map(|blob| blob.bytes_per_second).reduce(f64::min);
-    if let Some(slowest) = rate {
-        let help = "Slowest restore in the last drill.";
-        gauges.push(("morsa_drill_throughput_min_bytes_per_second", help, slowest));
-    }
-    crate::textfile::render(&gauges)
 }
 
 fn ms(duration: Duration) -> f64 {

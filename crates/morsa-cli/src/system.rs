@@ -61,6 +61,7 @@ pub fn health(common: &ConfigArg) -> anyhow::Result<()> {
         let reports = client.health().await?;
         let down = reports.iter().filter(|report| report.health.is_err()).count();
         let replicas = coordinator_replicas(&client).await;
+        let availability = client.coordinator().availability().await;
         if common.json {
             let nodes: Vec<_> = reports
                 .iter()
@@ -82,7 +83,13 @@ pub fn health(common: &ConfigArg) -> anyhow::Result<()> {
                 .collect();
             println!(
                 "{}",
-                serde_json::to_string_pretty(&json!({ "nodes": nodes, "down": down, "coordinators": coordinators }))?
+                serde_json::to_string_pretty(&json!({
+                    "nodes": nodes,
+                    "down": down,
+                    "coordinators": coordinators,
+                    "availability": availability.as_ref().ok(),
+                    "availability_error": availability.as_ref().err().map(ToString::to_string),
+                }))?
             );
         } else {
             for (member, role) in &replicas {
@@ -90,6 +97,10 @@ pub fn health(common: &ConfigArg) -> anyhow::Result<()> {
                     Ok(role) => println!("coordinator {} {:<22} {role}", member.id, member.url),
                     Err(error) => println!("coordinator {} {:<22} DOWN: {error}", member.id, member.url),
                 }
+            }
+            match &availability {
+                Ok(view) => print_availability(view),
+                Err(error) => println!("availability margin unknown: {error}"),
             }
             for report in &reports {
                 match &report.health {
@@ -134,6 +145,36 @@ pub fn health(common: &ConfigArg) -> anyhow::Result<()> {
         }
         Ok(())
     })
+}
+
+/// The system-wide availability margin, its histogram and the blobs most at risk.
+fn print_availability(view: &morsa_api::coord::AvailabilityView) {
+    let margin = view
+        .min_margin_shards
+        .map_or_else(|| "none (no certified blob)".to_owned(), |m| format!("{m} shards"));
+    println!(
+        "availability: lowest margin {margin} of {} (kp = {} of {} shards), {} certified blobs, {} of {} nodes reporting{}",
+        view.full_margin_shards,
+        view.needed_shards,
+        view.n_shards,
+        view.certified_blobs,
+        view.nodes.iter().filter(|node| node.reporting).count(),
+        view.nodes.len(),
+        if view.unreachable_shards.is_empty() {
+            String::new()
+        } else {
+            format!("; shards of silent nodes {:?}", view.unreachable_shards)
+        }
+    );
+    let histogram: Vec<String> =
+        view.histogram.iter().map(|count| format!("{}: {}", count.margin_shards, count.blobs)).collect();
+    println!("  blobs by margin  {}", histogram.join(", "));
+    for blob in &view.at_risk {
+        println!(
+            "  at risk  {}  margin {}  lost shards {:?}",
+            blob.blob_id, blob.margin_shards, blob.lost_shards
+        );
+    }
 }
 
 /// Every coordinator replica the configured coordinator knows of, with the role each reports

@@ -415,7 +415,12 @@ fn client_commands_keep_their_promises() {
     assert_eq!(passed["failed"], 0);
     let page = std::fs::read_to_string(&html).unwrap();
     assert!(certified.iter().all(|blob_id| page.contains(blob_id.as_str())), "the page names every blob");
-    assert!(std::fs::read_to_string(&metrics).unwrap().contains("morsa_drill_success 1"));
+    let text = std::fs::read_to_string(&metrics).unwrap();
+    assert!(text.contains("morsa_drill_success 1"));
+    // Every restored blob is one observation of each histogram.
+    let restored = f64::from(u32::try_from(certified.len()).unwrap());
+    assert_eq!(gauge(&text, "morsa_drill_time_to_first_byte_seconds_count"), restored, "{text}");
+    assert_eq!(gauge(&text, "morsa_drill_restore_throughput_bytes_per_second_count"), restored, "{text}");
     let list = reports.join("blobs.txt");
     let kept = certified.iter().next().unwrap().clone();
     std::fs::write(&list, format!("{kept}\n# a blob nobody stored:\n{unknown}\n")).unwrap();

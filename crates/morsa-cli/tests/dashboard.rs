@@ -2,7 +2,9 @@
 //! every node up, the latest drill and the blobs nearing expiry; a node SIGKILLed shows as
 //! down (the others still up, the page still answering); and a real headless Chromium renders
 //! the page: a screenshot of the requested size that is not blank, and a DOM naming every node
-//! with the killed one marked down. A node that hangs is shown down too, without stalling the
+//! with the killed one marked down. The page also shows the shard map by zone, the system-wide
+//! availability margin (blobs by margin; the killed node's shards lost, the blob at risk) and
+//! the repair backlog over time. A node that hangs is shown down too, without stalling the
 //! page.
 #![allow(clippy::unwrap_used)]
 
@@ -119,6 +121,26 @@ fn the_status_page_shows_the_cluster_and_a_killed_node_as_down_in_a_real_browser
     }
     assert!(page.contains(&blob_id) && page.contains("1 passed, 0 failed"), "{page}");
 
+    // The system-wide margin: every node reporting, nothing lacking (n = 8, kp = 4: a full
+    // margin of 4 shards); a history of more than one sample.
+    let full =
+        u64::from(SHARDS) - u64::try_from(redstuff::EncodingConfig::new(SHARDS).unwrap().kp()).unwrap();
+    let whole = wait_status(&url, "every node reporting, the blob at the full margin", |status| {
+        let view = &status["availability"];
+        view["min_margin_shards"] == full
+            && view["nodes"]
+                .as_array()
+                .is_some_and(|nodes| nodes.iter().all(|node| node["reporting"] == true))
+            && status["history"].as_array().is_some_and(|samples| samples.len() >= 2)
+    });
+    assert_eq!(whole["availability"]["histogram"], serde_json::json!([{"margin_shards": full, "blobs": 1}]));
+    let page = get(&url).text().unwrap();
+    for section in
+        ["id=\"zones\"", "none declared", "id=\"margin-histogram\"", "id=\"backlog-history\"", "<polyline"]
+    {
+        assert!(page.contains(section), "{section}: {page}");
+    }
+
     // A node crashes: it shows as down, with its error; the others stay up.
     let killed = 1;
     cluster.kill(killed).unwrap();
@@ -132,6 +154,12 @@ fn the_status_page_shows_the_cluster_and_a_killed_node_as_down_in_a_real_browser
     for (index, address) in addresses.iter().enumerate().filter(|(index, _)| *index != killed) {
         assert_eq!(node(&down, address)["up"], true, "node {index}: {down:#}");
     }
+    // Its shards are lost for the blob, which is now at risk.
+    let lost = u64::try_from(cluster.nodes()[killed].shards.len()).unwrap();
+    let risky = wait_status(&url, "the killed node's shards lost", |status| {
+        status["availability"]["min_margin_shards"] == full - lost
+    });
+    assert_eq!(risky["availability"]["at_risk"][0]["blob_id"], blob_id.as_str(), "{risky:#}");
 
     // A real browser: a screenshot of the page, not blank, and the DOM it rendered.
     let profile = dir.path().join("chromium");
@@ -159,6 +187,12 @@ fn the_status_page_shows_the_cluster_and_a_killed_node_as_down_in_a_real_browser
         );
     }
     assert!(dom.contains("<b>3</b> of 4 nodes up"), "{dom}");
+    for section in
+        ["id=\"zones\"", "id=\"margin-histogram\"", "id=\"at-risk\"", "id=\"backlog-history\"", "<polyline"]
+    {
+        assert!(dom.contains(section), "{section} is not in the rendered DOM:\n{dom}");
+    }
+    assert!(dom.contains(&format!("<code>{blob_id}</code></td><td>{} shards</td>", full - lost)), "{dom}");
 
     // A node that hangs (SIGSTOPped: the kernel still accepts its connections, nothing
     // answers) costs the page one bounded wait: it still answers, with that node down too.

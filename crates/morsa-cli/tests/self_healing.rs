@@ -2,18 +2,23 @@
 //! nodes on loopback): a node whose disk was wiped rebuilds everything it owns while reads go
 //! on, fetching about the bytes it rebuilds (counted by the nodes that serve them); a blob stored while a node was down reaches it; a sliver damaged on disk is found and
 //! repaired; a read of a sliver a node lacks is answered at once by an on-demand rebuild; and a
-//! blob its writer encoded inconsistently ends up invalid.
+//! blob its writer encoded inconsistently ends up invalid. The system-wide availability
+//! margin drops by a killed node's shards, counts the slivers a wiped node knows it lacks
+//! (which order its queue before any attempt), and comes back once that node has rebuilt.
 //!
 //! A peer that serves wrong recovery symbols is covered in-process by
 //! `crates/morsa-node/tests/suite/repair.rs` (it needs a node that lies, which the binary cannot be
 //! made to do).
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use morsa_api::client::{CoordClient, NodeClient};
-use morsa_api::coord::{BlobStatusKind, Command, Transaction};
+use morsa_api::coord::{AvailabilityView, BlobStatusKind, Command, Transaction};
 use morsa_api::node::{NodeBlobState, NodeBlobStatus, NodeHealth};
 use morsa_client::{Client, ClientConfig, Error, StoreOptions};
 use morsa_cluster::{CHAIN_ID, Cluster, ClusterSpec};
@@ -378,6 +383,89 @@ fn a_read_of_a_sliver_the_node_lacks_is_answered_by_an_on_demand_rebuild() {
         after.stored_slivers >= 1 && after.stored_slivers < after.expected_slivers,
         "only the sliver asked for was rebuilt (background repair is paused): {after:?}"
     );
+}
+
+/// The coordinator's availability view once `check` holds of it.
+fn availability_when(
+    harness: &Harness,
+    what: &str,
+    check: impl Fn(&AvailabilityView) -> bool,
+) -> AvailabilityView {
+    eventually(what, || {
+        let view = harness.runtime.block_on(harness.client.coordinator().availability()).ok()?;
+        check(&view).then_some(view)
+    })
+}
+
+/// The coordinator's `/metrics` line of `name` (no labels), parsed.
+fn coord_metric(harness: &Harness, name: &str) -> Option<f64> {
+    let url = format!("{}/metrics", harness.cluster.coordinator_urls()[0]);
+    let text = reqwest::blocking::get(url).unwrap().error_for_status().unwrap().text().unwrap();
+    text.lines().find_map(|line| line.strip_prefix(&format!("{name} "))?.parse().ok())
+}
+
+#[test]
+fn the_availability_margin_drops_by_a_killed_nodes_shards_and_recovers_after_its_rebuild() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut harness = Harness::up(dir.path());
+    let blobs: Vec<BlobId> = store_three(&harness).into_iter().map(|(blob_id, _)| blob_id).collect();
+    // n = 20, kp = n − 2f = 8: a blob every shard holds has a margin of 12.
+    let full = u32::from(SHARDS) - u32::try_from(harness.config.kp()).unwrap();
+    assert_eq!(full, 12);
+    let healthy = availability_when(&harness, "every node reports and nothing is lacking", |view| {
+        view.certified_blobs == 3
+            && view.nodes.iter().all(|node| node.reporting)
+            && view.min_margin_shards == Some(full)
+    });
+    assert!(healthy.at_risk.is_empty(), "{healthy:?}");
+    assert_eq!(coord_metric(&harness, "morsa_availability_margin_shards"), Some(f64::from(full)));
+
+    let victim = 2;
+    let victim_shards: Vec<u16> =
+        harness.cluster.nodes()[victim].shards.iter().map(|shard| shard.0).collect();
+    let lost = u32::try_from(victim_shards.len()).unwrap();
+    harness.cluster.kill(victim).unwrap();
+    let killed = availability_when(&harness, "the killed node's shards count as lost", |view| {
+        view.min_margin_shards == Some(full - lost)
+    });
+    assert_eq!(killed.unreachable_shards, victim_shards);
+    let at_risk: BTreeSet<BlobId> = killed.at_risk.iter().map(|blob| blob.blob_id).collect();
+    assert_eq!(at_risk, blobs.iter().copied().collect(), "every blob is at risk: {killed:?}");
+    assert!(killed.at_risk.iter().all(|blob| blob.lost_shards == victim_shards));
+    assert_eq!(coord_metric(&harness, "morsa_availability_margin_shards"), Some(f64::from(full - lost)));
+    // `morsa health --json` lists them too (and fails: a node is down).
+    let output = common::morsa_with(&harness.cluster.client_config_path(), &["health", "--json"]);
+    assert!(!output.status.success());
+    let health: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(health["availability"]["min_margin_shards"], full - lost);
+    assert_eq!(health["availability"]["at_risk"].as_array().map(Vec::len), Some(3), "{health}");
+
+    // Back with an empty disk and repair paused: it reports, and what it lacks still counts.
+    std::fs::remove_dir_all(harness.data_dir(victim)).unwrap();
+    harness.set_repair(victim, "paused = true\ngrace_ms = 0\n");
+    harness.cluster.start(victim).unwrap();
+    let lacking = availability_when(&harness, "the wiped node reports lacking every blob", |view| {
+        view.nodes.iter().all(|node| node.reporting) && view.min_margin_shards == Some(full - lost)
+    });
+    assert!(lacking.unreachable_shards.is_empty(), "{lacking:?}");
+    assert!(lacking.at_risk.iter().all(|blob| blob.lost_shards == victim_shards), "{lacking:?}");
+    // Its queue is ordered by that margin before any attempt (repair is paused).
+    let repair = eventually("the wiped node's queue knows the system-wide margin", || {
+        let repair = harness.health(victim).repair;
+        (repair.lowest_margin == Some(full - lost)).then_some(repair)
+    });
+    assert_eq!((repair.rebuilt_slivers, repair.failed_attempts), (0, 0), "{repair:?}");
+
+    let token = std::fs::read_to_string(harness.data_dir(victim).join("admin.token")).unwrap();
+    harness.runtime.block_on(harness.node(victim).set_repair_paused(false, token.trim())).unwrap();
+    let recovered = availability_when(&harness, "the rebuilt node lacks nothing", |view| {
+        view.min_margin_shards == Some(full)
+    });
+    assert!(
+        recovered.at_risk.is_empty() && recovered.nodes.iter().all(|node| node.reporting),
+        "{recovered:?}"
+    );
+    assert!(harness.health(victim).repair.rebuilt_slivers > 0);
 }
 
 #[test]

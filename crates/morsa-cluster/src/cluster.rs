@@ -101,6 +101,7 @@ impl Cluster {
             .map_err(ClusterError::io("cannot write the coordinators' admin token"))?;
         for index in 0..spec.coordinators {
             let mut coord_toml = layout::coord_replica_toml(index, coordinator_addresses);
+            coord_toml.push_str(layout::COORD_AVAILABILITY);
             if manual_epochs {
                 coord_toml.push_str(layout::MANUAL_EPOCHS);
             }

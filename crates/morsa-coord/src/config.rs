@@ -8,6 +8,8 @@
 //! id = 1                 # this replica (default 1)
 //! snapshot_every = 1000  # entries between snapshots (default 1000)
 //! admin_token_file = "admin.token"  # authorizes membership changes (none: refused)
+//! [availability]
+//! stale_after_ms = 30000 # a node's availability summary counts this long (default 30 s)
 //! [[replicas]]           # the initial group; none: this replica alone
 //! id = 1
 //! url = "http://127.0.0.1:7001"
@@ -50,9 +52,33 @@ pub struct CoordConfig {
     /// are refused by this replica.
     #[serde(default)]
     pub admin_token_file: Option<PathBuf>,
+    /// The system-wide availability margin (`[availability]`).
+    #[serde(default)]
+    pub availability: AvailabilityConfig,
     /// Switches for tests; all off when the section is left out.
     #[serde(default)]
     pub testing: Testing,
+}
+
+/// `[availability]` in `coord.toml`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AvailabilityConfig {
+    /// How long a node's availability summary counts; a member whose latest is older is not
+    /// reporting, and its shards count as lost for every blob. Nodes send one every
+    /// `repair.report_interval_ms` (10 s by default): keep this a few times longer.
+    #[serde(default = "default_stale_after_ms")]
+    pub stale_after_ms: u64,
+}
+
+impl Default for AvailabilityConfig {
+    fn default() -> Self {
+        Self { stale_after_ms: default_stale_after_ms() }
+    }
+}
+
+fn default_stale_after_ms() -> u64 {
+    u64::try_from(crate::availability::DEFAULT_STALE_AFTER.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// `[testing]` in `coord.toml`: switches that only tests turn on.

@@ -13,6 +13,7 @@ mod address;
 mod apply;
 pub mod apportion;
 mod audit;
+pub mod availability;
 mod checks;
 mod commands;
 mod config;
@@ -28,7 +29,7 @@ mod system_view;
 pub use apply::{Applied, apply, apply_prechecked};
 pub use audit::{AuditError, AuditReport, PagedAudit, ServedEvents, audit_log, audit_path};
 pub use checks::{Precheck, Prechecked};
-pub use config::{CoordConfig, LOG_FILE, ReplicaAddress, Testing};
+pub use config::{AvailabilityConfig, CoordConfig, LOG_FILE, ReplicaAddress, Testing};
 pub use error::{AddressError, BlobStateReason, CommandError, InvalidReason, StorageMismatchReason};
 pub use genesis::{
     DEFAULT_MAX_INACTIVE_NODES, DEFAULT_MAX_NODE_CAPACITY, DEFAULT_NODE_DEPOSIT, Genesis, GenesisAccount,

@@ -1,6 +1,7 @@
 //! Prometheus metrics of the coordinator, on its own [`Registry`] (not the process-wide
 //! recorder), so that two coordinators in one process, as in tests, keep their own counts.
 
+use morsa_api::coord::AvailabilityView;
 use morsa_core::convert::{lossy_f64, saturating_u64};
 use morsa_plumbing::metrics::{Counter, Registry};
 
@@ -59,4 +60,57 @@ impl Metrics {
         self.registry.counter("morsa_coord_events_total", "Events emitted.", &[]).absolute(events);
         self.registry.render()
     }
+}
+
+/// Upper bounds of the margin histogram's buckets, in shards.
+const MARGIN_BUCKETS: [f64; 16] =
+    [0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 15.0, 20.0, 30.0, 50.0, 100.0, 200.0, 500.0];
+
+/// The availability metrics of `view`, rendered afresh (a snapshot: the histogram counts the
+/// certified blobs by their margin now, not observations over time).
+pub fn render_availability(view: &AvailabilityView) -> String {
+    let registry = Registry::with_buckets(&MARGIN_BUCKETS);
+    if let Some(margin) = view.min_margin_shards {
+        registry
+            .gauge(
+                "morsa_availability_margin_shards",
+                "Smallest availability margin over the certified blobs: shards beyond the n-2f needed that hold its slivers.",
+                &[],
+            )
+            .set(f64::from(margin));
+    }
+    let histogram = registry.histogram(
+        "morsa_availability_blob_margin_shards",
+        "Certified blobs by availability margin, now.",
+        &[],
+    );
+    for count in &view.histogram {
+        for _ in 0..count.blobs {
+            histogram.record(f64::from(count.margin_shards));
+        }
+    }
+    for (name, help, value) in [
+        (
+            "morsa_availability_unreachable_shards",
+            "Shards of committee members whose availability summary is missing or stale.",
+            saturating_u64(view.unreachable_shards.len()),
+        ),
+        (
+            "morsa_availability_reporting_nodes",
+            "Committee members whose availability summary is recent.",
+            saturating_u64(view.nodes.iter().filter(|node| node.reporting).count()),
+        ),
+        (
+            "morsa_availability_degraded_blobs",
+            "Certified blobs below the full margin (some shard lacks them).",
+            view.histogram
+                .iter()
+                .filter(|count| count.margin_shards < view.full_margin_shards)
+                .map(|count| count.blobs)
+                .sum(),
+        ),
+    ] {
+        registry.gauge(name, help, &[]).set(lossy_f64(value));
+    }
+    registry.render()
 }

@@ -9,6 +9,7 @@
 //! the long-polls its events answer. See its `limits` module for the bounds.
 
 mod admin;
+mod availability;
 mod limits;
 mod manual_epochs;
 mod replication;
@@ -33,6 +34,7 @@ use morsa_core::AccountId;
 use redstuff::BlobId;
 use tokio::sync::watch;
 
+use crate::availability::{Availability, DEFAULT_STALE_AFTER};
 use crate::metrics::Metrics;
 use crate::raft::Replica;
 use crate::system_view::SystemAnswer;
@@ -105,6 +107,10 @@ pub struct Shared {
     clock: Clock,
     /// The token that authorizes membership changes; `None`: they are refused.
     admin_token: Option<AdminToken>,
+    /// The nodes' latest availability summaries (soft state of this replica).
+    availability: Availability,
+    /// Verified availability summaries per node.
+    summary_budgets: Budgets<NodeId>,
 }
 
 impl Shared {
@@ -116,13 +122,19 @@ impl Shared {
 
     /// Wraps a coordinator for serving, unreplicated, on `clock`.
     pub fn with_clock(coordinator: Coordinator, clock: Clock) -> Arc<Self> {
-        Self::build(Arc::new(Mutex::new(coordinator)), None, clock, None)
+        Self::build(Arc::new(Mutex::new(coordinator)), None, clock, None, DEFAULT_STALE_AFTER)
     }
 
     /// Serves a replica on `clock`: writes go through Raft (or to the leader), reads from its
-    /// state; membership changes need `admin_token` (none: they are refused).
-    pub fn replicated(replica: Replica, clock: Clock, admin_token: Option<AdminToken>) -> Arc<Self> {
-        Self::build(Arc::clone(replica.coordinator()), Some(replica), clock, admin_token)
+    /// state; membership changes need `admin_token` (none: they are refused); a node's
+    /// availability summary counts for `stale_after`.
+    pub fn replicated(
+        replica: Replica,
+        clock: Clock,
+        admin_token: Option<AdminToken>,
+        stale_after: Duration,
+    ) -> Arc<Self> {
+        Self::build(Arc::clone(replica.coordinator()), Some(replica), clock, admin_token, stale_after)
     }
 
     fn build(
@@ -130,6 +142,7 @@ impl Shared {
         replica: Option<Replica>,
         clock: Clock,
         admin_token: Option<AdminToken>,
+        stale_after: Duration,
     ) -> Arc<Self> {
         let (count, view) = {
             let locked = crate::lock(&coordinator);
@@ -153,6 +166,8 @@ impl Shared {
             metrics: Metrics::default(),
             clock,
             admin_token,
+            availability: Availability::new(stale_after),
+            summary_budgets: Budgets::new(availability::SUMMARY_BURST, availability::SUMMARY_REFILL_MS),
         })
     }
 
@@ -215,6 +230,10 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route(routes::SYSTEM, get(get_system))
         .route(routes::ACCOUNT, get(get_account))
         .route(routes::ACCOUNT_BLOBS, get(get_account_blobs))
+        .route(
+            routes::AVAILABILITY,
+            post(availability::post_availability).get(availability::get_availability),
+        )
         .route(routes::METRICS, get(get_metrics))
         .route(routes::NEXT_EPOCH, post(manual_epochs::post_next_epoch))
         .merge(admin::log_router())
@@ -572,12 +591,21 @@ async fn get_account_blobs(
     Ok(Json(AccountBlobs { blobs, more }))
 }
 
-async fn get_metrics(AxumState(shared): AxumState<Arc<Shared>>) -> impl IntoResponse {
-    let text = {
-        let coordinator = shared.lock();
-        shared.metrics.render(coordinator.state(), coordinator.event_count(), shared.waiters.parked())
-    };
-    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
+async fn get_metrics(AxumState(shared): AxumState<Arc<Shared>>) -> Result<impl IntoResponse, ApiError> {
+    let text = tokio::task::spawn_blocking(move || {
+        let mut text = {
+            let coordinator = shared.lock();
+            shared.metrics.render(coordinator.state(), coordinator.event_count(), shared.waiters.parked())
+        };
+        match availability::view(&shared) {
+            Ok(view) => text.push_str(&crate::metrics::render_availability(&view)),
+            Err(error) => tracing::error!(%error, "no availability metrics"),
+        }
+        text
+    })
+    .await
+    .map_err(task_failed)?;
+    Ok(([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], text))
 }
 
 /// Serves `shared` on `listener` with the ticker, until `shutdown` resolves or a commit fails.

@@ -19,7 +19,9 @@ use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use morsa_api::coord::SystemInfo;
+use morsa_core::Committee;
 use morsa_core::protocol::LogEntry;
+use redstuff::BlobId;
 
 use crate::apply::apply_with;
 use crate::checks::Signatures;
@@ -182,6 +184,17 @@ impl SystemView {
         copy.answer =
             Some(Answer { info: info.clone(), applied, finished: Instant::now(), took: started.elapsed() });
         Ok(SystemAnswer::Ready(Box::new(info)))
+    }
+
+    /// The current committee and the certified blob IDs, from the copy: walking every blob
+    /// object happens under the copy's lock, never the coordinator's. Blocking.
+    pub fn certified_blobs(&self) -> Result<(Committee, Vec<BlobId>), ViewError> {
+        let mut copy = lock(&self.copy);
+        self.catch_up(&mut copy);
+        if let Some(reason) = &copy.broken {
+            return Err(ViewError(reason.clone()));
+        }
+        Ok((copy.state.committee.clone(), copy.state.certified_blob_ids()))
     }
 
     fn info(state: &State) -> SystemInfo {

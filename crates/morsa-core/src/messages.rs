@@ -47,6 +47,9 @@ pub const INVALID_BLOB_INTENT: [u8; 3] = [2, INTENT_VERSION, INTENT_APP_ID_STORA
 /// is unused by Walrus (0 proof of possession, 1 blob certification, 2 invalid blob, 3 shard
 /// sync), so the message can never be mistaken for one of those.
 pub const EPOCH_SYNC_DONE_INTENT: [u8; 3] = [4, INTENT_VERSION, INTENT_APP_ID_STORAGE];
+/// Intent of Morsa's availability summary: which slivers a node knows it lacks. Type 5 is
+/// unused by Walrus and by Morsa's other messages.
+pub const AVAILABILITY_SUMMARY_INTENT: [u8; 3] = [5, INTENT_VERSION, INTENT_APP_ID_STORAGE];
 
 /// What a node signs to confirm it stores all its slivers of `blob_id` in `epoch`:
 /// `[1, 0, 3] ‖ epoch (u32 LE) ‖ blob ID (32 bytes) ‖ bcs(persistence)`.
@@ -80,6 +83,16 @@ pub fn invalid_blob_message(epoch: Epoch, blob_id: &BlobId) -> Vec<u8> {
 pub fn epoch_sync_done_message(epoch: Epoch, node_id: &NodeId) -> Vec<u8> {
     let mut message = header(EPOCH_SYNC_DONE_INTENT, epoch, 0);
     message.extend_from_slice(&node_id.0);
+    message
+}
+
+/// What node `node_id` signs over an availability summary whose digest is `digest`, in
+/// `epoch`: `[5, 0, 3] ‖ epoch (u32 LE) ‖ node ID (32 bytes) ‖ digest (32 bytes)`. Morsa's own
+/// message; the summary is soft state, never logged.
+pub fn availability_summary_message(epoch: Epoch, node_id: &NodeId, digest: &[u8; 32]) -> Vec<u8> {
+    let mut message = header(AVAILABILITY_SUMMARY_INTENT, epoch, 32);
+    message.extend_from_slice(&node_id.0);
+    message.extend_from_slice(digest);
     message
 }
 

@@ -3,15 +3,7 @@
 //! of whole reads (restores). On the gateway's own [`Registry`], as the node's and the
 //! coordinator's are.
 
-use morsa_plumbing::metrics::Registry;
-
-/// Upper bounds of the time-to-first-byte buckets, in seconds.
-const SECONDS_BUCKETS: [f64; 13] =
-    [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
-
-/// Upper bounds of the throughput buckets, in bytes per second (256 KiB/s to 1 GiB/s).
-const THROUGHPUT_BUCKETS: [f64; 7] =
-    [262_144.0, 1_048_576.0, 4_194_304.0, 16_777_216.0, 67_108_864.0, 268_435_456.0, 1_073_741_824.0];
+use morsa_plumbing::metrics::{Registry, SECONDS_BUCKETS, THROUGHPUT_BUCKETS};
 
 const REQUESTS: (&str, &str) =
     ("morsa_gateway_requests_total", "Requests answered, by API (s3, blob, metrics), operation and status.");

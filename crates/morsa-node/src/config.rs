@@ -32,6 +32,25 @@ pub struct NodeConfig {
     /// it into [`Limits::repair`], which is what the server reads.
     #[serde(default)]
     pub repair: RepairConfig,
+    /// Availability summaries (`[availability]`); every field has a default.
+    /// [`NodeConfig::load`] copies it into [`RepairConfig::report_interval_ms`].
+    #[serde(default)]
+    pub availability: AvailabilityConfig,
+}
+
+/// `[availability]`: how often the node tells the coordinators which slivers it lacks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AvailabilityConfig {
+    /// Milliseconds between two availability summaries (one also follows every scan). Keep it
+    /// a few times below the coordinators' `availability.stale_after_ms` (30 s by default).
+    pub report_interval_ms: u64,
+}
+
+impl Default for AvailabilityConfig {
+    fn default() -> Self {
+        Self { report_interval_ms: 10_000 }
+    }
 }
 
 /// `[repair]`: how blob sync, repair and the scrubber run.
@@ -66,6 +85,10 @@ pub struct RepairConfig {
     pub scrub_bytes_per_sec: u64,
     /// Pause between two scrub passes, in milliseconds.
     pub scrub_interval_ms: u64,
+    /// Milliseconds between two availability summaries: not read from `[repair]` but copied
+    /// from `[availability]` by [`NodeConfig::load`].
+    #[serde(skip)]
+    pub report_interval_ms: u64,
 }
 
 impl Default for RepairConfig {
@@ -83,6 +106,7 @@ impl Default for RepairConfig {
             max_on_demand: 4,
             scrub_bytes_per_sec: 8 << 20,
             scrub_interval_ms: 3_600_000,
+            report_interval_ms: AvailabilityConfig::default().report_interval_ms,
         }
     }
 }
@@ -229,12 +253,16 @@ impl NodeConfig {
                 return Err(invalid(format!("{name} must be at least 1")));
             }
         }
+        if config.availability.report_interval_ms == 0 {
+            return Err(invalid("availability.report_interval_ms must be positive".into()));
+        }
         if repair.peer_timeout_ms == 0 || repair.scan_interval_ms == 0 || repair.max_attempts == 0 {
             return Err(invalid(
                 "repair.peer_timeout_ms, repair.scan_interval_ms and repair.max_attempts must be positive"
                     .into(),
             ));
         }
+        config.repair.report_interval_ms = config.availability.report_interval_ms;
         config.limits.repair = config.repair;
         Ok(config)
     }

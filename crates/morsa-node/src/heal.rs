@@ -8,7 +8,10 @@
 //!   once), `peers` (who to ask first) and `throttle` (background bandwidth).
 //! - `invalid`: a blob proven inconsistently encoded is certified invalid and reported.
 //! - `stats` and `health`: what it has done, for the health route and the metrics.
+//! - `availability`: the summaries of what this node lacks, sent to the coordinators, whose
+//!   answers (the system-wide margins) order the repair queue.
 
+pub(crate) mod availability;
 mod fetch;
 mod health;
 pub(crate) mod invalid;

@@ -42,7 +42,7 @@ mod run;
 pub mod testing;
 
 pub use blob_info::{BlobInfo, ObjectInfo};
-pub use config::{Limits, NodeConfig, NodeConfigError, RepairConfig};
+pub use config::{AvailabilityConfig, Limits, NodeConfig, NodeConfigError, RepairConfig};
 pub use error::{MetadataDamage, NodeError};
 pub use http::{AdminToken, Served, router};
 pub use node::{Node, View};

@@ -17,6 +17,15 @@ pub use metrics::{Counter, Gauge, Histogram};
 use metrics::{Key, KeyName, Label, Metadata, Recorder as _};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusRecorder};
 
+/// Upper bounds of time-to-first-byte buckets, in seconds (1 ms to 30 s): the gateway's and
+/// the drills' histograms share them, so that their quantiles compare.
+pub const SECONDS_BUCKETS: [f64; 13] =
+    [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
+
+/// Upper bounds of restore-throughput buckets, in bytes per second (256 KiB/s to 1 GiB/s).
+pub const THROUGHPUT_BUCKETS: [f64; 7] =
+    [262_144.0, 1_048_576.0, 4_194_304.0, 16_777_216.0, 67_108_864.0, 268_435_456.0, 1_073_741_824.0];
+
 /// Where registrations come from (the exporter ignores it; the facade asks for one).
 static METADATA: Metadata<'static> =
     Metadata::new(module_path!(), metrics::Level::INFO, Some(module_path!()));

@@ -10,9 +10,9 @@ use redstuff::BlobId;
 use super::http::Endpoint;
 use super::{ClientError, ClientOptions, FailedUrl};
 use crate::coord::{
-    self, AccountBlobs, AccountInfo, AddReplica, BlobStatus, CommitteeInfo, EventsPage, LogPage,
-    MAX_RESPONSE_BYTES, MAX_WAIT_MS, MEMBERSHIP_WAIT, Membership, NodeReport, SignedTransaction,
-    SubmitResponse, SystemInfo, routes,
+    self, AccountBlobs, AccountInfo, AddReplica, AvailabilityAnswer, AvailabilityView, BlobStatus,
+    CommitteeInfo, EventsPage, LogPage, MAX_RESPONSE_BYTES, MAX_WAIT_MS, MEMBERSHIP_WAIT, Membership,
+    NodeReport, SignedAvailability, SignedTransaction, SubmitResponse, SystemInfo, routes,
 };
 
 /// A typed client of the coordinator's API ([`crate::coord::routes`]). Answers are JSON of at
@@ -143,6 +143,22 @@ impl CoordClient {
     pub async fn submit_node_report(&self, report: &NodeReport) -> Result<SubmitResponse, ClientError> {
         self.call(Kind::Write, Duration::ZERO, |endpoint| endpoint.post_json(routes::NODE_REPORTS, report))
             .await
+    }
+
+    /// Sends a node's availability summary to the replica that answers first; answers the
+    /// system-wide margins of the blobs it lists. Soft state: nothing is logged, so a
+    /// summary is safe to send again anywhere.
+    pub async fn submit_availability(
+        &self,
+        summary: &SignedAvailability,
+    ) -> Result<AvailabilityAnswer, ClientError> {
+        self.call(Kind::Read, Duration::ZERO, |endpoint| endpoint.post_json(routes::AVAILABILITY, summary))
+            .await
+    }
+
+    /// The system-wide availability margin as the replica that answers sees it.
+    pub async fn availability(&self) -> Result<AvailabilityView, ClientError> {
+        self.call(Kind::Read, Duration::ZERO, |endpoint| endpoint.get(routes::AVAILABILITY, None)).await
     }
 
     /// Moves a coordinator run with `[testing] manual_epochs = true` to the start of the next

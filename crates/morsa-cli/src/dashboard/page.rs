@@ -21,6 +21,9 @@ pub fn render(status: &Status, refresh_secs: u64) -> String {
     );
     summary(&mut page, status);
     nodes(&mut page, &status.nodes);
+    super::margin::zones(&mut page, &status.nodes);
+    super::margin::availability(&mut page, status);
+    super::margin::history(&mut page, &status.history);
     match &status.drill {
         Some(drill_status) => drill(&mut page, drill_status),
         None => page.push_str(
@@ -51,9 +54,7 @@ fn summary(page: &mut String, status: &Status) {
         system.n_shards,
         system.f,
         status.nodes.len(),
-        status
-            .lowest_margin_shards
-            .map_or_else(|| "none known".to_owned(), |margin| format!("{margin} shards")),
+        lowest_margin(status),
         status.repair_backlog_slivers,
     );
     if let Some(error) = &system.error {
@@ -61,9 +62,20 @@ fn summary(page: &mut String, status: &Status) {
     }
 }
 
+/// The system-wide lowest margin, or else the lowest the nodes know of.
+fn lowest_margin(status: &Status) -> String {
+    if let Some(margin) = status.availability.as_ref().and_then(|view| view.min_margin_shards) {
+        return format!("{margin} shards");
+    }
+    status.lowest_margin_shards.map_or_else(
+        || "none known".to_owned(),
+        |margin| format!("{margin} shards (nodes' estimate; the coordinator gave none)"),
+    )
+}
+
 fn nodes(page: &mut String, nodes: &[NodeStatus]) {
     page.push_str(
-        "<h2>Nodes and shards</h2><table id=\"nodes\"><tr><th>node</th><th>address</th><th>shards</th><th>state</th>\
+        "<h2>Nodes and shards</h2><table id=\"nodes\"><tr><th>node</th><th>address</th><th>zone</th><th>shards</th><th>state</th>\
          <th>epoch</th><th>blobs</th><th>stored</th><th>repair backlog</th><th>lowest margin</th><th>answered in</th></tr>",
     );
     for node in nodes {
@@ -71,10 +83,11 @@ fn nodes(page: &mut String, nodes: &[NodeStatus]) {
         let _ = write!(
             page,
             "<tr class=\"{state}\" data-address=\"{address}\" data-state=\"{state}\"><td><code title=\"{id}\">{short}</code></td>\
-             <td><code>{address}</code></td><td>{count}: {shards}</td><td class=\"state-{state}\">{state}</td>",
+             <td><code>{address}</code></td><td>{zone}</td><td>{count}: {shards}</td><td class=\"state-{state}\">{state}</td>",
             address = escape(&node.address),
             id = escape(&node.node_id),
             short = escape(&node.node_id.chars().take(12).collect::<String>()),
+            zone = node.zone.as_deref().map_or_else(|| "—".to_owned(), escape),
             count = node.shards.len(),
             shards = escape(&shard_ranges(&node.shards)),
         );
@@ -182,7 +195,7 @@ fn expiring(page: &mut String, expiring: &Expiring) {
 }
 
 /// Shard indices as runs: `[0, 1, 2, 5]` is `0–2, 5`.
-fn shard_ranges(shards: &[u16]) -> String {
+pub fn shard_ranges(shards: &[u16]) -> String {
     let mut runs: Vec<(u16, u16)> = Vec::new();
     for &shard in shards {
         match runs.last_mut() {
@@ -248,6 +261,7 @@ mod tests {
             nodes: vec![NodeStatus {
                 node_id: "id".into(),
                 address: "http://<b>evil</b>".into(),
+                zone: None,
                 shards: vec![0, 1],
                 up: false,
                 error: Some("refused & \"gone\"".into()),
@@ -257,11 +271,14 @@ mod tests {
             nodes_down: 1,
             lowest_margin_shards: None,
             repair_backlog_slivers: 0,
+            availability: None,
+            availability_error: Some("<i>no</i>".into()),
+            history: Vec::new(),
             expiring: Expiring { within_epochs: 2, count: 0, blobs: Vec::new(), error: None },
             drill: None,
         };
         let page = render(&status, 5);
-        assert!(!page.contains("<script>") && !page.contains("<b>evil"), "{page}");
+        assert!(!page.contains("<script>") && !page.contains("<b>evil") && !page.contains("<i>no"), "{page}");
         assert!(
             page.contains("&lt;script&gt;x&lt;/script&gt;")
                 && page.contains("refused &amp; &quot;gone&quot;")

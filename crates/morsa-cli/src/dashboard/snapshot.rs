@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use morsa_api::client::{ClientOptions, NodeClient};
+use morsa_api::coord::AvailabilityView;
 use morsa_api::node::NodeHealth;
 use morsa_client::Client;
 use morsa_core::CommitteeMember;
@@ -44,10 +45,43 @@ pub struct Status {
     pub lowest_margin_shards: Option<u32>,
     /// Slivers queued for repair, summed over the answering nodes.
     pub repair_backlog_slivers: u64,
+    /// The coordinator's system-wide availability margin: blobs by margin, the blobs most at
+    /// risk, the nodes reporting (`GET /v1/availability`).
+    pub availability: Option<AvailabilityView>,
+    /// Why it is missing.
+    pub availability_error: Option<String>,
+    /// Earlier snapshots' repair backlog, margin and nodes down, oldest first (the dashboard
+    /// keeps a bounded ring of them; this snapshot is the last).
+    pub history: Vec<Sample>,
     /// The account's blobs nearing expiry.
     pub expiring: Expiring,
     /// The latest drill, when a report file was given.
     pub drill: Option<DrillStatus>,
+}
+
+/// One point of the history.
+#[derive(Debug, Clone, Serialize)]
+pub struct Sample {
+    /// When (Unix seconds).
+    pub unix: u64,
+    /// Slivers queued for repair over the answering nodes.
+    pub backlog_slivers: u64,
+    /// The system-wide lowest margin, when the coordinator gave it.
+    pub min_margin_shards: Option<u32>,
+    /// Nodes that did not answer.
+    pub nodes_down: usize,
+}
+
+impl Status {
+    /// This snapshot's point of the history.
+    pub fn sample(&self) -> Sample {
+        Sample {
+            unix: self.generated_unix,
+            backlog_slivers: self.repair_backlog_slivers,
+            min_margin_shards: self.availability.as_ref().and_then(|view| view.min_margin_shards),
+            nodes_down: self.nodes_down,
+        }
+    }
 }
 
 /// The system's parameters, or why the coordinator did not give them.
@@ -71,6 +105,9 @@ pub struct NodeStatus {
     pub node_id: String,
     /// Where it is reached.
     pub address: String,
+    /// Its zone (failure domain), when one is declared. Committee members carry none today:
+    /// always `null`, and the page says so.
+    pub zone: Option<String>,
     /// The shards the committee gives it.
     pub shards: Vec<u16>,
     /// Whether it answered its health check in time.
@@ -124,13 +161,16 @@ pub struct DrillStatus {
 
 /// Gathers a [`Status`]; every part is bounded in time, the nodes are asked in parallel.
 pub async fn gather(client: &Client, within_epochs: u32, drill_report: Option<&Path>) -> Status {
-    let (system, committee, expiring) = tokio::join!(
+    let (system, committee, expiring, availability) = tokio::join!(
         bounded(COORDINATOR_TIMEOUT, async { client.system().await.map_err(|error| error.to_string()) }),
         bounded(COORDINATOR_TIMEOUT, async {
             client.current_committee().await.map_err(|error| error.to_string())
         }),
         bounded(COORDINATOR_TIMEOUT, async {
             client.expiring_within(within_epochs).await.map_err(|error| error.to_string())
+        }),
+        bounded(COORDINATOR_TIMEOUT, async {
+            client.coordinator().availability().await.map_err(|error| error.to_string())
         }),
     );
     let encoding = client.encoding();
@@ -152,6 +192,9 @@ pub async fn gather(client: &Client, within_epochs: u32, drill_report: Option<&P
         nodes_down: nodes.iter().filter(|node| !node.up).count(),
         lowest_margin_shards: answering().filter_map(|health| health.repair.lowest_margin).min(),
         repair_backlog_slivers: answering().map(|health| health.repair.backlog_slivers).sum(),
+        availability_error: availability.as_ref().err().cloned(),
+        availability: availability.ok(),
+        history: Vec::new(),
         nodes,
         expiring: expiring_summary(within_epochs, expiring),
         drill: drill_report.map(read_drill),
@@ -196,6 +239,7 @@ async fn node_statuses(client: &Client, members: Vec<CommitteeMember>) -> Vec<No
             NodeStatus {
                 node_id: member.node_id.to_string(),
                 address: member.address,
+                zone: None,
                 shards: member.shards.iter().map(|shard| shard.0).collect(),
                 up: health.is_ok(),
                 latency_ms: latency.as_secs_f64() * 1e3,

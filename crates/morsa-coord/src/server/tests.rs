@@ -114,3 +114,65 @@ fn the_coordinators_own_failures_are_server_errors_with_their_own_codes() {
         (StatusCode::SERVICE_UNAVAILABLE, "unavailable".to_string())
     );
 }
+
+/// Posts `summary` signed by `key` to the router; answers the status and body.
+async fn post_summary(
+    shared: &Arc<Shared>,
+    summary: &morsa_api::coord::AvailabilitySummary,
+    key: &BlsSecretKey,
+) -> (StatusCode, serde_json::Value) {
+    let signed = morsa_api::coord::SignedAvailability {
+        summary: summary.clone(),
+        signature: key.sign(&summary.message()),
+    };
+    let request = Request::post(routes::AVAILABILITY)
+        .header("content-type", "application/json")
+        .body(Body::from(serde_json::to_vec(&signed).unwrap()))
+        .unwrap();
+    let response = router(Arc::clone(shared)).oneshot(request).await.unwrap();
+    let status = response.status();
+    let body = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
+    (status, serde_json::from_slice(&body).unwrap())
+}
+
+#[tokio::test]
+async fn availability_summaries_are_taken_only_signed_by_their_node_and_newer() {
+    use morsa_api::coord::{AvailabilitySummary, ShardAvailability};
+    let dir = tempfile::tempdir().unwrap();
+    let coordinator = Coordinator::open(&genesis(), &dir.path().join("log.redb")).unwrap();
+    let shared = Shared::new(coordinator);
+    let committee = shared.lock().state().committee.clone();
+    let member = &committee.members[0];
+    let key = (1..=4u8)
+        .map(|seed| BlsSecretKey::from_seed([seed; 32]))
+        .find(|key| key.public_key() == member.public_key)
+        .unwrap();
+    let blob = redstuff::BlobId([5; 32]);
+    let shard = member.shards[0].0;
+    let summary = |time_ms| AvailabilitySummary {
+        node: member.node_id,
+        epoch: committee.epoch,
+        time_ms,
+        shards: vec![ShardAvailability { shard, missing_blobs: 1, blobs: vec![blob] }],
+    };
+    // Signed by another node's key: refused, and not counted.
+    let (status, body) = post_summary(&shared, &summary(10), &BlsSecretKey::from_seed([99; 32])).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("bad_node_signature")));
+    // Signed by the node: the blob lacks one shard of the full margin n − kp = 10 − 4.
+    let (status, body) = post_summary(&shared, &summary(10), &key).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["margins"][0]["margin_shards"], 5, "{body}");
+    // A replay of an older summary is refused.
+    let (status, body) = post_summary(&shared, &summary(9), &key).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::CONFLICT, Some("stale_summary")));
+    // The view and the metrics say the same.
+    let view = super::availability::view(&shared).unwrap();
+    assert_eq!(view.nodes.iter().filter(|node| node.reporting).count(), 1);
+    let request = Request::get(routes::METRICS).body(Body::empty()).unwrap();
+    let response = router(Arc::clone(&shared)).oneshot(request).await.unwrap();
+    let text =
+        String::from_utf8(axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap().to_vec())
+            .unwrap();
+    assert!(text.contains("morsa_availability_reporting_nodes 1"), "{text}");
+    assert!(text.contains("# TYPE morsa_availability_blob_margin_shards histogram"), "{text}");
+}

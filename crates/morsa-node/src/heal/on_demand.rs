@@ -114,6 +114,7 @@ pub fn queue_sources(repairer: &Repairer, items: &[(BlobId, SliverType)]) {
             std::time::Instant::now(),
             bytes,
         );
+        repairer.note_missing([*blob_id]);
         repairer.wake.notify_waiters();
     }
 }

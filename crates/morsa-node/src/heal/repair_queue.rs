@@ -1,9 +1,16 @@
 //! The queue of missing slivers, by blob, most at risk first.
 //!
 //! Risk is the blob's *availability margin* where it is known: the shards not known to be
-//! failing, minus the `n − 2f` a reader needs. It is unknown until a rebuild of the blob has
-//! been tried; then it is `n` minus the shards of the peers that did not answer (failed,
-//! timed out, or did not hold the blob) minus this node's own missing shards, minus `n − 2f`.
+//! failing, minus the `n − 2f` a reader needs. Two estimates are kept and the smaller one
+//! counts:
+//!
+//! - the **system-wide** margin the coordinator answers this node's availability summaries
+//!   with (`availability`): it counts the shards every node reports lacking the blob and the
+//!   shards of nodes not reporting, so it is known before the first attempt;
+//! - the margin the last **attempt** saw: `n` minus the shards of the peers that did not answer
+//!   (failed, timed out, or did not hold the blob) minus this node's own missing shards, minus
+//!   `n − 2f`.
+//!
 //! Due blobs with the smallest known margin go first, then blobs of unknown margin, each group
 //! by due time.
 //!
@@ -47,13 +54,26 @@ struct Entry {
     due: Instant,
     attempts: u32,
     sliver_bytes: u64,
-    margin: Option<u32>,
+    /// The system-wide margin, as last answered.
+    system_margin: Option<u32>,
+    /// The margin the last attempt saw.
+    tried_margin: Option<u32>,
+}
+
+impl Entry {
+    /// The smaller known margin.
+    fn margin(&self) -> Option<u32> {
+        match (self.system_margin, self.tried_margin) {
+            (Some(system), Some(tried)) => Some(system.min(tried)),
+            (system, tried) => system.or(tried),
+        }
+    }
 }
 
 type Key = (u32, Instant, BlobId);
 
 fn key(blob_id: BlobId, entry: &Entry) -> Key {
-    (entry.margin.unwrap_or(u32::MAX), entry.due, blob_id)
+    (entry.margin().unwrap_or(u32::MAX), entry.due, blob_id)
 }
 
 /// The queue (see the module docs).
@@ -62,6 +82,8 @@ pub struct RepairQueue {
     entries: HashMap<BlobId, Entry>,
     order: BTreeMap<Key, ()>,
     in_flight: HashSet<Missing>,
+    /// The system-wide margins last answered (replaced as a whole by each answer).
+    system_margins: HashMap<BlobId, u32>,
     queued: usize,
     max_slivers: usize,
     max_attempts: u32,
@@ -82,6 +104,7 @@ impl RepairQueue {
             entries: HashMap::new(),
             order: BTreeMap::new(),
             in_flight: HashSet::new(),
+            system_margins: HashMap::new(),
             queued: 0,
             max_slivers: max_slivers.max(1),
             max_attempts: max_attempts.max(1),
@@ -107,7 +130,14 @@ impl RepairQueue {
                 self.order.remove(&key(blob_id, &entry));
                 entry
             }
-            None => Entry { missing: BTreeSet::new(), due, attempts: 0, sliver_bytes, margin: None },
+            None => Entry {
+                missing: BTreeSet::new(),
+                due,
+                attempts: 0,
+                sliver_bytes,
+                system_margin: self.system_margins.get(&blob_id).copied(),
+                tried_margin: None,
+            },
         };
         entry.due = entry.due.min(due);
         for (shard, kind) in missing {
@@ -182,10 +212,29 @@ impl RepairQueue {
         if let Some(mut entry) = self.entries.remove(&job.blob_id) {
             self.order.remove(&key(job.blob_id, &entry));
             entry.attempts = entry.attempts.max(attempts);
-            entry.margin = margin.or(entry.margin);
+            entry.tried_margin = margin.or(entry.tried_margin);
             self.order.insert(key(job.blob_id, &entry), ());
             self.entries.insert(job.blob_id, entry);
         }
+    }
+
+    /// Takes the system-wide margins of an availability answer: queued blobs are ordered by
+    /// them from now on, and so are blobs queued later, until the next answer replaces them.
+    pub fn set_system_margins(&mut self, margins: HashMap<BlobId, u32>) {
+        for (blob_id, entry) in &mut self.entries {
+            let margin = margins.get(blob_id).copied();
+            if entry.system_margin != margin {
+                self.order.remove(&key(*blob_id, entry));
+                entry.system_margin = margin;
+                self.order.insert(key(*blob_id, entry), ());
+            }
+        }
+        self.system_margins = margins;
+    }
+
+    /// The system-wide margins last answered.
+    pub fn system_margins(&self) -> &HashMap<BlobId, u32> {
+        &self.system_margins
     }
 
     /// Removes `blob_id`'s queued slivers (it is no longer certified, or proven invalid).
@@ -268,6 +317,38 @@ mod tests {
         let later = now + Duration::from_secs(2);
         let order: Vec<BlobId> = queue.take_due(later, 10).iter().map(|job| job.blob_id).collect();
         assert_eq!(order, [a, b, c], "the blob with a known low margin first");
+    }
+
+    #[test]
+    fn the_system_wide_margin_orders_blobs_before_any_attempt_and_the_smaller_estimate_counts() {
+        let now = Instant::now();
+        let mut queue = RepairQueue::new(100, 4);
+        // Blob `wide` lacks slivers on many nodes (system margin 1), `here` only on this one
+        // (margin 5), `unknown` was not in the answer. `here` has the earlier due time and the
+        // smaller ID, so without the system view it would go first.
+        let (here, wide, unknown) = (BlobId([1; 32]), BlobId([2; 32]), BlobId([0; 32]));
+        queue.set_system_margins(HashMap::from([(wide, 1), (here, 5)]));
+        queue.push(unknown, [(0, P)], now, 10);
+        queue.push(here, [(0, P)], now, 10);
+        queue.push(wide, [(0, P)], now + Duration::from_millis(1), 10);
+        let later = now + Duration::from_secs(1);
+        let first: Vec<BlobId> = queue.take_due(later, 1).iter().map(|job| job.blob_id).collect();
+        assert_eq!(first, [wide], "the blob missing in most places goes first, on its first attempt");
+        let rest: Vec<BlobId> = queue.take_due(later, 10).iter().map(|job| job.blob_id).collect();
+        assert_eq!(rest, [here, unknown]);
+
+        // A new answer re-orders what is queued; an attempt that saw a smaller margin wins.
+        let mut queue = RepairQueue::new(100, 4);
+        queue.push(here, [(0, P)], now, 10);
+        queue.push(wide, [(0, P)], now, 10);
+        queue.set_system_margins(HashMap::from([(wide, 0), (here, 3)]));
+        assert_eq!(queue.lowest_margin(), Some(0));
+        let order: Vec<BlobId> = queue.take_due(now, 10).iter().map(|job| job.blob_id).collect();
+        assert_eq!(order, [wide, here]);
+        let job = Job { blob_id: here, missing: vec![(0, P)], attempts: 0, sliver_bytes: 10 };
+        queue.finish(&job, &[(0, P)], Some(2), now);
+        queue.set_system_margins(HashMap::from([(here, 4)]));
+        assert_eq!(queue.lowest_margin(), Some(2), "the attempt's smaller margin counts");
     }
 
     #[test]

@@ -18,7 +18,7 @@
 //! `batch_slivers`); on-demand rebuilds are not throttled but at most `max_on_demand` run at
 //! once. Every peer call has the repair timeout.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::Duration;
@@ -72,6 +72,10 @@ pub struct Repairer {
     pub(crate) coord: OnceLock<CoordClient>,
     /// Set once a full scan has completed.
     pub(crate) scanned: AtomicBool,
+    /// Blobs found lacking slivers here, for the availability summaries (see `availability`).
+    pub(crate) known_missing: Mutex<BTreeSet<BlobId>>,
+    /// A client of each coordinator replica, made from `coord` on first use.
+    pub(crate) replica_clients: OnceLock<Vec<CoordClient>>,
     /// When this engine started (ms since the Unix epoch): blobs certified before then were
     /// certified while this process was not running, so no upload to it is still coming.
     pub(crate) started_ms: u64,
@@ -92,6 +96,8 @@ impl Repairer {
             on_demand: Semaphore::new(config.max_on_demand.max(1)),
             coord: OnceLock::new(),
             scanned: AtomicBool::new(false),
+            known_missing: Mutex::new(BTreeSet::new()),
+            replica_clients: OnceLock::new(),
             started_ms: now_ms(),
             node,
             config,

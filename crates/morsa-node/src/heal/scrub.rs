@@ -91,6 +91,7 @@ pub fn queue_corrupt(repairer: &Repairer, blob_id: BlobId, corrupt: &[(u16, Sliv
     let bytes =
         repairer.node.blob_info(&blob_id).map_or(0, |info| repairer.node.sliver_bytes_estimate(info.size));
     repairer.queue().push(blob_id, corrupt.iter().copied(), Instant::now(), bytes);
+    repairer.note_missing([blob_id]);
     repairer.wake.notify_waiters();
 }
 

@@ -36,15 +36,19 @@ pub async fn run(repairer: Arc<Repairer>, stop: watch::Receiver<bool>) {
     for _ in 0..repairer.config.concurrency.max(1) {
         tasks.spawn(work_loop(Arc::clone(&repairer), stop.clone()));
     }
+    tasks.spawn(crate::heal::availability::run(Arc::clone(&repairer), stop.clone()));
     tasks.spawn(scrub::run(Arc::clone(&repairer), stop));
     while tasks.join_next().await.is_some() {}
 }
 
-/// Queues every missing sliver of every certified blob, due now.
+/// Queues every missing sliver of every certified blob, due now, ordered by the system-wide
+/// margins the coordinators answer the summary of what was found.
 pub async fn scan(repairer: &Repairer) {
     let node = Arc::clone(&repairer.node);
     match blocking(move || node.scan_missing()).await {
         Ok(found) => {
+            repairer.replace_missing(found.iter().map(|(blob_id, _, _)| *blob_id).collect());
+            repairer.exchange_before_queueing().await;
             let now = Instant::now();
             let mut queue = repairer.queue();
             let mut added = 0;
@@ -79,15 +83,28 @@ async fn scan_loop(repairer: Arc<Repairer>, mut stop: watch::Receiver<bool>) {
         if overflowed {
             next_scan = Instant::now();
         }
+        let mut found = Vec::new();
         for (blob_id, time_ms) in certified {
             let node = Arc::clone(&repairer.node);
             let Ok((missing, bytes)) = blocking(move || node.missing_of(&blob_id)).await else { continue };
-            if missing.is_empty() {
-                continue;
+            if !missing.is_empty() {
+                let grace = grace_left(time_ms, repairer.started_ms, now_ms(), repairer.config.grace_ms);
+                found.push((blob_id, missing, grace, bytes));
             }
-            let due =
-                Instant::now() + grace_left(time_ms, repairer.started_ms, now_ms(), repairer.config.grace_ms);
-            repairer.queue().push(blob_id, missing, due, bytes);
+        }
+        if !found.is_empty() {
+            repairer.note_missing(found.iter().map(|(blob_id, _, _, _)| *blob_id));
+            // Blobs due at once (certified while this node was away) are ordered by the
+            // system-wide view from their first attempt.
+            if found.iter().any(|(_, _, grace, _)| grace.is_zero()) {
+                repairer.exchange_before_queueing().await;
+            }
+            let now = Instant::now();
+            let mut queue = repairer.queue();
+            for (blob_id, missing, grace, bytes) in found {
+                queue.push(blob_id, missing, now + grace, bytes);
+            }
+            drop(queue);
             repairer.wake.notify_waiters();
         }
         // Work was dropped for lack of room: look again once the queue has drained a bit.

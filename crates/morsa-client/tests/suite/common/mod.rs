@@ -136,6 +136,7 @@ impl System {
                 coordinator_url: None,
                 limits: morsa_node::Limits::default(),
                 repair: RepairConfig::default(),
+                availability: morsa_node::AvailabilityConfig::default(),
             };
             let mut node = LocalNode { address, proxy, config, stop: None, task: None };
             run_node(&mut node, Some(listener)).await;

@@ -49,7 +49,13 @@ async fn membership_changes_are_refused_without_the_admin_token() {
     let dir = tempfile::tempdir().unwrap();
     let coordinator = Coordinator::open(&genesis(), &dir.path().join("log.redb")).unwrap();
     let token = AdminToken::new(TOKEN).unwrap();
-    let shared = Shared::build(Arc::new(Mutex::new(coordinator)), None, Clock::wall(), Some(token));
+    let shared = Shared::build(
+        Arc::new(Mutex::new(coordinator)),
+        None,
+        Clock::wall(),
+        Some(token),
+        crate::availability::DEFAULT_STALE_AFTER,
+    );
 
     let (status, body) = call(&shared, add_request(None)).await;
     assert_eq!((status, body["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("admin_token_required")));
