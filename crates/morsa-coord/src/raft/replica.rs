@@ -8,12 +8,13 @@ use std::time::Duration;
 
 use morsa_api::coord::ReplicaInfo;
 use morsa_store::{RaftLog, StoreError};
-use openraft::error::{ClientWriteError, InitializeError, RaftError};
+use openraft::error::{InitializeError, RaftError};
 use openraft::{BasicNode, Raft, ServerState, SnapshotPolicy};
 use tokio::sync::watch;
 
 use super::log_store::LogStore;
 use super::network::{Network, SNAPSHOT_CHUNK_BYTES};
+use super::proposals::{MAX_PROPOSALS_PER_MESSAGE, Proposer};
 use super::state_machine::{Prechecks, StateMachine, is_unreplicated_history};
 use super::{ReplicaId, TypeConfig};
 use crate::{Applied, CommandError, Coordinator, Input, LogEntry, Prechecked, lock};
@@ -123,6 +124,7 @@ pub struct Replica {
     prechecks: Arc<Prechecks>,
     events: watch::Receiver<u64>,
     http: reqwest::Client,
+    proposer: Proposer,
 }
 
 impl Replica {
@@ -141,6 +143,7 @@ impl Replica {
             snapshot_policy: SnapshotPolicy::LogsSinceLast(settings.snapshot_every.max(1)),
             max_in_snapshot_log_to_keep: settings.snapshot_every,
             snapshot_max_chunk_size: SNAPSHOT_CHUNK_BYTES,
+            max_payload_entries: MAX_PROPOSALS_PER_MESSAGE,
             // A restarted replica listens first (see `listen_before_electing`).
             enable_elect: pristine,
             ..Default::default()
@@ -164,7 +167,8 @@ impl Replica {
         let raft = Raft::new(settings.id, Arc::new(config), network, log, state_machine)
             .await
             .map_err(|error| StartError::Raft(error.to_string()))?;
-        let replica = Self { raft, id: settings.id, coordinator, prechecks, events, http };
+        let proposer = Proposer::start(raft.clone());
+        let replica = Self { raft, id: settings.id, coordinator, prechecks, events, http, proposer };
         if settings.replicas.iter().any(|(id, _)| *id == settings.id) {
             replica.initialize(&settings.replicas).await?;
         }
@@ -276,9 +280,24 @@ impl Replica {
         }
     }
 
+    /// Waits up to `wait` until this replica no longer names the replica at `url` as leader
+    /// (a new leader was elected, or an election began): a write that could not reach the
+    /// old leader goes on at once instead of after a fixed pause.
+    pub async fn leader_moved_from(&self, url: &str, wait: Duration) {
+        let mut metrics = self.raft.metrics();
+        let moved = metrics.wait_for(|current| {
+            let leader = current.current_leader.and_then(|leader| {
+                current.membership_config.membership().get_node(&leader).map(|node| node.addr.clone())
+            });
+            leader.as_deref() != Some(url)
+        });
+        let _ = tokio::time::timeout(wait, moved).await;
+    }
+
     /// Proposes `input` (its signatures `checks` verified here), stamped with `now_ms` (this
-    /// replica's clock; the state's time if that is later), and waits until a quorum
-    /// committed and this replica applied it.
+    /// replica's clock; the state's time if that is later), together with the writes waiting
+    /// beside it (see `proposals`), and waits until a quorum committed and this replica
+    /// applied it.
     pub async fn propose(
         &self,
         input: Input,
@@ -290,21 +309,7 @@ impl Replica {
             now_ms.max(coordinator.state().time_ms)
         };
         self.prechecks.insert(&input, checks);
-        let written =
-            tokio::time::timeout(COMMIT_WAIT, self.raft.client_write(LogEntry { time_ms, input })).await;
-        match written {
-            Err(_) => Err(ProposeError::Unconfirmed),
-            Ok(Ok(response)) => match response.data.0 {
-                Some(Ok(applied)) => Ok(applied),
-                Some(Err(error)) => Err(ProposeError::Refused(error)),
-                None => Ok(Applied::default()),
-            },
-            Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_)))) => {
-                Err(ProposeError::NotLeader)
-            }
-            Ok(Err(RaftError::APIError(error))) => Err(ProposeError::Fatal(error.to_string())),
-            Ok(Err(RaftError::Fatal(error))) => Err(ProposeError::Fatal(error.to_string())),
-        }
+        self.proposer.propose(LogEntry { time_ms, input }).await
     }
 
     /// This replica's view of the group.
