@@ -26,9 +26,9 @@ const HEARTBEAT_MS: u64 = 100;
 /// The election timeout's range. openraft lets a follower call an election only after the
 /// leader's lease (the range's maximum) plus its own timeout (drawn from the range once) with
 /// no word from the leader, and two maxima more once it has seen a greater log than its own
-/// (which it remembers until its next election): from 1.2-1.6 s up to 2.8-3.2 s of silence,
-/// at least 12 heartbeats, so a busy machine does not cause elections.
-const ELECTION_TIMEOUT_MS: (u64, u64) = (400, 800);
+/// (which it remembers until its next election): from 0.9-1.2 s up to 2.1-2.4 s of silence,
+/// at least 9 heartbeats, so a busy machine does not cause elections.
+const ELECTION_TIMEOUT_MS: (u64, u64) = (300, 600);
 
 /// What a replica needs to start.
 #[derive(Debug, Clone)]
@@ -88,6 +88,10 @@ const STARTUP_LISTEN: Duration = Duration::from_millis(2 * ELECTION_TIMEOUT_MS.1
 /// openraft then remembered having seen a greater log and delayed this replica's own next
 /// candidacy by two more election timeouts, so a later failover that needed it took about 6 s
 /// instead of 2-3. If the whole group restarted, the first election comes this much later.
+///
+/// A group's first start is alike: the first of its initial replicas campaigns at once, the
+/// others listen. Had they all campaigned, the losers would have seen the winner's greater
+/// log and carried openraft's delay into the first failover.
 async fn listen_before_electing(raft: Raft<TypeConfig>) {
     tokio::time::sleep(STARTUP_LISTEN).await;
     raft.runtime_config().elect(true);
@@ -135,6 +139,8 @@ impl Replica {
         if pristine && is_unreplicated_history(&coordinator)? {
             return Err(StartError::Unreplicated);
         }
+        let first = settings.replicas.iter().map(|(id, _)| *id).min();
+        let elects_at_once = pristine && first.is_none_or(|first| first == settings.id);
         let config = openraft::Config {
             cluster_name: settings.cluster_name.clone(),
             heartbeat_interval: HEARTBEAT_MS,
@@ -144,8 +150,8 @@ impl Replica {
             max_in_snapshot_log_to_keep: settings.snapshot_every,
             snapshot_max_chunk_size: SNAPSHOT_CHUNK_BYTES,
             max_payload_entries: MAX_PROPOSALS_PER_MESSAGE,
-            // A restarted replica listens first (see `listen_before_electing`).
-            enable_elect: pristine,
+            // Most replicas listen first (see `listen_before_electing`).
+            enable_elect: elects_at_once,
             ..Default::default()
         }
         .validate()
@@ -172,7 +178,7 @@ impl Replica {
         if settings.replicas.iter().any(|(id, _)| *id == settings.id) {
             replica.initialize(&settings.replicas).await?;
         }
-        if !pristine {
+        if !elects_at_once {
             tokio::spawn(listen_before_electing(replica.raft.clone()));
         }
         Ok(replica)
