@@ -41,7 +41,7 @@ pub struct Proposal(pub Vec<LogEntry>);
 #[serde(untagged)]
 enum Stored {
     Batch(Vec<LogEntry>),
-    Single(LogEntry),
+    Single(Box<LogEntry>),
 }
 
 impl Serialize for Proposal {
@@ -54,7 +54,7 @@ impl<'de> Deserialize<'de> for Proposal {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         Ok(match Stored::deserialize(deserializer)? {
             Stored::Batch(entries) => Self(entries),
-            Stored::Single(entry) => Self(vec![entry]),
+            Stored::Single(entry) => Self(vec![*entry]),
         })
     }
 }
