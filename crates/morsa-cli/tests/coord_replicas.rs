@@ -11,30 +11,12 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::replicas::{CHAIN, Group, SETTLE, http};
+use common::replicas::{CHAIN, Group, SETTLE, audit_data, http};
 use morsa_api::coord::{AccountInfo, routes};
 use morsa_coord::{Command as CoordCommand, Transaction};
 use morsa_core::AccountKey;
-
-/// `morsa coord audit --json` of a stopped replica's data directory.
-fn audit(data: &Path) -> serde_json::Value {
-    let output = Command::new(env!("CARGO_BIN_EXE_morsa"))
-        .args(["coord", "audit", "--json", "--data"])
-        .arg(data)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "audit of {}: {}",
-        data.display(),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).unwrap()
-}
 
 #[test]
 fn writes_resume_after_the_leader_is_killed_and_every_replica_agrees() {
@@ -59,7 +41,7 @@ fn writes_resume_after_the_leader_is_killed_and_every_replica_agrees() {
     for index in 0..3 {
         group.processes[index].take().unwrap().stop();
     }
-    let reports: Vec<_> = (0..3).map(|index| audit(&group.data(index))).collect();
+    let reports: Vec<_> = (0..3).map(|index| audit_data(&group.data(index))).collect();
     for report in &reports {
         assert_eq!(report["state_hash"], reports[0]["state_hash"]);
         assert_eq!(report["event_head"], reports[0]["event_head"]);

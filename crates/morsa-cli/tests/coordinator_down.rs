@@ -12,7 +12,7 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::Duration;
 
 use morsa_cluster::pids::{self, Signal};
@@ -26,26 +26,7 @@ const WARNING: &str = "warning: read without a coordinator";
 
 /// Runs `morsa ARGS` with `config`, killing it if it runs longer than [`COMMAND_BOUND`].
 fn morsa(config: &Path, args: &[&str]) -> Output {
-    let child = Command::new(env!("CARGO_BIN_EXE_morsa"))
-        .args(args)
-        .env("MORSA_CONFIG", config)
-        .env("RUST_LOG", "error")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let pid = child.id();
-    let (done, finished) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = done.send(child.wait_with_output());
-    });
-    match finished.recv_timeout(COMMAND_BOUND) {
-        Ok(output) => output.unwrap(),
-        Err(_) => {
-            pids::send(pid, Signal::Kill);
-            panic!("morsa {args:?} did not finish within {COMMAND_BOUND:?}");
-        }
-    }
+    common::morsa_bounded(config, args, COMMAND_BOUND)
 }
 
 /// Reads `blob_id` (bytes `range`, if given) with `config` into a file; answers the bytes, the

@@ -9,6 +9,7 @@
 //!   history; a new or wiped replica installs it and replays it.
 //! - `network`: replica-to-replica calls over HTTP (JSON bodies, bounded, with timeouts).
 //! - `replica`: one running replica: proposing inputs, who leads.
+//! - `proposals`: group commit: the writes waiting to be proposed go as one Raft entry.
 //! - `membership`: adding and removing replicas at run time, on the leader.
 //!
 //! The leader stamps an entry with its clock; a replica applies it at that time or at the
@@ -21,16 +22,18 @@
 mod log_store;
 mod membership;
 mod network;
+mod proposals;
 mod replica;
 #[allow(clippy::result_large_err)]
 mod state_machine;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::{Applied, CommandError, LogEntry};
+use crate::{Applied, CommandError};
 
 pub use membership::{CATCH_UP_WAIT, MembershipError};
 pub use network::{FROM_REPLICA_HEADER, MAX_RAFT_BODY_BYTES};
+pub use proposals::{MAX_PROPOSAL_BYTES, MAX_PROPOSAL_ENTRIES, Proposal};
 pub use replica::{COMMIT_WAIT, ProposeError, Replica, ReplicaSettings, Route, StartError};
 
 /// A replica's ID in the group.
@@ -39,7 +42,7 @@ pub type ReplicaId = u64;
 openraft::declare_raft_types!(
     /// The types openraft is used with: our log entries, replica IDs and URLs.
     pub TypeConfig:
-        D = LogEntry,
+        D = Proposal,
         R = Outcome,
         NodeId = ReplicaId,
         Node = openraft::BasicNode,
@@ -48,11 +51,12 @@ openraft::declare_raft_types!(
         AsyncRuntime = openraft::TokioRuntime,
 );
 
-/// What applying one entry gave, for the replica that proposed it: the events and objects,
-/// or the refusal. Outcomes never cross the network (each replica applies for itself), so
-/// they serialize to nothing.
+/// What applying one Raft entry gave, for the replica that proposed it: for each log entry of
+/// its [`Proposal`], the events and objects, or the refusal (nothing for an entry that
+/// carried no proposal). Outcomes never cross the network (each replica applies for itself),
+/// so they serialize to nothing.
 #[derive(Debug, Clone, Default)]
-pub struct Outcome(pub(crate) Option<Result<Applied, CommandError>>);
+pub struct Outcome(pub(crate) Vec<Result<Applied, CommandError>>);
 
 impl Serialize for Outcome {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
@@ -63,7 +67,7 @@ impl Serialize for Outcome {
 impl<'de> Deserialize<'de> for Outcome {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         <()>::deserialize(deserializer)?;
-        Ok(Self(None))
+        Ok(Self(Vec::new()))
     }
 }
 

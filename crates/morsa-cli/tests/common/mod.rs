@@ -11,6 +11,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+use morsa_cluster::pids::{self, Signal};
+
 /// How long a process may take to announce its address.
 pub const STARTUP: Duration = Duration::from_secs(30);
 
@@ -97,8 +99,18 @@ pub fn coord_genesis(chain: &str, user: &morsa_core::AccountKey) -> morsa_coord:
 /// A local cluster of `nodes` real processes sharing `shards` shards, in `dir/cluster`, with
 /// an hour-long epoch (no epoch change during a test).
 pub fn local_cluster(dir: &Path, nodes: usize, shards: u16) -> morsa_cluster::Cluster {
+    local_cluster_with(dir, 1, nodes, shards)
+}
+
+/// [`local_cluster`] with `coordinators` coordinator replicas.
+pub fn local_cluster_with(
+    dir: &Path,
+    coordinators: usize,
+    nodes: usize,
+    shards: u16,
+) -> morsa_cluster::Cluster {
     morsa_cluster::Cluster::up(morsa_cluster::ClusterSpec {
-        coordinators: 1,
+        coordinators,
         nodes,
         shards,
         dir: dir.join("cluster"),
@@ -119,4 +131,29 @@ pub fn morsa_json_with(config: &Path, args: &[&str]) -> serde_json::Value {
     assert!(output.status.success(), "morsa {args:?}: {}", String::from_utf8_lossy(&output.stderr));
     serde_json::from_slice(&output.stdout)
         .unwrap_or_else(|error| panic!("morsa {args:?} printed no JSON ({error}): {output:?}"))
+}
+
+/// Runs `morsa ARGS` with the client configuration `config`, SIGKILLing it if it runs longer
+/// than `bound` (and failing the test then): a command that hangs is a failure, not a wait.
+pub fn morsa_bounded(config: &Path, args: &[&str], bound: Duration) -> std::process::Output {
+    let child = Command::new(env!("CARGO_BIN_EXE_morsa"))
+        .args(args)
+        .env("MORSA_CONFIG", config)
+        .env("RUST_LOG", "error")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let (done, finished) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done.send(child.wait_with_output());
+    });
+    match finished.recv_timeout(bound) {
+        Ok(output) => output.unwrap(),
+        Err(_) => {
+            pids::send(pid, Signal::Kill);
+            panic!("morsa {args:?} did not finish within {bound:?}");
+        }
+    }
 }

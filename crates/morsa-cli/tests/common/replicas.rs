@@ -127,45 +127,21 @@ impl Group {
     }
 
     pub fn system(&self, index: usize) -> Option<SystemInfo> {
-        let answer = http().get(format!("{}{}", self.urls[index], routes::SYSTEM)).send().ok()?;
-        answer.json().ok()
+        system_at(&self.urls[index])
     }
 
     /// The replica the live ones agree leads, once they do.
     pub fn leader(&self) -> usize {
-        let deadline = Instant::now() + SETTLE;
-        loop {
-            for index in self.live() {
-                if let Some(replica) = self.system(index).and_then(|info| info.replica)
-                    && replica.role == "leader"
-                {
-                    return usize::try_from(replica.id - 1).unwrap();
-                }
-            }
-            assert!(Instant::now() < deadline, "no leader within {SETTLE:?}");
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        let live: Vec<&str> = self.live().into_iter().map(|index| self.urls[index].as_str()).collect();
+        let id = leader_at(&live);
+        usize::try_from(id - 1).unwrap()
     }
 
     /// Waits until every live replica reports the same state hash and event count (and at
     /// least `events` events); returns that answer.
     pub fn agreed(&self, events: u64) -> SystemInfo {
-        let deadline = Instant::now() + SETTLE;
-        loop {
-            let answers: Vec<_> = self.live().into_iter().map(|index| self.system(index)).collect();
-            if let Some(Some(first)) = answers.first()
-                && first.event_count >= events
-                && answers.iter().all(|answer| {
-                    answer.as_ref().is_some_and(|answer| {
-                        answer.state_hash == first.state_hash && answer.event_count == first.event_count
-                    })
-                })
-            {
-                return first.clone();
-            }
-            assert!(Instant::now() < deadline, "the replicas did not agree within {SETTLE:?}: {answers:?}");
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        let live: Vec<&str> = self.live().into_iter().map(|index| self.urls[index].as_str()).collect();
+        agreed_at(&live, events)
     }
 
     pub fn signed(&self, nonce: u64) -> morsa_coord::SignedTransaction {
@@ -227,6 +203,67 @@ impl Group {
             assert_eq!(self.account(index, &recipient()).balance, count, "replica {}", index + 1);
         }
     }
+}
+
+/// `GET /v1/system` of the replica at `url`, if it answers.
+pub fn system_at(url: &str) -> Option<SystemInfo> {
+    let answer = http().get(format!("{url}{}", routes::SYSTEM)).send().ok()?;
+    answer.json().ok()
+}
+
+/// The ID of the replica that one of the replicas at `urls` reports as itself leading, once
+/// one does (within [`SETTLE`]).
+pub fn leader_at(urls: &[&str]) -> u64 {
+    let deadline = Instant::now() + SETTLE;
+    loop {
+        for url in urls {
+            if let Some(replica) = system_at(url).and_then(|info| info.replica)
+                && replica.role == "leader"
+            {
+                return replica.id;
+            }
+        }
+        assert!(Instant::now() < deadline, "no leader within {SETTLE:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Waits until every replica at `urls` reports the same state hash and event count (and at
+/// least `events` events); returns that answer.
+pub fn agreed_at(urls: &[&str], events: u64) -> SystemInfo {
+    let deadline = Instant::now() + SETTLE;
+    loop {
+        let answers: Vec<_> = urls.iter().map(|url| system_at(url)).collect();
+        if let Some(Some(first)) = answers.first()
+            && first.event_count >= events
+            && answers.iter().all(|answer| {
+                answer.as_ref().is_some_and(|answer| {
+                    answer.state_hash == first.state_hash && answer.event_count == first.event_count
+                })
+            })
+        {
+            return first.clone();
+        }
+        assert!(Instant::now() < deadline, "the replicas did not agree within {SETTLE:?}: {answers:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// `morsa coord audit --json ARGS` (`--data DIR`, or `--url URL --genesis FILE`): passes, and
+/// answers its report.
+pub fn audit(args: &[&std::ffi::OsStr]) -> serde_json::Value {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_morsa"))
+        .args(["coord", "audit", "--json"])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "audit {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+/// `morsa coord audit --json --data DATA` of a stopped replica's data directory.
+pub fn audit_data(data: &Path) -> serde_json::Value {
+    audit(&["--data".as_ref(), data.as_os_str()])
 }
 
 pub fn recipient() -> AccountKey {

@@ -1,5 +1,11 @@
-//! Raft's log storage on [`RaftLog`]: entries as JSON by index, the vote and the committed
-//! and last purged positions as metadata. Every write is durable before it is reported done.
+//! Raft's log storage on [`RaftLog`]: entries as JSON by index, the vote and the last purged
+//! position as metadata. Every write is durable before it is reported done.
+//!
+//! The committed position is not stored: Raft does not need it to be durable, and the state
+//! machine records how far it applied in the same commit as what it applied, so a restarted
+//! replica resumes from there and learns the rest from the leader (a lone replica commits its
+//! log again once it leads). Storing it cost an fsync each time it moved, on the task that
+//! drives Raft, which held up every append and heartbeat behind it.
 
 use std::fmt::Debug;
 use std::ops::{Bound, RangeBounds};
@@ -17,7 +23,6 @@ use serde::de::DeserializeOwned;
 use super::{ReplicaId, TypeConfig};
 
 const VOTE: &str = "vote";
-const COMMITTED: &str = "committed";
 const LAST_PURGED: &str = "last_purged";
 
 /// The log store; clones share the file (readers for replication).
@@ -111,14 +116,6 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 
     async fn read_vote(&mut self) -> Result<Option<Vote<ReplicaId>>, Error> {
         self.meta(VOTE)
-    }
-
-    async fn save_committed(&mut self, committed: Option<LogId<ReplicaId>>) -> Result<(), Error> {
-        self.put_meta(COMMITTED, &committed)
-    }
-
-    async fn read_committed(&mut self) -> Result<Option<LogId<ReplicaId>>, Error> {
-        Ok(self.meta::<Option<LogId<ReplicaId>>>(COMMITTED)?.flatten())
     }
 
     async fn append<I>(&mut self, entries: I, callback: LogFlushed<TypeConfig>) -> Result<(), Error>

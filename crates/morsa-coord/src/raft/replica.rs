@@ -8,12 +8,13 @@ use std::time::Duration;
 
 use morsa_api::coord::ReplicaInfo;
 use morsa_store::{RaftLog, StoreError};
-use openraft::error::{ClientWriteError, InitializeError, RaftError};
+use openraft::error::{InitializeError, RaftError};
 use openraft::{BasicNode, Raft, ServerState, SnapshotPolicy};
 use tokio::sync::watch;
 
 use super::log_store::LogStore;
 use super::network::{Network, SNAPSHOT_CHUNK_BYTES};
+use super::proposals::{MAX_PROPOSALS_PER_MESSAGE, Proposer};
 use super::state_machine::{Prechecks, StateMachine, is_unreplicated_history};
 use super::{ReplicaId, TypeConfig};
 use crate::{Applied, CommandError, Coordinator, Input, LogEntry, Prechecked, lock};
@@ -25,9 +26,9 @@ const HEARTBEAT_MS: u64 = 100;
 /// The election timeout's range. openraft lets a follower call an election only after the
 /// leader's lease (the range's maximum) plus its own timeout (drawn from the range once) with
 /// no word from the leader, and two maxima more once it has seen a greater log than its own
-/// (which it remembers until its next election): from 1.2-1.6 s up to 2.8-3.2 s of silence,
-/// at least 12 heartbeats, so a busy machine does not cause elections.
-const ELECTION_TIMEOUT_MS: (u64, u64) = (400, 800);
+/// (which it remembers until its next election): from 0.9-1.2 s up to 2.1-2.4 s of silence,
+/// at least 9 heartbeats, so a busy machine does not cause elections.
+const ELECTION_TIMEOUT_MS: (u64, u64) = (300, 600);
 
 /// What a replica needs to start.
 #[derive(Debug, Clone)]
@@ -87,6 +88,10 @@ const STARTUP_LISTEN: Duration = Duration::from_millis(2 * ELECTION_TIMEOUT_MS.1
 /// openraft then remembered having seen a greater log and delayed this replica's own next
 /// candidacy by two more election timeouts, so a later failover that needed it took about 6 s
 /// instead of 2-3. If the whole group restarted, the first election comes this much later.
+///
+/// A group's first start is alike: the first of its initial replicas campaigns at once, the
+/// others listen. Had they all campaigned, the losers would have seen the winner's greater
+/// log and carried openraft's delay into the first failover.
 async fn listen_before_electing(raft: Raft<TypeConfig>) {
     tokio::time::sleep(STARTUP_LISTEN).await;
     raft.runtime_config().elect(true);
@@ -123,6 +128,7 @@ pub struct Replica {
     prechecks: Arc<Prechecks>,
     events: watch::Receiver<u64>,
     http: reqwest::Client,
+    proposer: Proposer,
 }
 
 impl Replica {
@@ -133,6 +139,8 @@ impl Replica {
         if pristine && is_unreplicated_history(&coordinator)? {
             return Err(StartError::Unreplicated);
         }
+        let first = settings.replicas.iter().map(|(id, _)| *id).min();
+        let elects_at_once = pristine && first.is_none_or(|first| first == settings.id);
         let config = openraft::Config {
             cluster_name: settings.cluster_name.clone(),
             heartbeat_interval: HEARTBEAT_MS,
@@ -141,8 +149,9 @@ impl Replica {
             snapshot_policy: SnapshotPolicy::LogsSinceLast(settings.snapshot_every.max(1)),
             max_in_snapshot_log_to_keep: settings.snapshot_every,
             snapshot_max_chunk_size: SNAPSHOT_CHUNK_BYTES,
-            // A restarted replica listens first (see `listen_before_electing`).
-            enable_elect: pristine,
+            max_payload_entries: MAX_PROPOSALS_PER_MESSAGE,
+            // Most replicas listen first (see `listen_before_electing`).
+            enable_elect: elects_at_once,
             ..Default::default()
         }
         .validate()
@@ -164,11 +173,12 @@ impl Replica {
         let raft = Raft::new(settings.id, Arc::new(config), network, log, state_machine)
             .await
             .map_err(|error| StartError::Raft(error.to_string()))?;
-        let replica = Self { raft, id: settings.id, coordinator, prechecks, events, http };
+        let proposer = Proposer::start(raft.clone());
+        let replica = Self { raft, id: settings.id, coordinator, prechecks, events, http, proposer };
         if settings.replicas.iter().any(|(id, _)| *id == settings.id) {
             replica.initialize(&settings.replicas).await?;
         }
-        if !pristine {
+        if !elects_at_once {
             tokio::spawn(listen_before_electing(replica.raft.clone()));
         }
         Ok(replica)
@@ -276,9 +286,24 @@ impl Replica {
         }
     }
 
+    /// Waits up to `wait` until this replica no longer names the replica at `url` as leader
+    /// (a new leader was elected, or an election began): a write that could not reach the
+    /// old leader goes on at once instead of after a fixed pause.
+    pub async fn leader_moved_from(&self, url: &str, wait: Duration) {
+        let mut metrics = self.raft.metrics();
+        let moved = metrics.wait_for(|current| {
+            let leader = current.current_leader.and_then(|leader| {
+                current.membership_config.membership().get_node(&leader).map(|node| node.addr.clone())
+            });
+            leader.as_deref() != Some(url)
+        });
+        let _ = tokio::time::timeout(wait, moved).await;
+    }
+
     /// Proposes `input` (its signatures `checks` verified here), stamped with `now_ms` (this
-    /// replica's clock; the state's time if that is later), and waits until a quorum
-    /// committed and this replica applied it.
+    /// replica's clock; the state's time if that is later), together with the writes waiting
+    /// beside it (see `proposals`), and waits until a quorum committed and this replica
+    /// applied it.
     pub async fn propose(
         &self,
         input: Input,
@@ -290,21 +315,7 @@ impl Replica {
             now_ms.max(coordinator.state().time_ms)
         };
         self.prechecks.insert(&input, checks);
-        let written =
-            tokio::time::timeout(COMMIT_WAIT, self.raft.client_write(LogEntry { time_ms, input })).await;
-        match written {
-            Err(_) => Err(ProposeError::Unconfirmed),
-            Ok(Ok(response)) => match response.data.0 {
-                Some(Ok(applied)) => Ok(applied),
-                Some(Err(error)) => Err(ProposeError::Refused(error)),
-                None => Ok(Applied::default()),
-            },
-            Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_)))) => {
-                Err(ProposeError::NotLeader)
-            }
-            Ok(Err(RaftError::APIError(error))) => Err(ProposeError::Fatal(error.to_string())),
-            Ok(Err(RaftError::Fatal(error))) => Err(ProposeError::Fatal(error.to_string())),
-        }
+        self.proposer.propose(LogEntry { time_ms, input }).await
     }
 
     /// This replica's view of the group.

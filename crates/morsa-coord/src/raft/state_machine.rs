@@ -146,23 +146,25 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         I::IntoIter: OptionalSend,
     {
         let mut inputs = Vec::new();
-        // For each Raft entry, whether it carried an input (the others answer nothing).
+        // For each Raft entry, how many log entries its proposal carried (others carry none).
         let mut carried = Vec::new();
         let mut last = None;
         let mut membership = None;
         for entry in entries {
             last = Some(entry.log_id);
             match entry.payload {
-                EntryPayload::Normal(input) => {
-                    let checks = self.prechecks.take(&input.input);
-                    inputs.push((input, checks));
-                    carried.push(true);
+                EntryPayload::Normal(proposal) => {
+                    carried.push(proposal.0.len());
+                    for input in proposal.0 {
+                        let checks = self.prechecks.take(&input.input);
+                        inputs.push((input, checks));
+                    }
                 }
                 EntryPayload::Membership(changed) => {
                     membership = Some(Membership::new(Some(entry.log_id), changed));
-                    carried.push(false);
+                    carried.push(0);
                 }
-                EntryPayload::Blank => carried.push(false),
+                EntryPayload::Blank => carried.push(0),
             }
         }
         let mut meta = vec![(APPLIED, json(&last))];
@@ -180,7 +182,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let results = results.map_err(|error: CoordinatorError| sm_error(&error))?;
         self.events.send_replace(count);
         let mut results = results.into_iter();
-        Ok(carried.into_iter().map(|input| Outcome(if input { results.next() } else { None })).collect())
+        Ok(carried.into_iter().map(|count| Outcome(results.by_ref().take(count).collect())).collect())
     }
 
     async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {

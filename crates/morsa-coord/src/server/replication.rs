@@ -23,7 +23,8 @@ use crate::raft::{COMMIT_WAIT, MAX_RAFT_BODY_BYTES, ProposeError, ReplicaId, Rou
 pub const FORWARDED_HEADER: &str = "x-morsa-forwarded";
 /// Longest a write waits for a leader to be known and reachable.
 const LEADER_WAIT: Duration = Duration::from_secs(5);
-/// Pause between attempts to reach a leader that did not answer.
+/// Longest pause between attempts to reach a leader that did not answer (the next attempt
+/// goes as soon as another leader is known).
 const LEADER_RETRY: Duration = Duration::from_millis(200);
 
 fn no_quorum(detail: &str) -> ApiError {
@@ -124,7 +125,7 @@ pub(super) async fn route_to_leader(
                         );
                     }
                     tracing::debug!(%url, %error, "leader unreachable; retrying");
-                    tokio::time::sleep(LEADER_RETRY).await;
+                    replica.leader_moved_from(&url, LEADER_RETRY).await;
                 }
             },
         }
