@@ -18,6 +18,11 @@ pub(crate) const ACCESS_KEYS: TableDefinition<&str, &str> = TableDefinition::new
 pub(crate) const BUCKETS: TableDefinition<&str, &[u8]> = TableDefinition::new("buckets");
 /// (bucket, key) → [`crate::namespace::ObjectRecord`].
 pub(crate) const OBJECTS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("objects");
+/// Bucket name → [`crate::namespace::BucketSettings`] (absent: unversioned, without Object Lock).
+pub(crate) const BUCKET_SETTINGS: TableDefinition<&str, &[u8]> = TableDefinition::new("bucket_settings");
+/// (bucket, key, order) → [`crate::namespace::VersionRecord`]; a key's newest version has the
+/// smallest order. Only buckets whose versioning was ever enabled have versions.
+pub(crate) const VERSIONS: TableDefinition<(&str, &str, u64), &[u8]> = TableDefinition::new("versions");
 /// Upload ID → [`crate::namespace::UploadRecord`].
 pub(crate) const UPLOADS: TableDefinition<&str, &[u8]> = TableDefinition::new("uploads");
 /// (upload ID, part number) → [`crate::namespace::PartRecord`].
@@ -52,6 +57,8 @@ impl Db {
             transaction.open_table(UPLOADS)?;
             transaction.open_table(PARTS)?;
             transaction.open_table(META)?;
+            transaction.open_table(BUCKET_SETTINGS)?;
+            transaction.open_table(VERSIONS)?;
             Ok(())
         };
         create(&transaction).map_err(GatewayError::database("creating the tables"))?;

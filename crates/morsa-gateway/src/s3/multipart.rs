@@ -185,8 +185,10 @@ pub(super) async fn complete(
         parts: u32::try_from(asked.len()).unwrap_or(u32::MAX),
     };
     let location = format!("/{bucket}/{key}");
-    gateway.blocking(move |db| db.finish_upload(&id, &bucket, &key, &owner, Some(&record))).await?;
+    let version_id =
+        gateway.blocking(move |db| db.finish_upload(&id, &bucket, &key, &owner, Some(&record))).await?;
     Ok(S3Response::new(CompleteMultipartUploadOutput {
+        version_id,
         bucket: Some(input.bucket),
         key: Some(input.key),
         e_tag: Some(ETag::Strong(etag)),

@@ -9,12 +9,26 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::GatewayError;
-use crate::db::{ACCESS_KEYS, BUCKETS, Db, META, OBJECTS, PARTS, UPLOADS, USERS};
+use crate::db::{ACCESS_KEYS, BUCKET_SETTINGS, BUCKETS, Db, META, OBJECTS, PARTS, UPLOADS, USERS, VERSIONS};
 use crate::snapshot::SnapshotRecord;
 
 /// Every table of the namespace (users and keys included; not the gateway's bookkeeping).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Tables {
+    users: Vec<(String, Vec<u8>)>,
+    access_keys: Vec<(String, String)>,
+    buckets: Vec<(String, Vec<u8>)>,
+    objects: Vec<((String, String), Vec<u8>)>,
+    uploads: Vec<(String, Vec<u8>)>,
+    parts: Vec<((String, u32), Vec<u8>)>,
+    bucket_settings: Vec<(String, Vec<u8>)>,
+    versions: Vec<((String, String, u64), Vec<u8>)>,
+}
+
+/// The tables of a snapshot taken before buckets had settings and versions: [`Tables`]'
+/// first fields (postcard writes fields in order, so such a snapshot is their prefix).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct TablesBeforeVersions {
     users: Vec<(String, Vec<u8>)>,
     access_keys: Vec<(String, String)>,
     buckets: Vec<(String, Vec<u8>)>,
@@ -42,10 +56,26 @@ impl Tables {
         crate::db::encode(self)
     }
 
-    /// Tables from their encoding.
+    /// Tables from their encoding (of either format: a snapshot taken before versions must
+    /// take every byte as the older format).
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, GatewayError> {
-        postcard::from_bytes(bytes)
-            .map_err(|error| GatewayError::Snapshot(format!("the snapshot's tables do not decode: {error}")))
+        let error = match postcard::from_bytes(bytes) {
+            Ok(tables) => return Ok(tables),
+            Err(error) => error,
+        };
+        match postcard::take_from_bytes::<TablesBeforeVersions>(bytes) {
+            Ok((old, [])) => Ok(Tables {
+                users: old.users,
+                access_keys: old.access_keys,
+                buckets: old.buckets,
+                objects: old.objects,
+                uploads: old.uploads,
+                parts: old.parts,
+                bucket_settings: Vec::new(),
+                versions: Vec::new(),
+            }),
+            _ => Err(GatewayError::Snapshot(format!("the snapshot's tables do not decode: {error}"))),
+        }
     }
 
     /// How much they hold.
@@ -90,6 +120,15 @@ impl<'a> From<(&'a str, &'a str)> for Pair<String, String> {
     }
 }
 
+/// A triple key `(bucket, key, order)` owned.
+struct Triple(String, String, u64);
+
+impl<'a> From<(&'a str, &'a str, u64)> for Triple {
+    fn from((a, b, c): (&'a str, &'a str, u64)) -> Self {
+        Triple(a.to_string(), b.to_string(), c)
+    }
+}
+
 impl<'a> From<(&'a str, u32)> for Pair<String, u32> {
     fn from((a, b): (&'a str, u32)) -> Self {
         Pair(a.to_string(), b)
@@ -111,6 +150,11 @@ impl Db {
             objects: pairs(dump(&transaction, OBJECTS)?),
             uploads: dump(&transaction, UPLOADS)?,
             parts: pairs(dump(&transaction, PARTS)?),
+            bucket_settings: dump(&transaction, BUCKET_SETTINGS)?,
+            versions: dump::<(&str, &str, u64), &[u8], Triple, Vec<u8>>(&transaction, VERSIONS)?
+                .into_iter()
+                .map(|(Triple(bucket, key, order), value)| ((bucket, key, order), value))
+                .collect(),
         })
     }
 
@@ -195,6 +239,20 @@ pub fn write_database(path: &Path, tables: &Tables, record: &SnapshotRecord) -> 
             for ((id, number), part) in &tables.parts {
                 parts
                     .insert((id.as_str(), *number), part.as_slice())
+                    .map_err(GatewayError::database(ACTION_WRITE))?;
+            }
+            let mut settings =
+                transaction.open_table(BUCKET_SETTINGS).map_err(GatewayError::database(ACTION_WRITE))?;
+            for (name, value) in &tables.bucket_settings {
+                settings
+                    .insert(name.as_str(), value.as_slice())
+                    .map_err(GatewayError::database(ACTION_WRITE))?;
+            }
+            let mut versions =
+                transaction.open_table(VERSIONS).map_err(GatewayError::database(ACTION_WRITE))?;
+            for ((bucket, key, order), value) in &tables.versions {
+                versions
+                    .insert((bucket.as_str(), key.as_str(), *order), value.as_slice())
                     .map_err(GatewayError::database(ACTION_WRITE))?;
             }
             let mut meta = transaction.open_table(META).map_err(GatewayError::database(ACTION_WRITE))?;
