@@ -120,7 +120,10 @@ mod tests {
         ("c", "1"),
     ];
 
-    fn pages(delimiter: Option<&str>, max_keys: usize) -> Vec<(Vec<(String, String)>, Vec<String>)> {
+    /// One page: its (key, version) entries and its common prefixes.
+    type Page = (Vec<(String, String)>, Vec<String>);
+
+    fn pages(delimiter: Option<&str>, max_keys: usize) -> Vec<Page> {
         let mut marker: Option<(String, Option<String>)> = None;
         let mut pages = Vec::new();
         loop {
