@@ -1,6 +1,6 @@
 //! Listing keys as S3 does: a prefix, an optional delimiter that rolls keys up into common
 //! prefixes, a start after a key (a marker or a continuation token), and a page size. Pure:
-//! it walks keys given in order. Versions are listed likewise ([`versions`]).
+//! it walks keys given in order. Versions are listed likewise ([`list_versions`]).
 
 mod versions;
 

@@ -338,4 +338,31 @@ mod tests {
         let refused = write_database(&restored_path, &tables, &record).unwrap_err();
         assert!(refused.to_string().contains("move it away"), "{refused}");
     }
+
+    #[test]
+    fn a_snapshot_from_before_versions_still_restores_and_versions_are_carried() {
+        let old = TablesBeforeVersions {
+            buckets: vec![("photos".into(), vec![1, 2])],
+            objects: vec![(("photos".into(), "a".into()), vec![3])],
+            ..Default::default()
+        };
+        let read = Tables::from_bytes(&postcard::to_allocvec(&old).unwrap()).unwrap();
+        assert_eq!(read.buckets, old.buckets);
+        assert_eq!(read.objects, old.objects);
+        assert!(read.versions.is_empty() && read.bucket_settings.is_empty());
+
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("gateway.redb")).unwrap();
+        db.create_bucket("photos", "alice").unwrap();
+        db.update_bucket_settings("photos", "alice", |settings| {
+            settings.versioning = crate::namespace::Versioning::Enabled;
+            Ok(())
+        })
+        .unwrap();
+        db.put_object("photos", "a", "alice", &object(1)).unwrap();
+        db.put_object("photos", "a", "alice", &object(2)).unwrap();
+        let tables = db.snapshot_tables().unwrap();
+        assert_eq!((tables.versions.len(), tables.bucket_settings.len()), (2, 1));
+        assert_eq!(Tables::from_bytes(&tables.to_bytes()).unwrap(), tables);
+    }
 }
