@@ -23,6 +23,8 @@ pub(crate) const BUCKET_SETTINGS: TableDefinition<&str, &[u8]> = TableDefinition
 /// (bucket, key, order) → [`crate::namespace::VersionRecord`]; a key's newest version has the
 /// smallest order. Only buckets whose versioning was ever enabled have versions.
 pub(crate) const VERSIONS: TableDefinition<(&str, &str, u64), &[u8]> = TableDefinition::new("versions");
+/// Upload ID → the [`crate::namespace::LockState`] its object will have (absent: none).
+pub(crate) const UPLOAD_LOCKS: TableDefinition<&str, &[u8]> = TableDefinition::new("upload_locks");
 /// Upload ID → [`crate::namespace::UploadRecord`].
 pub(crate) const UPLOADS: TableDefinition<&str, &[u8]> = TableDefinition::new("uploads");
 /// (upload ID, part number) → [`crate::namespace::PartRecord`].
@@ -59,6 +61,7 @@ impl Db {
             transaction.open_table(META)?;
             transaction.open_table(BUCKET_SETTINGS)?;
             transaction.open_table(VERSIONS)?;
+            transaction.open_table(UPLOAD_LOCKS)?;
             Ok(())
         };
         create(&transaction).map_err(GatewayError::database("creating the tables"))?;

@@ -267,6 +267,17 @@ impl Db {
 
     /// Starts a multipart upload, if `owner` owns the bucket; answers its ID.
     pub fn create_upload(&self, owner: &str, record: &UploadRecord) -> Result<String, GatewayError> {
+        self.create_locked_upload(owner, record, LockState::default())
+    }
+
+    /// Starts a multipart upload whose object will be locked by `lock` (kept beside the
+    /// upload's record until it ends), if `owner` owns the bucket; answers its ID.
+    pub fn create_locked_upload(
+        &self,
+        owner: &str,
+        record: &UploadRecord,
+        lock: LockState,
+    ) -> Result<String, GatewayError> {
         const ACTION: &str = "creating a multipart upload";
         let id = hex::encode(rand::random::<[u8; 16]>());
         let transaction = self.write(ACTION)?;
@@ -275,6 +286,7 @@ impl Db {
             check_owner(&buckets, &record.bucket, owner, ACTION)?;
             let mut uploads = table!(transaction, UPLOADS, ACTION);
             uploads.insert(id.as_str(), encode(record).as_slice()).map_err(GatewayError::database(ACTION))?;
+            versions::store_upload_lock(&transaction, &id, Some(lock))?;
         }
         transaction.commit().map_err(GatewayError::database(ACTION))?;
         Ok(id)
@@ -345,7 +357,7 @@ impl Db {
     }
 
     /// Ends upload `id`: removes it and its parts and, if `object` is given, makes it the
-    /// object (a new version in a versioned bucket, under the bucket's default retention),
+    /// object (a new version in a versioned bucket, locked as the upload asked),
     /// all in one transaction (a completion either happens whole or not at all); answers the
     /// new version's ID.
     pub fn finish_upload(
@@ -369,11 +381,11 @@ impl Db {
                 .retain_in((id, 0)..=(id, u32::MAX), |_, _| false)
                 .map_err(GatewayError::database(ACTION))?;
             drop((buckets, uploads, parts));
+            let lock = versions::upload_lock_in(&transaction, id)?;
+            versions::store_upload_lock(&transaction, id, None)?;
             match object {
                 Some(object) => {
                     let settings = versions::settings_in(&transaction, bucket)?;
-                    let retention = settings.default_retention.map(|default| default.from(now_ms()));
-                    let lock = LockState { retention, legal_hold: false };
                     versions::add_version(&transaction, bucket, key, &settings, Some(object), lock, false)?
                 }
                 None => None,

@@ -115,6 +115,18 @@ assert error_code(lambda: s3.delete_object(Bucket=locked, Key="h", VersionId=hel
                                            BypassGovernanceRetention=True)) == "AccessDenied"
 s3.put_object_legal_hold(Bucket=locked, Key="h", LegalHold={"Status": "OFF"})
 s3.delete_object(Bucket=locked, Key="h", VersionId=held["VersionId"], BypassGovernanceRetention=True)
+# A multipart upload takes the lock its creation asks for (its parts' blobs are permanent
+# under COMPLIANCE); without lock headers, the bucket's default.
+until = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(hours=2)
+for key, lock in [("mp-compliance", {"ObjectLockMode": "COMPLIANCE", "ObjectLockRetainUntilDate": until}),
+                  ("mp-default", {})]:
+    upload = s3.create_multipart_upload(Bucket=locked, Key=key, **lock)["UploadId"]
+    etag = s3.upload_part(Bucket=locked, Key=key, UploadId=upload, PartNumber=1, Body=b"in parts")["ETag"]
+    done = s3.complete_multipart_upload(Bucket=locked, Key=key, UploadId=upload,
+                                        MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": etag}]})
+    retention = s3.get_object_retention(Bucket=locked, Key=key)["Retention"]
+    assert retention["Mode"] == ("COMPLIANCE" if lock else "GOVERNANCE"), (key, retention)
+    assert error_code(lambda: s3.delete_object(Bucket=locked, Key=key, VersionId=done["VersionId"])) == "AccessDenied"
 assert error_code(lambda: s3.put_bucket_versioning(Bucket=locked,
                                                    VersioningConfiguration={"Status": "Suspended"})) == "InvalidBucketState"
 # Lock headers on a bucket without Object Lock are refused.

@@ -9,7 +9,9 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::GatewayError;
-use crate::db::{ACCESS_KEYS, BUCKET_SETTINGS, BUCKETS, Db, META, OBJECTS, PARTS, UPLOADS, USERS, VERSIONS};
+use crate::db::{
+    ACCESS_KEYS, BUCKET_SETTINGS, BUCKETS, Db, META, OBJECTS, PARTS, UPLOAD_LOCKS, UPLOADS, USERS, VERSIONS,
+};
 use crate::snapshot::SnapshotRecord;
 
 /// Every table of the namespace (users and keys included; not the gateway's bookkeeping).
@@ -23,6 +25,7 @@ pub struct Tables {
     parts: Vec<((String, u32), Vec<u8>)>,
     bucket_settings: Vec<(String, Vec<u8>)>,
     versions: Vec<((String, String, u64), Vec<u8>)>,
+    upload_locks: Vec<(String, Vec<u8>)>,
 }
 
 /// The tables of a snapshot taken before buckets had settings and versions: [`Tables`]'
@@ -73,6 +76,7 @@ impl Tables {
                 parts: old.parts,
                 bucket_settings: Vec::new(),
                 versions: Vec::new(),
+                upload_locks: Vec::new(),
             }),
             _ => Err(GatewayError::Snapshot(format!("the snapshot's tables do not decode: {error}"))),
         }
@@ -155,6 +159,7 @@ impl Db {
                 .into_iter()
                 .map(|(Triple(bucket, key, order), value)| ((bucket, key, order), value))
                 .collect(),
+            upload_locks: dump(&transaction, UPLOAD_LOCKS)?,
         })
     }
 
@@ -254,6 +259,11 @@ pub fn write_database(path: &Path, tables: &Tables, record: &SnapshotRecord) -> 
                 versions
                     .insert((bucket.as_str(), key.as_str(), *order), value.as_slice())
                     .map_err(GatewayError::database(ACTION_WRITE))?;
+            }
+            let mut locks =
+                transaction.open_table(UPLOAD_LOCKS).map_err(GatewayError::database(ACTION_WRITE))?;
+            for (id, value) in &tables.upload_locks {
+                locks.insert(id.as_str(), value.as_slice()).map_err(GatewayError::database(ACTION_WRITE))?;
             }
             let mut meta = transaction.open_table(META).map_err(GatewayError::database(ACTION_WRITE))?;
             meta.insert(LAST_SNAPSHOT, crate::db::encode(record).as_slice())
