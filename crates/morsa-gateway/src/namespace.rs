@@ -111,12 +111,13 @@ macro_rules! table {
     };
 }
 
+mod upload_locks;
+mod version_reads;
 mod versions;
 
 pub use lock::{DefaultRetention, LockState, Retention, RetentionMode};
-pub use versions::{
-    BucketSettings, FoundVersion, ListedVersion, NULL_VERSION, Removal, VersionRecord, Versioning,
-};
+pub use version_reads::ListedVersion;
+pub use versions::{BucketSettings, FoundVersion, NULL_VERSION, Removal, VersionRecord, Versioning};
 
 impl Db {
     /// Creates `bucket` for `owner`.
@@ -286,7 +287,7 @@ impl Db {
             check_owner(&buckets, &record.bucket, owner, ACTION)?;
             let mut uploads = table!(transaction, UPLOADS, ACTION);
             uploads.insert(id.as_str(), encode(record).as_slice()).map_err(GatewayError::database(ACTION))?;
-            versions::store_upload_lock(&transaction, &id, Some(lock))?;
+            upload_locks::store_upload_lock(&transaction, &id, Some(lock))?;
         }
         transaction.commit().map_err(GatewayError::database(ACTION))?;
         Ok(id)
@@ -381,8 +382,8 @@ impl Db {
                 .retain_in((id, 0)..=(id, u32::MAX), |_, _| false)
                 .map_err(GatewayError::database(ACTION))?;
             drop((buckets, uploads, parts));
-            let lock = versions::upload_lock_in(&transaction, id)?;
-            versions::store_upload_lock(&transaction, id, None)?;
+            let lock = upload_locks::upload_lock_in(&transaction, id)?;
+            upload_locks::store_upload_lock(&transaction, id, None)?;
             match object {
                 Some(object) => {
                     let settings = versions::settings_in(&transaction, bucket)?;

@@ -7,16 +7,13 @@
 //! there as version `null` when versioning is first turned on); the objects table follows the
 //! newest version and holds nothing for a key whose newest version is a delete marker.
 
-use std::collections::BTreeMap;
-
 use redb::{ReadableTable, WriteTransaction};
-use redstuff::BlobId;
 use serde::{Deserialize, Serialize};
 
 use super::lock::{DefaultRetention, LockState};
 use super::{ObjectRecord, check_owner};
 use crate::GatewayError;
-use crate::db::{BUCKET_SETTINGS, BUCKETS, Db, OBJECTS, UPLOAD_LOCKS, VERSIONS, decode, encode, now_ms};
+use crate::db::{BUCKET_SETTINGS, BUCKETS, Db, OBJECTS, VERSIONS, decode, encode, now_ms};
 
 /// The version ID of an object written while versioning was off or suspended.
 pub const NULL_VERSION: &str = "null";
@@ -66,6 +63,8 @@ pub struct FoundVersion {
     pub object: ObjectRecord,
     /// What locks it.
     pub lock: LockState,
+    /// Whether its bucket has Object Lock.
+    pub object_lock: bool,
 }
 
 /// What a delete did.
@@ -77,20 +76,7 @@ pub struct Removal {
     pub delete_marker: bool,
 }
 
-/// One entry of a version listing.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ListedVersion {
-    /// Its version ID.
-    pub version_id: String,
-    /// Whether it is its key's newest.
-    pub is_latest: bool,
-    /// When it was written.
-    pub modified_ms: u64,
-    /// The object, or `None` for a delete marker.
-    pub object: Option<ObjectRecord>,
-}
-
-type VersionKey = (&'static str, &'static str, u64);
+pub(super) type VersionKey = (&'static str, &'static str, u64);
 
 /// A new version's ID from its order.
 fn version_id(order: u64) -> String {
@@ -107,7 +93,7 @@ fn order_at(ms: u64) -> u64 {
     u64::MAX - ms.saturating_mul(1000)
 }
 
-fn settings_of(
+pub(super) fn settings_of(
     settings: &impl ReadableTable<&'static str, &'static [u8]>,
     bucket: &str,
     action: &'static str,
@@ -119,7 +105,7 @@ fn settings_of(
 }
 
 /// The versions of `bucket`/`key`, newest first.
-fn versions_of(
+pub(super) fn versions_of(
     versions: &impl ReadableTable<VersionKey, &'static [u8]>,
     bucket: &str,
     key: &str,
@@ -293,13 +279,15 @@ impl Db {
         let settings = transaction.open_table(BUCKET_SETTINGS).map_err(GatewayError::database(ACTION))?;
         let no_key = || GatewayError::NoSuchKey { bucket: bucket.into(), key: key.into() };
         let no_version = |id: &str| GatewayError::NoSuchVersion { key: key.into(), version: id.into() };
-        if settings_of(&settings, bucket, ACTION)?.versioning == Versioning::Unversioned {
+        let bucket_settings = settings_of(&settings, bucket, ACTION)?;
+        let object_lock = bucket_settings.object_lock;
+        if bucket_settings.versioning == Versioning::Unversioned {
             if let Some(id) = version_id.filter(|id| *id != NULL_VERSION) {
                 return Err(no_version(id));
             }
             drop((buckets, settings, transaction));
             let object = self.get_object(bucket, key, owner)?;
-            return Ok(FoundVersion { version_id: None, object, lock: LockState::default() });
+            return Ok(FoundVersion { version_id: None, object, lock: LockState::default(), object_lock });
         }
         let versions = transaction.open_table(VERSIONS).map_err(GatewayError::database(ACTION))?;
         let all = versions_of(&versions, bucket, key, ACTION)?;
@@ -308,9 +296,12 @@ impl Db {
             Some(id) => find(all, id).ok_or_else(|| no_version(id))?,
         };
         match version.object {
-            Some(object) => {
-                Ok(FoundVersion { version_id: Some(version.version_id), object, lock: version.lock })
-            }
+            Some(object) => Ok(FoundVersion {
+                version_id: Some(version.version_id),
+                object,
+                lock: version.lock,
+                object_lock,
+            }),
             None if version_id.is_none() => Err(no_key()),
             None => Err(GatewayError::DeleteMarker { key: key.into(), version: version.version_id }),
         }
@@ -422,117 +413,6 @@ impl Db {
         transaction.commit().map_err(GatewayError::database(ACTION))?;
         Ok(lock)
     }
-
-    /// `bucket`'s versions as `query` asks (in a bucket never versioned, its objects as
-    /// version `null`), if `owner` owns it.
-    pub fn list_versions(
-        &self,
-        bucket: &str,
-        owner: &str,
-        query: &crate::listing::VersionQuery<'_>,
-    ) -> Result<crate::listing::VersionListing<ListedVersion>, GatewayError> {
-        const ACTION: &str = "listing versions";
-        let transaction = self.read(ACTION)?;
-        let buckets = transaction.open_table(BUCKETS).map_err(GatewayError::database(ACTION))?;
-        check_owner(&buckets, bucket, owner, ACTION)?;
-        let settings = transaction.open_table(BUCKET_SETTINGS).map_err(GatewayError::database(ACTION))?;
-        let start = query.start();
-        let mut failure = None;
-        let listing = if settings_of(&settings, bucket, ACTION)?.versioning == Versioning::Unversioned {
-            let objects = transaction.open_table(OBJECTS).map_err(GatewayError::database(ACTION))?;
-            let range = objects.range((bucket, start)..).map_err(GatewayError::database(ACTION))?;
-            let entries = range.map_while(|entry| match entry {
-                Ok((name, bytes)) => {
-                    let (in_bucket, key) = name.value();
-                    (in_bucket == bucket).then(|| {
-                        let object = super::record_format::decode_object(bytes.value(), || {
-                            format!("object {bucket}/{key}")
-                        });
-                        (
-                            key.to_string(),
-                            NULL_VERSION.to_string(),
-                            object.map(|object| ListedVersion {
-                                version_id: NULL_VERSION.into(),
-                                is_latest: true,
-                                modified_ms: object.modified_ms,
-                                object: Some(object),
-                            }),
-                        )
-                    })
-                }
-                Err(error) => {
-                    failure = Some(error);
-                    None
-                }
-            });
-            crate::listing::list_versions(
-                entries.take_while(|(key, _, _)| key.starts_with(query.prefix)),
-                query,
-            )
-        } else {
-            let versions = transaction.open_table(VERSIONS).map_err(GatewayError::database(ACTION))?;
-            let range = versions.range((bucket, start, 0)..).map_err(GatewayError::database(ACTION))?;
-            let mut previous_key: Option<String> = None;
-            let entries = range.map_while(|entry| match entry {
-                Ok((name, bytes)) => {
-                    let (in_bucket, key, _) = name.value();
-                    (in_bucket == bucket).then(|| {
-                        let is_latest = previous_key.as_deref() != Some(key);
-                        previous_key = Some(key.to_string());
-                        let version: Result<VersionRecord, _> =
-                            decode(bytes.value(), || format!("version of {bucket}/{key}"));
-                        let id =
-                            version.as_ref().map(|version| version.version_id.clone()).unwrap_or_default();
-                        (
-                            key.to_string(),
-                            id,
-                            version.map(|version| ListedVersion {
-                                version_id: version.version_id,
-                                is_latest,
-                                modified_ms: version.modified_ms,
-                                object: version.object,
-                            }),
-                        )
-                    })
-                }
-                Err(error) => {
-                    failure = Some(error);
-                    None
-                }
-            });
-            crate::listing::list_versions(
-                entries.take_while(|(key, _, _)| key.starts_with(query.prefix)),
-                query,
-            )
-        };
-        if let Some(error) = failure {
-            return Err(GatewayError::database(ACTION)(error));
-        }
-        listing.try_map(|version| version)
-    }
-
-    /// Every chunk blob of a version under a retention still active at `now_ms`, with the
-    /// latest date it must stay stored until.
-    pub fn retained_blobs(&self, now_ms: u64) -> Result<BTreeMap<BlobId, u64>, GatewayError> {
-        const ACTION: &str = "reading retained versions";
-        let transaction = self.read(ACTION)?;
-        let versions = transaction.open_table(VERSIONS).map_err(GatewayError::database(ACTION))?;
-        let mut blobs = BTreeMap::new();
-        for entry in versions.iter().map_err(GatewayError::database(ACTION))? {
-            let (name, bytes) = entry.map_err(GatewayError::database(ACTION))?;
-            let version: VersionRecord = decode(bytes.value(), || format!("version of {:?}", name.value()))?;
-            let (Some(retention), Some(object)) = (version.lock.retention, version.object) else {
-                continue;
-            };
-            if retention.active(now_ms) {
-                for chunk in object.chunks {
-                    let until = blobs.entry(chunk.blob_id).or_insert(0);
-                    *until = retention.until_ms.max(*until);
-                }
-            }
-        }
-        Ok(blobs)
-    }
 }
 
 /// Makes every object of `bucket` its key's `null` version.
@@ -585,49 +465,6 @@ pub(super) fn store_settings(
         None => table.remove(bucket).map(drop),
     }
     .map_err(GatewayError::database(ACTION))
-}
-
-/// Keeps `lock` for upload `id` (forgets it for `None` or the default lock).
-pub(super) fn store_upload_lock(
-    transaction: &WriteTransaction,
-    id: &str,
-    lock: Option<LockState>,
-) -> Result<(), GatewayError> {
-    const ACTION: &str = "writing an upload's lock";
-    let mut table = transaction.open_table(UPLOAD_LOCKS).map_err(GatewayError::database(ACTION))?;
-    match lock.filter(|lock| *lock != LockState::default()) {
-        Some(lock) => table.insert(id, encode(&lock).as_slice()).map(drop),
-        None => table.remove(id).map(drop),
-    }
-    .map_err(GatewayError::database(ACTION))
-}
-
-fn upload_lock_of(
-    table: &impl ReadableTable<&'static str, &'static [u8]>,
-    id: &str,
-    action: &'static str,
-) -> Result<LockState, GatewayError> {
-    match table.get(id).map_err(GatewayError::database(action))? {
-        Some(bytes) => decode(bytes.value(), || format!("lock of upload {id}")),
-        None => Ok(LockState::default()),
-    }
-}
-
-/// The lock upload `id`'s object will have, in a write transaction.
-pub(super) fn upload_lock_in(transaction: &WriteTransaction, id: &str) -> Result<LockState, GatewayError> {
-    const ACTION: &str = "reading an upload's lock";
-    let table = transaction.open_table(UPLOAD_LOCKS).map_err(GatewayError::database(ACTION))?;
-    upload_lock_of(&table, id, ACTION)
-}
-
-impl Db {
-    /// The lock upload `id`'s object will have (its parts' blobs are permanent under COMPLIANCE).
-    pub fn upload_lock(&self, id: &str) -> Result<LockState, GatewayError> {
-        const ACTION: &str = "reading an upload's lock";
-        let transaction = self.read(ACTION)?;
-        let table = transaction.open_table(UPLOAD_LOCKS).map_err(GatewayError::database(ACTION))?;
-        upload_lock_of(&table, id, ACTION)
-    }
 }
 
 /// The settings of `bucket` in a write transaction.

@@ -3,6 +3,8 @@
 
 use std::collections::BTreeMap;
 
+use redstuff::BlobId;
+
 use super::*;
 use crate::listing::VersionQuery;
 use crate::namespace::{Retention, RetentionMode};

@@ -157,7 +157,6 @@ pub(super) async fn get_object(
             "partNumber reads are not supported.",
         ));
     }
-    let settings = gateway.db.bucket_settings(&input.bucket, &owner)?;
     let found = gateway.db.find_object(&input.bucket, &input.key, &owner, input.version_id.as_deref())?;
     let record = found.object;
     Conditions {
@@ -167,7 +166,7 @@ pub(super) async fn get_object(
         if_unmodified_since: input.if_unmodified_since.as_ref(),
     }
     .check(&record)?;
-    let lock = super::lock::lock_fields(&found.lock, settings.object_lock);
+    let lock = super::lock::lock_fields(&found.lock, found.object_lock);
     let (bytes, content_range) = wanted(&record, input.range.as_ref())?;
     // Checksums describe the whole object: given only for a whole read that asks for them.
     let with_checksum = content_range.is_none() && input.checksum_mode.is_some();
@@ -202,7 +201,6 @@ pub(super) async fn head_object(
 ) -> S3Result<S3Response<HeadObjectOutput>> {
     let owner = gateway.owner(&req)?;
     let input = &req.input;
-    let settings = gateway.db.bucket_settings(&input.bucket, &owner)?;
     let found = gateway.db.find_object(&input.bucket, &input.key, &owner, input.version_id.as_deref())?;
     let record = found.object;
     Conditions {
@@ -212,7 +210,7 @@ pub(super) async fn head_object(
         if_unmodified_since: input.if_unmodified_since.as_ref(),
     }
     .check(&record)?;
-    let lock = super::lock::lock_fields(&found.lock, settings.object_lock);
+    let lock = super::lock::lock_fields(&found.lock, found.object_lock);
     let (bytes, content_range) = wanted(&record, input.range.as_ref())?;
     let with_checksum = content_range.is_none() && input.checksum_mode.is_some();
     let fields = output_fields(record.checksum.as_ref().filter(|_| with_checksum));
