@@ -1,9 +1,10 @@
 //! The S3 gateway of `morsa cluster` driven by the clients people run: aws cli (multipart
 //! upload, ranged get, head), boto3 (every checksum algorithm, wrong checksums refused,
 //! paginated listings), restic (init, backup, check --read-data, restore), rclone (copy,
-//! check, sync with deletions, cat of ranges), and bad input (wrong secret, unknown key,
-//! another user's bucket). Each client call is bounded with `timeout`; every process talks to
-//! 127.0.0.1 only.
+//! check, sync with deletions, cat of ranges), versions, copies and Object Lock (boto3 and aws
+//! cli, with the retained blobs' renewal), and bad input (wrong secret, unknown key, another
+//! user's bucket; malformed XML, truncated and overlong bodies on raw sockets). Each client
+//! call is bounded with `timeout`; every process talks to 127.0.0.1 only.
 #![allow(clippy::unwrap_used)]
 
 mod common;
