@@ -1,9 +1,10 @@
 //! The S3 gateway of `morsa cluster` driven by the clients people run: aws cli (multipart
 //! upload, ranged get, head), boto3 (every checksum algorithm, wrong checksums refused,
 //! paginated listings), restic (init, backup, check --read-data, restore), rclone (copy,
-//! check, sync with deletions, cat of ranges), and bad input (wrong secret, unknown key,
-//! another user's bucket). Each client call is bounded with `timeout`; every process talks to
-//! 127.0.0.1 only.
+//! check, sync with deletions, cat of ranges), versions, copies and Object Lock (boto3 and aws
+//! cli, with the retained blobs' renewal), and bad input (wrong secret, unknown key, another
+//! user's bucket; malformed XML, truncated and overlong bodies on raw sockets). Each client
+//! call is bounded with `timeout`; every process talks to 127.0.0.1 only.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -240,4 +241,157 @@ fn rclone_copies_checks_syncs_deletions_and_cats_ranges() {
     }
     let whole = rclone(&["cat", "morsa:rclone/tree/large.bin"]);
     assert!(whole.status.success() && whole.stdout == large, "the whole file came back different");
+}
+
+#[test]
+fn malformed_xml_truncated_and_overlong_bodies_are_refused_and_nothing_is_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let (s3, _) = S3Cluster::up(dir.path(), &[]);
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/gateway/bad_input.py");
+    let out = s3.ok("python3", &[script.to_str().unwrap()], &[]);
+    assert!(out.contains("bad input checks passed"), "{out}");
+}
+
+/// The account's blobs as `morsa list-blobs --json` prints them: (deletable, end epoch) of each.
+fn account_blobs(s3: &S3Cluster) -> Vec<(bool, u64)> {
+    let list = common::morsa_json_with(&s3.cluster.client_config_path(), &["list-blobs", "--json"]);
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|blob| (blob["deletable"].as_bool().unwrap(), blob["end_epoch"].as_u64().unwrap()))
+        .collect()
+}
+
+#[test]
+fn versions_copies_and_object_lock_work_for_boto3_and_aws_cli_and_locked_blobs_are_renewed() {
+    let dir = tempfile::tempdir().unwrap();
+    // Chunks paid for one epoch, and retention passes every second: a retained object's blobs
+    // must be extended to outlive the others.
+    let (s3, _) = S3Cluster::up_with(dir.path(), &[], "epochs = 1\nretention_renew_interval = 1\n");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/gateway/boto3_versions.py");
+    let out = s3.ok("python3", &[script.to_str().unwrap()], &[]);
+    assert!(out.contains("boto3 version checks passed"), "{out}");
+
+    // aws cli: a COMPLIANCE object's deletes, overwrites of its version and shortened
+    // retention are refused with AccessDenied, bypass or not.
+    s3.aws(&["s3api", "create-bucket", "--bucket", "vault", "--object-lock-enabled-for-bucket"]);
+    let file = dir.path().join("record.txt");
+    std::fs::write(&file, "keep me").unwrap();
+    // aws cli takes timestamps as Unix seconds.
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let until = (now + 7200).to_string();
+    let put: serde_json::Value = serde_json::from_str(&s3.aws(&[
+        "s3api",
+        "put-object",
+        "--bucket",
+        "vault",
+        "--key",
+        "record.txt",
+        "--body",
+        file.to_str().unwrap(),
+        "--object-lock-mode",
+        "COMPLIANCE",
+        "--object-lock-retain-until-date",
+        &until,
+    ]))
+    .unwrap();
+    let version = put["VersionId"].as_str().unwrap();
+    let refused = |args: &[&str]| {
+        let output = s3.run("aws", args, &[]);
+        assert!(!output.status.success(), "{args:?} succeeded");
+        let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+        assert!(stderr.contains("AccessDenied"), "{args:?}: {stderr}");
+    };
+    let delete =
+        ["s3api", "delete-object", "--bucket", "vault", "--key", "record.txt", "--version-id", version];
+    refused(&delete);
+    refused(&[&delete[..], &["--bypass-governance-retention"]].concat());
+    let shorter = now + 3600;
+    refused(&[
+        "s3api",
+        "put-object-retention",
+        "--bucket",
+        "vault",
+        "--key",
+        "record.txt",
+        "--version-id",
+        version,
+        "--retention",
+        &format!("Mode=COMPLIANCE,RetainUntilDate={shorter}"),
+        "--bypass-governance-retention",
+    ]);
+    let retention: serde_json::Value = serde_json::from_str(&s3.aws(&[
+        "s3api",
+        "get-object-retention",
+        "--bucket",
+        "vault",
+        "--key",
+        "record.txt",
+        "--version-id",
+        version,
+    ]))
+    .unwrap();
+    assert_eq!(retention["Retention"]["Mode"], "COMPLIANCE");
+    // Deleting without a version adds a delete marker; the locked version still reads.
+    s3.aws(&["s3", "rm", "s3://vault/record.txt"]);
+    let back = dir.path().join("back.txt");
+    s3.aws(&[
+        "s3api",
+        "get-object",
+        "--bucket",
+        "vault",
+        "--key",
+        "record.txt",
+        "--version-id",
+        version,
+        back.to_str().unwrap(),
+    ]);
+    assert_eq!(std::fs::read_to_string(&back).unwrap(), "keep me");
+    // A legal hold refuses deletes too, until it is lifted.
+    let held: serde_json::Value = serde_json::from_str(&s3.aws(&[
+        "s3api",
+        "put-object",
+        "--bucket",
+        "vault",
+        "--key",
+        "held.txt",
+        "--body",
+        file.to_str().unwrap(),
+        "--object-lock-legal-hold-status",
+        "ON",
+    ]))
+    .unwrap();
+    let held_version = held["VersionId"].as_str().unwrap();
+    let delete_held =
+        ["s3api", "delete-object", "--bucket", "vault", "--key", "held.txt", "--version-id", held_version];
+    refused(&delete_held);
+    s3.aws(&[
+        "s3api",
+        "put-object-legal-hold",
+        "--bucket",
+        "vault",
+        "--key",
+        "held.txt",
+        "--legal-hold",
+        "Status=OFF",
+    ]);
+    s3.aws(&delete_held);
+
+    // The COMPLIANCE objects' chunks (this one's, and boto3's multipart one's part) are
+    // permanent blobs, and the retention pass pays for them past the one epoch a blob gets.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let blobs = account_blobs(&s3);
+        // Blobs of objects without retention end one epoch after their store (GOVERNANCE
+        // ones are extended too, so the earliest end is the one-epoch one).
+        let others = blobs.iter().filter(|(deletable, _)| *deletable).map(|(_, end)| *end).min().unwrap();
+        let permanent: Vec<u64> =
+            blobs.iter().filter(|(deletable, _)| !deletable).map(|(_, end)| *end).collect();
+        assert!(!permanent.is_empty(), "the COMPLIANCE object's chunk is not permanent: {blobs:?}");
+        if permanent.iter().all(|end| *end > others) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "retained blobs were not extended: {blobs:?}");
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
 }

@@ -1,9 +1,12 @@
 //! Keeping an account's blobs alive: which of its objects expire soon, and paying for more
 //! epochs of each before it does, so that an archive never lapses because nobody renewed it.
 
+use std::collections::BTreeMap;
+
 use morsa_api::coord::OwnedBlob;
 use morsa_core::Epoch;
 use morsa_core::protocol::Command;
+use redstuff::BlobId;
 
 use crate::{Client, Error};
 
@@ -39,18 +42,53 @@ impl Client {
         let (current, blobs) = self.expiring_within(within).await?;
         let mut renewals = Vec::with_capacity(blobs.len());
         for blob in blobs {
-            let ahead = blob.end_epoch.0.saturating_sub(current.0);
-            let add = epochs.min(max_ahead.saturating_sub(ahead));
-            let outcome = match add {
-                0 => Err(Error::PaidToTheLimit { end: blob.end_epoch.0, max_ahead }),
-                add => self
-                    .submit(Command::ExtendBlob { object: blob.object, epochs: add }, "renewing a blob")
-                    .await
-                    .map(|_| Epoch(blob.end_epoch.0 + add)),
-            };
-            renewals.push(Renewal { blob, outcome });
+            renewals.push(self.extend_object(blob, epochs, current, max_ahead).await);
         }
         Ok(renewals)
+    }
+
+    /// Keeps each blob of `wanted` paid until (at least) its epoch: extends the account's
+    /// longest-lived certified object of the blob that ends before it (as far as the system
+    /// sells ahead, if less). Blobs already paid long enough, or not the account's, are left
+    /// alone; each extension's outcome is answered. What a gateway calls to keep the blobs of
+    /// retained objects stored until their retention ends.
+    pub async fn keep_paid_until(&self, wanted: &BTreeMap<BlobId, Epoch>) -> Result<Vec<Renewal>, Error> {
+        let system = self.system().await?;
+        let mut longest: BTreeMap<BlobId, OwnedBlob> = BTreeMap::new();
+        for blob in self.list_blobs().await? {
+            if blob.certified_epoch.is_none() || blob.invalid || !wanted.contains_key(&blob.blob_id) {
+                continue;
+            }
+            match longest.get(&blob.blob_id) {
+                Some(kept) if kept.end_epoch >= blob.end_epoch => {}
+                _ => {
+                    longest.insert(blob.blob_id, blob);
+                }
+            }
+        }
+        let mut renewals = Vec::new();
+        for (blob_id, blob) in longest {
+            let until = wanted.get(&blob_id).map_or(0, |epoch| epoch.0);
+            let short = until.saturating_sub(blob.end_epoch.0);
+            if short > 0 {
+                renewals.push(self.extend_object(blob, short, system.epoch, system.max_epochs_ahead).await);
+            }
+        }
+        Ok(renewals)
+    }
+
+    /// Pays `epochs` more epochs of `blob` (as many as the system sells ahead, if fewer).
+    async fn extend_object(&self, blob: OwnedBlob, epochs: u32, current: Epoch, max_ahead: u32) -> Renewal {
+        let ahead = blob.end_epoch.0.saturating_sub(current.0);
+        let add = epochs.min(max_ahead.saturating_sub(ahead));
+        let outcome = match add {
+            0 => Err(Error::PaidToTheLimit { end: blob.end_epoch.0, max_ahead }),
+            add => self
+                .submit(Command::ExtendBlob { object: blob.object, epochs: add }, "renewing a blob")
+                .await
+                .map(|_| Epoch(blob.end_epoch.0 + add)),
+        };
+        Renewal { blob, outcome }
     }
 }
 

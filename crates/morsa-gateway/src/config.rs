@@ -44,6 +44,10 @@ pub struct GatewayConfig {
     /// changed; default 300; 0: only at shutdown). See [`crate::snapshot`].
     #[serde(default = "default_snapshot_interval")]
     pub snapshot_interval: u64,
+    /// Seconds between passes that extend the chunk blobs of objects under Object Lock
+    /// retention until the retention ends (default 3600; 0: never). See [`crate::retention`].
+    #[serde(default = "default_retention_interval")]
+    pub retention_renew_interval: u64,
     /// The Walrus-style HTTP API (`/v1/blobs`): who may store through it.
     #[serde(default)]
     pub blob_api: crate::blob_api::BlobApiConfig,
@@ -83,6 +87,10 @@ fn default_epochs() -> u32 {
     5
 }
 
+fn default_retention_interval() -> u64 {
+    3600
+}
+
 fn default_snapshot_interval() -> u64 {
     300
 }
@@ -113,6 +121,12 @@ impl GatewayConfig {
     /// Time between periodic snapshots, if they are on.
     pub fn snapshot_every(&self) -> Option<std::time::Duration> {
         (self.snapshot_interval > 0).then(|| std::time::Duration::from_secs(self.snapshot_interval))
+    }
+
+    /// Time between retention renewal passes, if they are on.
+    pub fn retention_renew_every(&self) -> Option<std::time::Duration> {
+        (self.retention_renew_interval > 0)
+            .then(|| std::time::Duration::from_secs(self.retention_renew_interval))
     }
 
     /// The database file: `DATA_DIR/gateway.redb`.

@@ -18,6 +18,13 @@ pub(crate) const ACCESS_KEYS: TableDefinition<&str, &str> = TableDefinition::new
 pub(crate) const BUCKETS: TableDefinition<&str, &[u8]> = TableDefinition::new("buckets");
 /// (bucket, key) → [`crate::namespace::ObjectRecord`].
 pub(crate) const OBJECTS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("objects");
+/// Bucket name → [`crate::namespace::BucketSettings`] (absent: unversioned, without Object Lock).
+pub(crate) const BUCKET_SETTINGS: TableDefinition<&str, &[u8]> = TableDefinition::new("bucket_settings");
+/// (bucket, key, order) → [`crate::namespace::VersionRecord`]; a key's newest version has the
+/// smallest order. Only buckets whose versioning was ever enabled have versions.
+pub(crate) const VERSIONS: TableDefinition<(&str, &str, u64), &[u8]> = TableDefinition::new("versions");
+/// Upload ID → the [`crate::namespace::LockState`] its object will have (absent: none).
+pub(crate) const UPLOAD_LOCKS: TableDefinition<&str, &[u8]> = TableDefinition::new("upload_locks");
 /// Upload ID → [`crate::namespace::UploadRecord`].
 pub(crate) const UPLOADS: TableDefinition<&str, &[u8]> = TableDefinition::new("uploads");
 /// (upload ID, part number) → [`crate::namespace::PartRecord`].
@@ -29,8 +36,10 @@ pub(crate) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta
 #[derive(Debug)]
 pub struct Db {
     db: Database,
-    /// Write transactions begun since the database was opened: a snapshot is due only when it
-    /// moved (the snapshot's own bookkeeping is not counted).
+    /// Write transactions committed since the database was opened: a snapshot is due only
+    /// when it moved (the snapshot's own bookkeeping is not counted). Counted after the commit,
+    /// so a snapshot that read the count and then the tables holds every counted write (counted
+    /// when begun, a write committing after the snapshot's read would be missed for good).
     writes: AtomicU64,
 }
 
@@ -52,6 +61,9 @@ impl Db {
             transaction.open_table(UPLOADS)?;
             transaction.open_table(PARTS)?;
             transaction.open_table(META)?;
+            transaction.open_table(BUCKET_SETTINGS)?;
+            transaction.open_table(VERSIONS)?;
+            transaction.open_table(UPLOAD_LOCKS)?;
             Ok(())
         };
         create(&transaction).map_err(GatewayError::database("creating the tables"))?;
@@ -59,10 +71,10 @@ impl Db {
         Ok(db)
     }
 
-    /// A write transaction that commits durably.
-    pub(crate) fn write(&self, action: &'static str) -> Result<WriteTransaction, GatewayError> {
-        self.writes.fetch_add(1, Ordering::SeqCst);
-        self.write_uncounted(action)
+    /// A write transaction that commits durably and counts as a change of the namespace once
+    /// committed.
+    pub(crate) fn write(&self, action: &'static str) -> Result<CountedWrite<'_>, GatewayError> {
+        Ok(CountedWrite { transaction: self.write_uncounted(action)?, writes: &self.writes })
     }
 
     /// A durable write transaction that does not count as a change of the namespace.
@@ -72,7 +84,7 @@ impl Db {
         Ok(transaction)
     }
 
-    /// Write transactions begun since the database was opened.
+    /// Write transactions committed since the database was opened.
     pub(crate) fn writes(&self) -> u64 {
         self.writes.load(Ordering::SeqCst)
     }
@@ -81,6 +93,29 @@ impl Db {
     pub(crate) fn read(&self, action: &'static str) -> Result<ReadTransaction, GatewayError> {
         use redb::ReadableDatabase as _;
         self.db.begin_read().map_err(GatewayError::database(action))
+    }
+}
+
+/// A write transaction of [`Db::write`]: counted as a change once its commit is durable.
+pub(crate) struct CountedWrite<'a> {
+    transaction: WriteTransaction,
+    writes: &'a AtomicU64,
+}
+
+impl std::ops::Deref for CountedWrite<'_> {
+    type Target = WriteTransaction;
+
+    fn deref(&self) -> &WriteTransaction {
+        &self.transaction
+    }
+}
+
+impl CountedWrite<'_> {
+    /// Commits, then counts the change.
+    pub(crate) fn commit(self) -> Result<(), redb::CommitError> {
+        self.transaction.commit()?;
+        self.writes.fetch_add(1, Ordering::SeqCst);
+        Ok(())
     }
 }
 

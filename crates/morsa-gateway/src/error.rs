@@ -75,6 +75,39 @@ pub enum GatewayError {
         /// Its size.
         size: u64,
     },
+    /// The object has no version of that ID.
+    #[error("object {key:?} has no version {version:?}")]
+    NoSuchVersion {
+        /// The key.
+        key: String,
+        /// The version ID asked for.
+        version: String,
+    },
+    /// The version asked for is a delete marker (it has no data or lock).
+    #[error("version {version:?} of {key:?} is a delete marker")]
+    DeleteMarker {
+        /// The key.
+        key: String,
+        /// The delete marker's version ID.
+        version: String,
+    },
+    /// Object Lock refuses to delete or overwrite the version, or to shorten its retention.
+    #[error("object {key:?} is locked: {reason}")]
+    Locked {
+        /// The key.
+        key: String,
+        /// Which lock, until when.
+        reason: String,
+    },
+    /// The bucket's versioning or Object Lock state does not allow the request.
+    #[error("{0}")]
+    InvalidBucketState(String),
+    /// The request asks for something the bucket cannot do (Object Lock on a bucket without it).
+    #[error("{0}")]
+    InvalidRequest(String),
+    /// The bucket has no Object Lock configuration.
+    #[error("bucket {0:?} has no Object Lock configuration")]
+    NoObjectLockConfiguration(String),
     /// A Morsa store or read failed.
     #[error("morsa: {0}")]
     Morsa(#[from] morsa_client::Error),
@@ -115,6 +148,12 @@ impl GatewayError {
             GatewayError::InvalidPart(_) => S3ErrorCode::InvalidPart,
             GatewayError::InvalidPartOrder => S3ErrorCode::InvalidPartOrder,
             GatewayError::EntityTooSmall { .. } => S3ErrorCode::EntityTooSmall,
+            GatewayError::NoSuchVersion { .. } => S3ErrorCode::NoSuchVersion,
+            GatewayError::DeleteMarker { .. } => S3ErrorCode::MethodNotAllowed,
+            GatewayError::Locked { .. } => S3ErrorCode::AccessDenied,
+            GatewayError::InvalidBucketState(_) => S3ErrorCode::InvalidBucketState,
+            GatewayError::InvalidRequest(_) => S3ErrorCode::InvalidRequest,
+            GatewayError::NoObjectLockConfiguration(_) => S3ErrorCode::ObjectLockConfigurationNotFoundError,
             GatewayError::Morsa(_) | GatewayError::ChunkLength { .. } => S3ErrorCode::ServiceUnavailable,
             GatewayError::Config(_)
             | GatewayError::Database { .. }

@@ -9,7 +9,8 @@
 //! the S3 operations themselves (`s3`, on [s3s](https://crates.io/crates/s3s), which parses
 //! requests, verifies SigV4 and writes XML), the Walrus-style HTTP API ([`blob_api`]),
 //! metrics ([`metrics`]), what routes each request to which ([`router`]), and snapshots of
-//! the namespace stored on Morsa to rebuild a lost disk from ([`snapshot`]). It does not own
+//! the namespace stored on Morsa to rebuild a lost disk from ([`snapshot`]), and keeping
+//! the blobs of objects under Object Lock retention paid until it ends ([`retention`]). It does not own
 //! storing or reading blobs: that is `morsa-client`.
 //!
 //! An object is recorded only after every chunk blob it names is certified; a body whose
@@ -38,6 +39,7 @@ pub mod listing;
 pub mod metrics;
 pub mod namespace;
 pub mod reader;
+pub mod retention;
 pub mod router;
 mod s3;
 pub mod server;

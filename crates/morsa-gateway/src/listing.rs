@@ -1,6 +1,10 @@
 //! Listing keys as S3 does: a prefix, an optional delimiter that rolls keys up into common
 //! prefixes, a start after a key (a marker or a continuation token), and a page size. Pure:
-//! it walks keys given in order.
+//! it walks keys given in order. Versions are listed likewise ([`list_versions`]).
+
+mod versions;
+
+pub use versions::{VersionListing, VersionQuery, list_versions};
 
 /// What a listing asks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

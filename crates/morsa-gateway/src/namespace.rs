@@ -5,6 +5,7 @@
 //! Records are postcard; objects and parts written before chunks could be sealed (format 1)
 //! still decode ([`record_format`]).
 
+pub mod lock;
 pub mod record_format;
 
 use std::collections::BTreeMap;
@@ -110,9 +111,28 @@ macro_rules! table {
     };
 }
 
+mod upload_locks;
+mod version_reads;
+mod versions;
+
+pub use lock::{DefaultRetention, LockState, Retention, RetentionMode};
+pub use version_reads::ListedVersion;
+pub use versions::{BucketSettings, FoundVersion, NULL_VERSION, Removal, VersionRecord, Versioning};
+
 impl Db {
     /// Creates `bucket` for `owner`.
     pub fn create_bucket(&self, bucket: &str, owner: &str) -> Result<(), GatewayError> {
+        self.create_bucket_with(bucket, owner, &BucketSettings::default())
+    }
+
+    /// Creates `bucket` for `owner` with `settings` (Object Lock and versioning on, for a
+    /// bucket created with `x-amz-bucket-object-lock-enabled: true`).
+    pub fn create_bucket_with(
+        &self,
+        bucket: &str,
+        owner: &str,
+        settings: &BucketSettings,
+    ) -> Result<(), GatewayError> {
         const ACTION: &str = "creating a bucket";
         let transaction = self.write(ACTION)?;
         {
@@ -126,6 +146,7 @@ impl Db {
             }
             let record = BucketRecord { owner: owner.into(), created_ms: now_ms() };
             buckets.insert(bucket, encode(&record).as_slice()).map_err(GatewayError::database(ACTION))?;
+            versions::store_settings(&transaction, bucket, Some(settings))?;
         }
         transaction.commit().map_err(GatewayError::database(ACTION))
     }
@@ -155,7 +176,7 @@ impl Db {
         Ok(list)
     }
 
-    /// Deletes `bucket` if `owner` owns it and it holds no objects and no uploads.
+    /// Deletes `bucket` if `owner` owns it and it holds no objects, versions and uploads.
     pub fn delete_bucket(&self, bucket: &str, owner: &str) -> Result<(), GatewayError> {
         const ACTION: &str = "deleting a bucket";
         let transaction = self.write(ACTION)?;
@@ -175,15 +196,17 @@ impl Db {
                 let upload: UploadRecord = decode(bytes.value(), || format!("upload {}", id.value()))?;
                 has_upload |= upload.bucket == bucket;
             }
-            if has_object || has_upload {
+            if has_object || has_upload || versions::has_versions(&transaction, bucket)? {
                 return Err(GatewayError::BucketNotEmpty(bucket.into()));
             }
             buckets.remove(bucket).map_err(GatewayError::database(ACTION))?;
+            versions::store_settings(&transaction, bucket, None)?;
         }
         transaction.commit().map_err(GatewayError::database(ACTION))
     }
 
-    /// Makes `record` the object `bucket`/`key` (replacing any), if `owner` owns the bucket.
+    /// Makes `record` the object `bucket`/`key` (a new version in a versioned bucket), if
+    /// `owner` owns the bucket ([`Db::write_object`] without a lock).
     pub fn put_object(
         &self,
         bucket: &str,
@@ -191,17 +214,7 @@ impl Db {
         owner: &str,
         record: &ObjectRecord,
     ) -> Result<(), GatewayError> {
-        const ACTION: &str = "writing an object";
-        let transaction = self.write(ACTION)?;
-        {
-            let buckets = table!(transaction, BUCKETS, ACTION);
-            check_owner(&buckets, bucket, owner, ACTION)?;
-            let mut objects = table!(transaction, OBJECTS, ACTION);
-            objects
-                .insert((bucket, key), encode(record).as_slice())
-                .map_err(GatewayError::database(ACTION))?;
-        }
-        transaction.commit().map_err(GatewayError::database(ACTION))
+        self.write_object(bucket, key, owner, record, LockState::default()).map(drop)
     }
 
     /// The object `bucket`/`key`, if `owner` owns the bucket.
@@ -216,21 +229,6 @@ impl Db {
             .map_err(GatewayError::database(ACTION))?
             .ok_or_else(|| GatewayError::NoSuchKey { bucket: bucket.into(), key: key.into() })?;
         record_format::decode_object(bytes.value(), || format!("object {bucket}/{key}"))
-    }
-
-    /// Deletes the object `bucket`/`key` if there is one (S3 deletes are idempotent); answers
-    /// whether there was. Its blobs are left to expire.
-    pub fn delete_object(&self, bucket: &str, key: &str, owner: &str) -> Result<bool, GatewayError> {
-        const ACTION: &str = "deleting an object";
-        let transaction = self.write(ACTION)?;
-        let existed = {
-            let buckets = table!(transaction, BUCKETS, ACTION);
-            check_owner(&buckets, bucket, owner, ACTION)?;
-            let mut objects = table!(transaction, OBJECTS, ACTION);
-            objects.remove((bucket, key)).map_err(GatewayError::database(ACTION))?.is_some()
-        };
-        transaction.commit().map_err(GatewayError::database(ACTION))?;
-        Ok(existed)
     }
 
     /// Lists `bucket`'s objects as `query` asks, if `owner` owns it.
@@ -270,6 +268,17 @@ impl Db {
 
     /// Starts a multipart upload, if `owner` owns the bucket; answers its ID.
     pub fn create_upload(&self, owner: &str, record: &UploadRecord) -> Result<String, GatewayError> {
+        self.create_locked_upload(owner, record, LockState::default())
+    }
+
+    /// Starts a multipart upload whose object will be locked by `lock` (kept beside the
+    /// upload's record until it ends), if `owner` owns the bucket; answers its ID.
+    pub fn create_locked_upload(
+        &self,
+        owner: &str,
+        record: &UploadRecord,
+        lock: LockState,
+    ) -> Result<String, GatewayError> {
         const ACTION: &str = "creating a multipart upload";
         let id = hex::encode(rand::random::<[u8; 16]>());
         let transaction = self.write(ACTION)?;
@@ -278,6 +287,7 @@ impl Db {
             check_owner(&buckets, &record.bucket, owner, ACTION)?;
             let mut uploads = table!(transaction, UPLOADS, ACTION);
             uploads.insert(id.as_str(), encode(record).as_slice()).map_err(GatewayError::database(ACTION))?;
+            upload_locks::store_upload_lock(&transaction, &id, Some(lock))?;
         }
         transaction.commit().map_err(GatewayError::database(ACTION))?;
         Ok(id)
@@ -348,7 +358,9 @@ impl Db {
     }
 
     /// Ends upload `id`: removes it and its parts and, if `object` is given, makes it the
-    /// object, all in one transaction (a completion either happens whole or not at all).
+    /// object (a new version in a versioned bucket, locked as the upload asked),
+    /// all in one transaction (a completion either happens whole or not at all); answers the
+    /// new version's ID.
     pub fn finish_upload(
         &self,
         id: &str,
@@ -356,10 +368,10 @@ impl Db {
         key: &str,
         owner: &str,
         object: Option<&ObjectRecord>,
-    ) -> Result<(), GatewayError> {
+    ) -> Result<Option<String>, GatewayError> {
         const ACTION: &str = "ending a multipart upload";
         let transaction = self.write(ACTION)?;
-        {
+        let version = {
             let buckets = table!(transaction, BUCKETS, ACTION);
             check_owner(&buckets, bucket, owner, ACTION)?;
             let mut uploads = table!(transaction, UPLOADS, ACTION);
@@ -369,14 +381,19 @@ impl Db {
             parts
                 .retain_in((id, 0)..=(id, u32::MAX), |_, _| false)
                 .map_err(GatewayError::database(ACTION))?;
-            if let Some(object) = object {
-                let mut objects = table!(transaction, OBJECTS, ACTION);
-                objects
-                    .insert((bucket, key), encode(object).as_slice())
-                    .map_err(GatewayError::database(ACTION))?;
+            drop((buckets, uploads, parts));
+            let lock = upload_locks::upload_lock_in(&transaction, id)?;
+            upload_locks::store_upload_lock(&transaction, id, None)?;
+            match object {
+                Some(object) => {
+                    let settings = versions::settings_in(&transaction, bucket)?;
+                    versions::add_version(&transaction, bucket, key, &settings, Some(object), lock, false)?
+                }
+                None => None,
             }
-        }
-        transaction.commit().map_err(GatewayError::database(ACTION))
+        };
+        transaction.commit().map_err(GatewayError::database(ACTION))?;
+        Ok(version)
     }
 }
 

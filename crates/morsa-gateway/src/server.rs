@@ -45,6 +45,9 @@ pub async fn run(config: &GatewayConfig, shutdown: impl Future<Output = ()>) -> 
     };
     let key = crate::snapshot::snapshot_key(&client_config)?;
     let snapshots = crate::snapshot::Snapshots::new(Arc::clone(&db), Arc::clone(&client), key, config.epochs);
+    let retention = config
+        .retention_renew_every()
+        .map(|every| crate::retention::start(Arc::clone(&db), Arc::clone(&client), every));
     let gateway = Gateway::new(db, client, &limits, keys);
     let blob_api = BlobApi::new(&gateway, config.blob_api.clone());
     let router = Router::new(service(gateway), blob_api);
@@ -57,6 +60,9 @@ pub async fn run(config: &GatewayConfig, shutdown: impl Future<Output = ()>) -> 
     println!("gateway listening on http://{address}");
     let snapshots = crate::snapshot::SnapshotTask::start(snapshots, config.snapshot_every());
     serve(listener, router, shutdown).await;
+    if let Some(retention) = retention {
+        retention.abort();
+    }
     if let Err(error) = snapshots.finish().await {
         tracing::error!(%error, "the namespace snapshot at shutdown failed");
     }

@@ -50,6 +50,19 @@ impl Gateway {
         declared: &Declared,
         trailers: impl FnOnce() -> Option<HeaderMap>,
     ) -> Result<Written, S3Error> {
+        self.write_body_as(body, content_length, declared, trailers, false).await
+    }
+
+    /// [`Gateway::write_body`], storing the chunk blobs as permanent (nobody can delete them
+    /// before they expire) if `permanent`: the blobs of a version under COMPLIANCE retention.
+    pub async fn write_body_as(
+        &self,
+        body: Option<StreamingBlob>,
+        content_length: Option<i64>,
+        declared: &Declared,
+        trailers: impl FnOnce() -> Option<HeaderMap>,
+        permanent: bool,
+    ) -> Result<Written, S3Error> {
         let mut hasher = declared.hasher();
         let mut chunks = Vec::new();
         let mut size: u64 = 0;
@@ -62,7 +75,7 @@ impl Gateway {
                 while !piece.is_empty() {
                     let full = buffer.as_ref().is_some_and(|buffer| buffer.data.len() == self.chunk_size);
                     if full && let Some(done) = buffer.take() {
-                        chunks.push(self.store_chunk(done.data).await?);
+                        chunks.push(self.store_chunk(done.data, permanent).await?);
                     }
                     let current = match &mut buffer {
                         Some(current) => current,
@@ -86,7 +99,7 @@ impl Gateway {
         let trailer = trailers();
         let checksum = declared.verify(&digests, trailer.as_ref())?;
         if let Some(last) = buffer.take() {
-            chunks.push(self.store_chunk(last.data).await?);
+            chunks.push(self.store_chunk(last.data, permanent).await?);
         }
         Ok(Written { chunks, size, md5: digests.md5, checksum })
     }
@@ -98,8 +111,8 @@ impl Gateway {
         Ok(Buffer { data: Vec::with_capacity(self.chunk_size), _permit: permit })
     }
 
-    async fn store_chunk(&self, data: Vec<u8>) -> Result<ChunkRef, S3Error> {
-        let options = StoreOptions { epochs: self.epochs, permanent: false, force: false };
+    async fn store_chunk(&self, data: Vec<u8>, permanent: bool) -> Result<ChunkRef, S3Error> {
+        let options = StoreOptions { epochs: self.epochs, permanent, force: false };
         let size = morsa_core::convert::saturating_u64(data.len());
         let (data, sealing) = match self.seal {
             true => (self.sealed(data).await?, Sealing::Age),

@@ -4,6 +4,7 @@ use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result};
 
 use crate::gateway::{Gateway, timestamp};
+use crate::namespace::{BucketSettings, Versioning};
 
 pub(super) async fn list_buckets(
     gateway: &Gateway,
@@ -32,15 +33,16 @@ pub(super) async fn create_bucket(
     req: S3Request<CreateBucketInput>,
 ) -> S3Result<S3Response<CreateBucketOutput>> {
     let owner = gateway.owner(&req)?;
-    if req.input.object_lock_enabled_for_bucket == Some(true) {
-        return Err(s3s::S3Error::with_message(
-            s3s::S3ErrorCode::NotImplemented,
-            "Object Lock is not supported by this gateway yet.",
-        ));
-    }
+    // Object Lock keeps versioning on from the start.
+    let settings = match req.input.object_lock_enabled_for_bucket == Some(true) {
+        true => {
+            BucketSettings { versioning: Versioning::Enabled, object_lock: true, default_retention: None }
+        }
+        false => BucketSettings::default(),
+    };
     let bucket = req.input.bucket;
     let location = format!("/{bucket}");
-    gateway.blocking(move |db| db.create_bucket(&bucket, &owner)).await?;
+    gateway.blocking(move |db| db.create_bucket_with(&bucket, &owner, &settings)).await?;
     Ok(S3Response::new(CreateBucketOutput { location: Some(location) }))
 }
 

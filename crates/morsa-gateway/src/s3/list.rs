@@ -10,19 +10,19 @@ use crate::listing::{ListQuery, Listing};
 use crate::namespace::ObjectRecord;
 
 /// Most entries a page holds, as in S3.
-const MAX_KEYS: i32 = 1000;
+pub(super) const MAX_KEYS: i32 = 1000;
 
-fn max_keys(asked: Option<i32>) -> usize {
+pub(super) fn max_keys(asked: Option<i32>) -> usize {
     usize::try_from(asked.unwrap_or(MAX_KEYS).clamp(0, MAX_KEYS)).unwrap_or(0)
 }
 
 /// Whether names are to be URL-encoded (`encoding-type=url`, which aws cli sends).
-fn url_encoded(encoding: Option<&EncodingType>) -> bool {
+pub(super) fn url_encoded(encoding: Option<&EncodingType>) -> bool {
     encoding.is_some_and(|encoding| encoding.as_str().eq_ignore_ascii_case("url"))
 }
 
 /// Percent-encodes all but unreserved characters and `/`.
-fn encode(text: &str, url: bool) -> String {
+pub(super) fn encode(text: &str, url: bool) -> String {
     if !url {
         return text.to_string();
     }

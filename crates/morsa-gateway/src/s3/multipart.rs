@@ -11,7 +11,7 @@ use crate::GatewayError;
 use crate::checksum::{Declared, output_fields};
 use crate::db::now_ms;
 use crate::gateway::{Gateway, timestamp};
-use crate::namespace::{MIN_PART_SIZE, ObjectRecord, PartRecord, UploadRecord};
+use crate::namespace::{MIN_PART_SIZE, ObjectRecord, PartRecord, RetentionMode, UploadRecord};
 
 /// S3's part numbers.
 const PART_NUMBERS: std::ops::RangeInclusive<i32> = 1..=10_000;
@@ -22,6 +22,14 @@ pub(super) async fn create(
 ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
     let owner = gateway.owner(&req)?;
     let input = req.input;
+    let settings = gateway.db.bucket_settings(&input.bucket, &owner)?;
+    // The lock is decided now, as for a PUT: the parts of a COMPLIANCE upload are permanent.
+    let lock = super::lock::requested_lock(
+        &settings,
+        input.object_lock_mode.as_ref(),
+        input.object_lock_retain_until_date.as_ref(),
+        input.object_lock_legal_hold_status.as_ref(),
+    )?;
     let record = UploadRecord {
         bucket: input.bucket.clone(),
         key: input.key.clone(),
@@ -29,7 +37,7 @@ pub(super) async fn create(
         metadata: metadata_map(input.metadata),
         created_ms: now_ms(),
     };
-    let upload_id = gateway.blocking(move |db| db.create_upload(&owner, &record)).await?;
+    let upload_id = gateway.blocking(move |db| db.create_locked_upload(&owner, &record, lock)).await?;
     Ok(S3Response::new(CreateMultipartUploadOutput {
         bucket: Some(input.bucket),
         key: Some(input.key),
@@ -53,13 +61,19 @@ pub(super) async fn upload_part(
     let (bucket, key, id) = (req.input.bucket.clone(), req.input.key.clone(), req.input.upload_id.clone());
     // Checked before the body is read, so a refused part stores nothing.
     gateway.db.get_upload(&id, &bucket, &key, &owner)?;
+    let retention = gateway.db.upload_lock(&id)?.retention;
+    let permanent = retention.is_some_and(|retention| retention.mode == RetentionMode::Compliance);
     let declared = Declared::from_headers(&req.headers)?;
     let length = declared_length(&req.headers, req.input.content_length);
     let trailers = req.trailing_headers.clone();
     let written = gateway
-        .write_body(req.input.body.take(), length, &declared, move || {
-            trailers.and_then(|trailers| trailers.take())
-        })
+        .write_body_as(
+            req.input.body.take(),
+            length,
+            &declared,
+            move || trailers.and_then(|trailers| trailers.take()),
+            permanent,
+        )
         .await?;
     let part = PartRecord {
         chunks: written.chunks,
@@ -185,8 +199,10 @@ pub(super) async fn complete(
         parts: u32::try_from(asked.len()).unwrap_or(u32::MAX),
     };
     let location = format!("/{bucket}/{key}");
-    gateway.blocking(move |db| db.finish_upload(&id, &bucket, &key, &owner, Some(&record))).await?;
+    let version_id =
+        gateway.blocking(move |db| db.finish_upload(&id, &bucket, &key, &owner, Some(&record))).await?;
     Ok(S3Response::new(CompleteMultipartUploadOutput {
+        version_id,
         bucket: Some(input.bucket),
         key: Some(input.key),
         e_tag: Some(ETag::Strong(etag)),

@@ -1,4 +1,5 @@
-//! PutObject, GetObject, HeadObject, DeleteObject, DeleteObjects.
+//! PutObject, GetObject, HeadObject, DeleteObject, DeleteObjects; each with version IDs and
+//! Object Lock where the bucket has them.
 
 use std::collections::BTreeMap;
 
@@ -9,7 +10,7 @@ use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
 use crate::checksum::{Declared, output_fields};
 use crate::db::now_ms;
 use crate::gateway::{Gateway, timestamp};
-use crate::namespace::ObjectRecord;
+use crate::namespace::{ObjectRecord, RetentionMode};
 use crate::reader::{object_body, pieces};
 
 /// The body length a request declares: `x-amz-decoded-content-length` for aws-chunked
@@ -32,7 +33,15 @@ pub(super) async fn put_object(
     let owner = gateway.owner(&req)?;
     let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
     // Checked before the body is read, so a refused request stores nothing.
-    gateway.db.owned_bucket(&bucket, &owner)?;
+    let settings = gateway.db.bucket_settings(&bucket, &owner)?;
+    let lock = super::lock::requested_lock(
+        &settings,
+        req.input.object_lock_mode.as_ref(),
+        req.input.object_lock_retain_until_date.as_ref(),
+        req.input.object_lock_legal_hold_status.as_ref(),
+    )?;
+    // COMPLIANCE data must outlive any account holder's wish: its blobs are permanent.
+    let permanent = lock.retention.is_some_and(|retention| retention.mode == RetentionMode::Compliance);
     if req.input.if_match.is_some() || req.input.if_none_match.is_some() {
         return Err(S3Error::with_message(
             S3ErrorCode::NotImplemented,
@@ -43,9 +52,13 @@ pub(super) async fn put_object(
     let length = declared_length(&req.headers, req.input.content_length);
     let trailers = req.trailing_headers.clone();
     let written = gateway
-        .write_body(req.input.body.take(), length, &declared, move || {
-            trailers.and_then(|trailers| trailers.take())
-        })
+        .write_body_as(
+            req.input.body.take(),
+            length,
+            &declared,
+            move || trailers.and_then(|trailers| trailers.take()),
+            permanent,
+        )
         .await?;
     let record = ObjectRecord {
         chunks: written.chunks,
@@ -59,9 +72,11 @@ pub(super) async fn put_object(
     };
     let etag = record.etag.clone();
     let fields = output_fields(record.checksum.as_ref());
-    gateway.blocking(move |db| db.put_object(&bucket, &key, &owner, &record)).await?;
+    let version_id =
+        gateway.blocking(move |db| db.write_object(&bucket, &key, &owner, &record, lock)).await?;
     Ok(S3Response::new(PutObjectOutput {
         e_tag: Some(ETag::Strong(etag)),
+        version_id,
         checksum_crc32: fields.checksum_crc32,
         checksum_crc32c: fields.checksum_crc32c,
         checksum_crc64nvme: fields.checksum_crc64nvme,
@@ -72,17 +87,17 @@ pub(super) async fn put_object(
 }
 
 /// The conditional headers of a read.
-struct Conditions<'a> {
-    if_match: Option<&'a ETagCondition>,
-    if_none_match: Option<&'a ETagCondition>,
-    if_modified_since: Option<&'a Timestamp>,
-    if_unmodified_since: Option<&'a Timestamp>,
+pub(super) struct Conditions<'a> {
+    pub(super) if_match: Option<&'a ETagCondition>,
+    pub(super) if_none_match: Option<&'a ETagCondition>,
+    pub(super) if_modified_since: Option<&'a Timestamp>,
+    pub(super) if_unmodified_since: Option<&'a Timestamp>,
 }
 
 impl Conditions<'_> {
     /// `PreconditionFailed` or `NotModified` if the object does not meet them (RFC 9110's
     /// order: If-Match, If-Unmodified-Since, If-None-Match, If-Modified-Since).
-    fn check(&self, record: &ObjectRecord) -> S3Result<()> {
+    pub(super) fn check(&self, record: &ObjectRecord) -> S3Result<()> {
         let etag = ETag::Strong(record.etag.clone());
         let matches = |condition: &ETagCondition| match condition {
             ETagCondition::Any => true,
@@ -142,7 +157,8 @@ pub(super) async fn get_object(
             "partNumber reads are not supported.",
         ));
     }
-    let record = gateway.db.get_object(&input.bucket, &input.key, &owner)?;
+    let found = gateway.db.find_object(&input.bucket, &input.key, &owner, input.version_id.as_deref())?;
+    let record = found.object;
     Conditions {
         if_match: input.if_match.as_ref(),
         if_none_match: input.if_none_match.as_ref(),
@@ -150,6 +166,7 @@ pub(super) async fn get_object(
         if_unmodified_since: input.if_unmodified_since.as_ref(),
     }
     .check(&record)?;
+    let lock = super::lock::lock_fields(&found.lock, found.object_lock);
     let (bytes, content_range) = wanted(&record, input.range.as_ref())?;
     // Checksums describe the whole object: given only for a whole read that asks for them.
     let with_checksum = content_range.is_none() && input.checksum_mode.is_some();
@@ -170,6 +187,10 @@ pub(super) async fn get_object(
         checksum_sha1: fields.checksum_sha1,
         checksum_sha256: fields.checksum_sha256,
         parts_count: (record.parts > 0).then(|| i32::try_from(record.parts).unwrap_or(i32::MAX)),
+        version_id: found.version_id,
+        object_lock_mode: lock.mode,
+        object_lock_retain_until_date: lock.until,
+        object_lock_legal_hold_status: lock.legal_hold,
         ..Default::default()
     }))
 }
@@ -180,7 +201,8 @@ pub(super) async fn head_object(
 ) -> S3Result<S3Response<HeadObjectOutput>> {
     let owner = gateway.owner(&req)?;
     let input = &req.input;
-    let record = gateway.db.get_object(&input.bucket, &input.key, &owner)?;
+    let found = gateway.db.find_object(&input.bucket, &input.key, &owner, input.version_id.as_deref())?;
+    let record = found.object;
     Conditions {
         if_match: input.if_match.as_ref(),
         if_none_match: input.if_none_match.as_ref(),
@@ -188,6 +210,7 @@ pub(super) async fn head_object(
         if_unmodified_since: input.if_unmodified_since.as_ref(),
     }
     .check(&record)?;
+    let lock = super::lock::lock_fields(&found.lock, found.object_lock);
     let (bytes, content_range) = wanted(&record, input.range.as_ref())?;
     let with_checksum = content_range.is_none() && input.checksum_mode.is_some();
     let fields = output_fields(record.checksum.as_ref().filter(|_| with_checksum));
@@ -205,6 +228,10 @@ pub(super) async fn head_object(
         checksum_sha1: fields.checksum_sha1,
         checksum_sha256: fields.checksum_sha256,
         parts_count: (record.parts > 0).then(|| i32::try_from(record.parts).unwrap_or(i32::MAX)),
+        version_id: found.version_id,
+        object_lock_mode: lock.mode,
+        object_lock_retain_until_date: lock.until,
+        object_lock_legal_hold_status: lock.legal_hold,
         ..Default::default()
     }))
 }
@@ -214,9 +241,17 @@ pub(super) async fn delete_object(
     req: S3Request<DeleteObjectInput>,
 ) -> S3Result<S3Response<DeleteObjectOutput>> {
     let owner = gateway.owner(&req)?;
-    let (bucket, key) = (req.input.bucket, req.input.key);
-    gateway.blocking(move |db| db.delete_object(&bucket, &key, &owner)).await?;
-    Ok(S3Response::new(DeleteObjectOutput::default()))
+    let input = req.input;
+    let bypass = input.bypass_governance_retention == Some(true);
+    let (bucket, key, version) = (input.bucket, input.key, input.version_id);
+    let removal = gateway
+        .blocking(move |db| db.remove_object(&bucket, &key, &owner, version.as_deref(), bypass))
+        .await?;
+    Ok(S3Response::new(DeleteObjectOutput {
+        delete_marker: removal.delete_marker.then_some(true),
+        version_id: removal.version_id,
+        ..Default::default()
+    }))
 }
 
 pub(super) async fn delete_objects(
@@ -227,28 +262,35 @@ pub(super) async fn delete_objects(
     let bucket = req.input.bucket;
     gateway.db.owned_bucket(&bucket, &owner)?;
     let quiet = req.input.delete.quiet == Some(true);
-    let keys: Vec<String> = req.input.delete.objects.into_iter().map(|object| object.key).collect();
+    let bypass = req.input.bypass_governance_retention == Some(true);
+    let objects: Vec<(String, Option<String>)> =
+        req.input.delete.objects.into_iter().map(|object| (object.key, object.version_id)).collect();
     let outcomes = gateway
         .blocking(move |db| {
-            Ok(keys
+            Ok(objects
                 .into_iter()
-                .map(|key| {
-                    let outcome = db.delete_object(&bucket, &key, &owner);
-                    (key, outcome)
+                .map(|(key, version)| {
+                    let outcome = db.remove_object(&bucket, &key, &owner, version.as_deref(), bypass);
+                    (key, version, outcome)
                 })
                 .collect::<Vec<_>>())
         })
         .await?;
     let (mut deleted, mut errors) = (Vec::new(), Vec::new());
-    for (key, outcome) in outcomes {
+    for (key, version, outcome) in outcomes {
         match outcome {
             Ok(_) if quiet => {}
-            Ok(_) => deleted.push(DeletedObject { key: Some(key), ..Default::default() }),
+            Ok(removal) => deleted.push(DeletedObject {
+                key: Some(key),
+                version_id: version,
+                delete_marker: removal.delete_marker.then_some(true),
+                delete_marker_version_id: removal.version_id.filter(|_| removal.delete_marker),
+            }),
             Err(error) => errors.push(Error {
                 code: Some(error.s3_code().as_str().to_string()),
                 message: Some(error.to_string()),
                 key: Some(key),
-                version_id: None,
+                version_id: version,
             }),
         }
     }

@@ -9,12 +9,29 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::GatewayError;
-use crate::db::{ACCESS_KEYS, BUCKETS, Db, META, OBJECTS, PARTS, UPLOADS, USERS};
+use crate::db::{
+    ACCESS_KEYS, BUCKET_SETTINGS, BUCKETS, Db, META, OBJECTS, PARTS, UPLOAD_LOCKS, UPLOADS, USERS, VERSIONS,
+};
 use crate::snapshot::SnapshotRecord;
 
 /// Every table of the namespace (users and keys included; not the gateway's bookkeeping).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Tables {
+    users: Vec<(String, Vec<u8>)>,
+    access_keys: Vec<(String, String)>,
+    buckets: Vec<(String, Vec<u8>)>,
+    objects: Vec<((String, String), Vec<u8>)>,
+    uploads: Vec<(String, Vec<u8>)>,
+    parts: Vec<((String, u32), Vec<u8>)>,
+    bucket_settings: Vec<(String, Vec<u8>)>,
+    versions: Vec<((String, String, u64), Vec<u8>)>,
+    upload_locks: Vec<(String, Vec<u8>)>,
+}
+
+/// The tables of a snapshot taken before buckets had settings and versions: [`Tables`]'
+/// first fields (postcard writes fields in order, so such a snapshot is their prefix).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct TablesBeforeVersions {
     users: Vec<(String, Vec<u8>)>,
     access_keys: Vec<(String, String)>,
     buckets: Vec<(String, Vec<u8>)>,
@@ -42,10 +59,27 @@ impl Tables {
         crate::db::encode(self)
     }
 
-    /// Tables from their encoding.
+    /// Tables from their encoding (of either format: a snapshot taken before versions must
+    /// take every byte as the older format).
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, GatewayError> {
-        postcard::from_bytes(bytes)
-            .map_err(|error| GatewayError::Snapshot(format!("the snapshot's tables do not decode: {error}")))
+        let error = match postcard::from_bytes(bytes) {
+            Ok(tables) => return Ok(tables),
+            Err(error) => error,
+        };
+        match postcard::take_from_bytes::<TablesBeforeVersions>(bytes) {
+            Ok((old, [])) => Ok(Tables {
+                users: old.users,
+                access_keys: old.access_keys,
+                buckets: old.buckets,
+                objects: old.objects,
+                uploads: old.uploads,
+                parts: old.parts,
+                bucket_settings: Vec::new(),
+                versions: Vec::new(),
+                upload_locks: Vec::new(),
+            }),
+            _ => Err(GatewayError::Snapshot(format!("the snapshot's tables do not decode: {error}"))),
+        }
     }
 
     /// How much they hold.
@@ -90,6 +124,15 @@ impl<'a> From<(&'a str, &'a str)> for Pair<String, String> {
     }
 }
 
+/// A triple key `(bucket, key, order)` owned.
+struct Triple(String, String, u64);
+
+impl<'a> From<(&'a str, &'a str, u64)> for Triple {
+    fn from((a, b, c): (&'a str, &'a str, u64)) -> Self {
+        Triple(a.to_string(), b.to_string(), c)
+    }
+}
+
 impl<'a> From<(&'a str, u32)> for Pair<String, u32> {
     fn from((a, b): (&'a str, u32)) -> Self {
         Pair(a.to_string(), b)
@@ -111,6 +154,12 @@ impl Db {
             objects: pairs(dump(&transaction, OBJECTS)?),
             uploads: dump(&transaction, UPLOADS)?,
             parts: pairs(dump(&transaction, PARTS)?),
+            bucket_settings: dump(&transaction, BUCKET_SETTINGS)?,
+            versions: dump::<(&str, &str, u64), &[u8], Triple, Vec<u8>>(&transaction, VERSIONS)?
+                .into_iter()
+                .map(|(Triple(bucket, key, order), value)| ((bucket, key, order), value))
+                .collect(),
+            upload_locks: dump(&transaction, UPLOAD_LOCKS)?,
         })
     }
 
@@ -197,6 +246,25 @@ pub fn write_database(path: &Path, tables: &Tables, record: &SnapshotRecord) -> 
                     .insert((id.as_str(), *number), part.as_slice())
                     .map_err(GatewayError::database(ACTION_WRITE))?;
             }
+            let mut settings =
+                transaction.open_table(BUCKET_SETTINGS).map_err(GatewayError::database(ACTION_WRITE))?;
+            for (name, value) in &tables.bucket_settings {
+                settings
+                    .insert(name.as_str(), value.as_slice())
+                    .map_err(GatewayError::database(ACTION_WRITE))?;
+            }
+            let mut versions =
+                transaction.open_table(VERSIONS).map_err(GatewayError::database(ACTION_WRITE))?;
+            for ((bucket, key, order), value) in &tables.versions {
+                versions
+                    .insert((bucket.as_str(), key.as_str(), *order), value.as_slice())
+                    .map_err(GatewayError::database(ACTION_WRITE))?;
+            }
+            let mut locks =
+                transaction.open_table(UPLOAD_LOCKS).map_err(GatewayError::database(ACTION_WRITE))?;
+            for (id, value) in &tables.upload_locks {
+                locks.insert(id.as_str(), value.as_slice()).map_err(GatewayError::database(ACTION_WRITE))?;
+            }
             let mut meta = transaction.open_table(META).map_err(GatewayError::database(ACTION_WRITE))?;
             meta.insert(LAST_SNAPSHOT, crate::db::encode(record).as_slice())
                 .map_err(GatewayError::database(ACTION_WRITE))?;
@@ -279,5 +347,32 @@ mod tests {
         drop(restored);
         let refused = write_database(&restored_path, &tables, &record).unwrap_err();
         assert!(refused.to_string().contains("move it away"), "{refused}");
+    }
+
+    #[test]
+    fn a_snapshot_from_before_versions_still_restores_and_versions_are_carried() {
+        let old = TablesBeforeVersions {
+            buckets: vec![("photos".into(), vec![1, 2])],
+            objects: vec![(("photos".into(), "a".into()), vec![3])],
+            ..Default::default()
+        };
+        let read = Tables::from_bytes(&postcard::to_allocvec(&old).unwrap()).unwrap();
+        assert_eq!(read.buckets, old.buckets);
+        assert_eq!(read.objects, old.objects);
+        assert!(read.versions.is_empty() && read.bucket_settings.is_empty());
+
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("gateway.redb")).unwrap();
+        db.create_bucket("photos", "alice").unwrap();
+        db.update_bucket_settings("photos", "alice", |settings| {
+            settings.versioning = crate::namespace::Versioning::Enabled;
+            Ok(())
+        })
+        .unwrap();
+        db.put_object("photos", "a", "alice", &object(1)).unwrap();
+        db.put_object("photos", "a", "alice", &object(2)).unwrap();
+        let tables = db.snapshot_tables().unwrap();
+        assert_eq!((tables.versions.len(), tables.bucket_settings.len()), (2, 1));
+        assert_eq!(Tables::from_bytes(&tables.to_bytes()).unwrap(), tables);
     }
 }
