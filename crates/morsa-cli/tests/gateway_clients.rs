@@ -1,6 +1,6 @@
 //! The S3 gateway of `morsa cluster` driven by the clients people run: aws cli (multipart
 //! upload, ranged get, head), boto3 (every checksum algorithm, wrong checksums refused,
-//! paginated listings), restic (init, backup, check --read-data, restore, again with nodes
+//! paginated listings, small objects packed several to a blob), restic (init, backup, check --read-data, restore, again with nodes
 //! holding f shards SIGKILLed), rclone (copy, check, sync with deletions, cat of ranges), and
 //! bad input (wrong secret, unknown key, another user's bucket). Each client call is bounded
 //! with `timeout`; every process talks to 127.0.0.1 only.
@@ -101,6 +101,44 @@ fn boto3_checksums_are_verified_and_listings_paginate() {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/gateway/boto3_checks.py");
     let out = s3.ok("python3", &[script.to_str().unwrap()], &[]);
     assert!(out.contains("boto3 checks passed"), "{out}");
+}
+
+#[test]
+fn small_objects_put_together_are_packed_several_to_a_blob_and_read_back_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut s3, _) = S3Cluster::up(dir.path(), &[]);
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/gateway/pack_checks.py");
+    let out = s3.ok("python3", &[script.to_str().unwrap()], &[]);
+    assert!(out.contains("pack checks passed"), "{out}");
+    // The gateway says what it packed: all 48 objects, some blobs holding several.
+    let log_path = s3.cluster.state().gateway.unwrap().log;
+    let log = without_colours(&std::fs::read_to_string(s3.cluster.dir().join(log_path)).unwrap());
+    let packs: Vec<u64> = log
+        .lines()
+        .filter(|line| line.contains("small objects packed into one blob"))
+        .filter_map(|line| line.split("pieces=").nth(1)?.split_whitespace().next()?.parse().ok())
+        .collect();
+    assert!(packs.iter().sum::<u64>() >= 48, "every small object went into a pack: {packs:?}");
+    assert!(packs.iter().any(|pieces| *pieces > 1), "some blob holds several objects: {packs:?}");
+}
+
+/// `text` without its ANSI colour sequences (`ESC [ ... m`).
+fn without_colours(text: &str) -> String {
+    let mut plain = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(next) = chars.next() {
+        match next {
+            '\u{1b}' => {
+                for skipped in chars.by_ref() {
+                    if skipped == 'm' {
+                        break;
+                    }
+                }
+            }
+            other => plain.push(other),
+        }
+    }
+    plain
 }
 
 #[test]

@@ -94,6 +94,9 @@ pub enum GatewayError {
     /// A namespace snapshot could not be taken, found, opened or restored.
     #[error("namespace snapshot: {0}")]
     Snapshot(String),
+    /// A small object's pack could not be stored (see [`crate::packer`]).
+    #[error("storing a pack of small objects: {0}")]
+    Packing(String),
 }
 
 impl GatewayError {
@@ -115,7 +118,9 @@ impl GatewayError {
             GatewayError::InvalidPart(_) => S3ErrorCode::InvalidPart,
             GatewayError::InvalidPartOrder => S3ErrorCode::InvalidPartOrder,
             GatewayError::EntityTooSmall { .. } => S3ErrorCode::EntityTooSmall,
-            GatewayError::Morsa(_) | GatewayError::ChunkLength { .. } => S3ErrorCode::ServiceUnavailable,
+            GatewayError::Morsa(_) | GatewayError::ChunkLength { .. } | GatewayError::Packing(_) => {
+                S3ErrorCode::ServiceUnavailable
+            }
             GatewayError::Config(_)
             | GatewayError::Database { .. }
             | GatewayError::CorruptRecord { .. }
