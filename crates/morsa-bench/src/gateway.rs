@@ -78,8 +78,8 @@ struct GatewayReport {
 
 /// Runs the benchmark.
 pub fn run(args: &GatewayArgs) -> anyhow::Result<()> {
-    for program in ["restic", "aws"] {
-        let found = Command::new(program).arg("--version").output();
+    for (program, version) in [("restic", "version"), ("aws", "--version")] {
+        let found = Command::new(program).arg(version).output();
         anyhow::ensure!(
             found.is_ok_and(|output| output.status.success()),
             "`morsa bench gateway` runs {program}, which is not on PATH"
@@ -203,7 +203,8 @@ struct Clients {
 
 impl Clients {
     fn new(work: &Path, s3_env: &Path) -> anyhow::Result<Self> {
-        let text = std::fs::read_to_string(s3_env).with_context(|| format!("reading {}", s3_env.display()))?;
+        let text =
+            std::fs::read_to_string(s3_env).with_context(|| format!("reading {}", s3_env.display()))?;
         let mut env: HashMap<String, String> = text
             .lines()
             .filter_map(|line| line.strip_prefix("export ")?.split_once('='))
@@ -254,7 +255,8 @@ impl Clients {
         self.run("restic", &restore)?;
         let restore_seconds = started.elapsed().as_secs_f64();
         let restored = target.join(tree.strip_prefix("/").unwrap_or(tree));
-        let diff = Command::new("diff").arg("-rq").arg(tree).arg(&restored).output().context("running diff")?;
+        let diff =
+            Command::new("diff").arg("-rq").arg(tree).arg(&restored).output().context("running diff")?;
         anyhow::ensure!(
             diff.status.success(),
             "restic restored a different tree from {repository}: {}",

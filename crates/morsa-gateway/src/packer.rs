@@ -74,7 +74,10 @@ impl Packer {
     }
 
     /// Queues `bytes` (at most the pack size); the answer comes once its pack is certified.
-    pub async fn enqueue(&self, bytes: Vec<u8>) -> Result<oneshot::Receiver<Result<Placed, String>>, GatewayError> {
+    pub async fn enqueue(
+        &self,
+        bytes: Vec<u8>,
+    ) -> Result<oneshot::Receiver<Result<Placed, String>>, GatewayError> {
         let closed = || GatewayError::Packing("the packer has stopped".into());
         let len = bytes.len().min(self.pack_size);
         let permits = u32::try_from(len).map_err(|_| GatewayError::Packing("a piece is too large".into()))?;

@@ -68,10 +68,16 @@ impl ChunkReader {
         let whole = piece.range.start == 0 && piece.range.end == piece.chunk.size;
         let data = match (piece.chunk.packed, piece.chunk.sealing, whole) {
             (None, Sealing::Plain, true) => self.client.read_blob(blob_id).await?.data,
-            (None, Sealing::Plain, false) => self.client.read_blob_range(blob_id, piece.range.clone()).await?.data,
-            (None, Sealing::Age, true) => self.open(piece, self.client.read_blob(blob_id).await?.data).await?,
+            (None, Sealing::Plain, false) => {
+                self.client.read_blob_range(blob_id, piece.range.clone()).await?.data
+            }
+            (None, Sealing::Age, true) => {
+                self.open(piece, self.client.read_blob(blob_id).await?.data).await?
+            }
             // Only the header and the segments covering the range are fetched.
-            (None, Sealing::Age, false) => self.client.read_opened_range(blob_id, piece.range.clone()).await?.data,
+            (None, Sealing::Age, false) => {
+                self.client.read_opened_range(blob_id, piece.range.clone()).await?.data
+            }
             // A piece of a packed blob: only its own bytes are fetched.
             (Some(packed), Sealing::Plain, _) => {
                 let range = packed.offset + piece.range.start..packed.offset + piece.range.end;
@@ -86,7 +92,11 @@ impl ChunkReader {
                     (Ok(from), Ok(to)) if from <= to && to <= opened.len() => opened[from..to].to_vec(),
                     _ => {
                         let got = morsa_core::convert::saturating_u64(opened.len());
-                        return Err(GatewayError::ChunkLength { blob_id: *blob_id, got, expected: piece.chunk.size });
+                        return Err(GatewayError::ChunkLength {
+                            blob_id: *blob_id,
+                            got,
+                            expected: piece.chunk.size,
+                        });
                     }
                 }
             }

@@ -82,7 +82,9 @@ type Split = (Vec<StoredChunk>, (Vec<Sealing>, Vec<Option<Packed>>));
 fn split(chunks: Vec<ChunkRef>) -> Split {
     chunks
         .into_iter()
-        .map(|chunk| (StoredChunk { blob_id: chunk.blob_id, size: chunk.size }, (chunk.sealing, chunk.packed)))
+        .map(|chunk| {
+            (StoredChunk { blob_id: chunk.blob_id, size: chunk.size }, (chunk.sealing, chunk.packed))
+        })
         .unzip()
 }
 
@@ -98,7 +100,12 @@ fn join(
     Ok(chunks
         .into_iter()
         .zip(sealings.into_iter().zip(packing))
-        .map(|(chunk, (sealing, packed))| ChunkRef { blob_id: chunk.blob_id, size: chunk.size, sealing, packed })
+        .map(|(chunk, (sealing, packed))| ChunkRef {
+            blob_id: chunk.blob_id,
+            size: chunk.size,
+            sealing,
+            packed,
+        })
         .collect())
 }
 
@@ -255,7 +262,12 @@ mod tests {
     use super::*;
 
     fn chunk(seed: u8, sealing: Sealing) -> ChunkRef {
-        ChunkRef { blob_id: BlobId::from_root(1, &[seed; 32]), size: 1000 + u64::from(seed), sealing, packed: None }
+        ChunkRef {
+            blob_id: BlobId::from_root(1, &[seed; 32]),
+            size: 1000 + u64::from(seed),
+            sealing,
+            packed: None,
+        }
     }
 
     fn object(chunks: Vec<ChunkRef>) -> ObjectRecord {
