@@ -1,6 +1,6 @@
 //! `morsa bench`: throughput measurements printed for people and scripts — the codec, one
-//! storage node's ingest, store and read through a local cluster, self-healing traffic, and
-//! the replicated coordinator's commit rate and failover.
+//! storage node's ingest, store and read through a local cluster, self-healing traffic, the
+//! replicated coordinator's commit rate and failover, and restic through the S3 gateway.
 //!
 //! It owns the measurements and their reports; the `morsa` binary only parses the command
 //! line and installs logging. Benchmarks reach into the node and the store where a
@@ -9,6 +9,7 @@
 
 mod cluster;
 mod coord;
+mod gateway;
 mod node;
 mod repair;
 
@@ -35,6 +36,10 @@ pub enum BenchCommand {
     /// Wipe one node of a local cluster holding mixed-size blobs (10 nodes, n = 1000, 1 GiB)
     /// and measure the traffic and time of rebuilding its share.
     Repair(repair::RepairArgs),
+    /// restic backup and restore through the S3 gateway of a local cluster (10 nodes,
+    /// n = 1000, a 1 GiB tree) against restic to a local directory, and the gateway's peak
+    /// memory during a 1 GiB single PUT.
+    Gateway(gateway::GatewayArgs),
 }
 
 /// Options of `morsa bench codec`.
@@ -67,6 +72,7 @@ pub fn run(command: &BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Cluster(args) => cluster::run(args),
         BenchCommand::Repair(args) => repair::run(args),
         BenchCommand::Coord(args) => coord::run(args),
+        BenchCommand::Gateway(args) => gateway::run(args),
     }
 }
 
@@ -269,7 +275,11 @@ fn reset_peak_rss() {
 
 /// Peak resident set size of this process (Linux `VmHWM`), if known.
 fn peak_rss() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    vm_hwm(&std::fs::read_to_string("/proc/self/status").ok()?)
+}
+
+/// The `VmHWM` (peak resident set size) of a `/proc/PID/status` text, in bytes.
+fn vm_hwm(status: &str) -> Option<u64> {
     let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib * 1024)

@@ -24,7 +24,7 @@ pub enum GatewayCommand {
 #[derive(Debug, Args)]
 pub struct RestoreArgs {
     /// The snapshot blob to restore (default: the newest snapshot the account stored).
-    #[arg(long, value_name = "BLOB_ID")]
+    #[arg(long, value_name = "BLOB_ID", allow_hyphen_values = true)]
     blob: Option<redstuff::BlobId>,
     #[command(flatten)]
     config: ConfigArgs,

@@ -139,12 +139,16 @@ mod tests {
 
     use super::*;
 
-    /// Every positional blob ID of every command, now and to come, takes a leading `-`: one
-    /// blob ID in 64 starts with it.
+    /// Every blob ID argument of every command (positional or an option's `BLOB_ID` value),
+    /// now and to come, takes a leading `-`: one blob ID in 64 starts with it.
     #[test]
     fn every_blob_id_argument_accepts_a_leading_dash() {
         fn visit(command: &clap::Command, found: &mut Vec<String>) {
-            for arg in command.get_positionals().filter(|arg| arg.get_id() == "blob_id") {
+            let takes_blob_id = |arg: &&clap::Arg| {
+                arg.get_id() == "blob_id"
+                    || arg.get_value_names().is_some_and(|names| names.iter().any(|name| name == "BLOB_ID"))
+            };
+            for arg in command.get_arguments().filter(takes_blob_id) {
                 assert!(
                     arg.is_allow_hyphen_values_set(),
                     "`{}` refuses blob IDs starting with '-'",
@@ -158,7 +162,7 @@ mod tests {
         }
         let mut found = Vec::new();
         visit(&Cli::command(), &mut found);
-        for command in ["read", "blob-status", "delete", "extend"] {
+        for command in ["read", "blob-status", "delete", "extend", "restore-namespace"] {
             assert!(found.iter().any(|name| name == command), "{command} takes a blob ID: {found:?}");
         }
     }

@@ -1,10 +1,11 @@
 //! The S3 gateway of `morsa cluster` driven by the clients people run: aws cli (multipart
 //! upload, ranged get, head), boto3 (every checksum algorithm, wrong checksums refused,
-//! paginated listings), restic (init, backup, check --read-data, restore), rclone (copy,
-//! check, sync with deletions, cat of ranges), versions, copies and Object Lock (boto3 and aws
-//! cli, with the retained blobs' renewal), and bad input (wrong secret, unknown key, another
-//! user's bucket; malformed XML, truncated and overlong bodies on raw sockets). Each client
-//! call is bounded with `timeout`; every process talks to 127.0.0.1 only.
+//! paginated listings, small objects packed several to a blob), restic (init, backup, check
+//! --read-data, restore, again with nodes holding f shards SIGKILLed), rclone (copy, check, sync
+//! with deletions, cat of ranges), versions, copies and Object Lock (boto3 and aws cli, with the
+//! retained blobs' renewal), and bad input (wrong secret, unknown key, another user's bucket;
+//! malformed XML, truncated and overlong bodies on raw sockets). Each client call is bounded
+//! with `timeout`; every process talks to 127.0.0.1 only.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -105,9 +106,47 @@ fn boto3_checksums_are_verified_and_listings_paginate() {
 }
 
 #[test]
-fn restic_backs_up_checks_and_restores_a_tree_byte_for_byte() {
+fn small_objects_put_together_are_packed_several_to_a_blob_and_read_back_alone() {
     let dir = tempfile::tempdir().unwrap();
-    let (s3, _) = S3Cluster::up(dir.path(), &[]);
+    let (mut s3, _) = S3Cluster::up(dir.path(), &[]);
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/gateway/pack_checks.py");
+    let out = s3.ok("python3", &[script.to_str().unwrap()], &[]);
+    assert!(out.contains("pack checks passed"), "{out}");
+    // The gateway says what it packed: all 48 objects, some blobs holding several.
+    let log_path = s3.cluster.state().gateway.unwrap().log;
+    let log = without_colours(&std::fs::read_to_string(s3.cluster.dir().join(log_path)).unwrap());
+    let packs: Vec<u64> = log
+        .lines()
+        .filter(|line| line.contains("small objects packed into one blob"))
+        .filter_map(|line| line.split("pieces=").nth(1)?.split_whitespace().next()?.parse().ok())
+        .collect();
+    assert!(packs.iter().sum::<u64>() >= 48, "every small object went into a pack: {packs:?}");
+    assert!(packs.iter().any(|pieces| *pieces > 1), "some blob holds several objects: {packs:?}");
+}
+
+/// `text` without its ANSI colour sequences (`ESC [ ... m`).
+fn without_colours(text: &str) -> String {
+    let mut plain = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(next) = chars.next() {
+        match next {
+            '\u{1b}' => {
+                for skipped in chars.by_ref() {
+                    if skipped == 'm' {
+                        break;
+                    }
+                }
+            }
+            other => plain.push(other),
+        }
+    }
+    plain
+}
+
+#[test]
+fn restic_backs_up_checks_and_restores_a_tree_byte_for_byte_also_with_nodes_holding_f_shards_killed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut s3, _) = S3Cluster::up(dir.path(), &[]);
     let tree = dir.path().join("tree");
     std::fs::create_dir_all(tree.join("small/deeper")).unwrap();
     for index in 0..200u64 {
@@ -123,16 +162,49 @@ fn restic_backs_up_checks_and_restores_a_tree_byte_for_byte() {
     let cache_arg = format!("--cache-dir={}", cache.display());
     s3.ok("restic", &["init", &cache_arg], &env);
     s3.ok("restic", &["backup", "--quiet", &cache_arg, tree.to_str().unwrap()], &env);
-    s3.ok("restic", &["check", "--read-data", &cache_arg], &env);
-    let target = dir.path().join("restored");
-    s3.ok(
-        "restic",
-        &["restore", "latest", "--quiet", &cache_arg, "--target", target.to_str().unwrap()],
-        &env,
-    );
-    let restored = target.join(tree.strip_prefix("/").unwrap());
-    let diff = Command::new("diff").arg("-r").arg(&tree).arg(&restored).output().unwrap();
-    assert!(diff.status.success(), "the restored tree differs: {}", String::from_utf8_lossy(&diff.stdout));
+    let check_and_restore = |s3: &S3Cluster, target: &Path, when: &str| {
+        s3.ok("restic", &["check", "--read-data", &cache_arg], &env);
+        s3.ok(
+            "restic",
+            &["restore", "latest", "--quiet", &cache_arg, "--target", target.to_str().unwrap()],
+            &env,
+        );
+        let restored = target.join(tree.strip_prefix("/").unwrap());
+        let diff = Command::new("diff").arg("-r").arg(&tree).arg(&restored).output().unwrap();
+        assert!(
+            diff.status.success(),
+            "the tree restored {when} differs: {}",
+            String::from_utf8_lossy(&diff.stdout)
+        );
+    };
+    check_and_restore(&s3, &dir.path().join("restored"), "with every node up");
+
+    // Nodes holding up to f shards crash: every pack is still read (and checked) from the
+    // others, and restic's lock files are still stored.
+    let down = nodes_holding_up_to_f_shards(&s3.cluster);
+    for index in &down {
+        s3.cluster.kill(*index).unwrap();
+    }
+    for index in &down {
+        assert!(!s3.cluster.is_running(*index), "node {index} was killed");
+    }
+    check_and_restore(&s3, &dir.path().join("restored-degraded"), "with nodes holding f shards killed");
+}
+
+/// Nodes whose shards add up to at most f of the cluster's (at least one node).
+fn nodes_holding_up_to_f_shards(cluster: &morsa_cluster::Cluster) -> Vec<usize> {
+    let shards: usize = cluster.nodes().iter().map(|node| node.shards.len()).sum();
+    let f = redstuff::EncodingConfig::new(u16::try_from(shards).unwrap()).unwrap().f();
+    let mut chosen = Vec::new();
+    let mut weight = 0;
+    for node in cluster.nodes() {
+        if weight + node.shards.len() <= f {
+            weight += node.shards.len();
+            chosen.push(node.index);
+        }
+    }
+    assert!(!chosen.is_empty(), "some node holds at most f = {f} shards");
+    chosen
 }
 
 /// rclone's configuration for the cluster's gateway: a remote `morsa` given by environment

@@ -322,7 +322,7 @@ where
 /// The pieces bytes `range` of a blob of `size` bytes is read in: at most `segment` bytes
 /// each, so a large blob streams out piece by piece (a whole small blob is one whole read).
 fn segments(blob_id: BlobId, size: u64, range: Range<u64>, segment: u64) -> Vec<Piece> {
-    let chunk = ChunkRef { blob_id, size, sealing: Sealing::Plain };
+    let chunk = ChunkRef { blob_id, size, sealing: Sealing::Plain, packed: None };
     let mut pieces = Vec::new();
     let mut start = range.start;
     while start < range.end {

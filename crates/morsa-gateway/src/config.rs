@@ -37,6 +37,11 @@ pub struct GatewayConfig {
     /// chunk size (plus each chunk's encoding while it is stored). Default 2.
     #[serde(default = "default_chunk_buffers")]
     pub max_chunk_buffers: usize,
+    /// Bodies (single PUTs and parts) smaller than this many bytes are packed several to a
+    /// blob with the small bodies stored at the same time (default 1 MiB; 0: never). See
+    /// [`crate::packer`].
+    #[serde(default = "default_pack_threshold")]
+    pub pack_threshold: u64,
     /// Epochs each chunk blob is paid for when stored (default 5).
     #[serde(default = "default_epochs")]
     pub epochs: u32,
@@ -81,6 +86,13 @@ fn default_chunk_size() -> u64 {
 
 fn default_chunk_buffers() -> usize {
     2
+}
+
+/// Default [`GatewayConfig::pack_threshold`]: 1 MiB.
+pub const DEFAULT_PACK_THRESHOLD: u64 = 1 << 20;
+
+fn default_pack_threshold() -> u64 {
+    DEFAULT_PACK_THRESHOLD
 }
 
 fn default_epochs() -> u32 {
@@ -174,6 +186,7 @@ mod tests {
         assert_eq!(config.keyring_file, Some(dir.path().join("k.json")));
         assert_eq!(config.passphrase_file, Some(dir.path().join("pass")));
         assert_eq!(config.chunk_size, DEFAULT_CHUNK_SIZE);
+        assert_eq!(config.pack_threshold, DEFAULT_PACK_THRESHOLD);
         assert_eq!(config.region, "us-east-1");
         std::fs::write(
             &path,

@@ -127,6 +127,9 @@ pub enum GatewayError {
     /// A namespace snapshot could not be taken, found, opened or restored.
     #[error("namespace snapshot: {0}")]
     Snapshot(String),
+    /// A small object's pack could not be stored (see [`crate::packer`]).
+    #[error("storing a pack of small objects: {0}")]
+    Packing(String),
 }
 
 impl GatewayError {
@@ -154,7 +157,9 @@ impl GatewayError {
             GatewayError::InvalidBucketState(_) => S3ErrorCode::InvalidBucketState,
             GatewayError::InvalidRequest(_) => S3ErrorCode::InvalidRequest,
             GatewayError::NoObjectLockConfiguration(_) => S3ErrorCode::ObjectLockConfigurationNotFoundError,
-            GatewayError::Morsa(_) | GatewayError::ChunkLength { .. } => S3ErrorCode::ServiceUnavailable,
+            GatewayError::Morsa(_) | GatewayError::ChunkLength { .. } | GatewayError::Packing(_) => {
+                S3ErrorCode::ServiceUnavailable
+            }
             GatewayError::Config(_)
             | GatewayError::Database { .. }
             | GatewayError::CorruptRecord { .. }

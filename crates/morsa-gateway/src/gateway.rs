@@ -30,6 +30,10 @@ pub struct Gateway {
     pub(crate) crypto: Arc<Crypto>,
     /// Whether new chunks are sealed.
     pub(crate) seal: bool,
+    /// Bodies smaller than this are packed (0: none).
+    pub(crate) pack_threshold: usize,
+    /// Where small bodies are packed.
+    pub(crate) packer: Arc<crate::packer::Packer>,
 }
 
 /// How a gateway stores.
@@ -39,6 +43,8 @@ pub struct GatewayLimits {
     pub chunk_size: u64,
     /// Chunk buffers held at once across all requests.
     pub max_chunk_buffers: usize,
+    /// Bodies smaller than this are packed several to a blob (0: never).
+    pub pack_threshold: u64,
     /// Epochs each chunk is paid for.
     pub epochs: u32,
     /// The region.
@@ -49,7 +55,7 @@ impl Gateway {
     /// A gateway over `db` storing with `client`, sealing chunks with `keys`. A range of a
     /// sealed chunk is read with the client's segment range read, so `client` must open with
     /// the same keys (`Client::with_crypto(keys.crypto.clone())`, as [`crate::server::run`]
-    /// builds it).
+    /// builds it). Starts the packer of small bodies on the current tokio runtime.
     pub fn new(
         db: Arc<Db>,
         client: Arc<Client>,
@@ -62,16 +68,21 @@ impl Gateway {
             false => client.encoding().max_blob_size(),
         };
         let chunk_size = limits.chunk_size.min(largest).max(1);
+        let chunk_size = morsa_core::convert::saturating_usize(chunk_size);
+        let packer = crate::packer::Packer::start(chunk_size, store_pack(Arc::clone(&client), limits.epochs));
         Self {
             db,
             client,
-            chunk_size: morsa_core::convert::saturating_usize(chunk_size),
+            chunk_size,
             epochs: limits.epochs,
             // The global bound on chunk buffers, shared by every request.
             buffers: Arc::new(tokio::sync::Semaphore::new(limits.max_chunk_buffers)),
             region: limits.region.clone(),
             crypto: Arc::new(keys.crypto),
             seal: keys.seal,
+            // A packed body must leave room for the others in its pack.
+            pack_threshold: morsa_core::convert::saturating_usize(limits.pack_threshold).min(chunk_size / 2),
+            packer: Arc::new(packer),
         }
     }
 
@@ -100,6 +111,18 @@ impl Gateway {
             .map_err(|error| S3Error::internal_error(std::io::Error::other(error.to_string())))?
             .map_err(S3Error::from)
     }
+}
+
+/// How the packer stores a pack: as one blob paid for the gateway's epochs.
+fn store_pack(client: Arc<Client>, epochs: u32) -> crate::packer::StorePack {
+    Arc::new(move |bytes| {
+        let client = Arc::clone(&client);
+        Box::pin(async move {
+            let options = morsa_client::StoreOptions { epochs, permanent: false, force: false };
+            let stored = client.store_blob(bytes, &options).await.map_err(|error| error.to_string())?;
+            Ok(stored.blob_id)
+        })
+    })
 }
 
 /// Looks access keys up in the gateway's database.

@@ -4,7 +4,7 @@
 //! It owns: users and their access keys ([`users`]), the durable namespace of buckets,
 //! objects and multipart uploads on redb ([`namespace`]), cutting request bodies into chunk
 //! blobs with bounded memory while verifying their digests ([`writer`], [`checksum`]),
-//! encrypting every object's chunks with age by default ([`encryption`]), streaming
+//! packing small objects several to a blob ([`packer`]), encrypting every object's chunks with age by default ([`encryption`]), streaming
 //! objects and ranges back from Morsa and decrypting them ([`reader`]), S3 listings ([`listing`]) and
 //! the S3 operations themselves (`s3`, on [s3s](https://crates.io/crates/s3s), which parses
 //! requests, verifies SigV4 and writes XML), the Walrus-style HTTP API ([`blob_api`]),
@@ -38,6 +38,7 @@ mod gateway;
 pub mod listing;
 pub mod metrics;
 pub mod namespace;
+pub mod packer;
 pub mod reader;
 pub mod retention;
 pub mod router;

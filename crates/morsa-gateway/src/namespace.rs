@@ -3,7 +3,7 @@
 //! object is ever visible before its data is stored.
 //!
 //! Records are postcard; objects and parts written before chunks could be sealed (format 1)
-//! still decode ([`record_format`]).
+//! or packed (format 2) still decode ([`record_format`]).
 
 pub mod lock;
 pub mod record_format;
@@ -38,15 +38,35 @@ pub enum Sealing {
     Age,
 }
 
-/// One chunk blob of an object, in order.
+/// One chunk of an object, in order: a whole blob, or a piece of a blob shared with other
+/// small objects ([`crate::packer`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChunkRef {
     /// The certified blob.
     pub blob_id: BlobId,
-    /// The size of its plaintext (of the blob itself when plain).
+    /// The size of its plaintext (of its stored bytes when plain).
     pub size: u64,
-    /// How the blob holds it.
+    /// How its stored bytes hold it (a sealed piece is an age file of its own).
     pub sealing: Sealing,
+    /// Where in the blob its stored bytes are, if it is one piece of a packed blob; `None`:
+    /// it is the whole blob.
+    pub packed: Option<Packed>,
+}
+
+/// Where a packed chunk's stored bytes are in their blob.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Packed {
+    /// The first byte.
+    pub offset: u64,
+    /// How many bytes (sealed, they are more than the chunk's plaintext size).
+    pub stored: u64,
+}
+
+impl Packed {
+    /// The blob's bytes that hold the chunk.
+    pub fn range(&self) -> std::ops::Range<u64> {
+        self.offset..self.offset.saturating_add(self.stored)
+    }
 }
 
 /// What an object is made of and what clients see of it.

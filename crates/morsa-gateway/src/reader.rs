@@ -2,7 +2,9 @@
 //! after the other, a whole chunk as a blob read and a part of one as a Morsa range read (no
 //! whole-object fetch for a range). A sealed chunk ([`Sealing::Age`]) is opened with the
 //! gateway's keys: read whole and decrypted, or, for a part of it, only the age segments
-//! covering the part are fetched and opened (`morsa-client`'s segment range read). The first
+//! covering the part are fetched and opened (`morsa-client`'s segment range read). A chunk
+//! that is one piece of a packed blob ([`crate::packer`]) is read as a range of that blob:
+//! only its own bytes, opened alone when sealed. The first
 //! piece is read before the response starts, so a failure to read surfaces as an S3 error;
 //! later pieces are read while earlier ones are sent.
 
@@ -64,12 +66,40 @@ impl ChunkReader {
     async fn read_piece(&self, piece: &Piece) -> Result<Bytes, GatewayError> {
         let blob_id = &piece.chunk.blob_id;
         let whole = piece.range.start == 0 && piece.range.end == piece.chunk.size;
-        let data = match (piece.chunk.sealing, whole) {
-            (Sealing::Plain, true) => self.client.read_blob(blob_id).await?.data,
-            (Sealing::Plain, false) => self.client.read_blob_range(blob_id, piece.range.clone()).await?.data,
-            (Sealing::Age, true) => self.open(piece, self.client.read_blob(blob_id).await?.data).await?,
+        let data = match (piece.chunk.packed, piece.chunk.sealing, whole) {
+            (None, Sealing::Plain, true) => self.client.read_blob(blob_id).await?.data,
+            (None, Sealing::Plain, false) => {
+                self.client.read_blob_range(blob_id, piece.range.clone()).await?.data
+            }
+            (None, Sealing::Age, true) => {
+                self.open(piece, self.client.read_blob(blob_id).await?.data).await?
+            }
             // Only the header and the segments covering the range are fetched.
-            (Sealing::Age, false) => self.client.read_opened_range(blob_id, piece.range.clone()).await?.data,
+            (None, Sealing::Age, false) => {
+                self.client.read_opened_range(blob_id, piece.range.clone()).await?.data
+            }
+            // A piece of a packed blob: only its own bytes are fetched.
+            (Some(packed), Sealing::Plain, _) => {
+                let range = packed.offset + piece.range.start..packed.offset + piece.range.end;
+                self.client.read_blob_range(blob_id, range).await?.data
+            }
+            // A sealed piece is an age file of its own (small: it is fetched and opened whole).
+            (Some(packed), Sealing::Age, _) => {
+                let sealed = self.client.read_blob_range(blob_id, packed.range()).await?.data;
+                let opened = self.open(piece, sealed).await?;
+                let wanted = (usize::try_from(piece.range.start), usize::try_from(piece.range.end));
+                match wanted {
+                    (Ok(from), Ok(to)) if from <= to && to <= opened.len() => opened[from..to].to_vec(),
+                    _ => {
+                        let got = morsa_core::convert::saturating_u64(opened.len());
+                        return Err(GatewayError::ChunkLength {
+                            blob_id: *blob_id,
+                            got,
+                            expected: piece.chunk.size,
+                        });
+                    }
+                }
+            }
         };
         let expected = piece.range.end - piece.range.start;
         if u64::try_from(data.len()).ok() != Some(expected) {
@@ -158,7 +188,7 @@ mod tests {
     use super::*;
 
     fn chunk(seed: u8, size: u64) -> ChunkRef {
-        ChunkRef { blob_id: BlobId::from_root(1, &[seed; 32]), size, sealing: Sealing::Age }
+        ChunkRef { blob_id: BlobId::from_root(1, &[seed; 32]), size, sealing: Sealing::Age, packed: None }
     }
 
     #[test]

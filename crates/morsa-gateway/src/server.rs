@@ -40,6 +40,7 @@ pub async fn run(config: &GatewayConfig, shutdown: impl Future<Output = ()>) -> 
     let limits = GatewayLimits {
         chunk_size: config.chunk_size,
         max_chunk_buffers: config.max_chunk_buffers,
+        pack_threshold: config.pack_threshold,
         epochs: config.epochs,
         region: config.region.clone(),
     };

@@ -3,8 +3,10 @@
 //! is filled, so a request holds one chunk at a time, and all requests together hold at most
 //! `max_chunk_buffers` (a semaphore permit per buffer). A gateway that encrypts seals each
 //! full buffer into one age file before storing it ([`crate::encryption`]); the chunk's
-//! recorded size is its plaintext's. The body's digests are checked before
-//! its last chunk is stored; an object whose body fails them is never recorded.
+//! recorded size is its plaintext's. A body smaller than `pack_threshold` is not a blob of
+//! its own: it is sealed alone and stored as one piece of a packed blob ([`crate::packer`]).
+//! The body's digests are checked before its last chunk is stored; an object whose body fails
+//! them is never recorded.
 
 use std::sync::Arc;
 
@@ -99,7 +101,12 @@ impl Gateway {
         let trailer = trailers();
         let checksum = declared.verify(&digests, trailer.as_ref())?;
         if let Some(last) = buffer.take() {
-            chunks.push(self.store_chunk(last.data, permanent).await?);
+            // A retained (permanent) body never shares a blob that is stored deletable.
+            let chunk = match chunks.is_empty() && !permanent && last.data.len() < self.pack_threshold {
+                true => self.store_packed(last).await?,
+                false => self.store_chunk(last.data, permanent).await?,
+            };
+            chunks.push(chunk);
         }
         Ok(Written { chunks, size, md5: digests.md5, checksum })
     }
@@ -120,7 +127,25 @@ impl Gateway {
         };
         let stored = self.client.store_blob(data, &options).await.map_err(GatewayError::from)?;
         tracing::debug!(blob_id = %stored.blob_id, size, stored = stored.size, ?sealing, "chunk certified");
-        Ok(ChunkRef { blob_id: stored.blob_id, size, sealing })
+        Ok(ChunkRef { blob_id: stored.blob_id, size, sealing, packed: None })
+    }
+
+    /// Stores a small body as one piece of a packed blob ([`crate::packer`]): sealed alone,
+    /// then its buffer is given back and the packer holds its stored bytes.
+    async fn store_packed(&self, buffer: Buffer) -> Result<ChunkRef, S3Error> {
+        let Buffer { mut data, _permit: permit } = buffer;
+        let size = morsa_core::convert::saturating_u64(data.len());
+        let (bytes, sealing) = match self.seal {
+            true => (self.sealed(data).await?, Sealing::Age),
+            false => {
+                data.shrink_to_fit();
+                (data, Sealing::Plain)
+            }
+        };
+        drop(permit);
+        let placed = self.packer.store(bytes).await?;
+        tracing::debug!(blob_id = %placed.blob_id, size, ?placed.packed, ?sealing, "packed piece certified");
+        Ok(ChunkRef { blob_id: placed.blob_id, size, sealing, packed: Some(placed.packed) })
     }
 
     /// `data` as one age file, sealed on a blocking thread.

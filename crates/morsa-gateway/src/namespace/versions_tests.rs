@@ -96,6 +96,7 @@ fn a_locked_version_is_not_deleted_and_its_blobs_are_retained() {
         blob_id: BlobId::from_root(1, &[7; 32]),
         size: 1,
         sealing: super::super::Sealing::Plain,
+        packed: None,
     }];
     let retention = Some(Retention { mode: RetentionMode::Compliance, until_ms });
     let id = db

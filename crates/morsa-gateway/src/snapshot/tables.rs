@@ -288,6 +288,7 @@ mod tests {
                 blob_id: redstuff::BlobId::from_root(1, &[3; 32]),
                 size,
                 sealing: crate::namespace::Sealing::Age,
+                packed: None,
             }],
             size,
             etag: "abc".into(),
