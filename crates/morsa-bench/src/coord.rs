@@ -4,8 +4,9 @@
 //! SIGKILL to the next acknowledged write.
 //!
 //! The load is transfers of 1 from `--clients` funded accounts, each sending its transactions
-//! one after the other (so many are in flight at once, which Raft batches). Every replica
-//! fsyncs its log and state; all share this machine's cores with the client.
+//! one after the other, so up to `--clients` are waiting at once; the leader proposes the writes
+//! waiting together as one Raft entry (group commit, see docs/COORDINATOR.md). Every
+//! replica fsyncs its log and state; all share this machine's cores with the client.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
