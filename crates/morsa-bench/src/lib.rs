@@ -219,6 +219,7 @@ fn local_cluster(
         dir: dir.map_or_else(|| temp.path().join("cluster"), std::path::Path::to_path_buf),
         epoch_duration: Duration::from_secs(3600),
         binary: std::env::current_exe().context("cannot find the morsa executable")?,
+        node_links: Default::default(),
     };
     let cluster = morsa_cluster::Cluster::up(spec).context("the local cluster did not start")?;
     Ok((temp, cluster))

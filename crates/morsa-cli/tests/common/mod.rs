@@ -104,6 +104,7 @@ pub fn local_cluster(dir: &Path, nodes: usize, shards: u16) -> morsa_cluster::Cl
         dir: dir.join("cluster"),
         epoch_duration: Duration::from_secs(3600),
         binary: std::path::PathBuf::from(env!("CARGO_BIN_EXE_morsa")),
+        node_links: Default::default(),
     })
     .unwrap()
 }
