@@ -172,7 +172,7 @@ mod tests {
         let config = redstuff::EncodingConfig::new(100).unwrap();
         let options = ClientOptions::default();
         let nodes =
-            NodeSet::new(committee, config, &options.http_client().unwrap(), options, &Default::default())
+            NodeSet::new(committee, config, &options.http_client().unwrap(), options, &Default::default(), Default::default())
                 .unwrap();
         nodes.record_failure(0);
         nodes.record_latency(9, Duration::from_micros(10));
