@@ -11,6 +11,7 @@ mod cluster;
 mod coord;
 mod node;
 mod repair;
+mod select;
 
 use std::time::{Duration, Instant};
 
@@ -35,6 +36,9 @@ pub enum BenchCommand {
     /// Wipe one node of a local cluster holding mixed-size blobs (10 nodes, n = 1000, 1 GiB)
     /// and measure the traffic and time of rebuilding its share.
     Repair(repair::RepairArgs),
+    /// Network-aware node selection against random-by-shards, read by read, on a local
+    /// cluster of 10 nodes behind shaped links (1, 30 and 120 ms; one thin node).
+    Select(select::SelectArgs),
 }
 
 /// Options of `morsa bench codec`.
@@ -67,6 +71,7 @@ pub fn run(command: &BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Cluster(args) => cluster::run(args),
         BenchCommand::Repair(args) => repair::run(args),
         BenchCommand::Coord(args) => coord::run(args),
+        BenchCommand::Select(args) => select::run(args),
     }
 }
 
@@ -211,6 +216,16 @@ fn local_cluster(
     shards: u16,
     dir: Option<&std::path::Path>,
 ) -> anyhow::Result<(tempfile::TempDir, morsa_cluster::Cluster)> {
+    local_shaped_cluster(nodes, shards, dir, Default::default())
+}
+
+/// [`local_cluster`] with the nodes `node_links` names behind shaped links.
+fn local_shaped_cluster(
+    nodes: usize,
+    shards: u16,
+    dir: Option<&std::path::Path>,
+    node_links: std::collections::BTreeMap<usize, morsa_cluster::netem::LinkShape>,
+) -> anyhow::Result<(tempfile::TempDir, morsa_cluster::Cluster)> {
     let temp = tempfile::tempdir().context("cannot create a temporary directory")?;
     let spec = morsa_cluster::ClusterSpec {
         coordinators: 1,
@@ -219,7 +234,7 @@ fn local_cluster(
         dir: dir.map_or_else(|| temp.path().join("cluster"), std::path::Path::to_path_buf),
         epoch_duration: Duration::from_secs(3600),
         binary: std::env::current_exe().context("cannot find the morsa executable")?,
-        node_links: Default::default(),
+        node_links,
     };
     let cluster = morsa_cluster::Cluster::up(spec).context("the local cluster did not start")?;
     Ok((temp, cluster))

@@ -95,6 +95,7 @@ impl Client {
     pub async fn read_blob(&self, blob_id: &BlobId) -> Result<ReadOutcome, Error> {
         let nodes = self.refresh_nodes().await?;
         let mut log = ReadLog::default();
+        probe_stalest(&nodes, *blob_id);
         let metadata = self.verified_metadata(&nodes, blob_id, &mut log).await?;
         let data = self.read_with_metadata(&nodes, metadata, &mut log).await;
         self.remember_node_scores();
@@ -177,18 +178,21 @@ impl Client {
                 (member, call, result)
             }
         };
-        let next_patience = |asking: &mut FuturesUnordered<_>, candidates: &mut std::vec::IntoIter<usize>| {
+        let next_patience = |asking: &mut FuturesUnordered<_>,
+                             candidates: &mut std::vec::IntoIter<usize>,
+                             log: &mut ReadLog| {
             let member = candidates.next()?;
             asking.push(ask(member));
+            log.stats.metadata_asked.push(nodes.committee().members[member].address.clone());
             Some(nodes.patience(member, bytes))
         };
-        let mut patience = next_patience(&mut asking, &mut candidates);
+        let mut patience = next_patience(&mut asking, &mut candidates, log);
         loop {
             let wait = patience.unwrap_or(std::time::Duration::from_secs(3600));
             tokio::select! {
                 answer = asking.next() => {
                     let Some((member, call, result)) = answer else {
-                        patience = next_patience(&mut asking, &mut candidates);
+                        patience = next_patience(&mut asking, &mut candidates, log);
                         if patience.is_none() {
                             return Err(Error::NoMetadata {
                                 blob_id: *blob_id,
@@ -205,7 +209,10 @@ impl Client {
                             let verified =
                                 tokio::task::spawn_blocking(move || metadata.metadata.verify(&id, encoding)).await;
                             match verified {
-                                Ok(Ok(verified)) => return Ok(verified),
+                                Ok(Ok(verified)) => {
+                                    log.stats.metadata_from = Some(nodes.committee().members[member].address.clone());
+                                    return Ok(verified);
+                                }
                                 Ok(Err(error)) => {
                                     // A node that serves bad metadata is asked last next time.
                                     nodes.record_failure(member);
@@ -219,12 +226,32 @@ impl Client {
                             log.node_failed(nodes, member, &error);
                         }
                     }
-                    patience = next_patience(&mut asking, &mut candidates).or(patience);
+                    patience = next_patience(&mut asking, &mut candidates, log).or(patience);
                 }
                 () = tokio::time::sleep(wait) => {
-                    patience = next_patience(&mut asking, &mut candidates);
+                    patience = next_patience(&mut asking, &mut candidates, log);
                 }
             }
         }
     }
+}
+
+/// Asks the readable node heard from longest ago (if over a few seconds) for the blob's
+/// metadata in the background, for its answer time alone: a node that reads stopped asking
+/// because it was slow is found again once it has recovered. One small request per read.
+fn probe_stalest(nodes: &Arc<NodeSet>, blob_id: BlobId) {
+    let readable = (0..nodes.len()).filter(|member| nodes.readable(*member));
+    let Some(stalest) = nodes.scores().stalest(readable.clone().map(|member| nodes.node_id(member))) else {
+        return;
+    };
+    let Some(member) = readable.into_iter().find(|member| nodes.node_id(*member) == stalest) else { return };
+    let nodes = Arc::clone(nodes);
+    let bytes = METADATA_BYTES_PER_SHARD * u64::from(nodes.committee().n_shards);
+    tokio::spawn(async move {
+        let call = nodes.start(member);
+        match nodes.client(member).get_metadata(&blob_id).await {
+            Ok(_) => call.answered(bytes),
+            Err(_) => call.failed(),
+        }
+    });
 }

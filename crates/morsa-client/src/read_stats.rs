@@ -54,6 +54,10 @@ pub struct SliverRequest {
 pub struct ReadStats {
     /// How nodes were picked.
     pub selection: Selection,
+    /// The nodes asked for the blob's metadata, in the order asked.
+    pub metadata_asked: Vec<String>,
+    /// The node whose metadata was used.
+    pub metadata_from: Option<String>,
     /// Every sliver request, in the order they ended.
     pub requests: Vec<SliverRequest>,
     /// Requests sent because an answer was late.
@@ -71,6 +75,8 @@ impl ReadStats {
     /// Adds another read's requests.
     pub fn absorb(&mut self, other: &ReadStats) {
         self.selection = other.selection;
+        self.metadata_asked.extend(other.metadata_asked.iter().cloned());
+        self.metadata_from.clone_from(&other.metadata_from);
         self.requests.extend(other.requests.iter().cloned());
         self.hedges += other.hedges;
         self.used_bytes += other.used_bytes;

@@ -32,7 +32,7 @@ mod choose;
 mod estimate;
 
 pub use choose::Candidate;
-pub use estimate::{Estimate, ScoreInputs};
+pub use estimate::{Estimate, STALE_AFTER_MS, ScoreInputs};
 
 /// Requests a node is assumed to serve at once before they queue: the queue in the score is
 /// counted in multiples of it.
@@ -112,6 +112,21 @@ impl NodeScores {
     pub fn inputs(&self, node: &NodeId, zone: Option<&str>, bytes: u64) -> ScoreInputs {
         let measured = self.lock().contains_key(node);
         self.estimate(node, zone).inputs(bytes, measured)
+    }
+
+    /// Of `nodes`, the one heard from longest ago, if that is over [`STALE_AFTER_MS`] ago (or
+    /// never) and nothing is asked of it now: worth a cheap probe, since only a node that is
+    /// asked can be found to have recovered.
+    pub fn stalest(&self, nodes: impl IntoIterator<Item = NodeId>) -> Option<NodeId> {
+        let now = wall_clock_ms();
+        let state = self.lock();
+        nodes
+            .into_iter()
+            .filter(|node| state.get(node).is_none_or(|estimate| estimate.in_flight == 0))
+            .map(|node| (state.get(&node).map_or(0, |estimate| estimate.updated_ms), node))
+            .filter(|(updated, _)| now.saturating_sub(*updated) > STALE_AFTER_MS)
+            .min()
+            .map(|(_, node)| node)
     }
 
     /// Counts a request to `node` in flight until the returned call is finished or dropped.

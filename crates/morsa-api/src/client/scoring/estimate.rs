@@ -25,6 +25,11 @@ const FAILURE_SAMPLE: f64 = 2.0;
 const MIN_PATIENCE: f64 = 0.030;
 /// Longest patience, and the largest duration an estimate answers.
 const MAX_PATIENCE: f64 = 30.0;
+/// A sample arriving this long after the previous one replaces the estimate instead of moving
+/// it: a node not heard from for a while may have changed (recovered, or turned slow), and
+/// an old average would hide it. Readers probe such nodes now and then
+/// ([`super::NodeScores::stalest`]).
+pub const STALE_AFTER_MS: u64 = 3_000;
 /// Confidence of a saved estimate halves every this many milliseconds of age.
 const HALF_LIFE_MS: f64 = 3_600_000.0;
 
@@ -131,7 +136,7 @@ impl Estimate {
     }
 
     fn add_latency(&mut self, sample: f64, now_ms: u64) {
-        if self.samples == 0 {
+        if self.samples == 0 || now_ms.saturating_sub(self.updated_ms) > STALE_AFTER_MS {
             self.latency = sample;
             self.spread = sample / 2.0;
         } else {
@@ -230,6 +235,18 @@ mod tests {
         assert_eq!(estimate.latency, before);
         estimate.observe_cancelled(Duration::from_millis(500), 3);
         assert!(estimate.latency > before);
+    }
+
+    #[test]
+    fn a_sample_after_a_long_silence_replaces_the_estimate() {
+        let mut estimate = Estimate::prior(None);
+        for ms in 1..=10 {
+            estimate.observe(Duration::from_millis(300), 100, ms);
+        }
+        estimate.observe(Duration::from_millis(2), 100, 20);
+        assert!(estimate.latency > 0.2, "a fresh fast sample moves the average a quarter of the way");
+        estimate.observe(Duration::from_millis(2), 100, 20 + STALE_AFTER_MS + 1);
+        assert!(estimate.latency < 0.003, "after a silence, the new sample is the estimate");
     }
 
     #[test]
