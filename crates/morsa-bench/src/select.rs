@@ -1,6 +1,6 @@
 //! `morsa bench select`: network-aware node selection against random-by-shards selection,
 //! read by read on the same blobs, on a local cluster whose nodes sit behind shaped links:
-//! ten nodes of one shard each, four at 1 ms (one of them thin: 20 Mbit/s), three at 30 ms
+//! ten nodes of four shards each (n = 40, so a 16 MiB blob is one blob), four at 1 ms (one of them thin: 20 Mbit/s), three at 30 ms
 //! and three at 120 ms of one-way delay.
 
 use std::collections::BTreeMap;
@@ -107,7 +107,7 @@ struct SizeReport {
 
 /// Runs the benchmark.
 pub fn run(args: &SelectArgs) -> anyhow::Result<()> {
-    let (temp, mut cluster) = super::local_shaped_cluster(10, 10, args.dir.as_deref(), links())?;
+    let (temp, mut cluster) = super::local_shaped_cluster(10, 40, args.dir.as_deref(), links())?;
     let mut config = ClientConfig::load(&cluster.client_config_path())?;
     config.node_scores_file = Some(temp.path().join("node-scores.json"));
     let runtime = runtime()?;
@@ -159,7 +159,7 @@ pub fn run(args: &SelectArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     println!(
-        "select: 10 nodes (4 at 1 ms, one of them 20 Mbit/s; 3 at 30 ms; 3 at 120 ms one-way), n = 10, {} reads each",
+        "select: 10 nodes (4 at 1 ms, one of them 20 Mbit/s; 3 at 30 ms; 3 at 120 ms one-way), n = 40, {} reads each",
         args.reads
     );
     for report in &reports {

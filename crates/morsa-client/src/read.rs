@@ -247,8 +247,9 @@ fn probe_stalest(nodes: &Arc<NodeSet>, blob_id: BlobId) {
     let Some(member) = readable.into_iter().find(|member| nodes.node_id(*member) == stalest) else { return };
     let nodes = Arc::clone(nodes);
     let bytes = METADATA_BYTES_PER_SHARD * u64::from(nodes.committee().n_shards);
+    // Counted in flight now, before the read orders its own requests.
+    let call = nodes.start(member);
     tokio::spawn(async move {
-        let call = nodes.start(member);
         match nodes.client(member).get_metadata(&blob_id).await {
             Ok(_) => call.answered(bytes),
             Err(_) => call.failed(),

@@ -11,7 +11,9 @@
 //!
 //! The score of a request of `bytes` follows C3 (Suresh et al., NSDI '15): the expected
 //! network latency, plus the expected service time (the transfer) multiplied by the cube of
-//! the node's queue, `1 + (in flight + reported load) / NODE_PARALLELISM`. A node with a
+//! the node's queue, `1 + (in flight + reported load) / NODE_PARALLELISM`. A node whose
+//! bandwidth was not measured yet is scored at the median bandwidth of the others compared
+//! with it. A node with a
 //! queue is avoided long before it is slow. [`NodeScores::choose`] picks nodes greedily,
 //! counting each pick as load; among near ties it prefers the caller's preferred candidates
 //! (systematic slivers, which need no decoding), then takes the better of two random ones
@@ -36,7 +38,7 @@ pub use estimate::{Estimate, STALE_AFTER_MS, ScoreInputs};
 
 /// Requests a node is assumed to serve at once before they queue: the queue in the score is
 /// counted in multiples of it.
-pub const NODE_PARALLELISM: f64 = 4.0;
+pub const NODE_PARALLELISM: f64 = 8.0;
 /// A candidate within this fraction of the best score is a near tie.
 pub const TIE_MARGIN: f64 = 0.25;
 /// ... or within this much of it, whatever the fraction.

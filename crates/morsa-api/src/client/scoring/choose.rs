@@ -31,6 +31,9 @@ impl NodeScores {
     pub fn choose_with(&self, candidates: &[Candidate<'_>], count: usize, rng: &mut impl Rng) -> Vec<usize> {
         let estimates: Vec<Estimate> =
             candidates.iter().map(|candidate| self.estimate(&candidate.node, candidate.zone)).collect();
+        let mut measured: Vec<f64> = estimates.iter().filter_map(|estimate| estimate.bandwidth).collect();
+        measured.sort_by(f64::total_cmp);
+        let typical = measured.get(measured.len() / 2).copied();
         let mut planned: HashMap<NodeId, u32> = HashMap::new();
         let mut left: Vec<usize> = (0..candidates.len()).collect();
         let mut chosen = Vec::with_capacity(count.min(candidates.len()));
@@ -40,7 +43,7 @@ impl NodeScores {
                 .map(|index| {
                     let candidate = &candidates[*index];
                     let queued = planned.get(&candidate.node).copied().unwrap_or(0);
-                    (*index, estimates[*index].score(candidate.bytes, queued))
+                    (*index, estimates[*index].score_among(candidate.bytes, queued, typical))
                 })
                 .collect();
             let best = scored.iter().map(|(_, score)| *score).min().unwrap_or_default();

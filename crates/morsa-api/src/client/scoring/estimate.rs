@@ -17,17 +17,18 @@ const PRIOR_FAR: f64 = 0.060;
 const PRIOR_UNKNOWN: f64 = 0.020;
 /// Bandwidth assumed of a node before a large answer was measured (bytes per second).
 const PRIOR_BANDWIDTH: f64 = 100e6;
-/// Answers at least this large measure bandwidth; smaller ones measure latency alone.
-const BANDWIDTH_SAMPLE_BYTES: u64 = 64 * 1024;
+/// Answers at least this large measure bandwidth; smaller ones measure latency alone (in a
+/// small answer the node's own work per request hides the transfer).
+const BANDWIDTH_SAMPLE_BYTES: u64 = 256 * 1024;
 /// What a failure counts as: a very slow answer.
 const FAILURE_SAMPLE: f64 = 2.0;
 /// Shortest patience: answers sooner than this are not worth a second request.
 const MIN_PATIENCE: f64 = 0.030;
 /// Longest patience, and the largest duration an estimate answers.
 const MAX_PATIENCE: f64 = 30.0;
-/// A sample arriving this long after the previous one replaces the estimate instead of moving
-/// it: a node not heard from for a while may have changed (recovered, or turned slow), and
-/// an old average would hide it. Readers probe such nodes now and then
+/// A sample arriving this long after the previous one replaces the estimate (latency, spread
+/// and bandwidth) instead of moving it: a node not heard from for a while may have changed
+/// (recovered, or turned slow), and an old average would hide it. Readers probe such nodes now and then
 /// ([`super::NodeScores::stalest`]).
 pub const STALE_AFTER_MS: u64 = 3_000;
 /// Confidence of a saved estimate halves every this many milliseconds of age.
@@ -102,14 +103,27 @@ impl Estimate {
     }
 
     fn transfer(&self, bytes: u64) -> f64 {
-        lossy_f64(bytes) / self.bandwidth.unwrap_or(PRIOR_BANDWIDTH)
+        self.transfer_among(bytes, None)
+    }
+
+    /// The transfer time of `bytes`: at the node's bandwidth, else at the `typical` one of the
+    /// nodes compared with it, else at the prior.
+    fn transfer_among(&self, bytes: u64, typical: Option<f64>) -> f64 {
+        lossy_f64(bytes) / self.bandwidth.or(typical).unwrap_or(PRIOR_BANDWIDTH)
     }
 
     /// The C3 score of a request of `bytes` with `planned` more requests counted as queued.
     pub fn score(&self, bytes: u64, planned: u32) -> Duration {
+        self.score_among(bytes, planned, None)
+    }
+
+    /// [`Estimate::score`] among nodes whose `typical` bandwidth stands in for this node's
+    /// while it has none measured: a node not measured yet is neither favoured nor shunned
+    /// for it.
+    pub fn score_among(&self, bytes: u64, planned: u32, typical: Option<f64>) -> Duration {
         let queue = 1.0 + (f64::from(self.in_flight) + f64::from(planned) + self.reported_load) / NODE_PARALLELISM;
         // The service time: the transfer, and at least a millisecond of the node's own work.
-        let service = self.transfer(bytes).max(0.001);
+        let service = self.transfer_among(bytes, typical).max(0.001);
         seconds(self.latency + service * queue.powi(3))
     }
 
@@ -119,8 +133,22 @@ impl Estimate {
         seconds((self.latency + 4.0 * self.spread + 1.5 * transfer).max(MIN_PATIENCE))
     }
 
+    /// Whether the last sample is so old that the next replaces the estimate.
+    fn stale(&self, now_ms: u64) -> bool {
+        self.samples > 0 && now_ms.saturating_sub(self.updated_ms) > STALE_AFTER_MS
+    }
+
+    /// Forgets the measurements (not the load): the next sample is the estimate.
+    fn forget(&mut self) {
+        self.samples = 0;
+        self.bandwidth = None;
+    }
+
     /// An answer of `bytes` after `elapsed`.
     pub fn observe(&mut self, elapsed: Duration, bytes: u64, now_ms: u64) {
+        if self.stale(now_ms) {
+            self.forget();
+        }
         let elapsed = elapsed.as_secs_f64();
         if bytes >= BANDWIDTH_SAMPLE_BYTES {
             // The transfer is what the answer took beyond the latency (at least half of it).
@@ -136,7 +164,7 @@ impl Estimate {
     }
 
     fn add_latency(&mut self, sample: f64, now_ms: u64) {
-        if self.samples == 0 || now_ms.saturating_sub(self.updated_ms) > STALE_AFTER_MS {
+        if self.samples == 0 {
             self.latency = sample;
             self.spread = sample / 2.0;
         } else {
@@ -149,6 +177,9 @@ impl Estimate {
 
     /// A failed request.
     pub fn observe_failure(&mut self, now_ms: u64) {
+        if self.stale(now_ms) {
+            self.forget();
+        }
         self.add_latency(FAILURE_SAMPLE, now_ms);
     }
 
@@ -156,7 +187,10 @@ impl Estimate {
     /// that is slower than expected (a lower bound says nothing about a node expected slower).
     pub fn observe_cancelled(&mut self, elapsed: Duration, now_ms: u64) {
         let elapsed = elapsed.as_secs_f64();
-        if elapsed > self.latency {
+        if self.stale(now_ms) {
+            self.forget();
+            self.add_latency(elapsed, now_ms);
+        } else if elapsed > self.latency {
             self.add_latency(elapsed, now_ms);
         }
     }
@@ -219,11 +253,11 @@ mod tests {
     #[test]
     fn the_queue_penalty_grows_with_the_cube_of_the_queue() {
         let idle = Estimate::prior(None);
-        let busy = Estimate { in_flight: 4, ..idle };
+        let busy = Estimate { in_flight: 8, ..idle };
         let service = |estimate: &Estimate| estimate.score(MIB, 0).as_secs_f64() - estimate.latency;
         let ratio = service(&busy) / service(&idle);
-        assert!((ratio - 8.0).abs() < 0.01, "a queue of 2 (4 in flight / 4) costs 2^3: {ratio}");
-        assert!(idle.score(MIB, 4) == busy.score(MIB, 0), "planned requests count as in flight");
+        assert!((ratio - 8.0).abs() < 0.01, "a queue of 2 (8 in flight / 8) costs 2^3: {ratio}");
+        assert!(idle.score(MIB, 8) == busy.score(MIB, 0), "planned requests count as in flight");
     }
 
     #[test]
@@ -245,8 +279,11 @@ mod tests {
         }
         estimate.observe(Duration::from_millis(2), 100, 20);
         assert!(estimate.latency > 0.2, "a fresh fast sample moves the average a quarter of the way");
-        estimate.observe(Duration::from_millis(2), 100, 20 + STALE_AFTER_MS + 1);
+        estimate.observe(Duration::from_millis(400), 256 * 1024, 30);
+        assert!(estimate.bandwidth.is_some_and(|rate| rate < 2e6), "a slow large answer reads as a thin link");
+        estimate.observe(Duration::from_millis(2), 100, 30 + STALE_AFTER_MS + 1);
         assert!(estimate.latency < 0.003, "after a silence, the new sample is the estimate");
+        assert_eq!(estimate.bandwidth, None, "and the old bandwidth is forgotten with it");
     }
 
     #[test]
