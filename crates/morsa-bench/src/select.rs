@@ -164,7 +164,9 @@ pub fn run(args: &SelectArgs) -> anyhow::Result<()> {
     );
     for report in &reports {
         println!("{} MiB:", report.size >> 20);
-        for (name, summary) in [("network-aware", &report.network_aware), ("random-by-shards", &report.random_by_shards)] {
+        for (name, summary) in
+            [("network-aware", &report.network_aware), ("random-by-shards", &report.random_by_shards)]
+        {
             println!(
                 "  {name:<17} p50 {:>8.1} ms  p99 {:>8.1} ms  {:>7.1} MB/s  hedges {:>3}  wasted ≤ {:>5.1}% of bytes used",
                 summary.p50_ms,

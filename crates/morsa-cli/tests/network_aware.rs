@@ -69,7 +69,15 @@ impl Cluster {
     fn up(root: &Path, nodes: usize, shards: u16, links: &[&str]) -> Self {
         let dir = root.join("cluster");
         let mut supervisor = Command::new(env!("CARGO_BIN_EXE_morsa"))
-            .args(["cluster", "up", "--no-gateway", "--nodes", &nodes.to_string(), "--shards", &shards.to_string()])
+            .args([
+                "cluster",
+                "up",
+                "--no-gateway",
+                "--nodes",
+                &nodes.to_string(),
+                "--shards",
+                &shards.to_string(),
+            ])
             .args(links)
             .arg("--dir")
             .arg(&dir)
@@ -120,7 +128,8 @@ impl Cluster {
     /// Stores `len` bytes of a pattern from `root`; answers the file and its blob ID.
     fn store(&self, root: &Path, len: usize, seed: u8) -> (PathBuf, String) {
         let path = root.join(format!("blob-{len}-{seed}"));
-        let data: Vec<u8> = (0..len).map(|i| u8::try_from((i * 31 + usize::from(seed)) % 251).unwrap()).collect();
+        let data: Vec<u8> =
+            (0..len).map(|i| u8::try_from((i * 31 + usize::from(seed)) % 251).unwrap()).collect();
         std::fs::write(&path, data).unwrap();
         let output = self.ok(&["store", "--json", "--epochs", "2", path.to_str().unwrap()]);
         let stored: Value = serde_json::from_slice(&output.stdout).unwrap();
@@ -199,7 +208,8 @@ fn reads_avoid_slow_and_thin_nodes_once_they_are_known() {
 fn a_node_that_turns_slow_is_left_out_and_taken_back_when_it_recovers() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let root = tempfile::tempdir().unwrap();
-    let links: Vec<String> = (0..5).flat_map(|index| ["--node-delay".to_string(), format!("{index}=1")]).collect();
+    let links: Vec<String> =
+        (0..5).flat_map(|index| ["--node-delay".to_string(), format!("{index}=1")]).collect();
     let links: Vec<&str> = links.iter().map(String::as_str).collect();
     // Two shards a node: a read needs 4 of 10 primary slivers.
     let cluster = Cluster::up(root.path(), 5, 10, &links);

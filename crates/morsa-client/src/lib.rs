@@ -179,8 +179,9 @@ impl Client {
             Err(error) => return Err(Error::coordinator("reading the system parameters")(error)),
         };
         let encoding = EncodingConfig::new(committee.n_shards).map_err(Error::ShardCount)?;
-        let nodes = NodeSet::new(committee, encoding, &http, node_options, &BTreeSet::new(), Arc::clone(&scores))
-            .map_err(Error::coordinator("reading node addresses"))?;
+        let nodes =
+            NodeSet::new(committee, encoding, &http, node_options, &BTreeSet::new(), Arc::clone(&scores))
+                .map_err(Error::coordinator("reading node addresses"))?;
         Ok(Self {
             coord,
             key,
@@ -231,7 +232,11 @@ impl Client {
             async move {
                 let call = nodes.start(member);
                 let answered = nodes.client(member).health().await.is_ok();
-                if answered { call.answered(0) } else { call.failed() }
+                if answered {
+                    call.answered(0)
+                } else {
+                    call.failed()
+                }
                 answered
             }
         });
@@ -240,7 +245,9 @@ impl Client {
         Ok(answered
             .into_iter()
             .enumerate()
-            .map(|(member, ok)| (nodes.committee().members[member].address.clone(), ok, nodes.inputs(member, bytes)))
+            .map(|(member, ok)| {
+                (nodes.committee().members[member].address.clone(), ok, nodes.inputs(member, bytes))
+            })
             .collect())
     }
 

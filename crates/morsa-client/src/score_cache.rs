@@ -22,7 +22,11 @@ pub(crate) fn default_path() -> Option<PathBuf> {
     let base = std::env::var_os("XDG_CACHE_HOME")
         .filter(|path| !path.is_empty())
         .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").filter(|home| !home.is_empty()).map(|home| PathBuf::from(home).join(".cache")))?;
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .filter(|home| !home.is_empty())
+                .map(|home| PathBuf::from(home).join(".cache"))
+        })?;
     Some(base.join("morsa").join("node-scores.json"))
 }
 
@@ -76,7 +80,8 @@ impl ScoreCache {
     /// Saves `scores` now, merged with what the file holds.
     pub(crate) fn save(&self, scores: &NodeScores) {
         let Some(path) = &self.path else { return };
-        let mut merged: HashMap<_, _> = self.read().map(|file| file.nodes).unwrap_or_default().into_iter().collect();
+        let mut merged: HashMap<_, _> =
+            self.read().map(|file| file.nodes).unwrap_or_default().into_iter().collect();
         for (node, estimate) in scores.snapshot().nodes {
             let newer = merged.get(&node).is_none_or(|known| known.updated_ms <= estimate.updated_ms);
             if newer {
@@ -123,7 +128,10 @@ mod tests {
         ScoreCache::new(Some(path.clone())).save_now_and_then(&first);
         let second = NodeScores::new(None);
         ScoreCache::new(Some(path.clone())).load_into(&second);
-        assert!(second.score(&slow, None, 0) > second.score(&fast, None, 0) * 10, "the next process starts informed");
+        assert!(
+            second.score(&slow, None, 0) > second.score(&fast, None, 0) * 10,
+            "the next process starts informed"
+        );
         std::fs::write(&path, "{ not json").unwrap();
         let third = NodeScores::new(None);
         ScoreCache::new(Some(path)).load_into(&third);

@@ -58,8 +58,9 @@ impl Client {
         let n = self.encoding.n_shards();
         let bytes = morsa_core::convert::saturating_u64(metadata.sliver_len(SliverType::Primary));
         let kp = self.encoding.kp();
-        let mut left: Vec<(usize, usize)> =
-            (0..n).filter_map(|index| nodes.owner_of_pair(&blob_id, index).map(|member| (index, member))).collect();
+        let mut left: Vec<(usize, usize)> = (0..n)
+            .filter_map(|index| nodes.owner_of_pair(&blob_id, index).map(|member| (index, member)))
+            .collect();
         if self.selection == Selection::RandomByShards {
             left.shuffle(&mut rand::rng());
         }
@@ -111,7 +112,11 @@ impl Client {
                 });
             }
             let hedging = self.selection == Selection::NetworkAware && hedges < max_hedges;
-            let late = outstanding.iter().filter(|request| !request.hedged_around).map(|request| request.late_at).min();
+            let late = outstanding
+                .iter()
+                .filter(|request| !request.hedged_around)
+                .map(|request| request.late_at)
+                .min();
             let wake = late.filter(|_| hedging).unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
             tokio::select! {
                 Some((member, index, result)) = in_flight.next() => {
@@ -197,7 +202,12 @@ impl Client {
     }
 }
 
-fn request_stats(nodes: &NodeSet, request: &Outstanding, kp: usize, outcome: RequestOutcome) -> SliverRequest {
+fn request_stats(
+    nodes: &NodeSet,
+    request: &Outstanding,
+    kp: usize,
+    outcome: RequestOutcome,
+) -> SliverRequest {
     SliverRequest {
         node: nodes.committee().members[request.member].address.clone(),
         index: request.index,

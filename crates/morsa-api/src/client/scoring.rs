@@ -151,8 +151,12 @@ impl NodeScores {
     /// The estimates worth saving: the most recently updated ones first, at most
     /// [`MAX_SAVED_NODES`].
     pub fn snapshot(&self) -> SavedScores {
-        let mut nodes: Vec<(NodeId, Estimate)> =
-            self.lock().iter().filter(|(_, estimate)| estimate.samples > 0).map(|(id, e)| (*id, *e)).collect();
+        let mut nodes: Vec<(NodeId, Estimate)> = self
+            .lock()
+            .iter()
+            .filter(|(_, estimate)| estimate.samples > 0)
+            .map(|(id, e)| (*id, *e))
+            .collect();
         nodes.sort_by_key(|(id, estimate)| (std::cmp::Reverse(estimate.updated_ms), *id));
         nodes.truncate(MAX_SAVED_NODES);
         SavedScores { version: 1, nodes }

@@ -8,10 +8,10 @@ use std::time::Instant;
 use axum::Router;
 use axum::body::HttpBody as _;
 use axum::extract::State;
+use axum::http::HeaderValue;
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post, put};
-use axum::http::HeaderValue;
 use morsa_api::node::{LOAD_HEADER, routes};
 use std::sync::atomic::Ordering;
 

@@ -121,7 +121,8 @@ impl Estimate {
     /// while it has none measured: a node not measured yet is neither favoured nor shunned
     /// for it.
     pub fn score_among(&self, bytes: u64, planned: u32, typical: Option<f64>) -> Duration {
-        let queue = 1.0 + (f64::from(self.in_flight) + f64::from(planned) + self.reported_load) / NODE_PARALLELISM;
+        let queue =
+            1.0 + (f64::from(self.in_flight) + f64::from(planned) + self.reported_load) / NODE_PARALLELISM;
         // The service time: the transfer, and at least a millisecond of the node's own work.
         let service = self.transfer_among(bytes, typical).max(0.001);
         seconds(self.latency + service * queue.powi(3))
@@ -280,7 +281,10 @@ mod tests {
         estimate.observe(Duration::from_millis(2), 100, 20);
         assert!(estimate.latency > 0.2, "a fresh fast sample moves the average a quarter of the way");
         estimate.observe(Duration::from_millis(400), 256 * 1024, 30);
-        assert!(estimate.bandwidth.is_some_and(|rate| rate < 2e6), "a slow large answer reads as a thin link");
+        assert!(
+            estimate.bandwidth.is_some_and(|rate| rate < 2e6),
+            "a slow large answer reads as a thin link"
+        );
         estimate.observe(Duration::from_millis(2), 100, 30 + STALE_AFTER_MS + 1);
         assert!(estimate.latency < 0.003, "after a silence, the new sample is the estimate");
         assert_eq!(estimate.bandwidth, None, "and the old bandwidth is forgotten with it");
