@@ -9,8 +9,8 @@
 //! the bytes read from then on.
 //!
 //! Bytes are never reordered: a chunk is delivered no earlier than the one before it. Memory
-//! is bounded: each direction of a connection holds at most [`QUEUED_CHUNKS`] chunks of
-//! [`CHUNK`] bytes, then stops reading (TCP's own flow control pushes back on the sender).
+//! is bounded: each direction of a connection holds at most 256 chunks of 16 KiB, then stops
+//! reading (TCP's own flow control pushes back on the sender).
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
