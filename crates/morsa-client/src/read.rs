@@ -236,14 +236,18 @@ impl Client {
     }
 }
 
-/// Asks the readable node heard from longest ago (if over a few seconds) for the blob's
-/// metadata in the background, for its answer time alone: a node that reads stopped asking
+/// Asks the readable node heard from longest ago (if over a few seconds, and measured before)
+/// for the blob's metadata in the background, for its answer time alone: a node that reads stopped asking
 /// because it was slow is found again once it has recovered. One small request per read.
 fn probe_stalest(nodes: &Arc<NodeSet>, blob_id: BlobId) {
     let readable = (0..nodes.len()).filter(|member| nodes.readable(*member));
     let Some(stalest) = nodes.scores().stalest(readable.clone().map(|member| nodes.node_id(member))) else {
         return;
     };
+    // A node never measured is no better known for a probe: reads choose it by the prior.
+    if nodes.scores().estimate(&stalest, None).samples == 0 {
+        return;
+    }
     let Some(member) = readable.into_iter().find(|member| nodes.node_id(*member) == stalest) else { return };
     let nodes = Arc::clone(nodes);
     let bytes = METADATA_BYTES_PER_SHARD * u64::from(nodes.committee().n_shards);
