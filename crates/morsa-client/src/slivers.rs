@@ -74,7 +74,8 @@ impl Client {
         let mut slivers = Vec::with_capacity(needed);
         let mut target = needed + self.read_surplus(needed);
         let mut hedges = 0;
-        let mut hedge_next = false;
+        // Requests still to be sent as hedges.
+        let mut hedge_next = 0usize;
         loop {
             while slivers.len() + in_flight.len() < target && in_flight.len() < limit {
                 left.retain(|(_, member)| !log.down.contains(member));
@@ -89,7 +90,12 @@ impl Client {
                     sent,
                     late_at: sent + patience,
                     hedged_around: false,
-                    hedge: std::mem::take(&mut hedge_next),
+                    hedge: if hedge_next > 0 {
+                        hedge_next -= 1;
+                        true
+                    } else {
+                        false
+                    },
                 });
                 in_flight.push(fetch_primary(nodes, metadata, member, index, nodes.start(member)));
             }
@@ -147,16 +153,19 @@ impl Client {
                     log.stats.requests.push(request_stats(nodes, &request, kp, outcome));
                 }
                 () = tokio::time::sleep_until(wake) => {
-                    // The latest answer is late: ask one more node, once per late request.
-                    for request in outstanding.iter_mut().filter(|request| request.late_at <= Instant::now()) {
+                    // Answers are late: one more node is asked for each late request, within
+                    // the read's hedge budget.
+                    let now = Instant::now();
+                    let mut late = 0;
+                    for request in outstanding.iter_mut().filter(|request| !request.hedged_around && request.late_at <= now) {
                         request.hedged_around = true;
+                        late += 1;
                     }
-                    if !left.is_empty() {
-                        target += 1;
-                        hedges += 1;
-                        log.stats.hedges += 1;
-                        hedge_next = true;
-                    }
+                    let extra = late.min(max_hedges - hedges).min(left.len());
+                    target += extra;
+                    hedges += extra;
+                    log.stats.hedges += extra;
+                    hedge_next += extra;
                 }
             }
         }
