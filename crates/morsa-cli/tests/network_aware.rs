@@ -233,15 +233,18 @@ fn a_node_that_turns_slow_is_left_out_and_taken_back_when_it_recovers() {
 
     // It recovers: a probe of the node not heard from for a while finds it fast again.
     cluster.ok(&["cluster", "slow", "--dir", &dir, "--node", &victim.to_string(), "--delay", "1"]);
+    // A node is probed once it has not been heard from for a few seconds (wall clock), so
+    // this is bounded by time, not by a count of (fast) reads.
     let (mut back, mut last) = (false, Value::Null);
-    for _ in 0..30 {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while Instant::now() < deadline {
         last = cluster.read(&blob_id, &file);
         if used(&last).contains(&addresses[victim]) {
             back = true;
             break;
         }
     }
-    assert!(back, "the recovered node serves again within 30 reads; last: {last}");
+    assert!(back, "the recovered node serves again within 90 s of reads; last: {last}");
 }
 
 #[test]
