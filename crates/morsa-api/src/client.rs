@@ -28,6 +28,7 @@
 mod coord;
 mod http;
 mod node;
+pub mod scoring;
 #[cfg(test)]
 mod tests;
 

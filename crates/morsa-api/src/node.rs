@@ -54,6 +54,11 @@ pub use status::{
     StoredStatus,
 };
 
+/// Response header on every answer of a storage node: the requests it was serving besides
+/// this one when the answer left, a load figure readers weigh in choosing nodes
+/// ([`crate::client::scoring`] with the `client` feature).
+pub const LOAD_HEADER: &str = "x-morsa-load";
+
 /// Route paths (axum syntax for parameters).
 pub mod routes {
     /// `PUT`: BCS [`redstuff::MetadataWithId`] (the node checks it hashes to the blob ID) |

@@ -12,6 +12,7 @@ mod coord;
 mod gateway;
 mod node;
 mod repair;
+mod select;
 
 use std::time::{Duration, Instant};
 
@@ -40,6 +41,9 @@ pub enum BenchCommand {
     /// n = 1000, a 1 GiB tree) against restic to a local directory, and the gateway's peak
     /// memory during a 1 GiB single PUT.
     Gateway(gateway::GatewayArgs),
+    /// Network-aware node selection against random-by-shards, read by read, on a local
+    /// cluster of 10 nodes behind shaped links (1, 30 and 120 ms; one thin node).
+    Select(select::SelectArgs),
 }
 
 /// Options of `morsa bench codec`.
@@ -73,6 +77,7 @@ pub fn run(command: &BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Repair(args) => repair::run(args),
         BenchCommand::Coord(args) => coord::run(args),
         BenchCommand::Gateway(args) => gateway::run(args),
+        BenchCommand::Select(args) => select::run(args),
     }
 }
 
@@ -217,6 +222,16 @@ fn local_cluster(
     shards: u16,
     dir: Option<&std::path::Path>,
 ) -> anyhow::Result<(tempfile::TempDir, morsa_cluster::Cluster)> {
+    local_shaped_cluster(nodes, shards, dir, Default::default())
+}
+
+/// [`local_cluster`] with the nodes `node_links` names behind shaped links.
+fn local_shaped_cluster(
+    nodes: usize,
+    shards: u16,
+    dir: Option<&std::path::Path>,
+    node_links: std::collections::BTreeMap<usize, morsa_cluster::netem::LinkShape>,
+) -> anyhow::Result<(tempfile::TempDir, morsa_cluster::Cluster)> {
     let temp = tempfile::tempdir().context("cannot create a temporary directory")?;
     let spec = morsa_cluster::ClusterSpec {
         coordinators: 1,
@@ -225,6 +240,7 @@ fn local_cluster(
         dir: dir.map_or_else(|| temp.path().join("cluster"), std::path::Path::to_path_buf),
         epoch_duration: Duration::from_secs(3600),
         binary: std::env::current_exe().context("cannot find the morsa executable")?,
+        node_links,
     };
     let cluster = morsa_cluster::Cluster::up(spec).context("the local cluster did not start")?;
     Ok((temp, cluster))

@@ -387,6 +387,7 @@ pub fn read(args: &ReadArgs) -> anyhow::Result<()> {
                 bad_slivers: read.bad_slivers,
                 failures: read.failures,
                 without_coordinator: read.without_coordinator,
+                stats: read.stats,
             })
         };
         let summary = tokio::select! {
@@ -394,6 +395,7 @@ pub fn read(args: &ReadArgs) -> anyhow::Result<()> {
             () = interrupted => bail!("interrupted: the read was abandoned, and --out left as it was"),
         };
         let timing = sink.timing();
+        client.save_node_scores();
         bar.finish();
         output.finish()?;
         let elapsed = timing.seconds;
@@ -423,6 +425,7 @@ pub fn read(args: &ReadArgs) -> anyhow::Result<()> {
                     "nodes_with_bad_data": bad,
                     "nodes_failed": failed,
                     "without_coordinator": summary.without_coordinator,
+                    "slivers": summary.stats,
                 }))?
             );
         } else if let Some(out) = &args.out {

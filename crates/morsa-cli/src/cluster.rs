@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use clap::{Args, Subcommand};
 use morsa_cluster::control::{self, Control, ControlClient, ControlError};
+use morsa_cluster::netem::LinkShape;
 use morsa_cluster::pids::{self, Signal};
 use morsa_cluster::{Cluster, ClusterSpec, ClusterState, STOP_TIMEOUT};
 use tokio::signal::unix::{SignalKind, signal};
@@ -28,6 +29,29 @@ pub enum ClusterCommand {
     /// Restart a killed or stopped node (and wait until it is ready) or coordinator replica
     /// on its data.
     Start(NodeArgs),
+    /// Change the delay (and bandwidth) of a node's shaped link while the cluster runs; the
+    /// node must have been started behind one (`up --node-delay` or `--node-rate`).
+    Slow(SlowArgs),
+}
+
+/// Options of `morsa cluster slow`.
+#[derive(Debug, Args)]
+pub struct SlowArgs {
+    /// The cluster's directory (as given to `cluster up`).
+    #[arg(long, value_name = "DIR")]
+    dir: PathBuf,
+    /// The node's index, 0 to N-1.
+    #[arg(long, value_name = "I")]
+    node: usize,
+    /// One-way delay in each direction, in milliseconds (0: none).
+    #[arg(long, value_name = "MS")]
+    delay: u64,
+    /// Up to this many more milliseconds of delay, at random.
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    jitter: u64,
+    /// Bandwidth of each direction in megabits per second (default: unlimited).
+    #[arg(long, value_name = "MBPS")]
+    rate: Option<u64>,
 }
 
 /// Options of `morsa cluster up`.
@@ -51,6 +75,14 @@ pub struct UpArgs {
     /// Do not start the S3 gateway (by default one runs, with its keys in DIR/s3.env).
     #[arg(long)]
     no_gateway: bool,
+    /// Put node I behind a shaped link of ours: a one-way delay of MS milliseconds in each
+    /// direction, plus up to JITTER more at random (repeat for more nodes).
+    #[arg(long, value_name = "I=MS[/JITTER]", value_parser = morsa_cluster::parse_node_delay)]
+    node_delay: Vec<(usize, u64, u64)>,
+    /// Limit node I's link to MBPS megabits per second in each direction (repeat for more
+    /// nodes).
+    #[arg(long, value_name = "I=MBPS", value_parser = morsa_cluster::parse_node_rate)]
+    node_rate: Vec<(usize, u64)>,
 }
 
 /// The cluster directory.
@@ -84,6 +116,7 @@ pub fn run(command: &ClusterCommand) -> anyhow::Result<()> {
         ClusterCommand::Kill(args) => runtime.block_on(node_command(args, NodeAction::Kill)),
         ClusterCommand::Stop(args) => runtime.block_on(node_command(args, NodeAction::Stop)),
         ClusterCommand::Start(args) => runtime.block_on(node_command(args, NodeAction::Start)),
+        ClusterCommand::Slow(args) => runtime.block_on(slow(args)),
     }
 }
 
@@ -100,6 +133,7 @@ async fn up(args: &UpArgs) -> anyhow::Result<()> {
         dir: args.dir.clone(),
         epoch_duration: args.epoch_duration,
         binary,
+        node_links: morsa_cluster::node_links(&args.node_delay, &args.node_rate),
     };
     spec.validate()?;
     say(&format!("starting {} nodes with {} shards in {}", spec.nodes, spec.shards, spec.dir.display()));
@@ -178,7 +212,11 @@ fn print_endpoints(cluster: &Cluster, epoch: &Duration) {
     ));
     for node in cluster.nodes() {
         let shards: Vec<String> = node.shards.iter().map(|shard| shard.0.to_string()).collect();
-        say(&format!("node {:<7} {}  shards {}", node.index, node.url, shards.join(",")));
+        let link = match (cluster.link(node.index), &node.direct_url) {
+            (Some(shape), Some(direct)) => format!("  (shaped link: {shape}; the node itself on {direct})"),
+            _ => String::new(),
+        };
+        say(&format!("node {:<7} {}  shards {}{link}", node.index, node.url, shards.join(",")));
     }
     let client = cluster.client_config_path();
     say(&format!(
@@ -264,17 +302,32 @@ enum NodeAction {
     Start,
 }
 
-async fn node_command(args: &NodeArgs, action: NodeAction) -> anyhow::Result<()> {
-    let state = ClusterState::load(&args.dir)?;
+/// A client of the running supervisor of the cluster in `dir`.
+fn supervisor(dir: &Path) -> anyhow::Result<ControlClient> {
+    let state = ClusterState::load(dir)?;
     let url = match &state.control_url {
         Some(url) if state.running && pids::is_alive(state.supervisor_pid) => url,
         _ => bail!(
             "the cluster in {dir} has no running supervisor; `morsa cluster down --dir {dir}` stops \
              whatever is left of it, `morsa cluster up` starts a new one",
-            dir = args.dir.display()
+            dir = dir.display()
         ),
     };
-    let client = ControlClient::for_cluster(&args.dir, url)?;
+    Ok(ControlClient::for_cluster(dir, url)?)
+}
+
+async fn slow(args: &SlowArgs) -> anyhow::Result<()> {
+    let shape = LinkShape {
+        delay_ms: args.delay,
+        jitter_ms: args.jitter,
+        rate_bytes_per_second: args.rate.map(LinkShape::mbit_per_second),
+    };
+    println!("{}", supervisor(&args.dir)?.shape_link(args.node, shape).await?);
+    Ok(())
+}
+
+async fn node_command(args: &NodeArgs, action: NodeAction) -> anyhow::Result<()> {
+    let client = supervisor(&args.dir)?;
     let done = match (args.node, args.coordinator, action) {
         (Some(node), _, NodeAction::Kill) => client.kill(node).await,
         (Some(node), _, NodeAction::Stop) => client.stop(node).await,

@@ -59,7 +59,7 @@ enum Command {
     /// The system: epoch, shards, prices, committee, account.
     Info(blobs::ConfigArg),
     /// The health of every storage node.
-    Health(blobs::ConfigArg),
+    Health(system::HealthArgs),
     /// Serve a status page (and `/status.json`): nodes and shards, health, repair backlog,
     /// availability margin, the latest drill, blobs nearing expiry.
     Dashboard(dashboard::DashboardArgs),

@@ -54,8 +54,66 @@ pub fn info(common: &ConfigArg) -> anyhow::Result<()> {
     })
 }
 
+/// Options of `morsa health`.
+#[derive(Debug, clap::Args)]
+pub struct HealthArgs {
+    #[command(flatten)]
+    common: ConfigArg,
+    /// Show what reads know of each node instead: the inputs of its score (latency and its
+    /// spread, bandwidth, requests in flight, the node's own load figure, samples), with one
+    /// health probe each timed into them, and the score and patience of a 1 MiB sliver.
+    #[arg(long)]
+    latency: bool,
+}
+
+/// The answer size `health --latency` scores: a 1 MiB sliver.
+const SCORED_BYTES: u64 = 1 << 20;
+
+/// `morsa health --latency`.
+fn latency(common: &ConfigArg) -> anyhow::Result<()> {
+    runtime()?.block_on(async {
+        let client = common.connect().await?;
+        let nodes = client.probe_node_scores(SCORED_BYTES).await?;
+        if common.json {
+            let nodes: Vec<_> = nodes
+                .iter()
+                .map(|(address, answered, inputs)| json!({ "address": address, "answered": answered, "score": inputs }))
+                .collect();
+            println!("{}", serde_json::to_string_pretty(&json!({ "scored_bytes": SCORED_BYTES, "nodes": nodes }))?);
+            return Ok(());
+        }
+        println!(
+            "{:<22} {:>6} {:>9} {:>9} {:>10} {:>6} {:>6} {:>7} {:>10} {:>10}",
+            "node", "state", "latency", "spread", "bandwidth", "queue", "load", "samples", "score 1MiB", "patience"
+        );
+        for (address, answered, inputs) in &nodes {
+            let bandwidth =
+                inputs.bandwidth_mbit.map_or_else(|| "?".to_string(), |mbit| format!("{mbit:.0} Mb/s"));
+            println!(
+                "{:<22} {:>6} {:>7.1}ms {:>7.1}ms {:>10} {:>6} {:>6.1} {:>7} {:>8.1}ms {:>8.1}ms",
+                address,
+                if *answered { "up" } else { "DOWN" },
+                inputs.latency_ms,
+                inputs.spread_ms,
+                bandwidth,
+                inputs.in_flight,
+                inputs.reported_load,
+                inputs.samples,
+                inputs.score_ms,
+                inputs.patience_ms,
+            );
+        }
+        println!("(samples 0: not measured yet, the zone prior; estimates are kept between runs in the cache)");
+        Ok(())
+    })
+}
+
 /// Runs `morsa health`; fails if a node does not answer.
-pub fn health(common: &ConfigArg) -> anyhow::Result<()> {
+pub fn health(args: &HealthArgs) -> anyhow::Result<()> {
+    if args.latency {
+        return latency(&args.common);
+    }
+    let common = &args.common;
     runtime()?.block_on(async {
         let client = common.connect().await?;
         let reports = client.health().await?;

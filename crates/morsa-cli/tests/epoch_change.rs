@@ -41,6 +41,7 @@ fn a_node_that_gains_shards_syncs_them_and_the_epoch_change_completes() {
         // Longer than the test: the epoch ends when the test asks.
         epoch_duration: Duration::from_secs(3600),
         binary: PathBuf::from(env!("CARGO_BIN_EXE_morsa")),
+        node_links: Default::default(),
     })
     .unwrap();
     let runtime = tokio::runtime::Runtime::new().unwrap();

@@ -49,6 +49,7 @@ impl Harness {
             dir: dir.join("cluster"),
             epoch_duration: Duration::from_secs(3600),
             binary: PathBuf::from(env!("CARGO_BIN_EXE_morsa")),
+            node_links: Default::default(),
         })
         .unwrap();
         let runtime =

@@ -68,6 +68,16 @@ pub struct ClientConfig {
     /// `$MORSA_KEYRING`, else `~/.config/morsa/keyring.json`).
     #[serde(default)]
     pub keyring_file: Option<PathBuf>,
+    /// The client's zone (a region or site name). Before a node is measured, a node in the
+    /// same zone is assumed near and one in another zone far. Committees carry no node zone
+    /// yet: until they do, this changes nothing.
+    #[serde(default)]
+    pub zone: Option<String>,
+    /// Where what reads learn of the nodes' speed is kept between processes (relative paths
+    /// are relative to the configuration file; default: `$XDG_CACHE_HOME/morsa/node-scores.json`
+    /// or `~/.cache/morsa/node-scores.json`; none if neither variable is set).
+    #[serde(default)]
+    pub node_scores_file: Option<PathBuf>,
 }
 
 fn default_chunk_size() -> u64 {
@@ -97,6 +107,8 @@ impl ClientConfig {
             max_requests_per_node: default_per_node_requests(),
             encrypt: false,
             keyring_file: None,
+            zone: None,
+            node_scores_file: None,
         }
     }
 
@@ -156,6 +168,8 @@ impl ClientConfig {
         let cache =
             config.committee_cache_file.take().unwrap_or_else(|| format!("{stem}.committee.json").into());
         config.committee_cache_file = Some(dir.join(cache));
+        config.node_scores_file =
+            config.node_scores_file.map(|file| dir.join(file)).or_else(crate::score_cache::default_path);
         Ok(config)
     }
 }

@@ -241,11 +241,14 @@ pub struct ReadSummary {
     /// Some blob of the file was read without a coordinator (see
     /// [`ReadOutcome::without_coordinator`]).
     pub without_coordinator: bool,
+    /// The sliver requests of every blob read.
+    pub stats: crate::ReadStats,
 }
 
 impl ReadSummary {
     fn absorb(&mut self, read: &ReadOutcome) {
         self.without_coordinator |= read.without_coordinator;
+        self.stats.absorb(&read.stats);
         self.bad_slivers.extend(read.bad_slivers.iter().cloned());
         for failure in &read.failures {
             if !self.failures.iter().any(|known| known.node == failure.node) {

@@ -36,8 +36,11 @@ mod ops;
 mod progress;
 mod range;
 mod read;
+mod read_stats;
 mod retention;
+mod score_cache;
 mod sealed_view;
+mod slivers;
 mod store;
 mod without_coordinator;
 
@@ -45,6 +48,7 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
+use morsa_api::client::scoring::{NodeScores, ScoreInputs};
 use morsa_api::client::{ClientOptions, CoordClient};
 use morsa_api::coord::{Command, SubmitResponse, Transaction};
 use morsa_core::{AccountId, AccountKey, Committee, NodeId};
@@ -58,11 +62,13 @@ pub use error::{Error, InternalError, NodeFailure, Refusal};
 pub use ops::NodeReport;
 pub use progress::{Progress, ProgressSink};
 pub use read::{BadSliver, ReadOutcome};
+pub use read_stats::{ReadStats, RequestOutcome, Selection, SliverRequest};
 pub use retention::Renewal;
 pub use store::{StoreOptions, StoreOutcome, StoredHow};
 
 use committee_cache::CommitteeCache;
 use nodes::NodeSet;
+use score_cache::ScoreCache;
 
 /// Timeout of one request to a storage node (slivers of 1 GiB chunks are a few MiB).
 const NODE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -99,6 +105,12 @@ pub struct Client {
     background: std::sync::Mutex<Vec<store::Background>>,
     /// Nodes whose background uploads failed, until `finish_uploads` reports them.
     late_failures: std::sync::Mutex<Vec<NodeFailure>>,
+    /// What is known of each node's speed and load (shared by every node set).
+    scores: Arc<NodeScores>,
+    /// Where those estimates are kept between processes.
+    score_cache: ScoreCache,
+    /// How reads pick nodes.
+    selection: Selection,
 }
 
 impl std::fmt::Debug for Client {
@@ -124,7 +136,11 @@ impl Client {
         let coord = CoordClient::with_urls(&config.coordinator_urls, options)
             .map_err(Error::coordinator("connecting"))?;
         let cache = CommitteeCache::new(config.committee_cache_file.clone());
-        let mut client = Self::open(coord, key, cache, &config.node_urls).await?;
+        let scores = Arc::new(NodeScores::new(config.zone.clone()));
+        let score_cache = ScoreCache::new(config.node_scores_file.clone());
+        score_cache.load_into(&scores);
+        let mut client = Self::open(coord, key, cache, &config.node_urls, scores).await?;
+        client.score_cache = score_cache;
         client.chunk_size = config.chunk_size;
         client.max_requests_per_node = config.max_requests_per_node;
         Ok(client)
@@ -134,7 +150,7 @@ impl Client {
     /// and no committee cache.
     pub async fn with_key(coordinator_url: &str, key: AccountKey) -> Result<Self, Error> {
         let coord = CoordClient::new(coordinator_url).map_err(Error::coordinator("connecting"))?;
-        Self::open(coord, key, CommitteeCache::default(), &[]).await
+        Self::open(coord, key, CommitteeCache::default(), &[], Arc::new(NodeScores::default())).await
     }
 
     async fn open(
@@ -142,6 +158,7 @@ impl Client {
         key: AccountKey,
         committee_cache: CommitteeCache,
         node_urls: &[String],
+        scores: Arc<NodeScores>,
     ) -> Result<Self, Error> {
         let node_options = ClientOptions { timeout: NODE_TIMEOUT, ..ClientOptions::default() };
         let http = node_options.http_client().map_err(Error::coordinator("building the HTTP client"))?;
@@ -162,8 +179,9 @@ impl Client {
             Err(error) => return Err(Error::coordinator("reading the system parameters")(error)),
         };
         let encoding = EncodingConfig::new(committee.n_shards).map_err(Error::ShardCount)?;
-        let nodes = NodeSet::new(committee, encoding, &http, node_options, &BTreeSet::new())
-            .map_err(Error::coordinator("reading node addresses"))?;
+        let nodes =
+            NodeSet::new(committee, encoding, &http, node_options, &BTreeSet::new(), Arc::clone(&scores))
+                .map_err(Error::coordinator("reading node addresses"))?;
         Ok(Self {
             coord,
             key,
@@ -182,7 +200,55 @@ impl Client {
             crypto: Arc::new(crypt::Crypto::default()),
             background: std::sync::Mutex::new(Vec::new()),
             late_failures: std::sync::Mutex::new(Vec::new()),
+            scores,
+            score_cache: ScoreCache::default(),
+            selection: Selection::default(),
         })
+    }
+
+    /// Picks nodes for reads by `selection` (network-aware by default).
+    pub fn with_selection(mut self, selection: Selection) -> Self {
+        self.selection = selection;
+        self
+    }
+
+    /// Saves what reads learnt of the nodes (to `node_scores_file`), now.
+    pub fn save_node_scores(&self) {
+        self.score_cache.save(&self.scores);
+    }
+
+    /// Saves what reads learnt of the nodes, unless that was done a few seconds ago.
+    fn remember_node_scores(&self) {
+        self.score_cache.save_now_and_then(&self.scores);
+    }
+
+    /// Asks every node of the committee for its health, once, timing the answers into the
+    /// scores, and answers what each node's score is made of, for an answer of `bytes`, with
+    /// the node's address and whether it answered.
+    pub async fn probe_node_scores(&self, bytes: u64) -> Result<Vec<(String, bool, ScoreInputs)>, Error> {
+        let nodes = self.refresh_nodes().await?;
+        let probes = (0..nodes.len()).map(|member| {
+            let nodes = Arc::clone(&nodes);
+            async move {
+                let call = nodes.start(member);
+                let answered = nodes.client(member).health().await.is_ok();
+                if answered {
+                    call.answered(0)
+                } else {
+                    call.failed()
+                }
+                answered
+            }
+        });
+        let answered = futures_util::future::join_all(probes).await;
+        self.save_node_scores();
+        Ok(answered
+            .into_iter()
+            .enumerate()
+            .map(|(member, ok)| {
+                (nodes.committee().members[member].address.clone(), ok, nodes.inputs(member, bytes))
+            })
+            .collect())
     }
 
     /// Sends progress events to `sink`.
@@ -265,8 +331,15 @@ impl Client {
             return Ok(self.nodes());
         }
         let nodes = Arc::new(
-            NodeSet::new(committee, self.encoding, &self.http, self.node_options, &self.excluded)
-                .map_err(Error::coordinator("reading node addresses"))?,
+            NodeSet::new(
+                committee,
+                self.encoding,
+                &self.http,
+                self.node_options,
+                &self.excluded,
+                Arc::clone(&self.scores),
+            )
+            .map_err(Error::coordinator("reading node addresses"))?,
         );
         *self.nodes.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::clone(&nodes);
         Ok(nodes)

@@ -1,10 +1,12 @@
 //! The committee as the client sees it: a client per storage node, who holds which sliver
-//! pair of a blob, how fast each node has answered lately, and which nodes reads leave out.
+//! pair of a blob, which nodes reads leave out, and the shared node scores (how fast and how
+//! busy each node has been: `morsa_api::client::scoring`).
 
 use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
+use morsa_api::client::scoring::{Call, NodeScores, ScoreInputs};
 use morsa_api::client::{ClientError as ApiError, ClientOptions, NodeClient};
 use morsa_api::node::NodeErrorCode;
 use morsa_core::{Committee, NodeId, ShardIndex};
@@ -12,16 +14,13 @@ use redstuff::{BlobId, EncodingConfig, SliverType};
 
 use crate::error::NodeFailure;
 
-/// Latency assumed for a node that has not answered yet, in microseconds.
-const UNKNOWN_LATENCY_US: u64 = 20_000;
-
 /// The storage nodes of one committee.
 #[derive(Debug)]
 pub(crate) struct NodeSet {
     committee: Committee,
     clients: Vec<NodeClient>,
-    /// Exponentially weighted moving average of answer times, per member, in µs.
-    latency_us: Vec<AtomicU64>,
+    /// What is known of every node's speed and load, shared by the client's node sets.
+    scores: Arc<NodeScores>,
     /// Per member: reads never ask it, as if it were gone (see [`Client::excluding_nodes`]).
     ///
     /// [`Client::excluding_nodes`]: crate::Client::excluding_nodes
@@ -36,15 +35,15 @@ impl NodeSet {
         http: &reqwest::Client,
         options: ClientOptions,
         excluded: &BTreeSet<NodeId>,
+        scores: Arc<NodeScores>,
     ) -> Result<Self, ApiError> {
         let clients = committee
             .members
             .iter()
             .map(|member| NodeClient::with_http(http.clone(), &member.address, config, options))
             .collect::<Result<Vec<_>, _>>()?;
-        let latency_us = committee.members.iter().map(|_| AtomicU64::new(UNKNOWN_LATENCY_US)).collect();
         let excluded = committee.members.iter().map(|member| excluded.contains(&member.node_id)).collect();
-        Ok(Self { committee, clients, latency_us, excluded })
+        Ok(Self { committee, clients, scores, excluded })
     }
 
     /// The same nodes (and what is known of their speed), reads leaving out `excluded`.
@@ -52,11 +51,7 @@ impl NodeSet {
         Self {
             committee: self.committee.clone(),
             clients: self.clients.clone(),
-            latency_us: self
-                .latency_us
-                .iter()
-                .map(|slot| AtomicU64::new(slot.load(Ordering::Relaxed)))
-                .collect(),
+            scores: Arc::clone(&self.scores),
             excluded: self
                 .committee
                 .members
@@ -121,32 +116,63 @@ impl NodeSet {
         self.committee.weight(member)
     }
 
-    /// Records that `member` answered in `elapsed`.
+    /// The member's node ID.
+    pub(crate) fn node_id(&self, member: usize) -> NodeId {
+        self.committee.members[member].node_id
+    }
+
+    /// The member's zone, when the committee tells (it does not yet: the zone prior then
+    /// treats every node alike).
+    pub(crate) fn zone(&self, _member: usize) -> Option<&str> {
+        None
+    }
+
+    /// The shared scores.
+    pub(crate) fn scores(&self) -> &Arc<NodeScores> {
+        &self.scores
+    }
+
+    /// Counts a request to `member` in flight; finish the call with its outcome.
+    pub(crate) fn start(&self, member: usize) -> Call {
+        if let Some(load) = self.clients[member].reported_load() {
+            self.scores.observe_load(&self.node_id(member), load);
+        }
+        self.scores.start(self.node_id(member))
+    }
+
+    /// Records that `member` answered in `elapsed` (a small answer).
     pub(crate) fn record_latency(&self, member: usize, elapsed: Duration) {
-        let sample = morsa_core::convert::saturating_u64_from_u128(elapsed.as_micros());
-        let slot = &self.latency_us[member];
-        let old = slot.load(Ordering::Relaxed);
-        // New = 3/4 old + 1/4 sample: a few slow answers move a node back quickly.
-        slot.store(old - old / 4 + sample / 4, Ordering::Relaxed);
+        self.scores.record(&self.node_id(member), elapsed, 0);
     }
 
     /// Records that `member` failed: it is treated as slow for a while.
     pub(crate) fn record_failure(&self, member: usize) {
-        self.record_latency(member, Duration::from_secs(2));
+        self.scores.start(self.node_id(member)).failed();
     }
 
-    pub(crate) fn latency(&self, member: usize) -> Duration {
-        Duration::from_micros(self.latency_us[member].load(Ordering::Relaxed))
+    /// The score of asking `member` for `bytes` now (lower is better).
+    pub(crate) fn score(&self, member: usize, bytes: u64) -> Duration {
+        self.scores.score(&self.node_id(member), self.zone(member), bytes)
     }
 
-    /// Members from fastest to slowest.
+    /// How long to wait for `member`'s answer of `bytes` before asking another node.
+    pub(crate) fn patience(&self, member: usize, bytes: u64) -> Duration {
+        self.scores.patience(&self.node_id(member), self.zone(member), bytes)
+    }
+
+    /// What `member`'s score is made of, for an answer of `bytes`.
+    pub(crate) fn inputs(&self, member: usize, bytes: u64) -> ScoreInputs {
+        self.scores.inputs(&self.node_id(member), self.zone(member), bytes)
+    }
+
+    /// Members best first, for small requests.
     pub(crate) fn by_latency(&self) -> Vec<usize> {
         let mut members: Vec<usize> = (0..self.len()).collect();
-        members.sort_by_key(|member| self.latency(*member));
+        members.sort_by_key(|member| (self.score(*member, 0), *member));
         members
     }
 
-    /// Members reads may ask, from fastest to slowest.
+    /// Members reads may ask, best first, for small requests.
     pub(crate) fn readable_by_latency(&self) -> Vec<usize> {
         let mut members = self.by_latency();
         members.retain(|member| self.readable(*member));
@@ -254,7 +280,8 @@ mod tests {
         let config = EncodingConfig::new(12).unwrap();
         let options = ClientOptions::default();
         let excluded = excluded.iter().map(|index| ids[usize::from(*index)]).collect();
-        NodeSet::new(committee, config, &options.http_client().unwrap(), options, &excluded).unwrap()
+        let scores = Arc::new(NodeScores::new(None));
+        NodeSet::new(committee, config, &options.http_client().unwrap(), options, &excluded, scores).unwrap()
     }
 
     #[test]

@@ -1,23 +1,21 @@
-//! Reading a blob: verified metadata from the fastest nodes, then verified primary slivers,
-//! systematic ones first, with extra requests when nodes are slow, decoded when enough are in.
+//! Reading a blob: verified metadata from the best-scored nodes, then verified primary
+//! slivers (`slivers`), decoded when enough are in.
 
 use std::collections::HashSet;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use morsa_api::client::ClientError as ApiError;
 use morsa_api::coord::BlobStatusKind;
-use redstuff::{BlobId, DecodeError, Sliver, SliverType, VerifiedMetadata};
+use redstuff::{BlobId, DecodeError, SliverType, VerifiedMetadata};
 
 use crate::nodes::NodeSet;
+use crate::read_stats::ReadStats;
 use crate::{Client, Error, NodeFailure, Progress};
 
-/// Shortest wait before asking more nodes when answers are slow.
-const MIN_HEDGE_DELAY: Duration = Duration::from_millis(50);
+/// Bytes of a metadata answer per shard (two sliver hashes and their encoding), for its score.
+const METADATA_BYTES_PER_SHARD: u64 = 70;
 
 /// A sliver a node served that did not verify: that node is faulty or its disk is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,6 +42,8 @@ pub struct ReadOutcome {
     /// No coordinator answered: the blob's certification was checked with the storage
     /// nodes, and the committee came from the cache or the nodes.
     pub without_coordinator: bool,
+    /// Which nodes were asked for slivers, and how each request ended.
+    pub stats: ReadStats,
 }
 
 /// What a read has learnt about the nodes so far.
@@ -52,14 +52,16 @@ pub(crate) struct ReadLog {
     pub(crate) bad_slivers: Vec<BadSliver>,
     pub(crate) failures: Vec<NodeFailure>,
     /// Members that failed to connect: their other slivers are not asked for.
-    down: HashSet<usize>,
+    pub(crate) down: HashSet<usize>,
     /// The blob's status came from the nodes: no coordinator answered.
     pub(crate) without_coordinator: bool,
+    /// The sliver requests so far.
+    pub(crate) stats: ReadStats,
 }
 
 impl ReadLog {
+    /// `member` failed with `error` (its score was told already).
     pub(crate) fn node_failed(&mut self, nodes: &NodeSet, member: usize, error: &ApiError) {
-        nodes.record_failure(member);
         if matches!(error, ApiError::Connect(_) | ApiError::Transport(_) | ApiError::Timeout) {
             self.down.insert(member);
         }
@@ -83,16 +85,9 @@ impl ReadLog {
             bad_slivers: self.bad_slivers,
             failures: self.failures,
             without_coordinator: self.without_coordinator,
+            stats: self.stats,
         }
     }
-}
-
-type Fetch = Pin<Box<dyn Future<Output = (usize, usize, Result<Sliver, SliverError>)> + Send>>;
-
-/// Why a fetched sliver was not used.
-enum SliverError {
-    Node(ApiError),
-    Bad(String),
 }
 
 impl Client {
@@ -100,9 +95,11 @@ impl Client {
     pub async fn read_blob(&self, blob_id: &BlobId) -> Result<ReadOutcome, Error> {
         let nodes = self.refresh_nodes().await?;
         let mut log = ReadLog::default();
+        probe_stalest(&nodes, *blob_id);
         let metadata = self.verified_metadata(&nodes, blob_id, &mut log).await?;
-        let data = self.read_with_metadata(&nodes, metadata, &mut log).await?;
-        Ok(log.into_outcome(data))
+        let data = self.read_with_metadata(&nodes, metadata, &mut log).await;
+        self.remember_node_scores();
+        Ok(log.into_outcome(data?))
     }
 
     /// Reads the whole blob whose verified metadata is `metadata`.
@@ -161,6 +158,9 @@ impl Client {
         self.certified_by_nodes(nodes, blob_id).await.map(|()| true)
     }
 
+    /// Fetches the metadata from the best-scored node; asks the next one when the answer is
+    /// later than that node's patience, wrong, or fails, and keeps the first copy that hashes
+    /// to the blob ID.
     async fn fetch_metadata(
         &self,
         nodes: &NodeSet,
@@ -168,36 +168,49 @@ impl Client {
         log: &mut ReadLog,
     ) -> Result<VerifiedMetadata, Error> {
         let encoding = self.encoding;
+        let bytes = METADATA_BYTES_PER_SHARD * u64::from(nodes.committee().n_shards);
         let mut candidates = nodes.readable_by_latency().into_iter();
         let mut asking = FuturesUnordered::new();
-        let ask = |member: usize| async move {
-            let started = Instant::now();
-            let result = nodes.client(member).get_metadata(blob_id).await;
-            (member, started.elapsed(), result)
+        let ask = |member: usize| {
+            let call = nodes.start(member);
+            async move {
+                let result = nodes.client(member).get_metadata(blob_id).await;
+                (member, call, result)
+            }
         };
-        asking.extend(candidates.next().map(ask));
+        let next_patience = |asking: &mut FuturesUnordered<_>,
+                             candidates: &mut std::vec::IntoIter<usize>,
+                             log: &mut ReadLog| {
+            let member = candidates.next()?;
+            asking.push(ask(member));
+            log.stats.metadata_asked.push(nodes.committee().members[member].address.clone());
+            Some(nodes.patience(member, bytes))
+        };
+        let mut patience = next_patience(&mut asking, &mut candidates, log);
         loop {
-            let hedge = tokio::time::sleep(MIN_HEDGE_DELAY * 2);
+            let wait = patience.unwrap_or(std::time::Duration::from_secs(3600));
             tokio::select! {
                 answer = asking.next() => {
-                    let Some((member, elapsed, result)) = answer else {
-                        match candidates.next() {
-                            Some(member) => { asking.push(ask(member)); continue; }
-                            None => return Err(Error::NoMetadata {
+                    let Some((member, call, result)) = answer else {
+                        patience = next_patience(&mut asking, &mut candidates, log);
+                        if patience.is_none() {
+                            return Err(Error::NoMetadata {
                                 blob_id: *blob_id,
                                 failures: std::mem::take(&mut log.failures),
-                            }),
+                            });
                         }
+                        continue;
                     };
                     match result {
                         Ok(metadata) => {
+                            call.answered(bytes);
                             // Hashing n sliver roots is codec work: off the async threads.
                             let id = *blob_id;
                             let verified =
                                 tokio::task::spawn_blocking(move || metadata.metadata.verify(&id, encoding)).await;
                             match verified {
                                 Ok(Ok(verified)) => {
-                                    nodes.record_latency(member, elapsed);
+                                    log.stats.metadata_from = Some(nodes.committee().members[member].address.clone());
                                     return Ok(verified);
                                 }
                                 Ok(Err(error)) => {
@@ -208,123 +221,42 @@ impl Client {
                                 Err(error) => log.failures.push(nodes.failure(member, format!("checking its metadata panicked: {error}"))),
                             }
                         }
-                        Err(error) => log.node_failed(nodes, member, &error),
+                        Err(error) => {
+                            call.failed();
+                            log.node_failed(nodes, member, &error);
+                        }
                     }
-                    asking.extend(candidates.next().map(ask));
+                    patience = next_patience(&mut asking, &mut candidates, log).or(patience);
                 }
-                () = hedge => asking.extend(candidates.next().map(ask)),
+                () = tokio::time::sleep(wait) => {
+                    patience = next_patience(&mut asking, &mut candidates, log);
+                }
             }
         }
     }
+}
 
-    /// Fetches and verifies `needed` distinct primary slivers, preferring `preferred` (the
-    /// systematic ones, whose symbols are the data itself), then the fastest nodes. Asks
-    /// more nodes when answers are slow, and stops asking once enough are in.
-    pub(crate) async fn primary_slivers(
-        &self,
-        nodes: &Arc<NodeSet>,
-        metadata: &Arc<VerifiedMetadata>,
-        preferred: std::ops::Range<usize>,
-        needed: usize,
-        log: &mut ReadLog,
-    ) -> Result<Vec<Sliver>, Error> {
-        let blob_id = *metadata.blob_id();
-        let n = self.encoding.n_shards();
-        let mut order: Vec<usize> = preferred.clone().collect();
-        let mut rest: Vec<usize> = (0..n).filter(|index| !preferred.contains(index)).collect();
-        rest.sort_by_key(|index| nodes.owner_of_pair(&blob_id, *index).map(|member| nodes.latency(member)));
-        order.extend(rest);
-        let mut candidates = order.into_iter();
-        let per_sliver = metadata.unencoded_length() / morsa_core::convert::saturating_u64(needed).max(1);
-        let limit = (self.max_requests_per_node * nodes.len()).max(needed.min(64));
-
-        let mut in_flight: FuturesUnordered<Fetch> = FuturesUnordered::new();
-        let mut slivers = Vec::with_capacity(needed);
-        let mut extra = 0;
-        loop {
-            while slivers.len() + in_flight.len() < needed + extra && in_flight.len() < limit {
-                let Some(index) = candidates.next() else { break };
-                let Some(member) = nodes.owner_of_pair(&blob_id, index) else { continue };
-                if log.down.contains(&member) {
-                    continue;
-                }
-                in_flight.push(self.fetch_primary(nodes, metadata, member, index));
-            }
-            if slivers.len() >= needed {
-                return Ok(slivers);
-            }
-            if in_flight.is_empty() {
-                return Err(Error::NotEnoughSlivers {
-                    blob_id,
-                    got: slivers.len(),
-                    needed,
-                    failures: std::mem::take(&mut log.failures),
-                });
-            }
-            let hedge_delay = self.hedge_delay(nodes);
-            tokio::select! {
-                Some((member, index, result)) = in_flight.next() => match result {
-                    Ok(sliver) => {
-                        slivers.push(sliver);
-                        self.report(Progress::BytesRead { bytes: per_sliver });
-                    }
-                    Err(SliverError::Node(error)) => log.node_failed(nodes, member, &error),
-                    Err(SliverError::Bad(reason)) => {
-                        nodes.record_failure(member);
-                        log.bad_slivers.push(BadSliver {
-                            node: nodes.committee().members[member].address.clone(),
-                            kind: SliverType::Primary,
-                            index,
-                            reason,
-                        });
-                    }
-                },
-                () = tokio::time::sleep(hedge_delay) => extra += (needed / 10).max(1),
-            }
+/// Asks the readable node heard from longest ago (if over a few seconds, and measured before)
+/// for the blob's metadata in the background, for its answer time alone: a node that reads stopped asking
+/// because it was slow is found again once it has recovered. One small request per read.
+fn probe_stalest(nodes: &Arc<NodeSet>, blob_id: BlobId) {
+    let readable = (0..nodes.len()).filter(|member| nodes.readable(*member));
+    let Some(stalest) = nodes.scores().stalest(readable.clone().map(|member| nodes.node_id(member))) else {
+        return;
+    };
+    // A node never measured is no better known for a probe: reads choose it by the prior.
+    if nodes.scores().estimate(&stalest, None).samples == 0 {
+        return;
+    }
+    let Some(member) = readable.into_iter().find(|member| nodes.node_id(*member) == stalest) else { return };
+    let nodes = Arc::clone(nodes);
+    let bytes = METADATA_BYTES_PER_SHARD * u64::from(nodes.committee().n_shards);
+    // Counted in flight now, before the read orders its own requests.
+    let call = nodes.start(member);
+    tokio::spawn(async move {
+        match nodes.client(member).get_metadata(&blob_id).await {
+            Ok(_) => call.answered(bytes),
+            Err(_) => call.failed(),
         }
-    }
-
-    /// How long to wait for an answer before asking more nodes: three times the typical
-    /// answer time of the nodes, at least [`MIN_HEDGE_DELAY`].
-    fn hedge_delay(&self, nodes: &NodeSet) -> Duration {
-        let members = nodes.by_latency();
-        let median = members.get(members.len() / 2).map_or(MIN_HEDGE_DELAY, |member| nodes.latency(*member));
-        (median * 3).max(MIN_HEDGE_DELAY)
-    }
-
-    fn fetch_primary(
-        &self,
-        nodes: &Arc<NodeSet>,
-        metadata: &Arc<VerifiedMetadata>,
-        member: usize,
-        index: usize,
-    ) -> Fetch {
-        let nodes = Arc::clone(nodes);
-        let metadata = Arc::clone(metadata);
-        Box::pin(async move {
-            let client = nodes.client(member);
-            let started = Instant::now();
-            let pair = morsa_core::convert::saturating_u16(index);
-            let fetched = client
-                .get_sliver(metadata.blob_id(), pair, SliverType::Primary, metadata.symbol_size())
-                .await;
-            let sliver = match fetched {
-                Ok(sliver) => sliver,
-                Err(error) => return (member, index, Err(SliverError::Node(error))),
-            };
-            nodes.record_latency(member, started.elapsed());
-            let verified = tokio::task::spawn_blocking(move || {
-                if sliver.index() != index {
-                    return Err(format!("asked for primary sliver {index}, got {}", sliver.index()));
-                }
-                metadata
-                    .verify_sliver(SliverType::Primary, &sliver)
-                    .map(|()| sliver)
-                    .map_err(|e| e.to_string())
-            })
-            .await
-            .unwrap_or_else(|error| Err(format!("verification panicked: {error}")));
-            (member, index, verified.map_err(SliverError::Bad))
-        })
-    }
+    });
 }

@@ -17,6 +17,7 @@ pub use gateway::GATEWAY_USER;
 use crate::error::ClusterError;
 use crate::genesis::local_genesis;
 use crate::layout;
+use crate::netem::{LinkShape, LinkShaper};
 use crate::pids;
 use crate::ports::free_loopback_addresses;
 use crate::process::{Launch, Process};
@@ -47,6 +48,9 @@ pub struct Cluster {
     // Declared after the nodes so that they are dropped (killed) after them, as in a clean
     // shutdown.
     coordinators: Vec<Process>,
+    /// The proxies in front of the nodes with a shaped link ([`crate::netem`]); dropped last,
+    /// after every process.
+    links: Option<LinkShaper>,
     shut_down: bool,
 }
 
@@ -69,8 +73,18 @@ impl Cluster {
         spec.validate()?;
         spec.dir = prepare_dir(&spec.dir)?;
         let dir = spec.dir.clone();
-        let addresses = free_loopback_addresses(spec.nodes + spec.coordinators)?;
-        let (coordinator_addresses, node_addresses) = addresses.split_at(spec.coordinators);
+        let addresses = free_loopback_addresses(spec.nodes + spec.coordinators + spec.node_links.len())?;
+        let (coordinator_addresses, rest) = addresses.split_at(spec.coordinators);
+        let (listen_addresses, proxy_addresses) = rest.split_at(spec.nodes);
+        // A node with a shaped link is advertised (genesis, client config) at its proxy's
+        // address and listens on its own.
+        let mut node_addresses = listen_addresses.to_vec();
+        let mut proxies = Vec::new();
+        for ((index, shape), proxy) in spec.node_links.iter().zip(proxy_addresses) {
+            proxies.push((*index, *proxy, listen_addresses[*index], *shape));
+            node_addresses[*index] = *proxy;
+        }
+        let links = if proxies.is_empty() { None } else { Some(LinkShaper::start(proxies)?) };
         let registrations = (0..spec.nodes)
             .map(|index| {
                 keys::generate_key_file(&dir.join(layout::node_key(index))).map(|k| keys::registration(&k))
@@ -87,7 +101,7 @@ impl Cluster {
             spec.epoch_duration_ms()?,
             morsa_plumbing::now_ms(),
             &registrations,
-            node_addresses,
+            &node_addresses,
             user.id(),
         );
         let committee = genesis.initial_state()?.committee;
@@ -113,9 +127,10 @@ impl Cluster {
         let coordinator_url = coordinator_urls[0].clone();
 
         let mut nodes = Vec::with_capacity(spec.nodes);
-        for (index, (registration, address)) in registrations.iter().zip(node_addresses).enumerate() {
+        for (index, (registration, address)) in registrations.iter().zip(&node_addresses).enumerate() {
             let config = dir.join(layout::node_config(index));
-            let node_toml = layout::node_toml(index, *address, &coordinator_urls);
+            let listen = listen_addresses[index];
+            let node_toml = layout::node_toml(index, listen, &coordinator_urls);
             file::create_new(&config, node_toml.as_bytes(), Access::Shared)?;
             let shards = committee
                 .members
@@ -126,6 +141,7 @@ impl Cluster {
             nodes.push(NodeInfo {
                 index,
                 url: format!("http://{address}"),
+                direct_url: (listen != *address).then(|| format!("http://{listen}")),
                 node_id: registration.node_id,
                 shards,
                 config,
@@ -175,6 +191,7 @@ impl Cluster {
             gateway: None,
             node_processes,
             coordinators,
+            links,
             shut_down: false,
         };
         for index in 0..cluster.coordinators.len() {
@@ -321,6 +338,21 @@ impl Cluster {
         self.wait_ready(index)
     }
 
+    /// Changes the shape of node `index`'s link (`morsa cluster slow`); an error if the node
+    /// was not started behind one (`--node-delay` / `--node-rate`).
+    pub fn shape_link(&mut self, index: usize, shape: LinkShape) -> Result<(), ClusterError> {
+        self.check_index(index)?;
+        if !self.links.as_ref().is_some_and(|links| links.set(index, shape)) {
+            return Err(ClusterError::NoLink(index));
+        }
+        Ok(())
+    }
+
+    /// The shape of node `index`'s link, if it has one.
+    pub fn link(&self, index: usize) -> Option<LinkShape> {
+        self.links.as_ref().and_then(|links| links.get(index))
+    }
+
     /// The content of `cluster.json` now.
     pub fn state(&mut self) -> ClusterState {
         let nodes = self
@@ -432,7 +464,8 @@ impl Cluster {
     fn spawn_node(&mut self, index: usize) -> Result<(), ClusterError> {
         let url = self.node_processes[index].start()?;
         self.save_state()?;
-        let expected = &self.nodes[index].url;
+        let node = &self.nodes[index];
+        let expected = node.direct_url.as_ref().unwrap_or(&node.url);
         if &url != expected {
             return Err(
                 self.process_error(&self.node_processes[index], format!("listens on {url}, not {expected}"))

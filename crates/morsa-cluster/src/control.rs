@@ -24,6 +24,7 @@ use morsa_node::AdminToken;
 
 use crate::cluster::Cluster;
 use crate::error::ClusterError;
+use crate::netem::LinkShape;
 use crate::state::ClusterState;
 
 /// The routes.
@@ -38,6 +39,9 @@ pub mod routes {
     pub const STOP: &str = "/v1/nodes/{index}/stop";
     /// `POST`: restart a stopped node and wait until it is ready.
     pub const START: &str = "/v1/nodes/{index}/start";
+    /// `POST` a [`crate::netem::LinkShape`]: change the delay and bandwidth of a node's shaped
+    /// link (`morsa cluster slow`).
+    pub const LINK: &str = "/v1/nodes/{index}/link";
     /// `POST`: SIGKILL a coordinator replica.
     pub const COORDINATOR_KILL: &str = "/v1/coordinators/{index}/kill";
     /// `POST`: SIGTERM a coordinator replica.
@@ -95,6 +99,7 @@ pub fn router(control: Control) -> Router {
         .route(routes::KILL, post(kill))
         .route(routes::STOP, post(stop))
         .route(routes::START, post(start))
+        .route(routes::LINK, post(shape_link))
         .route(routes::COORDINATOR_KILL, post(kill_coordinator))
         .route(routes::COORDINATOR_STOP, post(stop_coordinator))
         .route(routes::COORDINATOR_START, post(start_coordinator))
@@ -135,6 +140,7 @@ impl From<ClusterError> for ControlFailure {
             | ClusterError::AlreadyRunning(_)
             | ClusterError::CoordinatorNotRunning(_)
             | ClusterError::CoordinatorRunning(_)
+            | ClusterError::NoLink(_)
             | ClusterError::ShutDown => StatusCode::CONFLICT,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
@@ -190,6 +196,15 @@ async fn start(
         })
         .await?;
     Ok(done(format!("node {index} is running again on {url}")))
+}
+
+async fn shape_link(
+    State(control): State<Control>,
+    Path(index): Path<usize>,
+    Json(shape): Json<LinkShape>,
+) -> Result<Json<ControlAnswer>, ControlFailure> {
+    control.with_cluster(move |cluster| cluster.shape_link(index, shape)).await?;
+    Ok(done(format!("node {index}'s link: {shape}")))
 }
 
 async fn kill_coordinator(
@@ -290,6 +305,16 @@ impl ControlClient {
         self.post(node_route(routes::START, index)).await
     }
 
+    /// Changes the shape of node `index`'s link.
+    pub async fn shape_link(&self, index: usize, shape: LinkShape) -> Result<String, ControlError> {
+        let request = self
+            .http
+            .post(format!("{}{}", self.url, node_route(routes::LINK, index)))
+            .bearer_auth(self.token.as_str())
+            .json(&shape);
+        self.answer(request).await
+    }
+
     /// SIGKILLs coordinator replica `index`.
     pub async fn kill_coordinator(&self, index: usize) -> Result<String, ControlError> {
         self.post(node_route(routes::COORDINATOR_KILL, index)).await
@@ -321,8 +346,11 @@ impl ControlClient {
     }
 
     async fn post(&self, path: String) -> Result<String, ControlError> {
-        let response =
-            self.http.post(format!("{}{path}", self.url)).bearer_auth(self.token.as_str()).send().await;
+        self.answer(self.http.post(format!("{}{path}", self.url)).bearer_auth(self.token.as_str())).await
+    }
+
+    async fn answer(&self, request: reqwest::RequestBuilder) -> Result<String, ControlError> {
+        let response = request.send().await;
         let response = response.map_err(|error| self.unreachable(&error))?;
         let status = response.status();
         let answer: ControlAnswer = response

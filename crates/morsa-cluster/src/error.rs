@@ -64,6 +64,11 @@ pub enum ClusterError {
         /// The highest index.
         last: usize,
     },
+    /// The node has no shaped link to change.
+    #[error(
+        "node {0} has no shaped link: start the cluster with --node-delay {0}=MS or --node-rate {0}=MBPS"
+    )]
+    NoLink(usize),
     /// The node is not running (to stop or kill it).
     #[error("node {0} is not running")]
     NotRunning(usize),

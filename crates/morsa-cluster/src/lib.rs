@@ -20,6 +20,7 @@
 //!     dir: "my-cluster".into(),
 //!     epoch_duration: Duration::from_secs(3600),
 //!     binary: "target/debug/morsa".into(),
+//!     node_links: Default::default(),
 //! };
 //! let mut cluster = Cluster::up(spec)?;
 //! println!("MORSA_CONFIG={}", cluster.client_config_path().display());
@@ -38,6 +39,7 @@ pub mod control;
 mod error;
 mod genesis;
 pub mod layout;
+pub mod netem;
 pub mod pids;
 mod ports;
 mod process;
@@ -52,6 +54,7 @@ pub use genesis::{CHAIN_ID, USER_BALANCE};
 pub use process::ANNOUNCE_TIMEOUT;
 pub use ready::READY_TIMEOUT;
 pub use spec::{
-    ClusterSpec, DurationError, MAX_COORDINATORS, MAX_NODES, MIN_SHARDS, SpecError, parse_duration,
+    ClusterSpec, DurationError, LinkArgError, MAX_COORDINATORS, MAX_NODES, MIN_SHARDS, SpecError, node_links,
+    parse_duration, parse_node_delay, parse_node_rate,
 };
 pub use state::{ClusterState, CoordinatorState, GatewayState, NodeInfo, NodeState};

@@ -12,6 +12,10 @@ pub enum Signal {
     Term,
     /// SIGKILL: stop now.
     Kill,
+    /// SIGSTOP: freeze (the kernel still accepts connections for it; nothing answers them).
+    Stop,
+    /// SIGCONT: go on after a SIGSTOP.
+    Cont,
 }
 
 impl Signal {
@@ -19,6 +23,8 @@ impl Signal {
         match self {
             Signal::Term => "-TERM",
             Signal::Kill => "-KILL",
+            Signal::Stop => "-STOP",
+            Signal::Cont => "-CONT",
         }
     }
 }

@@ -1,8 +1,11 @@
 //! What cluster to start: how many nodes and shards, where, with which binary; and the
 //! checks that refuse a cluster that could not work before any process is started.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
+
+use crate::netem::LinkShape;
 
 /// Most storage nodes of a local cluster: each is a process with its own database, and the
 /// machine is one host.
@@ -29,6 +32,9 @@ pub struct ClusterSpec {
     pub epoch_duration: Duration,
     /// The `morsa` executable started as coordinator and nodes.
     pub binary: PathBuf,
+    /// Nodes reached through a shaped link (delay, jitter, bandwidth: [`crate::netem`]), by
+    /// index; the others are reached directly.
+    pub node_links: BTreeMap<usize, LinkShape>,
 }
 
 /// Why a [`ClusterSpec`] was refused.
@@ -57,6 +63,14 @@ pub enum SpecError {
     /// The binary does not exist.
     #[error("the morsa binary {0} does not exist")]
     Binary(PathBuf),
+    /// A shaped link names a node the cluster does not have.
+    #[error("--node-delay/--node-rate name node {index}, but the nodes are 0 to {last}")]
+    LinkNode {
+        /// The index given.
+        index: usize,
+        /// The last node's index.
+        last: usize,
+    },
 }
 
 impl ClusterSpec {
@@ -75,6 +89,9 @@ impl ClusterSpec {
             return Err(SpecError::ShardsBelowNodes { shards: self.shards, nodes: self.nodes });
         }
         self.epoch_duration_ms()?;
+        if let Some(index) = self.node_links.keys().find(|index| **index >= self.nodes) {
+            return Err(SpecError::LinkNode { index: *index, last: self.nodes - 1 });
+        }
         if !self.binary.is_file() {
             return Err(SpecError::Binary(self.binary.clone()));
         }
@@ -113,6 +130,54 @@ pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
     .ok_or_else(error)
 }
 
+/// Why a `--node-delay` or `--node-rate` value could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid {flag} value {text:?}: write {form}")]
+pub struct LinkArgError {
+    flag: &'static str,
+    text: String,
+    form: &'static str,
+}
+
+/// Reads `I=MS` or `I=MS/JITTER` (`--node-delay`): node `I`, a one-way delay and its jitter
+/// in milliseconds.
+pub fn parse_node_delay(text: &str) -> Result<(usize, u64, u64), LinkArgError> {
+    let error =
+        || LinkArgError { flag: "--node-delay", text: text.into(), form: "I=MS or I=MS/JITTER, e.g. 3=30/5" };
+    let (index, value) = text.split_once('=').ok_or_else(error)?;
+    let index = index.trim().parse().map_err(|_| error())?;
+    let (delay, jitter) = value.split_once('/').unwrap_or((value, "0"));
+    let delay = delay.trim().parse().map_err(|_| error())?;
+    let jitter = jitter.trim().parse().map_err(|_| error())?;
+    Ok((index, delay, jitter))
+}
+
+/// Reads `I=MBPS` (`--node-rate`): node `I` and its bandwidth in megabits per second.
+pub fn parse_node_rate(text: &str) -> Result<(usize, u64), LinkArgError> {
+    let error = || LinkArgError { flag: "--node-rate", text: text.into(), form: "I=MBPS, e.g. 9=20" };
+    let (index, rate) = text.split_once('=').ok_or_else(error)?;
+    let index = index.trim().parse().map_err(|_| error())?;
+    let rate: u64 = rate.trim().parse().map_err(|_| error())?;
+    if rate == 0 {
+        return Err(error());
+    }
+    Ok((index, rate))
+}
+
+/// The shaped links of `--node-delay` and `--node-rate` values, by node.
+pub fn node_links(delays: &[(usize, u64, u64)], rates: &[(usize, u64)]) -> BTreeMap<usize, LinkShape> {
+    let mut links: BTreeMap<usize, LinkShape> = BTreeMap::new();
+    for (index, delay_ms, jitter_ms) in delays {
+        let link = links.entry(*index).or_default();
+        link.delay_ms = *delay_ms;
+        link.jitter_ms = *jitter_ms;
+    }
+    for (index, mbit) in rates {
+        links.entry(*index).or_default().rate_bytes_per_second = Some(LinkShape::mbit_per_second(*mbit));
+    }
+    links
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -126,6 +191,7 @@ mod tests {
             epoch_duration: Duration::from_secs(3600),
             // Any file that exists stands in for the binary.
             binary: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"),
+            node_links: BTreeMap::new(),
         }
     }
 
@@ -147,8 +213,34 @@ mod tests {
         assert!(matches!(short.validate(), Err(SpecError::EpochDuration(_))));
         let missing = ClusterSpec { binary: PathBuf::from("/nonexistent/morsa"), ..spec(4, 12) };
         assert!(matches!(missing.validate(), Err(SpecError::Binary(_))));
+        let mut far = spec(4, 12);
+        far.node_links.insert(4, LinkShape::default());
+        assert_eq!(far.validate(), Err(SpecError::LinkNode { index: 4, last: 3 }));
         let message = spec(5, 4).validate().unwrap_err().to_string();
         assert!(message.contains("--shards (4) must be at least --nodes (5)"), "{message}");
+    }
+
+    #[test]
+    fn link_arguments_read_as_documented() {
+        assert_eq!(parse_node_delay("3=30"), Ok((3, 30, 0)));
+        assert_eq!(parse_node_delay("0=120/10"), Ok((0, 120, 10)));
+        assert_eq!(parse_node_rate("9=20"), Ok((9, 20)));
+        for bad in ["", "3", "=30", "a=30", "3=x", "3=30/", "3=-1"] {
+            assert!(parse_node_delay(bad).is_err(), "{bad:?} is refused");
+        }
+        for bad in ["9", "9=0", "9=1.5", "x=2"] {
+            assert!(parse_node_rate(bad).is_err(), "{bad:?} is refused");
+        }
+        let links = node_links(&[(1, 30, 5), (2, 1, 0)], &[(2, 20), (4, 8)]);
+        assert_eq!(links[&1], LinkShape { delay_ms: 30, jitter_ms: 5, rate_bytes_per_second: None });
+        assert_eq!(
+            links[&2],
+            LinkShape { delay_ms: 1, jitter_ms: 0, rate_bytes_per_second: Some(2_500_000) }
+        );
+        assert_eq!(
+            links[&4],
+            LinkShape { delay_ms: 0, jitter_ms: 0, rate_bytes_per_second: Some(1_000_000) }
+        );
     }
 
     #[test]

@@ -15,8 +15,12 @@ use crate::layout;
 pub struct NodeInfo {
     /// Its position, `0..nodes`; its files are `nodeI.*`.
     pub index: usize,
-    /// Its base URL, `http://127.0.0.1:PORT` (the same across restarts).
+    /// Its base URL, `http://127.0.0.1:PORT` (the same across restarts): where the genesis
+    /// and clients reach it, its shaped link's proxy if it has one.
     pub url: String,
+    /// Where the node itself listens, when that is not `url` (it is behind a shaped link).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub direct_url: Option<String>,
     /// Its ID (hash of its BLS public key).
     pub node_id: NodeId,
     /// The shards it holds in the genesis committee.
@@ -150,6 +154,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let node = |index: usize, pid| NodeState {
             info: NodeInfo {
+                direct_url: None,
                 index,
                 url: format!("http://127.0.0.1:{}", 9000 + index),
                 node_id: NodeId([u8::try_from(index).unwrap(); 32]),

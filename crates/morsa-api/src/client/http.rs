@@ -1,6 +1,8 @@
 //! What both clients share: the base URL, the timeout around each call, bounded reading of
 //! answers, and the decoding of error bodies, JSON and BCS.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use reqwest::header::CONTENT_TYPE;
@@ -25,7 +27,13 @@ pub(crate) struct Endpoint {
     /// Scheme, host, port and any path prefix, without a trailing `/`.
     base: String,
     options: ClientOptions,
+    /// The load figure the server sent with its last answer ([`crate::node::LOAD_HEADER`]);
+    /// [`NO_LOAD`] until one came.
+    load: Arc<AtomicU32>,
 }
+
+/// [`Endpoint::reported_load`] of a server that has sent no load figure.
+const NO_LOAD: u32 = u32::MAX;
 
 impl Endpoint {
     /// An endpoint at `base_url`; `host:port` alone means `http://host:port`.
@@ -40,7 +48,17 @@ impl Endpoint {
         if !matches!(url.scheme(), "http" | "https") || url.query().is_some() || url.fragment().is_some() {
             return Err(ClientError::InvalidUrl(format!("{base_url:?}: expected http://host:port[/prefix]")));
         }
-        Ok(Self { http, base: base.trim_end_matches('/').to_owned(), options })
+        Ok(Self {
+            http,
+            base: base.trim_end_matches('/').to_owned(),
+            options,
+            load: Arc::new(AtomicU32::new(NO_LOAD)),
+        })
+    }
+
+    /// The load figure the server sent with its last answer, if any.
+    pub(crate) fn reported_load(&self) -> Option<u32> {
+        Some(self.load.load(Ordering::Relaxed)).filter(|load| *load != NO_LOAD)
     }
 
     /// The base URL, without a trailing `/`.
@@ -98,6 +116,14 @@ impl Endpoint {
     ) -> Result<Vec<u8>, ClientError> {
         let exchange = async {
             let response = request.send().await.map_err(transport)?;
+            if let Some(load) = response
+                .headers()
+                .get(crate::node::LOAD_HEADER)
+                .and_then(|value| value.to_str().ok())
+                .and_then(|text| text.parse::<u32>().ok())
+            {
+                self.load.store(load.min(NO_LOAD - 1), Ordering::Relaxed);
+            }
             let status = response.status();
             if !status.is_success() {
                 return Err(error_answer(status, response).await);

@@ -53,6 +53,12 @@ impl NodeClient {
         self.endpoint.base()
     }
 
+    /// The load figure the node sent with its last answer (requests it was serving), if it
+    /// sent one ([`crate::node::LOAD_HEADER`]); clones of this client share it.
+    pub fn reported_load(&self) -> Option<u32> {
+        self.endpoint.reported_load()
+    }
+
     /// Uploads the blob's metadata (the node checks it hashes to `blob_id`).
     pub async fn put_metadata(&self, blob_id: &BlobId, metadata: &MetadataWithId) -> Result<(), ClientError> {
         let request =

@@ -171,9 +171,15 @@ mod tests {
         let committee = Committee { epoch: Epoch(1), n_shards: 100, members };
         let config = redstuff::EncodingConfig::new(100).unwrap();
         let options = ClientOptions::default();
-        let nodes =
-            NodeSet::new(committee, config, &options.http_client().unwrap(), options, &Default::default())
-                .unwrap();
+        let nodes = NodeSet::new(
+            committee,
+            config,
+            &options.http_client().unwrap(),
+            options,
+            &Default::default(),
+            Default::default(),
+        )
+        .unwrap();
         nodes.record_failure(0);
         nodes.record_latency(9, Duration::from_micros(10));
         let needed = Threshold::Quorum.min_weight(100);

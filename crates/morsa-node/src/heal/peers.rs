@@ -1,10 +1,11 @@
 //! The other members of the committee, as sources of recovery symbols and metadata: one
 //! [`NodeClient`] per member (sharing one connection pool, with the repair timeout), and what
-//! this node has seen of each: latency, calls in flight, failures, and whether it was caught
-//! sending symbols that fail their proofs.
+//! this node has seen of each: its score (latency, bandwidth, calls in flight, its reported
+//! load: the same `morsa_api::client::scoring` the client reads with), failures, and whether
+//! it was caught sending symbols that fail their proofs.
 //!
-//! Peers are ranked by `latency × (1 + calls in flight)`: fast, idle peers first. Peers in
-//! backoff after failures come after them, and suspected peers last (they are still asked when
+//! Peers are ranked by score for a batch answer of [`SCORED_BYTES`]: fast, idle peers first.
+//! Peers in backoff after failures come after them, and suspected peers last (they are still asked when
 //! nobody else can answer, and every symbol of theirs is checked against its proof). Suspicion
 //! is not forever: it ends when the peer's symbols next check out against their proofs, or
 //! after [`SUSPICION`] (a peer with a disk fault that has since been repaired is worth asking
@@ -14,12 +15,13 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
+use morsa_api::client::scoring::{Call, NodeScores};
 use morsa_api::client::{ClientOptions, NodeClient};
 use morsa_core::{Committee, Epoch, NodeId};
 use redstuff::EncodingConfig;
 
-/// Latency assumed of a peer not heard from yet.
-const DEFAULT_LATENCY: Duration = Duration::from_millis(50);
+/// The answer size peers are ranked for: a batch of recovery symbols.
+pub const SCORED_BYTES: u64 = 256 * 1024;
 /// First and longest pause before asking a failing peer again.
 const FIRST_BACKOFF: Duration = Duration::from_millis(500);
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
@@ -40,10 +42,8 @@ pub struct Peer {
     pub client: NodeClient,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 struct PeerStats {
-    latency: Duration,
-    in_flight: u32,
     failures: u32,
     retry_at: Option<Instant>,
     suspected_until: Option<Instant>,
@@ -52,12 +52,6 @@ struct PeerStats {
 impl PeerStats {
     fn suspected(&self, now: Instant) -> bool {
         self.suspected_until.is_some_and(|until| until > now)
-    }
-}
-
-impl Default for PeerStats {
-    fn default() -> Self {
-        Self { latency: DEFAULT_LATENCY, in_flight: 0, failures: 0, retry_at: None, suspected_until: None }
     }
 }
 
@@ -73,6 +67,7 @@ pub struct Peers {
     config: EncodingConfig,
     options: ClientOptions,
     state: Mutex<State>,
+    scores: Arc<NodeScores>,
 }
 
 impl Peers {
@@ -81,7 +76,7 @@ impl Peers {
     pub fn new(me: NodeId, config: EncodingConfig, timeout: Duration) -> Self {
         let options = ClientOptions { timeout, connect_timeout: timeout.min(Duration::from_secs(3)) };
         let state = State { epoch: None, peers: Vec::new(), stats: HashMap::new() };
-        Self { me, config, options, state: Mutex::new(state) }
+        Self { me, config, options, state: Mutex::new(state), scores: Arc::new(NodeScores::default()) }
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -96,7 +91,7 @@ impl Peers {
             state.epoch = Some(committee.epoch);
         }
         let now = Instant::now();
-        let mut ranked: Vec<(u8, u128, Arc<Peer>)> = state
+        let mut ranked: Vec<(u8, Duration, Arc<Peer>)> = state
             .peers
             .iter()
             .map(|peer| {
@@ -108,7 +103,10 @@ impl Peers {
                 } else {
                     0
                 };
-                let score = stats.latency.as_micros() * (1 + u128::from(stats.in_flight));
+                if let Some(load) = peer.client.reported_load() {
+                    self.scores.observe_load(&peer.node_id, load);
+                }
+                let score = self.scores.score(&peer.node_id, None, SCORED_BYTES);
                 (class, score, Arc::clone(peer))
             })
             .collect();
@@ -145,8 +143,7 @@ impl Peers {
 
     /// Counts a call to `peer` in flight until the guard is dropped.
     pub fn start(&self, peer: &NodeId) -> CallGuard<'_> {
-        self.lock().stats.entry(*peer).or_default().in_flight += 1;
-        CallGuard { peers: self, peer: *peer, started: Instant::now(), ok: None }
+        CallGuard { peers: self, peer: *peer, call: Some(self.scores.start(*peer)), ok: None }
     }
 
     /// Marks `peer` as having sent symbols that fail their proofs, for [`SUSPICION`].
@@ -188,7 +185,7 @@ impl Peers {
 pub struct CallGuard<'a> {
     peers: &'a Peers,
     peer: NodeId,
-    started: Instant,
+    call: Option<Call>,
     ok: Option<bool>,
 }
 
@@ -201,13 +198,13 @@ impl CallGuard<'_> {
 
 impl Drop for CallGuard<'_> {
     fn drop(&mut self) {
-        let elapsed = self.started.elapsed();
+        let ok = self.ok == Some(true);
+        if let Some(call) = self.call.take() {
+            if ok { call.answered(0) } else { call.failed() }
+        }
         let mut state = self.peers.lock();
         let stats = state.stats.entry(self.peer).or_default();
-        stats.in_flight = stats.in_flight.saturating_sub(1);
-        if self.ok == Some(true) {
-            // Exponentially weighted: a quarter of the newest sample.
-            stats.latency = (stats.latency * 3 + elapsed) / 4;
+        if ok {
             stats.failures = 0;
             stats.retry_at = None;
         } else {

@@ -8,10 +8,12 @@ use std::time::Instant;
 use axum::Router;
 use axum::body::HttpBody as _;
 use axum::extract::State;
+use axum::http::HeaderValue;
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post, put};
-use morsa_api::node::routes;
+use morsa_api::node::{LOAD_HEADER, routes};
+use std::sync::atomic::Ordering;
 
 use crate::config::Limits;
 use crate::http::Served;
@@ -44,7 +46,9 @@ pub fn router(served: Arc<Served>, limits: &Limits) -> Router {
 }
 
 /// Records every request's route, status, latency and answer bytes (every answer is a whole
-/// buffer, so its length is known before it is sent).
+/// buffer, so its length is known before it is sent), and tells the caller the node's load:
+/// the other requests it was serving when the answer left ([`LOAD_HEADER`]), which readers
+/// weigh in choosing nodes (`morsa_api::client::scoring`).
 async fn track(
     State(served): State<Arc<Served>>,
     request: axum::extract::Request,
@@ -55,7 +59,10 @@ async fn track(
         .get::<axum::extract::MatchedPath>()
         .map_or_else(|| "unmatched".to_string(), |path| path.as_str().to_string());
     let started = Instant::now();
-    let response = next.run(request).await;
+    served.in_flight.fetch_add(1, Ordering::Relaxed);
+    let mut response = next.run(request).await;
+    let others = served.in_flight.fetch_sub(1, Ordering::Relaxed).saturating_sub(1);
+    response.headers_mut().insert(LOAD_HEADER, HeaderValue::from(others));
     let body_bytes = response.body().size_hint().exact().unwrap_or(0);
     served.metrics.record(&route, response.status().as_u16(), started.elapsed(), body_bytes);
     response

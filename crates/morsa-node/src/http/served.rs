@@ -34,6 +34,9 @@ pub struct Served {
     pub(super) max_recovery_answer: usize,
     /// The admin routes' token; until one is set they refuse everyone.
     pub(super) admin: OnceLock<AdminToken>,
+    /// Requests being served now: the load figure every answer carries
+    /// ([`morsa_api::node::LOAD_HEADER`]).
+    pub(super) in_flight: std::sync::atomic::AtomicU32,
 }
 
 impl Served {
@@ -86,6 +89,7 @@ impl Served {
             proofs: Semaphore::new(limits.max_concurrent_proofs.max(1)),
             max_recovery_answer: morsa_core::convert::saturating_usize(limits.max_recovery_answer_bytes),
             admin: OnceLock::new(),
+            in_flight: std::sync::atomic::AtomicU32::new(0),
         })
     }
 

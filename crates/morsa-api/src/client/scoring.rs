@@ -1,0 +1,241 @@
+//! Node scoring: which storage nodes to ask first, and how long to wait for each before asking
+//! another. One implementation for every reader of nodes: the client's sliver and metadata
+//! fetches (and so the gateway, which reads through the client) and a node's repair fetcher.
+//!
+//! Per node it keeps an exponentially weighted moving average of the answer latency and of its
+//! spread (like TCP's SRTT and RTTVAR), the observed bandwidth of large answers, the requests
+//! in flight from this process and the load figure the node reports itself
+//! ([`crate::node::LOAD_HEADER`]). Before anything is measured, a topology prior stands in:
+//! a node in the caller's own `zone` is assumed near, one in another zone far, and one whose
+//! zone is unknown in between.
+//!
+//! The score of a request of `bytes` follows C3 (Suresh et al., NSDI '15): the expected
+//! network latency, plus the expected service time (the transfer) multiplied by the cube of
+//! the node's queue, `1 + (in flight + reported load) / NODE_PARALLELISM`. A node whose
+//! bandwidth was not measured yet is scored at the median bandwidth of the others compared
+//! with it. A node with a
+//! queue is avoided long before it is slow. [`NodeScores::choose`] picks nodes greedily,
+//! counting each pick as load; among near ties it prefers the caller's preferred candidates
+//! (systematic slivers, which need no decoding), then takes the better of two random ones
+//! (the "power of two choices"), so that many clients do not all pile onto the same node.
+//!
+//! Estimates can be saved and loaded ([`NodeScores::snapshot`], [`NodeScores::absorb`]) so a
+//! new process starts informed; an estimate loses confidence (its spread grows towards its
+//! latency) with age, and old ones are dropped.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use morsa_core::NodeId;
+use serde::{Deserialize, Serialize};
+
+mod choose;
+mod estimate;
+
+pub use choose::Candidate;
+pub use estimate::{Estimate, STALE_AFTER_MS, ScoreInputs};
+
+/// Requests a node is assumed to serve at once before they queue: the queue in the score is
+/// counted in multiples of it.
+pub const NODE_PARALLELISM: f64 = 8.0;
+/// A candidate within this fraction of the best score is a near tie.
+pub const TIE_MARGIN: f64 = 0.25;
+/// ... or within this much of it, whatever the fraction.
+pub const TIE_SLACK: Duration = Duration::from_millis(2);
+/// Most nodes whose estimates are saved.
+pub const MAX_SAVED_NODES: usize = 4096;
+/// Estimates older than this are not loaded.
+pub const MAX_SAVED_AGE: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// What one process knows of the nodes' speed and load.
+#[derive(Debug, Default)]
+pub struct NodeScores {
+    /// The caller's zone, if it has one (client.toml `zone`).
+    zone: Option<String>,
+    state: Mutex<HashMap<NodeId, Estimate>>,
+}
+
+/// The saved form of [`NodeScores`]: the estimates, with the wall-clock time of their last
+/// update.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SavedScores {
+    /// Format version, 1.
+    pub version: u32,
+    /// Per node: its ID and its estimate.
+    pub nodes: Vec<(NodeId, Estimate)>,
+}
+
+impl NodeScores {
+    /// No estimates yet; the caller is in `zone`, if given.
+    pub fn new(zone: Option<String>) -> Self {
+        Self { zone, state: Mutex::new(HashMap::new()) }
+    }
+
+    /// The caller's zone.
+    pub fn zone(&self) -> Option<&str> {
+        self.zone.as_deref()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<NodeId, Estimate>> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The estimate of `node` (in `zone`, if known): measured, or the prior.
+    pub fn estimate(&self, node: &NodeId, zone: Option<&str>) -> Estimate {
+        self.lock().get(node).copied().unwrap_or_else(|| self.prior(zone))
+    }
+
+    fn prior(&self, zone: Option<&str>) -> Estimate {
+        let same = match (self.zone.as_deref(), zone) {
+            (Some(mine), Some(theirs)) => Some(mine == theirs),
+            _ => None,
+        };
+        Estimate::prior(same)
+    }
+
+    fn update(&self, node: &NodeId, change: impl FnOnce(&mut Estimate)) {
+        let prior = self.prior(None);
+        change(self.lock().entry(*node).or_insert(prior));
+    }
+
+    /// The score of asking `node` (in `zone`) for `bytes` now; lower is better.
+    pub fn score(&self, node: &NodeId, zone: Option<&str>, bytes: u64) -> Duration {
+        self.estimate(node, zone).score(bytes, 0)
+    }
+
+    /// How long to wait for `node`'s answer of `bytes` before asking another node: the
+    /// expected answer time at the 95th percentile or so.
+    pub fn patience(&self, node: &NodeId, zone: Option<&str>, bytes: u64) -> Duration {
+        self.estimate(node, zone).patience(bytes)
+    }
+
+    /// What the score of `node` is made of (`morsa health --latency`).
+    pub fn inputs(&self, node: &NodeId, zone: Option<&str>, bytes: u64) -> ScoreInputs {
+        let measured = self.lock().contains_key(node);
+        self.estimate(node, zone).inputs(bytes, measured)
+    }
+
+    /// Of `nodes`, the one heard from longest ago, if that is over [`STALE_AFTER_MS`] ago (or
+    /// never) and nothing is asked of it now: worth a cheap probe, since only a node that is
+    /// asked can be found to have recovered.
+    pub fn stalest(&self, nodes: impl IntoIterator<Item = NodeId>) -> Option<NodeId> {
+        let now = wall_clock_ms();
+        let state = self.lock();
+        nodes
+            .into_iter()
+            .filter(|node| state.get(node).is_none_or(|estimate| estimate.in_flight == 0))
+            .map(|node| (state.get(&node).map_or(0, |estimate| estimate.updated_ms), node))
+            .filter(|(updated, _)| now.saturating_sub(*updated) > STALE_AFTER_MS)
+            .min()
+            .map(|(_, node)| node)
+    }
+
+    /// Counts a request to `node` in flight until the returned call is finished or dropped.
+    pub fn start(self: &Arc<Self>, node: NodeId) -> Call {
+        self.update(&node, |estimate| estimate.in_flight = estimate.in_flight.saturating_add(1));
+        Call { scores: Arc::clone(self), node, started: tokio::time::Instant::now(), done: false }
+    }
+
+    /// Records the load figure `node` reported with an answer.
+    pub fn observe_load(&self, node: &NodeId, load: u32) {
+        self.update(node, |estimate| estimate.observe_load(load));
+    }
+
+    /// Records an answer of `bytes` from `node` after `elapsed` (a call not made through
+    /// [`NodeScores::start`], e.g. a health probe).
+    pub fn record(&self, node: &NodeId, elapsed: Duration, bytes: u64) {
+        self.update(node, |estimate| estimate.observe(elapsed, bytes, wall_clock_ms()));
+    }
+
+    /// The estimates worth saving: the most recently updated ones first, at most
+    /// [`MAX_SAVED_NODES`].
+    pub fn snapshot(&self) -> SavedScores {
+        let mut nodes: Vec<(NodeId, Estimate)> = self
+            .lock()
+            .iter()
+            .filter(|(_, estimate)| estimate.samples > 0)
+            .map(|(id, e)| (*id, *e))
+            .collect();
+        nodes.sort_by_key(|(id, estimate)| (std::cmp::Reverse(estimate.updated_ms), *id));
+        nodes.truncate(MAX_SAVED_NODES);
+        SavedScores { version: 1, nodes }
+    }
+
+    /// Takes in saved estimates (aged by `now_ms`) for the nodes not measured in this process.
+    pub fn absorb(&self, saved: SavedScores, now_ms: u64) {
+        if saved.version != 1 {
+            return;
+        }
+        let mut state = self.lock();
+        for (node, estimate) in saved.nodes.into_iter().take(MAX_SAVED_NODES) {
+            let Some(aged) = estimate.aged(now_ms) else { continue };
+            let slot = state.entry(node).or_insert(aged);
+            if slot.samples == 0 {
+                *slot = Estimate { in_flight: slot.in_flight, ..aged };
+            }
+        }
+    }
+}
+
+/// Milliseconds since the Unix epoch (0 if the clock is before it).
+fn wall_clock_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| morsa_core::convert::saturating_u64_from_u128(since.as_millis()))
+}
+
+/// A request in flight to one node. Finish it with its outcome; dropped unfinished, it was
+/// cancelled (enough answers came from elsewhere): the node is then known to be slower than
+/// the time that had passed, and is recorded so if that is slower than expected.
+#[derive(Debug)]
+pub struct Call {
+    scores: Arc<NodeScores>,
+    node: NodeId,
+    started: tokio::time::Instant,
+    done: bool,
+}
+
+impl Call {
+    /// The node asked.
+    pub fn node(&self) -> NodeId {
+        self.node
+    }
+
+    /// How long the call has been running.
+    pub fn elapsed(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    /// The node answered with `bytes`.
+    pub fn answered(mut self, bytes: u64) {
+        let elapsed = self.elapsed();
+        self.done = true;
+        self.scores.update(&self.node, |estimate| {
+            estimate.in_flight = estimate.in_flight.saturating_sub(1);
+            estimate.observe(elapsed, bytes, wall_clock_ms());
+        });
+    }
+
+    /// The node failed (refused, timed out, answered an error or bad data).
+    pub fn failed(mut self) {
+        self.done = true;
+        self.scores.update(&self.node, |estimate| {
+            estimate.in_flight = estimate.in_flight.saturating_sub(1);
+            estimate.observe_failure(wall_clock_ms());
+        });
+    }
+}
+
+impl Drop for Call {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        let elapsed = self.elapsed();
+        self.scores.update(&self.node, |estimate| {
+            estimate.in_flight = estimate.in_flight.saturating_sub(1);
+            estimate.observe_cancelled(elapsed, wall_clock_ms());
+        });
+    }
+}

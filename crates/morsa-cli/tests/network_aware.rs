@@ -1,0 +1,276 @@
+//! Network-aware reads with the real binary, on local clusters whose nodes sit behind our
+//! shaped links (`morsa cluster up --node-delay/--node-rate`, `cluster slow`):
+//! - ten nodes at 1, 30 and 120 ms, one of the fast ones thin (20 Mbit/s): once the nodes
+//!   are known (one `health --latency`, kept in the cache dir for the next processes), reads
+//!   of 1 MiB and 16 MiB use no sliver of a 120 ms node, and 16 MiB reads none of the thin one;
+//! - a node made slow in the middle of a series of reads stops being used within a few
+//!   reads, and is used again once it recovers;
+//! - a stalled node (SIGSTOP: the kernel accepts, nothing answers), asked first for the
+//!   metadata by blind reads, is hedged around, so reads finish long before a request to it
+//!   would time out (30 s).
+//!
+//! Every read's bytes are compared with the file stored, every sliver used was verified (the
+//! client uses no other), and which nodes served comes from `read --json`. Nothing here
+//! asserts a duration; the bounds are generous limits on a hung read.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use morsa_cluster::ClusterState;
+use morsa_cluster::pids::{self, Signal};
+use serde_json::Value;
+
+/// Bound on a cluster's start-up (ten debug-built nodes on a busy 2-core machine).
+const STARTUP: Duration = Duration::from_secs(180);
+/// Bound on one read: far above a hedge delay, far below the 30 s a request to a stalled node
+/// takes to time out.
+const READ_BOUND: Duration = Duration::from_secs(20);
+
+/// One cluster at a time: they are ten processes each.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+/// `morsa cluster up` as a child; on drop it is stopped and every process it recorded killed.
+struct Cluster {
+    supervisor: Child,
+    dir: PathBuf,
+    /// The cache directory the reads share (their node scores).
+    cache: PathBuf,
+    _lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let recorded = ClusterState::load(&self.dir).map(|state| state.child_pids()).unwrap_or_default();
+        for pid in &recorded {
+            pids::send(*pid, Signal::Cont);
+        }
+        if self.supervisor.try_wait().ok().flatten().is_none() {
+            pids::send(self.supervisor.id(), Signal::Term);
+            if !pids::wait_gone(self.supervisor.id(), Duration::from_secs(30)) {
+                let _ = self.supervisor.kill();
+            }
+            let _ = self.supervisor.wait();
+        }
+        let needle = self.dir.to_string_lossy().into_owned();
+        for pid in recorded {
+            if pids::is_alive(pid) && pids::command_line_mentions(pid, &needle) {
+                pids::send(pid, Signal::Kill);
+            }
+        }
+    }
+}
+
+impl Cluster {
+    fn up(root: &Path, nodes: usize, shards: u16, links: &[&str]) -> Self {
+        let dir = root.join("cluster");
+        let mut supervisor = Command::new(env!("CARGO_BIN_EXE_morsa"))
+            .args([
+                "cluster",
+                "up",
+                "--no-gateway",
+                "--nodes",
+                &nodes.to_string(),
+                "--shards",
+                &shards.to_string(),
+            ])
+            .args(links)
+            .arg("--dir")
+            .arg(&dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let lines = common::stdout_lines(&mut supervisor);
+        let cluster = Cluster { supervisor, dir, cache: root.join("cache"), _lines: lines };
+        let deadline = Instant::now() + STARTUP;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = cluster._lines.recv_timeout(left).expect("the cluster comes up");
+            if line.starts_with("cluster is up") {
+                return cluster;
+            }
+        }
+    }
+
+    fn morsa(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_morsa"))
+            .args(args)
+            .env("MORSA_CONFIG", self.dir.join("client.toml"))
+            .env("XDG_CACHE_HOME", &self.cache)
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> Output {
+        let output = self.morsa(args);
+        assert!(output.status.success(), "morsa {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+        output
+    }
+
+    /// The node addresses (as the committee lists them), by index.
+    fn addresses(&self) -> Vec<String> {
+        let state = ClusterState::load(&self.dir).unwrap();
+        state.nodes.iter().map(|node| node.info.url.trim_start_matches("http://").to_string()).collect()
+    }
+
+    fn node_pid(&self, index: usize) -> u32 {
+        ClusterState::load(&self.dir).unwrap().nodes[index].pid.unwrap()
+    }
+
+    /// Stores `len` bytes of a pattern from `root`; answers the file and its blob ID.
+    fn store(&self, root: &Path, len: usize, seed: u8) -> (PathBuf, String) {
+        let path = root.join(format!("blob-{len}-{seed}"));
+        let data: Vec<u8> =
+            (0..len).map(|i| u8::try_from((i * 31 + usize::from(seed)) % 251).unwrap()).collect();
+        std::fs::write(&path, data).unwrap();
+        let output = self.ok(&["store", "--json", "--epochs", "2", path.to_str().unwrap()]);
+        let stored: Value = serde_json::from_slice(&output.stdout).unwrap();
+        let blob_id = stored[0]["blob_id"].as_str().unwrap_or_else(|| panic!("{stored}")).to_string();
+        (path, blob_id)
+    }
+
+    /// Reads `blob_id` back, checks it equals `original` and took less than [`READ_BOUND`];
+    /// answers the report of its sliver requests.
+    fn read(&self, blob_id: &str, original: &Path) -> Value {
+        let out = original.with_extension("read");
+        let started = Instant::now();
+        let output = self.ok(&["read", blob_id, "--json", "--out", out.to_str().unwrap()]);
+        let took = started.elapsed();
+        assert!(took < READ_BOUND, "a read took {took:?}");
+        assert!(std::fs::read(&out).unwrap() == std::fs::read(original).unwrap(), "the bytes read back");
+        let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+        assert_eq!(report["nodes_with_bad_data"], serde_json::json!([]));
+        report["slivers"].clone()
+    }
+}
+
+/// The addresses of the nodes whose slivers a read used.
+fn used(slivers: &Value) -> Vec<String> {
+    requests(slivers, "used")
+}
+
+/// The addresses of the nodes whose requests ended with `outcome`.
+fn requests(slivers: &Value, outcome: &str) -> Vec<String> {
+    slivers["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|request| request["outcome"] == outcome)
+        .map(|request| request["node"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn reads_avoid_slow_and_thin_nodes_once_they_are_known() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let root = tempfile::tempdir().unwrap();
+    // Nodes 0-3 at 1 ms (node 3 thin: 20 Mbit/s), 4-6 at 30 ms, 7-9 at 120 ms; four shards
+    // each (n = 40, so that 16 MiB is one blob): a read needs 14 of the 40 primary slivers.
+    let delays = ["0=1", "1=1", "2=1", "3=1", "4=30", "5=30", "6=30", "7=120", "8=120", "9=120"];
+    let mut links: Vec<&str> = delays.iter().flat_map(|delay| ["--node-delay", delay]).collect();
+    links.extend(["--node-rate", "3=20"]);
+    let cluster = Cluster::up(root.path(), 10, 40, &links);
+    let addresses = cluster.addresses();
+    let slow: Vec<&String> = addresses[7..].iter().collect();
+    let thin = &addresses[3];
+    let small = cluster.store(root.path(), 1 << 20, 1);
+    let large = cluster.store(root.path(), 16 << 20, 2);
+
+    // One probe of every node, kept in the cache directory: the reads (new processes each)
+    // start from it.
+    let probe: Value =
+        serde_json::from_slice(&cluster.ok(&["health", "--latency", "--json"]).stdout).unwrap();
+    assert_eq!(probe["nodes"].as_array().unwrap().len(), 10, "{probe}");
+    let saved = std::fs::read_to_string(cluster.cache.join("morsa/node-scores.json")).unwrap();
+    assert!(saved.contains("\"samples\""), "the estimates were kept: {saved}");
+
+    for (file, blob_id) in [&small, &small, &large, &large, &large] {
+        let slivers = cluster.read(blob_id, file);
+        let used = used(&slivers);
+        let served = requests(&slivers, "used").len();
+        assert_eq!(served, 14, "one blob, 14 slivers used: {slivers}");
+        assert!(used.iter().all(|node| !slow.contains(&node)), "no 120 ms node served: {slivers}");
+        if file == &large.0 {
+            assert!(!used.contains(thin), "the 20 Mbit/s node served no 16 MiB read: {slivers}");
+        }
+    }
+}
+
+#[test]
+fn a_node_that_turns_slow_is_left_out_and_taken_back_when_it_recovers() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let root = tempfile::tempdir().unwrap();
+    let links: Vec<String> =
+        (0..5).flat_map(|index| ["--node-delay".to_string(), format!("{index}=1")]).collect();
+    let links: Vec<&str> = links.iter().map(String::as_str).collect();
+    // Two shards a node: a read needs 4 of 10 primary slivers.
+    let cluster = Cluster::up(root.path(), 5, 10, &links);
+    let addresses = cluster.addresses();
+    let (file, blob_id) = cluster.store(root.path(), 256 * 1024, 3);
+    let dir = cluster.dir.to_str().unwrap().to_string();
+
+    // Warm up until some node serves; that one turns slow.
+    let first = used(&cluster.read(&blob_id, &file));
+    let victim = addresses.iter().position(|address| first.contains(address)).unwrap();
+    cluster.ok(&["cluster", "slow", "--dir", &dir, "--node", &victim.to_string(), "--delay", "200"]);
+    let mut clean_streak = 0;
+    for _ in 0..8 {
+        let slivers = cluster.read(&blob_id, &file);
+        clean_streak = if used(&slivers).contains(&addresses[victim]) { 0 } else { clean_streak + 1 };
+        if clean_streak == 3 {
+            break;
+        }
+    }
+    assert_eq!(clean_streak, 3, "within 8 reads, three in a row without the slow node");
+
+    // It recovers: a probe of the node not heard from for a while finds it fast again.
+    cluster.ok(&["cluster", "slow", "--dir", &dir, "--node", &victim.to_string(), "--delay", "1"]);
+    // A node is probed once it has not been heard from for a few seconds (wall clock), so
+    // this is bounded by time, not by a count of (fast) reads.
+    let (mut back, mut last) = (false, Value::Null);
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while Instant::now() < deadline {
+        last = cluster.read(&blob_id, &file);
+        if used(&last).contains(&addresses[victim]) {
+            back = true;
+            break;
+        }
+    }
+    assert!(back, "the recovered node serves again within 90 s of reads; last: {last}");
+}
+
+#[test]
+fn a_stalled_node_is_hedged_around() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let root = tempfile::tempdir().unwrap();
+    let cluster = Cluster::up(root.path(), 5, 10, &[]);
+    let addresses = cluster.addresses();
+    let (file, blob_id) = cluster.store(root.path(), 256 * 1024, 4);
+    // A blind read (no cache: every score is the prior) asks the committee's first member for
+    // the metadata first; that node freezes: connections to it are accepted by the kernel and
+    // never answered.
+    let first = cluster.read(&blob_id, &file)["metadata_asked"][0].as_str().unwrap().to_string();
+    let stalled = addresses.iter().position(|address| *address == first).unwrap();
+    assert!(pids::send(cluster.node_pid(stalled), Signal::Stop));
+    for read in 0..3 {
+        // Each read starts blind again, so each must get past the stalled node.
+        let _ = std::fs::remove_dir_all(&cluster.cache);
+        let slivers = cluster.read(&blob_id, &file);
+        assert_eq!(slivers["metadata_asked"][0], first.as_str(), "read {read}: {slivers}");
+        assert_ne!(slivers["metadata_from"], first.as_str(), "read {read}: {slivers}");
+        assert!(!used(&slivers).contains(&first), "read {read}: the stalled node served nothing");
+        assert!(
+            !requests(&slivers, "failed").contains(&first),
+            "read {read}: its requests were cancelled, not waited for until they failed: {slivers}"
+        );
+    }
+    assert!(pids::send(cluster.node_pid(stalled), Signal::Cont));
+}
