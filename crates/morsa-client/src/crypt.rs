@@ -200,7 +200,7 @@ impl Crypto {
     /// The plaintext of blob `blob_id` if its bytes are an age file, else the bytes as they are.
     ///
     /// An age file to one of our X25519 identities opens in place, its chunks in parallel
-    /// ([`whole`]); any other file, and any whose header does not check out, is opened by the
+    /// (`crypt/whole.rs`); any other file, and any whose header does not check out, is opened by the
     /// `age` crate, which names what is wrong.
     pub fn open(&self, blob_id: &BlobId, bytes: Vec<u8>) -> Result<Vec<u8>, CryptError> {
         if !bytes.starts_with(AGE_MAGIC) {
