@@ -24,7 +24,7 @@ use morsa_node::AdminToken;
 
 use crate::cluster::Cluster;
 use crate::error::ClusterError;
-use crate::netem::LinkShape;
+use crate::link_shape::LinkShape;
 use crate::state::ClusterState;
 
 /// The routes.
@@ -39,7 +39,7 @@ pub mod routes {
     pub const STOP: &str = "/v1/nodes/{index}/stop";
     /// `POST`: restart a stopped node and wait until it is ready.
     pub const START: &str = "/v1/nodes/{index}/start";
-    /// `POST` a [`crate::netem::LinkShape`]: change the delay and bandwidth of a node's shaped
+    /// `POST` a [`crate::link_shape::LinkShape`]: change the delay and bandwidth of a node's shaped
     /// link (`morsa cluster slow`).
     pub const LINK: &str = "/v1/nodes/{index}/link";
     /// `POST`: SIGKILL a coordinator replica.

@@ -39,6 +39,7 @@ pub mod control;
 mod error;
 mod genesis;
 pub mod layout;
+mod link_shape;
 pub mod netem;
 pub mod pids;
 mod ports;

@@ -16,13 +16,13 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::error::ClusterError;
+pub use crate::link_shape::LinkShape;
 
 /// Largest chunk read and delayed at once.
 const CHUNK: usize = 16 * 1024;
@@ -30,40 +30,6 @@ const CHUNK: usize = 16 * 1024;
 const QUEUED_CHUNKS: usize = 256;
 /// A token bucket holds at most this long's worth of bytes (the burst a link lets through).
 const BURST: Duration = Duration::from_millis(20);
-
-/// How a link to one node behaves, in each direction.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LinkShape {
-    /// One-way delay added to every byte, in milliseconds.
-    pub delay_ms: u64,
-    /// Up to this many more milliseconds, uniformly at random, per chunk.
-    #[serde(default)]
-    pub jitter_ms: u64,
-    /// Bandwidth of each direction in bytes per second (shared by the node's connections);
-    /// `None`: unlimited.
-    #[serde(default)]
-    pub rate_bytes_per_second: Option<u64>,
-}
-
-impl LinkShape {
-    /// Bytes per second of `mbit` megabits per second.
-    pub fn mbit_per_second(mbit: u64) -> u64 {
-        mbit.saturating_mul(125_000)
-    }
-}
-
-impl std::fmt::Display for LinkShape {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "delay {} ms", self.delay_ms)?;
-        if self.jitter_ms > 0 {
-            write!(f, " (+0..{} ms jitter)", self.jitter_ms)?;
-        }
-        match self.rate_bytes_per_second {
-            Some(rate) => write!(f, ", {} kbit/s", rate.saturating_mul(8) / 1000),
-            None => write!(f, ", unlimited bandwidth"),
-        }
-    }
-}
 
 /// A token bucket shared by every connection of one direction of a link.
 #[derive(Debug)]

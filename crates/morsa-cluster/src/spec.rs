@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::netem::LinkShape;
+use crate::link_shape::LinkShape;
 
 /// Most storage nodes of a local cluster: each is a process with its own database, and the
 /// machine is one host.
