@@ -45,23 +45,7 @@ struct Cluster {
 
 impl Drop for Cluster {
     fn drop(&mut self) {
-        let recorded = ClusterState::load(&self.dir).map(|state| state.child_pids()).unwrap_or_default();
-        for pid in &recorded {
-            pids::send(*pid, Signal::Cont);
-        }
-        if self.supervisor.try_wait().ok().flatten().is_none() {
-            pids::send(self.supervisor.id(), Signal::Term);
-            if !pids::wait_gone(self.supervisor.id(), Duration::from_secs(30)) {
-                let _ = self.supervisor.kill();
-            }
-            let _ = self.supervisor.wait();
-        }
-        let needle = self.dir.to_string_lossy().into_owned();
-        for pid in recorded {
-            if pids::is_alive(pid) && pids::command_line_mentions(pid, &needle) {
-                pids::send(pid, Signal::Kill);
-            }
-        }
+        common::stop_cluster_up(&mut self.supervisor, &self.dir);
     }
 }
 

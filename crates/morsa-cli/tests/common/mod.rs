@@ -158,3 +158,26 @@ pub fn morsa_bounded(config: &Path, args: &[&str], bound: Duration) -> std::proc
         }
     }
 }
+
+/// Stops a `morsa cluster up` started by a test: resumes its recorded children (a test may
+/// have stopped some), asks the supervisor to stop them (SIGTERM, then SIGKILL after 30 s),
+/// and kills any recorded child of the cluster at `dir` still running.
+pub fn stop_cluster_up(supervisor: &mut Child, dir: &Path) {
+    let recorded = morsa_cluster::ClusterState::load(dir).map(|state| state.child_pids()).unwrap_or_default();
+    for pid in &recorded {
+        pids::send(*pid, Signal::Cont);
+    }
+    if supervisor.try_wait().ok().flatten().is_none() {
+        pids::send(supervisor.id(), Signal::Term);
+        if !pids::wait_gone(supervisor.id(), Duration::from_secs(30)) {
+            let _ = supervisor.kill();
+        }
+        let _ = supervisor.wait();
+    }
+    let needle = dir.to_string_lossy().into_owned();
+    for pid in recorded {
+        if pids::is_alive(pid) && pids::command_line_mentions(pid, &needle) {
+            pids::send(pid, Signal::Kill);
+        }
+    }
+}
