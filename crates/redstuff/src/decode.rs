@@ -70,25 +70,16 @@ impl VerifiedMetadata {
         let s = usize::from(self.symbol_size());
         let shards: Vec<(usize, &[u8])> =
             chosen.iter().map(|sliver| (sliver.index(), sliver.symbols.as_slice())).collect();
-        let columns: Vec<Vec<u8>> = rs::decode_columns(kp, n, s, ks, &shards)
-            .into_par_iter()
-            .map(|decoded| {
-                let mut wanted = Vec::with_capacity(missing_rows.len() * s);
-                for row in missing_rows {
-                    wanted.extend_from_slice(&decoded[row * s..(row + 1) * s]);
+        let columns = rs::decode_columns(kp, n, s, ks, &shards);
+        // `missing_rows` is in ascending order.
+        blob.par_chunks_mut(ks * s)
+            .enumerate()
+            .filter(|(row, _)| missing_rows.binary_search(row).is_ok())
+            .for_each(|(row, out)| {
+                for (column, decoded) in columns.iter().enumerate() {
+                    out[column * s..(column + 1) * s].copy_from_slice(&decoded[row * s..(row + 1) * s]);
                 }
-                wanted
-            })
-            .collect();
-        let row_len = ks * s;
-        let mut rows: Vec<(usize, &mut [u8])> = blob.chunks_mut(row_len).enumerate().collect();
-        rows.retain(|(row, _)| missing_rows.contains(row));
-        rows.into_par_iter().enumerate().for_each(|(position, (_, row))| {
-            for (column, decoded) in columns.iter().enumerate() {
-                let at = position * s;
-                row[column * s..(column + 1) * s].copy_from_slice(&decoded[at..at + s]);
-            }
-        });
+            });
     }
 
     /// Cuts the decoded matrix to the blob length, refusing non-zero padding: a blob whose
