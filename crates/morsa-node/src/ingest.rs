@@ -171,6 +171,19 @@ impl GroupCommitter {
     /// [`IngestError::Commit`] if that commit failed, [`IngestError::Stopped`] if the committer
     /// has stopped.
     pub fn submit(&self, sliver: QueuedSliver) -> Result<(), IngestError> {
+        self.enqueue(sliver).and_then(|answer| Self::wait(&answer))
+    }
+
+    /// Queues all of `slivers`, then blocks until the commits that hold them have returned:
+    /// [`GroupCommitter::submit`] for many slivers from one thread, so that they share commits
+    /// instead of waiting for one each. One answer per sliver, in order.
+    pub fn submit_all(&self, slivers: Vec<QueuedSliver>) -> Vec<Result<(), IngestError>> {
+        let answers: Vec<_> = slivers.into_iter().map(|sliver| self.enqueue(sliver)).collect();
+        answers.into_iter().map(|answer| answer.and_then(|answer| Self::wait(&answer))).collect()
+    }
+
+    /// Queues `sliver` (blocking while the queue is full) and returns where its answer comes.
+    fn enqueue(&self, sliver: QueuedSliver) -> Result<Receiver<Result<(), IngestError>>, IngestError> {
         let len = sliver.bytes.len();
         self.shared.admit(len)?;
         let (reply, answer) = mpsc::sync_channel(1);
@@ -179,7 +192,11 @@ impl GroupCommitter {
             self.shared.release(1, len);
             return Err(IngestError::Stopped);
         }
-        // A dropped reply means the committer died with the job.
+        Ok(answer)
+    }
+
+    /// The answer of a queued sliver; a dropped reply means the committer died with the job.
+    fn wait(answer: &Receiver<Result<(), IngestError>>) -> Result<(), IngestError> {
         answer.recv().unwrap_or(Err(IngestError::Stopped))
     }
 
@@ -530,6 +547,30 @@ mod tests {
         });
         let sizes: Vec<usize> = groups.lock().unwrap().iter().map(Vec::len).collect();
         assert_eq!(sizes, [1, 2, 2]);
+    }
+
+    #[test]
+    fn slivers_submitted_together_from_one_thread_share_commits() {
+        let Gated { started, gate, groups, committer } = gated(IngestLimits::default(), true);
+        std::thread::scope(|scope| {
+            let committer = &committer;
+            let all = scope.spawn(move || {
+                committer.submit_all((0..10).map(|shard| sliver(shard, SliverKind::Primary, 10)).collect())
+            });
+            // The first sliver commits alone and is held there; the nine others must be queued
+            // meanwhile by the same thread, not wait for that commit one by one.
+            started.recv().unwrap();
+            wait_for("nine queued slivers", || committer.stats().in_flight == 10);
+            gate.send(()).unwrap();
+            let answers = all.join().unwrap();
+            // At most two commits: the first group (held at the gate), and everything queued
+            // meanwhile. The second fails (the harness's `fail_second`): exactly its slivers fail.
+            let sizes: Vec<usize> = groups.lock().unwrap().iter().map(Vec::len).collect();
+            assert!(sizes.len() <= 2 && sizes.iter().sum::<usize>() == 10, "groups {sizes:?}");
+            let failed: Vec<bool> = answers.iter().map(Result::is_err).collect();
+            let expected: Vec<bool> = (0..10).map(|position| position >= sizes[0]).collect();
+            assert_eq!(failed, expected, "groups {sizes:?}");
+        });
     }
 
     #[test]

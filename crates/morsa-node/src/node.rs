@@ -147,9 +147,10 @@ impl Node {
         self.metadata_writes.load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    /// Hands a verified sliver to the group committer and waits for its commit. Blocks.
-    pub(crate) fn ingest_submit(&self, sliver: QueuedSliver) -> Result<(), NodeError> {
-        Ok(self.ingest.submit(sliver)?)
+    /// Stores many verified slivers through the group committer, queued at once so that they
+    /// share commits; one answer per sliver, in order.
+    pub(crate) fn ingest_submit_all(&self, slivers: Vec<QueuedSliver>) -> Vec<Result<(), NodeError>> {
+        self.ingest.submit_all(slivers).into_iter().map(|result| result.map_err(NodeError::from)).collect()
     }
 
     /// The current view.
@@ -356,14 +357,26 @@ impl Node {
         kind: SliverType,
         bytes: Bytes,
     ) -> Result<(), NodeError> {
+        let sliver = self.checked_sliver(blob_id, pair, kind, bytes)?;
+        self.ingest.submit(sliver)?;
+        Ok(())
+    }
+
+    /// Checks one uploaded sliver (BCS) as [`Node::store_sliver`] does and returns it ready for
+    /// the group committer, without storing it. Blocks.
+    pub(crate) fn checked_sliver(
+        &self,
+        blob_id: &BlobId,
+        pair: u16,
+        kind: SliverType,
+        bytes: Bytes,
+    ) -> Result<QueuedSliver, NodeError> {
         self.require_live(blob_id)?;
         let shard = self.owned_shard_of(blob_id, pair)?;
         let metadata = self.verified_metadata(blob_id)?;
         drop(self.check_sliver(&metadata, pair, kind, &bytes)?);
         // The request's own buffer goes to the committer: no copy.
-        let sliver = QueuedSliver { blob_id: blob_id.0, shard, kind: kind_of(kind), bytes };
-        self.ingest.submit(sliver)?;
-        Ok(())
+        Ok(QueuedSliver { blob_id: blob_id.0, shard, kind: kind_of(kind), bytes })
     }
 
     /// Decodes and verifies the sliver of `kind` in pair `pair`.

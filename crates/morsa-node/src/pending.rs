@@ -212,15 +212,29 @@ pub fn store_if_registered(node: &Node, buffer: &PendingBuffer, blob_id: &BlobId
     if !registered {
         return;
     }
-    for upload in buffer.take(blob_id) {
-        let result = match upload.kind {
-            PendingKind::Metadata => node.store_metadata(&upload.blob_id, &upload.bytes).map(drop),
-            PendingKind::Sliver { pair, kind } => {
-                node.store_sliver(&upload.blob_id, pair, kind, upload.bytes)
-            }
-        };
-        if let Err(error) = result {
-            tracing::warn!(blob_id = %upload.blob_id, %error, "a pending upload was refused once its blob was registered");
+    let refused = |error: &NodeError| {
+        tracing::warn!(%blob_id, %error, "a pending upload was refused once its blob was registered");
+    };
+    // The metadata first (the slivers are checked against it), then the slivers, checked one by
+    // one and stored together so that they share group commits instead of one fsync each.
+    let (metadata, slivers): (Vec<_>, Vec<_>) =
+        buffer.take(blob_id).into_iter().partition(|upload| matches!(upload.kind, PendingKind::Metadata));
+    for upload in metadata {
+        if let Err(error) = node.store_metadata(&upload.blob_id, &upload.bytes) {
+            refused(&error);
+        }
+    }
+    let mut checked = Vec::new();
+    for upload in slivers {
+        let PendingKind::Sliver { pair, kind } = upload.kind else { continue };
+        match node.checked_sliver(&upload.blob_id, pair, kind, upload.bytes) {
+            Ok(sliver) => checked.push(sliver),
+            Err(error) => refused(&error),
+        }
+    }
+    for stored in node.ingest_submit_all(checked) {
+        if let Err(error) = stored {
+            refused(&error);
         }
     }
 }

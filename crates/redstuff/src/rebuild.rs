@@ -2,6 +2,10 @@
 //! [`Proofs::Check`] its Merkle proof), `k` of distinct sources decoded, and the result checked
 //! against the metadata. A mismatch from proven symbols is an [`InconsistencyProof`].
 
+use std::collections::HashMap;
+
+use rayon::prelude::*;
+
 use crate::error::RecoveryError;
 use crate::inconsistency::InconsistencyProof;
 use crate::merkle;
@@ -67,22 +71,134 @@ impl VerifiedMetadata {
         symbols: &[RecoverySymbol],
         proofs: Proofs,
     ) -> Result<Sliver, RecoveryError> {
-        let index = u16::try_from(target_index)
+        let mut results = self.rebuild_slivers(target_kind, &[(target_index, symbols)], proofs);
+        results.pop().expect("one result per target")
+    }
+
+    /// Rebuilds several slivers of `target_kind` of this blob, each `(index, symbols)` as
+    /// [`VerifiedMetadata::rebuild_sliver`] would, with one result per target in order.
+    ///
+    /// Targets whose chosen symbols come from the same sources share one erasure pattern and
+    /// are decoded together, side by side (`rs::decode_columns`): a node rebuilding many slivers
+    /// of a blob from the same peers pays the decoder's setup once, not once per sliver. The
+    /// checks against the metadata run on every core.
+    pub fn rebuild_slivers(
+        &self,
+        target_kind: SliverType,
+        targets: &[(usize, &[RecoverySymbol])],
+        proofs: Proofs,
+    ) -> Vec<Result<Sliver, RecoveryError>> {
+        let mut results: Vec<Option<Result<Sliver, RecoveryError>>> = Vec::with_capacity(targets.len());
+        let mut chosen: Vec<Vec<&RecoverySymbol>> = vec![Vec::new(); targets.len()];
+        let mut patterns: HashMap<Vec<u16>, Vec<usize>> = HashMap::new();
+        for (position, (target_index, symbols)) in targets.iter().enumerate() {
+            match self.choose_for(target_kind, *target_index, symbols, proofs) {
+                Ok(mut picked) => {
+                    picked.sort_unstable_by_key(|symbol| symbol.source_index);
+                    let pattern = picked.iter().map(|symbol| symbol.source_index).collect();
+                    patterns.entry(pattern).or_default().push(position);
+                    chosen[position] = picked;
+                    results.push(None);
+                }
+                Err(error) => results.push(Some(Err(error))),
+            }
+        }
+        let mut decoded: Vec<Option<Sliver>> = vec![None; targets.len()];
+        for members in patterns.into_values() {
+            for (position, sliver) in
+                members.iter().zip(self.decode_pattern(target_kind, targets, &chosen, &members))
+            {
+                decoded[*position] = Some(sliver);
+            }
+        }
+        let s = usize::from(self.symbol_size());
+        let checked: Vec<Option<bool>> = decoded
+            .par_iter()
+            .enumerate()
+            .map(|(position, sliver)| {
+                sliver.as_ref().map(|sliver| {
+                    let root = expansion_root(self.config(), target_kind, s, &sliver.symbols);
+                    Some(&root) == self.sliver_hash(target_kind, targets[position].0)
+                })
+            })
+            .collect();
+        results
+            .into_iter()
+            .zip(decoded)
+            .zip(checked)
+            .zip(chosen)
+            .map(|(((result, sliver), matches), chosen)| match (result, sliver, matches) {
+                (Some(result), _, _) => result,
+                (None, Some(sliver), Some(true)) => Ok(sliver),
+                (None, Some(sliver), _) => Err(self.mismatch(target_kind, sliver.index, chosen, proofs)),
+                (None, None, _) => unreachable!("every target without an error was decoded"),
+            })
+            .collect()
+    }
+
+    /// The target's index as a sliver index of this blob, and its chosen symbols.
+    fn choose_for<'a>(
+        &self,
+        target_kind: SliverType,
+        target_index: usize,
+        symbols: &'a [RecoverySymbol],
+        proofs: Proofs,
+    ) -> Result<Vec<&'a RecoverySymbol>, RecoveryError> {
+        u16::try_from(target_index)
             .ok()
             .filter(|index| usize::from(*index) < self.config().n_shards())
             .ok_or(RecoveryError::Malformed {
                 source_index: 0,
                 reason: "target index is not below the shard count",
             })?;
-        let chosen = self.choose_symbols(target_kind, target_index, symbols, proofs)?;
-        let sliver = self.decode_symbols(target_kind, index, &chosen);
+        self.choose_symbols(target_kind, target_index, symbols, proofs)
+    }
+
+    /// Decodes the targets at `members`, whose chosen symbols (sorted by source) come from the
+    /// same sources, in one batch.
+    fn decode_pattern(
+        &self,
+        target_kind: SliverType,
+        targets: &[(usize, &[RecoverySymbol])],
+        chosen: &[Vec<&RecoverySymbol>],
+        members: &[usize],
+    ) -> Vec<Sliver> {
+        let config = self.config();
+        let k = source_symbols(config, target_kind);
         let s = usize::from(self.symbol_size());
-        let root = expansion_root(self.config(), target_kind, s, &sliver.symbols);
-        if Some(&root) == self.sliver_hash(target_kind, target_index) {
-            return Ok(sliver);
-        }
+        let sources = &chosen[members[0]];
+        let shards: Vec<(usize, Vec<u8>)> = (0..sources.len())
+            .map(|source| {
+                let mut bytes = Vec::with_capacity(members.len() * s);
+                for member in members {
+                    bytes.extend_from_slice(&chosen[*member][source].symbol);
+                }
+                (usize::from(sources[source].source_index), bytes)
+            })
+            .collect();
+        let shards: Vec<(usize, &[u8])> =
+            shards.iter().map(|(index, bytes)| (*index, bytes.as_slice())).collect();
+        rs::decode_columns(k, config.n_shards(), s, members.len(), &shards)
+            .into_iter()
+            .zip(members)
+            .map(|(symbols, member)| Sliver {
+                symbols,
+                symbol_size: self.symbol_size(),
+                index: u16::try_from(targets[*member].0).expect("target indices were checked"),
+            })
+            .collect()
+    }
+
+    /// The error for a rebuilt sliver that does not match its hash.
+    fn mismatch(
+        &self,
+        target_kind: SliverType,
+        index: u16,
+        chosen: Vec<&RecoverySymbol>,
+        proofs: Proofs,
+    ) -> RecoveryError {
         match proofs {
-            Proofs::Check => Err(RecoveryError::Inconsistent {
+            Proofs::Check => RecoveryError::Inconsistent {
                 kind: target_kind,
                 index,
                 proof: Box::new(InconsistencyProof {
@@ -90,8 +206,8 @@ impl VerifiedMetadata {
                     target_index: index,
                     symbols: chosen.into_iter().cloned().collect(),
                 }),
-            }),
-            Proofs::Skip => Err(RecoveryError::RebuiltMismatch { kind: target_kind, index }),
+            },
+            Proofs::Skip => RecoveryError::RebuiltMismatch { kind: target_kind, index },
         }
     }
 

@@ -50,49 +50,63 @@ pub enum Proofs {
 
 /// A sliver expanded to all `n` cells of its row or column, with its Merkle tree: what a
 /// node computes once to answer many recovery requests for the same sliver.
+///
+/// Built [`SliverExpansion::unproven`], it has no tree: its symbols carry empty proofs, for a
+/// rebuilder that asked without proofs (it checks the rebuilt sliver against the metadata
+/// instead), and it skips the `2n` hashes that are most of an expansion's cost.
 #[derive(Debug, Clone)]
 pub struct SliverExpansion {
     kind: SliverType,
     index: u16,
     symbol_size: usize,
     cells: Vec<u8>,
-    tree: MerkleTree,
+    tree: Option<MerkleTree>,
 }
 
 impl SliverExpansion {
-    /// Expands a sliver of `kind` that has passed [`VerifiedMetadata::check_sliver_shape`].
+    /// Expands a sliver of `kind` that has passed [`VerifiedMetadata::check_sliver_shape`],
+    /// with its Merkle tree.
     pub fn new(
+        metadata: &VerifiedMetadata,
+        kind: SliverType,
+        sliver: &Sliver,
+    ) -> Result<Self, RecoveryError> {
+        let mut expansion = Self::unproven(metadata, kind, sliver)?;
+        let mut leaves = vec![merkle::EMPTY_NODE; metadata.config().n_shards()];
+        merkle::leaf_hashes_into(&expansion.cells, expansion.symbol_size, &mut leaves);
+        expansion.tree = Some(MerkleTree::from_leaf_hashes(leaves));
+        Ok(expansion)
+    }
+
+    /// Expands a sliver of `kind` as [`SliverExpansion::new`] does, without the Merkle tree.
+    pub fn unproven(
         metadata: &VerifiedMetadata,
         kind: SliverType,
         sliver: &Sliver,
     ) -> Result<Self, RecoveryError> {
         metadata.check_sliver_shape(kind, sliver)?;
         let config = metadata.config();
-        let n = config.n_shards();
         let s = usize::from(sliver.symbol_size);
-        let cells = rs::expand(source_symbols(config, kind), n, s, &sliver.symbols);
-        let mut leaves = vec![merkle::EMPTY_NODE; n];
-        merkle::leaf_hashes_into(&cells, s, &mut leaves);
-        Ok(Self {
-            kind,
-            index: sliver.index,
-            symbol_size: s,
-            cells,
-            tree: MerkleTree::from_leaf_hashes(leaves),
-        })
+        let cells = rs::expand(source_symbols(config, kind), config.n_shards(), s, &sliver.symbols);
+        Ok(Self { kind, index: sliver.index, symbol_size: s, cells, tree: None })
     }
 
-    /// The root of the expansion; equals the metadata hash when the sliver is genuine.
-    pub fn root(&self) -> merkle::Digest {
-        self.tree.root()
+    /// The root of the expansion (equal to the metadata hash when the sliver is genuine), or
+    /// `None` if it was built without its tree.
+    pub fn root(&self) -> Option<merkle::Digest> {
+        self.tree.as_ref().map(MerkleTree::root)
     }
 
     /// The symbol for target sliver `target_index` (of the other kind), or `None` if the
-    /// index is not below `n`.
+    /// index is not below `n`. Its proof is empty if the expansion has no tree.
     pub fn recovery_symbol(&self, target_index: usize) -> Option<RecoverySymbol> {
         let s = self.symbol_size;
         let symbol = self.cells.get(target_index * s..(target_index + 1) * s)?.to_vec();
-        Some(RecoverySymbol { source_index: self.index, symbol, proof: self.tree.proof(target_index)? })
+        let proof = match &self.tree {
+            Some(tree) => tree.proof(target_index)?,
+            None => MerkleProof { path: Vec::new() },
+        };
+        Some(RecoverySymbol { source_index: self.index, symbol, proof })
     }
 
     /// The kind of the expanded sliver.

@@ -63,6 +63,13 @@ pub fn recovery_symbol_limit(config: EncodingConfig, symbol_size: u16) -> usize 
     usize::from(symbol_size) + 33 * tree_height(config.n_shards()) + FRAME
 }
 
+/// BCS length of a recovery symbol of `symbol_size` bytes with an empty proof (at most: the
+/// symbol's length prefix counted at its longest).
+pub fn unproven_recovery_symbol_len(symbol_size: u16) -> usize {
+    // Source index, length prefix (at most 3 bytes below 2^21), the symbol, empty path.
+    2 + 3 + usize::from(symbol_size) + 1
+}
+
 impl WireValue for Sliver {
     const WHAT: &'static str = "sliver";
 

@@ -298,8 +298,21 @@ impl Expansions {
             for (index, sliver) in slivers_of(encoded, kind).iter().enumerate() {
                 let expansion = SliverExpansion::new(metadata, kind, sliver)
                     .map_err(|error| TestCaseError::fail(format!("expanding {kind} {index}: {error}")))?;
-                prop_assert_eq!(Some(&expansion.root()), metadata.sliver_hash(kind, index));
+                prop_assert_eq!(expansion.root(), metadata.sliver_hash(kind, index).copied());
                 prop_assert_eq!(expansion.kind(), kind);
+                // Without its tree: the same cells, empty proofs, no root.
+                let unproven = SliverExpansion::unproven(metadata, kind, sliver)
+                    .map_err(|error| TestCaseError::fail(format!("expanding {kind} {index}: {error}")))?;
+                prop_assert_eq!(unproven.root(), None);
+                for target in [0, index, metadata.config().n_shards() - 1] {
+                    let (proven, bare) =
+                        (expansion.recovery_symbol(target), unproven.recovery_symbol(target));
+                    let (Some(proven), Some(bare)) = (proven, bare) else {
+                        return Err(TestCaseError::fail("a target below n has a symbol"));
+                    };
+                    prop_assert_eq!((proven.source_index, &proven.symbol), (bare.source_index, &bare.symbol));
+                    prop_assert!(bare.proof.path.is_empty());
+                }
                 expansions.push(expansion);
             }
             Ok(expansions)
@@ -319,6 +332,77 @@ impl Expansions {
     fn symbol(&self, target_kind: SliverType, target: usize, source: usize) -> RecoverySymbol {
         self.of(target_kind.orthogonal())[source].recovery_symbol(target).expect("the target is below n")
     }
+}
+
+/// Many targets rebuilt in one call: targets sharing their sources (one erasure pattern,
+/// decoded together), targets with sources of their own, a tampered one and a short one among
+/// them. Each result must be what the target alone gives, and the bad ones must not spoil the
+/// others.
+fn check_rebuild_many(case: &Case) -> TestResult {
+    let (_, encoded) = case.encode();
+    let config = case.config();
+    let n = config.n_shards();
+    let metadata = &encoded.metadata;
+    let expansions = Expansions::new(&encoded)?;
+    let mut rng = case.rng();
+
+    for target_kind in [SliverType::Primary, SliverType::Secondary] {
+        let needed = needed_to_rebuild(config, target_kind);
+        let shared = random_subset(&mut rng, n, needed);
+        let count = rng.random_range(2..=n.min(12));
+        let targets = random_subset(&mut rng, n, count);
+        let symbols: Vec<Vec<RecoverySymbol>> = targets
+            .iter()
+            .enumerate()
+            .map(|(position, target)| {
+                // Every third target has sources of its own; the others share `shared`, in an
+                // order of their own.
+                let mut sources =
+                    if position % 3 == 2 { random_subset(&mut rng, n, needed) } else { shared.clone() };
+                sources.rotate_left(position % needed);
+                sources.iter().map(|source| expansions.symbol(target_kind, *target, *source)).collect()
+            })
+            .collect();
+        let mut symbols = symbols;
+        let tampered = rng.random_range(0..count);
+        let short = (tampered + 1) % count;
+        flip_random_byte(&mut rng, &mut symbols[tampered][0].symbol);
+        symbols[short].truncate(needed - 1);
+
+        let batch: Vec<(usize, &[RecoverySymbol])> =
+            targets.iter().zip(&symbols).map(|(target, symbols)| (*target, symbols.as_slice())).collect();
+        for proofs in [Proofs::Check, Proofs::Skip] {
+            let results = metadata.rebuild_slivers(target_kind, &batch, proofs);
+            prop_assert_eq!(results.len(), count);
+            for (position, (result, (target, symbols))) in results.iter().zip(&batch).enumerate() {
+                let original = &slivers_of(&encoded, target_kind)[*target];
+                let expected = if position == short {
+                    Err(RecoveryError::NotEnoughSymbols { kind: target_kind, got: needed - 1, needed })
+                } else if position == tampered {
+                    Err(match proofs {
+                        Proofs::Check => RecoveryError::InvalidProof {
+                            kind: target_kind.orthogonal(),
+                            source_index: symbols[0].source_index,
+                        },
+                        Proofs::Skip => {
+                            RecoveryError::RebuiltMismatch { kind: target_kind, index: u16_of(*target) }
+                        }
+                    })
+                } else {
+                    Ok(original.clone())
+                };
+                prop_assert_eq!(
+                    result,
+                    &expected,
+                    "{:?} batch rebuild of {} sliver {}",
+                    proofs,
+                    target_kind,
+                    target
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 fn check_rebuild(case: &Case, rounds: usize) -> TestResult {
@@ -567,6 +651,10 @@ fn check_wire(case: &Case) -> TestResult {
         })
         .collect();
     check_wire_value(&symbols[0], symbol_limit, &mut rng)?;
+    // Without its proof a symbol is never longer than the bound a batch answer plans with.
+    let mut bare = symbols[0].clone();
+    bare.proof.path.clear();
+    prop_assert!(to_bcs(&bare).len() <= wire::unproven_recovery_symbol_len(s));
     let list_limit = symbols.len() * symbol_limit + 64;
     check_wire_value(&symbols, list_limit, &mut rng)?;
     let proof = InconsistencyProof { target_kind, target_index: u16_of(target), symbols };
@@ -665,6 +753,11 @@ proptest! {
     }
 
     #[test]
+    fn many_slivers_rebuild_together_as_each_would_alone(case in cases()) {
+        check_rebuild_many(&case)?;
+    }
+
+    #[test]
     fn wire_forms_round_trip_and_bad_bytes_are_refused(case in cases()) {
         check_wire(&case)?;
     }
@@ -694,6 +787,7 @@ proptest! {
     fn a_thousand_shards_decode_and_rebuild(case in thousand_shard_cases()) {
         check_decode(&case)?;
         check_rebuild(&case, 1)?;
+        check_rebuild_many(&case)?;
     }
 }
 

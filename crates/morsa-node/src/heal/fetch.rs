@@ -56,6 +56,9 @@ pub struct Want {
     /// Peers that did not answer with symbols (failed, refused, or do not hold the blob).
     pub silent: HashSet<NodeId>,
     over_budget: u8,
+    /// Whether a symbol of each source index is in `symbols` (a lookup, not a search: a
+    /// primary target takes hundreds of symbols).
+    held: Vec<bool>,
 }
 
 impl Want {
@@ -75,13 +78,14 @@ impl Want {
             target,
             kind,
             index,
-            metadata,
             needed,
             symbols: Vec::new(),
             senders: Vec::new(),
             asked: HashSet::new(),
             silent: HashSet::new(),
             over_budget: 0,
+            held: vec![false; metadata.config().n_shards()],
+            metadata,
         };
         for symbol in local {
             want.add(symbol, None);
@@ -95,7 +99,8 @@ impl Want {
     }
 
     fn add(&mut self, symbol: RecoverySymbol, sender: Option<NodeId>) {
-        if !self.symbols.iter().any(|held| held.source_index == symbol.source_index) {
+        let Some(held) = self.held.get_mut(usize::from(symbol.source_index)) else { return };
+        if !std::mem::replace(held, true) {
             self.symbols.push(symbol);
             self.senders.push(sender);
         }
@@ -110,6 +115,10 @@ impl Want {
             .unzip();
         self.symbols = symbols;
         self.senders = senders;
+        self.held.fill(false);
+        for symbol in &self.symbols {
+            self.held[usize::from(symbol.source_index)] = true;
+        }
         self.asked.clear();
         self.over_budget = 0;
     }

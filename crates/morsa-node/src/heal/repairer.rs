@@ -260,15 +260,25 @@ impl Repairer {
         let targets = targets.to_vec();
         let wants = blocking(move || {
             let mut wants = Vec::new();
-            for target in targets {
-                // Already there (uploaded or rebuilt since it was queued): nothing to do.
-                if node.store().has_sliver(&blob_id.0, target.shard, target.kind)? {
+            for kind in [SliverType::Primary, SliverType::Secondary] {
+                let mut of_kind = Vec::new();
+                for target in targets.iter().filter(|target| type_of(target.kind) == kind) {
+                    // Already there (uploaded or rebuilt since it was queued): nothing to do.
+                    if !node.store().has_sliver(&blob_id.0, target.shard, target.kind)? {
+                        of_kind.push((*target, node.sliver_index(&blob_id, target.shard, kind)));
+                    }
+                }
+                if of_kind.is_empty() {
                     continue;
                 }
-                let kind = type_of(target.kind);
-                let index = node.sliver_index(&blob_id, target.shard, kind);
-                let local = node.recovery_symbols(&blob_id, index, kind).unwrap_or_default();
-                wants.push(Want::new(target, kind, index, Arc::clone(&metadata), local));
+                // This node's own slivers of the other kind, each expanded once for all targets.
+                let indices: Vec<u16> = of_kind.iter().map(|(_, index)| *index).collect();
+                let local = node.recovery_symbols_towards(&blob_id, &indices, kind).unwrap_or_default();
+                let mut local = local.into_iter();
+                for (target, index) in of_kind {
+                    let symbols = local.next().unwrap_or_default();
+                    wants.push(Want::new(target, kind, index, Arc::clone(&metadata), symbols));
+                }
             }
             Ok(wants)
         })
@@ -322,33 +332,53 @@ impl Repairer {
             let mut report = RebuildReport::default();
             let mut mismatched = Vec::new();
             let mut bytes_rebuilt = 0usize;
+            let mut matched = Vec::new();
+            // The slivers of one blob and kind are rebuilt together: those gathered from the
+            // same sources share one decode (`VerifiedMetadata::rebuild_slivers`).
+            let mut groups: BTreeMap<(BlobId, bool), Vec<Want>> = BTreeMap::new();
             for want in wants {
-                if !want.is_complete() {
+                if want.is_complete() {
+                    groups
+                        .entry((want.target.blob_id, want.kind == SliverType::Primary))
+                        .or_default()
+                        .push(want);
+                } else {
                     report.failed.push(want.target);
-                    continue;
                 }
-                let index = usize::from(want.index);
-                match want.metadata.rebuild_sliver(want.kind, index, &want.symbols, proofs) {
-                    Ok(sliver) => {
-                        let bytes = to_bcs(&sliver);
-                        let len = bytes.len();
-                        match store_rebuilt(&node, want.target, bytes) {
-                            Ok(()) => {
-                                bytes_rebuilt += len;
-                                report.rebuilt.push(want.target);
-                            }
-                            Err(error) => {
-                                tracing::error!(%error, "cannot store a rebuilt sliver");
-                                report.failed.push(want.target);
-                            }
+            }
+            for group in groups.into_values() {
+                let kind = group[0].kind;
+                let targets: Vec<(usize, &[redstuff::RecoverySymbol])> =
+                    group.iter().map(|want| (usize::from(want.index), want.symbols.as_slice())).collect();
+                let results = group[0].metadata.rebuild_slivers(kind, &targets, proofs);
+                for (want, result) in group.into_iter().zip(results) {
+                    match result {
+                        Ok(sliver) => matched.push(rebuilt(want.target, &sliver)),
+                        Err(RecoveryError::RebuiltMismatch { .. } | RecoveryError::Inconsistent { .. }) => {
+                            mismatched.push(want);
+                        }
+                        Err(error) => {
+                            tracing::debug!(%error, "cannot rebuild a sliver");
+                            report.failed.push(want.target);
                         }
                     }
-                    Err(RecoveryError::RebuiltMismatch { .. } | RecoveryError::Inconsistent { .. }) => {
-                        mismatched.push(want);
+                }
+            }
+            // Stored together: the slivers share group commits instead of one fsync each.
+            let targets: Vec<(Missing, usize)> = matched
+                .iter()
+                .map(|(target, sliver): &(Missing, QueuedSliver)| (*target, sliver.bytes.len()))
+                .collect();
+            let slivers = matched.into_iter().map(|(_, sliver)| sliver).collect();
+            for ((target, len), stored) in targets.into_iter().zip(node.ingest_submit_all(slivers)) {
+                match stored {
+                    Ok(()) => {
+                        bytes_rebuilt += len;
+                        report.rebuilt.push(target);
                     }
                     Err(error) => {
-                        tracing::debug!(%error, "cannot rebuild a sliver");
-                        report.failed.push(want.target);
+                        tracing::error!(%error, "cannot store a rebuilt sliver");
+                        report.failed.push(target);
                     }
                 }
             }
@@ -391,13 +421,16 @@ fn margins(
     }
 }
 
-/// Stores a rebuilt sliver that was checked against the metadata (group commit).
-fn store_rebuilt(node: &Node, target: Missing, bytes: Vec<u8>) -> Result<(), NodeError> {
-    let sliver = QueuedSliver {
-        blob_id: target.blob_id.0,
-        shard: target.shard,
-        kind: target.kind,
-        bytes: bytes.into(),
-    };
-    node.ingest_submit(sliver)
+/// A rebuilt sliver that was checked against the metadata, ready for the group committer.
+fn rebuilt(target: Missing, sliver: &redstuff::Sliver) -> (Missing, QueuedSliver) {
+    let bytes = to_bcs(sliver);
+    (
+        target,
+        QueuedSliver {
+            blob_id: target.blob_id.0,
+            shard: target.shard,
+            kind: target.kind,
+            bytes: bytes.into(),
+        },
+    )
 }

@@ -12,11 +12,11 @@ use axum::routing::{get, post};
 use axum::{Extension, Router};
 use morsa_api::node::{
     BlobIdPath, InconsistencyProofPath, InvalidBlobAttestation, MAX_JSON_REQUEST_BYTES, MAX_RECOVERY_BATCH,
-    NodeErrorCode, RecoveryBatchQuery, RecoveryBatchRequest, RecoveryBatchResponse, RecoveryOutcome,
-    RecoverySymbolsQuery, inconsistency_proof_limit, routes,
+    NodeErrorCode, RecoveryBatchQuery, RecoveryBatchRequest, RecoverySymbolsQuery, inconsistency_proof_limit,
+    routes,
 };
 use redstuff::wire::to_bcs;
-use redstuff::{BlobId, SliverType};
+use redstuff::{BlobId, Proofs, SliverType};
 use tokio::sync::Semaphore;
 
 use crate::error::NodeError;
@@ -119,7 +119,8 @@ async fn post_recovery_batch(
     }
     let repair = Arc::clone(served.repair());
     let bytes = recovery_work(&served, &limit, move |node| {
-        let mut response = node.recovery_batch_within(&request, max_answer)?;
+        let proofs = if query.proofs { Proofs::Check } else { Proofs::Skip };
+        let response = node.recovery_batch_within(&request, max_answer, proofs)?;
         // Sources this node should hold but lacks are queued for repair, not rebuilt while the
         // peer waits (see `on_demand`).
         let mut asked: Vec<(BlobId, SliverType)> =
@@ -127,9 +128,6 @@ async fn post_recovery_batch(
         asked.sort_unstable_by_key(|(blob_id, kind)| (*blob_id, *kind == SliverType::Primary));
         asked.dedup();
         on_demand::queue_sources(&repair, &asked);
-        if !query.proofs {
-            strip_proofs(&mut response);
-        }
         Ok(to_bcs(&response))
     })
     .await?;
@@ -154,17 +152,6 @@ async fn admit_proof(
     })
     .await?;
     Ok((permit, limit))
-}
-
-/// Empties every symbol's proof (the answer to `proofs=false`).
-fn strip_proofs(response: &mut RecoveryBatchResponse) {
-    for item in &mut response.items {
-        if let RecoveryOutcome::Symbols(symbols) = &mut item.outcome {
-            for symbol in symbols {
-                symbol.proof.path = Vec::new();
-            }
-        }
-    }
 }
 
 #[tracing::instrument(skip_all)]

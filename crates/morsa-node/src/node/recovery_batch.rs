@@ -9,8 +9,8 @@ use morsa_api::node::{
     MAX_RECOVERY_BATCH, MAX_RECOVERY_BATCH_RESPONSE_BYTES, NodeErrorCode, RecoveryBatchItem,
     RecoveryBatchRequest, RecoveryBatchResponse, RecoveryItem, RecoveryOutcome,
 };
-use redstuff::wire::recovery_symbol_limit;
-use redstuff::{BlobId, RecoverySymbol, SliverType};
+use redstuff::wire::{recovery_symbol_limit, unproven_recovery_symbol_len};
+use redstuff::{BlobId, Proofs, RecoverySymbol, SliverType};
 
 use crate::error::NodeError;
 use crate::node::Node;
@@ -27,28 +27,30 @@ impl Node {
     /// `over_budget`, except that an item too large for any answer is `too_large`. Each held
     /// sliver is expanded once, however many items target its blob.
     pub fn recovery_batch(&self, request: &RecoveryBatchRequest) -> Result<RecoveryBatchResponse, NodeError> {
-        self.recovery_batch_within(request, MAX_RECOVERY_BATCH_RESPONSE_BYTES)
+        self.recovery_batch_within(request, MAX_RECOVERY_BATCH_RESPONSE_BYTES, Proofs::Check)
     }
 
     /// [`Node::recovery_batch`] with an answer of at most `max_bytes` (and never more than
     /// [`MAX_RECOVERY_BATCH_RESPONSE_BYTES`]): the node's own, smaller bound on what one request
-    /// may make it hold.
+    /// may make it hold. With [`Proofs::Skip`] the symbols carry empty proofs, so no Merkle tree
+    /// is built and the budget counts each symbol without one.
     pub(crate) fn recovery_batch_within(
         &self,
         request: &RecoveryBatchRequest,
         max_bytes: usize,
+        proofs: Proofs,
     ) -> Result<RecoveryBatchResponse, NodeError> {
         let budget = max_bytes.min(MAX_RECOVERY_BATCH_RESPONSE_BYTES);
         let items = &request.items;
         if items.len() > MAX_RECOVERY_BATCH {
             return Err(NodeError::BatchTooLong(items.len()));
         }
-        let plan = Plan::new(self, items, budget);
+        let plan = Plan::new(self, items, budget, proofs);
         let mut symbols: Vec<Option<Vec<RecoverySymbol>>> = vec![None; items.len()];
         for group in plan.groups.iter().filter(|group| !group.members.is_empty()) {
             let targets: Vec<usize> =
                 group.members.iter().map(|member| usize::from(items[*member].target_sliver)).collect();
-            let answers = symbols_towards(self, &group.sources, &targets)?;
+            let answers = symbols_towards(self, &group.sources, &targets, proofs)?;
             for (member, mut answer) in group.members.iter().zip(answers) {
                 if let Some(most) = items[*member].max_symbols {
                     answer.truncate(usize::from(most));
@@ -100,7 +102,7 @@ struct Plan {
 }
 
 impl Plan {
-    fn new(node: &Node, items: &[RecoveryItem], budget: usize) -> Self {
+    fn new(node: &Node, items: &[RecoveryItem], budget: usize, proofs: Proofs) -> Self {
         let over_budget = NodeErrorCode::OverBudget
             .body("no room was left in this answer for the item; ask for it again in another batch");
         let too_large = NodeErrorCode::TooLarge
@@ -129,7 +131,7 @@ impl Plan {
                     .clone()
             });
             let (planned, len) = match group {
-                Ok(group) => (Ok(group), symbols_item_bound(item, &plan.groups[group].sources)),
+                Ok(group) => (Ok(group), symbols_item_bound(item, &plan.groups[group].sources, proofs)),
                 Err(body) => {
                     let len = item_len(item, &body);
                     (Err(body), len)
@@ -170,9 +172,13 @@ fn item_len(item: &RecoveryItem, body: &ErrorBody) -> usize {
 }
 
 /// Upper bound of the BCS length of an item answered from `sources`: every symbol at its
-/// largest size.
-fn symbols_item_bound(item: &RecoveryItem, sources: &Sources) -> usize {
-    let symbol = recovery_symbol_limit(sources.metadata.config(), sources.metadata.symbol_size());
+/// largest size, with or without its proof.
+fn symbols_item_bound(item: &RecoveryItem, sources: &Sources, proofs: Proofs) -> usize {
+    let symbol_size = sources.metadata.symbol_size();
+    let symbol = match proofs {
+        Proofs::Check => recovery_symbol_limit(sources.metadata.config(), symbol_size),
+        Proofs::Skip => unproven_recovery_symbol_len(symbol_size),
+    };
     encoded_len(item, RecoveryOutcome::Symbols(Vec::new())) + SEQUENCE_PREFIX + sources.slivers.len() * symbol
 }
 

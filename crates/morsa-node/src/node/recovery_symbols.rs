@@ -5,16 +5,18 @@
 //! sliver `i` the node sends cell `i` of every secondary sliver it holds (proven at leaf `i` of
 //! that sliver's tree); towards secondary sliver `j`, cell `j` of every primary sliver it holds.
 //!
-//! Answering means re-encoding each held sliver to all `n` cells and building its Merkle tree
-//! ([`SliverExpansion`]): the CPU-heavy part. A request expands each held sliver once, even when
-//! a batch asks several targets of the same blob, and holds one expansion at a time, so its
-//! memory is one expanded sliver plus its answer. Expansions are also checked against the
-//! metadata hash they must have (a free checksum): a stored sliver that fails is logged and
-//! left out, since a peer would refuse its symbol anyway.
+//! Answering means re-encoding each held sliver to all `n` cells and, for symbols with proofs,
+//! building its Merkle tree ([`SliverExpansion`]): the CPU-heavy part. A request expands each
+//! held sliver once, even when a batch asks several targets of the same blob, and holds one
+//! expansion at a time, so its memory is one expanded sliver plus its answer. A tree is also
+//! checked against the metadata hash it must have (a free checksum): a stored sliver that fails
+//! is logged and left out, since a peer would refuse its symbol anyway. Without proofs there is
+//! no tree: the sliver was verified when it was stored, the store checks its checksum on every
+//! read, and the rebuilder checks what it rebuilds and asks again with proofs on a mismatch.
 
 use morsa_store::StoreError;
 use redstuff::wire::{from_bcs, sliver_limit};
-use redstuff::{BlobId, RecoverySymbol, Sliver, SliverExpansion, SliverType, VerifiedMetadata};
+use redstuff::{BlobId, Proofs, RecoverySymbol, Sliver, SliverExpansion, SliverType, VerifiedMetadata};
 
 use crate::error::NodeError;
 use crate::node::{Node, kind_of};
@@ -32,10 +34,25 @@ impl Node {
         target_sliver: u16,
         target_type: SliverType,
     ) -> Result<Vec<RecoverySymbol>, NodeError> {
-        check_target(self, target_sliver)?;
-        let sources = sources(self, blob_id, target_type.orthogonal())?;
-        let mut answers = symbols_towards(self, &sources, &[usize::from(target_sliver)])?;
+        let mut answers = self.recovery_symbols_towards(blob_id, &[target_sliver], target_type)?;
         Ok(answers.pop().expect("one answer per target"))
+    }
+
+    /// [`Node::recovery_symbols`] towards each of `targets` (sliver indices of `target_type`),
+    /// expanding each held sliver once for all of them: what a node rebuilding many slivers of
+    /// a blob takes from its own slivers.
+    pub fn recovery_symbols_towards(
+        &self,
+        blob_id: &BlobId,
+        targets: &[u16],
+        target_type: SliverType,
+    ) -> Result<Vec<Vec<RecoverySymbol>>, NodeError> {
+        for target in targets {
+            check_target(self, *target)?;
+        }
+        let sources = sources(self, blob_id, target_type.orthogonal())?;
+        let targets: Vec<usize> = targets.iter().map(|target| usize::from(*target)).collect();
+        symbols_towards(self, &sources, &targets, Proofs::Check)
     }
 }
 
@@ -87,15 +104,17 @@ pub(super) fn sources(node: &Node, blob_id: &BlobId, kind: SliverType) -> Result
     Ok(Sources { blob_id: *blob_id, kind, metadata, slivers })
 }
 
-/// The symbols towards each of `targets` (indices below `n`), expanding each source once.
+/// The symbols towards each of `targets` (indices below `n`), expanding each source once, with
+/// or without proofs.
 pub(super) fn symbols_towards(
     node: &Node,
     sources: &Sources,
     targets: &[usize],
+    proofs: Proofs,
 ) -> Result<Vec<Vec<RecoverySymbol>>, NodeError> {
     let mut answers = vec![Vec::with_capacity(sources.slivers.len()); targets.len()];
     for source in &sources.slivers {
-        let Some(expansion) = expand(node, sources, *source)? else { continue };
+        let Some(expansion) = expand(node, sources, *source, proofs)? else { continue };
         for (answer, target) in answers.iter_mut().zip(targets) {
             answer.push(expansion.recovery_symbol(*target).expect("targets are below n"));
         }
@@ -103,9 +122,14 @@ pub(super) fn symbols_towards(
     Ok(answers)
 }
 
-/// Reads and expands one held sliver, checking the expansion's root against the metadata.
-/// `None` if it is gone (deleted since it was listed) or damaged, which is logged.
-fn expand(node: &Node, sources: &Sources, source: Source) -> Result<Option<SliverExpansion>, NodeError> {
+/// Reads and expands one held sliver, with proofs checking the expansion's root against the
+/// metadata. `None` if it is gone (deleted since it was listed) or damaged, which is logged.
+fn expand(
+    node: &Node,
+    sources: &Sources,
+    source: Source,
+    proofs: Proofs,
+) -> Result<Option<SliverExpansion>, NodeError> {
     let Sources { blob_id, kind, metadata, .. } = sources;
     #[cfg(test)]
     tests::EXPANSIONS.with(|count| count.set(count.get() + 1));
@@ -129,11 +153,17 @@ fn expand(node: &Node, sources: &Sources, source: Source) -> Result<Option<Slive
     if sliver.index != source.index {
         return unusable(&format!("it is sliver {}, not {}", sliver.index, source.index));
     }
-    let expansion = match SliverExpansion::new(metadata, *kind, &sliver) {
+    let expanded = match proofs {
+        Proofs::Check => SliverExpansion::new(metadata, *kind, &sliver),
+        Proofs::Skip => SliverExpansion::unproven(metadata, *kind, &sliver),
+    };
+    let expansion = match expanded {
         Ok(expansion) => expansion,
         Err(error) => return unusable(&error),
     };
-    if metadata.sliver_hash(*kind, usize::from(source.index)) != Some(&expansion.root()) {
+    if let Some(root) = expansion.root()
+        && metadata.sliver_hash(*kind, usize::from(source.index)) != Some(&root)
+    {
         return unusable(&"it does not match its hash in the metadata");
     }
     Ok(Some(expansion))
@@ -144,7 +174,7 @@ mod tests {
     use std::cell::Cell;
 
     use morsa_api::coord::{Event, EventRecord};
-    use morsa_api::node::{RecoveryBatchRequest, RecoveryItem, RecoveryOutcome};
+    use morsa_api::node::{RecoveryBatchRequest, RecoveryBatchResponse, RecoveryItem, RecoveryOutcome};
     use morsa_core::{BlsSecretKey, Committee, CommitteeMember, Epoch, NodeId, ObjectId, ShardIndex};
     use morsa_store::NodeStore;
     use redstuff::wire::to_bcs;
@@ -164,9 +194,8 @@ mod tests {
         (EXPANSIONS.with(Cell::get) - before, result)
     }
 
-    #[test]
-    fn a_batch_expands_each_held_sliver_once() {
-        // A node holding shards 0..5 of 10, and a blob it stores all of its share of.
+    /// A node holding shards 0..5 of 10, and a blob of which it stores all of its share.
+    fn node_with_a_blob() -> (Node, redstuff::EncodedBlob, BlobId, tempfile::TempDir) {
         let key = BlsSecretKey::from_seed([1; 32]);
         let member = CommitteeMember {
             node_id: NodeId::from_public_key(&key.public_key()),
@@ -200,6 +229,12 @@ mod tests {
                 .unwrap();
         }
 
+        (node, encoded, blob_id, dir)
+    }
+
+    #[test]
+    fn a_batch_expands_each_held_sliver_once() {
+        let (node, encoded, blob_id, _dir) = node_with_a_blob();
         let (expanded, symbols) = expansions_of(|| node.recovery_symbols(&blob_id, 3, SliverType::Primary));
         assert_eq!((expanded, symbols.unwrap().len()), (5, 5));
         // Twenty items on one blob, both kinds, some asked twice: each of the ten held slivers
@@ -228,5 +263,43 @@ mod tests {
                     .unwrap();
             }
         }
+    }
+
+    #[test]
+    fn a_batch_without_proofs_sends_the_same_symbols_and_fits_more_items() {
+        let (node, _encoded, blob_id, _dir) = node_with_a_blob();
+        let items: Vec<RecoveryItem> = (0..10)
+            .map(|target| RecoveryItem {
+                blob_id,
+                target_sliver: target,
+                target_type: SliverType::Primary,
+                max_symbols: None,
+            })
+            .collect();
+        let request = RecoveryBatchRequest { items };
+        let proven = node.recovery_batch_within(&request, usize::MAX, Proofs::Check).unwrap();
+        let unproven = node.recovery_batch_within(&request, usize::MAX, Proofs::Skip).unwrap();
+        for (proven, unproven) in proven.items.iter().zip(&unproven.items) {
+            let (RecoveryOutcome::Symbols(proven), RecoveryOutcome::Symbols(unproven)) =
+                (&proven.outcome, &unproven.outcome)
+            else {
+                panic!("{:?} / {:?}", proven.outcome, unproven.outcome)
+            };
+            assert_eq!(unproven.len(), 5);
+            for (proven, unproven) in proven.iter().zip(unproven) {
+                assert!(unproven.proof.path.is_empty() && !proven.proof.path.is_empty());
+                assert_eq!((proven.source_index, &proven.symbol), (unproven.source_index, &unproven.symbol));
+            }
+        }
+        // A budget that holds three items with proofs holds more without: the plan counts each
+        // symbol at its size without a proof.
+        let one = to_bcs(&proven.items[0]).len();
+        let budget = 3 * one + one / 2 + 16;
+        let admitted = |response: RecoveryBatchResponse| {
+            response.items.iter().filter(|item| matches!(item.outcome, RecoveryOutcome::Symbols(_))).count()
+        };
+        let with_proofs = admitted(node.recovery_batch_within(&request, budget, Proofs::Check).unwrap());
+        let without = admitted(node.recovery_batch_within(&request, budget, Proofs::Skip).unwrap());
+        assert!(with_proofs <= 3 && without > with_proofs, "{with_proofs} with proofs, {without} without");
     }
 }
