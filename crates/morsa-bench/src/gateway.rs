@@ -2,7 +2,7 @@
 //! gateway of a local cluster, against restic to a local directory in the same run, and the
 //! gateway's peak resident memory during one large single PUT.
 //!
-//! The gateway is the one `morsa cluster up` starts (64 MiB chunks, every object encrypted);
+//! The gateway is the one `morsa cluster up` starts (16 MiB chunks, every object encrypted);
 //! restic and the aws cli are the real programs, found on `PATH`. The tree holds many small
 //! files, some of a few MiB and a few large ones (above the chunk size when the tree is large
 //! enough), all incompressible. Every restore is compared with the tree byte for byte.
@@ -270,7 +270,7 @@ impl Clients {
 
 /// The files of a tree of `size` bytes: paths and lengths. About 2% of the bytes are small
 /// files (1–32 KiB), 28% files of 1–8 MiB, the rest large files of an eighth of the tree
-/// (at most 96 MiB, so a 1 GiB tree holds files larger than one 64 MiB chunk).
+/// (at most 96 MiB, so a 1 GiB tree holds files larger than a chunk, even one of 64 MiB).
 fn tree_files(size: u64) -> Vec<(PathBuf, u64)> {
     let mut files = Vec::new();
     let mut fill = |dir: &str, budget: u64, length: &dyn Fn(u64) -> u64| {

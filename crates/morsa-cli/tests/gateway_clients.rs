@@ -467,3 +467,115 @@ fn versions_copies_and_object_lock_work_for_boto3_and_aws_cli_and_locked_blobs_a
         std::thread::sleep(std::time::Duration::from_millis(500));
     }
 }
+
+#[test]
+fn multipart_uploads_are_listed_and_parts_copied_for_boto3_and_aws_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let (s3, _) = S3Cluster::up(dir.path(), &[]);
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/gateway/boto3_multipart.py");
+    let out = s3.ok("python3", &[script.to_str().unwrap()], &[]);
+    assert!(out.contains("boto3 multipart checks passed"), "{out}");
+
+    // aws cli: a whole object stored by one PUT, copied as a part, names the source's chunk
+    // blobs: no blob is stored for the part, and the object reads back.
+    // aws cli prints nothing for an answer without fields.
+    let json = |text: String| -> serde_json::Value {
+        if text.trim().is_empty() { serde_json::Value::Null } else { serde_json::from_str(&text).unwrap() }
+    };
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    let body: Vec<u8> = (0..(5 << 20) + 77)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state.to_le_bytes()[0]
+        })
+        .collect();
+    let file = dir.path().join("source.bin");
+    std::fs::write(&file, &body).unwrap();
+    s3.aws(&["s3", "mb", "s3://shared"]);
+    let put = ["s3api", "put-object", "--bucket", "shared", "--key", "source.bin", "--body"];
+    s3.aws(&[&put[..], &[file.to_str().unwrap()]].concat());
+    let source_etag =
+        json(s3.aws(&["s3api", "head-object", "--bucket", "shared", "--key", "source.bin"]))["ETag"].clone();
+    let create = ["s3api", "create-multipart-upload", "--bucket", "shared", "--key", "copy.bin"];
+    let id = json(s3.aws(&create))["UploadId"].as_str().unwrap().to_string();
+    let listed = json(s3.aws(&["s3api", "list-multipart-uploads", "--bucket", "shared"]));
+    assert_eq!(listed["Uploads"][0]["UploadId"], id.as_str(), "{listed}");
+    assert_eq!(listed["Uploads"][0]["Key"], "copy.bin", "{listed}");
+    let blobs_before = account_blobs(&s3).len();
+    let copied = json(s3.aws(&[
+        "s3api",
+        "upload-part-copy",
+        "--bucket",
+        "shared",
+        "--key",
+        "copy.bin",
+        "--upload-id",
+        &id,
+        "--part-number",
+        "1",
+        "--copy-source",
+        "shared/source.bin",
+    ]));
+    let etag = copied["CopyPartResult"]["ETag"].clone();
+    assert_eq!(etag, source_etag, "a copied whole object's part ETag is its MD5: {copied}");
+    assert_eq!(account_blobs(&s3).len(), blobs_before, "the part names the source's blobs");
+    let parts = serde_json::json!({"Parts": [{"PartNumber": 1, "ETag": etag}]}).to_string();
+    s3.aws(&[
+        "s3api",
+        "complete-multipart-upload",
+        "--bucket",
+        "shared",
+        "--key",
+        "copy.bin",
+        "--upload-id",
+        &id,
+        "--multipart-upload",
+        &parts,
+    ]);
+    let back = dir.path().join("back.bin");
+    s3.aws(&["s3api", "get-object", "--bucket", "shared", "--key", "copy.bin", back.to_str().unwrap()]);
+    assert!(std::fs::read(&back).unwrap() == body, "the copy reads back byte-identical");
+    let listed = json(s3.aws(&["s3api", "list-multipart-uploads", "--bucket", "shared"]));
+    let uploads = listed.get("Uploads").and_then(serde_json::Value::as_array).map_or(0, Vec::len);
+    assert_eq!(uploads, 0, "the completed upload is no longer listed: {listed}");
+}
+
+#[test]
+fn blobs_of_objects_without_retention_are_renewed_while_named_and_others_are_not() {
+    let dir = tempfile::tempdir().unwrap();
+    // Chunks paid for one epoch, passes every second, no packing (one object, own blobs).
+    let extra = "epochs = 1\nretention_renew_interval = 1\npack_threshold = 0\nsnapshot_interval = 0\n";
+    let (s3, _) = S3Cluster::up_with(dir.path(), &[], extra);
+    // A blob of the gateway's account that no object names, stored for one epoch too.
+    let other = dir.path().join("other.bin");
+    std::fs::write(&other, vec![9u8; 1000]).unwrap();
+    let config = s3.cluster.client_config_path();
+    common::morsa_json_with(&config, &["store", other.to_str().unwrap(), "--epochs", "1", "--json"]);
+    s3.aws(&["s3", "mb", "s3://plain"]);
+    let kept = dir.path().join("kept.bin");
+    std::fs::write(&kept, vec![7u8; 2 * s3_cluster::CHUNK]).unwrap();
+    s3.aws(&[
+        "s3api",
+        "put-object",
+        "--bucket",
+        "plain",
+        "--key",
+        "kept.bin",
+        "--body",
+        kept.to_str().unwrap(),
+    ]);
+    // The object's two chunk blobs are paid one epoch past what they were stored for; the
+    // blob no object names is not.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let mut ends: Vec<u64> = account_blobs(&s3).into_iter().map(|(_, end)| end).collect();
+        ends.sort_unstable();
+        if ends.len() == 3 && ends[0] + 1 == ends[1] && ends[1] == ends[2] {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the named object's blobs were not renewed: {ends:?}");
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+}

@@ -10,8 +10,10 @@ use serde::Deserialize;
 
 use crate::GatewayError;
 
-/// Default size of the chunk blobs an object is cut into: 64 MiB.
-pub const DEFAULT_CHUNK_SIZE: u64 = 64 << 20;
+/// Default size of the chunk blobs an object is cut into: 16 MiB. A chunk's encoding is
+/// about 4.5 times its size at n = 1000 and is held while it is stored, so this sets the
+/// gateway's memory per chunk in flight (docs/PERFORMANCE.md, S3 gateway).
+pub const DEFAULT_CHUNK_SIZE: u64 = 16 << 20;
 
 /// Largest configuration file read.
 const MAX_CONFIG_BYTES: u64 = 1 << 20;
@@ -30,11 +32,11 @@ pub struct GatewayConfig {
     /// The region clients sign for (default `us-east-1`).
     #[serde(default = "default_region")]
     pub region: String,
-    /// Largest chunk blob of an object, in bytes (default 64 MiB; capped by the largest blob).
+    /// Largest chunk blob of an object, in bytes (default 16 MiB; capped by the largest blob).
     #[serde(default = "default_chunk_size")]
     pub chunk_size: u64,
     /// Chunk buffers held at once across all requests: memory is bounded by this times the
-    /// chunk size (plus each chunk's encoding while it is stored). Default 2.
+    /// chunk size (plus each chunk's encoding while it is stored). Default 4.
     #[serde(default = "default_chunk_buffers")]
     pub max_chunk_buffers: usize,
     /// Bodies (single PUTs and parts) smaller than this many bytes are packed several to a
@@ -85,7 +87,7 @@ fn default_chunk_size() -> u64 {
 }
 
 fn default_chunk_buffers() -> usize {
-    2
+    4
 }
 
 /// Default [`GatewayConfig::pack_threshold`]: 1 MiB.

@@ -20,6 +20,8 @@ pub struct Gateway {
     pub(crate) client: Arc<Client>,
     /// Largest chunk blob, in bytes.
     pub(crate) chunk_size: usize,
+    /// Largest last chunk of a body (half a chunk more, within the largest blob).
+    pub(crate) last_chunk_limit: usize,
     /// Epochs each chunk is paid for.
     pub(crate) epochs: u32,
     /// One permit per chunk buffer held, across all requests.
@@ -68,12 +70,15 @@ impl Gateway {
             false => client.encoding().max_blob_size(),
         };
         let chunk_size = limits.chunk_size.min(largest).max(1);
+        let last_chunk_limit = chunk_size.saturating_add(chunk_size / 2).min(largest).max(1);
+        let last_chunk_limit = morsa_core::convert::saturating_usize(last_chunk_limit);
         let chunk_size = morsa_core::convert::saturating_usize(chunk_size);
         let packer = crate::packer::Packer::start(chunk_size, store_pack(Arc::clone(&client), limits.epochs));
         Self {
             db,
             client,
             chunk_size,
+            last_chunk_limit,
             epochs: limits.epochs,
             // The global bound on chunk buffers, shared by every request.
             buffers: Arc::new(tokio::sync::Semaphore::new(limits.max_chunk_buffers)),

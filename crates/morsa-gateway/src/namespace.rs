@@ -125,12 +125,21 @@ pub struct PartRecord {
 /// S3's smallest part other than the last.
 pub const MIN_PART_SIZE: u64 = 5 << 20;
 
+/// S3's largest single PUT or part: 5 GiB.
+pub const MAX_BODY_SIZE: u64 = 5 << 30;
+
+/// S3's largest object: 5 TiB. With [`MAX_BODY_SIZE`] and at most 10,000 parts, a layout
+/// holds at most 10,000 + 5 TiB / chunk size chunks.
+pub const MAX_OBJECT_SIZE: u64 = 5 << 40;
+
 macro_rules! table {
     ($transaction:expr, $table:expr, $action:expr) => {
         $transaction.open_table($table).map_err(GatewayError::database($action))?
     };
 }
 
+mod references;
+mod upload_list;
 mod upload_locks;
 mod version_reads;
 mod versions;

@@ -7,6 +7,8 @@ mod list;
 mod lock;
 mod multipart;
 mod objects;
+mod part_copy;
+mod uploads;
 mod versioning;
 
 use s3s::dto::*;
@@ -108,6 +110,20 @@ impl S3 for Gateway {
         req: S3Request<CompleteMultipartUploadInput>,
     ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
         multipart::complete(self, req).await
+    }
+
+    async fn list_multipart_uploads(
+        &self,
+        req: S3Request<ListMultipartUploadsInput>,
+    ) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
+        uploads::list_uploads(self, req).await
+    }
+
+    async fn upload_part_copy(
+        &self,
+        req: S3Request<UploadPartCopyInput>,
+    ) -> S3Result<S3Response<UploadPartCopyOutput>> {
+        part_copy::upload_part_copy(self, req).await
     }
 
     async fn abort_multipart_upload(

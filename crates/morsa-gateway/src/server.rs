@@ -48,7 +48,7 @@ pub async fn run(config: &GatewayConfig, shutdown: impl Future<Output = ()>) -> 
     let snapshots = crate::snapshot::Snapshots::new(Arc::clone(&db), Arc::clone(&client), key, config.epochs);
     let retention = config
         .retention_renew_every()
-        .map(|every| crate::retention::start(Arc::clone(&db), Arc::clone(&client), every));
+        .map(|every| crate::retention::start(Arc::clone(&db), Arc::clone(&client), config.epochs, every));
     let gateway = Gateway::new(db, client, &limits, keys);
     let blob_api = BlobApi::new(&gateway, config.blob_api.clone());
     let router = Router::new(service(gateway), blob_api);

@@ -1,7 +1,10 @@
 //! Streaming a request body into chunk blobs: bytes are gathered into one buffer of at most
-//! the chunk size; each full buffer is stored (encoded, uploaded, certified) before the next
-//! is filled, so a request holds one chunk at a time, and all requests together hold at most
-//! `max_chunk_buffers` (a semaphore permit per buffer). A gateway that encrypts seals each
+//! the chunk size (the last chunk of a body of declared length takes up to half a chunk more
+//! rather than leave a small chunk after it); each full buffer is stored (sealed, encoded,
+//! uploaded, certified) while the next one fills, and a request waits for that store before it
+//! hands over the next buffer, so a request has at most two chunks in hand (one filling, one
+//! being stored), and all requests together hold at most `max_chunk_buffers` (a semaphore
+//! permit per buffer, given back when its chunk is certified). A gateway that encrypts seals each
 //! full buffer into one age file before storing it ([`crate::encryption`]); the chunk's
 //! recorded size is its plaintext's. A body smaller than `pack_threshold` is not a blob of
 //! its own: it is sealed alone and stored as one piece of a packed blob ([`crate::packer`]).
@@ -20,7 +23,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use crate::GatewayError;
 use crate::checksum::{Declared, StoredChecksum};
 use crate::gateway::Gateway;
-use crate::namespace::{ChunkRef, Sealing};
+use crate::namespace::{ChunkRef, MAX_BODY_SIZE, Sealing};
 
 /// A body stored as chunk blobs, with its verified digests.
 #[derive(Debug, Clone)]
@@ -35,9 +38,10 @@ pub struct Written {
     pub checksum: Option<StoredChecksum>,
 }
 
-/// The chunk buffer being filled, with the permit that accounts for it.
+/// The chunk buffer being filled (up to `limit` bytes), with the permit that accounts for it.
 struct Buffer {
     data: Vec<u8>,
+    limit: usize,
     _permit: OwnedSemaphorePermit,
 }
 
@@ -65,25 +69,43 @@ impl Gateway {
         trailers: impl FnOnce() -> Option<HeaderMap>,
         permanent: bool,
     ) -> Result<Written, S3Error> {
+        if content_length
+            .and_then(|length| u64::try_from(length).ok())
+            .is_some_and(|length| length > MAX_BODY_SIZE)
+        {
+            return Err(too_large());
+        }
         let mut hasher = declared.hasher();
         let mut chunks = Vec::new();
         let mut size: u64 = 0;
         let mut buffer: Option<Buffer> = None;
+        let total = content_length.and_then(|length| u64::try_from(length).ok());
+        // Bytes of the body in the chunks before the buffer being filled.
+        let mut before: u64 = 0;
+        // The chunk being stored while the next one fills.
+        let mut storing: Option<StoreTask> = None;
         if let Some(mut body) = body {
             while let Some(piece) = body.next().await {
                 let mut piece = piece.map_err(body_error)?;
                 hasher.update(&piece);
                 size += u64::try_from(piece.len()).unwrap_or(u64::MAX);
+                if size > MAX_BODY_SIZE {
+                    return Err(too_large());
+                }
                 while !piece.is_empty() {
-                    let full = buffer.as_ref().is_some_and(|buffer| buffer.data.len() == self.chunk_size);
+                    let full = buffer.as_ref().is_some_and(|buffer| buffer.data.len() == buffer.limit);
                     if full && let Some(done) = buffer.take() {
-                        chunks.push(self.store_chunk(done.data, permanent).await?);
+                        before += morsa_core::convert::saturating_u64(done.data.len());
+                        if let Some(previous) = storing.take() {
+                            chunks.push(previous.finish().await?);
+                        }
+                        storing = Some(self.start_store(done, permanent));
                     }
                     let current = match &mut buffer {
                         Some(current) => current,
-                        None => buffer.insert(self.new_buffer().await?),
+                        None => buffer.insert(self.new_buffer(self.chunk_limit(total, before)).await?),
                     };
-                    let room = self.chunk_size - current.data.len();
+                    let room = current.limit - current.data.len();
                     let taken = piece.split_to(room.min(piece.len()));
                     current.data.extend_from_slice(&taken);
                 }
@@ -100,25 +122,50 @@ impl Gateway {
         let digests = hasher.finish();
         let trailer = trailers();
         let checksum = declared.verify(&digests, trailer.as_ref())?;
+        if let Some(previous) = storing.take() {
+            chunks.push(previous.finish().await?);
+        }
         if let Some(last) = buffer.take() {
             // A retained (permanent) body never shares a blob that is stored deletable.
             let chunk = match chunks.is_empty() && !permanent && last.data.len() < self.pack_threshold {
                 true => self.store_packed(last).await?,
-                false => self.store_chunk(last.data, permanent).await?,
+                false => self.store_chunk(last, permanent).await?,
             };
             chunks.push(chunk);
         }
         Ok(Written { chunks, size, md5: digests.md5, checksum })
     }
 
-    async fn new_buffer(&self) -> Result<Buffer, S3Error> {
+    /// The size of the chunk that starts `before` bytes into a body of `total` bytes (if
+    /// declared): the rest of the body if it fits one last chunk of at most
+    /// `last_chunk_limit` bytes (so a body a little over a chunk, e.g. a restic pack, is one
+    /// blob, not a chunk and a small one), else `chunk_size`.
+    fn chunk_limit(&self, total: Option<u64>, before: u64) -> usize {
+        let rest =
+            total.map(|total| total.saturating_sub(before)).and_then(|rest| usize::try_from(rest).ok());
+        match rest {
+            Some(rest) if rest > 0 && rest <= self.last_chunk_limit => rest,
+            _ => self.chunk_size,
+        }
+    }
+
+    async fn new_buffer(&self, limit: usize) -> Result<Buffer, S3Error> {
         let permit = Arc::clone(&self.buffers).acquire_owned().await.map_err(|_| {
             S3Error::with_message(S3ErrorCode::ServiceUnavailable, "The gateway is shutting down.")
         })?;
-        Ok(Buffer { data: Vec::with_capacity(self.chunk_size), _permit: permit })
+        Ok(Buffer { data: Vec::with_capacity(limit), limit, _permit: permit })
     }
 
-    async fn store_chunk(&self, data: Vec<u8>, permanent: bool) -> Result<ChunkRef, S3Error> {
+    /// Starts storing a full buffer on a task of its own, so the request reads on meanwhile.
+    fn start_store(&self, buffer: Buffer, permanent: bool) -> StoreTask {
+        let gateway = self.clone();
+        StoreTask(tokio::spawn(async move { gateway.store_chunk(buffer, permanent).await }))
+    }
+
+    /// Stores one buffer as a chunk blob; its permit is given back once the chunk is
+    /// certified.
+    async fn store_chunk(&self, buffer: Buffer, permanent: bool) -> Result<ChunkRef, S3Error> {
+        let Buffer { data, _permit: permit, .. } = buffer;
         let options = StoreOptions { epochs: self.epochs, permanent, force: false };
         let size = morsa_core::convert::saturating_u64(data.len());
         let (data, sealing) = match self.seal {
@@ -126,6 +173,7 @@ impl Gateway {
             false => (data, Sealing::Plain),
         };
         let stored = self.client.store_blob(data, &options).await.map_err(GatewayError::from)?;
+        drop(permit);
         tracing::debug!(blob_id = %stored.blob_id, size, stored = stored.size, ?sealing, "chunk certified");
         Ok(ChunkRef { blob_id: stored.blob_id, size, sealing, packed: None })
     }
@@ -133,7 +181,7 @@ impl Gateway {
     /// Stores a small body as one piece of a packed blob ([`crate::packer`]): sealed alone,
     /// then its buffer is given back and the packer holds its stored bytes.
     async fn store_packed(&self, buffer: Buffer) -> Result<ChunkRef, S3Error> {
-        let Buffer { mut data, _permit: permit } = buffer;
+        let Buffer { mut data, _permit: permit, .. } = buffer;
         let size = morsa_core::convert::saturating_u64(data.len());
         let (bytes, sealing) = match self.seal {
             true => (self.sealed(data).await?, Sealing::Age),
@@ -156,6 +204,33 @@ impl Gateway {
             .map_err(|error| S3Error::internal_error(std::io::Error::other(error.to_string())))?
             .map_err(|error| GatewayError::from(morsa_client::Error::Crypt(error)).into())
     }
+}
+
+/// A chunk being stored by a task of its own. Dropping it (the request failed or went away)
+/// stops the store: a chunk no record will name is not worth finishing.
+struct StoreTask(tokio::task::JoinHandle<Result<ChunkRef, S3Error>>);
+
+impl StoreTask {
+    /// The stored chunk, once certified.
+    async fn finish(mut self) -> Result<ChunkRef, S3Error> {
+        (&mut self.0)
+            .await
+            .map_err(|error| S3Error::internal_error(std::io::Error::other(error.to_string())))?
+    }
+}
+
+impl Drop for StoreTask {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// A body above S3's largest single PUT or part.
+fn too_large() -> S3Error {
+    S3Error::with_message(
+        S3ErrorCode::EntityTooLarge,
+        format!("A single PUT or part has at most {MAX_BODY_SIZE} bytes: use a multipart upload."),
+    )
 }
 
 /// What a failing body stream means to the client: s3s's own checks (the payload's SHA-256,

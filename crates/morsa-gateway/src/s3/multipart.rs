@@ -1,6 +1,9 @@
 //! Multipart uploads: CreateMultipartUpload, UploadPart, ListParts, CompleteMultipartUpload,
 //! AbortMultipartUpload. Each part is stored as chunk blobs of its own; the object's layout
-//! is its parts' chunks in order, recorded in the same transaction that ends the upload.
+//! is its parts' chunks in order, recorded in the same transaction that ends the upload
+//! (parts are not rewritten into full chunks: see "Multipart uploads" in docs/GATEWAY.md).
+//! A part has at most [`crate::namespace::MAX_BODY_SIZE`] bytes and an object at most
+//! [`MAX_OBJECT_SIZE`], so a layout has at most 10,000 + 5 TiB / chunk size chunks.
 
 use s3s::crypto::{Checksum as _, Md5};
 use s3s::dto::*;
@@ -11,7 +14,9 @@ use crate::GatewayError;
 use crate::checksum::{Declared, output_fields};
 use crate::db::now_ms;
 use crate::gateway::{Gateway, timestamp};
-use crate::namespace::{MIN_PART_SIZE, ObjectRecord, PartRecord, RetentionMode, UploadRecord};
+use crate::namespace::{
+    MAX_OBJECT_SIZE, MIN_PART_SIZE, ObjectRecord, PartRecord, RetentionMode, UploadRecord,
+};
 
 /// S3's part numbers.
 const PART_NUMBERS: std::ops::RangeInclusive<i32> = 1..=10_000;
@@ -51,13 +56,7 @@ pub(super) async fn upload_part(
     mut req: S3Request<UploadPartInput>,
 ) -> S3Result<S3Response<UploadPartOutput>> {
     let owner = gateway.owner(&req)?;
-    let number = req.input.part_number;
-    if !PART_NUMBERS.contains(&number) {
-        return Err(S3Error::with_message(
-            S3ErrorCode::InvalidArgument,
-            "Part number must be from 1 to 10000.",
-        ));
-    }
+    let number = part_number(req.input.part_number)?;
     let (bucket, key, id) = (req.input.bucket.clone(), req.input.key.clone(), req.input.upload_id.clone());
     // Checked before the body is read, so a refused part stores nothing.
     gateway.db.get_upload(&id, &bucket, &key, &owner)?;
@@ -84,7 +83,6 @@ pub(super) async fn upload_part(
     };
     let etag = part.md5_hex.clone();
     let fields = output_fields(part.checksum.as_ref());
-    let number = u32::try_from(number).unwrap_or(0);
     gateway.blocking(move |db| db.put_part(&id, number, &bucket, &key, &owner, &part)).await?;
     Ok(S3Response::new(UploadPartOutput {
         e_tag: Some(ETag::Strong(etag)),
@@ -145,6 +143,13 @@ pub(super) async fn list_parts(
     }))
 }
 
+/// A part number as S3 allows it (1 to 10,000).
+pub(super) fn part_number(number: i32) -> S3Result<u32> {
+    PART_NUMBERS.contains(&number).then(|| u32::try_from(number).ok()).flatten().ok_or_else(|| {
+        S3Error::with_message(S3ErrorCode::InvalidArgument, "Part number must be from 1 to 10000.")
+    })
+}
+
 /// An ETag as clients send it back, without quotes.
 fn bare(etag: &ETag) -> &str {
     etag.value().trim_matches('"')
@@ -186,6 +191,12 @@ pub(super) async fn complete(
         md5s.update(&md5);
         chunks.extend(part.chunks.iter().cloned());
         size += part.size;
+    }
+    if size > MAX_OBJECT_SIZE {
+        return Err(S3Error::with_message(
+            S3ErrorCode::EntityTooLarge,
+            format!("The parts add up to {size} bytes; an object has at most {MAX_OBJECT_SIZE}."),
+        ));
     }
     let etag = format!("{}-{}", hex::encode(md5s.finalize()), asked.len());
     let record = ObjectRecord {
