@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use clap::Args;
-use morsa_client::{Client, ClientConfig, ReadStats, Selection, StoreOptions};
+use morsa_client::{Client, ClientConfig, ReadStats, RequestOutcome, Selection, StoreOptions};
 use morsa_cluster::netem::LinkShape;
 use serde::Serialize;
 
@@ -46,15 +46,21 @@ struct Series {
     used_bytes: u64,
     wasted_bytes: u64,
     cancelled_bytes: u64,
+    /// The slowest read: its time in milliseconds and its requests (what the tail waited on).
+    slowest: Option<(f64, ReadStats)>,
 }
 
 impl Series {
     fn add(&mut self, elapsed: Duration, stats: &ReadStats) {
+        let millis = elapsed.as_secs_f64() * 1e3;
         self.seconds.push(elapsed.as_secs_f64());
         self.hedges += stats.hedges;
         self.used_bytes += stats.used_bytes;
         self.wasted_bytes += stats.wasted_bytes;
         self.cancelled_bytes += stats.cancelled_bytes;
+        if self.slowest.as_ref().is_none_or(|(slowest, _)| millis > *slowest) {
+            self.slowest = Some((millis, stats.clone()));
+        }
     }
 
     fn summary(&self, size: u64) -> Summary {
@@ -77,7 +83,40 @@ impl Series {
             used_bytes: self.used_bytes,
             wasted_bytes: self.wasted_bytes,
             cancelled_bytes: self.cancelled_bytes,
+            slowest_read: self
+                .slowest
+                .as_ref()
+                .map(|(millis, stats)| SlowestRead { millis: *millis, stats: stats.clone() }),
         }
+    }
+}
+
+/// The slowest read of a series, with the requests it made.
+#[derive(Debug, Serialize)]
+struct SlowestRead {
+    millis: f64,
+    stats: ReadStats,
+}
+
+impl SlowestRead {
+    /// One line: its time, the node its slowest used sliver came from, and its hedges.
+    fn describe(&self) -> String {
+        let last_used = self
+            .stats
+            .requests
+            .iter()
+            .filter(|request| request.outcome == RequestOutcome::Used)
+            .max_by_key(|request| request.millis);
+        let waited = last_used.map_or_else(String::new, |request| {
+            format!(", its last sliver from {} after {} ms", request.node, request.millis)
+        });
+        format!(
+            "slowest read {:.1} ms (metadata from {}{waited}, {} requests, {} hedges)",
+            self.millis,
+            self.stats.metadata_from.as_deref().unwrap_or("-"),
+            self.stats.requests.len(),
+            self.stats.hedges
+        )
     }
 }
 
@@ -94,6 +133,7 @@ struct Summary {
     used_bytes: u64,
     wasted_bytes: u64,
     cancelled_bytes: u64,
+    slowest_read: Option<SlowestRead>,
 }
 
 #[derive(Debug, Serialize)]
@@ -175,6 +215,9 @@ pub fn run(args: &SelectArgs) -> anyhow::Result<()> {
                 summary.hedges,
                 summary.wasted_fraction * 100.0
             );
+            if let Some(slowest) = &summary.slowest_read {
+                println!("    {}", slowest.describe());
+            }
         }
         println!("  speed-up: p50 {:.1}x, p99 {:.1}x", report.p50_speedup, report.p99_speedup);
     }

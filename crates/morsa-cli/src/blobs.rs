@@ -395,7 +395,7 @@ pub fn read(args: &ReadArgs) -> anyhow::Result<()> {
             () = interrupted => bail!("interrupted: the read was abandoned, and --out left as it was"),
         };
         let timing = sink.timing();
-        client.save_node_scores();
+        client.finish_reads().await;
         bar.finish();
         output.finish()?;
         let elapsed = timing.seconds;

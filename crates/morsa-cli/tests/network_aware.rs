@@ -200,9 +200,16 @@ fn slow_node_left_out(root: &std::path::Path) -> (Cluster, (std::path::PathBuf, 
     let (file, blob_id) = cluster.store(root, 256 * 1024, 3);
     let dir = cluster.dir.to_str().unwrap().to_string();
 
-    // Warm up until some node serves; that one turns slow.
-    let first = used(&cluster.read(&blob_id, &file));
-    let victim = addresses.iter().position(|address| first.contains(address)).unwrap();
+    // Warm up; a node that served a systematic sliver turns slow (when it recovers, reads
+    // prefer that sliver again among near ties: no decoding).
+    let first = cluster.read(&blob_id, &file);
+    let systematic = first["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|request| request["outcome"] == "used" && request["systematic"] == true)
+        .unwrap_or_else(|| panic!("a systematic sliver served the first read: {first}"));
+    let victim = addresses.iter().position(|address| *address == systematic["node"]).unwrap();
     cluster.ok(&["cluster", "slow", "--dir", &dir, "--node", &victim.to_string(), "--delay", "200"]);
     let mut clean_streak = 0;
     for _ in 0..8 {
@@ -224,7 +231,6 @@ fn a_node_that_turns_slow_is_left_out() {
 }
 
 #[test]
-#[ignore = "known bug (issue 19, session notes): on a quiet machine a recovered node is not taken back within 90 s of reads"]
 fn a_node_that_recovers_is_taken_back() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let root = tempfile::tempdir().unwrap();
@@ -234,17 +240,24 @@ fn a_node_that_recovers_is_taken_back() {
     // It recovers: a probe of the node not heard from for a while finds it fast again.
     cluster.ok(&["cluster", "slow", "--dir", &dir, "--node", &victim.to_string(), "--delay", "1"]);
     // A node is probed once it has not been heard from for a few seconds (wall clock), so
-    // this is bounded by time, not by a count of (fast) reads.
+    // this is bounded by time, not by a count of (fast) reads. Taken back means chosen from
+    // the start of a read, not reached by a hedge when another node was late (a loaded
+    // machine makes those, and they would measure the node by luck).
     let (mut back, mut last) = (false, Value::Null);
     let deadline = Instant::now() + Duration::from_secs(90);
     while Instant::now() < deadline {
         last = cluster.read(&blob_id, &file);
-        if used(&last).contains(&addresses[victim]) {
+        let chosen = last["requests"].as_array().unwrap().iter().any(|request| {
+            request["node"] == addresses[victim].as_str()
+                && request["hedge"] == false
+                && request["outcome"] == "used"
+        });
+        if chosen {
             back = true;
             break;
         }
     }
-    assert!(back, "the recovered node serves again within 90 s of reads; last: {last}");
+    assert!(back, "the recovered node is chosen again within 90 s of reads; last: {last}");
 }
 
 #[test]

@@ -33,6 +33,7 @@ pub mod files;
 pub mod manifest;
 mod nodes;
 mod ops;
+mod probe;
 mod progress;
 mod range;
 mod read;
@@ -109,6 +110,8 @@ pub struct Client {
     scores: Arc<NodeScores>,
     /// Where those estimates are kept between processes.
     score_cache: ScoreCache,
+    /// Probes of nodes reads stopped asking, not collected yet.
+    probes: probe::Probes,
     /// How reads pick nodes.
     selection: Selection,
 }
@@ -202,6 +205,7 @@ impl Client {
             late_failures: std::sync::Mutex::new(Vec::new()),
             scores,
             score_cache: ScoreCache::default(),
+            probes: probe::Probes::default(),
             selection: Selection::default(),
         })
     }
@@ -215,6 +219,14 @@ impl Client {
     /// Saves what reads learnt of the nodes (to `node_scores_file`), now.
     pub fn save_node_scores(&self) {
         self.score_cache.save(&self.scores);
+    }
+
+    /// Waits a little (a quarter of a second at most) for the probes reads sent to nodes they
+    /// stopped asking, then saves what reads learnt of the nodes: for a process about to exit,
+    /// whose probes would otherwise die unanswered (and a recovered node never be asked again).
+    pub async fn finish_reads(&self) {
+        self.probes.finish(probe::PROBE_GRACE).await;
+        self.save_node_scores();
     }
 
     /// Saves what reads learnt of the nodes, unless that was done a few seconds ago.

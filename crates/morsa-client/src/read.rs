@@ -3,7 +3,6 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
@@ -16,7 +15,7 @@ use crate::read_stats::ReadStats;
 use crate::{Client, Error, NodeFailure, Progress};
 
 /// Bytes of a metadata answer per shard (two sliver hashes and their encoding), for its score.
-const METADATA_BYTES_PER_SHARD: u64 = 70;
+pub(crate) const METADATA_BYTES_PER_SHARD: u64 = 70;
 
 /// A sliver a node served that did not verify: that node is faulty or its disk is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,14 +95,14 @@ impl Client {
     pub async fn read_blob(&self, blob_id: &BlobId) -> Result<ReadOutcome, Error> {
         let nodes = self.refresh_nodes().await?;
         let mut log = ReadLog::default();
-        let started = Instant::now();
-        let probe = probe_stalest(&nodes, *blob_id);
+        // A node reads stopped asking is asked beside this read, so that it can be found again
+        // once it has recovered (`probe`).
+        self.probes.probe_stalest(&nodes, *blob_id);
         let metadata = self.verified_metadata(&nodes, blob_id, &mut log).await;
         let data = match metadata {
             Ok(metadata) => self.read_with_metadata(&nodes, metadata, &mut log).await,
             Err(error) => Err(error),
         };
-        finish_probe(probe, started.elapsed()).await;
         self.remember_node_scores();
         Ok(log.into_outcome(data?))
     }
@@ -239,44 +238,5 @@ impl Client {
                 }
             }
         }
-    }
-}
-
-/// How long a probe may take beyond a read that ended sooner ([`finish_probe`]).
-const PROBE_GRACE: Duration = Duration::from_millis(250);
-
-/// Asks the readable node heard from longest ago (if over a few seconds, and measured before)
-/// for the blob's metadata in the background, for its answer time alone: a node that reads stopped asking
-/// because it was slow is found again once it has recovered. One small request per read.
-fn probe_stalest(nodes: &Arc<NodeSet>, blob_id: BlobId) -> Option<tokio::task::JoinHandle<()>> {
-    let readable = (0..nodes.len()).filter(|member| nodes.readable(*member));
-    let stalest = nodes.scores().stalest(readable.clone().map(|member| nodes.node_id(member)))?;
-    // A node never measured is no better known for a probe: reads choose it by the prior.
-    if nodes.scores().estimate(&stalest, None).samples == 0 {
-        return None;
-    }
-    let member = readable.into_iter().find(|member| nodes.node_id(*member) == stalest)?;
-    let nodes = Arc::clone(nodes);
-    let bytes = METADATA_BYTES_PER_SHARD * u64::from(nodes.committee().n_shards);
-    // Counted in flight now, before the read orders its own requests.
-    let call = nodes.start(member);
-    Some(tokio::spawn(async move {
-        match nodes.client(member).get_metadata(&blob_id).await {
-            Ok(_) => call.answered(bytes),
-            Err(_) => call.failed(),
-        }
-    }))
-}
-
-/// Gives the read's probe until the read's own duration (at least [`PROBE_GRACE`]) to answer,
-/// then cancels it, which counts as slower than the time it had: either way the estimate is in
-/// the scores before they are saved, also in a process that exits right after one read (a
-/// detached probe would die with it, and a recovered node would never be asked again).
-async fn finish_probe(probe: Option<tokio::task::JoinHandle<()>>, read_took: Duration) {
-    let Some(mut probe) = probe else { return };
-    if tokio::time::timeout(read_took.max(PROBE_GRACE), &mut probe).await.is_err() {
-        probe.abort();
-        // The aborted task drops its call: counted as cancelled.
-        let _ = probe.await;
     }
 }

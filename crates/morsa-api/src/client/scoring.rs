@@ -17,7 +17,15 @@
 //! queue is avoided long before it is slow. [`NodeScores::choose`] picks nodes greedily,
 //! counting each pick as load; among near ties it prefers the caller's preferred candidates
 //! (systematic slivers, which need no decoding), then takes the better of two random ones
-//! (the "power of two choices"), so that many clients do not all pile onto the same node.
+//! (the "power of two choices"), so that many clients do not all pile onto the same node;
+//! "better" by score less spread, so that a node little known is given the benefit of the
+//! doubt.
+//!
+//! Readers ask the best-scored nodes, so a node not asked is never measured again: one that
+//! was slow once (or was never measured while others were) would be left out for good even
+//! after it recovered. [`NodeScores::stalest`] names the node to probe with a cheap request
+//! beside the real ones (the client's reads and the repair fetcher each probe one at a time);
+//! the probe's sample, arriving after a silence, replaces the old estimate.
 //!
 //! Estimates can be saved and loaded ([`NodeScores::snapshot`], [`NodeScores::absorb`]) so a
 //! new process starts informed; an estimate loses confidence (its spread grows towards its
@@ -32,6 +40,8 @@ use serde::{Deserialize, Serialize};
 
 mod choose;
 mod estimate;
+#[cfg(test)]
+mod tests;
 
 pub use choose::Candidate;
 pub use estimate::{Estimate, STALE_AFTER_MS, ScoreInputs};
@@ -116,19 +126,37 @@ impl NodeScores {
         self.estimate(node, zone).inputs(bytes, measured)
     }
 
-    /// Of `nodes`, the one heard from longest ago, if that is over [`STALE_AFTER_MS`] ago (or
-    /// never) and nothing is asked of it now: worth a cheap probe, since only a node that is
-    /// asked can be found to have recovered.
+    /// Of `nodes`, the one to probe now, if any: among those nothing is asked of now, the one
+    /// heard from longest ago, if that is over [`STALE_AFTER_MS`] ago, or never. Only a node
+    /// that is asked can be found to have recovered (or to be faster than the prior says),
+    /// and readers ask the best-scored nodes: without a probe, a node that was slow once, or
+    /// was never measured while others were, would never be asked again. `None` while none of
+    /// `nodes` was measured: a caller that knows nothing learns from its own requests.
     pub fn stalest(&self, nodes: impl IntoIterator<Item = NodeId>) -> Option<NodeId> {
-        let now = wall_clock_ms();
+        self.stalest_at(nodes, wall_clock_ms())
+    }
+
+    /// [`NodeScores::stalest`] at wall-clock time `now_ms`.
+    pub fn stalest_at(&self, nodes: impl IntoIterator<Item = NodeId>, now_ms: u64) -> Option<NodeId> {
         let state = self.lock();
-        nodes
-            .into_iter()
-            .filter(|node| state.get(node).is_none_or(|estimate| estimate.in_flight == 0))
-            .map(|node| (state.get(&node).map_or(0, |estimate| estimate.updated_ms), node))
-            .filter(|(updated, _)| now.saturating_sub(*updated) > STALE_AFTER_MS)
-            .min()
-            .map(|(_, node)| node)
+        let mut any_measured = false;
+        let mut stalest: Option<(u64, NodeId)> = None;
+        for node in nodes {
+            let estimate = state.get(&node);
+            let measured = estimate.is_some_and(|estimate| estimate.samples > 0);
+            any_measured |= measured;
+            if estimate.is_some_and(|estimate| estimate.in_flight > 0) {
+                continue;
+            }
+            // Never measured counts as heard from at the epoch: before any measured node.
+            let heard = estimate.filter(|_| measured).map_or(0, |estimate| estimate.updated_ms);
+            if now_ms.saturating_sub(heard) > STALE_AFTER_MS
+                && stalest.is_none_or(|best| (heard, node) < best)
+            {
+                stalest = Some((heard, node));
+            }
+        }
+        stalest.filter(|_| any_measured).map(|(_, node)| node)
     }
 
     /// Counts a request to `node` in flight until the returned call is finished or dropped.

@@ -4,7 +4,9 @@
 //! load: the same `morsa_api::client::scoring` the client reads with), failures, and whether
 //! it was caught sending symbols that fail their proofs.
 //!
-//! Peers are ranked by score for a batch answer of [`SCORED_BYTES`]: fast, idle peers first.
+//! Peers are ranked by score for a batch answer of [`SCORED_BYTES`]: fast, idle peers first;
+//! each ranking also probes the peer heard from longest ago, so that a peer once slow is found
+//! again when it has recovered.
 //! Peers in backoff after failures come after them, and suspected peers last (they are still asked when
 //! nobody else can answer, and every symbol of theirs is checked against its proof). Suspicion
 //! is not forever: it ends when the peer's symbols next check out against their proofs, or
@@ -111,7 +113,22 @@ impl Peers {
             })
             .collect();
         ranked.sort_by_key(|(class, score, peer)| (*class, *score, peer.member));
+        self.probe_stalest(&state.peers);
         ranked.into_iter().map(|(_, _, peer)| peer).collect()
+    }
+
+    /// Asks the peer the scores name (heard from longest ago, over a few seconds ago:
+    /// `NodeScores::stalest`) for its health in the background, for its answer time alone.
+    /// Repairs ask the best-ranked peers, so a peer that was slow or failing once would
+    /// otherwise never be asked again, and never be found to have recovered.
+    fn probe_stalest(&self, peers: &[Arc<Peer>]) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
+        let Some(stalest) = self.scores.stalest(peers.iter().map(|peer| peer.node_id)) else { return };
+        let Some(peer) = peers.iter().find(|peer| peer.node_id == stalest).cloned() else { return };
+        let call = self.scores.start(stalest);
+        runtime.spawn(async move {
+            if peer.client.health().await.is_ok() { call.answered(0) } else { call.failed() }
+        });
     }
 
     fn clients(&self, committee: &Committee) -> Vec<Arc<Peer>> {

@@ -1,5 +1,9 @@
 //! Choosing which requests to send: greedily by score, each pick counted as load on its node;
-//! near ties go to preferred candidates, then to the better of two random ones.
+//! near ties go to preferred candidates, then to the better of two random ones, where
+//! "better" gives the less known node the benefit of the doubt: its score less its spread.
+//! A node just heard from again after a silence (one fresh sample, a wide spread) is then
+//! taken back even if that one sample was a little slower than the others' averages; the worst
+//! of a set of near ties would otherwise never win a draw.
 
 use std::collections::HashMap;
 
@@ -59,8 +63,10 @@ impl NodeScores {
                 len => {
                     let first = rng.random_range(0..len);
                     let second = (first + rng.random_range(1..len)) % len;
-                    let (a, b) = (ties[first], ties[second]);
-                    if (b.1, b.0) < (a.1, a.0) { b.0 } else { a.0 }
+                    let hopeful = |(index, score): (usize, std::time::Duration)| {
+                        (score.saturating_sub(estimates[index].spread_duration()), index)
+                    };
+                    hopeful(ties[first]).min(hopeful(ties[second])).1
                 }
             };
             *planned.entry(candidates[pick].node).or_default() += 1;

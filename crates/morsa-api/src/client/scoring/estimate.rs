@@ -128,6 +128,11 @@ impl Estimate {
         seconds(self.latency + service * queue.powi(3))
     }
 
+    /// The spread of the latency, as a duration.
+    pub fn spread_duration(&self) -> Duration {
+        seconds(self.spread)
+    }
+
     /// How long an answer of `bytes` may take before another node is asked.
     pub fn patience(&self, bytes: u64) -> Duration {
         let transfer = self.transfer(bytes);
