@@ -215,6 +215,34 @@ impl NodeStore {
         Ok(())
     }
 
+    /// The blob info of at most `limit` blobs, in blob ID order, from `start` on (`start`
+    /// included; from the first blob if `None`): the pages in which a shard moves to its new
+    /// owner.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::CorruptBlobValue`], [`StoreError::Database`].
+    pub fn blob_infos_from(
+        &self,
+        start: Option<&[u8; 32]>,
+        limit: usize,
+    ) -> Result<Vec<([u8; 32], Vec<u8>)>, StoreError> {
+        let value = BlobValue::BLOB_INFO;
+        let transaction = self.begin_read(READING_BLOB_INFO)?;
+        let table = transaction.open_table(value.table).map_err(database(READING_BLOB_INFO))?;
+        let range = match start {
+            Some(start) => table.range::<&[u8; 32]>(start..),
+            None => table.range::<&[u8; 32]>(..),
+        };
+        let mut found = Vec::new();
+        for entry in range.map_err(database(READING_BLOB_INFO))?.take(limit) {
+            let (blob_id, stored) = entry.map_err(database(READING_BLOB_INFO))?;
+            let blob_id = *blob_id.value();
+            found.push((blob_id, value.open(&blob_id, stored.value())?.to_vec()));
+        }
+        Ok(found)
+    }
+
     /// Sets the named value `key` (replacing any), durably before returning.
     ///
     /// # Errors
