@@ -56,6 +56,9 @@ mod types;
 
 pub use self::types::{DeleteStats, ShardStats, SliverKind, SliverWrite, StoreStats};
 
+/// A blob ID and its blob info, as [`NodeStore::blob_infos_from`] lists them.
+pub type BlobInfoRecord = ([u8; 32], Vec<u8>);
+
 /// The largest sliver [`NodeStore::put_slivers`] accepts (64 MiB).
 pub const MAX_SLIVER_BYTES: usize = 64 << 20;
 /// The largest metadata [`NodeStore::put_metadata`] accepts (8 MiB).
@@ -226,7 +229,7 @@ impl NodeStore {
         &self,
         start: Option<&[u8; 32]>,
         limit: usize,
-    ) -> Result<Vec<([u8; 32], Vec<u8>)>, StoreError> {
+    ) -> Result<Vec<BlobInfoRecord>, StoreError> {
         let value = BlobValue::BLOB_INFO;
         let transaction = self.begin_read(READING_BLOB_INFO)?;
         let table = transaction.open_table(value.table).map_err(database(READING_BLOB_INFO))?;

@@ -48,6 +48,9 @@ pub(crate) async fn run(node: Arc<Node>, config: RepairConfig, mut stop: watch::
     }
 }
 
+/// A verified sliver of a page, to store: blob ID, kind, BCS bytes.
+type PulledSliver = ([u8; 32], SliverKind, Vec<u8>);
+
 /// What one page gave.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub(crate) struct PageOutcome {
@@ -274,7 +277,7 @@ impl Node {
         shard: u16,
         item: ShardPageItem,
         held: (bool, bool),
-    ) -> Result<Vec<([u8; 32], SliverKind, Vec<u8>)>, NodeError> {
+    ) -> Result<Vec<PulledSliver>, NodeError> {
         let ShardPageItem { blob_id, metadata, primary, secondary } = item;
         let metadata = if self.store().has_metadata(&blob_id.0)? {
             self.verified_metadata(&blob_id)?
