@@ -26,6 +26,7 @@
 
 mod error_code;
 mod limits;
+mod migration;
 mod params;
 mod recovery;
 mod status;
@@ -41,6 +42,10 @@ pub use limits::{
     MAX_RECOVERY_BATCH_RESPONSE_BYTES, MAX_SMALL_JSON_BYTES, inconsistency_proof_limit, metadata_limit,
     recovery_symbols_limit, sliver_limit,
 };
+pub use migration::{
+    MAX_SHARD_PAGE_BLOBS, SHARD_PAGE_TARGET_BYTES, ShardPage, ShardPageItem, ShardPageRequest,
+    shard_page_limit,
+};
 pub use morsa_core::protocol::{InvalidBlobAttestation, SignedConfirmation, SignedMessageError};
 pub use params::{
     BlobIdPath, DeletablePath, InconsistencyProofPath, PutSliverQuery, RecoveryBatchQuery,
@@ -50,8 +55,8 @@ pub use recovery::{
     RecoveryBatchItem, RecoveryBatchRequest, RecoveryBatchResponse, RecoveryItem, RecoveryOutcome,
 };
 pub use status::{
-    NodeBlobState, NodeBlobStatus, NodeCommittee, NodeHealth, RepairHealth, ShardHealth, ShardStatus,
-    StoredStatus,
+    MigrationHealth, NodeBlobState, NodeBlobStatus, NodeCommittee, NodeHealth, RepairHealth, ShardHealth,
+    ShardStatus, StoredStatus,
 };
 
 /// Response header on every answer of a storage node: the requests it was serving besides
@@ -87,6 +92,10 @@ pub mod routes {
     pub const INCONSISTENCY_PROOF: &str = "/v1/blobs/{blob_id}/inconsistencyProof/{sliver_type}";
     /// `GET`: [`super::NodeBlobStatus`].
     pub const BLOB_STATUS: &str = "/v1/blobs/{blob_id}/status";
+    /// `POST`: JSON [`super::ShardPageRequest`], signed by the shard's owner in the request's
+    /// epoch; answers BCS [`super::ShardPage`]. Served by the shard's owner of the epoch before
+    /// (shard migration), to that new owner only.
+    pub const SHARD_PAGE: &str = "/v1/migration/shards/{shard}/page";
     /// `GET`: [`super::NodeHealth`].
     pub const HEALTH: &str = "/v1/health";
     /// `GET`: [`super::NodeCommittee`], the committee the node follows (from the
@@ -111,6 +120,11 @@ fn with_sliver(route: &str, blob_id: &BlobId, pair: u16, kind: SliverType) -> St
     with_blob(route, blob_id)
         .replace("{sliver_pair_index}", &pair.to_string())
         .replace("{sliver_type}", kind.as_str())
+}
+
+/// Path of [`routes::SHARD_PAGE`].
+pub fn shard_page_path(shard: u16) -> String {
+    routes::SHARD_PAGE.replace("{shard}", &shard.to_string())
 }
 
 /// Path of [`routes::METADATA`].

@@ -108,6 +108,38 @@ fn latency(common: &ConfigArg) -> anyhow::Result<()> {
     })
 }
 
+/// The shards of `health` that are not simply `active` (shard migration), if any, and what was
+/// pulled and served.
+fn print_moving_shards(health: &morsa_api::node::NodeHealth) {
+    use morsa_api::node::ShardStatus;
+    let moving: Vec<String> = health
+        .shards
+        .iter()
+        .filter(|shard| shard.status != ShardStatus::Active)
+        .map(|shard| {
+            let state = match shard.status {
+                ShardStatus::Active => "active",
+                ShardStatus::ActiveSync => "active_sync",
+                ShardStatus::ActiveRecover => "active_recover",
+                ShardStatus::LockedToMove => "locked_to_move",
+            };
+            format!("{} {state}", shard.shard.0)
+        })
+        .collect();
+    if moving.is_empty() {
+        return;
+    }
+    let migration = &health.migration;
+    println!(
+        "{:<22}       moving shards: {}; pulled {} pages ({}), served {} pages",
+        "",
+        moving.join(", "),
+        migration.pages_pulled_total,
+        bytes(migration.bytes_pulled),
+        migration.pages_served,
+    );
+}
+
 /// Runs `morsa health`; fails if a node does not answer.
 pub fn health(args: &HealthArgs) -> anyhow::Result<()> {
     if args.latency {
@@ -193,6 +225,7 @@ pub fn health(args: &HealthArgs) -> anyhow::Result<()> {
                                 .map(|margin| format!("; lowest margin {margin} shards"))
                                 .unwrap_or_default(),
                         );
+                        print_moving_shards(health);
                     }
                     Err(error) => println!("{:<22} DOWN  {} shards: {error}", report.address, report.shards),
                 }

@@ -1,7 +1,8 @@
 //! An epoch change that moves shards, on real processes: stake moves to one node, the next
-//! committee gives it more shards, it rebuilds their slivers of every certified blob from the
-//! other nodes' recovery symbols, reports the epoch change done, and the coordinator marks
-//! it done; blobs stored before read back identical through the new committee.
+//! committee gives it more shards, it pulls their slivers of every certified blob from their
+//! previous owners (or rebuilds them from the other nodes' recovery symbols; see
+//! `shard_migration.rs`), reports the epoch change done, and the coordinator marks it done;
+//! blobs stored before read back identical through the new committee.
 //!
 //! The epoch ends when the test asks for it (`[testing] manual_epochs`), once the stores are
 //! done and the stake has moved, so its course does not depend on how loaded the machine is.
@@ -58,8 +59,7 @@ fn a_node_that_gains_shards_syncs_them_and_the_epoch_change_completes() {
         })
         .collect();
 
-    // Double node 0's stake: the next committee gives it about two more shards (of 3 each),
-    // no more than f = 3, so the other nodes' symbols can rebuild them.
+    // Double node 0's stake: the next committee gives it about two more shards (of 3 each).
     let coord = CoordClient::new(cluster.coordinator_url()).unwrap();
     let node = &cluster.nodes()[0];
     let before = node.shards.len();

@@ -50,6 +50,9 @@ pub const EPOCH_SYNC_DONE_INTENT: [u8; 3] = [4, INTENT_VERSION, INTENT_APP_ID_ST
 /// Intent of Morsa's availability summary: which slivers a node knows it lacks. Type 5 is
 /// unused by Walrus and by Morsa's other messages.
 pub const AVAILABILITY_SUMMARY_INTENT: [u8; 3] = [5, INTENT_VERSION, INTENT_APP_ID_STORAGE];
+/// Intent of Morsa's shard-page request: a shard's new owner asks its previous owner for a
+/// page of the shard's slivers. Type 6 is unused by Walrus and by Morsa's other messages.
+pub const SHARD_PAGE_INTENT: [u8; 3] = [6, INTENT_VERSION, INTENT_APP_ID_STORAGE];
 
 /// What a node signs to confirm it stores all its slivers of `blob_id` in `epoch`:
 /// `[1, 0, 3] ‖ epoch (u32 LE) ‖ blob ID (32 bytes) ‖ bcs(persistence)`.
@@ -96,6 +99,31 @@ pub fn availability_summary_message(epoch: Epoch, node_id: &NodeId, digest: &[u8
     message
 }
 
+/// What node `node_id`, the owner of `shard` in `epoch`, signs to ask the shard's previous
+/// owner for a page of it: at most `max_blobs` blobs from `from` on (blob-ID order, `from`
+/// included; the first blob if none): `[6, 0, 3] ‖ epoch (u32 LE) ‖ node ID (32 bytes) ‖
+/// shard (u16 LE) ‖ 0, or 1 ‖ from (32 bytes) ‖ max_blobs (u32 LE)`. Morsa's own message.
+pub fn shard_page_message(
+    epoch: Epoch,
+    node_id: &NodeId,
+    shard: u16,
+    from: Option<&BlobId>,
+    max_blobs: u32,
+) -> Vec<u8> {
+    let mut message = header(SHARD_PAGE_INTENT, epoch, 2 + 33 + 4);
+    message.extend_from_slice(&node_id.0);
+    message.extend_from_slice(&shard.to_le_bytes());
+    match from {
+        None => message.push(0),
+        Some(from) => {
+            message.push(1);
+            message.extend_from_slice(from.as_bytes());
+        }
+    }
+    message.extend_from_slice(&max_blobs.to_le_bytes());
+    message
+}
+
 /// Intent and epoch, with room for 32 bytes of ID and `extra` bytes after it.
 fn header(intent: [u8; 3], epoch: Epoch, extra: usize) -> Vec<u8> {
     let mut message = Vec::with_capacity(3 + 4 + 32 + extra);
@@ -112,6 +140,23 @@ mod tests {
 
     fn blob_id() -> BlobId {
         BlobId(std::array::from_fn(|i| u8::try_from(i).unwrap() + 0xa0))
+    }
+
+    #[test]
+    fn shard_page_layout_is_exact() {
+        let node = NodeId([0x11; 32]);
+        let mut expected = vec![6, 0, 3, 0x04, 0x03, 0x02, 0x01];
+        expected.extend_from_slice(&[0x11; 32]);
+        expected.extend_from_slice(&[0x34, 0x12]);
+        let mut first = expected.clone();
+        first.extend_from_slice(&[0, 9, 0, 0, 0]);
+        assert_eq!(shard_page_message(EPOCH, &node, 0x1234, None, 9), first);
+        let id = blob_id();
+        expected.push(1);
+        expected.extend_from_slice(&id.0);
+        expected.extend_from_slice(&[9, 0, 0, 0]);
+        assert_eq!(shard_page_message(EPOCH, &node, 0x1234, Some(&id), 9), expected);
+        assert_eq!(expected.len(), 3 + 4 + 32 + 2 + 33 + 4);
     }
 
     #[test]

@@ -85,6 +85,13 @@ pub struct RepairConfig {
     pub scrub_bytes_per_sec: u64,
     /// Pause between two scrub passes, in milliseconds.
     pub scrub_interval_ms: u64,
+    /// Blobs asked per page when pulling a gained shard from its previous owner (1 to 256).
+    pub pull_page_blobs: u32,
+    /// Page bytes per second pulled from previous owners (0: no limit).
+    pub pull_bytes_per_sec: u64,
+    /// How long a gained shard's pull may make no progress (its previous owner does not
+    /// answer) before the whole shard is left to recovery, in milliseconds.
+    pub pull_stall_ms: u64,
     /// Milliseconds between two availability summaries: not read from `[repair]` but copied
     /// from `[availability]` by [`NodeConfig::load`].
     #[serde(skip)]
@@ -106,6 +113,9 @@ impl Default for RepairConfig {
             max_on_demand: 4,
             scrub_bytes_per_sec: 8 << 20,
             scrub_interval_ms: 3_600_000,
+            pull_page_blobs: 64,
+            pull_bytes_per_sec: 64 << 20,
+            pull_stall_ms: 20_000,
             report_interval_ms: AvailabilityConfig::default().report_interval_ms,
         }
     }

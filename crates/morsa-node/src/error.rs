@@ -15,6 +15,35 @@ use redstuff::{
 /// A refused or failed request.
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {
+    /// A shard page was asked for an epoch this node has not reached yet.
+    #[error("this node is in epoch {current}, not yet in epoch {asked}: ask again once it has caught up")]
+    EpochNotReached {
+        /// The epoch of the request.
+        asked: u32,
+        /// This node's epoch.
+        current: u32,
+    },
+    /// A shard page was refused: the shard is not kept here for the requester (wrong epoch,
+    /// not its new owner, a bad signature, or the shard is not moving from this node).
+    #[error("shard {shard} is not kept here for node {requester} in epoch {epoch}: {reason}")]
+    NotShardsNewOwner {
+        /// The shard asked for.
+        shard: u16,
+        /// The node that asked.
+        requester: morsa_core::NodeId,
+        /// The epoch of the request.
+        epoch: u32,
+        /// Why it was refused.
+        reason: &'static str,
+    },
+    /// A shard page asked for no blobs or more than a page holds.
+    #[error("a shard page holds 1 to {max} blobs, not {asked}")]
+    PageSize {
+        /// Blobs asked for.
+        asked: u32,
+        /// The most a page holds.
+        max: u32,
+    },
     /// The coordinator has not announced a registration of the blob (yet).
     #[error(
         "blob {0} is not registered; register it with the coordinator first, or upload with ?pending=true"
@@ -228,6 +257,9 @@ impl NodeError {
     pub fn code(&self) -> NodeErrorCode {
         match self {
             Self::NotRegistered(_) | Self::NotRegisteredAs(_) => NodeErrorCode::NotRegistered,
+            Self::EpochNotReached { .. } => NodeErrorCode::NotReady,
+            Self::NotShardsNewOwner { .. } => NodeErrorCode::Forbidden,
+            Self::PageSize { .. } => NodeErrorCode::BadRequest,
             Self::WrongShard { .. } => NodeErrorCode::WrongShard,
             Self::SliverTooLarge(_) | Self::SliverShape(_) => NodeErrorCode::SizeMismatch,
             Self::SliverHashMismatch(_) | Self::MetadataOfOtherBlob { .. } | Self::MetadataMismatch(_) => {

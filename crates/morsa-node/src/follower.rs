@@ -85,9 +85,10 @@ pub async fn follow(node: Arc<Node>, coord: CoordClient, mut stop: watch::Receiv
 }
 
 /// Tells the coordinator this node holds its shards of the new epoch. A node that kept its
-/// shards reports at once. A node that gained shards asks its sync loop for a full scan, which
-/// rebuilds the new shards' slivers of every certified blob from the other nodes' recovery
-/// symbols, and reports from a background task once nothing of its shards is missing.
+/// shards reports at once. A node that gained shards pulls them from their previous owners
+/// (`migrate`), asks its sync loop for a full scan, which rebuilds from the other nodes'
+/// recovery symbols what was not pulled, and reports from a background task once no shard is
+/// being pulled and nothing of its shards is missing.
 async fn report_sync_done(
     node: &Arc<Node>,
     coord: &CoordClient,
@@ -105,8 +106,15 @@ async fn report_sync_done(
         return;
     }
     let gained = now.difference(before).count();
-    tracing::info!(gained, "new shards: rebuilding their slivers before reporting the epoch change done");
+    tracing::info!(gained, "new shards: syncing them before reporting the epoch change done");
     node.certified_inbox().request_scan();
+    report_when_synced(node, coord, stop);
+}
+
+/// Reports the epoch change done, from a background task, once no gained shard is being
+/// pulled and nothing of the node's shards is missing. Also called at start by a node that
+/// was syncing shards when it stopped.
+pub(crate) fn report_when_synced(node: &Arc<Node>, coord: &CoordClient, stop: &watch::Receiver<bool>) {
     let (node, coord, mut stop) = (Arc::clone(node), coord.clone(), stop.clone());
     let epoch = node.view().epoch();
     tokio::spawn(async move {
@@ -116,7 +124,7 @@ async fn report_sync_done(
             }
             let scanner = Arc::clone(&node);
             match tokio::task::spawn_blocking(move || scanner.scan_missing()).await {
-                Ok(Ok(missing)) if missing.is_empty() => {
+                Ok(Ok(missing)) if missing.is_empty() && node.pulls_finished() => {
                     submit_sync_done(&node, &coord, stop).await;
                     return;
                 }
@@ -149,7 +157,12 @@ async fn submit_sync_done(node: &Node, coord: &CoordClient, mut stop: watch::Rec
     let mut pause = Duration::from_millis(200);
     loop {
         match coord.submit_node_report(&report).await {
-            Ok(_) => return,
+            Ok(_) => {
+                if let Err(error) = node.forget_gains(epoch) {
+                    tracing::warn!(%error, "cannot forget the shards synced");
+                }
+                return;
+            }
             Err(error) if worth_retrying(&error) => {
                 tracing::warn!(%error, epoch = epoch.0, retry_in = ?pause, "cannot report the epoch change done yet");
             }

@@ -11,7 +11,8 @@
 //! - `reply`: errors as stable codes, blocking work, bounded body reads.
 //! - `uploads`, `reads`, `symbols` (recovery symbols and inconsistency proofs for peers),
 //!   `health` (health and metrics), `committee` (the committee it follows, for clients without
-//!   a coordinator), `admin` with `admin_token`.
+//!   a coordinator), `migration` (shard pages for a shard's new owner), `admin` with
+//!   `admin_token`.
 //! - `answers`: the memory answers hold until written.
 
 mod admin;
@@ -19,6 +20,7 @@ pub(crate) mod admin_token;
 mod answers;
 mod committee;
 mod health;
+mod migration;
 mod reads;
 pub(crate) mod reply;
 mod router;

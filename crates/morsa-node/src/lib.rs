@@ -8,7 +8,7 @@
 //! without a coordinator to follow. [`router`] gives the routes alone, for tests through
 //! `oneshot`.
 //!
-//! The crate has three parts, each depending only on those before it:
+//! The crate has four parts, each depending only on those before it:
 //!
 //! - **The core**: [`Node`] (`node.rs`; under `node/` what it computes and reports:
 //!   recovery symbols and batches, attestations, what it lacks, status, garbage collection),
@@ -19,6 +19,8 @@
 //!   other nodes' recovery symbols, in the background (`sync`, `repair_queue`, `scrub`) or at
 //!   once when a request needs them (`on_demand`); the engine is `repairer` with `fetch` and
 //!   `peers`, and a blob proven inconsistently encoded is reported by `invalid`.
+//! - **`migrate/`**: shard migration. Gained shards are pulled from their previous owner,
+//!   lost ones kept for their new owner and deleted after a grace epoch.
 //! - **`http/`**: the routes, their shared state ([`Served`]) and error answers, the admin
 //!   routes and the routes that serve recovery symbols to peers.
 //!
@@ -35,6 +37,7 @@ mod http;
 mod ingest;
 pub mod keys;
 mod metrics;
+mod migrate;
 mod node;
 mod pending;
 mod run;

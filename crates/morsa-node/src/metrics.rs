@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use morsa_api::node::RepairHealth;
+use morsa_api::node::{MigrationHealth, RepairHealth, ShardStatus};
 use morsa_api::server::ServeStats;
 use morsa_core::convert::lossy_f64;
 use morsa_plumbing::metrics::{Counter, Registry};
@@ -57,6 +57,10 @@ pub(crate) struct Now<'a> {
     pub connections: &'a ServeStats,
     /// Bytes of the answer budget free now.
     pub answer_budget_free_bytes: u64,
+    /// Every shard owned or kept for its new owner, with its state.
+    pub shard_states: &'a [(u16, ShardStatus)],
+    /// Shard migration's counters.
+    pub migration: &'a MigrationHealth,
 }
 
 impl Metrics {
@@ -179,6 +183,7 @@ fn render_now(now: &Now<'_>) -> String {
     for (name, help, value) in counters {
         registry.counter(name, help, &[]).absolute(value);
     }
+    render_migration(&registry, now);
     let connections = now.connections;
     for (reason, count) in [
         ("evicted", connections.evicted),
@@ -191,6 +196,74 @@ fn render_now(now: &Now<'_>) -> String {
         registry.counter("morsa_node_connections_closed_total", help, &[("reason", reason)]).absolute(count);
     }
     registry.render()
+}
+
+/// Shards by state, and what migration pulled and served.
+fn render_migration(registry: &Registry, now: &Now<'_>) {
+    for state in
+        [ShardStatus::Active, ShardStatus::ActiveSync, ShardStatus::ActiveRecover, ShardStatus::LockedToMove]
+    {
+        let count = now.shard_states.iter().filter(|(_, status)| *status == state).count();
+        let name = serde_json::to_value(state)
+            .ok()
+            .and_then(|value| value.as_str().map(str::to_string))
+            .unwrap_or_default();
+        registry
+            .gauge(
+                "morsa_node_shards",
+                "Shards owned or kept for their new owner, by state.",
+                &[("state", name.as_str())],
+            )
+            .set(lossy_f64(morsa_core::convert::saturating_u64(count)));
+    }
+    let migration = now.migration;
+    let counters: [(&'static str, &'static str, u64); 10] = [
+        (
+            "morsa_node_migration_pages_pulled_total",
+            "Shard pages pulled from previous owners (over the node's lifetime).",
+            migration.pages_pulled_total,
+        ),
+        (
+            "morsa_node_migration_pages_pulled_process_total",
+            "Shard pages pulled by this process.",
+            migration.pages_pulled,
+        ),
+        (
+            "morsa_node_migration_slivers_pulled_total",
+            "Slivers pulled, verified and stored.",
+            migration.slivers_pulled,
+        ),
+        ("morsa_node_migration_bytes_pulled_total", "Bytes of slivers pulled.", migration.bytes_pulled),
+        (
+            "morsa_node_migration_page_bytes_received_total",
+            "Bytes of shard pages received.",
+            migration.page_bytes_received,
+        ),
+        (
+            "morsa_node_migration_slivers_left_to_recovery_total",
+            "Slivers a pull left to recovery.",
+            migration.slivers_left_to_recovery,
+        ),
+        (
+            "morsa_node_migration_shards_fallen_back_total",
+            "Gained shards left to recovery as a whole.",
+            migration.shards_fallen_back,
+        ),
+        (
+            "morsa_node_migration_pages_served_total",
+            "Shard pages served to new owners.",
+            migration.pages_served,
+        ),
+        ("morsa_node_migration_pages_refused_total", "Shard page requests refused.", migration.pages_refused),
+        (
+            "morsa_node_migration_shards_released_total",
+            "Moved shards deleted after their grace epoch.",
+            migration.shards_released,
+        ),
+    ];
+    for (name, help, value) in counters {
+        registry.counter(name, help, &[]).absolute(value);
+    }
 }
 
 #[cfg(test)]
@@ -207,6 +280,8 @@ mod tests {
             metadata_fetched_bytes: 0,
             connections: &connections,
             answer_budget_free_bytes: 0,
+            shard_states: &[(3, ShardStatus::ActiveSync), (4, ShardStatus::Active)],
+            migration: &MigrationHealth { pages_pulled_total: 5, ..MigrationHealth::default() },
         };
         metrics.render(&now)
     }
@@ -268,6 +343,9 @@ mod tests {
             "morsa_node_connections_closed_total{reason=\"write_timeout\"} 0",
             "# TYPE morsa_node_answer_budget_free_bytes gauge",
             "morsa_node_pending_bytes 0",
+            "morsa_node_shards{state=\"active_sync\"} 1",
+            "morsa_node_shards{state=\"locked_to_move\"} 0",
+            "morsa_node_migration_pages_pulled_total 5",
         ] {
             assert!(has_line(&text, line), "{line:?} missing from:\n{text}");
         }

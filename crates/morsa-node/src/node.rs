@@ -21,10 +21,12 @@ mod attestation;
 pub(crate) mod gc;
 pub(crate) mod inbox;
 mod metadata_cache;
+pub(crate) mod migration_stats;
 mod missing;
 mod recovery_batch;
 mod recovery_symbols;
 mod saved_view;
+pub(crate) mod shard_book;
 mod status;
 
 pub(crate) use saved_view::saved_view;
@@ -65,6 +67,8 @@ pub struct Node {
     registered: RegisteredInbox,
     /// Metadata records written (identical re-uploads write nothing).
     metadata_writes: std::sync::atomic::AtomicU64,
+    /// Shards moving to or from this node (see `migrate`).
+    moves: shard_book::ShardBook,
 }
 
 /// The stored kind of a sliver type.
@@ -88,6 +92,7 @@ impl Node {
     pub fn new(key: BlsSecretKey, store: NodeStore, view: View) -> Result<Self, NodeError> {
         let config = EncodingConfig::new(view.committee.n_shards).map_err(NodeError::Committee)?;
         let id = NodeId::from_public_key(&key.public_key());
+        let moves = shard_book::ShardBook::load(&store);
         let store = Arc::new(store);
         let committing = Arc::clone(&store);
         let ingest =
@@ -104,6 +109,7 @@ impl Node {
             metadata_cache: Default::default(),
             registered: Default::default(),
             metadata_writes: Default::default(),
+            moves,
         })
     }
 
@@ -125,6 +131,11 @@ impl Node {
     /// The store.
     pub fn store(&self) -> &NodeStore {
         &self.store
+    }
+
+    /// The shards moving to or from this node.
+    pub(crate) fn moves(&self) -> &shard_book::ShardBook {
+        &self.moves
     }
 
     /// What the sliver committer has done so far: commits, slivers, bytes.
@@ -193,14 +204,19 @@ impl Node {
                 Event::EpochChangeStart { epoch } => {
                     let mut view = self.write_view();
                     if *epoch > view.epoch() {
+                        let previous = view.committee.clone();
                         match view.next.take().filter(|next| next.epoch == *epoch) {
                             Some(next) => view.committee = next,
                             None => view.committee.epoch = *epoch,
                         }
+                        let current = view.committee.clone();
                         drop(view);
+                        // Before the view is saved: a restart in between plans again.
+                        self.note_committee_change(&previous, &current)?;
                         self.save_view();
                     }
                 }
+                Event::EpochChangeDone { epoch } => self.note_change_done(*epoch)?,
                 event => {
                     if let Some(blob_id) = blob_of(event) {
                         let mut info = self.blob_info(&blob_id)?;
@@ -224,8 +240,15 @@ impl Node {
     pub(crate) fn set_view(&self, view: View) {
         let mut current = self.write_view();
         if view.epoch() >= current.epoch() && *current != view {
+            let previous = (view.epoch() > current.epoch()).then(|| current.committee.clone());
             *current = view;
+            let now = current.committee.clone();
             drop(current);
+            if let Some(previous) = previous
+                && let Err(error) = self.note_committee_change(&previous, &now)
+            {
+                tracing::error!(%error, "cannot record the shards moving at an epoch change");
+            }
             self.save_view();
         }
     }

@@ -17,7 +17,7 @@ use crate::error::NodeError;
 use crate::http::{AdminToken, Served, router};
 use crate::keys::{KeyFileError, read_key_file};
 use crate::node::Node;
-use crate::{follower, heal, pending};
+use crate::{follower, heal, migrate, pending};
 
 /// Why a node could not start, or stopped serving.
 #[derive(Debug, thiserror::Error)]
@@ -190,6 +190,7 @@ async fn open_node(config: &NodeConfig, coord: &CoordClient) -> Result<Node, Run
     std::fs::create_dir_all(&config.data_dir)
         .map_err(|source| RunError::DataDir { path: config.data_dir.clone(), source })?;
     let store = morsa_store::NodeStore::open(&config.store_path())?;
+    let saved = crate::node::saved_view(&store);
     let view = match follower::fetch_view(coord).await {
         Ok(view) => view,
         Err(source) => match crate::node::saved_view(&store) {
@@ -205,6 +206,11 @@ async fn open_node(config: &NodeConfig, coord: &CoordClient) -> Result<Node, Run
         },
     };
     let node = Node::new(key, store, view)?;
+    // Epoch changes missed while the node was down move shards too.
+    if let Some(saved) = saved.filter(|saved| saved.epoch() < node.view().epoch()) {
+        let current = node.view().committee.clone();
+        node.note_committee_change(&saved.committee, &current)?;
+    }
     node.save_view();
     Ok(node)
 }
@@ -222,15 +228,22 @@ async fn serve(
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let follower = coord.map(|coord| {
         served.repair().set_coordinator(coord.clone());
+        // A node stopped while syncing gained shards resumes them, and reports once done.
+        if !served.node().moves().lock().gained.is_empty() {
+            follower::report_when_synced(served.node(), &coord, &stopped);
+        }
         tokio::spawn(follower::follow(Arc::clone(served.node()), coord, stopped.clone()))
     });
     let repair = tokio::spawn(heal::sync::run(Arc::clone(served.repair()), stopped.clone()));
+    let migration =
+        tokio::spawn(migrate::run(Arc::clone(served.node()), served.repair().config, stopped.clone()));
     let pending =
         tokio::spawn(pending::run(Arc::clone(served.node()), Arc::clone(served.pending()), stopped));
     let app = router(served, limits);
     let result = morsa_api::server::serve(listener, app, limits.serve_limits(), shutdown).await;
     stop.send_replace(true);
     let _ = repair.await;
+    let _ = migration.await;
     if let Some(follower) = follower {
         let _ = follower.await;
     }

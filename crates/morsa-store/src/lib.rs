@@ -59,7 +59,7 @@ mod raft_log;
 pub use command_log::{CommandLog, MAX_RECORD_BYTES};
 pub use error::StoreError;
 pub use node_store::{
-    DeleteStats, MAX_BLOB_INFO_BYTES, MAX_METADATA_BYTES, MAX_NODE_META_BYTES, MAX_SLIVER_BYTES, NodeStore,
-    ShardStats, SliverKind, SliverWrite, StoreStats,
+    BlobInfoRecord, DeleteStats, MAX_BLOB_INFO_BYTES, MAX_METADATA_BYTES, MAX_NODE_META_BYTES,
+    MAX_SLIVER_BYTES, NodeStore, ShardStats, SliverKind, SliverWrite, StoreStats,
 };
 pub use raft_log::RaftLog;

@@ -56,6 +56,9 @@ mod types;
 
 pub use self::types::{DeleteStats, ShardStats, SliverKind, SliverWrite, StoreStats};
 
+/// A blob ID and its blob info, as [`NodeStore::blob_infos_from`] lists them.
+pub type BlobInfoRecord = ([u8; 32], Vec<u8>);
+
 /// The largest sliver [`NodeStore::put_slivers`] accepts (64 MiB).
 pub const MAX_SLIVER_BYTES: usize = 64 << 20;
 /// The largest metadata [`NodeStore::put_metadata`] accepts (8 MiB).
@@ -213,6 +216,34 @@ impl NodeStore {
             f(&blob_id, value.open(&blob_id, stored.value())?)?;
         }
         Ok(())
+    }
+
+    /// The blob info of at most `limit` blobs, in blob ID order, from `start` on (`start`
+    /// included; from the first blob if `None`): the pages in which a shard moves to its new
+    /// owner.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::CorruptBlobValue`], [`StoreError::Database`].
+    pub fn blob_infos_from(
+        &self,
+        start: Option<&[u8; 32]>,
+        limit: usize,
+    ) -> Result<Vec<BlobInfoRecord>, StoreError> {
+        let value = BlobValue::BLOB_INFO;
+        let transaction = self.begin_read(READING_BLOB_INFO)?;
+        let table = transaction.open_table(value.table).map_err(database(READING_BLOB_INFO))?;
+        let range = match start {
+            Some(start) => table.range::<&[u8; 32]>(start..),
+            None => table.range::<&[u8; 32]>(..),
+        };
+        let mut found = Vec::new();
+        for entry in range.map_err(database(READING_BLOB_INFO))?.take(limit) {
+            let (blob_id, stored) = entry.map_err(database(READING_BLOB_INFO))?;
+            let blob_id = *blob_id.value();
+            found.push((blob_id, value.open(&blob_id, stored.value())?.to_vec()));
+        }
+        Ok(found)
     }
 
     /// Sets the named value `key` (replacing any), durably before returning.

@@ -14,7 +14,8 @@ use super::{ClientError, ClientOptions};
 use crate::node::{
     self, InvalidBlobAttestation, MAX_COMMITTEE_BYTES, MAX_HEALTH_BYTES, MAX_RECOVERY_BATCH_RESPONSE_BYTES,
     MAX_SMALL_JSON_BYTES, NodeBlobStatus, NodeCommittee, NodeHealth, RecoveryBatchRequest,
-    RecoveryBatchResponse, RecoverySymbolsQuery, SignedConfirmation, StoredStatus, routes,
+    RecoveryBatchResponse, RecoverySymbolsQuery, ShardPage, ShardPageRequest, SignedConfirmation,
+    StoredStatus, routes,
 };
 
 /// A typed client of one storage node's API ([`crate::node::routes`]).
@@ -179,6 +180,27 @@ impl NodeClient {
             ));
         }
         Ok(response)
+    }
+
+    /// One page of a shard from its previous owner (shard migration), at most
+    /// [`node::shard_page_limit`] bytes; the answer must list blobs in increasing ID order
+    /// from the asked one, at most as many as asked. Nothing in it is verified against the
+    /// blobs' IDs.
+    pub async fn shard_page(&self, request: &ShardPageRequest) -> Result<ShardPage, ClientError> {
+        let call = self.endpoint.post_json(&node::shard_page_path(request.shard.0), request)?;
+        let page: ShardPage = self.endpoint.call_bcs(call, node::shard_page_limit(self.config)).await?;
+        let ordered = page.items.windows(2).all(|pair| pair[0].blob_id < pair[1].blob_id);
+        let from_on =
+            page.items.first().is_none_or(|first| request.from.is_none_or(|from| first.blob_id >= from));
+        let next_after = match (page.next, page.items.last()) {
+            (Some(next), Some(last)) => next > last.blob_id,
+            _ => true,
+        };
+        let within = u32::try_from(page.items.len()).is_ok_and(|len| len <= request.max_blobs);
+        if !(ordered && from_on && next_after && within) {
+            return Err(ClientError::Decode("the shard page is out of order or longer than asked".into()));
+        }
+        Ok(page)
     }
 
     /// Pauses (`true`) or resumes (`false`) the node's background repair and scrubbing. The

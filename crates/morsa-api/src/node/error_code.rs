@@ -25,7 +25,8 @@ use crate::ErrorBody;
 /// | `size_mismatch`  | 422    | the sliver or metadata does not have the blob's shape          |
 /// | `hash_mismatch`  | 422    | the sliver or metadata does not match the blob ID              |
 /// | `over_budget`    | 413    | (batch items only) no room left in the answer: ask again       |
-/// | `forbidden`      | 403    | an admin route without its token, from a web page or remotely  |
+/// | `forbidden`      | 403    | an admin route without its token, from a web page or remotely; |
+/// |                  |        | a shard page asked by a node that is not the shard's new owner |
 /// | `internal`       | 500    | a bug or a storage failure on the node                         |
 /// | `corrupt_data`   | 500    | what the node stored is damaged (it repairs it): ask another   |
 /// | `unavailable`    | 503    | the node is starting, stopping or overloaded: retry later      |

@@ -66,18 +66,21 @@ pub struct NodeCommittee {
     pub next: Option<Committee>,
 }
 
-/// What a node is doing with one of its shards.
+/// What a node is doing with one of its shards (Walrus's shard states).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ShardStatus {
-    /// Held and complete: serves reads and accepts writes.
+    /// Owned and synced: serves reads and accepts writes.
     Active,
-    /// Newly assigned: pulling the shard's slivers from its previous owner (accepts writes).
-    Syncing,
-    /// Rebuilding missing slivers from other nodes' recovery symbols (accepts writes).
-    Recovering,
-    /// Being handed to its next owner: serves reads only.
-    Locked,
+    /// Newly owned: pulling the shard's slivers of certified blobs from its previous owner
+    /// (accepts writes).
+    ActiveSync,
+    /// Newly owned: rebuilding the shard's slivers from other nodes' recovery symbols, its
+    /// previous owner having failed to serve them (accepts writes).
+    ActiveRecover,
+    /// Owned in the previous epoch, moving to its new owner: served to that owner only, and
+    /// deleted a grace epoch after the epoch change completed.
+    LockedToMove,
 }
 
 /// One shard in [`NodeHealth`].
@@ -91,6 +94,10 @@ pub struct ShardHealth {
     pub slivers: u64,
     /// Bytes of those slivers.
     pub bytes: u64,
+    /// While pulled from its previous owner: the blob ID the next page starts at (persisted;
+    /// a restarted node resumes there).
+    #[serde(default)]
+    pub pull_position: Option<redstuff::BlobId>,
 }
 
 /// `GET` [`super::routes::HEALTH`]: identity, epoch, shards and work in progress.
@@ -115,6 +122,38 @@ pub struct NodeHealth {
     /// Self-healing: blob sync, repair and scrubbing (all zero from nodes that predate it).
     #[serde(default)]
     pub repair: RepairHealth,
+    /// Shard migration: what was pulled from previous owners and served to new ones (all
+    /// zero from nodes that predate it).
+    #[serde(default)]
+    pub migration: MigrationHealth,
+}
+
+/// Shard migration in [`NodeHealth`]. Counters count since the process started, except
+/// `pages_pulled_total`, which is persisted with the shards' positions (a restarted node
+/// continues it).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MigrationHealth {
+    /// Pages pulled from previous owners, over the node's lifetime (persisted).
+    pub pages_pulled_total: u64,
+    /// Pages pulled by this process.
+    pub pages_pulled: u64,
+    /// Slivers pulled, verified and stored by this process.
+    pub slivers_pulled: u64,
+    /// Bytes of those slivers.
+    pub bytes_pulled: u64,
+    /// Bytes of page answers received (metadata and slivers).
+    pub page_bytes_received: u64,
+    /// Slivers left to recovery: the previous owner lacked them, or they failed verification.
+    pub slivers_left_to_recovery: u64,
+    /// Shards that fell back to recovery as a whole (no progress for the set interval).
+    pub shards_fallen_back: u64,
+    /// Pages served to new owners.
+    pub pages_served: u64,
+    /// Page requests refused (bad signature, not the shard's new owner, shard not held).
+    pub pages_refused: u64,
+    /// Shards whose moved data was deleted after the grace epoch.
+    pub shards_released: u64,
 }
 
 /// Self-healing in [`NodeHealth`]: what is missing, what was rebuilt and at what cost, and the

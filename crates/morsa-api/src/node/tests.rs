@@ -152,7 +152,8 @@ fn statuses_and_health_round_trip() {
         assert!(!NodeBlobStatus { stored_slivers: 3, ..status }.fully_stored());
     }
     let key = BlsSecretKey::from_seed([3; 32]);
-    let statuses = [ShardStatus::Active, ShardStatus::Syncing, ShardStatus::Recovering, ShardStatus::Locked];
+    let statuses =
+        [ShardStatus::Active, ShardStatus::ActiveSync, ShardStatus::ActiveRecover, ShardStatus::LockedToMove];
     let health = NodeHealth {
         node_id: NodeId::from_public_key(&key.public_key()),
         epoch: Epoch(2),
@@ -164,6 +165,7 @@ fn statuses_and_health_round_trip() {
                 status,
                 slivers: 10,
                 bytes: 1 << 20,
+                pull_position: (status == ShardStatus::ActiveSync).then_some(BlobId([9; 32])),
             })
             .collect(),
         blobs: 5,
@@ -171,10 +173,13 @@ fn statuses_and_health_round_trip() {
         event_cursor: 77,
         uptime_secs: 3600,
         repair: RepairHealth { caught_up: true, lowest_margin: Some(2), ..RepairHealth::default() },
+        migration: MigrationHealth { pages_pulled_total: 3, ..MigrationHealth::default() },
     };
     let json = round_trip(&health);
-    assert_eq!(json["shards"][1]["status"], "syncing");
-    assert_eq!(json["shards"][3]["status"], "locked");
+    assert_eq!(json["shards"][1]["status"], "active_sync");
+    assert_eq!(json["shards"][2]["status"], "active_recover");
+    assert_eq!(json["shards"][3]["status"], "locked_to_move");
+    assert_eq!(json["migration"]["pages_pulled_total"], 3);
     // Answers of nodes that predate self-healing still parse.
     let mut old = json.clone();
     old.as_object_mut().unwrap().remove("repair");

@@ -27,6 +27,8 @@ pub(super) async fn get_metrics(State(served): State<Arc<Served>>) -> Reply<Resp
     let store = blocking(move || Ok(node.store().stats()?)).await?;
     let repair = served.repair.health();
     let metadata_fetched = served.repair.stats().metadata_bytes.load(std::sync::atomic::Ordering::Relaxed);
+    let shard_states = served.node.shard_states();
+    let migration = served.node.moves().stats.health(served.node.moves().lock().pages_pulled);
     let now = Now {
         store: &store,
         pending_uploads: saturating_u64(served.pending.len()),
@@ -35,6 +37,8 @@ pub(super) async fn get_metrics(State(served): State<Arc<Served>>) -> Reply<Resp
         metadata_fetched_bytes: metadata_fetched,
         connections: &morsa_api::server::stats(),
         answer_budget_free_bytes: saturating_u64(served.answers.available()),
+        shard_states: &shard_states,
+        migration: &migration,
     };
     let text = served.metrics.render(&now);
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response())

@@ -35,7 +35,9 @@ impl Node {
             return Ok((Vec::new(), 0));
         }
         let mut missing = Vec::new();
-        for shard in self.owned_shards() {
+        // Shards being pulled from their previous owner are not repaired meanwhile.
+        let syncing = self.moves().lock().syncing();
+        for shard in self.owned_shards().difference(&syncing).copied() {
             let (primary, secondary) = self.store().sliver_kinds_held(&blob_id.0, shard)?;
             if !primary {
                 missing.push((shard, SliverKind::Primary));

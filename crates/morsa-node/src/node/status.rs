@@ -37,16 +37,35 @@ impl Node {
     /// Identity, epoch and shards.
     pub(crate) fn health(&self, uptime_secs: u64) -> Result<NodeHealth, NodeError> {
         let stats = self.store().stats()?;
-        let shards = self
-            .owned_shards()
+        let (locked, positions, pages_pulled_total) = {
+            let moves = self.moves().lock();
+            let positions: std::collections::BTreeMap<u16, redstuff::BlobId> = moves
+                .gained
+                .iter()
+                .filter_map(|(shard, gained)| gained.position.map(|position| (*shard, position)))
+                .collect();
+            (
+                moves.locked.keys().copied().collect::<std::collections::BTreeSet<u16>>(),
+                positions,
+                moves.pages_pulled,
+            )
+        };
+        let mut listed = self.owned_shards();
+        listed.extend(locked);
+        let shards = listed
             .into_iter()
             .map(|shard| {
                 let held = stats.shards.get(&shard);
+                let status = self.shard_status(shard);
                 ShardHealth {
                     shard: ShardIndex(shard),
-                    status: ShardStatus::Active,
+                    status,
                     slivers: held.map_or(0, |held| held.primary_slivers + held.secondary_slivers),
                     bytes: held.map_or(0, |held| held.bytes),
+                    pull_position: positions
+                        .get(&shard)
+                        .copied()
+                        .filter(|_| status == ShardStatus::ActiveSync),
                 }
             })
             .collect();
@@ -60,6 +79,7 @@ impl Node {
             event_cursor: self.cursor()?.map_or(0, |cursor| cursor + 1),
             uptime_secs,
             repair: morsa_api::node::RepairHealth::default(), // filled in by the server
+            migration: self.moves().stats.health(pages_pulled_total),
         })
     }
 }

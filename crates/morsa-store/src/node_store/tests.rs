@@ -106,6 +106,14 @@ fn blob_info_round_trips_and_is_visited_in_order() {
         })
         .unwrap();
     assert_eq!(visited, vec![(3, b"replaced".to_vec()), (9, vec![9; 3]), (200, vec![200; 3])]);
+    // Pages: from a blob on (included), at most `limit`.
+    let page = |start: Option<[u8; 32]>, limit| -> Vec<u8> {
+        store.blob_infos_from(start.as_ref(), limit).unwrap().iter().map(|(id, _)| id[31]).collect()
+    };
+    assert_eq!(page(None, 2), [3, 9]);
+    assert_eq!(page(Some(blob(4, 9)), 5), [9, 200]);
+    assert_eq!(page(Some(blob(4, 10)), 5), [200]);
+    assert_eq!(page(Some(blob(4, 201)), 5), Vec::<u8>::new());
     // Blob info is not metadata: it does not count as a stored blob.
     assert_eq!(store.stats().unwrap().blobs, 0);
 }

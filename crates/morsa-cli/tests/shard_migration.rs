@@ -1,0 +1,181 @@
+//! Shard migration on real processes: a node that gains more than `f` shards pulls them from
+//! their previous owners, survives a SIGKILL in the middle and resumes where it was, and the
+//! epoch change completes; a gained shard whose previous owner is killed falls back to
+//! recovery. Every blob reads back, compared byte for byte.
+//!
+//! The epoch ends when the test asks for it (`[testing] manual_epochs`). Node 0's pulls are
+//! paced (`[repair] pull_bytes_per_sec`, one blob per page) so that the move takes long
+//! enough to be interrupted on any machine.
+#![allow(clippy::unwrap_used)]
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use morsa_api::client::{CoordClient, NodeClient};
+use morsa_api::coord::{Command, Transaction};
+use morsa_api::node::{NodeHealth, ShardStatus};
+use morsa_client::{Client, ClientConfig, StoreOptions};
+use morsa_cluster::{CHAIN_ID, Cluster, ClusterSpec};
+use redstuff::{BlobId, EncodingConfig};
+
+const SHARDS: u16 = 12;
+const BLOBS: u64 = 12;
+
+/// Polls `check` every 50 ms until it answers `Some`, for at most 60 s.
+fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(value) = check() {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+struct Setup {
+    _dir: tempfile::TempDir,
+    cluster: Cluster,
+    runtime: tokio::runtime::Runtime,
+    client: Client,
+    coord: CoordClient,
+    blobs: Vec<(BlobId, Vec<u8>)>,
+}
+
+/// Four nodes, twelve shards, `BLOBS` blobs stored; node 0 restarted with `repair` appended
+/// to its configuration.
+fn setup(repair: &str) -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cluster = Cluster::up_with_manual_epochs(ClusterSpec {
+        coordinators: 1,
+        nodes: 4,
+        shards: SHARDS,
+        dir: dir.path().join("cluster"),
+        epoch_duration: Duration::from_secs(3600),
+        binary: PathBuf::from(env!("CARGO_BIN_EXE_morsa")),
+        node_links: Default::default(),
+    })
+    .unwrap();
+    cluster.stop(0).unwrap();
+    let mut file = std::fs::OpenOptions::new().append(true).open(&cluster.nodes()[0].config).unwrap();
+    write!(file, "\n[repair]\n{repair}").unwrap();
+    drop(file);
+    cluster.start(0).unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let config = ClientConfig::load(&cluster.client_config_path()).unwrap();
+    let client = runtime.block_on(Client::connect(&config)).unwrap();
+    let options = StoreOptions { epochs: 50, ..StoreOptions::default() };
+    let blobs = (0..BLOBS)
+        .map(|seed| {
+            let data = morsa_cluster::sample::bytes(20_000 + usize::try_from(seed).unwrap() * 3_000, seed);
+            let stored = runtime.block_on(client.store_blob(data.clone(), &options)).unwrap();
+            (stored.blob_id, data)
+        })
+        .collect();
+    assert!(runtime.block_on(client.finish_uploads(Duration::from_secs(30))).is_empty());
+    let coord = CoordClient::new(cluster.coordinator_url()).unwrap();
+    Setup { _dir: dir, cluster, runtime, client, coord, blobs }
+}
+
+impl Setup {
+    /// Moves `amount` of stake to node 0 and ends the epoch; answers the shards node 0 gains
+    /// and, for each, the index of its previous owner.
+    fn stake_to_node_0_and_change(&self, amount: u64) -> Vec<(u16, usize)> {
+        let node = &self.cluster.nodes()[0];
+        let key = morsa_client::load_or_create_account_key(&self.cluster.account_key_path()).unwrap().0;
+        let nonce = self.runtime.block_on(self.coord.account(&key.id())).unwrap().nonce;
+        let stake = Command::Stake { node: node.node_id, amount };
+        let transaction = Transaction { sender: key.id(), nonce, command: stake }.sign(&key, CHAIN_ID);
+        self.runtime.block_on(self.coord.submit_transaction(&transaction)).unwrap();
+        self.runtime.block_on(self.coord.next_epoch()).unwrap();
+        let info = eventually("epoch 2 begins", || {
+            self.runtime.block_on(self.coord.committee()).ok().filter(|info| info.epoch.0 == 2)
+        });
+        let now = &info.current.members[info.current.member_by_node(&node.node_id).unwrap()].shards;
+        now.iter()
+            .filter(|shard| !node.shards.contains(shard))
+            .map(|shard| {
+                let owner =
+                    self.cluster.nodes().iter().position(|other| other.shards.contains(shard)).unwrap();
+                (shard.0, owner)
+            })
+            .collect()
+    }
+
+    fn health(&self, index: usize) -> Option<NodeHealth> {
+        let config = EncodingConfig::new(SHARDS).unwrap();
+        let client = NodeClient::new(&self.cluster.nodes()[index].url, config).unwrap();
+        self.runtime.block_on(client.health()).ok()
+    }
+
+    fn wait_change_done(&self) {
+        eventually("the epoch change is done", || {
+            self.runtime.block_on(self.coord.committee()).ok().filter(|info| info.epoch_change_done)
+        });
+    }
+
+    fn every_blob_reads_back(&self) {
+        for (blob_id, data) in &self.blobs {
+            let read = self.runtime.block_on(self.client.read_blob(blob_id)).unwrap();
+            assert!(read.data == *data, "blob {blob_id} reads back different bytes");
+        }
+    }
+}
+
+#[test]
+fn a_node_taking_more_than_f_shards_pulls_them_resumes_after_a_kill_and_reports() {
+    let mut setup = setup("pull_page_blobs = 1\npull_bytes_per_sec = 40000\n");
+    let gained = setup.stake_to_node_0_and_change(3_000);
+    let f = usize::from((SHARDS - 1) / 3);
+    assert!(gained.len() > f, "node 0 gains {} shards, not more than f = {f}", gained.len());
+    // One page per blob and shard: this many pages move the whole share.
+    let pages = u64::try_from(gained.len()).unwrap() * BLOBS;
+
+    // Killed in the middle of the move.
+    let before = eventually("node 0 has pulled some pages and is still pulling", || {
+        let health = setup.health(0)?;
+        let syncing = health.shards.iter().any(|shard| shard.status == ShardStatus::ActiveSync);
+        (syncing && health.migration.pages_pulled_total >= 3).then_some(health.migration.pages_pulled_total)
+    });
+    setup.cluster.kill(0).unwrap();
+    setup.cluster.start(0).unwrap();
+    let resumed = setup.health(0).unwrap();
+    assert!(resumed.migration.pages_pulled_total >= before, "{resumed:?}");
+    assert!(
+        resumed.shards.iter().any(|shard| shard.pull_position.is_some()),
+        "the restarted node starts from its saved positions: {resumed:?}"
+    );
+    // The previous owners keep what moves, for node 0 only.
+    let (_, owner) = gained[0];
+    let kept = setup.health(owner).unwrap();
+    assert!(kept.shards.iter().any(|shard| shard.status == ShardStatus::LockedToMove), "{kept:?}");
+
+    setup.wait_change_done();
+    let done = setup.health(0).unwrap();
+    let migration = &done.migration;
+    assert!(done.shards.iter().all(|shard| shard.status == ShardStatus::Active), "{done:?}");
+    // Resumed, not restarted: every page was pulled once over both runs, some of them by the
+    // process killed.
+    assert_eq!(migration.pages_pulled_total, pages, "{migration:?}");
+    assert!(migration.pages_pulled < pages, "the restarted node pulled everything again: {migration:?}");
+    assert_eq!((migration.shards_fallen_back, migration.slivers_left_to_recovery), (0, 0), "{migration:?}");
+    setup.every_blob_reads_back();
+}
+
+#[test]
+fn a_shard_whose_previous_owner_is_killed_falls_back_to_recovery() {
+    let mut setup = setup("pull_page_blobs = 1\npull_bytes_per_sec = 20000\npull_stall_ms = 2000\n");
+    let gained = setup.stake_to_node_0_and_change(1_000);
+    let (shard, owner) = gained[0];
+    setup.cluster.kill(owner).unwrap();
+    eventually("node 0 leaves the shard of the killed node to recovery", || {
+        let health = setup.health(0)?;
+        (health.migration.shards_fallen_back >= 1).then_some(())
+    });
+    setup.wait_change_done();
+    let done = setup.health(0).unwrap();
+    assert!(done.shards.iter().any(|held| held.shard.0 == shard), "{done:?}");
+    assert!(done.repair.rebuilt_slivers > 0, "nothing was recovered: {done:?}");
+    setup.every_blob_reads_back();
+}
