@@ -83,6 +83,10 @@ pub struct UpArgs {
     /// nodes).
     #[arg(long, value_name = "I=MBPS", value_parser = morsa_cluster::parse_node_rate)]
     node_rate: Vec<(usize, u64)>,
+    /// Spread the nodes over this many zones (`zone-0`, `zone-1`, …), round robin; committee
+    /// selection keeps each zone to at most f shards where it can (0: no zones declared).
+    #[arg(long, value_name = "Z", default_value_t = 0)]
+    zones: usize,
 }
 
 /// The cluster directory.
@@ -134,6 +138,7 @@ async fn up(args: &UpArgs) -> anyhow::Result<()> {
         epoch_duration: args.epoch_duration,
         binary,
         node_links: morsa_cluster::node_links(&args.node_delay, &args.node_rate),
+        zones: args.zones,
     };
     spec.validate()?;
     say(&format!("starting {} nodes with {} shards in {}", spec.nodes, spec.shards, spec.dir.display()));

@@ -42,6 +42,7 @@ fn a_node_that_gains_shards_syncs_them_and_the_epoch_change_completes() {
         epoch_duration: Duration::from_secs(3600),
         binary: PathBuf::from(env!("CARGO_BIN_EXE_morsa")),
         node_links: Default::default(),
+        zones: 0,
     })
     .unwrap();
     let runtime = tokio::runtime::Runtime::new().unwrap();

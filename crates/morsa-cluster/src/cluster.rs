@@ -104,6 +104,7 @@ impl Cluster {
             &registrations,
             &node_addresses,
             user.id(),
+            spec.zones,
         );
         let committee = genesis.initial_state()?.committee;
         let genesis_text = serde_json::to_string_pretty(&genesis).map_err(|error| ClusterError::Io {

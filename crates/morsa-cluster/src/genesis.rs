@@ -26,11 +26,13 @@ pub fn local_genesis(
     registrations: &[Registration],
     addresses: &[SocketAddr],
     user: AccountId,
+    zones: usize,
 ) -> Genesis {
     let nodes = registrations
         .iter()
         .zip(addresses)
-        .map(|(registration, address)| GenesisNode {
+        .enumerate()
+        .map(|(index, (registration, address))| GenesisNode {
             public_key: registration.public_key,
             proof_of_possession: registration.proof_of_possession.clone(),
             address: address.to_string(),
@@ -39,6 +41,7 @@ pub fn local_genesis(
             // Nobody collects the rewards of a local cluster; a fresh key per node keeps the
             // operators distinct.
             operator: AccountKey::generate().id(),
+            zone: zone_name(index, zones),
         })
         .collect();
     Genesis {
@@ -56,6 +59,12 @@ pub fn local_genesis(
     }
 }
 
+/// The zone of node `index` when a cluster's nodes are spread over `zones` zones, round
+/// robin; none (a zone of its own) if `zones` is 0.
+pub fn zone_name(index: usize, zones: usize) -> String {
+    index.checked_rem(zones).map(|zone| format!("zone-{zone}")).unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use morsa_core::BlsSecretKey;
@@ -69,7 +78,9 @@ mod tests {
         let addresses: Vec<SocketAddr> =
             (0..4).map(|i| SocketAddr::from(([127, 0, 0, 1], 9000 + i))).collect();
         let user = AccountKey::from_seed([1; 32]).id();
-        let genesis = local_genesis(12, 3_600_000, 1, &registrations, &addresses, user);
+        let genesis = local_genesis(12, 3_600_000, 1, &registrations, &addresses, user, 3);
+        assert_eq!(genesis.nodes[3].zone, "zone-0");
+        assert_eq!(zone_name(5, 0), "");
         let state = genesis.initial_state().unwrap();
         let counts: Vec<usize> = state.committee.members.iter().map(|m| m.shards.len()).collect();
         assert_eq!(counts, [3, 3, 3, 3]);

@@ -21,6 +21,7 @@
 //!     epoch_duration: Duration::from_secs(3600),
 //!     binary: "target/debug/morsa".into(),
 //!     node_links: Default::default(),
+//!     zones: 0,
 //! };
 //! let mut cluster = Cluster::up(spec)?;
 //! println!("MORSA_CONFIG={}", cluster.client_config_path().display());

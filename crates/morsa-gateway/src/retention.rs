@@ -87,6 +87,7 @@ mod tests {
             event_count: 0,
             state_hash: String::new(),
             replica: None,
+            domains: None,
         }
     }
 
