@@ -32,6 +32,36 @@ pub enum ClusterCommand {
     /// Change the delay (and bandwidth) of a node's shaped link while the cluster runs; the
     /// node must have been started behind one (`up --node-delay` or `--node-rate`).
     Slow(SlowArgs),
+    /// Add a storage node to the running cluster through the real transactions: a fresh
+    /// operator account funded from the cluster's, RegisterNode, its zone, a stake; the node
+    /// starts at once and joins the committee at the next selection.
+    AddNode(AddNodeArgs),
+    /// Retire node I through the real path: its operator sends RetireNode, which unstakes the
+    /// operator's stake; the node leaves the committee at the next selection, and the stake is
+    /// withdrawable once the change that moves its shards away is done.
+    Retire(RetireArgs),
+}
+
+/// Options of `morsa cluster add-node`.
+#[derive(Debug, Args)]
+pub struct AddNodeArgs {
+    /// The cluster's directory (as given to `cluster up`).
+    #[arg(long, value_name = "DIR")]
+    dir: PathBuf,
+    /// The node's zone (default: none, a zone of its own).
+    #[arg(long, value_name = "ZONE")]
+    zone: Option<String>,
+}
+
+/// Options of `morsa cluster retire`.
+#[derive(Debug, Args)]
+pub struct RetireArgs {
+    /// The cluster's directory (as given to `cluster up`).
+    #[arg(long, value_name = "DIR")]
+    dir: PathBuf,
+    /// The node's index.
+    #[arg(long, value_name = "I")]
+    node: usize,
 }
 
 /// Options of `morsa cluster slow`.
@@ -121,6 +151,18 @@ pub fn run(command: &ClusterCommand) -> anyhow::Result<()> {
         ClusterCommand::Stop(args) => runtime.block_on(node_command(args, NodeAction::Stop)),
         ClusterCommand::Start(args) => runtime.block_on(node_command(args, NodeAction::Start)),
         ClusterCommand::Slow(args) => runtime.block_on(slow(args)),
+        ClusterCommand::AddNode(args) => runtime.block_on(async {
+            Ok(println!("{}", supervisor(&args.dir)?.add_node(args.zone.clone()).await?))
+        }),
+        ClusterCommand::Retire(args) => {
+            let node = morsa_cluster::retire_node(&args.dir, args.node)?;
+            println!(
+                "node {} ({node}) is retired: it leaves the committee at the next selection; its operator's stake \
+                 is withdrawable once the change that moves its shards away is done",
+                args.node
+            );
+            Ok(())
+        }
     }
 }
 

@@ -41,6 +41,7 @@ mod retention;
 mod score_cache;
 mod sealed_view;
 mod slivers;
+mod staking;
 mod store;
 mod without_coordinator;
 
@@ -64,6 +65,7 @@ pub use progress::{Progress, ProgressSink};
 pub use read::{BadSliver, ReadOutcome};
 pub use read_stats::{ReadStats, RequestOutcome, Selection, SliverRequest};
 pub use retention::Renewal;
+pub use staking::NodeRegistration;
 pub use store::{StoreOptions, StoreOutcome, StoredHow};
 
 use committee_cache::CommitteeCache;

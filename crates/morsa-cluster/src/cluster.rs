@@ -11,8 +11,10 @@ use morsa_plumbing::file::{self, Access};
 
 mod gateway;
 mod leader;
+mod lifecycle;
 
 pub use gateway::GATEWAY_USER;
+pub use lifecycle::{operator_key, retire_node};
 
 use crate::error::ClusterError;
 use crate::genesis::local_genesis;
@@ -91,6 +93,12 @@ impl Cluster {
                 keys::generate_key_file(&dir.join(layout::node_key(index))).map(|k| keys::registration(&k))
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let operators: Vec<AccountKey> = (0..spec.nodes).map(|_| AccountKey::generate()).collect();
+        for (index, operator) in operators.iter().enumerate() {
+            let text = layout::account_key_text(operator);
+            file::create_new(&dir.join(layout::node_operator_key(index)), text.as_bytes(), Access::Secret)?;
+        }
+        let operator_ids: Vec<morsa_core::AccountId> = operators.iter().map(AccountKey::id).collect();
         let user = AccountKey::generate();
         file::create_new(
             &dir.join(layout::ACCOUNT_KEY),
@@ -104,6 +112,7 @@ impl Cluster {
             &registrations,
             &node_addresses,
             user.id(),
+            &operator_ids,
             spec.zones,
         );
         let committee = genesis.initial_state()?.committee;

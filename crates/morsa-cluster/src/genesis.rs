@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 
 use morsa_coord::{Genesis, GenesisAccount, GenesisNode};
-use morsa_core::{AccountId, AccountKey};
+use morsa_core::AccountId;
 use morsa_node::keys::Registration;
 
 /// The chain ID of every local cluster.
@@ -17,8 +17,9 @@ pub const USER_BALANCE: u64 = 1_000_000_000_000_000;
 /// How many epochs ahead storage can be bought.
 pub const MAX_EPOCHS_AHEAD: u32 = 1_000;
 
-/// The genesis for nodes `registrations` reached at `addresses`, `n_shards` shards, and the
-/// user `user` funded with [`USER_BALANCE`].
+/// The genesis for nodes `registrations` reached at `addresses` and operated by `operators`,
+/// spread over `zones` zones ([`zone_name`]), `n_shards` shards, and the user `user` funded
+/// with [`USER_BALANCE`].
 pub fn local_genesis(
     n_shards: u16,
     epoch_duration_ms: u64,
@@ -26,21 +27,22 @@ pub fn local_genesis(
     registrations: &[Registration],
     addresses: &[SocketAddr],
     user: AccountId,
+    operators: &[AccountId],
     zones: usize,
 ) -> Genesis {
     let nodes = registrations
         .iter()
         .zip(addresses)
+        .zip(operators)
         .enumerate()
-        .map(|(index, (registration, address))| GenesisNode {
+        .map(|(index, ((registration, address), operator))| GenesisNode {
             public_key: registration.public_key,
             proof_of_possession: registration.proof_of_possession.clone(),
             address: address.to_string(),
             stake: NODE_STAKE,
             capacity: NODE_CAPACITY,
-            // Nobody collects the rewards of a local cluster; a fresh key per node keeps the
-            // operators distinct.
-            operator: AccountKey::generate().id(),
+            // A key per node (in `nodeI.operator.key`) keeps the operators distinct.
+            operator: *operator,
             zone: zone_name(index, zones),
         })
         .collect();
@@ -67,7 +69,7 @@ pub fn zone_name(index: usize, zones: usize) -> String {
 
 #[cfg(test)]
 mod tests {
-    use morsa_core::BlsSecretKey;
+    use morsa_core::{AccountKey, BlsSecretKey};
 
     use super::*;
 
@@ -78,7 +80,8 @@ mod tests {
         let addresses: Vec<SocketAddr> =
             (0..4).map(|i| SocketAddr::from(([127, 0, 0, 1], 9000 + i))).collect();
         let user = AccountKey::from_seed([1; 32]).id();
-        let genesis = local_genesis(12, 3_600_000, 1, &registrations, &addresses, user, 3);
+        let operators: Vec<AccountId> = (0..4).map(|i| AccountKey::from_seed([10 + i; 32]).id()).collect();
+        let genesis = local_genesis(12, 3_600_000, 1, &registrations, &addresses, user, &operators, 3);
         assert_eq!(genesis.nodes[3].zone, "zone-0");
         assert_eq!(zone_name(5, 0), "");
         let state = genesis.initial_state().unwrap();

@@ -50,9 +50,9 @@ pub mod sample;
 mod spec;
 mod state;
 
-pub use cluster::{Cluster, GATEWAY_USER, STOP_TIMEOUT};
+pub use cluster::{Cluster, GATEWAY_USER, STOP_TIMEOUT, operator_key, retire_node};
 pub use error::ClusterError;
-pub use genesis::{CHAIN_ID, USER_BALANCE};
+pub use genesis::{CHAIN_ID, NODE_STAKE, USER_BALANCE, zone_name};
 pub use process::ANNOUNCE_TIMEOUT;
 pub use ready::READY_TIMEOUT;
 pub use spec::{
