@@ -64,11 +64,11 @@ fn a_node_added_joins_at_the_next_epoch_and_its_retirement_pays_the_stake_only_a
         let member = info.current.member_by_node(&node)?;
         info.epoch_change_done.then(|| info.current.members[member].shards.len())
     });
-    // Equal stakes over 12 shards: 3, 3, 2, 2, 2.
-    assert_eq!(shards, 2);
+    // Equal stakes over 12 shards: 3, 3, 2, 2, 2 (ties go by node ID).
+    assert!((2..=3).contains(&shards), "{shards}");
     let info = common::morsa_with(&cluster.client_config_path(), &["info"]);
     let text = String::from_utf8_lossy(&info.stdout);
-    assert!(text.contains("shards per zone") && text.contains("eu-west/dc9 2"), "{text}");
+    assert!(text.contains("shards per zone") && text.contains(&format!("eu-west/dc9 {shards}")), "{text}");
 
     // Retire it with the real CLI; its operator's stake waits for the change.
     let dir_arg = cluster.dir().to_str().unwrap().to_string();

@@ -59,11 +59,11 @@ fn a_node_that_gains_shards_syncs_them_and_the_epoch_change_completes() {
         })
         .collect();
 
-    // Five nodes of equal stake hold 3, 3, 2, 2, 2 of the 12 shards. Double node 4's stake:
-    // the next committee gives it one more shard (no node or operator holds more than f = 3),
-    // and the other nodes' symbols can rebuild it.
+    // Five nodes of equal stake hold 3, 3, 2, 2, 2 of the 12 shards (ties go by node ID).
+    // Double the stake of one holding 2: the next committee gives it one more shard (no node
+    // or operator holds more than f = 3), and the other nodes' symbols can rebuild it.
     let coord = CoordClient::new(cluster.coordinator_url()).unwrap();
-    let node = &cluster.nodes()[4];
+    let node = cluster.nodes().iter().find(|node| node.shards.len() == 2).unwrap();
     let before = node.shards.len();
     let key = morsa_client::load_or_create_account_key(&cluster.account_key_path()).unwrap().0;
     let nonce = runtime.block_on(coord.account(&key.id())).unwrap().nonce;
@@ -75,13 +75,13 @@ fn a_node_that_gains_shards_syncs_them_and_the_epoch_change_completes() {
     runtime.block_on(coord.next_epoch()).unwrap();
 
     let (epoch, gained) =
-        eventually("a committee gives node 4 more shards and its epoch change is done", || {
+        eventually("a committee gives the node more shards and its epoch change is done", || {
             let info = runtime.block_on(coord.committee()).ok()?;
             let member = info.current.members.iter().find(|member| member.node_id == node.node_id)?;
             (member.shards.len() > before && info.epoch_change_done)
                 .then(|| (info.epoch, member.shards.len() - before))
         });
-    eprintln!("epoch {epoch}: node 4 holds {} more shards; epoch change done", gained);
+    eprintln!("epoch {epoch}: the node holds {} more shards; epoch change done", gained);
 
     // Node 4 holds every sliver of its new shards, and the blobs read back through the new
     // committee.
@@ -110,7 +110,7 @@ fn a_node_that_gains_shards_syncs_them_and_the_epoch_change_completes() {
                     runtime.block_on(node_client.get_sliver(blob_id, pair_index, kind, symbol_size)).unwrap();
                 assert!(
                     served == *expected,
-                    "node 4 holds a wrong {kind} sliver {pair} of shard {}",
+                    "the node holds a wrong {kind} sliver {pair} of shard {}",
                     shard.0
                 );
             }
