@@ -83,16 +83,19 @@ fn a_node_that_gains_shards_syncs_them_and_the_epoch_change_completes() {
         });
     eprintln!("epoch {epoch}: the node holds {} more shards; epoch change done", gained);
 
-    // Node 4 holds every sliver of its new shards, and the blobs read back through the new
-    // committee.
+    // The node holds every sliver of its new shards, and the blobs read back through the new
+    // committee. (The change is done once a quorum of shards reported, which the other nodes
+    // can make alone: the gaining node may still be syncing, so its status is polled.)
     let config = EncodingConfig::new(SHARDS).unwrap();
     let node_client = NodeClient::new(&node.url, config).unwrap();
     let info = runtime.block_on(coord.committee()).unwrap();
     let member = info.current.member_by_node(&node.node_id).unwrap();
     let shards = info.current.members[member].shards.clone();
     for (blob_id, data) in &blobs {
-        let status = runtime.block_on(node_client.blob_status(blob_id)).unwrap();
-        assert!(status.fully_stored(), "{status:?}");
+        let status = eventually("the gaining node holds every sliver of the blob", || {
+            let status = runtime.block_on(node_client.blob_status(blob_id)).ok()?;
+            status.fully_stored().then_some(status)
+        });
         assert!(status.expected_slivers > 2 * u32::try_from(before).unwrap(), "{status:?}");
         // Every sliver of every shard it holds now (the new ones included) equals the one an
         // independent encoding of the data gives, byte for byte.
