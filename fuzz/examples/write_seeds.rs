@@ -261,6 +261,9 @@ fn transactions(fixture: &Fixture, keys: &Keys) -> Vec<(&'static str, morsa_api:
                 capacity: 1 << 30,
             },
         ),
+        ("set_node_zone", Command::SetNodeZone { node: keys.node_id(0), zone: "eu-west/dc2".to_owned() }),
+        ("withdraw", Command::Withdraw { node: keys.node_id(0) }),
+        ("retire_node", Command::RetireNode { node: keys.node_id(0) }),
     ];
     let sender = &keys.accounts[0];
     (0_u64..)

@@ -151,9 +151,7 @@ pub fn run(command: &ClusterCommand) -> anyhow::Result<()> {
         ClusterCommand::Stop(args) => runtime.block_on(node_command(args, NodeAction::Stop)),
         ClusterCommand::Start(args) => runtime.block_on(node_command(args, NodeAction::Start)),
         ClusterCommand::Slow(args) => runtime.block_on(slow(args)),
-        ClusterCommand::AddNode(args) => runtime.block_on(async {
-            Ok(println!("{}", supervisor(&args.dir)?.add_node(args.zone.clone()).await?))
-        }),
+        ClusterCommand::AddNode(args) => runtime.block_on(add_node(args)),
         ClusterCommand::Retire(args) => {
             let node = morsa_cluster::retire_node(&args.dir, args.node)?;
             println!(
@@ -361,6 +359,11 @@ fn supervisor(dir: &Path) -> anyhow::Result<ControlClient> {
         ),
     };
     Ok(ControlClient::for_cluster(dir, url)?)
+}
+
+async fn add_node(args: &AddNodeArgs) -> anyhow::Result<()> {
+    println!("{}", supervisor(&args.dir)?.add_node(args.zone.clone()).await?);
+    Ok(())
 }
 
 async fn slow(args: &SlowArgs) -> anyhow::Result<()> {

@@ -17,7 +17,7 @@ pub use gateway::GATEWAY_USER;
 pub use lifecycle::{operator_key, retire_node};
 
 use crate::error::ClusterError;
-use crate::genesis::local_genesis;
+use crate::genesis::{LocalNode, local_genesis};
 use crate::layout;
 use crate::link_shape::LinkShape;
 use crate::netem::LinkShaper;
@@ -98,7 +98,16 @@ impl Cluster {
             let text = layout::account_key_text(operator);
             file::create_new(&dir.join(layout::node_operator_key(index)), text.as_bytes(), Access::Secret)?;
         }
-        let operator_ids: Vec<morsa_core::AccountId> = operators.iter().map(AccountKey::id).collect();
+        let local_nodes: Vec<LocalNode<'_>> = registrations
+            .iter()
+            .zip(&node_addresses)
+            .zip(&operators)
+            .map(|((registration, address), operator)| LocalNode {
+                registration,
+                address: *address,
+                operator: operator.id(),
+            })
+            .collect();
         let user = AccountKey::generate();
         file::create_new(
             &dir.join(layout::ACCOUNT_KEY),
@@ -109,10 +118,8 @@ impl Cluster {
             spec.shards,
             spec.epoch_duration_ms()?,
             morsa_plumbing::now_ms(),
-            &registrations,
-            &node_addresses,
+            &local_nodes,
             user.id(),
-            &operator_ids,
             spec.zones,
         );
         let committee = genesis.initial_state()?.committee;

@@ -17,32 +17,37 @@ pub const USER_BALANCE: u64 = 1_000_000_000_000_000;
 /// How many epochs ahead storage can be bought.
 pub const MAX_EPOCHS_AHEAD: u32 = 1_000;
 
-/// The genesis for nodes `registrations` reached at `addresses` and operated by `operators`,
-/// spread over `zones` zones ([`zone_name`]), `n_shards` shards, and the user `user` funded
-/// with [`USER_BALANCE`].
+/// A node of a local genesis: its registration, where it is reached, who operates it.
+#[derive(Debug, Clone, Copy)]
+pub struct LocalNode<'a> {
+    /// Its key and proof of possession.
+    pub registration: &'a Registration,
+    /// Where it is reached.
+    pub address: SocketAddr,
+    /// Its operator's account (a key per node, in `nodeI.operator.key`, keeps them distinct).
+    pub operator: AccountId,
+}
+
+/// The genesis for `nodes`, spread over `zones` zones ([`zone_name`]), `n_shards` shards, and
+/// the user `user` funded with [`USER_BALANCE`].
 pub fn local_genesis(
     n_shards: u16,
     epoch_duration_ms: u64,
     genesis_time_ms: u64,
-    registrations: &[Registration],
-    addresses: &[SocketAddr],
+    nodes: &[LocalNode<'_>],
     user: AccountId,
-    operators: &[AccountId],
     zones: usize,
 ) -> Genesis {
-    let nodes = registrations
+    let nodes = nodes
         .iter()
-        .zip(addresses)
-        .zip(operators)
         .enumerate()
-        .map(|(index, ((registration, address), operator))| GenesisNode {
-            public_key: registration.public_key,
-            proof_of_possession: registration.proof_of_possession.clone(),
-            address: address.to_string(),
+        .map(|(index, node)| GenesisNode {
+            public_key: node.registration.public_key,
+            proof_of_possession: node.registration.proof_of_possession.clone(),
+            address: node.address.to_string(),
             stake: NODE_STAKE,
             capacity: NODE_CAPACITY,
-            // A key per node (in `nodeI.operator.key`) keeps the operators distinct.
-            operator: *operator,
+            operator: node.operator,
             zone: zone_name(index, zones),
         })
         .collect();
@@ -80,8 +85,14 @@ mod tests {
         let addresses: Vec<SocketAddr> =
             (0..4).map(|i| SocketAddr::from(([127, 0, 0, 1], 9000 + i))).collect();
         let user = AccountKey::from_seed([1; 32]).id();
-        let operators: Vec<AccountId> = (0..4).map(|i| AccountKey::from_seed([10 + i; 32]).id()).collect();
-        let genesis = local_genesis(12, 3_600_000, 1, &registrations, &addresses, user, &operators, 3);
+        let nodes: Vec<LocalNode<'_>> = (0..4)
+            .map(|i| LocalNode {
+                registration: &registrations[i],
+                address: addresses[i],
+                operator: AccountKey::from_seed([10 + u8::try_from(i).unwrap(); 32]).id(),
+            })
+            .collect();
+        let genesis = local_genesis(12, 3_600_000, 1, &nodes, user, 3);
         assert_eq!(genesis.nodes[3].zone, "zone-0");
         assert_eq!(zone_name(5, 0), "");
         let state = genesis.initial_state().unwrap();

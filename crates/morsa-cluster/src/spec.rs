@@ -195,6 +195,7 @@ mod tests {
             // Any file that exists stands in for the binary.
             binary: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"),
             node_links: BTreeMap::new(),
+            zones: 0,
         }
     }
 
