@@ -53,8 +53,10 @@ pub fn max_faulty(n_shards: u16) -> u16 {
     n_shards.saturating_sub(1) / 3
 }
 
-/// Shard counts by D'Hondt under the per-node cap `max_per_node` and the domain caps (see the
-/// [module docs](self)).
+/// Shard counts by D'Hondt under the per-node cap `max_per_node` and the domain caps: `f` for
+/// every zone and operator where the candidates allow it, else the smallest feasible zone cap
+/// and then the smallest feasible operator cap under it. Seats go in D'Hondt order, skipping
+/// a seat after which the remaining seats could not be placed within the caps.
 ///
 /// # Errors
 ///
