@@ -92,13 +92,22 @@ mod tests {
                 operator: AccountKey::from_seed([10 + u8::try_from(i).unwrap(); 32]).id(),
             })
             .collect();
-        let genesis = local_genesis(12, 3_600_000, 1, &nodes, user, 3);
-        assert_eq!(genesis.nodes[3].zone, "zone-0");
-        assert_eq!(zone_name(5, 0), "");
+        let genesis = local_genesis(12, 3_600_000, 1, &nodes, user, 0);
+        assert_eq!(genesis.nodes[3].zone, "");
         let state = genesis.initial_state().unwrap();
         let counts: Vec<usize> = state.committee.members.iter().map(|m| m.shards.len()).collect();
         assert_eq!(counts, [3, 3, 3, 3]);
         assert_eq!(state.accounts[&user].balance, USER_BALANCE);
         assert_eq!(genesis.nodes[2].address, "127.0.0.1:9002");
+        // Over three zones, zone-0 holds nodes 0 and 3; no zone can stay within f = 3 of 12,
+        // and the best committee keeps every zone to 4.
+        let zoned = local_genesis(12, 3_600_000, 1, &nodes, user, 3);
+        assert_eq!(
+            zoned.nodes.iter().map(|node| node.zone.as_str()).collect::<Vec<_>>(),
+            ["zone-0", "zone-1", "zone-2", "zone-0"]
+        );
+        let info = morsa_coord::domains::domains_info(&zoned.initial_state().unwrap());
+        assert!(info.zones.iter().all(|zone| zone.shards == 4), "{info:?}");
+        assert!(info.warning.is_some());
     }
 }

@@ -161,7 +161,8 @@ impl State {
         report: &NodeReport,
         signatures: Signatures<'_>,
     ) -> Result<bool, CommandError> {
-        if let NodeReportKind::EpochSyncDone { epoch } = &report.report
+        if let NodeReportKind::EpochSyncDone { epoch } | NodeReportKind::NodeUnresponsive { epoch, .. } =
+            &report.report
             && *epoch != self.epoch
         {
             return Err(CommandError::WrongEpoch { got: *epoch, current: self.epoch });
@@ -176,6 +177,10 @@ impl State {
             NodeReportKind::InvalidBlob { blob_id, .. } => {
                 morsa_core::invalid_blob_message(self.epoch, blob_id)
             }
+            NodeReportKind::NodeUnresponsive { subject, epoch } => {
+                self.check_accusation(&report.node, subject)?;
+                morsa_core::node_unresponsive_message(*epoch, subject)
+            }
         };
         let key = &self.committee.members[member].public_key;
         signatures.node(&report.node, key, &message, &report.signature)?;
@@ -184,6 +189,7 @@ impl State {
             // is taken for dead (`crate::lifecycle`).
             NodeReportKind::EpochSyncDone { .. } => self.lifecycle.synced.contains(&report.node),
             NodeReportKind::InvalidBlob { .. } => false,
+            NodeReportKind::NodeUnresponsive { subject, .. } => self.accused_by(subject, &report.node),
         })
     }
 
@@ -200,6 +206,10 @@ impl State {
         }
         if changes_nothing {
             // Logs written before duplicates were answered without a write hold such reports.
+            return Ok(());
+        }
+        if let NodeReportKind::NodeUnresponsive { subject, .. } = &report.report {
+            self.record_accusation(*subject, report.node);
             return Ok(());
         }
         self.record_synced(report.node);

@@ -14,7 +14,9 @@
 //!   for that epoch, and that has not reported for the next epoch either by the time the
 //!   committee after is selected (half-way through it), stands out of that selection: silent
 //!   for an epoch and a half, its shards move to others. Epoch 1 starts done (genesis), so
-//!   nothing is expected of it.
+//!   nothing is expected of it. So does a member that other members holding validity weight
+//!   (`3w ≥ n + 1`: at least one of them honest) report unresponsive (`NodeUnresponsive`,
+//!   signed by the reporter) in the epoch of the selection.
 //! * **Failure domains**: a node's zone is what its operator declared (`SetNodeZone`); a node
 //!   without one is a zone of its own. Its operator is the account that registered it (a
 //!   declared label would be no harder to fake than a second account).
@@ -42,6 +44,9 @@ pub struct Lifecycle {
     pub synced: BTreeSet<NodeId>,
     /// Members of the previous epoch's committee that never reported for it.
     pub missed: BTreeSet<NodeId>,
+    /// Members of the current committee reported unresponsive this epoch, with their
+    /// reporters (`NodeUnresponsive`).
+    pub accused: BTreeMap<NodeId, BTreeSet<NodeId>>,
 }
 
 impl Lifecycle {
@@ -186,6 +191,7 @@ impl State {
 
     /// At an epoch change: who of the ending committee never reported for its epoch.
     pub(crate) fn roll_sync_reports(&mut self) {
+        self.lifecycle.accused.clear();
         let synced = std::mem::take(&mut self.lifecycle.synced);
         // Epoch 1 starts done: nothing was expected of its committee.
         self.lifecycle.missed = match self.epoch.0 > 1 {
@@ -201,11 +207,47 @@ impl State {
     }
 
     /// Whether `node` is taken for dead at a selection now: silent for the previous epoch and
-    /// for this one so far.
+    /// for this one so far, or reported unresponsive this epoch by members holding validity
+    /// weight.
     pub fn presumed_dead(&self, node: &NodeId) -> bool {
-        self.lifecycle.missed.contains(node)
+        let silent = self.lifecycle.missed.contains(node)
             && self.committee.member_by_node(node).is_some()
-            && !self.lifecycle.synced.contains(node)
+            && !self.lifecycle.synced.contains(node);
+        silent
+            || self.accusation_weight(node).is_some_and(|weight| {
+                morsa_core::quorum::is_validity(weight, usize::from(self.params.n_shards))
+            })
+    }
+
+    /// Shards of the current committee held by the members that reported `node` unresponsive
+    /// this epoch, if any did.
+    fn accusation_weight(&self, node: &NodeId) -> Option<usize> {
+        let reporters = self.lifecycle.accused.get(node)?;
+        Some(
+            reporters
+                .iter()
+                .filter_map(|reporter| self.committee.member_by_node(reporter))
+                .map(|member| self.committee.weight(member))
+                .sum(),
+        )
+    }
+
+    /// A `NodeUnresponsive` report must name another member of the current committee.
+    pub(crate) fn check_accusation(&self, reporter: &NodeId, subject: &NodeId) -> Result<(), CommandError> {
+        if subject == reporter || self.committee.member_by_node(subject).is_none() {
+            return Err(CommandError::UnknownNode(*subject));
+        }
+        Ok(())
+    }
+
+    /// Whether `reporter` already reported `subject` this epoch.
+    pub(crate) fn accused_by(&self, subject: &NodeId, reporter: &NodeId) -> bool {
+        self.lifecycle.accused.get(subject).is_some_and(|reporters| reporters.contains(reporter))
+    }
+
+    /// Records a `NodeUnresponsive` report.
+    pub(crate) fn record_accusation(&mut self, subject: NodeId, reporter: NodeId) {
+        self.lifecycle.accused.entry(subject).or_default().insert(reporter);
     }
 }
 

@@ -231,3 +231,58 @@ fn random_lifecycle_commands_conserve_the_supply_and_keep_every_shard_assigned()
         }
     }
 }
+
+fn accuse(
+    world: &mut World,
+    reporter: usize,
+    subject: usize,
+) -> Result<morsa_coord::Applied, morsa_coord::CommandError> {
+    let (reporter_id, subject_id) = (node(world, reporter), node(world, subject));
+    let epoch = world.epoch();
+    let signature =
+        world.node_keys[reporter].sign(&morsa_core::node_unresponsive_message(epoch, &subject_id));
+    let report = morsa_coord::NodeReport {
+        node: reporter_id,
+        report: morsa_coord::NodeReportKind::NodeUnresponsive { subject: subject_id, epoch },
+        signature,
+    };
+    world.submit(morsa_coord::Input::Node(report))
+}
+
+#[test]
+fn a_node_reported_unresponsive_by_validity_weight_drops_out_of_the_next_committee() {
+    let mut world = world(7, 20);
+    let weight = |world: &World, index: usize| shards_of(world, &world.state.committee, index);
+    // Validity for 20 shards is 7 (3w ≥ 21). Reporters are added, lightest first, until just
+    // below it: the subject stays a candidate.
+    let subject = 0;
+    let mut reporters: Vec<usize> = (1..7).collect();
+    reporters.sort_by_key(|&index| weight(&world, index));
+    let mut total = 0;
+    let mut used = Vec::new();
+    for &reporter in &reporters {
+        if total + weight(&world, reporter) >= 7 {
+            break;
+        }
+        accuse(&mut world, reporter, subject).unwrap();
+        total += weight(&world, reporter);
+        used.push(reporter);
+    }
+    assert!(!world.state.presumed_dead(&node(&world, subject)), "{total} shards accuse it");
+    // A repeat counts once; a member cannot accuse itself, nor a node outside the committee.
+    accuse(&mut world, used[0], subject).unwrap();
+    assert!(!world.state.presumed_dead(&node(&world, subject)));
+    assert_eq!(accuse(&mut world, 1, 1).unwrap_err().code(), "unknown_node");
+    // One more reporter reaches validity.
+    let last = reporters.iter().copied().find(|reporter| !used.contains(reporter)).unwrap();
+    accuse(&mut world, last, subject).unwrap();
+    assert!(world.state.presumed_dead(&node(&world, subject)));
+    to_selection(&mut world);
+    let next = world.state.next_committee.clone().unwrap();
+    assert_eq!(next.member_by_node(&node(&world, subject)), None);
+    assert_eq!(next.members.iter().map(|member| member.shards.len()).sum::<usize>(), 20);
+    // Accusations last one epoch.
+    to_next_epoch(&mut world);
+    assert!(world.state.lifecycle.accused.is_empty());
+    assert!(!world.state.presumed_dead(&node(&world, subject)));
+}

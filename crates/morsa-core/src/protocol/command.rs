@@ -236,4 +236,14 @@ pub enum NodeReportKind {
         /// Aggregated invalid-blob attestations of the current committee.
         certificate: Certificate,
     },
+    /// Member `subject` of the current committee answered the reporting member nothing in
+    /// `epoch` (signed over [`crate::node_unresponsive_message`]). Reports from members
+    /// holding validity weight (`3w ≥ n + 1`, so at least one honest member) keep `subject`
+    /// out of the next committee selection.
+    NodeUnresponsive {
+        /// The silent member.
+        subject: NodeId,
+        /// The current epoch.
+        epoch: Epoch,
+    },
 }
