@@ -261,6 +261,9 @@ fn transactions(fixture: &Fixture, keys: &Keys) -> Vec<(&'static str, morsa_api:
                 capacity: 1 << 30,
             },
         ),
+        ("set_node_zone", Command::SetNodeZone { node: keys.node_id(0), zone: "eu-west/dc2".to_owned() }),
+        ("withdraw", Command::Withdraw { node: keys.node_id(0) }),
+        ("retire_node", Command::RetireNode { node: keys.node_id(0) }),
     ];
     let sender = &keys.accounts[0];
     (0_u64..)
@@ -444,6 +447,13 @@ fn coord_api(fixture: &Fixture, keys: &Keys) -> Seeds {
             time_ms: 3_000,
             event_count: 9,
             state_hash: "ab".repeat(32),
+            replica: None,
+            domains: Some(morsa_api::coord::DomainsInfo {
+                f: (N - 1) / 3,
+                zones: vec![morsa_api::coord::DomainShards { name: "eu-west/dc2".to_owned(), shards: 3 }],
+                operators: vec![morsa_api::coord::DomainShards { name: keys.accounts[0].id().to_string(), shards: 3 }],
+                warning: None,
+            }),
         },
     );
     seeds.json(
@@ -453,6 +463,12 @@ fn coord_api(fixture: &Fixture, keys: &Keys) -> Seeds {
             balance: 1_000_000,
             nonce: 13,
             stakes: vec![(keys.node_id(0), 500)],
+            withdrawals: vec![morsa_api::coord::PendingWithdrawal {
+                node: keys.node_id(1),
+                amount: 200,
+                epoch: Epoch(3),
+                payable: false,
+            }],
         },
     );
     seeds.json(

@@ -156,6 +156,46 @@ pub struct SystemInfo {
     /// that does not replicate).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replica: Option<ReplicaInfo>,
+    /// Shards of the current committee per failure domain (absent from older coordinators).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domains: Option<DomainsInfo>,
+}
+
+/// How the current committee's shards spread over zones and operators, against `f`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DomainsInfo {
+    /// `f = (n - 1) / 3`: the most shards that may be lost with reads and writes going on.
+    pub f: u16,
+    /// Shards per zone, largest first (a node without a declared zone is listed as
+    /// `(node ID)`, a zone of its own).
+    pub zones: Vec<DomainShards>,
+    /// Shards per operator account, largest first.
+    pub operators: Vec<DomainShards>,
+    /// Set when a zone or an operator holds more than `f` shards: losing it loses more than
+    /// the code tolerates. Committee selection avoids this whenever the candidates allow.
+    pub warning: Option<String>,
+}
+
+/// Shards held in one failure domain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DomainShards {
+    /// The zone name or operator account.
+    pub name: String,
+    /// Shards its nodes hold.
+    pub shards: u16,
+}
+
+/// Stake taken off a node, waiting for the epoch change that moves its shards away.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingWithdrawal {
+    /// The node.
+    pub node: NodeId,
+    /// Amount.
+    pub amount: u64,
+    /// The epoch whose change must be done before `Withdraw` pays it.
+    pub epoch: Epoch,
+    /// Whether `Withdraw` would pay it now.
+    pub payable: bool,
 }
 
 /// One coordinator replica's view of the Raft group.
@@ -201,6 +241,9 @@ pub struct AccountInfo {
     pub nonce: u64,
     /// Stake per node.
     pub stakes: Vec<(NodeId, u64)>,
+    /// Unstaked amounts not withdrawn yet (absent from older coordinators).
+    #[serde(default)]
+    pub withdrawals: Vec<PendingWithdrawal>,
 }
 
 /// Most blob objects one [`AccountBlobs`] page holds.

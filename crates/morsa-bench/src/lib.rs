@@ -241,6 +241,7 @@ fn local_shaped_cluster(
         epoch_duration: Duration::from_secs(3600),
         binary: std::env::current_exe().context("cannot find the morsa executable")?,
         node_links,
+        zones: 0,
     };
     let cluster = morsa_cluster::Cluster::up(spec).context("the local cluster did not start")?;
     Ok((temp, cluster))

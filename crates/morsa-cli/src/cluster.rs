@@ -32,6 +32,36 @@ pub enum ClusterCommand {
     /// Change the delay (and bandwidth) of a node's shaped link while the cluster runs; the
     /// node must have been started behind one (`up --node-delay` or `--node-rate`).
     Slow(SlowArgs),
+    /// Add a storage node to the running cluster through the real transactions: a fresh
+    /// operator account funded from the cluster's, RegisterNode, its zone, a stake; the node
+    /// starts at once and joins the committee at the next selection.
+    AddNode(AddNodeArgs),
+    /// Retire node I through the real path: its operator sends RetireNode, which unstakes the
+    /// operator's stake; the node leaves the committee at the next selection, and the stake is
+    /// withdrawable once the change that moves its shards away is done.
+    Retire(RetireArgs),
+}
+
+/// Options of `morsa cluster add-node`.
+#[derive(Debug, Args)]
+pub struct AddNodeArgs {
+    /// The cluster's directory (as given to `cluster up`).
+    #[arg(long, value_name = "DIR")]
+    dir: PathBuf,
+    /// The node's zone (default: none, a zone of its own).
+    #[arg(long, value_name = "ZONE")]
+    zone: Option<String>,
+}
+
+/// Options of `morsa cluster retire`.
+#[derive(Debug, Args)]
+pub struct RetireArgs {
+    /// The cluster's directory (as given to `cluster up`).
+    #[arg(long, value_name = "DIR")]
+    dir: PathBuf,
+    /// The node's index.
+    #[arg(long, value_name = "I")]
+    node: usize,
 }
 
 /// Options of `morsa cluster slow`.
@@ -83,6 +113,10 @@ pub struct UpArgs {
     /// nodes).
     #[arg(long, value_name = "I=MBPS", value_parser = morsa_cluster::parse_node_rate)]
     node_rate: Vec<(usize, u64)>,
+    /// Spread the nodes over this many zones (`zone-0`, `zone-1`, …), round robin; committee
+    /// selection keeps each zone to at most f shards where it can (0: no zones declared).
+    #[arg(long, value_name = "Z", default_value_t = 0)]
+    zones: usize,
 }
 
 /// The cluster directory.
@@ -117,6 +151,16 @@ pub fn run(command: &ClusterCommand) -> anyhow::Result<()> {
         ClusterCommand::Stop(args) => runtime.block_on(node_command(args, NodeAction::Stop)),
         ClusterCommand::Start(args) => runtime.block_on(node_command(args, NodeAction::Start)),
         ClusterCommand::Slow(args) => runtime.block_on(slow(args)),
+        ClusterCommand::AddNode(args) => runtime.block_on(add_node(args)),
+        ClusterCommand::Retire(args) => {
+            let node = morsa_cluster::retire_node(&args.dir, args.node)?;
+            println!(
+                "node {} ({node}) is retired: it leaves the committee at the next selection; its operator's stake \
+                 is withdrawable once the change that moves its shards away is done",
+                args.node
+            );
+            Ok(())
+        }
     }
 }
 
@@ -134,6 +178,7 @@ async fn up(args: &UpArgs) -> anyhow::Result<()> {
         epoch_duration: args.epoch_duration,
         binary,
         node_links: morsa_cluster::node_links(&args.node_delay, &args.node_rate),
+        zones: args.zones,
     };
     spec.validate()?;
     say(&format!("starting {} nodes with {} shards in {}", spec.nodes, spec.shards, spec.dir.display()));
@@ -314,6 +359,11 @@ fn supervisor(dir: &Path) -> anyhow::Result<ControlClient> {
         ),
     };
     Ok(ControlClient::for_cluster(dir, url)?)
+}
+
+async fn add_node(args: &AddNodeArgs) -> anyhow::Result<()> {
+    println!("{}", supervisor(&args.dir)?.add_node(args.zone.clone()).await?);
+    Ok(())
 }
 
 async fn slow(args: &SlowArgs) -> anyhow::Result<()> {

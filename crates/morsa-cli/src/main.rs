@@ -13,6 +13,7 @@ mod node;
 mod progress;
 mod quickstart;
 mod renew;
+mod staking;
 mod system;
 mod textfile;
 mod timing;
@@ -87,6 +88,13 @@ enum Command {
     Completions(usage::CompletionsArgs),
     /// Print the manual page (roff), e.g. `morsa man > ~/.local/share/man/man1/morsa.1`.
     Man,
+    /// Stake with a storage node; it counts from the next committee selection.
+    Stake(staking::StakeArgs),
+    /// Take stake off a node: it waits, still slashable, until the epoch change that moves the
+    /// node's shards away has completed; then `morsa withdraw` pays it.
+    Unstake(staking::StakeArgs),
+    /// Pay the account's unstaked amounts with a node whose delay has passed.
+    Withdraw(staking::NodeIdArgs),
 }
 
 /// Exit code of a command that failed at run time.
@@ -122,6 +130,9 @@ fn main() -> ExitCode {
         Command::Gateway(command) => gateway::run(command),
         Command::Completions(args) => usage::completions::<Cli>(args),
         Command::Man => usage::man::<Cli>(),
+        Command::Stake(args) => staking::stake(args),
+        Command::Unstake(args) => staking::unstake(args),
+        Command::Withdraw(args) => staking::withdraw(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,4 +1,4 @@
-//! `morsa node`: run a storage node, make its key.
+//! `morsa node`: run a storage node, make its key, register, place and retire it.
 
 use std::path::PathBuf;
 
@@ -13,6 +13,14 @@ pub enum NodeCommand {
     Run(RunArgs),
     /// Generate a BLS key (written with mode 0600) and print the registration data.
     Keygen(KeygenArgs),
+    /// Register a node operated by the configured account (takes the deployment's deposit),
+    /// optionally with its zone and a first stake.
+    Register(crate::staking::RegisterArgs),
+    /// Declare the zone (failure domain) of a node the account operates.
+    SetZone(crate::staking::SetZoneArgs),
+    /// Retire a node the account operates: it is never selected again and the operator's
+    /// stake is unstaked (`morsa withdraw` pays it once the node's shards have moved away).
+    Retire(crate::staking::NodeIdArgs),
 }
 
 /// Options of `morsa node run`.
@@ -40,6 +48,9 @@ pub fn run(command: &NodeCommand) -> anyhow::Result<()> {
             println!("{}", serde_json::to_string_pretty(&keys::registration(&key))?);
             Ok(())
         }
+        NodeCommand::Register(args) => crate::staking::register(args),
+        NodeCommand::SetZone(args) => crate::staking::set_zone(args),
+        NodeCommand::Retire(args) => crate::staking::retire(args),
     }
 }
 

@@ -74,6 +74,7 @@ pub fn run(args: &QuickstartArgs) -> anyhow::Result<()> {
         epoch_duration: Duration::from_secs(3600),
         binary,
         node_links: Default::default(),
+        zones: 0,
     };
     let mut cluster = Cluster::up(spec).context("the local cluster did not start")?;
     println!("    up in {:.1} s, in {}", started.elapsed().as_secs_f64(), dir.display());

@@ -44,14 +44,52 @@ pub fn info(common: &ConfigArg) -> anyhow::Result<()> {
         for member in &committee.current.members {
             println!("  {} {} shards  {}", member.address, member.shards.len(), member.node_id);
         }
+        if let Some(domains) = &system.domains {
+            print_domains(domains, system.n_shards);
+        }
         match account {
             Some(account) => {
-                println!("account {} balance {} nonce {}", account.id, account.balance, account.nonce)
+                println!("account {} balance {} nonce {}", account.id, account.balance, account.nonce);
+                for pending in &account.withdrawals {
+                    let when = if pending.payable {
+                        "now".to_string()
+                    } else {
+                        format!("after the change to {}", pending.epoch)
+                    };
+                    println!(
+                        "  pending withdrawal {} from node {}: withdrawable {when}",
+                        pending.amount, pending.node
+                    );
+                }
             }
             None => println!("account {} (unknown to the coordinator)", client.account()),
         }
         Ok(())
     })
+}
+
+/// Shards per zone and per operator, and the worst-case loss: the largest zone's share
+/// against f.
+fn print_domains(domains: &morsa_api::coord::DomainsInfo, n_shards: u16) {
+    let list = |domains: &[morsa_api::coord::DomainShards]| {
+        domains
+            .iter()
+            .map(|domain| format!("{} {}", domain.name, domain.shards))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    println!("shards per zone: {}", list(&domains.zones));
+    println!("shards per operator: {}", list(&domains.operators));
+    if let Some(largest) = domains.zones.first() {
+        let verdict = if largest.shards <= domains.f { "within f" } else { "MORE than f" };
+        println!(
+            "worst-case loss: zone {} with {} of {n_shards} shards ({verdict} = {})",
+            largest.name, largest.shards, domains.f
+        );
+    }
+    if let Some(warning) = &domains.warning {
+        println!("warning: {warning}");
+    }
 }
 
 /// Options of `morsa health`.

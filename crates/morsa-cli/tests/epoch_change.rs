@@ -36,13 +36,14 @@ fn a_node_that_gains_shards_syncs_them_and_the_epoch_change_completes() {
     let dir = tempfile::tempdir().unwrap();
     let cluster = Cluster::up_with_manual_epochs(ClusterSpec {
         coordinators: 1,
-        nodes: 4,
+        nodes: 5,
         shards: SHARDS,
         dir: dir.path().join("cluster"),
         // Longer than the test: the epoch ends when the test asks.
         epoch_duration: Duration::from_secs(3600),
         binary: PathBuf::from(env!("CARGO_BIN_EXE_morsa")),
         node_links: Default::default(),
+        zones: 0,
     })
     .unwrap();
     let runtime = tokio::runtime::Runtime::new().unwrap();
@@ -59,9 +60,11 @@ fn a_node_that_gains_shards_syncs_them_and_the_epoch_change_completes() {
         })
         .collect();
 
-    // Double node 0's stake: the next committee gives it about two more shards (of 3 each).
+    // Five nodes of equal stake hold 3, 3, 2, 2, 2 of the 12 shards (ties go by node ID).
+    // Double the stake of one holding 2: the next committee gives it one more shard (no node
+    // or operator holds more than f = 3), pulled from its previous owner.
     let coord = CoordClient::new(cluster.coordinator_url()).unwrap();
-    let node = &cluster.nodes()[0];
+    let node = cluster.nodes().iter().find(|node| node.shards.len() == 2).unwrap();
     let before = node.shards.len();
     let key = morsa_client::load_or_create_account_key(&cluster.account_key_path()).unwrap().0;
     let nonce = runtime.block_on(coord.account(&key.id())).unwrap().nonce;
@@ -73,24 +76,27 @@ fn a_node_that_gains_shards_syncs_them_and_the_epoch_change_completes() {
     runtime.block_on(coord.next_epoch()).unwrap();
 
     let (epoch, gained) =
-        eventually("a committee gives node 0 more shards and its epoch change is done", || {
+        eventually("a committee gives the node more shards and its epoch change is done", || {
             let info = runtime.block_on(coord.committee()).ok()?;
             let member = info.current.members.iter().find(|member| member.node_id == node.node_id)?;
             (member.shards.len() > before && info.epoch_change_done)
                 .then(|| (info.epoch, member.shards.len() - before))
         });
-    eprintln!("epoch {epoch}: node 0 holds {} more shards; epoch change done", gained);
+    eprintln!("epoch {epoch}: the node holds {} more shards; epoch change done", gained);
 
-    // Node 0 holds every sliver of its new shards, and the blobs read back through the new
-    // committee.
+    // The node holds every sliver of its new shards, and the blobs read back through the new
+    // committee. (The change is done once a quorum of shards reported, which the other nodes
+    // can make alone: the gaining node may still be syncing, so its status is polled.)
     let config = EncodingConfig::new(SHARDS).unwrap();
     let node_client = NodeClient::new(&node.url, config).unwrap();
     let info = runtime.block_on(coord.committee()).unwrap();
     let member = info.current.member_by_node(&node.node_id).unwrap();
     let shards = info.current.members[member].shards.clone();
     for (blob_id, data) in &blobs {
-        let status = runtime.block_on(node_client.blob_status(blob_id)).unwrap();
-        assert!(status.fully_stored(), "{status:?}");
+        let status = eventually("the gaining node holds every sliver of the blob", || {
+            let status = runtime.block_on(node_client.blob_status(blob_id)).ok()?;
+            status.fully_stored().then_some(status)
+        });
         assert!(status.expected_slivers > 2 * u32::try_from(before).unwrap(), "{status:?}");
         // Every sliver of every shard it holds now (the new ones included) equals the one an
         // independent encoding of the data gives, byte for byte.
@@ -108,7 +114,7 @@ fn a_node_that_gains_shards_syncs_them_and_the_epoch_change_completes() {
                     runtime.block_on(node_client.get_sliver(blob_id, pair_index, kind, symbol_size)).unwrap();
                 assert!(
                     served == *expected,
-                    "node 0 holds a wrong {kind} sliver {pair} of shard {}",
+                    "the node holds a wrong {kind} sliver {pair} of shard {}",
                     shard.0
                 );
             }

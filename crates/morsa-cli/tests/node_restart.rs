@@ -66,6 +66,7 @@ async fn acknowledged_slivers_survive_sigkill_and_still_verify() {
             stake: 100,
             capacity: 1 << 30,
             operator: AccountKey::from_seed([20 + index; 32]).id(),
+            zone: String::new(),
         });
     }
     let genesis = Genesis {

@@ -50,6 +50,7 @@ impl Harness {
             epoch_duration: Duration::from_secs(3600),
             binary: PathBuf::from(env!("CARGO_BIN_EXE_morsa")),
             node_links: Default::default(),
+            zones: 0,
         })
         .unwrap();
         let runtime =

@@ -42,6 +42,7 @@ mod retention;
 mod score_cache;
 mod sealed_view;
 mod slivers;
+mod staking;
 mod store;
 mod without_coordinator;
 
@@ -65,6 +66,7 @@ pub use progress::{Progress, ProgressSink};
 pub use read::{BadSliver, ReadOutcome};
 pub use read_stats::{ReadStats, RequestOutcome, Selection, SliverRequest};
 pub use retention::Renewal;
+pub use staking::NodeRegistration;
 pub use store::{StoreOptions, StoreOutcome, StoredHow};
 
 use committee_cache::CommitteeCache;

@@ -11,11 +11,13 @@ use morsa_plumbing::file::{self, Access};
 
 mod gateway;
 mod leader;
+mod lifecycle;
 
 pub use gateway::GATEWAY_USER;
+pub use lifecycle::{operator_key, retire_node};
 
 use crate::error::ClusterError;
-use crate::genesis::local_genesis;
+use crate::genesis::{LocalNode, local_genesis};
 use crate::layout;
 use crate::link_shape::LinkShape;
 use crate::netem::LinkShaper;
@@ -91,6 +93,21 @@ impl Cluster {
                 keys::generate_key_file(&dir.join(layout::node_key(index))).map(|k| keys::registration(&k))
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let operators: Vec<AccountKey> = (0..spec.nodes).map(|_| AccountKey::generate()).collect();
+        for (index, operator) in operators.iter().enumerate() {
+            let text = layout::account_key_text(operator);
+            file::create_new(&dir.join(layout::node_operator_key(index)), text.as_bytes(), Access::Secret)?;
+        }
+        let local_nodes: Vec<LocalNode<'_>> = registrations
+            .iter()
+            .zip(&node_addresses)
+            .zip(&operators)
+            .map(|((registration, address), operator)| LocalNode {
+                registration,
+                address: *address,
+                operator: operator.id(),
+            })
+            .collect();
         let user = AccountKey::generate();
         file::create_new(
             &dir.join(layout::ACCOUNT_KEY),
@@ -101,9 +118,9 @@ impl Cluster {
             spec.shards,
             spec.epoch_duration_ms()?,
             morsa_plumbing::now_ms(),
-            &registrations,
-            &node_addresses,
+            &local_nodes,
             user.id(),
+            spec.zones,
         );
         let committee = genesis.initial_state()?.committee;
         let genesis_text = serde_json::to_string_pretty(&genesis).map_err(|error| ClusterError::Io {

@@ -48,6 +48,16 @@ pub mod routes {
     pub const COORDINATOR_STOP: &str = "/v1/coordinators/{index}/stop";
     /// `POST`: restart a stopped coordinator replica.
     pub const COORDINATOR_START: &str = "/v1/coordinators/{index}/start";
+    /// `POST` an [`super::AddNode`]: register, stake and start a new node, wait until it is
+    /// ready (`morsa cluster add-node`).
+    pub const ADD_NODE: &str = "/v1/nodes";
+}
+
+/// The body of [`routes::ADD_NODE`].
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct AddNode {
+    /// Its zone (none: a zone of its own).
+    pub zone: Option<String>,
 }
 
 /// Name of the control token's file in the cluster's directory.
@@ -103,6 +113,7 @@ pub fn router(control: Control) -> Router {
         .route(routes::COORDINATOR_KILL, post(kill_coordinator))
         .route(routes::COORDINATOR_STOP, post(stop_coordinator))
         .route(routes::COORDINATOR_START, post(start_coordinator))
+        .route(routes::ADD_NODE, post(add_node))
         .layer(axum::middleware::from_fn_with_state(control.clone(), authorize))
         .with_state(control)
 }
@@ -196,6 +207,22 @@ async fn start(
         })
         .await?;
     Ok(done(format!("node {index} is running again on {url}")))
+}
+
+async fn add_node(
+    State(control): State<Control>,
+    Json(request): Json<AddNode>,
+) -> Result<Json<ControlAnswer>, ControlFailure> {
+    let (index, url, node_id) = control
+        .with_cluster(move |cluster| {
+            let index = cluster.add_node(request.zone.as_deref())?;
+            let node = &cluster.nodes()[index];
+            Ok((index, node.url.clone(), node.node_id))
+        })
+        .await?;
+    Ok(done(format!(
+        "node {index} ({node_id}) is registered, staked and running on {url}; it joins the committee at the next selection"
+    )))
 }
 
 async fn shape_link(
@@ -328,6 +355,16 @@ impl ControlClient {
     /// Restarts coordinator replica `index`.
     pub async fn start_coordinator(&self, index: usize) -> Result<String, ControlError> {
         self.post(node_route(routes::COORDINATOR_START, index)).await
+    }
+
+    /// Adds a node in `zone`: registered, staked and started; waits until it is ready.
+    pub async fn add_node(&self, zone: Option<String>) -> Result<String, ControlError> {
+        let request = self
+            .http
+            .post(format!("{}{}", self.url, routes::ADD_NODE))
+            .bearer_auth(self.token.as_str())
+            .json(&AddNode { zone });
+        self.answer(request).await
     }
 
     /// The cluster's state as the supervisor sees it.

@@ -7,6 +7,14 @@ use crate::spec::SpecError;
 /// Why [`crate::Cluster`] could not start, stop or restart something.
 #[derive(Debug, thiserror::Error)]
 pub enum ClusterError {
+    /// A transaction of the node lifecycle (add-node, retire) was refused or not delivered.
+    #[error("{what}: {reason}")]
+    Transaction {
+        /// What was being done.
+        what: String,
+        /// Why it failed.
+        reason: String,
+    },
     /// The spec is invalid.
     #[error(transparent)]
     Spec(#[from] SpecError),

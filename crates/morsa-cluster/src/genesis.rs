@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 
 use morsa_coord::{Genesis, GenesisAccount, GenesisNode};
-use morsa_core::{AccountId, AccountKey};
+use morsa_core::AccountId;
 use morsa_node::keys::Registration;
 
 /// The chain ID of every local cluster.
@@ -17,28 +17,38 @@ pub const USER_BALANCE: u64 = 1_000_000_000_000_000;
 /// How many epochs ahead storage can be bought.
 pub const MAX_EPOCHS_AHEAD: u32 = 1_000;
 
-/// The genesis for nodes `registrations` reached at `addresses`, `n_shards` shards, and the
-/// user `user` funded with [`USER_BALANCE`].
+/// A node of a local genesis: its registration, where it is reached, who operates it.
+#[derive(Debug, Clone, Copy)]
+pub struct LocalNode<'a> {
+    /// Its key and proof of possession.
+    pub registration: &'a Registration,
+    /// Where it is reached.
+    pub address: SocketAddr,
+    /// Its operator's account (a key per node, in `nodeI.operator.key`, keeps them distinct).
+    pub operator: AccountId,
+}
+
+/// The genesis for `nodes`, spread over `zones` zones ([`zone_name`]), `n_shards` shards, and
+/// the user `user` funded with [`USER_BALANCE`].
 pub fn local_genesis(
     n_shards: u16,
     epoch_duration_ms: u64,
     genesis_time_ms: u64,
-    registrations: &[Registration],
-    addresses: &[SocketAddr],
+    nodes: &[LocalNode<'_>],
     user: AccountId,
+    zones: usize,
 ) -> Genesis {
-    let nodes = registrations
+    let nodes = nodes
         .iter()
-        .zip(addresses)
-        .map(|(registration, address)| GenesisNode {
-            public_key: registration.public_key,
-            proof_of_possession: registration.proof_of_possession.clone(),
-            address: address.to_string(),
+        .enumerate()
+        .map(|(index, node)| GenesisNode {
+            public_key: node.registration.public_key,
+            proof_of_possession: node.registration.proof_of_possession.clone(),
+            address: node.address.to_string(),
             stake: NODE_STAKE,
             capacity: NODE_CAPACITY,
-            // Nobody collects the rewards of a local cluster; a fresh key per node keeps the
-            // operators distinct.
-            operator: AccountKey::generate().id(),
+            operator: node.operator,
+            zone: zone_name(index, zones),
         })
         .collect();
     Genesis {
@@ -56,9 +66,15 @@ pub fn local_genesis(
     }
 }
 
+/// The zone of node `index` when a cluster's nodes are spread over `zones` zones, round
+/// robin; none (a zone of its own) if `zones` is 0.
+pub fn zone_name(index: usize, zones: usize) -> String {
+    index.checked_rem(zones).map(|zone| format!("zone-{zone}")).unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
-    use morsa_core::BlsSecretKey;
+    use morsa_core::{AccountKey, BlsSecretKey};
 
     use super::*;
 
@@ -69,11 +85,29 @@ mod tests {
         let addresses: Vec<SocketAddr> =
             (0..4).map(|i| SocketAddr::from(([127, 0, 0, 1], 9000 + i))).collect();
         let user = AccountKey::from_seed([1; 32]).id();
-        let genesis = local_genesis(12, 3_600_000, 1, &registrations, &addresses, user);
+        let nodes: Vec<LocalNode<'_>> = (0..4)
+            .map(|i| LocalNode {
+                registration: &registrations[i],
+                address: addresses[i],
+                operator: AccountKey::from_seed([10 + u8::try_from(i).unwrap(); 32]).id(),
+            })
+            .collect();
+        let genesis = local_genesis(12, 3_600_000, 1, &nodes, user, 0);
+        assert_eq!(genesis.nodes[3].zone, "");
         let state = genesis.initial_state().unwrap();
         let counts: Vec<usize> = state.committee.members.iter().map(|m| m.shards.len()).collect();
         assert_eq!(counts, [3, 3, 3, 3]);
         assert_eq!(state.accounts[&user].balance, USER_BALANCE);
         assert_eq!(genesis.nodes[2].address, "127.0.0.1:9002");
+        // Over three zones, zone-0 holds nodes 0 and 3; no zone can stay within f = 3 of 12,
+        // and the best committee keeps every zone to 4.
+        let zoned = local_genesis(12, 3_600_000, 1, &nodes, user, 3);
+        assert_eq!(
+            zoned.nodes.iter().map(|node| node.zone.as_str()).collect::<Vec<_>>(),
+            ["zone-0", "zone-1", "zone-2", "zone-0"]
+        );
+        let info = morsa_coord::domains::domains_info(&zoned.initial_state().unwrap());
+        assert!(info.zones.iter().all(|zone| zone.shards == 4), "{info:?}");
+        assert!(info.warning.is_some());
     }
 }

@@ -66,6 +66,12 @@ pub fn node_key(index: usize) -> String {
     format!("node{index}.key")
 }
 
+/// The key of node `index`'s operator account (it signs the node's `RetireNode` and
+/// `Withdraw`).
+pub fn node_operator_key(index: usize) -> String {
+    format!("node{index}.operator.key")
+}
+
 /// Node `index`'s log, relative to the cluster directory.
 pub fn node_log(index: usize) -> PathBuf {
     Path::new(LOGS).join(format!("node{index}.log"))

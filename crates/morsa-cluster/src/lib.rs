@@ -21,6 +21,7 @@
 //!     epoch_duration: Duration::from_secs(3600),
 //!     binary: "target/debug/morsa".into(),
 //!     node_links: Default::default(),
+//!     zones: 0,
 //! };
 //! let mut cluster = Cluster::up(spec)?;
 //! println!("MORSA_CONFIG={}", cluster.client_config_path().display());
@@ -49,9 +50,9 @@ pub mod sample;
 mod spec;
 mod state;
 
-pub use cluster::{Cluster, GATEWAY_USER, STOP_TIMEOUT};
+pub use cluster::{Cluster, GATEWAY_USER, STOP_TIMEOUT, operator_key, retire_node};
 pub use error::ClusterError;
-pub use genesis::{CHAIN_ID, USER_BALANCE};
+pub use genesis::{CHAIN_ID, NODE_STAKE, USER_BALANCE, zone_name};
 pub use process::ANNOUNCE_TIMEOUT;
 pub use ready::READY_TIMEOUT;
 pub use spec::{

@@ -35,6 +35,9 @@ pub struct ClusterSpec {
     /// Nodes reached through a shaped link (delay, jitter, bandwidth: [`crate::netem`]), by
     /// index; the others are reached directly.
     pub node_links: BTreeMap<usize, LinkShape>,
+    /// Failure domains the nodes are spread over, round robin (`zone-0`, `zone-1`, …); 0:
+    /// none declared, every node a zone of its own.
+    pub zones: usize,
 }
 
 /// Why a [`ClusterSpec`] was refused.
@@ -192,6 +195,7 @@ mod tests {
             // Any file that exists stands in for the binary.
             binary: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"),
             node_links: BTreeMap::new(),
+            zones: 0,
         }
     }
 

@@ -59,18 +59,18 @@ pub(crate) fn apply_with(
     Ok(state.seal(entry.time_ms, out))
 }
 
-/// The committee for `epoch`: shards apportioned by stake over the nodes with stake, each
-/// keeping what it held in `previous` where its new count allows.
+/// The committee for `epoch`: shards apportioned by stake over the nodes with stake that are
+/// not `excluded`, within the failure-domain caps ([`apportion::domain_shard_counts`]), each
+/// node keeping what it held in `previous` where its new count allows.
 pub(crate) fn committee_from_stakes(
     nodes: &std::collections::BTreeMap<NodeId, crate::state::Node>,
     params: &crate::state::Params,
     previous: &Committee,
     epoch: Epoch,
+    excluded: &dyn Fn(&NodeId) -> bool,
 ) -> Result<Committee, apportion::ApportionError> {
-    let candidates: Vec<(&NodeId, &crate::state::Node)> =
-        nodes.iter().filter(|(_, node)| node.stake > 0).collect();
-    let stakes: Vec<u64> = candidates.iter().map(|(_, node)| node.stake).collect();
-    let held: Vec<Vec<morsa_core::ShardIndex>> = candidates
+    let (standing, candidates) = crate::lifecycle::candidates(nodes, excluded);
+    let held: Vec<Vec<morsa_core::ShardIndex>> = standing
         .iter()
         .map(|(id, _)| {
             previous
@@ -79,8 +79,9 @@ pub(crate) fn committee_from_stakes(
                 .unwrap_or_default()
         })
         .collect();
-    let assignment = apportion::apportion(params.n_shards, &stakes, params.max_shards_per_node, &held)?;
-    let members = candidates
+    let counts = apportion::domain_shard_counts(params.n_shards, &candidates, params.max_shards_per_node)?;
+    let assignment = apportion::assign_shards(params.n_shards, &counts.counts, &held);
+    let members = standing
         .iter()
         .zip(assignment)
         .filter(|(_, shards)| !shards.is_empty())
@@ -160,7 +161,8 @@ impl State {
         report: &NodeReport,
         signatures: Signatures<'_>,
     ) -> Result<bool, CommandError> {
-        if let NodeReportKind::EpochSyncDone { epoch } = &report.report
+        if let NodeReportKind::EpochSyncDone { epoch } | NodeReportKind::NodeUnresponsive { epoch, .. } =
+            &report.report
             && *epoch != self.epoch
         {
             return Err(CommandError::WrongEpoch { got: *epoch, current: self.epoch });
@@ -175,15 +177,19 @@ impl State {
             NodeReportKind::InvalidBlob { blob_id, .. } => {
                 morsa_core::invalid_blob_message(self.epoch, blob_id)
             }
+            NodeReportKind::NodeUnresponsive { subject, epoch } => {
+                self.check_accusation(&report.node, subject)?;
+                morsa_core::node_unresponsive_message(*epoch, subject)
+            }
         };
         let key = &self.committee.members[member].public_key;
         signatures.node(&report.node, key, &message, &report.signature)?;
-        Ok(match (&report.report, &self.phase) {
-            (NodeReportKind::EpochSyncDone { .. }, EpochPhase::Done) => true,
-            (NodeReportKind::EpochSyncDone { .. }, EpochPhase::Changing { done }) => {
-                done.contains(&report.node)
-            }
-            (NodeReportKind::InvalidBlob { .. }, _) => false,
+        Ok(match &report.report {
+            // Late reports (after the change is done) still count: a member that never reports
+            // is taken for dead (`crate::lifecycle`).
+            NodeReportKind::EpochSyncDone { .. } => self.lifecycle.synced.contains(&report.node),
+            NodeReportKind::InvalidBlob { .. } => false,
+            NodeReportKind::NodeUnresponsive { subject, .. } => self.accused_by(subject, &report.node),
         })
     }
 
@@ -202,6 +208,11 @@ impl State {
             // Logs written before duplicates were answered without a write hold such reports.
             return Ok(());
         }
+        if let NodeReportKind::NodeUnresponsive { subject, .. } = &report.report {
+            self.record_accusation(*subject, report.node);
+            return Ok(());
+        }
+        self.record_synced(report.node);
         let EpochPhase::Changing { done } = &mut self.phase else {
             return Ok(());
         };
@@ -234,9 +245,14 @@ impl State {
     }
 
     /// The committee for `epoch` from the current stakes, moving as few shards as possible.
-    /// If no valid apportionment exists (no stake, caps too low), the current assignment stays.
+    /// Retired nodes stand out, and so do nodes presumed dead ([`crate::lifecycle`]) unless
+    /// no committee can be formed without them. If no valid apportionment exists (no stake,
+    /// caps too low), the current assignment stays.
     pub(crate) fn select_committee(&self, epoch: Epoch) -> Committee {
-        committee_from_stakes(&self.nodes, &self.params, &self.committee, epoch)
+        let retired = |node: &NodeId| self.lifecycle.retired.contains(node);
+        let retired_or_dead = |node: &NodeId| retired(node) || self.presumed_dead(node);
+        committee_from_stakes(&self.nodes, &self.params, &self.committee, epoch, &retired_or_dead)
+            .or_else(|_| committee_from_stakes(&self.nodes, &self.params, &self.committee, epoch, &retired))
             .unwrap_or_else(|_| Committee { epoch, ..self.committee.clone() })
     }
 
@@ -245,6 +261,7 @@ impl State {
         let ending = self.epoch;
         let Some(next) = ending.0.checked_add(1).map(Epoch) else { return };
         self.pay_rewards(ending, next, out);
+        self.roll_sync_reports();
         let committee = self.next_committee.take().unwrap_or_else(|| self.select_committee(next));
         self.committee = Committee { epoch: next, ..committee };
         self.capacity = self.committee_capacity(&self.committee);

@@ -37,10 +37,15 @@
 //! same number, so the free pool fills every node exactly. A freed shard never returns to its
 //! old owner, which already holds its full count, so it really moves and is counted once.
 
+mod domains;
+mod flow;
+
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
 use morsa_core::ShardIndex;
+
+pub use domains::{Candidate, DomainCounts, domain_shard_counts, max_faulty};
 
 /// Why shards could not be apportioned.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

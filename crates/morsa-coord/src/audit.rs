@@ -445,6 +445,9 @@ impl Auditor {
             // Signed in the epoch it is applied in, which an epoch deadline due just before may
             // change: checked with the event it causes, in `blob_invalidated`.
             NodeReportKind::InvalidBlob { .. } => return Ok(()),
+            NodeReportKind::NodeUnresponsive { subject, epoch } => {
+                (*epoch, morsa_core::node_unresponsive_message(*epoch, subject))
+            }
         };
         let committee = self.committees.get(&epoch).ok_or(AuditError::NoCommittee { seq, epoch })?;
         let member =

@@ -173,6 +173,12 @@ impl State {
                     NodeReportKind::InvalidBlob { blob_id, .. } => {
                         morsa_core::invalid_blob_message(self.epoch, blob_id)
                     }
+                    NodeReportKind::NodeUnresponsive { epoch, .. } if *epoch != self.epoch => {
+                        return Precheck::default();
+                    }
+                    NodeReportKind::NodeUnresponsive { subject, epoch } => {
+                        morsa_core::node_unresponsive_message(*epoch, subject)
+                    }
                 };
                 let signature = report.signature.clone();
                 checks.push(Check::Node { node: report.node, key, message, signature });

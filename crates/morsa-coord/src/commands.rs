@@ -64,6 +64,9 @@ impl State {
                 self.register_node(sender, public_key, proof_of_possession, address, *capacity)
             }
             Command::DeregisterNode { node } => self.deregister_node(sender, node),
+            Command::SetNodeZone { node, zone } => self.set_node_zone(sender, node, zone),
+            Command::Withdraw { node } => self.withdraw(sender, node),
+            Command::RetireNode { node } => self.retire_node(sender, node),
         }
     }
 
@@ -428,6 +431,9 @@ impl State {
             return Err(invalid("amount", InvalidReason::NotPositive));
         }
         let total = self.nodes.get(node).ok_or(CommandError::UnknownNode(*node))?.stake;
+        if self.lifecycle.retired.contains(node) {
+            return Err(CommandError::NodeRetired(*node));
+        }
         self.charge_check(sender, amount)?;
         // A stake is part of its node's total, which is part of the supply: both fit.
         total.checked_add(amount).ok_or(CommandError::Overflow { what: "stake" })?;
@@ -446,18 +452,8 @@ impl State {
         }
         let node_total = self.nodes.get(node).map_or(0, |node| node.stake);
         node_total.checked_sub(amount).ok_or(CommandError::Overflow { what: "stake" })?;
-        self.account(&sender)
-            .balance
-            .checked_add(amount)
-            .ok_or(CommandError::Overflow { what: "balance" })?;
-        match staked - amount {
-            0 => self.stakes.remove(&(sender, *node)),
-            left => self.stakes.insert((sender, *node), left),
-        };
-        if let Some(node) = self.nodes.get_mut(node) {
-            sub(&mut node.stake, amount, "stake")?;
-        }
-        self.credit(sender, amount)
+        // Paid later, by `Withdraw` (see `crate::lifecycle`).
+        self.queue_withdrawal(sender, node, amount)
     }
 }
 
@@ -501,13 +497,15 @@ impl State {
             operator: sender,
             stake: 0,
             deposit,
+            zone: String::new(),
         };
         self.nodes.insert(id, node);
         Ok(())
     }
 
-    /// Removes an inactive node: every stake with it returns to its staker, the deposit to
-    /// the operator.
+    /// Removes an inactive node: every stake with it becomes a pending withdrawal of its
+    /// staker (due once the current epoch change is done, see [`crate::lifecycle`]), the
+    /// deposit returns to the operator.
     fn deregister_node(&mut self, sender: AccountId, id: &NodeId) -> Result<(), CommandError> {
         let node = self.nodes.get(id).ok_or(CommandError::UnknownNode(*id))?;
         if node.operator != sender {
@@ -517,32 +515,24 @@ impl State {
             return Err(CommandError::NodeActive(*id));
         }
         let deposit = node.deposit;
+        // The deposit is part of the supply, which fits in a u64; checked before moving any.
+        self.account(&sender)
+            .balance
+            .checked_add(deposit)
+            .ok_or(CommandError::Overflow { what: "balance" })?;
         let stakes: Vec<(AccountId, u64)> = self
             .stakes
             .iter()
             .filter(|((_, node), _)| node == id)
             .map(|((staker, _), amount)| (*staker, *amount))
             .collect();
-        // Each refund is part of the supply, which fits in a u64; check the sums before moving any.
-        let mut refunds: std::collections::BTreeMap<AccountId, u64> = std::collections::BTreeMap::new();
-        for (account, amount) in stakes.iter().copied().chain([(sender, deposit)]) {
-            let refund = refunds.entry(account).or_insert(0);
-            add(refund, amount, "refund")?;
-        }
-        for (account, refund) in &refunds {
-            self.account(account)
-                .balance
-                .checked_add(*refund)
-                .ok_or(CommandError::Overflow { what: "balance" })?;
-        }
-        for (staker, _) in &stakes {
-            self.stakes.remove(&(*staker, *id));
+        // Each pending withdrawal stays below the supply: moving stake into it cannot fail.
+        for (staker, amount) in stakes {
+            self.queue_withdrawal(staker, id, amount)?;
         }
         self.nodes.remove(id);
-        for (account, refund) in refunds {
-            self.credit(account, refund)?;
-        }
-        Ok(())
+        self.lifecycle.retired.remove(id);
+        self.credit(sender, deposit)
     }
 }
 

@@ -148,6 +148,22 @@ pub enum CommandError {
         /// Current epoch.
         current: Epoch,
     },
+    /// Nothing is withdrawable yet: the epoch change that moves the node's shards away (the
+    /// one the stake last counted for) has not completed.
+    #[error(
+        "{pending} unstaked from node {node} becomes withdrawable once the change to {epoch} is done; the stake stays slashable until then"
+    )]
+    WithdrawalNotDue {
+        /// The node.
+        node: NodeId,
+        /// Amount pending with it.
+        pending: u64,
+        /// The epoch whose change must complete first (the earliest pending one).
+        epoch: Epoch,
+    },
+    /// The node was retired by its operator: it cannot be staked with or retired again.
+    #[error("node {0} is retired: it is never selected again; unstake from it instead")]
+    NodeRetired(NodeId),
 }
 
 impl CommandError {
@@ -175,6 +191,8 @@ impl CommandError {
             Self::TooManyInactiveNodes { .. } => "too_many_nodes",
             Self::NotOperator { .. } => "not_operator",
             Self::NodeActive(_) => "node_active",
+            Self::WithdrawalNotDue { .. } => "withdrawal_not_due",
+            Self::NodeRetired(_) => "node_retired",
         }
     }
 }
@@ -249,6 +267,15 @@ pub enum InvalidReason {
     /// The proof of possession does not verify.
     #[error("does not verify for the public key")]
     ProofOfPossession,
+    /// Nothing unstaked from the node waits to be withdrawn by the sender.
+    #[error("the sender has no pending withdrawal with this node; unstake first")]
+    NothingToWithdraw,
+    /// A zone name too long or with control characters.
+    #[error("must be at most {max_len} bytes without control characters (e.g. eu-west/dc2)")]
+    Zone {
+        /// The longest name accepted.
+        max_len: usize,
+    },
 }
 
 /// Why a storage resource does not cover what the command needs.

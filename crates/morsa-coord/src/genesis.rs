@@ -100,6 +100,9 @@ pub struct GenesisNode {
     pub capacity: u64,
     /// The account the node's operator controls; rewards are paid to it.
     pub operator: AccountId,
+    /// The node's failure domain (e.g. `eu-west/dc2`); empty or absent: a zone of its own.
+    #[serde(default)]
+    pub zone: String,
 }
 
 /// An account funded at genesis.
@@ -127,6 +130,7 @@ impl Genesis {
                     stake: 100,
                     capacity: 1 << 30,
                     operator: morsa_core::AccountKey::from_seed([50 + index; 32]).id(),
+                    zone: String::new(),
                 }
             })
             .collect();
@@ -236,7 +240,14 @@ impl Genesis {
                 operator: node.operator,
                 stake: node.stake,
                 deposit: 0,
+                zone: node.zone.clone(),
             };
+            if node.zone.len() > crate::lifecycle::MAX_ZONE_LEN || node.zone.chars().any(char::is_control) {
+                return Err(field(
+                    "nodes.zone",
+                    format!("node {index}: a zone is at most 64 bytes, no control characters"),
+                ));
+            }
             if nodes.insert(id, entry).is_some() {
                 return Err(field("nodes.public_key", format!("node {index}: the same key appears twice")));
             }
@@ -271,7 +282,7 @@ impl Genesis {
             allow_loopback_addresses: rules.allow_loopback_addresses,
         };
         let nobody = Committee { epoch: Epoch(1), n_shards: self.n_shards, members: Vec::new() };
-        let committee = crate::apply::committee_from_stakes(&nodes, &params, &nobody, Epoch(1))?;
+        let committee = crate::apply::committee_from_stakes(&nodes, &params, &nobody, Epoch(1), &|_| false)?;
         let capacity = crate::state::committee_capacity(&nodes, &committee);
         Ok(State {
             params,
@@ -294,6 +305,7 @@ impl Genesis {
             objects_created: 0,
             event_count: 0,
             event_head: [0; 32],
+            lifecycle: Default::default(),
         })
     }
 }

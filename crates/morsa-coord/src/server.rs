@@ -324,6 +324,8 @@ fn status_of(error: &CommandError) -> StatusCode {
         | CommandError::TickDue { .. }
         | CommandError::TooManyInactiveNodes { .. }
         | CommandError::NodeActive(_)
+        | CommandError::WithdrawalNotDue { .. }
+        | CommandError::NodeRetired(_)
         | CommandError::TimeWentBackwards { .. } => StatusCode::CONFLICT,
         CommandError::InsufficientBalance { .. } => StatusCode::PAYMENT_REQUIRED,
         _ => StatusCode::BAD_REQUEST,
@@ -575,7 +577,8 @@ async fn get_account(
     let state = coordinator.state();
     let account = state.account(&id);
     let stakes = state.stakes_of(&id);
-    Ok(Json(AccountInfo { id, balance: account.balance, nonce: account.nonce, stakes }))
+    let withdrawals = state.withdrawals_of(&id);
+    Ok(Json(AccountInfo { id, balance: account.balance, nonce: account.nonce, stakes, withdrawals }))
 }
 
 async fn get_account_blobs(

@@ -54,6 +54,8 @@ pub struct Node {
     pub stake: u64,
     /// Deposit held while the node is registered (returned to `operator` on deregistration).
     pub deposit: u64,
+    /// Failure domain its operator declared (e.g. `eu-west/dc2`); empty: a zone of its own.
+    pub zone: String,
 }
 
 /// An account.
@@ -163,6 +165,8 @@ pub struct State {
     pub event_count: u64,
     /// Hash of the last event (zeros before the first).
     pub event_head: Digest,
+    /// Pending withdrawals, retired nodes, epoch-sync reports ([`crate::lifecycle`]).
+    pub lifecycle: crate::lifecycle::Lifecycle,
 }
 
 impl State {
@@ -287,14 +291,15 @@ impl State {
         self.capacity.saturating_sub(self.used.get(&epoch).copied().unwrap_or(0))
     }
 
-    /// Sum of every balance, stake, node deposit and unpaid reward pool: constant across all
+    /// Sum of every balance, stake, pending withdrawal, node deposit and unpaid reward pool:
+    /// constant across all
     /// entries, and at most `u64::MAX` (checked at genesis), so no single amount can overflow.
     pub fn total_supply(&self) -> u128 {
         let balances: u128 = self.accounts.values().map(|account| u128::from(account.balance)).sum();
         let stakes: u128 = self.stakes.values().map(|stake| u128::from(*stake)).sum();
         let pools: u128 = self.reward_pools.values().map(|pool| u128::from(*pool)).sum();
         let deposits: u128 = self.nodes.values().map(|node| u128::from(node.deposit)).sum();
-        balances + stakes + pools + deposits
+        balances + stakes + pools + deposits + self.lifecycle.pending_total()
     }
 
     /// Capacity of the members of `committee`. It cannot overflow: a committee has at most

@@ -214,6 +214,7 @@ impl SystemView {
             event_count: state.event_count,
             state_hash: hex::encode(hash),
             replica: None,
+            domains: Some(crate::domains::domains_info(state)),
         }
     }
 }

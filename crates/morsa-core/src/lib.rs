@@ -65,7 +65,7 @@ pub use hex_bytes::ParseHexError;
 pub use index::{Epoch, ShardIndex, SliverPairIndex};
 pub use messages::{
     ObjectId, PersistenceType, availability_summary_message, epoch_sync_done_message, invalid_blob_message,
-    shard_page_message, storage_confirmation_message,
+    node_unresponsive_message, shard_page_message, storage_confirmation_message,
 };
 pub use redstuff::BlobId;
 pub use signature::SignatureError;

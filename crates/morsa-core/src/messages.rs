@@ -53,6 +53,9 @@ pub const AVAILABILITY_SUMMARY_INTENT: [u8; 3] = [5, INTENT_VERSION, INTENT_APP_
 /// Intent of Morsa's shard-page request: a shard's new owner asks its previous owner for a
 /// page of the shard's slivers. Type 6 is unused by Walrus and by Morsa's other messages.
 pub const SHARD_PAGE_INTENT: [u8; 3] = [6, INTENT_VERSION, INTENT_APP_ID_STORAGE];
+/// Intent of Morsa's unresponsive-peer report: a member says another answered nothing this
+/// epoch. Type 8 is unused by Walrus and by Morsa's other messages.
+pub const NODE_UNRESPONSIVE_INTENT: [u8; 3] = [8, INTENT_VERSION, INTENT_APP_ID_STORAGE];
 
 /// What a node signs to confirm it stores all its slivers of `blob_id` in `epoch`:
 /// `[1, 0, 3] ‖ epoch (u32 LE) ‖ blob ID (32 bytes) ‖ bcs(persistence)`.
@@ -86,6 +89,14 @@ pub fn invalid_blob_message(epoch: Epoch, blob_id: &BlobId) -> Vec<u8> {
 pub fn epoch_sync_done_message(epoch: Epoch, node_id: &NodeId) -> Vec<u8> {
     let mut message = header(EPOCH_SYNC_DONE_INTENT, epoch, 0);
     message.extend_from_slice(&node_id.0);
+    message
+}
+
+/// What a member signs to report that node `subject` answered nothing in `epoch`:
+/// `[8, 0, 3] ‖ epoch (u32 LE) ‖ subject's node ID (32 bytes)`. Morsa's own message.
+pub fn node_unresponsive_message(epoch: Epoch, subject: &NodeId) -> Vec<u8> {
+    let mut message = header(NODE_UNRESPONSIVE_INTENT, epoch, 0);
+    message.extend_from_slice(&subject.0);
     message
 }
 

@@ -146,6 +146,7 @@ mod tests {
             event_count: 0,
             state_hash: String::new(),
             replica: None,
+            domains: None,
         }
     }
 

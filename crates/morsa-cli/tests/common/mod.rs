@@ -117,6 +117,7 @@ pub fn local_cluster_with(
         epoch_duration: Duration::from_secs(3600),
         binary: std::path::PathBuf::from(env!("CARGO_BIN_EXE_morsa")),
         node_links: Default::default(),
+        zones: 0,
     })
     .unwrap()
 }

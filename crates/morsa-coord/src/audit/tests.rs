@@ -33,6 +33,7 @@ fn genesis(keys: &[BlsSecretKey]) -> Genesis {
                 stake,
                 capacity: 1 << 30,
                 operator: user.id(),
+                zone: String::new(),
             })
             .collect(),
         accounts: vec![GenesisAccount { id: user.id(), balance: 1000 }],

@@ -25,6 +25,7 @@ pub(super) fn genesis() -> Genesis {
                 stake: 100,
                 capacity: 1 << 30,
                 operator: user.id(),
+                zone: String::new(),
             }
         })
         .collect();

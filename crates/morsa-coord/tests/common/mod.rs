@@ -42,6 +42,7 @@ pub fn genesis(n_nodes: u8, n_shards: u16, stakes: &[u64]) -> (Genesis, Vec<BlsS
             stake: stakes[index % stakes.len()],
             capacity: 1 << 30,
             operator: AccountKey::from_seed([200 + u8::try_from(index).unwrap(); 32]).id(),
+            zone: String::new(),
         })
         .collect();
     let genesis = Genesis {
@@ -110,10 +111,26 @@ impl World {
 
     /// Members of the current committee report their epoch sync done until the change is done.
     pub fn finish_epoch_change(&mut self) {
+        self.report_sync_done(true);
+    }
+
+    /// Every member of the current committee reports its epoch sync done (or, with
+    /// `until_done`, only until the change is done): a member that never reports is taken
+    /// for dead at the next selection but one.
+    pub fn report_sync_done(&mut self, until_done: bool) {
+        if self.state.deadline_due(self.now).is_some() {
+            self.submit(Input::Tick).expect("ticks are always accepted");
+        }
         let members: Vec<NodeId> = self.state.committee.members.iter().map(|member| member.node_id).collect();
         for node in members {
-            if self.state.phase == morsa_coord::EpochPhase::Done {
+            if until_done && self.state.phase == morsa_coord::EpochPhase::Done {
                 return;
+            }
+            if self.state.lifecycle.synced.contains(&node) {
+                continue;
+            }
+            if self.state.deadline_due(self.now).is_some() {
+                return; // the change is done and the next epoch overdue: reports are moot
             }
             let epoch = self.state.epoch;
             let key = &self.node_keys[self.node_index(&node)];

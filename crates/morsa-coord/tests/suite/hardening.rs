@@ -61,7 +61,8 @@ fn registering_a_node_takes_a_deposit_that_deregistering_refunds() {
     world.transact(0, register_command(50, "127.0.0.1:9100")).unwrap();
     assert_eq!(world.state.account(&operator).balance, before - DEPOSIT, "the deposit is taken");
     assert_eq!(world.state.nodes[&node_of(50)].deposit, DEPOSIT);
-    // Someone else stakes with it; only the operator may deregister it, and the stake goes back.
+    // Someone else stakes with it; only the operator may deregister it, and the stake goes back
+    // through a withdrawal, payable at once: the node never held a shard.
     let staker = world.users[1].id();
     let staker_before = world.state.account(&staker).balance;
     world.transact(1, Command::Stake { node: node_of(50), amount: 70 }).unwrap();
@@ -70,8 +71,10 @@ fn registering_a_node_takes_a_deposit_that_deregistering_refunds() {
     world.transact(0, Command::DeregisterNode { node: node_of(50) }).unwrap();
     assert!(!world.state.nodes.contains_key(&node_of(50)));
     assert_eq!(world.state.account(&operator).balance, before, "the deposit is refunded");
-    assert_eq!(world.state.account(&staker).balance, staker_before, "the stake is returned");
     assert!(world.state.stakes_of(&staker).is_empty());
+    assert_eq!(world.state.account(&staker).balance, staker_before - 70, "the stake waits to be withdrawn");
+    world.transact(1, Command::Withdraw { node: node_of(50) }).unwrap();
+    assert_eq!(world.state.account(&staker).balance, staker_before, "the stake is returned");
 }
 
 #[test]

@@ -261,10 +261,11 @@ fn storage_payments_end_up_with_node_operators() {
     let mut world = World::new(4, N);
     let supply = world.state.total_supply();
     let committee = world.state.committee.clone();
-    // Stakes 100..400 give the four nodes 1, 2, 3 and 4 of the 10 shards.
+    // Stakes 100..400 would give the four nodes 1, 2, 3 and 4 of the 10 shards; each node is
+    // its own operator, held to f = 3: 1, 3, 3 and 3.
     let mut weights: Vec<usize> = (0..committee.members.len()).map(|m| committee.weight(m)).collect();
     weights.sort_unstable();
-    assert_eq!(weights, [1, 2, 3, 4]);
+    assert_eq!(weights, [1, 3, 3, 3]);
     assert_eq!(operator_balances(&world), [0, 0, 0, 0]);
 
     world.transact(0, Command::ReserveStorage { size: 10 << 20, epochs: 1 }).unwrap();
@@ -278,11 +279,11 @@ fn storage_payments_end_up_with_node_operators() {
     assert_eq!(paid.iter().sum::<u64>(), pool);
     let mut sorted = paid.clone();
     sorted.sort_unstable();
-    assert_eq!(sorted, [7, 14, 21, 28]);
+    assert_eq!(sorted, [7, 21, 21, 21]);
     assert_eq!(world.state.reward_pools.values().sum::<u64>(), 0, "nothing is carried over");
     assert_eq!(world.state.total_supply(), supply);
 
-    // 7 does not split over 10 shards: shares 0, 1, 2 and 2 are paid and the remainder 2 is
+    // 7 does not split over 10 shards: shares 0, 2, 2 and 2 are paid and the remainder 1 is
     // carried into the next epoch's pool, where it is paid with that epoch's rewards.
     world.finish_epoch_change();
     world.transact(0, Command::ReserveStorage { size: 1 << 20, epochs: 1 }).unwrap();
@@ -295,10 +296,10 @@ fn storage_payments_end_up_with_node_operators() {
     assert_eq!(gained, expected_shares(&world, &committee, 7));
     let mut sorted = gained.clone();
     sorted.sort_unstable();
-    assert_eq!(sorted, [0, 1, 2, 2]);
+    assert_eq!(sorted, [0, 2, 2, 2]);
     let next = morsa_core::Epoch(epoch.0 + 1);
-    assert_eq!(world.state.reward_pools.get(&next), Some(&2), "the remainder is carried");
-    assert_eq!(world.state.reward_pools.values().sum::<u64>(), 2);
+    assert_eq!(world.state.reward_pools.get(&next), Some(&1), "the remainder is carried");
+    assert_eq!(world.state.reward_pools.values().sum::<u64>(), 1);
     assert_eq!(world.state.total_supply(), supply);
 }
 
@@ -327,12 +328,12 @@ fn an_epoch_change_completes_exactly_when_reports_reach_a_quorum_of_shards() {
     let mut world = World::new(4, N);
     world.advance(EPOCH_MS);
     assert!(matches!(world.state.phase, EpochPhase::Changing { .. }));
-    // Weights 1, 2, 3, 4 of 10 shards; a quorum is 7 (3w > 20).
+    // Weights 1, 3, 3, 3 of 10 shards (each operator held to f = 3); a quorum is 7 (3w > 20).
     let members = members_by_weight(&world);
     let weights: Vec<usize> = members.iter().map(|(_, _, weight)| *weight).collect();
-    assert_eq!(weights, [1, 2, 3, 4]);
+    assert_eq!(weights, [1, 3, 3, 3]);
     let (heaviest, second, lightest) = (members[3].1, members[1].1, members[0].1);
-    // 4, the same node again, then 4 + 2 = 6: still one short.
+    // 3, the same node again, then 3 + 3 = 6: still one short.
     for node in [heaviest, heaviest, second] {
         let applied = sync_done(&mut world, node).unwrap();
         assert!(applied.events.is_empty(), "{:?}", applied.events);
@@ -371,10 +372,10 @@ fn invalidation_is_refused_just_below_validity_weight_and_accepted_at_it() {
     let (blob_id, _) = register(&mut world, 0, 100, false, 7);
     let message = morsa_core::invalid_blob_message(world.epoch(), &blob_id);
     let committee = world.state.committee.clone();
-    // Weights 1, 2, 3, 4 of 10 shards; validity is 4 (3w > 10).
+    // Weights 1, 3, 3, 3 of 10 shards (each operator held to f = 3); validity is 4 (3w > 10).
     let members = members_by_weight(&world);
-    let (one, two, three) = (members[0].0, members[1].0, members[2].0);
-    for below in [vec![three], vec![one, two]] {
+    let (one, three) = (members[0].0, members[2].0);
+    for below in [vec![three], vec![one]] {
         let certificate = world.certificate(&committee, &below, &message);
         let refused = world.transact(2, Command::InvalidateBlob { blob_id, certificate }).unwrap_err();
         assert_eq!(refused.code(), "bad_certificate");

@@ -426,8 +426,11 @@ fn command_kind(command: &Command) -> &'static str {
         Command::ExtendBlob { .. } => "extend",
         Command::DeleteBlob { .. } => "delete",
         Command::InvalidateBlob { .. } => "invalidate",
-        Command::Stake { .. } | Command::Unstake { .. } => "stake",
-        Command::RegisterNode { .. } | Command::DeregisterNode { .. } => "register_node",
+        Command::Stake { .. } | Command::Unstake { .. } | Command::Withdraw { .. } => "stake",
+        Command::RegisterNode { .. }
+        | Command::DeregisterNode { .. }
+        | Command::SetNodeZone { .. }
+        | Command::RetireNode { .. } => "register_node",
     }
 }
 

@@ -155,11 +155,13 @@ pub enum Command {
         /// Amount moved from the balance.
         amount: u64,
     },
-    /// Withdraws stake from a node; counts from the next committee selection.
+    /// Takes stake off a node; counts from the next committee selection. The amount becomes
+    /// a pending withdrawal, still slashable, that `Withdraw` pays once the epoch change that
+    /// follows that selection has completed.
     Unstake {
         /// The node.
         node: NodeId,
-        /// Amount moved back to the balance.
+        /// Amount moved to the pending withdrawal.
         amount: u64,
     },
     /// Registers a new storage node operated by the sender; it joins a committee once it has
@@ -177,6 +179,27 @@ pub enum Command {
     /// Removes a node the sender operates and that holds no shards in the current or next
     /// committee: its stakes go back to their stakers and its deposit to the sender.
     DeregisterNode {
+        /// The node.
+        node: NodeId,
+    },
+    /// Declares the failure domain of a node the sender operates (e.g. `eu-west/dc2`):
+    /// committee selection keeps each zone, like each operator, to at most `f` shards where
+    /// the candidates allow it. Counts from the next committee selection.
+    SetNodeZone {
+        /// The node.
+        node: NodeId,
+        /// Its zone (at most 64 bytes; empty: undeclared, the node is a zone of its own).
+        zone: String,
+    },
+    /// Pays the sender's unstaked amounts with a node whose delay has passed: the epoch
+    /// change after the stake last counted has completed.
+    Withdraw {
+        /// The node.
+        node: NodeId,
+    },
+    /// Retires a node the sender operates: it is never selected again, and the operator's own
+    /// stake with it is unstaked (paid by `Withdraw` once its shards have moved away).
+    RetireNode {
         /// The node.
         node: NodeId,
     },
@@ -212,5 +235,15 @@ pub enum NodeReportKind {
         blob_id: BlobId,
         /// Aggregated invalid-blob attestations of the current committee.
         certificate: Certificate,
+    },
+    /// Member `subject` of the current committee answered the reporting member nothing in
+    /// `epoch` (signed over [`crate::node_unresponsive_message`]). Reports from members
+    /// holding validity weight (`3w ≥ n + 1`, so at least one honest member) keep `subject`
+    /// out of the next committee selection.
+    NodeUnresponsive {
+        /// The silent member.
+        subject: NodeId,
+        /// The current epoch.
+        epoch: Epoch,
     },
 }

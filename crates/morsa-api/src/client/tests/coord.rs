@@ -32,6 +32,7 @@ pub(super) fn system() -> SystemInfo {
         event_count: 0,
         state_hash: "00".repeat(32),
         replica: None,
+        domains: None,
     }
 }
 
@@ -54,7 +55,7 @@ fn fake_coordinator() -> Router {
             routes::ACCOUNT,
             get(|Path(id): Path<String>| async move {
                 let id: AccountId = id.parse().unwrap();
-                Json(AccountInfo { id, balance: 7, nonce: 1, stakes: Vec::new() })
+                Json(AccountInfo { id, balance: 7, nonce: 1, stakes: Vec::new(), withdrawals: Vec::new() })
             }),
         )
         .route(

@@ -102,6 +102,7 @@ impl System {
                 stake: 100,
                 capacity: 1 << 40,
                 operator: AccountKey::from_seed([100; 32]).id(),
+                zone: String::new(),
             });
             listeners.push((listener, listen, address, proxy));
             key_files.push(key_file);
