@@ -13,10 +13,9 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use morsa_api::client::{CoordClient, NodeClient};
-use morsa_api::coord::{Command, Transaction};
 use morsa_api::node::{NodeHealth, ShardStatus};
 use morsa_client::{Client, ClientConfig, StoreOptions};
-use morsa_cluster::{CHAIN_ID, Cluster, ClusterSpec};
+use morsa_cluster::{Cluster, ClusterSpec};
 use redstuff::{BlobId, EncodingConfig};
 
 const SHARDS: u16 = 12;
@@ -55,6 +54,7 @@ fn setup(repair: &str) -> Setup {
         epoch_duration: Duration::from_secs(3600),
         binary: PathBuf::from(env!("CARGO_BIN_EXE_morsa")),
         node_links: Default::default(),
+        zones: 0,
     })
     .unwrap();
     cluster.stop(0).unwrap();
@@ -79,15 +79,15 @@ fn setup(repair: &str) -> Setup {
 }
 
 impl Setup {
-    /// Moves `amount` of stake to node 0 and ends the epoch; answers the shards node 0 gains
-    /// and, for each, the index of its previous owner.
-    fn stake_to_node_0_and_change(&self, amount: u64) -> Vec<(u16, usize)> {
+    /// Retires `nodes` (through their operators' real transactions) and ends the epoch; answers
+    /// the shards node 0 gains and, for each, the index of its previous owner. No zone or
+    /// operator may hold more than f shards where the committee allows it, so a node gains more
+    /// than f only when too few nodes are left to spread them.
+    fn retire_and_change(&self, nodes: &[usize]) -> Vec<(u16, usize)> {
         let node = &self.cluster.nodes()[0];
-        let key = morsa_client::load_or_create_account_key(&self.cluster.account_key_path()).unwrap().0;
-        let nonce = self.runtime.block_on(self.coord.account(&key.id())).unwrap().nonce;
-        let stake = Command::Stake { node: node.node_id, amount };
-        let transaction = Transaction { sender: key.id(), nonce, command: stake }.sign(&key, CHAIN_ID);
-        self.runtime.block_on(self.coord.submit_transaction(&transaction)).unwrap();
+        for index in nodes {
+            morsa_cluster::retire_node(self.cluster.dir(), *index).unwrap();
+        }
         self.runtime.block_on(self.coord.next_epoch()).unwrap();
         let info = eventually("epoch 2 begins", || {
             self.runtime.block_on(self.coord.committee()).ok().filter(|info| info.epoch.0 == 2)
@@ -126,7 +126,8 @@ impl Setup {
 #[test]
 fn a_node_taking_more_than_f_shards_pulls_them_resumes_after_a_kill_and_reports() {
     let mut setup = setup("pull_page_blobs = 1\npull_bytes_per_sec = 40000\n");
-    let gained = setup.stake_to_node_0_and_change(3_000);
+    // Three of the four nodes retire: node 0 takes all twelve shards.
+    let gained = setup.retire_and_change(&[1, 2, 3]);
     let f = usize::from((SHARDS - 1) / 3);
     assert!(gained.len() > f, "node 0 gains {} shards, not more than f = {f}", gained.len());
     // One page per blob and shard: this many pages move the whole share.
@@ -166,7 +167,8 @@ fn a_node_taking_more_than_f_shards_pulls_them_resumes_after_a_kill_and_reports(
 #[test]
 fn a_shard_whose_previous_owner_is_killed_falls_back_to_recovery() {
     let mut setup = setup("pull_page_blobs = 1\npull_bytes_per_sec = 20000\npull_stall_ms = 2000\n");
-    let gained = setup.stake_to_node_0_and_change(1_000);
+    // Node 1 retires: its shards go one to each other node, which pull them from it.
+    let gained = setup.retire_and_change(&[1]);
     let (shard, owner) = gained[0];
     setup.cluster.kill(owner).unwrap();
     eventually("node 0 leaves the shard of the killed node to recovery", || {

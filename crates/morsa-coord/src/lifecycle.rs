@@ -3,7 +3,7 @@
 //!
 //! * **Withdrawals are delayed** (Walrus's rule). `Unstake` lowers the node's stake at once,
 //!   so it counts from the next committee selection, but the amount waits in
-//!   [`Lifecycle::withdrawals`], still part of the supply and still slashable, until the epoch
+//!   [`Lifecycle::withdrawals`](crate::state::Lifecycle::withdrawals), still part of the supply and still slashable, until the epoch
 //!   change after that selection has completed; then `Withdraw` pays it. The amount is due
 //!   with the change to the epoch after the next selection: the next epoch if the next
 //!   committee is not selected yet, the one after otherwise. A node in neither the current
@@ -24,7 +24,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use morsa_core::{AccountId, Epoch, NodeId};
-use serde::{Deserialize, Serialize};
 
 use crate::apportion::Candidate;
 use crate::error::{CommandError, InvalidReason};
@@ -32,37 +31,6 @@ use crate::state::{EpochPhase, Node, State, add, sub};
 
 /// Longest zone name accepted, in bytes.
 pub const MAX_ZONE_LEN: usize = 64;
-
-/// What the coordinator keeps of the node lifecycle.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Lifecycle {
-    /// Unstaked amounts per (staker, node, epoch whose change must be done before payment).
-    pub withdrawals: BTreeMap<(AccountId, NodeId, Epoch), u64>,
-    /// Nodes retired by their operators: never selected again.
-    pub retired: BTreeSet<NodeId>,
-    /// Members of the current committee that reported `EpochSyncDone` for the current epoch.
-    pub synced: BTreeSet<NodeId>,
-    /// Members of the previous epoch's committee that never reported for it.
-    pub missed: BTreeSet<NodeId>,
-    /// Members of the current committee reported unresponsive this epoch, with their
-    /// reporters (`NodeUnresponsive`).
-    pub accused: BTreeMap<NodeId, BTreeSet<NodeId>>,
-}
-
-impl Lifecycle {
-    /// Sum of the pending withdrawals (part of the supply).
-    pub fn pending_total(&self) -> u128 {
-        self.withdrawals.values().map(|amount| u128::from(*amount)).sum()
-    }
-
-    /// The pending withdrawals of `staker` with `node`: (due epoch, amount), earliest first.
-    pub fn pending(&self, staker: &AccountId, node: &NodeId) -> Vec<(Epoch, u64)> {
-        self.withdrawals
-            .range((*staker, *node, Epoch(0))..=(*staker, *node, Epoch(u32::MAX)))
-            .map(|((_, _, epoch), amount)| (*epoch, *amount))
-            .collect()
-    }
-}
 
 impl State {
     /// The pending withdrawals of `staker`, for `GET /v1/accounts/{id}`.

@@ -166,7 +166,7 @@ pub struct State {
     /// Hash of the last event (zeros before the first).
     pub event_head: Digest,
     /// Pending withdrawals, retired nodes, epoch-sync reports ([`crate::lifecycle`]).
-    pub lifecycle: crate::lifecycle::Lifecycle,
+    pub lifecycle: Lifecycle,
 }
 
 impl State {
@@ -346,4 +346,35 @@ pub(crate) fn add(counter: &mut u64, amount: u64, what: &'static str) -> Result<
 pub(crate) fn sub(counter: &mut u64, amount: u64, what: &'static str) -> Result<(), crate::CommandError> {
     *counter = counter.checked_sub(amount).ok_or(crate::CommandError::Overflow { what })?;
     Ok(())
+}
+
+/// What the coordinator keeps of the node lifecycle (the rules are `crate::lifecycle`'s).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lifecycle {
+    /// Unstaked amounts per (staker, node, epoch whose change must be done before payment).
+    pub withdrawals: BTreeMap<(AccountId, NodeId, Epoch), u64>,
+    /// Nodes retired by their operators: never selected again.
+    pub retired: BTreeSet<NodeId>,
+    /// Members of the current committee that reported `EpochSyncDone` for the current epoch.
+    pub synced: BTreeSet<NodeId>,
+    /// Members of the previous epoch's committee that never reported for it.
+    pub missed: BTreeSet<NodeId>,
+    /// Members of the current committee reported unresponsive this epoch, with their
+    /// reporters (`NodeUnresponsive`).
+    pub accused: BTreeMap<NodeId, BTreeSet<NodeId>>,
+}
+
+impl Lifecycle {
+    /// Sum of the pending withdrawals (part of the supply).
+    pub fn pending_total(&self) -> u128 {
+        self.withdrawals.values().map(|amount| u128::from(*amount)).sum()
+    }
+
+    /// The pending withdrawals of `staker` with `node`: (due epoch, amount), earliest first.
+    pub fn pending(&self, staker: &AccountId, node: &NodeId) -> Vec<(Epoch, u64)> {
+        self.withdrawals
+            .range((*staker, *node, Epoch(0))..=(*staker, *node, Epoch(u32::MAX)))
+            .map(|((_, _, epoch), amount)| (*epoch, *amount))
+            .collect()
+    }
 }
