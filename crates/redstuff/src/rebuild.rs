@@ -93,9 +93,11 @@ impl VerifiedMetadata {
         let mut patterns: HashMap<Vec<u16>, Vec<usize>> = HashMap::new();
         for (position, (target_index, symbols)) in targets.iter().enumerate() {
             match self.choose_for(target_kind, *target_index, symbols, proofs) {
-                Ok(mut picked) => {
-                    picked.sort_unstable_by_key(|symbol| symbol.source_index);
-                    let pattern = picked.iter().map(|symbol| symbol.source_index).collect();
+                Ok(picked) => {
+                    // Kept in the order given (an inconsistency proof lists them so); the
+                    // pattern is the set of sources.
+                    let mut pattern: Vec<u16> = picked.iter().map(|symbol| symbol.source_index).collect();
+                    pattern.sort_unstable();
                     patterns.entry(pattern).or_default().push(position);
                     chosen[position] = picked;
                     results.push(None);
@@ -154,8 +156,8 @@ impl VerifiedMetadata {
         self.choose_symbols(target_kind, target_index, symbols, proofs)
     }
 
-    /// Decodes the targets at `members`, whose chosen symbols (sorted by source) come from the
-    /// same sources, in one batch.
+    /// Decodes the targets at `members`, whose chosen symbols come from the same sources, in
+    /// one batch.
     fn decode_pattern(
         &self,
         target_kind: SliverType,
@@ -166,12 +168,21 @@ impl VerifiedMetadata {
         let config = self.config();
         let k = source_symbols(config, target_kind);
         let s = usize::from(self.symbol_size());
-        let sources = &chosen[members[0]];
+        // Each member's symbols in source order, so that position `p` is the same source in all.
+        let sorted: Vec<Vec<&RecoverySymbol>> = members
+            .iter()
+            .map(|member| {
+                let mut symbols = chosen[*member].clone();
+                symbols.sort_unstable_by_key(|symbol| symbol.source_index);
+                symbols
+            })
+            .collect();
+        let sources = &sorted[0];
         let shards: Vec<(usize, Vec<u8>)> = (0..sources.len())
             .map(|source| {
                 let mut bytes = Vec::with_capacity(members.len() * s);
-                for member in members {
-                    bytes.extend_from_slice(&chosen[*member][source].symbol);
+                for symbols in &sorted {
+                    bytes.extend_from_slice(&symbols[source].symbol);
                 }
                 (usize::from(sources[source].source_index), bytes)
             })
