@@ -445,6 +445,11 @@ impl Auditor {
             // Signed in the epoch it is applied in, which an epoch deadline due just before may
             // change: checked with the event it causes, in `blob_invalidated`.
             NodeReportKind::InvalidBlob { .. } => return Ok(()),
+            // Challenge reports name their epoch and are signed by a member of its committee.
+            other => match (other.challenge_epoch(), other.challenge_message(&node)) {
+                (Some(epoch), Some(message)) => (epoch, message),
+                _ => return Ok(()),
+            },
         };
         let committee = self.committees.get(&epoch).ok_or(AuditError::NoCommittee { seq, epoch })?;
         let member =

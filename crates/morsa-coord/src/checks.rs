@@ -173,6 +173,11 @@ impl State {
                     NodeReportKind::InvalidBlob { blob_id, .. } => {
                         morsa_core::invalid_blob_message(self.epoch, blob_id)
                     }
+                    // Challenge reports: refused before any signature check in another epoch.
+                    other => match (other.challenge_epoch(), other.challenge_message(&report.node)) {
+                        (Some(epoch), Some(message)) if epoch == self.epoch => message,
+                        _ => return Precheck::default(),
+                    },
                 };
                 let signature = report.signature.clone();
                 checks.push(Check::Node { node: report.node, key, message, signature });

@@ -148,6 +148,9 @@ pub enum CommandError {
         /// Current epoch.
         current: Epoch,
     },
+    /// A challenge report was refused.
+    #[error("challenge report refused: {0}")]
+    Challenge(#[from] crate::challenge::ChallengeRefusal),
 }
 
 impl CommandError {
@@ -175,6 +178,7 @@ impl CommandError {
             Self::TooManyInactiveNodes { .. } => "too_many_nodes",
             Self::NotOperator { .. } => "not_operator",
             Self::NodeActive(_) => "node_active",
+            Self::Challenge(_) => "challenge_refused",
         }
     }
 }

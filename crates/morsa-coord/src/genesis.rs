@@ -55,6 +55,8 @@ pub struct NodeRules {
     /// Accept loopback, link-local and unspecified node addresses: on for a deployment on one
     /// machine (`morsa cluster`, tests), off everywhere else.
     pub allow_loopback_addresses: bool,
+    /// How nodes' storage is challenged (off unless `rounds_per_epoch` is set).
+    pub challenges: crate::challenge::ChallengeRules,
 }
 
 /// Default node deposit.
@@ -73,6 +75,7 @@ impl Default for NodeRules {
             max_inactive_nodes: DEFAULT_MAX_INACTIVE_NODES,
             max_node_capacity: DEFAULT_MAX_NODE_CAPACITY,
             allow_loopback_addresses: false,
+            challenges: crate::challenge::ChallengeRules::default(),
         }
     }
 }
@@ -294,6 +297,7 @@ impl Genesis {
             objects_created: 0,
             event_count: 0,
             event_head: [0; 32],
+            challenges: crate::challenge::Challenges::new(rules.challenges.clone()),
         })
     }
 }
