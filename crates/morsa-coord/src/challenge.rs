@@ -36,8 +36,8 @@ use morsa_core::{Epoch, NodeId};
 use redstuff::BlobId;
 use serde::{Deserialize, Serialize};
 
-pub use reports::ChallengeRefusal;
 pub(crate) use economics::earned;
+pub use reports::ChallengeRefusal;
 pub(crate) use reports::{report_epoch, report_message};
 
 /// Parts per million: the unit of every fraction here.

@@ -121,6 +121,8 @@ impl State {
         if !self.nodes.keys().any(failing) {
             return Cow::Borrowed(&self.nodes);
         }
-        Cow::Owned(self.nodes.iter().filter(|(id, _)| !failing(id)).map(|(id, node)| (*id, node.clone())).collect())
+        Cow::Owned(
+            self.nodes.iter().filter(|(id, _)| !failing(id)).map(|(id, node)| (*id, node.clone())).collect(),
+        )
     }
 }

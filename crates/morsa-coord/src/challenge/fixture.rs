@@ -21,6 +21,8 @@ pub(super) const GENESIS_MS: u64 = 1_000_000;
 pub(super) struct Fixture {
     pub state: State,
     pub node_keys: Vec<BlsSecretKey>,
+    /// The nodes' IDs (deriving a public key is a curve multiplication: done once).
+    pub node_ids: Vec<NodeId>,
     pub user: AccountKey,
     pub now: u64,
     /// The certified blobs, by blob ID.
@@ -34,8 +36,9 @@ pub(super) struct Fixture {
 
 impl Fixture {
     pub fn new(stakes: &[u64], n_shards: u16, rules: ChallengeRules, trusted: bool) -> Self {
-        let node_keys: Vec<BlsSecretKey> =
-            (0..stakes.len()).map(|index| BlsSecretKey::from_seed([u8::try_from(index).unwrap() + 1; 32])).collect();
+        let node_keys: Vec<BlsSecretKey> = (0..stakes.len())
+            .map(|index| BlsSecretKey::from_seed([u8::try_from(index).unwrap() + 1; 32]))
+            .collect();
         let user = AccountKey::from_seed([99; 32]);
         let nodes = node_keys
             .iter()
@@ -65,15 +68,17 @@ impl Fixture {
         };
         let state = genesis.initial_state().expect("a valid genesis");
         let dummy_signature = node_keys[0].sign(b"trusted");
-        Self { state, node_keys, user, now: GENESIS_MS, blobs: Default::default(), trusted, dummy_signature }
+        let node_ids = node_keys.iter().map(|key| NodeId::from_public_key(&key.public_key())).collect();
+        let blobs = Default::default();
+        Self { state, node_keys, node_ids, user, now: GENESIS_MS, blobs, trusted, dummy_signature }
     }
 
     pub fn node_id(&self, index: usize) -> NodeId {
-        NodeId::from_public_key(&self.node_keys[index].public_key())
+        self.node_ids[index]
     }
 
     pub fn node_index(&self, node: &NodeId) -> usize {
-        (0..self.node_keys.len()).find(|index| self.node_id(*index) == *node).expect("a known node")
+        self.node_ids.iter().position(|id| id == node).expect("a known node")
     }
 
     /// Applies `input` at the current time, ticking first if a deadline is due (as the
@@ -136,7 +141,8 @@ impl Fixture {
             let encoded = redstuff::encode(config, &bytes).expect("encodes");
             let metadata = encoded.metadata.metadata();
             let encoded_size = config.encoded_size(metadata.unencoded_length).expect("a valid size");
-            let applied = self.transact(Command::ReserveStorage { size: encoded_size, epochs }).expect("reserved");
+            let applied =
+                self.transact(Command::ReserveStorage { size: encoded_size, epochs }).expect("reserved");
             let storage = applied.created[0];
             let blob_id = *encoded.metadata.blob_id();
             let applied = self

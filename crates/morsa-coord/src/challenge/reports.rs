@@ -97,7 +97,11 @@ fn refuse(reason: ChallengeRefusal) -> CommandError {
 
 impl State {
     /// Applies a challenge report whose epoch and signature `check_node_report` accepted.
-    pub(crate) fn apply_challenge_report(&mut self, report: &NodeReport, time_ms: u64) -> Result<(), CommandError> {
+    pub(crate) fn apply_challenge_report(
+        &mut self,
+        report: &NodeReport,
+        time_ms: u64,
+    ) -> Result<(), CommandError> {
         match &report.report {
             NodeReportKind::ChallengeAudit { epoch, round, target, results } => {
                 self.apply_audit(&report.node, *epoch, *round, target, results, time_ms)
@@ -131,12 +135,19 @@ impl State {
         if time_ms > open.reports_due_ms {
             return Err(refuse(ChallengeRefusal::Late { due_ms: open.reports_due_ms, time_ms }));
         }
-        let challenged = open.targets.get_mut(target).ok_or(refuse(ChallengeRefusal::NotChallenged(*target)))?;
+        let challenged =
+            open.targets.get_mut(target).ok_or(refuse(ChallengeRefusal::NotChallenged(*target)))?;
         if challenged.auditor != *auditor {
-            return Err(refuse(ChallengeRefusal::NotAuditor { target: *target, auditor: challenged.auditor }));
+            return Err(refuse(ChallengeRefusal::NotAuditor {
+                target: *target,
+                auditor: challenged.auditor,
+            }));
         }
         if results.len() != challenged.items.len() {
-            return Err(refuse(ChallengeRefusal::ResultCount { expected: challenged.items.len(), got: results.len() }));
+            return Err(refuse(ChallengeRefusal::ResultCount {
+                expected: challenged.items.len(),
+                got: results.len(),
+            }));
         }
         if challenged.results.is_some() {
             return Err(refuse(ChallengeRefusal::Replayed));
@@ -162,7 +173,8 @@ impl State {
         let mut seen = BTreeSet::new();
         for disputed in answers {
             let item = disputed.item;
-            let position = usize::try_from(item).ok().filter(|position| results.get(*position) == Some(&false));
+            let position =
+                usize::try_from(item).ok().filter(|position| results.get(*position) == Some(&false));
             let (Some(position), true) = (position, seen.insert(item)) else {
                 return Err(refuse(ChallengeRefusal::NotFailed { item }));
             };
@@ -172,7 +184,9 @@ impl State {
                 .map_err(|reason| refuse(ChallengeRefusal::BadAnswer { item, reason }))?;
         }
         for position in seen {
-            if let Some(result) = usize::try_from(position).ok().and_then(|position| results.get_mut(position)) {
+            if let Some(result) =
+                usize::try_from(position).ok().and_then(|position| results.get_mut(position))
+            {
                 *result = true;
             }
         }

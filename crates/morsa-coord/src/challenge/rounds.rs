@@ -2,7 +2,9 @@
 
 use std::collections::BTreeMap;
 
-use morsa_core::challenge::{CandidateBlob, derive_shard_items, pick_auditor, result_digest, round_jitter_ms, round_seed};
+use morsa_core::challenge::{
+    CandidateBlob, derive_shard_items, pick_auditor, result_digest, round_jitter_ms, round_seed,
+};
 use morsa_core::protocol::Event;
 use morsa_core::{NodeId, ShardIndex};
 
@@ -73,7 +75,8 @@ impl State {
             targets.insert(member.node_id, target);
         }
         let reports_due_ms = time_ms.saturating_add(self.challenge_slot_ms() / 4);
-        self.challenges.open = Some(OpenRound { epoch, round, seed, started_ms: time_ms, reports_due_ms, targets });
+        self.challenges.open =
+            Some(OpenRound { epoch, round, seed, started_ms: time_ms, reports_due_ms, targets });
         self.challenges.last_seed = seed;
         self.challenges.rounds_started = round.saturating_add(1);
         out.events.push(Event::ChallengeRoundStarted { epoch, round, seed });

@@ -53,6 +53,7 @@ fn run(base: &Fixture, seed: u64) -> RunResult {
     let mut fixture = Fixture {
         state: base.state.clone(),
         node_keys: base.node_keys.clone(),
+        node_ids: base.node_ids.clone(),
         user: base.user.clone(),
         now: base.now,
         blobs: base.blobs.clone(),
@@ -120,9 +121,17 @@ fn run(base: &Fixture, seed: u64) -> RunResult {
 
 /// Every auditor reports on its targets: honestly, except the liar, which marks two passed
 /// challenges failed; the targets dispute every failure they can answer.
-fn play_round(fixture: &mut Fixture, lost: &BTreeSet<(BlobId, ShardIndex)>, dropper: NodeId, liar: NodeId, rng: &mut StdRng) {
+fn play_round(
+    fixture: &mut Fixture,
+    lost: &BTreeSet<(BlobId, ShardIndex)>,
+    dropper: NodeId,
+    liar: NodeId,
+    rng: &mut StdRng,
+) {
     let open = fixture.state.challenges.open.clone().expect("a round just started");
-    let holds = |target: &NodeId, blob: &BlobId, shard: ShardIndex| !(*target == dropper && lost.contains(&(*blob, shard)));
+    let holds = |target: &NodeId, blob: &BlobId, shard: ShardIndex| {
+        !(*target == dropper && lost.contains(&(*blob, shard)))
+    };
     for (target, challenged) in &open.targets {
         let mut results: Vec<bool> =
             challenged.items.iter().map(|item| holds(target, &item.blob_id, item.shard)).collect();
@@ -132,7 +141,12 @@ fn play_round(fixture: &mut Fixture, lost: &BTreeSet<(BlobId, ShardIndex)>, drop
                 results[position] = false;
             }
         }
-        let report = NodeReportKind::ChallengeAudit { epoch: open.epoch, round: open.round, target: *target, results: results.clone() };
+        let report = NodeReportKind::ChallengeAudit {
+            epoch: open.epoch,
+            round: open.round,
+            target: *target,
+            results: results.clone(),
+        };
         let auditor = fixture.node_index(&challenged.auditor);
         fixture.submit(Input::Node(fixture.report(auditor, report))).expect("an audit in time");
         let answers: Vec<DisputedAnswer> = results
@@ -140,7 +154,10 @@ fn play_round(fixture: &mut Fixture, lost: &BTreeSet<(BlobId, ShardIndex)>, drop
             .zip(&challenged.items)
             .enumerate()
             .filter(|(_, (passed, item))| !**passed && holds(target, &item.blob_id, item.shard))
-            .map(|(position, (_, item))| DisputedAnswer { item: u32::try_from(position).unwrap(), answer: fixture.answer(item) })
+            .map(|(position, (_, item))| DisputedAnswer {
+                item: u32::try_from(position).unwrap(),
+                answer: fixture.answer(item),
+            })
             .collect();
         if !answers.is_empty() {
             let report = NodeReportKind::ChallengeDispute { epoch: open.epoch, round: open.round, answers };
@@ -159,7 +176,9 @@ fn record_outcomes(state: &State, result: &mut RunResult, dropper: NodeId, liar:
         if *node == liar {
             result.liar_strikes += outcome.tally.strikes;
             result.liar_slashed += outcome.penalty;
-        } else if *node != dropper && (outcome.penalty > 0 || outcome.withheld > 0 || outcome.tally.failed > 0) {
+        } else if *node != dropper
+            && (outcome.penalty > 0 || outcome.withheld > 0 || outcome.tally.failed > 0)
+        {
             result.honest_penalized.push((outcome.epoch.0, fixture.node_index(node), *outcome));
         }
     }
@@ -174,16 +193,24 @@ fn honest_nodes_are_never_slashed_droppers_are_caught_and_liars_struck() {
         let threads: Vec<_> = (0..2u64)
             .map(|thread| {
                 let base = &base;
-                scope.spawn(move || (thread..SEEDS).step_by(2).map(|seed| run(base, seed)).collect::<Vec<_>>())
+                scope
+                    .spawn(move || (thread..SEEDS).step_by(2).map(|seed| run(base, seed)).collect::<Vec<_>>())
             })
             .collect();
         threads.into_iter().flat_map(|thread| thread.join().expect("a simulation thread")).collect()
     });
     assert_eq!(results.len(), usize::try_from(SEEDS).unwrap());
     for (seed, result) in results.iter().enumerate() {
-        assert!(result.honest_penalized.is_empty(), "seed {seed}: honest nodes penalised: {:?}", result.honest_penalized);
+        assert!(
+            result.honest_penalized.is_empty(),
+            "seed {seed}: honest nodes penalised: {:?}",
+            result.honest_penalized
+        );
         assert!(result.liar_strikes > 0 && result.liar_slashed > 0, "seed {seed}: the liar was never struck");
     }
     let caught = results.iter().filter(|result| result.dropper_caught_in_epoch_two).count();
-    assert!(caught * 100 >= results.len() * 99, "the 1% dropper was caught in epoch 2 in only {caught} of {SEEDS} seeds");
+    assert!(
+        caught * 100 >= results.len() * 99,
+        "the 1% dropper was caught in epoch 2 in only {caught} of {SEEDS} seeds"
+    );
 }

@@ -31,7 +31,8 @@ fn next_round(fixture: &mut Fixture) -> OpenRound {
 }
 
 fn audit(fixture: &Fixture, auditor: usize, round: &OpenRound, target: &NodeId, results: Vec<bool>) -> Input {
-    let report = NodeReportKind::ChallengeAudit { epoch: round.epoch, round: round.round, target: *target, results };
+    let report =
+        NodeReportKind::ChallengeAudit { epoch: round.epoch, round: round.round, target: *target, results };
     Input::Node(fixture.report(auditor, report))
 }
 
@@ -63,7 +64,10 @@ fn rounds_challenge_blobs_certified_before_the_epoch_as_anyone_derives_them() {
         .map(|blob| CandidateBlob {
             blob_id: *blob.metadata.blob_id(),
             unencoded_length: blob.metadata.unencoded_length(),
-            encoded_size: redstuff::EncodingConfig::new(N).unwrap().encoded_size(blob.metadata.unencoded_length()).unwrap(),
+            encoded_size: redstuff::EncodingConfig::new(N)
+                .unwrap()
+                .encoded_size(blob.metadata.unencoded_length())
+                .unwrap(),
         })
         .collect();
     candidates.sort_by_key(|blob| blob.blob_id);
@@ -75,7 +79,9 @@ fn rounds_challenge_blobs_certified_before_the_epoch_as_anyone_derives_them() {
         shards.sort();
         let expected: Vec<_> = shards
             .iter()
-            .flat_map(|shard| derive_shard_items(&round.seed, N, *shard, &candidates, RULES.samples_per_shard).unwrap())
+            .flat_map(|shard| {
+                derive_shard_items(&round.seed, N, *shard, &candidates, RULES.samples_per_shard).unwrap()
+            })
             .collect();
         assert_eq!(target.items, expected);
         // Every challenge is answerable from the real slivers.
@@ -89,7 +95,8 @@ fn rounds_challenge_blobs_certified_before_the_epoch_as_anyone_derives_them() {
 fn audits_that_are_forged_misdirected_replayed_late_or_for_another_epoch_are_refused() {
     let mut fixture = in_epoch_two();
     let round = next_round(&mut fixture);
-    let (target, challenged) = round.targets.iter().next().map(|(node, target)| (*node, target.clone())).unwrap();
+    let (target, challenged) =
+        round.targets.iter().next().map(|(node, target)| (*node, target.clone())).unwrap();
     let auditor = fixture.node_index(&challenged.auditor);
     let bystander = (0..4).find(|index| *index != auditor && fixture.node_id(*index) != target).unwrap();
     let results = vec![true; challenged.items.len()];
@@ -97,14 +104,20 @@ fn audits_that_are_forged_misdirected_replayed_late_or_for_another_epoch_are_ref
     // Forged: the auditor's report signed with another node's key.
     let mut forged = audit(&fixture, auditor, &round, &target, results.clone());
     if let Input::Node(report) = &mut forged {
-        report.signature = fixture.node_keys[bystander].sign(&report.report.challenge_message(&report.node).unwrap());
+        report.signature =
+            fixture.node_keys[bystander].sign(&report.report.challenge_message(&report.node).unwrap());
     }
     assert!(matches!(fixture.submit(forged), Err(CommandError::BadNodeSignature(_))));
     // Signed by a member that is not the target's auditor.
     let misdirected = audit(&fixture, bystander, &round, &target, results.clone());
     assert!(matches!(refusal(fixture.submit(misdirected)), ChallengeRefusal::NotAuditor { .. }));
     // Another epoch.
-    let report = NodeReportKind::ChallengeAudit { epoch: Epoch(1), round: round.round, target, results: results.clone() };
+    let report = NodeReportKind::ChallengeAudit {
+        epoch: Epoch(1),
+        round: round.round,
+        target,
+        results: results.clone(),
+    };
     let other_epoch = Input::Node(fixture.report(auditor, report));
     assert!(matches!(fixture.submit(other_epoch), Err(CommandError::WrongEpoch { .. })));
     // A round that has not started.
@@ -126,13 +139,26 @@ fn audits_that_are_forged_misdirected_replayed_late_or_for_another_epoch_are_ref
         ChallengeRefusal::Replayed
     );
     // Late: another target's report after the deadline.
-    let (late_target, late) = round.targets.iter().nth(1).map(|(node, target)| (*node, target.clone())).unwrap();
+    let (late_target, late) =
+        round.targets.iter().nth(1).map(|(node, target)| (*node, target.clone())).unwrap();
     fixture.now = round.reports_due_ms + 1;
-    let late_report = audit(&fixture, fixture.node_index(&late.auditor), &round, &late_target, vec![true; late.items.len()]);
+    let late_report = audit(
+        &fixture,
+        fixture.node_index(&late.auditor),
+        &round,
+        &late_target,
+        vec![true; late.items.len()],
+    );
     assert!(matches!(refusal(fixture.submit(late_report)), ChallengeRefusal::Late { .. }));
     // Once the next round started, the closed one takes nothing.
     next_round(&mut fixture);
-    let closed = audit(&fixture, fixture.node_index(&late.auditor), &round, &late_target, vec![true; late.items.len()]);
+    let closed = audit(
+        &fixture,
+        fixture.node_index(&late.auditor),
+        &round,
+        &late_target,
+        vec![true; late.items.len()],
+    );
     assert!(matches!(refusal(fixture.submit(closed)), ChallengeRefusal::NotUnderWay { .. }));
 }
 
@@ -140,7 +166,8 @@ fn audits_that_are_forged_misdirected_replayed_late_or_for_another_epoch_are_ref
 fn a_dispute_with_genuine_answers_overturns_a_false_failure_and_strikes_the_auditor() {
     let mut fixture = in_epoch_two();
     let round = next_round(&mut fixture);
-    let (target, challenged) = round.targets.iter().next().map(|(node, target)| (*node, target.clone())).unwrap();
+    let (target, challenged) =
+        round.targets.iter().next().map(|(node, target)| (*node, target.clone())).unwrap();
     let target_index = fixture.node_index(&target);
     let auditor = challenged.auditor;
     let mut results = vec![true; challenged.items.len()];
@@ -154,21 +181,36 @@ fn a_dispute_with_genuine_answers_overturns_a_false_failure_and_strikes_the_audi
         Input::Node(fixture.report(target_index, report))
     };
     let answers: Vec<DisputedAnswer> = (0..3)
-        .map(|item| DisputedAnswer { item: u32::try_from(item).unwrap(), answer: fixture.answer(&challenged.items[item]) })
+        .map(|item| DisputedAnswer {
+            item: u32::try_from(item).unwrap(),
+            answer: fixture.answer(&challenged.items[item]),
+        })
         .collect();
     let genuine = |item: usize| answers[item].clone();
     // A tampered answer, an answer to a challenge that passed, and one out of range are refused.
     let mut tampered = genuine(0);
     tampered.answer.primary.symbol[0] ^= 1;
-    assert!(matches!(refusal(fixture.submit(dispute(&fixture, vec![tampered]))), ChallengeRefusal::BadAnswer { item: 0, .. }));
-    assert_eq!(refusal(fixture.submit(dispute(&fixture, vec![genuine(2)]))), ChallengeRefusal::NotFailed { item: 2 });
+    assert!(matches!(
+        refusal(fixture.submit(dispute(&fixture, vec![tampered]))),
+        ChallengeRefusal::BadAnswer { item: 0, .. }
+    ));
+    assert_eq!(
+        refusal(fixture.submit(dispute(&fixture, vec![genuine(2)]))),
+        ChallengeRefusal::NotFailed { item: 2 }
+    );
     let mut outside = genuine(0);
     outside.item = 10_000;
-    assert_eq!(refusal(fixture.submit(dispute(&fixture, vec![outside]))), ChallengeRefusal::NotFailed { item: 10_000 });
+    assert_eq!(
+        refusal(fixture.submit(dispute(&fixture, vec![outside]))),
+        ChallengeRefusal::NotFailed { item: 10_000 }
+    );
     // An answer for another challenge's slot does not verify there.
     let mut misplaced = genuine(2);
     misplaced.item = 0;
-    assert!(matches!(refusal(fixture.submit(dispute(&fixture, vec![misplaced]))), ChallengeRefusal::BadAnswer { .. }));
+    assert!(matches!(
+        refusal(fixture.submit(dispute(&fixture, vec![misplaced]))),
+        ChallengeRefusal::BadAnswer { .. }
+    ));
     // A dispute signed by another node is forged.
     let mut forged = dispute(&fixture, vec![genuine(0)]);
     if let Input::Node(report) = &mut forged {
@@ -177,7 +219,10 @@ fn a_dispute_with_genuine_answers_overturns_a_false_failure_and_strikes_the_audi
     assert!(matches!(fixture.submit(forged), Err(CommandError::BadNodeSignature(_))));
 
     fixture.submit(dispute(&fixture, vec![genuine(0), genuine(1)])).expect("genuine answers");
-    assert_eq!(refusal(fixture.submit(dispute(&fixture, vec![genuine(0)]))), ChallengeRefusal::NotFailed { item: 0 });
+    assert_eq!(
+        refusal(fixture.submit(dispute(&fixture, vec![genuine(0)]))),
+        ChallengeRefusal::NotFailed { item: 0 }
+    );
 
     // Every other target passes; at the epoch's end the target lost nothing and the auditor
     // was struck.
@@ -244,13 +289,21 @@ fn failures_cut_rewards_slash_from_five_percent_and_remove_from_half() {
         let tally = outcome.tally;
         assert!(tally.audited() > 0);
         let share = pool * weight(node) / u64::from(N);
-        // The rule, computed here from the tally.
-        let phi = tally.failed as f64 / tally.audited() as f64;
-        let expected = share as f64 * (tally.passed as f64 / tally.audited() as f64) * (1.0 - 10.0 * phi).max(0.0);
-        assert!((outcome.reward as f64 - expected).abs() <= 1.0, "node {index}: {outcome:?}, expected reward {expected}");
+        // The rule, computed here from the tally in floating point.
+        let float = |value: u64| f64::from(u32::try_from(value).expect("small test amounts"));
+        let phi = float(tally.failed) / float(tally.audited());
+        let expected =
+            float(share) * (float(tally.passed) / float(tally.audited())) * (1.0 - 10.0 * phi).max(0.0);
+        assert!(
+            (float(outcome.reward) - expected).abs() <= 1.0,
+            "node {index}: {outcome:?}, expected reward {expected}"
+        );
         assert_eq!(outcome.reward + outcome.withheld, share);
-        let slashed = if phi >= 0.05 { (stakes[index] as f64 * phi / 10.0) as u64 } else { 0 };
-        assert!(outcome.penalty.abs_diff(slashed) <= 1, "node {index}: {outcome:?}, expected slash {slashed}");
+        let slashed = if phi >= 0.05 { float(stakes[index]) * phi / 10.0 } else { 0.0 };
+        assert!(
+            (float(outcome.penalty) - slashed).abs() <= 1.0,
+            "node {index}: {outcome:?}, expected slash {slashed}"
+        );
         assert_eq!(outcome.removed, phi >= 0.5);
     }
     assert!(outcomes[&lossy].phi_ppm >= 50_000 && outcomes[&lossy].penalty > 0 && !outcomes[&lossy].removed);
@@ -299,7 +352,10 @@ fn declarations_are_refused_for_another_epoch_when_empty_or_too_many() {
     let mut fixture = in_epoch_two();
     let blob_ids: Vec<_> = fixture.blobs.keys().copied().collect();
     let other = NodeReportKind::DeclareLoss { epoch: Epoch(1), blob_ids: blob_ids.clone() };
-    assert!(matches!(fixture.submit(Input::Node(fixture.report(0, other))), Err(CommandError::WrongEpoch { .. })));
+    assert!(matches!(
+        fixture.submit(Input::Node(fixture.report(0, other))),
+        Err(CommandError::WrongEpoch { .. })
+    ));
     let empty = NodeReportKind::DeclareLoss { epoch: Epoch(2), blob_ids: Vec::new() };
     assert_eq!(refusal(fixture.submit(Input::Node(fixture.report(0, empty)))), ChallengeRefusal::Empty);
     let many = (0..=super::MAX_DECLARED_BLOBS).map(|index| {

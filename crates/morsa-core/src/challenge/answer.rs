@@ -83,7 +83,13 @@ impl ChallengeAnswer {
             return Err(AnswerError::PairHashes);
         }
         let checks = [
-            (SliverType::Primary, &self.primary, item.pair.0, item.primary_position, &self.pair_hashes.primary),
+            (
+                SliverType::Primary,
+                &self.primary,
+                item.pair.0,
+                item.primary_position,
+                &self.pair_hashes.primary,
+            ),
             (
                 SliverType::Secondary,
                 &self.secondary,
@@ -94,10 +100,18 @@ impl ChallengeAnswer {
         ];
         for (kind, symbol, sliver_index, position, root) in checks {
             if symbol.symbol.len() != symbol_size {
-                return Err(AnswerError::SymbolSize { kind, expected: symbol_size, actual: symbol.symbol.len() });
+                return Err(AnswerError::SymbolSize {
+                    kind,
+                    expected: symbol_size,
+                    actual: symbol.symbol.len(),
+                });
             }
             if symbol.source_index != sliver_index {
-                return Err(AnswerError::SliverIndex { kind, expected: sliver_index, actual: symbol.source_index });
+                return Err(AnswerError::SliverIndex {
+                    kind,
+                    expected: sliver_index,
+                    actual: symbol.source_index,
+                });
             }
             let leaf = merkle::leaf_hash(&symbol.symbol);
             if !symbol.proof.verifies(root.bytes(), &leaf, usize::from(position), n) {
@@ -120,8 +134,9 @@ pub fn answer_challenge(
         return Err(malformed("the stored pair is not the challenged one"));
     }
     let hashes = &metadata.metadata().hashes;
-    let pair_hashes =
-        *hashes.get(usize::from(item.pair.0)).ok_or(malformed("the challenged pair is not in the metadata"))?;
+    let pair_hashes = *hashes
+        .get(usize::from(item.pair.0))
+        .ok_or(malformed("the challenged pair is not in the metadata"))?;
     let mut joined = Vec::with_capacity(64 * hashes.len());
     for pair in hashes {
         joined.extend_from_slice(pair.primary.bytes());
@@ -171,7 +186,11 @@ mod tests {
     }
 
     /// The items of `shard` for the blob, each with the genuine answer.
-    fn answered(encoded: &redstuff::EncodedBlob, shard: u16, seed: u8) -> Vec<(ChallengeItem, ChallengeAnswer)> {
+    fn answered(
+        encoded: &redstuff::EncodedBlob,
+        shard: u16,
+        seed: u8,
+    ) -> Vec<(ChallengeItem, ChallengeAnswer)> {
         let metadata = &encoded.metadata;
         let candidate = CandidateBlob {
             blob_id: *metadata.blob_id(),
@@ -207,7 +226,10 @@ mod tests {
         let (a, b) = (encoded(3000, 1), encoded(3000, 2));
         let (item, answer) = answered(&a, 3, 1).remove(0);
         let (other_item, _) = answered(&b, 3, 1).remove(0);
-        assert_eq!(answer.verify(&ChallengeItem { blob_id: other_item.blob_id, ..item }, N), Err(AnswerError::PairHashes));
+        assert_eq!(
+            answer.verify(&ChallengeItem { blob_id: other_item.blob_id, ..item }, N),
+            Err(AnswerError::PairHashes)
+        );
         assert!(answer.verify(&ChallengeItem { unencoded_length: 2999, ..item }, N).is_err());
     }
 
@@ -224,8 +246,16 @@ mod tests {
 
     fn tamper() -> impl Strategy<Value = Tamper> {
         prop_oneof![
-            (any::<bool>(), any::<usize>(), 0u8..8).prop_map(|(secondary, byte, bit)| Tamper::Symbol { secondary, byte, bit }),
-            (any::<bool>(), any::<usize>(), 0usize..32).prop_map(|(secondary, level, byte)| Tamper::Proof { secondary, level, byte }),
+            (any::<bool>(), any::<usize>(), 0u8..8).prop_map(|(secondary, byte, bit)| Tamper::Symbol {
+                secondary,
+                byte,
+                bit
+            }),
+            (any::<bool>(), any::<usize>(), 0usize..32).prop_map(|(secondary, level, byte)| Tamper::Proof {
+                secondary,
+                level,
+                byte
+            }),
             (any::<bool>(), 0usize..32).prop_map(|(secondary, byte)| Tamper::PairHash { secondary, byte }),
             (any::<usize>(), 0usize..32).prop_map(|(level, byte)| Tamper::PairProof { level, byte }),
             any::<bool>().prop_map(|secondary| Tamper::SourceIndex { secondary }),
@@ -252,8 +282,11 @@ mod tests {
                 flip(&mut symbol.proof.path[level % len], byte);
             }
             Tamper::PairHash { secondary, byte } => {
-                let hash =
-                    if secondary { &mut answer.pair_hashes.secondary } else { &mut answer.pair_hashes.primary };
+                let hash = if secondary {
+                    &mut answer.pair_hashes.secondary
+                } else {
+                    &mut answer.pair_hashes.primary
+                };
                 flip(hash, byte);
             }
             Tamper::PairProof { level, byte } => {

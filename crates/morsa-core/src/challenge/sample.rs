@@ -85,7 +85,8 @@ pub fn derive_shard_items(
     let kp = u32::try_from(config.kp()).expect("kp is below n, a u16");
     let items = (0..samples)
         .map(|draw| {
-            let digest = domain_hash(b"morsa/challenge/item", &[seed, &shard.0.to_le_bytes(), &draw.to_le_bytes()]);
+            let digest =
+                domain_hash(b"morsa/challenge/item", &[seed, &shard.0.to_le_bytes(), &draw.to_le_bytes()]);
             let value = u64::from_le_bytes(digest[..8].try_into().expect("8 bytes"));
             let index = if draw % 2 == 1 && total_size > 0 {
                 let point = u128::from(value) % total_size;

@@ -271,7 +271,9 @@ impl NodeReportKind {
 
     /// The bytes `node` signs for a challenge report, or `None` for other reports.
     pub fn challenge_message(&self, node: &NodeId) -> Option<Vec<u8>> {
-        use crate::challenge::{challenge_audit_message, challenge_dispute_message, loss_declaration_message};
+        use crate::challenge::{
+            challenge_audit_message, challenge_dispute_message, loss_declaration_message,
+        };
         match self {
             Self::ChallengeAudit { epoch, round, target, results } => {
                 Some(challenge_audit_message(*epoch, *round, target, results))
