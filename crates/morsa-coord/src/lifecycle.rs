@@ -3,7 +3,7 @@
 //!
 //! * **Withdrawals are delayed** (Walrus's rule). `Unstake` lowers the node's stake at once,
 //!   so it counts from the next committee selection, but the amount waits in
-//!   [`Lifecycle::withdrawals`](crate::state::Lifecycle::withdrawals), still part of the supply and still slashable, until the epoch
+//!   `Lifecycle::withdrawals`, still part of the supply and still slashable, until the epoch
 //!   change after that selection has completed; then `Withdraw` pays it. The amount is due
 //!   with the change to the epoch after the next selection: the next epoch if the next
 //!   committee is not selected yet, the one after otherwise. A node in neither the current
