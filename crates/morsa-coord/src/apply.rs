@@ -52,7 +52,7 @@ pub(crate) fn apply_with(
         }
         Input::Node(report) => {
             state.refuse_if_tick_due(entry.time_ms)?;
-            state.apply_node_report(report, signatures, &mut out)?;
+            state.apply_node_report(report, signatures, entry.time_ms, &mut out)?;
         }
     }
     state.time_ms = entry.time_ms;
@@ -161,11 +161,16 @@ impl State {
         report: &NodeReport,
         signatures: Signatures<'_>,
     ) -> Result<bool, CommandError> {
-        if let NodeReportKind::EpochSyncDone { epoch } | NodeReportKind::NodeUnresponsive { epoch, .. } =
-            &report.report
-            && *epoch != self.epoch
+        let reported_epoch = match &report.report {
+            NodeReportKind::EpochSyncDone { epoch } | NodeReportKind::NodeUnresponsive { epoch, .. } => {
+                Some(*epoch)
+            }
+            other => other.challenge_epoch(),
+        };
+        if let Some(epoch) = reported_epoch
+            && epoch != self.epoch
         {
-            return Err(CommandError::WrongEpoch { got: *epoch, current: self.epoch });
+            return Err(CommandError::WrongEpoch { got: epoch, current: self.epoch });
         }
         let member =
             self.committee.member_by_node(&report.node).ok_or(CommandError::UnknownNode(report.node))?;
@@ -181,6 +186,8 @@ impl State {
                 self.check_accusation(&report.node, subject)?;
                 morsa_core::node_unresponsive_message(*epoch, subject)
             }
+            // Challenge reports; no other kind is left, so the message always exists.
+            other => other.challenge_message(&report.node).unwrap_or_default(),
         };
         let key = &self.committee.members[member].public_key;
         signatures.node(&report.node, key, &message, &report.signature)?;
@@ -188,8 +195,8 @@ impl State {
             // Late reports (after the change is done) still count: a member that never reports
             // is taken for dead (`crate::lifecycle`).
             NodeReportKind::EpochSyncDone { .. } => self.lifecycle.synced.contains(&report.node),
-            NodeReportKind::InvalidBlob { .. } => false,
             NodeReportKind::NodeUnresponsive { subject, .. } => self.accused_by(subject, &report.node),
+            _ => false,
         })
     }
 
@@ -197,12 +204,16 @@ impl State {
         &mut self,
         report: &NodeReport,
         signatures: Signatures<'_>,
+        time_ms: u64,
         out: &mut Effects,
     ) -> Result<(), CommandError> {
         let changes_nothing = self.check_node_report(report, signatures)?;
         if let NodeReportKind::InvalidBlob { blob_id, certificate } = &report.report {
             // Checked exactly as the account command is.
             return self.invalidate_blob(blob_id, certificate, signatures, out);
+        }
+        if report.report.challenge_epoch().is_some() {
+            return self.apply_challenge_report(report, time_ms);
         }
         if changes_nothing {
             // Logs written before duplicates were answered without a write hold such reports.
@@ -231,13 +242,19 @@ impl State {
 
     /// Runs every deadline due by `time_ms`, in order.
     fn tick(&mut self, time_ms: u64, out: &mut Effects) {
-        while self.deadline_due(time_ms).is_some() {
+        while let Some(due_ms) = self.deadline_due(time_ms) {
+            if self.challenge_round_due_ms() == Some(due_ms) {
+                self.start_challenge_round(time_ms, out);
+                continue;
+            }
             // `next_deadline_ms` has no deadline in the last epoch, so there is a next one.
             let Some(next) = self.epoch.0.checked_add(1).map(Epoch) else { return };
             if self.next_committee.is_none() {
                 let committee = self.select_committee(next);
                 out.events.push(Event::CommitteeSelected { committee: committee.clone() });
                 self.next_committee = Some(committee);
+                // Nodes left out for failing challenges may be selected again next time.
+                self.challenges.excluded.clear();
             } else {
                 self.change_epoch(out);
             }
@@ -249,10 +266,11 @@ impl State {
     /// no committee can be formed without them. If no valid apportionment exists (no stake,
     /// caps too low), the current assignment stays.
     pub(crate) fn select_committee(&self, epoch: Epoch) -> Committee {
+        let selectable = self.selectable_nodes();
         let retired = |node: &NodeId| self.lifecycle.retired.contains(node);
         let retired_or_dead = |node: &NodeId| retired(node) || self.presumed_dead(node);
-        committee_from_stakes(&self.nodes, &self.params, &self.committee, epoch, &retired_or_dead)
-            .or_else(|_| committee_from_stakes(&self.nodes, &self.params, &self.committee, epoch, &retired))
+        committee_from_stakes(&selectable, &self.params, &self.committee, epoch, &retired_or_dead)
+            .or_else(|_| committee_from_stakes(&selectable, &self.params, &self.committee, epoch, &retired))
             .unwrap_or_else(|_| Committee { epoch, ..self.committee.clone() })
     }
 
@@ -260,6 +278,7 @@ impl State {
     fn change_epoch(&mut self, out: &mut Effects) {
         let ending = self.epoch;
         let Some(next) = ending.0.checked_add(1).map(Epoch) else { return };
+        self.close_challenge_round();
         self.pay_rewards(ending, next, out);
         self.roll_sync_reports();
         let committee = self.next_committee.take().unwrap_or_else(|| self.select_committee(next));
@@ -271,8 +290,9 @@ impl State {
         out.events.push(Event::EpochChangeStart { epoch: next });
     }
 
-    /// Splits the pool of `epoch` over its committee's operators by shard weight; the
-    /// remainder of the integer division moves to the `next` epoch's pool.
+    /// Splits the pool of `epoch` over its committee's operators by shard weight, each share
+    /// cut by the node's failed challenges; the remainder moves to the `next` epoch's pool. Then
+    /// settles the epoch's challenges (slashing, removals).
     ///
     /// The sums cannot overflow: every share comes out of the pool, and pools and balances
     /// are parts of the supply, which fits in a `u64`. A tick cannot be refused (the
@@ -286,6 +306,8 @@ impl State {
             let Some(node) = self.nodes.get(&member.node_id) else { continue };
             let weight = u128::try_from(member.shards.len()).expect("shard counts fit in u128");
             let share = u64::try_from(u128::from(pool) * weight / n).expect("a share is at most the pool");
+            // Cut by the node's failed challenges; what is withheld stays in the remainder.
+            let share = crate::state::challenges::earned(&self.challenges, &member.node_id, share);
             if share > 0 {
                 let balance = &mut self.accounts.entry(node.operator).or_default().balance;
                 *balance = balance.saturating_add(share);
@@ -298,6 +320,7 @@ impl State {
             *next_pool = next_pool.saturating_add(remainder);
         }
         out.events.push(Event::RewardsPaid { epoch, total: paid });
+        self.settle_challenges(epoch, next, pool, out);
     }
 
     /// Removes blob objects and storage whose end epoch has come, and past accounting.

@@ -448,6 +448,11 @@ impl Auditor {
             NodeReportKind::NodeUnresponsive { subject, epoch } => {
                 (*epoch, morsa_core::node_unresponsive_message(*epoch, subject))
             }
+            // Challenge reports name their epoch and are signed by a member of its committee.
+            other => match (other.challenge_epoch(), other.challenge_message(&node)) {
+                (Some(epoch), Some(message)) => (epoch, message),
+                _ => return Ok(()),
+            },
         };
         let committee = self.committees.get(&epoch).ok_or(AuditError::NoCommittee { seq, epoch })?;
         let member =

@@ -179,6 +179,11 @@ impl State {
                     NodeReportKind::NodeUnresponsive { subject, epoch } => {
                         morsa_core::node_unresponsive_message(*epoch, subject)
                     }
+                    // Challenge reports: refused before any signature check in another epoch.
+                    other => match (other.challenge_epoch(), other.challenge_message(&report.node)) {
+                        (Some(epoch), Some(message)) if epoch == self.epoch => message,
+                        _ => return Precheck::default(),
+                    },
                 };
                 let signature = report.signature.clone();
                 checks.push(Check::Node { node: report.node, key, message, signature });

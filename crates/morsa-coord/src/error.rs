@@ -1,6 +1,7 @@
 //! Why a log entry was refused: one enum, each variant with a stable machine-readable code and
 //! a message that tells a person what to fix.
 
+use morsa_core::challenge::AnswerError;
 use morsa_core::{AccountId, CertificateError, Epoch, NodeId, ObjectId};
 use redstuff::BlobId;
 
@@ -164,6 +165,9 @@ pub enum CommandError {
     /// The node was retired by its operator: it cannot be staked with or retired again.
     #[error("node {0} is retired: it is never selected again; unstake from it instead")]
     NodeRetired(NodeId),
+    /// A challenge report was refused.
+    #[error("challenge report refused: {0}")]
+    Challenge(#[from] ChallengeRefusal),
 }
 
 impl CommandError {
@@ -193,6 +197,7 @@ impl CommandError {
             Self::NodeActive(_) => "node_active",
             Self::WithdrawalNotDue { .. } => "withdrawal_not_due",
             Self::NodeRetired(_) => "node_retired",
+            Self::Challenge(_) => "challenge_refused",
         }
     }
 }
@@ -374,4 +379,73 @@ mod tests {
             assert_eq!(error.to_string(), message);
         }
     }
+}
+
+/// Why a challenge report was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChallengeRefusal {
+    /// The round is not the one under way: it closed already (late) or has not started.
+    #[error("round {round} of {epoch} is not under way; reports are taken only during their round")]
+    NotUnderWay {
+        /// Epoch of the report.
+        epoch: Epoch,
+        /// Round of the report.
+        round: u32,
+    },
+    /// The audit arrived after the round's report deadline.
+    #[error("audit reports of this round were due by {due_ms} ms; this one came at {time_ms} ms")]
+    Late {
+        /// The deadline.
+        due_ms: u64,
+        /// The report's log time.
+        time_ms: u64,
+    },
+    /// The node is not challenged in this round.
+    #[error("node {0} is not challenged in this round")]
+    NotChallenged(NodeId),
+    /// The reporting node is not the target's auditor.
+    #[error("node {auditor} audits {target} in this round, not the reporting node")]
+    NotAuditor {
+        /// The target.
+        target: NodeId,
+        /// Its auditor.
+        auditor: NodeId,
+    },
+    /// The results do not match the target's challenges one for one.
+    #[error("the target has {expected} challenges this round, the report carries {got} results")]
+    ResultCount {
+        /// Challenges.
+        expected: usize,
+        /// Results.
+        got: usize,
+    },
+    /// The auditor already reported on this target in this round.
+    #[error("the auditor already reported on this target in this round (a replay)")]
+    Replayed,
+    /// No audit of the node was reported yet, so there is nothing to dispute.
+    #[error("no audit of this node was reported in this round; there is nothing to dispute")]
+    NothingReported,
+    /// A disputed challenge is not a reported failure (out of range, passed, or disputed twice).
+    #[error("challenge {item} is not a reported failure of this node (a replay, or out of range)")]
+    NotFailed {
+        /// The challenge's position.
+        item: u32,
+    },
+    /// A disputed answer does not verify.
+    #[error("the answer to challenge {item} does not verify: {reason}")]
+    BadAnswer {
+        /// The challenge's position.
+        item: u32,
+        /// Why.
+        reason: AnswerError,
+    },
+    /// A dispute or declaration with nothing in it.
+    #[error("the report is empty")]
+    Empty,
+    /// Too many declared blobs.
+    #[error("a node may declare at most {max} lost blobs per epoch")]
+    TooManyBlobs {
+        /// The bound.
+        max: usize,
+    },
 }

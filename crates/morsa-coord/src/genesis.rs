@@ -55,6 +55,8 @@ pub struct NodeRules {
     /// Accept loopback, link-local and unspecified node addresses: on for a deployment on one
     /// machine (`morsa cluster`, tests), off everywhere else.
     pub allow_loopback_addresses: bool,
+    /// How nodes' storage is challenged (off unless `rounds_per_epoch` is set).
+    pub challenges: crate::state::challenges::ChallengeRules,
 }
 
 /// Default node deposit.
@@ -73,6 +75,7 @@ impl Default for NodeRules {
             max_inactive_nodes: DEFAULT_MAX_INACTIVE_NODES,
             max_node_capacity: DEFAULT_MAX_NODE_CAPACITY,
             allow_loopback_addresses: false,
+            challenges: crate::state::challenges::ChallengeRules::default(),
         }
     }
 }
@@ -306,6 +309,7 @@ impl Genesis {
             event_count: 0,
             event_head: [0; 32],
             lifecycle: Default::default(),
+            challenges: crate::state::challenges::Challenges::new(rules.challenges.clone()),
         })
     }
 }

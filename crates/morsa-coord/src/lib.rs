@@ -14,6 +14,7 @@ mod apply;
 pub mod apportion;
 mod audit;
 pub mod availability;
+pub mod challenge;
 mod checks;
 mod commands;
 mod config;

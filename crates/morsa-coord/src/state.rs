@@ -1,6 +1,8 @@
 //! The coordinator's state: everything `apply` reads and writes, in ordered maps so that its
 //! BCS bytes, and so its hash, are a pure function of the log.
 
+pub(crate) mod challenges;
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use morsa_core::{AccountId, BlsPublicKey, Certificate, Committee, Epoch, NodeId, ObjectId};
@@ -167,6 +169,8 @@ pub struct State {
     pub event_head: Digest,
     /// Pending withdrawals, retired nodes, epoch-sync reports ([`crate::lifecycle`]).
     pub lifecycle: Lifecycle,
+    /// Storage challenges: rounds, tallies, last epoch's outcomes.
+    pub challenges: challenges::Challenges,
 }
 
 impl State {
@@ -187,8 +191,14 @@ impl State {
         self.epoch_start_ms(self.epoch).saturating_add(self.params.epoch_duration_ms / 2)
     }
 
-    /// The earliest time a tick would change something, if any is pending.
+    /// The earliest time a tick would change something, if any is pending: an epoch
+    /// deadline or a challenge round.
     pub fn next_deadline_ms(&self) -> Option<u64> {
+        self.epoch_deadline_ms().into_iter().chain(self.challenge_round_due_ms()).min()
+    }
+
+    /// The next committee selection or epoch change, if one is pending.
+    fn epoch_deadline_ms(&self) -> Option<u64> {
         // The last epoch a u32 can number has no successor, so nothing is ever due in it.
         let next = Epoch(self.epoch.0.checked_add(1)?);
         if self.next_committee.is_none() {

@@ -11,6 +11,8 @@
 //! - committees ([`Committee`], [`NodeId`]) and the certificates they issue ([`Certificate`],
 //!   verified against a [`Threshold`]);
 //! - named integer conversions ([`convert`]) for values that saturate when they do not fit;
+//! - storage [`challenge`]s: round seeds, which symbols are challenged, answers and their
+//!   verification, and the bytes of challenge reports;
 //! - the coordinator's [`protocol`]: log entries, signed transactions and node reports,
 //!   hash-chained events, and the confirmations and attestations nodes sign for clients.
 //!
@@ -46,6 +48,7 @@
 
 pub mod account;
 pub mod bls;
+pub mod challenge;
 pub mod committee;
 pub mod convert;
 pub mod hash;

@@ -27,6 +27,8 @@ mod command;
 mod event;
 mod signed;
 
-pub use command::{Command, Input, LogEntry, NodeReport, NodeReportKind, SignedTransaction, Transaction};
+pub use command::{
+    Command, DisputedAnswer, Input, LogEntry, NodeReport, NodeReportKind, SignedTransaction, Transaction,
+};
 pub use event::{Event, EventRecord};
 pub use signed::{InvalidBlobAttestation, SignedConfirmation, SignedMessageError};

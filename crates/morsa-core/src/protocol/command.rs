@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::account::{AccountId, AccountKey, AccountSignature};
 use crate::bls::{BlsPublicKey, BlsSignature};
+use crate::challenge::ChallengeAnswer;
 use crate::committee::{Certificate, NodeId};
 use crate::index::Epoch;
 use crate::messages::ObjectId;
@@ -246,4 +247,76 @@ pub enum NodeReportKind {
         /// The current epoch.
         epoch: Epoch,
     },
+    /// An auditor's results for one challenged node in a challenge round (signed over
+    /// [`crate::challenge::challenge_audit_message`]).
+    ChallengeAudit {
+        /// The round's epoch.
+        epoch: Epoch,
+        /// The round's number in the epoch.
+        round: u32,
+        /// The challenged node.
+        target: NodeId,
+        /// One result per challenge of the target, in derivation order: `true` if its answer
+        /// came in time and verified.
+        results: Vec<bool>,
+    },
+    /// A challenged node's answers to challenges its auditor reported failed (signed over
+    /// [`crate::challenge::challenge_dispute_message`]): each one that verifies overturns the
+    /// failure, and the auditor is struck.
+    ChallengeDispute {
+        /// The round's epoch.
+        epoch: Epoch,
+        /// The round's number in the epoch.
+        round: u32,
+        /// The answers.
+        answers: Vec<DisputedAnswer>,
+    },
+    /// Blobs whose slivers the node lost, declared before it is challenged on them (signed over
+    /// [`crate::challenge::loss_declaration_message`]): failures on them cost less.
+    DeclareLoss {
+        /// The current epoch.
+        epoch: Epoch,
+        /// The blobs.
+        blob_ids: Vec<BlobId>,
+    },
+}
+
+/// One answer of a dispute: the position of the challenge among the node's challenges of the
+/// round, and the answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DisputedAnswer {
+    /// Position among the node's challenges of the round.
+    pub item: u32,
+    /// The answer.
+    pub answer: ChallengeAnswer,
+}
+
+impl NodeReportKind {
+    /// The epoch a challenge report is about, or `None` for other reports.
+    pub fn challenge_epoch(&self) -> Option<Epoch> {
+        match self {
+            Self::ChallengeAudit { epoch, .. }
+            | Self::ChallengeDispute { epoch, .. }
+            | Self::DeclareLoss { epoch, .. } => Some(*epoch),
+            Self::EpochSyncDone { .. } | Self::InvalidBlob { .. } | Self::NodeUnresponsive { .. } => None,
+        }
+    }
+
+    /// The bytes `node` signs for a challenge report, or `None` for other reports.
+    pub fn challenge_message(&self, node: &NodeId) -> Option<Vec<u8>> {
+        use crate::challenge::{
+            challenge_audit_message, challenge_dispute_message, loss_declaration_message,
+        };
+        match self {
+            Self::ChallengeAudit { epoch, round, target, results } => {
+                Some(challenge_audit_message(*epoch, *round, target, results))
+            }
+            Self::ChallengeDispute { epoch, round, answers } => {
+                let answers = bcs::to_bytes(answers).expect("answers serialize");
+                Some(challenge_dispute_message(*epoch, *round, node, &answers))
+            }
+            Self::DeclareLoss { epoch, blob_ids } => Some(loss_declaration_message(*epoch, node, blob_ids)),
+            Self::EpochSyncDone { .. } | Self::InvalidBlob { .. } | Self::NodeUnresponsive { .. } => None,
+        }
+    }
 }

@@ -3,7 +3,7 @@
 use redstuff::BlobId;
 use serde::{Deserialize, Serialize};
 
-use crate::committee::Committee;
+use crate::committee::{Committee, NodeId};
 use crate::hash::{Digest, domain_hash};
 use crate::index::Epoch;
 use crate::messages::ObjectId;
@@ -88,6 +88,31 @@ pub enum Event {
         epoch: Epoch,
         /// Total paid (the remainder of the integer split moves to the next pool).
         total: u64,
+    },
+    /// A storage challenge round began: nodes derive its challenges from the seed.
+    ChallengeRoundStarted {
+        /// The epoch.
+        epoch: Epoch,
+        /// The round's number in the epoch, from 0.
+        round: u32,
+        /// The round's seed.
+        seed: Digest,
+    },
+    /// A node failed challenges or lied as an auditor in an epoch: rewards were withheld,
+    /// stake slashed, or it was left out of the next committee selection.
+    NodePenalized {
+        /// The epoch settled.
+        epoch: Epoch,
+        /// The node.
+        node: NodeId,
+        /// Its failed fraction `φ`, in parts per million.
+        phi_ppm: u64,
+        /// Rewards withheld.
+        withheld: u64,
+        /// Stake slashed.
+        slashed: u64,
+        /// Whether it is left out of the next committee selection.
+        removed: bool,
     },
 }
 

@@ -1,0 +1,115 @@
+//! Settling an epoch's challenges: rewards cut by the failed fraction, stake slashed, nodes
+//! left out of the next committee.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+use morsa_core::protocol::Event;
+use morsa_core::{AccountId, Epoch, NodeId};
+
+use super::{Outcome, PPM, REMOVE_FROM_PPM, SLASH_FROM_PPM, STRIKE_SLASH_PPM};
+use crate::apply::Effects;
+use crate::state::challenges::{earned, scale};
+use crate::state::{Node, State};
+
+impl State {
+    /// Settles the challenges of the ending `epoch`, after its pool (`pool`) was paid with
+    /// [`earned`]: records each member's outcome, slashes stake for `φ ≥ 5%` and for strikes,
+    /// marks nodes with `φ ≥ 50%` to leave out of the next committee selection, moves what was
+    /// slashed into the `next` epoch's pool, and starts the next epoch's tallies afresh.
+    pub(crate) fn settle_challenges(&mut self, epoch: Epoch, next: Epoch, pool: u64, out: &mut Effects) {
+        self.close_challenge_round();
+        if !self.challenges.enabled() {
+            return;
+        }
+        let n_shards = u64::from(self.params.n_shards);
+        let members: Vec<(NodeId, u64)> = self
+            .committee
+            .members
+            .iter()
+            .map(|member| (member.node_id, u64::try_from(member.shards.len()).unwrap_or(u64::MAX)))
+            .collect();
+        let mut outcomes = BTreeMap::new();
+        let mut slashed_total: u64 = 0;
+        for (node, weight) in members {
+            let tally = self.challenges.tallies.get(&node).copied().unwrap_or_default();
+            let share = scale(pool, weight, n_shards);
+            let reward = earned(&self.challenges, &node, share);
+            let phi_ppm = tally.phi_ppm();
+            let stake = self.nodes.get(&node).map_or(0, |node| node.stake);
+            let mut penalty = u64::from(tally.strikes).saturating_mul(scale(stake, STRIKE_SLASH_PPM, PPM));
+            if phi_ppm >= SLASH_FROM_PPM {
+                penalty = penalty.saturating_add(scale(stake, phi_ppm, 10 * PPM));
+            }
+            let slashed = self.slash_stake(&node, penalty.min(stake));
+            slashed_total = slashed_total.saturating_add(slashed);
+            let removed = phi_ppm >= REMOVE_FROM_PPM;
+            if removed {
+                self.challenges.excluded.insert(node);
+            }
+            let withheld = share.saturating_sub(reward);
+            if withheld > 0 || slashed > 0 || removed {
+                out.events.push(Event::NodePenalized { epoch, node, phi_ppm, withheld, slashed, removed });
+            }
+            let outcome = Outcome { epoch, tally, phi_ppm, reward, withheld, penalty: slashed, removed };
+            outcomes.insert(node, outcome);
+        }
+        if slashed_total > 0 {
+            let next_pool = self.reward_pools.entry(next).or_default();
+            *next_pool = next_pool.saturating_add(slashed_total);
+        }
+        let challenges = &mut self.challenges;
+        challenges.last_epoch = outcomes;
+        challenges.tallies.clear();
+        challenges.declared.clear();
+        challenges.rounds_started = 0;
+    }
+
+    /// Takes up to `amount` of `node`'s stake, pro rata from each staker (rounded down), and
+    /// answers what was taken.
+    fn slash_stake(&mut self, node: &NodeId, amount: u64) -> u64 {
+        let total = self.nodes.get(node).map_or(0, |node| node.stake);
+        if total == 0 || amount == 0 {
+            return 0;
+        }
+        let stakers: Vec<(AccountId, u64)> = self
+            .stakes
+            .iter()
+            .filter(|((_, staked_with), _)| staked_with == node)
+            .map(|((staker, _), stake)| (*staker, *stake))
+            .collect();
+        let mut taken: u64 = 0;
+        for (staker, stake) in stakers {
+            let cut = scale(stake, amount, total);
+            let left = stake.saturating_sub(cut);
+            match left {
+                0 => self.stakes.remove(&(staker, *node)),
+                left => self.stakes.insert((staker, *node), left),
+            };
+            taken = taken.saturating_add(cut);
+        }
+        if let Some(node) = self.nodes.get_mut(node) {
+            node.stake = node.stake.saturating_sub(taken);
+        }
+        taken
+    }
+
+    /// The nodes a committee selection may choose from: all registered nodes but those left
+    /// out for failing challenges (last epoch's `φ ≥ 50%`, or this epoch's so far).
+    pub(crate) fn selectable_nodes(&self) -> Cow<'_, BTreeMap<NodeId, Node>> {
+        let failing = |node: &NodeId| {
+            self.challenges.excluded.contains(node)
+                || self
+                    .challenges
+                    .tallies
+                    .get(node)
+                    .is_some_and(|tally| tally.audited() > 0 && tally.phi_ppm() >= REMOVE_FROM_PPM)
+        };
+        if !self.nodes.keys().any(failing) {
+            return Cow::Borrowed(&self.nodes);
+        }
+        Cow::Owned(
+            self.nodes.iter().filter(|(id, _)| !failing(id)).map(|(id, node)| (*id, node.clone())).collect(),
+        )
+    }
+}
