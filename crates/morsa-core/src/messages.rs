@@ -153,22 +153,6 @@ mod tests {
         BlobId(std::array::from_fn(|i| u8::try_from(i).unwrap() + 0xa0))
     }
 
-    /// Every message a key signs starts with its own intent: two kinds of message sharing one
-    /// would let a signature of one pass for the other.
-    #[test]
-    fn every_intent_is_distinct() {
-        let intents = [
-            BLOB_CERTIFICATION_INTENT,
-            INVALID_BLOB_INTENT,
-            EPOCH_SYNC_DONE_INTENT,
-            AVAILABILITY_SUMMARY_INTENT,
-            SHARD_PAGE_INTENT,
-            NODE_UNRESPONSIVE_INTENT,
-        ];
-        let distinct: std::collections::BTreeSet<[u8; 3]> = intents.iter().copied().collect();
-        assert_eq!(distinct.len(), intents.len(), "{intents:?}");
-    }
-
     #[test]
     fn shard_page_layout_is_exact() {
         let node = NodeId([0x11; 32]);
