@@ -1,5 +1,6 @@
 //! `morsa bench cluster`: store and read through a local cluster of real processes, the
-//! way a user does: a 256 MiB blob and a 1 KiB blob, and 4 KiB range reads; with
+//! way a user does: a 256 MiB blob (against the time of encoding it in this process), a
+//! 1 KiB blob, 4 KiB range reads, and a batch of 64 KiB stores from one client at once; with
 //! `--encrypt`, the large blob and the range reads again encrypted with age.
 //!
 //! The coordinator, the nodes and the client share this machine's cores; the nodes are
@@ -34,6 +35,15 @@ pub struct ClusterArgs {
     /// Where the cluster lives (default: a temporary directory).
     #[arg(long)]
     dir: Option<PathBuf>,
+    /// Small blobs stored at once from one client after the runs (0: none).
+    #[arg(long, default_value_t = 100)]
+    small_stores: usize,
+    /// Size of each of those small blobs in bytes.
+    #[arg(long, default_value_t = 64 << 10)]
+    small_size: usize,
+    /// How many of those stores are in flight at once.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=256))]
+    small_concurrency: u16,
     /// Print one JSON object instead of lines.
     #[arg(long)]
     json: bool,
@@ -66,8 +76,14 @@ struct ClusterReport {
     shards: u16,
     size: u64,
     runs: u32,
+    /// Encoding the large blob alone in this process, before each store (seconds).
+    encode_seconds: Vec<f64>,
     /// Blob size over the time from the start to certification.
     store_mb_s: f64,
+    /// Store to certified over encoding the same blob, per run; median (issue 18: ≤ 2).
+    store_over_encode: f64,
+    /// Until every node has its slivers over encoding; median (issue 18: ≤ 2.5).
+    store_all_nodes_over_encode: f64,
     /// Blob size over the time until every node acknowledged every sliver.
     store_all_nodes_mb_s: f64,
     read_mb_s: f64,
@@ -78,8 +94,25 @@ struct ClusterReport {
     read_1kib_ms: f64,
     range_4kib_ms: f64,
     range_4kib_ms_all: Vec<f64>,
+    /// The batch of small stores, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    small_stores: Option<SmallStores>,
     #[serde(skip_serializing_if = "Option::is_none")]
     encrypted: Option<EncryptedReport>,
+}
+
+/// Many small blobs stored at once from one client.
+#[derive(Debug, Serialize)]
+struct SmallStores {
+    count: usize,
+    size: usize,
+    concurrency: u16,
+    seconds: f64,
+    /// Stores certified per second over the batch (issue 18: ≥ 20 for 100 × 64 KiB).
+    stores_per_second: f64,
+    /// Each store's time to certified, median and slowest (ms).
+    store_ms_median: f64,
+    store_ms_max: f64,
 }
 
 /// Runs the benchmark.
@@ -92,11 +125,15 @@ pub fn run(args: &ClusterArgs) -> anyhow::Result<()> {
     let options = StoreOptions::default();
 
     let (mut store_seconds, mut read_seconds, mut ranges) = (Vec::new(), Vec::new(), Vec::new());
-    let mut all_nodes_seconds = Vec::new();
+    let (mut all_nodes_seconds, mut encode_seconds) = (Vec::new(), Vec::new());
+    let encoding = client.encoding();
     let (mut store_small, mut read_small) = (Vec::new(), Vec::new());
     for run in 0..args.runs {
         let mut blob = pseudo_random(size);
         tag(&mut blob, run);
+        let started = Instant::now();
+        drop(redstuff::encode(encoding, &blob)?);
+        encode_seconds.push(started.elapsed().as_secs_f64());
         let started = Instant::now();
         let stored = runtime.block_on(client.store_blob(blob.clone(), &options))?;
         store_seconds.push(started.elapsed().as_secs_f64());
@@ -129,6 +166,12 @@ pub fn run(args: &ClusterArgs) -> anyhow::Result<()> {
         read_small.push(started.elapsed().as_secs_f64() * 1e3);
         anyhow::ensure!(read.data == small, "the small blob read back differs");
     }
+    let small_stores = match args.small_stores {
+        0 => None,
+        count => {
+            Some(runtime.block_on(small_batch(&client, count, args.small_size, args.small_concurrency))?)
+        }
+    };
     let mb = args.size as f64 / 1e6;
     let encrypted = match args.encrypt {
         true => {
@@ -154,6 +197,9 @@ pub fn run(args: &ClusterArgs) -> anyhow::Result<()> {
         size: args.size,
         runs: args.runs,
         store_mb_s: mb / median(&store_seconds),
+        store_over_encode: median(&ratios(&store_seconds, &encode_seconds)),
+        store_all_nodes_over_encode: median(&ratios(&all_nodes_seconds, &encode_seconds)),
+        encode_seconds,
         store_all_nodes_mb_s: mb / median(&all_nodes_seconds),
         read_mb_s: mb / median(&read_seconds),
         store_seconds,
@@ -163,6 +209,7 @@ pub fn run(args: &ClusterArgs) -> anyhow::Result<()> {
         read_1kib_ms: median(&read_small),
         range_4kib_ms: median(&ranges),
         range_4kib_ms_all: ranges,
+        small_stores,
         encrypted,
     };
     if args.json {
@@ -173,9 +220,27 @@ pub fn run(args: &ClusterArgs) -> anyhow::Result<()> {
             "store {} MB: {:.1} MB/s to certified, {:.1} MB/s until every node has its slivers",
             mb, report.store_mb_s, report.store_all_nodes_mb_s
         );
+        println!(
+            "      encoding it alone: {:.2} s; store / encode {:.2}x to certified, {:.2}x until every node",
+            median(&report.encode_seconds),
+            report.store_over_encode,
+            report.store_all_nodes_over_encode
+        );
         println!("read  {} MB: {:.1} MB/s", mb, report.read_mb_s);
         println!("store 1 KiB: {:.0} ms; read 1 KiB: {:.0} ms", report.store_1kib_ms, report.read_1kib_ms);
         println!("4 KiB range read, complete answer: {:.1} ms", report.range_4kib_ms);
+        if let Some(small) = &report.small_stores {
+            println!(
+                "{} stores of {} bytes, {} at once: {:.1} stores/s ({:.2} s; each {:.0} ms median, {:.0} ms slowest)",
+                small.count,
+                small.size,
+                small.concurrency,
+                small.stores_per_second,
+                small.seconds,
+                small.store_ms_median,
+                small.store_ms_max
+            );
+        }
         if let Some(encrypted) = &report.encrypted {
             println!(
                 "encrypted (age): store {:.1} MB/s ({:.2}x), read {:.1} MB/s ({:.2}x), 4 KiB range {:.1} ms; \
@@ -191,6 +256,60 @@ pub fn run(args: &ClusterArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Stores `count` distinct blobs of `size` bytes from one client, `concurrency` at a time,
+/// and reads each back (after the clock stops) to check it.
+async fn small_batch(
+    client: &Client,
+    count: usize,
+    size: usize,
+    concurrency: u16,
+) -> anyhow::Result<SmallStores> {
+    use futures_util::StreamExt as _;
+    let blobs: Vec<Vec<u8>> = (0..count)
+        .map(|index| {
+            let mut blob = pseudo_random(size);
+            tag(&mut blob, u32::try_from(index).unwrap_or(u32::MAX).saturating_add(3000));
+            blob
+        })
+        .collect();
+    let options = StoreOptions::default();
+    let started = Instant::now();
+    let stored: Vec<(Vec<u8>, f64, morsa_client::StoreOutcome)> =
+        futures_util::stream::iter(blobs.into_iter().map(|blob| async {
+            let started = Instant::now();
+            let stored = client.store_blob(blob.clone(), &options).await?;
+            anyhow::Ok((blob, started.elapsed().as_secs_f64() * 1e3, stored))
+        }))
+        .buffer_unordered(usize::from(concurrency))
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect::<Result<_, _>>()?;
+    let seconds = started.elapsed().as_secs_f64();
+    let late = client.finish_uploads(Duration::from_secs(120)).await;
+    anyhow::ensure!(late.is_empty(), "uploads failed: {late:?}");
+    let mut times = Vec::with_capacity(stored.len());
+    for (blob, ms, outcome) in stored {
+        times.push(ms);
+        let read = client.read_blob(&outcome.blob_id).await?;
+        anyhow::ensure!(read.data == blob, "a small blob read back differs");
+    }
+    Ok(SmallStores {
+        count,
+        size,
+        concurrency,
+        seconds,
+        stores_per_second: count as f64 / seconds,
+        store_ms_median: median(&times),
+        store_ms_max: times.iter().copied().fold(0.0, f64::max),
+    })
+}
+
+/// `numerators[i] / denominators[i]` for each run.
+fn ratios(numerators: &[f64], denominators: &[f64]) -> Vec<f64> {
+    numerators.iter().zip(denominators).map(|(n, d)| n / d).collect()
 }
 
 /// The times of the encrypted pass, one per run (ranges: five per run).

@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use clap::Args;
+use futures_util::StreamExt as _;
 use morsa_client::{Client, ClientConfig, Crypto, StoreOptions, StoredHow};
 use redstuff::BlobId;
 use serde_json::json;
@@ -126,9 +127,19 @@ pub struct StoreArgs {
     /// that a known file is stored (see docs/ENCRYPTION.md). Unlocks the keyring.
     #[arg(long, conflicts_with = "no_encrypt")]
     pub convergent: bool,
+    /// Files stored at once when several are given. Small files gain most; files in flight
+    /// together stay within 64 MiB, so a larger file is stored alone. With more than one at
+    /// once there is no progress bar, and nodes that fail after a file is certified are
+    /// reported at the end.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub jobs: u16,
     #[command(flatten)]
     pub common: ConfigArg,
 }
+
+/// Bytes of files `morsa store` has in flight together (in MiB, the weight unit of
+/// [`crate::pipeline::in_order`]).
+const STORE_BUDGET_MIB: u32 = 64;
 
 /// `morsa read`.
 #[derive(Debug, Args)]
@@ -205,8 +216,14 @@ const UPLOAD_GRACE: std::time::Duration = std::time::Duration::from_secs(60);
 /// Runs `morsa store`.
 pub fn store(args: &StoreArgs) -> anyhow::Result<()> {
     let files = files_to_store(&args.files, args.recursive)?;
+    // Standard input is one stream: with it, one file at a time.
+    let jobs = match files.iter().any(|path| is_stdin(path)) {
+        true => 1,
+        false => usize::from(args.jobs).min(files.len()),
+    };
     runtime()?.block_on(async {
-        let bar = Bar::new(args.common.json);
+        // Several stores at once would restart one bar over each other.
+        let bar = Bar::new(args.common.json || jobs > 1);
         let encrypt = match (args.encrypt, args.no_encrypt) {
             (true, _) => Some(true),
             (_, true) => Some(false),
@@ -220,12 +237,17 @@ pub fn store(args: &StoreArgs) -> anyhow::Result<()> {
         if args.recursive && !args.common.json {
             println!("{:<43}  {:>10}  {:<14}  FILE", "BLOB ID", "SIZE", "STATUS");
         }
-        for path in &files {
+        let limits = crate::pipeline::Limits { jobs, budget: STORE_BUDGET_MIB };
+        let (client, options) = (&client, &options);
+        let mut stores = std::pin::pin!(crate::pipeline::in_order(files.clone(), limits, weight_mib, |path| async move {
             let started = Instant::now();
-            let stored = match is_stdin(path) {
-                true => client.store_reader(std::io::stdin(), "standard input".into(), None, &options).await,
-                false => client.store_file(path, &options).await,
+            let stored = match is_stdin(&path) {
+                true => client.store_reader(std::io::stdin(), "standard input".into(), None, options).await,
+                false => client.store_file(&path, options).await,
             };
+            (path, stored, started.elapsed().as_secs_f64())
+        }));
+        while let Some((path, stored, elapsed)) = stores.next().await {
             bar.finish();
             let stored = match stored.with_context(|| format!("storing {}", path.display())) {
                 Ok(stored) => stored,
@@ -242,9 +264,12 @@ pub fn store(args: &StoreArgs) -> anyhow::Result<()> {
                 }
                 Err(error) => return Err(error),
             };
-            let elapsed = started.elapsed().as_secs_f64();
-            // Certified: now let the slower nodes finish, so they need not repair.
-            let late = client.finish_uploads(UPLOAD_GRACE).await;
+            // Certified: now let the slower nodes finish, so they need not repair (with
+            // several files at once, after the last one).
+            let late = match jobs {
+                1 => client.finish_uploads(UPLOAD_GRACE).await,
+                _ => Vec::new(),
+            };
             let left_behind: Vec<String> = stored
                 .blobs
                 .iter()
@@ -252,9 +277,7 @@ pub fn store(args: &StoreArgs) -> anyhow::Result<()> {
                 .chain(&late)
                 .map(ToString::to_string)
                 .collect();
-            for failure in &left_behind {
-                eprintln!("warning: a node did not get its slivers (it will repair them): {failure}");
-            }
+            warn_left_behind(&left_behind);
             let last = stored.blobs.last().context("a stored file has at least one blob")?;
             let already = stored.already_stored();
             if args.common.json {
@@ -291,6 +314,10 @@ pub fn store(args: &StoreArgs) -> anyhow::Result<()> {
                 );
             }
         }
+        if jobs > 1 {
+            let late: Vec<String> = client.finish_uploads(UPLOAD_GRACE).await.iter().map(ToString::to_string).collect();
+            warn_left_behind(&late);
+        }
         if args.common.json {
             println!("{}", serde_json::to_string_pretty(&results)?);
         }
@@ -299,6 +326,23 @@ pub fn store(args: &StoreArgs) -> anyhow::Result<()> {
         }
         Ok(())
     })
+}
+
+/// A file's weight for the store pipeline: its size in MiB (standard input and files whose
+/// size cannot be read weigh the whole budget, so they are stored alone).
+fn weight_mib(path: &PathBuf) -> u32 {
+    match is_stdin(path) {
+        true => STORE_BUDGET_MIB,
+        false => std::fs::metadata(path)
+            .map(|metadata| u32::try_from(metadata.len().div_ceil(1 << 20)).unwrap_or(u32::MAX))
+            .unwrap_or(STORE_BUDGET_MIB),
+    }
+}
+
+fn warn_left_behind(failures: &[String]) {
+    for failure in failures {
+        eprintln!("warning: a node did not get its slivers (it will repair them): {failure}");
+    }
 }
 
 /// The files `paths` name: directories are refused (with what to do instead) unless
