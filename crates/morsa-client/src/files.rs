@@ -10,6 +10,7 @@ use redstuff::BlobId;
 
 use crate::manifest::{Chunk, MAGIC, MAX_MANIFEST_BYTES, Manifest};
 use crate::read::ReadLog;
+use crate::stream_read::Fetched;
 use crate::{Client, Error, InternalError, Progress, ReadOutcome, StoreOptions, StoreOutcome, StoredHow};
 
 /// A source cut into chunks of `chunk_size` bytes, read on a blocking thread; one byte is
@@ -149,11 +150,20 @@ impl Client {
     }
 
     /// Reads what was stored as `blob_id` by [`Client::store_file`] (or any blob) into
-    /// `out`; a manifest's chunks are read one after the other. Answers the file's size.
+    /// `out`; a manifest's chunks are read one after the other. Blobs of 64 MiB and more are
+    /// written a window of rows at a time as they are read (memory holds a few windows, and
+    /// the first bytes are out before the rest is read); a read that fails then has written
+    /// part of the blob. Answers the file's size.
     pub async fn read_file(&self, blob_id: &BlobId, out: &mut dyn Write) -> Result<ReadSummary, Error> {
-        let mut first = self.read_blob(blob_id).await?;
-        first.data = self.opened(blob_id, first.data).await?;
         let mut summary = ReadSummary::default();
+        // A manifest is small, so a streamed blob is the file itself.
+        let first = match self.fetch_or_stream(blob_id, out, &mut summary, |_| Ok(())).await? {
+            Fetched::Streamed(size) => {
+                summary.size = size;
+                return Ok(summary);
+            }
+            Fetched::Whole(first) => first,
+        };
         summary.absorb(&first);
         if !first.data.starts_with(MAGIC)
             || morsa_core::convert::saturating_u64(first.data.len()) > MAX_MANIFEST_BYTES
@@ -172,20 +182,20 @@ impl Client {
         drop(first);
         let count = manifest.chunks.len();
         for (index, chunk) in manifest.chunks.iter().enumerate() {
-            let mut read = self.read_blob(&chunk.blob_id).await?;
-            read.data = self.opened(&chunk.blob_id, read.data).await?;
-            if u64::try_from(read.data.len()).ok() != Some(chunk.size) {
-                return Err(Error::Manifest {
-                    blob_id: *blob_id,
-                    reason: format!(
-                        "chunk {index} has {} bytes, the manifest says {}",
-                        read.data.len(),
-                        chunk.size
-                    ),
-                });
+            let wrong_size = |size: u64| Error::Manifest {
+                blob_id: *blob_id,
+                reason: format!("chunk {index} has {size} bytes, the manifest says {}", chunk.size),
+            };
+            // A large chunk is checked before any of it is written, a small one after it is read.
+            let check = |size: u64| if size == chunk.size { Ok(()) } else { Err(wrong_size(size)) };
+            match self.fetch_or_stream(&chunk.blob_id, out, &mut summary, check).await? {
+                Fetched::Streamed(_) => {}
+                Fetched::Whole(read) => {
+                    check(morsa_core::convert::saturating_u64(read.data.len()))?;
+                    summary.absorb(&read);
+                    write_all(out, &read.data)?;
+                }
             }
-            summary.absorb(&read);
-            write_all(out, &read.data)?;
             self.report(Progress::ChunkDone { index, count });
         }
         summary.size = manifest.size;
@@ -246,7 +256,7 @@ pub struct ReadSummary {
 }
 
 impl ReadSummary {
-    fn absorb(&mut self, read: &ReadOutcome) {
+    pub(crate) fn absorb(&mut self, read: &ReadOutcome) {
         self.without_coordinator |= read.without_coordinator;
         self.stats.absorb(&read.stats);
         self.bad_slivers.extend(read.bad_slivers.iter().cloned());

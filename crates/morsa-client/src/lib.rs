@@ -44,6 +44,7 @@ mod sealed_view;
 mod slivers;
 mod staking;
 mod store;
+mod stream_read;
 mod without_coordinator;
 
 use std::collections::BTreeSet;
@@ -116,6 +117,8 @@ pub struct Client {
     probes: probe::Probes,
     /// How reads pick nodes.
     selection: Selection,
+    /// Which blobs reads of files write out as they go, and in what windows.
+    streaming: stream_read::Streaming,
 }
 
 impl std::fmt::Debug for Client {
@@ -209,6 +212,7 @@ impl Client {
             score_cache: ScoreCache::default(),
             probes: probe::Probes::default(),
             selection: Selection::default(),
+            streaming: stream_read::Streaming::default(),
         })
     }
 
@@ -275,6 +279,14 @@ impl Client {
     /// [`crypt`]); without it files are stored as they are and encrypted blobs cannot be read.
     pub fn with_crypto(mut self, crypto: Crypto) -> Self {
         self.crypto = Arc::new(crypto);
+        self
+    }
+
+    /// Makes [`Client::read_file`] write blobs of `from` bytes and more out as they are read,
+    /// about `window` bytes at a time (whole rows; defaults 64 MiB and 32 MiB); smaller
+    /// blobs are read whole. Memory holds about three windows and their slivers.
+    pub fn with_stream_window(mut self, from: u64, window: u64) -> Self {
+        self.streaming = stream_read::Streaming { from: from.max(1), window: window.max(1) };
         self
     }
 

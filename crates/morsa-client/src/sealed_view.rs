@@ -38,6 +38,11 @@ impl View {
         self.sealed.as_ref().map_or_else(|| self.metadata.unencoded_length(), |sealed| sealed.plaintext_len)
     }
 
+    /// Whether the blob is an age file (read through its header).
+    pub(crate) fn is_sealed(&self) -> bool {
+        self.sealed.is_some()
+    }
+
     fn blob_id(&self) -> BlobId {
         *self.metadata.blob_id()
     }

@@ -9,3 +9,4 @@ mod hardening;
 mod lying_node;
 mod manifest_tag;
 mod store_read;
+mod stream_read;
