@@ -283,7 +283,7 @@ impl Client {
     }
 
     /// Makes [`Client::read_file`] write blobs of `from` bytes and more out as they are read,
-    /// about `window` bytes at a time (whole rows; defaults 64 MiB and 32 MiB); smaller
+    /// about `window` bytes at a time (whole rows; defaults 64 MiB and 16 MiB); smaller
     /// blobs are read whole. Memory holds about three windows and their slivers.
     pub fn with_stream_window(mut self, from: u64, window: u64) -> Self {
         self.streaming = stream_read::Streaming { from: from.max(1), window: window.max(1) };

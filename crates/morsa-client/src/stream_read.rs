@@ -29,7 +29,7 @@ pub(crate) struct Streaming {
 
 impl Default for Streaming {
     fn default() -> Self {
-        Self { from: 64 << 20, window: 32 << 20 }
+        Self { from: 64 << 20, window: 16 << 20 }
     }
 }
 /// Windows read at once: the one being written and those after it.
