@@ -6,6 +6,10 @@
 //! replica resumes from there and learns the rest from the leader (a lone replica commits its
 //! log again once it leads). Storing it cost an fsync each time it moved, on the task that
 //! drives Raft, which held up every append and heartbeat behind it.
+//!
+//! Writes (and their fsync) run on a blocking thread: openraft awaits each one on the task
+//! that drives Raft, but the runtime's worker thread stays free for the HTTP handlers and
+//! the replication streams meanwhile (the machine may have only two).
 
 use std::fmt::Debug;
 use std::ops::{Bound, RangeBounds};
@@ -33,8 +37,8 @@ pub(crate) struct LogStore {
 
 type Error = StorageError<ReplicaId>;
 
-fn encode<T: Serialize>(value: &T) -> Vec<u8> {
-    serde_json::to_vec(value).expect("raft values serialize to JSON")
+fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, Error> {
+    serde_json::to_vec(value).map_err(|error| StorageIOError::write_logs(AnyError::new(&error)).into())
 }
 
 fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
@@ -61,8 +65,15 @@ impl LogStore {
         }
     }
 
-    fn put_meta<T: Serialize>(&self, key: &str, value: &T) -> Result<(), Error> {
-        self.log.put_meta(key, &encode(value)).map_err(|error| write_error(&error))
+    /// Runs `write` on the log on a blocking thread (it fsyncs).
+    async fn write<T: Send + 'static>(
+        &self,
+        write: impl FnOnce(&RaftLog) -> Result<T, Error> + Send + 'static,
+    ) -> Result<T, Error> {
+        let log = Arc::clone(&self.log);
+        tokio::task::spawn_blocking(move || write(&log))
+            .await
+            .map_err(|error| StorageIOError::write_logs(AnyError::new(&error)))?
     }
 
     /// Whether nothing was ever written: no vote and no entry.
@@ -109,9 +120,12 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn save_vote(&mut self, vote: &Vote<ReplicaId>) -> Result<(), Error> {
-        self.log
-            .put_meta(VOTE, &encode(vote))
-            .map_err(|error| StorageIOError::write_vote(AnyError::new(&error)).into())
+        let bytes = encode(vote)?;
+        self.write(move |log| {
+            log.put_meta(VOTE, &bytes)
+                .map_err(|error| StorageIOError::write_vote(AnyError::new(&error)).into())
+        })
+        .await
     }
 
     async fn read_vote(&mut self) -> Result<Option<Vote<ReplicaId>>, Error> {
@@ -123,27 +137,27 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         I: IntoIterator<Item = Entry<TypeConfig>> + OptionalSend,
         I::IntoIter: OptionalSend,
     {
-        let records: Vec<(u64, Vec<u8>)> =
-            entries.into_iter().map(|entry| (entry.get_log_id().index, encode(&entry))).collect();
-        match self.log.append(&records) {
-            Ok(()) => {
-                callback.log_io_completed(Ok(()));
-                Ok(())
-            }
-            Err(error) => {
-                callback.log_io_completed(Err(std::io::Error::other(error.to_string())));
-                Err(write_error(&error))
-            }
-        }
+        let records = entries
+            .into_iter()
+            .map(|entry| Ok((entry.get_log_id().index, encode(&entry)?)))
+            .collect::<Result<Vec<(u64, Vec<u8>)>, Error>>()?;
+        let written = self.write(move |log| log.append(&records).map_err(|error| write_error(&error))).await;
+        let flushed = written.as_ref().map(|_| ()).map_err(|error| std::io::Error::other(error.to_string()));
+        callback.log_io_completed(flushed);
+        written
     }
 
     async fn truncate(&mut self, log_id: LogId<ReplicaId>) -> Result<(), Error> {
-        self.log.truncate_from(log_id.index).map_err(|error| write_error(&error))
+        self.write(move |log| log.truncate_from(log_id.index).map_err(|error| write_error(&error))).await
     }
 
     async fn purge(&mut self, log_id: LogId<ReplicaId>) -> Result<(), Error> {
         // The purged position first: a crash in between leaves entries that are merely extra.
-        self.put_meta(LAST_PURGED, &log_id)?;
-        self.log.purge_through(log_id.index).map_err(|error| write_error(&error))
+        let position = encode(&log_id)?;
+        self.write(move |log| {
+            log.put_meta(LAST_PURGED, &position).map_err(|error| write_error(&error))?;
+            log.purge_through(log_id.index).map_err(|error| write_error(&error))
+        })
+        .await
     }
 }

@@ -82,7 +82,8 @@ impl Proposer {
     /// Proposes `entry` with the writes waiting beside it and waits until a quorum committed
     /// and this replica applied it; answers its own result.
     pub(crate) async fn propose(&self, entry: LogEntry) -> Result<Applied, ProposeError> {
-        let bytes = bcs::serialized_size(&entry).expect("log entries serialize");
+        let bytes =
+            bcs::serialized_size(&entry).map_err(|error| ProposeError::Unencodable(error.to_string()))?;
         let (answer, result) = oneshot::channel();
         let waited = tokio::time::timeout(COMMIT_WAIT, async {
             self.queue

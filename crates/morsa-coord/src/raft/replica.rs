@@ -115,6 +115,9 @@ pub enum ProposeError {
         COMMIT_WAIT.as_secs()
     )]
     Unconfirmed,
+    /// The write could not be encoded for the log; nothing was proposed.
+    #[error("the write cannot be encoded for the log: {0}")]
+    Unencodable(String),
     /// Raft stopped (its storage failed): the replica must restart.
     #[error("the replica stopped: {0}")]
     Fatal(String),

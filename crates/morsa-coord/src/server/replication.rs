@@ -177,6 +177,10 @@ pub(super) fn propose_error(shared: &Shared, error: ProposeError) -> ApiError {
                 "this replica stopped leading before the write was committed; retry",
             ),
         ),
+        ProposeError::Unencodable(reason) => ApiError(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorBody::new("internal", format!("{reason}; the write was not applied")),
+        ),
         ProposeError::Unconfirmed => commit_unknown(&format!(
             "no quorum of coordinators committed it within {} s",
             COMMIT_WAIT.as_secs()
