@@ -145,11 +145,6 @@ impl NodeSet {
         self.scores.record(&self.node_id(member), elapsed, 0);
     }
 
-    /// Records that `bytes` were uploaded to `member` in `elapsed` (its bandwidth).
-    pub(crate) fn record_transfer(&self, member: usize, elapsed: Duration, bytes: u64) {
-        self.scores.record_transfer(&self.node_id(member), elapsed, bytes);
-    }
-
     /// Records that `member` failed: it is treated as slow for a while.
     pub(crate) fn record_failure(&self, member: usize) {
         self.scores.start(self.node_id(member)).failed();

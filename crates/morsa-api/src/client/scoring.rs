@@ -11,12 +11,7 @@
 //!
 //! The score of a request of `bytes` follows C3 (Suresh et al., NSDI '15): the expected
 //! network latency, plus the expected service time (the transfer) multiplied by the cube of
-//! the node's queue, `1 + (in flight + reported load) / NODE_PARALLELISM`, or, when larger,
-//! the transfer times the caller's requests sharing its link to the node (on a thin link,
-//! each request out makes the next one's transfer a turn longer; the patience counts them
-//! too). Bandwidth is measured from large answers (scaled by the requests that shared the
-//! link) and from a store's uploads ([`NodeScores::record_transfer`]), so a client that
-//! stored knows a thin link before it reads. A node whose
+//! the node's queue, `1 + (in flight + reported load) / NODE_PARALLELISM`. A node whose
 //! bandwidth was not measured yet is scored at the median bandwidth of the others compared
 //! with it. A node with a
 //! queue is avoided long before it is slow. [`NodeScores::choose`] picks nodes greedily,
@@ -181,12 +176,6 @@ impl NodeScores {
         self.update(node, |estimate| estimate.observe(elapsed, bytes, wall_clock_ms()));
     }
 
-    /// Records that `bytes` were sent to `node` in `elapsed` (a store's upload to it): its
-    /// bandwidth, known before anything large was read from it.
-    pub fn record_transfer(&self, node: &NodeId, elapsed: Duration, bytes: u64) {
-        self.update(node, |estimate| estimate.observe_transfer(elapsed, bytes, wall_clock_ms()));
-    }
-
     /// The estimates worth saving: the most recently updated ones first, at most
     /// [`MAX_SAVED_NODES`].
     pub fn snapshot(&self) -> SavedScores {
@@ -251,10 +240,8 @@ impl Call {
         let elapsed = self.elapsed();
         self.done = true;
         self.scores.update(&self.node, |estimate| {
-            // The requests still out to the node, this one included, shared its link.
-            let sharing = estimate.in_flight;
             estimate.in_flight = estimate.in_flight.saturating_sub(1);
-            estimate.observe_shared(elapsed, bytes, sharing, wall_clock_ms());
+            estimate.observe(elapsed, bytes, wall_clock_ms());
         });
     }
 

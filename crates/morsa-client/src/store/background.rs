@@ -31,12 +31,9 @@ impl Client {
     /// certified; answers the nodes that failed or had not finished (those are stopped, and
     /// the nodes rebuild what they lack themselves), also those of earlier blobs whose
     /// uploads a later store waited for. Call it before the process exits, so that every node
-    /// gets its slivers without needing repair. Saves what the uploads measured of the
-    /// nodes (their bandwidth) with the other node estimates.
+    /// gets its slivers without needing repair.
     pub async fn finish_uploads(&self, timeout: Duration) -> Vec<NodeFailure> {
         self.settle_uploads(timeout).await;
-        // What the uploads measured of the nodes' links, for the next process's reads.
-        self.save_node_scores();
         std::mem::take(&mut *self.late_failures.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
     }
 

@@ -91,16 +91,11 @@ impl Upload {
                 }
             })
             .buffer_unordered(concurrency);
-        let sending = Instant::now();
-        let mut uploaded = 0u64;
         while let Some(result) = sent.next().await {
-            let bytes = morsa_core::convert::saturating_u64(result.map_err(&fail)?);
-            uploaded += bytes;
-            progress(&Progress::SliverUploaded { bytes });
+            let bytes = result.map_err(&fail)?;
+            progress(&Progress::SliverUploaded { bytes: morsa_core::convert::saturating_u64(bytes) });
         }
         drop(sent);
-        // The node's bandwidth, for reads: a thin link is known before it is read from.
-        nodes.record_transfer(member, sending.elapsed(), uploaded);
         drop(encoded);
 
         let confirmation = CONFIRMATION_RETRY

@@ -131,37 +131,6 @@ mod tests {
     }
 
     #[test]
-    fn a_thin_link_known_from_an_upload_is_asked_for_one_or_two_slivers_not_all() {
-        // Nodes 1 and 2 answer in 1 ms, node 3 too but behind 20 Mbit/s, node 4 in 60 ms;
-        // the store's uploads (10 MB to each) measured the links: node 3's took 4 s.
-        let scores = NodeScores::new(None);
-        for byte in 1..=4 {
-            let latency = if byte == 4 { 60 } else { 1 };
-            scores.record(&node(byte), Duration::from_millis(latency), 100);
-            let upload = if byte == 3 { 4_001 } else { 101 };
-            scores.record_transfer(&node(byte), Duration::from_millis(upload), 10_000_000);
-        }
-        // Four 75 kB slivers on each node; seven wanted: those of nodes 1 and 2, then three of
-        // nodes 3 (30 ms a sliver, one after another on its link) and 4 (60 ms, in parallel).
-        let candidates: Vec<Candidate<'_>> = (1..=4)
-            .flat_map(|byte| {
-                std::iter::repeat_n(
-                    Candidate { node: node(byte), zone: None, bytes: 75_000, preferred: false },
-                    4,
-                )
-            })
-            .collect();
-        for seed in 0..20 {
-            let order = scores.choose_with(&candidates, 11, &mut StdRng::seed_from_u64(seed));
-            let on_thin = order.iter().filter(|index| candidates[**index].node == node(3)).count();
-            assert!(
-                (1..=2).contains(&on_thin),
-                "the thin node gets one or two requests: {on_thin} in {order:?}"
-            );
-        }
-    }
-
-    #[test]
     fn two_random_choices_spread_requests_over_equal_nodes() {
         let scores = measured();
         let mut rng = StdRng::seed_from_u64(3);

@@ -26,13 +26,10 @@ const FAILURE_SAMPLE: f64 = 2.0;
 const MIN_PATIENCE: f64 = 0.030;
 /// Longest patience, and the largest duration an estimate answers.
 const MAX_PATIENCE: f64 = 30.0;
-/// A sample arriving this long after the previous one replaces the estimate (latency and
-/// spread) instead of moving it: a node not heard from for a while may have changed
+/// A sample arriving this long after the previous one replaces the estimate (latency, spread
+/// and bandwidth) instead of moving it: a node not heard from for a while may have changed
 /// (recovered, or turned slow), and an old average would hide it. Readers probe such nodes now and then
-/// ([`super::NodeScores::stalest`]). The bandwidth is kept until the next large answer
-/// replaces it: the first answer after a silence is mostly a small one (a probe, metadata),
-/// which says nothing of the link, and a node whose bandwidth was dropped would be scored at
-/// the others' (a thin link as a fast one).
+/// ([`super::NodeScores::stalest`]).
 pub const STALE_AFTER_MS: u64 = 3_000;
 /// Confidence of a saved estimate halves every this many milliseconds of age.
 const HALF_LIFE_MS: f64 = 3_600_000.0;
@@ -44,9 +41,8 @@ pub struct Estimate {
     pub latency: f64,
     /// Moving average of how far samples fall from `latency`, seconds.
     pub spread: f64,
-    /// Moving average of the bandwidth of the link to the node, bytes per second, measured
-    /// by large answers (times the requests that shared the link) and by uploads; `None`
-    /// until one was measured.
+    /// Moving average of the bandwidth of large answers, bytes per second; `None` until one
+    /// was measured.
     pub bandwidth: Option<f64>,
     /// Answers (and failures) measured.
     pub samples: u32,
@@ -58,10 +54,6 @@ pub struct Estimate {
     pub reported_load: f64,
     /// Wall-clock milliseconds of the last sample.
     pub updated_ms: u64,
-    /// The next bandwidth sample replaces `bandwidth` instead of moving it (the estimate was
-    /// heard from again after a silence; not saved: a loaded estimate is stale).
-    #[serde(skip)]
-    pub fresh_bandwidth: bool,
 }
 
 /// The parts of a score, for people (`morsa health --latency`).
@@ -107,7 +99,6 @@ impl Estimate {
             in_flight: 0,
             reported_load: 0.0,
             updated_ms: 0,
-            fresh_bandwidth: false,
         }
     }
 
@@ -129,21 +120,12 @@ impl Estimate {
     /// [`Estimate::score`] among nodes whose `typical` bandwidth stands in for this node's
     /// while it has none measured: a node not measured yet is neither favoured nor shunned
     /// for it.
-    ///
-    /// Two things make a request wait beyond the latency, and the larger counts: the node's
-    /// queue (C3: the service time times the cube of the queue, the caller's requests and the
-    /// node's reported load counted in multiples of [`NODE_PARALLELISM`]), and the caller's own
-    /// link to the node, which its requests share: with `k` of them out, the transfer takes
-    /// `k + 1` times as long. On a thin link the second matters first: four requests to a
-    /// 20 Mbit/s node take four transfers, where the cube alone counts under two.
     pub fn score_among(&self, bytes: u64, planned: u32, typical: Option<f64>) -> Duration {
-        let own = f64::from(self.in_flight) + f64::from(planned);
-        let queue = 1.0 + (own + self.reported_load) / NODE_PARALLELISM;
-        let transfer = self.transfer_among(bytes, typical);
+        let queue =
+            1.0 + (f64::from(self.in_flight) + f64::from(planned) + self.reported_load) / NODE_PARALLELISM;
         // The service time: the transfer, and at least a millisecond of the node's own work.
-        let queued = transfer.max(0.001) * queue.powi(3);
-        let shared = transfer * (1.0 + own);
-        seconds(self.latency + queued.max(shared))
+        let service = self.transfer_among(bytes, typical).max(0.001);
+        seconds(self.latency + service * queue.powi(3))
     }
 
     /// The spread of the latency, as a duration.
@@ -151,10 +133,9 @@ impl Estimate {
         seconds(self.spread)
     }
 
-    /// How long an answer of `bytes` may take before another node is asked, sent now: its
-    /// transfer shares the link with the requests already in flight to the node.
+    /// How long an answer of `bytes` may take before another node is asked.
     pub fn patience(&self, bytes: u64) -> Duration {
-        let transfer = self.transfer(bytes) * (1.0 + f64::from(self.in_flight));
+        let transfer = self.transfer(bytes);
         seconds((self.latency + 4.0 * self.spread + 1.5 * transfer).max(MIN_PATIENCE))
     }
 
@@ -163,59 +144,29 @@ impl Estimate {
         self.samples > 0 && now_ms.saturating_sub(self.updated_ms) > STALE_AFTER_MS
     }
 
-    /// Forgets the latency measurements (not the load, nor the bandwidth): the next sample
-    /// is the estimate, and the next bandwidth sample replaces the bandwidth.
+    /// Forgets the measurements (not the load): the next sample is the estimate.
     fn forget(&mut self) {
         self.samples = 0;
-        self.fresh_bandwidth = true;
+        self.bandwidth = None;
     }
 
-    /// An answer of `bytes` after `elapsed`, the only request to the node then.
+    /// An answer of `bytes` after `elapsed`.
     pub fn observe(&mut self, elapsed: Duration, bytes: u64, now_ms: u64) {
-        self.observe_shared(elapsed, bytes, 1, now_ms);
-    }
-
-    /// An answer of `bytes` after `elapsed`, which shared the link with `sharing - 1` other
-    /// requests to the node in flight when it came: the link carried about `sharing` times
-    /// its bytes meanwhile, and its transfer took `sharing` times the link's time for it.
-    pub fn observe_shared(&mut self, elapsed: Duration, bytes: u64, sharing: u32, now_ms: u64) {
         if self.stale(now_ms) {
             self.forget();
         }
         let elapsed = elapsed.as_secs_f64();
-        let sharing = f64::from(sharing.max(1));
         if bytes >= BANDWIDTH_SAMPLE_BYTES {
             // The transfer is what the answer took beyond the latency (at least half of it).
             let transfer = (elapsed - self.latency).max(elapsed / 2.0).max(1e-6);
-            self.add_bandwidth(lossy_f64(bytes) * sharing / transfer);
+            let sample = lossy_f64(bytes) / transfer;
+            self.bandwidth = Some(match self.bandwidth {
+                Some(average) if self.samples > 0 => average + GAIN * (sample - average),
+                _ => sample,
+            });
         }
-        let latency = (elapsed - self.transfer(bytes) * sharing).max(elapsed / 10.0);
+        let latency = (elapsed - self.transfer(bytes)).max(elapsed / 10.0);
         self.add_latency(latency, now_ms);
-    }
-
-    /// `bytes` sent to the node (an upload) in `elapsed`, from the first byte of the first
-    /// request to the last answer: the link's bandwidth, measured before any large answer
-    /// was read (the latency is not moved: the upload's requests overlap).
-    pub fn observe_transfer(&mut self, elapsed: Duration, bytes: u64, now_ms: u64) {
-        if bytes < BANDWIDTH_SAMPLE_BYTES {
-            return;
-        }
-        if self.stale(now_ms) {
-            self.forget();
-        }
-        let elapsed = elapsed.as_secs_f64();
-        let latency = if self.samples > 0 { self.latency } else { 0.0 };
-        let transfer = (elapsed - latency).max(elapsed / 2.0).max(1e-6);
-        self.add_bandwidth(lossy_f64(bytes) / transfer);
-        self.updated_ms = self.updated_ms.max(now_ms);
-    }
-
-    fn add_bandwidth(&mut self, sample: f64) {
-        self.bandwidth = Some(match self.bandwidth {
-            Some(average) if !self.fresh_bandwidth => average + GAIN * (sample - average),
-            _ => sample,
-        });
-        self.fresh_bandwidth = false;
     }
 
     fn add_latency(&mut self, sample: f64, now_ms: u64) {
@@ -308,52 +259,11 @@ mod tests {
     #[test]
     fn the_queue_penalty_grows_with_the_cube_of_the_queue() {
         let idle = Estimate::prior(None);
-        // The node's own load: a queue at the node, not on this caller's link.
-        let busy = Estimate { reported_load: 8.0, ..idle };
+        let busy = Estimate { in_flight: 8, ..idle };
         let service = |estimate: &Estimate| estimate.score(MIB, 0).as_secs_f64() - estimate.latency;
         let ratio = service(&busy) / service(&idle);
-        assert!((ratio - 8.0).abs() < 0.01, "a queue of 2 (8 in the queue / 8) costs 2^3: {ratio}");
-        let mine = Estimate { in_flight: 16, ..idle };
-        let ratio = service(&mine) / service(&idle);
-        assert!(
-            (ratio - 27.0).abs() < 0.01,
-            "16 of mine in flight (3^3) cost more than sharing (17): {ratio}"
-        );
-        assert!(
-            idle.score(MIB, 8) == Estimate { in_flight: 8, ..idle }.score(MIB, 0),
-            "planned requests count as in flight"
-        );
-    }
-
-    #[test]
-    fn requests_on_a_thin_link_wait_their_turn_in_score_and_patience() {
-        let mut thin = Estimate::prior(None);
-        thin.observe(Duration::from_millis(2), 100, 1);
-        // 10 MB uploaded in 4 s: 2.5 MB/s, a 75 kB sliver takes 30 ms.
-        thin.observe_transfer(Duration::from_millis(4002), 10_000_000, 2);
-        let sliver = 75_000;
-        let first = thin.score(sliver, 0).as_secs_f64();
-        let second = thin.score(sliver, 1).as_secs_f64();
-        let third = thin.score(sliver, 2).as_secs_f64();
-        assert!((0.030..0.035).contains(&first), "one transfer: {first}");
-        assert!(
-            second - first > 0.029 && third - second > 0.029,
-            "each request out adds a transfer: {first} {second} {third}"
-        );
-        let alone = thin.patience(sliver);
-        let behind_two = Estimate { in_flight: 2, ..thin }.patience(sliver);
-        assert!(behind_two > alone + Duration::from_millis(80), "{alone:?} then {behind_two:?}");
-    }
-
-    #[test]
-    fn an_answer_that_shared_the_link_measures_the_whole_link() {
-        let mut estimate = Estimate::prior(None);
-        estimate.observe(Duration::from_millis(2), 100, 1);
-        // Four 1 MiB answers out at once, each after 42 ms: the link carried 4 MiB in 40 ms.
-        estimate.observe_shared(Duration::from_millis(42), MIB, 4, 2);
-        let rate = estimate.bandwidth.unwrap();
-        assert!((90e6..120e6).contains(&rate), "about 4 MiB / 40 ms: {rate}");
-        assert!(estimate.latency < 0.005, "the shared transfer is not latency: {}", estimate.latency);
+        assert!((ratio - 8.0).abs() < 0.01, "a queue of 2 (8 in flight / 8) costs 2^3: {ratio}");
+        assert!(idle.score(MIB, 8) == busy.score(MIB, 0), "planned requests count as in flight");
     }
 
     #[test]
@@ -380,15 +290,9 @@ mod tests {
             estimate.bandwidth.is_some_and(|rate| rate < 2e6),
             "a slow large answer reads as a thin link"
         );
-        let thin = estimate.bandwidth;
         estimate.observe(Duration::from_millis(2), 100, 30 + STALE_AFTER_MS + 1);
         assert!(estimate.latency < 0.003, "after a silence, the new sample is the estimate");
-        assert_eq!(estimate.bandwidth, thin, "a small answer says nothing of the link: kept");
-        estimate.observe(Duration::from_millis(4), 256 * 1024, 40 + STALE_AFTER_MS);
-        assert!(
-            estimate.bandwidth.is_some_and(|rate| rate > 40e6),
-            "the first large answer after the silence replaces the old bandwidth"
-        );
+        assert_eq!(estimate.bandwidth, None, "and the old bandwidth is forgotten with it");
     }
 
     #[test]
