@@ -46,24 +46,26 @@ struct Series {
     used_bytes: u64,
     wasted_bytes: u64,
     cancelled_bytes: u64,
-    /// The slowest read: its time in milliseconds and its requests (what the tail waited on).
-    slowest: Option<(f64, ReadStats)>,
+    /// The slowest read: its position in the series (0 first), its time in milliseconds and
+    /// its requests (what the tail waited on).
+    slowest: Option<(usize, f64, ReadStats)>,
 }
 
 impl Series {
     fn add(&mut self, elapsed: Duration, stats: &ReadStats) {
         let millis = elapsed.as_secs_f64() * 1e3;
+        let position = self.seconds.len();
         self.seconds.push(elapsed.as_secs_f64());
         self.hedges += stats.hedges;
         self.used_bytes += stats.used_bytes;
         self.wasted_bytes += stats.wasted_bytes;
         self.cancelled_bytes += stats.cancelled_bytes;
-        if self.slowest.as_ref().is_none_or(|(slowest, _)| millis > *slowest) {
-            self.slowest = Some((millis, stats.clone()));
+        if self.slowest.as_ref().is_none_or(|(_, slowest, _)| millis > *slowest) {
+            self.slowest = Some((position, millis, stats.clone()));
         }
     }
 
-    fn summary(&self, size: u64) -> Summary {
+    fn summary(&self, size: u64, node_names: &BTreeMap<String, String>) -> Summary {
         let mut sorted = self.seconds.clone();
         sorted.sort_by(f64::total_cmp);
         // Nearest rank: the smallest value with at least `percent`% of the values at or below it.
@@ -83,10 +85,12 @@ impl Series {
             used_bytes: self.used_bytes,
             wasted_bytes: self.wasted_bytes,
             cancelled_bytes: self.cancelled_bytes,
-            slowest_read: self
-                .slowest
-                .as_ref()
-                .map(|(millis, stats)| SlowestRead { millis: *millis, stats: stats.clone() }),
+            slowest_read: self.slowest.as_ref().map(|(position, millis, stats)| SlowestRead {
+                read: *position,
+                millis: *millis,
+                waited_on: waited_on(stats, node_names),
+                stats: stats.clone(),
+            }),
         }
     }
 }
@@ -94,12 +98,54 @@ impl Series {
 /// The slowest read of a series, with the requests it made.
 #[derive(Debug, Serialize)]
 struct SlowestRead {
+    /// Its position in the series, 0 for the first.
+    read: usize,
     millis: f64,
+    /// Per node asked, in the order of their slowest request: what it was asked and how long.
+    waited_on: Vec<NodeRequests>,
     stats: ReadStats,
 }
 
+/// What one read asked of one node.
+#[derive(Debug, Serialize)]
+struct NodeRequests {
+    /// `node I` (the cluster's index), or the address.
+    node: String,
+    asked: usize,
+    used: usize,
+    cancelled: usize,
+    hedges: usize,
+    /// The longest of its requests, milliseconds from sending to its end.
+    slowest_ms: u64,
+}
+
+/// The nodes `stats` asked for slivers, named by `node_names` (address → name), the node
+/// whose request took longest last.
+fn waited_on(stats: &ReadStats, node_names: &BTreeMap<String, String>) -> Vec<NodeRequests> {
+    let mut nodes: BTreeMap<&str, NodeRequests> = BTreeMap::new();
+    for request in &stats.requests {
+        let entry = nodes.entry(request.node.as_str()).or_insert_with(|| NodeRequests {
+            node: node_names.get(&request.node).cloned().unwrap_or_else(|| request.node.clone()),
+            asked: 0,
+            used: 0,
+            cancelled: 0,
+            hedges: 0,
+            slowest_ms: 0,
+        });
+        entry.asked += 1;
+        entry.used += usize::from(request.outcome == RequestOutcome::Used);
+        entry.cancelled += usize::from(request.outcome == RequestOutcome::Cancelled);
+        entry.hedges += usize::from(request.hedge);
+        entry.slowest_ms = entry.slowest_ms.max(request.millis);
+    }
+    let mut nodes: Vec<NodeRequests> = nodes.into_values().collect();
+    nodes.sort_by_key(|node| node.slowest_ms);
+    nodes
+}
+
 impl SlowestRead {
-    /// One line: its time, the node its slowest used sliver came from, and its hedges.
+    /// Two lines: its position and time, the node its slowest used sliver came from, and its
+    /// hedges; then per node asked what it was asked and how long its slowest request took.
     fn describe(&self) -> String {
         let last_used = self
             .stats
@@ -110,12 +156,26 @@ impl SlowestRead {
         let waited = last_used.map_or_else(String::new, |request| {
             format!(", its last sliver from {} after {} ms", request.node, request.millis)
         });
+        let nodes: Vec<String> = self
+            .waited_on
+            .iter()
+            .map(|node| {
+                let hedges =
+                    if node.hedges > 0 { format!(", {} hedged", node.hedges) } else { String::new() };
+                format!(
+                    "{}: {} used/{} asked{hedges}, ≤ {} ms",
+                    node.node, node.used, node.asked, node.slowest_ms
+                )
+            })
+            .collect();
         format!(
-            "slowest read {:.1} ms (metadata from {}{waited}, {} requests, {} hedges)",
+            "slowest read: #{} of the series, {:.1} ms (metadata from {}{waited}, {} requests, {} hedges)\n      waited on: {}",
+            self.read + 1,
             self.millis,
             self.stats.metadata_from.as_deref().unwrap_or("-"),
             self.stats.requests.len(),
-            self.stats.hedges
+            self.stats.hedges,
+            nodes.join("; ")
         )
     }
 }
@@ -179,12 +239,21 @@ pub fn run(args: &SelectArgs) -> anyhow::Result<()> {
             }
         }
     }
+    let node_names: BTreeMap<String, String> = cluster
+        .nodes()
+        .iter()
+        .flat_map(|node| {
+            let name = format!("node {}", node.index);
+            let bare = node.url.trim_start_matches("http://").to_owned();
+            [(node.url.clone(), name.clone()), (bare, name)]
+        })
+        .collect();
     cluster.shutdown().context("stopping the cluster")?;
     let reports: Vec<SizeReport> = sizes
         .iter()
         .zip(&series)
         .map(|(size, [aware, random])| {
-            let (aware, random) = (aware.summary(*size), random.summary(*size));
+            let (aware, random) = (aware.summary(*size, &node_names), random.summary(*size, &node_names));
             SizeReport {
                 size: *size,
                 p50_speedup: random.p50_ms / aware.p50_ms.max(1e-9),
