@@ -32,6 +32,7 @@ mod config;
 mod decode;
 mod encode;
 mod error;
+pub mod hash;
 mod inconsistency;
 pub mod merkle;
 mod metadata;

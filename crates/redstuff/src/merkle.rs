@@ -4,8 +4,9 @@
 //! of nodes is completed with 32 zero bytes (not hashed); trees are not padded to a power of
 //! two. An empty tree's root is 32 zero bytes and a one-leaf tree's root is that leaf's hash.
 
-use blake2b_simd::many::{HashManyJob, hash_many};
 use serde::{Deserialize, Serialize};
+
+use crate::hash;
 
 /// A 32-byte BLAKE2b digest.
 pub type Digest = [u8; 32];
@@ -16,7 +17,7 @@ pub const EMPTY_NODE: Digest = [0; 32];
 const LEAF_PREFIX: u8 = 0x00;
 const INNER_PREFIX: u8 = 0x01;
 
-/// How many inputs are hashed per `hash_many` call: enough to fill every SIMD lane many times.
+/// How many leaves are laid out in the scratch buffer per batch hash.
 const HASH_BATCH: usize = 64;
 
 thread_local! {
@@ -53,14 +54,14 @@ pub fn inner_hash(left: &Digest, right: &Digest) -> Digest {
     to_digest(&state.finalize())
 }
 
-/// Hashes the leaves `chunks` (each `H(0x00 ‖ chunk)`) into `out`, many at a time with SIMD.
+/// Hashes the leaves `chunks` (each `H(0x00 ‖ chunk)`) into `out`, many at a time with SIMD
+/// ([`crate::hash::hash_slots`]).
 ///
 /// `symbols` is cut into `symbol_size`-byte chunks; `out` must have one slot per chunk.
 pub fn leaf_hashes_into(symbols: &[u8], symbol_size: usize, out: &mut [Digest]) {
     assert!(symbol_size > 0, "symbol size is never zero");
     assert_eq!(symbols.len(), symbol_size * out.len(), "one digest slot per symbol");
     let stride = symbol_size + 1;
-    let params = params();
     SCRATCH.with_borrow_mut(|scratch| {
         scratch.resize(stride * HASH_BATCH.min(out.len()), 0);
         for (chunk, out_chunk) in symbols.chunks(symbol_size * HASH_BATCH).zip(out.chunks_mut(HASH_BATCH)) {
@@ -68,15 +69,7 @@ pub fn leaf_hashes_into(symbols: &[u8], symbol_size: usize, out: &mut [Digest]) 
                 slot[0] = LEAF_PREFIX;
                 slot[1..].copy_from_slice(symbol);
             }
-            let mut jobs: Vec<HashManyJob<'_>> = scratch
-                .chunks_exact(stride)
-                .take(out_chunk.len())
-                .map(|input| HashManyJob::new(&params, input))
-                .collect();
-            hash_many(jobs.iter_mut());
-            for (slot, job) in out_chunk.iter_mut().zip(&jobs) {
-                *slot = to_digest(&job.to_hash());
-            }
+            hash::hash_slots(&scratch[..stride * out_chunk.len()], stride, out_chunk);
         }
     });
 }
@@ -89,15 +82,7 @@ pub fn leaf_hashes_in_slots(slots: &mut [u8], stride: usize, out: &mut [Digest])
     for slot in slots.chunks_exact_mut(stride) {
         slot[0] = LEAF_PREFIX;
     }
-    let params = params();
-    for (batch, out_batch) in slots.chunks(stride * HASH_BATCH).zip(out.chunks_mut(HASH_BATCH)) {
-        let mut jobs: Vec<HashManyJob<'_>> =
-            batch.chunks_exact(stride).map(|input| HashManyJob::new(&params, input)).collect();
-        hash_many(jobs.iter_mut());
-        for (digest, job) in out_batch.iter_mut().zip(&jobs) {
-            *digest = to_digest(&job.to_hash());
-        }
-    }
+    hash::hash_slots(slots, stride, out);
 }
 
 /// Hashes consecutive pairs of `level` into the next level up (odd ends paired with zeros).
@@ -111,14 +96,8 @@ fn next_level(level: &[Digest], scratch: &mut Vec<u8>) -> Vec<Digest> {
         slot[1..33].copy_from_slice(&pair[0]);
         slot[33..].copy_from_slice(pair.get(1).unwrap_or(&EMPTY_NODE));
     }
-    let params = params();
-    let mut next = Vec::with_capacity(parents);
-    for batch in scratch.chunks(STRIDE * HASH_BATCH) {
-        let mut jobs: Vec<HashManyJob<'_>> =
-            batch.chunks_exact(STRIDE).map(|input| HashManyJob::new(&params, input)).collect();
-        hash_many(jobs.iter_mut());
-        next.extend(jobs.iter().map(|job| to_digest(&job.to_hash())));
-    }
+    let mut next = vec![EMPTY_NODE; parents];
+    hash::hash_slots(scratch, STRIDE, &mut next);
     next
 }
 
