@@ -4,6 +4,7 @@
 
 mod admin;
 mod availability;
+mod challenges;
 mod status;
 mod urls;
 
@@ -17,6 +18,9 @@ pub use admin::{
 pub use availability::{
     AtRiskBlob, AvailabilityAnswer, AvailabilitySummary, AvailabilityView, BlobMargin, MAX_AT_RISK_BLOBS,
     MAX_LISTED_BLOBS, MarginCount, NodeAvailability, ShardAvailability, SignedAvailability,
+};
+pub use challenges::{
+    ChallengeOutcome, ChallengeTarget, ChallengesInfo, ChallengesQuery, OpenChallengeRound,
 };
 pub use morsa_core::protocol::{
     Command, Event, EventRecord, Input, LogEntry, NodeReport, NodeReportKind, SignedTransaction, Transaction,
@@ -63,6 +67,10 @@ pub mod routes {
     /// answers [`super::AvailabilityAnswer`]. `GET`: [`super::AvailabilityView`], the
     /// system-wide margin. Soft state of each replica, never forwarded or logged.
     pub const AVAILABILITY: &str = "/v1/availability";
+    /// `GET ?node=ID&targets=false`: [`super::ChallengesInfo`], the open storage-challenge
+    /// round (only the targets `ID` is challenged as or audits, with `node`; none with
+    /// `targets=false`) and the last epoch's outcomes.
+    pub const CHALLENGES: &str = "/v1/challenges";
     /// `GET`: Prometheus metrics, text format.
     pub const METRICS: &str = "/metrics";
     /// `POST`, empty body: only with `[testing] manual_epochs = true` in `coord.toml`, moves

@@ -24,6 +24,7 @@
 //! assert_eq!(NodeErrorCode::WrongShard.status().as_u16(), 421);
 //! ```
 
+mod challenge;
 mod error_code;
 mod limits;
 mod migration;
@@ -36,6 +37,10 @@ mod tests;
 use morsa_core::ObjectId;
 use redstuff::{BlobId, SliverType};
 
+pub use challenge::{
+    ChallengeAnswers, ChallengeAnswersQuery, ChallengeReply, MAX_CHALLENGE_ANSWERS_BYTES,
+    MAX_CHALLENGE_ANSWERS_PAGE,
+};
 pub use error_code::{NodeErrorCode, UnknownErrorCode};
 pub use limits::{
     MAX_COMMITTEE_BYTES, MAX_ERROR_BODY_BYTES, MAX_HEALTH_BYTES, MAX_JSON_REQUEST_BYTES, MAX_RECOVERY_BATCH,
@@ -90,6 +95,10 @@ pub mod routes {
     /// `POST`: BCS [`redstuff::InconsistencyProof`] whose target type is `{sliver_type}`;
     /// answers JSON [`super::InvalidBlobAttestation`].
     pub const INCONSISTENCY_PROOF: &str = "/v1/blobs/{blob_id}/inconsistencyProof/{sliver_type}";
+    /// `GET ?from=I`: BCS [`super::ChallengeAnswers`], the node's answers to its challenges of
+    /// round `{round}` of epoch `{epoch}` from position `I`; refused with `round_not_open`
+    /// unless that is the coordinator's open round.
+    pub const CHALLENGE_ANSWERS: &str = "/v1/challenges/{epoch}/{round}/answers";
     /// `GET`: [`super::NodeBlobStatus`].
     pub const BLOB_STATUS: &str = "/v1/blobs/{blob_id}/status";
     /// `POST`: JSON [`super::ShardPageRequest`], signed by the shard's owner in the request's
@@ -165,6 +174,11 @@ pub fn recovery_symbols_path(blob_id: &BlobId) -> String {
 /// Path of [`routes::INCONSISTENCY_PROOF`] for a proof whose target is a `kind` sliver.
 pub fn inconsistency_proof_path(blob_id: &BlobId, kind: SliverType) -> String {
     with_blob(routes::INCONSISTENCY_PROOF, blob_id).replace("{sliver_type}", kind.as_str())
+}
+
+/// Path of [`routes::CHALLENGE_ANSWERS`], without its query.
+pub fn challenge_answers_path(epoch: morsa_core::Epoch, round: u32) -> String {
+    routes::CHALLENGE_ANSWERS.replace("{epoch}", &epoch.0.to_string()).replace("{round}", &round.to_string())
 }
 
 /// Path of [`routes::BLOB_STATUS`].

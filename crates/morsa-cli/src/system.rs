@@ -11,12 +11,17 @@ pub fn info(common: &ConfigArg) -> anyhow::Result<()> {
         let client = common.connect().await?;
         let (system, committee) = (client.system().await?, client.committee().await?);
         let account = client.coordinator().account(&client.account()).await.ok();
+        // Older coordinators have no challenges: shown as off.
+        let challenges = client.coordinator().challenge_outcomes().await.ok();
         if common.json {
+            let mut committee = serde_json::to_value(&committee)?;
+            add_challenge_outcomes(&mut committee, challenges.as_ref());
             println!(
                 "{}",
                 serde_json::to_string_pretty(&json!({
                     "system": system,
                     "committee": committee,
+                    "challenges": challenges,
                     "account": account,
                 }))?
             );
@@ -41,8 +46,12 @@ pub fn info(common: &ConfigArg) -> anyhow::Result<()> {
             system.write_price_per_mib
         );
         println!("committee of {} ({} nodes):", committee.current.epoch, committee.current.members.len());
+        let challenges_on = challenges.as_ref().filter(|info| info.rounds_per_epoch > 0);
         for member in &committee.current.members {
             println!("  {} {} shards  {}", member.address, member.shards.len(), member.node_id);
+            if let Some(info) = challenges_on {
+                println!("      challenges: {}", challenge_line(info, &member.node_id));
+            }
         }
         if let Some(domains) = &system.domains {
             print_domains(domains, system.n_shards);
@@ -66,6 +75,55 @@ pub fn info(common: &ConfigArg) -> anyhow::Result<()> {
         }
         Ok(())
     })
+}
+
+/// Adds to each member of the current committee in `committee` (JSON of `CommitteeInfo`)
+/// its challenge outcome of the last completed epoch: `challenges_passed`,
+/// `challenges_failed` (caught and declared) and `penalties` (stake slashed), `null` when the
+/// coordinator has no outcome for it (challenges off, or no epoch settled yet).
+fn add_challenge_outcomes(
+    committee: &mut serde_json::Value,
+    info: Option<&morsa_api::coord::ChallengesInfo>,
+) {
+    let Some(members) = committee.pointer_mut("/current/members").and_then(serde_json::Value::as_array_mut)
+    else {
+        return;
+    };
+    for member in members {
+        let node = member
+            .get("node_id")
+            .and_then(|id| serde_json::from_value::<morsa_core::NodeId>(id.clone()).ok());
+        let outcome = info
+            .zip(node)
+            .and_then(|(info, node)| info.last_epoch.iter().find(|outcome| outcome.node == node));
+        if let Some(fields) = member.as_object_mut() {
+            fields.insert("challenges_passed".into(), json!(outcome.map(|outcome| outcome.passed)));
+            fields.insert(
+                "challenges_failed".into(),
+                json!(outcome.map(|outcome| outcome.failed.saturating_add(outcome.declared))),
+            );
+            fields.insert("penalties".into(), json!(outcome.map(|outcome| outcome.penalty)));
+        }
+    }
+}
+
+/// One member's challenge outcome of the last completed epoch, for `morsa info`.
+fn challenge_line(info: &morsa_api::coord::ChallengesInfo, node: &morsa_core::NodeId) -> String {
+    match info.last_epoch.iter().find(|outcome| outcome.node == *node) {
+        Some(outcome) => format!(
+            "{}: passed {}, failed {} (declared {}), φ {:.2}%, reward {}, withheld {}, penalty {}{}",
+            outcome.epoch,
+            outcome.passed,
+            outcome.failed.saturating_add(outcome.declared),
+            outcome.declared,
+            morsa_core::convert::lossy_f64(outcome.phi_ppm) / 1e4,
+            outcome.reward,
+            outcome.withheld,
+            outcome.penalty,
+            if outcome.removed { ", LEFT OUT of the next committee" } else { "" },
+        ),
+        None => "no epoch settled yet".to_owned(),
+    }
 }
 
 /// Shards per zone and per operator, and the worst-case loss: the largest zone's share

@@ -62,17 +62,30 @@ impl Cluster {
     /// coordinator and the nodes, and waits until every node is ready (healthy and caught up
     /// with the coordinator's events). Blocks for up to about a minute.
     pub fn up(spec: ClusterSpec) -> Result<Self, ClusterError> {
-        Self::launch(spec, false)
+        Self::launch(spec, false, morsa_coord::challenge::ChallengeRules::default())
     }
 
     /// [`Cluster::up`] with a coordinator whose epochs can also be ended on demand
     /// (`[testing] manual_epochs`, `CoordClient::next_epoch`): for tests that must not
     /// depend on how fast the machine is.
     pub fn up_with_manual_epochs(spec: ClusterSpec) -> Result<Self, ClusterError> {
-        Self::launch(spec, true)
+        Self::launch(spec, true, morsa_coord::challenge::ChallengeRules::default())
     }
 
-    fn launch(mut spec: ClusterSpec, manual_epochs: bool) -> Result<Self, ClusterError> {
+    /// [`Cluster::up`] with storage challenges on, as `rules` says (genesis
+    /// `node_rules.challenges`).
+    pub fn up_with_challenges(
+        spec: ClusterSpec,
+        rules: morsa_coord::challenge::ChallengeRules,
+    ) -> Result<Self, ClusterError> {
+        Self::launch(spec, false, rules)
+    }
+
+    fn launch(
+        mut spec: ClusterSpec,
+        manual_epochs: bool,
+        challenges: morsa_coord::challenge::ChallengeRules,
+    ) -> Result<Self, ClusterError> {
         spec.validate()?;
         spec.dir = prepare_dir(&spec.dir)?;
         let dir = spec.dir.clone();
@@ -114,7 +127,7 @@ impl Cluster {
             layout::account_key_text(&user).as_bytes(),
             Access::Secret,
         )?;
-        let genesis = local_genesis(
+        let mut genesis = local_genesis(
             spec.shards,
             spec.epoch_duration_ms()?,
             morsa_plumbing::now_ms(),
@@ -122,6 +135,7 @@ impl Cluster {
             user.id(),
             spec.zones,
         );
+        genesis.node_rules.challenges = challenges;
         let committee = genesis.initial_state()?.committee;
         let genesis_text = serde_json::to_string_pretty(&genesis).map_err(|error| ClusterError::Io {
             what: "cannot serialize the genesis".into(),

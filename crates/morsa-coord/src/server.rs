@@ -10,6 +10,7 @@
 
 mod admin;
 mod availability;
+mod challenges;
 mod limits;
 mod manual_epochs;
 mod replication;
@@ -234,6 +235,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
             routes::AVAILABILITY,
             post(availability::post_availability).get(availability::get_availability),
         )
+        .route(routes::CHALLENGES, get(challenges::get_challenges))
         .route(routes::METRICS, get(get_metrics))
         .route(routes::NEXT_EPOCH, post(manual_epochs::post_next_epoch))
         .merge(admin::log_router())

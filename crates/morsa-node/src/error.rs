@@ -236,6 +236,9 @@ pub enum NodeError {
     /// A blocking worker thread failed (a bug).
     #[error("a worker task failed")]
     WorkerFailed,
+    /// The stored slivers do not answer a challenge (they are not the challenged pair's).
+    #[error("the stored slivers do not answer the challenge: {0}")]
+    Challenge(String),
 }
 
 /// What is wrong with metadata the node stored.
@@ -285,9 +288,11 @@ impl NodeError {
             | Self::PendingEntriesFull(_)
             | Self::PendingBytesFull { .. }
             | Self::Ingest(crate::ingest::IngestError::Stopped) => NodeErrorCode::Unavailable,
-            Self::Committee(_) | Self::Store(_) | Self::Ingest(_) | Self::WorkerFailed => {
-                NodeErrorCode::Internal
-            }
+            Self::Committee(_)
+            | Self::Store(_)
+            | Self::Ingest(_)
+            | Self::WorkerFailed
+            | Self::Challenge(_) => NodeErrorCode::Internal,
             Self::CorruptBlobInfo { .. } | Self::CorruptMetadata { .. } => NodeErrorCode::CorruptData,
         }
     }

@@ -13,11 +13,13 @@
 //!   `health` (health and metrics), `committee` (the committee it follows, for clients without
 //!   a coordinator), `migration` (shard pages for a shard's new owner), `admin` with
 //!   `admin_token`.
+//! - `challenge`: this node's answers to the open challenge round, for its auditor.
 //! - `answers`: the memory answers hold until written.
 
 mod admin;
 pub(crate) mod admin_token;
 mod answers;
+mod challenge;
 mod committee;
 mod health;
 mod migration;

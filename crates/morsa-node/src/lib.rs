@@ -8,7 +8,7 @@
 //! without a coordinator to follow. [`router`] gives the routes alone, for tests through
 //! `oneshot`.
 //!
-//! The crate has four parts, each depending only on those before it:
+//! The crate has five parts, each depending only on those before it:
 //!
 //! - **The core**: [`Node`] (`node.rs`; under `node/` what it computes and reports:
 //!   recovery symbols and batches, attestations, what it lacks, status, garbage collection),
@@ -19,6 +19,8 @@
 //!   other nodes' recovery symbols, in the background (`sync`, `repair_queue`, `scrub`) or at
 //!   once when a request needs them (`on_demand`); the engine is `repairer` with `fetch` and
 //!   `peers`, and a blob proven inconsistently encoded is reported by `invalid`.
+//! - **`challenge/`**: storage challenges: the open round, answers from the stored slivers,
+//!   the auditor task and disputes.
 //! - **`migrate/`**: shard migration. Gained shards are pulled from their previous owner,
 //!   lost ones kept for their new owner and deleted after a grace epoch.
 //! - **`http/`**: the routes, their shared state ([`Served`]) and error answers, the admin
@@ -29,6 +31,7 @@
 
 mod blob_info;
 mod blocking;
+mod challenge;
 mod config;
 mod error;
 mod follower;

@@ -61,6 +61,25 @@ pub(crate) struct Now<'a> {
     pub shard_states: &'a [(u16, ShardStatus)],
     /// Shard migration's counters.
     pub migration: &'a MigrationHealth,
+    /// What the node did for storage challenges.
+    pub challenges: ChallengeCounts,
+}
+
+/// What the node did for storage challenges (see `challenge`), read at a scrape.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct ChallengeCounts {
+    /// Challenges this node answered to its auditors.
+    pub answered: u64,
+    /// Audits of other nodes it made and reported.
+    pub audits: u64,
+    /// Challenges those audits covered.
+    pub audited_challenges: u64,
+    /// Of those, the ones failed (not answered in time, or answered wrong).
+    pub failures_found: u64,
+    /// Disputes it submitted against failures reported of it.
+    pub disputes: u64,
+    /// Recovery-symbol requests (or batch items) refused because their sliver was challenged.
+    pub recovery_refused: u64,
 }
 
 impl Metrics {
@@ -184,6 +203,7 @@ fn render_now(now: &Now<'_>) -> String {
         registry.counter(name, help, &[]).absolute(value);
     }
     render_migration(&registry, now);
+    render_challenges(&registry, &now.challenges);
     let connections = now.connections;
     for (reason, count) in [
         ("evicted", connections.evicted),
@@ -196,6 +216,37 @@ fn render_now(now: &Now<'_>) -> String {
         registry.counter("morsa_node_connections_closed_total", help, &[("reason", reason)]).absolute(count);
     }
     registry.render()
+}
+
+/// What the node did for storage challenges.
+fn render_challenges(registry: &Registry, counts: &ChallengeCounts) {
+    let counters: [(&'static str, &'static str, u64); 6] = [
+        ("morsa_node_challenges_answered_total", "Challenges answered to auditors.", counts.answered),
+        ("morsa_node_challenge_audits_total", "Audits of other nodes made and reported.", counts.audits),
+        (
+            "morsa_node_challenge_audited_total",
+            "Challenges of other nodes this node audited.",
+            counts.audited_challenges,
+        ),
+        (
+            "morsa_node_challenge_failures_found_total",
+            "Audited challenges failed (not answered in time, or answered wrong).",
+            counts.failures_found,
+        ),
+        (
+            "morsa_node_challenge_disputes_total",
+            "Disputes submitted against reported failures.",
+            counts.disputes,
+        ),
+        (
+            "morsa_node_challenge_recovery_refused_total",
+            "Recovery-symbol requests refused because their sliver is challenged in the open round.",
+            counts.recovery_refused,
+        ),
+    ];
+    for (name, help, value) in counters {
+        registry.counter(name, help, &[]).absolute(value);
+    }
 }
 
 /// Shards by state, and what migration pulled and served.
@@ -282,6 +333,7 @@ mod tests {
             answer_budget_free_bytes: 0,
             shard_states: &[(3, ShardStatus::ActiveSync), (4, ShardStatus::Active)],
             migration: &MigrationHealth { pages_pulled_total: 5, ..MigrationHealth::default() },
+            challenges: ChallengeCounts { audits: 2, failures_found: 3, ..ChallengeCounts::default() },
         };
         metrics.render(&now)
     }
@@ -346,6 +398,10 @@ mod tests {
             "morsa_node_shards{state=\"active_sync\"} 1",
             "morsa_node_shards{state=\"locked_to_move\"} 0",
             "morsa_node_migration_pages_pulled_total 5",
+            "# TYPE morsa_node_challenge_audits_total counter",
+            "morsa_node_challenge_audits_total 2",
+            "morsa_node_challenge_failures_found_total 3",
+            "morsa_node_challenges_answered_total 0",
         ] {
             assert!(has_line(&text, line), "{line:?} missing from:\n{text}");
         }

@@ -69,6 +69,8 @@ pub struct Node {
     metadata_writes: std::sync::atomic::AtomicU64,
     /// Shards moving to or from this node (see `migrate`).
     moves: shard_book::ShardBook,
+    /// Counts applied events that start or close a challenge round (see `challenge`).
+    challenge_signal: tokio::sync::watch::Sender<u64>,
 }
 
 /// The stored kind of a sliver type.
@@ -110,6 +112,7 @@ impl Node {
             registered: Default::default(),
             metadata_writes: Default::default(),
             moves,
+            challenge_signal: tokio::sync::watch::channel(0).0,
         })
     }
 
@@ -178,6 +181,11 @@ impl Node {
             .unwrap_or_default()
     }
 
+    /// Changes whenever an applied event starts a challenge round or changes the epoch.
+    pub(crate) fn challenge_signal(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.challenge_signal.subscribe()
+    }
+
     /// Sequence number of the last applied event, if any.
     pub(crate) fn cursor(&self) -> Result<Option<u64>, NodeError> {
         let bytes = self.store.get_meta(CURSOR_KEY)?;
@@ -232,6 +240,9 @@ impl Node {
                 }
             }
             self.store.put_meta(CURSOR_KEY, &record.seq.to_le_bytes())?;
+            if matches!(record.event, Event::ChallengeRoundStarted { .. } | Event::EpochChangeStart { .. }) {
+                self.challenge_signal.send_modify(|count| *count = count.wrapping_add(1));
+            }
         }
         Ok(())
     }

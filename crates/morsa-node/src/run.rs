@@ -17,7 +17,7 @@ use crate::error::NodeError;
 use crate::http::{AdminToken, Served, router};
 use crate::keys::{KeyFileError, read_key_file};
 use crate::node::Node;
-use crate::{follower, heal, migrate, pending};
+use crate::{challenge, follower, heal, migrate, pending};
 
 /// Why a node could not start, or stopped serving.
 #[derive(Debug, thiserror::Error)]
@@ -73,8 +73,8 @@ pub enum RunError {
 }
 
 /// Opens the node `config` describes, listens on `config.listen` and serves it with its
-/// background tasks (event follower, blob sync and repair, scrubber, pending uploads) until
-/// `shutdown` resolves.
+/// background tasks (event follower, challenge auditor, blob sync and repair, scrubber,
+/// pending uploads) until `shutdown` resolves.
 pub async fn run(
     config: &NodeConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
@@ -226,6 +226,11 @@ async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let (stop, stopped) = tokio::sync::watch::channel(false);
+    let challenges = coord.as_ref().map(|coord| {
+        served.rounds().set_coordinator(coord.clone());
+        let (node, rounds) = (Arc::clone(served.node()), Arc::clone(served.rounds()));
+        tokio::spawn(challenge::run(node, rounds, coord.clone(), stopped.clone()))
+    });
     let follower = coord.map(|coord| {
         served.repair().set_coordinator(coord.clone());
         // A node stopped while syncing gained shards resumes them, and reports once done.
@@ -246,6 +251,9 @@ async fn serve(
     let _ = migration.await;
     if let Some(follower) = follower {
         let _ = follower.await;
+    }
+    if let Some(challenges) = challenges {
+        let _ = challenges.await;
     }
     let _ = pending.await;
     result

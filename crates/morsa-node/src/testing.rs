@@ -22,3 +22,19 @@ pub async fn collect_certificate(
 pub fn store_ready_uploads(served: &Served) {
     crate::pending::store_ready(served.node(), served.pending());
 }
+
+/// Sets the open challenge round `served`'s node knows of, as a fetch from the coordinator
+/// would (`None`: no round is open).
+pub fn set_open_round(served: &Served, open: Option<morsa_api::coord::OpenChallengeRound>) {
+    served.rounds().set(open);
+}
+
+/// Which positions of `answers` prove the challenges of `items` they name: what an auditor
+/// counts as passed.
+pub fn passed_positions(
+    items: &[morsa_core::challenge::ChallengeItem],
+    n_shards: u16,
+    answers: Vec<morsa_api::node::ChallengeReply>,
+) -> Vec<usize> {
+    crate::challenge::passed_positions(items, n_shards, answers)
+}

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use morsa_core::{AccountId, ObjectId};
+use morsa_core::{AccountId, NodeId, ObjectId};
 use redstuff::BlobId;
 
 use super::http::Endpoint;
@@ -184,6 +184,25 @@ impl CoordClient {
         }
         self.call(Kind::Read, Duration::from_millis(wait_ms), |endpoint| {
             endpoint.get(routes::EVENTS, Some(&query))
+        })
+        .await
+    }
+
+    /// The open storage-challenge round and the last epoch's outcomes
+    /// ([`routes::CHALLENGES`]); with `node`, only the targets it is challenged as or audits.
+    pub async fn challenges(
+        &self,
+        node: Option<&NodeId>,
+    ) -> Result<crate::coord::ChallengesInfo, ClientError> {
+        let query = node.map(|node| format!("node={node}"));
+        self.call(Kind::Read, Duration::ZERO, |endpoint| endpoint.get(routes::CHALLENGES, query.as_deref()))
+            .await
+    }
+
+    /// The challenge rules and the last epoch's outcomes, without the open round's targets.
+    pub async fn challenge_outcomes(&self) -> Result<crate::coord::ChallengesInfo, ClientError> {
+        self.call(Kind::Read, Duration::ZERO, |endpoint| {
+            endpoint.get(routes::CHALLENGES, Some("targets=false"))
         })
         .await
     }

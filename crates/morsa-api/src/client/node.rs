@@ -182,6 +182,20 @@ impl NodeClient {
         Ok(response)
     }
 
+    /// One page of the node's answers to its challenges of round `round` of `epoch`, from
+    /// position `from` ([`routes::CHALLENGE_ANSWERS`]). Nothing in it is verified: check each
+    /// answer with `ChallengeAnswer::verify`.
+    pub async fn challenge_answers(
+        &self,
+        epoch: morsa_core::Epoch,
+        round: u32,
+        from: u32,
+    ) -> Result<node::ChallengeAnswers, ClientError> {
+        let query = format!("from={from}");
+        let request = self.endpoint.get(&node::challenge_answers_path(epoch, round), Some(&query))?;
+        self.endpoint.call_bcs(request, node::MAX_CHALLENGE_ANSWERS_BYTES).await
+    }
+
     /// One page of a shard from its previous owner (shard migration), at most
     /// [`node::shard_page_limit`] bytes; the answer must list blobs in increasing ID order
     /// from the asked one, at most as many as asked. Nothing in it is verified against the

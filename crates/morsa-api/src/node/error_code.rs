@@ -30,6 +30,9 @@ use crate::ErrorBody;
 /// | `internal`       | 500    | a bug or a storage failure on the node                         |
 /// | `corrupt_data`   | 500    | what the node stored is damaged (it repairs it): ask another   |
 /// | `unavailable`    | 503    | the node is starting, stopping or overloaded: retry later      |
+/// | `challenged`     | 423    | recovery symbols towards a sliver challenged in the open round |
+/// |                  |        | are not served until the round closes: retry later             |
+/// | `round_not_open` | 409    | challenge answers asked for a round that is not the open one   |
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum NodeErrorCode {
@@ -64,11 +67,16 @@ pub enum NodeErrorCode {
     CorruptData,
     /// The node cannot serve now (starting, stopping, overloaded).
     Unavailable,
+    /// Recovery symbols towards a sliver challenged in the open round: not served until the
+    /// round closes, so that a node cannot rebuild what it is challenged on when asked.
+    Challenged,
+    /// Challenge answers asked for a round that is not the coordinator's open round.
+    RoundNotOpen,
 }
 
 impl NodeErrorCode {
     /// Every code, for tables and tests.
-    pub const ALL: [Self; 15] = [
+    pub const ALL: [Self; 17] = [
         Self::BadRequest,
         Self::NotFound,
         Self::NotRegistered,
@@ -84,6 +92,8 @@ impl NodeErrorCode {
         Self::Internal,
         Self::CorruptData,
         Self::Unavailable,
+        Self::Challenged,
+        Self::RoundNotOpen,
     ];
 
     /// The stable text form, as in [`ErrorBody::code`].
@@ -104,6 +114,8 @@ impl NodeErrorCode {
             Self::Internal => "internal",
             Self::CorruptData => "corrupt_data",
             Self::Unavailable => "unavailable",
+            Self::Challenged => "challenged",
+            Self::RoundNotOpen => "round_not_open",
         }
     }
 
@@ -112,7 +124,8 @@ impl NodeErrorCode {
         match self {
             Self::BadRequest => StatusCode::BAD_REQUEST,
             Self::NotFound => StatusCode::NOT_FOUND,
-            Self::NotRegistered | Self::NotReady => StatusCode::CONFLICT,
+            Self::NotRegistered | Self::NotReady | Self::RoundNotOpen => StatusCode::CONFLICT,
+            Self::Challenged => StatusCode::LOCKED,
             Self::BlobExpired | Self::InvalidBlob => StatusCode::GONE,
             Self::TooLarge | Self::OverBudget => StatusCode::PAYLOAD_TOO_LARGE,
             Self::WrongShard => StatusCode::MISDIRECTED_REQUEST,
@@ -126,7 +139,10 @@ impl NodeErrorCode {
     /// Whether the same request may succeed later without change (the node catches up on
     /// events, finishes storing or syncing, or comes back).
     pub fn is_transient(self) -> bool {
-        matches!(self, Self::NotRegistered | Self::NotReady | Self::OverBudget | Self::Unavailable)
+        matches!(
+            self,
+            Self::NotRegistered | Self::NotReady | Self::OverBudget | Self::Unavailable | Self::Challenged
+        )
     }
 
     /// An error body with this code and `message` (say what to do next).

@@ -39,6 +39,7 @@ pub(super) async fn get_metrics(State(served): State<Arc<Served>>) -> Reply<Resp
         answer_budget_free_bytes: saturating_u64(served.answers.available()),
         shard_states: &shard_states,
         migration: &migration,
+        challenges: served.rounds.counts(),
     };
     let text = served.metrics.render(&now);
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response())

@@ -17,7 +17,7 @@ use std::sync::atomic::Ordering;
 
 use crate::config::Limits;
 use crate::http::Served;
-use crate::http::{admin, committee, health, migration, reads, symbols, uploads};
+use crate::http::{admin, challenge, committee, health, migration, reads, symbols, uploads};
 
 /// The router with every route. Handlers that take a body read it themselves, each within
 /// its own limit (`read_body`), once the request has been admitted.
@@ -31,6 +31,7 @@ pub fn router(served: Arc<Served>, limits: &Limits) -> Router {
         .route(routes::DELETABLE_CONFIRMATION, get(reads::get_deletable_confirmation))
         .route(routes::BLOB_STATUS, get(reads::get_blob_status))
         .route(routes::SHARD_PAGE, post(migration::post_shard_page))
+        .route(routes::CHALLENGE_ANSWERS, get(challenge::get_challenge_answers))
         .route(routes::HEALTH, get(health::get_health))
         .route(routes::COMMITTEE, get(committee::get_committee))
         .route(routes::METRICS, get(health::get_metrics))

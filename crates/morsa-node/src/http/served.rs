@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use tokio::sync::{Semaphore, SemaphorePermit};
 
+use crate::challenge::Rounds;
 use crate::config::Limits;
 use crate::error::NodeError;
 use crate::heal::Repairer;
@@ -37,6 +38,8 @@ pub struct Served {
     /// Requests being served now: the load figure every answer carries
     /// ([`morsa_api::node::LOAD_HEADER`]).
     pub(super) in_flight: std::sync::atomic::AtomicU32,
+    /// The open challenge round as last fetched.
+    pub(super) rounds: Arc<Rounds>,
 }
 
 impl Served {
@@ -60,6 +63,11 @@ impl Served {
         &self.repair
     }
 
+    /// The open challenge round as last fetched.
+    pub(crate) fn rounds(&self) -> &Arc<Rounds> {
+        &self.rounds
+    }
+
     /// Upload permits free now.
     pub fn upload_permits_available(&self) -> usize {
         self.uploads.available_permits()
@@ -73,6 +81,7 @@ impl Served {
     /// Serves `node` within `limits`; self-healing as `limits.repair` says. The admin routes
     /// refuse everyone until [`Served::set_admin_token`].
     pub fn new(node: Arc<Node>, limits: &Limits) -> Arc<Self> {
+        let rounds = Arc::new(Rounds::new(u16::try_from(node.config().n_shards()).unwrap_or(u16::MAX)));
         Arc::new(Self {
             repair: Arc::new(Repairer::new(Arc::clone(&node), limits.repair)),
             node,
@@ -90,6 +99,7 @@ impl Served {
             max_recovery_answer: morsa_core::convert::saturating_usize(limits.max_recovery_answer_bytes),
             admin: OnceLock::new(),
             in_flight: std::sync::atomic::AtomicU32::new(0),
+            rounds,
         })
     }
 

@@ -12,8 +12,8 @@ use axum::routing::{get, post};
 use axum::{Extension, Router};
 use morsa_api::node::{
     BlobIdPath, InconsistencyProofPath, InvalidBlobAttestation, MAX_JSON_REQUEST_BYTES, MAX_RECOVERY_BATCH,
-    NodeErrorCode, RecoveryBatchQuery, RecoveryBatchRequest, RecoverySymbolsQuery, inconsistency_proof_limit,
-    routes,
+    NodeErrorCode, RecoveryBatchQuery, RecoveryBatchRequest, RecoveryOutcome, RecoverySymbolsQuery,
+    inconsistency_proof_limit, routes,
 };
 use redstuff::wire::to_bcs;
 use redstuff::{BlobId, Proofs, SliverType};
@@ -70,6 +70,10 @@ async fn get_recovery_symbols(
 ) -> Result<Response, ApiError> {
     let Path(path) = path.map_err(|rejection| rejected(rejection.status(), rejection.body_text()))?;
     let Query(query) = query.map_err(|rejection| rejected(rejection.status(), rejection.body_text()))?;
+    if served.rounds.is_challenged(&path.blob_id, query.target_type, query.target_sliver) {
+        crate::challenge::count_refused(&served.rounds, 1);
+        return Err(ApiError(NodeErrorCode::Challenged, challenged_message()));
+    }
     on_demand::rebuild_sources(served.repair(), path.blob_id, query.target_type).await?;
     let reserved = served.answers.reserve(served.max_recovery_answer).await?;
     let bytes = recovery_work(&served, &limit, move |node| {
@@ -118,9 +122,11 @@ async fn post_recovery_batch(
         ));
     }
     let repair = Arc::clone(served.repair());
+    let rounds = Arc::clone(&served.rounds);
     let bytes = recovery_work(&served, &limit, move |node| {
         let proofs = if query.proofs { Proofs::Check } else { Proofs::Skip };
-        let response = node.recovery_batch_within(&request, max_answer, proofs)?;
+        let mut response = node.recovery_batch_within(&request, max_answer, proofs)?;
+        refuse_challenged(&rounds, &mut response);
         // Sources this node should hold but lacks are queued for repair, not rebuilt while the
         // peer waits (see `on_demand`).
         let mut asked: Vec<(BlobId, SliverType)> =
@@ -132,6 +138,28 @@ async fn post_recovery_batch(
     })
     .await?;
     Ok(reserved.octets(bytes, caller))
+}
+
+fn challenged_message() -> String {
+    "the sliver is challenged in the open challenge round: its recovery symbols are served once the round closes; ask again later"
+        .to_owned()
+}
+
+/// Replaces the answers of items whose target sliver is challenged in the open round by the
+/// error `challenged` (never larger than the symbols it replaces by more than the error text,
+/// which the answer budget's margin for refusals covers).
+fn refuse_challenged(
+    rounds: &crate::challenge::Rounds,
+    response: &mut morsa_api::node::RecoveryBatchResponse,
+) {
+    let mut refused = 0;
+    for item in &mut response.items {
+        if rounds.is_challenged(&item.blob_id, item.target_type, item.target_sliver) {
+            item.outcome = RecoveryOutcome::Error(NodeErrorCode::Challenged.body(challenged_message()));
+            refused += 1;
+        }
+    }
+    crate::challenge::count_refused(rounds, refused);
 }
 
 /// A proof slot, and the largest proof of `blob_id` (whose metadata must be stored).

@@ -7,6 +7,7 @@ mod common;
 #[path = "../hardened/mod.rs"]
 mod hardened;
 
+mod challenges;
 mod claims;
 mod hardening;
 mod recovery;
