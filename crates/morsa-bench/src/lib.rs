@@ -10,6 +10,7 @@
 mod cluster;
 mod coord;
 mod gateway;
+mod moves;
 mod node;
 mod repair;
 mod select;
@@ -37,6 +38,10 @@ pub enum BenchCommand {
     /// Wipe one node of a local cluster holding mixed-size blobs (10 nodes, n = 1000, 1 GiB)
     /// and measure the traffic and time of rebuilding its share.
     Repair(repair::RepairArgs),
+    /// Move one node's whole share to the others when it leaves, by pull from it and, for
+    /// another node that leaves and is killed, by recovery, on one local cluster (10 nodes,
+    /// n = 1000, 1 GiB): time and bytes of each.
+    Move(moves::MoveArgs),
     /// restic backup and restore through the S3 gateway of a local cluster (10 nodes,
     /// n = 1000, a 1 GiB tree) against restic to a local directory, and the gateway's peak
     /// memory during a 1 GiB single PUT.
@@ -75,6 +80,7 @@ pub fn run(command: &BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Node(args) => node::run(args),
         BenchCommand::Cluster(args) => cluster::run(args),
         BenchCommand::Repair(args) => repair::run(args),
+        BenchCommand::Move(args) => moves::run(args),
         BenchCommand::Coord(args) => coord::run(args),
         BenchCommand::Gateway(args) => gateway::run(args),
         BenchCommand::Select(args) => select::run(args),

@@ -156,7 +156,7 @@ pub fn run(args: &RepairArgs) -> anyhow::Result<()> {
 
 /// The blob sizes to store: those of 1 MiB and more (about `total` minus the small ones, by
 /// [`LARGE_CLASSES`]), and the small ones ([`SMALL_SIZES`], four of each).
-fn plan(total: u64) -> (Vec<u64>, Vec<u64>) {
+pub(crate) fn plan(total: u64) -> (Vec<u64>, Vec<u64>) {
     let small: Vec<u64> = SMALL_SIZES.iter().flat_map(|size| [*size; 4]).collect();
     let budget = total.saturating_sub(small.iter().sum());
     let mut left = budget;
@@ -170,6 +170,28 @@ fn plan(total: u64) -> (Vec<u64>, Vec<u64>) {
     (large, small)
 }
 
+/// Stores a blob of each size (distinct contents, told apart by their tags from `first_tag`
+/// on), each uploaded to every node before the next; answers their IDs and sizes.
+pub(crate) fn store_all(
+    runtime: &Runtime,
+    client: &Client,
+    sizes: &[u64],
+    first_tag: usize,
+) -> anyhow::Result<Vec<(BlobId, u64)>> {
+    let mut stored = Vec::with_capacity(sizes.len());
+    for (tag, size) in sizes.iter().enumerate() {
+        let mut blob = pseudo_random(usize::try_from(*size)?);
+        for (byte, tag) in blob.iter_mut().zip((first_tag + tag).to_le_bytes()) {
+            *byte ^= tag ^ 0xa5;
+        }
+        let outcome = runtime.block_on(client.store_blob(blob, &StoreOptions::default()))?;
+        let late = runtime.block_on(client.finish_uploads(Duration::from_secs(300)));
+        anyhow::ensure!(late.is_empty(), "uploads failed: {late:?}");
+        stored.push((outcome.blob_id, *size));
+    }
+    Ok(stored)
+}
+
 struct Bench {
     config: EncodingConfig,
     runtime: Runtime,
@@ -178,21 +200,8 @@ struct Bench {
 }
 
 impl Bench {
-    /// Stores a blob of each size (distinct contents), each uploaded to every node before the
-    /// next; answers their IDs and sizes.
     fn store_all(&self, sizes: &[u64], first_tag: usize) -> anyhow::Result<Vec<(BlobId, u64)>> {
-        let mut stored = Vec::with_capacity(sizes.len());
-        for (tag, size) in sizes.iter().enumerate() {
-            let mut blob = pseudo_random(usize::try_from(*size)?);
-            for (byte, tag) in blob.iter_mut().zip((first_tag + tag).to_le_bytes()) {
-                *byte ^= tag ^ 0xa5;
-            }
-            let outcome = self.runtime.block_on(self.client.store_blob(blob, &StoreOptions::default()))?;
-            let late = self.runtime.block_on(self.client.finish_uploads(Duration::from_secs(300)));
-            anyhow::ensure!(late.is_empty(), "uploads failed: {late:?}");
-            stored.push((outcome.blob_id, *size));
-        }
-        Ok(stored)
+        store_all(&self.runtime, &self.client, sizes, first_tag)
     }
 
     /// Slivers and bytes of the victim's shards over `blobs`.
@@ -288,7 +297,7 @@ fn phase(
     }
 }
 
-fn megabytes(bytes: u64) -> f64 {
+pub(crate) fn megabytes(bytes: u64) -> f64 {
     morsa_core::convert::lossy_f64(bytes) / 1e6
 }
 

@@ -1,7 +1,9 @@
 //! Shard migration on real processes: a node that gains more than `f` shards pulls them from
 //! their previous owners, survives a SIGKILL in the middle and resumes where it was, and the
 //! epoch change completes; a gained shard whose previous owner is killed falls back to
-//! recovery. Every blob reads back, compared byte for byte.
+//! recovery; reads during a move of more than `f` shards are served from the previous owners;
+//! a node that answers nothing is reported by its peers and left out of the next committee,
+//! its shards moving to the others. Every blob reads back, compared byte for byte.
 //!
 //! The epoch ends when the test asks for it (`[testing] manual_epochs`). Node 0's pulls are
 //! paced (`[repair] pull_bytes_per_sec`, one blob per page) so that the move takes long
@@ -45,6 +47,12 @@ struct Setup {
 /// Four nodes, twelve shards, `BLOBS` blobs stored; node 0 restarted with `repair` appended
 /// to its configuration.
 fn setup(repair: &str) -> Setup {
+    setup_nodes(&[0], repair)
+}
+
+/// Four nodes, twelve shards, `BLOBS` blobs stored; the nodes `restarted` restarted with
+/// `repair` appended to their configurations.
+fn setup_nodes(restarted: &[usize], repair: &str) -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let mut cluster = Cluster::up_with_manual_epochs(ClusterSpec {
         coordinators: 1,
@@ -57,11 +65,14 @@ fn setup(repair: &str) -> Setup {
         zones: 0,
     })
     .unwrap();
-    cluster.stop(0).unwrap();
-    let mut file = std::fs::OpenOptions::new().append(true).open(&cluster.nodes()[0].config).unwrap();
-    write!(file, "\n[repair]\n{repair}").unwrap();
-    drop(file);
-    cluster.start(0).unwrap();
+    for index in restarted {
+        cluster.stop(*index).unwrap();
+        let mut file =
+            std::fs::OpenOptions::new().append(true).open(&cluster.nodes()[*index].config).unwrap();
+        write!(file, "\n[repair]\n{repair}").unwrap();
+        drop(file);
+        cluster.start(*index).unwrap();
+    }
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let config = ClientConfig::load(&cluster.client_config_path()).unwrap();
     let client = runtime.block_on(Client::connect(&config)).unwrap();
@@ -179,5 +190,61 @@ fn a_shard_whose_previous_owner_is_killed_falls_back_to_recovery() {
     let done = setup.health(0).unwrap();
     assert!(done.shards.iter().any(|held| held.shard.0 == shard), "{done:?}");
     assert!(done.repair.rebuilt_slivers > 0, "nothing was recovered: {done:?}");
+    setup.every_blob_reads_back();
+}
+
+#[test]
+fn reads_during_a_move_of_more_than_f_shards_are_served_from_the_previous_owners() {
+    // Pulls so slow that the move outlasts the reads.
+    let setup = setup("pull_page_blobs = 1\npull_bytes_per_sec = 2000\n");
+    let gained = setup.retire_and_change(&[1, 2, 3]);
+    let f = usize::from((SHARDS - 1) / 3);
+    assert!(gained.len() > f, "node 0 gains {} shards, not more than f = {f}", gained.len());
+    let served_before: u64 = (1..4).map(|index| setup.health(index).unwrap().migration.pages_served).sum();
+
+    // Node 0 alone is the committee: without its previous owners nothing could be rebuilt.
+    setup.every_blob_reads_back();
+
+    let health = setup.health(0).unwrap();
+    assert!(
+        health.shards.iter().any(|shard| shard.status == ShardStatus::ActiveSync),
+        "the move ended before the reads, which then proved nothing: {health:?}"
+    );
+    assert_eq!(health.repair.on_demand_slivers, 0, "reads rebuilt slivers: {:?}", health.repair);
+    assert!(health.migration.slivers_read_through > 0, "{:?}", health.migration);
+    let served: u64 = (1..4).map(|index| setup.health(index).unwrap().migration.pages_served).sum();
+    assert!(
+        served - served_before >= health.migration.slivers_read_through / 2,
+        "the previous owners served {} pages for {} slivers read through",
+        served - served_before,
+        health.migration.slivers_read_through
+    );
+}
+
+#[test]
+fn a_node_that_answers_nothing_is_reported_by_its_peers_and_left_out_of_the_next_committee() {
+    // Every node reports a peer silent for 2 s (by default one epoch, but here the epoch ends
+    // when the test asks); a shard whose previous owner is gone falls back to recovery soon.
+    let mut setup = setup_nodes(&[0, 1, 2, 3], "unresponsive_after_ms = 2000\npull_stall_ms = 2000\n");
+    let dead = 3;
+    let dead_id = setup.cluster.nodes()[dead].node_id;
+    setup.cluster.kill(dead).unwrap();
+    eventually("every peer of the killed node reports it", || {
+        let reported: Vec<u64> = (0..dead)
+            .map(|index| setup.health(index).map_or(0, |health| health.repair.unresponsive_reported))
+            .collect();
+        reported.iter().all(|count| *count == 1).then_some(())
+    });
+    // Nothing else speaks against it: epoch 1 asks no epoch-sync report of anyone.
+    setup.runtime.block_on(setup.coord.next_epoch()).unwrap();
+    let info = eventually("epoch 2 begins", || {
+        setup.runtime.block_on(setup.coord.committee()).ok().filter(|info| info.epoch.0 == 2)
+    });
+    assert!(info.current.member_by_node(&dead_id).is_none(), "the dead node is still in {:?}", info.current);
+    assert_eq!(
+        info.current.members.iter().map(|member| member.shards.len()).sum::<usize>(),
+        usize::from(SHARDS)
+    );
+    setup.wait_change_done();
     setup.every_blob_reads_back();
 }

@@ -92,6 +92,9 @@ pub struct RepairConfig {
     /// How long a gained shard's pull may make no progress (its previous owner does not
     /// answer) before the whole shard is left to recovery, in milliseconds.
     pub pull_stall_ms: u64,
+    /// How long a committee member may answer nothing before this node reports it
+    /// unresponsive to the coordinator, in milliseconds (0: one epoch).
+    pub unresponsive_after_ms: u64,
     /// Milliseconds between two availability summaries: not read from `[repair]` but copied
     /// from `[availability]` by [`NodeConfig::load`].
     #[serde(skip)]
@@ -116,6 +119,7 @@ impl Default for RepairConfig {
             pull_page_blobs: 64,
             pull_bytes_per_sec: 64 << 20,
             pull_stall_ms: 20_000,
+            unresponsive_after_ms: 0,
             report_interval_ms: AvailabilityConfig::default().report_interval_ms,
         }
     }

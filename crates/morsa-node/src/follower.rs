@@ -184,7 +184,7 @@ async fn submit_sync_done(node: &Node, coord: &CoordClient, mut stop: watch::Rec
 
 /// Whether a failed call may succeed if made again: the coordinator was unreachable, slow,
 /// busy or failing, not refusing the call itself.
-fn worth_retrying(error: &morsa_api::client::ClientError) -> bool {
+pub(crate) fn worth_retrying(error: &morsa_api::client::ClientError) -> bool {
     use morsa_api::client::ClientError;
     match error {
         ClientError::Http { status, .. } => status.is_server_error() || status.as_u16() == 429,

@@ -6,6 +6,7 @@
 //!   stored slivers; `on_demand` rebuilds what a request needs now.
 //! - `repairer`: the engine every one of them calls, with `fetch` (symbols from many peers at
 //!   once), `peers` (who to ask first) and `throttle` (background bandwidth).
+//! - `liveness`: peers that answer nothing for an epoch are reported to the coordinator.
 //! - `invalid`: a blob proven inconsistently encoded is certified invalid and reported.
 //! - `stats` and `health`: what it has done, for the health route and the metrics.
 //! - `availability`: the summaries of what this node lacks, sent to the coordinators, whose
@@ -15,6 +16,7 @@ pub(crate) mod availability;
 mod fetch;
 mod health;
 pub(crate) mod invalid;
+mod liveness;
 pub(crate) mod on_demand;
 mod peers;
 mod repair_queue;

@@ -156,7 +156,7 @@ fn render_now(now: &Now<'_>) -> String {
         let help = "Smallest known availability margin of a queued blob (shards above n-2f).";
         registry.gauge("morsa_node_repair_lowest_margin_shards", help, &[]).set(f64::from(margin));
     }
-    let counters: [(&'static str, &'static str, u64); 13] = [
+    let counters: [(&'static str, &'static str, u64); 14] = [
         (
             "morsa_node_repair_rebuilt_slivers_total",
             "Slivers rebuilt, verified and stored.",
@@ -197,6 +197,11 @@ fn render_now(now: &Now<'_>) -> String {
             repair.corrupt_slivers,
         ),
         ("morsa_node_scrub_passes_total", "Full scrub passes.", repair.scrub_passes),
+        (
+            "morsa_node_unresponsive_reported_total",
+            "Reports that a committee member answers nothing, taken by the coordinator.",
+            repair.unresponsive_reported,
+        ),
         ("morsa_node_scrub_bytes_total", "Stored bytes re-verified.", repair.scrubbed_bytes),
     ];
     for (name, help, value) in counters {
@@ -268,7 +273,7 @@ fn render_migration(registry: &Registry, now: &Now<'_>) {
             .set(lossy_f64(morsa_core::convert::saturating_u64(count)));
     }
     let migration = now.migration;
-    let counters: [(&'static str, &'static str, u64); 10] = [
+    let counters: [(&'static str, &'static str, u64); 11] = [
         (
             "morsa_node_migration_pages_pulled_total",
             "Shard pages pulled from previous owners (over the node's lifetime).",
@@ -310,6 +315,11 @@ fn render_migration(registry: &Registry, now: &Now<'_>) {
             "morsa_node_migration_shards_released_total",
             "Moved shards deleted after their grace epoch.",
             migration.shards_released,
+        ),
+        (
+            "morsa_node_migration_slivers_read_through_total",
+            "Slivers of shards being pulled that reads fetched from the previous owner.",
+            migration.slivers_read_through,
         ),
     ];
     for (name, help, value) in counters {

@@ -6,6 +6,7 @@
 //! pull position are the core's, persisted in the node's store (`node::shard_book`).
 //!
 //! - `pull`: the new owner's pages, verified and stored, resumable.
+//! - `read_through`: reads of a shard being pulled, answered from its previous owner.
 //! - `serve`: the previous owner's pages, for the new owner only, and the deletion of a
 //!   moved shard after its grace epoch.
 //!
@@ -13,6 +14,7 @@
 //! migration".
 
 pub(crate) mod pull;
+pub(crate) mod read_through;
 mod serve;
 #[cfg(test)]
 mod tests;

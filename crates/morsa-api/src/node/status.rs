@@ -154,6 +154,9 @@ pub struct MigrationHealth {
     pub pages_refused: u64,
     /// Shards whose moved data was deleted after the grace epoch.
     pub shards_released: u64,
+    /// Slivers a read asked for before the pull reached them, fetched from the shard's
+    /// previous owner (verified and stored) instead of rebuilt.
+    pub slivers_read_through: u64,
 }
 
 /// Self-healing in [`NodeHealth`]: what is missing, what was rebuilt and at what cost, and the
@@ -204,4 +207,6 @@ pub struct RepairHealth {
     pub corrupt_slivers: u64,
     /// Full scrub passes completed.
     pub scrub_passes: u64,
+    /// Reports that a committee member answers nothing, taken by the coordinator.
+    pub unresponsive_reported: u64,
 }

@@ -32,6 +32,7 @@ impl Repairer {
             scrubbed_bytes: load(&stats.scrubbed_bytes),
             corrupt_slivers: load(&stats.corrupt),
             scrub_passes: load(&stats.scrub_passes),
+            unresponsive_reported: load(&stats.unresponsive_reported),
         };
         drop(queue);
         RepairHealth { caught_up: self.caught_up(), suspected_peers: self.peers().suspected(), ..health }

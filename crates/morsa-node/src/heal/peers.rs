@@ -4,6 +4,9 @@
 //! load: the same `morsa_api::client::scoring` the client reads with), failures, and whether
 //! it was caught sending symbols that fail their proofs.
 //!
+//! Liveness: [`Peers::probe_all`] asks every peer for its health, and [`Peers::silent_for`]
+//! names the peers that have answered nothing for a while (`heal::liveness` reports them).
+//!
 //! Peers are ranked by score for a batch answer of [`SCORED_BYTES`]: fast, idle peers first;
 //! each ranking also probes the peer heard from longest ago, so that a peer once slow is found
 //! again when it has recovered.
@@ -49,6 +52,9 @@ struct PeerStats {
     failures: u32,
     retry_at: Option<Instant>,
     suspected_until: Option<Instant>,
+    /// When the first liveness probe went out that the peer left unanswered, with no answer
+    /// of any kind since (see [`Peers::silent_for`]).
+    silent_since: Option<Instant>,
 }
 
 impl PeerStats {
@@ -70,6 +76,8 @@ pub struct Peers {
     options: ClientOptions,
     state: Mutex<State>,
     scores: Arc<NodeScores>,
+    /// Peers whose background probes (`probe_stalest`) answered, not yet taken into `state`.
+    answered: Arc<Mutex<BTreeSet<NodeId>>>,
 }
 
 impl Peers {
@@ -78,20 +86,33 @@ impl Peers {
     pub fn new(me: NodeId, config: EncodingConfig, timeout: Duration) -> Self {
         let options = ClientOptions { timeout, connect_timeout: timeout.min(Duration::from_secs(3)) };
         let state = State { epoch: None, peers: Vec::new(), stats: HashMap::new() };
-        Self { me, config, options, state: Mutex::new(state), scores: Arc::new(NodeScores::default()) }
+        Self {
+            me,
+            config,
+            options,
+            state: Mutex::new(state),
+            scores: Arc::new(NodeScores::default()),
+            answered: Arc::default(),
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The other members of `committee`, best first (see the module docs).
-    pub fn ranked(&self, committee: &Committee) -> Vec<Arc<Peer>> {
-        let mut state = self.lock();
+    /// The peers of `committee` (made again when the committee's epoch changed).
+    fn refresh<'a>(&self, state: &'a mut State, committee: &Committee) -> &'a [Arc<Peer>] {
         if state.epoch != Some(committee.epoch) {
             state.peers = self.clients(committee);
             state.epoch = Some(committee.epoch);
         }
+        &state.peers
+    }
+
+    /// The other members of `committee`, best first (see the module docs).
+    pub fn ranked(&self, committee: &Committee) -> Vec<Arc<Peer>> {
+        let mut state = self.lock();
+        self.refresh(&mut state, committee);
         let now = Instant::now();
         let mut ranked: Vec<(u8, Duration, Arc<Peer>)> = state
             .peers
@@ -126,9 +147,83 @@ impl Peers {
         let Some(stalest) = self.scores.stalest(peers.iter().map(|peer| peer.node_id)) else { return };
         let Some(peer) = peers.iter().find(|peer| peer.node_id == stalest).cloned() else { return };
         let call = self.scores.start(stalest);
+        let peers = Arc::clone(&self.answered);
         runtime.spawn(async move {
-            if peer.client.health().await.is_ok() { call.answered(0) } else { call.failed() }
+            if peer.client.health().await.is_ok() {
+                call.answered(0);
+                peers.lock().unwrap_or_else(PoisonError::into_inner).insert(peer.node_id);
+            } else {
+                call.failed()
+            }
         });
+    }
+
+    /// Asks every other member of `committee` for its health at once, each for at most
+    /// `timeout`, timing the answers into the scores; answers once every probe has finished.
+    /// A peer that answers is heard from; one that does not is silent from when its probe
+    /// went out, unless it was already (see [`Peers::silent_for`]).
+    pub async fn probe_all(&self, committee: &Committee, timeout: Duration) {
+        let peers = {
+            let mut state = self.lock();
+            self.refresh(&mut state, committee).to_vec()
+        };
+        let mut probes = tokio::task::JoinSet::new();
+        for peer in peers {
+            let call = self.scores.start(peer.node_id);
+            probes.spawn(async move {
+                let sent = Instant::now();
+                let health = tokio::time::timeout(timeout, peer.client.health()).await;
+                let answered = health.is_ok_and(|health| health.is_ok());
+                if answered {
+                    call.answered(0)
+                } else {
+                    call.failed()
+                }
+                (peer.node_id, sent, answered)
+            });
+        }
+        let outcomes = probes.join_all().await;
+        self.take_answers();
+        let mut state = self.lock();
+        for (node_id, sent, answered) in outcomes {
+            let stats = state.stats.entry(node_id).or_default();
+            match answered {
+                true => stats.silent_since = None,
+                // A probe that took far longer than its timeout says nothing of the peer: this
+                // process was not running (stopped, or the machine suspended).
+                false if sent.elapsed() > timeout.saturating_mul(2) => {}
+                false => stats.silent_since = stats.silent_since.or(Some(sent)),
+            }
+        }
+    }
+
+    /// The members of the current committee that have answered nothing (no probe, no call)
+    /// since a probe went out at least `silence` ago.
+    pub fn silent_for(&self, silence: Duration) -> Vec<NodeId> {
+        let state = self.lock();
+        let now = Instant::now();
+        let silent: BTreeSet<NodeId> = state
+            .peers
+            .iter()
+            .filter(|peer| {
+                state
+                    .stats
+                    .get(&peer.node_id)
+                    .and_then(|stats| stats.silent_since)
+                    .is_some_and(|since| now.saturating_duration_since(since) >= silence)
+            })
+            .map(|peer| peer.node_id)
+            .collect();
+        silent.into_iter().collect()
+    }
+
+    /// Clears the silence of the peers whose background probes answered since last asked.
+    fn take_answers(&self) {
+        let answered = std::mem::take(&mut *self.answered.lock().unwrap_or_else(PoisonError::into_inner));
+        let mut state = self.lock();
+        for node_id in answered {
+            state.stats.entry(node_id).or_default().silent_since = None;
+        }
     }
 
     fn clients(&self, committee: &Committee) -> Vec<Arc<Peer>> {
@@ -224,6 +319,7 @@ impl Drop for CallGuard<'_> {
         if ok {
             stats.failures = 0;
             stats.retry_at = None;
+            stats.silent_since = None;
         } else {
             stats.failures = stats.failures.saturating_add(1);
             let backoff = FIRST_BACKOFF.saturating_mul(1 << stats.failures.min(8)).min(MAX_BACKOFF);
@@ -247,5 +343,33 @@ mod tests {
         assert!(peers.suspected_at(Instant::now() + SUSPICION + Duration::from_secs(1)).is_empty());
         peers.vouch(&liar);
         assert_eq!(peers.suspected(), vec![other], "a correct answer clears the suspicion");
+    }
+
+    /// A member listening on a real socket (answering health) or on a closed port.
+    fn member(seed: u8, address: String) -> morsa_core::CommitteeMember {
+        let key = morsa_core::BlsSecretKey::from_seed([seed; 32]);
+        morsa_core::CommitteeMember {
+            node_id: NodeId::from_public_key(&key.public_key()),
+            public_key: key.public_key(),
+            address,
+            shards: vec![morsa_core::ShardIndex(u16::from(seed))],
+        }
+    }
+
+    #[tokio::test]
+    async fn a_peer_is_silent_from_its_first_unanswered_probe_until_it_answers() {
+        // A closed port: bound, then released.
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+        let dead = member(1, format!("http://{closed}"));
+        let me = member(0, "http://127.0.0.1:1".to_string());
+        let committee = Committee { epoch: Epoch(3), n_shards: 4, members: vec![me.clone(), dead.clone()] };
+        let peers = Peers::new(me.node_id, EncodingConfig::new(4).unwrap(), Duration::from_secs(1));
+        assert!(peers.silent_for(Duration::ZERO).is_empty(), "never probed, never silent");
+        peers.probe_all(&committee, Duration::from_secs(1)).await;
+        assert_eq!(peers.silent_for(Duration::ZERO), vec![dead.node_id]);
+        assert!(peers.silent_for(Duration::from_secs(600)).is_empty(), "silent for less than that");
+        // Any answer ends the silence.
+        peers.start(&dead.node_id).finish(true);
+        assert!(peers.silent_for(Duration::ZERO).is_empty());
     }
 }

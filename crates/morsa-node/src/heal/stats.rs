@@ -31,6 +31,8 @@ pub struct RepairStats {
     pub corrupt: AtomicU64,
     /// Full scrub passes.
     pub scrub_passes: AtomicU64,
+    /// Unresponsive-peer reports the coordinator took.
+    pub unresponsive_reported: AtomicU64,
 }
 
 /// Adds `value` to `counter`.

@@ -37,6 +37,7 @@ pub async fn run(repairer: Arc<Repairer>, stop: watch::Receiver<bool>) {
         tasks.spawn(work_loop(Arc::clone(&repairer), stop.clone()));
     }
     tasks.spawn(crate::heal::availability::run(Arc::clone(&repairer), stop.clone()));
+    tasks.spawn(crate::heal::liveness::run(Arc::clone(&repairer), stop.clone()));
     tasks.spawn(scrub::run(Arc::clone(&repairer), stop));
     while tasks.join_next().await.is_some() {}
 }

@@ -1,7 +1,8 @@
-//! Reads: metadata, slivers (rebuilt on demand when this node should hold them), what is
-//! stored, storage confirmations and the blob's status.
+//! Reads: metadata, slivers (fetched from the previous owner while their shard is being
+//! pulled, rebuilt on demand when this node should hold them), what is stored, storage confirmations and the blob's status.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -13,6 +14,7 @@ use crate::error::NodeError;
 use crate::heal::on_demand;
 use crate::http::Served;
 use crate::http::reply::{Reply, blocking, octets};
+use crate::migrate::read_through;
 
 pub(super) async fn get_metadata(
     State(served): State<Arc<Served>>,
@@ -42,6 +44,9 @@ pub(super) async fn get_sliver(
     })
     .await?;
     let reserved = served.answers.reserve(estimate).await?;
+    // A shard still being pulled is held by its previous owner: asked before any rebuild.
+    let timeout = Duration::from_millis(served.repair.config.peer_timeout_ms.max(1));
+    read_through::fetch_if_moving(&served.node, blob_id, pair, kind, timeout).await?;
     let bytes = on_demand::sliver(&served.repair, blob_id, pair, kind).await?;
     Ok(reserved.octets(bytes, ()))
 }

@@ -272,7 +272,7 @@ impl Node {
 
     /// The slivers of `item` this node lacks (`held`: primary, secondary), each verified
     /// against the blob's metadata (stored first if this node lacks it).
-    fn verify_item(
+    pub(super) fn verify_item(
         &self,
         shard: u16,
         item: ShardPageItem,

@@ -16,6 +16,7 @@ pub(crate) struct MigrationStats {
     pub pages_served: AtomicU64,
     pub pages_refused: AtomicU64,
     pub shards_released: AtomicU64,
+    pub slivers_read_through: AtomicU64,
 }
 
 /// Adds `amount` to `counter`.
@@ -38,6 +39,7 @@ impl MigrationStats {
             pages_served: load(&self.pages_served),
             pages_refused: load(&self.pages_refused),
             shards_released: load(&self.shards_released),
+            slivers_read_through: load(&self.slivers_read_through),
         }
     }
 }
