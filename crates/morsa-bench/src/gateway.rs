@@ -102,6 +102,9 @@ pub fn run(args: &GatewayArgs) -> anyhow::Result<()> {
     let put_seconds = started.elapsed().as_secs_f64();
     let put_peak_rss_bytes = peak_rss_of(pid);
     std::fs::remove_file(&put_file)?;
+    // Deleted objects' blobs are deleted by the gateway: the nodes' disks do not hold every
+    // run's data at once.
+    clients.aws(&["s3", "rm", "s3://put/one.bin"])?;
 
     let tree = work.join("tree");
     let files = generate_tree(&tree, args.size)?;
@@ -113,6 +116,7 @@ pub fn run(args: &GatewayArgs) -> anyhow::Result<()> {
         std::fs::remove_dir_all(&repository)?;
         let bucket = format!("restic-{run}");
         gateway.push(clients.backup_and_restore(&format!("s3:{url}/{bucket}"), &tree, &work)?);
+        clients.aws(&["s3", "rm", "--recursive", "--quiet", &format!("s3://{bucket}")])?;
     }
     cluster.shutdown().context("stopping the cluster")?;
 

@@ -68,7 +68,7 @@ pub use read::{BadSliver, ReadOutcome};
 pub use read_stats::{ReadStats, RequestOutcome, Selection, SliverRequest};
 pub use retention::Renewal;
 pub use staking::NodeRegistration;
-pub use store::{StoreOptions, StoreOutcome, StoredHow};
+pub use store::{DetachedUploads, StoreOptions, StoreOutcome, StoredHow};
 
 use committee_cache::CommitteeCache;
 use nodes::NodeSet;
@@ -108,7 +108,7 @@ pub struct Client {
     /// Uploads that go on after their blobs were certified.
     background: std::sync::Mutex<Vec<store::Background>>,
     /// Nodes whose background uploads failed, until `finish_uploads` reports them.
-    late_failures: std::sync::Mutex<Vec<NodeFailure>>,
+    late_failures: Arc<std::sync::Mutex<Vec<NodeFailure>>>,
     /// What is known of each node's speed and load (shared by every node set).
     scores: Arc<NodeScores>,
     /// Where those estimates are kept between processes.
@@ -207,7 +207,7 @@ impl Client {
             progress: progress::ignore(),
             crypto: Arc::new(crypt::Crypto::default()),
             background: std::sync::Mutex::new(Vec::new()),
-            late_failures: std::sync::Mutex::new(Vec::new()),
+            late_failures: Arc::new(std::sync::Mutex::new(Vec::new())),
             scores,
             score_cache: ScoreCache::default(),
             probes: probe::Probes::default(),

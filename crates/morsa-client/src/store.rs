@@ -12,6 +12,7 @@ use morsa_core::{AccountId, BlsSignature, Certificate, Epoch, ObjectId, Persiste
 use redstuff::{BlobId, EncodedBlob};
 
 pub(crate) use background::Background;
+pub use background::DetachedUploads;
 use upload::Upload;
 use waves::{Confirmed, Waves};
 
@@ -83,6 +84,33 @@ impl Client {
         // The previous blob's last uploads hold its whole encoding: let them finish first, so
         // that storing many blobs (a file's chunks) holds one encoding at a time.
         self.settle_uploads(PREVIOUS_UPLOADS_LIMIT).await;
+        let (outcome, background) = self.store_now(data, options).await?;
+        if let Some(background) = background {
+            self.keep_uploading(background);
+        }
+        Ok(outcome)
+    }
+
+    /// [`Client::store_blob`] for callers that store several blobs at once on one client
+    /// (the S3 gateway): it does not wait for the uploads of other blobs, and the uploads of
+    /// this one still running when it is certified are handed back to the caller, who bounds
+    /// the memory they hold (their blob's encoding) and waits for them
+    /// ([`DetachedUploads::finish`]), instead of the next store on this client.
+    pub async fn store_blob_detached(
+        &self,
+        data: Vec<u8>,
+        options: &StoreOptions,
+    ) -> Result<(StoreOutcome, DetachedUploads), Error> {
+        let (outcome, background) = self.store_now(data, options).await?;
+        Ok((outcome, DetachedUploads::new(background, Arc::clone(&self.late_failures))))
+    }
+
+    /// Stores `data` as one blob now; answers the uploads still running once it is certified.
+    async fn store_now(
+        &self,
+        data: Vec<u8>,
+        options: &StoreOptions,
+    ) -> Result<(StoreOutcome, Option<Background>), Error> {
         let started = Instant::now();
         // Checked before the blob is encoded: a bad period is the caller's mistake.
         let system = self.coord.system().await.map_err(Error::coordinator("reading the epoch"))?;
@@ -113,11 +141,8 @@ impl Client {
             && let Some(cover) = covering_object(&status, self.account(), wanted_end, options.permanent)
         {
             self.report(Progress::AlreadyStored { blob_id });
-            return Ok(outcome(
-                StoredHow::AlreadyCertified { object: cover.object },
-                cover.end_epoch,
-                Vec::new(),
-            ));
+            let how = StoredHow::AlreadyCertified { object: cover.object };
+            return Ok((outcome(how, cover.end_epoch, Vec::new()), None));
         }
         let registration = self.register(&encoded, size, encoded_size, options, wanted_end).await?;
         tracing::debug!(%blob_id, elapsed = ?started.elapsed(), "registered");
@@ -156,8 +181,8 @@ impl Client {
             Vec::new(),
         );
         // Nodes still uploading finish in the background (see `Client::finish_uploads`).
-        self.keep_uploading(waves.into_background(&confirmed));
-        Ok(StoreOutcome { left_behind: confirmed.failures, ..done })
+        let background = waves.into_background(&confirmed);
+        Ok((StoreOutcome { left_behind: confirmed.failures, ..done }, Some(background)))
     }
 
     /// Encodes `data` on a blocking thread.

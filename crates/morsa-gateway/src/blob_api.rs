@@ -159,9 +159,13 @@ impl BlobApi {
             return Err(BlobApiError::TooLarge { limit });
         }
         // The semaphore is never closed; holding a permit bounds the bodies held at once.
-        let _buffer = self.buffers.acquire().await.map_err(|error| BlobApiError::Body(error.to_string()))?;
+        let buffer = Arc::clone(&self.buffers)
+            .acquire_owned()
+            .await
+            .map_err(|error| BlobApiError::Body(error.to_string()))?;
         let data = collect(body, limit).await?;
-        let outcome = self.client.store_blob(data, &options).await?;
+        let (outcome, uploads) = self.client.store_blob_detached(data, &options).await?;
+        crate::trailing::finish_uploads_holding(uploads, buffer);
         Ok(json(StatusCode::OK, &store_answer(&outcome, &options)))
     }
 

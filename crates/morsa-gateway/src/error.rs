@@ -130,6 +130,10 @@ pub enum GatewayError {
     /// A small object's pack could not be stored (see [`crate::packer`]).
     #[error("storing a pack of small objects: {0}")]
     Packing(String),
+    /// A blob the write needs was deleted, or is being deleted, since the write began
+    /// ([`crate::reclaim`]): the write is refused rather than name it; sending it again works.
+    #[error("blob {0} was deleted while this write used it; send the request again")]
+    HeldBlobDeleted(redstuff::BlobId),
 }
 
 impl GatewayError {
@@ -157,9 +161,10 @@ impl GatewayError {
             GatewayError::InvalidBucketState(_) => S3ErrorCode::InvalidBucketState,
             GatewayError::InvalidRequest(_) => S3ErrorCode::InvalidRequest,
             GatewayError::NoObjectLockConfiguration(_) => S3ErrorCode::ObjectLockConfigurationNotFoundError,
-            GatewayError::Morsa(_) | GatewayError::ChunkLength { .. } | GatewayError::Packing(_) => {
-                S3ErrorCode::ServiceUnavailable
-            }
+            GatewayError::Morsa(_)
+            | GatewayError::ChunkLength { .. }
+            | GatewayError::Packing(_)
+            | GatewayError::HeldBlobDeleted(_) => S3ErrorCode::ServiceUnavailable,
             GatewayError::Config(_)
             | GatewayError::Database { .. }
             | GatewayError::CorruptRecord { .. }

@@ -36,6 +36,8 @@ pub struct Gateway {
     pub(crate) pack_threshold: usize,
     /// Where small bodies are packed.
     pub(crate) packer: Arc<crate::packer::Packer>,
+    /// Writes in flight and the blobs they hold, for deleting blobs nothing names.
+    pub(crate) reclaimer: Arc<crate::reclaim::Reclaimer>,
 }
 
 /// How a gateway stores.
@@ -88,7 +90,14 @@ impl Gateway {
             // A packed body must leave room for the others in its pack.
             pack_threshold: morsa_core::convert::saturating_usize(limits.pack_threshold).min(chunk_size / 2),
             packer: Arc::new(packer),
+            reclaimer: Arc::new(crate::reclaim::Reclaimer::default()),
         }
+    }
+
+    /// The writes in flight and the passes deleting blobs nothing names
+    /// ([`crate::reclaim::start`] runs them).
+    pub fn reclaimer(&self) -> Arc<crate::reclaim::Reclaimer> {
+        Arc::clone(&self.reclaimer)
     }
 
     /// What this gateway's chunks are read with.
@@ -120,11 +129,18 @@ impl Gateway {
 
 /// How the packer stores a pack: as one blob paid for the gateway's epochs.
 fn store_pack(client: Arc<Client>, epochs: u32) -> crate::packer::StorePack {
+    let slots = Arc::new(Semaphore::new(crate::packer::CONCURRENT_PACKS));
     Arc::new(move |bytes| {
         let client = Arc::clone(&client);
+        let slots = Arc::clone(&slots);
         Box::pin(async move {
+            // The packer stores at most this many packs at once; a slot is held until the
+            // pack's last uploads end, as they hold its encoding.
+            let slot = slots.acquire_owned().await.map_err(|error| error.to_string())?;
             let options = morsa_client::StoreOptions { epochs, permanent: false, force: false };
-            let stored = client.store_blob(bytes, &options).await.map_err(|error| error.to_string())?;
+            let (stored, uploads) =
+                client.store_blob_detached(bytes, &options).await.map_err(|error| error.to_string())?;
+            crate::trailing::finish_uploads_holding(uploads, slot);
             Ok(stored.blob_id)
         })
     })

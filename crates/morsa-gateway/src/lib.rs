@@ -10,7 +10,8 @@
 //! requests, verifies SigV4 and writes XML), the Walrus-style HTTP API ([`blob_api`]),
 //! metrics ([`metrics`]), what routes each request to which ([`router`]), and snapshots of
 //! the namespace stored on Morsa to rebuild a lost disk from ([`snapshot`]), and keeping
-//! the blobs of objects under Object Lock retention paid until it ends ([`retention`]). It does not own
+//! the blobs of objects under Object Lock retention paid until it ends ([`retention`]), and
+//! deleting chunk blobs nothing names any more ([`reclaim`]). It does not own
 //! storing or reading blobs: that is `morsa-client`.
 //!
 //! An object is recorded only after every chunk blob it names is certified; a body whose
@@ -40,11 +41,13 @@ pub mod metrics;
 pub mod namespace;
 pub mod packer;
 pub mod reader;
+pub mod reclaim;
 pub mod retention;
 pub mod router;
 mod s3;
 pub mod server;
 pub mod snapshot;
+mod trailing;
 pub mod users;
 pub mod writer;
 

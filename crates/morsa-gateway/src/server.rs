@@ -49,7 +49,8 @@ pub async fn run(config: &GatewayConfig, shutdown: impl Future<Output = ()>) -> 
     let retention = config
         .retention_renew_every()
         .map(|every| crate::retention::start(Arc::clone(&db), Arc::clone(&client), config.epochs, every));
-    let gateway = Gateway::new(db, client, &limits, keys);
+    let gateway = Gateway::new(Arc::clone(&db), Arc::clone(&client), &limits, keys);
+    let reclaim = crate::reclaim::start(gateway.reclaimer(), db, client);
     let blob_api = BlobApi::new(&gateway, config.blob_api.clone());
     let router = Router::new(service(gateway), blob_api);
     let listener = TcpListener::bind(config.listen)
@@ -64,6 +65,7 @@ pub async fn run(config: &GatewayConfig, shutdown: impl Future<Output = ()>) -> 
     if let Some(retention) = retention {
         retention.abort();
     }
+    reclaim.abort();
     if let Err(error) = snapshots.finish().await {
         tracing::error!(%error, "the namespace snapshot at shutdown failed");
     }

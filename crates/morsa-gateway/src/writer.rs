@@ -4,7 +4,9 @@
 //! uploaded, certified) while the next one fills, and a request waits for that store before it
 //! hands over the next buffer, so a request has at most two chunks in hand (one filling, one
 //! being stored), and all requests together hold at most `max_chunk_buffers` (a semaphore
-//! permit per buffer, given back when its chunk is certified). A gateway that encrypts seals each
+//! permit per buffer, given back when its chunk is certified and the uploads still running
+//! then have ended: they hold its encoding). Stores of different chunks never wait for one
+//! another (`Client::store_blob_detached`). A gateway that encrypts seals each
 //! full buffer into one age file before storing it ([`crate::encryption`]); the chunk's
 //! recorded size is its plaintext's. A body smaller than `pack_threshold` is not a blob of
 //! its own: it is sealed alone and stored as one piece of a packed blob ([`crate::packer`]).
@@ -24,6 +26,7 @@ use crate::GatewayError;
 use crate::checksum::{Declared, StoredChecksum};
 use crate::gateway::Gateway;
 use crate::namespace::{ChunkRef, MAX_BODY_SIZE, Sealing};
+use crate::reclaim::WriteGuard;
 
 /// A body stored as chunk blobs, with its verified digests.
 #[derive(Debug, Clone)]
@@ -46,23 +49,26 @@ struct Buffer {
 }
 
 impl Gateway {
-    /// Stores `body` as chunk blobs. `declared` is checked against the body before its last
-    /// chunk is stored; `trailers` yields the body's trailer once it is consumed;
-    /// `content_length`, if given, must be the body's length.
+    /// Stores `body` as chunk blobs for the write `write` (which holds each chunk blob as
+    /// it is certified, so no pass deletes it before the write ends). `declared` is checked
+    /// against the body before its last chunk is stored; `trailers` yields the body's trailer
+    /// once it is consumed; `content_length`, if given, must be the body's length.
     pub async fn write_body(
         &self,
+        write: &WriteGuard,
         body: Option<StreamingBlob>,
         content_length: Option<i64>,
         declared: &Declared,
         trailers: impl FnOnce() -> Option<HeaderMap>,
     ) -> Result<Written, S3Error> {
-        self.write_body_as(body, content_length, declared, trailers, false).await
+        self.write_body_as(write, body, content_length, declared, trailers, false).await
     }
 
     /// [`Gateway::write_body`], storing the chunk blobs as permanent (nobody can delete them
     /// before they expire) if `permanent`: the blobs of a version under COMPLIANCE retention.
     pub async fn write_body_as(
         &self,
+        write: &WriteGuard,
         body: Option<StreamingBlob>,
         content_length: Option<i64>,
         declared: &Declared,
@@ -97,7 +103,7 @@ impl Gateway {
                     if full && let Some(done) = buffer.take() {
                         before += morsa_core::convert::saturating_u64(done.data.len());
                         if let Some(previous) = storing.take() {
-                            chunks.push(previous.finish().await?);
+                            chunks.push(held(write, previous.finish().await?)?);
                         }
                         storing = Some(self.start_store(done, permanent));
                     }
@@ -123,7 +129,7 @@ impl Gateway {
         let trailer = trailers();
         let checksum = declared.verify(&digests, trailer.as_ref())?;
         if let Some(previous) = storing.take() {
-            chunks.push(previous.finish().await?);
+            chunks.push(held(write, previous.finish().await?)?);
         }
         if let Some(last) = buffer.take() {
             // A retained (permanent) body never shares a blob that is stored deletable.
@@ -131,7 +137,7 @@ impl Gateway {
                 true => self.store_packed(last).await?,
                 false => self.store_chunk(last, permanent).await?,
             };
-            chunks.push(chunk);
+            chunks.push(held(write, chunk)?);
         }
         Ok(Written { chunks, size, md5: digests.md5, checksum })
     }
@@ -162,8 +168,8 @@ impl Gateway {
         StoreTask(tokio::spawn(async move { gateway.store_chunk(buffer, permanent).await }))
     }
 
-    /// Stores one buffer as a chunk blob; its permit is given back once the chunk is
-    /// certified.
+    /// Stores one buffer as a chunk blob; answers once it is certified, and its permit is
+    /// given back once the uploads still running then end.
     async fn store_chunk(&self, buffer: Buffer, permanent: bool) -> Result<ChunkRef, S3Error> {
         let Buffer { data, _permit: permit, .. } = buffer;
         let options = StoreOptions { epochs: self.epochs, permanent, force: false };
@@ -172,8 +178,10 @@ impl Gateway {
             true => (self.sealed(data).await?, Sealing::Age),
             false => (data, Sealing::Plain),
         };
-        let stored = self.client.store_blob(data, &options).await.map_err(GatewayError::from)?;
-        drop(permit);
+        let (stored, uploads) =
+            self.client.store_blob_detached(data, &options).await.map_err(GatewayError::from)?;
+        // The buffer's permit also accounts for the encoding the last uploads hold.
+        crate::trailing::finish_uploads_holding(uploads, permit);
         tracing::debug!(blob_id = %stored.blob_id, size, stored = stored.size, ?sealing, "chunk certified");
         Ok(ChunkRef { blob_id: stored.blob_id, size, sealing, packed: None })
     }
@@ -223,6 +231,12 @@ impl Drop for StoreTask {
     fn drop(&mut self) {
         self.0.abort();
     }
+}
+
+/// `chunk`, once `write` holds its blob.
+fn held(write: &WriteGuard, chunk: ChunkRef) -> Result<ChunkRef, S3Error> {
+    write.hold([chunk.blob_id])?;
+    Ok(chunk)
 }
 
 /// A body above S3's largest single PUT or part.

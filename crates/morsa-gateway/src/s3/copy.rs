@@ -26,7 +26,10 @@ pub(super) async fn copy_object(
             "Copies from access points and outposts are not supported.",
         ));
     };
+    // Begun before the source is read: its blobs are held until the copy names them.
+    let write = gateway.reclaimer.begin();
     let source = gateway.db.find_object(source_bucket, source_key, &owner, source_version.as_deref())?;
+    write.hold(source.object.chunks.iter().map(|chunk| chunk.blob_id))?;
     Conditions {
         if_match: input.copy_source_if_match.as_ref(),
         if_none_match: input.copy_source_if_none_match.as_ref(),
@@ -91,6 +94,7 @@ pub(super) async fn copy_object(
     let (bucket, key) = (input.bucket, input.key);
     let version_id =
         gateway.blocking(move |db| db.write_object(&bucket, &key, &owner, &record, lock)).await?;
+    drop(write);
     Ok(S3Response::new(CopyObjectOutput {
         copy_object_result: Some(result),
         version_id,

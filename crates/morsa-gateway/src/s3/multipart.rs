@@ -65,8 +65,10 @@ pub(super) async fn upload_part(
     let declared = Declared::from_headers(&req.headers)?;
     let length = declared_length(&req.headers, req.input.content_length);
     let trailers = req.trailing_headers.clone();
+    let write = gateway.reclaimer.begin();
     let written = gateway
         .write_body_as(
+            &write,
             req.input.body.take(),
             length,
             &declared,
@@ -84,6 +86,7 @@ pub(super) async fn upload_part(
     let etag = part.md5_hex.clone();
     let fields = output_fields(part.checksum.as_ref());
     gateway.blocking(move |db| db.put_part(&id, number, &bucket, &key, &owner, &part)).await?;
+    drop(write);
     Ok(S3Response::new(UploadPartOutput {
         e_tag: Some(ETag::Strong(etag)),
         checksum_crc32: fields.checksum_crc32,
@@ -166,6 +169,8 @@ pub(super) async fn complete(
     if asked.is_empty() {
         return Err(S3Error::with_message(S3ErrorCode::MalformedXML, "The completion names no parts."));
     }
+    // Begun before the parts are read: their blobs are held until the object names them.
+    let write = gateway.reclaimer.begin();
     let upload = gateway.db.get_upload(&id, &bucket, &key, &owner)?;
     let stored = gateway.db.list_parts(&id, &bucket, &key, &owner)?;
     let mut previous = 0;
@@ -198,6 +203,7 @@ pub(super) async fn complete(
             format!("The parts add up to {size} bytes; an object has at most {MAX_OBJECT_SIZE}."),
         ));
     }
+    write.hold(chunks.iter().map(|chunk| chunk.blob_id))?;
     let etag = format!("{}-{}", hex::encode(md5s.finalize()), asked.len());
     let record = ObjectRecord {
         chunks,
@@ -212,6 +218,8 @@ pub(super) async fn complete(
     let location = format!("/{bucket}/{key}");
     let version_id =
         gateway.blocking(move |db| db.finish_upload(&id, &bucket, &key, &owner, Some(&record))).await?;
+    // The parts the completion left out are named by nothing now (the guard's end wakes a pass).
+    drop(write);
     Ok(S3Response::new(CompleteMultipartUploadOutput {
         version_id,
         bucket: Some(input.bucket),
@@ -230,5 +238,6 @@ pub(super) async fn abort(
     let input = req.input;
     let (bucket, key, id) = (input.bucket, input.key, input.upload_id);
     gateway.blocking(move |db| db.finish_upload(&id, &bucket, &key, &owner, None)).await?;
+    gateway.reclaimer.wake();
     Ok(S3Response::new(AbortMultipartUploadOutput::default()))
 }

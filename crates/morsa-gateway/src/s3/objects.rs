@@ -51,8 +51,10 @@ pub(super) async fn put_object(
     let declared = Declared::from_headers(&req.headers)?;
     let length = declared_length(&req.headers, req.input.content_length);
     let trailers = req.trailing_headers.clone();
+    let write = gateway.reclaimer.begin();
     let written = gateway
         .write_body_as(
+            &write,
             req.input.body.take(),
             length,
             &declared,
@@ -74,6 +76,7 @@ pub(super) async fn put_object(
     let fields = output_fields(record.checksum.as_ref());
     let version_id =
         gateway.blocking(move |db| db.write_object(&bucket, &key, &owner, &record, lock)).await?;
+    drop(write);
     Ok(S3Response::new(PutObjectOutput {
         e_tag: Some(ETag::Strong(etag)),
         version_id,
@@ -247,6 +250,8 @@ pub(super) async fn delete_object(
     let removal = gateway
         .blocking(move |db| db.remove_object(&bucket, &key, &owner, version.as_deref(), bypass))
         .await?;
+    // The object's blobs may be named by nothing now.
+    gateway.reclaimer.wake();
     Ok(S3Response::new(DeleteObjectOutput {
         delete_marker: removal.delete_marker.then_some(true),
         version_id: removal.version_id,
@@ -276,6 +281,7 @@ pub(super) async fn delete_objects(
                 .collect::<Vec<_>>())
         })
         .await?;
+    gateway.reclaimer.wake();
     let (mut deleted, mut errors) = (Vec::new(), Vec::new());
     for (key, version, outcome) in outcomes {
         match outcome {

@@ -34,6 +34,8 @@ pub(super) async fn upload_part_copy(
             "Copies from access points and outposts are not supported.",
         ));
     };
+    // Begun before the source is read: the blobs it shares are held until the part names them.
+    let write = gateway.reclaimer.begin();
     let source = gateway.db.find_object(source_bucket, source_key, &owner, source_version.as_deref())?;
     Conditions {
         if_match: input.copy_source_if_match.as_ref(),
@@ -55,18 +57,22 @@ pub(super) async fn upload_part_copy(
         ));
     }
     let part = match shared_md5(&object, &range, permanent) {
-        Some(md5_hex) => PartRecord {
-            chunks: object.chunks,
-            size: object.size,
-            md5_hex,
-            checksum: None,
-            modified_ms: now_ms(),
-        },
+        Some(md5_hex) => {
+            write.hold(object.chunks.iter().map(|chunk| chunk.blob_id))?;
+            PartRecord {
+                chunks: object.chunks,
+                size: object.size,
+                md5_hex,
+                checksum: None,
+                modified_ms: now_ms(),
+            }
+        }
         None => {
             let length = i64::try_from(range.end - range.start).ok();
             let body = object_body(gateway.chunk_reader(), pieces(&object.chunks, range)).await?;
-            let written =
-                gateway.write_body_as(Some(body), length, &Declared::default(), || None, permanent).await?;
+            let written = gateway
+                .write_body_as(&write, Some(body), length, &Declared::default(), || None, permanent)
+                .await?;
             PartRecord {
                 chunks: written.chunks,
                 size: written.size,
@@ -82,6 +88,7 @@ pub(super) async fn upload_part_copy(
         ..Default::default()
     };
     gateway.blocking(move |db| db.put_part(&id, number, &bucket, &key, &owner, &part)).await?;
+    drop(write);
     Ok(S3Response::new(UploadPartCopyOutput {
         copy_part_result: Some(result),
         copy_source_version_id: source.version_id,
