@@ -157,13 +157,14 @@ impl Client {
     pub async fn read_file(&self, blob_id: &BlobId, out: &mut dyn Write) -> Result<ReadSummary, Error> {
         let mut summary = ReadSummary::default();
         // A manifest is small, so a streamed blob is the file itself.
-        let first = match self.fetch_or_stream(blob_id, out, &mut summary, |_| Ok(())).await? {
-            Fetched::Streamed(size) => {
-                summary.size = size;
-                return Ok(summary);
-            }
-            Fetched::Whole(first) => first,
-        };
+        let first =
+            match self.fetch_or_stream(blob_id, out, &mut |read| summary.absorb(read), |_| Ok(())).await? {
+                Fetched::Streamed(size) => {
+                    summary.size = size;
+                    return Ok(summary);
+                }
+                Fetched::Whole(first) => first,
+            };
         summary.absorb(&first);
         if !first.data.starts_with(MAGIC)
             || morsa_core::convert::saturating_u64(first.data.len()) > MAX_MANIFEST_BYTES
@@ -188,7 +189,7 @@ impl Client {
             };
             // A large chunk is checked before any of it is written, a small one after it is read.
             let check = |size: u64| if size == chunk.size { Ok(()) } else { Err(wrong_size(size)) };
-            match self.fetch_or_stream(&chunk.blob_id, out, &mut summary, check).await? {
+            match self.fetch_or_stream(&chunk.blob_id, out, &mut |read| summary.absorb(read), check).await? {
                 Fetched::Streamed(_) => {}
                 Fetched::Whole(read) => {
                     check(morsa_core::convert::saturating_u64(read.data.len()))?;

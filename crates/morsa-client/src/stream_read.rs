@@ -13,7 +13,6 @@ use std::sync::Arc;
 use futures_util::StreamExt as _;
 use redstuff::{BlobId, VerifiedMetadata};
 
-use crate::files::ReadSummary;
 use crate::nodes::NodeSet;
 use crate::read::ReadLog;
 use crate::{Client, Error, Progress, ReadOutcome};
@@ -48,12 +47,12 @@ pub(crate) enum Fetched {
 impl Client {
     /// Reads blob `blob_id`: whole if it is small (answered, not written), else written to
     /// `out` a window at a time, after `check` accepted its size (opened, if an age file),
-    /// with what the read met added to `summary`.
+    /// with what each part of the read met handed to `absorb`.
     pub(crate) async fn fetch_or_stream(
         &self,
         blob_id: &BlobId,
         out: &mut dyn Write,
-        summary: &mut ReadSummary,
+        absorb: &mut dyn FnMut(&ReadOutcome),
         check: impl FnOnce(u64) -> Result<(), Error>,
     ) -> Result<Fetched, Error> {
         let nodes = self.refresh_nodes().await?;
@@ -67,7 +66,7 @@ impl Client {
             read.data = self.opened(blob_id, read.data).await?;
             return Ok(Fetched::Whole(read));
         }
-        let written = self.stream_blob(&nodes, metadata, log, out, summary, check).await;
+        let written = self.stream_blob(&nodes, metadata, log, out, absorb, check).await;
         self.remember_node_scores();
         written.map(Fetched::Streamed)
     }
@@ -78,7 +77,7 @@ impl Client {
         metadata: Arc<VerifiedMetadata>,
         mut log: ReadLog,
         out: &mut dyn Write,
-        summary: &mut ReadSummary,
+        absorb: &mut dyn FnMut(&ReadOutcome),
         check: impl FnOnce(u64) -> Result<(), Error>,
     ) -> Result<u64, Error> {
         let blob_id = *metadata.blob_id();
@@ -86,7 +85,7 @@ impl Client {
             .unwrap_or(u64::MAX)
             .saturating_mul(u64::from(metadata.symbol_size()));
         let view = self.view(nodes, metadata, &mut log).await?;
-        summary.absorb(&log.into_outcome(Vec::new()));
+        absorb(&log.into_outcome(Vec::new()));
         let len = view.len();
         check(len)?;
         let window = window_bytes(self.streaming.window, row, view.is_sealed());
@@ -111,7 +110,7 @@ impl Client {
             let bytes = u64::try_from(read.data.len()).unwrap_or(u64::MAX);
             written = written.saturating_add(bytes);
             self.report(Progress::BytesRead { bytes });
-            summary.absorb(&read);
+            absorb(&read);
         }
         Ok(written)
     }
