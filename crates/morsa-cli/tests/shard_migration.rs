@@ -8,30 +8,23 @@
 //! enough to be interrupted on any machine.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::io::Write as _;
-use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use morsa_api::client::{CoordClient, NodeClient};
 use morsa_api::node::{NodeHealth, ShardStatus};
 use morsa_client::{Client, ClientConfig, StoreOptions};
-use morsa_cluster::{Cluster, ClusterSpec};
+use common::churn::eventually;
+use morsa_cluster::Cluster;
 use redstuff::{BlobId, EncodingConfig};
 
 const SHARDS: u16 = 12;
 const BLOBS: u64 = 12;
 
-/// Polls `check` every 50 ms until it answers `Some`, for at most 60 s.
-fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some(value) = check() {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
+/// How long any one thing may take.
+const WAIT: Duration = Duration::from_secs(60);
 
 struct Setup {
     _dir: tempfile::TempDir,
@@ -45,18 +38,7 @@ struct Setup {
 /// Four nodes, twelve shards, `BLOBS` blobs stored; node 0 restarted with `repair` appended
 /// to its configuration.
 fn setup(repair: &str) -> Setup {
-    let dir = tempfile::tempdir().unwrap();
-    let mut cluster = Cluster::up_with_manual_epochs(ClusterSpec {
-        coordinators: 1,
-        nodes: 4,
-        shards: SHARDS,
-        dir: dir.path().join("cluster"),
-        epoch_duration: Duration::from_secs(3600),
-        binary: PathBuf::from(env!("CARGO_BIN_EXE_morsa")),
-        node_links: Default::default(),
-        zones: 0,
-    })
-    .unwrap();
+    let (dir, mut cluster) = common::churn::manual_cluster(4, SHARDS);
     cluster.stop(0).unwrap();
     let mut file = std::fs::OpenOptions::new().append(true).open(&cluster.nodes()[0].config).unwrap();
     write!(file, "\n[repair]\n{repair}").unwrap();
@@ -89,7 +71,7 @@ impl Setup {
             morsa_cluster::retire_node(self.cluster.dir(), *index).unwrap();
         }
         self.runtime.block_on(self.coord.next_epoch()).unwrap();
-        let info = eventually("epoch 2 begins", || {
+        let info = eventually("epoch 2 begins", WAIT, || {
             self.runtime.block_on(self.coord.committee()).ok().filter(|info| info.epoch.0 == 2)
         });
         let now = &info.current.members[info.current.member_by_node(&node.node_id).unwrap()].shards;
@@ -110,7 +92,7 @@ impl Setup {
     }
 
     fn wait_change_done(&self) {
-        eventually("the epoch change is done", || {
+        eventually("the epoch change is done", WAIT, || {
             self.runtime.block_on(self.coord.committee()).ok().filter(|info| info.epoch_change_done)
         });
     }
@@ -134,7 +116,7 @@ fn a_node_taking_more_than_f_shards_pulls_them_resumes_after_a_kill_and_reports(
     let pages = u64::try_from(gained.len()).unwrap() * BLOBS;
 
     // Killed in the middle of the move.
-    let before = eventually("node 0 has pulled some pages and is still pulling", || {
+    let before = eventually("node 0 has pulled some pages and is still pulling", WAIT, || {
         let health = setup.health(0)?;
         let syncing = health.shards.iter().any(|shard| shard.status == ShardStatus::ActiveSync);
         (syncing && health.migration.pages_pulled_total >= 3).then_some(health.migration.pages_pulled_total)
@@ -171,7 +153,7 @@ fn a_shard_whose_previous_owner_is_killed_falls_back_to_recovery() {
     let gained = setup.retire_and_change(&[1]);
     let (shard, owner) = gained[0];
     setup.cluster.kill(owner).unwrap();
-    eventually("node 0 leaves the shard of the killed node to recovery", || {
+    eventually("node 0 leaves the shard of the killed node to recovery", WAIT, || {
         let health = setup.health(0)?;
         (health.migration.shards_fallen_back >= 1).then_some(())
     });
