@@ -63,7 +63,8 @@ impl std::str::FromStr for Commission {
 
     /// `7`, `7.5`, `7.5%`: at most 100, at most four decimals (1 ppm).
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let refuse = || format!("{text:?} is not a percentage from 0 to 100 with at most 4 decimals (e.g. 7.5)");
+        let refuse =
+            || format!("{text:?} is not a percentage from 0 to 100 with at most 4 decimals (e.g. 7.5)");
         let number = text.trim().trim_end_matches('%');
         let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
         let digits = |part: &str| part.bytes().all(|byte| byte.is_ascii_digit());
@@ -206,12 +207,8 @@ pub fn set_commission(args: &SetCommissionArgs) -> anyhow::Result<()> {
     runtime()?.block_on(async {
         let client = args.node.common.connect().await?;
         client.set_commission(args.node.node, args.commission.0).await?;
-        let summary = client
-            .system()
-            .await?
-            .nodes
-            .into_iter()
-            .find(|summary| summary.node_id == args.node.node);
+        let summary =
+            client.system().await?.nodes.into_iter().find(|summary| summary.node_id == args.node.node);
         let when = match summary.and_then(|summary| summary.next_commission_ppm) {
             Some(_) => "from the next epoch (it earns in this one at the old rate)",
             None => "from now",
@@ -241,7 +238,9 @@ mod tests {
 
     #[test]
     fn commission_reads_percentages_to_one_ppm() {
-        for (text, ppm) in [("0", 0), ("7", 70_000), ("7.5", 75_000), ("12.3456%", 123_456), ("100", 1_000_000)] {
+        for (text, ppm) in
+            [("0", 0), ("7", 70_000), ("7.5", 75_000), ("12.3456%", 123_456), ("100", 1_000_000)]
+        {
             assert_eq!(text.parse::<Commission>(), Ok(Commission(ppm)), "{text}");
         }
         for text in ["100.0001", "101", "-1", "1.23456", "", ".5", "5x", "1e2"] {

@@ -11,10 +11,10 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use morsa_api::node::NodeHealth;
-use morsa_cluster::pids;
 use common::supervisor::Supervisor;
+use morsa_api::node::NodeHealth;
 use morsa_cluster::NodeState;
+use morsa_cluster::pids;
 
 const MORSA: &str = env!("CARGO_BIN_EXE_morsa");
 const NODES: usize = 4;

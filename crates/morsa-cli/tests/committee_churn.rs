@@ -59,7 +59,11 @@ impl Coord {
 
     /// Waits until the current committee passes `check` and its epoch change is done; answers
     /// the committee.
-    fn committee_where(&self, what: &str, check: impl Fn(&morsa_core::Committee) -> bool) -> morsa_core::Committee {
+    fn committee_where(
+        &self,
+        what: &str,
+        check: impl Fn(&morsa_core::Committee) -> bool,
+    ) -> morsa_core::Committee {
         eventually(what, WAIT, || {
             let info = self.runtime.block_on(self.client.committee()).ok()?;
             (info.epoch_change_done && check(&info.current)).then_some(info.current)
@@ -83,7 +87,8 @@ fn a_node_joins_then_another_retires_while_stake_moves_and_no_client_call_fails(
     let coord = Coord::new(&supervisor);
     let config = supervisor.client_config();
     // The load has an account of its own; `add-node` and `stake` below use the cluster's.
-    let load_config = common::churn::funded_account_config(&cluster_dir, &supervisor.state().coordinator.url, "load");
+    let load_config =
+        common::churn::funded_account_config(&cluster_dir, &supervisor.state().coordinator.url, "load");
     let load = SteadyLoad::start(&load_config, Vec::new(), true);
     load.wait_for_more(2, 2, WAIT);
     let nodes: Vec<NodeId> = supervisor.state().nodes.iter().map(|node| node.info.node_id).collect();
@@ -97,9 +102,8 @@ fn a_node_joins_then_another_retires_while_stake_moves_and_no_client_call_fails(
     let node_1 = nodes[1].to_string();
     succeeds(&common::morsa_with(&config, &["stake", "--node", &node_1, "--amount", "5000"]));
     assert_eq!(stake_of(&config, &node_1), 6_000);
-    let second = coord.committee_where("the new node holds shards", |committee| {
-        Coord::shards(committee, &joined) > 0
-    });
+    let second =
+        coord.committee_where("the new node holds shards", |committee| Coord::shards(committee, &joined) > 0);
     assert!(second.epoch > first.epoch);
     assert!(
         Coord::shards(&second, &nodes[1]) >= Coord::shards(&first, &nodes[1]),
@@ -166,7 +170,12 @@ fn lose_a_zone(nodes: usize, zones: usize, writes: bool) -> (common::churn::Load
 
     let state = supervisor.state();
     let shards_of_zone = |zone: usize| -> usize {
-        state.nodes.iter().filter(|node| node.info.index % zones == zone).map(|node| node.info.shards.len()).sum()
+        state
+            .nodes
+            .iter()
+            .filter(|node| node.info.index % zones == zone)
+            .map(|node| node.info.shards.len())
+            .sum()
     };
     let largest = (0..zones).max_by_key(|zone| shards_of_zone(*zone)).unwrap();
     for node in state.nodes.iter().filter(|node| node.info.index % zones == largest) {
@@ -193,5 +202,9 @@ fn losing_a_zone_of_three_keeps_every_blob_readable_and_losing_one_of_four_keeps
     let (report, info, lost) = lose_a_zone(8, 4, true);
     assert!(lost <= 3, "{info}");
     assert!(info.contains("within f") && !info.contains("warning:"), "{info}");
-    assert!(report.failures.is_empty(), "stores or reads failed after the zone was lost: {:#?}", report.failures);
+    assert!(
+        report.failures.is_empty(),
+        "stores or reads failed after the zone was lost: {:#?}",
+        report.failures
+    );
 }

@@ -12,9 +12,9 @@ mod common;
 
 use std::time::Duration;
 
+use common::churn::eventually;
 use morsa_api::client::CoordClient;
 use morsa_client::{Client, ClientConfig, StoreOptions};
-use common::churn::eventually;
 use morsa_cluster::NODE_STAKE;
 
 /// How long any one thing may take.

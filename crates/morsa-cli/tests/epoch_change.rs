@@ -12,10 +12,10 @@ mod common;
 
 use std::time::Duration;
 
+use common::churn::eventually;
 use morsa_api::client::{CoordClient, NodeClient};
 use morsa_api::coord::{Command, Transaction};
 use morsa_client::{Client, ClientConfig, StoreOptions};
-use common::churn::eventually;
 use morsa_cluster::CHAIN_ID;
 use redstuff::{EncodingConfig, SliverType};
 

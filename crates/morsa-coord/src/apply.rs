@@ -319,7 +319,8 @@ impl State {
             .iter()
             .map(|member| {
                 let weight = u128::try_from(member.shards.len()).expect("shard counts fit in u128");
-                let share = u64::try_from(u128::from(pool) * weight / n).expect("a share is at most the pool");
+                let share =
+                    u64::try_from(u128::from(pool) * weight / n).expect("a share is at most the pool");
                 // Cut by the node's failed challenges; what is withheld stays in the remainder.
                 (member.node_id, crate::state::challenges::earned(&self.challenges, &member.node_id, share))
             })

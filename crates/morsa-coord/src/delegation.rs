@@ -25,8 +25,8 @@ use std::collections::BTreeMap;
 use morsa_core::{AccountId, Epoch, NodeId};
 
 use crate::error::{CommandError, InvalidReason};
-use crate::state::challenges::{PPM, scale};
 use crate::state::State;
+use crate::state::challenges::{PPM, scale};
 
 /// The highest commission rate: 100%.
 pub const MAX_COMMISSION_PPM: u32 = 1_000_000;
@@ -92,7 +92,8 @@ impl State {
     /// Balances cannot overflow (the reward comes out of a pool, part of the supply); they
     /// saturate rather than fail, since a tick cannot be refused.
     pub(crate) fn pay_node_reward(&mut self, node: &NodeId, reward: u64) -> u64 {
-        let Some((operator, rate)) = self.nodes.get(node).map(|node| (node.operator, node.commission_ppm)) else {
+        let Some((operator, rate)) = self.nodes.get(node).map(|node| (node.operator, node.commission_ppm))
+        else {
             return 0;
         };
         let commission = scale(reward, u64::from(rate), PPM).min(reward);
@@ -122,7 +123,10 @@ impl State {
 
     /// The stakes with the members of `committee`, per (node, staker): what earns its
     /// epoch's rewards.
-    pub(crate) fn stakes_behind(&self, committee: &morsa_core::Committee) -> BTreeMap<(NodeId, AccountId), u64> {
+    pub(crate) fn stakes_behind(
+        &self,
+        committee: &morsa_core::Committee,
+    ) -> BTreeMap<(NodeId, AccountId), u64> {
         self.stakes
             .iter()
             .filter(|((_, node), amount)| **amount > 0 && committee.member_by_node(node).is_some())

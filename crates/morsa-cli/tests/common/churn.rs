@@ -51,18 +51,23 @@ pub fn funded_account_config(cluster_dir: &Path, coordinator_url: &str, name: &s
     use morsa_api::coord::{Command, Transaction};
     let key_file = cluster_dir.join(format!("{name}.key"));
     let (key, _) = morsa_client::load_or_create_account_key(&key_file).unwrap();
-    let funder = morsa_client::load_or_create_account_key(&cluster_dir.join(morsa_cluster::layout::ACCOUNT_KEY))
-        .unwrap()
-        .0;
+    let funder =
+        morsa_client::load_or_create_account_key(&cluster_dir.join(morsa_cluster::layout::ACCOUNT_KEY))
+            .unwrap()
+            .0;
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let coord = morsa_api::client::CoordClient::new(coordinator_url).unwrap();
     let nonce = runtime.block_on(coord.account(&funder.id())).unwrap().nonce;
     let transfer = Command::Transfer { to: key.id(), amount: 1_000_000_000_000 };
-    let signed = Transaction { sender: funder.id(), nonce, command: transfer }.sign(&funder, morsa_cluster::CHAIN_ID);
+    let signed =
+        Transaction { sender: funder.id(), nonce, command: transfer }.sign(&funder, morsa_cluster::CHAIN_ID);
     runtime.block_on(coord.submit_transaction(&signed)).unwrap();
     let config = cluster_dir.join(format!("{name}.toml"));
-    std::fs::write(&config, format!("coordinator_url = \"{coordinator_url}\"\naccount_key_file = {key_file:?}\n"))
-        .unwrap();
+    std::fs::write(
+        &config,
+        format!("coordinator_url = \"{coordinator_url}\"\naccount_key_file = {key_file:?}\n"),
+    )
+    .unwrap();
     config
 }
 
@@ -107,7 +112,10 @@ impl SteadyLoad {
             while !stop_flag.load(Ordering::Acquire) {
                 round += 1;
                 if writing_flag.load(Ordering::Acquire) {
-                    let data = morsa_cluster::sample::bytes(4_000 + usize::try_from(round % 7).unwrap() * 1_500, round);
+                    let data = morsa_cluster::sample::bytes(
+                        4_000 + usize::try_from(round % 7).unwrap() * 1_500,
+                        round,
+                    );
                     match runtime.block_on(client.store_blob(data.clone(), &options)) {
                         Ok(stored) => {
                             blobs.push((stored.blob_id, data.clone()));
@@ -117,7 +125,8 @@ impl SteadyLoad {
                         Err(error) => report.failures.push(format!("store {round}: {error:#}")),
                     }
                 }
-                let Some((blob_id, data)) = blobs.get(usize::try_from(round).unwrap() % blobs.len().max(1)) else {
+                let Some((blob_id, data)) = blobs.get(usize::try_from(round).unwrap() % blobs.len().max(1))
+                else {
                     continue;
                 };
                 match runtime.block_on(client.read_blob(blob_id)) {

@@ -74,7 +74,8 @@ fn only_the_operator_sets_a_commission_of_at_most_100_percent_and_it_applies_at_
     let target = node(&world, 0);
     let refused = world.transact(0, Command::SetCommission { node: target, commission_ppm: 10 });
     assert_eq!(refused.unwrap_err().code(), "not_operator");
-    let refused = world.transact(OPERATOR, Command::SetCommission { node: target, commission_ppm: 1_000_001 });
+    let refused =
+        world.transact(OPERATOR, Command::SetCommission { node: target, commission_ppm: 1_000_001 });
     assert_eq!(refused.unwrap_err().code(), "invalid_argument");
     world.transact(OPERATOR, Command::SetCommission { node: target, commission_ppm: 1_000_000 }).unwrap();
 

@@ -210,7 +210,10 @@ fn random_lifecycle_commands_conserve_the_supply_and_keep_every_shard_assigned()
                 // Rates up to a little over 100% (refused), and storage bought so that every
                 // epoch has rewards to split.
                 4 => Command::SetCommission { node: target, commission_ppm: rng.random_range(0..1_100_000) },
-                5 => Command::ReserveStorage { size: rng.random_range(1..8 << 20), epochs: rng.random_range(1..4) },
+                5 => Command::ReserveStorage {
+                    size: rng.random_range(1..8 << 20),
+                    epochs: rng.random_range(1..4),
+                },
                 _ => Command::SetNodeZone { node: target, zone: format!("z{}", rng.random_range(0..4)) },
             };
             let _ = world.transact(user, command);
