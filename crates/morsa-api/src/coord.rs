@@ -167,6 +167,28 @@ pub struct SystemInfo {
     /// Shards of the current committee per failure domain (absent from older coordinators).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub domains: Option<DomainsInfo>,
+    /// Every registered node with its stake and commission (absent from older coordinators).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub nodes: Vec<NodeSummary>,
+}
+
+/// A registered node: who operates it, where it stands, and what its stakers pay.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeSummary {
+    /// The node.
+    pub node_id: NodeId,
+    /// The account that operates it and receives its commission.
+    pub operator: AccountId,
+    /// Its declared zone (empty: undeclared).
+    pub zone: String,
+    /// Total stake with it, counting for the next committee selection.
+    pub stake: u64,
+    /// Share of its rewards paid to the operator, in parts per million.
+    pub commission_ppm: u32,
+    /// A rate that takes effect at the next epoch change.
+    pub next_commission_ppm: Option<u32>,
+    /// Retired by its operator: never selected again.
+    pub retired: bool,
 }
 
 /// How the current committee's shards spread over zones and operators, against `f`.

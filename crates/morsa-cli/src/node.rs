@@ -14,10 +14,13 @@ pub enum NodeCommand {
     /// Generate a BLS key (written with mode 0600) and print the registration data.
     Keygen(KeygenArgs),
     /// Register a node operated by the configured account (takes the deployment's deposit),
-    /// optionally with its zone and a first stake.
+    /// optionally with its zone, its commission and a first stake.
     Register(crate::staking::RegisterArgs),
     /// Declare the zone (failure domain) of a node the account operates.
     SetZone(crate::staking::SetZoneArgs),
+    /// Set the commission of a node the account operates: the share of its rewards paid to
+    /// the operator before the rest goes to its stakers (from the next epoch if it earns now).
+    SetCommission(crate::staking::SetCommissionArgs),
     /// Retire a node the account operates: it is never selected again and the operator's
     /// stake is unstaked (`morsa withdraw` pays it once the node's shards have moved away).
     Retire(crate::staking::NodeIdArgs),
@@ -50,6 +53,7 @@ pub fn run(command: &NodeCommand) -> anyhow::Result<()> {
         }
         NodeCommand::Register(args) => crate::staking::register(args),
         NodeCommand::SetZone(args) => crate::staking::set_zone(args),
+        NodeCommand::SetCommission(args) => crate::staking::set_commission(args),
         NodeCommand::Retire(args) => crate::staking::retire(args),
     }
 }

@@ -56,6 +56,7 @@ pub fn info(common: &ConfigArg) -> anyhow::Result<()> {
         if let Some(domains) = &system.domains {
             print_domains(domains, system.n_shards);
         }
+        print_nodes(&system.nodes);
         match account {
             Some(account) => {
                 println!("account {} balance {} nonce {}", account.id, account.balance, account.nonce);
@@ -147,6 +148,30 @@ fn print_domains(domains: &morsa_api::coord::DomainsInfo, n_shards: u16) {
     }
     if let Some(warning) = &domains.warning {
         println!("warning: {warning}");
+    }
+}
+
+/// Every registered node: stake, commission (and the rate set for the next epoch), zone.
+fn print_nodes(nodes: &[morsa_api::coord::NodeSummary]) {
+    use crate::staking::Commission;
+    if nodes.is_empty() {
+        return;
+    }
+    println!("registered nodes ({}):", nodes.len());
+    for node in nodes {
+        let next = node
+            .next_commission_ppm
+            .map(|rate| format!(" ({} from the next epoch)", Commission(rate)))
+            .unwrap_or_default();
+        let zone = if node.zone.is_empty() { "(none)" } else { node.zone.as_str() };
+        println!(
+            "  {} stake {} commission {}{next} zone {zone} operator {}{}",
+            node.node_id,
+            node.stake,
+            Commission(node.commission_ppm),
+            node.operator,
+            if node.retired { " RETIRED" } else { "" }
+        );
     }
 }
 

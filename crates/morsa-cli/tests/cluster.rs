@@ -7,86 +7,23 @@
 mod common;
 
 use std::os::unix::fs::PermissionsExt as _;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use common::supervisor::Supervisor;
 use morsa_api::node::NodeHealth;
-use morsa_cluster::pids::{self, Signal};
-use morsa_cluster::{ClusterState, NodeState};
+use morsa_cluster::NodeState;
+use morsa_cluster::pids;
 
 const MORSA: &str = env!("CARGO_BIN_EXE_morsa");
 const NODES: usize = 4;
 const SHARDS: u16 = 12;
-/// Bound on the whole start-up (4 debug-built nodes on a busy 2-core machine).
-const STARTUP: Duration = Duration::from_secs(120);
-
-/// `morsa cluster up` running as a child; on drop it is stopped and every process it recorded
-/// is killed, so a failing test leaves nothing behind.
-struct Supervisor {
-    child: Child,
-    dir: PathBuf,
-    output: Vec<String>,
-    /// Its stdout, line by line; kept so the reader thread keeps draining it.
-    lines: mpsc::Receiver<String>,
-}
-
-impl Supervisor {
-    fn start(dir: &Path) -> Self {
-        Self::start_with(dir, &[])
-    }
-
-    fn start_with(dir: &Path, extra: &[&str]) -> Self {
-        let mut child = Command::new(MORSA)
-            .args(["cluster", "up", "--nodes", &NODES.to_string(), "--shards", &SHARDS.to_string()])
-            .args(extra)
-            .arg("--dir")
-            .arg(dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let received = common::stdout_lines(&mut child);
-        let mut supervisor = Self { child, dir: dir.to_path_buf(), output: Vec::new(), lines: received };
-        let deadline = Instant::now() + STARTUP;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            // On failure, dropping `supervisor` stops whatever was started.
-            let line = supervisor.lines.recv_timeout(left).unwrap_or_else(|error| {
-                panic!("cluster up did not finish ({error}); it printed {:#?}", supervisor.output)
-            });
-            let up = line.starts_with("cluster is up");
-            supervisor.output.push(line);
-            if up {
-                return supervisor;
-            }
-        }
-    }
-
-    fn state(&self) -> ClusterState {
-        ClusterState::load(&self.dir).unwrap()
-    }
-}
-
-impl Drop for Supervisor {
-    fn drop(&mut self) {
-        let recorded = ClusterState::load(&self.dir).map(|state| state.child_pids()).unwrap_or_default();
-        if self.child.try_wait().ok().flatten().is_none() {
-            pids::send(self.child.id(), Signal::Term);
-            if !pids::wait_gone(self.child.id(), Duration::from_secs(30)) {
-                let _ = self.child.kill();
-            }
-            let _ = self.child.wait();
-        }
-        let needle = self.dir.canonicalize().unwrap_or_default().to_string_lossy().into_owned();
-        for pid in recorded {
-            if pids::is_alive(pid) && pids::command_line_mentions(pid, &needle) {
-                pids::send(pid, Signal::Kill);
-            }
-        }
-    }
+/// `morsa cluster up` with this test's cluster size and `extra` options.
+fn start_cluster(dir: &Path, extra: &[&str]) -> Supervisor {
+    let size = ["--nodes", &NODES.to_string(), "--shards", &SHARDS.to_string()].map(String::from);
+    let args: Vec<&str> = size.iter().map(String::as_str).chain(extra.iter().copied()).collect();
+    Supervisor::start(dir, &args)
 }
 
 /// `morsa ARGS…`, to completion.
@@ -132,7 +69,7 @@ fn shard_numbers(node: &NodeState) -> Vec<u16> {
 fn a_cluster_comes_up_survives_a_killed_node_and_goes_down() {
     let root = tempfile::tempdir().unwrap();
     let dir = root.path().join("cluster");
-    let supervisor = Supervisor::start(&dir);
+    let supervisor = start_cluster(&dir, &[]);
     let state = supervisor.state();
     assert!(state.running);
     assert_eq!(state.nodes.len(), NODES);
@@ -253,7 +190,7 @@ fn role(url: &str) -> Option<String> {
 fn a_cluster_of_three_coordinator_replicas_survives_its_leader_killed() {
     let root = tempfile::tempdir().unwrap();
     let dir = root.path().join("cluster");
-    let supervisor = Supervisor::start_with(&dir, &["--coordinators", "3", "--no-gateway"]);
+    let supervisor = start_cluster(&dir, &["--coordinators", "3", "--no-gateway"]);
     let state = supervisor.state();
     let urls: Vec<String> = state.coordinators.iter().map(|replica| replica.url.clone()).collect();
     assert_eq!(urls.len(), 3);

@@ -10,40 +10,19 @@
 
 mod common;
 
-use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use common::churn::eventually;
 use morsa_api::client::CoordClient;
 use morsa_client::{Client, ClientConfig, StoreOptions};
-use morsa_cluster::{Cluster, ClusterSpec, NODE_STAKE};
+use morsa_cluster::NODE_STAKE;
 
-/// Polls `check` every 50 ms until it answers `Some`, for at most 40 s.
-fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(40);
-    loop {
-        if let Some(value) = check() {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
+/// How long any one thing may take.
+const WAIT: Duration = Duration::from_secs(40);
 
 #[test]
 fn a_node_added_joins_at_the_next_epoch_and_its_retirement_pays_the_stake_only_after_the_change() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut cluster = Cluster::up_with_manual_epochs(ClusterSpec {
-        coordinators: 1,
-        nodes: 4,
-        shards: 12,
-        dir: dir.path().join("cluster"),
-        epoch_duration: Duration::from_secs(3600),
-        binary: PathBuf::from(env!("CARGO_BIN_EXE_morsa")),
-        node_links: Default::default(),
-        // No zones declared: every node is a zone of its own (and its own operator).
-        zones: 0,
-    })
-    .unwrap();
+    let (_dir, mut cluster) = common::churn::manual_cluster(4, 12);
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let config = ClientConfig::load(&cluster.client_config_path()).unwrap();
     let client = runtime.block_on(Client::connect(&config)).unwrap();
@@ -59,7 +38,7 @@ fn a_node_added_joins_at_the_next_epoch_and_its_retirement_pays_the_stake_only_a
     let info = runtime.block_on(coord.committee()).unwrap();
     assert!(info.current.member_by_node(&node).is_none());
     runtime.block_on(coord.next_epoch()).unwrap();
-    let shards = eventually("the new node holds shards and the epoch change is done", || {
+    let shards = eventually("the new node holds shards and the epoch change is done", WAIT, || {
         let info = runtime.block_on(coord.committee()).ok()?;
         let member = info.current.member_by_node(&node)?;
         info.epoch_change_done.then(|| info.current.members[member].shards.len())
@@ -98,7 +77,7 @@ fn a_node_added_joins_at_the_next_epoch_and_its_retirement_pays_the_stake_only_a
 
     // The next epoch moves its shards away; once that change is done, the stake is paid.
     runtime.block_on(coord.next_epoch()).unwrap();
-    eventually("the retired node is out and the epoch change is done", || {
+    eventually("the retired node is out and the epoch change is done", WAIT, || {
         let info = runtime.block_on(coord.committee()).ok()?;
         (info.current.member_by_node(&node).is_none() && info.epoch_change_done).then_some(())
     });

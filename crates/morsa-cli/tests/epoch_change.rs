@@ -8,44 +8,25 @@
 //! done and the stake has moved, so its course does not depend on how loaded the machine is.
 #![allow(clippy::unwrap_used)]
 
-use std::path::PathBuf;
-use std::time::{Duration, Instant};
+mod common;
 
+use std::time::Duration;
+
+use common::churn::eventually;
 use morsa_api::client::{CoordClient, NodeClient};
 use morsa_api::coord::{Command, Transaction};
 use morsa_client::{Client, ClientConfig, StoreOptions};
-use morsa_cluster::{CHAIN_ID, Cluster, ClusterSpec};
+use morsa_cluster::CHAIN_ID;
 use redstuff::{EncodingConfig, SliverType};
 
 const SHARDS: u16 = 12;
 
-/// Polls `check` every 50 ms until it answers `Some`, for at most 60 s.
-fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some(value) = check() {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
+/// How long any one thing may take.
+const WAIT: Duration = Duration::from_secs(60);
 
 #[test]
 fn a_node_that_gains_shards_syncs_them_and_the_epoch_change_completes() {
-    let dir = tempfile::tempdir().unwrap();
-    let cluster = Cluster::up_with_manual_epochs(ClusterSpec {
-        coordinators: 1,
-        nodes: 5,
-        shards: SHARDS,
-        dir: dir.path().join("cluster"),
-        // Longer than the test: the epoch ends when the test asks.
-        epoch_duration: Duration::from_secs(3600),
-        binary: PathBuf::from(env!("CARGO_BIN_EXE_morsa")),
-        node_links: Default::default(),
-        zones: 0,
-    })
-    .unwrap();
+    let (_dir, cluster) = common::churn::manual_cluster(5, SHARDS);
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let config = ClientConfig::load(&cluster.client_config_path()).unwrap();
     let client = runtime.block_on(Client::connect(&config)).unwrap();
@@ -76,7 +57,7 @@ fn a_node_that_gains_shards_syncs_them_and_the_epoch_change_completes() {
     runtime.block_on(coord.next_epoch()).unwrap();
 
     let (epoch, gained) =
-        eventually("a committee gives the node more shards and its epoch change is done", || {
+        eventually("a committee gives the node more shards and its epoch change is done", WAIT, || {
             let info = runtime.block_on(coord.committee()).ok()?;
             let member = info.current.members.iter().find(|member| member.node_id == node.node_id)?;
             (member.shards.len() > before && info.epoch_change_done)
@@ -93,7 +74,7 @@ fn a_node_that_gains_shards_syncs_them_and_the_epoch_change_completes() {
     let member = info.current.member_by_node(&node.node_id).unwrap();
     let shards = info.current.members[member].shards.clone();
     for (blob_id, data) in &blobs {
-        let status = eventually("the gaining node holds every sliver of the blob", || {
+        let status = eventually("the gaining node holds every sliver of the blob", WAIT, || {
             let status = runtime.block_on(node_client.blob_status(blob_id)).ok()?;
             status.fully_stored().then_some(status)
         });

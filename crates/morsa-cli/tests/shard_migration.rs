@@ -10,30 +10,23 @@
 //! enough to be interrupted on any machine.
 #![allow(clippy::unwrap_used)]
 
-use std::io::Write as _;
-use std::path::PathBuf;
-use std::time::{Duration, Instant};
+mod common;
 
+use std::io::Write as _;
+use std::time::Duration;
+
+use common::churn::eventually;
 use morsa_api::client::{CoordClient, NodeClient};
 use morsa_api::node::{NodeHealth, ShardStatus};
 use morsa_client::{Client, ClientConfig, StoreOptions};
-use morsa_cluster::{Cluster, ClusterSpec};
+use morsa_cluster::Cluster;
 use redstuff::{BlobId, EncodingConfig};
 
 const SHARDS: u16 = 12;
 const BLOBS: u64 = 12;
 
-/// Polls `check` every 50 ms until it answers `Some`, for at most 60 s.
-fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some(value) = check() {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
+/// How long any one thing may take.
+const WAIT: Duration = Duration::from_secs(60);
 
 struct Setup {
     _dir: tempfile::TempDir,
@@ -53,18 +46,7 @@ fn setup(repair: &str) -> Setup {
 /// Four nodes, twelve shards, `BLOBS` blobs stored; the nodes `restarted` restarted with
 /// `repair` appended to their configurations.
 fn setup_nodes(restarted: &[usize], repair: &str) -> Setup {
-    let dir = tempfile::tempdir().unwrap();
-    let mut cluster = Cluster::up_with_manual_epochs(ClusterSpec {
-        coordinators: 1,
-        nodes: 4,
-        shards: SHARDS,
-        dir: dir.path().join("cluster"),
-        epoch_duration: Duration::from_secs(3600),
-        binary: PathBuf::from(env!("CARGO_BIN_EXE_morsa")),
-        node_links: Default::default(),
-        zones: 0,
-    })
-    .unwrap();
+    let (dir, mut cluster) = common::churn::manual_cluster(4, SHARDS);
     for index in restarted {
         cluster.stop(*index).unwrap();
         let mut file =
@@ -100,7 +82,7 @@ impl Setup {
             morsa_cluster::retire_node(self.cluster.dir(), *index).unwrap();
         }
         self.runtime.block_on(self.coord.next_epoch()).unwrap();
-        let info = eventually("epoch 2 begins", || {
+        let info = eventually("epoch 2 begins", WAIT, || {
             self.runtime.block_on(self.coord.committee()).ok().filter(|info| info.epoch.0 == 2)
         });
         let now = &info.current.members[info.current.member_by_node(&node.node_id).unwrap()].shards;
@@ -121,7 +103,7 @@ impl Setup {
     }
 
     fn wait_change_done(&self) {
-        eventually("the epoch change is done", || {
+        eventually("the epoch change is done", WAIT, || {
             self.runtime.block_on(self.coord.committee()).ok().filter(|info| info.epoch_change_done)
         });
     }
@@ -145,7 +127,7 @@ fn a_node_taking_more_than_f_shards_pulls_them_resumes_after_a_kill_and_reports(
     let pages = u64::try_from(gained.len()).unwrap() * BLOBS;
 
     // Killed in the middle of the move.
-    let before = eventually("node 0 has pulled some pages and is still pulling", || {
+    let before = eventually("node 0 has pulled some pages and is still pulling", WAIT, || {
         let health = setup.health(0)?;
         let syncing = health.shards.iter().any(|shard| shard.status == ShardStatus::ActiveSync);
         (syncing && health.migration.pages_pulled_total >= 3).then_some(health.migration.pages_pulled_total)
@@ -182,7 +164,7 @@ fn a_shard_whose_previous_owner_is_killed_falls_back_to_recovery() {
     let gained = setup.retire_and_change(&[1]);
     let (shard, owner) = gained[0];
     setup.cluster.kill(owner).unwrap();
-    eventually("node 0 leaves the shard of the killed node to recovery", || {
+    eventually("node 0 leaves the shard of the killed node to recovery", WAIT, || {
         let health = setup.health(0)?;
         (health.migration.shards_fallen_back >= 1).then_some(())
     });
@@ -229,7 +211,7 @@ fn a_node_that_answers_nothing_is_reported_by_its_peers_and_left_out_of_the_next
     let dead = 3;
     let dead_id = setup.cluster.nodes()[dead].node_id;
     setup.cluster.kill(dead).unwrap();
-    eventually("every peer of the killed node reports it", || {
+    eventually("every peer of the killed node reports it", WAIT, || {
         let reported: Vec<u64> = (0..dead)
             .map(|index| setup.health(index).map_or(0, |health| health.repair.unresponsive_reported))
             .collect();
@@ -237,7 +219,7 @@ fn a_node_that_answers_nothing_is_reported_by_its_peers_and_left_out_of_the_next
     });
     // Nothing else speaks against it: epoch 1 asks no epoch-sync report of anyone.
     setup.runtime.block_on(setup.coord.next_epoch()).unwrap();
-    let info = eventually("epoch 2 begins", || {
+    let info = eventually("epoch 2 begins", WAIT, || {
         setup.runtime.block_on(setup.coord.committee()).ok().filter(|info| info.epoch.0 == 2)
     });
     assert!(info.current.member_by_node(&dead_id).is_none(), "the dead node is still in {:?}", info.current);

@@ -1,4 +1,5 @@
-//! The node lifecycle from the account's side: register a node, declare its zone, stake,
+//! The node lifecycle from the account's side: register a node, declare its zone and its
+//! commission, stake,
 //! unstake, withdraw once the delay has passed, retire a node. Each is one transaction; the
 //! coordinator's rules (see `morsa_coord::lifecycle`) decide when stake counts and when a
 //! withdrawal is paid.
@@ -39,6 +40,12 @@ impl Client {
     /// Declares the zone of a node this account operates.
     pub async fn set_node_zone(&self, node: NodeId, zone: &str) -> Result<SubmitResponse, Error> {
         self.submit(Command::SetNodeZone { node, zone: zone.to_string() }, "declaring the node's zone").await
+    }
+
+    /// Sets the commission of a node this account operates, in parts per million of its
+    /// rewards; it pays from the first epoch that starts after it is set.
+    pub async fn set_commission(&self, node: NodeId, commission_ppm: u32) -> Result<SubmitResponse, Error> {
+        self.submit(Command::SetCommission { node, commission_ppm }, "setting the node's commission").await
     }
 
     /// Stakes `amount` with `node`; it counts from the next committee selection.

@@ -18,6 +18,10 @@ use waves::{Confirmed, Waves};
 
 use crate::{Client, Error, InternalError, NodeFailure, Progress};
 
+/// Most upload rounds of one store: a round whose epoch ended under it is retried with the
+/// next committee.
+const EPOCH_CHANGE_ATTEMPTS: u32 = 3;
+
 /// Longest a store waits for the previous blob's uploads still running in the background.
 const PREVIOUS_UPLOADS_LIMIT: Duration = Duration::from_secs(120);
 
@@ -147,32 +151,23 @@ impl Client {
         let registration = self.register(&encoded, size, encoded_size, options, wanted_end).await?;
         tracing::debug!(%blob_id, elapsed = ?started.elapsed(), "registered");
 
-        let nodes = self.refresh_nodes().await?;
-        let total =
-            encoded.pairs.iter().map(|pair| pair.primary.symbols.len() + pair.secondary.symbols.len());
-        let total = morsa_core::convert::saturating_u64(total.sum::<usize>());
-        self.report(Progress::UploadStarted { blob_id, total });
-        let mut waves = Waves::start(Upload {
-            nodes,
-            member: 0,
-            encoded: Arc::new(encoded),
-            persistence: registration.persistence,
-            concurrency: self.max_requests_per_node,
-            progress: Arc::clone(&self.progress),
-            trouble: Arc::new(tokio::sync::Notify::new()),
-            // Certified through objects the caller cannot rely on (another account's
-            // deletable ones): the nodes most likely hold the slivers already, so each is
-            // first asked for its confirmation and uploaded to only if it lacks some.
-            probably_held: status.status == BlobStatusKind::Certified,
-        });
-        let confirmed =
-            waves.until_quorum(|weight, needed| self.report(Progress::Confirmation { weight, needed })).await;
-        let Confirmed { weight, needed, .. } = confirmed;
-        if weight < needed {
-            return Err(Error::NoQuorum { blob_id, weight, needed, failures: confirmed.failures });
-        }
-        tracing::debug!(%blob_id, elapsed = ?started.elapsed(), weight, "quorum of confirmations");
-        self.certify(registration.object, &confirmed.parts).await?;
+        let encoded = Arc::new(encoded);
+        let held = status.status == BlobStatusKind::Certified;
+        let mut attempts = 0;
+        let (confirmed, waves) = loop {
+            attempts += 1;
+            let nodes = self.refresh_nodes().await?;
+            let epoch = nodes.committee().epoch;
+            match self.upload_and_certify(&registration, Arc::clone(&encoded), nodes, held).await {
+                Ok(done) => break done,
+                // The epoch changed under the store: the shards moved and the confirmations
+                // name the old epoch. The registration holds; upload to the new committee.
+                Err(error) if attempts < EPOCH_CHANGE_ATTEMPTS && self.epoch_moved_from(epoch).await => {
+                    tracing::info!(%blob_id, %error, "the epoch changed during the store; uploading again");
+                }
+                Err(error) => return Err(error),
+            }
+        };
         self.report(Progress::Certified { blob_id });
         tracing::debug!(%blob_id, elapsed = ?started.elapsed(), "certified");
         let done = outcome(
@@ -183,6 +178,49 @@ impl Client {
         // Nodes still uploading finish in the background (see `Client::finish_uploads`).
         let background = waves.into_background(&confirmed);
         Ok((StoreOutcome { left_behind: confirmed.failures, ..done }, Some(background)))
+    }
+
+    /// Uploads `encoded` to `nodes` in waves until a quorum confirms, and certifies the
+    /// registered object with the confirmations; answers them with the waves still running.
+    async fn upload_and_certify(
+        &self,
+        registration: &Registration,
+        encoded: Arc<EncodedBlob>,
+        nodes: Arc<crate::nodes::NodeSet>,
+        probably_held: bool,
+    ) -> Result<(Confirmed, Waves), Error> {
+        let blob_id = *encoded.metadata.blob_id();
+        let total =
+            encoded.pairs.iter().map(|pair| pair.primary.symbols.len() + pair.secondary.symbols.len());
+        let total = morsa_core::convert::saturating_u64(total.sum::<usize>());
+        self.report(Progress::UploadStarted { blob_id, total });
+        let mut waves = Waves::start(Upload {
+            nodes,
+            member: 0,
+            encoded,
+            persistence: registration.persistence,
+            concurrency: self.max_requests_per_node,
+            progress: Arc::clone(&self.progress),
+            trouble: Arc::new(tokio::sync::Notify::new()),
+            // Certified through objects the caller cannot rely on (another account's
+            // deletable ones): the nodes most likely hold the slivers already, so each is
+            // first asked for its confirmation and uploaded to only if it lacks some.
+            probably_held,
+        });
+        let confirmed =
+            waves.until_quorum(|weight, needed| self.report(Progress::Confirmation { weight, needed })).await;
+        let Confirmed { weight, needed, .. } = confirmed;
+        if weight < needed {
+            return Err(Error::NoQuorum { blob_id, weight, needed, failures: confirmed.failures });
+        }
+        tracing::debug!(%blob_id, weight, "quorum of confirmations");
+        self.certify(registration.object, &confirmed.parts).await?;
+        Ok((confirmed, waves))
+    }
+
+    /// Whether the coordinator's current epoch is past `epoch` (false if it cannot be read).
+    async fn epoch_moved_from(&self, epoch: Epoch) -> bool {
+        self.coord.committee().await.is_ok_and(|info| info.current.epoch > epoch)
     }
 
     /// Encodes `data` on a blocking thread.

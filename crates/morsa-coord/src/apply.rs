@@ -251,6 +251,7 @@ impl State {
             let Some(next) = self.epoch.0.checked_add(1).map(Epoch) else { return };
             if self.next_committee.is_none() {
                 let committee = self.select_committee(next);
+                self.lifecycle.selected = self.stakes_behind(&committee);
                 out.events.push(Event::CommitteeSelected { committee: committee.clone() });
                 self.next_committee = Some(committee);
                 // Nodes left out for failing challenges may be selected again next time.
@@ -280,8 +281,19 @@ impl State {
         let Some(next) = ending.0.checked_add(1).map(Epoch) else { return };
         self.close_challenge_round();
         self.pay_rewards(ending, next, out);
+        self.roll_commissions();
         self.roll_sync_reports();
-        let committee = self.next_committee.take().unwrap_or_else(|| self.select_committee(next));
+        let committee = match self.next_committee.take() {
+            Some(committee) => {
+                self.lifecycle.earning = std::mem::take(&mut self.lifecycle.selected);
+                committee
+            }
+            None => {
+                let committee = self.select_committee(next);
+                self.lifecycle.earning = self.stakes_behind(&committee);
+                committee
+            }
+        };
         self.committee = Committee { epoch: next, ..committee };
         self.capacity = self.committee_capacity(&self.committee);
         self.epoch = next;
@@ -290,8 +302,8 @@ impl State {
         out.events.push(Event::EpochChangeStart { epoch: next });
     }
 
-    /// Splits the pool of `epoch` over its committee's operators by shard weight, each share
-    /// cut by the node's failed challenges; the remainder moves to the `next` epoch's pool. Then
+    /// Splits the pool of `epoch` over its committee's nodes by shard weight, each share cut by
+    /// the node's failed challenges and paid to its operator and stakers; the remainder moves to the `next` epoch's pool. Then
     /// settles the epoch's challenges (slashing, removals).
     ///
     /// The sums cannot overflow: every share comes out of the pool, and pools and balances
@@ -301,18 +313,22 @@ impl State {
     fn pay_rewards(&mut self, epoch: Epoch, next: Epoch, out: &mut Effects) {
         let pool = self.reward_pools.remove(&epoch).unwrap_or(0);
         let n = u128::from(self.params.n_shards);
+        let shares: Vec<(NodeId, u64)> = self
+            .committee
+            .members
+            .iter()
+            .map(|member| {
+                let weight = u128::try_from(member.shards.len()).expect("shard counts fit in u128");
+                let share =
+                    u64::try_from(u128::from(pool) * weight / n).expect("a share is at most the pool");
+                // Cut by the node's failed challenges; what is withheld stays in the remainder.
+                (member.node_id, crate::state::challenges::earned(&self.challenges, &member.node_id, share))
+            })
+            .collect();
         let mut paid: u64 = 0;
-        for member in &self.committee.members {
-            let Some(node) = self.nodes.get(&member.node_id) else { continue };
-            let weight = u128::try_from(member.shards.len()).expect("shard counts fit in u128");
-            let share = u64::try_from(u128::from(pool) * weight / n).expect("a share is at most the pool");
-            // Cut by the node's failed challenges; what is withheld stays in the remainder.
-            let share = crate::state::challenges::earned(&self.challenges, &member.node_id, share);
-            if share > 0 {
-                let balance = &mut self.accounts.entry(node.operator).or_default().balance;
-                *balance = balance.saturating_add(share);
-                paid = paid.saturating_add(share);
-            }
+        for (node, share) in shares {
+            // Commission to the operator, the rest to the stakers (`crate::delegation`).
+            paid = paid.saturating_add(self.pay_node_reward(&node, share));
         }
         let remainder = pool.saturating_sub(paid);
         if remainder > 0 {

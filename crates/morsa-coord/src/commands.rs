@@ -67,6 +67,9 @@ impl State {
             Command::SetNodeZone { node, zone } => self.set_node_zone(sender, node, zone),
             Command::Withdraw { node } => self.withdraw(sender, node),
             Command::RetireNode { node } => self.retire_node(sender, node),
+            Command::SetCommission { node, commission_ppm } => {
+                self.set_commission(sender, node, *commission_ppm)
+            }
         }
     }
 
@@ -498,6 +501,8 @@ impl State {
             stake: 0,
             deposit,
             zone: String::new(),
+            commission_ppm: 0,
+            next_commission_ppm: None,
         };
         self.nodes.insert(id, node);
         Ok(())

@@ -281,6 +281,12 @@ pub enum InvalidReason {
         /// The longest name accepted.
         max_len: usize,
     },
+    /// A commission rate above 100%.
+    #[error("must be at most {max_ppm} parts per million (100%)")]
+    Commission {
+        /// The highest rate accepted.
+        max_ppm: u32,
+    },
 }
 
 /// Why a storage resource does not cover what the command needs.

@@ -244,6 +244,8 @@ impl Genesis {
                 stake: node.stake,
                 deposit: 0,
                 zone: node.zone.clone(),
+                commission_ppm: 0,
+                next_commission_ppm: None,
             };
             if node.zone.len() > crate::lifecycle::MAX_ZONE_LEN || node.zone.chars().any(char::is_control) {
                 return Err(field(
@@ -287,7 +289,7 @@ impl Genesis {
         let nobody = Committee { epoch: Epoch(1), n_shards: self.n_shards, members: Vec::new() };
         let committee = crate::apply::committee_from_stakes(&nodes, &params, &nobody, Epoch(1), &|_| false)?;
         let capacity = crate::state::committee_capacity(&nodes, &committee);
-        Ok(State {
+        let mut state = State {
             params,
             time_ms: self.genesis_time_ms,
             epoch: Epoch(1),
@@ -310,6 +312,9 @@ impl Genesis {
             event_head: [0; 32],
             lifecycle: Default::default(),
             challenges: crate::state::challenges::Challenges::new(rules.challenges.clone()),
-        })
+        };
+        // The genesis stakes earn epoch 1's rewards.
+        state.lifecycle.earning = state.stakes_behind(&state.committee);
+        Ok(state)
     }
 }

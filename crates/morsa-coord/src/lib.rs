@@ -18,6 +18,7 @@ pub mod challenge;
 mod checks;
 mod commands;
 mod config;
+pub mod delegation;
 pub mod domains;
 mod error;
 mod genesis;

@@ -144,7 +144,12 @@ impl State {
         Ok(())
     }
 
-    fn operated_node(&mut self, sender: AccountId, id: &NodeId) -> Result<&mut Node, CommandError> {
+    /// The node `id`, if `sender` operates it.
+    pub(crate) fn operated_node(
+        &mut self,
+        sender: AccountId,
+        id: &NodeId,
+    ) -> Result<&mut Node, CommandError> {
         let node = self.nodes.get_mut(id).ok_or(CommandError::UnknownNode(*id))?;
         if node.operator != sender {
             return Err(CommandError::NotOperator { node: *id, operator: node.operator });

@@ -58,6 +58,12 @@ pub struct Node {
     pub deposit: u64,
     /// Failure domain its operator declared (e.g. `eu-west/dc2`); empty: a zone of its own.
     pub zone: String,
+    /// Share of its rewards paid to `operator` before the rest goes to its stakers, in parts
+    /// per million ([`crate::delegation`]).
+    pub commission_ppm: u32,
+    /// A commission rate set during an epoch in which the node earns: it takes effect at the
+    /// next epoch change, after that epoch's rewards are paid at the old rate.
+    pub next_commission_ppm: Option<u32>,
 }
 
 /// An account.
@@ -372,6 +378,11 @@ pub struct Lifecycle {
     /// Members of the current committee reported unresponsive this epoch, with their
     /// reporters (`NodeUnresponsive`).
     pub accused: BTreeMap<NodeId, BTreeSet<NodeId>>,
+    /// The stakes that counted when the current committee was selected, per (node, staker):
+    /// they share the current epoch's rewards ([`crate::delegation`]).
+    pub earning: BTreeMap<(NodeId, AccountId), u64>,
+    /// The stakes that counted when the next committee was selected, once it is.
+    pub selected: BTreeMap<(NodeId, AccountId), u64>,
 }
 
 impl Lifecycle {

@@ -215,6 +215,7 @@ impl SystemView {
             state_hash: hex::encode(hash),
             replica: None,
             domains: Some(crate::domains::domains_info(state)),
+            nodes: crate::delegation::node_summaries(state),
         }
     }
 }

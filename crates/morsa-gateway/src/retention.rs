@@ -147,6 +147,7 @@ mod tests {
             state_hash: String::new(),
             replica: None,
             domains: None,
+            nodes: Vec::new(),
         }
     }
 

@@ -1,9 +1,11 @@
 //! Real `morsa` processes for tests: started on loopback, killed when dropped.
 #![allow(dead_code, missing_docs, clippy::unwrap_used)]
 
+pub mod churn;
 pub mod keys;
 pub mod metrics_doc;
 pub mod replicas;
+pub mod supervisor;
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;

@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use morsa_core::protocol::Event;
-use morsa_core::{AccountId, Epoch, NodeId};
+use morsa_core::{Epoch, NodeId};
 
 use super::{Outcome, PPM, REMOVE_FROM_PPM, SLASH_FROM_PPM, STRIKE_SLASH_PPM};
 use crate::apply::Effects;
@@ -36,7 +36,8 @@ impl State {
             let share = scale(pool, weight, n_shards);
             let reward = earned(&self.challenges, &node, share);
             let phi_ppm = tally.phi_ppm();
-            let stake = self.nodes.get(&node).map_or(0, |node| node.stake);
+            // Stake unstaked but not yet withdrawable is at risk too (`crate::delegation`).
+            let stake = self.slashable_stake(&node);
             let mut penalty = u64::from(tally.strikes).saturating_mul(scale(stake, STRIKE_SLASH_PPM, PPM));
             if phi_ppm >= SLASH_FROM_PPM {
                 penalty = penalty.saturating_add(scale(stake, phi_ppm, 10 * PPM));
@@ -63,35 +64,6 @@ impl State {
         challenges.tallies.clear();
         challenges.declared.clear();
         challenges.rounds_started = 0;
-    }
-
-    /// Takes up to `amount` of `node`'s stake, pro rata from each staker (rounded down), and
-    /// answers what was taken.
-    fn slash_stake(&mut self, node: &NodeId, amount: u64) -> u64 {
-        let total = self.nodes.get(node).map_or(0, |node| node.stake);
-        if total == 0 || amount == 0 {
-            return 0;
-        }
-        let stakers: Vec<(AccountId, u64)> = self
-            .stakes
-            .iter()
-            .filter(|((_, staked_with), _)| staked_with == node)
-            .map(|((staker, _), stake)| (*staker, *stake))
-            .collect();
-        let mut taken: u64 = 0;
-        for (staker, stake) in stakers {
-            let cut = scale(stake, amount, total);
-            let left = stake.saturating_sub(cut);
-            match left {
-                0 => self.stakes.remove(&(staker, *node)),
-                left => self.stakes.insert((staker, *node), left),
-            };
-            taken = taken.saturating_add(cut);
-        }
-        if let Some(node) = self.nodes.get_mut(node) {
-            node.stake = node.stake.saturating_sub(taken);
-        }
-        taken
     }
 
     /// The nodes a committee selection may choose from: all registered nodes but those left

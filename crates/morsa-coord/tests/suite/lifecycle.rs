@@ -9,7 +9,7 @@ use rand::{Rng, SeedableRng};
 use crate::common::{EPOCH_MS, World};
 
 /// The world with the genesis nodes' operators added as users `3..3 + nodes`.
-fn world(nodes: u8, shards: u16) -> World {
+pub(crate) fn world(nodes: u8, shards: u16) -> World {
     let mut world = World::new(nodes, shards);
     for index in 0..nodes {
         world.users.push(AccountKey::from_seed([200 + index; 32]));
@@ -17,26 +17,26 @@ fn world(nodes: u8, shards: u16) -> World {
     world
 }
 
-fn node(world: &World, index: usize) -> NodeId {
+pub(crate) fn node(world: &World, index: usize) -> NodeId {
     NodeId::from_public_key(&world.node_keys[index].public_key())
 }
 
-fn shards_of(world: &World, committee: &morsa_core::Committee, index: usize) -> usize {
+pub(crate) fn shards_of(world: &World, committee: &morsa_core::Committee, index: usize) -> usize {
     committee.member_by_node(&node(world, index)).map_or(0, |member| committee.members[member].shards.len())
 }
 
-fn balance(world: &World, user: usize) -> u64 {
+pub(crate) fn balance(world: &World, user: usize) -> u64 {
     world.state.account(&world.users[user].id()).balance
 }
 
 /// Advances to the middle of the epoch (the next committee is selected) or to its end.
-fn to_selection(world: &mut World) {
+pub(crate) fn to_selection(world: &mut World) {
     let due = world.state.selection_due_ms();
     world.advance(due - world.now);
     assert!(world.state.next_committee.is_some());
 }
 
-fn to_next_epoch(world: &mut World) {
+pub(crate) fn to_next_epoch(world: &mut World) {
     let due = world.state.epoch_start_ms(morsa_core::Epoch(world.epoch().0 + 1));
     world.advance(due - world.now);
 }
@@ -202,11 +202,18 @@ fn random_lifecycle_commands_conserve_the_supply_and_keep_every_shard_assigned()
         for _ in 0..60 {
             let user = rng.random_range(0..world.users.len());
             let target = node(&world, rng.random_range(0..6));
-            let command = match rng.random_range(0..6) {
+            let command = match rng.random_range(0..7) {
                 0 => Command::Stake { node: target, amount: rng.random_range(1..2_000) },
                 1 => Command::Unstake { node: target, amount: rng.random_range(1..500) },
                 2 => Command::Withdraw { node: target },
                 3 if rng.random_range(0..8) == 0 => Command::RetireNode { node: target },
+                // Rates up to a little over 100% (refused), and storage bought so that every
+                // epoch has rewards to split.
+                4 => Command::SetCommission { node: target, commission_ppm: rng.random_range(0..1_100_000) },
+                5 => Command::ReserveStorage {
+                    size: rng.random_range(1..8 << 20),
+                    epochs: rng.random_range(1..4),
+                },
                 _ => Command::SetNodeZone { node: target, zone: format!("z{}", rng.random_range(0..4)) },
             };
             let _ = world.transact(user, command);

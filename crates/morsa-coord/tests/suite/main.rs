@@ -9,6 +9,7 @@ mod common;
 mod apportion;
 mod audit;
 mod data_dir;
+mod delegation;
 mod domains;
 mod event_chain;
 mod hardening;

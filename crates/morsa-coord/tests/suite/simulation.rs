@@ -185,9 +185,10 @@ impl Sim {
             9 => {
                 let nodes: Vec<_> = self.world.state.nodes.keys().copied().collect();
                 let node = self.pick(&nodes).expect("nodes exist");
-                match self.rng.random_bool(0.5) {
-                    true => Command::Stake { node, amount: self.rng.random_range(0..500) },
-                    false => Command::Unstake { node, amount: self.rng.random_range(0..500) },
+                match self.rng.random_range(0..5) {
+                    0 | 1 => Command::Stake { node, amount: self.rng.random_range(0..500) },
+                    2 | 3 => Command::Unstake { node, amount: self.rng.random_range(0..500) },
+                    _ => Command::SetCommission { node, commission_ppm: self.rng.random_range(0..1_100_000) },
                 }
             }
             _ => {
@@ -430,7 +431,8 @@ fn command_kind(command: &Command) -> &'static str {
         Command::RegisterNode { .. }
         | Command::DeregisterNode { .. }
         | Command::SetNodeZone { .. }
-        | Command::RetireNode { .. } => "register_node",
+        | Command::RetireNode { .. }
+        | Command::SetCommission { .. } => "register_node",
     }
 }
 

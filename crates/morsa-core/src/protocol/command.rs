@@ -204,6 +204,16 @@ pub enum Command {
         /// The node.
         node: NodeId,
     },
+    /// Sets the commission of a node the sender operates: the share of the node's rewards
+    /// paid to its operator before the rest is split over its stakers pro rata. It pays from
+    /// the first epoch that starts after it is set (at once for a node earning nothing in
+    /// the current epoch, otherwise from the next epoch change).
+    SetCommission {
+        /// The node.
+        node: NodeId,
+        /// The rate in parts per million (at most 1,000,000: 100%).
+        commission_ppm: u32,
+    },
 }
 
 /// A signed report from a storage node.

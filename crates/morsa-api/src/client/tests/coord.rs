@@ -33,6 +33,7 @@ pub(super) fn system() -> SystemInfo {
         state_hash: "00".repeat(32),
         replica: None,
         domains: None,
+        nodes: Vec::new(),
     }
 }
 
