@@ -163,21 +163,31 @@ async fn acknowledged_slivers_survive_sigkill_and_still_verify() {
     let acknowledged = Arc::new(Mutex::new(Vec::new()));
     let in_flight = Arc::new(AtomicUsize::new(0));
     let failed = Arc::new(AtomicUsize::new(0));
+    let gate = Arc::new(tokio::sync::RwLock::new(()));
     let uploaders: Vec<_> = (0..UPLOADERS)
         .map(|_| {
-            let (client, blobs, queue) = (client.clone(), Arc::clone(&blobs), Arc::clone(&queue));
+            let (client, blobs, queue, gate) =
+                (client.clone(), Arc::clone(&blobs), Arc::clone(&queue), Arc::clone(&gate));
             let (acknowledged, in_flight, failed) =
                 (Arc::clone(&acknowledged), Arc::clone(&in_flight), Arc::clone(&failed));
             tokio::spawn(async move {
                 loop {
-                    let Some((blob, pair, kind)) = queue.lock().unwrap().pop() else { return };
+                    // A sliver is taken only while the gate is open (see the kill below).
+                    let next = {
+                        let _open = gate.read().await;
+                        let next = queue.lock().unwrap().pop();
+                        if next.is_some() {
+                            in_flight.fetch_add(1, Ordering::SeqCst);
+                        }
+                        next
+                    };
+                    let Some((blob, pair, kind)) = next else { return };
                     let (encoded, _) = &blobs[blob];
                     let slivers = &encoded.pairs[usize::from(pair)];
                     let sliver = match kind {
                         SliverType::Primary => &slivers.primary,
                         SliverType::Secondary => &slivers.secondary,
                     };
-                    in_flight.fetch_add(1, Ordering::SeqCst);
                     let result =
                         client.put_sliver(encoded.metadata.blob_id(), pair, kind, sliver, false).await;
                     in_flight.fetch_sub(1, Ordering::SeqCst);
@@ -192,14 +202,26 @@ async fn acknowledged_slivers_survive_sigkill_and_still_verify() {
             })
         })
         .collect();
-    eventually(
-        || async {
-            acknowledged.lock().unwrap().len() >= owned.len() / 4 && in_flight.load(Ordering::SeqCst) > 0
-        },
-        "some uploads are acknowledged while others are in flight",
-    )
-    .await;
+    // The kill comes with the gate shut, so no uploader takes a sliver between the check and
+    // the kill: slivers are left to upload (their uploads fail) however fast the others went.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let shut = loop {
+        let shut = Arc::clone(&gate).write_owned().await;
+        if acknowledged.lock().unwrap().len() >= owned.len() / 4
+            && in_flight.load(Ordering::SeqCst) > 0
+            && !queue.lock().unwrap().is_empty()
+        {
+            break shut;
+        }
+        drop(shut);
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting until some uploads are acknowledged while others are in flight"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
     drop(node); // SIGKILL, uploads in flight
+    drop(shut);
     for uploader in uploaders {
         uploader.await.unwrap();
     }
