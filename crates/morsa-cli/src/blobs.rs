@@ -216,6 +216,7 @@ const UPLOAD_GRACE: std::time::Duration = std::time::Duration::from_secs(60);
 /// Runs `morsa store`.
 pub fn store(args: &StoreArgs) -> anyhow::Result<()> {
     let files = files_to_store(&args.files, args.recursive)?;
+    let count = files.len();
     // Standard input is one stream: with it, one file at a time.
     let jobs = match files.iter().any(|path| is_stdin(path)) {
         true => 1,
@@ -239,7 +240,7 @@ pub fn store(args: &StoreArgs) -> anyhow::Result<()> {
         }
         let limits = crate::pipeline::Limits { jobs, budget: STORE_BUDGET_MIB };
         let (client, options) = (&client, &options);
-        let mut stores = std::pin::pin!(crate::pipeline::in_order(files.clone(), limits, weight_mib, |path| async move {
+        let mut stores = std::pin::pin!(crate::pipeline::in_order(files, limits, weight_mib, |path| async move {
             let started = Instant::now();
             let stored = match is_stdin(&path) {
                 true => client.store_reader(std::io::stdin(), "standard input".into(), None, options).await,
@@ -322,7 +323,7 @@ pub fn store(args: &StoreArgs) -> anyhow::Result<()> {
             println!("{}", serde_json::to_string_pretty(&results)?);
         }
         if failed > 0 {
-            bail!("{failed} of {} files could not be stored", files.len());
+            bail!("{failed} of {count} files could not be stored");
         }
         Ok(())
     })

@@ -116,9 +116,10 @@ impl Client {
     }
 }
 
-/// Bytes per window of about `about` bytes for rows of `row` bytes: whole rows (one at least), so that no row is
-/// fetched for two windows; for an age file whole segments instead, which covers rows
-/// shifted by the header (a row at a window's edge may then be fetched twice).
+/// Bytes per window of about `about` bytes for rows of `row` bytes: whole rows (one at
+/// least), so that no row is fetched for two windows; for an age file whole segments
+/// instead, which covers rows shifted by the header (a row at a window's edge may then be
+/// fetched twice).
 fn window_bytes(about: u64, row: u64, sealed: bool) -> u64 {
     match sealed {
         false => (about / row.max(1)).max(1) * row.max(1),
