@@ -49,6 +49,35 @@ fn writes_resume_after_the_leader_is_killed_and_every_replica_agrees() {
     }
 }
 
+/// A fresh group elects one leader and keeps it through its first writes. When every initial
+/// replica initialized the group (openraft campaigns on each `initialize`), a later one's vote
+/// of the same term made the leader just elected step down, and the group had no leader for
+/// about a second. Three fresh groups, as that depended on how the starts interleaved.
+#[test]
+fn a_fresh_group_keeps_its_first_leader_through_its_first_writes() {
+    for _ in 0..3 {
+        let dir = tempfile::tempdir().unwrap();
+        let group = Group::start(dir.path(), 3, 1000);
+        let leader = group.leader();
+        let first = group.system(leader).unwrap().replica.unwrap();
+        for nonce in 0..10 {
+            group.transfer(nonce);
+        }
+        group.agreed(0);
+        for index in 0..3 {
+            let replica = group.system(index).unwrap().replica.unwrap();
+            assert_eq!(
+                (replica.leader, replica.term),
+                (Some(first.id), first.term),
+                "replica {} after the first writes: the group's first leader was {} in term {}",
+                index + 1,
+                first.id,
+                first.term
+            );
+        }
+    }
+}
+
 #[test]
 fn without_a_quorum_writes_fail_with_no_quorum_and_reads_go_on() {
     let dir = tempfile::tempdir().unwrap();

@@ -89,12 +89,37 @@ const STARTUP_LISTEN: Duration = Duration::from_millis(2 * ELECTION_TIMEOUT_MS.1
 /// candidacy by two more election timeouts, so a later failover that needed it took about 6 s
 /// instead of 2-3. If the whole group restarted, the first election comes this much later.
 ///
-/// A group's first start is alike: the first of its initial replicas campaigns at once, the
-/// others listen. Had they all campaigned, the losers would have seen the winner's greater
-/// log and carried openraft's delay into the first failover.
-async fn listen_before_electing(raft: Raft<TypeConfig>) {
+/// A group's first start is alike: the first of its initial replicas initializes the group and
+/// campaigns at once; the others listen, and initialize the group themselves only if no
+/// replica asked for their vote or sent them entries while they listened (the first replica
+/// did not start). openraft campaigns on every `initialize`: when every initial replica
+/// initialized at once, a later one's vote of the same term made the leader just elected step
+/// down, and the group had no leader for about a second (the stall of the first writes in
+/// `morsa bench coord`); the losers would also have seen the winner's greater log and carried
+/// openraft's delay into the first failover.
+async fn listen_before_electing(raft: Raft<TypeConfig>, initial: Option<Vec<(ReplicaId, String)>>) {
     tokio::time::sleep(STARTUP_LISTEN).await;
+    let contacted = raft.metrics().borrow().vote.leader_id().get_term() > 0;
+    if let Some(replicas) = initial.filter(|_| !contacted)
+        && let Err(error) = initialize(&raft, &replicas).await
+    {
+        tracing::error!(%error, "cannot initialize the group after listening");
+    }
     raft.runtime_config().elect(true);
+}
+
+/// Initializes the group with `replicas` if this replica never joined one.
+async fn initialize(raft: &Raft<TypeConfig>, replicas: &[(ReplicaId, String)]) -> Result<(), StartError> {
+    let is_initialized = raft.is_initialized().await.map_err(|error| StartError::Raft(error.to_string()))?;
+    if is_initialized {
+        return Ok(());
+    }
+    let members: BTreeMap<ReplicaId, BasicNode> =
+        replicas.iter().map(|(id, url)| (*id, BasicNode::new(url))).collect();
+    match raft.initialize(members).await {
+        Ok(()) | Err(RaftError::APIError(InitializeError::NotAllowed(_))) => Ok(()),
+        Err(error) => Err(StartError::Raft(error.to_string())),
+    }
 }
 
 /// Why a proposal was not applied.
@@ -178,28 +203,16 @@ impl Replica {
             .map_err(|error| StartError::Raft(error.to_string()))?;
         let proposer = Proposer::start(raft.clone());
         let replica = Self { raft, id: settings.id, coordinator, prechecks, events, http, proposer };
-        if settings.replicas.iter().any(|(id, _)| *id == settings.id) {
-            replica.initialize(&settings.replicas).await?;
-        }
-        if !elects_at_once {
-            tokio::spawn(listen_before_electing(replica.raft.clone()));
+        let initial = settings.replicas.iter().any(|(id, _)| *id == settings.id);
+        if elects_at_once {
+            if initial {
+                initialize(&replica.raft, &settings.replicas).await?;
+            }
+        } else {
+            let replicas = initial.then(|| settings.replicas.clone());
+            tokio::spawn(listen_before_electing(replica.raft.clone(), replicas));
         }
         Ok(replica)
-    }
-
-    /// Initializes the group with `replicas` if this replica never joined one.
-    async fn initialize(&self, replicas: &[(ReplicaId, String)]) -> Result<(), StartError> {
-        let is_initialized =
-            self.raft.is_initialized().await.map_err(|error| StartError::Raft(error.to_string()))?;
-        if is_initialized {
-            return Ok(());
-        }
-        let members: BTreeMap<ReplicaId, BasicNode> =
-            replicas.iter().map(|(id, url)| (*id, BasicNode::new(url))).collect();
-        match self.raft.initialize(members).await {
-            Ok(()) | Err(RaftError::APIError(InitializeError::NotAllowed(_))) => Ok(()),
-            Err(error) => Err(StartError::Raft(error.to_string())),
-        }
     }
 
     /// The coordinator the replica applies to (reads take its lock briefly).
