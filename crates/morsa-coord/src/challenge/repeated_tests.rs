@@ -10,7 +10,7 @@ use super::{HISTORY_EPOCHS, REPEATED_FAILURE_EPOCHS};
 fn failing_five_percent_in_consecutive_epochs_removes_a_node_and_a_clean_epoch_ends_the_run() {
     let mut fixture = in_epoch_two();
     let lossy = fixture.node_id(0);
-    let fails_every_tenth = |target: &NodeId, item: usize| *target != lossy || item % 10 != 0;
+    let fails_every_tenth = |target: &NodeId, item: usize| *target != lossy || !item.is_multiple_of(10);
     // One failing epoch, a clean one, then failing ones until the rule removes the node.
     finish_epoch_reporting(&mut fixture, fails_every_tenth);
     let first = fixture.state.challenges.last_epoch[&lossy];

@@ -127,9 +127,11 @@ pub(super) fn play_round(fixture: &mut Fixture, cast: &Cast, rng: &mut StdRng) -
     let config = EncodingConfig::new(fixture.state.params.n_shards).expect("a valid shard count");
     let mut log = RoundLog::default();
     for (target, challenged) in &open.targets {
-        let rebuilt = (*target == cast.cheater)
-            .then(|| cheater_rebuilt(&challenged.items, &config))
-            .unwrap_or_default();
+        let rebuilt = if *target == cast.cheater {
+            cheater_rebuilt(&challenged.items, &config)
+        } else {
+            BTreeSet::new()
+        };
         let answered: Vec<bool> = challenged
             .items
             .iter()
