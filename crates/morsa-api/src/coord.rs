@@ -5,6 +5,7 @@
 mod admin;
 mod availability;
 mod challenges;
+mod node_challenges;
 mod status;
 mod urls;
 
@@ -20,11 +21,12 @@ pub use availability::{
     MAX_LISTED_BLOBS, MarginCount, NodeAvailability, ShardAvailability, SignedAvailability,
 };
 pub use challenges::{
-    ChallengeOutcome, ChallengeTarget, ChallengesInfo, ChallengesQuery, OpenChallengeRound,
+    ChallengeOutcome, ChallengeTally, ChallengeTarget, ChallengesInfo, ChallengesQuery, OpenChallengeRound,
 };
 pub use morsa_core::protocol::{
     Command, Event, EventRecord, Input, LogEntry, NodeReport, NodeReportKind, SignedTransaction, Transaction,
 };
+pub use node_challenges::{NodeChallenges, node_challenges_path};
 pub use status::{BlobObjectSummary, BlobStatus, BlobStatusKind};
 pub use urls::{CoordinatorUrlsError, MAX_COORDINATOR_URLS, coordinator_urls};
 
@@ -71,6 +73,9 @@ pub mod routes {
     /// round (only the targets `ID` is challenged as or audits, with `node`; none with
     /// `targets=false`) and the last epoch's outcomes.
     pub const CHALLENGES: &str = "/v1/challenges";
+    /// `GET`: [`super::NodeChallenges`], a node's challenge tally this epoch and outcomes of
+    /// its last settled epochs.
+    pub const NODE_CHALLENGES: &str = "/v1/nodes/{node_id}/challenges";
     /// `GET`: Prometheus metrics, text format.
     pub const METRICS: &str = "/metrics";
     /// `POST`, empty body: only with `[testing] manual_epochs = true` in `coord.toml`, moves

@@ -1,12 +1,14 @@
 //! `morsa bench`: throughput measurements printed for people and scripts — the codec, one
 //! storage node's ingest, store and read through a local cluster, self-healing traffic, the
-//! replicated coordinator's commit rate and failover, and restic through the S3 gateway.
+//! replicated coordinator's commit rate and failover, restic through the S3 gateway, and the
+//! cost of storage challenges.
 //!
 //! It owns the measurements and their reports; the `morsa` binary only parses the command
 //! line and installs logging. Benchmarks reach into the node and the store where a
 //! measurement needs them (an in-process node, a wiped data directory); nothing here is used
 //! by the running system.
 
+mod challenges;
 mod cluster;
 mod coord;
 mod gateway;
@@ -49,6 +51,9 @@ pub enum BenchCommand {
     /// Network-aware node selection against random-by-shards, read by read, on a local
     /// cluster of 10 nodes behind shaped links (1, 30 and 120 ms; one thin node).
     Select(select::SelectArgs),
+    /// What storage challenges cost a node: deriving a round's challenges, answering them from
+    /// real encoded slivers, verifying the answers, and an answer's size (n = 1000 by default).
+    Challenges(challenges::ChallengesArgs),
 }
 
 /// Options of `morsa bench codec`.
@@ -84,6 +89,7 @@ pub fn run(command: &BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Coord(args) => coord::run(args),
         BenchCommand::Gateway(args) => gateway::run(args),
         BenchCommand::Select(args) => select::run(args),
+        BenchCommand::Challenges(args) => challenges::run(args),
     }
 }
 

@@ -10,6 +10,7 @@ mod gateway;
 mod html;
 mod key;
 mod node;
+mod node_status;
 mod pipeline;
 mod progress;
 mod quickstart;

@@ -1,4 +1,5 @@
-//! `morsa node`: run a storage node, make its key, register, place and retire it.
+//! `morsa node`: run a storage node, make its key, register, place and retire it, and show
+//! its challenge record.
 
 use std::path::PathBuf;
 
@@ -24,6 +25,9 @@ pub enum NodeCommand {
     /// Retire a node the account operates: it is never selected again and the operator's
     /// stake is unstaked (`morsa withdraw` pays it once the node's shards have moved away).
     Retire(crate::staking::NodeIdArgs),
+    /// Show a node's storage challenges: this epoch so far, and per settled epoch (the last 8)
+    /// the challenges passed and failed, φ, rewards paid and withheld, and stake slashed.
+    Status(crate::node_status::StatusArgs),
 }
 
 /// Options of `morsa node run`.
@@ -55,6 +59,7 @@ pub fn run(command: &NodeCommand) -> anyhow::Result<()> {
         NodeCommand::SetZone(args) => crate::staking::set_zone(args),
         NodeCommand::SetCommission(args) => crate::staking::set_commission(args),
         NodeCommand::Retire(args) => crate::staking::retire(args),
+        NodeCommand::Status(args) => crate::node_status::status(args),
     }
 }
 

@@ -3,7 +3,9 @@
 //! is penalised; a node that lost part of its slivers and whose repair is paused (the
 //! `[repair] paused` knob: nobody is told) fails its challenges and is penalised in the next
 //! epoch's settlement, as `morsa info --json` shows; once its repair is resumed and has
-//! rebuilt everything, a later epoch settles it with no failure and no penalty.
+//! rebuilt everything, a later epoch settles it with no failure and no penalty. `morsa node
+//! status` and the coordinator's `/metrics` show the penalised epoch as `morsa info` does, and
+//! every challenge metric exported then is documented in docs/METRICS.md.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -93,6 +95,45 @@ impl Harness {
                 })
                 .collect()
         })
+    }
+
+    /// `morsa node status VICTIM` (JSON and table) and the coordinator's `/metrics` show the
+    /// victim's settled `epoch` with the figures `morsa info` gave (`failed` there counts
+    /// caught and declared failures together).
+    fn check_node_status(&self, epoch: Epoch, figures: Settled) {
+        let config = self.cluster.client_config_path();
+        let victim = self.victim().to_string();
+        let record = common::morsa_json_with(&config, &["node", "status", &victim, "--json"]);
+        let last = record["history"].as_array().and_then(|history| history.last()).unwrap().clone();
+        assert_eq!(serde_json::from_value::<Epoch>(last["epoch"].clone()).unwrap(), epoch, "{record}");
+        let figure = |name: &str| last[name].as_u64().unwrap();
+        assert_eq!(figure("passed"), figures.passed, "{record}");
+        assert_eq!(figure("failed") + figure("declared"), figures.failed, "{record}");
+        assert_eq!(figure("penalty"), figures.penalties, "{record}");
+        assert!(figure("phi_ppm") > 0, "{record}");
+        let output = common::morsa_with(&config, &["node", "status", &victim]);
+        let text = String::from_utf8(output.stdout).unwrap();
+        let row: Vec<&str> = text.lines().last().unwrap().split_whitespace().collect();
+        assert_eq!(row[0], epoch.0.to_string(), "{text}");
+        assert_eq!(row[8], figures.penalties.to_string(), "the penalty column: {text}");
+
+        let url = format!("{}/metrics", self.cluster.coordinator_url());
+        let http = reqwest::blocking::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
+        let metrics = http.get(url).send().unwrap().text().unwrap();
+        for (name, value) in [
+            ("morsa_coord_challenge_epoch", u64::from(epoch.0)),
+            ("morsa_coord_challenge_passed", figures.passed),
+            ("morsa_coord_challenge_failed", figure("failed")),
+            ("morsa_coord_challenge_phi_ppm", figure("phi_ppm")),
+            ("morsa_coord_challenge_reward", figure("reward")),
+            ("morsa_coord_challenge_penalty", figures.penalties),
+        ] {
+            let line = format!("{name}{{node=\"{victim}\"}} {value}");
+            assert!(metrics.lines().any(|got| got == line), "{line:?} missing from:\n{metrics}");
+        }
+        let exported = common::metrics_doc::exported(&metrics);
+        let wrong = common::metrics_doc::mismatches(&exported, &common::metrics_doc::documented());
+        assert!(wrong.is_empty(), "{wrong:#?}");
     }
 
     fn victim(&self) -> NodeId {
@@ -189,6 +230,8 @@ fn a_node_that_lost_slivers_is_penalised_and_back_to_full_rewards_once_repaired(
     let text = common::morsa_with(&harness.cluster.client_config_path(), &["info"]);
     let text = String::from_utf8_lossy(&text.stdout);
     assert!(text.contains("challenges: ") && text.contains("penalty"), "{text}");
+    let victim = settled.iter().find(|(node, _)| *node == harness.victim()).unwrap().1;
+    harness.check_node_status(lossy, victim);
 
     // Repair resumes and rebuilds everything; an epoch that starts after settles it clean.
     let token =
@@ -210,5 +253,14 @@ fn a_node_that_lost_slivers_is_penalised_and_back_to_full_rewards_once_repaired(
     let victim = settled.iter().find(|(node, _)| *node == harness.victim()).unwrap().1;
     assert_eq!((victim.failed, victim.penalties), (0, 0), "the repaired victim in {clean}: {settled:?}");
     assert!(victim.passed > 0, "the victim was audited in {clean}: {settled:?}");
+
+    // `morsa node status` refuses a node the coordinator does not know (its route answers
+    // 404) and a malformed ID (a usage error).
+    let config = harness.cluster.client_config_path();
+    let output = common::morsa_with(&config, &["node", "status", &"ab".repeat(32)]);
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("is not registered"), "{output:?}");
+    let output = common::morsa_with(&config, &["node", "status", "not-a-node"]);
+    assert_eq!(output.status.code(), Some(2), "a malformed ID is a usage error: {output:?}");
     harness.cluster.shutdown().unwrap();
 }

@@ -14,22 +14,31 @@
 //! - reward = its share of the epoch's pool × `passed / audited` × `max(0, 1 − 10·φ)`; what is
 //!   withheld moves to the next epoch's pool;
 //! - `φ ≥ 5%`: `φ / 10` of the node's stake is slashed, pro rata over its stakers;
-//! - every strike (an audit a dispute overturned) slashes 1% of the auditor's stake;
-//! - `φ ≥ 50%`: the node is left out of the next committee selection;
+//! - every strike slashes 1% of the auditor's stake: an audit a dispute overturned, or an
+//!   audit owed and not reported by its deadline (its challenges count neither way);
+//! - `φ ≥ 50%`, or `φ ≥ 5%` in [`REPEATED_FAILURE_EPOCHS`] consecutive epochs (epochs with
+//!   nothing audited neither extend nor end the run): the node is left out of the next
+//!   committee selection;
 //! - slashed stake moves to the next epoch's pool, so the supply is conserved.
 
+#[cfg(test)]
+mod commit_tests;
 mod economics;
 #[cfg(test)]
 mod fixture;
+#[cfg(test)]
+mod repeated_tests;
 mod reports;
 mod rounds;
 #[cfg(test)]
 mod simulation;
 #[cfg(test)]
 mod tests;
+mod view;
 
 pub use crate::error::ChallengeRefusal;
 pub use crate::state::challenges::{
-    ChallengeRules, Challenges, MAX_DECLARED_BLOBS, OpenRound, Outcome, PPM, REMOVE_FROM_PPM, SLASH_FROM_PPM,
-    STRIKE_SLASH_PPM, Tally, TargetRound,
+    ChallengeRules, Challenges, HISTORY_EPOCHS, MAX_DECLARED_BLOBS, OpenRound, Outcome, PPM, REMOVE_FROM_PPM,
+    REPEATED_FAILURE_EPOCHS, SLASH_FROM_PPM, STRIKE_SLASH_PPM, Tally, TargetRound,
 };
+pub(crate) use view::outcome_view;

@@ -417,8 +417,8 @@ pub enum ChallengeRefusal {
         /// Its auditor.
         auditor: NodeId,
     },
-    /// The results do not match the target's challenges one for one.
-    #[error("the target has {expected} challenges this round, the report carries {got} results")]
+    /// The results (or committed digests) do not match the target's challenges one for one.
+    #[error("the target has {expected} challenges this round, the report carries {got} entries")]
     ResultCount {
         /// Challenges.
         expected: usize,
@@ -428,6 +428,26 @@ pub enum ChallengeRefusal {
     /// The auditor already reported on this target in this round.
     #[error("the auditor already reported on this target in this round (a replay)")]
     Replayed,
+    /// The answer commitment arrived after the round's answer window closed.
+    #[error("answer commitments of this round were due by {due_ms} ms; this one came at {time_ms} ms")]
+    CommitLate {
+        /// The end of the answer window.
+        due_ms: u64,
+        /// The commitment's log time.
+        time_ms: u64,
+    },
+    /// The node already committed to its answers in this round.
+    #[error("the node already committed to its answers in this round (a replay)")]
+    CommitReplayed,
+    /// A disputed answer is not the one the node committed to before the answer window
+    /// closed (or it committed none): it may have been rebuilt after the window.
+    #[error(
+        "the answer to challenge {item} is not the one this node committed to before the answer window closed"
+    )]
+    NotCommitted {
+        /// The challenge's position.
+        item: u32,
+    },
     /// No audit of the node was reported yet, so there is nothing to dispute.
     #[error("no audit of this node was reported in this round; there is nothing to dispute")]
     NothingReported,

@@ -58,7 +58,103 @@ impl Metrics {
         }
         // The event log only grows: a counter (`rate()` gives events per second).
         self.registry.counter("morsa_coord_events_total", "Events emitted.", &[]).absolute(events);
+        self.render_challenges(state);
         self.registry.render()
+    }
+
+    /// Sets the challenge gauges: the rounds of this epoch, and per node (label `node`) the
+    /// outcome of the last settled epoch it served.
+    fn render_challenges(&self, state: &State) {
+        let challenges = &state.challenges;
+        for (name, help, value) in [
+            (
+                "morsa_coord_challenge_rounds_started",
+                "Challenge rounds started in the current epoch.",
+                u64::from(challenges.rounds_started),
+            ),
+            (
+                "morsa_coord_challenge_excluded_nodes",
+                "Nodes the next committee selection leaves out for failing challenges.",
+                saturating_u64(challenges.excluded.len()),
+            ),
+        ] {
+            self.registry.gauge(name, help, &[]).set(lossy_f64(value));
+        }
+        for (node, history) in &challenges.history {
+            let Some(outcome) = history.back() else { continue };
+            let node = node.to_string();
+            let labels = [("node", node.as_str())];
+            let tally = &outcome.tally;
+            for (name, help, value) in [
+                (
+                    "morsa_coord_challenge_epoch",
+                    "Epoch of the node's last settled challenges.",
+                    u64::from(outcome.epoch.0),
+                ),
+                (
+                    "morsa_coord_challenge_passed",
+                    "Challenges passed in the node's last settled epoch.",
+                    tally.passed,
+                ),
+                (
+                    "morsa_coord_challenge_failed",
+                    "Challenges failed (caught) in the node's last settled epoch.",
+                    tally.failed,
+                ),
+                (
+                    "morsa_coord_challenge_declared",
+                    "Challenges failed on declared losses in the node's last settled epoch.",
+                    tally.declared,
+                ),
+                (
+                    "morsa_coord_challenge_unaudited",
+                    "Challenges of the node no auditor reported on in its last settled epoch.",
+                    tally.unaudited,
+                ),
+                (
+                    "morsa_coord_challenge_strikes",
+                    "Strikes of the node as auditor in its last settled epoch.",
+                    u64::from(tally.strikes),
+                ),
+                (
+                    "morsa_coord_challenge_missed_audits",
+                    "Audits the node owed and never reported in its last settled epoch.",
+                    u64::from(tally.missed_audits),
+                ),
+                (
+                    "morsa_coord_challenge_phi_ppm",
+                    "Failed fraction φ of the node's last settled epoch, parts per million.",
+                    outcome.phi_ppm,
+                ),
+                (
+                    "morsa_coord_challenge_reward",
+                    "Rewards paid to the node for its last settled epoch.",
+                    outcome.reward,
+                ),
+                (
+                    "morsa_coord_challenge_withheld",
+                    "Rewards withheld from the node for its last settled epoch.",
+                    outcome.withheld,
+                ),
+                (
+                    "morsa_coord_challenge_penalty",
+                    "Stake slashed from the node for its last settled epoch.",
+                    outcome.penalty,
+                ),
+                (
+                    "morsa_coord_challenge_failing_epochs",
+                    "Consecutive settled epochs of the node with φ ≥ 5%.",
+                    u64::from(outcome.failing_epochs),
+                ),
+                (
+                    "morsa_coord_challenge_removed",
+                    "1 if the node's last settled epoch left it out of the next committee.",
+                    u64::from(outcome.removed),
+                ),
+            ] {
+                self.registry.gauge(name, help, &labels).set(lossy_f64(value));
+            }
+        }
     }
 }
 

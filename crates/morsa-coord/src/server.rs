@@ -13,6 +13,7 @@ mod availability;
 mod challenges;
 mod limits;
 mod manual_epochs;
+mod node_challenges;
 mod replication;
 
 use std::net::{IpAddr, SocketAddr};
@@ -236,6 +237,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
             post(availability::post_availability).get(availability::get_availability),
         )
         .route(routes::CHALLENGES, get(challenges::get_challenges))
+        .route(routes::NODE_CHALLENGES, get(node_challenges::get_node_challenges))
         .route(routes::METRICS, get(get_metrics))
         .route(routes::NEXT_EPOCH, post(manual_epochs::post_next_epoch))
         .merge(admin::log_router())

@@ -1,6 +1,6 @@
 //! Storage challenges, the pure part: the seed of a round, which stored symbols each shard is
 //! challenged on, what a node answers and how anyone checks the answer, and the bytes nodes
-//! sign when they report audits, dispute a failure or declare a loss.
+//! sign when they commit to their answers, report audits, dispute a failure or declare a loss.
 //!
 //! A round's challenges are a function of its seed and of the certified blobs at the round's
 //! start, so the coordinator, every challenged node and every auditor derive the same list.
@@ -23,14 +23,16 @@
 //! ```
 
 mod answer;
+mod commit;
 mod message;
 mod sample;
 mod seed;
 
 pub use answer::{AnswerError, ChallengeAnswer, answer_challenge};
+pub use commit::{NO_ANSWER, answer_digest};
 pub use message::{
-    CHALLENGE_AUDIT_INTENT, CHALLENGE_DISPUTE_INTENT, LOSS_DECLARATION_INTENT, challenge_audit_message,
-    challenge_dispute_message, loss_declaration_message,
+    CHALLENGE_AUDIT_INTENT, CHALLENGE_COMMIT_INTENT, CHALLENGE_DISPUTE_INTENT, LOSS_DECLARATION_INTENT,
+    challenge_audit_message, challenge_commit_message, challenge_dispute_message, loss_declaration_message,
 };
 pub use sample::{CandidateBlob, ChallengeItem, SampleError, derive_shard_items, pick_auditor};
 pub use seed::{result_digest, round_jitter_ms, round_seed};

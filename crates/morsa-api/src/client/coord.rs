@@ -12,7 +12,7 @@ use super::{ClientError, ClientOptions, FailedUrl};
 use crate::coord::{
     self, AccountBlobs, AccountInfo, AddReplica, AvailabilityAnswer, AvailabilityView, BlobStatus,
     CommitteeInfo, EventsPage, LogPage, MAX_RESPONSE_BYTES, MAX_WAIT_MS, MEMBERSHIP_WAIT, Membership,
-    NodeReport, SignedAvailability, SignedTransaction, SubmitResponse, SystemInfo, routes,
+    NodeChallenges, NodeReport, SignedAvailability, SignedTransaction, SubmitResponse, SystemInfo, routes,
 };
 
 /// A typed client of the coordinator's API ([`crate::coord::routes`]). Answers are JSON of at
@@ -225,6 +225,11 @@ impl CoordClient {
     /// An account's balance, nonce and stakes.
     pub async fn account(&self, account: &AccountId) -> Result<AccountInfo, ClientError> {
         self.get(&coord::account_path(account)).await
+    }
+
+    /// `node`'s challenge record: this epoch's tally and its last settled epochs.
+    pub async fn node_challenges(&self, node: &NodeId) -> Result<NodeChallenges, ClientError> {
+        self.get(&coord::node_challenges_path(node)).await
     }
 
     /// One page of the live blob objects owned by `account`, after object `after`.

@@ -40,6 +40,9 @@ pub struct OpenChallengeRound {
     pub seed: Digest,
     /// When it started (coordinator time, ms since the Unix epoch).
     pub started_ms: u64,
+    /// End of the answer window: auditors take answers until then, and answer commitments
+    /// logged after it are refused.
+    pub answers_due_ms: u64,
     /// Audit reports logged after this are refused as late.
     pub reports_due_ms: u64,
     /// The challenged nodes (those the query asked for), in node-ID order.
@@ -55,6 +58,8 @@ pub struct ChallengeTarget {
     pub auditor: NodeId,
     /// Its challenges in derivation order; an answer or result names one by its position.
     pub items: Vec<ChallengeItem>,
+    /// Whether the node's answer commitment was logged (disputes need it).
+    pub committed: bool,
     /// The auditor's results, once reported (`true`: answered in time and verified).
     pub results: Option<Vec<bool>>,
     /// Whether a dispute overturned failures of this round.
@@ -76,8 +81,11 @@ pub struct ChallengeOutcome {
     pub declared: u64,
     /// Challenges whose auditor never reported.
     pub unaudited: u64,
-    /// Audits by this node that disputes overturned.
+    /// Strikes of this node as auditor: audits that disputes overturned, and audits it owed
+    /// and never reported by their deadline.
     pub strikes: u32,
+    /// Of the strikes, the audits never reported.
+    pub missed_audits: u32,
     /// The failed fraction `φ`, in parts per million.
     pub phi_ppm: u64,
     /// Rewards paid.
@@ -86,6 +94,25 @@ pub struct ChallengeOutcome {
     pub withheld: u64,
     /// Stake slashed (failures and strikes).
     pub penalty: u64,
-    /// Left out of the next committee selection.
+    /// Consecutive settled epochs with `φ ≥ 5%`, this one included (0 when it was below).
+    pub failing_epochs: u32,
+    /// Left out of the next committee selection (`φ ≥ 50%`, or repeated failure).
     pub removed: bool,
+}
+
+/// One node's challenge results over the closed rounds of the current epoch so far.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChallengeTally {
+    /// Answered in time and verified.
+    pub passed: u64,
+    /// Failed on blobs not declared lost.
+    pub failed: u64,
+    /// Failed on blobs declared lost before the round.
+    pub declared: u64,
+    /// Challenges whose auditor never reported.
+    pub unaudited: u64,
+    /// Strikes of this node as auditor (overturned or never reported audits).
+    pub strikes: u32,
+    /// Of the strikes, the audits never reported.
+    pub missed_audits: u32,
 }

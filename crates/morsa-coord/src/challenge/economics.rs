@@ -7,7 +7,10 @@ use std::collections::BTreeMap;
 use morsa_core::protocol::Event;
 use morsa_core::{Epoch, NodeId};
 
-use super::{Outcome, PPM, REMOVE_FROM_PPM, SLASH_FROM_PPM, STRIKE_SLASH_PPM};
+use super::{
+    HISTORY_EPOCHS, Outcome, PPM, REMOVE_FROM_PPM, REPEATED_FAILURE_EPOCHS, SLASH_FROM_PPM, STRIKE_SLASH_PPM,
+    Tally,
+};
 use crate::apply::Effects;
 use crate::state::challenges::{earned, scale};
 use crate::state::{Node, State};
@@ -16,7 +19,9 @@ impl State {
     /// Settles the challenges of the ending `epoch`, after its pool (`pool`) was paid with
     /// [`earned`]: records each member's outcome, slashes stake for `φ ≥ 5%` and for strikes,
     /// marks nodes with `φ ≥ 50%` to leave out of the next committee selection, moves what was
-    /// slashed into the `next` epoch's pool, and starts the next epoch's tallies afresh.
+    /// slashed into the `next` epoch's pool, keeps each member's outcome in its history, and
+    /// starts the next epoch's tallies afresh. A node is also left out after
+    /// [`REPEATED_FAILURE_EPOCHS`] consecutive epochs at `φ ≥ 5%`.
     pub(crate) fn settle_challenges(&mut self, epoch: Epoch, next: Epoch, pool: u64, out: &mut Effects) {
         self.close_challenge_round();
         if !self.challenges.enabled() {
@@ -44,7 +49,8 @@ impl State {
             }
             let slashed = self.slash_stake(&node, penalty.min(stake));
             slashed_total = slashed_total.saturating_add(slashed);
-            let removed = phi_ppm >= REMOVE_FROM_PPM;
+            let failing_epochs = self.count_failing_epoch(&node, &tally);
+            let removed = phi_ppm >= REMOVE_FROM_PPM || failing_epochs >= REPEATED_FAILURE_EPOCHS;
             if removed {
                 self.challenges.excluded.insert(node);
             }
@@ -52,7 +58,21 @@ impl State {
             if withheld > 0 || slashed > 0 || removed {
                 out.events.push(Event::NodePenalized { epoch, node, phi_ppm, withheld, slashed, removed });
             }
-            let outcome = Outcome { epoch, tally, phi_ppm, reward, withheld, penalty: slashed, removed };
+            let outcome = Outcome {
+                epoch,
+                tally,
+                phi_ppm,
+                reward,
+                withheld,
+                penalty: slashed,
+                failing_epochs,
+                removed,
+            };
+            let history = self.challenges.history.entry(node).or_default();
+            history.push_back(outcome);
+            while history.len() > HISTORY_EPOCHS {
+                history.pop_front();
+            }
             outcomes.insert(node, outcome);
         }
         if slashed_total > 0 {
@@ -64,6 +84,23 @@ impl State {
         challenges.tallies.clear();
         challenges.declared.clear();
         challenges.rounds_started = 0;
+    }
+
+    /// Counts `node`'s ending epoch with `tally` into its run of consecutive epochs at
+    /// `φ ≥ 5%` and answers the run's length: one more when `φ ≥ 5%`, 0 (the run ends) when
+    /// below, unchanged when nothing was audited (no evidence either way).
+    fn count_failing_epoch(&mut self, node: &NodeId, tally: &Tally) -> u32 {
+        let runs = &mut self.challenges.failing_epochs;
+        if tally.audited() == 0 {
+            return runs.get(node).copied().unwrap_or(0);
+        }
+        if tally.phi_ppm() < SLASH_FROM_PPM {
+            runs.remove(node);
+            return 0;
+        }
+        let run = runs.entry(*node).or_default();
+        *run = run.saturating_add(1);
+        *run
     }
 
     /// The nodes a committee selection may choose from: all registered nodes but those left

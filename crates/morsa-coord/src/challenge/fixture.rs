@@ -1,9 +1,12 @@
 //! A deployment for challenge tests: real genesis, real blobs (encoded with RedStuff, so
 //! disputes carry genuine answers), entries applied through the real `apply`.
 
-use morsa_core::challenge::{ChallengeAnswer, ChallengeItem, answer_challenge};
+use morsa_core::challenge::{ChallengeAnswer, ChallengeItem, NO_ANSWER, answer_challenge, answer_digest};
 use morsa_core::protocol::{Command, Input, LogEntry, NodeReport, NodeReportKind, Transaction};
 use morsa_core::{AccountKey, BlsSecretKey, Certificate, NodeId, PersistenceType};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
 use redstuff::{BlobId, EncodedBlob, EncodingConfig};
 
 use super::ChallengeRules;
@@ -25,8 +28,8 @@ pub(super) struct Fixture {
     pub node_ids: Vec<NodeId>,
     pub user: AccountKey,
     pub now: u64,
-    /// The certified blobs, by blob ID.
-    pub blobs: std::collections::BTreeMap<BlobId, EncodedBlob>,
+    /// The certified blobs, by blob ID (shared between forks: encodings are large).
+    pub blobs: Arc<BTreeMap<BlobId, EncodedBlob>>,
     /// Skip signature checks (the simulation: thousands of runs); every test of refusals
     /// verifies them.
     pub trusted: bool,
@@ -72,6 +75,20 @@ impl Fixture {
         let node_ids = node_keys.iter().map(|key| NodeId::from_public_key(&key.public_key())).collect();
         let blobs = Default::default();
         Self { state, node_keys, node_ids, user, now: GENESIS_MS, blobs, trusted, dummy_signature }
+    }
+
+    /// A copy to run on independently (the blobs' encodings are shared).
+    pub fn fork(&self) -> Self {
+        Self {
+            state: self.state.clone(),
+            node_keys: self.node_keys.clone(),
+            node_ids: self.node_ids.clone(),
+            user: self.user.clone(),
+            now: self.now,
+            blobs: Arc::clone(&self.blobs),
+            trusted: self.trusted,
+            dummy_signature: self.dummy_signature.clone(),
+        }
     }
 
     pub fn node_id(&self, index: usize) -> NodeId {
@@ -163,7 +180,7 @@ impl Fixture {
                 &PersistenceType::Permanent,
             ));
             self.transact(Command::CertifyBlob { object, certificate }).expect("certified");
-            self.blobs.insert(blob_id, encoded);
+            Arc::make_mut(&mut self.blobs).insert(blob_id, encoded);
         }
     }
 
@@ -187,6 +204,28 @@ impl Fixture {
     pub fn answer(&self, item: &ChallengeItem) -> ChallengeAnswer {
         let encoded = &self.blobs[&item.blob_id];
         answer_challenge(&encoded.metadata, &encoded.pairs[usize::from(item.pair.0)], item).expect("answers")
+    }
+
+    /// Node `index`'s answer commitment in `round` over `items`: the digest of the genuine answer
+    /// where `answered(position)`, `NO_ANSWER` elsewhere.
+    pub fn commit(
+        &self,
+        index: usize,
+        round: &super::OpenRound,
+        items: &[ChallengeItem],
+        answered: impl Fn(usize) -> bool,
+    ) -> Input {
+        let digests = items
+            .iter()
+            .enumerate()
+            .map(
+                |(position, item)| {
+                    if answered(position) { answer_digest(&self.answer(item)) } else { NO_ANSWER }
+                },
+            )
+            .collect();
+        let report = NodeReportKind::ChallengeCommit { epoch: round.epoch, round: round.round, digests };
+        Input::Node(self.report(index, report))
     }
 
     /// Moves time to `time_ms` and ticks; answers what the tick did.

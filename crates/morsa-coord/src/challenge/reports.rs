@@ -1,9 +1,11 @@
-//! Challenge reports from nodes: audits, disputes, loss declarations. Each is checked in full
-//! before it changes anything; forged ones fail their signature in `check_node_report`,
-//! replayed, late and wrong-epoch ones are refused here.
+//! Challenge reports from nodes: answer commitments, audits, disputes, loss declarations.
+//! Each is checked in full before it changes anything; forged ones fail their signature in
+//! `check_node_report`, replayed, late and wrong-epoch ones are refused here.
 
 use std::collections::BTreeSet;
 
+use morsa_core::challenge::{NO_ANSWER, answer_digest};
+use morsa_core::hash::Digest;
 use morsa_core::protocol::{DisputedAnswer, NodeReport, NodeReportKind};
 use morsa_core::{Epoch, NodeId};
 
@@ -30,6 +32,9 @@ impl State {
                 self.apply_dispute(&report.node, *epoch, *round, answers)
             }
             NodeReportKind::DeclareLoss { blob_ids, .. } => self.declare_loss(&report.node, blob_ids),
+            NodeReportKind::ChallengeCommit { epoch, round, digests } => {
+                self.commit_answers(&report.node, *epoch, *round, digests, time_ms)
+            }
             NodeReportKind::EpochSyncDone { .. }
             | NodeReportKind::InvalidBlob { .. }
             | NodeReportKind::NodeUnresponsive { .. } => Ok(()),
@@ -78,6 +83,32 @@ impl State {
         Ok(())
     }
 
+    fn commit_answers(
+        &mut self,
+        node: &NodeId,
+        epoch: Epoch,
+        round: u32,
+        digests: &[Digest],
+        time_ms: u64,
+    ) -> Result<(), CommandError> {
+        let open = self.open_round_mut(epoch, round)?;
+        if time_ms > open.answers_due_ms {
+            return Err(refuse(ChallengeRefusal::CommitLate { due_ms: open.answers_due_ms, time_ms }));
+        }
+        let target = open.targets.get_mut(node).ok_or(refuse(ChallengeRefusal::NotChallenged(*node)))?;
+        if digests.len() != target.items.len() {
+            return Err(refuse(ChallengeRefusal::ResultCount {
+                expected: target.items.len(),
+                got: digests.len(),
+            }));
+        }
+        if target.committed.is_some() {
+            return Err(refuse(ChallengeRefusal::CommitReplayed));
+        }
+        target.committed = Some(digests.to_vec());
+        Ok(())
+    }
+
     fn apply_dispute(
         &mut self,
         node: &NodeId,
@@ -100,6 +131,13 @@ impl State {
             let (Some(position), true) = (position, seen.insert(item)) else {
                 return Err(refuse(ChallengeRefusal::NotFailed { item }));
             };
+            // Only an answer the node had before the answer window closed counts.
+            let committed = target.committed.as_ref().and_then(|digests| digests.get(position));
+            if committed
+                .is_none_or(|digest| *digest == NO_ANSWER || *digest != answer_digest(&disputed.answer))
+            {
+                return Err(refuse(ChallengeRefusal::NotCommitted { item }));
+            }
             disputed
                 .answer
                 .verify(&target.items[position], n_shards)

@@ -71,12 +71,24 @@ impl State {
                 .iter()
                 .map(|item| declared_blobs.is_some_and(|blobs| blobs.contains(&item.blob_id)))
                 .collect();
-            let target = TargetRound { auditor, items, declared, results: None, overturned: false };
+            let target =
+                TargetRound { auditor, items, declared, committed: None, results: None, overturned: false };
             targets.insert(member.node_id, target);
         }
-        let reports_due_ms = time_ms.saturating_add(self.challenge_slot_ms() / 4);
-        self.challenges.open =
-            Some(OpenRound { epoch, round, seed, started_ms: time_ms, reports_due_ms, targets });
+        // Answers are taken for three quarters of the time to the report deadline, the rest
+        // is left to the auditors to verify and report.
+        let report_window = self.challenge_slot_ms() / 4;
+        let answers_due_ms = time_ms.saturating_add(report_window / 4 * 3);
+        let reports_due_ms = time_ms.saturating_add(report_window);
+        self.challenges.open = Some(OpenRound {
+            epoch,
+            round,
+            seed,
+            started_ms: time_ms,
+            answers_due_ms,
+            reports_due_ms,
+            targets,
+        });
         self.challenges.last_seed = seed;
         self.challenges.rounds_started = round.saturating_add(1);
         out.events.push(Event::ChallengeRoundStarted { epoch, round, seed });
@@ -106,7 +118,8 @@ impl State {
     }
 
     /// Closes the open round, if any: its results join the epoch's tallies (a challenge whose
-    /// auditor never reported counts neither way), overturned audits strike their auditors,
+    /// auditor never reported counts neither way, and that auditor is struck), overturned
+    /// audits strike their auditors,
     /// and the results' digest feeds the next seed.
     pub(crate) fn close_challenge_round(&mut self) {
         let Some(open) = self.challenges.open.take() else { return };
@@ -114,7 +127,14 @@ impl State {
         for (node, target) in &open.targets {
             let mut tally = Tally::default();
             match &target.results {
-                None => tally.unaudited = u64::try_from(target.items.len()).unwrap_or(u64::MAX),
+                None => {
+                    // The challenges count neither way for the target; the auditor that owed
+                    // the report is struck.
+                    tally.unaudited = u64::try_from(target.items.len()).unwrap_or(u64::MAX);
+                    let auditor = self.challenges.tallies.entry(target.auditor).or_default();
+                    auditor.strikes = auditor.strikes.saturating_add(1);
+                    auditor.missed_audits = auditor.missed_audits.saturating_add(1);
+                }
                 Some(results) => {
                     for (passed, declared) in results.iter().zip(&target.declared) {
                         let counter = match (passed, declared) {

@@ -9,11 +9,11 @@ use super::fixture::{EPOCH_MS, Fixture, GENESIS_MS};
 use super::{ChallengeRefusal, ChallengeRules, OpenRound};
 use crate::error::CommandError;
 
-const N: u16 = 10;
+pub(super) const N: u16 = 10;
 const RULES: ChallengeRules = ChallengeRules { rounds_per_epoch: 3, samples_per_shard: 4 };
 
 /// Four nodes, blobs certified in epoch 1, time moved into epoch 2 with its change done.
-fn in_epoch_two() -> Fixture {
+pub(super) fn in_epoch_two() -> Fixture {
     let mut fixture = Fixture::new(&[100, 100, 100, 100], N, RULES, false);
     fixture.store_blobs(&[100, 2000, 7000], 1, 10);
     fixture.advance_to(GENESIS_MS + EPOCH_MS);
@@ -23,20 +23,26 @@ fn in_epoch_two() -> Fixture {
 }
 
 /// Ticks until the next round starts; answers it.
-fn next_round(fixture: &mut Fixture) -> OpenRound {
+pub(super) fn next_round(fixture: &mut Fixture) -> OpenRound {
     let due = fixture.state.challenge_round_due_ms().expect("a round is due this epoch");
     let applied = fixture.advance_to(due);
     assert!(applied.events.iter().any(|record| matches!(record.event, Event::ChallengeRoundStarted { .. })));
     fixture.state.challenges.open.clone().expect("a round is open")
 }
 
-fn audit(fixture: &Fixture, auditor: usize, round: &OpenRound, target: &NodeId, results: Vec<bool>) -> Input {
+pub(super) fn audit(
+    fixture: &Fixture,
+    auditor: usize,
+    round: &OpenRound,
+    target: &NodeId,
+    results: Vec<bool>,
+) -> Input {
     let report =
         NodeReportKind::ChallengeAudit { epoch: round.epoch, round: round.round, target: *target, results };
     Input::Node(fixture.report(auditor, report))
 }
 
-fn refusal(result: Result<crate::apply::Applied, CommandError>) -> ChallengeRefusal {
+pub(super) fn refusal(result: Result<crate::apply::Applied, CommandError>) -> ChallengeRefusal {
     match result {
         Err(CommandError::Challenge(reason)) => reason,
         other => panic!("expected a challenge refusal, got {other:?}"),
@@ -173,6 +179,8 @@ fn a_dispute_with_genuine_answers_overturns_a_false_failure_and_strikes_the_audi
     let mut results = vec![true; challenged.items.len()];
     results[0] = false;
     results[1] = false;
+    let commit = fixture.commit(target_index, &round, &challenged.items, |_| true);
+    fixture.submit(commit).expect("the commitment");
     let report = audit(&fixture, fixture.node_index(&auditor), &round, &target, results);
     fixture.submit(report).expect("the audit");
 
@@ -187,13 +195,14 @@ fn a_dispute_with_genuine_answers_overturns_a_false_failure_and_strikes_the_audi
         })
         .collect();
     let genuine = |item: usize| answers[item].clone();
-    // A tampered answer, an answer to a challenge that passed, and one out of range are refused.
+    // A tampered answer (not the one committed), an answer to a challenge that passed, and one
+    // out of range are refused.
     let mut tampered = genuine(0);
     tampered.answer.primary.symbol[0] ^= 1;
-    assert!(matches!(
+    assert_eq!(
         refusal(fixture.submit(dispute(&fixture, vec![tampered]))),
-        ChallengeRefusal::BadAnswer { item: 0, .. }
-    ));
+        ChallengeRefusal::NotCommitted { item: 0 }
+    );
     assert_eq!(
         refusal(fixture.submit(dispute(&fixture, vec![genuine(2)]))),
         ChallengeRefusal::NotFailed { item: 2 }
@@ -204,13 +213,13 @@ fn a_dispute_with_genuine_answers_overturns_a_false_failure_and_strikes_the_audi
         refusal(fixture.submit(dispute(&fixture, vec![outside]))),
         ChallengeRefusal::NotFailed { item: 10_000 }
     );
-    // An answer for another challenge's slot does not verify there.
+    // An answer for another challenge's slot is not the one committed there.
     let mut misplaced = genuine(2);
     misplaced.item = 0;
-    assert!(matches!(
+    assert_eq!(
         refusal(fixture.submit(dispute(&fixture, vec![misplaced]))),
-        ChallengeRefusal::BadAnswer { .. }
-    ));
+        ChallengeRefusal::NotCommitted { item: 0 }
+    );
     // A dispute signed by another node is forged.
     let mut forged = dispute(&fixture, vec![genuine(0)]);
     if let Input::Node(report) = &mut forged {
@@ -240,7 +249,7 @@ fn a_dispute_with_genuine_answers_overturns_a_false_failure_and_strikes_the_audi
 
 /// Runs the rest of the epoch: every auditor reports `result(target, item)` for each
 /// challenge of each round, then the epoch changes and every member syncs.
-fn finish_epoch_reporting(fixture: &mut Fixture, result: impl Fn(&NodeId, usize) -> bool) {
+pub(super) fn finish_epoch_reporting(fixture: &mut Fixture, result: impl Fn(&NodeId, usize) -> bool) {
     let epoch = fixture.state.epoch;
     loop {
         if let Some(open) = fixture.state.challenges.open.clone().filter(|open| open.epoch == epoch) {

@@ -9,11 +9,10 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State as AxumState};
 use axum::http::StatusCode;
 use morsa_api::ErrorBody;
-use morsa_api::coord::{
-    ChallengeOutcome, ChallengeTarget, ChallengesInfo, ChallengesQuery, OpenChallengeRound,
-};
+use morsa_api::coord::{ChallengeTarget, ChallengesInfo, ChallengesQuery, OpenChallengeRound};
 
 use super::{ApiError, Shared};
+use crate::challenge::outcome_view;
 use crate::state::challenges::Challenges;
 
 /// `GET`: the open round (the queried node's targets only, with `?node=`) and the outcomes.
@@ -42,6 +41,7 @@ pub(crate) fn challenges_info(challenges: &Challenges, node: Option<&morsa_core:
         round: open.round,
         seed: open.seed,
         started_ms: open.started_ms,
+        answers_due_ms: open.answers_due_ms,
         reports_due_ms: open.reports_due_ms,
         targets: open
             .targets
@@ -51,29 +51,14 @@ pub(crate) fn challenges_info(challenges: &Challenges, node: Option<&morsa_core:
                 node: *target,
                 auditor: round.auditor,
                 items: round.items.clone(),
+                committed: round.committed.is_some(),
                 results: round.results.clone(),
                 overturned: round.overturned,
             })
             .collect(),
     });
-    let last_epoch = challenges
-        .last_epoch
-        .iter()
-        .map(|(node, outcome)| ChallengeOutcome {
-            node: *node,
-            epoch: outcome.epoch,
-            passed: outcome.tally.passed,
-            failed: outcome.tally.failed,
-            declared: outcome.tally.declared,
-            unaudited: outcome.tally.unaudited,
-            strikes: outcome.tally.strikes,
-            phi_ppm: outcome.phi_ppm,
-            reward: outcome.reward,
-            withheld: outcome.withheld,
-            penalty: outcome.penalty,
-            removed: outcome.removed,
-        })
-        .collect();
+    let last_epoch =
+        challenges.last_epoch.iter().map(|(node, outcome)| outcome_view(*node, outcome)).collect();
     ChallengesInfo {
         rounds_per_epoch: challenges.rules.rounds_per_epoch,
         samples_per_shard: challenges.rules.samples_per_shard,
@@ -96,6 +81,7 @@ mod tests {
             auditor: NodeId([auditor; 32]),
             items: Vec::new(),
             declared: Vec::new(),
+            committed: None,
             results: Some(vec![true, false]),
             overturned: false,
         }
@@ -110,6 +96,7 @@ mod tests {
             round: 1,
             seed: [7; 32],
             started_ms: 10,
+            answers_due_ms: 17,
             reports_due_ms: 20,
             targets,
         });
@@ -121,6 +108,7 @@ mod tests {
             reward: 0,
             withheld: 9,
             penalty: 5,
+            failing_epochs: 1,
             removed: false,
         };
         challenges.last_epoch.insert(NodeId([1; 32]), outcome);

@@ -1,7 +1,7 @@
 //! The challenge records of the coordinator's state (the rules that fill them are
 //! `crate::challenge`'s): data only, so that the state depends on nothing that works on it.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use morsa_core::challenge::ChallengeItem;
 use morsa_core::hash::Digest;
@@ -15,8 +15,14 @@ pub const PPM: u64 = 1_000_000;
 pub const SLASH_FROM_PPM: u64 = 50_000;
 /// `φ` from which a node is left out of the next committee: 50%.
 pub const REMOVE_FROM_PPM: u64 = 500_000;
-/// Stake slashed per strike of a lying auditor: 1%.
+/// Stake slashed per strike of an auditor (an audit a dispute overturned, or one never
+/// reported by its deadline): 1%.
 pub const STRIKE_SLASH_PPM: u64 = 10_000;
+/// Consecutive epochs with `φ ≥ 5%` (each with audited challenges) after which a node is left
+/// out of the next committee even below 50%: repeated failure.
+pub const REPEATED_FAILURE_EPOCHS: u32 = 3;
+/// Completed epochs of outcomes the state keeps per node.
+pub const HISTORY_EPOCHS: usize = 8;
 /// Most blob IDs one loss declaration may carry, and one node may have declared in an epoch.
 pub const MAX_DECLARED_BLOBS: usize = 4096;
 
@@ -58,6 +64,11 @@ pub struct Challenges {
     pub last_epoch: BTreeMap<NodeId, Outcome>,
     /// Nodes left out of the next committee selection.
     pub excluded: BTreeSet<NodeId>,
+    /// Per node, the consecutive completed epochs (up to the last one it served) with
+    /// `φ ≥ 5%`; absent once an epoch of it ends below 5%.
+    pub failing_epochs: BTreeMap<NodeId, u32>,
+    /// Per node, the outcomes of the last [`HISTORY_EPOCHS`] epochs it served, oldest first.
+    pub history: BTreeMap<NodeId, VecDeque<Outcome>>,
 }
 
 /// A round under way.
@@ -71,6 +82,9 @@ pub struct OpenRound {
     pub seed: Digest,
     /// When it started.
     pub started_ms: u64,
+    /// End of the answer window: auditors take answers until then, and a challenged node's
+    /// answer commitment with a later log time is refused as late.
+    pub answers_due_ms: u64,
     /// Audit reports with a later log time are refused as late.
     pub reports_due_ms: u64,
     /// The challenged nodes.
@@ -86,6 +100,9 @@ pub struct TargetRound {
     pub items: Vec<ChallengeItem>,
     /// Per challenge, whether its blob was declared lost before the round.
     pub declared: Vec<bool>,
+    /// The digests of the answers the node committed to before the answer window closed
+    /// (one per challenge, `NO_ANSWER` for those it could not answer), once logged.
+    pub committed: Option<Vec<Digest>>,
     /// The auditor's results, once reported.
     pub results: Option<Vec<bool>>,
     /// Whether a dispute overturned failures in this round (the auditor was struck).
@@ -103,8 +120,11 @@ pub struct Tally {
     pub declared: u64,
     /// Challenges whose auditor never reported (counted neither way).
     pub unaudited: u64,
-    /// Audits of this node (as auditor) that disputes overturned.
+    /// Strikes of this node as auditor: audits that disputes overturned, and audits it owed
+    /// and never reported by their deadline.
     pub strikes: u32,
+    /// Of the strikes, the audits never reported.
+    pub missed_audits: u32,
 }
 
 /// What an epoch's challenges came to for one node.
@@ -122,7 +142,10 @@ pub struct Outcome {
     pub withheld: u64,
     /// Stake slashed (failures and strikes).
     pub penalty: u64,
-    /// Left out of the next committee selection.
+    /// Consecutive epochs with `φ ≥ 5%`, this one included (0 when this one was below).
+    pub failing_epochs: u32,
+    /// Left out of the next committee selection (`φ ≥ 50%`, or `φ ≥ 5%` in
+    /// [`REPEATED_FAILURE_EPOCHS`] consecutive epochs).
     pub removed: bool,
 }
 
@@ -170,6 +193,7 @@ impl Tally {
         self.declared = self.declared.saturating_add(other.declared);
         self.unaudited = self.unaudited.saturating_add(other.unaudited);
         self.strikes = self.strikes.saturating_add(other.strikes);
+        self.missed_audits = self.missed_audits.saturating_add(other.missed_audits);
     }
 }
 

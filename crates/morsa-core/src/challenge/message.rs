@@ -4,6 +4,7 @@
 use redstuff::BlobId;
 
 use crate::committee::NodeId;
+use crate::hash::Digest;
 use crate::index::Epoch;
 use crate::messages::{INTENT_APP_ID_STORAGE, INTENT_VERSION};
 
@@ -13,6 +14,8 @@ pub const CHALLENGE_AUDIT_INTENT: [u8; 3] = [7, INTENT_VERSION, INTENT_APP_ID_ST
 pub const CHALLENGE_DISPUTE_INTENT: [u8; 3] = [9, INTENT_VERSION, INTENT_APP_ID_STORAGE];
 /// Intent of a loss declaration: blobs a node says it lost before a round.
 pub const LOSS_DECLARATION_INTENT: [u8; 3] = [10, INTENT_VERSION, INTENT_APP_ID_STORAGE];
+/// Intent of an answer commitment: a challenged node's digests of the answers it serves.
+pub const CHALLENGE_COMMIT_INTENT: [u8; 3] = [11, INTENT_VERSION, INTENT_APP_ID_STORAGE];
 
 fn message(intent: [u8; 3], epoch: Epoch, body: &impl serde::Serialize) -> Vec<u8> {
     let mut message = intent.to_vec();
@@ -33,6 +36,13 @@ pub fn challenge_audit_message(epoch: Epoch, round: u32, target: &NodeId, result
 /// disputed answers (so the signature covers them all).
 pub fn challenge_dispute_message(epoch: Epoch, round: u32, node: &NodeId, answers: &[u8]) -> Vec<u8> {
     message(CHALLENGE_DISPUTE_INTENT, epoch, &(round, node, answers))
+}
+
+/// What a challenged node signs over its answer commitment in round `round` of `epoch`:
+/// `[11, 0, 3] ‖ epoch (u32 LE) ‖ BCS(round, node, digests)`, one digest per challenge of the
+/// node in derivation order ([`super::answer_digest`], or [`super::NO_ANSWER`]).
+pub fn challenge_commit_message(epoch: Epoch, round: u32, node: &NodeId, digests: &[Digest]) -> Vec<u8> {
+    message(CHALLENGE_COMMIT_INTENT, epoch, &(round, node, digests))
 }
 
 /// What a node signs to declare it lost its slivers of `blob_ids` in `epoch`:
@@ -63,6 +73,7 @@ mod tests {
             CHALLENGE_AUDIT_INTENT,
             CHALLENGE_DISPUTE_INTENT,
             LOSS_DECLARATION_INTENT,
+            CHALLENGE_COMMIT_INTENT,
         ];
         let distinct: std::collections::BTreeSet<[u8; 3]> = intents.iter().copied().collect();
         assert_eq!(distinct.len(), intents.len(), "{intents:?}");
@@ -83,5 +94,9 @@ mod tests {
         let loss = loss_declaration_message(Epoch(1), &target, &[BlobId([9; 32])]);
         assert_eq!(loss[..3], LOSS_DECLARATION_INTENT);
         assert_eq!(loss.len(), 7 + 32 + 1 + 32);
+        let commit = challenge_commit_message(Epoch(1), 0, &target, &[[5; 32]]);
+        assert_eq!(commit[..3], CHALLENGE_COMMIT_INTENT);
+        assert_eq!(commit.len(), 7 + 4 + 32 + 1 + 32);
+        assert_ne!(commit, challenge_commit_message(Epoch(1), 0, &target, &[[6; 32]]));
     }
 }

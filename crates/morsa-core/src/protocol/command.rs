@@ -289,6 +289,19 @@ pub enum NodeReportKind {
         /// The blobs.
         blob_ids: Vec<BlobId>,
     },
+    /// A challenged node's commitment to the answers it serves in a round, logged before the
+    /// round's answer window closes (signed over [`crate::challenge::challenge_commit_message`]):
+    /// a dispute overturns a failure only with an answer matching its digest here.
+    ChallengeCommit {
+        /// The round's epoch.
+        epoch: Epoch,
+        /// The round's number in the epoch.
+        round: u32,
+        /// One digest per challenge of the node, in derivation order:
+        /// [`crate::challenge::answer_digest`] of its answer, or
+        /// [`crate::challenge::NO_ANSWER`].
+        digests: Vec<crate::hash::Digest>,
+    },
 }
 
 /// One answer of a dispute: the position of the challenge among the node's challenges of the
@@ -307,7 +320,8 @@ impl NodeReportKind {
         match self {
             Self::ChallengeAudit { epoch, .. }
             | Self::ChallengeDispute { epoch, .. }
-            | Self::DeclareLoss { epoch, .. } => Some(*epoch),
+            | Self::DeclareLoss { epoch, .. }
+            | Self::ChallengeCommit { epoch, .. } => Some(*epoch),
             Self::EpochSyncDone { .. } | Self::InvalidBlob { .. } | Self::NodeUnresponsive { .. } => None,
         }
     }
@@ -315,7 +329,8 @@ impl NodeReportKind {
     /// The bytes `node` signs for a challenge report, or `None` for other reports.
     pub fn challenge_message(&self, node: &NodeId) -> Option<Vec<u8>> {
         use crate::challenge::{
-            challenge_audit_message, challenge_dispute_message, loss_declaration_message,
+            challenge_audit_message, challenge_commit_message, challenge_dispute_message,
+            loss_declaration_message,
         };
         match self {
             Self::ChallengeAudit { epoch, round, target, results } => {
@@ -326,6 +341,9 @@ impl NodeReportKind {
                 Some(challenge_dispute_message(*epoch, *round, node, &answers))
             }
             Self::DeclareLoss { epoch, blob_ids } => Some(loss_declaration_message(*epoch, node, blob_ids)),
+            Self::ChallengeCommit { epoch, round, digests } => {
+                Some(challenge_commit_message(*epoch, *round, node, digests))
+            }
             Self::EpochSyncDone { .. } | Self::InvalidBlob { .. } | Self::NodeUnresponsive { .. } => None,
         }
     }

@@ -1,9 +1,13 @@
-//! The challenge task: on each new round, audits the targets this node is the auditor of and
-//! reports the results before the round's deadline, and, once its own audit is reported,
-//! disputes the failures it can answer.
+//! The challenge task: on each new round, commits to this node's answers if it is challenged,
+//! audits the targets this node is the auditor of and reports the results before the round's
+//! deadline, and, once its own audit is reported, disputes the failures it can answer with
+//! the answers it committed to.
 //!
+//! The commitment (`ChallengeCommit`) carries the digest of each answer the node can give from
+//! its stored slivers, logged before the round's answer window closes (`answers_due_ms`): a
+//! dispute counts only answers that match it, so nothing rebuilt after the window does.
 //! An audit fetches the target's answers (`GET /v1/challenges/{epoch}/{round}/answers`, a
-//! page at a time) until a quarter of the time left to the deadline remains, verifies each
+//! page at a time) until the answer window closes, verifies each
 //! with `ChallengeAnswer::verify`, counts every challenge not answered by then, or answered
 //! wrong, as failed, signs the results and submits them (again while the coordinator is away
 //! or busy, until the deadline).
@@ -14,7 +18,11 @@ use std::time::Duration;
 use morsa_api::client::{ClientError, ClientOptions, CoordClient, NodeClient};
 use morsa_api::coord::{ChallengeTarget, NodeReport, NodeReportKind};
 use morsa_api::node::ChallengeReply;
-use morsa_core::challenge::{ChallengeItem, challenge_audit_message, challenge_dispute_message};
+use morsa_core::challenge::{
+    ChallengeItem, NO_ANSWER, answer_digest, challenge_audit_message, challenge_commit_message,
+    challenge_dispute_message,
+};
+use morsa_core::hash::Digest;
 use morsa_core::protocol::DisputedAnswer;
 use morsa_plumbing::now_ms;
 use tokio::sync::watch;
@@ -87,7 +95,10 @@ fn start_round(
         let mut stop = stop.clone();
         tokio::spawn(async move {
             tokio::select! {
-                () = defend(&node, &rounds, &coord, &view) => {}
+                () = async {
+                    let committed = commit(&node, &coord, &view).await;
+                    defend(&node, &rounds, &coord, &view, committed).await;
+                } => {}
                 _ = stop.changed() => {}
             }
         });
@@ -103,8 +114,7 @@ async fn audit(
     target: &ChallengeTarget,
 ) {
     let open = &view.open;
-    let left = open.reports_due_ms.saturating_sub(now_ms());
-    let fetch_until = now_ms().saturating_add(left.saturating_mul(3) / 4);
+    let fetch_until = open.answers_due_ms;
     let results = match peer_client(node, target) {
         Some(peer) => fetch_and_verify(node, &peer, view, target, fetch_until).await,
         None => vec![false; target.items.len()],
@@ -202,8 +212,44 @@ pub(crate) fn passed_positions(
         .collect()
 }
 
-/// Once this node's audit in `view`'s round is reported, disputes the failures it can answer.
-async fn defend(node: &Arc<Node>, rounds: &Rounds, coord: &CoordClient, view: &RoundView) {
+/// Commits to this node's answers in `view`'s round: the digest of each answer it can give
+/// from its stored slivers ([`NO_ANSWER`] for the others), submitted until the answer window
+/// closes. Answers the digests once the coordinator took them.
+async fn commit(node: &Arc<Node>, coord: &CoordClient, view: &RoundView) -> Option<Vec<Digest>> {
+    let open = &view.open;
+    let me = node.id();
+    let items = view.target(&me)?.items.clone();
+    let answering = Arc::clone(node);
+    let digests = tokio::task::spawn_blocking(move || {
+        let digest = |item| answer_one(&answering, item).map_or(NO_ANSWER, |answer| answer_digest(&answer));
+        items.iter().map(digest).collect::<Vec<Digest>>()
+    })
+    .await
+    .ok()?;
+    let message = challenge_commit_message(open.epoch, open.round, &me, &digests);
+    let report = NodeReport {
+        node: me,
+        report: NodeReportKind::ChallengeCommit {
+            epoch: open.epoch,
+            round: open.round,
+            digests: digests.clone(),
+        },
+        signature: node.key().sign(&message),
+    };
+    submit_until(coord, &report, open.answers_due_ms).await.then_some(digests)
+}
+
+/// Once this node's audit in `view`'s round is reported, disputes the failures it can answer
+/// with the answers it `committed` to (none without a commitment: the coordinator would refuse
+/// them).
+async fn defend(
+    node: &Arc<Node>,
+    rounds: &Rounds,
+    coord: &CoordClient,
+    view: &RoundView,
+    committed: Option<Vec<Digest>>,
+) {
+    let Some(committed) = committed else { return };
     let open = &view.open;
     let me = node.id();
     let give_up = open.reports_due_ms.saturating_add(RESULTS_PATIENCE_MS);
@@ -230,7 +276,7 @@ async fn defend(node: &Arc<Node>, rounds: &Rounds, coord: &CoordClient, view: &R
     }
     let answering = Arc::clone(node);
     let Ok(answers) =
-        tokio::task::spawn_blocking(move || disputed_answers(&answering, &items, &failed)).await
+        tokio::task::spawn_blocking(move || disputed_answers(&answering, &items, &committed, &failed)).await
     else {
         return;
     };
@@ -255,16 +301,22 @@ async fn defend(node: &Arc<Node>, rounds: &Rounds, coord: &CoordClient, view: &R
     submit_until(coord, &report, give_up).await;
 }
 
-/// Answers to the `failed` positions of `items` that this node can give and that verify, as
-/// many as fit one dispute. Blocks.
-fn disputed_answers(node: &Node, items: &[ChallengeItem], failed: &[usize]) -> Vec<DisputedAnswer> {
+/// Answers to the `failed` positions of `items` that this node can give, that verify and that
+/// match the digests it `committed` to, as many as fit one dispute. Blocks.
+fn disputed_answers(
+    node: &Node,
+    items: &[ChallengeItem],
+    committed: &[Digest],
+    failed: &[usize],
+) -> Vec<DisputedAnswer> {
     let Ok(n_shards) = u16::try_from(node.config().n_shards()) else { return Vec::new() };
     let mut answers = Vec::new();
     let mut used = 0usize;
     for position in failed {
         let (Some(item), Ok(index)) = (items.get(*position), u32::try_from(*position)) else { continue };
         let Ok(answer) = answer_one(node, item) else { continue };
-        if answer.verify(item, n_shards).is_err() {
+        if answer.verify(item, n_shards).is_err() || committed.get(*position) != Some(&answer_digest(&answer))
+        {
             continue;
         }
         let disputed = DisputedAnswer { item: index, answer };
@@ -278,18 +330,19 @@ fn disputed_answers(node: &Node, items: &[ChallengeItem], failed: &[usize]) -> V
     answers
 }
 
-/// Submits `report`, again while the coordinator is away or busy, until `until_ms`.
-async fn submit_until(coord: &CoordClient, report: &NodeReport, until_ms: u64) {
+/// Submits `report`, again while the coordinator is away or busy, until `until_ms`; answers
+/// whether the coordinator took it.
+async fn submit_until(coord: &CoordClient, report: &NodeReport, until_ms: u64) -> bool {
     let mut pause = Duration::from_millis(100);
     loop {
         match coord.submit_node_report(report).await {
-            Ok(_) => return,
+            Ok(_) => return true,
             Err(error) if retry(&error) && now_ms().saturating_add(millis(pause)) < until_ms => {
                 tracing::debug!(%error, "challenge report not taken yet");
             }
             Err(error) => {
                 tracing::warn!(%error, "the coordinator did not take a challenge report");
-                return;
+                return false;
             }
         }
         tokio::time::sleep(pause).await;

@@ -32,12 +32,20 @@ fn items(fixture: &crate::common::Fixture, seed: u8) -> Vec<ChallengeItem> {
 }
 
 fn round(node: NodeId, items: Vec<ChallengeItem>) -> OpenChallengeRound {
-    let target = ChallengeTarget { node, auditor: NodeId([9; 32]), items, results: None, overturned: false };
+    let target = ChallengeTarget {
+        node,
+        auditor: NodeId([9; 32]),
+        items,
+        committed: false,
+        results: None,
+        overturned: false,
+    };
     OpenChallengeRound {
         epoch: Epoch(1),
         round: 0,
         seed: [1; 32],
         started_ms: 0,
+        answers_due_ms: 1,
         reports_due_ms: 1,
         targets: vec![target],
     }
