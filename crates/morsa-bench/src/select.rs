@@ -168,14 +168,22 @@ impl SlowestRead {
                 )
             })
             .collect();
+        let phases = self.stats.phases;
+        let ms = |micros: u64| morsa_core::convert::lossy_f64(micros) / 1e3;
         format!(
-            "slowest read: #{} of the series, {:.1} ms (metadata from {}{waited}, {} requests, {} hedges)\n      waited on: {}",
+            "slowest read: #{} of the series, {:.1} ms (metadata from {}{waited}, {} requests, {} hedges)\n      waited on: {}\n      phases: committee {:.1} ms, certified {:.1} ms and metadata {:.1} ms (together), slivers {:.1} ms, decode {:.1} ms, scores kept {:.1} ms",
             self.read + 1,
             self.millis,
             self.stats.metadata_from.as_deref().unwrap_or("-"),
             self.stats.requests.len(),
             self.stats.hedges,
-            nodes.join("; ")
+            nodes.join("; "),
+            ms(phases.committee_us),
+            ms(phases.certified_us),
+            ms(phases.metadata_us),
+            ms(phases.slivers_us),
+            ms(phases.decode_us),
+            ms(phases.scores_kept_us),
         )
     }
 }

@@ -65,7 +65,7 @@ pub use error::{Error, InternalError, NodeFailure, Refusal};
 pub use ops::NodeReport;
 pub use progress::{Progress, ProgressSink};
 pub use read::{BadSliver, ReadOutcome};
-pub use read_stats::{ReadStats, RequestOutcome, Selection, SliverRequest};
+pub use read_stats::{ReadPhases, ReadStats, RequestOutcome, Selection, SliverRequest};
 pub use retention::Renewal;
 pub use staking::NodeRegistration;
 pub use store::{DetachedUploads, StoreOptions, StoreOutcome, StoredHow};
@@ -232,10 +232,12 @@ impl Client {
     /// whose probes would otherwise die unanswered (and a recovered node never be asked again).
     pub async fn finish_reads(&self) {
         self.probes.finish(probe::PROBE_GRACE).await;
+        self.score_cache.settle().await;
         self.save_node_scores();
     }
 
-    /// Saves what reads learnt of the nodes, unless that was done a few seconds ago.
+    /// Saves what reads learnt of the nodes, in the background (the read does not wait for
+    /// the disk), unless that was done a few seconds ago.
     fn remember_node_scores(&self) {
         self.score_cache.save_now_and_then(&self.scores);
     }

@@ -3,6 +3,7 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
+use std::time::Instant;
 
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
@@ -11,7 +12,7 @@ use morsa_api::coord::BlobStatusKind;
 use redstuff::{BlobId, DecodeError, SliverType, VerifiedMetadata};
 
 use crate::nodes::NodeSet;
-use crate::read_stats::ReadStats;
+use crate::read_stats::{ReadStats, micros_since};
 use crate::{Client, Error, NodeFailure, Progress};
 
 /// Bytes of a metadata answer per shard (two sliver hashes and their encoding), for its score.
@@ -93,8 +94,10 @@ impl ReadLog {
 impl Client {
     /// Reads the whole blob `blob_id`, verifying every piece against it.
     pub async fn read_blob(&self, blob_id: &BlobId) -> Result<ReadOutcome, Error> {
+        let started = Instant::now();
         let nodes = self.refresh_nodes().await?;
         let mut log = ReadLog::default();
+        log.stats.phases.committee_us = micros_since(started);
         // A node reads stopped asking is asked beside this read, so that it can be found again
         // once it has recovered (`probe`).
         self.probes.probe_stalest(&nodes, *blob_id);
@@ -103,7 +106,9 @@ impl Client {
             Ok(metadata) => self.read_with_metadata(&nodes, metadata, &mut log).await,
             Err(error) => Err(error),
         };
+        let keeping = Instant::now();
         self.remember_node_scores();
+        log.stats.phases.scores_kept_us = micros_since(keeping);
         Ok(log.into_outcome(data?))
     }
 
@@ -117,10 +122,16 @@ impl Client {
         let blob_id = *metadata.blob_id();
         let kp = self.encoding.kp();
         self.report(Progress::ReadStarted { blob_id, total: metadata.unencoded_length() });
-        let slivers = self.primary_slivers(nodes, &metadata, 0..kp, kp, log).await?;
+        let started = Instant::now();
+        let slivers = self.primary_slivers(nodes, &metadata, 0..kp, kp, log).await;
+        log.stats.phases.slivers_us = micros_since(started);
+        let slivers = slivers?;
+        let decoding = Instant::now();
         let decoded = tokio::task::spawn_blocking(move || metadata.decode(&slivers))
             .await
-            .map_err(Error::panicked("the decoder"))?;
+            .map_err(Error::panicked("the decoder"));
+        log.stats.phases.decode_us = micros_since(decoding);
+        let decoded = decoded?;
         match decoded {
             Ok(data) => Ok(data),
             Err(DecodeError::Inconsistent { .. }) => Err(Error::Inconsistent(blob_id)),
@@ -137,8 +148,13 @@ impl Client {
         blob_id: &BlobId,
         log: &mut ReadLog,
     ) -> Result<Arc<VerifiedMetadata>, Error> {
-        let (certified, metadata) =
-            tokio::join!(self.check_certified(nodes, blob_id), self.fetch_metadata(nodes, blob_id, log));
+        let started = Instant::now();
+        let ((certified, certified_us), (metadata, metadata_us)) = tokio::join!(
+            timed(started, self.check_certified(nodes, blob_id)),
+            timed(started, self.fetch_metadata(nodes, blob_id, log))
+        );
+        log.stats.phases.certified_us = certified_us;
+        log.stats.phases.metadata_us = metadata_us;
         log.without_coordinator = certified?;
         metadata.map(Arc::new)
     }
@@ -239,4 +255,10 @@ impl Client {
             }
         }
     }
+}
+
+/// `phase`'s result, and the microseconds from `started` to its end.
+async fn timed<T>(started: Instant, phase: impl std::future::Future<Output = T>) -> (T, u64) {
+    let result = phase.await;
+    (result, micros_since(started))
 }

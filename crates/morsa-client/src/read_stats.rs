@@ -69,6 +69,44 @@ pub struct ReadStats {
     /// Bytes of the cancelled requests' slivers: an upper bound of what they transferred
     /// before they were cancelled.
     pub cancelled_bytes: u64,
+    /// Where the read's time went.
+    #[serde(default)]
+    pub phases: ReadPhases,
+}
+
+/// Where a read's time went, phase by phase, in microseconds (the certification check and the
+/// metadata fetch run at the same time; the others one after the other).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReadPhases {
+    /// Asking the coordinator for the committee.
+    pub committee_us: u64,
+    /// Checking that the blob is certified (with the coordinator, or with the nodes).
+    pub certified_us: u64,
+    /// Fetching and verifying the blob's metadata.
+    pub metadata_us: u64,
+    /// Fetching and verifying the primary slivers.
+    pub slivers_us: u64,
+    /// Decoding the blob from them.
+    pub decode_us: u64,
+    /// Keeping what the read learnt of the nodes (the score cache).
+    pub scores_kept_us: u64,
+}
+
+impl ReadPhases {
+    /// Adds another read's phases.
+    fn absorb(&mut self, other: &ReadPhases) {
+        self.committee_us += other.committee_us;
+        self.certified_us += other.certified_us;
+        self.metadata_us += other.metadata_us;
+        self.slivers_us += other.slivers_us;
+        self.decode_us += other.decode_us;
+        self.scores_kept_us += other.scores_kept_us;
+    }
+}
+
+/// Microseconds since `start`, for [`ReadPhases`].
+pub(crate) fn micros_since(start: std::time::Instant) -> u64 {
+    morsa_core::convert::saturating_u64_from_u128(start.elapsed().as_micros())
 }
 
 impl ReadStats {
@@ -82,6 +120,7 @@ impl ReadStats {
         self.used_bytes += other.used_bytes;
         self.wasted_bytes += other.wasted_bytes;
         self.cancelled_bytes += other.cancelled_bytes;
+        self.phases.absorb(&other.phases);
     }
 
     /// The addresses of the nodes whose slivers were used.

@@ -39,7 +39,7 @@ const AGE_SEGMENT: u64 = 64 << 10;
 /// What reading a blob for a file gave.
 pub(crate) enum Fetched {
     /// A small blob, read whole and opened, not written yet.
-    Whole(ReadOutcome),
+    Whole(Box<ReadOutcome>),
     /// A large blob, already written out: its size in bytes (opened).
     Streamed(u64),
 }
@@ -64,7 +64,7 @@ impl Client {
             self.remember_node_scores();
             let mut read = log.into_outcome(data?);
             read.data = self.opened(blob_id, read.data).await?;
-            return Ok(Fetched::Whole(read));
+            return Ok(Fetched::Whole(Box::new(read)));
         }
         let written = self.stream_blob(&nodes, metadata, log, out, absorb, check).await;
         self.remember_node_scores();
