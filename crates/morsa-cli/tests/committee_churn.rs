@@ -75,6 +75,17 @@ impl Coord {
     }
 }
 
+/// The slivers a node stores, summed over its shards from its `/metrics` (none if it does not
+/// answer).
+fn slivers_stored(node_url: &str) -> Option<f64> {
+    let text = reqwest::blocking::get(format!("{node_url}/metrics")).ok()?.text().ok()?;
+    let mut total = 0.0;
+    for line in text.lines().filter(|line| line.starts_with("morsa_node_shard_slivers{")) {
+        total += line.rsplit(' ').next()?.parse::<f64>().ok()?;
+    }
+    Some(total)
+}
+
 #[test]
 fn a_node_joins_then_another_retires_while_stake_moves_and_no_client_call_fails() {
     let _one = ONE_CLUSTER.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -112,6 +123,8 @@ fn a_node_joins_then_another_retires_while_stake_moves_and_no_client_call_fails(
     load.wait_for_more(2, 2, WAIT);
 
     // Change 2, the epoch after: node 0 retires, and the stake moves back off node 1.
+    let retired = supervisor.state().nodes[0].clone();
+    assert!(slivers_stored(&retired.info.url) > Some(0.0), "node 0 stores slivers before it retires");
     succeeds(&morsa_in(&cluster_dir, &["cluster", "retire", "--node", "0"]));
     succeeds(&common::morsa_with(&config, &["unstake", "--node", &node_1, "--amount", "5000"]));
     assert_eq!(stake_of(&config, &node_1), 1_000);
@@ -131,6 +144,13 @@ fn a_node_joins_then_another_retires_while_stake_moves_and_no_client_call_fails(
     });
     succeeds(&common::morsa_with(&config, &["withdraw", "--node", &node_1]));
     load.wait_for_more(2, 2, WAIT);
+    // The retired node deletes its shards' slivers once the change is done and a grace epoch
+    // has passed; then it is SIGKILLed, and the reads below no longer have it.
+    eventually("the retired node deletes the slivers of the shards it gave up", WAIT, || {
+        (slivers_stored(&retired.info.url) == Some(0.0)).then_some(())
+    });
+    morsa_cluster::pids::send(retired.pid.unwrap(), morsa_cluster::pids::Signal::Kill);
+    load.wait_for_more(2, 2, WAIT);
 
     let report = load.finish();
     assert!(report.failures.is_empty(), "client calls failed: {:#?}", report.failures);
@@ -138,7 +158,7 @@ fn a_node_joins_then_another_retires_while_stake_moves_and_no_client_call_fails(
     let account = common::morsa_json_with(&config, &["info", "--json"])["account"].clone();
     assert_eq!(account["withdrawals"], serde_json::json!([]), "{account}");
     assert_eq!(account["stakes"], serde_json::json!([]), "{account}");
-    // Every blob written through both changes still reads back, now that node 0 is gone too.
+    // Every blob written through both changes still reads back, now that node 0 is killed too.
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let client_config = morsa_client::ClientConfig::load(&load_config).unwrap();
     let client = runtime.block_on(morsa_client::Client::connect(&client_config)).unwrap();
