@@ -139,8 +139,9 @@ pub fn run(command: &GatewayCommand) -> anyhow::Result<()> {
 /// The malloc arenas the gateway runs with unless `MALLOC_ARENA_MAX` is set. glibc gives
 /// threads that allocate at once arenas of their own (up to 8 per core) and keeps freed memory
 /// in the arena that gave it, so the chunk buffers and encodings that the gateway's threads
-/// allocate and free in turn leave each arena holding its own peak: a 1 GiB PUT peaked at
-/// 583 MiB with the default arenas and 416 MiB with 2 (docs/PERFORMANCE.md, S3 gateway).
+/// allocate and free in turn leave each arena holding its own peak: 1 GiB PUTs peaked at
+/// 532–611 MiB with the default arenas and 416–527 MiB with 2 (docs/PERFORMANCE.md, S3
+/// gateway).
 const MALLOC_ARENAS: &str = "2";
 
 /// Runs this command again with `MALLOC_ARENA_MAX` set (the process keeps its id), unless it

@@ -51,7 +51,7 @@ pub struct GatewayLimits {
     /// Chunk buffers held at once across all requests.
     pub max_chunk_buffers: usize,
     /// Bytes of blob encodings held at once across every store (`None`: a full chunk's per
-    /// chunk buffer, see [`default_encoding_budget`]).
+    /// chunk buffer: the encodings of `max_chunk_buffers` full chunks).
     pub max_encoding_bytes: Option<u64>,
     /// Bodies smaller than this are packed several to a blob (0: never).
     pub pack_threshold: u64,

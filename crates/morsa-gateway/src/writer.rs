@@ -5,7 +5,7 @@
 //! hands over the next buffer, so a request has at most two chunks in hand (one filling, one
 //! being stored), and all requests together hold at most `max_chunk_buffers` (a semaphore
 //! permit per buffer, given back when its chunk is certified). A chunk's encoding is counted
-//! apart, in the gateway's encoding budget ([`crate::trailing`]): a chunk is encoded only once
+//! apart, in the gateway's encoding budget (`crate::trailing`): a chunk is encoded only once
 //! its encoding fits beside those of the chunks still stored or still uploading to the nodes
 //! outside their first quorum; and a request encodes a chunk only once the uploads of its
 //! chunks before the last certified have ended, so it holds at most two encodings (one being

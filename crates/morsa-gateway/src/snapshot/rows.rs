@@ -105,7 +105,6 @@ pub fn cut(
         &mut add,
     )?;
     each(&transaction, UPLOAD_LOCKS, |id, lock| Row::UploadLock(id.into(), lock.into()), &mut add)?;
-    drop(add);
     if !buffer.is_empty() {
         part(buffer)?;
     }
