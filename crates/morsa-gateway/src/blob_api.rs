@@ -79,8 +79,10 @@ pub struct BlobApi {
     config: BlobApiConfig,
     /// Largest body stored, and the size of the pieces a read is streamed in.
     max_body: u64,
-    /// The gateway's chunk buffers: a store holds one.
+    /// The gateway's chunk buffers: a store holds one until its blob is certified.
     buffers: Arc<Semaphore>,
+    /// The gateway's encoding budget.
+    encodings: Arc<crate::trailing::EncodingBudget>,
 }
 
 impl BlobApi {
@@ -91,6 +93,7 @@ impl BlobApi {
             config,
             max_body: morsa_core::convert::saturating_u64(gateway.chunk_size),
             buffers: Arc::clone(&gateway.buffers),
+            encodings: Arc::clone(&gateway.encodings),
         }
     }
 
@@ -164,8 +167,10 @@ impl BlobApi {
             .await
             .map_err(|error| BlobApiError::Body(error.to_string()))?;
         let data = collect(body, limit).await?;
-        let (outcome, uploads) = self.client.store_blob_detached(data, &options).await?;
-        crate::trailing::finish_uploads_holding(uploads, buffer);
+        let (outcome, _) =
+            crate::trailing::store_within(&self.client, &self.encodings, data, &options, ()).await?;
+        // The body was consumed by its encoding, which the encoding budget counts.
+        drop(buffer);
         Ok(json(StatusCode::OK, &store_answer(&outcome, &options)))
     }
 

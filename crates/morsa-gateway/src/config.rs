@@ -35,10 +35,16 @@ pub struct GatewayConfig {
     /// Largest chunk blob of an object, in bytes (default 16 MiB; capped by the largest blob).
     #[serde(default = "default_chunk_size")]
     pub chunk_size: u64,
-    /// Chunk buffers held at once across all requests: memory is bounded by this times the
-    /// chunk size (plus each chunk's encoding while it is stored). Default 4.
+    /// Chunk buffers held at once across all requests (each until its chunk is certified):
+    /// memory is bounded by this times the chunk size, plus `max_encoding_bytes`. Default 4.
     #[serde(default = "default_chunk_buffers")]
     pub max_chunk_buffers: usize,
+    /// Bytes of blob encodings held at once across every store: a chunk's encoding (about 4.5
+    /// times its bytes at n = 1000) is held from its encoding until its last upload ends, after
+    /// it is certified, and a chunk is encoded only once its encoding fits. Default: a full
+    /// chunk's encoding per chunk buffer (about 300 MiB for 4 buffers of 16 MiB at n = 1000).
+    #[serde(default)]
+    pub max_encoding_bytes: Option<u64>,
     /// Bodies (single PUTs and parts) smaller than this many bytes are packed several to a
     /// blob with the small bodies stored at the same time (default 1 MiB; 0: never). See
     /// [`crate::packer`].
@@ -120,6 +126,9 @@ impl GatewayConfig {
         }
         if config.max_chunk_buffers == 0 {
             return Err(context("max_chunk_buffers must be at least 1".into()));
+        }
+        if config.max_encoding_bytes == Some(0) {
+            return Err(context("max_encoding_bytes must be positive".into()));
         }
         if config.epochs == 0 {
             return Err(context("epochs must be at least 1".into()));

@@ -12,6 +12,7 @@ use tokio::sync::Semaphore;
 
 use crate::GatewayError;
 use crate::db::Db;
+use crate::trailing::EncodingBudget;
 
 /// The S3 gateway: implements [`s3s::S3`] over a Morsa client and its namespace.
 #[derive(Debug, Clone)]
@@ -26,6 +27,8 @@ pub struct Gateway {
     pub(crate) epochs: u32,
     /// One permit per chunk buffer held, across all requests.
     pub(crate) buffers: Arc<Semaphore>,
+    /// Bytes of blob encodings held, across every store.
+    pub(crate) encodings: Arc<EncodingBudget>,
     /// The region reported by GetBucketLocation.
     pub(crate) region: String,
     /// The keys chunks are sealed to and opened with.
@@ -47,6 +50,9 @@ pub struct GatewayLimits {
     pub chunk_size: u64,
     /// Chunk buffers held at once across all requests.
     pub max_chunk_buffers: usize,
+    /// Bytes of blob encodings held at once across every store (`None`: a full chunk's per
+    /// chunk buffer: the encodings of `max_chunk_buffers` full chunks).
+    pub max_encoding_bytes: Option<u64>,
     /// Bodies smaller than this are packed several to a blob (0: never).
     pub pack_threshold: u64,
     /// Epochs each chunk is paid for.
@@ -75,7 +81,14 @@ impl Gateway {
         let last_chunk_limit = chunk_size.saturating_add(chunk_size / 2).min(largest).max(1);
         let last_chunk_limit = morsa_core::convert::saturating_usize(last_chunk_limit);
         let chunk_size = morsa_core::convert::saturating_usize(chunk_size);
-        let packer = crate::packer::Packer::start(chunk_size, store_pack(Arc::clone(&client), limits.epochs));
+        let encoding_bytes = limits
+            .max_encoding_bytes
+            .unwrap_or_else(|| default_encoding_budget(&client, chunk_size, limits.max_chunk_buffers));
+        let encodings = Arc::new(EncodingBudget::new(encoding_bytes));
+        let packer = crate::packer::Packer::start(
+            chunk_size,
+            store_pack(Arc::clone(&client), Arc::clone(&encodings), limits.epochs),
+        );
         Self {
             db,
             client,
@@ -84,6 +97,7 @@ impl Gateway {
             epochs: limits.epochs,
             // The global bound on chunk buffers, shared by every request.
             buffers: Arc::new(tokio::sync::Semaphore::new(limits.max_chunk_buffers)),
+            encodings,
             region: limits.region.clone(),
             crypto: Arc::new(keys.crypto),
             seal: keys.seal,
@@ -127,20 +141,31 @@ impl Gateway {
     }
 }
 
-/// How the packer stores a pack: as one blob paid for the gateway's epochs.
-fn store_pack(client: Arc<Client>, epochs: u32) -> crate::packer::StorePack {
+/// The default [`GatewayLimits::max_encoding_bytes`]: the encodings of `max_chunk_buffers`
+/// full chunks of `chunk_size` bytes (sealing adds well under 1%), as many stores as there are
+/// buffers to fill.
+pub fn default_encoding_budget(client: &Client, chunk_size: usize, max_chunk_buffers: usize) -> u64 {
+    let chunk = morsa_core::convert::saturating_u64(chunk_size);
+    let buffers = u64::try_from(max_chunk_buffers).unwrap_or(u64::MAX);
+    client.encoding().encoded_size(chunk).unwrap_or(chunk).saturating_mul(buffers)
+}
+
+/// How the packer stores a pack: as one blob paid for the gateway's epochs, within the
+/// gateway's encoding budget.
+fn store_pack(client: Arc<Client>, encodings: Arc<EncodingBudget>, epochs: u32) -> crate::packer::StorePack {
     let slots = Arc::new(Semaphore::new(crate::packer::CONCURRENT_PACKS));
     Arc::new(move |bytes| {
         let client = Arc::clone(&client);
+        let encodings = Arc::clone(&encodings);
         let slots = Arc::clone(&slots);
         Box::pin(async move {
             // The packer stores at most this many packs at once; a slot is held until the
-            // pack's last uploads end, as they hold its encoding.
+            // pack's last uploads end.
             let slot = slots.acquire_owned().await.map_err(|error| error.to_string())?;
             let options = morsa_client::StoreOptions { epochs, permanent: false, force: false };
-            let (stored, uploads) =
-                client.store_blob_detached(bytes, &options).await.map_err(|error| error.to_string())?;
-            crate::trailing::finish_uploads_holding(uploads, slot);
+            let (stored, _) = crate::trailing::store_within(&client, &encodings, bytes, &options, slot)
+                .await
+                .map_err(|error| error.to_string())?;
             Ok(stored.blob_id)
         })
     })

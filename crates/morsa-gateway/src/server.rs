@@ -40,12 +40,20 @@ pub async fn run(config: &GatewayConfig, shutdown: impl Future<Output = ()>) -> 
     let limits = GatewayLimits {
         chunk_size: config.chunk_size,
         max_chunk_buffers: config.max_chunk_buffers,
+        max_encoding_bytes: config.max_encoding_bytes,
         pack_threshold: config.pack_threshold,
         epochs: config.epochs,
         region: config.region.clone(),
     };
     let key = crate::snapshot::snapshot_key(&client_config)?;
-    let snapshots = crate::snapshot::Snapshots::new(Arc::clone(&db), Arc::clone(&client), key, config.epochs);
+    // A snapshot's parts are as large as the chunks.
+    let snapshots = crate::snapshot::Snapshots::new(
+        Arc::clone(&db),
+        Arc::clone(&client),
+        key,
+        config.epochs,
+        config.chunk_size,
+    );
     let retention = config
         .retention_renew_every()
         .map(|every| crate::retention::start(Arc::clone(&db), Arc::clone(&client), config.epochs, every));

@@ -4,9 +4,13 @@
 //! uploaded, certified) while the next one fills, and a request waits for that store before it
 //! hands over the next buffer, so a request has at most two chunks in hand (one filling, one
 //! being stored), and all requests together hold at most `max_chunk_buffers` (a semaphore
-//! permit per buffer, given back when its chunk is certified and the uploads still running
-//! then have ended: they hold its encoding). Stores of different chunks never wait for one
-//! another (`Client::store_blob_detached`). A gateway that encrypts seals each
+//! permit per buffer, given back when its chunk is certified). A chunk's encoding is counted
+//! apart, in the gateway's encoding budget (`crate::trailing`): a chunk is encoded only once
+//! its encoding fits beside those of the chunks still stored or still uploading to the nodes
+//! outside their first quorum; and a request encodes a chunk only once the uploads of its
+//! chunks before the last certified have ended, so it holds at most two encodings (one being
+//! stored, one finishing its uploads). Stores of different requests never wait for one
+//! another's uploads (`Client::store_blob_detached`). A gateway that encrypts seals each
 //! full buffer into one age file before storing it ([`crate::encryption`]); the chunk's
 //! recorded size is its plaintext's. A body smaller than `pack_threshold` is not a blob of
 //! its own: it is sealed alone and stored as one piece of a packed blob ([`crate::packer`]).
@@ -27,6 +31,7 @@ use crate::checksum::{Declared, StoredChecksum};
 use crate::gateway::Gateway;
 use crate::namespace::{ChunkRef, MAX_BODY_SIZE, Sealing};
 use crate::reclaim::WriteGuard;
+use crate::trailing::Trailing;
 
 /// A body stored as chunk blobs, with its verified digests.
 #[derive(Debug, Clone)]
@@ -90,6 +95,9 @@ impl Gateway {
         let mut before: u64 = 0;
         // The chunk being stored while the next one fills.
         let mut storing: Option<StoreTask> = None;
+        // The uploads still running of the last chunk certified: the chunk after the one being
+        // stored is encoded only once they end, so a request holds at most two encodings.
+        let mut trailing: Option<Trailing> = None;
         if let Some(mut body) = body {
             while let Some(piece) = body.next().await {
                 let mut piece = piece.map_err(body_error)?;
@@ -102,10 +110,13 @@ impl Gateway {
                     let full = buffer.as_ref().is_some_and(|buffer| buffer.data.len() == buffer.limit);
                     if full && let Some(done) = buffer.take() {
                         before += morsa_core::convert::saturating_u64(done.data.len());
+                        let mut earlier = None;
                         if let Some(previous) = storing.take() {
-                            chunks.push(held(write, previous.finish().await?)?);
+                            let (chunk, uploads) = previous.finish().await?;
+                            chunks.push(held(write, chunk)?);
+                            earlier = trailing.replace(uploads);
                         }
-                        storing = Some(self.start_store(done, permanent));
+                        storing = Some(self.start_store(done, permanent, earlier));
                     }
                     let current = match &mut buffer {
                         Some(current) => current,
@@ -129,13 +140,17 @@ impl Gateway {
         let trailer = trailers();
         let checksum = declared.verify(&digests, trailer.as_ref())?;
         if let Some(previous) = storing.take() {
-            chunks.push(held(write, previous.finish().await?)?);
+            let (chunk, uploads) = previous.finish().await?;
+            chunks.push(held(write, chunk)?);
+            if let Some(earlier) = trailing.replace(uploads) {
+                earlier.ended().await;
+            }
         }
         if let Some(last) = buffer.take() {
             // A retained (permanent) body never shares a blob that is stored deletable.
             let chunk = match chunks.is_empty() && !permanent && last.data.len() < self.pack_threshold {
                 true => self.store_packed(last).await?,
-                false => self.store_chunk(last, permanent).await?,
+                false => self.store_chunk(last, permanent).await?.0,
             };
             chunks.push(held(write, chunk)?);
         }
@@ -162,15 +177,22 @@ impl Gateway {
         Ok(Buffer { data: Vec::with_capacity(limit), limit, _permit: permit })
     }
 
-    /// Starts storing a full buffer on a task of its own, so the request reads on meanwhile.
-    fn start_store(&self, buffer: Buffer, permanent: bool) -> StoreTask {
+    /// Starts storing a full buffer on a task of its own, once the `earlier` uploads have
+    /// ended, so the request reads on meanwhile.
+    fn start_store(&self, buffer: Buffer, permanent: bool, earlier: Option<Trailing>) -> StoreTask {
         let gateway = self.clone();
-        StoreTask(tokio::spawn(async move { gateway.store_chunk(buffer, permanent).await }))
+        StoreTask(tokio::spawn(async move {
+            if let Some(earlier) = earlier {
+                earlier.ended().await;
+            }
+            gateway.store_chunk(buffer, permanent).await
+        }))
     }
 
-    /// Stores one buffer as a chunk blob; answers once it is certified, and its permit is
-    /// given back once the uploads still running then end.
-    async fn store_chunk(&self, buffer: Buffer, permanent: bool) -> Result<ChunkRef, S3Error> {
+    /// Stores one buffer as a chunk blob once its encoding fits the gateway's encoding budget;
+    /// answers once it is certified, with its uploads still running, and gives the buffer's
+    /// permit back then.
+    async fn store_chunk(&self, buffer: Buffer, permanent: bool) -> Result<(ChunkRef, Trailing), S3Error> {
         let Buffer { data, _permit: permit, .. } = buffer;
         let options = StoreOptions { epochs: self.epochs, permanent, force: false };
         let size = morsa_core::convert::saturating_u64(data.len());
@@ -178,12 +200,13 @@ impl Gateway {
             true => (self.sealed(data).await?, Sealing::Age),
             false => (data, Sealing::Plain),
         };
-        let (stored, uploads) =
-            self.client.store_blob_detached(data, &options).await.map_err(GatewayError::from)?;
-        // The buffer's permit also accounts for the encoding the last uploads hold.
-        crate::trailing::finish_uploads_holding(uploads, permit);
+        let (stored, trailing) =
+            crate::trailing::store_within(&self.client, &self.encodings, data, &options, ()).await?;
+        // The buffer was consumed by the encoding; the encoding's own share of the budget is
+        // held until the chunk's last uploads end.
+        drop(permit);
         tracing::debug!(blob_id = %stored.blob_id, size, stored = stored.size, ?sealing, "chunk certified");
-        Ok(ChunkRef { blob_id: stored.blob_id, size, sealing, packed: None })
+        Ok((ChunkRef { blob_id: stored.blob_id, size, sealing, packed: None }, trailing))
     }
 
     /// Stores a small body as one piece of a packed blob ([`crate::packer`]): sealed alone,
@@ -216,11 +239,11 @@ impl Gateway {
 
 /// A chunk being stored by a task of its own. Dropping it (the request failed or went away)
 /// stops the store: a chunk no record will name is not worth finishing.
-struct StoreTask(tokio::task::JoinHandle<Result<ChunkRef, S3Error>>);
+struct StoreTask(tokio::task::JoinHandle<Result<(ChunkRef, Trailing), S3Error>>);
 
 impl StoreTask {
-    /// The stored chunk, once certified.
-    async fn finish(mut self) -> Result<ChunkRef, S3Error> {
+    /// The stored chunk, once certified, with its uploads still running.
+    async fn finish(mut self) -> Result<(ChunkRef, Trailing), S3Error> {
         (&mut self.0)
             .await
             .map_err(|error| S3Error::internal_error(std::io::Error::other(error.to_string())))?

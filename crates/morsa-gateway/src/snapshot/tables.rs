@@ -1,11 +1,11 @@
-//! The namespace's tables as one value: read in one read transaction (a consistent view, as of
-//! one commit), and written back in one write transaction into an empty database. Records are
-//! carried as their stored bytes, so a snapshot restores exactly what was stored.
+//! The namespace's tables as one value: what a format-1 snapshot holds (read whole, as a
+//! snapshot of format 2 is not: see [`super::rows`]), and the gateway's record of its last
+//! snapshot. Records are carried as their stored bytes, so a snapshot restores exactly what was
+//! stored.
 
 use std::path::Path;
 
 use redb::{ReadableTable, TableDefinition};
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::GatewayError;
@@ -13,6 +13,8 @@ use crate::db::{
     ACCESS_KEYS, BUCKET_SETTINGS, BUCKETS, Db, META, OBJECTS, PARTS, UPLOAD_LOCKS, UPLOADS, USERS, VERSIONS,
 };
 use crate::snapshot::SnapshotRecord;
+pub use crate::snapshot::rows::TableCounts;
+use crate::snapshot::rows::{LAST_SNAPSHOT, Restoring, Row};
 
 /// Every table of the namespace (users and keys included; not the gateway's bookkeeping).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -38,19 +40,6 @@ struct TablesBeforeVersions {
     objects: Vec<((String, String), Vec<u8>)>,
     uploads: Vec<(String, Vec<u8>)>,
     parts: Vec<((String, u32), Vec<u8>)>,
-}
-
-/// How much a snapshot holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TableCounts {
-    /// Users.
-    pub users: usize,
-    /// Buckets.
-    pub buckets: usize,
-    /// Objects.
-    pub objects: usize,
-    /// Multipart uploads in progress.
-    pub uploads: usize,
 }
 
 impl Tables {
@@ -82,6 +71,40 @@ impl Tables {
         }
     }
 
+    /// Their rows, table by table.
+    pub fn into_rows(self) -> impl Iterator<Item = Row> {
+        let Tables {
+            users,
+            access_keys,
+            buckets,
+            objects,
+            uploads,
+            parts,
+            bucket_settings,
+            versions,
+            upload_locks,
+        } = self;
+        let users = users.into_iter().map(|(name, user)| Row::User(name, user));
+        let keys = access_keys.into_iter().map(|(key, name)| Row::AccessKey(key, name));
+        let buckets = buckets.into_iter().map(|(name, bucket)| Row::Bucket(name, bucket));
+        let objects = objects.into_iter().map(|((bucket, key), object)| Row::Object(bucket, key, object));
+        let uploads = uploads.into_iter().map(|(id, upload)| Row::Upload(id, upload));
+        let parts = parts.into_iter().map(|((id, number), part)| Row::Part(id, number, part));
+        let settings = bucket_settings.into_iter().map(|(name, value)| Row::BucketSettings(name, value));
+        let versions =
+            versions.into_iter().map(|((bucket, key, order), value)| Row::Version(bucket, key, order, value));
+        let locks = upload_locks.into_iter().map(|(id, value)| Row::UploadLock(id, value));
+        users
+            .chain(keys)
+            .chain(buckets)
+            .chain(objects)
+            .chain(uploads)
+            .chain(parts)
+            .chain(settings)
+            .chain(versions)
+            .chain(locks)
+    }
+
     /// How much they hold.
     pub fn counts(&self) -> TableCounts {
         TableCounts {
@@ -94,7 +117,6 @@ impl Tables {
 }
 
 const ACTION_READ: &str = "reading the namespace for a snapshot";
-const ACTION_WRITE: &str = "restoring the namespace";
 
 fn dump<K, V, KO, VO>(
     transaction: &redb::ReadTransaction,
@@ -185,94 +207,42 @@ impl Db {
     }
 }
 
-const LAST_SNAPSHOT: &str = "last_snapshot";
+/// The record of a snapshot taken before snapshots had parts (format 1): [`SnapshotRecord`]'s
+/// first fields.
+#[derive(Debug, Deserialize)]
+struct SnapshotRecordBeforeParts {
+    sequence: u64,
+    blob_id: redstuff::BlobId,
+    created_ms: u64,
+    tables_sha256: [u8; 32],
+    end_epoch: u32,
+}
 
-fn decode_snapshot_record<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, GatewayError> {
-    crate::db::decode(bytes, || "the last snapshot".into())
+fn decode_snapshot_record(bytes: &[u8]) -> Result<SnapshotRecord, GatewayError> {
+    let error = match postcard::from_bytes(bytes) {
+        Ok(record) => return Ok(record),
+        Err(error) => error,
+    };
+    match postcard::take_from_bytes::<SnapshotRecordBeforeParts>(bytes) {
+        Ok((old, [])) => Ok(SnapshotRecord {
+            sequence: old.sequence,
+            blob_id: old.blob_id,
+            created_ms: old.created_ms,
+            tables_sha256: old.tables_sha256,
+            end_epoch: old.end_epoch,
+            parts: Vec::new(),
+        }),
+        _ => Err(GatewayError::CorruptRecord { what: "the last snapshot".into(), reason: error.to_string() }),
+    }
 }
 
 /// Creates the database at `path` (which must not exist) holding `tables`, with `record` as
 /// its last snapshot, in one transaction: written to `PATH.restoring` and renamed into place,
 /// so a failed restore leaves no database behind.
 pub fn write_database(path: &Path, tables: &Tables, record: &SnapshotRecord) -> Result<(), GatewayError> {
-    if path.exists() {
-        return Err(GatewayError::Snapshot(format!(
-            "{} exists: restore-namespace rebuilds a lost database; move it away first",
-            path.display()
-        )));
-    }
-    let partial = path.with_extension("redb.restoring");
-    let io_error = |error: std::io::Error| GatewayError::Snapshot(format!("{}: {error}", partial.display()));
-    if partial.exists() {
-        std::fs::remove_file(&partial).map_err(io_error)?;
-    }
-    {
-        let db = Db::open(&partial)?;
-        let transaction = db.write(ACTION_WRITE)?;
-        {
-            let mut users = transaction.open_table(USERS).map_err(GatewayError::database(ACTION_WRITE))?;
-            for (name, user) in &tables.users {
-                users.insert(name.as_str(), user.as_slice()).map_err(GatewayError::database(ACTION_WRITE))?;
-            }
-            let mut keys =
-                transaction.open_table(ACCESS_KEYS).map_err(GatewayError::database(ACTION_WRITE))?;
-            for (key, name) in &tables.access_keys {
-                keys.insert(key.as_str(), name.as_str()).map_err(GatewayError::database(ACTION_WRITE))?;
-            }
-            let mut buckets =
-                transaction.open_table(BUCKETS).map_err(GatewayError::database(ACTION_WRITE))?;
-            for (name, bucket) in &tables.buckets {
-                buckets
-                    .insert(name.as_str(), bucket.as_slice())
-                    .map_err(GatewayError::database(ACTION_WRITE))?;
-            }
-            let mut objects =
-                transaction.open_table(OBJECTS).map_err(GatewayError::database(ACTION_WRITE))?;
-            for ((bucket, key), object) in &tables.objects {
-                objects
-                    .insert((bucket.as_str(), key.as_str()), object.as_slice())
-                    .map_err(GatewayError::database(ACTION_WRITE))?;
-            }
-            let mut uploads =
-                transaction.open_table(UPLOADS).map_err(GatewayError::database(ACTION_WRITE))?;
-            for (id, upload) in &tables.uploads {
-                uploads
-                    .insert(id.as_str(), upload.as_slice())
-                    .map_err(GatewayError::database(ACTION_WRITE))?;
-            }
-            let mut parts = transaction.open_table(PARTS).map_err(GatewayError::database(ACTION_WRITE))?;
-            for ((id, number), part) in &tables.parts {
-                parts
-                    .insert((id.as_str(), *number), part.as_slice())
-                    .map_err(GatewayError::database(ACTION_WRITE))?;
-            }
-            let mut settings =
-                transaction.open_table(BUCKET_SETTINGS).map_err(GatewayError::database(ACTION_WRITE))?;
-            for (name, value) in &tables.bucket_settings {
-                settings
-                    .insert(name.as_str(), value.as_slice())
-                    .map_err(GatewayError::database(ACTION_WRITE))?;
-            }
-            let mut versions =
-                transaction.open_table(VERSIONS).map_err(GatewayError::database(ACTION_WRITE))?;
-            for ((bucket, key, order), value) in &tables.versions {
-                versions
-                    .insert((bucket.as_str(), key.as_str(), *order), value.as_slice())
-                    .map_err(GatewayError::database(ACTION_WRITE))?;
-            }
-            let mut locks =
-                transaction.open_table(UPLOAD_LOCKS).map_err(GatewayError::database(ACTION_WRITE))?;
-            for (id, value) in &tables.upload_locks {
-                locks.insert(id.as_str(), value.as_slice()).map_err(GatewayError::database(ACTION_WRITE))?;
-            }
-            let mut meta = transaction.open_table(META).map_err(GatewayError::database(ACTION_WRITE))?;
-            meta.insert(LAST_SNAPSHOT, crate::db::encode(record).as_slice())
-                .map_err(GatewayError::database(ACTION_WRITE))?;
-        }
-        transaction.commit().map_err(GatewayError::database(ACTION_WRITE))?;
-    }
-    std::fs::rename(&partial, path).map_err(io_error)?;
-    morsa_plumbing::file::sync_parent(path).map_err(|error| GatewayError::Snapshot(error.to_string()))
+    let restoring = Restoring::start(path)?;
+    restoring.write(tables.clone().into_rows())?;
+    restoring.finish(record)
 }
 
 #[cfg(test)]
@@ -329,11 +299,17 @@ mod tests {
             created_ms: 7,
             tables_sha256: [1; 32],
             end_epoch: 12,
+            parts: Vec::new(),
         };
         let writes = db.writes();
         db.record_snapshot(&record).unwrap();
         assert_eq!(db.writes(), writes, "recording a snapshot is not a change of the namespace");
         assert_eq!(db.last_snapshot().unwrap(), Some(record.clone()));
+        // A record written before snapshots had parts is its prefix: it reads with none.
+        let old = crate::db::encode(&record);
+        let old = &old[..old.len() - 1];
+        assert_eq!(decode_snapshot_record(old).unwrap(), record);
+        assert!(decode_snapshot_record(&old[..old.len() - 1]).is_err());
 
         let restored_path = dir.path().join("restored").join("gateway.redb");
         std::fs::create_dir_all(restored_path.parent().unwrap()).unwrap();
