@@ -134,12 +134,12 @@ impl Client {
         // The epoch is read while the blob is encoded (the committee: `/v1/system` may wait
         // for its next state hash).
         let epoch = async {
-            let read = Clock::start();
+            let mut read = Clock::start();
             let info = self.coord.committee().await.map_err(Error::coordinator("reading the epoch"));
-            (info, read)
+            (info, read.lap())
         };
-        let ((committee, mut read), encoded) = tokio::join!(epoch, self.encode(data));
-        timings.epoch = read.lap();
+        let ((committee, read), encoded) = tokio::join!(epoch, self.encode(data));
+        timings.epoch = read;
         let (committee, encoded) = (committee?, encoded?);
         timings.encode = clock.lap();
         let wanted_end = Epoch(committee.epoch.0 + options.epochs);
