@@ -243,8 +243,7 @@ pub fn store(args: &StoreArgs) -> anyhow::Result<()> {
         // A store that fails ends the command, but only after the uploads of the files
         // certified before it have gone on to every node (below).
         let mut fatal = None;
-        {
-        let mut stores = std::pin::pin!(crate::pipeline::in_order(files, limits, weight_mib, |path| async move {
+        let mut stores = Box::pin(crate::pipeline::in_order(files, limits, weight_mib, |path| async move {
             let started = Instant::now();
             let stored = match is_stdin(&path) {
                 true => client.store_reader(std::io::stdin(), "standard input".into(), None, options).await,
@@ -323,9 +322,9 @@ pub fn store(args: &StoreArgs) -> anyhow::Result<()> {
                 );
             }
         }
-        }
-        // The stores not certified yet are dropped with the pipeline above; the certified
-        // ones' uploads to the slower nodes finish before the process exits.
+        // The stores not certified yet are dropped with the pipeline; the certified ones'
+        // uploads to the slower nodes finish before the process exits.
+        drop(stores);
         let late: Vec<String> = client.finish_uploads(UPLOAD_GRACE).await.iter().map(ToString::to_string).collect();
         warn_left_behind(&late);
         if let Some(error) = fatal {
