@@ -16,6 +16,7 @@ use serde::Serialize;
 
 use crate::pseudo_random;
 use crate::runtime;
+use crate::store_phases::PhasesMs;
 
 /// Options of `morsa bench cluster`.
 #[derive(Debug, Args)]
@@ -91,6 +92,8 @@ struct ClusterReport {
     store_all_nodes_seconds: Vec<f64>,
     read_seconds: Vec<f64>,
     store_1kib_ms: f64,
+    /// Where the 1 KiB stores' time went (medians per phase).
+    store_1kib_phases_ms: PhasesMs,
     read_1kib_ms: f64,
     range_4kib_ms: f64,
     range_4kib_ms_all: Vec<f64>,
@@ -113,6 +116,8 @@ struct SmallStores {
     /// Each store's time to certified, median and slowest (ms).
     store_ms_median: f64,
     store_ms_max: f64,
+    /// Where the stores' time went (medians per phase).
+    phases_ms: PhasesMs,
 }
 
 /// Runs the benchmark.
@@ -127,7 +132,7 @@ pub fn run(args: &ClusterArgs) -> anyhow::Result<()> {
     let (mut store_seconds, mut read_seconds, mut ranges) = (Vec::new(), Vec::new(), Vec::new());
     let (mut all_nodes_seconds, mut encode_seconds) = (Vec::new(), Vec::new());
     let encoding = client.encoding();
-    let (mut store_small, mut read_small) = (Vec::new(), Vec::new());
+    let (mut store_small, mut read_small, mut small_phases) = (Vec::new(), Vec::new(), Vec::new());
     for run in 0..args.runs {
         let mut blob = pseudo_random(size);
         tag(&mut blob, run);
@@ -159,6 +164,7 @@ pub fn run(args: &ClusterArgs) -> anyhow::Result<()> {
         let started = Instant::now();
         let stored = runtime.block_on(client.store_blob(small.clone(), &options))?;
         store_small.push(started.elapsed().as_secs_f64() * 1e3);
+        small_phases.push(stored.timings);
         let late = runtime.block_on(client.finish_uploads(Duration::from_secs(60)));
         anyhow::ensure!(late.is_empty(), "uploads failed: {late:?}");
         let started = Instant::now();
@@ -206,6 +212,7 @@ pub fn run(args: &ClusterArgs) -> anyhow::Result<()> {
         store_all_nodes_seconds: all_nodes_seconds,
         read_seconds,
         store_1kib_ms: median(&store_small),
+        store_1kib_phases_ms: PhasesMs::median_of(&small_phases),
         read_1kib_ms: median(&read_small),
         range_4kib_ms: median(&ranges),
         range_4kib_ms_all: ranges,
@@ -228,6 +235,7 @@ pub fn run(args: &ClusterArgs) -> anyhow::Result<()> {
         );
         println!("read  {} MB: {:.1} MB/s", mb, report.read_mb_s);
         println!("store 1 KiB: {:.0} ms; read 1 KiB: {:.0} ms", report.store_1kib_ms, report.read_1kib_ms);
+        println!("      where a 1 KiB store's time goes (medians): {}", report.store_1kib_phases_ms);
         println!("4 KiB range read, complete answer: {:.1} ms", report.range_4kib_ms);
         if let Some(small) = &report.small_stores {
             println!(
@@ -240,6 +248,7 @@ pub fn run(args: &ClusterArgs) -> anyhow::Result<()> {
                 small.store_ms_median,
                 small.store_ms_max
             );
+            println!("      where each store's time goes (medians): {}", small.phases_ms);
         }
         if let Some(encrypted) = &report.encrypted {
             println!(
@@ -291,6 +300,7 @@ async fn small_batch(
     let late = client.finish_uploads(Duration::from_secs(120)).await;
     anyhow::ensure!(late.is_empty(), "uploads failed: {late:?}");
     let mut times = Vec::with_capacity(stored.len());
+    let phases: Vec<_> = stored.iter().map(|(_, _, outcome)| outcome.timings).collect();
     for (blob, ms, outcome) in stored {
         times.push(ms);
         let read = client.read_blob(&outcome.blob_id).await?;
@@ -304,6 +314,7 @@ async fn small_batch(
         stores_per_second: count as f64 / seconds,
         store_ms_median: median(&times),
         store_ms_max: times.iter().copied().fold(0.0, f64::max),
+        phases_ms: PhasesMs::median_of(&phases),
     })
 }
 

@@ -16,6 +16,7 @@ mod moves;
 mod node;
 mod repair;
 mod select;
+mod store_phases;
 
 use std::time::{Duration, Instant};
 

@@ -240,7 +240,10 @@ pub fn store(args: &StoreArgs) -> anyhow::Result<()> {
         }
         let limits = crate::pipeline::Limits { jobs, budget: STORE_BUDGET_MIB };
         let (client, options) = (&client, &options);
-        let mut stores = std::pin::pin!(crate::pipeline::in_order(files, limits, weight_mib, |path| async move {
+        // A store that fails ends the command, but only after the uploads of the files
+        // certified before it have gone on to every node (below).
+        let mut fatal = None;
+        let mut stores = Box::pin(crate::pipeline::in_order(files, limits, weight_mib, |path| async move {
             let started = Instant::now();
             let stored = match is_stdin(&path) {
                 true => client.store_reader(std::io::stdin(), "standard input".into(), None, options).await,
@@ -263,7 +266,10 @@ pub fn store(args: &StoreArgs) -> anyhow::Result<()> {
                     }
                     continue;
                 }
-                Err(error) => return Err(error),
+                Err(error) => {
+                    fatal = Some(error);
+                    break;
+                }
             };
             // Certified: now let the slower nodes finish, so they need not repair (with
             // several files at once, after the last one).
@@ -294,6 +300,7 @@ pub fn store(args: &StoreArgs) -> anyhow::Result<()> {
                     },
                     "end_epoch": last.end_epoch.0,
                     "seconds": elapsed,
+                    "phases_ms": phases_ms(&stored),
                     "nodes_left_behind": left_behind,
                 }));
             } else if args.recursive {
@@ -315,9 +322,13 @@ pub fn store(args: &StoreArgs) -> anyhow::Result<()> {
                 );
             }
         }
-        if jobs > 1 {
-            let late: Vec<String> = client.finish_uploads(UPLOAD_GRACE).await.iter().map(ToString::to_string).collect();
-            warn_left_behind(&late);
+        // The stores not certified yet are dropped with the pipeline; the certified ones'
+        // uploads to the slower nodes finish before the process exits.
+        drop(stores);
+        let late: Vec<String> = client.finish_uploads(UPLOAD_GRACE).await.iter().map(ToString::to_string).collect();
+        warn_left_behind(&late);
+        if let Some(error) = fatal {
+            return Err(error);
         }
         if args.common.json {
             println!("{}", serde_json::to_string_pretty(&results)?);
@@ -327,6 +338,13 @@ pub fn store(args: &StoreArgs) -> anyhow::Result<()> {
         }
         Ok(())
     })
+}
+
+/// Where a stored file's time went, phase by phase, summed over its blobs (milliseconds).
+fn phases_ms(stored: &morsa_client::files::FileOutcome) -> serde_json::Value {
+    let timings: morsa_client::StoreTimings = stored.blobs.iter().map(|blob| blob.timings).sum();
+    let phases = timings.phases().map(|(name, time)| (name.to_string(), json!(time.as_secs_f64() * 1e3)));
+    serde_json::Value::Object(phases.into_iter().collect())
 }
 
 /// A file's weight for the store pipeline: its size in MiB (standard input and files whose

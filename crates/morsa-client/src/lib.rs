@@ -68,7 +68,7 @@ pub use read::{BadSliver, ReadOutcome};
 pub use read_stats::{ReadPhases, ReadStats, RequestOutcome, Selection, SliverRequest};
 pub use retention::Renewal;
 pub use staking::NodeRegistration;
-pub use store::{DetachedUploads, StoreOptions, StoreOutcome, StoredHow};
+pub use store::{DetachedUploads, StoreOptions, StoreOutcome, StoreTimings, StoredHow};
 
 use committee_cache::CommitteeCache;
 use nodes::NodeSet;
@@ -85,9 +85,9 @@ const NODE_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct Client {
     coord: CoordClient,
     key: AccountKey,
-    /// The system's chain ID, which transactions are signed for (fetched on the first write
-    /// when the client connected without a coordinator).
-    chain_id: OnceLock<String>,
+    /// What of the system never changes (fetched on the first write when the client
+    /// connected without a coordinator).
+    genesis: OnceLock<Genesis>,
     /// Where the committee is kept for reads without a coordinator.
     committee_cache: CommitteeCache,
     /// When the coordinator was last found unreachable, if its last call failed so.
@@ -105,10 +105,8 @@ pub struct Client {
     progress: ProgressSink,
     /// What files are encrypted to when stored and opened with when read.
     crypto: Arc<crypt::Crypto>,
-    /// Uploads that go on after their blobs were certified.
-    background: std::sync::Mutex<Vec<store::Background>>,
-    /// Nodes whose background uploads failed, until `finish_uploads` reports them.
-    late_failures: Arc<std::sync::Mutex<Vec<NodeFailure>>>,
+    /// Uploads that go on after their blobs were certified, and the room their encodings take.
+    trailing: store::Trailing,
     /// What is known of each node's speed and load (shared by every node set).
     scores: Arc<NodeScores>,
     /// Where those estimates are kept between processes.
@@ -119,6 +117,20 @@ pub struct Client {
     selection: Selection,
     /// Which blobs reads of files write out as they go, and in what windows.
     streaming: stream_read::Streaming,
+}
+
+/// The system parameters set at genesis, which never change.
+struct Genesis {
+    /// The chain ID transactions are signed for.
+    chain_id: String,
+    /// The most epochs ahead storage can be bought or extended.
+    max_epochs_ahead: u32,
+}
+
+impl Genesis {
+    fn of(system: morsa_api::coord::SystemInfo) -> Self {
+        Self { chain_id: system.chain_id, max_epochs_ahead: system.max_epochs_ahead }
+    }
 }
 
 impl std::fmt::Debug for Client {
@@ -170,11 +182,11 @@ impl Client {
     ) -> Result<Self, Error> {
         let node_options = ClientOptions { timeout: NODE_TIMEOUT, ..ClientOptions::default() };
         let http = node_options.http_client().map_err(Error::coordinator("building the HTTP client"))?;
-        let chain_id = OnceLock::new();
+        let genesis = OnceLock::new();
         let mut coordinator_down = None;
         let committee = match coord.system().await {
             Ok(system) => {
-                chain_id.get_or_init(|| system.chain_id);
+                genesis.get_or_init(|| Genesis::of(system));
                 let committee =
                     coord.committee().await.map_err(Error::coordinator("reading the committee"))?.current;
                 committee_cache.save(&committee);
@@ -193,7 +205,7 @@ impl Client {
         Ok(Self {
             coord,
             key,
-            chain_id,
+            genesis,
             committee_cache,
             coordinator_down: std::sync::Mutex::new(coordinator_down),
             encoding,
@@ -206,8 +218,7 @@ impl Client {
             max_requests_per_node: 64,
             progress: progress::ignore(),
             crypto: Arc::new(crypt::Crypto::default()),
-            background: std::sync::Mutex::new(Vec::new()),
-            late_failures: Arc::new(std::sync::Mutex::new(Vec::new())),
+            trailing: store::Trailing::default(),
             scores,
             score_cache: ScoreCache::default(),
             probes: probe::Probes::default(),
@@ -354,6 +365,12 @@ impl Client {
             Err(error) => return Err(Error::coordinator("reading the committee")(error)),
         };
         self.coordinator_reached(true);
+        self.adopt_committee(committee)
+    }
+
+    /// The nodes of `committee`, just read from the coordinator: the current node set if it
+    /// is the same committee, else a new one, kept (and the committee cached on disk).
+    pub(crate) fn adopt_committee(&self, committee: Committee) -> Result<Arc<NodeSet>, Error> {
         self.committee_cache.save(&committee);
         if committee == *self.nodes().committee() {
             return Ok(self.nodes());
@@ -373,14 +390,14 @@ impl Client {
         Ok(nodes)
     }
 
-    /// The chain ID transactions are signed for, asked of the coordinator if not known yet.
-    async fn chain_id(&self) -> Result<&str, Error> {
-        if let Some(chain_id) = self.chain_id.get() {
-            return Ok(chain_id);
+    /// What of the system never changes, asked of the coordinator if not known yet.
+    async fn genesis(&self) -> Result<&Genesis, Error> {
+        if let Some(genesis) = self.genesis.get() {
+            return Ok(genesis);
         }
         let system =
             self.coord.system().await.map_err(Error::coordinator("reading the system parameters"))?;
-        Ok(self.chain_id.get_or_init(|| system.chain_id))
+        Ok(self.genesis.get_or_init(|| Genesis::of(system)))
     }
 
     fn report(&self, event: Progress) {
@@ -409,7 +426,7 @@ impl Client {
                 }
             };
             let transaction = Transaction { sender: self.key.id(), nonce: next, command: command.clone() };
-            let chain_id = self.chain_id().await?;
+            let chain_id = &self.genesis().await?.chain_id;
             match self.coord.submit_transaction(&transaction.sign(&self.key, chain_id)).await {
                 Ok(response) => {
                     *nonce = Some(next + 1);

@@ -1,6 +1,8 @@
 //! Storing one blob: encode, pay and register, upload to every node, certify with a quorum.
 
 mod background;
+mod timings;
+mod trailing;
 mod upload;
 mod waves;
 
@@ -11,8 +13,11 @@ use morsa_api::coord::{BlobObjectSummary, BlobStatus, BlobStatusKind, Command, E
 use morsa_core::{AccountId, BlsSignature, Certificate, Epoch, ObjectId, PersistenceType};
 use redstuff::{BlobId, EncodedBlob};
 
-pub(crate) use background::Background;
+use background::Background;
 pub use background::DetachedUploads;
+use timings::Clock;
+pub use timings::StoreTimings;
+pub(crate) use trailing::Trailing;
 use upload::Upload;
 use waves::{Confirmed, Waves};
 
@@ -21,9 +26,6 @@ use crate::{Client, Error, InternalError, NodeFailure, Progress};
 /// Most upload rounds of one store: a round whose epoch ended under it is retried with the
 /// next committee.
 const EPOCH_CHANGE_ATTEMPTS: u32 = 3;
-
-/// Longest a store waits for the previous blob's uploads still running in the background.
-const PREVIOUS_UPLOADS_LIMIT: Duration = Duration::from_secs(120);
 
 /// How to store a blob.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,6 +80,8 @@ pub struct StoreOutcome {
     pub encode_time: Duration,
     /// Time from the start to certification.
     pub total_time: Duration,
+    /// Where that time went, phase by phase.
+    pub timings: StoreTimings,
 }
 
 impl Client {
@@ -85,12 +89,17 @@ impl Client {
     /// see [`Client::store_file`] for larger files): encode, check whether it is stored
     /// already, register, upload in waves until a quorum confirms, certify.
     pub async fn store_blob(&self, data: Vec<u8>, options: &StoreOptions) -> Result<StoreOutcome, Error> {
-        // The previous blob's last uploads hold its whole encoding: let them finish first, so
-        // that storing many blobs (a file's chunks) holds one encoding at a time.
-        self.settle_uploads(PREVIOUS_UPLOADS_LIMIT).await;
-        let (outcome, background) = self.store_now(data, options).await?;
+        // The uploads that go on after certification hold the blob's whole encoding: stores
+        // and those uploads together hold at most a bounded amount (see `Trailing`), so many
+        // small blobs are stored at once and a large file's chunks one after the other.
+        let queued = Instant::now();
+        let room =
+            self.trailing.room_for(self.encoding, morsa_core::convert::saturating_u64(data.len())).await;
+        let queued = queued.elapsed();
+        let (mut outcome, background) = self.store_now(data, options).await?;
+        outcome.timings.queued = queued;
         if let Some(background) = background {
-            self.keep_uploading(background);
+            self.trailing.keep(background, room);
         }
         Ok(outcome)
     }
@@ -106,7 +115,7 @@ impl Client {
         options: &StoreOptions,
     ) -> Result<(StoreOutcome, DetachedUploads), Error> {
         let (outcome, background) = self.store_now(data, options).await?;
-        Ok((outcome, DetachedUploads::new(background, Arc::clone(&self.late_failures))))
+        Ok((outcome, DetachedUploads::new(background, Arc::clone(&self.trailing.late_failures))))
     }
 
     /// Stores `data` as one blob now; answers the uploads still running once it is certified.
@@ -116,16 +125,27 @@ impl Client {
         options: &StoreOptions,
     ) -> Result<(StoreOutcome, Option<Background>), Error> {
         let started = Instant::now();
+        let mut clock = Clock::start();
+        let mut timings = StoreTimings::default();
         // Checked before the blob is encoded: a bad period is the caller's mistake.
-        let system = self.coord.system().await.map_err(Error::coordinator("reading the epoch"))?;
-        check_epochs(options.epochs, system.max_epochs_ahead)?;
-        let wanted_end = Epoch(system.epoch.0 + options.epochs);
+        check_epochs(options.epochs, self.genesis().await?.max_epochs_ahead)?;
         let size = morsa_core::convert::saturating_u64(data.len());
         let encoded_size = self.encoding.encoded_size(size).map_err(redstuff::EncodeError::from)?;
-        let encoded = self.encode(data).await?;
+        // The epoch is read while the blob is encoded (the committee: `/v1/system` may wait
+        // for its next state hash).
+        let epoch = async {
+            let mut read = Clock::start();
+            let info = self.coord.committee().await.map_err(Error::coordinator("reading the epoch"));
+            (info, read.lap())
+        };
+        let ((committee, read), encoded) = tokio::join!(epoch, self.encode(data));
+        timings.epoch = read;
+        let (committee, encoded) = (committee?, encoded?);
+        timings.encode = clock.lap();
+        let wanted_end = Epoch(committee.epoch.0 + options.epochs);
         let encode_time = started.elapsed();
         let blob_id = *encoded.metadata.blob_id();
-        let outcome = |how, end_epoch, left_behind| StoreOutcome {
+        let outcome = |how, end_epoch, left_behind, timings| StoreOutcome {
             blob_id,
             size,
             encoded_size,
@@ -134,6 +154,7 @@ impl Client {
             left_behind,
             encode_time,
             total_time: started.elapsed(),
+            timings,
         };
 
         let status = self
@@ -141,24 +162,40 @@ impl Client {
             .blob_status(&blob_id)
             .await
             .map_err(Error::coordinator("checking the blob's status"))?;
+        timings.status = clock.lap();
         if !options.force
             && let Some(cover) = covering_object(&status, self.account(), wanted_end, options.permanent)
         {
             self.report(Progress::AlreadyStored { blob_id });
             let how = StoredHow::AlreadyCertified { object: cover.object };
-            return Ok((outcome(how, cover.end_epoch, Vec::new()), None));
+            return Ok((outcome(how, cover.end_epoch, Vec::new(), timings), None));
         }
         let registration = self.register(&encoded, size, encoded_size, options, wanted_end).await?;
+        timings.register = clock.lap();
         tracing::debug!(%blob_id, elapsed = ?started.elapsed(), "registered");
 
         let encoded = Arc::new(encoded);
         let held = status.status == BlobStatusKind::Certified;
         let mut attempts = 0;
+        // The committee read with the epoch serves the first round.
+        let mut committee = Some(committee.current);
         let (confirmed, waves) = loop {
             attempts += 1;
-            let nodes = self.refresh_nodes().await?;
+            let nodes = match committee.take() {
+                Some(committee) => self.adopt_committee(committee)?,
+                None => self.refresh_nodes().await?,
+            };
             let epoch = nodes.committee().epoch;
-            match self.upload_and_certify(&registration, Arc::clone(&encoded), nodes, held).await {
+            match self
+                .upload_and_certify(
+                    &registration,
+                    Arc::clone(&encoded),
+                    nodes,
+                    held,
+                    (&mut clock, &mut timings),
+                )
+                .await
+            {
                 Ok(done) => break done,
                 // The epoch changed under the store: the shards moved and the confirmations
                 // name the old epoch. The registration holds; upload to the new committee.
@@ -174,6 +211,7 @@ impl Client {
             StoredHow::NewlyCertified { object: registration.object },
             registration.end_epoch,
             Vec::new(),
+            timings,
         );
         // Nodes still uploading finish in the background (see `Client::finish_uploads`).
         let background = waves.into_background(&confirmed);
@@ -188,6 +226,7 @@ impl Client {
         encoded: Arc<EncodedBlob>,
         nodes: Arc<crate::nodes::NodeSet>,
         probably_held: bool,
+        (clock, timings): (&mut Clock, &mut StoreTimings),
     ) -> Result<(Confirmed, Waves), Error> {
         let blob_id = *encoded.metadata.blob_id();
         let total =
@@ -214,7 +253,9 @@ impl Client {
             return Err(Error::NoQuorum { blob_id, weight, needed, failures: confirmed.failures });
         }
         tracing::debug!(%blob_id, weight, "quorum of confirmations");
+        timings.upload += clock.lap();
         self.certify(registration.object, &confirmed.parts).await?;
+        timings.certify = clock.lap();
         Ok((confirmed, waves))
     }
 

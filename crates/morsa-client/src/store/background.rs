@@ -7,8 +7,8 @@ use std::time::Duration;
 use morsa_core::BlsSignature;
 use tokio::task::JoinSet;
 
+use crate::NodeFailure;
 use crate::nodes::NodeSet;
-use crate::{Client, NodeFailure};
 
 /// Uploads to the nodes of one blob.
 pub(super) type Uploads = JoinSet<Result<(usize, BlsSignature), NodeFailure>>;
@@ -21,36 +21,48 @@ pub(crate) struct Background {
 }
 
 impl Background {
-    /// Waits until `deadline` (`timeout` after the wait began) for these uploads; answers the
-    /// nodes that failed or had not finished by then (those are stopped, and the nodes
-    /// rebuild what they lack themselves).
-    async fn settle(self, deadline: tokio::time::Instant, timeout: Duration) -> Vec<NodeFailure> {
+    /// Waits until `deadline` (`limit` after the wait began) for these uploads, or until
+    /// `stop` answers how long its caller waited; answers the nodes that failed or had not
+    /// finished by then (those are stopped, and the nodes rebuild what they lack themselves).
+    pub(super) async fn settle(
+        self,
+        deadline: tokio::time::Instant,
+        limit: Duration,
+        stop: impl std::future::Future<Output = Duration>,
+    ) -> Vec<NodeFailure> {
         let Background { mut uploads, nodes, mut pending } = self;
         let mut failures = Vec::new();
+        let mut stop = std::pin::pin!(stop);
         loop {
-            match tokio::time::timeout_at(deadline, uploads.join_next()).await {
-                Ok(Some(Ok(Ok((member, _))))) => {
-                    pending.remove(&member);
-                }
-                Ok(Some(Ok(Err(failure)))) => {
-                    pending.retain(|member| nodes.committee().members[*member].address != failure.node);
-                    failures.push(failure);
-                }
-                Ok(Some(Err(_))) => {}
-                Ok(None) => break,
-                Err(_) => {
-                    uploads.abort_all();
-                    let reason = format!("still uploading after {timeout:?}; stopped");
-                    failures.extend(pending.iter().map(|member| nodes.failure(*member, reason.clone())));
-                    break;
-                }
-            }
+            let waited = tokio::select! {
+                // Uploads that have ended count even when the deadline has passed too.
+                biased;
+                next = uploads.join_next() => match next {
+                    Some(Ok(Ok((member, _)))) => {
+                        pending.remove(&member);
+                        continue;
+                    }
+                    Some(Ok(Err(failure))) => {
+                        pending.retain(|member| nodes.committee().members[*member].address != failure.node);
+                        failures.push(failure);
+                        continue;
+                    }
+                    Some(Err(_)) => continue,
+                    None => break,
+                },
+                () = tokio::time::sleep_until(deadline) => limit,
+                waited = &mut stop => waited,
+            };
+            uploads.abort_all();
+            let reason = format!("still uploading after {waited:?}; stopped");
+            failures.extend(pending.iter().map(|member| nodes.failure(*member, reason.clone())));
+            break;
         }
         failures
     }
 }
 
-/// The uploads of one blob stored by [`Client::store_blob_detached`] that were still running
+/// The uploads of one blob stored by [`crate::Client::store_blob_detached`] that were still running
 /// when it was certified. They hold the blob's encoding until they end: wait for them with
 /// [`DetachedUploads::finish`]; dropping this value stops them (the nodes left without their
 /// slivers rebuild them themselves).
@@ -72,46 +84,12 @@ impl DetachedUploads {
     }
 
     /// Waits up to `timeout` for the uploads; the nodes that failed or had not finished are
-    /// kept for [`Client::finish_uploads`] of the client that stored the blob.
+    /// kept for [`crate::Client::finish_uploads`] of the client that stored the blob.
     pub async fn finish(self, timeout: Duration) {
         if let Some(background) = self.background {
-            let failures = background.settle(tokio::time::Instant::now() + timeout, timeout).await;
+            let deadline = tokio::time::Instant::now() + timeout;
+            let failures = background.settle(deadline, timeout, std::future::pending()).await;
             self.late_failures.lock().unwrap_or_else(PoisonError::into_inner).extend(failures);
         }
-    }
-}
-
-impl Client {
-    pub(super) fn keep_uploading(&self, background: Background) {
-        if !background.uploads.is_empty() {
-            self.background.lock().unwrap_or_else(PoisonError::into_inner).push(background);
-        }
-    }
-
-    /// Waits up to `timeout` for the uploads that were still running when their blobs were
-    /// certified; answers the nodes that failed or had not finished (those are stopped, and
-    /// the nodes rebuild what they lack themselves), also those of earlier blobs whose
-    /// uploads a later store waited for, and those of [`DetachedUploads`] finished before.
-    /// Call it before the process exits, so that every node gets its slivers without needing
-    /// repair.
-    pub async fn finish_uploads(&self, timeout: Duration) -> Vec<NodeFailure> {
-        self.settle_uploads(timeout).await;
-        std::mem::take(&mut *self.late_failures.lock().unwrap_or_else(PoisonError::into_inner))
-    }
-
-    /// Waits up to `timeout` for the background uploads, keeping their failures for
-    /// [`Client::finish_uploads`]. A store calls it first, so that at most one blob's encoding
-    /// is held by uploads at a time.
-    pub(super) async fn settle_uploads(&self, timeout: Duration) {
-        let sets = std::mem::take(&mut *self.background.lock().unwrap_or_else(PoisonError::into_inner));
-        if sets.is_empty() {
-            return;
-        }
-        let deadline = tokio::time::Instant::now() + timeout;
-        let mut failures = Vec::new();
-        for background in sets {
-            failures.extend(background.settle(deadline, timeout).await);
-        }
-        self.late_failures.lock().unwrap_or_else(PoisonError::into_inner).extend(failures);
     }
 }

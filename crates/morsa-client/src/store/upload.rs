@@ -15,6 +15,11 @@ use crate::{NodeFailure, Progress, ProgressSink};
 /// Most sliver bytes being sent to one node at a time.
 const IN_FLIGHT_BYTES_PER_NODE: usize = 64 << 20;
 
+/// The metadata is sent right after the registration commits, often before the node has
+/// applied it: asked again soon, then less often (about 5 s in all).
+const REGISTRATION_RETRY: Retry =
+    Retry { attempts: 11, first_pause: Duration::from_millis(5), max_pause: Duration::from_secs(2) };
+
 /// Confirmations are asked again while a node is still committing.
 const CONFIRMATION_RETRY: Retry =
     Retry { attempts: 8, first_pause: Duration::from_millis(20), max_pause: Duration::from_secs(1) };
@@ -62,12 +67,13 @@ impl Upload {
             if !is_transient(&error) {
                 return Err(fail(format!("metadata: {error}")));
             }
-            Retry::UPLOAD
+            REGISTRATION_RETRY
                 .run(|| client.put_metadata(&blob_id, &metadata))
                 .await
                 .map_err(|error| fail(format!("metadata: {error}")))?;
         }
-        nodes.record_latency(member, started.elapsed());
+        let metadata_time = started.elapsed();
+        nodes.record_latency(member, metadata_time);
 
         let slivers: Vec<(usize, SliverType)> = nodes
             .pairs_of(&blob_id, member)
@@ -97,12 +103,21 @@ impl Upload {
         }
         drop(sent);
         drop(encoded);
+        let slivers_time = started.elapsed() - metadata_time;
 
         let confirmation = CONFIRMATION_RETRY
             .run(|| ask_confirmation(&nodes, member, &blob_id, &persistence))
             .await
             .map_err(|error| fail(format!("confirmation: {error}")))?;
         check_confirmation(&nodes, member, &confirmation, &blob_id, &persistence).map_err(&fail)?;
+        tracing::debug!(
+            %blob_id,
+            member,
+            metadata = ?metadata_time,
+            slivers = ?slivers_time,
+            confirmation = ?(started.elapsed() - metadata_time - slivers_time),
+            "a node confirmed"
+        );
         Ok((member, confirmation.signature))
     }
 }

@@ -3,6 +3,8 @@
 
 use crate::common;
 
+use std::time::Duration;
+
 use common::{System, data};
 use morsa_client::{Error, StoreOptions, StoredHow};
 
@@ -131,4 +133,33 @@ async fn uploads_cut_short_after_certification_name_their_nodes() {
     assert!(client.finish_uploads(std::time::Duration::ZERO).await.is_empty(), "each is named once");
     // Whatever was cut, the blob reads back.
     assert_eq!(client.read_blob(&stored.blob_id).await.unwrap().data, data(2 << 20, 6));
+}
+
+/// Stores on one client do not wait for one another's trailing uploads: with a node that
+/// never acknowledges a sliver, a second store is certified while the first one's uploads to
+/// that node still run (the first store's used to hold the second for up to two minutes),
+/// and cutting the uploads names the node once for each blob.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_does_not_wait_for_the_trailing_uploads_of_earlier_stores() {
+    let system = System::start_behind_proxies(7, N).await;
+    // The last member: a fresh client's first wave makes a quorum without it.
+    let stalled = system.node_of_member(6).await;
+    system.proxy(stalled).lie(common::proxy::Route::PutSliver, common::proxy::Lie::Stall);
+    let client = system.client().await;
+    let options = StoreOptions::default();
+    let first = client.store_blob(data(200_000, 7), &options).await.unwrap();
+    let second = tokio::time::timeout(Duration::from_secs(60), client.store_blob(data(200_000, 8), &options))
+        .await
+        .expect("the second store waited for the first one's trailing uploads")
+        .unwrap();
+    for stored in [&first, &second] {
+        assert!(matches!(stored.how, StoredHow::NewlyCertified { .. }), "{stored:?}");
+    }
+    let cut = client.finish_uploads(Duration::ZERO).await;
+    let address = &system.nodes[stalled].address;
+    let named =
+        cut.iter().filter(|failure| &failure.node == address && failure.reason.contains("still uploading"));
+    assert_eq!(named.count(), 2, "the stalled node is named for each blob: {cut:?}");
+    assert!(client.read_blob(&first.blob_id).await.unwrap().data == data(200_000, 7));
+    assert!(client.read_blob(&second.blob_id).await.unwrap().data == data(200_000, 8));
 }
