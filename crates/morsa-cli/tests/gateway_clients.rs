@@ -488,15 +488,7 @@ fn multipart_uploads_are_listed_and_parts_copied_for_boto3_and_aws_cli() {
     let json = |text: String| -> serde_json::Value {
         if text.trim().is_empty() { serde_json::Value::Null } else { serde_json::from_str(&text).unwrap() }
     };
-    let mut state = 0x2545_f491_4f6c_dd1d_u64;
-    let body: Vec<u8> = (0..(5 << 20) + 77)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state.to_le_bytes()[0]
-        })
-        .collect();
+    let body = morsa_cluster::sample::bytes((5 << 20) + 77, 0x2545_f491_4f6c_dd1d);
     let file = dir.path().join("source.bin");
     std::fs::write(&file, &body).unwrap();
     s3.aws(&["s3", "mb", "s3://shared"]);

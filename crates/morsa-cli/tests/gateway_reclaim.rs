@@ -11,6 +11,7 @@ mod s3_cluster;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
+use morsa_cluster::sample;
 use s3_cluster::S3Cluster;
 
 const DEADLINE: Duration = Duration::from_secs(120);
@@ -27,19 +28,6 @@ fn account_blob_sizes(s3: &S3Cluster) -> BTreeMap<String, u64> {
     let blobs = list.as_array().unwrap().iter();
     blobs
         .map(|blob| (blob["blob_id"].as_str().unwrap().to_string(), blob["size"].as_u64().unwrap()))
-        .collect()
-}
-
-/// Bytes that differ with `seed`.
-fn data(len: usize, seed: u64) -> Vec<u8> {
-    let mut state = seed | 1;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state.to_le_bytes()[0]
-        })
         .collect()
 }
 
@@ -76,16 +64,16 @@ fn blobs_nothing_names_are_deleted_and_a_put_in_flight_keeps_its_blobs() {
     s3.aws(&["s3", "mb", "s3://reclaim"]);
 
     // Overwritten: the first version's two chunk blobs go, the second's stay.
-    let first = put(&s3, "reclaim", "doc.bin", &data(2 * s3_cluster::CHUNK, 1));
+    let first = put(&s3, "reclaim", "doc.bin", &sample::bytes(2 * s3_cluster::CHUNK, 1));
     assert_eq!(first.len(), 2, "two chunks, two blobs: {first:?}");
-    let second_body = data(2 * s3_cluster::CHUNK + 5, 2);
+    let second_body = sample::bytes(2 * s3_cluster::CHUNK + 5, 2);
     let second = put(&s3, "reclaim", "doc.bin", &second_body);
     wait_deleted(&s3, &first, "the overwritten object");
     assert!(second.is_subset(&account_blob_ids(&s3)), "the current object's blobs are kept");
     reads_back(&s3, "reclaim", "doc.bin", &second_body);
 
     // Deleted: its blob goes.
-    let gone = put(&s3, "reclaim", "gone.bin", &data(1000, 3));
+    let gone = put(&s3, "reclaim", "gone.bin", &sample::bytes(1000, 3));
     s3.aws(&["s3api", "delete-object", "--bucket", "reclaim", "--key", "gone.bin"]);
     wait_deleted(&s3, &gone, "the deleted object");
 
@@ -95,7 +83,7 @@ fn blobs_nothing_names_are_deleted_and_a_put_in_flight_keeps_its_blobs() {
     let id = created["UploadId"].as_str().unwrap().to_string();
     let before = account_blob_ids(&s3);
     let part_file = dir.path().join("part.body");
-    std::fs::write(&part_file, data(6 << 20, 4)).unwrap();
+    std::fs::write(&part_file, sample::bytes(6 << 20, 4)).unwrap();
     let upload = [
         "s3api",
         "upload-part",
@@ -127,7 +115,7 @@ fn blobs_nothing_names_are_deleted_and_a_put_in_flight_keeps_its_blobs() {
 
     // A large PUT in flight while objects are put and deleted beside it (each a pass): every
     // blob it stores survives, and it reads back.
-    let large_body = data(8 * s3_cluster::CHUNK + 11, 5);
+    let large_body = sample::bytes(8 * s3_cluster::CHUNK + 11, 5);
     let large_file = dir.path().join("large.body");
     std::fs::write(&large_file, &large_body).unwrap();
     std::thread::scope(|scope| {
@@ -148,7 +136,7 @@ fn blobs_nothing_names_are_deleted_and_a_put_in_flight_keeps_its_blobs() {
         while !large.is_finished() {
             round += 1;
             // Only the small blob is churn.bin's: the large PUT stores chunks meanwhile.
-            let added = put(&s3, "reclaim", "churn.bin", &data(3000, 100 + round));
+            let added = put(&s3, "reclaim", "churn.bin", &sample::bytes(3000, 100 + round));
             let sizes = account_blob_sizes(&s3);
             let churn: BTreeSet<String> = added
                 .into_iter()
