@@ -14,6 +14,7 @@ mod coord;
 mod gateway;
 mod moves;
 mod node;
+mod rebuild_reads;
 mod repair;
 mod select;
 mod store_phases;

@@ -10,6 +10,10 @@
 //! The traffic of the blobs of 1 MiB and more is phase 2 minus phase 1 (the same small blobs
 //! are rebuilt again). The node's own counters (`/v1/health`'s `repair`) give the bytes
 //! rebuilt and fetched; the bytes it must rebuild are computed from the blobs' sizes.
+//!
+//! In phase 2 a client of its own reads 1 MiB blobs, paced, on the quiet cluster before the
+//! wipe and again during the rebuild ([`crate::rebuild_reads`]): the latencies of the two
+//! series tell what the rebuild costs readers.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -25,6 +29,7 @@ use serde::Serialize;
 use tokio::runtime::Runtime;
 
 use crate::pseudo_random;
+use crate::rebuild_reads::{ReadLatency, Reader};
 use crate::runtime;
 
 /// The node that is wiped.
@@ -85,6 +90,18 @@ struct Phase {
     rebuild_seconds: f64,
     /// `rebuilt_bytes` over `rebuild_seconds`.
     rebuild_mb_s: f64,
+    /// Reads on the quiet cluster before the wipe and during the rebuild (phase `all` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reads: Option<RebuildReads>,
+}
+
+/// Read latency on the quiet cluster against during the rebuild.
+#[derive(Debug, Serialize)]
+struct RebuildReads {
+    quiet: ReadLatency,
+    during_rebuild: ReadLatency,
+    /// `during_rebuild.p99_ms / quiet.p99_ms` (issue 18: ≤ 2).
+    p99_ratio: f64,
 }
 
 #[derive(Debug, Serialize)]
@@ -127,11 +144,13 @@ pub fn run(args: &RepairArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let mut blobs = bench.store_all(&small_sizes, 0)?;
     let mut store_seconds = started.elapsed().as_secs_f64();
-    let small = bench.wipe_and_rebuild(&mut cluster, &blobs, args.json).context("phase small")?;
+    let small = bench.wipe_and_rebuild(&mut cluster, &blobs, None, args.json).context("phase small")?;
     let started = Instant::now();
     blobs.extend(bench.store_all(&large_sizes, small_sizes.len())?);
     store_seconds += started.elapsed().as_secs_f64();
-    let all = bench.wipe_and_rebuild(&mut cluster, &blobs, args.json).context("phase all")?;
+    let reader_client = bench.runtime.block_on(Client::connect(&client_config))?;
+    let reader = Reader::new(reader_client, crate::rebuild_reads::blobs_to_read(&blobs))?;
+    let all = bench.wipe_and_rebuild(&mut cluster, &blobs, Some(&reader), args.json).context("phase all")?;
     cluster.shutdown().context("stopping the cluster")?;
 
     let large_rebuilt_bytes = all.rebuilt_bytes.saturating_sub(small.rebuilt_bytes);
@@ -216,13 +235,16 @@ impl Bench {
     }
 
     /// Stops the victim, deletes its data, restarts it and waits until it stores every sliver
-    /// of its shards of `blobs` again.
+    /// of its shards of `blobs` again. With a `reader`, reads on the quiet cluster before the
+    /// wipe and in the background from the restart until the rebuild ends.
     fn wipe_and_rebuild(
         &self,
         cluster: &mut Cluster,
         blobs: &[(BlobId, u64)],
+        reader: Option<&Reader>,
         quiet: bool,
     ) -> anyhow::Result<Phase> {
+        let quiet_reads = reader.map(|reader| reader.quiet(&self.runtime));
         let data_dir = morsa_node::NodeConfig::load(&cluster.nodes()[VICTIM].config)?.data_dir;
         cluster.stop(VICTIM)?;
         std::fs::remove_dir_all(&data_dir)
@@ -230,6 +252,7 @@ impl Bench {
         let started = Instant::now();
         cluster.start(VICTIM)?;
         let restart_seconds = started.elapsed().as_secs_f64();
+        let background = reader.map(|reader| reader.start(&self.runtime));
         let node = NodeClient::new(&cluster.nodes()[VICTIM].url, self.config)?;
         let mut last_line = Instant::now();
         let repair = loop {
@@ -257,8 +280,19 @@ impl Bench {
             std::thread::sleep(Duration::from_millis(200));
         };
         let rebuild_seconds = started.elapsed().as_secs_f64();
+        let reads = match (quiet_reads, background) {
+            (Some(quiet), Some(background)) => {
+                let during_rebuild = background.finish(&self.runtime)?;
+                let p99_ratio = during_rebuild.p99_ms / quiet.p99_ms.max(1e-9);
+                Some(RebuildReads { quiet, during_rebuild, p99_ratio })
+            }
+            _ => None,
+        };
         let (must_rebuild_slivers, must_rebuild_bytes) = self.must_rebuild(blobs)?;
-        Ok(phase(blobs, &repair, must_rebuild_slivers, must_rebuild_bytes, restart_seconds, rebuild_seconds))
+        let mut phase =
+            phase(blobs, &repair, must_rebuild_slivers, must_rebuild_bytes, restart_seconds, rebuild_seconds);
+        phase.reads = reads;
+        Ok(phase)
     }
 
     fn holds_all(&self, node: &NodeClient, blobs: &[(BlobId, u64)]) -> anyhow::Result<bool> {
@@ -294,6 +328,7 @@ fn phase(
         restart_seconds,
         rebuild_seconds,
         rebuild_mb_s: megabytes(repair.rebuilt_bytes) / rebuild_seconds.max(1e-9),
+        reads: None,
     }
 }
 
@@ -337,6 +372,20 @@ fn print(report: &RepairReport, json: bool) -> anyhow::Result<()> {
             phase.failed_attempts,
             phase.given_up_slivers
         );
+        if let Some(reads) = &phase.reads {
+            let line = |latency: &ReadLatency| {
+                format!(
+                    "p50 {:.1} ms, p99 {:.1} ms ({} reads, {} failed)",
+                    latency.p50_ms, latency.p99_ms, latency.reads, latency.failed
+                )
+            };
+            println!(
+                "  reads of 1 MiB blobs: quiet {}; during the rebuild {}; p99 {:.2}x",
+                line(&reads.quiet),
+                line(&reads.during_rebuild),
+                reads.p99_ratio
+            );
+        }
     }
     println!(
         "blobs >= 1 MiB: rebuilt {:.1} MB fetching {:.1} MB ({:.3}x); classic RS repair would fetch {:.0} MB \
