@@ -4,7 +4,10 @@
 //! batches and scattered into the secondary slivers, then every column is encoded from its
 //! secondary sliver, filling the non-systematic primary slivers. Each cell is hashed once,
 //! right after it is produced, and its leaf hash serves both its row tree and its column
-//! tree. Only the `n × n` leaf hashes (32 bytes a cell) are kept until the roots are built.
+//! tree. Nor are the `n × n` leaf hashes held (32 MB at n = 1000, whatever the blob's size):
+//! a row's leaves are kept only while its batch is encoded, and every column (and, in the
+//! column pass, every non-systematic row) takes its leaves in order into a
+//! [`StreamingRoot`], which keeps one block of leaves and the roots of the blocks before it.
 
 use std::borrow::Cow;
 
@@ -12,7 +15,7 @@ use rayon::prelude::*;
 
 use crate::config::EncodingConfig;
 use crate::error::EncodeError;
-use crate::merkle::{self, Digest, EMPTY_NODE};
+use crate::merkle::{self, Digest, EMPTY_NODE, StreamingRoot};
 use crate::metadata::{BlobMetadata, VerifiedMetadata};
 use crate::rs;
 use crate::sliver::{Sliver, SliverPair, secondary_index_of_pair};
@@ -28,6 +31,8 @@ pub struct EncodedBlob {
 
 /// Bytes of recovery symbols produced per batch before they are scattered into slivers.
 const BATCH_BYTES: usize = 8 << 20;
+/// Bytes of leaf hashes a batch keeps until it is done.
+const LEAF_BATCH_BYTES: usize = 2 << 20;
 
 /// Encodes `blob` into `n` sliver pairs, metadata and blob ID, on every core rayon has.
 ///
@@ -103,11 +108,13 @@ impl<'a> Matrix<'a> {
         copy_padded(self.blob, row * row_len, row_len)
     }
 
-    /// How many rows or columns to encode per batch, producing `recovery_symbols` each.
-    fn batch_len(&self, recovery_symbols: usize, total: usize) -> usize {
+    /// How many rows or columns to encode per batch, producing `recovery_symbols` each and
+    /// keeping `leaves` leaf hashes each until the batch is done.
+    fn batch_len(&self, recovery_symbols: usize, leaves: usize, total: usize) -> usize {
         let per_item = (recovery_symbols * self.s).max(1);
         let threads = rayon::current_num_threads();
-        (BATCH_BYTES / per_item).max(2 * threads).min(total).max(1)
+        let by_leaves = LEAF_BATCH_BYTES / (leaves * std::mem::size_of::<Digest>()).max(1);
+        (BATCH_BYTES / per_item).min(by_leaves).max(2 * threads).min(total).max(1)
     }
 
     /// Column `column < ks` of the message matrix (`kp` symbols), gathered from the blob.
@@ -128,26 +135,33 @@ impl<'a> Matrix<'a> {
     /// their memory is written once and never zeroed first; the batch buffers are reused.
     fn run(&self, keep_slivers: bool) -> (VerifiedMetadata, Vec<Vec<u8>>, Vec<Vec<u8>>) {
         let Self { n, kp, ks, s, .. } = *self;
-        let mut leaves = vec![EMPTY_NODE; n * n];
         let mut secondary: Vec<Vec<u8>> = (0..n).map(|_| Vec::with_capacity(kp * s)).collect();
+        let mut row_roots = vec![EMPTY_NODE; n];
+        let mut column_trees = vec![StreamingRoot::default(); n];
+        let padding_rows = self.blob.len().div_ceil(ks * s)..kp;
+        let padding_root = crate::verify::zero_expansion_root(n, s);
 
-        // Rows: encode each source row, hash its n cells, and append it to the columns.
+        // Rows: encode each source row, hash its n cells, build its root, hand the leaves on
+        // to the column trees and append the row to the columns.
         let stride = s + 1; // recovery symbols sit in slots `0x00 ‖ symbol`, hashed in place
         let row_recovery_len = (n - ks) * stride;
-        let batch = self.batch_len(n - ks, kp);
+        let batch = self.batch_len(n - ks, n, kp);
         let zero_leaf = crate::verify::zero_leaf(s);
         let mut recovery = vec![0; batch * row_recovery_len];
+        let mut row_leaves = vec![EMPTY_NODE; batch * n];
         for start in (0..kp).step_by(batch) {
             let end = (start + batch).min(kp);
-            leaves[start * n..end * n]
+            row_leaves[..(end - start) * n]
                 .par_chunks_mut(n)
                 .zip(recovery.par_chunks_mut(row_recovery_len))
+                .zip(row_roots[start..end].par_iter_mut())
                 .enumerate()
-                .for_each(|(offset, (row_leaves, recovery))| {
-                    if (start + offset) * ks * s >= self.blob.len() {
+                .for_each(|(offset, ((row_leaves, recovery), root))| {
+                    if padding_rows.contains(&(start + offset)) {
                         // Padding only: every cell of the row is zero (the code is linear).
                         recovery.fill(0);
                         row_leaves.fill(zero_leaf);
+                        *root = padding_root;
                         return;
                     }
                     let row = self.source_row(start + offset);
@@ -155,36 +169,42 @@ impl<'a> Matrix<'a> {
                     let (source_leaves, recovery_leaves) = row_leaves.split_at_mut(ks);
                     merkle::leaf_hashes_into(&row, s, source_leaves);
                     merkle::leaf_hashes_in_slots(recovery, stride, recovery_leaves);
+                    *root = merkle::root_from_leaf_hashes(row_leaves);
                 });
-            let recovery = &recovery;
-            secondary.par_iter_mut().enumerate().for_each(|(column, sliver)| {
-                if column < ks && !keep_slivers {
-                    return; // read straight from the blob in the column pass
-                }
-                for row in start..end {
-                    if column < ks {
-                        let offset = (ks * row + column) * s;
-                        sliver.extend_from_slice(&copy_padded(self.blob, offset, s));
-                    } else {
-                        let at = (row - start) * row_recovery_len + (column - ks) * stride + 1;
-                        sliver.extend_from_slice(&recovery[at..at + s]);
+            let (recovery, row_leaves) = (&recovery, &row_leaves);
+            secondary.par_iter_mut().zip(column_trees.par_iter_mut()).enumerate().for_each(
+                |(column, (sliver, tree))| {
+                    for row in start..end {
+                        tree.push(row_leaves[(row - start) * n + column]);
                     }
-                }
-            });
+                    if column < ks && !keep_slivers {
+                        return; // read straight from the blob in the column pass
+                    }
+                    for row in start..end {
+                        if column < ks {
+                            let offset = (ks * row + column) * s;
+                            sliver.extend_from_slice(&copy_padded(self.blob, offset, s));
+                        } else {
+                            let at = (row - start) * row_recovery_len + (column - ks) * stride + 1;
+                            sliver.extend_from_slice(&recovery[at..at + s]);
+                        }
+                    }
+                },
+            );
         }
-        drop(recovery);
+        drop((recovery, row_leaves));
 
         // Columns: encode each secondary sliver into the rest of its column, hash the new
-        // cells, build the column root, and append the cells to the primary slivers.
-        let (top, bottom) = leaves.split_at_mut(kp * n);
-        let top: &[Digest] = top;
+        // cells, finish the column's root, and hand the new cells' leaves on to the trees of
+        // the non-systematic rows and the cells themselves to the primary slivers.
+        let mut bottom_trees = vec![StreamingRoot::default(); n - kp];
         let mut column_roots = vec![EMPTY_NODE; n];
         let mut repair_rows: Vec<Vec<u8>> =
             if keep_slivers { (kp..n).map(|_| Vec::with_capacity(ks * s)).collect() } else { Vec::new() };
         let column_recovery_len = (n - kp) * stride;
-        let batch = self.batch_len(n - kp, n);
+        let batch = self.batch_len(n - kp, n - kp, n);
         let mut recovery = vec![0; batch * column_recovery_len];
-        let mut column_leaves = vec![EMPTY_NODE; batch * n];
+        let mut column_leaves = vec![EMPTY_NODE; batch * (n - kp)];
         for start in (0..n).step_by(batch) {
             let end = (start + batch).min(n);
             let sources: Vec<Cow<'_, [u8]>> = (start..end)
@@ -206,28 +226,26 @@ impl<'a> Matrix<'a> {
             rs::encode_many_into_slots(kp, n, s, jobs, stride);
             recovery
                 .par_chunks_mut(column_recovery_len)
-                .zip(column_leaves.par_chunks_mut(n))
+                .zip(column_leaves.par_chunks_mut(n - kp))
                 .zip(column_roots[start..end].par_iter_mut())
+                .zip(column_trees[start..end].par_iter_mut())
                 .zip(zero.par_iter())
-                .enumerate()
-                .for_each(|(offset, (((recovery, leaves), root), zero))| {
-                    let column = start + offset;
+                .for_each(|((((recovery, leaves), root), tree), zero)| {
+                    let mut tree = std::mem::take(tree);
                     if *zero {
                         recovery.fill(0);
                         leaves.fill(zero_leaf);
-                        *root = crate::verify::zero_expansion_root(n, s);
+                        *root = padding_root;
                         return;
                     }
-                    for (row, leaf) in leaves[..kp].iter_mut().enumerate() {
-                        *leaf = top[row * n + column];
-                    }
-                    merkle::leaf_hashes_in_slots(recovery, stride, &mut leaves[kp..]);
-                    *root = merkle::root_from_leaf_hashes(leaves);
+                    merkle::leaf_hashes_in_slots(recovery, stride, leaves);
+                    leaves.iter().for_each(|leaf| tree.push(*leaf));
+                    *root = tree.root();
                 });
             let (recovery, column_leaves) = (&recovery, &column_leaves);
-            bottom.par_chunks_mut(n).enumerate().for_each(|(offset, row_leaves)| {
+            bottom_trees.par_iter_mut().enumerate().for_each(|(offset, tree)| {
                 for column in start..end {
-                    row_leaves[column] = column_leaves[(column - start) * n + kp + offset];
+                    tree.push(column_leaves[(column - start) * (n - kp) + offset]);
                 }
             });
             repair_rows.par_iter_mut().enumerate().for_each(|(offset, sliver)| {
@@ -239,16 +257,7 @@ impl<'a> Matrix<'a> {
         }
         drop((recovery, column_leaves));
 
-        let padding_rows = self.blob.len().div_ceil(ks * s)..kp;
-        let row_roots: Vec<Digest> = leaves
-            .par_chunks(n)
-            .enumerate()
-            .map(|(row, row_leaves)| match padding_rows.contains(&row) {
-                true => crate::verify::zero_expansion_root(n, s),
-                false => merkle::root_from_leaf_hashes(row_leaves),
-            })
-            .collect();
-        drop(leaves);
+        row_roots[kp..].par_iter_mut().zip(bottom_trees).for_each(|(root, tree)| *root = tree.root());
         let blob_len = crate::config::to_u64(self.blob.len());
         let metadata = BlobMetadata::from_roots(blob_len, &row_roots, &column_roots);
         let blob_id = metadata.blob_id();

@@ -61,12 +61,18 @@ pub use sliver::{Sliver, SliverPair, SliverType, secondary_index_of_pair};
 mod tests {
     use super::*;
 
+    /// `metadata_for_pairs` computes every root from the slivers themselves (one expansion and
+    /// tree per sliver), so it checks the encoder's streamed trees: shard counts below, at and
+    /// above one block of leaves (64), padding rows and columns, and several batches.
     #[test]
     fn metadata_for_genuine_pairs_equals_the_encoders() {
-        let config = EncodingConfig::new(7).unwrap();
-        let blob: Vec<u8> = (0..1000u32).map(|i| u8::try_from(i % 256).unwrap()).collect();
-        let encoded = encode(config, &blob).unwrap();
-        let again = metadata_for_pairs(config, 1000, &encoded.pairs).unwrap();
-        assert_eq!(again, encoded.metadata);
+        for (n, len) in [(7, 1000), (64, 5000), (65, 1), (130, 0), (130, 100_000), (1000, 3000)] {
+            let config = EncodingConfig::new(n).unwrap();
+            let blob: Vec<u8> = (0..len).map(|i: u32| u8::try_from(i % 251).unwrap()).collect();
+            let encoded = encode(config, &blob).unwrap();
+            let again = metadata_for_pairs(config, u64::from(len), &encoded.pairs).unwrap();
+            assert_eq!(again, encoded.metadata, "n = {n}, {len} bytes");
+            assert_eq!(compute_metadata(config, &blob).unwrap(), encoded.metadata, "n = {n}, {len} bytes");
+        }
     }
 }

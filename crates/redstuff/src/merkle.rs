@@ -85,20 +85,102 @@ pub fn leaf_hashes_in_slots(slots: &mut [u8], stride: usize, out: &mut [Digest])
     hash::hash_slots(slots, stride, out);
 }
 
-/// Hashes consecutive pairs of `level` into the next level up (odd ends paired with zeros).
-fn next_level(level: &[Digest], scratch: &mut Vec<u8>) -> Vec<Digest> {
-    const STRIDE: usize = 65;
+/// Bytes of an inner node's hash input: the prefix and two children.
+const INNER_STRIDE: usize = 65;
+
+/// Lays out consecutive pairs of `level` in `scratch` as inner-node inputs (odd ends paired
+/// with zeros) and answers how many parents they make.
+fn lay_out_pairs(level: &[Digest], scratch: &mut Vec<u8>) -> usize {
     let parents = level.len().div_ceil(2);
     scratch.clear();
-    scratch.resize(parents * STRIDE, 0);
-    for (slot, pair) in scratch.chunks_exact_mut(STRIDE).zip(level.chunks(2)) {
+    scratch.resize(parents * INNER_STRIDE, 0);
+    for (slot, pair) in scratch.chunks_exact_mut(INNER_STRIDE).zip(level.chunks(2)) {
         slot[0] = INNER_PREFIX;
         slot[1..33].copy_from_slice(&pair[0]);
         slot[33..].copy_from_slice(pair.get(1).unwrap_or(&EMPTY_NODE));
     }
+    parents
+}
+
+/// Hashes consecutive pairs of `level` into the next level up (odd ends paired with zeros).
+fn next_level(level: &[Digest], scratch: &mut Vec<u8>) -> Vec<Digest> {
+    let parents = lay_out_pairs(level, scratch);
     let mut next = vec![EMPTY_NODE; parents];
-    hash::hash_slots(scratch, STRIDE, &mut next);
+    hash::hash_slots(scratch, INNER_STRIDE, &mut next);
     next
+}
+
+/// [`next_level`] in place: `level` becomes the level above it.
+fn rise_in_place(level: &mut Vec<Digest>, scratch: &mut Vec<u8>) {
+    let parents = lay_out_pairs(level, scratch);
+    hash::hash_slots(scratch, INNER_STRIDE, &mut level[..parents]);
+    level.truncate(parents);
+}
+
+/// Leaves per block of a [`StreamingRoot`] (`2^BLOCK_HEIGHT`).
+const BLOCK_LEAVES: usize = 1 << BLOCK_HEIGHT;
+/// Levels between a block's leaves and its root.
+const BLOCK_HEIGHT: usize = 6;
+
+thread_local! {
+    /// Per-thread buffer for the inner nodes of [`StreamingRoot`]'s blocks.
+    static INNER_SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// The root of a tree whose leaf hashes arrive in order, a few at a time, computed without
+/// keeping them all: each whole block of [`BLOCK_LEAVES`] leaves (the leaves `64k..64k + 64`)
+/// is reduced to its subtree's root as soon as it is complete, and only the leaves of the
+/// block being filled and the blocks' roots are kept. The root equals
+/// [`root_from_leaf_hashes`] of all the leaves.
+///
+/// In a tree of more than one block, a block's root is the tree's node above it (an aligned
+/// block pairs within itself), and the last, partial block rises the same number of levels
+/// paired with zeros, as the right end of every level of the whole tree is.
+#[derive(Debug, Clone, Default)]
+pub struct StreamingRoot {
+    /// Leaves of the block being filled.
+    pending: Vec<Digest>,
+    /// Roots of the whole blocks so far.
+    blocks: Vec<Digest>,
+}
+
+impl StreamingRoot {
+    /// Adds the next leaf hash.
+    pub fn push(&mut self, leaf: Digest) {
+        self.pending.push(leaf);
+        if self.pending.len() == BLOCK_LEAVES {
+            let root = rise_by(&mut self.pending, BLOCK_HEIGHT);
+            self.pending.clear();
+            self.blocks.push(root);
+        }
+    }
+
+    /// The root of the tree over every leaf pushed.
+    pub fn root(mut self) -> Digest {
+        if self.blocks.is_empty() {
+            return root_from_leaf_hashes(&self.pending);
+        }
+        if !self.pending.is_empty() {
+            self.blocks.push(rise_by(&mut self.pending, BLOCK_HEIGHT));
+        }
+        rise_to_root(&mut self.blocks)
+    }
+}
+
+/// Raises `level` by `levels` levels (a lone node pairs with zeros) and answers its first node.
+fn rise_by(level: &mut Vec<Digest>, levels: usize) -> Digest {
+    INNER_SCRATCH.with_borrow_mut(|scratch| (0..levels).for_each(|_| rise_in_place(level, scratch)));
+    level.first().copied().unwrap_or(EMPTY_NODE)
+}
+
+/// Raises `level` until one node is left: the root of a tree whose level it is.
+fn rise_to_root(level: &mut Vec<Digest>) -> Digest {
+    INNER_SCRATCH.with_borrow_mut(|scratch| {
+        while level.len() > 1 {
+            rise_in_place(level, scratch);
+        }
+    });
+    level.first().copied().unwrap_or(EMPTY_NODE)
 }
 
 /// Root of the tree whose leaf hashes are `leaves`.
@@ -280,6 +362,18 @@ mod tests {
                 }
             }
             assert!(tree.proof(count).is_none());
+        }
+    }
+
+    #[test]
+    fn a_streaming_root_equals_the_root_over_all_leaves() {
+        let leaf = |index: usize| leaf_hash(&index.to_le_bytes());
+        let counts = (0..=260).chain([319, 320, 321, 1000, 1023, 1024, 1025, 4097]);
+        for count in counts {
+            let leaves: Vec<Digest> = (0..count).map(leaf).collect();
+            let mut streaming = StreamingRoot::default();
+            leaves.iter().for_each(|leaf| streaming.push(*leaf));
+            assert_eq!(streaming.root(), root_from_leaf_hashes(&leaves), "{count} leaves");
         }
     }
 }
