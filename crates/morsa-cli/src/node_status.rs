@@ -74,6 +74,9 @@ fn render(record: &NodeChallenges) -> String {
         text.push_str(&format!("  {} settled epoch(s) in a row with φ ≥ 5%\n", record.failing_epochs));
     }
     text.push_str(&format!("this epoch so far: {}\n", tally_line(&record.current)));
+    if record.declared_blobs > 0 {
+        text.push_str(&format!("  {} blob(s) declared lost by the node this epoch\n", record.declared_blobs));
+    }
     if record.history.is_empty() {
         text.push_str("no settled epoch with challenges yet\n");
         return text;
@@ -128,6 +131,7 @@ mod tests {
             epoch: Epoch(8),
             member: true,
             current: ChallengeTally { passed: 4, ..ChallengeTally::default() },
+            declared_blobs: 2,
             failing_epochs: 1,
             excluded: false,
             history: vec![outcome],
@@ -136,6 +140,7 @@ mod tests {
         assert!(text.contains("a member of the current committee"), "{text}");
         assert!(text.contains("1 settled epoch(s) in a row"), "{text}");
         assert!(text.contains("this epoch so far: passed 4, failed 0"), "{text}");
+        assert!(text.contains("2 blob(s) declared lost by the node this epoch"), "{text}");
         let row = text.lines().last().unwrap();
         let cells: Vec<&str> = row.split_whitespace().collect();
         assert_eq!(cells, ["7", "90", "10", "0", "0", "10.00%", "0", "500", "12", "1", "no"], "{text}");

@@ -1,11 +1,14 @@
 //! Storage challenges on real processes (the `morsa` binary as coordinator and nodes on
 //! loopback), with short epochs and two challenge rounds in each: in an honest cluster no node
-//! is penalised; a node that lost part of its slivers and whose repair is paused (the
-//! `[repair] paused` knob: nobody is told) fails its challenges and is penalised in the next
-//! epoch's settlement, as `morsa info --json` shows; once its repair is resumed and has
-//! rebuilt everything, a later epoch settles it with no failure and no penalty. `morsa node
-//! status` and the coordinator's `/metrics` show the penalised epoch as `morsa info` does, and
-//! every challenge metric exported then is documented in docs/METRICS.md.
+//! is penalised; a node that lost half its blobs' slivers while it was down and whose repair is
+//! paused (the `[repair] paused` knob) finds the loss at its start (its scan) and declares it
+//! (`DeclareLoss`, visible in `GET /v1/nodes/{id}/challenges` and its `/metrics`); it fails its
+//! challenges on those blobs *as declared*, not caught, and is penalised at the declared rate
+//! in the settlement of the first epoch whose rounds all started after the declaration, as
+//! `morsa info --json` shows; once its repair is resumed and has rebuilt everything, a later
+//! epoch settles it with no failure and no penalty. `morsa node status` and the coordinator's
+//! `/metrics` show the penalised epoch as `morsa info` does, and every metric the coordinator
+//! and the victim export then is documented in docs/METRICS.md.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -16,7 +19,7 @@ use std::time::{Duration, Instant};
 use morsa_api::client::{CoordClient, NodeClient};
 use morsa_client::{Client, ClientConfig, StoreOptions};
 use morsa_cluster::{Cluster, ClusterSpec};
-use morsa_coord::challenge::ChallengeRules;
+use morsa_coord::challenge::{ChallengeRules, PPM, SLASH_FROM_PPM};
 use morsa_core::{Epoch, NodeId};
 use morsa_store::{NodeStore, SliverKind};
 use redstuff::{BlobId, EncodingConfig};
@@ -27,9 +30,11 @@ const SHARDS: u16 = 12;
 /// 8 s), and audits are due 4 s after a round starts.
 const EPOCH: Duration = Duration::from_secs(48);
 const RULES: ChallengeRules = ChallengeRules { rounds_per_epoch: 2, samples_per_shard: 8 };
-/// Blobs stored; the victim loses its slivers of the first [`LOST`] of them (a quarter).
+/// Blobs stored; the victim loses its slivers of the first [`LOST`] of them (half: about half
+/// its challenges fail as declared, `φ` ≈ 12.5%, far enough above the 5% that slashes for the
+/// few dozen challenges of an epoch).
 const BLOBS: usize = 8;
-const LOST: usize = 2;
+const LOST: usize = 4;
 const VICTIM: usize = 0;
 
 /// Polls `check` every 200 ms until it answers `Some`, for at most `limit`.
@@ -99,7 +104,8 @@ impl Harness {
 
     /// `morsa node status VICTIM` (JSON and table) and the coordinator's `/metrics` show the
     /// victim's settled `epoch` with the figures `morsa info` gave (`failed` there counts
-    /// caught and declared failures together).
+    /// caught and declared failures together): its failures all declared, none caught, and
+    /// `φ` and the penalty as the declared rate makes them.
     fn check_node_status(&self, epoch: Epoch, figures: Settled) {
         let config = self.cluster.client_config_path();
         let victim = self.victim().to_string();
@@ -110,20 +116,24 @@ impl Harness {
         assert_eq!(figure("passed"), figures.passed, "{record}");
         assert_eq!(figure("failed") + figure("declared"), figures.failed, "{record}");
         assert_eq!(figure("penalty"), figures.penalties, "{record}");
-        assert!(figure("phi_ppm") > 0, "{record}");
+        assert_eq!(figure("failed"), 0, "no failure caught: the loss was declared first: {record}");
+        assert!(figure("declared") > 0, "{record}");
+        // A declared failure weighs a quarter of a caught one: φ = declared / (4 · audited).
+        let audited = figure("passed") + figure("failed") + figure("declared");
+        assert_eq!(figure("phi_ppm"), figure("declared") * PPM / (4 * audited), "{record}");
+        assert!(figure("phi_ppm") >= SLASH_FROM_PPM, "half the blobs lost: φ ≈ 12.5%: {record}");
         let output = common::morsa_with(&config, &["node", "status", &victim]);
         let text = String::from_utf8(output.stdout).unwrap();
         let row: Vec<&str> = text.lines().last().unwrap().split_whitespace().collect();
         assert_eq!(row[0], epoch.0.to_string(), "{text}");
         assert_eq!(row[8], figures.penalties.to_string(), "the penalty column: {text}");
 
-        let url = format!("{}/metrics", self.cluster.coordinator_url());
-        let http = reqwest::blocking::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
-        let metrics = http.get(url).send().unwrap().text().unwrap();
+        let metrics = self.coordinator_metrics();
         for (name, value) in [
             ("morsa_coord_challenge_epoch", u64::from(epoch.0)),
             ("morsa_coord_challenge_passed", figures.passed),
             ("morsa_coord_challenge_failed", figure("failed")),
+            ("morsa_coord_challenge_declared", figure("declared")),
             ("morsa_coord_challenge_phi_ppm", figure("phi_ppm")),
             ("morsa_coord_challenge_reward", figure("reward")),
             ("morsa_coord_challenge_penalty", figures.penalties),
@@ -132,6 +142,49 @@ impl Harness {
             assert!(metrics.lines().any(|got| got == line), "{line:?} missing from:\n{metrics}");
         }
         let exported = common::metrics_doc::exported(&metrics);
+        let wrong = common::metrics_doc::mismatches(&exported, &common::metrics_doc::documented());
+        assert!(wrong.is_empty(), "{wrong:#?}");
+    }
+
+    /// Waits until the coordinator records `count` blobs declared lost by the victim in the
+    /// current epoch; answers that epoch.
+    fn wait_declared(&self, count: usize) -> Epoch {
+        let victim = self.victim();
+        let count = u64::try_from(count).unwrap();
+        eventually("the victim declared its loss", EPOCH, || {
+            let record = self.runtime.block_on(self.coord.node_challenges(&victim)).ok()?;
+            assert!(record.declared_blobs <= count, "only the lost blobs are declared: {record:?}");
+            (record.declared_blobs == count).then_some(record.epoch)
+        })
+    }
+
+    /// The first epoch from `declared_in` on with no round started before now: `declared_in`
+    /// itself if none of its rounds has started yet, else the next.
+    fn first_epoch_after_declaration(&self, declared_in: Epoch) -> Epoch {
+        let metrics = self.coordinator_metrics();
+        let gauge = |name: &str| {
+            let line = metrics.lines().find(|line| line.split(' ').next() == Some(name)).unwrap();
+            line.split(' ').nth(1).unwrap().parse::<u64>().unwrap()
+        };
+        let (epoch, started) = (gauge("morsa_coord_epoch"), gauge("morsa_coord_challenge_rounds_started"));
+        if epoch == u64::from(declared_in.0) && started == 0 { declared_in } else { Epoch(declared_in.0 + 1) }
+    }
+
+    fn coordinator_metrics(&self) -> String {
+        let url = format!("{}/metrics", self.cluster.coordinator_url());
+        let http = reqwest::blocking::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
+        http.get(url).send().unwrap().error_for_status().unwrap().text().unwrap()
+    }
+
+    /// The victim's `/metrics` count the blobs it declared, and every metric it exports is
+    /// documented.
+    fn check_node_metrics(&self, declared: usize) {
+        let url = format!("{}/metrics", self.cluster.nodes()[VICTIM].url);
+        let text = reqwest::blocking::get(url).unwrap().error_for_status().unwrap().text().unwrap();
+        let line = text.lines().find(|line| line.starts_with("morsa_node_losses_declared_total ")).unwrap();
+        let count: u64 = line.split(' ').nth(1).unwrap().parse().unwrap();
+        assert!(count >= u64::try_from(declared).unwrap(), "{line}");
+        let exported = common::metrics_doc::exported(&text);
         let wrong = common::metrics_doc::mismatches(&exported, &common::metrics_doc::documented());
         assert!(wrong.is_empty(), "{wrong:#?}");
     }
@@ -191,7 +244,7 @@ fn a_node_that_lost_slivers_is_penalised_and_back_to_full_rewards_once_repaired(
     }
     assert!(settled.iter().any(|(_, figures)| figures.passed > 0), "nothing was audited: {settled:?}");
 
-    // The victim loses its slivers of two blobs; its repair is paused; nobody is told.
+    // The victim loses its slivers of half the blobs while it is down; its repair is paused.
     harness.cluster.stop(VICTIM).unwrap();
     {
         let data_dir = harness.cluster.dir().join(format!("node{VICTIM}"));
@@ -209,21 +262,35 @@ fn a_node_that_lost_slivers_is_penalised_and_back_to_full_rewards_once_repaired(
     text.push_str("\n[repair]\npaused = true\n");
     std::fs::write(&node_config, text).unwrap();
     harness.cluster.start(VICTIM).unwrap();
-    let lossy = harness.epoch();
     assert!(harness.runtime.block_on(harness.victim_client().health()).unwrap().repair.paused);
 
-    // Within two epochs it is penalised (its failures are caught, its stake slashed); the
-    // others are not.
-    harness.wait_epoch(Epoch(lossy.0 + 1));
-    let settled = harness.settled(lossy);
+    // Its scan at start finds the loss, and it declares it: the coordinator records the blobs
+    // (nothing else is missing there), and the victim counts them.
+    let declared_in = harness.wait_declared(LOST);
+    let health = harness.runtime.block_on(harness.victim_client().health()).unwrap();
+    assert!(health.repair.losses_declared >= u64::try_from(LOST).unwrap(), "{:?}", health.repair);
+    harness.check_node_metrics(LOST);
+
+    // Settled at the declared rate in the first epoch whose rounds all started after the
+    // declaration: its failures declared, none caught, φ ≥ 5% (penalised); the others clean.
+    // In a later epoch than the declaration's, the victim declares again at its start (the
+    // coordinator forgets declarations at each epoch change).
+    let penalised = harness.first_epoch_after_declaration(declared_in);
+    eprintln!("the victim declared its loss in {declared_in}; checked at the declared rate: {penalised}");
+    if penalised != declared_in {
+        harness.wait_epoch(penalised);
+        assert_eq!(harness.wait_declared(LOST), penalised);
+    }
+    harness.wait_epoch(Epoch(penalised.0 + 1));
+    let settled = harness.settled(penalised);
     for (node, figures) in &settled {
         if *node == harness.victim() {
-            assert!(figures.failed > 0 && figures.penalties > 0, "the victim in {lossy}: {figures:?}");
+            assert!(figures.failed > 0 && figures.penalties > 0, "the victim in {penalised}: {figures:?}");
         } else {
             assert_eq!(
                 (figures.failed, figures.penalties),
                 (0, 0),
-                "honest node {node} in {lossy}: {settled:?}"
+                "honest node {node} in {penalised}: {settled:?}"
             );
         }
     }
@@ -231,7 +298,7 @@ fn a_node_that_lost_slivers_is_penalised_and_back_to_full_rewards_once_repaired(
     let text = String::from_utf8_lossy(&text.stdout);
     assert!(text.contains("challenges: ") && text.contains("penalty"), "{text}");
     let victim = settled.iter().find(|(node, _)| *node == harness.victim()).unwrap().1;
-    harness.check_node_status(lossy, victim);
+    harness.check_node_status(penalised, victim);
 
     // Repair resumes and rebuilds everything; an epoch that starts after settles it clean.
     let token =

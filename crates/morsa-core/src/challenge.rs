@@ -32,7 +32,8 @@ pub use answer::{AnswerError, ChallengeAnswer, answer_challenge};
 pub use commit::{NO_ANSWER, answer_digest};
 pub use message::{
     CHALLENGE_AUDIT_INTENT, CHALLENGE_COMMIT_INTENT, CHALLENGE_DISPUTE_INTENT, LOSS_DECLARATION_INTENT,
-    challenge_audit_message, challenge_commit_message, challenge_dispute_message, loss_declaration_message,
+    MAX_DECLARED_BLOBS, challenge_audit_message, challenge_commit_message, challenge_dispute_message,
+    loss_declaration_message,
 };
 pub use sample::{CandidateBlob, ChallengeItem, SampleError, derive_shard_items, pick_auditor};
 pub use seed::{result_digest, round_jitter_ms, round_seed};

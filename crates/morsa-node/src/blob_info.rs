@@ -97,6 +97,15 @@ impl BlobInfo {
         }
     }
 
+    /// Whether the coordinator may challenge the blob in `epoch`: valid, and a live
+    /// registration was certified before `epoch` (blobs certified in it have a grace period).
+    pub fn challengeable(&self, epoch: Epoch) -> bool {
+        self.invalid.is_none()
+            && self
+                .live(epoch)
+                .any(|(_, info)| info.certified_epoch.is_some_and(|certified| certified < epoch))
+    }
+
     /// Latest end epoch over the live registrations.
     pub fn end_epoch(&self, epoch: Epoch) -> Option<Epoch> {
         self.live(epoch).map(|(_, info)| info.end_epoch).max()
@@ -154,8 +163,11 @@ mod tests {
             deletable: false,
             epoch: Epoch(2),
         };
+        assert!(!info.challengeable(Epoch(2)), "not challenged before it is certified");
         info.apply(&certified);
         info.apply(&certified); // replayed after a crash: no change
+        assert!(!info.challengeable(Epoch(2)), "grace in the epoch it was certified in");
+        assert!(info.challengeable(Epoch(3)) && !info.challengeable(Epoch(5)));
         assert_eq!(info.status(Epoch(4)), Status::Certified);
         assert_eq!(info.end_epoch(Epoch(4)), Some(Epoch(5)));
         assert_eq!(info.status(Epoch(5)), Status::Nonexistent);
@@ -177,6 +189,7 @@ mod tests {
         info.apply(&registered(false));
         info.apply(&Event::InvalidBlobId { blob_id: BLOB, epoch: Epoch(3) });
         assert_eq!(info.status(Epoch(3)), Status::Invalid);
+        assert!(!info.challengeable(Epoch(3)));
         assert!(info.is_garbage(Epoch(3)));
     }
 }

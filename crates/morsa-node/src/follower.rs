@@ -10,6 +10,7 @@ use morsa_api::coord::{Event, MAX_EVENTS_PAGE, NodeReport, NodeReportKind};
 use tokio::sync::watch;
 
 use crate::node::{Node, View};
+use crate::report::worth_retrying;
 
 /// How long one long-poll waits for new events.
 const POLL_WAIT_MS: u64 = 10_000;
@@ -182,16 +183,6 @@ async fn submit_sync_done(node: &Node, coord: &CoordClient, mut stop: watch::Rec
     }
 }
 
-/// Whether a failed call may succeed if made again: the coordinator was unreachable, slow,
-/// busy or failing, not refusing the call itself.
-pub(crate) fn worth_retrying(error: &morsa_api::client::ClientError) -> bool {
-    use morsa_api::client::ClientError;
-    match error {
-        ClientError::Http { status, .. } => status.is_server_error() || status.as_u16() == 429,
-        _ => error.is_unreachable(),
-    }
-}
-
 /// Longest a node waits after an epoch change before collecting; each node waits its own
 /// share of it, derived from its ID.
 const GC_SPREAD: Duration = Duration::from_secs(10);
@@ -264,8 +255,6 @@ where
 mod tests {
     use std::sync::Mutex;
 
-    use morsa_api::client::ClientError;
-
     use super::*;
     use crate::node::gc::GcStats;
 
@@ -323,21 +312,5 @@ mod tests {
         assert_eq!(offsets[0], Duration::ZERO);
         assert!(offsets.windows(2).all(|pair| pair[0] < pair[1]), "{offsets:?}");
         assert!(offsets[3] < GC_SPREAD && GC_SPREAD <= Duration::from_secs(10), "{offsets:?}");
-    }
-
-    #[test]
-    fn a_report_is_sent_again_when_the_coordinator_is_away_or_busy_not_when_it_refuses() {
-        let http = |status: u16| ClientError::Http {
-            status: axum::http::StatusCode::from_u16(status).expect("a valid status"),
-            body: morsa_api::ErrorBody::new("code", "message"),
-        };
-        for retried in
-            [ClientError::Timeout, ClientError::Transport("refused".into()), http(429), http(503), http(500)]
-        {
-            assert!(worth_retrying(&retried), "{retried}");
-        }
-        for refused in [http(400), http(401), http(409), ClientError::Decode("bad".into())] {
-            assert!(!worth_retrying(&refused), "{refused}");
-        }
     }
 }

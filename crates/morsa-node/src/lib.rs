@@ -14,10 +14,12 @@
 //!   recovery symbols and batches, attestations, what it lacks, status, garbage collection),
 //!   `blob_info` (what the events say of each blob), `ingest` (group commits of slivers),
 //!   `pending` (uploads waiting for their registration), `follower` (the coordinator's
-//!   events), `config`, `keys`, `error`, `metrics`, `clock`, `blocking`.
+//!   events), `report` (signed reports to the coordinator, sent again while it is away),
+//!   `config`, `keys`, `error`, `metrics`, `clock`, `blocking`.
 //! - **`heal/`**: self-healing. Missing or damaged slivers of certified blobs are rebuilt from
 //!   other nodes' recovery symbols, in the background (`sync`, `repair_queue`, `scrub`) or at
-//!   once when a request needs them (`on_demand`); the engine is `repairer` with `fetch` and
+//!   once when a request needs them (`on_demand`), and declared lost to the coordinator
+//!   meanwhile (`losses`); the engine is `repairer` with `fetch` and
 //!   `peers`, and a blob proven inconsistently encoded is reported by `invalid`.
 //! - **`challenge/`**: storage challenges: the open round, answers from the stored slivers,
 //!   the auditor task and disputes.
@@ -43,6 +45,7 @@ mod metrics;
 mod migrate;
 mod node;
 mod pending;
+mod report;
 mod run;
 #[doc(hidden)]
 pub mod testing;

@@ -156,7 +156,7 @@ fn render_now(now: &Now<'_>) -> String {
         let help = "Smallest known availability margin of a queued blob (shards above n-2f).";
         registry.gauge("morsa_node_repair_lowest_margin_shards", help, &[]).set(f64::from(margin));
     }
-    let counters: [(&'static str, &'static str, u64); 14] = [
+    let counters: [(&'static str, &'static str, u64); 15] = [
         (
             "morsa_node_repair_rebuilt_slivers_total",
             "Slivers rebuilt, verified and stored.",
@@ -201,6 +201,11 @@ fn render_now(now: &Now<'_>) -> String {
             "morsa_node_unresponsive_reported_total",
             "Reports that a committee member answers nothing, taken by the coordinator.",
             repair.unresponsive_reported,
+        ),
+        (
+            "morsa_node_losses_declared_total",
+            "Blobs declared lost to the coordinator (found lacking slivers by a scan or the scrubber).",
+            repair.losses_declared,
         ),
         ("morsa_node_scrub_bytes_total", "Stored bytes re-verified.", repair.scrubbed_bytes),
     ];
@@ -379,6 +384,7 @@ mod tests {
             rebuilt_bytes: 42,
             caught_up: true,
             lowest_margin: Some(2),
+            losses_declared: 4,
             ..RepairHealth::default()
         };
         let text = render(&metrics, &repair);
@@ -401,6 +407,8 @@ mod tests {
             "morsa_node_repair_caught_up 1",
             "morsa_node_repair_lowest_margin_shards 2",
             "# TYPE morsa_node_scrub_bytes_total counter",
+            "# TYPE morsa_node_losses_declared_total counter",
+            "morsa_node_losses_declared_total 4",
             "# TYPE morsa_node_connections_closed_total counter",
             "morsa_node_connections_closed_total{reason=\"write_timeout\"} 0",
             "# TYPE morsa_node_answer_budget_free_bytes gauge",

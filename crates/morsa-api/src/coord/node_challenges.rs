@@ -17,6 +17,11 @@ pub struct NodeChallenges {
     pub member: bool,
     /// The current epoch's closed rounds so far (its strikes and missed audits included).
     pub current: ChallengeTally,
+    /// Blobs the node declared lost in the current epoch (`DeclareLoss`): challenges on them
+    /// in rounds that start from now on fail as declared, not caught. 0 from older
+    /// coordinators.
+    #[serde(default)]
+    pub declared_blobs: u64,
     /// Consecutive settled epochs with `φ ≥ 5%` up to the last one it served.
     pub failing_epochs: u32,
     /// Whether the next committee selection leaves it out for failing challenges.

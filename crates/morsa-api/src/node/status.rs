@@ -209,4 +209,7 @@ pub struct RepairHealth {
     pub scrub_passes: u64,
     /// Reports that a committee member answers nothing, taken by the coordinator.
     pub unresponsive_reported: u64,
+    /// Blobs this node declared lost to the coordinator (`DeclareLoss` reports it took): found
+    /// lacking slivers by a scan or the scrubber; each at most once per epoch.
+    pub losses_declared: u64,
 }

@@ -339,8 +339,12 @@ fn declared_losses_cost_less_than_caught_ones() {
         let stake = fixture.state.nodes[&node].stake;
         if declare {
             let blob_ids: Vec<_> = fixture.blobs.keys().copied().collect();
+            let count = u64::try_from(blob_ids.len()).unwrap();
             let report = NodeReportKind::DeclareLoss { epoch: Epoch(2), blob_ids };
-            fixture.submit(Input::Node(fixture.report(0, report))).expect("a declaration");
+            fixture.submit(Input::Node(fixture.report(0, report.clone()))).expect("a declaration");
+            // Declaring the same blobs again changes nothing; the record counts each once.
+            fixture.submit(Input::Node(fixture.report(0, report))).expect("a repeated declaration");
+            assert_eq!(fixture.state.node_challenges(node).declared_blobs, count);
         }
         finish_epoch_reporting(&mut fixture, |target, _| *target != node);
         (fixture.state.challenges.last_epoch[&node], stake)

@@ -50,6 +50,10 @@ impl State {
             epoch: self.epoch,
             member: self.committee.member_by_node(&node).is_some(),
             current: tally_view(&challenges.tallies.get(&node).copied().unwrap_or_default()),
+            declared_blobs: challenges
+                .declared
+                .get(&node)
+                .map_or(0, |blobs| morsa_core::convert::saturating_u64(blobs.len())),
             failing_epochs: challenges.failing_epochs.get(&node).copied().unwrap_or(0),
             excluded: challenges.excluded.contains(&node),
             history: challenges

@@ -23,8 +23,7 @@ pub const STRIKE_SLASH_PPM: u64 = 10_000;
 pub const REPEATED_FAILURE_EPOCHS: u32 = 3;
 /// Completed epochs of outcomes the state keeps per node.
 pub const HISTORY_EPOCHS: usize = 8;
-/// Most blob IDs one loss declaration may carry, and one node may have declared in an epoch.
-pub const MAX_DECLARED_BLOBS: usize = 4096;
+pub use morsa_core::challenge::MAX_DECLARED_BLOBS;
 
 /// How storage is challenged (from genesis; `rounds_per_epoch = 0` turns challenges off).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -45,6 +45,10 @@ pub fn challenge_commit_message(epoch: Epoch, round: u32, node: &NodeId, digests
     message(CHALLENGE_COMMIT_INTENT, epoch, &(round, node, digests))
 }
 
+/// Most blob IDs one loss declaration may carry, and one node may declare lost in an epoch (the
+/// coordinator refuses a declaration that would go past either).
+pub const MAX_DECLARED_BLOBS: usize = 4096;
+
 /// What a node signs to declare it lost its slivers of `blob_ids` in `epoch`:
 /// `[10, 0, 3] ‖ epoch (u32 LE) ‖ BCS(node, blob_ids)`.
 pub fn loss_declaration_message(epoch: Epoch, node: &NodeId, blob_ids: &[BlobId]) -> Vec<u8> {

@@ -15,7 +15,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use morsa_api::client::{ClientError, ClientOptions, CoordClient, NodeClient};
+use morsa_api::client::{ClientOptions, CoordClient, NodeClient};
 use morsa_api::coord::{ChallengeTarget, NodeReport, NodeReportKind};
 use morsa_api::node::ChallengeReply;
 use morsa_core::challenge::{
@@ -30,6 +30,7 @@ use tokio::sync::watch;
 use super::answers::answer_one;
 use super::rounds::{RoundView, Rounds, add};
 use crate::node::Node;
+use crate::report::{Submitted, submit_until};
 
 /// How often the open round is fetched when no event says it changed.
 const POLL: Duration = Duration::from_secs(5);
@@ -236,7 +237,7 @@ async fn commit(node: &Arc<Node>, coord: &CoordClient, view: &RoundView) -> Opti
         },
         signature: node.key().sign(&message),
     };
-    submit_until(coord, &report, open.answers_due_ms).await.then_some(digests)
+    (submit_until(coord, &report, open.answers_due_ms).await == Submitted::Taken).then_some(digests)
 }
 
 /// Once this node's audit in `view`'s round is reported, disputes the failures it can answer
@@ -328,36 +329,4 @@ fn disputed_answers(
         answers.push(disputed);
     }
     answers
-}
-
-/// Submits `report`, again while the coordinator is away or busy, until `until_ms`; answers
-/// whether the coordinator took it.
-async fn submit_until(coord: &CoordClient, report: &NodeReport, until_ms: u64) -> bool {
-    let mut pause = Duration::from_millis(100);
-    loop {
-        match coord.submit_node_report(report).await {
-            Ok(_) => return true,
-            Err(error) if retry(&error) && now_ms().saturating_add(millis(pause)) < until_ms => {
-                tracing::debug!(%error, "challenge report not taken yet");
-            }
-            Err(error) => {
-                tracing::warn!(%error, "the coordinator did not take a challenge report");
-                return false;
-            }
-        }
-        tokio::time::sleep(pause).await;
-        pause = (pause * 2).min(Duration::from_secs(2));
-    }
-}
-
-fn millis(duration: Duration) -> u64 {
-    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
-}
-
-/// Whether the coordinator was away, slow or busy rather than refusing the report.
-fn retry(error: &ClientError) -> bool {
-    match error {
-        ClientError::Http { status, .. } => status.is_server_error() || status.as_u16() == 429,
-        _ => error.is_unreachable(),
-    }
 }

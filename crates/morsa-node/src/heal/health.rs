@@ -33,6 +33,7 @@ impl Repairer {
             corrupt_slivers: load(&stats.corrupt),
             scrub_passes: load(&stats.scrub_passes),
             unresponsive_reported: load(&stats.unresponsive_reported),
+            losses_declared: self.losses.declared_count(),
         };
         drop(queue);
         RepairHealth { caught_up: self.caught_up(), suspected_peers: self.peers().suspected(), ..health }

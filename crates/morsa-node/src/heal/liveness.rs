@@ -90,7 +90,7 @@ async fn report(repairer: &Repairer, coord: &CoordClient, epoch: Epoch, subject:
             add(&repairer.stats.unresponsive_reported, 1);
             true
         }
-        Err(error) if crate::follower::worth_retrying(&error) => {
+        Err(error) if crate::report::worth_retrying(&error) => {
             tracing::debug!(%error, node = %subject, "cannot report an unresponsive peer yet");
             false
         }

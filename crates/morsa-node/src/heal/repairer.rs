@@ -34,6 +34,7 @@ use crate::config::RepairConfig;
 use crate::error::NodeError;
 use crate::heal::fetch::{Want, gather};
 use crate::heal::invalid;
+use crate::heal::losses::Losses;
 use crate::heal::peers::{Peer, Peers};
 use crate::heal::repair_queue::{Missing, RepairQueue};
 use crate::heal::stats::{RepairStats, add};
@@ -74,6 +75,8 @@ pub struct Repairer {
     pub(crate) scanned: AtomicBool,
     /// Blobs found lacking slivers here, for the availability summaries (see `availability`).
     pub(crate) known_missing: Mutex<BTreeSet<BlobId>>,
+    /// Blobs found lost by a scan or the scrubber, to declare (see `losses`).
+    pub(crate) losses: Losses,
     /// A client of each coordinator replica, made from `coord` on first use.
     pub(crate) replica_clients: OnceLock<Vec<CoordClient>>,
     /// When this engine started (ms since the Unix epoch): blobs certified before then were
@@ -97,6 +100,7 @@ impl Repairer {
             coord: OnceLock::new(),
             scanned: AtomicBool::new(false),
             known_missing: Mutex::new(BTreeSet::new()),
+            losses: Losses::default(),
             replica_clients: OnceLock::new(),
             started_ms: now_ms(),
             node,

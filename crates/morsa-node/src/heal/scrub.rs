@@ -1,7 +1,8 @@
 //! The scrubber: re-verifies stored slivers at a bounded rate (`scrub_bytes_per_sec`), one
 //! certified blob at a time. A sliver that fails its checksum, does not decode or does not
-//! match its hash in the metadata is removed and queued for repair, due at once; reads of other
-//! data carry on. A read that finds a damaged sliver does the same ([`drop_corrupt`]).
+//! match its hash in the metadata is removed and queued for repair, due at once, and its blob is
+//! declared lost to the coordinator (`losses`); reads of other data carry on. A read that finds
+//! a damaged sliver removes it too ([`drop_corrupt`]) and rebuilds it at once.
 //!
 //! A pass walks every certified blob, then the scrubber rests `scrub_interval_ms`. Paused with
 //! background repair.
@@ -82,7 +83,8 @@ impl Node {
     }
 }
 
-/// Queues damaged slivers of `blob_id` for repair, due at once.
+/// Queues damaged slivers of `blob_id` for repair, due at once, and has the blob declared lost
+/// to the coordinator until then (`losses`; never waited for here).
 pub fn queue_corrupt(repairer: &Repairer, blob_id: BlobId, corrupt: &[(u16, SliverKind)]) {
     if corrupt.is_empty() {
         return;
@@ -92,6 +94,7 @@ pub fn queue_corrupt(repairer: &Repairer, blob_id: BlobId, corrupt: &[(u16, Sliv
         repairer.node.blob_info(&blob_id).map_or(0, |info| repairer.node.sliver_bytes_estimate(info.size));
     repairer.queue().push(blob_id, corrupt.iter().copied(), Instant::now(), bytes);
     repairer.note_missing([blob_id]);
+    repairer.losses.note([blob_id]);
     repairer.wake.notify_waiters();
 }
 

@@ -3,7 +3,8 @@
 //!
 //! - **Scans.** At start (a node that was down catches up on events first, then finds every
 //!   missing sliver it owns) and every `scan_interval_ms`, every certified blob is checked for
-//!   missing slivers of the owned shards, which are queued due at once. A scan is also run when
+//!   missing slivers of the owned shards, which are queued due at once (and their blobs
+//!   declared lost to the coordinator: `losses`). A scan is also run when
 //!   the queue dropped work for lack of room.
 //! - **Certifications.** A blob certified by an event the follower just applied is checked
 //!   right away, but its missing slivers wait out a grace period (`grace_ms`) counted from the
@@ -38,6 +39,12 @@ pub async fn run(repairer: Arc<Repairer>, stop: watch::Receiver<bool>) {
     }
     tasks.spawn(crate::heal::availability::run(Arc::clone(&repairer), stop.clone()));
     tasks.spawn(crate::heal::liveness::run(Arc::clone(&repairer), stop.clone()));
+    if let Some(coord) = repairer.coord.get().cloned() {
+        let (declaring, stop) = (Arc::clone(&repairer), stop.clone());
+        tasks.spawn(async move {
+            crate::heal::losses::run(&declaring.node, &declaring.losses, &coord, stop).await;
+        });
+    }
     tasks.spawn(scrub::run(Arc::clone(&repairer), stop));
     while tasks.join_next().await.is_some() {}
 }
@@ -49,6 +56,7 @@ pub async fn scan(repairer: &Repairer) {
     match blocking(move || node.scan_missing()).await {
         Ok(found) => {
             repairer.replace_missing(found.iter().map(|(blob_id, _, _)| *blob_id).collect());
+            repairer.losses.note(found.iter().map(|(blob_id, _, _)| *blob_id));
             repairer.exchange_before_queueing().await;
             let now = Instant::now();
             let mut queue = repairer.queue();

@@ -1,10 +1,12 @@
 //! Self-healing across real HTTP servers of several nodes: blob sync rebuilds every missing
 //! sliver at about one sliver of traffic each, reads of missing slivers are served at once, a
-//! damaged sliver is found and repaired, a lying peer is caught without poisoning the repair,
-//! and an inconsistently encoded blob is proven, attested and reported.
+//! damaged sliver is found and repaired (and its blob declared lost to the coordinator
+//! meanwhile), a lying peer is caught without poisoning the repair, and an inconsistently
+//! encoded blob is proven, attested and reported.
 
 use morsa_api::coord::NodeReportKind;
 use morsa_core::Threshold;
+use morsa_core::challenge::loss_declaration_message;
 use morsa_node::RepairConfig;
 use morsa_store::{SliverKind, SliverWrite};
 use redstuff::wire::to_bcs;
@@ -175,6 +177,60 @@ async fn a_damaged_stored_sliver_is_found_by_the_scrubber_and_repaired() {
         .await;
     assert!(health.repair.scrubbed_slivers >= 4);
     holds_genuine(&cluster, 0, &encoded);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_sliver_the_scrubber_finds_has_its_blob_declared_lost_while_it_waits_for_repair() {
+    // Background repair crawls at one byte a second: the loss outlasts the test.
+    let scrubbing = RepairConfig {
+        scrub_bytes_per_sec: 1 << 30,
+        scrub_interval_ms: 50,
+        bandwidth_bytes_per_sec: 1,
+        ..test_repair()
+    };
+    let mut modes = serve_all(5, test_repair());
+    modes[0] = Mode::Serve(scrubbing);
+    let mut cluster = Cluster::start(&[2, 2, 2, 2, 2], &modes).await;
+    // Two blobs certified before the current epoch (challengeable), one certified in it.
+    let encoded: Vec<EncodedBlob> = (0..3).map(|seed| blob(30_000, 20 + seed)).collect();
+    for (index, written) in encoded.iter().enumerate() {
+        cluster.register(written);
+        cluster.store(written, &[]);
+        if index < 2 {
+            cluster.certify_before(written);
+        } else {
+            cluster.certify(written);
+        }
+    }
+    // Node 0's first primary sliver of each is overwritten with another pair's bytes.
+    let node = &cluster.members[0].node;
+    for damaged in &encoded {
+        let blob_id = *damaged.metadata.blob_id();
+        let pair = pairs_of(&cluster, 0, &blob_id)[0];
+        let shard = u16::try_from(blob_id.shard_for_pair(usize::from(pair), usize::from(N))).unwrap();
+        let wrong = to_bcs(&damaged.pairs[usize::from((pair + 1) % N)].primary);
+        let write = SliverWrite { blob_id: blob_id.0, shard, kind: SliverKind::Primary, bytes: &wrong };
+        node.store().put_slivers(&[write]).unwrap();
+    }
+    let health = cluster
+        .wait_health(0, "the two challengeable blobs to be declared lost", |health| {
+            health.repair.corrupt_slivers == 3 && health.repair.losses_declared == 2
+        })
+        .await;
+    assert_eq!(health.repair.rebuilt_slivers, 0, "repair had not rebuilt them: {:?}", health.repair);
+    let member = &cluster.committee.members[0];
+    let mut declared = Vec::new();
+    for report in cluster.reports.lock().unwrap().iter() {
+        let NodeReportKind::DeclareLoss { epoch, blob_ids } = &report.report else { continue };
+        assert_eq!((report.node, *epoch), (member.node_id, cluster.committee.epoch));
+        let message = loss_declaration_message(*epoch, &report.node, blob_ids);
+        member.public_key.verify(&message, &report.signature).unwrap();
+        declared.extend(blob_ids.iter().copied());
+    }
+    declared.sort();
+    let mut expected: Vec<_> = encoded[..2].iter().map(|declared| *declared.metadata.blob_id()).collect();
+    expected.sort();
+    assert_eq!(declared, expected, "each challengeable blob declared once, the new one not at all");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -182,17 +182,22 @@ impl Cluster {
         self.apply(registered);
     }
 
-    /// Certifies `encoded`'s registered blob on every node (long ago: no grace period).
+    /// Certifies `encoded`'s registered blob on every node (long ago: no grace period), in the
+    /// committee's epoch (not challenged in it).
     pub fn certify(&mut self, encoded: &EncodedBlob) {
+        self.certify_in(encoded, self.committee.epoch);
+    }
+
+    /// Certifies `encoded`'s registered blob on every node in the epoch before the
+    /// committee's: a blob the coordinator may challenge now.
+    pub fn certify_before(&mut self, encoded: &EncodedBlob) {
+        self.certify_in(encoded, Epoch(self.committee.epoch.0 - 1));
+    }
+
+    fn certify_in(&mut self, encoded: &EncodedBlob, epoch: Epoch) {
         let blob_id = *encoded.metadata.blob_id();
         let object = object_of(&blob_id);
-        self.apply(Event::BlobCertified {
-            blob_id,
-            object,
-            end_epoch: Epoch(5),
-            deletable: false,
-            epoch: Epoch(1),
-        });
+        self.apply(Event::BlobCertified { blob_id, object, end_epoch: Epoch(5), deletable: false, epoch });
     }
 
     fn apply(&mut self, event: Event) {
