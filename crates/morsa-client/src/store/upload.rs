@@ -53,13 +53,13 @@ impl Upload {
             return Ok((member, signature));
         }
         // Each request body is a copy of its slivers: bound the bytes in flight per node.
-        let concurrency = concurrency.min(IN_FLIGHT_BYTES_PER_NODE / UPLOAD_BATCH_BYTES).max(1);
+        let concurrency = concurrency.clamp(1, IN_FLIGHT_BYTES_PER_NODE / UPLOAD_BATCH_BYTES);
         let fail = |what: String| {
             nodes.record_failure(member);
             nodes.failure(member, what)
         };
         let metadata = MetadataWithId { blob_id, metadata: encoded.metadata.metadata().clone() };
-        let sender = Sender::new(&client, &encoded, &metadata);
+        let sender = Sender::new(client, &encoded, &metadata);
         let mut slivers: Vec<UploadTarget> = nodes
             .pairs_of(&blob_id, member)
             .into_iter()
@@ -118,7 +118,6 @@ impl Upload {
             }
         }
         drop(sent);
-        drop(sender);
         drop(encoded);
         let slivers_time = started.elapsed() - metadata_time;
 
