@@ -33,6 +33,7 @@ mod recovery;
 mod status;
 #[cfg(test)]
 mod tests;
+mod upload_batch;
 
 use morsa_core::ObjectId;
 use redstuff::{BlobId, SliverType};
@@ -63,6 +64,10 @@ pub use status::{
     MigrationHealth, NodeBlobState, NodeBlobStatus, NodeCommittee, NodeHealth, RepairHealth, ShardHealth,
     ShardStatus, StoredStatus,
 };
+pub use upload_batch::{
+    MAX_UPLOAD_BATCH_BYTES, UPLOAD_ITEM_HEADER, UploadBatch, UploadBatchAnswer, UploadBatchError,
+    UploadOutcome, UploadTarget, parse_upload_batch, sliver_item_len,
+};
 
 /// Response header on every answer of a storage node: the requests it was serving besides
 /// this one when the answer left, a load figure readers weigh in choosing nodes
@@ -79,6 +84,12 @@ pub mod routes {
     /// `PUT ?pending=true|false`: BCS [`redstuff::Sliver`] | `GET`: the same, BCS. With
     /// `pending=true` the node may hold the sliver before it has seen the blob registered.
     pub const SLIVER: &str = "/v1/blobs/{blob_id}/slivers/{sliver_pair_index}/{sliver_type}";
+    /// `PUT`: a batch of the blob's slivers (and, first, possibly its metadata) in the
+    /// framing of [`super::UploadBatch`], at most [`super::MAX_UPLOAD_BATCH_BYTES`]; answers
+    /// JSON [`super::UploadBatchAnswer`], each item stored or refused with the error its
+    /// single-item route would have given. A node without this route answers 404 with no
+    /// error code: send the items one by one then.
+    pub const SLIVER_BATCH: &str = "/v1/blobs/{blob_id}/slivers";
     /// `GET`: [`super::StoredStatus`] of one sliver.
     pub const SLIVER_STATUS: &str = "/v1/blobs/{blob_id}/slivers/{sliver_pair_index}/{sliver_type}/status";
     /// `GET`: [`super::SignedConfirmation`] that the node stores all its slivers of a
@@ -149,6 +160,11 @@ pub fn metadata_status_path(blob_id: &BlobId) -> String {
 /// Path of [`routes::SLIVER`] for the `kind` sliver of pair `pair`.
 pub fn sliver_path(blob_id: &BlobId, pair: u16, kind: SliverType) -> String {
     with_sliver(routes::SLIVER, blob_id, pair, kind)
+}
+
+/// Path of [`routes::SLIVER_BATCH`].
+pub fn sliver_batch_path(blob_id: &BlobId) -> String {
+    with_blob(routes::SLIVER_BATCH, blob_id)
 }
 
 /// Path of [`routes::SLIVER_STATUS`].

@@ -1,6 +1,7 @@
 //! Storing one blob: encode, pay and register, upload to every node, certify with a quorum.
 
 mod background;
+mod batches;
 mod timings;
 mod trailing;
 mod upload;

@@ -9,7 +9,8 @@
 //!
 //! - `router`: every route and the layers they share; `served`: the state they share.
 //! - `reply`: errors as stable codes, blocking work, bounded body reads.
-//! - `uploads`, `reads`, `symbols` (recovery symbols and inconsistency proofs for peers),
+//! - `uploads`, `upload_batch` (a blob's slivers in one request), `reads`, `symbols`
+//!   (recovery symbols and inconsistency proofs for peers),
 //!   `health` (health and metrics), `committee` (the committee it follows, for clients without
 //!   a coordinator), `migration` (shard pages for a shard's new owner), `admin` with
 //!   `admin_token`.
@@ -28,6 +29,7 @@ pub(crate) mod reply;
 mod router;
 mod served;
 mod symbols;
+mod upload_batch;
 mod uploads;
 
 pub use admin_token::AdminToken;

@@ -381,6 +381,26 @@ impl Node {
         })
     }
 
+    /// The largest body a batch upload of `blob_id` may have
+    /// ([`morsa_api::node::routes::SLIVER_BATCH`]): its metadata and both slivers of every
+    /// pair this node owns, framed, at most [`morsa_api::node::MAX_UPLOAD_BATCH_BYTES`].
+    /// Refuses blobs that are not live, as the single-sliver route does, before the body is read.
+    pub(crate) fn batch_upload_limit(&self, blob_id: &BlobId) -> Result<usize, NodeError> {
+        use morsa_api::node::{MAX_UPLOAD_BATCH_BYTES, UPLOAD_ITEM_HEADER};
+        let info = self.require_live(blob_id)?;
+        let pair_limit = match self.config.symbol_size(info.size) {
+            Ok(symbol_size) => sliver_limit(self.config, SliverType::Primary, symbol_size)
+                .saturating_add(sliver_limit(self.config, SliverType::Secondary, symbol_size)),
+            Err(_) => max_sliver_body(self.config).saturating_mul(2),
+        };
+        let limit = self
+            .owned_shards()
+            .len()
+            .saturating_mul(pair_limit.saturating_add(2 * UPLOAD_ITEM_HEADER))
+            .saturating_add(metadata_limit(self.config) + UPLOAD_ITEM_HEADER);
+        Ok(limit.min(MAX_UPLOAD_BATCH_BYTES))
+    }
+
     /// Checks one uploaded sliver (BCS) against the stored metadata and stores it durably:
     /// returns once the group commit that holds it has returned (see `ingest.rs`), so the
     /// slivers of concurrent uploads share one transaction and one fsync. Blocks.

@@ -15,7 +15,7 @@ use crate::node::{
     self, InvalidBlobAttestation, MAX_COMMITTEE_BYTES, MAX_HEALTH_BYTES, MAX_RECOVERY_BATCH_RESPONSE_BYTES,
     MAX_SMALL_JSON_BYTES, NodeBlobStatus, NodeCommittee, NodeHealth, RecoveryBatchRequest,
     RecoveryBatchResponse, RecoverySymbolsQuery, ShardPage, ShardPageRequest, SignedConfirmation,
-    StoredStatus, routes,
+    StoredStatus, UploadBatch, UploadBatchAnswer, routes,
 };
 
 /// A typed client of one storage node's API ([`crate::node::routes`]).
@@ -93,6 +93,28 @@ impl NodeClient {
         let query = pending.then_some("pending=true");
         let request = self.endpoint.with_bcs(Method::PUT, &path, query, to_bcs(sliver))?;
         self.endpoint.call(request, MAX_SMALL_JSON_BYTES, Duration::ZERO).await.map(drop)
+    }
+
+    /// Uploads a batch of the blob's slivers (and possibly its metadata) in one request
+    /// ([`routes::SLIVER_BATCH`]); the answer lists each item's outcome, in order. A node
+    /// without the route answers an error for which [`ClientError::is_missing_route`] holds.
+    pub async fn put_sliver_batch(
+        &self,
+        blob_id: &BlobId,
+        batch: UploadBatch,
+    ) -> Result<UploadBatchAnswer, ClientError> {
+        let (body, targets) = batch.into_parts();
+        let request = self.endpoint.with_bcs(Method::PUT, &node::sliver_batch_path(blob_id), None, body)?;
+        // Each outcome is a target and at most an error body.
+        let limit =
+            MAX_SMALL_JSON_BYTES.saturating_add(targets.len().saturating_mul(MAX_SMALL_JSON_BYTES / 64));
+        let answer: UploadBatchAnswer = self.endpoint.call_json(request, limit, Duration::ZERO).await?;
+        if !answer.answers(&targets) {
+            return Err(ClientError::Decode(
+                "the batch upload answer does not list the items in order".into(),
+            ));
+        }
+        Ok(answer)
     }
 
     /// Downloads the `kind` sliver of pair `pair` of a blob with `symbol_size`, at most

@@ -44,6 +44,7 @@ fn paths_fill_their_routes() {
             sliver_path(&BLOB, 7, SliverType::Primary),
             format!("/v1/blobs/{text}/slivers/7/primary"),
         ),
+        (routes::SLIVER_BATCH, sliver_batch_path(&BLOB), format!("/v1/blobs/{text}/slivers")),
         (
             routes::SLIVER_STATUS,
             sliver_status_path(&BLOB, 65535, SliverType::Secondary),

@@ -1,14 +1,17 @@
-//! One node's share of a store: its metadata and slivers, then its signed confirmation.
+//! One node's share of a store: its metadata and slivers (in batches, see `batches`), then its
+//! signed confirmation.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use morsa_api::client::ClientError as ApiError;
+use morsa_api::node::UploadTarget;
 use morsa_api::node::{NodeErrorCode, SignedConfirmation};
 use morsa_core::{BlsSignature, PersistenceType};
 use redstuff::{BlobId, EncodedBlob, MetadataWithId, SliverType};
 
+use super::batches::{Sender, UPLOAD_BATCH_BYTES};
 use crate::nodes::{NodeSet, Retry, is_transient};
 use crate::{NodeFailure, Progress, ProgressSink};
 
@@ -49,16 +52,35 @@ impl Upload {
         if probably_held && let Some(signature) = confirm_held(&nodes, member, &blob_id, &persistence).await {
             return Ok((member, signature));
         }
-        // Each request body is a copy of its sliver: bound the bytes in flight per node.
-        let sliver_len = encoded.pairs.first().map_or(1, |pair| pair.primary.symbols.len().max(1));
-        let concurrency = concurrency.min(IN_FLIGHT_BYTES_PER_NODE / sliver_len).max(1);
+        // Each request body is a copy of its slivers: bound the bytes in flight per node.
+        let concurrency = concurrency.clamp(1, IN_FLIGHT_BYTES_PER_NODE / UPLOAD_BATCH_BYTES);
         let fail = |what: String| {
             nodes.record_failure(member);
             nodes.failure(member, what)
         };
         let metadata = MetadataWithId { blob_id, metadata: encoded.metadata.metadata().clone() };
+        let sender = Sender::new(client, &encoded, &metadata);
+        let mut slivers: Vec<UploadTarget> = nodes
+            .pairs_of(&blob_id, member)
+            .into_iter()
+            .map(morsa_core::convert::saturating_u16)
+            .flat_map(|pair| {
+                [SliverType::Primary, SliverType::Secondary]
+                    .map(|sliver_type| UploadTarget::Sliver { pair, sliver_type })
+            })
+            .collect();
+        // The first request carries the metadata, and all the slivers too if they fit in it
+        // (small blobs: one request per node); it is asked again while the node has not yet
+        // seen the registration.
+        let mut opening = vec![UploadTarget::Metadata];
+        opening.extend_from_slice(&slivers);
+        if sender.fits_one_batch(&opening) {
+            slivers.clear();
+        } else {
+            opening.truncate(1);
+        }
         let started = Instant::now();
-        if let Err(error) = client.put_metadata(&blob_id, &metadata).await {
+        if let Err(error) = sender.send(&opening).await {
             // A node that cannot be reached: let the others start now (one that has not yet
             // seen the registration is normal and is just asked again).
             if matches!(error, ApiError::Connect(_) | ApiError::Transport(_) | ApiError::Timeout) {
@@ -68,38 +90,32 @@ impl Upload {
                 return Err(fail(format!("metadata: {error}")));
             }
             REGISTRATION_RETRY
-                .run(|| client.put_metadata(&blob_id, &metadata))
+                .run(|| sender.send(&opening))
                 .await
                 .map_err(|error| fail(format!("metadata: {error}")))?;
         }
         let metadata_time = started.elapsed();
         nodes.record_latency(member, metadata_time);
+        for target in opening.iter().filter(|target| **target != UploadTarget::Metadata) {
+            progress(&Progress::SliverUploaded { bytes: sender.sliver_bytes(*target) });
+        }
 
-        let slivers: Vec<(usize, SliverType)> = nodes
-            .pairs_of(&blob_id, member)
-            .into_iter()
-            .flat_map(|pair| [(pair, SliverType::Primary), (pair, SliverType::Secondary)])
-            .collect();
-        let mut sent = futures_util::stream::iter(slivers)
-            .map(|(pair, kind)| {
-                let encoded = &encoded;
+        let mut sent = futures_util::stream::iter(sender.plan(slivers))
+            .map(|batch| {
+                let sender = &sender;
                 async move {
-                    let sliver = match kind {
-                        SliverType::Primary => &encoded.pairs[pair].primary,
-                        SliverType::Secondary => &encoded.pairs[pair].secondary,
-                    };
-                    let index = morsa_core::convert::saturating_u16(pair);
                     Retry::UPLOAD
-                        .run(|| client.put_sliver(&blob_id, index, kind, sliver, false))
+                        .run(|| sender.send(&batch))
                         .await
-                        .map(|()| sliver.symbols.len())
-                        .map_err(|error| format!("{kind} sliver of pair {pair}: {error}"))
+                        .map(|()| batch)
+                        .map_err(|error| error.to_string())
                 }
             })
             .buffer_unordered(concurrency);
         while let Some(result) = sent.next().await {
-            let bytes = result.map_err(&fail)?;
-            progress(&Progress::SliverUploaded { bytes: morsa_core::convert::saturating_u64(bytes) });
+            for target in result.map_err(&fail)? {
+                progress(&Progress::SliverUploaded { bytes: sender.sliver_bytes(target) });
+            }
         }
         drop(sent);
         drop(encoded);

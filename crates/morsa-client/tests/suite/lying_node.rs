@@ -162,8 +162,8 @@ async fn reads_ask_other_nodes_when_one_stalls() {
     assert!(fallback, "other nodes are asked for slivers beyond the systematic ones");
 }
 
-/// The first wave of uploads (the nodes that make a quorum) includes a node that takes the
-/// metadata but never acknowledges a sliver: the store starts the other nodes and certifies
+/// The first wave of uploads (the nodes that make a quorum) includes a node that never
+/// acknowledges an upload of slivers (a small blob's metadata goes with them): the store starts the other nodes and certifies
 /// without waiting for it to time out, and the stalled node is left uploading in the
 /// background. (Had the store waited, its uploads would have failed and been named in
 /// `left_behind`.)
@@ -172,7 +172,7 @@ async fn a_store_switches_away_from_a_stalled_first_wave() {
     let system = System::start_behind_proxies(7, N).await;
     // A fresh client's first wave starts with committee member 0.
     let stalled = system.node_of_member(0).await;
-    system.proxy(stalled).lie(Route::PutSliver, Lie::Stall);
+    system.proxy(stalled).stall_sliver_uploads();
     let client = system.client().await;
     let blob = data(BLOB_LEN, 13);
     let stored = client.store_blob(blob.clone(), &StoreOptions::default()).await.unwrap();

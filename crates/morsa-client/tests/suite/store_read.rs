@@ -109,14 +109,14 @@ async fn an_unknown_blob_is_reported_as_not_stored() {
     assert!(error.to_string().contains("not stored"), "{error}");
 }
 
-/// A node that takes the metadata but never acknowledges a sliver is still uploading when
+/// A node that never acknowledges an upload of slivers is still uploading when
 /// the blob is certified; cutting the uploads short names it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn uploads_cut_short_after_certification_name_their_nodes() {
     let system = System::start_behind_proxies(7, N).await;
     // The last member: a fresh client's first wave makes a quorum without it.
     let stalled = system.node_of_member(6).await;
-    system.proxy(stalled).lie(common::proxy::Route::PutSliver, common::proxy::Lie::Stall);
+    system.proxy(stalled).stall_sliver_uploads();
     let client = system.client().await;
     let stored = client.store_blob(data(2 << 20, 6), &StoreOptions::default()).await.unwrap();
     assert!(matches!(stored.how, StoredHow::NewlyCertified { .. }), "{stored:?}");
@@ -136,7 +136,7 @@ async fn uploads_cut_short_after_certification_name_their_nodes() {
 }
 
 /// Stores on one client do not wait for one another's trailing uploads: with a node that
-/// never acknowledges a sliver, a second store is certified while the first one's uploads to
+/// never acknowledges an upload of slivers, a second store is certified while the first one's uploads to
 /// that node still run (the first store's used to hold the second for up to two minutes),
 /// and cutting the uploads names the node once for each blob.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -144,7 +144,7 @@ async fn a_store_does_not_wait_for_the_trailing_uploads_of_earlier_stores() {
     let system = System::start_behind_proxies(7, N).await;
     // The last member: a fresh client's first wave makes a quorum without it.
     let stalled = system.node_of_member(6).await;
-    system.proxy(stalled).lie(common::proxy::Route::PutSliver, common::proxy::Lie::Stall);
+    system.proxy(stalled).stall_sliver_uploads();
     let client = system.client().await;
     let options = StoreOptions::default();
     let first = client.store_blob(data(200_000, 7), &options).await.unwrap();

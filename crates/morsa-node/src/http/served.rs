@@ -21,6 +21,8 @@ use crate::pending::PendingBuffer;
 pub struct Served {
     pub(super) node: Arc<Node>,
     pub(super) uploads: Semaphore,
+    /// Permits of `uploads` in all.
+    max_uploads: usize,
     pub(super) started: Instant,
     pub(super) metrics: Metrics,
     pub(super) pending: Arc<PendingBuffer>,
@@ -86,6 +88,7 @@ impl Served {
             repair: Arc::new(Repairer::new(Arc::clone(&node), limits.repair)),
             node,
             uploads: Semaphore::new(limits.max_concurrent_uploads),
+            max_uploads: limits.max_concurrent_uploads.max(1),
             started: Instant::now(),
             metrics: Metrics::default(),
             pending: Arc::new(PendingBuffer::new(
@@ -109,6 +112,13 @@ impl Served {
     }
 
     pub(super) async fn upload_permit(&self) -> Result<SemaphorePermit<'_>, ApiError> {
-        self.uploads.acquire().await.map_err(|_| ApiError::from(NodeError::ShuttingDown))
+        self.upload_permits(1).await
+    }
+
+    /// `count` upload permits (at most all of them): a batch upload holding as many largest
+    /// slivers' worth of bytes takes as many, so uploads in memory keep their bound.
+    pub(super) async fn upload_permits(&self, count: usize) -> Result<SemaphorePermit<'_>, ApiError> {
+        let count = u32::try_from(count.clamp(1, self.max_uploads)).unwrap_or(u32::MAX);
+        self.uploads.acquire_many(count).await.map_err(|_| ApiError::from(NodeError::ShuttingDown))
     }
 }

@@ -14,3 +14,4 @@ mod recovery;
 mod repair;
 mod routes;
 mod stored_corruption;
+mod upload_batch;

@@ -29,6 +29,8 @@ pub enum Route {
     GetSliver,
     /// `PUT /v1/blobs/{blob_id}/slivers/{pair}/{kind}`.
     PutSliver,
+    /// `PUT /v1/blobs/{blob_id}/slivers` (a batch of slivers, maybe with the metadata).
+    PutSliverBatch,
     /// `GET /v1/committee` (a coordinator route).
     Committee,
     /// Everything else.
@@ -42,6 +44,7 @@ impl Route {
             (&Method::GET, ["v1", "blobs", _, "metadata"]) => Route::GetMetadata,
             (&Method::GET, ["v1", "blobs", _, "slivers", _, _]) => Route::GetSliver,
             (&Method::PUT, ["v1", "blobs", _, "slivers", _, _]) => Route::PutSliver,
+            (&Method::PUT, ["v1", "blobs", _, "slivers"]) => Route::PutSliverBatch,
             (&Method::GET, ["v1", "committee"]) => Route::Committee,
             _ => Route::Other,
         }
@@ -66,6 +69,8 @@ pub enum Lie {
     Stall,
     /// The real answer's body, rewritten.
     Rewrite(Rewrite),
+    /// 404 with no body, as a server without the route answers; the node is not asked.
+    NoRoute,
 }
 
 /// A request the proxy received.
@@ -116,6 +121,12 @@ impl Proxy {
         self.shared.lies.lock().unwrap().insert(route, lie);
     }
 
+    /// From now on, never answers an upload of slivers, single or batched.
+    pub fn stall_sliver_uploads(&self) {
+        self.lie(Route::PutSliver, Lie::Stall);
+        self.lie(Route::PutSliverBatch, Lie::Stall);
+    }
+
     /// From now on, answers `route` honestly.
     pub fn honest(&self, route: Route) {
         self.shared.lies.lock().unwrap().remove(&route);
@@ -157,6 +168,7 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
             shared.stalled.fetch_add(1, Ordering::SeqCst);
             std::future::pending::<()>().await;
         }
+        Some(Lie::NoRoute) => return StatusCode::NOT_FOUND.into_response(),
         Some(Lie::SliverOf(other)) => {
             let (pair, kind) = sliver_of_path(&path);
             let sliver = match kind.as_str() {

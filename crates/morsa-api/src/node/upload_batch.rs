@@ -1,0 +1,250 @@
+//! Batched uploads: all of a node's slivers of a blob (and, for small blobs, its metadata) in
+//! one request instead of one request each ([`super::routes::SLIVER_BATCH`]).
+//!
+//! The body is a sequence of items, each a 7-byte header and the item's BCS bytes, exactly the
+//! body the single-item route takes:
+//!
+//! ```text
+//! item   := target (u8) ‖ pair (u16, little-endian) ‖ length (u32, little-endian) ‖ length bytes
+//! target := 0 metadata (pair 0; BCS MetadataWithId; first item only)
+//!         | 1 primary sliver of pair `pair` | 2 secondary sliver of pair `pair` (BCS Sliver)
+//! ```
+//!
+//! Each item is written straight into the body ([`UploadBatch`]) and read back as a range of
+//! it ([`parse_upload_batch`]), so neither side copies a sliver for the framing. The node
+//! answers JSON [`UploadBatchAnswer`]: one outcome per item, in order.
+
+use std::ops::Range;
+
+use redstuff::{MetadataWithId, Sliver, SliverType};
+use serde::{Deserialize, Serialize};
+
+use super::params::sliver_type_text;
+use crate::ErrorBody;
+
+/// Largest body of one batch upload the node accepts (a larger one is refused with
+/// `too_large`, 413); clients split a node's slivers into several batches below it and send a
+/// sliver that does not fit alone through the single-sliver route.
+pub const MAX_UPLOAD_BATCH_BYTES: usize = 16 << 20;
+
+/// Bytes of an item's header.
+pub const UPLOAD_ITEM_HEADER: usize = 7;
+
+/// What one batch item is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UploadTarget {
+    /// The blob's metadata.
+    Metadata,
+    /// The `sliver_type` sliver of pair `pair`.
+    Sliver {
+        /// Pair index.
+        pair: u16,
+        /// Primary or secondary.
+        #[serde(with = "sliver_type_text")]
+        sliver_type: SliverType,
+    },
+}
+
+impl UploadTarget {
+    fn tag(self) -> (u8, u16) {
+        match self {
+            Self::Metadata => (0, 0),
+            Self::Sliver { pair, sliver_type: SliverType::Primary } => (1, pair),
+            Self::Sliver { pair, sliver_type: SliverType::Secondary } => (2, pair),
+        }
+    }
+
+    fn from_tag(tag: u8, pair: u16) -> Option<Self> {
+        match tag {
+            0 if pair == 0 => Some(Self::Metadata),
+            1 => Some(Self::Sliver { pair, sliver_type: SliverType::Primary }),
+            2 => Some(Self::Sliver { pair, sliver_type: SliverType::Secondary }),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for UploadTarget {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Metadata => formatter.write_str("metadata"),
+            Self::Sliver { pair, sliver_type } => write!(formatter, "{sliver_type} sliver of pair {pair}"),
+        }
+    }
+}
+
+/// A batch upload's body being built: items are appended in BCS, straight into the body.
+#[derive(Debug, Clone, Default)]
+pub struct UploadBatch {
+    body: Vec<u8>,
+    targets: Vec<UploadTarget>,
+}
+
+impl UploadBatch {
+    /// An empty batch.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Appends the metadata; it must be the first item.
+    pub fn push_metadata(&mut self, metadata: &MetadataWithId) {
+        self.push(UploadTarget::Metadata, metadata);
+    }
+
+    /// Appends the `kind` sliver of pair `pair`.
+    pub fn push_sliver(&mut self, pair: u16, kind: SliverType, sliver: &Sliver) {
+        self.push(UploadTarget::Sliver { pair, sliver_type: kind }, sliver);
+    }
+
+    fn push<T: Serialize>(&mut self, target: UploadTarget, value: &T) {
+        let (tag, pair) = target.tag();
+        self.body.push(tag);
+        self.body.extend_from_slice(&pair.to_le_bytes());
+        let length_at = self.body.len();
+        self.body.extend_from_slice(&[0; 4]);
+        bcs::serialize_into(&mut self.body, value).expect("metadata and slivers always encode");
+        let length = u32::try_from(self.body.len() - length_at - 4).unwrap_or(u32::MAX);
+        self.body[length_at..length_at + 4].copy_from_slice(&length.to_le_bytes());
+        self.targets.push(target);
+    }
+
+    /// Bytes of the body so far.
+    pub fn len(&self) -> usize {
+        self.body.len()
+    }
+
+    /// Whether it has no items.
+    pub fn is_empty(&self) -> bool {
+        self.targets.is_empty()
+    }
+
+    /// Its items, in order.
+    pub fn targets(&self) -> &[UploadTarget] {
+        &self.targets
+    }
+
+    /// The body, and the items in order.
+    pub fn into_parts(self) -> (Vec<u8>, Vec<UploadTarget>) {
+        (self.body, self.targets)
+    }
+}
+
+/// Bytes a sliver takes in a batch: its header and its BCS form.
+pub fn sliver_item_len(sliver: &Sliver) -> usize {
+    UPLOAD_ITEM_HEADER + bcs::serialized_size(sliver).unwrap_or(usize::MAX - UPLOAD_ITEM_HEADER)
+}
+
+/// Why a batch body cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UploadBatchError {
+    /// An item's header or bytes run past the end of the body.
+    #[error("item {0} runs past the end of the body")]
+    Truncated(usize),
+    /// An item's target byte is unknown (or metadata with a pair).
+    #[error("item {0} has an unknown target")]
+    UnknownTarget(usize),
+    /// Metadata anywhere but first.
+    #[error("item {0} is metadata, which may only be the first item")]
+    MetadataNotFirst(usize),
+    /// The body holds no item.
+    #[error("the batch is empty")]
+    Empty,
+}
+
+/// The items of a batch body: each target and where its BCS bytes are in `body`.
+pub fn parse_upload_batch(body: &[u8]) -> Result<Vec<(UploadTarget, Range<usize>)>, UploadBatchError> {
+    let mut items = Vec::new();
+    let mut at = 0usize;
+    while at < body.len() {
+        let index = items.len();
+        let header = body.get(at..at + UPLOAD_ITEM_HEADER).ok_or(UploadBatchError::Truncated(index))?;
+        let pair = u16::from_le_bytes([header[1], header[2]]);
+        let target = UploadTarget::from_tag(header[0], pair).ok_or(UploadBatchError::UnknownTarget(index))?;
+        if target == UploadTarget::Metadata && index > 0 {
+            return Err(UploadBatchError::MetadataNotFirst(index));
+        }
+        let length = u32::from_le_bytes([header[3], header[4], header[5], header[6]]);
+        let start = at + UPLOAD_ITEM_HEADER;
+        let end = usize::try_from(length)
+            .ok()
+            .and_then(|length| start.checked_add(length))
+            .filter(|end| *end <= body.len())
+            .ok_or(UploadBatchError::Truncated(index))?;
+        items.push((target, start..end));
+        at = end;
+    }
+    if items.is_empty() {
+        return Err(UploadBatchError::Empty);
+    }
+    Ok(items)
+}
+
+/// The JSON answer to a batch upload: one outcome per item, in the body's order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadBatchAnswer {
+    /// The outcomes.
+    pub items: Vec<UploadOutcome>,
+}
+
+/// What the node did with one item.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadOutcome {
+    /// The item.
+    pub target: UploadTarget,
+    /// Why it was refused (the error the single-item route would have answered); absent if it
+    /// is stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refused: Option<ErrorBody>,
+}
+
+impl UploadBatchAnswer {
+    /// Whether the answer lists exactly `targets`, in order.
+    pub fn answers(&self, targets: &[UploadTarget]) -> bool {
+        self.items.len() == targets.len()
+            && self.items.iter().zip(targets).all(|(outcome, target)| outcome.target == *target)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_reads_back_as_its_items() {
+        let config = redstuff::EncodingConfig::new(7).unwrap();
+        let encoded = redstuff::encode(config, &[7u8; 3000]).unwrap();
+        let metadata = MetadataWithId {
+            blob_id: *encoded.metadata.blob_id(),
+            metadata: encoded.metadata.metadata().clone(),
+        };
+        let mut batch = UploadBatch::new();
+        batch.push_metadata(&metadata);
+        batch.push_sliver(2, SliverType::Primary, &encoded.pairs[2].primary);
+        batch.push_sliver(2, SliverType::Secondary, &encoded.pairs[2].secondary);
+        let expected = UPLOAD_ITEM_HEADER * 3
+            + redstuff::wire::to_bcs(&metadata).len()
+            + sliver_item_len(&encoded.pairs[2].primary)
+            - UPLOAD_ITEM_HEADER
+            + sliver_item_len(&encoded.pairs[2].secondary)
+            - UPLOAD_ITEM_HEADER;
+        assert_eq!(batch.len(), expected);
+        let (body, targets) = batch.into_parts();
+        let items = parse_upload_batch(&body).unwrap();
+        assert_eq!(items.iter().map(|(target, _)| *target).collect::<Vec<_>>(), targets);
+        assert_eq!(body[items[1].1.clone()], redstuff::wire::to_bcs(&encoded.pairs[2].primary)[..]);
+        assert_eq!(body[items[0].1.clone()], redstuff::wire::to_bcs(&metadata)[..]);
+    }
+
+    #[test]
+    fn malformed_batches_are_refused() {
+        assert_eq!(parse_upload_batch(&[]), Err(UploadBatchError::Empty));
+        assert_eq!(parse_upload_batch(&[1, 0, 0, 9, 0, 0, 0, 1]), Err(UploadBatchError::Truncated(0)));
+        assert_eq!(parse_upload_batch(&[9, 0, 0, 0, 0, 0, 0]), Err(UploadBatchError::UnknownTarget(0)));
+        let late_metadata = [1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+        assert_eq!(parse_upload_batch(&late_metadata), Err(UploadBatchError::MetadataNotFirst(1)));
+        let target = UploadTarget::Sliver { pair: 3, sliver_type: SliverType::Secondary };
+        let json = serde_json::to_string(&UploadOutcome { target, refused: None }).unwrap();
+        assert_eq!(json, r#"{"target":{"sliver":{"pair":3,"sliver_type":"secondary"}}}"#);
+    }
+}
