@@ -240,3 +240,52 @@ fn split(response: SubmitResponse, count: usize) -> Vec<Result<SubmitResponse, C
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use morsa_core::ObjectId;
+
+    fn waiting(bytes: usize) -> Waiting {
+        let command = Command::Transfer { to: AccountKey::from_seed([1; 32]).id(), amount: 1 };
+        Waiting { command, bytes, answer: oneshot::channel().0 }
+    }
+
+    #[test]
+    fn a_batch_takes_what_fits_and_at_least_one_command() {
+        let mut queue: VecDeque<Waiting> = (0..MAX_BATCH_COMMANDS + 3).map(|_| waiting(10)).collect();
+        assert_eq!(take_batch(&mut queue).len(), MAX_BATCH_COMMANDS);
+        assert_eq!(take_batch(&mut queue).len(), 3);
+        assert!(queue.is_empty());
+
+        let mut queue: VecDeque<Waiting> =
+            [MAX_BATCH_BYTES / 2, MAX_BATCH_BYTES / 2, 1, MAX_BATCH_BYTES + 1, 1].map(waiting).into();
+        let sizes = |batch: Vec<Waiting>| batch.iter().map(|waiting| waiting.bytes).collect::<Vec<_>>();
+        assert_eq!(sizes(take_batch(&mut queue)), [MAX_BATCH_BYTES / 2, MAX_BATCH_BYTES / 2]);
+        assert_eq!(sizes(take_batch(&mut queue)), [1]);
+        // Larger than a batch: it goes alone.
+        assert_eq!(sizes(take_batch(&mut queue)), [MAX_BATCH_BYTES + 1]);
+        assert_eq!(sizes(take_batch(&mut queue)), [1]);
+    }
+
+    #[test]
+    fn each_command_gets_its_own_result_or_refusal() {
+        let object = ObjectId([7; 32]);
+        let refusal = morsa_api::ErrorBody::new("insufficient_balance", "the balance is too low");
+        let response = SubmitResponse {
+            events: Vec::new(),
+            created: vec![object],
+            results: vec![
+                CommandResult::Applied { events: Vec::new(), created: vec![object] },
+                CommandResult::Refused { status: 402, error: refusal.clone() },
+            ],
+        };
+        let answers = split(response.clone(), 2);
+        assert_eq!(answers[0].as_ref().unwrap().created, [object]);
+        let error = answers[1].as_ref().unwrap_err();
+        assert_eq!(error.code(), Some("insufficient_balance"));
+        assert!(matches!(error, ClientError::Http { status, .. } if status.as_u16() == 402));
+        // A response that does not answer every command fails them all.
+        assert!(split(response, 3).iter().all(Result::is_err));
+    }
+}

@@ -126,9 +126,15 @@ pub(crate) fn committee_from_stakes(
 pub(crate) struct Effects {
     pub(crate) events: Vec<Event>,
     pub(crate) created: Vec<ObjectId>,
-    /// Per command of a batch: the ranges of `events` and `created` it produced, or why it
-    /// was refused.
-    pub(crate) results: Vec<Result<(Range<usize>, Range<usize>), CommandError>>,
+    /// Per command of a batch: what it produced, or why it was refused.
+    pub(crate) results: Vec<Result<Produced, CommandError>>,
+}
+
+/// The ranges of [`Effects`]'s `events` and `created` one command of a batch produced.
+#[derive(Debug)]
+pub(crate) struct Produced {
+    events: Range<usize>,
+    created: Range<usize>,
 }
 
 impl State {
@@ -157,9 +163,9 @@ impl State {
             .results
             .into_iter()
             .map(|result| {
-                result.map(|(own_events, own_created)| CommandApplied {
-                    events: events.get(own_events).map(<[_]>::to_vec).unwrap_or_default(),
-                    created: created.get(own_created).map(<[_]>::to_vec).unwrap_or_default(),
+                result.map(|produced| CommandApplied {
+                    events: events.get(produced.events).map(<[_]>::to_vec).unwrap_or_default(),
+                    created: created.get(produced.created).map(<[_]>::to_vec).unwrap_or_default(),
                 })
             })
             .collect();
@@ -222,7 +228,7 @@ impl State {
                 let created = out.created.len()..out.created.len() + own.created.len();
                 out.events.append(&mut own.events);
                 out.created.append(&mut own.created);
-                (events, created)
+                Produced { events, created }
             });
             out.results.push(result);
         }
