@@ -16,6 +16,9 @@ use morsa_core::protocol::{
 };
 use morsa_core::protocol::{Event, EventRecord};
 
+#[cfg(test)]
+mod batch_tests;
+
 /// What an accepted entry did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Applied {
@@ -221,6 +224,7 @@ impl State {
             let reason = InvalidReason::NestedBatch;
             return Err(CommandError::InvalidArgument { what: "commands", reason });
         }
+        let signatures = signatures.for_batch_commands();
         for command in commands {
             let mut own = Effects::default();
             let result = self.execute(sender, command, signatures, &mut own).map(|()| {

@@ -84,11 +84,22 @@ pub(crate) enum Signatures<'a> {
     /// Skip the checks that already passed; verify the rest.
     Prechecked(&'a Prechecked),
     /// Verify nothing: only for entries that an `apply` with checks already accepted, in the
-    /// same order (the state-hash replica).
+    /// same order (the state-hash replica). The commands of a batch are verified all the same
+    /// ([`Signatures::for_batch_commands`]).
     Trusted,
 }
 
 impl Signatures<'_> {
+    /// How the commands of a batch are checked: as the batch, except that an accepted batch
+    /// does not vouch for its commands' certificates (one may have been refused for a bad
+    /// one while the others applied), so `Trusted` verifies them.
+    pub(crate) fn for_batch_commands(self) -> Self {
+        match self {
+            Self::Trusted => Self::Verify,
+            other => other,
+        }
+    }
+
     fn covers(&self, check: &Check) -> bool {
         match self {
             Self::Verify => false,
