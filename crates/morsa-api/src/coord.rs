@@ -9,6 +9,7 @@ mod node_challenges;
 mod status;
 mod urls;
 
+use crate::ErrorBody;
 use morsa_core::{AccountId, Committee, Epoch, NodeId, ObjectId};
 use serde::{Deserialize, Serialize};
 
@@ -24,7 +25,8 @@ pub use challenges::{
     ChallengeOutcome, ChallengeTally, ChallengeTarget, ChallengesInfo, ChallengesQuery, OpenChallengeRound,
 };
 pub use morsa_core::protocol::{
-    Command, Event, EventRecord, Input, LogEntry, NodeReport, NodeReportKind, SignedTransaction, Transaction,
+    Command, Event, EventRecord, Input, LogEntry, MAX_BATCH_COMMANDS, NodeReport, NodeReportKind,
+    SignedTransaction, Transaction,
 };
 pub use node_challenges::{NodeChallenges, node_challenges_path};
 pub use status::{BlobObjectSummary, BlobStatus, BlobStatusKind};
@@ -95,12 +97,36 @@ pub const MAX_BODY_BYTES: usize = 256 << 10;
 pub const MAX_RESPONSE_BYTES: usize = 16 << 20;
 
 /// What an accepted transaction or report did.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SubmitResponse {
     /// The events it emitted (including those of an epoch deadline applied just before).
     pub events: Vec<EventRecord>,
     /// The objects it created, in order.
     pub created: Vec<ObjectId>,
+    /// For a [`Command::Batch`], what each of its commands did, in order; empty otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub results: Vec<CommandResult>,
+}
+
+/// What one command of a [`Command::Batch`] did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CommandResult {
+    /// It applied.
+    Applied {
+        /// The events it emitted.
+        events: Vec<EventRecord>,
+        /// The objects it created, in order.
+        created: Vec<ObjectId>,
+    },
+    /// It was refused and changed nothing: the HTTP status and error body the same command
+    /// sent alone would have been refused with.
+    Refused {
+        /// The HTTP status.
+        status: u16,
+        /// The error.
+        error: ErrorBody,
+    },
 }
 
 /// Query of [`routes::EVENTS`].

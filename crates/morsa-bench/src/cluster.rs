@@ -118,6 +118,10 @@ struct SmallStores {
     store_ms_max: f64,
     /// Where the stores' time went (medians per phase).
     phases_ms: PhasesMs,
+    /// Coordinator transactions the client sent for the batch, and the commands they carried
+    /// (three per store: commands of concurrent stores share transactions).
+    transactions: u64,
+    commands: u64,
 }
 
 /// Runs the benchmark.
@@ -249,6 +253,10 @@ pub fn run(args: &ClusterArgs) -> anyhow::Result<()> {
                 small.store_ms_max
             );
             println!("      where each store's time goes (medians): {}", small.phases_ms);
+            println!(
+                "      coordinator: {} transactions carried the {} commands",
+                small.transactions, small.commands
+            );
         }
         if let Some(encrypted) = &report.encrypted {
             println!(
@@ -284,6 +292,7 @@ async fn small_batch(
         })
         .collect();
     let options = StoreOptions::default();
+    let sent_before = client.transaction_stats();
     let started = Instant::now();
     let stored: Vec<(Vec<u8>, f64, morsa_client::StoreOutcome)> =
         futures_util::stream::iter(blobs.into_iter().map(|blob| async {
@@ -297,6 +306,7 @@ async fn small_batch(
         .into_iter()
         .collect::<Result<_, _>>()?;
     let seconds = started.elapsed().as_secs_f64();
+    let sent = client.transaction_stats();
     let late = client.finish_uploads(Duration::from_secs(120)).await;
     anyhow::ensure!(late.is_empty(), "uploads failed: {late:?}");
     let mut times = Vec::with_capacity(stored.len());
@@ -315,6 +325,8 @@ async fn small_batch(
         store_ms_median: median(&times),
         store_ms_max: times.iter().copied().fold(0.0, f64::max),
         phases_ms: PhasesMs::median_of(&phases),
+        transactions: sent.transactions.saturating_sub(sent_before.transactions),
+        commands: sent.commands.saturating_sub(sent_before.commands),
     })
 }
 

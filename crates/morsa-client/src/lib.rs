@@ -45,6 +45,7 @@ mod slivers;
 mod staking;
 mod store;
 mod stream_read;
+mod transactions;
 mod without_coordinator;
 
 use std::collections::BTreeSet;
@@ -53,7 +54,7 @@ use std::time::{Duration, Instant};
 
 use morsa_api::client::scoring::{NodeScores, ScoreInputs};
 use morsa_api::client::{ClientOptions, CoordClient};
-use morsa_api::coord::{Command, SubmitResponse, Transaction};
+use morsa_api::coord::{Command, SubmitResponse};
 use morsa_core::{AccountId, AccountKey, Committee, NodeId};
 use redstuff::EncodingConfig;
 
@@ -69,6 +70,7 @@ pub use read_stats::{ReadPhases, ReadStats, RequestOutcome, Selection, SliverReq
 pub use retention::Renewal;
 pub use staking::NodeRegistration;
 pub use store::{DetachedUploads, StoreOptions, StoreOutcome, StoreTimings, StoredHow};
+pub use transactions::{MAX_BATCH_BYTES, TransactionStats};
 
 use committee_cache::CommitteeCache;
 use nodes::NodeSet;
@@ -98,8 +100,8 @@ pub struct Client {
     nodes: RwLock<Arc<NodeSet>>,
     /// Nodes reads never ask, as if they were gone ([`Client::excluding_nodes`]).
     excluded: BTreeSet<NodeId>,
-    /// The account's next nonce, once known; transactions are sent one at a time.
-    nonce: tokio::sync::Mutex<Option<u64>>,
+    /// The account's transactions: one at a time, the commands that wait meanwhile together.
+    transactions: transactions::Transactions,
     chunk_size: u64,
     max_requests_per_node: usize,
     progress: ProgressSink,
@@ -213,7 +215,7 @@ impl Client {
             node_options,
             nodes: RwLock::new(Arc::new(nodes)),
             excluded: BTreeSet::new(),
-            nonce: tokio::sync::Mutex::new(None),
+            transactions: transactions::Transactions::default(),
             chunk_size: DEFAULT_CHUNK_SIZE,
             max_requests_per_node: 64,
             progress: progress::ignore(),
@@ -404,42 +406,21 @@ impl Client {
         (self.progress)(&event);
     }
 
-    /// Signs and submits `command` with the account's next nonce. A nonce that went stale
-    /// (another client used the account) is fetched again and the command resent once.
-    ///
-    /// That resend is safe only because no earlier attempt of this command can have been
-    /// applied: the coordinator client moves a write to another replica only when it surely
-    /// was not received (connection refused, 503), and a write whose outcome is unknown
-    /// (timeout, `504 commit_unknown`) is returned as an error here, not retried.
+    /// Submits `command` in the account's next transaction, together with the commands of
+    /// this client's other operations waiting meanwhile (see `transactions`); answers what it
+    /// did, or why it was refused.
     async fn submit(&self, command: Command, during: &'static str) -> Result<SubmitResponse, Error> {
-        let mut nonce = self.nonce.lock().await;
-        let mut retried = false;
-        loop {
-            let next = match *nonce {
-                Some(next) => next,
-                None => {
-                    self.coord
-                        .account(&self.key.id())
-                        .await
-                        .map_err(Error::coordinator("reading the account"))?
-                        .nonce
-                }
-            };
-            let transaction = Transaction { sender: self.key.id(), nonce: next, command: command.clone() };
-            let chain_id = &self.genesis().await?.chain_id;
-            match self.coord.submit_transaction(&transaction.sign(&self.key, chain_id)).await {
-                Ok(response) => {
-                    *nonce = Some(next + 1);
-                    return Ok(response);
-                }
-                Err(error) => {
-                    *nonce = None;
-                    if retried || error.code() != Some("bad_nonce") {
-                        return Err(Error::Coordinator { during, source: error });
-                    }
-                    retried = true;
-                }
-            }
-        }
+        let chain_id = &self.genesis().await?.chain_id;
+        self.transactions
+            .submit(&self.coord, &self.key, chain_id, command)
+            .await
+            .map_err(|source| Error::Coordinator { during, source })
+    }
+
+    /// How many transactions this client's account sent (accepted by the coordinator) and
+    /// how many commands they carried: more commands than transactions when concurrent
+    /// operations shared transactions.
+    pub fn transaction_stats(&self) -> TransactionStats {
+        self.transactions.stats()
     }
 }

@@ -1,16 +1,23 @@
 //! `apply`: the one function that changes the state. Deterministic and pure: the same state
 //! and entry give the same result on every machine, and a refused entry changes nothing.
 
-use morsa_core::{Committee, CommitteeMember, Epoch, NodeId, ObjectId, quorum};
+use std::ops::Range;
+
+use morsa_core::{AccountId, Committee, CommitteeMember, Epoch, NodeId, ObjectId, quorum};
 use redstuff::BlobId;
 
 use crate::apportion;
 use crate::checks::{Prechecked, Signatures};
-use crate::error::CommandError;
+use crate::error::{CommandError, InvalidReason};
 use crate::state::{EpochPhase, State};
 use morsa_core::hash::domain_hash;
+use morsa_core::protocol::{
+    Command, Input, LogEntry, MAX_BATCH_COMMANDS, NodeReport, NodeReportKind, SignedTransaction,
+};
 use morsa_core::protocol::{Event, EventRecord};
-use morsa_core::protocol::{Input, LogEntry, NodeReport, NodeReportKind, SignedTransaction};
+
+#[cfg(test)]
+mod batch_tests;
 
 /// What an accepted entry did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -19,6 +26,28 @@ pub struct Applied {
     pub events: Vec<EventRecord>,
     /// Objects it created (storage resources, blob objects), in order.
     pub created: Vec<ObjectId>,
+    /// For a transaction carrying a [`Command::Batch`], what each command did, in order;
+    /// empty otherwise.
+    pub results: Vec<Result<CommandApplied, CommandError>>,
+}
+
+/// What one command of a batch did when it applied: its share of [`Applied`]'s events and
+/// objects.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CommandApplied {
+    /// The events it emitted.
+    pub events: Vec<EventRecord>,
+    /// Objects it created, in order.
+    pub created: Vec<ObjectId>,
+}
+
+impl Applied {
+    /// Appends what `more`, applied after this, did.
+    pub fn extend(&mut self, more: Applied) {
+        self.events.extend(more.events);
+        self.created.extend(more.created);
+        self.results.extend(more.results);
+    }
 }
 
 /// Applies one log entry to `state`: either all of it or, with an error, none of it.
@@ -100,6 +129,15 @@ pub(crate) fn committee_from_stakes(
 pub(crate) struct Effects {
     pub(crate) events: Vec<Event>,
     pub(crate) created: Vec<ObjectId>,
+    /// Per command of a batch: what it produced, or why it was refused.
+    pub(crate) results: Vec<Result<Produced, CommandError>>,
+}
+
+/// The ranges of [`Effects`]'s `events` and `created` one command of a batch produced.
+#[derive(Debug)]
+pub(crate) struct Produced {
+    events: Range<usize>,
+    created: Range<usize>,
 }
 
 impl State {
@@ -112,7 +150,7 @@ impl State {
 
     /// Numbers and chains the events.
     fn seal(&mut self, time_ms: u64, effects: Effects) -> Applied {
-        let events = effects
+        let events: Vec<EventRecord> = effects
             .events
             .into_iter()
             .map(|event| {
@@ -123,7 +161,18 @@ impl State {
                 record
             })
             .collect();
-        Applied { events, created: effects.created }
+        let created = effects.created;
+        let results = effects
+            .results
+            .into_iter()
+            .map(|result| {
+                result.map(|produced| CommandApplied {
+                    events: events.get(produced.events).map(<[_]>::to_vec).unwrap_or_default(),
+                    created: created.get(produced.created).map(<[_]>::to_vec).unwrap_or_default(),
+                })
+            })
+            .collect();
+        Applied { events, created, results }
     }
 
     /// A fresh object ID: `H("morsa/object" ‖ count)`.
@@ -149,8 +198,44 @@ impl State {
             return Err(CommandError::BadNonce { account: sender, expected, got: transaction.nonce });
         }
         let next = expected.checked_add(1).ok_or(CommandError::Overflow { what: "nonce" })?;
-        self.execute(sender, &transaction.command, signatures, out)?;
+        match &transaction.command {
+            Command::Batch { commands } => self.execute_batch(sender, commands, signatures, out)?,
+            command => self.execute(sender, command, signatures, out)?,
+        }
         self.accounts.entry(sender).or_default().nonce = next;
+        Ok(())
+    }
+
+    /// Runs the commands of a batch in order, each on its own: one refused changes nothing
+    /// (every handler checks before it mutates) and the next still runs. Refuses the whole
+    /// batch, before running any, if it is empty, too long or holds a batch.
+    fn execute_batch(
+        &mut self,
+        sender: AccountId,
+        commands: &[Command],
+        signatures: Signatures<'_>,
+        out: &mut Effects,
+    ) -> Result<(), CommandError> {
+        if commands.is_empty() || commands.len() > MAX_BATCH_COMMANDS {
+            let reason = InvalidReason::BatchLength { max: MAX_BATCH_COMMANDS };
+            return Err(CommandError::InvalidArgument { what: "commands", reason });
+        }
+        if commands.iter().any(|command| matches!(command, Command::Batch { .. })) {
+            let reason = InvalidReason::NestedBatch;
+            return Err(CommandError::InvalidArgument { what: "commands", reason });
+        }
+        let signatures = signatures.for_batch_commands();
+        for command in commands {
+            let mut own = Effects::default();
+            let result = self.execute(sender, command, signatures, &mut own).map(|()| {
+                let events = out.events.len()..out.events.len() + own.events.len();
+                let created = out.created.len()..out.created.len() + own.created.len();
+                out.events.append(&mut own.events);
+                out.created.append(&mut own.created);
+                Produced { events, created }
+            });
+            out.results.push(result);
+        }
         Ok(())
     }
 

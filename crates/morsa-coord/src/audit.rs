@@ -554,12 +554,17 @@ impl Auditor {
         epoch: Epoch,
     ) -> Result<(), AuditError> {
         let certificate = match input {
-            Input::Transaction(signed) => match &signed.transaction.command {
-                Command::InvalidateBlob { blob_id: invalidated, certificate } if invalidated == blob_id => {
-                    Some(certificate)
-                }
-                _ => None,
-            },
+            // The command alone, or one of a batch's.
+            Input::Transaction(signed) => {
+                signed.transaction.command.commands().iter().find_map(|command| match command {
+                    Command::InvalidateBlob { blob_id: invalidated, certificate }
+                        if invalidated == blob_id =>
+                    {
+                        Some(certificate)
+                    }
+                    _ => None,
+                })
+            }
             Input::Node(report) => match &report.report {
                 NodeReportKind::InvalidBlob { blob_id: invalidated, certificate }
                     if invalidated == blob_id =>

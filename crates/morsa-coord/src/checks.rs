@@ -29,7 +29,11 @@ enum Check {
 /// without holding the state.
 #[derive(Debug, Clone, Default)]
 pub struct Precheck {
+    /// Checks whose failure refuses the input.
     checks: Vec<Check>,
+    /// Checks of single commands of a batch: a failure refuses only that command, which
+    /// `apply` finds when it verifies the check again.
+    per_command: Vec<Check>,
 }
 
 /// Checks that passed; `apply` skips exactly these.
@@ -39,20 +43,29 @@ pub struct Prechecked {
 }
 
 impl Precheck {
-    /// Verifies every check: the first failure is the refusal `apply` would give.
+    /// Verifies every check: the first failure of one that refuses the whole input is the
+    /// refusal `apply` would give. The checks of a batch's commands that fail are left out of
+    /// the answer, for `apply` to refuse just their commands.
     pub fn run(self) -> Result<Prechecked, CommandError> {
         for check in &self.checks {
-            match check {
-                Check::Transaction { chain_id, signed } => verify_transaction(signed, chain_id)?,
-                Check::Node { node, key, message, signature } => {
-                    key.verify(message, signature).map_err(|_| CommandError::BadNodeSignature(*node))?;
-                }
-                Check::Certificate { committee, message, threshold, certificate } => {
-                    committee.verify_certificate(certificate, message, *threshold)?;
-                }
-            }
+            verify(check)?;
         }
-        Ok(Prechecked { checks: self.checks })
+        let Self { mut checks, per_command } = self;
+        checks.extend(per_command.into_iter().filter(|check| verify(check).is_ok()));
+        Ok(Prechecked { checks })
+    }
+}
+
+fn verify(check: &Check) -> Result<(), CommandError> {
+    match check {
+        Check::Transaction { chain_id, signed } => verify_transaction(signed, chain_id),
+        Check::Node { node, key, message, signature } => {
+            key.verify(message, signature).map_err(|_| CommandError::BadNodeSignature(*node))
+        }
+        Check::Certificate { committee, message, threshold, certificate } => {
+            committee.verify_certificate(certificate, message, *threshold)?;
+            Ok(())
+        }
     }
 }
 
@@ -71,11 +84,22 @@ pub(crate) enum Signatures<'a> {
     /// Skip the checks that already passed; verify the rest.
     Prechecked(&'a Prechecked),
     /// Verify nothing: only for entries that an `apply` with checks already accepted, in the
-    /// same order (the state-hash replica).
+    /// same order (the state-hash replica). The commands of a batch are verified all the same
+    /// ([`Signatures::for_batch_commands`]).
     Trusted,
 }
 
 impl Signatures<'_> {
+    /// How the commands of a batch are checked: as the batch, except that an accepted batch
+    /// does not vouch for its commands' certificates (one may have been refused for a bad
+    /// one while the others applied), so `Trusted` verifies them.
+    pub(crate) fn for_batch_commands(self) -> Self {
+        match self {
+            Self::Trusted => Self::Verify,
+            other => other,
+        }
+    }
+
     fn covers(&self, check: &Check) -> bool {
         match self {
             Self::Verify => false,
@@ -146,16 +170,26 @@ impl State {
     /// `apply` refuses before any signature check (an unknown node, another epoch) need none.
     pub fn precheck(&self, input: &Input) -> Precheck {
         let mut checks = Vec::new();
+        let mut per_command = Vec::new();
         match input {
             Input::Tick => {}
             Input::Transaction(signed) => {
                 let chain_id = self.params.chain_id.clone();
                 checks.push(Check::Transaction { chain_id, signed: signed.clone() });
                 let transaction = &signed.transaction;
-                if transaction.nonce == self.account(&transaction.sender).nonce
-                    && let Some(check) = self.command_certificate(transaction.sender, &transaction.command)
-                {
-                    checks.push(check);
+                let sender = transaction.sender;
+                if transaction.nonce == self.account(&sender).nonce {
+                    // Read in the state before the batch: a command whose certificate's
+                    // subject an earlier command of it changes is verified again by `apply`.
+                    let certificates = transaction
+                        .command
+                        .commands()
+                        .iter()
+                        .filter_map(|command| self.command_certificate(sender, command));
+                    match transaction.command {
+                        Command::Batch { .. } => per_command.extend(certificates),
+                        _ => checks.extend(certificates),
+                    }
                 }
             }
             Input::Node(report) => {
@@ -194,7 +228,7 @@ impl State {
                 }
             }
         }
-        Precheck { checks }
+        Precheck { checks, per_command }
     }
 
     /// The certificate check of a command that carries one, if `apply` would reach it.

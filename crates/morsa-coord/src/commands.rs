@@ -70,6 +70,8 @@ impl State {
             Command::SetCommission { node, commission_ppm } => {
                 self.set_commission(sender, node, *commission_ppm)
             }
+            // Only a transaction's own command may be a batch (`apply_transaction`).
+            Command::Batch { .. } => Err(invalid("commands", InvalidReason::NestedBatch)),
         }
     }
 

@@ -287,6 +287,15 @@ pub enum InvalidReason {
         /// The highest rate accepted.
         max_ppm: u32,
     },
+    /// A batch of no commands, or of too many.
+    #[error("a batch holds between 1 and {max} commands")]
+    BatchLength {
+        /// The most commands a batch holds.
+        max: usize,
+    },
+    /// A batch inside a batch.
+    #[error("a batch cannot hold another batch; send its commands in the outer one")]
+    NestedBatch,
 }
 
 /// Why a storage resource does not cover what the command needs.

@@ -30,7 +30,7 @@ pub mod server;
 mod state;
 mod system_view;
 
-pub use apply::{Applied, apply, apply_prechecked};
+pub use apply::{Applied, CommandApplied, apply, apply_prechecked};
 pub use audit::{AuditError, AuditReport, PagedAudit, ServedEvents, audit_log, audit_path};
 pub use checks::{Precheck, Prechecked};
 pub use config::{AvailabilityConfig, CoordConfig, LOG_FILE, ReplicaAddress, Testing};
@@ -42,7 +42,8 @@ pub use genesis::{
 pub use morsa_api::coord::{BlobObjectSummary, BlobStatus, BlobStatusKind};
 pub use morsa_core::hash::Digest;
 pub use morsa_core::protocol::{
-    Command, Event, EventRecord, Input, LogEntry, NodeReport, NodeReportKind, SignedTransaction, Transaction,
+    Command, Event, EventRecord, Input, LogEntry, MAX_BATCH_COMMANDS, NodeReport, NodeReportKind,
+    SignedTransaction, Transaction,
 };
 pub use morsa_plumbing::ConfigError;
 pub use runtime::{Coordinator, CoordinatorError, RecordedPage, SubmitError, genesis_hash};

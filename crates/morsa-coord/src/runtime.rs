@@ -178,8 +178,7 @@ impl Coordinator {
             return Ok(applied);
         }
         let more = self.commit(LogEntry { time_ms, input }, checks)?;
-        applied.events.extend(more.events);
-        applied.created.extend(more.created);
+        applied.extend(more);
         Ok(applied)
     }
 
@@ -247,8 +246,7 @@ impl Coordinator {
             _ => {}
         }
         let more = self.apply_recorded(LogEntry { time_ms, input: entry.input }, checks, records)?;
-        applied.events.extend(more.events);
-        applied.created.extend(more.created);
+        applied.extend(more);
         Ok(applied)
     }
 

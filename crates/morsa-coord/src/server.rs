@@ -28,7 +28,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use morsa_api::ErrorBody;
 use morsa_api::coord::{
-    AccountBlobs, AccountBlobsQuery, AccountInfo, CommitteeInfo, EventsPage, EventsQuery,
+    AccountBlobs, AccountBlobsQuery, AccountInfo, CommandResult, CommitteeInfo, EventsPage, EventsQuery,
     MAX_ACCOUNT_BLOBS_PAGE, MAX_BODY_BYTES, MAX_EVENTS_PAGE, MAX_WAIT_MS, NodeReport, SignedTransaction,
     SubmitResponse, SystemInfo, routes,
 };
@@ -41,7 +41,8 @@ use crate::metrics::Metrics;
 use crate::raft::Replica;
 use crate::system_view::SystemAnswer;
 use crate::{
-    CommandError, Coordinator, CoordinatorError, EpochPhase, Input, Prechecked, SubmitError, SystemView,
+    Applied, CommandApplied, CommandError, Coordinator, CoordinatorError, EpochPhase, Input, Prechecked,
+    SubmitError, SystemView,
 };
 pub use admin::{AdminToken, MIN_ADMIN_TOKEN_CHARS};
 use limits::{Budgets, Gate, ParkError, Waiters};
@@ -199,7 +200,7 @@ impl Shared {
             }
         }
         self.waiters.publish(count);
-        result.map(|applied| SubmitResponse { events: applied.events, created: applied.created })
+        result.map(submit_response)
     }
 
     /// Entries in the coordinator's log.
@@ -316,6 +317,23 @@ impl From<SubmitError> for ApiError {
     }
 }
 
+/// The answer to an accepted submission: what it did, and for a batch what each command did
+/// (a refused one with the status and error it would have been refused with alone).
+pub(crate) fn submit_response(applied: Applied) -> SubmitResponse {
+    let results = applied
+        .results
+        .into_iter()
+        .map(|result| match result {
+            Ok(CommandApplied { events, created }) => CommandResult::Applied { events, created },
+            Err(error) => CommandResult::Refused {
+                status: status_of(&error).as_u16(),
+                error: ErrorBody::new(error.code(), error.to_string()),
+            },
+        })
+        .collect();
+    SubmitResponse { events: applied.events, created: applied.created, results }
+}
+
 fn status_of(error: &CommandError) -> StatusCode {
     match error {
         CommandError::BadSignature(_) | CommandError::BadNodeSignature(_) => StatusCode::UNAUTHORIZED,
@@ -430,7 +448,7 @@ async fn verify_and_apply(
         return match result {
             Ok(applied) => {
                 shared.metrics.accepted();
-                Ok(Json(SubmitResponse { events: applied.events, created: applied.created }))
+                Ok(Json(submit_response(applied)))
             }
             Err(error) => Err(replication::propose_error(&shared, error)),
         };

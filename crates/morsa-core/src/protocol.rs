@@ -2,7 +2,8 @@
 //! hashed, so its BCS bytes are part of the protocol and must never change silently.
 //!
 //! - [`LogEntry`] and [`Input`]: what the coordinator's state machine applies, in log order
-//!   (time ticks, account [`Transaction`]s with their [`Command`], node [`NodeReport`]s).
+//!   (time ticks, account [`Transaction`]s with their [`Command`] or [`Command::Batch`] of
+//!   commands, node [`NodeReport`]s).
 //! - [`Transaction::signing_bytes`]: what an account signs (a domain separator, the chain ID
 //!   and the BCS of the transaction).
 //! - [`EventRecord`]: the hash-chained [`Event`]s the state machine announces.
@@ -28,7 +29,8 @@ mod event;
 mod signed;
 
 pub use command::{
-    Command, DisputedAnswer, Input, LogEntry, NodeReport, NodeReportKind, SignedTransaction, Transaction,
+    Command, DisputedAnswer, Input, LogEntry, MAX_BATCH_COMMANDS, NodeReport, NodeReportKind,
+    SignedTransaction, Transaction,
 };
 pub use event::{Event, EventRecord};
 pub use signed::{InvalidBlobAttestation, SignedConfirmation, SignedMessageError};

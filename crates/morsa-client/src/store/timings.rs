@@ -17,11 +17,12 @@ pub struct StoreTimings {
     pub encode: Duration,
     /// Asking the coordinator whether the blob is already stored.
     pub status: Duration,
-    /// Paying for storage and registering the blob (two transactions).
+    /// Paying for storage and registering the blob (two commands, one after the other, each
+    /// in a transaction that may carry other stores' commands too).
     pub register: Duration,
     /// Uploading metadata and slivers until nodes holding a quorum of shards confirmed.
     pub upload: Duration,
-    /// Aggregating the confirmations and submitting the certificate (one transaction).
+    /// Aggregating the confirmations and submitting the certificate (one command).
     pub certify: Duration,
 }
 

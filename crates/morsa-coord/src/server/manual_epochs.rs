@@ -103,7 +103,7 @@ pub(super) async fn post_next_epoch(
         Ok(applied) => {
             let count = crate::lock(&ticked.coordinator).event_count();
             ticked.waiters.publish(count);
-            Ok(Json(SubmitResponse { events: applied.events, created: applied.created }))
+            Ok(Json(super::submit_response(applied)))
         }
         Err(error) => Err(super::replication::propose_error(&ticked, error)),
     }

@@ -310,3 +310,52 @@ fn a_log_that_names_no_genesis_is_refused() {
     let error = audit_path(&genesis, &path).unwrap_err();
     assert!(matches!(error, AuditError::NoGenesisHash), "{error}");
 }
+
+/// A batch from user 2 of a refused transfer and an invalidation of a new blob ID by every
+/// member of the current committee.
+fn batch_entry(written: &Written) -> LogEntry {
+    let user = &written.users[2];
+    let invalid = BlobId::from_root(88, &[8; 32]);
+    let message = morsa_core::invalid_blob_message(written.state.epoch, &invalid);
+    let parts: Vec<_> = (0_u16..)
+        .zip(&written.state.committee.members)
+        .map(|(index, member)| {
+            let key = written
+                .node_keys
+                .iter()
+                .find(|key| NodeId::from_public_key(&key.public_key()) == member.node_id)
+                .unwrap();
+            (index, key.sign(&message))
+        })
+        .collect();
+    let certificate = Certificate::aggregate(&parts).unwrap();
+    let commands = vec![
+        Command::Transfer { to: user.id(), amount: 0 },
+        Command::InvalidateBlob { blob_id: invalid, certificate },
+    ];
+    let nonce = written.state.account(&user.id()).nonce;
+    let transaction = Transaction { sender: user.id(), nonce, command: Command::Batch { commands } };
+    LogEntry { time_ms: written.state.time_ms, input: Input::Transaction(transaction.sign(user, CHAIN)) }
+}
+
+#[test]
+fn a_batch_is_audited_command_by_command() {
+    let written = written();
+    let report = audit_with(&written, &batch_entry(&written)).unwrap();
+    assert_eq!(report.entries, written.entries + 1);
+    // The invalidation inside the batch was found and its certificate verified.
+    assert_eq!(report.invalid_blobs, 2);
+}
+
+#[test]
+fn a_batch_changed_after_signing_is_caught() {
+    let written = written();
+    let mut entry = batch_entry(&written);
+    if let Input::Transaction(signed) = &mut entry.input
+        && let Command::Batch { commands } = &mut signed.transaction.command
+    {
+        commands.remove(0);
+    }
+    let error = audit_with(&written, &entry).unwrap_err();
+    assert!(matches!(error, AuditError::BadSignature { .. }), "{error}");
+}

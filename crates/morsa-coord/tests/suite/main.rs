@@ -8,6 +8,7 @@ mod common;
 
 mod apportion;
 mod audit;
+mod batch;
 mod data_dir;
 mod delegation;
 mod domains;

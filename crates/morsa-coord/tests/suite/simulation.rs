@@ -433,6 +433,7 @@ fn command_kind(command: &Command) -> &'static str {
         | Command::SetNodeZone { .. }
         | Command::RetireNode { .. }
         | Command::SetCommission { .. } => "register_node",
+        Command::Batch { .. } => "batch",
     }
 }
 

@@ -214,6 +214,28 @@ pub enum Command {
         /// The rate in parts per million (at most 1,000,000: 100%).
         commission_ppm: u32,
     },
+    /// Several commands in one transaction (one signature over all of them, one nonce),
+    /// applied in order, each on its own: each is checked exactly as if it were sent alone,
+    /// and one that is refused changes nothing while the others still apply. The transaction
+    /// is refused whole only if it is malformed: no commands, more than
+    /// [`MAX_BATCH_COMMANDS`], or a batch inside it.
+    Batch {
+        /// The commands, in the order they apply.
+        commands: Vec<Command>,
+    },
+}
+
+/// Most commands one [`Command::Batch`] may carry.
+pub const MAX_BATCH_COMMANDS: usize = 64;
+
+impl Command {
+    /// The commands this stands for: those of a batch, or itself alone.
+    pub fn commands(&self) -> &[Command] {
+        match self {
+            Self::Batch { commands } => commands,
+            single => std::slice::from_ref(single),
+        }
+    }
 }
 
 /// A signed report from a storage node.

@@ -63,7 +63,7 @@ fn fake_coordinator() -> Router {
             routes::TRANSACTIONS,
             post(|Json(transaction): Json<crate::coord::SignedTransaction>| async move {
                 if transaction.transaction.nonce == 0 {
-                    Ok(Json(SubmitResponse { events: Vec::new(), created: Vec::new() }))
+                    Ok(Json(SubmitResponse::default()))
                 } else {
                     let body = ErrorBody::new("bad_nonce", "use nonce 0");
                     Err((StatusCode::CONFLICT, Json(body)))

@@ -90,7 +90,7 @@ async fn coordinator(reports: Arc<Mutex<Vec<NodeReport>>>) -> String {
                 let reports = Arc::clone(&reports);
                 async move {
                     reports.lock().unwrap().push(report);
-                    Json(SubmitResponse { events: Vec::new(), created: Vec::new() })
+                    Json(SubmitResponse::default())
                 }
             }),
         );
