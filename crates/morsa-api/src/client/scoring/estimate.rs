@@ -155,7 +155,7 @@ impl Estimate {
         c3.max(link)
     }
 
-    /// Whether the node's measured bandwidth is under a [`THIN_LINK_FACTOR`]-th of `typical`:
+    /// Whether the node's measured bandwidth is under a quarter of `typical`:
     /// its link, not its work, bounds its answers.
     pub fn thin_among(&self, typical: Option<f64>) -> bool {
         matches!((self.bandwidth, typical), (Some(own), Some(typical)) if own * THIN_LINK_FACTOR < typical)
