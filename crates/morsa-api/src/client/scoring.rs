@@ -129,7 +129,7 @@ impl NodeScores {
 
     /// The median bandwidth of the nodes measured, if any.
     pub fn typical_bandwidth(&self) -> Option<f64> {
-        median(self.lock().values().filter_map(|estimate| estimate.bandwidth).collect())
+        median(self.lock().values().filter_map(Estimate::measured_bandwidth).collect())
     }
 
     /// What the score of `node` is made of (`morsa health --latency`).

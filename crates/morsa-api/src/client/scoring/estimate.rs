@@ -61,6 +61,12 @@ pub struct Estimate {
     /// Moving average of the bandwidth of large answers, bytes per second; `None` until one
     /// was measured.
     pub bandwidth: Option<f64>,
+    /// Whether `bandwidth` is a probe's ([`Estimate::observe_transfer`]) that no answer has
+    /// measured since: a probe times the link alone, an answer the link and the node's work,
+    /// so a probe's figure flags a thin link but does not stand for the typical bandwidth
+    /// ([`Estimate::measured_bandwidth`]).
+    #[serde(default)]
+    pub probed: bool,
     /// Answers (and failures) measured.
     pub samples: u32,
     /// Requests this process has in flight to the node (not saved).
@@ -112,6 +118,7 @@ impl Estimate {
             latency,
             spread: latency,
             bandwidth: None,
+            probed: false,
             samples: 0,
             in_flight: 0,
             reported_load: 0.0,
@@ -155,10 +162,10 @@ impl Estimate {
         c3.max(link)
     }
 
-    /// Whether the node's measured bandwidth is under a quarter of `typical`:
-    /// its link, not its work, bounds its answers.
+    /// Whether the node's bandwidth is under a quarter of `typical` (of the prior while no
+    /// answer measured any node's): its link, not its work, bounds its answers.
     pub fn thin_among(&self, typical: Option<f64>) -> bool {
-        matches!((self.bandwidth, typical), (Some(own), Some(typical)) if own * THIN_LINK_FACTOR < typical)
+        self.bandwidth.is_some_and(|own| own * THIN_LINK_FACTOR < typical.unwrap_or(PRIOR_BANDWIDTH))
     }
 
     /// The spread of the latency, as a duration.
@@ -212,22 +219,37 @@ impl Estimate {
             let transfer = (elapsed - self.latency).max(elapsed / 2.0).max(1e-6);
             let sample = lossy_f64(bytes) / transfer;
             self.bandwidth = Some(match self.bandwidth {
-                Some(average) if self.samples > 0 => average + GAIN * (sample - average),
+                Some(average) if self.samples > 0 && !self.probed => average + GAIN * (sample - average),
                 _ => sample,
             });
+            self.probed = false;
         }
         let latency = (elapsed - self.transfer(bytes)).max(elapsed / 10.0);
         self.add_latency(latency, now_ms);
     }
 
     /// A transfer of `bytes` that took `transfer` from the answer's head to its last byte (a
-    /// probe of the link, [`crate::node::routes::PROBE`]): a bandwidth sample alone.
+    /// probe of the link, [`crate::node::routes::PROBE`]). It counts only if it shows a thin
+    /// link (under a [`THIN_LINK_FACTOR`]-th of the prior bandwidth) and no answer measured the
+    /// node's bandwidth yet: the probe is there to find a thin link before the first read, and
+    /// its figure of a fast link (the link alone, no work of the node's) is not comparable
+    /// with what answers measure.
     pub fn observe_transfer(&mut self, bytes: u64, transfer: Duration) {
         let sample = lossy_f64(bytes) / transfer.as_secs_f64().max(MIN_TRANSFER);
+        if sample * THIN_LINK_FACTOR >= PRIOR_BANDWIDTH || (self.bandwidth.is_some() && !self.probed) {
+            return;
+        }
         self.bandwidth = Some(match self.bandwidth {
             Some(average) => average + GAIN * (sample - average),
             None => sample,
         });
+        self.probed = true;
+    }
+
+    /// The bandwidth answers measured (not a probe's): what the typical bandwidth of the nodes
+    /// compared is made of.
+    pub fn measured_bandwidth(&self) -> Option<f64> {
+        self.bandwidth.filter(|_| !self.probed)
     }
 
     fn add_latency(&mut self, sample: f64, now_ms: u64) {
