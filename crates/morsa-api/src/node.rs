@@ -44,9 +44,9 @@ pub use challenge::{
 };
 pub use error_code::{NodeErrorCode, UnknownErrorCode};
 pub use limits::{
-    MAX_COMMITTEE_BYTES, MAX_ERROR_BODY_BYTES, MAX_HEALTH_BYTES, MAX_JSON_REQUEST_BYTES, MAX_RECOVERY_BATCH,
-    MAX_RECOVERY_BATCH_RESPONSE_BYTES, MAX_SMALL_JSON_BYTES, inconsistency_proof_limit, metadata_limit,
-    recovery_symbols_limit, sliver_limit,
+    MAX_COMMITTEE_BYTES, MAX_ERROR_BODY_BYTES, MAX_HEALTH_BYTES, MAX_JSON_REQUEST_BYTES, MAX_PROBE_BYTES,
+    MAX_RECOVERY_BATCH, MAX_RECOVERY_BATCH_RESPONSE_BYTES, MAX_SMALL_JSON_BYTES, inconsistency_proof_limit,
+    metadata_limit, recovery_symbols_limit, sliver_limit,
 };
 pub use migration::{
     MAX_SHARD_PAGE_BLOBS, SHARD_PAGE_TARGET_BYTES, ShardPage, ShardPageItem, ShardPageRequest,
@@ -54,7 +54,7 @@ pub use migration::{
 };
 pub use morsa_core::protocol::{InvalidBlobAttestation, SignedConfirmation, SignedMessageError};
 pub use params::{
-    BlobIdPath, DeletablePath, InconsistencyProofPath, PutSliverQuery, RecoveryBatchQuery,
+    BlobIdPath, DeletablePath, InconsistencyProofPath, ProbeQuery, PutSliverQuery, RecoveryBatchQuery,
     RecoverySymbolsQuery, SliverPath, parse_sliver_type, sliver_type_text,
 };
 pub use recovery::{
@@ -118,6 +118,10 @@ pub mod routes {
     pub const SHARD_PAGE: &str = "/v1/migration/shards/{shard}/page";
     /// `GET`: [`super::NodeHealth`].
     pub const HEALTH: &str = "/v1/health";
+    /// `GET ?bytes=N` ([`super::ProbeQuery`]): N bytes of filler (at most
+    /// [`super::MAX_PROBE_BYTES`]), for a client to time its link to the node: how a reader
+    /// learns a link's bandwidth before it reads anything (`morsa health --latency`).
+    pub const PROBE: &str = "/v1/probe";
     /// `GET`: [`super::NodeCommittee`], the committee the node follows (from the
     /// coordinator's events): how a client finds the nodes when no coordinator answers.
     pub const COMMITTEE: &str = "/v1/committee";

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use clap::Args;
+use morsa_api::client::scoring::ScoreInputs;
 use morsa_client::{Client, ClientConfig, ReadStats, RequestOutcome, Selection, StoreOptions};
 use morsa_cluster::netem::LinkShape;
 use serde::Serialize;
@@ -46,13 +47,20 @@ struct Series {
     used_bytes: u64,
     wasted_bytes: u64,
     cancelled_bytes: u64,
-    /// The slowest read: its position in the series (0 first), its time in milliseconds and
-    /// its requests (what the tail waited on).
-    slowest: Option<(usize, f64, ReadStats)>,
+    /// The slowest read: its position in the series (0 first), its time in milliseconds, its
+    /// requests (what the tail waited on) and what the client knew of the nodes.
+    slowest: Option<(usize, f64, ReadStats, Known)>,
+}
+
+/// What a client knew of each node (by address) just before a read and just after it.
+#[derive(Debug, Clone, Default, Serialize)]
+struct Known {
+    before: BTreeMap<String, ScoreInputs>,
+    after: BTreeMap<String, ScoreInputs>,
 }
 
 impl Series {
-    fn add(&mut self, elapsed: Duration, stats: &ReadStats) {
+    fn add(&mut self, elapsed: Duration, stats: &ReadStats, known: Known) {
         let millis = elapsed.as_secs_f64() * 1e3;
         let position = self.seconds.len();
         self.seconds.push(elapsed.as_secs_f64());
@@ -60,8 +68,8 @@ impl Series {
         self.used_bytes += stats.used_bytes;
         self.wasted_bytes += stats.wasted_bytes;
         self.cancelled_bytes += stats.cancelled_bytes;
-        if self.slowest.as_ref().is_none_or(|(_, slowest, _)| millis > *slowest) {
-            self.slowest = Some((position, millis, stats.clone()));
+        if self.slowest.as_ref().is_none_or(|(_, slowest, _, _)| millis > *slowest) {
+            self.slowest = Some((position, millis, stats.clone(), known));
         }
     }
 
@@ -85,10 +93,15 @@ impl Series {
             used_bytes: self.used_bytes,
             wasted_bytes: self.wasted_bytes,
             cancelled_bytes: self.cancelled_bytes,
-            slowest_read: self.slowest.as_ref().map(|(position, millis, stats)| SlowestRead {
+            reads_ms: self.seconds.iter().map(|seconds| seconds * 1e3).collect(),
+            slowest_read: self.slowest.as_ref().map(|(position, millis, stats, known)| SlowestRead {
                 read: *position,
                 millis: *millis,
-                waited_on: waited_on(stats, node_names),
+                waited_on: waited_on(stats, known, node_names),
+                metadata_from: stats
+                    .metadata_from
+                    .as_ref()
+                    .map(|address| node_names.get(address).cloned().unwrap_or_else(|| address.clone())),
                 stats: stats.clone(),
             }),
         }
@@ -103,6 +116,8 @@ struct SlowestRead {
     millis: f64,
     /// Per node asked, in the order of their slowest request: what it was asked and how long.
     waited_on: Vec<NodeRequests>,
+    /// The node whose metadata was used (`node I`, or its address).
+    metadata_from: Option<String>,
     stats: ReadStats,
 }
 
@@ -117,11 +132,15 @@ struct NodeRequests {
     hedges: usize,
     /// The longest of its requests, milliseconds from sending to its end.
     slowest_ms: u64,
+    /// What the client knew of the node just before the read (`None`: a network-aware client
+    /// only) and just after it.
+    known_before: Option<ScoreInputs>,
+    known_after: Option<ScoreInputs>,
 }
 
 /// The nodes `stats` asked for slivers, named by `node_names` (address → name), the node
 /// whose request took longest last.
-fn waited_on(stats: &ReadStats, node_names: &BTreeMap<String, String>) -> Vec<NodeRequests> {
+fn waited_on(stats: &ReadStats, known: &Known, node_names: &BTreeMap<String, String>) -> Vec<NodeRequests> {
     let mut nodes: BTreeMap<&str, NodeRequests> = BTreeMap::new();
     for request in &stats.requests {
         let entry = nodes.entry(request.node.as_str()).or_insert_with(|| NodeRequests {
@@ -131,6 +150,8 @@ fn waited_on(stats: &ReadStats, node_names: &BTreeMap<String, String>) -> Vec<No
             cancelled: 0,
             hedges: 0,
             slowest_ms: 0,
+            known_before: known.before.get(&request.node).copied(),
+            known_after: known.after.get(&request.node).copied(),
         });
         entry.asked += 1;
         entry.used += usize::from(request.outcome == RequestOutcome::Used);
@@ -162,8 +183,14 @@ impl SlowestRead {
             .map(|node| {
                 let hedges =
                     if node.hedges > 0 { format!(", {} hedged", node.hedges) } else { String::new() };
+                let known = match (node.known_before, node.known_after) {
+                    (Some(before), Some(after)) => {
+                        format!(" (knew {}, then {})", describe_known(&before), describe_known(&after))
+                    }
+                    _ => String::new(),
+                };
                 format!(
-                    "{}: {} used/{} asked{hedges}, ≤ {} ms",
+                    "{}: {} used/{} asked{hedges}, ≤ {} ms{known}",
                     node.node, node.used, node.asked, node.slowest_ms
                 )
             })
@@ -174,7 +201,7 @@ impl SlowestRead {
             "slowest read: #{} of the series, {:.1} ms (metadata from {}{waited}, {} requests, {} hedges)\n      waited on: {}\n      phases: committee {:.1} ms, certified {:.1} ms and metadata {:.1} ms (together), slivers {:.1} ms, decode {:.1} ms, scores kept {:.1} ms",
             self.read + 1,
             self.millis,
-            self.stats.metadata_from.as_deref().unwrap_or("-"),
+            self.metadata_from.as_deref().unwrap_or("-"),
             self.stats.requests.len(),
             self.stats.hedges,
             nodes.join("; "),
@@ -186,6 +213,15 @@ impl SlowestRead {
             ms(phases.scores_kept_us),
         )
     }
+}
+
+/// What a client knew of a node, briefly: latency ± spread, bandwidth, samples.
+fn describe_known(inputs: &ScoreInputs) -> String {
+    let bandwidth = inputs.bandwidth_mbit.map_or_else(|| "?".to_owned(), |mbit| format!("{mbit:.0}"));
+    format!(
+        "{:.1}±{:.1} ms, {bandwidth} Mbit/s, {} samples",
+        inputs.latency_ms, inputs.spread_ms, inputs.samples
+    )
 }
 
 /// What a series comes to.
@@ -201,6 +237,8 @@ struct Summary {
     used_bytes: u64,
     wasted_bytes: u64,
     cancelled_bytes: u64,
+    /// Every read's time, milliseconds, in order.
+    reads_ms: Vec<f64>,
     slowest_read: Option<SlowestRead>,
 }
 
@@ -239,11 +277,20 @@ pub fn run(args: &SelectArgs) -> anyhow::Result<()> {
             let order = if read % 2 == 0 { [0, 1] } else { [1, 0] };
             for which in order {
                 let client = if which == 0 { &aware } else { &random };
+                let sliver = data.len() / aware.encoding().kp().max(1);
+                let known = |client: &Client| -> BTreeMap<String, ScoreInputs> {
+                    client
+                        .node_score_inputs(morsa_core::convert::saturating_u64(sliver))
+                        .into_iter()
+                        .collect()
+                };
+                let before = if which == 0 { known(client) } else { BTreeMap::new() };
                 let started = Instant::now();
                 let outcome = runtime.block_on(client.read_blob(blob_id))?;
                 let elapsed = started.elapsed();
+                let after = if which == 0 { known(client) } else { BTreeMap::new() };
                 anyhow::ensure!(outcome.data == *data, "a blob read back differs");
-                pair[which].add(elapsed, &outcome.stats);
+                pair[which].add(elapsed, &outcome.stats, Known { before, after });
             }
         }
     }
@@ -292,6 +339,8 @@ pub fn run(args: &SelectArgs) -> anyhow::Result<()> {
                 summary.hedges,
                 summary.wasted_fraction * 100.0
             );
+            let reads: Vec<String> = summary.reads_ms.iter().map(|ms| format!("{ms:.0}")).collect();
+            println!("    reads (ms, in order): {}", reads.join(" "));
             if let Some(slowest) = &summary.slowest_read {
                 println!("    {}", slowest.describe());
             }

@@ -145,6 +145,12 @@ impl NodeSet {
         self.scores.record(&self.node_id(member), elapsed, 0);
     }
 
+    /// Records that `bytes` from `member` took `transfer` after the answer's head: its link's
+    /// bandwidth.
+    pub(crate) fn record_transfer(&self, member: usize, bytes: u64, transfer: Duration) {
+        self.scores.record_transfer(&self.node_id(member), bytes, transfer);
+    }
+
     /// Records that `member` failed: it is treated as slow for a while.
     pub(crate) fn record_failure(&self, member: usize) {
         self.scores.start(self.node_id(member)).failed();

@@ -114,6 +114,17 @@ impl Endpoint {
         limit: usize,
         extra: Duration,
     ) -> Result<Vec<u8>, ClientError> {
+        self.call_timed(request, limit, extra).await.map(|(body, _)| body)
+    }
+
+    /// [`Endpoint::call`], also answering how long the body took to come after the answer's
+    /// head.
+    pub(crate) async fn call_timed(
+        &self,
+        request: RequestBuilder,
+        limit: usize,
+        extra: Duration,
+    ) -> Result<(Vec<u8>, Duration), ClientError> {
         let exchange = async {
             let response = request.send().await.map_err(transport)?;
             if let Some(load) = response
@@ -128,7 +139,9 @@ impl Endpoint {
             if !status.is_success() {
                 return Err(error_answer(status, response).await);
             }
-            read_limited(response, limit).await
+            let head = tokio::time::Instant::now();
+            let body = read_limited(response, limit).await?;
+            Ok((body, head.elapsed()))
         };
         let timeout = self.options.timeout.saturating_add(extra);
         tokio::time::timeout(timeout, exchange).await.map_err(|_| ClientError::Timeout)?

@@ -285,6 +285,17 @@ impl NodeClient {
         self.endpoint.call_json(request, MAX_HEALTH_BYTES, Duration::ZERO).await
     }
 
+    /// Asks the node for `bytes` of filler ([`routes::PROBE`], at most
+    /// [`node::MAX_PROBE_BYTES`]); answers the bytes that came and how long they took from the
+    /// answer's head to its last byte: the transfer alone, without the round trip.
+    pub async fn probe_transfer(&self, bytes: u64) -> Result<(u64, Duration), ClientError> {
+        let query = node::ProbeQuery { bytes }.to_query_string();
+        let request = self.endpoint.get(routes::PROBE, Some(&query))?;
+        let (body, transfer) =
+            self.endpoint.call_timed(request, node::MAX_PROBE_BYTES, Duration::ZERO).await?;
+        Ok((morsa_core::convert::saturating_u64(body.len()), transfer))
+    }
+
     async fn small_json<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
         let request = self.endpoint.get(path, None)?;
         self.endpoint.call_json(request, MAX_SMALL_JSON_BYTES, Duration::ZERO).await

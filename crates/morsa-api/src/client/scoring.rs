@@ -13,8 +13,12 @@
 //! network latency, plus the expected service time (the transfer) multiplied by the cube of
 //! the node's queue, `1 + (in flight + reported load) / NODE_PARALLELISM`. A node whose
 //! bandwidth was not measured yet is scored at the median bandwidth of the others compared
-//! with it. A node with a
-//! queue is avoided long before it is slow. [`NodeScores::choose`] picks nodes greedily,
+//! with it. A node with a queue is avoided long before it is slow. A node whose link is thin
+//! next to the others (under a quarter of their median bandwidth) is scored at least as a
+//! queue on that link: its transfer times the requests out and planned to it. A request's
+//! patience counts the same queued service as its score. A thin link's bandwidth is measured
+//! by answers too small to measure a fast one, and by a probe of the link
+//! ([`NodeScores::record_transfer`]) before any read. [`NodeScores::choose`] picks nodes greedily,
 //! counting each pick as load; among near ties it prefers the caller's preferred candidates
 //! (systematic slivers, which need no decoding), then takes the better of two random ones
 //! (the "power of two choices"), so that many clients do not all pile onto the same node;
@@ -25,7 +29,8 @@
 //! was slow once (or was never measured while others were) would be left out for good even
 //! after it recovered. [`NodeScores::stalest`] names the node to probe with a cheap request
 //! beside the real ones (the client's reads and the repair fetcher each probe one at a time);
-//! the probe's sample, arriving after a silence, replaces the old estimate.
+//! the probe's sample, arriving after a silence, replaces the old latency; the bandwidth is
+//! kept (a probe's small answer says nothing of the link) until an answer measures it again.
 //!
 //! Estimates can be saved and loaded ([`NodeScores::snapshot`], [`NodeScores::absorb`]) so a
 //! new process starts informed; an estimate loses confidence (its spread grows towards its
@@ -115,9 +120,16 @@ impl NodeScores {
     }
 
     /// How long to wait for `node`'s answer of `bytes` before asking another node: the
-    /// expected answer time at the 95th percentile or so.
+    /// expected answer time at the 95th percentile or so, behind the requests already out to
+    /// the node (as its score counts them).
     pub fn patience(&self, node: &NodeId, zone: Option<&str>, bytes: u64) -> Duration {
-        self.estimate(node, zone).patience(bytes)
+        let typical = self.typical_bandwidth();
+        self.estimate(node, zone).patience_among(bytes, typical)
+    }
+
+    /// The median bandwidth of the nodes measured, if any.
+    pub fn typical_bandwidth(&self) -> Option<f64> {
+        median(self.lock().values().filter_map(Estimate::measured_bandwidth).collect())
     }
 
     /// What the score of `node` is made of (`morsa health --latency`).
@@ -176,6 +188,12 @@ impl NodeScores {
         self.update(node, |estimate| estimate.observe(elapsed, bytes, wall_clock_ms()));
     }
 
+    /// Records that `bytes` from `node` took `transfer` from the answer's head to its last byte
+    /// (a probe of its link): its bandwidth, known before any large answer.
+    pub fn record_transfer(&self, node: &NodeId, bytes: u64, transfer: Duration) {
+        self.update(node, |estimate| estimate.observe_transfer(bytes, transfer));
+    }
+
     /// The estimates worth saving: the most recently updated ones first, at most
     /// [`MAX_SAVED_NODES`].
     pub fn snapshot(&self) -> SavedScores {
@@ -204,6 +222,12 @@ impl NodeScores {
             }
         }
     }
+}
+
+/// The median of `values` (the upper one of an even count).
+fn median(mut values: Vec<f64>) -> Option<f64> {
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied()
 }
 
 /// Milliseconds since the Unix epoch (0 if the clock is before it).

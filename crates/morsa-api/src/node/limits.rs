@@ -20,6 +20,10 @@ pub const MAX_SMALL_JSON_BYTES: usize = 64 << 10;
 /// Largest [`super::NodeHealth`] answer: one entry per shard, up to 65535 shards.
 pub const MAX_HEALTH_BYTES: usize = 8 << 20;
 
+/// Most filler bytes a [`super::routes::PROBE`] answer carries: enough for a link's bandwidth
+/// to show (a quarter of a second at 32 Mbit/s), little enough for a health check.
+pub const MAX_PROBE_BYTES: usize = 1 << 20;
+
 /// Largest [`super::NodeCommittee`] answer: two committees of up to 65535 shards.
 pub const MAX_COMMITTEE_BYTES: usize = 8 << 20;
 

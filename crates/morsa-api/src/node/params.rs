@@ -112,6 +112,20 @@ fn yes() -> bool {
     true
 }
 
+/// Query of [`super::routes::PROBE`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProbeQuery {
+    /// Bytes of filler asked for; the node sends at most [`super::MAX_PROBE_BYTES`].
+    pub bytes: u64,
+}
+
+impl ProbeQuery {
+    /// The query string, without the `?`.
+    pub fn to_query_string(&self) -> String {
+        format!("bytes={}", self.bytes)
+    }
+}
+
 /// Query of [`super::routes::RECOVERY_SYMBOLS`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RecoverySymbolsQuery {

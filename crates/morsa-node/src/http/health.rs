@@ -1,16 +1,18 @@
-//! The node's health (JSON) and metrics (Prometheus text).
+//! The node's health (JSON), its probe (filler for timing a link) and metrics (Prometheus
+//! text).
 
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use morsa_api::node::NodeHealth;
+use morsa_api::node::{MAX_PROBE_BYTES, NodeHealth, ProbeQuery};
 use morsa_core::convert::saturating_u64;
 
 use crate::http::Served;
-use crate::http::reply::{Reply, blocking};
+use crate::http::reply::{ApiError, Reply, blocking, rejected};
 use crate::metrics::Now;
 
 pub(super) async fn get_health(State(served): State<Arc<Served>>) -> Reply<Json<NodeHealth>> {
@@ -20,6 +22,16 @@ pub(super) async fn get_health(State(served): State<Arc<Served>>) -> Reply<Json<
     health.pending_uploads = saturating_u64(served.pending.len());
     health.repair = served.repair.health();
     Ok(Json(health))
+}
+
+/// `GET /v1/probe?bytes=N`: N bytes of filler (at most [`MAX_PROBE_BYTES`]); costs the node
+/// no more than sending them.
+pub(super) async fn get_probe(
+    query: Result<Query<ProbeQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(query) = query.map_err(|rejection| rejected(rejection.status(), rejection.body_text()))?;
+    let len = usize::try_from(query.bytes).map_or(MAX_PROBE_BYTES, |bytes| bytes.min(MAX_PROBE_BYTES));
+    Ok(([(header::CONTENT_TYPE, "application/octet-stream")], vec![0u8; len]).into_response())
 }
 
 pub(super) async fn get_metrics(State(served): State<Arc<Served>>) -> Reply<Response> {

@@ -34,6 +34,7 @@ pub fn router(served: Arc<Served>, limits: &Limits) -> Router {
         .route(routes::SHARD_PAGE, post(migration::post_shard_page))
         .route(routes::CHALLENGE_ANSWERS, get(challenge::get_challenge_answers))
         .route(routes::HEALTH, get(health::get_health))
+        .route(routes::PROBE, get(health::get_probe))
         .route(routes::COMMITTEE, get(committee::get_committee))
         .route(routes::METRICS, get(health::get_metrics))
         .route(routes::ADMIN_REPAIR_PAUSE, post(admin::post_repair_pause))

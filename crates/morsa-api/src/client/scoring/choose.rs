@@ -35,9 +35,7 @@ impl NodeScores {
     pub fn choose_with(&self, candidates: &[Candidate<'_>], count: usize, rng: &mut impl Rng) -> Vec<usize> {
         let estimates: Vec<Estimate> =
             candidates.iter().map(|candidate| self.estimate(&candidate.node, candidate.zone)).collect();
-        let mut measured: Vec<f64> = estimates.iter().filter_map(|estimate| estimate.bandwidth).collect();
-        measured.sort_by(f64::total_cmp);
-        let typical = measured.get(measured.len() / 2).copied();
+        let typical = super::median(estimates.iter().filter_map(Estimate::measured_bandwidth).collect());
         let mut planned: HashMap<NodeId, u32> = HashMap::new();
         let mut left: Vec<usize> = (0..candidates.len()).collect();
         let mut chosen = Vec::with_capacity(count.min(candidates.len()));

@@ -18,18 +18,35 @@ const PRIOR_UNKNOWN: f64 = 0.020;
 /// Bandwidth assumed of a node before a large answer was measured (bytes per second).
 const PRIOR_BANDWIDTH: f64 = 100e6;
 /// Answers at least this large measure bandwidth; smaller ones measure latency alone (in a
-/// small answer the node's own work per request hides the transfer).
+/// small answer the node's own work per request hides the transfer), unless the node's link
+/// is known to be so thin that their transfer is most of the answer
+/// ([`SMALL_SAMPLE_TRANSFER`]).
 const BANDWIDTH_SAMPLE_BYTES: u64 = 256 * 1024;
+/// A smaller answer measures bandwidth too when, at the node's known bandwidth, its transfer
+/// takes at least this long and longer than the node's latency: the 75 kB slivers of a 1 MiB
+/// read over a 20 Mbit/s link (30 ms) do, over a fast one (under a millisecond) they do not.
+/// So a thin link is measured by every answer it sends, and found again when it widens.
+const SMALL_SAMPLE_TRANSFER: f64 = 0.010;
+/// A link with less than a this-th of the typical bandwidth of the nodes compared is *thin*:
+/// its bandwidth, not the node's work, bounds its answers, and the requests out to the node
+/// share it, each waiting for the transfers before it (a cost linear in the queue, which C3's
+/// cube, made for a node's parallel work, underprices for the first few requests).
+const THIN_LINK_FACTOR: f64 = 4.0;
+/// Shortest transfer a bandwidth sample is taken to have lasted (a fast link delivers a probe
+/// with its head).
+const MIN_TRANSFER: f64 = 0.001;
 /// What a failure counts as: a very slow answer.
 const FAILURE_SAMPLE: f64 = 2.0;
 /// Shortest patience: answers sooner than this are not worth a second request.
 const MIN_PATIENCE: f64 = 0.030;
 /// Longest patience, and the largest duration an estimate answers.
 const MAX_PATIENCE: f64 = 30.0;
-/// A sample arriving this long after the previous one replaces the estimate (latency, spread
-/// and bandwidth) instead of moving it: a node not heard from for a while may have changed
-/// (recovered, or turned slow), and an old average would hide it. Readers probe such nodes now and then
-/// ([`super::NodeScores::stalest`]).
+/// A sample arriving this long after the previous one replaces the latency and its spread
+/// instead of moving them: a node not heard from for a while may have changed (recovered, or
+/// turned slow), and an old average would hide it. Readers probe such nodes now and then
+/// ([`super::NodeScores::stalest`]), with small requests that say nothing of the node's link,
+/// so the bandwidth is kept across the silence, until the next answer that measures it
+/// replaces it.
 pub const STALE_AFTER_MS: u64 = 3_000;
 /// Confidence of a saved estimate halves every this many milliseconds of age.
 const HALF_LIFE_MS: f64 = 3_600_000.0;
@@ -44,6 +61,12 @@ pub struct Estimate {
     /// Moving average of the bandwidth of large answers, bytes per second; `None` until one
     /// was measured.
     pub bandwidth: Option<f64>,
+    /// Whether `bandwidth` is a probe's ([`Estimate::observe_transfer`]) that no answer has
+    /// measured since: a probe times the link alone, an answer the link and the node's work,
+    /// so a probe's figure flags a thin link but does not stand for the typical bandwidth
+    /// ([`Estimate::measured_bandwidth`]).
+    #[serde(default)]
+    pub probed: bool,
     /// Answers (and failures) measured.
     pub samples: u32,
     /// Requests this process has in flight to the node (not saved).
@@ -95,6 +118,7 @@ impl Estimate {
             latency,
             spread: latency,
             bandwidth: None,
+            probed: false,
             samples: 0,
             in_flight: 0,
             reported_load: 0.0,
@@ -119,13 +143,29 @@ impl Estimate {
 
     /// [`Estimate::score`] among nodes whose `typical` bandwidth stands in for this node's
     /// while it has none measured: a node not measured yet is neither favoured nor shunned
-    /// for it.
+    /// for it. A node whose link is thin next to `typical` ([`Estimate::thin_among`]) is
+    /// scored at least as a queue on its link: its transfer times the requests out and planned
+    /// to it, this one included.
     pub fn score_among(&self, bytes: u64, planned: u32, typical: Option<f64>) -> Duration {
-        let queue =
-            1.0 + (f64::from(self.in_flight) + f64::from(planned) + self.reported_load) / NODE_PARALLELISM;
-        // The service time: the transfer, and at least a millisecond of the node's own work.
-        let service = self.transfer_among(bytes, typical).max(0.001);
-        seconds(self.latency + service * queue.powi(3))
+        seconds(self.latency + self.queued_service(bytes, planned, typical))
+    }
+
+    /// The expected service time of a request of `bytes` behind the requests out to the node
+    /// and `planned` more: C3's transfer (at least a millisecond of the node's own work) times
+    /// the cube of the queue, and on a thin link at least one transfer per request queued.
+    fn queued_service(&self, bytes: u64, planned: u32, typical: Option<f64>) -> f64 {
+        let queued = f64::from(self.in_flight) + f64::from(planned);
+        let queue = 1.0 + (queued + self.reported_load) / NODE_PARALLELISM;
+        let transfer = self.transfer_among(bytes, typical);
+        let c3 = transfer.max(0.001) * queue.powi(3);
+        let link = if self.thin_among(typical) { transfer * (1.0 + queued) } else { 0.0 };
+        c3.max(link)
+    }
+
+    /// Whether the node's bandwidth is under a quarter of `typical` (of the prior while no
+    /// answer measured any node's): its link, not its work, bounds its answers.
+    pub fn thin_among(&self, typical: Option<f64>) -> bool {
+        self.bandwidth.is_some_and(|own| own * THIN_LINK_FACTOR < typical.unwrap_or(PRIOR_BANDWIDTH))
     }
 
     /// The spread of the latency, as a duration.
@@ -135,8 +175,16 @@ impl Estimate {
 
     /// How long an answer of `bytes` may take before another node is asked.
     pub fn patience(&self, bytes: u64) -> Duration {
-        let transfer = self.transfer(bytes);
-        seconds((self.latency + 4.0 * self.spread + 1.5 * transfer).max(MIN_PATIENCE))
+        self.patience_among(bytes, None)
+    }
+
+    /// [`Estimate::patience`] for a request sent now, among nodes of `typical` bandwidth (which
+    /// stands in for the node's while it has none measured, as in its score): it joins the
+    /// requests out to the node, so its service is counted behind them as its score counts it
+    /// (on a thin link, [`Estimate::thin_among`], after their transfers).
+    pub fn patience_among(&self, bytes: u64, typical: Option<f64>) -> Duration {
+        let service = self.queued_service(bytes, 0, typical);
+        seconds((self.latency + 4.0 * self.spread + 1.5 * service).max(MIN_PATIENCE))
     }
 
     /// Whether the last sample is so old that the next replaces the estimate.
@@ -144,10 +192,20 @@ impl Estimate {
         self.samples > 0 && now_ms.saturating_sub(self.updated_ms) > STALE_AFTER_MS
     }
 
-    /// Forgets the measurements (not the load): the next sample is the estimate.
+    /// Forgets the latency and its spread (not the bandwidth, nor the load): the next sample
+    /// is the latency, and the next that measures the bandwidth is the bandwidth.
     fn forget(&mut self) {
         self.samples = 0;
-        self.bandwidth = None;
+    }
+
+    /// Whether an answer of `bytes` measures the node's bandwidth: a large one, or one whose
+    /// transfer at the bandwidth known is long ([`SMALL_SAMPLE_TRANSFER`]).
+    fn measures_bandwidth(&self, bytes: u64) -> bool {
+        bytes >= BANDWIDTH_SAMPLE_BYTES
+            || self.bandwidth.is_some_and(|_| {
+                let transfer = self.transfer(bytes);
+                transfer >= SMALL_SAMPLE_TRANSFER && transfer > self.latency
+            })
     }
 
     /// An answer of `bytes` after `elapsed`.
@@ -156,17 +214,42 @@ impl Estimate {
             self.forget();
         }
         let elapsed = elapsed.as_secs_f64();
-        if bytes >= BANDWIDTH_SAMPLE_BYTES {
+        if self.measures_bandwidth(bytes) {
             // The transfer is what the answer took beyond the latency (at least half of it).
             let transfer = (elapsed - self.latency).max(elapsed / 2.0).max(1e-6);
             let sample = lossy_f64(bytes) / transfer;
             self.bandwidth = Some(match self.bandwidth {
-                Some(average) if self.samples > 0 => average + GAIN * (sample - average),
+                Some(average) if self.samples > 0 && !self.probed => average + GAIN * (sample - average),
                 _ => sample,
             });
+            self.probed = false;
         }
         let latency = (elapsed - self.transfer(bytes)).max(elapsed / 10.0);
         self.add_latency(latency, now_ms);
+    }
+
+    /// A transfer of `bytes` that took `transfer` from the answer's head to its last byte (a
+    /// probe of the link, [`crate::node::routes::PROBE`]). It counts only if it shows a thin
+    /// link (under a [`THIN_LINK_FACTOR`]-th of the prior bandwidth) and no answer measured the
+    /// node's bandwidth yet: the probe is there to find a thin link before the first read, and
+    /// its figure of a fast link (the link alone, no work of the node's) is not comparable
+    /// with what answers measure.
+    pub fn observe_transfer(&mut self, bytes: u64, transfer: Duration) {
+        let sample = lossy_f64(bytes) / transfer.as_secs_f64().max(MIN_TRANSFER);
+        if sample * THIN_LINK_FACTOR >= PRIOR_BANDWIDTH || (self.bandwidth.is_some() && !self.probed) {
+            return;
+        }
+        self.bandwidth = Some(match self.bandwidth {
+            Some(average) => average + GAIN * (sample - average),
+            None => sample,
+        });
+        self.probed = true;
+    }
+
+    /// The bandwidth answers measured (not a probe's): what the typical bandwidth of the nodes
+    /// compared is made of.
+    pub fn measured_bandwidth(&self) -> Option<f64> {
+        self.bandwidth.filter(|_| !self.probed)
     }
 
     fn add_latency(&mut self, sample: f64, now_ms: u64) {
@@ -290,9 +373,55 @@ mod tests {
             estimate.bandwidth.is_some_and(|rate| rate < 2e6),
             "a slow large answer reads as a thin link"
         );
+        let thin = estimate.bandwidth;
         estimate.observe(Duration::from_millis(2), 100, 30 + STALE_AFTER_MS + 1);
         assert!(estimate.latency < 0.003, "after a silence, the new sample is the estimate");
-        assert_eq!(estimate.bandwidth, None, "and the old bandwidth is forgotten with it");
+        assert_eq!(estimate.bandwidth, thin, "a small answer says nothing of the link: it is kept");
+        estimate.observe(Duration::from_millis(42), MIB, 30 + 2 * STALE_AFTER_MS + 2);
+        assert!(
+            estimate.bandwidth.is_some_and(|rate| rate > 20e6),
+            "the next answer that measures the link after a silence replaces what was kept: {:?}",
+            estimate.bandwidth
+        );
+    }
+
+    #[test]
+    fn answers_too_small_to_measure_a_fast_link_measure_a_thin_one() {
+        let mut fast = Estimate::prior(None);
+        let mut thin = Estimate::prior(None);
+        fast.observe_transfer(MIB, Duration::from_millis(5));
+        thin.observe_transfer(MIB, Duration::from_millis(400));
+        // A 75 kB sliver: under a millisecond at 200 MB/s (says nothing), 30 ms at 2.6 MB/s.
+        let sliver = 75_000;
+        let before = fast.bandwidth;
+        fast.observe(Duration::from_millis(2), sliver, 1);
+        assert_eq!(fast.bandwidth, before, "a small answer of a fast link is latency");
+        // The thin link widened: its small answers now come at once, and say so.
+        for ms in 1..=8 {
+            thin.observe(Duration::from_millis(2), sliver, ms);
+        }
+        assert!(thin.bandwidth.is_some_and(|rate| rate > 10e6), "{:?}", thin.bandwidth);
+    }
+
+    #[test]
+    fn requests_to_a_thin_link_queue_on_it() {
+        // Both 1 ms away; one link measured at 200 MB/s, the other at 2.5 MB/s (20 Mbit/s).
+        let mut thin = Estimate::prior(None);
+        thin.observe(Duration::from_millis(1), 100, 1);
+        thin.observe_transfer(MIB, Duration::from_millis(420));
+        let typical = Some(200e6);
+        let sliver = 75_000;
+        assert!(thin.thin_among(typical) && !thin.thin_among(Some(5e6)));
+        // The third request waits for two transfers before its own: three times one transfer.
+        let one = thin.score_among(sliver, 0, typical).as_secs_f64() - thin.latency;
+        let third = thin.score_among(sliver, 2, typical).as_secs_f64() - thin.latency;
+        assert!((third / one - 3.0).abs() < 0.01, "{third} / {one}");
+        // The cube alone (the link not thin next to the others) prices it under two.
+        let cube = thin.score_among(sliver, 2, Some(5e6)).as_secs_f64() - thin.latency;
+        assert!(cube < 2.0 * one, "{cube} / {one}");
+        let alone = thin.patience_among(sliver, typical);
+        let behind_two = Estimate { in_flight: 2, ..thin }.patience_among(sliver, typical);
+        assert!(behind_two > alone + Duration::from_millis(50), "{behind_two:?} / {alone:?}");
     }
 
     #[test]

@@ -71,3 +71,54 @@ fn no_probe_while_nothing_is_measured_nor_of_a_node_in_flight_or_heard_from_late
     call.answered(100);
     assert_eq!(scores.stalest([node(1), node(2), node(3)]), None, "its answer is a fresh sample");
 }
+
+/// Nodes 1-3 fast (1 ms, 200 MB/s), node 4 as near but thin (2.5 MB/s, measured `silent_ms`
+/// ago), nodes 5-7 at 60 ms: the bench's cluster.
+fn scores_with_a_thin_node(silent_ms: u64) -> NodeScores {
+    let scores = NodeScores::new(None);
+    for byte in (1..=3).chain(5..=7) {
+        let latency = if byte < 4 { 1 } else { 60 };
+        for _ in 0..8 {
+            scores.record(&node(byte), Duration::from_millis(latency), 100);
+        }
+        scores.record_transfer(&node(byte), 1 << 20, Duration::from_millis(5));
+    }
+    let mut thin = Estimate::prior(None);
+    for _ in 0..8 {
+        thin.observe(Duration::from_millis(1), 100, wall_clock_ms() - silent_ms);
+    }
+    thin.observe_transfer(1 << 20, Duration::from_millis(420));
+    scores.absorb(SavedScores { version: 1, nodes: vec![(node(4), thin)] }, wall_clock_ms());
+    scores
+}
+
+/// How many of the 15 slivers a 1 MiB read asks for first (four slivers of 75 kB per node)
+/// go to node 4, over 20 draws: the most.
+fn most_asked_of_the_thin_node(scores: &NodeScores) -> usize {
+    let candidates: Vec<Candidate<'_>> = (1..=7)
+        .flat_map(|byte| {
+            (0..4).map(move |_| Candidate { node: node(byte), zone: None, bytes: 75_000, preferred: false })
+        })
+        .collect();
+    let mut rng = StdRng::seed_from_u64(11);
+    (0..20)
+        .map(|_| {
+            let chosen = scores.choose_with(&candidates, 15, &mut rng);
+            chosen.iter().filter(|index| candidates[**index].node == node(4)).count()
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_thin_link_is_asked_for_what_it_can_send_in_time_even_after_a_silence() {
+    let scores = scores_with_a_thin_node(0);
+    // One transfer of 30 ms, or two in 60 ms, beat a 60 ms node; three do not.
+    assert!(most_asked_of_the_thin_node(&scores) <= 2, "a thin link is one queue");
+    // A silence, then the small answer of a probe: the latency is the probe's, the link still
+    // the one measured.
+    let scores = scores_with_a_thin_node(2 * STALE_AFTER_MS);
+    scores.record(&node(4), Duration::from_millis(2), 2_800);
+    assert!(scores.estimate(&node(4), None).bandwidth.is_some_and(|rate| rate < 3e6));
+    assert!(most_asked_of_the_thin_node(&scores) <= 2, "the probe did not make the link wide");
+}
