@@ -230,7 +230,7 @@ impl Estimate {
 
     /// A transfer of `bytes` that took `transfer` from the answer's head to its last byte (a
     /// probe of the link, [`crate::node::routes::PROBE`]). It counts only if it shows a thin
-    /// link (under a [`THIN_LINK_FACTOR`]-th of the prior bandwidth) and no answer measured the
+    /// link (under a quarter of the prior bandwidth) and no answer measured the
     /// node's bandwidth yet: the probe is there to find a thin link before the first read, and
     /// its figure of a fast link (the link alone, no work of the node's) is not comparable
     /// with what answers measure.
