@@ -128,7 +128,7 @@ thread_local! {
 }
 
 /// The root of a tree whose leaf hashes arrive in order, a few at a time, computed without
-/// keeping them all: each whole block of [`BLOCK_LEAVES`] leaves (the leaves `64k..64k + 64`)
+/// keeping them all: each whole block of 64 leaves (the leaves `64k..64k + 64`)
 /// is reduced to its subtree's root as soon as it is complete, and only the leaves of the
 /// block being filled and the blocks' roots are kept. The root equals
 /// [`root_from_leaf_hashes`] of all the leaves.
