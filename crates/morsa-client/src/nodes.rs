@@ -104,11 +104,11 @@ impl NodeSet {
 
     /// Sliver pairs of `blob_id` that `member` stores.
     pub(crate) fn pairs_of(&self, blob_id: &BlobId, member: usize) -> Vec<usize> {
-        let n = usize::from(self.committee.n_shards);
+        let placement = blob_id.placement(usize::from(self.committee.n_shards));
         self.committee.members[member]
             .shards
             .iter()
-            .map(|shard| blob_id.pair_for_shard(usize::from(shard.0), n))
+            .map(|shard| placement.pair_for_shard(usize::from(shard.0)))
             .collect()
     }
 

@@ -6,7 +6,7 @@ use crate::error::DecodeError;
 use crate::metadata::VerifiedMetadata;
 use crate::rs;
 use crate::sliver::{Sliver, SliverType};
-use crate::verify::expansion_root;
+use crate::verify::expansion_roots;
 
 impl VerifiedMetadata {
     /// Decodes the blob from primary slivers.
@@ -45,15 +45,14 @@ impl VerifiedMetadata {
 
         if !missing_rows.is_empty() {
             self.decode_missing_rows(&chosen, &missing_rows, &mut blob);
+            let rows: Vec<&[u8]> =
+                missing_rows.iter().map(|row| &blob[row * row_len..(row + 1) * row_len]).collect();
+            let roots = expansion_roots(config, SliverType::Primary, s, &rows);
             let inconsistent = missing_rows
-                .par_iter()
-                .map(|row| {
-                    let symbols = &blob[row * row_len..(row + 1) * row_len];
-                    let root = expansion_root(config, SliverType::Primary, s, symbols);
-                    (Some(&root) != self.sliver_hash(SliverType::Primary, *row)).then_some(*row)
-                })
-                .find_first(Option::is_some)
-                .flatten();
+                .iter()
+                .zip(&roots)
+                .find(|(row, root)| Some(*root) != self.sliver_hash(SliverType::Primary, **row))
+                .map(|(row, _)| *row);
             if let Some(row) = inconsistent {
                 return Err(DecodeError::Inconsistent { row });
             }

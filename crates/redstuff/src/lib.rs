@@ -44,7 +44,7 @@ mod sliver;
 mod verify;
 pub mod wire;
 
-pub use blob_id::{BlobId, BlobIdParseError};
+pub use blob_id::{BlobId, BlobIdParseError, Placement};
 pub use config::{ENCODING_TYPE_RS2, EncodingConfig, MAX_SYMBOL_SIZE, MIN_SHARDS};
 pub use encode::{EncodedBlob, compute_metadata, encode, metadata_for_pairs};
 pub use error::{

@@ -4,8 +4,6 @@
 
 use std::collections::HashMap;
 
-use rayon::prelude::*;
-
 use crate::error::RecoveryError;
 use crate::inconsistency::InconsistencyProof;
 use crate::merkle;
@@ -13,7 +11,7 @@ use crate::metadata::VerifiedMetadata;
 use crate::recovery::{Proofs, RecoverySymbol};
 use crate::rs;
 use crate::sliver::{Sliver, SliverType};
-use crate::verify::{expansion_root, source_symbols};
+use crate::verify::{expansion_roots, source_symbols};
 
 impl VerifiedMetadata {
     /// Checks that `symbol` is cell `target_index` of its source sliver, which is of the kind
@@ -114,12 +112,14 @@ impl VerifiedMetadata {
             }
         }
         let s = usize::from(self.symbol_size());
+        let symbols: Vec<&[u8]> = decoded.iter().flatten().map(|sliver| sliver.symbols.as_slice()).collect();
+        let mut roots = expansion_roots(self.config(), target_kind, s, &symbols).into_iter();
         let checked: Vec<Option<bool>> = decoded
-            .par_iter()
+            .iter()
             .enumerate()
             .map(|(position, sliver)| {
-                sliver.as_ref().map(|sliver| {
-                    let root = expansion_root(self.config(), target_kind, s, &sliver.symbols);
+                sliver.as_ref().map(|_| {
+                    let root = roots.next().expect("one root per decoded sliver");
                     Some(&root) == self.sliver_hash(target_kind, targets[position].0)
                 })
             })

@@ -72,10 +72,19 @@ impl SliverExpansion {
         sliver: &Sliver,
     ) -> Result<Self, RecoveryError> {
         let mut expansion = Self::unproven(metadata, kind, sliver)?;
-        let mut leaves = vec![merkle::EMPTY_NODE; metadata.config().n_shards()];
-        merkle::leaf_hashes_into(&expansion.cells, expansion.symbol_size, &mut leaves);
-        expansion.tree = Some(MerkleTree::from_leaf_hashes(leaves));
+        expansion.prove();
         Ok(expansion)
+    }
+
+    /// Builds the Merkle tree of an expansion made without it (nothing if it has one), so its
+    /// symbols carry proofs and [`SliverExpansion::root`] answers.
+    pub fn prove(&mut self) {
+        if self.tree.is_some() {
+            return;
+        }
+        let mut leaves = vec![merkle::EMPTY_NODE; self.cells.len() / self.symbol_size];
+        merkle::leaf_hashes_into(&self.cells, self.symbol_size, &mut leaves);
+        self.tree = Some(MerkleTree::from_leaf_hashes(leaves));
     }
 
     /// Expands a sliver of `kind` as [`SliverExpansion::new`] does, without the Merkle tree.
@@ -89,6 +98,44 @@ impl SliverExpansion {
         let s = usize::from(sliver.symbol_size);
         let cells = rs::expand(source_symbols(config, kind), config.n_shards(), s, &sliver.symbols);
         Ok(Self { kind, index: sliver.index, symbol_size: s, cells, tree: None })
+    }
+
+    /// Expands several slivers of `kind` of one blob as [`SliverExpansion::unproven`] does one
+    /// by one, encoding them side by side (symbols under 64 bytes packed densely), so slivers
+    /// of small blobs do not each pay for a whole transform. One answer per sliver, in order; a
+    /// sliver of the wrong shape gets its error and leaves the others alone.
+    ///
+    /// Its memory is the `n` cells of every sliver given: callers bound how many they pass.
+    pub fn unproven_many(
+        metadata: &VerifiedMetadata,
+        kind: SliverType,
+        slivers: &[&Sliver],
+    ) -> Vec<Result<Self, RecoveryError>> {
+        let config = metadata.config();
+        let (k, n) = (source_symbols(config, kind), config.n_shards());
+        let mut answers: Vec<Result<Self, RecoveryError>> = slivers
+            .iter()
+            .map(|sliver| {
+                metadata.check_sliver_shape(kind, sliver)?;
+                let s = usize::from(sliver.symbol_size);
+                let mut cells = vec![0; n * s];
+                cells[..k * s].copy_from_slice(&sliver.symbols);
+                Ok(Self { kind, index: sliver.index, symbol_size: s, cells, tree: None })
+            })
+            .collect();
+        let s = usize::from(metadata.symbol_size());
+        let jobs: Vec<(&[u8], &mut [u8])> = answers
+            .iter_mut()
+            .filter_map(|answer| answer.as_mut().ok())
+            .map(|expansion| {
+                let (sources, recovery) = expansion.cells.split_at_mut(k * s);
+                (&*sources, recovery)
+            })
+            .collect();
+        if !jobs.is_empty() {
+            rs::encode_many_into_slots(k, n, s, jobs, s);
+        }
+        answers
     }
 
     /// The root of the expansion (equal to the metadata hash when the sliver is genuine), or

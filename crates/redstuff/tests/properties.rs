@@ -16,7 +16,7 @@ use redstuff::wire::{self, from_bcs, to_bcs};
 use redstuff::{
     BlobMetadata, DecodeError, EncodedBlob, EncodingConfig, InconsistencyProof, MetadataError,
     MetadataWithId, Proofs, RangeError, RecoveryError, RecoverySymbol, Sliver, SliverExpansion, SliverType,
-    SliverVerificationError, WireError,
+    SliverVerificationError, VerifiedMetadata, WireError,
 };
 
 /// The shard counts every property runs on: `n = 3f + 1` (4, 7, 10, 13, 31, 100), where
@@ -280,6 +280,23 @@ fn check_verify(case: &Case) -> TestResult {
             metadata.verify_sliver(kind.orthogonal(), sliver),
             Err(SliverVerificationError::LengthMismatch { .. })
         );
+
+        // Checked together, every sliver of the kind and each bad one among them gets the
+        // answer it gets alone.
+        let mut together: Vec<Sliver> = slivers.clone();
+        let mut bad = [flipped, out_of_range, misplaced, sliver.clone(), sliver.clone()];
+        bad[3].symbols.truncate(expected_len - usize::from(s));
+        bad[4].symbol_size = s + 2;
+        for bad in bad {
+            let at = rng.random_range(0..=together.len());
+            together.insert(at, bad);
+        }
+        let refs: Vec<&Sliver> = together.iter().collect();
+        let answers = metadata.verify_slivers(kind, &refs);
+        prop_assert_eq!(answers.len(), together.len());
+        for (sliver, answer) in together.iter().zip(answers) {
+            prop_assert_eq!(answer, metadata.verify_sliver(kind, sliver));
+        }
     }
     Ok(())
 }
@@ -315,6 +332,7 @@ impl Expansions {
                 }
                 expansions.push(expansion);
             }
+            check_expanded_together(metadata, kind, &slivers_of(encoded, kind), &expansions)?;
             Ok(expansions)
         };
         Ok(Self { primary: expand(SliverType::Primary)?, secondary: expand(SliverType::Secondary)? })
@@ -332,6 +350,43 @@ impl Expansions {
     fn symbol(&self, target_kind: SliverType, target: usize, source: usize) -> RecoverySymbol {
         self.of(target_kind.orthogonal())[source].recovery_symbol(target).expect("the target is below n")
     }
+}
+
+/// [`SliverExpansion::unproven_many`] over all slivers of `kind`, with a sliver of the wrong
+/// length among them: every other sliver's cells are those of its own expansion, the bad one
+/// gets an error, and a batch-expanded sliver proven afterwards has the metadata's root.
+fn check_expanded_together(
+    metadata: &VerifiedMetadata,
+    kind: SliverType,
+    slivers: &[Sliver],
+    alone: &[SliverExpansion],
+) -> TestResult {
+    let mut short = slivers[0].clone();
+    short.symbols.truncate(short.symbols.len() - usize::from(short.symbol_size));
+    let mut given: Vec<&Sliver> = slivers.iter().collect();
+    let at = given.len() / 2;
+    given.insert(at, &short);
+    let mut together = SliverExpansion::unproven_many(metadata, kind, &given);
+    prop_assert_eq!(together.len(), given.len());
+    prop_assert!(together.remove(at).is_err(), "a short sliver is refused");
+    let n = metadata.config().n_shards();
+    for (index, (batched, single)) in together.iter_mut().zip(alone).enumerate() {
+        let Ok(batched) = batched else {
+            return Err(TestCaseError::fail(format!("{kind} {index} was refused in a batch")));
+        };
+        prop_assert_eq!(batched.root(), None);
+        for target in 0..n {
+            let (Some(batched), Some(single)) =
+                (batched.recovery_symbol(target), single.recovery_symbol(target))
+            else {
+                return Err(TestCaseError::fail("a target below n has a symbol"));
+            };
+            prop_assert_eq!((batched.source_index, &batched.symbol), (single.source_index, &single.symbol));
+        }
+        batched.prove();
+        prop_assert_eq!(batched.root(), metadata.sliver_hash(kind, index).copied());
+    }
+    Ok(())
 }
 
 /// Many targets rebuilt in one call: targets sharing their sources (one erasure pattern,

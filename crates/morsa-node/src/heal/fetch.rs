@@ -127,11 +127,11 @@ impl Want {
     /// other type.
     fn sources_of(&self, peer: &Peer) -> HashSet<u16> {
         let n = self.metadata.config().n_shards();
-        let blob_id = self.target.blob_id;
+        let placement = self.target.blob_id.placement(n);
         peer.shards
             .iter()
             .filter_map(|shard| {
-                let pair = blob_id.pair_for_shard(usize::from(*shard), n);
+                let pair = placement.pair_for_shard(usize::from(*shard));
                 let index = match self.kind.orthogonal() {
                     SliverType::Primary => pair,
                     SliverType::Secondary => redstuff::secondary_index_of_pair(pair, n),

@@ -16,6 +16,7 @@ use morsa_api::node::{
     BlobIdPath, MAX_UPLOAD_BATCH_BYTES, NodeErrorCode, UploadBatchAnswer, UploadOutcome, UploadTarget,
     parse_upload_batch,
 };
+use redstuff::SliverType;
 
 use crate::error::NodeError;
 use crate::http::Served;
@@ -57,22 +58,36 @@ fn store_batch(node: &Node, blob_id: &redstuff::BlobId, body: &Bytes) -> Reply<V
     let mut outcomes: Vec<UploadOutcome> =
         items.iter().map(|(target, _)| UploadOutcome { target: *target, refused: None }).collect();
     let (mut checked, mut checked_at) = (Vec::new(), Vec::new());
+    // Slivers since the last metadata item, checked together (their hashes share the work)
+    // before the next metadata item is stored, so each is checked as its single route would
+    // check it at that point.
+    let mut run: Vec<(usize, (u16, SliverType, Bytes))> = Vec::new();
+    let mut check_run = |run: &mut Vec<(usize, (u16, SliverType, Bytes))>, outcomes: &mut [UploadOutcome]| {
+        let (positions, slivers): (Vec<usize>, Vec<_>) = run.drain(..).unzip();
+        for (index, result) in positions.into_iter().zip(node.checked_slivers(blob_id, slivers)) {
+            match result {
+                Ok(sliver) => {
+                    checked.push(sliver);
+                    checked_at.push(index);
+                }
+                Err(error) => outcomes[index].refused = Some(refusal(error)),
+            }
+        }
+    };
     for (index, (target, range)) in items.into_iter().enumerate() {
         // A slice of the request's buffer: no copy.
         let bytes = body.slice(range);
-        let result = match target {
-            UploadTarget::Metadata => node.store_metadata(blob_id, &bytes).map(drop),
-            UploadTarget::Sliver { pair, sliver_type } => {
-                node.checked_sliver(blob_id, pair, sliver_type, bytes).map(|sliver| {
-                    checked.push(sliver);
-                    checked_at.push(index);
-                })
+        match target {
+            UploadTarget::Metadata => {
+                check_run(&mut run, &mut outcomes);
+                if let Err(error) = node.store_metadata(blob_id, &bytes) {
+                    outcomes[index].refused = Some(refusal(error));
+                }
             }
-        };
-        if let Err(error) = result {
-            outcomes[index].refused = Some(refusal(error));
+            UploadTarget::Sliver { pair, sliver_type } => run.push((index, (pair, sliver_type, bytes))),
         }
     }
+    check_run(&mut run, &mut outcomes);
     for (index, stored) in checked_at.into_iter().zip(node.ingest_submit_all(checked)) {
         if let Err(error) = stored {
             outcomes[index].refused = Some(refusal(error));

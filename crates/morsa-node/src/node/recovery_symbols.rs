@@ -7,8 +7,9 @@
 //!
 //! Answering means re-encoding each held sliver to all `n` cells and, for symbols with proofs,
 //! building its Merkle tree ([`SliverExpansion`]): the CPU-heavy part. A request expands each
-//! held sliver once, even when a batch asks several targets of the same blob, and holds one
-//! expansion at a time, so its memory is one expanded sliver plus its answer. A tree is also
+//! held sliver once, even when a batch asks several targets of the same blob, and expands the
+//! held slivers of a blob side by side in groups of at most 16 MiB of cells (small slivers
+//! share their transforms), so its memory is one group plus its answer. A tree is also
 //! checked against the metadata hash it must have (a free checksum): a stored sliver that fails
 //! is logged and left out, since a peer would refuse its symbol anyway. Without proofs there is
 //! no tree: the sliver was verified when it was stored, the store checks its checksum on every
@@ -87,10 +88,11 @@ pub(super) fn sources(node: &Node, blob_id: &BlobId, kind: SliverType) -> Result
     node.require_live(blob_id)?;
     let metadata = node.verified_metadata(blob_id)?;
     let n = node.config().n_shards();
+    let placement = blob_id.placement(n);
     let mut slivers = Vec::new();
     for shard in node.owned_shards() {
         if node.store().has_sliver(&blob_id.0, shard, kind_of(kind))? {
-            let pair = blob_id.pair_for_shard(usize::from(shard), n);
+            let pair = placement.pair_for_shard(usize::from(shard));
             let index = match kind {
                 SliverType::Primary => pair,
                 SliverType::Secondary => redstuff::secondary_index_of_pair(pair, n),
@@ -104,8 +106,13 @@ pub(super) fn sources(node: &Node, blob_id: &BlobId, kind: SliverType) -> Result
     Ok(Sources { blob_id: *blob_id, kind, metadata, slivers })
 }
 
+/// Bytes of expanded cells a request holds at once: its sources are read and expanded in groups
+/// of this size (all of a small blob's slivers in one group, a dozen of a 256 MiB blob's).
+const EXPANSION_BYTES: usize = 16 << 20;
+
 /// The symbols towards each of `targets` (indices below `n`), expanding each source once, with
-/// or without proofs.
+/// or without proofs. Sources are expanded together in groups of at most [`EXPANSION_BYTES`]
+/// of cells ([`SliverExpansion::unproven_many`]): small slivers share their transforms.
 pub(super) fn symbols_towards(
     node: &Node,
     sources: &Sources,
@@ -113,60 +120,91 @@ pub(super) fn symbols_towards(
     proofs: Proofs,
 ) -> Result<Vec<Vec<RecoverySymbol>>, NodeError> {
     let mut answers = vec![Vec::with_capacity(sources.slivers.len()); targets.len()];
-    for source in &sources.slivers {
-        let Some(expansion) = expand(node, sources, *source, proofs)? else { continue };
-        for (answer, target) in answers.iter_mut().zip(targets) {
-            answer.push(expansion.recovery_symbol(*target).expect("targets are below n"));
+    let expansion_bytes = node.config().n_shards() * usize::from(sources.metadata.symbol_size());
+    let group = (EXPANSION_BYTES / expansion_bytes.max(1)).max(1);
+    for group in sources.slivers.chunks(group) {
+        for expansion in expand_group(node, sources, group, proofs)? {
+            for (answer, target) in answers.iter_mut().zip(targets) {
+                answer.push(expansion.recovery_symbol(*target).expect("targets are below n"));
+            }
         }
     }
     Ok(answers)
 }
 
-/// Reads and expands one held sliver, with proofs checking the expansion's root against the
-/// metadata. `None` if it is gone (deleted since it was listed) or damaged, which is logged.
-fn expand(
+/// Reads and expands the held slivers of `group`, with proofs checking each expansion's root
+/// against the metadata. A sliver gone (deleted since it was listed) is left out; a damaged one
+/// is logged and left out.
+fn expand_group(
     node: &Node,
     sources: &Sources,
-    source: Source,
+    group: &[Source],
     proofs: Proofs,
-) -> Result<Option<SliverExpansion>, NodeError> {
+) -> Result<Vec<SliverExpansion>, NodeError> {
+    let Sources { blob_id, kind, metadata, .. } = sources;
+    let mut read = Vec::with_capacity(group.len());
+    for source in group {
+        if let Some(sliver) = read_source(node, sources, *source)? {
+            read.push((*source, sliver));
+        }
+    }
+    let slivers: Vec<&Sliver> = read.iter().map(|(_, sliver)| sliver).collect();
+    let expanded = SliverExpansion::unproven_many(metadata, *kind, &slivers);
+    let mut expansions = Vec::with_capacity(expanded.len());
+    for ((source, _), expansion) in read.iter().zip(expanded) {
+        let mut expansion = match expansion {
+            Ok(expansion) => expansion,
+            Err(error) => {
+                unusable(blob_id, *source, *kind, &error);
+                continue;
+            }
+        };
+        if proofs == Proofs::Check {
+            expansion.prove();
+            if expansion.root().as_ref() != metadata.sliver_hash(*kind, usize::from(source.index)) {
+                unusable(blob_id, *source, *kind, &"it does not match its hash in the metadata");
+                continue;
+            }
+        }
+        expansions.push(expansion);
+    }
+    Ok(expansions)
+}
+
+/// Reads one held sliver. `None` if it is gone or unusable (logged).
+fn read_source(node: &Node, sources: &Sources, source: Source) -> Result<Option<Sliver>, NodeError> {
     let Sources { blob_id, kind, metadata, .. } = sources;
     #[cfg(test)]
     tests::EXPANSIONS.with(|count| count.set(count.get() + 1));
-    let unusable = |reason: &dyn std::fmt::Display| {
-        tracing::error!(
-            blob_id = %blob_id, shard = source.shard, %kind, %reason,
-            "a stored sliver is unusable; sending no symbol from it"
-        );
-        Ok(None)
-    };
     let bytes = match node.store().get_sliver(&blob_id.0, source.shard, kind_of(*kind)) {
         Ok(Some(bytes)) => bytes,
         Ok(None) => return Ok(None),
-        Err(error @ StoreError::CorruptSliver { .. }) => return unusable(&error),
+        Err(error @ StoreError::CorruptSliver { .. }) => {
+            unusable(blob_id, source, *kind, &error);
+            return Ok(None);
+        }
         Err(error) => return Err(error.into()),
     };
     let sliver: Sliver = match from_bcs(&bytes, sliver_limit(node.config(), *kind, metadata.symbol_size())) {
         Ok(sliver) => sliver,
-        Err(error) => return unusable(&error),
+        Err(error) => {
+            unusable(blob_id, source, *kind, &error);
+            return Ok(None);
+        }
     };
     if sliver.index != source.index {
-        return unusable(&format!("it is sliver {}, not {}", sliver.index, source.index));
+        unusable(blob_id, source, *kind, &format!("it is sliver {}, not {}", sliver.index, source.index));
+        return Ok(None);
     }
-    let expanded = match proofs {
-        Proofs::Check => SliverExpansion::new(metadata, *kind, &sliver),
-        Proofs::Skip => SliverExpansion::unproven(metadata, *kind, &sliver),
-    };
-    let expansion = match expanded {
-        Ok(expansion) => expansion,
-        Err(error) => return unusable(&error),
-    };
-    if let Some(root) = expansion.root()
-        && metadata.sliver_hash(*kind, usize::from(source.index)) != Some(&root)
-    {
-        return unusable(&"it does not match its hash in the metadata");
-    }
-    Ok(Some(expansion))
+    Ok(Some(sliver))
+}
+
+/// Logs a stored sliver no symbol is sent from.
+fn unusable(blob_id: &BlobId, source: Source, kind: SliverType, reason: &dyn std::fmt::Display) {
+    tracing::error!(
+        blob_id = %blob_id, shard = source.shard, %kind, %reason,
+        "a stored sliver is unusable; sending no symbol from it"
+    );
 }
 
 #[cfg(test)]
