@@ -7,7 +7,10 @@
 //! tree. Nor are the `n × n` leaf hashes held (32 MB at n = 1000, whatever the blob's size):
 //! a row's leaves are kept only while its batch is encoded, and every column (and, in the
 //! column pass, every non-systematic row) takes its leaves in order into a
-//! [`StreamingRoot`], which keeps one block of leaves and the roots of the blocks before it.
+//! [`StreamingRoot`], which keeps the leaves of its blocks not raised yet and the roots of the
+//! blocks before them. After each batch the whole blocks of 64 trees at a time are raised
+//! together, one batch hash call per level for all of them (the roots likewise), instead of six
+//! small calls per block.
 
 use std::borrow::Cow;
 
@@ -33,6 +36,8 @@ pub struct EncodedBlob {
 const BATCH_BYTES: usize = 8 << 20;
 /// Bytes of leaf hashes a batch keeps until it is done.
 const LEAF_BATCH_BYTES: usize = 2 << 20;
+/// How many streamed trees are raised together (one batch hash call per level for all).
+const TREES_PER_RAISE: usize = 64;
 
 /// Encodes `blob` into `n` sliver pairs, metadata and blob ID, on every core rayon has.
 ///
@@ -172,25 +177,31 @@ impl<'a> Matrix<'a> {
                     *root = merkle::root_from_leaf_hashes(row_leaves);
                 });
             let (recovery, row_leaves) = (&recovery, &row_leaves);
-            secondary.par_iter_mut().zip(column_trees.par_iter_mut()).enumerate().for_each(
-                |(column, (sliver, tree))| {
-                    for row in start..end {
-                        tree.push(row_leaves[(row - start) * n + column]);
-                    }
-                    if column < ks && !keep_slivers {
-                        return; // read straight from the blob in the column pass
-                    }
-                    for row in start..end {
-                        if column < ks {
-                            let offset = (ks * row + column) * s;
-                            sliver.extend_from_slice(&copy_padded(self.blob, offset, s));
-                        } else {
-                            let at = (row - start) * row_recovery_len + (column - ks) * stride + 1;
-                            sliver.extend_from_slice(&recovery[at..at + s]);
+            secondary
+                .par_chunks_mut(TREES_PER_RAISE)
+                .zip(column_trees.par_chunks_mut(TREES_PER_RAISE))
+                .enumerate()
+                .for_each(|(chunk, (slivers, trees))| {
+                    for (offset, (sliver, tree)) in slivers.iter_mut().zip(trees.iter_mut()).enumerate() {
+                        let column = chunk * TREES_PER_RAISE + offset;
+                        for row in start..end {
+                            tree.push(row_leaves[(row - start) * n + column]);
+                        }
+                        if column < ks && !keep_slivers {
+                            continue; // read straight from the blob in the column pass
+                        }
+                        for row in start..end {
+                            if column < ks {
+                                let offset = (ks * row + column) * s;
+                                sliver.extend_from_slice(&copy_padded(self.blob, offset, s));
+                            } else {
+                                let at = (row - start) * row_recovery_len + (column - ks) * stride + 1;
+                                sliver.extend_from_slice(&recovery[at..at + s]);
+                            }
                         }
                     }
-                },
-            );
+                    StreamingRoot::raise_whole_blocks(trees);
+                });
         }
         drop((recovery, row_leaves));
 
@@ -227,26 +238,35 @@ impl<'a> Matrix<'a> {
             recovery
                 .par_chunks_mut(column_recovery_len)
                 .zip(column_leaves.par_chunks_mut(n - kp))
-                .zip(column_roots[start..end].par_iter_mut())
                 .zip(column_trees[start..end].par_iter_mut())
                 .zip(zero.par_iter())
-                .for_each(|((((recovery, leaves), root), tree), zero)| {
-                    let mut tree = std::mem::take(tree);
+                .for_each(|(((recovery, leaves), tree), zero)| {
                     if *zero {
                         recovery.fill(0);
                         leaves.fill(zero_leaf);
-                        *root = padding_root;
+                        *tree = StreamingRoot::default(); // its root is the padding root
                         return;
                     }
                     merkle::leaf_hashes_in_slots(recovery, stride, leaves);
                     leaves.iter().for_each(|leaf| tree.push(*leaf));
-                    *root = tree.root();
                 });
+            // The batch's columns are complete: their roots, raised together.
+            let roots: Vec<Digest> = column_trees[start..end]
+                .par_chunks_mut(TREES_PER_RAISE)
+                .flat_map_iter(StreamingRoot::roots)
+                .collect();
+            for ((root, tree_root), zero) in column_roots[start..end].iter_mut().zip(roots).zip(&zero) {
+                *root = if *zero { padding_root } else { tree_root };
+            }
             let (recovery, column_leaves) = (&recovery, &column_leaves);
-            bottom_trees.par_iter_mut().enumerate().for_each(|(offset, tree)| {
-                for column in start..end {
-                    tree.push(column_leaves[(column - start) * (n - kp) + offset]);
+            bottom_trees.par_chunks_mut(TREES_PER_RAISE).enumerate().for_each(|(chunk, trees)| {
+                for (offset, tree) in trees.iter_mut().enumerate() {
+                    let offset = chunk * TREES_PER_RAISE + offset;
+                    for column in start..end {
+                        tree.push(column_leaves[(column - start) * (n - kp) + offset]);
+                    }
                 }
+                StreamingRoot::raise_whole_blocks(trees);
             });
             repair_rows.par_iter_mut().enumerate().for_each(|(offset, sliver)| {
                 for column in start..end.min(ks) {
@@ -257,7 +277,10 @@ impl<'a> Matrix<'a> {
         }
         drop((recovery, column_leaves));
 
-        row_roots[kp..].par_iter_mut().zip(bottom_trees).for_each(|(root, tree)| *root = tree.root());
+        row_roots[kp..]
+            .par_chunks_mut(TREES_PER_RAISE)
+            .zip(bottom_trees.par_chunks_mut(TREES_PER_RAISE))
+            .for_each(|(roots, trees)| roots.copy_from_slice(&StreamingRoot::roots(trees)));
         let blob_len = crate::config::to_u64(self.blob.len());
         let metadata = BlobMetadata::from_roots(blob_len, &row_roots, &column_roots);
         let blob_id = metadata.blob_id();

@@ -110,13 +110,6 @@ fn next_level(level: &[Digest], scratch: &mut Vec<u8>) -> Vec<Digest> {
     next
 }
 
-/// [`next_level`] in place: `level` becomes the level above it.
-fn rise_in_place(level: &mut Vec<Digest>, scratch: &mut Vec<u8>) {
-    let parents = lay_out_pairs(level, scratch);
-    hash::hash_slots(scratch, INNER_STRIDE, &mut level[..parents]);
-    level.truncate(parents);
-}
-
 /// Leaves per block of a [`StreamingRoot`] (`2^BLOCK_HEIGHT`).
 const BLOCK_LEAVES: usize = 1 << BLOCK_HEIGHT;
 /// Levels between a block's leaves and its root.
@@ -128,59 +121,140 @@ thread_local! {
 }
 
 /// The root of a tree whose leaf hashes arrive in order, a few at a time, computed without
-/// keeping them all: each whole block of 64 leaves (the leaves `64k..64k + 64`)
-/// is reduced to its subtree's root as soon as it is complete, and only the leaves of the
-/// block being filled and the blocks' roots are kept. The root equals
-/// [`root_from_leaf_hashes`] of all the leaves.
+/// keeping them all: each whole block of 64 leaves (the leaves `64k..64k + 64`) is reduced to
+/// its subtree's root by [`StreamingRoot::raise_whole_blocks`], and only the leaves of blocks
+/// not raised yet and the blocks' roots are kept. The root equals [`root_from_leaf_hashes`] of
+/// all the leaves.
+///
+/// Trees are raised many at a time ([`StreamingRoot::raise_whole_blocks`],
+/// [`StreamingRoot::roots`]): every level of all their blocks is one batch hash call, where
+/// raising each block alone would make six small calls per block.
 ///
 /// In a tree of more than one block, a block's root is the tree's node above it (an aligned
 /// block pairs within itself), and the last, partial block rises the same number of levels
 /// paired with zeros, as the right end of every level of the whole tree is.
 #[derive(Debug, Clone, Default)]
 pub struct StreamingRoot {
-    /// Leaves of the block being filled.
+    /// Leaves not raised into a block root yet.
     pending: Vec<Digest>,
-    /// Roots of the whole blocks so far.
+    /// Roots of the whole blocks raised so far.
     blocks: Vec<Digest>,
 }
 
 impl StreamingRoot {
-    /// Adds the next leaf hash.
+    /// Adds the next leaf hash. It is kept until [`StreamingRoot::raise_whole_blocks`] or
+    /// [`StreamingRoot::roots`] raises its block.
     pub fn push(&mut self, leaf: Digest) {
         self.pending.push(leaf);
-        if self.pending.len() == BLOCK_LEAVES {
-            let root = rise_by(&mut self.pending, BLOCK_HEIGHT);
-            self.pending.clear();
-            self.blocks.push(root);
+    }
+
+    /// Reduces every whole block of 64 pending leaves of every tree of `trees` to its root,
+    /// with one batch hash call per level for all of them.
+    pub fn raise_whole_blocks(trees: &mut [Self]) {
+        let whole = |tree: &Self| tree.pending.len() / BLOCK_LEAVES * BLOCK_LEAVES;
+        let mut level: Vec<Digest> = Vec::with_capacity(trees.iter().map(whole).sum());
+        for tree in trees.iter() {
+            level.extend_from_slice(&tree.pending[..whole(tree)]);
         }
+        if level.is_empty() {
+            return;
+        }
+        let mut runs = vec![BLOCK_LEAVES; level.len() / BLOCK_LEAVES];
+        INNER_SCRATCH.with_borrow_mut(|scratch| {
+            (0..BLOCK_HEIGHT).for_each(|_| rise_runs(&mut level, &mut runs, false, scratch));
+        });
+        let mut roots = level.into_iter();
+        for tree in trees.iter_mut() {
+            let blocks = whole(tree) / BLOCK_LEAVES;
+            tree.blocks.extend(roots.by_ref().take(blocks));
+            tree.pending.drain(..blocks * BLOCK_LEAVES);
+        }
+    }
+
+    /// The roots of the trees over every leaf pushed into each, in order, leaving every tree
+    /// empty; every level of all the trees is one batch hash call.
+    pub fn roots(trees: &mut [Self]) -> Vec<Digest> {
+        Self::raise_whole_blocks(trees);
+        INNER_SCRATCH.with_borrow_mut(|scratch| {
+            // The partial last block of a tree of several blocks rises a block's height.
+            let partial = |tree: &Self| !tree.blocks.is_empty() && !tree.pending.is_empty();
+            let mut level: Vec<Digest> = trees
+                .iter()
+                .filter(|tree| partial(tree))
+                .flat_map(|tree| tree.pending.iter().copied())
+                .collect();
+            let mut runs: Vec<usize> =
+                trees.iter().filter(|tree| partial(tree)).map(|tree| tree.pending.len()).collect();
+            (0..BLOCK_HEIGHT).for_each(|_| rise_runs(&mut level, &mut runs, false, scratch));
+            let mut partial_roots = level.into_iter();
+            for tree in trees.iter_mut().filter(|tree| partial(tree)) {
+                tree.blocks.extend(partial_roots.next());
+                tree.pending.clear();
+            }
+            // Then each tree rises to its root: from its blocks' roots, or from its leaves if
+            // it has fewer than one block.
+            fn top(tree: &StreamingRoot) -> &[Digest] {
+                if tree.blocks.is_empty() { &tree.pending } else { &tree.blocks }
+            }
+            let mut level: Vec<Digest> = trees.iter().flat_map(|tree| top(tree).iter().copied()).collect();
+            let mut runs: Vec<usize> = trees.iter().map(|tree| top(tree).len()).collect();
+            while runs.iter().any(|run| *run > 1) {
+                rise_runs(&mut level, &mut runs, true, scratch);
+            }
+            trees.iter_mut().for_each(|tree| *tree = Self::default());
+            let mut nodes = level.into_iter();
+            runs.iter()
+                .map(|run| if *run == 0 { EMPTY_NODE } else { nodes.next().unwrap_or(EMPTY_NODE) })
+                .collect()
+        })
     }
 
     /// The root of the tree over every leaf pushed.
-    pub fn root(mut self) -> Digest {
-        if self.blocks.is_empty() {
-            return root_from_leaf_hashes(&self.pending);
-        }
-        if !self.pending.is_empty() {
-            self.blocks.push(rise_by(&mut self.pending, BLOCK_HEIGHT));
-        }
-        rise_to_root(&mut self.blocks)
+    pub fn root(self) -> Digest {
+        Self::roots(&mut [self]).first().copied().unwrap_or(EMPTY_NODE)
     }
 }
 
-/// Raises `level` by `levels` levels (a lone node pairs with zeros) and answers its first node.
-fn rise_by(level: &mut Vec<Digest>, levels: usize) -> Digest {
-    INNER_SCRATCH.with_borrow_mut(|scratch| (0..levels).for_each(|_| rise_in_place(level, scratch)));
-    level.first().copied().unwrap_or(EMPTY_NODE)
-}
-
-/// Raises `level` until one node is left: the root of a tree whose level it is.
-fn rise_to_root(level: &mut Vec<Digest>) -> Digest {
-    INNER_SCRATCH.with_borrow_mut(|scratch| {
-        while level.len() > 1 {
-            rise_in_place(level, scratch);
+/// Raises each run of consecutive nodes of `level` (their lengths in `runs`, updated) by one
+/// level in one batch hash call, pairing within the run and a run's odd end with zeros. A run
+/// of one node is left as it is when `keep_lone` (it is a root), else paired with zeros too.
+fn rise_runs(level: &mut Vec<Digest>, runs: &mut [usize], keep_lone: bool, scratch: &mut Vec<u8>) {
+    let rises = |run: usize| run > 1 || (run == 1 && !keep_lone);
+    let parents: usize = runs.iter().filter(|run| rises(**run)).map(|run| run.div_ceil(2)).sum();
+    scratch.clear();
+    scratch.resize(parents * INNER_STRIDE, 0);
+    let mut slots = scratch.chunks_exact_mut(INNER_STRIDE);
+    let mut at = 0;
+    for run in runs.iter() {
+        let nodes = &level[at..at + run];
+        at += run;
+        if !rises(*run) {
+            continue;
         }
-    });
-    level.first().copied().unwrap_or(EMPTY_NODE)
+        for (pair, slot) in nodes.chunks(2).zip(slots.by_ref()) {
+            slot[0] = INNER_PREFIX;
+            slot[1..33].copy_from_slice(&pair[0]);
+            slot[33..].copy_from_slice(pair.get(1).unwrap_or(&EMPTY_NODE));
+        }
+    }
+    let mut hashed = vec![EMPTY_NODE; parents];
+    hash::hash_slots(scratch, INNER_STRIDE, &mut hashed);
+    // The next level: each rising run's parents, each kept run's node, in order.
+    let mut next = Vec::with_capacity(level.len().div_ceil(2) + runs.len());
+    let (mut at, mut parent) = (0, 0);
+    for run in runs.iter_mut() {
+        let len = *run;
+        if rises(len) {
+            let count = len.div_ceil(2);
+            next.extend_from_slice(&hashed[parent..parent + count]);
+            parent += count;
+            *run = count;
+        } else {
+            next.extend_from_slice(&level[at..at + len]);
+        }
+        at += len;
+    }
+    *level = next;
 }
 
 /// Root of the tree whose leaf hashes are `leaves`.
@@ -375,5 +449,30 @@ mod tests {
             leaves.iter().for_each(|leaf| streaming.push(*leaf));
             assert_eq!(streaming.root(), root_from_leaf_hashes(&leaves), "{count} leaves");
         }
+    }
+
+    #[test]
+    fn trees_raised_together_equal_each_tree_alone() {
+        let leaf = |tree: usize, index: usize| leaf_hash(&(tree * 100_003 + index).to_le_bytes());
+        // Trees of different sizes (none, one leaf, partial and whole blocks), fed a few leaves
+        // at a time with whole blocks raised in between, as the encoder feeds them.
+        let counts = [0, 1, 2, 63, 64, 65, 127, 128, 129, 300, 666, 1000, 4097, 64, 1];
+        let mut trees = vec![StreamingRoot::default(); counts.len()];
+        for step in 0..=4097 / 37 {
+            for (tree, (streaming, count)) in trees.iter_mut().zip(counts).enumerate() {
+                (step * 37..(step * 37 + 37).min(count)).for_each(|index| streaming.push(leaf(tree, index)));
+            }
+            StreamingRoot::raise_whole_blocks(&mut trees[step % 3..]);
+        }
+        let expected: Vec<Digest> = counts
+            .iter()
+            .enumerate()
+            .map(|(tree, count)| {
+                root_from_leaf_hashes(&(0..*count).map(|index| leaf(tree, index)).collect::<Vec<_>>())
+            })
+            .collect();
+        assert_eq!(StreamingRoot::roots(&mut trees.clone()), expected);
+        let alone: Vec<Digest> = trees.into_iter().map(StreamingRoot::root).collect();
+        assert_eq!(alone, expected);
     }
 }

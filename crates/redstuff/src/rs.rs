@@ -14,6 +14,13 @@ use reed_solomon_simd::{ReedSolomonDecoder, ReedSolomonEncoder};
 /// codewords, small enough that a thread's decoder work buffer stays a few tens of MB.
 const BATCH_SHARD_BYTES: usize = 16 * 1024;
 
+/// Bytes of a wide shard in [`encode_many_into_slots`]. An encode's setup is small, so packing
+/// only pays for small symbols; a wide shard makes the encoder's work buffer (about 1024 wide
+/// shards at n = 1000) outgrow the core's cache: at n = 1000 one encode runs at ~800 MB/s up
+/// to shards of a few KiB and at ~550 MB/s with 12–16 KiB shards on this machine. 2 KiB keeps
+/// a symbol of 1 KiB or more in an encode of its own, as before batching.
+const ENCODE_SHARD_BYTES: usize = 2 * 1024;
+
 thread_local! {
     static ENCODER: RefCell<Option<ReedSolomonEncoder>> = const { RefCell::new(None) };
     static DECODER: RefCell<Option<ReedSolomonDecoder>> = const { RefCell::new(None) };
@@ -149,7 +156,7 @@ pub(crate) fn decode_columns(
     shards: &[(usize, &[u8])],
 ) -> Vec<Vec<u8>> {
     let layout = Layout::new(symbol_size);
-    let batch = layout.columns_per_batch();
+    let batch = layout.columns_per_batch(BATCH_SHARD_BYTES);
     let batches: Vec<std::ops::Range<usize>> =
         (0..columns).step_by(batch).map(|first| first..(first + batch).min(columns)).collect();
     batches
@@ -184,8 +191,10 @@ pub(crate) fn decode_columns(
 
 /// Encodes several codewords of `k` sources each, as [`encode_into_slots`] would one by one:
 /// each job is a codeword's `k` sources (`k * symbol_size` bytes) and the `(n − k) * stride`
-/// bytes of slots its recovery symbols go to. Codewords are encoded side by side in wider
-/// shards ([`Layout`]), so small symbols do not each pay for a whole transform.
+/// bytes of slots its recovery symbols go to. Small codewords are encoded side by side in wider
+/// shards ([`Layout`], at most [`ENCODE_SHARD_BYTES`]), so small symbols do not each pay for a
+/// whole transform; the jobs are spread over at least as many encodes as rayon has threads, and
+/// a codeword alone in its encode is encoded in place, without packing.
 pub(crate) fn encode_many_into_slots(
     k: usize,
     n: usize,
@@ -195,8 +204,13 @@ pub(crate) fn encode_many_into_slots(
 ) {
     let layout = Layout::new(symbol_size);
     let skip = stride - symbol_size;
-    let batch = layout.columns_per_batch();
+    let threads = rayon::current_num_threads();
+    let batch = layout.columns_per_batch(ENCODE_SHARD_BYTES).min(jobs.len().div_ceil(threads)).max(1);
     jobs.par_chunks_mut(batch).for_each(|batch| {
+        if let [(codeword, slots)] = batch {
+            encode_into_slots(k, n, symbol_size, codeword, slots, stride);
+            return;
+        }
         let width = layout.width(batch.len());
         let mut sources = vec![0; k * width];
         for (position, (codeword, _)) in batch.iter().enumerate() {
@@ -237,13 +251,13 @@ impl Layout {
         }
     }
 
-    /// How many codewords one batch decodes side by side.
-    fn columns_per_batch(self) -> usize {
+    /// How many codewords fit side by side in a wide shard of `shard_bytes` (at least one).
+    fn columns_per_batch(self, shard_bytes: usize) -> usize {
         let per_column = match self {
             Self::Blocks { padded, .. } => padded,
             Self::Dense { symbol_size } => symbol_size,
         };
-        (BATCH_SHARD_BYTES / per_column).max(1)
+        (shard_bytes / per_column).max(1)
     }
 
     /// Bytes of the wide shard of `columns` codewords (a multiple of 64).
