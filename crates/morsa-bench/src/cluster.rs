@@ -1,6 +1,7 @@
 //! `morsa bench cluster`: store and read through a local cluster of real processes, the
 //! way a user does: a 256 MiB blob (against the time of encoding it in this process), a
-//! 1 KiB blob, 4 KiB range reads, and a batch of 64 KiB stores from one client at once; with
+//! 1 KiB blob, 4 KiB range reads, and a batch of 64 KiB files stored from one client at once
+//! (the pipelined store of `morsa store FILE...`); with
 //! `--encrypt`, the large blob and the range reads again encrypted with age.
 //!
 //! The coordinator, the nodes and the client share this machine's cores; the nodes are
@@ -11,7 +12,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use clap::Args;
-use morsa_client::{Client, ClientConfig, Crypto, StoreOptions};
+use morsa_client::store_many::DEFAULT_JOBS;
+use morsa_client::{Client, ClientConfig, Crypto, InFlight, Source, StoreOptions, StoredFile};
 use serde::Serialize;
 
 use crate::pseudo_random;
@@ -42,8 +44,8 @@ pub struct ClusterArgs {
     /// Size of each of those small blobs in bytes.
     #[arg(long, default_value_t = 64 << 10)]
     small_size: usize,
-    /// How many of those stores are in flight at once.
-    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=256))]
+    /// How many of those stores are in flight at once (default: as `morsa store --jobs`).
+    #[arg(long, default_value_t = default_jobs(), value_parser = clap::value_parser!(u16).range(1..=256))]
     small_concurrency: u16,
     /// Print one JSON object instead of lines.
     #[arg(long)]
@@ -52,6 +54,11 @@ pub struct ClusterArgs {
     /// same run, and report the ratio to the plaintext numbers.
     #[arg(long)]
     encrypt: bool,
+}
+
+/// The client's default number of stores at once, as an option's value.
+fn default_jobs() -> u16 {
+    u16::try_from(DEFAULT_JOBS).unwrap_or(u16::MAX)
 }
 
 /// The age-encrypted pass of `--encrypt`: its timings include encrypting and decrypting.
@@ -275,51 +282,44 @@ pub fn run(args: &ClusterArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Stores `count` distinct blobs of `size` bytes from one client, `concurrency` at a time,
-/// and reads each back (after the clock stops) to check it.
-async fn small_batch(
-    client: &Client,
-    count: usize,
-    size: usize,
-    concurrency: u16,
-) -> anyhow::Result<SmallStores> {
+/// Stores `count` distinct files of `size` bytes from one client, `jobs` at a time, as
+/// `morsa store FILE...` does (the same [`Client::store_files`]), and reads each back (after
+/// the clock stops) to check it. The files are written before the clock starts.
+async fn small_batch(client: &Client, count: usize, size: usize, jobs: u16) -> anyhow::Result<SmallStores> {
     use futures_util::StreamExt as _;
-    let blobs: Vec<Vec<u8>> = (0..count)
-        .map(|index| {
-            let mut blob = pseudo_random(size);
-            tag(&mut blob, u32::try_from(index).unwrap_or(u32::MAX).saturating_add(3000));
-            blob
-        })
-        .collect();
+    let dir = tempfile::tempdir().context("a directory for the small files")?;
+    let mut files = Vec::with_capacity(count);
+    for index in 0..count {
+        let mut blob = pseudo_random(size);
+        tag(&mut blob, u32::try_from(index).unwrap_or(u32::MAX).saturating_add(3000));
+        let path = dir.path().join(format!("small-{index}"));
+        std::fs::write(&path, &blob).with_context(|| format!("writing {}", path.display()))?;
+        files.push((path, blob));
+    }
+    let sources = files.iter().map(|(path, _)| Source::File(path.clone())).collect();
     let options = StoreOptions::default();
+    let limits = InFlight { jobs: usize::from(jobs), ..InFlight::default() };
     let sent_before = client.transaction_stats();
     let started = Instant::now();
-    let stored: Vec<(Vec<u8>, f64, morsa_client::StoreOutcome)> =
-        futures_util::stream::iter(blobs.into_iter().map(|blob| async {
-            let started = Instant::now();
-            let stored = client.store_blob(blob.clone(), &options).await?;
-            anyhow::Ok((blob, started.elapsed().as_secs_f64() * 1e3, stored))
-        }))
-        .buffer_unordered(usize::from(concurrency))
-        .collect::<Vec<_>>()
-        .await
-        .into_iter()
-        .collect::<Result<_, _>>()?;
+    let stored: Vec<StoredFile> = client.store_files(sources, &options, limits).collect().await;
     let seconds = started.elapsed().as_secs_f64();
     let sent = client.transaction_stats();
     let late = client.finish_uploads(Duration::from_secs(120)).await;
     anyhow::ensure!(late.is_empty(), "uploads failed: {late:?}");
     let mut times = Vec::with_capacity(stored.len());
-    let phases: Vec<_> = stored.iter().map(|(_, _, outcome)| outcome.timings).collect();
-    for (blob, ms, outcome) in stored {
-        times.push(ms);
+    let mut phases = Vec::with_capacity(stored.len());
+    for StoredFile { index, outcome, elapsed } in stored {
+        let (path, blob) = &files[index];
+        let outcome = outcome.with_context(|| format!("storing {}", path.display()))?;
+        times.push(elapsed.as_secs_f64() * 1e3);
+        phases.extend(outcome.blobs.iter().map(|blob| blob.timings));
         let read = client.read_blob(&outcome.blob_id).await?;
-        anyhow::ensure!(read.data == blob, "a small blob read back differs");
+        anyhow::ensure!(read.data == *blob, "a small blob read back differs");
     }
     Ok(SmallStores {
         count,
         size,
-        concurrency,
+        concurrency: jobs,
         seconds,
         stores_per_second: count as f64 / seconds,
         store_ms_median: median(&times),

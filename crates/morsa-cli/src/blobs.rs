@@ -1,4 +1,5 @@
-//! The client commands about blobs: store, read, blob-status, list-blobs, delete, extend.
+//! The client commands about blobs: read, blob-status, list-blobs, delete, extend (and what
+//! they share with `morsa store`: the configuration, the keys, the runtime).
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -6,8 +7,7 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use clap::Args;
-use futures_util::StreamExt as _;
-use morsa_client::{Client, ClientConfig, Crypto, StoreOptions, StoredHow};
+use morsa_client::{Client, ClientConfig, Crypto};
 use redstuff::BlobId;
 use serde_json::json;
 
@@ -95,52 +95,6 @@ fn crypto(config: &ClientConfig, keys: Keys) -> anyhow::Result<Crypto> {
     }
 }
 
-/// `morsa store`.
-#[derive(Debug, Args)]
-pub struct StoreArgs {
-    /// Files to store; `-` stores standard input (of any length, read a chunk at a time).
-    #[arg(required = true, value_name = "FILE")]
-    pub files: Vec<PathBuf>,
-    /// Epochs to pay for, from the current one (at least 1, at most what the system sells
-    /// ahead: see `morsa info`).
-    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
-    pub epochs: u32,
-    /// Make the blobs permanent (they cannot be deleted before they expire).
-    #[arg(long)]
-    pub permanent: bool,
-    /// Upload even if the blob is already certified for long enough.
-    #[arg(long)]
-    pub force: bool,
-    /// Store every file under the directories given (in name order), one blob ID each, and
-    /// print a table; a file that fails is reported and the others are still stored.
-    #[arg(long, short = 'r')]
-    pub recursive: bool,
-    /// Encrypt with the keyring's age recipient (the default when the client configuration
-    /// says encrypt = true, as `morsa key init` sets).
-    #[arg(long, conflicts_with = "no_encrypt")]
-    pub encrypt: bool,
-    /// Store the files as they are, even if the configuration says encrypt = true.
-    #[arg(long)]
-    pub no_encrypt: bool,
-    /// Encrypt convergently: the same file stored again under the same keyring gives the
-    /// same blob ID (deduplication), at the price that whoever holds this keyring can confirm
-    /// that a known file is stored (see docs/ENCRYPTION.md). Unlocks the keyring.
-    #[arg(long, conflicts_with = "no_encrypt")]
-    pub convergent: bool,
-    /// Files stored at once when several are given. Small files gain most; files in flight
-    /// together stay within 64 MiB, so a larger file is stored alone. With more than one at
-    /// once there is no progress bar, and nodes that fail after a file is certified are
-    /// reported at the end.
-    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
-    pub jobs: u16,
-    #[command(flatten)]
-    pub common: ConfigArg,
-}
-
-/// Bytes of files `morsa store` has in flight together (in MiB, the weight unit of
-/// [`crate::pipeline::in_order`]).
-const STORE_BUDGET_MIB: u32 = 64;
-
 /// `morsa read`.
 #[derive(Debug, Args)]
 pub struct ReadArgs {
@@ -208,208 +162,6 @@ pub fn bytes(n: u64) -> String {
         unit += 1;
     }
     if unit == 0 { format!("{n} B") } else { format!("{value:.1} {}", UNITS[unit]) }
-}
-
-/// How long uploads to slow nodes may go on after a blob is certified.
-const UPLOAD_GRACE: std::time::Duration = std::time::Duration::from_secs(60);
-
-/// Runs `morsa store`.
-pub fn store(args: &StoreArgs) -> anyhow::Result<()> {
-    let files = files_to_store(&args.files, args.recursive)?;
-    let count = files.len();
-    // Standard input is one stream: with it, one file at a time.
-    let jobs = match files.iter().any(|path| is_stdin(path)) {
-        true => 1,
-        false => usize::from(args.jobs).min(files.len()),
-    };
-    runtime()?.block_on(async {
-        // Several stores at once would restart one bar over each other.
-        let bar = Bar::new(args.common.json || jobs > 1);
-        let encrypt = match (args.encrypt, args.no_encrypt) {
-            (true, _) => Some(true),
-            (_, true) => Some(false),
-            _ => None,
-        };
-        let keys = if args.convergent { Keys::StoreConvergent } else { Keys::Store(encrypt) };
-        let client = args.common.connect_with(keys).await?.with_progress(bar.sink());
-        let options = StoreOptions { epochs: args.epochs, permanent: args.permanent, force: args.force };
-        let mut results = Vec::new();
-        let mut failed = 0;
-        if args.recursive && !args.common.json {
-            println!("{:<43}  {:>10}  {:<14}  FILE", "BLOB ID", "SIZE", "STATUS");
-        }
-        let limits = crate::pipeline::Limits { jobs, budget: STORE_BUDGET_MIB };
-        let (client, options) = (&client, &options);
-        // A store that fails ends the command, but only after the uploads of the files
-        // certified before it have gone on to every node (below).
-        let mut fatal = None;
-        let mut stores = Box::pin(crate::pipeline::in_order(files, limits, weight_mib, |path| async move {
-            let started = Instant::now();
-            let stored = match is_stdin(&path) {
-                true => client.store_reader(std::io::stdin(), "standard input".into(), None, options).await,
-                false => client.store_file(&path, options).await,
-            };
-            (path, stored, started.elapsed().as_secs_f64())
-        }));
-        while let Some((path, stored, elapsed)) = stores.next().await {
-            bar.finish();
-            let stored = match stored.with_context(|| format!("storing {}", path.display())) {
-                Ok(stored) => stored,
-                Err(error) if args.recursive && !crate::usage::is_usage_error(&error) => {
-                    failed += 1;
-                    let reason = crate::usage::one_line(&error);
-                    if args.common.json {
-                        results.push(json!({ "file": path.display().to_string(), "error": reason }));
-                    } else {
-                        println!("{:<43}  {:>10}  {:<14}  {}", "-", "-", "FAILED", path.display());
-                        eprintln!("error: {reason}");
-                    }
-                    continue;
-                }
-                Err(error) => {
-                    fatal = Some(error);
-                    break;
-                }
-            };
-            // Certified: now let the slower nodes finish, so they need not repair (with
-            // several files at once, after the last one).
-            let late = match jobs {
-                1 => client.finish_uploads(UPLOAD_GRACE).await,
-                _ => Vec::new(),
-            };
-            let left_behind: Vec<String> = stored
-                .blobs
-                .iter()
-                .flat_map(|blob| &blob.left_behind)
-                .chain(&late)
-                .map(ToString::to_string)
-                .collect();
-            warn_left_behind(&left_behind);
-            let last = stored.blobs.last().context("a stored file has at least one blob")?;
-            let already = stored.already_stored();
-            if args.common.json {
-                results.push(json!({
-                    "file": path.display().to_string(),
-                    "blob_id": stored.blob_id.to_string(),
-                    "size": stored.size,
-                    "encoded_size": stored.blobs.iter().map(|blob| blob.encoded_size).sum::<u64>(),
-                    "chunks": stored.blobs.len().saturating_sub(1),
-                    "already_stored": already,
-                    "object": match &last.how {
-                        StoredHow::NewlyCertified { object } | StoredHow::AlreadyCertified { object } => object.to_string(),
-                    },
-                    "end_epoch": last.end_epoch.0,
-                    "seconds": elapsed,
-                    "phases_ms": phases_ms(&stored),
-                    "nodes_left_behind": left_behind,
-                }));
-            } else if args.recursive {
-                let status = if already { "already stored" } else { "stored" };
-                println!("{:<43}  {:>10}  {status:<14}  {}", stored.blob_id, bytes(stored.size), path.display());
-            } else {
-                let how = if already { "already stored" } else { "stored" };
-                let chunks = match stored.blobs.len() {
-                    1 => String::new(),
-                    count => format!(", {} chunks", count - 1),
-                };
-                println!(
-                    "{how} {}: blob ID {} ({}{chunks}, until {}) in {elapsed:.2} s ({:.1} MB/s)",
-                    path.display(),
-                    stored.blob_id,
-                    bytes(stored.size),
-                    last.end_epoch,
-                    stored.size as f64 / 1e6 / elapsed.max(1e-9),
-                );
-            }
-        }
-        // The stores not certified yet are dropped with the pipeline; the certified ones'
-        // uploads to the slower nodes finish before the process exits.
-        drop(stores);
-        let late: Vec<String> = client.finish_uploads(UPLOAD_GRACE).await.iter().map(ToString::to_string).collect();
-        warn_left_behind(&late);
-        if let Some(error) = fatal {
-            return Err(error);
-        }
-        if args.common.json {
-            println!("{}", serde_json::to_string_pretty(&results)?);
-        }
-        if failed > 0 {
-            bail!("{failed} of {count} files could not be stored");
-        }
-        Ok(())
-    })
-}
-
-/// Where a stored file's time went, phase by phase, summed over its blobs (milliseconds).
-fn phases_ms(stored: &morsa_client::files::FileOutcome) -> serde_json::Value {
-    let timings: morsa_client::StoreTimings = stored.blobs.iter().map(|blob| blob.timings).sum();
-    let phases = timings.phases().map(|(name, time)| (name.to_string(), json!(time.as_secs_f64() * 1e3)));
-    serde_json::Value::Object(phases.into_iter().collect())
-}
-
-/// A file's weight for the store pipeline: its size in MiB (standard input and files whose
-/// size cannot be read weigh the whole budget, so they are stored alone).
-fn weight_mib(path: &PathBuf) -> u32 {
-    match is_stdin(path) {
-        true => STORE_BUDGET_MIB,
-        false => std::fs::metadata(path)
-            .map(|metadata| u32::try_from(metadata.len().div_ceil(1 << 20)).unwrap_or(u32::MAX))
-            .unwrap_or(STORE_BUDGET_MIB),
-    }
-}
-
-fn warn_left_behind(failures: &[String]) {
-    for failure in failures {
-        eprintln!("warning: a node did not get its slivers (it will repair them): {failure}");
-    }
-}
-
-/// The files `paths` name: directories are refused (with what to do instead) unless
-/// `recursive`, which lists every regular file under them in name order. Symbolic links to
-/// files are followed; links to directories are not descended into (no loops).
-fn files_to_store(paths: &[PathBuf], recursive: bool) -> anyhow::Result<Vec<PathBuf>> {
-    if paths.iter().filter(|path| is_stdin(path)).count() > 1 {
-        return Err(UsageError("`-` (standard input) can be stored only once per command".into()).into());
-    }
-    let mut files = Vec::new();
-    for path in paths {
-        if path.is_dir() {
-            if !recursive {
-                return Err(UsageError(format!(
-                    "{} is a directory: `morsa store --recursive {}` stores every file in it, one blob each",
-                    path.display(),
-                    path.display()
-                ))
-                .into());
-            }
-            walk(path, &mut files)?;
-        } else {
-            files.push(path.clone());
-        }
-    }
-    Ok(files)
-}
-
-/// Whether `path` is `-`, standard input.
-fn is_stdin(path: &Path) -> bool {
-    path.as_os_str() == "-"
-}
-
-fn walk(dir: &Path, files: &mut Vec<PathBuf>) -> anyhow::Result<()> {
-    let mut entries = std::fs::read_dir(dir)
-        .and_then(|entries| entries.collect::<Result<Vec<_>, _>>())
-        .with_context(|| format!("listing {}", dir.display()))?;
-    entries.sort_by_key(std::fs::DirEntry::file_name);
-    for entry in entries {
-        let path = entry.path();
-        let kind = entry.file_type().with_context(|| format!("reading {}", path.display()))?;
-        if kind.is_dir() {
-            walk(&path, files)?;
-        } else if kind.is_file() || (kind.is_symlink() && path.is_file()) {
-            files.push(path);
-        }
-    }
-    Ok(())
 }
 
 /// Runs `morsa read`.

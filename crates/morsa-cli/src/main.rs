@@ -11,11 +11,11 @@ mod html;
 mod key;
 mod node;
 mod node_status;
-mod pipeline;
 mod progress;
 mod quickstart;
 mod renew;
 mod staking;
+mod store;
 mod system;
 mod textfile;
 mod timing;
@@ -42,7 +42,7 @@ enum Command {
     /// read again.
     Quickstart(quickstart::QuickstartArgs),
     /// Store files (large files as chunks plus a manifest); prints their blob IDs.
-    Store(blobs::StoreArgs),
+    Store(store::StoreArgs),
     /// Read a blob (or a chunked file) back, verifying every piece.
     Read(blobs::ReadArgs),
     /// The coordinator's view of a blob.
@@ -109,7 +109,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
         Command::Quickstart(args) => quickstart::run(args),
-        Command::Store(args) => blobs::store(args),
+        Command::Store(args) => store::run(args),
         Command::Read(args) => blobs::read(args),
         Command::BlobStatus(args) => blobs::status(args),
         Command::ListBlobs(args) => blobs::list(args),

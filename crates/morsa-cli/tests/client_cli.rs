@@ -1,8 +1,8 @@
 //! The `morsa` client commands against a local cluster of real processes (coordinator and
 //! nodes are `morsa` processes on loopback): byte-identical store and read at every size and
 //! across chunks, nodes killed with SIGKILL, a node whose disk corrupts a sliver, range reads,
-//! a node that serves a wrong sliver, a node frozen with SIGSTOP, and the exit codes and
-//! `--json` output scripts rely on.
+//! a node that serves a wrong sliver, a node frozen with SIGSTOP, many files stored at once
+//! with one of them missing, and the exit codes and `--json` output scripts rely on.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -173,6 +173,65 @@ fn files_of_every_size_and_across_chunks_come_back_identical_and_scripts_get_jso
     }
     let health = morsa_json(&cluster, &["health", "--json"]);
     assert_eq!(health["down"], 0);
+}
+
+#[test]
+fn many_files_at_once_are_all_stored_in_order_and_a_missing_one_is_named_and_fails_the_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = cluster(dir.path());
+    // The largest first, so that later files finish first and the order has to be restored.
+    let sizes = [3 << 20, 1, 70_000, 0, 300_000, 5_000];
+    let mut args: Vec<String> = vec!["store".into(), "--jobs".into(), "4".into()];
+    let mut files = Vec::new();
+    for (index, len) in sizes.into_iter().enumerate() {
+        let path = dir.path().join(format!("many-{index}"));
+        let original = data(len, 100 + u64::try_from(index).unwrap());
+        std::fs::write(&path, &original).unwrap();
+        args.push(path.to_str().unwrap().to_string());
+        files.push((path, original));
+        if index == 2 {
+            args.push(dir.path().join("no-such-file").to_str().unwrap().to_string());
+        }
+    }
+    let missing = dir.path().join("no-such-file").display().to_string();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let config = cluster.client_config_path();
+
+    let output = common::morsa_bounded(&config, &args, Duration::from_secs(180));
+    assert_eq!(output.status.code(), Some(1), "a missing file fails the command: {output:?}");
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        stderr.lines().any(|line| line.starts_with(&format!("error: storing {missing}"))),
+        "the missing file's error names it: {stderr}"
+    );
+    let last = stderr.lines().last().unwrap();
+    assert!(last.contains("1 of 7 files could not be stored") && last.contains(&missing), "{stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), files.len(), "one line per stored file: {stdout}");
+    for ((path, original), line) in files.iter().zip(&lines) {
+        let prefix = format!("stored {}: blob ID ", path.display());
+        let blob_id = line.strip_prefix(&prefix).unwrap_or_else(|| panic!("{line} is not for {path:?}"));
+        let blob_id = blob_id.split(' ').next().unwrap();
+        let (back, _) = read(&cluster, dir.path(), blob_id, &[]);
+        assert!(back == *original, "{} came back different", path.display());
+    }
+
+    // Scripts get one entry per argument, in order, the missing file's with its error.
+    let output = common::morsa_bounded(&config, &[&args[..], &["--json"]].concat(), Duration::from_secs(180));
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let entries: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let entries = entries.as_array().unwrap();
+    assert_eq!(entries.len(), files.len() + 1);
+    let named: Vec<&str> = entries.iter().map(|entry| entry["file"].as_str().unwrap()).collect();
+    assert_eq!(named, args[3..].to_vec(), "in the order given");
+    for entry in entries {
+        if entry["file"] == missing.as_str() {
+            assert!(entry["error"].as_str().unwrap().contains(&missing), "{entry}");
+        } else {
+            assert_eq!(entry["already_stored"], true, "{entry}");
+        }
+    }
 }
 
 #[test]

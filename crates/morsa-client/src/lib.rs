@@ -44,6 +44,7 @@ mod sealed_view;
 mod slivers;
 mod staking;
 mod store;
+pub mod store_many;
 mod stream_read;
 mod transactions;
 mod without_coordinator;
@@ -70,6 +71,7 @@ pub use read_stats::{ReadPhases, ReadStats, RequestOutcome, Selection, SliverReq
 pub use retention::Renewal;
 pub use staking::NodeRegistration;
 pub use store::{DetachedUploads, StoreOptions, StoreOutcome, StoreTimings, StoredHow};
+pub use store_many::{InFlight, Source, StoredFile};
 pub use transactions::{MAX_BATCH_BYTES, TransactionStats};
 
 use committee_cache::CommitteeCache;
