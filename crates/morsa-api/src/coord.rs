@@ -8,6 +8,7 @@ mod challenges;
 mod node_challenges;
 mod status;
 mod urls;
+mod zones;
 
 use crate::ErrorBody;
 use morsa_core::{AccountId, Committee, Epoch, NodeId, ObjectId};
@@ -31,6 +32,7 @@ pub use morsa_core::protocol::{
 pub use node_challenges::{NodeChallenges, node_challenges_path};
 pub use status::{BlobObjectSummary, BlobStatus, BlobStatusKind};
 pub use urls::{CoordinatorUrlsError, MAX_COORDINATOR_URLS, coordinator_urls};
+pub use zones::MemberZones;
 
 /// Route paths (axum syntax for parameters).
 pub mod routes {
@@ -160,6 +162,10 @@ pub struct CommitteeInfo {
     pub current: Committee,
     /// Committee of the next epoch, once selected.
     pub next: Option<Committee>,
+    /// The zones the members of both committees declared (absent: none declared, or an older
+    /// coordinator): a prior for choosing nodes to read from, nothing more.
+    #[serde(default, skip_serializing_if = "MemberZones::is_empty")]
+    pub zones: MemberZones,
 }
 
 /// System parameters and counters.

@@ -303,7 +303,7 @@ fn all_shards_node(dir: &tempfile::TempDir, config: EncodingConfig) -> anyhow::R
     };
     let committee = Committee { epoch: Epoch(1), n_shards, members: vec![member] };
     let store = morsa_store::NodeStore::open(&dir.path().join("node.redb"))?;
-    Ok(Node::new(key, store, View { committee, next: None })?)
+    Ok(Node::new(key, store, View { committee, next: None, zones: Default::default() })?)
 }
 
 /// Resident memory of this process now (Linux `VmRSS`), if known.

@@ -282,6 +282,7 @@ pub fn run(args: &SelectArgs) -> anyhow::Result<()> {
                     client
                         .node_score_inputs(morsa_core::convert::saturating_u64(sliver))
                         .into_iter()
+                        .map(|node| (node.address, node.inputs))
                         .collect()
                 };
                 let before = if which == 0 { known(client) } else { BTreeMap::new() };

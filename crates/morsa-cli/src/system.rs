@@ -198,21 +198,38 @@ fn latency(common: &ConfigArg) -> anyhow::Result<()> {
         if common.json {
             let nodes: Vec<_> = nodes
                 .iter()
-                .map(|(address, answered, inputs)| json!({ "address": address, "answered": answered, "score": inputs }))
+                .map(|(node, answered)| {
+                    json!({ "address": node.address, "zone": node.zone, "answered": answered, "score": node.inputs })
+                })
                 .collect();
             println!("{}", serde_json::to_string_pretty(&json!({ "scored_bytes": SCORED_BYTES, "nodes": nodes }))?);
             return Ok(());
         }
         println!(
-            "{:<22} {:>6} {:>9} {:>9} {:>10} {:>6} {:>6} {:>7} {:>10} {:>10}",
-            "node", "state", "latency", "spread", "bandwidth", "queue", "load", "samples", "score 1MiB", "patience"
+            "{:<22} {:<12} {:>17} {:>6} {:>9} {:>9} {:>10} {:>6} {:>6} {:>7} {:>10} {:>10}",
+            "node",
+            "zone",
+            "prior",
+            "state",
+            "latency",
+            "spread",
+            "bandwidth",
+            "queue",
+            "load",
+            "samples",
+            "score 1MiB",
+            "patience"
         );
-        for (address, answered, inputs) in &nodes {
+        for (node, answered) in &nodes {
+            let inputs = &node.inputs;
             let bandwidth =
                 inputs.bandwidth_mbit.map_or_else(|| "?".to_string(), |mbit| format!("{mbit:.0} Mb/s"));
+            let prior = format!("{} {:.0}ms", inputs.prior.describe(), inputs.prior.latency_ms());
             println!(
-                "{:<22} {:>6} {:>7.1}ms {:>7.1}ms {:>10} {:>6} {:>6.1} {:>7} {:>8.1}ms {:>8.1}ms",
-                address,
+                "{:<22} {:<12} {:>17} {:>6} {:>7.1}ms {:>7.1}ms {:>10} {:>6} {:>6.1} {:>7} {:>8.1}ms {:>8.1}ms",
+                node.address,
+                node.zone.as_deref().unwrap_or("-"),
+                prior,
                 if *answered { "up" } else { "DOWN" },
                 inputs.latency_ms,
                 inputs.spread_ms,
@@ -224,7 +241,10 @@ fn latency(common: &ConfigArg) -> anyhow::Result<()> {
                 inputs.patience_ms,
             );
         }
-        println!("(samples 0: not measured yet, the zone prior; estimates are kept between runs in the cache)");
+        println!(
+            "(zone: as its operator declared it; prior: what the latency is assumed from this client's zone \
+             (client.toml `zone`) while samples is 0; estimates are kept between runs in the cache)"
+        );
         Ok(())
     })
 }

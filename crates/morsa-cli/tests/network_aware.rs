@@ -10,7 +10,13 @@
 //!   reads, and is used again once it recovers;
 //! - a stalled node (SIGSTOP: the kernel accepts, nothing answers), asked first for the
 //!   metadata by blind reads, is hedged around, so reads finish long before a request to it
-//!   would time out (30 s).
+//!   would time out (30 s);
+//! - nodes in two declared zones (`cluster up --zones 2`) and a client with a `zone` in its
+//!   client.toml and no score cache: `health --latency` shows every node's zone and the prior
+//!   it gets, and blind reads (nothing measured) ask the nodes of the client's zone first,
+//!   for the metadata and for every sliver they do not send as a hedge. The client's zone is
+//!   the one the committee's first member is not in: without zones every node would tie at
+//!   the same prior and the first member would be asked first.
 //!
 //! Every read's bytes are compared with the file stored, every sliver used was verified (the
 //! client uses no other), and which nodes served comes from `read --json`. Nothing here
@@ -85,10 +91,11 @@ impl Cluster {
         }
     }
 
-    fn morsa(&self, args: &[&str]) -> Output {
+    /// `morsa args` with the client configuration at `config`.
+    fn morsa_as(&self, config: &Path, args: &[&str]) -> Output {
         Command::new(env!("CARGO_BIN_EXE_morsa"))
             .args(args)
-            .env("MORSA_CONFIG", self.dir.join("client.toml"))
+            .env("MORSA_CONFIG", config)
             .env("XDG_CACHE_HOME", &self.cache)
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
@@ -97,7 +104,11 @@ impl Cluster {
     }
 
     fn ok(&self, args: &[&str]) -> Output {
-        let output = self.morsa(args);
+        self.ok_as(&self.dir.join("client.toml"), args)
+    }
+
+    fn ok_as(&self, config: &Path, args: &[&str]) -> Output {
+        let output = self.morsa_as(config, args);
         assert!(output.status.success(), "morsa {args:?}: {}", String::from_utf8_lossy(&output.stderr));
         output
     }
@@ -127,9 +138,14 @@ impl Cluster {
     /// Reads `blob_id` back, checks it equals `original` and took less than [`READ_BOUND`];
     /// answers the report of its sliver requests.
     fn read(&self, blob_id: &str, original: &Path) -> Value {
+        self.read_as(&self.dir.join("client.toml"), blob_id, original)
+    }
+
+    /// [`Cluster::read`] with the client configuration at `config`.
+    fn read_as(&self, config: &Path, blob_id: &str, original: &Path) -> Value {
         let out = original.with_extension("read");
         let started = Instant::now();
-        let output = self.ok(&["read", blob_id, "--json", "--out", out.to_str().unwrap()]);
+        let output = self.ok_as(config, &["read", blob_id, "--json", "--out", out.to_str().unwrap()]);
         let took = started.elapsed();
         assert!(took < READ_BOUND, "a read took {took:?}");
         assert!(std::fs::read(&out).unwrap() == std::fs::read(original).unwrap(), "the bytes read back");
@@ -311,4 +327,86 @@ fn a_stalled_node_is_hedged_around() {
         );
     }
     assert!(pids::send(cluster.node_pid(stalled), Signal::Cont));
+}
+
+/// Each node of `health --latency --json`: its address, declared zone and prior.
+fn zones_and_priors(health: &Value) -> Vec<(String, Option<String>, String)> {
+    health["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|node| {
+            (
+                node["address"].as_str().unwrap().to_string(),
+                node["zone"].as_str().map(str::to_string),
+                node["score"]["prior"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_blind_client_reads_from_its_own_zone_first() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let root = tempfile::tempdir().unwrap();
+    // Five nodes over ten shards in zones zone-0 (nodes 0, 2, 4) and zone-1 (nodes 1, 3):
+    // committee selection gives each zone five shards, and a read needs four slivers.
+    let cluster = Cluster::up(root.path(), 5, 10, &["--zones", "2"]);
+    let blobs: Vec<(PathBuf, String)> =
+        (0..2).map(|seed| cluster.store(root.path(), 200 * 1024, 10 + seed)).collect();
+
+    // The committee as clients see it, in committee order: every node with the zone declared
+    // for it, and the unknown prior for a client that has no zone.
+    let health = |config: &Path| -> Vec<(String, Option<String>, String)> {
+        let output = cluster.ok_as(config, &["health", "--latency", "--json"]);
+        zones_and_priors(&serde_json::from_slice(&output.stdout).unwrap())
+    };
+    let plain = health(&cluster.dir.join("client.toml"));
+    let zone_of: std::collections::BTreeMap<String, String> = plain
+        .iter()
+        .map(|(address, zone, _)| {
+            (
+                address.clone(),
+                zone.clone().unwrap_or_else(|| panic!("zones are carried to clients: {plain:?}")),
+            )
+        })
+        .collect();
+    assert_eq!(zone_of.len(), 5);
+    assert!(plain.iter().all(|(_, _, prior)| prior == "unknown"), "a client without a zone: {plain:?}");
+    let first_members_zone = plain[0].1.clone().unwrap();
+    let own_zone = if first_members_zone == "zone-0" { "zone-1" } else { "zone-0" };
+
+    // The same client in the other zone than the committee's first member.
+    let config = cluster.dir.join("client-zoned.toml");
+    let text = std::fs::read_to_string(cluster.dir.join("client.toml")).unwrap();
+    std::fs::write(&config, format!("zone = \"{own_zone}\"\n{text}")).unwrap();
+    let zoned = health(&config);
+    for (address, zone, prior) in &zoned {
+        let expected = if zone.as_deref() == Some(own_zone) { "same_zone" } else { "other_zone" };
+        assert_eq!(prior, expected, "{address} in {zone:?}: {zoned:?}");
+    }
+    let text = String::from_utf8(cluster.ok_as(&config, &["health", "--latency"]).stdout).unwrap();
+    assert!(text.contains("same zone 2ms") && text.contains("other zone 60ms"), "{text}");
+
+    let near = |address: &str| zone_of.get(address).map(String::as_str) == Some(own_zone);
+    for (file, blob_id) in &blobs {
+        // Nothing measured: no score cache.
+        let _ = std::fs::remove_dir_all(&cluster.cache);
+        let slivers = cluster.read_as(&config, blob_id, file);
+        let asked_first = slivers["metadata_asked"][0].as_str().unwrap();
+        assert!(near(asked_first), "the metadata was asked of a node in {own_zone} first: {slivers}");
+        let chosen: Vec<&str> = slivers["requests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|request| request["hedge"] == false)
+            .map(|request| request["node"].as_str().unwrap())
+            .collect();
+        assert!(!chosen.is_empty(), "{slivers}");
+        assert!(
+            chosen.iter().all(|node| near(node)),
+            "every sliver chosen (not hedged) from {own_zone}: {slivers}"
+        );
+        assert!(used(&slivers).iter().any(|node| near(node)), "{slivers}");
+    }
 }

@@ -6,6 +6,7 @@
 //! cache, the configured node URLs with one vote each. A committee named by a minority (even
 //! one that gives the liars every shard) is never chosen.
 
+use morsa_api::coord::MemberZones;
 use morsa_core::Committee;
 
 /// The committee that voters holding a quorum (`3·weight > 2·total`) of the total weight
@@ -25,6 +26,27 @@ pub(crate) fn agreed_committee(weights: &[usize], answers: &[Option<Committee>])
         .into_iter()
         .find(|(_, weight)| morsa_core::quorum::is_quorum(*weight, total))
         .map(|(committee, _)| committee.clone())
+}
+
+/// The zones of `committee`'s members that every answer naming `committee` gave alike (a
+/// member whose zone the answers differ on, or that one of them leaves out, has none). Zones
+/// are only a prior for choosing nodes, but a node should not be able to pull reads towards
+/// itself alone by naming a zone for itself.
+pub(crate) fn agreed_zones(
+    committee: &Committee,
+    answers: &[Option<(Committee, MemberZones)>],
+) -> MemberZones {
+    let mut naming = answers.iter().flatten().filter(|(named, _)| named == committee).map(|(_, zones)| zones);
+    let Some(first) = naming.next() else { return MemberZones::default() };
+    let mut agreed = first.for_committee(committee);
+    for zones in naming {
+        for member in &committee.members {
+            if zones.of(&member.node_id) != agreed.of(&member.node_id) {
+                agreed.declare(member.node_id, "");
+            }
+        }
+    }
+    agreed
 }
 
 #[cfg(test)]
@@ -80,5 +102,28 @@ mod tests {
         assert_eq!(agreed_committee(&[1; 5], &answers), Some(honest));
         // Nobody answered.
         assert_eq!(agreed_committee(&[1; 5], &[None, None, None, None, None]), None);
+    }
+
+    #[test]
+    fn zones_are_those_every_answer_naming_the_committee_gives() {
+        let named = committee(3, &["a", "b", "c"]);
+        let ids: Vec<NodeId> = named.members.iter().map(|member| member.node_id).collect();
+        let zones = |pairs: &[(usize, &str)]| {
+            let mut zones = MemberZones::default();
+            for (member, zone) in pairs {
+                zones.declare(ids[*member], zone);
+            }
+            zones
+        };
+        let answers = [
+            Some((named.clone(), zones(&[(0, "z1"), (1, "z2"), (2, "z1")]))),
+            // A liar places itself (member 2) in the reader's zone; another committee's answer.
+            Some((named.clone(), zones(&[(0, "z1"), (1, "z2"), (2, "z0")]))),
+            Some((committee(9, &["liar"]), zones(&[(0, "z9")]))),
+            None,
+        ];
+        let agreed = agreed_zones(&named, &answers);
+        assert_eq!([0, 1, 2].map(|member| agreed.of(&ids[member])), [Some("z1"), Some("z2"), None]);
+        assert!(agreed_zones(&committee(4, &["x"]), &answers).is_empty(), "nobody named it");
     }
 }

@@ -74,7 +74,7 @@ pub use store::{DetachedUploads, StoreOptions, StoreOutcome, StoreTimings, Store
 pub use store_many::{InFlight, Source, StoredFile};
 pub use transactions::{MAX_BATCH_BYTES, TransactionStats};
 
-use committee_cache::CommitteeCache;
+use committee_cache::{CommitteeCache, KnownCommittee};
 use nodes::NodeSet;
 use score_cache::ScoreCache;
 
@@ -125,6 +125,28 @@ pub struct Client {
     selection: Selection,
     /// Which blobs reads of files write out as they go, and in what windows.
     streaming: stream_read::Streaming,
+}
+
+/// What reads know of one node of the committee (`morsa health --latency`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct NodeScore {
+    /// Its address.
+    pub address: String,
+    /// The zone its operator declared, if any: with the client's `zone`, it sets the prior
+    /// (`inputs.prior`) that stands for the node's latency until it is measured.
+    pub zone: Option<String>,
+    /// What its score is made of.
+    pub inputs: ScoreInputs,
+}
+
+impl NodeScore {
+    fn of(nodes: &NodeSet, member: usize, bytes: u64) -> Self {
+        Self {
+            address: nodes.committee().members[member].address.clone(),
+            zone: nodes.zone(member).map(str::to_owned),
+            inputs: nodes.inputs(member, bytes),
+        }
+    }
 }
 
 /// The system parameters set at genesis, which never change.
@@ -192,13 +214,13 @@ impl Client {
         let http = node_options.http_client().map_err(Error::coordinator("building the HTTP client"))?;
         let genesis = OnceLock::new();
         let mut coordinator_down = None;
-        let committee = match coord.system().await {
+        let known = match coord.system().await {
             Ok(system) => {
                 genesis.get_or_init(|| Genesis::of(system));
-                let committee =
-                    coord.committee().await.map_err(Error::coordinator("reading the committee"))?.current;
-                committee_cache.save(&committee);
-                committee
+                let info = coord.committee().await.map_err(Error::coordinator("reading the committee"))?;
+                let known = KnownCommittee::new(info.current, &info.zones);
+                committee_cache.save(&known);
+                known
             }
             Err(error) if error.is_unreachable() => {
                 coordinator_down = Some(Instant::now());
@@ -206,10 +228,17 @@ impl Client {
             }
             Err(error) => return Err(Error::coordinator("reading the system parameters")(error)),
         };
-        let encoding = EncodingConfig::new(committee.n_shards).map_err(Error::ShardCount)?;
-        let nodes =
-            NodeSet::new(committee, encoding, &http, node_options, &BTreeSet::new(), Arc::clone(&scores))
-                .map_err(Error::coordinator("reading node addresses"))?;
+        let encoding = EncodingConfig::new(known.committee.n_shards).map_err(Error::ShardCount)?;
+        let nodes = NodeSet::new(
+            known.committee,
+            &known.zones,
+            encoding,
+            &http,
+            node_options,
+            &BTreeSet::new(),
+            Arc::clone(&scores),
+        )
+        .map_err(Error::coordinator("reading node addresses"))?;
         Ok(Self {
             coord,
             key,
@@ -261,21 +290,20 @@ impl Client {
         self.score_cache.save_now_and_then(&self.scores);
     }
 
-    /// What reads know of each node of the committee now, without asking any: its address and
-    /// what its score for an answer of `bytes` is made of (as [`Client::probe_node_scores`]).
-    pub fn node_score_inputs(&self, bytes: u64) -> Vec<(String, ScoreInputs)> {
+    /// What reads know of each node of the committee now, without asking any: its address,
+    /// zone and what its score for an answer of `bytes` is made of (as
+    /// [`Client::probe_node_scores`]).
+    pub fn node_score_inputs(&self, bytes: u64) -> Vec<NodeScore> {
         let nodes = self.nodes();
-        (0..nodes.len())
-            .map(|member| (nodes.committee().members[member].address.clone(), nodes.inputs(member, bytes)))
-            .collect()
+        (0..nodes.len()).map(|member| NodeScore::of(&nodes, member, bytes)).collect()
     }
 
     /// Asks every node of the committee for its health, once, timing the answers into the
     /// scores (their latency), then for [`PROBE_BYTES`] of filler, timing their transfer (the
     /// link's bandwidth: a link too thin for large answers is then known before the first read
     /// asks it for any); answers what each node's score is made of, for an answer of `bytes`,
-    /// with the node's address and whether it answered.
-    pub async fn probe_node_scores(&self, bytes: u64) -> Result<Vec<(String, bool, ScoreInputs)>, Error> {
+    /// with whether it answered.
+    pub async fn probe_node_scores(&self, bytes: u64) -> Result<Vec<(NodeScore, bool)>, Error> {
         let nodes = self.refresh_nodes().await?;
         let probes = (0..nodes.len()).map(|member| {
             let nodes = Arc::clone(&nodes);
@@ -301,9 +329,7 @@ impl Client {
         Ok(answered
             .into_iter()
             .enumerate()
-            .map(|(member, ok)| {
-                (nodes.committee().members[member].address.clone(), ok, nodes.inputs(member, bytes))
-            })
+            .map(|(member, ok)| (NodeScore::of(&nodes, member, bytes), ok))
             .collect())
     }
 
@@ -345,6 +371,11 @@ impl Client {
         self
     }
 
+    /// The zones the members of the committee reads use declared (as last read with it).
+    pub fn node_zones(&self) -> morsa_api::coord::MemberZones {
+        self.nodes().zones().clone()
+    }
+
     /// The committee reads use now (asked of the coordinator again when one answers).
     pub async fn current_committee(&self) -> Result<Committee, Error> {
         Ok(self.refresh_nodes().await?.committee().clone())
@@ -382,7 +413,7 @@ impl Client {
             return Ok(self.nodes());
         }
         let committee = match self.coord.committee().await {
-            Ok(info) => info.current,
+            Ok(info) => KnownCommittee::new(info.current, &info.zones),
             Err(error) if error.is_unreachable() => {
                 self.coordinator_reached(false);
                 return Ok(self.nodes());
@@ -393,16 +424,19 @@ impl Client {
         self.adopt_committee(committee)
     }
 
-    /// The nodes of `committee`, just read from the coordinator: the current node set if it
-    /// is the same committee, else a new one, kept (and the committee cached on disk).
-    pub(crate) fn adopt_committee(&self, committee: Committee) -> Result<Arc<NodeSet>, Error> {
-        self.committee_cache.save(&committee);
-        if committee == *self.nodes().committee() {
-            return Ok(self.nodes());
+    /// The nodes of `known`, just read from the coordinator: the current node set if it is
+    /// the same committee with the same zones, else a new one, kept (and the committee cached
+    /// on disk).
+    pub(crate) fn adopt_committee(&self, known: KnownCommittee) -> Result<Arc<NodeSet>, Error> {
+        self.committee_cache.save(&known);
+        let current = self.nodes();
+        if known.committee == *current.committee() && known.zones == *current.zones() {
+            return Ok(current);
         }
         let nodes = Arc::new(
             NodeSet::new(
-                committee,
+                known.committee,
+                &known.zones,
                 self.encoding,
                 &self.http,
                 self.node_options,

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use morsa_api::client::scoring::{Call, NodeScores, ScoreInputs};
 use morsa_api::client::{ClientError as ApiError, ClientOptions, NodeClient};
+use morsa_api::coord::MemberZones;
 use morsa_api::node::NodeErrorCode;
 use morsa_core::{Committee, NodeId, ShardIndex};
 use redstuff::{BlobId, EncodingConfig, SliverType};
@@ -18,6 +19,8 @@ use crate::error::NodeFailure;
 #[derive(Debug)]
 pub(crate) struct NodeSet {
     committee: Committee,
+    /// The zones the members declared (only the members').
+    zones: MemberZones,
     clients: Vec<NodeClient>,
     /// What is known of every node's speed and load, shared by the client's node sets.
     scores: Arc<NodeScores>,
@@ -28,9 +31,11 @@ pub(crate) struct NodeSet {
 }
 
 impl NodeSet {
-    /// The node set of `committee`; reads leave out the members whose IDs are in `excluded`.
+    /// The node set of `committee`, whose members declared `zones`; reads leave out the
+    /// members whose IDs are in `excluded`.
     pub(crate) fn new(
         committee: Committee,
+        zones: &MemberZones,
         config: EncodingConfig,
         http: &reqwest::Client,
         options: ClientOptions,
@@ -43,13 +48,15 @@ impl NodeSet {
             .map(|member| NodeClient::with_http(http.clone(), &member.address, config, options))
             .collect::<Result<Vec<_>, _>>()?;
         let excluded = committee.members.iter().map(|member| excluded.contains(&member.node_id)).collect();
-        Ok(Self { committee, clients, scores, excluded })
+        let zones = zones.for_committee(&committee);
+        Ok(Self { committee, zones, clients, scores, excluded })
     }
 
     /// The same nodes (and what is known of their speed), reads leaving out `excluded`.
     pub(crate) fn excluding(&self, excluded: &BTreeSet<NodeId>) -> Self {
         Self {
             committee: self.committee.clone(),
+            zones: self.zones.clone(),
             clients: self.clients.clone(),
             scores: Arc::clone(&self.scores),
             excluded: self
@@ -68,6 +75,11 @@ impl NodeSet {
 
     pub(crate) fn committee(&self) -> &Committee {
         &self.committee
+    }
+
+    /// The zones the members declared.
+    pub(crate) fn zones(&self) -> &MemberZones {
+        &self.zones
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -121,10 +133,9 @@ impl NodeSet {
         self.committee.members[member].node_id
     }
 
-    /// The member's zone, when the committee tells (it does not yet: the zone prior then
-    /// treats every node alike).
-    pub(crate) fn zone(&self, _member: usize) -> Option<&str> {
-        None
+    /// The member's zone, if its operator declared one: the prior its score starts from.
+    pub(crate) fn zone(&self, member: usize) -> Option<&str> {
+        self.zones.of(&self.committee.members[member].node_id)
     }
 
     /// The shared scores.
@@ -268,6 +279,11 @@ mod tests {
 
     /// Four nodes of three shards each (n = 12).
     fn four_nodes(excluded: &[u8]) -> NodeSet {
+        four_nodes_in(excluded, &MemberZones::default(), None)
+    }
+
+    /// [`four_nodes`] whose members declared `zones`, read by a client in `own_zone`.
+    fn four_nodes_in(excluded: &[u8], zones: &MemberZones, own_zone: Option<&str>) -> NodeSet {
         let ids: Vec<NodeId> = (0..4u8)
             .map(|index| NodeId::from_public_key(&BlsSecretKey::from_seed([index + 1; 32]).public_key()))
             .collect();
@@ -286,8 +302,9 @@ mod tests {
         let config = EncodingConfig::new(12).unwrap();
         let options = ClientOptions::default();
         let excluded = excluded.iter().map(|index| ids[usize::from(*index)]).collect();
-        let scores = Arc::new(NodeScores::new(None));
-        NodeSet::new(committee, config, &options.http_client().unwrap(), options, &excluded, scores).unwrap()
+        let scores = Arc::new(NodeScores::new(own_zone.map(str::to_owned)));
+        NodeSet::new(committee, zones, config, &options.http_client().unwrap(), options, &excluded, scores)
+            .unwrap()
     }
 
     #[test]
@@ -314,6 +331,40 @@ mod tests {
             }
             assert_eq!(left_out, 3, "the excluded node's three shards are left out");
         }
+    }
+
+    /// Node IDs as [`four_nodes`] makes them.
+    fn node_ids() -> Vec<NodeId> {
+        (0..4u8)
+            .map(|index| NodeId::from_public_key(&BlsSecretKey::from_seed([index + 1; 32]).public_key()))
+            .collect()
+    }
+
+    #[test]
+    fn members_answer_their_declared_zone_and_unmeasured_ones_in_the_clients_zone_come_first() {
+        let ids = node_ids();
+        let mut zones = MemberZones::default();
+        zones.declare(ids[0], "zone-b");
+        zones.declare(ids[2], "zone-a");
+        // A zone for a node not in the committee is not the set's.
+        zones.declare(NodeId([7; 32]), "zone-a");
+        let nodes = four_nodes_in(&[], &zones, Some("zone-a"));
+        assert_eq!(
+            (0..4).map(|member| nodes.zone(member)).collect::<Vec<_>>(),
+            [Some("zone-b"), None, Some("zone-a"), None]
+        );
+        assert_eq!(nodes.zones().of(&NodeId([7; 32])), None);
+        // Same zone (2 ms), unknown (20 ms, by member), other zone (60 ms).
+        assert_eq!(nodes.by_latency(), [2, 1, 3, 0]);
+        assert_eq!(nodes.inputs(2, 0).prior, morsa_api::client::scoring::ZonePrior::SameZone);
+        assert_eq!(
+            nodes.excluding(&BTreeSet::new()).zone(2),
+            Some("zone-a"),
+            "a derived set keeps the zones"
+        );
+        // Without zones carried, every node is alike and the committee's order decides.
+        let blind = four_nodes_in(&[], &MemberZones::default(), Some("zone-a"));
+        assert_eq!(blind.by_latency(), [0, 1, 2, 3]);
     }
 
     #[tokio::test]

@@ -179,7 +179,8 @@ impl Client {
         let held = status.status == BlobStatusKind::Certified;
         let mut attempts = 0;
         // The committee read with the epoch serves the first round.
-        let mut committee = Some(committee.current);
+        let mut committee =
+            Some(crate::committee_cache::KnownCommittee::new(committee.current, &committee.zones));
         let (confirmed, waves) = loop {
             attempts += 1;
             let nodes = match committee.take() {

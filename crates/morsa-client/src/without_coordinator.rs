@@ -13,12 +13,11 @@ use futures_util::stream::FuturesUnordered;
 use morsa_api::client::{ClientError as ApiError, ClientOptions, NodeClient};
 use morsa_api::coord::BlobStatusKind;
 use morsa_api::node::NodeBlobState;
-use morsa_core::Committee;
 use morsa_core::quorum::is_validity;
 use redstuff::BlobId;
 
-use crate::committee_cache::CommitteeCache;
-use crate::committee_vote::agreed_committee;
+use crate::committee_cache::{CommitteeCache, KnownCommittee};
+use crate::committee_vote::{agreed_committee, agreed_zones};
 use crate::nodes::NodeSet;
 use crate::{Client, Error};
 
@@ -30,17 +29,18 @@ const COMMITTEE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The committee to read with when the coordinator is `unreachable`: the one that a quorum
 /// of the voters agree on (the cached committee's members by their shards, else the
-/// configured `node_urls`), else the cached one as it is. The agreed one is cached.
+/// configured `node_urls`), else the cached one as it is. The agreed one is cached, with the
+/// zones every node that named it gave alike.
 pub(crate) async fn committee_from_nodes(
     cache: &CommitteeCache,
     node_urls: &[String],
     http: &reqwest::Client,
     unreachable: ApiError,
-) -> Result<Committee, Error> {
+) -> Result<KnownCommittee, Error> {
     let cached = cache.load();
     let (urls, weights): (Vec<String>, Vec<usize>) = match &cached {
-        Some(committee) => {
-            committee.members.iter().map(|member| (member.address.clone(), member.shards.len())).unzip()
+        Some(known) => {
+            known.committee.members.iter().map(|member| (member.address.clone(), member.shards.len())).unzip()
         }
         None => node_urls.iter().map(|url| (url.clone(), 1)).unzip(),
     };
@@ -52,9 +52,9 @@ pub(crate) async fn committee_from_nodes(
     }
     let options = ClientOptions { timeout: COMMITTEE_TIMEOUT, ..ClientOptions::default() };
     let asked = urls.iter().map(|url| async move {
-        NodeClient::committee_at(http, url, options).await.map(|answer| answer.current)
+        NodeClient::committee_at(http, url, options).await.map(|answer| (answer.current, answer.zones))
     });
-    let answers: Vec<Option<Committee>> = futures_util::future::join_all(asked)
+    let answers: Vec<Option<_>> = futures_util::future::join_all(asked)
         .await
         .into_iter()
         .zip(&urls)
@@ -62,9 +62,13 @@ pub(crate) async fn committee_from_nodes(
             answer.inspect_err(|error| tracing::debug!(node = %url, %error, "no committee from node")).ok()
         })
         .collect();
-    if let Some(committee) = agreed_committee(&weights, &answers) {
-        cache.save(&committee);
-        return Ok(committee);
+    let committees: Vec<_> =
+        answers.iter().map(|answer| answer.as_ref().map(|(committee, _)| committee.clone())).collect();
+    if let Some(committee) = agreed_committee(&weights, &committees) {
+        let zones = agreed_zones(&committee, &answers);
+        let known = KnownCommittee::new(committee, &zones);
+        cache.save(&known);
+        return Ok(known);
     }
     let answered = answers.iter().filter(|answer| answer.is_some()).count();
     match cached {

@@ -247,7 +247,7 @@ impl Genesis {
                 commission_ppm: 0,
                 next_commission_ppm: None,
             };
-            if node.zone.len() > crate::lifecycle::MAX_ZONE_LEN || node.zone.chars().any(char::is_control) {
+            if !morsa_core::protocol::zone_is_valid(&node.zone) {
                 return Err(field(
                     "nodes.zone",
                     format!("node {index}: a zone is at most 64 bytes, no control characters"),

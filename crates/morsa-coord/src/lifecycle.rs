@@ -30,7 +30,7 @@ use crate::error::{CommandError, InvalidReason};
 use crate::state::{EpochPhase, Node, State, add, sub};
 
 /// Longest zone name accepted, in bytes.
-pub const MAX_ZONE_LEN: usize = 64;
+pub use morsa_core::protocol::MAX_ZONE_LEN;
 
 impl State {
     /// The pending withdrawals of `staker`, for `GET /v1/accounts/{id}`.
@@ -120,7 +120,7 @@ impl State {
         id: &NodeId,
         zone: &str,
     ) -> Result<(), CommandError> {
-        if zone.len() > MAX_ZONE_LEN || zone.chars().any(char::is_control) {
+        if !morsa_core::protocol::zone_is_valid(zone) {
             return Err(CommandError::InvalidArgument {
                 what: "zone",
                 reason: InvalidReason::Zone { max_len: MAX_ZONE_LEN },

@@ -29,8 +29,8 @@ use axum::{Json, Router};
 use morsa_api::ErrorBody;
 use morsa_api::coord::{
     AccountBlobs, AccountBlobsQuery, AccountInfo, CommandResult, CommitteeInfo, EventsPage, EventsQuery,
-    MAX_ACCOUNT_BLOBS_PAGE, MAX_BODY_BYTES, MAX_EVENTS_PAGE, MAX_WAIT_MS, NodeReport, SignedTransaction,
-    SubmitResponse, SystemInfo, routes,
+    MAX_ACCOUNT_BLOBS_PAGE, MAX_BODY_BYTES, MAX_EVENTS_PAGE, MAX_WAIT_MS, MemberZones, NodeReport,
+    SignedTransaction, SubmitResponse, SystemInfo, routes,
 };
 use morsa_core::AccountId;
 use redstuff::BlobId;
@@ -558,6 +558,10 @@ async fn get_committee(AxumState(shared): AxumState<Arc<Shared>>) -> Json<Commit
         epoch_change_done: state.phase == EpochPhase::Done,
         current: state.committee.clone(),
         next: state.next_committee.clone(),
+        zones: MemberZones::of_members(
+            std::iter::once(&state.committee).chain(&state.next_committee),
+            |node| state.nodes.get(node).map(|node| node.zone.as_str()),
+        ),
     })
 }
 

@@ -29,8 +29,8 @@ mod event;
 mod signed;
 
 pub use command::{
-    Command, DisputedAnswer, Input, LogEntry, MAX_BATCH_COMMANDS, NodeReport, NodeReportKind,
-    SignedTransaction, Transaction,
+    Command, DisputedAnswer, Input, LogEntry, MAX_BATCH_COMMANDS, MAX_ZONE_LEN, NodeReport, NodeReportKind,
+    SignedTransaction, Transaction, zone_is_valid,
 };
 pub use event::{Event, EventRecord};
 pub use signed::{InvalidBlobAttestation, SignedConfirmation, SignedMessageError};

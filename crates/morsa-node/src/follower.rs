@@ -20,7 +20,7 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// Fetches the coordinator's current committees as a [`View`].
 pub async fn fetch_view(coord: &CoordClient) -> Result<View, morsa_api::client::ClientError> {
     let info = coord.committee().await?;
-    Ok(View { committee: info.current, next: info.next })
+    Ok(View { committee: info.current, next: info.next, zones: info.zones })
 }
 
 /// Applies events until `stop` turns true.

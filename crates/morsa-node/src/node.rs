@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, RwLock, RwLockReadGuard};
 
 use axum::body::Bytes;
-use morsa_api::coord::{Event, EventRecord};
+use morsa_api::coord::{Event, EventRecord, MemberZones};
 use morsa_core::{BlsSecretKey, Committee, Epoch, NodeId, PersistenceType, ShardIndex};
 use morsa_store::{NodeStore, SliverKind};
 use redstuff::wire::{from_bcs, metadata_limit, sliver_limit};
@@ -41,6 +41,9 @@ pub struct View {
     pub committee: Committee,
     /// Committee of the next epoch, once selected.
     pub next: Option<Committee>,
+    /// The zones their members declared, as the coordinator last told (events carry none):
+    /// the prior the repair fetcher ranks peers with before it has measured them.
+    pub zones: MemberZones,
 }
 
 impl View {
@@ -170,6 +173,12 @@ impl Node {
     /// The current view.
     pub fn view(&self) -> RwLockReadGuard<'_, View> {
         self.view.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The current committee and the zones its members declared (for ranking peers).
+    pub fn committee_and_zones(&self) -> (Committee, MemberZones) {
+        let view = self.view();
+        (view.committee.clone(), view.zones.for_committee(&view.committee))
     }
 
     /// Shards this node owns in the current epoch.

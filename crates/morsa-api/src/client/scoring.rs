@@ -5,9 +5,13 @@
 //! Per node it keeps an exponentially weighted moving average of the answer latency and of its
 //! spread (like TCP's SRTT and RTTVAR), the observed bandwidth of large answers, the requests
 //! in flight from this process and the load figure the node reports itself
-//! ([`crate::node::LOAD_HEADER`]). Before anything is measured, a topology prior stands in:
-//! a node in the caller's own `zone` is assumed near, one in another zone far, and one whose
-//! zone is unknown in between.
+//! ([`crate::node::LOAD_HEADER`]). Before anything is measured, a topology prior stands in
+//! ([`ZonePrior`]): a node in the caller's own `zone` is assumed near, one in another zone
+//! far, and one whose zone is unknown (or a caller without one) in between. Node zones are
+//! what their operators declared (served with the committee:
+//! [`crate::coord::MemberZones`]), so they only order nodes not measured yet: the first
+//! answer replaces the prior, and a node near by its zone but slow is left as soon as it is
+//! measured.
 //!
 //! The score of a request of `bytes` follows C3 (Suresh et al., NSDI '15): the expected
 //! network latency, plus the expected service time (the transfer) multiplied by the cube of
@@ -37,7 +41,7 @@
 //! latency) with age, and old ones are dropped.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use std::time::Duration;
 
 use morsa_core::NodeId;
@@ -49,7 +53,7 @@ mod estimate;
 mod tests;
 
 pub use choose::Candidate;
-pub use estimate::{Estimate, STALE_AFTER_MS, ScoreInputs};
+pub use estimate::{Estimate, STALE_AFTER_MS, ScoreInputs, ZonePrior};
 
 /// Requests a node is assumed to serve at once before they queue: the queue in the score is
 /// counted in multiples of it.
@@ -66,8 +70,8 @@ pub const MAX_SAVED_AGE: Duration = Duration::from_secs(7 * 24 * 3600);
 /// What one process knows of the nodes' speed and load.
 #[derive(Debug, Default)]
 pub struct NodeScores {
-    /// The caller's zone, if it has one (client.toml `zone`).
-    zone: Option<String>,
+    /// The caller's zone, if it has one (client.toml `zone`; a node's own declared zone).
+    zone: RwLock<Option<String>>,
     state: Mutex<HashMap<NodeId, Estimate>>,
 }
 
@@ -84,12 +88,25 @@ pub struct SavedScores {
 impl NodeScores {
     /// No estimates yet; the caller is in `zone`, if given.
     pub fn new(zone: Option<String>) -> Self {
-        Self { zone, state: Mutex::new(HashMap::new()) }
+        Self { zone: RwLock::new(zone), state: Mutex::new(HashMap::new()) }
     }
 
     /// The caller's zone.
-    pub fn zone(&self) -> Option<&str> {
-        self.zone.as_deref()
+    pub fn zone(&self) -> Option<String> {
+        self.zone.read().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// Sets the caller's zone (a node learns its own from the committee's zones).
+    pub fn set_zone(&self, zone: Option<&str>) {
+        let mut own = self.zone.write().unwrap_or_else(PoisonError::into_inner);
+        if own.as_deref() != zone {
+            *own = zone.map(str::to_owned);
+        }
+    }
+
+    /// The prior for a node in `zone` (if known), from where the caller is.
+    pub fn zone_prior(&self, zone: Option<&str>) -> ZonePrior {
+        ZonePrior::of(self.zone.read().unwrap_or_else(PoisonError::into_inner).as_deref(), zone)
     }
 
     fn lock(&self) -> MutexGuard<'_, HashMap<NodeId, Estimate>> {
@@ -97,16 +114,25 @@ impl NodeScores {
     }
 
     /// The estimate of `node` (in `zone`, if known): measured, or the prior.
+    ///
+    /// A node with requests out or a load figure but no answer measured yet keeps the prior
+    /// of its zone for its latency (and records it, so that a request to it cancelled later
+    /// is compared with what its zone led the caller to expect).
     pub fn estimate(&self, node: &NodeId, zone: Option<&str>) -> Estimate {
-        self.lock().get(node).copied().unwrap_or_else(|| self.prior(zone))
+        let prior = self.prior(zone);
+        let mut state = self.lock();
+        match state.get_mut(node) {
+            Some(estimate) if estimate.samples > 0 => *estimate,
+            Some(unmeasured) => {
+                unmeasured.take_prior(&prior);
+                *unmeasured
+            }
+            None => prior,
+        }
     }
 
     fn prior(&self, zone: Option<&str>) -> Estimate {
-        let same = match (self.zone.as_deref(), zone) {
-            (Some(mine), Some(theirs)) => Some(mine == theirs),
-            _ => None,
-        };
-        Estimate::prior(same)
+        Estimate::prior(self.zone_prior(zone).same_zone())
     }
 
     fn update(&self, node: &NodeId, change: impl FnOnce(&mut Estimate)) {
@@ -135,7 +161,8 @@ impl NodeScores {
     /// What the score of `node` is made of (`morsa health --latency`).
     pub fn inputs(&self, node: &NodeId, zone: Option<&str>, bytes: u64) -> ScoreInputs {
         let measured = self.lock().contains_key(node);
-        self.estimate(node, zone).inputs(bytes, measured)
+        let prior = self.zone_prior(zone);
+        ScoreInputs { prior, ..self.estimate(node, zone).inputs(bytes, measured) }
     }
 
     /// Of `nodes`, the one to probe now, if any: among those nothing is asked of now, the one

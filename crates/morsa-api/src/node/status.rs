@@ -64,6 +64,10 @@ pub struct NodeCommittee {
     pub current: Committee,
     /// Committee of the next epoch, once selected.
     pub next: Option<Committee>,
+    /// The zones their members declared, as the node last heard them from the coordinator
+    /// (absent: none known, or an older node): a prior for choosing nodes, nothing more.
+    #[serde(default, skip_serializing_if = "crate::coord::MemberZones::is_empty")]
+    pub zones: crate::coord::MemberZones,
 }
 
 /// What a node is doing with one of its shards (Walrus's shard states).

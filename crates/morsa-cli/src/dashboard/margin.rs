@@ -38,7 +38,8 @@ pub fn zones(page: &mut String, nodes: &[NodeStatus]) {
         );
     }
     page.push_str(
-        "</table><p><small>Committee members declare no zone yet: every node is in one group.</small></p>",
+        "</table><p><small>Zones as the nodes' operators declared them (<code>morsa node set-zone</code>); \
+         nodes without one are grouped together.</small></p>",
     );
 }
 

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use morsa_api::client::{ClientOptions, NodeClient};
-use morsa_api::coord::AvailabilityView;
+use morsa_api::coord::{AvailabilityView, MemberZones};
 use morsa_api::node::NodeHealth;
 use morsa_client::Client;
 use morsa_core::CommitteeMember;
@@ -105,8 +105,7 @@ pub struct NodeStatus {
     pub node_id: String,
     /// Where it is reached.
     pub address: String,
-    /// Its zone (failure domain), when one is declared. Committee members carry none today:
-    /// always `null`, and the page says so.
+    /// Its zone (failure domain), when its operator declared one.
     pub zone: Option<String>,
     /// The shards the committee gives it.
     pub shards: Vec<u16>,
@@ -178,7 +177,7 @@ pub async fn gather(client: &Client, within_epochs: u32, drill_report: Option<&P
         Ok(committee) => (committee.members, None),
         Err(error) => (Vec::new(), Some(error)),
     };
-    let nodes = node_statuses(client, members).await;
+    let nodes = node_statuses(client, members, &client.node_zones()).await;
     let answering = || nodes.iter().filter_map(|node| node.health.as_ref());
     Status {
         generated_unix: unix_seconds(SystemTime::now()),
@@ -202,7 +201,11 @@ pub async fn gather(client: &Client, within_epochs: u32, drill_report: Option<&P
 }
 
 /// Every member's health, asked in parallel, each bounded by [`NODE_TIMEOUT`].
-async fn node_statuses(client: &Client, members: Vec<CommitteeMember>) -> Vec<NodeStatus> {
+async fn node_statuses(
+    client: &Client,
+    members: Vec<CommitteeMember>,
+    zones: &MemberZones,
+) -> Vec<NodeStatus> {
     let options = ClientOptions { timeout: NODE_TIMEOUT, connect_timeout: NODE_CONNECT_TIMEOUT };
     let http = options.http_client().ok();
     let mut checks = tokio::task::JoinSet::new();
@@ -239,7 +242,7 @@ async fn node_statuses(client: &Client, members: Vec<CommitteeMember>) -> Vec<No
             NodeStatus {
                 node_id: member.node_id.to_string(),
                 address: member.address,
-                zone: None,
+                zone: zones.of(&member.node_id).map(str::to_owned),
                 shards: member.shards.iter().map(|shard| shard.0).collect(),
                 up: health.is_ok(),
                 latency_ms: latency.as_secs_f64() * 1e3,

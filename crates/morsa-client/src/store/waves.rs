@@ -173,6 +173,7 @@ mod tests {
         let options = ClientOptions::default();
         let nodes = NodeSet::new(
             committee,
+            &Default::default(),
             config,
             &options.http_client().unwrap(),
             options,

@@ -189,7 +189,8 @@ pub enum Command {
     SetNodeZone {
         /// The node.
         node: NodeId,
-        /// Its zone (at most 64 bytes; empty: undeclared, the node is a zone of its own).
+        /// Its zone (at most [`MAX_ZONE_LEN`] bytes, no control characters: [`zone_is_valid`];
+        /// empty: undeclared, the node is a zone of its own).
         zone: String,
     },
     /// Pays the sender's unstaked amounts with a node whose delay has passed: the epoch
@@ -227,6 +228,15 @@ pub enum Command {
 
 /// Most commands one [`Command::Batch`] may carry.
 pub const MAX_BATCH_COMMANDS: usize = 64;
+
+/// Longest zone name a node's operator may declare ([`Command::SetNodeZone`]), in bytes.
+pub const MAX_ZONE_LEN: usize = 64;
+
+/// Whether `zone` may be declared: at most [`MAX_ZONE_LEN`] bytes, no control characters.
+/// Whoever reads zones (committee selection, clients choosing nodes) holds them to the same.
+pub fn zone_is_valid(zone: &str) -> bool {
+    zone.len() <= MAX_ZONE_LEN && !zone.chars().any(char::is_control)
+}
 
 impl Command {
     /// The commands this stands for: those of a batch, or itself alone.

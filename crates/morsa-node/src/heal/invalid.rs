@@ -114,7 +114,7 @@ pub(crate) async fn collect_certificate(
     proof: &InconsistencyProof,
 ) -> Result<Invalidation, InvalidationError> {
     let node = Arc::clone(node);
-    let committee: Committee = node.view().committee.clone();
+    let (committee, zones): (Committee, _) = node.committee_and_zones();
     let epoch = committee.epoch;
     let (kind, bytes) = (proof.target_kind, to_bcs(proof));
     let own = {
@@ -131,7 +131,7 @@ pub(crate) async fn collect_certificate(
         weight += committee.weight(member);
     }
     let mut calls: JoinSet<(u16, Option<InvalidBlobAttestation>)> = JoinSet::new();
-    for peer in peers.ranked(&committee) {
+    for peer in peers.ranked(&committee, &zones) {
         let (proof, peers) = (proof.clone(), Arc::clone(peers));
         calls.spawn(async move {
             let call = peers.start(&peer.node_id);

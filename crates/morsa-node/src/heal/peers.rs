@@ -7,7 +7,8 @@
 //! Liveness: [`Peers::probe_all`] asks every peer for its health, and [`Peers::silent_for`]
 //! names the peers that have answered nothing for a while (`heal::liveness` reports them).
 //!
-//! Peers are ranked by score for a batch answer of [`SCORED_BYTES`]: fast, idle peers first;
+//! Peers are ranked by score for a batch answer of [`SCORED_BYTES`]: fast, idle peers first
+//! (before a peer is measured, the zone prior: a peer in this node's own declared zone first);
 //! each ranking also probes the peer heard from longest ago, so that a peer once slow is found
 //! again when it has recovered.
 //! Peers in backoff after failures come after them, and suspected peers last (they are still asked when
@@ -22,6 +23,7 @@ use std::time::{Duration, Instant};
 
 use morsa_api::client::scoring::{Call, NodeScores};
 use morsa_api::client::{ClientOptions, NodeClient};
+use morsa_api::coord::MemberZones;
 use morsa_core::{Committee, Epoch, NodeId};
 use redstuff::EncodingConfig;
 
@@ -109,8 +111,10 @@ impl Peers {
         &state.peers
     }
 
-    /// The other members of `committee`, best first (see the module docs).
-    pub fn ranked(&self, committee: &Committee) -> Vec<Arc<Peer>> {
+    /// The other members of `committee`, whose members declared `zones`, best first (see the
+    /// module docs).
+    pub fn ranked(&self, committee: &Committee, zones: &MemberZones) -> Vec<Arc<Peer>> {
+        self.scores.set_zone(zones.of(&self.me));
         let mut state = self.lock();
         self.refresh(&mut state, committee);
         let now = Instant::now();
@@ -129,7 +133,7 @@ impl Peers {
                 if let Some(load) = peer.client.reported_load() {
                     self.scores.observe_load(&peer.node_id, load);
                 }
-                let score = self.scores.score(&peer.node_id, None, SCORED_BYTES);
+                let score = self.scores.score(&peer.node_id, zones.of(&peer.node_id), SCORED_BYTES);
                 (class, score, Arc::clone(peer))
             })
             .collect();
@@ -371,5 +375,32 @@ mod tests {
         // Any answer ends the silence.
         peers.start(&dead.node_id).finish(true);
         assert!(peers.silent_for(Duration::ZERO).is_empty());
+    }
+
+    #[test]
+    fn unmeasured_peers_in_the_nodes_own_zone_rank_first_and_measurement_overrides_it() {
+        let me = member(0, "http://127.0.0.1:1".to_string());
+        let others: Vec<_> = (1..4).map(|seed| member(seed, format!("http://127.0.0.1:{seed}"))).collect();
+        let committee = Committee {
+            epoch: Epoch(3),
+            n_shards: 4,
+            members: std::iter::once(me.clone()).chain(others.iter().cloned()).collect(),
+        };
+        let peers = Peers::new(me.node_id, EncodingConfig::new(4).unwrap(), Duration::from_secs(1));
+        let order = |zones: &MemberZones| -> Vec<u16> {
+            peers.ranked(&committee, zones).iter().map(|peer| peer.member).collect()
+        };
+        assert_eq!(order(&MemberZones::default()), [1, 2, 3], "no zones: the committee's order");
+        let mut zones = MemberZones::default();
+        zones.declare(me.node_id, "zone-a");
+        zones.declare(others[0].node_id, "zone-b");
+        zones.declare(others[2].node_id, "zone-a");
+        // Same zone (member 3), unknown (member 2), other zone (member 1).
+        assert_eq!(order(&zones), [3, 2, 1]);
+        // Member 3 answers slowly: measured, the prior no longer counts.
+        for _ in 0..4 {
+            peers.scores.record(&others[2].node_id, Duration::from_millis(500), 0);
+        }
+        assert_eq!(order(&zones), [2, 1, 3]);
     }
 }

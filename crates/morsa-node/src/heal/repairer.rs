@@ -199,8 +199,8 @@ impl Repairer {
         if wants.is_empty() {
             return report;
         }
-        let committee = self.node.view().committee.clone();
-        let peers = self.peers.ranked(&committee);
+        let (committee, zones) = self.node.committee_and_zones();
+        let peers = self.peers.ranked(&committee, &zones);
         self.gather(&mut wants, &peers, false, throttled).await;
         margins(&mut report, &wants, &peers, self.node.config());
         let (stored, mut suspects) = self.decode(wants, Proofs::Skip).await;
@@ -298,8 +298,8 @@ impl Repairer {
             Err(NodeError::MetadataNotStored(_)) => {}
             result => return result,
         }
-        let committee = self.node.view().committee.clone();
-        for peer in self.peers.ranked(&committee) {
+        let (committee, zones) = self.node.committee_and_zones();
+        for peer in self.peers.ranked(&committee, &zones) {
             let call = self.peers.start(&peer.node_id);
             let answer = peer.client.get_metadata(&blob_id).await;
             call.finish(answer.is_ok());

@@ -10,5 +10,10 @@ use crate::http::Served;
 
 pub(super) async fn get_committee(State(served): State<Arc<Served>>) -> Json<NodeCommittee> {
     let view = served.node.view();
-    Json(NodeCommittee { epoch: view.epoch(), current: view.committee.clone(), next: view.next.clone() })
+    Json(NodeCommittee {
+        epoch: view.epoch(),
+        current: view.committee.clone(),
+        next: view.next.clone(),
+        zones: view.zones.clone(),
+    })
 }

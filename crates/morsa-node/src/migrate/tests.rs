@@ -79,7 +79,8 @@ fn history(blobs: &[(BlobId, u64, bool)]) -> Vec<EventRecord> {
 
 fn node(seed: u8, dir: &tempfile::TempDir) -> Node {
     let store = NodeStore::open(&dir.path().join(format!("node{seed}.redb"))).unwrap();
-    Node::new(key(seed), store, View { committee: committees().0, next: None }).unwrap()
+    Node::new(key(seed), store, View { committee: committees().0, next: None, zones: Default::default() })
+        .unwrap()
 }
 
 fn ask(seed: u8, epoch: u32, shard: u16, from: Option<BlobId>, max_blobs: u32) -> ShardPageRequest {

@@ -244,7 +244,7 @@ mod tests {
         let committee = Committee { epoch: Epoch(1), n_shards: 10, members: vec![member] };
         let dir = tempfile::tempdir().unwrap();
         let store = NodeStore::open(&dir.path().join("node.redb")).unwrap();
-        let node = Node::new(key, store, View { committee, next: None }).unwrap();
+        let node = Node::new(key, store, View { committee, next: None, zones: Default::default() }).unwrap();
         let encoded = redstuff::encode(node.config(), &[0x5a; 3000]).unwrap();
         let blob_id = *encoded.metadata.blob_id();
         let registered = Event::BlobRegistered {

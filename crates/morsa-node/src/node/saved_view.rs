@@ -3,6 +3,7 @@
 //! It is rewritten whenever the view changes; the coordinator's view replaces it as soon as
 //! one answers again.
 
+use morsa_api::coord::MemberZones;
 use morsa_core::Committee;
 use morsa_store::NodeStore;
 use serde::{Deserialize, Serialize};
@@ -17,6 +18,9 @@ const VIEW_KEY: &str = "view";
 struct SavedView {
     committee: Committee,
     next: Option<Committee>,
+    /// Absent from views saved before zones were kept.
+    #[serde(default)]
+    zones: MemberZones,
 }
 
 impl Node {
@@ -26,7 +30,11 @@ impl Node {
     pub(crate) fn save_view(&self) {
         let saved = {
             let view = self.view();
-            SavedView { committee: view.committee.clone(), next: view.next.clone() }
+            SavedView {
+                committee: view.committee.clone(),
+                next: view.next.clone(),
+                zones: view.zones.clone(),
+            }
         };
         let result = serde_json::to_vec(&saved)
             .map_err(|error| error.to_string())
@@ -48,7 +56,7 @@ pub(crate) fn saved_view(store: &NodeStore) -> Option<View> {
         }
     };
     match serde_json::from_slice::<SavedView>(&bytes) {
-        Ok(saved) => Some(View { committee: saved.committee, next: saved.next }),
+        Ok(saved) => Some(View { committee: saved.committee, next: saved.next, zones: saved.zones }),
         Err(error) => {
             tracing::warn!(%error, "the committee saved in the store is unreadable");
             None
@@ -67,17 +75,27 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("node.redb");
         let key = BlsSecretKey::from_seed([3; 32]);
+        let member_id = NodeId::from_public_key(&key.public_key());
         let member = CommitteeMember {
-            node_id: NodeId::from_public_key(&key.public_key()),
+            node_id: member_id,
             public_key: key.public_key(),
             address: "127.0.0.1:1".into(),
             shards: (0..10).map(ShardIndex).collect(),
         };
         let committee = Committee { epoch: Epoch(4), n_shards: 10, members: vec![member] };
-        let view =
-            View { committee: committee.clone(), next: Some(Committee { epoch: Epoch(5), ..committee }) };
+        let mut zones = MemberZones::default();
+        zones.declare(member_id, "eu-west/dc2");
+        let view = View {
+            committee: committee.clone(),
+            next: Some(Committee { epoch: Epoch(5), ..committee.clone() }),
+            zones,
+        };
         let store = NodeStore::open(&path).unwrap();
         assert_eq!(saved_view(&store), None, "nothing saved yet");
+        // A view saved before zones were kept reads back, with none.
+        let before_zones = serde_json::json!({ "committee": committee, "next": null });
+        store.put_meta(VIEW_KEY, &serde_json::to_vec(&before_zones).unwrap()).unwrap();
+        assert_eq!(saved_view(&store).map(|view| view.zones), Some(MemberZones::default()));
         let node = Node::new(key, store, view.clone()).unwrap();
         node.save_view();
         drop(node);

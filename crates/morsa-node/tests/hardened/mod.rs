@@ -79,7 +79,7 @@ pub async fn start(limits: Limits, blob_len: usize) -> Running {
     let committee = Committee { epoch: Epoch(1), n_shards: N, members: vec![member] };
     let dir = tempfile::tempdir().unwrap();
     let store = morsa_store::NodeStore::open(&dir.path().join("node.redb")).unwrap();
-    let node = Node::new(key, store, View { committee, next: None }).unwrap();
+    let node = Node::new(key, store, View { committee, next: None, zones: Default::default() }).unwrap();
     let listening = Listening::with_node(listener, node, &limits, None).unwrap();
     let (node, served) = (Arc::clone(listening.node()), Arc::clone(listening.served()));
     let encoded = blob(blob_len, 0);

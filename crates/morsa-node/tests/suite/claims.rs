@@ -93,7 +93,8 @@ fn lone_node(peer: &str, repair: RepairConfig) -> (Arc<Node>, Arc<Served>, tempf
     let committee = Committee { epoch: Epoch(1), n_shards: N, members };
     let dir = tempfile::tempdir().unwrap();
     let store = morsa_store::NodeStore::open(&dir.path().join("node.redb")).unwrap();
-    let node = Arc::new(Node::new(key, store, View { committee, next: None }).unwrap());
+    let node =
+        Arc::new(Node::new(key, store, View { committee, next: None, zones: Default::default() }).unwrap());
     let served = Served::new(Arc::clone(&node), &Limits { repair, ..Limits::default() });
     (node, served, dir)
 }
@@ -356,7 +357,14 @@ fn invalid_blob_node(
     let committee = Committee { epoch: Epoch(1), n_shards: N, members };
     let dir = tempfile::tempdir().unwrap();
     let store = morsa_store::NodeStore::open(&dir.path().join("node.redb")).unwrap();
-    let node = Arc::new(Node::new(key(1), store, View { committee: committee.clone(), next: None }).unwrap());
+    let node = Arc::new(
+        Node::new(
+            key(1),
+            store,
+            View { committee: committee.clone(), next: None, zones: Default::default() },
+        )
+        .unwrap(),
+    );
     common::register_blob(&node, encoded, 0, false);
     node.store_metadata(encoded.metadata.blob_id(), &metadata_bytes(encoded)).unwrap();
     let served = Served::new(node, &Limits { repair: test_repair(), ..Limits::default() });

@@ -15,6 +15,54 @@ const GAIN: f64 = 0.25;
 const PRIOR_NEAR: f64 = 0.002;
 const PRIOR_FAR: f64 = 0.060;
 const PRIOR_UNKNOWN: f64 = 0.020;
+
+/// The topology prior of a node not measured yet: where its declared zone puts it from the
+/// caller's.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ZonePrior {
+    /// In the caller's zone: assumed near (2 ms).
+    SameZone,
+    /// In another zone: assumed far (60 ms).
+    OtherZone,
+    /// The node's zone or the caller's is not known: in between (20 ms).
+    #[default]
+    Unknown,
+}
+
+impl ZonePrior {
+    /// The prior of a node in `theirs` for a caller in `mine`.
+    pub fn of(mine: Option<&str>, theirs: Option<&str>) -> Self {
+        match (mine, theirs) {
+            (Some(mine), Some(theirs)) if mine == theirs => Self::SameZone,
+            (Some(_), Some(_)) => Self::OtherZone,
+            _ => Self::Unknown,
+        }
+    }
+
+    /// Whether the node is in the caller's zone, if known.
+    pub fn same_zone(self) -> Option<bool> {
+        match self {
+            Self::SameZone => Some(true),
+            Self::OtherZone => Some(false),
+            Self::Unknown => None,
+        }
+    }
+
+    /// The latency it assumes, milliseconds.
+    pub fn latency_ms(self) -> f64 {
+        Estimate::prior(self.same_zone()).latency * 1000.0
+    }
+
+    /// A short name for people: `same zone`, `other zone`, `unknown`.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::SameZone => "same zone",
+            Self::OtherZone => "other zone",
+            Self::Unknown => "unknown",
+        }
+    }
+}
 /// Bandwidth assumed of a node before a large answer was measured (bytes per second).
 const PRIOR_BANDWIDTH: f64 = 100e6;
 /// Answers at least this large measure bandwidth; smaller ones measure latency alone (in a
@@ -100,6 +148,9 @@ pub struct ScoreInputs {
     pub patience_ms: f64,
     /// Whether this process measured the node (else: loaded from the cache, or the prior).
     pub measured: bool,
+    /// The topology prior of the node, which stands for its latency while `samples` is 0.
+    #[serde(default)]
+    pub prior: ZonePrior,
 }
 
 fn seconds(value: f64) -> Duration {
@@ -185,6 +236,15 @@ impl Estimate {
     pub fn patience_among(&self, bytes: u64, typical: Option<f64>) -> Duration {
         let service = self.queued_service(bytes, 0, typical);
         seconds((self.latency + 4.0 * self.spread + 1.5 * service).max(MIN_PATIENCE))
+    }
+
+    /// Takes the latency and spread of `prior` while no answer was measured (the requests
+    /// out, the load and a probed bandwidth stay).
+    pub(super) fn take_prior(&mut self, prior: &Estimate) {
+        if self.samples == 0 {
+            self.latency = prior.latency;
+            self.spread = prior.spread;
+        }
     }
 
     /// Whether the last sample is so old that the next replaces the estimate.
@@ -313,6 +373,7 @@ impl Estimate {
             score_ms: self.score(bytes, 0).as_secs_f64() * 1000.0,
             patience_ms: self.patience(bytes).as_secs_f64() * 1000.0,
             measured,
+            prior: ZonePrior::Unknown,
         }
     }
 }

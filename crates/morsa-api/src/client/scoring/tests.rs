@@ -122,3 +122,43 @@ fn a_thin_link_is_asked_for_what_it_can_send_in_time_even_after_a_silence() {
     assert!(scores.estimate(&node(4), None).bandwidth.is_some_and(|rate| rate < 3e6));
     assert!(most_asked_of_the_thin_node(&scores) <= 2, "the probe did not make the link wide");
 }
+
+/// The zone prior: before any answer, a caller in zone `a` asks its own zone's node first,
+/// then one of unknown zone, then one in another zone; a request out to the near node does
+/// not make it forget its prior; the first answers replace the prior, whatever the zones say.
+#[test]
+fn the_zone_prior_picks_unmeasured_nodes_and_measurement_overrides_it() {
+    let scores = Arc::new(NodeScores::new(Some("a".to_owned())));
+    let candidates = [
+        Candidate { node: node(1), zone: Some("b"), bytes: 64 * 1024, preferred: true },
+        Candidate { node: node(2), zone: None, bytes: 64 * 1024, preferred: false },
+        Candidate { node: node(3), zone: Some("a"), bytes: 64 * 1024, preferred: false },
+    ];
+    let mut rng = StdRng::seed_from_u64(9);
+    // The systematic sliver of the far node does not win: 60 ms is no near tie of 2 ms.
+    assert_eq!(scores.choose_with(&candidates, 3, &mut rng), [2, 1, 0]);
+    let priors: Vec<ZonePrior> =
+        candidates.iter().map(|candidate| scores.inputs(&candidate.node, candidate.zone, 0).prior).collect();
+    assert_eq!(priors, [ZonePrior::OtherZone, ZonePrior::Unknown, ZonePrior::SameZone]);
+
+    // Asked (nothing measured yet): still the near prior, not the unknown one.
+    let call = scores.start(node(3));
+    assert_eq!(
+        scores.estimate(&node(3), Some("a")),
+        Estimate { in_flight: 1, ..Estimate::prior(Some(true)) }
+    );
+    // It answers slowly: measured, it goes behind the unmeasured node of unknown zone.
+    drop(call);
+    for _ in 0..4 {
+        scores.record(&node(3), Duration::from_millis(300), 100);
+    }
+    assert_eq!(scores.choose_with(&candidates, 3, &mut rng), [1, 0, 2]);
+    assert_eq!(scores.inputs(&node(3), Some("a"), 0).prior, ZonePrior::SameZone, "shown, no longer used");
+
+    // A caller without a zone knows no node near or far.
+    scores.set_zone(None);
+    assert_eq!(scores.zone_prior(Some("a")), ZonePrior::Unknown);
+    assert_eq!(ZonePrior::of(Some("a"), Some("b")), ZonePrior::OtherZone);
+    assert!(ZonePrior::SameZone.latency_ms() < ZonePrior::Unknown.latency_ms());
+    assert!(ZonePrior::Unknown.latency_ms() < ZonePrior::OtherZone.latency_ms());
+}

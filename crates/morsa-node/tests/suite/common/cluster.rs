@@ -129,7 +129,7 @@ impl Cluster {
         for (index, (listener, mode)) in listeners.into_iter().zip(modes).enumerate() {
             let dir = tempfile::tempdir().unwrap();
             let store = morsa_store::NodeStore::open(&dir.path().join("node.redb")).unwrap();
-            let view = View { committee: cluster.committee.clone(), next: None };
+            let view = View { committee: cluster.committee.clone(), next: None, zones: Default::default() };
             let node = Node::new(key(index), store, view).unwrap();
             let address = listener.local_addr().unwrap();
             let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

@@ -51,7 +51,8 @@ pub fn fixture(register: bool) -> Fixture {
         Committee { epoch: Epoch(1), n_shards: N, members: vec![member(&key, 0..5), member(&other, 5..10)] };
     let dir = tempfile::tempdir().unwrap();
     let store = morsa_store::NodeStore::open(&dir.path().join("node.redb")).unwrap();
-    let node = Arc::new(Node::new(key, store, View { committee, next: None }).unwrap());
+    let node =
+        Arc::new(Node::new(key, store, View { committee, next: None, zones: Default::default() }).unwrap());
     let blob: Vec<u8> = (0..5000u32).map(|i| u8::try_from(i % 251).unwrap()).collect();
     let encoded = redstuff::encode(config(), &blob).unwrap();
     if register {
