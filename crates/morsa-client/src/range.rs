@@ -95,16 +95,23 @@ impl Client {
         if !complete {
             return self.range_by_decoding(nodes, metadata, range, by_row, log).await;
         }
-        let s = span.symbol_size;
-        let mut bytes = Vec::with_capacity((span.positions.1 - span.positions.0) * s);
-        for (row, column) in span.cells() {
-            let symbol = by_row.get(&row).and_then(|sliver| sliver.symbol(column));
-            bytes.extend_from_slice(symbol.ok_or_else(|| Error::Internal(InternalError::ShortSliver))?);
+        // Row `row` holds the blob's bytes from `row · row_bytes` on, in order: each row's part
+        // of the range is one slice of its sliver, copied once.
+        let row_bytes = morsa_core::convert::saturating_u64(span.row_width * span.symbol_size);
+        let short = || Error::Internal(InternalError::ShortSliver);
+        let mut bytes = Vec::with_capacity(morsa_core::convert::saturating_usize(range.end - range.start));
+        for row in span.rows() {
+            let row_start = morsa_core::convert::saturating_u64(row).saturating_mul(row_bytes);
+            let from = range.start.max(row_start) - row_start;
+            let to = range.end.min(row_start.saturating_add(row_bytes)).saturating_sub(row_start);
+            if from >= to {
+                continue;
+            }
+            let (from, to) =
+                (usize::try_from(from).map_err(|_| short())?, usize::try_from(to).map_err(|_| short())?);
+            let sliver = by_row.get(&row).ok_or_else(short)?;
+            bytes.extend_from_slice(sliver.symbols.get(from..to).ok_or_else(short)?);
         }
-        let skip = morsa_core::convert::saturating_usize(range.start - span.first_byte());
-        let wanted = morsa_core::convert::saturating_usize(range.end - range.start);
-        bytes.drain(..skip.min(bytes.len()));
-        bytes.truncate(wanted);
         Ok(bytes)
     }
 

@@ -2,6 +2,7 @@
 
 mod background;
 mod batches;
+mod shares;
 mod timings;
 mod trailing;
 mod upload;
@@ -16,10 +17,11 @@ use redstuff::{BlobId, EncodedBlob};
 
 use background::Background;
 pub use background::DetachedUploads;
+use shares::Encoding;
 use timings::Clock;
 pub use timings::StoreTimings;
 pub(crate) use trailing::Trailing;
-use upload::Upload;
+use upload::Common;
 use waves::{Confirmed, Waves};
 
 use crate::{Client, Error, InternalError, NodeFailure, Progress};
@@ -175,7 +177,9 @@ impl Client {
         timings.register = clock.lap();
         tracing::debug!(%blob_id, elapsed = ?started.elapsed(), "registered");
 
-        let encoded = Arc::new(encoded);
+        // Every pair is held until the blob is certified (a round the epoch ends under is done
+        // again with the next committee); after that, only by the uploads still running.
+        let encoding = Arc::new(Encoding::new(encoded));
         let held = status.status == BlobStatusKind::Certified;
         let mut attempts = 0;
         // The committee read with the epoch serves the first round.
@@ -191,7 +195,7 @@ impl Client {
             match self
                 .upload_and_certify(
                     &registration,
-                    Arc::clone(&encoded),
+                    Arc::clone(&encoding),
                     nodes,
                     held,
                     (&mut clock, &mut timings),
@@ -207,6 +211,7 @@ impl Client {
                 Err(error) => return Err(error),
             }
         };
+        drop(encoding);
         self.report(Progress::Certified { blob_id });
         tracing::debug!(%blob_id, elapsed = ?started.elapsed(), "certified");
         let done = outcome(
@@ -225,20 +230,16 @@ impl Client {
     async fn upload_and_certify(
         &self,
         registration: &Registration,
-        encoded: Arc<EncodedBlob>,
+        encoding: Arc<Encoding>,
         nodes: Arc<crate::nodes::NodeSet>,
         probably_held: bool,
         (clock, timings): (&mut Clock, &mut StoreTimings),
     ) -> Result<(Confirmed, Waves), Error> {
-        let blob_id = *encoded.metadata.blob_id();
-        let total =
-            encoded.pairs.iter().map(|pair| pair.primary.symbols.len() + pair.secondary.symbols.len());
-        let total = morsa_core::convert::saturating_u64(total.sum::<usize>());
+        let blob_id = encoding.blob_id();
+        let total = encoding.symbol_bytes();
         self.report(Progress::UploadStarted { blob_id, total });
-        let mut waves = Waves::start(Upload {
+        let common = Common {
             nodes,
-            member: 0,
-            encoded,
             persistence: registration.persistence,
             concurrency: self.max_requests_per_node,
             progress: Arc::clone(&self.progress),
@@ -247,7 +248,8 @@ impl Client {
             // deletable ones): the nodes most likely hold the slivers already, so each is
             // first asked for its confirmation and uploaded to only if it lacks some.
             probably_held,
-        });
+        };
+        let mut waves = Waves::start(common, encoding);
         let confirmed =
             waves.until_quorum(|weight, needed| self.report(Progress::Confirmation { weight, needed })).await;
         let Confirmed { weight, needed, .. } = confirmed;

@@ -103,6 +103,17 @@ impl Endpoint {
         query: Option<&str>,
         body: Vec<u8>,
     ) -> Result<RequestBuilder, ClientError> {
+        self.with_bcs_body(method, path, query, body)
+    }
+
+    /// [`Endpoint::with_bcs`] with any body (e.g. one streamed from pieces).
+    pub(crate) fn with_bcs_body(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        query: Option<&str>,
+        body: impl Into<reqwest::Body>,
+    ) -> Result<RequestBuilder, ClientError> {
         Ok(self.http.request(method, self.url(path, query)?).header(CONTENT_TYPE, OCTET_STREAM).body(body))
     }
 

@@ -103,8 +103,16 @@ impl NodeClient {
         blob_id: &BlobId,
         batch: UploadBatch,
     ) -> Result<UploadBatchAnswer, ClientError> {
-        let (body, targets) = batch.into_parts();
-        let request = self.endpoint.with_bcs(Method::PUT, &node::sliver_batch_path(blob_id), None, body)?;
+        let length = batch.len();
+        let (pieces, targets) = batch.into_pieces();
+        // The slivers are sent from where they are (the pieces share them), not copied into
+        // one body.
+        let pieces = futures_util::stream::iter(pieces.into_iter().map(Ok::<_, std::io::Error>));
+        let body = reqwest::Body::wrap_stream(pieces);
+        let request = self
+            .endpoint
+            .with_bcs_body(Method::PUT, &node::sliver_batch_path(blob_id), None, body)?
+            .header(reqwest::header::CONTENT_LENGTH, length);
         // Each outcome is a target and at most an error body.
         let limit =
             MAX_SMALL_JSON_BYTES.saturating_add(targets.len().saturating_mul(MAX_SMALL_JSON_BYTES / 64));

@@ -16,6 +16,7 @@
 
 use std::ops::Range;
 
+use bytes::Bytes;
 use redstuff::{MetadataWithId, Sliver, SliverType};
 use serde::{Deserialize, Serialize};
 
@@ -74,10 +75,17 @@ impl std::fmt::Display for UploadTarget {
     }
 }
 
-/// A batch upload's body being built: items are appended in BCS, straight into the body.
+/// A batch upload's body being built: items are appended in BCS, straight into the body. A
+/// sliver pushed as shared bytes ([`UploadBatch::push_shared_sliver`]) is not copied: the body
+/// is a list of pieces, the sliver's symbols one of them.
 #[derive(Debug, Clone, Default)]
 pub struct UploadBatch {
-    body: Vec<u8>,
+    /// The body's pieces before `open`.
+    pieces: Vec<Bytes>,
+    /// The piece being written.
+    open: Vec<u8>,
+    /// Bytes in all.
+    len: usize,
     targets: Vec<UploadTarget>,
 }
 
@@ -97,21 +105,64 @@ impl UploadBatch {
         self.push(UploadTarget::Sliver { pair, sliver_type: kind }, sliver);
     }
 
-    fn push<T: Serialize>(&mut self, target: UploadTarget, value: &T) {
-        let (tag, pair) = target.tag();
-        self.body.push(tag);
-        self.body.extend_from_slice(&pair.to_le_bytes());
-        let length_at = self.body.len();
-        self.body.extend_from_slice(&[0; 4]);
-        bcs::serialize_into(&mut self.body, value).expect("metadata and slivers always encode");
-        let length = u32::try_from(self.body.len() - length_at - 4).unwrap_or(u32::MAX);
-        self.body[length_at..length_at + 4].copy_from_slice(&length.to_le_bytes());
+    /// Appends the `kind` sliver of pair `pair` whose symbols are `symbols` (shared, not
+    /// copied), of `symbol_size` and index `index`: the same bytes as [`UploadBatch::push_sliver`].
+    pub fn push_shared_sliver(
+        &mut self,
+        pair: u16,
+        kind: SliverType,
+        symbols: Bytes,
+        symbol_size: u16,
+        index: u16,
+    ) {
+        let target = UploadTarget::Sliver { pair, sliver_type: kind };
+        let prefix = uleb128(u32::try_from(symbols.len()).unwrap_or(u32::MAX));
+        // BCS of `Sliver`: the symbols' length and bytes, then `symbol_size` and `index`.
+        let item_len = prefix.len() + symbols.len() + 4;
+        self.item_header(target, item_len);
+        self.open.extend_from_slice(&prefix);
+        self.seal_open();
+        self.len += symbols.len();
+        self.pieces.push(symbols);
+        self.open.extend_from_slice(&symbol_size.to_le_bytes());
+        self.open.extend_from_slice(&index.to_le_bytes());
+        self.len += 4 + prefix.len();
         self.targets.push(target);
+    }
+
+    fn push<T: Serialize>(&mut self, target: UploadTarget, value: &T) {
+        let before = self.open.len();
+        let (tag, pair) = target.tag();
+        self.open.push(tag);
+        self.open.extend_from_slice(&pair.to_le_bytes());
+        let length_at = self.open.len();
+        self.open.extend_from_slice(&[0; 4]);
+        bcs::serialize_into(&mut self.open, value).expect("metadata and slivers always encode");
+        let length = u32::try_from(self.open.len() - length_at - 4).unwrap_or(u32::MAX);
+        self.open[length_at..length_at + 4].copy_from_slice(&length.to_le_bytes());
+        self.len += self.open.len() - before;
+        self.targets.push(target);
+    }
+
+    /// Writes an item's header (tag, pair, length) for an item of `item_len` bytes.
+    fn item_header(&mut self, target: UploadTarget, item_len: usize) {
+        let (tag, pair) = target.tag();
+        self.open.push(tag);
+        self.open.extend_from_slice(&pair.to_le_bytes());
+        self.open.extend_from_slice(&u32::try_from(item_len).unwrap_or(u32::MAX).to_le_bytes());
+        self.len += UPLOAD_ITEM_HEADER;
+    }
+
+    /// Ends the piece being written.
+    fn seal_open(&mut self) {
+        if !self.open.is_empty() {
+            self.pieces.push(Bytes::from(std::mem::take(&mut self.open)));
+        }
     }
 
     /// Bytes of the body so far.
     pub fn len(&self) -> usize {
-        self.body.len()
+        self.len
     }
 
     /// Whether it has no items.
@@ -126,7 +177,29 @@ impl UploadBatch {
 
     /// The body, and the items in order.
     pub fn into_parts(self) -> (Vec<u8>, Vec<UploadTarget>) {
-        (self.body, self.targets)
+        let (pieces, targets) = self.into_pieces();
+        (pieces.concat(), targets)
+    }
+
+    /// The body as the pieces it was built of (shared slivers are not copied), and the items
+    /// in order.
+    pub fn into_pieces(mut self) -> (Vec<Bytes>, Vec<UploadTarget>) {
+        self.seal_open();
+        (self.pieces, self.targets)
+    }
+}
+
+/// A sequence's length as BCS writes it: ULEB128.
+fn uleb128(mut value: u32) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(5);
+    loop {
+        let low = u8::try_from(value & 0x7f).unwrap_or(0);
+        value >>= 7;
+        if value == 0 {
+            bytes.push(low);
+            return bytes;
+        }
+        bytes.push(low | 0x80);
     }
 }
 
@@ -234,6 +307,33 @@ mod tests {
         assert_eq!(items.iter().map(|(target, _)| *target).collect::<Vec<_>>(), targets);
         assert_eq!(body[items[1].1.clone()], redstuff::wire::to_bcs(&encoded.pairs[2].primary)[..]);
         assert_eq!(body[items[0].1.clone()], redstuff::wire::to_bcs(&metadata)[..]);
+    }
+
+    #[test]
+    fn a_shared_sliver_is_the_same_bytes_as_a_copied_one() {
+        let config = redstuff::EncodingConfig::new(7).unwrap();
+        for size in [3000, 300_000] {
+            let encoded = redstuff::encode(config, &vec![9u8; size]).unwrap();
+            let sliver = &encoded.pairs[3].secondary;
+            let mut copied = UploadBatch::new();
+            copied.push_sliver(3, SliverType::Secondary, sliver);
+            copied.push_sliver(4, SliverType::Primary, &encoded.pairs[4].primary);
+            let mut shared = UploadBatch::new();
+            let symbols = Bytes::from(sliver.symbols.clone());
+            let symbols_at = symbols.as_ptr();
+            shared.push_shared_sliver(3, SliverType::Secondary, symbols, sliver.symbol_size, sliver.index);
+            shared.push_sliver(4, SliverType::Primary, &encoded.pairs[4].primary);
+            assert_eq!(shared.len(), copied.len());
+            let (shared_pieces, shared_targets) = shared.into_pieces();
+            assert!(
+                shared_pieces.iter().any(|piece| piece.as_ptr() == symbols_at),
+                "the symbols are not copied"
+            );
+            assert_eq!((shared_pieces.concat(), shared_targets), copied.into_parts());
+        }
+        assert_eq!(uleb128(0), [0]);
+        assert_eq!(uleb128(300), [0xac, 0x02]);
+        assert_eq!(uleb128(u32::MAX), [0xff, 0xff, 0xff, 0xff, 0x0f]);
     }
 
     #[test]

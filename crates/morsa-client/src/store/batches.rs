@@ -11,8 +11,9 @@ use morsa_api::client::{ClientError as ApiError, NodeClient};
 use morsa_api::node::{
     MAX_UPLOAD_BATCH_BYTES, NodeErrorCode, UPLOAD_ITEM_HEADER, UploadBatch, UploadTarget, sliver_item_len,
 };
-use redstuff::{BlobId, EncodedBlob, MetadataWithId, Sliver, SliverType};
+use redstuff::{BlobId, MetadataWithId, Sliver, SliverType};
 
+use super::shares::Share;
 use crate::nodes::{Retry, is_transient};
 
 /// Bytes of one batch request: several batches per node on large blobs keep the node's
@@ -26,7 +27,7 @@ const SINGLES_IN_FLIGHT: usize = 16;
 pub(super) struct Sender<'a> {
     client: &'a NodeClient,
     blob_id: BlobId,
-    encoded: &'a EncodedBlob,
+    share: &'a Share,
     metadata: &'a MetadataWithId,
     /// Bytes of the metadata's BCS form.
     metadata_len: usize,
@@ -35,28 +36,21 @@ pub(super) struct Sender<'a> {
 }
 
 impl<'a> Sender<'a> {
-    pub(super) fn new(
-        client: &'a NodeClient,
-        encoded: &'a EncodedBlob,
-        metadata: &'a MetadataWithId,
-    ) -> Self {
+    pub(super) fn new(client: &'a NodeClient, share: &'a Share, metadata: &'a MetadataWithId) -> Self {
         let metadata_len = redstuff::wire::to_bcs(metadata).len();
         Self {
             client,
             blob_id: metadata.blob_id,
-            encoded,
+            share,
             metadata,
             metadata_len,
             no_batch_route: AtomicBool::new(false),
         }
     }
 
+    /// A sliver of the node's share: the items sent are only ever those of its own pairs.
     fn sliver(&self, pair: u16, kind: SliverType) -> &'a Sliver {
-        let pair = &self.encoded.pairs[usize::from(pair)];
-        match kind {
-            SliverType::Primary => &pair.primary,
-            SliverType::Secondary => &pair.secondary,
-        }
+        self.share.sliver(pair, kind).expect("a node is sent only the slivers of its own share")
     }
 
     /// Bytes `target` takes in a batch.
@@ -118,7 +112,18 @@ impl<'a> Sender<'a> {
             match *target {
                 UploadTarget::Metadata => batch.push_metadata(self.metadata),
                 UploadTarget::Sliver { pair, sliver_type } => {
-                    batch.push_sliver(pair, sliver_type, self.sliver(pair, sliver_type));
+                    // The symbols are sent from the share, not copied into the body.
+                    let sliver = self.sliver(pair, sliver_type);
+                    match self.share.symbols(pair, sliver_type) {
+                        Some(symbols) => batch.push_shared_sliver(
+                            pair,
+                            sliver_type,
+                            symbols,
+                            sliver.symbol_size,
+                            sliver.index,
+                        ),
+                        None => batch.push_sliver(pair, sliver_type, sliver),
+                    }
                 }
             }
         }

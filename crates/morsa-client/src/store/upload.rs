@@ -9,9 +9,10 @@ use morsa_api::client::ClientError as ApiError;
 use morsa_api::node::UploadTarget;
 use morsa_api::node::{NodeErrorCode, SignedConfirmation};
 use morsa_core::{BlsSignature, PersistenceType};
-use redstuff::{BlobId, EncodedBlob, MetadataWithId, SliverType};
+use redstuff::{BlobId, MetadataWithId, SliverType};
 
 use super::batches::{Sender, UPLOAD_BATCH_BYTES};
+use super::shares::Share;
 use crate::nodes::{NodeSet, Retry, is_transient};
 use crate::{NodeFailure, Progress, ProgressSink};
 
@@ -27,28 +28,35 @@ const REGISTRATION_RETRY: Retry =
 const CONFIRMATION_RETRY: Retry =
     Retry { attempts: 8, first_pause: Duration::from_millis(20), max_pause: Duration::from_secs(1) };
 
-/// Everything one node gets, and its signed confirmation back.
+/// What the uploads of one blob to its nodes share.
 #[derive(Clone)]
-pub(super) struct Upload {
+pub(super) struct Common {
     pub(super) nodes: Arc<NodeSet>,
-    /// The committee member uploaded to.
-    pub(super) member: usize,
-    pub(super) encoded: Arc<EncodedBlob>,
     pub(super) persistence: PersistenceType,
     pub(super) concurrency: usize,
     pub(super) progress: ProgressSink,
-    /// Told when the node fails a first attempt, so that more nodes are started at once.
+    /// Told when a node fails a first attempt, so that more nodes are started at once.
     pub(super) trouble: Arc<tokio::sync::Notify>,
     /// The blob is already certified: ask for the confirmation before uploading anything.
     pub(super) probably_held: bool,
 }
 
+/// Everything one node gets, and its signed confirmation back.
+pub(super) struct Upload {
+    pub(super) common: Common,
+    /// The committee member uploaded to.
+    pub(super) member: usize,
+    pub(super) metadata: Arc<MetadataWithId>,
+    /// The member's sliver pairs, dropped once they are sent (`super::shares`).
+    pub(super) share: Share,
+}
+
 impl Upload {
     pub(super) async fn run(self) -> Result<(usize, BlsSignature), NodeFailure> {
-        let Upload { nodes, member, encoded, persistence, concurrency, progress, trouble, probably_held } =
-            self;
+        let Upload { common, member, metadata, share } = self;
+        let Common { nodes, persistence, concurrency, progress, trouble, probably_held } = common;
         let client = nodes.client(member);
-        let blob_id = *encoded.metadata.blob_id();
+        let blob_id = metadata.blob_id;
         if probably_held && let Some(signature) = confirm_held(&nodes, member, &blob_id, &persistence).await {
             return Ok((member, signature));
         }
@@ -58,11 +66,9 @@ impl Upload {
             nodes.record_failure(member);
             nodes.failure(member, what)
         };
-        let metadata = MetadataWithId { blob_id, metadata: encoded.metadata.metadata().clone() };
-        let sender = Sender::new(client, &encoded, &metadata);
-        let mut slivers: Vec<UploadTarget> = nodes
-            .pairs_of(&blob_id, member)
-            .into_iter()
+        let sender = Sender::new(client, &share, &metadata);
+        let mut slivers: Vec<UploadTarget> = share
+            .pairs()
             .map(morsa_core::convert::saturating_u16)
             .flat_map(|pair| {
                 [SliverType::Primary, SliverType::Secondary]
@@ -118,7 +124,8 @@ impl Upload {
             }
         }
         drop(sent);
-        drop(encoded);
+        // This node's slivers are sent: they are freed now unless the store still needs them.
+        drop(share);
         let slivers_time = started.elapsed() - metadata_time;
 
         let confirmation = CONFIRMATION_RETRY

@@ -10,7 +10,8 @@ use morsa_core::{BlsSignature, Threshold};
 use tokio::task::JoinSet;
 
 use super::background::{Background, Uploads};
-use super::upload::Upload;
+use super::shares::Encoding;
+use super::upload::{Common, Upload};
 use crate::NodeFailure;
 use crate::nodes::NodeSet;
 
@@ -31,8 +32,10 @@ pub(super) struct Confirmed {
 
 /// The uploads of one blob, started wave by wave.
 pub(super) struct Waves {
-    /// What every upload shares; `member` is set per node.
-    template: Upload,
+    /// What every upload shares.
+    common: Common,
+    /// The whole encoding, each node's share taken from it when its upload starts.
+    encoding: Arc<Encoding>,
     uploads: Uploads,
     /// Members not started yet.
     rest: Vec<usize>,
@@ -40,10 +43,10 @@ pub(super) struct Waves {
 
 impl Waves {
     /// Starts the first wave: the fastest nodes that make a quorum.
-    pub(super) fn start(template: Upload) -> Self {
-        let n = usize::from(template.nodes.committee().n_shards);
-        let (first, rest) = first_wave(&template.nodes, Threshold::Quorum.min_weight(n));
-        let mut waves = Waves { template, uploads: JoinSet::new(), rest };
+    pub(super) fn start(common: Common, encoding: Arc<Encoding>) -> Self {
+        let n = usize::from(common.nodes.committee().n_shards);
+        let (first, rest) = first_wave(&common.nodes, Threshold::Quorum.min_weight(n));
+        let mut waves = Waves { common, encoding, uploads: JoinSet::new(), rest };
         for member in first {
             waves.spawn(member);
         }
@@ -51,7 +54,13 @@ impl Waves {
     }
 
     fn spawn(&mut self, member: usize) {
-        let upload = Upload { member, ..self.template.clone() };
+        let pairs = self.common.nodes.pairs_of(&self.encoding.blob_id(), member);
+        let upload = Upload {
+            common: self.common.clone(),
+            member,
+            metadata: Arc::clone(self.encoding.metadata()),
+            share: self.encoding.share(pairs),
+        };
         self.uploads.spawn(upload.run());
     }
 
@@ -65,9 +74,9 @@ impl Waves {
     /// has answered; starts the second wave early when a node fails or the first wave
     /// stalls. `confirmed` is told each new total weight.
     pub(super) async fn until_quorum(&mut self, confirmed: impl Fn(usize, usize)) -> Confirmed {
-        let nodes = Arc::clone(&self.template.nodes);
+        let nodes = Arc::clone(&self.common.nodes);
         let needed = Threshold::Quorum.min_weight(usize::from(nodes.committee().n_shards));
-        let trouble = Arc::clone(&self.template.trouble);
+        let trouble = Arc::clone(&self.common.trouble);
         let started = Instant::now();
         let mut start_rest_at: Option<tokio::time::Instant> = None;
         let mut done = Confirmed { weight: 0, needed, parts: Vec::new(), failures: Vec::new() };
@@ -115,10 +124,12 @@ impl Waves {
     }
 
     /// Starts the nodes not started yet (after certification every node gets its slivers)
-    /// and hands the running uploads over, with the members that have not answered.
+    /// and hands the running uploads over, with the members that have not answered. The
+    /// waves' hold on the whole encoding ends here: the uploads still running hold their own
+    /// nodes' pairs only.
     pub(super) fn into_background(mut self, confirmed: &Confirmed) -> Background {
         self.start_rest();
-        let nodes = Arc::clone(&self.template.nodes);
+        let nodes = Arc::clone(&self.common.nodes);
         let answered = |member: usize| {
             confirmed.parts.iter().any(|(index, _)| usize::from(*index) == member)
                 || confirmed
