@@ -286,7 +286,7 @@ fn check_verify(case: &Case) -> TestResult {
         let mut together: Vec<Sliver> = slivers.clone();
         let mut bad = [flipped, out_of_range, misplaced, sliver.clone(), sliver.clone()];
         bad[3].symbols.truncate(expected_len - usize::from(s));
-        bad[4].symbol_size = s + 2;
+        bad[4].symbol_size = s.checked_add(2).unwrap_or(s - 2);
         for bad in bad {
             let at = rng.random_range(0..=together.len());
             together.insert(at, bad);
