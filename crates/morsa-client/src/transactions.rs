@@ -24,6 +24,9 @@ use tokio::sync::oneshot;
 /// [`morsa_api::coord::MAX_BODY_BYTES`]; a certificate is a few KiB).
 pub const MAX_BATCH_BYTES: usize = 96 << 10;
 
+/// How often a transaction is re-signed with a fresh nonce after its nonce went stale.
+pub const STALE_NONCE_RETRIES: u32 = 16;
+
 /// How many transactions the client's account sent and how many commands they carried.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct TransactionStats {
@@ -177,8 +180,10 @@ fn take_batch(waiting: &mut VecDeque<Waiting>) -> Vec<Waiting> {
 /// Signs and sends `commands` as one transaction with the nonce `nonce` (read from the
 /// coordinator if unknown); answers the outcome and the next nonce, if known.
 ///
-/// A nonce that went stale (another client used the account) is read again and the
-/// transaction re-signed and sent once more. That is safe only because no earlier attempt
+/// A nonce that went stale (another client used the account: a gateway and the CLI on one
+/// key, say) is read again and the transaction re-signed and sent again, up to
+/// [`STALE_NONCE_RETRIES`] times: each stale nonce means the other client's transaction was
+/// committed, so the account makes progress. That is safe only because no earlier attempt
 /// can have been applied: the coordinator client moves a write to another replica only when
 /// it surely was not received (connection refused, 503), and a write whose outcome is unknown
 /// (timeout, `504 commit_unknown`) is returned as an error here, not retried.
@@ -192,7 +197,7 @@ async fn send(
         _ => Command::Batch { commands },
     };
     let sender = account.key.id();
-    let mut retried = false;
+    let mut retries = 0;
     loop {
         let next = match nonce {
             Some(next) => next,
@@ -207,10 +212,10 @@ async fn send(
             Ok(response) => return (Ok(response), next.checked_add(1)),
             Err(error) => {
                 nonce = None;
-                if retried || error.code() != Some("bad_nonce") {
+                if retries == STALE_NONCE_RETRIES || error.code() != Some("bad_nonce") {
                     return (Err(error), None);
                 }
-                retried = true;
+                retries += 1;
             }
         }
     }
