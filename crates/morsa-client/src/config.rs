@@ -61,6 +61,11 @@ pub struct ClientConfig {
     /// Requests in flight to one storage node at a time.
     #[serde(default = "default_per_node_requests")]
     pub max_requests_per_node: usize,
+    /// Reads ask a tenth more slivers than they need and ask another node when an answer is
+    /// late (default). Off: exactly the slivers needed, another only for one that failed or
+    /// was bad: the least traffic, but one slow node slows the whole read.
+    #[serde(default = "default_hedged_reads")]
+    pub hedged_reads: bool,
     /// Encrypt stored files with the keyring's age recipient (`morsa key init` sets it).
     #[serde(default)]
     pub encrypt: bool,
@@ -92,6 +97,10 @@ fn default_per_node_requests() -> usize {
     64
 }
 
+fn default_hedged_reads() -> bool {
+    true
+}
+
 impl ClientConfig {
     /// A configuration with defaults for everything but the coordinator and the key file
     /// (and no committee cache).
@@ -105,6 +114,7 @@ impl ClientConfig {
             account_key_file: account_key_file.into(),
             chunk_size: DEFAULT_CHUNK_SIZE,
             max_requests_per_node: default_per_node_requests(),
+            hedged_reads: default_hedged_reads(),
             encrypt: false,
             keyring_file: None,
             zone: None,

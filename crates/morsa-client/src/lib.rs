@@ -123,6 +123,8 @@ pub struct Client {
     probes: probe::Probes,
     /// How reads pick nodes.
     selection: Selection,
+    /// Whether reads ask for more slivers than needed and hedge late answers.
+    hedged_reads: bool,
     /// Which blobs reads of files write out as they go, and in what windows.
     streaming: stream_read::Streaming,
 }
@@ -193,6 +195,7 @@ impl Client {
         client.score_cache = score_cache;
         client.chunk_size = config.chunk_size;
         client.max_requests_per_node = config.max_requests_per_node;
+        client.hedged_reads = config.hedged_reads;
         Ok(client)
     }
 
@@ -260,6 +263,7 @@ impl Client {
             score_cache: ScoreCache::default(),
             probes: probe::Probes::default(),
             selection: Selection::default(),
+            hedged_reads: true,
             streaming: stream_read::Streaming::default(),
         })
     }

@@ -117,7 +117,8 @@ impl Client {
                     failures: std::mem::take(&mut log.failures),
                 });
             }
-            let hedging = self.selection == Selection::NetworkAware && hedges < max_hedges;
+            let hedging =
+                self.hedged_reads && self.selection == Selection::NetworkAware && hedges < max_hedges;
             let late = outstanding
                 .iter()
                 .filter(|request| !request.hedged_around)
@@ -172,11 +173,11 @@ impl Client {
     }
 
     /// Slivers asked for beyond those needed from the start: a tenth, rounded down (none for
-    /// small committees, where a hedge covers a late answer instead).
+    /// small committees, where a hedge covers a late answer instead, nor without hedging).
     fn read_surplus(&self, needed: usize) -> usize {
         match self.selection {
-            Selection::NetworkAware => needed / 10,
-            Selection::RandomByShards => 0,
+            Selection::NetworkAware if self.hedged_reads => needed / 10,
+            Selection::NetworkAware | Selection::RandomByShards => 0,
         }
     }
 

@@ -86,6 +86,8 @@ struct Shared {
     lies: Mutex<HashMap<Route, Lie>>,
     seen: Mutex<Vec<Seen>>,
     stalled: AtomicUsize,
+    /// Sliver requests answered with a wrong sliver so far.
+    lied: AtomicUsize,
 }
 
 /// A running proxy; it stops when the runtime it was started on shuts down.
@@ -108,6 +110,7 @@ impl Proxy {
             lies: Mutex::new(HashMap::new()),
             seen: Mutex::new(Vec::new()),
             stalled: AtomicUsize::new(0),
+            lied: AtomicUsize::new(0),
         });
         let router = axum::Router::new().fallback(handle).with_state(Arc::clone(&shared));
         tokio::spawn(async move {
@@ -148,6 +151,11 @@ impl Proxy {
     pub fn stalled(&self) -> usize {
         self.shared.stalled.load(Ordering::SeqCst)
     }
+
+    /// Sliver requests answered with a wrong sliver so far.
+    pub fn lied(&self) -> usize {
+        self.shared.lied.load(Ordering::SeqCst)
+    }
 }
 
 /// The sliver pair index in a sliver path `/v1/blobs/{id}/slivers/{pair}/{kind}`, and the kind.
@@ -175,6 +183,7 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
                 "primary" => &other.pairs[pair].primary,
                 _ => &other.pairs[pair].secondary,
             };
+            shared.lied.fetch_add(1, Ordering::SeqCst);
             return bcs_response(to_bcs(sliver));
         }
         _ => {}
@@ -204,6 +213,7 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
             Some(Lie::WrongSliver) => {
                 let mut sliver: Sliver = from_bcs(&body, usize::MAX).unwrap();
                 sliver.symbols[0] ^= 0xff;
+                shared.lied.fetch_add(1, Ordering::SeqCst);
                 to_bcs(&sliver)
             }
             Some(Lie::Truncated) => body[..body.len() / 2].to_vec(),
