@@ -140,7 +140,7 @@ impl PatternDecoder {
         mut fill: impl FnMut(usize, &mut [u8]),
         mut take: impl FnMut(usize, &[u8]),
     ) {
-        debug_assert!(width > 0 && width % 64 == 0);
+        debug_assert!(width > 0 && width.is_multiple_of(64));
         let blocks = width / 64;
         WORK.with_borrow_mut(|work| {
             work.clear();
