@@ -14,9 +14,7 @@
 
 use std::cell::RefCell;
 
-use reed_solomon_simd::engine::{
-    DefaultEngine, Engine, GF_MODULUS, GF_ORDER, GfElement, ShardsRefMut, utils,
-};
+use reed_solomon_simd::engine::{DefaultEngine, Engine, GF_MODULUS, GF_ORDER, GfElement, ShardsRefMut};
 
 thread_local! {
     /// The work buffer of [`PatternDecoder::decode_batch`], reused per thread.
@@ -165,8 +163,8 @@ impl PatternDecoder {
                     }
                 }
             }
+            formal_derivative(work, count, blocks);
             let mut shards = ShardsRefMut::new(count, blocks, work);
-            formal_derivative(&mut shards, count);
             self.engine.fft(&mut shards, 0, count, self.fft_end, 0);
             for &(index, position) in &self.missing {
                 self.engine.mul(&mut shards[position], GF_MODULUS - self.locator[position]);
@@ -204,10 +202,17 @@ fn plan_ifft(nonzero: &[bool], pos: usize, steps: &mut Vec<IfftStep>) {
     steps.push(IfftStep::TopLayer { pos, size });
 }
 
-/// The formal derivative of the polynomial in `shards` (as the library computes it).
-fn formal_derivative(shards: &mut ShardsRefMut, count: usize) {
+/// The formal derivative of the polynomial in the `count` shards of `blocks` blocks each in
+/// `work` (as the library computes it: shards `i − w..i` ^= shards `i..i + w`, `w` the lowest
+/// set bit of `i`), xoring flat byte runs.
+fn formal_derivative(work: &mut [[u8; 64]], count: usize, blocks: usize) {
     for i in 1..count {
         let width = 1 << i.trailing_zeros();
-        utils::xor_within(shards, i - width, i, width);
+        let (low, high) = work.split_at_mut(i * blocks);
+        let targets = low[(i - width) * blocks..].as_flattened_mut();
+        let sources = high[..width * blocks].as_flattened();
+        for (target, source) in targets.iter_mut().zip(sources) {
+            *target ^= source;
+        }
     }
 }
