@@ -11,6 +11,7 @@
 //! The steps are the library's own (`rate_low.rs`, `rate_high.rs` of 3.1.0): the same rate
 //! choice, shard positions, locator, transforms and formal derivative, so that a decode gives
 //! the library's answer byte for byte; `rs` tests compare the two.
+#![allow(unsafe_code)] // one call into AVX2 code after detecting AVX2 (`formal_derivative`)
 
 use std::cell::RefCell;
 
@@ -206,6 +207,24 @@ fn plan_ifft(nonzero: &[bool], pos: usize, steps: &mut Vec<IfftStep>) {
 /// `work` (as the library computes it: shards `i − w..i` ^= shards `i..i + w`, `w` the lowest
 /// set bit of `i`), xoring flat byte runs.
 fn formal_derivative(work: &mut [[u8; 64]], count: usize, blocks: usize) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU runs AVX2 (detected just above), all `formal_derivative_avx2` needs.
+        unsafe { formal_derivative_avx2(work, count, blocks) };
+        return;
+    }
+    formal_derivative_with(work, count, blocks);
+}
+
+/// [`formal_derivative`] compiled for AVX2 (32-byte xors).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn formal_derivative_avx2(work: &mut [[u8; 64]], count: usize, blocks: usize) {
+    formal_derivative_with(work, count, blocks);
+}
+
+#[inline(always)]
+fn formal_derivative_with(work: &mut [[u8; 64]], count: usize, blocks: usize) {
     for i in 1..count {
         let width = 1 << i.trailing_zeros();
         let (low, high) = work.split_at_mut(i * blocks);
