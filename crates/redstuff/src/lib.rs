@@ -31,6 +31,7 @@ mod blob_id;
 mod config;
 mod decode;
 mod encode;
+mod erasure;
 mod error;
 pub mod hash;
 mod inconsistency;
