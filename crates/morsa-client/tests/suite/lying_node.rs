@@ -53,12 +53,7 @@ pub(crate) fn primary_slivers_asked(system: &System, index: usize) -> Vec<usize>
 /// Asserts that a read past the node `liar` that served bad slivers is intact, names `liar`
 /// (and only it) for every bad sliver, and fetched primary slivers from the other nodes
 /// beyond the systematic ones it first asks for.
-async fn assert_bad_slivers_read_around(
-    system: &System,
-    liar: usize,
-    read: &ReadOutcome,
-    blob: &[u8],
-) {
+async fn assert_bad_slivers_read_around(system: &System, liar: usize, read: &ReadOutcome, blob: &[u8]) {
     assert!(read.data == blob, "the read is byte-identical");
     let liar_address = &system.nodes[liar].address;
     assert!(!read.bad_slivers.is_empty(), "the bad slivers are reported");

@@ -17,7 +17,9 @@ use std::sync::atomic::Ordering;
 
 use crate::config::Limits;
 use crate::http::Served;
-use crate::http::{admin, challenge, committee, health, migration, read_batch, reads, symbols, upload_batch, uploads};
+use crate::http::{
+    admin, challenge, committee, health, migration, read_batch, reads, symbols, upload_batch, uploads,
+};
 
 /// The router with every route. Handlers that take a body read it themselves, each within
 /// its own limit (`read_body`), once the request has been admitted.
