@@ -29,6 +29,7 @@ mod error_code;
 mod limits;
 mod migration;
 mod params;
+mod read_batch;
 mod recovery;
 mod status;
 #[cfg(test)]
@@ -56,6 +57,10 @@ pub use morsa_core::protocol::{InvalidBlobAttestation, SignedConfirmation, Signe
 pub use params::{
     BlobIdPath, DeletablePath, InconsistencyProofPath, ProbeQuery, PutSliverQuery, RecoveryBatchQuery,
     RecoverySymbolsQuery, SliverPath, parse_sliver_type, sliver_type_text,
+};
+pub use read_batch::{
+    MAX_READ_BATCH_BYTES, MAX_READ_BATCH_ITEMS, ReadBatchAnswer, ReadBatchItem, SliverReadBatchPath,
+    SliverReadBatchQuery, parse_read_batch, read_batch_limit,
 };
 pub use recovery::{
     RecoveryBatchItem, RecoveryBatchRequest, RecoveryBatchResponse, RecoveryItem, RecoveryOutcome,
@@ -90,6 +95,11 @@ pub mod routes {
     /// single-item route would have given. A node without this route answers 404 with no
     /// error code: send the items one by one then.
     pub const SLIVER_BATCH: &str = "/v1/blobs/{blob_id}/slivers";
+    /// `GET ?pairs=3,17,42`: the `sliver_type` slivers of those pairs (at most
+    /// [`super::MAX_READ_BATCH_ITEMS`]) in one answer, each the single route's BCS answer or
+    /// its error, in the framing of [`super::ReadBatchAnswer`]. A node without this route
+    /// answers 404 with no error code: ask for the slivers one by one then.
+    pub const SLIVER_READ_BATCH: &str = "/v1/blobs/{blob_id}/sliverBatch/{sliver_type}";
     /// `GET`: [`super::StoredStatus`] of one sliver.
     pub const SLIVER_STATUS: &str = "/v1/blobs/{blob_id}/slivers/{sliver_pair_index}/{sliver_type}/status";
     /// `GET`: [`super::SignedConfirmation`] that the node stores all its slivers of a
@@ -169,6 +179,11 @@ pub fn sliver_path(blob_id: &BlobId, pair: u16, kind: SliverType) -> String {
 /// Path of [`routes::SLIVER_BATCH`].
 pub fn sliver_batch_path(blob_id: &BlobId) -> String {
     with_blob(routes::SLIVER_BATCH, blob_id)
+}
+
+/// Path of [`routes::SLIVER_READ_BATCH`] for `kind` slivers.
+pub fn sliver_read_batch_path(blob_id: &BlobId, kind: SliverType) -> String {
+    with_blob(routes::SLIVER_READ_BATCH, blob_id).replace("{sliver_type}", kind.as_str())
 }
 
 /// Path of [`routes::SLIVER_STATUS`].

@@ -370,7 +370,7 @@ fn a_node_serving_wrong_slivers_is_named_by_the_read_and_read_around() {
     let victim_address = victim.url.trim_start_matches("http://").to_string();
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let liar = runtime.block_on(proxy::Proxy::start(&victim_address));
-    liar.lie(proxy::Route::GetSliver, proxy::Lie::WrongSliver);
+    liar.lie_on_sliver_reads(proxy::Lie::WrongSliver);
     let coordinator =
         runtime.block_on(proxy::Proxy::start(cluster.coordinator_url().trim_start_matches("http://")));
     let (from, to) = (format!("\"{victim_address}\""), format!("\"{}\"", liar.address));

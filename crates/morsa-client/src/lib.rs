@@ -41,6 +41,7 @@ mod read_stats;
 mod retention;
 mod score_cache;
 mod sealed_view;
+mod sliver_batches;
 mod slivers;
 mod staking;
 mod store;

@@ -7,7 +7,7 @@
 //! byte returned is thus checked against a primary sliver's hash, as a full read's are: a
 //! range read returns what a full read would, or fails as inconsistent.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::Range;
 use std::sync::Arc;
 
@@ -20,6 +20,7 @@ use redstuff::{
 
 use crate::nodes::NodeSet;
 use crate::read::{BadSliver, ReadLog, ReadOutcome};
+use crate::sliver_batches::{self, SliverProblem};
 use crate::{Client, Error, InternalError, NodeFailure};
 
 impl Client {
@@ -58,22 +59,20 @@ impl Client {
             return Ok(Vec::new());
         }
         let rows: Vec<usize> = span.rows().collect();
-        let fetched =
-            join_all(rows.iter().map(|row| self.one_sliver(nodes, metadata, SliverType::Primary, *row)))
-                .await;
         let mut by_row: HashMap<usize, Sliver> = HashMap::new();
         let mut missing = Vec::new();
-        for (row, result) in rows.iter().zip(fetched) {
+        for (row, result) in self.slivers_from_owners(nodes, metadata, SliverType::Primary, &rows).await {
             match result {
                 Ok(sliver) => {
-                    by_row.insert(*row, sliver);
+                    by_row.insert(row, sliver);
                 }
                 Err(problem) => {
                     problem.log(nodes, log);
-                    missing.push(*row);
+                    missing.push(row);
                 }
             }
         }
+        missing.sort_unstable();
         // A row whose node cannot serve is rebuilt from the other nodes' recovery symbols and
         // checked against its own hash, so the bytes are those a full read returns. (Taking
         // them from the secondary slivers of the columns would trust the columns alone: for
@@ -218,41 +217,63 @@ impl Client {
             })
     }
 
-    /// Fetches and verifies one sliver from the node that holds it.
-    async fn one_sliver(
+    /// Fetches and verifies the `kind` slivers `indices` from the nodes that hold them: each
+    /// node's in batched requests ([`sliver_batches::batch_capacity`] slivers each), all at
+    /// once. One result per sliver, in no particular order.
+    async fn slivers_from_owners(
         &self,
         nodes: &Arc<NodeSet>,
         metadata: &Arc<VerifiedMetadata>,
         kind: SliverType,
-        index: usize,
-    ) -> Result<Sliver, Problem> {
+        indices: &[usize],
+    ) -> Vec<(usize, Result<Sliver, Problem>)> {
         let blob_id = metadata.blob_id();
-        let (member, pair) = nodes.owner_of_sliver(blob_id, kind, index).ok_or(Problem::NoOwner)?;
-        let pair = morsa_core::convert::saturating_u16(pair);
-        let started = std::time::Instant::now();
-        let sliver = nodes
-            .client(member)
-            .get_sliver(blob_id, pair, kind, metadata.symbol_size())
-            .await
-            .map_err(|error| Problem::Node(member, error))?;
-        nodes.record_latency(member, started.elapsed());
-        let checked = Arc::clone(metadata);
-        tokio::task::spawn_blocking(move || {
-            if sliver.index() != index {
-                return Err(format!("asked for {kind} sliver {index}, got {}", sliver.index()));
+        let mut results = Vec::with_capacity(indices.len());
+        let mut by_member: BTreeMap<usize, Vec<(usize, u16)>> = BTreeMap::new();
+        for index in indices {
+            match nodes.owner_of_sliver(blob_id, kind, *index) {
+                Some((member, pair)) => by_member
+                    .entry(member)
+                    .or_default()
+                    .push((*index, morsa_core::convert::saturating_u16(pair))),
+                None => results.push((*index, Err(Problem::NoOwner))),
             }
-            checked.verify_sliver(kind, &sliver).map(|()| sliver).map_err(|error| error.to_string())
-        })
-        .await
-        .unwrap_or_else(|error| Err(format!("verification panicked: {error}")))
-        .map_err(|reason| {
-            Problem::Bad(BadSliver {
-                node: nodes.committee().members[member].address.clone(),
-                kind,
-                index,
-                reason,
+        }
+        let per_batch = sliver_batches::batch_capacity(metadata.sliver_len(kind));
+        let batches = by_member.iter().flat_map(|(member, wanted)| {
+            wanted.chunks(per_batch).map(move |batch| async move {
+                let started = std::time::Instant::now();
+                let fetched = sliver_batches::fetch_verified(nodes, metadata, *member, kind, batch).await;
+                if fetched.is_ok() {
+                    nodes.record_latency(*member, started.elapsed());
+                }
+                (*member, batch, fetched)
             })
-        })
+        });
+        for (member, batch, fetched) in join_all(batches).await {
+            let answers = match fetched {
+                Ok(answers) => answers,
+                Err(error) => {
+                    let failed =
+                        batch.iter().map(|(index, _)| (*index, Err(Problem::Node(member, error.clone()))));
+                    results.extend(failed);
+                    continue;
+                }
+            };
+            for (index, answer) in answers {
+                let result = answer.map_err(|problem| match problem {
+                    SliverProblem::Node(error) => Problem::Node(member, error),
+                    SliverProblem::Bad(reason) => Problem::Bad(BadSliver {
+                        node: nodes.committee().members[member].address.clone(),
+                        kind,
+                        index,
+                        reason,
+                    }),
+                });
+                results.push((index, result));
+            }
+        }
+        results
     }
 }
 

@@ -1,6 +1,8 @@
 //! Fetching the primary slivers a read needs: from the best-scored nodes (systematic slivers
-//! among near ties), a hedge to the next best when an answer is later than its node's
-//! expected 95th percentile (capped per read), every answer verified, and the requests still
+//! among near ties), several of a node's slivers in one request (a batch: at most the read's
+//! share of one node and [`sliver_batches::READ_BATCH_BYTES`]), a hedge to the next best
+//! when an answer is later than its node's expected 95th percentile (as many slivers as the
+//! late request asked for, capped per read), every sliver verified, and the requests still
 //! out cancelled once enough verified slivers are in.
 
 use std::future::Future;
@@ -10,7 +12,6 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
-use morsa_api::client::ClientError as ApiError;
 use morsa_api::client::scoring::{Call, Candidate};
 use rand::seq::SliceRandom;
 use redstuff::{Sliver, SliverType, VerifiedMetadata};
@@ -19,23 +20,19 @@ use tokio::time::Instant;
 use crate::nodes::NodeSet;
 use crate::read::{BadSliver, ReadLog};
 use crate::read_stats::{RequestOutcome, Selection, SliverRequest};
+use crate::sliver_batches::{self, SliverProblem};
 use crate::{Client, Error, Progress};
 
 /// Most hedged requests of one read, as a multiple of the slivers it needs (at least 2).
 const HEDGES_PER_NEEDED: usize = 1;
 
-/// A sliver request: its index, its node, and the sliver or why not.
-type Fetch = Pin<Box<dyn Future<Output = (usize, usize, Result<Sliver, SliverError>)> + Send>>;
+/// A request: its node, its first sliver index (which names it), and each sliver or why not.
+type Fetch =
+    Pin<Box<dyn Future<Output = (usize, usize, Vec<(usize, Result<Sliver, SliverProblem>)>)> + Send>>;
 
-/// Why a fetched sliver was not used.
-enum SliverError {
-    Node(ApiError),
-    Bad(String),
-}
-
-/// A request out: when it was sent, when it is late, and whether it was a hedge.
+/// A request out: its slivers, when it was sent, when it is late, and whether it was a hedge.
 struct Outstanding {
-    index: usize,
+    indices: Vec<usize>,
     member: usize,
     sent: Instant,
     late_at: Instant,
@@ -69,43 +66,67 @@ impl Client {
         let max_hedges = (needed * HEDGES_PER_NEEDED).max(2);
         log.stats.selection = self.selection;
 
+        // A node is asked for at most its share of the read in one request, so that the read
+        // is spread over nodes and a slow node's batch is hedged around.
+        let per_batch = needed
+            .div_ceil(nodes.len().max(1))
+            .min(sliver_batches::batch_capacity(morsa_core::convert::saturating_usize(bytes)));
+
         let mut in_flight: FuturesUnordered<Fetch> = FuturesUnordered::new();
         let mut outstanding: Vec<Outstanding> = Vec::new();
         let mut slivers = Vec::with_capacity(needed);
         let mut target = needed + self.read_surplus(needed);
         let mut hedges = 0;
-        // Requests still to be sent as hedges.
+        // Slivers still to be asked for as hedges.
         let mut hedge_next = 0usize;
         loop {
-            while slivers.len() + in_flight.len() < target && in_flight.len() < limit {
+            loop {
+                let asked: usize = outstanding.iter().map(|request| request.indices.len()).sum();
+                if slivers.len() + asked >= target || in_flight.len() >= limit {
+                    break;
+                }
                 left.retain(|(_, member)| !log.down.contains(member));
                 let Some((index, member)) = self.next_candidate(nodes, &mut left, &preferred, bytes) else {
                     break;
                 };
+                let room = (target - slivers.len() - asked).min(per_batch.max(1));
+                let indices = take_batch(&mut left, index, member, &preferred, room);
+                let batch_bytes = bytes.saturating_mul(morsa_core::convert::saturating_u64(indices.len()));
                 let sent = Instant::now();
-                let patience = nodes.patience(member, bytes);
+                let patience = nodes.patience(member, batch_bytes);
+                let hedge = hedge_next > 0;
+                hedge_next = hedge_next.saturating_sub(indices.len());
+                in_flight.push(fetch_primaries(
+                    nodes,
+                    metadata,
+                    member,
+                    indices.clone(),
+                    nodes.start(member),
+                ));
                 outstanding.push(Outstanding {
-                    index,
+                    indices,
                     member,
                     sent,
                     late_at: sent + patience,
                     hedged_around: false,
-                    hedge: if hedge_next > 0 {
-                        hedge_next -= 1;
-                        true
-                    } else {
-                        false
-                    },
+                    hedge,
                 });
-                in_flight.push(fetch_primary(nodes, metadata, member, index, nodes.start(member)));
             }
             if slivers.len() >= needed {
                 // Dropping the requests still out cancels them; each counts in its node's
                 // score as slower than the time it had.
                 drop(in_flight);
                 for request in outstanding {
-                    log.stats.cancelled_bytes += bytes;
-                    log.stats.requests.push(request_stats(nodes, &request, kp, RequestOutcome::Cancelled));
+                    for index in &request.indices {
+                        log.stats.cancelled_bytes += bytes;
+                        log.stats.requests.push(request_stats(
+                            nodes,
+                            &request,
+                            *index,
+                            kp,
+                            RequestOutcome::Cancelled,
+                        ));
+                    }
                 }
                 return Ok(slivers);
             }
@@ -126,41 +147,43 @@ impl Client {
                 .min();
             let wake = late.filter(|_| hedging).unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
             tokio::select! {
-                Some((member, index, result)) = in_flight.next() => {
-                    let Some(position) = outstanding.iter().position(|request| request.index == index) else { continue };
+                Some((member, first, results)) = in_flight.next() => {
+                    let Some(position) = outstanding.iter().position(|request| request.indices.first() == Some(&first)) else { continue };
                     let request = outstanding.swap_remove(position);
-                    let outcome = match result {
-                        Ok(sliver) => {
-                            slivers.push(sliver);
-                            log.stats.used_bytes += bytes;
-                            self.report(Progress::BytesRead { bytes: per_sliver });
-                            RequestOutcome::Used
-                        }
-                        Err(SliverError::Node(error)) => {
-                            log.node_failed(nodes, member, &error);
-                            RequestOutcome::Failed
-                        }
-                        Err(SliverError::Bad(reason)) => {
-                            log.stats.wasted_bytes += bytes;
-                            log.bad_slivers.push(BadSliver {
-                                node: nodes.committee().members[member].address.clone(),
-                                kind: SliverType::Primary,
-                                index,
-                                reason,
-                            });
-                            RequestOutcome::Bad
-                        }
-                    };
-                    log.stats.requests.push(request_stats(nodes, &request, kp, outcome));
+                    for (index, result) in results {
+                        let outcome = match result {
+                            Ok(sliver) => {
+                                slivers.push(sliver);
+                                log.stats.used_bytes += bytes;
+                                self.report(Progress::BytesRead { bytes: per_sliver });
+                                RequestOutcome::Used
+                            }
+                            Err(SliverProblem::Node(error)) => {
+                                log.node_failed(nodes, member, &error);
+                                RequestOutcome::Failed
+                            }
+                            Err(SliverProblem::Bad(reason)) => {
+                                log.stats.wasted_bytes += bytes;
+                                log.bad_slivers.push(BadSliver {
+                                    node: nodes.committee().members[member].address.clone(),
+                                    kind: SliverType::Primary,
+                                    index,
+                                    reason,
+                                });
+                                RequestOutcome::Bad
+                            }
+                        };
+                        log.stats.requests.push(request_stats(nodes, &request, index, kp, outcome));
+                    }
                 }
                 () = tokio::time::sleep_until(wake) => {
-                    // Answers are late: one more node is asked for each late request, within
-                    // the read's hedge budget.
+                    // Answers are late: other nodes are asked for as many slivers as each late
+                    // request asked for, within the read's hedge budget.
                     let now = Instant::now();
                     let mut late = 0;
                     for request in outstanding.iter_mut().filter(|request| !request.hedged_around && request.late_at <= now) {
                         request.hedged_around = true;
-                        late += 1;
+                        late += request.indices.len();
                     }
                     let extra = late.min(max_hedges - hedges).min(left.len());
                     target += extra;
@@ -212,55 +235,100 @@ impl Client {
     }
 }
 
+/// The slivers of one request: `index` (the candidate chosen) and up to `room − 1` more of
+/// `member`'s from `left`, each taken out of `left`: preferred ones with a preferred one (the
+/// systematic slivers a read needs), others with another (its surplus and hedges), so that
+/// a batch of the slivers a read needs is not held up by one it may not.
+fn take_batch(
+    left: &mut Vec<(usize, usize)>,
+    index: usize,
+    member: usize,
+    preferred: &std::ops::Range<usize>,
+    room: usize,
+) -> Vec<usize> {
+    let mut indices = vec![index];
+    let want_preferred = preferred.contains(&index);
+    let mut position = 0;
+    while position < left.len() && indices.len() < room {
+        let (other, holder) = left[position];
+        if holder == member && preferred.contains(&other) == want_preferred {
+            indices.push(other);
+            left.remove(position);
+        } else {
+            position += 1;
+        }
+    }
+    indices
+}
+
 fn request_stats(
     nodes: &NodeSet,
     request: &Outstanding,
+    index: usize,
     kp: usize,
     outcome: RequestOutcome,
 ) -> SliverRequest {
     SliverRequest {
         node: nodes.committee().members[request.member].address.clone(),
-        index: request.index,
-        systematic: request.index < kp,
+        index,
+        systematic: index < kp,
         hedge: request.hedge,
         outcome,
         millis: morsa_core::convert::saturating_u64_from_u128(request.sent.elapsed().as_millis()),
     }
 }
 
-fn fetch_primary(
+/// Asks `member` for primary slivers `indices` (at least one) in one request and verifies
+/// them; the call's outcome goes into the node's score.
+fn fetch_primaries(
     nodes: &Arc<NodeSet>,
     metadata: &Arc<VerifiedMetadata>,
     member: usize,
-    index: usize,
+    indices: Vec<usize>,
     call: Call,
 ) -> Fetch {
     let nodes = Arc::clone(nodes);
     let metadata = Arc::clone(metadata);
     Box::pin(async move {
-        let client = nodes.client(member);
-        let pair = morsa_core::convert::saturating_u16(index);
-        let fetched =
-            client.get_sliver(metadata.blob_id(), pair, SliverType::Primary, metadata.symbol_size()).await;
-        let sliver = match fetched {
-            Ok(sliver) => sliver,
-            Err(error) => {
-                call.failed();
-                return (member, index, Err(SliverError::Node(error)));
-            }
-        };
-        call.answered(morsa_core::convert::saturating_u64(metadata.sliver_len(SliverType::Primary)));
-        let verified = tokio::task::spawn_blocking(move || {
-            if sliver.index() != index {
-                return Err(format!("asked for primary sliver {index}, got {}", sliver.index()));
-            }
-            metadata.verify_sliver(SliverType::Primary, &sliver).map(|()| sliver).map_err(|e| e.to_string())
-        })
-        .await
-        .unwrap_or_else(|error| Err(format!("verification panicked: {error}")));
-        if verified.is_err() {
+        let first = indices[0];
+        let wanted: Vec<(usize, u16)> =
+            indices.iter().map(|index| (*index, morsa_core::convert::saturating_u16(*index))).collect();
+        let results =
+            match sliver_batches::fetch_verified(&nodes, &metadata, member, SliverType::Primary, &wanted)
+                .await
+            {
+                Ok(results) => results,
+                Err(error) => {
+                    call.failed();
+                    let failed =
+                        indices.iter().map(|index| (*index, Err(SliverProblem::Node(error.clone()))));
+                    return (member, first, failed.collect());
+                }
+            };
+        let answered =
+            results.iter().filter(|(_, result)| !matches!(result, Err(SliverProblem::Node(_)))).count();
+        let sliver_bytes = morsa_core::convert::saturating_u64(metadata.sliver_len(SliverType::Primary));
+        call.answered(sliver_bytes.saturating_mul(morsa_core::convert::saturating_u64(answered.max(1))));
+        if results.iter().any(|(_, result)| matches!(result, Err(SliverProblem::Bad(_)))) {
             nodes.record_failure(member);
         }
-        (member, index, verified.map_err(SliverError::Bad))
+        (member, first, results)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_takes_the_same_nodes_slivers_of_the_same_kind_up_to_its_room() {
+        // (index, member): member 1 holds 0, 2, 5, 7 and 8; slivers 0..4 are preferred.
+        let mut left = vec![(2, 1), (3, 2), (5, 1), (1, 1), (7, 1), (8, 1), (6, 2)];
+        assert_eq!(take_batch(&mut left, 0, 1, &(0..4), 5), [0, 2, 1], "preferred with preferred");
+        assert_eq!(left, [(3, 2), (5, 1), (7, 1), (8, 1), (6, 2)]);
+        assert_eq!(take_batch(&mut left, 9, 1, &(0..4), 3), [9, 5, 7], "others with others, up to the room");
+        assert_eq!(left, [(3, 2), (8, 1), (6, 2)]);
+        assert_eq!(take_batch(&mut left, 4, 1, &(0..4), 1), [4], "a room of one");
+        assert_eq!(left.len(), 3);
+    }
 }

@@ -24,6 +24,7 @@ mod challenge;
 mod committee;
 mod health;
 mod migration;
+mod read_batch;
 mod reads;
 pub(crate) mod reply;
 mod router;

@@ -24,6 +24,10 @@ const RESPONSE_BYTES: (&str, &str) = (
     "Bytes of answer bodies (what peers fetch for repair included), by route.",
 );
 const LATENCY: (&str, &str) = ("morsa_node_request_seconds", "Request latency, by route.");
+const READ_BATCH_SLIVERS: (&str, &str) = (
+    "morsa_node_read_batch_slivers_total",
+    "Slivers asked for in batched reads, by outcome (served, refused).",
+);
 const VERIFICATION_FAILURES: (&str, &str) =
     ("morsa_node_verification_failures_total", "Uploads refused for a size or hash mismatch.");
 
@@ -95,6 +99,14 @@ impl Metrics {
         let verified_upload = route.contains("/slivers/") || route.ends_with("/metadata");
         if status == 422 && verified_upload {
             self.verification_failures.increment(1);
+        }
+    }
+
+    /// Records one batched read's answer: slivers served and refused.
+    pub fn record_read_batch(&self, served: u64, refused: u64) {
+        let (name, help) = READ_BATCH_SLIVERS;
+        for (outcome, count) in [("served", served), ("refused", refused)] {
+            self.requests.counter(name, help, &[("outcome", outcome)]).increment(count);
         }
     }
 

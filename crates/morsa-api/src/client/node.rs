@@ -1,5 +1,7 @@
 //! The storage node client.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use morsa_core::ObjectId;
@@ -13,9 +15,9 @@ use super::http::Endpoint;
 use super::{ClientError, ClientOptions};
 use crate::node::{
     self, InvalidBlobAttestation, MAX_COMMITTEE_BYTES, MAX_HEALTH_BYTES, MAX_RECOVERY_BATCH_RESPONSE_BYTES,
-    MAX_SMALL_JSON_BYTES, NodeBlobStatus, NodeCommittee, NodeHealth, RecoveryBatchRequest,
-    RecoveryBatchResponse, RecoverySymbolsQuery, ShardPage, ShardPageRequest, SignedConfirmation,
-    StoredStatus, UploadBatch, UploadBatchAnswer, routes,
+    MAX_SMALL_JSON_BYTES, NodeBlobStatus, NodeCommittee, NodeErrorCode, NodeHealth, ReadBatchItem,
+    RecoveryBatchRequest, RecoveryBatchResponse, RecoverySymbolsQuery, ShardPage, ShardPageRequest,
+    SignedConfirmation, SliverReadBatchQuery, StoredStatus, UploadBatch, UploadBatchAnswer, routes,
 };
 
 /// A typed client of one storage node's API ([`crate::node::routes`]).
@@ -28,6 +30,8 @@ use crate::node::{
 pub struct NodeClient {
     endpoint: Endpoint,
     config: EncodingConfig,
+    /// Set once the node answered that it has no batched read route (clones share it).
+    no_read_batch: Arc<AtomicBool>,
 }
 
 impl NodeClient {
@@ -46,7 +50,11 @@ impl NodeClient {
         config: EncodingConfig,
         options: ClientOptions,
     ) -> Result<Self, ClientError> {
-        Ok(Self { endpoint: Endpoint::new(http, base_url, options)?, config })
+        Ok(Self {
+            endpoint: Endpoint::new(http, base_url, options)?,
+            config,
+            no_read_batch: Arc::new(AtomicBool::new(false)),
+        })
     }
 
     /// The node's base URL.
@@ -136,6 +144,61 @@ impl NodeClient {
     ) -> Result<Sliver, ClientError> {
         let request = self.endpoint.get(&node::sliver_path(blob_id, pair, kind), None)?;
         self.endpoint.call_bcs(request, node::sliver_limit(self.config, kind, symbol_size)).await
+    }
+
+    /// Downloads the `kind` slivers of `pairs` of a blob with `symbol_size` in one request
+    /// ([`routes::SLIVER_READ_BATCH`], at most [`node::MAX_READ_BATCH_ITEMS`] pairs, no pair
+    /// twice): one result per pair, in order, each what [`NodeClient::get_sliver`] would have
+    /// answered (the whole call fails only if the request does, or the answer is malformed or
+    /// over [`node::read_batch_limit`]). A node without the route is asked one request per
+    /// sliver, from then on without trying the route again. Not verified against the metadata.
+    pub async fn get_slivers(
+        &self,
+        blob_id: &BlobId,
+        pairs: &[u16],
+        kind: SliverType,
+        symbol_size: u16,
+    ) -> Result<Vec<Result<Sliver, ClientError>>, ClientError> {
+        if !self.no_read_batch.load(Ordering::Relaxed) {
+            match self.get_slivers_batched(blob_id, pairs, kind, symbol_size).await {
+                Err(error) if error.is_missing_route() => {
+                    tracing::debug!(node = self.base_url(), "no batched read route: one request per sliver");
+                    self.no_read_batch.store(true, Ordering::Relaxed);
+                }
+                answer => return answer,
+            }
+        }
+        let singles = pairs.iter().map(|pair| self.get_sliver(blob_id, *pair, kind, symbol_size));
+        Ok(futures_util::future::join_all(singles).await)
+    }
+
+    async fn get_slivers_batched(
+        &self,
+        blob_id: &BlobId,
+        pairs: &[u16],
+        kind: SliverType,
+        symbol_size: u16,
+    ) -> Result<Vec<Result<Sliver, ClientError>>, ClientError> {
+        let query = SliverReadBatchQuery::new(pairs).to_query_string();
+        let request = self.endpoint.get(&node::sliver_read_batch_path(blob_id, kind), Some(&query))?;
+        let limit = node::read_batch_limit(self.config, kind, symbol_size, pairs.len());
+        let body = self.endpoint.call(request, limit, Duration::ZERO).await?;
+        let items = node::parse_read_batch(&body, pairs).map_err(ClientError::Decode)?;
+        let one = node::sliver_limit(self.config, kind, symbol_size);
+        Ok(items
+            .into_iter()
+            .map(|item| match item {
+                ReadBatchItem::Sliver(range) => redstuff::wire::from_bcs(&body[range], one)
+                    .map_err(|error| ClientError::Decode(error.to_string())),
+                ReadBatchItem::Refused(body) => {
+                    let status = body
+                        .code
+                        .parse::<NodeErrorCode>()
+                        .map_or(reqwest::StatusCode::INTERNAL_SERVER_ERROR, NodeErrorCode::status);
+                    Err(ClientError::Http { status, body })
+                }
+            })
+            .collect())
     }
 
     /// Whether the node stores the `kind` sliver of pair `pair`.

@@ -147,9 +147,7 @@ impl UploadBatch {
     /// Writes an item's header (tag, pair, length) for an item of `item_len` bytes.
     fn item_header(&mut self, target: UploadTarget, item_len: usize) {
         let (tag, pair) = target.tag();
-        self.open.push(tag);
-        self.open.extend_from_slice(&pair.to_le_bytes());
-        self.open.extend_from_slice(&u32::try_from(item_len).unwrap_or(u32::MAX).to_le_bytes());
+        write_item_header(&mut self.open, tag, pair, item_len);
         self.len += UPLOAD_ITEM_HEADER;
     }
 
@@ -227,28 +225,47 @@ pub enum UploadBatchError {
 
 /// The items of a batch body: each target and where its BCS bytes are in `body`.
 pub fn parse_upload_batch(body: &[u8]) -> Result<Vec<(UploadTarget, Range<usize>)>, UploadBatchError> {
+    let items = parse_items(body).map_err(UploadBatchError::Truncated)?;
+    let mut targets = Vec::with_capacity(items.len());
+    for (index, (tag, pair, range)) in items.into_iter().enumerate() {
+        let target = UploadTarget::from_tag(tag, pair).ok_or(UploadBatchError::UnknownTarget(index))?;
+        if target == UploadTarget::Metadata && index > 0 {
+            return Err(UploadBatchError::MetadataNotFirst(index));
+        }
+        targets.push((target, range));
+    }
+    if targets.is_empty() {
+        return Err(UploadBatchError::Empty);
+    }
+    Ok(targets)
+}
+
+/// Appends an item's header: its tag byte, pair and length (the framing both batch routes
+/// share: [`UPLOAD_ITEM_HEADER`] bytes).
+pub(crate) fn write_item_header(out: &mut Vec<u8>, tag: u8, pair: u16, item_len: usize) {
+    out.push(tag);
+    out.extend_from_slice(&pair.to_le_bytes());
+    out.extend_from_slice(&u32::try_from(item_len).unwrap_or(u32::MAX).to_le_bytes());
+}
+
+/// The items of a body in the shared framing: each tag, pair and where its bytes are in
+/// `body`; the index of the first item that runs past the end if one does.
+pub(crate) fn parse_items(body: &[u8]) -> Result<Vec<(u8, u16, Range<usize>)>, usize> {
     let mut items = Vec::new();
     let mut at = 0usize;
     while at < body.len() {
         let index = items.len();
-        let header = body.get(at..at + UPLOAD_ITEM_HEADER).ok_or(UploadBatchError::Truncated(index))?;
+        let header = body.get(at..at + UPLOAD_ITEM_HEADER).ok_or(index)?;
         let pair = u16::from_le_bytes([header[1], header[2]]);
-        let target = UploadTarget::from_tag(header[0], pair).ok_or(UploadBatchError::UnknownTarget(index))?;
-        if target == UploadTarget::Metadata && index > 0 {
-            return Err(UploadBatchError::MetadataNotFirst(index));
-        }
         let length = u32::from_le_bytes([header[3], header[4], header[5], header[6]]);
         let start = at + UPLOAD_ITEM_HEADER;
         let end = usize::try_from(length)
             .ok()
             .and_then(|length| start.checked_add(length))
             .filter(|end| *end <= body.len())
-            .ok_or(UploadBatchError::Truncated(index))?;
-        items.push((target, start..end));
+            .ok_or(index)?;
+        items.push((header[0], pair, start..end));
         at = end;
-    }
-    if items.is_empty() {
-        return Err(UploadBatchError::Empty);
     }
     Ok(items)
 }

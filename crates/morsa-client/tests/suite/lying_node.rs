@@ -9,7 +9,7 @@ use crate::common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::proxy::{Lie, Route, sliver_of_path};
+use common::proxy::{Lie, Route, sliver_of_path, slivers_of_batch_path};
 use common::{System, data};
 use morsa_client::{Client, Error, ReadOutcome, StoreOptions, StoredHow};
 use redstuff::BlobId;
@@ -18,7 +18,7 @@ const N: u16 = 13;
 const BLOB_LEN: usize = 200_000;
 
 /// A system of `nodes` nodes behind proxies, with one blob stored.
-async fn system_with_blob(nodes: usize) -> (System, BlobId, Vec<u8>) {
+pub(crate) async fn system_with_blob(nodes: usize) -> (System, BlobId, Vec<u8>) {
     let system = System::start_behind_proxies(nodes, N).await;
     let blob = data(BLOB_LEN, 11);
     let client = system.client().await;
@@ -29,20 +29,24 @@ async fn system_with_blob(nodes: usize) -> (System, BlobId, Vec<u8>) {
 
 /// Reads with a client that has no history of the nodes' speed, so it asks them in
 /// committee order.
-async fn fresh_read(system: &System, blob_id: &BlobId) -> ReadOutcome {
+pub(crate) async fn fresh_read(system: &System, blob_id: &BlobId) -> ReadOutcome {
     let client: Client = system.client().await;
     client.read_blob(blob_id).await.unwrap()
 }
 
-/// Primary sliver indices node `index` was asked for.
-fn primary_slivers_asked(system: &System, index: usize) -> Vec<usize> {
-    system
-        .proxy(index)
+/// Primary sliver indices node `index` was asked for, alone or in batches.
+pub(crate) fn primary_slivers_asked(system: &System, index: usize) -> Vec<usize> {
+    let proxy = system.proxy(index);
+    let batched =
+        proxy.seen(Route::GetSliverBatch).iter().map(|path| slivers_of_batch_path(path)).collect::<Vec<_>>();
+    proxy
         .seen(Route::GetSliver)
         .iter()
         .map(|path| sliver_of_path(path))
+        .map(|(pair, kind)| (vec![pair], kind))
+        .chain(batched)
         .filter(|(_, kind)| kind == "primary")
-        .map(|(pair, _)| pair)
+        .flat_map(|(pairs, _)| pairs)
         .collect()
 }
 
@@ -100,7 +104,7 @@ async fn a_node_serving_a_wrong_sliver_is_named_and_read_around() {
     let (system, blob_id, blob) = system_with_blob(4).await;
     // The holder of primary sliver 0, a systematic one that every read asks for first.
     let liar = system.owner_of_pair(&blob_id, 0).await;
-    system.proxy(liar).lie(Route::GetSliver, Lie::WrongSliver);
+    system.proxy(liar).lie_on_sliver_reads(Lie::WrongSliver);
     let read = fresh_read(&system, &blob_id).await;
     assert_bad_slivers_read_around(&system, liar, &read, &blob).await;
     assert!(read.failures.is_empty(), "{:?}", read.failures);
@@ -112,7 +116,7 @@ async fn a_node_serving_a_sliver_of_another_blob_is_named_and_read_around() {
     // Another blob of the same size: its slivers have the same shape and indices.
     let other = redstuff::encode(redstuff::EncodingConfig::new(N).unwrap(), &data(BLOB_LEN, 12)).unwrap();
     let liar = system.owner_of_pair(&blob_id, 0).await;
-    system.proxy(liar).lie(Route::GetSliver, Lie::SliverOf(Arc::new(other)));
+    system.proxy(liar).lie_on_sliver_reads(Lie::SliverOf(Arc::new(other)));
     let read = fresh_read(&system, &blob_id).await;
     assert_bad_slivers_read_around(&system, liar, &read, &blob).await;
 }
@@ -121,7 +125,7 @@ async fn a_node_serving_a_sliver_of_another_blob_is_named_and_read_around() {
 async fn a_node_sending_truncated_slivers_is_named_and_read_around() {
     let (system, blob_id, blob) = system_with_blob(4).await;
     let liar = system.owner_of_pair(&blob_id, 0).await;
-    system.proxy(liar).lie(Route::GetSliver, Lie::Truncated);
+    system.proxy(liar).lie_on_sliver_reads(Lie::Truncated);
     let read = fresh_read(&system, &blob_id).await;
     assert!(read.data == blob, "the read is byte-identical");
     assert_eq!(read.failures.len(), 1, "{:?}", read.failures);
@@ -143,7 +147,7 @@ async fn reads_ask_other_nodes_when_one_stalls() {
     let stalls_metadata = system.node_of_member(0).await;
     let stalls_slivers = system.owner_of_pair(&blob_id, 0).await;
     system.proxy(stalls_metadata).lie(Route::GetMetadata, Lie::Stall);
-    system.proxy(stalls_slivers).lie(Route::GetSliver, Lie::Stall);
+    system.proxy(stalls_slivers).lie_on_sliver_reads(Lie::Stall);
 
     let read = fresh_read(&system, &blob_id).await;
     assert!(read.data == blob, "the read is byte-identical");

@@ -5,6 +5,7 @@
 
 mod common;
 
+mod batch_reads;
 mod batch_uploads;
 mod hardening;
 mod lying_node;

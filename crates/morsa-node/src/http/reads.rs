@@ -44,11 +44,22 @@ pub(super) async fn get_sliver(
     })
     .await?;
     let reserved = served.answers.reserve(estimate).await?;
+    let bytes = one_sliver(&served, blob_id, pair, kind).await?;
+    Ok(reserved.octets(bytes, ()))
+}
+
+/// The BCS bytes of the `kind` sliver of pair `pair`: stored, fetched from the previous owner
+/// of a shard still being pulled, or rebuilt if this node should hold it.
+pub(super) async fn one_sliver(
+    served: &Arc<Served>,
+    blob_id: redstuff::BlobId,
+    pair: u16,
+    kind: redstuff::SliverType,
+) -> Result<Vec<u8>, NodeError> {
     // A shard still being pulled is held by its previous owner: asked before any rebuild.
     let timeout = Duration::from_millis(served.repair.config.peer_timeout_ms.max(1));
     read_through::fetch_if_moving(&served.node, blob_id, pair, kind, timeout).await?;
-    let bytes = on_demand::sliver(&served.repair, blob_id, pair, kind).await?;
-    Ok(reserved.octets(bytes, ()))
+    on_demand::sliver(&served.repair, blob_id, pair, kind).await
 }
 
 pub(super) async fn get_sliver_status(

@@ -17,7 +17,9 @@ use std::sync::atomic::Ordering;
 
 use crate::config::Limits;
 use crate::http::Served;
-use crate::http::{admin, challenge, committee, health, migration, reads, symbols, upload_batch, uploads};
+use crate::http::{
+    admin, challenge, committee, health, migration, read_batch, reads, symbols, upload_batch, uploads,
+};
 
 /// The router with every route. Handlers that take a body read it themselves, each within
 /// its own limit (`read_body`), once the request has been admitted.
@@ -27,6 +29,7 @@ pub fn router(served: Arc<Served>, limits: &Limits) -> Router {
         .route(routes::METADATA_STATUS, get(reads::get_metadata_status))
         .route(routes::SLIVER, put(uploads::put_sliver).get(reads::get_sliver))
         .route(routes::SLIVER_BATCH, put(upload_batch::put_sliver_batch))
+        .route(routes::SLIVER_READ_BATCH, get(read_batch::get_sliver_batch))
         .route(routes::SLIVER_STATUS, get(reads::get_sliver_status))
         .route(routes::PERMANENT_CONFIRMATION, get(reads::get_permanent_confirmation))
         .route(routes::DELETABLE_CONFIRMATION, get(reads::get_deletable_confirmation))

@@ -96,7 +96,8 @@ fn store_batch(node: &Node, blob_id: &redstuff::BlobId, body: &Bytes) -> Reply<V
     Ok(outcomes)
 }
 
-fn refusal(error: NodeError) -> ErrorBody {
+/// `error` as the body its route would answer.
+pub(super) fn refusal(error: NodeError) -> ErrorBody {
     let ApiError(code, message) = ApiError::from(error);
     code.body(message)
 }

@@ -10,6 +10,7 @@ mod hardened;
 mod challenges;
 mod claims;
 mod hardening;
+mod read_batch;
 mod recovery;
 mod repair;
 mod routes;

@@ -15,6 +15,7 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use morsa_api::node::{ReadBatchAnswer, ReadBatchItem, parse_read_batch};
 use redstuff::merkle::MerkleNode;
 use redstuff::wire::{from_bcs, to_bcs};
 use redstuff::{EncodedBlob, MetadataWithId, Sliver};
@@ -27,6 +28,8 @@ pub enum Route {
     GetMetadata,
     /// `GET /v1/blobs/{blob_id}/slivers/{pair}/{kind}`.
     GetSliver,
+    /// `GET /v1/blobs/{blob_id}/sliverBatch/{kind}?pairs=…` (several slivers in one answer).
+    GetSliverBatch,
     /// `PUT /v1/blobs/{blob_id}/slivers/{pair}/{kind}`.
     PutSliver,
     /// `PUT /v1/blobs/{blob_id}/slivers` (a batch of slivers, maybe with the metadata).
@@ -43,6 +46,7 @@ impl Route {
         match (method, segments.as_slice()) {
             (&Method::GET, ["v1", "blobs", _, "metadata"]) => Route::GetMetadata,
             (&Method::GET, ["v1", "blobs", _, "slivers", _, _]) => Route::GetSliver,
+            (&Method::GET, ["v1", "blobs", _, "sliverBatch", _]) => Route::GetSliverBatch,
             (&Method::PUT, ["v1", "blobs", _, "slivers", _, _]) => Route::PutSliver,
             (&Method::PUT, ["v1", "blobs", _, "slivers"]) => Route::PutSliverBatch,
             (&Method::GET, ["v1", "committee"]) => Route::Committee,
@@ -59,9 +63,13 @@ pub type Rewrite = Arc<dyn Fn(&[u8]) -> Vec<u8> + Send + Sync>;
 pub enum Lie {
     /// Metadata with one sliver hash replaced: well-formed, but it does not hash to the ID.
     WrongMetadata,
-    /// The sliver with one symbol byte flipped.
+    /// The sliver with one symbol byte flipped (in a batched read: every sliver of the answer).
     WrongSliver,
-    /// The same sliver of another blob (same size, other content); the node is not asked.
+    /// In a batched read, the first sliver of the answer with one symbol byte flipped, the
+    /// others as they are.
+    OneWrongSliver,
+    /// The same sliver of another blob (same size, other content; in a batched read, every
+    /// sliver of the answer); the node is not asked.
     SliverOf(Arc<EncodedBlob>),
     /// The first half of the real answer's body.
     Truncated,
@@ -77,6 +85,7 @@ pub enum Lie {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Seen {
     pub route: Route,
+    /// The path, and the query if any.
     pub path: String,
 }
 
@@ -130,12 +139,18 @@ impl Proxy {
         self.lie(Route::PutSliverBatch, Lie::Stall);
     }
 
+    /// From now on, answers reads of slivers, single or batched, with `lie`.
+    pub fn lie_on_sliver_reads(&self, lie: Lie) {
+        self.lie(Route::GetSliver, lie.clone());
+        self.lie(Route::GetSliverBatch, lie);
+    }
+
     /// From now on, answers `route` honestly.
     pub fn honest(&self, route: Route) {
         self.shared.lies.lock().unwrap().remove(&route);
     }
 
-    /// Paths of the requests received on `route`, in order.
+    /// Paths (with their queries) of the requests received on `route`, in order.
     pub fn seen(&self, route: Route) -> Vec<String> {
         self.shared
             .seen
@@ -164,12 +179,54 @@ pub fn sliver_of_path(path: &str) -> (usize, String) {
     (segments[4].parse().unwrap(), segments[5].to_string())
 }
 
+/// The sliver pair indices and the kind a batched read's path and query
+/// `/v1/blobs/{id}/sliverBatch/{kind}?pairs=…` asks for.
+pub fn slivers_of_batch_path(path_and_query: &str) -> (Vec<usize>, String) {
+    let (path, query) = path_and_query.split_once('?').unwrap();
+    let kind = path.rsplit('/').next().unwrap().to_string();
+    let pairs = query.strip_prefix("pairs=").unwrap().split(',').map(|pair| pair.parse().unwrap()).collect();
+    (pairs, kind)
+}
+
+/// A batched read's answer with each of its slivers (all, or only the first) passed
+/// through `change`.
+fn rewrite_batch(
+    body: &[u8],
+    path_and_query: &str,
+    only_first: bool,
+    change: impl Fn(usize, &str, &mut Sliver),
+) -> Vec<u8> {
+    let (pairs, kind) = slivers_of_batch_path(path_and_query);
+    let asked: Vec<u16> = pairs.iter().map(|pair| u16::try_from(*pair).unwrap()).collect();
+    let items = parse_read_batch(body, &asked).unwrap();
+    let mut answer = ReadBatchAnswer::with_capacity(body.len());
+    let mut changed = false;
+    for (pair, item) in asked.iter().zip(items) {
+        match item {
+            ReadBatchItem::Sliver(range) => {
+                let mut sliver: Sliver = from_bcs(&body[range], usize::MAX).unwrap();
+                if !(only_first && changed) {
+                    change(usize::from(*pair), &kind, &mut sliver);
+                    changed = true;
+                }
+                answer.push_sliver(*pair, &to_bcs(&sliver));
+            }
+            ReadBatchItem::Refused(error) => answer.push_refused(*pair, &error),
+        }
+    }
+    answer.into_bytes()
+}
+
+fn flip_first_byte(_: usize, _: &str, sliver: &mut Sliver) {
+    sliver.symbols[0] ^= 0xff;
+}
+
 async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response {
     let method = request.method().clone();
     let path = request.uri().path().to_string();
     let path_and_query = request.uri().path_and_query().map_or_else(|| path.clone(), ToString::to_string);
     let route = Route::of(&method, &path);
-    shared.seen.lock().unwrap().push(Seen { route, path: path.clone() });
+    shared.seen.lock().unwrap().push(Seen { route, path: path_and_query.clone() });
     let lie = shared.lies.lock().unwrap().get(&route).cloned();
     match &lie {
         Some(Lie::Stall) => {
@@ -177,6 +234,16 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
             std::future::pending::<()>().await;
         }
         Some(Lie::NoRoute) => return StatusCode::NOT_FOUND.into_response(),
+        Some(Lie::SliverOf(other)) if route == Route::GetSliverBatch => {
+            let (pairs, kind) = slivers_of_batch_path(&path_and_query);
+            let mut answer = ReadBatchAnswer::with_capacity(0);
+            for pair in pairs {
+                let slivers = &other.pairs[pair];
+                let sliver = if kind == "primary" { &slivers.primary } else { &slivers.secondary };
+                answer.push_sliver(u16::try_from(pair).unwrap(), &to_bcs(sliver));
+            }
+            return bcs_response(answer.into_bytes());
+        }
         Some(Lie::SliverOf(other)) => {
             let (pair, kind) = sliver_of_path(&path);
             let sliver = match kind.as_str() {
@@ -209,6 +276,12 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
                 let mut metadata: MetadataWithId = from_bcs(&body, usize::MAX).unwrap();
                 metadata.metadata.hashes[0].primary = MerkleNode::Digest([0xab; 32]);
                 to_bcs(&metadata)
+            }
+            Some(Lie::WrongSliver) if route == Route::GetSliverBatch => {
+                rewrite_batch(&body, &path_and_query, false, flip_first_byte)
+            }
+            Some(Lie::OneWrongSliver) if route == Route::GetSliverBatch => {
+                rewrite_batch(&body, &path_and_query, true, flip_first_byte)
             }
             Some(Lie::WrongSliver) => {
                 let mut sliver: Sliver = from_bcs(&body, usize::MAX).unwrap();
