@@ -95,7 +95,7 @@ struct Shared {
     lies: Mutex<HashMap<Route, Lie>>,
     seen: Mutex<Vec<Seen>>,
     stalled: AtomicUsize,
-    /// Sliver requests answered with a wrong sliver so far.
+    /// Sliver requests (single or batched) answered with a wrong sliver so far.
     lied: AtomicUsize,
 }
 
@@ -242,6 +242,7 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
                 let sliver = if kind == "primary" { &slivers.primary } else { &slivers.secondary };
                 answer.push_sliver(u16::try_from(pair).unwrap(), &to_bcs(sliver));
             }
+            shared.lied.fetch_add(1, Ordering::SeqCst);
             return bcs_response(answer.into_bytes());
         }
         Some(Lie::SliverOf(other)) => {
@@ -278,9 +279,11 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
                 to_bcs(&metadata)
             }
             Some(Lie::WrongSliver) if route == Route::GetSliverBatch => {
+                shared.lied.fetch_add(1, Ordering::SeqCst);
                 rewrite_batch(&body, &path_and_query, false, flip_first_byte)
             }
             Some(Lie::OneWrongSliver) if route == Route::GetSliverBatch => {
+                shared.lied.fetch_add(1, Ordering::SeqCst);
                 rewrite_batch(&body, &path_and_query, true, flip_first_byte)
             }
             Some(Lie::WrongSliver) => {
