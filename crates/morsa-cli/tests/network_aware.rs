@@ -221,7 +221,9 @@ fn reads_avoid_slow_and_thin_nodes_once_they_are_known() {
         }
         let used = used(&slivers);
         let served = requests(&slivers, "used").len();
-        assert_eq!(served, 14, "one blob, 14 slivers used: {slivers}");
+        // Slivers come in batches, one per node: the batch that completes the 14 a read needs
+        // may bring a few more, which the decode uses too; two blobs would be 28.
+        assert!((14..28).contains(&served), "one blob, the 14 slivers it needs used: {slivers}");
         assert!(used.iter().all(|node| !slow.contains(&node)), "no 120 ms node served: {slivers}");
         if file == &large.0 {
             assert!(!used.contains(thin), "the 20 Mbit/s node served no 16 MiB read: {slivers}");
