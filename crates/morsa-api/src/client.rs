@@ -120,11 +120,12 @@ impl ClientError {
         self.code()?.parse().ok()
     }
 
-    /// Whether the server has no such route: a 404 without a node error code (a node's own
-    /// 404s carry `not_found`), as an older node answers a newer route.
+    /// Whether the server has no such route: a 404 with the code `unknown_route`, or without
+    /// a node error code (a node's own 404s carry `not_found`), as an older node answers a
+    /// newer route.
     pub fn is_missing_route(&self) -> bool {
         matches!(self, Self::Http { status, .. } if *status == StatusCode::NOT_FOUND)
-            && self.node_code().is_none()
+            && matches!(self.node_code(), None | Some(NodeErrorCode::UnknownRoute))
     }
 }
 

@@ -31,4 +31,4 @@ pub mod server;
 
 #[cfg(feature = "client")]
 pub use client::{ClientError, ClientOptions, CoordClient, NodeClient};
-pub use error_body::ErrorBody;
+pub use error_body::{ErrorBody, codes};

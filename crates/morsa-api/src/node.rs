@@ -124,7 +124,7 @@ pub mod routes {
     pub const BLOB_STATUS: &str = "/v1/blobs/{blob_id}/status";
     /// `POST`: JSON [`super::ShardPageRequest`], signed by the shard's owner in the request's
     /// epoch; answers BCS [`super::ShardPage`]. Served by the shard's owner of the epoch before
-    /// (shard migration), to that new owner only.
+    /// (shard migration), to that new owner only. The path's shard must be the request's.
     pub const SHARD_PAGE: &str = "/v1/migration/shards/{shard}/page";
     /// `GET`: [`super::NodeHealth`].
     pub const HEALTH: &str = "/v1/health";

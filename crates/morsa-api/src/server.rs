@@ -16,10 +16,12 @@
 //!   keeps reading is not cut.
 //!
 //! Handlers see the peer's address as axum's `ConnectInfo<SocketAddr>`. Answers whose memory
-//! must be accounted until it is written are built with [`owned_bytes`].
+//! must be accounted until it is written are built with [`owned_bytes`]. Every refusal is an
+//! [`ErrorBody`](crate::ErrorBody) in JSON ([`refusal`]).
 
 mod body;
 mod connection;
+pub mod refusal;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

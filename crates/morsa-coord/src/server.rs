@@ -20,7 +20,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequestParts, Path, Query, State as AxumState};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequestParts, State as AxumState};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
@@ -32,6 +32,7 @@ use morsa_api::coord::{
     MAX_ACCOUNT_BLOBS_PAGE, MAX_BODY_BYTES, MAX_EVENTS_PAGE, MAX_WAIT_MS, MemberZones, NodeReport,
     SignedTransaction, SubmitResponse, SystemInfo, routes,
 };
+use morsa_api::server::refusal::{self, ApiJson, ApiPath, ApiQuery};
 use morsa_core::AccountId;
 use redstuff::BlobId;
 use tokio::sync::watch;
@@ -224,7 +225,7 @@ pub use morsa_plumbing::now_ms;
 
 /// The router with every route.
 pub fn router(shared: Arc<Shared>) -> Router {
-    Router::new()
+    let routes = Router::new()
         .route(routes::TRANSACTIONS, post(post_transaction))
         .route(routes::NODE_REPORTS, post(post_node_report))
         .route(routes::EVENTS, get(get_events))
@@ -244,14 +245,10 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .merge(admin::log_router())
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .merge(replication::router())
-        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            REQUEST_TIMEOUT,
-        ))
+        .layer(axum::middleware::from_fn_with_state(REQUEST_TIMEOUT, refusal::within_time))
         // Membership changes wait for a new replica to catch up: their own, longer timeout.
-        .merge(admin::router())
-        .layer(morsa_plumbing::telemetry::trace_layer())
-        .with_state(shared)
+        .merge(admin::router());
+    refusal::with_refusals(routes).layer(morsa_plumbing::telemetry::trace_layer()).with_state(shared)
 }
 
 /// Applies a tick whenever a deadline comes due, until `stop` turns true.
@@ -473,7 +470,7 @@ async fn post_transaction(
     AxumState(shared): AxumState<Arc<Shared>>,
     ClientAddress(from): ClientAddress,
     headers: axum::http::HeaderMap,
-    Json(transaction): Json<SignedTransaction>,
+    ApiJson(transaction): ApiJson<SignedTransaction>,
 ) -> Response {
     let forwarded = headers.contains_key(replication::FORWARDED_HEADER);
     submit(shared, Input::Transaction(transaction), from, forwarded).await
@@ -483,7 +480,7 @@ async fn post_node_report(
     AxumState(shared): AxumState<Arc<Shared>>,
     ClientAddress(from): ClientAddress,
     headers: axum::http::HeaderMap,
-    Json(report): Json<NodeReport>,
+    ApiJson(report): ApiJson<NodeReport>,
 ) -> Response {
     let forwarded = headers.contains_key(replication::FORWARDED_HEADER);
     submit(shared, Input::Node(report), from, forwarded).await
@@ -492,7 +489,7 @@ async fn post_node_report(
 async fn get_events(
     AxumState(shared): AxumState<Arc<Shared>>,
     ClientAddress(address): ClientAddress,
-    Query(query): Query<EventsQuery>,
+    ApiQuery(query): ApiQuery<EventsQuery>,
 ) -> Result<Json<EventsPage>, ApiError> {
     let from = query.after.map_or(0, |after| after.saturating_add(1));
     let limit = query.limit.unwrap_or(MAX_EVENTS_PAGE).clamp(1, MAX_EVENTS_PAGE);
@@ -542,7 +539,7 @@ async fn get_events(
 
 async fn get_blob(
     AxumState(shared): AxumState<Arc<Shared>>,
-    Path(blob_id): Path<String>,
+    ApiPath(blob_id): ApiPath<String>,
 ) -> Result<Json<morsa_api::coord::BlobStatus>, ApiError> {
     let blob_id: BlobId = blob_id.parse().map_err(|error: redstuff::BlobIdParseError| {
         ApiError(StatusCode::BAD_REQUEST, ErrorBody::new("bad_blob_id", error.to_string()))
@@ -594,7 +591,7 @@ async fn get_system(AxumState(shared): AxumState<Arc<Shared>>) -> Result<Json<Sy
 
 async fn get_account(
     AxumState(shared): AxumState<Arc<Shared>>,
-    Path(account): Path<String>,
+    ApiPath(account): ApiPath<String>,
 ) -> Result<Json<AccountInfo>, ApiError> {
     let id: AccountId = account.parse().map_err(|error: morsa_core::ParseHexError| {
         ApiError(StatusCode::BAD_REQUEST, ErrorBody::new("bad_account_id", error.to_string()))
@@ -609,8 +606,8 @@ async fn get_account(
 
 async fn get_account_blobs(
     AxumState(shared): AxumState<Arc<Shared>>,
-    Path(account): Path<String>,
-    Query(query): Query<AccountBlobsQuery>,
+    ApiPath(account): ApiPath<String>,
+    ApiQuery(query): ApiQuery<AccountBlobsQuery>,
 ) -> Result<Json<AccountBlobs>, ApiError> {
     let id: AccountId = account.parse().map_err(|error: morsa_core::ParseHexError| {
         ApiError(StatusCode::BAD_REQUEST, ErrorBody::new("bad_account_id", error.to_string()))

@@ -33,6 +33,9 @@ use crate::ErrorBody;
 /// | `challenged`     | 423    | recovery symbols towards a sliver challenged in the open round |
 /// |                  |        | are not served until the round closes: retry later             |
 /// | `round_not_open` | 409    | challenge answers asked for a round that is not the open one   |
+/// | `unknown_route`  | 404    | no route of the node matches the path: check the URL (an older |
+/// |                  |        | node answers a newer route so, or with a 404 without a body)   |
+/// | `method_not_allowed` | 405 | the route does not take that method (`Allow` lists those it does) |
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum NodeErrorCode {
@@ -72,11 +75,15 @@ pub enum NodeErrorCode {
     Challenged,
     /// Challenge answers asked for a round that is not the coordinator's open round.
     RoundNotOpen,
+    /// No route of the node matches the path.
+    UnknownRoute,
+    /// The route does not take the request's method.
+    MethodNotAllowed,
 }
 
 impl NodeErrorCode {
     /// Every code, for tables and tests.
-    pub const ALL: [Self; 17] = [
+    pub const ALL: [Self; 19] = [
         Self::BadRequest,
         Self::NotFound,
         Self::NotRegistered,
@@ -94,18 +101,20 @@ impl NodeErrorCode {
         Self::Unavailable,
         Self::Challenged,
         Self::RoundNotOpen,
+        Self::UnknownRoute,
+        Self::MethodNotAllowed,
     ];
 
     /// The stable text form, as in [`ErrorBody::code`].
     pub fn as_str(self) -> &'static str {
         match self {
-            Self::BadRequest => "bad_request",
+            Self::BadRequest => crate::codes::BAD_REQUEST,
             Self::NotFound => "not_found",
             Self::NotRegistered => "not_registered",
             Self::NotReady => "not_ready",
             Self::BlobExpired => "blob_expired",
             Self::InvalidBlob => "invalid_blob",
-            Self::TooLarge => "too_large",
+            Self::TooLarge => crate::codes::TOO_LARGE,
             Self::WrongShard => "wrong_shard",
             Self::SizeMismatch => "size_mismatch",
             Self::HashMismatch => "hash_mismatch",
@@ -116,6 +125,8 @@ impl NodeErrorCode {
             Self::Unavailable => "unavailable",
             Self::Challenged => "challenged",
             Self::RoundNotOpen => "round_not_open",
+            Self::UnknownRoute => crate::codes::UNKNOWN_ROUTE,
+            Self::MethodNotAllowed => crate::codes::METHOD_NOT_ALLOWED,
         }
     }
 
@@ -123,7 +134,8 @@ impl NodeErrorCode {
     pub fn status(self) -> StatusCode {
         match self {
             Self::BadRequest => StatusCode::BAD_REQUEST,
-            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::NotFound | Self::UnknownRoute => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::NotRegistered | Self::NotReady | Self::RoundNotOpen => StatusCode::CONFLICT,
             Self::Challenged => StatusCode::LOCKED,
             Self::BlobExpired | Self::InvalidBlob => StatusCode::GONE,

@@ -9,7 +9,7 @@ use std::time::Duration;
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path as UrlPath, Query, State as AxumState};
+use axum::extract::{DefaultBodyLimit, State as AxumState};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -18,6 +18,7 @@ use morsa_api::coord::{
     ADMIN_AUTHORIZATION, AddReplica, LogPage, LogQuery, MAX_BODY_BYTES, MAX_LOG_PAGE, MEMBERSHIP_WAIT,
     member_path, routes,
 };
+use morsa_api::server::refusal::{self, ApiPath, ApiQuery};
 use morsa_core::hash::domain_hash;
 use morsa_plumbing::ConfigError;
 use morsa_plumbing::config;
@@ -86,9 +87,9 @@ pub(super) fn router() -> Router<Arc<Shared>> {
         .route(routes::RAFT_MEMBERS, post(post_member))
         .route(routes::RAFT_MEMBER, axum::routing::delete(delete_member))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
+        .layer(axum::middleware::from_fn_with_state(
             MEMBERSHIP_WAIT + Duration::from_secs(5),
+            refusal::within_time,
         ))
 }
 
@@ -197,7 +198,7 @@ async fn post_member(AxumState(shared): AxumState<Arc<Shared>>, headers: HeaderM
 async fn delete_member(
     AxumState(shared): AxumState<Arc<Shared>>,
     headers: HeaderMap,
-    UrlPath(id): UrlPath<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Response {
     let token = match authorize(&shared, &headers) {
         Ok(token) => token,
@@ -236,7 +237,7 @@ fn check_url(url: &str) -> Result<(), &'static str> {
 
 async fn get_log(
     AxumState(shared): AxumState<Arc<Shared>>,
-    Query(query): Query<LogQuery>,
+    ApiQuery(query): ApiQuery<LogQuery>,
 ) -> Result<Json<LogPage>, ApiError> {
     let from = query.from.unwrap_or(0);
     let limit = query.limit.unwrap_or(MAX_LOG_PAGE).clamp(1, MAX_LOG_PAGE);

@@ -14,6 +14,7 @@ use axum::extract::State as AxumState;
 use axum::http::StatusCode;
 use morsa_api::ErrorBody;
 use morsa_api::coord::{AvailabilityAnswer, AvailabilityView, MAX_LISTED_BLOBS, SignedAvailability};
+use morsa_api::server::refusal::ApiJson;
 use morsa_core::Committee;
 use redstuff::BlobId;
 
@@ -32,7 +33,7 @@ fn refused(status: StatusCode, code: &str, message: String) -> ApiError {
 pub(super) async fn post_availability(
     AxumState(shared): AxumState<Arc<Shared>>,
     ClientAddress(from): ClientAddress,
-    Json(signed): Json<SignedAvailability>,
+    ApiJson(signed): ApiJson<SignedAvailability>,
 ) -> Result<Json<AvailabilityAnswer>, ApiError> {
     let summary = &signed.summary;
     if summary.listed() > MAX_LISTED_BLOBS {

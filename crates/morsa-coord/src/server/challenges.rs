@@ -5,11 +5,9 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State as AxumState};
-use axum::http::StatusCode;
-use morsa_api::ErrorBody;
+use axum::extract::State as AxumState;
 use morsa_api::coord::{ChallengeTarget, ChallengesInfo, ChallengesQuery, OpenChallengeRound};
+use morsa_api::server::refusal::ApiQuery;
 
 use super::{ApiError, Shared};
 use crate::challenge::outcome_view;
@@ -18,11 +16,8 @@ use crate::state::challenges::Challenges;
 /// `GET`: the open round (the queried node's targets only, with `?node=`) and the outcomes.
 pub(super) async fn get_challenges(
     AxumState(shared): AxumState<Arc<Shared>>,
-    query: Result<Query<ChallengesQuery>, QueryRejection>,
+    ApiQuery(query): ApiQuery<ChallengesQuery>,
 ) -> Result<Json<ChallengesInfo>, ApiError> {
-    let Query(query) = query.map_err(|rejection| {
-        ApiError(StatusCode::BAD_REQUEST, ErrorBody::new("bad_request", rejection.body_text()))
-    })?;
     let coordinator = shared.lock();
     let mut info = challenges_info(&coordinator.state().challenges, query.node.as_ref());
     drop(coordinator);

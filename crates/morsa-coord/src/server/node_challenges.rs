@@ -4,17 +4,18 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{Path, State as AxumState};
+use axum::extract::State as AxumState;
 use axum::http::StatusCode;
 use morsa_api::ErrorBody;
 use morsa_api::coord::NodeChallenges;
+use morsa_api::server::refusal::ApiPath;
 use morsa_core::NodeId;
 
 use super::{ApiError, Shared};
 
 pub(super) async fn get_node_challenges(
     AxumState(shared): AxumState<Arc<Shared>>,
-    Path(node): Path<String>,
+    ApiPath(node): ApiPath<String>,
 ) -> Result<Json<NodeChallenges>, ApiError> {
     let node: NodeId = node.parse().map_err(|error: morsa_core::ParseHexError| {
         ApiError(StatusCode::BAD_REQUEST, ErrorBody::new("bad_node_id", error.to_string()))

@@ -177,3 +177,69 @@ async fn availability_summaries_are_taken_only_signed_by_their_node_and_newer() 
     assert!(text.contains("morsa_availability_reporting_nodes 1"), "{text}");
     assert!(text.contains("# TYPE morsa_availability_blob_margin_shards histogram"), "{text}");
 }
+
+/// The answer to `request` through the coordinator's router: status, `Allow` header and error
+/// body; fails the test if the body is not an [`ErrorBody`](morsa_api::ErrorBody) in JSON.
+async fn refusal(
+    shared: &Arc<Shared>,
+    request: Request<Body>,
+) -> (StatusCode, Option<String>, morsa_api::ErrorBody) {
+    let what = format!("{} {}", request.method(), request.uri());
+    let response = router(Arc::clone(shared)).oneshot(request).await.unwrap();
+    let status = response.status();
+    let header = |name| {
+        response.headers().get(name).map(|value: &axum::http::HeaderValue| value.to_str().unwrap().to_owned())
+    };
+    let (content_type, allow) = (header(axum::http::header::CONTENT_TYPE), header(axum::http::header::ALLOW));
+    let body = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
+    let text = String::from_utf8_lossy(&body);
+    assert_eq!(content_type.as_deref(), Some("application/json"), "{what}: {status} {text}");
+    let error =
+        serde_json::from_slice::<morsa_api::ErrorBody>(&body).unwrap_or_else(|_| panic!("{what}: {text}"));
+    assert!(!error.message.is_empty(), "{what}");
+    (status, allow, error)
+}
+
+#[tokio::test]
+async fn malformed_queries_bodies_unknown_routes_and_methods_are_refused_in_json_with_a_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let coordinator = Coordinator::open(&genesis(), &dir.path().join("log.redb")).unwrap();
+    let shared = Shared::new(coordinator);
+    let account = AccountKey::from_seed([9; 32]).id();
+    let get = |uri: String| Request::get(uri).body(Body::empty()).unwrap();
+    for uri in [
+        format!("{}?after=x", routes::EVENTS),
+        format!("{}?limit=-1", routes::EVENTS),
+        format!("{}?limit=x", routes::ACCOUNT_BLOBS.replace("{account_id}", &account.to_string())),
+        format!("{}?targets=maybe", routes::CHALLENGES),
+    ] {
+        let (status, _, error) = refusal(&shared, get(uri.clone())).await;
+        assert_eq!((status, error.code.as_str()), (StatusCode::BAD_REQUEST, "bad_request"), "{uri}: {error}");
+    }
+    for route in [routes::TRANSACTIONS, routes::NODE_REPORTS, routes::AVAILABILITY] {
+        let json = |body: &'static str| {
+            Request::post(route).header("content-type", "application/json").body(Body::from(body)).unwrap()
+        };
+        let (status, _, error) = refusal(&shared, json("{not json")).await;
+        assert_eq!((status, error.code.as_str()), (StatusCode::BAD_REQUEST, "bad_request"), "{route}");
+        let (status, _, error) = refusal(&shared, json(r#"{"unexpected": true}"#)).await;
+        assert_eq!(
+            (status, error.code.as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, "bad_request"),
+            "{route}"
+        );
+        let untyped = Request::post(route).body(Body::from("{}")).unwrap();
+        let (status, _, error) = refusal(&shared, untyped).await;
+        assert_eq!(
+            (status, error.code.as_str()),
+            (StatusCode::UNSUPPORTED_MEDIA_TYPE, "bad_request"),
+            "{route}"
+        );
+    }
+    let (status, _, error) = refusal(&shared, get("/v1/nothing/here".into())).await;
+    assert_eq!((status, error.code.as_str()), (StatusCode::NOT_FOUND, "unknown_route"));
+    let delete = Request::delete(routes::SYSTEM).body(Body::empty()).unwrap();
+    let (status, allow, error) = refusal(&shared, delete).await;
+    assert_eq!((status, error.code.as_str()), (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"));
+    assert!(allow.is_some_and(|allow| allow.contains("GET")));
+}

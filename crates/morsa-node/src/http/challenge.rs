@@ -4,16 +4,16 @@
 
 use std::sync::Arc;
 
-use axum::extract::rejection::{PathRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::response::Response;
 use morsa_api::node::{ChallengeAnswersQuery, MAX_CHALLENGE_ANSWERS_BYTES, NodeErrorCode};
+use morsa_api::server::refusal::{ApiPath, ApiQuery};
 use morsa_core::Epoch;
 use redstuff::wire::to_bcs;
 
 use crate::challenge::answer_page;
 use crate::http::Served;
-use crate::http::reply::{ApiError, blocking, rejected};
+use crate::http::reply::{ApiError, blocking};
 
 /// Bytes of answers one page holds at most (below what the auditor reads).
 const PAGE_BYTES: usize = MAX_CHALLENGE_ANSWERS_BYTES / 2;
@@ -21,12 +21,9 @@ const PAGE_BYTES: usize = MAX_CHALLENGE_ANSWERS_BYTES / 2;
 #[tracing::instrument(skip_all)]
 pub(super) async fn get_challenge_answers(
     State(served): State<Arc<Served>>,
-    path: Result<Path<(u32, u32)>, PathRejection>,
-    query: Result<Query<ChallengeAnswersQuery>, QueryRejection>,
+    ApiPath((epoch, round)): ApiPath<(u32, u32)>,
+    ApiQuery(query): ApiQuery<ChallengeAnswersQuery>,
 ) -> Result<Response, ApiError> {
-    let Path((epoch, round)) =
-        path.map_err(|rejection| rejected(rejection.status(), rejection.body_text()))?;
-    let Query(query) = query.map_err(|rejection| rejected(rejection.status(), rejection.body_text()))?;
     let epoch = Epoch(epoch);
     let not_open = |why: String| ApiError(NodeErrorCode::RoundNotOpen, why);
     let view = served.rounds.open_round(epoch, round).await.ok_or_else(|| {

@@ -4,15 +4,15 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use morsa_api::node::{MAX_PROBE_BYTES, NodeHealth, ProbeQuery};
+use morsa_api::server::refusal::ApiQuery;
 use morsa_core::convert::saturating_u64;
 
 use crate::http::Served;
-use crate::http::reply::{ApiError, Reply, blocking, rejected};
+use crate::http::reply::{ApiError, Reply, blocking};
 use crate::metrics::Now;
 
 pub(super) async fn get_health(State(served): State<Arc<Served>>) -> Reply<Json<NodeHealth>> {
@@ -26,10 +26,7 @@ pub(super) async fn get_health(State(served): State<Arc<Served>>) -> Reply<Json<
 
 /// `GET /v1/probe?bytes=N`: N bytes of filler (at most [`MAX_PROBE_BYTES`]); costs the node
 /// no more than sending them.
-pub(super) async fn get_probe(
-    query: Result<Query<ProbeQuery>, QueryRejection>,
-) -> Result<Response, ApiError> {
-    let Query(query) = query.map_err(|rejection| rejected(rejection.status(), rejection.body_text()))?;
+pub(super) async fn get_probe(ApiQuery(query): ApiQuery<ProbeQuery>) -> Result<Response, ApiError> {
     let len = usize::try_from(query.bytes).map_or(MAX_PROBE_BYTES, |bytes| bytes.min(MAX_PROBE_BYTES));
     Ok(([(header::CONTENT_TYPE, "application/octet-stream")], vec![0u8; len]).into_response())
 }

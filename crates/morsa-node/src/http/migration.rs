@@ -7,6 +7,7 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::response::Response;
 use morsa_api::node::{MAX_JSON_REQUEST_BYTES, NodeErrorCode, SHARD_PAGE_TARGET_BYTES, ShardPageRequest};
+use morsa_api::server::refusal::ApiPath;
 use redstuff::wire::to_bcs;
 
 use crate::http::Served;
@@ -14,8 +15,10 @@ use crate::http::reply::{ApiError, blocking, read_body};
 use crate::node::migration_stats::add;
 
 /// `POST` [`morsa_api::node::routes::SHARD_PAGE`]: one page of a shard kept for its new owner.
+/// The shard of the path must be the signed request's.
 pub(super) async fn post_shard_page(
     State(served): State<Arc<Served>>,
+    ApiPath(shard): ApiPath<u16>,
     request: axum::extract::Request,
 ) -> Result<Response, ApiError> {
     let reserved = served.answers.reserve(SHARD_PAGE_TARGET_BYTES).await?;
@@ -23,6 +26,12 @@ pub(super) async fn post_shard_page(
     let request: ShardPageRequest = serde_json::from_slice(&body).map_err(|error| {
         ApiError(NodeErrorCode::BadRequest, format!("the body is not a shard page request: {error}"))
     })?;
+    if request.shard.0 != shard {
+        return Err(ApiError(
+            NodeErrorCode::BadRequest,
+            format!("the path names shard {shard} but the request is for shard {}", request.shard.0),
+        ));
+    }
     let node = Arc::clone(&served.node);
     let stats = &served.node.moves().stats;
     match blocking(move || node.shard_page(&request)).await {

@@ -11,8 +11,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::rejection::{PathRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::response::Response;
 use morsa_api::node::{
     MAX_READ_BATCH_BYTES, NodeErrorCode, ReadBatchAnswer, SliverReadBatchPath, SliverReadBatchQuery,
@@ -21,16 +20,15 @@ use morsa_api::node::{
 
 use crate::http::Served;
 use crate::http::reads::one_sliver;
-use crate::http::reply::{ApiError, Reply, blocking, rejected};
+use crate::http::reply::{ApiError, Reply, blocking};
 use crate::http::upload_batch::refusal;
+use morsa_api::server::refusal::{ApiPath, ApiQuery};
 
 pub(super) async fn get_sliver_batch(
     State(served): State<Arc<Served>>,
-    path: Result<Path<SliverReadBatchPath>, PathRejection>,
-    query: Result<Query<SliverReadBatchQuery>, QueryRejection>,
+    ApiPath(path): ApiPath<SliverReadBatchPath>,
+    ApiQuery(query): ApiQuery<SliverReadBatchQuery>,
 ) -> Reply<Response> {
-    let Path(path) = path.map_err(|rejection| rejected(rejection.status(), rejection.body_text()))?;
-    let Query(query) = query.map_err(|rejection| rejected(rejection.status(), rejection.body_text()))?;
     let pairs =
         query.parse().map_err(|error| ApiError(NodeErrorCode::BadRequest, format!("pairs: {error}")))?;
     let (blob_id, kind) = (path.blob_id, path.sliver_type);

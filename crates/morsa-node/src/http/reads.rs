@@ -5,9 +5,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::Response;
 use morsa_api::node::{BlobIdPath, DeletablePath, NodeBlobStatus, SliverPath, StoredStatus};
+use morsa_api::server::refusal::ApiPath;
 use morsa_core::PersistenceType;
 
 use crate::error::NodeError;
@@ -18,7 +19,7 @@ use crate::migrate::read_through;
 
 pub(super) async fn get_metadata(
     State(served): State<Arc<Served>>,
-    Path(path): Path<BlobIdPath>,
+    ApiPath(path): ApiPath<BlobIdPath>,
 ) -> Reply<Response> {
     let node = Arc::clone(&served.node);
     Ok(octets(blocking(move || node.metadata_bytes(&path.blob_id)).await?))
@@ -26,7 +27,7 @@ pub(super) async fn get_metadata(
 
 pub(super) async fn get_metadata_status(
     State(served): State<Arc<Served>>,
-    Path(path): Path<BlobIdPath>,
+    ApiPath(path): ApiPath<BlobIdPath>,
 ) -> Reply<Json<StoredStatus>> {
     let stored = served.node.store().has_metadata(&path.blob_id.0).map_err(NodeError::from)?;
     Ok(Json(StoredStatus { stored }))
@@ -34,7 +35,7 @@ pub(super) async fn get_metadata_status(
 
 pub(super) async fn get_sliver(
     State(served): State<Arc<Served>>,
-    Path(path): Path<SliverPath>,
+    ApiPath(path): ApiPath<SliverPath>,
 ) -> Reply<Response> {
     let (blob_id, pair, kind) = (path.blob_id, path.sliver_pair_index, path.sliver_type);
     let node = Arc::clone(&served.node);
@@ -64,7 +65,7 @@ pub(super) async fn one_sliver(
 
 pub(super) async fn get_sliver_status(
     State(served): State<Arc<Served>>,
-    Path(path): Path<SliverPath>,
+    ApiPath(path): ApiPath<SliverPath>,
 ) -> Reply<Json<StoredStatus>> {
     let node = Arc::clone(&served.node);
     let stored =
@@ -79,7 +80,7 @@ pub(super) async fn get_sliver_status(
 
 pub(super) async fn get_permanent_confirmation(
     State(served): State<Arc<Served>>,
-    Path(path): Path<BlobIdPath>,
+    ApiPath(path): ApiPath<BlobIdPath>,
 ) -> Reply<Json<morsa_api::node::SignedConfirmation>> {
     let node = Arc::clone(&served.node);
     Ok(Json(blocking(move || node.confirmation(&path.blob_id, PersistenceType::Permanent)).await?))
@@ -87,7 +88,7 @@ pub(super) async fn get_permanent_confirmation(
 
 pub(super) async fn get_deletable_confirmation(
     State(served): State<Arc<Served>>,
-    Path(path): Path<DeletablePath>,
+    ApiPath(path): ApiPath<DeletablePath>,
 ) -> Reply<Json<morsa_api::node::SignedConfirmation>> {
     let node = Arc::clone(&served.node);
     let persistence = PersistenceType::Deletable { object_id: path.object_id };
@@ -96,7 +97,7 @@ pub(super) async fn get_deletable_confirmation(
 
 pub(super) async fn get_blob_status(
     State(served): State<Arc<Served>>,
-    Path(path): Path<BlobIdPath>,
+    ApiPath(path): ApiPath<BlobIdPath>,
 ) -> Reply<Json<NodeBlobStatus>> {
     let node = Arc::clone(&served.node);
     Ok(Json(blocking(move || node.blob_status(&path.blob_id)).await?))

@@ -3,7 +3,7 @@
 
 use axum::Json;
 use axum::body::{Body, Bytes, HttpBody};
-use axum::http::{StatusCode, header};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use morsa_api::node::NodeErrorCode;
 
@@ -89,14 +89,4 @@ pub(crate) fn announced(body: Option<&Body>, limit: usize) -> usize {
         .and_then(|len| usize::try_from(len).ok())
         .unwrap_or(limit)
         .min(limit)
-}
-
-/// A refused path, query or body, as an [`ErrorBody`] rather than axum's plain text.
-pub(crate) fn rejected(status: StatusCode, text: String) -> ApiError {
-    let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
-        NodeErrorCode::TooLarge
-    } else {
-        NodeErrorCode::BadRequest
-    };
-    ApiError(code, text)
 }

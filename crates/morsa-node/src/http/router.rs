@@ -9,10 +9,10 @@ use axum::Router;
 use axum::body::HttpBody as _;
 use axum::extract::State;
 use axum::http::HeaderValue;
-use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post, put};
 use morsa_api::node::{LOAD_HEADER, routes};
+use morsa_api::server::refusal;
 use std::sync::atomic::Ordering;
 
 use crate::config::Limits;
@@ -24,7 +24,7 @@ use crate::http::{
 /// The router with every route. Handlers that take a body read it themselves, each within
 /// its own limit (`read_body`), once the request has been admitted.
 pub fn router(served: Arc<Served>, limits: &Limits) -> Router {
-    Router::new()
+    let routes = Router::new()
         .route(routes::METADATA, put(uploads::put_metadata).get(reads::get_metadata))
         .route(routes::METADATA_STATUS, get(reads::get_metadata_status))
         .route(routes::SLIVER, put(uploads::put_sliver).get(reads::get_sliver))
@@ -42,12 +42,10 @@ pub fn router(served: Arc<Served>, limits: &Limits) -> Router {
         .route(routes::METRICS, get(health::get_metrics))
         .route(routes::ADMIN_REPAIR_PAUSE, post(admin::post_repair_pause))
         .route(routes::ADMIN_REPAIR_RESUME, post(admin::post_repair_resume))
-        .merge(symbols::routes())
+        .merge(symbols::routes());
+    refusal::with_refusals(routes)
         .layer(axum::middleware::from_fn_with_state(Arc::clone(&served), track))
-        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            limits.request_timeout(),
-        ))
+        .layer(axum::middleware::from_fn_with_state(limits.request_timeout(), refusal::within_time))
         .layer(morsa_plumbing::telemetry::trace_layer())
         .with_state(served)
 }

@@ -5,8 +5,7 @@
 use std::num::NonZero;
 use std::sync::Arc;
 
-use axum::extract::rejection::{PathRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Extension, Router};
@@ -15,6 +14,7 @@ use morsa_api::node::{
     NodeErrorCode, RecoveryBatchQuery, RecoveryBatchRequest, RecoveryOutcome, RecoverySymbolsQuery,
     inconsistency_proof_limit, routes,
 };
+use morsa_api::server::refusal::{ApiPath, ApiQuery};
 use redstuff::wire::to_bcs;
 use redstuff::{BlobId, Proofs, SliverType};
 use tokio::sync::Semaphore;
@@ -22,7 +22,7 @@ use tokio::sync::Semaphore;
 use crate::error::NodeError;
 use crate::heal::on_demand;
 use crate::http::Served;
-use crate::http::reply::{ApiError, answer_after_draining, blocking, read_body, rejected};
+use crate::http::reply::{ApiError, answer_after_draining, blocking, read_body};
 use crate::node::Node;
 
 /// Recovery requests worked on at once, per core; more wait. The work is CPU-bound, so more
@@ -65,11 +65,9 @@ async fn recovery_work<T: Send + 'static>(
 async fn get_recovery_symbols(
     State(served): State<Arc<Served>>,
     Extension(limit): Extension<RecoveryWork>,
-    path: Result<Path<BlobIdPath>, PathRejection>,
-    query: Result<Query<RecoverySymbolsQuery>, QueryRejection>,
+    ApiPath(path): ApiPath<BlobIdPath>,
+    ApiQuery(query): ApiQuery<RecoverySymbolsQuery>,
 ) -> Result<Response, ApiError> {
-    let Path(path) = path.map_err(|rejection| rejected(rejection.status(), rejection.body_text()))?;
-    let Query(query) = query.map_err(|rejection| rejected(rejection.status(), rejection.body_text()))?;
     if served.rounds.is_challenged(&path.blob_id, query.target_type, query.target_sliver) {
         crate::challenge::count_refused(&served.rounds, 1);
         return Err(ApiError(NodeErrorCode::Challenged, challenged_message()));
@@ -93,10 +91,9 @@ fn caller_of(request: &axum::extract::Request) -> Option<std::net::IpAddr> {
 async fn post_recovery_batch(
     State(served): State<Arc<Served>>,
     Extension(limit): Extension<RecoveryWork>,
-    query: Result<Query<RecoveryBatchQuery>, QueryRejection>,
+    ApiQuery(query): ApiQuery<RecoveryBatchQuery>,
     request: axum::extract::Request,
 ) -> Result<Response, ApiError> {
-    let Query(query) = query.map_err(|rejection| rejected(rejection.status(), rejection.body_text()))?;
     // The caller's share and the answer's memory first, the body after.
     let caller = match served.callers.enter(caller_of(&request)) {
         Ok(caller) => caller,
@@ -185,10 +182,9 @@ async fn admit_proof(
 #[tracing::instrument(skip_all)]
 async fn post_inconsistency_proof(
     State(served): State<Arc<Served>>,
-    path: Result<Path<InconsistencyProofPath>, PathRejection>,
+    ApiPath(path): ApiPath<InconsistencyProofPath>,
     request: axum::extract::Request,
 ) -> Result<axum::Json<InvalidBlobAttestation>, ApiError> {
-    let Path(path) = path.map_err(|rejection| rejected(rejection.status(), rejection.body_text()))?;
     // A proof slot, and the blob's metadata (which bounds the proof), before the body.
     let mut body = Some(request.into_body());
     let (_permit, limit) = match admit_proof(&served, path.blob_id).await {

@@ -9,13 +9,14 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use morsa_api::ErrorBody;
 use morsa_api::node::{
     BlobIdPath, MAX_UPLOAD_BATCH_BYTES, NodeErrorCode, UploadBatchAnswer, UploadOutcome, UploadTarget,
     parse_upload_batch,
 };
+use morsa_api::server::refusal::ApiPath;
 use redstuff::SliverType;
 
 use crate::error::NodeError;
@@ -25,7 +26,7 @@ use crate::node::{Node, max_sliver_body};
 
 pub(super) async fn put_sliver_batch(
     State(served): State<Arc<Served>>,
-    Path(path): Path<BlobIdPath>,
+    ApiPath(path): ApiPath<BlobIdPath>,
     request: axum::extract::Request,
 ) -> Reply<Response> {
     let mut body = Some(request.into_body());

@@ -7,10 +7,11 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use morsa_api::node::{BlobIdPath, NodeErrorCode, PutSliverQuery, SliverPath, StoredStatus};
+use morsa_api::server::refusal::{ApiPath, ApiQuery};
 
 use crate::http::Served;
 use crate::http::reply::{ApiError, Reply, announced, answer_after_draining, blocking, read_body, take};
@@ -23,8 +24,8 @@ fn stored() -> Response {
 
 pub(super) async fn put_metadata(
     State(served): State<Arc<Served>>,
-    Path(path): Path<BlobIdPath>,
-    Query(query): Query<PutSliverQuery>,
+    ApiPath(path): ApiPath<BlobIdPath>,
+    ApiQuery(query): ApiQuery<PutSliverQuery>,
     request: axum::extract::Request,
 ) -> Reply<Response> {
     let limit = redstuff::wire::metadata_limit(served.node.config());
@@ -84,8 +85,8 @@ async fn hold(
 
 pub(super) async fn put_sliver(
     State(served): State<Arc<Served>>,
-    Path(path): Path<SliverPath>,
-    Query(query): Query<PutSliverQuery>,
+    ApiPath(path): ApiPath<SliverPath>,
+    ApiQuery(query): ApiQuery<PutSliverQuery>,
     request: axum::extract::Request,
 ) -> Reply<Response> {
     let mut body = Some(request.into_body());

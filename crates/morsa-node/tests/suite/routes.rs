@@ -345,3 +345,152 @@ async fn the_committee_and_a_blobs_certification_are_served_as_the_events_say() 
     let changed = committee(&fixture.served).await;
     assert_eq!((changed.epoch, &changed.current, changed.next), (Epoch(2), &second, None));
 }
+
+/// The answer to `request`: status, `Allow` header and body as an [`ErrorBody`](morsa_api::ErrorBody);
+/// fails the test if the body is not one in JSON (with a JSON content type).
+async fn refusal(
+    served: &std::sync::Arc<morsa_node::Served>,
+    request: axum::http::Request<axum::body::Body>,
+) -> (StatusCode, Option<String>, morsa_api::ErrorBody) {
+    use tower::ServiceExt as _;
+    let what = format!("{} {}", request.method(), request.uri());
+    let router = morsa_node::router(std::sync::Arc::clone(served), &morsa_node::Limits::default());
+    let response = router.oneshot(request).await.unwrap();
+    let status = response.status();
+    let header = |name| {
+        response.headers().get(name).map(|value: &axum::http::HeaderValue| value.to_str().unwrap().to_owned())
+    };
+    let (content_type, allow) = (header(axum::http::header::CONTENT_TYPE), header(axum::http::header::ALLOW));
+    let body = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
+    let text = String::from_utf8_lossy(&body);
+    assert_eq!(content_type.as_deref(), Some("application/json"), "{what}: {status} {text}");
+    let error =
+        serde_json::from_slice::<morsa_api::ErrorBody>(&body).unwrap_or_else(|_| panic!("{what}: {text}"));
+    assert!(!error.message.is_empty(), "{what}");
+    (status, allow, error)
+}
+
+fn request(method: &axum::http::Method, uri: &str) -> axum::http::Request<axum::body::Body> {
+    axum::http::Request::builder().method(method).uri(uri).body(axum::body::Body::empty()).unwrap()
+}
+
+#[tokio::test]
+async fn malformed_paths_to_every_route_are_refused_in_json_with_a_code() {
+    use axum::http::Method;
+    let fixture = fixture(true);
+    let routes = [
+        api::routes::METADATA,
+        api::routes::METADATA_STATUS,
+        api::routes::SLIVER,
+        api::routes::SLIVER_BATCH,
+        api::routes::SLIVER_READ_BATCH,
+        api::routes::SLIVER_STATUS,
+        api::routes::PERMANENT_CONFIRMATION,
+        api::routes::DELETABLE_CONFIRMATION,
+        api::routes::RECOVERY_SYMBOLS,
+        api::routes::INCONSISTENCY_PROOF,
+        api::routes::CHALLENGE_ANSWERS,
+        api::routes::BLOB_STATUS,
+        api::routes::SHARD_PAGE,
+    ];
+    for route in routes {
+        // Every `{parameter}` of the route a value no parameter takes.
+        let path: String = route
+            .split('/')
+            .map(|part| if part.starts_with('{') { "not-a-value" } else { part })
+            .collect::<Vec<_>>()
+            .join("/");
+        let mut refused_as_malformed = 0;
+        for method in [Method::GET, Method::PUT, Method::POST] {
+            let (status, allow, error) = refusal(&fixture.served, request(&method, &path)).await;
+            match error.code.as_str() {
+                "bad_request" => {
+                    assert_eq!(status, StatusCode::BAD_REQUEST, "{method} {path}: {error}");
+                    assert!(error.message.contains("not-a-value"), "{method} {path}: {error}");
+                    refused_as_malformed += 1;
+                }
+                "method_not_allowed" => {
+                    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
+                    assert!(allow.is_some_and(|allow| !allow.contains(method.as_str())), "{method} {path}");
+                }
+                other => panic!("{method} {path}: {other}: {error}"),
+            }
+        }
+        assert!(refused_as_malformed > 0, "{route}: no method of the route reached its parameters");
+    }
+}
+
+#[tokio::test]
+async fn malformed_queries_unknown_routes_and_methods_are_refused_in_json_with_a_code() {
+    use axum::http::Method;
+    let fixture = fixture(true);
+    let blob_id = *fixture.encoded.metadata.blob_id();
+    let pair = owned_pairs(&fixture)[0];
+    let malformed_queries = [
+        (
+            Method::GET,
+            format!(
+                "{}?pairs=0,x",
+                api::routes::SLIVER_READ_BATCH
+                    .replace("{blob_id}", &blob_id.to_string())
+                    .replace("{sliver_type}", "primary")
+            ),
+        ),
+        (
+            Method::GET,
+            format!(
+                "{}?pair=0",
+                api::routes::SLIVER_READ_BATCH
+                    .replace("{blob_id}", &blob_id.to_string())
+                    .replace("{sliver_type}", "primary")
+            ),
+        ),
+        (Method::PUT, format!("{}?pending=maybe", api::metadata_path(&blob_id))),
+        (Method::PUT, format!("{}?pending=maybe", api::sliver_path(&blob_id, pair, SliverType::Primary))),
+        (
+            Method::GET,
+            format!(
+                "{}?target_sliver=x&target_type=primary",
+                api::routes::RECOVERY_SYMBOLS.replace("{blob_id}", &blob_id.to_string())
+            ),
+        ),
+        (Method::POST, format!("{}?proofs=maybe", api::routes::RECOVERY_SYMBOLS_BATCH)),
+        (Method::GET, format!("{}?bytes=many", api::routes::PROBE)),
+        (
+            Method::GET,
+            format!(
+                "{}?from=x",
+                api::routes::CHALLENGE_ANSWERS.replace("{epoch}", "1").replace("{round}", "0")
+            ),
+        ),
+    ];
+    for (method, uri) in malformed_queries {
+        let (status, _, error) = refusal(&fixture.served, request(&method, &uri)).await;
+        assert_eq!(
+            (status, error.code.as_str()),
+            (StatusCode::BAD_REQUEST, "bad_request"),
+            "{method} {uri}: {error}"
+        );
+    }
+    // A shard page asked under another shard's path.
+    let key = morsa_core::BlsSecretKey::from_seed([1; 32]);
+    let asked = api::ShardPageRequest::signed(&key, morsa_core::Epoch(1), morsa_core::ShardIndex(4), None, 1);
+    let post = axum::http::Request::post(api::shard_page_path(3))
+        .header("content-type", "application/json")
+        .body(axum::body::Body::from(serde_json::to_vec(&asked).unwrap()))
+        .unwrap();
+    let (status, _, error) = refusal(&fixture.served, post).await;
+    assert_eq!((status, error.code.as_str()), (StatusCode::BAD_REQUEST, "bad_request"));
+    assert!(error.message.contains("shard 3") && error.message.contains("shard 4"), "{error}");
+    let (status, allow, error) =
+        refusal(&fixture.served, request(&Method::DELETE, &api::metadata_path(&blob_id))).await;
+    assert_eq!((status, error.code.as_str()), (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"));
+    let allow = allow.expect("a 405 names the route's methods");
+    assert!(allow.contains("GET") && allow.contains("PUT"), "{allow}");
+    let (status, _, error) = refusal(&fixture.served, request(&Method::GET, "/v1/nothing/here")).await;
+    assert_eq!((status, error.code.as_str()), (StatusCode::NOT_FOUND, "unknown_route"));
+    assert!(error.message.contains("/v1/nothing/here"), "{error}");
+    // A client takes it for a route the node does not have (as it takes an older node's 404).
+    let unknown = morsa_api::client::ClientError::Http { status, body: error };
+    assert!(unknown.is_missing_route());
+}
