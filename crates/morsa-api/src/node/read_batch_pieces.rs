@@ -208,7 +208,7 @@ mod tests {
     fn answer() -> Vec<u8> {
         let mut answer = ReadBatchAnswer::with_capacity(256);
         let sliver = |index: u16, symbols: usize, symbol_size: u16| {
-            let symbols = (0..symbols).map(|byte| (byte * 7 + usize::from(index)) as u8).collect();
+            let symbols = (0..symbols).map(|byte| (byte * 7 + usize::from(index)).to_le_bytes()[0]).collect();
             to_bcs(&Sliver { symbols, symbol_size, index })
         };
         answer.push_sliver(4, &sliver(4, 40, 4));
