@@ -30,6 +30,7 @@ mod limits;
 mod migration;
 mod params;
 mod read_batch;
+mod read_batch_pieces;
 mod recovery;
 mod status;
 #[cfg(test)]
@@ -62,6 +63,7 @@ pub use read_batch::{
     MAX_READ_BATCH_BYTES, MAX_READ_BATCH_ITEMS, ReadBatchAnswer, ReadBatchItem, SliverReadBatchPath,
     SliverReadBatchQuery, parse_read_batch, read_batch_limit,
 };
+pub use read_batch_pieces::{ReadBatchDecoder, ReadBatchPart};
 pub use recovery::{
     RecoveryBatchItem, RecoveryBatchRequest, RecoveryBatchResponse, RecoveryItem, RecoveryOutcome,
 };

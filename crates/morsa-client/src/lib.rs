@@ -36,6 +36,7 @@ mod ops;
 mod probe;
 mod progress;
 mod range;
+mod range_bytes;
 mod read;
 mod read_stats;
 mod retention;

@@ -19,6 +19,7 @@ use redstuff::{
 };
 
 use crate::nodes::NodeSet;
+use crate::range_bytes::RangeBytes;
 use crate::read::{BadSliver, ReadLog, ReadOutcome};
 use crate::sliver_batches::{self, SliverProblem};
 use crate::{Client, Error, InternalError, NodeFailure};
@@ -50,13 +51,24 @@ impl Client {
         range: Range<u64>,
         log: &mut ReadLog,
     ) -> Result<Vec<u8>, Error> {
+        self.range_bytes(nodes, metadata, range, log).await.map(RangeBytes::into_vec)
+    }
+
+    /// Bytes `range` of the blob of `metadata`, as they lie in its verified rows.
+    pub(crate) async fn range_bytes(
+        &self,
+        nodes: &Arc<NodeSet>,
+        metadata: &Arc<VerifiedMetadata>,
+        range: Range<u64>,
+        log: &mut ReadLog,
+    ) -> Result<RangeBytes, Error> {
         let len = metadata.unencoded_length();
         let span = metadata.symbols_for_range(range.clone()).map_err(|error| match error {
             RangeError::OutOfBounds { .. } => Error::BadRange { start: range.start, end: range.end, len },
             source => Error::Range { blob_id: *metadata.blob_id(), source },
         })?;
         if range.is_empty() {
-            return Ok(Vec::new());
+            return Ok(RangeBytes::default());
         }
         let rows: Vec<usize> = span.rows().collect();
         let mut by_row: HashMap<usize, Sliver> = HashMap::new();
@@ -92,13 +104,13 @@ impl Client {
             }
         }
         if !complete {
-            return self.range_by_decoding(nodes, metadata, range, by_row, log).await;
+            return self.range_by_decoding(nodes, metadata, range, by_row, log).await.map(RangeBytes::from);
         }
         // Row `row` holds the blob's bytes from `row · row_bytes` on, in order: each row's part
-        // of the range is one slice of its sliver, copied once.
+        // of the range is one slice of its sliver, kept where it lies.
         let row_bytes = morsa_core::convert::saturating_u64(span.row_width * span.symbol_size);
         let short = || Error::Internal(InternalError::ShortSliver);
-        let mut bytes = Vec::with_capacity(morsa_core::convert::saturating_usize(range.end - range.start));
+        let mut bytes = RangeBytes::default();
         for row in span.rows() {
             let row_start = morsa_core::convert::saturating_u64(row).saturating_mul(row_bytes);
             let from = range.start.max(row_start) - row_start;
@@ -108,8 +120,11 @@ impl Client {
             }
             let (from, to) =
                 (usize::try_from(from).map_err(|_| short())?, usize::try_from(to).map_err(|_| short())?);
-            let sliver = by_row.get(&row).ok_or_else(short)?;
-            bytes.extend_from_slice(sliver.symbols.get(from..to).ok_or_else(short)?);
+            let sliver = by_row.remove(&row).ok_or_else(short)?;
+            if sliver.symbols.len() < to {
+                return Err(short());
+            }
+            bytes.push(sliver.symbols, from..to);
         }
         Ok(bytes)
     }

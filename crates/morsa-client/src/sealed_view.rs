@@ -10,6 +10,7 @@ use redstuff::{BlobId, VerifiedMetadata};
 use crate::crypt::CryptError;
 use crate::crypt::segments::{self, AGE_MAGIC, Sparse};
 use crate::nodes::NodeSet;
+use crate::range_bytes::RangeBytes;
 use crate::read::{ReadLog, ReadOutcome};
 use crate::{Client, Error};
 
@@ -89,14 +90,26 @@ impl Client {
         range: Range<u64>,
         log: &mut ReadLog,
     ) -> Result<Vec<u8>, Error> {
+        self.view_range_bytes(nodes, view, range, log).await.map(RangeBytes::into_vec)
+    }
+
+    /// [`Client::view_range`], the bytes of a blob that is not an age file left where they
+    /// lie in its rows.
+    pub(crate) async fn view_range_bytes(
+        &self,
+        nodes: &Arc<NodeSet>,
+        view: &View,
+        range: Range<u64>,
+        log: &mut ReadLog,
+    ) -> Result<RangeBytes, Error> {
         let Some(sealed) = &view.sealed else {
-            return self.range_with_metadata(nodes, &view.metadata, range, log).await;
+            return self.range_bytes(nodes, &view.metadata, range, log).await;
         };
         if range.start > range.end || range.end > sealed.plaintext_len {
             return Err(Error::BadRange { start: range.start, end: range.end, len: sealed.plaintext_len });
         }
         if range.is_empty() {
-            return Ok(Vec::new());
+            return Ok(RangeBytes::default());
         }
         let sealed_len = view.metadata.unencoded_length();
         let start = u64::try_from(sealed.head.len()).unwrap_or(u64::MAX);
@@ -119,6 +132,7 @@ impl Client {
         })
         .await
         .map_err(Error::panicked("decryption"))?
+        .map(RangeBytes::from)
         .map_err(Error::Crypt)
     }
 

@@ -98,16 +98,17 @@ impl Client {
             }))
             .map(|range| async move {
                 let mut log = ReadLog::default();
-                let data = self.view_range(nodes, view, range, &mut log).await;
-                data.map(|data| log.into_outcome(data))
+                let data = self.view_range_bytes(nodes, view, range, &mut log).await;
+                data.map(|data| (data, log.into_outcome(Vec::new())))
             })
             .buffered(WINDOWS_AHEAD)
         );
         let mut written = 0u64;
         while let Some(read) = windows.next().await {
-            let read = read?;
-            out.write_all(&read.data).map_err(|source| Error::Io { path: "output".into(), source })?;
-            let bytes = u64::try_from(read.data.len()).unwrap_or(u64::MAX);
+            let (data, read) = read?;
+            // Written from the rows where they lie: no copy between the slivers and `out`.
+            data.write_to(out).map_err(|source| Error::Io { path: "output".into(), source })?;
+            let bytes = u64::try_from(data.len()).unwrap_or(u64::MAX);
             written = written.saturating_add(bytes);
             self.report(Progress::BytesRead { bytes });
             absorb(&read);

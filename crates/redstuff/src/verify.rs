@@ -28,7 +28,8 @@ const SHARED_TRANSFORM_BELOW: usize = 1024;
 /// Bytes of recovery symbols [`expansion_roots`] holds at once.
 const ROOTS_BATCH_BYTES: usize = 16 << 20;
 
-/// Leaf hashes of the `n` symbols a sliver of `kind` expands to.
+/// Leaf hashes of the `n` symbols a sliver of `kind` expands to. The recovery symbols are
+/// encoded into this thread's slots ([`RECOVERY_SLOTS`]) and hashed where they lie.
 pub(crate) fn expansion_leaves(
     config: EncodingConfig,
     kind: SliverType,
@@ -37,26 +38,47 @@ pub(crate) fn expansion_leaves(
 ) -> Vec<Digest> {
     let n = config.n_shards();
     let k = source_symbols(config, kind);
-    let mut recovery = vec![0; (n - k) * symbol_size];
-    rs::encode_into(k, n, symbol_size, symbols, &mut recovery);
-    leaves_of(n, symbol_size, symbols, &recovery)
+    let stride = symbol_size + 1;
+    RECOVERY_SLOTS.with_borrow_mut(|slots| {
+        slots.resize((n - k) * stride, 0);
+        rs::encode_into_slots(k, n, symbol_size, symbols, slots, stride);
+        let leaves = leaves_of(n, symbol_size, symbols, slots);
+        if slots.capacity() > RETAINED_SLOTS_BYTES {
+            *slots = Vec::new();
+        }
+        leaves
+    })
 }
 
-/// Leaf hashes of a sliver's source symbols followed by its recovery symbols (`n` in all).
-fn leaves_of(n: usize, symbol_size: usize, symbols: &[u8], recovery: &[u8]) -> Vec<Digest> {
+/// Bytes of [`RECOVERY_SLOTS`] a thread keeps between checks, at most (a 1 GiB blob's
+/// primary slivers at n = 1000 need ~1.6 MB, its secondary ones ~3.2 MB).
+const RETAINED_SLOTS_BYTES: usize = 8 << 20;
+
+thread_local! {
+    /// Slots for one sliver's recovery symbols, each after a byte for its leaf prefix: reused
+    /// by every check on this thread, so that a large sliver's check neither zeroes nor maps
+    /// fresh pages for them.
+    static RECOVERY_SLOTS: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Leaf hashes of a sliver's source symbols followed by its recovery symbols (`n` in all),
+/// the recovery symbols in `symbol_size + 1`-byte slots after a byte for their leaf prefix
+/// (hashed where they lie, [`merkle::leaf_hashes_in_slots`]).
+fn leaves_of(n: usize, symbol_size: usize, symbols: &[u8], recovery_slots: &mut [u8]) -> Vec<Digest> {
     let mut leaves = vec![EMPTY_NODE; n];
     let (source_leaves, recovery_leaves) = leaves.split_at_mut(symbols.len() / symbol_size);
     merkle::leaf_hashes_into(symbols, symbol_size, source_leaves);
-    merkle::leaf_hashes_into(recovery, symbol_size, recovery_leaves);
+    merkle::leaf_hashes_in_slots(recovery_slots, symbol_size + 1, recovery_leaves);
     leaves
 }
 
 /// [`expansion_root`] of each of several `kind` slivers' symbols, in order. Their recovery
 /// symbols are encoded side by side ([`rs::encode_many_into_slots`]: small symbols packed
-/// densely, one transform for many slivers) in groups of at most 16 MiB, then hashed on all
-/// cores: checking the many small slivers of a batch upload, a rebuild round or a decode
-/// costs a fraction of checking them one by one. Symbols of 1 KiB and more are each encoded
-/// and hashed alone, on all cores.
+/// densely, one transform for many slivers) in groups of at most 16 MiB, each into a slot
+/// after a byte for its leaf prefix, then hashed where they lie on all cores: checking the
+/// many small slivers of a batch upload, a rebuild round or a decode costs a fraction of
+/// checking them one by one. Symbols of 1 KiB and more are each encoded and hashed alone, on
+/// all cores.
 pub(crate) fn expansion_roots(
     config: EncodingConfig,
     kind: SliverType,
@@ -73,7 +95,8 @@ pub(crate) fn expansion_roots(
     }
     let n = config.n_shards();
     let k = source_symbols(config, kind);
-    let recovery_len = (n - k) * symbol_size;
+    let stride = symbol_size + 1;
+    let recovery_len = (n - k) * stride;
     let group = (ROOTS_BATCH_BYTES / recovery_len.max(1)).max(1);
     let mut roots = Vec::with_capacity(slivers.len());
     for slivers in slivers.chunks(group) {
@@ -83,11 +106,11 @@ pub(crate) fn expansion_roots(
         let jobs: Vec<(&[u8], &mut [u8])> =
             nonzero.iter().copied().zip(recovery.chunks_exact_mut(recovery_len.max(1))).collect();
         if !jobs.is_empty() {
-            rs::encode_many_into_slots(k, n, symbol_size, jobs, symbol_size);
+            rs::encode_many_into_slots(k, n, symbol_size, jobs, stride);
         }
         let mut nonzero_roots: Vec<Digest> = nonzero
             .par_iter()
-            .zip(recovery.par_chunks_exact(recovery_len.max(1)))
+            .zip(recovery.par_chunks_exact_mut(recovery_len.max(1)))
             .map(|(symbols, recovery)| {
                 merkle::root_from_leaf_hashes(&leaves_of(n, symbol_size, symbols, recovery))
             })

@@ -12,6 +12,10 @@ use crate::metadata::MetadataWithId;
 use crate::recovery::RecoverySymbol;
 use crate::sliver::{Sliver, SliverType};
 
+mod pieces;
+
+pub use pieces::SliverFromPieces;
+
 /// Longest Merkle path in any system (`n ≤ 65535` leaves).
 const MAX_PROOF_LEN: usize = 16;
 

@@ -136,6 +136,20 @@ impl Endpoint {
         limit: usize,
         extra: Duration,
     ) -> Result<(Vec<u8>, Duration), ClientError> {
+        let mut body = Vec::new();
+        let after_head = self.call_into(request, limit, extra, &mut body).await?;
+        Ok((body, after_head))
+    }
+
+    /// [`Endpoint::call_timed`] handing the body's pieces to `sink` as they come (which then
+    /// need not be put together first), answering how long they took after the head.
+    pub(crate) async fn call_into(
+        &self,
+        request: RequestBuilder,
+        limit: usize,
+        extra: Duration,
+        sink: &mut impl BodySink,
+    ) -> Result<Duration, ClientError> {
         let exchange = async {
             let response = request.send().await.map_err(transport)?;
             if let Some(load) = response
@@ -151,8 +165,8 @@ impl Endpoint {
                 return Err(error_answer(status, response).await);
             }
             let head = tokio::time::Instant::now();
-            let body = read_limited(response, limit).await?;
-            Ok((body, head.elapsed()))
+            read_limited_into(response, limit, sink).await?;
+            Ok(head.elapsed())
         };
         let timeout = self.options.timeout.saturating_add(extra);
         tokio::time::timeout(timeout, exchange).await.map_err(|_| ClientError::Timeout)?
@@ -180,22 +194,61 @@ impl Endpoint {
     }
 }
 
+/// Where the pieces of an answer's body go as they come.
+pub(crate) trait BodySink {
+    /// The body will be `len` bytes (as announced, and within the limit).
+    fn expect(&mut self, len: usize);
+
+    /// The body's next piece.
+    fn take(&mut self, piece: &[u8]);
+}
+
+impl BodySink for Vec<u8> {
+    fn expect(&mut self, len: usize) {
+        self.reserve(len);
+    }
+
+    fn take(&mut self, piece: &[u8]) {
+        self.extend_from_slice(piece);
+    }
+}
+
+impl BodySink for crate::node::ReadBatchDecoder<'_> {
+    fn expect(&mut self, _len: usize) {}
+
+    fn take(&mut self, piece: &[u8]) {
+        self.push(piece);
+    }
+}
+
 /// Reads the body of `response`, refusing it once it is known to be over `limit` bytes.
-async fn read_limited(mut response: Response, limit: usize) -> Result<Vec<u8>, ClientError> {
-    let announced = response.content_length().map(usize::try_from);
-    let capacity = match announced {
-        Some(Ok(length)) if length <= limit => length,
+async fn read_limited(response: Response, limit: usize) -> Result<Vec<u8>, ClientError> {
+    let mut body = Vec::new();
+    read_limited_into(response, limit, &mut body).await?;
+    Ok(body)
+}
+
+/// Hands the body of `response` to `sink` piece by piece, refusing it once it is known to be
+/// over `limit` bytes.
+async fn read_limited_into(
+    mut response: Response,
+    limit: usize,
+    sink: &mut impl BodySink,
+) -> Result<(), ClientError> {
+    match response.content_length().map(usize::try_from) {
+        Some(Ok(length)) if length <= limit => sink.expect(length),
         Some(_) => return Err(ClientError::TooLarge { limit }),
-        None => 0,
-    };
-    let mut body = Vec::with_capacity(capacity);
+        None => {}
+    }
+    let mut read = 0usize;
     while let Some(chunk) = response.chunk().await.map_err(transport)? {
-        if chunk.len() > limit - body.len() {
+        if chunk.len() > limit - read {
             return Err(ClientError::TooLarge { limit });
         }
-        body.extend_from_slice(&chunk);
+        read += chunk.len();
+        sink.take(&chunk);
     }
-    Ok(body)
+    Ok(())
 }
 
 /// The [`ClientError::Http`] for an error answer, with its error body if it has one.

@@ -15,9 +15,10 @@ use super::http::Endpoint;
 use super::{ClientError, ClientOptions};
 use crate::node::{
     self, InvalidBlobAttestation, MAX_COMMITTEE_BYTES, MAX_HEALTH_BYTES, MAX_RECOVERY_BATCH_RESPONSE_BYTES,
-    MAX_SMALL_JSON_BYTES, NodeBlobStatus, NodeCommittee, NodeErrorCode, NodeHealth, ReadBatchItem,
-    RecoveryBatchRequest, RecoveryBatchResponse, RecoverySymbolsQuery, ShardPage, ShardPageRequest,
-    SignedConfirmation, SliverReadBatchQuery, StoredStatus, UploadBatch, UploadBatchAnswer, routes,
+    MAX_SMALL_JSON_BYTES, NodeBlobStatus, NodeCommittee, NodeErrorCode, NodeHealth, ReadBatchDecoder,
+    ReadBatchPart, RecoveryBatchRequest, RecoveryBatchResponse, RecoverySymbolsQuery, ShardPage,
+    ShardPageRequest, SignedConfirmation, SliverReadBatchQuery, StoredStatus, UploadBatch, UploadBatchAnswer,
+    routes,
 };
 
 /// A typed client of one storage node's API ([`crate::node::routes`]).
@@ -182,15 +183,18 @@ impl NodeClient {
         let query = SliverReadBatchQuery::new(pairs).to_query_string();
         let request = self.endpoint.get(&node::sliver_read_batch_path(blob_id, kind), Some(&query))?;
         let limit = node::read_batch_limit(self.config, kind, symbol_size, pairs.len());
-        let body = self.endpoint.call(request, limit, Duration::ZERO).await?;
-        let items = node::parse_read_batch(&body, pairs).map_err(ClientError::Decode)?;
-        let one = node::sliver_limit(self.config, kind, symbol_size);
-        Ok(items
+        // The answer is decoded as it comes: each sliver's symbols are copied once, from the
+        // socket's pieces into the sliver.
+        let mut decoder = ReadBatchDecoder::new(pairs, node::sliver_limit(self.config, kind, symbol_size));
+        self.endpoint.call_into(request, limit, Duration::ZERO, &mut decoder).await?;
+        let parts = decoder.finish().map_err(ClientError::Decode)?;
+        Ok(parts
             .into_iter()
-            .map(|item| match item {
-                ReadBatchItem::Sliver(range) => redstuff::wire::from_bcs(&body[range], one)
-                    .map_err(|error| ClientError::Decode(error.to_string())),
-                ReadBatchItem::Refused(body) => {
+            .map(|part| match part {
+                ReadBatchPart::Sliver(sliver) => {
+                    sliver.map_err(|error| ClientError::Decode(error.to_string()))
+                }
+                ReadBatchPart::Refused(body) => {
                     let status = body
                         .code
                         .parse::<NodeErrorCode>()

@@ -81,9 +81,9 @@ impl SliverReadBatchQuery {
 }
 
 /// Item status: the sliver follows.
-const SLIVER: u8 = 0;
+pub(super) const SLIVER: u8 = 0;
 /// Item status: the error body follows.
-const REFUSED: u8 = 1;
+pub(super) const REFUSED: u8 = 1;
 
 /// A batched read's answer being built.
 #[derive(Debug, Default)]
