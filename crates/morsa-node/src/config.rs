@@ -95,6 +95,11 @@ pub struct RepairConfig {
     /// How long a committee member may answer nothing before this node reports it
     /// unresponsive to the coordinator, in milliseconds (0: one epoch).
     pub unresponsive_after_ms: u64,
+    /// How much lower the CPU priority of the node's background work is (rebuilds, answers
+    /// to peers' recovery requests, scrubbing, shard pulls): its threads' nice value is the
+    /// node's plus this, at most 19 (0: background work runs at the node's own priority).
+    /// Under contention reads and uploads then win; on an idle CPU it changes nothing.
+    pub background_nice: u8,
     /// Milliseconds between two availability summaries: not read from `[repair]` but copied
     /// from `[availability]` by [`NodeConfig::load`].
     #[serde(skip)]
@@ -120,6 +125,7 @@ impl Default for RepairConfig {
             pull_bytes_per_sec: 64 << 20,
             pull_stall_ms: 20_000,
             unresponsive_after_ms: 0,
+            background_nice: 10,
             report_interval_ms: AvailabilityConfig::default().report_interval_ms,
         }
     }
@@ -276,6 +282,13 @@ impl NodeConfig {
                     .into(),
             ));
         }
+        if repair.background_nice > crate::blocking::LOWEST_PRIORITY_NICE {
+            return Err(invalid(format!(
+                "repair.background_nice must be 0 to {} (nice values stop there), not {}",
+                crate::blocking::LOWEST_PRIORITY_NICE,
+                repair.background_nice
+            )));
+        }
         config.repair.report_interval_ms = config.availability.report_interval_ms;
         config.limits.repair = config.repair;
         Ok(config)
@@ -331,6 +344,10 @@ mod tests {
         assert!(zero.contains("max_concurrent_uploads"), "{zero}");
         let zero = load(&format!("{GOOD}[repair]\nconcurrency = 0\n")).unwrap_err().to_string();
         assert!(zero.contains("repair.concurrency"), "{zero}");
+        let too_nice = load(&format!("{GOOD}[repair]\nbackground_nice = 20\n")).unwrap_err().to_string();
+        assert!(too_nice.contains("repair.background_nice"), "{too_nice}");
+        let nicest = load(&format!("{GOOD}[repair]\nbackground_nice = 19\n")).unwrap();
+        assert_eq!(nicest.limits.repair.background_nice, 19);
     }
 
     #[test]

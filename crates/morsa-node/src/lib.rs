@@ -15,7 +15,8 @@
 //!   `blob_info` (what the events say of each blob), `ingest` (group commits of slivers),
 //!   `pending` (uploads waiting for their registration), `follower` (the coordinator's
 //!   events), `report` (signed reports to the coordinator, sent again while it is away),
-//!   `config`, `keys`, `error`, `metrics`, `clock`, `blocking`.
+//!   `config`, `keys`, `error`, `metrics`, `clock`, `blocking` (blocking threads, and the
+//!   low-priority pool the node's background work runs on).
 //! - **`heal/`**: self-healing. Missing or damaged slivers of certified blobs are rebuilt from
 //!   other nodes' recovery symbols, in the background (`sync`, `repair_queue`, `scrub`) or at
 //!   once when a request needs them (`on_demand`), and declared lost to the coordinator

@@ -1,6 +1,7 @@
 //! Prometheus metrics of the node: requests by route and status with latency histograms and
 //! answer bytes, what the store holds per shard, and self-healing (repair backlog, throughput,
-//! bytes fetched against bytes rebuilt, scrub progress, margins).
+//! bytes fetched against bytes rebuilt, scrub progress, margins) and the low-priority pool its
+//! background work runs on.
 //!
 //! Requests are counted as they are answered, on the node's own [`Registry`] (not the
 //! process-wide recorder, so that nodes sharing a process count their own). What the node holds
@@ -14,6 +15,8 @@ use morsa_api::server::ServeStats;
 use morsa_core::convert::lossy_f64;
 use morsa_plumbing::metrics::{Counter, Registry};
 use morsa_store::StoreStats;
+
+use crate::blocking::BackgroundCounts;
 
 /// Upper bounds of the latency buckets, in seconds.
 const BUCKETS: [f64; 12] = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
@@ -67,6 +70,8 @@ pub(crate) struct Now<'a> {
     pub migration: &'a MigrationHealth,
     /// What the node did for storage challenges.
     pub challenges: ChallengeCounts,
+    /// What the low-priority pool of background work did.
+    pub background: BackgroundCounts,
 }
 
 /// What the node did for storage challenges (see `challenge`), read at a scrape.
@@ -226,6 +231,7 @@ fn render_now(now: &Now<'_>) -> String {
     }
     render_migration(&registry, now);
     render_challenges(&registry, &now.challenges);
+    render_background(&registry, &now.background);
     let connections = now.connections;
     for (reason, count) in [
         ("evicted", connections.evicted),
@@ -269,6 +275,16 @@ fn render_challenges(registry: &Registry, counts: &ChallengeCounts) {
     for (name, help, value) in counters {
         registry.counter(name, help, &[]).absolute(value);
     }
+}
+
+/// The low-priority pool of background work.
+fn render_background(registry: &Registry, counts: &BackgroundCounts) {
+    let help = "Nice value added to the threads of background work (0: they run at the node's priority).";
+    registry.gauge("morsa_node_background_nice", help, &[]).set(f64::from(counts.nice));
+    let help = "Jobs of background work (rebuilds, answers to peers' recovery requests, scrubbing, shard pulls) run on the low-priority pool.";
+    registry.counter("morsa_node_background_jobs_total", help, &[]).absolute(counts.jobs);
+    let help = "Microseconds background jobs waited for a thread of the low-priority pool.";
+    registry.counter("morsa_node_background_wait_microseconds_total", help, &[]).absolute(counts.waited_us);
 }
 
 /// Shards by state, and what migration pulled and served.
@@ -361,6 +377,7 @@ mod tests {
             shard_states: &[(3, ShardStatus::ActiveSync), (4, ShardStatus::Active)],
             migration: &MigrationHealth { pages_pulled_total: 5, ..MigrationHealth::default() },
             challenges: ChallengeCounts { audits: 2, failures_found: 3, ..ChallengeCounts::default() },
+            background: BackgroundCounts { nice: 10, jobs: 6, waited_us: 250 },
         };
         metrics.render(&now)
     }
@@ -432,6 +449,11 @@ mod tests {
             "morsa_node_challenge_audits_total 2",
             "morsa_node_challenge_failures_found_total 3",
             "morsa_node_challenges_answered_total 0",
+            "# TYPE morsa_node_background_nice gauge",
+            "morsa_node_background_nice 10",
+            "# TYPE morsa_node_background_jobs_total counter",
+            "morsa_node_background_jobs_total 6",
+            "morsa_node_background_wait_microseconds_total 250",
         ] {
             assert!(has_line(&text, line), "{line:?} missing from:\n{text}");
         }

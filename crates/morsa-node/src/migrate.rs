@@ -24,19 +24,25 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use crate::blocking::blocking;
+use crate::blocking::Background;
 use crate::config::RepairConfig;
 use crate::node::Node;
 
 /// How often the previous owner looks for locked shards whose grace is over.
 const RELEASE_CHECK: Duration = Duration::from_secs(2);
 
-/// Runs the puller and the release of locked shards until `stop` turns true.
-pub(crate) async fn run(node: Arc<Node>, config: RepairConfig, mut stop: watch::Receiver<bool>) {
-    let puller = tokio::spawn(pull::run(Arc::clone(&node), config, stop.clone()));
+/// Runs the puller and the release of locked shards until `stop` turns true; their work runs
+/// on the node's low-priority pool, `background`.
+pub(crate) async fn run(
+    node: Arc<Node>,
+    config: RepairConfig,
+    background: Arc<Background>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let puller = tokio::spawn(pull::run(Arc::clone(&node), config, Arc::clone(&background), stop.clone()));
     loop {
         let releasing = Arc::clone(&node);
-        match blocking(move || releasing.release_locked_shards()).await {
+        match background.run(move || releasing.release_locked_shards()).await {
             Ok(released) => crate::node::migration_stats::add(
                 &node.moves().stats.shards_released,
                 morsa_core::convert::saturating_u64(released.len()),

@@ -240,8 +240,12 @@ async fn serve(
         tokio::spawn(follower::follow(Arc::clone(served.node()), coord, stopped.clone()))
     });
     let repair = tokio::spawn(heal::sync::run(Arc::clone(served.repair()), stopped.clone()));
-    let migration =
-        tokio::spawn(migrate::run(Arc::clone(served.node()), served.repair().config, stopped.clone()));
+    let migration = tokio::spawn(migrate::run(
+        Arc::clone(served.node()),
+        served.repair().config,
+        Arc::clone(&served.repair().background),
+        stopped.clone(),
+    ));
     let pending =
         tokio::spawn(pending::run(Arc::clone(served.node()), Arc::clone(served.pending()), stopped));
     let app = router(served, limits);

@@ -22,6 +22,7 @@ use morsa_core::NodeId;
 use redstuff::{RecoverySymbol, SliverType, VerifiedMetadata};
 use tokio::task::JoinSet;
 
+use crate::blocking::{Background, Priority};
 use crate::heal::peers::{Peer, Peers};
 use crate::heal::repair_queue::Missing;
 
@@ -175,12 +176,14 @@ type Answer = (usize, Vec<usize>, Result<RecoveryBatchResponse, ClientError>);
 
 /// Gathers symbols for `wants` from `peers` (best first), with or without proofs. Calls
 /// `before_round` with an estimate of each round's bytes before sending it (the throttle), and
-/// again with what the answers took beyond it, if anything, once they are in.
+/// again with what the answers took beyond it, if anything, once they are in. The answers are
+/// checked on `checking`'s pool at its priority.
 pub async fn gather<F, Fut>(
     wants: &mut Vec<Want>,
     peers: &[Arc<Peer>],
     stats: &Arc<Peers>,
     proofs: bool,
+    checking: (&Background, Priority),
     mut before_round: F,
 ) -> Gathered
 where
@@ -254,12 +257,14 @@ where
         // Checking proofs is CPU work: off the async threads.
         let taken = std::mem::take(wants);
         let peers_owned: Vec<Arc<Peer>> = peers.to_vec();
-        let absorbed = tokio::task::spawn_blocking(move || {
-            let mut taken = taken;
-            let round = absorb_all(&mut taken, &peers_owned, answers, proofs);
-            (taken, round)
-        })
-        .await;
+        let (pool, priority) = checking;
+        let absorbed = pool
+            .run_at(priority, move || {
+                let mut taken = taken;
+                let round = absorb_all(&mut taken, &peers_owned, answers, proofs);
+                Ok((taken, round))
+            })
+            .await;
         let Ok((taken, round)) = absorbed else {
             tracing::error!("checking recovery symbols panicked");
             break;
@@ -387,6 +392,12 @@ mod tests {
         EncodingConfig::new(N).unwrap()
     }
 
+    /// Answers checked on a blocking thread, as for a read's rebuild.
+    fn serving() -> (&'static Background, Priority) {
+        static OFF: std::sync::LazyLock<Background> = std::sync::LazyLock::new(|| Background::new(0));
+        (&OFF, Priority::Serving)
+    }
+
     fn peers_stats() -> Arc<Peers> {
         Arc::new(Peers::new(NodeId([0; 32]), config(), Duration::from_secs(10)))
     }
@@ -432,7 +443,7 @@ mod tests {
         };
         let (counts, peer) = stand_in(1, (1..N).collect(), over_budget).await;
         let mut wants = vec![want(10_000, SliverType::Primary, 3)];
-        gather(&mut wants, &[Arc::clone(&peer)], &peers_stats(), false, |_| async {}).await;
+        gather(&mut wants, &[Arc::clone(&peer)], &peers_stats(), false, serving(), |_| async {}).await;
         assert_eq!(
             counts.requests.load(Ordering::SeqCst),
             1 + u64::from(MAX_OVER_BUDGET),
@@ -470,7 +481,7 @@ mod tests {
             }
             let reserved = Arc::new(Mutex::new(Vec::new()));
             let rounds = Arc::clone(&reserved);
-            let gathered = gather(&mut wants, &peers, &peers_stats(), false, move |bytes| {
+            let gathered = gather(&mut wants, &peers, &peers_stats(), false, serving(), move |bytes| {
                 rounds.lock().unwrap().push(bytes);
                 async {}
             })

@@ -14,9 +14,10 @@
 //!    dropped), and the sliver rebuilt with [`Proofs::Check`]. If proven symbols still give a
 //!    mismatch, they are an inconsistency proof: see `invalid`.
 //!
-//! Background work is throttled ([`Throttle`]) and bounded (`concurrency` rounds of at most
-//! `batch_slivers`); on-demand rebuilds are not throttled but at most `max_on_demand` run at
-//! once. Every peer call has the repair timeout.
+//! Background work is throttled ([`Throttle`]), bounded (`concurrency` rounds of at most
+//! `batch_slivers`) and does its CPU work on the node's low-priority pool ([`Background`]);
+//! on-demand rebuilds are not throttled and run at normal priority, but at most
+//! `max_on_demand` run at once. Every peer call has the repair timeout.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -29,7 +30,7 @@ use redstuff::{BlobId, Proofs, RecoveryError, SliverType, VerifiedMetadata};
 use tokio::sync::{Notify, Semaphore};
 
 use crate::blob_info::Status;
-use crate::blocking::blocking;
+use crate::blocking::{Background, Priority, blocking};
 use crate::config::RepairConfig;
 use crate::error::NodeError;
 use crate::heal::fetch::{Want, gather};
@@ -82,6 +83,9 @@ pub struct Repairer {
     /// When this engine started (ms since the Unix epoch): blobs certified before then were
     /// certified while this process was not running, so no upload to it is still coming.
     pub(crate) started_ms: u64,
+    /// The low-priority pool the node's background work runs on (shared with the recovery
+    /// routes and shard migration).
+    pub(crate) background: Arc<Background>,
 }
 
 impl Repairer {
@@ -103,6 +107,7 @@ impl Repairer {
             losses: Losses::default(),
             replica_clients: OnceLock::new(),
             started_ms: now_ms(),
+            background: Arc::new(Background::new(config.background_nice)),
             node,
             config,
         }
@@ -178,8 +183,10 @@ impl Repairer {
         }
     }
 
-    /// Rebuilds `targets` (see the module docs); `throttled` for background work.
+    /// Rebuilds `targets` (see the module docs); `throttled` for background work, whose CPU
+    /// work then runs on the low-priority pool too.
     pub async fn rebuild(&self, targets: Vec<Missing>, throttled: bool) -> RebuildReport {
+        let priority = if throttled { Priority::Background } else { Priority::Serving };
         let mut report = RebuildReport::default();
         let mut by_blob: BTreeMap<BlobId, Vec<Missing>> = BTreeMap::new();
         for target in targets {
@@ -187,7 +194,7 @@ impl Repairer {
         }
         let mut wants = Vec::new();
         for (blob_id, targets) in by_blob {
-            match self.prepare(blob_id, &targets).await {
+            match self.prepare(blob_id, &targets, priority).await {
                 Ok(Some(mut prepared)) => wants.append(&mut prepared),
                 Ok(None) => report.dropped.extend(targets),
                 Err(error) => {
@@ -201,9 +208,9 @@ impl Repairer {
         }
         let (committee, zones) = self.node.committee_and_zones();
         let peers = self.peers.ranked(&committee, &zones);
-        self.gather(&mut wants, &peers, false, throttled).await;
+        self.gather(&mut wants, &peers, false, priority).await;
         margins(&mut report, &wants, &peers, self.node.config());
-        let (stored, mut suspects) = self.decode(wants, Proofs::Skip).await;
+        let (stored, mut suspects) = self.decode(wants, Proofs::Skip, priority).await;
         report.rebuilt.extend(stored.rebuilt);
         report.failed.extend(stored.failed);
         if suspects.is_empty() {
@@ -216,8 +223,8 @@ impl Repairer {
         for want in &mut suspects {
             want.keep_local();
         }
-        self.gather(&mut suspects, &peers, true, throttled).await;
-        let (stored, inconsistent) = self.decode(suspects, Proofs::Check).await;
+        self.gather(&mut suspects, &peers, true, priority).await;
+        let (stored, inconsistent) = self.decode(suspects, Proofs::Check, priority).await;
         report.rebuilt.extend(stored.rebuilt);
         report.failed.extend(stored.failed);
         let mut proven = BTreeMap::new();
@@ -238,10 +245,12 @@ impl Repairer {
         report
     }
 
-    async fn gather(&self, wants: &mut Vec<Want>, peers: &[Arc<Peer>], proofs: bool, throttled: bool) {
+    /// Gathers symbols for `wants`; background work (`priority`) is throttled.
+    async fn gather(&self, wants: &mut Vec<Want>, peers: &[Arc<Peer>], proofs: bool, priority: Priority) {
         let throttle = &self.throttle;
-        let gathered = gather(wants, peers, &self.peers, proofs, |bytes| async move {
-            if throttled {
+        let checking = (self.background.as_ref(), priority);
+        let gathered = gather(wants, peers, &self.peers, proofs, checking, |bytes| async move {
+            if priority == Priority::Background {
                 throttle.take(bytes).await;
             }
         })
@@ -250,8 +259,13 @@ impl Repairer {
     }
 
     /// The wants of one blob's targets, with this node's own symbols; `None` if the blob needs
-    /// no rebuild (not certified).
-    async fn prepare(&self, blob_id: BlobId, targets: &[Missing]) -> Result<Option<Vec<Want>>, NodeError> {
+    /// no rebuild (not certified); its own symbols are computed at `priority`.
+    async fn prepare(
+        &self,
+        blob_id: BlobId,
+        targets: &[Missing],
+        priority: Priority,
+    ) -> Result<Option<Vec<Want>>, NodeError> {
         let node = Arc::clone(&self.node);
         let certified =
             blocking(move || Ok(node.blob_info(&blob_id)?.status(node.view().epoch()) == Status::Certified))
@@ -262,31 +276,33 @@ impl Repairer {
         let metadata = Arc::new(self.metadata(blob_id).await?);
         let node = Arc::clone(&self.node);
         let targets = targets.to_vec();
-        let wants = blocking(move || {
-            let mut wants = Vec::new();
-            for kind in [SliverType::Primary, SliverType::Secondary] {
-                let mut of_kind = Vec::new();
-                for target in targets.iter().filter(|target| type_of(target.kind) == kind) {
-                    // Already there (uploaded or rebuilt since it was queued): nothing to do.
-                    if !node.store().has_sliver(&blob_id.0, target.shard, target.kind)? {
-                        of_kind.push((*target, node.sliver_index(&blob_id, target.shard, kind)));
+        let wants = self
+            .background
+            .run_at(priority, move || {
+                let mut wants = Vec::new();
+                for kind in [SliverType::Primary, SliverType::Secondary] {
+                    let mut of_kind = Vec::new();
+                    for target in targets.iter().filter(|target| type_of(target.kind) == kind) {
+                        // Already there (uploaded or rebuilt since it was queued): nothing to do.
+                        if !node.store().has_sliver(&blob_id.0, target.shard, target.kind)? {
+                            of_kind.push((*target, node.sliver_index(&blob_id, target.shard, kind)));
+                        }
+                    }
+                    if of_kind.is_empty() {
+                        continue;
+                    }
+                    // This node's own slivers of the other kind, each expanded once for all targets.
+                    let indices: Vec<u16> = of_kind.iter().map(|(_, index)| *index).collect();
+                    let local = node.recovery_symbols_towards(&blob_id, &indices, kind).unwrap_or_default();
+                    let mut local = local.into_iter();
+                    for (target, index) in of_kind {
+                        let symbols = local.next().unwrap_or_default();
+                        wants.push(Want::new(target, kind, index, Arc::clone(&metadata), symbols));
                     }
                 }
-                if of_kind.is_empty() {
-                    continue;
-                }
-                // This node's own slivers of the other kind, each expanded once for all targets.
-                let indices: Vec<u16> = of_kind.iter().map(|(_, index)| *index).collect();
-                let local = node.recovery_symbols_towards(&blob_id, &indices, kind).unwrap_or_default();
-                let mut local = local.into_iter();
-                for (target, index) in of_kind {
-                    let symbols = local.next().unwrap_or_default();
-                    wants.push(Want::new(target, kind, index, Arc::clone(&metadata), symbols));
-                }
-            }
-            Ok(wants)
-        })
-        .await?;
+                Ok(wants)
+            })
+            .await?;
         Ok(Some(wants))
     }
 
@@ -327,68 +343,18 @@ impl Repairer {
         Err(NodeError::NoPeerMetadata(blob_id))
     }
 
-    /// Decodes each complete want with `proofs` and stores the matching slivers. Returns what
-    /// was stored or failed, and the wants whose rebuilt sliver mismatched (with
+    /// Decodes each complete want with `proofs` and stores the matching slivers, at `priority`.
+    /// Returns what was stored or failed, and the wants whose rebuilt sliver mismatched (with
     /// [`Proofs::Check`]: proven inconsistent; their symbols are the proof).
-    async fn decode(&self, wants: Vec<Want>, proofs: Proofs) -> (RebuildReport, Vec<Want>) {
+    async fn decode(
+        &self,
+        wants: Vec<Want>,
+        proofs: Proofs,
+        priority: Priority,
+    ) -> (RebuildReport, Vec<Want>) {
         let node = Arc::clone(&self.node);
-        let result = tokio::task::spawn_blocking(move || {
-            let mut report = RebuildReport::default();
-            let mut mismatched = Vec::new();
-            let mut bytes_rebuilt = 0usize;
-            let mut matched = Vec::new();
-            // The slivers of one blob and kind are rebuilt together: those gathered from the
-            // same sources share one decode (`VerifiedMetadata::rebuild_slivers`).
-            let mut groups: BTreeMap<(BlobId, bool), Vec<Want>> = BTreeMap::new();
-            for want in wants {
-                if want.is_complete() {
-                    groups
-                        .entry((want.target.blob_id, want.kind == SliverType::Primary))
-                        .or_default()
-                        .push(want);
-                } else {
-                    report.failed.push(want.target);
-                }
-            }
-            for group in groups.into_values() {
-                let kind = group[0].kind;
-                let targets: Vec<(usize, &[redstuff::RecoverySymbol])> =
-                    group.iter().map(|want| (usize::from(want.index), want.symbols.as_slice())).collect();
-                let results = group[0].metadata.rebuild_slivers(kind, &targets, proofs);
-                for (want, result) in group.into_iter().zip(results) {
-                    match result {
-                        Ok(sliver) => matched.push(rebuilt(want.target, &sliver)),
-                        Err(RecoveryError::RebuiltMismatch { .. } | RecoveryError::Inconsistent { .. }) => {
-                            mismatched.push(want);
-                        }
-                        Err(error) => {
-                            tracing::debug!(%error, "cannot rebuild a sliver");
-                            report.failed.push(want.target);
-                        }
-                    }
-                }
-            }
-            // Stored together: the slivers share group commits instead of one fsync each.
-            let targets: Vec<(Missing, usize)> = matched
-                .iter()
-                .map(|(target, sliver): &(Missing, QueuedSliver)| (*target, sliver.bytes.len()))
-                .collect();
-            let slivers = matched.into_iter().map(|(_, sliver)| sliver).collect();
-            for ((target, len), stored) in targets.into_iter().zip(node.ingest_submit_all(slivers)) {
-                match stored {
-                    Ok(()) => {
-                        bytes_rebuilt += len;
-                        report.rebuilt.push(target);
-                    }
-                    Err(error) => {
-                        tracing::error!(%error, "cannot store a rebuilt sliver");
-                        report.failed.push(target);
-                    }
-                }
-            }
-            (report, mismatched, bytes_rebuilt)
-        })
-        .await;
+        let result =
+            self.background.run_at(priority, move || Ok(decode_and_store(&node, wants, proofs))).await;
         let Ok((report, mismatched, bytes)) = result else {
             tracing::error!("a rebuild panicked");
             return (RebuildReport::default(), Vec::new());
@@ -398,6 +364,62 @@ impl Repairer {
         add(&self.stats.failed, report.failed.len());
         (report, mismatched)
     }
+}
+
+/// [`Repairer::decode`]'s work: the wants' slivers rebuilt, those matching their hash stored
+/// (group commit), and the bytes stored. Blocks.
+fn decode_and_store(node: &Node, wants: Vec<Want>, proofs: Proofs) -> (RebuildReport, Vec<Want>, usize) {
+    let mut report = RebuildReport::default();
+    let mut mismatched = Vec::new();
+    let mut bytes_rebuilt = 0usize;
+    let mut matched = Vec::new();
+    // The slivers of one blob and kind are rebuilt together: those gathered from the
+    // same sources share one decode (`VerifiedMetadata::rebuild_slivers`).
+    let mut groups: BTreeMap<(BlobId, bool), Vec<Want>> = BTreeMap::new();
+    for want in wants {
+        if want.is_complete() {
+            groups.entry((want.target.blob_id, want.kind == SliverType::Primary)).or_default().push(want);
+        } else {
+            report.failed.push(want.target);
+        }
+    }
+    for group in groups.into_values() {
+        let kind = group[0].kind;
+        let targets: Vec<(usize, &[redstuff::RecoverySymbol])> =
+            group.iter().map(|want| (usize::from(want.index), want.symbols.as_slice())).collect();
+        let results = group[0].metadata.rebuild_slivers(kind, &targets, proofs);
+        for (want, result) in group.into_iter().zip(results) {
+            match result {
+                Ok(sliver) => matched.push(rebuilt(want.target, &sliver)),
+                Err(RecoveryError::RebuiltMismatch { .. } | RecoveryError::Inconsistent { .. }) => {
+                    mismatched.push(want);
+                }
+                Err(error) => {
+                    tracing::debug!(%error, "cannot rebuild a sliver");
+                    report.failed.push(want.target);
+                }
+            }
+        }
+    }
+    // Stored together: the slivers share group commits instead of one fsync each.
+    let targets: Vec<(Missing, usize)> = matched
+        .iter()
+        .map(|(target, sliver): &(Missing, QueuedSliver)| (*target, sliver.bytes.len()))
+        .collect();
+    let slivers = matched.into_iter().map(|(_, sliver)| sliver).collect();
+    for ((target, len), stored) in targets.into_iter().zip(node.ingest_submit_all(slivers)) {
+        match stored {
+            Ok(()) => {
+                bytes_rebuilt += len;
+                report.rebuilt.push(target);
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot store a rebuilt sliver");
+                report.failed.push(target);
+            }
+        }
+    }
+    (report, mismatched, bytes_rebuilt)
 }
 
 /// Estimates each blob's margin from who answered (see `repair_queue`).

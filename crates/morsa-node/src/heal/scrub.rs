@@ -15,7 +15,6 @@ use morsa_store::{SliverKind, StoreError};
 use redstuff::BlobId;
 use tokio::sync::watch;
 
-use crate::blocking::blocking;
 use crate::error::NodeError;
 use crate::heal::repairer::Repairer;
 use crate::heal::stats::add;
@@ -108,7 +107,7 @@ pub async fn run(repairer: Arc<Repairer>, mut stop: watch::Receiver<bool>) {
     let rest = Duration::from_millis(repairer.config.scrub_interval_ms);
     loop {
         let node = Arc::clone(&repairer.node);
-        let blobs = blocking(move || node.certified_blobs()).await.unwrap_or_default();
+        let blobs = repairer.background.run(move || node.certified_blobs()).await.unwrap_or_default();
         for blob_id in blobs {
             while repairer.is_paused() {
                 tokio::select! {
@@ -120,7 +119,7 @@ pub async fn run(repairer: Arc<Repairer>, mut stop: watch::Receiver<bool>) {
                 return;
             }
             let node = Arc::clone(&repairer.node);
-            match blocking(move || node.scrub_blob(&blob_id)).await {
+            match repairer.background.run(move || node.scrub_blob(&blob_id)).await {
                 Ok(scrub) => {
                     add(&repairer.stats.scrubbed_slivers, scrub.slivers);
                     add(&repairer.stats.scrubbed_bytes, scrub.bytes);

@@ -21,7 +21,6 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
-use crate::blocking::blocking;
 use crate::heal::repair_queue::{Job, Missing};
 use crate::heal::repairer::Repairer;
 use crate::heal::scrub;
@@ -53,7 +52,7 @@ pub async fn run(repairer: Arc<Repairer>, stop: watch::Receiver<bool>) {
 /// margins the coordinators answer the summary of what was found.
 pub async fn scan(repairer: &Repairer) {
     let node = Arc::clone(&repairer.node);
-    match blocking(move || node.scan_missing()).await {
+    match repairer.background.run(move || node.scan_missing()).await {
         Ok(found) => {
             repairer.replace_missing(found.iter().map(|(blob_id, _, _)| *blob_id).collect());
             repairer.losses.note(found.iter().map(|(blob_id, _, _)| *blob_id));
@@ -95,7 +94,10 @@ async fn scan_loop(repairer: Arc<Repairer>, mut stop: watch::Receiver<bool>) {
         let mut found = Vec::new();
         for (blob_id, time_ms) in certified {
             let node = Arc::clone(&repairer.node);
-            let Ok((missing, bytes)) = blocking(move || node.missing_of(&blob_id)).await else { continue };
+            let Ok((missing, bytes)) = repairer.background.run(move || node.missing_of(&blob_id)).await
+            else {
+                continue;
+            };
             if !missing.is_empty() {
                 let grace = grace_left(time_ms, repairer.started_ms, now_ms(), repairer.config.grace_ms);
                 found.push((blob_id, missing, grace, bytes));

@@ -49,6 +49,7 @@ pub(super) async fn get_metrics(State(served): State<Arc<Served>>) -> Reply<Resp
         shard_states: &shard_states,
         migration: &migration,
         challenges: served.rounds.counts(),
+        background: served.repair.background.counts(),
     };
     let text = served.metrics.render(&now);
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response())

@@ -11,7 +11,7 @@ use morsa_api::server::refusal::ApiPath;
 use redstuff::wire::to_bcs;
 
 use crate::http::Served;
-use crate::http::reply::{ApiError, blocking, read_body};
+use crate::http::reply::{ApiError, read_body};
 use crate::node::migration_stats::add;
 
 /// `POST` [`morsa_api::node::routes::SHARD_PAGE`]: one page of a shard kept for its new owner.
@@ -34,7 +34,7 @@ pub(super) async fn post_shard_page(
     }
     let node = Arc::clone(&served.node);
     let stats = &served.node.moves().stats;
-    match blocking(move || node.shard_page(&request)).await {
+    match served.background(move || node.shard_page(&request)).await {
         Ok(page) => {
             add(&stats.pages_served, 1);
             Ok(reserved.octets(to_bcs(&page), ()))

@@ -65,6 +65,15 @@ impl Served {
         &self.repair
     }
 
+    /// Runs the node's background `work` (answers to peers' recovery requests, shard pages for
+    /// their new owner) on its low-priority pool (see `blocking`).
+    pub(super) async fn background<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> Result<T, NodeError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        Ok(self.repair.background.run(work).await?)
+    }
+
     /// The open challenge round as last fetched.
     pub(crate) fn rounds(&self) -> &Arc<Rounds> {
         &self.rounds

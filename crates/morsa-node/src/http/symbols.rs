@@ -50,7 +50,9 @@ pub(super) fn routes() -> Router<Arc<Served>> {
         .layer(Extension(work))
 }
 
-/// Runs `work` on a blocking thread, at most [`RECOVERY_TASKS_PER_CORE`] per core at once.
+/// Runs `work` on the node's low-priority pool (answering a peer's recovery request is
+/// background work: reads and uploads go first), at most [`RECOVERY_TASKS_PER_CORE`] per core
+/// at once.
 async fn recovery_work<T: Send + 'static>(
     served: &Served,
     limit: &RecoveryWork,
@@ -58,7 +60,7 @@ async fn recovery_work<T: Send + 'static>(
 ) -> Result<T, ApiError> {
     let _permit = limit.0.acquire().await.map_err(|_| NodeError::ShuttingDown)?;
     let node = Arc::clone(served.node());
-    blocking(move || work(&node)).await
+    served.background(move || work(&node)).await
 }
 
 #[tracing::instrument(skip_all)]
@@ -197,6 +199,6 @@ async fn post_inconsistency_proof(
     let body = read_body(body.take().expect("the body is unread"), limit).await?;
     let node = Arc::clone(served.node());
     let attestation =
-        blocking(move || node.attest_inconsistency(&path.blob_id, path.sliver_type, &body)).await?;
+        served.background(move || node.attest_inconsistency(&path.blob_id, path.sliver_type, &body)).await?;
     Ok(axum::Json(attestation))
 }

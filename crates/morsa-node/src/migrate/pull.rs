@@ -15,7 +15,7 @@ use morsa_store::{SliverKind, SliverWrite};
 use redstuff::SliverType;
 use tokio::sync::watch;
 
-use crate::blocking::blocking;
+use crate::blocking::{Background, blocking};
 use crate::config::RepairConfig;
 use crate::error::NodeError;
 use crate::node::migration_stats::add;
@@ -25,8 +25,14 @@ use crate::node::{Node, kind_of};
 /// Longest pause between two attempts while the previous owner fails.
 const MAX_RETRY_PAUSE: Duration = Duration::from_secs(5);
 
-/// Pulls the gained shards in `Sync`, one at a time, until `stop` turns true.
-pub(crate) async fn run(node: Arc<Node>, config: RepairConfig, mut stop: watch::Receiver<bool>) {
+/// Pulls the gained shards in `Sync`, one at a time, until `stop` turns true; pages are
+/// verified and stored on `background`, the node's low-priority pool.
+pub(crate) async fn run(
+    node: Arc<Node>,
+    config: RepairConfig,
+    background: Arc<Background>,
+    mut stop: watch::Receiver<bool>,
+) {
     loop {
         if *stop.borrow() {
             return;
@@ -39,7 +45,7 @@ pub(crate) async fn run(node: Arc<Node>, config: RepairConfig, mut stop: watch::
             .find(|(_, gained)| gained.state == Gain::Sync)
             .map(|(shard, gained)| (*shard, gained.clone()));
         match next {
-            Some((shard, gained)) => pull_shard(&node, &config, shard, gained, &mut stop).await,
+            Some((shard, gained)) => pull_shard(&node, &config, &background, shard, gained, &mut stop).await,
             None => tokio::select! {
                 () = node.moves().changed.notified() => {}
                 _ = stop.changed() => return,
@@ -65,6 +71,7 @@ pub(crate) struct PageOutcome {
 async fn pull_shard(
     node: &Arc<Node>,
     config: &RepairConfig,
+    background: &Background,
     shard: u16,
     gained: Gained,
     stop: &mut watch::Receiver<bool>,
@@ -117,7 +124,7 @@ async fn pull_shard(
                 let next = page.next;
                 let stored = {
                     let node = Arc::clone(node);
-                    blocking(move || node.store_page(shard, page, next)).await
+                    background.run(move || node.store_page(shard, page, next)).await
                 };
                 match stored {
                     Ok(outcome) => {

@@ -394,3 +394,44 @@ async fn a_proof_against_a_consistent_blob_is_refused() {
     let (status, body) = recover(&fixture, post(&unknown, "application/octet-stream", to_bcs(&proof))).await;
     assert_eq!((status, code(&body).as_str()), (StatusCode::NOT_FOUND, "not_found"));
 }
+
+/// The value of the metric line `name` of `served`'s node (without labels).
+async fn metric(served: &std::sync::Arc<morsa_node::Served>, name: &str) -> String {
+    let (status, text) = call(served, get(api::routes::METRICS)).await;
+    assert_eq!(status, StatusCode::OK);
+    let text = String::from_utf8(text).unwrap();
+    let line = text.lines().find(|line| line.split(' ').next() == Some(name));
+    line.and_then(|line| line.split(' ').nth(1)).unwrap_or_else(|| panic!("no {name} in:\n{text}")).to_owned()
+}
+
+#[tokio::test]
+async fn answers_to_recovery_requests_run_on_the_low_priority_pool_unless_it_is_off() {
+    let fixture = fixture(true);
+    store_blob(&fixture.node, &fixture.encoded);
+    let blob_id = *fixture.encoded.metadata.blob_id();
+    let one_item = RecoveryBatchRequest {
+        items: vec![RecoveryItem {
+            blob_id,
+            target_sliver: 3,
+            target_type: SliverType::Primary,
+            max_symbols: None,
+        }],
+    };
+    // By default (`background_nice = 10`) each answer is one job of the pool.
+    assert_eq!(metric(&fixture.served, "morsa_node_background_nice").await, "10");
+    assert_eq!(metric(&fixture.served, "morsa_node_background_jobs_total").await, "0");
+    node_symbols(&fixture, &fixture.encoded, 3, SliverType::Primary).await;
+    assert_eq!(metric(&fixture.served, "morsa_node_background_jobs_total").await, "1");
+    let (status, _) = recover(&fixture, batch_request(&one_item)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(metric(&fixture.served, "morsa_node_background_jobs_total").await, "2");
+
+    // With the pool off the same answers run on blocking threads: no job.
+    let mut limits = Limits::default();
+    limits.repair.background_nice = 0;
+    let off = morsa_node::Served::new(std::sync::Arc::clone(&fixture.node), &limits);
+    let (status, _) = call(&off, batch_request(&one_item)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(metric(&off, "morsa_node_background_nice").await, "0");
+    assert_eq!(metric(&off, "morsa_node_background_jobs_total").await, "0");
+}

@@ -69,6 +69,10 @@ async fn a_node_missing_everything_rebuilds_its_slivers_from_about_one_sliver_ea
     let metrics = reqwest_text(&format!("http://{}/metrics", cluster.members[0].address)).await;
     assert!(metrics.contains("morsa_node_repair_caught_up 1"), "{metrics}");
     assert!(metrics.contains(&format!("morsa_node_repair_rebuilt_bytes_total {rebuilt}")));
+    // Its background work ran on the low-priority pool (on by default).
+    assert!(metrics.contains("morsa_node_background_nice 10"), "{metrics}");
+    let jobs = metrics.lines().find_map(|line| line.strip_prefix("morsa_node_background_jobs_total "));
+    assert!(jobs.is_some_and(|jobs| jobs.parse::<u64>().unwrap() > 0), "{metrics}");
     let blob_id = *blobs[0].metadata.blob_id();
     cluster.members[0].client.permanent_confirmation(&blob_id).await.unwrap();
 }
