@@ -32,6 +32,11 @@ pub(crate) const PARTS: TableDefinition<(&str, u32), &[u8]> = TableDefinition::n
 /// The gateway's own bookkeeping (not part of a snapshot): the last namespace snapshot.
 pub(crate) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 
+/// The page cache the database gives redb (64 MiB: its read cache and write buffer together),
+/// so the gateway's memory for its namespace stays at this however many objects it names
+/// (redb's own default, 1 GiB, is more than the whole gateway's bound for a 1 GiB PUT).
+const CACHE_BYTES: usize = 64 << 20;
+
 /// The open database.
 #[derive(Debug)]
 pub struct Db {
@@ -50,7 +55,10 @@ impl Db {
             std::fs::create_dir_all(dir)
                 .map_err(|error| GatewayError::Config(format!("cannot create {}: {error}", dir.display())))?;
         }
-        let db = Database::create(path).map_err(GatewayError::database("opening the database"))?;
+        let db = Database::builder()
+            .set_cache_size(CACHE_BYTES)
+            .create(path)
+            .map_err(GatewayError::database("opening the database"))?;
         let db = Db { db, writes: AtomicU64::new(0) };
         let transaction = db.write("creating the tables")?;
         let create = |transaction: &WriteTransaction| -> Result<(), redb::TableError> {

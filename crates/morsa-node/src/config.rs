@@ -170,6 +170,10 @@ pub struct Limits {
     /// Inconsistency proofs verified at once (apart from the recovery work peers' repairs ask
     /// for); more are refused as busy.
     pub max_concurrent_proofs: usize,
+    /// Bytes of the store's page cache (redb's read cache and write buffer together): what the
+    /// node keeps in memory of the slivers and metadata it read and wrote. Reads that miss it
+    /// go to the file, through the operating system's page cache.
+    pub store_cache_bytes: u64,
     /// Self-healing settings: not read from `[limits]` but copied from `[repair]` by
     /// [`NodeConfig::load`], so that everything given `Limits` sees them.
     #[serde(skip)]
@@ -192,6 +196,7 @@ impl Default for Limits {
             max_recovery_answer_bytes: 8 << 20,
             max_recovery_answers_per_caller: 16,
             max_concurrent_proofs: 2,
+            store_cache_bytes: morsa_core::convert::saturating_u64(morsa_store::DEFAULT_NODE_CACHE_BYTES),
             repair: RepairConfig::default(),
         }
     }
@@ -247,6 +252,7 @@ impl NodeConfig {
             (limits.write_timeout_ms, "limits.write_timeout_ms"),
             (limits.answer_buffer_bytes, "limits.answer_buffer_bytes"),
             (limits.max_recovery_answer_bytes, "limits.max_recovery_answer_bytes"),
+            (limits.store_cache_bytes, "limits.store_cache_bytes"),
         ] {
             if value == 0 {
                 return Err(invalid(format!("{name} must be positive")));
@@ -346,6 +352,10 @@ mod tests {
         assert!(zero.contains("repair.concurrency"), "{zero}");
         let too_nice = load(&format!("{GOOD}[repair]\nbackground_nice = 20\n")).unwrap_err().to_string();
         assert!(too_nice.contains("repair.background_nice"), "{too_nice}");
+        let no_cache = load(&format!("{GOOD}[limits]\nstore_cache_bytes = 0\n")).unwrap_err().to_string();
+        assert!(no_cache.contains("limits.store_cache_bytes"), "{no_cache}");
+        let cache = load(&format!("{GOOD}[limits]\nstore_cache_bytes = 1048576\n")).unwrap();
+        assert_eq!(cache.limits.store_cache_bytes, 1 << 20);
         let nicest = load(&format!("{GOOD}[repair]\nbackground_nice = 19\n")).unwrap();
         assert_eq!(nicest.limits.repair.background_nice, 19);
     }

@@ -189,7 +189,8 @@ async fn open_node(config: &NodeConfig, coord: &CoordClient) -> Result<Node, Run
     let key = read_key_file(&config.key_file)?;
     std::fs::create_dir_all(&config.data_dir)
         .map_err(|source| RunError::DataDir { path: config.data_dir.clone(), source })?;
-    let store = morsa_store::NodeStore::open(&config.store_path())?;
+    let cache = morsa_core::convert::saturating_usize(config.limits.store_cache_bytes);
+    let store = morsa_store::NodeStore::open_with_cache(&config.store_path(), cache)?;
     let saved = crate::node::saved_view(&store);
     let view = match follower::fetch_view(coord).await {
         Ok(view) => view,

@@ -425,11 +425,19 @@ pub(crate) fn open_record(seq: u64, stored: &[u8]) -> Result<&[u8], StoreError> 
 #[cfg(test)]
 mod tests;
 
-/// Opens (or creates) the redb file at `path` with its whole-file integrity check, after
-/// checking that an existing file is a redb database: what every log of this crate opens with.
+/// The page cache every log of this crate gives redb (32 MiB: its read cache and write buffer
+/// together). redb's own default (1 GiB) let a coordinator grow by up to that much as its log
+/// grew; appends are read back rarely (replay on start, followers catching up), from the file.
+pub const LOG_CACHE_BYTES: usize = 32 << 20;
+
+/// Opens (or creates) the redb file at `path` with its whole-file integrity check and a page
+/// cache of [`LOG_CACHE_BYTES`], after checking that an existing file is a redb database: what
+/// every log of this crate opens with.
 pub(crate) fn open_checked(path: &Path) -> Result<Database, StoreError> {
     check_magic(path)?;
-    Database::builder().set_check_integrity_on_open(true).create(path).map_err(|source| match source {
+    let mut builder = Database::builder();
+    builder.set_check_integrity_on_open(true).set_cache_size(LOG_CACHE_BYTES);
+    builder.create(path).map_err(|source| match source {
         DatabaseError::DatabaseAlreadyOpen => StoreError::Locked { path: path.to_path_buf() },
         source => StoreError::Open { path: path.to_path_buf(), source },
     })

@@ -56,10 +56,10 @@ mod error;
 mod node_store;
 mod raft_log;
 
-pub use command_log::{CommandLog, MAX_RECORD_BYTES};
+pub use command_log::{CommandLog, LOG_CACHE_BYTES, MAX_RECORD_BYTES};
 pub use error::StoreError;
 pub use node_store::{
-    BlobInfoRecord, DeleteStats, MAX_BLOB_INFO_BYTES, MAX_METADATA_BYTES, MAX_NODE_META_BYTES,
-    MAX_SLIVER_BYTES, NodeStore, ShardStats, SliverKind, SliverWrite, StoreStats,
+    BlobInfoRecord, DEFAULT_NODE_CACHE_BYTES, DeleteStats, MAX_BLOB_INFO_BYTES, MAX_METADATA_BYTES,
+    MAX_NODE_META_BYTES, MAX_SLIVER_BYTES, NodeStore, ShardStats, SliverKind, SliverWrite, StoreStats,
 };
 pub use raft_log::RaftLog;

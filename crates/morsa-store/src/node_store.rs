@@ -67,6 +67,12 @@ pub const MAX_METADATA_BYTES: usize = 8 << 20;
 pub const MAX_BLOB_INFO_BYTES: usize = 1 << 20;
 /// The largest value [`NodeStore::put_meta`] accepts (1 MiB).
 pub const MAX_NODE_META_BYTES: usize = 1 << 20;
+/// The page cache [`NodeStore::open`] gives redb (128 MiB): its read cache and write buffer
+/// together, so the node's memory for the store stays at this whatever it holds on disk.
+/// redb's own default (1 GiB) grew every node by about 1 GiB as it took in slivers, and kept it.
+/// A commit's pages beyond half of it are written to the file before the commit (still made
+/// durable by it), so a full ingest group (64 MiB) fits the write half.
+pub const DEFAULT_NODE_CACHE_BYTES: usize = 128 << 20;
 
 const CREATING_TABLES: &str = "creating the tables of a new node store";
 const WRITING_METADATA: &str = "writing blob metadata";
@@ -125,11 +131,23 @@ impl NodeStore {
     /// [`StoreError::Locked`] if another process or handle has it open, [`StoreError::Open`] for
     /// I/O errors and damage redb cannot repair, [`StoreError::Database`].
     pub fn open(path: &Path) -> Result<Self, StoreError> {
+        Self::open_with_cache(path, DEFAULT_NODE_CACHE_BYTES)
+    }
+
+    /// [`NodeStore::open`] with a page cache of `cache_bytes` (see [`DEFAULT_NODE_CACHE_BYTES`]):
+    /// the memory the store keeps of what it read and wrote. Sliver reads that miss it go to the
+    /// file (the operating system's page cache).
+    ///
+    /// # Errors
+    ///
+    /// As [`NodeStore::open`].
+    pub fn open_with_cache(path: &Path, cache_bytes: usize) -> Result<Self, StoreError> {
         check_magic(path)?;
-        let db = Database::builder().create(path).map_err(|source| match source {
-            DatabaseError::DatabaseAlreadyOpen => StoreError::Locked { path: path.to_path_buf() },
-            source => StoreError::Open { path: path.to_path_buf(), source },
-        })?;
+        let db =
+            Database::builder().set_cache_size(cache_bytes).create(path).map_err(|source| match source {
+                DatabaseError::DatabaseAlreadyOpen => StoreError::Locked { path: path.to_path_buf() },
+                source => StoreError::Open { path: path.to_path_buf(), source },
+            })?;
         let store = Self { db, path: path.to_path_buf() };
 
         // Create every table up front, so a reader never meets a missing table.
