@@ -4,11 +4,15 @@
 //! encodings: a store takes its blob's encoded size before encoding, and its trailing
 //! uploads give it back when they end (after at most [`TRAILING_UPLOADS_LIMIT`]).
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use futures_util::StreamExt as _;
+use futures_util::stream::FuturesUnordered;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
-use tokio::task::JoinSet;
+use tokio::task::JoinHandle;
 
 use redstuff::EncodingConfig;
 
@@ -30,8 +34,8 @@ pub(crate) const TRAILING_UPLOADS_LIMIT: Duration = Duration::from_secs(120);
 /// The trailing uploads of one client's stores, and the room their encodings take.
 pub(crate) struct Trailing {
     room: Arc<Semaphore>,
-    /// One task per blob whose uploads go on.
-    tasks: Mutex<JoinSet<()>>,
+    /// One task per blob whose uploads go on (those that ended are dropped as others come).
+    tasks: Mutex<Vec<JoinHandle<()>>>,
     /// Sent by [`Client::finish_uploads`] when it stops waiting (how long it waited): the
     /// uploads still running then are stopped.
     cut: watch::Sender<Duration>,
@@ -45,7 +49,7 @@ impl Default for Trailing {
         let units = usize::try_from(ROOM_FOR_ENCODINGS / ROOM_UNIT).unwrap_or(usize::MAX);
         Self {
             room: Arc::new(Semaphore::new(units)),
-            tasks: Mutex::new(JoinSet::new()),
+            tasks: Mutex::default(),
             cut: watch::Sender::new(Duration::ZERO),
             late_failures: Arc::default(),
         }
@@ -72,39 +76,70 @@ impl Trailing {
         if background.uploads.is_empty() {
             return;
         }
-        let (late_failures, mut cut) = (Arc::clone(&self.late_failures), self.cut.subscribe());
-        let stop = async move {
+        self.keep_settling(room, move |stop| {
+            let deadline = tokio::time::Instant::now() + TRAILING_UPLOADS_LIMIT;
+            background.settle(deadline, TRAILING_UPLOADS_LIMIT, stop)
+        });
+    }
+
+    /// Runs `settle` (given the signal [`Trailing::settle`] sends when it stops waiting) on a
+    /// task of its own, holding `room` until it ends, and keeps the nodes it answers.
+    fn keep_settling<S, F>(&self, room: OwnedSemaphorePermit, settle: S)
+    where
+        S: FnOnce(Stop) -> F,
+        F: Future<Output = Vec<NodeFailure>> + Send + 'static,
+    {
+        let late_failures = Arc::clone(&self.late_failures);
+        // Subscribed under the lock that `settle` sends the cut under: a task is either taken
+        // by that `settle` and sees its cut, or kept after it and does not.
+        let mut tasks = self.tasks.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut cut = self.cut.subscribe();
+        let stop: Stop = Box::pin(async move {
             match cut.changed().await {
                 Ok(()) => *cut.borrow(),
                 // The client is gone: nobody stops these uploads but their deadline.
                 Err(_) => std::future::pending().await,
             }
-        };
-        let deadline = tokio::time::Instant::now() + TRAILING_UPLOADS_LIMIT;
-        let mut tasks = self.tasks.lock().unwrap_or_else(PoisonError::into_inner);
-        while tasks.try_join_next().is_some() {}
-        tasks.spawn(async move {
-            let failures = background.settle(deadline, TRAILING_UPLOADS_LIMIT, stop).await;
+        });
+        let settling = settle(stop);
+        tasks.retain(|task| !task.is_finished());
+        tasks.push(tokio::spawn(async move {
+            let failures = settling.await;
             late_failures.lock().unwrap_or_else(PoisonError::into_inner).extend(failures);
             drop(room);
-        });
+        }));
     }
 
-    /// Waits up to `timeout` for the trailing uploads running now, then stops those left.
+    /// Waits up to `timeout` for the trailing uploads running now and for those of stores that
+    /// end meanwhile, then stops those left and waits for them to stop.
     async fn settle(&self, timeout: Duration) {
-        let mut tasks = std::mem::take(&mut *self.tasks.lock().unwrap_or_else(PoisonError::into_inner));
         let deadline = tokio::time::Instant::now() + timeout;
+        let mut waiting = FuturesUnordered::new();
         loop {
-            match tokio::time::timeout_at(deadline, tasks.join_next()).await {
-                Ok(Some(_)) => {}
-                Ok(None) => return,
-                Err(_) => break,
+            waiting.extend(self.take_tasks());
+            if waiting.is_empty() {
+                return;
+            }
+            if tokio::time::timeout_at(deadline, waiting.next()).await.is_err() {
+                break;
             }
         }
-        self.cut.send_replace(timeout);
-        while tasks.join_next().await.is_some() {}
+        {
+            let mut tasks = self.tasks.lock().unwrap_or_else(PoisonError::into_inner);
+            self.cut.send_replace(timeout);
+            waiting.extend(tasks.drain(..));
+        }
+        while waiting.next().await.is_some() {}
+    }
+
+    /// The tasks kept so far, taken out.
+    fn take_tasks(&self) -> Vec<JoinHandle<()>> {
+        std::mem::take(&mut *self.tasks.lock().unwrap_or_else(PoisonError::into_inner))
     }
 }
+
+/// What [`Trailing::settle`] sends a kept task when it stops waiting: how long it waited.
+type Stop = Pin<Box<dyn Future<Output = Duration> + Send>>;
 
 /// Bytes the encoding of a blob of `size` bytes holds: every sliver pair and the metadata
 /// once (`u64::MAX` for a blob too large to encode).
@@ -141,6 +176,95 @@ mod tests {
         // n = 1000: kp + ks = 1001 symbols of 2 bytes per pair, 64 KB of metadata once.
         assert_eq!(encoding_bytes(config(), 1024), 1000 * 1001 * 2 + 64 * 1000 + 32);
         assert_eq!(encoding_bytes(config(), u64::MAX), u64::MAX);
+    }
+
+    /// A blob's trailing uploads to node `node` that end after `time`, or when stopped (then
+    /// the node is answered as stopped); `ended` is set when they end on their own.
+    fn uploads_taking(
+        time: Duration,
+        node: &'static str,
+        ended: Arc<std::sync::atomic::AtomicBool>,
+    ) -> impl FnOnce(Stop) -> Pin<Box<dyn Future<Output = Vec<NodeFailure>> + Send>> {
+        move |stop| {
+            Box::pin(async move {
+                tokio::select! {
+                    () = tokio::time::sleep(time) => {
+                        ended.store(true, std::sync::atomic::Ordering::SeqCst);
+                        Vec::new()
+                    }
+                    waited = stop => vec![NodeFailure {
+                        node: node.into(),
+                        shards: 1,
+                        reason: format!("still uploading after {waited:?}; stopped"),
+                    }],
+                }
+            })
+        }
+    }
+
+    /// Starts `Trailing::settle` on a task of its own and returns once it has taken the tasks
+    /// kept so far (the list is empty then).
+    async fn settling(trailing: &Arc<Trailing>, timeout: Duration) -> tokio::task::JoinHandle<()> {
+        let settle = tokio::spawn({
+            let trailing = Arc::clone(trailing);
+            async move { trailing.settle(timeout).await }
+        });
+        for _ in 0..1000 {
+            if trailing.tasks.lock().unwrap().is_empty() {
+                return settle;
+            }
+            tokio::task::yield_now().await;
+        }
+        panic!("settle never took the kept tasks");
+    }
+
+    #[tokio::test]
+    async fn finishing_waits_for_the_uploads_of_stores_that_end_while_it_waits() {
+        let trailing = Arc::new(Trailing::default());
+        let (first, second) = (Arc::default(), Arc::default());
+        let room = trailing.room_for(config(), 1024).await;
+        trailing.keep_settling(room, uploads_taking(Duration::from_millis(10), "a", Arc::clone(&first)));
+        let started = tokio::time::Instant::now();
+        let settle = settling(&trailing, Duration::from_secs(10)).await;
+        // A store that ends while `settle` waits keeps its uploads, which take longer.
+        let room = trailing.room_for(config(), 1024).await;
+        trailing.keep_settling(room, uploads_taking(Duration::from_millis(300), "b", Arc::clone(&second)));
+        settle.await.unwrap();
+        let waited = started.elapsed();
+        assert!(second.load(std::sync::atomic::Ordering::SeqCst), "the later store's uploads ended first");
+        assert!(waited >= Duration::from_millis(300), "finishing waited {waited:?}");
+        assert!(first.load(std::sync::atomic::Ordering::SeqCst));
+        assert!(trailing.late_failures.lock().unwrap().is_empty(), "nothing was stopped");
+    }
+
+    #[tokio::test]
+    async fn uploads_of_stores_that_end_while_finishing_waits_are_stopped_at_its_deadline_and_reported() {
+        let trailing = Arc::new(Trailing::default());
+        let (first, second) = (Arc::default(), Arc::default());
+        let room = trailing.room_for(config(), 1024).await;
+        trailing.keep_settling(room, uploads_taking(Duration::from_millis(10), "a", Arc::clone(&first)));
+        let started = tokio::time::Instant::now();
+        let settle = settling(&trailing, Duration::from_millis(300)).await;
+        let room = trailing.room_for(config(), 1024).await;
+        trailing.keep_settling(room, uploads_taking(Duration::from_secs(60), "b", Arc::clone(&second)));
+        settle.await.unwrap();
+        let waited = started.elapsed();
+        assert!(
+            waited >= Duration::from_millis(300) && waited < Duration::from_secs(60),
+            "waited {waited:?}"
+        );
+        assert!(!second.load(std::sync::atomic::Ordering::SeqCst));
+        let failures = trailing.late_failures.lock().unwrap().clone();
+        assert_eq!(failures.len(), 1, "{failures:?}");
+        assert_eq!(failures[0].node, "b");
+        assert!(failures[0].reason.contains("stopped"), "{}", failures[0].reason);
+        // A store kept after `settle` ended is not stopped by its cut.
+        let third = Arc::default();
+        let room = trailing.room_for(config(), 1024).await;
+        trailing.keep_settling(room, uploads_taking(Duration::from_millis(10), "c", Arc::clone(&third)));
+        let settle = settling(&trailing, Duration::from_secs(10)).await;
+        settle.await.unwrap();
+        assert!(third.load(std::sync::atomic::Ordering::SeqCst), "its uploads ended on their own");
     }
 
     #[tokio::test]
