@@ -68,10 +68,11 @@ pub const MAX_BLOB_INFO_BYTES: usize = 1 << 20;
 /// The largest value [`NodeStore::put_meta`] accepts (1 MiB).
 pub const MAX_NODE_META_BYTES: usize = 1 << 20;
 /// The page cache [`NodeStore::open`] gives redb (128 MiB): its read cache and write buffer
-/// together, so the node's memory for the store stays at this whatever it holds on disk.
-/// redb's own default (1 GiB) grew every node by about 1 GiB as it took in slivers, and kept it.
-/// A commit's pages beyond half of it are written to the file before the commit (still made
-/// durable by it), so a full ingest group (64 MiB) fits the write half.
+/// together, so the node's memory for the store stays at this whatever it holds on disk
+/// (redb's own default, 1 GiB, grew every node by about that much as it took in slivers, and
+/// kept it). Reads that miss it go to the file, through the operating system's page cache. A
+/// commit's pages beyond half of it are written to the file before the commit, which still
+/// makes them durable; a full ingest group (64 MiB) fits that half.
 pub const DEFAULT_NODE_CACHE_BYTES: usize = 128 << 20;
 
 const CREATING_TABLES: &str = "creating the tables of a new node store";
