@@ -60,6 +60,27 @@ impl From<JsonRejection> for Refusal {
     }
 }
 
+/// The refusal a server answered, as a client sees it: its status and [`ErrorBody`], and its
+/// `Allow` header. `Err` (saying what was answered) unless the answer is an [`ErrorBody`] with
+/// a message, in JSON with a JSON content type, of at most 1 MiB: what every refusal here is,
+/// and what the route sweeps of the node and the coordinator check each refusal for.
+pub async fn read_refusal(response: Response) -> Result<(Refusal, Option<String>), String> {
+    let status = response.status();
+    let header = |name| response.headers().get(name).and_then(|value| value.to_str().ok()).map(str::to_owned);
+    let (content_type, allow) = (header(axum::http::header::CONTENT_TYPE), header(axum::http::header::ALLOW));
+    let body = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .map_err(|error| format!("{status}: the body could not be read: {error}"))?;
+    let text = String::from_utf8_lossy(&body);
+    if content_type.as_deref() != Some("application/json") {
+        return Err(format!("{status}, content type {content_type:?}: {text}"));
+    }
+    match serde_json::from_slice::<ErrorBody>(&body) {
+        Ok(error) if !error.message.is_empty() => Ok((Refusal(status, error), allow)),
+        _ => Err(format!("{status}, not an error body with a message: {text}")),
+    }
+}
+
 /// Path parameters, refused as a [`Refusal`].
 #[derive(Debug, Clone, Copy)]
 pub struct ApiPath<T>(pub T);
@@ -183,18 +204,8 @@ mod tests {
     /// fails the test if the body is not one, in JSON, with a JSON content type).
     async fn refused(request: Request<Body>) -> (StatusCode, Option<String>, ErrorBody) {
         let response = router().oneshot(request).await.unwrap();
-        let status = response.status();
-        let content_type = response.headers().get(header::CONTENT_TYPE).cloned();
-        let allow = response.headers().get(header::ALLOW).map(|value| value.to_str().unwrap().to_owned());
-        let body = axum::body::to_bytes(response.into_body(), 1 << 16).await.unwrap();
-        assert_eq!(
-            content_type.as_ref().map(|value| value.to_str().unwrap()),
-            Some("application/json"),
-            "{status}: {}",
-            String::from_utf8_lossy(&body)
-        );
-        let error: ErrorBody = serde_json::from_slice(&body).unwrap();
-        assert!(!error.message.is_empty());
+        let (Refusal(status, error), allow) =
+            read_refusal(response).await.unwrap_or_else(|why| panic!("{why}"));
         (status, allow, error)
     }
 

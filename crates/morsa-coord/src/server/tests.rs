@@ -186,17 +186,10 @@ async fn refusal(
 ) -> (StatusCode, Option<String>, morsa_api::ErrorBody) {
     let what = format!("{} {}", request.method(), request.uri());
     let response = router(Arc::clone(shared)).oneshot(request).await.unwrap();
-    let status = response.status();
-    let header = |name| {
-        response.headers().get(name).map(|value: &axum::http::HeaderValue| value.to_str().unwrap().to_owned())
-    };
-    let (content_type, allow) = (header(axum::http::header::CONTENT_TYPE), header(axum::http::header::ALLOW));
-    let body = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
-    let text = String::from_utf8_lossy(&body);
-    assert_eq!(content_type.as_deref(), Some("application/json"), "{what}: {status} {text}");
-    let error =
-        serde_json::from_slice::<morsa_api::ErrorBody>(&body).unwrap_or_else(|_| panic!("{what}: {text}"));
-    assert!(!error.message.is_empty(), "{what}");
+    let (morsa_api::server::refusal::Refusal(status, error), allow) =
+        morsa_api::server::refusal::read_refusal(response)
+            .await
+            .unwrap_or_else(|why| panic!("{what}: {why}"));
     (status, allow, error)
 }
 
