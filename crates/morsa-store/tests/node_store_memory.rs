@@ -4,10 +4,6 @@
 //! GiB) the same writes grew the process by about the bytes written, and kept them. Alone in its
 //! binary, so that the process's resident memory is this test's.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::Duration;
-
 use morsa_store::{NodeStore, SliverKind, SliverWrite};
 
 /// The store's page cache.
@@ -37,19 +33,9 @@ fn blob_id(index: usize) -> [u8; 32] {
 fn a_store_holds_in_memory_its_cache_not_the_slivers_it_took_in() {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let store = NodeStore::open_with_cache(&dir.path().join("node.redb"), CACHE).expect("the store opens");
+    // Sampled after every commit and every read: what the store keeps between them.
     let baseline = rss();
-    let peak = Arc::new(AtomicU64::new(baseline));
-    let sampling = Arc::new(AtomicBool::new(true));
-    let sampler = {
-        let (peak, sampling) = (Arc::clone(&peak), Arc::clone(&sampling));
-        std::thread::spawn(move || {
-            while sampling.load(Ordering::Relaxed) {
-                peak.fetch_max(rss(), Ordering::Relaxed);
-                std::thread::sleep(Duration::from_millis(5));
-            }
-        })
-    };
-
+    let mut peak = baseline;
     // Every sliver different, so no page is shared; one buffer reused for all of them.
     let mut bytes = vec![0u8; SLIVER];
     for group in 0..SLIVERS / GROUP {
@@ -72,18 +58,16 @@ fn a_store_holds_in_memory_its_cache_not_the_slivers_it_took_in() {
         store.put_slivers(&writes).expect("a group is stored");
         drop(writes);
         drop(batch);
-        peak.fetch_max(rss(), Ordering::Relaxed);
+        peak = peak.max(rss());
     }
     for index in 0..SLIVERS {
         let read = store.get_sliver(&blob_id(index), 0, SliverKind::Primary).expect("a read").expect("held");
         assert_eq!(read.len(), SLIVER);
         assert_eq!(read[..8], blob_id(index)[..8], "sliver {index} read back");
-        peak.fetch_max(rss(), Ordering::Relaxed);
+        peak = peak.max(rss());
     }
 
-    sampling.store(false, Ordering::Relaxed);
-    sampler.join().expect("the sampler");
-    let grown = peak.load(Ordering::Relaxed).saturating_sub(baseline);
+    let grown = peak.saturating_sub(baseline);
     let written = SLIVERS * SLIVER;
     let bound = u64::try_from(CACHE).expect("fits") + ALLOWANCE;
     eprintln!("grew by {} MiB for {} MiB written and read", grown >> 20, written >> 20);

@@ -165,6 +165,8 @@ impl Client {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
     use super::*;
 
     fn config() -> EncodingConfig {
@@ -178,28 +180,27 @@ mod tests {
         assert_eq!(encoding_bytes(config(), u64::MAX), u64::MAX);
     }
 
-    /// A blob's trailing uploads to node `node` that end after `time`, or when stopped (then
-    /// the node is answered as stopped); `ended` is set when they end on their own.
-    fn uploads_taking(
-        time: Duration,
-        node: &'static str,
-        ended: Arc<std::sync::atomic::AtomicBool>,
-    ) -> impl FnOnce(Stop) -> Pin<Box<dyn Future<Output = Vec<NodeFailure>> + Send>> {
-        move |stop| {
-            Box::pin(async move {
-                tokio::select! {
-                    () = tokio::time::sleep(time) => {
-                        ended.store(true, std::sync::atomic::Ordering::SeqCst);
-                        Vec::new()
-                    }
-                    waited = stop => vec![NodeFailure {
-                        node: node.into(),
-                        shards: 1,
-                        reason: format!("still uploading after {waited:?}; stopped"),
-                    }],
+    /// Keeps, on `trailing`, a blob's trailing uploads to node `node` that end after `time`, or
+    /// when stopped (then the node is answered as stopped); answers a flag set when they end
+    /// on their own.
+    async fn keep_uploads(trailing: &Trailing, time: Duration, node: &'static str) -> Arc<AtomicBool> {
+        let ended = Arc::new(AtomicBool::new(false));
+        let room = trailing.room_for(config(), 1024).await;
+        let flag = Arc::clone(&ended);
+        trailing.keep_settling(room, move |stop| async move {
+            tokio::select! {
+                () = tokio::time::sleep(time) => {
+                    flag.store(true, Ordering::SeqCst);
+                    Vec::new()
                 }
-            })
-        }
+                waited = stop => vec![NodeFailure {
+                    node: node.into(),
+                    shards: 1,
+                    reason: format!("still uploading after {waited:?}; stopped"),
+                }],
+            }
+        });
+        ended
     }
 
     /// Starts `Trailing::settle` on a task of its own and returns once it has taken the tasks
@@ -221,50 +222,42 @@ mod tests {
     #[tokio::test]
     async fn finishing_waits_for_the_uploads_of_stores_that_end_while_it_waits() {
         let trailing = Arc::new(Trailing::default());
-        let (first, second) = (Arc::default(), Arc::default());
-        let room = trailing.room_for(config(), 1024).await;
-        trailing.keep_settling(room, uploads_taking(Duration::from_millis(10), "a", Arc::clone(&first)));
+        let first = keep_uploads(&trailing, Duration::from_millis(10), "a").await;
         let started = tokio::time::Instant::now();
         let settle = settling(&trailing, Duration::from_secs(10)).await;
         // A store that ends while `settle` waits keeps its uploads, which take longer.
-        let room = trailing.room_for(config(), 1024).await;
-        trailing.keep_settling(room, uploads_taking(Duration::from_millis(300), "b", Arc::clone(&second)));
+        let second = keep_uploads(&trailing, Duration::from_millis(300), "b").await;
         settle.await.unwrap();
         let waited = started.elapsed();
-        assert!(second.load(std::sync::atomic::Ordering::SeqCst), "the later store's uploads ended first");
+        assert!(second.load(Ordering::SeqCst), "the later store's uploads ended first");
         assert!(waited >= Duration::from_millis(300), "finishing waited {waited:?}");
-        assert!(first.load(std::sync::atomic::Ordering::SeqCst));
+        assert!(first.load(Ordering::SeqCst));
         assert!(trailing.late_failures.lock().unwrap().is_empty(), "nothing was stopped");
     }
 
     #[tokio::test]
     async fn uploads_of_stores_that_end_while_finishing_waits_are_stopped_at_its_deadline_and_reported() {
         let trailing = Arc::new(Trailing::default());
-        let (first, second) = (Arc::default(), Arc::default());
-        let room = trailing.room_for(config(), 1024).await;
-        trailing.keep_settling(room, uploads_taking(Duration::from_millis(10), "a", Arc::clone(&first)));
+        keep_uploads(&trailing, Duration::from_millis(10), "a").await;
         let started = tokio::time::Instant::now();
         let settle = settling(&trailing, Duration::from_millis(300)).await;
-        let room = trailing.room_for(config(), 1024).await;
-        trailing.keep_settling(room, uploads_taking(Duration::from_secs(60), "b", Arc::clone(&second)));
+        let second = keep_uploads(&trailing, Duration::from_secs(60), "b").await;
         settle.await.unwrap();
         let waited = started.elapsed();
         assert!(
             waited >= Duration::from_millis(300) && waited < Duration::from_secs(60),
             "waited {waited:?}"
         );
-        assert!(!second.load(std::sync::atomic::Ordering::SeqCst));
+        assert!(!second.load(Ordering::SeqCst));
         let failures = trailing.late_failures.lock().unwrap().clone();
         assert_eq!(failures.len(), 1, "{failures:?}");
         assert_eq!(failures[0].node, "b");
         assert!(failures[0].reason.contains("stopped"), "{}", failures[0].reason);
         // A store kept after `settle` ended is not stopped by its cut.
-        let third = Arc::default();
-        let room = trailing.room_for(config(), 1024).await;
-        trailing.keep_settling(room, uploads_taking(Duration::from_millis(10), "c", Arc::clone(&third)));
+        let third = keep_uploads(&trailing, Duration::from_millis(10), "c").await;
         let settle = settling(&trailing, Duration::from_secs(10)).await;
         settle.await.unwrap();
-        assert!(third.load(std::sync::atomic::Ordering::SeqCst), "its uploads ended on their own");
+        assert!(third.load(Ordering::SeqCst), "its uploads ended on their own");
     }
 
     #[tokio::test]
