@@ -46,12 +46,19 @@ pub(crate) struct BackgroundCounts {
     pub waited_us: u64,
 }
 
+/// Jobs queued on or running in the background pool at once; more wait (asynchronously)
+/// for a slot before they are queued. Its callers bound their own work too (repair
+/// concurrency, the answer budget); this bounds the pool's queue whatever they do.
+const MAX_JOBS: usize = 256;
+
 /// The node's pool for background work: twice as many threads as cores (a job waiting for the
 /// disk, e.g. a group commit, leaves no core idle), each of which raises its own nice value by
-/// `nice` when it starts. It is built on first use; with `nice` 0 there is none and the work
-/// runs on blocking threads like any other.
+/// `nice` when it starts, and a queue of at most [`MAX_JOBS`]. It is built on first use; with
+/// `nice` 0 there is none and the work runs on blocking threads like any other.
 pub(crate) struct Background {
     nice: u8,
+    /// A slot per job queued or running, held by the job until it ends.
+    slots: Arc<tokio::sync::Semaphore>,
     pool: OnceLock<Option<rayon::ThreadPool>>,
     jobs: AtomicU64,
     /// Shared with the jobs, which add their wait when they start.
@@ -62,8 +69,13 @@ impl Background {
     /// A pool whose threads run `nice` (at most [`LOWEST_PRIORITY_NICE`]) above the nice value
     /// of the thread that first uses it; 0 turns it off.
     pub(crate) fn new(nice: u8) -> Self {
+        Self::with_slots(nice, MAX_JOBS)
+    }
+
+    fn with_slots(nice: u8, slots: usize) -> Self {
         Self {
             nice: nice.min(LOWEST_PRIORITY_NICE),
+            slots: Arc::new(tokio::sync::Semaphore::new(slots.max(1))),
             pool: OnceLock::new(),
             jobs: AtomicU64::new(0),
             waited_us: Arc::default(),
@@ -76,6 +88,8 @@ impl Background {
         work: impl FnOnce() -> Result<T, NodeError> + Send + 'static,
     ) -> Result<T, NodeError> {
         let Some(pool) = self.pool() else { return blocking(work).await };
+        // The semaphore is never closed.
+        let slot = Arc::clone(&self.slots).acquire_owned().await.map_err(|_| NodeError::WorkerFailed)?;
         let (answer, answered) = tokio::sync::oneshot::channel();
         let queued = Instant::now();
         self.jobs.fetch_add(1, Ordering::Relaxed);
@@ -87,6 +101,7 @@ impl Background {
             let result =
                 std::panic::catch_unwind(AssertUnwindSafe(work)).unwrap_or(Err(NodeError::WorkerFailed));
             let _ = answer.send(result);
+            drop(slot);
         });
         answered.await.unwrap_or(Err(NodeError::WorkerFailed))
     }
@@ -207,6 +222,49 @@ mod tests {
         let off = Background::new(0);
         assert_eq!(off.run(|| Ok(own_nice())).await.unwrap(), base);
         assert_eq!(off.counts(), BackgroundCounts::default());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn jobs_beyond_the_queue_bound_wait_for_a_slot() {
+        use std::sync::atomic::AtomicUsize;
+        // Two slots, on a pool of at least two threads per core: without the bound all four
+        // jobs start at once.
+        let background = Arc::new(Background::with_slots(5, 2));
+        let running = Arc::new(AtomicUsize::new(0));
+        let (started, mut starts) = tokio::sync::mpsc::unbounded_channel();
+        let mut releases = Vec::new();
+        let mut jobs = Vec::new();
+        for _ in 0..4 {
+            let (release, released) = std::sync::mpsc::channel::<()>();
+            releases.push(release);
+            let (background, running, started) =
+                (Arc::clone(&background), Arc::clone(&running), started.clone());
+            jobs.push(tokio::spawn(async move {
+                background
+                    .run(move || {
+                        started.send(running.fetch_add(1, Ordering::SeqCst) + 1).unwrap();
+                        released.recv().unwrap();
+                        running.fetch_sub(1, Ordering::SeqCst);
+                        Ok(())
+                    })
+                    .await
+            }));
+        }
+        let mut at_start = vec![starts.recv().await.unwrap(), starts.recv().await.unwrap()];
+        // Each job ends once released (at once if released before it starts).
+        for release in releases {
+            release.send(()).unwrap();
+        }
+        for job in jobs {
+            job.await.unwrap().unwrap();
+        }
+        drop(started);
+        while let Some(count) = starts.recv().await {
+            at_start.push(count);
+        }
+        assert_eq!(at_start.len(), 4);
+        assert!(at_start.iter().all(|&count| count <= 2), "jobs running at each start: {at_start:?}");
+        assert_eq!(background.slots.available_permits(), 2, "every slot given back");
     }
 
     #[tokio::test]
