@@ -309,9 +309,38 @@ fn peak_rss() -> Option<u64> {
     vm_hwm(&std::fs::read_to_string("/proc/self/status").ok()?)
 }
 
+/// CPU seconds (user and system, all threads) this process has used so far (Linux), if known.
+fn process_cpu_seconds() -> Option<f64> {
+    cpu_seconds_of_stat(&std::fs::read_to_string("/proc/self/stat").ok()?)
+}
+
+/// The CPU seconds (fields `utime` and `stime`) of a `/proc/PID/stat` text. Linux reports them
+/// in clock ticks of its fixed user-space `USER_HZ`, 100 per second.
+fn cpu_seconds_of_stat(stat: &str) -> Option<f64> {
+    // The command name (field 2) may hold spaces: fields are counted after its closing ')'.
+    let mut fields = stat.rsplit_once(')')?.1.split_whitespace();
+    let user: u64 = fields.nth(11)?.parse().ok()?;
+    let system: u64 = fields.next()?.parse().ok()?;
+    Some(morsa_core::convert::lossy_f64(user + system) / 100.0)
+}
+
 /// The `VmHWM` (peak resident set size) of a `/proc/PID/status` text, in bytes.
 fn vm_hwm(status: &str) -> Option<u64> {
     let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib * 1024)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_seconds_are_read_after_the_command_name() {
+        // A command name with a space and a ')' of its own; utime 250 and stime 75 ticks.
+        let stat = "4242 (a b) c) S 1 4242 4242 0 -1 4194304 121 0 0 0 250 75 0 0 20 0 1 0 3440447";
+        assert_eq!(cpu_seconds_of_stat(stat), Some(3.25));
+        assert_eq!(cpu_seconds_of_stat("4242 (cut short) S 1 2"), None);
+        assert!(process_cpu_seconds().is_some_and(|seconds| seconds >= 0.0));
+    }
 }

@@ -3,8 +3,10 @@
 //!
 //! One client of its own reads the given blobs round robin, starting a read every
 //! [`READ_INTERVAL`] (or as soon as the previous one ended, when it took longer), so the load
-//! it adds is the same in both series and small next to the rebuild's. A read that fails is
-//! counted, not timed.
+//! it adds is the same in both series. That load is not small: a whole-blob read at n = 1000
+//! checks `kp` slivers against their Merkle roots, about 0.1 s of CPU, so the reader can take
+//! one of a 2-core machine's cores; each series reports the CPU time the bench process used
+//! meanwhile. A read that fails is counted, not timed.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -31,6 +33,9 @@ pub(crate) struct ReadLatency {
     /// Median and 99th percentile (nearest rank) of the reads that returned, in milliseconds.
     pub(crate) p50_ms: f64,
     pub(crate) p99_ms: f64,
+    /// CPU seconds the bench process (the reader, and the bench's own polling) used during
+    /// the series, if known.
+    pub(crate) cpu_seconds: Option<f64>,
 }
 
 /// What one series recorded.
@@ -47,7 +52,13 @@ impl Series {
             let rank = (self.seconds.len() * percent).div_ceil(100).max(1);
             self.seconds.get(rank - 1).copied().unwrap_or(f64::NAN) * 1e3
         };
-        ReadLatency { reads: self.seconds.len(), failed: self.failed, p50_ms: at(50), p99_ms: at(99) }
+        ReadLatency {
+            reads: self.seconds.len(),
+            failed: self.failed,
+            p50_ms: at(50),
+            p99_ms: at(99),
+            cpu_seconds: None,
+        }
     }
 }
 
@@ -91,16 +102,20 @@ impl Reader {
 
     /// Reads [`QUIET_READS`] times and answers their latencies.
     pub(crate) fn quiet(&self, runtime: &Runtime) -> ReadLatency {
+        let cpu_before = crate::process_cpu_seconds();
         let series = read_series(self.client.clone(), self.blobs.clone(), QUIET_READS, Arc::default());
-        runtime.block_on(series).latency()
+        let mut latency = runtime.block_on(series).latency();
+        latency.cpu_seconds = cpu_used_since(cpu_before);
+        latency
     }
 
     /// Starts reading in the background until [`Background::finish`].
     pub(crate) fn start(&self, runtime: &Runtime) -> Background {
         let stop = Arc::new(AtomicBool::new(false));
+        let cpu_before = crate::process_cpu_seconds();
         let task =
             runtime.spawn(read_series(self.client.clone(), self.blobs.clone(), usize::MAX, stop.clone()));
-        Background { stop, task }
+        Background { stop, task, cpu_before }
     }
 }
 
@@ -108,14 +123,22 @@ impl Reader {
 pub(crate) struct Background {
     stop: Arc<AtomicBool>,
     task: JoinHandle<Series>,
+    cpu_before: Option<f64>,
 }
 
 impl Background {
     /// Stops reading (after the read in flight) and answers the latencies.
     pub(crate) fn finish(self, runtime: &Runtime) -> anyhow::Result<ReadLatency> {
         self.stop.store(true, Ordering::Relaxed);
-        Ok(runtime.block_on(self.task)?.latency())
+        let mut latency = runtime.block_on(self.task)?.latency();
+        latency.cpu_seconds = cpu_used_since(self.cpu_before);
+        Ok(latency)
     }
+}
+
+/// CPU seconds this process used since it had used `before`.
+fn cpu_used_since(before: Option<f64>) -> Option<f64> {
+    Some(crate::process_cpu_seconds()? - before?)
 }
 
 /// The blobs a reader reads: those of the smallest size of at least 1 MiB (the most common
