@@ -1,7 +1,7 @@
 //! Feeds arbitrary bytes to the codec's batch hash: the first two bytes choose the slot length
 //! (0 to 1023, so inputs of zero, one and several BLAKE2b blocks all occur), the rest are cut
-//! into that many-byte slots. The 8-lane AVX-512 kernel and the portable kernel must both give,
-//! for every slot, the digest `blake2b_simd` gives that slot alone.
+//! into that many-byte slots. The 8-lane AVX-512 kernel, the 4-lane AVX2 kernel and the portable
+//! kernel must each give, for every slot, the digest `blake2b_simd` gives that slot alone.
 
 #![no_main]
 
@@ -24,7 +24,7 @@ fuzz_target!(|data: &[u8]| {
             digest
         })
         .collect();
-    for kernel in [Kernel::Avx512x8, Kernel::Portable] {
+    for kernel in [Kernel::Avx512x8, Kernel::Avx2x4, Kernel::Portable] {
         let mut out = vec![[0; 32]; count];
         kernel.hash_slots(slots, stride, &mut out);
         assert_eq!(out, expected, "{kernel:?}, stride {stride}, {count} slots");

@@ -1,5 +1,5 @@
-//! The batch hash behind every leaf and inner node: the 8-lane AVX-512 kernel and the
-//! portable one (`blake2b_simd::many`) give the digests `blake2b_simd` gives one input at a
+//! The batch hash behind every leaf and inner node: the 8-lane AVX-512 kernel, the 4-lane AVX2
+//! kernel and the portable one (`blake2b_simd::many`) give the digests `blake2b_simd` gives one input at a
 //! time, for any input length and any number of inputs, and the codec's blob IDs equal
 //! Walrus's with the kernel on and with it forced off.
 //!
@@ -14,9 +14,10 @@ use redstuff::EncodingConfig;
 use redstuff::hash::{self, Digest, Kernel};
 
 /// Lengths at the edges of BLAKE2b's 128-byte blocks, and the slot lengths the codec hashes:
-/// a leaf of the Walrus test vector (1 + 2), an inner node (1 + 32 + 32), a metadata leaf
-/// (1 + 64) and a leaf of a 256 MiB blob at n = 1000 (1 + 1206).
-const EDGE_LENGTHS: [usize; 16] = [0, 1, 2, 3, 63, 64, 65, 127, 128, 129, 255, 256, 257, 1207, 1024, 4097];
+/// a leaf of the Walrus test vector (1 + 2), a leaf of a 1 MiB blob at n = 1000 (1 + 6), an
+/// inner node (1 + 32 + 32), a metadata leaf (1 + 64) and a leaf of a 256 MiB blob at n = 1000
+/// (1 + 1206).
+const EDGE_LENGTHS: [usize; 17] = [0, 1, 2, 3, 7, 63, 64, 65, 127, 128, 129, 255, 256, 257, 1207, 1024, 4097];
 
 /// BLAKE2b-256 of each slot, one `blake2b_simd::Params::hash` at a time.
 fn reference(slots: &[u8], stride: usize, count: usize) -> Vec<Digest> {
@@ -65,18 +66,30 @@ proptest! {
         check(Kernel::Avx512x8, stride, count, seed)?;
     }
 
+    /// Any length, any count (most not multiples of 4, so the portable tail runs too).
+    #[test]
+    fn the_avx2_kernel_equals_blake2b_simd(stride in lengths(), count in 0..42usize, seed: u64) {
+        check(Kernel::Avx2x4, stride, count, seed)?;
+    }
+
     #[test]
     fn the_portable_kernel_equals_blake2b_simd(stride in lengths(), count in 0..42usize, seed: u64) {
         check(Kernel::Portable, stride, count, seed)?;
     }
 }
 
-/// Every edge length with exactly one group of eight, and with one to fifteen inputs.
+/// The own kernels, each with the number of inputs it hashes at once.
+const OWN_KERNELS: [(Kernel, usize); 2] = [(Kernel::Avx512x8, 8), (Kernel::Avx2x4, 4)];
+
+/// Every edge length with zero to sixteen inputs: one, two and four whole groups of four, one
+/// and two of eight, and every remainder.
 #[test]
 fn every_edge_length_and_small_count() {
-    for stride in EDGE_LENGTHS {
-        for count in 1..=16 {
-            check(Kernel::Avx512x8, stride, count, u64::try_from(stride * 100 + count).unwrap()).unwrap();
+    for (kernel, _) in OWN_KERNELS {
+        for stride in EDGE_LENGTHS {
+            for count in 0..=16 {
+                check(kernel, stride, count, u64::try_from(stride * 100 + count).unwrap()).unwrap();
+            }
         }
     }
 }
@@ -84,27 +97,37 @@ fn every_edge_length_and_small_count() {
 /// Lanes differ only in one byte: each lane's digest is its own, not a neighbour's.
 #[test]
 fn lanes_do_not_mix() {
-    for stride in [1usize, 129, 300] {
-        let count = 8;
-        for (lane, position) in (0..count).zip([0, stride / 2, stride - 1].into_iter().cycle()) {
-            let mut slots = vec![0u8; stride * count];
-            slots[lane * stride + position] = 1;
-            let mut out = vec![[0; 32]; count];
-            Kernel::Avx512x8.hash_slots(&slots, stride, &mut out);
-            assert_eq!(out, reference(&slots, stride, count));
+    for (kernel, count) in OWN_KERNELS {
+        for stride in [1usize, 7, 65, 129, 300] {
+            for (lane, position) in (0..count).zip([0, stride / 2, stride - 1].into_iter().cycle()) {
+                let mut slots = vec![0u8; stride * count];
+                slots[lane * stride + position] = 1;
+                let mut out = vec![[0; 32]; count];
+                kernel.hash_slots(&slots, stride, &mut out);
+                assert_eq!(out, reference(&slots, stride, count), "{kernel:?}, stride {stride}, lane {lane}");
+            }
         }
     }
 }
 
-/// The machines this is built for (this one and CI's) have AVX-512F: the kernel must be
-/// chosen there, or the properties above would compare the portable kernel with itself.
+/// The fastest kernel the CPU runs is chosen: AVX-512F's, else AVX2's, else the portable one.
+/// (On a CPU without a feature its kernel's properties above compare the portable kernel with
+/// itself; this test is what says which kernel a machine's run really checked.)
 #[test]
-fn the_kernel_is_chosen_where_the_cpu_has_avx512f() {
+fn the_fastest_kernel_is_chosen_from_the_cpu_features() {
     #[cfg(target_arch = "x86_64")]
-    let has = std::arch::is_x86_feature_detected!("avx512f");
+    let (avx512f, avx2) =
+        (std::arch::is_x86_feature_detected!("avx512f"), std::arch::is_x86_feature_detected!("avx2"));
     #[cfg(not(target_arch = "x86_64"))]
-    let has = false;
-    assert_eq!(Kernel::fastest() == Kernel::Avx512x8, has);
+    let (avx512f, avx2) = (false, false);
+    let expected = if avx512f {
+        Kernel::Avx512x8
+    } else if avx2 {
+        Kernel::Avx2x4
+    } else {
+        Kernel::Portable
+    };
+    assert_eq!(Kernel::fastest(), expected);
 }
 
 /// Walrus's test vector (33 bytes at n = 10), and larger blobs whose trees have many levels,

@@ -2,10 +2,10 @@
 //! the 64-bit lane `i` of every 512-bit register, with the native 64-bit rotate (`vprorq`)
 //! that AVX2 has to emulate with shuffles and shifts.
 //!
-//! This is the crate's only `unsafe` code. The kernel is reachable only through [`Avx512`],
-//! a token that [`detect`] hands out after the CPU reported AVX-512F, so every call
-//! of a `#[target_feature]` function below runs on a CPU that has the feature; the other
-//! `unsafe` blocks are unaligned loads from and stores to arrays of exactly the size read.
+//! The kernel is reachable only through [`Avx512`], a token that [`detect`] hands out after the
+//! CPU reported AVX-512F, so every call of a `#[target_feature]` function below runs on a CPU
+//! that has the feature; the other `unsafe` blocks are unaligned loads from and stores to
+//! arrays of exactly the size read. Its 4-lane AVX2 sibling is `blake2b_x4.rs`.
 
 #![allow(unsafe_code)]
 
@@ -20,7 +20,7 @@ use std::sync::OnceLock;
 type Digest = [u8; 32];
 
 /// How many inputs one call hashes.
-pub(super) const LANES: usize = 8;
+const LANES: usize = 8;
 
 /// BLAKE2b's block size in bytes.
 const BLOCK: usize = 128;

@@ -1,14 +1,23 @@
 //! BLAKE2b-256 of many inputs of one length at once: the codec's leaf and node hashing.
 //!
 //! The inputs lie in consecutive `stride`-byte slots of one buffer (a tree level's leaves or
-//! inner nodes all have the same length). On a CPU with AVX-512F they go eight at a time
-//! through the crate's own 8-lane kernel; elsewhere, and for the last `len % 8` slots, through
-//! `blake2b_simd`'s `hash_many` (AVX2, 4 lanes). Both give the same digests; the property
-//! tests and the `blake2b_kernel` fuzz target check that.
+//! inner nodes all have the same length). What runs where:
+//!
+//! - a CPU with AVX-512F: the crate's own 8-lane kernel (`blake2b_x8.rs`), eight slots at a time;
+//! - a CPU with AVX2 but not AVX-512F: the crate's own 4-lane kernel (`blake2b_x4.rs`), four
+//!   slots at a time;
+//! - every other CPU, the last `len % 8` or `len % 4` slots, and a process kept to the portable
+//!   kernel: `blake2b_simd`'s `hash_many` (which itself picks AVX2, SSE4.1 or plain code).
+//!
+//! All give the same digests; the property tests and the `blake2b_kernel` fuzz target check
+//! that. The own kernels exist because `hash_many` spends about half a block's compression
+//! again on each input's job (setup, copies, finalisation): most of a short input's cost.
 //!
 //! The kernel is chosen once per process: set `MORSA_HASH_KERNEL=portable` to keep to
 //! `blake2b_simd`, or call [`force_portable`] (benchmarks and tests compare the two).
 
+#[cfg(target_arch = "x86_64")]
+mod blake2b_x4;
 #[cfg(target_arch = "x86_64")]
 mod blake2b_x8;
 
@@ -34,14 +43,24 @@ static FORCED_PORTABLE: AtomicBool = AtomicBool::new(false);
 pub enum Kernel {
     /// The crate's 8-lane AVX-512F kernel (the portable one on a CPU without AVX-512F).
     Avx512x8,
+    /// The crate's 4-lane AVX2 kernel (the portable one on a CPU without AVX2).
+    Avx2x4,
     /// `blake2b_simd::many::hash_many`, which picks AVX2, SSE4.1 or plain code itself.
     Portable,
 }
 
 impl Kernel {
-    /// The fastest kernel this CPU runs, whatever the environment or [`force_portable`] say.
+    /// The fastest kernel this CPU runs, whatever the environment or [`force_portable`] say:
+    /// [`Kernel::Avx512x8`] with AVX-512F, else [`Kernel::Avx2x4`] with AVX2, else
+    /// [`Kernel::Portable`].
     pub fn fastest() -> Self {
-        if avx512::detect().is_some() { Self::Avx512x8 } else { Self::Portable }
+        if avx512::detect().is_some() {
+            Self::Avx512x8
+        } else if avx2::detect().is_some() {
+            Self::Avx2x4
+        } else {
+            Self::Portable
+        }
     }
 
     /// The kernel [`hash_slots`] uses now: [`Kernel::fastest`] unless `MORSA_HASH_KERNEL` is
@@ -61,17 +80,12 @@ impl Kernel {
     /// If `slots` is not exactly `out.len()` slots long.
     pub fn hash_slots(self, slots: &[u8], stride: usize, out: &mut [Digest]) {
         assert_eq!(Some(slots.len()), stride.checked_mul(out.len()), "one digest per slot");
-        let done = match (self, avx512::detect()) {
-            (Self::Avx512x8, Some(kernel)) => {
-                let grouped = out.len() - out.len() % avx512::LANES;
-                for (group, out_group) in out[..grouped].chunks_exact_mut(avx512::LANES).enumerate() {
-                    let first = group * avx512::LANES;
-                    let inputs = std::array::from_fn(|lane| slot(slots, stride, first + lane));
-                    out_group.copy_from_slice(&kernel.hash8(inputs));
-                }
-                grouped
-            }
-            _ => 0,
+        let done = match self {
+            Self::Avx512x8 => avx512::detect()
+                .map_or(0, |kernel| in_groups(slots, stride, out, |inputs| kernel.hash8(inputs))),
+            Self::Avx2x4 => avx2::detect()
+                .map_or(0, |kernel| in_groups(slots, stride, out, |inputs| kernel.hash4(inputs))),
+            Self::Portable => 0,
         };
         portable(&slots[done * stride..], stride, &mut out[done..]);
     }
@@ -89,6 +103,23 @@ pub fn force_portable(forced: bool) {
 /// If `slots` is not exactly `out.len()` slots long.
 pub fn hash_slots(slots: &[u8], stride: usize, out: &mut [Digest]) {
     Kernel::active().hash_slots(slots, stride, out);
+}
+
+/// Hashes the slots `LANES` at a time with `hash`, as many whole groups as there are; returns
+/// how many slots (from the front) it hashed.
+fn in_groups<const LANES: usize>(
+    slots: &[u8],
+    stride: usize,
+    out: &mut [Digest],
+    hash: impl Fn([&[u8]; LANES]) -> [Digest; LANES],
+) -> usize {
+    let grouped = out.len() - out.len() % LANES;
+    for (group, out_group) in out[..grouped].chunks_exact_mut(LANES).enumerate() {
+        let first = group * LANES;
+        let inputs = std::array::from_fn(|lane| slot(slots, stride, first + lane));
+        out_group.copy_from_slice(&hash(inputs));
+    }
+    grouped
 }
 
 fn slot(slots: &[u8], stride: usize, index: usize) -> &[u8] {
@@ -116,28 +147,34 @@ fn portable(slots: &[u8], stride: usize, out: &mut [Digest]) {
     }
 }
 
-/// The AVX-512 kernel where the architecture has one.
+/// The own kernels where the architecture has them.
 #[cfg(target_arch = "x86_64")]
-use blake2b_x8 as avx512;
+use {blake2b_x4 as avx2, blake2b_x8 as avx512};
 
-/// Stands in for the AVX-512 kernel on other architectures: never detected.
+/// Stands in for both own kernels on other architectures.
 #[cfg(not(target_arch = "x86_64"))]
-mod avx512 {
+use {absent as avx2, absent as avx512};
+
+/// Stands in for the AVX2 and AVX-512 kernels on other architectures: never detected.
+#[cfg(not(target_arch = "x86_64"))]
+mod absent {
     type Digest = [u8; 32];
 
-    pub(super) const LANES: usize = 8;
-
-    /// Uninhabited: no CPU of this architecture has AVX-512.
+    /// Uninhabited: no CPU of this architecture has AVX2 or AVX-512.
     #[derive(Debug, Clone, Copy)]
-    pub(super) enum Avx512 {}
+    pub(super) enum Absent {}
 
-    impl Avx512 {
-        pub(super) fn hash8(self, _inputs: [&[u8]; LANES]) -> [Digest; LANES] {
+    impl Absent {
+        pub(super) fn hash8(self, _inputs: [&[u8]; 8]) -> [Digest; 8] {
+            match self {}
+        }
+
+        pub(super) fn hash4(self, _inputs: [&[u8]; 4]) -> [Digest; 4] {
             match self {}
         }
     }
 
-    pub(super) fn detect() -> Option<Avx512> {
+    pub(super) fn detect() -> Option<Absent> {
         None
     }
 }
