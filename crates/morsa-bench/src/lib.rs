@@ -102,6 +102,9 @@ struct CodecReport {
     symbol_size: u16,
     runs: u32,
     threads: usize,
+    /// The leaf and node hash kernel in use (`redstuff::hash::Kernel`, e.g. `Avx2x4`; set
+    /// `MORSA_HASH_KERNEL=portable` to measure `blake2b_simd`'s instead).
+    hash_kernel: String,
     baseline_rs_encode_mb_s: f64,
     encode_mb_s: f64,
     first_encode_mb_s: f64,
@@ -179,6 +182,7 @@ fn codec(args: &CodecArgs) -> anyhow::Result<()> {
         symbol_size,
         runs,
         threads: rayon::current_num_threads(),
+        hash_kernel: format!("{:?}", redstuff::hash::Kernel::active()),
         baseline_rs_encode_mb_s: mb_per_s(size, baseline),
         encode_mb_s: mb_per_s(size, encode),
         first_encode_mb_s: mb_per_s(size, first_encode),
@@ -200,8 +204,8 @@ fn print_report(report: &CodecReport, json: bool) -> anyhow::Result<()> {
         return Ok(());
     }
     println!(
-        "codec: n = {}, blob {} bytes, symbol size {}, median of {} runs on {} threads",
-        report.n_shards, report.size, report.symbol_size, report.runs, report.threads
+        "codec: n = {}, blob {} bytes, symbol size {}, median of {} runs on {} threads, hash kernel {}",
+        report.n_shards, report.size, report.symbol_size, report.runs, report.threads, report.hash_kernel
     );
     let size = report.size;
     let rows = [
