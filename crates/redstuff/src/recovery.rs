@@ -138,6 +138,50 @@ impl SliverExpansion {
         answers
     }
 
+    /// For each of `slivers` (of `kind`, of one blob), its unproven recovery symbols towards
+    /// each of `targets` (sliver indices of the other kind), in the order of `targets`: what
+    /// [`SliverExpansion::unproven_many`] and [`SliverExpansion::recovery_symbol`] give, without
+    /// laying out the cells no target asks for. One answer per sliver, in order; a sliver of
+    /// the wrong shape gets its error and leaves the others alone.
+    ///
+    /// # Panics
+    /// If a target is not below `n`.
+    pub fn unproven_symbols_many(
+        metadata: &VerifiedMetadata,
+        kind: SliverType,
+        slivers: &[&Sliver],
+        targets: &[usize],
+    ) -> Vec<Result<Vec<RecoverySymbol>, RecoveryError>> {
+        let config = metadata.config();
+        let (k, n, s) =
+            (source_symbols(config, kind), config.n_shards(), usize::from(metadata.symbol_size()));
+        let shapes: Vec<Result<(), RecoveryError>> =
+            slivers.iter().map(|sliver| Ok(metadata.check_sliver_shape(kind, sliver)?)).collect();
+        let codewords: Vec<&[u8]> = slivers
+            .iter()
+            .zip(&shapes)
+            .filter(|(_, shape)| shape.is_ok())
+            .map(|(sliver, _)| sliver.symbols.as_slice())
+            .collect();
+        let mut picked = rs::encode_many_picked(k, n, s, &codewords, targets).into_iter();
+        slivers
+            .iter()
+            .zip(shapes)
+            .map(|(sliver, shape)| {
+                shape?;
+                let symbols = picked.next().expect("one pick per well-shaped sliver");
+                Ok(symbols
+                    .chunks_exact(s)
+                    .map(|symbol| RecoverySymbol {
+                        source_index: sliver.index,
+                        symbol: symbol.to_vec(),
+                        proof: MerkleProof { path: Vec::new() },
+                    })
+                    .collect())
+            })
+            .collect()
+    }
+
     /// The root of the expansion (equal to the metadata hash when the sliver is genuine), or
     /// `None` if it was built without its tree.
     pub fn root(&self) -> Option<merkle::Digest> {

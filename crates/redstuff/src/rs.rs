@@ -261,6 +261,66 @@ pub(crate) fn encode_many_into_slots(
     });
 }
 
+/// The symbols at positions `picks` (each below `n`) of the `n`-symbol codeword of each of
+/// `codewords` (`k` sources of `symbol_size` bytes each): per codeword, `picks.len()` symbols
+/// one after another, in the order of `picks`. Encoded side by side as
+/// [`encode_many_into_slots`] does, but only the positions picked are copied out: a peer that
+/// answers a few targets does not lay out every cell of every codeword.
+pub(crate) fn encode_many_picked(
+    k: usize,
+    n: usize,
+    symbol_size: usize,
+    codewords: &[&[u8]],
+    picks: &[usize],
+) -> Vec<Vec<u8>> {
+    assert!(picks.iter().all(|pick| *pick < n), "every pick is below n");
+    let layout = Layout::new(symbol_size);
+    let threads = rayon::current_num_threads();
+    let batch = layout.columns_per_batch(ENCODE_SHARD_BYTES).min(codewords.len().div_ceil(threads)).max(1);
+    let recovery_picked = picks.iter().any(|pick| *pick >= k);
+    let batches: Vec<Vec<Vec<u8>>> = codewords
+        .par_chunks(batch)
+        .map(|batch| {
+            let mut picked: Vec<Vec<u8>> = batch
+                .iter()
+                .map(|codeword| {
+                    let mut out = vec![0; picks.len() * symbol_size];
+                    for (slot, pick) in out.chunks_exact_mut(symbol_size).zip(picks) {
+                        if let Some(source) = codeword.get(pick * symbol_size..(pick + 1) * symbol_size)
+                            && *pick < k
+                        {
+                            slot.copy_from_slice(source);
+                        }
+                    }
+                    out
+                })
+                .collect();
+            if !recovery_picked {
+                return picked;
+            }
+            let width = layout.width(batch.len());
+            let mut sources = vec![0; k * width];
+            for (position, codeword) in batch.iter().enumerate() {
+                for (symbol, wide) in codeword.chunks_exact(symbol_size).zip(sources.chunks_exact_mut(width))
+                {
+                    layout.pack(symbol, position, wide);
+                }
+            }
+            let mut recovery = vec![0; (n - k) * width];
+            encode_into(k, n, width, &sources, &mut recovery);
+            for (position, out) in picked.iter_mut().enumerate() {
+                for (slot, pick) in out.chunks_exact_mut(symbol_size).zip(picks) {
+                    if let Some(row) = pick.checked_sub(k) {
+                        layout.unpack(&recovery[row * width..(row + 1) * width], position, slot);
+                    }
+                }
+            }
+            picked
+        })
+        .collect();
+    batches.into_iter().flatten().collect()
+}
+
 /// Where the symbols of a batch of codewords sit in a wide shard. `reed-solomon-simd` lays a
 /// shard out in 64-byte blocks of 32 field elements (32 low bytes, then the 32 high bytes); a
 /// shorter last block of `r` bytes holds its first `r / 2` bytes as low bytes and the rest as

@@ -386,6 +386,36 @@ fn check_expanded_together(
         batched.prove();
         prop_assert_eq!(batched.root(), metadata.sliver_hash(kind, index).copied());
     }
+    check_picked_together(metadata, kind, &given, at, alone)
+}
+
+/// [`SliverExpansion::unproven_symbols_many`] over the same slivers (the short one at `at`)
+/// towards some targets, out of order and one repeated, systematic and recovery positions
+/// alike: each sliver's symbols are those its own expansion sends, the short one is refused.
+fn check_picked_together(
+    metadata: &VerifiedMetadata,
+    kind: SliverType,
+    given: &[&Sliver],
+    at: usize,
+    alone: &[SliverExpansion],
+) -> TestResult {
+    let n = metadata.config().n_shards();
+    let mut targets: Vec<usize> = (0..n).rev().step_by(3).collect();
+    targets.extend([0, n / 2, n - 1, n / 2]);
+    let mut picked = SliverExpansion::unproven_symbols_many(metadata, kind, given, &targets);
+    prop_assert_eq!(picked.len(), given.len());
+    prop_assert!(picked.remove(at).is_err(), "a short sliver is refused");
+    for (index, (symbols, single)) in picked.iter().zip(alone).enumerate() {
+        let Ok(symbols) = symbols else {
+            return Err(TestCaseError::fail(format!("{kind} {index} was refused among picked ones")));
+        };
+        prop_assert_eq!(symbols.len(), targets.len());
+        for (symbol, target) in symbols.iter().zip(&targets) {
+            let expected = single.recovery_symbol(*target).expect("targets are below n");
+            prop_assert_eq!((symbol.source_index, &symbol.symbol), (expected.source_index, &expected.symbol));
+            prop_assert!(symbol.proof.path.is_empty());
+        }
+    }
     Ok(())
 }
 

@@ -6,7 +6,8 @@
 //! that sliver's tree); towards secondary sliver `j`, cell `j` of every primary sliver it holds.
 //!
 //! Answering means re-encoding each held sliver to all `n` cells and, for symbols with proofs,
-//! building its Merkle tree ([`SliverExpansion`]): the CPU-heavy part. A request expands each
+//! building its Merkle tree ([`SliverExpansion`]): the CPU-heavy part. Without proofs only the
+//! cells asked for are copied out of the encode. A request expands each
 //! held sliver once, even when a batch asks several targets of the same blob, and expands the
 //! held slivers of a blob side by side in groups of at most 16 MiB of cells (small slivers
 //! share their transforms), so its memory is one group plus its answer. A tree is also
@@ -113,6 +114,8 @@ const EXPANSION_BYTES: usize = 16 << 20;
 /// The symbols towards each of `targets` (indices below `n`), expanding each source once, with
 /// or without proofs. Sources are expanded together in groups of at most [`EXPANSION_BYTES`]
 /// of cells ([`SliverExpansion::unproven_many`]): small slivers share their transforms.
+/// Without proofs only the targets' cells are laid out
+/// ([`SliverExpansion::unproven_symbols_many`]): no tree needs the others.
 pub(super) fn symbols_towards(
     node: &Node,
     sources: &Sources,
@@ -123,31 +126,67 @@ pub(super) fn symbols_towards(
     let expansion_bytes = node.config().n_shards() * usize::from(sources.metadata.symbol_size());
     let group = (EXPANSION_BYTES / expansion_bytes.max(1)).max(1);
     for group in sources.slivers.chunks(group) {
-        for expansion in expand_group(node, sources, group, proofs)? {
-            for (answer, target) in answers.iter_mut().zip(targets) {
-                answer.push(expansion.recovery_symbol(*target).expect("targets are below n"));
+        let symbols_per_source = match proofs {
+            Proofs::Skip => picked_group(node, sources, group, targets)?,
+            Proofs::Check => proven_group(node, sources, group)?
+                .iter()
+                .map(|expansion| {
+                    targets
+                        .iter()
+                        .map(|target| expansion.recovery_symbol(*target).expect("targets are below n"))
+                        .collect()
+                })
+                .collect(),
+        };
+        for symbols in symbols_per_source {
+            for (answer, symbol) in answers.iter_mut().zip(symbols) {
+                answer.push(symbol);
             }
         }
     }
     Ok(answers)
 }
 
-/// Reads and expands the held slivers of `group`, with proofs checking each expansion's root
-/// against the metadata. A sliver gone (deleted since it was listed) is left out; a damaged one
-/// is logged and left out.
-fn expand_group(
+/// Reads the held slivers of `group` and picks their unproven symbols towards `targets`, one
+/// list per sliver (in `targets` order). A sliver gone is left out, a damaged one logged and
+/// left out, as [`proven_group`] does.
+fn picked_group(
     node: &Node,
     sources: &Sources,
     group: &[Source],
-    proofs: Proofs,
-) -> Result<Vec<SliverExpansion>, NodeError> {
+    targets: &[usize],
+) -> Result<Vec<Vec<RecoverySymbol>>, NodeError> {
     let Sources { blob_id, kind, metadata, .. } = sources;
+    let read = read_group(node, sources, group)?;
+    let slivers: Vec<&Sliver> = read.iter().map(|(_, sliver)| sliver).collect();
+    let picked = SliverExpansion::unproven_symbols_many(metadata, *kind, &slivers, targets);
+    let mut answers = Vec::with_capacity(picked.len());
+    for ((source, _), symbols) in read.iter().zip(picked) {
+        match symbols {
+            Ok(symbols) => answers.push(symbols),
+            Err(error) => unusable(blob_id, *source, *kind, &error),
+        }
+    }
+    Ok(answers)
+}
+
+/// Reads the held slivers of `group` that are there and usable.
+fn read_group(node: &Node, sources: &Sources, group: &[Source]) -> Result<Vec<(Source, Sliver)>, NodeError> {
     let mut read = Vec::with_capacity(group.len());
     for source in group {
         if let Some(sliver) = read_source(node, sources, *source)? {
             read.push((*source, sliver));
         }
     }
+    Ok(read)
+}
+
+/// Reads and expands the held slivers of `group` with their trees, each checked against its
+/// root in the metadata. A sliver gone (deleted since it was listed) is left out; a damaged one
+/// is logged and left out.
+fn proven_group(node: &Node, sources: &Sources, group: &[Source]) -> Result<Vec<SliverExpansion>, NodeError> {
+    let Sources { blob_id, kind, metadata, .. } = sources;
+    let read = read_group(node, sources, group)?;
     let slivers: Vec<&Sliver> = read.iter().map(|(_, sliver)| sliver).collect();
     let expanded = SliverExpansion::unproven_many(metadata, *kind, &slivers);
     let mut expansions = Vec::with_capacity(expanded.len());
@@ -159,12 +198,10 @@ fn expand_group(
                 continue;
             }
         };
-        if proofs == Proofs::Check {
-            expansion.prove();
-            if expansion.root().as_ref() != metadata.sliver_hash(*kind, usize::from(source.index)) {
-                unusable(blob_id, *source, *kind, &"it does not match its hash in the metadata");
-                continue;
-            }
+        expansion.prove();
+        if expansion.root().as_ref() != metadata.sliver_hash(*kind, usize::from(source.index)) {
+            unusable(blob_id, *source, *kind, &"it does not match its hash in the metadata");
+            continue;
         }
         expansions.push(expansion);
     }
