@@ -17,6 +17,8 @@
 //! `blake2b_simd`, or call [`force_portable`] (benchmarks and tests compare the two).
 
 #[cfg(target_arch = "x86_64")]
+mod blake2b_params;
+#[cfg(target_arch = "x86_64")]
 mod blake2b_x4;
 #[cfg(target_arch = "x86_64")]
 mod blake2b_x8;
