@@ -57,8 +57,15 @@ fn responses(data: &[u8]) {
         };
         assert!(response.answers(&request), "an answer does not answer the request it lists");
         for item in &response.items {
-            if let RecoveryOutcome::Error(body) = &item.outcome {
-                error_body(body);
+            match &item.outcome {
+                RecoveryOutcome::Error(body) => error_body(body),
+                RecoveryOutcome::Block(block) => {
+                    // A block that passed its check is whole symbols, one per source.
+                    let size = block.symbols.len() / block.len().max(1);
+                    let symbols = block.symbols(size).map(Iterator::count);
+                    assert!(block.is_empty() || symbols == Some(block.len()), "a checked block is not whole");
+                }
+                RecoveryOutcome::Symbols(_) => {}
             }
         }
     }

@@ -112,8 +112,9 @@ pub mod routes {
     /// `GET ?target_sliver=T&target_type=primary|secondary`: BCS `Vec<RecoverySymbol>`, one
     /// symbol from each sliver of the other type the node holds, proven at leaf `T`.
     pub const RECOVERY_SYMBOLS: &str = "/v1/blobs/{blob_id}/recoverySymbols";
-    /// `POST ?proofs=true|false`: JSON [`super::RecoveryBatchRequest`]; answers BCS
-    /// [`super::RecoveryBatchResponse`]. With `proofs=false` the symbols carry empty proofs.
+    /// `POST ?proofs=true|false&blocks=true|false`: JSON [`super::RecoveryBatchRequest`];
+    /// answers BCS [`super::RecoveryBatchResponse`]. With `proofs=false` the symbols carry
+    /// empty proofs, and with `blocks=true` too each item's come as one block.
     pub const RECOVERY_SYMBOLS_BATCH: &str = "/v1/recoverySymbols";
     /// `POST`: BCS [`redstuff::InconsistencyProof`] whose target type is `{sliver_type}`;
     /// answers JSON [`super::InvalidBlobAttestation`].

@@ -24,6 +24,7 @@ mod metadata_cache;
 pub(crate) mod migration_stats;
 mod missing;
 mod recovery_batch;
+pub use recovery_batch::SymbolForm;
 mod recovery_symbols;
 mod saved_view;
 pub(crate) mod shard_book;

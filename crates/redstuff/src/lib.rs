@@ -55,7 +55,7 @@ pub use error::{
 pub use inconsistency::{InconsistencyProof, InconsistencyProofError};
 pub use metadata::{BlobMetadata, MetadataWithId, SliverPairMetadata, VerifiedMetadata};
 pub use range::SymbolSpan;
-pub use recovery::{Proofs, RecoverySymbol, SliverExpansion};
+pub use recovery::{Proofs, RecoverySymbol, SliverExpansion, SymbolBlock, SymbolRef};
 pub use sliver::{Sliver, SliverPair, SliverType, secondary_index_of_pair};
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use crate::error::RecoveryError;
 use crate::inconsistency::InconsistencyProof;
 use crate::merkle;
 use crate::metadata::VerifiedMetadata;
-use crate::recovery::{Proofs, RecoverySymbol};
+use crate::recovery::{Proofs, RecoverySymbol, SymbolRef};
 use crate::rs;
 use crate::sliver::{Sliver, SliverType};
 use crate::verify::{expansion_roots, source_symbols};
@@ -22,7 +22,7 @@ impl VerifiedMetadata {
         target_index: usize,
         symbol: &RecoverySymbol,
     ) -> Result<(), RecoveryError> {
-        self.check_recovery_symbol_shape(symbol)?;
+        self.check_shape(symbol.cell())?;
         let source_kind = target_kind.orthogonal();
         let n = self.config().n_shards();
         let root = self.sliver_hash(source_kind, usize::from(symbol.source_index)).ok_or(
@@ -38,7 +38,8 @@ impl VerifiedMetadata {
         Ok(())
     }
 
-    fn check_recovery_symbol_shape(&self, symbol: &RecoverySymbol) -> Result<(), RecoveryError> {
+    /// Checks a symbol's length and that its source is below `n`.
+    fn check_shape(&self, symbol: SymbolRef<'_>) -> Result<(), RecoveryError> {
         if symbol.symbol.len() != usize::from(self.symbol_size()) {
             return Err(RecoveryError::Malformed {
                 source_index: symbol.source_index,
@@ -86,27 +87,87 @@ impl VerifiedMetadata {
         targets: &[(usize, &[RecoverySymbol])],
         proofs: Proofs,
     ) -> Vec<Result<Sliver, RecoveryError>> {
-        let mut results: Vec<Option<Result<Sliver, RecoveryError>>> = Vec::with_capacity(targets.len());
-        let mut chosen: Vec<Vec<&RecoverySymbol>> = vec![Vec::new(); targets.len()];
-        let mut patterns: HashMap<Vec<u16>, Vec<usize>> = HashMap::new();
-        for (position, (target_index, symbols)) in targets.iter().enumerate() {
-            match self.choose_for(target_kind, *target_index, symbols, proofs) {
-                Ok(picked) => {
-                    // Kept in the order given (an inconsistency proof lists them so); the
-                    // pattern is the set of sources.
-                    let mut pattern: Vec<u16> = picked.iter().map(|symbol| symbol.source_index).collect();
-                    pattern.sort_unstable();
-                    patterns.entry(pattern).or_default().push(position);
-                    chosen[position] = picked;
-                    results.push(None);
+        let chosen: Vec<Result<Vec<&RecoverySymbol>, RecoveryError>> = targets
+            .iter()
+            .map(|(target_index, symbols)| self.choose_for(target_kind, *target_index, symbols, proofs))
+            .collect();
+        let cells: Vec<Option<Vec<SymbolRef<'_>>>> = chosen
+            .iter()
+            .map(|picked| {
+                picked.as_ref().ok().map(|picked| picked.iter().map(|symbol| symbol.cell()).collect())
+            })
+            .collect();
+        let indices: Vec<usize> = targets.iter().map(|(index, _)| *index).collect();
+        self.decode_chosen(target_kind, &indices, &cells)
+            .into_iter()
+            .zip(chosen)
+            .map(|(decoded, chosen)| match (decoded, chosen) {
+                (_, Err(error)) => Err(error),
+                (Some((sliver, true)), Ok(_)) => Ok(sliver),
+                (Some((sliver, false)), Ok(chosen)) => {
+                    Err(self.mismatch(target_kind, sliver.index, chosen, proofs))
                 }
-                Err(error) => results.push(Some(Err(error))),
+                (None, Ok(_)) => unreachable!("every target without an error was decoded"),
+            })
+            .collect()
+    }
+
+    /// [`VerifiedMetadata::rebuild_slivers`] without proofs, from symbols given by reference
+    /// (alone or out of [`crate::SymbolBlock`]s): each `(index, symbols)` rebuilt from the first
+    /// of each distinct source, their shapes checked, the result checked against the metadata
+    /// (a mismatch is [`RecoveryError::RebuiltMismatch`]: retry with proofs).
+    pub fn rebuild_slivers_unproven(
+        &self,
+        target_kind: SliverType,
+        targets: &[(usize, &[SymbolRef<'_>])],
+    ) -> Vec<Result<Sliver, RecoveryError>> {
+        let chosen: Vec<Result<Vec<SymbolRef<'_>>, RecoveryError>> = targets
+            .iter()
+            .map(|(target_index, symbols)| {
+                self.check_target(*target_index)?;
+                self.choose(target_kind, symbols.iter().copied(), |symbol| self.check_shape(*symbol))
+            })
+            .collect();
+        let cells: Vec<Option<Vec<SymbolRef<'_>>>> =
+            chosen.iter().map(|picked| picked.as_ref().ok().cloned()).collect();
+        let indices: Vec<usize> = targets.iter().map(|(index, _)| *index).collect();
+        self.decode_chosen(target_kind, &indices, &cells)
+            .into_iter()
+            .zip(chosen)
+            .map(|(decoded, chosen)| match (decoded, chosen) {
+                (_, Err(error)) => Err(error),
+                (Some((sliver, true)), Ok(_)) => Ok(sliver),
+                (Some((sliver, false)), Ok(_)) => {
+                    Err(RecoveryError::RebuiltMismatch { kind: target_kind, index: sliver.index })
+                }
+                (None, Ok(_)) => unreachable!("every target without an error was decoded"),
+            })
+            .collect()
+    }
+
+    /// Decodes each target (`indices[i]`) that has chosen cells (`k` of distinct sources) and
+    /// checks it against the metadata: per target, the sliver and whether it matches its hash,
+    /// or `None` where nothing was chosen. Targets whose cells come from the same sources share
+    /// one erasure pattern and are decoded together; the checks run on every core.
+    fn decode_chosen(
+        &self,
+        target_kind: SliverType,
+        indices: &[usize],
+        chosen: &[Option<Vec<SymbolRef<'_>>>],
+    ) -> Vec<Option<(Sliver, bool)>> {
+        let mut patterns: HashMap<Vec<u16>, Vec<usize>> = HashMap::new();
+        for (position, picked) in chosen.iter().enumerate() {
+            if let Some(picked) = picked {
+                // The pattern is the set of sources.
+                let mut pattern: Vec<u16> = picked.iter().map(|symbol| symbol.source_index).collect();
+                pattern.sort_unstable();
+                patterns.entry(pattern).or_default().push(position);
             }
         }
-        let mut decoded: Vec<Option<Sliver>> = vec![None; targets.len()];
+        let mut decoded: Vec<Option<Sliver>> = vec![None; chosen.len()];
         for members in patterns.into_values() {
             for (position, sliver) in
-                members.iter().zip(self.decode_pattern(target_kind, targets, &chosen, &members))
+                members.iter().zip(self.decode_pattern(target_kind, indices, chosen, &members))
             {
                 decoded[*position] = Some(sliver);
             }
@@ -114,28 +175,29 @@ impl VerifiedMetadata {
         let s = usize::from(self.symbol_size());
         let symbols: Vec<&[u8]> = decoded.iter().flatten().map(|sliver| sliver.symbols.as_slice()).collect();
         let mut roots = expansion_roots(self.config(), target_kind, s, &symbols).into_iter();
-        let checked: Vec<Option<bool>> = decoded
-            .iter()
-            .enumerate()
-            .map(|(position, sliver)| {
-                sliver.as_ref().map(|_| {
+        decoded
+            .into_iter()
+            .zip(indices)
+            .map(|(sliver, index)| {
+                sliver.map(|sliver| {
                     let root = roots.next().expect("one root per decoded sliver");
-                    Some(&root) == self.sliver_hash(target_kind, targets[position].0)
+                    let matches = Some(&root) == self.sliver_hash(target_kind, *index);
+                    (sliver, matches)
                 })
             })
-            .collect();
-        results
-            .into_iter()
-            .zip(decoded)
-            .zip(checked)
-            .zip(chosen)
-            .map(|(((result, sliver), matches), chosen)| match (result, sliver, matches) {
-                (Some(result), _, _) => result,
-                (None, Some(sliver), Some(true)) => Ok(sliver),
-                (None, Some(sliver), _) => Err(self.mismatch(target_kind, sliver.index, chosen, proofs)),
-                (None, None, _) => unreachable!("every target without an error was decoded"),
-            })
             .collect()
+    }
+
+    /// Refuses a target index that is not below `n`.
+    fn check_target(&self, target_index: usize) -> Result<(), RecoveryError> {
+        u16::try_from(target_index)
+            .ok()
+            .filter(|index| usize::from(*index) < self.config().n_shards())
+            .ok_or(RecoveryError::Malformed {
+                source_index: 0,
+                reason: "target index is not below the shard count",
+            })?;
+        Ok(())
     }
 
     /// The target's index as a sliver index of this blob, and its chosen symbols.
@@ -146,13 +208,7 @@ impl VerifiedMetadata {
         symbols: &'a [RecoverySymbol],
         proofs: Proofs,
     ) -> Result<Vec<&'a RecoverySymbol>, RecoveryError> {
-        u16::try_from(target_index)
-            .ok()
-            .filter(|index| usize::from(*index) < self.config().n_shards())
-            .ok_or(RecoveryError::Malformed {
-                source_index: 0,
-                reason: "target index is not below the shard count",
-            })?;
+        self.check_target(target_index)?;
         self.choose_symbols(target_kind, target_index, symbols, proofs)
     }
 
@@ -161,18 +217,18 @@ impl VerifiedMetadata {
     fn decode_pattern(
         &self,
         target_kind: SliverType,
-        targets: &[(usize, &[RecoverySymbol])],
-        chosen: &[Vec<&RecoverySymbol>],
+        indices: &[usize],
+        chosen: &[Option<Vec<SymbolRef<'_>>>],
         members: &[usize],
     ) -> Vec<Sliver> {
         let config = self.config();
         let k = source_symbols(config, target_kind);
         let s = usize::from(self.symbol_size());
         // Each member's symbols in source order, so that position `p` is the same source in all.
-        let sorted: Vec<Vec<&RecoverySymbol>> = members
+        let sorted: Vec<Vec<SymbolRef<'_>>> = members
             .iter()
             .map(|member| {
-                let mut symbols = chosen[*member].clone();
+                let mut symbols = chosen[*member].clone().expect("members have chosen symbols");
                 symbols.sort_unstable_by_key(|symbol| symbol.source_index);
                 symbols
             })
@@ -182,7 +238,7 @@ impl VerifiedMetadata {
             .map(|source| {
                 let mut bytes = Vec::with_capacity(members.len() * s);
                 for symbols in &sorted {
-                    bytes.extend_from_slice(&symbols[source].symbol);
+                    bytes.extend_from_slice(symbols[source].symbol);
                 }
                 (usize::from(sources[source].source_index), bytes)
             })
@@ -195,7 +251,7 @@ impl VerifiedMetadata {
             .map(|(symbols, member)| Sliver {
                 symbols,
                 symbol_size: self.symbol_size(),
-                index: u16::try_from(targets[*member].0).expect("target indices were checked"),
+                index: u16::try_from(indices[*member]).expect("target indices were checked"),
             })
             .collect()
     }
@@ -231,6 +287,20 @@ impl VerifiedMetadata {
         symbols: &'a [RecoverySymbol],
         proofs: Proofs,
     ) -> Result<Vec<&'a RecoverySymbol>, RecoveryError> {
+        self.choose(target_kind, symbols.iter(), |symbol| match proofs {
+            Proofs::Check => self.verify_recovery_symbol(target_kind, target_index, symbol),
+            Proofs::Skip => self.check_shape(symbol.cell()),
+        })
+    }
+
+    /// The first symbol of each distinct source among `symbols`, `k` of them (those after the
+    /// `k`th are not looked at), each passing `check` before it is counted.
+    fn choose<T: Copy + HasSource>(
+        &self,
+        target_kind: SliverType,
+        symbols: impl Iterator<Item = T>,
+        mut check: impl FnMut(&T) -> Result<(), RecoveryError>,
+    ) -> Result<Vec<T>, RecoveryError> {
         let config = self.config();
         let needed = source_symbols(config, target_kind);
         let mut seen = vec![false; config.n_shards()];
@@ -239,11 +309,8 @@ impl VerifiedMetadata {
             if chosen.len() == needed {
                 break;
             }
-            match proofs {
-                Proofs::Check => self.verify_recovery_symbol(target_kind, target_index, symbol)?,
-                Proofs::Skip => self.check_recovery_symbol_shape(symbol)?,
-            }
-            let source = usize::from(symbol.source_index);
+            check(&symbol)?;
+            let source = usize::from(symbol.source());
             if !std::mem::replace(&mut seen[source], true) {
                 chosen.push(symbol);
             }
@@ -266,5 +333,22 @@ impl VerifiedMetadata {
         let s = usize::from(self.symbol_size());
         let cells = chosen.iter().map(|symbol| (usize::from(symbol.source_index), symbol.symbol.as_slice()));
         Sliver { symbols: rs::decode(k, config.n_shards(), s, cells), symbol_size: self.symbol_size(), index }
+    }
+}
+
+/// What [`VerifiedMetadata::choose`] needs of a symbol: its source.
+trait HasSource {
+    fn source(&self) -> u16;
+}
+
+impl HasSource for &RecoverySymbol {
+    fn source(&self) -> u16 {
+        self.source_index
+    }
+}
+
+impl HasSource for SymbolRef<'_> {
+    fn source(&self) -> u16 {
+        self.source_index
     }
 }

@@ -38,6 +38,89 @@ impl std::fmt::Debug for RecoverySymbol {
     }
 }
 
+/// A recovery symbol's source and bytes, borrowed: what a rebuild without proofs needs of it,
+/// whether it came alone ([`RecoverySymbol::cell`]) or in a [`SymbolBlock`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SymbolRef<'a> {
+    /// Index of the sliver the symbol comes from.
+    pub source_index: u16,
+    /// The cell's bytes.
+    pub symbol: &'a [u8],
+}
+
+impl RecoverySymbol {
+    /// Its source and bytes, without the proof.
+    pub fn cell(&self) -> SymbolRef<'_> {
+        SymbolRef { source_index: self.source_index, symbol: &self.symbol }
+    }
+}
+
+/// Recovery symbols towards one target, without proofs, as one block: the symbol from source
+/// `source_indices[i]` is `symbols[i * s..(i + 1) * s]`, `s` the blob's symbol size. What a
+/// node sends a rebuilder that asked without proofs: one allocation and one length prefix per
+/// target, not one per symbol (a target takes hundreds of symbols of a few bytes each).
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SymbolBlock {
+    /// Index of the sliver each symbol comes from, in order.
+    pub source_indices: Vec<u16>,
+    /// The symbols, one after another.
+    #[serde(with = "serde_bytes")]
+    pub symbols: Vec<u8>,
+}
+
+impl std::fmt::Debug for SymbolBlock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SymbolBlock")
+            .field("sources", &self.source_indices.len())
+            .field("bytes", &self.symbols.len())
+            .finish()
+    }
+}
+
+impl SymbolBlock {
+    /// An empty block with room for `sources` symbols of `symbol_size` bytes.
+    pub fn with_capacity(sources: usize, symbol_size: usize) -> Self {
+        Self {
+            source_indices: Vec::with_capacity(sources),
+            symbols: Vec::with_capacity(sources * symbol_size),
+        }
+    }
+
+    /// Appends the symbol of `source_index`.
+    pub fn push(&mut self, source_index: u16, symbol: &[u8]) {
+        self.source_indices.push(source_index);
+        self.symbols.extend_from_slice(symbol);
+    }
+
+    /// Symbols in the block.
+    pub fn len(&self) -> usize {
+        self.source_indices.len()
+    }
+
+    /// Whether it holds no symbol.
+    pub fn is_empty(&self) -> bool {
+        self.source_indices.is_empty()
+    }
+
+    /// Keeps the first `most` symbols (of `symbol_size` bytes).
+    pub fn truncate(&mut self, most: usize, symbol_size: usize) {
+        self.source_indices.truncate(most);
+        self.symbols.truncate(self.source_indices.len() * symbol_size);
+    }
+
+    /// Its symbols in order, if they are `symbol_size` bytes each, as the blob's must be
+    /// (`None` otherwise: the block was not cut for this blob).
+    pub fn symbols(&self, symbol_size: usize) -> Option<impl ExactSizeIterator<Item = SymbolRef<'_>> + '_> {
+        let whole = symbol_size > 0 && self.symbols.len() == self.source_indices.len() * symbol_size;
+        whole.then(|| {
+            self.source_indices
+                .iter()
+                .zip(self.symbols.chunks_exact(symbol_size))
+                .map(|(source_index, symbol)| SymbolRef { source_index: *source_index, symbol })
+        })
+    }
+}
+
 /// Whether a rebuild checks each symbol's proof first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Proofs {
@@ -138,48 +221,42 @@ impl SliverExpansion {
         answers
     }
 
-    /// For each of `slivers` (of `kind`, of one blob), its unproven recovery symbols towards
-    /// each of `targets` (sliver indices of the other kind), in the order of `targets`: what
-    /// [`SliverExpansion::unproven_many`] and [`SliverExpansion::recovery_symbol`] give, without
-    /// laying out the cells no target asks for. One answer per sliver, in order; a sliver of
-    /// the wrong shape gets its error and leaves the others alone.
+    /// The unproven recovery symbols of `slivers` (of `kind`, of one blob) towards each of
+    /// `targets` (sliver indices of the other kind), appended to `blocks` (one per target, in
+    /// the order of `targets`): for every well-shaped sliver in order, the symbol that
+    /// [`SliverExpansion::unproven_many`] and [`SliverExpansion::recovery_symbol`] would give,
+    /// without laying out the cells no target asks for. Answers each sliver's shape check, in
+    /// order: a sliver of the wrong shape sends nothing and leaves the others alone.
     ///
     /// # Panics
-    /// If a target is not below `n`.
-    pub fn unproven_symbols_many(
+    /// If a target is not below `n`, or `blocks` is not one per target.
+    pub fn append_unproven_blocks(
         metadata: &VerifiedMetadata,
         kind: SliverType,
         slivers: &[&Sliver],
         targets: &[usize],
-    ) -> Vec<Result<Vec<RecoverySymbol>, RecoveryError>> {
+        blocks: &mut [SymbolBlock],
+    ) -> Vec<Result<(), RecoveryError>> {
+        assert_eq!(blocks.len(), targets.len(), "one block per target");
         let config = metadata.config();
         let (k, n, s) =
             (source_symbols(config, kind), config.n_shards(), usize::from(metadata.symbol_size()));
         let shapes: Vec<Result<(), RecoveryError>> =
             slivers.iter().map(|sliver| Ok(metadata.check_sliver_shape(kind, sliver)?)).collect();
-        let codewords: Vec<&[u8]> = slivers
+        let sources: Vec<&Sliver> = slivers
             .iter()
             .zip(&shapes)
             .filter(|(_, shape)| shape.is_ok())
-            .map(|(sliver, _)| sliver.symbols.as_slice())
+            .map(|(sliver, _)| *sliver)
             .collect();
-        let mut picked = rs::encode_many_picked(k, n, s, &codewords, targets).into_iter();
-        slivers
-            .iter()
-            .zip(shapes)
-            .map(|(sliver, shape)| {
-                shape?;
-                let symbols = picked.next().expect("one pick per well-shaped sliver");
-                Ok(symbols
-                    .chunks_exact(s)
-                    .map(|symbol| RecoverySymbol {
-                        source_index: sliver.index,
-                        symbol: symbol.to_vec(),
-                        proof: MerkleProof { path: Vec::new() },
-                    })
-                    .collect())
-            })
-            .collect()
+        let codewords: Vec<&[u8]> = sources.iter().map(|sliver| sliver.symbols.as_slice()).collect();
+        let picked = rs::encode_many_picked(k, n, s, &codewords, targets);
+        for (sliver, symbols) in sources.iter().zip(&picked) {
+            for (block, symbol) in blocks.iter_mut().zip(symbols.chunks_exact(s)) {
+                block.push(sliver.index, symbol);
+            }
+        }
+        shapes
     }
 
     /// The root of the expansion (equal to the metadata hash when the sliver is genuine), or

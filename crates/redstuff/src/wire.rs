@@ -9,7 +9,7 @@ use crate::error::WireError;
 use crate::inconsistency::InconsistencyProof;
 use crate::merkle::tree_height;
 use crate::metadata::MetadataWithId;
-use crate::recovery::RecoverySymbol;
+use crate::recovery::{RecoverySymbol, SymbolBlock};
 use crate::sliver::{Sliver, SliverType};
 
 mod pieces;
@@ -121,6 +121,20 @@ impl WireValue for Vec<RecoverySymbol> {
 
     fn check(&self) -> Result<(), &'static str> {
         self.iter().try_for_each(WireValue::check)
+    }
+}
+
+impl WireValue for SymbolBlock {
+    const WHAT: &'static str = "recovery symbol block";
+
+    fn check(&self) -> Result<(), &'static str> {
+        if self.source_indices.is_empty() {
+            return if self.symbols.is_empty() { Ok(()) } else { Err("it has bytes but no sources") };
+        }
+        if !self.symbols.len().is_multiple_of(self.source_indices.len()) {
+            return Err("its length is not a whole number of symbols");
+        }
+        check_symbol_bytes(&self.symbols[..self.symbols.len() / self.source_indices.len()])
     }
 }
 

@@ -16,7 +16,7 @@ use redstuff::wire::{self, from_bcs, to_bcs};
 use redstuff::{
     BlobMetadata, DecodeError, EncodedBlob, EncodingConfig, InconsistencyProof, MetadataError,
     MetadataWithId, Proofs, RangeError, RecoveryError, RecoverySymbol, Sliver, SliverExpansion, SliverType,
-    SliverVerificationError, VerifiedMetadata, WireError,
+    SliverVerificationError, SymbolBlock, SymbolRef, VerifiedMetadata, WireError,
 };
 
 /// The shard counts every property runs on: `n = 3f + 1` (4, 7, 10, 13, 31, 100), where
@@ -389,9 +389,10 @@ fn check_expanded_together(
     check_picked_together(metadata, kind, &given, at, alone)
 }
 
-/// [`SliverExpansion::unproven_symbols_many`] over the same slivers (the short one at `at`)
+/// [`SliverExpansion::append_unproven_blocks`] over the same slivers (the short one at `at`)
 /// towards some targets, out of order and one repeated, systematic and recovery positions
-/// alike: each sliver's symbols are those its own expansion sends, the short one is refused.
+/// alike, appended after a symbol already in each block: each block holds, for every
+/// well-shaped sliver in order, the symbol its own expansion sends; the short one is refused.
 fn check_picked_together(
     metadata: &VerifiedMetadata,
     kind: SliverType,
@@ -400,20 +401,32 @@ fn check_picked_together(
     alone: &[SliverExpansion],
 ) -> TestResult {
     let n = metadata.config().n_shards();
+    let s = usize::from(metadata.symbol_size());
     let mut targets: Vec<usize> = (0..n).rev().step_by(3).collect();
     targets.extend([0, n / 2, n - 1, n / 2]);
-    let mut picked = SliverExpansion::unproven_symbols_many(metadata, kind, given, &targets);
-    prop_assert_eq!(picked.len(), given.len());
-    prop_assert!(picked.remove(at).is_err(), "a short sliver is refused");
-    for (index, (symbols, single)) in picked.iter().zip(alone).enumerate() {
-        let Ok(symbols) = symbols else {
-            return Err(TestCaseError::fail(format!("{kind} {index} was refused among picked ones")));
+    let earlier = vec![0xa5; s];
+    let mut blocks: Vec<SymbolBlock> = targets
+        .iter()
+        .map(|_| {
+            let mut block = SymbolBlock::default();
+            block.push(u16::MAX, &earlier);
+            block
+        })
+        .collect();
+    let mut shapes = SliverExpansion::append_unproven_blocks(metadata, kind, given, &targets, &mut blocks);
+    prop_assert_eq!(shapes.len(), given.len());
+    prop_assert!(shapes.remove(at).is_err(), "a short sliver is refused");
+    prop_assert!(shapes.iter().all(Result::is_ok), "well-shaped slivers are taken");
+    for (block, target) in blocks.iter().zip(&targets) {
+        let Some(symbols) = block.symbols(s) else {
+            return Err(TestCaseError::fail("a block is cut at the symbol size"));
         };
-        prop_assert_eq!(symbols.len(), targets.len());
-        for (symbol, target) in symbols.iter().zip(&targets) {
+        let symbols: Vec<SymbolRef<'_>> = symbols.collect();
+        prop_assert_eq!(symbols.len(), alone.len() + 1);
+        prop_assert_eq!(symbols[0], SymbolRef { source_index: u16::MAX, symbol: &earlier });
+        for (symbol, single) in symbols[1..].iter().zip(alone) {
             let expected = single.recovery_symbol(*target).expect("targets are below n");
-            prop_assert_eq!((symbol.source_index, &symbol.symbol), (expected.source_index, &expected.symbol));
-            prop_assert!(symbol.proof.path.is_empty());
+            prop_assert_eq!(*symbol, expected.cell());
         }
     }
     Ok(())
@@ -486,6 +499,17 @@ fn check_rebuild_many(case: &Case) -> TestResult {
                 );
             }
         }
+        // The same symbols by reference (as blocks give them) rebuild as they do without proofs.
+        let cells: Vec<Vec<SymbolRef<'_>>> =
+            symbols.iter().map(|symbols| symbols.iter().map(RecoverySymbol::cell).collect()).collect();
+        let by_reference: Vec<(usize, &[SymbolRef<'_>])> =
+            targets.iter().zip(&cells).map(|(target, cells)| (*target, cells.as_slice())).collect();
+        prop_assert_eq!(
+            metadata.rebuild_slivers_unproven(target_kind, &by_reference),
+            metadata.rebuild_slivers(target_kind, &batch, Proofs::Skip),
+            "{} slivers rebuilt from symbols by reference",
+            target_kind
+        );
     }
     Ok(())
 }

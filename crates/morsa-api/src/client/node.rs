@@ -254,13 +254,15 @@ impl NodeClient {
 
     /// [`NodeClient::recovery_batch`] asking for symbols without their Merkle proofs (the
     /// optimistic path of a rebuild: fewer bytes; check the rebuilt sliver against the
-    /// metadata, and ask again with proofs if it does not match).
+    /// metadata, and ask again with proofs if it does not match), each item's as one block
+    /// ([`RecoveryOutcome::Block`](crate::node::RecoveryOutcome::Block)); a node that does not
+    /// send blocks answers with lists.
     pub async fn recovery_batch_without_proofs(
         &self,
         request: &RecoveryBatchRequest,
     ) -> Result<RecoveryBatchResponse, ClientError> {
         // The URL parser takes the query from the path.
-        self.batch(&format!("{}?proofs=false", routes::RECOVERY_SYMBOLS_BATCH), request).await
+        self.batch(&format!("{}?proofs=false&blocks=true", routes::RECOVERY_SYMBOLS_BATCH), request).await
     }
 
     async fn batch(

@@ -100,11 +100,16 @@ pub struct RecoveryBatchQuery {
     /// against the metadata, and asks again with proofs only if it does not match.
     #[serde(default = "yes")]
     pub proofs: bool,
+    /// Without proofs, whether each item's symbols come as one block
+    /// ([`super::RecoveryOutcome::Block`]) instead of a list. Absent means `false`; ignored
+    /// with proofs. A node that does not know it answers with lists, so askers take both.
+    #[serde(default)]
+    pub blocks: bool,
 }
 
 impl Default for RecoveryBatchQuery {
     fn default() -> Self {
-        Self { proofs: true }
+        Self { proofs: true, blocks: false }
     }
 }
 

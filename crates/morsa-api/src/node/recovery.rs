@@ -2,7 +2,7 @@
 //! rebuilding a shard does not make one round trip per blob.
 
 use redstuff::wire::WireValue;
-use redstuff::{BlobId, RecoverySymbol, SliverType};
+use redstuff::{BlobId, RecoverySymbol, SliverType, SymbolBlock};
 use serde::{Deserialize, Serialize};
 
 use super::MAX_RECOVERY_BATCH;
@@ -64,6 +64,10 @@ pub enum RecoveryOutcome {
     Symbols(Vec<RecoverySymbol>),
     /// Why not: `code` is a [`super::NodeErrorCode`] text form.
     Error(ErrorBody),
+    /// The symbols [`RecoveryOutcome::Symbols`] would carry, without proofs, as one block (sent
+    /// when the request asked `proofs=false&blocks=true`; unverified: check each symbol's
+    /// length and source, and the rebuilt sliver against the metadata).
+    Block(SymbolBlock),
 }
 
 impl RecoveryBatchItem {
@@ -97,6 +101,7 @@ impl WireValue for RecoveryBatchResponse {
         }
         self.items.iter().try_for_each(|item| match &item.outcome {
             RecoveryOutcome::Symbols(symbols) => symbols.check(),
+            RecoveryOutcome::Block(block) => block.check(),
             RecoveryOutcome::Error(_) => Ok(()),
         })
     }

@@ -5,7 +5,7 @@ use std::fmt::Debug;
 use morsa_core::{BlsSecretKey, Epoch, NodeId, ObjectId, PersistenceType, ShardIndex};
 use redstuff::merkle::MerkleProof;
 use redstuff::wire::{WireValue, from_bcs, to_bcs};
-use redstuff::{BlobId, RecoverySymbol, SliverType};
+use redstuff::{BlobId, RecoverySymbol, SliverType, SymbolBlock};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -227,7 +227,7 @@ fn symbol(source_index: u16) -> RecoverySymbol {
 
 #[test]
 fn recovery_batches_round_trip_and_check_their_shape() {
-    let items: Vec<_> = (0..3)
+    let items: Vec<_> = (0..4)
         .map(|target| RecoveryItem {
             blob_id: BLOB,
             target_sliver: target,
@@ -241,6 +241,7 @@ fn recovery_batches_round_trip_and_check_their_shape() {
         RecoveryOutcome::Symbols(vec![symbol(1), symbol(2)]),
         RecoveryOutcome::Error(NodeErrorCode::NotFound.body("no such sliver")),
         RecoveryOutcome::Error(NodeErrorCode::OverBudget.body("ask again")),
+        RecoveryOutcome::Block(SymbolBlock { source_indices: vec![4, 9], symbols: vec![3; 8] }),
     ];
     let response = RecoveryBatchResponse {
         items: items
@@ -271,4 +272,16 @@ fn recovery_batches_round_trip_and_check_their_shape() {
     let mut odd = response.clone();
     odd.items[0].outcome = RecoveryOutcome::Symbols(vec![RecoverySymbol { symbol: vec![1; 3], ..symbol(1) }]);
     assert_eq!(odd.check(), Err("symbol length is zero, odd or over 65534"));
+    // A block's bytes must be whole symbols of an allowed length, one per source.
+    for (sources, len, error) in [
+        (vec![1, 2], 7, "its length is not a whole number of symbols"),
+        (vec![1, 2], 6, "symbol length is zero, odd or over 65534"),
+        (vec![], 2, "it has bytes but no sources"),
+        (vec![1], 0, "symbol length is zero, odd or over 65534"),
+    ] {
+        let mut odd = response.clone();
+        odd.items[3].outcome =
+            RecoveryOutcome::Block(SymbolBlock { source_indices: sources, symbols: vec![0; len] });
+        assert_eq!(odd.check(), Err(error), "{:?}", odd.items[3].outcome);
+    }
 }

@@ -19,7 +19,7 @@ use morsa_api::node::{
     RecoveryOutcome,
 };
 use morsa_core::NodeId;
-use redstuff::{RecoverySymbol, SliverType, VerifiedMetadata};
+use redstuff::{RecoverySymbol, SliverType, SymbolBlock, SymbolRef, VerifiedMetadata};
 use tokio::task::JoinSet;
 
 use crate::blocking::{Background, Priority};
@@ -48,10 +48,16 @@ pub struct Want {
     pub metadata: Arc<VerifiedMetadata>,
     /// Symbols of distinct sources needed: `ks` for a primary sliver, `kp` for a secondary one.
     pub needed: usize,
-    /// Symbols gathered, of distinct sources.
+    /// Symbols gathered one by one (this node's own, and peers' answers in lists), of distinct
+    /// sources.
     pub symbols: Vec<RecoverySymbol>,
-    /// The sender of each symbol (`None`: this node).
+    /// The sender of each of `symbols` (`None`: this node).
     pub senders: Vec<Option<NodeId>>,
+    /// Peers' answers without proofs as blocks, each bringing at least one source not held
+    /// before it (a block's other symbols are left in it and skipped when rebuilding).
+    pub blocks: Vec<SymbolBlock>,
+    /// Distinct sources held, in `symbols` and `blocks`.
+    have: usize,
     /// Peers asked.
     pub asked: HashSet<NodeId>,
     /// Peers that did not answer with symbols (failed, refused, or do not hold the blob).
@@ -82,6 +88,8 @@ impl Want {
             needed,
             symbols: Vec::new(),
             senders: Vec::new(),
+            blocks: Vec::new(),
+            have: 0,
             asked: HashSet::new(),
             silent: HashSet::new(),
             over_budget: 0,
@@ -96,12 +104,35 @@ impl Want {
 
     /// Whether enough symbols are in.
     pub fn is_complete(&self) -> bool {
-        self.symbols.len() >= self.needed
+        self.have >= self.needed
+    }
+
+    /// Distinct sources held.
+    pub fn held(&self) -> usize {
+        self.have
+    }
+
+    /// Every symbol held, by reference: those taken one by one, then the blocks' (a source may
+    /// come twice; a rebuild takes the first).
+    pub fn cells(&self) -> Vec<SymbolRef<'_>> {
+        let s = usize::from(self.metadata.symbol_size());
+        let mut cells: Vec<SymbolRef<'_>> = self.symbols.iter().map(RecoverySymbol::cell).collect();
+        for block in &self.blocks {
+            cells.extend(block.symbols(s).expect("blocks were checked against the symbol size"));
+        }
+        cells
+    }
+
+    /// Marks `source` held; whether it is new.
+    fn hold(&mut self, source: u16) -> bool {
+        let Some(held) = self.held.get_mut(usize::from(source)) else { return false };
+        let new = !std::mem::replace(held, true);
+        self.have += usize::from(new);
+        new
     }
 
     fn add(&mut self, symbol: RecoverySymbol, sender: Option<NodeId>) {
-        let Some(held) = self.held.get_mut(usize::from(symbol.source_index)) else { return };
-        if !std::mem::replace(held, true) {
+        if self.hold(symbol.source_index) {
             self.symbols.push(symbol);
             self.senders.push(sender);
         }
@@ -116,10 +147,12 @@ impl Want {
             .unzip();
         self.symbols = symbols;
         self.senders = senders;
+        self.blocks.clear();
         self.held.fill(false);
         for symbol in &self.symbols {
             self.held[usize::from(symbol.source_index)] = true;
         }
+        self.have = self.symbols.len();
         self.asked.clear();
         self.over_budget = 0;
     }
@@ -140,6 +173,28 @@ impl Want {
                 u16::try_from(index).ok()
             })
             .collect()
+    }
+
+    /// Takes `peer`'s block of symbols without proofs; returns whether it was bad (cut at
+    /// another symbol size, a symbol from a sliver the peer does not hold, or sent when proofs
+    /// were asked for), and then takes none of it.
+    fn absorb_block(&mut self, peer: &Peer, block: SymbolBlock, proofs: bool) -> bool {
+        let allowed = self.sources_of(peer);
+        let size = usize::from(self.metadata.symbol_size());
+        let fits = !proofs
+            && block.symbols(size).is_some()
+            && block.source_indices.iter().all(|source| allowed.contains(source));
+        if !fits {
+            return true;
+        }
+        let mut new = false;
+        for source in &block.source_indices {
+            new |= self.hold(*source);
+        }
+        if new {
+            self.blocks.push(block);
+        }
+        false
     }
 
     /// Takes `peer`'s symbols; returns whether any was bad.
@@ -196,7 +251,7 @@ where
         let mut plan: Vec<Vec<(usize, Option<u16>)>> = vec![Vec::new(); peers.len()];
         let mut estimate = 0u64;
         for (position, want) in wants.iter_mut().enumerate() {
-            let mut cover = want.symbols.len();
+            let mut cover = want.held();
             for (slot, peer) in peers.iter().enumerate() {
                 if cover >= want.needed {
                     break;
@@ -311,6 +366,11 @@ fn absorb_all(wants: &mut [Want], peers: &[Arc<Peer>], answers: Vec<Answer>, pro
                         round.bad_peers.insert(peer.node_id);
                     } else if proofs && sent {
                         round.good_peers.insert(peer.node_id);
+                    }
+                }
+                RecoveryOutcome::Block(block) => {
+                    if want.absorb_block(peer, block, proofs) {
+                        round.bad_peers.insert(peer.node_id);
                     }
                 }
                 RecoveryOutcome::Error(body)

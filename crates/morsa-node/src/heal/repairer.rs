@@ -385,9 +385,23 @@ fn decode_and_store(node: &Node, wants: Vec<Want>, proofs: Proofs) -> (RebuildRe
     }
     for group in groups.into_values() {
         let kind = group[0].kind;
-        let targets: Vec<(usize, &[redstuff::RecoverySymbol])> =
-            group.iter().map(|want| (usize::from(want.index), want.symbols.as_slice())).collect();
-        let results = group[0].metadata.rebuild_slivers(kind, &targets, proofs);
+        let results = match proofs {
+            // Peers' answers without proofs come as blocks, taken by reference.
+            Proofs::Skip => {
+                let cells: Vec<Vec<redstuff::SymbolRef<'_>>> = group.iter().map(Want::cells).collect();
+                let targets: Vec<(usize, &[redstuff::SymbolRef<'_>])> = group
+                    .iter()
+                    .zip(&cells)
+                    .map(|(want, cells)| (usize::from(want.index), cells.as_slice()))
+                    .collect();
+                group[0].metadata.rebuild_slivers_unproven(kind, &targets)
+            }
+            Proofs::Check => {
+                let targets: Vec<(usize, &[redstuff::RecoverySymbol])> =
+                    group.iter().map(|want| (usize::from(want.index), want.symbols.as_slice())).collect();
+                group[0].metadata.rebuild_slivers(kind, &targets, proofs)
+            }
+        };
         for (want, result) in group.into_iter().zip(results) {
             match result {
                 Ok(sliver) => matched.push(rebuilt(want.target, &sliver)),

@@ -16,14 +16,14 @@ use morsa_api::node::{
 };
 use morsa_api::server::refusal::{ApiPath, ApiQuery};
 use redstuff::wire::to_bcs;
-use redstuff::{BlobId, Proofs, SliverType};
+use redstuff::{BlobId, SliverType};
 use tokio::sync::Semaphore;
 
 use crate::error::NodeError;
 use crate::heal::on_demand;
 use crate::http::Served;
 use crate::http::reply::{ApiError, answer_after_draining, blocking, read_body};
-use crate::node::Node;
+use crate::node::{Node, SymbolForm};
 
 /// Recovery requests worked on at once, per core; more wait. The work is CPU-bound, so more
 /// would only add memory (each holds an expanded sliver and its answer).
@@ -123,8 +123,8 @@ async fn post_recovery_batch(
     let repair = Arc::clone(served.repair());
     let rounds = Arc::clone(&served.rounds);
     let bytes = recovery_work(&served, &limit, move |node| {
-        let proofs = if query.proofs { Proofs::Check } else { Proofs::Skip };
-        let mut response = node.recovery_batch_within(&request, max_answer, proofs)?;
+        let form = SymbolForm::asked(query.proofs, query.blocks);
+        let mut response = node.recovery_batch_within(&request, max_answer, form)?;
         refuse_challenged(&rounds, &mut response);
         // Sources this node should hold but lacks are queued for repair, not rebuilt while the
         // peer waits (see `on_demand`).

@@ -1,6 +1,6 @@
 //! A batch of recovery-symbol requests answered at once, within a byte budget decided in
 //! request order before any work, each held sliver expanded once for all the items that need
-//! it (see `recovery_symbols`).
+//! it (see `recovery_symbols`), in the [`SymbolForm`] the asker chose.
 
 use std::collections::HashMap;
 
@@ -10,14 +10,36 @@ use morsa_api::node::{
     RecoveryBatchRequest, RecoveryBatchResponse, RecoveryItem, RecoveryOutcome,
 };
 use redstuff::wire::{recovery_symbol_limit, unproven_recovery_symbol_len};
-use redstuff::{BlobId, Proofs, RecoverySymbol, SliverType};
+use redstuff::{BlobId, Proofs, SliverType, SymbolBlock};
 
 use crate::error::NodeError;
 use crate::node::Node;
-use crate::node::recovery_symbols::{Sources, check_target, sources, symbols_towards};
+use crate::node::recovery_symbols::{Sources, blocks_towards, check_target, sources, symbols_towards};
 
 /// Upper bound of the BCS length prefix of a sequence.
 const SEQUENCE_PREFIX: usize = 5;
+
+/// How a batch answers its symbols.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SymbolForm {
+    /// A list of symbols, each with its proof.
+    Proven,
+    /// A list of symbols with empty proofs.
+    Unproven,
+    /// One [`redstuff::SymbolBlock`] per item, without proofs.
+    Blocks,
+}
+
+impl SymbolForm {
+    /// The form a request's query asks for (`blocks` matters only without proofs).
+    pub fn asked(proofs: bool, blocks: bool) -> Self {
+        match (proofs, blocks) {
+            (true, _) => Self::Proven,
+            (false, false) => Self::Unproven,
+            (false, true) => Self::Blocks,
+        }
+    }
+}
 
 impl Node {
     /// Answers a batch: one item per asked item, in order, each with the symbols
@@ -27,49 +49,63 @@ impl Node {
     /// `over_budget`, except that an item too large for any answer is `too_large`. Each held
     /// sliver is expanded once, however many items target its blob.
     pub fn recovery_batch(&self, request: &RecoveryBatchRequest) -> Result<RecoveryBatchResponse, NodeError> {
-        self.recovery_batch_within(request, MAX_RECOVERY_BATCH_RESPONSE_BYTES, Proofs::Check)
+        self.recovery_batch_within(request, MAX_RECOVERY_BATCH_RESPONSE_BYTES, SymbolForm::Proven)
     }
 
     /// [`Node::recovery_batch`] with an answer of at most `max_bytes` (and never more than
     /// [`MAX_RECOVERY_BATCH_RESPONSE_BYTES`]): the node's own, smaller bound on what one request
-    /// may make it hold. With [`Proofs::Skip`] the symbols carry empty proofs, so no Merkle tree
-    /// is built and the budget counts each symbol without one.
+    /// may make it hold. Without proofs ([`SymbolForm::Unproven`], [`SymbolForm::Blocks`]) the
+    /// symbols carry none, so no Merkle tree is built and the budget counts each symbol without
+    /// one.
     pub(crate) fn recovery_batch_within(
         &self,
         request: &RecoveryBatchRequest,
         max_bytes: usize,
-        proofs: Proofs,
+        form: SymbolForm,
     ) -> Result<RecoveryBatchResponse, NodeError> {
         let budget = max_bytes.min(MAX_RECOVERY_BATCH_RESPONSE_BYTES);
         let items = &request.items;
         if items.len() > MAX_RECOVERY_BATCH {
             return Err(NodeError::BatchTooLong(items.len()));
         }
-        let plan = Plan::new(self, items, budget, proofs);
-        let mut symbols: Vec<Option<Vec<RecoverySymbol>>> = vec![None; items.len()];
+        let plan = Plan::new(self, items, budget, form);
+        let mut outcomes: Vec<Option<RecoveryOutcome>> = vec![None; items.len()];
         for group in plan.groups.iter().filter(|group| !group.members.is_empty()) {
             let targets: Vec<usize> =
                 group.members.iter().map(|member| usize::from(items[*member].target_sliver)).collect();
-            let answers = symbols_towards(self, &group.sources, &targets, proofs)?;
-            for (member, mut answer) in group.members.iter().zip(answers) {
-                if let Some(most) = items[*member].max_symbols {
-                    answer.truncate(usize::from(most));
+            let most = |member: usize| items[member].max_symbols.map(usize::from);
+            if form == SymbolForm::Blocks {
+                let s = usize::from(group.sources.metadata.symbol_size());
+                for (member, mut block) in
+                    group.members.iter().zip(blocks_towards(self, &group.sources, &targets)?)
+                {
+                    if let Some(most) = most(*member) {
+                        block.truncate(most, s);
+                    }
+                    outcomes[*member] = Some(RecoveryOutcome::Block(block));
                 }
-                symbols[*member] = Some(answer);
+                continue;
+            }
+            let proofs = if form == SymbolForm::Proven { Proofs::Check } else { Proofs::Skip };
+            for (member, mut answer) in
+                group.members.iter().zip(symbols_towards(self, &group.sources, &targets, proofs)?)
+            {
+                if let Some(most) = most(*member) {
+                    answer.truncate(most);
+                }
+                outcomes[*member] = Some(RecoveryOutcome::Symbols(answer));
             }
         }
         let items = items
             .iter()
             .zip(plan.planned)
-            .zip(&mut symbols)
-            .map(|((item, planned), symbols)| RecoveryBatchItem {
+            .zip(&mut outcomes)
+            .map(|((item, planned), outcome)| RecoveryBatchItem {
                 blob_id: item.blob_id,
                 target_sliver: item.target_sliver,
                 target_type: item.target_type,
                 outcome: match planned {
-                    Planned::Symbols => {
-                        RecoveryOutcome::Symbols(symbols.take().expect("admitted items are answered"))
-                    }
+                    Planned::Symbols => outcome.take().expect("admitted items are answered"),
                     Planned::Refused(body) => RecoveryOutcome::Error(body),
                 },
             })
@@ -102,7 +138,7 @@ struct Plan {
 }
 
 impl Plan {
-    fn new(node: &Node, items: &[RecoveryItem], budget: usize, proofs: Proofs) -> Self {
+    fn new(node: &Node, items: &[RecoveryItem], budget: usize, form: SymbolForm) -> Self {
         let over_budget = NodeErrorCode::OverBudget
             .body("no room was left in this answer for the item; ask for it again in another batch");
         let too_large = NodeErrorCode::TooLarge
@@ -131,7 +167,7 @@ impl Plan {
                     .clone()
             });
             let (planned, len) = match group {
-                Ok(group) => (Ok(group), symbols_item_bound(item, &plan.groups[group].sources, proofs)),
+                Ok(group) => (Ok(group), symbols_item_bound(item, &plan.groups[group].sources, form)),
                 Err(body) => {
                     let len = item_len(item, &body);
                     (Err(body), len)
@@ -171,15 +207,21 @@ fn item_len(item: &RecoveryItem, body: &ErrorBody) -> usize {
     encoded_len(item, RecoveryOutcome::Error(body.clone()))
 }
 
-/// Upper bound of the BCS length of an item answered from `sources`: every symbol at its
-/// largest size, with or without its proof.
-fn symbols_item_bound(item: &RecoveryItem, sources: &Sources, proofs: Proofs) -> usize {
+/// Upper bound of the BCS length of an item answered from `sources` in `form`: every symbol at
+/// its largest size, with or without its proof, or the block's two sequences with their
+/// prefixes.
+fn symbols_item_bound(item: &RecoveryItem, sources: &Sources, form: SymbolForm) -> usize {
     let symbol_size = sources.metadata.symbol_size();
-    let symbol = match proofs {
-        Proofs::Check => recovery_symbol_limit(sources.metadata.config(), symbol_size),
-        Proofs::Skip => unproven_recovery_symbol_len(symbol_size),
+    let count = sources.slivers.len();
+    let symbol = match form {
+        SymbolForm::Proven => recovery_symbol_limit(sources.metadata.config(), symbol_size),
+        SymbolForm::Unproven => unproven_recovery_symbol_len(symbol_size),
+        SymbolForm::Blocks => {
+            let empty = RecoveryOutcome::Block(SymbolBlock::default());
+            return encoded_len(item, empty) + 2 * SEQUENCE_PREFIX + count * (2 + usize::from(symbol_size));
+        }
     };
-    encoded_len(item, RecoveryOutcome::Symbols(Vec::new())) + SEQUENCE_PREFIX + sources.slivers.len() * symbol
+    encoded_len(item, RecoveryOutcome::Symbols(Vec::new())) + SEQUENCE_PREFIX + count * symbol
 }
 
 fn encoded_len(item: &RecoveryItem, outcome: RecoveryOutcome) -> usize {

@@ -7,7 +7,8 @@
 //!
 //! Answering means re-encoding each held sliver to all `n` cells and, for symbols with proofs,
 //! building its Merkle tree ([`SliverExpansion`]): the CPU-heavy part. Without proofs only the
-//! cells asked for are copied out of the encode. A request expands each
+//! cells asked for are copied out of the encode, into one block per target
+//! ([`SymbolBlock`]). A request expands each
 //! held sliver once, even when a batch asks several targets of the same blob, and expands the
 //! held slivers of a blob side by side in groups of at most 16 MiB of cells (small slivers
 //! share their transforms), so its memory is one group plus its answer. A tree is also
@@ -17,8 +18,11 @@
 //! read, and the rebuilder checks what it rebuilds and asks again with proofs on a mismatch.
 
 use morsa_store::StoreError;
+use redstuff::merkle::MerkleProof;
 use redstuff::wire::{from_bcs, sliver_limit};
-use redstuff::{BlobId, Proofs, RecoverySymbol, Sliver, SliverExpansion, SliverType, VerifiedMetadata};
+use redstuff::{
+    BlobId, Proofs, RecoverySymbol, Sliver, SliverExpansion, SliverType, SymbolBlock, VerifiedMetadata,
+};
 
 use crate::error::NodeError;
 use crate::node::{Node, kind_of};
@@ -114,60 +118,71 @@ const EXPANSION_BYTES: usize = 16 << 20;
 /// The symbols towards each of `targets` (indices below `n`), expanding each source once, with
 /// or without proofs. Sources are expanded together in groups of at most [`EXPANSION_BYTES`]
 /// of cells ([`SliverExpansion::unproven_many`]): small slivers share their transforms.
-/// Without proofs only the targets' cells are laid out
-/// ([`SliverExpansion::unproven_symbols_many`]): no tree needs the others.
+/// Without proofs they are [`blocks_towards`]' symbols one by one.
 pub(super) fn symbols_towards(
     node: &Node,
     sources: &Sources,
     targets: &[usize],
     proofs: Proofs,
 ) -> Result<Vec<Vec<RecoverySymbol>>, NodeError> {
+    if proofs == Proofs::Skip {
+        let s = usize::from(sources.metadata.symbol_size());
+        return Ok(blocks_towards(node, sources, targets)?
+            .iter()
+            .map(|block| {
+                block
+                    .symbols(s)
+                    .expect("blocks are cut at the blob's symbol size")
+                    .map(|symbol| RecoverySymbol {
+                        source_index: symbol.source_index,
+                        symbol: symbol.symbol.to_vec(),
+                        proof: MerkleProof { path: Vec::new() },
+                    })
+                    .collect()
+            })
+            .collect());
+    }
     let mut answers = vec![Vec::with_capacity(sources.slivers.len()); targets.len()];
-    let expansion_bytes = node.config().n_shards() * usize::from(sources.metadata.symbol_size());
-    let group = (EXPANSION_BYTES / expansion_bytes.max(1)).max(1);
-    for group in sources.slivers.chunks(group) {
-        let symbols_per_source = match proofs {
-            Proofs::Skip => picked_group(node, sources, group, targets)?,
-            Proofs::Check => proven_group(node, sources, group)?
-                .iter()
-                .map(|expansion| {
-                    targets
-                        .iter()
-                        .map(|target| expansion.recovery_symbol(*target).expect("targets are below n"))
-                        .collect()
-                })
-                .collect(),
-        };
-        for symbols in symbols_per_source {
-            for (answer, symbol) in answers.iter_mut().zip(symbols) {
-                answer.push(symbol);
+    for group in sources.slivers.chunks(group_len(node, sources)) {
+        for expansion in proven_group(node, sources, group)? {
+            for (answer, target) in answers.iter_mut().zip(targets) {
+                answer.push(expansion.recovery_symbol(*target).expect("targets are below n"));
             }
         }
     }
     Ok(answers)
 }
 
-/// Reads the held slivers of `group` and picks their unproven symbols towards `targets`, one
-/// list per sliver (in `targets` order). A sliver gone is left out, a damaged one logged and
-/// left out, as [`proven_group`] does.
-fn picked_group(
+/// The unproven symbols towards each of `targets` (indices below `n`), one block per target:
+/// only the targets' cells are taken out of each group's encode
+/// ([`SliverExpansion::append_unproven_blocks`]), since no tree needs the others. A sliver gone
+/// is left out, a damaged one logged and left out, as [`proven_group`] does.
+pub(super) fn blocks_towards(
     node: &Node,
     sources: &Sources,
-    group: &[Source],
     targets: &[usize],
-) -> Result<Vec<Vec<RecoverySymbol>>, NodeError> {
+) -> Result<Vec<SymbolBlock>, NodeError> {
     let Sources { blob_id, kind, metadata, .. } = sources;
-    let read = read_group(node, sources, group)?;
-    let slivers: Vec<&Sliver> = read.iter().map(|(_, sliver)| sliver).collect();
-    let picked = SliverExpansion::unproven_symbols_many(metadata, *kind, &slivers, targets);
-    let mut answers = Vec::with_capacity(picked.len());
-    for ((source, _), symbols) in read.iter().zip(picked) {
-        match symbols {
-            Ok(symbols) => answers.push(symbols),
-            Err(error) => unusable(blob_id, *source, *kind, &error),
+    let s = usize::from(metadata.symbol_size());
+    let mut blocks: Vec<SymbolBlock> =
+        targets.iter().map(|_| SymbolBlock::with_capacity(sources.slivers.len(), s)).collect();
+    for group in sources.slivers.chunks(group_len(node, sources)) {
+        let read = read_group(node, sources, group)?;
+        let slivers: Vec<&Sliver> = read.iter().map(|(_, sliver)| sliver).collect();
+        let shapes = SliverExpansion::append_unproven_blocks(metadata, *kind, &slivers, targets, &mut blocks);
+        for ((source, _), shape) in read.iter().zip(shapes) {
+            if let Err(error) = shape {
+                unusable(blob_id, *source, *kind, &error);
+            }
         }
     }
-    Ok(answers)
+    Ok(blocks)
+}
+
+/// Sources read and expanded at once: as many as fit [`EXPANSION_BYTES`] of cells, at least one.
+fn group_len(node: &Node, sources: &Sources) -> usize {
+    let expansion_bytes = node.config().n_shards() * usize::from(sources.metadata.symbol_size());
+    (EXPANSION_BYTES / expansion_bytes.max(1)).max(1)
 }
 
 /// Reads the held slivers of `group` that are there and usable.
@@ -255,7 +270,7 @@ mod tests {
     use redstuff::wire::to_bcs;
 
     use super::*;
-    use crate::node::View;
+    use crate::node::{SymbolForm, View};
 
     thread_local! {
         /// Slivers expanded on this thread: the work a batch must not repeat.
@@ -352,8 +367,8 @@ mod tests {
             })
             .collect();
         let request = RecoveryBatchRequest { items };
-        let proven = node.recovery_batch_within(&request, usize::MAX, Proofs::Check).unwrap();
-        let unproven = node.recovery_batch_within(&request, usize::MAX, Proofs::Skip).unwrap();
+        let proven = node.recovery_batch_within(&request, usize::MAX, SymbolForm::Proven).unwrap();
+        let unproven = node.recovery_batch_within(&request, usize::MAX, SymbolForm::Unproven).unwrap();
         for (proven, unproven) in proven.items.iter().zip(&unproven.items) {
             let (RecoveryOutcome::Symbols(proven), RecoveryOutcome::Symbols(unproven)) =
                 (&proven.outcome, &unproven.outcome)
@@ -373,8 +388,54 @@ mod tests {
         let admitted = |response: RecoveryBatchResponse| {
             response.items.iter().filter(|item| matches!(item.outcome, RecoveryOutcome::Symbols(_))).count()
         };
-        let with_proofs = admitted(node.recovery_batch_within(&request, budget, Proofs::Check).unwrap());
-        let without = admitted(node.recovery_batch_within(&request, budget, Proofs::Skip).unwrap());
+        let with_proofs = admitted(node.recovery_batch_within(&request, budget, SymbolForm::Proven).unwrap());
+        let without = admitted(node.recovery_batch_within(&request, budget, SymbolForm::Unproven).unwrap());
         assert!(with_proofs <= 3 && without > with_proofs, "{with_proofs} with proofs, {without} without");
+    }
+
+    #[test]
+    fn blocks_carry_the_symbols_of_lists_cut_to_max_symbols_and_within_the_budget() {
+        let (node, _encoded, blob_id, _dir) = node_with_a_blob();
+        let items: Vec<RecoveryItem> = (0..10)
+            .map(|target| RecoveryItem {
+                blob_id,
+                target_sliver: target,
+                target_type: if target % 2 == 0 { SliverType::Primary } else { SliverType::Secondary },
+                max_symbols: (target % 3 == 0).then_some(2),
+            })
+            .collect();
+        let request = RecoveryBatchRequest { items };
+        let lists = node.recovery_batch_within(&request, usize::MAX, SymbolForm::Unproven).unwrap();
+        let blocks = node.recovery_batch_within(&request, usize::MAX, SymbolForm::Blocks).unwrap();
+        let s = usize::from(node.verified_metadata(&blob_id).unwrap().symbol_size());
+        for ((item, list), block) in request.items.iter().zip(&lists.items).zip(&blocks.items) {
+            let (RecoveryOutcome::Symbols(list), RecoveryOutcome::Block(block)) =
+                (&list.outcome, &block.outcome)
+            else {
+                panic!("{:?} / {:?}", list.outcome, block.outcome)
+            };
+            assert_eq!(list.len(), if item.max_symbols.is_some() { 2 } else { 5 });
+            let cells: Vec<(u16, &[u8])> =
+                block.symbols(s).unwrap().map(|symbol| (symbol.source_index, symbol.symbol)).collect();
+            let expected: Vec<(u16, &[u8])> =
+                list.iter().map(|symbol| (symbol.source_index, symbol.symbol.as_slice())).collect();
+            assert_eq!(cells, expected);
+        }
+        // Every budget is kept (each holds the refusals of all ten items), and a block answer
+        // admits at least the items a list answer does.
+        let one = to_bcs(&lists.items[1]).len();
+        for budget in [3 * one, 4 * one + one / 3, 6 * one + 7, 20 * one] {
+            let answered = |form| {
+                let response = node.recovery_batch_within(&request, budget, form).unwrap();
+                assert!(response.encoded_len() <= budget, "{form:?} over {budget} bytes");
+                response
+                    .items
+                    .iter()
+                    .filter(|item| !matches!(item.outcome, RecoveryOutcome::Error(_)))
+                    .count()
+            };
+            let (lists, blocks) = (answered(SymbolForm::Unproven), answered(SymbolForm::Blocks));
+            assert!(blocks >= lists, "{blocks} blocks, {lists} lists within {budget} bytes");
+        }
     }
 }

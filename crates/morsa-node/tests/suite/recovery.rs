@@ -210,10 +210,47 @@ async fn a_batch_answers_several_blobs_in_order() {
         .iter()
         .filter_map(|answer| match &answer.outcome {
             RecoveryOutcome::Error(body) => Some(body.code.as_str()),
-            RecoveryOutcome::Symbols(_) => None,
+            RecoveryOutcome::Symbols(_) | RecoveryOutcome::Block(_) => None,
         })
         .collect();
     assert_eq!(codes, ["not_registered", "bad_request"]);
+
+    // Through the router, `blocks=true` without proofs answers each item's symbols as one block
+    // (the lists' symbols, in order); with proofs it is ignored.
+    let unproven = |query: &str| {
+        let path = format!("{}?{query}", api::routes::RECOVERY_SYMBOLS_BATCH);
+        post(&path, "application/json", serde_json::to_vec(&request).unwrap())
+    };
+    let mut answers = Vec::new();
+    for query in ["proofs=false", "proofs=false&blocks=true", "proofs=true&blocks=true"] {
+        let (status, body) = recover(&fixture, unproven(query)).await;
+        assert_eq!(status, StatusCode::OK, "{query}: {}", String::from_utf8_lossy(&body));
+        answers.push(from_bcs::<RecoveryBatchResponse>(&body, MAX_RECOVERY_BATCH_RESPONSE_BYTES).unwrap());
+    }
+    let symbol_size = |blob_id: &BlobId| {
+        let encoded = if *blob_id == first { &fixture.encoded } else { &second };
+        usize::from(encoded.metadata.symbol_size())
+    };
+    for (position, item) in request.items.iter().enumerate() {
+        let outcomes: Vec<&RecoveryOutcome> =
+            answers.iter().map(|answer| &answer.items[position].outcome).collect();
+        match (outcomes[0], outcomes[1], outcomes[2], &response.items[position].outcome) {
+            (
+                RecoveryOutcome::Symbols(list),
+                RecoveryOutcome::Block(block),
+                RecoveryOutcome::Symbols(proven),
+                RecoveryOutcome::Symbols(expected),
+            ) => {
+                let cells: Vec<_> = block.symbols(symbol_size(&item.blob_id)).unwrap().collect();
+                assert_eq!(cells, list.iter().map(RecoverySymbol::cell).collect::<Vec<_>>(), "{item:?}");
+                assert_eq!(proven, expected, "{item:?}");
+            }
+            (RecoveryOutcome::Error(a), RecoveryOutcome::Error(b), RecoveryOutcome::Error(c), _) => {
+                assert!(a.code == b.code && b.code == c.code, "{item:?}");
+            }
+            other => panic!("{item:?}: {other:?}"),
+        }
+    }
 
     // An asker that needs only two more symbols gets two, from distinct sources the node holds.
     let capped = RecoveryBatchRequest {
@@ -282,7 +319,9 @@ async fn a_batch_stops_at_its_byte_budget_and_marks_the_rest() {
     for answer in &response.items[answered..] {
         match &answer.outcome {
             RecoveryOutcome::Error(ErrorBody { code, .. }) => assert_eq!(code, "over_budget"),
-            RecoveryOutcome::Symbols(_) => panic!("symbols after the budget ran out"),
+            RecoveryOutcome::Symbols(_) | RecoveryOutcome::Block(_) => {
+                panic!("symbols after the budget ran out")
+            }
         }
     }
     // The answer fills its budget: counting each symbol at its largest size, as the node does,
@@ -292,7 +331,7 @@ async fn a_batch_stops_at_its_byte_budget_and_marks_the_rest() {
         .iter()
         .flat_map(|answer| match &answer.outcome {
             RecoveryOutcome::Symbols(symbols) => symbols.as_slice(),
-            RecoveryOutcome::Error(_) => &[],
+            RecoveryOutcome::Block(_) | RecoveryOutcome::Error(_) => &[],
         })
         .map(|symbol| largest - to_bcs(symbol).len())
         .sum();

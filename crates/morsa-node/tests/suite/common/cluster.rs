@@ -270,7 +270,7 @@ async fn relabel(request: axum::extract::Request, next: axum::middleware::Next) 
     rewrite(request, next, |symbol| symbol.source_index = (symbol.source_index + 1) % N).await
 }
 
-/// Applies `change` to every symbol of every recovery-batch answer.
+/// Applies `change` to every symbol of every recovery-batch answer, in lists and in blocks.
 async fn rewrite(
     request: axum::extract::Request,
     next: axum::middleware::Next,
@@ -287,8 +287,23 @@ async fn rewrite(
     let mut answer: RecoveryBatchResponse =
         redstuff::wire::from_bcs(&bytes, MAX_RECOVERY_BATCH_RESPONSE_BYTES).unwrap();
     for item in &mut answer.items {
-        if let RecoveryOutcome::Symbols(symbols) = &mut item.outcome {
-            symbols.iter_mut().for_each(change);
+        match &mut item.outcome {
+            RecoveryOutcome::Symbols(symbols) => symbols.iter_mut().for_each(change),
+            RecoveryOutcome::Block(block) => {
+                let size = block.symbols.len() / block.len().max(1);
+                let mut changed = redstuff::SymbolBlock::default();
+                for symbol in block.symbols(size).unwrap() {
+                    let mut symbol = redstuff::RecoverySymbol {
+                        source_index: symbol.source_index,
+                        symbol: symbol.symbol.to_vec(),
+                        proof: redstuff::merkle::MerkleProof { path: Vec::new() },
+                    };
+                    change(&mut symbol);
+                    changed.push(symbol.source_index, &symbol.symbol);
+                }
+                *block = changed;
+            }
+            RecoveryOutcome::Error(_) => {}
         }
     }
     let mut response =
