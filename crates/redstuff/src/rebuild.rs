@@ -91,25 +91,14 @@ impl VerifiedMetadata {
             .iter()
             .map(|(target_index, symbols)| self.choose_for(target_kind, *target_index, symbols, proofs))
             .collect();
-        let cells: Vec<Option<Vec<SymbolRef<'_>>>> = chosen
-            .iter()
-            .map(|picked| {
-                picked.as_ref().ok().map(|picked| picked.iter().map(|symbol| symbol.cell()).collect())
-            })
-            .collect();
         let indices: Vec<usize> = targets.iter().map(|(index, _)| *index).collect();
-        self.decode_chosen(target_kind, &indices, &cells)
-            .into_iter()
-            .zip(chosen)
-            .map(|(decoded, chosen)| match (decoded, chosen) {
-                (_, Err(error)) => Err(error),
-                (Some((sliver, true)), Ok(_)) => Ok(sliver),
-                (Some((sliver, false)), Ok(chosen)) => {
-                    Err(self.mismatch(target_kind, sliver.index, chosen, proofs))
-                }
-                (None, Ok(_)) => unreachable!("every target without an error was decoded"),
-            })
-            .collect()
+        self.rebuild_chosen(
+            target_kind,
+            &indices,
+            chosen,
+            |picked| picked.iter().map(|symbol| RecoverySymbol::cell(symbol)).collect(),
+            |index, picked| self.mismatch(target_kind, index, picked, proofs),
+        )
     }
 
     /// [`VerifiedMetadata::rebuild_slivers`] without proofs, from symbols given by reference
@@ -128,18 +117,33 @@ impl VerifiedMetadata {
                 self.choose(target_kind, symbols.iter().copied(), |symbol| self.check_shape(*symbol))
             })
             .collect();
-        let cells: Vec<Option<Vec<SymbolRef<'_>>>> =
-            chosen.iter().map(|picked| picked.as_ref().ok().cloned()).collect();
         let indices: Vec<usize> = targets.iter().map(|(index, _)| *index).collect();
-        self.decode_chosen(target_kind, &indices, &cells)
+        self.rebuild_chosen(target_kind, &indices, chosen, Vec::clone, |index, _| {
+            RecoveryError::RebuiltMismatch { kind: target_kind, index }
+        })
+    }
+
+    /// Decodes and checks every target (`indices[i]`) whose symbols were chosen: a match is its
+    /// sliver, a mismatch the error `mismatch` makes of the target's index and choice, and a
+    /// target whose choice failed keeps its error.
+    fn rebuild_chosen<'a, C>(
+        &self,
+        target_kind: SliverType,
+        indices: &[usize],
+        chosen: Vec<Result<C, RecoveryError>>,
+        cells_of: impl Fn(&C) -> Vec<SymbolRef<'a>>,
+        mismatch: impl Fn(u16, C) -> RecoveryError,
+    ) -> Vec<Result<Sliver, RecoveryError>> {
+        let cells: Vec<Option<Vec<SymbolRef<'a>>>> =
+            chosen.iter().map(|picked| picked.as_ref().ok().map(&cells_of)).collect();
+        let decoded = self.decode_chosen(target_kind, indices, &cells);
+        decoded
             .into_iter()
             .zip(chosen)
             .map(|(decoded, chosen)| match (decoded, chosen) {
                 (_, Err(error)) => Err(error),
                 (Some((sliver, true)), Ok(_)) => Ok(sliver),
-                (Some((sliver, false)), Ok(_)) => {
-                    Err(RecoveryError::RebuiltMismatch { kind: target_kind, index: sliver.index })
-                }
+                (Some((sliver, false)), Ok(chosen)) => Err(mismatch(sliver.index, chosen)),
                 (None, Ok(_)) => unreachable!("every target without an error was decoded"),
             })
             .collect()
