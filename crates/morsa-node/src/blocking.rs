@@ -100,8 +100,10 @@ impl Background {
             // A panic becomes `WorkerFailed`, as on a blocking thread, and the pool lives on.
             let result =
                 std::panic::catch_unwind(AssertUnwindSafe(work)).unwrap_or(Err(NodeError::WorkerFailed));
-            let _ = answer.send(result);
+            // The slot is free before the answer is: whoever awaits the answer finds it given
+            // back (after the answer, a caller could see its job done and the slot still held).
             drop(slot);
+            let _ = answer.send(result);
         });
         answered.await.unwrap_or(Err(NodeError::WorkerFailed))
     }
