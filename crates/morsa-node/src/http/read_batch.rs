@@ -1,9 +1,9 @@
 //! Batched reads ([`routes::SLIVER_READ_BATCH`](morsa_api::node::routes::SLIVER_READ_BATCH)):
 //! several slivers of one kind of a blob in one answer. Each is served exactly as the single
-//! route serves it: the slivers stored are read together on one blocking thread, and the
-//! others (not stored, damaged, in a shard still being pulled, not this node's) go the single
-//! route's way (`get_sliver`), all at once: fetched from the shard's previous owner, rebuilt, or
-//! refused with the single route's error, each in its place in the answer.
+//! route serves it: the slivers stored are read together on one blocking thread, and any
+//! other (not stored, damaged, in a shard still being pulled, not this node's) goes the
+//! single route's way (`get_sliver`): fetched from the shard's previous owner, rebuilt, or
+//! refused with the single route's error, in its place in the answer.
 //!
 //! The answer is bounded: a batch whose slivers could be over [`MAX_READ_BATCH_BYTES`] is
 //! refused (`too_large`) before anything is read, and the answer's estimate is held in the
@@ -18,7 +18,6 @@ use morsa_api::node::{
     UPLOAD_ITEM_HEADER,
 };
 
-use crate::error::NodeError;
 use crate::http::Served;
 use crate::http::reads::one_sliver;
 use crate::http::reply::{ApiError, Reply, blocking};
@@ -52,7 +51,6 @@ pub(super) async fn get_sliver_batch(
     }
     let reserved = served.answers.reserve(estimate).await?;
     let node = Arc::clone(&served.node);
-    let pairs_of = pairs.clone();
     let stored = blocking(move || {
         Ok(pairs
             .into_iter()
@@ -60,26 +58,13 @@ pub(super) async fn get_sliver_batch(
             .collect::<Vec<_>>())
     })
     .await?;
-    // The slivers not stored go the single route's way all at once, so a read waits for the
-    // slowest of them, not for their sum (rebuilds among them are bounded by `max_on_demand`).
-    let mut others = tokio::task::JoinSet::new();
-    for (position, (pair, bytes)) in stored.iter().enumerate() {
-        if bytes.is_none() {
-            let (served, pair) = (Arc::clone(&served), *pair);
-            others.spawn(async move { (position, one_sliver(&served, blob_id, pair, kind).await) });
-        }
-    }
-    let mut reads: Vec<Result<Vec<u8>, NodeError>> =
-        stored.into_iter().map(|(_, bytes)| bytes.ok_or(NodeError::WorkerFailed)).collect();
-    while let Some(joined) = others.join_next().await {
-        // A task that panicked leaves its sliver `WorkerFailed`, as a panicked worker does.
-        if let Ok((position, read)) = joined {
-            reads[position] = read;
-        }
-    }
     let mut answer = ReadBatchAnswer::with_capacity(estimate);
     let (mut sent, mut refused) = (0u64, 0u64);
-    for (pair, read) in pairs_of.into_iter().zip(reads) {
+    for (pair, bytes) in stored {
+        let read = match bytes {
+            Some(bytes) => Ok(bytes),
+            None => one_sliver(&served, blob_id, pair, kind).await,
+        };
         match read {
             Ok(bytes) => {
                 answer.push_sliver(pair, &bytes);
