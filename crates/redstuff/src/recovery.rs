@@ -241,14 +241,7 @@ impl SliverExpansion {
         let config = metadata.config();
         let (k, n, s) =
             (source_symbols(config, kind), config.n_shards(), usize::from(metadata.symbol_size()));
-        let shapes: Vec<Result<(), RecoveryError>> =
-            slivers.iter().map(|sliver| Ok(metadata.check_sliver_shape(kind, sliver)?)).collect();
-        let sources: Vec<&Sliver> = slivers
-            .iter()
-            .zip(&shapes)
-            .filter(|(_, shape)| shape.is_ok())
-            .map(|(sliver, _)| *sliver)
-            .collect();
+        let (shapes, sources) = metadata.well_shaped(kind, slivers);
         let codewords: Vec<&[u8]> = sources.iter().map(|sliver| sliver.symbols.as_slice()).collect();
         let picked = rs::encode_many_picked(k, n, s, &codewords, targets);
         for (sliver, symbols) in sources.iter().zip(&picked) {
@@ -256,7 +249,7 @@ impl SliverExpansion {
                 block.push(sliver.index, symbol);
             }
         }
-        shapes
+        shapes.into_iter().map(|shape| Ok(shape?)).collect()
     }
 
     /// The root of the expansion (equal to the metadata hash when the sliver is genuine), or

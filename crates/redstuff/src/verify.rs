@@ -200,6 +200,24 @@ impl VerifiedMetadata {
         Ok(())
     }
 
+    /// Each sliver's shape check ([`VerifiedMetadata::check_sliver_shape`]), in order, and the
+    /// slivers that passed it, in order.
+    pub(crate) fn well_shaped<'s>(
+        &self,
+        kind: SliverType,
+        slivers: &[&'s Sliver],
+    ) -> (Vec<Result<(), SliverVerificationError>>, Vec<&'s Sliver>) {
+        let shapes: Vec<Result<(), SliverVerificationError>> =
+            slivers.iter().map(|sliver| self.check_sliver_shape(kind, sliver)).collect();
+        let shaped = slivers
+            .iter()
+            .zip(&shapes)
+            .filter(|(_, shape)| shape.is_ok())
+            .map(|(sliver, _)| *sliver)
+            .collect();
+        (shapes, shaped)
+    }
+
     /// [`VerifiedMetadata::verify_sliver`] for several slivers of `kind` of this blob, one
     /// answer each, in order; their expansions are computed together (see `expansion_roots`),
     /// which for small slivers costs a fraction of checking them one by one.
@@ -208,14 +226,7 @@ impl VerifiedMetadata {
         kind: SliverType,
         slivers: &[&Sliver],
     ) -> Vec<Result<(), SliverVerificationError>> {
-        let mut answers: Vec<Result<(), SliverVerificationError>> =
-            slivers.iter().map(|sliver| self.check_sliver_shape(kind, sliver)).collect();
-        let shaped: Vec<&Sliver> = slivers
-            .iter()
-            .zip(&answers)
-            .filter(|(_, shape)| shape.is_ok())
-            .map(|(sliver, _)| *sliver)
-            .collect();
+        let (mut answers, shaped) = self.well_shaped(kind, slivers);
         let symbols: Vec<&[u8]> = shaped.iter().map(|sliver| sliver.symbols.as_slice()).collect();
         let mut roots =
             expansion_roots(self.config(), kind, usize::from(self.symbol_size()), &symbols).into_iter();

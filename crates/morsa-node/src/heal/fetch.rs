@@ -108,7 +108,7 @@ impl Want {
     }
 
     /// Distinct sources held.
-    pub fn held(&self) -> usize {
+    pub fn sources_held(&self) -> usize {
         self.have
     }
 
@@ -251,7 +251,7 @@ where
         let mut plan: Vec<Vec<(usize, Option<u16>)>> = vec![Vec::new(); peers.len()];
         let mut estimate = 0u64;
         for (position, want) in wants.iter_mut().enumerate() {
-            let mut cover = want.held();
+            let mut cover = want.sources_held();
             for (slot, peer) in peers.iter().enumerate() {
                 if cover >= want.needed {
                     break;

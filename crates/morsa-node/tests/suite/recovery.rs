@@ -243,6 +243,8 @@ async fn a_batch_answers_several_blobs_in_order() {
             ) => {
                 let cells: Vec<_> = block.symbols(symbol_size(&item.blob_id)).unwrap().collect();
                 assert_eq!(cells, list.iter().map(RecoverySymbol::cell).collect::<Vec<_>>(), "{item:?}");
+                // And the cells of the proven symbols, which come from whole expansions.
+                assert_eq!(cells, expected.iter().map(RecoverySymbol::cell).collect::<Vec<_>>(), "{item:?}");
                 assert_eq!(proven, expected, "{item:?}");
             }
             (RecoveryOutcome::Error(a), RecoveryOutcome::Error(b), RecoveryOutcome::Error(c), _) => {

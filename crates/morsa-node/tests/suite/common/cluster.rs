@@ -292,7 +292,7 @@ async fn rewrite(
             RecoveryOutcome::Block(block) => {
                 let size = block.symbols.len() / block.len().max(1);
                 let mut changed = redstuff::SymbolBlock::default();
-                for symbol in block.symbols(size).unwrap() {
+                for symbol in block.symbols(size).into_iter().flatten() {
                     let mut symbol = redstuff::RecoverySymbol {
                         source_index: symbol.source_index,
                         symbol: symbol.symbol.to_vec(),
