@@ -1,6 +1,7 @@
 //! On-demand recovery: a request for a sliver this node should hold (a certified blob, an owned
 //! shard) but lacks, or whose stored bytes fail their checksum, rebuilds just that sliver at
-//! once, stores it and answers, without waiting for the repair queue. A request for recovery
+//! once, stores it and answers, without waiting for the repair queue; a batched read rebuilds
+//! all the slivers it lacks together, in one rebuild. A request for recovery
 //! symbols whose source slivers are missing does the same for those sources first (the single
 //! route; the batch route, which peers' background repair uses, only queues them, so that one
 //! node's repair never waits on another's).
@@ -25,43 +26,89 @@ fn must_hold(repairer: &Repairer, blob_id: &BlobId) -> bool {
     node.blob_info(blob_id).is_ok_and(|info| info.status(node.view().epoch()) == Status::Certified)
 }
 
-/// The stored BCS sliver, rebuilt first if it is missing or damaged and should be here.
-pub async fn sliver(
+/// The stored BCS slivers of `pairs`, in order, each rebuilt first if it is missing or
+/// damaged and should be here: all of them in one rebuild (one round of peer calls and one
+/// decode for the lot, under one `max_on_demand` permit), not one after another.
+pub async fn slivers(
     repairer: &Arc<Repairer>,
     blob_id: BlobId,
-    pair: u16,
+    pairs: Vec<u16>,
     kind: SliverType,
-) -> Result<Vec<u8>, NodeError> {
-    let node = Arc::clone(&repairer.node);
-    let first = blocking(move || node.sliver_bytes(&blob_id, pair, kind)).await;
-    let shard = match &first {
-        Err(NodeError::SliverNotStored { .. }) => repairer.node.owned_shard_of(&blob_id, pair)?,
-        Err(NodeError::Store(StoreError::CorruptSliver { shard, kind: stored, .. })) => {
-            let (node, shard, stored) = (Arc::clone(&repairer.node), *shard, *stored);
-            blocking(move || node.drop_corrupt(&blob_id, shard, stored)).await?;
-            add(&repairer.stats.corrupt, 1);
-            shard
+) -> Vec<Result<Vec<u8>, NodeError>> {
+    let pairs = Arc::new(pairs);
+    let mut answers = read_all(repairer, blob_id, Arc::clone(&pairs), kind).await;
+    // What a failed read needs: the shard to rebuild (damaged bytes dropped first).
+    let mut lacking: Vec<(usize, u16)> = Vec::new();
+    for (position, answer) in answers.iter_mut().enumerate() {
+        let shard = match answer {
+            Err(NodeError::SliverNotStored { .. }) => repairer.node.owned_shard_of(&blob_id, pairs[position]),
+            Err(NodeError::Store(StoreError::CorruptSliver { shard, kind: stored, .. })) => {
+                let (node, shard, stored) = (Arc::clone(&repairer.node), *shard, *stored);
+                let dropped = blocking(move || node.drop_corrupt(&blob_id, shard, stored)).await;
+                add(&repairer.stats.corrupt, 1);
+                dropped.map(|()| shard)
+            }
+            _ => continue,
+        };
+        match shard {
+            Ok(shard) => lacking.push((position, shard)),
+            Err(error) => *answer = Err(error),
         }
-        _ => return first,
-    };
+    }
+    if lacking.is_empty() {
+        return answers;
+    }
     if !must_hold(repairer, &blob_id) {
-        return first.map_err(|_| NodeError::SliverNotStored { blob_id, pair, kind });
-    }
-    tracing::info!(%blob_id, shard, %kind, "rebuilding a missing sliver for a read");
-    if let Err(error) = repairer.rebuild_now(blob_id, shard, kind).await {
-        // The background repair may be rebuilding the same sliver now (the scrubber found it
-        // damaged first, and peers answer one caller only so much at once): its result serves
-        // the read as well as ours would.
-        let target = Missing { blob_id, shard, kind: kind_of(kind) };
-        repairer.wait_for_flight(target, Duration::from_millis(repairer.config.peer_timeout_ms)).await;
-        let node = Arc::clone(&repairer.node);
-        let stored = blocking(move || Ok(node.store().has_sliver(&blob_id.0, shard, kind_of(kind))?)).await?;
-        if !stored {
-            return Err(error);
+        for (position, _) in lacking {
+            answers[position] = Err(NodeError::SliverNotStored { blob_id, pair: pairs[position], kind });
         }
+        return answers;
     }
+    tracing::info!(%blob_id, slivers = lacking.len(), %kind, "rebuilding missing slivers for a read");
+    let shards: Vec<u16> = lacking.iter().map(|(_, shard)| *shard).collect();
+    let Ok(failed) = repairer.rebuild_now(blob_id, &shards, kind).await else {
+        // The only refusal: the node is shutting down.
+        for (position, _) in lacking {
+            answers[position] = Err(NodeError::ShuttingDown);
+        }
+        return answers;
+    };
+    // The background repair may be rebuilding the same slivers now (the scrubber found them
+    // damaged first, and peers answer one caller only so much at once): its results serve the
+    // read as well as ours would. One wait for all of them, bounded by one peer timeout.
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(repairer.config.peer_timeout_ms);
+    for shard in &failed {
+        let target = Missing { blob_id, shard: *shard, kind: kind_of(kind) };
+        repairer
+            .wait_for_flight(target, deadline.saturating_duration_since(tokio::time::Instant::now()))
+            .await;
+    }
+    let again = Arc::new(lacking.iter().map(|(position, _)| pairs[*position]).collect::<Vec<u16>>());
+    let reads = read_all(repairer, blob_id, again, kind).await;
+    for ((position, shard), read) in lacking.into_iter().zip(reads) {
+        // Stored by neither rebuild: the read says that ours failed.
+        answers[position] = match read {
+            Err(NodeError::SliverNotStored { .. }) if failed.contains(&shard) => {
+                Err(NodeError::NotRebuilt { blob_id, shard, kind })
+            }
+            read => read,
+        };
+    }
+    answers
+}
+
+/// The stored BCS slivers of `pairs`, read on one blocking thread.
+async fn read_all(
+    repairer: &Repairer,
+    blob_id: BlobId,
+    pairs: Arc<Vec<u16>>,
+    kind: SliverType,
+) -> Vec<Result<Vec<u8>, NodeError>> {
     let node = Arc::clone(&repairer.node);
-    blocking(move || node.sliver_bytes(&blob_id, pair, kind)).await
+    let count = pairs.len();
+    let reads =
+        blocking(move || Ok(pairs.iter().map(|pair| node.sliver_bytes(&blob_id, *pair, kind)).collect()));
+    reads.await.unwrap_or_else(|_| (0..count).map(|_| Err(NodeError::WorkerFailed)).collect())
 }
 
 /// The owned shards lacking their `kind` sliver of `blob_id`, if it is certified.
@@ -89,10 +136,11 @@ pub async fn rebuild_sources(
     let kind = target_type.orthogonal();
     let engine = Arc::clone(repairer);
     let missing = blocking(move || missing_sources(&engine, &blob_id, kind)).await?;
-    for shard in missing {
-        if let Err(error) = repairer.rebuild_now(blob_id, shard, kind).await {
-            tracing::debug!(%blob_id, shard, %error, "cannot rebuild a source sliver on demand");
-        }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    for shard in repairer.rebuild_now(blob_id, &missing, kind).await? {
+        tracing::debug!(%blob_id, shard, "cannot rebuild a source sliver on demand");
     }
     Ok(())
 }

@@ -151,18 +151,24 @@ impl Repairer {
         self.scanned.load(Ordering::Acquire) && queue.is_empty() && queue.in_flight() == 0
     }
 
-    /// Rebuilds one sliver now, for a request that needs it, and stores it. At most
-    /// `max_on_demand` run at once; not throttled, and runs while background repair is paused.
-    pub async fn rebuild_now(&self, blob_id: BlobId, shard: u16, kind: SliverType) -> Result<(), NodeError> {
+    /// Rebuilds the `kind` slivers of `shards` of `blob_id` now, for a request that needs
+    /// them, together (one round of peer calls, one decode), and stores them; answers the
+    /// shards not rebuilt. At most `max_on_demand` such rebuilds run at once; not throttled,
+    /// and runs while background repair is paused.
+    pub async fn rebuild_now(
+        &self,
+        blob_id: BlobId,
+        shards: &[u16],
+        kind: SliverType,
+    ) -> Result<BTreeSet<u16>, NodeError> {
         let _permit = self.on_demand.acquire().await.map_err(|_| NodeError::ShuttingDown)?;
-        let target = Missing { blob_id, shard, kind: kind_of(kind) };
-        let report = self.rebuild(vec![target], false).await;
-        if report.rebuilt.contains(&target) {
-            add(&self.stats.on_demand, 1);
-            Ok(())
-        } else {
-            Err(NodeError::NotRebuilt { blob_id, shard, kind })
-        }
+        let targets: Vec<Missing> =
+            shards.iter().map(|shard| Missing { blob_id, shard: *shard, kind: kind_of(kind) }).collect();
+        let report = self.rebuild(targets.clone(), false).await;
+        let (rebuilt, failed): (Vec<Missing>, Vec<Missing>) =
+            targets.into_iter().partition(|target| report.rebuilt.contains(target));
+        add(&self.stats.on_demand, rebuilt.len());
+        Ok(failed.into_iter().map(|target| target.shard).collect())
     }
 
     /// Waits (at most `limit`) until the background repair no longer has `target` in flight:

@@ -3,7 +3,8 @@
 //! route serves it: the slivers stored are read together on one blocking thread, and any
 //! other (not stored, damaged, in a shard still being pulled, not this node's) goes the
 //! single route's way (`get_sliver`): fetched from the shard's previous owner, rebuilt, or
-//! refused with the single route's error, in its place in the answer.
+//! refused with the single route's error, in its place in the answer. What must be rebuilt
+//! is rebuilt in one rebuild for the whole batch, not one sliver after another.
 //!
 //! The answer is bounded: a batch whose slivers could be over [`MAX_READ_BATCH_BYTES`] is
 //! refused (`too_large`) before anything is read, and the answer's estimate is held in the
@@ -19,7 +20,7 @@ use morsa_api::node::{
 };
 
 use crate::http::Served;
-use crate::http::reads::one_sliver;
+use crate::http::reads::missing_slivers;
 use crate::http::reply::{ApiError, Reply, blocking};
 use crate::http::upload_batch::refusal;
 use morsa_api::server::refusal::{ApiPath, ApiQuery};
@@ -58,12 +59,17 @@ pub(super) async fn get_sliver_batch(
             .collect::<Vec<_>>())
     })
     .await?;
+    // The slivers not stored: fetched from a shard's previous owner, then whatever is still
+    // lacking rebuilt together, as the single route would each (`one_sliver`).
+    let lacking: Vec<u16> =
+        stored.iter().filter(|(_, bytes)| bytes.is_none()).map(|(pair, _)| *pair).collect();
+    let mut fetched = missing_slivers(&served, blob_id, lacking, kind).await.into_iter();
     let mut answer = ReadBatchAnswer::with_capacity(estimate);
     let (mut sent, mut refused) = (0u64, 0u64);
     for (pair, bytes) in stored {
         let read = match bytes {
             Some(bytes) => Ok(bytes),
-            None => one_sliver(&served, blob_id, pair, kind).await,
+            None => fetched.next().expect("one answer per sliver not stored"),
         };
         match read {
             Ok(bytes) => {

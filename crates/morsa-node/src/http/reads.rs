@@ -57,10 +57,39 @@ pub(super) async fn one_sliver(
     pair: u16,
     kind: redstuff::SliverType,
 ) -> Result<Vec<u8>, NodeError> {
+    let mut answers = missing_slivers(served, blob_id, vec![pair], kind).await;
+    answers.pop().expect("one answer per pair")
+}
+
+/// What [`one_sliver`] answers for each of `pairs`, in order; the slivers that must be rebuilt
+/// are rebuilt together (`on_demand::slivers`).
+pub(super) async fn missing_slivers(
+    served: &Arc<Served>,
+    blob_id: redstuff::BlobId,
+    pairs: Vec<u16>,
+    kind: redstuff::SliverType,
+) -> Vec<Result<Vec<u8>, NodeError>> {
+    if pairs.is_empty() {
+        return Vec::new();
+    }
     // A shard still being pulled is held by its previous owner: asked before any rebuild.
     let timeout = Duration::from_millis(served.repair.config.peer_timeout_ms.max(1));
-    read_through::fetch_if_moving(&served.node, blob_id, pair, kind, timeout).await?;
-    on_demand::sliver(&served.repair, blob_id, pair, kind).await
+    let mut refused = Vec::new();
+    let mut asked = Vec::new();
+    for (position, pair) in pairs.iter().enumerate() {
+        match read_through::fetch_if_moving(&served.node, blob_id, *pair, kind, timeout).await {
+            Ok(()) => asked.push(*pair),
+            Err(error) => refused.push((position, error)),
+        }
+    }
+    let mut rebuilt = on_demand::slivers(&served.repair, blob_id, asked, kind).await.into_iter();
+    let mut refused = refused.into_iter().peekable();
+    (0..pairs.len())
+        .map(|position| match refused.next_if(|(at, _)| *at == position) {
+            Some((_, error)) => Err(error),
+            None => rebuilt.next().expect("one answer per pair asked"),
+        })
+        .collect()
 }
 
 pub(super) async fn get_sliver_status(

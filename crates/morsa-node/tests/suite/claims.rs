@@ -107,27 +107,7 @@ async fn on_demand_rebuilds_beyond_max_on_demand_wait_for_a_permit() {
     let (node, served, _dir) = lone_node(&peer, repair);
     let encoded = blob(20_000, 11);
     let blob_id = *encoded.metadata.blob_id();
-    let registered = Event::BlobRegistered {
-        blob_id,
-        object: ObjectId(blob_id.0),
-        size: encoded.metadata.unencoded_length(),
-        encoded_size: 1,
-        end_epoch: Epoch(5),
-        deletable: false,
-        epoch: Epoch(1),
-    };
-    let certified = Event::BlobCertified {
-        blob_id,
-        object: ObjectId(blob_id.0),
-        end_epoch: Epoch(5),
-        deletable: false,
-        epoch: Epoch(1),
-    };
-    node.apply_events(&[
-        EventRecord::new(0, 0, registered, [0; 32]),
-        EventRecord::new(1, 0, certified, [0; 32]),
-    ])
-    .unwrap();
+    certify(&node, &encoded);
     // The node holds the metadata and its secondary slivers (5 symbols towards each primary
     // one, short of the 7 needed): every primary read must ask the peer.
     node.store_metadata(&blob_id, &metadata_bytes(&encoded)).unwrap();
@@ -162,6 +142,75 @@ async fn on_demand_rebuilds_beyond_max_on_demand_wait_for_a_permit() {
     // The waiting reads were not refused: each got its turn and asked the peer.
     assert_eq!(gate.arrived.load(Ordering::SeqCst), 5);
     assert_eq!(gate.most_held.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batched_read_rebuilds_all_its_missing_slivers_in_one_rebuild() {
+    let (gate, peer) = Gate::start().await;
+    let repair = RepairConfig { max_on_demand: 4, paused: true, peer_timeout_ms: 60_000, ..test_repair() };
+    let (node, served, _dir) = lone_node(&peer, repair);
+    let encoded = blob(20_000, 12);
+    let blob_id = *encoded.metadata.blob_id();
+    certify(&node, &encoded);
+    // Only the metadata and the secondary slivers: all five primaries must be rebuilt.
+    node.store_metadata(&blob_id, &metadata_bytes(&encoded)).unwrap();
+    let pairs = pairs_owned(&node, &blob_id);
+    for pair in &pairs {
+        let secondary = to_bcs(&encoded.pairs[usize::from(*pair)].secondary);
+        node.store_sliver(&blob_id, *pair, SliverType::Secondary, secondary.into()).unwrap();
+    }
+    let query = api::SliverReadBatchQuery::new(&pairs).to_query_string();
+    let path = format!("{}?{query}", api::sliver_read_batch_path(&blob_id, SliverType::Primary));
+    let read = tokio::spawn({
+        let served = Arc::clone(&served);
+        async move { call(&served, get(&path)).await }
+    });
+    assert!(gate.arrivals(1, Duration::from_secs(30)).await, "no rebuild reached the peer");
+    // One rebuild asks the peer once for the symbols of all five targets; one rebuild per
+    // sliver would have asked up to `max_on_demand` at once (or, one after another, again after
+    // each refusal below).
+    assert!(
+        !gate.arrivals(2, Duration::from_millis(500)).await,
+        "{} requests for one batched read",
+        gate.arrived.load(Ordering::SeqCst)
+    );
+    gate.release.send_replace(true);
+    let (status, body) = read.await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+    let items = api::parse_read_batch(&body, &pairs).unwrap();
+    for item in items {
+        // The peer refused: each sliver is refused as a single read of it would be.
+        let api::ReadBatchItem::Refused(error) = item else { panic!("a sliver without its symbols") };
+        assert_eq!(error.code, "not_found", "{error:?}");
+        assert!(error.message.contains("could not be rebuilt"), "{error:?}");
+    }
+    assert_eq!(gate.arrived.load(Ordering::SeqCst), 1, "one rebuild, one request");
+}
+
+/// Applies `encoded`'s registration and certification to `node`.
+fn certify(node: &Node, encoded: &redstuff::EncodedBlob) {
+    let blob_id = *encoded.metadata.blob_id();
+    let registered = Event::BlobRegistered {
+        blob_id,
+        object: ObjectId(blob_id.0),
+        size: encoded.metadata.unencoded_length(),
+        encoded_size: 1,
+        end_epoch: Epoch(5),
+        deletable: false,
+        epoch: Epoch(1),
+    };
+    let certified = Event::BlobCertified {
+        blob_id,
+        object: ObjectId(blob_id.0),
+        end_epoch: Epoch(5),
+        deletable: false,
+        epoch: Epoch(1),
+    };
+    node.apply_events(&[
+        EventRecord::new(0, 0, registered, [0; 32]),
+        EventRecord::new(1, 0, certified, [0; 32]),
+    ])
+    .unwrap();
 }
 
 /// Most certifications the inbox holds (docs/NODE.md, "Bounds").

@@ -156,6 +156,41 @@ async fn a_read_of_a_missing_sliver_rebuilds_it_at_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batched_read_of_missing_slivers_rebuilds_them_and_answers_the_rest_in_place() {
+    // Background repair paused on node 0: only the read can bring the slivers back.
+    let paused = RepairConfig { paused: true, ..test_repair() };
+    let mut modes = serve_all(5, test_repair());
+    modes[0] = Mode::Serve(paused);
+    let mut cluster = Cluster::start(&[2, 2, 2, 2, 2], &modes).await;
+    let encoded = blob(30_000, 5);
+    let blob_id = *encoded.metadata.blob_id();
+    cluster.write(&encoded, &[0]);
+    let owned = pairs_of(&cluster, 0, &blob_id);
+    let elsewhere = pairs_of(&cluster, 1, &blob_id)[0];
+    // Node 0's two pairs with another node's between them.
+    let asked = [owned[0], elsewhere, owned[1]];
+    let member = &cluster.members[0];
+    let symbol_size = encoded.metadata.symbol_size();
+    for kind in [SliverType::Primary, SliverType::Secondary] {
+        let answers = member.client.get_slivers(&blob_id, &asked, kind, symbol_size).await.unwrap();
+        for (pair, answer) in asked.iter().zip(answers) {
+            if *pair == elsewhere {
+                let error = answer.unwrap_err();
+                assert_eq!(error.node_code(), Some(morsa_api::node::NodeErrorCode::WrongShard), "{error}");
+                continue;
+            }
+            let genuine = &encoded.pairs[usize::from(*pair)];
+            let genuine = if kind == SliverType::Primary { &genuine.primary } else { &genuine.secondary };
+            assert_eq!(&answer.unwrap(), genuine, "pair {pair} {kind}");
+        }
+    }
+    let health = cluster.health(0).await;
+    assert!(health.repair.paused);
+    assert_eq!((health.repair.on_demand_slivers, health.repair.rebuilt_slivers), (4, 4));
+    holds_genuine(&cluster, 0, &encoded);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_damaged_stored_sliver_is_found_by_the_scrubber_and_repaired() {
     let scrubbing = RepairConfig { scrub_bytes_per_sec: 1 << 30, scrub_interval_ms: 50, ..test_repair() };
     let mut modes = serve_all(5, test_repair());
