@@ -97,8 +97,11 @@ pub struct RepairConfig {
     pub unresponsive_after_ms: u64,
     /// How much lower the CPU priority of the node's background work is (rebuilds, answers
     /// to peers' recovery requests, scrubbing, shard pulls): its threads' nice value is the
-    /// node's plus this, at most 19 (0: background work runs at the node's own priority).
-    /// Under contention reads and uploads then win; on an idle CPU it changes nothing.
+    /// node's plus this, at most 19, the default (0: background work runs at the node's own
+    /// priority). Under contention reads and uploads then win; on an idle CPU it changes
+    /// nothing. At 10 the forty background threads of ten nodes sharing two cores still
+    /// outweighed a reader (docs/PERFORMANCE.md); at 19 each weighs 15 against a normal
+    /// thread's 1024.
     pub background_nice: u8,
     /// Milliseconds between two availability summaries: not read from `[repair]` but copied
     /// from `[availability]` by [`NodeConfig::load`].
@@ -125,7 +128,7 @@ impl Default for RepairConfig {
             pull_bytes_per_sec: 64 << 20,
             pull_stall_ms: 20_000,
             unresponsive_after_ms: 0,
-            background_nice: 10,
+            background_nice: crate::blocking::LOWEST_PRIORITY_NICE,
             report_interval_ms: AvailabilityConfig::default().report_interval_ms,
         }
     }

@@ -458,8 +458,8 @@ async fn answers_to_recovery_requests_run_on_the_low_priority_pool_unless_it_is_
             max_symbols: None,
         }],
     };
-    // By default (`background_nice = 10`) each answer is one job of the pool.
-    assert_eq!(metric(&fixture.served, "morsa_node_background_nice").await, "10");
+    // By default (`background_nice = 19`) each answer is one job of the pool.
+    assert_eq!(metric(&fixture.served, "morsa_node_background_nice").await, "19");
     assert_eq!(metric(&fixture.served, "morsa_node_background_jobs_total").await, "0");
     node_symbols(&fixture, &fixture.encoded, 3, SliverType::Primary).await;
     assert_eq!(metric(&fixture.served, "morsa_node_background_jobs_total").await, "1");
