@@ -16,9 +16,9 @@ use super::{ClientError, ClientOptions};
 use crate::node::{
     self, InvalidBlobAttestation, MAX_COMMITTEE_BYTES, MAX_HEALTH_BYTES, MAX_RECOVERY_BATCH_RESPONSE_BYTES,
     MAX_SMALL_JSON_BYTES, NodeBlobStatus, NodeCommittee, NodeErrorCode, NodeHealth, ReadBatchDecoder,
-    ReadBatchPart, RecoveryBatchRequest, RecoveryBatchResponse, RecoverySymbolsQuery, ShardPage,
-    ShardPageRequest, SignedConfirmation, SliverReadBatchQuery, StoredStatus, UploadBatch, UploadBatchAnswer,
-    routes,
+    ReadBatchPart, RecoveryBatchQuery, RecoveryBatchRequest, RecoveryBatchResponse, RecoverySymbolsQuery,
+    ShardPage, ShardPageRequest, SignedConfirmation, SliverReadBatchQuery, StoredStatus, UploadBatch,
+    UploadBatchAnswer, routes,
 };
 
 /// A typed client of one storage node's API ([`crate::node::routes`]).
@@ -245,32 +245,19 @@ impl NodeClient {
 
     /// Recovery symbols for many targets at once, at most
     /// [`MAX_RECOVERY_BATCH_RESPONSE_BYTES`]; the answer must list the asked items in order.
+    /// `query` says in what form: with Merkle proofs (the default), or without them (the
+    /// optimistic path of a rebuild: fewer bytes; check the rebuilt sliver against the
+    /// metadata, and ask again with proofs if it does not match), then each item's as one
+    /// block if `blocks` ([`RecoveryOutcome::Block`](crate::node::RecoveryOutcome::Block); a
+    /// node that does not send blocks answers with lists); and whether a read waits for it.
     pub async fn recovery_batch(
         &self,
         request: &RecoveryBatchRequest,
-    ) -> Result<RecoveryBatchResponse, ClientError> {
-        self.batch(routes::RECOVERY_SYMBOLS_BATCH, request).await
-    }
-
-    /// [`NodeClient::recovery_batch`] asking for symbols without their Merkle proofs (the
-    /// optimistic path of a rebuild: fewer bytes; check the rebuilt sliver against the
-    /// metadata, and ask again with proofs if it does not match), each item's as one block
-    /// ([`RecoveryOutcome::Block`](crate::node::RecoveryOutcome::Block)); a node that does not
-    /// send blocks answers with lists.
-    pub async fn recovery_batch_without_proofs(
-        &self,
-        request: &RecoveryBatchRequest,
+        query: &RecoveryBatchQuery,
     ) -> Result<RecoveryBatchResponse, ClientError> {
         // The URL parser takes the query from the path.
-        self.batch(&format!("{}?proofs=false&blocks=true", routes::RECOVERY_SYMBOLS_BATCH), request).await
-    }
-
-    async fn batch(
-        &self,
-        path: &str,
-        request: &RecoveryBatchRequest,
-    ) -> Result<RecoveryBatchResponse, ClientError> {
-        let call = self.endpoint.post_json(path, request)?;
+        let path = format!("{}?{}", routes::RECOVERY_SYMBOLS_BATCH, query.to_query_string());
+        let call = self.endpoint.post_json(&path, request)?;
         let response: RecoveryBatchResponse =
             self.endpoint.call_bcs(call, MAX_RECOVERY_BATCH_RESPONSE_BYTES).await?;
         if !response.answers(request) {

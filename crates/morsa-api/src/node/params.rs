@@ -105,11 +105,23 @@ pub struct RecoveryBatchQuery {
     /// with proofs. A node that does not know it answers with lists, so askers take both.
     #[serde(default)]
     pub blocks: bool,
+    /// Whether a read waits for the answer (an on-demand rebuild): the node answers at its
+    /// normal CPU priority, not as background work. Absent means `false`; a node that does not
+    /// know it answers as background work.
+    #[serde(default)]
+    pub waiting: bool,
 }
 
 impl Default for RecoveryBatchQuery {
     fn default() -> Self {
-        Self { proofs: true, blocks: false }
+        Self { proofs: true, blocks: false, waiting: false }
+    }
+}
+
+impl RecoveryBatchQuery {
+    /// The query string, without the `?`.
+    pub fn to_query_string(&self) -> String {
+        format!("proofs={}&blocks={}&waiting={}", self.proofs, self.blocks, self.waiting)
     }
 }
 

@@ -188,6 +188,15 @@ fn statuses_and_health_round_trip() {
     assert_eq!(parsed.repair, RepairHealth::default());
     let query: RecoveryBatchQuery = serde_json::from_str("{}").unwrap();
     assert!(query.proofs);
+    assert_eq!(query, RecoveryBatchQuery::default());
+    // The query string a client sends reads back as what it says.
+    for (proofs, blocks, waiting) in [(true, false, false), (false, true, true), (false, false, true)] {
+        let query = RecoveryBatchQuery { proofs, blocks, waiting };
+        let uri: axum::http::Uri = format!("/x?{}", query.to_query_string()).parse().unwrap();
+        let axum::extract::Query(parsed) =
+            axum::extract::Query::<RecoveryBatchQuery>::try_from_uri(&uri).unwrap();
+        assert_eq!(parsed, query);
+    }
 }
 
 #[test]

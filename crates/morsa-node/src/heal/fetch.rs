@@ -15,8 +15,8 @@ use std::sync::Arc;
 
 use morsa_api::client::ClientError;
 use morsa_api::node::{
-    MAX_RECOVERY_BATCH, NodeErrorCode, RecoveryBatchRequest, RecoveryBatchResponse, RecoveryItem,
-    RecoveryOutcome,
+    MAX_RECOVERY_BATCH, NodeErrorCode, RecoveryBatchQuery, RecoveryBatchRequest, RecoveryBatchResponse,
+    RecoveryItem, RecoveryOutcome,
 };
 use morsa_core::NodeId;
 use redstuff::{RecoverySymbol, SliverType, SymbolBlock, SymbolRef, VerifiedMetadata};
@@ -291,13 +291,13 @@ where
                 let request = RecoveryBatchRequest { items };
                 let chunk: Vec<usize> = chunk.iter().map(|(position, _)| *position).collect();
                 let (peer, stats) = (Arc::clone(&peers[slot]), Arc::clone(stats));
+                // A rebuild a read waits for is asked to be answered at the peers' normal
+                // priority, not as their background work.
+                let waiting = checking.1 == Priority::Serving;
+                let query = RecoveryBatchQuery { proofs, blocks: !proofs, waiting };
                 calls.spawn(async move {
                     let call = stats.start(&peer.node_id);
-                    let answer = if proofs {
-                        peer.client.recovery_batch(&request).await
-                    } else {
-                        peer.client.recovery_batch_without_proofs(&request).await
-                    };
+                    let answer = peer.client.recovery_batch(&request, &query).await;
                     call.finish(answer.is_ok());
                     (slot, chunk, answer)
                 });

@@ -19,6 +19,7 @@ use redstuff::wire::to_bcs;
 use redstuff::{BlobId, SliverType};
 use tokio::sync::Semaphore;
 
+use crate::blocking::Priority;
 use crate::error::NodeError;
 use crate::heal::on_demand;
 use crate::http::Served;
@@ -50,17 +51,18 @@ pub(super) fn routes() -> Router<Arc<Served>> {
         .layer(Extension(work))
 }
 
-/// Runs `work` on the node's low-priority pool (answering a peer's recovery request is
-/// background work: reads and uploads go first), at most [`RECOVERY_TASKS_PER_CORE`] per core
-/// at once.
+/// Runs `work` at `priority`: on the node's low-priority pool for background work (answering
+/// a peer's recovery request is background work, reads and uploads go first, unless the peer
+/// says a read waits for it), at most [`RECOVERY_TASKS_PER_CORE`] per core at once.
 async fn recovery_work<T: Send + 'static>(
     served: &Served,
     limit: &RecoveryWork,
+    priority: Priority,
     work: impl FnOnce(&Node) -> Result<T, NodeError> + Send + 'static,
 ) -> Result<T, ApiError> {
     let _permit = limit.0.acquire().await.map_err(|_| NodeError::ShuttingDown)?;
     let node = Arc::clone(served.node());
-    served.background(move || work(&node)).await
+    Ok(served.repair().background.run_at(priority, move || work(&node)).await?)
 }
 
 #[tracing::instrument(skip_all)]
@@ -76,7 +78,7 @@ async fn get_recovery_symbols(
     }
     on_demand::rebuild_sources(served.repair(), path.blob_id, query.target_type).await?;
     let reserved = served.answers.reserve(served.max_recovery_answer).await?;
-    let bytes = recovery_work(&served, &limit, move |node| {
+    let bytes = recovery_work(&served, &limit, Priority::Background, move |node| {
         let symbols = node.recovery_symbols(&path.blob_id, query.target_sliver, query.target_type)?;
         Ok(to_bcs(&symbols))
     })
@@ -122,7 +124,8 @@ async fn post_recovery_batch(
     }
     let repair = Arc::clone(served.repair());
     let rounds = Arc::clone(&served.rounds);
-    let bytes = recovery_work(&served, &limit, move |node| {
+    let priority = if query.waiting { Priority::Serving } else { Priority::Background };
+    let bytes = recovery_work(&served, &limit, priority, move |node| {
         let form = SymbolForm::asked(query.proofs, query.blocks);
         let mut response = node.recovery_batch_within(&request, max_answer, form)?;
         refuse_challenged(&rounds, &mut response);

@@ -24,8 +24,9 @@ use common::cluster::{Cluster, Mode, blob, pairs_of, test_repair};
 use common::{N, call, get, metadata_bytes, pairs_owned};
 
 /// A stand-in peer that holds every request it gets until released, then refuses it; it
-/// counts the requests and the most it held at once.
+/// counts the requests and the most it held at once, and keeps their URIs.
 struct Gate {
+    uris: std::sync::Mutex<Vec<String>>,
     arrived: AtomicUsize,
     held: AtomicUsize,
     most_held: AtomicUsize,
@@ -37,6 +38,7 @@ impl Gate {
     /// Starts the stand-in on 127.0.0.1; returns it and its address.
     async fn start() -> (Arc<Self>, String) {
         let gate = Arc::new(Self {
+            uris: std::sync::Mutex::default(),
             arrived: AtomicUsize::new(0),
             held: AtomicUsize::new(0),
             most_held: AtomicUsize::new(0),
@@ -46,9 +48,10 @@ impl Gate {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap().to_string();
         let state = Arc::clone(&gate);
-        let app = axum::Router::new().fallback(move || {
+        let app = axum::Router::new().fallback(move |uri: axum::http::Uri| {
             let gate = Arc::clone(&state);
             async move {
+                gate.uris.lock().unwrap().push(uri.to_string());
                 let held = gate.held.fetch_add(1, Ordering::SeqCst) + 1;
                 gate.most_held.fetch_max(held, Ordering::SeqCst);
                 gate.arrived.fetch_add(1, Ordering::SeqCst);
@@ -185,6 +188,10 @@ async fn a_batched_read_rebuilds_all_its_missing_slivers_in_one_rebuild() {
         assert!(error.message.contains("could not be rebuilt"), "{error:?}");
     }
     assert_eq!(gate.arrived.load(Ordering::SeqCst), 1, "one rebuild, one request");
+    // A read waits for it: the peer is asked to answer at its normal priority.
+    let uris = gate.uris.lock().unwrap().clone();
+    assert!(uris[0].starts_with(api::routes::RECOVERY_SYMBOLS_BATCH), "{uris:?}");
+    assert!(uris[0].contains("waiting=true"), "{uris:?}");
 }
 
 /// Applies `encoded`'s registration and certification to `node`.

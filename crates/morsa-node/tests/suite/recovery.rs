@@ -446,7 +446,7 @@ async fn metric(served: &std::sync::Arc<morsa_node::Served>, name: &str) -> Stri
 }
 
 #[tokio::test]
-async fn answers_to_recovery_requests_run_on_the_low_priority_pool_unless_it_is_off() {
+async fn answers_to_recovery_requests_run_on_the_low_priority_pool_unless_a_read_waits_or_it_is_off() {
     let fixture = fixture(true);
     store_blob(&fixture.node, &fixture.encoded);
     let blob_id = *fixture.encoded.metadata.blob_id();
@@ -466,6 +466,20 @@ async fn answers_to_recovery_requests_run_on_the_low_priority_pool_unless_it_is_
     let (status, _) = recover(&fixture, batch_request(&one_item)).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(metric(&fixture.served, "morsa_node_background_jobs_total").await, "2");
+    // A batch a read waits for (an on-demand rebuild) is answered at normal priority: no job,
+    // and the same answer.
+    let path = |waiting| {
+        let query = api::RecoveryBatchQuery { waiting, ..api::RecoveryBatchQuery::default() };
+        format!("{}?{}", api::routes::RECOVERY_SYMBOLS_BATCH, query.to_query_string())
+    };
+    let json = || serde_json::to_vec(&one_item).unwrap();
+    let (status, waited) = call(&fixture.served, post(&path(true), "application/json", json())).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(metric(&fixture.served, "morsa_node_background_jobs_total").await, "2");
+    let (status, queued) = call(&fixture.served, post(&path(false), "application/json", json())).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(metric(&fixture.served, "morsa_node_background_jobs_total").await, "3");
+    assert_eq!(waited, queued);
 
     // With the pool off the same answers run on blocking threads: no job.
     let mut limits = Limits::default();
