@@ -361,6 +361,8 @@ mod tests {
         assert_eq!(cache.limits.store_cache_bytes, 1 << 20);
         let nicest = load(&format!("{GOOD}[repair]\nbackground_nice = 19\n")).unwrap();
         assert_eq!(nicest.limits.repair.background_nice, 19);
+        let nicer = load(&format!("{GOOD}[repair]\nbackground_nice = 5\n")).unwrap();
+        assert_eq!(nicer.limits.repair.background_nice, 5, "read, not the default (19)");
     }
 
     #[test]

@@ -35,6 +35,9 @@ pub async fn slivers(
     pairs: Vec<u16>,
     kind: SliverType,
 ) -> Vec<Result<Vec<u8>, NodeError>> {
+    if pairs.is_empty() {
+        return Vec::new();
+    }
     let pairs = Arc::new(pairs);
     let mut answers = read_all(repairer, blob_id, Arc::clone(&pairs), kind).await;
     // What a failed read needs: the shard to rebuild (damaged bytes dropped first).
@@ -45,7 +48,9 @@ pub async fn slivers(
             Err(NodeError::Store(StoreError::CorruptSliver { shard, kind: stored, .. })) => {
                 let (node, shard, stored) = (Arc::clone(&repairer.node), *shard, *stored);
                 let dropped = blocking(move || node.drop_corrupt(&blob_id, shard, stored)).await;
-                add(&repairer.stats.corrupt, 1);
+                if dropped.is_ok() {
+                    add(&repairer.stats.corrupt, 1);
+                }
                 dropped.map(|()| shard)
             }
             _ => continue,
@@ -139,8 +144,14 @@ pub async fn rebuild_sources(
     if missing.is_empty() {
         return Ok(());
     }
-    for shard in repairer.rebuild_now(blob_id, &missing, kind).await? {
-        tracing::debug!(%blob_id, shard, "cannot rebuild a source sliver on demand");
+    // What is not rebuilt is queued; the request is answered with the symbols there are.
+    match repairer.rebuild_now(blob_id, &missing, kind).await {
+        Ok(failed) => {
+            for shard in failed {
+                tracing::debug!(%blob_id, shard, "cannot rebuild a source sliver on demand");
+            }
+        }
+        Err(error) => tracing::debug!(%blob_id, %error, "cannot rebuild source slivers on demand"),
     }
     Ok(())
 }

@@ -30,20 +30,28 @@ use crate::node::{Node, SymbolForm};
 /// would only add memory (each holds an expanded sliver and its answer).
 const RECOVERY_TASKS_PER_CORE: usize = 2;
 
-/// Bounds the requests doing recovery work at once.
+/// Bounds the requests doing recovery work at once: background batches, and apart from them
+/// those a read waits for (`waiting`), so that these never queue behind low-priority work.
 #[derive(Clone)]
-struct RecoveryWork(Arc<Semaphore>);
+struct RecoveryWork {
+    background: Arc<Semaphore>,
+    waiting: Arc<Semaphore>,
+}
 
 /// The recovery routes: [`routes::RECOVERY_SYMBOLS`], [`routes::RECOVERY_SYMBOLS_BATCH`] and
 /// [`routes::INCONSISTENCY_PROOF`], to be merged into the node's router before its layers (so
-/// its timeout and metrics apply). At most two requests per core do recovery work at once;
+/// its timeout and metrics apply). At most two requests per core do recovery work at once, and
+/// two more per core of those a read waits for;
 /// inconsistency proofs have their own bound (`max_concurrent_proofs`), so that a flood of
 /// them cannot hold up peers' repairs. Answers hold part of the node's answer budget until they
 /// are written, and a batch answer one caller's count too, both taken before the request's
 /// body is read.
 pub(super) fn routes() -> Router<Arc<Served>> {
     let cores = std::thread::available_parallelism().map_or(1, NonZero::get);
-    let work = RecoveryWork(Arc::new(Semaphore::new(cores * RECOVERY_TASKS_PER_CORE)));
+    let work = RecoveryWork {
+        background: Arc::new(Semaphore::new(cores * RECOVERY_TASKS_PER_CORE)),
+        waiting: Arc::new(Semaphore::new(cores * RECOVERY_TASKS_PER_CORE)),
+    };
     Router::new()
         .route(routes::RECOVERY_SYMBOLS, get(get_recovery_symbols))
         .route(routes::RECOVERY_SYMBOLS_BATCH, post(post_recovery_batch))
@@ -53,14 +61,18 @@ pub(super) fn routes() -> Router<Arc<Served>> {
 
 /// Runs `work` at `priority`: on the node's low-priority pool for background work (answering
 /// a peer's recovery request is background work, reads and uploads go first, unless the peer
-/// says a read waits for it), at most [`RECOVERY_TASKS_PER_CORE`] per core at once.
+/// says a read waits for it), at most [`RECOVERY_TASKS_PER_CORE`] per core at once of each.
 async fn recovery_work<T: Send + 'static>(
     served: &Served,
     limit: &RecoveryWork,
     priority: Priority,
     work: impl FnOnce(&Node) -> Result<T, NodeError> + Send + 'static,
 ) -> Result<T, ApiError> {
-    let _permit = limit.0.acquire().await.map_err(|_| NodeError::ShuttingDown)?;
+    let permits = match priority {
+        Priority::Background => &limit.background,
+        Priority::Serving => &limit.waiting,
+    };
+    let _permit = permits.acquire().await.map_err(|_| NodeError::ShuttingDown)?;
     let node = Arc::clone(served.node());
     Ok(served.repair().background.run_at(priority, move || work(&node)).await?)
 }
