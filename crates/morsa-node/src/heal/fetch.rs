@@ -246,6 +246,9 @@ where
     Fut: std::future::Future<Output = ()>,
 {
     let mut gathered = Gathered::default();
+    // A rebuild a read waits for is asked to be answered at the peers' normal priority, not as
+    // their background work.
+    let query = RecoveryBatchQuery { proofs, blocks: !proofs, waiting: checking.1 == Priority::Serving };
     for _round in 0..peers.len() + usize::from(MAX_OVER_BUDGET) + 1 {
         // Per peer: the targets it is asked for, each with the most symbols it should send.
         let mut plan: Vec<Vec<(usize, Option<u16>)>> = vec![Vec::new(); peers.len()];
@@ -291,10 +294,6 @@ where
                 let request = RecoveryBatchRequest { items };
                 let chunk: Vec<usize> = chunk.iter().map(|(position, _)| *position).collect();
                 let (peer, stats) = (Arc::clone(&peers[slot]), Arc::clone(stats));
-                // A rebuild a read waits for is asked to be answered at the peers' normal
-                // priority, not as their background work.
-                let waiting = checking.1 == Priority::Serving;
-                let query = RecoveryBatchQuery { proofs, blocks: !proofs, waiting };
                 calls.spawn(async move {
                     let call = stats.start(&peer.node_id);
                     let answer = peer.client.recovery_batch(&request, &query).await;

@@ -7,9 +7,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use axum::http::StatusCode;
-use morsa_api::coord::{Event, EventRecord};
 use morsa_api::node as api;
-use morsa_core::{BlsSecretKey, Committee, CommitteeMember, Epoch, NodeId, ObjectId, ShardIndex};
+use morsa_core::{BlsSecretKey, Committee, CommitteeMember, Epoch, NodeId, ShardIndex};
 use morsa_node::Served;
 use morsa_node::{Limits, Node, RepairConfig, View};
 use morsa_store::SliverKind;
@@ -21,7 +20,7 @@ use tokio::sync::{Notify, watch};
 use crate::common;
 
 use common::cluster::{Cluster, Mode, blob, pairs_of, test_repair};
-use common::{N, call, get, metadata_bytes, pairs_owned};
+use common::{N, call, certify_blob, get, metadata_bytes, pairs_owned, register_blob};
 
 /// A stand-in peer that holds every request it gets until released, then refuses it; it
 /// counts the requests and the most it held at once, and keeps their URIs.
@@ -110,16 +109,9 @@ async fn on_demand_rebuilds_beyond_max_on_demand_wait_for_a_permit() {
     let (node, served, _dir) = lone_node(&peer, repair);
     let encoded = blob(20_000, 11);
     let blob_id = *encoded.metadata.blob_id();
-    certify(&node, &encoded);
-    // The node holds the metadata and its secondary slivers (5 symbols towards each primary
-    // one, short of the 7 needed): every primary read must ask the peer.
-    node.store_metadata(&blob_id, &metadata_bytes(&encoded)).unwrap();
-    let pairs = pairs_owned(&node, &blob_id);
+    // Every primary read must ask the peer.
+    let pairs = holding_secondaries_only(&node, &encoded);
     assert_eq!(pairs.len(), 5);
-    for pair in &pairs {
-        let secondary = to_bcs(&encoded.pairs[usize::from(*pair)].secondary);
-        node.store_sliver(&blob_id, *pair, SliverType::Secondary, secondary.into()).unwrap();
-    }
     let reads: Vec<_> = pairs
         .iter()
         .map(|pair| {
@@ -154,14 +146,8 @@ async fn a_batched_read_rebuilds_all_its_missing_slivers_in_one_rebuild() {
     let (node, served, _dir) = lone_node(&peer, repair);
     let encoded = blob(20_000, 12);
     let blob_id = *encoded.metadata.blob_id();
-    certify(&node, &encoded);
-    // Only the metadata and the secondary slivers: all five primaries must be rebuilt.
-    node.store_metadata(&blob_id, &metadata_bytes(&encoded)).unwrap();
-    let pairs = pairs_owned(&node, &blob_id);
-    for pair in &pairs {
-        let secondary = to_bcs(&encoded.pairs[usize::from(*pair)].secondary);
-        node.store_sliver(&blob_id, *pair, SliverType::Secondary, secondary.into()).unwrap();
-    }
+    // All five primaries must be rebuilt.
+    let pairs = holding_secondaries_only(&node, &encoded);
     let query = api::SliverReadBatchQuery::new(&pairs).to_query_string();
     let path = format!("{}?{query}", api::sliver_read_batch_path(&blob_id, SliverType::Primary));
     let read = tokio::spawn({
@@ -194,30 +180,20 @@ async fn a_batched_read_rebuilds_all_its_missing_slivers_in_one_rebuild() {
     assert!(uris[0].contains("waiting=true"), "{uris:?}");
 }
 
-/// Applies `encoded`'s registration and certification to `node`.
-fn certify(node: &Node, encoded: &redstuff::EncodedBlob) {
+/// `encoded`'s blob registered and certified on `node`, which holds its metadata and its
+/// secondary slivers only (5 symbols towards each primary one, short of the 7 needed): every
+/// primary sliver must be rebuilt with the peer's symbols. Answers the node's pairs.
+fn holding_secondaries_only(node: &Node, encoded: &redstuff::EncodedBlob) -> Vec<u16> {
     let blob_id = *encoded.metadata.blob_id();
-    let registered = Event::BlobRegistered {
-        blob_id,
-        object: ObjectId(blob_id.0),
-        size: encoded.metadata.unencoded_length(),
-        encoded_size: 1,
-        end_epoch: Epoch(5),
-        deletable: false,
-        epoch: Epoch(1),
-    };
-    let certified = Event::BlobCertified {
-        blob_id,
-        object: ObjectId(blob_id.0),
-        end_epoch: Epoch(5),
-        deletable: false,
-        epoch: Epoch(1),
-    };
-    node.apply_events(&[
-        EventRecord::new(0, 0, registered, [0; 32]),
-        EventRecord::new(1, 0, certified, [0; 32]),
-    ])
-    .unwrap();
+    register_blob(node, encoded, 0, false);
+    certify_blob(node, encoded, 1, 0);
+    node.store_metadata(&blob_id, &metadata_bytes(encoded)).unwrap();
+    let pairs = pairs_owned(node, &blob_id);
+    for pair in &pairs {
+        let secondary = to_bcs(&encoded.pairs[usize::from(*pair)].secondary);
+        node.store_sliver(&blob_id, *pair, SliverType::Secondary, secondary.into()).unwrap();
+    }
+    pairs
 }
 
 /// Most certifications the inbox holds (docs/NODE.md, "Bounds").

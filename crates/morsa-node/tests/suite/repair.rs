@@ -35,6 +35,14 @@ fn serve_all(count: usize, repair: RepairConfig) -> Vec<Mode> {
     vec![Mode::Serve(repair); count]
 }
 
+/// Five nodes of two shards each, background repair paused on node 0: only a read can bring
+/// its missing slivers back.
+async fn node_0_paused() -> Cluster {
+    let mut modes = serve_all(5, test_repair());
+    modes[0] = Mode::Serve(RepairConfig { paused: true, ..test_repair() });
+    Cluster::start(&[2, 2, 2, 2, 2], &modes).await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_missing_everything_rebuilds_its_slivers_from_about_one_sliver_each() {
     let mut cluster = Cluster::start(&[2, 2, 2, 2, 2], &serve_all(5, test_repair())).await;
@@ -93,11 +101,7 @@ async fn reqwest_text(url: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_read_of_a_missing_sliver_rebuilds_it_at_once() {
-    // Background repair paused on node 0: only the read can bring the sliver back.
-    let paused = RepairConfig { paused: true, ..test_repair() };
-    let mut modes = serve_all(5, test_repair());
-    modes[0] = Mode::Serve(paused);
-    let mut cluster = Cluster::start(&[2, 2, 2, 2, 2], &modes).await;
+    let mut cluster = node_0_paused().await;
     let encoded = blob(30_000, 3);
     let blob_id = *encoded.metadata.blob_id();
     cluster.write(&encoded, &[0]);
@@ -157,11 +161,7 @@ async fn a_read_of_a_missing_sliver_rebuilds_it_at_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batched_read_of_missing_slivers_rebuilds_them_and_answers_the_rest_in_place() {
-    // Background repair paused on node 0: only the read can bring the slivers back.
-    let paused = RepairConfig { paused: true, ..test_repair() };
-    let mut modes = serve_all(5, test_repair());
-    modes[0] = Mode::Serve(paused);
-    let mut cluster = Cluster::start(&[2, 2, 2, 2, 2], &modes).await;
+    let mut cluster = node_0_paused().await;
     let encoded = blob(30_000, 5);
     let blob_id = *encoded.metadata.blob_id();
     cluster.write(&encoded, &[0]);

@@ -77,6 +77,19 @@ pub fn register_blob(node: &Node, encoded: &EncodedBlob, seq: u64, deletable: bo
     node.apply_events(&[EventRecord::new(seq, 0, event, [0; 32])]).unwrap();
 }
 
+/// Applies event `seq`: the certification of `encoded`'s blob registered by [`register_blob`]
+/// with event `registered`.
+pub fn certify_blob(node: &Node, encoded: &EncodedBlob, seq: u64, registered: u64) {
+    let event = Event::BlobCertified {
+        blob_id: *encoded.metadata.blob_id(),
+        object: ObjectId([registered.to_le_bytes()[0]; 32]),
+        end_epoch: Epoch(5),
+        deletable: false,
+        epoch: Epoch(1),
+    };
+    node.apply_events(&[EventRecord::new(seq, 0, event, [0; 32])]).unwrap();
+}
+
 /// Sends `request` through the node's router.
 pub async fn call(served: &Arc<Served>, request: Request<Body>) -> (StatusCode, Vec<u8>) {
     send(router(Arc::clone(served), &Limits::default()), request).await
