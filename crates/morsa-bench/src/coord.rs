@@ -18,6 +18,7 @@ use anyhow::{Context as _, bail};
 use clap::Args;
 use morsa_api::client::{ClientError, ClientOptions, CoordClient};
 use morsa_api::coord::{Command as CoordCommand, SignedTransaction, Transaction};
+use morsa_cluster::ports::{ReservedAddress, reserve_loopback_addresses};
 use morsa_core::AccountKey;
 use serde::Serialize;
 
@@ -172,6 +173,8 @@ struct Group {
     configs: Vec<PathBuf>,
     urls: Vec<String>,
     processes: Vec<Option<Child>>,
+    /// The replicas' addresses, distinct and kept for them while they are down too.
+    _reserved: Vec<ReservedAddress>,
 }
 
 impl Drop for Group {
@@ -187,11 +190,8 @@ impl Group {
     fn start(dir: &Path, replicas: usize, keys: &[AccountKey]) -> anyhow::Result<Self> {
         let genesis = genesis(keys);
         std::fs::write(dir.join("genesis.json"), serde_json::to_vec(&genesis)?)?;
-        let mut urls = Vec::new();
-        for _ in 0..replicas {
-            let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-            urls.push(format!("http://{}", listener.local_addr()?));
-        }
+        let reserved = reserve_loopback_addresses(replicas)?;
+        let urls: Vec<String> = reserved.iter().map(ReservedAddress::url).collect();
         let members: String =
             (1..).zip(&urls).map(|(id, url)| format!("[[replicas]]\nid = {id}\nurl = \"{url}\"\n")).collect();
         let mut configs = Vec::new();
@@ -204,7 +204,7 @@ impl Group {
             std::fs::write(&config, text)?;
             configs.push(config);
         }
-        let mut group = Self { configs, urls, processes: Vec::new() };
+        let mut group = Self { configs, urls, processes: Vec::new(), _reserved: reserved };
         for index in 0..replicas {
             let child = group.spawn(index)?;
             group.processes.push(Some(child));

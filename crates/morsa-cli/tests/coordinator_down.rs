@@ -52,10 +52,12 @@ fn assert_read_without_coordinator(read: (Vec<u8>, serde_json::Value, usize), ex
     assert_eq!(warnings, 1, "{what}: one warning line");
 }
 
-/// A URL nothing listens on.
+/// A URL nothing listens on, reserved for as long as the tests run: no other test's process
+/// can come to listen there.
 fn closed_port() -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    format!("http://{}", listener.local_addr().unwrap())
+    static CLOSED: std::sync::LazyLock<morsa_cluster::ports::ReservedAddress> =
+        std::sync::LazyLock::new(|| morsa_cluster::ports::reserve_loopback_addresses(1).unwrap().remove(0));
+    CLOSED.url()
 }
 
 /// A client configuration in its own directory `name`, for the cluster's coordinator (after a

@@ -89,6 +89,8 @@ struct Setup {
     config: PathBuf,
     url: String,
     port: u16,
+    /// The gateway's address, kept for it between its runs.
+    _reserved: morsa_cluster::ports::ReservedAddress,
     env: HashMap<String, String>,
     starts: usize,
 }
@@ -98,13 +100,14 @@ impl Setup {
         let cluster = common::local_cluster(dir, 4, 12);
         // The gateway encrypts objects with the keyring `morsa cluster` makes for it.
         cluster.ensure_gateway_keyring().unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let reserved = morsa_cluster::ports::reserve_loopback_addresses(1).unwrap().remove(0);
         let config = cluster.dir().join("gw.toml");
         let mut setup = Setup {
             dir: dir.to_path_buf(),
             config,
-            url: format!("http://127.0.0.1:{port}"),
-            port,
+            url: reserved.url(),
+            port: reserved.address().port(),
+            _reserved: reserved,
             env: HashMap::new(),
             cluster,
             starts: 0,

@@ -22,7 +22,7 @@ use crate::layout;
 use crate::link_shape::LinkShape;
 use crate::netem::LinkShaper;
 use crate::pids;
-use crate::ports::free_loopback_addresses;
+use crate::ports::{ReservedAddress, reserve_loopback_addresses};
 use crate::process::{Launch, Process};
 use crate::ready::{READY_TIMEOUT, block_on, node_ready};
 use crate::spec::ClusterSpec;
@@ -54,6 +54,9 @@ pub struct Cluster {
     /// The proxies in front of the nodes with a shaped link ([`crate::netem`]); dropped last,
     /// after every process.
     links: Option<LinkShaper>,
+    /// Every address the cluster's processes listen on, kept for them while they are down
+    /// too ([`crate::ports`]); dropped after the processes.
+    reserved: Vec<ReservedAddress>,
     shut_down: bool,
 }
 
@@ -89,7 +92,8 @@ impl Cluster {
         spec.validate()?;
         spec.dir = prepare_dir(&spec.dir)?;
         let dir = spec.dir.clone();
-        let addresses = free_loopback_addresses(spec.nodes + spec.coordinators + spec.node_links.len())?;
+        let reserved = reserve_loopback_addresses(spec.nodes + spec.coordinators + spec.node_links.len())?;
+        let addresses: Vec<_> = reserved.iter().map(ReservedAddress::address).collect();
         let (coordinator_addresses, rest) = addresses.split_at(spec.coordinators);
         let (listen_addresses, proxy_addresses) = rest.split_at(spec.nodes);
         // A node with a shaped link is advertised (genesis, client config) at its proxy's
@@ -224,6 +228,7 @@ impl Cluster {
             node_processes,
             coordinators,
             links,
+            reserved,
             shut_down: false,
         };
         for index in 0..cluster.coordinators.len() {

@@ -43,7 +43,7 @@ pub mod layout;
 mod link_shape;
 pub mod netem;
 pub mod pids;
-mod ports;
+pub mod ports;
 mod process;
 mod ready;
 pub mod sample;

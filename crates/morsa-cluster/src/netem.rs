@@ -247,7 +247,8 @@ mod tests {
     #[test]
     fn bytes_pass_whole_and_in_order_through_a_delayed_jittery_thin_link() {
         let target = echo_server();
-        let listen = crate::ports::free_loopback_addresses(1).unwrap()[0];
+        let reserved = crate::ports::reserve_loopback_addresses(1).unwrap().remove(0);
+        let listen = reserved.address();
         let shape = LinkShape { delay_ms: 2, jitter_ms: 3, rate_bytes_per_second: Some(4_000_000) };
         let shaper = LinkShaper::start(vec![(3, listen, target, shape)]).unwrap();
         assert_eq!(shaper.get(3), Some(shape));

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use morsa_api::coord::{AccountInfo, SystemInfo, routes};
+use morsa_cluster::ports::{ReservedAddress, reserve_loopback_addresses};
 use morsa_coord::{Command as CoordCommand, Transaction};
 use morsa_core::AccountKey;
 
@@ -35,6 +36,8 @@ pub struct Group {
     /// The `[[replicas]]` of the initial group, as every config lists them.
     members: String,
     snapshot_every: u64,
+    /// The replicas' addresses, kept for them while they are down too.
+    reserved: Vec<ReservedAddress>,
 }
 
 /// The admin token every replica of a [`Group`] is configured with (file `admin.token`).
@@ -50,7 +53,8 @@ impl Group {
         let genesis = super::coord_genesis(CHAIN, &user);
         std::fs::write(dir.join("genesis.json"), serde_json::to_vec(&genesis).unwrap()).unwrap();
         std::fs::write(dir.join(ADMIN_TOKEN_FILE), format!("{ADMIN_TOKEN}\n")).unwrap();
-        let urls: Vec<String> = (0..replicas).map(|_| free_url()).collect();
+        let reserved = reserve_loopback_addresses(replicas).unwrap();
+        let urls: Vec<String> = reserved.iter().map(ReservedAddress::url).collect();
         let members: String = urls
             .iter()
             .enumerate()
@@ -64,6 +68,7 @@ impl Group {
             user,
             members,
             snapshot_every,
+            reserved,
         };
         for url in urls {
             group.write_config(url);
@@ -94,7 +99,9 @@ impl Group {
     /// as a joining replica is: it lists the initial group, which does not include it, so it
     /// waits as a learner-to-be until the leader adds it. Answers its index.
     pub fn start_joining(&mut self) -> usize {
-        self.write_config(free_url());
+        let reserved = reserve_loopback_addresses(1).unwrap().remove(0);
+        self.write_config(reserved.url());
+        self.reserved.push(reserved);
         let index = self.configs.len() - 1;
         self.processes.push(Some(self.spawn(index)));
         index
@@ -268,10 +275,4 @@ pub fn audit_data(data: &Path) -> serde_json::Value {
 
 pub fn recipient() -> AccountKey {
     AccountKey::from_seed([10; 32])
-}
-
-/// A loopback URL on a port that was free a moment ago.
-fn free_url() -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    format!("http://{}", listener.local_addr().unwrap())
 }

@@ -19,6 +19,8 @@ pub struct S3Cluster {
     pub cluster: Cluster,
     pub dir: PathBuf,
     pub env: HashMap<String, String>,
+    /// The gateway's address, kept for it while it is down too.
+    _reserved: morsa_cluster::ports::ReservedAddress,
 }
 
 impl S3Cluster {
@@ -33,7 +35,8 @@ impl S3Cluster {
     /// cluster up` sets it up.
     pub fn up_with(dir: &Path, users: &[&str], extra: &str) -> (Self, Vec<serde_json::Value>) {
         let mut cluster = common::local_cluster(dir, 4, 12);
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let reserved = morsa_cluster::ports::reserve_loopback_addresses(1).unwrap().remove(0);
+        let port = reserved.address().port();
         let config = cluster.dir().join("gateway.toml");
         let encryption = morsa_gateway::encryption_toml(
             morsa_cluster::layout::GATEWAY_KEYRING,
@@ -65,7 +68,7 @@ impl S3Cluster {
         let mut env = env;
         env.insert("AWS_CONFIG_FILE".into(), aws_config.display().to_string());
         env.insert("AWS_SHARED_CREDENTIALS_FILE".into(), dir.join("aws-credentials").display().to_string());
-        (S3Cluster { cluster, dir, env }, created)
+        (S3Cluster { cluster, dir, env, _reserved: reserved }, created)
     }
 
     /// The gateway's base URL (`http://127.0.0.1:PORT`).

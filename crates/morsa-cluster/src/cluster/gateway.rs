@@ -11,7 +11,7 @@ use morsa_plumbing::file::{self, Access};
 use super::Cluster;
 use crate::error::ClusterError;
 use crate::layout;
-use crate::ports::free_loopback_addresses;
+use crate::ports::reserve_loopback_addresses;
 use crate::process::{Launch, Process};
 use crate::state::GatewayState;
 
@@ -46,10 +46,12 @@ impl Cluster {
             return Err(ClusterError::ShutDown);
         }
         let dir = self.spec.dir.clone();
-        let address = free_loopback_addresses(1)?[0];
         let config_path = dir.join(layout::GATEWAY_CONFIG);
         self.ensure_gateway_keyring()?;
         if !config_path.exists() {
+            let reserved = reserve_loopback_addresses(1)?.remove(0);
+            let address = reserved.address();
+            self.reserved.push(reserved);
             let text = morsa_gateway::gateway_toml(
                 address,
                 layout::GATEWAY_DATA,

@@ -17,7 +17,7 @@ use super::Cluster;
 use crate::error::ClusterError;
 use crate::genesis::{CHAIN_ID, NODE_CAPACITY, NODE_STAKE};
 use crate::layout;
-use crate::ports::free_loopback_addresses;
+use crate::ports::reserve_loopback_addresses;
 use crate::process::{Launch, Process};
 use crate::ready::block_on;
 use crate::state::{ClusterState, NodeInfo};
@@ -38,7 +38,9 @@ impl Cluster {
             Access::Secret,
         )?;
         let user = read_account_key(&dir.join(layout::ACCOUNT_KEY))?;
-        let listen = free_loopback_addresses(1)?[0];
+        let reserved = reserve_loopback_addresses(1)?.remove(0);
+        let listen = reserved.address();
+        self.reserved.push(reserved);
         let coord = coord_client(&self.coordinator_urls)?;
         let node = registration.node_id;
         let zone = zone.unwrap_or_default().to_string();
