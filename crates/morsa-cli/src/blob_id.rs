@@ -12,6 +12,8 @@ use clap::Args;
 use redstuff::{EncodingConfig, MIN_SHARDS};
 use serde::Serialize;
 
+use crate::mapped::Mapped;
+
 /// Arguments of `morsa blob-id`.
 #[derive(Debug, Args)]
 pub struct BlobIdArgs {
@@ -46,8 +48,13 @@ pub fn run(args: &BlobIdArgs) -> anyhow::Result<()> {
     let config = EncodingConfig::new(args.n_shards)?;
     let input = Input::new(&args.file);
     let blob = input.read(config)?;
-    let metadata = redstuff::compute_metadata(config, &blob)
+    let metadata = redstuff::compute_metadata(config, blob.bytes())
         .with_context(|| format!("cannot compute the blob ID of {input}"))?;
+    if let Blob::Mapped(mapped) = &blob
+        && !mapped.unchanged().map_err(|error| input.io_error(&error))?
+    {
+        bail!("{input} changed length while its blob ID was computed; run again once it is written");
+    }
     let unencoded_size = metadata.unencoded_length();
     let report = Report {
         blob_id: metadata.blob_id().to_string(),
@@ -58,6 +65,21 @@ pub fn run(args: &BlobIdArgs) -> anyhow::Result<()> {
     };
     let text = if args.json { serde_json::to_string(&report)? } else { human(&report) };
     writeln!(io::stdout().lock(), "{text}").context("cannot write to standard output")
+}
+
+/// The blob's bytes: a regular file mapped where the page cache holds it, anything else read.
+enum Blob {
+    Mapped(Mapped),
+    Read(Vec<u8>),
+}
+
+impl Blob {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Self::Mapped(mapped) => mapped.bytes(),
+            Self::Read(bytes) => bytes,
+        }
+    }
 }
 
 /// Where the blob comes from.
@@ -71,8 +93,8 @@ impl<'a> Input<'a> {
         if path.as_os_str() == "-" { Self::Stdin } else { Self::File(path) }
     }
 
-    /// Reads the whole blob, refusing one over the largest blob `config` can hold.
-    fn read(&self, config: EncodingConfig) -> anyhow::Result<Vec<u8>> {
+    /// Reads (or maps) the whole blob, refusing one over the largest blob `config` can hold.
+    fn read(&self, config: EncodingConfig) -> anyhow::Result<Blob> {
         let max = config.max_blob_size();
         let blob = match self {
             Self::Stdin => read_capped(io::stdin().lock(), max),
@@ -85,7 +107,14 @@ impl<'a> Input<'a> {
                     if metadata.len() > max {
                         return Err(self.too_large(Some(metadata.len()), max, config));
                     }
-                    fs::read(path)
+                    let mapped =
+                        fs::File::open(path).and_then(Mapped::new).map_err(|error| self.io_error(&error))?;
+                    let len = u64::try_from(mapped.bytes().len()).expect("usize fits in u64");
+                    if len > max {
+                        // It grew since its length was checked.
+                        return Err(self.too_large(Some(len), max, config));
+                    }
+                    return Ok(Blob::Mapped(mapped));
                 } else {
                     // A pipe or device: its length on disk says nothing, so read with a cap.
                     fs::File::open(path).and_then(|file| read_capped(file, max))
@@ -98,7 +127,7 @@ impl<'a> Input<'a> {
             // Read with a cap (or a file that grew since its length was checked).
             return Err(self.too_large(None, max, config));
         }
-        Ok(blob)
+        Ok(Blob::Read(blob))
     }
 
     fn io_error(&self, error: &io::Error) -> anyhow::Error {

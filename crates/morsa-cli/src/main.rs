@@ -9,6 +9,7 @@ mod drill;
 mod gateway;
 mod html;
 mod key;
+mod mapped;
 mod node;
 mod node_status;
 mod progress;

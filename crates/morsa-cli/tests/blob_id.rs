@@ -71,6 +71,27 @@ fn official_vector_from_a_file() {
     assert_eq!(json.as_object().unwrap().len(), 5, "exactly the five documented keys: {json}");
 }
 
+/// A file of many pages, mapped rather than read, and an empty one (nothing to map): their blob
+/// IDs are the ones the codec computes in-process from their bytes.
+#[test]
+fn a_large_file_and_an_empty_one_have_the_blob_ids_of_their_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let len = (20 << 20) + 5;
+    let bytes: Vec<u8> = (0..len).map(|i: usize| u8::try_from((i * 7 + i / 4093) % 251).unwrap()).collect();
+    let path = write_file(dir.path(), "pieces.bin", &bytes);
+    let json = json_of(&morsa(&["blob-id", &path, "--n-shards", "100", "--json"]));
+    let config = redstuff::EncodingConfig::new(100).unwrap();
+    let expected = redstuff::compute_metadata(config, &bytes).unwrap();
+    assert_eq!(json["blob_id"], expected.blob_id().to_string());
+    assert_eq!(json["unencoded_size"], len);
+
+    let path = write_file(dir.path(), "empty.bin", b"");
+    let json = json_of(&morsa(&["blob-id", &path, "--n-shards", "10", "--json"]));
+    let expected = redstuff::compute_metadata(redstuff::EncodingConfig::new(10).unwrap(), b"").unwrap();
+    assert_eq!(json["blob_id"], expected.blob_id().to_string());
+    assert_eq!(json["unencoded_size"], 0);
+}
+
 #[test]
 fn official_vector_from_stdin() {
     let output = morsa_with_stdin(&["blob-id", "-", "--n-shards", "10", "--json"], VECTOR_BLOB);

@@ -11,6 +11,10 @@
 //! blocks before them. After each batch the whole blocks of 64 trees at a time are raised
 //! together, one batch hash call per level for all of them (the roots likewise), instead of six
 //! small calls per block.
+//!
+//! [`compute_metadata`] keeps no slivers: its column pass reads each column's sources where
+//! they lie (the blob's columns in the blob, the others in the rows' recovery symbols) instead
+//! of copies gathered into slivers.
 
 use std::borrow::Cow;
 
@@ -122,25 +126,22 @@ impl<'a> Matrix<'a> {
         (BATCH_BYTES / per_item).min(by_leaves).max(2 * threads).min(total).max(1)
     }
 
-    /// Column `column < ks` of the message matrix (`kp` symbols), gathered from the blob.
-    fn source_column(&self, column: usize) -> Vec<u8> {
-        let s = self.s;
-        let mut symbols = Vec::with_capacity(self.kp * s);
-        for row in 0..self.kp {
-            symbols.extend_from_slice(&copy_padded(self.blob, (self.ks * row + column) * s, s));
-        }
-        symbols
+    /// Column `column < ks` of the message matrix (`kp` symbols), where it lies in the blob.
+    fn source_column(&self, column: usize) -> rs::Sources<'a> {
+        rs::Sources::Strided { data: self.blob, first: column * self.s, step: self.ks * self.s }
     }
 
     /// Encodes the matrix. Returns the metadata and, when `keep_slivers`, the `n` secondary
-    /// slivers and the `n − kp` non-systematic primary slivers (otherwise only the secondary
-    /// slivers `ks..n`, which no other copy of the data holds).
+    /// slivers and the `n − kp` non-systematic primary slivers (otherwise no slivers: the
+    /// column pass reads its sources where they lie, columns `< ks` in the blob and the
+    /// others in the rows' recovery symbols, all kept for it).
     ///
     /// Slivers are filled by appending (rows and columns are processed in index order), so
     /// their memory is written once and never zeroed first; the batch buffers are reused.
     fn run(&self, keep_slivers: bool) -> (VerifiedMetadata, Vec<Vec<u8>>, Vec<Vec<u8>>) {
         let Self { n, kp, ks, s, .. } = *self;
-        let mut secondary: Vec<Vec<u8>> = (0..n).map(|_| Vec::with_capacity(kp * s)).collect();
+        let capacity = if keep_slivers { kp * s } else { 0 };
+        let mut secondary: Vec<Vec<u8>> = (0..n).map(|_| Vec::with_capacity(capacity)).collect();
         let mut row_roots = vec![EMPTY_NODE; n];
         let mut column_trees = vec![StreamingRoot::default(); n];
         let padding_rows = self.blob.len().div_ceil(ks * s)..kp;
@@ -152,13 +153,17 @@ impl<'a> Matrix<'a> {
         let row_recovery_len = (n - ks) * stride;
         let batch = self.batch_len(n - ks, n, kp);
         let zero_leaf = crate::verify::zero_leaf(s);
-        let mut recovery = vec![0; batch * row_recovery_len];
+        // Without slivers to fill, every row's recovery symbols are kept (as many bytes as the
+        // secondary slivers `ks..n` would take) for the column pass to read where they lie.
+        let kept_rows = if keep_slivers { batch } else { kp };
+        let mut recovery = vec![0; kept_rows * row_recovery_len];
         let mut row_leaves = vec![EMPTY_NODE; batch * n];
         for start in (0..kp).step_by(batch) {
             let end = (start + batch).min(kp);
+            let first_kept = if keep_slivers { 0 } else { start };
             row_leaves[..(end - start) * n]
                 .par_chunks_mut(n)
-                .zip(recovery.par_chunks_mut(row_recovery_len))
+                .zip(recovery[first_kept * row_recovery_len..].par_chunks_mut(row_recovery_len))
                 .zip(row_roots[start..end].par_iter_mut())
                 .enumerate()
                 .for_each(|(offset, ((row_leaves, recovery), root))| {
@@ -187,8 +192,8 @@ impl<'a> Matrix<'a> {
                         for row in start..end {
                             tree.push(row_leaves[(row - start) * n + column]);
                         }
-                        if column < ks && !keep_slivers {
-                            continue; // read straight from the blob in the column pass
+                        if !keep_slivers {
+                            continue; // read where it lies in the column pass
                         }
                         for row in start..end {
                             if column < ks {
@@ -203,7 +208,8 @@ impl<'a> Matrix<'a> {
                     StreamingRoot::raise_whole_blocks(trees);
                 });
         }
-        drop((recovery, row_leaves));
+        drop(row_leaves);
+        let row_recovery = if keep_slivers { Vec::new() } else { recovery };
 
         // Columns: encode each secondary sliver into the rest of its column, hash the new
         // cells, finish the column's root, and hand the new cells' leaves on to the trees of
@@ -218,21 +224,24 @@ impl<'a> Matrix<'a> {
         let mut column_leaves = vec![EMPTY_NODE; batch * (n - kp)];
         for start in (0..n).step_by(batch) {
             let end = (start + batch).min(n);
-            let sources: Vec<Cow<'_, [u8]>> = (start..end)
-                .into_par_iter()
+            let sources: Vec<rs::Sources<'_>> = (start..end)
                 .map(|column| match secondary[column].as_slice() {
-                    [] => Cow::Owned(self.source_column(column)),
-                    sliver => Cow::Borrowed(sliver),
+                    [] if column < ks => self.source_column(column),
+                    [] => rs::Sources::Strided {
+                        data: &row_recovery,
+                        first: (column - ks) * stride + 1,
+                        step: row_recovery_len,
+                    },
+                    sliver => rs::Sources::Consecutive(sliver),
                 })
                 .collect();
             // Padding only: a zero column expands to zeros (the code is linear).
-            let zero: Vec<bool> =
-                sources.par_iter().map(|sources| sources.iter().all(|byte| *byte == 0)).collect();
+            let zero: Vec<bool> = sources.par_iter().map(|sources| sources.is_zero(kp, s)).collect();
             let jobs = sources
                 .iter()
                 .zip(recovery.chunks_mut(column_recovery_len))
                 .zip(&zero)
-                .filter_map(|((sources, recovery), zero)| (!zero).then_some((sources.as_ref(), recovery)))
+                .filter_map(|((sources, recovery), zero)| (!zero).then_some((*sources, recovery)))
                 .collect();
             rs::encode_many_into_slots(kp, n, s, jobs, stride);
             recovery

@@ -207,12 +207,12 @@ impl SliverExpansion {
             })
             .collect();
         let s = usize::from(metadata.symbol_size());
-        let jobs: Vec<(&[u8], &mut [u8])> = answers
+        let jobs: Vec<(rs::Sources<'_>, &mut [u8])> = answers
             .iter_mut()
             .filter_map(|answer| answer.as_mut().ok())
             .map(|expansion| {
                 let (sources, recovery) = expansion.cells.split_at_mut(k * s);
-                (&*sources, recovery)
+                (rs::Sources::Consecutive(sources), recovery)
             })
             .collect();
         if !jobs.is_empty() {

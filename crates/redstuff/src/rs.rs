@@ -4,6 +4,7 @@
 //! recovery shard `j`. Encoders and decoders are reused per thread, since building one
 //! allocates its work buffers.
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 
 use rayon::prelude::*;
@@ -30,6 +31,40 @@ thread_local! {
     static DECODER: RefCell<Option<ReedSolomonDecoder>> = const { RefCell::new(None) };
 }
 
+/// The `k` source symbols of one codeword.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Sources<'a> {
+    /// One after another, `symbol_size` bytes each.
+    Consecutive(&'a [u8]),
+    /// Symbol `i` at byte `first + i * step` of `data`, zero past its end: a column of a
+    /// blob's message matrix, read where it lies instead of gathered first.
+    Strided { data: &'a [u8], first: usize, step: usize },
+}
+
+impl<'a> Sources<'a> {
+    /// Source symbol `index`.
+    fn symbol(self, index: usize, symbol_size: usize) -> Cow<'a, [u8]> {
+        match self {
+            Self::Consecutive(symbols) => {
+                Cow::Borrowed(&symbols[index * symbol_size..(index + 1) * symbol_size])
+            }
+            Self::Strided { data, first, step } => {
+                crate::encode::copy_padded(data, first + index * step, symbol_size)
+            }
+        }
+    }
+
+    /// Whether all `k` symbols are zero (so are their recovery symbols: the code is linear).
+    pub(crate) fn is_zero(self, k: usize, symbol_size: usize) -> bool {
+        match self {
+            Self::Consecutive(symbols) => symbols.iter().all(|byte| *byte == 0),
+            Self::Strided { .. } => {
+                (0..k).all(|index| self.symbol(index, symbol_size).iter().all(|byte| *byte == 0))
+            }
+        }
+    }
+}
+
 /// Encodes the `k` symbols of `sources` (each `symbol_size` bytes) into `n − k` recovery
 /// symbols, written one after another into `recovery`.
 ///
@@ -51,6 +86,18 @@ pub(crate) fn encode_into_slots(
     stride: usize,
 ) {
     debug_assert_eq!(sources.len(), k * symbol_size);
+    encode_sources_into_slots(k, n, symbol_size, Sources::Consecutive(sources), recovery, stride);
+}
+
+/// [`encode_into_slots`] of sources wherever they lie.
+fn encode_sources_into_slots(
+    k: usize,
+    n: usize,
+    symbol_size: usize,
+    sources: Sources<'_>,
+    recovery: &mut [u8],
+    stride: usize,
+) {
     debug_assert_eq!(recovery.len(), (n - k) * stride);
     let skip = stride - symbol_size;
     ENCODER.with_borrow_mut(|slot| {
@@ -66,8 +113,10 @@ pub(crate) fn encode_into_slots(
                     .expect("code parameters were validated by EncodingConfig"),
             ),
         };
-        for source in sources.chunks_exact(symbol_size) {
-            encoder.add_original_shard(source).expect("exactly k shards of the configured size are added");
+        for index in 0..k {
+            encoder
+                .add_original_shard(sources.symbol(index, symbol_size))
+                .expect("exactly k shards of the configured size are added");
         }
         let result = encoder.encode().expect("all k original shards were added");
         for (slot, symbol) in recovery.chunks_exact_mut(stride).zip(result.recovery_iter()) {
@@ -232,7 +281,7 @@ pub(crate) fn encode_many_into_slots(
     k: usize,
     n: usize,
     symbol_size: usize,
-    mut jobs: Vec<(&[u8], &mut [u8])>,
+    mut jobs: Vec<(Sources<'_>, &mut [u8])>,
     stride: usize,
 ) {
     let layout = Layout::new(symbol_size);
@@ -241,14 +290,14 @@ pub(crate) fn encode_many_into_slots(
     let batch = layout.columns_per_batch(ENCODE_SHARD_BYTES).min(jobs.len().div_ceil(threads)).max(1);
     jobs.par_chunks_mut(batch).for_each(|batch| {
         if let [(codeword, slots)] = batch {
-            encode_into_slots(k, n, symbol_size, codeword, slots, stride);
+            encode_sources_into_slots(k, n, symbol_size, *codeword, slots, stride);
             return;
         }
         let width = layout.width(batch.len());
         let mut sources = vec![0; k * width];
         for (position, (codeword, _)) in batch.iter().enumerate() {
-            for (symbol, wide) in codeword.chunks_exact(symbol_size).zip(sources.chunks_exact_mut(width)) {
-                layout.pack(symbol, position, wide);
+            for (index, wide) in sources.chunks_exact_mut(width).enumerate() {
+                layout.pack(&codeword.symbol(index, symbol_size), position, wide);
             }
         }
         let mut recovery = vec![0; (n - k) * width];
@@ -602,8 +651,11 @@ mod tests {
             let sources: Vec<Vec<u8>> =
                 (0..codewords).map(|c| bytes(k * symbol_size, (c * 7 + symbol_size) as u64)).collect();
             let mut batched = vec![0xaa; codewords * (n - k) * stride];
-            let jobs =
-                sources.iter().map(Vec::as_slice).zip(batched.chunks_exact_mut((n - k) * stride)).collect();
+            let jobs = sources
+                .iter()
+                .map(|codeword| Sources::Consecutive(codeword))
+                .zip(batched.chunks_exact_mut((n - k) * stride))
+                .collect();
             encode_many_into_slots(k, n, symbol_size, jobs, stride);
             for (codeword, slots) in sources.iter().zip(batched.chunks_exact((n - k) * stride)) {
                 let mut alone = vec![0xaa; (n - k) * stride];

@@ -103,8 +103,11 @@ pub(crate) fn expansion_roots(
         let nonzero: Vec<&[u8]> =
             slivers.iter().copied().filter(|symbols| symbols.iter().any(|byte| *byte != 0)).collect();
         let mut recovery = vec![0; nonzero.len() * recovery_len];
-        let jobs: Vec<(&[u8], &mut [u8])> =
-            nonzero.iter().copied().zip(recovery.chunks_exact_mut(recovery_len.max(1))).collect();
+        let jobs: Vec<(rs::Sources<'_>, &mut [u8])> = nonzero
+            .iter()
+            .map(|symbols| rs::Sources::Consecutive(symbols))
+            .zip(recovery.chunks_exact_mut(recovery_len.max(1)))
+            .collect();
         if !jobs.is_empty() {
             rs::encode_many_into_slots(k, n, symbol_size, jobs, stride);
         }
