@@ -53,7 +53,7 @@ pub fn run(args: &BlobIdArgs) -> anyhow::Result<()> {
     if let Blob::Mapped(mapped) = &blob
         && !mapped.unchanged().map_err(|error| input.io_error(&error))?
     {
-        bail!("{input} changed length while its blob ID was computed; run again once it is written");
+        bail!("{input} was written to while its blob ID was computed; run again once it is written");
     }
     let unencoded_size = metadata.unencoded_length();
     let report = Report {
@@ -107,14 +107,19 @@ impl<'a> Input<'a> {
                     if metadata.len() > max {
                         return Err(self.too_large(Some(metadata.len()), max, config));
                     }
-                    let mapped =
-                        fs::File::open(path).and_then(Mapped::new).map_err(|error| self.io_error(&error))?;
-                    let len = u64::try_from(mapped.bytes().len()).expect("usize fits in u64");
-                    if len > max {
-                        // It grew since its length was checked.
-                        return Err(self.too_large(Some(len), max, config));
+                    let file = fs::File::open(path).map_err(|error| self.io_error(&error))?;
+                    match Mapped::new(file).map_err(|error| self.io_error(&error))? {
+                        Ok(mapped) => {
+                            let len = u64::try_from(mapped.bytes().len()).expect("usize fits in u64");
+                            if len > max {
+                                // It grew since its length was checked.
+                                return Err(self.too_large(Some(len), max, config));
+                            }
+                            return Ok(Blob::Mapped(mapped));
+                        }
+                        // Empty, or not mappable: read it.
+                        Err(file) => read_capped(file, max),
                     }
-                    return Ok(Blob::Mapped(mapped));
                 } else {
                     // A pipe or device: its length on disk says nothing, so read with a cap.
                     fs::File::open(path).and_then(|file| read_capped(file, max))

@@ -3,45 +3,56 @@
 //! file that copy (and the zeroing of the fresh pages) cost ~0.3 s of system CPU, a third of the
 //! command's time (docs/PERFORMANCE.md).
 //!
-//! The one hazard of a mapping: reading a page past the end of a file that was truncated while
-//! it is mapped is a `SIGBUS`, which ends the process. `morsa blob-id` of a file that another
-//! program truncates meanwhile therefore dies of that signal instead of printing an error; a
-//! file that grows meanwhile is caught afterwards ([`Mapped::unchanged`]).
+//! The hazards of a mapping: reading a page past the end of a file that another program
+//! truncated meanwhile is a `SIGBUS`, which ends the process; and bytes another program writes
+//! meanwhile show through, so the codec's passes may see different bytes. `morsa blob-id` of a
+//! file truncated while its ID is computed therefore dies of that signal instead of printing an
+//! error, and one written to meanwhile is reported ([`Mapped::unchanged`]: its length or
+//! modification time moved).
 
 #![allow(unsafe_code)]
 
 use std::fs::File;
 use std::io;
+use std::time::SystemTime;
 
 /// A whole regular file, mapped.
 pub struct Mapped {
     file: File,
-    /// `None` for an empty file (nothing to map).
-    map: Option<memmap2::Mmap>,
+    map: memmap2::Mmap,
+    /// The file's modification time when it was mapped, where the file system keeps one.
+    modified: Option<SystemTime>,
 }
 
 impl Mapped {
-    /// Maps all of `file`, a regular file opened for reading.
-    pub fn new(file: File) -> io::Result<Self> {
-        if file.metadata()?.len() == 0 {
-            return Ok(Self { file, map: None });
+    /// Maps `file` (opened for reading) if it is a non-empty regular file the kernel can map;
+    /// otherwise answers it back, to be read instead: some pseudo-files report a length of 0
+    /// and still have bytes, and some file systems cannot map files.
+    pub fn new(file: File) -> io::Result<Result<Self, File>> {
+        let metadata = file.metadata()?;
+        if !metadata.is_file() || metadata.len() == 0 {
+            return Ok(Err(file));
         }
-        // SAFETY: the mapping is read-only and only ever read as bytes; what `Mmap::map`
-        // cannot rule out is another program changing or truncating the file meanwhile (see
-        // the module's documentation), which changes the bytes read or ends the process with
-        // SIGBUS, never memory safety within it.
-        let map = unsafe { memmap2::Mmap::map(&file)? };
-        Ok(Self { file, map: Some(map) })
+        // SAFETY: `Mmap::map` is `unsafe` because the bytes behind the slice it gives can change
+        // or vanish while it lives if another program writes or truncates the file. Here the
+        // bytes are only read as data (no length, index or pointer is derived from them): a
+        // write gives a blob ID of no single version of the file, which `unchanged` reports;
+        // a truncation ends the process with SIGBUS (module documentation).
+        match unsafe { memmap2::Mmap::map(&file) } {
+            Ok(map) => Ok(Ok(Self { file, map, modified: metadata.modified().ok() })),
+            Err(_) => Ok(Err(file)),
+        }
     }
 
     /// The file's bytes.
     pub fn bytes(&self) -> &[u8] {
-        self.map.as_deref().unwrap_or_default()
+        &self.map
     }
 
-    /// Whether the file still has the length it was mapped with.
+    /// Whether the file still has the length and modification time it was mapped with.
     pub fn unchanged(&self) -> io::Result<bool> {
-        let len = u64::try_from(self.bytes().len()).map_err(io::Error::other)?;
-        Ok(self.file.metadata()?.len() == len)
+        let metadata = self.file.metadata()?;
+        let len = u64::try_from(self.map.len()).map_err(io::Error::other)?;
+        Ok(metadata.len() == len && metadata.modified().ok() == self.modified)
     }
 }

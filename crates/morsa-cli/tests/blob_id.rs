@@ -92,6 +92,19 @@ fn a_large_file_and_an_empty_one_have_the_blob_ids_of_their_bytes() {
     assert_eq!(json["unencoded_size"], 0);
 }
 
+/// A pseudo-file that reports a length of 0 and still has bytes is read, not taken for empty.
+#[test]
+#[cfg(target_os = "linux")]
+fn a_file_reporting_no_length_is_read_for_its_bytes() {
+    let path = "/proc/version";
+    let bytes = std::fs::read(path).unwrap();
+    assert!(!bytes.is_empty() && std::fs::metadata(path).unwrap().len() == 0, "a zero-length pseudo-file");
+    let json = json_of(&morsa(&["blob-id", path, "--n-shards", "10", "--json"]));
+    let expected = redstuff::compute_metadata(redstuff::EncodingConfig::new(10).unwrap(), &bytes).unwrap();
+    assert_eq!(json["blob_id"], expected.blob_id().to_string());
+    assert_eq!(json["unencoded_size"], bytes.len());
+}
+
 #[test]
 fn official_vector_from_stdin() {
     let output = morsa_with_stdin(&["blob-id", "-", "--n-shards", "10", "--json"], VECTOR_BLOB);

@@ -10,6 +10,10 @@
 //! without `SO_REUSEADDR`; our processes bind with it (as tokio and std listeners do) and
 //! listen there beside the reservation. Connections to a reserved address whose process is
 //! down are refused, as if the port were free.
+//!
+//! That is Linux's `SO_REUSEADDR`. Elsewhere (the BSDs, macOS) it does not let a second socket
+//! bind the very address beside the reservation, so there the port is only chosen, as before,
+//! and not held.
 
 use std::net::{Ipv4Addr, SocketAddr};
 
@@ -21,8 +25,9 @@ use crate::error::ClusterError;
 #[derive(Debug)]
 pub struct ReservedAddress {
     address: SocketAddr,
-    /// Bound, not listening; closed on drop (close-on-exec, so no child holds it).
-    _socket: TcpSocket,
+    /// Bound, not listening; closed on drop (close-on-exec, so no child holds it). `None`
+    /// where the kernel would refuse our process the address beside it.
+    _socket: Option<TcpSocket>,
 }
 
 impl ReservedAddress {
@@ -49,7 +54,8 @@ fn reserve_loopback_address() -> Result<ReservedAddress, ClusterError> {
         .bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
         .map_err(ClusterError::io("cannot find a free port on 127.0.0.1"))?;
     let address = socket.local_addr().map_err(ClusterError::io("cannot read a reserved address"))?;
-    Ok(ReservedAddress { address, _socket: socket })
+    let held = cfg!(target_os = "linux").then_some(socket);
+    Ok(ReservedAddress { address, _socket: held })
 }
 
 #[cfg(test)]
@@ -79,6 +85,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(target_os = "linux")]
     fn a_reserved_address_is_ours_to_listen_on_again_and_again_and_nobody_elses() {
         let reserved = reserve_loopback_address().unwrap();
         let address = reserved.address();

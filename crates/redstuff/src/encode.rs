@@ -114,7 +114,7 @@ impl<'a> Matrix<'a> {
     /// Row `row` of the message matrix (`ks` symbols), zero-padded past the end of the blob.
     fn source_row(&self, row: usize) -> Cow<'a, [u8]> {
         let row_len = self.ks * self.s;
-        copy_padded(self.blob, row * row_len, row_len)
+        rs::copy_padded(self.blob, row * row_len, row_len)
     }
 
     /// How many rows or columns to encode per batch, producing `recovery_symbols` each and
@@ -198,7 +198,7 @@ impl<'a> Matrix<'a> {
                         for row in start..end {
                             if column < ks {
                                 let offset = (ks * row + column) * s;
-                                sliver.extend_from_slice(&copy_padded(self.blob, offset, s));
+                                sliver.extend_from_slice(&rs::copy_padded(self.blob, offset, s));
                             } else {
                                 let at = (row - start) * row_recovery_len + (column - ks) * stride + 1;
                                 sliver.extend_from_slice(&recovery[at..at + s]);
@@ -209,7 +209,13 @@ impl<'a> Matrix<'a> {
                 });
         }
         drop(row_leaves);
-        let row_recovery = if keep_slivers { Vec::new() } else { recovery };
+        // With slivers kept the rows' recovery symbols are in them: free the batch buffer now.
+        let row_recovery = if keep_slivers {
+            drop(recovery);
+            Vec::new()
+        } else {
+            recovery
+        };
 
         // Columns: encode each secondary sliver into the rest of its column, hash the new
         // cells, finish the column's root, and hand the new cells' leaves on to the trees of
@@ -295,20 +301,6 @@ impl<'a> Matrix<'a> {
         let blob_id = metadata.blob_id();
         let verified = VerifiedMetadata::new_unchecked(blob_id, self.config, self.symbol_size, metadata);
         (verified, secondary, repair_rows)
-    }
-}
-
-/// `len` bytes of `data` from `offset`, zero-padded where `data` ends; borrowed when whole.
-pub(crate) fn copy_padded(data: &[u8], offset: usize, len: usize) -> Cow<'_, [u8]> {
-    match data.get(offset..offset + len) {
-        Some(whole) => Cow::Borrowed(whole),
-        None => {
-            let mut padded = vec![0; len];
-            if let Some(available) = data.get(offset..) {
-                padded[..available.len()].copy_from_slice(available);
-            }
-            Cow::Owned(padded)
-        }
     }
 }
 

@@ -48,9 +48,7 @@ impl<'a> Sources<'a> {
             Self::Consecutive(symbols) => {
                 Cow::Borrowed(&symbols[index * symbol_size..(index + 1) * symbol_size])
             }
-            Self::Strided { data, first, step } => {
-                crate::encode::copy_padded(data, first + index * step, symbol_size)
-            }
+            Self::Strided { data, first, step } => copy_padded(data, first + index * step, symbol_size),
         }
     }
 
@@ -61,6 +59,20 @@ impl<'a> Sources<'a> {
             Self::Strided { .. } => {
                 (0..k).all(|index| self.symbol(index, symbol_size).iter().all(|byte| *byte == 0))
             }
+        }
+    }
+}
+
+/// `len` bytes of `data` from `offset`, zero-padded where `data` ends; borrowed when whole.
+pub(crate) fn copy_padded(data: &[u8], offset: usize, len: usize) -> Cow<'_, [u8]> {
+    match data.get(offset..offset + len) {
+        Some(whole) => Cow::Borrowed(whole),
+        None => {
+            let mut padded = vec![0; len];
+            if let Some(available) = data.get(offset..) {
+                padded[..available.len()].copy_from_slice(available);
+            }
+            Cow::Owned(padded)
         }
     }
 }

@@ -362,8 +362,11 @@ mod tests {
 
     #[tokio::test]
     async fn a_peer_is_silent_from_its_first_unanswered_probe_until_it_answers() {
-        // A closed port: bound, then released.
-        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+        // A closed port: bound and never listening, so connections are refused and no other
+        // process can come to listen there while the test runs.
+        let reserved = tokio::net::TcpSocket::new_v4().unwrap();
+        reserved.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let closed = reserved.local_addr().unwrap();
         let dead = member(1, format!("http://{closed}"));
         let me = member(0, "http://127.0.0.1:1".to_string());
         let committee = Committee { epoch: Epoch(3), n_shards: 4, members: vec![me.clone(), dead.clone()] };

@@ -16,12 +16,13 @@ use super::{serve, short};
 use crate::client::{ClientError, CoordClient};
 use crate::coord::{Command, SignedTransaction, SubmitResponse, Transaction, routes};
 
-/// A URL nothing listens on.
-async fn closed_port() -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    drop(listener);
-    format!("http://{address}")
+/// A URL nothing listens on, kept so (a socket bound there, never listening: connections are
+/// refused, and no other process can come to listen there) until the socket is dropped.
+fn closed_port() -> (tokio::net::TcpSocket, String) {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let url = format!("http://{}", socket.local_addr().unwrap());
+    (socket, url)
 }
 
 /// A replica that answers the system route (counting calls) and accepts transactions
@@ -57,7 +58,8 @@ async fn a_dead_or_unavailable_first_url_is_skipped_and_the_answering_one_is_tri
     let good_calls = Arc::new(AtomicUsize::new(0));
     let busy = serve(replica(Arc::clone(&busy_calls), true)).await;
     let good = serve(replica(Arc::clone(&good_calls), false)).await;
-    let urls = [closed_port().await, busy.clone(), good.clone()];
+    let (_closed, dead) = closed_port();
+    let urls = [dead, busy.clone(), good.clone()];
     let client = CoordClient::with_urls(&urls, short(5_000)).unwrap();
 
     assert_eq!(client.system().await.unwrap().epoch, Epoch(3));
@@ -72,7 +74,7 @@ async fn a_dead_or_unavailable_first_url_is_skipped_and_the_answering_one_is_tri
 #[tokio::test]
 async fn when_every_url_fails_the_error_names_each_once() {
     let busy = serve(replica(Arc::new(AtomicUsize::new(0)), true)).await;
-    let dead = closed_port().await;
+    let (_closed, dead) = closed_port();
     let client = CoordClient::with_urls(&[dead.clone(), busy.clone()], short(5_000)).unwrap();
     let error = client.system().await.unwrap_err();
     let ClientError::NoAnswer { attempts } = &error else { panic!("expected NoAnswer, got {error:?}") };
