@@ -17,13 +17,13 @@ use std::path::{Path, PathBuf};
 use morsa_api::ErrorBody;
 use morsa_api::coord::{
     AccountBlobs, AccountBlobsQuery, AccountInfo, BlobObjectSummary, BlobStatus, BlobStatusKind, Command,
-    CommitteeInfo, Event, EventRecord, EventsPage, EventsQuery, Input, LogEntry, NodeReport, NodeReportKind,
-    OwnedBlob, SubmitResponse, SystemInfo, Transaction,
+    CommandResult, CommitteeInfo, Event, EventRecord, EventsPage, EventsQuery, Input, LogEntry, MemberZones,
+    NodeReport, NodeReportKind, OwnedBlob, SubmitResponse, SystemInfo, Transaction,
 };
 use morsa_api::node::{
-    InvalidBlobAttestation, NodeBlobState, NodeBlobStatus, NodeErrorCode, NodeHealth, RecoveryBatchItem,
-    RecoveryBatchRequest, RecoveryBatchResponse, RecoveryItem, RecoveryOutcome, RepairHealth, ShardHealth,
-    ShardStatus, SignedConfirmation, StoredStatus,
+    InvalidBlobAttestation, MigrationHealth, NodeBlobState, NodeBlobStatus, NodeErrorCode, NodeHealth,
+    RecoveryBatchItem, RecoveryBatchRequest, RecoveryBatchResponse, RecoveryItem, RecoveryOutcome,
+    RepairHealth, ShardHealth, ShardStatus, SignedConfirmation, StoredStatus,
 };
 use morsa_core::{
     AccountKey, BlsSecretKey, Certificate, Committee, CommitteeMember, Epoch, NodeId, ObjectId,
@@ -33,7 +33,7 @@ use morsa_node::{BlobInfo, ObjectInfo};
 use redstuff::wire::to_bcs;
 use redstuff::{
     EncodedBlob, EncodingConfig, InconsistencyProof, MetadataWithId, RecoverySymbol, SliverExpansion,
-    SliverType,
+    SliverType, SymbolBlock,
 };
 use serde::Serialize;
 
@@ -344,6 +344,19 @@ fn node_api(fixture: &Fixture, keys: &Keys) -> Seeds {
     };
     assert!(response.answers(&request));
     seeds.bcs("recovery_batch_response", &response);
+    // A block answer: the symbols of two sources, one after another, without framing.
+    let block = RecoveryBatchResponse {
+        items: vec![RecoveryBatchItem {
+            blob_id,
+            target_sliver: items[0].target_sliver,
+            target_type: items[0].target_type,
+            outcome: RecoveryOutcome::Block(SymbolBlock {
+                source_indices: vec![4, 9],
+                symbols: (0..8).collect(),
+            }),
+        }],
+    };
+    seeds.bcs("recovery_batch_response_block", &block);
 
     let key = &keys.nodes[0];
     let deletable = PersistenceType::Deletable { object_id: object(1) };
@@ -370,15 +383,21 @@ fn node_api(fixture: &Fixture, keys: &Keys) -> Seeds {
             node_id: keys.node_id(0),
             epoch: Epoch(1),
             public_key: key.public_key(),
-            shards: [(0, ShardStatus::Active), (3, ShardStatus::Recovering), (6, ShardStatus::Syncing)]
-                .into_iter()
-                .map(|(shard, status)| ShardHealth {
-                    shard: ShardIndex(shard),
-                    status,
-                    slivers: 4,
-                    bytes: 400,
-                })
-                .collect(),
+            shards: [
+                (0, ShardStatus::Active),
+                (2, ShardStatus::ActiveSync),
+                (3, ShardStatus::ActiveRecover),
+                (6, ShardStatus::LockedToMove),
+            ]
+            .into_iter()
+            .map(|(shard, status)| ShardHealth {
+                shard: ShardIndex(shard),
+                status,
+                slivers: 4,
+                bytes: 400,
+                pull_position: (status == ShardStatus::ActiveSync).then_some(blob_id),
+            })
+            .collect(),
             blobs: 2,
             pending_uploads: 1,
             event_cursor: 9,
@@ -391,12 +410,31 @@ fn node_api(fixture: &Fixture, keys: &Keys) -> Seeds {
                 suspected_peers: vec![keys.node_id(2)],
                 ..RepairHealth::default()
             },
+            migration: MigrationHealth {
+                pages_pulled_total: 3,
+                pages_pulled: 2,
+                slivers_pulled: 8,
+                bytes_pulled: 800,
+                slivers_read_through: 1,
+                ..MigrationHealth::default()
+            },
         },
     );
     seeds.json("stored_status", &StoredStatus { stored: true });
     seeds.json("error_body", &NodeErrorCode::WrongShard.body("pair 3 is held by another node"));
     seeds.query("query_put_sliver", &morsa_api::node::PutSliverQuery { pending: true });
-    seeds.query("query_recovery_batch", &morsa_api::node::RecoveryBatchQuery { proofs: false });
+    seeds.query(
+        "query_recovery_batch",
+        &morsa_api::node::RecoveryBatchQuery { proofs: false, blocks: false, waiting: false },
+    );
+    seeds.query(
+        "query_recovery_batch_blocks",
+        &morsa_api::node::RecoveryBatchQuery { proofs: false, blocks: true, waiting: false },
+    );
+    seeds.query(
+        "query_recovery_batch_waiting",
+        &morsa_api::node::RecoveryBatchQuery { proofs: true, blocks: false, waiting: true },
+    );
     let symbols_query =
         morsa_api::node::RecoverySymbolsQuery { target_sliver: 3, target_type: SliverType::Secondary };
     seeds.bytes("query_recovery_symbols.query", symbols_query.to_query_string().into_bytes());
@@ -418,7 +456,17 @@ fn coord_api(fixture: &Fixture, keys: &Keys) -> Seeds {
     let events = events(fixture, keys);
     seeds.json(
         "submit_response",
-        &SubmitResponse { events: events[3..5].to_vec(), created: vec![object(1), object(4)] },
+        &SubmitResponse {
+            events: events[3..5].to_vec(),
+            created: vec![object(1), object(4)],
+            results: vec![
+                CommandResult::Applied { events: events[3..5].to_vec(), created: vec![object(1), object(4)] },
+                CommandResult::Refused {
+                    status: 409,
+                    error: ErrorBody::new("nonce_used", "nonce 12 was used"),
+                },
+            ],
+        },
     );
     let count = u64::try_from(events.len()).expect("a few events");
     seeds.json("events_page", &EventsPage { events, count });
@@ -429,6 +477,11 @@ fn coord_api(fixture: &Fixture, keys: &Keys) -> Seeds {
             epoch_change_done: false,
             current: keys.committee(Epoch(1)),
             next: Some(keys.committee(Epoch(2))),
+            zones: {
+                let mut zones = MemberZones::default();
+                zones.declare(keys.node_id(0), "eu-west/dc2");
+                zones
+            },
         },
     );
     seeds.json(
@@ -451,9 +504,13 @@ fn coord_api(fixture: &Fixture, keys: &Keys) -> Seeds {
             domains: Some(morsa_api::coord::DomainsInfo {
                 f: (N - 1) / 3,
                 zones: vec![morsa_api::coord::DomainShards { name: "eu-west/dc2".to_owned(), shards: 3 }],
-                operators: vec![morsa_api::coord::DomainShards { name: keys.accounts[0].id().to_string(), shards: 3 }],
+                operators: vec![morsa_api::coord::DomainShards {
+                    name: keys.accounts[0].id().to_string(),
+                    shards: 3,
+                }],
                 warning: None,
             }),
+            nodes: Vec::new(),
         },
     );
     seeds.json(
