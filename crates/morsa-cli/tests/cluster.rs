@@ -86,6 +86,24 @@ fn a_cluster_comes_up_survives_a_killed_node_and_goes_down() {
     let refused =
         control.post(&down).bearer_auth(token.trim()).header("origin", "http://evil.example").send().unwrap();
     assert_eq!(refused.status().as_u16(), 403);
+    // Malformed requests are refused in the API's JSON, not axum's plain text.
+    let base = state.control_url.as_deref().unwrap();
+    for (method, path, status) in [
+        (reqwest::Method::POST, "/v1/nodes/first/kill", 400),
+        (reqwest::Method::POST, "/v1/nodes/1/link", 415),
+        (reqwest::Method::POST, "/v1/no-such-route", 404),
+        (reqwest::Method::GET, morsa_cluster::control::routes::DOWN, 405),
+    ] {
+        let answer = control
+            .request(method.clone(), format!("{base}{path}"))
+            .bearer_auth(token.trim())
+            .send()
+            .unwrap();
+        assert_eq!(answer.status().as_u16(), status, "{method} {path}");
+        let body: morsa_cluster::control::ControlAnswer =
+            answer.json().unwrap_or_else(|error| panic!("{method} {path}: not the API's JSON: {error}"));
+        assert!(body.error.is_some_and(|error| !error.is_empty()), "{method} {path}");
+    }
     assert_eq!(
         state.child_pids().len(),
         NODES + 2,

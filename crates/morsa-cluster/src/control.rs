@@ -6,17 +6,20 @@
 //! (a web page can post to a loopback port without a preflight, never without `Origin`);
 //! others get 403.
 //!
-//! Answers are JSON; errors are `{"error": "…"}` with 404 for an unknown node, 409 for a node
-//! in the wrong state or a cluster already shut down, 403 for a refused caller, 500 otherwise.
+//! Answers are JSON; errors are `{"error": "…"}` with 404 for an unknown node or route, 409 for
+//! a node in the wrong state or a cluster already shut down, 403 for a refused caller, 400 for a
+//! malformed index or body, 405 for a method a route does not take, 500 otherwise.
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::extract::{FromRequest, FromRequestParts, Path, Request, State};
+use axum::http::request::Parts;
+use axum::http::{Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 
@@ -114,6 +117,8 @@ pub fn router(control: Control) -> Router {
         .route(routes::COORDINATOR_STOP, post(stop_coordinator))
         .route(routes::COORDINATOR_START, post(start_coordinator))
         .route(routes::ADD_NODE, post(add_node))
+        .fallback(unknown_route)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(control.clone(), authorize))
         .with_state(control)
 }
@@ -165,6 +170,43 @@ impl IntoResponse for ControlFailure {
     }
 }
 
+/// axum's `Path`, refused in the API's JSON (`error`: axum's explanation, with its status)
+/// instead of axum's plain text.
+struct ControlPath<T>(T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ControlPath<T> {
+    type Rejection = ControlFailure;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ControlFailure> {
+        match Path::<T>::from_request_parts(parts, state).await {
+            Ok(Path(value)) => Ok(Self(value)),
+            Err(rejection) => Err(ControlFailure(rejection.status(), rejection.body_text())),
+        }
+    }
+}
+
+/// axum's `Json`, refused in the API's JSON as [`ControlPath`] is.
+struct ControlJson<T>(T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ControlJson<T> {
+    type Rejection = ControlFailure;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ControlFailure> {
+        match Json::<T>::from_request(request, state).await {
+            Ok(Json(value)) => Ok(Self(value)),
+            Err(rejection) => Err(ControlFailure(rejection.status(), rejection.body_text())),
+        }
+    }
+}
+
+async fn unknown_route(method: Method, uri: Uri) -> ControlFailure {
+    ControlFailure(StatusCode::NOT_FOUND, format!("no route for {method} {}: check the URL", uri.path()))
+}
+
+async fn method_not_allowed(method: Method, uri: Uri) -> ControlFailure {
+    ControlFailure(StatusCode::METHOD_NOT_ALLOWED, format!("{} does not take {method}", uri.path()))
+}
+
 fn done(what: String) -> Json<ControlAnswer> {
     Json(ControlAnswer { error: None, done: Some(what) })
 }
@@ -182,7 +224,7 @@ async fn down(State(control): State<Control>) -> Result<Json<ControlAnswer>, Con
 
 async fn kill(
     State(control): State<Control>,
-    Path(index): Path<usize>,
+    ControlPath(index): ControlPath<usize>,
 ) -> Result<Json<ControlAnswer>, ControlFailure> {
     control.with_cluster(move |cluster| cluster.kill(index)).await?;
     Ok(done(format!("node {index} killed (SIGKILL)")))
@@ -190,7 +232,7 @@ async fn kill(
 
 async fn stop(
     State(control): State<Control>,
-    Path(index): Path<usize>,
+    ControlPath(index): ControlPath<usize>,
 ) -> Result<Json<ControlAnswer>, ControlFailure> {
     control.with_cluster(move |cluster| cluster.stop(index)).await?;
     Ok(done(format!("node {index} stopped (SIGTERM)")))
@@ -198,7 +240,7 @@ async fn stop(
 
 async fn start(
     State(control): State<Control>,
-    Path(index): Path<usize>,
+    ControlPath(index): ControlPath<usize>,
 ) -> Result<Json<ControlAnswer>, ControlFailure> {
     let url = control
         .with_cluster(move |cluster| {
@@ -211,7 +253,7 @@ async fn start(
 
 async fn add_node(
     State(control): State<Control>,
-    Json(request): Json<AddNode>,
+    ControlJson(request): ControlJson<AddNode>,
 ) -> Result<Json<ControlAnswer>, ControlFailure> {
     let (index, url, node_id) = control
         .with_cluster(move |cluster| {
@@ -227,8 +269,8 @@ async fn add_node(
 
 async fn shape_link(
     State(control): State<Control>,
-    Path(index): Path<usize>,
-    Json(shape): Json<LinkShape>,
+    ControlPath(index): ControlPath<usize>,
+    ControlJson(shape): ControlJson<LinkShape>,
 ) -> Result<Json<ControlAnswer>, ControlFailure> {
     control.with_cluster(move |cluster| cluster.shape_link(index, shape)).await?;
     Ok(done(format!("node {index}'s link: {shape}")))
@@ -236,7 +278,7 @@ async fn shape_link(
 
 async fn kill_coordinator(
     State(control): State<Control>,
-    Path(index): Path<usize>,
+    ControlPath(index): ControlPath<usize>,
 ) -> Result<Json<ControlAnswer>, ControlFailure> {
     control.with_cluster(move |cluster| cluster.kill_coordinator(index)).await?;
     Ok(done(format!("coordinator replica {index} killed (SIGKILL)")))
@@ -244,7 +286,7 @@ async fn kill_coordinator(
 
 async fn stop_coordinator(
     State(control): State<Control>,
-    Path(index): Path<usize>,
+    ControlPath(index): ControlPath<usize>,
 ) -> Result<Json<ControlAnswer>, ControlFailure> {
     control.with_cluster(move |cluster| cluster.stop_coordinator(index)).await?;
     Ok(done(format!("coordinator replica {index} stopped (SIGTERM)")))
@@ -252,7 +294,7 @@ async fn stop_coordinator(
 
 async fn start_coordinator(
     State(control): State<Control>,
-    Path(index): Path<usize>,
+    ControlPath(index): ControlPath<usize>,
 ) -> Result<Json<ControlAnswer>, ControlFailure> {
     let url = control
         .with_cluster(move |cluster| {
