@@ -7,7 +7,7 @@
 //! node's repair never waits on another's).
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use morsa_store::{SliverKind, StoreError};
 use redstuff::{BlobId, SliverType};
@@ -17,7 +17,7 @@ use crate::blocking::blocking;
 use crate::error::NodeError;
 use crate::heal::repair_queue::Missing;
 use crate::heal::repairer::Repairer;
-use crate::heal::stats::add;
+use crate::heal::scrub::queue_corrupt;
 use crate::node::kind_of;
 
 /// Whether the node must hold `blob_id`'s slivers of its shards: it is certified.
@@ -40,22 +40,11 @@ pub async fn slivers(
     }
     let pairs = Arc::new(pairs);
     let mut answers = read_all(repairer, blob_id, Arc::clone(&pairs), kind).await;
-    // What a failed read needs: the shard to rebuild (damaged bytes dropped first).
+    // What a failed read needs: the shard to rebuild (damaged bytes were dropped by `read_all`).
     let mut lacking: Vec<(usize, u16)> = Vec::new();
     for (position, answer) in answers.iter_mut().enumerate() {
-        let shard = match answer {
-            Err(NodeError::SliverNotStored { .. }) => repairer.node.owned_shard_of(&blob_id, pairs[position]),
-            Err(NodeError::Store(StoreError::CorruptSliver { shard, kind: stored, .. })) => {
-                let (node, shard, stored) = (Arc::clone(&repairer.node), *shard, *stored);
-                let dropped = blocking(move || node.drop_corrupt(&blob_id, shard, stored)).await;
-                if dropped.is_ok() {
-                    add(&repairer.stats.corrupt, 1);
-                }
-                dropped.map(|()| shard)
-            }
-            _ => continue,
-        };
-        match shard {
+        let Err(NodeError::SliverNotStored { .. }) = answer else { continue };
+        match repairer.node.owned_shard_of(&blob_id, pairs[position]) {
             Ok(shard) => lacking.push((position, shard)),
             Err(error) => *answer = Err(error),
         }
@@ -102,17 +91,37 @@ pub async fn slivers(
     answers
 }
 
-/// The stored BCS slivers of `pairs`, read on one blocking thread.
+/// The stored BCS slivers of `pairs`, read on one blocking thread. A damaged one is dropped,
+/// counted and queued for the background repair (due after one peer timeout: the read's own
+/// rebuild normally comes first) on that same thread, and answers as not stored: a request
+/// cancelled mid-way (its client went away, a hedge won) cannot leave a sliver removed but
+/// neither counted nor queued.
 async fn read_all(
-    repairer: &Repairer,
+    repairer: &Arc<Repairer>,
     blob_id: BlobId,
     pairs: Arc<Vec<u16>>,
     kind: SliverType,
 ) -> Vec<Result<Vec<u8>, NodeError>> {
-    let node = Arc::clone(&repairer.node);
+    let engine = Arc::clone(repairer);
     let count = pairs.len();
-    let reads =
-        blocking(move || Ok(pairs.iter().map(|pair| node.sliver_bytes(&blob_id, *pair, kind)).collect()));
+    let reads = blocking(move || {
+        let node = &engine.node;
+        let mut dropped = Vec::new();
+        let answers = pairs
+            .iter()
+            .map(|pair| match node.sliver_bytes(&blob_id, *pair, kind) {
+                Err(NodeError::Store(StoreError::CorruptSliver { shard, kind: stored, .. })) => {
+                    node.drop_corrupt(&blob_id, shard, stored)?;
+                    dropped.push((shard, stored));
+                    Err(NodeError::SliverNotStored { blob_id, pair: *pair, kind })
+                }
+                read => read,
+            })
+            .collect();
+        let backstop = Instant::now() + Duration::from_millis(engine.config.peer_timeout_ms);
+        queue_corrupt(&engine, blob_id, &dropped, backstop);
+        Ok(answers)
+    });
     reads.await.unwrap_or_else(|_| (0..count).map(|_| Err(NodeError::WorkerFailed)).collect())
 }
 

@@ -82,16 +82,17 @@ impl Node {
     }
 }
 
-/// Queues damaged slivers of `blob_id` for repair, due at once, and has the blob declared lost
-/// to the coordinator until then (`losses`; never waited for here).
-pub fn queue_corrupt(repairer: &Repairer, blob_id: BlobId, corrupt: &[(u16, SliverKind)]) {
+/// Counts damaged slivers of `blob_id` (already dropped) and queues them for repair, due at
+/// `due`, and has the blob declared lost to the coordinator until then (`losses`; never waited
+/// for here).
+pub fn queue_corrupt(repairer: &Repairer, blob_id: BlobId, corrupt: &[(u16, SliverKind)], due: Instant) {
     if corrupt.is_empty() {
         return;
     }
     add(&repairer.stats.corrupt, corrupt.len());
     let bytes =
         repairer.node.blob_info(&blob_id).map_or(0, |info| repairer.node.sliver_bytes_estimate(info.size));
-    repairer.queue().push(blob_id, corrupt.iter().copied(), Instant::now(), bytes);
+    repairer.queue().push(blob_id, corrupt.iter().copied(), due, bytes);
     repairer.note_missing([blob_id]);
     repairer.losses.note([blob_id]);
     repairer.wake.notify_waiters();
@@ -123,7 +124,7 @@ pub async fn run(repairer: Arc<Repairer>, mut stop: watch::Receiver<bool>) {
                 Ok(scrub) => {
                     add(&repairer.stats.scrubbed_slivers, scrub.slivers);
                     add(&repairer.stats.scrubbed_bytes, scrub.bytes);
-                    queue_corrupt(&repairer, blob_id, &scrub.corrupt);
+                    queue_corrupt(&repairer, blob_id, &scrub.corrupt, Instant::now());
                     let wait = throttle.reserve(morsa_core::convert::saturating_u64(scrub.bytes));
                     tokio::select! {
                         () = tokio::time::sleep(wait) => {}

@@ -218,6 +218,47 @@ async fn a_damaged_stored_sliver_is_found_by_the_scrubber_and_repaired() {
     holds_genuine(&cluster, 0, &encoded);
 }
 
+/// A read that finds a damaged sliver and is abandoned while rebuilding it (its client went
+/// away; a hedge elsewhere won) still leaves it counted and queued: background repair rebuilds
+/// it once peers answer, long before the next full scan would notice it missing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_sliver_an_abandoned_read_found_is_counted_and_repaired_in_the_background() {
+    let mut modes = vec![Mode::Held; 5];
+    modes[0] = Mode::Serve(RepairConfig { peer_timeout_ms: 1_000, ..test_repair() });
+    let mut cluster = Cluster::start(&[2, 2, 2, 2, 2], &modes).await;
+    let encoded = blob(30_000, 6);
+    let blob_id = *encoded.metadata.blob_id();
+    cluster.write(&encoded, &[]);
+    // Rot on node 0's disk: the record fails its checksum when read.
+    let pair = pairs_of(&cluster, 0, &blob_id)[0];
+    let shard = u16::try_from(blob_id.shard_for_pair(usize::from(pair), usize::from(N))).unwrap();
+    assert!(cluster.members[0].node.store().damage_sliver(&blob_id.0, shard, SliverKind::Primary).unwrap());
+
+    // The read runs in this task: dropping it cancels the node's handler where it waits.
+    let path = morsa_api::node::sliver_path(&blob_id, pair, SliverType::Primary);
+    let mut read = Box::pin(common::call(&cluster.members[0].served, common::get(&path)));
+    tokio::select! {
+        (status, _) = &mut read => panic!("the read finished ({status}) while every peer was held"),
+        _ = cluster.wait_health(0, "the read to find the damaged sliver", |health| {
+            health.repair.corrupt_slivers == 1
+        }) => {}
+    }
+    drop(read);
+    cluster.open_gate();
+    let health = cluster
+        .wait_health(0, "background repair to rebuild the sliver", |health| {
+            health.repair.rebuilt_slivers == 1
+        })
+        .await;
+    assert_eq!(
+        (health.repair.corrupt_slivers, health.repair.on_demand_slivers),
+        (1, 0),
+        "{:?}",
+        health.repair
+    );
+    holds_genuine(&cluster, 0, &encoded);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_damaged_sliver_the_scrubber_finds_has_its_blob_declared_lost_while_it_waits_for_repair() {
     // Background repair crawls at one byte a second: the loss outlasts the test.

@@ -148,6 +148,40 @@ impl NodeStore {
         Ok(removed)
     }
 
+    /// Flips one bit in the middle of a stored sliver's record, durably, as rot on the disk
+    /// would: its next read fails the checksum ([`StoreError::CorruptSliver`]). Returns whether
+    /// the sliver was stored. Only for tests of what finds and repairs such damage.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Database`].
+    #[cfg(feature = "testing")]
+    pub fn damage_sliver(
+        &self,
+        blob_id: &[u8; 32],
+        shard: u16,
+        kind: SliverKind,
+    ) -> Result<bool, StoreError> {
+        const DAMAGING: &str = "damaging a sliver";
+        let transaction = self.begin_write(DAMAGING)?;
+        let damaged = {
+            let mut slivers = transaction.open_table(SLIVERS).map_err(database(DAMAGING))?;
+            let key = sliver_key(blob_id, shard, kind);
+            let stored = slivers.get(&key).map_err(database(DAMAGING))?.map(|stored| stored.value().to_vec());
+            match stored {
+                Some(mut bytes) => {
+                    let middle = bytes.len() / 2;
+                    bytes[middle] ^= 1;
+                    slivers.insert(&key, bytes.as_slice()).map_err(database(DAMAGING))?;
+                    true
+                }
+                None => false,
+            }
+        };
+        finish(transaction, damaged, DAMAGING)?;
+        Ok(damaged)
+    }
+
     /// Removes everything stored for `blob_id` (its metadata, its blob info, and every sliver of
     /// every shard) in one durable transaction, and reports the slivers removed. Other blobs are
     /// untouched, even those whose IDs share a prefix with it. Works on damaged slivers, like

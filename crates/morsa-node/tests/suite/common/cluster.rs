@@ -43,6 +43,9 @@ pub enum Mode {
     /// the next sliver index: a peer sending symbols from slivers it does not hold (with one
     /// shard it holds one source index per target).
     Relabeller,
+    /// Its router only, every request held until the cluster's gate opens
+    /// ([`Cluster::open_gate`]): a peer too slow to answer for now.
+    Held,
 }
 
 /// One node of a cluster.
@@ -60,6 +63,8 @@ pub struct Cluster {
     pub committee: Committee,
     pub reports: Arc<Mutex<Vec<NodeReport>>>,
     next_seq: u64,
+    /// Turns true when [`Mode::Held`] members may answer.
+    gate: tokio::sync::watch::Sender<bool>,
     _stop: Vec<tokio::sync::oneshot::Sender<()>>,
 }
 
@@ -125,7 +130,9 @@ impl Cluster {
             })
             .collect();
         let committee = Committee { epoch: Epoch(1), n_shards: N, members };
-        let mut cluster = Self { members: Vec::new(), committee, reports, next_seq: 0, _stop: Vec::new() };
+        let gate = tokio::sync::watch::Sender::new(false);
+        let mut cluster =
+            Self { members: Vec::new(), committee, reports, next_seq: 0, gate, _stop: Vec::new() };
         for (index, (listener, mode)) in listeners.into_iter().zip(modes).enumerate() {
             let dir = tempfile::tempdir().unwrap();
             let store = morsa_store::NodeStore::open(&dir.path().join("node.redb")).unwrap();
@@ -143,6 +150,16 @@ impl Cluster {
                     let listening = Listening::with_node(listener, node, &limits, Some(coord)).unwrap();
                     let parts = (Arc::clone(listening.node()), Arc::clone(listening.served()));
                     tokio::spawn(listening.serve(shutdown));
+                    parts
+                }
+                Mode::Held => {
+                    let listening = Listening::with_node(listener, node, &Limits::default(), None).unwrap();
+                    let parts = (Arc::clone(listening.node()), Arc::clone(listening.served()));
+                    let (listener, app) = listening.into_router();
+                    let app = app.layer(axum::middleware::from_fn_with_state(cluster.gate.subscribe(), hold));
+                    tokio::spawn(
+                        async move { axum::serve(listener, app).with_graceful_shutdown(shutdown).await },
+                    );
                     parts
                 }
                 Mode::Liar | Mode::Relabeller => {
@@ -224,6 +241,11 @@ impl Cluster {
         }
     }
 
+    /// Lets the [`Mode::Held`] members answer, those waiting and all later requests.
+    pub fn open_gate(&self) {
+        self.gate.send_replace(true);
+    }
+
     /// Node `index`'s health, over HTTP.
     pub async fn health(&self, index: usize) -> NodeHealth {
         self.members[index].client.health().await.unwrap()
@@ -258,6 +280,17 @@ pub fn blob(len: usize, seed: u32) -> EncodedBlob {
 /// The pairs of `blob_id` whose shards node `member` holds.
 pub fn pairs_of(cluster: &Cluster, member: usize, blob_id: &BlobId) -> Vec<u16> {
     super::pairs_owned(&cluster.members[member].node, blob_id)
+}
+
+/// Holds every request until the gate is open.
+async fn hold(
+    axum::extract::State(mut gate): axum::extract::State<tokio::sync::watch::Receiver<bool>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    // An error means the cluster is gone: the answer no longer matters.
+    let _ = gate.wait_for(|open| *open).await;
+    next.run(request).await
 }
 
 /// Flips a bit of every symbol of every recovery-batch answer.
