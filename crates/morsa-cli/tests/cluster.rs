@@ -9,14 +9,17 @@ mod common;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use common::eventually;
 use common::supervisor::Supervisor;
 use morsa_api::node::NodeHealth;
 use morsa_cluster::NodeState;
 use morsa_cluster::pids;
 
 const MORSA: &str = env!("CARGO_BIN_EXE_morsa");
+/// Longest a test waits for a cluster's state to change.
+const WAIT: Duration = Duration::from_secs(30);
 const NODES: usize = 4;
 const SHARDS: u16 = 12;
 /// `morsa cluster up` with this test's cluster size and `extra` options.
@@ -50,15 +53,6 @@ fn fails(args: &[&str], dir: &Path) -> String {
 fn health(url: &str) -> Result<NodeHealth, reqwest::Error> {
     let client = reqwest::blocking::Client::builder().timeout(Duration::from_secs(5)).build().unwrap();
     client.get(format!("{url}/v1/health")).send()?.error_for_status()?.json()
-}
-
-/// Polls `check` every 20 ms until it holds, for at most 30 s.
-fn eventually(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !check() {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 fn shard_numbers(node: &NodeState) -> Vec<u16> {
@@ -157,8 +151,8 @@ fn a_cluster_comes_up_survives_a_killed_node_and_goes_down() {
     // Kill node 1: it stops answering, the others still do.
     let killed_pid = state.nodes[1].pid.unwrap();
     succeeds(&["cluster", "kill", "--node", "1"], &dir);
-    eventually("node 1 refuses connections", || {
-        health(&state.nodes[1].info.url).is_err_and(|error| error.is_connect())
+    eventually("node 1 refuses connections", WAIT, || {
+        { health(&state.nodes[1].info.url).is_err_and(|error| error.is_connect()) }.then_some(())
     });
     assert!(!pids::is_alive(killed_pid));
     for node in state.nodes.iter().filter(|node| node.info.index != 1) {
@@ -183,9 +177,12 @@ fn a_cluster_comes_up_survives_a_killed_node_and_goes_down() {
     succeeds(&["cluster", "down"], &dir);
     let mut supervisor = supervisor;
     let mut exit = None;
-    eventually("the supervisor exits", || {
-        exit = supervisor.child.try_wait().unwrap();
-        exit.is_some()
+    eventually("the supervisor exits", WAIT, || {
+        {
+            exit = supervisor.child.try_wait().unwrap();
+            exit.is_some()
+        }
+        .then_some(())
     });
     assert!(exit.unwrap().success(), "the supervisor exits 0: {exit:?}");
     for pid in recorded {
@@ -217,22 +214,25 @@ fn a_cluster_of_three_coordinator_replicas_survives_its_leader_killed() {
 
     // `morsa health` lists every replica with its role: once the group settled, one leader
     // and two followers.
-    eventually("morsa health shows a leader and two followers", || {
-        let output = Command::new(MORSA)
-            .args(["health", "--json"])
-            .env("MORSA_CONFIG", dir.join("client.toml"))
-            .output()
-            .unwrap();
-        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-        let health: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
-        let mut roles: Vec<String> = health["coordinators"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|replica| replica["role"].as_str().unwrap_or("none").to_owned())
-            .collect();
-        roles.sort();
-        roles == ["follower", "follower", "leader"]
+    eventually("morsa health shows a leader and two followers", WAIT, || {
+        {
+            let output = Command::new(MORSA)
+                .args(["health", "--json"])
+                .env("MORSA_CONFIG", dir.join("client.toml"))
+                .output()
+                .unwrap();
+            assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+            let health: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+            let mut roles: Vec<String> = health["coordinators"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|replica| replica["role"].as_str().unwrap_or("none").to_owned())
+                .collect();
+            roles.sort();
+            roles == ["follower", "follower", "leader"]
+        }
+        .then_some(())
     });
 
     let leader = (0..3).find(|index| role(&urls[*index]).as_deref() == Some("leader")).unwrap();
@@ -240,12 +240,15 @@ fn a_cluster_of_three_coordinator_replicas_survives_its_leader_killed() {
     assert_eq!(supervisor.state().coordinators[leader].pid, None);
     let again = fails(&["cluster", "kill", "--coordinator", &leader.to_string()], &dir);
     assert!(again.contains(&format!("coordinator replica {leader} is not running")), "{again}");
-    eventually("another replica leads", || {
-        (0..3).any(|index| index != leader && role(&urls[index]).as_deref() == Some("leader"))
+    eventually("another replica leads", WAIT, || {
+        { (0..3).any(|index| index != leader && role(&urls[index]).as_deref() == Some("leader")) }
+            .then_some(())
     });
 
     succeeds(&["cluster", "start", "--coordinator", &leader.to_string()], &dir);
-    eventually("the restarted replica follows", || role(&urls[leader]).as_deref() == Some("follower"));
+    eventually("the restarted replica follows", WAIT, || {
+        (role(&urls[leader]).as_deref() == Some("follower")).then_some(())
+    });
 
     // The admin token `cluster up` wrote, named in cluster.json and in its output, lets the
     // operator shrink the group: the restarted follower is removed.
@@ -272,11 +275,15 @@ fn a_cluster_of_three_coordinator_replicas_survives_its_leader_killed() {
     let ids: Vec<u64> = group.replicas.iter().map(|member| member.id).collect();
     assert_eq!(ids.len(), 2, "the group shrank to two: {ids:?}");
     assert!(!ids.contains(&removed), "replica {removed} is gone: {ids:?}");
-    eventually("the other replicas see a group of two", || {
-        let client = reqwest::blocking::Client::builder().timeout(Duration::from_secs(5)).build().unwrap();
-        let system: Option<morsa_api::coord::SystemInfo> =
-            client.get(format!("{survivor}/v1/system")).send().ok().and_then(|answer| answer.json().ok());
-        system.and_then(|system| system.replica).is_some_and(|replica| replica.replicas.len() == 2)
+    eventually("the other replicas see a group of two", WAIT, || {
+        {
+            let client =
+                reqwest::blocking::Client::builder().timeout(Duration::from_secs(5)).build().unwrap();
+            let system: Option<morsa_api::coord::SystemInfo> =
+                client.get(format!("{survivor}/v1/system")).send().ok().and_then(|answer| answer.json().ok());
+            system.and_then(|system| system.replica).is_some_and(|replica| replica.replicas.len() == 2)
+        }
+        .then_some(())
     });
     succeeds(&["cluster", "down"], &dir);
 }

@@ -16,7 +16,8 @@ mod common;
 
 use std::time::Duration;
 
-use common::churn::{SteadyLoad, eventually};
+use common::churn::SteadyLoad;
+use common::eventually;
 use common::supervisor::Supervisor;
 use morsa_api::client::CoordClient;
 use morsa_core::NodeId;

@@ -12,7 +12,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::churn::eventually;
+use common::eventually;
 use morsa_api::client::{CoordClient, NodeClient};
 use morsa_api::coord::{Command, Transaction};
 use morsa_client::{Client, ClientConfig, StoreOptions};

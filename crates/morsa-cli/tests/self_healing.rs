@@ -17,6 +17,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use common::eventually;
 use morsa_api::client::{CoordClient, NodeClient};
 use morsa_api::coord::{AvailabilityView, BlobStatusKind, Command, Transaction};
 use morsa_api::node::{NodeBlobState, NodeBlobStatus, NodeHealth};
@@ -181,18 +182,6 @@ impl Harness {
     }
 }
 
-/// Polls `check` every 50 ms until it answers `Some`, for at most [`DEADLINE`].
-fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + DEADLINE;
-    loop {
-        if let Some(value) = check() {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 fn data(len: usize, seed: u64) -> Vec<u8> {
     morsa_cluster::sample::bytes(len, seed)
 }
@@ -251,7 +240,7 @@ fn repair_traffic_counted_by_the_serving_nodes_is_about_the_bytes_rebuilt() {
     let blobs = store_three(&harness);
     let victim = 4;
     let peers: Vec<usize> = (0..NODES).filter(|index| *index != victim).collect();
-    eventually("every node holds its slivers and has nothing to repair", || {
+    eventually("every node holds its slivers and has nothing to repair", DEADLINE, || {
         (0..NODES)
             .all(|index| {
                 harness.health(index).repair.caught_up
@@ -262,7 +251,7 @@ fn repair_traffic_counted_by_the_serving_nodes_is_about_the_bytes_rebuilt() {
     // Only the wiped node talks to its peers from here on: no reads, no uploads.
     let served_before: u64 = peers.iter().map(|peer| harness.served_bytes(*peer)).sum();
     harness.restart(victim, true, "grace_ms = 100\n");
-    eventually("the wiped node has rebuilt everything it owns", || {
+    eventually("the wiped node has rebuilt everything it owns", DEADLINE, || {
         let health = harness.health(victim);
         (health.repair.caught_up
             && health.event_cursor == harness.event_count()
@@ -313,7 +302,7 @@ fn a_blob_stored_while_a_node_was_down_reaches_it_when_it_returns() {
     harness.set_repair(victim, "grace_ms = 1000\n");
     let down = Instant::now();
     harness.cluster.start(victim).unwrap();
-    eventually("the returning node holds its slivers of the blob", || {
+    eventually("the returning node holds its slivers of the blob", DEADLINE, || {
         harness.blob_status(victim, &blob_id).fully_stored().then_some(())
     });
     eprintln!("the node had its slivers {:?} after it was started", down.elapsed());
@@ -362,7 +351,7 @@ fn a_sliver_damaged_on_disk_is_found_and_repaired() {
     // Scrub at once and fast; no read touches the node until the damage was found.
     harness.set_repair(victim, "scrub_bytes_per_sec = 104857600\nscrub_interval_ms = 500\n");
     harness.cluster.start(victim).unwrap();
-    let health = eventually("the scrubber finds the damaged sliver and it is rebuilt", || {
+    let health = eventually("the scrubber finds the damaged sliver and it is rebuilt", DEADLINE, || {
         let health = harness.health(victim);
         let repair = &health.repair;
         (repair.corrupt_slivers >= 1 && repair.rebuilt_slivers >= 1 && repair.caught_up).then_some(health)
@@ -404,7 +393,7 @@ fn availability_when(
     what: &str,
     check: impl Fn(&AvailabilityView) -> bool,
 ) -> AvailabilityView {
-    eventually(what, || {
+    eventually(what, DEADLINE, || {
         let view = harness.runtime.block_on(harness.client.coordinator().availability()).ok()?;
         check(&view).then_some(view)
     })
@@ -463,7 +452,7 @@ fn the_availability_margin_drops_by_a_killed_nodes_shards_and_recovers_after_its
     assert!(lacking.unreachable_shards.is_empty(), "{lacking:?}");
     assert!(lacking.at_risk.iter().all(|blob| blob.lost_shards == victim_shards), "{lacking:?}");
     // Its queue is ordered by that margin before any attempt (repair is paused).
-    let repair = eventually("the wiped node's queue knows the system-wide margin", || {
+    let repair = eventually("the wiped node's queue knows the system-wide margin", DEADLINE, || {
         let repair = harness.health(victim).repair;
         (repair.lowest_margin == Some(full - lost)).then_some(repair)
     });
@@ -535,7 +524,7 @@ fn an_inconsistently_encoded_blob_ends_up_invalid() {
             continue;
         }
         let client = harness.node(info.index);
-        eventually("the node has seen the registration", || {
+        eventually("the node has seen the registration", DEADLINE, || {
             let status = runtime.block_on(client.blob_status(&blob_id)).ok();
             status.filter(|status| status.status == NodeBlobState::Registered)
         });
@@ -554,7 +543,7 @@ fn an_inconsistently_encoded_blob_ends_up_invalid() {
     let certificate = Certificate::aggregate(&parts).unwrap();
     submit(Command::CertifyBlob { object, certificate });
 
-    eventually("the coordinator holds the blob invalid", || {
+    eventually("the coordinator holds the blob invalid", DEADLINE, || {
         let status = runtime.block_on(coord.blob_status(&blob_id)).unwrap();
         (status.status == BlobStatusKind::Invalid).then_some(())
     });

@@ -15,7 +15,7 @@ mod common;
 use std::io::Write as _;
 use std::time::Duration;
 
-use common::churn::eventually;
+use common::eventually;
 use morsa_api::client::{CoordClient, NodeClient};
 use morsa_api::node::{NodeHealth, ShardStatus};
 use morsa_client::{Client, ClientConfig, StoreOptions};

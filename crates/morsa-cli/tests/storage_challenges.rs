@@ -14,8 +14,9 @@
 mod common;
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use common::eventually;
 use morsa_api::client::{CoordClient, NodeClient};
 use morsa_client::{Client, ClientConfig, StoreOptions};
 use morsa_cluster::{Cluster, ClusterSpec};
@@ -36,18 +37,6 @@ const RULES: ChallengeRules = ChallengeRules { rounds_per_epoch: 2, samples_per_
 const BLOBS: usize = 8;
 const LOST: usize = 4;
 const VICTIM: usize = 0;
-
-/// Polls `check` every 200 ms until it answers `Some`, for at most `limit`.
-fn eventually<T>(what: &str, limit: Duration, mut check: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(value) = check() {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
 
 /// One member's challenge figures of the last settled epoch, as `morsa info --json` shows them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

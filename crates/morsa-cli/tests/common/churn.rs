@@ -6,23 +6,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use morsa_client::{Client, ClientConfig, StoreOptions};
 use morsa_cluster::{Cluster, ClusterSpec};
 use redstuff::BlobId;
 
-/// Polls `check` every 50 ms until it answers `Some`, for at most `within`.
-pub fn eventually<T>(what: &str, within: Duration, mut check: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + within;
-    loop {
-        if let Some(value) = check() {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "timed out after {within:?} waiting until {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
+use super::eventually;
 
 /// `nodes` nodes over `shards` shards, in a temporary directory (kept alive by the answer),
 /// every node a zone of its own; epochs end only when the test asks

@@ -11,12 +11,25 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use morsa_cluster::pids::{self, Signal};
 
 /// How long a process may take to announce its address.
 pub const STARTUP: Duration = Duration::from_secs(30);
+
+/// Polls `check` every 50 ms until it answers `Some`, for at most `within`; panics naming
+/// `what` if it never does.
+pub fn eventually<T>(what: &str, within: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(value) = check() {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out after {within:?} waiting until {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
 
 /// The lines `child` prints on stdout (piped), read on a thread of their own so that the
 /// child never blocks on a full pipe.
