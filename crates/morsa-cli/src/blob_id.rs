@@ -4,7 +4,7 @@
 //! anything else (standard input, a pipe) by reading at most one byte more than the limit.
 
 use std::fs;
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
@@ -64,7 +64,8 @@ pub fn run(args: &BlobIdArgs) -> anyhow::Result<()> {
         n_shards: args.n_shards,
     };
     let text = if args.json { serde_json::to_string(&report)? } else { human(&report) };
-    writeln!(io::stdout().lock(), "{text}").context("cannot write to standard output")
+    outln!("{text}");
+    Ok(())
 }
 
 /// The blob's bytes: a regular file mapped where the page cache holds it, anything else read.

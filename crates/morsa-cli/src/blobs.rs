@@ -229,7 +229,7 @@ pub fn read(args: &ReadArgs) -> anyhow::Result<()> {
         if args.common.json {
             let bad: Vec<String> = summary.bad_slivers.iter().map(|bad| bad.node.clone()).collect();
             let failed: Vec<String> = summary.failures.iter().map(ToString::to_string).collect();
-            println!(
+            outln!(
                 "{}",
                 serde_json::to_string_pretty(&json!({
                     "blob_id": args.blob_id.to_string(),
@@ -265,13 +265,13 @@ fn interrupted() -> anyhow::Result<impl std::future::Future<Output = ()>> {
 
 /// Stdout, or a temporary file renamed over the target once complete and synced.
 enum Output {
-    Stdout(std::io::Stdout),
+    Stdout(crate::stdout::Writer),
     File { file: tempfile::NamedTempFile, target: PathBuf },
 }
 
 impl Output {
     fn open(target: Option<&Path>) -> anyhow::Result<Self> {
-        let Some(target) = target else { return Ok(Output::Stdout(std::io::stdout())) };
+        let Some(target) = target else { return Ok(Output::Stdout(crate::stdout::Writer::new())) };
         let dir = target.parent().filter(|dir| !dir.as_os_str().is_empty()).unwrap_or(Path::new("."));
         let file = tempfile::NamedTempFile::new_in(dir)
             .with_context(|| format!("cannot create a file in {}", dir.display()))?;
@@ -305,15 +305,15 @@ pub fn status(args: &BlobArgs) -> anyhow::Result<()> {
         let client = args.common.connect().await?;
         let status = client.blob_status(&args.blob_id).await?;
         if args.common.json {
-            println!("{}", serde_json::to_string_pretty(&status)?);
+            outln!("{}", serde_json::to_string_pretty(&status)?);
             return Ok(());
         }
-        println!("blob {}: {:?}", args.blob_id, status.status);
+        outln!("blob {}: {:?}", args.blob_id, status.status);
         if let Some(end) = status.end_epoch {
-            println!("  stored until {end} ({})", if status.permanent { "permanent" } else { "deletable" });
+            outln!("  stored until {end} ({})", if status.permanent { "permanent" } else { "deletable" });
         }
         for object in &status.objects {
-            println!(
+            outln!(
                 "  object {} owner {} {} until {}{}",
                 object.object,
                 object.owner,
@@ -347,15 +347,15 @@ pub fn list(args: &ListArgs) -> anyhow::Result<()> {
             None => client.list_blobs().await?,
         };
         if common.json {
-            println!("{}", serde_json::to_string_pretty(&blobs)?);
+            outln!("{}", serde_json::to_string_pretty(&blobs)?);
             return Ok(());
         }
         if blobs.is_empty() {
             match args.expiring_within {
                 Some(epochs) => {
-                    println!("account {} has no blobs ending within {epochs} epoch(s)", client.account())
+                    outln!("account {} has no blobs ending within {epochs} epoch(s)", client.account())
                 }
-                None => println!("account {} has no blobs", client.account()),
+                None => outln!("account {} has no blobs", client.account()),
             }
         }
         for blob in &blobs {
@@ -364,7 +364,7 @@ pub fn list(args: &ListArgs) -> anyhow::Result<()> {
                 (false, Some(_)) => "certified",
                 (false, None) => "registered",
             };
-            println!(
+            outln!(
                 "{} {:>10} {state:<10} {} until {}",
                 blob.blob_id,
                 bytes(blob.size),
@@ -383,9 +383,9 @@ pub fn delete(args: &BlobArgs) -> anyhow::Result<()> {
         let objects = client.delete(&args.blob_id).await?;
         if args.common.json {
             let objects: Vec<String> = objects.iter().map(ToString::to_string).collect();
-            println!("{}", json!({ "blob_id": args.blob_id.to_string(), "deleted_objects": objects }));
+            outln!("{}", json!({ "blob_id": args.blob_id.to_string(), "deleted_objects": objects }));
         } else {
-            println!("deleted {} object(s) of blob {}", objects.len(), args.blob_id);
+            outln!("deleted {} object(s) of blob {}", objects.len(), args.blob_id);
         }
         Ok(())
     })
@@ -397,9 +397,9 @@ pub fn extend(args: &ExtendArgs) -> anyhow::Result<()> {
         let client = args.common.connect().await?;
         let end = client.extend(&args.blob_id, args.epochs).await?;
         if args.common.json {
-            println!("{}", json!({ "blob_id": args.blob_id.to_string(), "end_epoch": end.0 }));
+            outln!("{}", json!({ "blob_id": args.blob_id.to_string(), "end_epoch": end.0 }));
         } else {
-            println!("blob {} is now stored until {end}", args.blob_id);
+            outln!("blob {} is now stored until {end}", args.blob_id);
         }
         Ok(())
     })

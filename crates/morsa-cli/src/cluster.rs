@@ -154,7 +154,7 @@ pub fn run(command: &ClusterCommand) -> anyhow::Result<()> {
         ClusterCommand::AddNode(args) => runtime.block_on(add_node(args)),
         ClusterCommand::Retire(args) => {
             let node = morsa_cluster::retire_node(&args.dir, args.node)?;
-            println!(
+            outln!(
                 "node {} ({node}) is retired: it leaves the committee at the next selection; its operator's stake \
                  is withdrawable once the change that moves its shards away is done",
                 args.node
@@ -290,7 +290,7 @@ async fn down(dir: &Path) -> anyhow::Result<()> {
     {
         match client.down().await {
             Ok(done) => {
-                println!("{done}");
+                outln!("{done}");
                 let pid = state.supervisor_pid;
                 let gone = tokio::task::spawn_blocking(move || pids::wait_gone(pid, SUPERVISOR_EXIT)).await?;
                 if !gone {
@@ -312,12 +312,12 @@ async fn down(dir: &Path) -> anyhow::Result<()> {
         .filter(|pid| pids::is_alive(*pid) && pids::command_line_mentions(*pid, &needle))
         .collect();
     if ours.is_empty() && !supervisor_alive {
-        println!("the cluster in {} is not running", dir.display());
+        outln!("the cluster in {} is not running", dir.display());
         return Ok(());
     }
     let supervisor = supervisor_alive.then_some(state.supervisor_pid);
     tokio::task::spawn_blocking(move || stop_by_pid(supervisor, &ours)).await??;
-    println!("the cluster in {} is stopped", dir.display());
+    outln!("the cluster in {} is stopped", dir.display());
     Ok(())
 }
 
@@ -362,7 +362,7 @@ fn supervisor(dir: &Path) -> anyhow::Result<ControlClient> {
 }
 
 async fn add_node(args: &AddNodeArgs) -> anyhow::Result<()> {
-    println!("{}", supervisor(&args.dir)?.add_node(args.zone.clone()).await?);
+    outln!("{}", supervisor(&args.dir)?.add_node(args.zone.clone()).await?);
     Ok(())
 }
 
@@ -372,7 +372,7 @@ async fn slow(args: &SlowArgs) -> anyhow::Result<()> {
         jitter_ms: args.jitter,
         rate_bytes_per_second: args.rate.map(LinkShape::mbit_per_second),
     };
-    println!("{}", supervisor(&args.dir)?.shape_link(args.node, shape).await?);
+    outln!("{}", supervisor(&args.dir)?.shape_link(args.node, shape).await?);
     Ok(())
 }
 
@@ -387,6 +387,6 @@ async fn node_command(args: &NodeArgs, action: NodeAction) -> anyhow::Result<()>
         (None, Some(replica), NodeAction::Start) => client.start_coordinator(replica).await,
         (None, None, _) => bail!("name a --node or a --coordinator"),
     }?;
-    println!("{done}");
+    outln!("{done}");
     Ok(())
 }

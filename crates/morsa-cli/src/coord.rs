@@ -81,7 +81,7 @@ fn run_server(args: &RunArgs) -> anyhow::Result<()> {
             format!("cannot start replica {} in {}", config.id, config.data_dir.display())
         })?;
         tracing::info!(%address, epoch, events, replica = config.id, "coordinator listening");
-        println!("coordinator listening on http://{address}");
+        outln!("coordinator listening on http://{address}");
         let clock = Clock::with_manual_epochs(config.testing.manual_epochs);
         if config.testing.manual_epochs {
             tracing::warn!("[testing] manual_epochs is on: POST /v1/testing/next-epoch ends the epoch");
@@ -139,15 +139,17 @@ fn audit(args: &AuditArgs) -> anyhow::Result<()> {
     let report = morsa_coord::audit_path(&genesis, &log)
         .with_context(|| format!("the audit of {} failed", data.display()))?;
     if args.json {
-        println!("{}", serde_json::to_string(&report)?);
+        outln!("{}", serde_json::to_string(&report)?);
     } else {
-        println!(
+        outln!(
             "audit passed: {} log entries, {} events, epoch {}",
-            report.entries, report.events, report.epoch.0
+            report.entries,
+            report.events,
+            report.epoch.0
         );
-        println!("  certified blobs: {}, invalid blobs: {}", report.certified_blobs, report.invalid_blobs);
-        println!("  state hash: {}", report.state_hash);
-        println!("  event head: {}", report.event_head);
+        outln!("  certified blobs: {}, invalid blobs: {}", report.certified_blobs, report.invalid_blobs);
+        outln!("  state hash: {}", report.state_hash);
+        outln!("  event head: {}", report.event_head);
     }
     Ok(())
 }
@@ -162,24 +164,26 @@ fn audit_running(args: &AuditArgs, url: &str) -> anyhow::Result<()> {
         .block_on(served_audit::audit(url, &genesis))
         .with_context(|| format!("the audit of the replica at {url} failed"))?;
     if args.json {
-        println!("{}", serde_json::to_string(&audited)?);
+        outln!("{}", serde_json::to_string(&audited)?);
         return Ok(());
     }
     let report = &audited.report;
-    println!(
+    outln!(
         "audit passed: {} log entries, {} events, epoch {} (replica at {url}, running)",
-        report.entries, report.events, report.epoch.0
+        report.entries,
+        report.events,
+        report.epoch.0
     );
-    println!("  certified blobs: {}, invalid blobs: {}", report.certified_blobs, report.invalid_blobs);
-    println!("  served events: the replayed chain");
+    outln!("  certified blobs: {}, invalid blobs: {}", report.certified_blobs, report.invalid_blobs);
+    outln!("  served events: the replayed chain");
     if audited.state_compared {
-        println!("  state hash: {} (the replica's)", report.state_hash);
+        outln!("  state hash: {} (the replica's)", report.state_hash);
     } else {
-        println!(
+        outln!(
             "  state hash: {} (not compared: the replica kept applying entries during the audit)",
             report.state_hash
         );
     }
-    println!("  event head: {}", report.event_head);
+    outln!("  event head: {}", report.event_head);
     Ok(())
 }

@@ -124,7 +124,7 @@ pub fn run(args: &DashboardArgs) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("cannot listen on {}", args.listen))?;
         let address = listener.local_addr().context("the listening address")?;
-        println!("dashboard listening on http://{address}");
+        outln!("dashboard listening on http://{address}");
         axum::serve(listener, router(dashboard))
             .with_graceful_shutdown(crate::coord::shutdown_signal())
             .await

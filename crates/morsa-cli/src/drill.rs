@@ -312,11 +312,11 @@ async fn restore(client: &Client, blob_id: &BlobId, ranges: usize, rng: &mut u64
 /// Prints the report and writes the files asked for.
 fn publish(args: &DrillArgs, report: &Report, histograms: &metrics::Histograms) -> anyhow::Result<()> {
     if args.common.json {
-        println!("{}", serde_json::to_string(report)?);
+        outln!("{}", serde_json::to_string(report)?);
     } else {
         for blob in &report.blobs {
             match &blob.error {
-                None => println!(
+                None => outln!(
                     "ok     {} {} bytes, first byte {:.0} ms, {:.1} MB/s, {} range(s)",
                     blob.blob_id,
                     blob.bytes,
@@ -324,19 +324,19 @@ fn publish(args: &DrillArgs, report: &Report, histograms: &metrics::Histograms) 
                     blob.mb_per_s.unwrap_or(0.0),
                     blob.ranges.len()
                 ),
-                Some(error) => println!("FAILED {}: {error}", blob.blob_id),
+                Some(error) => outln!("FAILED {}: {error}", blob.blob_id),
             }
         }
         if let Some(failures) = &report.with_failures {
             let nodes: Vec<&str> = failures.excluded_nodes.iter().map(|node| node.address.as_str()).collect();
-            println!(
+            outln!(
                 "read without {} (their {} shards; f = {})",
                 nodes.join(", "),
                 failures.excluded_shards,
                 failures.tolerated_shards
             );
         }
-        println!("restore drill: {} passed, {} failed (seed {})", report.passed, report.failed, report.seed);
+        outln!("restore drill: {} passed, {} failed (seed {})", report.passed, report.failed, report.seed);
     }
     if let Some(path) = &args.report {
         write_file(path, serde_json::to_string_pretty(report)?.as_bytes())?;

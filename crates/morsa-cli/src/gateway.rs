@@ -98,7 +98,7 @@ pub fn run(command: &GatewayCommand) -> anyhow::Result<()> {
         GatewayCommand::Key(KeyCommand::Create(args)) => {
             let user = open(&args.config)?.create_user(&args.name)?;
             if args.json {
-                println!(
+                outln!(
                     "{}",
                     serde_json::to_string_pretty(&json!({
                         "name": user.name,
@@ -107,9 +107,9 @@ pub fn run(command: &GatewayCommand) -> anyhow::Result<()> {
                     }))?
                 );
             } else {
-                println!("user {}", user.name);
-                println!("AWS_ACCESS_KEY_ID={}", user.access_key_id);
-                println!("AWS_SECRET_ACCESS_KEY={}", user.secret_access_key);
+                outln!("user {}", user.name);
+                outln!("AWS_ACCESS_KEY_ID={}", user.access_key_id);
+                outln!("AWS_SECRET_ACCESS_KEY={}", user.secret_access_key);
             }
             Ok(())
         }
@@ -120,17 +120,17 @@ pub fn run(command: &GatewayCommand) -> anyhow::Result<()> {
                     .iter()
                     .map(|user| json!({ "name": user.name, "access_key_id": user.access_key_id }))
                     .collect();
-                println!("{}", serde_json::to_string_pretty(&users)?);
+                outln!("{}", serde_json::to_string_pretty(&users)?);
             } else {
                 for user in &users {
-                    println!("{:<24} {}", user.name, user.access_key_id);
+                    outln!("{:<24} {}", user.name, user.access_key_id);
                 }
             }
             Ok(())
         }
         GatewayCommand::Key(KeyCommand::Delete(args)) => {
             let user = open(&args.config)?.delete_user(&args.name)?;
-            println!("deleted user {} (access key {})", user.name, user.access_key_id);
+            outln!("deleted user {} (access key {})", user.name, user.access_key_id);
             Ok(())
         }
     }
@@ -185,7 +185,7 @@ fn restore_namespace(args: &RestoreArgs) -> anyhow::Result<()> {
         morsa_gateway::snapshot::restore_namespace(&client, &key, &config.database_path(), args.blob).await
     })?;
     let counts = restored.counts;
-    println!(
+    outln!(
         "restored namespace snapshot {} (blob {}): {} users, {} buckets, {} objects, {} multipart uploads",
         restored.record.sequence,
         restored.record.blob_id,
@@ -194,6 +194,6 @@ fn restore_namespace(args: &RestoreArgs) -> anyhow::Result<()> {
         counts.objects,
         counts.uploads
     );
-    println!("into {}", config.database_path().display());
+    outln!("into {}", config.database_path().display());
     Ok(())
 }

@@ -115,7 +115,7 @@ pub fn run(command: &KeyCommand) -> anyhow::Result<()> {
         KeyCommand::Rotate(args) => rotate(args),
         KeyCommand::AgeIdentity(args) => age_identity(args),
         KeyCommand::AgeRecipient(args) => {
-            println!(
+            outln!(
                 "{}",
                 morsa_keys::read_public(&keyring_path(args)?)?.recipients.last().context("no generation")?
             );
@@ -187,16 +187,16 @@ fn init(args: &KeyArgs) -> anyhow::Result<()> {
     let keyring = Keyring::generate();
     keyring.create(&path, &passphrase, morsa_keys::work_factor_from_env())?;
     let public = keyring.public();
-    println!("created keyring {}", path.display());
-    println!("  recipient: {}", public.recipients[0]);
-    println!("  key check: {}", public.key_check);
+    outln!("created keyring {}", path.display());
+    outln!("  recipient: {}", public.recipients[0]);
+    outln!("  key check: {}", public.key_check);
     match ClientConfig::locate(args.config.as_deref()).ok().filter(|config| config.exists()) {
         Some(config) => {
             turn_encryption_on(&config)?;
-            println!("encryption is on in {} (encrypt = true)", config.display());
+            outln!("encryption is on in {} (encrypt = true)", config.display());
         }
         None => {
-            println!("no client configuration yet: `morsa store --encrypt` encrypts, or set encrypt = true")
+            outln!("no client configuration yet: `morsa store --encrypt` encrypts, or set encrypt = true")
         }
     }
     eprintln!(
@@ -232,14 +232,14 @@ fn show(args: &KeyArgs) -> anyhow::Result<()> {
             "key_check": public.key_check,
             "recipients": public.recipients,
         });
-        println!("{}", serde_json::to_string_pretty(&value)?);
+        outln!("{}", serde_json::to_string_pretty(&value)?);
         return Ok(());
     }
-    println!("keyring {}", path.display());
-    println!("  key check: {}", public.key_check);
-    println!("  generations: {} (the last is current)", public.generation());
+    outln!("keyring {}", path.display());
+    outln!("  key check: {}", public.key_check);
+    outln!("  generations: {} (the last is current)", public.generation());
     for (index, recipient) in public.recipients.iter().enumerate() {
-        println!("  generation {}: {recipient}", index + 1);
+        outln!("  generation {}: {recipient}", index + 1);
     }
     Ok(())
 }
@@ -249,7 +249,7 @@ fn passwd(args: &KeyArgs) -> anyhow::Result<()> {
     let keyring = unlock(&path)?;
     let new = passphrase(NEW_PASSPHRASE_ENV, "new keyring passphrase: ", true)?;
     keyring.save(&path, &new, morsa_keys::work_factor_from_env())?;
-    println!("changed the passphrase of {}", path.display());
+    outln!("changed the passphrase of {}", path.display());
     Ok(())
 }
 
@@ -258,7 +258,7 @@ fn rotate(args: &KeyArgs) -> anyhow::Result<()> {
     let mut keyring = unlock(&path)?;
     keyring.rotate();
     keyring.save(&path, &keyring_passphrase()?, morsa_keys::work_factor_from_env())?;
-    println!("generation {} is current: {}", keyring.generation(), keyring.identity().to_public());
+    outln!("generation {} is current: {}", keyring.generation(), keyring.identity().to_public());
     eprintln!(
         "the shares stay valid (they hold the root); a keyring rebuilt from them needs \
          `morsa key recover --generations {}`",
@@ -272,8 +272,8 @@ fn age_identity(args: &IdentityArgs) -> anyhow::Result<()> {
     let first = if args.all { 1 } else { keyring.generation() };
     for generation in first..=keyring.generation() {
         let identity = keyring.root().identity(generation);
-        println!("# morsa generation {generation}, recipient {}", identity.to_public());
-        println!("{}", identity.to_string().expose_secret());
+        outln!("# morsa generation {generation}, recipient {}", identity.to_public());
+        outln!("{}", identity.to_string().expose_secret());
     }
     Ok(())
 }
@@ -294,10 +294,10 @@ fn split(args: &SplitArgs) -> anyhow::Result<()> {
         .split(args.threshold, args.shares, &share_passphrase(args.passphrase)?)
         .map_err(|error| UsageError(error.to_string()))?;
     if args.key.json {
-        println!("{}", serde_json::to_string_pretty(&shares)?);
+        outln!("{}", serde_json::to_string_pretty(&shares)?);
     } else {
         for share in &shares {
-            println!("{share}");
+            outln!("{share}");
         }
     }
     eprintln!(
@@ -356,7 +356,7 @@ fn recover(args: &RecoverArgs) -> anyhow::Result<()> {
     let keyring = Keyring::from_root(root, args.generations);
     let passphrase = passphrase(PASSPHRASE_ENV, "new keyring passphrase: ", true)?;
     keyring.create(&path, &passphrase, morsa_keys::work_factor_from_env())?;
-    println!(
+    outln!(
         "recovered keyring {} from {} shares (key check {}, {} generation(s))",
         path.display(),
         shares.len(),
@@ -380,7 +380,7 @@ fn drill(args: &ShareArgs) -> anyhow::Result<()> {
             public.key_check
         );
     }
-    println!(
+    outln!(
         "drill passed: these {} shares recover the root of {} (key check {}, all {} generation(s))",
         shares.len(),
         path.display(),

@@ -1,5 +1,9 @@
 //! `morsa`: the one user binary.
 
+// First, so that its `outln!` and `out!` are in scope in every module below.
+#[macro_use]
+mod stdout;
+
 mod blob_id;
 mod blobs;
 mod cluster;

@@ -52,7 +52,7 @@ pub fn run(command: &NodeCommand) -> anyhow::Result<()> {
         NodeCommand::Run(args) => run_node(args),
         NodeCommand::Keygen(args) => {
             let key = keys::generate_key_file(&args.out)?;
-            println!("{}", serde_json::to_string_pretty(&keys::registration(&key))?);
+            outln!("{}", serde_json::to_string_pretty(&keys::registration(&key))?);
             Ok(())
         }
         NodeCommand::Register(args) => crate::staking::register(args),
@@ -69,7 +69,7 @@ fn run_node(args: &RunArgs) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async move {
         let node = Listening::open(&config).await?;
-        println!("node listening on http://{}", node.address());
+        outln!("node listening on http://{}", node.address());
         node.serve(crate::coord::shutdown_signal()).await?;
         Ok(())
     })

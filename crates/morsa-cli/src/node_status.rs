@@ -26,9 +26,9 @@ pub fn status(args: &StatusArgs) -> anyhow::Result<()> {
         record.with_context(|| format!("cannot read the challenges of node {}", args.node))
     })?;
     if args.common.json {
-        println!("{}", serde_json::to_string_pretty(&record)?);
+        outln!("{}", serde_json::to_string_pretty(&record)?);
     } else {
-        print!("{}", render(&record));
+        out!("{}", render(&record));
     }
     Ok(())
 }

@@ -60,9 +60,10 @@ pub fn run(args: &QuickstartArgs) -> anyhow::Result<()> {
         1 => "a coordinator".to_owned(),
         many => format!("{many} coordinator replicas"),
     };
-    println!(
+    outln!(
         "1/5 starting a local cluster: {coordinators} and {} storage nodes, {} shards",
-        args.nodes, args.shards
+        args.nodes,
+        args.shards
     );
     let started = Instant::now();
     let binary = std::env::current_exe().context("cannot find the morsa executable")?;
@@ -77,23 +78,23 @@ pub fn run(args: &QuickstartArgs) -> anyhow::Result<()> {
         zones: 0,
     };
     let mut cluster = Cluster::up(spec).context("the local cluster did not start")?;
-    println!("    up in {:.1} s, in {}", started.elapsed().as_secs_f64(), dir.display());
+    outln!("    up in {:.1} s, in {}", started.elapsed().as_secs_f64(), dir.display());
 
     let config = ClientConfig::load(&cluster.client_config_path())?;
     let runtime = runtime()?;
     let client = runtime.block_on(Client::connect(&config))?;
     let encoding = client.encoding();
 
-    println!("2/5 storing {} ({})", file.display(), bytes(original.len() as u64));
+    outln!("2/5 storing {} ({})", file.display(), bytes(original.len() as u64));
     let started = Instant::now();
     let stored = runtime.block_on(client.store_file(&file, &StoreOptions::default()))?;
     let store_time = started.elapsed();
     let encoded: u64 = stored.blobs.iter().map(|blob| blob.encoded_size).sum();
-    println!("    blob ID {} certified in {:.2} s", stored.blob_id, store_time.as_secs_f64());
+    outln!("    blob ID {} certified in {:.2} s", stored.blob_id, store_time.as_secs_f64());
 
-    println!("3/5 reading it back from the nodes");
+    outln!("3/5 reading it back from the nodes");
     let (read_time, _) = read_and_compare(&runtime, &client, &stored.blob_id, &original)?;
-    println!("    identical, read in {:.2} s", read_time.as_secs_f64());
+    outln!("    identical, read in {:.2} s", read_time.as_secs_f64());
 
     let f = encoding.f();
     let mut down = Vec::new();
@@ -111,7 +112,7 @@ pub fn run(args: &QuickstartArgs) -> anyhow::Result<()> {
     };
     let and_leader =
         old_leader.map(|leader| format!(" and the leading coordinator replica {leader}")).unwrap_or_default();
-    println!(
+    outln!(
         "4/5 killing {} of {} nodes{and_leader} (SIGKILL), holding {down_shards} of {} shards (up to f = {f} may fail)",
         down.len(),
         args.nodes,
@@ -126,9 +127,9 @@ pub fn run(args: &QuickstartArgs) -> anyhow::Result<()> {
             .with_context(|| format!("cannot kill coordinator replica {leader}"))?;
     }
 
-    println!("5/5 reading it again with them down");
+    outln!("5/5 reading it again with them down");
     let (degraded_time, report) = read_and_compare(&runtime, &client, &stored.blob_id, &original)?;
-    println!(
+    outln!(
         "    identical, read in {:.2} s (nodes that did not answer and were worked around: {})",
         degraded_time.as_secs_f64(),
         report
@@ -136,36 +137,36 @@ pub fn run(args: &QuickstartArgs) -> anyhow::Result<()> {
     let new_leader = match old_leader {
         Some(_) => {
             let leader = cluster.coordinator_leader(ELECTION_BOUND).context("no new coordinator leader")?;
-            println!("    coordinator replica {leader} was elected leader in its place");
+            outln!("    coordinator replica {leader} was elected leader in its place");
             Some(leader)
         }
         None => None,
     };
     cluster.shutdown().context("stopping the cluster")?;
 
-    println!();
-    println!("summary");
-    println!("  blob ID             {}", stored.blob_id);
-    println!(
+    outln!();
+    outln!("summary");
+    outln!("  blob ID             {}", stored.blob_id);
+    outln!(
         "  size                {} (encoded: {}, {:.1}x)",
         bytes(stored.size),
         bytes(encoded),
         encoded as f64 / stored.size.max(1) as f64
     );
-    println!("  time to store       {:.2} s", store_time.as_secs_f64());
-    println!("  time to read        {:.2} s", read_time.as_secs_f64());
-    println!(
+    outln!("  time to store       {:.2} s", store_time.as_secs_f64());
+    outln!("  time to read        {:.2} s", read_time.as_secs_f64());
+    outln!(
         "  nodes down          {} of {} ({down_shards} of {} shards)",
         down.len(),
         args.nodes,
         encoding.n_shards()
     );
-    println!("  read with them down {:.2} s, byte-identical", degraded_time.as_secs_f64());
+    outln!("  read with them down {:.2} s, byte-identical", degraded_time.as_secs_f64());
     if let (Some(old), Some(new)) = (old_leader, new_leader) {
-        println!("  coordinator leader  replica {old} killed, replica {new} leads now");
+        outln!("  coordinator leader  replica {old} killed, replica {new} leads now");
     }
     if let Some(keep) = &args.keep {
-        println!("  cluster directory   {} (stopped; logs in logs/)", keep.display());
+        outln!("  cluster directory   {} (stopped; logs in logs/)", keep.display());
     }
     Ok(())
 }

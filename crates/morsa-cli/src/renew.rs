@@ -88,20 +88,20 @@ async fn pass(client: &morsa_client::Client, args: &RenewArgs) -> anyhow::Result
                 })
             })
             .collect();
-        println!("{}", json!({ "renewed": renewals.len() - failed, "failed": failed, "blobs": items }));
+        outln!("{}", json!({ "renewed": renewals.len() - failed, "failed": failed, "blobs": items }));
         return Ok(failed);
     }
     for renewal in &renewals {
         match &renewal.outcome {
             Ok(end) => {
-                println!("renewed {} until {end} (was {})", renewal.blob.blob_id, renewal.blob.end_epoch)
+                outln!("renewed {} until {end} (was {})", renewal.blob.blob_id, renewal.blob.end_epoch)
             }
             Err(error) => {
-                println!("NOT renewed {} (ends {}): {error}", renewal.blob.blob_id, renewal.blob.end_epoch)
+                outln!("NOT renewed {} (ends {}): {error}", renewal.blob.blob_id, renewal.blob.end_epoch)
             }
         }
     }
-    println!(
+    outln!(
         "{} renewed, {failed} failed, of {} blob(s) ending within {} epoch(s)",
         renewals.len() - failed,
         renewals.len(),

@@ -121,10 +121,7 @@ pub fn stake(args: &StakeArgs) -> anyhow::Result<()> {
     runtime()?.block_on(async {
         let client = args.common.connect().await?;
         client.stake(args.node, args.amount).await?;
-        println!(
-            "staked {} with node {}; it counts from the next committee selection",
-            args.amount, args.node
-        );
+        outln!("staked {} with node {}; it counts from the next committee selection", args.amount, args.node);
         Ok(())
     })
 }
@@ -136,7 +133,7 @@ pub fn unstake(args: &StakeArgs) -> anyhow::Result<()> {
         client.unstake(args.node, args.amount).await?;
         let account = client.account_info().await?;
         for pending in account.withdrawals.iter().filter(|pending| pending.node == args.node) {
-            println!(
+            outln!(
                 "pending withdrawal of {} from node {}: withdrawable once the change to {} is done{}",
                 pending.amount,
                 pending.node,
@@ -155,7 +152,7 @@ pub fn withdraw(args: &NodeIdArgs) -> anyhow::Result<()> {
         let before = client.account_info().await?.balance;
         client.withdraw(args.node).await?;
         let after = client.account_info().await?.balance;
-        println!("withdrew {} from node {}; balance {after}", after.saturating_sub(before), args.node);
+        outln!("withdrew {} from node {}; balance {after}", after.saturating_sub(before), args.node);
         Ok(())
     })
 }
@@ -175,18 +172,18 @@ pub fn register(args: &RegisterArgs) -> anyhow::Result<()> {
                 capacity: args.capacity,
             })
             .await?;
-        println!("registered node {node}");
+        outln!("registered node {node}");
         if let Some(zone) = &args.zone {
             client.set_node_zone(node, zone).await?;
-            println!("zone {zone}");
+            outln!("zone {zone}");
         }
         if let Some(commission) = args.commission {
             client.set_commission(node, commission.0).await?;
-            println!("commission {commission}");
+            outln!("commission {commission}");
         }
         if let Some(amount) = args.stake {
             client.stake(node, amount).await?;
-            println!("staked {amount}; the node joins the committee at the next selection");
+            outln!("staked {amount}; the node joins the committee at the next selection");
         }
         Ok(())
     })
@@ -197,7 +194,7 @@ pub fn set_zone(args: &SetZoneArgs) -> anyhow::Result<()> {
     runtime()?.block_on(async {
         let client = args.node.common.connect().await?;
         client.set_node_zone(args.node.node, &args.zone).await?;
-        println!("node {} is in zone {:?} from the next committee selection", args.node.node, args.zone);
+        outln!("node {} is in zone {:?} from the next committee selection", args.node.node, args.zone);
         Ok(())
     })
 }
@@ -213,7 +210,7 @@ pub fn set_commission(args: &SetCommissionArgs) -> anyhow::Result<()> {
             Some(_) => "from the next epoch (it earns in this one at the old rate)",
             None => "from now",
         };
-        println!("node {} takes a commission of {} {when}", args.node.node, args.commission);
+        outln!("node {} takes a commission of {} {when}", args.node.node, args.commission);
         Ok(())
     })
 }
@@ -223,7 +220,7 @@ pub fn retire(args: &NodeIdArgs) -> anyhow::Result<()> {
     runtime()?.block_on(async {
         let client = args.common.connect().await?;
         client.retire_node(args.node).await?;
-        println!(
+        outln!(
             "node {} is retired: it leaves the committee at the next selection; `morsa withdraw --node {}` pays \
              its operator's stake once its shards have moved away",
             args.node, args.node

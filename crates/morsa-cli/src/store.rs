@@ -92,7 +92,7 @@ pub fn run(args: &StoreArgs) -> anyhow::Result<()> {
         let mut results = Vec::new();
         let mut failed = Vec::new();
         if args.recursive && !args.common.json {
-            println!("{:<43}  {:>10}  {:<14}  FILE", "BLOB ID", "SIZE", "STATUS");
+            outln!("{:<43}  {:>10}  {:<14}  FILE", "BLOB ID", "SIZE", "STATUS");
         }
         let sources = paths.iter().map(|path| source(path)).collect();
         let limits = InFlight { jobs, bytes: DEFAULT_BYTES_IN_FLIGHT };
@@ -113,7 +113,7 @@ pub fn run(args: &StoreArgs) -> anyhow::Result<()> {
                     } else {
                         files_bar.suspend(|| {
                             if args.recursive {
-                                println!("{:<43}  {:>10}  {:<14}  {}", "-", "-", "FAILED", path.display());
+                                outln!("{:<43}  {:>10}  {:<14}  {}", "-", "-", "FAILED", path.display());
                             }
                             eprintln!("error: {reason}");
                         });
@@ -158,7 +158,7 @@ pub fn run(args: &StoreArgs) -> anyhow::Result<()> {
             return Err(error);
         }
         if args.common.json {
-            println!("{}", serde_json::to_string_pretty(&results)?);
+            outln!("{}", serde_json::to_string_pretty(&results)?);
         }
         if !failed.is_empty() {
             bail!("{} of {count} files could not be stored: {}", failed.len(), named(&failed));
@@ -222,7 +222,7 @@ fn print_stored(path: &Path, stored: &FileOutcome, seconds: f64, recursive: bool
     let already = stored.already_stored();
     if recursive {
         let status = if already { "already stored" } else { "stored" };
-        println!("{:<43}  {:>10}  {status:<14}  {}", stored.blob_id, bytes(stored.size), path.display());
+        outln!("{:<43}  {:>10}  {status:<14}  {}", stored.blob_id, bytes(stored.size), path.display());
         return;
     }
     let how = if already { "already stored" } else { "stored" };
@@ -231,7 +231,7 @@ fn print_stored(path: &Path, stored: &FileOutcome, seconds: f64, recursive: bool
         count => format!(", {} chunks", count - 1),
     };
     let until = stored.blobs.last().map(|last| format!(", until {}", last.end_epoch)).unwrap_or_default();
-    println!(
+    outln!(
         "{how} {}: blob ID {} ({}{chunks}{until}) in {seconds:.2} s ({:.1} MB/s)",
         path.display(),
         stored.blob_id,

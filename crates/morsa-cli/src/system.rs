@@ -16,7 +16,7 @@ pub fn info(common: &ConfigArg) -> anyhow::Result<()> {
         if common.json {
             let mut committee = serde_json::to_value(&committee)?;
             add_challenge_outcomes(&mut committee, challenges.as_ref());
-            println!(
+            outln!(
                 "{}",
                 serde_json::to_string_pretty(&json!({
                     "system": system,
@@ -28,8 +28,8 @@ pub fn info(common: &ConfigArg) -> anyhow::Result<()> {
             return Ok(());
         }
         let encoding = client.encoding();
-        println!("chain {}, {} ({} ms per epoch)", system.chain_id, system.epoch, system.epoch_duration_ms);
-        println!(
+        outln!("chain {}, {} ({} ms per epoch)", system.chain_id, system.epoch, system.epoch_duration_ms);
+        outln!(
             "shards {} (f = {}, kp = {}, ks = {}); largest blob {}; chunks of {}",
             system.n_shards,
             encoding.f(),
@@ -38,19 +38,19 @@ pub fn info(common: &ConfigArg) -> anyhow::Result<()> {
             bytes(encoding.max_blob_size()),
             bytes(client.effective_chunk_size())
         );
-        println!(
+        outln!(
             "capacity {}, used this epoch {}; price {} per MiB-epoch + {} per MiB written",
             bytes(system.capacity),
             bytes(system.used),
             system.storage_price_per_mib_epoch,
             system.write_price_per_mib
         );
-        println!("committee of {} ({} nodes):", committee.current.epoch, committee.current.members.len());
+        outln!("committee of {} ({} nodes):", committee.current.epoch, committee.current.members.len());
         let challenges_on = challenges.as_ref().filter(|info| info.rounds_per_epoch > 0);
         for member in &committee.current.members {
-            println!("  {} {} shards  {}", member.address, member.shards.len(), member.node_id);
+            outln!("  {} {} shards  {}", member.address, member.shards.len(), member.node_id);
             if let Some(info) = challenges_on {
-                println!("      challenges: {}", challenge_line(info, &member.node_id));
+                outln!("      challenges: {}", challenge_line(info, &member.node_id));
             }
         }
         if let Some(domains) = &system.domains {
@@ -59,20 +59,21 @@ pub fn info(common: &ConfigArg) -> anyhow::Result<()> {
         print_nodes(&system.nodes);
         match account {
             Some(account) => {
-                println!("account {} balance {} nonce {}", account.id, account.balance, account.nonce);
+                outln!("account {} balance {} nonce {}", account.id, account.balance, account.nonce);
                 for pending in &account.withdrawals {
                     let when = if pending.payable {
                         "now".to_string()
                     } else {
                         format!("after the change to {}", pending.epoch)
                     };
-                    println!(
+                    outln!(
                         "  pending withdrawal {} from node {}: withdrawable {when}",
-                        pending.amount, pending.node
+                        pending.amount,
+                        pending.node
                     );
                 }
             }
-            None => println!("account {} (unknown to the coordinator)", client.account()),
+            None => outln!("account {} (unknown to the coordinator)", client.account()),
         }
         Ok(())
     })
@@ -137,17 +138,19 @@ fn print_domains(domains: &morsa_api::coord::DomainsInfo, n_shards: u16) {
             .collect::<Vec<_>>()
             .join(", ")
     };
-    println!("shards per zone: {}", list(&domains.zones));
-    println!("shards per operator: {}", list(&domains.operators));
+    outln!("shards per zone: {}", list(&domains.zones));
+    outln!("shards per operator: {}", list(&domains.operators));
     if let Some(largest) = domains.zones.first() {
         let verdict = if largest.shards <= domains.f { "within f" } else { "MORE than f" };
-        println!(
+        outln!(
             "worst-case loss: zone {} with {} of {n_shards} shards ({verdict} = {})",
-            largest.name, largest.shards, domains.f
+            largest.name,
+            largest.shards,
+            domains.f
         );
     }
     if let Some(warning) = &domains.warning {
-        println!("warning: {warning}");
+        outln!("warning: {warning}");
     }
 }
 
@@ -157,14 +160,14 @@ fn print_nodes(nodes: &[morsa_api::coord::NodeSummary]) {
     if nodes.is_empty() {
         return;
     }
-    println!("registered nodes ({}):", nodes.len());
+    outln!("registered nodes ({}):", nodes.len());
     for node in nodes {
         let next = node
             .next_commission_ppm
             .map(|rate| format!(" ({} from the next epoch)", Commission(rate)))
             .unwrap_or_default();
         let zone = if node.zone.is_empty() { "(none)" } else { node.zone.as_str() };
-        println!(
+        outln!(
             "  {} stake {} commission {}{next} zone {zone} operator {}{}",
             node.node_id,
             node.stake,
@@ -202,10 +205,10 @@ fn latency(common: &ConfigArg) -> anyhow::Result<()> {
                     json!({ "address": node.address, "zone": node.zone, "answered": answered, "score": node.inputs })
                 })
                 .collect();
-            println!("{}", serde_json::to_string_pretty(&json!({ "scored_bytes": SCORED_BYTES, "nodes": nodes }))?);
+            outln!("{}", serde_json::to_string_pretty(&json!({ "scored_bytes": SCORED_BYTES, "nodes": nodes }))?);
             return Ok(());
         }
-        println!(
+        outln!(
             "{:<22} {:<12} {:>17} {:>6} {:>9} {:>9} {:>10} {:>6} {:>6} {:>7} {:>10} {:>10}",
             "node",
             "zone",
@@ -225,7 +228,7 @@ fn latency(common: &ConfigArg) -> anyhow::Result<()> {
             let bandwidth =
                 inputs.bandwidth_mbit.map_or_else(|| "?".to_string(), |mbit| format!("{mbit:.0} Mb/s"));
             let prior = format!("{} {:.0}ms", inputs.prior.describe(), inputs.prior.latency_ms());
-            println!(
+            outln!(
                 "{:<22} {:<12} {:>17} {:>6} {:>7.1}ms {:>7.1}ms {:>10} {:>6} {:>6.1} {:>7} {:>8.1}ms {:>8.1}ms",
                 node.address,
                 node.zone.as_deref().unwrap_or("-"),
@@ -241,7 +244,7 @@ fn latency(common: &ConfigArg) -> anyhow::Result<()> {
                 inputs.patience_ms,
             );
         }
-        println!(
+        outln!(
             "(zone: as its operator declared it; prior: what the latency is assumed from this client's zone \
              (client.toml `zone`) while samples is 0; estimates are kept between runs in the cache)"
         );
@@ -271,7 +274,7 @@ fn print_moving_shards(health: &morsa_api::node::NodeHealth) {
         return;
     }
     let migration = &health.migration;
-    println!(
+    outln!(
         "{:<22}       moving shards: {}; pulled {} pages ({}), served {} pages",
         "",
         moving.join(", "),
@@ -312,7 +315,7 @@ pub fn health(args: &HealthArgs) -> anyhow::Result<()> {
                     json!({ "id": member.id, "url": member.url, "voter": member.voter, "role": role.as_ref().ok(), "error": role.as_ref().err() })
                 })
                 .collect();
-            println!(
+            outln!(
                 "{}",
                 serde_json::to_string_pretty(&json!({
                     "nodes": nodes,
@@ -325,19 +328,19 @@ pub fn health(args: &HealthArgs) -> anyhow::Result<()> {
         } else {
             for (member, role) in &replicas {
                 match role {
-                    Ok(role) => println!("coordinator {} {:<22} {role}", member.id, member.url),
-                    Err(error) => println!("coordinator {} {:<22} DOWN: {error}", member.id, member.url),
+                    Ok(role) => outln!("coordinator {} {:<22} {role}", member.id, member.url),
+                    Err(error) => outln!("coordinator {} {:<22} DOWN: {error}", member.id, member.url),
                 }
             }
             match &availability {
                 Ok(view) => print_availability(view),
-                Err(error) => println!("availability margin unknown: {error}"),
+                Err(error) => outln!("availability margin unknown: {error}"),
             }
             for report in &reports {
                 match &report.health {
                     Ok(health) => {
                         let stored: u64 = health.shards.iter().map(|shard| shard.bytes).sum();
-                        println!(
+                        outln!(
                             "{:<22} up    {} shards {:>3} blobs {:>5} stored {:>10} events {} ({:.1} ms)",
                             report.address,
                             health.epoch,
@@ -348,7 +351,7 @@ pub fn health(args: &HealthArgs) -> anyhow::Result<()> {
                             report.latency.as_secs_f64() * 1e3
                         );
                         let repair = &health.repair;
-                        println!(
+                        outln!(
                             "{:<22}       repair: {}{} queued ({}), {} rebuilt ({}) from {} fetched, {} on demand; \
                              scrubbed {}, {} corrupt{}",
                             "",
@@ -368,7 +371,7 @@ pub fn health(args: &HealthArgs) -> anyhow::Result<()> {
                         );
                         print_moving_shards(health);
                     }
-                    Err(error) => println!("{:<22} DOWN  {} shards: {error}", report.address, report.shards),
+                    Err(error) => outln!("{:<22} DOWN  {} shards: {error}", report.address, report.shards),
                 }
             }
         }
@@ -384,7 +387,7 @@ fn print_availability(view: &morsa_api::coord::AvailabilityView) {
     let margin = view
         .min_margin_shards
         .map_or_else(|| "none (no certified blob)".to_owned(), |m| format!("{m} shards"));
-    println!(
+    outln!(
         "availability: lowest margin {margin} of {} (kp = {} of {} shards), {} certified blobs, {} of {} nodes reporting{}",
         view.full_margin_shards,
         view.needed_shards,
@@ -400,11 +403,13 @@ fn print_availability(view: &morsa_api::coord::AvailabilityView) {
     );
     let histogram: Vec<String> =
         view.histogram.iter().map(|count| format!("{}: {}", count.margin_shards, count.blobs)).collect();
-    println!("  blobs by margin  {}", histogram.join(", "));
+    outln!("  blobs by margin  {}", histogram.join(", "));
     for blob in &view.at_risk {
-        println!(
+        outln!(
             "  at risk  {}  margin {}  lost shards {:?}",
-            blob.blob_id, blob.margin_shards, blob.lost_shards
+            blob.blob_id,
+            blob.margin_shards,
+            blob.lost_shards
         );
     }
 }

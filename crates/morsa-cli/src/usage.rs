@@ -77,14 +77,14 @@ pub struct CompletionsArgs {
 pub fn completions<C: CommandFactory>(args: &CompletionsArgs) -> anyhow::Result<()> {
     let mut command = C::command();
     let name = command.get_name().to_string();
-    clap_complete::generate(args.shell, &mut command, name, &mut std::io::stdout());
+    clap_complete::generate(args.shell, &mut command, name, &mut crate::stdout::Writer::new());
     Ok(())
 }
 
 /// Prints the manual page, with a section for every subcommand, to stdout.
 pub fn man<C: CommandFactory>() -> anyhow::Result<()> {
     let command = C::command();
-    let mut out = std::io::stdout().lock();
+    let mut out = crate::stdout::Writer::new();
     clap_mangen::Man::new(command.clone()).render(&mut out)?;
     for sub in command.get_subcommands().filter(|sub| !sub.is_hide_set()) {
         let name = format!("{}-{}", command.get_name(), sub.get_name());

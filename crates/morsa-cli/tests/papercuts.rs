@@ -1,13 +1,14 @@
 //! What a new user hits in the first hour, through the real `morsa` binary against a local
 //! cluster of real processes: blob IDs that start with `-`, error messages that say each
 //! cause once, "epoch" printed once, storage periods checked before anything is stored,
-//! directories, shell completions and the manual page, and binary data kept off a terminal.
+//! directories, shell completions and the manual page, binary data kept off a terminal, and
+//! output to a reader that left early.
 #![allow(clippy::unwrap_used)]
 
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 
 use common::morsa_with;
 use morsa_cluster::Cluster;
@@ -245,4 +246,53 @@ fn read_refuses_to_write_binary_to_a_terminal() {
     let output = morsa(&cluster, &["read", &id]);
     assert!(output.status.success(), "{output:?}");
     assert_eq!(output.stdout, std::fs::read(&file).unwrap());
+}
+
+/// `morsa … | head -1`: a reader that leaves early ends the command quietly with status 141
+/// (what a shell reports for a tool killed by `SIGPIPE`), however the command writes; standard
+/// output failing otherwise (a full disk) is an error with a message, never silence.
+#[test]
+fn a_closed_stdout_ends_commands_quietly_and_a_failing_one_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = cluster(dir.path());
+    let file = dir.path().join("data");
+    std::fs::write(&file, morsa_cluster::sample::bytes(300_000, 3)).unwrap();
+    let stored = json(&cluster, &["store", file.to_str().unwrap(), "--json"]);
+    let id = stored[0]["blob_id"].as_str().unwrap().to_string();
+    let commands: [&[&str]; 6] = [
+        &["read", &id],
+        &["blob-status", &id],
+        &["list-blobs"],
+        &["blob-id", file.to_str().unwrap()],
+        &["completions", "bash"],
+        &["man"],
+    ];
+    let run = |args: &[&str], stdout: Stdio| {
+        Command::new(env!("CARGO_BIN_EXE_morsa"))
+            .args(args)
+            .env("MORSA_CONFIG", cluster.client_config_path())
+            .stdout(stdout)
+            .output()
+            .unwrap()
+    };
+    for args in commands {
+        // A pipe whose reader is gone before the command starts: its first write fails.
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let output = run(args, writer.into());
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(141), "morsa {args:?}: {stderr}");
+        assert!(stderr.is_empty(), "morsa {args:?} says nothing of it: {stderr}");
+
+        let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
+        let output = run(args, full.into());
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "morsa {args:?}: {stderr}");
+        assert!(
+            stderr
+                .trim_end()
+                .ends_with("error: cannot write to standard output: No space left on device (os error 28)"),
+            "morsa {args:?}: {stderr}"
+        );
+    }
 }

@@ -64,13 +64,13 @@ impl GroupArgs {
 
     fn print(&self, what: &str, membership: &Membership) -> anyhow::Result<()> {
         if self.json {
-            println!("{}", serde_json::to_string(membership)?);
+            outln!("{}", serde_json::to_string(membership)?);
             return Ok(());
         }
-        println!("{what}; the group (led by replica {}):", membership.leader);
+        outln!("{what}; the group (led by replica {}):", membership.leader);
         for member in &membership.replicas {
             let role = if member.voter { "voter" } else { "learner" };
-            println!("  replica {} {} {role}", member.id, member.url);
+            outln!("  replica {} {} {role}", member.id, member.url);
         }
         Ok(())
     }
