@@ -68,8 +68,8 @@ pub use recovery::{
     RecoveryBatchItem, RecoveryBatchRequest, RecoveryBatchResponse, RecoveryItem, RecoveryOutcome,
 };
 pub use status::{
-    MigrationHealth, NodeBlobState, NodeBlobStatus, NodeCommittee, NodeHealth, RepairHealth, ShardHealth,
-    ShardStatus, StoredStatus,
+    DiskHealth, MigrationHealth, NodeBlobState, NodeBlobStatus, NodeCommittee, NodeHealth, RepairHealth,
+    ShardHealth, ShardStatus, StoredStatus,
 };
 pub use upload_batch::{
     MAX_UPLOAD_BATCH_BYTES, UPLOAD_ITEM_HEADER, UploadBatch, UploadBatchAnswer, UploadBatchError,

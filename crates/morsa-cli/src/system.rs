@@ -369,6 +369,17 @@ pub fn health(args: &HealthArgs) -> anyhow::Result<()> {
                                 .map(|margin| format!("; lowest margin {margin} shards"))
                                 .unwrap_or_default(),
                         );
+                        if let Some(disk) = &health.disk {
+                            let short = disk.free_bytes < disk.reserve_bytes;
+                            outln!(
+                                "{:<22}       disk: {} free of {}, {} kept free{}",
+                                "",
+                                bytes(disk.free_bytes),
+                                bytes(disk.total_bytes),
+                                bytes(disk.reserve_bytes),
+                                if short { "; SHORT OF SPACE: uploads refused" } else { "" }
+                            );
+                        }
                         print_moving_shards(health);
                     }
                     Err(error) => outln!("{:<22} DOWN  {} shards: {error}", report.address, report.shards),

@@ -152,6 +152,11 @@ fn errors_say_each_cause_once_and_epochs_once_and_bad_periods_are_usage_errors()
         printed.push_str(&output);
     }
     assert!(!printed.to_lowercase().contains("epoch epoch"), "{printed}");
+    // Every node's disk: free, size, and the room it keeps.
+    let health = text(&cluster, &["health"]);
+    let disks: Vec<&str> = health.lines().filter(|line| line.trim_start().starts_with("disk: ")).collect();
+    assert_eq!(disks.len(), NODES, "{health}");
+    assert!(disks.iter().all(|line| line.contains(" free of ") && line.ends_with(" kept free")), "{health}");
 }
 
 #[test]

@@ -177,6 +177,10 @@ pub struct Limits {
     /// node keeps in memory of the slivers and metadata it read and wrote. Reads that miss it
     /// go to the file, through the operating system's page cache.
     pub store_cache_bytes: u64,
+    /// Free bytes kept on the filesystem of the database: while less is free the node refuses
+    /// uploads (`insufficient_storage`) and keeps the rest for repairs, shard pulls and its
+    /// database's own growth. Unset: 1% of the filesystem, at most 1 GiB; 0 refuses nothing.
+    pub min_free_disk_bytes: Option<u64>,
     /// Self-healing settings: not read from `[limits]` but copied from `[repair]` by
     /// [`NodeConfig::load`], so that everything given `Limits` sees them.
     #[serde(skip)]
@@ -200,6 +204,7 @@ impl Default for Limits {
             max_recovery_answers_per_caller: 16,
             max_concurrent_proofs: 2,
             store_cache_bytes: morsa_core::convert::saturating_u64(morsa_store::DEFAULT_NODE_CACHE_BYTES),
+            min_free_disk_bytes: None,
             repair: RepairConfig::default(),
         }
     }

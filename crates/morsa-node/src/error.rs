@@ -181,6 +181,14 @@ pub enum NodeError {
     /// The node is shutting down.
     #[error("busy: the node is shutting down")]
     ShuttingDown,
+    /// The disk of the node's database has less free space than the node keeps.
+    #[error(
+        "insufficient storage: the node's disk has {} bytes free, under the {} it keeps free \
+         (limits.min_free_disk_bytes); it takes no new data until room is made",
+        .0.free_bytes,
+        .0.reserve_bytes
+    )]
+    DiskFull(morsa_api::node::DiskHealth),
     /// One caller has as many recovery-batch answers here as it may.
     #[error(
         "busy: {caller} already has {max} recovery answers being computed or unread here; read them first"
@@ -283,6 +291,7 @@ impl NodeError {
             | Self::ProofForOtherKind { .. }
             | Self::ProofDoesNotHold(_) => NodeErrorCode::BadRequest,
             Self::NotHeldYet(_) => NodeErrorCode::NotReady,
+            Self::DiskFull(_) => NodeErrorCode::InsufficientStorage,
             Self::ShuttingDown
             | Self::CallerBusy { .. }
             | Self::PendingEntriesFull(_)

@@ -36,6 +36,7 @@ mod blob_info;
 mod blocking;
 mod challenge;
 mod config;
+mod disk;
 mod error;
 mod follower;
 mod heal;

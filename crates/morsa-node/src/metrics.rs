@@ -10,7 +10,7 @@
 
 use std::time::Duration;
 
-use morsa_api::node::{MigrationHealth, RepairHealth, ShardStatus};
+use morsa_api::node::{DiskHealth, MigrationHealth, RepairHealth, ShardStatus};
 use morsa_api::server::ServeStats;
 use morsa_core::convert::lossy_f64;
 use morsa_plumbing::metrics::{Counter, Registry};
@@ -72,6 +72,8 @@ pub(crate) struct Now<'a> {
     pub challenges: ChallengeCounts,
     /// What the low-priority pool of background work did.
     pub background: BackgroundCounts,
+    /// The filesystem of the database, if the system can say.
+    pub disk: Option<DiskHealth>,
 }
 
 /// What the node did for storage challenges (see `challenge`), read at a scrape.
@@ -172,6 +174,23 @@ fn render_now(now: &Now<'_>) -> String {
     if let Some(margin) = repair.lowest_margin {
         let help = "Smallest known availability margin of a queued blob (shards above n-2f).";
         registry.gauge("morsa_node_repair_lowest_margin_shards", help, &[]).set(f64::from(margin));
+    }
+    if let Some(disk) = now.disk {
+        for (name, help, value) in [
+            (
+                "morsa_node_disk_free_bytes",
+                "Bytes the node may still write on its database's filesystem.",
+                disk.free_bytes,
+            ),
+            ("morsa_node_disk_total_bytes", "Size of the database's filesystem.", disk.total_bytes),
+            (
+                "morsa_node_disk_reserve_bytes",
+                "Free bytes the node keeps; under them it refuses uploads (insufficient_storage).",
+                disk.reserve_bytes,
+            ),
+        ] {
+            registry.gauge(name, help, &[]).set(lossy_f64(value));
+        }
     }
     let counters: [(&'static str, &'static str, u64); 15] = [
         (
@@ -378,6 +397,7 @@ mod tests {
             migration: &MigrationHealth { pages_pulled_total: 5, ..MigrationHealth::default() },
             challenges: ChallengeCounts { audits: 2, failures_found: 3, ..ChallengeCounts::default() },
             background: BackgroundCounts { nice: 10, jobs: 6, waited_us: 250 },
+            disk: Some(DiskHealth { free_bytes: 5 << 30, total_bytes: 100 << 30, reserve_bytes: 1 << 30 }),
         };
         metrics.render(&now)
     }
@@ -454,6 +474,10 @@ mod tests {
             "# TYPE morsa_node_background_jobs_total counter",
             "morsa_node_background_jobs_total 6",
             "morsa_node_background_wait_microseconds_total 250",
+            "# TYPE morsa_node_disk_free_bytes gauge",
+            "morsa_node_disk_free_bytes 5368709120",
+            "morsa_node_disk_total_bytes 107374182400",
+            "morsa_node_disk_reserve_bytes 1073741824",
         ] {
             assert!(has_line(&text, line), "{line:?} missing from:\n{text}");
         }

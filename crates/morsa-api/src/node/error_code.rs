@@ -70,6 +70,8 @@ pub enum NodeErrorCode {
     CorruptData,
     /// The node cannot serve now (starting, stopping, overloaded).
     Unavailable,
+    /// The node's disk has less free space than the reserve it keeps: it takes no new data.
+    InsufficientStorage,
     /// Recovery symbols towards a sliver challenged in the open round: not served until the
     /// round closes, so that a node cannot rebuild what it is challenged on when asked.
     Challenged,
@@ -83,7 +85,7 @@ pub enum NodeErrorCode {
 
 impl NodeErrorCode {
     /// Every code, for tables and tests.
-    pub const ALL: [Self; 19] = [
+    pub const ALL: [Self; 20] = [
         Self::BadRequest,
         Self::NotFound,
         Self::NotRegistered,
@@ -99,6 +101,7 @@ impl NodeErrorCode {
         Self::Internal,
         Self::CorruptData,
         Self::Unavailable,
+        Self::InsufficientStorage,
         Self::Challenged,
         Self::RoundNotOpen,
         Self::UnknownRoute,
@@ -123,6 +126,7 @@ impl NodeErrorCode {
             Self::Internal => "internal",
             Self::CorruptData => "corrupt_data",
             Self::Unavailable => "unavailable",
+            Self::InsufficientStorage => "insufficient_storage",
             Self::Challenged => "challenged",
             Self::RoundNotOpen => "round_not_open",
             Self::UnknownRoute => crate::codes::UNKNOWN_ROUTE,
@@ -145,6 +149,7 @@ impl NodeErrorCode {
             Self::Forbidden => StatusCode::FORBIDDEN,
             Self::Internal | Self::CorruptData => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::InsufficientStorage => StatusCode::INSUFFICIENT_STORAGE,
         }
     }
 

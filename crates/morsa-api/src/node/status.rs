@@ -130,6 +130,22 @@ pub struct NodeHealth {
     /// zero from nodes that predate it).
     #[serde(default)]
     pub migration: MigrationHealth,
+    /// The filesystem under the node's database (absent from nodes that predate it, or if it
+    /// cannot be asked).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disk: Option<DiskHealth>,
+}
+
+/// The filesystem under a node's database in [`NodeHealth`]. While `free_bytes` is under
+/// `reserve_bytes` the node refuses uploads (`insufficient_storage`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DiskHealth {
+    /// Bytes the node may still write (what an unprivileged process may use).
+    pub free_bytes: u64,
+    /// The filesystem's size.
+    pub total_bytes: u64,
+    /// Free bytes the node keeps for repairs, shard pulls and its database's own growth.
+    pub reserve_bytes: u64,
 }
 
 /// Shard migration in [`NodeHealth`]. Counters count since the process started, except

@@ -175,6 +175,7 @@ fn statuses_and_health_round_trip() {
         uptime_secs: 3600,
         repair: RepairHealth { caught_up: true, lowest_margin: Some(2), ..RepairHealth::default() },
         migration: MigrationHealth { pages_pulled_total: 3, ..MigrationHealth::default() },
+        disk: Some(DiskHealth { free_bytes: 7 << 30, total_bytes: 100 << 30, reserve_bytes: 1 << 30 }),
     };
     let json = round_trip(&health);
     assert_eq!(json["shards"][1]["status"], "active_sync");
@@ -184,8 +185,11 @@ fn statuses_and_health_round_trip() {
     // Answers of nodes that predate self-healing still parse.
     let mut old = json.clone();
     old.as_object_mut().unwrap().remove("repair");
+    old.as_object_mut().unwrap().remove("disk");
     let parsed: NodeHealth = serde_json::from_value(old).unwrap();
     assert_eq!(parsed.repair, RepairHealth::default());
+    assert_eq!(parsed.disk, None);
+    assert_eq!(json["disk"]["reserve_bytes"], 1 << 30);
     let query: RecoveryBatchQuery = serde_json::from_str("{}").unwrap();
     assert!(query.proofs);
     assert_eq!(query, RecoveryBatchQuery::default());

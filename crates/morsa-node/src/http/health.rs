@@ -21,6 +21,7 @@ pub(super) async fn get_health(State(served): State<Arc<Served>>) -> Reply<Json<
     let mut health = blocking(move || node.health(uptime_secs)).await?;
     health.pending_uploads = saturating_u64(served.pending.len());
     health.repair = served.repair.health();
+    health.disk = served.disk.health();
     Ok(Json(health))
 }
 
@@ -50,6 +51,7 @@ pub(super) async fn get_metrics(State(served): State<Arc<Served>>) -> Reply<Resp
         migration: &migration,
         challenges: served.rounds.counts(),
         background: served.repair.background.counts(),
+        disk: served.disk.health(),
     };
     let text = served.metrics.render(&now);
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response())

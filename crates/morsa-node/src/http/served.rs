@@ -8,6 +8,7 @@ use tokio::sync::{Semaphore, SemaphorePermit};
 
 use crate::challenge::Rounds;
 use crate::config::Limits;
+use crate::disk::Disk;
 use crate::error::NodeError;
 use crate::heal::Repairer;
 use crate::http::admin_token::AdminToken;
@@ -42,6 +43,8 @@ pub struct Served {
     pub(super) in_flight: std::sync::atomic::AtomicU32,
     /// The open challenge round as last fetched.
     pub(super) rounds: Arc<Rounds>,
+    /// The filesystem of the database, and the room kept free on it.
+    pub(super) disk: Disk,
 }
 
 impl Served {
@@ -93,6 +96,7 @@ impl Served {
     /// refuse everyone until [`Served::set_admin_token`].
     pub fn new(node: Arc<Node>, limits: &Limits) -> Arc<Self> {
         let rounds = Arc::new(Rounds::new(u16::try_from(node.config().n_shards()).unwrap_or(u16::MAX)));
+        let disk = Disk::new(node.store().path(), limits.min_free_disk_bytes);
         Arc::new(Self {
             repair: Arc::new(Repairer::new(Arc::clone(&node), limits.repair)),
             node,
@@ -112,6 +116,7 @@ impl Served {
             admin: OnceLock::new(),
             in_flight: std::sync::atomic::AtomicU32::new(0),
             rounds,
+            disk,
         })
     }
 
@@ -125,8 +130,10 @@ impl Served {
     }
 
     /// `count` upload permits (at most all of them): a batch upload holding as many largest
-    /// slivers' worth of bytes takes as many, so uploads in memory keep their bound.
+    /// slivers' worth of bytes takes as many, so uploads in memory keep their bound. Refused
+    /// while the disk has less free space than the node keeps (see `disk`).
     pub(super) async fn upload_permits(&self, count: usize) -> Result<SemaphorePermit<'_>, ApiError> {
+        self.disk.check_room()?;
         let count = u32::try_from(count.clamp(1, self.max_uploads)).unwrap_or(u32::MAX);
         self.uploads.acquire_many(count).await.map_err(|_| ApiError::from(NodeError::ShuttingDown))
     }

@@ -80,6 +80,7 @@ impl Node {
             uptime_secs,
             repair: morsa_api::node::RepairHealth::default(), // filled in by the server
             migration: self.moves().stats.health(pages_pulled_total),
+            disk: None, // filled in by the server, which knows the reserve
         })
     }
 }

@@ -9,6 +9,7 @@ mod hardened;
 
 mod challenges;
 mod claims;
+mod disk_reserve;
 mod hardening;
 mod read_batch;
 mod recovery;
