@@ -141,8 +141,13 @@ fn main() -> ExitCode {
         Command::Unstake(args) => staking::unstake(args),
         Command::Withdraw(args) => staking::withdraw(args),
     };
+    // What was printed is flushed, and a failure to print said, once the command's work is done.
+    let printed = stdout::finish();
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(()) => printed.unwrap_or(ExitCode::SUCCESS),
+        // It stopped because its reader went away, or because writing failed, which
+        // `stdout::finish` has said.
+        Err(_) if printed.is_some() => printed.unwrap_or(ExitCode::FAILURE),
         Err(error) => {
             // Nothing sensible is left to do if stderr itself is gone.
             let _ = writeln!(std::io::stderr().lock(), "error: {}", usage::one_line(&error));

@@ -73,28 +73,32 @@ pub struct CompletionsArgs {
     pub shell: clap_complete::Shell,
 }
 
-/// Prints the completion script for `args.shell` to stdout.
+/// Prints the completion script for `args.shell` to stdout (made in memory first: the
+/// generator panics on a failed write).
 pub fn completions<C: CommandFactory>(args: &CompletionsArgs) -> anyhow::Result<()> {
     let mut command = C::command();
     let name = command.get_name().to_string();
-    clap_complete::generate(args.shell, &mut command, name, &mut crate::stdout::Writer::new());
+    let mut script = Vec::new();
+    clap_complete::generate(args.shell, &mut command, name, &mut script);
+    out!("{}", String::from_utf8_lossy(&script));
     Ok(())
 }
 
 /// Prints the manual page, with a section for every subcommand, to stdout.
 pub fn man<C: CommandFactory>() -> anyhow::Result<()> {
     let command = C::command();
-    let mut out = crate::stdout::Writer::new();
-    clap_mangen::Man::new(command.clone()).render(&mut out)?;
+    let mut page = Vec::new();
+    clap_mangen::Man::new(command.clone()).render(&mut page)?;
     for sub in command.get_subcommands().filter(|sub| !sub.is_hide_set()) {
         let name = format!("{}-{}", command.get_name(), sub.get_name());
         let sub = sub.clone().name(name);
         let man = clap_mangen::Man::new(sub);
-        man.render_name_section(&mut out)?;
-        man.render_synopsis_section(&mut out)?;
-        man.render_description_section(&mut out)?;
-        man.render_options_section(&mut out)?;
+        man.render_name_section(&mut page)?;
+        man.render_synopsis_section(&mut page)?;
+        man.render_description_section(&mut page)?;
+        man.render_options_section(&mut page)?;
     }
+    out!("{}", String::from_utf8_lossy(&page));
     Ok(())
 }
 

@@ -254,14 +254,16 @@ fn read_refuses_to_write_binary_to_a_terminal() {
 }
 
 /// `morsa … | head -1`: a reader that leaves early ends the command quietly with status 141
-/// (what a shell reports for a tool killed by `SIGPIPE`), however the command writes; standard
-/// output failing otherwise (a full disk) is an error with a message, never silence.
+/// (what a shell reports for a tool killed by `SIGPIPE`), however the command writes, before
+/// it starts or in the middle of a blob; standard output failing otherwise (a full disk) is an
+/// error with a message, never silence.
 #[test]
 fn a_closed_stdout_ends_commands_quietly_and_a_failing_one_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
     let cluster = cluster(dir.path());
     let file = dir.path().join("data");
-    std::fs::write(&file, morsa_cluster::sample::bytes(300_000, 3)).unwrap();
+    // Far more than a pipe holds, so that a read is still writing when its reader leaves.
+    std::fs::write(&file, morsa_cluster::sample::bytes(3 << 20, 3)).unwrap();
     let stored = json(&cluster, &["store", file.to_str().unwrap(), "--json"]);
     let id = stored[0]["blob_id"].as_str().unwrap().to_string();
     let commands: [&[&str]; 6] = [
@@ -300,4 +302,33 @@ fn a_closed_stdout_ends_commands_quietly_and_a_failing_one_is_an_error() {
             "morsa {args:?}: {stderr}"
         );
     }
+
+    // A command's work is done whatever became of its output: a store whose reader is gone
+    // still stores (and ends 141), it does not stop at its first line.
+    let other = dir.path().join("other");
+    std::fs::write(&other, morsa_cluster::sample::bytes(200_000, 4)).unwrap();
+    let blobs = || json(&cluster, &["list-blobs", "--json"]).as_array().unwrap().len();
+    let before = blobs();
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let output = run(&["store", other.to_str().unwrap()], writer.into());
+    assert_eq!(output.status.code(), Some(141), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(blobs(), before + 1, "the file was stored");
+
+    // The reader takes the first bytes of a blob, then leaves.
+    let mut reading = Command::new(env!("CARGO_BIN_EXE_morsa"))
+        .args(["read", &id])
+        .env("MORSA_CONFIG", cluster.client_config_path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut head = [0u8; 1000];
+    std::io::Read::read_exact(reading.stdout.as_mut().unwrap(), &mut head).unwrap();
+    assert_eq!(&head[..], &std::fs::read(&file).unwrap()[..1000]);
+    drop(reading.stdout.take());
+    let output = reading.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(141), "{stderr}");
+    assert!(stderr.is_empty(), "{stderr}");
 }
