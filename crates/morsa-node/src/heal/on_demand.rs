@@ -17,8 +17,13 @@ use crate::blocking::blocking;
 use crate::error::NodeError;
 use crate::heal::repair_queue::Missing;
 use crate::heal::repairer::Repairer;
-use crate::heal::scrub::queue_corrupt;
+use crate::heal::scrub::count_and_queue;
 use crate::node::kind_of;
+
+/// Peer timeouts after which a damaged sliver a read removed is due for background repair: an
+/// on-demand rebuild takes at most about three (gathering, gathering again with proofs, waiting
+/// for a background rebuild of the same sliver).
+const BACKSTOP_PEER_TIMEOUTS: u32 = 3;
 
 /// Whether the node must hold `blob_id`'s slivers of its shards: it is certified.
 fn must_hold(repairer: &Repairer, blob_id: &BlobId) -> bool {
@@ -91,11 +96,12 @@ pub async fn slivers(
     answers
 }
 
-/// The stored BCS slivers of `pairs`, read on one blocking thread. A damaged one is dropped,
-/// counted and queued for the background repair (due after one peer timeout: the read's own
-/// rebuild normally comes first) on that same thread, and answers as not stored: a request
-/// cancelled mid-way (its client went away, a hedge won) cannot leave a sliver removed but
-/// neither counted nor queued.
+/// The stored BCS slivers of `pairs`, read on one blocking thread. One failing its checksum
+/// is removed, counted and queued for background repair on that same thread (due after
+/// [`BACKSTOP_PEER_TIMEOUTS`] peer timeouts: the read's own rebuild normally stores it first,
+/// and the queued entry then finds it there), and answers as not stored: a request cancelled
+/// mid-way (its client went away, a hedge won) cannot leave a sliver removed but neither
+/// counted nor queued. No loss is declared for it (the scrubber's and the scans' finds are).
 async fn read_all(
     repairer: &Arc<Repairer>,
     blob_id: BlobId,
@@ -111,15 +117,17 @@ async fn read_all(
             .iter()
             .map(|pair| match node.sliver_bytes(&blob_id, *pair, kind) {
                 Err(NodeError::Store(StoreError::CorruptSliver { shard, kind: stored, .. })) => {
-                    node.drop_corrupt(&blob_id, shard, stored)?;
-                    dropped.push((shard, stored));
+                    if node.drop_damaged(&blob_id, shard, stored, None)? {
+                        dropped.push((shard, stored));
+                    }
                     Err(NodeError::SliverNotStored { blob_id, pair: *pair, kind })
                 }
                 read => read,
             })
             .collect();
-        let backstop = Instant::now() + Duration::from_millis(engine.config.peer_timeout_ms);
-        queue_corrupt(&engine, blob_id, &dropped, backstop);
+        let backstop =
+            Instant::now() + Duration::from_millis(engine.config.peer_timeout_ms) * BACKSTOP_PEER_TIMEOUTS;
+        count_and_queue(&engine, blob_id, &dropped, backstop);
         Ok(answers)
     });
     reads.await.unwrap_or_else(|_| (0..count).map(|_| Err(NodeError::WorkerFailed)).collect())

@@ -2,7 +2,8 @@
 //! certified blob at a time. A sliver that fails its checksum, does not decode or does not
 //! match its hash in the metadata is removed and queued for repair, due at once, and its blob is
 //! declared lost to the coordinator (`losses`); reads of other data carry on. A read that finds
-//! a damaged sliver removes it too ([`drop_corrupt`]) and rebuilds it at once.
+//! a sliver failing its checksum removes and counts it too ([`Node::drop_damaged`],
+//! [`count_and_queue`]), queues it as a backstop and rebuilds it at once; it declares no loss.
 //!
 //! A pass walks every certified blob, then the scrubber rests `scrub_interval_ms`. Paused with
 //! background repair.
@@ -53,8 +54,7 @@ impl Node {
                     Ok(Some(bytes)) => bytes,
                     Ok(None) => continue,
                     Err(StoreError::CorruptSliver { .. }) => {
-                        self.drop_corrupt(blob_id, shard, kind)?;
-                        scrub.corrupt.push((shard, kind));
+                        self.drop_found(blob_id, shard, kind, None, &mut scrub);
                         continue;
                     }
                     Err(error) => return Err(error.into()),
@@ -66,26 +66,65 @@ impl Node {
                         .expect("pairs are below n, which is a u16");
                 if let Err(error) = self.check_sliver(&metadata, pair, type_of(kind), &bytes) {
                     tracing::error!(%blob_id, shard, %kind, %error, "a stored sliver does not match its hash");
-                    self.drop_corrupt(blob_id, shard, kind)?;
-                    scrub.corrupt.push((shard, kind));
+                    self.drop_found(blob_id, shard, kind, Some(&bytes), &mut scrub);
                 }
             }
         }
         Ok(scrub)
     }
 
-    /// Removes a damaged stored sliver, so that it reads as missing and is rebuilt.
-    pub fn drop_corrupt(&self, blob_id: &BlobId, shard: u16, kind: SliverKind) -> Result<(), NodeError> {
-        tracing::error!(%blob_id, shard, %kind, "removing a damaged sliver; it will be rebuilt from other nodes");
-        self.store().delete_slivers(&blob_id.0, shard, kind)?;
-        Ok(())
+    /// Removes a damaged stored sliver, so that it reads as missing and is rebuilt, if it is
+    /// still what was `found` damaged (`None`: its record failed the checksum; see
+    /// `NodeStore::delete_damaged_sliver`). Answers whether it was removed, by this call: a
+    /// sliver two readers found is removed, and counted, once.
+    pub fn drop_damaged(
+        &self,
+        blob_id: &BlobId,
+        shard: u16,
+        kind: SliverKind,
+        found: Option<&[u8]>,
+    ) -> Result<bool, NodeError> {
+        let removed = self.store().delete_damaged_sliver(&blob_id.0, shard, kind, found)?;
+        if removed {
+            tracing::error!(%blob_id, shard, %kind, "removed a damaged sliver; it will be rebuilt from other nodes");
+        }
+        Ok(removed)
+    }
+
+    /// [`Node::drop_damaged`] for the scrubber: what it removed goes into `scrub`; a failure
+    /// to remove is logged and leaves the sliver for the next pass, without losing what this
+    /// blob's scrub found so far.
+    fn drop_found(
+        &self,
+        blob_id: &BlobId,
+        shard: u16,
+        kind: SliverKind,
+        found: Option<&[u8]>,
+        scrub: &mut BlobScrub,
+    ) {
+        match self.drop_damaged(blob_id, shard, kind, found) {
+            Ok(true) => scrub.corrupt.push((shard, kind)),
+            Ok(false) => {}
+            Err(error) => tracing::error!(%blob_id, shard, %kind, %error, "cannot remove a damaged sliver"),
+        }
     }
 }
 
-/// Counts damaged slivers of `blob_id` (already dropped) and queues them for repair, due at
-/// `due`, and has the blob declared lost to the coordinator until then (`losses`; never waited
+/// Counts damaged slivers of `blob_id` the scrubber removed and queues them for repair, due at
+/// once, and has the blob declared lost to the coordinator until then (`losses`; never waited
 /// for here).
-pub fn queue_corrupt(repairer: &Repairer, blob_id: BlobId, corrupt: &[(u16, SliverKind)], due: Instant) {
+pub fn queue_corrupt(repairer: &Repairer, blob_id: BlobId, corrupt: &[(u16, SliverKind)]) {
+    if corrupt.is_empty() {
+        return;
+    }
+    count_and_queue(repairer, blob_id, corrupt, Instant::now());
+    repairer.note_missing([blob_id]);
+    repairer.losses.note([blob_id]);
+}
+
+/// Counts damaged slivers of `blob_id` that were removed (`corrupt_slivers`) and queues them
+/// for background repair, due at `due`.
+pub fn count_and_queue(repairer: &Repairer, blob_id: BlobId, corrupt: &[(u16, SliverKind)], due: Instant) {
     if corrupt.is_empty() {
         return;
     }
@@ -93,8 +132,6 @@ pub fn queue_corrupt(repairer: &Repairer, blob_id: BlobId, corrupt: &[(u16, Sliv
     let bytes =
         repairer.node.blob_info(&blob_id).map_or(0, |info| repairer.node.sliver_bytes_estimate(info.size));
     repairer.queue().push(blob_id, corrupt.iter().copied(), due, bytes);
-    repairer.note_missing([blob_id]);
-    repairer.losses.note([blob_id]);
     repairer.wake.notify_waiters();
 }
 
@@ -124,7 +161,7 @@ pub async fn run(repairer: Arc<Repairer>, mut stop: watch::Receiver<bool>) {
                 Ok(scrub) => {
                     add(&repairer.stats.scrubbed_slivers, scrub.slivers);
                     add(&repairer.stats.scrubbed_bytes, scrub.bytes);
-                    queue_corrupt(&repairer, blob_id, &scrub.corrupt, Instant::now());
+                    queue_corrupt(&repairer, blob_id, &scrub.corrupt);
                     let wait = throttle.reserve(morsa_core::convert::saturating_u64(scrub.bytes));
                     tokio::select! {
                         () = tokio::time::sleep(wait) => {}

@@ -228,7 +228,7 @@ async fn an_overflowing_certification_inbox_triggers_a_scan_that_finds_what_is_m
     let node = &cluster.members[0].node;
     for pair in pairs_of(&cluster, 0, &blob_id) {
         let shard = u16::try_from(blob_id.shard_for_pair(usize::from(pair), usize::from(N))).unwrap();
-        node.drop_corrupt(&blob_id, shard, SliverKind::Primary).unwrap();
+        assert!(node.store().delete_slivers(&blob_id.0, shard, SliverKind::Primary).unwrap());
     }
     let scans = cluster.health(0).await.repair.scans;
     // Certifications of unknown blobs, more than the inbox holds between two looks of the sync

@@ -118,8 +118,7 @@ impl NodeStore {
     }
 
     /// Removes one sliver, durably, and returns whether it was stored. Works on a sliver whose
-    /// bytes or index entry are damaged: this is how a scrubber discards a corrupt sliver before
-    /// recovering it. Removing a sliver that is not stored writes nothing.
+    /// bytes or index entry are damaged. Removing a sliver that is not stored writes nothing.
     ///
     /// # Errors
     ///
@@ -130,12 +129,54 @@ impl NodeStore {
         shard: u16,
         kind: SliverKind,
     ) -> Result<bool, StoreError> {
+        self.delete_sliver_if(blob_id, shard, kind, |_| true)
+    }
+
+    /// Removes one sliver if it is still what its reader found damaged, durably, and returns
+    /// whether it did: `found` is the bytes the reader checked and found wrong (`None`: its
+    /// record failed the checksum). A record failing its checksum now is removed too; one
+    /// stored since with other bytes (rebuilt for a concurrent read, uploaded again) is kept.
+    /// This is how a scrubber or a read discards a damaged sliver before it is rebuilt: two
+    /// readers of one damaged sliver remove it once, and never the good one stored after it.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::CorruptShardStats`], [`StoreError::Database`].
+    pub fn delete_damaged_sliver(
+        &self,
+        blob_id: &[u8; 32],
+        shard: u16,
+        kind: SliverKind,
+        found: Option<&[u8]>,
+    ) -> Result<bool, StoreError> {
+        self.delete_sliver_if(blob_id, shard, kind, |record| {
+            record.is_some_and(|(raw, key)| {
+                open_sealed(raw, SLIVERS_TABLE, key).is_none_or(|bytes| found == Some(bytes))
+            })
+        })
+    }
+
+    /// Removes one sliver (and its index entry) if `remove` says so of its stored record
+    /// (`None` if the sliver table has none), updating the shard's counters in the same
+    /// transaction; returns whether anything was removed.
+    fn delete_sliver_if(
+        &self,
+        blob_id: &[u8; 32],
+        shard: u16,
+        kind: SliverKind,
+        remove: impl FnOnce(Option<(&[u8], &SliverKey)>) -> bool,
+    ) -> Result<bool, StoreError> {
         let transaction = self.begin_write(DELETING_SLIVER)?;
         let removed = {
             let mut slivers = transaction.open_table(SLIVERS).map_err(database(DELETING_SLIVER))?;
             let mut index = transaction.open_table(SLIVER_INDEX).map_err(database(DELETING_SLIVER))?;
             let key = sliver_key(blob_id, shard, kind);
-            let removed = remove_sliver(&mut slivers, &mut index, &key, DELETING_SLIVER)?;
+            let wanted = {
+                let record = slivers.get(&key).map_err(database(DELETING_SLIVER))?;
+                remove(record.as_ref().map(|stored| (stored.value(), &key)))
+            };
+            let removed =
+                if wanted { remove_sliver(&mut slivers, &mut index, &key, DELETING_SLIVER)? } else { None };
             if let Some(len) = removed {
                 let mut changes = ShardChanges::default();
                 changes.remove(shard, kind, len);

@@ -564,3 +564,32 @@ fn debug_output_does_not_dump_sliver_bytes() {
     let debug = format!("{write:?}");
     assert!(debug.contains("len: 10000") && debug.len() < 300, "{debug}");
 }
+
+#[test]
+fn only_a_sliver_still_damaged_as_found_is_deleted_and_only_once() {
+    let (_dir, path, store) = new_store();
+    let a = blob(13, 0);
+    let wrong = put(&store, &a, 2, Primary, 800);
+    let good = put(&store, &a, 3, Primary, 800);
+    put(&store, &a, 4, Primary, 800);
+    drop(store);
+    let key = sliver_key(&a, 4, Primary);
+    tamper(&path, |transaction| {
+        let mut slivers = transaction.open_table(SLIVERS).unwrap();
+        let damaged = flip_a_bit(slivers.get(&key).unwrap().unwrap().value());
+        slivers.insert(&key, damaged.as_slice()).unwrap();
+    });
+    let store = NodeStore::open(&path).unwrap();
+
+    // Failing its checksum: deleted, once; a second reader of it deletes nothing.
+    assert!(store.delete_damaged_sliver(&a, 4, Primary, None).unwrap());
+    assert!(!store.delete_damaged_sliver(&a, 4, Primary, None).unwrap());
+    assert!(!store.has_sliver(&a, 4, Primary).unwrap());
+    // Intact but found wrong (another sliver's bytes): deleted while it still holds them.
+    assert!(!store.delete_damaged_sliver(&a, 2, Primary, Some(b"other bytes")).unwrap());
+    assert!(store.delete_damaged_sliver(&a, 2, Primary, Some(&wrong)).unwrap());
+    // Intact, and a reader found it failing its checksum before it was stored again: kept.
+    assert!(!store.delete_damaged_sliver(&a, 3, Primary, None).unwrap());
+    assert_eq!(store.get_sliver(&a, 3, Primary).unwrap(), Some(good));
+    assert_eq!(store.stats().unwrap().shards, BTreeMap::from([(3, shard(1, 0, 800))]));
+}
