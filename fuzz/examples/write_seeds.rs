@@ -21,7 +21,7 @@ use morsa_api::coord::{
     NodeReport, NodeReportKind, OwnedBlob, SubmitResponse, SystemInfo, Transaction,
 };
 use morsa_api::node::{
-    InvalidBlobAttestation, MigrationHealth, NodeBlobState, NodeBlobStatus, NodeErrorCode, NodeHealth,
+    DiskHealth, InvalidBlobAttestation, MigrationHealth, NodeBlobState, NodeBlobStatus, NodeErrorCode, NodeHealth,
     RecoveryBatchItem, RecoveryBatchRequest, RecoveryBatchResponse, RecoveryItem, RecoveryOutcome,
     RepairHealth, ShardHealth, ShardStatus, SignedConfirmation, StoredStatus,
 };
@@ -418,6 +418,7 @@ fn node_api(fixture: &Fixture, keys: &Keys) -> Seeds {
                 slivers_read_through: 1,
                 ..MigrationHealth::default()
             },
+            disk: Some(DiskHealth { free_bytes: 5 << 30, total_bytes: 100 << 30, reserve_bytes: 1 << 30 }),
         },
     );
     seeds.json("stored_status", &StoredStatus { stored: true });

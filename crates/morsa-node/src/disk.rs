@@ -39,10 +39,13 @@ impl Disk {
         Some(DiskHealth { free_bytes, total_bytes, reserve_bytes })
     }
 
-    /// Refuses new data while less than the reserve is free.
-    pub fn check_room(&self) -> Result<(), NodeError> {
+    /// Refuses new data while less than the reserve is free once `promised` bytes (uploads
+    /// held in memory, to be written at their registration) are written.
+    pub fn check_room(&self, promised: u64) -> Result<(), NodeError> {
         match self.health() {
-            Some(disk) if disk.free_bytes < disk.reserve_bytes => Err(NodeError::DiskFull(disk)),
+            Some(disk) if disk.free_bytes.saturating_sub(promised) < disk.reserve_bytes => {
+                Err(NodeError::DiskFull { disk, promised })
+            }
             _ => Ok(()),
         }
     }
@@ -59,16 +62,21 @@ mod tests {
         assert!(disk.total_bytes > 0 && disk.free_bytes <= disk.total_bytes, "{disk:?}");
         assert_eq!(disk.reserve_bytes, (disk.total_bytes / 100).min(DEFAULT_RESERVE_CAP));
         assert_eq!(Disk::new(dir.path(), Some(0)).health().unwrap().reserve_bytes, 0);
-        Disk::new(dir.path(), Some(0)).check_room().unwrap();
+        Disk::new(dir.path(), Some(0)).check_room(0).unwrap();
+        // Bytes promised to held uploads count as written.
+        let reserve = disk.free_bytes / 2;
+        Disk::new(dir.path(), Some(reserve)).check_room(0).unwrap();
+        let error = Disk::new(dir.path(), Some(reserve)).check_room(disk.free_bytes).unwrap_err();
+        assert!(error.to_string().contains(&format!("{} of them promised", disk.free_bytes)), "{error}");
 
         let over = disk.free_bytes.saturating_mul(2).max(1 << 40);
-        let error = Disk::new(dir.path(), Some(over)).check_room().unwrap_err();
+        let error = Disk::new(dir.path(), Some(over)).check_room(0).unwrap_err();
         assert_eq!(error.code(), morsa_api::node::NodeErrorCode::InsufficientStorage);
         let message = error.to_string();
         assert!(message.contains(&over.to_string()) && message.contains("min_free_disk_bytes"), "{message}");
         // A path the system cannot ask about refuses nothing.
         let gone = dir.path().join("not-there");
         assert_eq!(Disk::new(&gone, Some(over)).health(), None);
-        Disk::new(&gone, Some(over)).check_room().unwrap();
+        Disk::new(&gone, Some(over)).check_room(0).unwrap();
     }
 }

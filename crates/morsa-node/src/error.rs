@@ -183,12 +183,18 @@ pub enum NodeError {
     ShuttingDown,
     /// The disk of the node's database has less free space than the node keeps.
     #[error(
-        "insufficient storage: the node's disk has {} bytes free, under the {} it keeps free \
+        "insufficient storage: the node's disk has {} bytes free ({promised} of them promised to \
+         uploads waiting for their registration), under the {} it keeps free \
          (limits.min_free_disk_bytes); it takes no new data until room is made",
-        .0.free_bytes,
-        .0.reserve_bytes
+        disk.free_bytes,
+        disk.reserve_bytes
     )]
-    DiskFull(morsa_api::node::DiskHealth),
+    DiskFull {
+        /// The disk's figures.
+        disk: morsa_api::node::DiskHealth,
+        /// Bytes of held uploads still to be written.
+        promised: u64,
+    },
     /// One caller has as many recovery-batch answers here as it may.
     #[error(
         "busy: {caller} already has {max} recovery answers being computed or unread here; read them first"
@@ -291,7 +297,7 @@ impl NodeError {
             | Self::ProofForOtherKind { .. }
             | Self::ProofDoesNotHold(_) => NodeErrorCode::BadRequest,
             Self::NotHeldYet(_) => NodeErrorCode::NotReady,
-            Self::DiskFull(_) => NodeErrorCode::InsufficientStorage,
+            Self::DiskFull { .. } => NodeErrorCode::InsufficientStorage,
             Self::ShuttingDown
             | Self::CallerBusy { .. }
             | Self::PendingEntriesFull(_)

@@ -97,6 +97,16 @@ impl Served {
     pub fn new(node: Arc<Node>, limits: &Limits) -> Arc<Self> {
         let rounds = Arc::new(Rounds::new(u16::try_from(node.config().n_shards()).unwrap_or(u16::MAX)));
         let disk = Disk::new(node.store().path(), limits.min_free_disk_bytes);
+        if let Some(figures) = disk.health()
+            && figures.free_bytes < figures.reserve_bytes
+        {
+            tracing::warn!(
+                free_bytes = figures.free_bytes,
+                reserve_bytes = figures.reserve_bytes,
+                "less is free on the database's disk than the node keeps (limits.min_free_disk_bytes): \
+                 every upload is refused until room is made"
+            );
+        }
         Arc::new(Self {
             repair: Arc::new(Repairer::new(Arc::clone(&node), limits.repair)),
             node,
@@ -133,7 +143,7 @@ impl Served {
     /// slivers' worth of bytes takes as many, so uploads in memory keep their bound. Refused
     /// while the disk has less free space than the node keeps (see `disk`).
     pub(super) async fn upload_permits(&self, count: usize) -> Result<SemaphorePermit<'_>, ApiError> {
-        self.disk.check_room()?;
+        self.disk.check_room(self.pending.bytes())?;
         let count = u32::try_from(count.clamp(1, self.max_uploads)).unwrap_or(u32::MAX);
         self.uploads.acquire_many(count).await.map_err(|_| ApiError::from(NodeError::ShuttingDown))
     }
