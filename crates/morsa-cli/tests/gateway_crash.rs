@@ -3,7 +3,8 @@
 //! chunks of the unfinished body), it restarts with nothing half-written visible and every
 //! completed object intact; its data directory deleted, `morsa gateway restore-namespace`
 //! rebuilds it from the namespace snapshot stored on Morsa (taken at the interval, then at a
-//! clean shutdown). Objects stored in plaintext before the gateway encrypted keep reading after,
+//! clean shutdown). A clean stop first lets the uploads of stored blobs to a slow node end.
+//! Objects stored in plaintext before the gateway encrypted keep reading after,
 //! and a gateway that should encrypt and has no keyring refuses to start. Clients: aws cli, and a raw HTTP client on presigned URLs (boto3 signs)
 //! that sends part of a body and holds the connection open. Every process runs on 127.0.0.1
 //! and is bounded in time.
@@ -491,4 +492,53 @@ fn plaintext_objects_keep_reading_once_the_gateway_encrypts_and_a_missing_keyrin
     assert!(range.status.success(), "{range:?}");
     assert!(std::fs::read(dir.path().join("old-range.bin")).unwrap() == old[1_048_000..=1_049_000]);
     gateway.stop();
+}
+
+/// SIGTERM right after a PUT: the gateway first lets the uploads of the stored blobs to the
+/// nodes outside their first quorum end (here to a node frozen with SIGSTOP, which takes
+/// connections and answers nothing until thawed), so that no node is left to rebuild its
+/// slivers from its peers.
+#[test]
+fn a_stopped_gateway_first_lets_the_uploads_of_stored_blobs_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut setup = Setup::new(dir.path());
+    let mut gateway = setup.start();
+    setup.aws(&["s3", "mb", "s3://backups"]);
+    let slow = setup.cluster.nodes()[3].clone();
+    let pid = setup.cluster.state().nodes[3].pid.unwrap().to_string();
+    /// Thaws the node even if the test fails, so that the cluster stops cleanly.
+    struct Thaw(String);
+    impl Drop for Thaw {
+        fn drop(&mut self) {
+            let _ = Command::new("kill").args(["-CONT", &self.0]).status();
+        }
+    }
+    assert!(Command::new("kill").args(["-STOP", &pid]).status().unwrap().success());
+    let thaw = Thaw(pid);
+    // One chunk: a PUT of several waits for the uploads of each chunk before the next.
+    setup.put("backups", "db.dump", &data(CHUNK, 40));
+    let listed = common::morsa_json_with(&setup.cluster.client_config_path(), &["list-blobs", "--json"]);
+    let stored: Vec<String> =
+        listed.as_array().unwrap().iter().map(|blob| blob["blob_id"].as_str().unwrap().to_string()).collect();
+    assert!(!stored.is_empty(), "the object's chunk is stored: {listed}");
+
+    let gateway_pid = gateway.child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &gateway_pid]).status().unwrap().success());
+    gateway.wait_for_log(&["waiting for the uploads of stored blobs to end"]);
+    drop(thaw);
+    let exit = gateway.child.wait().unwrap();
+    assert!(exit.success(), "exits cleanly on SIGTERM: {exit:?}");
+    let log = std::fs::read_to_string(&gateway.log).unwrap();
+    assert!(!log.contains("did not end in time"), "{log}");
+
+    // The thawed node holds every sliver of every blob it owns, none of them rebuilt.
+    let client = reqwest::blocking::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
+    for blob_id in &stored {
+        let status: morsa_api::node::NodeBlobStatus =
+            client.get(format!("{}/v1/blobs/{blob_id}/status", slow.url)).send().unwrap().json().unwrap();
+        assert_eq!(status.stored_slivers, status.expected_slivers, "{blob_id} on the slow node: {status:?}");
+    }
+    let health: morsa_api::node::NodeHealth =
+        client.get(format!("{}/v1/health", slow.url)).send().unwrap().json().unwrap();
+    assert_eq!(health.repair.rebuilt_slivers, 0, "{:?}", health.repair);
 }

@@ -3,6 +3,7 @@
 //! XML errors, beside the blob API and the metrics ([`Router`]).
 
 use std::future::Future;
+use std::io::Write as _;
 use std::sync::Arc;
 
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -27,10 +28,14 @@ pub fn service(gateway: Gateway) -> S3Service {
     builder.build()
 }
 
+/// Longest a shutdown waits for the trailing uploads of stored blobs.
+const SHUTDOWN_UPLOADS_LIMIT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Opens the database, connects to Morsa and listens on the configured address; prints
 /// `gateway listening on http://ADDR` once it accepts connections, and serves until
-/// `shutdown` completes (then lets requests in flight finish and takes a last namespace
-/// snapshot). Namespace snapshots are taken every `snapshot_interval` meanwhile.
+/// `shutdown` completes (then lets requests in flight finish, waits at most 30 s for the
+/// uploads of stored blobs to the nodes outside their first quorum, and takes a last
+/// namespace snapshot). Namespace snapshots are taken every `snapshot_interval` meanwhile.
 pub async fn run(config: &GatewayConfig, shutdown: impl Future<Output = ()>) -> Result<(), GatewayError> {
     let db = Arc::new(Db::open(&config.database_path())?);
     let client_config = ClientConfig::load(&config.client_config)?;
@@ -59,6 +64,7 @@ pub async fn run(config: &GatewayConfig, shutdown: impl Future<Output = ()>) -> 
         .map(|every| crate::retention::start(Arc::clone(&db), Arc::clone(&client), config.epochs, every));
     let gateway = Gateway::new(Arc::clone(&db), Arc::clone(&client), &limits, keys);
     let reclaim = crate::reclaim::start(gateway.reclaimer(), db, client);
+    let encodings = Arc::clone(&gateway.encodings);
     let blob_api = BlobApi::new(&gateway, config.blob_api.clone());
     let router = Router::new(service(gateway), blob_api);
     let listener = TcpListener::bind(config.listen)
@@ -67,9 +73,18 @@ pub async fn run(config: &GatewayConfig, shutdown: impl Future<Output = ()>) -> 
     let address = listener
         .local_addr()
         .map_err(|error| GatewayError::Config(format!("cannot read the listening address: {error}")))?;
-    println!("gateway listening on http://{address}");
+    // A supervisor that stopped reading must not stop the gateway (`println!` would panic).
+    if let Err(error) = writeln!(std::io::stdout().lock(), "gateway listening on http://{address}") {
+        tracing::warn!(%error, "cannot announce the address on standard output");
+    }
     let snapshots = crate::snapshot::SnapshotTask::start(snapshots, config.snapshot_every());
     serve(listener, router, shutdown).await;
+    // Stored blobs' uploads to the nodes outside their first quorum may still run: a node left
+    // without its slivers would rebuild them from its peers, at a cost.
+    tracing::info!(limit = ?SHUTDOWN_UPLOADS_LIMIT, "waiting for the uploads of stored blobs to end");
+    if !encodings.drained(SHUTDOWN_UPLOADS_LIMIT).await {
+        tracing::warn!("uploads to some nodes did not end in time: those nodes will rebuild their slivers");
+    }
     if let Some(retention) = retention {
         retention.abort();
     }

@@ -61,6 +61,13 @@ impl EncodingBudget {
             .await
             .map_err(|_| GatewayError::Config("the encoding budget is closed".into()))
     }
+
+    /// Waits, at most `limit`, until every encoding is given back: the trailing uploads of
+    /// every stored blob have ended. Answers whether they all did.
+    pub(crate) async fn drained(&self, limit: Duration) -> bool {
+        let all = tokio::time::timeout(limit, self.units.acquire_many(self.total)).await;
+        matches!(all, Ok(Ok(_)))
+    }
 }
 
 /// Most units of a budget (tokio's semaphores hold fewer than `usize::MAX >> 3` permits; this
@@ -129,5 +136,20 @@ mod tests {
         assert_eq!(budget.held_bytes(), budget.bytes());
         drop(whole);
         assert_eq!(budget.held_bytes(), 0);
+    }
+
+    #[tokio::test]
+    async fn drained_waits_for_every_encoding_to_be_given_back_within_its_limit() {
+        let budget = Arc::new(EncodingBudget::new(10 * UNIT));
+        assert!(budget.drained(Duration::from_secs(5)).await, "nothing is held");
+        let held = budget.take(3 * UNIT).await.unwrap();
+        assert!(!budget.drained(Duration::from_millis(20)).await, "one encoding is still held");
+        let waiting = tokio::spawn({
+            let budget = Arc::clone(&budget);
+            async move { budget.drained(Duration::from_secs(30)).await }
+        });
+        drop(held);
+        assert!(waiting.await.unwrap(), "drained once it is given back");
+        assert_eq!(budget.held_bytes(), 0, "and the budget is whole again");
     }
 }
