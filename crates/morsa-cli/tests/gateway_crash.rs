@@ -542,3 +542,29 @@ fn a_stopped_gateway_first_lets_the_uploads_of_stored_blobs_end() {
         client.get(format!("{}/v1/health", slow.url)).send().unwrap().json().unwrap();
     assert_eq!(health.repair.rebuilt_slivers, 0, "{:?}", health.repair);
 }
+
+/// A node that takes connections and answers nothing (frozen with SIGSTOP) holds a PUT of
+/// several chunks up only for a few seconds a chunk: the uploads to it after each chunk is
+/// certified are given up (it rebuilds them itself) instead of being waited for minutes
+/// before the next chunk is stored.
+#[test]
+fn a_hung_node_does_not_hold_up_a_put_of_several_chunks() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut setup = Setup::new(dir.path());
+    let _gateway = setup.start();
+    setup.aws(&["s3", "mb", "s3://backups"]);
+    let pid = setup.cluster.state().nodes[3].pid.unwrap().to_string();
+    /// Thaws the node even if the test fails, so that the cluster stops cleanly.
+    struct Thaw(String);
+    impl Drop for Thaw {
+        fn drop(&mut self) {
+            let _ = Command::new("kill").args(["-CONT", &self.0]).status();
+        }
+    }
+    assert!(Command::new("kill").args(["-STOP", &pid]).status().unwrap().success());
+    let _thaw = Thaw(pid);
+    // Four chunks; aws cli gives up after 120 s (see `aws_output`).
+    let body = data(4 * CHUNK, 41);
+    setup.put("backups", "big.dump", &body);
+    assert!(setup.get("backups", "big.dump") == body, "read back byte-identical");
+}
