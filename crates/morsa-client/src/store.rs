@@ -102,7 +102,7 @@ impl Client {
         let (mut outcome, background) = self.store_now(data, options).await?;
         outcome.timings.queued = queued;
         if let Some(background) = background {
-            self.trailing.keep(background, room);
+            self.trailing.keep(background, trailing::trailing_limit(outcome.total_time), room);
         }
         Ok(outcome)
     }
@@ -118,7 +118,8 @@ impl Client {
         options: &StoreOptions,
     ) -> Result<(StoreOutcome, DetachedUploads), Error> {
         let (outcome, background) = self.store_now(data, options).await?;
-        Ok((outcome, DetachedUploads::new(background, Arc::clone(&self.trailing.late_failures))))
+        let limit = trailing::trailing_limit(outcome.total_time);
+        Ok((outcome, DetachedUploads::new(background, limit, Arc::clone(&self.trailing.late_failures))))
     }
 
     /// Stores `data` as one blob now; answers the uploads still running once it is certified.

@@ -17,20 +17,6 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::GatewayError;
 
-/// How long a stored blob's uploads go on after it is certified: [`STRAGGLER_FACTOR`] times
-/// what its store took until then, at least [`MIN_TRAILING`] and at most [`MAX_TRAILING`].
-/// The nodes left without their slivers then rebuild them themselves. Healthy nodes outside
-/// the first quorum take about as long as those in it; a hung node (one that takes connections
-/// and answers nothing) would otherwise hold the blob's encoding, and with it the next chunk
-/// of the request and the gateway's encoding budget, for minutes.
-fn trailing_limit(certified_after: Duration) -> Duration {
-    (certified_after * STRAGGLER_FACTOR).clamp(MIN_TRAILING, MAX_TRAILING)
-}
-
-const STRAGGLER_FACTOR: u32 = 4;
-const MIN_TRAILING: Duration = Duration::from_secs(5);
-const MAX_TRAILING: Duration = Duration::from_secs(120);
-
 /// The budget is counted in units of this many bytes (a semaphore's permits are `u32`).
 const UNIT: u64 = 64 << 10;
 
@@ -99,10 +85,8 @@ pub(crate) async fn store_within<P: Send + 'static>(
     // An encoding size the client cannot compute is refused by the store itself.
     let encoded = client.encoding().encoded_size(size).unwrap_or(size);
     let share = budget.take(encoded).await?;
-    let started = tokio::time::Instant::now();
     let (stored, uploads) = client.store_blob_detached(data, options).await?;
-    let limit = trailing_limit(started.elapsed());
-    Ok((stored, finish_uploads_holding(uploads, limit, (share, held))))
+    Ok((stored, finish_uploads_holding(uploads, (share, held))))
 }
 
 /// The uploads of a certified blob still running on a task of their own; dropping this
@@ -118,14 +102,11 @@ impl Trailing {
     }
 }
 
-/// Lets `uploads` finish on a task of their own, for at most `limit`, holding `permit` until
-/// they end.
-fn finish_uploads_holding<P: Send + 'static>(
-    uploads: DetachedUploads,
-    limit: Duration,
-    permit: P,
-) -> Trailing {
+/// Lets `uploads` finish on a task of their own, for at most their limit (a hung node is left
+/// to rebuild what it lacks, see [`DetachedUploads::limit`]), holding `permit` until they end.
+fn finish_uploads_holding<P: Send + 'static>(uploads: DetachedUploads, permit: P) -> Trailing {
     Trailing(tokio::spawn(async move {
+        let limit = uploads.limit();
         uploads.finish(limit).await;
         drop(permit);
     }))
@@ -153,13 +134,6 @@ mod tests {
         assert_eq!(budget.held_bytes(), budget.bytes());
         drop(whole);
         assert_eq!(budget.held_bytes(), 0);
-    }
-
-    #[test]
-    fn trailing_uploads_get_four_times_the_store_within_bounds() {
-        assert_eq!(trailing_limit(Duration::from_millis(300)), MIN_TRAILING);
-        assert_eq!(trailing_limit(Duration::from_secs(3)), Duration::from_secs(12));
-        assert_eq!(trailing_limit(Duration::from_secs(600)), MAX_TRAILING);
     }
 
     #[tokio::test]

@@ -68,6 +68,8 @@ impl Background {
 /// slivers rebuild them themselves).
 pub struct DetachedUploads {
     background: Option<Background>,
+    /// How long they should go on at most (`trailing_limit` of the store's time).
+    limit: Duration,
     late_failures: Arc<Mutex<Vec<NodeFailure>>>,
 }
 
@@ -79,8 +81,19 @@ impl std::fmt::Debug for DetachedUploads {
 }
 
 impl DetachedUploads {
-    pub(super) fn new(background: Option<Background>, late_failures: Arc<Mutex<Vec<NodeFailure>>>) -> Self {
-        Self { background, late_failures }
+    pub(super) fn new(
+        background: Option<Background>,
+        limit: Duration,
+        late_failures: Arc<Mutex<Vec<NodeFailure>>>,
+    ) -> Self {
+        Self { background, limit, late_failures }
+    }
+
+    /// How long they should be waited for at most: four times what the store took until the
+    /// blob was certified, at least 5 s and at most 2 minutes (a hung node is then left to
+    /// rebuild what it lacks instead of holding the encoding for minutes).
+    pub fn limit(&self) -> Duration {
+        self.limit
     }
 
     /// Waits up to `timeout` for the uploads; the nodes that failed or had not finished are

@@ -2,7 +2,7 @@
 //! each blob's finish on a task of their own, so stores on one client run at once instead
 //! of each waiting for the uploads of the ones before. What bounds them is room for
 //! encodings: a store takes its blob's encoded size before encoding, and its trailing
-//! uploads give it back when they end (after at most [`TRAILING_UPLOADS_LIMIT`]).
+//! uploads give it back when they end (after at most [`trailing_limit`]).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -27,9 +27,18 @@ const ROOM_FOR_ENCODINGS: u64 = 2 << 30;
 /// Room is counted in KiB.
 const ROOM_UNIT: u64 = 1 << 10;
 
-/// Longest a blob's uploads go on after it is certified (the nodes left without their
-/// slivers then rebuild them themselves).
-pub(crate) const TRAILING_UPLOADS_LIMIT: Duration = Duration::from_secs(120);
+/// How long a blob's uploads go on after it is certified: four times what its store took
+/// until then, at least 5 s and at most 2 minutes. The nodes left without their slivers then
+/// rebuild them themselves. Healthy nodes outside the first quorum take about as long as those
+/// in it; a hung node (one that takes connections and answers nothing) would otherwise hold
+/// the blob's encoding, and with it the next chunk of a large file, for minutes.
+pub(crate) fn trailing_limit(certified_after: Duration) -> Duration {
+    (certified_after * STRAGGLER_FACTOR).clamp(MIN_TRAILING, MAX_TRAILING)
+}
+
+const STRAGGLER_FACTOR: u32 = 4;
+const MIN_TRAILING: Duration = Duration::from_secs(5);
+const MAX_TRAILING: Duration = Duration::from_secs(120);
 
 /// The trailing uploads of one client's stores, and the room their encodings take.
 pub(crate) struct Trailing {
@@ -71,14 +80,15 @@ impl Trailing {
         }
     }
 
-    /// Lets `background` finish on a task of its own, holding `room` until it ends.
-    pub(super) fn keep(&self, background: Background, room: OwnedSemaphorePermit) {
+    /// Lets `background` finish on a task of its own, for at most `limit`, holding `room`
+    /// until it ends.
+    pub(super) fn keep(&self, background: Background, limit: Duration, room: OwnedSemaphorePermit) {
         if background.uploads.is_empty() {
             return;
         }
         self.keep_settling(room, move |stop| {
-            let deadline = tokio::time::Instant::now() + TRAILING_UPLOADS_LIMIT;
-            background.settle(deadline, TRAILING_UPLOADS_LIMIT, stop)
+            let deadline = tokio::time::Instant::now() + limit;
+            background.settle(deadline, limit, stop)
         });
     }
 
@@ -155,7 +165,7 @@ impl Client {
     /// certified, and stops those still running then; answers the nodes that failed or had
     /// not finished (the nodes rebuild what they lack themselves), also those of
     /// [`super::DetachedUploads`] finished before and of uploads that ran out of time on
-    /// their own (each blob's go on for at most two minutes after it is certified). Call it
+    /// their own (each blob's go on for at most [`trailing_limit`] after it is certified). Call it
     /// before the process exits, so that every node gets its slivers without needing repair.
     pub async fn finish_uploads(&self, timeout: Duration) -> Vec<NodeFailure> {
         self.trailing.settle(timeout).await;
@@ -171,6 +181,13 @@ mod tests {
 
     fn config() -> EncodingConfig {
         EncodingConfig::new(1000).unwrap()
+    }
+
+    #[test]
+    fn trailing_uploads_get_four_times_the_store_within_bounds() {
+        assert_eq!(trailing_limit(Duration::from_millis(300)), MIN_TRAILING);
+        assert_eq!(trailing_limit(Duration::from_secs(3)), Duration::from_secs(12));
+        assert_eq!(trailing_limit(Duration::from_secs(600)), MAX_TRAILING);
     }
 
     #[test]
