@@ -426,12 +426,6 @@ fn a_node_serving_wrong_slivers_is_named_by_the_read_and_read_around() {
     );
 }
 
-/// Sends `signal` (`-STOP`, `-CONT`) to `pid`.
-fn signal(pid: u32, signal: &str) {
-    let status = Command::new("kill").args([signal, &pid.to_string()]).status().unwrap();
-    assert!(status.success(), "kill {signal} {pid}");
-}
-
 /// A node process frozen with SIGSTOP (it accepts connections but never answers): a read
 /// asks other nodes instead of waiting for it, so it finishes with nothing failed (had it
 /// waited, the requests would have timed out and the node would be named as failed).
@@ -452,16 +446,7 @@ fn reads_ask_other_nodes_while_one_is_frozen() {
         .iter()
         .position(|node| node.shards.iter().any(|held| usize::from(held.0) == shard))
         .unwrap();
-    let pid = cluster.state().nodes[frozen].pid.unwrap();
-    /// Thaws the node even if the test fails, so that the cluster stops cleanly.
-    struct Thaw(u32);
-    impl Drop for Thaw {
-        fn drop(&mut self) {
-            let _ = Command::new("kill").args(["-CONT", &self.0.to_string()]).status();
-        }
-    }
-    signal(pid, "-STOP");
-    let thaw = Thaw(pid);
+    let thaw = common::Frozen::new(cluster.state().nodes[frozen].pid.unwrap());
 
     let (back, summary) = read(&cluster, dir.path(), &blob_id, &[]);
     assert!(back == original, "the read is byte-identical");

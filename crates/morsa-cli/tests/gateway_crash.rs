@@ -505,16 +505,7 @@ fn a_stopped_gateway_first_lets_the_uploads_of_stored_blobs_end() {
     let mut gateway = setup.start();
     setup.aws(&["s3", "mb", "s3://backups"]);
     let slow = setup.cluster.nodes()[3].clone();
-    let pid = setup.cluster.state().nodes[3].pid.unwrap().to_string();
-    /// Thaws the node even if the test fails, so that the cluster stops cleanly.
-    struct Thaw(String);
-    impl Drop for Thaw {
-        fn drop(&mut self) {
-            let _ = Command::new("kill").args(["-CONT", &self.0]).status();
-        }
-    }
-    assert!(Command::new("kill").args(["-STOP", &pid]).status().unwrap().success());
-    let thaw = Thaw(pid);
+    let thaw = common::Frozen::new(setup.cluster.state().nodes[3].pid.unwrap());
     // One chunk: a PUT of several waits for the uploads of each chunk before the next.
     setup.put("backups", "db.dump", &data(CHUNK, 40));
     let listed = common::morsa_json_with(&setup.cluster.client_config_path(), &["list-blobs", "--json"]);
@@ -553,16 +544,7 @@ fn a_hung_node_does_not_hold_up_a_put_of_several_chunks() {
     let mut setup = Setup::new(dir.path());
     let _gateway = setup.start();
     setup.aws(&["s3", "mb", "s3://backups"]);
-    let pid = setup.cluster.state().nodes[3].pid.unwrap().to_string();
-    /// Thaws the node even if the test fails, so that the cluster stops cleanly.
-    struct Thaw(String);
-    impl Drop for Thaw {
-        fn drop(&mut self) {
-            let _ = Command::new("kill").args(["-CONT", &self.0]).status();
-        }
-    }
-    assert!(Command::new("kill").args(["-STOP", &pid]).status().unwrap().success());
-    let _thaw = Thaw(pid);
+    let _thaw = common::Frozen::new(setup.cluster.state().nodes[3].pid.unwrap());
     // Four chunks; aws cli gives up after 120 s (see `aws_output`).
     let body = data(4 * CHUNK, 41);
     setup.put("backups", "big.dump", &body);

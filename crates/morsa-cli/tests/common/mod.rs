@@ -31,6 +31,24 @@ pub fn eventually<T>(what: &str, within: Duration, mut check: impl FnMut() -> Op
     }
 }
 
+/// A process frozen with SIGSTOP (it takes connections and answers nothing) until dropped,
+/// when it is thawed with SIGCONT, also if the test fails, so that its cluster stops cleanly.
+pub struct Frozen(u32);
+
+impl Frozen {
+    pub fn new(pid: u32) -> Self {
+        let status = std::process::Command::new("kill").args(["-STOP", &pid.to_string()]).status().unwrap();
+        assert!(status.success(), "kill -STOP {pid}");
+        Self(pid)
+    }
+}
+
+impl Drop for Frozen {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("kill").args(["-CONT", &self.0.to_string()]).status();
+    }
+}
+
 /// The lines `child` prints on stdout (piped), read on a thread of their own so that the
 /// child never blocks on a full pipe.
 pub fn stdout_lines(child: &mut Child) -> mpsc::Receiver<String> {
