@@ -1,7 +1,7 @@
 //! The `morsa` client commands against a local cluster of real processes (coordinator and
 //! nodes are `morsa` processes on loopback): byte-identical store and read at every size and
 //! across chunks, nodes killed with SIGKILL, a node whose disk corrupts a sliver, range reads,
-//! a node that serves a wrong sliver, a node frozen with SIGSTOP, many files stored at once
+//! a node that serves a wrong sliver, a node frozen with SIGSTOP (reads and stores go around it), many files stored at once
 //! with one of them missing, and the exit codes and `--json` output scripts rely on.
 #![allow(clippy::unwrap_used)]
 
@@ -424,6 +424,39 @@ fn a_node_serving_wrong_slivers_is_named_by_the_read_and_read_around() {
         stderr.lines().any(|line| line.starts_with("warning: node") && line.contains(&liar.address)),
         "a warning names the node: {stderr}"
     );
+}
+
+/// `morsa store` while a node takes connections and answers nothing (frozen with SIGSTOP): the
+/// others certify the file, the uploads to the hung node are given up after four times what
+/// the store took (at least 5 s; the command used to wait a minute for them before exiting),
+/// and the warning names the node left to rebuild its slivers.
+#[test]
+fn a_store_with_a_hung_node_ends_without_waiting_for_it_and_names_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cluster = cluster(dir.path());
+    let hung = cluster.nodes()[0].url.clone();
+    let frozen = common::Frozen::new(cluster.state().nodes[0].pid.unwrap());
+    let path = dir.path().join("file");
+    let original = data(1 << 20, 12);
+    std::fs::write(&path, &original).unwrap();
+    // A bound below the minute the command used to wait: past it the test fails.
+    let output = common::morsa_bounded(
+        &cluster.client_config_path(),
+        &["store", path.to_str().unwrap(), "--json"],
+        Duration::from_secs(40),
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let address = hung.trim_start_matches("http://");
+    assert!(
+        stderr.lines().any(|line| line.starts_with("warning: a node did not get its slivers") && line.contains(address)),
+        "the warning names {address}: {stderr}"
+    );
+    drop(frozen);
+    let stored: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let blob_id = stored[0]["blob_id"].as_str().unwrap().to_string();
+    let (back, _) = read(&cluster, dir.path(), &blob_id, &[]);
+    assert!(back == original);
 }
 
 /// A node process frozen with SIGSTOP (it accepts connections but never answers): a read
