@@ -142,13 +142,12 @@ fn main() -> ExitCode {
         Command::Withdraw(args) => staking::withdraw(args),
     };
     // What was printed is flushed, and a failure to print said, once the command's work is done.
-    let printed = stdout::finish();
-    match result {
-        Ok(()) => printed.unwrap_or(ExitCode::SUCCESS),
-        // It stopped because its reader went away, or because writing failed, which
-        // `stdout::finish` has said.
-        Err(_) if printed.is_some() => printed.unwrap_or(ExitCode::FAILURE),
-        Err(error) => {
+    match (result, stdout::finish()) {
+        (Ok(()), None) => ExitCode::SUCCESS,
+        // Its reader went away, or writing failed, which `stdout::finish` has said (and which
+        // is why a command that failed stopped).
+        (_, Some(printed)) => printed,
+        (Err(error), None) => {
             // Nothing sensible is left to do if stderr itself is gone.
             let _ = writeln!(std::io::stderr().lock(), "error: {}", usage::one_line(&error));
             ExitCode::from(if usage::is_usage_error(&error) { USAGE_ERROR } else { RUNTIME_ERROR })

@@ -72,7 +72,7 @@ pub fn finish() -> Option<ExitCode> {
     Some(ExitCode::FAILURE)
 }
 
-/// Standard output as a writer for bulk data (a blob's bytes, a completion script): a failed
+/// Standard output as a writer for bulk data (a blob's bytes): a failed
 /// write is kept for [`finish`] and answered as an error, so that the caller stops.
 pub struct Writer(io::Stdout);
 

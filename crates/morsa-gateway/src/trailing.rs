@@ -103,11 +103,10 @@ impl Trailing {
 }
 
 /// Lets `uploads` finish on a task of their own, for at most their limit (a hung node is left
-/// to rebuild what it lacks, see [`DetachedUploads::limit`]), holding `permit` until they end.
+/// to rebuild what it lacks, see [`DetachedUploads::finish`]), holding `permit` until they end.
 fn finish_uploads_holding<P: Send + 'static>(uploads: DetachedUploads, permit: P) -> Trailing {
     Trailing(tokio::spawn(async move {
-        let limit = uploads.limit();
-        uploads.finish(limit).await;
+        uploads.finish().await;
         drop(permit);
     }))
 }

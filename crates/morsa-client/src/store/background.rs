@@ -68,7 +68,7 @@ impl Background {
 /// slivers rebuild them themselves).
 pub struct DetachedUploads {
     background: Option<Background>,
-    /// How long they should go on at most (`trailing_limit` of the store's time).
+    /// How long they go on at most (`trailing_limit` of the store's time).
     limit: Duration,
     late_failures: Arc<Mutex<Vec<NodeFailure>>>,
 }
@@ -89,19 +89,14 @@ impl DetachedUploads {
         Self { background, limit, late_failures }
     }
 
-    /// How long they should be waited for at most: four times what the store took until the
-    /// blob was certified, at least 5 s and at most 2 minutes (a hung node is then left to
-    /// rebuild what it lacks instead of holding the encoding for minutes).
-    pub fn limit(&self) -> Duration {
-        self.limit
-    }
-
-    /// Waits up to `timeout` for the uploads; the nodes that failed or had not finished are
-    /// kept for [`crate::Client::finish_uploads`] of the client that stored the blob.
-    pub async fn finish(self, timeout: Duration) {
+    /// Waits for the uploads, at most four times what the store took until the blob was
+    /// certified (at least 5 s, at most 2 minutes: a hung node is then left to rebuild what it
+    /// lacks instead of holding the encoding for minutes); the nodes that failed or had not
+    /// finished are kept for [`crate::Client::finish_uploads`] of the client that stored it.
+    pub async fn finish(self) {
         if let Some(background) = self.background {
-            let deadline = tokio::time::Instant::now() + timeout;
-            let failures = background.settle(deadline, timeout, std::future::pending()).await;
+            let deadline = tokio::time::Instant::now() + self.limit;
+            let failures = background.settle(deadline, self.limit, std::future::pending()).await;
             self.late_failures.lock().unwrap_or_else(PoisonError::into_inner).extend(failures);
         }
     }

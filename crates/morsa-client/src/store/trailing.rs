@@ -165,9 +165,9 @@ impl Client {
     /// certified, and stops those still running then; answers the nodes that failed or had
     /// not finished (the nodes rebuild what they lack themselves), also those of
     /// [`super::DetachedUploads`] finished before and of uploads that ran out of time on
-    /// their own (each blob's go on for at most
-    /// [`DetachedUploads::limit`](super::DetachedUploads::limit) after it is certified). Call
-    /// it before the process exits, so that every node gets its slivers without needing repair.
+    /// their own (each blob's go on for at most four times what its store took until
+    /// certified, 5 s to 2 minutes). Call it before the process exits, so that every node gets
+    /// its slivers without needing repair.
     pub async fn finish_uploads(&self, timeout: Duration) -> Vec<NodeFailure> {
         self.trailing.settle(timeout).await;
         std::mem::take(&mut *self.trailing.late_failures.lock().unwrap_or_else(PoisonError::into_inner))

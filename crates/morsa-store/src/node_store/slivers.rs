@@ -149,9 +149,10 @@ impl NodeStore {
         kind: SliverKind,
         found: Option<&[u8]>,
     ) -> Result<bool, StoreError> {
+        let key = sliver_key(blob_id, shard, kind);
         self.delete_sliver_if(blob_id, shard, kind, |record| {
-            record.is_some_and(|(raw, key)| {
-                open_sealed(raw, SLIVERS_TABLE, key).is_none_or(|bytes| found == Some(bytes))
+            record.is_some_and(|raw| {
+                open_sealed(raw, SLIVERS_TABLE, &key).is_none_or(|bytes| found == Some(bytes))
             })
         })
     }
@@ -164,7 +165,7 @@ impl NodeStore {
         blob_id: &[u8; 32],
         shard: u16,
         kind: SliverKind,
-        remove: impl FnOnce(Option<(&[u8], &SliverKey)>) -> bool,
+        remove: impl FnOnce(Option<&[u8]>) -> bool,
     ) -> Result<bool, StoreError> {
         let transaction = self.begin_write(DELETING_SLIVER)?;
         let removed = {
@@ -173,7 +174,7 @@ impl NodeStore {
             let key = sliver_key(blob_id, shard, kind);
             let wanted = {
                 let record = slivers.get(&key).map_err(database(DELETING_SLIVER))?;
-                remove(record.as_ref().map(|stored| (stored.value(), &key)))
+                remove(record.as_ref().map(|stored| stored.value()))
             };
             let removed =
                 if wanted { remove_sliver(&mut slivers, &mut index, &key, DELETING_SLIVER)? } else { None };
